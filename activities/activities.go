@@ -1,0 +1,60 @@
+// Package activities holds every side effect of otpatch's workflows: qualification of a
+// submitted patch, campaign bookkeeping, and backup, deploy, verify and restore of one asset
+// through its adapter. Each activity is idempotent: a retry never deploys or restores twice.
+package activities
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/otpatch/otpatch/internal/adapters"
+	"github.com/otpatch/otpatch/internal/artifacts"
+	"github.com/otpatch/otpatch/internal/store"
+)
+
+// ObjectStore is what the activities need of the object store.
+type ObjectStore interface {
+	Put(ctx context.Context, key string, r io.Reader, expect artifacts.Expect, contentType string) (artifacts.Info, error)
+	Hash(ctx context.Context, key string) (artifacts.Info, error)
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
+}
+
+var _ ObjectStore = (*artifacts.Store)(nil)
+
+// Activities carries the dependencies every activity uses.
+type Activities struct {
+	Store    *store.Store
+	Objects  ObjectStore
+	Adapters map[string]adapters.Target
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// Error types the workflows list as non-retryable.
+const (
+	ErrTypeNoBackup       = "NoVerifiedBackup"
+	ErrTypeUnknownAdapter = "UnknownAdapter"
+)
+
+func (a *Activities) target(name string) (adapters.Target, error) {
+	t, ok := a.Adapters[name]
+	if !ok {
+		return nil, fmt.Errorf("no adapter %q is configured", name)
+	}
+	return t, nil
+}
+
+func (a *Activities) logger() *slog.Logger {
+	if a.Log == nil {
+		return slog.Default()
+	}
+	return a.Log
+}
+
+func system(action string) store.Event {
+	return store.Event{Actor: "otpatch", Role: "system", Action: action}
+}
+

@@ -1,0 +1,222 @@
+package activities
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strings"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/otpatch/otpatch/internal/adapters"
+	"github.com/otpatch/otpatch/internal/artifacts"
+	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/store"
+)
+
+// AssetInput names one asset of one campaign.
+type AssetInput struct {
+	CampaignID string `json:"campaign_id"`
+	AssetID    string `json:"asset_id"`
+	WorkflowID string `json:"workflow_id"`
+}
+
+// AssetStateInput records an asset's state within a campaign.
+type AssetStateInput struct {
+	AssetInput
+	State   domain.AssetState `json:"state"`
+	Error   string            `json:"error,omitempty"`
+	Version string            `json:"version,omitempty"` // set with done / rolled_back: the version the device now reports
+}
+
+// SetAssetState records an asset transition; done and rolled_back also update the inventory's
+// installed version.
+func (a *Activities) SetAssetState(ctx context.Context, in AssetStateInput) error {
+	fields := map[string]any{"state": string(in.State), "error": in.Error}
+	ev := a.assetEvent(in.AssetInput, "asset."+string(in.State), map[string]any{"error": in.Error, "version": in.Version})
+	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, fields, ev); err != nil {
+		return err
+	}
+	if in.Version != "" {
+		as, err := a.Store.Asset(ctx, in.AssetID)
+		if err != nil {
+			return err
+		}
+		if as.InstalledVersion != in.Version {
+			ev := a.assetEvent(in.AssetInput, "asset.version_changed", map[string]any{"from": as.InstalledVersion, "to": in.Version})
+			return a.Store.SetInstalledVersion(ctx, in.AssetID, in.Version, ev)
+		}
+	}
+	return nil
+}
+
+func (a *Activities) assetEvent(in AssetInput, action string, details map[string]any) store.Event {
+	ev := system(action)
+	ev.WorkflowID = in.WorkflowID
+	ev.Details = details
+	return ev
+}
+
+func (a *Activities) assetTarget(ctx context.Context, assetID string) (store.Asset, adapters.Target, error) {
+	as, err := a.Store.Asset(ctx, assetID)
+	if err != nil {
+		return as, nil, err
+	}
+	t, err := a.target(as.Adapter)
+	if err != nil {
+		return as, nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeUnknownAdapter, err)
+	}
+	return as, t, nil
+}
+
+// BackupResult is a verified backup.
+type BackupResult struct {
+	Key     string `json:"key"`
+	SHA256  string `json:"sha256"`
+	Size    int64  `json:"size"`
+	Version string `json:"version"`
+}
+
+// BackupAsset streams the device's backup to the object store, hashing it on the way, then reads
+// it back and checks the hash against both the stream and the device's own checksum. Without
+// a verified backup it fails with a non-retryable NoVerifiedBackup error, and nothing deploys.
+func (a *Activities) BackupAsset(ctx context.Context, in AssetInput) (BackupResult, error) {
+	as, t, err := a.assetTarget(ctx, in.AssetID)
+	if err != nil {
+		return BackupResult{}, err
+	}
+	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, map[string]any{"state": string(domain.AssetBackingUp), "from_version": as.InstalledVersion},
+		a.assetEvent(in, "asset.backing_up", map[string]any{"version": as.InstalledVersion})); err != nil {
+		return BackupResult{}, err
+	}
+	rc, deviceSum, err := t.Backup(ctx, in.AssetID)
+	if err != nil {
+		return BackupResult{}, fmt.Errorf("backup of %s: %w", as.Name, err)
+	}
+	defer rc.Close()
+	key := fmt.Sprintf("backups/%s/%s.bin", in.CampaignID, in.AssetID)
+	info, err := a.Objects.Put(ctx, key, rc, artifacts.Expect{}, "application/octet-stream")
+	if err != nil {
+		return BackupResult{}, fmt.Errorf("store backup of %s: %w", as.Name, err)
+	}
+	back, err := a.Objects.Hash(ctx, key)
+	if err != nil {
+		return BackupResult{}, fmt.Errorf("read back backup of %s: %w", as.Name, err)
+	}
+	if back.SHA256 != info.SHA256 || back.Size != info.Size || (deviceSum != "" && deviceSum != info.SHA256) {
+		msg := fmt.Sprintf("backup of %s does not verify: the device reports SHA-256 %s, %d bytes streamed with %s, read back %s; no deploy without a verified backup",
+			as.Name, deviceSum, info.Size, info.SHA256, back.SHA256)
+		return BackupResult{}, temporal.NewNonRetryableApplicationError(msg, ErrTypeNoBackup, nil)
+	}
+	res := BackupResult{Key: key, SHA256: info.SHA256, Size: info.Size, Version: as.InstalledVersion}
+	err = a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID,
+		map[string]any{"state": string(domain.AssetBackedUp), "backup_key": key, "backup_sha256": info.SHA256, "backup_size": info.Size},
+		a.assetEvent(in, "asset.backed_up", map[string]any{"key": key, "sha256": info.SHA256, "size": info.Size}))
+	return res, err
+}
+
+// DeployInput is one installation on one asset.
+type DeployInput struct {
+	AssetInput
+	PatchID        string `json:"patch_id"`
+	ToVersion      string `json:"to_version"`
+	ArtifactSHA256 string `json:"artifact_sha256"`
+	Install        string `json:"install,omitempty"`
+}
+
+// IdempotencyKey is the key of one operation on one asset within one campaign.
+func IdempotencyKey(campaignID, assetID, op string) string {
+	return campaignID + "/" + assetID + "/" + op
+}
+
+// DeployAsset installs the patch through the asset's adapter, at most once per campaign.
+func (a *Activities) DeployAsset(ctx context.Context, in DeployInput) error {
+	as, t, err := a.assetTarget(ctx, in.AssetID)
+	if err != nil {
+		return err
+	}
+	key := IdempotencyKey(in.CampaignID, in.AssetID, "deploy")
+	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, map[string]any{"state": string(domain.AssetDeploying), "to_version": in.ToVersion},
+		a.assetEvent(in.AssetInput, "asset.deploying", map[string]any{"to_version": in.ToVersion, "idempotency_key": key, "attempt": activity.GetInfo(ctx).Attempt})); err != nil {
+		return err
+	}
+	stop := heartbeat(ctx)
+	defer stop()
+	err = t.Deploy(ctx, in.AssetID, adapters.DeployRequest{IdempotencyKey: key, PatchID: in.PatchID, ToVersion: in.ToVersion, ArtifactSHA256: in.ArtifactSHA256, Install: in.Install})
+	if err != nil {
+		return fmt.Errorf("deploy to %s: %w", as.Name, err)
+	}
+	return nil
+}
+
+// VerifyInput checks an asset reports the expected version and is healthy.
+type VerifyInput struct {
+	AssetInput
+	Expect string `json:"expect"`
+}
+
+// VerifyAsset reads back the device's version and health. A device that answers but is wrong
+// is a result, not an error: the workflow decides to roll back.
+func (a *Activities) VerifyAsset(ctx context.Context, in VerifyInput) (adapters.VerifyResult, error) {
+	as, t, err := a.assetTarget(ctx, in.AssetID)
+	if err != nil {
+		return adapters.VerifyResult{}, err
+	}
+	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, map[string]any{"state": string(domain.AssetVerifying)},
+		a.assetEvent(in.AssetInput, "asset.verifying", map[string]any{"expect": in.Expect})); err != nil {
+		return adapters.VerifyResult{}, err
+	}
+	res, err := t.Verify(ctx, in.AssetID)
+	if err != nil {
+		return res, fmt.Errorf("verify %s: %w", as.Name, err)
+	}
+	if res.Healthy && res.Version != in.Expect {
+		res.Healthy = false
+		res.Detail = fmt.Sprintf("reports version %s, expected %s", res.Version, in.Expect)
+	}
+	return res, nil
+}
+
+// RestoreInput puts a verified backup back.
+type RestoreInput struct {
+	AssetInput
+	BackupKey    string `json:"backup_key"`
+	BackupSHA256 string `json:"backup_sha256"`
+}
+
+// RestoreAsset reads the backup, checks its SHA-256 again, and restores it through the adapter,
+// at most once per campaign.
+func (a *Activities) RestoreAsset(ctx context.Context, in RestoreInput) error {
+	as, t, err := a.assetTarget(ctx, in.AssetID)
+	if err != nil {
+		return err
+	}
+	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, map[string]any{"state": string(domain.AssetRollingBack)},
+		a.assetEvent(in.AssetInput, "asset.rolling_back", map[string]any{"backup_key": in.BackupKey, "backup_sha256": in.BackupSHA256})); err != nil {
+		return err
+	}
+	rc, err := a.Objects.Open(ctx, in.BackupKey)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	// The restore reads the whole backup before it touches the device, so a backup that changed
+	// in storage is refused.
+	h := sha256.New()
+	var buf strings.Builder
+	if _, err := io.Copy(io.MultiWriter(h, &buf), io.LimitReader(rc, 256<<20)); err != nil {
+		return fmt.Errorf("read backup %s: %w", in.BackupKey, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != in.BackupSHA256 {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s changed in storage (SHA-256 %s, recorded %s); restore refused", in.BackupKey, got, in.BackupSHA256), ErrTypeNoBackup, nil)
+	}
+	stop := heartbeat(ctx)
+	defer stop()
+	if err := t.Restore(ctx, in.AssetID, strings.NewReader(buf.String()), IdempotencyKey(in.CampaignID, in.AssetID, "restore")); err != nil {
+		return fmt.Errorf("restore %s: %w", as.Name, err)
+	}
+	return nil
+}

@@ -1,0 +1,140 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/store"
+)
+
+// CampaignPlan is everything the campaign workflow needs to run, loaded once.
+type CampaignPlan struct {
+	CampaignID     string        `json:"campaign_id"`
+	PatchID        string        `json:"patch_id"`
+	CreatedBy      string        `json:"created_by"`
+	PlanDigest     string        `json:"plan_digest"`
+	Policy         domain.Policy `json:"policy"`
+	ToVersion      string        `json:"to_version"`
+	ArtifactSHA256 string        `json:"artifact_sha256"`
+	Install        string        `json:"install,omitempty"`
+	Targets        []Target      `json:"targets"`
+}
+
+// Target is one asset of the plan with what scheduling needs to know about it.
+type Target struct {
+	AssetID         string        `json:"asset_id"`
+	Name            string        `json:"name"`
+	ZoneID          string        `json:"zone_id"`
+	SLT             int           `json:"sl_t"`
+	Criticality     int           `json:"criticality"`
+	SafetyCritical  bool          `json:"safety_critical"`
+	TestBench       bool          `json:"test_bench"`
+	RedundancyGroup string        `json:"redundancy_group,omitempty"`
+	Window          domain.Window `json:"window"`
+	Expected        time.Duration `json:"expected"`
+}
+
+// LoadCampaign reads a campaign's approved-to-be plan.
+func (a *Activities) LoadCampaign(ctx context.Context, campaignID string) (CampaignPlan, error) {
+	c, err := a.Store.Campaign(ctx, campaignID)
+	if err != nil {
+		return CampaignPlan{}, err
+	}
+	var plan domain.Plan
+	if err := json.Unmarshal([]byte(c.Plan), &plan); err != nil {
+		return CampaignPlan{}, fmt.Errorf("campaign %s plan: %w", c.ID, err)
+	}
+	if plan.Digest() != c.PlanDigest {
+		return CampaignPlan{}, fmt.Errorf("campaign %s: stored plan does not hash to its digest %s", c.ID, c.PlanDigest)
+	}
+	p, err := a.Store.Patch(ctx, c.PatchID)
+	if err != nil {
+		return CampaignPlan{}, err
+	}
+	m, err := store.ManifestOf(p)
+	if err != nil {
+		return CampaignPlan{}, err
+	}
+	out := CampaignPlan{CampaignID: c.ID, PatchID: c.PatchID, CreatedBy: c.CreatedBy, PlanDigest: c.PlanDigest,
+		Policy: domain.PolicyFor(plan, 0), ToVersion: m.FixedVersion, ArtifactSHA256: m.Artifacts[0].SHA256, Install: m.Install}
+	for _, t := range plan.Targets {
+		as, err := a.Store.Asset(ctx, t.AssetID)
+		if err != nil {
+			return CampaignPlan{}, err
+		}
+		ad, err := a.target(as.Adapter)
+		if err != nil {
+			return CampaignPlan{}, err
+		}
+		out.Targets = append(out.Targets, Target{AssetID: as.ID, Name: as.Name, ZoneID: t.ZoneID, SLT: t.SLT,
+			Criticality: as.Criticality, SafetyCritical: t.SafetyCritical, TestBench: t.TestBench,
+			RedundancyGroup: as.RedundancyGroup, Window: t.Window, Expected: ad.ExpectedDuration(as.ID)})
+	}
+	return out, nil
+}
+
+// StatusInput moves a campaign to a status.
+type StatusInput struct {
+	CampaignID string                `json:"campaign_id"`
+	Status     domain.CampaignStatus `json:"status"`
+	Detail     string                `json:"detail,omitempty"`
+	WorkflowID string                `json:"workflow_id"`
+	Details    map[string]any        `json:"details,omitempty"`
+}
+
+// SetCampaignStatus records a campaign transition.
+func (a *Activities) SetCampaignStatus(ctx context.Context, in StatusInput) error {
+	c, err := a.Store.Campaign(ctx, in.CampaignID)
+	if err != nil {
+		return err
+	}
+	if c.Status == string(in.Status) && c.Detail == in.Detail {
+		return nil // a retry after the change was written
+	}
+	ev := system("campaign." + string(in.Status))
+	ev.WorkflowID = in.WorkflowID
+	details := map[string]any{"from": c.Status, "to": in.Status, "detail": in.Detail}
+	for k, v := range in.Details {
+		details[k] = v
+	}
+	ev.Details = details
+	ev.PatchID = c.PatchID
+	return a.Store.SetCampaignStatus(ctx, in.CampaignID, in.Status, in.Detail, ev)
+}
+
+// WindowInput records the occurrence a campaign waits for.
+type WindowInput struct {
+	CampaignID string             `json:"campaign_id"`
+	Occurrence *domain.Occurrence `json:"occurrence,omitempty"`
+}
+
+// SetNextWindow records the occurrence a campaign waits for (nil when none).
+func (a *Activities) SetNextWindow(ctx context.Context, in WindowInput) error {
+	return a.Store.SetNextWindow(ctx, in.CampaignID, in.Occurrence)
+}
+
+// ApprovalInput is one decision on a plan, already accepted by the workflow's validator.
+type ApprovalInput struct {
+	ID         string    `json:"id"`
+	CampaignID string    `json:"campaign_id"`
+	Actor      string    `json:"actor"`
+	Role       string    `json:"role"`
+	Decision   string    `json:"decision"`
+	Reason     string    `json:"reason,omitempty"`
+	PlanDigest string    `json:"plan_digest"`
+	At         time.Time `json:"at"`
+	RequestID  string    `json:"request_id,omitempty"`
+	WorkflowID string    `json:"workflow_id"`
+}
+
+// RecordApproval writes an approval or rejection with its audit event, once per ID.
+func (a *Activities) RecordApproval(ctx context.Context, in ApprovalInput) error {
+	rec := store.ApprovalRecord{ID: in.ID, CampaignID: in.CampaignID, Actor: in.Actor, Role: in.Role,
+		Decision: in.Decision, Reason: in.Reason, PlanDigest: in.PlanDigest, At: in.At}
+	ev := store.Event{Actor: in.Actor, Role: in.Role, Action: "campaign." + in.Decision, RequestID: in.RequestID, WorkflowID: in.WorkflowID,
+		Details: map[string]any{"plan_digest": in.PlanDigest, "reason": in.Reason}}
+	return a.Store.AddApproval(ctx, &rec, ev)
+}

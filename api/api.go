@@ -1,0 +1,320 @@
+// Package api is otpatch's HTTP API under /api/v1 (chi): bearer-token authentication with a
+// role per token, authorization on every route, JSON in and out, errors as RFC 9457
+// problem+json, every mutation and every refused request in the audit trail, and the OpenAPI
+// document at /api/v1/openapi.json. It also serves the embedded web UI.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"go.temporal.io/sdk/client"
+
+	"github.com/otpatch/otpatch/internal/adapters/simulator"
+	"github.com/otpatch/otpatch/internal/artifacts"
+	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/store"
+)
+
+// Deps are what the API is built from.
+type Deps struct {
+	Store     *store.Store
+	Objects   *artifacts.Store
+	Temporal  client.Client
+	Simulator *simulator.Simulator // nil when no simulated assets exist
+	Logger    *slog.Logger
+	// MaxArtifactBytes bounds one patch submission's artifacts (default 256 MiB).
+	MaxArtifactBytes int64
+	// UI serves the web interface at /; nil serves none.
+	UI http.Handler
+}
+
+type server struct {
+	Deps
+}
+
+// New builds the HTTP handler.
+func New(d Deps) http.Handler {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.MaxArtifactBytes <= 0 {
+		d.MaxArtifactBytes = 256 << 20
+	}
+	s := &server{Deps: d}
+	return s.routes()
+}
+
+// Route roles.
+var (
+	anyRole   = []domain.Role{domain.RoleVendor, domain.RoleEngineer, domain.RoleApprover, domain.RoleSafety, domain.RoleAuditor, domain.RoleAdmin}
+	staff     = []domain.Role{domain.RoleEngineer, domain.RoleApprover, domain.RoleSafety, domain.RoleAuditor, domain.RoleAdmin}
+	engineers = []domain.Role{domain.RoleEngineer, domain.RoleAdmin}
+	deciders  = []domain.Role{domain.RoleApprover, domain.RoleSafety}
+	auditors  = []domain.Role{domain.RoleAuditor, domain.RoleAdmin, domain.RoleEngineer}
+	admins    = []domain.Role{domain.RoleAdmin}
+	vendors   = []domain.Role{domain.RoleVendor}
+)
+
+func (s *server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, middleware.Recoverer, securityHeaders)
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	if s.UI != nil {
+		r.Handle("/*", s.UI)
+	}
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Get("/openapi.json", s.openAPI)
+		r.Group(func(r chi.Router) {
+			r.Use(s.authenticate)
+			r.With(s.allow(anyRole...)).Get("/me", s.me)
+
+			r.With(s.allow(anyRole...)).Get("/vendors", s.listVendors)
+			r.With(s.allow(admins...)).Post("/vendors", s.createVendor)
+			r.With(s.allow(staff...)).Get("/vendors/{vendorID}/keys", s.listVendorKeys)
+			r.With(s.allow(admins...)).Post("/vendors/{vendorID}/keys", s.addVendorKey)
+			r.With(s.allow(admins...)).Post("/tokens", s.createToken)
+
+			r.With(s.allow(anyRole...)).Get("/products", s.listProducts)
+			r.With(s.allow(engineers...)).Post("/products", s.createProduct)
+			r.With(s.allow(staff...)).Get("/sites", s.listSites)
+			r.With(s.allow(engineers...)).Post("/sites", s.createSite)
+			r.With(s.allow(staff...)).Get("/zones", s.listZones)
+			r.With(s.allow(engineers...)).Post("/zones", s.createZone)
+			r.With(s.allow(staff...)).Get("/zones/{zoneID}", s.getZone)
+			r.With(s.allow(engineers...)).Put("/zones/{zoneID}/window", s.setZoneWindow)
+			r.With(s.allow(staff...)).Get("/zones/{zoneID}/windows", s.zoneWindows)
+			r.With(s.allow(staff...)).Get("/windows", s.listWindows)
+			r.With(s.allow(staff...)).Get("/assets", s.listAssets)
+			r.With(s.allow(engineers...)).Post("/assets", s.createAsset)
+			r.With(s.allow(staff...)).Get("/assets/{assetID}", s.getAsset)
+			r.With(s.allow(engineers...)).Put("/assets/{assetID}/simulator/faults", s.setFaults)
+
+			r.With(s.allow(vendors...)).Post("/patches", s.submitPatch)
+			r.With(s.allow(anyRole...)).Get("/patches", s.listPatches)
+			r.With(s.allow(anyRole...)).Get("/patches/{patchID}", s.getPatch)
+			r.With(s.allow(anyRole...)).Get("/patches/{patchID}/manifest", s.getManifest)
+
+			r.With(s.allow(engineers...)).Post("/campaigns", s.createCampaign)
+			r.With(s.allow(staff...)).Get("/campaigns", s.listCampaigns)
+			r.With(s.allow(staff...)).Get("/campaigns/{campaignID}", s.getCampaign)
+			r.With(s.allow(deciders...)).Post("/campaigns/{campaignID}/decisions", s.decideCampaign)
+
+			r.With(s.allow(auditors...)).Get("/audit/events", s.auditEvents)
+			r.With(s.allow(auditors...)).Get("/audit/verify", s.auditVerify)
+		})
+	})
+	return r
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+		next.ServeHTTP(w, r)
+	})
+}
+
+type ctxKey int
+
+const actorKey ctxKey = iota
+
+func actorOf(r *http.Request) domain.Actor {
+	a, _ := r.Context().Value(actorKey).(domain.Actor)
+	return a
+}
+
+func requestID(r *http.Request) string { return middleware.GetReqID(r.Context()) }
+
+// event starts an audit event for the request's actor.
+func event(r *http.Request, action string) store.Event {
+	a := actorOf(r)
+	return store.Event{Actor: a.Name, Role: string(a.Role), Action: action, RequestID: requestID(r)}
+}
+
+func (s *server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		token, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || token == "" || len(token) > 512 {
+			s.refuse(w, r, http.StatusUnauthorized, "auth.refused", "missing bearer token: send Authorization: Bearer <token>")
+			return
+		}
+		actor, err := s.Store.Authenticate(r.Context(), token)
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				s.refuse(w, r, http.StatusUnauthorized, "auth.refused", "the bearer token is not valid or was revoked")
+				return
+			}
+			s.internal(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey, actor)))
+	})
+}
+
+func (s *server) allow(roles ...domain.Role) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			a := actorOf(r)
+			for _, role := range roles {
+				if a.Role == role {
+					next.ServeHTTP(w, r)
+					return
+				}
+			}
+			s.refuse(w, r, http.StatusForbidden, "access.denied", fmt.Sprintf("role %s may not %s %s", a.Role, r.Method, routePattern(r)))
+		})
+	}
+}
+
+func routePattern(r *http.Request) string {
+	if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+		return rc.RoutePattern()
+	}
+	return r.URL.Path
+}
+
+// refuse answers a refused request and records it in the audit trail (IEC 62443-4-2 CR 2.8).
+func (s *server) refuse(w http.ResponseWriter, r *http.Request, status int, action, detail string) {
+	ev := event(r, action)
+	if ev.Actor == "" {
+		ev.Actor, ev.Role = "anonymous", "none"
+	}
+	ev.SubjectType, ev.SubjectID = "request", r.Method+" "+r.URL.Path
+	ev.Details = map[string]any{"status": status, "reason": detail, "remote": r.RemoteAddr}
+	if _, err := s.Store.Append(r.Context(), ev); err != nil {
+		s.Logger.Error("audit append failed", "err", err, "request_id", requestID(r))
+	}
+	writeProblem(w, r, problem{Status: status, Title: http.StatusText(status), Detail: detail})
+}
+
+// problem is an RFC 9457 problem document.
+type problem struct {
+	Type   string              `json:"type"`
+	Title  string              `json:"title"`
+	Status int                 `json:"status"`
+	Detail string              `json:"detail,omitempty"`
+	Rule   string              `json:"rule,omitempty"`
+	Errors []domain.FieldError `json:"errors,omitempty"`
+	// Instance is the request id, to find the request in logs and the audit trail.
+	Instance string `json:"instance,omitempty"`
+}
+
+func writeProblem(w http.ResponseWriter, r *http.Request, p problem) {
+	if p.Type == "" {
+		p.Type = "about:blank"
+	}
+	if p.Title == "" {
+		p.Title = http.StatusText(p.Status)
+	}
+	p.Instance = "urn:otpatch:request:" + requestID(r)
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// fail maps an application error to its answer; only internal errors are logged.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var v *domain.ValidationError
+	switch {
+	case errors.As(err, &v):
+		writeProblem(w, r, problem{Status: http.StatusUnprocessableEntity, Detail: v.Error(), Errors: v.Fields})
+	case errors.Is(err, store.ErrNotFound):
+		writeProblem(w, r, problem{Status: http.StatusNotFound, Detail: err.Error()})
+	case errors.Is(err, store.ErrConflict):
+		writeProblem(w, r, problem{Status: http.StatusConflict, Detail: err.Error()})
+	default:
+		s.internal(w, r, err)
+	}
+}
+
+func (s *server) internal(w http.ResponseWriter, r *http.Request, err error) {
+	s.Logger.Error("request failed", "err", err, "method", r.Method, "path", r.URL.Path, "request_id", requestID(r))
+	writeProblem(w, r, problem{Status: http.StatusInternalServerError, Detail: "an internal error occurred; the request id identifies it in the server log"})
+}
+
+func notFoundProblem(w http.ResponseWriter, r *http.Request, what string) {
+	writeProblem(w, r, problem{Status: http.StatusNotFound, Detail: what + " not found"})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// maxJSONBody bounds every JSON request body.
+const maxJSONBody = 1 << 20
+
+// decode reads a bounded JSON body into v, refusing unknown fields, then runs validate.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxJSONBody)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &domain.ValidationError{What: "request body", Fields: []domain.FieldError{{Field: "body", Message: fmt.Sprintf("is larger than %d bytes", maxJSONBody)}}}
+		}
+		return &domain.ValidationError{What: "request body", Fields: []domain.FieldError{{Field: "body", Message: "is not valid JSON for this request: " + err.Error()}}}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return &domain.ValidationError{What: "request body", Fields: []domain.FieldError{{Field: "body", Message: "has data after the JSON object"}}}
+	}
+	return nil
+}
+
+func newSecret() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return "otp_" + hex.EncodeToString(b)
+}
+
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	ok := true
+	check := func(name string, err error) {
+		if err != nil {
+			checks[name], ok = err.Error(), false
+		} else {
+			checks[name] = "ok"
+		}
+	}
+	check("database", s.Store.Ping(ctx))
+	check("object_store", s.Objects.Ping(ctx))
+	_, err := s.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
+	check("temporal", err)
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, checks)
+}
+
+func (s *server) me(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, actorOf(r))
+}

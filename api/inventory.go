@@ -1,0 +1,530 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"gorm.io/gorm"
+
+	"github.com/otpatch/otpatch/internal/adapters/simulator"
+	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/signing"
+	"github.com/otpatch/otpatch/internal/store"
+)
+
+func (s *server) listVendors(w http.ResponseWriter, r *http.Request) {
+	vs, err := s.Store.Vendors(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if a := actorOf(r); a.Role == domain.RoleVendor {
+		mine := []store.Vendor{}
+		for _, v := range vs {
+			if v.ID == a.VendorID {
+				mine = append(mine, v)
+			}
+		}
+		vs = mine
+	}
+	writeJSON(w, http.StatusOK, vs)
+}
+
+type vendorRequest struct {
+	Name        string `json:"name"`
+	DisplayName string `json:"display_name"`
+}
+
+func (s *server) createVendor(w http.ResponseWriter, r *http.Request) {
+	var in vendorRequest
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := &domain.ValidationError{What: "vendor"}
+	if !validName(in.Name) {
+		v.Add("name", "must be 1-128 letters, digits, '.', '_', '+' or '-'")
+	}
+	if in.DisplayName == "" || len(in.DisplayName) > 200 {
+		v.Add("display_name", "is required (at most 200 characters)")
+	}
+	if err := v.Err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	vendor := store.Vendor{Name: in.Name, DisplayName: in.DisplayName}
+	ev := event(r, "vendor.created")
+	ev.Details = in
+	if err := s.Store.CreateVendor(r.Context(), &vendor, ev); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, vendor)
+}
+
+func validName(n string) bool {
+	if n == "" || len(n) > 128 {
+		return false
+	}
+	for _, c := range n {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._+-", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *server) listVendorKeys(w http.ResponseWriter, r *http.Request) {
+	keys, err := s.Store.VendorKeys(r.Context(), chi.URLParam(r, "vendorID"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, keys)
+}
+
+type keyRequest struct {
+	PublicKey string    `json:"public_key"`
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+}
+
+func (s *server) addVendorKey(w http.ResponseWriter, r *http.Request) {
+	vendor, err := s.Store.Vendor(r.Context(), chi.URLParam(r, "vendorID"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in keyRequest
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := &domain.ValidationError{What: "vendor key"}
+	pub, err := signing.DecodePublic(in.PublicKey)
+	if err != nil {
+		v.Add("public_key", "%v", err)
+	}
+	now := s.Store.Now()
+	if in.NotBefore.IsZero() {
+		in.NotBefore = now
+	}
+	if in.NotAfter.IsZero() {
+		in.NotAfter = now.AddDate(2, 0, 0)
+	}
+	if !in.NotAfter.After(in.NotBefore) {
+		v.Add("not_after", "must be after not_before")
+	}
+	if err := v.Err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	k := store.VendorKey{VendorID: vendor.ID, PublicKey: signing.EncodePublic(pub), Fingerprint: signing.Fingerprint(pub), NotBefore: in.NotBefore.UTC(), NotAfter: in.NotAfter.UTC()}
+	ev := event(r, "vendor_key.trusted")
+	ev.Details = map[string]any{"vendor": vendor.Name, "fingerprint": k.Fingerprint, "not_before": k.NotBefore, "not_after": k.NotAfter}
+	if err := s.Store.AddVendorKey(r.Context(), &k, ev); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, k)
+}
+
+type tokenRequest struct {
+	Name     string      `json:"name"`
+	Role     domain.Role `json:"role"`
+	VendorID string      `json:"vendor_id,omitempty"`
+}
+
+func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
+	var in tokenRequest
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := &domain.ValidationError{What: "token"}
+	if !validName(in.Name) {
+		v.Add("name", "must be 1-128 letters, digits, '.', '_', '+' or '-'")
+	}
+	if !in.Role.Valid() {
+		v.Add("role", "must be one of vendor, engineer, approver, safety, auditor, admin")
+	}
+	if (in.Role == domain.RoleVendor) != (in.VendorID != "") {
+		v.Add("vendor_id", "is required for the vendor role and only for it")
+	}
+	if in.VendorID != "" {
+		if _, err := s.Store.Vendor(r.Context(), in.VendorID); err != nil {
+			v.Add("vendor_id", "no vendor %s", in.VendorID)
+		}
+	}
+	if err := v.Err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	secret := newSecret()
+	ev := event(r, "token.created")
+	ev.Details = in
+	t, err := s.Store.CreateToken(r.Context(), in.Name, in.Role, in.VendorID, secret, ev)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"id": t.ID, "name": t.Name, "role": t.Role, "token": secret})
+}
+
+func (s *server) listProducts(w http.ResponseWriter, r *http.Request) {
+	vendorID := r.URL.Query().Get("vendor_id")
+	if a := actorOf(r); a.Role == domain.RoleVendor {
+		vendorID = a.VendorID
+	}
+	ps, err := s.Store.Products(r.Context(), vendorID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ps)
+}
+
+type productRequest struct {
+	VendorID string `json:"vendor_id"`
+	Name     string `json:"name"`
+	Kind     string `json:"kind"`
+}
+
+var productKinds = map[string]bool{"plc": true, "hmi": true, "historian": true, "engineering_workstation": true, "network_device": true, "gateway": true, "server": true}
+
+func (s *server) createProduct(w http.ResponseWriter, r *http.Request) {
+	var in productRequest
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := &domain.ValidationError{What: "product"}
+	if _, err := s.Store.Vendor(r.Context(), in.VendorID); err != nil {
+		v.Add("vendor_id", "no vendor %q", in.VendorID)
+	}
+	if !validName(in.Name) {
+		v.Add("name", "must be 1-128 letters, digits, '.', '_', '+' or '-'")
+	}
+	if !productKinds[in.Kind] {
+		v.Add("kind", "must be plc, hmi, historian, engineering_workstation, network_device, gateway or server")
+	}
+	if err := v.Err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p := store.Product{VendorID: in.VendorID, Name: in.Name, Kind: in.Kind}
+	ev := event(r, "product.created")
+	ev.Details = in
+	if err := s.Store.CreateProduct(r.Context(), &p, ev); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, p)
+}
+
+func (s *server) listSites(w http.ResponseWriter, r *http.Request) {
+	sites, err := s.Store.Sites(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sites)
+}
+
+func (s *server) createSite(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if strings.TrimSpace(in.Name) == "" || len(in.Name) > 200 {
+		s.fail(w, r, &domain.ValidationError{What: "site", Fields: []domain.FieldError{{Field: "name", Message: "is required (at most 200 characters)"}}})
+		return
+	}
+	site := store.Site{Name: in.Name}
+	ev := event(r, "site.created")
+	ev.Details = in
+	if err := s.Store.CreateSite(r.Context(), &site, ev); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, site)
+}
+
+type zoneRequest struct {
+	SiteID    string        `json:"site_id"`
+	Name      string        `json:"name"`
+	SLT       int           `json:"sl_t"`
+	TestBench bool          `json:"test_bench"`
+	Window    domain.Window `json:"window"`
+}
+
+func (s *server) createZone(w http.ResponseWriter, r *http.Request) {
+	var in zoneRequest
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := &domain.ValidationError{What: "zone"}
+	if strings.TrimSpace(in.Name) == "" || len(in.Name) > 200 {
+		v.Add("name", "is required (at most 200 characters)")
+	}
+	if in.SLT < 1 || in.SLT > 4 {
+		v.Add("sl_t", "must be an IEC 62443 target security level from 1 to 4, got %d", in.SLT)
+	}
+	if err := in.Window.Validate(); err != nil {
+		for _, f := range err.(*domain.ValidationError).Fields {
+			v.Add("window."+f.Field, "%s", f.Message)
+		}
+	}
+	if err := v.Err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	z := store.Zone{SiteID: in.SiteID, Name: in.Name, SLT: in.SLT, TestBench: in.TestBench, Window: in.Window}
+	ev := event(r, "zone.created")
+	ev.Details = in
+	if err := s.Store.CreateZone(r.Context(), &z, ev); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, z)
+}
+
+func (s *server) listZones(w http.ResponseWriter, r *http.Request) {
+	zs, err := s.Store.Zones(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, zs)
+}
+
+func (s *server) getZone(w http.ResponseWriter, r *http.Request) {
+	z, err := s.Store.Zone(r.Context(), chi.URLParam(r, "zoneID"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, z)
+}
+
+func (s *server) setZoneWindow(w http.ResponseWriter, r *http.Request) {
+	z, err := s.Store.Zone(r.Context(), chi.URLParam(r, "zoneID"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in domain.Window
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := in.Validate(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ev := event(r, "zone.window_changed")
+	ev.Details = map[string]any{"from": z.Window, "to": in}
+	if err := s.Store.SetZoneWindow(r.Context(), z.ID, in, ev); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	z.Window = in
+	writeJSON(w, http.StatusOK, z)
+}
+
+// zoneWindowsView is a zone with its coming window occurrences.
+type zoneWindowsView struct {
+	ZoneID      string              `json:"zone_id"`
+	Zone        string              `json:"zone"`
+	Window      domain.Window       `json:"window"`
+	Occurrences []domain.Occurrence `json:"occurrences"`
+}
+
+func occurrencesView(z store.Zone, now time.Time, n int) zoneWindowsView {
+	occ := z.Window.Next(now, n)
+	if loc, err := time.LoadLocation(z.Window.TimeZone); err == nil {
+		for i := range occ {
+			occ[i].Start, occ[i].End = occ[i].Start.In(loc), occ[i].End.In(loc)
+		}
+	}
+	if occ == nil {
+		occ = []domain.Occurrence{}
+	}
+	return zoneWindowsView{ZoneID: z.ID, Zone: z.Name, Window: z.Window, Occurrences: occ}
+}
+
+func nextParam(r *http.Request) (int, error) {
+	n := 5
+	if q := r.URL.Query().Get("next"); q != "" {
+		v, err := strconv.Atoi(q)
+		if err != nil || v < 1 || v > 100 {
+			return 0, &domain.ValidationError{What: "query", Fields: []domain.FieldError{{Field: "next", Message: "must be a number from 1 to 100"}}}
+		}
+		n = v
+	}
+	return n, nil
+}
+
+func (s *server) zoneWindows(w http.ResponseWriter, r *http.Request) {
+	n, err := nextParam(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	z, err := s.Store.Zone(r.Context(), chi.URLParam(r, "zoneID"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, occurrencesView(z, s.Store.Now(), n))
+}
+
+func (s *server) listWindows(w http.ResponseWriter, r *http.Request) {
+	n, err := nextParam(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	zs, err := s.Store.Zones(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]zoneWindowsView, len(zs))
+	for i, z := range zs {
+		out[i] = occurrencesView(z, s.Store.Now(), n)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *server) listAssets(w http.ResponseWriter, r *http.Request) {
+	as, err := s.Store.Assets(r.Context(), store.AssetFilter{ZoneID: r.URL.Query().Get("zone_id"), ProductID: r.URL.Query().Get("product_id")})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, as)
+}
+
+type assetRequest struct {
+	ZoneID           string `json:"zone_id"`
+	ProductID        string `json:"product_id"`
+	Name             string `json:"name"`
+	InstalledVersion string `json:"installed_version"`
+	Criticality      int    `json:"criticality"`
+	SafetyCritical   bool   `json:"safety_critical"`
+	RedundancyGroup  string `json:"redundancy_group"`
+	Adapter          string `json:"adapter"`
+}
+
+func (s *server) createAsset(w http.ResponseWriter, r *http.Request) {
+	var in assetRequest
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := &domain.ValidationError{What: "asset"}
+	if _, err := s.Store.Zone(r.Context(), in.ZoneID); err != nil {
+		v.Add("zone_id", "no zone %q", in.ZoneID)
+	}
+	if !validName(in.Name) {
+		v.Add("name", "must be 1-128 letters, digits, '.', '_', '+' or '-'")
+	}
+	if strings.TrimSpace(in.InstalledVersion) == "" || len(in.InstalledVersion) > 64 {
+		v.Add("installed_version", "is required (at most 64 characters)")
+	}
+	if in.Criticality < 1 || in.Criticality > 5 {
+		v.Add("criticality", "must be from 1 (low) to 5 (high), got %d", in.Criticality)
+	}
+	if in.Adapter != "simulator" {
+		v.Add("adapter", "must be simulator (the only adapter this build has)")
+	}
+	if err := v.Err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	as := store.Asset{ZoneID: in.ZoneID, ProductID: in.ProductID, Name: in.Name, InstalledVersion: in.InstalledVersion,
+		Criticality: in.Criticality, SafetyCritical: in.SafetyCritical, RedundancyGroup: in.RedundancyGroup, Adapter: in.Adapter}
+	ev := event(r, "asset.created")
+	ev.Details = in
+	if err := s.Store.CreateAsset(r.Context(), &as, ev); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if s.Simulator != nil {
+		if err := s.Simulator.Register(r.Context(), as.ID, as.InstalledVersion, "{}"); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusCreated, as)
+}
+
+// assetView is an asset with its simulated device, when it has one.
+type assetView struct {
+	store.Asset
+	Device *deviceView `json:"device,omitempty"`
+}
+
+type deviceView struct {
+	simulator.Device
+	Faults     simulator.Faults      `json:"faults"`
+	Operations []simulator.Operation `json:"operations"`
+}
+
+func (s *server) getAsset(w http.ResponseWriter, r *http.Request) {
+	as, err := s.Store.Asset(r.Context(), chi.URLParam(r, "assetID"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	view := assetView{Asset: as}
+	if as.Adapter == "simulator" && s.Simulator != nil {
+		d, err := s.Simulator.Device(r.Context(), as.ID)
+		if err == nil {
+			f, _ := s.Simulator.Faults(r.Context(), as.ID)
+			ops, err := s.Simulator.Operations(r.Context(), as.ID)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			if ops == nil {
+				ops = []simulator.Operation{}
+			}
+			view.Device = &deviceView{Device: d, Faults: f, Operations: ops}
+		}
+	}
+	writeJSON(w, http.StatusOK, view)
+}
+
+func (s *server) setFaults(w http.ResponseWriter, r *http.Request) {
+	as, err := s.Store.Asset(r.Context(), chi.URLParam(r, "assetID"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if as.Adapter != "simulator" || s.Simulator == nil {
+		writeProblem(w, r, problem{Status: http.StatusConflict, Detail: "asset " + as.Name + " is not simulated; faults can only be injected into simulated devices"})
+		return
+	}
+	var f simulator.Faults
+	if err := decode(w, r, &f); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ev := event(r, "simulator.faults_set")
+	ev.SubjectType, ev.SubjectID, ev.AssetID, ev.Details = "asset", as.ID, as.ID, f
+	err = s.Store.Write(r.Context(), ev, func(tx *gorm.DB) error { return s.Simulator.SetFaults(r.Context(), tx, as.ID, f) })
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
+}

@@ -1,0 +1,108 @@
+package api
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+)
+
+// operation documents one route of the API.
+type operation struct {
+	Method, Path, Summary string
+	Roles                 string // who may call it; "" for public
+	Body                  string // request body description, "" for none
+}
+
+// operations is the API surface as documented; a test compares it with the router.
+var operations = []operation{
+	{"GET", "/healthz", "Process is up", "", ""},
+	{"GET", "/readyz", "Database, object store and Temporal are reachable", "", ""},
+	{"GET", "/api/v1/openapi.json", "This document", "", ""},
+	{"GET", "/api/v1/me", "The caller's identity and role", "any", ""},
+	{"GET", "/api/v1/vendors", "List vendors (a vendor sees itself)", "any", ""},
+	{"POST", "/api/v1/vendors", "Register a vendor", "admin", "{name, display_name}"},
+	{"GET", "/api/v1/vendors/{vendorID}/keys", "List a vendor's trusted signing keys", "staff", ""},
+	{"POST", "/api/v1/vendors/{vendorID}/keys", "Trust a vendor's ed25519 public key for a period", "admin", "{public_key, not_before, not_after}"},
+	{"POST", "/api/v1/tokens", "Create a bearer token for a role", "admin", "{name, role, vendor_id}"},
+	{"GET", "/api/v1/products", "List the product catalogue", "any", ""},
+	{"POST", "/api/v1/products", "Add a product to the catalogue", "engineer, admin", "{vendor_id, name, kind}"},
+	{"GET", "/api/v1/sites", "List sites", "staff", ""},
+	{"POST", "/api/v1/sites", "Add a site", "engineer, admin", "{name}"},
+	{"GET", "/api/v1/zones", "List zones with their SL-T and maintenance windows", "staff", ""},
+	{"POST", "/api/v1/zones", "Add a zone", "engineer, admin", "{site_id, name, sl_t, test_bench, window}"},
+	{"GET", "/api/v1/zones/{zoneID}", "Show a zone", "staff", ""},
+	{"PUT", "/api/v1/zones/{zoneID}/window", "Replace a zone's maintenance window", "engineer, admin", "{cron, duration, time_zone, max_parallel, blackouts}"},
+	{"GET", "/api/v1/zones/{zoneID}/windows", "Preview a zone's next window occurrences (?next=N)", "staff", ""},
+	{"GET", "/api/v1/windows", "Next window occurrences of every zone (?next=N)", "staff", ""},
+	{"GET", "/api/v1/assets", "List assets (?zone_id, ?product_id)", "staff", ""},
+	{"POST", "/api/v1/assets", "Add an asset", "engineer, admin", "{zone_id, product_id, name, installed_version, criticality, safety_critical, redundancy_group, adapter}"},
+	{"GET", "/api/v1/assets/{assetID}", "Show an asset, with its simulated device and operations", "staff", ""},
+	{"PUT", "/api/v1/assets/{assetID}/simulator/faults", "Inject faults into a simulated device", "engineer, admin", "{deploy_fail, verify_fail, hang, backup_corrupt}"},
+	{"POST", "/api/v1/patches", "Submit a signed patch: multipart manifest, signature, artifact parts", "vendor", "multipart/form-data"},
+	{"GET", "/api/v1/patches", "List patches (a vendor sees its own)", "any", ""},
+	{"GET", "/api/v1/patches/{patchID}", "Show a patch with its qualification result", "any (vendor: own)", ""},
+	{"GET", "/api/v1/patches/{patchID}/manifest", "The manifest exactly as signed", "any (vendor: own)", ""},
+	{"POST", "/api/v1/campaigns", "Plan a campaign for a qualified patch and start it", "engineer, admin", "{name, patch_id, asset_ids}"},
+	{"GET", "/api/v1/campaigns", "List campaigns", "staff", ""},
+	{"GET", "/api/v1/campaigns/{campaignID}", "Show a campaign: stage, per-asset state, approvals, next window (?live=1 adds the workflow's view)", "staff", ""},
+	{"POST", "/api/v1/campaigns/{campaignID}/decisions", "Approve or reject the campaign's plan", "approver, safety", "{decision, reason, plan_digest}"},
+	{"GET", "/api/v1/audit/events", "List audit events (filters, ?after cursor)", "auditor, admin, engineer", ""},
+	{"GET", "/api/v1/audit/verify", "Recompute the audit chain and name the first broken link", "auditor, admin, engineer", ""},
+}
+
+var pathParam = regexp.MustCompile(`\{(\w+)\}`)
+
+func openAPIDocument() map[string]any {
+	paths := map[string]any{}
+	for _, op := range operations {
+		item, _ := paths[op.Path].(map[string]any)
+		if item == nil {
+			item = map[string]any{}
+			paths[op.Path] = item
+		}
+		o := map[string]any{
+			"summary": op.Summary,
+			"responses": map[string]any{
+				"200": map[string]any{"description": "OK"},
+				"4XX": map[string]any{"description": "Refused; the body is application/problem+json saying why", "content": map[string]any{"application/problem+json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}},
+			},
+		}
+		if op.Roles == "" {
+			o["security"] = []any{}
+		} else {
+			o["description"] = "Roles: " + op.Roles
+		}
+		if op.Body != "" {
+			ct := "application/json"
+			if strings.HasPrefix(op.Body, "multipart/") {
+				ct = op.Body
+			}
+			o["requestBody"] = map[string]any{"required": true, "description": op.Body, "content": map[string]any{ct: map[string]any{}}}
+		}
+		var params []any
+		for _, m := range pathParam.FindAllStringSubmatch(op.Path, -1) {
+			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+		}
+		if params != nil {
+			o["parameters"] = params
+		}
+		item[strings.ToLower(op.Method)] = o
+	}
+	return map[string]any{
+		"openapi":  "3.1.0",
+		"info":     map[string]any{"title": "otpatch API", "version": "v1", "description": "Patch orchestration for industrial automation and control systems, following IEC TR 62443-2-3."},
+		"paths":    paths,
+		"security": []any{map[string]any{"bearer": []any{}}},
+		"components": map[string]any{
+			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer"}},
+			"schemas": map[string]any{"Problem": map[string]any{"type": "object", "properties": map[string]any{
+				"type": map[string]any{"type": "string"}, "title": map[string]any{"type": "string"}, "status": map[string]any{"type": "integer"},
+				"detail": map[string]any{"type": "string"}, "rule": map[string]any{"type": "string"}, "errors": map[string]any{"type": "array"},
+				"instance": map[string]any{"type": "string"}}}},
+		},
+	}
+}
+
+func (s *server) openAPI(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, openAPIDocument())
+}

@@ -1,0 +1,336 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"go.temporal.io/sdk/client"
+
+	"github.com/otpatch/otpatch/internal/artifacts"
+	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/signing"
+	"github.com/otpatch/otpatch/internal/store"
+	"github.com/otpatch/otpatch/workflows"
+)
+
+// patchView is a patch as the API shows it.
+type patchView struct {
+	store.Patch
+	Manifest   *domain.Manifest      `json:"manifest,omitempty"`
+	Artifacts  []store.PatchArtifact `json:"artifacts"`
+	Reasons    []string              `json:"reasons"`
+	Applicable []string              `json:"applicable_assets"`
+}
+
+func (s *server) patchView(ctx context.Context, p store.Patch) (patchView, error) {
+	v := patchView{Patch: p}
+	v.Manifest, _ = store.ManifestOf(p)
+	arts, err := s.Store.PatchArtifacts(ctx, p.ID)
+	if err != nil {
+		return v, err
+	}
+	v.Artifacts = arts
+	_ = json.Unmarshal([]byte(p.Reasons), &v.Reasons)
+	_ = json.Unmarshal([]byte(p.Applicable), &v.Applicable)
+	if v.Reasons == nil {
+		v.Reasons = []string{}
+	}
+	if v.Applicable == nil {
+		v.Applicable = []string{}
+	}
+	return v, nil
+}
+
+// submission is one patch upload being received; refuse undoes what it stored.
+type submission struct {
+	s        *server
+	w        http.ResponseWriter
+	r        *http.Request
+	details  map[string]any
+	patchID  string
+	stored   []string
+	refused  bool
+	manifest *domain.Manifest
+}
+
+func (sub *submission) refuse(status int, detail string, fields []domain.FieldError) {
+	sub.refused = true
+	sub.cleanup()
+	ev := event(sub.r, "patch.submit_refused")
+	ev.SubjectType, ev.SubjectID = "patch_submission", sub.patchID
+	sub.details["reason"] = detail
+	sub.details["status"] = status
+	ev.Details = sub.details
+	if _, err := sub.s.Store.Append(context.WithoutCancel(sub.r.Context()), ev); err != nil {
+		sub.s.Logger.Error("audit append failed", "err", err)
+	}
+	writeProblem(sub.w, sub.r, problem{Status: status, Detail: detail, Errors: fields})
+}
+
+func (sub *submission) cleanup() {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(sub.r.Context()), 30*time.Second)
+	defer cancel()
+	for _, key := range sub.stored {
+		if err := sub.s.Objects.Remove(ctx, key); err != nil {
+			sub.s.Logger.Error("remove refused artifact", "key", key, "err", err)
+		}
+	}
+	sub.stored = nil
+}
+
+// submitPatch takes multipart/form-data: a "manifest" part (the signed JSON bytes), a
+// "signature" part (base64 ed25519 over those bytes), then one "artifact" part per manifest
+// artifact, named by its file name. Artifacts stream into the object store; nothing is kept
+// unless everything verifies.
+func (s *server) submitPatch(w http.ResponseWriter, r *http.Request) {
+	actor := actorOf(r)
+	sub := &submission{s: s, w: w, r: r, details: map[string]any{}, patchID: store.NewID("pat")}
+	r.Body = http.MaxBytesReader(w, r.Body, s.MaxArtifactBytes+domain.MaxManifestBytes+64<<10)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		sub.refuse(http.StatusUnsupportedMediaType, "send multipart/form-data with the parts manifest, signature and one artifact part per manifest artifact", nil)
+		return
+	}
+	part, err := mr.NextPart()
+	if err != nil || part.FormName() != "manifest" {
+		sub.refuse(http.StatusBadRequest, "the first part must be \"manifest\": the manifest JSON exactly as signed", nil)
+		return
+	}
+	raw, err := io.ReadAll(io.LimitReader(part, domain.MaxManifestBytes+1))
+	if err != nil {
+		sub.refuse(http.StatusBadRequest, "reading the manifest part: "+err.Error(), nil)
+		return
+	}
+	sum := sha256.Sum256(raw)
+	sub.details["manifest_sha256"] = hex.EncodeToString(sum[:])
+	m, err := domain.ParseManifest(raw)
+	if err != nil {
+		var v *domain.ValidationError
+		errors.As(err, &v)
+		sub.refuse(http.StatusUnprocessableEntity, err.Error(), v.Fields)
+		return
+	}
+	sub.manifest = m
+	sub.details["patch_ref"], sub.details["version"], sub.details["product"] = m.PatchID, m.Version, m.Product
+	vendor, err := s.Store.Vendor(r.Context(), actor.VendorID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if m.Vendor != vendor.Name {
+		sub.refuse(http.StatusForbidden, fmt.Sprintf("this token submits for vendor %q; the manifest names vendor %q", vendor.Name, m.Vendor), nil)
+		return
+	}
+	part, err = mr.NextPart()
+	if err != nil || part.FormName() != "signature" {
+		sub.refuse(http.StatusBadRequest, "the second part must be \"signature\": the base64 ed25519 signature of the manifest bytes", nil)
+		return
+	}
+	sigText, err := io.ReadAll(io.LimitReader(part, 1024))
+	if err != nil {
+		sub.refuse(http.StatusBadRequest, "reading the signature part: "+err.Error(), nil)
+		return
+	}
+	keys, err := s.Store.TrustedKeys(r.Context(), vendor.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	fp, err := signing.VerifyTrusted(keys, raw, string(sigText), s.Store.Now())
+	if err != nil {
+		sub.refuse(http.StatusUnprocessableEntity, "signature refused: "+err.Error(), []domain.FieldError{{Field: "signature", Message: err.Error()}})
+		return
+	}
+	product, err := s.Store.ProductByName(r.Context(), vendor.ID, m.Product)
+	if errors.Is(err, store.ErrNotFound) {
+		sub.refuse(http.StatusUnprocessableEntity, fmt.Sprintf("product %q of vendor %s is not in the asset owner's catalogue; ask the asset owner to add it", m.Product, vendor.Name),
+			[]domain.FieldError{{Field: "product", Message: "not in the catalogue"}})
+		return
+	} else if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if dup, err := s.Store.PatchExists(r.Context(), vendor.ID, m.PatchID, m.Version); err != nil {
+		s.fail(w, r, err)
+		return
+	} else if dup {
+		sub.refuse(http.StatusConflict, fmt.Sprintf("patch %s version %s was submitted before; a new submission needs a new version", m.PatchID, m.Version), nil)
+		return
+	}
+
+	arts, ok := sub.receiveArtifacts(mr)
+	if !ok {
+		return
+	}
+	p := store.Patch{ID: sub.patchID, VendorID: vendor.ID, ProductID: product.ID, PatchRef: m.PatchID, Version: m.Version, Title: m.Title,
+		Status: string(domain.PatchSubmitted), Manifest: string(raw), ManifestSHA256: hex.EncodeToString(sum[:]), Signature: strings.TrimSpace(string(sigText)),
+		KeyFingerprint: fp, Reasons: "[]", Applicable: "[]", SubmittedBy: actor.Name}
+	ev := event(r, "patch.submitted")
+	ev.WorkflowID = workflows.QualificationWorkflowID(p.ID)
+	ev.Details = map[string]any{"patch_ref": m.PatchID, "version": m.Version, "product": m.Product, "manifest_sha256": p.ManifestSHA256, "key": fp, "artifacts": len(arts)}
+	if err := s.Store.CreatePatch(r.Context(), &p, arts, ev); err != nil {
+		sub.cleanup()
+		if errors.Is(err, store.ErrConflict) {
+			sub.refuse(http.StatusConflict, err.Error(), nil)
+			return
+		}
+		s.fail(w, r, err)
+		return
+	}
+	_, err = s.Temporal.ExecuteWorkflow(r.Context(), client.StartWorkflowOptions{ID: workflows.QualificationWorkflowID(p.ID), TaskQueue: workflows.TaskQueue},
+		workflows.PatchQualification, workflows.QualificationInput{PatchID: p.ID})
+	if err != nil {
+		s.Logger.Error("start qualification", "patch", p.ID, "err", err)
+	}
+	view, err := s.patchView(r.Context(), p)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, view)
+}
+
+func (sub *submission) receiveArtifacts(mr *multipart.Reader) ([]store.PatchArtifact, bool) {
+	m := sub.manifest
+	got := map[string]bool{}
+	var out []store.PatchArtifact
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			sub.refuseRead(err)
+			return nil, false
+		}
+		name := part.FileName()
+		if part.FormName() != "artifact" {
+			sub.refuse(http.StatusBadRequest, fmt.Sprintf("unexpected part %q: after manifest and signature only \"artifact\" parts may follow", part.FormName()), nil)
+			return nil, false
+		}
+		ref, ok := m.Artifact(name)
+		if !ok {
+			sub.refuse(http.StatusUnprocessableEntity, fmt.Sprintf("artifact %q is not listed in the manifest; the manifest binds every artifact by name, size and SHA-256", name), nil)
+			return nil, false
+		}
+		if got[name] {
+			sub.refuse(http.StatusUnprocessableEntity, fmt.Sprintf("artifact %q was sent twice", name), nil)
+			return nil, false
+		}
+		got[name] = true
+		key := "patches/" + sub.patchID + "/" + name
+		mediaType := ref.MediaType
+		if mediaType == "" {
+			mediaType = "application/octet-stream"
+		}
+		info, err := sub.s.Objects.Put(sub.r.Context(), key, part, artifacts.Expect{Size: ref.Size, SHA256: ref.SHA256}, mediaType)
+		if err != nil {
+			var mm *artifacts.MismatchError
+			if errors.As(err, &mm) {
+				sub.refuse(http.StatusUnprocessableEntity, fmt.Sprintf("artifact %s: %s of the upload does not match the manifest (got %s, manifest says %s); the artifact was not stored", name, mm.What, mm.Got, mm.Want),
+					[]domain.FieldError{{Field: "artifact " + name, Message: mm.What + " mismatch"}})
+				return nil, false
+			}
+			sub.refuseRead(err)
+			return nil, false
+		}
+		sub.stored = append(sub.stored, key)
+		out = append(out, store.PatchArtifact{Name: name, ObjectKey: key, Size: info.Size, SHA256: info.SHA256, MediaType: mediaType})
+	}
+	var missing []string
+	for _, a := range m.Artifacts {
+		if !got[a.Name] {
+			missing = append(missing, a.Name)
+		}
+	}
+	if len(missing) > 0 {
+		sub.refuse(http.StatusUnprocessableEntity, "the manifest lists artifacts that were not sent: "+strings.Join(missing, ", "), nil)
+		return nil, false
+	}
+	return out, true
+}
+
+// refuseRead answers an upload that broke off or exceeded the size limit.
+func (sub *submission) refuseRead(err error) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		sub.refuse(http.StatusRequestEntityTooLarge, fmt.Sprintf("the submission is larger than the limit of %d bytes; nothing was stored", mbe.Limit), nil)
+		return
+	}
+	sub.refuse(http.StatusBadRequest, "the upload broke off: "+err.Error()+"; nothing was stored, send it again", nil)
+}
+
+func (s *server) listPatches(w http.ResponseWriter, r *http.Request) {
+	vendorID := ""
+	if a := actorOf(r); a.Role == domain.RoleVendor {
+		vendorID = a.VendorID
+	}
+	ps, err := s.Store.Patches(r.Context(), vendorID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]patchView, 0, len(ps))
+	for _, p := range ps {
+		v, err := s.patchView(r.Context(), p)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		v.Manifest = nil
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// loadPatch finds a patch the actor may see; a vendor gets 404 for another vendor's patch,
+// the same answer as for one that does not exist.
+func (s *server) loadPatch(w http.ResponseWriter, r *http.Request) (store.Patch, bool) {
+	id := chi.URLParam(r, "patchID")
+	p, err := s.Store.Patch(r.Context(), id)
+	a := actorOf(r)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && a.Role == domain.RoleVendor && p.VendorID != a.VendorID) {
+		notFoundProblem(w, r, "patch "+id)
+		return p, false
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return p, false
+	}
+	return p, true
+}
+
+func (s *server) getPatch(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.loadPatch(w, r)
+	if !ok {
+		return
+	}
+	v, err := s.patchView(r.Context(), p)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// getManifest returns the manifest exactly as signed, with the signature in a header.
+func (s *server) getManifest(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.loadPatch(w, r)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Otpatch-Signature", p.Signature)
+	w.Header().Set("X-Otpatch-Key-Fingerprint", p.KeyFingerprint)
+	_, _ = io.WriteString(w, p.Manifest)
+}

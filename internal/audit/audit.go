@@ -1,0 +1,155 @@
+// Package audit defines otpatch's tamper-evident audit trail: the event record, its canonical
+// encoding, the SHA-256 chain that links each event to the one before it, and the verification
+// that recomputes the chain and names the first broken link.
+package audit
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// GenesisHash is the previous hash of the first event.
+const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// TimeLayout is how event times are stored and hashed: UTC, microseconds, so that every
+// database keeps them exactly.
+const TimeLayout = "2006-01-02T15:04:05.000000Z"
+
+// Event is one entry of the trail.
+type Event struct {
+	Seq         int64  `json:"seq"`
+	At          string `json:"at"`
+	Actor       string `json:"actor"`
+	Role        string `json:"role"`
+	Action      string `json:"action"`
+	SubjectType string `json:"subject_type"`
+	SubjectID   string `json:"subject_id"`
+	CampaignID  string `json:"campaign_id,omitempty"`
+	PatchID     string `json:"patch_id,omitempty"`
+	AssetID     string `json:"asset_id,omitempty"`
+	RequestID   string `json:"request_id,omitempty"`
+	WorkflowID  string `json:"workflow_id,omitempty"`
+	Details     string `json:"details"`
+	PrevHash    string `json:"prev_hash"`
+	Hash        string `json:"hash"`
+}
+
+// FormatTime renders t as stored in an event.
+func FormatTime(t time.Time) string { return t.UTC().Truncate(time.Microsecond).Format(TimeLayout) }
+
+// CanonicalDetails encodes details as compact JSON with sorted object keys, the form that is
+// stored and hashed. nil becomes "{}".
+func CanonicalDetails(details any) (string, error) {
+	if details == nil {
+		return "{}", nil
+	}
+	raw, err := json.Marshal(details)
+	if err != nil {
+		return "", fmt.Errorf("audit details: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return "", fmt.Errorf("audit details: %w", err)
+	}
+	out, err := json.Marshal(v) // maps marshal with sorted keys
+	if err != nil {
+		return "", fmt.Errorf("audit details: %w", err)
+	}
+	return string(out), nil
+}
+
+// ComputeHash is SHA-256 over the previous hash and the event's canonical encoding: a JSON
+// array of its fields in a fixed order.
+func (e Event) ComputeHash() string {
+	b, _ := json.Marshal([]any{e.Seq, e.At, e.Actor, e.Role, e.Action, e.SubjectType, e.SubjectID,
+		e.CampaignID, e.PatchID, e.AssetID, e.RequestID, e.WorkflowID, e.Details})
+	h := sha256.New()
+	h.Write([]byte(e.PrevHash))
+	h.Write([]byte{'\n'})
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Seal links e to the head (seq, hash) of the chain it is appended to.
+func (e *Event) Seal(headSeq int64, headHash string) {
+	if headHash == "" {
+		headHash = GenesisHash
+	}
+	e.Seq = headSeq + 1
+	e.PrevHash = headHash
+	e.Hash = e.ComputeHash()
+}
+
+// Result is what a verification found.
+type Result struct {
+	OK       bool   `json:"ok"`
+	Events   int64  `json:"events"`
+	HeadSeq  int64  `json:"head_seq"`
+	HeadHash string `json:"head_hash"`
+	// BrokenAt is the sequence number of the first event that does not verify.
+	BrokenAt int64  `json:"broken_at,omitempty"`
+	Problem  string `json:"problem,omitempty"`
+}
+
+// Verifier recomputes the chain event by event, in sequence order.
+type Verifier struct {
+	res  Result
+	prev string
+	done bool
+}
+
+// NewVerifier starts a verification at the genesis of the chain.
+func NewVerifier() *Verifier { return &Verifier{prev: GenesisHash, res: Result{OK: true}} }
+
+// Add checks the next event; it returns false once a broken link is found.
+func (v *Verifier) Add(e Event) bool {
+	if v.done {
+		return false
+	}
+	want := v.res.HeadSeq + 1
+	switch {
+	case e.Seq != want:
+		v.fail(want, fmt.Sprintf("expected event %d next but found %d: events are missing, reordered or inserted", want, e.Seq))
+	case e.PrevHash != v.prev:
+		v.fail(e.Seq, fmt.Sprintf("event %d does not link to event %d (prev_hash %s, chain says %s)", e.Seq, e.Seq-1, short(e.PrevHash), short(v.prev)))
+	case e.ComputeHash() != e.Hash:
+		v.fail(e.Seq, fmt.Sprintf("event %d was altered: its content hashes to %s, stored hash is %s", e.Seq, short(e.ComputeHash()), short(e.Hash)))
+	default:
+		v.res.Events++
+		v.res.HeadSeq, v.res.HeadHash, v.prev = e.Seq, e.Hash, e.Hash
+		return true
+	}
+	return false
+}
+
+// CheckHead compares the end of the chain with the head the store recorded, which detects a
+// truncated tail.
+func (v *Verifier) CheckHead(seq int64, hash string) {
+	if v.done || (seq == v.res.HeadSeq && (hash == v.res.HeadHash || seq == 0)) {
+		return
+	}
+	v.fail(v.res.HeadSeq+1, fmt.Sprintf("the chain ends at event %d but the recorded head is event %d (%s): events were removed from the tail", v.res.HeadSeq, seq, short(hash)))
+}
+
+// Result returns the outcome so far.
+func (v *Verifier) Result() Result { return v.res }
+
+func (v *Verifier) fail(seq int64, problem string) {
+	v.done = true
+	v.res.OK = false
+	v.res.BrokenAt = seq
+	v.res.Problem = problem
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12] + "…"
+	}
+	return h
+}

@@ -1,0 +1,123 @@
+package domain
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Plan is what approvers approve: the patch (by manifest digest), the exact targets and the
+// windows they will be changed in. Any change to it changes its digest and voids approvals.
+type Plan struct {
+	PatchID        string       `json:"patch_id"`
+	ManifestSHA256 string       `json:"manifest_sha256"`
+	Targets        []PlanTarget `json:"targets"`
+}
+
+// PlanTarget is one asset of a plan, with the window of its zone.
+type PlanTarget struct {
+	AssetID        string `json:"asset_id"`
+	ZoneID         string `json:"zone_id"`
+	SLT            int    `json:"sl_t"`
+	SafetyCritical bool   `json:"safety_critical"`
+	TestBench      bool   `json:"test_bench"`
+	Window         Window `json:"window"`
+}
+
+// Digest is the SHA-256 of the plan's canonical JSON (targets sorted by asset id).
+func (p Plan) Digest() string {
+	c := p
+	c.Targets = append([]PlanTarget(nil), p.Targets...)
+	sort.Slice(c.Targets, func(i, j int) bool { return c.Targets[i].AssetID < c.Targets[j].AssetID })
+	b, _ := json.Marshal(c)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// Policy is the approval rule for a plan.
+type Policy struct {
+	// Approvals is how many distinct approvers must approve.
+	Approvals int `json:"approvals"`
+	// NeedsSafety is set when one approver must hold the safety role (SL-T 3–4 or safety-critical targets).
+	NeedsSafety bool `json:"needs_safety"`
+	// TTL is how long an approval stays valid.
+	TTL time.Duration `json:"ttl"`
+}
+
+// DefaultApprovalTTL is how long an approval stays valid unless configured otherwise.
+const DefaultApprovalTTL = 7 * 24 * time.Hour
+
+// PolicyFor derives the approval policy of a plan.
+func PolicyFor(p Plan, ttl time.Duration) Policy {
+	if ttl <= 0 {
+		ttl = DefaultApprovalTTL
+	}
+	pol := Policy{Approvals: 1, TTL: ttl}
+	for _, t := range p.Targets {
+		if t.SLT >= 3 || t.SafetyCritical {
+			pol.Approvals, pol.NeedsSafety = 2, true
+		}
+	}
+	return pol
+}
+
+// Approval is one approver's decision on a plan digest.
+type Approval struct {
+	Actor      string    `json:"actor"`
+	Role       Role      `json:"role"`
+	PlanDigest string    `json:"plan_digest"`
+	At         time.Time `json:"at"`
+}
+
+// Refusal is an approval the policy refuses; Rule names the rule that refused it.
+type Refusal struct {
+	Rule    string
+	Message string
+}
+
+func (r *Refusal) Error() string { return r.Message }
+
+// IsRefusal reports whether err is a policy refusal.
+func IsRefusal(err error) bool {
+	var r *Refusal
+	return errors.As(err, &r)
+}
+
+// CheckApprover says whether actor may approve (or reject) the plan with digest, given who
+// created the campaign and the approvals already given.
+func (pol Policy) CheckApprover(creator string, actor Actor, digest, currentDigest string, given []Approval) error {
+	if actor.Role != RoleApprover && actor.Role != RoleSafety {
+		return &Refusal{Rule: "role", Message: fmt.Sprintf("role %q cannot approve; approvals need the approver or safety role", actor.Role)}
+	}
+	if actor.Name == creator {
+		return &Refusal{Rule: "creator", Message: fmt.Sprintf("%s created this campaign and so cannot approve it; another approver must", actor.Name)}
+	}
+	if digest != currentDigest {
+		return &Refusal{Rule: "plan_digest", Message: fmt.Sprintf("plan digest %q is not the campaign's current plan %q; review the current plan and approve that", digest, currentDigest)}
+	}
+	for _, a := range given {
+		if a.Actor == actor.Name {
+			return &Refusal{Rule: "distinct", Message: fmt.Sprintf("%s has already approved this plan; a second approval must come from someone else", actor.Name)}
+		}
+	}
+	return nil
+}
+
+// Satisfied reports whether the approvals valid at now satisfy the policy.
+func (pol Policy) Satisfied(given []Approval, digest string, now time.Time) bool {
+	n, safety := 0, false
+	for _, a := range given {
+		if a.PlanDigest != digest || now.Sub(a.At) > pol.TTL {
+			continue
+		}
+		n++
+		if a.Role == RoleSafety {
+			safety = true
+		}
+	}
+	return n >= pol.Approvals && (!pol.NeedsSafety || safety)
+}

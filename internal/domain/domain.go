@@ -1,0 +1,137 @@
+// Package domain holds otpatch's domain types and rules: roles, the patch manifest, campaign
+// and asset states, maintenance-window arithmetic, vendor version comparison and the approval
+// policy. It does no I/O, so every other package may import it.
+package domain
+
+import "fmt"
+
+// Role is what a bearer token is allowed to do.
+type Role string
+
+// The roles of DESIGN.md.
+const (
+	RoleVendor   Role = "vendor"
+	RoleEngineer Role = "engineer"
+	RoleApprover Role = "approver"
+	RoleSafety   Role = "safety"
+	RoleAuditor  Role = "auditor"
+	RoleAdmin    Role = "admin"
+	// RoleSystem is the actor role of events written by the workflow engine itself.
+	RoleSystem Role = "system"
+)
+
+// Roles lists every role a token can carry.
+var Roles = []Role{RoleVendor, RoleEngineer, RoleApprover, RoleSafety, RoleAuditor, RoleAdmin}
+
+// Valid reports whether r is a role a token can carry.
+func (r Role) Valid() bool {
+	for _, x := range Roles {
+		if r == x {
+			return true
+		}
+	}
+	return false
+}
+
+// Actor is who does something: a token's subject and role. VendorID is set for vendors.
+type Actor struct {
+	Name     string `json:"name"`
+	Role     Role   `json:"role"`
+	VendorID string `json:"vendor_id,omitempty"`
+}
+
+// SystemActor is the actor recorded for transitions made by the workflow engine.
+var SystemActor = Actor{Name: "otpatch", Role: RoleSystem}
+
+// PatchStatus is where a patch is in qualification.
+type PatchStatus string
+
+// Patch states: submitted → qualifying → qualified | rejected.
+const (
+	PatchSubmitted  PatchStatus = "submitted"
+	PatchQualifying PatchStatus = "qualifying"
+	PatchQualified  PatchStatus = "qualified"
+	PatchRejected   PatchStatus = "rejected"
+)
+
+// CampaignStatus is where a campaign is in its lifecycle.
+type CampaignStatus string
+
+// Campaign states, in lifecycle order.
+const (
+	CampaignDraft            CampaignStatus = "draft"
+	CampaignTesting          CampaignStatus = "testing"
+	CampaignTestFailed       CampaignStatus = "test_failed"
+	CampaignAwaitingApproval CampaignStatus = "awaiting_approval"
+	CampaignApproved         CampaignStatus = "approved"
+	CampaignRejected         CampaignStatus = "rejected"
+	CampaignScheduled        CampaignStatus = "scheduled"
+	CampaignDeploying        CampaignStatus = "deploying"
+	CampaignCompleted        CampaignStatus = "completed"
+	CampaignHalted           CampaignStatus = "halted"
+	CampaignRolledBack       CampaignStatus = "rolled_back"
+	CampaignAborted          CampaignStatus = "aborted"
+)
+
+// Terminal reports whether no further transition follows s.
+func (s CampaignStatus) Terminal() bool {
+	switch s {
+	case CampaignTestFailed, CampaignRejected, CampaignCompleted, CampaignHalted, CampaignRolledBack, CampaignAborted:
+		return true
+	}
+	return false
+}
+
+// AssetState is where one asset is within a campaign.
+type AssetState string
+
+// Asset states of DESIGN.md.
+const (
+	AssetPending        AssetState = "pending"
+	AssetBackingUp      AssetState = "backing_up"
+	AssetBackedUp       AssetState = "backed_up"
+	AssetDeploying      AssetState = "deploying"
+	AssetVerifying      AssetState = "verifying"
+	AssetDone           AssetState = "done"
+	AssetFailed         AssetState = "failed"
+	AssetRollingBack    AssetState = "rolling_back"
+	AssetRolledBack     AssetState = "rolled_back"
+	AssetRollbackFailed AssetState = "rollback_failed"
+	AssetSkipped        AssetState = "skipped"
+)
+
+// FieldError is one failing field of a validation.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ValidationError lists every failing field of an input.
+type ValidationError struct {
+	What   string       `json:"-"`
+	Fields []FieldError `json:"errors"`
+}
+
+func (e *ValidationError) Error() string {
+	msg := e.What + " is invalid:"
+	for i, f := range e.Fields {
+		if i > 0 {
+			msg += ";"
+		}
+		msg += fmt.Sprintf(" %s: %s", f.Field, f.Message)
+	}
+	return msg
+}
+
+// Add records a failing field.
+func (e *ValidationError) Add(field, format string, args ...any) {
+	e.Fields = append(e.Fields, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// Err returns e when a field failed, nil otherwise.
+func (e *ValidationError) Err() error {
+	if len(e.Fields) == 0 {
+		return nil
+	}
+	return e
+}

@@ -1,0 +1,141 @@
+package domain
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Window is a zone's maintenance window: when it opens (a five-field cron expression read in an
+// IANA time zone), how long it stays open, the blackout periods it never opens in, and how many
+// assets may be changed at once.
+type Window struct {
+	Cron        string     `json:"cron"`
+	Duration    Duration   `json:"duration"`
+	TimeZone    string     `json:"time_zone"`
+	MaxParallel int        `json:"max_parallel"`
+	Blackouts   []Blackout `json:"blackouts,omitempty"`
+}
+
+// Blackout is a period in which no occurrence opens (a shutdown, peak season).
+type Blackout struct {
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// Occurrence is one opening of a window.
+type Occurrence struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// Duration is a time.Duration written as "90m" in JSON.
+type Duration time.Duration
+
+// MarshalJSON writes the duration as Go duration text.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Duration(d).String() + `"`), nil
+}
+
+// UnmarshalJSON reads "90m", "2h30m".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration %q: write it as 90m or 2h30m", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
+
+// Schedule parses the window's cron expression in its time zone.
+func (w Window) Schedule() (cron.Schedule, error) {
+	loc, err := time.LoadLocation(w.TimeZone)
+	if err != nil || w.TimeZone == "" {
+		return nil, fmt.Errorf("time_zone %q is not an IANA time zone such as Europe/Zurich", w.TimeZone)
+	}
+	expr := strings.TrimSpace(w.Cron)
+	if strings.HasPrefix(expr, "CRON_TZ=") || strings.HasPrefix(expr, "TZ=") {
+		return nil, fmt.Errorf("cron %q: give the zone in time_zone, not in the expression", w.Cron)
+	}
+	s, err := cronParser.Parse(expr)
+	if err != nil {
+		return nil, fmt.Errorf("cron %q: %v (five fields: minute hour day-of-month month day-of-week)", w.Cron, err)
+	}
+	if spec, ok := s.(*cron.SpecSchedule); ok {
+		spec.Location = loc
+	}
+	return s, nil
+}
+
+// Validate lists every problem with the window.
+func (w Window) Validate() error {
+	v := &ValidationError{What: "window"}
+	if _, err := w.Schedule(); err != nil {
+		if strings.HasPrefix(err.Error(), "time_zone") {
+			v.Add("time_zone", "%v", err)
+		} else {
+			v.Add("cron", "%v", err)
+		}
+	}
+	if d := time.Duration(w.Duration); d < time.Minute || d > 7*24*time.Hour {
+		v.Add("duration", "must be between 1m and 168h, got %s", d)
+	}
+	if w.MaxParallel < 1 || w.MaxParallel > 100 {
+		v.Add("max_parallel", "must be between 1 and 100, got %d", w.MaxParallel)
+	}
+	for i, b := range w.Blackouts {
+		if !b.To.After(b.From) {
+			v.Add(fmt.Sprintf("blackouts[%d]", i), "to must be after from")
+		}
+	}
+	return v.Err()
+}
+
+// Current returns the occurrence that contains now, or the next one to open. It looks at most
+// a year ahead; ok is false when no occurrence opens in that time.
+func (w Window) Current(now time.Time) (occ Occurrence, ok bool) {
+	s, err := w.Schedule()
+	if err != nil {
+		return Occurrence{}, false
+	}
+	d := time.Duration(w.Duration)
+	limit := now.AddDate(1, 0, 0)
+	// The first start after now-d is the earliest occurrence still open at now, if any.
+	for t := s.Next(now.Add(-d)); !t.IsZero() && t.Before(limit); t = s.Next(t) {
+		o := Occurrence{Start: t, End: t.Add(d)}
+		if !o.End.After(now) || w.blackedOut(o) {
+			continue
+		}
+		return o, true
+	}
+	return Occurrence{}, false
+}
+
+// Next returns up to n occurrences from now on, the open one first.
+func (w Window) Next(now time.Time, n int) []Occurrence {
+	var out []Occurrence
+	for len(out) < n {
+		o, ok := w.Current(now)
+		if !ok {
+			break
+		}
+		out = append(out, o)
+		now = o.End
+	}
+	return out
+}
+
+func (w Window) blackedOut(o Occurrence) bool {
+	for _, b := range w.Blackouts {
+		if o.Start.Before(b.To) && o.End.After(b.From) {
+			return true
+		}
+	}
+	return false
+}

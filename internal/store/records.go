@@ -1,0 +1,562 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/signing"
+)
+
+// Vendor is a product supplier.
+type Vendor struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	DisplayName string    `json:"display_name"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// VendorKey is a vendor's trusted ed25519 signing key.
+type VendorKey struct {
+	ID          string     `json:"id"`
+	VendorID    string     `json:"vendor_id"`
+	PublicKey   string     `json:"public_key"`
+	Fingerprint string     `json:"fingerprint"`
+	NotBefore   time.Time  `json:"not_before"`
+	NotAfter    time.Time  `json:"not_after"`
+	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+}
+
+// Token is a bearer token; only its SHA-256 is kept.
+type Token struct {
+	ID        string
+	Name      string
+	Role      string
+	VendorID  *string
+	TokenHash string
+	CreatedAt time.Time
+	RevokedAt *time.Time
+}
+
+// Site is a plant.
+type Site struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Zone is an IEC 62443 zone with its target security level and maintenance window.
+type Zone struct {
+	ID         string        `json:"id"`
+	SiteID     string        `json:"site_id"`
+	Name       string        `json:"name"`
+	SLT        int           `json:"sl_t" gorm:"column:sl_t"`
+	TestBench  bool          `json:"test_bench"`
+	WindowSpec string        `json:"-"`
+	Window     domain.Window `json:"window" gorm:"-"`
+	CreatedAt  time.Time     `json:"created_at"`
+	UpdatedAt  time.Time     `json:"updated_at"`
+}
+
+// Product is a vendor's product line.
+type Product struct {
+	ID       string `json:"id"`
+	VendorID string `json:"vendor_id"`
+	Name     string `json:"name"`
+	Kind     string `json:"kind"`
+}
+
+// Asset is one device of the inventory.
+type Asset struct {
+	ID               string    `json:"id"`
+	ZoneID           string    `json:"zone_id"`
+	ProductID        string    `json:"product_id"`
+	Name             string    `json:"name"`
+	InstalledVersion string    `json:"installed_version"`
+	Criticality      int       `json:"criticality"`
+	SafetyCritical   bool      `json:"safety_critical"`
+	RedundancyGroup  string    `json:"redundancy_group,omitempty"`
+	Adapter          string    `json:"adapter"`
+	CreatedAt        time.Time `json:"created_at"`
+	UpdatedAt        time.Time `json:"updated_at"`
+}
+
+// Patch is a vendor's submitted patch.
+type Patch struct {
+	ID             string    `json:"id"`
+	VendorID       string    `json:"vendor_id"`
+	ProductID      string    `json:"product_id"`
+	PatchRef       string    `json:"patch_ref"`
+	Version        string    `json:"version"`
+	Title          string    `json:"title"`
+	Status         string    `json:"status"`
+	Manifest       string    `json:"-"`
+	ManifestSHA256 string    `json:"manifest_sha256" gorm:"column:manifest_sha256"`
+	Signature      string    `json:"signature"`
+	KeyFingerprint string    `json:"key_fingerprint"`
+	Reasons        string    `json:"-"`
+	Applicable     string    `json:"-"`
+	SubmittedBy    string    `json:"submitted_by"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+// PatchArtifact is one stored artifact of a patch.
+type PatchArtifact struct {
+	PatchID   string `json:"-"`
+	Name      string `json:"name"`
+	ObjectKey string `json:"object_key"`
+	Size      int64  `json:"size"`
+	SHA256    string `json:"sha256" gorm:"column:sha256"`
+	MediaType string `json:"media_type,omitempty"`
+}
+
+// Campaign is the decision to apply one patch to a set of assets.
+type Campaign struct {
+	ID              string     `json:"id"`
+	Name            string     `json:"name"`
+	PatchID         string     `json:"patch_id"`
+	Status          string     `json:"status"`
+	Detail          string     `json:"detail,omitempty"`
+	CreatedBy       string     `json:"created_by"`
+	Plan            string     `json:"-"`
+	PlanDigest      string     `json:"plan_digest"`
+	WorkflowID      string     `json:"workflow_id"`
+	NextWindowStart *time.Time `json:"next_window_start,omitempty"`
+	NextWindowEnd   *time.Time `json:"next_window_end,omitempty"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
+}
+
+// CampaignAsset is one asset's progress within a campaign.
+type CampaignAsset struct {
+	CampaignID   string    `json:"-"`
+	AssetID      string    `json:"asset_id"`
+	TestBench    bool      `json:"test_bench"`
+	Wave         int       `json:"wave"`
+	State        string    `json:"state"`
+	FromVersion  string    `json:"from_version,omitempty"`
+	ToVersion    string    `json:"to_version,omitempty"`
+	BackupKey    string    `json:"backup_key,omitempty"`
+	BackupSHA256 string    `json:"backup_sha256,omitempty" gorm:"column:backup_sha256"`
+	BackupSize   int64     `json:"backup_size,omitempty"`
+	Error        string    `json:"error,omitempty"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// ApprovalRecord is one approval or rejection.
+type ApprovalRecord struct {
+	ID         string    `json:"id"`
+	CampaignID string    `json:"campaign_id"`
+	Actor      string    `json:"actor"`
+	Role       string    `json:"role"`
+	Decision   string    `json:"decision"`
+	Reason     string    `json:"reason,omitempty"`
+	PlanDigest string    `json:"plan_digest"`
+	At         time.Time `json:"at"`
+}
+
+// TableName maps ApprovalRecord to its table.
+func (ApprovalRecord) TableName() string { return "approvals" }
+
+// HashToken is how a bearer token is kept.
+func HashToken(token string) string {
+	s := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(s[:])
+}
+
+// CreateVendor adds a vendor.
+func (s *Store) CreateVendor(ctx context.Context, v *Vendor, ev Event) error {
+	v.CreatedAt = s.Now()
+	if v.ID == "" {
+		v.ID = NewID("vnd")
+	}
+	ev.SubjectType, ev.SubjectID = "vendor", v.ID
+	return notFound(s.Write(ctx, ev, func(tx *gorm.DB) error { return tx.Create(v).Error }), "vendor "+v.Name)
+}
+
+// Vendors lists vendors.
+func (s *Store) Vendors(ctx context.Context) ([]Vendor, error) {
+	var out []Vendor
+	return out, s.db.WithContext(ctx).Order("name").Find(&out).Error
+}
+
+// Vendor loads one vendor by id.
+func (s *Store) Vendor(ctx context.Context, id string) (Vendor, error) {
+	var v Vendor
+	return v, notFound(s.db.WithContext(ctx).Take(&v, "id = ?", id).Error, "vendor "+id)
+}
+
+// VendorByName loads one vendor by name.
+func (s *Store) VendorByName(ctx context.Context, name string) (Vendor, error) {
+	var v Vendor
+	return v, notFound(s.db.WithContext(ctx).Take(&v, "name = ?", name).Error, "vendor "+name)
+}
+
+// AddVendorKey trusts a vendor key.
+func (s *Store) AddVendorKey(ctx context.Context, k *VendorKey, ev Event) error {
+	k.CreatedAt = s.Now()
+	if k.ID == "" {
+		k.ID = NewID("key")
+	}
+	ev.SubjectType, ev.SubjectID = "vendor_key", k.ID
+	return notFound(s.Write(ctx, ev, func(tx *gorm.DB) error { return tx.Create(k).Error }), "vendor key "+k.Fingerprint)
+}
+
+// VendorKeys lists a vendor's keys.
+func (s *Store) VendorKeys(ctx context.Context, vendorID string) ([]VendorKey, error) {
+	var out []VendorKey
+	return out, s.db.WithContext(ctx).Where("vendor_id = ?", vendorID).Order("created_at").Find(&out).Error
+}
+
+// CreateToken stores a new token for a role; it returns the row.
+func (s *Store) CreateToken(ctx context.Context, name string, role domain.Role, vendorID, secret string, ev Event) (Token, error) {
+	t := Token{ID: NewID("tok"), Name: name, Role: string(role), TokenHash: HashToken(secret), CreatedAt: s.Now()}
+	if vendorID != "" {
+		t.VendorID = &vendorID
+	}
+	ev.SubjectType, ev.SubjectID = "token", t.ID
+	return t, notFound(s.Write(ctx, ev, func(tx *gorm.DB) error { return tx.Create(&t).Error }), "token "+name)
+}
+
+// Authenticate resolves a bearer token to its actor.
+func (s *Store) Authenticate(ctx context.Context, secret string) (domain.Actor, error) {
+	var t Token
+	err := s.db.WithContext(ctx).Take(&t, "token_hash = ? AND revoked_at IS NULL", HashToken(secret)).Error
+	if err != nil {
+		return domain.Actor{}, notFound(err, "token")
+	}
+	a := domain.Actor{Name: t.Name, Role: domain.Role(t.Role)}
+	if t.VendorID != nil {
+		a.VendorID = *t.VendorID
+	}
+	return a, nil
+}
+
+// CreateSite adds a site.
+func (s *Store) CreateSite(ctx context.Context, site *Site, ev Event) error {
+	site.CreatedAt = s.Now()
+	if site.ID == "" {
+		site.ID = NewID("site")
+	}
+	ev.SubjectType, ev.SubjectID = "site", site.ID
+	return notFound(s.Write(ctx, ev, func(tx *gorm.DB) error { return tx.Create(site).Error }), "site "+site.Name)
+}
+
+// Sites lists sites.
+func (s *Store) Sites(ctx context.Context) ([]Site, error) {
+	var out []Site
+	return out, s.db.WithContext(ctx).Order("name").Find(&out).Error
+}
+
+// CreateZone adds a zone with its window.
+func (s *Store) CreateZone(ctx context.Context, z *Zone, ev Event) error {
+	b, err := json.Marshal(z.Window)
+	if err != nil {
+		return err
+	}
+	z.WindowSpec = string(b)
+	z.CreatedAt, z.UpdatedAt = s.Now(), s.Now()
+	if z.ID == "" {
+		z.ID = NewID("zone")
+	}
+	ev.SubjectType, ev.SubjectID = "zone", z.ID
+	return notFound(s.Write(ctx, ev, func(tx *gorm.DB) error { return tx.Create(z).Error }), "zone "+z.Name)
+}
+
+// SetZoneWindow replaces a zone's maintenance window.
+func (s *Store) SetZoneWindow(ctx context.Context, zoneID string, w domain.Window, ev Event) error {
+	b, err := json.Marshal(w)
+	if err != nil {
+		return err
+	}
+	ev.SubjectType, ev.SubjectID = "zone", zoneID
+	return s.Write(ctx, ev, func(tx *gorm.DB) error {
+		res := tx.Model(&Zone{}).Where("id = ?", zoneID).Updates(map[string]any{"window_spec": string(b), "updated_at": s.Now()})
+		if res.Error == nil && res.RowsAffected == 0 {
+			return fmt.Errorf("zone %s: %w", zoneID, ErrNotFound)
+		}
+		return res.Error
+	})
+}
+
+func decodeZones(zs []Zone) ([]Zone, error) {
+	for i := range zs {
+		if err := json.Unmarshal([]byte(zs[i].WindowSpec), &zs[i].Window); err != nil {
+			return nil, fmt.Errorf("zone %s window: %w", zs[i].ID, err)
+		}
+	}
+	return zs, nil
+}
+
+// Zones lists zones.
+func (s *Store) Zones(ctx context.Context) ([]Zone, error) {
+	var out []Zone
+	if err := s.db.WithContext(ctx).Order("site_id, name").Find(&out).Error; err != nil {
+		return nil, err
+	}
+	return decodeZones(out)
+}
+
+// Zone loads one zone.
+func (s *Store) Zone(ctx context.Context, id string) (Zone, error) {
+	var z Zone
+	if err := s.db.WithContext(ctx).Take(&z, "id = ?", id).Error; err != nil {
+		return z, notFound(err, "zone "+id)
+	}
+	zs, err := decodeZones([]Zone{z})
+	if err != nil {
+		return z, err
+	}
+	return zs[0], nil
+}
+
+// CreateProduct adds a product to the catalogue.
+func (s *Store) CreateProduct(ctx context.Context, p *Product, ev Event) error {
+	if p.ID == "" {
+		p.ID = NewID("prd")
+	}
+	ev.SubjectType, ev.SubjectID = "product", p.ID
+	return notFound(s.Write(ctx, ev, func(tx *gorm.DB) error { return tx.Create(p).Error }), "product "+p.Name)
+}
+
+// Products lists the catalogue, optionally for one vendor.
+func (s *Store) Products(ctx context.Context, vendorID string) ([]Product, error) {
+	var out []Product
+	q := s.db.WithContext(ctx).Order("name")
+	if vendorID != "" {
+		q = q.Where("vendor_id = ?", vendorID)
+	}
+	return out, q.Find(&out).Error
+}
+
+// ProductByName finds a vendor's product.
+func (s *Store) ProductByName(ctx context.Context, vendorID, name string) (Product, error) {
+	var p Product
+	return p, notFound(s.db.WithContext(ctx).Take(&p, "vendor_id = ? AND name = ?", vendorID, name).Error, "product "+name)
+}
+
+// CreateAsset adds an asset.
+func (s *Store) CreateAsset(ctx context.Context, a *Asset, ev Event) error {
+	a.CreatedAt, a.UpdatedAt = s.Now(), s.Now()
+	if a.ID == "" {
+		a.ID = NewID("ast")
+	}
+	ev.SubjectType, ev.SubjectID, ev.AssetID = "asset", a.ID, a.ID
+	return notFound(s.Write(ctx, ev, func(tx *gorm.DB) error { return tx.Create(a).Error }), "asset "+a.Name)
+}
+
+// AssetFilter selects assets.
+type AssetFilter struct {
+	ZoneID    string
+	ProductID string
+	IDs       []string
+}
+
+// Assets lists assets.
+func (s *Store) Assets(ctx context.Context, f AssetFilter) ([]Asset, error) {
+	var out []Asset
+	q := s.db.WithContext(ctx).Order("name")
+	if f.ZoneID != "" {
+		q = q.Where("zone_id = ?", f.ZoneID)
+	}
+	if f.ProductID != "" {
+		q = q.Where("product_id = ?", f.ProductID)
+	}
+	if f.IDs != nil {
+		q = q.Where("id IN ?", f.IDs)
+	}
+	return out, q.Find(&out).Error
+}
+
+// Asset loads one asset.
+func (s *Store) Asset(ctx context.Context, id string) (Asset, error) {
+	var a Asset
+	return a, notFound(s.db.WithContext(ctx).Take(&a, "id = ?", id).Error, "asset "+id)
+}
+
+// SetInstalledVersion records the version an asset reports after a change.
+func (s *Store) SetInstalledVersion(ctx context.Context, assetID, version string, ev Event) error {
+	ev.SubjectType, ev.SubjectID, ev.AssetID = "asset", assetID, assetID
+	return s.Write(ctx, ev, func(tx *gorm.DB) error {
+		return tx.Model(&Asset{}).Where("id = ?", assetID).Updates(map[string]any{"installed_version": version, "updated_at": s.Now()}).Error
+	})
+}
+
+// CreatePatch stores a submitted patch and its artifacts.
+func (s *Store) CreatePatch(ctx context.Context, p *Patch, arts []PatchArtifact, ev Event) error {
+	p.CreatedAt, p.UpdatedAt = s.Now(), s.Now()
+	ev.SubjectType, ev.SubjectID, ev.PatchID = "patch", p.ID, p.ID
+	err := s.Write(ctx, ev, func(tx *gorm.DB) error {
+		if err := tx.Create(p).Error; err != nil {
+			return err
+		}
+		for i := range arts {
+			arts[i].PatchID = p.ID
+		}
+		if len(arts) == 0 {
+			return nil
+		}
+		return tx.Create(&arts).Error
+	})
+	return notFound(err, fmt.Sprintf("patch %s %s", p.PatchRef, p.Version))
+}
+
+// PatchExists reports whether a vendor already submitted this patch version.
+func (s *Store) PatchExists(ctx context.Context, vendorID, ref, version string) (bool, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&Patch{}).Where("vendor_id = ? AND patch_ref = ? AND version = ?", vendorID, ref, version).Count(&n).Error
+	return n > 0, err
+}
+
+// Patch loads one patch.
+func (s *Store) Patch(ctx context.Context, id string) (Patch, error) {
+	var p Patch
+	return p, notFound(s.db.WithContext(ctx).Take(&p, "id = ?", id).Error, "patch "+id)
+}
+
+// Patches lists patches, only one vendor's when vendorID is set.
+func (s *Store) Patches(ctx context.Context, vendorID string) ([]Patch, error) {
+	var out []Patch
+	q := s.db.WithContext(ctx).Order("created_at DESC")
+	if vendorID != "" {
+		q = q.Where("vendor_id = ?", vendorID)
+	}
+	return out, q.Find(&out).Error
+}
+
+// PatchArtifacts lists a patch's artifacts.
+func (s *Store) PatchArtifacts(ctx context.Context, patchID string) ([]PatchArtifact, error) {
+	var out []PatchArtifact
+	return out, s.db.WithContext(ctx).Where("patch_id = ?", patchID).Order("name").Find(&out).Error
+}
+
+// SetPatchStatus records a qualification step or result.
+func (s *Store) SetPatchStatus(ctx context.Context, id string, status domain.PatchStatus, reasons []string, applicable []string, ev Event) error {
+	if reasons == nil {
+		reasons = []string{}
+	}
+	if applicable == nil {
+		applicable = []string{}
+	}
+	rb, _ := json.Marshal(reasons)
+	ab, _ := json.Marshal(applicable)
+	ev.SubjectType, ev.SubjectID, ev.PatchID = "patch", id, id
+	return s.Write(ctx, ev, func(tx *gorm.DB) error {
+		return tx.Model(&Patch{}).Where("id = ?", id).Updates(map[string]any{"status": string(status), "reasons": string(rb), "applicable": string(ab), "updated_at": s.Now()}).Error
+	})
+}
+
+// CreateCampaign stores a campaign with its targets.
+func (s *Store) CreateCampaign(ctx context.Context, c *Campaign, targets []CampaignAsset, ev Event) error {
+	c.CreatedAt, c.UpdatedAt = s.Now(), s.Now()
+	ev.SubjectType, ev.SubjectID, ev.CampaignID, ev.PatchID, ev.WorkflowID = "campaign", c.ID, c.ID, c.PatchID, c.WorkflowID
+	return s.Write(ctx, ev, func(tx *gorm.DB) error {
+		if err := tx.Create(c).Error; err != nil {
+			return err
+		}
+		for i := range targets {
+			targets[i].CampaignID = c.ID
+			targets[i].UpdatedAt = s.Now()
+		}
+		return tx.Create(&targets).Error
+	})
+}
+
+// Campaign loads one campaign.
+func (s *Store) Campaign(ctx context.Context, id string) (Campaign, error) {
+	var c Campaign
+	return c, notFound(s.db.WithContext(ctx).Take(&c, "id = ?", id).Error, "campaign "+id)
+}
+
+// Campaigns lists campaigns, newest first.
+func (s *Store) Campaigns(ctx context.Context) ([]Campaign, error) {
+	var out []Campaign
+	return out, s.db.WithContext(ctx).Order("created_at DESC").Limit(500).Find(&out).Error
+}
+
+// CampaignAssets lists a campaign's targets.
+func (s *Store) CampaignAssets(ctx context.Context, campaignID string) ([]CampaignAsset, error) {
+	var out []CampaignAsset
+	return out, s.db.WithContext(ctx).Where("campaign_id = ?", campaignID).Order("wave, asset_id").Find(&out).Error
+}
+
+// SetCampaignStatus moves a campaign to a new status.
+func (s *Store) SetCampaignStatus(ctx context.Context, id string, status domain.CampaignStatus, detail string, ev Event) error {
+	ev.SubjectType, ev.SubjectID, ev.CampaignID = "campaign", id, id
+	return s.Write(ctx, ev, func(tx *gorm.DB) error {
+		return tx.Model(&Campaign{}).Where("id = ?", id).Updates(map[string]any{"status": string(status), "detail": detail, "updated_at": s.Now()}).Error
+	})
+}
+
+// SetNextWindow records the window occurrence a campaign waits for (nil: none).
+func (s *Store) SetNextWindow(ctx context.Context, id string, occ *domain.Occurrence) error {
+	upd := map[string]any{"next_window_start": nil, "next_window_end": nil, "updated_at": s.Now()}
+	if occ != nil {
+		upd["next_window_start"], upd["next_window_end"] = occ.Start.UTC(), occ.End.UTC()
+	}
+	return s.db.WithContext(ctx).Model(&Campaign{}).Where("id = ?", id).Updates(upd).Error
+}
+
+// UpdateCampaignAsset changes one target's fields (state, backup, error) with its audit event.
+func (s *Store) UpdateCampaignAsset(ctx context.Context, campaignID, assetID string, fields map[string]any, ev Event) error {
+	fields["updated_at"] = s.Now()
+	ev.SubjectType, ev.SubjectID, ev.CampaignID, ev.AssetID = "asset", assetID, campaignID, assetID
+	return s.Write(ctx, ev, func(tx *gorm.DB) error {
+		res := tx.Model(&CampaignAsset{}).Where("campaign_id = ? AND asset_id = ?", campaignID, assetID).Updates(fields)
+		if res.Error == nil && res.RowsAffected == 0 {
+			return fmt.Errorf("campaign %s asset %s: %w", campaignID, assetID, ErrNotFound)
+		}
+		return res.Error
+	})
+}
+
+// AddApproval records an approval or rejection.
+func (s *Store) AddApproval(ctx context.Context, a *ApprovalRecord, ev Event) error {
+	if a.ID == "" {
+		a.ID = NewID("apr")
+	}
+	a.At = a.At.UTC()
+	ev.SubjectType, ev.SubjectID, ev.CampaignID = "campaign", a.CampaignID, a.CampaignID
+	return s.Write(ctx, ev, func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Model(&ApprovalRecord{}).Where("id = ?", a.ID).Count(&n).Error; err != nil {
+			return err
+		}
+		if n > 0 {
+			return ErrUnchanged
+		}
+		return tx.Create(a).Error
+	})
+}
+
+// Approvals lists a campaign's approvals and rejections.
+func (s *Store) Approvals(ctx context.Context, campaignID string) ([]ApprovalRecord, error) {
+	var out []ApprovalRecord
+	return out, s.db.WithContext(ctx).Where("campaign_id = ?", campaignID).Order("at").Find(&out).Error
+}
+
+// TrustedKeys returns a vendor's keys in the form signature verification takes.
+func (s *Store) TrustedKeys(ctx context.Context, vendorID string) ([]signing.TrustedKey, error) {
+	keys, err := s.VendorKeys(ctx, vendorID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]signing.TrustedKey, len(keys))
+	for i, k := range keys {
+		out[i] = signing.TrustedKey{Fingerprint: k.Fingerprint, Public: k.PublicKey, NotBefore: k.NotBefore, NotAfter: k.NotAfter, RevokedAt: k.RevokedAt}
+	}
+	return out, nil
+}
+
+// ManifestOf parses a stored patch's manifest.
+func ManifestOf(p Patch) (*domain.Manifest, error) {
+	return domain.ParseManifest([]byte(p.Manifest))
+}

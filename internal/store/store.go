@@ -1,0 +1,404 @@
+// Package store keeps otpatch's records — inventory, vendors and keys, tokens, patches,
+// campaigns, approvals and the audit trail — in SQLite (embedded default) or PostgreSQL
+// through gorm. Every change is written in the same transaction as the audit event that
+// records it.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/libtnb/sqlite"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+	"gorm.io/gorm/logger"
+
+	"github.com/otpatch/otpatch/internal/audit"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Errors callers map to API answers.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("already exists")
+	// ErrUnchanged, returned by a Write's function, means the change was made before (a
+	// retried activity): nothing is written and no event is appended.
+	ErrUnchanged = errors.New("unchanged")
+)
+
+// Store is the database.
+type Store struct {
+	db      *gorm.DB
+	dialect string
+	now     func() time.Time
+	log     *slog.Logger
+}
+
+// Options configure Open.
+type Options struct {
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Open connects to dsn: a postgres:// URL selects PostgreSQL, anything else is a SQLite file
+// path. It does not migrate; call Migrate.
+func Open(dsn string, opt Options) (*Store, error) {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	cfg := &gorm.Config{TranslateError: true, Logger: logger.Discard, NowFunc: func() time.Time { return opt.Now().UTC() }}
+	s := &Store{now: opt.Now, log: opt.Logger}
+	var err error
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		s.dialect = "postgres"
+		s.db, err = gorm.Open(postgres.Open(dsn), cfg)
+	} else {
+		s.dialect = "sqlite"
+		if dsn == "" {
+			return nil, errors.New("database: give a SQLite file path or a postgres:// URL")
+		}
+		s.db, err = gorm.Open(sqlite.Open(sqliteDSN(dsn)), cfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", s.dialect, err)
+	}
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return nil, err
+	}
+	if s.dialect == "sqlite" {
+		// One writer: SQLite serialises writes anyway, and one connection keeps the audit
+		// sequence gap-free without lock errors.
+		sqlDB.SetMaxOpenConns(1)
+	} else {
+		sqlDB.SetMaxOpenConns(20)
+	}
+	if err := sqlDB.Ping(); err != nil {
+		return nil, fmt.Errorf("reach %s database: %w", s.dialect, err)
+	}
+	return s, nil
+}
+
+func sqliteDSN(path string) string {
+	if strings.HasPrefix(path, "file:") {
+		return path
+	}
+	return "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
+}
+
+// Dialect is "sqlite" or "postgres".
+func (s *Store) Dialect() string { return s.dialect }
+
+// DB exposes the connection to packages that keep their own tables in this database (the
+// simulator adapter).
+func (s *Store) DB() *gorm.DB { return s.db }
+
+// Now is the store's clock.
+func (s *Store) Now() time.Time { return s.now().UTC() }
+
+// Ping checks the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+
+// Close closes the connection.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFS, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with a number", e.Name())
+		}
+		b, err := migrationFS.ReadFile("migrations/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	return out, nil
+}
+
+// Migrate applies every embedded migration newer than the schema's version, each in its own
+// transaction. It returns the versions it applied.
+func (s *Store) Migrate(ctx context.Context) ([]int, error) {
+	return s.MigrateTo(ctx, 0)
+}
+
+// MigrateTo applies migrations up to version target (0: all).
+func (s *Store) MigrateTo(ctx context.Context, target int) ([]int, error) {
+	db := s.db.WithContext(ctx)
+	if err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`).Error; err != nil {
+		return nil, fmt.Errorf("create schema_migrations: %w", err)
+	}
+	ms, err := migrations()
+	if err != nil {
+		return nil, err
+	}
+	ts := "TIMESTAMP"
+	if s.dialect == "postgres" {
+		ts = "TIMESTAMPTZ"
+	}
+	var applied []int
+	for _, m := range ms {
+		if target > 0 && m.version > target {
+			break
+		}
+		err := db.Transaction(func(tx *gorm.DB) error {
+			if s.dialect == "postgres" {
+				// Two processes starting together must not both migrate.
+				if err := tx.Exec(`LOCK TABLE schema_migrations IN EXCLUSIVE MODE`).Error; err != nil {
+					return err
+				}
+			}
+			var n int64
+			if err := tx.Raw(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n).Error; err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			for _, stmt := range splitSQL(strings.ReplaceAll(m.sql, "{{TS}}", ts)) {
+				if err := tx.Exec(stmt).Error; err != nil {
+					return fmt.Errorf("%s: %w", firstLine(stmt), err)
+				}
+			}
+			applied = append(applied, m.version)
+			return tx.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+				m.version, m.name, s.Now().Format(time.RFC3339)).Error
+		})
+		if err != nil {
+			return applied, fmt.Errorf("migration %s: %w", m.name, err)
+		}
+	}
+	return applied, nil
+}
+
+// SchemaVersion is the newest applied migration.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v *int
+	err := s.db.WithContext(ctx).Raw(`SELECT MAX(version) FROM schema_migrations`).Scan(&v).Error
+	if err != nil || v == nil {
+		return 0, err
+	}
+	return *v, nil
+}
+
+func splitSQL(src string) []string {
+	var lines []string
+	for _, l := range strings.Split(src, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "--") {
+			continue
+		}
+		lines = append(lines, l)
+	}
+	var out []string
+	for _, stmt := range strings.Split(strings.Join(lines, "\n"), ";") {
+		if strings.TrimSpace(stmt) != "" {
+			out = append(out, strings.TrimSpace(stmt))
+		}
+	}
+	return out
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+// NewID returns a random identifier with a type prefix, such as "cmp_4k2…".
+func NewID(prefix string) string {
+	b := make([]byte, 10)
+	_, _ = rand.Read(b)
+	return prefix + "_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+// Event is the audit record a mutation writes; the store seals it into the chain.
+type Event struct {
+	Actor       string
+	Role        string
+	Action      string
+	SubjectType string
+	SubjectID   string
+	CampaignID  string
+	PatchID     string
+	AssetID     string
+	RequestID   string
+	WorkflowID  string
+	Details     any
+}
+
+type auditHead struct {
+	ID   int
+	Seq  int64
+	Hash string
+}
+
+func (auditHead) TableName() string { return "audit_head" }
+
+type auditRow audit.Event
+
+func (auditRow) TableName() string { return "audit_events" }
+
+// Write runs fn and appends ev to the audit chain in one transaction: both happen or neither.
+func (s *Store) Write(ctx context.Context, ev Event, fn func(tx *gorm.DB) error) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if fn != nil {
+			if err := fn(tx); err != nil {
+				return err
+			}
+		}
+		_, err := s.appendTx(tx, ev)
+		return err
+	})
+	if errors.Is(err, ErrUnchanged) {
+		return nil
+	}
+	return err
+}
+
+// Append writes one audit event on its own (a refused request, a login).
+func (s *Store) Append(ctx context.Context, ev Event) (audit.Event, error) {
+	var out audit.Event
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var err error
+		out, err = s.appendTx(tx, ev)
+		return err
+	})
+	return out, err
+}
+
+func (s *Store) appendTx(tx *gorm.DB, ev Event) (audit.Event, error) {
+	details, err := audit.CanonicalDetails(ev.Details)
+	if err != nil {
+		return audit.Event{}, err
+	}
+	var head auditHead
+	q := tx.Model(&auditHead{}).Where("id = 1")
+	if s.dialect == "postgres" {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	if err := q.Take(&head).Error; err != nil {
+		return audit.Event{}, fmt.Errorf("read audit head: %w", err)
+	}
+	e := audit.Event{At: audit.FormatTime(s.now()), Actor: ev.Actor, Role: ev.Role, Action: ev.Action,
+		SubjectType: ev.SubjectType, SubjectID: ev.SubjectID, CampaignID: ev.CampaignID, PatchID: ev.PatchID,
+		AssetID: ev.AssetID, RequestID: ev.RequestID, WorkflowID: ev.WorkflowID, Details: details}
+	e.Seal(head.Seq, head.Hash)
+	if err := tx.Create((*auditRow)(&e)).Error; err != nil {
+		return audit.Event{}, fmt.Errorf("append audit event: %w", err)
+	}
+	if err := tx.Model(&auditHead{}).Where("id = 1").Updates(map[string]any{"seq": e.Seq, "hash": e.Hash}).Error; err != nil {
+		return audit.Event{}, fmt.Errorf("move audit head: %w", err)
+	}
+	return e, nil
+}
+
+// AuditFilter selects audit events.
+type AuditFilter struct {
+	AfterSeq   int64
+	Limit      int
+	Actor      string
+	Action     string
+	CampaignID string
+	PatchID    string
+	AssetID    string
+}
+
+// AuditEvents lists events in sequence order.
+func (s *Store) AuditEvents(ctx context.Context, f AuditFilter) ([]audit.Event, error) {
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 1000
+	}
+	q := s.db.WithContext(ctx).Model(&auditRow{}).Where("seq > ?", f.AfterSeq)
+	for col, v := range map[string]string{"actor": f.Actor, "action": f.Action, "campaign_id": f.CampaignID, "patch_id": f.PatchID, "asset_id": f.AssetID} {
+		if v != "" {
+			q = q.Where(col+" = ?", v)
+		}
+	}
+	var rows []auditRow
+	if err := q.Order("seq").Limit(f.Limit).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]audit.Event, len(rows))
+	for i, r := range rows {
+		out[i] = audit.Event(r)
+	}
+	return out, nil
+}
+
+// VerifyAudit recomputes the whole chain in pages and compares its end with the recorded head.
+func (s *Store) VerifyAudit(ctx context.Context) (audit.Result, error) {
+	v := audit.NewVerifier()
+	var after int64
+	for {
+		var rows []auditRow
+		if err := s.db.WithContext(ctx).Model(&auditRow{}).Where("seq > ?", after).Order("seq").Limit(1000).Find(&rows).Error; err != nil {
+			return audit.Result{}, err
+		}
+		for _, r := range rows {
+			if !v.Add(audit.Event(r)) {
+				return v.Result(), nil
+			}
+		}
+		if len(rows) < 1000 {
+			break
+		}
+		after = rows[len(rows)-1].Seq
+	}
+	var head auditHead
+	if err := s.db.WithContext(ctx).Take(&head, "id = 1").Error; err != nil {
+		return audit.Result{}, err
+	}
+	v.CheckHead(head.Seq, head.Hash)
+	return v.Result(), nil
+}
+
+func notFound(err error, what string) error {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return fmt.Errorf("%s: %w", what, ErrConflict)
+	}
+	return err
+}

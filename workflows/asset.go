@@ -1,0 +1,136 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/otpatch/otpatch/activities"
+	"github.com/otpatch/otpatch/internal/adapters"
+	"github.com/otpatch/otpatch/internal/domain"
+)
+
+// AssetDeploymentInput is one asset's change within a campaign.
+type AssetDeploymentInput struct {
+	CampaignID     string `json:"campaign_id"`
+	AssetID        string `json:"asset_id"`
+	PatchID        string `json:"patch_id"`
+	ToVersion      string `json:"to_version"`
+	ArtifactSHA256 string `json:"artifact_sha256"`
+	Install        string `json:"install,omitempty"`
+}
+
+// AssetDeploymentResult is where the asset ended.
+type AssetDeploymentResult struct {
+	AssetID string            `json:"asset_id"`
+	State   domain.AssetState `json:"state"`
+	Error   string            `json:"error,omitempty"`
+	Backup  string            `json:"backup_sha256,omitempty"`
+}
+
+// Succeeded reports whether the asset runs the new version.
+func (r AssetDeploymentResult) Succeeded() bool { return r.State == domain.AssetDone }
+
+// AssetDeployment backs up, deploys and verifies one asset; when deploy or verification fails
+// it restores the verified backup and verifies again. No verified backup, no deploy.
+func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploymentResult, error) {
+	ref := activities.AssetInput{CampaignID: in.CampaignID, AssetID: in.AssetID, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID}
+	res := AssetDeploymentResult{AssetID: in.AssetID}
+	book := bookkeeping(ctx)
+	setState := func(c workflow.Context, s domain.AssetState, msg, version string) error {
+		res.State, res.Error = s, msg
+		return workflow.ExecuteActivity(bookkeeping(c), a.SetAssetState, activities.AssetStateInput{AssetInput: ref, State: s, Error: msg, Version: version}).Get(c, nil)
+	}
+
+	backupCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 10 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 3, NonRetryableErrorTypes: []string{activities.ErrTypeNoBackup, activities.ErrTypeUnknownAdapter}},
+	})
+	var backup activities.BackupResult
+	if err := workflow.ExecuteActivity(backupCtx, a.BackupAsset, ref).Get(ctx, &backup); err != nil {
+		return res, setState(book, domain.AssetFailed, "no verified backup, so nothing was deployed: "+rootMessage(err), "")
+	}
+	res.Backup = backup.SHA256
+
+	deployCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 15 * time.Minute,
+		HeartbeatTimeout:    30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 3, NonRetryableErrorTypes: []string{activities.ErrTypeUnknownAdapter}},
+	})
+	verifyCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 5 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 3},
+	})
+	failure := ""
+	err := workflow.ExecuteActivity(deployCtx, a.DeployAsset, activities.DeployInput{AssetInput: ref, PatchID: in.PatchID,
+		ToVersion: in.ToVersion, ArtifactSHA256: in.ArtifactSHA256, Install: in.Install}).Get(ctx, nil)
+	if err != nil {
+		failure = "deploy failed: " + rootMessage(err)
+	} else {
+		var v adapters.VerifyResult
+		if err := workflow.ExecuteActivity(verifyCtx, a.VerifyAsset, activities.VerifyInput{AssetInput: ref, Expect: in.ToVersion}).Get(ctx, &v); err != nil {
+			failure = "verification could not run: " + rootMessage(err)
+		} else if !v.Healthy {
+			failure = "verification failed: " + v.Detail
+		} else {
+			return res, setState(book, domain.AssetDone, "", v.Version)
+		}
+	}
+
+	// Roll back. On cancellation (abort) the rollback still runs, on a disconnected context.
+	rb := ctx
+	if ctx.Err() != nil {
+		rb, _ = workflow.NewDisconnectedContext(ctx)
+	}
+	if err := setState(rb, domain.AssetFailed, failure, ""); err != nil {
+		return res, err
+	}
+	restoreCtx := workflow.WithActivityOptions(rb, workflow.ActivityOptions{
+		StartToCloseTimeout: 15 * time.Minute,
+		HeartbeatTimeout:    30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 5, NonRetryableErrorTypes: []string{activities.ErrTypeNoBackup, activities.ErrTypeUnknownAdapter}},
+	})
+	err = workflow.ExecuteActivity(restoreCtx, a.RestoreAsset, activities.RestoreInput{AssetInput: ref, BackupKey: backup.Key, BackupSHA256: backup.SHA256}).Get(rb, nil)
+	if err != nil {
+		return res, setState(rb, domain.AssetRollbackFailed, failure+"; restore failed: "+rootMessage(err)+"; manual action needed", "")
+	}
+	var v adapters.VerifyResult
+	verifyRb := workflow.WithActivityOptions(rb, workflow.GetActivityOptions(verifyCtx))
+	if err := workflow.ExecuteActivity(verifyRb, a.VerifyAsset, activities.VerifyInput{AssetInput: ref, Expect: backup.Version}).Get(rb, &v); err != nil || !v.Healthy {
+		why := v.Detail
+		if err != nil {
+			why = rootMessage(err)
+		}
+		return res, setState(rb, domain.AssetRollbackFailed, failure+"; after restore the asset does not verify: "+why+"; manual action needed", "")
+	}
+	return res, setState(rb, domain.AssetRolledBack, failure+"; restored backup "+short(backup.SHA256)+" and verified version "+v.Version, v.Version)
+}
+
+// rootMessage is the innermost error message, without Temporal's wrapping.
+func rootMessage(err error) string {
+	for {
+		var next error
+		switch e := err.(type) {
+		case *temporal.ActivityError:
+			next = e.Unwrap()
+		case *temporal.ChildWorkflowExecutionError:
+			next = e.Unwrap()
+		case *temporal.ApplicationError:
+			return e.Message()
+		default:
+			return err.Error()
+		}
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}

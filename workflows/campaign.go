@@ -1,0 +1,399 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/otpatch/otpatch/activities"
+	"github.com/otpatch/otpatch/internal/domain"
+)
+
+// CampaignInput names the campaign to run.
+type CampaignInput struct {
+	CampaignID string `json:"campaign_id"`
+}
+
+// CampaignResult is how the campaign ended.
+type CampaignResult struct {
+	Status domain.CampaignStatus `json:"status"`
+	Detail string                `json:"detail,omitempty"`
+}
+
+// DecisionRequest is an approver's approval or rejection of the plan with PlanDigest.
+type DecisionRequest struct {
+	Actor      domain.Actor `json:"actor"`
+	Decision   string       `json:"decision"` // "approve" or "reject"
+	Reason     string       `json:"reason,omitempty"`
+	PlanDigest string       `json:"plan_digest"`
+	RequestID  string       `json:"request_id,omitempty"`
+}
+
+// DecisionResponse tells the approver where approval stands.
+type DecisionResponse struct {
+	Status      domain.CampaignStatus `json:"status"`
+	Approvals   int                   `json:"approvals"`
+	Required    int                   `json:"required"`
+	NeedsSafety bool                  `json:"needs_safety"`
+	Satisfied   bool                  `json:"satisfied"`
+}
+
+// CampaignStatus is the answer to the status query.
+type CampaignStatus struct {
+	Status     domain.CampaignStatus        `json:"status"`
+	Detail     string                       `json:"detail,omitempty"`
+	PlanDigest string                       `json:"plan_digest"`
+	Policy     domain.Policy                `json:"policy"`
+	Approvals  []domain.Approval            `json:"approvals"`
+	NextWindow *domain.Occurrence           `json:"next_window,omitempty"`
+	Assets     map[string]domain.AssetState `json:"assets"`
+}
+
+type campaign struct {
+	ctx      workflow.Context
+	in       CampaignInput
+	plan     activities.CampaignPlan
+	state    CampaignStatus
+	rejected *DecisionRequest
+	log      log.Logger
+	wfID     string
+}
+
+// Campaign runs one campaign: test-bench validation, approval, then waves of asset
+// deployments inside the zones' maintenance windows.
+func Campaign(ctx workflow.Context, in CampaignInput) (CampaignResult, error) {
+	c := &campaign{ctx: ctx, in: in}
+	if err := c.setup(); err != nil {
+		return CampaignResult{}, err
+	}
+	res, err := c.run()
+	if err != nil {
+		return res, err
+	}
+	// Let an update that is still being handled finish before the workflow closes.
+	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	return res, nil
+}
+
+func (c *campaign) setup() error {
+	if c.in.CampaignID == "" {
+		return fmt.Errorf("campaign workflow needs a campaign id")
+	}
+	c.log = workflow.GetLogger(c.ctx)
+	c.wfID = workflow.GetInfo(c.ctx).WorkflowExecution.ID
+	c.state = CampaignStatus{Status: domain.CampaignDraft, Assets: map[string]domain.AssetState{}}
+	if err := workflow.SetQueryHandler(c.ctx, QueryStatus, func() (CampaignStatus, error) { return c.state, nil }); err != nil {
+		return err
+	}
+	return workflow.SetUpdateHandlerWithOptions(c.ctx, UpdateDecision, c.decide, workflow.UpdateHandlerOptions{Validator: c.validateDecision})
+}
+
+// RefusalErrorPrefix starts the application error type of a refused decision; the rule follows.
+const RefusalErrorPrefix = "refused."
+
+func (c *campaign) validateDecision(ctx workflow.Context, req DecisionRequest) error {
+	err := c.checkDecision(req)
+	var r *domain.Refusal
+	if errors.As(err, &r) {
+		return temporal.NewNonRetryableApplicationError(r.Message, RefusalErrorPrefix+r.Rule, nil)
+	}
+	return err
+}
+
+func (c *campaign) checkDecision(req DecisionRequest) error {
+	if c.state.Status != domain.CampaignAwaitingApproval {
+		return &domain.Refusal{Rule: "state", Message: fmt.Sprintf("campaign is %s; decisions are taken only while it awaits approval", c.state.Status)}
+	}
+	switch req.Decision {
+	case "approve":
+		return c.plan.Policy.CheckApprover(c.plan.CreatedBy, req.Actor, req.PlanDigest, c.plan.PlanDigest, c.state.Approvals)
+	case "reject":
+		if strings.TrimSpace(req.Reason) == "" {
+			return &domain.Refusal{Rule: "reason", Message: "a rejection needs a reason"}
+		}
+		return c.plan.Policy.CheckApprover(c.plan.CreatedBy, req.Actor, req.PlanDigest, c.plan.PlanDigest, nil)
+	}
+	return &domain.Refusal{Rule: "decision", Message: fmt.Sprintf("decision must be approve or reject, got %q", req.Decision)}
+}
+
+func (c *campaign) decide(ctx workflow.Context, req DecisionRequest) (DecisionResponse, error) {
+	now := workflow.Now(ctx)
+	decision := "approved"
+	if req.Decision == "reject" {
+		decision = "rejected"
+	}
+	// Take the decision into the state before recording it, so a concurrent duplicate is refused
+	// by the validator; undo it when recording fails.
+	ap := domain.Approval{Actor: req.Actor.Name, Role: req.Actor.Role, PlanDigest: req.PlanDigest, At: now}
+	if decision == "approved" {
+		c.state.Approvals = append(c.state.Approvals, ap)
+	} else {
+		r := req
+		c.rejected = &r
+	}
+	in := activities.ApprovalInput{ID: "apr_" + workflow.GetCurrentUpdateInfo(ctx).ID,
+		CampaignID: c.in.CampaignID, Actor: req.Actor.Name, Role: string(req.Actor.Role), Decision: decision,
+		Reason: req.Reason, PlanDigest: req.PlanDigest, At: now, RequestID: req.RequestID, WorkflowID: c.wfID}
+	if err := workflow.ExecuteActivity(bookkeeping(ctx), a.RecordApproval, in).Get(ctx, nil); err != nil {
+		if decision == "approved" {
+			c.state.Approvals = c.state.Approvals[:len(c.state.Approvals)-1]
+		} else {
+			c.rejected = nil
+		}
+		return DecisionResponse{}, err
+	}
+	sat := c.plan.Policy.Satisfied(c.state.Approvals, c.plan.PlanDigest, now)
+	status := c.state.Status
+	if c.rejected != nil {
+		status = domain.CampaignRejected
+	} else if sat {
+		status = domain.CampaignApproved
+	}
+	return DecisionResponse{Status: status, Approvals: len(c.state.Approvals), Required: c.plan.Policy.Approvals, NeedsSafety: c.plan.Policy.NeedsSafety, Satisfied: sat}, nil
+}
+
+func (c *campaign) setStatus(s domain.CampaignStatus, detail string, details map[string]any) error {
+	c.state.Status, c.state.Detail = s, detail
+	return workflow.ExecuteActivity(bookkeeping(c.ctx), a.SetCampaignStatus,
+		activities.StatusInput{CampaignID: c.in.CampaignID, Status: s, Detail: detail, WorkflowID: c.wfID, Details: details}).Get(c.ctx, nil)
+}
+
+func (c *campaign) end(s domain.CampaignStatus, detail string) (CampaignResult, error) {
+	return CampaignResult{Status: s, Detail: detail}, c.setStatus(s, detail, nil)
+}
+
+func (c *campaign) run() (CampaignResult, error) {
+	ctx := c.ctx
+	if err := workflow.ExecuteActivity(bookkeeping(ctx), a.LoadCampaign, c.in.CampaignID).Get(ctx, &c.plan); err != nil {
+		return CampaignResult{}, err
+	}
+	c.state.PlanDigest, c.state.Policy = c.plan.PlanDigest, c.plan.Policy
+	for _, t := range c.plan.Targets {
+		c.state.Assets[t.AssetID] = domain.AssetPending
+	}
+
+	// 1. Test-bench validation.
+	var bench, prod []activities.Target
+	for _, t := range c.plan.Targets {
+		if t.TestBench {
+			bench = append(bench, t)
+		} else {
+			prod = append(prod, t)
+		}
+	}
+	if len(bench) == 0 {
+		return c.end(domain.CampaignTestFailed, "no test-bench asset mirrors this product; validation cannot run")
+	}
+	if err := c.setStatus(domain.CampaignTesting, fmt.Sprintf("validating on %d test-bench assets", len(bench)), nil); err != nil {
+		return CampaignResult{}, err
+	}
+	if failed := c.deploy(bench); len(failed) > 0 {
+		return c.end(domain.CampaignTestFailed, "test-bench validation failed: "+strings.Join(failed, "; "))
+	}
+
+	// 2. Approval.
+	need := fmt.Sprintf("tested on %d test-bench assets; needs %d approval(s)", len(bench), c.plan.Policy.Approvals)
+	if c.plan.Policy.NeedsSafety {
+		need += ", one from the safety role"
+	}
+	if err := c.setStatus(domain.CampaignAwaitingApproval, need, nil); err != nil {
+		return CampaignResult{}, err
+	}
+	if err := workflow.Await(ctx, func() bool {
+		return c.rejected != nil || c.plan.Policy.Satisfied(c.state.Approvals, c.plan.PlanDigest, workflow.Now(ctx))
+	}); err != nil {
+		return CampaignResult{}, err
+	}
+	if c.rejected != nil {
+		return c.end(domain.CampaignRejected, fmt.Sprintf("rejected by %s: %s", c.rejected.Actor.Name, c.rejected.Reason))
+	}
+	names := make([]string, len(c.state.Approvals))
+	for i, ap := range c.state.Approvals {
+		names[i] = ap.Actor + " (" + string(ap.Role) + ")"
+	}
+	if err := c.setStatus(domain.CampaignApproved, "approved by "+strings.Join(names, ", "), nil); err != nil {
+		return CampaignResult{}, err
+	}
+
+	// 3. Waves, each inside its zone's window.
+	waves := planWaves(prod)
+	for i, w := range waves {
+		if res, done, err := c.runWave(i+1, len(waves), w); done || err != nil {
+			return res, err
+		}
+	}
+	if err := c.setWindow(nil); err != nil {
+		return CampaignResult{}, err
+	}
+	return c.end(domain.CampaignCompleted, fmt.Sprintf("%d assets patched and verified", len(prod)))
+}
+
+// wave is the targets of one zone.
+type wave struct {
+	zone    string
+	window  domain.Window
+	targets []activities.Target
+}
+
+// planWaves groups targets by zone, lowest SL-T (then lowest criticality) first.
+func planWaves(ts []activities.Target) []wave {
+	byZone := map[string]*wave{}
+	var order []*wave
+	for _, t := range ts {
+		w, ok := byZone[t.ZoneID]
+		if !ok {
+			w = &wave{zone: t.ZoneID, window: t.Window}
+			byZone[t.ZoneID] = w
+			order = append(order, w)
+		}
+		w.targets = append(w.targets, t)
+	}
+	rank := func(w *wave) (int, int) {
+		slt, crit := 0, 0
+		for _, t := range w.targets {
+			slt, crit = max(slt, t.SLT), max(crit, t.Criticality)
+		}
+		return slt, crit
+	}
+	sort.SliceStable(order, func(i, j int) bool {
+		si, ci := rank(order[i])
+		sj, cj := rank(order[j])
+		if si != sj {
+			return si < sj
+		}
+		if ci != cj {
+			return ci < cj
+		}
+		return order[i].zone < order[j].zone
+	})
+	out := make([]wave, len(order))
+	for i, w := range order {
+		sort.SliceStable(w.targets, func(a, b int) bool { return w.targets[a].Criticality < w.targets[b].Criticality })
+		out[i] = *w
+	}
+	return out
+}
+
+func (c *campaign) setWindow(o *domain.Occurrence) error {
+	c.state.NextWindow = o
+	return workflow.ExecuteActivity(bookkeeping(c.ctx), a.SetNextWindow, activities.WindowInput{CampaignID: c.in.CampaignID, Occurrence: o}).Get(c.ctx, nil)
+}
+
+// runWave deploys one zone's targets batch by batch inside its window. done is set when the
+// campaign ended in this wave.
+func (c *campaign) runWave(n, of int, w wave) (CampaignResult, bool, error) {
+	ctx := c.ctx
+	pending := w.targets
+	for len(pending) > 0 {
+		now := workflow.Now(ctx)
+		occ, ok := w.window.Current(now)
+		if !ok {
+			res, err := c.end(domain.CampaignHalted, fmt.Sprintf("zone %s has no maintenance window occurrence in the coming year", w.zone))
+			return res, true, err
+		}
+		if err := c.setWindow(&occ); err != nil {
+			return CampaignResult{}, true, err
+		}
+		if occ.Start.After(now) {
+			detail := fmt.Sprintf("waiting for window: wave %d/%d (zone %s) opens %s", n, of, w.zone, occ.Start.UTC().Format(time.RFC3339))
+			if err := c.setStatus(domain.CampaignScheduled, detail, map[string]any{"window_start": occ.Start.UTC(), "window_end": occ.End.UTC()}); err != nil {
+				return CampaignResult{}, true, err
+			}
+			if err := workflow.Sleep(ctx, occ.Start.Sub(now)); err != nil {
+				return CampaignResult{}, true, err
+			}
+			continue
+		}
+		batch, rest := pickBatch(pending, occ.End.Sub(now), w.window.MaxParallel)
+		if len(batch) == 0 {
+			for _, t := range pending {
+				if t.Expected > time.Duration(w.window.Duration) {
+					res, err := c.end(domain.CampaignHalted, fmt.Sprintf("asset %s needs %s, longer than zone %s's whole window (%s)", t.Name, t.Expected, w.zone, time.Duration(w.window.Duration)))
+					return res, true, err
+				}
+			}
+			// What is left of this occurrence is too short: continue in the next one.
+			if err := workflow.Sleep(ctx, occ.End.Sub(now)); err != nil {
+				return CampaignResult{}, true, err
+			}
+			continue
+		}
+		detail := fmt.Sprintf("wave %d/%d (zone %s): %d assets in this batch, window closes %s", n, of, w.zone, len(batch), occ.End.UTC().Format(time.RFC3339))
+		if err := c.setStatus(domain.CampaignDeploying, detail, nil); err != nil {
+			return CampaignResult{}, true, err
+		}
+		if failed := c.deploy(batch); len(failed) > 0 {
+			res, err := c.halt(failed)
+			return res, true, err
+		}
+		pending = rest
+	}
+	return CampaignResult{}, false, nil
+}
+
+// pickBatch takes up to max targets whose expected duration fits in left, at most one per
+// redundancy group; the partner waits for a later batch, after the first is verified.
+func pickBatch(ts []activities.Target, left time.Duration, max int) (batch, rest []activities.Target) {
+	groups := map[string]bool{}
+	for _, t := range ts {
+		fits := t.Expected <= left && len(batch) < max
+		if fits && t.RedundancyGroup != "" && groups[t.RedundancyGroup] {
+			fits = false
+		}
+		if fits {
+			batch = append(batch, t)
+			if t.RedundancyGroup != "" {
+				groups[t.RedundancyGroup] = true
+			}
+		} else {
+			rest = append(rest, t)
+		}
+	}
+	return batch, rest
+}
+
+// halt ends the campaign after failed assets: rolled_back when each was restored and verified,
+// halted when any needs manual action. Assets not started stay untouched.
+func (c *campaign) halt(failed []string) (CampaignResult, error) {
+	if err := c.setWindow(nil); err != nil {
+		return CampaignResult{}, err
+	}
+	status := domain.CampaignRolledBack
+	for _, s := range c.state.Assets {
+		if s == domain.AssetRollbackFailed || s == domain.AssetFailed {
+			status = domain.CampaignHalted
+		}
+	}
+	return c.end(status, "halted at the first failure (error threshold 0): "+strings.Join(failed, "; "))
+}
+
+// deploy runs AssetDeployment children for ts in parallel and returns a line per failed asset.
+func (c *campaign) deploy(ts []activities.Target) []string {
+	ctx := c.ctx
+	futures := make([]workflow.ChildWorkflowFuture, len(ts))
+	for i, t := range ts {
+		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: AssetWorkflowID(c.in.CampaignID, t.AssetID)})
+		futures[i] = workflow.ExecuteChildWorkflow(cctx, AssetDeployment, AssetDeploymentInput{CampaignID: c.in.CampaignID, AssetID: t.AssetID,
+			PatchID: c.plan.PatchID, ToVersion: c.plan.ToVersion, ArtifactSHA256: c.plan.ArtifactSHA256, Install: c.plan.Install})
+	}
+	var failed []string
+	for i, f := range futures {
+		var r AssetDeploymentResult
+		if err := f.Get(ctx, &r); err != nil {
+			c.state.Assets[ts[i].AssetID] = domain.AssetFailed
+			failed = append(failed, fmt.Sprintf("%s: %s", ts[i].Name, rootMessage(err)))
+			continue
+		}
+		c.state.Assets[ts[i].AssetID] = r.State
+		if !r.Succeeded() {
+			failed = append(failed, fmt.Sprintf("%s %s: %s", ts[i].Name, r.State, r.Error))
+		}
+	}
+	return failed
+}

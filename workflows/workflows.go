@@ -1,0 +1,60 @@
+// Package workflows orchestrates otpatch deterministically on Temporal: PatchQualification for
+// each submitted patch, Campaign for each campaign (test bench, approval, maintenance windows,
+// waves) and AssetDeployment, a child of Campaign, for each asset (backup, deploy, verify,
+// rollback). All side effects are activities; time is workflow time.
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/otpatch/otpatch/activities"
+)
+
+// TaskQueue is the queue otpatch's workers poll.
+const TaskQueue = "otpatch"
+
+// Query and update names.
+const (
+	QueryStatus    = "status"
+	UpdateDecision = "decide"
+)
+
+// CampaignWorkflowID is the workflow ID of a campaign.
+func CampaignWorkflowID(campaignID string) string { return "campaign-" + campaignID }
+
+// AssetWorkflowID is the workflow ID of one asset's deployment within a campaign.
+func AssetWorkflowID(campaignID, assetID string) string {
+	return "campaign-" + campaignID + "-asset-" + assetID
+}
+
+// QualificationWorkflowID is the workflow ID of a patch's qualification.
+func QualificationWorkflowID(patchID string) string { return "qualify-" + patchID }
+
+// a references activity methods; workflows never call through it directly.
+var a *activities.Activities
+
+func bookkeeping(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second},
+	})
+}
+
+// QualificationInput names the patch to qualify.
+type QualificationInput struct {
+	PatchID string `json:"patch_id"`
+}
+
+// PatchQualification runs the qualification checks of a submitted patch.
+func PatchQualification(ctx workflow.Context, in QualificationInput) (activities.QualifyResult, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+	})
+	var res activities.QualifyResult
+	err := workflow.ExecuteActivity(ctx, a.QualifyPatch, activities.QualifyInput{PatchID: in.PatchID, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID}).Get(ctx, &res)
+	return res, err
+}
