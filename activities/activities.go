@@ -57,4 +57,3 @@ func (a *Activities) logger() *slog.Logger {
 func system(action string) store.Event {
 	return store.Event{Actor: "otpatch", Role: "system", Action: action}
 }
-

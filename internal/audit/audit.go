@@ -21,7 +21,7 @@ const TimeLayout = "2006-01-02T15:04:05.000000Z"
 
 // Event is one entry of the trail.
 type Event struct {
-	Seq         int64  `json:"seq"`
+	Seq         int64  `json:"seq" gorm:"primaryKey;autoIncrement:false"`
 	At          string `json:"at"`
 	Actor       string `json:"actor"`
 	Role        string `json:"role"`

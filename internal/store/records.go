@@ -110,7 +110,7 @@ type Patch struct {
 
 // PatchArtifact is one stored artifact of a patch.
 type PatchArtifact struct {
-	PatchID   string `json:"-"`
+	PatchID   string `json:"-" gorm:"primaryKey"`
 	Name      string `json:"name"`
 	ObjectKey string `json:"object_key"`
 	Size      int64  `json:"size"`
@@ -137,8 +137,8 @@ type Campaign struct {
 
 // CampaignAsset is one asset's progress within a campaign.
 type CampaignAsset struct {
-	CampaignID   string    `json:"-"`
-	AssetID      string    `json:"asset_id"`
+	CampaignID   string    `json:"-" gorm:"primaryKey"`
+	AssetID      string    `json:"asset_id" gorm:"primaryKey"`
 	TestBench    bool      `json:"test_bench"`
 	Wave         int       `json:"wave"`
 	State        string    `json:"state"`

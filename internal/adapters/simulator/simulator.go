@@ -36,7 +36,7 @@ type Faults struct {
 
 // Device is a simulated device's state.
 type Device struct {
-	AssetID   string    `json:"asset_id"`
+	AssetID   string    `json:"asset_id" gorm:"primaryKey"`
 	Version   string    `json:"version"`
 	Config    string    `json:"config"`
 	Health    string    `json:"health"`
@@ -49,7 +49,7 @@ func (Device) TableName() string { return "sim_devices" }
 
 // Operation is one change applied to a device, keyed by its idempotency key.
 type Operation struct {
-	IdempotencyKey string    `json:"idempotency_key"`
+	IdempotencyKey string    `json:"idempotency_key" gorm:"primaryKey"`
 	AssetID        string    `json:"asset_id"`
 	Op             string    `json:"op"`
 	Detail         string    `json:"detail"`

@@ -1,0 +1,372 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/otpatch/otpatch/activities"
+	"github.com/otpatch/otpatch/api"
+	"github.com/otpatch/otpatch/internal/adapters"
+	"github.com/otpatch/otpatch/internal/adapters/simulator"
+	"github.com/otpatch/otpatch/internal/artifacts"
+	"github.com/otpatch/otpatch/internal/demo"
+	"github.com/otpatch/otpatch/internal/s3embed"
+	"github.com/otpatch/otpatch/internal/store"
+	"github.com/otpatch/otpatch/internal/temporalembed"
+	"github.com/otpatch/otpatch/ui"
+	"github.com/otpatch/otpatch/workflows"
+)
+
+// config is what the production commands read from flags and OTPATCH_* variables.
+type config struct {
+	listen      string
+	database    string
+	temporal    string
+	namespace   string
+	s3Endpoint  string
+	s3Access    string
+	s3Secret    string
+	s3Bucket    string
+	s3Secure    bool
+	simStep     time.Duration
+	maxArtifact int64
+	logJSON     bool
+}
+
+func (c *config) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.listen, "listen", env("LISTEN", "127.0.0.1:8080"), "API and UI address (OTPATCH_LISTEN)")
+	fs.StringVar(&c.database, "database", env("DATABASE_URL", ""), "postgres:// URL or SQLite file (OTPATCH_DATABASE_URL)")
+	fs.StringVar(&c.temporal, "temporal", env("TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend host:port (OTPATCH_TEMPORAL_ADDRESS)")
+	fs.StringVar(&c.namespace, "namespace", env("TEMPORAL_NAMESPACE", "default"), "Temporal namespace (OTPATCH_TEMPORAL_NAMESPACE)")
+	fs.StringVar(&c.s3Endpoint, "s3-endpoint", env("S3_ENDPOINT", ""), "S3 endpoint host:port (OTPATCH_S3_ENDPOINT)")
+	fs.StringVar(&c.s3Access, "s3-access-key", env("S3_ACCESS_KEY", ""), "S3 access key (OTPATCH_S3_ACCESS_KEY)")
+	fs.StringVar(&c.s3Secret, "s3-secret-key", env("S3_SECRET_KEY", ""), "S3 secret key (OTPATCH_S3_SECRET_KEY)")
+	fs.StringVar(&c.s3Bucket, "s3-bucket", env("S3_BUCKET", "otpatch"), "S3 bucket (OTPATCH_S3_BUCKET)")
+	secure, _ := strconv.ParseBool(env("S3_SECURE", "false"))
+	fs.BoolVar(&c.s3Secure, "s3-secure", secure, "use HTTPS for S3 (OTPATCH_S3_SECURE)")
+	step, _ := time.ParseDuration(env("SIM_STEP", "2s"))
+	fs.DurationVar(&c.simStep, "sim-step", step, "how long each simulated device operation takes (OTPATCH_SIM_STEP)")
+	maxArt, _ := strconv.ParseInt(env("MAX_ARTIFACT_BYTES", strconv.Itoa(256<<20)), 10, 64)
+	fs.Int64Var(&c.maxArtifact, "max-artifact-bytes", maxArt, "largest patch upload accepted through the API (OTPATCH_MAX_ARTIFACT_BYTES)")
+	logJSON, _ := strconv.ParseBool(env("LOG_JSON", "false"))
+	fs.BoolVar(&c.logJSON, "log-json", logJSON, "JSON logs (OTPATCH_LOG_JSON)")
+}
+
+func (c *config) logger() *slog.Logger {
+	if c.logJSON {
+		return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+}
+
+// deps are the connected components of one process.
+type deps struct {
+	log     *slog.Logger
+	store   *store.Store
+	objects *artifacts.Store
+	sim     *simulator.Simulator
+	tc      client.Client
+	closers []func()
+}
+
+func (d *deps) close() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
+	}
+}
+
+// connect opens the database (migrating it), the object store and the Temporal client.
+func (c *config) connect(ctx context.Context, log *slog.Logger) (*deps, error) {
+	d := &deps{log: log}
+	if c.database == "" {
+		return nil, errors.New("no database: set OTPATCH_DATABASE_URL (postgres://… or a SQLite file)")
+	}
+	st, err := store.Open(c.database, store.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	d.store = st
+	d.closers = append(d.closers, func() { _ = st.Close() })
+	if applied, err := st.Migrate(ctx); err != nil {
+		d.close()
+		return nil, err
+	} else if len(applied) > 0 {
+		log.Info("database migrated", "versions", applied)
+	}
+	if c.s3Endpoint == "" {
+		d.close()
+		return nil, errors.New("no object store: set OTPATCH_S3_ENDPOINT, OTPATCH_S3_ACCESS_KEY and OTPATCH_S3_SECRET_KEY")
+	}
+	d.objects, err = artifacts.New(artifacts.Config{Endpoint: c.s3Endpoint, AccessKey: c.s3Access, SecretKey: c.s3Secret, Bucket: c.s3Bucket, Secure: c.s3Secure})
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	if err := d.objects.EnsureBucket(ctx); err != nil {
+		d.close()
+		return nil, err
+	}
+	d.sim = simulator.New(st.DB(), c.simStep, nil)
+	sdkLog := slog.New(levelFloor{Handler: log.Handler(), min: slog.LevelWarn})
+	d.tc, err = client.DialContext(ctx, client.Options{HostPort: c.temporal, Namespace: c.namespace, Logger: tlog.NewStructuredLogger(sdkLog)})
+	if err != nil {
+		d.close()
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", c.temporal, err)
+	}
+	d.closers = append(d.closers, d.tc.Close)
+	return d, nil
+}
+
+// levelFloor drops records below min (the SDK logs every poll at info).
+type levelFloor struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (l levelFloor) Enabled(ctx context.Context, lv slog.Level) bool {
+	return lv >= l.min && l.Handler.Enabled(ctx, lv)
+}
+
+func (d *deps) activities() *activities.Activities {
+	return &activities.Activities{Store: d.store, Objects: d.objects, Adapters: map[string]adapters.Target{"simulator": d.sim}, Log: d.log, Now: time.Now}
+}
+
+func (d *deps) startWorker() (worker.Worker, error) {
+	w := worker.New(d.tc, workflows.TaskQueue, worker.Options{})
+	w.RegisterWorkflow(workflows.Campaign)
+	w.RegisterWorkflow(workflows.AssetDeployment)
+	w.RegisterWorkflow(workflows.PatchQualification)
+	w.RegisterActivity(d.activities())
+	if err := w.Start(); err != nil {
+		return nil, fmt.Errorf("start worker: %w", err)
+	}
+	return w, nil
+}
+
+func (d *deps) handler(maxArtifact int64) http.Handler {
+	return api.New(api.Deps{Store: d.store, Objects: d.objects, Temporal: d.tc, Simulator: d.sim, Logger: d.log, MaxArtifactBytes: maxArtifact, UI: ui.Handler()})
+}
+
+// serve runs the HTTP server until ctx is done, then shuts it down gracefully.
+func serve(ctx context.Context, log *slog.Logger, addr string, h http.Handler, ready func(url string)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	if ready != nil {
+		ready("http://" + ln.Addr().String())
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+
+func runServer(ctx context.Context, args []string) error {
+	var c config
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	c.flags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := c.logger()
+	d, err := c.connect(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	return serve(ctx, log, c.listen, d.handler(c.maxArtifact), func(url string) { log.Info("otpatch server listening", "url", url) })
+}
+
+func runWorker(ctx context.Context, args []string) error {
+	var c config
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	c.flags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := c.logger()
+	d, err := c.connect(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	w, err := d.startWorker()
+	if err != nil {
+		return err
+	}
+	log.Info("otpatch worker polling", "task_queue", workflows.TaskQueue, "temporal", c.temporal)
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}
+
+func runMigrate(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	dsn := fs.String("database", env("DATABASE_URL", ""), "postgres:// URL or SQLite file (OTPATCH_DATABASE_URL)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	st, err := store.Open(*dsn, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	applied, err := st.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	v, _ := st.SchemaVersion(ctx)
+	fmt.Printf("schema at version %d (applied now: %v)\n", v, applied)
+	return nil
+}
+
+// devCredentials are the embedded S3 endpoint's keys, made once per data folder.
+type devCredentials struct {
+	AccessKey string `json:"access_key"`
+	SecretKey string `json:"secret_key"`
+}
+
+func loadDevCredentials(dir string) (devCredentials, error) {
+	path := filepath.Join(dir, "s3-credentials.json")
+	var c devCredentials
+	if b, err := os.ReadFile(path); err == nil {
+		return c, json.Unmarshal(b, &c)
+	}
+	c = devCredentials{AccessKey: "otpatch-" + randomHex(6), SecretKey: randomHex(24)}
+	b, _ := json.Marshal(c)
+	return c, os.WriteFile(path, b, 0o600)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func runDev(ctx context.Context, args []string) error {
+	var c config
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	c.flags(fs)
+	dataDir := fs.String("data", env("DATA", "./otpatch-data"), "data folder (OTPATCH_DATA)")
+	seed := fs.Bool("demo", false, "seed a demo plant and print its tokens")
+	temporalAddr := fs.String("temporal-listen", env("TEMPORAL_LISTEN", "127.0.0.1:0"), "embedded Temporal frontend address (OTPATCH_TEMPORAL_LISTEN)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := c.logger()
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		return err
+	}
+	started := time.Now()
+	ts, err := temporalembed.Start(ctx, temporalembed.Config{DBPath: filepath.Join(*dataDir, "temporal.db"), FrontendAddr: *temporalAddr, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer ts.Stop()
+	creds, err := loadDevCredentials(*dataDir)
+	if err != nil {
+		return err
+	}
+	s3, err := s3embed.New(s3embed.Config{Dir: filepath.Join(*dataDir, "objects"), AccessKey: creds.AccessKey, SecretKey: creds.SecretKey})
+	if err != nil {
+		return err
+	}
+	defer s3.Close()
+	endpoint, err := s3.Listen(ctx, "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	c.database = filepath.Join(*dataDir, "otpatch.db")
+	c.temporal, c.namespace = ts.HostPort(), ts.Namespace()
+	c.s3Endpoint, c.s3Access, c.s3Secret, c.s3Secure = endpoint, creds.AccessKey, creds.SecretKey, false
+	d, err := c.connect(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	if n, err := d.objects.SweepIncomplete(ctx, ""); err != nil {
+		log.Warn("sweeping interrupted uploads failed", "err", err)
+	} else if n > 0 {
+		log.Info("aborted uploads left by an interrupted run", "count", n)
+	}
+	var tokens *demo.Tokens
+	if *seed {
+		seeded, err := demo.Seeded(ctx, d.store)
+		if err != nil {
+			return err
+		}
+		var t demo.Tokens
+		if seeded {
+			t, err = demo.LoadTokens(*dataDir)
+		} else {
+			t, err = demo.Seed(ctx, d.store, d.sim, *dataDir)
+		}
+		if err != nil {
+			return fmt.Errorf("demo plant: %w", err)
+		}
+		tokens = &t
+	}
+	w, err := d.startWorker()
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	return serve(ctx, log, c.listen, d.handler(c.maxArtifact), func(url string) {
+		fmt.Printf("otpatch %s is running at %s (started in %s)\n", version, url, time.Since(started).Round(time.Millisecond))
+		fmt.Printf("  data folder: %s\n  Temporal:    %s (namespace %s)\n  S3:          http://%s (bucket %s)\n", *dataDir, c.temporal, c.namespace, endpoint, c.s3Bucket)
+		if tokens != nil {
+			fmt.Printf("demo tokens (also in %s):\n", filepath.Join(*dataDir, demo.TokensFile))
+			b, _ := json.MarshalIndent(tokens, "  ", "  ")
+			fmt.Printf("  %s\n", b)
+			fmt.Printf("demo vendor signing keys: %s\n", filepath.Join(*dataDir, "demo-keys"))
+		}
+	})
+}
+
+func runHealthcheck(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	url := fs.String("url", "http://127.0.0.1:8080/healthz", "health endpoint")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
+	if err != nil {
+		return err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s", *url, res.Status)
+	}
+	return nil
+}
