@@ -1,0 +1,332 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/server/temporaltest"
+
+	"github.com/otpatch/otpatch/activities"
+	"github.com/otpatch/otpatch/api"
+	"github.com/otpatch/otpatch/internal/adapters"
+	"github.com/otpatch/otpatch/internal/adapters/simulator"
+	"github.com/otpatch/otpatch/internal/artifacts"
+	"github.com/otpatch/otpatch/internal/demo"
+	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/s3embed"
+	"github.com/otpatch/otpatch/internal/signing"
+	"github.com/otpatch/otpatch/internal/store"
+	"github.com/otpatch/otpatch/internal/testenv"
+	"github.com/otpatch/otpatch/workflows"
+)
+
+// env is a whole otpatch on real components: a Temporal server (temporaltest) with the worker,
+// the store, an S3 endpoint, the simulator and the API over httptest, seeded with the demo plant.
+type env struct {
+	t       *testing.T
+	url     string
+	store   *store.Store
+	objects *artifacts.Store
+	sim     *simulator.Simulator
+	tokens  demo.Tokens
+	keys    map[string]ed25519.PrivateKey
+}
+
+type envOptions struct {
+	postgres bool
+	// maxArtifact bounds uploads (0: the default).
+	maxArtifact int64
+}
+
+func newEnv(t *testing.T, opt envOptions) *env {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	dsn := filepath.Join(dir, "otpatch.db")
+	if opt.postgres {
+		dsn = testenv.PostgresDSN(t)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	st, err := store.Open(dsn, store.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	s3, err := s3embed.New(s3embed.Config{Dir: filepath.Join(dir, "objects"), AccessKey: "test-access", SecretKey: "test-secret-key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(func() { cancel(); s3.Close() })
+	endpoint, err := s3.Listen(sctx, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := artifacts.New(artifacts.Config{Endpoint: endpoint, AccessKey: "test-access", SecretKey: "test-secret-key", Bucket: "otpatch"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := objs.EnsureBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	sim := simulator.New(st.DB(), 0, nil)
+	tokens, err := demo.Seed(ctx, st, sim, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]ed25519.PrivateKey{}
+	for _, v := range []string{"acme", "northwind"} {
+		b, err := os.ReadFile(filepath.Join(dir, "demo-keys", v+".key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if keys[v], err = signing.ParsePrivate(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	ts := temporaltest.NewServer(temporaltest.WithT(t))
+	acts := &activities.Activities{Store: st, Objects: objs, Adapters: map[string]adapters.Target{"simulator": sim}, Log: log, Now: time.Now}
+	ts.NewWorker(workflows.TaskQueue, func(r worker.Registry) {
+		r.RegisterWorkflow(workflows.Campaign)
+		r.RegisterWorkflow(workflows.AssetDeployment)
+		r.RegisterWorkflow(workflows.PatchQualification)
+		r.RegisterActivity(acts)
+	})
+	h := api.New(api.Deps{Store: st, Objects: objs, Temporal: ts.GetDefaultClient(), Simulator: sim, Logger: log, MaxArtifactBytes: opt.maxArtifact})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &env{t: t, url: srv.URL, store: st, objects: objs, sim: sim, tokens: tokens, keys: keys}
+}
+
+// call sends a JSON request and decodes a JSON answer into out (when not nil).
+func (e *env) call(method, path, token string, body any, out any) int {
+	e.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, e.url+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			e.t.Fatalf("%s %s: decode %q: %v", method, path, raw, err)
+		}
+	}
+	return res.StatusCode
+}
+
+// problemDoc is the problem+json answer.
+type problemDoc struct {
+	Status int                 `json:"status"`
+	Detail string              `json:"detail"`
+	Rule   string              `json:"rule"`
+	Errors []domain.FieldError `json:"errors"`
+}
+
+// testPatch is a manifest with its artifact bytes.
+type testPatch struct {
+	manifest domain.Manifest
+	artifact []byte
+}
+
+func newTestPatch(t *testing.T, version string, size int) testPatch {
+	t.Helper()
+	art := make([]byte, size)
+	if _, err := rand.Read(art); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(art)
+	return testPatch{artifact: art, manifest: domain.Manifest{
+		Schema: domain.ManifestSchemaVersion, Vendor: "acme", Product: "ViewPanel-HMI", PatchID: "ACME-SA-2026-014", Version: version,
+		Title: "ViewPanel HMI web server: authentication bypass fixed", ReleaseDate: "2026-11-20",
+		AffectedVersions: []string{"< V16.0.2"}, FixedVersion: "V16.0.2", CVEs: []domain.CVE{{ID: "CVE-2026-31337", CVSS: 8.8}},
+		RestartRequired: "service", Artifacts: []domain.ArtifactRef{{Name: "viewpanel.fwpkg", Size: int64(size), SHA256: hex.EncodeToString(sum[:])}},
+	}}
+}
+
+// submission is what a vendor sends: raw manifest bytes, signature text and artifact parts.
+type submission struct {
+	manifest  []byte
+	signature string
+	artifacts map[string][]byte
+}
+
+func (e *env) signed(p testPatch, vendor string) submission {
+	raw, err := json.Marshal(p.manifest)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return submission{manifest: raw, signature: signing.Sign(e.keys[vendor], raw), artifacts: map[string][]byte{p.manifest.Artifacts[0].Name: p.artifact}}
+}
+
+// submit posts a submission as multipart/form-data.
+func (e *env) submit(token string, s submission, out any) int {
+	e.t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, _ := mw.CreateFormField("manifest")
+	fw.Write(s.manifest)
+	mw.WriteField("signature", s.signature)
+	for name, b := range s.artifacts {
+		fw, _ := mw.CreateFormFile("artifact", name)
+		fw.Write(b)
+	}
+	mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, e.url+"/api/v1/patches", &buf)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	if ct := res.Header.Get("Content-Type"); res.StatusCode >= 400 && ct != "application/problem+json" {
+		e.t.Errorf("error answer has Content-Type %q, want application/problem+json", ct)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			e.t.Fatalf("decode %q: %v", raw, err)
+		}
+	}
+	return res.StatusCode
+}
+
+// patchDoc is the part of a patch answer the tests read.
+type patchDoc struct {
+	ID         string   `json:"id"`
+	Status     string   `json:"status"`
+	Reasons    []string `json:"reasons"`
+	Applicable []string `json:"applicable_assets"`
+	Artifacts  []struct {
+		ObjectKey string `json:"object_key"`
+		SHA256    string `json:"sha256"`
+	} `json:"artifacts"`
+}
+
+type campaignDoc struct {
+	ID         string `json:"id"`
+	Status     string `json:"status"`
+	Detail     string `json:"detail"`
+	PlanDigest string `json:"plan_digest"`
+	Assets     []struct {
+		AssetID      string `json:"asset_id"`
+		Name         string `json:"name"`
+		TestBench    bool   `json:"test_bench"`
+		State        string `json:"state"`
+		FromVersion  string `json:"from_version"`
+		BackupKey    string `json:"backup_key"`
+		BackupSHA256 string `json:"backup_sha256"`
+		Error        string `json:"error"`
+	} `json:"assets"`
+}
+
+// waitFor polls fn until it reports done or the deadline passes.
+func (e *env) waitFor(what string, fn func() (bool, string)) {
+	e.t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, state := fn()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.t.Fatalf("timed out waiting for %s; last state: %s", what, last)
+}
+
+func (e *env) qualifiedPatch(p testPatch) patchDoc {
+	e.t.Helper()
+	var doc patchDoc
+	if code := e.submit(e.tokens.Vendor, e.signed(p, "acme"), &doc); code != http.StatusCreated {
+		e.t.Fatalf("submit: status %d", code)
+	}
+	e.waitFor("qualification", func() (bool, string) {
+		e.call("GET", "/api/v1/patches/"+doc.ID, e.tokens.Engineer, nil, &doc)
+		return doc.Status == "qualified" || doc.Status == "rejected", doc.Status
+	})
+	if doc.Status != "qualified" {
+		e.t.Fatalf("patch %s: %v", doc.Status, doc.Reasons)
+	}
+	return doc
+}
+
+func (e *env) campaign(id string) campaignDoc {
+	var c campaignDoc
+	if code := e.call("GET", "/api/v1/campaigns/"+id, e.tokens.Engineer, nil, &c); code != http.StatusOK {
+		e.t.Fatalf("get campaign: %d", code)
+	}
+	return c
+}
+
+func (e *env) waitCampaign(id string, statuses ...string) campaignDoc {
+	e.t.Helper()
+	var c campaignDoc
+	e.waitFor(fmt.Sprintf("campaign %s to be %v", id, statuses), func() (bool, string) {
+		c = e.campaign(id)
+		for _, s := range statuses {
+			if c.Status == s {
+				return true, c.Status
+			}
+		}
+		return false, c.Status + ": " + c.Detail
+	})
+	return c
+}
+
+// openWindowNow makes a zone's window always open, so a test does not wait for the clock.
+func (e *env) openWindowNow(zoneID string) {
+	e.t.Helper()
+	w := domain.Window{Cron: "* * * * *", Duration: domain.Duration(time.Hour), TimeZone: "Europe/Zurich", MaxParallel: 2}
+	if code := e.call("PUT", "/api/v1/zones/"+zoneID+"/window", e.tokens.Engineer, w, nil); code != http.StatusOK {
+		e.t.Fatalf("set window: %d", code)
+	}
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
