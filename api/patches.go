@@ -121,6 +121,14 @@ func (s *server) submitPatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sub.manifest = m
+	var declared int64
+	for _, a := range m.Artifacts {
+		declared += a.Size
+	}
+	if declared > s.MaxArtifactBytes {
+		sub.refuse(http.StatusRequestEntityTooLarge, fmt.Sprintf("the manifest declares %d bytes of artifacts, larger than the limit of %d bytes; nothing was stored (large artifacts need the presigned upload)", declared, s.MaxArtifactBytes), nil)
+		return
+	}
 	sub.details["patch_ref"], sub.details["version"], sub.details["product"] = m.PatchID, m.Version, m.Product
 	vendor, err := s.Store.Vendor(r.Context(), actor.VendorID)
 	if err != nil {
