@@ -55,7 +55,7 @@ func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploy
 
 	deployCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 15 * time.Minute,
-		HeartbeatTimeout:    30 * time.Second,
+		HeartbeatTimeout:    10 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 3, NonRetryableErrorTypes: []string{activities.ErrTypeUnknownAdapter}},
 	})
 	verifyCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
@@ -88,7 +88,7 @@ func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploy
 	}
 	restoreCtx := workflow.WithActivityOptions(rb, workflow.ActivityOptions{
 		StartToCloseTimeout: 15 * time.Minute,
-		HeartbeatTimeout:    30 * time.Second,
+		HeartbeatTimeout:    10 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 5, NonRetryableErrorTypes: []string{activities.ErrTypeNoBackup, activities.ErrTypeUnknownAdapter}},
 	})
 	err = workflow.ExecuteActivity(restoreCtx, a.RestoreAsset, activities.RestoreInput{AssetInput: ref, BackupKey: backup.Key, BackupSHA256: backup.SHA256}).Get(rb, nil)
