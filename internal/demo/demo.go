@@ -23,6 +23,9 @@ import (
 // TokensFile is the file in the data folder that holds the demo tokens.
 const TokensFile = "demo-tokens.json"
 
+// TokensEnvFile holds the same tokens as shell variables (OTPATCH_ENGINEER_TOKEN=…).
+const TokensEnvFile = "demo-tokens.env"
+
 // Tokens are the demo's bearer tokens by role; Vendor2 belongs to the second vendor.
 type Tokens struct {
 	Vendor   string `json:"vendor"`
@@ -198,6 +201,14 @@ func Seed(ctx context.Context, st *store.Store, sim *simulator.Simulator, dir st
 	}
 	b, _ := json.MarshalIndent(t, "", "  ")
 	if err := os.WriteFile(filepath.Join(dir, TokensFile), append(b, '\n'), 0o600); err != nil {
+		return Tokens{}, err
+	}
+	envFile := fmt.Sprintf("# otpatch demo tokens, for scripts: . %s\n", TokensEnvFile)
+	for _, kv := range [][2]string{{"VENDOR", t.Vendor}, {"VENDOR2", t.Vendor2}, {"ENGINEER", t.Engineer}, {"APPROVER", t.Approver},
+		{"SAFETY", t.Safety}, {"AUDITOR", t.Auditor}, {"ADMIN", t.Admin}} {
+		envFile += fmt.Sprintf("OTPATCH_%s_TOKEN=%s\n", kv[0], kv[1])
+	}
+	if err := os.WriteFile(filepath.Join(dir, TokensEnvFile), []byte(envFile), 0o600); err != nil {
 		return Tokens{}, err
 	}
 	return t, nil
