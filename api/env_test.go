@@ -158,7 +158,6 @@ func (e *env) call(method, path, token string, body any, out any) int {
 
 // problemDoc is the problem+json answer.
 type problemDoc struct {
-	Status int                 `json:"status"`
 	Detail string              `json:"detail"`
 	Rule   string              `json:"rule"`
 	Errors []domain.FieldError `json:"errors"`
