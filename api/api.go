@@ -114,10 +114,28 @@ func (s *server) routes() http.Handler {
 
 			r.With(s.allow(auditors...)).Get("/audit/events", s.auditEvents)
 			r.With(s.allow(auditors...)).Get("/audit/verify", s.auditVerify)
+
+			// Feature route groups; each lives in its own file with its operations.
+			for _, mount := range s.features() {
+				mount(r)
+			}
 		})
 	})
 	return r
 }
+
+// features lists the route groups that feature files add (advisories, evidence, …).
+func (s *server) features() []func(chi.Router) {
+	var out []func(chi.Router)
+	for _, f := range featureRoutes {
+		out = append(out, func(r chi.Router) { f(s, r) })
+	}
+	return out
+}
+
+// featureRoutes is filled by feature files in init: each mounts its routes under /api/v1,
+// behind authentication, with s.allow on every route.
+var featureRoutes []func(s *server, r chi.Router)
 
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

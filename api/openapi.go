@@ -13,7 +13,8 @@ type operation struct {
 	Body                  string // request body description, "" for none
 }
 
-// operations is the API surface as documented; a test compares it with the router.
+// operations is the API surface as documented; a test compares it with the router. Each
+// feature file adds its own operations in init, next to its routes.
 var operations = []operation{
 	{"GET", "/healthz", "Process is up", "", ""},
 	{"GET", "/readyz", "Database, object store and Temporal are reachable", "", ""},
