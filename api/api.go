@@ -77,6 +77,7 @@ func (s *server) routes() http.Handler {
 	}
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Get("/openapi.json", s.openAPI)
+		r.Get("/schemas/patch-manifest.json", s.manifestSchema)
 		r.Group(func(r chi.Router) {
 			r.Use(s.authenticate)
 			r.With(s.allow(anyRole...)).Get("/me", s.me)
@@ -85,6 +86,7 @@ func (s *server) routes() http.Handler {
 			r.With(s.allow(admins...)).Post("/vendors", s.createVendor)
 			r.With(s.allow(staff...)).Get("/vendors/{vendorID}/keys", s.listVendorKeys)
 			r.With(s.allow(admins...)).Post("/vendors/{vendorID}/keys", s.addVendorKey)
+			r.With(s.allow(admins...)).Post("/vendors/{vendorID}/keys/{keyID}/revoke", s.revokeVendorKey)
 			r.With(s.allow(admins...)).Post("/tokens", s.createToken)
 
 			r.With(s.allow(anyRole...)).Get("/products", s.listProducts)

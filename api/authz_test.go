@@ -18,39 +18,40 @@ import (
 // allowed lists, per route, the roles that may call it. A route missing here fails the test:
 // every route must be authorized on purpose.
 var allowed = map[string][]string{
-	"GET /api/v1/me":                                {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
-	"GET /api/v1/vendors":                           {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
-	"POST /api/v1/vendors":                          {"admin"},
-	"GET /api/v1/vendors/{vendorID}/keys":           {"engineer", "approver", "safety", "auditor", "admin"},
-	"POST /api/v1/vendors/{vendorID}/keys":          {"admin"},
-	"POST /api/v1/tokens":                           {"admin"},
-	"GET /api/v1/products":                          {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
-	"POST /api/v1/products":                         {"engineer", "admin"},
-	"GET /api/v1/sites":                             {"engineer", "approver", "safety", "auditor", "admin"},
-	"POST /api/v1/sites":                            {"engineer", "admin"},
-	"GET /api/v1/zones":                             {"engineer", "approver", "safety", "auditor", "admin"},
-	"POST /api/v1/zones":                            {"engineer", "admin"},
-	"GET /api/v1/zones/{zoneID}":                    {"engineer", "approver", "safety", "auditor", "admin"},
-	"PUT /api/v1/zones/{zoneID}/window":             {"engineer", "admin"},
-	"GET /api/v1/zones/{zoneID}/windows":            {"engineer", "approver", "safety", "auditor", "admin"},
-	"GET /api/v1/windows":                           {"engineer", "approver", "safety", "auditor", "admin"},
-	"GET /api/v1/assets":                            {"engineer", "approver", "safety", "auditor", "admin"},
-	"POST /api/v1/assets":                           {"engineer", "admin"},
-	"GET /api/v1/assets/{assetID}":                  {"engineer", "approver", "safety", "auditor", "admin"},
-	"PUT /api/v1/assets/{assetID}/simulator/faults": {"engineer", "admin"},
-	"POST /api/v1/patches":                          {"vendor"},
-	"GET /api/v1/patches":                           {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
-	"GET /api/v1/patches/{patchID}":                 {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
-	"GET /api/v1/patches/{patchID}/manifest":        {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
-	"POST /api/v1/campaigns":                        {"engineer", "admin"},
-	"GET /api/v1/campaigns":                         {"engineer", "approver", "safety", "auditor", "admin"},
-	"GET /api/v1/campaigns/{campaignID}":            {"engineer", "approver", "safety", "auditor", "admin"},
-	"POST /api/v1/campaigns/{campaignID}/decisions": {"approver", "safety"},
-	"GET /api/v1/audit/events":                      {"engineer", "auditor", "admin"},
-	"GET /api/v1/audit/verify":                      {"engineer", "auditor", "admin"},
+	"GET /api/v1/me":                                      {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
+	"GET /api/v1/vendors":                                 {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
+	"POST /api/v1/vendors":                                {"admin"},
+	"GET /api/v1/vendors/{vendorID}/keys":                 {"engineer", "approver", "safety", "auditor", "admin"},
+	"POST /api/v1/vendors/{vendorID}/keys":                {"admin"},
+	"POST /api/v1/vendors/{vendorID}/keys/{keyID}/revoke": {"admin"},
+	"POST /api/v1/tokens":                                 {"admin"},
+	"GET /api/v1/products":                                {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
+	"POST /api/v1/products":                               {"engineer", "admin"},
+	"GET /api/v1/sites":                                   {"engineer", "approver", "safety", "auditor", "admin"},
+	"POST /api/v1/sites":                                  {"engineer", "admin"},
+	"GET /api/v1/zones":                                   {"engineer", "approver", "safety", "auditor", "admin"},
+	"POST /api/v1/zones":                                  {"engineer", "admin"},
+	"GET /api/v1/zones/{zoneID}":                          {"engineer", "approver", "safety", "auditor", "admin"},
+	"PUT /api/v1/zones/{zoneID}/window":                   {"engineer", "admin"},
+	"GET /api/v1/zones/{zoneID}/windows":                  {"engineer", "approver", "safety", "auditor", "admin"},
+	"GET /api/v1/windows":                                 {"engineer", "approver", "safety", "auditor", "admin"},
+	"GET /api/v1/assets":                                  {"engineer", "approver", "safety", "auditor", "admin"},
+	"POST /api/v1/assets":                                 {"engineer", "admin"},
+	"GET /api/v1/assets/{assetID}":                        {"engineer", "approver", "safety", "auditor", "admin"},
+	"PUT /api/v1/assets/{assetID}/simulator/faults":       {"engineer", "admin"},
+	"POST /api/v1/patches":                                {"vendor"},
+	"GET /api/v1/patches":                                 {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
+	"GET /api/v1/patches/{patchID}":                       {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
+	"GET /api/v1/patches/{patchID}/manifest":              {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
+	"POST /api/v1/campaigns":                              {"engineer", "admin"},
+	"GET /api/v1/campaigns":                               {"engineer", "approver", "safety", "auditor", "admin"},
+	"GET /api/v1/campaigns/{campaignID}":                  {"engineer", "approver", "safety", "auditor", "admin"},
+	"POST /api/v1/campaigns/{campaignID}/decisions":       {"approver", "safety"},
+	"GET /api/v1/audit/events":                            {"engineer", "auditor", "admin"},
+	"GET /api/v1/audit/verify":                            {"engineer", "auditor", "admin"},
 }
 
-var public = []string{"GET /healthz", "GET /readyz", "GET /api/v1/openapi.json"}
+var public = []string{"GET /healthz", "GET /readyz", "GET /api/v1/openapi.json", "GET /api/v1/schemas/patch-manifest.json"}
 
 func routesOf(t *testing.T, h http.Handler) []string {
 	t.Helper()
@@ -77,7 +78,7 @@ func TestRouteAuthorization(t *testing.T) {
 	tokens := map[string]string{"vendor": e.tokens.Vendor, "engineer": e.tokens.Engineer, "approver": e.tokens.Approver,
 		"safety": e.tokens.Safety, "auditor": e.tokens.Auditor, "admin": e.tokens.Admin}
 	params := strings.NewReplacer("{vendorID}", "vnd_acme", "{zoneID}", "zone_packaging", "{assetID}", "ast_pkg-hmi-01",
-		"{patchID}", acme.ID, "{campaignID}", "cmp_unknown")
+		"{patchID}", acme.ID, "{campaignID}", "cmp_unknown", "{keyID}", "key_unknown")
 	h := api.New(api.Deps{Store: e.store, Objects: e.objects})
 	routes := routesOf(t, h)
 	for _, route := range routes {

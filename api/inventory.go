@@ -132,6 +132,28 @@ func (s *server) addVendorKey(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, k)
 }
 
+func (s *server) revokeVendorKey(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if strings.TrimSpace(in.Reason) == "" || len(in.Reason) > 2000 {
+		s.fail(w, r, &domain.ValidationError{What: "revocation", Fields: []domain.FieldError{{Field: "reason", Message: "is required (at most 2000 characters): say why the key is revoked"}}})
+		return
+	}
+	ev := event(r, "vendor_key.revoked")
+	ev.Details = map[string]any{"vendor_id": chi.URLParam(r, "vendorID"), "reason": in.Reason}
+	k, err := s.Store.RevokeVendorKey(r.Context(), chi.URLParam(r, "vendorID"), chi.URLParam(r, "keyID"), in.Reason, ev)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, k)
+}
+
 type tokenRequest struct {
 	Name     string      `json:"name"`
 	Role     domain.Role `json:"role"`

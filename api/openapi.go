@@ -1,6 +1,7 @@
 package api
 
 import (
+	"github.com/otpatch/otpatch/internal/domain"
 	"net/http"
 	"regexp"
 	"strings"
@@ -19,11 +20,13 @@ var operations = []operation{
 	{"GET", "/healthz", "Process is up", "", ""},
 	{"GET", "/readyz", "Database, object store and Temporal are reachable", "", ""},
 	{"GET", "/api/v1/openapi.json", "This document", "", ""},
+	{"GET", "/api/v1/schemas/patch-manifest.json", "JSON Schema of the patch manifest", "", ""},
 	{"GET", "/api/v1/me", "The caller's identity and role", "any", ""},
 	{"GET", "/api/v1/vendors", "List vendors (a vendor sees itself)", "any", ""},
 	{"POST", "/api/v1/vendors", "Register a vendor", "admin", "{name, display_name}"},
 	{"GET", "/api/v1/vendors/{vendorID}/keys", "List a vendor's trusted signing keys", "staff", ""},
 	{"POST", "/api/v1/vendors/{vendorID}/keys", "Trust a vendor's ed25519 public key for a period", "admin", "{public_key, not_before, not_after}"},
+	{"POST", "/api/v1/vendors/{vendorID}/keys/{keyID}/revoke", "Revoke a vendor key: signatures by it are refused from now on", "admin", "{reason}"},
 	{"POST", "/api/v1/tokens", "Create a bearer token for a role", "admin", "{name, role, vendor_id}"},
 	{"GET", "/api/v1/products", "List the product catalogue", "any", ""},
 	{"POST", "/api/v1/products", "Add a product to the catalogue", "engineer, admin", "{vendor_id, name, kind}"},
@@ -102,6 +105,11 @@ func openAPIDocument() map[string]any {
 				"instance": map[string]any{"type": "string"}}}},
 		},
 	}
+}
+
+func (s *server) manifestSchema(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/schema+json")
+	_, _ = w.Write(domain.ManifestJSONSchema)
 }
 
 func (s *server) openAPI(w http.ResponseWriter, r *http.Request) {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"mime/multipart"
 	"net/http"
 	"strings"
@@ -30,6 +31,7 @@ type patchView struct {
 	Artifacts  []store.PatchArtifact `json:"artifacts"`
 	Reasons    []string              `json:"reasons"`
 	Applicable []string              `json:"applicable_assets"`
+	Report     json.RawMessage       `json:"qualification_report,omitempty"`
 }
 
 func (s *server) patchView(ctx context.Context, p store.Patch) (patchView, error) {
@@ -40,6 +42,9 @@ func (s *server) patchView(ctx context.Context, p store.Patch) (patchView, error
 		return v, err
 	}
 	v.Artifacts = arts
+	if p.Report != "" && p.Report != "{}" {
+		v.Report = json.RawMessage(p.Report)
+	}
 	_ = json.Unmarshal([]byte(p.Reasons), &v.Reasons)
 	_ = json.Unmarshal([]byte(p.Applicable), &v.Applicable)
 	if v.Reasons == nil {
@@ -95,6 +100,26 @@ func (sub *submission) cleanup() {
 func (s *server) submitPatch(w http.ResponseWriter, r *http.Request) {
 	actor := actorOf(r)
 	sub := &submission{s: s, w: w, r: r, details: map[string]any{}, patchID: store.NewID("pat")}
+	idemKey := r.Header.Get("Idempotency-Key")
+	if idemKey != "" {
+		if len(idemKey) > 128 || strings.ContainsFunc(idemKey, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
+			sub.refuse(http.StatusBadRequest, "Idempotency-Key must be 1 to 128 printable ASCII characters without spaces", nil)
+			return
+		}
+		status, body, ok, err := s.Store.IdempotentResponse(r.Context(), actor.Name, idemKey)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if ok {
+			// A retry of a submission that succeeded: the first answer, not a duplicate.
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Idempotent-Replayed", "true")
+			w.WriteHeader(status)
+			_, _ = io.WriteString(w, body)
+			return
+		}
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.MaxArtifactBytes+domain.MaxManifestBytes+64<<10)
 	mr, err := r.MultipartReader()
 	if err != nil {
@@ -176,13 +201,24 @@ func (s *server) submitPatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if len(m.Supersedes) > 0 {
+		newest, err := s.Store.NewestPatchVersion(r.Context(), vendor.ID, product.ID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if newest != "" && domain.CompareVersions(m.Version, newest) <= 0 {
+			sub.refuse(http.StatusConflict, fmt.Sprintf("version %s is not newer than %s, already accepted for %s: a patch that supersedes others must be newer (rollback protection); an independent hotfix that supersedes nothing may carry an older version", m.Version, newest, m.Product), nil)
+			return
+		}
+	}
 	arts, ok := sub.receiveArtifacts(mr)
 	if !ok {
 		return
 	}
 	p := store.Patch{ID: sub.patchID, VendorID: vendor.ID, ProductID: product.ID, PatchRef: m.PatchID, Version: m.Version, Title: m.Title,
 		Status: string(domain.PatchSubmitted), Manifest: string(raw), ManifestSHA256: hex.EncodeToString(sum[:]), Signature: strings.TrimSpace(string(sigText)),
-		KeyFingerprint: fp, Reasons: "[]", Applicable: "[]", SubmittedBy: actor.Name}
+		KeyFingerprint: fp, Reasons: "[]", Applicable: "[]", Report: "{}", SubmittedBy: actor.Name}
 	ev := event(r, "patch.submitted")
 	ev.WorkflowID = workflows.QualificationWorkflowID(p.ID)
 	ev.Details = map[string]any{"patch_ref": m.PatchID, "version": m.Version, "product": m.Product, "manifest_sha256": p.ManifestSHA256, "key": fp, "artifacts": len(arts)}
@@ -205,6 +241,12 @@ func (s *server) submitPatch(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if idemKey != "" {
+		body, _ := json.MarshalIndent(view, "", "  ")
+		if err := s.Store.SaveIdempotentResponse(r.Context(), actor.Name, idemKey, http.StatusCreated, string(body)+"\n"); err != nil {
+			s.Logger.Error("store idempotent response", "err", err)
+		}
+	}
 	writeJSON(w, http.StatusCreated, view)
 }
 
@@ -221,7 +263,7 @@ func (sub *submission) receiveArtifacts(mr *multipart.Reader) ([]store.PatchArti
 			sub.refuseRead(err)
 			return nil, false
 		}
-		name := part.FileName()
+		name := rawFileName(part)
 		if part.FormName() != "artifact" {
 			sub.refuse(http.StatusBadRequest, fmt.Sprintf("unexpected part %q: after manifest and signature only \"artifact\" parts may follow", part.FormName()), nil)
 			return nil, false
@@ -266,6 +308,16 @@ func (sub *submission) receiveArtifacts(mr *multipart.Reader) ([]store.PatchArti
 		return nil, false
 	}
 	return out, true
+}
+
+// rawFileName is the part's file name exactly as sent; multipart.Part.FileName would strip a
+// directory, and a name with one must be refused, not silently shortened.
+func rawFileName(p *multipart.Part) string {
+	_, params, err := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
+	if err != nil {
+		return ""
+	}
+	return params["filename"]
 }
 
 // refuseRead answers an upload that broke off or exceeded the size limit.

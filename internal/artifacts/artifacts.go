@@ -237,9 +237,14 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 // SweepIncomplete aborts multipart uploads left by a crash under prefix.
 func (s *Store) SweepIncomplete(ctx context.Context, prefix string) (int, error) {
 	n := 0
-	for u := range s.core.Client.ListIncompleteUploads(ctx, s.bucket, prefix, true) {
+	// MinIO lists multipart uploads by prefix only for an exact object name, so list them all
+	// and filter here.
+	for u := range s.core.Client.ListIncompleteUploads(ctx, s.bucket, "", true) {
 		if u.Err != nil {
 			return n, u.Err
+		}
+		if !strings.HasPrefix(u.Key, prefix) {
+			continue
 		}
 		if err := s.core.AbortMultipartUpload(ctx, s.bucket, u.Key, u.UploadID); err != nil {
 			return n, err

@@ -134,7 +134,14 @@ func (v *Verifier) CheckHead(seq int64, hash string) {
 	if v.done || (seq == v.res.HeadSeq && (hash == v.res.HeadHash || seq == 0)) {
 		return
 	}
-	v.fail(v.res.HeadSeq+1, fmt.Sprintf("the chain ends at event %d but the recorded head is event %d (%s): events were removed from the tail", v.res.HeadSeq, seq, short(hash)))
+	switch {
+	case seq > v.res.HeadSeq:
+		v.fail(v.res.HeadSeq+1, fmt.Sprintf("the chain ends at event %d but the recorded head is event %d (%s): events were removed from the tail", v.res.HeadSeq, seq, short(hash)))
+	case seq < v.res.HeadSeq:
+		v.fail(seq+1, fmt.Sprintf("the chain continues to event %d but the recorded head is event %d (%s): events %d to %d were added without moving the head", v.res.HeadSeq, seq, short(hash), seq+1, v.res.HeadSeq))
+	default:
+		v.fail(seq, fmt.Sprintf("event %d hashes to %s, which does not match the recorded head %s: the chain was rewritten and its hashes recomputed", seq, short(v.res.HeadHash), short(hash)))
+	}
 }
 
 // Result returns the outcome so far.

@@ -107,17 +107,18 @@ func (pol Policy) CheckApprover(creator string, actor Actor, digest, currentDige
 	return nil
 }
 
-// Satisfied reports whether the approvals valid at now satisfy the policy.
+// Satisfied reports whether the approvals valid at now satisfy the policy: Approvals distinct
+// approvers, so one person recorded twice counts once.
 func (pol Policy) Satisfied(given []Approval, digest string, now time.Time) bool {
-	n, safety := 0, false
+	approvers, safety := map[string]bool{}, false
 	for _, a := range given {
 		if a.PlanDigest != digest || now.Sub(a.At) > pol.TTL {
 			continue
 		}
-		n++
+		approvers[a.Actor] = true
 		if a.Role == RoleSafety {
 			safety = true
 		}
 	}
-	return n >= pol.Approvals && (!pol.NeedsSafety || safety)
+	return len(approvers) >= pol.Approvals && (!pol.NeedsSafety || safety)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 	"time"
@@ -80,7 +81,7 @@ func ParseManifest(raw []byte) (*Manifest, error) {
 	if err := dec.Decode(&m); err != nil {
 		return nil, &ValidationError{What: "manifest", Fields: []FieldError{{Field: "manifest", Message: "is not valid manifest JSON: " + err.Error()}}}
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, &ValidationError{What: "manifest", Fields: []FieldError{{Field: "manifest", Message: "has data after the JSON object"}}}
 	}
 	return &m, m.Validate()
@@ -92,9 +93,9 @@ func (m *Manifest) Validate() error {
 	if m.Schema != ManifestSchemaVersion {
 		v.Add("schema", "must be %q, got %q", ManifestSchemaVersion, m.Schema)
 	}
-	for field, val := range map[string]string{"vendor": m.Vendor, "product": m.Product, "patch_id": m.PatchID} {
-		if !namePattern.MatchString(val) {
-			v.Add(field, "must be 1-128 letters, digits, '.', '_', '+' or '-', got %q", val)
+	for _, f := range [...]struct{ field, val string }{{"vendor", m.Vendor}, {"product", m.Product}, {"patch_id", m.PatchID}} {
+		if !namePattern.MatchString(f.val) {
+			v.Add(f.field, "must be 1-128 letters, digits, '.', '_', '+' or '-', got %q", f.val)
 		}
 	}
 	if strings.TrimSpace(m.Version) == "" || len(m.Version) > 64 {
@@ -135,9 +136,9 @@ func (m *Manifest) Validate() error {
 			v.Add(fmt.Sprintf("compatibility[%d].status", i), "must be qualified, not_qualified or not_tested, got %q", c.Status)
 		}
 	}
-	for field, val := range map[string]string{"install": m.Install, "verify": m.Verify, "rollback": m.Rollback} {
-		if len(val) > 16<<10 {
-			v.Add(field, "is longer than 16 KiB")
+	for _, f := range [...]struct{ field, val string }{{"install", m.Install}, {"verify", m.Verify}, {"rollback", m.Rollback}} {
+		if len(f.val) > 16<<10 {
+			v.Add(f.field, "is longer than 16 KiB")
 		}
 	}
 	if len(m.Artifacts) == 0 || len(m.Artifacts) > MaxArtifactsPerPatch {

@@ -94,6 +94,9 @@ func ParseVersionRange(s string) (VersionRange, error) {
 		if !hasDigit(term) {
 			return r, fmt.Errorf("%q has no version number in it", s)
 		}
+		if strings.ContainsAny(term, "<>=") {
+			return r, fmt.Errorf("%q: write one comparison per term and join them with a comma, such as \">= 4.0, < 4.7 SP2\"", s)
+		}
 		r.terms = append(r.terms, versionTerm{op: op, version: term})
 	}
 	return r, nil

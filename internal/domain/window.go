@@ -55,10 +55,31 @@ var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month 
 
 // Schedule parses the window's cron expression in its time zone.
 func (w Window) Schedule() (cron.Schedule, error) {
+	loc, err := w.location()
+	if err != nil {
+		return nil, err
+	}
+	s, err := w.parseCron()
+	if err != nil {
+		return nil, err
+	}
+	if spec, ok := s.(*cron.SpecSchedule); ok {
+		spec.Location = loc
+	}
+	return s, nil
+}
+
+// location loads the window's time zone. "Local" is refused: it would mean the zone of
+// whichever server happens to read the window.
+func (w Window) location() (*time.Location, error) {
 	loc, err := time.LoadLocation(w.TimeZone)
-	if err != nil || w.TimeZone == "" {
+	if err != nil || w.TimeZone == "" || w.TimeZone == "Local" {
 		return nil, fmt.Errorf("time_zone %q is not an IANA time zone such as Europe/Zurich", w.TimeZone)
 	}
+	return loc, nil
+}
+
+func (w Window) parseCron() (cron.Schedule, error) {
 	expr := strings.TrimSpace(w.Cron)
 	if strings.HasPrefix(expr, "CRON_TZ=") || strings.HasPrefix(expr, "TZ=") {
 		return nil, fmt.Errorf("cron %q: give the zone in time_zone, not in the expression", w.Cron)
@@ -67,21 +88,17 @@ func (w Window) Schedule() (cron.Schedule, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cron %q: %v (five fields: minute hour day-of-month month day-of-week)", w.Cron, err)
 	}
-	if spec, ok := s.(*cron.SpecSchedule); ok {
-		spec.Location = loc
-	}
 	return s, nil
 }
 
 // Validate lists every problem with the window.
 func (w Window) Validate() error {
 	v := &ValidationError{What: "window"}
-	if _, err := w.Schedule(); err != nil {
-		if strings.HasPrefix(err.Error(), "time_zone") {
-			v.Add("time_zone", "%v", err)
-		} else {
-			v.Add("cron", "%v", err)
-		}
+	if _, err := w.parseCron(); err != nil {
+		v.Add("cron", "%v", err)
+	}
+	if _, err := w.location(); err != nil {
+		v.Add("time_zone", "%v", err)
 	}
 	if d := time.Duration(w.Duration); d < time.Minute || d > 7*24*time.Hour {
 		v.Add("duration", "must be between 1m and 168h, got %s", d)
@@ -104,12 +121,19 @@ func (w Window) Current(now time.Time) (occ Occurrence, ok bool) {
 	if err != nil {
 		return Occurrence{}, false
 	}
+	// A window with fixed hours opens once at a wall-clock time the clocks pass twice; one
+	// that opens every hour follows real time through the repeated hour, as Vixie cron does.
+	loc, fixedHours := time.UTC, false
+	if spec, ok := s.(*cron.SpecSchedule); ok {
+		const allHours = 1<<24 - 1
+		loc, fixedHours = spec.Location, spec.Hour&allHours != allHours
+	}
 	d := time.Duration(w.Duration)
 	limit := now.AddDate(1, 0, 0)
 	// The first start after now-d is the earliest occurrence still open at now, if any.
 	for t := s.Next(now.Add(-d)); !t.IsZero() && t.Before(limit); t = s.Next(t) {
 		o := Occurrence{Start: t, End: t.Add(d)}
-		if !o.End.After(now) || w.blackedOut(o) {
+		if !o.End.After(now) || w.blackedOut(o) || (fixedHours && repeatedWallClock(t, loc)) {
 			continue
 		}
 		return o, true
@@ -138,4 +162,21 @@ func (w Window) blackedOut(o Occurrence) bool {
 		}
 	}
 	return false
+}
+
+// repeatedWallClock reports whether t is the second time its local wall-clock time occurs, on a
+// night the clocks go back (02:30 on the last Sunday of October in Europe/Zurich happens at
+// 00:30 and at 01:30 UTC). robfig/cron fires at both; a window with fixed hours opens only at
+// the first, so it is not open for an extra hour.
+func repeatedWallClock(t time.Time, loc *time.Location) bool {
+	lt := t.In(loc)
+	_, off := lt.Zone()
+	// Clock changes are at most 2 hours, and never two within 3 hours.
+	_, before := lt.Add(-3 * time.Hour).Zone()
+	if before <= off {
+		return false
+	}
+	earlier := lt.Add(-time.Duration(before-off) * time.Second)
+	const wall = "2006-01-02 15:04:05"
+	return earlier.Format(wall) == lt.Format(wall)
 }

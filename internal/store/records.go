@@ -24,14 +24,15 @@ type Vendor struct {
 
 // VendorKey is a vendor's trusted ed25519 signing key.
 type VendorKey struct {
-	ID          string     `json:"id"`
-	VendorID    string     `json:"vendor_id"`
-	PublicKey   string     `json:"public_key"`
-	Fingerprint string     `json:"fingerprint"`
-	NotBefore   time.Time  `json:"not_before"`
-	NotAfter    time.Time  `json:"not_after"`
-	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
-	CreatedAt   time.Time  `json:"created_at"`
+	ID           string     `json:"id"`
+	VendorID     string     `json:"vendor_id"`
+	PublicKey    string     `json:"public_key"`
+	Fingerprint  string     `json:"fingerprint"`
+	NotBefore    time.Time  `json:"not_before"`
+	NotAfter     time.Time  `json:"not_after"`
+	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
+	RevokeReason string     `json:"revoke_reason,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
 }
 
 // Token is a bearer token; only its SHA-256 is kept.
@@ -104,6 +105,8 @@ type Patch struct {
 	Reasons        string    `json:"-"`
 	Applicable     string    `json:"-"`
 	SubmittedBy    string    `json:"submitted_by"`
+	Report         string    `json:"-"`
+	SupersededBy   string    `json:"superseded_by,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
 }

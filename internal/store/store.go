@@ -158,6 +158,9 @@ func migrations() ([]migration, error) {
 	return out, nil
 }
 
+// migrateLockKey is the PostgreSQL advisory lock taken while creating schema_migrations.
+const migrateLockKey = 0x6f7470617463 // "otpatc"
+
 // Migrate applies every embedded migration newer than the schema's version, each in its own
 // transaction. It returns the versions it applied.
 func (s *Store) Migrate(ctx context.Context) ([]int, error) {
@@ -167,7 +170,17 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 // MigrateTo applies migrations up to version target (0: all).
 func (s *Store) MigrateTo(ctx context.Context, target int) ([]int, error) {
 	db := s.db.WithContext(ctx)
-	if err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`).Error; err != nil {
+	err := db.Transaction(func(tx *gorm.DB) error {
+		if s.dialect == "postgres" {
+			// Concurrent CREATE TABLE IF NOT EXISTS can fail on PostgreSQL with a duplicate
+			// key in its catalogue: processes starting together create the table one at a time.
+			if err := tx.Exec(`SELECT pg_advisory_xact_lock(?)`, migrateLockKey).Error; err != nil {
+				return err
+			}
+		}
+		return tx.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`).Error
+	})
+	if err != nil {
 		return nil, fmt.Errorf("create schema_migrations: %w", err)
 	}
 	ms, err := migrations()
