@@ -98,7 +98,7 @@ func (c *campaign) setup() error {
 const RefusalErrorPrefix = "refused."
 
 func (c *campaign) validateDecision(ctx workflow.Context, req DecisionRequest) error {
-	err := c.checkDecision(req)
+	err := c.checkDecision(req, workflow.Now(ctx))
 	var r *domain.Refusal
 	if errors.As(err, &r) {
 		return temporal.NewNonRetryableApplicationError(r.Message, RefusalErrorPrefix+r.Rule, nil)
@@ -106,13 +106,13 @@ func (c *campaign) validateDecision(ctx workflow.Context, req DecisionRequest) e
 	return err
 }
 
-func (c *campaign) checkDecision(req DecisionRequest) error {
+func (c *campaign) checkDecision(req DecisionRequest, now time.Time) error {
 	if c.state.Status != domain.CampaignAwaitingApproval {
 		return &domain.Refusal{Rule: "state", Message: fmt.Sprintf("campaign is %s; decisions are taken only while it awaits approval", c.state.Status)}
 	}
 	switch req.Decision {
 	case "approve":
-		return c.plan.Policy.CheckApprover(c.plan.CreatedBy, req.Actor, req.PlanDigest, c.plan.PlanDigest, c.state.Approvals)
+		return c.plan.Policy.CheckApprover(c.plan.CreatedBy, req.Actor, req.PlanDigest, c.plan.PlanDigest, c.validApprovals(now))
 	case "reject":
 		if strings.TrimSpace(req.Reason) == "" {
 			return &domain.Refusal{Rule: "reason", Message: "a rejection needs a reason"}
@@ -120,6 +120,18 @@ func (c *campaign) checkDecision(req DecisionRequest) error {
 		return c.plan.Policy.CheckApprover(c.plan.CreatedBy, req.Actor, req.PlanDigest, c.plan.PlanDigest, nil)
 	}
 	return &domain.Refusal{Rule: "decision", Message: fmt.Sprintf("decision must be approve or reject, got %q", req.Decision)}
+}
+
+// validApprovals are the approvals of the current plan that have not expired at now. An expired
+// approval no longer counts, so it must not stop its approver from approving again either.
+func (c *campaign) validApprovals(now time.Time) []domain.Approval {
+	var out []domain.Approval
+	for _, ap := range c.state.Approvals {
+		if ap.PlanDigest == c.plan.PlanDigest && now.Sub(ap.At) <= c.plan.Policy.TTL {
+			out = append(out, ap)
+		}
+	}
+	return out
 }
 
 func (c *campaign) decide(ctx workflow.Context, req DecisionRequest) (DecisionResponse, error) {
@@ -155,7 +167,7 @@ func (c *campaign) decide(ctx workflow.Context, req DecisionRequest) (DecisionRe
 	} else if sat {
 		status = domain.CampaignApproved
 	}
-	return DecisionResponse{Status: status, Approvals: len(c.state.Approvals), Required: c.plan.Policy.Approvals, NeedsSafety: c.plan.Policy.NeedsSafety, Satisfied: sat}, nil
+	return DecisionResponse{Status: status, Approvals: len(c.validApprovals(now)), Required: c.plan.Policy.Approvals, NeedsSafety: c.plan.Policy.NeedsSafety, Satisfied: sat}, nil
 }
 
 func (c *campaign) setStatus(s domain.CampaignStatus, detail string, details map[string]any) error {
@@ -205,7 +217,13 @@ func (c *campaign) run() (CampaignResult, error) {
 	if err := c.setStatus(domain.CampaignAwaitingApproval, need, nil); err != nil {
 		return CampaignResult{}, err
 	}
+	// A decision counts once it is recorded: decide takes it into the state before recording it
+	// and undoes it when recording fails, so wait for decisions still being recorded.
+	recorded := workflow.GetVersion(ctx, "decision-recorded-before-proceeding", workflow.DefaultVersion, 1) >= 1
 	if err := workflow.Await(ctx, func() bool {
+		if recorded && !workflow.AllHandlersFinished(ctx) {
+			return false
+		}
 		return c.rejected != nil || c.plan.Policy.Satisfied(c.state.Approvals, c.plan.PlanDigest, workflow.Now(ctx))
 	}); err != nil {
 		return CampaignResult{}, err

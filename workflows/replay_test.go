@@ -1,0 +1,33 @@
+package workflows
+
+import (
+	"path/filepath"
+	"testing"
+
+	"go.temporal.io/sdk/worker"
+)
+
+// TestReplayHistories replays every history in testdata/ (recorded by TestRecordHistories,
+// record_test.go) against today's workflow code, so a change that would break campaigns already
+// running fails here instead of in production. v0-* histories were recorded before the
+// "decision-recorded-before-proceeding" version marker existed.
+func TestReplayHistories(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no histories in testdata/; record them with: go test -tags histories -run TestRecordHistories ./workflows/")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			r := worker.NewWorkflowReplayer()
+			r.RegisterWorkflow(Campaign)
+			r.RegisterWorkflow(AssetDeployment)
+			r.RegisterWorkflow(PatchQualification)
+			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
+				t.Errorf("%s does not replay: %v", f, err)
+			}
+		})
+	}
+}
