@@ -468,7 +468,7 @@ func TestDockerfile(t *testing.T) {
 	all := strings.Join(instructions, "\n")
 	for _, want := range []string{
 		"CGO_ENABLED=0",
-		`go build -trimpath -ldflags "-s -w" -o /out/otpatch ./cmd/otpatch`,
+		`go build -trimpath -tags noembedded -ldflags "-s -w" -o /out/otpatch ./cmd/otpatch`,
 		"COPY --from=build /out/otpatch /otpatch",
 		"USER nonroot",
 		"EXPOSE 8080",

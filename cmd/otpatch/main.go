@@ -27,6 +27,7 @@ Usage:
   otpatch vendor keygen --out NAME                   make an ed25519 vendor key pair
   otpatch vendor sign --key KEY --manifest FILE [--artifact FILE]...
   otpatch vendor submit --url URL --token TOKEN --manifest FILE ARTIFACT...
+  otpatch csaf ingest --url URL --token TOKEN FILE... load CSAF 2.0 advisories
   otpatch healthcheck [--url URL]                    exit 0 when the server answers /healthz
   otpatch version
 
@@ -67,6 +68,8 @@ func run(ctx context.Context, args []string) error {
 		return runAuditVerify(ctx, rest[1:])
 	case "vendor":
 		return runVendor(ctx, rest)
+	case "csaf":
+		return runCSAF(ctx, rest)
 	case "healthcheck":
 		return runHealthcheck(ctx, rest)
 	case "version":

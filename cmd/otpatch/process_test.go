@@ -29,7 +29,7 @@ var binary = sync.OnceValues(func() (string, error) {
 	return out, cmd.Run()
 })
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -229,7 +229,7 @@ type campaignState struct {
 	} `json:"assets"`
 }
 
-func readTokens(t *testing.T, dir string) map[string]string {
+func readTokens(t testing.TB, dir string) map[string]string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "demo-tokens.json"))
 	if err != nil {

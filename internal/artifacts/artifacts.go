@@ -12,15 +12,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
-// DefaultPartSize is the multipart part size: the memory one upload holds at a time.
+// DefaultPartSize is the multipart part size.
 const DefaultPartSize = 8 << 20
+
+// uploadsInFlight is how many parts of one upload travel at once; an upload holds
+// uploadsInFlight+1 part buffers.
+const uploadsInFlight = 3
 
 // Config says where the object store is.
 type Config struct {
@@ -140,34 +146,92 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, expect Expect,
 		}
 		return Info{}, cause
 	}
+	// Parts are read and hashed in order on this goroutine and uploaded by up to
+	// uploadsInFlight goroutines, each with its own part buffer: memory stays at
+	// (uploadsInFlight+1) parts whatever the size.
 	h := sha256.New()
-	buf := make([]byte, s.partSize)
-	var parts []minio.CompletePart
+	uctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	free := make(chan []byte, uploadsInFlight+1)
+	for range uploadsInFlight + 1 {
+		free <- make([]byte, s.partSize)
+	}
+	var (
+		mu       sync.Mutex
+		parts    []minio.CompletePart
+		upErr    error
+		inflight sync.WaitGroup
+	)
+	upload := func(n int, buf []byte) {
+		defer inflight.Done()
+		defer func() { free <- buf[:cap(buf)] }()
+		// The whole stream's SHA-256 is computed on the way in and checked before the upload
+		// completes, and the object is read back and hashed before anything uses it, so
+		// parts travel unsigned rather than being hashed a second time.
+		p, err := s.core.PutObjectPart(uctx, s.bucket, key, uploadID, n, bytes.NewReader(buf), int64(len(buf)),
+			minio.PutObjectPartOptions{DisableContentSha256: true})
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			if upErr == nil {
+				upErr = fmt.Errorf("object store: upload part %d of %s: %w; nothing was stored", n, key, err)
+			}
+			cancel()
+			return
+		}
+		parts = append(parts, minio.CompletePart{PartNumber: n, ETag: p.ETag})
+	}
+	failed := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return upErr
+	}
 	var total int64
 	// Read one byte past the limit so an oversized stream is noticed.
 	src := io.LimitReader(io.TeeReader(r, h), limit+1)
+	var readErr error
 	for n := 1; ; n++ {
+		var buf []byte
+		select {
+		case buf = <-free:
+		case <-uctx.Done():
+		}
+		if buf == nil || failed() != nil {
+			break
+		}
 		got, rerr := io.ReadFull(src, buf)
 		if rerr != nil && !errors.Is(rerr, io.EOF) && !errors.Is(rerr, io.ErrUnexpectedEOF) {
-			return abort(fmt.Errorf("reading upload of %s: %w; nothing was stored", key, rerr))
+			readErr = fmt.Errorf("reading upload of %s: %w; nothing was stored", key, rerr)
+			free <- buf
+			break
 		}
 		total += int64(got)
 		if total > limit {
-			return abort(&MismatchError{Key: key, What: "size", Got: fmt.Sprintf("more than %d bytes", limit), Want: fmt.Sprint(expect.Size)})
+			readErr = &MismatchError{Key: key, What: "size", Got: fmt.Sprintf("more than %d bytes", limit), Want: fmt.Sprint(expect.Size)}
+			free <- buf
+			break
 		}
 		if got > 0 || n == 1 {
-			sum := sha256.Sum256(buf[:got])
-			p, err := s.core.PutObjectPart(ctx, s.bucket, key, uploadID, n, bytes.NewReader(buf[:got]), int64(got),
-				minio.PutObjectPartOptions{Sha256Hex: hex.EncodeToString(sum[:])})
-			if err != nil {
-				return abort(fmt.Errorf("object store: upload part %d of %s: %w; nothing was stored", n, key, err))
-			}
-			parts = append(parts, minio.CompletePart{PartNumber: n, ETag: p.ETag})
+			inflight.Add(1)
+			go upload(n, buf[:got])
+		} else {
+			free <- buf
 		}
 		if got < len(buf) {
 			break
 		}
 	}
+	inflight.Wait()
+	if readErr == nil {
+		readErr = failed()
+	}
+	if readErr == nil && ctx.Err() != nil {
+		readErr = fmt.Errorf("upload of %s cancelled: %w; nothing was stored", key, ctx.Err())
+	}
+	if readErr != nil {
+		return abort(readErr)
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i].PartNumber < parts[j].PartNumber })
 	sum := hex.EncodeToString(h.Sum(nil))
 	if expect.Size > 0 && total != expect.Size {
 		return abort(&MismatchError{Key: key, What: "size", Got: fmt.Sprint(total), Want: fmt.Sprint(expect.Size)})

@@ -6,6 +6,7 @@
 package csaf
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/otpatch/otpatch/internal/domain"
 )
@@ -28,6 +30,10 @@ const (
 	// maxReferences bounds product ids referenced by vulnerabilities after product groups
 	// are expanded.
 	maxReferences = 1 << 20
+	// maxProducts and maxVulnerabilities bound the work of matching one advisory against the
+	// inventory; real advisories have tens of each.
+	maxProducts        = 100_000
+	maxVulnerabilities = 10_000
 )
 
 // Remediation categories of CSAF 2.0 (section 3.2.3.12.1).
@@ -118,8 +124,10 @@ type Remediation struct {
 // CVEs lists the advisory's CVE ids in document order, without repeats.
 func (a *Advisory) CVEs() []string {
 	out := []string{}
+	seen := map[string]bool{}
 	for _, v := range a.Vulnerabilities {
-		if v.CVE != "" && !slices.Contains(out, v.CVE) {
+		if v.CVE != "" && !seen[v.CVE] {
+			seen[v.CVE] = true
 			out = append(out, v.CVE)
 		}
 	}
@@ -163,10 +171,10 @@ type document struct {
 		} `json:"tracking"`
 	} `json:"document"`
 	ProductTree *struct {
-		Branches          []branch          `json:"branches"`
-		FullProductNames  []fullProductName `json:"full_product_names"`
-		Relationships     []relationship    `json:"relationships"`
-		ProductGroups     []productGroup    `json:"product_groups"`
+		Branches         []branch          `json:"branches"`
+		FullProductNames []fullProductName `json:"full_product_names"`
+		Relationships    []relationship    `json:"relationships"`
+		ProductGroups    []productGroup    `json:"product_groups"`
 	} `json:"product_tree"`
 	Vulnerabilities []vulnerability `json:"vulnerabilities"`
 }
@@ -245,6 +253,10 @@ func ParseBytes(raw []byte) (*Advisory, error) {
 	if len(raw) > MaxDocumentBytes {
 		return nil, invalid("document", fmt.Sprintf("is larger than %d bytes", MaxDocumentBytes))
 	}
+	if !utf8.Valid(raw) {
+		return nil, invalid("document", "is not valid UTF-8 (a CSAF document is UTF-8 JSON)")
+	}
+	raw = bytes.TrimPrefix(raw, []byte("\uFEFF"))
 	var d document
 	if err := json.Unmarshal(raw, &d); err != nil {
 		var te *json.UnmarshalTypeError
@@ -326,6 +338,14 @@ func ParseBytes(raw []byte) (*Advisory, error) {
 			}
 			groups[g.GroupID] = g.ProductIDs
 		}
+	}
+	if len(products) > maxProducts {
+		v.Add("product_tree", "defines %d products; otpatch reads at most %d", len(products), maxProducts)
+		return nil, v.err()
+	}
+	if len(d.Vulnerabilities) > maxVulnerabilities {
+		v.Add("vulnerabilities", "lists %d vulnerabilities; otpatch reads at most %d", len(d.Vulnerabilities), maxVulnerabilities)
+		return nil, v.err()
 	}
 	for _, p := range products {
 		a.Products = append(a.Products, *p)

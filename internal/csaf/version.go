@@ -77,6 +77,14 @@ func ConvertVersion(text string) Conversion {
 		c.Ranges, c.OK = convertTerms(strings.Split(s, "|"))
 		return c.checked()
 	}
+	// Comparisons joined by commas, as domain.ParseVersionRange writes them: all must hold.
+	if parts := strings.Split(s, ","); len(parts) > 1 && allOps(parts) {
+		c.Ranges, c.OK = convertTerms(parts)
+		if c.OK && len(c.Ranges) != 1 {
+			c.Ranges, c.OK = nil, false
+		}
+		return c.checked()
+	}
 	c.Ranges, c.OK = convertPhrase(s)
 	return c.checked()
 }
@@ -100,6 +108,8 @@ var (
 	reAndOld  = regexp.MustCompile(`(?i)^(.+?)\s+(?:and|or)\s+(?:prior|earlier|older|before|below|lower)(?:\s+versions?)?$`)
 	reAndNew  = regexp.MustCompile(`(?i)^(.+?)\s+(?:and|or)\s+(?:later|newer|above|higher)(?:\s+versions?)?$`)
 	reSiemens = regexp.MustCompile(`^([^<>=]+?)\s*(<=|<)\s*([^<>=]+)$`)
+	// A wildcard component ("2.x", "V3.*") is a range otpatch does not guess.
+	reWildcard = regexp.MustCompile(`(?:^|[.\s])[xX*](?:[.\s]|$)`)
 )
 
 // convertPhrase reads a text without "|".
@@ -207,10 +217,19 @@ func convertVers(s string) ([]string, bool) {
 // most three words ("R20.1 build 123", "V3.0 Update 2", "2020 R2 SP1").
 func versionLike(s string) bool {
 	s = strings.TrimSpace(s)
-	if s == "" || !strings.ContainsAny(s, "0123456789") || strings.ContainsAny(s, "<>=|,()") {
+	if s == "" || !strings.ContainsAny(s, "0123456789") || strings.ContainsAny(s, "<>=|,()") || reWildcard.MatchString(s) {
 		return false
 	}
 	return len(strings.Fields(s)) <= 4
+}
+
+func allOps(parts []string) bool {
+	for _, p := range parts {
+		if !startsWithOp(strings.TrimSpace(p)) {
+			return false
+		}
+	}
+	return true
 }
 
 func startsWithOp(s string) bool {

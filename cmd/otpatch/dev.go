@@ -1,0 +1,125 @@
+//go:build !noembedded
+
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/otpatch/otpatch/internal/demo"
+	"github.com/otpatch/otpatch/internal/s3embed"
+	"github.com/otpatch/otpatch/internal/temporalembed"
+)
+
+// devCredentials are the embedded S3 endpoint's keys, made once per data folder.
+type devCredentials struct {
+	AccessKey string `json:"access_key"`
+	SecretKey string `json:"secret_key"`
+}
+
+func loadDevCredentials(dir string) (devCredentials, error) {
+	path := filepath.Join(dir, "s3-credentials.json")
+	var c devCredentials
+	if b, err := os.ReadFile(path); err == nil {
+		return c, json.Unmarshal(b, &c)
+	}
+	c = devCredentials{AccessKey: "otpatch-" + randomHex(6), SecretKey: randomHex(24)}
+	b, _ := json.Marshal(c)
+	return c, os.WriteFile(path, b, 0o600)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func runDev(ctx context.Context, args []string) error {
+	var c config
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	c.flags(fs)
+	dataDir := fs.String("data", env("DATA", "./otpatch-data"), "data folder (OTPATCH_DATA)")
+	seed := fs.Bool("demo", false, "seed a demo plant and print its tokens")
+	temporalAddr := fs.String("temporal-listen", env("TEMPORAL_LISTEN", "127.0.0.1:0"), "embedded Temporal frontend address (OTPATCH_TEMPORAL_LISTEN)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := c.logger()
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		return err
+	}
+	started := time.Now()
+	ts, err := temporalembed.Start(ctx, temporalembed.Config{DBPath: filepath.Join(*dataDir, "temporal.db"), FrontendAddr: *temporalAddr, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer ts.Stop()
+	c.database = filepath.Join(*dataDir, "otpatch.db")
+	c.temporal, c.namespace = ts.HostPort(), ts.Namespace()
+	endpoint := c.s3Endpoint
+	if endpoint == "" {
+		// The embedded S3 endpoint over the data folder; OTPATCH_S3_ENDPOINT selects another.
+		creds, err := loadDevCredentials(*dataDir)
+		if err != nil {
+			return err
+		}
+		s3, err := s3embed.New(s3embed.Config{Dir: filepath.Join(*dataDir, "objects"), AccessKey: creds.AccessKey, SecretKey: creds.SecretKey})
+		if err != nil {
+			return err
+		}
+		defer s3.Close()
+		if endpoint, err = s3.Listen(ctx, "127.0.0.1:0"); err != nil {
+			return err
+		}
+		c.s3Endpoint, c.s3Access, c.s3Secret, c.s3Secure = endpoint, creds.AccessKey, creds.SecretKey, false
+	}
+	d, err := c.connect(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	if n, err := d.objects.SweepIncomplete(ctx, ""); err != nil {
+		log.Warn("sweeping interrupted uploads failed", "err", err)
+	} else if n > 0 {
+		log.Info("aborted uploads left by an interrupted run", "count", n)
+	}
+	var tokens *demo.Tokens
+	if *seed {
+		seeded, err := demo.Seeded(ctx, d.store)
+		if err != nil {
+			return err
+		}
+		var t demo.Tokens
+		if seeded {
+			t, err = demo.LoadTokens(*dataDir)
+		} else {
+			t, err = demo.Seed(ctx, d.store, d.sim, *dataDir)
+		}
+		if err != nil {
+			return fmt.Errorf("demo plant: %w", err)
+		}
+		tokens = &t
+	}
+	w, err := d.startWorker()
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	return serve(ctx, log, c.listen, d.handler(c.maxArtifact), func(url string) {
+		fmt.Printf("otpatch %s is running at %s (started in %s)\n", version, url, time.Since(started).Round(time.Millisecond))
+		fmt.Printf("  data folder: %s\n  Temporal:    %s (namespace %s)\n  S3:          http://%s (bucket %s)\n", *dataDir, c.temporal, c.namespace, endpoint, c.s3Bucket)
+		if tokens != nil {
+			fmt.Printf("demo tokens (also in %s):\n", filepath.Join(*dataDir, demo.TokensFile))
+			b, _ := json.MarshalIndent(tokens, "  ", "  ")
+			fmt.Printf("  %s\n", b)
+			fmt.Printf("demo vendor signing keys: %s\n", filepath.Join(*dataDir, "demo-keys"))
+		}
+	})
+}
