@@ -36,6 +36,8 @@ type Deps struct {
 	Logger    *slog.Logger
 	// MaxArtifactBytes bounds one patch submission's artifacts (default 256 MiB).
 	MaxArtifactBytes int64
+	// PresignExpiry is how long presigned upload URLs stay valid (default 15 minutes).
+	PresignExpiry time.Duration
 	// UI serves the web interface at /; nil serves none.
 	UI http.Handler
 }

@@ -52,6 +52,8 @@ type envOptions struct {
 	postgres bool
 	// maxArtifact bounds uploads (0: the default).
 	maxArtifact int64
+	// presignExpiry is how long presigned URLs stay valid (0: the default).
+	presignExpiry time.Duration
 }
 
 func newEnv(t *testing.T, opt envOptions) *env {
@@ -117,7 +119,7 @@ func newEnv(t *testing.T, opt envOptions) *env {
 		r.RegisterWorkflow(workflows.PatchQualification)
 		r.RegisterActivity(acts)
 	})
-	h := api.New(api.Deps{Store: st, Objects: objs, Temporal: ts.GetDefaultClient(), Simulator: sim, Logger: log, MaxArtifactBytes: opt.maxArtifact})
+	h := api.New(api.Deps{Store: st, Objects: objs, Temporal: ts.GetDefaultClient(), Simulator: sim, Logger: log, MaxArtifactBytes: opt.maxArtifact, PresignExpiry: opt.presignExpiry})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &env{t: t, url: srv.URL, store: st, objects: objs, sim: sim, tokens: tokens, keys: keys}

@@ -136,34 +136,6 @@ func (s *server) submitPatch(w http.ResponseWriter, r *http.Request) {
 		sub.refuse(http.StatusBadRequest, "reading the manifest part: "+err.Error(), nil)
 		return
 	}
-	sum := sha256.Sum256(raw)
-	sub.details["manifest_sha256"] = hex.EncodeToString(sum[:])
-	m, err := domain.ParseManifest(raw)
-	if err != nil {
-		var v *domain.ValidationError
-		errors.As(err, &v)
-		sub.refuse(http.StatusUnprocessableEntity, err.Error(), v.Fields)
-		return
-	}
-	sub.manifest = m
-	var declared int64
-	for _, a := range m.Artifacts {
-		declared += a.Size
-	}
-	if declared > s.MaxArtifactBytes {
-		sub.refuse(http.StatusRequestEntityTooLarge, fmt.Sprintf("the manifest declares %d bytes of artifacts, larger than the limit of %d bytes; nothing was stored (large artifacts need the presigned upload)", declared, s.MaxArtifactBytes), nil)
-		return
-	}
-	sub.details["patch_ref"], sub.details["version"], sub.details["product"] = m.PatchID, m.Version, m.Product
-	vendor, err := s.Store.Vendor(r.Context(), actor.VendorID)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if m.Vendor != vendor.Name {
-		sub.refuse(http.StatusForbidden, fmt.Sprintf("this token submits for vendor %q; the manifest names vendor %q", vendor.Name, m.Vendor), nil)
-		return
-	}
 	part, err = mr.NextPart()
 	if err != nil || part.FormName() != "signature" {
 		sub.refuse(http.StatusBadRequest, "the second part must be \"signature\": the base64 ed25519 signature of the manifest bytes", nil)
@@ -174,64 +146,125 @@ func (s *server) submitPatch(w http.ResponseWriter, r *http.Request) {
 		sub.refuse(http.StatusBadRequest, "reading the signature part: "+err.Error(), nil)
 		return
 	}
-	keys, err := s.Store.TrustedKeys(r.Context(), vendor.ID)
-	if err != nil {
-		s.fail(w, r, err)
+	adm, ok := sub.admit(raw, string(sigText), s.MaxArtifactBytes)
+	if !ok {
 		return
-	}
-	fp, err := signing.VerifyTrusted(keys, raw, string(sigText), s.Store.Now())
-	if err != nil {
-		sub.refuse(http.StatusUnprocessableEntity, "signature refused: "+err.Error(), []domain.FieldError{{Field: "signature", Message: err.Error()}})
-		return
-	}
-	product, err := s.Store.ProductByName(r.Context(), vendor.ID, m.Product)
-	if errors.Is(err, store.ErrNotFound) {
-		sub.refuse(http.StatusUnprocessableEntity, fmt.Sprintf("product %q of vendor %s is not in the asset owner's catalogue; ask the asset owner to add it", m.Product, vendor.Name),
-			[]domain.FieldError{{Field: "product", Message: "not in the catalogue"}})
-		return
-	} else if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if dup, err := s.Store.PatchExists(r.Context(), vendor.ID, m.PatchID, m.Version); err != nil {
-		s.fail(w, r, err)
-		return
-	} else if dup {
-		sub.refuse(http.StatusConflict, fmt.Sprintf("patch %s version %s was submitted before; a new submission needs a new version", m.PatchID, m.Version), nil)
-		return
-	}
-
-	if len(m.Supersedes) > 0 {
-		newest, err := s.Store.NewestPatchVersion(r.Context(), vendor.ID, product.ID)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		if newest != "" && domain.CompareVersions(m.Version, newest) <= 0 {
-			sub.refuse(http.StatusConflict, fmt.Sprintf("version %s is not newer than %s, already accepted for %s: a patch that supersedes others must be newer (rollback protection); an independent hotfix that supersedes nothing may carry an older version", m.Version, newest, m.Product), nil)
-			return
-		}
 	}
 	arts, ok := sub.receiveArtifacts(mr)
 	if !ok {
 		return
 	}
-	p := store.Patch{ID: sub.patchID, VendorID: vendor.ID, ProductID: product.ID, PatchRef: m.PatchID, Version: m.Version, Title: m.Title,
-		Status: string(domain.PatchSubmitted), Manifest: string(raw), ManifestSHA256: hex.EncodeToString(sum[:]), Signature: strings.TrimSpace(string(sigText)),
-		KeyFingerprint: fp, Reasons: "[]", Applicable: "[]", Report: "{}", SubmittedBy: actor.Name}
+	sub.accept(adm, arts, idemKey)
+}
+
+// admission is a manifest whose signature, vendor, product and version passed.
+type admission struct {
+	raw         []byte
+	sha256      string
+	signature   string
+	fingerprint string
+	manifest    *domain.Manifest
+	vendor      store.Vendor
+	product     store.Product
+}
+
+// admit runs every check that needs no artifact byte: the manifest parses and validates, it
+// is the caller's vendor's, declares no more than maxBytes, carries a signature by a trusted
+// key, names a catalogue product, is not a duplicate and not a rollback. A refusal is
+// answered and audited; ok is false then.
+func (sub *submission) admit(raw []byte, sigText string, maxBytes int64) (*admission, bool) {
+	s, r, w := sub.s, sub.r, sub.w
+	sum := sha256.Sum256(raw)
+	adm := &admission{raw: raw, sha256: hex.EncodeToString(sum[:]), signature: strings.TrimSpace(sigText)}
+	sub.details["manifest_sha256"] = adm.sha256
+	m, err := domain.ParseManifest(raw)
+	if err != nil {
+		var v *domain.ValidationError
+		errors.As(err, &v)
+		sub.refuse(http.StatusUnprocessableEntity, err.Error(), v.Fields)
+		return nil, false
+	}
+	sub.manifest, adm.manifest = m, m
+	var declared int64
+	for _, a := range m.Artifacts {
+		declared += a.Size
+	}
+	if declared > maxBytes {
+		sub.refuse(http.StatusRequestEntityTooLarge, fmt.Sprintf("the manifest declares %d bytes of artifacts, larger than the limit of %d bytes; nothing was stored (large artifacts go through POST /api/v1/patches/uploads)", declared, maxBytes), nil)
+		return nil, false
+	}
+	sub.details["patch_ref"], sub.details["version"], sub.details["product"] = m.PatchID, m.Version, m.Product
+	vendor, err := s.Store.Vendor(r.Context(), actorOf(r).VendorID)
+	if err != nil {
+		s.fail(w, r, err)
+		return nil, false
+	}
+	adm.vendor = vendor
+	if m.Vendor != vendor.Name {
+		sub.refuse(http.StatusForbidden, fmt.Sprintf("this token submits for vendor %q; the manifest names vendor %q", vendor.Name, m.Vendor), nil)
+		return nil, false
+	}
+	keys, err := s.Store.TrustedKeys(r.Context(), vendor.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return nil, false
+	}
+	adm.fingerprint, err = signing.VerifyTrusted(keys, raw, sigText, s.Store.Now())
+	if err != nil {
+		sub.refuse(http.StatusUnprocessableEntity, "signature refused: "+err.Error(), []domain.FieldError{{Field: "signature", Message: err.Error()}})
+		return nil, false
+	}
+	adm.product, err = s.Store.ProductByName(r.Context(), vendor.ID, m.Product)
+	if errors.Is(err, store.ErrNotFound) {
+		sub.refuse(http.StatusUnprocessableEntity, fmt.Sprintf("product %q of vendor %s is not in the asset owner's catalogue; ask the asset owner to add it", m.Product, vendor.Name),
+			[]domain.FieldError{{Field: "product", Message: "not in the catalogue"}})
+		return nil, false
+	} else if err != nil {
+		s.fail(w, r, err)
+		return nil, false
+	}
+	if dup, err := s.Store.PatchExists(r.Context(), vendor.ID, m.PatchID, m.Version); err != nil {
+		s.fail(w, r, err)
+		return nil, false
+	} else if dup {
+		sub.refuse(http.StatusConflict, fmt.Sprintf("patch %s version %s was submitted before; a new submission needs a new version", m.PatchID, m.Version), nil)
+		return nil, false
+	}
+	if len(m.Supersedes) > 0 {
+		newest, err := s.Store.NewestPatchVersion(r.Context(), vendor.ID, adm.product.ID)
+		if err != nil {
+			s.fail(w, r, err)
+			return nil, false
+		}
+		if newest != "" && domain.CompareVersions(m.Version, newest) <= 0 {
+			sub.refuse(http.StatusConflict, fmt.Sprintf("version %s is not newer than %s, already accepted for %s: a patch that supersedes others must be newer (rollback protection); an independent hotfix that supersedes nothing may carry an older version", m.Version, newest, m.Product), nil)
+			return nil, false
+		}
+	}
+	return adm, true
+}
+
+// accept stores the admitted patch with its verified artifacts, starts its qualification and
+// answers 201 (remembering the answer for an Idempotency-Key).
+func (sub *submission) accept(adm *admission, arts []store.PatchArtifact, idemKey string) {
+	s, r, w := sub.s, sub.r, sub.w
+	m := adm.manifest
+	p := store.Patch{ID: sub.patchID, VendorID: adm.vendor.ID, ProductID: adm.product.ID, PatchRef: m.PatchID, Version: m.Version, Title: m.Title,
+		Status: string(domain.PatchSubmitted), Manifest: string(adm.raw), ManifestSHA256: adm.sha256, Signature: adm.signature,
+		KeyFingerprint: adm.fingerprint, Reasons: "[]", Applicable: "[]", Report: "{}", SubmittedBy: actorOf(r).Name}
 	ev := event(r, "patch.submitted")
 	ev.WorkflowID = workflows.QualificationWorkflowID(p.ID)
-	ev.Details = map[string]any{"patch_ref": m.PatchID, "version": m.Version, "product": m.Product, "manifest_sha256": p.ManifestSHA256, "key": fp, "artifacts": len(arts)}
+	ev.Details = map[string]any{"patch_ref": m.PatchID, "version": m.Version, "product": m.Product, "manifest_sha256": p.ManifestSHA256, "key": adm.fingerprint, "artifacts": len(arts)}
 	if err := s.Store.CreatePatch(r.Context(), &p, arts, ev); err != nil {
-		sub.cleanup()
 		if errors.Is(err, store.ErrConflict) {
 			sub.refuse(http.StatusConflict, err.Error(), nil)
 			return
 		}
+		sub.cleanup()
 		s.fail(w, r, err)
 		return
 	}
-	_, err = s.Temporal.ExecuteWorkflow(r.Context(), client.StartWorkflowOptions{ID: workflows.QualificationWorkflowID(p.ID), TaskQueue: workflows.TaskQueue},
+	_, err := s.Temporal.ExecuteWorkflow(r.Context(), client.StartWorkflowOptions{ID: workflows.QualificationWorkflowID(p.ID), TaskQueue: workflows.TaskQueue},
 		workflows.PatchQualification, workflows.QualificationInput{PatchID: p.ID})
 	if err != nil {
 		s.Logger.Error("start qualification", "patch", p.ID, "err", err)
@@ -243,7 +276,7 @@ func (s *server) submitPatch(w http.ResponseWriter, r *http.Request) {
 	}
 	if idemKey != "" {
 		body, _ := json.MarshalIndent(view, "", "  ")
-		if err := s.Store.SaveIdempotentResponse(r.Context(), actor.Name, idemKey, http.StatusCreated, string(body)+"\n"); err != nil {
+		if err := s.Store.SaveIdempotentResponse(r.Context(), actorOf(r).Name, idemKey, http.StatusCreated, string(body)+"\n"); err != nil {
 			s.Logger.Error("store idempotent response", "err", err)
 		}
 	}
