@@ -85,11 +85,7 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	defer d.close()
-	if n, err := d.objects.SweepIncomplete(ctx, ""); err != nil {
-		log.Warn("sweeping interrupted uploads failed", "err", err)
-	} else if n > 0 {
-		log.Info("aborted uploads left by an interrupted run", "count", n)
-	}
+	d.sweep(ctx)
 	var tokens *demo.Tokens
 	if *seed {
 		seeded, err := demo.Seeded(ctx, d.store)

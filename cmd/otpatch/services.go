@@ -136,6 +136,21 @@ func (l levelFloor) Enabled(ctx context.Context, lv slog.Level) bool {
 	return lv >= l.min && l.Handler.Enabled(ctx, lv)
 }
 
+// sweep removes what an interrupted run or an abandoned presigned upload left in the object
+// store: multipart uploads never completed, and artifacts of expired presigned uploads.
+func (d *deps) sweep(ctx context.Context) {
+	if n, err := d.objects.SweepIncomplete(ctx, ""); err != nil {
+		d.log.Warn("sweeping interrupted uploads failed", "err", err)
+	} else if n > 0 {
+		d.log.Info("aborted uploads left by an interrupted run", "count", n)
+	}
+	if n, err := api.SweepExpiredUploads(ctx, d.store, d.objects); err != nil {
+		d.log.Warn("sweeping expired presigned uploads failed", "err", err)
+	} else if n > 0 {
+		d.log.Info("removed expired presigned uploads", "count", n)
+	}
+}
+
 func (d *deps) activities() *activities.Activities {
 	return &activities.Activities{Store: d.store, Objects: d.objects, Adapters: map[string]adapters.Target{"simulator": d.sim}, Log: d.log, Now: time.Now}
 }
@@ -192,6 +207,7 @@ func runServer(ctx context.Context, args []string) error {
 		return err
 	}
 	defer d.close()
+	d.sweep(ctx)
 	return serve(ctx, log, c.listen, d.handler(c.maxArtifact), func(url string) { log.Info("otpatch server listening", "url", url) })
 }
 

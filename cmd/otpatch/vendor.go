@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -175,6 +176,8 @@ func vendorSubmit(ctx context.Context, args []string) error {
 	url := fs.String("url", env("URL", "http://127.0.0.1:8080"), "otpatch URL (OTPATCH_URL)")
 	token := fs.String("token", env("TOKEN", ""), "vendor token (OTPATCH_TOKEN)")
 	manifestPath := fs.String("manifest", "", "signed manifest JSON (its signature is read from FILE.sig)")
+	presigned := fs.Bool("presigned", false, "upload the artifacts straight to the object store through presigned URLs (for large artifacts)")
+	wait := fs.Bool("wait", false, "wait for qualification and print its result; exit 1 when the patch is rejected")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -197,6 +200,24 @@ func vendorSubmit(ctx context.Context, args []string) error {
 		}
 		total += st.Size()
 	}
+	base := strings.TrimRight(*url, "/")
+	var id string
+	if *presigned {
+		id, err = submitPresigned(ctx, base, *token, raw, strings.TrimSpace(string(sig)), fs.Args())
+	} else {
+		id, err = submitStreamed(ctx, base, *token, raw, strings.TrimSpace(string(sig)), fs.Args(), total)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Println(id)
+	if *wait {
+		return waitQualified(ctx, base, *token, id)
+	}
+	return nil
+}
+
+func submitStreamed(ctx context.Context, base, token string, raw []byte, sig string, files []string, total int64) (string, error) {
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	go func() {
@@ -208,10 +229,10 @@ func vendorSubmit(ctx context.Context, args []string) error {
 			if _, err := fw.Write(raw); err != nil {
 				return err
 			}
-			if err := mw.WriteField("signature", strings.TrimSpace(string(sig))); err != nil {
+			if err := mw.WriteField("signature", sig); err != nil {
 				return err
 			}
-			for _, path := range fs.Args() {
+			for _, path := range files {
 				f, err := os.Open(path)
 				if err != nil {
 					return err
@@ -232,32 +253,121 @@ func vendorSubmit(ctx context.Context, args []string) error {
 		}()
 		pw.CloseWithError(err)
 	}()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(*url, "/")+"/api/v1/patches", pr)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/patches", pr)
 	if err != nil {
-		return err
+		return "", err
 	}
-	req.Header.Set("Authorization", "Bearer "+*token)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
+	var out patchAnswer
+	if err := apiCall(req, token, http.StatusCreated, &out); err != nil {
+		return "", fmt.Errorf("submission refused: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "submitted: patch %s, %d bytes of artifacts, signed by %s, status %s (qualification follows)\n", out.ID, total, out.Key, out.Status)
+	return out.ID, nil
+}
+
+type patchAnswer struct {
+	ID      string   `json:"id"`
+	Status  string   `json:"status"`
+	Key     string   `json:"key_fingerprint"`
+	Reasons []string `json:"reasons"`
+	Applies []string `json:"applicable_assets"`
+}
+
+// apiCall sends req with the token and decodes a want-status answer into out; any other
+// status becomes an error carrying the problem's detail.
+func apiCall(req *http.Request, token string, want int, out any) error {
+	req.Header.Set("Authorization", "Bearer "+token)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
 	}
 	defer res.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	if res.StatusCode != http.StatusCreated {
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 4<<20))
+	if res.StatusCode != want {
 		var p struct {
 			Detail string `json:"detail"`
 		}
 		_ = json.Unmarshal(body, &p)
-		return fmt.Errorf("submission refused (%s): %s", res.Status, p.Detail)
+		return fmt.Errorf("%s: %s", res.Status, p.Detail)
 	}
-	var out struct {
-		ID     string `json:"id"`
-		Status string `json:"status"`
-		Key    string `json:"key_fingerprint"`
+	if out != nil {
+		return json.Unmarshal(body, out)
 	}
-	_ = json.Unmarshal(body, &out)
-	fmt.Fprintf(os.Stderr, "submitted: patch %s, %d bytes of artifacts, signed by %s, status %s (qualification follows)\n", out.ID, total, out.Key, out.Status)
-	fmt.Println(out.ID)
 	return nil
+}
+
+// submitPresigned admits the manifest, PUTs each artifact to its presigned URL with progress,
+// and completes the upload.
+func submitPresigned(ctx context.Context, base, token string, raw []byte, sig string, files []string) (string, error) {
+	body, _ := json.Marshal(map[string]string{"manifest": string(raw), "signature": sig})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/patches/uploads", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	var up struct {
+		UploadID  string `json:"upload_id"`
+		Artifacts []struct {
+			Name string `json:"name"`
+			URL  string `json:"url"`
+		} `json:"artifacts"`
+	}
+	if err := apiCall(req, token, http.StatusCreated, &up); err != nil {
+		return "", fmt.Errorf("upload refused: %w", err)
+	}
+	byName := map[string]string{}
+	for _, f := range files {
+		byName[filepath.Base(f)] = f
+	}
+	for _, a := range up.Artifacts {
+		path, ok := byName[a.Name]
+		if !ok {
+			return "", fmt.Errorf("the manifest lists %s but it was not given on the command line", a.Name)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return "", err
+		}
+		st, _ := f.Stat()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, a.URL, &progress{r: f, total: st.Size(), name: a.Name})
+		req.ContentLength = st.Size()
+		res, err := http.DefaultClient.Do(req)
+		f.Close()
+		if err != nil {
+			return "", fmt.Errorf("upload %s: %w", a.Name, err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return "", fmt.Errorf("upload %s: the object store answered %s", a.Name, res.Status)
+		}
+	}
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/patches/uploads/"+up.UploadID+"/complete", nil)
+	var out patchAnswer
+	if err := apiCall(req, token, http.StatusCreated, &out); err != nil {
+		return "", fmt.Errorf("completing the upload refused: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "submitted: patch %s through presigned upload, signed by %s, status %s (qualification follows)\n", out.ID, out.Key, out.Status)
+	return out.ID, nil
+}
+
+// waitQualified polls the patch until qualification ends and prints the verdict.
+func waitQualified(ctx context.Context, base, token, id string) error {
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/patches/"+id, nil)
+		var p patchAnswer
+		if err := apiCall(req, token, http.StatusOK, &p); err != nil {
+			return err
+		}
+		switch p.Status {
+		case "qualified":
+			fmt.Fprintf(os.Stderr, "qualified: applies to %d assets\n", len(p.Applies))
+			return nil
+		case "rejected":
+			fmt.Fprintf(os.Stderr, "rejected:\n  - %s\n", strings.Join(p.Reasons, "\n  - "))
+			return errors.New("the patch was rejected")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }

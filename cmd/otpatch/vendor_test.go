@@ -70,10 +70,23 @@ func TestVendorCLI(t *testing.T) {
 		t.Errorf("patch %s with %d applicable assets (%v), want qualified with the 10 demo HMIs", p.Status, len(p.Applicable), p.Applicable)
 	}
 
+	// The same vendor sends the next version through presigned URLs and waits for the verdict.
+	writeManifest(t, manifest, "ViewPanel-HMI", "V16.0.3", "< V16.0.3")
+	runCLI(t, bin, "vendor", "sign", "--key", keyBase+".key", "--manifest", manifest, "--artifact", artifact)
+	cmd = exec.Command(bin, "vendor", "submit", "--presigned", "--wait", "--url", c.base, "--token", tokens["vendor"], "--manifest", manifest, artifact)
+	stderr.Reset()
+	cmd.Stderr = &stderr
+	if stdout, err = cmd.Output(); err != nil {
+		t.Fatalf("presigned submit: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "through presigned upload") || !strings.Contains(stderr.String(), "qualified: applies to 10 assets") {
+		t.Errorf("presigned submit with --wait printed: %s", stderr.String())
+	}
+
 	if code := c.json("POST", "/api/v1/vendors/vnd_acme/keys/"+key.ID+"/revoke", tokens["admin"], map[string]any{"reason": "key rotated after a build server compromise"}, nil); code != http.StatusOK {
 		t.Fatalf("revoke: %d", code)
 	}
-	writeManifest(t, manifest, "ViewPanel-HMI", "V16.0.3", "< V16.0.3")
+	writeManifest(t, manifest, "ViewPanel-HMI", "V16.0.4", "< V16.0.4")
 	runCLI(t, bin, "vendor", "sign", "--key", keyBase+".key", "--manifest", manifest, "--artifact", artifact)
 	cmd = exec.Command(bin, "vendor", "submit", "--url", c.base, "--token", tokens["vendor"], "--manifest", manifest, artifact)
 	msg, err := cmd.CombinedOutput()
