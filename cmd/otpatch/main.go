@@ -25,8 +25,8 @@ Usage:
   otpatch migrate                                    apply database migrations
   otpatch audit verify [--data DIR | --database DSN] recompute the audit chain
   otpatch vendor keygen --out NAME                   make an ed25519 vendor key pair
-  otpatch vendor sign --key KEY --manifest FILE [--artifact FILE]...
-  otpatch vendor submit --url URL --token TOKEN --manifest FILE ARTIFACT...
+  otpatch vendor sign --key KEY [--artifact FILE]... MANIFEST
+  otpatch vendor submit --url URL --token TOKEN [--presigned] [--wait] MANIFEST ARTIFACT...
   otpatch csaf ingest --url URL --token TOKEN FILE... load CSAF 2.0 advisories
   otpatch healthcheck [--url URL]                    exit 0 when the server answers /healthz
   otpatch version

@@ -80,8 +80,11 @@ func vendorSign(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *manifestPath == "" && fs.NArg() == 1 {
+		*manifestPath = fs.Arg(0) // otpatch vendor sign --key KEY MANIFEST
+	}
 	if *keyPath == "" || *manifestPath == "" {
-		return errors.New("usage: otpatch vendor sign --key KEY --manifest FILE [--artifact FILE]...")
+		return errors.New("usage: otpatch vendor sign --key KEY [--artifact FILE]... MANIFEST")
 	}
 	keyPEM, err := os.ReadFile(*keyPath)
 	if err != nil {
@@ -181,8 +184,12 @@ func vendorSubmit(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *manifestPath == "" || *token == "" || fs.NArg() == 0 {
-		return errors.New("usage: otpatch vendor submit --url URL --token TOKEN --manifest FILE ARTIFACT...")
+	files := fs.Args()
+	if *manifestPath == "" && len(files) > 1 {
+		*manifestPath, files = files[0], files[1:] // otpatch vendor submit MANIFEST ARTIFACT...
+	}
+	if *manifestPath == "" || *token == "" || len(files) == 0 {
+		return errors.New("usage: otpatch vendor submit --url URL --token TOKEN [--presigned] [--wait] MANIFEST ARTIFACT...")
 	}
 	raw, err := os.ReadFile(*manifestPath)
 	if err != nil {
@@ -193,7 +200,7 @@ func vendorSubmit(ctx context.Context, args []string) error {
 		return fmt.Errorf("signature: %w (sign the manifest with otpatch vendor sign)", err)
 	}
 	var total int64
-	for _, path := range fs.Args() {
+	for _, path := range files {
 		st, err := os.Stat(path)
 		if err != nil {
 			return err
@@ -203,9 +210,9 @@ func vendorSubmit(ctx context.Context, args []string) error {
 	base := strings.TrimRight(*url, "/")
 	var id string
 	if *presigned {
-		id, err = submitPresigned(ctx, base, *token, raw, strings.TrimSpace(string(sig)), fs.Args())
+		id, err = submitPresigned(ctx, base, *token, raw, strings.TrimSpace(string(sig)), files)
 	} else {
-		id, err = submitStreamed(ctx, base, *token, raw, strings.TrimSpace(string(sig)), fs.Args(), total)
+		id, err = submitStreamed(ctx, base, *token, raw, strings.TrimSpace(string(sig)), files, total)
 	}
 	if err != nil {
 		return err

@@ -72,8 +72,8 @@ func TestVendorCLI(t *testing.T) {
 
 	// The same vendor sends the next version through presigned URLs and waits for the verdict.
 	writeManifest(t, manifest, "ViewPanel-HMI", "V16.0.3", "< V16.0.3")
-	runCLI(t, bin, "vendor", "sign", "--key", keyBase+".key", "--manifest", manifest, "--artifact", artifact)
-	cmd = exec.Command(bin, "vendor", "submit", "--presigned", "--wait", "--url", c.base, "--token", tokens["vendor"], "--manifest", manifest, artifact)
+	runCLI(t, bin, "vendor", "sign", "--key", keyBase+".key", "--artifact", artifact, manifest)
+	cmd = exec.Command(bin, "vendor", "submit", "--presigned", "--wait", "--url", c.base, "--token", tokens["vendor"], manifest, artifact)
 	stderr.Reset()
 	cmd.Stderr = &stderr
 	if stdout, err = cmd.Output(); err != nil {
