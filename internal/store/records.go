@@ -389,7 +389,7 @@ func (s *Store) Asset(ctx context.Context, id string) (Asset, error) {
 func (s *Store) SetInstalledVersion(ctx context.Context, assetID, version string, ev Event) error {
 	ev.SubjectType, ev.SubjectID, ev.AssetID = "asset", assetID, assetID
 	return s.Write(ctx, ev, func(tx *gorm.DB) error {
-		return tx.Model(&Asset{}).Where("id = ?", assetID).Updates(map[string]any{"installed_version": version, "updated_at": s.Now()}).Error
+		return affected(tx.Model(&Asset{}).Where("id = ?", assetID).Updates(map[string]any{"installed_version": version, "updated_at": s.Now()}), "asset "+assetID)
 	})
 }
 
@@ -453,7 +453,7 @@ func (s *Store) SetPatchStatus(ctx context.Context, id string, status domain.Pat
 	ab, _ := json.Marshal(applicable)
 	ev.SubjectType, ev.SubjectID, ev.PatchID = "patch", id, id
 	return s.Write(ctx, ev, func(tx *gorm.DB) error {
-		return tx.Model(&Patch{}).Where("id = ?", id).Updates(map[string]any{"status": string(status), "reasons": string(rb), "applicable": string(ab), "updated_at": s.Now()}).Error
+		return affected(tx.Model(&Patch{}).Where("id = ?", id).Updates(map[string]any{"status": string(status), "reasons": string(rb), "applicable": string(ab), "updated_at": s.Now()}), "patch "+id)
 	})
 }
 
@@ -461,7 +461,7 @@ func (s *Store) SetPatchStatus(ctx context.Context, id string, status domain.Pat
 func (s *Store) CreateCampaign(ctx context.Context, c *Campaign, targets []CampaignAsset, ev Event) error {
 	c.CreatedAt, c.UpdatedAt = s.Now(), s.Now()
 	ev.SubjectType, ev.SubjectID, ev.CampaignID, ev.PatchID, ev.WorkflowID = "campaign", c.ID, c.ID, c.PatchID, c.WorkflowID
-	return s.Write(ctx, ev, func(tx *gorm.DB) error {
+	return notFound(s.Write(ctx, ev, func(tx *gorm.DB) error {
 		if err := tx.Create(c).Error; err != nil {
 			return err
 		}
@@ -470,7 +470,16 @@ func (s *Store) CreateCampaign(ctx context.Context, c *Campaign, targets []Campa
 			targets[i].UpdatedAt = s.Now()
 		}
 		return tx.Create(&targets).Error
-	})
+	}), "campaign "+c.ID)
+}
+
+// affected turns an update that matched no row into ErrNotFound, so no audit event is
+// written for a change that did not happen.
+func affected(res *gorm.DB, what string) error {
+	if res.Error == nil && res.RowsAffected == 0 {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return res.Error
 }
 
 // Campaign loads one campaign.
@@ -495,7 +504,7 @@ func (s *Store) CampaignAssets(ctx context.Context, campaignID string) ([]Campai
 func (s *Store) SetCampaignStatus(ctx context.Context, id string, status domain.CampaignStatus, detail string, ev Event) error {
 	ev.SubjectType, ev.SubjectID, ev.CampaignID = "campaign", id, id
 	return s.Write(ctx, ev, func(tx *gorm.DB) error {
-		return tx.Model(&Campaign{}).Where("id = ?", id).Updates(map[string]any{"status": string(status), "detail": detail, "updated_at": s.Now()}).Error
+		return affected(tx.Model(&Campaign{}).Where("id = ?", id).Updates(map[string]any{"status": string(status), "detail": detail, "updated_at": s.Now()}), "campaign "+id)
 	})
 }
 
