@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/otpatch/otpatch/internal/audit"
 	"github.com/otpatch/otpatch/internal/domain"
@@ -15,9 +16,12 @@ type auditPage struct {
 	Next int64 `json:"next,omitempty"`
 }
 
-func (s *server) auditEvents(w http.ResponseWriter, r *http.Request) {
+// auditFilter reads the audit query parameters shared by the list and the export: actor,
+// action, campaign_id, patch_id, asset_id, from and to (RFC 3339; from <= at < to), after
+// (the cursor) and limit (1 to maxLimit, default def).
+func auditFilter(r *http.Request, def, maxLimit int) (store.AuditFilter, error) {
 	q := r.URL.Query()
-	f := store.AuditFilter{Actor: q.Get("actor"), Action: q.Get("action"), CampaignID: q.Get("campaign_id"), PatchID: q.Get("patch_id"), AssetID: q.Get("asset_id"), Limit: 100}
+	f := store.AuditFilter{Actor: q.Get("actor"), Action: q.Get("action"), CampaignID: q.Get("campaign_id"), PatchID: q.Get("patch_id"), AssetID: q.Get("asset_id"), Limit: def}
 	v := &domain.ValidationError{What: "query"}
 	if a := q.Get("after"); a != "" {
 		n, err := strconv.ParseInt(a, 10, 64)
@@ -28,12 +32,29 @@ func (s *server) auditEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			v.Add("limit", "must be from 1 to 1000")
+		if err != nil || n < 1 || n > maxLimit {
+			v.Add("limit", "must be from 1 to %d", maxLimit)
 		}
 		f.Limit = n
 	}
-	if err := v.Err(); err != nil {
+	for name, dst := range map[string]*time.Time{"from": &f.From, "to": &f.To} {
+		if s := q.Get(name); s != "" {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				v.Add(name, "must be an RFC 3339 time such as 2026-02-01T00:00:00Z or 2026-02-01T01:00:00+01:00, got %q", s)
+			}
+			*dst = t
+		}
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+		v.Add("to", "must be after from")
+	}
+	return f, v.Err()
+}
+
+func (s *server) auditEvents(w http.ResponseWriter, r *http.Request) {
+	f, err := auditFilter(r, 100, 1000)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -28,6 +28,7 @@ Usage:
   otpatch vendor sign --key KEY [--artifact FILE]... MANIFEST
   otpatch vendor submit --url URL --token TOKEN [--presigned] [--wait] MANIFEST ARTIFACT...
   otpatch csaf ingest --url URL --token TOKEN FILE... load CSAF 2.0 advisories
+  otpatch evidence verify [--checkpoint-key KEY] BUNDLE  check a campaign's evidence bundle offline
   otpatch healthcheck [--url URL]                    exit 0 when the server answers /healthz
   otpatch version
 
@@ -70,6 +71,8 @@ func run(ctx context.Context, args []string) error {
 		return runVendor(ctx, rest)
 	case "csaf":
 		return runCSAF(ctx, rest)
+	case "evidence":
+		return runEvidence(ctx, rest)
 	case "healthcheck":
 		return runHealthcheck(ctx, rest)
 	case "version":

@@ -1,10 +1,12 @@
 // Package audit defines otpatch's tamper-evident audit trail: the event record, its canonical
-// encoding, the SHA-256 chain that links each event to the one before it, and the verification
-// that recomputes the chain and names the first broken link.
+// encoding, the SHA-256 chain that links each event to the one before it, the ed25519-signed
+// checkpoints of the chain's head kept in the object store, and the verification that
+// recomputes the chain, compares it with the checkpoints and names the first broken link.
 package audit
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -95,6 +97,10 @@ type Result struct {
 	// BrokenAt is the sequence number of the first event that does not verify.
 	BrokenAt int64  `json:"broken_at,omitempty"`
 	Problem  string `json:"problem,omitempty"`
+	// Checkpoints is how many signed checkpoints the chain was compared with and matched;
+	// CheckpointSeq is the newest of them.
+	Checkpoints   int   `json:"checkpoints"`
+	CheckpointSeq int64 `json:"checkpoint_seq,omitempty"`
 }
 
 // Verifier recomputes the chain event by event, in sequence order.
@@ -102,6 +108,9 @@ type Verifier struct {
 	res  Result
 	prev string
 	done bool
+	// cps are the signed checkpoints by sequence; lastCP is the newest one.
+	cps    map[int64][]Checkpoint
+	lastCP *Checkpoint
 }
 
 // NewVerifier starts a verification at the genesis of the chain.
@@ -121,6 +130,17 @@ func (v *Verifier) Add(e Event) bool {
 	case e.ComputeHash() != e.Hash:
 		v.fail(e.Seq, fmt.Sprintf("event %d was altered: its content hashes to %s, stored hash is %s", e.Seq, short(e.ComputeHash()), short(e.Hash)))
 	default:
+		for _, c := range v.cps[e.Seq] {
+			if c.HeadHash != e.Hash {
+				from := v.res.CheckpointSeq + 1
+				v.fail(from, fmt.Sprintf("event %d hashes to %s but checkpoint %d, signed at %s, says %s: events %d to %d were rewritten and their hashes recomputed", e.Seq, short(e.Hash), c.Seq, c.At, short(c.HeadHash), from, e.Seq))
+				return false
+			}
+		}
+		if len(v.cps[e.Seq]) > 0 {
+			v.res.Checkpoints += len(v.cps[e.Seq])
+			v.res.CheckpointSeq = e.Seq
+		}
 		v.res.Events++
 		v.res.HeadSeq, v.res.HeadHash, v.prev = e.Seq, e.Hash, e.Hash
 		return true
@@ -128,10 +148,38 @@ func (v *Verifier) Add(e Event) bool {
 	return false
 }
 
+// UseCheckpoints makes the verification compare the chain with signed checkpoints: an event
+// whose hash differs from a checkpoint at its sequence means the chain was rewritten, and a
+// checkpoint beyond the end of the chain means it was cut short (CheckHead reports that).
+// Call it before the first Add. A checkpoint not signed by pub fails the verification: the
+// checkpoint store itself was tampered with.
+func (v *Verifier) UseCheckpoints(pub ed25519.PublicKey, cps []Checkpoint) {
+	if v.cps == nil {
+		v.cps = map[int64][]Checkpoint{}
+	}
+	for _, c := range cps {
+		if err := c.Verify(pub); err != nil {
+			v.fail(c.Seq, err.Error())
+			return
+		}
+		v.cps[c.Seq] = append(v.cps[c.Seq], c)
+		if v.lastCP == nil || c.Seq > v.lastCP.Seq {
+			c := c
+			v.lastCP = &c
+		}
+	}
+}
+
 // CheckHead compares the end of the chain with the head the store recorded, which detects a
 // truncated tail.
 func (v *Verifier) CheckHead(seq int64, hash string) {
-	if v.done || (seq == v.res.HeadSeq && (hash == v.res.HeadHash || seq == 0)) {
+	if v.done {
+		return
+	}
+	if seq == v.res.HeadSeq && (hash == v.res.HeadHash || seq == 0) {
+		if c := v.lastCP; c != nil && c.Seq > v.res.HeadSeq {
+			v.fail(v.res.HeadSeq+1, fmt.Sprintf("checkpoint %d, signed at %s, says the chain reached event %d (%s), but it ends at event %d: events were removed from the tail and the head moved back", c.Seq, c.At, c.Seq, short(c.HeadHash), v.res.HeadSeq))
+		}
 		return
 	}
 	switch {

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/libtnb/sqlite"
@@ -45,6 +46,8 @@ type Store struct {
 	dialect string
 	now     func() time.Time
 	log     *slog.Logger
+	// checkpointer, when set, is told about every committed audit event (SetCheckpointer).
+	checkpointer atomic.Pointer[audit.Checkpointer]
 }
 
 // Options configure Open.
@@ -294,17 +297,22 @@ func (auditRow) TableName() string { return "audit_events" }
 
 // Write runs fn and appends ev to the audit chain in one transaction: both happen or neither.
 func (s *Store) Write(ctx context.Context, ev Event, fn func(tx *gorm.DB) error) error {
+	var out audit.Event
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if fn != nil {
 			if err := fn(tx); err != nil {
 				return err
 			}
 		}
-		_, err := s.appendTx(tx, ev)
+		var err error
+		out, err = s.appendTx(tx, ev)
 		return err
 	})
 	if errors.Is(err, ErrUnchanged) {
 		return nil
+	}
+	if err == nil {
+		s.appended(out)
 	}
 	return err
 }
@@ -317,6 +325,9 @@ func (s *Store) Append(ctx context.Context, ev Event) (audit.Event, error) {
 		out, err = s.appendTx(tx, ev)
 		return err
 	})
+	if err == nil {
+		s.appended(out)
+	}
 	return out, err
 }
 
@@ -355,6 +366,8 @@ type AuditFilter struct {
 	CampaignID string
 	PatchID    string
 	AssetID    string
+	// From and To bound the event time: From <= at < To (zero: unbounded).
+	From, To time.Time
 }
 
 // AuditEvents lists events in sequence order.
@@ -368,6 +381,13 @@ func (s *Store) AuditEvents(ctx context.Context, f AuditFilter) ([]audit.Event, 
 			q = q.Where(col+" = ?", v)
 		}
 	}
+	// Event times are stored in one fixed-width UTC layout, so text order is time order.
+	if !f.From.IsZero() {
+		q = q.Where("at >= ?", audit.FormatTime(f.From))
+	}
+	if !f.To.IsZero() {
+		q = q.Where("at < ?", audit.FormatTime(f.To))
+	}
 	var rows []auditRow
 	if err := q.Order("seq").Limit(f.Limit).Find(&rows).Error; err != nil {
 		return nil, err
@@ -379,9 +399,9 @@ func (s *Store) AuditEvents(ctx context.Context, f AuditFilter) ([]audit.Event, 
 	return out, nil
 }
 
-// VerifyAudit recomputes the whole chain in pages and compares its end with the recorded head.
-func (s *Store) VerifyAudit(ctx context.Context) (audit.Result, error) {
-	v := audit.NewVerifier()
+// verifyChain recomputes the whole chain in pages with v and compares its end with the
+// recorded head.
+func (s *Store) verifyChain(ctx context.Context, v *audit.Verifier) (audit.Result, error) {
 	var after int64
 	for {
 		var rows []auditRow

@@ -1,0 +1,136 @@
+package api
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/otpatch/otpatch/internal/audit"
+	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/signing"
+)
+
+// The audit trail for auditors: the checkpoint public key, and exports of the trail in JSON
+// Lines or CSV that stream page by page.
+func init() {
+	featureRoutes = append(featureRoutes, func(s *server, r chi.Router) {
+		r.With(s.allow(anyRole...)).Get("/audit/key", s.auditKey)
+		r.With(s.allow(auditors...)).Get("/audit/export", s.auditExport)
+	})
+	operations = append(operations,
+		operation{"GET", "/api/v1/audit/key", "The ed25519 public key that signs the audit checkpoints (404 when checkpoints are not configured)", "any", ""},
+		operation{"GET", "/api/v1/audit/export", "Export audit events as JSON Lines or CSV (?format=jsonl|csv and the /audit/events filters), streamed", "auditor, admin, engineer", ""},
+	)
+}
+
+// auditKeyView is the published checkpoint key.
+type auditKeyView struct {
+	Algorithm    string `json:"algorithm"`
+	PublicKey    string `json:"public_key"`
+	PublicKeyPEM string `json:"public_key_pem"`
+	Fingerprint  string `json:"fingerprint"`
+	// CheckpointPrefix is where the signed checkpoints are in the object store.
+	CheckpointPrefix string `json:"checkpoint_prefix"`
+}
+
+func (s *server) auditKey(w http.ResponseWriter, r *http.Request) {
+	c := s.Store.Checkpointer()
+	if c == nil {
+		writeProblem(w, r, problem{Status: http.StatusNotFound, Detail: "audit checkpoints are not configured on this server, so there is no checkpoint key"})
+		return
+	}
+	pemBytes, err := signing.MarshalPublic(c.PublicKey())
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, auditKeyView{Algorithm: "ed25519", PublicKey: signing.EncodePublic(c.PublicKey()), PublicKeyPEM: string(pemBytes),
+		Fingerprint: c.Fingerprint(), CheckpointPrefix: audit.CheckpointPrefix})
+}
+
+// csvHeader is the column order of the CSV export: every field of an event.
+var csvHeader = []string{"seq", "at", "actor", "role", "action", "subject_type", "subject_id", "campaign_id", "patch_id", "asset_id", "request_id", "workflow_id", "details", "prev_hash", "hash"}
+
+func csvRecord(e audit.Event) []string {
+	return []string{strconv.FormatInt(e.Seq, 10), e.At, e.Actor, e.Role, e.Action, e.SubjectType, e.SubjectID, e.CampaignID, e.PatchID, e.AssetID, e.RequestID, e.WorkflowID, e.Details, e.PrevHash, e.Hash}
+}
+
+// exportPage is how many events the export reads from the store at a time; each page is
+// flushed to the client before the next is read.
+const exportPage = 1000
+
+func (s *server) auditExport(w http.ResponseWriter, r *http.Request) {
+	f, err := auditFilter(r, exportPage, exportPage)
+	format := r.URL.Query().Get("format")
+	if format == "" {
+		format = "jsonl"
+	}
+	if format != "jsonl" && format != "csv" {
+		v := &domain.ValidationError{What: "query"}
+		if ve, ok := err.(*domain.ValidationError); ok {
+			v = ve
+		}
+		v.Add("format", "must be jsonl or csv, got %q", format)
+		err = v
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ev := event(r, "audit.exported")
+	ev.SubjectType, ev.SubjectID = "audit", "trail"
+	ev.Details = map[string]any{"format": format, "query": r.URL.RawQuery}
+	if _, err := s.Store.Append(r.Context(), ev); err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	flusher, _ := w.(http.Flusher)
+	var write func(audit.Event) error
+	var flush func() error
+	if format == "csv" {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="otpatch-audit.csv"`)
+		cw := csv.NewWriter(w)
+		if err := cw.Write(csvHeader); err != nil {
+			return
+		}
+		write = func(e audit.Event) error { return cw.Write(csvRecord(e)) }
+		flush = func() error { cw.Flush(); return cw.Error() }
+	} else {
+		w.Header().Set("Content-Type", "application/jsonl")
+		w.Header().Set("Content-Disposition", `attachment; filename="otpatch-audit.jsonl"`)
+		enc := json.NewEncoder(w)
+		write = func(e audit.Event) error { return enc.Encode(e) }
+		flush = func() error { return nil }
+	}
+	w.WriteHeader(http.StatusOK)
+	n := 0
+	err = s.Store.EachAuditEvent(r.Context(), f, func(e audit.Event) error {
+		if err := write(e); err != nil {
+			return err
+		}
+		if n++; n%exportPage == 0 {
+			if err := flush(); err != nil {
+				return err
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+		return nil
+	})
+	if ferr := flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		// The status is sent; the client sees a truncated stream (no final newline / short CSV).
+		s.Logger.Error("audit export interrupted", "err", err, "events", n, "request_id", requestID(r))
+		return
+	}
+	if flusher != nil {
+		flusher.Flush()
+	}
+}

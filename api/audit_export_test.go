@@ -1,0 +1,334 @@
+package api_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otpatch/otpatch/api"
+	"github.com/otpatch/otpatch/internal/audit"
+	"github.com/otpatch/otpatch/internal/signing"
+	"github.com/otpatch/otpatch/internal/store"
+)
+
+func init() {
+	allowed["GET /api/v1/audit/key"] = []string{"vendor", "engineer", "approver", "safety", "auditor", "admin"}
+	allowed["GET /api/v1/audit/export"] = []string{"engineer", "auditor", "admin"}
+}
+
+// withCheckpoints attaches a checkpointer over the env's object store to its store.
+func (e *env) withCheckpoints() *audit.Checkpointer {
+	e.t.Helper()
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cps, err := audit.NewObjectCheckpoints(context.Background(), e.objects, 0, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c, err := audit.NewCheckpointer(audit.CheckpointerOptions{Key: key, Store: cps})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.store.SetCheckpointer(c)
+	e.t.Cleanup(func() { e.store.SetCheckpointer(nil) })
+	return c
+}
+
+// get fetches a path and returns status, content type and body.
+func (e *env) get(path, token string) (int, string, []byte) {
+	e.t.Helper()
+	req, _ := http.NewRequest("GET", e.url+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header.Get("Content-Type"), b
+}
+
+// The checkpoint key is published; checkpoints verify with exactly that key; the verify
+// endpoint compares the chain with them and reports a rewrite the chain alone hides.
+func TestAuditKeyAndCheckpointVerification(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	var p problemDoc
+	if code := e.call("GET", "/api/v1/audit/key", e.tokens.Auditor, nil, &p); code != http.StatusNotFound || !strings.Contains(p.Detail, "not configured") {
+		t.Fatalf("key without checkpoints: %d %q, want 404 saying so", code, p.Detail)
+	}
+	c := e.withCheckpoints()
+	var key struct {
+		Algorithm   string `json:"algorithm"`
+		PublicKey   string `json:"public_key"`
+		Fingerprint string `json:"fingerprint"`
+		PEM         string `json:"public_key_pem"`
+	}
+	if code := e.call("GET", "/api/v1/audit/key", e.tokens.Vendor, nil, &key); code != http.StatusOK {
+		t.Fatalf("key: %d", code)
+	}
+	pub, err := signing.DecodePublic(key.PublicKey)
+	if err != nil || !pub.Equal(c.PublicKey()) || key.Fingerprint != signing.Fingerprint(pub) || key.Algorithm != "ed25519" {
+		t.Fatalf("published key %+v (%v) is not the checkpoint key %s", key, err, c.Fingerprint())
+	}
+	if fromPEM, err := signing.DecodePublic(key.PEM); err != nil || !fromPEM.Equal(pub) {
+		t.Fatalf("public_key_pem does not hold the same key: %v", err)
+	}
+	cp, err := c.CheckpointHead(ctx, e.store.AuditHead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cp.Verify(pub); err != nil {
+		t.Fatalf("a checkpoint does not verify with the published key: %v", err)
+	}
+	var res audit.Result
+	if code := e.call("GET", "/api/v1/audit/verify", e.tokens.Auditor, nil, &res); code != http.StatusOK || !res.OK || res.Checkpoints != 1 || res.CheckpointSeq != cp.Seq {
+		t.Fatalf("verify: %d %+v; want OK against checkpoint %d", code, res, cp.Seq)
+	}
+	// Rewrite event 2 and everything after it with recomputed hashes.
+	evs, err := e.store.AuditEvents(ctx, store.AuditFilter{AfterSeq: 1, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, hash := int64(1), evs[0].PrevHash
+	evs[0].Actor = "mallory"
+	for _, ev := range evs {
+		ev.Seal(head, hash)
+		head, hash = ev.Seq, ev.Hash
+		e.store.DB().Exec(`UPDATE audit_events SET actor = ?, prev_hash = ?, hash = ? WHERE seq = ?`, ev.Actor, ev.PrevHash, ev.Hash, ev.Seq)
+	}
+	e.store.DB().Exec(`UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, head, hash)
+	if code := e.call("GET", "/api/v1/audit/verify", e.tokens.Auditor, nil, &res); code != http.StatusOK || res.OK || res.BrokenAt != 1 || !strings.Contains(res.Problem, "were rewritten") {
+		t.Fatalf("verify after a rewrite: %d %+v; want the rewrite reported", code, res)
+	}
+}
+
+// appendTrail writes n events alternating two actors and campaigns; it returns them.
+func appendTrail(t *testing.T, st *store.Store, n int) []audit.Event {
+	t.Helper()
+	var out []audit.Event
+	for i := range n {
+		ev := store.Event{Actor: "ed.eng", Role: "engineer", Action: "test.step", SubjectType: "test", SubjectID: fmt.Sprint(i),
+			CampaignID: "cmp_a", PatchID: "pat_a", AssetID: fmt.Sprintf("ast_%d", i%3), Details: map[string]any{"i": i, "note": "a, \"quoted\"\nline"}}
+		if i%2 == 1 {
+			ev.Actor, ev.CampaignID, ev.Action = "otpatch", "cmp_b", "asset.state"
+		}
+		e, err := st.Append(context.Background(), ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// Every filter, alone and together, with the cursor walking every page.
+func TestAuditEventsQuery(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	trail := appendTrail(t, e.store, 40)
+	first, last := trail[0], trail[len(trail)-1]
+	mid := trail[20]
+	match := func(pred func(audit.Event) bool) []int64 {
+		var out []int64
+		for _, ev := range trail {
+			if pred(ev) {
+				out = append(out, ev.Seq)
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name  string
+		query url.Values
+		want  []int64
+	}{
+		{"actor", url.Values{"actor": {"otpatch"}, "after": {fmt.Sprint(first.Seq - 1)}}, match(func(ev audit.Event) bool { return ev.Actor == "otpatch" })},
+		{"action and campaign", url.Values{"action": {"test.step"}, "campaign_id": {"cmp_a"}}, match(func(ev audit.Event) bool { return ev.Action == "test.step" })},
+		{"patch and asset", url.Values{"patch_id": {"pat_a"}, "asset_id": {"ast_1"}}, match(func(ev audit.Event) bool { return ev.AssetID == "ast_1" })},
+		{"from", url.Values{"from": {mid.At}, "campaign_id": {"cmp_b"}}, match(func(ev audit.Event) bool { return ev.At >= mid.At && ev.CampaignID == "cmp_b" })},
+		{"from and to", url.Values{"from": {first.At}, "to": {mid.At}, "patch_id": {"pat_a"}}, match(func(ev audit.Event) bool { return ev.At < mid.At })},
+		{"to, in another zone", url.Values{"to": {mustParse(t, mid.At).In(time.FixedZone("UTC-5", -5*3600)).Format(time.RFC3339Nano)}, "patch_id": {"pat_a"}}, match(func(ev audit.Event) bool { return ev.At < mid.At })},
+		{"nothing", url.Values{"actor": {"nobody"}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []int64
+			q := tt.query
+			q.Set("limit", "3")
+			pages := 0
+			for {
+				var page struct {
+					Events []audit.Event `json:"events"`
+					Next   int64         `json:"next"`
+				}
+				if code := e.call("GET", "/api/v1/audit/events?"+q.Encode(), e.tokens.Auditor, nil, &page); code != http.StatusOK {
+					t.Fatalf("%s: %d", q.Encode(), code)
+				}
+				pages++
+				for _, ev := range page.Events {
+					got = append(got, ev.Seq)
+				}
+				if page.Next == 0 {
+					break
+				}
+				q.Set("after", fmt.Sprint(page.Next))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Fatalf("walked %v in %d pages, want %v", got, pages, tt.want)
+			}
+			if len(tt.want) > 3 && pages < 2 {
+				t.Fatalf("%d events in one page of 3", len(got))
+			}
+		})
+	}
+	_ = last
+
+	t.Run("bad parameters", func(t *testing.T) {
+		var p problemDoc
+		code := e.call("GET", "/api/v1/audit/events?from=yesterday&to=2026-01-01T00:00:00Z&after=x&limit=5000", e.tokens.Auditor, nil, &p)
+		if code != http.StatusUnprocessableEntity {
+			t.Fatalf("status %d, want 422", code)
+		}
+		fields := map[string]bool{}
+		for _, f := range p.Errors {
+			fields[f.Field] = true
+		}
+		for _, f := range []string{"from", "after", "limit"} {
+			if !fields[f] {
+				t.Errorf("no error for %s in %+v", f, p.Errors)
+			}
+		}
+		e.call("GET", "/api/v1/audit/events?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", e.tokens.Auditor, nil, &p)
+		if len(p.Errors) != 1 || p.Errors[0].Field != "to" {
+			t.Errorf("to before from: %+v", p.Errors)
+		}
+	})
+}
+
+func mustParse(t *testing.T, at string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339Nano, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// flushRecorder records how much of the body was written at each Flush.
+type flushRecorder struct {
+	*httptest.ResponseRecorder
+	flushedAt []int
+}
+
+func (f *flushRecorder) Flush() {
+	f.flushedAt = append(f.flushedAt, f.Body.Len())
+	f.ResponseRecorder.Flush()
+}
+
+// The exports hold every selected event exactly as stored, and stream: the body is flushed
+// page by page while the store is still being read.
+func TestAuditExport(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	trail := appendTrail(t, e.store, 2500)
+	after := fmt.Sprint(trail[0].Seq - 1)
+	want, err := e.store.AuditEvents(context.Background(), store.AuditFilter{AfterSeq: trail[0].Seq - 1, CampaignID: "cmp_b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, mustEvents(t, e.store, store.AuditFilter{AfterSeq: want[len(want)-1].Seq, CampaignID: "cmp_b"})...)
+	if len(want) != 1250 {
+		t.Fatalf("%d cmp_b events", len(want))
+	}
+	h := api.New(api.Deps{Store: e.store, Objects: e.objects})
+	export := func(t *testing.T, format string) *flushRecorder {
+		req := httptest.NewRequest("GET", "/api/v1/audit/export?format="+format+"&campaign_id=cmp_b&after="+after, nil)
+		req.Header.Set("Authorization", "Bearer "+e.tokens.Auditor)
+		rec := &flushRecorder{ResponseRecorder: httptest.NewRecorder()}
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("export %s: %d %s", format, rec.Code, rec.Body)
+		}
+		// 1250 events in pages of 1000: flushed after the first page, before the end.
+		if len(rec.flushedAt) < 2 || rec.flushedAt[0] == 0 || rec.flushedAt[0] >= rec.Body.Len() {
+			t.Fatalf("flushes at %v of %d bytes: the export was not streamed page by page", rec.flushedAt, rec.Body.Len())
+		}
+		return rec
+	}
+	t.Run("jsonl", func(t *testing.T) {
+		rec := export(t, "jsonl")
+		if ct := rec.Header().Get("Content-Type"); ct != "application/jsonl" {
+			t.Errorf("Content-Type %q", ct)
+		}
+		sc := bufio.NewScanner(bytes.NewReader(rec.Body.Bytes()))
+		i := 0
+		for sc.Scan() {
+			var ev audit.Event
+			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+				t.Fatalf("line %d: %v", i+1, err)
+			}
+			if i >= len(want) || ev != want[i] {
+				t.Fatalf("line %d = %+v, want %+v", i+1, ev, want[min(i, len(want)-1)])
+			}
+			if ev.ComputeHash() != ev.Hash {
+				t.Fatalf("line %d does not hash to its stored hash: the export changed the event", i+1)
+			}
+			i++
+		}
+		if i != len(want) {
+			t.Fatalf("%d lines, want %d", i, len(want))
+		}
+	})
+	t.Run("csv", func(t *testing.T) {
+		rec := export(t, "csv")
+		rows, err := csv.NewReader(bytes.NewReader(rec.Body.Bytes())).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != len(want)+1 || strings.Join(rows[0], ",") != "seq,at,actor,role,action,subject_type,subject_id,campaign_id,patch_id,asset_id,request_id,workflow_id,details,prev_hash,hash" {
+			t.Fatalf("%d rows, header %v", len(rows), rows[0])
+		}
+		for i, r := range rows[1:] {
+			w := want[i]
+			ev := audit.Event{Seq: w.Seq, At: r[1], Actor: r[2], Role: r[3], Action: r[4], SubjectType: r[5], SubjectID: r[6], CampaignID: r[7],
+				PatchID: r[8], AssetID: r[9], RequestID: r[10], WorkflowID: r[11], Details: r[12], PrevHash: r[13], Hash: r[14]}
+			if r[0] != fmt.Sprint(w.Seq) || ev != w {
+				t.Fatalf("row %d = %v, want %+v", i+1, r, w)
+			}
+		}
+	})
+	t.Run("bad format", func(t *testing.T) {
+		var p problemDoc
+		if code := e.call("GET", "/api/v1/audit/export?format=xml", e.tokens.Auditor, nil, &p); code != http.StatusUnprocessableEntity || len(p.Errors) != 1 || p.Errors[0].Field != "format" {
+			t.Fatalf("format=xml: %d %+v", code, p)
+		}
+	})
+	t.Run("exports are audited", func(t *testing.T) {
+		evs := mustEvents(t, e.store, store.AuditFilter{Action: "audit.exported"})
+		if len(evs) < 2 || evs[0].Actor == "" {
+			t.Fatalf("audit.exported events: %+v", evs)
+		}
+	})
+}
+
+func mustEvents(t *testing.T, st *store.Store, f store.AuditFilter) []audit.Event {
+	t.Helper()
+	evs, err := st.AuditEvents(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}

@@ -1,0 +1,234 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/otpatch/otpatch/internal/adapters/simulator"
+	"github.com/otpatch/otpatch/internal/audit"
+	"github.com/otpatch/otpatch/internal/evidence"
+	"github.com/otpatch/otpatch/internal/store"
+)
+
+// A campaign's evidence bundle for auditors: one tar.gz that `otpatch evidence verify`
+// checks offline.
+func init() {
+	featureRoutes = append(featureRoutes, func(s *server, r chi.Router) {
+		r.With(s.allow(auditors...)).Get("/campaigns/{campaignID}/evidence", s.campaignEvidence)
+	})
+	operations = append(operations,
+		operation{"GET", "/api/v1/campaigns/{campaignID}/evidence", "The campaign's evidence bundle (tar.gz): signed manifest, qualification report, test-bench results, backups, approvals, deployment log, audit excerpt with the covering checkpoints, README, signed SHA256SUMS", "auditor, admin, engineer", ""},
+	)
+}
+
+// evidenceCampaign is campaign.json: the campaign with the patch identity it was planned for.
+type evidenceCampaign struct {
+	store.Campaign
+	Plan           json.RawMessage `json:"plan"`
+	PatchRef       string          `json:"patch_ref"`
+	PatchVersion   string          `json:"patch_version"`
+	VendorID       string          `json:"vendor_id"`
+	ManifestSHA256 string          `json:"manifest_sha256"`
+	KeyFingerprint string          `json:"key_fingerprint"`
+}
+
+// evidenceAsset is one target in the deployment log.
+type evidenceAsset struct {
+	store.CampaignAsset
+	Name       string                `json:"name"`
+	ZoneID     string                `json:"zone_id"`
+	Operations []simulator.Operation `json:"device_operations"`
+	Events     []evidenceEvent       `json:"audit_events"`
+}
+
+type evidenceEvent struct {
+	Seq     int64           `json:"seq"`
+	At      string          `json:"at"`
+	Action  string          `json:"action"`
+	Actor   string          `json:"actor"`
+	Details json.RawMessage `json:"details"`
+}
+
+type evidenceBackup struct {
+	AssetID string `json:"asset_id"`
+	Name    string `json:"name"`
+	Key     string `json:"object_key"`
+	SHA256  string `json:"sha256"`
+	Size    int64  `json:"size"`
+}
+
+func (s *server) campaignEvidence(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	cpr := s.Store.Checkpointer()
+	if cpr == nil {
+		writeProblem(w, r, problem{Status: http.StatusConflict, Detail: "audit checkpoints are not configured on this server; an evidence bundle needs signed checkpoints to cover its audit excerpt"})
+		return
+	}
+	id := chi.URLParam(r, "campaignID")
+	c, err := s.Store.Campaign(ctx, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := s.Store.Patch(ctx, c.PatchID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	keys, err := s.Store.VendorKeys(ctx, p.VendorID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var vk evidence.VendorKey
+	for _, k := range keys {
+		if k.Fingerprint == p.KeyFingerprint {
+			vk = evidence.VendorKey{Fingerprint: k.Fingerprint, PublicKey: k.PublicKey, NotBefore: k.NotBefore, NotAfter: k.NotAfter, RevokedAt: k.RevokedAt}
+		}
+	}
+	targets, err := s.Store.CampaignAssets(ctx, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	approvals, err := s.Store.Approvals(ctx, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if approvals == nil {
+		approvals = []store.ApprovalRecord{}
+	}
+	// Record the export first: the bundle then carries its own export event.
+	ev := event(r, "campaign.evidence_exported")
+	ev.SubjectType, ev.SubjectID, ev.CampaignID = "campaign", id, id
+	if _, err := s.Store.Append(ctx, ev); err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	// The excerpt: the campaign's events and its patch's, in sequence order.
+	merged := map[int64]audit.Event{}
+	for _, f := range []store.AuditFilter{{CampaignID: id}, {PatchID: c.PatchID}} {
+		if err := s.Store.EachAuditEvent(ctx, f, func(e audit.Event) error { merged[e.Seq] = e; return nil }); err != nil {
+			s.internal(w, r, err)
+			return
+		}
+	}
+	var excerpt []audit.Event
+	first, last := int64(0), int64(0)
+	for seq, e := range merged {
+		excerpt = append(excerpt, e)
+		if first == 0 || seq < first {
+			first = seq
+		}
+		last = max(last, seq)
+	}
+	sortEvents(excerpt)
+	// The covering checkpoint: the first at or after the last excerpt event, or a new one.
+	cps, err := cpr.Store().Checkpoints(ctx, first)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	var inRange []audit.Checkpoint
+	seen := map[int64]bool{}
+	for _, cp := range cps {
+		if seen[cp.Seq] || cp.Verify(cpr.PublicKey()) != nil {
+			continue
+		}
+		seen[cp.Seq] = true
+		inRange = append(inRange, cp)
+		if cp.Seq >= last {
+			break
+		}
+	}
+	if n := len(inRange); n == 0 || inRange[n-1].Seq < last {
+		cp, err := cpr.CheckpointHead(ctx, s.Store.AuditHead)
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		inRange = append(inRange, cp)
+	}
+	end := inRange[len(inRange)-1].Seq
+	var chain []audit.Event
+	err = s.Store.EachAuditEvent(ctx, store.AuditFilter{AfterSeq: first - 1}, func(e audit.Event) error {
+		if e.Seq > end {
+			return errStop
+		}
+		chain = append(chain, e)
+		return nil
+	})
+	if err != nil && err != errStop {
+		s.internal(w, r, err)
+		return
+	}
+	perAsset := map[string][]evidenceEvent{}
+	for _, e := range excerpt {
+		if e.AssetID != "" {
+			perAsset[e.AssetID] = append(perAsset[e.AssetID], evidenceEvent{Seq: e.Seq, At: e.At, Action: e.Action, Actor: e.Actor, Details: json.RawMessage(e.Details)})
+		}
+	}
+	var bench, deploy []evidenceAsset
+	backups := []evidenceBackup{}
+	for _, t := range targets {
+		as, err := s.Store.Asset(ctx, t.AssetID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		ea := evidenceAsset{CampaignAsset: t, Name: as.Name, ZoneID: as.ZoneID, Events: perAsset[t.AssetID], Operations: []simulator.Operation{}}
+		if s.Simulator != nil && as.Adapter == "simulator" {
+			ops, err := s.Simulator.Operations(ctx, t.AssetID)
+			if err != nil {
+				s.internal(w, r, err)
+				return
+			}
+			for _, op := range ops {
+				if op.At.Before(c.CreatedAt) {
+					continue // an earlier campaign's change
+				}
+				ea.Operations = append(ea.Operations, op)
+			}
+		}
+		if t.TestBench {
+			bench = append(bench, ea)
+		} else {
+			deploy = append(deploy, ea)
+		}
+		if t.BackupKey != "" {
+			backups = append(backups, evidenceBackup{AssetID: t.AssetID, Name: as.Name, Key: t.BackupKey, SHA256: t.BackupSHA256, Size: t.BackupSize})
+		}
+	}
+	if bench == nil {
+		bench = []evidenceAsset{}
+	}
+	if deploy == nil {
+		deploy = []evidenceAsset{}
+	}
+	in := evidence.Input{CampaignID: id, PatchID: c.PatchID, GeneratedAt: s.Store.Now(), GeneratedBy: actorOf(r).Name,
+		Campaign: evidenceCampaign{Campaign: c, Plan: json.RawMessage(c.Plan), PatchRef: p.PatchRef, PatchVersion: p.Version, VendorID: p.VendorID,
+			ManifestSHA256: p.ManifestSHA256, KeyFingerprint: p.KeyFingerprint},
+		TestBench: bench, Backups: backups, Approvals: approvals, Deployment: deploy,
+		Manifest: []byte(p.Manifest), Signature: p.Signature, VendorKey: vk, Report: json.RawMessage(p.Report),
+		Excerpt: excerpt, Chain: chain, Checkpoints: inRange, CheckpointKey: cpr.PublicKey()}
+	w.Header().Set("Content-Type", "application/gzip")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="evidence-%s.tar.gz"`, id))
+	if err := evidence.Write(w, in, cpr.SignEvidence); err != nil {
+		s.Logger.Error("evidence bundle interrupted", "err", err, "campaign", id, "request_id", requestID(r))
+	}
+}
+
+type stopError struct{}
+
+func (stopError) Error() string { return "stop" }
+
+var errStop error = stopError{}
+
+func sortEvents(evs []audit.Event) {
+	sort.Slice(evs, func(i, j int) bool { return evs[i].Seq < evs[j].Seq })
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/otpatch/otpatch/internal/evidence"
+	"github.com/otpatch/otpatch/internal/signing"
+)
+
+const evidenceUsage = "usage: otpatch evidence verify [--checkpoint-key KEY] BUNDLE"
+
+// runEvidence is `otpatch evidence verify`: it checks a campaign's evidence bundle offline.
+func runEvidence(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "verify" {
+		return errors.New(evidenceUsage)
+	}
+	return runEvidenceVerify(ctx, args[1:], os.Stdout)
+}
+
+func runEvidenceVerify(_ context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("evidence verify", flag.ContinueOnError)
+	keyArg := fs.String("checkpoint-key", env("CHECKPOINT_PUBLIC_KEY", ""), "the published audit checkpoint key: a file (PEM, base64, or the JSON of GET /api/v1/audit/key) or the base64 key itself (OTPATCH_CHECKPOINT_PUBLIC_KEY)")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New(evidenceUsage)
+	}
+	var pub ed25519.PublicKey
+	if *keyArg != "" {
+		var err error
+		if pub, err = readPublicKey(*keyArg); err != nil {
+			return err
+		}
+	}
+	f, err := os.Open(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rep, err := evidence.Verify(f, pub)
+	if *asJSON {
+		res := map[string]any{"ok": err == nil, "report": rep}
+		var fe *evidence.FileError
+		if errors.As(err, &fe) {
+			res["file"], res["problem"] = fe.File, fe.Problem
+		}
+		b, _ := json.MarshalIndent(res, "", "  ")
+		fmt.Fprintln(out, string(b))
+	}
+	if err != nil {
+		if !*asJSON {
+			fmt.Fprintf(out, "evidence bundle FAILED: %v\n", err)
+		}
+		return errors.New("evidence verification failed")
+	}
+	if !*asJSON {
+		fmt.Fprintf(out, "evidence bundle verified: campaign %s, %d files, %d audit events, chain %d to %d covered by checkpoint %d\n",
+			rep.CampaignID, rep.Files, rep.Events, rep.ChainFrom, rep.ChainTo, rep.Checkpoint)
+		fmt.Fprintf(out, "manifest sha256 %s signed by vendor key %s\n", rep.ManifestSHA256, rep.VendorKey)
+		if rep.KeyFromBundle {
+			fmt.Fprintf(out, "checked with the checkpoint key inside the bundle, %s: compare it with the key the server publishes at /api/v1/audit/key, or pass --checkpoint-key\n", rep.CheckpointKey)
+		} else {
+			fmt.Fprintf(out, "checkpoint key %s (the published key)\n", rep.CheckpointKey)
+		}
+	}
+	return nil
+}
+
+// readPublicKey reads a key given as a file (PEM, base64 or the /api/v1/audit/key JSON) or
+// as base64 text.
+func readPublicKey(arg string) (ed25519.PublicKey, error) {
+	text := arg
+	if b, err := os.ReadFile(arg); err == nil {
+		text = string(b)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if t := strings.TrimSpace(text); strings.HasPrefix(t, "{") {
+		var doc struct {
+			PublicKey string `json:"public_key"`
+		}
+		if err := json.Unmarshal([]byte(t), &doc); err != nil || doc.PublicKey == "" {
+			return nil, fmt.Errorf("checkpoint key %s: JSON without public_key", arg)
+		}
+		text = doc.PublicKey
+	}
+	pub, err := signing.DecodePublic(text)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint key %s: %w", arg, err)
+	}
+	return pub, nil
+}

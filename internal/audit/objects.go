@@ -1,0 +1,133 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/otpatch/otpatch/internal/artifacts"
+)
+
+// ErrBadCheckpoint marks a stored checkpoint that does not parse or sits under the wrong key:
+// the checkpoint store was tampered with, which verification reports as a failure.
+var ErrBadCheckpoint = errors.New("checkpoint object is not a valid checkpoint")
+
+// CheckpointStore keeps checkpoints outside the database.
+type CheckpointStore interface {
+	PutCheckpoint(ctx context.Context, c Checkpoint) error
+	// Checkpoints returns every stored checkpoint with a sequence of at least fromSeq, in
+	// sequence order.
+	Checkpoints(ctx context.Context, fromSeq int64) ([]Checkpoint, error)
+}
+
+var _ CheckpointStore = (*ObjectCheckpoints)(nil)
+
+// ObjectCheckpoints keeps checkpoints in the S3 bucket under audit/checkpoints/<seq>.json.
+// When the bucket has object lock enabled (MinIO bucket created with object locking), each
+// checkpoint is written under COMPLIANCE retention, so nobody — the root account included —
+// can delete or overwrite that version before the retention ends; and checkpoints are read by
+// version, so a delete marker does not hide one.
+type ObjectCheckpoints struct {
+	client    *minio.Client
+	bucket    string
+	retention time.Duration
+	locked    bool
+	now       func() time.Time
+}
+
+// DefaultRetention keeps checkpoints for three years, the NERC CIP evidence period.
+const DefaultRetention = 3 * 365 * 24 * time.Hour
+
+// NewObjectCheckpoints finds out whether the bucket has object lock and returns the store.
+// retention 0 means DefaultRetention; now nil means time.Now.
+func NewObjectCheckpoints(ctx context.Context, objs *artifacts.Store, retention time.Duration, now func() time.Time) (*ObjectCheckpoints, error) {
+	if retention <= 0 {
+		retention = DefaultRetention
+	}
+	if now == nil {
+		now = time.Now
+	}
+	o := &ObjectCheckpoints{client: objs.Client(), bucket: objs.Bucket(), retention: retention, now: now}
+	enabled, _, _, _, err := o.client.GetObjectLockConfig(ctx, o.bucket)
+	switch code := minio.ToErrorResponse(err).Code; {
+	case err == nil:
+		o.locked = enabled == "Enabled"
+	case code == "ObjectLockConfigurationNotFoundError" || code == "NotImplemented":
+		// No lock on this bucket, or a store without it (the embedded endpoint).
+	default:
+		return nil, fmt.Errorf("object store: read the object lock configuration of %s: %w", o.bucket, err)
+	}
+	return o, nil
+}
+
+// Locked reports whether checkpoints are written under COMPLIANCE retention.
+func (o *ObjectCheckpoints) Locked() bool { return o.locked }
+
+// PutCheckpoint writes c, under retention when the bucket has object lock.
+func (o *ObjectCheckpoints) PutCheckpoint(ctx context.Context, c Checkpoint) error {
+	b := c.Marshal()
+	opts := minio.PutObjectOptions{ContentType: "application/json"}
+	if o.locked {
+		opts.Mode = minio.Compliance
+		opts.RetainUntilDate = o.now().UTC().Add(o.retention).Truncate(time.Second)
+		opts.SendContentMd5 = true
+	}
+	if _, err := o.client.PutObject(ctx, o.bucket, CheckpointObjectKey(c.Seq), bytes.NewReader(b), int64(len(b)), opts); err != nil {
+		return fmt.Errorf("object store: write checkpoint %d: %w", c.Seq, err)
+	}
+	return nil
+}
+
+// Checkpoints lists and reads the checkpoints from fromSeq on. With object lock every stored
+// version is read, so a checkpoint hidden behind a delete marker or a newer version is still
+// found.
+func (o *ObjectCheckpoints) Checkpoints(ctx context.Context, fromSeq int64) ([]Checkpoint, error) {
+	opts := minio.ListObjectsOptions{Prefix: CheckpointPrefix, Recursive: true, WithVersions: o.locked}
+	if fromSeq > 1 {
+		opts.StartAfter = CheckpointObjectKey(fromSeq - 1)
+	}
+	var out []Checkpoint
+	for obj := range o.client.ListObjects(ctx, o.bucket, opts) {
+		if obj.Err != nil {
+			return nil, fmt.Errorf("object store: list checkpoints: %w", obj.Err)
+		}
+		if obj.IsDeleteMarker || !strings.HasSuffix(obj.Key, ".json") {
+			continue
+		}
+		c, err := o.read(ctx, obj.Key, obj.VersionID)
+		if err != nil {
+			return nil, err
+		}
+		if c.Seq >= fromSeq {
+			out = append(out, c)
+		}
+	}
+	SortCheckpoints(out)
+	return out, nil
+}
+
+func (o *ObjectCheckpoints) read(ctx context.Context, key, version string) (Checkpoint, error) {
+	obj, err := o.client.GetObject(ctx, o.bucket, key, minio.GetObjectOptions{VersionID: version})
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("object store: read %s: %w", key, err)
+	}
+	defer obj.Close()
+	b, err := io.ReadAll(io.LimitReader(obj, 64<<10))
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("object store: read %s: %w", key, err)
+	}
+	c, err := ParseCheckpoint(b)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("%w: %s: %v", ErrBadCheckpoint, key, err)
+	}
+	if CheckpointObjectKey(c.Seq) != key {
+		return Checkpoint{}, fmt.Errorf("%w: %s holds the checkpoint of event %d", ErrBadCheckpoint, key, c.Seq)
+	}
+	return c, nil
+}

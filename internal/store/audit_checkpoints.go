@@ -1,0 +1,58 @@
+package store
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+
+	"github.com/otpatch/otpatch/internal/audit"
+)
+
+// SetCheckpointer attaches the audit checkpointer: from now on every committed event is
+// reported to it, and VerifyAudit compares the chain with its signed checkpoints. The caller
+// runs it (go c.Run(ctx, st.AuditHead)).
+func (s *Store) SetCheckpointer(c *audit.Checkpointer) { s.checkpointer.Store(c) }
+
+// Checkpointer is the attached checkpointer, or nil.
+func (s *Store) Checkpointer() *audit.Checkpointer { return s.checkpointer.Load() }
+
+func (s *Store) appended(e audit.Event) {
+	if c := s.checkpointer.Load(); c != nil {
+		c.Appended(e.Seq, e.Hash)
+	}
+}
+
+// AuditHead reads the committed head of the chain (0, "" when it is empty).
+func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
+	var head auditHead
+	if err := s.db.WithContext(ctx).Take(&head, "id = 1").Error; err != nil {
+		return 0, "", err
+	}
+	return head.Seq, head.Hash, nil
+}
+
+// VerifyAudit recomputes the whole chain in pages and compares its end with the recorded
+// head; with a checkpointer attached it also compares the chain with every signed checkpoint,
+// which detects a chain rewritten with recomputed hashes or cut short with the head moved back.
+func (s *Store) VerifyAudit(ctx context.Context) (audit.Result, error) {
+	c := s.checkpointer.Load()
+	if c == nil {
+		return s.verifyChain(ctx, audit.NewVerifier())
+	}
+	return s.VerifyAuditWith(ctx, c.PublicKey(), c.Store())
+}
+
+// VerifyAuditWith verifies the chain against the checkpoints in cps, which must be signed by
+// pub (`otpatch audit verify` with the published key and the object store).
+func (s *Store) VerifyAuditWith(ctx context.Context, pub ed25519.PublicKey, cps audit.CheckpointStore) (audit.Result, error) {
+	v := audit.NewVerifier()
+	list, err := cps.Checkpoints(ctx, 0)
+	if errors.Is(err, audit.ErrBadCheckpoint) {
+		return audit.Result{OK: false, Problem: err.Error() + ": the checkpoint store was tampered with"}, nil
+	}
+	if err != nil {
+		return audit.Result{}, err
+	}
+	v.UseCheckpoints(pub, list)
+	return s.verifyChain(ctx, v)
+}
