@@ -31,6 +31,8 @@ type Activities struct {
 	Adapters map[string]adapters.Target
 	Log      *slog.Logger
 	Now      func() time.Time
+	// ApprovalTTL is how long an approval counts (0: domain.DefaultApprovalTTL, 7 days).
+	ApprovalTTL time.Duration
 }
 
 // Error types the workflows list as non-retryable.
@@ -52,6 +54,13 @@ func (a *Activities) logger() *slog.Logger {
 		return slog.Default()
 	}
 	return a.Log
+}
+
+func (a *Activities) now() time.Time {
+	if a.Now == nil {
+		return time.Now()
+	}
+	return a.Now()
 }
 
 func system(action string) store.Event {

@@ -40,6 +40,11 @@ func (a *Activities) SetAssetState(ctx context.Context, in AssetStateInput) erro
 	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, fields, ev); err != nil {
 		return err
 	}
+	if in.State == domain.AssetRollbackFailed {
+		if err := a.raiseRollbackAlarm(ctx, in); err != nil {
+			return err
+		}
+	}
 	if in.Version != "" {
 		as, err := a.Store.Asset(ctx, in.AssetID)
 		if err != nil {
@@ -218,5 +223,24 @@ func (a *Activities) RestoreAsset(ctx context.Context, in RestoreInput) error {
 	if err := t.Restore(ctx, in.AssetID, strings.NewReader(buf.String()), IdempotencyKey(in.CampaignID, in.AssetID, "restore")); err != nil {
 		return fmt.Errorf("restore %s: %w", as.Name, err)
 	}
+	return nil
+}
+
+// raiseRollbackAlarm raises the alarm of an asset whose rollback failed: it is in an unknown
+// state and needs a person. The alarm is in the API (GET /api/v1/alarms), the audit trail
+// (alarm.raised) and the log, once per campaign and asset.
+func (a *Activities) raiseRollbackAlarm(ctx context.Context, in AssetStateInput) error {
+	as, err := a.Store.Asset(ctx, in.AssetID)
+	if err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("rollback of %s failed in campaign %s; the device may run neither the old nor the new version: check it on site and restore it by hand (%s)", as.Name, in.CampaignID, in.Error)
+	al := store.Alarm{ID: "alm_" + in.CampaignID + "_" + in.AssetID, Kind: string(domain.AssetRollbackFailed), Severity: "critical",
+		CampaignID: in.CampaignID, AssetID: in.AssetID, Message: msg, RaisedAt: a.now()}
+	ev := a.assetEvent(in.AssetInput, "alarm.raised", map[string]any{"kind": al.Kind, "severity": al.Severity, "message": msg})
+	if err := a.Store.RaiseAlarm(ctx, &al, ev); err != nil {
+		return err
+	}
+	a.logger().Error("ALARM: rollback failed, manual action needed", "campaign_id", in.CampaignID, "asset_id", in.AssetID, "asset", as.Name, "error", in.Error)
 	return nil
 }

@@ -21,6 +21,8 @@ type CampaignPlan struct {
 	ArtifactSHA256 string        `json:"artifact_sha256"`
 	Install        string        `json:"install,omitempty"`
 	Targets        []Target      `json:"targets"`
+	// ErrorThreshold is how many failed assets a wave tolerates (waves in safety-critical zones: none).
+	ErrorThreshold int `json:"error_threshold,omitempty"`
 }
 
 // Target is one asset of the plan with what scheduling needs to know about it.
@@ -59,7 +61,8 @@ func (a *Activities) LoadCampaign(ctx context.Context, campaignID string) (Campa
 		return CampaignPlan{}, err
 	}
 	out := CampaignPlan{CampaignID: c.ID, PatchID: c.PatchID, CreatedBy: c.CreatedBy, PlanDigest: c.PlanDigest,
-		Policy: domain.PolicyFor(plan, 0), ToVersion: m.FixedVersion, ArtifactSHA256: m.Artifacts[0].SHA256, Install: m.Install}
+		Policy: domain.PolicyFor(plan, a.ApprovalTTL), ToVersion: m.FixedVersion, ArtifactSHA256: m.Artifacts[0].SHA256, Install: m.Install,
+		ErrorThreshold: plan.ErrorThreshold}
 	for _, t := range plan.Targets {
 		as, err := a.Store.Asset(ctx, t.AssetID)
 		if err != nil {

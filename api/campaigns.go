@@ -21,6 +21,9 @@ type campaignRequest struct {
 	Name     string   `json:"name"`
 	PatchID  string   `json:"patch_id"`
 	AssetIDs []string `json:"asset_ids,omitempty"`
+	// ErrorThreshold is how many failed assets a wave tolerates (default 0); part of the plan.
+	// Waves in safety-critical zones tolerate none whatever it says.
+	ErrorThreshold *int `json:"error_threshold,omitempty"`
 }
 
 // createCampaign plans a campaign for a qualified patch — the given production assets (default:
@@ -35,6 +38,9 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 	v := &domain.ValidationError{What: "campaign"}
 	if strings.TrimSpace(in.Name) == "" || len(in.Name) > 200 {
 		v.Add("name", "is required (at most 200 characters)")
+	}
+	if in.ErrorThreshold != nil && (*in.ErrorThreshold < 0 || *in.ErrorThreshold > domain.MaxErrorThreshold) {
+		v.Add("error_threshold", "must be between 0 and %d, got %d", domain.MaxErrorThreshold, *in.ErrorThreshold)
 	}
 	if len(in.AssetIDs) > 10000 {
 		v.Add("asset_ids", "lists more than 10000 assets; split the campaign")
@@ -75,6 +81,9 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		wanted[id] = true
 	}
 	plan := domain.Plan{PatchID: p.ID, ManifestSHA256: p.ManifestSHA256}
+	if in.ErrorThreshold != nil {
+		plan.ErrorThreshold = *in.ErrorThreshold
+	}
 	var targets []store.CampaignAsset
 	found := map[string]bool{}
 	for _, as := range assets {
@@ -134,11 +143,13 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 // campaignView is a campaign with its plan, targets and approvals.
 type campaignView struct {
 	store.Campaign
-	Stage     string                    `json:"stage"`
-	Plan      json.RawMessage           `json:"plan"`
-	Assets    []campaignAssetView       `json:"assets"`
-	Approvals []store.ApprovalRecord    `json:"approvals"`
-	Live      *workflows.CampaignStatus `json:"live,omitempty"`
+	Stage     string                 `json:"stage"`
+	Plan      json.RawMessage        `json:"plan"`
+	Assets    []campaignAssetView    `json:"assets"`
+	Approvals []store.ApprovalRecord `json:"approvals"`
+	// Operations are the engineers' pauses, resumes and aborts.
+	Operations []store.OperatorAction    `json:"operations"`
+	Live       *workflows.CampaignStatus `json:"live,omitempty"`
 }
 
 type campaignAssetView struct {
@@ -179,6 +190,13 @@ func (s *server) writeCampaign(w http.ResponseWriter, r *http.Request, id string
 	view := campaignView{Campaign: c, Stage: c.Status, Plan: json.RawMessage(c.Plan), Approvals: aps}
 	if aps == nil {
 		view.Approvals = []store.ApprovalRecord{}
+	}
+	if view.Operations, err = s.Store.OperatorActions(ctx, id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if view.Operations == nil {
+		view.Operations = []store.OperatorAction{}
 	}
 	for _, x := range ca {
 		as, err := s.Store.Asset(ctx, x.AssetID)

@@ -358,6 +358,7 @@ func (s *server) setZoneWindow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	z.Window = in
+	s.windowChanged(r, z.ID, in) // operations.go: re-plan the campaigns waiting on this zone
 	writeJSON(w, http.StatusOK, z)
 }
 

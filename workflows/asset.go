@@ -49,6 +49,11 @@ func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploy
 	})
 	var backup activities.BackupResult
 	if err := workflow.ExecuteActivity(backupCtx, a.BackupAsset, ref).Get(ctx, &backup); err != nil {
+		if ctx.Err() != nil {
+			// Aborted before the asset was touched: nothing to roll back.
+			dc, _ := workflow.NewDisconnectedContext(ctx)
+			return res, setState(dc, domain.AssetSkipped, "campaign aborted before this asset was changed", "")
+		}
 		return res, setState(book, domain.AssetFailed, "no verified backup, so nothing was deployed: "+rootMessage(err), "")
 	}
 	res.Backup = backup.SHA256
@@ -57,6 +62,8 @@ func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploy
 		StartToCloseTimeout: 15 * time.Minute,
 		HeartbeatTimeout:    10 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 3, NonRetryableErrorTypes: []string{activities.ErrTypeUnknownAdapter}},
+		// On abort, wait until the installer has really stopped before restoring the backup.
+		WaitForCancellation: true,
 	})
 	verifyCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 5 * time.Minute,
@@ -74,15 +81,15 @@ func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploy
 		} else if !v.Healthy {
 			failure = "verification failed: " + v.Detail
 		} else {
-			return res, setState(book, domain.AssetDone, "", v.Version)
+			// Recorded even when an abort arrives now: a verified asset stays as it is.
+			dc, _ := workflow.NewDisconnectedContext(ctx)
+			return res, setState(dc, domain.AssetDone, "", v.Version)
 		}
 	}
 
-	// Roll back. On cancellation (abort) the rollback still runs, on a disconnected context.
-	rb := ctx
-	if ctx.Err() != nil {
-		rb, _ = workflow.NewDisconnectedContext(ctx)
-	}
+	// Roll back, always on a disconnected context: an abort arriving during the rollback must
+	// not cancel the restore.
+	rb, _ := workflow.NewDisconnectedContext(ctx)
 	if err := setState(rb, domain.AssetFailed, failure, ""); err != nil {
 		return res, err
 	}

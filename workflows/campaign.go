@@ -53,6 +53,12 @@ type CampaignStatus struct {
 	Approvals  []domain.Approval            `json:"approvals"`
 	NextWindow *domain.Occurrence           `json:"next_window,omitempty"`
 	Assets     map[string]domain.AssetState `json:"assets"`
+	// Paused is set while an operator's pause holds the campaign before its next asset.
+	Paused *OperatorAction `json:"paused,omitempty"`
+	// Abort is set once an operator aborted the campaign.
+	Abort *OperatorAction `json:"abort,omitempty"`
+	// ErrorThreshold is how many failed assets a wave tolerates (0 in safety-critical zones).
+	ErrorThreshold int `json:"error_threshold"`
 }
 
 type campaign struct {
@@ -63,6 +69,22 @@ type campaign struct {
 	rejected *DecisionRequest
 	log      log.Logger
 	wfID     string
+
+	// windows is each target zone's current window; a window change replaces it.
+	windows map[string]domain.Window
+	// deployCtx is the context asset children run in; abort cancels it.
+	deployCtx     workflow.Context
+	cancelDeploys workflow.CancelFunc
+	paused        *OperatorAction
+	abort         *OperatorAction
+	ended         bool
+	// replanning counts window changes being recorded; replanned says why the plan changed
+	// and windowChanged wakes a campaign waiting for a window.
+	replanning    int
+	replanned     string
+	windowChanged bool
+	// revalidate is set for executions that re-check approvals before each batch.
+	revalidate bool
 }
 
 // Campaign runs one campaign: test-bench validation, approval, then waves of asset
@@ -91,7 +113,10 @@ func (c *campaign) setup() error {
 	if err := workflow.SetQueryHandler(c.ctx, QueryStatus, func() (CampaignStatus, error) { return c.state, nil }); err != nil {
 		return err
 	}
-	return workflow.SetUpdateHandlerWithOptions(c.ctx, UpdateDecision, c.decide, workflow.UpdateHandlerOptions{Validator: c.validateDecision})
+	if err := workflow.SetUpdateHandlerWithOptions(c.ctx, UpdateDecision, c.decide, workflow.UpdateHandlerOptions{Validator: c.validateDecision}); err != nil {
+		return err
+	}
+	return c.registerOperatorHandlers()
 }
 
 // RefusalErrorPrefix starts the application error type of a refused decision; the rule follows.
@@ -177,6 +202,7 @@ func (c *campaign) setStatus(s domain.CampaignStatus, detail string, details map
 }
 
 func (c *campaign) end(s domain.CampaignStatus, detail string) (CampaignResult, error) {
+	c.ended = true
 	return CampaignResult{Status: s, Detail: detail}, c.setStatus(s, detail, nil)
 }
 
@@ -185,10 +211,17 @@ func (c *campaign) run() (CampaignResult, error) {
 	if err := workflow.ExecuteActivity(bookkeeping(ctx), a.LoadCampaign, c.in.CampaignID).Get(ctx, &c.plan); err != nil {
 		return CampaignResult{}, err
 	}
+	// Executions from this version on re-check approvals before each batch (they expire) and
+	// take window changes and operator requests; older histories replay as they ran.
+	c.revalidate = workflow.GetVersion(ctx, "approval-revalidated-before-each-batch", workflow.DefaultVersion, 1) >= 1
 	c.state.PlanDigest, c.state.Policy = c.plan.PlanDigest, c.plan.Policy
+	c.state.ErrorThreshold = c.plan.ErrorThreshold
+	c.windows = map[string]domain.Window{}
 	for _, t := range c.plan.Targets {
 		c.state.Assets[t.AssetID] = domain.AssetPending
+		c.windows[t.ZoneID] = t.Window
 	}
+	c.deployCtx, c.cancelDeploys = workflow.WithCancel(ctx)
 
 	// 1. Test-bench validation.
 	var bench, prod []activities.Target
@@ -205,7 +238,14 @@ func (c *campaign) run() (CampaignResult, error) {
 	if err := c.setStatus(domain.CampaignTesting, fmt.Sprintf("validating on %d test-bench assets", len(bench)), nil); err != nil {
 		return CampaignResult{}, err
 	}
-	if failed := c.deploy(bench); len(failed) > 0 {
+	if res, done, err := c.holdWhilePaused(); done || err != nil {
+		return res, err
+	}
+	failed := c.deploy(bench)
+	if c.abort != nil {
+		return c.endAborted()
+	}
+	if len(failed) > 0 {
 		return c.end(domain.CampaignTestFailed, "test-bench validation failed: "+strings.Join(failed, "; "))
 	}
 
@@ -214,42 +254,159 @@ func (c *campaign) run() (CampaignResult, error) {
 	if c.plan.Policy.NeedsSafety {
 		need += ", one from the safety role"
 	}
-	if err := c.setStatus(domain.CampaignAwaitingApproval, need, nil); err != nil {
+	if res, done, err := c.awaitApproval(need, nil); done || err != nil {
+		return res, err
+	}
+
+	// 3. Waves, each inside its zone's window.
+	waves := planWaves(prod)
+	tolerated := 0
+	for i, w := range waves {
+		res, done, failed, err := c.runWave(i+1, len(waves), w)
+		if done || err != nil {
+			return res, err
+		}
+		tolerated += failed
+	}
+	if err := c.setWindow(nil); err != nil {
 		return CampaignResult{}, err
+	}
+	if tolerated > 0 {
+		return c.end(domain.CampaignCompleted, fmt.Sprintf("%d assets patched and verified; %d failed and were rolled back within the error threshold of %d per wave",
+			len(prod)-tolerated, tolerated, c.plan.ErrorThreshold))
+	}
+	return c.end(domain.CampaignCompleted, fmt.Sprintf("%d assets patched and verified", len(prod)))
+}
+
+// awaitApproval asks for approval of the current plan and waits until the policy is satisfied,
+// the plan is rejected or the campaign is aborted. done is set when the campaign ended.
+func (c *campaign) awaitApproval(detail string, details map[string]any) (CampaignResult, bool, error) {
+	ctx := c.ctx
+	if err := c.setStatus(domain.CampaignAwaitingApproval, detail, details); err != nil {
+		return CampaignResult{}, true, err
 	}
 	// A decision counts once it is recorded: decide takes it into the state before recording it
 	// and undoes it when recording fails, so wait for decisions still being recorded.
 	recorded := workflow.GetVersion(ctx, "decision-recorded-before-proceeding", workflow.DefaultVersion, 1) >= 1
 	if err := workflow.Await(ctx, func() bool {
-		if recorded && !workflow.AllHandlersFinished(ctx) {
+		if c.abort != nil {
+			return true
+		}
+		if (recorded && !workflow.AllHandlersFinished(ctx)) || c.replanning > 0 {
 			return false
 		}
 		return c.rejected != nil || c.plan.Policy.Satisfied(c.state.Approvals, c.plan.PlanDigest, workflow.Now(ctx))
 	}); err != nil {
-		return CampaignResult{}, err
+		return CampaignResult{}, true, err
+	}
+	if c.abort != nil {
+		res, err := c.endAborted()
+		return res, true, err
 	}
 	if c.rejected != nil {
-		return c.end(domain.CampaignRejected, fmt.Sprintf("rejected by %s: %s", c.rejected.Actor.Name, c.rejected.Reason))
+		res, err := c.end(domain.CampaignRejected, fmt.Sprintf("rejected by %s: %s", c.rejected.Actor.Name, c.rejected.Reason))
+		return res, true, err
 	}
-	names := make([]string, len(c.state.Approvals))
-	for i, ap := range c.state.Approvals {
-		names[i] = ap.Actor + " (" + string(ap.Role) + ")"
+	var names []string
+	for _, ap := range c.validApprovals(workflow.Now(ctx)) {
+		names = append(names, ap.Actor+" ("+string(ap.Role)+")")
 	}
+	c.replanned = ""
 	if err := c.setStatus(domain.CampaignApproved, "approved by "+strings.Join(names, ", "), nil); err != nil {
-		return CampaignResult{}, err
+		return CampaignResult{}, true, err
 	}
+	return CampaignResult{}, false, nil
+}
 
-	// 3. Waves, each inside its zone's window.
-	waves := planWaves(prod)
-	for i, w := range waves {
-		if res, done, err := c.runWave(i+1, len(waves), w); done || err != nil {
-			return res, err
+// holdWhilePaused waits while an operator's pause holds the campaign. done is set when the
+// campaign ended (aborted).
+func (c *campaign) holdWhilePaused() (CampaignResult, bool, error) {
+	if c.abort != nil {
+		res, err := c.endAborted()
+		return res, true, err
+	}
+	if c.paused == nil {
+		return CampaignResult{}, false, nil
+	}
+	detail := fmt.Sprintf("paused by %s", c.paused.Actor)
+	if c.paused.Reason != "" {
+		detail += ": " + c.paused.Reason
+	}
+	if err := c.setStatus(CampaignPaused, detail+"; no new asset starts until an engineer resumes", nil); err != nil {
+		return CampaignResult{}, true, err
+	}
+	if err := workflow.Await(c.ctx, func() bool { return c.paused == nil || c.abort != nil }); err != nil {
+		return CampaignResult{}, true, err
+	}
+	if c.abort != nil {
+		res, err := c.endAborted()
+		return res, true, err
+	}
+	return CampaignResult{}, false, nil
+}
+
+// gate runs before each batch: it holds a paused campaign and sends one whose approvals no
+// longer count (expired, or the plan changed) back to awaiting approval. waited is set when it
+// held the campaign, so the caller looks at the clock and the window again.
+func (c *campaign) gate() (res CampaignResult, done, waited bool, err error) {
+	for {
+		if res, done, err := c.holdWhilePaused(); done || err != nil {
+			return res, done, waited, err
+		}
+		if c.paused != nil {
+			continue
+		}
+		if !c.revalidate && c.replanned == "" {
+			return CampaignResult{}, false, waited, nil
+		}
+		if c.replanning > 0 {
+			if err := workflow.Await(c.ctx, func() bool { return c.replanning == 0 || c.abort != nil }); err != nil {
+				return CampaignResult{}, true, waited, err
+			}
+			continue
+		}
+		now := workflow.Now(c.ctx)
+		if c.plan.Policy.Satisfied(c.state.Approvals, c.plan.PlanDigest, now) {
+			return CampaignResult{}, false, waited, nil
+		}
+		waited = true
+		detail := fmt.Sprintf("the plan changed (%s); approvals of the earlier plan no longer count: approve plan %s", c.replanned, short(c.plan.PlanDigest))
+		details := map[string]any{"reason": "plan_changed", "plan_digest": c.plan.PlanDigest}
+		if c.replanned == "" {
+			detail = fmt.Sprintf("approval expired: approvals count for %s and the window is open; approve plan %s again", c.plan.Policy.TTL, short(c.plan.PlanDigest))
+			details = map[string]any{"reason": "approval_expired", "ttl": c.plan.Policy.TTL.String()}
+		}
+		if res, done, err := c.awaitApproval(detail, details); done || err != nil {
+			return res, done, waited, err
 		}
 	}
+}
+
+// sleep waits d on a durable timer; an abort or a window change ends the wait early.
+func (c *campaign) sleep(d time.Duration) error {
+	tctx, cancel := workflow.WithCancel(c.ctx)
+	defer cancel()
+	timer := workflow.NewTimer(tctx, d)
+	c.windowChanged = false
+	return workflow.Await(c.ctx, func() bool { return timer.IsReady() || c.abort != nil || c.windowChanged })
+}
+
+// endAborted ends an aborted campaign once the assets in flight have rolled back.
+func (c *campaign) endAborted() (CampaignResult, error) {
+	c.ended = true
 	if err := c.setWindow(nil); err != nil {
 		return CampaignResult{}, err
 	}
-	return c.end(domain.CampaignCompleted, fmt.Sprintf("%d assets patched and verified", len(prod)))
+	counts := map[domain.AssetState]int{}
+	for _, s := range c.state.Assets {
+		counts[s]++
+	}
+	detail := fmt.Sprintf("aborted by %s: %s; %d verified assets left as they are, %d rolled back, %d not started",
+		c.abort.Actor, c.abort.Reason, counts[domain.AssetDone], counts[domain.AssetRolledBack], counts[domain.AssetPending]+counts[domain.AssetSkipped])
+	if n := counts[domain.AssetRollbackFailed] + counts[domain.AssetFailed]; n > 0 {
+		detail += fmt.Sprintf("; %d need manual action (rollback failed)", n)
+	}
+	return c.end(domain.CampaignAborted, detail)
 }
 
 // wave is the targets of one zone.
@@ -304,55 +461,90 @@ func (c *campaign) setWindow(o *domain.Occurrence) error {
 }
 
 // runWave deploys one zone's targets batch by batch inside its window. done is set when the
-// campaign ended in this wave.
-func (c *campaign) runWave(n, of int, w wave) (CampaignResult, bool, error) {
+// campaign ended in this wave; failed counts the assets that failed within the wave's error
+// threshold (each rolled back).
+func (c *campaign) runWave(n, of int, w wave) (res CampaignResult, done bool, failed int, err error) {
 	ctx := c.ctx
 	pending := w.targets
+	threshold := c.threshold(w)
 	for len(pending) > 0 {
+		if c.abort != nil {
+			res, err := c.endAborted()
+			return res, true, failed, err
+		}
+		if c.replanned != "" {
+			// The plan changed (a window was edited): approve it again before waiting for it.
+			if res, done, _, err := c.gate(); done || err != nil {
+				return res, true, failed, err
+			}
+		}
+		window := c.windows[w.zone]
 		now := workflow.Now(ctx)
-		occ, ok := w.window.Current(now)
+		occ, ok := window.Current(now)
 		if !ok {
 			res, err := c.end(domain.CampaignHalted, fmt.Sprintf("zone %s has no maintenance window occurrence in the coming year", w.zone))
-			return res, true, err
+			return res, true, failed, err
 		}
 		if err := c.setWindow(&occ); err != nil {
-			return CampaignResult{}, true, err
+			return CampaignResult{}, true, failed, err
 		}
 		if occ.Start.After(now) {
 			detail := fmt.Sprintf("waiting for window: wave %d/%d (zone %s) opens %s", n, of, w.zone, occ.Start.UTC().Format(time.RFC3339))
 			if err := c.setStatus(domain.CampaignScheduled, detail, map[string]any{"window_start": occ.Start.UTC(), "window_end": occ.End.UTC()}); err != nil {
-				return CampaignResult{}, true, err
+				return CampaignResult{}, true, failed, err
 			}
-			if err := workflow.Sleep(ctx, occ.Start.Sub(now)); err != nil {
-				return CampaignResult{}, true, err
+			if err := c.sleep(occ.Start.Sub(now)); err != nil {
+				return CampaignResult{}, true, failed, err
 			}
 			continue
 		}
-		batch, rest := pickBatch(pending, occ.End.Sub(now), w.window.MaxParallel)
+		if res, done, waited, err := c.gate(); done || err != nil {
+			return res, true, failed, err
+		} else if waited {
+			continue // the clock moved and the window may have changed
+		}
+		batch, rest := pickBatch(pending, occ.End.Sub(now), window.MaxParallel)
 		if len(batch) == 0 {
 			for _, t := range pending {
-				if t.Expected > time.Duration(w.window.Duration) {
-					res, err := c.end(domain.CampaignHalted, fmt.Sprintf("asset %s needs %s, longer than zone %s's whole window (%s)", t.Name, t.Expected, w.zone, time.Duration(w.window.Duration)))
-					return res, true, err
+				if t.Expected > time.Duration(window.Duration) {
+					res, err := c.end(domain.CampaignHalted, fmt.Sprintf("asset %s needs %s, longer than zone %s's whole window (%s)", t.Name, t.Expected, w.zone, time.Duration(window.Duration)))
+					return res, true, failed, err
 				}
 			}
 			// What is left of this occurrence is too short: continue in the next one.
-			if err := workflow.Sleep(ctx, occ.End.Sub(now)); err != nil {
-				return CampaignResult{}, true, err
+			if err := c.sleep(occ.End.Sub(now)); err != nil {
+				return CampaignResult{}, true, failed, err
 			}
 			continue
 		}
 		detail := fmt.Sprintf("wave %d/%d (zone %s): %d assets in this batch, window closes %s", n, of, w.zone, len(batch), occ.End.UTC().Format(time.RFC3339))
 		if err := c.setStatus(domain.CampaignDeploying, detail, nil); err != nil {
-			return CampaignResult{}, true, err
+			return CampaignResult{}, true, failed, err
 		}
-		if failed := c.deploy(batch); len(failed) > 0 {
-			res, err := c.halt(failed)
-			return res, true, err
+		lines := c.deploy(batch)
+		if c.abort != nil {
+			res, err := c.endAborted()
+			return res, true, failed, err
+		}
+		failed += len(lines)
+		if failed > threshold {
+			res, err := c.halt(lines, threshold, failed)
+			return res, true, failed, err
 		}
 		pending = rest
 	}
-	return CampaignResult{}, false, nil
+	return CampaignResult{}, false, failed, nil
+}
+
+// threshold is how many failed assets wave w tolerates: the campaign's error threshold, but 0
+// in a safety-critical zone (SL-T 3–4 or a safety-critical asset).
+func (c *campaign) threshold(w wave) int {
+	for _, t := range w.targets {
+		if t.SafetyCritical || t.SLT >= 3 {
+			return 0
+		}
+	}
+	return max(c.plan.ErrorThreshold, 0)
 }
 
 // pickBatch takes up to max targets whose expected duration fits in left, at most one per
@@ -378,7 +570,7 @@ func pickBatch(ts []activities.Target, left time.Duration, max int) (batch, rest
 
 // halt ends the campaign after failed assets: rolled_back when each was restored and verified,
 // halted when any needs manual action. Assets not started stay untouched.
-func (c *campaign) halt(failed []string) (CampaignResult, error) {
+func (c *campaign) halt(failed []string, threshold, count int) (CampaignResult, error) {
 	if err := c.setWindow(nil); err != nil {
 		return CampaignResult{}, err
 	}
@@ -388,7 +580,11 @@ func (c *campaign) halt(failed []string) (CampaignResult, error) {
 			status = domain.CampaignHalted
 		}
 	}
-	return c.end(status, "halted at the first failure (error threshold 0): "+strings.Join(failed, "; "))
+	why := "halted at the first failure (error threshold 0): "
+	if threshold > 0 {
+		why = fmt.Sprintf("halted: %d failed assets in this wave exceed the error threshold of %d: ", count, threshold)
+	}
+	return c.end(status, why+strings.Join(failed, "; "))
 }
 
 // deploy runs AssetDeployment children for ts in parallel and returns a line per failed asset.
@@ -396,7 +592,8 @@ func (c *campaign) deploy(ts []activities.Target) []string {
 	ctx := c.ctx
 	futures := make([]workflow.ChildWorkflowFuture, len(ts))
 	for i, t := range ts {
-		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: AssetWorkflowID(c.in.CampaignID, t.AssetID)})
+		// Abort cancels deployCtx; the parent waits for each child to finish its rollback.
+		cctx := workflow.WithChildOptions(c.deployCtx, workflow.ChildWorkflowOptions{WorkflowID: AssetWorkflowID(c.in.CampaignID, t.AssetID), WaitForCancellation: true})
 		futures[i] = workflow.ExecuteChildWorkflow(cctx, AssetDeployment, AssetDeploymentInput{CampaignID: c.in.CampaignID, AssetID: t.AssetID,
 			PatchID: c.plan.PatchID, ToVersion: c.plan.ToVersion, ArtifactSHA256: c.plan.ArtifactSHA256, Install: c.plan.Install})
 	}
@@ -404,11 +601,17 @@ func (c *campaign) deploy(ts []activities.Target) []string {
 	for i, f := range futures {
 		var r AssetDeploymentResult
 		if err := f.Get(ctx, &r); err != nil {
+			if c.abort != nil && temporal.IsCanceledError(err) {
+				continue // cancelled before it touched the asset
+			}
 			c.state.Assets[ts[i].AssetID] = domain.AssetFailed
 			failed = append(failed, fmt.Sprintf("%s: %s", ts[i].Name, rootMessage(err)))
 			continue
 		}
 		c.state.Assets[ts[i].AssetID] = r.State
+		if r.State == domain.AssetSkipped {
+			continue // aborted before it was touched
+		}
 		if !r.Succeeded() {
 			failed = append(failed, fmt.Sprintf("%s %s: %s", ts[i].Name, r.State, r.Error))
 		}

@@ -79,6 +79,11 @@ type harness struct {
 	devices map[string]*device
 	// approvalErr, when set, is what RecordApproval returns.
 	approvalErr func(activities.ApprovalInput) error
+	// deployTakes is how much workflow time each DeployAsset attempt takes.
+	deployTakes time.Duration
+
+	operatorActions []call[activities.OperatorActionInput]
+	replans         []call[activities.ReplanInput]
 
 	statuses    []call[activities.StatusInput]
 	windows     []call[activities.WindowInput]
@@ -125,6 +130,17 @@ func newHarness(t *testing.T, plan activities.CampaignPlan) *harness {
 			}
 			return nil
 		})
+	env.OnActivity(a.RecordOperatorAction, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.OperatorActionInput) error {
+			record(h, &h.operatorActions, ctx, in)
+			return nil
+		})
+	env.OnActivity(a.ReplanCampaign, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.ReplanInput) (activities.ReplanResult, error) {
+			record(h, &h.replans, ctx, in)
+			sum := sha256.Sum256([]byte(testDigest + in.ZoneID + in.Window.Cron))
+			return activities.ReplanResult{PlanDigest: hex.EncodeToString(sum[:]), Changed: true}, nil
+		})
 	env.OnActivity(a.SetAssetState, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in activities.AssetStateInput) error {
 			record(h, &h.assetStates, ctx, in)
@@ -141,7 +157,7 @@ func newHarness(t *testing.T, plan activities.CampaignPlan) *harness {
 			}
 			return activities.BackupResult{Key: backupKey(in.CampaignID, in.AssetID), SHA256: backupSHA(in.AssetID), Size: 4096, Version: d.version}, nil
 		})
-	env.OnActivity(a.DeployAsset, mock.Anything, mock.Anything).Return(
+	env.OnActivity(a.DeployAsset, mock.Anything, mock.Anything).AfterFn(func() time.Duration { return h.deployTakes }).Return(
 		func(ctx context.Context, in activities.DeployInput) error {
 			record(h, &h.deploys, ctx, in)
 			d := h.device(in.AssetID)
@@ -374,4 +390,55 @@ func errAdapter(msg string) error { return errors.New(msg) }
 // the retries.
 func errNoBackup() error {
 	return temporal.NewApplicationError("backup of asset does not verify; no deploy without a verified backup", activities.ErrTypeNoBackup)
+}
+
+// operation is what happened to one operator update.
+type operation struct {
+	accepted bool
+	refused  error
+	done     bool
+	resp     OperatorResponse
+	err      error
+}
+
+func (o *operation) rule() string {
+	var ae *temporal.ApplicationError
+	if o == nil || o.refused == nil || !errors.As(o.refused, &ae) {
+		return ""
+	}
+	return strings.TrimPrefix(ae.Type(), RefusalErrorPrefix)
+}
+
+// operate sends a pause, resume or abort; call it from a delayed callback.
+func (h *harness) operate(name, updateID string, req OperatorRequest) *operation {
+	o := &operation{}
+	h.env.UpdateWorkflow(name, updateID, &testsuite.TestUpdateCallback{
+		OnAccept: func() { o.accepted = true },
+		OnReject: func(err error) { o.refused = err },
+		OnComplete: func(v any, err error) {
+			o.done, o.err = true, err
+			if r, ok := v.(OperatorResponse); ok {
+				o.resp = r
+			}
+		},
+	}, req)
+	return o
+}
+
+// changeWindow sends a window change; call it from a delayed callback.
+func (h *harness) changeWindow(updateID string, ch WindowChange) *WindowChangeResponse {
+	out := &WindowChangeResponse{}
+	h.env.UpdateWorkflow(UpdateWindow, updateID, &testsuite.TestUpdateCallback{
+		OnAccept: func() {},
+		OnReject: func(err error) { h.t.Errorf("window change %s refused: %v", updateID, err) },
+		OnComplete: func(v any, err error) {
+			if err != nil {
+				h.t.Errorf("window change %s: %v", updateID, err)
+			}
+			if r, ok := v.(WindowChangeResponse); ok {
+				*out = r
+			}
+		},
+	}, ch)
+	return out
 }

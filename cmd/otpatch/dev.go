@@ -48,6 +48,7 @@ func runDev(ctx context.Context, args []string) error {
 	dataDir := fs.String("data", env("DATA", "./otpatch-data"), "data folder (OTPATCH_DATA)")
 	seed := fs.Bool("demo", false, "seed a demo plant and print its tokens")
 	temporalAddr := fs.String("temporal-listen", env("TEMPORAL_LISTEN", "127.0.0.1:0"), "embedded Temporal frontend address (OTPATCH_TEMPORAL_LISTEN)")
+	noWorker := fs.Bool("no-worker", false, "run no worker in this process; a separate otpatch worker connects to the printed Temporal, database and S3")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -103,14 +104,20 @@ func runDev(ctx context.Context, args []string) error {
 		}
 		tokens = &t
 	}
-	w, err := d.startWorker()
-	if err != nil {
-		return err
+	if !*noWorker {
+		w, err := d.startWorker()
+		if err != nil {
+			return err
+		}
+		defer w.Stop()
 	}
-	defer w.Stop()
 	return serve(ctx, log, c.listen, d.handler(c.maxArtifact), func(url string) {
 		fmt.Printf("otpatch %s is running at %s (started in %s)\n", version, url, time.Since(started).Round(time.Millisecond))
 		fmt.Printf("  data folder: %s\n  Temporal:    %s (namespace %s)\n  S3:          http://%s (bucket %s)\n", *dataDir, c.temporal, c.namespace, endpoint, c.s3Bucket)
+		if *noWorker {
+			fmt.Printf("  no worker in this process (--no-worker): run otpatch worker with OTPATCH_DATABASE_URL=%s OTPATCH_TEMPORAL_ADDRESS=%s OTPATCH_S3_ENDPOINT=%s and the keys in %s\n",
+				c.database, c.temporal, endpoint, filepath.Join(*dataDir, "s3-credentials.json"))
+		}
 		if tokens != nil {
 			fmt.Printf("demo tokens (also in %s):\n", filepath.Join(*dataDir, demo.TokensFile))
 			b, _ := json.MarshalIndent(tokens, "  ", "  ")

@@ -10,12 +10,35 @@ import (
 	"time"
 )
 
-// Plan is what approvers approve: the patch (by manifest digest), the exact targets and the
-// windows they will be changed in. Any change to it changes its digest and voids approvals.
+// Plan is what approvers approve: the patch (by manifest digest), the exact targets, the
+// windows they will be changed in and how many failures a wave tolerates. Any change to it
+// changes its digest and voids approvals.
 type Plan struct {
 	PatchID        string       `json:"patch_id"`
 	ManifestSHA256 string       `json:"manifest_sha256"`
 	Targets        []PlanTarget `json:"targets"`
+	// ErrorThreshold is how many failed (and rolled back) assets a wave tolerates before the
+	// campaign halts; waves in safety-critical zones tolerate none whatever it says. Omitted
+	// when 0, so plans made before it existed keep their digest.
+	ErrorThreshold int `json:"error_threshold,omitempty"`
+}
+
+// MaxErrorThreshold bounds a campaign's error threshold.
+const MaxErrorThreshold = 1000
+
+// WithWindow returns the plan with every target in zoneID given window w, and whether that
+// changed anything.
+func (p Plan) WithWindow(zoneID string, w Window) (Plan, bool) {
+	out := p
+	out.Targets = append([]PlanTarget(nil), p.Targets...)
+	changed := false
+	for i, t := range out.Targets {
+		if t.ZoneID == zoneID && !t.Window.Equal(w) {
+			out.Targets[i].Window = w
+			changed = true
+		}
+	}
+	return out, changed
 }
 
 // PlanTarget is one asset of a plan, with the window of its zone.

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -17,6 +18,13 @@ type Window struct {
 	TimeZone    string     `json:"time_zone"`
 	MaxParallel int        `json:"max_parallel"`
 	Blackouts   []Blackout `json:"blackouts,omitempty"`
+}
+
+// Equal reports whether two windows are the same (their JSON is).
+func (w Window) Equal(o Window) bool {
+	a, _ := json.Marshal(w)
+	b, _ := json.Marshal(o)
+	return string(a) == string(b)
 }
 
 // Blackout is a period in which no occurrence opens (a shutdown, peak season).

@@ -1,7 +1,7 @@
 // Package simulator is a virtual plant: an adapter whose devices keep an installed version, a
 // configuration and a health state in the database, so they survive a restart, with
-// deterministic fault injection (deploy fails, verify fails, deploy hangs, backup corrupt)
-// for the demo and the tests.
+// deterministic fault injection for the demo and the tests (deploy fails, verify fails, deploy
+// hangs, backup corrupt, restore fails), set per asset or drawn per asset from a seed.
 package simulator
 
 import (
@@ -12,7 +12,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
+	"math/rand/v2"
 	"time"
 
 	"gorm.io/gorm"
@@ -32,6 +34,45 @@ type Faults struct {
 	Hang bool `json:"hang,omitempty"`
 	// BackupCorrupt flips a byte of every backup in transit.
 	BackupCorrupt bool `json:"backup_corrupt,omitempty"`
+	// RestoreFail makes every restore fail, so a failed asset ends rollback_failed.
+	RestoreFail bool `json:"restore_fail,omitempty"`
+}
+
+// FaultRates are the chances (0 to 1) of each fault per asset when faults are drawn from a seed.
+type FaultRates struct {
+	DeployFail    float64 `json:"deploy_fail,omitempty"`
+	VerifyFail    float64 `json:"verify_fail,omitempty"`
+	Hang          float64 `json:"hang,omitempty"`
+	BackupCorrupt float64 `json:"backup_corrupt,omitempty"`
+	RestoreFail   float64 `json:"restore_fail,omitempty"`
+}
+
+// Draw returns the faults of assetID drawn with rates from seed. The same seed, asset and
+// rates always draw the same faults, whatever other assets exist, so a demo or a test that
+// names its seed is reproducible.
+func Draw(seed uint64, assetID string, r FaultRates) Faults {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(assetID))
+	rng := rand.New(rand.NewPCG(seed, h.Sum64()))
+	roll := func(p float64) bool { return rng.Float64() < p }
+	return Faults{DeployFail: roll(r.DeployFail), VerifyFail: roll(r.VerifyFail), Hang: roll(r.Hang),
+		BackupCorrupt: roll(r.BackupCorrupt), RestoreFail: roll(r.RestoreFail)}
+}
+
+// InjectSeeded sets the faults of each asset in assetIDs to those drawn from seed, and returns
+// the assets that got any fault.
+func (s *Simulator) InjectSeeded(ctx context.Context, seed uint64, r FaultRates, assetIDs []string) (map[string]Faults, error) {
+	out := map[string]Faults{}
+	for _, id := range assetIDs {
+		f := Draw(seed, id, r)
+		if err := s.SetFaults(ctx, nil, id, f); err != nil {
+			return nil, err
+		}
+		if f != (Faults{}) {
+			out[id] = f
+		}
+	}
+	return out, nil
 }
 
 // Device is a simulated device's state.
@@ -228,6 +269,13 @@ func (s *Simulator) Restore(ctx context.Context, assetID string, backup io.Reade
 	}
 	if done, err := s.applied(ctx, key); err != nil || done {
 		return err
+	}
+	f, err := s.Faults(ctx, assetID)
+	if err != nil {
+		return err
+	}
+	if f.RestoreFail {
+		return fmt.Errorf("restore on %s failed: the device refused the configuration image (injected fault restore_fail)", assetID)
 	}
 	var snap snapshot
 	if err := json.NewDecoder(io.LimitReader(backup, 1<<20)).Decode(&snap); err != nil {

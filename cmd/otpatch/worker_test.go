@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// workerTestOutput is a process's output, safe to read while the process writes it.
+type workerTestOutput struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *workerTestOutput) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *workerTestOutput) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startWorkerTestProcess runs the otpatch binary with args and extra environment, killed at cleanup.
+func startWorkerTestProcess(t *testing.T, name string, env []string, args ...string) (*exec.Cmd, *workerTestOutput) {
+	t.Helper()
+	bin, err := binary()
+	if err != nil {
+		t.Fatalf("build otpatch: %v", err)
+	}
+	out := &workerTestOutput{}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Env = append(append(os.Environ(), "OTPATCH_SIM_STEP=700ms"), env...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, tail(out.String(), 3000))
+		}
+	})
+	return cmd, out
+}
+
+var (
+	printedS3        = regexp.MustCompile(`S3:\s+http://(\S+) \(bucket`)
+	printedNamespace = regexp.MustCompile(`Temporal:\s+\S+ \(namespace (\S+)\)`)
+)
+
+// TestWorkerKilledDuringWave runs `otpatch dev --no-worker` (Temporal, API, database, S3) and
+// `otpatch worker` as its own process, kills the worker with SIGKILL while a wave deploys,
+// starts a new worker, and checks that the campaign completes, each asset records exactly one
+// deploy for the campaign, and the audit chain verifies.
+func TestWorkerKilledDuringWave(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs otpatch dev and two otpatch worker processes")
+	}
+	dir := t.TempDir()
+	addr, temporalAddr := freePort(t), freePort(t)
+	_, devOut := startWorkerTestProcess(t, "otpatch dev", nil, "dev", "--demo", "--no-worker", "--data", dir, "--listen", addr, "--temporal-listen", temporalAddr)
+	c := apiClient{t: t, base: "http://" + addr}
+	waitFor(t, "otpatch dev to be ready and print its S3 endpoint", func() (bool, string) {
+		res, err := http.Get(c.base + "/readyz")
+		if err != nil {
+			return false, err.Error()
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK && printedS3.MatchString(devOut.String()) && printedNamespace.MatchString(devOut.String()), res.Status
+	})
+	if !strings.Contains(devOut.String(), "no worker in this process") {
+		t.Errorf("otpatch dev --no-worker does not say it runs no worker")
+	}
+	var creds devCredentials
+	b, err := os.ReadFile(filepath.Join(dir, "s3-credentials.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &creds); err != nil {
+		t.Fatal(err)
+	}
+	workerEnv := []string{
+		"OTPATCH_DATABASE_URL=" + filepath.Join(dir, "otpatch.db"),
+		"OTPATCH_TEMPORAL_ADDRESS=" + temporalAddr,
+		"OTPATCH_TEMPORAL_NAMESPACE=" + printedNamespace.FindStringSubmatch(devOut.String())[1],
+		"OTPATCH_S3_ENDPOINT=" + printedS3.FindStringSubmatch(devOut.String())[1],
+		"OTPATCH_S3_ACCESS_KEY=" + creds.AccessKey,
+		"OTPATCH_S3_SECRET_KEY=" + creds.SecretKey,
+	}
+	worker, _ := startWorkerTestProcess(t, "first otpatch worker", workerEnv, "worker")
+	tokens := readTokens(t, dir)
+
+	bin, _ := binary()
+	manifest := filepath.Join(dir, "manifest.json")
+	artifact := filepath.Join(dir, "plc-2.9.4.fw")
+	if err := os.WriteFile(artifact, bytes.Repeat([]byte("firmware"), 50000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeManifest(t, manifest, "ControlStation-PLC", "V2.9.4", "< V2.9.4")
+	runCLI(t, bin, "vendor", "sign", "--key", filepath.Join(dir, "demo-keys", "acme.key"), "--manifest", manifest, "--artifact", artifact)
+	patchID := strings.TrimSpace(runCLI(t, bin, "vendor", "submit", "--url", c.base, "--token", tokens["vendor"], "--manifest", manifest, artifact))
+	waitFor(t, "qualification by the worker", func() (bool, string) {
+		var p struct{ Status string }
+		c.json("GET", "/api/v1/patches/"+patchID, tokens["engineer"], nil, &p)
+		return p.Status == "qualified", p.Status
+	})
+	c.json("PUT", "/api/v1/zones/zone_packaging/window", tokens["engineer"], map[string]any{"cron": "* * * * *", "duration": "1h", "time_zone": "Europe/Zurich", "max_parallel": 2}, nil)
+	targets := []string{"ast_pkg-plc-01", "ast_pkg-plc-02", "ast_pkg-plc-03", "ast_pkg-plc-04"}
+	var camp struct {
+		ID         string `json:"id"`
+		PlanDigest string `json:"plan_digest"`
+	}
+	if code := c.json("POST", "/api/v1/campaigns", tokens["engineer"], map[string]any{"name": "PLC fix", "patch_id": patchID, "asset_ids": targets}, &camp); code != http.StatusCreated {
+		t.Fatalf("create campaign: %d", code)
+	}
+	status := func() campaignState {
+		var s campaignState
+		c.json("GET", "/api/v1/campaigns/"+camp.ID, tokens["engineer"], nil, &s)
+		return s
+	}
+	waitFor(t, "awaiting approval", func() (bool, string) { s := status(); return s.Status == "awaiting_approval", s.Status })
+	if code := c.json("POST", "/api/v1/campaigns/"+camp.ID+"/decisions", tokens["approver"], map[string]any{"decision": "approve", "plan_digest": camp.PlanDigest}, nil); code != http.StatusOK {
+		t.Fatalf("approve: %d", code)
+	}
+	waitFor(t, "a deploy in flight", func() (bool, string) {
+		s := status()
+		for _, a := range s.Assets {
+			if !a.TestBench && (a.State == "deploying" || a.State == "verifying") {
+				return true, s.Status
+			}
+		}
+		return false, s.Status + " " + s.Detail
+	})
+	if err := worker.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = worker.Wait()
+	before := status()
+	t.Logf("killed the worker during the wave: campaign %s (%s)", before.Status, before.Detail)
+
+	startWorkerTestProcess(t, "second otpatch worker", workerEnv, "worker")
+	waitFor(t, "completion with the new worker", func() (bool, string) {
+		s := status()
+		return s.Status == "completed" || s.Status == "halted" || s.Status == "rolled_back", s.Status + " " + s.Detail
+	})
+	if final := status(); final.Status != "completed" {
+		t.Fatalf("campaign %s after the worker restart: %s", final.Status, final.Detail)
+	}
+	for _, id := range targets {
+		var a struct {
+			Device struct {
+				Version    string `json:"version"`
+				Operations []struct {
+					Op             string `json:"op"`
+					IdempotencyKey string `json:"idempotency_key"`
+				} `json:"operations"`
+			} `json:"device"`
+		}
+		c.json("GET", "/api/v1/assets/"+id, tokens["engineer"], nil, &a)
+		deploys := 0
+		for _, op := range a.Device.Operations {
+			if op.Op == "deploy" && strings.HasPrefix(op.IdempotencyKey, camp.ID+"/") {
+				deploys++
+			}
+		}
+		if deploys != 1 || a.Device.Version != "V2.9.4" {
+			t.Errorf("%s: %d deploys for the campaign, version %s; want exactly 1 and V2.9.4", id, deploys, a.Device.Version)
+		}
+	}
+	if out := runCLI(t, bin, "audit", "verify", "--data", dir); !strings.Contains(out, "audit chain intact") {
+		t.Errorf("audit verify: %s", out)
+	}
+}
