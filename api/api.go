@@ -80,6 +80,8 @@ func (s *server) routes() http.Handler {
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Get("/openapi.json", s.openAPI)
 		r.Get("/schemas/patch-manifest.json", s.manifestSchema)
+		r.Post("/session", s.createSession) // sign-in (session.go)
+		r.Get("/session", s.getSession)
 		r.Group(func(r chi.Router) {
 			r.Use(s.authenticate)
 			r.With(s.allow(anyRole...)).Get("/me", s.me)
@@ -172,6 +174,13 @@ func event(r *http.Request, action string) store.Event {
 func (s *server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
+		if h == "" {
+			// The web UI's session cookie (session.go); a bearer token always takes precedence.
+			if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+				s.authenticateSession(w, r, c.Value, next)
+				return
+			}
+		}
 		token, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok || token == "" || len(token) > 512 {
 			s.refuse(w, r, http.StatusUnauthorized, "auth.refused", "missing bearer token: send Authorization: Bearer <token>")
@@ -314,27 +323,47 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// readyzCheckTimeout bounds each readiness check, so a dependency that hangs (a dropped
+// route, a stopped VM) turns /readyz unready within seconds instead of hanging the probe.
+const readyzCheckTimeout = 2 * time.Second
+
+// readyz answers 200 when the database, the object store and Temporal all answer, and 503
+// naming each that does not. The checks run concurrently, each bounded by readyzCheckTimeout.
 func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	checks := map[string]string{}
-	ok := true
-	check := func(name string, err error) {
-		if err != nil {
-			checks[name], ok = err.Error(), false
-		} else {
-			checks[name] = "ok"
+	checks := map[string]func(context.Context) error{
+		"database":     s.Store.Ping,
+		"object_store": s.Objects.Ping,
+		"temporal": func(ctx context.Context) error {
+			_, err := s.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
+			return err
+		},
+	}
+	type result struct {
+		name string
+		err  error
+	}
+	results := make(chan result, len(checks))
+	for name, check := range checks {
+		go func() {
+			ctx, cancel := context.WithTimeout(r.Context(), readyzCheckTimeout)
+			defer cancel()
+			err := check(ctx)
+			if err == nil && ctx.Err() != nil {
+				err = ctx.Err()
+			}
+			results <- result{name, err}
+		}()
+	}
+	out := map[string]string{}
+	status := http.StatusOK
+	for range checks {
+		res := <-results
+		out[res.name] = "ok"
+		if res.err != nil {
+			out[res.name], status = res.err.Error(), http.StatusServiceUnavailable
 		}
 	}
-	check("database", s.Store.Ping(ctx))
-	check("object_store", s.Objects.Ping(ctx))
-	_, err := s.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
-	check("temporal", err)
-	status := http.StatusOK
-	if !ok {
-		status = http.StatusServiceUnavailable
-	}
-	writeJSON(w, status, checks)
+	writeJSON(w, status, out)
 }
 
 func (s *server) me(w http.ResponseWriter, r *http.Request) {

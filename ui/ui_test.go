@@ -15,7 +15,8 @@ func TestServesEmbeddedPage(t *testing.T) {
 	defer srv.Close()
 	for _, tc := range []struct{ path, contentType, contains string }{
 		{"/", "text/html", `<label for="token">`},
-		{"/app.js", "javascript", "/api/v1/campaigns"},
+		{"/app.js", "javascript", "/api/v1/session"},
+		{"/pages/campaigns.js", "javascript", "/api/v1/campaigns"},
 		{"/app.css", "text/css", ".state-completed"},
 	} {
 		res, err := http.Get(srv.URL + tc.path)

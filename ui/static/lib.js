@@ -1,0 +1,181 @@
+// Shared pieces of the otpatch web UI: the signed-in session, API calls with the CSRF token,
+// DOM building, time formatting and state badges. No framework, no build step.
+
+export const session = { actor: null, csrf: "", routes: new Set() };
+
+/** ApiError is a refused request: the problem+json document's detail and field errors. */
+export class ApiError extends Error {
+  constructor(status, problem) {
+    const fields = (problem.errors || []).map((e) => e.field + " " + e.message);
+    super([problem.detail || problem.title || "HTTP " + status].concat(fields).join("; "));
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+let onUnauthorized = () => {};
+export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
+
+/** api calls the otpatch API with the session cookie and, for changes, the CSRF token. */
+export async function api(path, { method = "GET", body, raw = false } = {}) {
+  const headers = { Accept: "application/json" };
+  if (method !== "GET" && method !== "HEAD") headers["X-CSRF-Token"] = session.csrf;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin", cache: "no-store" });
+  if (res.status === 401 && path !== "/api/v1/session") onUnauthorized();
+  if (raw) return res;
+  if (res.status === 204) return null;
+  const text = await res.text();
+  let doc = null;
+  try { doc = text ? JSON.parse(text) : null; } catch { doc = { detail: text }; }
+  if (!res.ok) throw new ApiError(res.status, doc || {});
+  return doc;
+}
+
+/** hasRoute tells whether the server has a route ("POST /api/v1/campaigns/{campaignID}/pause"),
+ * from its OpenAPI document: controls for features not yet on the server are not shown. */
+export function hasRoute(method, path) { return session.routes.has(method.toUpperCase() + " " + path); }
+
+export async function loadRoutes() {
+  try {
+    const doc = await api("/api/v1/openapi.json");
+    session.routes = new Set();
+    for (const [p, ops] of Object.entries(doc.paths || {})) {
+      for (const m of Object.keys(ops)) session.routes.add(m.toUpperCase() + " " + p);
+    }
+  } catch { session.routes = new Set(); }
+}
+
+// Roles, as the server authorizes them; a control a role may not use is not shown.
+export const roles = {
+  staff: ["engineer", "approver", "safety", "auditor", "admin"],
+  engineers: ["engineer", "admin"],
+  deciders: ["approver", "safety"],
+  auditors: ["auditor", "admin", "engineer"],
+  vendors: ["vendor"],
+};
+export function can(group) { return !!session.actor && roles[group].includes(session.actor.role); }
+
+/** h builds an element: h("a", {href: "#/"}, "text", child, …). Attributes starting with
+ * "on" are listeners; null and false children are skipped; text is never parsed as HTML. */
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else if (v === true) el.setAttribute(k, "");
+    else el.setAttribute(k, String(v));
+  }
+  append(el, children);
+  return el;
+}
+
+/** fill replaces an element's children, skipping null and false as h does. */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    if (Array.isArray(c)) append(el, c);
+    else if (c instanceof Node) el.appendChild(c);
+    else el.appendChild(document.createTextNode(String(c)));
+  }
+}
+
+/** table builds an accessible table in a scrollable region. */
+export function table(caption, headers, rows, { id, empty = "None." } = {}) {
+  if (!rows.length) return h("p", { class: "empty", id }, empty);
+  return h("div", { class: "table-wrap", role: "region", "aria-label": caption, tabindex: "0" },
+    h("table", { id },
+      h("caption", {}, caption),
+      h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, rows)));
+}
+
+// Human words for states; the badge shows the word and a symbol, not only a colour.
+const stateWords = {
+  submitted: "submitted", qualifying: "qualifying", qualified: "qualified", rejected: "rejected",
+  draft: "draft", testing: "testing on the bench", test_failed: "test failed", awaiting_approval: "awaiting approval",
+  approved: "approved", scheduled: "scheduled", deploying: "deploying", completed: "completed", halted: "halted",
+  rolled_back: "rolled back", aborted: "aborted", pending: "pending", backing_up: "backing up", backed_up: "backed up",
+  verifying: "verifying", done: "done", failed: "failed", rolling_back: "rolling back", rollback_failed: "rollback failed",
+  skipped: "skipped", paused: "paused",
+};
+const stateTone = {
+  qualified: "ok", completed: "ok", done: "ok", approved: "ok",
+  rejected: "bad", test_failed: "bad", halted: "bad", rolled_back: "bad", aborted: "bad", failed: "bad", rollback_failed: "bad",
+  rolling_back: "warn", qualifying: "busy", testing: "busy", deploying: "busy", backing_up: "busy", backed_up: "busy",
+  verifying: "busy", awaiting_approval: "warn", scheduled: "wait", submitted: "wait", pending: "wait", draft: "wait", paused: "warn",
+};
+const toneSymbol = { ok: "✓", bad: "✗", warn: "!", busy: "…", wait: "○" };
+
+export function stateWord(s) { return stateWords[s] || String(s || "").replaceAll("_", " "); }
+
+export function badge(state, attrs = {}) {
+  const tone = stateTone[state] || "wait";
+  return h("span", { class: "state tone-" + tone + " state-" + state, dataset: { state }, ...attrs },
+    h("span", { "aria-hidden": "true" }, toneSymbol[tone] + " "), stateWord(state));
+}
+
+export const terminalCampaign = ["test_failed", "rejected", "completed", "halted", "rolled_back", "aborted"];
+
+function pad(n) { return String(n).padStart(2, "0"); }
+
+/** utc shows a time in UTC: 2026-11-27 15:45:10 UTC. */
+export function utc(iso) {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  if (isNaN(d)) return String(iso);
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} UTC`;
+}
+
+/** zoned shows a time in an IANA time zone with its UTC offset: 2026-11-28 02:00 (UTC+01:00, Europe/Zurich). */
+export function zoned(iso, tz) {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  if (!tz) return utc(iso);
+  try {
+    const parts = Object.fromEntries(new Intl.DateTimeFormat("en-CA", {
+      timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+      hourCycle: "h23", timeZoneName: "longOffset", weekday: "short",
+    }).formatToParts(d).map((p) => [p.type, p.value]));
+    const off = (parts.timeZoneName || "GMT").replace("GMT", "UTC");
+    return `${parts.weekday} ${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute} (${off === "UTC" ? "UTC+00:00" : off}, ${tz})`;
+  } catch {
+    return utc(iso);
+  }
+}
+
+export function duration(startIso, endIso) {
+  const min = Math.round((new Date(endIso) - new Date(startIso)) / 60000);
+  if (min < 60) return min + " min";
+  return Math.floor(min / 60) + " h" + (min % 60 ? " " + (min % 60) + " min" : "");
+}
+
+export function short(hash, n = 12) { return hash ? hash.slice(0, n) + "…" : "—"; }
+
+/** announce says something to screen readers and shows it in the status line. */
+export function announce(text, kind = "info") {
+  const el = document.getElementById("status");
+  el.textContent = text;
+  el.className = "status status-" + kind;
+}
+
+export function errorBox(err) {
+  return h("p", { class: "error", role: "alert" }, "✗ ", err.message || String(err));
+}
+
+export function link(href, text, attrs = {}) { return h("a", { href, ...attrs }, text); }
+
+/** labelled wraps a control with its label. */
+export function field(id, label, control, hint) {
+  control.id = id;
+  if (hint) control.setAttribute("aria-describedby", id + "-hint");
+  return h("div", { class: "field" }, h("label", { for: id }, label), control, hint ? h("p", { class: "hint", id: id + "-hint" }, hint) : null);
+}

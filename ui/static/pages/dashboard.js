@@ -1,0 +1,58 @@
+// Dashboard: campaigns by state, alarms (halted campaigns, rollbacks that failed), and the next
+// maintenance window of every zone.
+import { fill, api, h, badge, table, link, utc, zoned, duration, hasRoute, terminalCampaign, errorBox } from "../lib.js";
+
+const order = ["awaiting_approval", "testing", "draft", "approved", "scheduled", "deploying", "halted", "rolled_back", "test_failed", "rejected", "aborted", "completed"];
+
+export async function render(view) {
+  view.append(h("h1", {}, "Dashboard"));
+  const alarms = h("section", { "aria-labelledby": "alarms-title", id: "alarms" }, h("h2", { id: "alarms-title" }, "Alarms"));
+  const states = h("section", { "aria-labelledby": "states-title", id: "by-state" }, h("h2", { id: "states-title" }, "Campaigns by state"));
+  const active = h("section", { "aria-labelledby": "active-title" }, h("h2", { id: "active-title" }, "Campaigns in progress"));
+  const windows = h("section", { "aria-labelledby": "windows-title", id: "next-windows" }, h("h2", { id: "windows-title" }, "Next window per zone"));
+  view.append(h("div", { class: "grid" }, alarms, states), active, windows);
+
+  async function refresh() {
+    const [cs, alarmList] = await Promise.all([
+      api("/api/v1/campaigns"),
+      hasRoute("GET", "/api/v1/alarms") ? api("/api/v1/alarms").catch(() => []) : Promise.resolve([]),
+    ]);
+    const counts = {};
+    for (const c of cs) counts[c.status] = (counts[c.status] || 0) + 1;
+    fill(states, states.firstChild, cs.length
+      ? h("ul", { class: "counts" }, order.filter((s) => counts[s]).map((s) =>
+        h("li", {}, badge(s), " ", h("strong", {}, String(counts[s])), " ", counts[s] === 1 ? "campaign" : "campaigns")))
+      : h("p", { class: "empty" }, "No campaigns yet."));
+
+    const items = [];
+    for (const c of cs.filter((c) => c.status === "halted")) {
+      items.push(h("li", { class: "alarm" }, badge("halted"), " ", link("#/campaigns/" + c.id, c.name), " — ", c.detail || "halted; needs manual action"));
+    }
+    for (const a of alarmList || []) {
+      items.push(h("li", { class: "alarm" }, badge(a.kind === "rollback_failed" ? "rollback_failed" : "halted"), " ",
+        a.campaign_id ? link("#/campaigns/" + a.campaign_id, a.campaign_id) : null, " ", a.asset_id || "", " — ", a.message, " (", utc(a.raised_at), ")"));
+    }
+    fill(alarms, alarms.firstChild, items.length ? h("ul", { class: "alarms" }, items) : h("p", { class: "ok-text" }, "✓ No alarms: no campaign is halted and no rollback failed."));
+
+    const running = cs.filter((c) => !terminalCampaign.includes(c.status));
+    fill(active, active.firstChild, table("Campaigns in progress", ["Campaign", "State", "Detail", "Next window (UTC)", "Updated"],
+      running.map((c) => h("tr", {}, h("td", {}, link("#/campaigns/" + c.id, c.name)), h("td", {}, badge(c.status)), h("td", {}, c.detail || ""),
+        h("td", {}, c.next_window_start ? utc(c.next_window_start) : "—"), h("td", {}, utc(c.updated_at)))),
+      { empty: "No campaign in progress.", id: "active-campaigns" }));
+  }
+
+  try {
+    await refresh();
+    const ws = await api("/api/v1/windows?next=1");
+    windows.append(table("Next window per zone", ["Zone", "Next opening (zone time)", "Length", "Window"],
+      ws.map((z) => {
+        const o = (z.occurrences || [])[0];
+        return h("tr", {}, h("td", {}, z.zone), h("td", {}, o ? zoned(o.start, z.window.time_zone) : "none scheduled"),
+          h("td", {}, o ? duration(o.start, o.end) : "—"), h("td", {}, h("code", {}, z.window.cron || "—"), " ", z.window.time_zone || ""));
+      }), { empty: "No zones." }));
+  } catch (err) {
+    view.append(errorBox(err));
+  }
+  const timer = setInterval(() => refresh().catch(() => {}), 5000);
+  return () => clearInterval(timer);
+}
