@@ -54,6 +54,8 @@ type envOptions struct {
 	maxArtifact int64
 	// presignExpiry is how long presigned URLs stay valid (0: the default).
 	presignExpiry time.Duration
+	// now is the store's clock (nil: the wall clock).
+	now func() time.Time
 }
 
 func newEnv(t *testing.T, opt envOptions) *env {
@@ -68,7 +70,7 @@ func newEnv(t *testing.T, opt envOptions) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	st, err := store.Open(dsn, store.Options{Logger: log})
+	st, err := store.Open(dsn, store.Options{Logger: log, Now: opt.now})
 	if err != nil {
 		t.Fatal(err)
 	}

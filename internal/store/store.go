@@ -399,24 +399,49 @@ func (s *Store) AuditEvents(ctx context.Context, f AuditFilter) ([]audit.Event, 
 	return out, nil
 }
 
-// verifyChain recomputes the whole chain in pages with v and compares its end with the
-// recorded head.
+// verifyPage is how many events verifyChain reads per query.
+const verifyPage = 10000
+
+// verifyChain recomputes the whole chain with v and compares its end with the recorded head.
+// It reads the trail in keyset pages (seq > last seen), scanning rows without reflection, and
+// reads the next page while v checks the current one.
 func (s *Store) verifyChain(ctx context.Context, v *audit.Verifier) (audit.Result, error) {
-	var after int64
-	for {
-		var rows []auditRow
-		if err := s.db.WithContext(ctx).Model(&auditRow{}).Where("seq > ?", after).Order("seq").Limit(1000).Find(&rows).Error; err != nil {
-			return audit.Result{}, err
+	type page struct {
+		rows []audit.Event
+		err  error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	pages := make(chan page, 1)
+	go func() {
+		defer close(pages)
+		var after int64
+		for {
+			rows, err := s.auditPage(ctx, after, verifyPage)
+			select {
+			case pages <- page{rows, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(rows) < verifyPage {
+				return
+			}
+			after = rows[len(rows)-1].Seq
 		}
-		for _, r := range rows {
-			if !v.Add(audit.Event(r)) {
+	}()
+	defer func() {
+		cancel()
+		for range pages { // the reader has stopped when pages is closed
+		}
+	}()
+	for p := range pages {
+		if p.err != nil {
+			return audit.Result{}, p.err
+		}
+		for _, e := range p.rows {
+			if !v.Add(e) {
 				return v.Result(), nil
 			}
 		}
-		if len(rows) < 1000 {
-			break
-		}
-		after = rows[len(rows)-1].Seq
 	}
 	var head auditHead
 	if err := s.db.WithContext(ctx).Take(&head, "id = 1").Error; err != nil {
@@ -424,6 +449,26 @@ func (s *Store) verifyChain(ctx context.Context, v *audit.Verifier) (audit.Resul
 	}
 	v.CheckHead(head.Seq, head.Hash)
 	return v.Result(), nil
+}
+
+// auditPage reads up to limit events after sequence number after, in sequence order.
+func (s *Store) auditPage(ctx context.Context, after int64, limit int) ([]audit.Event, error) {
+	rows, err := s.db.WithContext(ctx).Raw(`SELECT seq, at, actor, role, action, subject_type, subject_id, campaign_id, patch_id,
+		asset_id, request_id, workflow_id, details, prev_hash, hash FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit).Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]audit.Event, 0, limit)
+	for rows.Next() {
+		var e audit.Event
+		if err := rows.Scan(&e.Seq, &e.At, &e.Actor, &e.Role, &e.Action, &e.SubjectType, &e.SubjectID, &e.CampaignID, &e.PatchID,
+			&e.AssetID, &e.RequestID, &e.WorkflowID, &e.Details, &e.PrevHash, &e.Hash); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
 }
 
 func notFound(err error, what string) error {
