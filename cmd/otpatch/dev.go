@@ -63,6 +63,9 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	defer ts.Stop()
 	c.database = filepath.Join(*dataDir, "otpatch.db")
+	if c.checkpointKey == "" {
+		c.checkpointKey = filepath.Join(*dataDir, "audit-checkpoint.key")
+	}
 	c.temporal, c.namespace = ts.HostPort(), ts.Namespace()
 	endpoint := c.s3Endpoint
 	if endpoint == "" {

@@ -29,6 +29,7 @@ Usage:
   otpatch vendor submit --url URL --token TOKEN [--presigned] [--wait] MANIFEST ARTIFACT...
   otpatch csaf ingest --url URL --token TOKEN FILE... load CSAF 2.0 advisories
   otpatch evidence verify [--checkpoint-key KEY] BUNDLE  check a campaign's evidence bundle offline
+  otpatch config check [--role server|worker] [--connect]  validate the configuration; say what is missing
   otpatch healthcheck [--url URL]                    exit 0 when the server answers /healthz
   otpatch version
 
@@ -73,6 +74,8 @@ func run(ctx context.Context, args []string) error {
 		return runCSAF(ctx, rest)
 	case "evidence":
 		return runEvidence(ctx, rest)
+	case "config":
+		return runConfig(ctx, rest)
 	case "healthcheck":
 		return runHealthcheck(ctx, rest)
 	case "version":

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
@@ -21,6 +23,7 @@ import (
 	"github.com/otpatch/otpatch/internal/adapters"
 	"github.com/otpatch/otpatch/internal/adapters/simulator"
 	"github.com/otpatch/otpatch/internal/artifacts"
+	"github.com/otpatch/otpatch/internal/metrics"
 	"github.com/otpatch/otpatch/internal/store"
 	"github.com/otpatch/otpatch/ui"
 	"github.com/otpatch/otpatch/workflows"
@@ -28,22 +31,28 @@ import (
 
 // config is what the production commands read from flags and OTPATCH_* variables.
 type config struct {
-	listen      string
-	database    string
-	temporal    string
-	namespace   string
-	s3Endpoint  string
-	s3Access    string
-	s3Secret    string
-	s3Bucket    string
-	s3Secure    bool
-	simStep     time.Duration
-	maxArtifact int64
-	logJSON     bool
+	checkpointKey string
+	listen        string
+	database      string
+	temporal      string
+	namespace     string
+	s3Endpoint    string
+	s3Access      string
+	s3Secret      string
+	s3Bucket      string
+	s3Secure      bool
+	simStep       time.Duration
+	maxArtifact   int64
+	logJSON       bool
+	// metricsListen is a separate address for /metrics (the worker's only listener).
+	metricsListen string
+	// tlsCert and tlsKey turn on HTTPS for the API.
+	tlsCert, tlsKey string
 }
 
 func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.listen, "listen", env("LISTEN", "127.0.0.1:8080"), "API and UI address (OTPATCH_LISTEN)")
+	fs.StringVar(&c.checkpointKey, "checkpoint-key", env("CHECKPOINT_KEY_FILE", ""), "audit checkpoint signing key (PEM file; created when missing) (OTPATCH_CHECKPOINT_KEY_FILE)")
 	fs.StringVar(&c.database, "database", env("DATABASE_URL", ""), "postgres:// URL or SQLite file (OTPATCH_DATABASE_URL)")
 	fs.StringVar(&c.temporal, "temporal", env("TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend host:port (OTPATCH_TEMPORAL_ADDRESS)")
 	fs.StringVar(&c.namespace, "namespace", env("TEMPORAL_NAMESPACE", "default"), "Temporal namespace (OTPATCH_TEMPORAL_NAMESPACE)")
@@ -59,6 +68,9 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.maxArtifact, "max-artifact-bytes", maxArt, "largest patch upload accepted through the API (OTPATCH_MAX_ARTIFACT_BYTES)")
 	logJSON, _ := strconv.ParseBool(env("LOG_JSON", "false"))
 	fs.BoolVar(&c.logJSON, "log-json", logJSON, "JSON logs (OTPATCH_LOG_JSON)")
+	fs.StringVar(&c.metricsListen, "metrics-listen", env("METRICS_LISTEN", ""), "address for a separate Prometheus /metrics listener; the worker serves metrics only there, the server also on its API address (OTPATCH_METRICS_LISTEN)")
+	fs.StringVar(&c.tlsCert, "tls-cert", env("TLS_CERT", ""), "PEM certificate (chain) for HTTPS on the API address (OTPATCH_TLS_CERT)")
+	fs.StringVar(&c.tlsKey, "tls-key", env("TLS_KEY", ""), "PEM private key for --tls-cert (OTPATCH_TLS_KEY)")
 }
 
 func (c *config) logger() *slog.Logger {
@@ -75,6 +87,7 @@ type deps struct {
 	objects *artifacts.Store
 	sim     *simulator.Simulator
 	tc      client.Client
+	metrics *metrics.Set
 	closers []func()
 }
 
@@ -86,7 +99,7 @@ func (d *deps) close() {
 
 // connect opens the database (migrating it), the object store and the Temporal client.
 func (c *config) connect(ctx context.Context, log *slog.Logger) (*deps, error) {
-	d := &deps{log: log}
+	d := &deps{log: log, metrics: metrics.New()}
 	if c.database == "" {
 		return nil, errors.New("no database: set OTPATCH_DATABASE_URL (postgres://… or a SQLite file)")
 	}
@@ -96,6 +109,10 @@ func (c *config) connect(ctx context.Context, log *slog.Logger) (*deps, error) {
 	}
 	d.store = st
 	d.closers = append(d.closers, func() { _ = st.Close() })
+	if err := d.metrics.TimeAuditAppends(st.DB()); err != nil {
+		d.close()
+		return nil, fmt.Errorf("audit append metrics: %w", err)
+	}
 	if applied, err := st.Migrate(ctx); err != nil {
 		d.close()
 		return nil, err
@@ -117,12 +134,16 @@ func (c *config) connect(ctx context.Context, log *slog.Logger) (*deps, error) {
 	}
 	d.sim = simulator.New(st.DB(), c.simStep, nil)
 	sdkLog := slog.New(levelFloor{Handler: log.Handler(), min: slog.LevelWarn})
-	d.tc, err = client.DialContext(ctx, client.Options{HostPort: c.temporal, Namespace: c.namespace, Logger: tlog.NewStructuredLogger(sdkLog)})
+	d.tc, err = client.DialContext(ctx, client.Options{HostPort: c.temporal, Namespace: c.namespace, Logger: tlog.NewStructuredLogger(sdkLog), MetricsHandler: d.metrics.SDK.Handler()})
 	if err != nil {
 		d.close()
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", c.temporal, err)
 	}
 	d.closers = append(d.closers, d.tc.Close)
+	if err := d.startCheckpoints(ctx, c.checkpointKey); err != nil {
+		d.close()
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -156,7 +177,7 @@ func (d *deps) activities() *activities.Activities {
 }
 
 func (d *deps) startWorker() (worker.Worker, error) {
-	w := worker.New(d.tc, workflows.TaskQueue, worker.Options{})
+	w := worker.New(d.tc, workflows.TaskQueue, worker.Options{Interceptors: []interceptor.WorkerInterceptor{d.metrics.WorkerInterceptor()}})
 	w.RegisterWorkflow(workflows.Campaign)
 	w.RegisterWorkflow(workflows.AssetDeployment)
 	w.RegisterWorkflow(workflows.PatchQualification)
@@ -173,15 +194,35 @@ func (d *deps) handler(maxArtifact int64) http.Handler {
 
 // serve runs the HTTP server until ctx is done, then shuts it down gracefully.
 func serve(ctx context.Context, log *slog.Logger, addr string, h http.Handler, ready func(url string)) error {
+	return serveTLS(ctx, log, addr, h, "", "", ready)
+}
+
+// serveTLS is serve over HTTPS when certFile and keyFile are set (TLS 1.2 or later).
+func serveTLS(ctx context.Context, log *slog.Logger, addr string, h http.Handler, certFile, keyFile string, ready func(url string)) error {
+	if (certFile == "") != (keyFile == "") {
+		return errors.New("HTTPS needs both --tls-cert and --tls-key (OTPATCH_TLS_CERT, OTPATCH_TLS_KEY)")
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	scheme := "http"
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return fmt.Errorf("load TLS certificate %s and key %s: %w", certFile, keyFile, err)
+		}
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		scheme = "https"
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	if srv.TLSConfig != nil {
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	if ready != nil {
-		ready("http://" + ln.Addr().String())
+		ready(scheme + "://" + ln.Addr().String())
 	}
 	select {
 	case err := <-errc:
@@ -208,7 +249,11 @@ func runServer(ctx context.Context, args []string) error {
 	}
 	defer d.close()
 	d.sweep(ctx)
-	return serve(ctx, log, c.listen, d.handler(c.maxArtifact), func(url string) { log.Info("otpatch server listening", "url", url) })
+	d.databaseGauges()
+	if c.metricsListen != "" {
+		serveMetrics(ctx, log, c.metricsListen, d.metrics)
+	}
+	return serveTLS(ctx, log, c.listen, withMetrics(d.metrics, d.handler(c.maxArtifact)), c.tlsCert, c.tlsKey, func(url string) { log.Info("otpatch server listening", "url", url) })
 }
 
 func runWorker(ctx context.Context, args []string) error {
@@ -227,6 +272,9 @@ func runWorker(ctx context.Context, args []string) error {
 	w, err := d.startWorker()
 	if err != nil {
 		return err
+	}
+	if c.metricsListen != "" {
+		serveMetrics(ctx, log, c.metricsListen, d.metrics)
 	}
 	log.Info("otpatch worker polling", "task_queue", workflows.TaskQueue, "temporal", c.temporal)
 	<-ctx.Done()

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/otpatch/otpatch/internal/artifacts"
+	"github.com/otpatch/otpatch/internal/store"
+)
+
+// runConfig is `otpatch config check`.
+func runConfig(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "check" {
+		return errors.New("usage: otpatch config check [--role server|worker] [--connect] [flags of otpatch server]")
+	}
+	return configCheck(ctx, os.Stdout, args[1:])
+}
+
+// configProblem is one finding of config check.
+type configProblem struct {
+	setting, problem string
+}
+
+// configCheck validates the production configuration from flags and OTPATCH_* variables,
+// prints every finding and returns an error naming how many settings are wrong or missing.
+// With --connect it also reaches the database, the object store and Temporal.
+func configCheck(ctx context.Context, out io.Writer, args []string) error {
+	var c config
+	fs := flag.NewFlagSet("config check", flag.ContinueOnError)
+	c.flags(fs)
+	role := fs.String("role", "server", "the process to check the configuration for: server or worker")
+	connect := fs.Bool("connect", false, "also connect to the database, the object store and Temporal (5 s each)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	problems := c.validate(*role)
+	if len(problems) == 0 && *connect {
+		problems = append(problems, c.reach(ctx)...)
+	}
+	fmt.Fprintf(out, "otpatch %s configuration:\n", *role)
+	for _, s := range c.summary(*role) {
+		fmt.Fprintf(out, "  %-28s %s\n", s[0], s[1])
+	}
+	if len(problems) == 0 {
+		if *connect {
+			fmt.Fprintln(out, "configuration ok; database, object store and Temporal answered")
+		} else {
+			fmt.Fprintln(out, "configuration ok (add --connect to reach the database, the object store and Temporal)")
+		}
+		return nil
+	}
+	fmt.Fprintln(out, "problems:")
+	for _, p := range problems {
+		fmt.Fprintf(out, "  %s: %s\n", p.setting, p.problem)
+	}
+	return fmt.Errorf("%d configuration problem(s); see above", len(problems))
+}
+
+var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// validate checks the settings without reaching anything.
+func (c *config) validate(role string) []configProblem {
+	var ps []configProblem
+	add := func(setting, format string, a ...any) {
+		ps = append(ps, configProblem{setting, fmt.Sprintf(format, a...)})
+	}
+	if role != "server" && role != "worker" {
+		add("--role", "%q is not server or worker", role)
+	}
+	switch {
+	case c.database == "":
+		add("OTPATCH_DATABASE_URL", "missing: set it to postgres://USER:PASSWORD@HOST:5432/otpatch?sslmode=verify-full (production) or a SQLite file (one machine)")
+	case strings.HasPrefix(c.database, "postgres://") || strings.HasPrefix(c.database, "postgresql://"):
+		u, err := url.Parse(c.database)
+		if err != nil {
+			add("OTPATCH_DATABASE_URL", "not a valid URL: %v", err)
+			break
+		}
+		if u.Hostname() == "" || strings.Trim(u.Path, "/") == "" {
+			add("OTPATCH_DATABASE_URL", "%s needs a host and a database name", u.Redacted())
+		}
+	case strings.Contains(c.database, "://"):
+		add("OTPATCH_DATABASE_URL", "unsupported scheme in %q: use postgres:// or a SQLite file path", strings.SplitN(c.database, "://", 2)[0]+"://…")
+	}
+	if _, _, err := net.SplitHostPort(c.temporal); err != nil {
+		add("OTPATCH_TEMPORAL_ADDRESS", "%q is not host:port (example temporal-frontend:7233)", c.temporal)
+	}
+	if c.namespace == "" {
+		add("OTPATCH_TEMPORAL_NAMESPACE", "empty; the default is \"default\"")
+	}
+	switch {
+	case c.s3Endpoint == "":
+		add("OTPATCH_S3_ENDPOINT", "missing: set it to the S3 endpoint's host:port, without http:// (example minio:9000)")
+	case strings.Contains(c.s3Endpoint, "://"):
+		add("OTPATCH_S3_ENDPOINT", "%q has a scheme; give host:port and set OTPATCH_S3_SECURE=true for HTTPS", c.s3Endpoint)
+	}
+	if c.s3Access == "" {
+		add("OTPATCH_S3_ACCESS_KEY", "missing")
+	}
+	if c.s3Secret == "" {
+		add("OTPATCH_S3_SECRET_KEY", "missing")
+	}
+	if !bucketName.MatchString(c.s3Bucket) {
+		add("OTPATCH_S3_BUCKET", "%q is not a valid bucket name (3–63 lowercase letters, digits, dots, hyphens)", c.s3Bucket)
+	}
+	if c.simStep < 0 {
+		add("OTPATCH_SIM_STEP", "negative (%s)", c.simStep)
+	}
+	if c.maxArtifact <= 0 {
+		add("OTPATCH_MAX_ARTIFACT_BYTES", "must be positive")
+	}
+	if c.metricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.metricsListen); err != nil {
+			add("OTPATCH_METRICS_LISTEN", "%q is not host:port (example :9090)", c.metricsListen)
+		}
+	}
+	if role == "server" {
+		if _, _, err := net.SplitHostPort(c.listen); err != nil {
+			add("OTPATCH_LISTEN", "%q is not host:port (example :8080)", c.listen)
+		}
+		switch {
+		case (c.tlsCert == "") != (c.tlsKey == ""):
+			add("OTPATCH_TLS_CERT/OTPATCH_TLS_KEY", "set both or neither")
+		case c.tlsCert != "":
+			if _, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey); err != nil {
+				add("OTPATCH_TLS_CERT/OTPATCH_TLS_KEY", "cannot load the pair: %v", err)
+			}
+		}
+	}
+	return ps
+}
+
+// reach connects to each dependency, as /readyz does, with a 5 s bound each.
+func (c *config) reach(ctx context.Context) []configProblem {
+	var ps []configProblem
+	try := func(setting string, fn func(context.Context) error) {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := fn(ctx); err != nil {
+			ps = append(ps, configProblem{setting, "unreachable: " + err.Error()})
+		}
+	}
+	try("OTPATCH_DATABASE_URL", func(ctx context.Context) error {
+		st, err := store.Open(c.database, store.Options{})
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return st.Ping(ctx)
+	})
+	try("OTPATCH_S3_ENDPOINT", func(ctx context.Context) error {
+		obj, err := artifacts.New(artifacts.Config{Endpoint: c.s3Endpoint, AccessKey: c.s3Access, SecretKey: c.s3Secret, Bucket: c.s3Bucket, Secure: c.s3Secure})
+		if err != nil {
+			return err
+		}
+		return obj.Ping(ctx)
+	})
+	try("OTPATCH_TEMPORAL_ADDRESS", func(ctx context.Context) error {
+		tc, err := client.DialContext(ctx, client.Options{HostPort: c.temporal, Namespace: c.namespace, Logger: tlog.NewStructuredLogger(c.quietLogger())})
+		if err != nil {
+			return err
+		}
+		defer tc.Close()
+		if _, err := tc.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: c.namespace}); err != nil {
+			return fmt.Errorf("namespace %q: %w", c.namespace, err)
+		}
+		return nil
+	})
+	return ps
+}
+
+// summary lists the effective settings, secrets masked.
+func (c *config) summary(role string) [][2]string {
+	mask := func(v string) string {
+		if v == "" {
+			return "(not set)"
+		}
+		return "(set)"
+	}
+	db := c.database
+	if u, err := url.Parse(db); err == nil && u.Scheme != "" {
+		db = u.Redacted()
+	}
+	out := [][2]string{
+		{"database", orUnset(db)},
+		{"temporal", c.temporal + " namespace " + c.namespace},
+		{"s3 endpoint", orUnset(c.s3Endpoint) + fmt.Sprintf(" (https %v)", c.s3Secure)},
+		{"s3 bucket", c.s3Bucket},
+		{"s3 access key", mask(c.s3Access)},
+		{"s3 secret key", mask(c.s3Secret)},
+	}
+	if role == "server" {
+		scheme := "http"
+		if c.tlsCert != "" {
+			scheme = "https"
+		}
+		out = append(out, [2]string{"listen", scheme + " " + c.listen})
+	}
+	return append(out, [2]string{"metrics listen", orUnset(c.metricsListen)})
+}
+
+func orUnset(v string) string {
+	if v == "" {
+		return "(not set)"
+	}
+	return v
+}
+
+// quietLogger drops the SDK's info-level chatter during a check.
+func (c *config) quietLogger() *slog.Logger {
+	return slog.New(levelFloor{Handler: c.logger().Handler(), min: slog.LevelError})
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otpatch/otpatch/internal/testenv"
+)
+
+// clearConfigEnv unsets, for the test, every OTPATCH_* variable the production
+// configuration reads (not the test-service ones such as OTPATCH_TEST_POSTGRES).
+func clearConfigEnv(t *testing.T) {
+	for _, name := range []string{"LISTEN", "DATABASE_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "S3_ENDPOINT", "S3_ACCESS_KEY",
+		"S3_SECRET_KEY", "S3_BUCKET", "S3_SECURE", "SIM_STEP", "MAX_ARTIFACT_BYTES", "LOG_JSON", "METRICS_LISTEN", "TLS_CERT", "TLS_KEY"} {
+		t.Setenv("OTPATCH_"+name, "")
+		os.Unsetenv("OTPATCH_" + name)
+	}
+}
+
+func TestConfigCheckNamesWhatIsMissing(t *testing.T) {
+	clearConfigEnv(t)
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want []string // every one must appear among the problems
+		ok   bool
+	}{
+		{name: "nothing set", args: nil,
+			want: []string{"OTPATCH_DATABASE_URL: missing", "OTPATCH_S3_ENDPOINT: missing", "OTPATCH_S3_ACCESS_KEY: missing", "OTPATCH_S3_SECRET_KEY: missing"}},
+		{name: "wrong shapes",
+			env: map[string]string{"OTPATCH_DATABASE_URL": "mysql://x/y", "OTPATCH_S3_ENDPOINT": "http://minio:9000", "OTPATCH_S3_ACCESS_KEY": "a",
+				"OTPATCH_S3_SECRET_KEY": "b", "OTPATCH_S3_BUCKET": "Bad_Bucket", "OTPATCH_TEMPORAL_ADDRESS": "temporal", "OTPATCH_TLS_CERT": "/x.pem"},
+			want: []string{"OTPATCH_DATABASE_URL: unsupported scheme", "OTPATCH_S3_ENDPOINT: \"http://minio:9000\" has a scheme",
+				"OTPATCH_S3_BUCKET: \"Bad_Bucket\"", "OTPATCH_TEMPORAL_ADDRESS: \"temporal\" is not host:port", "set both or neither"}},
+		{name: "worker ignores the API's TLS",
+			env: map[string]string{"OTPATCH_DATABASE_URL": "postgres://u:p@db:5432/otpatch", "OTPATCH_S3_ENDPOINT": "minio:9000",
+				"OTPATCH_S3_ACCESS_KEY": "a", "OTPATCH_S3_SECRET_KEY": "b", "OTPATCH_TLS_CERT": "/x.pem"},
+			args: []string{"--role", "worker"}, ok: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			var out bytes.Buffer
+			err := configCheck(context.Background(), &out, tc.args)
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("config check: %v\n%s", err, out.String())
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("config check passed a bad configuration:\n%s", out.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output does not say %q:\n%s", w, out.String())
+				}
+			}
+			if strings.Contains(out.String(), "u:p@") {
+				t.Errorf("output shows the database password:\n%s", out.String())
+			}
+		})
+	}
+}
+
+// TestConfigCheckConnect reaches a real PostgreSQL and MinIO and an address where no
+// Temporal listens: only Temporal is reported, as unreachable.
+func TestConfigCheckConnect(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts MinIO")
+	}
+	clearConfigEnv(t)
+	dsn := testenv.PostgresDSN(t)
+	mc := testenv.MinIO(t)
+	for k, v := range map[string]string{"OTPATCH_DATABASE_URL": dsn, "OTPATCH_S3_ENDPOINT": mc.Endpoint, "OTPATCH_S3_ACCESS_KEY": mc.AccessKey,
+		"OTPATCH_S3_SECRET_KEY": mc.SecretKey, "OTPATCH_TEMPORAL_ADDRESS": testenv.FreeAddr(t)} {
+		t.Setenv(k, v)
+	}
+	var out bytes.Buffer
+	err := configCheck(context.Background(), &out, []string{"--role", "worker", "--connect"})
+	if err == nil || !strings.Contains(out.String(), "OTPATCH_TEMPORAL_ADDRESS: unreachable") {
+		t.Fatalf("want Temporal reported unreachable, got %v:\n%s", err, out.String())
+	}
+	for _, s := range []string{"OTPATCH_DATABASE_URL:", "OTPATCH_S3_ENDPOINT:"} {
+		if strings.Contains(out.String(), s) {
+			t.Errorf("a reachable dependency was reported (%s):\n%s", s, out.String())
+		}
+	}
+}
+
+// TestServeTLS serves the API over HTTPS with --tls-cert/--tls-key: a client trusting the
+// certificate gets through, a plain-HTTP client does not, and half a pair is refused.
+func TestServeTLS(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "otpatch"}, DNSNames: []string{"localhost"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+
+	log := slog.New(slog.DiscardHandler)
+	if err := serveTLS(context.Background(), log, "127.0.0.1:0", http.NotFoundHandler(), certFile, "", nil); err == nil {
+		t.Fatal("serveTLS accepted a certificate without a key")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	urls := make(chan string, 1)
+	done := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+	go func() { done <- serveTLS(ctx, log, "127.0.0.1:0", h, certFile, keyFile, func(u string) { urls <- u }) }()
+	u := <-urls
+	if !strings.HasPrefix(u, "https://") {
+		t.Fatalf("serveTLS reported %s", u)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(mustParse(t, der))
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	res, err := c.Get(u + "/healthz")
+	if err != nil {
+		t.Fatalf("HTTPS request: %v", err)
+	}
+	res.Body.Close()
+	// Go's TLS server answers a plain-HTTP request with 400 and nothing else.
+	if res, err := http.Get("http://" + strings.TrimPrefix(u, "https://") + "/healthz"); err == nil {
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest {
+			t.Errorf("plain HTTP on the HTTPS listener answered %s", res.Status)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+}
+
+func mustParse(t *testing.T, der []byte) *x509.Certificate {
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}

@@ -1,0 +1,81 @@
+package metrics
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"gorm.io/gorm"
+)
+
+// Database computes gauges from otpatch's database at scrape time, so every API replica
+// reports the same numbers and no process has to count transitions it did not see.
+type Database struct {
+	db  *gorm.DB
+	now func() time.Time
+
+	campaigns, assets, waiting, wait, up *prometheus.Desc
+}
+
+var _ prometheus.Collector = (*Database)(nil)
+
+// NewDatabase returns the collector over db.
+func NewDatabase(db *gorm.DB, now func() time.Time) *Database {
+	if now == nil {
+		now = time.Now
+	}
+	return &Database{db: db, now: now,
+		campaigns: prometheus.NewDesc("otpatch_campaigns", "Campaigns by status.", []string{"status"}, nil),
+		assets: prometheus.NewDesc("otpatch_campaign_assets", "Production (non test-bench) assets of all campaigns by state: done = deployed and verified, "+
+			"failed, rolled_back, rollback_failed, and the states in between.", []string{"state"}, nil),
+		waiting: prometheus.NewDesc("otpatch_campaigns_waiting_for_window", "Approved campaigns waiting for their maintenance window to open.", nil, nil),
+		wait:    prometheus.NewDesc("otpatch_window_wait_seconds", "Longest time until the maintenance window opens among the campaigns waiting for one (0 when none waits).", nil, nil),
+		up:      prometheus.NewDesc("otpatch_database_scrape_ok", "1 when the gauges above could be read from the database.", nil, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (d *Database) Describe(ch chan<- *prometheus.Desc) {
+	for _, desc := range []*prometheus.Desc{d.campaigns, d.assets, d.waiting, d.wait, d.up} {
+		ch <- desc
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (d *Database) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ok := 1.0
+	type count struct {
+		Key string
+		N   int64
+	}
+	var rows []count
+	if err := d.db.WithContext(ctx).Raw(`SELECT status AS key, COUNT(*) AS n FROM campaigns GROUP BY status`).Scan(&rows).Error; err != nil {
+		ok = 0
+	}
+	for _, r := range rows {
+		ch <- prometheus.MustNewConstMetric(d.campaigns, prometheus.GaugeValue, float64(r.N), r.Key)
+	}
+	rows = nil
+	if err := d.db.WithContext(ctx).Raw(`SELECT state AS key, COUNT(*) AS n FROM campaign_assets WHERE test_bench = ? GROUP BY state`, false).Scan(&rows).Error; err != nil {
+		ok = 0
+	}
+	for _, r := range rows {
+		ch <- prometheus.MustNewConstMetric(d.assets, prometheus.GaugeValue, float64(r.N), r.Key)
+	}
+	var starts []time.Time
+	if err := d.db.WithContext(ctx).Raw(`SELECT next_window_start FROM campaigns WHERE status = ? AND next_window_start IS NOT NULL`, "scheduled").Scan(&starts).Error; err != nil {
+		ok = 0
+	}
+	longest := 0.0
+	now := d.now()
+	for _, s := range starts {
+		if w := s.Sub(now).Seconds(); w > longest {
+			longest = w
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(d.waiting, prometheus.GaugeValue, float64(len(starts)))
+	ch <- prometheus.MustNewConstMetric(d.wait, prometheus.GaugeValue, longest)
+	ch <- prometheus.MustNewConstMetric(d.up, prometheus.GaugeValue, ok)
+}
