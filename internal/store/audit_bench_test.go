@@ -80,7 +80,7 @@ func BenchmarkAuditTrail1M(b *testing.B) {
 	start := time.Now()
 	loadTrail(b, dsn, n)
 	b.Logf("loaded %d chained events in %s", n, time.Since(start).Round(time.Millisecond))
-	// OTPATCH_BENCH_AT_STATISTICS=1000 raises the planner's statistics target of the event
+	// OTPATCH_BENCH_AT_STATISTICS=N overrides the planner's statistics target of the event
 	// time (docs/benchmarks.md: it fixes the plan of time-range pages).
 	if v := os.Getenv("OTPATCH_BENCH_AT_STATISTICS"); v != "" {
 		if err := st.DB().Exec(`ALTER TABLE audit_events ALTER COLUMN at SET STATISTICS ` + strconv.Itoa(atoi(b, v))).Error; err != nil {

@@ -12,7 +12,6 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
-	"github.com/otpatch/otpatch/internal/audit"
 	"github.com/otpatch/otpatch/internal/domain"
 )
 
@@ -152,20 +151,9 @@ type MitigationExtension struct {
 // writeWith is Write for changes whose audit event depends on what the transaction finds:
 // fn returns the event to append.
 func (s *Store) writeWith(ctx context.Context, fn func(tx *gorm.DB) (Event, error)) error {
-	var out audit.Event
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		ev, err := fn(tx)
-		if err != nil {
-			return err
-		}
-		out, err = s.appendTx(tx, ev)
-		return err
-	})
+	_, err := s.commit(ctx, fn)
 	if errors.Is(err, ErrUnchanged) {
 		return nil
-	}
-	if err == nil {
-		s.appended(out)
 	}
 	return err
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/libtnb/sqlite"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
 
 	"github.com/otpatch/otpatch/internal/audit"
@@ -48,6 +47,10 @@ type Store struct {
 	log     *slog.Logger
 	// checkpointer, when set, is told about every committed audit event (SetCheckpointer).
 	checkpointer atomic.Pointer[audit.Checkpointer]
+	// The group committer (commit.go).
+	reqs    chan *writeReq
+	stop    chan struct{}
+	stopped chan struct{}
 }
 
 // Options configure Open.
@@ -95,6 +98,7 @@ func Open(dsn string, opt Options) (*Store, error) {
 	if err := sqlDB.Ping(); err != nil {
 		return nil, fmt.Errorf("reach %s database: %w", s.dialect, err)
 	}
+	s.startCommitter()
 	return s, nil
 }
 
@@ -126,6 +130,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the connection.
 func (s *Store) Close() error {
+	s.stopCommitter()
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
@@ -137,6 +142,9 @@ type migration struct {
 	version int
 	name    string
 	sql     string
+	// dialect, when set ("NNNN_name.postgres.sql"), limits the migration to that database;
+	// elsewhere its version is recorded with nothing to run, so versions stay comparable.
+	dialect string
 }
 
 func migrations() ([]migration, error) {
@@ -155,7 +163,11 @@ func migrations() ([]migration, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
+		m := migration{version: v, name: e.Name(), sql: string(b)}
+		if parts := strings.Split(strings.TrimSuffix(e.Name(), ".sql"), "."); len(parts) == 2 {
+			m.dialect = parts[1]
+		}
+		out = append(out, m)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
 	return out, nil
@@ -213,7 +225,11 @@ func (s *Store) MigrateTo(ctx context.Context, target int) ([]int, error) {
 			if n > 0 {
 				return nil
 			}
-			for _, stmt := range splitSQL(strings.ReplaceAll(m.sql, "{{TS}}", ts)) {
+			sql := m.sql
+			if m.dialect != "" && m.dialect != s.dialect {
+				sql = ""
+			}
+			for _, stmt := range splitSQL(strings.ReplaceAll(sql, "{{TS}}", ts)) {
 				if err := tx.Exec(stmt).Error; err != nil {
 					return fmt.Errorf("%s: %w", firstLine(stmt), err)
 				}
@@ -296,65 +312,25 @@ type auditRow audit.Event
 func (auditRow) TableName() string { return "audit_events" }
 
 // Write runs fn and appends ev to the audit chain in one transaction: both happen or neither.
+// fn must use only the tx it is given.
 func (s *Store) Write(ctx context.Context, ev Event, fn func(tx *gorm.DB) error) error {
-	var out audit.Event
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	_, err := s.commit(ctx, func(tx *gorm.DB) (Event, error) {
 		if fn != nil {
 			if err := fn(tx); err != nil {
-				return err
+				return Event{}, err
 			}
 		}
-		var err error
-		out, err = s.appendTx(tx, ev)
-		return err
+		return ev, nil
 	})
 	if errors.Is(err, ErrUnchanged) {
 		return nil
-	}
-	if err == nil {
-		s.appended(out)
 	}
 	return err
 }
 
 // Append writes one audit event on its own (a refused request, a login).
 func (s *Store) Append(ctx context.Context, ev Event) (audit.Event, error) {
-	var out audit.Event
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var err error
-		out, err = s.appendTx(tx, ev)
-		return err
-	})
-	if err == nil {
-		s.appended(out)
-	}
-	return out, err
-}
-
-func (s *Store) appendTx(tx *gorm.DB, ev Event) (audit.Event, error) {
-	details, err := audit.CanonicalDetails(ev.Details)
-	if err != nil {
-		return audit.Event{}, err
-	}
-	var head auditHead
-	q := tx.Model(&auditHead{}).Where("id = 1")
-	if s.dialect == "postgres" {
-		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
-	}
-	if err := q.Take(&head).Error; err != nil {
-		return audit.Event{}, fmt.Errorf("read audit head: %w", err)
-	}
-	e := audit.Event{At: audit.FormatTime(s.now()), Actor: ev.Actor, Role: ev.Role, Action: ev.Action,
-		SubjectType: ev.SubjectType, SubjectID: ev.SubjectID, CampaignID: ev.CampaignID, PatchID: ev.PatchID,
-		AssetID: ev.AssetID, RequestID: ev.RequestID, WorkflowID: ev.WorkflowID, Details: details}
-	e.Seal(head.Seq, head.Hash)
-	if err := tx.Create((*auditRow)(&e)).Error; err != nil {
-		return audit.Event{}, fmt.Errorf("append audit event: %w", err)
-	}
-	if err := tx.Model(&auditHead{}).Where("id = 1").Updates(map[string]any{"seq": e.Seq, "hash": e.Hash}).Error; err != nil {
-		return audit.Event{}, fmt.Errorf("move audit head: %w", err)
-	}
-	return e, nil
+	return s.commit(ctx, func(*gorm.DB) (Event, error) { return ev, nil })
 }
 
 // AuditFilter selects audit events.
