@@ -1,6 +1,6 @@
-// Dashboard: campaigns by state, alarms (halted campaigns, rollbacks that failed), and the next
-// maintenance window of every zone.
-import { fill, api, h, badge, table, link, utc, zoned, duration, hasRoute, terminalCampaign, errorBox } from "../lib.js";
+// Dashboard: campaigns by state, alarms (halted campaigns, rollbacks that failed), overdue
+// NERC CIP-007-6 R2 evaluations and actions, and the next maintenance window of every zone.
+import { fill, api, h, badge, table, link, utc, zoned, duration, hasRoute, can, terminalCampaign, errorBox } from "../lib.js";
 
 const order = ["awaiting_approval", "testing", "draft", "approved", "scheduled", "deploying", "halted", "rolled_back", "test_failed", "rejected", "aborted", "completed"];
 
@@ -10,7 +10,10 @@ export async function render(view) {
   const states = h("section", { "aria-labelledby": "states-title", id: "by-state" }, h("h2", { id: "states-title" }, "Campaigns by state"));
   const active = h("section", { "aria-labelledby": "active-title" }, h("h2", { id: "active-title" }, "Campaigns in progress"));
   const windows = h("section", { "aria-labelledby": "windows-title", id: "next-windows" }, h("h2", { id: "windows-title" }, "Next window per zone"));
-  view.append(h("div", { class: "grid" }, alarms, states), active, windows);
+  const overdue = can("staff") && hasRoute("GET", "/api/v1/compliance/overdue")
+    ? h("section", { "aria-labelledby": "overdue-title", id: "overdue" }, h("h2", { id: "overdue-title" }, "Overdue evaluations and actions"))
+    : null;
+  view.append(h("div", { class: "grid" }, alarms, states), active, overdue, windows);
 
   async function refresh() {
     const [cs, alarmList] = await Promise.all([
@@ -43,6 +46,7 @@ export async function render(view) {
 
   try {
     await refresh();
+    if (overdue) await drawOverdue(overdue); // whole-inventory report: once per visit, not every 5 s
     const ws = await api("/api/v1/windows?next=1");
     windows.append(table("Next window per zone", ["Zone", "Next opening (zone time)", "Length", "Window"],
       ws.map((z) => {
@@ -55,4 +59,27 @@ export async function render(view) {
   }
   const timer = setInterval(() => refresh().catch(() => {}), 5000);
   return () => clearInterval(timer);
+}
+
+// drawOverdue shows the overdue evaluations and actions (NERC CIP-007-6 R2, UTC days) as counts
+// and a list.
+async function drawOverdue(section) {
+  let doc;
+  try {
+    doc = await api("/api/v1/compliance/overdue");
+  } catch (err) {
+    fill(section, section.firstChild, errorBox(err));
+    return;
+  }
+  const evals = doc.evaluations || [], actions = doc.actions || [];
+  const total = evals.length + actions.length;
+  const row = (e) => h("tr", {}, h("td", {}, String(e.kind || "").replaceAll("_", " ")), h("td", {}, e.subject_type + " " + (e.ref || e.subject_id)), h("td", {}, e.title || ""),
+    h("td", {}, e.due), h("td", {}, h("strong", {}, "✗ " + e.days_overdue + (e.days_overdue === 1 ? " day" : " days"))), h("td", {}, e.owner || "—"));
+  const headers = ["Overdue", "Subject", "Title", "Due (UTC)", "Late by", "Owner"];
+  fill(section, section.firstChild,
+    h("p", { id: "overdue-count", class: total ? "error" : "ok-text" }, total
+      ? `✗ ${evals.length} ${evals.length === 1 ? "evaluation" : "evaluations"} and ${actions.length} ${actions.length === 1 ? "action" : "actions"} overdue as of ${doc.as_of}`
+      : `✓ Nothing overdue as of ${doc.as_of}.`),
+    evals.length ? table("Overdue evaluations", headers, evals.map(row), { id: "overdue-evaluations" }) : null,
+    actions.length ? table("Overdue actions and mitigation plans", headers, actions.map(row), { id: "overdue-actions" }) : null);
 }

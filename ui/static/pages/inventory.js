@@ -1,9 +1,12 @@
-// Inventory: sites, zones with their target security level (SL-T), assets with installed versions.
-import { fill, api, h, table } from "../lib.js";
+// Inventory: sites, zones with their target security level (SL-T), assets with installed versions
+// and patch status, and the CSV import for engineers.
+import { fill, api, h, table, field, can, hasRoute, session, errorBox, announce } from "../lib.js";
+
+const importColumns = "name,zone_id,product_id,installed_version,criticality,safety_critical,redundancy_group,adapter";
 
 export async function render(view) {
   view.append(h("h1", {}, "Inventory"));
-  const [sites, zones, assets] = await Promise.all([api("/api/v1/sites"), api("/api/v1/zones"), api("/api/v1/assets")]);
+  const [sites, zones] = await Promise.all([api("/api/v1/sites"), api("/api/v1/zones")]);
   const siteName = Object.fromEntries(sites.map((s) => [s.id, s.name]));
   const zoneName = Object.fromEntries(zones.map((z) => [z.id, z.name]));
   view.append(h("h2", {}, "Sites"), h("ul", { id: "sites" }, sites.map((s) => h("li", {}, s.name + " (" + zones.filter((z) => z.site_id === s.id).length + " zones)"))));
@@ -12,15 +15,95 @@ export async function render(view) {
       h("td", {}, h("code", {}, z.window.cron || "—"), " for " + (z.window.duration || "—") + ", " + (z.window.time_zone || "")), h("td", {}, String(z.window.max_parallel || "—")))),
   { id: "zones" }));
 
+  const withStatus = can("staff") && hasRoute("GET", "/api/v1/compliance/assets");
+  let assets = [];
+  let status = null; // asset id → {pending: n, installed: n, …}, or null when unknown
   const filter = h("select", { id: "asset-zone" }, h("option", { value: "" }, "All zones"), zones.map((z) => h("option", { value: z.id }, z.name)));
+  const title = h("h2", { id: "assets-title" }, "Assets");
   const body = h("div", {});
   const draw = () => {
+    title.textContent = "Assets (" + assets.length + ")";
     const rows = assets.filter((a) => !filter.value || a.zone_id === filter.value);
-    fill(body, table("Assets", ["Asset", "Zone", "Product", "Installed version", "Criticality", "Safety-critical", "Redundancy group"], rows.map((a) =>
-      h("tr", {}, h("td", {}, a.name), h("td", {}, zoneName[a.zone_id] || a.zone_id), h("td", {}, a.product_id), h("td", {}, a.installed_version),
-        h("td", {}, a.criticality + " of 5"), h("td", {}, a.safety_critical ? "yes" : "no"), h("td", {}, a.redundancy_group || "—"))), { id: "assets" }));
+    const headers = ["Asset", "Zone", "Product", "Installed version", "Criticality", "Safety-critical", "Redundancy group"];
+    if (status) headers.push("Patch status");
+    fill(body, table("Assets", headers, rows.map((a) =>
+      h("tr", { dataset: { asset: a.name } }, h("td", {}, a.name), h("td", {}, zoneName[a.zone_id] || a.zone_id), h("td", {}, a.product_id), h("td", {}, a.installed_version),
+        h("td", {}, a.criticality + " of 5"), h("td", {}, a.safety_critical ? "yes" : "no"), h("td", {}, a.redundancy_group || "—"),
+        status ? h("td", { class: "patch-status" }, statusText(status[a.id])) : null)), { id: "assets" }));
+  };
+  const load = async () => {
+    const [as, comp] = await Promise.all([
+      api("/api/v1/assets"),
+      withStatus ? api("/api/v1/compliance/assets").catch(() => null) : Promise.resolve(null),
+    ]);
+    assets = as;
+    status = null;
+    if (comp && Array.isArray(comp.assets)) {
+      status = {};
+      for (const row of comp.assets) {
+        const s = (status[row.asset_id] ||= {});
+        s[row.status] = (s[row.status] || 0) + 1;
+      }
+    }
+    draw();
   };
   filter.addEventListener("change", draw);
-  view.append(h("h2", {}, "Assets (" + assets.length + ")"), h("div", { class: "field" }, h("label", { for: "asset-zone" }, "Show assets of"), filter), body);
-  draw();
+  if (can("engineers") && hasRoute("POST", "/api/v1/assets/import")) view.append(importForm(load));
+  view.append(title, h("div", { class: "field" }, h("label", { for: "asset-zone" }, "Show assets of"), filter), body);
+  await load();
+}
+
+// statusText sums an asset's per-patch states in words (not only colour): "✗ 2 pending, ✓ 1 installed".
+function statusText(s) {
+  if (!s) return "✓ none known";
+  const order = [["pending", "✗"], ["mitigated", "!"], ["installed", "✓"], ["not_applicable", "–"]];
+  return order.filter(([k]) => s[k]).map(([k, sym]) => sym + " " + s[k] + " " + k.replace("_", " ")).join(", ");
+}
+
+function importForm(reload) {
+  const file = h("input", { type: "file", name: "csv", accept: ".csv,text/csv", required: true });
+  const button = h("button", { type: "submit", id: "import-assets" }, "Import assets");
+  const result = h("div", { id: "import-result", "aria-live": "polite" });
+  const form = h("form", { id: "import-form", class: "card", "aria-labelledby": "import-title" },
+    h("h2", { id: "import-title" }, "Import assets from CSV"),
+    h("p", {}, "All or nothing: every row is checked first; if any row is wrong, nothing is imported and each wrong row is listed. The first line must be ",
+      h("code", {}, importColumns), "."),
+    field("import-file", "CSV file", file, "At most 1 MiB and 5,000 rows; safety_critical is true or false; adapter is simulator."),
+    button, result);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    result.replaceChildren();
+    if (!file.files.length) {
+      result.append(errorBox(new Error("choose a CSV file to import")));
+      return;
+    }
+    button.disabled = true;
+    try {
+      const res = await fetch("/api/v1/assets/import", {
+        method: "POST", credentials: "same-origin", cache: "no-store", body: await file.files[0].text(),
+        headers: { Accept: "application/json", "Content-Type": "text/csv", "X-CSRF-Token": session.csrf },
+      });
+      const text = await res.text();
+      let doc = {};
+      try { doc = text ? JSON.parse(text) : {}; } catch { doc = { detail: text }; }
+      if (!res.ok) {
+        result.append(h("p", { class: "error", role: "alert", id: "import-error" }, "✗ ", doc.detail || ("HTTP " + res.status)));
+        if (doc.errors && doc.errors.length) {
+          result.append(h("ul", { id: "import-errors", class: "errors" }, doc.errors.map((e) => h("li", {}, e.field + ": " + e.message))));
+        }
+        announce("The import was refused; nothing was imported.", "error");
+        return;
+      }
+      result.append(h("p", { class: "ok-text", id: "import-ok" }, "✓ Imported " + doc.imported + (doc.imported === 1 ? " asset: " : " assets: ") +
+        doc.assets.map((a) => a.name).join(", ")));
+      announce("Imported " + doc.imported + " assets.", "ok");
+      form.reset();
+      await reload();
+    } catch (err) {
+      result.append(errorBox(err));
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return form;
 }
