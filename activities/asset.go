@@ -148,9 +148,9 @@ func (a *Activities) DeployAsset(ctx context.Context, in DeployInput) error {
 		a.assetEvent(in.AssetInput, "asset.deploying", map[string]any{"to_version": in.ToVersion, "idempotency_key": key, "attempt": activity.GetInfo(ctx).Attempt})); err != nil {
 		return err
 	}
-	stop := heartbeat(ctx)
+	opCtx, stop := heartbeat(ctx)
 	defer stop()
-	err = t.Deploy(ctx, in.AssetID, adapters.DeployRequest{IdempotencyKey: key, PatchID: in.PatchID, ToVersion: in.ToVersion, ArtifactSHA256: in.ArtifactSHA256, Install: in.Install})
+	err = t.Deploy(opCtx, in.AssetID, adapters.DeployRequest{IdempotencyKey: key, PatchID: in.PatchID, ToVersion: in.ToVersion, ArtifactSHA256: in.ArtifactSHA256, Install: in.Install})
 	if err != nil {
 		return fmt.Errorf("deploy to %s: %w", as.Name, err)
 	}
@@ -218,9 +218,9 @@ func (a *Activities) RestoreAsset(ctx context.Context, in RestoreInput) error {
 	if got := hex.EncodeToString(h.Sum(nil)); got != in.BackupSHA256 {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s changed in storage (SHA-256 %s, recorded %s); restore refused", in.BackupKey, got, in.BackupSHA256), ErrTypeNoBackup, nil)
 	}
-	stop := heartbeat(ctx)
+	opCtx, stop := heartbeat(ctx)
 	defer stop()
-	if err := t.Restore(ctx, in.AssetID, strings.NewReader(buf.String()), IdempotencyKey(in.CampaignID, in.AssetID, "restore")); err != nil {
+	if err := t.Restore(opCtx, in.AssetID, strings.NewReader(buf.String()), IdempotencyKey(in.CampaignID, in.AssetID, "restore")); err != nil {
 		return fmt.Errorf("restore %s: %w", as.Name, err)
 	}
 	return nil

@@ -39,13 +39,15 @@ import (
 // env is a whole otpatch on real components: a Temporal server (temporaltest) with the worker,
 // the store, an S3 endpoint, the simulator and the API over httptest, seeded with the demo plant.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	url     string
 	store   *store.Store
 	objects *artifacts.Store
 	sim     *simulator.Simulator
 	tokens  demo.Tokens
 	keys    map[string]ed25519.PrivateKey
+	// temporal is the Temporal test server (benchmarks register their own workers on it).
+	temporal *temporaltest.TestServer
 }
 
 type envOptions struct {
@@ -59,6 +61,13 @@ type envOptions struct {
 }
 
 func newEnv(t *testing.T, opt envOptions) *env {
+	t.Helper()
+	return newEnvTB(t, opt, temporaltest.WithT(t))
+}
+
+// newEnvTB is newEnv for a test or a benchmark; without server options the Temporal server is
+// stopped in tb's cleanup.
+func newEnvTB(t testing.TB, opt envOptions, serverOpts ...temporaltest.TestServerOption) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -113,7 +122,10 @@ func newEnv(t *testing.T, opt envOptions) *env {
 		}
 	}
 
-	ts := temporaltest.NewServer(temporaltest.WithT(t))
+	ts := temporaltest.NewServer(serverOpts...)
+	if len(serverOpts) == 0 {
+		t.Cleanup(ts.Stop)
+	}
 	acts := &activities.Activities{Store: st, Objects: objs, Adapters: map[string]adapters.Target{"simulator": sim}, Log: log, Now: time.Now}
 	ts.NewWorker(workflows.TaskQueue, func(r worker.Registry) {
 		r.RegisterWorkflow(workflows.Campaign)
@@ -124,7 +136,7 @@ func newEnv(t *testing.T, opt envOptions) *env {
 	h := api.New(api.Deps{Store: st, Objects: objs, Temporal: ts.GetDefaultClient(), Simulator: sim, Logger: log, MaxArtifactBytes: opt.maxArtifact, PresignExpiry: opt.presignExpiry})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{t: t, url: srv.URL, store: st, objects: objs, sim: sim, tokens: tokens, keys: keys}
+	return &env{t: t, url: srv.URL, store: st, objects: objs, sim: sim, tokens: tokens, keys: keys, temporal: ts}
 }
 
 // call sends a JSON request and decodes a JSON answer into out (when not nil).
@@ -173,7 +185,7 @@ type testPatch struct {
 	artifact []byte
 }
 
-func newTestPatch(t *testing.T, version string, size int) testPatch {
+func newTestPatch(t testing.TB, version string, size int) testPatch {
 	t.Helper()
 	art := make([]byte, size)
 	if _, err := rand.Read(art); err != nil {

@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -19,6 +21,9 @@ type AssetDeploymentInput struct {
 	ToVersion      string `json:"to_version"`
 	ArtifactSHA256 string `json:"artifact_sha256"`
 	Install        string `json:"install,omitempty"`
+	// Waiver, when set, is an engineer's waiver of the verified backup: a failed backup does
+	// not stop the deploy, and a later failure cannot be rolled back.
+	Waiver *BackupWaiver `json:"backup_waiver,omitempty"`
 }
 
 // AssetDeploymentResult is where the asset ended.
@@ -27,6 +32,8 @@ type AssetDeploymentResult struct {
 	State   domain.AssetState `json:"state"`
 	Error   string            `json:"error,omitempty"`
 	Backup  string            `json:"backup_sha256,omitempty"`
+	// Unbacked is set when the asset was deployed without a verified backup, under a waiver.
+	Unbacked bool `json:"deployed_without_backup,omitempty"`
 }
 
 // Succeeded reports whether the asset runs the new version.
@@ -54,7 +61,16 @@ func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploy
 			dc, _ := workflow.NewDisconnectedContext(ctx)
 			return res, setState(dc, domain.AssetSkipped, "campaign aborted before this asset was changed", "")
 		}
-		return res, setState(book, domain.AssetFailed, "no verified backup, so nothing was deployed: "+rootMessage(err), "")
+		if !waived(ctx, in, err) {
+			return res, setState(book, domain.AssetFailed, "no verified backup, so nothing was deployed: "+rootMessage(err), "")
+		}
+		// An engineer waived the backup: deploy without one, and say so in the trail.
+		res.Unbacked = true
+		backupErr := rootMessage(err)
+		if err := workflow.ExecuteActivity(book, a.RecordUnbackedDeploy, activities.UnbackedDeployInput{AssetInput: ref,
+			WaivedBy: in.Waiver.Actor, Role: string(in.Waiver.Role), Reason: in.Waiver.Reason, BackupError: backupErr}).Get(ctx, nil); err != nil {
+			return res, err
+		}
 	}
 	res.Backup = backup.SHA256
 
@@ -83,7 +99,11 @@ func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploy
 		} else {
 			// Recorded even when an abort arrives now: a verified asset stays as it is.
 			dc, _ := workflow.NewDisconnectedContext(ctx)
-			return res, setState(dc, domain.AssetDone, "", v.Version)
+			note := ""
+			if res.Unbacked {
+				note = unbackedNote(in.Waiver)
+			}
+			return res, setState(dc, domain.AssetDone, note, v.Version)
 		}
 	}
 
@@ -92,6 +112,10 @@ func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploy
 	rb, _ := workflow.NewDisconnectedContext(ctx)
 	if err := setState(rb, domain.AssetFailed, failure, ""); err != nil {
 		return res, err
+	}
+	if res.Unbacked {
+		// Nothing to restore: the asset was deployed under a backup waiver.
+		return res, setState(rb, domain.AssetRollbackFailed, failure+"; no verified backup to restore ("+unbackedNote(in.Waiver)+"); manual action needed", "")
 	}
 	restoreCtx := workflow.WithActivityOptions(rb, workflow.ActivityOptions{
 		StartToCloseTimeout: 15 * time.Minute,
@@ -112,6 +136,23 @@ func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploy
 		return res, setState(rb, domain.AssetRollbackFailed, failure+"; after restore the asset does not verify: "+why+"; manual action needed", "")
 	}
 	return res, setState(rb, domain.AssetRolledBack, failure+"; restored backup "+short(backup.SHA256)+" and verified version "+v.Version, v.Version)
+}
+
+// waived reports whether an engineer's waiver lets the asset deploy although its backup failed
+// with err. A missing adapter is not waived: the deploy could not run either.
+func waived(ctx workflow.Context, in AssetDeploymentInput, err error) bool {
+	if in.Waiver == nil {
+		return false
+	}
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Type() == activities.ErrTypeUnknownAdapter {
+		return false
+	}
+	return workflow.GetVersion(ctx, waiverVersion, workflow.DefaultVersion, 1) >= 1
+}
+
+func unbackedNote(w *BackupWaiver) string {
+	return fmt.Sprintf("deployed without a verified backup under the waiver of %s (%s): %s", w.Actor, w.Role, w.Reason)
 }
 
 // rootMessage is the innermost error message, without Temporal's wrapping.

@@ -85,6 +85,11 @@ type campaign struct {
 	windowChanged bool
 	// revalidate is set for executions that re-check approvals before each batch.
 	revalidate bool
+	// waivable is set for executions that take backup waivers; waivers holds them by asset,
+	// and waiving counts waivers being recorded (no asset starts meanwhile).
+	waivable bool
+	waivers  map[string]BackupWaiver
+	waiving  int
 }
 
 // Campaign runs one campaign: test-bench validation, approval, then waves of asset
@@ -110,10 +115,14 @@ func (c *campaign) setup() error {
 	c.log = workflow.GetLogger(c.ctx)
 	c.wfID = workflow.GetInfo(c.ctx).WorkflowExecution.ID
 	c.state = CampaignStatus{Status: domain.CampaignDraft, Assets: map[string]domain.AssetState{}}
+	c.waivers = map[string]BackupWaiver{}
 	if err := workflow.SetQueryHandler(c.ctx, QueryStatus, func() (CampaignStatus, error) { return c.state, nil }); err != nil {
 		return err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(c.ctx, UpdateDecision, c.decide, workflow.UpdateHandlerOptions{Validator: c.validateDecision}); err != nil {
+		return err
+	}
+	if err := c.registerWaiverHandler(); err != nil {
 		return err
 	}
 	return c.registerOperatorHandlers()
@@ -214,6 +223,8 @@ func (c *campaign) run() (CampaignResult, error) {
 	// Executions from this version on re-check approvals before each batch (they expire) and
 	// take window changes and operator requests; older histories replay as they ran.
 	c.revalidate = workflow.GetVersion(ctx, "approval-revalidated-before-each-batch", workflow.DefaultVersion, 1) >= 1
+	// Executions from this version on take backup waivers (UpdateBackupWaiver).
+	c.waivable = workflow.GetVersion(ctx, waiverVersion, workflow.DefaultVersion, 1) >= 1
 	c.state.PlanDigest, c.state.Policy = c.plan.PlanDigest, c.plan.Policy
 	c.state.ErrorThreshold = c.plan.ErrorThreshold
 	c.windows = map[string]domain.Window{}
@@ -568,6 +579,14 @@ func pickBatch(ts []activities.Target, left time.Duration, max int) (batch, rest
 	return batch, rest
 }
 
+// waiver is the backup waiver of assetID, if an engineer recorded one.
+func (c *campaign) waiver(assetID string) *BackupWaiver {
+	if w, ok := c.waivers[assetID]; ok {
+		return &w
+	}
+	return nil
+}
+
 // halt ends the campaign after failed assets: rolled_back when each was restored and verified,
 // halted when any needs manual action. Assets not started stay untouched.
 func (c *campaign) halt(failed []string, threshold, count int) (CampaignResult, error) {
@@ -590,12 +609,16 @@ func (c *campaign) halt(failed []string, threshold, count int) (CampaignResult, 
 // deploy runs AssetDeployment children for ts in parallel and returns a line per failed asset.
 func (c *campaign) deploy(ts []activities.Target) []string {
 	ctx := c.ctx
+	if c.waivable && c.waiving > 0 {
+		// A waiver being recorded applies to the asset it names: let it finish first.
+		_ = workflow.Await(ctx, func() bool { return c.waiving == 0 })
+	}
 	futures := make([]workflow.ChildWorkflowFuture, len(ts))
 	for i, t := range ts {
 		// Abort cancels deployCtx; the parent waits for each child to finish its rollback.
 		cctx := workflow.WithChildOptions(c.deployCtx, workflow.ChildWorkflowOptions{WorkflowID: AssetWorkflowID(c.in.CampaignID, t.AssetID), WaitForCancellation: true})
 		futures[i] = workflow.ExecuteChildWorkflow(cctx, AssetDeployment, AssetDeploymentInput{CampaignID: c.in.CampaignID, AssetID: t.AssetID,
-			PatchID: c.plan.PatchID, ToVersion: c.plan.ToVersion, ArtifactSHA256: c.plan.ArtifactSHA256, Install: c.plan.Install})
+			PatchID: c.plan.PatchID, ToVersion: c.plan.ToVersion, ArtifactSHA256: c.plan.ArtifactSHA256, Install: c.plan.Install, Waiver: c.waiver(t.AssetID)})
 	}
 	var failed []string
 	for i, f := range futures {

@@ -45,6 +45,9 @@ type Store struct {
 	bucket   string
 	partSize int64
 	region   string
+	// parts keeps part buffers (*[]byte of partSize) between uploads, so many small uploads
+	// (each asset's backup) do not each allocate and zero several parts.
+	parts sync.Pool
 }
 
 // Info describes a stored object.
@@ -152,10 +155,20 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, expect Expect,
 	h := sha256.New()
 	uctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Part buffers are taken only when needed (a small upload uses one) and go back to the
+	// store's pool afterwards.
 	free := make(chan []byte, uploadsInFlight+1)
-	for range uploadsInFlight + 1 {
-		free <- make([]byte, s.partSize)
-	}
+	allocated := 0
+	defer func() {
+		for {
+			select {
+			case b := <-free:
+				s.parts.Put(&b)
+			default:
+				return
+			}
+		}
+	}()
 	var (
 		mu       sync.Mutex
 		parts    []minio.CompletePart
@@ -194,7 +207,16 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, expect Expect,
 		var buf []byte
 		select {
 		case buf = <-free:
-		case <-uctx.Done():
+		default:
+			if allocated < uploadsInFlight+1 {
+				allocated++
+				buf = s.partBuffer()
+			} else {
+				select {
+				case buf = <-free:
+				case <-uctx.Done():
+				}
+			}
 		}
 		if buf == nil || failed() != nil {
 			break
@@ -243,6 +265,14 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, expect Expect,
 		return abort(fmt.Errorf("object store: complete upload of %s: %w", key, err))
 	}
 	return Info{Key: key, Size: total, SHA256: sum}, nil
+}
+
+// partBuffer is a part buffer from the pool, or a new one.
+func (s *Store) partBuffer() []byte {
+	if b, ok := s.parts.Get().(*[]byte); ok && int64(cap(*b)) == s.partSize {
+		return (*b)[:cap(*b)]
+	}
+	return make([]byte, s.partSize)
 }
 
 // Open reads an object.

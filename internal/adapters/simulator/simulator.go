@@ -30,7 +30,8 @@ type Faults struct {
 	DeployFail bool `json:"deploy_fail,omitempty"`
 	// VerifyFail makes the device unhealthy after a deploy, until it is restored.
 	VerifyFail bool `json:"verify_fail,omitempty"`
-	// Hang makes a deploy block until it is cancelled.
+	// Hang makes a deploy block, reporting no progress (adapters.Stalled), until it is
+	// cancelled: the deploy times out after the activity's heartbeat timeout.
 	Hang bool `json:"hang,omitempty"`
 	// BackupCorrupt flips a byte of every backup in transit.
 	BackupCorrupt bool `json:"backup_corrupt,omitempty"`
@@ -221,6 +222,9 @@ func (s *Simulator) Deploy(ctx context.Context, assetID string, req adapters.Dep
 		return err
 	}
 	if f.Hang {
+		// The device stops answering: no progress, so the activity's heartbeats stop and
+		// Temporal times the attempt out after the heartbeat timeout.
+		adapters.Stalled(ctx)
 		<-ctx.Done()
 		return fmt.Errorf("deploy to %s hung: %w", assetID, ctx.Err())
 	}

@@ -1,0 +1,68 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/workflows"
+)
+
+// Backup waivers: no verified backup, no deploy, unless an engineer waives the backup of one
+// asset of a campaign with a reason (a Temporal Update whose validator refuses what the
+// campaign's state does not allow). The waiver is audited; an asset deployed under it cannot be
+// rolled back.
+func init() {
+	featureRoutes = append(featureRoutes, func(s *server, r chi.Router) {
+		r.With(s.allow(engineers...)).Post("/campaigns/{campaignID}/assets/{assetID}/backup-waiver", s.waiveBackup)
+	})
+	operations = append(operations,
+		operation{"POST", "/api/v1/campaigns/{campaignID}/assets/{assetID}/backup-waiver", "Waive the verified backup of one asset not yet started: it deploys even when its backup fails, and a later failure cannot be rolled back (ends rollback_failed with an alarm); audited", "engineer, admin", "{reason} (required)"},
+	)
+}
+
+type waiverRequest struct {
+	Reason string `json:"reason"`
+}
+
+func (s *server) waiveBackup(w http.ResponseWriter, r *http.Request) {
+	c, err := s.Store.Campaign(r.Context(), chi.URLParam(r, "campaignID"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in waiverRequest
+	if err := decodeOptional(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	assetID := chi.URLParam(r, "assetID")
+	if domain.CampaignStatus(c.Status).Terminal() {
+		s.operationRefused(w, r, c.ID, workflows.UpdateBackupWaiver, "state", fmt.Sprintf("campaign is %s; it has ended", c.Status), in.Reason)
+		return
+	}
+	handle, err := s.Temporal.UpdateWorkflow(r.Context(), client.UpdateWorkflowOptions{
+		WorkflowID: c.WorkflowID, UpdateName: workflows.UpdateBackupWaiver, WaitForStage: client.WorkflowUpdateStageCompleted,
+		Args: []any{workflows.BackupWaiverRequest{Actor: actorOf(r), AssetID: assetID, Reason: in.Reason, RequestID: requestID(r)}},
+	})
+	var res workflows.BackupWaiver
+	if err == nil {
+		err = handle.Get(r.Context(), &res)
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && strings.HasPrefix(appErr.Type(), workflows.RefusalErrorPrefix) {
+		s.operationRefused(w, r, c.ID, workflows.UpdateBackupWaiver, strings.TrimPrefix(appErr.Type(), workflows.RefusalErrorPrefix), appErr.Message(), in.Reason)
+		return
+	}
+	if err != nil {
+		s.internal(w, r, fmt.Errorf("backup waiver for %s in campaign %s: %w", assetID, c.ID, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}

@@ -1,0 +1,30 @@
+package adapters
+
+import "context"
+
+// An activity that runs a long adapter operation heartbeats to Temporal so that a dead worker
+// or a device that stopped answering is noticed within the heartbeat timeout. A goroutine that
+// heartbeats on its own would hide a device that hangs, so the activity heartbeats only while
+// the adapter does not report a stall: an adapter that knows its device stopped answering
+// (no progress from the installer, a session that went silent) calls Stalled, and Progressed
+// when the device answers again.
+
+type progressKey struct{}
+
+// WithProgress returns ctx carrying report, which Stalled and Progressed call.
+func WithProgress(ctx context.Context, report func(stalled bool)) context.Context {
+	return context.WithValue(ctx, progressKey{}, report)
+}
+
+// Stalled tells the activity running this operation that the device stopped making progress:
+// its heartbeats stop, and Temporal times the attempt out after the heartbeat timeout.
+func Stalled(ctx context.Context) { reportProgress(ctx, true) }
+
+// Progressed tells the activity running this operation that the device makes progress again.
+func Progressed(ctx context.Context) { reportProgress(ctx, false) }
+
+func reportProgress(ctx context.Context, stalled bool) {
+	if report, ok := ctx.Value(progressKey{}).(func(bool)); ok && report != nil {
+		report(stalled)
+	}
+}

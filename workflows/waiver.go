@@ -1,0 +1,91 @@
+package workflows
+
+import (
+	"strings"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/otpatch/otpatch/internal/domain"
+)
+
+// UpdateBackupWaiver records an engineer's waiver of the verified backup for one asset of a
+// campaign: with it, the asset is deployed even when its backup fails, and a later failure
+// cannot be rolled back (the asset ends rollback_failed with an alarm).
+const UpdateBackupWaiver = "backup-waiver"
+
+// BackupWaiverRequest is an engineer's waiver of the verified backup for AssetID.
+type BackupWaiverRequest struct {
+	Actor     domain.Actor `json:"actor"`
+	AssetID   string       `json:"asset_id"`
+	Reason    string       `json:"reason"`
+	RequestID string       `json:"request_id,omitempty"`
+}
+
+// BackupWaiver is an accepted waiver, as the asset's deployment gets it.
+type BackupWaiver struct {
+	AssetID string      `json:"asset_id"`
+	Actor   string      `json:"actor"`
+	Role    domain.Role `json:"role"`
+	Reason  string      `json:"reason"`
+	At      string      `json:"at"`
+}
+
+// waiverVersion marks executions that take backup waivers; older histories replay without.
+const waiverVersion = "backup-waiver"
+
+func (c *campaign) registerWaiverHandler() error {
+	return workflow.SetUpdateHandlerWithOptions(c.ctx, UpdateBackupWaiver, c.waiveBackup, workflow.UpdateHandlerOptions{
+		Validator: func(ctx workflow.Context, req BackupWaiverRequest) error { return c.checkWaiver(req) },
+	})
+}
+
+// checkWaiver refuses a waiver that is not an engineer's, has no reason, names an asset that
+// is not a target or has already been started, or arrives after the campaign ended.
+func (c *campaign) checkWaiver(req BackupWaiverRequest) error {
+	if req.Actor.Role != domain.RoleEngineer && req.Actor.Role != domain.RoleAdmin {
+		return refusal("role", "role %q cannot waive a backup; that needs the engineer or admin role", req.Actor.Role)
+	}
+	if c.state.Status.Terminal() || c.ended {
+		return refusal("state", "campaign is %s; it has ended", c.state.Status)
+	}
+	if c.abort != nil {
+		return refusal("state", "campaign is being aborted by %s", c.abort.Actor)
+	}
+	if !c.waivable {
+		return refusal("state", "this campaign has not loaded its plan yet, or started before backup waivers existed")
+	}
+	if strings.TrimSpace(req.Reason) == "" {
+		return refusal("reason", "a backup waiver needs a reason")
+	}
+	if len(req.Reason) > 2000 {
+		return refusal("reason", "the reason is longer than 2000 characters")
+	}
+	s, ok := c.state.Assets[req.AssetID]
+	if !ok {
+		return refusal("asset", "asset %s is not a target of this campaign", req.AssetID)
+	}
+	if s != domain.AssetPending {
+		return refusal("state", "asset %s is %s; a waiver applies only to an asset not yet started", req.AssetID, s)
+	}
+	if w, ok := c.waivers[req.AssetID]; ok {
+		return refusal("state", "asset %s already has a backup waiver by %s", req.AssetID, w.Actor)
+	}
+	return nil
+}
+
+// waiveBackup takes the waiver into the state, records it in the audit trail, and undoes it
+// when recording fails. Assets are not started while a waiver is being recorded.
+func (c *campaign) waiveBackup(ctx workflow.Context, req BackupWaiverRequest) (BackupWaiver, error) {
+	now := workflow.Now(ctx)
+	w := BackupWaiver{AssetID: req.AssetID, Actor: req.Actor.Name, Role: req.Actor.Role, Reason: req.Reason, At: now.UTC().Format("2006-01-02T15:04:05Z07:00")}
+	c.waivers[req.AssetID] = w
+	c.waiving++
+	defer func() { c.waiving-- }()
+	_, err := c.recordOperator(ctx, "asset.backup_waived", OperatorRequest{Actor: req.Actor, Reason: req.Reason, RequestID: req.RequestID},
+		map[string]any{"asset_id": req.AssetID, "rule": "no verified backup, no deploy: this waiver lets the asset deploy without one, and a failure cannot be rolled back"})
+	if err != nil {
+		delete(c.waivers, req.AssetID)
+		return BackupWaiver{}, err
+	}
+	return w, nil
+}
