@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
@@ -10,30 +9,21 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/worker"
 	"go.temporal.io/server/temporaltest"
 
-	"github.com/otpatch/otpatch/activities"
-	"github.com/otpatch/otpatch/api"
-	"github.com/otpatch/otpatch/internal/adapters"
 	"github.com/otpatch/otpatch/internal/adapters/simulator"
 	"github.com/otpatch/otpatch/internal/artifacts"
 	"github.com/otpatch/otpatch/internal/demo"
 	"github.com/otpatch/otpatch/internal/domain"
-	"github.com/otpatch/otpatch/internal/s3embed"
 	"github.com/otpatch/otpatch/internal/signing"
 	"github.com/otpatch/otpatch/internal/store"
 	"github.com/otpatch/otpatch/internal/testenv"
-	"github.com/otpatch/otpatch/workflows"
+	"github.com/otpatch/otpatch/internal/teststack"
 )
 
 // env is a whole otpatch on real components: a Temporal server (temporaltest) with the worker,
@@ -69,74 +59,12 @@ func newEnv(t *testing.T, opt envOptions) *env {
 // stopped in tb's cleanup.
 func newEnvTB(t testing.TB, opt envOptions, serverOpts ...temporaltest.TestServerOption) *env {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	dsn := filepath.Join(dir, "otpatch.db")
+	o := teststack.Options{Now: opt.now, MaxArtifactBytes: opt.maxArtifact, PresignExpiry: opt.presignExpiry, ServerOptions: serverOpts}
 	if opt.postgres {
-		dsn = testenv.PostgresDSN(t)
+		o.DSN = testenv.PostgresDSN(t)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	st, err := store.Open(dsn, store.Options{Logger: log, Now: opt.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-
-	s3, err := s3embed.New(s3embed.Config{Dir: filepath.Join(dir, "objects"), AccessKey: "test-access", SecretKey: "test-secret-key"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	t.Cleanup(func() { cancel(); s3.Close() })
-	endpoint, err := s3.Listen(sctx, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := artifacts.New(artifacts.Config{Endpoint: endpoint, AccessKey: "test-access", SecretKey: "test-secret-key", Bucket: "otpatch"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := objs.EnsureBucket(ctx); err != nil {
-		t.Fatal(err)
-	}
-
-	sim := simulator.New(st.DB(), 0, nil)
-	tokens, err := demo.Seed(ctx, st, sim, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys := map[string]ed25519.PrivateKey{}
-	for _, v := range []string{"acme", "northwind"} {
-		b, err := os.ReadFile(filepath.Join(dir, "demo-keys", v+".key"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if keys[v], err = signing.ParsePrivate(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	ts := temporaltest.NewServer(serverOpts...)
-	if len(serverOpts) == 0 {
-		t.Cleanup(ts.Stop)
-	}
-	acts := &activities.Activities{Store: st, Objects: objs, Adapters: map[string]adapters.Target{"simulator": sim}, Log: log, Now: time.Now}
-	ts.NewWorker(workflows.TaskQueue, func(r worker.Registry) {
-		r.RegisterWorkflow(workflows.Campaign)
-		r.RegisterWorkflow(workflows.AssetDeployment)
-		r.RegisterWorkflow(workflows.PatchQualification)
-		r.RegisterActivity(acts)
-	})
-	h := api.New(api.Deps{Store: st, Objects: objs, Temporal: ts.GetDefaultClient(), Simulator: sim, Logger: log, MaxArtifactBytes: opt.maxArtifact, PresignExpiry: opt.presignExpiry})
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &env{t: t, url: srv.URL, store: st, objects: objs, sim: sim, tokens: tokens, keys: keys, temporal: ts}
+	s := teststack.New(t, o)
+	return &env{t: t, url: s.URL, store: s.Store, objects: s.Objects, sim: s.Sim, tokens: s.Tokens, keys: s.Keys, temporal: s.Temporal}
 }
 
 // call sends a JSON request and decodes a JSON answer into out (when not nil).

@@ -2,44 +2,32 @@ package ui_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/worker"
 	"go.temporal.io/server/temporaltest"
 
-	"github.com/otpatch/otpatch/activities"
-	"github.com/otpatch/otpatch/api"
-	"github.com/otpatch/otpatch/internal/adapters"
 	"github.com/otpatch/otpatch/internal/adapters/simulator"
-	"github.com/otpatch/otpatch/internal/artifacts"
-	"github.com/otpatch/otpatch/internal/audit"
 	"github.com/otpatch/otpatch/internal/demo"
 	"github.com/otpatch/otpatch/internal/domain"
-	"github.com/otpatch/otpatch/internal/s3embed"
 	"github.com/otpatch/otpatch/internal/signing"
 	"github.com/otpatch/otpatch/internal/store"
+	"github.com/otpatch/otpatch/internal/teststack"
 	"github.com/otpatch/otpatch/ui"
-	"github.com/otpatch/otpatch/workflows"
 )
 
-// stack is a whole otpatch on real components — a Temporal server (temporaltest) with the
-// worker, the store on SQLite, an S3 endpoint, the simulator and the API with the embedded UI
-// over httptest — seeded with the demo plant. It mirrors api's test env, which a test in
-// another package cannot import.
+// stack is a whole otpatch on real components (teststack) with the embedded UI and signed
+// audit checkpoints, which evidence bundles need.
 type stack struct {
 	t      *testing.T
 	url    string
@@ -51,77 +39,8 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := store.Open(filepath.Join(dir, "otpatch.db"), store.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	s3, err := s3embed.New(s3embed.Config{Dir: filepath.Join(dir, "objects"), AccessKey: "test-access", SecretKey: "test-secret-key"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	t.Cleanup(func() { cancel(); s3.Close() })
-	endpoint, err := s3.Listen(sctx, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := artifacts.New(artifacts.Config{Endpoint: endpoint, AccessKey: "test-access", SecretKey: "test-secret-key", Bucket: "otpatch"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := objs.EnsureBucket(ctx); err != nil {
-		t.Fatal(err)
-	}
-	sim := simulator.New(st.DB(), 0, nil)
-	tokens, err := demo.Seed(ctx, st, sim, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Signed audit checkpoints in the object store, as a server runs with: evidence bundles
-	// need them.
-	_, cpKey, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cps, err := audit.NewObjectCheckpoints(ctx, objs, 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp, err := audit.NewCheckpointer(audit.CheckpointerOptions{Key: cpKey, Store: cps})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.SetCheckpointer(cp)
-	t.Cleanup(func() { st.SetCheckpointer(nil) })
-	keys := map[string]ed25519.PrivateKey{}
-	for _, v := range []string{"acme", "northwind"} {
-		b, err := os.ReadFile(filepath.Join(dir, "demo-keys", v+".key"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if keys[v], err = signing.ParsePrivate(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ts := temporaltest.NewServer(temporaltest.WithT(t))
-	acts := &activities.Activities{Store: st, Objects: objs, Adapters: map[string]adapters.Target{"simulator": sim}, Log: log, Now: time.Now}
-	ts.NewWorker(workflows.TaskQueue, func(r worker.Registry) {
-		r.RegisterWorkflow(workflows.Campaign)
-		r.RegisterWorkflow(workflows.AssetDeployment)
-		r.RegisterWorkflow(workflows.PatchQualification)
-		r.RegisterActivity(acts)
-	})
-	h := api.New(api.Deps{Store: st, Objects: objs, Temporal: ts.GetDefaultClient(), Simulator: sim, Logger: log, UI: ui.Handler()})
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &stack{t: t, url: srv.URL, store: st, sim: sim, tokens: tokens, keys: keys}
+	s := teststack.New(t, teststack.Options{UI: ui.Handler(), Checkpoints: true, ServerOptions: []temporaltest.TestServerOption{temporaltest.WithT(t)}})
+	return &stack{t: t, url: s.URL, store: s.Store, sim: s.Sim, tokens: s.Tokens, keys: s.Keys}
 }
 
 // call sends a JSON request with a bearer token and decodes the answer into out.

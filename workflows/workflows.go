@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/otpatch/otpatch/activities"
@@ -57,4 +58,13 @@ func PatchQualification(ctx workflow.Context, in QualificationInput) (activities
 	var res activities.QualifyResult
 	err := workflow.ExecuteActivity(ctx, a.QualifyPatch, activities.QualifyInput{PatchID: in.PatchID, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID}).Get(ctx, &res)
 	return res, err
+}
+
+// Register adds every otpatch workflow and the activities to a worker, so that the worker
+// process, the embedded default and the tests register the same set.
+func Register(r worker.Registry, acts *activities.Activities) {
+	r.RegisterWorkflow(Campaign)
+	r.RegisterWorkflow(AssetDeployment)
+	r.RegisterWorkflow(PatchQualification)
+	r.RegisterActivity(acts)
 }

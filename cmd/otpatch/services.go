@@ -178,10 +178,7 @@ func (d *deps) activities() *activities.Activities {
 
 func (d *deps) startWorker() (worker.Worker, error) {
 	w := worker.New(d.tc, workflows.TaskQueue, worker.Options{Interceptors: []interceptor.WorkerInterceptor{d.metrics.WorkerInterceptor()}})
-	w.RegisterWorkflow(workflows.Campaign)
-	w.RegisterWorkflow(workflows.AssetDeployment)
-	w.RegisterWorkflow(workflows.PatchQualification)
-	w.RegisterActivity(d.activities())
+	workflows.Register(w, d.activities())
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker: %w", err)
 	}
