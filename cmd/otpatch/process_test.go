@@ -118,24 +118,15 @@ func (c apiClient) json(method, path, token string, body any, out any) int {
 	return c.do(method, path, token, bytes.NewReader(b), "application/json", out)
 }
 
-// TestKillDuringDeployment kills `otpatch dev` with SIGKILL while a campaign deploys, starts
-// it again on the same data folder, and checks the campaign completes, no simulated device
-// was deployed twice, and the audit chain is intact.
-func TestKillDuringDeployment(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts otpatch dev twice")
-	}
-	dir := t.TempDir()
-	addr := freePort(t)
-	p := startDev(t, dir, addr)
-	tokens := readTokens(t, dir)
-	c := apiClient{t: t, base: "http://" + addr}
-
-	// The vendor signs and submits a patch with the CLI, as the README shows.
+// startPLCCampaign submits a signed ControlStation PLC patch with the CLI, opens the packaging
+// zone's window now with maxParallel, and starts and approves a campaign for its four PLCs.
+// It returns the campaign id and a function that reads the campaign.
+func startPLCCampaign(t *testing.T, c apiClient, dir string, tokens map[string]string, artifactBytes, maxParallel int) (string, func() campaignState) {
+	t.Helper()
 	bin, _ := binary()
 	manifest := filepath.Join(dir, "manifest.json")
 	artifact := filepath.Join(dir, "plc-2.9.4.fw")
-	if err := os.WriteFile(artifact, bytes.Repeat([]byte("firmware"), 200000), 0o644); err != nil {
+	if err := os.WriteFile(artifact, bytes.Repeat([]byte("firmware"), artifactBytes/8), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	writeManifest(t, manifest, "ControlStation-PLC", "V2.9.4", "< V2.9.4")
@@ -146,14 +137,12 @@ func TestKillDuringDeployment(t *testing.T) {
 		c.json("GET", "/api/v1/patches/"+patchID, tokens["engineer"], nil, &p)
 		return p.Status == "qualified", p.Status
 	})
-	// Open the packaging zone's window now, four assets at a time.
-	c.json("PUT", "/api/v1/zones/zone_packaging/window", tokens["engineer"], map[string]any{"cron": "* * * * *", "duration": "1h", "time_zone": "Europe/Zurich", "max_parallel": 4}, nil)
-	targets := []string{"ast_pkg-plc-01", "ast_pkg-plc-02", "ast_pkg-plc-03", "ast_pkg-plc-04"}
+	c.json("PUT", "/api/v1/zones/zone_packaging/window", tokens["engineer"], map[string]any{"cron": "* * * * *", "duration": "1h", "time_zone": "Europe/Zurich", "max_parallel": maxParallel}, nil)
 	var camp struct {
 		ID         string `json:"id"`
 		PlanDigest string `json:"plan_digest"`
 	}
-	if code := c.json("POST", "/api/v1/campaigns", tokens["engineer"], map[string]any{"name": "PLC fix", "patch_id": patchID, "asset_ids": targets}, &camp); code != http.StatusCreated {
+	if code := c.json("POST", "/api/v1/campaigns", tokens["engineer"], map[string]any{"name": "PLC fix", "patch_id": patchID, "asset_ids": plcTargets}, &camp); code != http.StatusCreated {
 		t.Fatalf("create campaign: %d", code)
 	}
 	status := func() campaignState {
@@ -174,6 +163,30 @@ func TestKillDuringDeployment(t *testing.T) {
 		}
 		return false, s.Status + " " + s.Detail
 	})
+	return camp.ID, status
+}
+
+// plcTargets are the packaging line's four PLCs of the demo plant.
+var plcTargets = []string{"ast_pkg-plc-01", "ast_pkg-plc-02", "ast_pkg-plc-03", "ast_pkg-plc-04"}
+
+// TestKillDuringDeployment kills `otpatch dev` with SIGKILL while a campaign deploys, starts
+// it again on the same data folder, and checks the campaign completes, no simulated device
+// was deployed twice, and the audit chain is intact.
+func TestKillDuringDeployment(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts otpatch dev twice")
+	}
+	dir := t.TempDir()
+	addr := freePort(t)
+	p := startDev(t, dir, addr)
+	tokens := readTokens(t, dir)
+	c := apiClient{t: t, base: "http://" + addr}
+
+	// The vendor signs and submits a patch with the CLI, as the README shows; the window opens
+	// for four assets at a time.
+	bin, _ := binary()
+	campID, status := startPLCCampaign(t, c, dir, tokens, 1600000, 4)
+	targets := plcTargets
 
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -203,7 +216,7 @@ func TestKillDuringDeployment(t *testing.T) {
 		c.json("GET", "/api/v1/assets/"+id, tokens["engineer"], nil, &a)
 		deploys := 0
 		for _, op := range a.Device.Operations {
-			if op.Op == "deploy" && strings.HasPrefix(op.IdempotencyKey, camp.ID+"/") {
+			if op.Op == "deploy" && strings.HasPrefix(op.IdempotencyKey, campID+"/") {
 				deploys++
 			}
 		}

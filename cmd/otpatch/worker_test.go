@@ -104,46 +104,8 @@ func TestWorkerKilledDuringWave(t *testing.T) {
 	tokens := readTokens(t, dir)
 
 	bin, _ := binary()
-	manifest := filepath.Join(dir, "manifest.json")
-	artifact := filepath.Join(dir, "plc-2.9.4.fw")
-	if err := os.WriteFile(artifact, bytes.Repeat([]byte("firmware"), 50000), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	writeManifest(t, manifest, "ControlStation-PLC", "V2.9.4", "< V2.9.4")
-	runCLI(t, bin, "vendor", "sign", "--key", filepath.Join(dir, "demo-keys", "acme.key"), "--manifest", manifest, "--artifact", artifact)
-	patchID := strings.TrimSpace(runCLI(t, bin, "vendor", "submit", "--url", c.base, "--token", tokens["vendor"], "--manifest", manifest, artifact))
-	waitFor(t, "qualification by the worker", func() (bool, string) {
-		var p struct{ Status string }
-		c.json("GET", "/api/v1/patches/"+patchID, tokens["engineer"], nil, &p)
-		return p.Status == "qualified", p.Status
-	})
-	c.json("PUT", "/api/v1/zones/zone_packaging/window", tokens["engineer"], map[string]any{"cron": "* * * * *", "duration": "1h", "time_zone": "Europe/Zurich", "max_parallel": 2}, nil)
-	targets := []string{"ast_pkg-plc-01", "ast_pkg-plc-02", "ast_pkg-plc-03", "ast_pkg-plc-04"}
-	var camp struct {
-		ID         string `json:"id"`
-		PlanDigest string `json:"plan_digest"`
-	}
-	if code := c.json("POST", "/api/v1/campaigns", tokens["engineer"], map[string]any{"name": "PLC fix", "patch_id": patchID, "asset_ids": targets}, &camp); code != http.StatusCreated {
-		t.Fatalf("create campaign: %d", code)
-	}
-	status := func() campaignState {
-		var s campaignState
-		c.json("GET", "/api/v1/campaigns/"+camp.ID, tokens["engineer"], nil, &s)
-		return s
-	}
-	waitFor(t, "awaiting approval", func() (bool, string) { s := status(); return s.Status == "awaiting_approval", s.Status })
-	if code := c.json("POST", "/api/v1/campaigns/"+camp.ID+"/decisions", tokens["approver"], map[string]any{"decision": "approve", "plan_digest": camp.PlanDigest}, nil); code != http.StatusOK {
-		t.Fatalf("approve: %d", code)
-	}
-	waitFor(t, "a deploy in flight", func() (bool, string) {
-		s := status()
-		for _, a := range s.Assets {
-			if !a.TestBench && (a.State == "deploying" || a.State == "verifying") {
-				return true, s.Status
-			}
-		}
-		return false, s.Status + " " + s.Detail
-	})
+	campID, status := startPLCCampaign(t, c, dir, tokens, 400000, 2)
+	targets := plcTargets
 	if err := worker.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +134,7 @@ func TestWorkerKilledDuringWave(t *testing.T) {
 		c.json("GET", "/api/v1/assets/"+id, tokens["engineer"], nil, &a)
 		deploys := 0
 		for _, op := range a.Device.Operations {
-			if op.Op == "deploy" && strings.HasPrefix(op.IdempotencyKey, camp.ID+"/") {
+			if op.Op == "deploy" && strings.HasPrefix(op.IdempotencyKey, campID+"/") {
 				deploys++
 			}
 		}
