@@ -97,6 +97,9 @@ func (a *Activities) BackupAsset(ctx context.Context, in AssetInput) (BackupResu
 		a.assetEvent(in, "asset.backing_up", map[string]any{"version": as.InstalledVersion})); err != nil {
 		return BackupResult{}, err
 	}
+	// Heartbeats let Temporal retry soon on another worker when this one dies mid-backup.
+	ctx, stop := heartbeat(ctx)
+	defer stop()
 	rc, deviceSum, err := t.Backup(ctx, in.AssetID)
 	if err != nil {
 		return BackupResult{}, fmt.Errorf("backup of %s: %w", as.Name, err)
@@ -174,7 +177,9 @@ func (a *Activities) VerifyAsset(ctx context.Context, in VerifyInput) (adapters.
 		a.assetEvent(in.AssetInput, "asset.verifying", map[string]any{"expect": in.Expect})); err != nil {
 		return adapters.VerifyResult{}, err
 	}
-	res, err := t.Verify(ctx, in.AssetID)
+	opCtx, stop := heartbeat(ctx)
+	defer stop()
+	res, err := t.Verify(opCtx, in.AssetID)
 	if err != nil {
 		return res, fmt.Errorf("verify %s: %w", as.Name, err)
 	}

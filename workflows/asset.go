@@ -50,8 +50,11 @@ func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploy
 		return workflow.ExecuteActivity(bookkeeping(c), a.SetAssetState, activities.AssetStateInput{AssetInput: ref, State: s, Error: msg, Version: version}).Get(c, nil)
 	}
 
+	// Backup and verify heartbeat like deploy and restore, so a worker that dies mid-step is
+	// replaced within seconds rather than at the start-to-close timeout.
 	backupCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 10 * time.Minute,
+		HeartbeatTimeout:    10 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 3, NonRetryableErrorTypes: []string{activities.ErrTypeNoBackup, activities.ErrTypeUnknownAdapter}},
 	})
 	var backup activities.BackupResult
@@ -83,6 +86,7 @@ func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploy
 	})
 	verifyCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 5 * time.Minute,
+		HeartbeatTimeout:    10 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 3},
 	})
 	failure := ""
