@@ -100,9 +100,9 @@ func (a *Activities) BackupAsset(ctx context.Context, in AssetInput) (BackupResu
 	// Heartbeats let Temporal retry soon on another worker when this one dies mid-backup.
 	ctx, stop := heartbeat(ctx)
 	defer stop()
-	rc, deviceSum, err := t.Backup(ctx, in.AssetID)
+	rc, deviceSum, err := t.Backup(a.withDeviceLog(ctx, in), in.AssetID)
 	if err != nil {
-		return BackupResult{}, fmt.Errorf("backup of %s: %w", as.Name, err)
+		return BackupResult{}, deviceError(fmt.Errorf("backup of %s: %w", as.Name, err))
 	}
 	defer rc.Close()
 	key := fmt.Sprintf("backups/%s/%s.bin", in.CampaignID, in.AssetID)
@@ -151,11 +151,17 @@ func (a *Activities) DeployAsset(ctx context.Context, in DeployInput) error {
 		a.assetEvent(in.AssetInput, "asset.deploying", map[string]any{"to_version": in.ToVersion, "idempotency_key": key, "attempt": activity.GetInfo(ctx).Attempt})); err != nil {
 		return err
 	}
+	st, err := a.steps(ctx, in.CampaignID)
+	if err != nil {
+		return err
+	}
 	opCtx, stop := heartbeat(ctx)
 	defer stop()
-	err = t.Deploy(opCtx, in.AssetID, adapters.DeployRequest{IdempotencyKey: key, PatchID: in.PatchID, ToVersion: in.ToVersion, ArtifactSHA256: in.ArtifactSHA256, Install: in.Install})
+	err = t.Deploy(a.withDeviceLog(opCtx, in.AssetInput), in.AssetID, adapters.DeployRequest{IdempotencyKey: key, PatchID: in.PatchID, ToVersion: in.ToVersion,
+		ArtifactName: st.Artifact.Name, ArtifactSize: st.Artifact.Size, ArtifactSHA256: in.ArtifactSHA256, Install: st.Install,
+		Artifact: a.openArtifact(st.Artifact.ObjectKey)})
 	if err != nil {
-		return fmt.Errorf("deploy to %s: %w", as.Name, err)
+		return deviceError(fmt.Errorf("deploy to %s: %w", as.Name, err))
 	}
 	return nil
 }
@@ -177,11 +183,15 @@ func (a *Activities) VerifyAsset(ctx context.Context, in VerifyInput) (adapters.
 		a.assetEvent(in.AssetInput, "asset.verifying", map[string]any{"expect": in.Expect})); err != nil {
 		return adapters.VerifyResult{}, err
 	}
+	st, err := a.steps(ctx, in.CampaignID)
+	if err != nil {
+		return adapters.VerifyResult{}, err
+	}
 	opCtx, stop := heartbeat(ctx)
 	defer stop()
-	res, err := t.Verify(opCtx, in.AssetID)
+	res, err := t.Verify(a.withDeviceLog(opCtx, in.AssetInput), in.AssetID, adapters.VerifyRequest{Expect: in.Expect, Step: st.Verify})
 	if err != nil {
-		return res, fmt.Errorf("verify %s: %w", as.Name, err)
+		return res, deviceError(fmt.Errorf("verify %s: %w", as.Name, err))
 	}
 	if res.Healthy && res.Version != in.Expect {
 		res.Healthy = false
@@ -223,10 +233,16 @@ func (a *Activities) RestoreAsset(ctx context.Context, in RestoreInput) error {
 	if got := hex.EncodeToString(h.Sum(nil)); got != in.BackupSHA256 {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s changed in storage (SHA-256 %s, recorded %s); restore refused", in.BackupKey, got, in.BackupSHA256), ErrTypeNoBackup, nil)
 	}
+	st, err := a.steps(ctx, in.CampaignID)
+	if err != nil {
+		return err
+	}
 	opCtx, stop := heartbeat(ctx)
 	defer stop()
-	if err := t.Restore(opCtx, in.AssetID, strings.NewReader(buf.String()), IdempotencyKey(in.CampaignID, in.AssetID, "restore")); err != nil {
-		return fmt.Errorf("restore %s: %w", as.Name, err)
+	req := adapters.RestoreRequest{IdempotencyKey: IdempotencyKey(in.CampaignID, in.AssetID, "restore"), BackupSHA256: in.BackupSHA256,
+		BackupSize: int64(buf.Len()), Step: st.Rollback, Backup: strings.NewReader(buf.String())}
+	if err := t.Restore(a.withDeviceLog(opCtx, in.AssetInput), in.AssetID, req); err != nil {
+		return deviceError(fmt.Errorf("restore %s: %w", as.Name, err))
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/otpatch/otpatch/internal/adapters"
 	"net/http"
 	"sort"
 	"strings"
@@ -42,8 +43,8 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 	if in.ErrorThreshold != nil && (*in.ErrorThreshold < 0 || *in.ErrorThreshold > domain.MaxErrorThreshold) {
 		v.Add("error_threshold", "must be between 0 and %d, got %d", domain.MaxErrorThreshold, *in.ErrorThreshold)
 	}
-	if len(in.AssetIDs) > 10000 {
-		v.Add("asset_ids", "lists more than 10000 assets; split the campaign")
+	if len(in.AssetIDs) > domain.MaxCampaignAssets {
+		v.Add("asset_ids", "lists %d assets, more than the %d one campaign may have; split it into several campaigns", len(in.AssetIDs), domain.MaxCampaignAssets)
 	}
 	p, err := s.Store.Patch(ctx, in.PatchID)
 	if err != nil {
@@ -109,6 +110,27 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		sort.Strings(notApplicable)
 		s.fail(w, r, &domain.ValidationError{What: "campaign", Fields: []domain.FieldError{{Field: "asset_ids",
 			Message: "not affected by this patch (or unknown): " + strings.Join(notApplicable, ", ")}}})
+		return
+	}
+	if len(plan.Targets) > domain.MaxCampaignAssets {
+		s.fail(w, r, &domain.ValidationError{What: "campaign", Fields: []domain.FieldError{{Field: "asset_ids",
+			Message: fmt.Sprintf("the campaign would reach %d assets, more than the %d one campaign may have; list the assets of one part of the plant in asset_ids", len(plan.Targets), domain.MaxCampaignAssets)}}})
+		return
+	}
+	var unreachable []string
+	for _, as := range assets {
+		if !found[as.ID] || !adapters.NeedsEndpoint(as.Adapter) {
+			continue
+		}
+		switch {
+		case as.Endpoint == nil:
+			unreachable = append(unreachable, fmt.Sprintf("%s (%s adapter) has no endpoint: set it with PUT /api/v1/assets/%s/endpoint", as.Name, as.Adapter, as.ID))
+		case strings.TrimSpace(m.Install) == "" || strings.TrimSpace(m.Verify) == "":
+			unreachable = append(unreachable, fmt.Sprintf("%s (%s adapter) needs the patch's install and verify steps, and the manifest lacks one: ask the vendor for a manifest with both", as.Name, as.Adapter))
+		}
+	}
+	if len(unreachable) > 0 {
+		s.fail(w, r, &domain.ValidationError{What: "campaign", Fields: []domain.FieldError{{Field: "asset_ids", Message: strings.Join(unreachable, "; ")}}})
 		return
 	}
 	prod := 0
@@ -198,13 +220,13 @@ func (s *server) writeCampaign(w http.ResponseWriter, r *http.Request, id string
 	if view.Operations == nil {
 		view.Operations = []store.OperatorAction{}
 	}
+	names, err := s.Store.AssetNames(ctx, ca)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	for _, x := range ca {
-		as, err := s.Store.Asset(ctx, x.AssetID)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		view.Assets = append(view.Assets, campaignAssetView{CampaignAsset: x, Name: as.Name})
+		view.Assets = append(view.Assets, campaignAssetView{CampaignAsset: x, Name: names[x.AssetID]})
 	}
 	if !domain.CampaignStatus(c.Status).Terminal() && r.URL.Query().Get("live") == "1" {
 		if q, err := s.Temporal.QueryWorkflow(ctx, c.WorkflowID, "", workflows.QueryStatus); err == nil {

@@ -16,6 +16,7 @@ import (
 
 	"go.temporal.io/server/temporaltest"
 
+	"github.com/otpatch/otpatch/internal/adapters"
 	"github.com/otpatch/otpatch/internal/adapters/simulator"
 	"github.com/otpatch/otpatch/internal/artifacts"
 	"github.com/otpatch/otpatch/internal/demo"
@@ -48,6 +49,10 @@ type envOptions struct {
 	presignExpiry time.Duration
 	// now is the store's clock (nil: the wall clock).
 	now func() time.Time
+	// simStep is how long each simulated operation takes; approvalTTL how long approvals count.
+	simStep, approvalTTL time.Duration
+	// adapters adds device adapters (ssh, agent) to the worker.
+	adapters func(st *store.Store, objs *artifacts.Store) map[string]adapters.Target
 }
 
 func newEnv(t *testing.T, opt envOptions) *env {
@@ -59,7 +64,8 @@ func newEnv(t *testing.T, opt envOptions) *env {
 // stopped in tb's cleanup.
 func newEnvTB(t testing.TB, opt envOptions, serverOpts ...temporaltest.TestServerOption) *env {
 	t.Helper()
-	o := teststack.Options{Now: opt.now, MaxArtifactBytes: opt.maxArtifact, PresignExpiry: opt.presignExpiry, ServerOptions: serverOpts}
+	o := teststack.Options{Now: opt.now, MaxArtifactBytes: opt.maxArtifact, PresignExpiry: opt.presignExpiry, ServerOptions: serverOpts, Adapters: opt.adapters,
+		SimStep: opt.simStep, ApprovalTTL: opt.approvalTTL}
 	if opt.postgres {
 		o.DSN = testenv.PostgresDSN(t)
 	}

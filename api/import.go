@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"github.com/otpatch/otpatch/internal/adapters"
 	"io"
 	"mime"
 	"net/http"
@@ -194,8 +195,8 @@ func (s *server) importAssets(w http.ResponseWriter, r *http.Request) {
 		if len(a.RedundancyGroup) > 128 {
 			add(rw.line, "redundancy_group", "must be at most 128 characters")
 		}
-		if a.Adapter != "simulator" {
-			add(rw.line, "adapter", "must be simulator (the only adapter this build has), got %q", a.Adapter)
+		if !adapters.Known(a.Adapter) {
+			add(rw.line, "adapter", "must be simulator, ssh or agent, got %q (set an ssh or agent asset's endpoint afterwards with PUT /api/v1/assets/{id}/endpoint)", a.Adapter)
 		}
 		a.ID = store.NewID("ast")
 		assets = append(assets, a)

@@ -9,6 +9,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"gorm.io/gorm"
 
+	"github.com/otpatch/otpatch/internal/adapters"
 	"github.com/otpatch/otpatch/internal/adapters/simulator"
 	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/signing"
@@ -445,6 +446,8 @@ type assetRequest struct {
 	SafetyCritical   bool   `json:"safety_critical"`
 	RedundancyGroup  string `json:"redundancy_group"`
 	Adapter          string `json:"adapter"`
+	// Endpoint is how the ssh and agent adapters reach the device.
+	Endpoint *adapters.Endpoint `json:"endpoint,omitempty"`
 }
 
 func (s *server) createAsset(w http.ResponseWriter, r *http.Request) {
@@ -466,22 +469,20 @@ func (s *server) createAsset(w http.ResponseWriter, r *http.Request) {
 	if in.Criticality < 1 || in.Criticality > 5 {
 		v.Add("criticality", "must be from 1 (low) to 5 (high), got %d", in.Criticality)
 	}
-	if in.Adapter != "simulator" {
-		v.Add("adapter", "must be simulator (the only adapter this build has)")
-	}
+	adapters.CheckEndpoint(in.Adapter, in.Endpoint, v.Add)
 	if err := v.Err(); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	as := store.Asset{ZoneID: in.ZoneID, ProductID: in.ProductID, Name: in.Name, InstalledVersion: in.InstalledVersion,
-		Criticality: in.Criticality, SafetyCritical: in.SafetyCritical, RedundancyGroup: in.RedundancyGroup, Adapter: in.Adapter}
+		Criticality: in.Criticality, SafetyCritical: in.SafetyCritical, RedundancyGroup: in.RedundancyGroup, Adapter: in.Adapter, Endpoint: in.Endpoint}
 	ev := event(r, "asset.created")
 	ev.Details = in
 	if err := s.Store.CreateAsset(r.Context(), &as, ev); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if s.Simulator != nil {
+	if s.Simulator != nil && as.Adapter == adapters.Simulator {
 		if err := s.Simulator.Register(r.Context(), as.ID, as.InstalledVersion, "{}"); err != nil {
 			s.fail(w, r, err)
 			return

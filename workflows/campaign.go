@@ -85,6 +85,8 @@ type campaign struct {
 	windowChanged bool
 	// revalidate is set for executions that re-check approvals before each batch.
 	revalidate bool
+	// mergeWindows is set for executions that treat overlapping window occurrences as one span.
+	mergeWindows bool
 	// waivable is set for executions that take backup waivers; waivers holds them by asset,
 	// and waiving counts waivers being recorded (no asset starts meanwhile).
 	waivable bool
@@ -223,6 +225,7 @@ func (c *campaign) run() (CampaignResult, error) {
 	// Executions from this version on re-check approvals before each batch (they expire) and
 	// take window changes and operator requests; older histories replay as they ran.
 	c.revalidate = workflow.GetVersion(ctx, "approval-revalidated-before-each-batch", workflow.DefaultVersion, 1) >= 1
+	c.mergeWindows = workflow.GetVersion(ctx, "overlapping-window-occurrences-joined", workflow.DefaultVersion, 1) >= 1
 	// Executions from this version on take backup waivers (UpdateBackupWaiver).
 	c.waivable = workflow.GetVersion(ctx, waiverVersion, workflow.DefaultVersion, 1) >= 1
 	c.state.PlanDigest, c.state.Policy = c.plan.PlanDigest, c.plan.Policy
@@ -409,7 +412,7 @@ func (c *campaign) endAborted() (CampaignResult, error) {
 		return CampaignResult{}, err
 	}
 	counts := map[domain.AssetState]int{}
-	for _, s := range c.state.Assets {
+	for _, s := range c.assetStates() {
 		counts[s]++
 	}
 	detail := fmt.Sprintf("aborted by %s: %s; %d verified assets left as they are, %d rolled back, %d not started",
@@ -418,6 +421,18 @@ func (c *campaign) endAborted() (CampaignResult, error) {
 		detail += fmt.Sprintf("; %d need manual action (rollback failed)", n)
 	}
 	return c.end(domain.CampaignAborted, detail)
+}
+
+// assetStates lists the state of every target in plan order (a map's order is not
+// deterministic, and workflow code must be).
+func (c *campaign) assetStates() []domain.AssetState {
+	out := make([]domain.AssetState, 0, len(c.plan.Targets))
+	for _, t := range c.plan.Targets {
+		if s, ok := c.state.Assets[t.AssetID]; ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // wave is the targets of one zone.
@@ -491,7 +506,11 @@ func (c *campaign) runWave(n, of int, w wave) (res CampaignResult, done bool, fa
 		}
 		window := c.windows[w.zone]
 		now := workflow.Now(ctx)
-		occ, ok := window.Current(now)
+		current := window.CurrentUnmerged
+		if c.mergeWindows {
+			current = window.Current
+		}
+		occ, ok := current(now)
 		if !ok {
 			res, err := c.end(domain.CampaignHalted, fmt.Sprintf("zone %s has no maintenance window occurrence in the coming year", w.zone))
 			return res, true, failed, err
@@ -594,7 +613,7 @@ func (c *campaign) halt(failed []string, threshold, count int) (CampaignResult, 
 		return CampaignResult{}, err
 	}
 	status := domain.CampaignRolledBack
-	for _, s := range c.state.Assets {
+	for _, s := range c.assetStates() {
 		if s == domain.AssetRollbackFailed || s == domain.AssetFailed {
 			status = domain.CampaignHalted
 		}

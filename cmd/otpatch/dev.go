@@ -84,6 +84,15 @@ func runDev(ctx context.Context, args []string) error {
 		}
 		c.s3Endpoint, c.s3Access, c.s3Secret, c.s3Secure = endpoint, creds.AccessKey, creds.SecretKey, false
 	}
+	var gateways *demo.SSHDevices
+	if *seed && c.devices.sshKey == "" {
+		// The demo's Linux gateways, reached over SSH by the worker's ssh adapter.
+		if gateways, err = demo.StartSSHGateways(ctx, *dataDir); err != nil {
+			return fmt.Errorf("demo gateways: %w", err)
+		}
+		defer gateways.Close()
+		c.devices.sshKey, c.devices.sshKnownHosts = gateways.KeyFile, gateways.KnownHostsFile
+	}
 	d, err := c.connect(ctx, log)
 	if err != nil {
 		return err
@@ -105,6 +114,11 @@ func runDev(ctx context.Context, args []string) error {
 		if err != nil {
 			return fmt.Errorf("demo plant: %w", err)
 		}
+		if gateways != nil {
+			if err := demo.SeedGateways(ctx, d.store, *dataDir, demo.SSHGateways, gateways.Endpoints); err != nil {
+				return fmt.Errorf("demo gateways: %w", err)
+			}
+		}
 		tokens = &t
 	}
 	if !*noWorker {
@@ -114,7 +128,7 @@ func runDev(ctx context.Context, args []string) error {
 		}
 		defer w.Stop()
 	}
-	return serve(ctx, log, c.listen, d.handler(c.maxArtifact), func(url string) {
+	return serveTLS(ctx, log, c.listen, d.handler(c.maxArtifact), c.tlsCert, c.tlsKey, func(url string) { // HTTPS with --tls-cert/--tls-key (pull agent)
 		fmt.Printf("otpatch %s is running at %s (started in %s)\n", version, url, time.Since(started).Round(time.Millisecond))
 		fmt.Printf("  data folder: %s\n  Temporal:    %s (namespace %s)\n  S3:          http://%s (bucket %s)\n", *dataDir, c.temporal, c.namespace, endpoint, c.s3Bucket)
 		if *noWorker {

@@ -48,6 +48,8 @@ type config struct {
 	metricsListen string
 	// tlsCert and tlsKey turn on HTTPS for the API.
 	tlsCert, tlsKey string
+	// devices is how the worker reaches real devices (ssh adapter).
+	devices deviceConfig
 }
 
 func (c *config) flags(fs *flag.FlagSet) {
@@ -71,6 +73,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.metricsListen, "metrics-listen", env("METRICS_LISTEN", ""), "address for a separate Prometheus /metrics listener; the worker serves metrics only there, the server also on its API address (OTPATCH_METRICS_LISTEN)")
 	fs.StringVar(&c.tlsCert, "tls-cert", env("TLS_CERT", ""), "PEM certificate (chain) for HTTPS on the API address (OTPATCH_TLS_CERT)")
 	fs.StringVar(&c.tlsKey, "tls-key", env("TLS_KEY", ""), "PEM private key for --tls-cert (OTPATCH_TLS_KEY)")
+	c.devices.flags(fs)
 }
 
 func (c *config) logger() *slog.Logger {
@@ -86,9 +89,11 @@ type deps struct {
 	store   *store.Store
 	objects *artifacts.Store
 	sim     *simulator.Simulator
-	tc      client.Client
-	metrics *metrics.Set
-	closers []func()
+	// adapters reach the devices, by adapter name (buildAdapters).
+	adapters map[string]adapters.Target
+	tc       client.Client
+	metrics  *metrics.Set
+	closers  []func()
 }
 
 func (d *deps) close() {
@@ -133,6 +138,10 @@ func (c *config) connect(ctx context.Context, log *slog.Logger) (*deps, error) {
 		return nil, err
 	}
 	d.sim = simulator.New(st.DB(), c.simStep, nil)
+	if err := d.buildAdapters(ctx, c); err != nil {
+		d.close()
+		return nil, err
+	}
 	sdkLog := slog.New(levelFloor{Handler: log.Handler(), min: slog.LevelWarn})
 	d.tc, err = client.DialContext(ctx, client.Options{HostPort: c.temporal, Namespace: c.namespace, Logger: tlog.NewStructuredLogger(sdkLog), MetricsHandler: d.metrics.SDK.Handler()})
 	if err != nil {
@@ -173,7 +182,7 @@ func (d *deps) sweep(ctx context.Context) {
 }
 
 func (d *deps) activities() *activities.Activities {
-	return &activities.Activities{Store: d.store, Objects: d.objects, Adapters: map[string]adapters.Target{"simulator": d.sim}, Log: d.log, Now: time.Now}
+	return &activities.Activities{Store: d.store, Objects: d.objects, Adapters: d.adapters, Log: d.log, Now: time.Now}
 }
 
 func (d *deps) startWorker() (worker.Worker, error) {

@@ -1,5 +1,6 @@
 // Package adapters defines how a change reaches a device: the Target interface every adapter
-// (simulator, ssh, agent) implements, and the messages it takes and returns.
+// (simulator, ssh, agent) implements, the messages it takes and returns, and the endpoint an
+// asset is reached at.
 package adapters
 
 import (
@@ -16,9 +17,9 @@ type Target interface {
 	// Deploy installs a patch. A request whose IdempotencyKey was applied before does nothing.
 	Deploy(ctx context.Context, assetID string, req DeployRequest) error
 	// Verify reads the installed version and health.
-	Verify(ctx context.Context, assetID string) (VerifyResult, error)
+	Verify(ctx context.Context, assetID string, req VerifyRequest) (VerifyResult, error)
 	// Restore puts a backup back. A request whose key was applied before does nothing.
-	Restore(ctx context.Context, assetID string, backup io.Reader, idempotencyKey string) error
+	Restore(ctx context.Context, assetID string, req RestoreRequest) error
 	// ExpectedDuration is how long backup, deploy and verify of the asset take.
 	ExpectedDuration(assetID string) time.Duration
 }
@@ -28,8 +29,33 @@ type DeployRequest struct {
 	IdempotencyKey string `json:"idempotency_key"`
 	PatchID        string `json:"patch_id"`
 	ToVersion      string `json:"to_version"`
+	ArtifactName   string `json:"artifact_name,omitempty"`
+	ArtifactSize   int64  `json:"artifact_size,omitempty"`
 	ArtifactSHA256 string `json:"artifact_sha256"`
-	Install        string `json:"install,omitempty"`
+	// Install is the manifest's install step (see ParseStep).
+	Install string `json:"install,omitempty"`
+	// Artifact opens the patch artifact from the object store. Adapters that copy the artifact
+	// to the device check its SHA-256 against ArtifactSHA256 before they install anything.
+	Artifact func(ctx context.Context) (io.ReadCloser, error) `json:"-"`
+}
+
+// VerifyRequest asks a device for its version and health after a change.
+type VerifyRequest struct {
+	// Expect is the version the device should now report.
+	Expect string `json:"expect"`
+	// Step is the manifest's verify step (see ParseStep); it prints the installed version.
+	Step string `json:"step,omitempty"`
+}
+
+// RestoreRequest puts a verified backup back.
+type RestoreRequest struct {
+	IdempotencyKey string `json:"idempotency_key"`
+	BackupSHA256   string `json:"backup_sha256"`
+	BackupSize     int64  `json:"backup_size"`
+	// Step is the manifest's rollback step (see ParseStep), run after the backup is back.
+	Step string `json:"step,omitempty"`
+	// Backup is the backup's content, already checked against BackupSHA256 by the caller.
+	Backup io.Reader `json:"-"`
 }
 
 // VerifyResult is what a device reports after a change.
@@ -37,4 +63,29 @@ type VerifyResult struct {
 	Version string `json:"version"`
 	Healthy bool   `json:"healthy"`
 	Detail  string `json:"detail,omitempty"`
+}
+
+// Endpoint is how an asset is reached, stored with the asset (column assets.endpoint, JSON).
+// The simulator needs none of it.
+type Endpoint struct {
+	// Address is host:port of the device's SSH server (adapter ssh).
+	Address string `json:"address,omitempty"`
+	// User is the account otpatch logs in as (adapter ssh).
+	User string `json:"user,omitempty"`
+	// BackupPaths are the absolute paths whose archive is the asset's backup (ssh and agent).
+	BackupPaths []string `json:"backup_paths,omitempty"`
+	// WorkDir is where otpatch puts artifacts and its own bookkeeping on the device
+	// (ssh and agent); default ".otpatch" under the account's home (ssh) or the agent's state
+	// directory (agent).
+	WorkDir string `json:"work_dir,omitempty"`
+}
+
+// EndpointLookup returns the endpoint of an asset.
+type EndpointLookup func(ctx context.Context, assetID string) (Endpoint, error)
+
+// PermanentError is implemented by adapter errors that no retry can fix (a device presenting an
+// unknown or changed host key, a refused login): the activity fails at once instead of retrying.
+type PermanentError interface {
+	error
+	Permanent() bool
 }

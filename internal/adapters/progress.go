@@ -28,3 +28,22 @@ func reportProgress(ctx context.Context, stalled bool) {
 		report(stalled)
 	}
 }
+
+// A device's own words — an installer's output, a verify step's answer — belong in the
+// deployment log of the asset. An adapter calls Output with each piece it captured; the
+// activity running the operation records it (bounded) against the campaign and asset.
+
+type outputKey struct{}
+
+// WithOutput returns ctx carrying record, which Output calls.
+func WithOutput(ctx context.Context, record func(stream, text string)) context.Context {
+	return context.WithValue(ctx, outputKey{}, record)
+}
+
+// Output records text a device printed; stream names where it came from ("install stdout",
+// "verify stderr", "agent").
+func Output(ctx context.Context, stream, text string) {
+	if record, ok := ctx.Value(outputKey{}).(func(string, string)); ok && record != nil && text != "" {
+		record(stream, text)
+	}
+}

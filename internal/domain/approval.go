@@ -23,6 +23,11 @@ type Plan struct {
 	ErrorThreshold int `json:"error_threshold,omitempty"`
 }
 
+// MaxCampaignAssets bounds the assets of one campaign. The campaign workflow records about five
+// history events per asset (its child workflow and the batch around it), so 2,000 assets stay
+// near 10,000 events, a fifth of Temporal's limit of 51,200 per history.
+const MaxCampaignAssets = 2000
+
 // MaxErrorThreshold bounds a campaign's error threshold.
 const MaxErrorThreshold = 1000
 

@@ -122,19 +122,58 @@ func (w Window) Validate() error {
 	return v.Err()
 }
 
-// Current returns the occurrence that contains now, or the next one to open. It looks at most
-// a year ahead; ok is false when no occurrence opens in that time.
+// maxMerged bounds how many overlapping occurrences Current joins into one span (a day of
+// occurrences that open every minute).
+const maxMerged = 1440
+
+// Current returns the occurrence that contains now, or the next one to open. Occurrences that
+// overlap or touch (a window opening every minute for an hour) are one span: the engine may
+// use all of it. It looks at most a year ahead; ok is false when no occurrence opens in that
+// time.
 func (w Window) Current(now time.Time) (occ Occurrence, ok bool) {
-	s, err := w.Schedule()
+	occ, ok = w.CurrentUnmerged(now)
+	if !ok {
+		return occ, ok
+	}
+	s, loc, fixedHours, err := w.schedule()
 	if err != nil {
-		return Occurrence{}, false
+		return occ, ok
+	}
+	d := time.Duration(w.Duration)
+	for i, t := 0, s.Next(occ.Start); i < maxMerged && !t.IsZero() && !t.After(occ.End); i, t = i+1, s.Next(t) {
+		next := Occurrence{Start: t, End: t.Add(d)}
+		if w.blackedOut(next) || (fixedHours && repeatedWallClock(t, loc)) {
+			break
+		}
+		if next.End.After(occ.End) {
+			occ.End = next.End
+		}
+	}
+	return occ, true
+}
+
+func (w Window) schedule() (s cron.Schedule, loc *time.Location, fixedHours bool, err error) {
+	s, err = w.Schedule()
+	if err != nil {
+		return nil, nil, false, err
 	}
 	// A window with fixed hours opens once at a wall-clock time the clocks pass twice; one
 	// that opens every hour follows real time through the repeated hour, as Vixie cron does.
-	loc, fixedHours := time.UTC, false
+	loc = time.UTC
 	if spec, ok := s.(*cron.SpecSchedule); ok {
 		const allHours = 1<<24 - 1
 		loc, fixedHours = spec.Location, spec.Hour&allHours != allHours
+	}
+	return s, loc, fixedHours, nil
+}
+
+// CurrentUnmerged is Current without joining overlapping occurrences: the earliest occurrence
+// still open at now, or the next to open. Campaigns started before overlapping occurrences were
+// joined keep using it, so that their histories replay.
+func (w Window) CurrentUnmerged(now time.Time) (occ Occurrence, ok bool) {
+	s, loc, fixedHours, err := w.schedule()
+	if err != nil {
+		return Occurrence{}, false
 	}
 	d := time.Duration(w.Duration)
 	limit := now.AddDate(1, 0, 0)

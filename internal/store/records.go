@@ -10,6 +10,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/otpatch/otpatch/internal/adapters"
 	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/signing"
 )
@@ -76,17 +77,19 @@ type Product struct {
 
 // Asset is one device of the inventory.
 type Asset struct {
-	ID               string    `json:"id"`
-	ZoneID           string    `json:"zone_id"`
-	ProductID        string    `json:"product_id"`
-	Name             string    `json:"name"`
-	InstalledVersion string    `json:"installed_version"`
-	Criticality      int       `json:"criticality"`
-	SafetyCritical   bool      `json:"safety_critical"`
-	RedundancyGroup  string    `json:"redundancy_group,omitempty"`
-	Adapter          string    `json:"adapter"`
-	CreatedAt        time.Time `json:"created_at"`
-	UpdatedAt        time.Time `json:"updated_at"`
+	ID               string `json:"id"`
+	ZoneID           string `json:"zone_id"`
+	ProductID        string `json:"product_id"`
+	Name             string `json:"name"`
+	InstalledVersion string `json:"installed_version"`
+	Criticality      int    `json:"criticality"`
+	SafetyCritical   bool   `json:"safety_critical"`
+	RedundancyGroup  string `json:"redundancy_group,omitempty"`
+	Adapter          string `json:"adapter"`
+	// Endpoint is how the ssh and agent adapters reach the device; nil for the simulator.
+	Endpoint  *adapters.Endpoint `json:"endpoint,omitempty" gorm:"serializer:json"`
+	CreatedAt time.Time          `json:"created_at"`
+	UpdatedAt time.Time          `json:"updated_at"`
 }
 
 // Patch is a vendor's submitted patch.

@@ -48,6 +48,13 @@ type Options struct {
 	Checkpoints bool
 	// ServerOptions go to temporaltest; without any the server is stopped in tb's cleanup.
 	ServerOptions []temporaltest.TestServerOption
+	// SimStep is how long each simulated device operation takes (0: no delay).
+	SimStep time.Duration
+	// ApprovalTTL is how long an approval counts (0: 7 days).
+	ApprovalTTL time.Duration
+	// Adapters are the worker's adapters besides the simulator (ssh, agent), by name. A
+	// function is called once the store and object store exist, so an adapter can use them.
+	Adapters func(st *store.Store, objs *artifacts.Store) map[string]adapters.Target
 }
 
 // Stack is a running otpatch.
@@ -97,7 +104,7 @@ func New(tb testing.TB, opt Options) *Stack {
 	must(err)
 	must(objs.EnsureBucket(ctx))
 
-	sim := simulator.New(st.DB(), 0, nil)
+	sim := simulator.New(st.DB(), opt.SimStep, nil)
 	tokens, err := demo.Seed(ctx, st, sim, dir)
 	must(err)
 	keys := map[string]ed25519.PrivateKey{}
@@ -122,7 +129,13 @@ func New(tb testing.TB, opt Options) *Stack {
 	if len(opt.ServerOptions) == 0 {
 		tb.Cleanup(ts.Stop)
 	}
-	acts := &activities.Activities{Store: st, Objects: objs, Adapters: map[string]adapters.Target{"simulator": sim}, Log: log, Now: time.Now}
+	ads := map[string]adapters.Target{adapters.Simulator: sim}
+	if opt.Adapters != nil {
+		for name, a := range opt.Adapters(st, objs) {
+			ads[name] = a
+		}
+	}
+	acts := &activities.Activities{Store: st, Objects: objs, Adapters: ads, Log: log, Now: time.Now, ApprovalTTL: opt.ApprovalTTL}
 	ts.NewWorker(workflows.TaskQueue, func(r worker.Registry) { workflows.Register(r, acts) })
 	h := api.New(api.Deps{Store: st, Objects: objs, Temporal: ts.GetDefaultClient(), Simulator: sim, Logger: log,
 		MaxArtifactBytes: opt.MaxArtifactBytes, PresignExpiry: opt.PresignExpiry, UI: opt.UI})

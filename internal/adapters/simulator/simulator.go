@@ -255,7 +255,7 @@ func (s *Simulator) applied(ctx context.Context, key string) (bool, error) {
 }
 
 // Verify reports the device's version and health.
-func (s *Simulator) Verify(ctx context.Context, assetID string) (adapters.VerifyResult, error) {
+func (s *Simulator) Verify(ctx context.Context, assetID string, _ adapters.VerifyRequest) (adapters.VerifyResult, error) {
 	if err := s.wait(ctx); err != nil {
 		return adapters.VerifyResult{}, err
 	}
@@ -267,7 +267,8 @@ func (s *Simulator) Verify(ctx context.Context, assetID string) (adapters.Verify
 }
 
 // Restore puts a backup back once per idempotency key and clears the device's health fault.
-func (s *Simulator) Restore(ctx context.Context, assetID string, backup io.Reader, key string) error {
+func (s *Simulator) Restore(ctx context.Context, assetID string, req adapters.RestoreRequest) error {
+	key, backup := req.IdempotencyKey, req.Backup
 	if key == "" {
 		return errors.New("restore needs an idempotency key")
 	}

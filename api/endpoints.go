@@ -1,0 +1,71 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/otpatch/otpatch/internal/adapters"
+	"github.com/otpatch/otpatch/internal/domain"
+)
+
+// Reaching real devices: an engineer sets how an ssh or agent asset is reached (its endpoint),
+// and anyone on staff reads what a device printed while a campaign changed it.
+func init() {
+	featureRoutes = append(featureRoutes, func(s *server, r chi.Router) {
+		r.With(s.allow(engineers...)).Put("/assets/{assetID}/endpoint", s.setEndpoint)
+		r.With(s.allow(staff...)).Get("/campaigns/{campaignID}/assets/{assetID}/log", s.deploymentLog)
+	})
+	operations = append(operations,
+		operation{"PUT", "/api/v1/assets/{assetID}/endpoint", "Set how an ssh or agent asset is reached: address and user (ssh), the absolute paths its backup archives, and otpatch's work directory on the device; audited", "engineer, admin", "{address, user, backup_paths, work_dir}"},
+		operation{"GET", "/api/v1/campaigns/{campaignID}/assets/{assetID}/log", "The deployment log of one asset in a campaign: what the device printed during backup, install, verify and rollback, oldest first", "engineer, approver, safety, auditor, admin", ""},
+	)
+}
+
+func (s *server) setEndpoint(w http.ResponseWriter, r *http.Request) {
+	as, err := s.Store.Asset(r.Context(), chi.URLParam(r, "assetID"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in adapters.Endpoint
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := &domain.ValidationError{What: "endpoint"}
+	if !adapters.NeedsEndpoint(as.Adapter) {
+		v.Add("adapter", "asset %s uses the %s adapter, which has no endpoint", as.Name, as.Adapter)
+	} else {
+		adapters.CheckEndpoint(as.Adapter, &in, v.Add)
+	}
+	if err := v.Err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ev := event(r, "asset.endpoint_set")
+	ev.Details = map[string]any{"from": as.Endpoint, "to": in}
+	if err := s.Store.SetAssetEndpoint(r.Context(), as.ID, in, ev); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	as.Endpoint = &in
+	writeJSON(w, http.StatusOK, as)
+}
+
+// maxLogPieces bounds one deployment-log answer (each piece is at most 64 KiB).
+const maxLogPieces = 500
+
+func (s *server) deploymentLog(w http.ResponseWriter, r *http.Request) {
+	c, err := s.Store.Campaign(r.Context(), chi.URLParam(r, "campaignID"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	lines, err := s.Store.DeploymentLog(r.Context(), c.ID, chi.URLParam(r, "assetID"), maxLogPieces)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"campaign_id": c.ID, "asset_id": chi.URLParam(r, "assetID"), "log": lines})
+}
