@@ -45,9 +45,16 @@ func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploy
 	ref := activities.AssetInput{CampaignID: in.CampaignID, AssetID: in.AssetID, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID}
 	res := AssetDeploymentResult{AssetID: in.AssetID}
 	book := bookkeeping(ctx)
+	// From this version on an asset's state is recorded by a local activity: a database write
+	// in the worker that runs the workflow, without a round trip through the task queue.
+	local := workflow.GetVersion(ctx, "asset-state-local-activity", workflow.DefaultVersion, 1) >= 1
 	setState := func(c workflow.Context, s domain.AssetState, msg, version string) error {
 		res.State, res.Error = s, msg
-		return workflow.ExecuteActivity(bookkeeping(c), a.SetAssetState, activities.AssetStateInput{AssetInput: ref, State: s, Error: msg, Version: version}).Get(c, nil)
+		in := activities.AssetStateInput{AssetInput: ref, State: s, Error: msg, Version: version}
+		if local {
+			return workflow.ExecuteLocalActivity(localBookkeeping(c), a.SetAssetState, in).Get(c, nil)
+		}
+		return workflow.ExecuteActivity(bookkeeping(c), a.SetAssetState, in).Get(c, nil)
 	}
 
 	// Backup and verify heartbeat like deploy and restore, so a worker that dies mid-step is

@@ -10,7 +10,9 @@ import (
 // TestReplayHistories replays every history in testdata/ (recorded by TestRecordHistories,
 // record_test.go) against today's workflow code, so a change that would break campaigns already
 // running fails here instead of in production. v0-* histories were recorded before the
-// "decision-recorded-before-proceeding" version marker existed.
+// "decision-recorded-before-proceeding" version marker existed; v2-* add campaigns paused and
+// resumed, aborted mid-wave, deployed under a backup waiver and re-planned by a window edit,
+// and asset states recorded by a local activity.
 func TestReplayHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	if err != nil {

@@ -44,6 +44,14 @@ func bookkeeping(ctx workflow.Context) workflow.Context {
 	})
 }
 
+// localBookkeeping runs a short database write as a local activity, retried like bookkeeping.
+func localBookkeeping(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second},
+	})
+}
+
 // QualificationInput names the patch to qualify.
 type QualificationInput struct {
 	PatchID string `json:"patch_id"`

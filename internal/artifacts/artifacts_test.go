@@ -430,3 +430,33 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		}
 	})
 }
+
+// A small stream (one PUT, not a multipart upload) gets the same checks: a size or SHA-256 that
+// differs from what is expected stores nothing.
+func TestPutSmallMismatchStoresNothing(t *testing.T) {
+	forEachObjectStore(t, func(t *testing.T, st *artifacts.Store) {
+		ctx := context.Background()
+		sum := sumOf(t, stream(7, 1000))
+		for _, tt := range []struct {
+			name   string
+			expect artifacts.Expect
+			what   string
+		}{
+			{"SHA-256 differs", artifacts.Expect{Size: 1000, SHA256: strings.Repeat("41", 32)}, "sha256"},
+			{"one byte more than expected", artifacts.Expect{Size: 999, SHA256: sum}, "size"},
+			{"one byte fewer than expected", artifacts.Expect{Size: 1001, SHA256: sum}, "size"},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				key := "backups/small/" + strings.ReplaceAll(tt.name, " ", "-")
+				_, err := st.Put(ctx, key, stream(7, 1000), tt.expect, "application/octet-stream")
+				var mm *artifacts.MismatchError
+				if !errors.As(err, &mm) || mm.What != tt.what {
+					t.Fatalf("Put = %v, want a %s mismatch", err, tt.what)
+				}
+				if ok, err := st.Exists(ctx, key); err != nil || ok {
+					t.Fatalf("Exists after a refused Put = %v, %v", ok, err)
+				}
+			})
+		}
+	})
+}
