@@ -129,6 +129,9 @@ func (c *config) validate(role string) []configProblem {
 			add("OTPATCH_METRICS_LISTEN", "%q is not host:port (example :9090)", c.metricsListen)
 		}
 	}
+	if role == "worker" {
+		c.devices.problems(add)
+	}
 	if role == "server" {
 		if _, _, err := net.SplitHostPort(c.listen); err != nil {
 			add("OTPATCH_LISTEN", "%q is not host:port (example :8080)", c.listen)
@@ -210,6 +213,9 @@ func (c *config) summary(role string) [][2]string {
 			scheme = "https"
 		}
 		out = append(out, [2]string{"listen", scheme + " " + c.listen})
+	}
+	if role == "worker" {
+		out = append(out, [2]string{"ssh client key", orUnset(c.devices.sshKey)}, [2]string{"ssh known_hosts", orUnset(c.devices.sshKnownHosts)})
 	}
 	return append(out, [2]string{"metrics listen", orUnset(c.metricsListen)})
 }

@@ -27,7 +27,8 @@ import (
 // configuration reads (not the test-service ones such as OTPATCH_TEST_POSTGRES).
 func clearConfigEnv(t *testing.T) {
 	for _, name := range []string{"LISTEN", "DATABASE_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "S3_ENDPOINT", "S3_ACCESS_KEY",
-		"S3_SECRET_KEY", "S3_BUCKET", "S3_SECURE", "SIM_STEP", "MAX_ARTIFACT_BYTES", "LOG_JSON", "METRICS_LISTEN", "TLS_CERT", "TLS_KEY"} {
+		"S3_SECRET_KEY", "S3_BUCKET", "S3_SECURE", "SIM_STEP", "MAX_ARTIFACT_BYTES", "LOG_JSON", "METRICS_LISTEN", "TLS_CERT", "TLS_KEY",
+		"SSH_KEY_FILE", "SSH_KNOWN_HOSTS", "SSH_COMMAND_TIMEOUT", "SSH_EXPECTED_DURATION", "AGENT_EXPECTED_DURATION"} {
 		t.Setenv("OTPATCH_"+name, "")
 		os.Unsetenv("OTPATCH_" + name)
 	}
@@ -53,6 +54,11 @@ func TestConfigCheckNamesWhatIsMissing(t *testing.T) {
 			env: map[string]string{"OTPATCH_DATABASE_URL": "postgres://u:p@db:5432/otpatch", "OTPATCH_S3_ENDPOINT": "minio:9000",
 				"OTPATCH_S3_ACCESS_KEY": "a", "OTPATCH_S3_SECRET_KEY": "b", "OTPATCH_TLS_CERT": "/x.pem"},
 			args: []string{"--role", "worker"}, ok: true},
+		{name: "worker with an ssh key but no pinned host keys",
+			env: map[string]string{"OTPATCH_DATABASE_URL": "postgres://u:p@db:5432/otpatch", "OTPATCH_S3_ENDPOINT": "minio:9000",
+				"OTPATCH_S3_ACCESS_KEY": "a", "OTPATCH_S3_SECRET_KEY": "b", "OTPATCH_SSH_KEY_FILE": "/nonexistent/otpatch-ssh.key"},
+			args: []string{"--role", "worker"},
+			want: []string{"OTPATCH_SSH_KEY_FILE/OTPATCH_SSH_KNOWN_HOSTS: ssh adapter: read client key"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {
@@ -143,6 +149,13 @@ func TestServeTLS(t *testing.T) {
 		t.Fatalf("HTTPS request: %v", err)
 	}
 	res.Body.Close()
+	// otpatch healthcheck trusts the server's own certificate for an https:// URL.
+	if err := runHealthcheck(context.Background(), []string{"--url", u + "/healthz", "--ca", certFile}); err != nil {
+		t.Errorf("healthcheck over HTTPS with --ca: %v", err)
+	}
+	if err := runHealthcheck(context.Background(), []string{"--url", u + "/healthz", "--ca", ""}); err == nil {
+		t.Error("healthcheck over HTTPS trusted a certificate nobody vouched for")
+	}
 	// Go's TLS server answers a plain-HTTP request with 400 and nothing else.
 	if res, err := http.Get("http://" + strings.TrimPrefix(u, "https://") + "/healthz"); err == nil {
 		res.Body.Close()

@@ -92,12 +92,22 @@ func runDev(ctx context.Context, args []string) error {
 		}
 		defer gateways.Close()
 		c.devices.sshKey, c.devices.sshKnownHosts = gateways.KeyFile, gateways.KnownHostsFile
+		// A demo gateway changes in a second or two; its zone's window is 100 s long.
+		if env("SSH_EXPECTED_DURATION", "") == "" {
+			c.devices.sshExpected = 20 * time.Second
+		}
+		if env("AGENT_EXPECTED_DURATION", "") == "" {
+			c.devices.agentExpected = 20 * time.Second
+		}
 	}
 	d, err := c.connect(ctx, log)
 	if err != nil {
 		return err
 	}
 	defer d.close()
+	if err := d.buildAdapters(ctx, &c); err != nil {
+		return err
+	}
 	d.sweep(ctx)
 	var tokens *demo.Tokens
 	if *seed {
@@ -128,7 +138,13 @@ func runDev(ctx context.Context, args []string) error {
 		}
 		defer w.Stop()
 	}
-	return serveTLS(ctx, log, c.listen, d.handler(c.maxArtifact), c.tlsCert, c.tlsKey, func(url string) { // HTTPS with --tls-cert/--tls-key (pull agent)
+	h := d.handler(c.maxArtifact)
+	if *seed {
+		if err := startDemoAgents(ctx, &c, d, *dataDir, h, log); err != nil {
+			return fmt.Errorf("demo agents: %w", err)
+		}
+	}
+	return serveTLS(ctx, log, c.listen, h, c.tlsCert, c.tlsKey, func(url string) { // HTTPS with --tls-cert/--tls-key (pull agent)
 		fmt.Printf("otpatch %s is running at %s (started in %s)\n", version, url, time.Since(started).Round(time.Millisecond))
 		fmt.Printf("  data folder: %s\n  Temporal:    %s (namespace %s)\n  S3:          http://%s (bucket %s)\n", *dataDir, c.temporal, c.namespace, endpoint, c.s3Bucket)
 		if *noWorker {

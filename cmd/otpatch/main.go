@@ -22,6 +22,7 @@ Usage:
   otpatch dev [--data DIR] [--listen ADDR] [--demo]   everything in one process (embedded Temporal, SQLite, S3)
   otpatch server                                     API and UI (production)
   otpatch worker                                     Temporal worker (production)
+  otpatch agent --server URL --asset ID --token-file F --signing-public-key F  pull agent on a host in the control zone (dials out only)
   otpatch migrate                                    apply database migrations
   otpatch audit verify [--data DIR | --database DSN] recompute the audit chain
   otpatch vendor keygen --out NAME                   make an ed25519 vendor key pair
@@ -30,7 +31,7 @@ Usage:
   otpatch csaf ingest --url URL --token TOKEN FILE... load CSAF 2.0 advisories
   otpatch evidence verify [--checkpoint-key KEY] BUNDLE  check a campaign's evidence bundle offline
   otpatch config check [--role server|worker] [--connect]  validate the configuration; say what is missing
-  otpatch healthcheck [--url URL]                    exit 0 when the server answers /healthz
+  otpatch healthcheck [--url URL] [--ca FILE]        exit 0 when the server answers /healthz
   otpatch version
 
 Configuration comes from flags and OTPATCH_* environment variables; "otpatch CMD -h" lists them.
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string) error {
 		return runServer(ctx, rest)
 	case "worker":
 		return runWorker(ctx, rest)
+	case "agent":
+		return runAgent(ctx, rest) // pull agent (agent.go)
 	case "migrate":
 		return runMigrate(ctx, rest)
 	case "audit":

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -138,10 +140,6 @@ func (c *config) connect(ctx context.Context, log *slog.Logger) (*deps, error) {
 		return nil, err
 	}
 	d.sim = simulator.New(st.DB(), c.simStep, nil)
-	if err := d.buildAdapters(ctx, c); err != nil {
-		d.close()
-		return nil, err
-	}
 	sdkLog := slog.New(levelFloor{Handler: log.Handler(), min: slog.LevelWarn})
 	d.tc, err = client.DialContext(ctx, client.Options{HostPort: c.temporal, Namespace: c.namespace, Logger: tlog.NewStructuredLogger(sdkLog), MetricsHandler: d.metrics.SDK.Handler()})
 	if err != nil {
@@ -275,6 +273,10 @@ func runWorker(ctx context.Context, args []string) error {
 		return err
 	}
 	defer d.close()
+	// Only workers reach devices: the server needs neither their keys nor the job-signing key.
+	if err := d.buildAdapters(ctx, &c); err != nil {
+		return err
+	}
 	w, err := d.startWorker()
 	if err != nil {
 		return err
@@ -311,6 +313,7 @@ func runMigrate(ctx context.Context, args []string) error {
 func runHealthcheck(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	url := fs.String("url", "http://127.0.0.1:8080/healthz", "health endpoint")
+	ca := fs.String("ca", env("HEALTHCHECK_CA", env("TLS_CERT", "")), "PEM certificates to trust for an https:// URL, besides the system's (OTPATCH_HEALTHCHECK_CA; default: OTPATCH_TLS_CERT, the server's own)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -320,7 +323,22 @@ func runHealthcheck(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := http.DefaultClient.Do(req)
+	client := http.DefaultClient
+	if *ca != "" && strings.HasPrefix(*url, "https://") {
+		pem, err := os.ReadFile(*ca)
+		if err != nil {
+			return fmt.Errorf("healthcheck: read --ca: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("healthcheck: %s holds no PEM certificate", *ca)
+		}
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	}
+	res, err := client.Do(req)
 	if err != nil {
 		return err
 	}

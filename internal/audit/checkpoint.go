@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -92,39 +90,7 @@ func SortCheckpoints(cps []Checkpoint) {
 // LoadOrCreateCheckpointKey reads the PEM ed25519 key at path, or creates one there (mode
 // 0600) when the file does not exist: `otpatch dev` keeps its key in the data folder.
 func LoadOrCreateCheckpointKey(path string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		return ParseCheckpointKey(b)
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("checkpoint key %s: %w", path, err)
-	}
-	_, priv, err := signing.GenerateKey()
-	if err != nil {
-		return nil, err
-	}
-	pemBytes, err := signing.MarshalPrivate(priv)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		if errors.Is(err, os.ErrExist) { // created by another process meanwhile
-			return LoadOrCreateCheckpointKey(path)
-		}
-		return nil, fmt.Errorf("checkpoint key %s: %w", path, err)
-	}
-	if _, err := f.Write(pemBytes); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if err := f.Close(); err != nil {
-		return nil, err
-	}
-	return priv, nil
+	return signing.LoadOrCreateKey(path, "checkpoint key")
 }
 
 // ParseCheckpointKey reads a PEM (PKCS #8) ed25519 private key, as given in a file or in

@@ -48,6 +48,29 @@ var SSHGateways = []Gateway{
 	{Name: "pkg-gw-02", Zone: "zone_packaging", Adapter: adapters.SSH, Faulty: true},
 }
 
+// AgentGateways are the demo gateways reached through an agent that dials out.
+var AgentGateways = []Gateway{
+	{Name: "pkg-gw-agent-01", Zone: "zone_packaging", Adapter: adapters.Agent},
+	{Name: "pkg-gw-agent-02", Zone: "zone_packaging", Adapter: adapters.Agent, Faulty: true},
+}
+
+// ProvisionAgentGateways lays out (once) the agent gateways' device folders under dir and
+// returns their endpoints: their configuration and firmware are the backup.
+func ProvisionAgentGateways(dir string) (map[string]adapters.Endpoint, error) {
+	out := map[string]adapters.Endpoint{}
+	for _, g := range AgentGateways {
+		root, err := filepath.Abs(DeviceDir(dir, g.Name))
+		if err != nil {
+			return nil, err
+		}
+		if err := provisionGateway(root, g.Faulty); err != nil {
+			return nil, err
+		}
+		out[g.Name] = adapters.Endpoint{BackupPaths: []string{filepath.Join(root, "etc"), filepath.Join(root, "firmware")}}
+	}
+	return out, nil
+}
+
 // DeviceDir is the folder of a demo gateway.
 func DeviceDir(dir, name string) string { return filepath.Join(dir, "devices", name) }
 

@@ -9,6 +9,8 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -262,5 +264,40 @@ func TestVerifyTrusted(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Processes starting together on an empty data folder end up with one key, never a half-written
+// file; a key file that is not a key is reported, not replaced.
+func TestLoadOrCreateKeyConcurrent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys", "job.key")
+	keys := make(chan ed25519.PrivateKey, 8)
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			k, err := LoadOrCreateKey(path, "job key")
+			keys <- k
+			errs <- err
+		}()
+	}
+	var first ed25519.PrivateKey
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		k := <-keys
+		if first == nil {
+			first = k
+		} else if !first.Equal(k) {
+			t.Fatal("two processes got different keys")
+		}
+	}
+	if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v, %v; want mode 0600", info, err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.key")
+	os.WriteFile(bad, []byte("not a key"), 0o600)
+	if _, err := LoadOrCreateKey(bad, "job key"); err == nil || !strings.Contains(err.Error(), "job key "+bad) {
+		t.Fatalf("a file that is not a key: %v", err)
 	}
 }

@@ -30,12 +30,12 @@ const (
 )
 
 // Installer is the demo patch artifact: a shell script that writes the new firmware version and
-// configuration. Run as InstallStep says.
+// configuration in its working directory (the login home over SSH, the device folder under
+// an agent). Run as InstallStep says.
 var Installer = []byte(`#!/bin/sh
 # gw-update: demo gateway firmware installer (otpatch demo device).
 set -eu
 version="$1"
-cd "$HOME"
 echo "gw-update: running firmware $(cat firmware/version), installing $version"
 if [ -e ` + FailMarker + ` ]; then
 	rm -f ` + FailMarker + `

@@ -1,0 +1,381 @@
+package api
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/otpatch/otpatch/internal/agent/jobs"
+	"github.com/otpatch/otpatch/internal/artifacts"
+	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/signing"
+	"github.com/otpatch/otpatch/internal/store"
+)
+
+// Pull agents. An admin issues an agent credential for one asset; its token (role agent) works
+// only on the /agent routes, and only for that asset's jobs, and no user token works there.
+// The agent long-polls for its next job, downloads what the job needs, reports progress while
+// it works and its result at the end; a backup is uploaded, streamed into the object store and
+// checked against the SHA-256 the agent's host computed. The agent only dials out: no inbound
+// connection into the control zone is needed.
+func init() {
+	featureRoutes = append(featureRoutes, func(s *server, r chi.Router) {
+		r.With(s.allow(staff...)).Get("/assets/{assetID}/agent-credentials", s.listAgentCredentials)
+		r.With(s.allow(admins...)).Post("/assets/{assetID}/agent-credentials", s.issueAgentCredential)
+		r.With(s.allow(admins...)).Delete("/assets/{assetID}/agent-credentials/{credentialID}", s.revokeAgentCredential)
+		r.With(s.allow(store.RoleAgent, domain.RoleAdmin)).Get("/agent/signing-key", s.agentSigningKey)
+		r.Group(func(r chi.Router) {
+			r.Use(s.allow(store.RoleAgent), s.agentOnly)
+			r.Get("/agent/me", s.agentMe)
+			r.Get("/agent/jobs/next", s.nextAgentJob)
+			r.Post("/agent/jobs/{jobID}/progress", s.agentProgress)
+			r.Post("/agent/jobs/{jobID}/result", s.agentResult)
+			r.Get("/agent/jobs/{jobID}/artifact", s.agentDownload)
+			r.Get("/agent/jobs/{jobID}/backup", s.agentDownload)
+			r.Put("/agent/jobs/{jobID}/backup", s.agentUploadBackup)
+		})
+	})
+	operations = append(operations,
+		operation{"GET", "/api/v1/assets/{assetID}/agent-credentials", "List the asset's pull-agent credentials (never their tokens) and when each agent was last heard from", "engineer, approver, safety, auditor, admin", ""},
+		operation{"POST", "/api/v1/assets/{assetID}/agent-credentials", "Issue a pull-agent credential bound to this asset; the answer carries its token, shown only once", "admin", ""},
+		operation{"DELETE", "/api/v1/assets/{assetID}/agent-credentials/{credentialID}", "Revoke a pull-agent credential; its token stops working at once", "admin", ""},
+		operation{"GET", "/api/v1/agent/signing-key", "The server's job-signing public key, which an agent pins (--signing-public-key)", "agent, admin", ""},
+		operation{"GET", "/api/v1/agent/me", "The asset the agent's token is bound to", "agent", ""},
+		operation{"GET", "/api/v1/agent/jobs/next", "Long-poll (?wait=20s, at most 60s) for the asset's next signed job; 204 when none arrived", "agent", ""},
+		operation{"POST", "/api/v1/agent/jobs/{jobID}/progress", "The agent still works on the job", "agent", "{attempt, message}"},
+		operation{"POST", "/api/v1/agent/jobs/{jobID}/result", "The job's outcome; reporting the same outcome again is harmless", "agent", "{attempt, ok, error, backup_sha256, backup_size, verify, output}"},
+		operation{"GET", "/api/v1/agent/jobs/{jobID}/artifact", "Download the patch artifact of a deploy job", "agent", ""},
+		operation{"GET", "/api/v1/agent/jobs/{jobID}/backup", "Download the backup of a restore job", "agent", ""},
+		operation{"PUT", "/api/v1/agent/jobs/{jobID}/backup", "Upload the archive of a backup job (streamed; header " + jobs.BackupSHA256Header + " is the SHA-256 the host computed)", "agent", "application/octet-stream"},
+	)
+}
+
+// MaxAgentBackupBytes bounds one backup an agent uploads.
+const MaxAgentBackupBytes = 8 << 30
+
+// agentLongPoll bounds GET /agent/jobs/next.
+const (
+	agentDefaultWait = 20 * time.Second
+	agentMaxWait     = 60 * time.Second
+	agentPollEvery   = 250 * time.Millisecond
+	agentTouchEvery  = 5 * time.Second
+)
+
+const agentKey ctxKey = 101
+
+func agentOf(r *http.Request) store.AgentCredential {
+	c, _ := r.Context().Value(agentKey).(store.AgentCredential)
+	return c
+}
+
+// agentOnly resolves the agent's bearer token to its credential (and so its asset) and records
+// that the agent was heard from. A browser session is never an agent.
+func (s *server) agentOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if _, cookie := sessionOf(r); cookie || !ok {
+			s.refuse(w, r, http.StatusForbidden, "access.denied", "agent routes take the agent's bearer token, not a browser session")
+			return
+		}
+		c, err := s.Store.AgentBySecret(r.Context(), token)
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				s.refuse(w, r, http.StatusUnauthorized, "auth.refused", "the agent token is not valid or was revoked; an admin issues a new one with POST /api/v1/assets/{assetID}/agent-credentials")
+				return
+			}
+			s.internal(w, r, err)
+			return
+		}
+		if err := s.Store.TouchAgent(r.Context(), c.ID); err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), agentKey, c)))
+	})
+}
+
+type agentCredentialView struct {
+	store.AgentCredential
+	// Token is shown once, when the credential is issued.
+	Token string `json:"token,omitempty"`
+}
+
+func (s *server) listAgentCredentials(w http.ResponseWriter, r *http.Request) {
+	as, err := s.Store.Asset(r.Context(), chi.URLParam(r, "assetID"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	cs, err := s.Store.AgentCredentials(r.Context(), as.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, cs)
+}
+
+func (s *server) issueAgentCredential(w http.ResponseWriter, r *http.Request) {
+	assetID := chi.URLParam(r, "assetID")
+	secret := newSecret()
+	c, err := s.Store.IssueAgentCredential(r.Context(), assetID, actorOf(r).Name, secret, event(r, "agent.credential_issued"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, agentCredentialView{AgentCredential: c, Token: secret})
+}
+
+func (s *server) revokeAgentCredential(w http.ResponseWriter, r *http.Request) {
+	err := s.Store.RevokeAgentCredential(r.Context(), chi.URLParam(r, "assetID"), chi.URLParam(r, "credentialID"), event(r, "agent.credential_revoked"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *server) agentSigningKey(w http.ResponseWriter, r *http.Request) {
+	keys, err := s.Store.AgentSigningKeys(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(keys) == 0 {
+		writeProblem(w, r, problem{Status: http.StatusNotFound, Detail: "no job-signing key is registered yet: it is made when a worker with the agent adapter starts (OTPATCH_AGENT_SIGNING_KEY)"})
+		return
+	}
+	pub, err := signing.DecodePublic(keys[0].PublicKey)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	pemKey, err := signing.MarshalPublic(pub)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, jobs.SigningKey{Fingerprint: keys[0].Fingerprint, PublicKey: keys[0].PublicKey, PEM: string(pemKey), CreatedAt: keys[0].CreatedAt})
+}
+
+func (s *server) agentMe(w http.ResponseWriter, r *http.Request) {
+	c := agentOf(r)
+	as, err := s.Store.Asset(r.Context(), c.AssetID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, jobs.Me{CredentialID: c.ID, AssetID: as.ID, AssetName: as.Name})
+}
+
+// nextAgentJob long-polls for the asset's next job.
+func (s *server) nextAgentJob(w http.ResponseWriter, r *http.Request) {
+	wait := agentDefaultWait
+	if v := r.URL.Query().Get("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > agentMaxWait {
+			s.fail(w, r, &domain.ValidationError{What: "long poll", Fields: []domain.FieldError{{Field: "wait", Message: fmt.Sprintf("%q is not a duration between 0s and %s (example: 20s)", v, agentMaxWait)}}})
+			return
+		}
+		wait = d
+	}
+	c := agentOf(r)
+	ctx := r.Context()
+	deadline := time.Now().Add(wait)
+	lastTouch := time.Now()
+	for {
+		j, ok, err := s.Store.NextAgentJob(ctx, c.AssetID, event(r, "agent.job_started"))
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.internal(w, r, err)
+			return
+		}
+		if ok {
+			w.Header().Set("Cache-Control", "no-store")
+			writeJSON(w, http.StatusOK, jobs.Envelope{ID: j.ID, Payload: j.Payload, Signature: j.Signature})
+			return
+		}
+		if !time.Now().Before(deadline) {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(min(agentPollEvery, time.Until(deadline))):
+		}
+		if time.Since(lastTouch) >= agentTouchEvery {
+			lastTouch = time.Now()
+			if err := s.Store.TouchAgent(ctx, c.ID); err != nil && ctx.Err() == nil {
+				s.Logger.Warn("recording agent liveness failed", "err", err, "credential", c.ID)
+			}
+		}
+	}
+}
+
+// agentJob loads a job of the agent's own asset; another asset's job is as missing as one that
+// does not exist.
+func (s *server) agentJob(w http.ResponseWriter, r *http.Request) (store.AgentJob, bool) {
+	id := chi.URLParam(r, "jobID")
+	j, err := s.Store.AgentJob(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && j.AssetID != agentOf(r).AssetID) {
+		notFoundProblem(w, r, "agent job "+id)
+		return j, false
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return j, false
+	}
+	return j, true
+}
+
+func (s *server) agentProgress(w http.ResponseWriter, r *http.Request) {
+	j, ok := s.agentJob(w, r)
+	if !ok {
+		return
+	}
+	var in jobs.Progress
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if in.Attempt != j.Attempt || j.Finished() {
+		writeProblem(w, r, problem{Status: http.StatusConflict, Detail: fmt.Sprintf("job %s is %s at attempt %d; progress of attempt %d is not needed: fetch the next job", j.ID, j.State, j.Attempt, in.Attempt)})
+		return
+	}
+	if err := s.Store.AgentJobProgress(r.Context(), j.ID); err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *server) agentResult(w http.ResponseWriter, r *http.Request) {
+	j, ok := s.agentJob(w, r)
+	if !ok {
+		return
+	}
+	var in jobs.Result
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := &domain.ValidationError{What: "job result"}
+	if in.Attempt < 1 {
+		v.Fields = append(v.Fields, domain.FieldError{Field: "attempt", Message: "is required: the attempt of the job this result is of"})
+	}
+	if !in.OK && strings.TrimSpace(in.Error) == "" {
+		v.Fields = append(v.Fields, domain.FieldError{Field: "error", Message: "is required when ok is false: say why the job failed"})
+	}
+	if in.OK && j.Op == store.AgentOpBackup && (in.BackupSHA256 == "" || in.BackupSHA256 != j.UploadSHA256) {
+		v.Fields = append(v.Fields, domain.FieldError{Field: "backup_sha256", Message: fmt.Sprintf("%q is not the SHA-256 of an uploaded backup of this job: upload the archive with PUT /api/v1/agent/jobs/%s/backup first", in.BackupSHA256, j.ID)})
+	}
+	if in.OK && j.Op == store.AgentOpVerify && in.Verify == nil {
+		v.Fields = append(v.Fields, domain.FieldError{Field: "verify", Message: "is required for a verify job: the version and health the device reports"})
+	}
+	n := len(in.Error)
+	for _, o := range in.Output {
+		n += len(o.Text)
+	}
+	if n > jobs.MaxOutput {
+		v.Fields = append(v.Fields, domain.FieldError{Field: "output", Message: fmt.Sprintf("carries %d bytes of text, more than %d: truncate it", n, jobs.MaxOutput)})
+	}
+	if len(v.Fields) > 0 {
+		s.fail(w, r, v)
+		return
+	}
+	raw, _ := json.Marshal(in)
+	state := store.AgentJobDone
+	if !in.OK {
+		state = store.AgentJobFailed
+	}
+	if err := s.Store.FinishAgentJob(r.Context(), j.ID, in.Attempt, state, string(raw), in.Error, event(r, "")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// agentDownload streams a deploy job's artifact or a restore job's backup.
+func (s *server) agentDownload(w http.ResponseWriter, r *http.Request) {
+	j, ok := s.agentJob(w, r)
+	if !ok {
+		return
+	}
+	want := store.AgentOpDeploy
+	if strings.HasSuffix(r.URL.Path, "/backup") {
+		want = store.AgentOpRestore
+	}
+	if j.Op != want || j.ArtifactKey == "" {
+		writeProblem(w, r, problem{Status: http.StatusConflict, Detail: fmt.Sprintf("job %s is a %s job; only a %s job has this download", j.ID, j.Op, want)})
+		return
+	}
+	if j.Finished() {
+		writeProblem(w, r, problem{Status: http.StatusConflict, Detail: fmt.Sprintf("job %s is %s; there is nothing left to download for it", j.ID, j.State)})
+		return
+	}
+	rc, err := s.Objects.Open(r.Context(), j.ArtifactKey)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if _, err := io.Copy(w, rc); err != nil {
+		s.Logger.Warn("agent download interrupted", "err", err, "job", j.ID, "request_id", requestID(r))
+	}
+}
+
+// agentUploadBackup streams a backup job's archive into the object store, refusing it unless
+// its SHA-256 is what the agent's host computed.
+func (s *server) agentUploadBackup(w http.ResponseWriter, r *http.Request) {
+	j, ok := s.agentJob(w, r)
+	if !ok {
+		return
+	}
+	if j.Op != store.AgentOpBackup || j.Finished() {
+		writeProblem(w, r, problem{Status: http.StatusConflict, Detail: fmt.Sprintf("job %s is a %s job in state %s; only a running backup job takes an upload", j.ID, j.Op, j.State)})
+		return
+	}
+	sum := strings.ToLower(strings.TrimSpace(r.Header.Get(jobs.BackupSHA256Header)))
+	if b, err := hex.DecodeString(sum); err != nil || len(b) != 32 {
+		s.fail(w, r, &domain.ValidationError{What: "backup upload", Fields: []domain.FieldError{{Field: jobs.BackupSHA256Header, Message: "must be the SHA-256 (64 hex digits) the host computed for the archive"}}})
+		return
+	}
+	if r.ContentLength > MaxAgentBackupBytes {
+		writeProblem(w, r, problem{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("the backup is %d bytes, more than the %d allowed; back up fewer paths", r.ContentLength, MaxAgentBackupBytes)})
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, MaxAgentBackupBytes)
+	key := fmt.Sprintf("agent-staging/%s/backup-%d.tar.gz", j.ID, j.Attempt)
+	info, err := s.Objects.Put(r.Context(), key, body, artifacts.Expect{SHA256: sum}, "application/gzip")
+	if err != nil {
+		var mm *artifacts.MismatchError
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			writeProblem(w, r, problem{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("the backup is larger than the %d bytes allowed; nothing was stored", MaxAgentBackupBytes)})
+		case errors.As(err, &mm):
+			writeProblem(w, r, problem{Status: http.StatusUnprocessableEntity, Detail: fmt.Sprintf("the uploaded backup's %s is %s, the host computed %s; the transfer was corrupted and nothing was stored: upload it again", mm.What, mm.Got, mm.Want)})
+		case r.Context().Err() != nil:
+		default:
+			s.internal(w, r, err)
+		}
+		return
+	}
+	if err := s.Store.SetAgentJobUpload(r.Context(), j, key, info.SHA256, info.Size, event(r, "agent.backup_uploaded")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"sha256": info.SHA256, "size": info.Size})
+}

@@ -1,0 +1,486 @@
+package api_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/otpatch/otpatch/api"
+	"github.com/otpatch/otpatch/internal/adapters"
+	agentadapter "github.com/otpatch/otpatch/internal/adapters/agent"
+	"github.com/otpatch/otpatch/internal/agent"
+	"github.com/otpatch/otpatch/internal/agent/jobs"
+	"github.com/otpatch/otpatch/internal/artifacts"
+	"github.com/otpatch/otpatch/internal/demo/sshdevice"
+	"github.com/otpatch/otpatch/internal/hostops"
+	"github.com/otpatch/otpatch/internal/store"
+)
+
+// agentRoutes are the routes only an agent token may call.
+var agentRoutes = []string{
+	"GET /api/v1/agent/me",
+	"GET /api/v1/agent/jobs/next",
+	"POST /api/v1/agent/jobs/{jobID}/progress",
+	"POST /api/v1/agent/jobs/{jobID}/result",
+	"GET /api/v1/agent/jobs/{jobID}/artifact",
+	"GET /api/v1/agent/jobs/{jobID}/backup",
+	"PUT /api/v1/agent/jobs/{jobID}/backup",
+}
+
+func init() {
+	allowed["GET /api/v1/assets/{assetID}/agent-credentials"] = []string{"engineer", "approver", "safety", "auditor", "admin"}
+	allowed["POST /api/v1/assets/{assetID}/agent-credentials"] = []string{"admin"}
+	allowed["DELETE /api/v1/assets/{assetID}/agent-credentials/{credentialID}"] = []string{"admin"}
+	allowed["GET /api/v1/agent/signing-key"] = []string{"admin"}
+	for _, r := range agentRoutes {
+		allowed[r] = []string{} // no user role: agent tokens only
+	}
+}
+
+// agentRig is the test stack with the agent adapter in its worker, behind an HTTPS front (the
+// agent speaks only HTTPS), and Northwind's EdgeGateway in the catalogue.
+type agentRig struct {
+	*env
+	key     ed25519.PrivateKey
+	adapter *agentadapter.Adapter
+	https   *httptest.Server
+	product string
+}
+
+func newAgentRig(t *testing.T) *agentRig {
+	t.Helper()
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rig := &agentRig{key: key}
+	rig.env = newEnv(t, envOptions{adapters: func(st *store.Store, objs *artifacts.Store) map[string]adapters.Target {
+		a, err := agentadapter.New(context.Background(), agentadapter.Options{Store: st, Objects: objs, Key: key, Poll: 50 * time.Millisecond, StallAfter: 3 * time.Second,
+			// Fits the test's every-minute window.
+			Expected: 20 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rig.adapter = a
+		return map[string]adapters.Target{adapters.Agent: a}
+	}})
+	target, _ := url.Parse(rig.url)
+	rig.https = httptest.NewTLSServer(httputil.NewSingleHostReverseProxy(target))
+	t.Cleanup(rig.https.Close)
+	rig.product = rig.gatewayProduct()
+	return rig
+}
+
+// gateway is a demo gateway on the agent's own host: its folder is the agent's state directory.
+type gateway struct {
+	id, dir, token string
+}
+
+// agentGateway provisions a gateway running 1.0.0, creates its asset (adapter agent) and issues
+// its agent credential.
+func (r *agentRig) agentGateway(name string, faulty bool) gateway {
+	t := r.t.(*testing.T)
+	t.Helper()
+	g := gateway{dir: t.TempDir()}
+	if err := sshdevice.Provision(g.dir, "1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	if faulty {
+		if err := os.WriteFile(filepath.Join(g.dir, sshdevice.FaultMarker), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ep := adapters.Endpoint{BackupPaths: []string{filepath.Join(g.dir, "etc"), filepath.Join(g.dir, "firmware")}}
+	var as store.Asset
+	if code := r.call("POST", "/api/v1/assets", r.tokens.Engineer, map[string]any{"zone_id": "zone_packaging", "product_id": r.product, "name": name,
+		"installed_version": "1.0.0", "criticality": 2, "adapter": "agent", "endpoint": ep}, &as); code != http.StatusCreated {
+		t.Fatalf("create %s: %d", name, code)
+	}
+	g.id = as.ID
+	var cred struct {
+		ID    string `json:"id"`
+		Token string `json:"token"`
+	}
+	if code := r.call("POST", "/api/v1/assets/"+g.id+"/agent-credentials", r.tokens.Admin, nil, &cred); code != http.StatusCreated || cred.Token == "" {
+		t.Fatalf("issue agent credential: %d %+v", code, cred)
+	}
+	g.token = cred.Token
+	return g
+}
+
+// benchGateway adds a simulated test-bench gateway, so campaigns of the gateway patch validate.
+func (r *agentRig) benchGateway() {
+	if code := r.call("POST", "/api/v1/assets", r.tokens.Engineer, map[string]any{"zone_id": "zone_bench", "product_id": r.product, "name": "bench-gateway",
+		"installed_version": "1.0.0", "criticality": 1, "adapter": "simulator"}, nil); code != http.StatusCreated {
+		r.t.Fatalf("create bench gateway: %d", code)
+	}
+}
+
+// hostDevice is the real device of a gateway: hostops over os/exec in its folder, which is
+// also HOME for the installer.
+func hostDevice(dir string) func(adapters.Endpoint) agent.Device {
+	return func(ep adapters.Endpoint) agent.Device {
+		return &hostops.Host{Run: hostops.Local{Dir: dir, Env: append(os.Environ(), "HOME="+dir)}, Endpoint: ep, Timeout: time.Minute}
+	}
+}
+
+// runAgent runs an in-process agent for g until the returned stop is called (or the test ends).
+func (r *agentRig) runAgent(g gateway, dev func(adapters.Endpoint) agent.Device) (stop func() error) {
+	t := r.t.(*testing.T)
+	t.Helper()
+	if dev == nil {
+		dev = hostDevice(g.dir)
+	}
+	a, err := agent.New(agent.Config{Server: r.https.URL, AssetID: g.id, Token: g.token, SigningKey: r.key.Public().(ed25519.PublicKey),
+		StateDir: g.dir, Client: r.https.Client(), Wait: time.Second, ProgressEvery: 200 * time.Millisecond, Device: dev,
+		Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+// testLog logs to the test's output when -v is given.
+func testLog(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// TestAgentCampaign runs a campaign over two gateways reached only through their pull agents:
+// one installs and verifies; the other's watchdog trips, its verify step fails, and otpatch puts
+// its backup back through the agent.
+func TestAgentCampaign(t *testing.T) {
+	r := newAgentRig(t)
+	r.benchGateway()
+	good, bad := r.agentGateway("pkg-gw-01", false), r.agentGateway("pkg-gw-02", true)
+	r.runAgent(good, nil)
+	r.runAgent(bad, nil)
+	pt := r.qualifiedGatewayPatch()
+	r.openWindowNow("zone_packaging")
+	c := r.approvedCampaign(pt.ID, []string{good.id, bad.id}, map[string]any{"error_threshold": 1})
+	c = r.waitCampaign(c.ID, "completed", "halted", "rolled_back", "failed")
+	if s := r.assetState(c, good.id); s != "done" {
+		t.Errorf("good gateway: %s, want done (%+v)", s, c.Assets)
+	}
+	if s := r.assetState(c, bad.id); s != "rolled_back" {
+		t.Errorf("faulted gateway: %s, want rolled_back (%+v)", s, c.Assets)
+	}
+	if v := readFile(t, filepath.Join(good.dir, "firmware/version")); v != "2.0.0" {
+		t.Errorf("good gateway runs %q, want 2.0.0", v)
+	}
+	if v := readFile(t, filepath.Join(bad.dir, "firmware/version")); v != "1.0.0" {
+		t.Errorf("faulted gateway runs %q after rollback, want 1.0.0", v)
+	}
+	if conf := readFile(t, filepath.Join(bad.dir, "etc/gateway.conf")); !strings.Contains(conf, "hardening=off") {
+		t.Errorf("faulted gateway's configuration after rollback: %q", conf)
+	}
+	// The backup otpatch keeps is the archive the agent's host made and summed.
+	for _, a := range c.Assets {
+		if a.AssetID == good.id && (a.BackupKey == "" || len(a.BackupSHA256) != 64) {
+			t.Errorf("good gateway has no verified backup: %+v", a)
+		}
+	}
+	// The installer's own words reached the deployment log.
+	var doc struct {
+		Log []store.DeploymentLogLine `json:"log"`
+	}
+	r.call("GET", "/api/v1/campaigns/"+c.ID+"/assets/"+good.id+"/log", r.tokens.Auditor, nil, &doc)
+	if !slices.ContainsFunc(doc.Log, func(l store.DeploymentLogLine) bool { return strings.Contains(l.Text, "gw-update: done") }) {
+		t.Errorf("the deployment log lacks the installer's output: %+v", doc.Log)
+	}
+	// Every job result is in the audit trail, and the chain holds.
+	evs, _ := r.store.AuditEvents(context.Background(), store.AuditFilter{Action: "agent.job_done", AssetID: good.id})
+	if len(evs) < 3 {
+		t.Errorf("%d agent.job_done events for the good gateway, want backup, deploy and verify", len(evs))
+	}
+	if res, err := r.store.VerifyAudit(context.Background()); err != nil || !res.OK {
+		t.Errorf("audit chain: %+v, %v", res, err)
+	}
+}
+
+// countingDevice wraps a device and counts what it is asked to do; afterDeploy runs after a
+// deploy returned.
+type countingDevice struct {
+	agent.Device
+	deploys, verifies *atomic.Int32
+	afterDeploy       func()
+}
+
+func (d countingDevice) Deploy(ctx context.Context, req adapters.DeployRequest, artifact io.Reader) error {
+	d.deploys.Add(1)
+	err := d.Device.Deploy(ctx, req, artifact)
+	if d.afterDeploy != nil {
+		d.afterDeploy()
+	}
+	return err
+}
+
+func (d countingDevice) Verify(ctx context.Context, req adapters.VerifyRequest) (adapters.VerifyResult, error) {
+	d.verifies.Add(1)
+	return d.Device.Verify(ctx, req)
+}
+
+// TestAgentRestartDoesNotRepeatDeploy stops an agent right after its device finished a deploy,
+// before it reported the result; the agent started again on the same state directory reports
+// the journaled result and does not install again. While no agent is heard from, the adapter
+// reports a stall (so the activity stops heartbeating); once an agent polls, progress.
+func TestAgentRestartDoesNotRepeatDeploy(t *testing.T) {
+	r := newAgentRig(t)
+	g := r.agentGateway("pkg-gw-01", false)
+	pt := r.qualifiedGatewayPatch()
+	var stalls, progress atomic.Int32
+	ctx := adapters.WithProgress(context.Background(), func(stalled bool) {
+		if stalled {
+			stalls.Add(1)
+		} else {
+			progress.Add(1)
+		}
+	})
+	art := gatewayPatch().manifest.Artifacts[0]
+	req := adapters.DeployRequest{IdempotencyKey: "cmp_restart/" + g.id + "/deploy", PatchID: pt.ID, ToVersion: "2.0.0",
+		ArtifactName: art.Name, ArtifactSize: art.Size, ArtifactSHA256: art.SHA256, Install: sshdevice.InstallStep}
+	deployed := make(chan error, 1)
+	go func() { deployed <- r.adapter.Deploy(ctx, g.id, req) }()
+	r.waitFor("a stall while no agent polls", func() (bool, string) { return stalls.Load() > 0, "" })
+
+	var deploys1, deploys2, verifies atomic.Int32
+	var stop1 func() error
+	stop1 = r.runAgent(g, func(ep adapters.Endpoint) agent.Device {
+		return countingDevice{Device: hostDevice(g.dir)(ep), deploys: &deploys1, verifies: &verifies, afterDeploy: func() { go stop1() }}
+	})
+	r.waitFor("the first agent to finish the deploy", func() (bool, string) { return deploys1.Load() == 1, "" })
+	if err := stop1(); err != nil {
+		t.Fatalf("first agent: %v", err)
+	}
+	if progress.Load() == 0 {
+		t.Error("the adapter never reported progress while the agent polled and worked")
+	}
+	select {
+	case err := <-deployed:
+		t.Fatalf("the deploy ended before any agent reported it: %v", err)
+	default:
+	}
+	j, err := r.store.AgentJobByKey(context.Background(), g.id, store.AgentOpDeploy, req.IdempotencyKey)
+	if err != nil || j.State != store.AgentJobRunning {
+		t.Fatalf("job after the first agent stopped: %+v, %v", j, err)
+	}
+
+	r.runAgent(g, func(ep adapters.Endpoint) agent.Device {
+		return countingDevice{Device: hostDevice(g.dir)(ep), deploys: &deploys2, verifies: &verifies}
+	})
+	select {
+	case err := <-deployed:
+		if err != nil {
+			t.Fatalf("deploy: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the restarted agent did not report the deploy")
+	}
+	if deploys2.Load() != 0 {
+		t.Errorf("the restarted agent deployed %d times; the journaled result should have been reported instead", deploys2.Load())
+	}
+	if v := readFile(t, filepath.Join(g.dir, "firmware/version")); v != "2.0.0" {
+		t.Errorf("gateway runs %q, want 2.0.0", v)
+	}
+	// An activity retry of the same deploy finds the finished job: no second job, no install.
+	if err := r.adapter.Deploy(ctx, g.id, req); err != nil {
+		t.Fatalf("retried deploy: %v", err)
+	}
+	var n int64
+	r.store.DB().Table("agent_jobs").Where("asset_id = ? AND op = ?", g.id, "deploy").Count(&n)
+	if n != 1 || deploys1.Load()+deploys2.Load() != 1 {
+		t.Errorf("%d deploy jobs and %d installs, want 1 and 1", n, deploys1.Load()+deploys2.Load())
+	}
+}
+
+// TestAgentRefusesTamperedJob changes a queued job's payload in the database — as someone
+// with write access to it but not to the signing key could — and checks the agent refuses it
+// without running anything, and the operation fails saying why. The retried operation is
+// signed from its request again, not from the changed payload, and installs what was asked.
+func TestAgentRefusesTamperedJob(t *testing.T) {
+	r := newAgentRig(t)
+	g := r.agentGateway("pkg-gw-01", false)
+	pt := r.qualifiedGatewayPatch()
+	art := gatewayPatch().manifest.Artifacts[0]
+	req := adapters.DeployRequest{IdempotencyKey: "cmp_tamper/" + g.id + "/deploy", PatchID: pt.ID, ToVersion: "2.0.0",
+		ArtifactName: art.Name, ArtifactSize: art.Size, ArtifactSHA256: art.SHA256, Install: sshdevice.InstallStep}
+	done := make(chan error, 1)
+	go func() { done <- r.adapter.Deploy(context.Background(), g.id, req) }()
+	var j store.AgentJob
+	r.waitFor("the deploy job", func() (bool, string) {
+		err := r.store.DB().Where("asset_id = ? AND op = ?", g.id, "deploy").Take(&j).Error
+		return err == nil, ""
+	})
+	tampered := strings.Replace(j.Payload, `{version}`, `6.6.6`, 1)
+	if tampered == j.Payload {
+		t.Fatalf("nothing to tamper with in %s", j.Payload)
+	}
+	if err := r.store.DB().Table("agent_jobs").Where("id = ?", j.ID).Update("payload", tampered).Error; err != nil {
+		t.Fatal(err)
+	}
+	var deploys, verifies atomic.Int32
+	r.runAgent(g, func(ep adapters.Endpoint) agent.Device {
+		return countingDevice{Device: hostDevice(g.dir)(ep), deploys: &deploys, verifies: &verifies}
+	})
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "signature does not verify") {
+			t.Errorf("tampered deploy: %v; want a refusal naming the signature", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the tampered job never ended")
+	}
+	if deploys.Load() != 0 || readFile(t, filepath.Join(g.dir, "firmware/version")) != "1.0.0" {
+		t.Fatalf("the agent ran %d deploys of a tampered job", deploys.Load())
+	}
+	// The activity's retry: the same job, attempt 2, signed from the request.
+	if err := r.adapter.Deploy(context.Background(), g.id, req); err != nil {
+		t.Fatalf("retried deploy: %v", err)
+	}
+	if v := readFile(t, filepath.Join(g.dir, "firmware/version")); v != "2.0.0" || deploys.Load() != 1 {
+		t.Errorf("after the retry the gateway runs %q after %d deploys, want 2.0.0 after 1", v, deploys.Load())
+	}
+	if again, _ := r.store.AgentJob(context.Background(), j.ID); again.Attempt != 2 || again.State != store.AgentJobDone {
+		t.Errorf("retried job: attempt %d, %s; want attempt 2, done", again.Attempt, again.State)
+	}
+}
+
+// TestAgentTokens checks that an agent token is bound to its asset and to the agent routes: it
+// cannot fetch or touch another asset's jobs, cannot call any user route, and stops working when
+// revoked; a user token never works on the agent routes.
+func TestAgentTokens(t *testing.T) {
+	r := newAgentRig(t)
+	a, b := r.agentGateway("pkg-gw-a", false), r.agentGateway("pkg-gw-b", false)
+	pt := r.qualifiedGatewayPatch()
+	art := gatewayPatch().manifest.Artifacts[0]
+	go func() {
+		_ = r.adapter.Deploy(context.Background(), b.id, adapters.DeployRequest{IdempotencyKey: "cmp_tok/" + b.id + "/deploy", PatchID: pt.ID,
+			ToVersion: "2.0.0", ArtifactName: art.Name, ArtifactSize: art.Size, ArtifactSHA256: art.SHA256, Install: sshdevice.InstallStep})
+	}()
+	var jb store.AgentJob
+	r.waitFor("B's deploy job", func() (bool, string) {
+		return r.store.DB().Where("asset_id = ?", b.id).Take(&jb).Error == nil, ""
+	})
+
+	var me jobs.Me
+	if code := r.call("GET", "/api/v1/agent/me", a.token, nil, &me); code != http.StatusOK || me.AssetID != a.id {
+		t.Fatalf("A's /agent/me: %d %+v", code, me)
+	}
+	if code := r.call("GET", "/api/v1/agent/jobs/next?wait=0s", a.token, nil, nil); code != http.StatusNoContent {
+		t.Errorf("A polling while only B has a job: %d, want 204", code)
+	}
+	var p problemDoc
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/api/v1/agent/jobs/" + jb.ID + "/artifact"},
+		{"POST", "/api/v1/agent/jobs/" + jb.ID + "/progress"},
+		{"POST", "/api/v1/agent/jobs/" + jb.ID + "/result"},
+		{"PUT", "/api/v1/agent/jobs/" + jb.ID + "/backup"},
+	} {
+		if code := r.call(c.method, c.path, a.token, jobs.Result{Attempt: 1, OK: true}, &p); code != http.StatusNotFound {
+			t.Errorf("A: %s %s: %d, want 404", c.method, c.path, code)
+		}
+	}
+	var missing problemDoc
+	r.call("GET", "/api/v1/agent/jobs/job_doesnotexist/artifact", a.token, nil, &missing)
+	if strings.Replace(p.Detail, jb.ID, "X", 1) != strings.Replace(missing.Detail, "job_doesnotexist", "X", 1) {
+		t.Errorf("another asset's job (%q) is told apart from a missing one (%q)", p.Detail, missing.Detail)
+	}
+	var env jobs.Envelope
+	if code := r.call("GET", "/api/v1/agent/jobs/next?wait=0s", b.token, nil, &env); code != http.StatusOK || env.ID != jb.ID {
+		t.Errorf("B polling: %d %+v, want its job", code, env)
+	}
+	// Bad input is refused saying what to do.
+	if code := r.call("GET", "/api/v1/agent/jobs/next?wait=5m", b.token, nil, &p); code != http.StatusUnprocessableEntity || !fieldNamed(p, "wait") {
+		t.Errorf("wait=5m: %d %+v", code, p)
+	}
+	if code := r.call("POST", "/api/v1/agent/jobs/"+jb.ID+"/result", b.token, map[string]any{"attempt": 1, "ok": false}, &p); code != http.StatusUnprocessableEntity || !fieldNamed(p, "error") {
+		t.Errorf("failure without error: %d %+v", code, p)
+	}
+
+	// The agent token works on no user route.
+	h := api.New(api.Deps{Store: r.store, Objects: r.objects})
+	params := strings.NewReplacer("{vendorID}", "vnd_acme", "{zoneID}", "zone_packaging", "{assetID}", a.id, "{patchID}", pt.ID,
+		"{campaignID}", "cmp_unknown", "{keyID}", "key_unknown", "{credentialID}", "agc_unknown")
+	for _, route := range routesOf(t, h) {
+		if slices.Contains(public, route) || slices.Contains(agentRoutes, route) || route == "GET /api/v1/agent/signing-key" {
+			continue
+		}
+		method, path, _ := strings.Cut(route, " ")
+		if code := r.call(method, params.Replace(path), a.token, nil, nil); code != http.StatusForbidden {
+			t.Errorf("agent token on %s: %d, want 403", route, code)
+		}
+	}
+	// The signing key is for agents and admins.
+	var key jobs.SigningKey
+	if code := r.call("GET", "/api/v1/agent/signing-key", a.token, nil, &key); code != http.StatusOK || key.PublicKey == "" || !strings.Contains(key.PEM, "PUBLIC KEY") {
+		t.Errorf("signing key: %d %+v", code, key)
+	}
+
+	// Revoked: refused at once, and the agent process stops with a clear error.
+	var creds []store.AgentCredential
+	r.call("GET", "/api/v1/assets/"+a.id+"/agent-credentials", r.tokens.Auditor, nil, &creds)
+	if len(creds) != 1 || creds[0].LastSeenAt == nil {
+		t.Fatalf("A's credentials: %+v", creds)
+	}
+	if code := r.call("DELETE", "/api/v1/assets/"+b.id+"/agent-credentials/"+creds[0].ID, r.tokens.Admin, nil, nil); code != http.StatusNotFound {
+		t.Errorf("revoking A's credential through B: %d, want 404", code)
+	}
+	if code := r.call("DELETE", "/api/v1/assets/"+a.id+"/agent-credentials/"+creds[0].ID, r.tokens.Admin, nil, nil); code != http.StatusNoContent {
+		t.Fatalf("revoke: %d", code)
+	}
+	if code := r.call("GET", "/api/v1/agent/me", a.token, nil, nil); code != http.StatusUnauthorized {
+		t.Errorf("revoked token: %d, want 401", code)
+	}
+	ag, err := agent.New(agent.Config{Server: r.https.URL, AssetID: a.id, Token: a.token, SigningKey: r.key.Public().(ed25519.PublicKey),
+		StateDir: a.dir, Client: r.https.Client(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ag.Run(ctx); err == nil || errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "revoked") {
+		t.Errorf("agent with a revoked token: %v, want an error saying so", err)
+	}
+	// An agent configured for another asset than its token's refuses to start.
+	ag, _ = agent.New(agent.Config{Server: r.https.URL, AssetID: a.id, Token: b.token, SigningKey: r.key.Public().(ed25519.PublicKey),
+		StateDir: t.TempDir(), Client: r.https.Client(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := ag.Run(ctx); err == nil || !strings.Contains(err.Error(), "bound to asset "+b.id) {
+		t.Errorf("agent with another asset's token: %v", err)
+	}
+}

@@ -1,0 +1,153 @@
+//go:build !noembedded
+
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/otpatch/otpatch/internal/adapters"
+	"github.com/otpatch/otpatch/internal/agent"
+	"github.com/otpatch/otpatch/internal/demo"
+	"github.com/otpatch/otpatch/internal/hostops"
+	"github.com/otpatch/otpatch/internal/store"
+)
+
+// The demo's agent gateways: each has a device folder under DATA/devices and an agent in this
+// process that dials out to otpatch over HTTPS — a listener of its own on loopback with a demo
+// certificate in DATA/tls — with a token bound to its asset (DATA/agents/NAME.token) and the
+// pinned job-signing key. The agents run exactly the code of `otpatch agent`.
+
+// startDemoAgents seeds the agent gateways (once), starts the HTTPS listener for agents and
+// one agent per gateway. They stop with ctx.
+func startDemoAgents(ctx context.Context, c *config, d *deps, dataDir string, h http.Handler, log *slog.Logger) error {
+	if _, ok := d.adapters[adapters.Agent]; !ok {
+		return errors.New("the agent adapter is not configured in this process")
+	}
+	endpoints, err := demo.ProvisionAgentGateways(dataDir)
+	if err != nil {
+		return err
+	}
+	if err := demo.SeedGateways(ctx, d.store, dataDir, demo.AgentGateways, endpoints); err != nil {
+		return err
+	}
+	key, err := loadOrCreateJobKey(agentSigningKeyFile(c))
+	if err != nil {
+		return err
+	}
+	certFile, keyFile, err := demoCertificate(filepath.Join(dataDir, "tls"))
+	if err != nil {
+		return err
+	}
+	client, err := agent.NewHTTPClient(certFile, "", "")
+	if err != nil {
+		return err
+	}
+	agentDir := filepath.Join(dataDir, "agents")
+	if err := os.MkdirAll(agentDir, 0o700); err != nil {
+		return err
+	}
+	type gateway struct{ name, token, device string }
+	var gws []gateway
+	for _, g := range demo.AgentGateways {
+		token, err := demoAgentToken(ctx, d.store, filepath.Join(agentDir, g.Name+".token"), "ast_"+g.Name)
+		if err != nil {
+			return fmt.Errorf("agent of %s: %w", g.Name, err)
+		}
+		device, err := filepath.Abs(demo.DeviceDir(dataDir, g.Name))
+		if err != nil {
+			return err
+		}
+		gws = append(gws, gateway{g.Name, token, device})
+	}
+	go func() {
+		err := serveTLS(ctx, log, "127.0.0.1:0", h, certFile, keyFile, func(url string) {
+			fmt.Printf("  agents:      %s (demo agents for %d gateways, certificate %s)\n", url, len(gws), certFile)
+			for _, g := range gws {
+				dev := g.device
+				a, err := agent.New(agent.Config{Server: url, AssetID: "ast_" + g.name, Token: g.token, SigningKey: key.Public().(ed25519.PublicKey),
+					StateDir: filepath.Join(agentDir, g.name), Client: client, Wait: 10 * time.Second, ProgressEvery: 2 * time.Second,
+					Device: func(ep adapters.Endpoint) agent.Device {
+						return &hostops.Host{Run: hostops.Local{Dir: dev}, Endpoint: ep}
+					},
+					Log: log.With("agent", g.name)})
+				if err != nil {
+					log.Error("demo agent not started", "gateway", g.name, "err", err)
+					continue
+				}
+				go func() {
+					if err := a.Run(ctx); err != nil && ctx.Err() == nil {
+						log.Error("demo agent stopped", "gateway", g.name, "err", err)
+					}
+				}()
+			}
+		})
+		if err != nil && ctx.Err() == nil {
+			log.Error("HTTPS listener for the demo agents stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// demoAgentToken returns the token of the asset's demo agent, issuing a credential the first time.
+func demoAgentToken(ctx context.Context, st *store.Store, file, assetID string) (string, error) {
+	if b, err := os.ReadFile(file); err == nil {
+		return string(b), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	secret := "otpa_" + randomHex(24)
+	ev := store.Event{Actor: "demo-seed", Role: "system", Action: "agent.credential_issued"}
+	if _, err := st.IssueAgentCredential(ctx, assetID, "demo-seed", secret, ev); err != nil {
+		return "", err
+	}
+	return secret, os.WriteFile(file, []byte(secret), 0o600)
+}
+
+// demoCertificate returns a self-signed certificate for 127.0.0.1 in dir, made the first time.
+func demoCertificate(dir string) (certFile, keyFile string, err error) {
+	certFile, keyFile = filepath.Join(dir, "agents.crt"), filepath.Join(dir, "agents.key")
+	if _, err := os.Stat(certFile); err == nil {
+		return certFile, keyFile, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "otpatch demo agents"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(2, 0, 0),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return "", "", err
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		return "", "", err
+	}
+	return certFile, keyFile, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+}

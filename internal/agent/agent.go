@@ -1,0 +1,514 @@
+// Package agent is otpatch's pull agent: a process on a host inside the control zone that
+// dials out to otpatch over HTTPS, long-polls for the jobs of the one asset its token is bound
+// to, checks each job's ed25519 signature against the job-signing key it pinned, performs the
+// job on its own host through hostops, and reports progress and the result. It never listens
+// on a socket. A journal in its state directory makes it resume after a restart without
+// repeating a finished step: a job whose result is journaled is reported again, never run
+// again; a job interrupted mid-step runs again and relies on hostops' idempotency markers.
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/otpatch/otpatch/internal/adapters"
+	"github.com/otpatch/otpatch/internal/agent/jobs"
+	"github.com/otpatch/otpatch/internal/hostops"
+)
+
+// Device performs operations on the agent's host; hostops.Host is the real one.
+type Device interface {
+	Backup(ctx context.Context) (io.ReadCloser, string, error)
+	Deploy(ctx context.Context, req adapters.DeployRequest, artifact io.Reader) error
+	Verify(ctx context.Context, req adapters.VerifyRequest) (adapters.VerifyResult, error)
+	Restore(ctx context.Context, req adapters.RestoreRequest) error
+}
+
+var _ Device = (*hostops.Host)(nil)
+
+// Config configures an agent.
+type Config struct {
+	// Server is otpatch's base URL; it must be https://.
+	Server string
+	// AssetID is the asset this agent acts for; its token must be bound to the same asset.
+	AssetID string
+	// Token is the agent credential's token.
+	Token string
+	// SigningKey is the pinned job-signing public key; a job it does not verify is refused.
+	SigningKey ed25519.PublicKey
+	// StateDir keeps the journal and is the working directory of the device's commands.
+	StateDir string
+	// Client makes the HTTPS requests (see NewHTTPClient).
+	Client *http.Client
+	// Wait is how long one long poll waits for a job (default 20 s).
+	Wait time.Duration
+	// ProgressEvery is how often a running job reports progress (default 5 s).
+	ProgressEvery time.Duration
+	// StepTimeout bounds each command on the host (default hostops.DefaultTimeout).
+	StepTimeout time.Duration
+	// Device returns the device for a job's endpoint (default: hostops.Host over hostops.Local
+	// in StateDir).
+	Device func(adapters.Endpoint) Device
+	Log    *slog.Logger
+}
+
+// Agent is a configured pull agent.
+type Agent struct {
+	cfg     Config
+	base    string
+	journal *journal
+}
+
+// New checks the configuration and opens the journal.
+func New(cfg Config) (*Agent, error) {
+	var missing []string
+	u, err := url.Parse(cfg.Server)
+	switch {
+	case cfg.Server == "":
+		missing = append(missing, "the server URL (https://…)")
+	case err != nil || u.Scheme != "https" || u.Host == "":
+		return nil, fmt.Errorf("server URL %q: must be https://HOST[:PORT]; the agent talks to otpatch only over HTTPS", cfg.Server)
+	}
+	if cfg.AssetID == "" {
+		missing = append(missing, "the asset ID the agent acts for")
+	}
+	if cfg.Token == "" {
+		missing = append(missing, "the agent token")
+	}
+	if len(cfg.SigningKey) != ed25519.PublicKeySize {
+		missing = append(missing, "the pinned job-signing public key")
+	}
+	if cfg.StateDir == "" {
+		missing = append(missing, "the state directory")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("agent configuration is missing %s", strings.Join(missing, ", "))
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}}
+	}
+	if cfg.Wait <= 0 {
+		cfg.Wait = 20 * time.Second
+	}
+	if cfg.ProgressEvery <= 0 {
+		cfg.ProgressEvery = 5 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Device == nil {
+		dir, timeout := cfg.StateDir, cfg.StepTimeout
+		cfg.Device = func(ep adapters.Endpoint) Device {
+			return &hostops.Host{Run: hostops.Local{Dir: dir}, Endpoint: ep, Timeout: timeout}
+		}
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	j, err := openJournal(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	return &Agent{cfg: cfg, base: strings.TrimRight(u.String(), "/"), journal: j}, nil
+}
+
+// NewHTTPClient returns an HTTPS client (TLS 1.2 or later) that trusts the CA certificates in
+// caFile (the system's when empty) and, with certFile and keyFile, presents a client
+// certificate for mutual TLS.
+func NewHTTPClient(caFile, certFile, keyFile string) (*http.Client, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA file %s holds no PEM certificate", caFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("mutual TLS needs both the client certificate and its key")
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, Proxy: http.ProxyFromEnvironment,
+		TLSHandshakeTimeout: 15 * time.Second, ResponseHeaderTimeout: 2 * time.Minute, IdleConnTimeout: 90 * time.Second}}, nil
+}
+
+// errFatal marks errors the agent cannot recover from by retrying (a revoked token).
+type errFatal struct{ error }
+
+func (e errFatal) Unwrap() error { return e.error }
+
+// Run polls for jobs and performs them until ctx ends or the credential stops working.
+func (a *Agent) Run(ctx context.Context) error {
+	if err := a.checkIdentity(ctx); err != nil {
+		return err
+	}
+	a.cfg.Log.Info("otpatch agent polling", "server", a.cfg.Server, "asset_id", a.cfg.AssetID, "state_dir", a.cfg.StateDir)
+	// Results journaled before a restart and not yet accepted are reported first.
+	for _, e := range a.journal.unreported() {
+		if err := a.report(ctx, e); err != nil {
+			return a.stopped(ctx, err)
+		}
+	}
+	back := backoff{}
+	for ctx.Err() == nil {
+		env, ok, err := a.next(ctx)
+		if err != nil {
+			var fatal errFatal
+			if errors.As(err, &fatal) || ctx.Err() != nil {
+				return a.stopped(ctx, err)
+			}
+			a.cfg.Log.Warn("polling otpatch failed; retrying", "err", err, "in", back.peek())
+			back.sleep(ctx)
+			continue
+		}
+		back.reset()
+		if !ok {
+			continue
+		}
+		if err := a.handle(ctx, env); err != nil {
+			return a.stopped(ctx, err)
+		}
+	}
+	return nil
+}
+
+func (a *Agent) stopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// checkIdentity asks the server which asset the token is bound to, retrying while the server
+// cannot be reached.
+func (a *Agent) checkIdentity(ctx context.Context) error {
+	back := backoff{}
+	for {
+		var me jobs.Me
+		status, err := a.call(ctx, http.MethodGet, "/api/v1/agent/me", nil, nil, &me)
+		switch {
+		case err == nil && status == http.StatusOK:
+			if me.AssetID != a.cfg.AssetID {
+				return fmt.Errorf("the agent token is bound to asset %s (%s), but this agent is configured for %s: use the token issued for %s", me.AssetID, me.AssetName, a.cfg.AssetID, a.cfg.AssetID)
+			}
+			return nil
+		case err == nil && (status == http.StatusUnauthorized || status == http.StatusForbidden):
+			return fmt.Errorf("otpatch refused the agent token (%d): it is not an agent token, or it was revoked; an admin issues one with POST /api/v1/assets/%s/agent-credentials", status, a.cfg.AssetID)
+		case err == nil:
+			err = fmt.Errorf("GET /api/v1/agent/me answered %d", status)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		a.cfg.Log.Warn("cannot reach otpatch yet; retrying", "server", a.cfg.Server, "err", err, "in", back.peek())
+		back.sleep(ctx)
+	}
+}
+
+// next long-polls for the next job.
+func (a *Agent) next(ctx context.Context) (jobs.Envelope, bool, error) {
+	var env jobs.Envelope
+	wait := a.cfg.Wait.Round(time.Second)
+	status, err := a.call(ctx, http.MethodGet, "/api/v1/agent/jobs/next?wait="+wait.String(), nil, nil, &env)
+	switch {
+	case err != nil:
+		return env, false, err
+	case status == http.StatusOK:
+		return env, true, nil
+	case status == http.StatusNoContent:
+		return env, false, nil
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return env, false, errFatal{fmt.Errorf("otpatch refused the agent token (%d); it was revoked or is not an agent token", status)}
+	}
+	return env, false, fmt.Errorf("GET /api/v1/agent/jobs/next answered %d", status)
+}
+
+// handle verifies a job, performs it unless its result is journaled, and reports the result.
+func (a *Agent) handle(ctx context.Context, env jobs.Envelope) error {
+	job, err := jobs.Open(a.cfg.SigningKey, a.cfg.AssetID, env)
+	if err != nil {
+		// Refused before anything runs. The server learns why, so the campaign does not wait
+		// for a job that will never run.
+		var claimed struct {
+			Attempt int `json:"attempt"`
+		}
+		_ = json.Unmarshal([]byte(env.Payload), &claimed)
+		a.cfg.Log.Error("job refused", "job_id", env.ID, "err", err)
+		e := &entry{JobID: env.ID, Attempt: max(claimed.Attempt, 1), Refused: true,
+			Result: &jobs.Result{Attempt: max(claimed.Attempt, 1), OK: false, Error: "the agent refused the job: " + err.Error()}}
+		if err := a.report(ctx, e); err != nil {
+			return err
+		}
+		// A refused job stays unfinished when the server does not take the refusal; do not
+		// spin on it.
+		(&backoff{d: 10 * time.Second}).sleep(ctx)
+		return nil
+	}
+	e := a.journal.get(job.ID, job.Attempt)
+	if e != nil && e.Result != nil {
+		a.cfg.Log.Info("job finished before a restart; reporting its journaled result again", "job_id", job.ID, "op", job.Op, "attempt", job.Attempt)
+		return a.report(ctx, e)
+	}
+	if e == nil {
+		e = &entry{JobID: job.ID, Attempt: job.Attempt, Op: job.Op, IdempotencyKey: job.IdempotencyKey, ReceivedAt: time.Now().UTC()}
+	} else {
+		a.cfg.Log.Info("job was interrupted by a restart; running it again (deploy and restore are idempotent on the host)", "job_id", job.ID, "op", job.Op)
+	}
+	e.Starts++
+	if err := a.journal.put(e); err != nil {
+		return err
+	}
+	a.cfg.Log.Info("job started", "job_id", job.ID, "op", job.Op, "attempt", job.Attempt, "idempotency_key", job.IdempotencyKey)
+	res, err := a.perform(ctx, job)
+	if err != nil && ctx.Err() != nil {
+		return nil // interrupted: the job runs again after the restart
+	}
+	e.Result = res
+	if err := a.journal.put(e); err != nil {
+		return err
+	}
+	a.cfg.Log.Info("job finished", "job_id", job.ID, "op", job.Op, "ok", res.OK, "error", res.Error)
+	return a.report(ctx, e)
+}
+
+// perform runs the job on the device, reporting progress while it runs. It returns the
+// result; err is set only when the result is a failure.
+func (a *Agent) perform(ctx context.Context, job jobs.Job) (*jobs.Result, error) {
+	res := &jobs.Result{Attempt: job.Attempt, OK: true}
+	out := &outputs{}
+	ctx = adapters.WithOutput(ctx, out.add)
+	pctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.progress(pctx, job)
+	}()
+	err := a.do(ctx, job, res)
+	stop()
+	wg.Wait()
+	res.Output = out.list()
+	if err != nil {
+		res.OK, res.Error = false, err.Error()
+		res.BackupSHA256, res.BackupSize, res.Verify = "", 0, nil
+	}
+	return res, err
+}
+
+func (a *Agent) do(ctx context.Context, job jobs.Job, res *jobs.Result) error {
+	dev := a.cfg.Device(job.Endpoint)
+	switch job.Op {
+	case jobs.OpBackup:
+		rc, sum, err := dev.Backup(ctx)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		var up struct {
+			SHA256 string `json:"sha256"`
+			Size   int64  `json:"size"`
+		}
+		status, err := a.call(ctx, http.MethodPut, "/api/v1/agent/jobs/"+job.ID+"/backup", rc, map[string]string{jobs.BackupSHA256Header: sum, "Content-Type": "application/gzip"}, &up)
+		if err != nil {
+			return fmt.Errorf("upload the backup: %w", err)
+		}
+		if status != http.StatusCreated {
+			return fmt.Errorf("upload the backup: otpatch answered %d", status)
+		}
+		res.BackupSHA256, res.BackupSize = sum, up.Size
+		return nil
+	case jobs.OpDeploy:
+		body, err := a.download(ctx, "/api/v1/agent/jobs/"+job.ID+"/artifact")
+		if err != nil {
+			return fmt.Errorf("download the artifact: %w", err)
+		}
+		defer body.Close()
+		return dev.Deploy(ctx, *job.Deploy, body)
+	case jobs.OpVerify:
+		v, err := dev.Verify(ctx, *job.Verify)
+		if err != nil {
+			return err
+		}
+		res.Verify = &v
+		return nil
+	case jobs.OpRestore:
+		body, err := a.download(ctx, "/api/v1/agent/jobs/"+job.ID+"/backup")
+		if err != nil {
+			return fmt.Errorf("download the backup: %w", err)
+		}
+		defer body.Close()
+		req := *job.Restore
+		req.Backup = body
+		return dev.Restore(ctx, req)
+	}
+	return fmt.Errorf("unknown operation %q", job.Op)
+}
+
+// progress tells the server the job is being worked on, every ProgressEvery, until ctx ends.
+func (a *Agent) progress(ctx context.Context, job jobs.Job) {
+	t := time.NewTicker(a.cfg.ProgressEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		b, _ := json.Marshal(jobs.Progress{Attempt: job.Attempt, Message: job.Op + " running"})
+		status, err := a.call(ctx, http.MethodPost, "/api/v1/agent/jobs/"+job.ID+"/progress", bytes.NewReader(b), map[string]string{"Content-Type": "application/json"}, nil)
+		if err != nil && ctx.Err() == nil {
+			a.cfg.Log.Warn("progress report failed", "job_id", job.ID, "err", err)
+		} else if err == nil && status != http.StatusNoContent {
+			a.cfg.Log.Warn("progress report refused", "job_id", job.ID, "status", status)
+		}
+	}
+}
+
+// report sends a journaled result until otpatch accepts it, or answers that it no longer
+// wants it (the job was queued again or is gone).
+func (a *Agent) report(ctx context.Context, e *entry) error {
+	b, _ := json.Marshal(e.Result)
+	back := backoff{}
+	for {
+		var p struct {
+			Detail string `json:"detail"`
+		}
+		status, err := a.call(ctx, http.MethodPost, "/api/v1/agent/jobs/"+e.JobID+"/result", bytes.NewReader(b), map[string]string{"Content-Type": "application/json"}, &p)
+		switch {
+		case err == nil && status == http.StatusNoContent:
+			return a.journal.reported(e)
+		case err == nil && (status == http.StatusConflict || status == http.StatusNotFound || status == http.StatusUnprocessableEntity):
+			a.cfg.Log.Warn("otpatch does not take this result; dropping it", "job_id", e.JobID, "attempt", e.Attempt, "status", status, "detail", p.Detail)
+			return a.journal.reported(e)
+		case err == nil && (status == http.StatusUnauthorized || status == http.StatusForbidden):
+			return errFatal{fmt.Errorf("otpatch refused the agent token (%d) while reporting job %s; it was revoked", status, e.JobID)}
+		case err == nil:
+			err = fmt.Errorf("answered %d", status)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		a.cfg.Log.Warn("reporting the result failed; retrying", "job_id", e.JobID, "err", err, "in", back.peek())
+		back.sleep(ctx)
+	}
+}
+
+// call sends one request and decodes a JSON answer into out when the status is 2xx (or a
+// problem document into out when it has a detail field).
+func (a *Agent) call(ctx context.Context, method, path string, body io.Reader, hdr map[string]string, out any) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, method, a.base+path, body)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.cfg.Token)
+	req.Header.Set("User-Agent", "otpatch-agent")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	res, err := a.cfg.Client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(res.Body, 4<<20))
+	if err != nil {
+		return res.StatusCode, err
+	}
+	if out != nil && len(raw) > 0 && (res.StatusCode < 300 || strings.Contains(res.Header.Get("Content-Type"), "problem+json")) {
+		if err := json.Unmarshal(raw, out); err != nil && res.StatusCode < 300 {
+			return res.StatusCode, fmt.Errorf("%s %s: answer is not JSON: %w", method, path, err)
+		}
+	}
+	return res.StatusCode, nil
+}
+
+// download opens a streamed download.
+func (a *Agent) download(ctx context.Context, path string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.cfg.Token)
+	res, err := a.cfg.Client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+		res.Body.Close()
+		return nil, fmt.Errorf("otpatch answered %d: %s", res.StatusCode, strings.TrimSpace(string(b)))
+	}
+	return res.Body, nil
+}
+
+// outputs collects what the device printed, bounded.
+type outputs struct {
+	mu    sync.Mutex
+	items []jobs.Output
+	n     int
+}
+
+func (o *outputs) add(stream, text string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	room := jobs.MaxOutput/2 - o.n
+	if room <= 0 {
+		return
+	}
+	if len(text) > room {
+		text = text[:room] + "\n[… truncated]"
+	}
+	o.n += len(text)
+	o.items = append(o.items, jobs.Output{Stream: stream, Text: text})
+}
+
+func (o *outputs) list() []jobs.Output {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.items
+}
+
+// backoff waits 1 s, 2 s, 4 s … up to 30 s between retries.
+type backoff struct{ d time.Duration }
+
+func (b *backoff) peek() time.Duration {
+	if b.d == 0 {
+		return time.Second
+	}
+	return b.d
+}
+
+func (b *backoff) sleep(ctx context.Context) {
+	d := b.peek()
+	b.d = min(2*d, 30*time.Second)
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+func (b *backoff) reset() { b.d = 0 }
