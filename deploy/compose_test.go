@@ -1,7 +1,8 @@
 // Package deploy_test checks the production deployment files: that
-// docker-compose.yml loads with the example settings and wires the services
-// together as deploy/README.md describes, and that deploy/Dockerfile builds
-// the image the way the compose file expects.
+// docker-compose.yml loads with the example settings (alone and with
+// deploy/compose.ssh.yml) and wires the services together as deploy/README.md
+// describes, that deploy/Dockerfile builds the image the way the compose file
+// expects, and the Kubernetes manifests and systemd units.
 package deploy_test
 
 import (
@@ -10,12 +11,14 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
@@ -23,6 +26,7 @@ import (
 
 const (
 	composeFile = "../docker-compose.yml"
+	sshOverlay  = "compose.ssh.yml"
 	envExample  = "compose.env.example"
 	dockerfile  = "Dockerfile"
 
@@ -54,6 +58,12 @@ func repoRoot(t *testing.T) string {
 // result does not depend on the machine running the test.
 func loadProject(t *testing.T, envFiles ...string) (*types.Project, error) {
 	t.Helper()
+	return loadFiles(t, []string{composeFile}, envFiles...)
+}
+
+// loadFiles is loadProject for `docker compose -f FILE…`: later files extend earlier ones.
+func loadFiles(t *testing.T, files []string, envFiles ...string) (*types.Project, error) {
+	t.Helper()
 	fns := []cli.ProjectOptionsFn{
 		cli.WithWorkingDirectory(repoRoot(t)),
 		cli.WithName("otpatch"),
@@ -62,7 +72,7 @@ func loadProject(t *testing.T, envFiles ...string) (*types.Project, error) {
 		// Without explicit files WithEnvFiles would pick up a developer's .env.
 		fns = append(fns, cli.WithEnvFiles(envFiles...), cli.WithDotEnv)
 	}
-	opts, err := cli.NewProjectOptions([]string{composeFile}, fns...)
+	opts, err := cli.NewProjectOptions(files, fns...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,6 +430,141 @@ func TestComposeVolumes(t *testing.T) {
 		if !found {
 			t.Errorf("service %s: no named volume mounted at %s", name, target)
 		}
+	}
+}
+
+// TestComposeAgentSigningKey checks that every worker replica signs agent jobs with the same
+// key: OTPATCH_AGENT_SIGNING_KEY is set on the service (so on every replica) and lies on a named
+// volume, which all replicas share and which outlives the containers (an anonymous volume
+// would give each replica its own key). The image makes the mount point the runtime user's, so
+// the first worker can create the key there; the server, which never signs, gets neither.
+func TestComposeAgentSigningKey(t *testing.T) {
+	p := mustLoad(t)
+	wk := service(t, p, "otpatch-worker")
+	key := env(t, wk, "OTPATCH_AGENT_SIGNING_KEY")
+	if !path.IsAbs(key) {
+		t.Fatalf("otpatch-worker: OTPATCH_AGENT_SIGNING_KEY = %q, want an absolute path in the container", key)
+	}
+	var mount *types.ServiceVolumeConfig
+	for i, v := range wk.Volumes {
+		if v.Target == path.Dir(key) {
+			mount = &wk.Volumes[i]
+		}
+	}
+	switch {
+	case mount == nil:
+		t.Fatalf("otpatch-worker: nothing is mounted at %s, the directory of OTPATCH_AGENT_SIGNING_KEY; each replica would make its own key", path.Dir(key))
+	case mount.Type != types.VolumeTypeVolume || p.Volumes[mount.Source].Name == "":
+		t.Errorf("otpatch-worker: %s is a %s mount of %q, want a named volume declared under volumes: (shared by every replica)", mount.Target, mount.Type, mount.Source)
+	case mount.ReadOnly:
+		t.Errorf("otpatch-worker: %s is mounted read-only; the first worker creates the key there", mount.Target)
+	}
+
+	srv := service(t, p, "otpatch-server")
+	if _, ok := srv.Environment["OTPATCH_AGENT_SIGNING_KEY"]; ok {
+		t.Error("otpatch-server has OTPATCH_AGENT_SIGNING_KEY: only workers sign agent jobs")
+	}
+	for _, v := range srv.Volumes {
+		if mount != nil && v.Source == mount.Source {
+			t.Errorf("otpatch-server mounts the workers' key volume %s", v.Source)
+		}
+	}
+
+	// The named volume starts as a copy of the image's directory, owner included.
+	b, err := os.ReadFile(dockerfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owned := false
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || !strings.EqualFold(f[0], "COPY") || !slices.Contains(f, "--chown=65532:65532") {
+			continue
+		}
+		dest := strings.TrimSuffix(f[len(f)-1], "/")
+		owned = owned || path.Dir(key) == dest || strings.HasPrefix(path.Dir(key), dest+"/")
+	}
+	if !owned {
+		t.Errorf("Dockerfile does not make %s the runtime user's (COPY --chown=65532:65532 … %s): a new volume there is root's and the worker cannot create its key", path.Dir(key), path.Dir(key))
+	}
+}
+
+// TestComposeSSHOverlay checks deploy/compose.ssh.yml: docker-compose.yml alone leaves the ssh
+// adapter off (it needs no extra files); with the overlay the workers get the key and
+// known_hosts named in .env as compose secrets, and the settings point at them.
+func TestComposeSSHOverlay(t *testing.T) {
+	base := mustLoad(t)
+	for _, name := range otpatchServices {
+		for _, k := range []string{"OTPATCH_SSH_KEY_FILE", "OTPATCH_SSH_KNOWN_HOSTS"} {
+			if _, ok := service(t, base, name).Environment[k]; ok {
+				t.Errorf("docker-compose.yml sets %s on %s; the ssh adapter must stay off without deploy/%s", k, name, sshOverlay)
+			}
+		}
+	}
+
+	files := []string{composeFile, sshOverlay}
+	if _, err := loadFiles(t, files, envExample); err == nil {
+		t.Error("the ssh overlay loaded without WORKER_SSH_KEY and WORKER_SSH_KNOWN_HOSTS: it must require them")
+	} else if !strings.Contains(err.Error(), "in .env") {
+		t.Errorf("loading the ssh overlay without its settings failed with %q, want a message that tells to set them in .env", err)
+	}
+
+	dir := t.TempDir()
+	hostFiles := map[string]string{
+		"WORKER_SSH_KEY":         filepath.Join(dir, "id_ed25519"),
+		"WORKER_SSH_KNOWN_HOSTS": filepath.Join(dir, "known_hosts"),
+	}
+	var dotenv strings.Builder
+	for k, v := range hostFiles {
+		dotenv.WriteString(k + "=" + v + "\n")
+		if err := os.WriteFile(v, []byte("test\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sshEnv := filepath.Join(dir, "ssh.env")
+	if err := os.WriteFile(sshEnv, []byte(dotenv.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := loadFiles(t, files, envExample, sshEnv)
+	if err != nil {
+		t.Fatalf("load %s with %s: %v", strings.Join(files, " + "), sshOverlay, err)
+	}
+	wk := service(t, p, "otpatch-worker")
+	for setting, hostVar := range map[string]string{"OTPATCH_SSH_KEY_FILE": "WORKER_SSH_KEY", "OTPATCH_SSH_KNOWN_HOSTS": "WORKER_SSH_KNOWN_HOSTS"} {
+		got := env(t, wk, setting)
+		var secret string
+		for _, s := range wk.Secrets {
+			target := s.Target
+			if target == "" {
+				target = s.Source
+			}
+			if !strings.HasPrefix(target, "/") {
+				target = "/run/secrets/" + target
+			}
+			if target == got {
+				secret = s.Source
+			}
+		}
+		if secret == "" {
+			t.Errorf("otpatch-worker: %s = %q, which is not one of its secrets %+v", setting, got, wk.Secrets)
+			continue
+		}
+		if file := p.Secrets[secret].File; file != hostFiles[hostVar] {
+			t.Errorf("secret %s comes from %q, want $%s (%s)", secret, file, hostVar, hostFiles[hostVar])
+		}
+	}
+	for _, k := range []string{"OTPATCH_SSH_COMMAND_TIMEOUT", "OTPATCH_SSH_EXPECTED_DURATION"} {
+		if v, ok := wk.Environment[k]; ok && v != nil {
+			if d, err := time.ParseDuration(*v); err != nil || d <= 0 {
+				t.Errorf("otpatch-worker: %s = %q is not a positive duration", k, *v)
+			}
+		}
+	}
+	if got := env(t, wk, "OTPATCH_AGENT_SIGNING_KEY"); got != env(t, service(t, base, "otpatch-worker"), "OTPATCH_AGENT_SIGNING_KEY") {
+		t.Errorf("with the ssh overlay the workers' OTPATCH_AGENT_SIGNING_KEY changed to %q", got)
+	}
+	if srv := service(t, p, "otpatch-server"); len(srv.Secrets) > 0 || srv.Environment["OTPATCH_SSH_KEY_FILE"] != nil {
+		t.Errorf("otpatch-server gets the ssh key (%+v); only workers reach devices", srv.Secrets)
 	}
 }
 

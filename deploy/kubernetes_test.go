@@ -3,10 +3,14 @@ package deploy_test
 import (
 	"bufio"
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,12 +45,20 @@ type k8sObject struct {
 type podSpec struct {
 	SecurityContext struct {
 		RunAsNonRoot bool `yaml:"runAsNonRoot"`
+		RunAsUser    *int `yaml:"runAsUser"`
+		RunAsGroup   *int `yaml:"runAsGroup"`
+		FSGroup      *int `yaml:"fsGroup"`
 	} `yaml:"securityContext"`
 	Containers []container `yaml:"containers"`
 	Volumes    []struct {
 		Name   string `yaml:"name"`
 		Secret struct {
-			SecretName string `yaml:"secretName"`
+			SecretName  string `yaml:"secretName"`
+			DefaultMode *int   `yaml:"defaultMode"`
+			Items       []struct {
+				Key  string `yaml:"key"`
+				Path string `yaml:"path"`
+			} `yaml:"items"`
 		} `yaml:"secret"`
 	} `yaml:"volumes"`
 }
@@ -74,6 +86,7 @@ type container struct {
 	VolumeMounts []struct {
 		Name      string `yaml:"name"`
 		MountPath string `yaml:"mountPath"`
+		ReadOnly  bool   `yaml:"readOnly"`
 	} `yaml:"volumeMounts"`
 	LivenessProbe   *probe `yaml:"livenessProbe"`
 	ReadinessProbe  *probe `yaml:"readinessProbe"`
@@ -358,6 +371,395 @@ func readKeys(t *testing.T, path string) map[string]string {
 		}
 		if k, v, ok := strings.Cut(line, "="); ok {
 			out[k] = v
+		}
+	}
+	return out
+}
+
+// deviceKeys are the worker's files for reaching devices: the agent job-signing key and the ssh
+// adapter's client key and known_hosts.
+var deviceKeys = []string{"OTPATCH_AGENT_SIGNING_KEY", "OTPATCH_SSH_KEY_FILE", "OTPATCH_SSH_KNOWN_HOSTS"}
+
+// TestKubernetesWorkerKeys checks that the workers read their device keys from a Secret: every
+// replica the same job-signing key (agents pin it), read-only so that a missing key stops the
+// pod instead of each pod making its own, readable by the pod's non-root user; the ssh key and
+// known_hosts both or neither; and that the server, which reaches no device, gets none of them.
+func TestKubernetesWorkerKeys(t *testing.T) {
+	objs, _ := loadManifests(t)
+	for _, name := range []string{"otpatch-server", "otpatch-worker"} {
+		d := objs["Deployment/"+name]
+		pod := d.Spec.Template.Spec
+		if len(pod.Containers) != 1 {
+			t.Fatalf("%s: %d containers, want 1", name, len(pod.Containers))
+		}
+		c := pod.Containers[0]
+		env := map[string]string{}
+		for _, e := range c.Env {
+			env[e.Name] = e.Value
+		}
+		if name == "otpatch-server" {
+			for _, k := range deviceKeys {
+				if _, ok := env[k]; ok {
+					t.Errorf("%s: %s is set; only workers reach devices", name, k)
+				}
+			}
+			for _, v := range pod.Volumes {
+				if s := objs["Secret/"+v.Secret.SecretName]; v.Secret.SecretName != "" && (s.Data["agent-signing.key"] != "" || s.StringData["agent-signing.key"] != "") {
+					t.Errorf("%s mounts the workers' key Secret %s", name, v.Secret.SecretName)
+				}
+			}
+			continue
+		}
+
+		if env["OTPATCH_AGENT_SIGNING_KEY"] == "" {
+			t.Errorf("%s: OTPATCH_AGENT_SIGNING_KEY is not set; with PostgreSQL the agent adapter is off without it", name)
+		}
+		if (env["OTPATCH_SSH_KEY_FILE"] == "") != (env["OTPATCH_SSH_KNOWN_HOSTS"] == "") {
+			t.Errorf("%s: set OTPATCH_SSH_KEY_FILE and OTPATCH_SSH_KNOWN_HOSTS both or neither (key %q, known_hosts %q)", name, env["OTPATCH_SSH_KEY_FILE"], env["OTPATCH_SSH_KNOWN_HOSTS"])
+		}
+		checkedVolume := map[string]bool{}
+		for _, k := range deviceKeys {
+			file := env[k]
+			if file == "" {
+				continue
+			}
+			found := false
+			for _, m := range c.VolumeMounts {
+				if filepath.Dir(file) != m.MountPath {
+					continue
+				}
+				for _, v := range pod.Volumes {
+					if v.Name != m.Name {
+						continue
+					}
+					found = true
+					sec, ok := objs["Secret/"+v.Secret.SecretName]
+					if v.Secret.SecretName == "" || !ok {
+						t.Errorf("%s: %s %s is on volume %s, which is not a Secret in the manifests", name, k, file, v.Name)
+						break
+					}
+					key := filepath.Base(file)
+					for _, it := range v.Secret.Items {
+						if it.Path == key {
+							key = it.Key
+						}
+					}
+					if _, ok := sec.StringData[key]; !ok {
+						if _, ok := sec.Data[key]; !ok {
+							t.Errorf("%s: %s %s: Secret %s has no key %q", name, k, file, sec.Metadata.Name, key)
+						}
+					}
+					if checkedVolume[v.Name] {
+						continue
+					}
+					checkedVolume[v.Name] = true
+					if !m.ReadOnly {
+						t.Errorf("%s: the key volume %s is not mounted readOnly", name, m.Name)
+					}
+					// Secret files are root's; mode and fsGroup decide whether the pod's user reads them.
+					mode := 0o644
+					if v.Secret.DefaultMode != nil {
+						mode = *v.Secret.DefaultMode
+					}
+					if mode&0o004 != 0 {
+						t.Errorf("%s: key volume %s has mode %#o; keep the keys from other users (0440 with fsGroup)", name, v.Name, mode)
+					}
+					if fs := pod.SecurityContext.FSGroup; mode&0o040 == 0 || fs == nil || pod.SecurityContext.RunAsGroup == nil || *fs != *pod.SecurityContext.RunAsGroup {
+						t.Errorf("%s: the pod's user cannot read key volume %s: want defaultMode 0440 and fsGroup equal to runAsGroup", name, v.Name)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("%s: %s %s is not on a mounted Secret volume", name, k, file)
+			}
+		}
+	}
+}
+
+// TestSystemdDeviceKeys checks that every worker host reads the one job-signing key from the
+// environment file's path, read-only, so a host without the copied key fails to start instead
+// of making its own, and that the server unit neither sees the device keys nor their settings.
+func TestSystemdDeviceKeys(t *testing.T) {
+	example := readKeys(t, "systemd/otpatch.env.example")
+	key := example["OTPATCH_AGENT_SIGNING_KEY"]
+	if !filepath.IsAbs(key) {
+		t.Fatalf("systemd/otpatch.env.example: OTPATCH_AGENT_SIGNING_KEY=%q, want an absolute path", key)
+	}
+	worker := readUnit(t, "systemd/otpatch-worker@.service")
+	for _, p := range worker["ReadWritePaths"] {
+		for _, dir := range strings.Fields(p) {
+			dir = strings.TrimLeft(dir, "-+")
+			if key == dir || strings.HasPrefix(key, strings.TrimSuffix(dir, "/")+"/") {
+				t.Errorf("otpatch-worker@.service: %s is writable (ReadWritePaths=%s); each worker host would make its own job-signing key", key, dir)
+			}
+		}
+	}
+
+	server := readUnit(t, "systemd/otpatch-server.service")
+	hidden := strings.Fields(strings.Join(server["InaccessiblePaths"], " "))
+	unset := strings.Fields(strings.Join(server["UnsetEnvironment"], " "))
+	for _, k := range deviceKeys {
+		file := example[k]
+		if file == "" {
+			continue
+		}
+		covered := false
+		for _, h := range hidden {
+			h = strings.TrimLeft(h, "-+")
+			covered = covered || file == h || strings.HasPrefix(file, h+"/")
+		}
+		if !covered {
+			t.Errorf("otpatch-server.service: %s (%s) is not in InaccessiblePaths; the API needs no device key", file, k)
+		}
+		if !slices.Contains(unset, k) {
+			t.Errorf("otpatch-server.service: UnsetEnvironment does not drop %s", k)
+		}
+	}
+}
+
+// TestSystemdAgentUnit checks otpatch-agent.service and agent.env.example: the agent starts with
+// what it requires, talks HTTPS, keeps its state where the unit lets it write, never listens,
+// may reach only the addresses it is given, and its host holds none of otpatch's own secrets.
+func TestSystemdAgentUnit(t *testing.T) {
+	const unitFile, envFile = "systemd/otpatch-agent.service", "systemd/agent.env.example"
+	unit := readUnit(t, unitFile)
+	one := func(k string) string {
+		if v := unit[k]; len(v) > 0 {
+			return v[len(v)-1]
+		}
+		return ""
+	}
+	if got := one("ExecStart"); got != "/usr/local/bin/otpatch agent" {
+		t.Errorf("%s: ExecStart=%q, want /usr/local/bin/otpatch agent", unitFile, got)
+	}
+	if got := one("EnvironmentFile"); got != "/etc/otpatch-agent/agent.env" {
+		t.Errorf("%s: EnvironmentFile=%q, want /etc/otpatch-agent/agent.env", unitFile, got)
+	}
+	if u := one("User"); (u == "" || u == "root" || u == "0") && one("DynamicUser") != "yes" {
+		t.Errorf("%s: runs as %q; want a dedicated user or DynamicUser=yes", unitFile, u)
+	}
+	for k, v := range map[string]string{"NoNewPrivileges": "yes", "ProtectSystem": "strict", "IPAddressDeny": "any", "SocketBindDeny": "any", "CapabilityBoundingSet": "", "Restart": "on-failure"} {
+		if _, ok := unit[k]; !ok || one(k) != v {
+			t.Errorf("%s: %s=%q, want %q", unitFile, k, one(k), v)
+		}
+	}
+	if len(unit["IPAddressAllow"]) == 0 {
+		t.Errorf("%s: IPAddressDeny=any without IPAddressAllow: the agent could not reach otpatch", unitFile)
+	}
+	for _, f := range strings.Fields(one("RestrictAddressFamilies")) {
+		if !slices.Contains([]string{"AF_INET", "AF_INET6", "AF_UNIX"}, f) {
+			t.Errorf("%s: RestrictAddressFamilies allows %s", unitFile, f)
+		}
+	}
+	if one("RestrictAddressFamilies") == "" {
+		t.Errorf("%s: RestrictAddressFamilies is not set", unitFile)
+	}
+
+	env := readKeys(t, envFile)
+	// runAgent refuses to start without these (cmd/otpatch/agent.go).
+	for _, k := range []string{"OTPATCH_AGENT_SERVER", "OTPATCH_AGENT_ASSET", "OTPATCH_AGENT_TOKEN_FILE", "OTPATCH_AGENT_SIGNING_PUBLIC_KEY"} {
+		if env[k] == "" {
+			t.Errorf("%s does not set %s, which the agent requires", envFile, k)
+		}
+	}
+	if !strings.HasPrefix(env["OTPATCH_AGENT_SERVER"], "https://") {
+		t.Errorf("%s: OTPATCH_AGENT_SERVER=%q; the agent talks to otpatch over HTTPS only", envFile, env["OTPATCH_AGENT_SERVER"])
+	}
+	for _, k := range []string{"OTPATCH_AGENT_TOKEN_FILE", "OTPATCH_AGENT_SIGNING_PUBLIC_KEY", "OTPATCH_AGENT_CA_FILE"} {
+		if v := env[k]; v != "" && !strings.HasPrefix(v, "/etc/otpatch-agent/") {
+			t.Errorf("%s: %s=%q, want it under /etc/otpatch-agent/ next to agent.env", envFile, k, v)
+		}
+	}
+	for _, k := range []string{"OTPATCH_DATABASE_URL", "OTPATCH_S3_ACCESS_KEY", "OTPATCH_S3_SECRET_KEY", "OTPATCH_AGENT_SIGNING_KEY", "OTPATCH_SSH_KEY_FILE", "OTPATCH_CHECKPOINT_KEY_FILE"} {
+		if _, ok := env[k]; ok {
+			t.Errorf("%s sets %s: a host in the control zone must not hold otpatch's own secrets", envFile, k)
+		}
+	}
+
+	// The journal and work directory: where the agent keeps them is where the unit lets it write.
+	stateDir := env["OTPATCH_AGENT_STATE_DIR"]
+	if stateDir == "" {
+		stateDir = binarySettings(t)["OTPATCH_AGENT_STATE_DIR"]
+	}
+	if want := "/var/lib/" + one("StateDirectory"); one("StateDirectory") == "" || stateDir != want {
+		t.Errorf("%s: StateDirectory=%q, but the agent keeps its state in %q", unitFile, one("StateDirectory"), stateDir)
+	}
+	writable := false
+	for _, p := range unit["ReadWritePaths"] {
+		writable = writable || slices.Contains(strings.Fields(p), stateDir)
+	}
+	if !writable {
+		t.Errorf("%s: the state directory %s is not in ReadWritePaths", unitFile, stateDir)
+	}
+}
+
+// TestDeploySettingsAreRead checks that every OTPATCH_ setting the deployment files give (the
+// systemd environment files, also their commented examples, and the units' Environment=, the
+// Kubernetes ConfigMap, Secrets and container env, the compose services) is one the binary
+// reads: a misspelt setting would otherwise be ignored without a word.
+func TestDeploySettingsAreRead(t *testing.T) {
+	known := binarySettings(t)
+	check := func(where, k string) {
+		if !strings.HasPrefix(k, "OTPATCH_") {
+			return
+		}
+		if _, ok := known[k]; !ok {
+			t.Errorf("%s sets %s, which otpatch does not read (cmd/otpatch)", where, k)
+		}
+	}
+	envFiles, _ := filepath.Glob("systemd/*.env.example")
+	if len(envFiles) < 2 {
+		t.Fatalf("systemd environment files: %v, want otpatch.env.example and agent.env.example", envFiles)
+	}
+	for _, f := range envFiles {
+		for _, k := range readSettingNames(t, f) {
+			if !strings.HasPrefix(k, "OTPATCH_") && !slices.Contains([]string{"HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"}, k) {
+				t.Errorf("%s sets %s, which neither otpatch nor Go's HTTP proxy support reads", f, k)
+			}
+			check(f, k)
+		}
+	}
+	units, _ := filepath.Glob("systemd/*.service")
+	for _, f := range units {
+		u := readUnit(t, f)
+		for _, line := range u["Environment"] {
+			for _, kv := range strings.Fields(line) {
+				k, _, _ := strings.Cut(strings.Trim(kv, `"`), "=")
+				check(f+" Environment=", k)
+			}
+		}
+		for _, line := range u["UnsetEnvironment"] {
+			for _, k := range strings.Fields(line) {
+				check(f+" UnsetEnvironment=", k)
+			}
+		}
+	}
+
+	objs, _ := loadManifests(t)
+	for key, o := range objs {
+		switch o.Kind {
+		case "ConfigMap", "Secret":
+			for k := range o.Data {
+				check("kubernetes "+key, k)
+			}
+			for k := range o.StringData {
+				check("kubernetes "+key, k)
+			}
+		case "Deployment":
+			for _, c := range o.Spec.Template.Spec.Containers {
+				for _, e := range c.Env {
+					check("kubernetes "+key, e.Name)
+				}
+			}
+		}
+	}
+
+	p := mustLoad(t)
+	for _, name := range otpatchServices {
+		for k := range service(t, p, name).Environment {
+			check("docker-compose.yml "+name, k)
+		}
+	}
+	b, err := os.ReadFile(sshOverlay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range regexp.MustCompile(`(?m)^\s+(OTPATCH_[A-Z0-9_]+):`).FindAllStringSubmatch(string(b), -1) {
+		check(sshOverlay, k[1])
+	}
+}
+
+// binarySettings returns the OTPATCH_ variables cmd/otpatch reads, with their defaults where a
+// literal gives one: the first argument of every env(NAME, DEF) and envDuration(NAME, DEF) call
+// (both read OTPATCH_+NAME) and of os.Getenv / os.LookupEnv.
+func binarySettings(t *testing.T) map[string]string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(repoRoot(t), "cmd", "otpatch", "*.go"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no sources in cmd/otpatch: %v", err)
+	}
+	fset := token.NewFileSet()
+	out := map[string]string{}
+	literal := func(e ast.Expr) (string, bool) {
+		lit, ok := e.(*ast.BasicLit)
+		if !ok || lit.Kind != token.STRING {
+			return "", false
+		}
+		s, err := strconv.Unquote(lit.Value)
+		return s, err == nil
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(fset, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(file, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok || len(call.Args) == 0 {
+				return true
+			}
+			name, ok := literal(call.Args[0])
+			if !ok {
+				return true
+			}
+			switch fn := call.Fun.(type) {
+			case *ast.Ident:
+				if fn.Name == "env" || fn.Name == "envDuration" {
+					def := ""
+					if len(call.Args) > 1 {
+						def, _ = literal(call.Args[1])
+					}
+					out["OTPATCH_"+name] = def
+				}
+			case *ast.SelectorExpr:
+				if pkg, ok := fn.X.(*ast.Ident); ok && pkg.Name == "os" && (fn.Sel.Name == "Getenv" || fn.Sel.Name == "LookupEnv") && strings.HasPrefix(name, "OTPATCH_") {
+					out[name] = ""
+				}
+			}
+			return true
+		})
+	}
+	for _, k := range []string{"OTPATCH_DATABASE_URL", "OTPATCH_AGENT_SERVER", "OTPATCH_SSH_KEY_FILE"} {
+		if _, ok := out[k]; !ok {
+			t.Fatalf("found no read of %s in cmd/otpatch: has env() changed? (found %d settings)", k, len(out))
+		}
+	}
+	return out
+}
+
+// readSettingNames returns the names an environment file sets, including those of commented
+// examples ("#OTPATCH_X=…").
+func readSettingNames(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range regexp.MustCompile(`(?m)^#?\s*([A-Za-z_][A-Za-z0-9_]*)=`).FindAllStringSubmatch(string(b), -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// readUnit reads a systemd unit's KEY=VALUE lines, every value of a key in order.
+func readUnit(t *testing.T, path string) map[string][]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' || line[0] == ';' || line[0] == '[' {
+			continue
+		}
+		if k, v, ok := strings.Cut(line, "="); ok {
+			out[k] = append(out[k], v)
 		}
 	}
 	return out
