@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -156,37 +155,16 @@ func startMinIO(t testing.TB, bin, root string, try int, srv *MinIOServer) error
 	)
 	cmd.Stdout = out
 	cmd.Stderr = out
-	setChildAttrs(cmd)
-	if err := cmd.Start(); err != nil {
+	proc, err := startProcess(cmd, minioStopTimeout)
+	if err != nil {
 		return err
 	}
-	done := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(done)
-	}()
-	stop := func() {
-		select {
-		case <-done:
-			return
-		default:
-		}
-		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			_ = cmd.Process.Kill()
-		}
-		select {
-		case <-done:
-		case <-time.After(minioStopTimeout):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}
+	stop := proc.stop
 
-	if err := waitMinIOReady(srv.URL(), done); err != nil {
+	if err := waitMinIOReady(srv.URL(), proc.done); err != nil {
 		stop()
 		if errors.Is(err, errExitedEarly) {
-			return fmt.Errorf("%w (%v); output:\n%s", err, waitErr, out)
+			return fmt.Errorf("%w (%v); output:\n%s", err, proc.err, out)
 		}
 		return fmt.Errorf("%w; output:\n%s", err, out)
 	}

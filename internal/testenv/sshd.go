@@ -278,37 +278,16 @@ func startSSHD(t testing.TB, bin, dir, hostKey string, try int, srv *SSHServer) 
 	cmd := exec.Command(bin, "-D", "-e", "-f", config)
 	cmd.Stdout = out
 	cmd.Stderr = out
-	setChildAttrs(cmd)
-	if err := cmd.Start(); err != nil {
+	proc, err := startProcess(cmd, sshdStopTimeout)
+	if err != nil {
 		return err
 	}
-	done := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(done)
-	}()
-	stop := func() {
-		select {
-		case <-done:
-			return
-		default:
-		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(sshdStopTimeout):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}
+	stop := proc.stop
 
 	deadline := time.Now().Add(sshdStartTimeout)
 	for {
-		select {
-		case <-done:
-			return fmt.Errorf("%w (%v); output:\n%s", errSSHDExited, waitErr, out)
-		default:
+		if proc.exited() {
+			return fmt.Errorf("%w (%v); output:\n%s", errSSHDExited, proc.err, out)
 		}
 		if banner(srv.Addr) {
 			break
