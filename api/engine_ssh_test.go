@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -81,15 +80,7 @@ func sshGateway(t *testing.T, srv *testenv.SSHServer, faulty bool) {
 			t.Fatal(err)
 		}
 	}
-	err := filepath.WalkDir(srv.Home, func(p string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Lchown(p, srv.UID, srv.GID)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv.Chown(t)
 }
 
 func readTrim(t *testing.T, path string) string {

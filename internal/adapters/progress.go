@@ -1,6 +1,9 @@
 package adapters
 
-import "context"
+import (
+	"context"
+	"sync"
+)
 
 // An activity that runs a long adapter operation heartbeats to Temporal so that a dead worker
 // or a device that stopped answering is noticed within the heartbeat timeout. A goroutine that
@@ -46,4 +49,30 @@ func Output(ctx context.Context, stream, text string) {
 	if record, ok := ctx.Value(outputKey{}).(func(string, string)); ok && record != nil && text != "" {
 		record(stream, text)
 	}
+}
+
+// Recorder collects what Output records, by stream: for tests, and wherever a device's output
+// is gathered before it is sent on.
+type Recorder struct {
+	mu  sync.Mutex
+	got map[string]string
+}
+
+// Record returns ctx carrying r as the output recorder.
+func (r *Recorder) Record(ctx context.Context) context.Context {
+	return WithOutput(ctx, func(stream, text string) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.got == nil {
+			r.got = map[string]string{}
+		}
+		r.got[stream] += text
+	})
+}
+
+// Get returns everything recorded on stream.
+func (r *Recorder) Get(stream string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.got[stream]
 }

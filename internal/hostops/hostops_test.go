@@ -3,21 +3,17 @@ package hostops_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/otpatch/otpatch/internal/adapters"
 	"github.com/otpatch/otpatch/internal/hostops"
+	"github.com/otpatch/otpatch/internal/hostops/hostopstest"
 )
 
 // device is a temporary "Linux gateway": a version file and configuration files under root,
@@ -29,6 +25,7 @@ type device struct {
 	script   []byte
 	verify   string
 	rollback string
+	gw       *hostopstest.Gateway
 }
 
 func newDevice(t *testing.T) *device {
@@ -41,22 +38,8 @@ func newDevice(t *testing.T) *device {
 		}
 	}
 	base := t.TempDir()
-	d := &device{root: filepath.Join(base, "device")}
-	write(t, filepath.Join(d.root, "version"), "1.0\n")
-	write(t, filepath.Join(d.root, "etc", "gw.conf"), "mode=safe\n")
-	write(t, filepath.Join(d.root, "etc", "plc.d", "line1.conf"), "ip=10.0.0.1\n")
-	d.script = []byte(fmt.Sprintf(`#!/bin/sh
-set -e
-dev=%q
-echo "installing $1"
-echo "from $(cat "$dev/version")" >&2
-echo "$1" > "$dev/version"
-echo "mode=patched" > "$dev/etc/gw.conf"
-rm -f "$dev/etc/plc.d/line1.conf"
-echo run >> "$dev/installs.log"
-`, d.root))
-	d.verify = mustJSON(t, []string{"/bin/cat", filepath.Join(d.root, "version")})
-	d.rollback = mustJSON(t, []string{"/bin/sh", "-c", `echo rolled back; echo run >> "$0/rollbacks.log"`, d.root})
+	g := hostopstest.NewGateway(t, filepath.Join(base, "device"))
+	d := &device{root: g.Root, script: g.Script, verify: g.Verify, rollback: g.Rollback, gw: g}
 	home := filepath.Join(base, "home")
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		t.Fatal(err)
@@ -64,7 +47,7 @@ echo run >> "$dev/installs.log"
 	d.host = &hostops.Host{
 		Run: hostops.Local{Dir: home},
 		Endpoint: adapters.Endpoint{
-			BackupPaths: []string{filepath.Join(d.root, "etc"), filepath.Join(d.root, "version")},
+			BackupPaths: g.BackupPaths(),
 			WorkDir:     "work", // relative to the runner's directory
 		},
 		Timeout: time.Minute,
@@ -73,66 +56,23 @@ echo run >> "$dev/installs.log"
 	return d
 }
 
-func write(t *testing.T, name, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+var (
+	write    = hostopstest.Write
+	read     = hostopstest.Read
+	mustJSON = hostopstest.MustJSON
+	sum      = hostopstest.Sum
+)
 
-func read(t *testing.T, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(name)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-func mustJSON(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-func sum(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
-
+// deployRequest installs version with d.script (a test may have swapped the installer).
 func (d *device) deployRequest(key, version string) adapters.DeployRequest {
-	return adapters.DeployRequest{
-		IdempotencyKey: key, PatchID: "p1", ToVersion: version,
-		ArtifactName: "gw-" + version + ".sh", ArtifactSize: int64(len(d.script)), ArtifactSHA256: sum(d.script),
-		Install: `["/bin/sh","{artifact}","{version}"]`,
-	}
+	req := d.gw.DeployRequest(key, version)
+	req.ArtifactSize, req.ArtifactSHA256 = int64(len(d.script)), sum(d.script)
+	return req
 }
 
-// output collects what adapters.Output records.
-type output struct {
-	mu  sync.Mutex
-	got map[string]string
-}
-
-func withOutput(ctx context.Context) (context.Context, *output) {
-	o := &output{got: map[string]string{}}
-	return adapters.WithOutput(ctx, func(stream, text string) {
-		o.mu.Lock()
-		defer o.mu.Unlock()
-		o.got[stream] += text
-	}), o
-}
-
-func (o *output) get(stream string) string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.got[stream]
+func withOutput(ctx context.Context) (context.Context, *adapters.Recorder) {
+	r := &adapters.Recorder{}
+	return r.Record(ctx), r
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -164,10 +104,10 @@ func TestRoundTrip(t *testing.T) {
 	if v := read(t, filepath.Join(d.root, "version")); v != "2.0\n" {
 		t.Fatalf("version after deploy = %q, want 2.0", v)
 	}
-	if got := out.get("install stdout"); !strings.Contains(got, "installing 2.0") {
+	if got := out.Get("install stdout"); !strings.Contains(got, "installing 2.0") {
 		t.Fatalf("install stdout recorded = %q", got)
 	}
-	if got := out.get("install stderr"); !strings.Contains(got, "from 1.0") {
+	if got := out.Get("install stderr"); !strings.Contains(got, "from 1.0") {
 		t.Fatalf("install stderr recorded = %q", got)
 	}
 	if b := read(t, filepath.Join(d.workDir, "artifacts", "gw-2.0.sh")); b != string(d.script) {
@@ -204,7 +144,7 @@ func TestRoundTrip(t *testing.T) {
 	if c := read(t, filepath.Join(d.root, "etc", "plc.d", "line1.conf")); c != "ip=10.0.0.1\n" {
 		t.Fatalf("line1.conf after restore = %q, want it back", c)
 	}
-	if got := out.get("rollback stdout"); !strings.Contains(got, "rolled back") {
+	if got := out.Get("rollback stdout"); !strings.Contains(got, "rolled back") {
 		t.Fatalf("rollback stdout recorded = %q", got)
 	}
 	rreq.Backup = bytes.NewReader(backup)
@@ -279,8 +219,8 @@ func TestDeployFailingInstall(t *testing.T) {
 		!strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("Deploy with a failing installer: %v", err)
 	}
-	if !strings.Contains(out.get("install stdout"), "step one") {
-		t.Fatalf("install stdout not recorded: %q", out.get("install stdout"))
+	if !strings.Contains(out.Get("install stdout"), "step one") {
+		t.Fatalf("install stdout not recorded: %q", out.Get("install stdout"))
 	}
 	// No marker: a retry runs the installer again.
 	_ = d.host.Deploy(ctx, req, bytes.NewReader(d.script))
@@ -336,8 +276,8 @@ func TestVerify(t *testing.T) {
 			}
 		})
 	}
-	if !strings.Contains(out.get("verify stderr"), "service gw down") {
-		t.Fatalf("verify stderr not recorded: %q", out.get("verify stderr"))
+	if !strings.Contains(out.Get("verify stderr"), "service gw down") {
+		t.Fatalf("verify stderr not recorded: %q", out.Get("verify stderr"))
 	}
 	if _, err := d.host.Verify(ctx, adapters.VerifyRequest{Expect: "1"}); err == nil || !strings.Contains(err.Error(), "no verify step") {
 		t.Fatalf("Verify without a step: %v", err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -317,4 +318,19 @@ func banner(addr string) bool {
 	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
 	line, err := bufio.NewReader(c).ReadString('\n')
 	return err == nil && strings.HasPrefix(line, "SSH-2.0-")
+}
+
+// Chown gives everything in the account's home to the account, after a test laid files out
+// there as root.
+func (s *SSHServer) Chown(t testing.TB) {
+	t.Helper()
+	err := filepath.WalkDir(s.Home, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, s.UID, s.GID)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

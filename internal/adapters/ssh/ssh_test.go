@@ -5,18 +5,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -27,10 +22,18 @@ import (
 
 	"github.com/otpatch/otpatch/internal/adapters"
 	"github.com/otpatch/otpatch/internal/adapters/ssh"
+	"github.com/otpatch/otpatch/internal/hostops/hostopstest"
 	"github.com/otpatch/otpatch/internal/testenv"
 )
 
 const asset = "gw-1"
+
+var (
+	write    = hostopstest.Write
+	read     = hostopstest.Read
+	mustJSON = hostopstest.MustJSON
+	sum      = hostopstest.Sum
+)
 
 // device is a "Linux gateway" in the home of the test account of a real sshd.
 type device struct {
@@ -40,28 +43,16 @@ type device struct {
 	script   []byte
 	verify   string
 	rollback string
+	gw       *hostopstest.Gateway
 }
 
 func newDevice(t *testing.T) *device {
 	t.Helper()
 	srv := testenv.SSHD(t)
-	d := &device{srv: srv, root: filepath.Join(srv.Home, "device")}
-	write(t, filepath.Join(d.root, "version"), "1.0\n")
-	write(t, filepath.Join(d.root, "etc", "gw.conf"), "mode=safe\n")
-	d.script = []byte(fmt.Sprintf(`#!/bin/sh
-set -e
-dev=%q
-echo "installing $1 as $(id -un)"
-echo "from $(cat "$dev/version")" >&2
-echo "$1" > "$dev/version"
-echo "mode=patched" > "$dev/etc/gw.conf"
-echo run >> "$dev/installs.log"
-`, d.root))
-	d.verify = mustJSON(t, []string{"/bin/cat", filepath.Join(d.root, "version")})
-	d.rollback = mustJSON(t, []string{"/bin/sh", "-c", `echo rolled back; echo run >> "$0/rollbacks.log"`, d.root})
-	chownAll(t, srv.Home, srv.UID, srv.GID)
-	d.endpoint = adapters.Endpoint{Address: srv.Addr, User: srv.User,
-		BackupPaths: []string{filepath.Join(d.root, "etc"), filepath.Join(d.root, "version")}}
+	g := hostopstest.NewGateway(t, filepath.Join(srv.Home, "device"))
+	d := &device{srv: srv, root: g.Root, script: g.Script, verify: g.Verify, rollback: g.Rollback, gw: g}
+	srv.Chown(t)
+	d.endpoint = adapters.Endpoint{Address: srv.Addr, User: srv.User, BackupPaths: g.BackupPaths()}
 	return d
 }
 
@@ -86,83 +77,20 @@ func (d *device) adapter(t *testing.T, mod func(*ssh.Config)) *ssh.Adapter {
 }
 
 func (d *device) deployRequest(key, version string, opened *atomic.Int32) adapters.DeployRequest {
-	return adapters.DeployRequest{
-		IdempotencyKey: key, PatchID: "p1", ToVersion: version,
-		ArtifactName: "gw-" + version + ".sh", ArtifactSize: int64(len(d.script)), ArtifactSHA256: sum(d.script),
-		Install: `["/bin/sh","{artifact}","{version}"]`,
-		Artifact: func(context.Context) (io.ReadCloser, error) {
-			if opened != nil {
-				opened.Add(1)
-			}
-			return io.NopCloser(bytes.NewReader(d.script)), nil
-		},
-	}
-}
-
-func write(t *testing.T, name, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func read(t *testing.T, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(name)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-func chownAll(t *testing.T, root string, uid, gid int) {
-	t.Helper()
-	err := filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	req := d.gw.DeployRequest(key, version)
+	req.ArtifactSize, req.ArtifactSHA256 = int64(len(d.script)), sum(d.script)
+	req.Artifact = func(context.Context) (io.ReadCloser, error) {
+		if opened != nil {
+			opened.Add(1)
 		}
-		return os.Lchown(p, uid, gid)
-	})
-	if err != nil {
-		t.Fatal(err)
+		return io.NopCloser(bytes.NewReader(d.script)), nil
 	}
+	return req
 }
 
-func mustJSON(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-func sum(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
-
-type output struct {
-	mu  sync.Mutex
-	got map[string]string
-}
-
-func withOutput(ctx context.Context) (context.Context, *output) {
-	o := &output{got: map[string]string{}}
-	return adapters.WithOutput(ctx, func(stream, text string) {
-		o.mu.Lock()
-		defer o.mu.Unlock()
-		o.got[stream] += text
-	}), o
-}
-
-func (o *output) get(stream string) string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.got[stream]
+func withOutput(ctx context.Context) (context.Context, *adapters.Recorder) {
+	r := &adapters.Recorder{}
+	return r.Record(ctx), r
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -195,10 +123,10 @@ func TestRoundTrip(t *testing.T) {
 	if v := read(t, filepath.Join(d.root, "version")); v != "2.0\n" {
 		t.Fatalf("version after deploy = %q, want 2.0", v)
 	}
-	if got := out.get("install stdout"); !strings.Contains(got, "installing 2.0 as "+d.srv.User) {
+	if got := out.Get("install stdout"); !strings.Contains(got, "installing 2.0 as "+d.srv.User) {
 		t.Fatalf("install stdout recorded = %q", got)
 	}
-	if got := out.get("install stderr"); !strings.Contains(got, "from 1.0") {
+	if got := out.Get("install stderr"); !strings.Contains(got, "from 1.0") {
 		t.Fatalf("install stderr recorded = %q", got)
 	}
 	// The work directory defaults to ~/.otpatch.
@@ -232,7 +160,7 @@ func TestRoundTrip(t *testing.T) {
 	if c := read(t, filepath.Join(d.root, "etc", "gw.conf")); c != "mode=safe\n" {
 		t.Fatalf("gw.conf after restore = %q", c)
 	}
-	if got := out.get("rollback stdout"); !strings.Contains(got, "rolled back") {
+	if got := out.Get("rollback stdout"); !strings.Contains(got, "rolled back") {
 		t.Fatalf("rollback stdout recorded = %q", got)
 	}
 	rreq.Backup = bytes.NewReader(backup)
@@ -269,7 +197,7 @@ func TestArgvIsNotReinterpreted(t *testing.T) {
 	for _, w := range weird {
 		want.WriteString("[" + w + "]\n")
 	}
-	if got := out.get("verify stdout"); got != want.String() {
+	if got := out.Get("verify stdout"); got != want.String() {
 		t.Fatalf("the device received\n%s\nwant\n%s", got, want.String())
 	}
 }
