@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/otpatch/otpatch/internal/adapters"
@@ -33,6 +34,10 @@ type Activities struct {
 	Now      func() time.Time
 	// ApprovalTTL is how long an approval counts (0: domain.DefaultApprovalTTL, 7 days).
 	ApprovalTTL time.Duration
+
+	// stepsCache holds each campaign's patch steps (campaign id → patchSteps); a campaign's
+	// patch never changes. It holds one small entry per campaign this worker ran.
+	stepsCache sync.Map
 }
 
 // Error types the workflows list as non-retryable.

@@ -6,7 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"strings"
+	"os"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -218,21 +218,17 @@ func (a *Activities) RestoreAsset(ctx context.Context, in RestoreInput) error {
 		a.assetEvent(in.AssetInput, "asset.rolling_back", map[string]any{"backup_key": in.BackupKey, "backup_sha256": in.BackupSHA256})); err != nil {
 		return err
 	}
-	rc, err := a.Objects.Open(ctx, in.BackupKey)
+	// The restore reads the whole backup into a temporary file, hashing it, before it touches
+	// the device, so a backup that changed in storage is refused; memory stays small whatever
+	// the backup's size.
+	backup, size, err := a.stageBackup(ctx, in)
 	if err != nil {
 		return err
 	}
-	defer rc.Close()
-	// The restore reads the whole backup before it touches the device, so a backup that changed
-	// in storage is refused.
-	h := sha256.New()
-	var buf strings.Builder
-	if _, err := io.Copy(io.MultiWriter(h, &buf), io.LimitReader(rc, 256<<20)); err != nil {
-		return fmt.Errorf("read backup %s: %w", in.BackupKey, err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != in.BackupSHA256 {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s changed in storage (SHA-256 %s, recorded %s); restore refused", in.BackupKey, got, in.BackupSHA256), ErrTypeNoBackup, nil)
-	}
+	defer func() {
+		backup.Close()
+		os.Remove(backup.Name())
+	}()
 	st, err := a.steps(ctx, in.CampaignID)
 	if err != nil {
 		return err
@@ -240,11 +236,43 @@ func (a *Activities) RestoreAsset(ctx context.Context, in RestoreInput) error {
 	opCtx, stop := heartbeat(ctx)
 	defer stop()
 	req := adapters.RestoreRequest{IdempotencyKey: IdempotencyKey(in.CampaignID, in.AssetID, "restore"), BackupSHA256: in.BackupSHA256,
-		BackupSize: int64(buf.Len()), Step: st.Rollback, Backup: strings.NewReader(buf.String())}
+		BackupSize: size, Step: st.Rollback, Backup: backup}
 	if err := t.Restore(a.withDeviceLog(opCtx, in.AssetInput), in.AssetID, req); err != nil {
 		return deviceError(fmt.Errorf("restore %s: %w", as.Name, err))
 	}
 	return nil
+}
+
+// stageBackup copies a backup from the object store into a temporary file, hashing it on the
+// way, and refuses it (non-retryable) when its SHA-256 is not the one recorded at backup time.
+// The file is positioned at its start.
+func (a *Activities) stageBackup(ctx context.Context, in RestoreInput) (*os.File, int64, error) {
+	rc, err := a.Objects.Open(ctx, in.BackupKey)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rc.Close()
+	f, err := os.CreateTemp("", "otpatch-restore-*")
+	if err != nil {
+		return nil, 0, fmt.Errorf("stage backup %s: %w", in.BackupKey, err)
+	}
+	fail := func(err error) (*os.File, int64, error) {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, 0, err
+	}
+	h := sha256.New()
+	size, err := io.Copy(io.MultiWriter(h, f), rc)
+	if err != nil {
+		return fail(fmt.Errorf("read backup %s: %w", in.BackupKey, err))
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != in.BackupSHA256 {
+		return fail(temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s changed in storage (SHA-256 %s, recorded %s); restore refused", in.BackupKey, got, in.BackupSHA256), ErrTypeNoBackup, nil))
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fail(err)
+	}
+	return f, size, nil
 }
 
 // raiseRollbackAlarm raises the alarm of an asset whose rollback failed: it is in an unknown

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -21,10 +20,8 @@ type patchSteps struct {
 	Artifact                  store.PatchArtifact
 }
 
-var stepsCache sync.Map // campaign id → patchSteps
-
 func (a *Activities) steps(ctx context.Context, campaignID string) (patchSteps, error) {
-	if v, ok := stepsCache.Load(campaignID); ok {
+	if v, ok := a.stepsCache.Load(campaignID); ok {
 		return v.(patchSteps), nil
 	}
 	c, err := a.Store.Campaign(ctx, campaignID)
@@ -52,7 +49,7 @@ func (a *Activities) steps(ctx context.Context, campaignID string) (patchSteps, 
 	if out.Artifact.ObjectKey == "" {
 		return patchSteps{}, fmt.Errorf("patch %s has no stored artifact %q", p.ID, m.Artifacts[0].Name)
 	}
-	stepsCache.Store(campaignID, out)
+	a.stepsCache.Store(campaignID, out)
 	return out, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -99,7 +101,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("agent configuration is missing %s", strings.Join(missing, ", "))
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}}
+		cfg.Client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}, CheckRedirect: noRedirects}
 	}
 	if cfg.Wait <= 0 {
 		cfg.Wait = 20 * time.Second
@@ -153,7 +155,13 @@ func NewHTTPClient(caFile, certFile, keyFile string) (*http.Client, error) {
 		cfg.Certificates = []tls.Certificate{cert}
 	}
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, Proxy: http.ProxyFromEnvironment,
-		TLSHandshakeTimeout: 15 * time.Second, ResponseHeaderTimeout: 2 * time.Minute, IdleConnTimeout: 90 * time.Second}}, nil
+		TLSHandshakeTimeout: 15 * time.Second, ResponseHeaderTimeout: 2 * time.Minute, IdleConnTimeout: 90 * time.Second},
+		CheckRedirect: noRedirects}, nil
+}
+
+// noRedirects keeps the agent's token from following a redirect anywhere.
+func noRedirects(req *http.Request, _ []*http.Request) error {
+	return fmt.Errorf("otpatch answered with a redirect to %s; the agent follows none", req.URL.Redacted())
 }
 
 // errFatal marks errors the agent cannot recover from by retrying (a revoked token).
@@ -249,7 +257,7 @@ func (a *Agent) next(ctx context.Context) (jobs.Envelope, bool, error) {
 
 // handle verifies a job, performs it unless its result is journaled, and reports the result.
 func (a *Agent) handle(ctx context.Context, env jobs.Envelope) error {
-	job, err := jobs.Open(a.cfg.SigningKey, a.cfg.AssetID, env)
+	job, err := jobs.Open(a.cfg.SigningKey, a.cfg.AssetID, env, time.Now())
 	if err != nil {
 		// Refused before anything runs. The server learns why, so the campaign does not wait
 		// for a job that will never run.
@@ -340,14 +348,16 @@ func (a *Agent) do(ctx context.Context, job jobs.Job, res *jobs.Result) error {
 			return fmt.Errorf("upload the backup: otpatch answered %d", status)
 		}
 		res.BackupSHA256, res.BackupSize = sum, up.Size
-		return nil
+		// Remember the backup: a restore puts back only an archive this agent made.
+		return a.rememberBackup(sum)
 	case jobs.OpDeploy:
 		body, err := a.download(ctx, "/api/v1/agent/jobs/"+job.ID+"/artifact")
 		if err != nil {
 			return fmt.Errorf("download the artifact: %w", err)
 		}
 		defer body.Close()
-		return dev.Deploy(ctx, *job.Deploy, body)
+		// Never more than the signed size reaches the host (hostops checks size and SHA-256).
+		return dev.Deploy(ctx, *job.Deploy, io.LimitReader(body, job.Deploy.ArtifactSize+1))
 	case jobs.OpVerify:
 		v, err := dev.Verify(ctx, *job.Verify)
 		if err != nil {
@@ -356,16 +366,45 @@ func (a *Agent) do(ctx context.Context, job jobs.Job, res *jobs.Result) error {
 		res.Verify = &v
 		return nil
 	case jobs.OpRestore:
+		if !a.madeBackup(job.Restore.BackupSHA256) {
+			return fmt.Errorf("backup %s was not made by this agent; restore refused, the device was not changed", job.Restore.BackupSHA256)
+		}
 		body, err := a.download(ctx, "/api/v1/agent/jobs/"+job.ID+"/backup")
 		if err != nil {
 			return fmt.Errorf("download the backup: %w", err)
 		}
 		defer body.Close()
 		req := *job.Restore
-		req.Backup = body
+		req.Backup = io.LimitReader(body, req.BackupSize+1)
 		return dev.Restore(ctx, req)
 	}
 	return fmt.Errorf("unknown operation %q", job.Op)
+}
+
+// rememberBackup records that this agent made the backup with SHA-256 sum.
+func (a *Agent) rememberBackup(sum string) error {
+	if !isHexSHA256(sum) {
+		return fmt.Errorf("backup SHA-256 %q is not 64 hex digits", sum)
+	}
+	dir := filepath.Join(a.cfg.StateDir, "backups")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, strings.ToLower(sum)), nil, 0o600)
+}
+
+// madeBackup reports whether this agent made the backup with SHA-256 sum.
+func (a *Agent) madeBackup(sum string) bool {
+	if !isHexSHA256(sum) {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(a.cfg.StateDir, "backups", strings.ToLower(sum)))
+	return err == nil
+}
+
+func isHexSHA256(s string) bool {
+	b, err := hex.DecodeString(s)
+	return err == nil && len(b) == 32
 }
 
 // progress tells the server the job is being worked on, every ProgressEvery, until ctx ends.

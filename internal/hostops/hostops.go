@@ -36,8 +36,10 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/otpatch/otpatch/internal/adapters"
@@ -182,6 +184,44 @@ func backupArgs(paths []string) ([]string, error) {
 		args = append(args, "."+c)
 	}
 	return args, nil
+}
+
+// maxArchiveListing bounds the member list of a backup archive read before a restore.
+const maxArchiveListing = 16 << 20
+
+// checkMembers refuses an archive listing with a member outside the backup paths (members are
+// "./path" as Backup wrote them) or with a ".." element.
+func checkMembers(listing string, members []string) error {
+	for _, name := range strings.Split(listing, "\n") {
+		if name == "" {
+			continue
+		}
+		clean := strings.TrimSuffix(name, "/")
+		inside := false
+		for _, m := range members {
+			if clean == m || strings.HasPrefix(clean, m+"/") {
+				inside = true
+			}
+		}
+		if !inside || slices.Contains(strings.Split(clean, "/"), "..") {
+			return fmt.Errorf("the backup archive holds %q, outside the asset's backup paths; restore refused, nothing was extracted", name)
+		}
+	}
+	return nil
+}
+
+// limitedWriter keeps the first n bytes written and fails after them.
+type limitedWriter struct {
+	w io.Writer
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if len(p) > l.n {
+		return 0, fmt.Errorf("more than %d bytes of output", maxArchiveListing)
+	}
+	l.n -= len(p)
+	return l.w.Write(p)
 }
 
 func randomName(prefix, suffix string) string {
@@ -355,14 +395,13 @@ func (h *Host) Backup(ctx context.Context) (io.ReadCloser, string, error) {
 type backupStream struct {
 	*io.PipeReader
 	close func()
-	once  bool
+	once  sync.Once
 }
 
+// Close ends the stream and removes the archive from the host, once, whoever calls it first
+// (an HTTP transport closes request bodies from its own goroutine).
 func (b *backupStream) Close() error {
-	if !b.once {
-		b.once = true
-		b.close()
-	}
+	b.once.Do(b.close)
 	return nil
 }
 
@@ -529,7 +568,20 @@ func (h *Host) Restore(ctx context.Context, req adapters.RestoreRequest) error {
 		return err
 	}
 	defer h.remove(ctx, archive)
-	if _, err := h.run(ctx, "restore (tar)", []string{"tar", "-xzf", archive, "-C", "/"}, nil, nil); err != nil {
+	// Only what the backup paths hold is put back: an archive with anything else in it is
+	// refused before a byte is extracted, and tar is told the members to extract.
+	members, err := backupArgs(h.Endpoint.BackupPaths)
+	if err != nil {
+		return err
+	}
+	var list bytes.Buffer
+	if _, err := h.run(ctx, "restore (list the archive)", []string{"tar", "-tzf", archive}, nil, &limitedWriter{w: &list, n: maxArchiveListing}); err != nil {
+		return err
+	}
+	if err := checkMembers(list.String(), members); err != nil {
+		return err
+	}
+	if _, err := h.run(ctx, "restore (tar)", append([]string{"tar", "-xzf", archive, "-C", "/", "--"}, members...), nil, nil); err != nil {
 		return err
 	}
 	if argv != nil {

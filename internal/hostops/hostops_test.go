@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -381,5 +382,34 @@ func TestCapture(t *testing.T) {
 	c.Write([]byte(" wonderful world"))
 	if got := c.String(); !strings.HasPrefix(got, "hello") || !strings.HasSuffix(got, "world") || !strings.Contains(got, "11 bytes left out") {
 		t.Fatalf("Capture = %q", got)
+	}
+}
+
+// An archive that holds anything outside the asset's backup paths — a planted file elsewhere
+// on the host — is refused before anything is extracted, even with a matching SHA-256.
+func TestRestoreRefusesMembersOutsideBackupPaths(t *testing.T) {
+	d := newDevice(t)
+	outside := filepath.Join(filepath.Dir(d.root), "elsewhere")
+	write(t, filepath.Join(outside, "evil.sh"), "echo planted\n")
+	rel := func(p string) string { return "." + p }
+	archive := filepath.Join(t.TempDir(), "crafted.tar.gz")
+	if out, err := exec.Command("tar", "-czf", archive, "-C", "/", rel(filepath.Join(d.root, "etc")), rel(outside)).CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v: %s", err, out)
+	}
+	os.RemoveAll(outside)
+	b, err := os.ReadFile(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(d.root, "etc", "gw.conf"), "mode=changed\n")
+	err = d.host.Restore(context.Background(), adapters.RestoreRequest{IdempotencyKey: "r-crafted", BackupSHA256: sum(b), BackupSize: int64(len(b)), Backup: bytes.NewReader(b)})
+	if err == nil || !strings.Contains(err.Error(), "outside the asset's backup paths") {
+		t.Fatalf("Restore of a crafted archive: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(outside, "evil.sh")); err == nil {
+		t.Fatal("the file outside the backup paths was extracted")
+	}
+	if c := read(t, filepath.Join(d.root, "etc", "gw.conf")); c != "mode=changed\n" {
+		t.Fatalf("gw.conf = %q: part of a refused archive was extracted", c)
 	}
 }

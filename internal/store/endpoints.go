@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 
@@ -55,8 +57,14 @@ var logSeq atomic.Int64
 // AppendDeploymentLog records device output. It is not part of the audit chain: the chain
 // records each operation and its outcome; the log keeps the device's own words beside them.
 func (s *Store) AppendDeploymentLog(ctx context.Context, campaignID, assetID, stream, text string) error {
+	// PostgreSQL's TEXT takes neither NUL nor invalid UTF-8, which an installer may print.
+	text = strings.ToValidUTF8(strings.ReplaceAll(text, "\x00", ""), "\uFFFD")
 	if len(text) > MaxDeploymentLogText {
-		text = text[:MaxDeploymentLogText] + "\n[… truncated]"
+		cut := MaxDeploymentLogText
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		text = text[:cut] + "\n[… truncated]"
 	}
 	seq := time.Now().UnixNano()
 	for {

@@ -230,7 +230,8 @@ func (a *Adapter) build(ctx context.Context, assetID, op, key, id string, attemp
 		return store.AgentJob{}, err
 	}
 	row := store.AgentJob{ID: id, AssetID: assetID, Op: op, IdempotencyKey: key, Attempt: attempt}
-	j := jobs.Job{ID: id, AssetID: assetID, Op: op, IdempotencyKey: key, Attempt: attempt, IssuedAt: a.opt.Store.Now()}
+	now := a.opt.Store.Now()
+	j := jobs.Job{ID: id, AssetID: assetID, Op: op, IdempotencyKey: key, Attempt: attempt, IssuedAt: now, NotAfter: now.Add(jobs.Lifetime)}
 	if as.Endpoint != nil {
 		j.Endpoint = *as.Endpoint
 	}

@@ -34,6 +34,9 @@ type Job struct {
 	// Attempt counts the times the server queued this job; a result names the attempt it is of.
 	Attempt  int       `json:"attempt"`
 	IssuedAt time.Time `json:"issued_at"`
+	// NotAfter is when the job expires: an agent that comes back later (a campaign aborted
+	// meanwhile, a window long closed) refuses it instead of changing the device then.
+	NotAfter time.Time `json:"not_after"`
 	// Endpoint gives BackupPaths and WorkDir on the agent's host.
 	Endpoint adapters.Endpoint `json:"endpoint"`
 
@@ -50,6 +53,15 @@ type Envelope struct {
 	Signature string `json:"signature"`
 }
 
+// Lifetime is how long a job may wait for its agent; a retry signs a new attempt.
+const Lifetime = time.Hour
+
+// signedPrefix separates job signatures from every other use of an ed25519 key: a signature
+// made over anything else never verifies as a job.
+const signedPrefix = "otpatch-agent-job-v1\n"
+
+func signedBytes(payload []byte) []byte { return append([]byte(signedPrefix), payload...) }
+
 // Sign marshals job and signs it with key.
 func Sign(key ed25519.PrivateKey, job Job) (payload []byte, signature string, err error) {
 	if err := job.Check(); err != nil {
@@ -59,17 +71,17 @@ func Sign(key ed25519.PrivateKey, job Job) (payload []byte, signature string, er
 	if err != nil {
 		return nil, "", err
 	}
-	return payload, signing.Sign(key, payload), nil
+	return payload, signing.Sign(key, signedBytes(payload)), nil
 }
 
-// Open checks env's signature with the pinned key and that the job is for assetID, and returns
-// the job. Any failure means the job must not run.
-func Open(pub ed25519.PublicKey, assetID string, env Envelope) (Job, error) {
+// Open checks env's signature with the pinned key, that the job is for assetID and that it has
+// not expired at now, and returns the job. Any failure means the job must not run.
+func Open(pub ed25519.PublicKey, assetID string, env Envelope, now time.Time) (Job, error) {
 	sig, err := signing.ParseSignature(env.Signature)
 	if err != nil {
 		return Job{}, fmt.Errorf("job %s: %w", env.ID, err)
 	}
-	if !signing.Verify(pub, []byte(env.Payload), sig) {
+	if !signing.Verify(pub, signedBytes([]byte(env.Payload)), sig) {
 		return Job{}, fmt.Errorf("job %s: the signature does not verify with the pinned job-signing key %s; the job was changed after signing or signed with another key, and was refused", env.ID, signing.Fingerprint(pub))
 	}
 	var j Job
@@ -82,7 +94,13 @@ func Open(pub ed25519.PublicKey, assetID string, env Envelope) (Job, error) {
 	if j.AssetID != assetID {
 		return Job{}, fmt.Errorf("job %s is for asset %s, this agent acts for %s; refused", j.ID, j.AssetID, assetID)
 	}
-	return j, j.Check()
+	if err := j.Check(); err != nil {
+		return Job{}, err
+	}
+	if now.After(j.NotAfter) {
+		return Job{}, fmt.Errorf("job %s (attempt %d) expired at %s; refused, the device was not changed", j.ID, j.Attempt, j.NotAfter.UTC().Format(time.RFC3339))
+	}
+	return j, nil
 }
 
 // Check validates a job's shape.
@@ -90,7 +108,16 @@ func (j Job) Check() error {
 	if j.ID == "" || j.AssetID == "" || j.IdempotencyKey == "" || j.Attempt < 1 {
 		return errors.New("job needs an id, an asset, an idempotency key and an attempt")
 	}
+	if !j.NotAfter.After(j.IssuedAt) {
+		return fmt.Errorf("job %s expires (%s) before it was issued (%s)", j.ID, j.NotAfter.UTC().Format(time.RFC3339), j.IssuedAt.UTC().Format(time.RFC3339))
+	}
 	want := map[string]bool{OpDeploy: j.Deploy != nil, OpVerify: j.Verify != nil, OpRestore: j.Restore != nil}
+	if j.Deploy != nil && (j.Deploy.ArtifactSize <= 0 || j.Deploy.ArtifactSHA256 == "") {
+		return fmt.Errorf("deploy job %s does not give the artifact's size and SHA-256", j.ID)
+	}
+	if j.Restore != nil && (j.Restore.BackupSize <= 0 || j.Restore.BackupSHA256 == "") {
+		return fmt.Errorf("restore job %s does not give the backup's size and SHA-256", j.ID)
+	}
 	switch j.Op {
 	case OpBackup:
 	case OpDeploy, OpVerify, OpRestore:
