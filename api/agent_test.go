@@ -405,6 +405,10 @@ func TestAgentTokens(t *testing.T) {
 	if code := r.call("GET", "/api/v1/agent/jobs/next?wait=0s", a.token, nil, nil); code != http.StatusNoContent {
 		t.Errorf("A polling while only B has a job: %d, want 204", code)
 	}
+	// An agent's token opens no browser session.
+	if code := r.call("POST", "/api/v1/session", "", map[string]string{"token": a.token}, nil); code != http.StatusForbidden {
+		t.Errorf("session with an agent token: %d, want 403", code)
+	}
 	var p problemDoc
 	for _, c := range []struct{ method, path string }{
 		{"GET", "/api/v1/agent/jobs/" + jb.ID + "/artifact"},

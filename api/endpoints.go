@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -31,6 +32,15 @@ func (s *server) setEndpoint(w http.ResponseWriter, r *http.Request) {
 	var in adapters.Endpoint
 	if err := decode(w, r, &in); err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	// The endpoint a campaign backed an asset up from is where its restore must go: it does
+	// not change while a campaign that includes the asset is under way.
+	if cid, err := s.Store.ActiveCampaignOf(r.Context(), as.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	} else if cid != "" {
+		s.refuse(w, r, http.StatusConflict, "endpoint.in_campaign", fmt.Sprintf("asset %s is in campaign %s, which has not ended; change its endpoint after the campaign ends or is aborted", as.Name, cid))
 		return
 	}
 	v := &domain.ValidationError{What: "endpoint"}

@@ -170,6 +170,10 @@ func TestEngineSSHAssets(t *testing.T) {
 
 	e.openWindowNow("zone_packaging")
 	c := e.approvedCampaign(pt.ID, []string{gw1, gw2}, map[string]any{"error_threshold": 1})
+	// While the campaign runs, the endpoint its backups came from stays put.
+	if code := e.call("PUT", "/api/v1/assets/"+gw1+"/endpoint", e.tokens.Engineer, endpoint(bad), &p); code != http.StatusConflict || !strings.Contains(p.Detail, c.ID) {
+		t.Errorf("endpoint change during the campaign: %d %+v, want 409 naming %s", code, p, c.ID)
+	}
 	c = e.waitCampaign(c.ID, "completed", "halted", "rolled_back", "failed")
 	if s := e.assetState(c, gw1); s != "done" {
 		t.Errorf("%s: %s, want done (%+v)", gw1, s, c.Assets)

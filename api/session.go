@@ -134,6 +134,14 @@ func (s *server) createSession(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &domain.ValidationError{What: "sign-in", Fields: []domain.FieldError{{Field: "token", Message: "is required (at most 512 characters)"}}})
 		return
 	}
+	// An agent's token opens no browser session: it is for the agent routes only.
+	if _, err := s.Store.AgentBySecret(r.Context(), in.Token); err == nil {
+		s.refuse(w, r, http.StatusForbidden, "auth.refused", "this is an agent's token; it opens no session (agents use it as a bearer token on /api/v1/agent)")
+		return
+	} else if !errors.Is(err, store.ErrNotFound) {
+		s.internal(w, r, err)
+		return
+	}
 	ev := event(r, "session.login")
 	ev.Details = map[string]any{"remote": r.RemoteAddr, "user_agent": truncate(r.UserAgent(), 200)}
 	id, sess, actor, err := s.Store.CreateSession(r.Context(), in.Token, sessionLimits, ev)

@@ -155,6 +155,37 @@ func (h *Host) workDir(ctx context.Context) (string, error) {
 	if !path.IsAbs(abs) {
 		return "", fmt.Errorf("resolve the work directory %s: realpath printed %q, not an absolute path", wd, out.String())
 	}
+	// Artifacts are checked here and then run: nobody but otpatch's account may write in the
+	// work directory, or an artifact could be swapped between its check and its install.
+	out.Reset()
+	dirs := []string{abs, abs + "/artifacts", abs + "/applied"}
+	if _, err := h.run(ctx, "check the work directory", append([]string{"stat", "-c", "%u %a %F %n"}, dirs...), nil, &out); err != nil {
+		return "", err
+	}
+	var uid string
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		f := strings.SplitN(line, " ", 4)
+		if len(f) < 4 {
+			return "", fmt.Errorf("check the work directory: stat printed %q", line)
+		}
+		mode, err := strconv.ParseUint(f[1], 8, 32)
+		if err != nil || f[2] != "directory" {
+			return "", fmt.Errorf("work directory %s is not a plain directory (%s %s); set work_dir to a directory of otpatch's own", f[3], f[2], f[1])
+		}
+		if mode&0o022 != 0 {
+			return "", fmt.Errorf("work directory %s can be written by other accounts (mode %s); otpatch refuses it: make it 0700 and owned by otpatch's account, or set another work_dir", f[3], f[1])
+		}
+		if uid == "" {
+			uid = f[0]
+		} else if f[0] != uid {
+			return "", fmt.Errorf("work directory %s belongs to another account (uid %s, not %s); otpatch refuses it", f[3], f[0], uid)
+		}
+	}
+	for _, p := range h.Endpoint.BackupPaths {
+		if c := path.Clean(p); abs == c || strings.HasPrefix(abs, c+"/") {
+			return "", fmt.Errorf("work directory %s lies inside the backup path %s: the backup would archive otpatch's own files; set work_dir outside the backup paths", abs, c)
+		}
+	}
 	return abs, nil
 }
 
@@ -277,7 +308,8 @@ func (h *Host) remove(ctx context.Context, files ...string) {
 // checks the host's SHA-256 and size of it against wantSum and wantSize (when > 0). On a
 // mismatch nothing is left on the host.
 func (h *Host) upload(ctx context.Context, what, file string, r io.Reader, wantSum string, wantSize int64) error {
-	partial := file + ".partial"
+	// A name of its own per upload: a retry never writes into a copy an earlier attempt uses.
+	partial := file + "." + randomName("", ".partial")
 	sent := &countingReader{r: r}
 	if _, err := h.run(ctx, "copy "+what+" to the host", []string{"dd", "of=" + partial, "bs=65536"}, sent, nil); err != nil {
 		h.remove(ctx, partial)
@@ -325,6 +357,55 @@ func (c *countingReader) Read(p []byte) (int, error) {
 func markerName(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(sum[:])
+}
+
+// lockName is the device lock under the work directory: held while otpatch changes the device.
+const lockName = "changing"
+
+// InterruptedError is a change of the device that an earlier attempt started and did not
+// finish: it may still be running, or it was cut off. otpatch starts no other change on the
+// device (neither a second install nor a restore over a running one): a person checks it.
+type InterruptedError struct {
+	Lock, Owner string
+}
+
+func (e *InterruptedError) Error() string {
+	owner := e.Owner
+	if owner == "" {
+		owner = "unknown"
+	}
+	return fmt.Sprintf("an earlier change of this device did not finish (%s): it may still be running or was interrupted, so otpatch changes nothing more here; "+
+		"check the device on site, then remove %s", owner, e.Lock)
+}
+
+// Permanent reports that no retry can clear the lock: a person must.
+func (e *InterruptedError) Permanent() bool { return true }
+
+// lock takes the device lock for the change key (mkdir is atomic), or returns an
+// *InterruptedError when it is held. release removes it.
+func (h *Host) lock(ctx context.Context, wd, key string) (release func(), err error) {
+	dir := wd + "/" + lockName
+	if _, err := h.run(ctx, "take the device lock", []string{"mkdir", dir}, nil, nil); err != nil {
+		var ce *CommandError
+		if !errors.As(err, &ce) {
+			return nil, err
+		}
+		var owner bytes.Buffer
+		_, _ = h.run(ctx, "read the device lock", []string{"cat", dir + "/owner"}, nil, &limitedWriter{w: &owner, n: 4096})
+		return nil, &InterruptedError{Lock: dir, Owner: strings.TrimSpace(owner.String())}
+	}
+	note := fmt.Sprintf("%s since %s", key, time.Now().UTC().Format(time.RFC3339))
+	if _, err := h.run(ctx, "take the device lock", []string{"dd", "of=" + dir + "/owner"}, strings.NewReader(note+"\n"), nil); err != nil {
+		h.unlock(ctx, dir)
+		return nil, err
+	}
+	return func() { h.unlock(ctx, dir) }, nil
+}
+
+func (h *Host) unlock(ctx context.Context, dir string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	_, _ = h.run(rctx, "release the device lock", []string{"rm", "-rf", "--", dir}, nil, nil)
 }
 
 // applied reports whether the marker of key exists.
@@ -445,6 +526,11 @@ func (h *Host) Deploy(ctx context.Context, req adapters.DeployRequest, artifact 
 	if artifact == nil {
 		return errors.New("deploy request has no artifact to copy")
 	}
+	release, err := h.lock(ctx, wd, req.IdempotencyKey)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if err := h.upload(ctx, "artifact "+name, file, artifact, req.ArtifactSHA256, req.ArtifactSize); err != nil {
 		return err
 	}
@@ -563,6 +649,11 @@ func (h *Host) Restore(ctx context.Context, req adapters.RestoreRequest) error {
 		adapters.Output(ctx, "otpatch", "restore "+req.IdempotencyKey+" was applied before; nothing done")
 		return nil
 	}
+	release, err := h.lock(ctx, wd, req.IdempotencyKey)
+	if err != nil {
+		return err
+	}
+	defer release()
 	archive := wd + "/" + randomName("restore-", ".tar.gz")
 	if err := h.upload(ctx, "the backup", archive, req.Backup, req.BackupSHA256, req.BackupSize); err != nil {
 		return err

@@ -64,6 +64,21 @@ var (
 	sum      = hostopstest.Sum
 )
 
+// backup takes a backup of the device and returns it with its checksum.
+func (d *device) backup(t *testing.T) ([]byte, string) {
+	t.Helper()
+	rc, checksum, err := d.host.Backup(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, checksum
+}
+
 // deployRequest installs version with d.script (a test may have swapped the installer).
 func (d *device) deployRequest(key, version string) adapters.DeployRequest {
 	req := d.gw.DeployRequest(key, version)
@@ -294,17 +309,12 @@ func TestVerify(t *testing.T) {
 func TestRestoreRefusesCorruptBackup(t *testing.T) {
 	d := newDevice(t)
 	ctx := context.Background()
-	rc, checksum, err := d.host.Backup(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	backup, _ := io.ReadAll(rc)
-	rc.Close()
+	backup, checksum := d.backup(t)
 	write(t, filepath.Join(d.root, "version"), "2.0\n")
 
 	corrupt := bytes.Clone(backup)
 	corrupt[len(corrupt)/2] ^= 0xff
-	err = d.host.Restore(ctx, adapters.RestoreRequest{IdempotencyKey: "r1", BackupSHA256: checksum, Backup: bytes.NewReader(corrupt)})
+	err := d.host.Restore(ctx, adapters.RestoreRequest{IdempotencyKey: "r1", BackupSHA256: checksum, Backup: bytes.NewReader(corrupt)})
 	if err == nil || !strings.Contains(err.Error(), checksum) || !strings.Contains(err.Error(), sum(corrupt)) {
 		t.Fatalf("Restore of a corrupted backup: %v", err)
 	}
@@ -411,5 +421,61 @@ func TestRestoreRefusesMembersOutsideBackupPaths(t *testing.T) {
 	}
 	if c := read(t, filepath.Join(d.root, "etc", "gw.conf")); c != "mode=changed\n" {
 		t.Fatalf("gw.conf = %q: part of a refused archive was extracted", c)
+	}
+}
+
+// An earlier attempt that started changing the device and never finished leaves the device
+// lock: otpatch then neither installs again nor restores over what may still be running, and
+// says what to check (the error is permanent, so no retry piles on).
+func TestInterruptedChangeBlocksTheDevice(t *testing.T) {
+	d := newDevice(t)
+	ctx := context.Background()
+	backup, checksum := d.backup(t)
+	write(t, filepath.Join(d.workDir, "changing", "owner"), "campaign-1/asset-1/deploy since 2026-11-27T10:00:00Z\n")
+
+	err := d.host.Deploy(ctx, d.deployRequest("campaign-1/asset-1/deploy", "2.0"), bytes.NewReader(d.script))
+	var ie *hostops.InterruptedError
+	if !errors.As(err, &ie) || !ie.Permanent() || !strings.Contains(err.Error(), "campaign-1/asset-1/deploy since") {
+		t.Fatalf("Deploy on a locked device: %v", err)
+	}
+	if runs := read(t, filepath.Join(d.root, "installs.log")); runs != "" {
+		t.Fatalf("the installer ran on a locked device: %q", runs)
+	}
+	err = d.host.Restore(ctx, adapters.RestoreRequest{IdempotencyKey: "campaign-1/asset-1/restore", BackupSHA256: checksum, BackupSize: int64(len(backup)), Backup: bytes.NewReader(backup)})
+	if !errors.As(err, &ie) {
+		t.Fatalf("Restore on a locked device: %v", err)
+	}
+	// Once a person cleared it, the change goes through and releases the lock.
+	os.RemoveAll(filepath.Join(d.workDir, "changing"))
+	if err := d.host.Deploy(ctx, d.deployRequest("campaign-1/asset-1/deploy", "2.0"), bytes.NewReader(d.script)); err != nil {
+		t.Fatalf("Deploy after the lock was cleared: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(d.workDir, "changing")); err == nil {
+		t.Fatal("the device lock is still there after the deploy")
+	}
+}
+
+// A work directory that other accounts can write to, or one inside a backup path, is refused
+// before anything is copied or run.
+func TestWorkDirMustBeOtpatchsOwn(t *testing.T) {
+	d := newDevice(t)
+	ctx := context.Background()
+	if err := os.MkdirAll(filepath.Join(d.workDir, "artifacts"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(d.workDir, "artifacts"), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	err := d.host.Deploy(ctx, d.deployRequest("k1", "2.0"), bytes.NewReader(d.script))
+	if err == nil || !strings.Contains(err.Error(), "can be written by other accounts") {
+		t.Fatalf("Deploy with a world-writable artifacts directory: %v", err)
+	}
+	if runs := read(t, filepath.Join(d.root, "installs.log")); runs != "" {
+		t.Fatalf("the installer ran: %q", runs)
+	}
+	inside := *d.host
+	inside.Endpoint.WorkDir = filepath.Join(d.root, "etc", ".otpatch")
+	if _, _, err := inside.Backup(ctx); err == nil || !strings.Contains(err.Error(), "inside the backup path") {
+		t.Fatalf("Backup with the work directory inside a backup path: %v", err)
 	}
 }

@@ -147,10 +147,17 @@ func (s *Store) AgentBySecret(ctx context.Context, secret string) (AgentCredenti
 	return c, notFound(err, "agent credential")
 }
 
+// agentTouchEvery is how stale last_seen_at may get before a request of the agent updates it.
+const agentTouchEvery = time.Second
+
 // TouchAgent records that a credential's agent was heard from now. It is bookkeeping, not a
 // change of state, so it is not in the audit trail.
 func (s *Store) TouchAgent(ctx context.Context, credID string) error {
-	return s.db.WithContext(ctx).Model(&AgentCredential{}).Where("id = ?", credID).Update("last_seen_at", s.Now()).Error
+	// At most one write a second per agent, however often it calls.
+	now := s.Now()
+	return s.db.WithContext(ctx).Model(&AgentCredential{}).
+		Where("id = ? AND (last_seen_at IS NULL OR last_seen_at < ?)", credID, now.Add(-agentTouchEvery)).
+		Update("last_seen_at", now).Error
 }
 
 // AgentLastSeen is when an agent of the asset was last heard from (zero: never).

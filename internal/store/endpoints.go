@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/otpatch/otpatch/internal/adapters"
+	"github.com/otpatch/otpatch/internal/domain"
 )
 
 // AssetEndpoint returns how the asset is reached; it is an adapters.EndpointLookup.
@@ -102,4 +103,25 @@ func (s *Store) AssetNames(ctx context.Context, cas []CampaignAsset) (map[string
 		out[r.ID] = r.Name
 	}
 	return out, err
+}
+
+// ActiveCampaignOf returns a campaign not yet ended that includes the asset, or "" for none.
+func (s *Store) ActiveCampaignOf(ctx context.Context, assetID string) (string, error) {
+	ended := []string{}
+	for _, st := range []domain.CampaignStatus{domain.CampaignTestFailed, domain.CampaignRejected, domain.CampaignCompleted,
+		domain.CampaignHalted, domain.CampaignRolledBack, domain.CampaignAborted} {
+		if !st.Terminal() {
+			panic("not a terminal status: " + string(st))
+		}
+		ended = append(ended, string(st))
+	}
+	var ids []string
+	err := s.db.WithContext(ctx).Table("campaign_assets").Select("campaign_assets.campaign_id").
+		Joins("JOIN campaigns ON campaigns.id = campaign_assets.campaign_id").
+		Where("campaign_assets.asset_id = ? AND campaigns.status NOT IN ?", assetID, ended).
+		Order("campaign_assets.campaign_id").Limit(1).Pluck("campaign_assets.campaign_id", &ids).Error
+	if err != nil || len(ids) == 0 {
+		return "", err
+	}
+	return ids[0], nil
 }

@@ -71,6 +71,18 @@ func New(ctx context.Context, opt Options) (*Adapter, error) {
 		opt.Expected = 5 * time.Minute
 	}
 	pub := opt.Key.Public().(ed25519.PublicKey)
+	// Agents pin one key: a worker with another (a missed shared-key mount) would sign jobs
+	// that every agent refuses, so it does not start.
+	known, err := opt.Store.AgentSigningKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("agent adapter: read the job-signing keys: %w", err)
+	}
+	for _, k := range known {
+		if k.Fingerprint != signing.Fingerprint(pub) {
+			return nil, fmt.Errorf("agent adapter: this worker's job-signing key %s is not the key %s that the other workers use and the agents pin; "+
+				"give every worker the same key file (OTPATCH_AGENT_SIGNING_KEY)", signing.Fingerprint(pub), k.Fingerprint)
+		}
+	}
 	ev := store.Event{Actor: "otpatch", Role: "system", Action: "agent.signing_key_registered", Details: map[string]any{"fingerprint": signing.Fingerprint(pub)}}
 	if err := opt.Store.RegisterAgentSigningKey(ctx, signing.Fingerprint(pub), signing.EncodePublic(pub), ev); err != nil {
 		return nil, fmt.Errorf("agent adapter: record the job-signing key: %w", err)
