@@ -76,34 +76,7 @@ func newEnvTB(t testing.TB, opt envOptions, serverOpts ...temporaltest.TestServe
 // call sends a JSON request and decodes a JSON answer into out (when not nil).
 func (e *env) call(method, path, token string, body any, out any) int {
 	e.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, e.url+path, rd)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	if out != nil && len(raw) > 0 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			e.t.Fatalf("%s %s: decode %q: %v", method, path, raw, err)
-		}
-	}
-	return res.StatusCode
+	return teststack.Call(e.t, nil, method, e.url+path, token, body, out)
 }
 
 // problemDoc is the problem+json answer.

@@ -46,26 +46,7 @@ func newStack(t *testing.T) *stack {
 // call sends a JSON request with a bearer token and decodes the answer into out.
 func (s *stack) call(method, path, token string, body, out any) int {
 	s.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, s.url+path, rd)
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	if out != nil && len(raw) > 0 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			s.t.Fatalf("%s %s: %q: %v", method, path, raw, err)
-		}
-	}
-	return res.StatusCode
+	return teststack.Call(s.t, nil, method, s.url+path, token, body, out)
 }
 
 // patchFiles are a signed submission on disk, as a vendor picks them in the browser.

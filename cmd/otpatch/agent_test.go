@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -12,7 +11,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -25,6 +23,7 @@ import (
 
 	"github.com/otpatch/otpatch/internal/demo/sshdevice"
 	"github.com/otpatch/otpatch/internal/testenv"
+	"github.com/otpatch/otpatch/internal/teststack"
 )
 
 // testCA is a certificate authority made by a test, and a server certificate it issued.
@@ -77,26 +76,7 @@ type httpsAPI struct {
 
 func (c httpsAPI) json(method, path, token string, body, out any) int {
 	c.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, c.base+path, rd)
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := c.client.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	if out != nil && len(raw) > 0 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			c.t.Fatalf("%s %s: %s", method, path, raw)
-		}
-	}
-	return res.StatusCode
+	return teststack.Call(c.t, c.client, method, c.base+path, token, body, out)
 }
 
 // startDevHTTPS starts `otpatch dev --demo` serving HTTPS on addr with the test CA's
