@@ -118,6 +118,33 @@ func (c apiClient) json(method, path, token string, body any, out any) int {
 	return c.do(method, path, token, bytes.NewReader(b), "application/json", out)
 }
 
+// checkOneDeployEach asserts that every target runs V2.9.4 and records exactly one deploy for
+// the campaign, whatever was killed during it.
+func checkOneDeployEach(t *testing.T, c apiClient, token, campID string, targets []string) {
+	t.Helper()
+	for _, id := range targets {
+		var a struct {
+			Device struct {
+				Version    string `json:"version"`
+				Operations []struct {
+					Op             string `json:"op"`
+					IdempotencyKey string `json:"idempotency_key"`
+				} `json:"operations"`
+			} `json:"device"`
+		}
+		c.json("GET", "/api/v1/assets/"+id, token, nil, &a)
+		deploys := 0
+		for _, op := range a.Device.Operations {
+			if op.Op == "deploy" && strings.HasPrefix(op.IdempotencyKey, campID+"/") {
+				deploys++
+			}
+		}
+		if deploys != 1 || a.Device.Version != "V2.9.4" {
+			t.Errorf("%s: %d deploys for the campaign, version %s; want exactly 1 and V2.9.4", id, deploys, a.Device.Version)
+		}
+	}
+}
+
 // startPLCCampaign submits a signed ControlStation PLC patch with the CLI, opens the packaging
 // zone's window now with maxParallel, and starts and approves a campaign for its four PLCs.
 // It returns the campaign id and a function that reads the campaign.
@@ -203,27 +230,7 @@ func TestKillDuringDeployment(t *testing.T) {
 	if final.Status != "completed" {
 		t.Fatalf("campaign %s after restart: %s", final.Status, final.Detail)
 	}
-	for _, id := range targets {
-		var a struct {
-			Device struct {
-				Version    string `json:"version"`
-				Operations []struct {
-					Op             string `json:"op"`
-					IdempotencyKey string `json:"idempotency_key"`
-				} `json:"operations"`
-			} `json:"device"`
-		}
-		c.json("GET", "/api/v1/assets/"+id, tokens["engineer"], nil, &a)
-		deploys := 0
-		for _, op := range a.Device.Operations {
-			if op.Op == "deploy" && strings.HasPrefix(op.IdempotencyKey, campID+"/") {
-				deploys++
-			}
-		}
-		if deploys != 1 || a.Device.Version != "V2.9.4" {
-			t.Errorf("%s: %d deploys for the campaign, version %s; want exactly 1 and V2.9.4", id, deploys, a.Device.Version)
-		}
-	}
+	checkOneDeployEach(t, c, tokens["engineer"], campID, targets)
 	out := runCLI(t, bin, "audit", "verify", "--data", dir)
 	if !strings.Contains(out, "audit chain intact") {
 		t.Errorf("audit verify: %s", out)

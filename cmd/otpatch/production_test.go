@@ -296,27 +296,7 @@ func TestProductionShape(t *testing.T) {
 	if final := status(); final.Status != "completed" {
 		t.Fatalf("campaign ended %s: %s", final.Status, final.Detail)
 	}
-	for _, id := range targets {
-		var a struct {
-			Device struct {
-				Version    string `json:"version"`
-				Operations []struct {
-					Op             string `json:"op"`
-					IdempotencyKey string `json:"idempotency_key"`
-				} `json:"operations"`
-			} `json:"device"`
-		}
-		c.json("GET", "/api/v1/assets/"+id, s.tokens["engineer"], nil, &a)
-		deploys := 0
-		for _, op := range a.Device.Operations {
-			if op.Op == "deploy" && strings.HasPrefix(op.IdempotencyKey, camp.ID+"/") {
-				deploys++
-			}
-		}
-		if deploys != 1 || a.Device.Version != "V2.9.4" {
-			t.Errorf("%s: %d deploys for the campaign, version %s; want exactly 1 and V2.9.4", id, deploys, a.Device.Version)
-		}
-	}
+	checkOneDeployEach(t, c, s.tokens["engineer"], camp.ID, targets)
 	// The server's metrics moved with what happened; the surviving worker timed the stages.
 	after := scrape(t, base)
 	for series, want := range map[string]float64{

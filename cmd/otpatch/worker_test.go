@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -9,37 +8,18 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 )
 
-// workerTestOutput is a process's output, safe to read while the process writes it.
-type workerTestOutput struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *workerTestOutput) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *workerTestOutput) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startWorkerTestProcess runs the otpatch binary with args and extra environment, killed at cleanup.
-func startWorkerTestProcess(t *testing.T, name string, env []string, args ...string) (*exec.Cmd, *workerTestOutput) {
+func startWorkerTestProcess(t *testing.T, name string, env []string, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	bin, err := binary()
 	if err != nil {
 		t.Fatalf("build otpatch: %v", err)
 	}
-	out := &workerTestOutput{}
+	out := &syncBuffer{}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(append(os.Environ(), "OTPATCH_SIM_STEP=700ms"), env...)
@@ -121,27 +101,7 @@ func TestWorkerKilledDuringWave(t *testing.T) {
 	if final := status(); final.Status != "completed" {
 		t.Fatalf("campaign %s after the worker restart: %s", final.Status, final.Detail)
 	}
-	for _, id := range targets {
-		var a struct {
-			Device struct {
-				Version    string `json:"version"`
-				Operations []struct {
-					Op             string `json:"op"`
-					IdempotencyKey string `json:"idempotency_key"`
-				} `json:"operations"`
-			} `json:"device"`
-		}
-		c.json("GET", "/api/v1/assets/"+id, tokens["engineer"], nil, &a)
-		deploys := 0
-		for _, op := range a.Device.Operations {
-			if op.Op == "deploy" && strings.HasPrefix(op.IdempotencyKey, campID+"/") {
-				deploys++
-			}
-		}
-		if deploys != 1 || a.Device.Version != "V2.9.4" {
-			t.Errorf("%s: %d deploys for the campaign, version %s; want exactly 1 and V2.9.4", id, deploys, a.Device.Version)
-		}
-	}
+	checkOneDeployEach(t, c, tokens["engineer"], campID, targets)
 	if out := runCLI(t, bin, "audit", "verify", "--data", dir); !strings.Contains(out, "audit chain intact") {
 		t.Errorf("audit verify: %s", out)
 	}
