@@ -3,22 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/otpatch/otpatch/internal/testenv"
 )
@@ -115,18 +106,8 @@ func TestConfigCheckConnect(t *testing.T) {
 // TestServeTLS serves the API over HTTPS with --tls-cert/--tls-key: a client trusting the
 // certificate gets through, a plain-HTTP client does not, and half a pair is refused.
 func TestServeTLS(t *testing.T) {
-	dir := t.TempDir()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "otpatch"}, DNSNames: []string{"localhost"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalECPrivateKey(key)
-	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	ca := newTestCA(t, t.TempDir(), net.IPv4(127, 0, 0, 1))
+	certFile, keyFile := ca.certFile, ca.keyFile
 
 	log := slog.New(slog.DiscardHandler)
 	if err := serveTLS(context.Background(), log, "127.0.0.1:0", http.NotFoundHandler(), certFile, "", nil); err == nil {
@@ -141,9 +122,7 @@ func TestServeTLS(t *testing.T) {
 	if !strings.HasPrefix(u, "https://") {
 		t.Fatalf("serveTLS reported %s", u)
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(mustParse(t, der))
-	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}}}
 	res, err := c.Get(u + "/healthz")
 	if err != nil {
 		t.Fatalf("HTTPS request: %v", err)
@@ -167,12 +146,4 @@ func TestServeTLS(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
-}
-
-func mustParse(t *testing.T, der []byte) *x509.Certificate {
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }

@@ -4,17 +4,10 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -50,7 +43,7 @@ func startDemoAgents(ctx context.Context, c *config, d *deps, dataDir string, h 
 	if err != nil {
 		return err
 	}
-	certFile, keyFile, err := demoCertificate(filepath.Join(dataDir, "tls"))
+	certFile, keyFile, err := selfSignedCertificate(filepath.Join(dataDir, "tls"), "agents", net.IPv4(127, 0, 0, 1))
 	if err != nil {
 		return err
 	}
@@ -117,37 +110,4 @@ func demoAgentToken(ctx context.Context, st *store.Store, file, assetID string) 
 		return "", err
 	}
 	return secret, os.WriteFile(file, []byte(secret), 0o600)
-}
-
-// demoCertificate returns a self-signed certificate for 127.0.0.1 in dir, made the first time.
-func demoCertificate(dir string) (certFile, keyFile string, err error) {
-	certFile, keyFile = filepath.Join(dir, "agents.crt"), filepath.Join(dir, "agents.key")
-	if _, err := os.Stat(certFile); err == nil {
-		return certFile, keyFile, nil
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", "", err
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return "", "", err
-	}
-	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "otpatch demo agents"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(2, 0, 0),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true, IsCA: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return "", "", err
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return "", "", err
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		return "", "", err
-	}
-	return certFile, keyFile, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 }
