@@ -16,24 +16,6 @@ import (
 // windows that open every other minute for one minute (the shortest window a zone may have):
 // what the workflow tests show with time skipping, shown end to end.
 
-// waitLong is waitCampaign for campaigns that wait for windows on the wall clock.
-func (e *env) waitLong(id string, d time.Duration, statuses ...string) campaignDoc {
-	e.t.Helper()
-	deadline := time.Now().Add(d)
-	var c campaignDoc
-	for time.Now().Before(deadline) {
-		c = e.campaign(id)
-		for _, s := range statuses {
-			if c.Status == s {
-				return c
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	e.t.Fatalf("campaign %s is %s (%s) after %s, want %v", id, c.Status, c.Detail, d, statuses)
-	return c
-}
-
 // evenMinuteWindow opens zoneID's window every even minute for one minute, one asset at a time.
 func (e *env) evenMinuteWindow(zoneID string) {
 	e.t.Helper()
@@ -57,7 +39,7 @@ func TestEngineWindowClosesMidCampaign(t *testing.T) {
 	e.evenMinuteWindow("zone_packaging")
 	hmis := []string{"ast_pkg-hmi-01", "ast_pkg-hmi-02"}
 	c := e.approvedCampaign(p.ID, hmis, nil)
-	c = e.waitLong(c.ID, 7*time.Minute, "completed", "halted", "rolled_back")
+	c = e.waitCampaignWithin(7*time.Minute, c.ID, "completed", "halted", "rolled_back")
 	if c.Status != "completed" {
 		t.Fatalf("campaign %s: %s", c.Status, c.Detail)
 	}
@@ -118,13 +100,10 @@ func TestEngineExpiredApprovalRefused(t *testing.T) {
 	hmi := "ast_pkg-hmi-03"
 	c := e.approvedCampaign(p.ID, []string{hmi}, nil)
 	approvedAt := time.Now()
-	deadline := time.Now().Add(3 * time.Minute)
-	for c = e.campaign(c.ID); time.Now().Before(deadline); c = e.campaign(c.ID) {
-		if strings.Contains(c.Detail, "approval expired") || c.Status == "completed" || c.Status == "halted" {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	e.waitWithin(3*time.Minute, "the campaign to find its approval expired", func() (bool, string) {
+		c = e.campaign(c.ID)
+		return strings.Contains(c.Detail, "approval expired") || c.Status == "completed" || c.Status == "halted", c.Status + ": " + c.Detail
+	})
 	if c.Status != "awaiting_approval" || !strings.Contains(c.Detail, "approval expired") {
 		t.Fatalf("campaign %s (%s) when the window opened %s after approval; want awaiting_approval, approval expired", c.Status, c.Detail, time.Since(approvedAt).Round(time.Second))
 	}
@@ -134,7 +113,7 @@ func TestEngineExpiredApprovalRefused(t *testing.T) {
 	if code := e.call("POST", "/api/v1/campaigns/"+c.ID+"/decisions", e.tokens.Approver, map[string]any{"decision": "approve", "plan_digest": c.PlanDigest}, nil); code != http.StatusOK {
 		t.Fatalf("approve again: %d", code)
 	}
-	c = e.waitLong(c.ID, 2*time.Minute, "completed", "halted", "rolled_back")
+	c = e.waitCampaignWithin(2*time.Minute, c.ID, "completed", "halted", "rolled_back")
 	if c.Status != "completed" {
 		t.Fatalf("campaign %s: %s", c.Status, c.Detail)
 	}

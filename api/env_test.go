@@ -184,10 +184,16 @@ type campaignDoc struct {
 	} `json:"assets"`
 }
 
-// waitFor polls fn until it reports done or the deadline passes.
+// waitFor polls fn until it reports done, for at most 90 s.
 func (e *env) waitFor(what string, fn func() (bool, string)) {
 	e.t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
+	e.waitWithin(90*time.Second, what, fn)
+}
+
+// waitWithin polls fn until it reports done or d has passed.
+func (e *env) waitWithin(d time.Duration, what string, fn func() (bool, string)) {
+	e.t.Helper()
+	deadline := time.Now().Add(d)
 	last := ""
 	for time.Now().Before(deadline) {
 		ok, state := fn()
@@ -197,7 +203,7 @@ func (e *env) waitFor(what string, fn func() (bool, string)) {
 		last = state
 		time.Sleep(100 * time.Millisecond)
 	}
-	e.t.Fatalf("timed out waiting for %s; last state: %s", what, last)
+	e.t.Fatalf("timed out after %s waiting for %s; last state: %s", d, what, last)
 }
 
 func (e *env) qualifiedPatch(p testPatch) patchDoc {
@@ -226,8 +232,14 @@ func (e *env) campaign(id string) campaignDoc {
 
 func (e *env) waitCampaign(id string, statuses ...string) campaignDoc {
 	e.t.Helper()
+	return e.waitCampaignWithin(90*time.Second, id, statuses...)
+}
+
+// waitCampaignWithin waits up to d for the campaign to reach one of statuses.
+func (e *env) waitCampaignWithin(d time.Duration, id string, statuses ...string) campaignDoc {
+	e.t.Helper()
 	var c campaignDoc
-	e.waitFor(fmt.Sprintf("campaign %s to be %v", id, statuses), func() (bool, string) {
+	e.waitWithin(d, fmt.Sprintf("campaign %s to be %v", id, statuses), func() (bool, string) {
 		c = e.campaign(id)
 		for _, s := range statuses {
 			if c.Status == s {

@@ -125,9 +125,12 @@ func runDev(ctx context.Context, args []string) error {
 			return fmt.Errorf("demo plant: %w", err)
 		}
 		if gateways != nil {
-			if err := demo.SeedGateways(ctx, d.store, *dataDir, demo.SSHGateways, gateways.Endpoints); err != nil {
+			if err := demo.SeedGateways(ctx, d.store, demo.SSHGateways, gateways.Endpoints); err != nil {
 				return fmt.Errorf("demo gateways: %w", err)
 			}
+		}
+		if err := demo.WriteGatewayPatch(*dataDir); err != nil {
+			return fmt.Errorf("demo gateways: %w", err)
 		}
 		tokens = &t
 	}

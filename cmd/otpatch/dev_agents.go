@@ -36,7 +36,7 @@ func startDemoAgents(ctx context.Context, c *config, d *deps, dataDir string, h 
 	if err != nil {
 		return err
 	}
-	if err := demo.SeedGateways(ctx, d.store, dataDir, demo.AgentGateways, endpoints); err != nil {
+	if err := demo.SeedGateways(ctx, d.store, demo.AgentGateways, endpoints); err != nil {
 		return err
 	}
 	key, err := loadOrCreateJobKey(agentSigningKeyFile(c))

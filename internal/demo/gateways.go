@@ -158,9 +158,8 @@ func clientKey(file string) (gossh.Signer, error) {
 }
 
 // SeedGateways adds the gateway product and the given gateways (once) and brings their
-// endpoints up to date (a demo device may listen on a new port after a restart). It also writes
-// the vendor's patch for them to dir/demo-gateway: the installer and a manifest to sign.
-func SeedGateways(ctx context.Context, st *store.Store, dir string, gateways []Gateway, endpoints map[string]adapters.Endpoint) error {
+// endpoints up to date (a demo device may listen on a new port after a restart).
+func SeedGateways(ctx context.Context, st *store.Store, gateways []Gateway, endpoints map[string]adapters.Endpoint) error {
 	ev := func(action string) store.Event {
 		return store.Event{Actor: "demo-seed", Role: "system", Action: action}
 	}
@@ -198,7 +197,7 @@ func SeedGateways(ctx context.Context, st *store.Store, dir string, gateways []G
 			}
 		}
 	}
-	return writeGatewayPatch(filepath.Join(dir, "demo-gateway"))
+	return nil
 }
 
 func sameEndpoint(a, b adapters.Endpoint) bool {
@@ -223,7 +222,10 @@ func GatewayManifest() domain.Manifest {
 // GatewayArtifact is the name of the demo gateway installer.
 const GatewayArtifact = "gw-update-2.0.0.sh"
 
-func writeGatewayPatch(dir string) error {
+// WriteGatewayPatch writes the vendor's patch for the demo gateways to DIR/demo-gateway: the
+// installer, and a manifest to sign (kept as the vendor left it once it exists).
+func WriteGatewayPatch(dir string) error {
+	dir = filepath.Join(dir, "demo-gateway")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}

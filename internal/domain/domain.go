@@ -3,7 +3,10 @@
 // policy. It does no I/O, so every other package may import it.
 package domain
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Role is what a bearer token is allowed to do.
 type Role string
@@ -75,11 +78,13 @@ const (
 
 // Terminal reports whether no further transition follows s.
 func (s CampaignStatus) Terminal() bool {
-	switch s {
-	case CampaignTestFailed, CampaignRejected, CampaignCompleted, CampaignHalted, CampaignRolledBack, CampaignAborted:
-		return true
-	}
-	return false
+	return slices.Contains(TerminalStatuses(), string(s))
+}
+
+// TerminalStatuses are the statuses of a campaign that has ended, as stored (for queries).
+func TerminalStatuses() []string {
+	return []string{string(CampaignTestFailed), string(CampaignRejected), string(CampaignCompleted),
+		string(CampaignHalted), string(CampaignRolledBack), string(CampaignAborted)}
 }
 
 // AssetState is where one asset is within a campaign.

@@ -241,7 +241,7 @@ func checkMembers(listing string, members []string) error {
 	return nil
 }
 
-// limitedWriter keeps the first n bytes written and fails after them.
+// limitedWriter passes on at most n bytes and fails past them.
 type limitedWriter struct {
 	w io.Writer
 	n int
@@ -249,7 +249,7 @@ type limitedWriter struct {
 
 func (l *limitedWriter) Write(p []byte) (int, error) {
 	if len(p) > l.n {
-		return 0, fmt.Errorf("more than %d bytes of output", maxArchiveListing)
+		return 0, errors.New("the output is longer than otpatch reads")
 	}
 	l.n -= len(p)
 	return l.w.Write(p)

@@ -107,18 +107,10 @@ func (s *Store) AssetNames(ctx context.Context, cas []CampaignAsset) (map[string
 
 // ActiveCampaignOf returns a campaign not yet ended that includes the asset, or "" for none.
 func (s *Store) ActiveCampaignOf(ctx context.Context, assetID string) (string, error) {
-	ended := []string{}
-	for _, st := range []domain.CampaignStatus{domain.CampaignTestFailed, domain.CampaignRejected, domain.CampaignCompleted,
-		domain.CampaignHalted, domain.CampaignRolledBack, domain.CampaignAborted} {
-		if !st.Terminal() {
-			panic("not a terminal status: " + string(st))
-		}
-		ended = append(ended, string(st))
-	}
 	var ids []string
 	err := s.db.WithContext(ctx).Table("campaign_assets").Select("campaign_assets.campaign_id").
 		Joins("JOIN campaigns ON campaigns.id = campaign_assets.campaign_id").
-		Where("campaign_assets.asset_id = ? AND campaigns.status NOT IN ?", assetID, ended).
+		Where("campaign_assets.asset_id = ? AND campaigns.status NOT IN ?", assetID, domain.TerminalStatuses()).
 		Order("campaign_assets.campaign_id").Limit(1).Pluck("campaign_assets.campaign_id", &ids).Error
 	if err != nil || len(ids) == 0 {
 		return "", err

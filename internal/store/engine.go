@@ -83,9 +83,7 @@ func (s *Store) ReplanWindow(ctx context.Context, campaignID, zoneID string, w d
 // CampaignsInZone lists the campaigns that have not ended and have a target in zoneID.
 func (s *Store) CampaignsInZone(ctx context.Context, zoneID string) ([]Campaign, error) {
 	var cs []Campaign
-	terminal := []string{string(domain.CampaignTestFailed), string(domain.CampaignRejected), string(domain.CampaignCompleted),
-		string(domain.CampaignHalted), string(domain.CampaignRolledBack), string(domain.CampaignAborted)}
-	if err := s.db.WithContext(ctx).Where("status NOT IN ?", terminal).Order("created_at").Find(&cs).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where("status NOT IN ?", domain.TerminalStatuses()).Order("created_at").Find(&cs).Error; err != nil {
 		return nil, err
 	}
 	var out []Campaign
