@@ -43,6 +43,9 @@ func TestCampaignEvidence(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	tp := newTestPatch(t, "V16.0.2", 2000)
 	p := e.qualifiedPatch(tp)
+	// The window opens before the campaign exists: editing it later re-plans the campaign, and
+	// an approval of the digest read before the re-plan would be refused.
+	e.openWindowNow("zone_packaging")
 	var c campaignDoc
 	if code := e.call("POST", "/api/v1/campaigns", e.tokens.Engineer, map[string]any{"name": "evidence", "patch_id": p.ID, "asset_ids": []string{"ast_pkg-hmi-01"}}, &c); code != http.StatusCreated {
 		t.Fatalf("create campaign: %d", code)
@@ -52,7 +55,6 @@ func TestCampaignEvidence(t *testing.T) {
 		t.Fatalf("evidence without checkpoints: %d %q", code, pr.Detail)
 	}
 	cpr := e.withCheckpoints()
-	e.openWindowNow("zone_packaging")
 	c = e.waitCampaign(c.ID, "awaiting_approval", "test_failed")
 	if code := e.call("POST", "/api/v1/campaigns/"+c.ID+"/decisions", e.tokens.Approver, map[string]any{"decision": "approve", "plan_digest": c.PlanDigest}, nil); code != http.StatusOK {
 		t.Fatalf("approve: %d", code)
