@@ -51,7 +51,7 @@ func init() {
 		operation{"GET", "/api/v1/agent/me", "The asset the agent's token is bound to", "agent", ""},
 		operation{"GET", "/api/v1/agent/jobs/next", "Long-poll (?wait=20s, at most 60s) for the asset's next signed job; 204 when none arrived", "agent", ""},
 		operation{"POST", "/api/v1/agent/jobs/{jobID}/progress", "The agent still works on the job", "agent", "{attempt, message}"},
-		operation{"POST", "/api/v1/agent/jobs/{jobID}/result", "The job's outcome; reporting the same outcome again is harmless", "agent", "{attempt, ok, error, backup_sha256, backup_size, verify, output}"},
+		operation{"POST", "/api/v1/agent/jobs/{jobID}/result", "The job's outcome; reporting the same outcome again is harmless", "agent", "{attempt, ok, error, permanent, backup_sha256, backup_size, verify, output}"},
 		operation{"GET", "/api/v1/agent/jobs/{jobID}/artifact", "Download the patch artifact of a deploy job", "agent", ""},
 		operation{"GET", "/api/v1/agent/jobs/{jobID}/backup", "Download the backup of a restore job", "agent", ""},
 		operation{"PUT", "/api/v1/agent/jobs/{jobID}/backup", "Upload the archive of a backup job (streamed; header " + jobs.BackupSHA256Header + " is the SHA-256 the host computed)", "agent", "application/octet-stream"},

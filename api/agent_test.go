@@ -234,21 +234,29 @@ func TestAgentCampaign(t *testing.T) {
 	}
 }
 
-// countingDevice wraps a device and counts what it is asked to do; afterDeploy runs after a
-// deploy returned.
+// countingDevice wraps a device and counts what it is asked to do. With cut set, a deploy
+// (on the device, unless skipInstall) is followed by sending its outcome to cut and waiting
+// for the agent to stop: the stop lands after the device's work and before the agent
+// journaled how it ended, and the deploy returns the stop's error, as a deploy cut off by it.
 type countingDevice struct {
 	agent.Device
 	deploys, verifies *atomic.Int32
-	afterDeploy       func()
+	cut               chan<- error
+	skipInstall       bool
 }
 
 func (d countingDevice) Deploy(ctx context.Context, req adapters.DeployRequest, artifact io.Reader) error {
 	d.deploys.Add(1)
-	err := d.Device.Deploy(ctx, req, artifact)
-	if d.afterDeploy != nil {
-		d.afterDeploy()
+	var err error
+	if !d.skipInstall {
+		err = d.Device.Deploy(ctx, req, artifact)
 	}
-	return err
+	if d.cut == nil {
+		return err
+	}
+	d.cut <- err
+	<-ctx.Done()
+	return context.Cause(ctx)
 }
 
 func (d countingDevice) Verify(ctx context.Context, req adapters.VerifyRequest) (adapters.VerifyResult, error) {
@@ -256,13 +264,22 @@ func (d countingDevice) Verify(ctx context.Context, req adapters.VerifyRequest) 
 	return d.Device.Verify(ctx, req)
 }
 
-// TestAgentRestartDoesNotRepeatDeploy stops an agent right after its device finished a deploy,
-// before it reported the result; the agent started again on the same state directory reports
-// the journaled result and does not install again. While no agent is heard from, the adapter
-// reports a stall (so the activity stops heartbeating); once an agent polls, progress.
-func TestAgentRestartDoesNotRepeatDeploy(t *testing.T) {
-	r := newAgentRig(t)
-	g := r.agentGateway("pkg-gw-01", false)
+// restart is what restartAfterCut saw.
+type restart struct {
+	req adapters.DeployRequest
+	// err is the deploy's outcome, as the restarted agent reported it.
+	err error
+	// Deploy calls of the first agent's device; deploy and verify calls of the restarted one's.
+	firstDeploys, deploys, verifies *atomic.Int32
+}
+
+// restartAfterCut queues a deploy of the gateway patch to g and runs a first agent whose
+// deploy is cut short by stopping the agent once the device's part is over (installed or, with
+// skipInstall, not), before the agent journaled the result. Then it starts the agent again on
+// the same state directory and waits for the deploy's outcome.
+func (r *agentRig) restartAfterCut(g gateway, skipInstall bool) restart {
+	t := r.t.(*testing.T)
+	t.Helper()
 	pt := r.qualifiedGatewayPatch()
 	var stalls, progress atomic.Int32
 	ctx := adapters.WithProgress(context.Background(), func(stalled bool) {
@@ -273,59 +290,114 @@ func TestAgentRestartDoesNotRepeatDeploy(t *testing.T) {
 		}
 	})
 	art := gatewayPatch().manifest.Artifacts[0]
-	req := adapters.DeployRequest{IdempotencyKey: "cmp_restart/" + g.id + "/deploy", PatchID: pt.ID, ToVersion: "2.0.0",
-		ArtifactName: art.Name, ArtifactSize: art.Size, ArtifactSHA256: art.SHA256, Install: sshdevice.InstallStep}
+	rs := restart{req: adapters.DeployRequest{IdempotencyKey: "cmp_restart/" + g.id + "/deploy", PatchID: pt.ID, ToVersion: "2.0.0",
+		ArtifactName: art.Name, ArtifactSize: art.Size, ArtifactSHA256: art.SHA256, Install: sshdevice.InstallStep},
+		firstDeploys: &atomic.Int32{}, deploys: &atomic.Int32{}, verifies: &atomic.Int32{}}
 	deployed := make(chan error, 1)
-	go func() { deployed <- r.adapter.Deploy(ctx, g.id, req) }()
+	go func() { deployed <- r.adapter.Deploy(ctx, g.id, rs.req) }()
+	// While no agent is heard from, the adapter reports a stall (so the activity stops
+	// heartbeating); once an agent polls, progress.
 	r.waitFor("a stall while no agent polls", func() (bool, string) { return stalls.Load() > 0, "" })
 
-	var deploys1, deploys2, verifies atomic.Int32
-	var stop1 func() error
-	stop1 = r.runAgent(g, func(ep adapters.Endpoint) agent.Device {
-		return countingDevice{Device: hostDevice(g.dir)(ep), deploys: &deploys1, verifies: &verifies, afterDeploy: func() { go stop1() }}
+	cut := make(chan error, 1)
+	stop := r.runAgent(g, func(ep adapters.Endpoint) agent.Device {
+		return countingDevice{Device: hostDevice(g.dir)(ep), deploys: rs.firstDeploys, verifies: &atomic.Int32{}, cut: cut, skipInstall: skipInstall}
 	})
-	r.waitFor("the first agent to finish the deploy", func() (bool, string) { return deploys1.Load() == 1, "" })
-	if err := stop1(); err != nil {
-		t.Fatalf("first agent: %v", err)
+	select {
+	case err := <-cut:
+		if err != nil {
+			t.Fatalf("the first agent's deploy: %v", err)
+		}
+	case err := <-deployed:
+		t.Fatalf("the deploy ended before the first agent's device finished: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first agent's device never finished the deploy")
 	}
-	if progress.Load() == 0 {
-		t.Error("the adapter never reported progress while the agent polled and worked")
+	r.waitFor("progress while the agent works", func() (bool, string) { return progress.Load() > 0, "" })
+	if err := stop(); err != nil {
+		t.Fatalf("first agent: %v", err)
 	}
 	select {
 	case err := <-deployed:
 		t.Fatalf("the deploy ended before any agent reported it: %v", err)
 	default:
 	}
-	j, err := r.store.AgentJobByKey(context.Background(), g.id, store.AgentOpDeploy, req.IdempotencyKey)
+	j, err := r.store.AgentJobByKey(context.Background(), g.id, store.AgentOpDeploy, rs.req.IdempotencyKey)
 	if err != nil || j.State != store.AgentJobRunning {
 		t.Fatalf("job after the first agent stopped: %+v, %v", j, err)
 	}
 
 	r.runAgent(g, func(ep adapters.Endpoint) agent.Device {
-		return countingDevice{Device: hostDevice(g.dir)(ep), deploys: &deploys2, verifies: &verifies}
+		return countingDevice{Device: hostDevice(g.dir)(ep), deploys: rs.deploys, verifies: rs.verifies}
 	})
 	select {
-	case err := <-deployed:
-		if err != nil {
-			t.Fatalf("deploy: %v", err)
-		}
+	case rs.err = <-deployed:
 	case <-time.After(30 * time.Second):
 		t.Fatal("the restarted agent did not report the deploy")
 	}
-	if deploys2.Load() != 0 {
-		t.Errorf("the restarted agent deployed %d times; the journaled result should have been reported instead", deploys2.Load())
+	if rs.deploys.Load() != 0 || rs.verifies.Load() != 1 {
+		t.Errorf("the restarted agent deployed %d times and asked the device %d times; it should have asked once what the device runs and deployed never",
+			rs.deploys.Load(), rs.verifies.Load())
+	}
+	return rs
+}
+
+// TestAgentRestartDoesNotRepeatDeploy stops an agent after its device installed, before the
+// agent journaled the result; the agent started again on the same state directory asks the
+// device what it runs, reports the install done, and does not install again.
+func TestAgentRestartDoesNotRepeatDeploy(t *testing.T) {
+	r := newAgentRig(t)
+	g := r.agentGateway("pkg-gw-01", false)
+	rs := r.restartAfterCut(g, false)
+	if rs.err != nil {
+		t.Fatalf("deploy: %v", rs.err)
 	}
 	if v := readFile(t, filepath.Join(g.dir, "firmware/version")); v != "2.0.0" {
 		t.Errorf("gateway runs %q, want 2.0.0", v)
 	}
 	// An activity retry of the same deploy finds the finished job: no second job, no install.
-	if err := r.adapter.Deploy(ctx, g.id, req); err != nil {
+	if err := r.adapter.Deploy(context.Background(), g.id, rs.req); err != nil {
 		t.Fatalf("retried deploy: %v", err)
 	}
 	var n int64
 	r.store.DB().Table("agent_jobs").Where("asset_id = ? AND op = ?", g.id, "deploy").Count(&n)
-	if n != 1 || deploys1.Load()+deploys2.Load() != 1 {
-		t.Errorf("%d deploy jobs and %d installs, want 1 and 1", n, deploys1.Load()+deploys2.Load())
+	if installs := rs.firstDeploys.Load() + rs.deploys.Load(); n != 1 || installs != 1 {
+		t.Errorf("%d deploy jobs and %d installs, want 1 and 1", n, installs)
+	}
+}
+
+// TestAgentCutShortDeployNeedsAPerson stops an agent while its deploy changed the device and
+// before the device runs the new version. The restarted agent does not install again: it
+// holds the device lock and reports the deploy failed for good, as an interrupted change over
+// SSH fails. Nothing installs while the lock is there; once a person removed it, a retry does.
+func TestAgentCutShortDeployNeedsAPerson(t *testing.T) {
+	r := newAgentRig(t)
+	g := r.agentGateway("pkg-gw-01", false)
+	rs := r.restartAfterCut(g, true)
+	lock := filepath.Join(g.dir, hostops.DefaultWorkDir, "changing")
+	var p adapters.PermanentError
+	if err := rs.err; !errors.As(err, &p) || !p.Permanent() || !strings.Contains(err.Error(), "did not finish") || !strings.Contains(err.Error(), "remove "+lock) {
+		t.Fatalf("cut-short deploy: %v; want a permanent failure naming the device lock %s", err, lock)
+	}
+	if owner := readFile(t, filepath.Join(lock, "owner")); !strings.HasPrefix(owner, rs.req.IdempotencyKey+" since ") {
+		t.Errorf("device lock owner %q, want the cut-short deploy", owner)
+	}
+	// A retry is refused by the lock and installs nothing.
+	if err := r.adapter.Deploy(context.Background(), g.id, rs.req); !errors.As(err, &p) || !strings.Contains(err.Error(), "did not finish") {
+		t.Fatalf("retry over the device lock: %v", err)
+	}
+	if v := readFile(t, filepath.Join(g.dir, "firmware/version")); v != "1.0.0" {
+		t.Fatalf("gateway runs %q while the change is locked, want 1.0.0", v)
+	}
+	// A person checked the device and removed the lock: the next retry installs.
+	if err := os.RemoveAll(lock); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.adapter.Deploy(context.Background(), g.id, rs.req); err != nil {
+		t.Fatalf("retry after the lock was removed: %v", err)
+	}
+	if v := readFile(t, filepath.Join(g.dir, "firmware/version")); v != "2.0.0" {
+		t.Errorf("gateway runs %q after the retry, want 2.0.0", v)
 	}
 }
 

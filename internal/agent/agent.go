@@ -3,8 +3,13 @@
 // to, checks each job's ed25519 signature against the job-signing key it pinned, performs the
 // job on its own host through hostops, and reports progress and the result. It never listens
 // on a socket. A journal in its state directory makes it resume after a restart without
-// repeating a finished step: a job whose result is journaled is reported again, never run
-// again; a job interrupted mid-step runs again and relies on hostops' idempotency markers.
+// repeating a step. The journal is written ahead of the device: before a deploy or a restore
+// starts changing the device, the change is journaled as started (synced to disk), and its
+// result after it ends. After a restart a job whose result is journaled is reported again,
+// never run again; a change journaled as started with no result is never run again either:
+// the device is asked what it runs, and a deploy it reports as installed is done, while
+// anything else holds the device lock for a person, as an interrupted change does over SSH. A
+// backup or a verify cut short by a restart changed nothing and runs again.
 package agent
 
 import (
@@ -38,6 +43,9 @@ type Device interface {
 	Deploy(ctx context.Context, req adapters.DeployRequest, artifact io.Reader) error
 	Verify(ctx context.Context, req adapters.VerifyRequest) (adapters.VerifyResult, error)
 	Restore(ctx context.Context, req adapters.RestoreRequest) error
+	// Hold locks the device for the change key, started at since, whose end is unknown, and
+	// returns the error (a *hostops.InterruptedError) that tells a person what to check.
+	Hold(ctx context.Context, key string, since time.Time) error
 }
 
 var _ Device = (*hostops.Host)(nil)
@@ -175,7 +183,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	a.cfg.Log.Info("otpatch agent polling", "server", a.cfg.Server, "asset_id", a.cfg.AssetID, "state_dir", a.cfg.StateDir)
-	// Results journaled before a restart and not yet accepted are reported first.
+	// Changes a restart cut short are settled, then results journaled before a restart and not
+	// yet accepted are reported, before any new job.
+	for _, e := range a.journal.cutShort() {
+		if err := a.settle(ctx, e); err != nil {
+			return a.stopped(ctx, err)
+		}
+	}
 	for _, e := range a.journal.unreported() {
 		if err := a.report(ctx, e); err != nil {
 			return a.stopped(ctx, err)
@@ -277,6 +291,11 @@ func (a *Agent) handle(ctx context.Context, env jobs.Envelope) error {
 		return nil
 	}
 	e := a.journal.get(job.ID, job.Attempt)
+	if e != nil && e.Result == nil && e.ChangeStarted != nil {
+		if err := a.settle(ctx, e); err != nil {
+			return err
+		}
+	}
 	if e != nil && e.Result != nil {
 		a.cfg.Log.Info("job finished before a restart; reporting its journaled result again", "job_id", job.ID, "op", job.Op, "attempt", job.Attempt)
 		return a.report(ctx, e)
@@ -284,16 +303,24 @@ func (a *Agent) handle(ctx context.Context, env jobs.Envelope) error {
 	if e == nil {
 		e = &entry{JobID: job.ID, Attempt: job.Attempt, Op: job.Op, IdempotencyKey: job.IdempotencyKey, ReceivedAt: time.Now().UTC()}
 	} else {
-		a.cfg.Log.Info("job was interrupted by a restart; running it again (deploy and restore are idempotent on the host)", "job_id", job.ID, "op", job.Op)
+		a.cfg.Log.Info("job was interrupted by a restart before it changed the device; running it again", "job_id", job.ID, "op", job.Op)
 	}
 	e.Starts++
 	if err := a.journal.put(e); err != nil {
 		return err
 	}
 	a.cfg.Log.Info("job started", "job_id", job.ID, "op", job.Op, "attempt", job.Attempt, "idempotency_key", job.IdempotencyKey)
-	res, err := a.perform(ctx, job)
+	// Write-ahead: the change is on disk as started before the device starts it.
+	begin := func() error {
+		now := time.Now().UTC()
+		e.Job, e.ChangeStarted = &job, &now
+		return a.journal.put(e)
+	}
+	res, err := a.perform(ctx, job, begin)
 	if err != nil && ctx.Err() != nil {
-		return nil // interrupted: the job runs again after the restart
+		// Stopped. A job that had not started changing the device runs again after the restart;
+		// a change that had started is settled then (settle), never run again.
+		return nil
 	}
 	e.Result = res
 	if err := a.journal.put(e); err != nil {
@@ -303,9 +330,10 @@ func (a *Agent) handle(ctx context.Context, env jobs.Envelope) error {
 	return a.report(ctx, e)
 }
 
-// perform runs the job on the device, reporting progress while it runs. It returns the
-// result; err is set only when the result is a failure.
-func (a *Agent) perform(ctx context.Context, job jobs.Job) (*jobs.Result, error) {
+// perform runs the job on the device, reporting progress while it runs; begin journals a
+// change as started right before the device starts it. It returns the result; err is set
+// only when the result is a failure.
+func (a *Agent) perform(ctx context.Context, job jobs.Job, begin func() error) (*jobs.Result, error) {
 	res := &jobs.Result{Attempt: job.Attempt, OK: true}
 	out := &outputs{}
 	ctx = adapters.WithOutput(ctx, out.add)
@@ -316,18 +344,19 @@ func (a *Agent) perform(ctx context.Context, job jobs.Job) (*jobs.Result, error)
 		defer wg.Done()
 		a.progress(pctx, job)
 	}()
-	err := a.do(ctx, job, res)
+	err := a.do(ctx, job, res, begin)
 	stop()
 	wg.Wait()
 	res.Output = out.list()
 	if err != nil {
-		res.OK, res.Error = false, err.Error()
+		var p adapters.PermanentError
+		res.OK, res.Error, res.Permanent = false, err.Error(), errors.As(err, &p) && p.Permanent()
 		res.BackupSHA256, res.BackupSize, res.Verify = "", 0, nil
 	}
 	return res, err
 }
 
-func (a *Agent) do(ctx context.Context, job jobs.Job, res *jobs.Result) error {
+func (a *Agent) do(ctx context.Context, job jobs.Job, res *jobs.Result, begin func() error) error {
 	dev := a.cfg.Device(job.Endpoint)
 	switch job.Op {
 	case jobs.OpBackup:
@@ -356,6 +385,9 @@ func (a *Agent) do(ctx context.Context, job jobs.Job, res *jobs.Result) error {
 			return fmt.Errorf("download the artifact: %w", err)
 		}
 		defer body.Close()
+		if err := begin(); err != nil {
+			return err
+		}
 		// Never more than the signed size reaches the host (hostops checks size and SHA-256).
 		return dev.Deploy(ctx, *job.Deploy, io.LimitReader(body, job.Deploy.ArtifactSize+1))
 	case jobs.OpVerify:
@@ -374,11 +406,67 @@ func (a *Agent) do(ctx context.Context, job jobs.Job, res *jobs.Result) error {
 			return fmt.Errorf("download the backup: %w", err)
 		}
 		defer body.Close()
+		if err := begin(); err != nil {
+			return err
+		}
 		req := *job.Restore
 		req.Backup = io.LimitReader(body, req.BackupSize+1)
 		return dev.Restore(ctx, req)
 	}
 	return fmt.Errorf("unknown operation %q", job.Op)
+}
+
+// settle ends a change that the journal has as started and not ended: the agent stopped or
+// died while the device changed, so the change may have finished, been cut off, or still run.
+// It is never run again. A deploy whose device reports the version it installs is done.
+// Anything else — a deploy the device does not report, any restore — holds the device lock,
+// as an attempt that never finished does over SSH, and fails permanently: a person checks the
+// device and removes the lock before otpatch changes it again.
+func (a *Agent) settle(ctx context.Context, e *entry) error {
+	job := *e.Job
+	a.cfg.Log.Warn("a change was cut short by a restart before its end was journaled; asking the device instead of running it again",
+		"job_id", job.ID, "op", job.Op, "idempotency_key", job.IdempotencyKey, "started", e.ChangeStarted)
+	out := &outputs{}
+	dctx := adapters.WithOutput(ctx, out.add)
+	dev := a.cfg.Device(job.Endpoint)
+	res := &jobs.Result{Attempt: e.Attempt}
+	done, why := installed(dctx, dev, job)
+	out.add("otpatch", why)
+	if !done {
+		err := dev.Hold(dctx, job.IdempotencyKey, *e.ChangeStarted)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err == nil {
+			err = fmt.Errorf("%s was cut short by a restart of the agent and its end is unknown; check the device on site before otpatch changes it again", job.Op)
+		}
+		res.Error, res.Permanent = err.Error(), true
+	}
+	res.OK = done
+	res.Output = out.list()
+	e.Result = res
+	a.cfg.Log.Info("change settled without running it again", "job_id", job.ID, "op", job.Op, "ok", res.OK, "error", res.Error)
+	return a.journal.put(e)
+}
+
+// installed asks the device whether the deploy job's change is in place: whether it runs the
+// version the job installs. why says what the device answered.
+func installed(ctx context.Context, dev Device, job jobs.Job) (done bool, why string) {
+	what := fmt.Sprintf("%s %s was cut short by a restart of the agent before its end was journaled", job.Op, job.IdempotencyKey)
+	if job.Op != jobs.OpDeploy {
+		return false, what + "; the device cannot tell whether it finished, so it was not run again"
+	}
+	if job.Verify == nil {
+		return false, what + "; the job carries no verify step to ask the device what it runs, so it was not run again"
+	}
+	v, err := dev.Verify(ctx, *job.Verify)
+	switch {
+	case err != nil:
+		return false, fmt.Sprintf("%s; the device's version could not be read (%v), so it was not run again", what, err)
+	case v.Version != job.Deploy.ToVersion:
+		return false, fmt.Sprintf("%s; the device reports version %q, not %s, so it was not run again", what, v.Version, job.Deploy.ToVersion)
+	}
+	return true, fmt.Sprintf("%s; the device reports version %s, the version it installs: the install is done and was not run again", what, v.Version)
 }
 
 // rememberBackup records that this agent made the backup with SHA-256 sum.

@@ -2,11 +2,13 @@ package agent
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/otpatch/otpatch/internal/agent/jobs"
@@ -23,6 +25,11 @@ type entry struct {
 	Starts int `json:"starts,omitempty"`
 	// Refused is set when the job did not verify and never ran.
 	Refused bool `json:"refused,omitempty"`
+	// ChangeStarted is set, and on disk, before the device starts a deploy or a restore, with
+	// the verified Job: a change started and without a Result was cut short by a restart, and
+	// is settled from Job by asking the device, never by running it again.
+	ChangeStarted *time.Time `json:"change_started,omitempty"`
+	Job           *jobs.Job  `json:"job,omitempty"`
 	// Result is set once the job ended; it is never run again after that.
 	Result *jobs.Result `json:"result,omitempty"`
 	// Reported is set once otpatch accepted the result (or no longer wanted it).
@@ -30,7 +37,8 @@ type entry struct {
 }
 
 // journal keeps entries as files StateDir/journal/<job>-<attempt>.json, each written to a
-// temporary file, synced and renamed, so a crash leaves the old or the new entry, never half.
+// temporary file, synced, renamed and the directory synced, so a crash leaves the old or the
+// new entry, never half, and a written entry survives a power cut.
 type journal struct {
 	dir string
 	mu  sync.Mutex
@@ -97,9 +105,22 @@ func (j *journal) put(e *entry) error {
 		_ = os.Remove(f.Name())
 		return fmt.Errorf("journal: write %s: %w", final, err)
 	}
-	if d, err := os.Open(j.dir); err == nil {
-		_ = d.Sync()
-		d.Close()
+	if err := syncDir(j.dir); err != nil {
+		return fmt.Errorf("journal: write %s: %w", final, err)
+	}
+	return nil
+}
+
+// syncDir makes a rename in dir durable. A file system that cannot sync a directory makes the
+// rename durable by itself or not at all; that is not an error here.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, errors.ErrUnsupported) && !errors.Is(err, syscall.EINVAL) {
+		return err
 	}
 	return nil
 }
@@ -129,6 +150,17 @@ func (j *journal) all() []*entry {
 		}
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].ReceivedAt.Before(out[b].ReceivedAt) })
+	return out
+}
+
+// cutShort lists the changes a restart cut short: started on the device, without a result.
+func (j *journal) cutShort() []*entry {
+	var out []*entry
+	for _, e := range j.all() {
+		if e.ChangeStarted != nil && e.Job != nil && e.Result == nil {
+			out = append(out, e)
+		}
+	}
 	return out
 }
 

@@ -381,9 +381,14 @@ func (e *InterruptedError) Error() string {
 // Permanent reports that no retry can clear the lock: a person must.
 func (e *InterruptedError) Permanent() bool { return true }
 
-// lock takes the device lock for the change key (mkdir is atomic), or returns an
-// *InterruptedError when it is held. release removes it.
-func (h *Host) lock(ctx context.Context, wd, key string) (release func(), err error) {
+// lockOwner is what the lock's owner file says: the change and when it started.
+func lockOwner(key string, since time.Time) string {
+	return fmt.Sprintf("%s since %s", key, since.UTC().Format(time.RFC3339))
+}
+
+// lock takes the device lock for the change key that started at since (mkdir is atomic), or
+// returns an *InterruptedError when it is held. release removes it.
+func (h *Host) lock(ctx context.Context, wd, key string, since time.Time) (release func(), err error) {
 	dir := wd + "/" + lockName
 	if _, err := h.run(ctx, "take the device lock", []string{"mkdir", dir}, nil, nil); err != nil {
 		var ce *CommandError
@@ -394,12 +399,27 @@ func (h *Host) lock(ctx context.Context, wd, key string) (release func(), err er
 		_, _ = h.run(ctx, "read the device lock", []string{"cat", dir + "/owner"}, nil, &limitedWriter{w: &owner, n: 4096})
 		return nil, &InterruptedError{Lock: dir, Owner: strings.TrimSpace(owner.String())}
 	}
-	note := fmt.Sprintf("%s since %s", key, time.Now().UTC().Format(time.RFC3339))
-	if _, err := h.run(ctx, "take the device lock", []string{"dd", "of=" + dir + "/owner"}, strings.NewReader(note+"\n"), nil); err != nil {
+	if _, err := h.run(ctx, "take the device lock", []string{"dd", "of=" + dir + "/owner"}, strings.NewReader(lockOwner(key, since)+"\n"), nil); err != nil {
 		h.unlock(ctx, dir)
 		return nil, err
 	}
 	return func() { h.unlock(ctx, dir) }, nil
+}
+
+// Hold takes the device lock for the change key, which started at since and whose end nobody
+// recorded (the pull agent stopped while the device changed), and keeps it, as an attempt that
+// never finished keeps it: otpatch changes nothing more on the device until a person checked it
+// and removed the lock. It returns the *InterruptedError that names the lock; a lock held
+// already is kept as it is and named with its own owner.
+func (h *Host) Hold(ctx context.Context, key string, since time.Time) error {
+	wd, err := h.workDir(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := h.lock(ctx, wd, key, since); err != nil {
+		return err
+	}
+	return &InterruptedError{Lock: wd + "/" + lockName, Owner: lockOwner(key, since)}
 }
 
 func (h *Host) unlock(ctx context.Context, dir string) {
@@ -526,7 +546,7 @@ func (h *Host) Deploy(ctx context.Context, req adapters.DeployRequest, artifact 
 	if artifact == nil {
 		return errors.New("deploy request has no artifact to copy")
 	}
-	release, err := h.lock(ctx, wd, req.IdempotencyKey)
+	release, err := h.lock(ctx, wd, req.IdempotencyKey, time.Now())
 	if err != nil {
 		return err
 	}
@@ -649,7 +669,7 @@ func (h *Host) Restore(ctx context.Context, req adapters.RestoreRequest) error {
 		adapters.Output(ctx, "otpatch", "restore "+req.IdempotencyKey+" was applied before; nothing done")
 		return nil
 	}
-	release, err := h.lock(ctx, wd, req.IdempotencyKey)
+	release, err := h.lock(ctx, wd, req.IdempotencyKey, time.Now())
 	if err != nil {
 		return err
 	}

@@ -455,6 +455,33 @@ func TestInterruptedChangeBlocksTheDevice(t *testing.T) {
 	}
 }
 
+// Hold keeps a device locked for a change whose end nobody recorded: it names the lock for a
+// person, every later change is refused until the lock is gone, and holding it again keeps the
+// first owner.
+func TestHoldLocksTheDevice(t *testing.T) {
+	d := newDevice(t)
+	ctx := context.Background()
+	since := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	err := d.host.Hold(ctx, "campaign-1/asset-1/deploy", since)
+	var ie *hostops.InterruptedError
+	lock := filepath.Join(d.workDir, "changing")
+	if !errors.As(err, &ie) || !ie.Permanent() || ie.Lock != lock || !strings.Contains(err.Error(), "campaign-1/asset-1/deploy since 2026-11-27T10:00:00Z") {
+		t.Fatalf("Hold: %v", err)
+	}
+	if owner := strings.TrimSpace(read(t, filepath.Join(lock, "owner"))); owner != "campaign-1/asset-1/deploy since 2026-11-27T10:00:00Z" {
+		t.Errorf("lock owner %q", owner)
+	}
+	if err := d.host.Deploy(ctx, d.deployRequest("campaign-1/asset-1/deploy", "2.0"), bytes.NewReader(d.script)); !errors.As(err, &ie) {
+		t.Fatalf("Deploy on a held device: %v", err)
+	}
+	if runs := read(t, filepath.Join(d.root, "installs.log")); runs != "" {
+		t.Fatalf("the installer ran on a held device: %q", runs)
+	}
+	if err := d.host.Hold(ctx, "campaign-2/asset-1/restore", since.Add(time.Hour)); !errors.As(err, &ie) || !strings.Contains(err.Error(), "campaign-1/asset-1/deploy since") {
+		t.Fatalf("Hold of a held device: %v, want the first owner named", err)
+	}
+}
+
 // A work directory that other accounts can write to, or one inside a backup path, is refused
 // before anything is copied or run.
 func TestWorkDirMustBeOtpatchsOwn(t *testing.T) {

@@ -4,7 +4,8 @@
 // back. The adapter waits for the result, telling the activity the device makes progress while
 // the agent shows life and that it stalled when the agent has been silent too long, so that
 // Temporal times the attempt out; the retried attempt finds the same job by its idempotency
-// key and never queues a second one.
+// key and never queues a second one. A failure the agent reports as permanent (a change that
+// did not finish holds the device lock) fails the operation at once, as over SSH.
 package agent
 
 import (
@@ -121,12 +122,34 @@ func (a *Adapter) Deploy(ctx context.Context, assetID string, req adapters.Deplo
 		if err != nil {
 			return err
 		}
+		verify, err := a.verifyStep(ctx, req)
+		if err != nil {
+			return err
+		}
 		r := req
 		r.Artifact = nil
-		j.Deploy, row.ArtifactKey = &r, key
+		j.Deploy, j.Verify, row.ArtifactKey = &r, verify, key
 		return nil
 	})
 	return err
+}
+
+// verifyStep is the patch's verify step expecting the version req installs, or nil when the
+// patch has none: with it, an agent whose restart cut the install short asks the device what
+// it runs instead of installing again.
+func (a *Adapter) verifyStep(ctx context.Context, req adapters.DeployRequest) (*adapters.VerifyRequest, error) {
+	p, err := a.opt.Store.Patch(ctx, req.PatchID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	m, err := store.ManifestOf(p)
+	if err != nil || m.Verify == "" {
+		return nil, err
+	}
+	return &adapters.VerifyRequest{Expect: req.ToVersion, Step: m.Verify}, nil
 }
 
 // Verify has the agent run the verify step.
@@ -283,7 +306,11 @@ func (a *Adapter) wait(ctx context.Context, row store.AgentJob) (store.AgentJob,
 				adapters.Output(ctx, o.Stream, o.Text)
 			}
 			if row.State == store.AgentJobFailed {
-				return row, res, fmt.Errorf("agent of %s: %s failed: %s", row.AssetID, row.Op, row.Error)
+				err := fmt.Errorf("agent of %s: %s failed: %s", row.AssetID, row.Op, row.Error)
+				if res.Permanent {
+					err = permanentError{err}
+				}
+				return row, res, err
 			}
 			return row, res, nil
 		}
@@ -309,6 +336,16 @@ func (a *Adapter) wait(ctx context.Context, row store.AgentJob) (store.AgentJob,
 		}
 	}
 }
+
+// permanentError is a failure the agent reported as one no retry can fix (adapters.PermanentError).
+type permanentError struct{ error }
+
+func (e permanentError) Unwrap() error { return e.error }
+
+// Permanent implements adapters.PermanentError.
+func (e permanentError) Permanent() bool { return true }
+
+var _ adapters.PermanentError = permanentError{}
 
 func system(action string) store.Event {
 	return store.Event{Actor: "otpatch", Role: "system", Action: action}

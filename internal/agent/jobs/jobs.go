@@ -40,7 +40,10 @@ type Job struct {
 	// Endpoint gives BackupPaths and WorkDir on the agent's host.
 	Endpoint adapters.Endpoint `json:"endpoint"`
 
-	Deploy  *adapters.DeployRequest  `json:"deploy,omitempty"`
+	Deploy *adapters.DeployRequest `json:"deploy,omitempty"`
+	// Verify is a verify job's request. A deploy job carries it too (the patch's verify step,
+	// expecting the version it installs): when a restart cut the install short, the agent asks
+	// the device with it what it runs instead of installing again.
 	Verify  *adapters.VerifyRequest  `json:"verify,omitempty"`
 	Restore *adapters.RestoreRequest `json:"restore,omitempty"`
 }
@@ -145,6 +148,9 @@ type Result struct {
 	// OK is false when the operation failed; Error then says why.
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
+	// Permanent marks a failure no retry can fix (adapters.PermanentError: the device lock of a
+	// change that did not finish): otpatch fails the operation at once, as it does over SSH.
+	Permanent bool `json:"permanent,omitempty"`
 	// Backup: the SHA-256 the agent's host computed for the uploaded archive, and its size.
 	BackupSHA256 string `json:"backup_sha256,omitempty"`
 	BackupSize   int64  `json:"backup_size,omitempty"`
