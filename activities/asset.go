@@ -22,6 +22,8 @@ type AssetInput struct {
 	CampaignID string `json:"campaign_id"`
 	AssetID    string `json:"asset_id"`
 	WorkflowID string `json:"workflow_id"`
+	// TestBench is set for a test-bench asset: its verified backup becomes a baseline.
+	TestBench bool `json:"test_bench,omitempty"`
 }
 
 // AssetStateInput records an asset's state within a campaign.
@@ -120,6 +122,11 @@ func (a *Activities) BackupAsset(ctx context.Context, in AssetInput) (BackupResu
 		return BackupResult{}, temporal.NewNonRetryableApplicationError(msg, ErrTypeNoBackup, nil)
 	}
 	res := BackupResult{Key: key, SHA256: info.SHA256, Size: info.Size, Version: as.InstalledVersion}
+	if in.TestBench {
+		if err := a.saveBaseline(ctx, in, as.InstalledVersion, res); err != nil {
+			return BackupResult{}, fmt.Errorf("keep the backup of %s as the %s baseline: %w", as.Name, as.InstalledVersion, err)
+		}
+	}
 	err = a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID,
 		map[string]any{"state": string(domain.AssetBackedUp), "backup_key": key, "backup_sha256": info.SHA256, "backup_size": info.Size},
 		a.assetEvent(in, "asset.backed_up", map[string]any{"key": key, "sha256": info.SHA256, "size": info.Size}))
@@ -218,9 +225,17 @@ func (a *Activities) RestoreAsset(ctx context.Context, in RestoreInput) error {
 		a.assetEvent(in.AssetInput, "asset.rolling_back", map[string]any{"backup_key": in.BackupKey, "backup_sha256": in.BackupSHA256})); err != nil {
 		return err
 	}
-	// The restore reads the whole backup into a temporary file, hashing it, before it touches
-	// the device, so a backup that changed in storage is refused; memory stays small whatever
-	// the backup's size.
+	if err := a.restoreOnto(ctx, in, t, "restore"); err != nil {
+		return deviceError(fmt.Errorf("restore %s: %w", as.Name, err))
+	}
+	return nil
+}
+
+// restoreOnto puts the backup in.BackupKey back onto the device through t, once per campaign,
+// asset and op. It reads the whole backup into a temporary file, hashing it, before it touches
+// the device, so a backup that changed in storage is refused; memory stays small whatever the
+// backup's size.
+func (a *Activities) restoreOnto(ctx context.Context, in RestoreInput, t adapters.Target, op string) error {
 	backup, size, err := a.stageBackup(ctx, in)
 	if err != nil {
 		return err
@@ -235,12 +250,9 @@ func (a *Activities) RestoreAsset(ctx context.Context, in RestoreInput) error {
 	}
 	opCtx, stop := heartbeat(ctx)
 	defer stop()
-	req := adapters.RestoreRequest{IdempotencyKey: IdempotencyKey(in.CampaignID, in.AssetID, "restore"), BackupSHA256: in.BackupSHA256,
+	req := adapters.RestoreRequest{IdempotencyKey: IdempotencyKey(in.CampaignID, in.AssetID, op), BackupSHA256: in.BackupSHA256,
 		BackupSize: size, Step: st.Rollback, Backup: backup}
-	if err := t.Restore(a.withDeviceLog(opCtx, in.AssetInput), in.AssetID, req); err != nil {
-		return deviceError(fmt.Errorf("restore %s: %w", as.Name, err))
-	}
-	return nil
+	return t.Restore(a.withDeviceLog(opCtx, in.AssetInput), in.AssetID, req)
 }
 
 // stageBackup copies a backup from the object store into a temporary file, hashing it on the

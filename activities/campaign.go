@@ -23,6 +23,9 @@ type CampaignPlan struct {
 	Targets        []Target      `json:"targets"`
 	// ErrorThreshold is how many failed assets a wave tolerates (waves in safety-critical zones: none).
 	ErrorThreshold int `json:"error_threshold,omitempty"`
+	// Waves are the plan's production waves in order with their thresholds; empty for plans
+	// made before plans carried them (the workflow then groups the targets itself).
+	Waves []domain.PlanWave `json:"waves,omitempty"`
 }
 
 // Target is one asset of the plan with what scheduling needs to know about it.
@@ -37,6 +40,10 @@ type Target struct {
 	RedundancyGroup string        `json:"redundancy_group,omitempty"`
 	Window          domain.Window `json:"window"`
 	Expected        time.Duration `json:"expected"`
+	// FromVersion is the version the plan says the asset runs (empty on older plans).
+	FromVersion string `json:"from_version,omitempty"`
+	// Bench is the bench run of a test-bench target (nil on older plans).
+	Bench *domain.BenchRun `json:"bench,omitempty"`
 }
 
 // LoadCampaign reads a campaign's approved-to-be plan.
@@ -62,7 +69,8 @@ func (a *Activities) LoadCampaign(ctx context.Context, campaignID string) (Campa
 	}
 	out := CampaignPlan{CampaignID: c.ID, PatchID: c.PatchID, CreatedBy: c.CreatedBy, PlanDigest: c.PlanDigest,
 		Policy: domain.PolicyFor(plan, a.ApprovalTTL), ToVersion: m.FixedVersion, ArtifactSHA256: m.Artifacts[0].SHA256, Install: m.Install,
-		ErrorThreshold: plan.ErrorThreshold}
+		ErrorThreshold: plan.ErrorThreshold, Waves: plan.Waves}
+	complete := plan.Complete()
 	for _, t := range plan.Targets {
 		as, err := a.Store.Asset(ctx, t.AssetID)
 		if err != nil {
@@ -72,9 +80,18 @@ func (a *Activities) LoadCampaign(ctx context.Context, campaignID string) (Campa
 		if err != nil {
 			return CampaignPlan{}, err
 		}
-		out.Targets = append(out.Targets, Target{AssetID: as.ID, Name: as.Name, ZoneID: t.ZoneID, SLT: t.SLT,
+		tg := Target{AssetID: as.ID, Name: as.Name, ZoneID: t.ZoneID, SLT: t.SLT,
 			Criticality: as.Criticality, SafetyCritical: t.SafetyCritical, TestBench: t.TestBench,
-			RedundancyGroup: as.RedundancyGroup, Window: t.Window, Expected: ad.ExpectedDuration(as.ID)})
+			RedundancyGroup: as.RedundancyGroup, Window: t.Window, Expected: ad.ExpectedDuration(as.ID)}
+		if complete {
+			// What was approved is what runs: ordering inputs come from the plan, not the
+			// inventory as it may have changed since.
+			tg.Criticality, tg.RedundancyGroup, tg.FromVersion = t.Criticality, t.RedundancyGroup, t.FromVersion
+			if r, ok := plan.BenchRunFor(t.AssetID); ok && t.TestBench {
+				tg.Bench = &r
+			}
+		}
+		out.Targets = append(out.Targets, tg)
 	}
 	return out, nil
 }
@@ -140,4 +157,26 @@ func (a *Activities) RecordApproval(ctx context.Context, in ApprovalInput) error
 	ev := store.Event{Actor: in.Actor, Role: in.Role, Action: "campaign." + in.Decision, RequestID: in.RequestID, WorkflowID: in.WorkflowID,
 		Details: map[string]any{"plan_digest": in.PlanDigest, "reason": in.Reason}}
 	return a.Store.AddApproval(ctx, &rec, ev)
+}
+
+// OccurrenceInput asks for the occurrence of a window that is open at At or opens next.
+type OccurrenceInput struct {
+	Window domain.Window `json:"window"`
+	At     time.Time     `json:"at"`
+}
+
+// OccurrenceResult is that occurrence; Found is false when the window does not open in the
+// coming year.
+type OccurrenceResult struct {
+	Occurrence domain.Occurrence `json:"occurrence"`
+	Found      bool              `json:"found"`
+}
+
+// WindowOccurrence computes a window's current or next occurrence (overlapping occurrences
+// joined into the span the engine uses). It runs as a local activity so the workflow's
+// history records the answer: a later time-zone database or cron library cannot change a
+// decision a running campaign has already taken.
+func (a *Activities) WindowOccurrence(_ context.Context, in OccurrenceInput) (OccurrenceResult, error) {
+	occ, ok := in.Window.Current(in.At)
+	return OccurrenceResult{Occurrence: occ, Found: ok}, nil
 }

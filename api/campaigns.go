@@ -1,11 +1,13 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/otpatch/otpatch/internal/adapters"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -19,16 +21,23 @@ import (
 )
 
 type campaignRequest struct {
-	Name     string   `json:"name"`
-	PatchID  string   `json:"patch_id"`
-	AssetIDs []string `json:"asset_ids,omitempty"`
+	Name    string `json:"name"`
+	PatchID string `json:"patch_id"`
+	// AssetIDs are the production assets to patch, named explicitly; the plan adds the
+	// test-bench assets that cover their versions.
+	AssetIDs []string `json:"asset_ids"`
 	// ErrorThreshold is how many failed assets a wave tolerates (default 0); part of the plan.
-	// Waves in safety-critical zones tolerate none whatever it says.
+	// A wave with SL-T 3–4 or safety-critical targets tolerates none: asking for more is refused.
 	ErrorThreshold *int `json:"error_threshold,omitempty"`
+	// AcceptNotStated lists targets whose version the vendor's compatibility statement does not
+	// mention; AcceptReason says why deploying to them is acceptable. Both are part of the plan.
+	AcceptNotStated []string `json:"accept_not_stated,omitempty"`
+	AcceptReason    string   `json:"accept_reason,omitempty"`
 }
 
-// createCampaign plans a campaign for a qualified patch — the given production assets (default:
-// every applicable one) plus the test-bench assets of the product — and starts its workflow.
+// createCampaign plans a campaign for a qualified patch from the inventory as it is now — the
+// named production assets plus the test-bench runs that cover their versions — and starts its
+// workflow.
 func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	var in campaignRequest
@@ -37,14 +46,22 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := &domain.ValidationError{What: "campaign"}
-	if strings.TrimSpace(in.Name) == "" || len(in.Name) > 200 {
-		v.Add("name", "is required (at most 200 characters)")
+	if strings.TrimSpace(in.Name) == "" {
+		v.Add("name", "is required")
+	} else if n := len([]rune(in.Name)); n > 200 {
+		v.Add("name", "is %d characters long; at most 200 are allowed", n)
 	}
 	if in.ErrorThreshold != nil && (*in.ErrorThreshold < 0 || *in.ErrorThreshold > domain.MaxErrorThreshold) {
 		v.Add("error_threshold", "must be between 0 and %d, got %d", domain.MaxErrorThreshold, *in.ErrorThreshold)
 	}
 	if len(in.AssetIDs) > domain.MaxCampaignAssets {
 		v.Add("asset_ids", "lists %d assets, more than the %d one campaign may have; split it into several campaigns", len(in.AssetIDs), domain.MaxCampaignAssets)
+	}
+	if len(in.AcceptReason) > 2000 {
+		v.Add("accept_reason", "is longer than 2000 characters")
+	}
+	if len(in.AcceptNotStated) > domain.MaxCampaignAssets {
+		v.Add("accept_not_stated", "lists more than %d assets", domain.MaxCampaignAssets)
 	}
 	p, err := s.Store.Patch(ctx, in.PatchID)
 	if err != nil {
@@ -61,55 +78,19 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	var applicable []string
-	_ = json.Unmarshal([]byte(p.Applicable), &applicable)
-	assets, err := s.Store.Assets(ctx, store.AssetFilter{IDs: applicable})
+	cands, err := s.candidates(ctx, p)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	zones, err := s.Store.Zones(ctx)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	zoneByID := map[string]store.Zone{}
-	for _, z := range zones {
-		zoneByID[z.ID] = z
-	}
-	wanted := map[string]bool{}
-	for _, id := range in.AssetIDs {
-		wanted[id] = true
-	}
-	plan := domain.Plan{PatchID: p.ID, ManifestSHA256: p.ManifestSHA256}
+	req := domain.PlanRequest{PatchID: p.ID, ManifestSHA256: p.ManifestSHA256, CreatedBy: actorOf(r).Name, AssetIDs: in.AssetIDs,
+		AcceptNotStated: in.AcceptNotStated, AcceptReason: in.AcceptReason}
 	if in.ErrorThreshold != nil {
-		plan.ErrorThreshold = *in.ErrorThreshold
+		req.ErrorThreshold = *in.ErrorThreshold
 	}
-	var targets []store.CampaignAsset
-	found := map[string]bool{}
-	for _, as := range assets {
-		z := zoneByID[as.ZoneID]
-		if !z.TestBench && len(wanted) > 0 && !wanted[as.ID] {
-			continue
-		}
-		found[as.ID] = true
-		plan.Targets = append(plan.Targets, domain.PlanTarget{AssetID: as.ID, ZoneID: z.ID, SLT: z.SLT, SafetyCritical: as.SafetyCritical, TestBench: z.TestBench, Window: z.Window})
-		wave := 1
-		if z.TestBench {
-			wave = 0
-		}
-		targets = append(targets, store.CampaignAsset{AssetID: as.ID, TestBench: z.TestBench, Wave: wave, State: string(domain.AssetPending), FromVersion: as.InstalledVersion, ToVersion: m.FixedVersion})
-	}
-	var notApplicable []string
-	for id := range wanted {
-		if !found[id] {
-			notApplicable = append(notApplicable, id)
-		}
-	}
-	if len(notApplicable) > 0 {
-		sort.Strings(notApplicable)
-		s.fail(w, r, &domain.ValidationError{What: "campaign", Fields: []domain.FieldError{{Field: "asset_ids",
-			Message: "not affected by this patch (or unknown): " + strings.Join(notApplicable, ", ")}}})
+	plan, err := domain.BuildPlan(m, req, cands)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	if len(plan.Targets) > domain.MaxCampaignAssets {
@@ -117,9 +98,18 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 			Message: fmt.Sprintf("the campaign would reach %d assets, more than the %d one campaign may have; list the assets of one part of the plant in asset_ids", len(plan.Targets), domain.MaxCampaignAssets)}}})
 		return
 	}
+	ids := make([]string, len(plan.Targets))
+	for i, t := range plan.Targets {
+		ids[i] = t.AssetID
+	}
+	assets, err := s.Store.Assets(ctx, store.AssetFilter{IDs: ids})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	var unreachable []string
 	for _, as := range assets {
-		if !found[as.ID] || !adapters.NeedsEndpoint(as.Adapter) {
+		if !adapters.NeedsEndpoint(as.Adapter) {
 			continue
 		}
 		switch {
@@ -130,26 +120,37 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(unreachable) > 0 {
+		sort.Strings(unreachable)
 		s.fail(w, r, &domain.ValidationError{What: "campaign", Fields: []domain.FieldError{{Field: "asset_ids", Message: strings.Join(unreachable, "; ")}}})
 		return
 	}
-	prod := 0
+	targets := make([]store.CampaignAsset, 0, len(plan.Targets))
 	for _, t := range plan.Targets {
-		if !t.TestBench {
-			prod++
+		wave := 0
+		for i, pw := range plan.Waves {
+			if slices.Contains(pw.AssetIDs, t.AssetID) {
+				wave = i + 1
+			}
 		}
-	}
-	if prod == 0 {
-		s.fail(w, r, &domain.ValidationError{What: "campaign", Fields: []domain.FieldError{{Field: "asset_ids", Message: "the campaign has no production asset to patch"}}})
-		return
+		targets = append(targets, store.CampaignAsset{AssetID: t.AssetID, TestBench: t.TestBench, Wave: wave, State: string(domain.AssetPending),
+			FromVersion: t.FromVersion, ToVersion: plan.ToVersion})
 	}
 	planJSON, _ := json.Marshal(plan)
 	c := store.Campaign{ID: store.NewID("cmp"), Name: in.Name, PatchID: p.ID, Status: string(domain.CampaignDraft), CreatedBy: actorOf(r).Name,
 		Plan: string(planJSON), PlanDigest: plan.Digest()}
 	c.WorkflowID = workflows.CampaignWorkflowID(c.ID)
 	ev := event(r, "campaign.created")
-	ev.Details = map[string]any{"name": c.Name, "plan_digest": c.PlanDigest, "targets": len(targets)}
+	details := map[string]any{"name": c.Name, "plan_digest": c.PlanDigest, "targets": len(targets), "bench_runs": len(plan.Bench), "uncovered": plan.Uncovered}
+	if plan.Acceptance != nil {
+		details["accepted_not_stated"] = plan.Acceptance
+	}
+	ev.Details = details
 	if err := s.Store.CreateCampaign(ctx, &c, targets, ev); err != nil {
+		var held *store.ClaimConflict
+		if errors.As(err, &held) {
+			s.refuse(w, r, http.StatusConflict, "campaign.refused", s.claimMessage(ctx, plan, held))
+			return
+		}
 		s.fail(w, r, err)
 		return
 	}
@@ -162,6 +163,24 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 	s.writeCampaign(w, r, c.ID, http.StatusCreated)
 }
 
+// claimMessage names, for a person, the assets of plan that open campaigns already target.
+func (s *server) claimMessage(ctx context.Context, plan domain.Plan, held *store.ClaimConflict) string {
+	var parts []string
+	for _, t := range plan.Targets {
+		id, ok := held.Holders[t.AssetID]
+		if !ok {
+			continue
+		}
+		other := id
+		if oc, err := s.Store.Campaign(ctx, id); err == nil {
+			other = fmt.Sprintf("%q (%s, %s)", oc.Name, oc.ID, oc.Status)
+		}
+		parts = append(parts, fmt.Sprintf("%s is a target of campaign %s, which has not ended", t.Name, other))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, "; ") + "; an asset is a target of one open campaign at a time: wait until that campaign ends, or abort it"
+}
+
 // campaignView is a campaign with its plan, targets and approvals.
 type campaignView struct {
 	store.Campaign
@@ -172,6 +191,8 @@ type campaignView struct {
 	// Operations are the engineers' pauses, resumes and aborts.
 	Operations []store.OperatorAction    `json:"operations"`
 	Live       *workflows.CampaignStatus `json:"live,omitempty"`
+	// Review is the approver's view of the plan (absent on plans made before plans carried it).
+	Review *campaignReview `json:"review,omitempty"`
 }
 
 type campaignAssetView struct {
@@ -227,6 +248,10 @@ func (s *server) writeCampaign(w http.ResponseWriter, r *http.Request, id string
 	}
 	for _, x := range ca {
 		view.Assets = append(view.Assets, campaignAssetView{CampaignAsset: x, Name: names[x.AssetID]})
+	}
+	if view.Review, err = s.review(ctx, c, ca); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	if !domain.CampaignStatus(c.Status).Terminal() && r.URL.Query().Get("live") == "1" {
 		if q, err := s.Temporal.QueryWorkflow(ctx, c.WorkflowID, "", workflows.QueryStatus); err == nil {

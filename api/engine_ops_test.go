@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,9 +109,11 @@ func TestEngineAbortMidWave(t *testing.T) {
 		ops            []string
 	}{
 		"ast_pkg-hmi-01": {"done", "V16.0.2", []string{"deploy"}},
-		"ast_pkg-hmi-02": {"rolled_back", "V16.0.1", []string{"restore"}}, // the hung deploy never applied
-		"ast_pkg-hmi-03": {"pending", "V16.0.1", nil},
-		"ast_pkg-hmi-04": {"pending", "V16.0.1", nil},
+		// Restored because of the abort: aborted, never listed as a verification failure.
+		"ast_pkg-hmi-02": {"aborted", "V16.0.1", []string{"restore"}}, // the hung deploy never applied
+		// Never started: closed as not_started, not left pending forever.
+		"ast_pkg-hmi-03": {"not_started", "V16.0.1", nil},
+		"ast_pkg-hmi-04": {"not_started", "V16.0.1", nil},
 	}
 	for id, w := range want {
 		d, err := e.sim.Device(ctx, id)
@@ -121,10 +124,18 @@ func TestEngineAbortMidWave(t *testing.T) {
 			t.Errorf("%s: state %s, runs %s, operations %v; want %s, %s, %v", id, got, d.Version, e.ops(id), w.state, w.version, w.ops)
 		}
 	}
+	for _, a := range c.Assets {
+		if a.AssetID == "ast_pkg-hmi-02" && (!strings.Contains(a.Error, "restored after abort") || strings.Contains(a.Error, "verification")) {
+			t.Errorf("hmi-02's end: %q, want restored after abort and no verification failure", a.Error)
+		}
+		if a.State == "not_started" && !strings.Contains(a.Error, "aborted by erin-engineer") {
+			t.Errorf("%s not started: %q, want the abort named", a.Name, a.Error)
+		}
+	}
 	if code := e.call("POST", "/api/v1/campaigns/"+c.ID+"/pause", e.tokens.Engineer, nil, &prob); code != http.StatusConflict || prob.Rule != "state" {
 		t.Errorf("pausing an aborted campaign: %d rule %q, want 409 state", code, prob.Rule)
 	}
-	e.checkAudit(t, c.ID, []string{"campaign.abort_requested", "asset.rolling_back", "asset.rolled_back", "campaign.aborted", "campaign.operation_refused"})
+	e.checkAudit(t, c.ID, []string{"campaign.abort_requested", "asset.rolling_back", "asset.aborted", "asset.not_started", "campaign.aborted", "campaign.operation_refused"})
 	e.checkActor(t, c.ID, "campaign.abort_requested", "engineer")
 }
 

@@ -36,7 +36,8 @@ func gatewayPatch() testPatch {
 		Title: "EdgeGateway firmware: OPC UA server hardening", ReleaseDate: "2026-11-24", AffectedVersions: []string{"< 2.0.0"},
 		FixedVersion: "2.0.0", CVEs: []domain.CVE{{ID: "CVE-2026-40112", CVSS: 7.5}}, RestartRequired: "service",
 		Install: sshdevice.InstallStep, Verify: sshdevice.VerifyStep, Rollback: sshdevice.RollbackStep,
-		Artifacts: []domain.ArtifactRef{{Name: "gw-update-2.0.0.sh", Size: int64(len(sshdevice.Installer)), SHA256: hex.EncodeToString(sum[:])}},
+		Compatibility: []domain.CompatibilityRow{{ProductVersion: "1.0.0", Status: "qualified"}},
+		Artifacts:     []domain.ArtifactRef{{Name: "gw-update-2.0.0.sh", Size: int64(len(sshdevice.Installer)), SHA256: hex.EncodeToString(sum[:])}},
 	}}
 }
 

@@ -18,6 +18,7 @@ func plcPatch(t *testing.T) testPatch {
 	p := newTestPatch(t, "V2.9.4", 4096)
 	p.manifest.Product, p.manifest.PatchID, p.manifest.Title = "ControlStation-PLC", "ACME-SA-2026-020", "ControlStation PLC: firmware fix"
 	p.manifest.AffectedVersions, p.manifest.FixedVersion = []string{"< V2.9.4"}, "V2.9.4"
+	p.manifest.Compatibility = []domain.CompatibilityRow{{ProductVersion: "V2.9.3", Status: "qualified"}}
 	return p
 }
 

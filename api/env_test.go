@@ -103,6 +103,7 @@ func newTestPatch(t testing.TB, version string, size int) testPatch {
 		Schema: domain.ManifestSchemaVersion, Vendor: "acme", Product: "ViewPanel-HMI", PatchID: "ACME-SA-2026-014", Version: version,
 		Title: "ViewPanel HMI web server: authentication bypass fixed", ReleaseDate: "2026-11-20",
 		AffectedVersions: []string{"< V16.0.2"}, FixedVersion: "V16.0.2", CVEs: []domain.CVE{{ID: "CVE-2026-31337", CVSS: 8.8}},
+		Compatibility:   []domain.CompatibilityRow{{ProductVersion: "V16.0.1", Status: "qualified"}},
 		RestartRequired: "service", Artifacts: []domain.ArtifactRef{{Name: "viewpanel.fwpkg", Size: int64(size), SHA256: hex.EncodeToString(sum[:])}},
 	}}
 }

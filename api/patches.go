@@ -32,6 +32,9 @@ type patchView struct {
 	Reasons    []string              `json:"reasons"`
 	Applicable []string              `json:"applicable_assets"`
 	Report     json.RawMessage       `json:"qualification_report,omitempty"`
+	// ApplicabilityNow is the patch evaluated against every asset of its product as it runs
+	// now (the qualification report is the record of qualification time). Staff only.
+	ApplicabilityNow []liveAsset `json:"applicability_now,omitempty"`
 }
 
 func (s *server) patchView(ctx context.Context, p store.Patch) (patchView, error) {
@@ -412,6 +415,12 @@ func (s *server) getPatch(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if actorOf(r).Role != domain.RoleVendor && p.Status == string(domain.PatchQualified) && v.Manifest != nil {
+		if v.ApplicabilityNow, err = s.liveApplicability(r.Context(), p, v.Manifest); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, v)
 }

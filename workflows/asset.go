@@ -24,6 +24,12 @@ type AssetDeploymentInput struct {
 	// Waiver, when set, is an engineer's waiver of the verified backup: a failed backup does
 	// not stop the deploy, and a later failure cannot be rolled back.
 	Waiver *BackupWaiver `json:"backup_waiver,omitempty"`
+	// FromVersion is the version the plan says the asset runs; the device is read and a
+	// drifted asset is left untouched. Empty on plans made before plans carried it.
+	FromVersion string `json:"from_version,omitempty"`
+	// TestBench is set for a test-bench run; Bench says how the bench is brought to FromVersion.
+	TestBench bool             `json:"test_bench,omitempty"`
+	Bench     *domain.BenchRun `json:"bench,omitempty"`
 }
 
 // AssetDeploymentResult is where the asset ended.
@@ -42,7 +48,7 @@ func (r AssetDeploymentResult) Succeeded() bool { return r.State == domain.Asset
 // AssetDeployment backs up, deploys and verifies one asset; when deploy or verification fails
 // it restores the verified backup and verifies again. No verified backup, no deploy.
 func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploymentResult, error) {
-	ref := activities.AssetInput{CampaignID: in.CampaignID, AssetID: in.AssetID, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID}
+	ref := activities.AssetInput{CampaignID: in.CampaignID, AssetID: in.AssetID, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, TestBench: in.TestBench}
 	res := AssetDeploymentResult{AssetID: in.AssetID}
 	book := bookkeeping(ctx)
 	// From this version on an asset's state is recorded by a local activity: a database write
@@ -64,6 +70,31 @@ func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploy
 		HeartbeatTimeout:    10 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 3, NonRetryableErrorTypes: []string{activities.ErrTypeNoBackup, activities.ErrTypeUnknownAdapter}},
 	})
+	if in.FromVersion != "" && workflow.GetVersion(ctx, "from-version-checked-before-backup", workflow.DefaultVersion, 1) >= 1 {
+		// The engine checks reality before it acts: a test bench is first brought to the
+		// from-version it stands for, then every device is asked which version it runs.
+		if in.Bench != nil && in.Bench.Prepare == domain.PrepareRestoreBaseline && in.Bench.Baseline != nil {
+			err := workflow.ExecuteActivity(backupCtx, a.PrepareBench, activities.PrepareInput{AssetInput: ref, Baseline: *in.Bench.Baseline}).Get(ctx, nil)
+			if err != nil {
+				if ctx.Err() != nil {
+					dc, _ := workflow.NewDisconnectedContext(ctx)
+					return res, setState(dc, domain.AssetSkipped, "campaign aborted before this asset was changed", "")
+				}
+				return res, setState(book, domain.AssetFailed, fmt.Sprintf("the test bench could not be brought to %s, so nothing was deployed: %s", in.FromVersion, rootMessage(err)), "")
+			}
+		}
+		var chk activities.CheckResult
+		err := workflow.ExecuteActivity(verifyCtxOf(ctx), a.CheckInstalled, activities.CheckInput{AssetInput: ref, FromVersion: in.FromVersion}).Get(ctx, &chk)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			dc, _ := workflow.NewDisconnectedContext(ctx)
+			return res, setState(dc, domain.AssetSkipped, "campaign aborted before this asset was changed", "")
+		case err != nil:
+			return res, setState(book, domain.AssetFailed, "the installed version could not be read, so nothing was deployed: "+rootMessage(err), "")
+		case chk.Drifted:
+			return res, setState(book, domain.AssetDrifted, fmt.Sprintf("the device runs %s, the approved plan says %s; left as it is, nothing deployed", chk.Version, in.FromVersion), "")
+		}
+	}
 	var backup activities.BackupResult
 	if err := workflow.ExecuteActivity(backupCtx, a.BackupAsset, ref).Get(ctx, &backup); err != nil {
 		if ctx.Err() != nil {
@@ -91,20 +122,26 @@ func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploy
 		// On abort, wait until the installer has really stopped before restoring the backup.
 		WaitForCancellation: true,
 	})
-	verifyCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 5 * time.Minute,
-		HeartbeatTimeout:    10 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 3},
-	})
+	verifyCtx := verifyCtxOf(ctx)
+	// From this version on, an asset whose change an abort interrupted ends aborted, not as a
+	// deploy or verification failure.
+	honestAbort := workflow.GetVersion(ctx, "abort-ends-aborted", workflow.DefaultVersion, 1) >= 1
+	aborted := func() bool { return honestAbort && ctx.Err() != nil }
 	failure := ""
 	err := workflow.ExecuteActivity(deployCtx, a.DeployAsset, activities.DeployInput{AssetInput: ref, PatchID: in.PatchID,
 		ToVersion: in.ToVersion, ArtifactSHA256: in.ArtifactSHA256, Install: in.Install}).Get(ctx, nil)
 	if err != nil {
 		failure = "deploy failed: " + rootMessage(err)
+		if aborted() {
+			failure = "the campaign was aborted during the deploy"
+		}
 	} else {
 		var v adapters.VerifyResult
 		if err := workflow.ExecuteActivity(verifyCtx, a.VerifyAsset, activities.VerifyInput{AssetInput: ref, Expect: in.ToVersion}).Get(ctx, &v); err != nil {
 			failure = "verification could not run: " + rootMessage(err)
+			if aborted() {
+				failure = "the campaign was aborted before verification"
+			}
 		} else if !v.Healthy {
 			failure = "verification failed: " + v.Detail
 		} else {
@@ -146,7 +183,19 @@ func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploy
 		}
 		return res, setState(rb, domain.AssetRollbackFailed, failure+"; after restore the asset does not verify: "+why+"; manual action needed", "")
 	}
+	if aborted() {
+		return res, setState(rb, domain.AssetAborted, failure+"; restored after abort: backup "+short(backup.SHA256)+", verified version "+v.Version, v.Version)
+	}
 	return res, setState(rb, domain.AssetRolledBack, failure+"; restored backup "+short(backup.SHA256)+" and verified version "+v.Version, v.Version)
+}
+
+// verifyCtxOf is the activity options of reading a device (verify, version check).
+func verifyCtxOf(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 5 * time.Minute,
+		HeartbeatTimeout:    10 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 3},
+	})
 }
 
 // waived reports whether an engineer's waiver lets the asset deploy although its backup failed

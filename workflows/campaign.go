@@ -3,7 +3,6 @@ package workflows
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -92,6 +91,15 @@ type campaign struct {
 	waivable bool
 	waivers  map[string]BackupWaiver
 	waiving  int
+	// drifted lists the assets of the last deploy that did not run the plan's from-version.
+	drifted []string
+	// driftedTotal counts drifted production assets over the whole campaign.
+	driftedTotal int
+	// recordWindows is set for executions that compute window occurrences in a local activity,
+	// so the history records them and a tzdata or cron change cannot alter a replayed decision.
+	recordWindows bool
+	// closeUnstarted is set for executions that end never-started targets not_started.
+	closeUnstarted bool
 }
 
 // Campaign runs one campaign: test-bench validation, approval, then waves of asset
@@ -213,8 +221,43 @@ func (c *campaign) setStatus(s domain.CampaignStatus, detail string, details map
 }
 
 func (c *campaign) end(s domain.CampaignStatus, detail string) (CampaignResult, error) {
+	return c.endWith(s, detail, "the campaign ended "+string(s)+" before this asset's turn")
+}
+
+// endWith ends the campaign in s; targets that never started end not_started with why.
+func (c *campaign) endWith(s domain.CampaignStatus, detail, why string) (CampaignResult, error) {
 	c.ended = true
+	if c.closeUnstarted {
+		if err := workflow.ExecuteActivity(bookkeeping(c.ctx), a.MarkNotStarted, activities.EndInput{CampaignID: c.in.CampaignID, WorkflowID: c.wfID, Reason: why}).Get(c.ctx, nil); err != nil {
+			return CampaignResult{}, err
+		}
+		for _, t := range c.plan.Targets {
+			if c.state.Assets[t.AssetID] == domain.AssetPending {
+				c.state.Assets[t.AssetID] = domain.AssetNotStarted
+			}
+		}
+	}
 	return CampaignResult{Status: s, Detail: detail}, c.setStatus(s, detail, nil)
+}
+
+// occurrence is the window occurrence the campaign uses at now: computed in a local activity
+// for executions that record it, so the history keeps the decision whatever the time-zone
+// database or cron library of the replaying worker says.
+func (c *campaign) occurrence(w domain.Window, now time.Time) (domain.Occurrence, bool, error) {
+	if c.recordWindows {
+		var res activities.OccurrenceResult
+		err := workflow.ExecuteLocalActivity(localBookkeeping(c.ctx), a.WindowOccurrence, activities.OccurrenceInput{Window: w, At: now}).Get(c.ctx, &res)
+		if err != nil {
+			return domain.Occurrence{}, false, err
+		}
+		return res.Occurrence, res.Found, nil
+	}
+	current := w.CurrentUnmerged
+	if c.mergeWindows {
+		current = w.Current
+	}
+	occ, ok := current(now)
+	return occ, ok, nil
 }
 
 func (c *campaign) run() (CampaignResult, error) {
@@ -228,6 +271,8 @@ func (c *campaign) run() (CampaignResult, error) {
 	c.mergeWindows = workflow.GetVersion(ctx, "overlapping-window-occurrences-joined", workflow.DefaultVersion, 1) >= 1
 	// Executions from this version on take backup waivers (UpdateBackupWaiver).
 	c.waivable = workflow.GetVersion(ctx, waiverVersion, workflow.DefaultVersion, 1) >= 1
+	c.recordWindows = workflow.GetVersion(ctx, "window-occurrences-recorded", workflow.DefaultVersion, 1) >= 1
+	c.closeUnstarted = workflow.GetVersion(ctx, "unstarted-assets-closed", workflow.DefaultVersion, 1) >= 1
 	c.state.PlanDigest, c.state.Policy = c.plan.PlanDigest, c.plan.Policy
 	c.state.ErrorThreshold = c.plan.ErrorThreshold
 	c.windows = map[string]domain.Window{}
@@ -259,12 +304,16 @@ func (c *campaign) run() (CampaignResult, error) {
 	if c.abort != nil {
 		return c.endAborted()
 	}
+	failed = append(failed, c.drifted...)
 	if len(failed) > 0 {
-		return c.end(domain.CampaignTestFailed, "test-bench validation failed: "+strings.Join(failed, "; "))
+		return c.endWith(domain.CampaignTestFailed, "test-bench validation failed: "+strings.Join(failed, "; "), "test-bench validation failed")
 	}
 
 	// 2. Approval.
 	need := fmt.Sprintf("tested on %d test-bench assets; needs %d approval(s)", len(bench), c.plan.Policy.Approvals)
+	if runs := c.benchRuns(bench); runs != "" {
+		need = fmt.Sprintf("tested on the test bench (%s); needs %d approval(s)", runs, c.plan.Policy.Approvals)
+	}
 	if c.plan.Policy.NeedsSafety {
 		need += ", one from the safety role"
 	}
@@ -274,6 +323,9 @@ func (c *campaign) run() (CampaignResult, error) {
 
 	// 3. Waves, each inside its zone's window.
 	waves := planWaves(prod)
+	if len(c.plan.Waves) > 0 {
+		waves = c.planned(prod)
+	}
 	tolerated := 0
 	for i, w := range waves {
 		res, done, failed, err := c.runWave(i+1, len(waves), w)
@@ -285,11 +337,48 @@ func (c *campaign) run() (CampaignResult, error) {
 	if err := c.setWindow(nil); err != nil {
 		return CampaignResult{}, err
 	}
-	if tolerated > 0 {
-		return c.end(domain.CampaignCompleted, fmt.Sprintf("%d assets patched and verified; %d failed and were rolled back within the error threshold of %d per wave",
-			len(prod)-tolerated, tolerated, c.plan.ErrorThreshold))
+	drift := ""
+	if c.driftedTotal > 0 {
+		drift = fmt.Sprintf("; %d drifted from the plan and were left as they were", c.driftedTotal)
 	}
-	return c.end(domain.CampaignCompleted, fmt.Sprintf("%d assets patched and verified", len(prod)))
+	if tolerated > 0 {
+		return c.end(domain.CampaignCompleted, fmt.Sprintf("%d assets patched and verified; %d failed and were rolled back within the error threshold of %d per wave%s",
+			len(prod)-tolerated-c.driftedTotal, tolerated, c.plan.ErrorThreshold, drift))
+	}
+	return c.end(domain.CampaignCompleted, fmt.Sprintf("%d assets patched and verified%s", len(prod)-c.driftedTotal, drift))
+}
+
+// benchRuns describes the bench runs among ts ("bench-hmi-01 V16.0.1 → V16.0.2"); empty for
+// plans made before bench runs were planned.
+func (c *campaign) benchRuns(ts []activities.Target) string {
+	var runs []string
+	for _, t := range ts {
+		if t.Bench != nil {
+			runs = append(runs, fmt.Sprintf("%s %s → %s", t.Name, t.Bench.FromVersion, c.plan.ToVersion))
+		}
+	}
+	return strings.Join(runs, ", ")
+}
+
+// planned is the plan's waves, in the plan's order with the plan's thresholds: what was
+// approved is what runs.
+func (c *campaign) planned(prod []activities.Target) []wave {
+	byID := map[string]activities.Target{}
+	for _, t := range prod {
+		byID[t.AssetID] = t
+	}
+	out := make([]wave, 0, len(c.plan.Waves))
+	for _, pw := range c.plan.Waves {
+		w := wave{zone: pw.ZoneID, threshold: pw.ErrorThreshold, planned: true}
+		for _, id := range pw.AssetIDs {
+			if t, ok := byID[id]; ok {
+				w.targets = append(w.targets, t)
+				w.window = t.Window
+			}
+		}
+		out = append(out, w)
+	}
+	return out
 }
 
 // awaitApproval asks for approval of the current plan and waits until the policy is satisfied,
@@ -416,11 +505,11 @@ func (c *campaign) endAborted() (CampaignResult, error) {
 		counts[s]++
 	}
 	detail := fmt.Sprintf("aborted by %s: %s; %d verified assets left as they are, %d rolled back, %d not started",
-		c.abort.Actor, c.abort.Reason, counts[domain.AssetDone], counts[domain.AssetRolledBack], counts[domain.AssetPending]+counts[domain.AssetSkipped])
+		c.abort.Actor, c.abort.Reason, counts[domain.AssetDone], counts[domain.AssetRolledBack]+counts[domain.AssetAborted], counts[domain.AssetPending]+counts[domain.AssetSkipped])
 	if n := counts[domain.AssetRollbackFailed] + counts[domain.AssetFailed]; n > 0 {
 		detail += fmt.Sprintf("; %d need manual action (rollback failed)", n)
 	}
-	return c.end(domain.CampaignAborted, detail)
+	return c.endWith(domain.CampaignAborted, detail, fmt.Sprintf("the campaign was aborted by %s before this asset's turn", c.abort.Actor))
 }
 
 // assetStates lists the state of every target in plan order (a map's order is not
@@ -440,43 +529,19 @@ type wave struct {
 	zone    string
 	window  domain.Window
 	targets []activities.Target
+	// threshold is the plan's error threshold for the wave when planned is set.
+	threshold int
+	planned   bool
 }
 
-// planWaves groups targets by zone, lowest SL-T (then lowest criticality) first.
+// planWaves groups targets by zone, lowest SL-T (then lowest criticality) first; plans made
+// before plans carried their waves are grouped here.
 func planWaves(ts []activities.Target) []wave {
-	byZone := map[string]*wave{}
-	var order []*wave
-	for _, t := range ts {
-		w, ok := byZone[t.ZoneID]
-		if !ok {
-			w = &wave{zone: t.ZoneID, window: t.Window}
-			byZone[t.ZoneID] = w
-			order = append(order, w)
-		}
-		w.targets = append(w.targets, t)
-	}
-	rank := func(w *wave) (int, int) {
-		slt, crit := 0, 0
-		for _, t := range w.targets {
-			slt, crit = max(slt, t.SLT), max(crit, t.Criticality)
-		}
-		return slt, crit
-	}
-	sort.SliceStable(order, func(i, j int) bool {
-		si, ci := rank(order[i])
-		sj, cj := rank(order[j])
-		if si != sj {
-			return si < sj
-		}
-		if ci != cj {
-			return ci < cj
-		}
-		return order[i].zone < order[j].zone
-	})
-	out := make([]wave, len(order))
-	for i, w := range order {
-		sort.SliceStable(w.targets, func(a, b int) bool { return w.targets[a].Criticality < w.targets[b].Criticality })
-		out[i] = *w
+	groups := domain.GroupWaves(ts, func(t activities.Target) string { return t.ZoneID },
+		func(t activities.Target) int { return t.SLT }, func(t activities.Target) int { return t.Criticality })
+	out := make([]wave, len(groups))
+	for i, g := range groups {
+		out[i] = wave{zone: g[0].ZoneID, window: g[0].Window, targets: g}
 	}
 	return out
 }
@@ -506,11 +571,10 @@ func (c *campaign) runWave(n, of int, w wave) (res CampaignResult, done bool, fa
 		}
 		window := c.windows[w.zone]
 		now := workflow.Now(ctx)
-		current := window.CurrentUnmerged
-		if c.mergeWindows {
-			current = window.Current
+		occ, ok, err := c.occurrence(window, now)
+		if err != nil {
+			return CampaignResult{}, true, failed, err
 		}
-		occ, ok := current(now)
 		if !ok {
 			res, err := c.end(domain.CampaignHalted, fmt.Sprintf("zone %s has no maintenance window occurrence in the coming year", w.zone))
 			return res, true, failed, err
@@ -552,6 +616,7 @@ func (c *campaign) runWave(n, of int, w wave) (res CampaignResult, done bool, fa
 			return CampaignResult{}, true, failed, err
 		}
 		lines := c.deploy(batch)
+		c.driftedTotal += len(c.drifted)
 		if c.abort != nil {
 			res, err := c.endAborted()
 			return res, true, failed, err
@@ -569,6 +634,9 @@ func (c *campaign) runWave(n, of int, w wave) (res CampaignResult, done bool, fa
 // threshold is how many failed assets wave w tolerates: the campaign's error threshold, but 0
 // in a safety-critical zone (SL-T 3–4 or a safety-critical asset).
 func (c *campaign) threshold(w wave) int {
+	if w.planned {
+		return w.threshold
+	}
 	for _, t := range w.targets {
 		if t.SafetyCritical || t.SLT >= 3 {
 			return 0
@@ -637,9 +705,11 @@ func (c *campaign) deploy(ts []activities.Target) []string {
 		// Abort cancels deployCtx; the parent waits for each child to finish its rollback.
 		cctx := workflow.WithChildOptions(c.deployCtx, workflow.ChildWorkflowOptions{WorkflowID: AssetWorkflowID(c.in.CampaignID, t.AssetID), WaitForCancellation: true})
 		futures[i] = workflow.ExecuteChildWorkflow(cctx, AssetDeployment, AssetDeploymentInput{CampaignID: c.in.CampaignID, AssetID: t.AssetID,
-			PatchID: c.plan.PatchID, ToVersion: c.plan.ToVersion, ArtifactSHA256: c.plan.ArtifactSHA256, Install: c.plan.Install, Waiver: c.waiver(t.AssetID)})
+			PatchID: c.plan.PatchID, ToVersion: c.plan.ToVersion, ArtifactSHA256: c.plan.ArtifactSHA256, Install: c.plan.Install, Waiver: c.waiver(t.AssetID),
+			FromVersion: t.FromVersion, TestBench: t.TestBench && t.Bench != nil, Bench: t.Bench})
 	}
 	var failed []string
+	c.drifted = nil
 	for i, f := range futures {
 		var r AssetDeploymentResult
 		if err := f.Get(ctx, &r); err != nil {
@@ -653,6 +723,11 @@ func (c *campaign) deploy(ts []activities.Target) []string {
 		c.state.Assets[ts[i].AssetID] = r.State
 		if r.State == domain.AssetSkipped {
 			continue // aborted before it was touched
+		}
+		if r.State == domain.AssetDrifted {
+			// Left as it was: not a failed change, but the plan did not hold for it.
+			c.drifted = append(c.drifted, fmt.Sprintf("%s: %s", ts[i].Name, r.Error))
+			continue
 		}
 		if !r.Succeeded() {
 			failed = append(failed, fmt.Sprintf("%s %s: %s", ts[i].Name, r.State, r.Error))

@@ -134,14 +134,18 @@ func TestEngineAbortMidWave(t *testing.T) {
 	if len(h.restores) > 0 && h.restores[0].At.Before(start.Add(time.Hour+5*time.Minute)) {
 		t.Errorf("restore at %s, before the abort", h.restores[0].At)
 	}
-	var last domain.AssetState
+	var last activities.AssetStateInput
 	for _, s := range h.assetStates {
 		if s.In.AssetID == "plc1" {
-			last = s.In.State
+			last = s.In
 		}
 	}
-	if last != domain.AssetRolledBack {
-		t.Errorf("plc1 last recorded state %s, want rolled_back", last)
+	// Restored because of the abort: aborted, never a verification failure.
+	if last.State != domain.AssetAborted || !strings.Contains(last.Error, "restored after abort") || strings.Contains(last.Error, "verification") {
+		t.Errorf("plc1 last recorded state %s (%q), want aborted, restored after abort", last.State, last.Error)
+	}
+	if len(h.notStarted) != 1 || !strings.Contains(h.notStarted[0].In.Reason, "aborted by ed") {
+		t.Errorf("not-started closings %+v, want one naming the abort", h.notStarted)
 	}
 	if h.device("bench1").version != toVersion || h.device("bench1").restored {
 		t.Error("the verified bench asset was rolled back by the abort")

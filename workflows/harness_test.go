@@ -94,6 +94,9 @@ type harness struct {
 	verifies    []call[activities.VerifyInput]
 	restores    []call[activities.RestoreInput]
 	qualifies   []call[activities.QualifyInput]
+	checks      []call[activities.CheckInput]
+	prepares    []call[activities.PrepareInput]
+	notStarted  []call[activities.EndInput]
 }
 
 func newHarness(t *testing.T, plan activities.CampaignPlan) *harness {
@@ -183,6 +186,28 @@ func newHarness(t *testing.T, plan activities.CampaignPlan) *harness {
 				res.Healthy, res.Detail = false, fmt.Sprintf("reports version %s, expected %s", d.version, in.Expect)
 			}
 			return res, nil
+		})
+	env.OnActivity(a.MarkNotStarted, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.EndInput) error {
+			record(h, &h.notStarted, ctx, in)
+			return nil
+		})
+	env.OnActivity(a.CheckInstalled, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.CheckInput) (activities.CheckResult, error) {
+			record(h, &h.checks, ctx, in)
+			d := h.device(in.AssetID)
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			return activities.CheckResult{Version: d.version, Drifted: d.version != in.FromVersion}, nil
+		})
+	env.OnActivity(a.PrepareBench, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.PrepareInput) error {
+			record(h, &h.prepares, ctx, in)
+			d := h.device(in.AssetID)
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			d.version = in.Baseline.Version
+			return nil
 		})
 	env.OnActivity(a.RestoreAsset, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in activities.RestoreInput) error {

@@ -160,6 +160,14 @@ func (r *recordActivities) VerifyAsset(_ context.Context, in activities.VerifyIn
 	return adapters.VerifyResult{Version: in.Expect, Healthy: true}, nil
 }
 func (r *recordActivities) RestoreAsset(context.Context, activities.RestoreInput) error { return nil }
+func (r *recordActivities) CheckInstalled(_ context.Context, in activities.CheckInput) (activities.CheckResult, error) {
+	return activities.CheckResult{Version: in.FromVersion}, nil
+}
+func (r *recordActivities) PrepareBench(context.Context, activities.PrepareInput) error { return nil }
+func (r *recordActivities) MarkNotStarted(context.Context, activities.EndInput) error   { return nil }
+func (r *recordActivities) WindowOccurrence(ctx context.Context, in activities.OccurrenceInput) (activities.OccurrenceResult, error) {
+	return (&activities.Activities{}).WindowOccurrence(ctx, in)
+}
 
 // checkRecordActivities fails when recordActivities and activities.Activities disagree: an
 // activity the workflows may call is missing or has another signature, or a fake has a name
@@ -331,7 +339,7 @@ func TestRecordHistories(t *testing.T) {
 	plant := &recordActivities{plans: map[string]activities.CampaignPlan{}, marks: map[string]chan struct{}{},
 		holds: map[string]chan struct{}{assetKey("rec-paused", "plc1"): make(chan struct{}), assetKey("rec-aborted", "plc2"): make(chan struct{})}}
 	for _, sc := range scenarios {
-		p := newPlan(append([]activities.Target{benchTarget("bench1")}, sc.targets...)...)
+		p := completePlan(newPlan(append([]activities.Target{benchTarget("bench1")}, sc.targets...)...))
 		p.CampaignID = "rec-" + sc.name
 		plant.plans[p.CampaignID] = p
 	}
@@ -477,4 +485,27 @@ func writeHistory(ctx context.Context, t *testing.T, c client.Client, id, name s
 		t.Fatal(err)
 	}
 	t.Logf("wrote testdata/%s (%d events)", name, len(h.Events))
+}
+
+// completePlan gives p what plans computed from the live inventory carry: each target's
+// from-version, the bench run and the production waves with their thresholds.
+func completePlan(p activities.CampaignPlan) activities.CampaignPlan {
+	var prod []activities.Target
+	for i := range p.Targets {
+		t := &p.Targets[i]
+		t.FromVersion = fromVersion
+		if t.TestBench {
+			t.Bench = &domain.BenchRun{AssetID: t.AssetID, Name: t.Name, FromVersion: fromVersion, Prepare: domain.PrepareAsIs}
+		} else {
+			prod = append(prod, *t)
+		}
+	}
+	for _, w := range planWaves(prod) {
+		pw := domain.PlanWave{ZoneID: w.zone}
+		for _, t := range w.targets {
+			pw.AssetIDs = append(pw.AssetIDs, t.AssetID)
+		}
+		p.Waves = append(p.Waves, pw)
+	}
+	return p
 }

@@ -12,7 +12,9 @@ import (
 // running fails here instead of in production. v0-* histories were recorded before the
 // "decision-recorded-before-proceeding" version marker existed; v2-* add campaigns paused and
 // resumed, aborted mid-wave, deployed under a backup waiver and re-planned by a window edit,
-// and asset states recorded by a local activity.
+// and asset states recorded by a local activity; v3-* add plans carrying from-versions, bench
+// runs and waves, the device read before each change, window occurrences recorded by a local
+// activity and never-started assets closed.
 func TestReplayHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	if err != nil {

@@ -217,7 +217,8 @@ func (s *agentSite) runCampaign(t *testing.T, during func()) string {
 	m := map[string]any{"schema": "otpatch.manifest/v1", "vendor": "northwind", "product": "FieldGateway", "patch_id": "NW-SA-2026-077",
 		"version": "2.0.0", "title": "FieldGateway firmware: OPC UA server hardening", "release_date": "2026-11-24",
 		"affected_versions": []string{"< 2.0.0"}, "fixed_version": "2.0.0", "restart_required": "service",
-		"install": sshdevice.InstallStep, "verify": sshdevice.VerifyStep, "rollback": sshdevice.RollbackStep, "artifacts": []any{}}
+		"compatibility": []map[string]string{{"product_version": "1.0.0", "status": "qualified"}},
+		"install":       sshdevice.InstallStep, "verify": sshdevice.VerifyStep, "rollback": sshdevice.RollbackStep, "artifacts": []any{}}
 	b, _ := json.Marshal(m)
 	if err := os.WriteFile(manifest, b, 0o644); err != nil {
 		t.Fatal(err)

@@ -273,6 +273,7 @@ func writeManifest(t *testing.T, path, product, version, affected string) {
   "schema": "otpatch.manifest/v1", "vendor": "acme", "product": %q, "patch_id": "ACME-SA-2026-020",
   "version": %q, "title": "ControlStation PLC: Modbus stack overflow fixed", "release_date": "2026-11-02",
   "affected_versions": [%q], "fixed_version": %q, "restart_required": "machine",
+  "compatibility": [{"product_version": "V2.9.3", "status": "qualified"}],
   "artifacts": []
 }`, product, version, affected, version)
 	if err := os.WriteFile(path, []byte(m), 0o644); err != nil {

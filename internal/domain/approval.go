@@ -21,6 +21,18 @@ type Plan struct {
 	// campaign halts; waves in safety-critical zones tolerate none whatever it says. Omitted
 	// when 0, so plans made before it existed keep their digest.
 	ErrorThreshold int `json:"error_threshold,omitempty"`
+	// The fields below are set on plans computed from the live inventory (BuildPlan); plans
+	// made before they existed omit them and keep their digest.
+	// ToVersion is the version every target reports after the patch.
+	ToVersion string `json:"to_version,omitempty"`
+	// Bench are the test-bench runs, one per distinct from-version they cover.
+	Bench []BenchRun `json:"bench,omitempty"`
+	// Uncovered lists production targets whose from-version no bench run covers.
+	Uncovered []string `json:"uncovered,omitempty"`
+	// Waves are the production waves in the order they run, with their effective thresholds.
+	Waves []PlanWave `json:"waves,omitempty"`
+	// Acceptance is the engineer's acceptance of not_stated compatibility, if any.
+	Acceptance *Acceptance `json:"acceptance,omitempty"`
 }
 
 // MaxCampaignAssets bounds the assets of one campaign. The campaign workflow records about five
@@ -54,6 +66,17 @@ type PlanTarget struct {
 	SafetyCritical bool   `json:"safety_critical"`
 	TestBench      bool   `json:"test_bench"`
 	Window         Window `json:"window"`
+	// Set on plans computed from the live inventory (see Plan).
+	Name            string        `json:"name,omitempty"`
+	ZoneName        string        `json:"zone_name,omitempty"`
+	FromVersion     string        `json:"from_version,omitempty"`
+	Compatibility   Compatibility `json:"compatibility,omitempty"`
+	Criticality     int           `json:"criticality,omitempty"`
+	RedundancyGroup string        `json:"redundancy_group,omitempty"`
+	// Bench is the test-bench asset whose run covers this target's from-version.
+	Bench string `json:"bench,omitempty"`
+	// Accepted is set when the engineer accepted a not_stated compatibility for this target.
+	Accepted bool `json:"accepted_not_stated,omitempty"`
 }
 
 // Digest is the SHA-256 of the plan's canonical JSON (targets sorted by asset id).
@@ -125,7 +148,7 @@ func (pol Policy) CheckApprover(creator string, actor Actor, digest, currentDige
 		return &Refusal{Rule: "creator", Message: fmt.Sprintf("%s created this campaign and so cannot approve it; another approver must", actor.Name)}
 	}
 	if digest != currentDigest {
-		return &Refusal{Rule: "plan_digest", Message: fmt.Sprintf("plan digest %q is not the campaign's current plan %q; review the current plan and approve that", digest, currentDigest)}
+		return &Refusal{Rule: "plan_digest", Message: fmt.Sprintf("plan digest %q is not the campaign's current plan; open the campaign, review the plan it shows now and approve that", short(digest))}
 	}
 	for _, a := range given {
 		if a.Actor == actor.Name {
@@ -149,4 +172,12 @@ func (pol Policy) Satisfied(given []Approval, digest string, now time.Time) bool
 		}
 	}
 	return len(approvers) >= pol.Approvals && (!pol.NeedsSafety || safety)
+}
+
+// short is the first 12 characters of a digest, enough for a person to tell it.
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12] + "…"
+	}
+	return h
 }

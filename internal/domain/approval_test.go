@@ -74,7 +74,7 @@ func TestCheckApprover(t *testing.T) {
 			rule: "creator", msg: "eve.engineer created this campaign and so cannot approve it"},
 		{name: "creator holding the safety role", actor: Actor{Name: creator, Role: RoleSafety}, digest: digest, rule: "creator"},
 		{name: "approves an outdated plan", actor: Actor{Name: "omar.ops", Role: RoleApprover}, digest: "d0",
-			rule: "plan_digest", msg: `plan digest "d0" is not the campaign's current plan "d1"`},
+			rule: "plan_digest", msg: `plan digest "d0" is not the campaign's current plan; open the campaign`},
 		{name: "approves twice", actor: Actor{Name: "omar.ops", Role: RoleApprover}, digest: digest, given: given,
 			rule: "distinct", msg: "omar.ops has already approved this plan"},
 		{name: "second approval by someone else", actor: Actor{Name: "olga.ops", Role: RoleApprover}, digest: digest, given: given},

@@ -103,7 +103,30 @@ const (
 	AssetRolledBack     AssetState = "rolled_back"
 	AssetRollbackFailed AssetState = "rollback_failed"
 	AssetSkipped        AssetState = "skipped"
+	// AssetDrifted: the device did not run the plan's from-version when its turn came; it was
+	// left as it was and nothing was deployed.
+	AssetDrifted AssetState = "drifted"
+	// AssetNotStarted: the campaign ended (aborted, halted) before the asset's turn.
+	AssetNotStarted AssetState = "not_started"
+	// AssetAborted: an abort interrupted the asset's change and its backup was restored.
+	AssetAborted AssetState = "aborted"
 )
+
+// AssetStates lists every asset state, in lifecycle order (API enums and UI labels come from here).
+func AssetStates() []AssetState {
+	return []AssetState{AssetPending, AssetBackingUp, AssetBackedUp, AssetDeploying, AssetVerifying, AssetDone,
+		AssetFailed, AssetRollingBack, AssetRolledBack, AssetRollbackFailed, AssetSkipped, AssetDrifted,
+		AssetNotStarted, AssetAborted}
+}
+
+// Final reports whether an asset in state s will not change again within its campaign.
+func (s AssetState) Final() bool {
+	switch s {
+	case AssetDone, AssetRolledBack, AssetRollbackFailed, AssetSkipped, AssetDrifted, AssetNotStarted, AssetAborted:
+		return true
+	}
+	return false
+}
 
 // FieldError is one failing field of a validation.
 type FieldError struct {

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -468,12 +470,125 @@ func (s *Store) CreateCampaign(ctx context.Context, c *Campaign, targets []Campa
 		if err := tx.Create(c).Error; err != nil {
 			return err
 		}
+		var claims []AssetClaim
 		for i := range targets {
 			targets[i].CampaignID = c.ID
 			targets[i].UpdatedAt = s.Now()
+			if !targets[i].TestBench {
+				claims = append(claims, AssetClaim{AssetID: targets[i].AssetID, CampaignID: c.ID, CreatedAt: s.Now()})
+			}
+		}
+		if err := claimed(tx, claims); err != nil {
+			return err
+		}
+		if len(claims) > 0 {
+			if err := tx.Create(&claims).Error; err != nil {
+				return err
+			}
 		}
 		return tx.Create(&targets).Error
 	}), "campaign "+c.ID)
+}
+
+// AssetClaim records that a production asset is a target of an open campaign: the primary key
+// on asset_id lets an asset be claimed by one open campaign only.
+type AssetClaim struct {
+	AssetID    string    `json:"asset_id" gorm:"primaryKey"`
+	CampaignID string    `json:"campaign_id"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// ClaimConflict says which open campaign already targets which assets.
+type ClaimConflict struct {
+	// Holders maps an asset id to the open campaign that targets it.
+	Holders map[string]string
+}
+
+func (e *ClaimConflict) Error() string {
+	ids := make([]string, 0, len(e.Holders))
+	for id := range e.Holders {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = fmt.Sprintf("%s is a target of campaign %s, which has not ended", id, e.Holders[id])
+	}
+	return strings.Join(parts, "; ") + "; an asset is a target of one open campaign at a time: wait until that campaign ends, or abort it"
+}
+
+func (e *ClaimConflict) Unwrap() error { return ErrConflict }
+
+// claimed fails with a *ClaimConflict when an open campaign already claims one of claims' assets.
+func claimed(tx *gorm.DB, claims []AssetClaim) error {
+	if len(claims) == 0 {
+		return nil
+	}
+	ids := make([]string, len(claims))
+	for i, c := range claims {
+		ids[i] = c.AssetID
+	}
+	var held []AssetClaim
+	if err := tx.Where("asset_id IN ?", ids).Find(&held).Error; err != nil {
+		return err
+	}
+	if len(held) == 0 {
+		return nil
+	}
+	conflict := &ClaimConflict{Holders: map[string]string{}}
+	for _, h := range held {
+		conflict.Holders[h.AssetID] = h.CampaignID
+	}
+	return conflict
+}
+
+// Claims lists which open campaign targets each of assetIDs (absent: none).
+func (s *Store) Claims(ctx context.Context, assetIDs []string) (map[string]string, error) {
+	var held []AssetClaim
+	out := map[string]string{}
+	if len(assetIDs) == 0 {
+		return out, nil
+	}
+	if err := s.db.WithContext(ctx).Where("asset_id IN ?", assetIDs).Find(&held).Error; err != nil {
+		return nil, err
+	}
+	for _, h := range held {
+		out[h.AssetID] = h.CampaignID
+	}
+	return out, nil
+}
+
+// BenchBaseline is a verified backup of a test-bench asset taken while it ran Version.
+type BenchBaseline struct {
+	AssetID    string    `json:"asset_id" gorm:"primaryKey"`
+	Version    string    `json:"version" gorm:"primaryKey"`
+	ObjectKey  string    `json:"object_key"`
+	SHA256     string    `json:"sha256" gorm:"column:sha256"`
+	Size       int64     `json:"size"`
+	CampaignID string    `json:"campaign_id"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// SaveBaseline records b as the baseline of its asset and version, replacing an older one.
+func (s *Store) SaveBaseline(ctx context.Context, b BenchBaseline) error {
+	b.CreatedAt = s.Now()
+	return s.db.WithContext(ctx).Save(&b).Error
+}
+
+// Baselines lists the baselines of assetIDs by asset.
+func (s *Store) Baselines(ctx context.Context, assetIDs []string) (map[string][]BenchBaseline, error) {
+	out := map[string][]BenchBaseline{}
+	if len(assetIDs) == 0 {
+		return out, nil
+	}
+	var all []BenchBaseline
+	if err := s.db.WithContext(ctx).Where("asset_id IN ?", assetIDs).Order("asset_id, version").Find(&all).Error; err != nil {
+		return nil, err
+	}
+	for _, b := range all {
+		out[b.AssetID] = append(out[b.AssetID], b)
+	}
+	return out, nil
 }
 
 // affected turns an update that matched no row into ErrNotFound, so no audit event is
@@ -507,7 +622,14 @@ func (s *Store) CampaignAssets(ctx context.Context, campaignID string) ([]Campai
 func (s *Store) SetCampaignStatus(ctx context.Context, id string, status domain.CampaignStatus, detail string, ev Event) error {
 	ev.SubjectType, ev.SubjectID, ev.CampaignID = "campaign", id, id
 	return s.Write(ctx, ev, func(tx *gorm.DB) error {
-		return affected(tx.Model(&Campaign{}).Where("id = ?", id).Updates(map[string]any{"status": string(status), "detail": detail, "updated_at": s.Now()}), "campaign "+id)
+		if err := affected(tx.Model(&Campaign{}).Where("id = ?", id).Updates(map[string]any{"status": string(status), "detail": detail, "updated_at": s.Now()}), "campaign "+id); err != nil {
+			return err
+		}
+		if status.Terminal() {
+			// The campaign has ended: its targets may be planned again.
+			return tx.Where("campaign_id = ?", id).Delete(&AssetClaim{}).Error
+		}
+		return nil
 	})
 }
 

@@ -1,0 +1,117 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/otpatch/otpatch/internal/adapters"
+	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/store"
+)
+
+// CheckInput asks a device which version it runs before the engine touches it.
+type CheckInput struct {
+	AssetInput
+	// FromVersion is the version the plan says the asset runs.
+	FromVersion string `json:"from_version"`
+}
+
+// CheckResult is what the device reported.
+type CheckResult struct {
+	Version string `json:"version"`
+	// Drifted is set when the device does not run the plan's from-version.
+	Drifted bool `json:"drifted"`
+}
+
+// CheckInstalled reads the installed version from the device itself (the patch's verify step)
+// and compares it with the plan's from-version. The inventory is corrected to what the device
+// reports, with an audit event, so the plant's record follows reality.
+func (a *Activities) CheckInstalled(ctx context.Context, in CheckInput) (CheckResult, error) {
+	as, t, err := a.assetTarget(ctx, in.AssetID)
+	if err != nil {
+		return CheckResult{}, err
+	}
+	st, err := a.steps(ctx, in.CampaignID)
+	if err != nil {
+		return CheckResult{}, err
+	}
+	opCtx, stop := heartbeat(ctx)
+	defer stop()
+	res, err := t.Verify(a.withDeviceLog(opCtx, in.AssetInput), in.AssetID, adapters.VerifyRequest{Expect: in.FromVersion, Step: st.Verify})
+	if err != nil {
+		return CheckResult{}, deviceError(fmt.Errorf("read the installed version of %s: %w", as.Name, err))
+	}
+	out := CheckResult{Version: res.Version, Drifted: domain.CompareVersions(res.Version, in.FromVersion) != 0}
+	ev := a.assetEvent(in.AssetInput, "asset.version_checked", map[string]any{"plan_from_version": in.FromVersion, "device_version": res.Version, "drifted": out.Drifted})
+	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, map[string]any{"from_version": res.Version}, ev); err != nil {
+		return CheckResult{}, err
+	}
+	if as.InstalledVersion != res.Version {
+		ev := a.assetEvent(in.AssetInput, "asset.version_changed", map[string]any{"from": as.InstalledVersion, "to": res.Version, "source": "device"})
+		if err := a.Store.SetInstalledVersion(ctx, in.AssetID, res.Version, ev); err != nil {
+			return CheckResult{}, err
+		}
+	}
+	return out, nil
+}
+
+// PrepareInput brings a test-bench asset to the from-version it stands for.
+type PrepareInput struct {
+	AssetInput
+	Baseline domain.Baseline `json:"baseline"`
+}
+
+// PrepareBench restores a verified baseline of the from-version onto a test-bench asset, at most
+// once per campaign; CheckInstalled then confirms the device runs that version.
+func (a *Activities) PrepareBench(ctx context.Context, in PrepareInput) error {
+	as, t, err := a.assetTarget(ctx, in.AssetID)
+	if err != nil {
+		return err
+	}
+	ev := a.assetEvent(in.AssetInput, "asset.bench_preparing", map[string]any{"baseline_version": in.Baseline.Version, "baseline_sha256": in.Baseline.SHA256, "from": as.InstalledVersion})
+	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, map[string]any{"state": string(domain.AssetPending)}, ev); err != nil {
+		return err
+	}
+	in2 := RestoreInput{AssetInput: in.AssetInput, BackupKey: in.Baseline.ObjectKey, BackupSHA256: in.Baseline.SHA256}
+	if err := a.restoreOnto(ctx, in2, t, "prepare"); err != nil {
+		return deviceError(fmt.Errorf("restore the %s baseline onto %s: %w", in.Baseline.Version, as.Name, err))
+	}
+	return nil
+}
+
+// saveBaseline keeps a verified backup of a test-bench asset as the baseline of the version it
+// ran, so a later campaign can bring the bench back to that version.
+func (a *Activities) saveBaseline(ctx context.Context, in AssetInput, version string, b BackupResult) error {
+	if version == "" {
+		return nil
+	}
+	return a.Store.SaveBaseline(ctx, store.BenchBaseline{AssetID: in.AssetID, Version: version, ObjectKey: b.Key, SHA256: b.SHA256,
+		Size: b.Size, CampaignID: in.CampaignID})
+}
+
+// EndInput closes the targets of an ended campaign that never started.
+type EndInput struct {
+	CampaignID string `json:"campaign_id"`
+	WorkflowID string `json:"workflow_id"`
+	// Reason says why they never started (the campaign was aborted or halted).
+	Reason string `json:"reason"`
+}
+
+// MarkNotStarted moves every target still pending to not_started, one audit event each.
+func (a *Activities) MarkNotStarted(ctx context.Context, in EndInput) error {
+	targets, err := a.Store.CampaignAssets(ctx, in.CampaignID)
+	if err != nil {
+		return err
+	}
+	for _, t := range targets {
+		if t.State != string(domain.AssetPending) {
+			continue
+		}
+		ref := AssetInput{CampaignID: in.CampaignID, AssetID: t.AssetID, WorkflowID: in.WorkflowID}
+		ev := a.assetEvent(ref, "asset."+string(domain.AssetNotStarted), map[string]any{"reason": in.Reason})
+		if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, t.AssetID, map[string]any{"state": string(domain.AssetNotStarted), "error": in.Reason}, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,154 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/store"
+)
+
+// campaignReview is what an approver reads before approving: the patch in words, every target
+// with the version it runs and what the vendor says of that version, the bench runs and their
+// results, the waves with their thresholds and windows in the zone's own time, and the digest.
+type campaignReview struct {
+	Patch      reviewPatch `json:"patch"`
+	PlanDigest string      `json:"plan_digest"`
+	ToVersion  string      `json:"to_version"`
+	// Approvals is how many distinct approvers the plan needs; NeedsSafety, whether one must
+	// hold the safety role.
+	Approvals   int                `json:"approvals_required"`
+	NeedsSafety bool               `json:"needs_safety"`
+	Targets     []reviewTarget     `json:"targets"`
+	Bench       []reviewBenchRun   `json:"bench"`
+	Uncovered   []string           `json:"uncovered"`
+	Waves       []reviewWave       `json:"waves"`
+	Acceptance  *domain.Acceptance `json:"acceptance,omitempty"`
+}
+
+type reviewPatch struct {
+	ID              string       `json:"id"`
+	Title           string       `json:"title"`
+	Vendor          string       `json:"vendor"`
+	Product         string       `json:"product"`
+	Version         string       `json:"version"`
+	FixedVersion    string       `json:"fixed_version"`
+	CVEs            []domain.CVE `json:"cves"`
+	MaxCVSS         float64      `json:"max_cvss"`
+	RestartRequired string       `json:"restart_required,omitempty"`
+}
+
+type reviewTarget struct {
+	AssetID        string               `json:"asset_id"`
+	Name           string               `json:"name"`
+	ZoneName       string               `json:"zone_name"`
+	SLT            int                  `json:"sl_t"`
+	SafetyCritical bool                 `json:"safety_critical"`
+	FromVersion    string               `json:"from_version"`
+	Compatibility  domain.Compatibility `json:"compatibility"`
+	Accepted       bool                 `json:"accepted_not_stated,omitempty"`
+	// CoveredBy names the test-bench asset whose run covers this target's version ("" when none).
+	CoveredBy string `json:"covered_by"`
+	Wave      int    `json:"wave"`
+}
+
+type reviewBenchRun struct {
+	AssetID     string    `json:"asset_id"`
+	Name        string    `json:"name"`
+	FromVersion string    `json:"from_version"`
+	ToVersion   string    `json:"to_version"`
+	Prepare     string    `json:"prepare"`
+	State       string    `json:"state"`
+	Result      string    `json:"result,omitempty"`
+	At          time.Time `json:"at"`
+	// Checks are what the run verified.
+	Checks []string `json:"checks"`
+}
+
+type reviewWave struct {
+	N              int      `json:"n"`
+	ZoneName       string   `json:"zone_name"`
+	ErrorThreshold int      `json:"error_threshold"`
+	Assets         []string `json:"assets"`
+	Window         struct {
+		Cron        string `json:"cron"`
+		Duration    string `json:"duration"`
+		TimeZone    string `json:"time_zone"`
+		MaxParallel int    `json:"max_parallel"`
+		// NextStart and NextEnd are the occurrence the engine would use now, in the zone's time.
+		NextStart string `json:"next_start,omitempty"`
+		NextEnd   string `json:"next_end,omitempty"`
+	} `json:"window"`
+}
+
+// review builds the approver's view of a campaign whose plan was computed from the live
+// inventory; plans made before plans carried names and bench runs get none (nil).
+func (s *server) review(ctx context.Context, c store.Campaign, ca []store.CampaignAsset) (*campaignReview, error) {
+	var plan domain.Plan
+	if err := json.Unmarshal([]byte(c.Plan), &plan); err != nil || !plan.Complete() {
+		return nil, nil
+	}
+	p, err := s.Store.Patch(ctx, c.PatchID)
+	if err != nil {
+		return nil, err
+	}
+	m, err := store.ManifestOf(p)
+	if err != nil {
+		return nil, err
+	}
+	pol := domain.PolicyFor(plan, 0)
+	rv := &campaignReview{PlanDigest: c.PlanDigest, ToVersion: plan.ToVersion, Approvals: pol.Approvals, NeedsSafety: pol.NeedsSafety,
+		Targets: []reviewTarget{}, Bench: []reviewBenchRun{}, Uncovered: []string{}, Waves: []reviewWave{}, Acceptance: plan.Acceptance}
+	rv.Patch = reviewPatch{ID: p.ID, Title: m.Title, Vendor: m.Vendor, Product: m.Product, Version: m.Version, FixedVersion: m.FixedVersion,
+		CVEs: m.CVEs, MaxCVSS: m.MaxCVSS(), RestartRequired: m.RestartRequired}
+	if rv.Patch.CVEs == nil {
+		rv.Patch.CVEs = []domain.CVE{}
+	}
+	if v, err := s.Store.Vendor(ctx, p.VendorID); err == nil && v.DisplayName != "" {
+		rv.Patch.Vendor = v.DisplayName
+	}
+	names := map[string]string{}
+	byID := map[string]domain.PlanTarget{}
+	for _, t := range plan.Targets {
+		names[t.AssetID], byID[t.AssetID] = t.Name, t
+	}
+	rows := map[string]store.CampaignAsset{}
+	for _, x := range ca {
+		rows[x.AssetID] = x
+	}
+	for _, r := range plan.Bench {
+		row := rows[r.AssetID]
+		run := reviewBenchRun{AssetID: r.AssetID, Name: r.Name, FromVersion: r.FromVersion, ToVersion: plan.ToVersion, Prepare: r.Prepare,
+			State: row.State, Result: row.Error, At: row.UpdatedAt, Checks: []string{}}
+		if row.State == string(domain.AssetDone) {
+			run.Checks = append(run.Checks, "device read before the change: "+r.FromVersion, "verified backup taken", "deployed and verified: reports "+plan.ToVersion+", healthy")
+		}
+		rv.Bench = append(rv.Bench, run)
+	}
+	for _, id := range plan.Uncovered {
+		rv.Uncovered = append(rv.Uncovered, names[id])
+	}
+	now := s.Store.Now()
+	for i, w := range plan.Waves {
+		rw := reviewWave{N: i + 1, ZoneName: w.ZoneName, ErrorThreshold: w.ErrorThreshold, Assets: []string{}}
+		for _, id := range w.AssetIDs {
+			t := byID[id]
+			rw.Assets = append(rw.Assets, t.Name)
+			rw.Window.Cron, rw.Window.Duration, rw.Window.TimeZone, rw.Window.MaxParallel = t.Window.Cron, time.Duration(t.Window.Duration).String(), t.Window.TimeZone, t.Window.MaxParallel
+			if occ, ok := t.Window.Current(now); ok {
+				if loc, err := time.LoadLocation(t.Window.TimeZone); err == nil {
+					rw.Window.NextStart, rw.Window.NextEnd = occ.Start.In(loc).Format(time.RFC3339), occ.End.In(loc).Format(time.RFC3339)
+				}
+			}
+			cov := ""
+			if t.Bench != "" {
+				cov = names[t.Bench]
+			}
+			rv.Targets = append(rv.Targets, reviewTarget{AssetID: id, Name: t.Name, ZoneName: t.ZoneName, SLT: t.SLT, SafetyCritical: t.SafetyCritical,
+				FromVersion: t.FromVersion, Compatibility: t.Compatibility, Accepted: t.Accepted, CoveredBy: cov, Wave: i + 1})
+		}
+		rv.Waves = append(rv.Waves, rw)
+	}
+	return rv, nil
+}
