@@ -300,7 +300,7 @@ func (s *server) createZone(w http.ResponseWriter, r *http.Request) {
 	if in.SLT < 1 || in.SLT > 4 {
 		v.Add("sl_t", "must be an IEC 62443 target security level from 1 to 4, got %d", in.SLT)
 	}
-	if err := in.Window.Validate(); err != nil {
+	if err := in.Window.ValidateAt(s.Store.Now()); err != nil {
 		for _, f := range err.(*domain.ValidationError).Fields {
 			v.Add("window."+f.Field, "%s", f.Message)
 		}
@@ -348,7 +348,7 @@ func (s *server) setZoneWindow(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := in.Validate(); err != nil {
+	if err := in.ValidateAt(s.Store.Now()); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -358,30 +358,36 @@ func (s *server) setZoneWindow(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	z.Window = in
 	s.windowChanged(r, z.ID, in) // operations.go: re-plan the campaigns waiting on this zone
+	// Answer with the zone as stored (its new updated_at), not as it was read before the change.
+	if z, err = s.Store.Zone(r.Context(), z.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, z)
 }
 
-// zoneWindowsView is a zone with its coming window occurrences.
+// zoneWindowsView is a zone with its coming window openings, in the zone's time zone.
 type zoneWindowsView struct {
-	ZoneID      string              `json:"zone_id"`
-	Zone        string              `json:"zone"`
-	Window      domain.Window       `json:"window"`
-	Occurrences []domain.Occurrence `json:"occurrences"`
+	ZoneID string        `json:"zone_id"`
+	Zone   string        `json:"zone"`
+	Window domain.Window `json:"window"`
+	// Occurrences are the spans the engine uses (overlapping occurrences joined): only the
+	// first may have started before now, and then it is open_now.
+	Occurrences []domain.Span `json:"occurrences"`
 }
 
 func occurrencesView(z store.Zone, now time.Time, n int) zoneWindowsView {
-	occ := z.Window.Next(now, n)
+	spans := z.Window.Spans(now, n)
 	if loc, err := time.LoadLocation(z.Window.TimeZone); err == nil {
-		for i := range occ {
-			occ[i].Start, occ[i].End = occ[i].Start.In(loc), occ[i].End.In(loc)
+		for i := range spans {
+			spans[i].Start, spans[i].End = spans[i].Start.In(loc), spans[i].End.In(loc)
 		}
 	}
-	if occ == nil {
-		occ = []domain.Occurrence{}
+	if spans == nil {
+		spans = []domain.Span{}
 	}
-	return zoneWindowsView{ZoneID: z.ID, Zone: z.Name, Window: z.Window, Occurrences: occ}
+	return zoneWindowsView{ZoneID: z.ID, Zone: z.Name, Window: z.Window, Occurrences: spans}
 }
 
 func nextParam(r *http.Request) (int, error) {

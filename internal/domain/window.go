@@ -99,8 +99,13 @@ func (w Window) parseCron() (cron.Schedule, error) {
 	return s, nil
 }
 
-// Validate lists every problem with the window.
+// Validate lists every problem with the window that does not depend on the date: it is what a
+// workflow may check. ValidateAt also refuses a window that never opens.
 func (w Window) Validate() error {
+	return w.validate().Err()
+}
+
+func (w Window) validate() *ValidationError {
 	v := &ValidationError{What: "window"}
 	if _, err := w.parseCron(); err != nil {
 		v.Add("cron", "%v", err)
@@ -119,7 +124,92 @@ func (w Window) Validate() error {
 			v.Add(fmt.Sprintf("blackouts[%d]", i), "to must be after from")
 		}
 	}
+	return v
+}
+
+// ValidateAt is Validate and, when the cron expression and time zone are valid, also refuses a
+// window with no occurrence (blackouts counted) in the year from now, saying why: the engine
+// looks that far ahead (see Current), and a campaign in the zone would halt.
+func (w Window) ValidateAt(now time.Time) error {
+	v := w.validate()
+	if field, msg := w.neverOpens(now); msg != "" {
+		v.Add(field, "%s", msg)
+	}
 	return v.Err()
+}
+
+// neverOpens says which field to change, and why, when the window has no occurrence in the year
+// from now; it returns "" for a window that opens, or whose cron expression or time zone is
+// invalid (Validate reports those).
+func (w Window) neverOpens(now time.Time) (field, msg string) {
+	s, loc, _, err := w.schedule()
+	if err != nil {
+		return "", ""
+	}
+	if _, ok := w.CurrentUnmerged(now); ok {
+		return "", ""
+	}
+	open := w
+	open.Blackouts = nil
+	if _, ok := open.CurrentUnmerged(now); ok {
+		return "blackouts", fmt.Sprintf("cover every opening of cron %q in the coming year, so the window would never open; end a blackout sooner or remove it", w.Cron)
+	}
+	if next := s.Next(lookAhead(now)); !next.IsZero() {
+		return "cron", fmt.Sprintf("cron %q does not open in the coming year (next on %s, %s); a window must open at least once a year", w.Cron, next.In(loc).Format("Mon 2006-01-02 15:04"), w.TimeZone)
+	}
+	why := ""
+	if spec, ok := s.(*cron.SpecSchedule); ok {
+		why = " (" + missingDays(spec) + ")"
+	}
+	return "cron", fmt.Sprintf("cron %q never opens in the next 366 days%s; pick a day that exists", w.Cron, why)
+}
+
+// missingDays explains why a cron expression's days of the month never come in its months:
+// "February has no 30th", "April and June have no 31st".
+func missingDays(spec *cron.SpecSchedule) string {
+	const star = 1 << 63 // robfig/cron marks a field given as * with this bit
+	if spec.Dow&star == 0 {
+		return "no day matches its day-of-month, month and day-of-week fields"
+	}
+	var days, months []string
+	for d := 1; d <= 31; d++ {
+		if spec.Dom&(1<<d) != 0 {
+			days = append(days, ordinal(d))
+		}
+	}
+	for m := time.January; m <= time.December; m++ {
+		if spec.Month&(1<<m) != 0 {
+			months = append(months, m.String())
+		}
+	}
+	verb := "has"
+	if len(months) > 1 {
+		verb = "have"
+	}
+	return fmt.Sprintf("%s %s no %s", joinWords(months, "and"), verb, joinWords(days, "or"))
+}
+
+// ordinal writes 1st, 2nd, 3rd, 30th.
+func ordinal(n int) string {
+	suffix := "th"
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+	case n%10 == 1:
+		suffix = "st"
+	case n%10 == 2:
+		suffix = "nd"
+	case n%10 == 3:
+		suffix = "rd"
+	}
+	return fmt.Sprintf("%d%s", n, suffix)
+}
+
+// joinWords joins words as a sentence does: "a", "a and b", "a, b and c".
+func joinWords(words []string, and string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " " + and + " " + words[len(words)-1]
 }
 
 // maxMerged bounds how many overlapping occurrences Current joins into one span (a day of
@@ -171,44 +261,109 @@ func (w Window) schedule() (s cron.Schedule, loc *time.Location, fixedHours bool
 // still open at now, or the next to open. Campaigns started before overlapping occurrences were
 // joined keep using it, so that their histories replay.
 func (w Window) CurrentUnmerged(now time.Time) (occ Occurrence, ok bool) {
+	return w.first(now, lookAhead(now))
+}
+
+// lookAhead is how far ahead of now the engine looks for an occurrence: a year (365 or 366
+// days).
+func lookAhead(now time.Time) time.Time { return now.AddDate(1, 0, 0) }
+
+// first returns the earliest occurrence still open at now, or the next to open before limit.
+func (w Window) first(now, limit time.Time) (Occurrence, bool) {
 	s, loc, fixedHours, err := w.schedule()
 	if err != nil {
 		return Occurrence{}, false
 	}
 	d := time.Duration(w.Duration)
-	limit := now.AddDate(1, 0, 0)
 	// The first start after now-d is the earliest occurrence still open at now, if any.
-	for t := s.Next(now.Add(-d)); !t.IsZero() && t.Before(limit); t = s.Next(t) {
+	for t := s.Next(now.Add(-d)); !t.IsZero() && t.Before(limit); {
 		o := Occurrence{Start: t, End: t.Add(d)}
-		if !o.End.After(now) || w.blackedOut(o) || (fixedHours && repeatedWallClock(t, loc)) {
-			continue
+		if until, blocked := w.blackoutEnd(o); blocked {
+			// Every start after t and before the blackout ends falls in it too: skip them all
+			// (a blackout over a year would otherwise cost a step per minute).
+			if next := s.Next(until.Add(-time.Second)); next.After(t) {
+				t = next
+				continue
+			}
+		} else if o.End.After(now) && !(fixedHours && repeatedWallClock(t, loc)) {
+			return o, true
 		}
-		return o, true
+		t = s.Next(t)
 	}
 	return Occurrence{}, false
 }
 
-// Next returns up to n occurrences from now on, the open one first.
+// Span is an opening of a window as the engine uses it: overlapping and touching occurrences
+// joined (see Current).
+type Span struct {
+	Occurrence
+	// OpenNow is set on a span open at the time asked about; its start is then at or before it.
+	OpenNow bool `json:"open_now"`
+	// Continues is set when the window is still open at End: Spans stopped following it there
+	// (a window that opens every minute for an hour never closes).
+	Continues bool `json:"continues,omitempty"`
+}
+
+// spanReach is how far Spans follows a window that stays open: a span is joined until it has
+// been open this long after now (or after its start, when it opens later).
+const spanReach = 7 * 24 * time.Hour
+
+// Spans returns up to n openings from now on, the open one first, as the engine will use them:
+// each starts after the one before has closed, and only the first may have started before now.
+func (w Window) Spans(now time.Time, n int) []Span {
+	var out []Span
+	for at := now; ; {
+		o, ok := w.Current(at)
+		if !ok {
+			return out
+		}
+		k := len(out) - 1
+		switch {
+		case k >= 0 && !o.Start.After(out[k].End):
+			// Still open where the last span stopped: the same span goes on.
+			if out[k].End.Sub(later(now, out[k].Start)) >= spanReach {
+				out[k].Continues = true
+				return out
+			}
+			out[k].End = later(out[k].End, o.End)
+		case len(out) == n:
+			return out
+		default:
+			out = append(out, Span{Occurrence: o, OpenNow: !o.Start.After(now)})
+		}
+		at = out[len(out)-1].End
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// Next returns up to n openings from now on, the open one first (Spans without its flags).
 func (w Window) Next(now time.Time, n int) []Occurrence {
 	var out []Occurrence
-	for len(out) < n {
-		o, ok := w.Current(now)
-		if !ok {
-			break
-		}
-		out = append(out, o)
-		now = o.End
+	for _, s := range w.Spans(now, n) {
+		out = append(out, s.Occurrence)
 	}
 	return out
 }
 
 func (w Window) blackedOut(o Occurrence) bool {
+	_, blocked := w.blackoutEnd(o)
+	return blocked
+}
+
+// blackoutEnd reports whether o overlaps a blackout, and when the last blackout it overlaps ends.
+func (w Window) blackoutEnd(o Occurrence) (until time.Time, blocked bool) {
 	for _, b := range w.Blackouts {
 		if o.Start.Before(b.To) && o.End.After(b.From) {
-			return true
+			until, blocked = later(until, b.To), true
 		}
 	}
-	return false
+	return until, blocked
 }
 
 // repeatedWallClock reports whether t is the second time its local wall-clock time occurs, on a
