@@ -85,6 +85,7 @@ func (s *server) routes() http.Handler {
 		r.Group(func(r chi.Router) {
 			r.Use(s.authenticate)
 			r.With(s.allow(anyRole...)).Get("/me", s.me)
+			r.With(s.allow(anyRole...)).Get("/states", s.states)
 
 			r.With(s.allow(anyRole...)).Get("/vendors", s.listVendors)
 			r.With(s.allow(admins...)).Post("/vendors", s.createVendor)
@@ -368,4 +369,14 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) me(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, actorOf(r))
+}
+
+// states lists every patch status, campaign status and asset state with the word and tone a
+// person reads, from the domain package: clients show these instead of keeping lists of their own.
+func (s *server) states(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string][]domain.StateInfo{
+		"patch_statuses":    domain.PatchStatusInfo(),
+		"campaign_statuses": domain.CampaignStatusInfo(),
+		"asset_states":      domain.AssetStateInfo(),
+	})
 }

@@ -76,9 +76,11 @@ type reviewWave struct {
 		Duration    string `json:"duration"`
 		TimeZone    string `json:"time_zone"`
 		MaxParallel int    `json:"max_parallel"`
-		// NextStart and NextEnd are the occurrence the engine would use now, in the zone's time.
+		// NextStart and NextEnd are the span the engine would use now, in the zone's time; OpenNow
+		// is set when it is open already (NextStart is then when it opened).
 		NextStart string `json:"next_start,omitempty"`
 		NextEnd   string `json:"next_end,omitempty"`
+		OpenNow   bool   `json:"open_now"`
 	} `json:"window"`
 }
 
@@ -136,9 +138,10 @@ func (s *server) review(ctx context.Context, c store.Campaign, ca []store.Campai
 			t := byID[id]
 			rw.Assets = append(rw.Assets, t.Name)
 			rw.Window.Cron, rw.Window.Duration, rw.Window.TimeZone, rw.Window.MaxParallel = t.Window.Cron, time.Duration(t.Window.Duration).String(), t.Window.TimeZone, t.Window.MaxParallel
-			if occ, ok := t.Window.Current(now); ok {
+			if spans := t.Window.Spans(now, 1); len(spans) == 1 {
 				if loc, err := time.LoadLocation(t.Window.TimeZone); err == nil {
-					rw.Window.NextStart, rw.Window.NextEnd = occ.Start.In(loc).Format(time.RFC3339), occ.End.In(loc).Format(time.RFC3339)
+					rw.Window.NextStart, rw.Window.NextEnd = spans[0].Start.In(loc).Format(time.RFC3339), spans[0].End.In(loc).Format(time.RFC3339)
+					rw.Window.OpenNow = spans[0].OpenNow
 				}
 			}
 			cov := ""

@@ -20,9 +20,9 @@ const (
 	UpdateWindow = "window"
 )
 
-// CampaignPaused is the status of a campaign whose next asset waits for an operator's resume.
-// Assets already in flight when the pause arrived finish first.
-const CampaignPaused domain.CampaignStatus = "paused"
+// CampaignPaused is the status of a campaign whose next asset waits for an operator's resume
+// (domain.CampaignPaused).
+const CampaignPaused = domain.CampaignPaused
 
 // OperatorRequest is an engineer's pause, resume or abort. Abort needs a reason.
 type OperatorRequest struct {

@@ -94,3 +94,27 @@ func TestWrongDigestRefusalHidesTheCurrentDigest(t *testing.T) {
 		t.Fatalf("refusal %v reveals the current digest", err)
 	}
 }
+
+func TestStateInfoCoversEveryState(t *testing.T) {
+	seen := map[string]bool{}
+	for _, s := range AssetStateInfo() {
+		if s.Label == "" || s.Tone == "" {
+			t.Errorf("asset state %s has no label or tone", s.Value)
+		}
+		seen[s.Value] = true
+	}
+	for _, s := range AssetStates() {
+		if !seen[string(s)] {
+			t.Errorf("asset state %s is not listed", s)
+		}
+	}
+	ended := 0
+	for _, s := range CampaignStatusInfo() {
+		if s.Ended {
+			ended++
+		}
+	}
+	if ended != len(TerminalStatuses()) {
+		t.Errorf("%d campaign statuses are marked ended, want the %d terminal ones", ended, len(TerminalStatuses()))
+	}
+}

@@ -27,7 +27,8 @@ func NewDatabase(db *gorm.DB, now func() time.Time) *Database {
 	return &Database{db: db, now: now,
 		campaigns: prometheus.NewDesc("otpatch_campaigns", "Campaigns by status.", []string{"status"}, nil),
 		assets: prometheus.NewDesc("otpatch_campaign_assets", "Production (non test-bench) assets of all campaigns by state: done = deployed and verified, "+
-			"failed, rolled_back, rollback_failed, and the states in between.", []string{"state"}, nil),
+			"failed, rolled_back, rollback_failed, drifted (left untouched: the device did not run the plan's version), not_started (the campaign ended first), "+
+			"aborted (restored after an abort), and the states in between.", []string{"state"}, nil),
 		waiting: prometheus.NewDesc("otpatch_campaigns_waiting_for_window", "Approved campaigns waiting for their maintenance window to open.", nil, nil),
 		wait:    prometheus.NewDesc("otpatch_window_wait_seconds", "Longest time until the maintenance window opens among the campaigns waiting for one (0 when none waits).", nil, nil),
 		up:      prometheus.NewDesc("otpatch_database_scrape_ok", "1 when the gauges above could be read from the database.", nil, nil),
