@@ -163,11 +163,13 @@ func (u *user) shot(name string) {
 func css(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 
 // signIn opens the UI and signs in by keyboard: the token typed into the labelled field, Enter.
+// Typing starts once the page found no session and put the focus in the field (it empties
+// the field then), and the sign-in counts once the signed-in name shows.
 func (u *user) signIn(token string) {
 	u.t.Helper()
 	u.run("sign in", 20*time.Second,
 		chromedp.Navigate(u.base+"/"),
-		chromedp.WaitVisible(css(`#token`)),
+		chromedp.Poll[chromedp.Void](`document.activeElement && document.activeElement.id === "token"`),
 		chromedp.Focus(css(`#token`)),
 		chromedp.SendKeys(css(`#token`), token+kb.Enter),
 		chromedp.WaitVisible(css(`#whoami`)),
@@ -255,6 +257,13 @@ func TestBrowserPatchToCompletion(t *testing.T) {
 	s := newStack(t)
 	sh := newShots(t)
 	s.openWindowNow("zone_packaging")
+	// Besides the demo's HMIs at V16.0.1 (qualified by the vendor): one at a version the vendor
+	// does not state, one it has not tested, one it says is not qualified, and a second bench
+	// HMI at the unstated version, so that version gets a bench run of its own.
+	unstated := s.addHMI("zone_packaging", "pkg-hmi-05", "V16.0.0")
+	untested := s.addHMI("zone_packaging", "pkg-hmi-06", "V15.9")
+	unqualified := s.addHMI("zone_packaging", "pkg-hmi-07", "V15.1")
+	s.addHMI("zone_bench", "bench-hmi-02", "V16.0.0")
 	files := s.signedPatch("V16.0.2", 3<<20)
 
 	vendor := s.browser(t, "vendor", sh)
@@ -307,19 +316,72 @@ func TestBrowserPatchToCompletion(t *testing.T) {
 	engineer.signIn(s.tokens.Engineer)
 	engineer.open("/", "#by-state")
 	engineer.checkAccessible("dashboard")
-	engineer.open("/patches/"+patchID, "#applicable-assets")
+	engineer.open("/patches/"+patchID, "#assets-now")
+	if row := engineer.text(`#assets-now tr[data-asset="` + unqualified + `"]`); !strings.Contains(row, "V15.1") || !strings.Contains(row, "not qualified") {
+		t.Errorf("the patch page's assets-now row of pkg-hmi-07: %q", row)
+	}
+	if !strings.Contains(engineer.text("#qualification-report h2"), "qualification time") {
+		t.Errorf("the qualification report is not labelled as the record of qualification time: %q", engineer.text("#qualification-report h2"))
+	}
 	engineer.shot("patch-report")
 	engineer.run("plan", 10*time.Second, chromedp.Click(css(`#plan-campaign`)), chromedp.WaitVisible(css(`#campaign-form`)),
 		chromedp.WaitVisible(css(`#asset-ast_pkg-hmi-01`)))
-	// Two HMIs of packaging line 2: untick every other production asset.
-	eval[bool](engineer, `document.querySelectorAll("input[name=asset]").forEach((c) => { c.checked = ["ast_pkg-hmi-01", "ast_pkg-hmi-02"].includes(c.value); }); true`)
-	engineer.run("name", 10*time.Second, chromedp.SendKeys(css(`#campaign-name`), "HMI auth bypass, packaging line 2"))
+
+	t.Run("the form lists the assets as they run now, none ticked", func(t *testing.T) {
+		if n := eval[int](engineer, `document.querySelectorAll("input[name=asset]:checked").length`); n != 0 {
+			t.Errorf("%d assets are ticked before the engineer chose any", n)
+		}
+		if engineer.exists("#asset-ast_bench-hmi-01") {
+			t.Error("a test-bench asset is offered as a production target")
+		}
+		if !eval[bool](engineer, `document.getElementById("asset-`+unqualified+`").disabled`) {
+			t.Error("pkg-hmi-07, which the vendor says is not qualified, can be ticked")
+		}
+		for id, want := range map[string][]string{
+			"ast_pkg-hmi-01": {"Packaging Line 2", "V16.0.1", "qualified by the vendor"},
+			unstated:         {"V16.0.0", "not stated by the vendor", "Accept"},
+			untested:         {"V15.9", "not tested by the vendor"},
+			unqualified:      {"V15.1", "not qualified", "update to V15.2 first"},
+		} {
+			row := engineer.text(`#campaign-asset-table tr[data-asset="` + id + `"]`)
+			for _, w := range want {
+				if !strings.Contains(row, w) {
+					t.Errorf("the form's row of %s lacks %q: %q", id, w, row)
+				}
+			}
+		}
+	})
+
+	engineer.run("tick and name", 10*time.Second,
+		chromedp.Click(css(`#asset-ast_pkg-hmi-01`)), chromedp.Click(css(`#asset-ast_pkg-hmi-02`)),
+		chromedp.Click(css(`#asset-`+unstated)), chromedp.Click(css(`#asset-`+untested)),
+		chromedp.SendKeys(css(`#campaign-name`), "HMI auth bypass, packaging line 2"))
+	engineer.run("create without accepting", 10*time.Second, chromedp.Click(css(`#create-campaign`)), chromedp.WaitVisible(css(`#campaign-result .refusal`)))
+	if r := engineer.text("#campaign-result"); !strings.Contains(r, "pkg-hmi-05") || !strings.Contains(r, "not_stated") || !strings.Contains(r, "Assets") {
+		t.Errorf("the refusal of an unaccepted not_stated version: %q", r)
+	}
+	engineer.shot("refused-not-stated")
+	engineer.run("accept", 10*time.Second, chromedp.Click(css(`#accept-`+unstated)),
+		chromedp.SendKeys(css(`#accept-reason`), "V16.0.0 differs from V16.0.1 only in its web server; bench-hmi-02 runs it"),
+		chromedp.SendKeys(css(`#error-threshold`), "1"))
 	engineer.checkAccessible("plan-campaign")
 	engineer.shot("plan-campaign")
 	engineer.run("create", 10*time.Second, chromedp.Click(css(`#create-campaign`)))
 	campaignID := engineer.waitHashID("cmp")
 	engineer.run("bench validation", 60*time.Second, chromedp.WaitVisible(css(`#campaign-status[data-state="awaiting_approval"]`)))
 	engineer.shot("awaiting-approval")
+
+	t.Run("assets of an open campaign cannot be planned again", func(t *testing.T) {
+		engineer.open("/campaigns/new?patch="+patchID, "#asset-ast_pkg-hmi-03")
+		if !eval[bool](engineer, `document.getElementById("asset-ast_pkg-hmi-01").disabled`) || eval[bool](engineer, `document.getElementById("asset-ast_pkg-hmi-03").disabled`) {
+			t.Error("pkg-hmi-01 (in the open campaign) can be ticked, or pkg-hmi-03 (in none) cannot")
+		}
+		if l := engineer.text(`tr[data-asset="ast_pkg-hmi-01"] a[href="#/campaigns/` + campaignID + `"]`); l != "HMI auth bypass, packaging line 2" {
+			t.Errorf("the link to the campaign holding pkg-hmi-01 says %q", l)
+		}
+		engineer.shot("held-by-open-campaign")
+		engineer.open("/campaigns/"+campaignID, "#campaign-status")
+	})
 
 	t.Run("the creator finds no approve button", func(t *testing.T) {
 		if engineer.exists("#approve") || engineer.exists("#reject") {
@@ -350,6 +412,53 @@ func TestBrowserPatchToCompletion(t *testing.T) {
 	approver := s.browser(t, "approver", sh)
 	approver.signIn(s.tokens.Approver)
 	approver.open("/campaigns/"+campaignID, "#approve")
+	t.Run("the approver reads the plan: CVEs, compatibility, bench coverage, waves", func(t *testing.T) {
+		if !approver.exists("#plan-review.review-ask") || !eval[bool](approver, `!!(document.getElementById("plan-review").compareDocumentPosition(document.getElementById("approve")) & Node.DOCUMENT_POSITION_FOLLOWING)`) {
+			t.Error("the plan review is not shown prominently before the approve button")
+		}
+		if cves := approver.text("#review-cves"); !strings.Contains(cves, "CVE-2026-31337") || !strings.Contains(cves, "CVSS 8.8") {
+			t.Errorf("CVEs shown: %q", cves)
+		}
+		targets := map[string][]string{
+			"ast_pkg-hmi-01": {"V16.0.1 → V16.0.2", "qualified by the vendor", "covered by bench-hmi-01"},
+			"ast_pkg-hmi-02": {"V16.0.1 → V16.0.2", "qualified by the vendor", "covered by bench-hmi-01"},
+			unstated:         {"V16.0.0 → V16.0.2", "not stated by the vendor", "accepted by erin-engineer", "covered by bench-hmi-02"},
+			untested:         {"V15.9 → V16.0.2", "not tested by the vendor", "not covered"},
+		}
+		for id, want := range targets {
+			row := approver.text(`#review-targets tr[data-asset="` + id + `"]`)
+			for _, w := range want {
+				if !strings.Contains(row, w) {
+					t.Errorf("the review's target row of %s lacks %q: %q", id, w, row)
+				}
+			}
+		}
+		if n := eval[int](approver, `document.querySelectorAll("#review-targets tbody tr").length`); n != len(targets) {
+			t.Errorf("the review lists %d targets, want %d", n, len(targets))
+		}
+		bench := approver.text("#review-bench")
+		for _, w := range []string{"bench-hmi-01", "V16.0.1 → V16.0.2", "bench-hmi-02", "V16.0.0 → V16.0.2", "done", "deployed and verified"} {
+			if !strings.Contains(bench, w) {
+				t.Errorf("the bench runs lack %q: %q", w, bench)
+			}
+		}
+		if u := approver.text("#review-uncovered"); !strings.Contains(u, "pkg-hmi-06") {
+			t.Errorf("uncovered targets: %q", u)
+		}
+		if a := approver.text("#review-acceptance"); !strings.Contains(a, "pkg-hmi-05") || !strings.Contains(a, "only in its web server") {
+			t.Errorf("acceptance: %q", a)
+		}
+		if w := approver.text("#review-waves"); !strings.Contains(w, "Packaging Line 2") || !strings.Contains(w, "1 failed asset tolerated") || !strings.Contains(w, "Europe/Zurich") || !strings.Contains(w, "UTC+0") {
+			t.Errorf("waves: %q", w)
+		}
+		if a := approver.text("#review-approvals"); !strings.HasPrefix(a, "1;") {
+			t.Errorf("approvals needed: %q", a)
+		}
+		if body := approver.text("#plan-review"); regexp.MustCompile(`\bast_`).MatchString(body) {
+			t.Errorf("the review shows asset ids where a person reads names: %q", body)
+		}
+		approver.shot("plan-review")
+	})
 	approver.checkAccessible("campaign-approval")
 	if approver.exists("#pause-campaign") || approver.exists("#abort-campaign") {
 		t.Error("an approver is offered pause or abort, which only engineers may use")
@@ -399,6 +508,9 @@ func TestBrowserPatchToCompletion(t *testing.T) {
 	if m := regexp.MustCompile(`^(\d+) of (\d+) assets done`).FindStringSubmatch(summary); m == nil || m[1] != m[2] {
 		t.Errorf("waves summary at completion: %q", summary)
 	}
+	if engineer.exists("#pause-campaign") || engineer.exists("#abort-campaign") {
+		t.Error("the completed campaign still offers pause or abort")
+	}
 	if n := strings.Count(engineer.text("#timeline"), "done"); n < 6 {
 		t.Errorf("timeline at completion marks %d stages done: %q", n, engineer.text("#timeline"))
 	}
@@ -422,28 +534,12 @@ func TestBrowserRollbackAndAudit(t *testing.T) {
 	sh := newShots(t)
 	s.openWindowNow("zone_packaging")
 	patchID := s.submitByAPI(s.signedPatch("V16.0.2", 1<<20))
-	if code := s.call("PUT", "/api/v1/assets/ast_pkg-hmi-03/simulator/faults", s.tokens.Engineer, map[string]any{"verify_fail": true}, nil); code != http.StatusOK {
-		t.Fatalf("inject fault: %d", code)
-	}
-	var c struct {
-		ID         string `json:"id"`
-		PlanDigest string `json:"plan_digest"`
-		Status     string `json:"status"`
-	}
-	if code := s.call("POST", "/api/v1/campaigns", s.tokens.Engineer, map[string]any{"name": "HMI auth bypass, pkg-hmi-03", "patch_id": patchID, "asset_ids": []string{"ast_pkg-hmi-03"}}, &c); code != http.StatusCreated {
-		t.Fatalf("create campaign: %d", code)
-	}
-	s.waitFor("bench validation", func() (bool, string) {
-		s.call("GET", "/api/v1/campaigns/"+c.ID, s.tokens.Engineer, nil, &c)
-		return c.Status == "awaiting_approval", c.Status
-	})
+	s.fault("ast_pkg-hmi-03", map[string]any{"verify_fail": true})
+	campaignID := s.approvedCampaign("HMI auth bypass, pkg-hmi-03", patchID, []string{"ast_pkg-hmi-03"})
 
 	engineer := s.browser(t, "engineer", sh)
 	engineer.signIn(s.tokens.Engineer)
-	engineer.open("/campaigns/"+c.ID, "#campaign-status")
-	if code := s.call("POST", "/api/v1/campaigns/"+c.ID+"/decisions", s.tokens.Approver, map[string]any{"decision": "approve", "plan_digest": c.PlanDigest}, nil); code != http.StatusOK {
-		t.Fatalf("approve: %d", code)
-	}
+	engineer.open("/campaigns/"+campaignID, "#campaign-status")
 	engineer.run("rolled back", 90*time.Second, chromedp.WaitVisible(css(`#campaign-status[data-state="rolled_back"]`)),
 		chromedp.WaitVisible(css(`#rollback-details`)))
 	engineer.shot("rolled-back")
@@ -480,7 +576,7 @@ func TestBrowserRollbackAndAudit(t *testing.T) {
 	}
 	auditor.checkAccessible("audit")
 	auditor.shot("chain-verified")
-	auditor.open("/audit?campaign_id="+c.ID, "#audit-events")
+	auditor.open("/audit?campaign_id="+campaignID, "#audit-events")
 	if ev := auditor.text("#audit-events"); !strings.Contains(ev, "campaign.created") {
 		t.Errorf("the campaign filter shows no campaign.created: %q", ev[:min(len(ev), 300)])
 	}
@@ -494,7 +590,7 @@ func TestBrowserRollbackAndAudit(t *testing.T) {
 		t.Log("GET /api/v1/audit/export is not on the server yet; export links not checked")
 	}
 	if s.hasRoute("get", "/api/v1/campaigns/{campaignID}/evidence") {
-		auditor.open("/campaigns/"+c.ID, "#evidence-link")
+		auditor.open("/campaigns/"+campaignID, "#evidence-link")
 		href := auditor.attr("#evidence-link", "href")
 		res := eval[struct {
 			Status int `json:"status"`
@@ -507,5 +603,69 @@ func TestBrowserRollbackAndAudit(t *testing.T) {
 	} else {
 		t.Log("GET /api/v1/campaigns/{campaignID}/evidence is not on the server yet; the evidence bundle download step is skipped")
 	}
+	t.Logf("%s took %s", t.Name(), time.Since(start).Round(time.Second))
+}
+
+// TestBrowserAbortEndStates: an engineer aborts a campaign in the browser while pkg-hmi-02's
+// deploy hangs. The page then tells each asset's end apart: pkg-hmi-01 done, pkg-hmi-02
+// restored after abort, pkg-hmi-03 and pkg-hmi-04 not started; none of them under a failed
+// verification.
+func TestBrowserAbortEndStates(t *testing.T) {
+	chromium(t)
+	start := time.Now()
+	s := newStack(t)
+	sh := newShots(t)
+	s.openWindowNow("zone_packaging") // two at a time: hmi-01 and hmi-02 first
+	patchID := s.submitByAPI(s.signedPatch("V16.0.2", 1<<20))
+	s.fault("ast_pkg-hmi-02", map[string]any{"hang": true})
+	campaignID := s.approvedCampaign("HMI auth bypass, all of packaging line 2", patchID,
+		[]string{"ast_pkg-hmi-01", "ast_pkg-hmi-02", "ast_pkg-hmi-03", "ast_pkg-hmi-04"})
+
+	engineer := s.browser(t, "engineer", sh)
+	engineer.signIn(s.tokens.Engineer)
+	engineer.open("/campaigns/"+campaignID, "#campaign-status")
+	assetState := func(id, state string) string {
+		return `#waves tr[data-asset="` + id + `"] .asset-state[data-state="` + state + `"]`
+	}
+	engineer.run("hmi-01 done, hmi-02 hanging in its deploy", 60*time.Second,
+		chromedp.WaitVisible(css(assetState("ast_pkg-hmi-01", "done"))), chromedp.WaitVisible(css(assetState("ast_pkg-hmi-02", "deploying"))))
+	engineer.shot("deploy-hangs")
+	engineer.run("abort", 10*time.Second, chromedp.Click(css(`#abort-campaign`)), chromedp.WaitVisible(css(`#confirm-dialog`)),
+		chromedp.SendKeys(css(`#confirm-reason`), "pkg-hmi-02 stopped answering"), chromedp.Click(css(`#confirm-abort`)),
+		chromedp.WaitNotPresent(css(`#confirm-dialog`)))
+	engineer.run("aborted", 90*time.Second, chromedp.WaitVisible(css(`#campaign-status[data-state="aborted"]`)), chromedp.WaitVisible(css(`#end-states`)))
+	engineer.shot("aborted")
+
+	for id, want := range map[string]struct{ state, word string }{
+		"ast_pkg-hmi-01": {"done", "done"},
+		"ast_pkg-hmi-02": {"aborted", "restored after abort"},
+		"ast_pkg-hmi-03": {"not_started", "not started"},
+		"ast_pkg-hmi-04": {"not_started", "not started"},
+	} {
+		if !engineer.exists(assetState(id, want.state)) {
+			t.Errorf("%s is not shown %s", id, want.state)
+		} else if w := engineer.text(assetState(id, want.state)); !strings.Contains(w, want.word) {
+			t.Errorf("%s's state reads %q, want %q", id, w, want.word)
+		}
+	}
+	if g := engineer.text("#end-aborted"); !strings.Contains(g, "pkg-hmi-02") || !strings.Contains(g, "restored after abort") || strings.Contains(g, "pkg-hmi-03") {
+		t.Errorf("the restored-after-abort group: %q", g)
+	}
+	if g := engineer.text("#end-not_started"); !strings.Contains(g, "pkg-hmi-03") || !strings.Contains(g, "pkg-hmi-04") || !strings.Contains(g, "not started") {
+		t.Errorf("the not-started group: %q", g)
+	}
+	if summary := engineer.text("#waves-summary"); !strings.Contains(summary, "1 restored after abort") || !strings.Contains(summary, "2 not started") {
+		t.Errorf("waves summary: %q", summary)
+	}
+	if engineer.exists("#rollback-details") {
+		t.Errorf("the aborted assets are listed as failed and rolled back: %q", engineer.text("#rollback-details"))
+	}
+	if engineer.exists("#pause-campaign") || engineer.exists("#abort-campaign") {
+		t.Error("the page still offers pause or abort after the campaign ended")
+	}
+	if page := eval[string](engineer, `document.getElementById("view").innerText`); strings.Contains(strings.ToLower(page), "verification failed") {
+		t.Errorf("the page of an aborted campaign speaks of a failed verification: %q", page)
+	}
+	engineer.checkAccessible("aborted")
 	t.Logf("%s took %s", t.Name(), time.Since(start).Round(time.Second))
 }

@@ -68,6 +68,9 @@ func (s *stack) signedPatch(version string, size int) patchFiles {
 		Schema: domain.ManifestSchemaVersion, Vendor: "acme", Product: "ViewPanel-HMI", PatchID: "ACME-SA-2026-014", Version: version,
 		Title: "ViewPanel HMI web server: authentication bypass fixed", ReleaseDate: "2026-11-20",
 		AffectedVersions: []string{"< V16.0.2"}, FixedVersion: "V16.0.2", CVEs: []domain.CVE{{ID: "CVE-2026-31337", CVSS: 8.8}},
+		// The demo's HMIs run V16.0.1; the browser tests add HMIs at the other versions.
+		Compatibility: []domain.CompatibilityRow{{ProductVersion: "V16.0.1", Status: "qualified"}, {ProductVersion: "V15.9", Status: "not_tested"},
+			{ProductVersion: "V15.1", Status: "not_qualified", Notes: "update to V15.2 first"}},
 		RestartRequired: "service", Artifacts: []domain.ArtifactRef{{Name: "viewpanel.fwpkg", Size: int64(size), SHA256: hex.EncodeToString(sum[:])}},
 	}
 	raw, err := json.MarshalIndent(m, "", "  ")
@@ -147,6 +150,50 @@ func (s *stack) openWindowNow(zoneID string) {
 	if code := s.call("PUT", "/api/v1/zones/"+zoneID+"/window", s.tokens.Engineer, w, nil); code != http.StatusOK {
 		s.t.Fatalf("set window: %d", code)
 	}
+}
+
+// addHMI adds a simulated ViewPanel HMI running version to a zone and returns its id.
+func (s *stack) addHMI(zoneID, name, version string) string {
+	s.t.Helper()
+	var as struct {
+		ID string `json:"id"`
+	}
+	req := map[string]any{"zone_id": zoneID, "product_id": "prd_acme_hmi", "name": name, "installed_version": version, "criticality": 2, "adapter": "simulator"}
+	if code := s.call("POST", "/api/v1/assets", s.tokens.Engineer, req, &as); code != http.StatusCreated {
+		s.t.Fatalf("add asset %s: %d", name, code)
+	}
+	return as.ID
+}
+
+// fault sets the faults a simulated device will show (simulator.Faults as JSON).
+func (s *stack) fault(assetID string, faults map[string]any) {
+	s.t.Helper()
+	if code := s.call("PUT", "/api/v1/assets/"+assetID+"/simulator/faults", s.tokens.Engineer, faults, nil); code != http.StatusOK {
+		s.t.Fatalf("set faults of %s: %d", assetID, code)
+	}
+}
+
+// approvedCampaign plans a campaign of a patch over production assets by API, waits for its
+// bench validation and has the approver approve the plan; it returns the campaign's id.
+func (s *stack) approvedCampaign(name, patchID string, assetIDs []string) string {
+	s.t.Helper()
+	var c struct {
+		ID         string `json:"id"`
+		PlanDigest string `json:"plan_digest"`
+		Status     string `json:"status"`
+		Detail     string `json:"detail"`
+	}
+	if code := s.call("POST", "/api/v1/campaigns", s.tokens.Engineer, map[string]any{"name": name, "patch_id": patchID, "asset_ids": assetIDs}, &c); code != http.StatusCreated {
+		s.t.Fatalf("create campaign: %d", code)
+	}
+	s.waitFor("bench validation", func() (bool, string) {
+		s.call("GET", "/api/v1/campaigns/"+c.ID, s.tokens.Engineer, nil, &c)
+		return c.Status == "awaiting_approval", c.Status + " " + c.Detail
+	})
+	if code := s.call("POST", "/api/v1/campaigns/"+c.ID+"/decisions", s.tokens.Approver, map[string]any{"decision": "approve", "plan_digest": c.PlanDigest}, nil); code != http.StatusOK {
+		s.t.Fatalf("approve: %d", code)
+	}
+	return c.ID
 }
 
 // hasRoute tells whether the server documents a route (features other issues add).

@@ -6,11 +6,20 @@ export const session = { actor: null, csrf: "", routes: new Set() };
 /** ApiError is a refused request: the problem+json document's detail and field errors. */
 export class ApiError extends Error {
   constructor(status, problem) {
-    const fields = (problem.errors || []).map((e) => e.field + " " + e.message);
-    super([problem.detail || problem.title || "HTTP " + status].concat(fields).join("; "));
+    const { summary, fields } = problemParts(status, problem);
+    super([summary].concat(fields.map((e) => e.field + ": " + e.message)).filter(Boolean).join("; "));
     this.status = status;
     this.problem = problem;
   }
+}
+
+// problemParts splits a problem document into a summary and its field errors. A validation
+// refusal's detail repeats every field error; then the summary is left out rather than said twice.
+function problemParts(status, problem) {
+  const fields = problem.errors || [];
+  let summary = problem.detail || problem.title || "HTTP " + status;
+  if (fields.length && fields.every((e) => summary.includes(e.message))) summary = "";
+  return { summary, fields };
 }
 
 let onUnauthorized = () => {};
@@ -118,9 +127,43 @@ const toneSymbol = { ok: "✓", bad: "✗", warn: "!", busy: "…", wait: "○" 
 export function stateWord(s) { return stateWords[s] || String(s || "").replaceAll("_", " "); }
 
 export function badge(state, attrs = {}) {
-  const tone = stateTone[state] || "wait";
-  return h("span", { class: "state tone-" + tone + " state-" + state, dataset: { state }, ...attrs },
-    h("span", { "aria-hidden": "true" }, toneSymbol[tone] + " "), stateWord(state));
+  return toneBadge(stateTone[state] || "wait", stateWord(state), "state-" + state, { state }, attrs);
+}
+
+// toneBadge is a word with its tone's symbol and colour; a class given in attrs is added.
+function toneBadge(tone, word, cls, dataset, { class: more, ...attrs }) {
+  return h("span", { class: ["state", "tone-" + tone, cls, more].filter(Boolean).join(" "), dataset, ...attrs },
+    h("span", { "aria-hidden": "true" }, toneSymbol[tone] + " "), word);
+}
+
+// An asset's end states within a campaign, where they differ from the campaign's words: an
+// aborted asset was restored, not failed; the others were never changed.
+const assetEndWords = {
+  aborted: "restored after abort", not_started: "not started", drifted: "drifted — left as it was",
+  skipped: "skipped — cancelled before it was touched",
+};
+const assetEndTone = { aborted: "warn", not_started: "wait", drifted: "warn", skipped: "wait" };
+
+/** assetStateWord is the word for an asset's state within a campaign. */
+export function assetStateWord(s) { return assetEndWords[s] || stateWord(s); }
+
+export function assetBadge(state, attrs = {}) {
+  return toneBadge(assetEndTone[state] || stateTone[state] || "wait", assetStateWord(state), "state-" + state, { state }, attrs);
+}
+
+/** assetEndStates are the states of assets a campaign ended without changing for good (no
+ * verification failed on them), in the order the campaign page groups them. */
+export const assetEndStates = Object.keys(assetEndWords);
+
+// The vendor's compatibility statement for an installed version.
+const compatWords = {
+  qualified: "qualified by the vendor", not_tested: "not tested by the vendor",
+  not_stated: "not stated by the vendor", not_qualified: "not qualified (vendor)",
+};
+const compatTone = { qualified: "ok", not_tested: "warn", not_stated: "warn", not_qualified: "bad" };
+
+export function compatBadge(c, attrs = {}) {
+  return toneBadge(compatTone[c] || "wait", compatWords[c] || String(c || "unknown").replaceAll("_", " "), "compat", { compat: c }, attrs);
 }
 
 export const terminalCampaign = ["test_failed", "rejected", "completed", "halted", "rolled_back", "aborted"];
@@ -167,8 +210,16 @@ export function announce(text, kind = "info") {
   el.className = "status status-" + kind;
 }
 
-export function errorBox(err) {
-  return h("p", { class: "error", role: "alert" }, "✗ ", err.message || String(err));
+/** errorBox shows why something failed; a server refusal lists each failing field, named by
+ * labels (field → words the form uses) where given. */
+export function errorBox(err, labels = {}) {
+  if (!(err instanceof ApiError) || !(err.problem.errors || []).length) {
+    return h("p", { class: "error", role: "alert" }, "✗ ", err.message || String(err));
+  }
+  const { summary, fields } = problemParts(err.status, err.problem);
+  return h("div", { class: "error refusal", role: "alert" },
+    h("p", {}, "✗ ", summary || "The server refused this:"),
+    h("ul", {}, fields.map((e) => h("li", { dataset: { field: e.field } }, h("strong", {}, labels[e.field] || e.field), ": ", e.message))));
 }
 
 export function link(href, text, attrs = {}) { return h("a", { href, ...attrs }, text); }

@@ -1,7 +1,8 @@
-// Campaigns: the list, planning one from a qualified patch, and the campaign page — stage
-// timeline, plan and digest, waves with per-asset progress (polled live), approval, operator
-// controls, rollback details.
-import { fill, session, api, can, h, badge, table, link, utc, zoned, short, field, errorBox, announce, hasRoute, terminalCampaign, stateWord } from "../lib.js";
+// Campaigns: the list, planning one from a qualified patch and the assets as they run now, and
+// the campaign page — stage timeline, the plan under review (patch, targets, bench runs, waves,
+// digest), approval, operator controls, waves with per-asset progress (polled live), rollbacks
+// and the assets a campaign ended without patching.
+import { fill, session, api, can, h, badge, assetBadge, assetStateWord, assetEndStates, compatBadge, table, link, utc, zoned, short, field, errorBox, announce, hasRoute, terminalCampaign, stateWord } from "../lib.js";
 
 export async function renderList(view) {
   view.append(h("h1", {}, "Campaigns"));
@@ -15,9 +16,9 @@ export async function renderList(view) {
 
 export async function renderNew(view, _params, query) {
   view.append(h("h1", {}, "Plan a campaign"),
-    h("p", {}, "A campaign applies one qualified patch to chosen assets. otpatch adds the product's test-bench assets, validates the patch there first, and then waits for approval of the plan."));
-  const [patches, zones] = await Promise.all([api("/api/v1/patches"), api("/api/v1/zones")]);
-  const bench = new Set(zones.filter((z) => z.test_bench).map((z) => z.id));
+    h("p", {}, "A campaign applies one qualified patch to the production assets you tick, as they run now. otpatch adds a test-bench run for each version those assets run, validates the patch there first, and then waits for approval of the plan: what the approvers approve is exactly what runs."));
+  const [patches, campaigns] = await Promise.all([api("/api/v1/patches"), api("/api/v1/campaigns")]);
+  const campaignNames = new Map(campaigns.map((c) => [c.id, c.name]));
   const qualified = patches.filter((p) => p.status === "qualified");
   if (!qualified.length) {
     view.append(h("p", { class: "empty" }, "No qualified patch yet; a campaign needs one."));
@@ -26,25 +27,34 @@ export async function renderNew(view, _params, query) {
   const select = h("select", { required: true }, qualified.map((p) => h("option", { value: p.id, selected: p.id === query.get("patch") }, p.patch_ref + " " + p.version + " — " + p.title)));
   const name = h("input", { type: "text", required: true, maxlength: "200", autocomplete: "off" });
   const assets = h("fieldset", { id: "campaign-assets" });
-  const result = h("div", {});
+  const acceptReason = h("textarea", { rows: "2", maxlength: "2000" });
+  const acceptField = field("accept-reason", "Why deploying to a version the vendor does not state is acceptable", acceptReason,
+    "Needed when you accept an asset whose version the vendor's compatibility statement does not mention; the approvers see it in the plan.");
+  const threshold = h("input", { type: "number", min: "0", max: "1000", step: "1", inputmode: "numeric" });
+  const result = h("div", { id: "campaign-result" });
+  const button = h("button", { type: "submit", id: "create-campaign" }, "Create campaign and start bench validation");
   const form = h("form", { id: "campaign-form", class: "card" },
     field("campaign-patch", "Patch", select), field("campaign-name", "Campaign name", name, "Say what and where, e.g. “HMI auth bypass, packaging line 2”."),
-    assets, h("button", { type: "submit", id: "create-campaign" }, "Create campaign and start bench validation"), result);
+    assets, acceptField,
+    field("error-threshold", "Error threshold per wave (optional)", threshold,
+      "How many failed assets a wave tolerates before the campaign halts; empty means none. A zone with SL-T 3–4 or safety-critical assets tolerates none: asking more for it is refused."),
+    button, result);
   view.append(form);
 
   async function loadAssets() {
     const p = await api("/api/v1/patches/" + encodeURIComponent(select.value));
-    const rows = ((p.qualification_report || {}).applicable || []);
-    fill(assets, h("legend", {}, "Production assets to patch"));
-    const prod = rows.filter((a) => !bench.has(a.zone_id));
-    const tb = rows.filter((a) => bench.has(a.zone_id));
-    if (!prod.length) assets.append(h("p", { class: "empty" }, "No production asset runs an affected version."));
-    for (const a of prod) {
-      const id = "asset-" + a.asset_id;
-      assets.append(h("div", { class: "check" }, h("input", { type: "checkbox", id, name: "asset", value: a.asset_id, checked: true }),
-        h("label", { for: id }, a.name + " (" + a.zone_id + ", " + a.installed_version + ")")));
-    }
-    if (tb.length) assets.append(h("p", { class: "hint" }, "Added for bench validation: " + tb.map((a) => a.name).join(", ")));
+    const now = p.applicability_now || [];
+    const prod = now.filter((a) => !a.test_bench).sort((a, b) => a.zone_name.localeCompare(b.zone_name) || a.name.localeCompare(b.name));
+    const bench = now.filter((a) => a.test_bench);
+    fill(assets, h("legend", {}, "Production assets to patch (as they run now)"),
+      h("p", { class: "hint" }, "Tick each asset to patch; nothing is chosen for you. Greyed-out assets cannot be patched with this patch now, and say why."),
+      table("Production assets of " + ((p.manifest || {}).product || "the patch's product"), ["Patch", "Asset", "Zone", "SL-T", "Safety-critical", "Installed now", "Vendor's compatibility", "Note"],
+        prod.map((a) => assetRow(a, campaignNames)), { id: "campaign-asset-table", empty: "No production asset of this product is in the inventory." }),
+      h("p", { class: "hint", id: "campaign-bench" }, bench.length
+        ? "Test bench of this product: " + bench.map((b) => b.name + " runs " + b.installed_version).join(", ") +
+          ". The plan picks one bench run per version among the assets you tick; a bench is first restored to a verified baseline of that version when it runs another."
+        : "This product has no test-bench asset; a campaign cannot be validated."));
+    acceptField.hidden = !prod.some((a) => a.applies && !a.open_campaign && a.compatibility === "not_stated");
   }
   select.addEventListener("change", () => loadAssets().catch((err) => fill(assets, errorBox(err))));
   await loadAssets();
@@ -53,15 +63,45 @@ export async function renderNew(view, _params, query) {
     ev.preventDefault();
     result.replaceChildren();
     const ids = [...assets.querySelectorAll("input[name=asset]:checked")].map((c) => c.value);
-    if (!ids.length) { result.append(errorBox(new Error("choose at least one production asset"))); return; }
+    if (!ids.length) { result.append(errorBox(new Error("tick at least one production asset"))); return; }
+    const body = { name: name.value.trim(), patch_id: select.value, asset_ids: ids };
+    const accepted = [...assets.querySelectorAll("input[name=accept]:checked")].map((c) => c.value).filter((id) => ids.includes(id));
+    if (accepted.length) Object.assign(body, { accept_not_stated: accepted, accept_reason: acceptReason.value.trim() });
+    if (threshold.value !== "") body.error_threshold = Number(threshold.value);
+    button.disabled = true;
     try {
-      const c = await api("/api/v1/campaigns", { method: "POST", body: { name: name.value.trim(), patch_id: select.value, asset_ids: ids } });
+      const c = await api("/api/v1/campaigns", { method: "POST", body });
       announce("Campaign " + c.name + " created; bench validation starts.", "ok");
       location.hash = "#/campaigns/" + c.id;
     } catch (err) {
-      result.append(errorBox(err));
+      result.append(errorBox(err, { name: "Campaign name", patch_id: "Patch", asset_ids: "Assets", accept_not_stated: "Accepted versions",
+        accept_reason: "Reason for accepting", error_threshold: "Error threshold" }));
+      result.querySelector("[role=alert]").scrollIntoView({ block: "nearest" });
+    } finally {
+      button.disabled = false;
     }
   });
+}
+
+// assetRow is one production asset in the planning form: a checkbox when the patch applies to
+// the version it runs now and no open campaign holds it, otherwise why not. A version the
+// vendor does not state needs its own explicit acceptance.
+function assetRow(a, campaignNames) {
+  const id = "asset-" + a.asset_id;
+  const available = a.applies && !a.open_campaign;
+  const box = h("input", { type: "checkbox", id, name: "asset", value: a.asset_id, disabled: !available });
+  let compat = compatBadge(a.compatibility);
+  if (available && a.compatibility === "not_stated") {
+    const accept = h("input", { type: "checkbox", id: "accept-" + a.asset_id, name: "accept", value: a.asset_id, disabled: true });
+    box.addEventListener("change", () => { accept.disabled = !box.checked; if (!box.checked) accept.checked = false; });
+    compat = [compat, h("div", { class: "check" }, accept, h("label", { for: accept.id }, "Accept: deploy although the vendor does not state " + a.installed_version))];
+  }
+  let note = a.notes || "";
+  if (!a.applies) note = a.reason;
+  else if (a.open_campaign) note = ["Already a target of ", link("#/campaigns/" + a.open_campaign, campaignNames.get(a.open_campaign) || "an open campaign"), ", which has not ended"];
+  return h("tr", { class: available ? null : "unavailable", dataset: { asset: a.asset_id } },
+    h("td", {}, box), h("td", { class: "name" }, h("label", { for: id }, a.name)), h("td", {}, a.zone_name), h("td", {}, String(a.sl_t)),
+    h("td", {}, a.safety_critical ? "yes" : "no"), h("td", {}, a.installed_version || "unknown"), h("td", {}, compat), h("td", { class: "note wide" }, note));
 }
 
 // The stages a campaign passes through, and which states belong to each.
@@ -85,25 +125,27 @@ export async function renderCampaign(view, [id]) {
   let c = await api(url + "?live=1");
   const header = h("div", {});
   const timeline = h("section", { "aria-labelledby": "timeline-title" });
+  const review = h("section", { "aria-labelledby": "plan-review-title", id: "plan-review" });
   const actions = h("section", { "aria-labelledby": "actions-title", id: "actions" });
   const waves = h("section", { "aria-labelledby": "waves-title", id: "waves" });
   const rollback = h("section", { "aria-labelledby": "rollback-title", id: "rollback" });
-  const plan = h("section", { "aria-labelledby": "plan-title", id: "plan" });
+  const ended = h("section", { "aria-labelledby": "end-states-title", id: "end-states" });
   const history = h("section", { "aria-labelledby": "history-title" });
-  view.append(header, timeline, actions, waves, rollback, plan, history);
-  let actionsKey = "";
+  view.append(header, timeline, review, actions, waves, rollback, ended, history);
+  let actionsKey = "", reviewKey = "";
 
   const draw = (force) => {
     const targets = (c.plan && c.plan.targets) || [];
     const prodTarget = targets.find((t) => !t.test_bench) || targets[0];
     const tz = prodTarget && prodTarget.window ? prodTarget.window.time_zone : "";
     const paused = !!(c.live && c.live.paused);
-    fill(header, 
+    const patch = c.review ? c.review.patch : null;
+    fill(header,
       h("h1", {}, c.name),
       h("p", { class: "lead" }, "State: ", badge(c.status, { id: "campaign-status" }), paused ? [" ", badge("paused", { id: "campaign-paused" })] : null,
         c.detail ? h("span", { id: "campaign-detail" }, " — " + c.detail) : null),
       h("dl", { class: "facts" },
-        h("dt", {}, "Patch"), h("dd", {}, link("#/patches/" + c.patch_id, c.patch_id)),
+        h("dt", {}, "Patch"), h("dd", {}, link("#/patches/" + c.patch_id, patch ? patch.title + " (" + patch.version + ")" : c.patch_id)),
         h("dt", {}, "Created"), h("dd", {}, utc(c.created_at) + " by ", h("span", { id: "campaign-creator" }, c.created_by)),
         c.next_window_start && !terminalCampaign.includes(c.status) ? [h("dt", {}, "Next window"),
           h("dd", { id: "campaign-window" }, zoned(c.next_window_start, tz) + " until " + zoned(c.next_window_end, tz))] : null,
@@ -124,16 +166,31 @@ export async function renderCampaign(view, [id]) {
           h("span", { class: "stage-name" }, s.name), " — ", h("span", { class: "stage-state" }, state));
       })));
 
+    // While the plan awaits approval its review comes before the decision; afterwards it is the
+    // record of what was approved, below the progress.
+    const asking = c.status === "awaiting_approval";
+    const before = asking ? actions : history;
+    if (review.nextSibling !== before) view.insertBefore(review, before);
+    const key = JSON.stringify([c.status, c.plan_digest, c.review]);
+    if (key !== reviewKey) {
+      reviewKey = key;
+      drawReview(review, c, asking && can("deciders") && session.actor.name !== c.created_by);
+    }
     drawWaves(waves, c);
     drawRollback(rollback, c);
-    drawPlan(plan, c, targets);
+    drawEndStates(ended, c);
     drawHistory(history, c);
 
-    const key = [c.status, paused, (c.approvals || []).length].join("|");
-    if (force || (key !== actionsKey && !actions.querySelector("dialog[open]") && !actions.contains(document.activeElement))) {
-      actionsKey = key;
+    // The actions are redrawn when what one may do changes (an ended campaign offers no pause),
+    // unless someone is typing there or answering a confirmation; focus there moves to the
+    // heading of the redrawn actions.
+    const ak = [c.status, paused, c.plan_digest, (c.approvals || []).length].join("|");
+    const focused = actions.contains(document.activeElement) ? document.activeElement : null;
+    const busy = actions.querySelector("dialog[open]") || (focused && focused.matches("textarea, input"));
+    if (force || (ak !== actionsKey && !busy)) {
+      actionsKey = ak;
       drawActions(actions, c, paused, refresh);
-      if (force) { const t = actions.querySelector("h2"); t.setAttribute("tabindex", "-1"); t.focus(); }
+      if (force || focused) { const t = actions.querySelector("h2"); t.setAttribute("tabindex", "-1"); t.focus(); }
     }
   };
 
@@ -151,6 +208,79 @@ export async function renderCampaign(view, [id]) {
   return () => clearInterval(timer);
 }
 
+// drawReview shows what the approvers approve, in names a person reads: the patch and its CVEs,
+// every target with the version it runs and what the vendor says of that version, the bench
+// runs that cover those versions and what they checked, the waves with their error thresholds
+// and windows in the zone's own time, accepted not_stated versions, and the digest.
+function drawReview(section, c, asking) {
+  const r = c.review;
+  section.className = asking ? "card review-ask" : "";
+  const intro = [h("h2", { id: "plan-review-title" }, c.status === "awaiting_approval" ? "Plan to approve" : "Plan"),
+    h("p", {}, asking ? "Read this before you decide. " : "",
+      "What the approvers approve is exactly what runs: these targets, from these versions, in these waves and windows. Any change to the plan changes its digest and voids earlier approvals.")];
+  if (!r) {
+    fill(section, intro, legacyPlan(c));
+    return;
+  }
+  const p = r.patch;
+  const names = new Map(r.targets.map((t) => [t.asset_id, t.name]));
+  const now = Date.now();
+  fill(section, intro,
+    h("dl", { class: "facts", id: "review-patch" },
+      h("dt", {}, "Patch"), h("dd", {}, p.title),
+      h("dt", {}, "Vendor and product"), h("dd", {}, p.vendor + ", " + p.product + " (patch version " + p.version + ")"),
+      h("dt", {}, "Every target ends at"), h("dd", { id: "review-to-version" }, r.to_version || p.fixed_version),
+      h("dt", {}, "Fixes"), h("dd", {}, p.cves.length
+        ? h("ul", { class: "plain", id: "review-cves" }, p.cves.map((v) => h("li", {}, h("strong", {}, v.id), " — CVSS " + v.cvss)))
+        : h("span", { id: "review-cves" }, "no CVE listed")),
+      p.restart_required ? [h("dt", {}, "Restart required"), h("dd", {}, p.restart_required)] : null,
+      h("dt", {}, "Approvals needed"), h("dd", { id: "review-approvals" }, String(r.approvals_required),
+        r.needs_safety ? ", one of them from the safety role (the plan has SL-T 3–4 or safety-critical targets)" : "",
+        "; the campaign's creator cannot approve it."),
+      h("dt", {}, "Plan digest"), h("dd", {}, h("code", { id: "plan-digest" }, c.plan_digest))),
+    h("h3", {}, "Targets"),
+    table("Targets: the version each runs, what the vendor says of it, and the bench run that covers it",
+      ["Asset", "Zone", "SL-T", "Safety-critical", "Wave", "Version", "Vendor's compatibility", "Test-bench run"], r.targets.map((t) =>
+        h("tr", { dataset: { asset: t.asset_id } }, h("td", { class: "name" }, t.name), h("td", {}, t.zone_name), h("td", {}, String(t.sl_t)), h("td", {}, t.safety_critical ? "yes" : "no"),
+          h("td", {}, String(t.wave)), h("td", { class: "name" }, t.from_version + " → " + r.to_version),
+          h("td", { class: "compat-cell" }, compatBadge(t.compatibility), t.accepted_not_stated ? h("div", { class: "hint" }, "accepted by " + ((r.acceptance || {}).by || "the planner")) : null),
+          h("td", { class: "coverage wide" }, t.covered_by ? "covered by " + t.covered_by + " (" + t.from_version + " → " + r.to_version + ")" : h("strong", { class: "warn-text" }, "⚠ not covered")))),
+      { id: "review-targets" }),
+    r.uncovered.length ? h("p", { class: "card warn", id: "review-uncovered", role: "note" }, "⚠ No test-bench run covers the version that ",
+      r.uncovered.join(", "), r.uncovered.length === 1 ? " runs: it is" : " run: they are", " patched without the patch having been tried on their version.") : null,
+    h("h3", {}, "Test-bench runs"),
+    table("Test-bench runs", ["Bench asset", "Version", "Prepared by", "Result", "When", "Checks"], r.bench.map((b) =>
+      h("tr", { dataset: { asset: b.asset_id } }, h("td", { class: "name" }, b.name), h("td", { class: "name" }, b.from_version + " → " + b.to_version),
+        h("td", {}, b.prepare === "restore_baseline" ? "restoring its verified " + b.from_version + " baseline first" : "none: it runs " + b.from_version),
+        h("td", {}, assetBadge(b.state, { class: "bench-state" }), b.result ? h("div", {}, b.result) : null),
+        h("td", {}, b.state === "pending" ? "not run yet" : utc(b.at)),
+        h("td", { class: "wide" }, b.checks.length ? h("ul", { class: "plain" }, b.checks.map((k) => h("li", {}, "✓ " + k))) : "—"))),
+    { id: "review-bench", empty: "No bench run." }),
+    h("h3", {}, "Waves"),
+    table("Waves in order, each inside its zone's maintenance window", ["Wave", "Zone", "Assets", "Error threshold", "Window", "Next opening (zone time)"], r.waves.map((w) =>
+      h("tr", {}, h("td", {}, String(w.n)), h("td", {}, w.zone_name), h("td", { class: "wide" }, w.assets.join(", ")),
+        h("td", {}, w.error_threshold ? w.error_threshold + " failed asset" + (w.error_threshold === 1 ? "" : "s") + " tolerated" : "0: halts at the first failed asset"),
+        h("td", { class: "wide" }, h("code", {}, w.window.cron), " for " + goDuration(w.window.duration) + ", " + w.window.time_zone + ", at most " + w.window.max_parallel + " at once"),
+        h("td", { class: "wide" }, terminalCampaign.includes(c.status) ? "—" : !w.window.next_start ? "none in the coming year"
+          : (new Date(w.window.next_start) <= now ? "open now, until " : zoned(w.window.next_start, w.window.time_zone) + " until ") + zoned(w.window.next_end, w.window.time_zone)))),
+    { id: "review-waves" }),
+    r.acceptance ? h("p", { class: "card warn", id: "review-acceptance" }, h("strong", {}, r.acceptance.by), " accepted deploying to ",
+      r.acceptance.asset_ids.map((a) => names.get(a) || a).join(", "), " although the vendor's compatibility statement does not mention the version they run. Reason: “", r.acceptance.reason, "”.") : null);
+}
+
+// goDuration shortens a Go duration for reading: "1h0m0s" → "1h", "1m40s" stays.
+function goDuration(d) { return String(d || "—").replace(/([hm])0s$/, "$1").replace(/h0m$/, "h"); }
+
+// legacyPlan shows a plan made before plans carried names, bench runs and waves.
+function legacyPlan(c) {
+  const targets = (c.plan && c.plan.targets) || [];
+  const names = new Map((c.assets || []).map((a) => [a.asset_id, a.name]));
+  return [h("p", {}, "Plan digest: ", h("code", { id: "plan-digest" }, c.plan_digest)),
+    table("Plan targets", ["Asset", "Zone", "SL-T", "Safety-critical", "Test bench", "Window"], targets.map((t) =>
+      h("tr", {}, h("td", {}, names.get(t.asset_id) || t.asset_id), h("td", {}, t.zone_id), h("td", {}, String(t.sl_t)), h("td", {}, t.safety_critical ? "yes" : "no"),
+        h("td", {}, t.test_bench ? "yes" : "no"), h("td", {}, t.window ? h("code", {}, t.window.cron) : "—", t.window ? " " + t.window.duration + ", " + t.window.time_zone : ""))))];
+}
+
 function drawWaves(section, c) {
   const byWave = new Map();
   for (const a of c.assets || []) {
@@ -158,9 +288,11 @@ function drawWaves(section, c) {
     if (!byWave.has(w)) byWave.set(w, []);
     byWave.get(w).push(a);
   }
-  const done = (c.assets || []).filter((a) => a.state === "done").length;
+  const all = c.assets || [];
+  const count = (st) => all.filter((a) => a.state === st).length;
+  const others = assetEndStates.filter((st) => count(st)).map((st) => count(st) + " " + assetStateWord(st));
   fill(section, h("h2", { id: "waves-title" }, "Waves"),
-    h("p", { id: "waves-summary" }, done + " of " + (c.assets || []).length + " assets done."));
+    h("p", { id: "waves-summary" }, count("done") + " of " + all.length + " assets done" + others.map((o) => "; " + o).join("") + "."));
   for (const w of [...byWave.keys()].sort((a, b) => a - b)) {
     const list = byWave.get(w);
     const label = w === 0 ? "Test bench" : "Wave " + w + " (production)";
@@ -170,11 +302,11 @@ function drawWaves(section, c) {
         const step = assetSteps.indexOf(a.state);
         const bad = rollbackStates.includes(a.state);
         const value = step >= 0 ? step : bad ? assetSteps.length - 1 : 0;
-        const text = step >= 0 ? "step " + step + " of " + (assetSteps.length - 1) + ": " + stateWord(a.state) : stateWord(a.state);
+        const text = step >= 0 ? "step " + step + " of " + (assetSteps.length - 1) + ": " + stateWord(a.state) : assetStateWord(a.state);
         return h("tr", { dataset: { asset: a.asset_id } },
           h("td", {}, a.name || a.asset_id),
           h("td", {}, (a.from_version || "?") + " → " + (a.to_version || "?")),
-          h("td", {}, badge(a.state, { class: "asset-state" })),
+          h("td", {}, assetBadge(a.state, { class: "asset-state" })),
           h("td", {}, h("progress", { max: String(assetSteps.length - 1), value: String(value), "aria-label": (a.name || a.asset_id) + " progress", class: bad ? "bad" : "" }),
             " ", h("span", { class: "progress-text" }, text)));
       })));
@@ -182,25 +314,38 @@ function drawWaves(section, c) {
 }
 
 function drawRollback(section, c) {
-  const rows = (c.assets || []).filter((a) => rollbackStates.includes(a.state) || a.error);
+  const rows = (c.assets || []).filter((a) => rollbackStates.includes(a.state));
   if (!rows.length) { section.replaceChildren(); section.hidden = true; return; }
   section.hidden = false;
-  fill(section, h("h2", { id: "rollback-title" }, "Rollback"),
-    h("p", {}, "Verification failed on these assets; otpatch restored their verified backups and verified the old version again. An asset in ‘rollback failed’ needs manual action."),
+  fill(section, h("h2", { id: "rollback-title" }, "Failed and rolled back"),
+    h("p", {}, "The change failed on these assets (deploy or verification); otpatch restored their verified backups and verified the old version again. An asset in ‘rollback failed’ needs manual action."),
     table("Rolled-back assets", ["Asset", "State", "What failed", "Restored to", "Backup object", "Backup SHA-256"], rows.map((a) =>
-      h("tr", {}, h("td", {}, a.name || a.asset_id), h("td", {}, badge(a.state)), h("td", {}, a.error || "—"), h("td", {}, a.from_version || "—"),
+      h("tr", {}, h("td", {}, a.name || a.asset_id), h("td", {}, assetBadge(a.state)), h("td", {}, a.error || "—"), h("td", {}, a.from_version || "—"),
         h("td", {}, h("code", {}, a.backup_key || "—")), h("td", {}, h("code", { title: a.backup_sha256 || "" }, short(a.backup_sha256, 16))))),
     { id: "rollback-details" }));
 }
 
-function drawPlan(section, c, targets) {
-  fill(section, h("h2", { id: "plan-title" }, "Plan"),
-    h("p", {}, "Approvers approve this plan digest; any change to the plan voids earlier approvals."),
-    h("p", {}, "Plan digest: ", h("code", { id: "plan-digest" }, c.plan_digest)),
-    h("details", {}, h("summary", {}, "Targets and windows (" + targets.length + ")"),
-      table("Plan targets", ["Asset", "Zone", "SL-T", "Safety-critical", "Test bench", "Window"], targets.map((t) =>
-        h("tr", {}, h("td", {}, t.asset_id), h("td", {}, t.zone_id), h("td", {}, String(t.sl_t)), h("td", {}, t.safety_critical ? "yes" : "no"),
-          h("td", {}, t.test_bench ? "yes" : "no"), h("td", {}, t.window ? h("code", {}, t.window.cron) : "—", t.window ? " " + t.window.duration + ", " + t.window.time_zone : ""))))));
+// What each end state means; none of them is a failed verification.
+const endStateMeaning = {
+  aborted: "An abort interrupted the change; otpatch restored the verified backup and verified the old version again. The patch did not fail on them.",
+  not_started: "The campaign ended before their turn; otpatch did not touch them.",
+  drifted: "The device did not run the version the approved plan names; otpatch left it as it was and deployed nothing.",
+  skipped: "The campaign was cancelled before otpatch touched them.",
+};
+
+// drawEndStates groups the assets the campaign ended without patching, or restored after an
+// abort, each group under its own words.
+function drawEndStates(section, c) {
+  const groups = assetEndStates.map((st) => [st, (c.assets || []).filter((a) => a.state === st)]).filter(([, list]) => list.length);
+  if (!groups.length) { section.replaceChildren(); section.hidden = true; return; }
+  section.hidden = false;
+  fill(section, h("h2", { id: "end-states-title" }, "Not patched"),
+    groups.map(([st, list]) => h("div", { class: "end-group", id: "end-" + st, dataset: { state: st } },
+      h("h3", {}, assetBadge(st), " " + list.length + (list.length === 1 ? " asset" : " assets")),
+      h("p", {}, endStateMeaning[st]),
+      table(assetStateWord(st), ["Asset", "Where", "Version", "Why"], list.map((a) =>
+        h("tr", { dataset: { asset: a.asset_id } }, h("td", {}, a.name || a.asset_id), h("td", {}, a.test_bench ? "test bench" : "wave " + a.wave),
+          h("td", {}, a.from_version || "—"), h("td", {}, a.error || "—")))))));
 }
 
 function drawHistory(section, c) {
@@ -235,10 +380,15 @@ function drawActions(section, c, paused, refresh) {
           await api("/api/v1/campaigns/" + encodeURIComponent(c.id) + "/decisions", { method: "POST", body: { decision, reason: reason.value.trim(), plan_digest: c.plan_digest } });
           announce(decision === "approve" ? "You approved plan " + short(c.plan_digest) + "." : "You rejected the plan.", "ok");
           await refresh(true);
-        } catch (err) { result.append(errorBox(err)); }
+        } catch (err) {
+          // A refused decision (the plan changed meanwhile, say): show the plan as it is now,
+          // and why, so the approver reads it again before deciding.
+          await refresh(true).catch(() => {});
+          fill(section.querySelector("#action-result") || result, errorBox(err));
+        }
       };
       section.append(h("form", { class: "card", id: "decision-form", onsubmit: (e) => e.preventDefault() },
-        h("p", {}, "You approve the plan with digest ", h("code", {}, short(c.plan_digest, 16)), ": this patch, these targets and their windows."),
+        h("p", {}, "You decide on the plan with digest ", h("code", {}, short(c.plan_digest, 16)), ": the patch, targets, bench results, waves and windows shown above."),
         field("decision-reason", "Reason (required to reject)", reason),
         h("div", { class: "buttons" },
           h("button", { type: "button", id: "approve", onclick: () => decide("approve") }, "Approve plan"),

@@ -1,6 +1,6 @@
 // Patches: a vendor submits signed patches and follows their qualification; staff see every
-// patch with its applicable assets and qualification report.
-import { fill, session, api, can, h, badge, table, link, utc, short, field, errorBox, announce, ApiError } from "../lib.js";
+// patch with the assets it applies to now and, as a record, its qualification report.
+import { fill, session, api, can, h, badge, compatBadge, table, link, utc, short, field, errorBox, announce, ApiError } from "../lib.js";
 
 export async function renderList(view) {
   view.append(h("h1", {}, "Patches"));
@@ -98,6 +98,11 @@ export async function renderPatch(view, [id]) {
     }
     throw err;
   }
+  // Names of the open campaigns that already hold assets of this product, for the links.
+  let campaignNames = new Map();
+  if ((p.applicability_now || []).some((a) => a.open_campaign)) {
+    campaignNames = new Map((await api("/api/v1/campaigns")).map((c) => [c.id, c.name]));
+  }
   const head = h("div", {});
   const body = h("div", {});
   view.append(head, body);
@@ -106,7 +111,7 @@ export async function renderPatch(view, [id]) {
       h("p", { class: "lead" }, p.title),
       h("p", {}, "State: ", badge(p.status, { id: "patch-status" }),
         p.status === "qualifying" || p.status === "submitted" ? " — qualification is running; this page updates by itself." : ""));
-    fill(body, ...details(p));
+    fill(body, ...details(p, campaignNames));
   };
   draw();
   if (p.status === "qualified" || p.status === "rejected") return;
@@ -120,7 +125,7 @@ export async function renderPatch(view, [id]) {
   return () => clearInterval(timer);
 }
 
-function details(p) {
+function details(p, campaignNames) {
   const m = p.manifest || {};
   const out = [];
   if (p.reasons && p.reasons.length) {
@@ -132,30 +137,49 @@ function details(p) {
   }
   out.push(h("section", { "aria-labelledby": "manifest-title" }, h("h2", { id: "manifest-title" }, "Manifest"),
     h("dl", { class: "facts" },
-      fact("Vendor", p.vendor_id), fact("Product", p.product_id), fact("Affected versions", (m.affected_versions || []).join(", ")),
+      fact("Vendor", m.vendor || p.vendor_id), fact("Product", m.product || p.product_id), fact("Affected versions", (m.affected_versions || []).join(", ")),
       fact("Fixed version", m.fixed_version), fact("CVEs", (m.cves || []).map((c) => c.id + " (CVSS " + c.cvss + ")").join(", ") || "none"),
       fact("Restart required", m.restart_required), fact("Install", m.install), fact("Verify", m.verify), fact("Rollback", m.rollback),
       fact("Manifest SHA-256", h("code", {}, p.manifest_sha256)), fact("Signing key", h("code", {}, p.key_fingerprint || "—")),
       fact("Submitted", utc(p.created_at) + " by " + p.submitted_by))));
   out.push(table("Artifacts", ["File", "Size", "SHA-256"], (p.artifacts || []).map((a) =>
     h("tr", {}, h("td", {}, a.name), h("td", {}, a.size.toLocaleString("en") + " bytes"), h("td", {}, h("code", { title: a.sha256 }, short(a.sha256, 16)))))));
+  if (p.applicability_now) out.push(assetsNow(p.applicability_now, campaignNames));
   const rep = p.qualification_report;
   if (rep) {
     const risk = rep.risk || {};
-    out.push(h("section", { "aria-labelledby": "report-title", id: "qualification-report" }, h("h2", { id: "report-title" }, "Qualification report"),
+    // The report records zone ids; the live rows name them.
+    const zones = new Map((p.applicability_now || []).map((a) => [a.zone_id, a.zone_name]));
+    const zone = (id) => zones.get(id) || id;
+    out.push(h("section", { "aria-labelledby": "report-title", id: "qualification-report" }, h("h2", { id: "report-title" }, "Qualification report (record of qualification time)"),
+      h("p", { class: "hint" }, "What otpatch found when it qualified the patch. Installed versions may have changed since; campaigns are planned from the assets as they run now."),
       h("dl", { class: "facts" }, fact("Highest CVSS", String(risk.max_cvss ?? "—")), fact("Highest zone SL-T", String(risk.max_sl_t ?? "—")),
         fact("Highest asset criticality", String(risk.max_criticality ?? "—")), fact("Safety-critical assets", String(risk.safety_critical_assets ?? 0)),
-        fact("Zones", (risk.zones || []).join(", ") || "none")),
-      table("Applicable assets", ["Asset", "Zone", "Installed version", "Vendor's compatibility statement"], (rep.applicable || []).map((a) =>
-        h("tr", {}, h("td", {}, a.name || a.asset_id), h("td", {}, a.zone_id), h("td", {}, a.installed_version), h("td", {}, a.compatibility.replaceAll("_", " ")))),
-      { id: "applicable-assets", empty: "No asset in the inventory runs an affected version." }),
-      (rep.excluded_not_qualified || []).length ? table("Excluded: the vendor says not qualified for their version", ["Asset", "Zone", "Installed version", "Notes"],
-        rep.excluded_not_qualified.map((a) => h("tr", {}, h("td", {}, a.name || a.asset_id), h("td", {}, a.zone_id), h("td", {}, a.installed_version), h("td", {}, a.notes || "")))) : null,
+        fact("Zones", (risk.zones || []).map(zone).join(", ") || "none")),
+      table("Applicable assets at qualification time", ["Asset", "Zone", "Installed version at qualification", "Vendor's compatibility statement"], (rep.applicable || []).map((a) =>
+        h("tr", {}, h("td", {}, a.name || a.asset_id), h("td", {}, zone(a.zone_id)), h("td", {}, a.installed_version), h("td", {}, compatBadge(a.compatibility)))),
+      { id: "applicable-assets", empty: "No asset in the inventory ran an affected version." }),
+      (rep.excluded_not_qualified || []).length ? table("Excluded at qualification time: the vendor says not qualified for their version", ["Asset", "Zone", "Installed version at qualification", "Notes"],
+        rep.excluded_not_qualified.map((a) => h("tr", {}, h("td", {}, a.name || a.asset_id), h("td", {}, zone(a.zone_id)), h("td", {}, a.installed_version), h("td", {}, a.notes || "")))) : null,
       (rep.supersedes || []).length ? h("p", {}, "Supersedes: ", rep.supersedes.map((s) => s.patch_ref).join(", ")) : null));
   } else if (p.applicable_assets && p.applicable_assets.length) {
     out.push(h("p", {}, "Applicable assets: " + p.applicable_assets.join(", ")));
   }
   return out;
+}
+
+// assetsNow is the patch evaluated against every asset of its product as it runs now: the
+// version installed now, what the vendor says of it, whether the patch applies and why not,
+// and an open campaign already holding the asset.
+function assetsNow(rows, campaignNames) {
+  const applies = rows.filter((a) => a.applies).length;
+  return h("section", { "aria-labelledby": "now-title", id: "applicability-now" }, h("h2", { id: "now-title" }, "Assets of this product now"),
+    h("p", {}, applies + " of " + rows.length + " assets run a version the patch applies to now."),
+    table("Assets of this product as they run now", ["Asset", "Zone", "SL-T", "Installed version now", "Vendor's compatibility statement", "Patch applies now", "Open campaign"], rows.map((a) =>
+      h("tr", { dataset: { asset: a.asset_id } }, h("td", { class: "name" }, a.name, a.test_bench ? h("div", { class: "hint" }, "test bench") : null), h("td", {}, a.zone_name), h("td", {}, String(a.sl_t)),
+        h("td", { class: "installed-now" }, a.installed_version || "unknown"), h("td", {}, compatBadge(a.compatibility), a.notes ? h("div", { class: "hint" }, a.notes) : null),
+        h("td", { class: "wide" }, a.applies ? "yes" : "no: " + a.reason), h("td", {}, a.open_campaign ? link("#/campaigns/" + a.open_campaign, campaignNames.get(a.open_campaign) || "open campaign") : "—"))),
+    { id: "assets-now", empty: "No asset of this product is in the inventory." }));
 }
 
 function fact(term, value) {
