@@ -437,7 +437,7 @@ func TestBrowserPatchToCompletion(t *testing.T) {
 			t.Errorf("the review lists %d targets, want %d", n, len(targets))
 		}
 		bench := approver.text("#review-bench")
-		for _, w := range []string{"bench-hmi-01", "V16.0.1 → V16.0.2", "bench-hmi-02", "V16.0.0 → V16.0.2", "done", "deployed and verified"} {
+		for _, w := range []string{"bench-hmi-01", "V16.0.1 → V16.0.2", "bench-hmi-02", "V16.0.0 → V16.0.2", "patched and verified", "deployed and verified"} {
 			if !strings.Contains(bench, w) {
 				t.Errorf("the bench runs lack %q: %q", w, bench)
 			}
@@ -637,7 +637,7 @@ func TestBrowserAbortEndStates(t *testing.T) {
 	engineer.shot("aborted")
 
 	for id, want := range map[string]struct{ state, word string }{
-		"ast_pkg-hmi-01": {"done", "done"},
+		"ast_pkg-hmi-01": {"done", "patched and verified"},
 		"ast_pkg-hmi-02": {"aborted", "restored after abort"},
 		"ast_pkg-hmi-03": {"not_started", "not started"},
 		"ast_pkg-hmi-04": {"not_started", "not started"},

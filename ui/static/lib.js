@@ -45,7 +45,10 @@ export async function api(path, { method = "GET", body, raw = false } = {}) {
  * from its OpenAPI document: controls for features not yet on the server are not shown. */
 export function hasRoute(method, path) { return session.routes.has(method.toUpperCase() + " " + path); }
 
+/** loadRoutes reads what the server says of itself before pages render: its routes (OpenAPI)
+ * and the words for its statuses and states. */
 export async function loadRoutes() {
+  const words = loadStates();
   try {
     const doc = await api("/api/v1/openapi.json");
     session.routes = new Set();
@@ -53,6 +56,7 @@ export async function loadRoutes() {
       for (const m of Object.keys(ops)) session.routes.add(m.toUpperCase() + " " + p);
     }
   } catch { session.routes = new Set(); }
+  await words;
 }
 
 // Roles, as the server authorizes them; a control a role may not use is not shown.
@@ -107,53 +111,58 @@ export function table(caption, headers, rows, { id, empty = "None." } = {}) {
       h("tbody", {}, rows)));
 }
 
-// Human words for states; the badge shows the word and a symbol, not only a colour.
-const stateWords = {
-  submitted: "submitted", qualifying: "qualifying", qualified: "qualified", rejected: "rejected",
-  draft: "draft", testing: "testing on the bench", test_failed: "test failed", awaiting_approval: "awaiting approval",
-  approved: "approved", scheduled: "scheduled", deploying: "deploying", completed: "completed", halted: "halted",
-  rolled_back: "rolled back", aborted: "aborted", pending: "pending", backing_up: "backing up", backed_up: "backed up",
-  verifying: "verifying", done: "done", failed: "failed", rolling_back: "rolling back", rollback_failed: "rollback failed",
-  skipped: "skipped", paused: "paused",
-};
-const stateTone = {
-  qualified: "ok", completed: "ok", done: "ok", approved: "ok",
-  rejected: "bad", test_failed: "bad", halted: "bad", rolled_back: "bad", aborted: "bad", failed: "bad", rollback_failed: "bad",
-  rolling_back: "warn", qualifying: "busy", testing: "busy", deploying: "busy", backing_up: "busy", backed_up: "busy",
-  verifying: "busy", awaiting_approval: "warn", scheduled: "wait", submitted: "wait", pending: "wait", draft: "wait", paused: "warn",
-};
+// Words and tones of every status and state, as the server's domain defines them (GET
+// /api/v1/states, read with the routes before any page renders): the UI keeps no list of its
+// own. A badge shows the word and a symbol, not only a colour.
+const states = { status: new Map(), asset: new Map() };
 const toneSymbol = { ok: "✓", bad: "✗", warn: "!", busy: "…", wait: "○" };
 
-export function stateWord(s) { return stateWords[s] || String(s || "").replaceAll("_", " "); }
+/** terminalCampaign lists the campaign statuses no transition follows (from the server). */
+export const terminalCampaign = [];
 
+async function loadStates() {
+  try {
+    const doc = await api("/api/v1/states");
+    const campaign = doc.campaign_statuses || [];
+    states.status = new Map([...(doc.patch_statuses || []), ...campaign].map((s) => [s.value, s]));
+    states.asset = new Map((doc.asset_states || []).map((s) => [s.value, s]));
+    terminalCampaign.splice(0, terminalCampaign.length, ...campaign.filter((s) => s.ended).map((s) => s.value));
+  } catch { /* without them, states show as their values */ }
+}
+
+// describe finds a status or state in the first list that has it.
+function describe(s, ...lists) {
+  for (const l of lists) if (l.has(s)) return l.get(s);
+  return { label: String(s || "").replaceAll("_", " "), tone: "wait" };
+}
+
+/** stateWord is the word for a patch or campaign status. */
+export function stateWord(s) { return describe(s, states.status).label; }
+
+/** badge shows a patch or campaign status (or, on the dashboard's alarms, an asset state). */
 export function badge(state, attrs = {}) {
-  return toneBadge(stateTone[state] || "wait", stateWord(state), "state-" + state, { state }, attrs);
+  const d = describe(state, states.status, states.asset);
+  return toneBadge(d.tone, d.label, "state-" + state, { state }, attrs);
+}
+
+/** assetStateWord is the word for an asset's state within a campaign ("restored after abort"
+ * for an asset an abort interrupted, where the campaign itself is "aborted"). */
+export function assetStateWord(s) { return describe(s, states.asset).label; }
+
+export function assetBadge(state, attrs = {}) {
+  const d = describe(state, states.asset);
+  return toneBadge(d.tone, d.label, "state-" + state, { state }, attrs);
 }
 
 // toneBadge is a word with its tone's symbol and colour; a class given in attrs is added.
 function toneBadge(tone, word, cls, dataset, { class: more, ...attrs }) {
   return h("span", { class: ["state", "tone-" + tone, cls, more].filter(Boolean).join(" "), dataset, ...attrs },
-    h("span", { "aria-hidden": "true" }, toneSymbol[tone] + " "), word);
+    h("span", { "aria-hidden": "true" }, (toneSymbol[tone] || "") + " "), word);
 }
 
-// An asset's end states within a campaign, where they differ from the campaign's words: an
-// aborted asset was restored, not failed; the others were never changed.
-const assetEndWords = {
-  aborted: "restored after abort", not_started: "not started", drifted: "drifted — left as it was",
-  skipped: "skipped — cancelled before it was touched",
-};
-const assetEndTone = { aborted: "warn", not_started: "wait", drifted: "warn", skipped: "wait" };
-
-/** assetStateWord is the word for an asset's state within a campaign. */
-export function assetStateWord(s) { return assetEndWords[s] || stateWord(s); }
-
-export function assetBadge(state, attrs = {}) {
-  return toneBadge(assetEndTone[state] || stateTone[state] || "wait", assetStateWord(state), "state-" + state, { state }, attrs);
-}
-
-/** assetEndStates are the states of assets a campaign ended without changing for good (no
- * verification failed on them), in the order the campaign page groups them. */
-export const assetEndStates = Object.keys(assetEndWords);
+/** assetEndStates are the end states of assets a campaign did not patch and on which nothing
+ * failed, in the order the campaign page groups them. */
+export const assetEndStates = ["aborted", "not_started", "drifted", "skipped"];
 
 // The vendor's compatibility statement for an installed version.
 const compatWords = {
@@ -165,8 +174,6 @@ const compatTone = { qualified: "ok", not_tested: "warn", not_stated: "warn", no
 export function compatBadge(c, attrs = {}) {
   return toneBadge(compatTone[c] || "wait", compatWords[c] || String(c || "unknown").replaceAll("_", " "), "compat", { compat: c }, attrs);
 }
-
-export const terminalCampaign = ["test_failed", "rejected", "completed", "halted", "rolled_back", "aborted"];
 
 function pad(n) { return String(n).padStart(2, "0"); }
 

@@ -224,7 +224,6 @@ function drawReview(section, c, asking) {
   }
   const p = r.patch;
   const names = new Map(r.targets.map((t) => [t.asset_id, t.name]));
-  const now = Date.now();
   fill(section, intro,
     h("dl", { class: "facts", id: "review-patch" },
       h("dt", {}, "Patch"), h("dd", {}, p.title),
@@ -262,7 +261,7 @@ function drawReview(section, c, asking) {
         h("td", {}, w.error_threshold ? w.error_threshold + " failed asset" + (w.error_threshold === 1 ? "" : "s") + " tolerated" : "0: halts at the first failed asset"),
         h("td", { class: "wide" }, h("code", {}, w.window.cron), " for " + goDuration(w.window.duration) + ", " + w.window.time_zone + ", at most " + w.window.max_parallel + " at once"),
         h("td", { class: "wide" }, terminalCampaign.includes(c.status) ? "—" : !w.window.next_start ? "none in the coming year"
-          : (new Date(w.window.next_start) <= now ? "open now, until " : zoned(w.window.next_start, w.window.time_zone) + " until ") + zoned(w.window.next_end, w.window.time_zone)))),
+          : (w.window.open_now ? "open now, until " : zoned(w.window.next_start, w.window.time_zone) + " until ") + zoned(w.window.next_end, w.window.time_zone)))),
     { id: "review-waves" }),
     r.acceptance ? h("p", { class: "card warn", id: "review-acceptance" }, h("strong", {}, r.acceptance.by), " accepted deploying to ",
       r.acceptance.asset_ids.map((a) => names.get(a) || a).join(", "), " although the vendor's compatibility statement does not mention the version they run. Reason: “", r.acceptance.reason, "”.") : null);
@@ -302,7 +301,7 @@ function drawWaves(section, c) {
         const step = assetSteps.indexOf(a.state);
         const bad = rollbackStates.includes(a.state);
         const value = step >= 0 ? step : bad ? assetSteps.length - 1 : 0;
-        const text = step >= 0 ? "step " + step + " of " + (assetSteps.length - 1) + ": " + stateWord(a.state) : assetStateWord(a.state);
+        const text = (step >= 0 ? "step " + step + " of " + (assetSteps.length - 1) + ": " : "") + assetStateWord(a.state);
         return h("tr", { dataset: { asset: a.asset_id } },
           h("td", {}, a.name || a.asset_id),
           h("td", {}, (a.from_version || "?") + " → " + (a.to_version || "?")),
@@ -320,7 +319,7 @@ function drawRollback(section, c) {
   fill(section, h("h2", { id: "rollback-title" }, "Failed and rolled back"),
     h("p", {}, "The change failed on these assets (deploy or verification); otpatch restored their verified backups and verified the old version again. An asset in ‘rollback failed’ needs manual action."),
     table("Rolled-back assets", ["Asset", "State", "What failed", "Restored to", "Backup object", "Backup SHA-256"], rows.map((a) =>
-      h("tr", {}, h("td", {}, a.name || a.asset_id), h("td", {}, assetBadge(a.state)), h("td", {}, a.error || "—"), h("td", {}, a.from_version || "—"),
+      h("tr", {}, h("td", { class: "name" }, a.name || a.asset_id), h("td", {}, assetBadge(a.state)), h("td", {}, a.error || "—"), h("td", {}, a.from_version || "—"),
         h("td", {}, h("code", {}, a.backup_key || "—")), h("td", {}, h("code", { title: a.backup_sha256 || "" }, short(a.backup_sha256, 16))))),
     { id: "rollback-details" }));
 }
@@ -344,7 +343,7 @@ function drawEndStates(section, c) {
       h("h3", {}, assetBadge(st), " " + list.length + (list.length === 1 ? " asset" : " assets")),
       h("p", {}, endStateMeaning[st]),
       table(assetStateWord(st), ["Asset", "Where", "Version", "Why"], list.map((a) =>
-        h("tr", { dataset: { asset: a.asset_id } }, h("td", {}, a.name || a.asset_id), h("td", {}, a.test_bench ? "test bench" : "wave " + a.wave),
+        h("tr", { dataset: { asset: a.asset_id } }, h("td", { class: "name" }, a.name || a.asset_id), h("td", {}, a.test_bench ? "test bench" : "wave " + a.wave),
           h("td", {}, a.from_version || "—"), h("td", {}, a.error || "—")))))));
 }
 
