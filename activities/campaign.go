@@ -26,6 +26,8 @@ type CampaignPlan struct {
 	// Waves are the plan's production waves in order with their thresholds; empty for plans
 	// made before plans carried them (the workflow then groups the targets itself).
 	Waves []domain.PlanWave `json:"waves,omitempty"`
+	// Waivers are the plan's backup waivers.
+	Waivers []domain.PlanWaiver `json:"waivers,omitempty"`
 }
 
 // Target is one asset of the plan with what scheduling needs to know about it.
@@ -69,7 +71,7 @@ func (a *Activities) LoadCampaign(ctx context.Context, campaignID string) (Campa
 	}
 	out := CampaignPlan{CampaignID: c.ID, PatchID: c.PatchID, CreatedBy: c.CreatedBy, PlanDigest: c.PlanDigest,
 		Policy: domain.PolicyFor(plan, a.ApprovalTTL), ToVersion: m.FixedVersion, ArtifactSHA256: m.Artifacts[0].SHA256, Install: m.Install,
-		ErrorThreshold: plan.ErrorThreshold, Waves: plan.Waves}
+		ErrorThreshold: plan.ErrorThreshold, Waves: plan.Waves, Waivers: plan.Waivers}
 	complete := plan.Complete()
 	for _, t := range plan.Targets {
 		as, err := a.Store.Asset(ctx, t.AssetID)

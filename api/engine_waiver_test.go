@@ -15,15 +15,18 @@ func init() {
 }
 
 type waiverAnswer struct {
-	AssetID string `json:"asset_id"`
-	Actor   string `json:"actor"`
-	Role    string `json:"role"`
-	Reason  string `json:"reason"`
+	AssetID    string `json:"asset_id"`
+	Actor      string `json:"actor"`
+	Role       string `json:"role"`
+	Reason     string `json:"reason"`
+	PlanDigest string `json:"plan_digest"`
+	Replanned  bool   `json:"replanned"`
 }
 
 // waivedCampaign creates a campaign over assets, waits for the bench, waives the backup of
 // waived with reason (after checking the refusals: an approver, no reason, an asset that is not
-// a target) and approves the plan.
+// a target) and approves the plan. The waiver changes the plan: the review shows it, the
+// digest is new, and an approval of the plan without it is refused.
 func (e *env) waivedCampaign(t *testing.T, patchID string, assets []string, waived, reason string) campaignDoc {
 	t.Helper()
 	var c campaignDoc
@@ -46,29 +49,52 @@ func (e *env) waivedCampaign(t *testing.T, patchID string, assets []string, waiv
 		t.Errorf("waiver for an asset that is not a target: %d rule %q, want 409 asset", code, prob.Rule)
 	}
 	var ans waiverAnswer
-	if code := e.call("POST", path, e.tokens.Engineer, map[string]any{"reason": reason}, &ans); code != http.StatusOK || ans.AssetID != waived || ans.Role != "engineer" || ans.Reason != reason {
-		t.Fatalf("waiver: %d %+v", code, ans)
+	if code := e.call("POST", path, e.tokens.Engineer, map[string]any{"reason": reason}, &ans); code != http.StatusOK || ans.AssetID != waived || ans.Role != "engineer" || ans.Reason != reason ||
+		!ans.Replanned || ans.PlanDigest == "" || ans.PlanDigest == c.PlanDigest {
+		t.Fatalf("waiver: %d %+v, want accepted with a new plan digest", code, ans)
 	}
 	if code := e.call("POST", path, e.tokens.Admin, map[string]any{"reason": "again"}, &prob); code != http.StatusConflict || prob.Rule != "state" {
 		t.Errorf("second waiver: %d rule %q, want 409 state", code, prob.Rule)
 	}
-	if code := e.call("POST", "/api/v1/campaigns/"+c.ID+"/decisions", e.tokens.Approver, map[string]any{"decision": "approve", "plan_digest": c.PlanDigest}, nil); code != http.StatusOK {
-		t.Fatalf("approve: %d", code)
+	var view struct {
+		PlanDigest string `json:"plan_digest"`
+		Review     struct {
+			PlanDigest string `json:"plan_digest"`
+			Waivers    []struct {
+				AssetID string `json:"asset_id"`
+				Name    string `json:"name"`
+				By      string `json:"by"`
+				Reason  string `json:"reason"`
+			} `json:"waivers"`
+		} `json:"review"`
 	}
+	if code := e.call("GET", "/api/v1/campaigns/"+c.ID, e.tokens.Approver, nil, &view); code != http.StatusOK || view.PlanDigest != ans.PlanDigest || view.Review.PlanDigest != ans.PlanDigest ||
+		len(view.Review.Waivers) != 1 || view.Review.Waivers[0].AssetID != waived || view.Review.Waivers[0].Name == "" || view.Review.Waivers[0].By != ans.Actor || view.Review.Waivers[0].Reason != reason {
+		t.Errorf("campaign after the waiver: %d %+v, want the new digest and the waiver in the review", code, view)
+	}
+	if code := e.call("POST", "/api/v1/campaigns/"+c.ID+"/decisions", e.tokens.Approver, map[string]any{"decision": "approve", "plan_digest": c.PlanDigest}, &prob); code != http.StatusUnprocessableEntity || prob.Rule != "plan_digest" {
+		t.Errorf("approval of the plan without the waiver: %d rule %q, want 422 plan_digest", code, prob.Rule)
+	}
+	if code := e.call("POST", "/api/v1/campaigns/"+c.ID+"/decisions", e.tokens.Approver, map[string]any{"decision": "approve", "plan_digest": ans.PlanDigest}, nil); code != http.StatusOK {
+		t.Fatalf("approve the plan with the waiver: %d", code)
+	}
+	c.PlanDigest = ans.PlanDigest
 	return c
 }
 
-// checkWaiverTrail asserts the trail holds the engineer's waiver with its reason, and the
-// asset's deploy without a verified backup naming the engineer and the reason.
+// checkWaiverTrail asserts the trail holds the engineer's waiver as a change of the plan
+// (campaign.replanned, with its reason), and the asset's deploy without a verified backup naming
+// the engineer and the reason.
 func (e *env) checkWaiverTrail(t *testing.T, campaignID, assetID, reason string) {
 	t.Helper()
 	ctx := context.Background()
-	evs, err := e.store.AuditEvents(ctx, store.AuditFilter{CampaignID: campaignID, Action: "asset.backup_waived"})
+	evs, err := e.store.AuditEvents(ctx, store.AuditFilter{CampaignID: campaignID, Action: "campaign.replanned"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(evs) != 1 || evs[0].Role != "engineer" || evs[0].Actor == "" || !strings.Contains(evs[0].Details, reason) || !strings.Contains(evs[0].Details, assetID) {
-		t.Errorf("asset.backup_waived events %+v, want one by the engineer with the reason and the asset", evs)
+	if len(evs) != 1 || evs[0].Role != "engineer" || evs[0].Actor == "" || evs[0].AssetID != assetID || !strings.Contains(evs[0].Details, reason) ||
+		!strings.Contains(evs[0].Details, "backup waiver for ") || !strings.Contains(evs[0].Details, "to_digest") {
+		t.Errorf("campaign.replanned events %+v, want one for the waiver of %s by the engineer, with the reason and the new digest", evs, assetID)
 	}
 	engineer := evs[0].Actor
 	evs, err = e.store.AuditEvents(ctx, store.AuditFilter{CampaignID: campaignID, Action: "asset.deploying_without_backup"})
@@ -110,7 +136,7 @@ func TestEngineWaiverDeploysWithoutBackup(t *testing.T) {
 		t.Errorf("hmi-03 runs %s, want V16.0.2", d.Version)
 	}
 	e.checkWaiverTrail(t, c.ID, "ast_pkg-hmi-03", reason)
-	e.checkAudit(t, c.ID, []string{"asset.backup_waived", "asset.deploying_without_backup", "asset.done", "campaign.completed", "campaign.operation_refused"})
+	e.checkAudit(t, c.ID, []string{"campaign.replanned", "asset.deploying_without_backup", "asset.done", "campaign.completed", "campaign.operation_refused"})
 	var prob problemDoc
 	if code := e.call("POST", "/api/v1/campaigns/"+c.ID+"/assets/ast_pkg-hmi-03/backup-waiver", e.tokens.Engineer, map[string]any{"reason": reason}, &prob); code != http.StatusConflict || prob.Rule != "state" {
 		t.Errorf("waiver on an ended campaign: %d rule %q, want 409 state", code, prob.Rule)

@@ -11,7 +11,8 @@ import (
 
 // campaignReview is what an approver reads before approving: the patch in words, every target
 // with the version it runs and what the vendor says of that version, the bench runs and their
-// results, the waves with their thresholds and windows in the zone's own time, and the digest.
+// results, the waves with their thresholds and windows in the zone's own time, the backup
+// waivers, and the digest.
 type campaignReview struct {
 	Patch      reviewPatch `json:"patch"`
 	PlanDigest string      `json:"plan_digest"`
@@ -25,6 +26,18 @@ type campaignReview struct {
 	Uncovered   []string           `json:"uncovered"`
 	Waves       []reviewWave       `json:"waves"`
 	Acceptance  *domain.Acceptance `json:"acceptance,omitempty"`
+	// Waivers are the plan's backup waivers: these assets deploy even when their backup fails,
+	// and a failure cannot be rolled back.
+	Waivers []reviewWaiver `json:"waivers"`
+}
+
+type reviewWaiver struct {
+	AssetID string      `json:"asset_id"`
+	Name    string      `json:"name"`
+	By      string      `json:"by"`
+	Role    domain.Role `json:"role"`
+	Reason  string      `json:"reason"`
+	At      time.Time   `json:"at"`
 }
 
 type reviewPatch struct {
@@ -81,6 +94,9 @@ type reviewWave struct {
 		NextStart string `json:"next_start,omitempty"`
 		NextEnd   string `json:"next_end,omitempty"`
 		OpenNow   bool   `json:"open_now"`
+		// Continues is set when the window is still open at NextEnd (it opens again before it
+		// closes, as one that opens every minute for an hour does): NextEnd is not a closing time.
+		Continues bool `json:"continues,omitempty"`
 	} `json:"window"`
 }
 
@@ -101,7 +117,7 @@ func (s *server) review(ctx context.Context, c store.Campaign, ca []store.Campai
 	}
 	pol := domain.PolicyFor(plan, 0)
 	rv := &campaignReview{PlanDigest: c.PlanDigest, ToVersion: plan.ToVersion, Approvals: pol.Approvals, NeedsSafety: pol.NeedsSafety,
-		Targets: []reviewTarget{}, Bench: []reviewBenchRun{}, Uncovered: []string{}, Waves: []reviewWave{}, Acceptance: plan.Acceptance}
+		Targets: []reviewTarget{}, Bench: []reviewBenchRun{}, Uncovered: []string{}, Waves: []reviewWave{}, Acceptance: plan.Acceptance, Waivers: []reviewWaiver{}}
 	rv.Patch = reviewPatch{ID: p.ID, Title: m.Title, Vendor: m.Vendor, Product: m.Product, Version: m.Version, FixedVersion: m.FixedVersion,
 		CVEs: m.CVEs, MaxCVSS: m.MaxCVSS(), RestartRequired: m.RestartRequired}
 	if rv.Patch.CVEs == nil {
@@ -128,6 +144,13 @@ func (s *server) review(ctx context.Context, c store.Campaign, ca []store.Campai
 		}
 		rv.Bench = append(rv.Bench, run)
 	}
+	for _, w := range plan.Waivers {
+		rw := reviewWaiver{AssetID: w.AssetID, Name: w.Name, By: w.By, Role: w.Role, Reason: w.Reason, At: w.At}
+		if rw.Name == "" {
+			rw.Name = names[w.AssetID]
+		}
+		rv.Waivers = append(rv.Waivers, rw)
+	}
 	for _, id := range plan.Uncovered {
 		rv.Uncovered = append(rv.Uncovered, names[id])
 	}
@@ -141,7 +164,7 @@ func (s *server) review(ctx context.Context, c store.Campaign, ca []store.Campai
 			if spans := t.Window.Spans(now, 1); len(spans) == 1 {
 				if loc, err := time.LoadLocation(t.Window.TimeZone); err == nil {
 					rw.Window.NextStart, rw.Window.NextEnd = spans[0].Start.In(loc).Format(time.RFC3339), spans[0].End.In(loc).Format(time.RFC3339)
-					rw.Window.OpenNow = spans[0].OpenNow
+					rw.Window.OpenNow, rw.Window.Continues = spans[0].OpenNow, spans[0].Continues
 				}
 			}
 			cov := ""

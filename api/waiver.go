@@ -16,14 +16,16 @@ import (
 
 // Backup waivers: no verified backup, no deploy, unless an engineer waives the backup of one
 // asset of a campaign with a reason (a Temporal Update whose validator refuses what the
-// campaign's state does not allow). The waiver is audited; an asset deployed under it cannot be
-// rolled back.
+// campaign's state does not allow). The waiver is part of the plan: the plan gets a new digest
+// (audited as campaign.replanned), approvals of the earlier plan no longer count, and an
+// approved campaign asks for approval of the new plan before it starts another asset. An asset
+// deployed under a waiver cannot be rolled back.
 func init() {
 	featureRoutes = append(featureRoutes, func(s *server, r chi.Router) {
 		r.With(s.allow(engineers...)).Post("/campaigns/{campaignID}/assets/{assetID}/backup-waiver", s.waiveBackup)
 	})
 	operations = append(operations,
-		operation{"POST", "/api/v1/campaigns/{campaignID}/assets/{assetID}/backup-waiver", "Waive the verified backup of one asset not yet started: it deploys even when its backup fails, and a later failure cannot be rolled back (ends rollback_failed with an alarm); audited", "engineer, admin", "{reason} (required)"},
+		operation{"POST", "/api/v1/campaigns/{campaignID}/assets/{assetID}/backup-waiver", "Waive the verified backup of one asset not yet started: it deploys even when its backup fails, and a later failure cannot be rolled back (ends rollback_failed with an alarm). The waiver changes the plan: new plan_digest (audited as campaign.replanned), approvals of the earlier plan no longer count, and an approved campaign awaits approval of the new plan before it starts another asset", "engineer, admin", "{reason} (required)"},
 	)
 }
 
@@ -51,7 +53,7 @@ func (s *server) waiveBackup(w http.ResponseWriter, r *http.Request) {
 		WorkflowID: c.WorkflowID, UpdateName: workflows.UpdateBackupWaiver, WaitForStage: client.WorkflowUpdateStageCompleted,
 		Args: []any{workflows.BackupWaiverRequest{Actor: actorOf(r), AssetID: assetID, Reason: in.Reason, RequestID: requestID(r)}},
 	})
-	var res workflows.BackupWaiver
+	var res workflows.BackupWaiverResponse
 	if err == nil {
 		err = handle.Get(r.Context(), &res)
 	}

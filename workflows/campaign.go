@@ -77,8 +77,8 @@ type campaign struct {
 	paused        *OperatorAction
 	abort         *OperatorAction
 	ended         bool
-	// replanning counts window changes being recorded; replanned says why the plan changed
-	// and windowChanged wakes a campaign waiting for a window.
+	// replanning counts plan changes (window edits, backup waivers) being recorded; replanned
+	// says why the plan changed and windowChanged wakes a campaign waiting for a window.
 	replanning    int
 	replanned     string
 	windowChanged bool
@@ -91,6 +91,8 @@ type campaign struct {
 	waivable bool
 	waivers  map[string]BackupWaiver
 	waiving  int
+	// waiverPlanned is set for executions in which a waiver is a change of the plan.
+	waiverPlanned bool
 	// drifted lists the assets of the last deploy that did not run the plan's from-version.
 	drifted []string
 	// driftedTotal counts drifted production assets over the whole campaign.
@@ -273,6 +275,14 @@ func (c *campaign) run() (CampaignResult, error) {
 	c.waivable = workflow.GetVersion(ctx, waiverVersion, workflow.DefaultVersion, 1) >= 1
 	c.recordWindows = workflow.GetVersion(ctx, "window-occurrences-recorded", workflow.DefaultVersion, 1) >= 1
 	c.closeUnstarted = workflow.GetVersion(ctx, "unstarted-assets-closed", workflow.DefaultVersion, 1) >= 1
+	// Executions from this version on take a backup waiver as a change of the plan, which the
+	// approvers approve (and which the loaded plan may already carry).
+	c.waiverPlanned = c.waivable && workflow.GetVersion(ctx, waiverPlannedVersion, workflow.DefaultVersion, 1) >= 1
+	if c.waiverPlanned {
+		for _, w := range c.plan.Waivers {
+			c.waivers[w.AssetID] = BackupWaiver{AssetID: w.AssetID, Actor: w.By, Role: w.Role, Reason: w.Reason, At: w.At.UTC().Format("2006-01-02T15:04:05Z07:00")}
+		}
+	}
 	c.state.PlanDigest, c.state.Policy = c.plan.PlanDigest, c.plan.Policy
 	c.state.ErrorThreshold = c.plan.ErrorThreshold
 	c.windows = map[string]domain.Window{}
@@ -614,6 +624,16 @@ func (c *campaign) runWave(n, of int, w wave) (res CampaignResult, done bool, fa
 		detail := fmt.Sprintf("wave %d/%d (zone %s): %d assets in this batch, window closes %s", n, of, w.zone, len(batch), occ.End.UTC().Format(time.RFC3339))
 		if err := c.setStatus(domain.CampaignDeploying, detail, nil); err != nil {
 			return CampaignResult{}, true, failed, err
+		}
+		if c.waiverPlanned {
+			// A waiver recorded meanwhile changed the plan: the batch starts only under approvals
+			// of the plan as it is now.
+			if err := workflow.Await(ctx, func() bool { return c.waiving == 0 && c.replanning == 0 }); err != nil {
+				return CampaignResult{}, true, failed, err
+			}
+			if !c.plan.Policy.Satisfied(c.state.Approvals, c.plan.PlanDigest, workflow.Now(ctx)) {
+				continue
+			}
 		}
 		lines := c.deploy(batch)
 		c.driftedTotal += len(c.drifted)

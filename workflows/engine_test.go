@@ -247,9 +247,7 @@ func TestEngineWindowEditedWhileWaiting(t *testing.T) {
 	h.at(3*time.Hour, func() {
 		after = h.status()
 		stale = h.decide("bob-old", approve(bob))
-		req := approve(bob)
-		req.PlanDigest = after.PlanDigest
-		fresh = h.decide("bob-new", req)
+		fresh = h.decide("bob-new", approveDigest(bob, after.PlanDigest))
 	})
 
 	res := h.run()

@@ -84,6 +84,8 @@ type harness struct {
 
 	operatorActions []call[activities.OperatorActionInput]
 	replans         []call[activities.ReplanInput]
+	waivers         []call[activities.WaiverInput]
+	unbacked        []call[activities.UnbackedDeployInput]
 
 	statuses    []call[activities.StatusInput]
 	windows     []call[activities.WindowInput]
@@ -143,6 +145,17 @@ func newHarness(t *testing.T, plan activities.CampaignPlan) *harness {
 			record(h, &h.replans, ctx, in)
 			sum := sha256.Sum256([]byte(testDigest + in.ZoneID + in.Window.Cron))
 			return activities.ReplanResult{PlanDigest: hex.EncodeToString(sum[:]), Changed: true}, nil
+		})
+	env.OnActivity(a.WaiveBackup, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.WaiverInput) (activities.ReplanResult, error) {
+			record(h, &h.waivers, ctx, in)
+			sum := sha256.Sum256([]byte(testDigest + "waiver " + in.Waiver.AssetID))
+			return activities.ReplanResult{PlanDigest: hex.EncodeToString(sum[:]), Changed: true}, nil
+		})
+	env.OnActivity(a.RecordUnbackedDeploy, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.UnbackedDeployInput) error {
+			record(h, &h.unbacked, ctx, in)
+			return nil
 		})
 	env.OnActivity(a.SetAssetState, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in activities.AssetStateInput) error {
@@ -268,8 +281,16 @@ type outcome struct {
 
 // rule is the policy rule that refused the update ("" when it was not refused).
 func (o *outcome) rule() string {
+	if o == nil {
+		return ""
+	}
+	return refusalRule(o.refused)
+}
+
+// refusalRule is the policy rule that refused an update ("" when err is no refusal).
+func refusalRule(err error) string {
 	var ae *temporal.ApplicationError
-	if o == nil || o.refused == nil || !errors.As(o.refused, &ae) {
+	if err == nil || !errors.As(err, &ae) {
 		return ""
 	}
 	return strings.TrimPrefix(ae.Type(), RefusalErrorPrefix)
@@ -403,6 +424,11 @@ func approve(who domain.Actor) DecisionRequest {
 	return DecisionRequest{Actor: who, Decision: "approve", PlanDigest: testDigest}
 }
 
+// approveDigest is who's approval of the plan with digest (after the plan changed).
+func approveDigest(who domain.Actor, digest string) DecisionRequest {
+	return DecisionRequest{Actor: who, Decision: "approve", PlanDigest: digest}
+}
+
 func reject(who domain.Actor, reason string) DecisionRequest {
 	return DecisionRequest{Actor: who, Decision: "reject", Reason: reason, PlanDigest: testDigest}
 }
@@ -417,37 +443,44 @@ func errNoBackup() error {
 	return temporal.NewApplicationError("backup of asset does not verify; no deploy without a verified backup", activities.ErrTypeNoBackup)
 }
 
-// operation is what happened to one operator update.
-type operation struct {
+// reply is what happened to one update answered with R.
+type reply[R any] struct {
 	accepted bool
 	refused  error
 	done     bool
-	resp     OperatorResponse
+	resp     R
 	err      error
 }
 
-func (o *operation) rule() string {
-	var ae *temporal.ApplicationError
-	if o == nil || o.refused == nil || !errors.As(o.refused, &ae) {
+func (o *reply[R]) rule() string {
+	if o == nil {
 		return ""
 	}
-	return strings.TrimPrefix(ae.Type(), RefusalErrorPrefix)
+	return refusalRule(o.refused)
 }
 
-// operate sends a pause, resume or abort; call it from a delayed callback.
-func (h *harness) operate(name, updateID string, req OperatorRequest) *operation {
-	o := &operation{}
+// send sends update name with arg; call it from a delayed callback.
+func send[R any](h *harness, name, updateID string, arg any) *reply[R] {
+	o := &reply[R]{}
 	h.env.UpdateWorkflow(name, updateID, &testsuite.TestUpdateCallback{
 		OnAccept: func() { o.accepted = true },
 		OnReject: func(err error) { o.refused = err },
 		OnComplete: func(v any, err error) {
 			o.done, o.err = true, err
-			if r, ok := v.(OperatorResponse); ok {
+			if r, ok := v.(R); ok {
 				o.resp = r
 			}
 		},
-	}, req)
+	}, arg)
 	return o
+}
+
+// operation is what happened to one operator update.
+type operation = reply[OperatorResponse]
+
+// operate sends a pause, resume or abort; call it from a delayed callback.
+func (h *harness) operate(name, updateID string, req OperatorRequest) *operation {
+	return send[OperatorResponse](h, name, updateID, req)
 }
 
 // changeWindow sends a window change; call it from a delayed callback.
@@ -466,4 +499,12 @@ func (h *harness) changeWindow(updateID string, ch WindowChange) *WindowChangeRe
 		},
 	}, ch)
 	return out
+}
+
+// waiver is what happened to one backup waiver.
+type waiver = reply[BackupWaiverResponse]
+
+// waive sends a backup waiver; call it from a delayed callback.
+func (h *harness) waive(updateID string, req BackupWaiverRequest) *waiver {
+	return send[BackupWaiverResponse](h, UpdateBackupWaiver, updateID, req)
 }

@@ -231,18 +231,29 @@ func (c *campaign) changeWindow(ctx workflow.Context, ch WindowChange) (WindowCh
 	}
 	out := WindowChangeResponse{PlanDigest: res.PlanDigest}
 	if res.PlanDigest != c.plan.PlanDigest {
-		out.Replanned = true
-		out.ApprovalsVoided = len(c.validApprovals(workflow.Now(ctx)))
-		c.plan.PlanDigest, c.state.PlanDigest = res.PlanDigest, res.PlanDigest
 		for i := range c.plan.Targets {
 			if c.plan.Targets[i].ZoneID == ch.ZoneID {
 				c.plan.Targets[i].Window = ch.Window
 			}
 		}
 		c.windows[ch.ZoneID] = ch.Window
-		c.replanned = fmt.Sprintf("zone %s's maintenance window was changed by %s", ch.ZoneID, ch.Actor.Name)
-		c.windowChanged = true
+		out.ApprovalsVoided, out.Replanned = c.replan(ctx, res.PlanDigest, fmt.Sprintf("zone %s's maintenance window was changed by %s", ch.ZoneID, ch.Actor.Name))
 	}
 	out.Status = c.state.Status
 	return out, nil
+}
+
+// replan takes the stored plan's digest after a change, saying why it changed. When the digest
+// is new, approvals of the earlier plan no longer count (voided says how many did): the next
+// gate asks for approval of the new plan, and a campaign waiting for a window wakes up to ask
+// at once.
+func (c *campaign) replan(ctx workflow.Context, digest, why string) (voided int, replanned bool) {
+	if digest == c.plan.PlanDigest {
+		return 0, false
+	}
+	voided = len(c.validApprovals(workflow.Now(ctx)))
+	c.plan.PlanDigest, c.state.PlanDigest = digest, digest
+	c.replanned = why
+	c.windowChanged = true
+	return voided, true
 }

@@ -119,6 +119,10 @@ func (r *recordActivities) ReplanCampaign(_ context.Context, in activities.Repla
 	sum := sha256.Sum256([]byte(r.plans[in.CampaignID].PlanDigest + in.ZoneID + in.Window.Cron + time.Duration(in.Window.Duration).String()))
 	return activities.ReplanResult{PlanDigest: hex.EncodeToString(sum[:]), Changed: true}, nil
 }
+func (r *recordActivities) WaiveBackup(_ context.Context, in activities.WaiverInput) (activities.ReplanResult, error) {
+	sum := sha256.Sum256([]byte(r.plans[in.CampaignID].PlanDigest + "waiver " + in.Waiver.AssetID))
+	return activities.ReplanResult{PlanDigest: hex.EncodeToString(sum[:]), Changed: true}, nil
+}
 func (r *recordActivities) SetAssetState(_ context.Context, in activities.AssetStateInput) error {
 	r.mark(string(in.State) + " " + assetKey(in.CampaignID, in.AssetID))
 	return nil
@@ -299,16 +303,21 @@ func TestRecordHistories(t *testing.T) {
 			status: domain.CampaignAborted, detail: "2 verified assets left as they are, 1 rolled back, 1 not started",
 		},
 		{
-			// The backup of nobackup-plc1 fails; it deploys under an engineer's waiver.
+			// The backup of nobackup-plc1 fails; it deploys under an engineer's waiver, which
+			// changes the plan of the approved campaign: it deploys once the new plan is approved.
 			name:    "waiver",
 			targets: []activities.Target{target("nobackup-plc1", "line1", 1, 1, w, time.Minute)},
 			beforeWindow: func(r *recording, id string) {
-				var got BackupWaiver
+				wfID := CampaignWorkflowID(id)
+				waitForStatus(r.ctx, r.t, r.c, wfID, domain.CampaignScheduled)
+				var got BackupWaiverResponse
 				r.update(id, UpdateBackupWaiver, "waiver", BackupWaiverRequest{Actor: ed, AssetID: "nobackup-plc1",
 					Reason: "backup agent cannot read this controller model; the vendor image is on file"}, &got)
-				if got.AssetID != "nobackup-plc1" || got.Actor != ed.Name {
-					r.t.Fatalf("backup waiver: %+v", got)
+				if got.AssetID != "nobackup-plc1" || got.Actor != ed.Name || !got.Replanned || got.ApprovalsVoided != 1 {
+					r.t.Fatalf("backup waiver: %+v, want replanned with 1 approval voided", got)
 				}
+				waitForStatus(r.ctx, r.t, r.c, wfID, domain.CampaignAwaitingApproval)
+				r.decide(id, "approve-again", approveDigest(bob, got.PlanDigest))
 			},
 			status: domain.CampaignCompleted,
 		},
@@ -328,9 +337,7 @@ func TestRecordHistories(t *testing.T) {
 					r.t.Fatalf("window change: %+v, want replanned with 1 approval voided", ch)
 				}
 				waitForStatus(r.ctx, r.t, r.c, wfID, domain.CampaignAwaitingApproval)
-				req := approve(bob)
-				req.PlanDigest = ch.PlanDigest
-				r.decide(id, "approve-again", req)
+				r.decide(id, "approve-again", approveDigest(bob, ch.PlanDigest))
 			},
 			status: domain.CampaignCompleted,
 		},

@@ -14,7 +14,8 @@ import (
 // resumed, aborted mid-wave, deployed under a backup waiver and re-planned by a window edit,
 // and asset states recorded by a local activity; v3-* add plans carrying from-versions, bench
 // runs and waves, the device read before each change, window occurrences recorded by a local
-// activity and never-started assets closed.
+// activity and never-started assets closed; v4-* add backup waivers stored in the plan, so an
+// approved campaign waits for an approval of the plan with the waiver.
 func TestReplayHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	if err != nil {

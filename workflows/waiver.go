@@ -1,16 +1,19 @@
 package workflows
 
 import (
+	"fmt"
 	"strings"
 
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/otpatch/otpatch/activities"
 	"github.com/otpatch/otpatch/internal/domain"
 )
 
 // UpdateBackupWaiver records an engineer's waiver of the verified backup for one asset of a
 // campaign: with it, the asset is deployed even when its backup fails, and a later failure
-// cannot be rolled back (the asset ends rollback_failed with an alarm).
+// cannot be rolled back (the asset ends rollback_failed with an alarm). The waiver is part of
+// the plan: it changes the plan's digest, so approvals of the earlier plan no longer count.
 const UpdateBackupWaiver = "backup-waiver"
 
 // BackupWaiverRequest is an engineer's waiver of the verified backup for AssetID.
@@ -30,8 +33,21 @@ type BackupWaiver struct {
 	At      string      `json:"at"`
 }
 
+// BackupWaiverResponse is the accepted waiver and what it did to the campaign's plan.
+type BackupWaiverResponse struct {
+	BackupWaiver
+	Status          domain.CampaignStatus `json:"status"`
+	PlanDigest      string                `json:"plan_digest"`
+	Replanned       bool                  `json:"replanned"`
+	ApprovalsVoided int                   `json:"approvals_voided"`
+}
+
 // waiverVersion marks executions that take backup waivers; older histories replay without.
-const waiverVersion = "backup-waiver"
+// waiverPlannedVersion marks executions in which a waiver is a change of the plan.
+const (
+	waiverVersion        = "backup-waiver"
+	waiverPlannedVersion = "backup-waiver-in-plan"
+)
 
 func (c *campaign) registerWaiverHandler() error {
 	return workflow.SetUpdateHandlerWithOptions(c.ctx, UpdateBackupWaiver, c.waiveBackup, workflow.UpdateHandlerOptions{
@@ -73,19 +89,46 @@ func (c *campaign) checkWaiver(req BackupWaiverRequest) error {
 	return nil
 }
 
-// waiveBackup takes the waiver into the state, records it in the audit trail, and undoes it
-// when recording fails. Assets are not started while a waiver is being recorded.
-func (c *campaign) waiveBackup(ctx workflow.Context, req BackupWaiverRequest) (BackupWaiver, error) {
+// waiveBackup takes the waiver into the state and undoes it when recording fails. Assets are
+// not started while a waiver is being recorded. In executions where a waiver is a plan change,
+// the stored plan gets the waiver and a new digest (audited as campaign.replanned): a campaign
+// that was approved asks for approval of the new plan before it starts another asset, and a
+// waiver given before approval is simply part of the plan the approvers see.
+func (c *campaign) waiveBackup(ctx workflow.Context, req BackupWaiverRequest) (BackupWaiverResponse, error) {
 	now := workflow.Now(ctx)
 	w := BackupWaiver{AssetID: req.AssetID, Actor: req.Actor.Name, Role: req.Actor.Role, Reason: req.Reason, At: now.UTC().Format("2006-01-02T15:04:05Z07:00")}
 	c.waivers[req.AssetID] = w
 	c.waiving++
 	defer func() { c.waiving-- }()
-	_, err := c.recordOperator(ctx, "asset.backup_waived", OperatorRequest{Actor: req.Actor, Reason: req.Reason, RequestID: req.RequestID},
-		map[string]any{"asset_id": req.AssetID, "rule": "no verified backup, no deploy: this waiver lets the asset deploy without one, and a failure cannot be rolled back"})
-	if err != nil {
-		delete(c.waivers, req.AssetID)
-		return BackupWaiver{}, err
+	if !c.waiverPlanned {
+		_, err := c.recordOperator(ctx, "asset.backup_waived", OperatorRequest{Actor: req.Actor, Reason: req.Reason, RequestID: req.RequestID},
+			map[string]any{"asset_id": req.AssetID, "rule": "no verified backup, no deploy: this waiver lets the asset deploy without one, and a failure cannot be rolled back"})
+		if err != nil {
+			delete(c.waivers, req.AssetID)
+			return BackupWaiverResponse{}, err
+		}
+		return BackupWaiverResponse{BackupWaiver: w, Status: c.state.Status, PlanDigest: c.plan.PlanDigest}, nil
 	}
-	return w, nil
+	c.replanning++
+	defer func() { c.replanning-- }()
+	name := c.targetName(req.AssetID)
+	in := activities.WaiverInput{CampaignID: c.in.CampaignID, RequestID: req.RequestID, WorkflowID: c.wfID, UpdateID: workflow.GetCurrentUpdateInfo(ctx).ID,
+		Waiver: domain.PlanWaiver{AssetID: req.AssetID, Name: name, By: req.Actor.Name, Role: req.Actor.Role, Reason: req.Reason, At: now.UTC()}}
+	var res activities.ReplanResult
+	if err := workflow.ExecuteActivity(bookkeeping(ctx), a.WaiveBackup, in).Get(ctx, &res); err != nil {
+		delete(c.waivers, req.AssetID)
+		return BackupWaiverResponse{}, err
+	}
+	voided, replanned := c.replan(ctx, res.PlanDigest, fmt.Sprintf("backup waiver for %s by %s", name, req.Actor.Name))
+	return BackupWaiverResponse{BackupWaiver: w, Status: c.state.Status, PlanDigest: res.PlanDigest, Replanned: replanned, ApprovalsVoided: voided}, nil
+}
+
+// targetName is the name of target assetID (its id when the plan has no name for it).
+func (c *campaign) targetName(assetID string) string {
+	for _, t := range c.plan.Targets {
+		if t.AssetID == assetID && t.Name != "" {
+			return t.Name
+		}
+	}
+	return assetID
 }

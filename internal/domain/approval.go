@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 )
@@ -33,6 +34,21 @@ type Plan struct {
 	Waves []PlanWave `json:"waves,omitempty"`
 	// Acceptance is the engineer's acceptance of not_stated compatibility, if any.
 	Acceptance *Acceptance `json:"acceptance,omitempty"`
+	// Waivers are engineers' waivers of the verified backup of targets, by asset id; a waived
+	// target deploys even when its backup fails. Omitted when none, so plans made before
+	// waivers were part of the plan keep their digest.
+	Waivers []PlanWaiver `json:"waivers,omitempty"`
+}
+
+// PlanWaiver is an engineer's waiver of the verified backup of one target: the asset deploys
+// even when its backup fails, and a failure later cannot be rolled back.
+type PlanWaiver struct {
+	AssetID string    `json:"asset_id"`
+	Name    string    `json:"name,omitempty"`
+	By      string    `json:"by"`
+	Role    Role      `json:"role"`
+	Reason  string    `json:"reason"`
+	At      time.Time `json:"at"`
 }
 
 // MaxCampaignAssets bounds the assets of one campaign. The campaign workflow records about five
@@ -56,6 +72,37 @@ func (p Plan) WithWindow(zoneID string, w Window) (Plan, bool) {
 		}
 	}
 	return out, changed
+}
+
+// WithWaiver returns the plan with waiver w of a target's backup (named after the target when
+// w has no name), and whether that changed anything: a plan that already waives the asset's
+// backup, or has no such target, is returned as it is.
+func (p Plan) WithWaiver(w PlanWaiver) (Plan, bool) {
+	if _, ok := p.WaiverFor(w.AssetID); ok {
+		return p, false
+	}
+	i := slices.IndexFunc(p.Targets, func(t PlanTarget) bool { return t.AssetID == w.AssetID })
+	if i < 0 {
+		return p, false
+	}
+	if w.Name == "" {
+		w.Name = p.Targets[i].Name
+	}
+	w.At = w.At.UTC()
+	out := p
+	out.Waivers = append(append([]PlanWaiver(nil), p.Waivers...), w)
+	sort.Slice(out.Waivers, func(i, j int) bool { return out.Waivers[i].AssetID < out.Waivers[j].AssetID })
+	return out, true
+}
+
+// WaiverFor returns the plan's waiver of assetID's backup, if it has one.
+func (p Plan) WaiverFor(assetID string) (PlanWaiver, bool) {
+	for _, w := range p.Waivers {
+		if w.AssetID == assetID {
+			return w, true
+		}
+	}
+	return PlanWaiver{}, false
 }
 
 // PlanTarget is one asset of a plan, with the window of its zone.

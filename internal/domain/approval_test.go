@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/json"
 	"errors"
 	"regexp"
 	"strings"
@@ -193,6 +194,9 @@ func TestPlanDigest(t *testing.T) {
 		{"window blackout added", func(p *Plan) {
 			p.Targets[2].Window.Blackouts = []Blackout{{From: time.Date(2025, 12, 20, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)}}
 		}},
+		{"a backup waived", func(p *Plan) {
+			*p, _ = p.WithWaiver(PlanWaiver{AssetID: "ast_a", By: "ed", Role: RoleEngineer, Reason: "backup port broken", At: time.Date(2026, 6, 4, 2, 0, 0, 0, time.UTC)})
+		}},
 	}
 	seen := map[string]string{want: "base plan"}
 	for _, c := range changes {
@@ -205,5 +209,39 @@ func TestPlanDigest(t *testing.T) {
 			}
 			seen[got] = c.name
 		})
+	}
+}
+
+func TestPlanWithWaiver(t *testing.T) {
+	p := Plan{PatchID: "pat_1", Targets: []PlanTarget{{AssetID: "ast_b", Name: "pkg-hmi-02"}, {AssetID: "ast_a", Name: "pkg-hmi-01"}}}
+	before := p.Digest()
+	at := time.Date(2026, 6, 4, 4, 0, 0, 0, time.FixedZone("CEST", 2*3600))
+	w := PlanWaiver{AssetID: "ast_b", By: "ed", Role: RoleEngineer, Reason: "backup port broken", At: at}
+	got, changed := p.WithWaiver(w)
+	if !changed || len(got.Waivers) != 1 || got.Waivers[0].Name != "pkg-hmi-02" || !got.Waivers[0].At.Equal(at) || got.Waivers[0].At.Location() != time.UTC {
+		t.Fatalf("WithWaiver = %+v, %v; want one waiver named after its target, at %s in UTC", got.Waivers, changed, at)
+	}
+	if got.Digest() == before {
+		t.Error("a waiver left the digest as it was; approvals of the plan without it would still count")
+	}
+	if len(p.Waivers) != 0 {
+		t.Error("WithWaiver changed the caller's plan")
+	}
+	if again, changed := got.WithWaiver(PlanWaiver{AssetID: "ast_b", By: "ada", Role: RoleAdmin, Reason: "again"}); changed || again.Digest() != got.Digest() {
+		t.Errorf("second waiver of ast_b changed the plan: %+v", again.Waivers)
+	}
+	if _, changed := got.WithWaiver(PlanWaiver{AssetID: "ast_z", By: "ed", Reason: "x"}); changed {
+		t.Error("a waiver of an asset that is not a target changed the plan")
+	}
+	both, _ := got.WithWaiver(PlanWaiver{AssetID: "ast_a", By: "ed", Role: RoleEngineer, Reason: "same", At: at})
+	if w, ok := both.WaiverFor("ast_a"); !ok || both.Waivers[0].AssetID != "ast_a" || w.Name != "pkg-hmi-01" {
+		t.Errorf("waivers %+v, want sorted by asset id", both.Waivers)
+	}
+	var old Plan
+	if err := json.Unmarshal([]byte(`{"patch_id":"pat_1","manifest_sha256":"","targets":[]}`), &old); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(old); strings.Contains(string(b), "waivers") {
+		t.Errorf("a plan without waivers marshals as %s; older plans would change their digest", b)
 	}
 }

@@ -52,6 +52,13 @@ func (s *Store) OperatorActions(ctx context.Context, campaignID string) ([]Opera
 // new digest with ev, in one transaction. It returns the digest the plan has afterwards; when
 // the plan already had that window nothing is written.
 func (s *Store) ReplanWindow(ctx context.Context, campaignID, zoneID string, w domain.Window, ev Event) (string, bool, error) {
+	return s.Replan(ctx, campaignID, func(p domain.Plan) (domain.Plan, bool) { return p.WithWindow(zoneID, w) }, ev)
+}
+
+// Replan stores the campaign's plan as change makes it, with its new digest and ev, in one
+// transaction; ev's details (a map) get from_digest and to_digest. It returns the digest the
+// plan has afterwards and whether it changed; when change changes nothing, nothing is written.
+func (s *Store) Replan(ctx context.Context, campaignID string, change func(domain.Plan) (domain.Plan, bool), ev Event) (string, bool, error) {
 	var digest string
 	var changed bool
 	ev.SubjectType, ev.SubjectID, ev.CampaignID = "campaign", campaignID, campaignID
@@ -64,7 +71,7 @@ func (s *Store) ReplanWindow(ctx context.Context, campaignID, zoneID string, w d
 		if err := json.Unmarshal([]byte(c.Plan), &plan); err != nil {
 			return fmt.Errorf("campaign %s plan: %w", c.ID, err)
 		}
-		next, ch := plan.WithWindow(zoneID, w)
+		next, ch := change(plan)
 		digest = c.PlanDigest
 		if !ch {
 			return ErrUnchanged
