@@ -510,12 +510,21 @@ func (c *campaign) endAborted() (CampaignResult, error) {
 	if err := c.setWindow(nil); err != nil {
 		return CampaignResult{}, err
 	}
+	// Production targets only: the bench's validation is not part of what the abort left behind.
 	counts := map[domain.AssetState]int{}
-	for _, s := range c.assetStates() {
-		counts[s]++
+	for _, t := range c.plan.Targets {
+		if s, ok := c.state.Assets[t.AssetID]; ok && !t.TestBench {
+			counts[s]++
+		}
 	}
-	detail := fmt.Sprintf("aborted by %s: %s; %d verified assets left as they are, %d rolled back, %d not started",
-		c.abort.Actor, c.abort.Reason, counts[domain.AssetDone], counts[domain.AssetRolledBack]+counts[domain.AssetAborted], counts[domain.AssetPending]+counts[domain.AssetSkipped])
+	detail := fmt.Sprintf("aborted by %s: %s; %d verified assets left as they are, %d restored after abort, %d not started",
+		c.abort.Actor, c.abort.Reason, counts[domain.AssetDone], counts[domain.AssetAborted], counts[domain.AssetPending]+counts[domain.AssetSkipped]+counts[domain.AssetNotStarted])
+	if n := counts[domain.AssetRolledBack]; n > 0 {
+		detail += fmt.Sprintf("; %d rolled back after a failure", n)
+	}
+	if n := counts[domain.AssetDrifted]; n > 0 {
+		detail += fmt.Sprintf("; %d drifted and left as they were", n)
+	}
 	if n := counts[domain.AssetRollbackFailed] + counts[domain.AssetFailed]; n > 0 {
 		detail += fmt.Sprintf("; %d need manual action (rollback failed)", n)
 	}

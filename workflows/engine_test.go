@@ -121,8 +121,8 @@ func TestEngineAbortMidWave(t *testing.T) {
 		t.Fatalf("abort: %+v, want accepted", abort)
 	}
 	if res.Status != domain.CampaignAborted || !strings.Contains(res.Detail, "vendor recalled the firmware") ||
-		!strings.Contains(res.Detail, "1 rolled back, 2 not started") {
-		t.Errorf("result %+v, want aborted with the reason, 1 rolled back, 2 not started", res)
+		!strings.Contains(res.Detail, "1 restored after abort, 2 not started") {
+		t.Errorf("result %+v, want aborted with the reason, 1 restored after abort, 2 not started", res)
 	}
 	if len(h.restores) != 1 || h.restores[0].In.AssetID != "plc1" {
 		t.Errorf("restores %+v, want plc1's backup restored", h.restores)

@@ -300,7 +300,7 @@ func TestRecordHistories(t *testing.T) {
 				r.plant.awaitMark(r.ctx, r.t, "deploying "+assetKey(id, "plc2"))
 				r.operate(id, UpdateAbort, OperatorRequest{Actor: ed, Reason: "vendor recalled the firmware"})
 			},
-			status: domain.CampaignAborted, detail: "2 verified assets left as they are, 1 rolled back, 1 not started",
+			status: domain.CampaignAborted, detail: "1 verified assets left as they are, 1 restored after abort, 1 not started",
 		},
 		{
 			// The backup of nobackup-plc1 fails; it deploys under an engineer's waiver, which

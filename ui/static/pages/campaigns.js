@@ -261,7 +261,7 @@ function drawReview(section, c, asking) {
         h("td", {}, w.error_threshold ? w.error_threshold + " failed asset" + (w.error_threshold === 1 ? "" : "s") + " tolerated" : "0: halts at the first failed asset"),
         h("td", { class: "wide" }, h("code", {}, w.window.cron), " for " + goDuration(w.window.duration) + ", " + w.window.time_zone + ", at most " + w.window.max_parallel + " at once"),
         h("td", { class: "wide" }, terminalCampaign.includes(c.status) ? "—" : !w.window.next_start ? "none in the coming year"
-          : (w.window.open_now ? "open now, until " : zoned(w.window.next_start, w.window.time_zone) + " until ") + zoned(w.window.next_end, w.window.time_zone)))),
+          : (w.window.open_now ? "open now, until " : zoned(w.window.next_start, w.window.time_zone) + " until ") + (w.window.continues ? "at least " : "") + zoned(w.window.next_end, w.window.time_zone)))),
     { id: "review-waves" }),
     r.acceptance ? h("p", { class: "card warn", id: "review-acceptance" }, h("strong", {}, r.acceptance.by), " accepted deploying to ",
       r.acceptance.asset_ids.map((a) => names.get(a) || a).join(", "), " although the vendor's compatibility statement does not mention the version they run. Reason: “", r.acceptance.reason, "”.") : null);
