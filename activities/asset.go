@@ -37,9 +37,8 @@ type AssetStateInput struct {
 // SetAssetState records an asset transition; done and rolled_back also update the inventory's
 // installed version.
 func (a *Activities) SetAssetState(ctx context.Context, in AssetStateInput) error {
-	fields := map[string]any{"state": string(in.State), "error": in.Error}
 	ev := a.assetEvent(in.AssetInput, "asset."+string(in.State), map[string]any{"error": in.Error, "version": in.Version})
-	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, fields, ev); err != nil {
+	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, store.AssetChange{State: in.State, Error: store.Text(in.Error)}, ev); err != nil {
 		return err
 	}
 	if in.State == domain.AssetRollbackFailed {
@@ -95,7 +94,7 @@ func (a *Activities) BackupAsset(ctx context.Context, in AssetInput) (BackupResu
 	if err != nil {
 		return BackupResult{}, err
 	}
-	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, map[string]any{"state": string(domain.AssetBackingUp), "from_version": as.InstalledVersion},
+	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, store.AssetChange{State: domain.AssetBackingUp, FromVersion: as.InstalledVersion},
 		a.assetEvent(in, "asset.backing_up", map[string]any{"version": as.InstalledVersion})); err != nil {
 		return BackupResult{}, err
 	}
@@ -128,7 +127,7 @@ func (a *Activities) BackupAsset(ctx context.Context, in AssetInput) (BackupResu
 		}
 	}
 	err = a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID,
-		map[string]any{"state": string(domain.AssetBackedUp), "backup_key": key, "backup_sha256": info.SHA256, "backup_size": info.Size},
+		store.AssetChange{State: domain.AssetBackedUp, Backup: &store.BackupRef{Key: key, SHA256: info.SHA256, Size: info.Size}},
 		a.assetEvent(in, "asset.backed_up", map[string]any{"key": key, "sha256": info.SHA256, "size": info.Size}))
 	return res, err
 }
@@ -154,7 +153,7 @@ func (a *Activities) DeployAsset(ctx context.Context, in DeployInput) error {
 		return err
 	}
 	key := IdempotencyKey(in.CampaignID, in.AssetID, "deploy")
-	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, map[string]any{"state": string(domain.AssetDeploying), "to_version": in.ToVersion},
+	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, store.AssetChange{State: domain.AssetDeploying, ToVersion: in.ToVersion},
 		a.assetEvent(in.AssetInput, "asset.deploying", map[string]any{"to_version": in.ToVersion, "idempotency_key": key, "attempt": activity.GetInfo(ctx).Attempt})); err != nil {
 		return err
 	}
@@ -186,7 +185,7 @@ func (a *Activities) VerifyAsset(ctx context.Context, in VerifyInput) (adapters.
 	if err != nil {
 		return adapters.VerifyResult{}, err
 	}
-	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, map[string]any{"state": string(domain.AssetVerifying)},
+	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, store.AssetChange{State: domain.AssetVerifying},
 		a.assetEvent(in.AssetInput, "asset.verifying", map[string]any{"expect": in.Expect})); err != nil {
 		return adapters.VerifyResult{}, err
 	}
@@ -221,7 +220,7 @@ func (a *Activities) RestoreAsset(ctx context.Context, in RestoreInput) error {
 	if err != nil {
 		return err
 	}
-	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, map[string]any{"state": string(domain.AssetRollingBack)},
+	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, store.AssetChange{State: domain.AssetRollingBack},
 		a.assetEvent(in.AssetInput, "asset.rolling_back", map[string]any{"backup_key": in.BackupKey, "backup_sha256": in.BackupSHA256})); err != nil {
 		return err
 	}

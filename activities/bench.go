@@ -43,7 +43,7 @@ func (a *Activities) CheckInstalled(ctx context.Context, in CheckInput) (CheckRe
 	}
 	out := CheckResult{Version: res.Version, Drifted: domain.CompareVersions(res.Version, in.FromVersion) != 0}
 	ev := a.assetEvent(in.AssetInput, "asset.version_checked", map[string]any{"plan_from_version": in.FromVersion, "device_version": res.Version, "drifted": out.Drifted})
-	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, map[string]any{"from_version": res.Version}, ev); err != nil {
+	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, store.AssetChange{FromVersion: res.Version}, ev); err != nil {
 		return CheckResult{}, err
 	}
 	if as.InstalledVersion != res.Version {
@@ -69,7 +69,7 @@ func (a *Activities) PrepareBench(ctx context.Context, in PrepareInput) error {
 		return err
 	}
 	ev := a.assetEvent(in.AssetInput, "asset.bench_preparing", map[string]any{"baseline_version": in.Baseline.Version, "baseline_sha256": in.Baseline.SHA256, "from": as.InstalledVersion})
-	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, map[string]any{"state": string(domain.AssetPending)}, ev); err != nil {
+	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, store.AssetChange{State: domain.AssetPending}, ev); err != nil {
 		return err
 	}
 	in2 := RestoreInput{AssetInput: in.AssetInput, BackupKey: in.Baseline.ObjectKey, BackupSHA256: in.Baseline.SHA256}
@@ -109,7 +109,7 @@ func (a *Activities) MarkNotStarted(ctx context.Context, in EndInput) error {
 		}
 		ref := AssetInput{CampaignID: in.CampaignID, AssetID: t.AssetID, WorkflowID: in.WorkflowID}
 		ev := a.assetEvent(ref, "asset."+string(domain.AssetNotStarted), map[string]any{"reason": in.Reason})
-		if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, t.AssetID, map[string]any{"state": string(domain.AssetNotStarted), "error": in.Reason}, ev); err != nil {
+		if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, t.AssetID, store.AssetChange{State: domain.AssetNotStarted, Error: store.Text(in.Reason)}, ev); err != nil {
 			return err
 		}
 	}

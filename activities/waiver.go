@@ -57,8 +57,8 @@ func (a *Activities) RecordUnbackedDeploy(ctx context.Context, in UnbackedDeploy
 	ev := a.assetEvent(in.AssetInput, "asset.deploying_without_backup", map[string]any{
 		"waived_by": in.WaivedBy, "role": in.Role, "reason": in.Reason, "backup_error": in.BackupError,
 		"rule": "no verified backup, no deploy, except under an engineer's waiver; a failure cannot be rolled back"})
-	err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, map[string]any{
-		"error": "no verified backup (" + in.BackupError + "); deploying under the waiver of " + in.WaivedBy + ": " + in.Reason}, ev)
+	err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, store.AssetChange{
+		Error: store.Text("no verified backup (" + in.BackupError + "); deploying under the waiver of " + in.WaivedBy + ": " + in.Reason)}, ev)
 	if err != nil {
 		return err
 	}

@@ -157,6 +157,12 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 	_, err = s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: c.WorkflowID, TaskQueue: workflows.TaskQueue},
 		workflows.Campaign, workflows.CampaignInput{CampaignID: c.ID})
 	if err != nil {
+		// The campaign never ran: end it, so its targets are free to be planned again.
+		ev := event(r, "campaign."+string(domain.CampaignAborted))
+		ev.Details = map[string]any{"reason": "the workflow engine did not accept the campaign"}
+		if serr := s.Store.SetCampaignStatus(context.WithoutCancel(ctx), c.ID, domain.CampaignAborted, "the workflow engine did not accept the campaign; nothing ran: plan it again", ev); serr != nil {
+			s.Logger.Error("ending a campaign that did not start failed", "err", serr, "campaign", c.ID)
+		}
 		s.internal(w, r, fmt.Errorf("start campaign workflow: %w", err))
 		return
 	}

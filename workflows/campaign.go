@@ -82,25 +82,31 @@ type campaign struct {
 	replanning    int
 	replanned     string
 	windowChanged bool
-	// revalidate is set for executions that re-check approvals before each batch.
-	revalidate bool
-	// mergeWindows is set for executions that treat overlapping window occurrences as one span.
-	mergeWindows bool
-	// waivable is set for executions that take backup waivers; waivers holds them by asset,
-	// and waiving counts waivers being recorded (no asset starts meanwhile).
-	waivable bool
-	waivers  map[string]BackupWaiver
-	waiving  int
-	// waiverPlanned is set for executions in which a waiver is a change of the plan.
-	waiverPlanned bool
+	// v is the behaviour this execution runs with, read once from its version markers.
+	v behaviour
+	// waivers holds the backup waivers by asset, and waiving counts waivers being recorded (no
+	// asset starts meanwhile).
+	waivers map[string]BackupWaiver
+	waiving int
 	// drifted lists the assets of the last deploy that did not run the plan's from-version.
 	drifted []string
 	// driftedTotal counts drifted production assets over the whole campaign.
 	driftedTotal int
-	// recordWindows is set for executions that compute window occurrences in a local activity,
-	// so the history records them and a tzdata or cron change cannot alter a replayed decision.
+}
+
+// behaviour is what a campaign execution does differently from older ones; each field comes
+// from one workflow.GetVersion marker, so recorded histories replay as they ran.
+type behaviour struct {
+	// revalidate: approvals are re-checked before each batch (they expire).
+	revalidate bool
+	// mergeWindows: overlapping window occurrences are one span.
+	mergeWindows bool
+	// waivable: backup waivers are taken; waiverPlanned: a waiver is a change of the plan.
+	waivable, waiverPlanned bool
+	// recordWindows: window occurrences are computed in a local activity, so the history
+	// records them and a tzdata or cron change cannot alter a replayed decision.
 	recordWindows bool
-	// closeUnstarted is set for executions that end never-started targets not_started.
+	// closeUnstarted: never-started targets end not_started.
 	closeUnstarted bool
 }
 
@@ -113,7 +119,7 @@ func Campaign(ctx workflow.Context, in CampaignInput) (CampaignResult, error) {
 	}
 	res, err := c.run()
 	if err != nil {
-		return res, err
+		return CampaignResult{}, err
 	}
 	// Let an update that is still being handled finish before the workflow closes.
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
@@ -222,16 +228,22 @@ func (c *campaign) setStatus(s domain.CampaignStatus, detail string, details map
 		activities.StatusInput{CampaignID: c.in.CampaignID, Status: s, Detail: detail, WorkflowID: c.wfID, Details: details}).Get(c.ctx, nil)
 }
 
-func (c *campaign) end(s domain.CampaignStatus, detail string) (CampaignResult, error) {
+// ended is how a phase reports that the campaign reached its end: run returns its result. Any
+// other error fails the workflow task.
+type ended struct{ res CampaignResult }
+
+func (e *ended) Error() string { return "campaign ended " + string(e.res.Status) + ": " + e.res.Detail }
+
+func (c *campaign) end(s domain.CampaignStatus, detail string) error {
 	return c.endWith(s, detail, "the campaign ended "+string(s)+" before this asset's turn")
 }
 
 // endWith ends the campaign in s; targets that never started end not_started with why.
-func (c *campaign) endWith(s domain.CampaignStatus, detail, why string) (CampaignResult, error) {
+func (c *campaign) endWith(s domain.CampaignStatus, detail, why string) error {
 	c.ended = true
-	if c.closeUnstarted {
+	if c.v.closeUnstarted {
 		if err := workflow.ExecuteActivity(bookkeeping(c.ctx), a.MarkNotStarted, activities.EndInput{CampaignID: c.in.CampaignID, WorkflowID: c.wfID, Reason: why}).Get(c.ctx, nil); err != nil {
-			return CampaignResult{}, err
+			return err
 		}
 		for _, t := range c.plan.Targets {
 			if c.state.Assets[t.AssetID] == domain.AssetPending {
@@ -239,14 +251,17 @@ func (c *campaign) endWith(s domain.CampaignStatus, detail, why string) (Campaig
 			}
 		}
 	}
-	return CampaignResult{Status: s, Detail: detail}, c.setStatus(s, detail, nil)
+	if err := c.setStatus(s, detail, nil); err != nil {
+		return err
+	}
+	return &ended{CampaignResult{Status: s, Detail: detail}}
 }
 
 // occurrence is the window occurrence the campaign uses at now: computed in a local activity
 // for executions that record it, so the history keeps the decision whatever the time-zone
 // database or cron library of the replaying worker says.
 func (c *campaign) occurrence(w domain.Window, now time.Time) (domain.Occurrence, bool, error) {
-	if c.recordWindows {
+	if c.v.recordWindows {
 		var res activities.OccurrenceResult
 		err := workflow.ExecuteLocalActivity(localBookkeeping(c.ctx), a.WindowOccurrence, activities.OccurrenceInput{Window: w, At: now}).Get(c.ctx, &res)
 		if err != nil {
@@ -255,30 +270,59 @@ func (c *campaign) occurrence(w domain.Window, now time.Time) (domain.Occurrence
 		return res.Occurrence, res.Found, nil
 	}
 	current := w.CurrentUnmerged
-	if c.mergeWindows {
+	if c.v.mergeWindows {
 		current = w.Current
 	}
 	occ, ok := current(now)
 	return occ, ok, nil
 }
 
+// run takes the campaign through its phases — load the plan, validate on the test bench, get
+// the plan approved, deploy wave by wave — and returns how it ended.
 func (c *campaign) run() (CampaignResult, error) {
+	err := c.load()
+	if err == nil {
+		err = c.phases()
+	}
+	var e *ended
+	if errors.As(err, &e) {
+		return e.res, nil
+	}
+	if err == nil {
+		err = errors.New("campaign phases returned without an end")
+	}
+	return CampaignResult{}, err
+}
+
+func (c *campaign) phases() error {
+	bench, prod := c.split()
+	if err := c.validate(bench); err != nil {
+		return err
+	}
+	if err := c.approve(bench); err != nil {
+		return err
+	}
+	return c.deployWaves(prod)
+}
+
+// load reads the plan and the version markers of this execution.
+func (c *campaign) load() error {
 	ctx := c.ctx
 	if err := workflow.ExecuteActivity(bookkeeping(ctx), a.LoadCampaign, c.in.CampaignID).Get(ctx, &c.plan); err != nil {
-		return CampaignResult{}, err
+		return err
 	}
 	// Executions from this version on re-check approvals before each batch (they expire) and
 	// take window changes and operator requests; older histories replay as they ran.
-	c.revalidate = workflow.GetVersion(ctx, "approval-revalidated-before-each-batch", workflow.DefaultVersion, 1) >= 1
-	c.mergeWindows = workflow.GetVersion(ctx, "overlapping-window-occurrences-joined", workflow.DefaultVersion, 1) >= 1
+	c.v.revalidate = workflow.GetVersion(ctx, "approval-revalidated-before-each-batch", workflow.DefaultVersion, 1) >= 1
+	c.v.mergeWindows = workflow.GetVersion(ctx, "overlapping-window-occurrences-joined", workflow.DefaultVersion, 1) >= 1
 	// Executions from this version on take backup waivers (UpdateBackupWaiver).
-	c.waivable = workflow.GetVersion(ctx, waiverVersion, workflow.DefaultVersion, 1) >= 1
-	c.recordWindows = workflow.GetVersion(ctx, "window-occurrences-recorded", workflow.DefaultVersion, 1) >= 1
-	c.closeUnstarted = workflow.GetVersion(ctx, "unstarted-assets-closed", workflow.DefaultVersion, 1) >= 1
+	c.v.waivable = workflow.GetVersion(ctx, waiverVersion, workflow.DefaultVersion, 1) >= 1
+	c.v.recordWindows = workflow.GetVersion(ctx, "window-occurrences-recorded", workflow.DefaultVersion, 1) >= 1
+	c.v.closeUnstarted = workflow.GetVersion(ctx, "unstarted-assets-closed", workflow.DefaultVersion, 1) >= 1
 	// Executions from this version on take a backup waiver as a change of the plan, which the
 	// approvers approve (and which the loaded plan may already carry).
-	c.waiverPlanned = c.waivable && workflow.GetVersion(ctx, waiverPlannedVersion, workflow.DefaultVersion, 1) >= 1
-	if c.waiverPlanned {
+	c.v.waiverPlanned = c.v.waivable && workflow.GetVersion(ctx, waiverPlannedVersion, workflow.DefaultVersion, 1) >= 1
+	if c.v.waiverPlanned {
 		for _, w := range c.plan.Waivers {
 			c.waivers[w.AssetID] = BackupWaiver{AssetID: w.AssetID, Actor: w.By, Role: w.Role, Reason: w.Reason, At: w.At.UTC().Format("2006-01-02T15:04:05Z07:00")}
 		}
@@ -291,9 +335,11 @@ func (c *campaign) run() (CampaignResult, error) {
 		c.windows[t.ZoneID] = t.Window
 	}
 	c.deployCtx, c.cancelDeploys = workflow.WithCancel(ctx)
+	return nil
+}
 
-	// 1. Test-bench validation.
-	var bench, prod []activities.Target
+// split separates the test-bench targets from the production ones, in plan order.
+func (c *campaign) split() (bench, prod []activities.Target) {
 	for _, t := range c.plan.Targets {
 		if t.TestBench {
 			bench = append(bench, t)
@@ -301,14 +347,19 @@ func (c *campaign) run() (CampaignResult, error) {
 			prod = append(prod, t)
 		}
 	}
+	return bench, prod
+}
+
+// validate is phase 1: the patch is deployed and verified on the test bench first.
+func (c *campaign) validate(bench []activities.Target) error {
 	if len(bench) == 0 {
 		return c.end(domain.CampaignTestFailed, "no test-bench asset mirrors this product; validation cannot run")
 	}
 	if err := c.setStatus(domain.CampaignTesting, fmt.Sprintf("validating on %d test-bench assets", len(bench)), nil); err != nil {
-		return CampaignResult{}, err
+		return err
 	}
-	if res, done, err := c.holdWhilePaused(); done || err != nil {
-		return res, err
+	if err := c.holdWhilePaused(); err != nil {
+		return err
 	}
 	failed := c.deploy(bench)
 	if c.abort != nil {
@@ -318,8 +369,11 @@ func (c *campaign) run() (CampaignResult, error) {
 	if len(failed) > 0 {
 		return c.endWith(domain.CampaignTestFailed, "test-bench validation failed: "+strings.Join(failed, "; "), "test-bench validation failed")
 	}
+	return nil
+}
 
-	// 2. Approval.
+// approve is phase 2: the plan waits for approvals that satisfy its policy.
+func (c *campaign) approve(bench []activities.Target) error {
 	need := fmt.Sprintf("tested on %d test-bench assets; needs %d approval(s)", len(bench), c.plan.Policy.Approvals)
 	if runs := c.benchRuns(bench); runs != "" {
 		need = fmt.Sprintf("tested on the test bench (%s); needs %d approval(s)", runs, c.plan.Policy.Approvals)
@@ -327,25 +381,25 @@ func (c *campaign) run() (CampaignResult, error) {
 	if c.plan.Policy.NeedsSafety {
 		need += ", one from the safety role"
 	}
-	if res, done, err := c.awaitApproval(need, nil); done || err != nil {
-		return res, err
-	}
+	return c.awaitApproval(need, nil)
+}
 
-	// 3. Waves, each inside its zone's window.
+// deployWaves is phase 3: the waves, each inside its zone's window, then the campaign's end.
+func (c *campaign) deployWaves(prod []activities.Target) error {
 	waves := planWaves(prod)
 	if len(c.plan.Waves) > 0 {
 		waves = c.planned(prod)
 	}
 	tolerated := 0
 	for i, w := range waves {
-		res, done, failed, err := c.runWave(i+1, len(waves), w)
-		if done || err != nil {
-			return res, err
+		failed, err := c.runWave(i+1, len(waves), w)
+		if err != nil {
+			return err
 		}
 		tolerated += failed
 	}
 	if err := c.setWindow(nil); err != nil {
-		return CampaignResult{}, err
+		return err
 	}
 	drift := ""
 	if c.driftedTotal > 0 {
@@ -392,11 +446,11 @@ func (c *campaign) planned(prod []activities.Target) []wave {
 }
 
 // awaitApproval asks for approval of the current plan and waits until the policy is satisfied,
-// the plan is rejected or the campaign is aborted. done is set when the campaign ended.
-func (c *campaign) awaitApproval(detail string, details map[string]any) (CampaignResult, bool, error) {
+// the plan is rejected or the campaign is aborted (then it returns the campaign's end).
+func (c *campaign) awaitApproval(detail string, details map[string]any) error {
 	ctx := c.ctx
 	if err := c.setStatus(domain.CampaignAwaitingApproval, detail, details); err != nil {
-		return CampaignResult{}, true, err
+		return err
 	}
 	// A decision counts once it is recorded: decide takes it into the state before recording it
 	// and undoes it when recording fails, so wait for decisions still being recorded.
@@ -410,77 +464,69 @@ func (c *campaign) awaitApproval(detail string, details map[string]any) (Campaig
 		}
 		return c.rejected != nil || c.plan.Policy.Satisfied(c.state.Approvals, c.plan.PlanDigest, workflow.Now(ctx))
 	}); err != nil {
-		return CampaignResult{}, true, err
+		return err
 	}
 	if c.abort != nil {
-		res, err := c.endAborted()
-		return res, true, err
+		return c.endAborted()
 	}
 	if c.rejected != nil {
-		res, err := c.end(domain.CampaignRejected, fmt.Sprintf("rejected by %s: %s", c.rejected.Actor.Name, c.rejected.Reason))
-		return res, true, err
+		return c.end(domain.CampaignRejected, fmt.Sprintf("rejected by %s: %s", c.rejected.Actor.Name, c.rejected.Reason))
 	}
 	var names []string
 	for _, ap := range c.validApprovals(workflow.Now(ctx)) {
 		names = append(names, ap.Actor+" ("+string(ap.Role)+")")
 	}
 	c.replanned = ""
-	if err := c.setStatus(domain.CampaignApproved, "approved by "+strings.Join(names, ", "), nil); err != nil {
-		return CampaignResult{}, true, err
-	}
-	return CampaignResult{}, false, nil
+	return c.setStatus(domain.CampaignApproved, "approved by "+strings.Join(names, ", "), nil)
 }
 
-// holdWhilePaused waits while an operator's pause holds the campaign. done is set when the
-// campaign ended (aborted).
-func (c *campaign) holdWhilePaused() (CampaignResult, bool, error) {
+// holdWhilePaused waits while an operator's pause holds the campaign; an abort ends it.
+func (c *campaign) holdWhilePaused() error {
 	if c.abort != nil {
-		res, err := c.endAborted()
-		return res, true, err
+		return c.endAborted()
 	}
 	if c.paused == nil {
-		return CampaignResult{}, false, nil
+		return nil
 	}
 	detail := fmt.Sprintf("paused by %s", c.paused.Actor)
 	if c.paused.Reason != "" {
 		detail += ": " + c.paused.Reason
 	}
 	if err := c.setStatus(CampaignPaused, detail+"; no new asset starts until an engineer resumes", nil); err != nil {
-		return CampaignResult{}, true, err
+		return err
 	}
 	if err := workflow.Await(c.ctx, func() bool { return c.paused == nil || c.abort != nil }); err != nil {
-		return CampaignResult{}, true, err
+		return err
 	}
 	if c.abort != nil {
-		res, err := c.endAborted()
-		return res, true, err
+		return c.endAborted()
 	}
-	return CampaignResult{}, false, nil
+	return nil
 }
 
 // gate runs before each batch: it holds a paused campaign and sends one whose approvals no
 // longer count (expired, or the plan changed) back to awaiting approval. waited is set when it
 // held the campaign, so the caller looks at the clock and the window again.
-func (c *campaign) gate() (res CampaignResult, done, waited bool, err error) {
+func (c *campaign) gate() (waited bool, err error) {
 	for {
-		if res, done, err := c.holdWhilePaused(); done || err != nil {
-			return res, done, waited, err
+		if err := c.holdWhilePaused(); err != nil {
+			return waited, err
 		}
 		if c.paused != nil {
 			continue
 		}
-		if !c.revalidate && c.replanned == "" {
-			return CampaignResult{}, false, waited, nil
+		if !c.v.revalidate && c.replanned == "" {
+			return waited, nil
 		}
 		if c.replanning > 0 {
 			if err := workflow.Await(c.ctx, func() bool { return c.replanning == 0 || c.abort != nil }); err != nil {
-				return CampaignResult{}, true, waited, err
+				return waited, err
 			}
 			continue
 		}
 		now := workflow.Now(c.ctx)
 		if c.plan.Policy.Satisfied(c.state.Approvals, c.plan.PlanDigest, now) {
-			return CampaignResult{}, false, waited, nil
+			return waited, nil
 		}
 		waited = true
 		detail := fmt.Sprintf("the plan changed (%s); approvals of the earlier plan no longer count: approve plan %s", c.replanned, short(c.plan.PlanDigest))
@@ -489,8 +535,8 @@ func (c *campaign) gate() (res CampaignResult, done, waited bool, err error) {
 			detail = fmt.Sprintf("approval expired: approvals count for %s and the window is open; approve plan %s again", c.plan.Policy.TTL, short(c.plan.PlanDigest))
 			details = map[string]any{"reason": "approval_expired", "ttl": c.plan.Policy.TTL.String()}
 		}
-		if res, done, err := c.awaitApproval(detail, details); done || err != nil {
-			return res, done, waited, err
+		if err := c.awaitApproval(detail, details); err != nil {
+			return waited, err
 		}
 	}
 }
@@ -505,10 +551,10 @@ func (c *campaign) sleep(d time.Duration) error {
 }
 
 // endAborted ends an aborted campaign once the assets in flight have rolled back.
-func (c *campaign) endAborted() (CampaignResult, error) {
+func (c *campaign) endAborted() error {
 	c.ended = true
 	if err := c.setWindow(nil); err != nil {
-		return CampaignResult{}, err
+		return err
 	}
 	// Production targets only: the bench's validation is not part of what the abort left behind.
 	counts := map[domain.AssetState]int{}
@@ -570,49 +616,47 @@ func (c *campaign) setWindow(o *domain.Occurrence) error {
 	return workflow.ExecuteActivity(bookkeeping(c.ctx), a.SetNextWindow, activities.WindowInput{CampaignID: c.in.CampaignID, Occurrence: o}).Get(c.ctx, nil)
 }
 
-// runWave deploys one zone's targets batch by batch inside its window. done is set when the
-// campaign ended in this wave; failed counts the assets that failed within the wave's error
-// threshold (each rolled back).
-func (c *campaign) runWave(n, of int, w wave) (res CampaignResult, done bool, failed int, err error) {
+// runWave deploys one zone's targets batch by batch inside its window. It returns the campaign's
+// end (*ended) when the campaign ended in this wave; failed counts the assets that failed within
+// the wave's error threshold (each rolled back).
+func (c *campaign) runWave(n, of int, w wave) (failed int, err error) {
 	ctx := c.ctx
 	pending := w.targets
 	threshold := c.threshold(w)
 	for len(pending) > 0 {
 		if c.abort != nil {
-			res, err := c.endAborted()
-			return res, true, failed, err
+			return failed, c.endAborted()
 		}
 		if c.replanned != "" {
 			// The plan changed (a window was edited): approve it again before waiting for it.
-			if res, done, _, err := c.gate(); done || err != nil {
-				return res, true, failed, err
+			if _, err := c.gate(); err != nil {
+				return failed, err
 			}
 		}
 		window := c.windows[w.zone]
 		now := workflow.Now(ctx)
 		occ, ok, err := c.occurrence(window, now)
 		if err != nil {
-			return CampaignResult{}, true, failed, err
+			return failed, err
 		}
 		if !ok {
-			res, err := c.end(domain.CampaignHalted, fmt.Sprintf("zone %s has no maintenance window occurrence in the coming year", w.zone))
-			return res, true, failed, err
+			return failed, c.end(domain.CampaignHalted, fmt.Sprintf("zone %s has no maintenance window occurrence in the coming year", w.zone))
 		}
 		if err := c.setWindow(&occ); err != nil {
-			return CampaignResult{}, true, failed, err
+			return failed, err
 		}
 		if occ.Start.After(now) {
 			detail := fmt.Sprintf("waiting for window: wave %d/%d (zone %s) opens %s", n, of, w.zone, occ.Start.UTC().Format(time.RFC3339))
 			if err := c.setStatus(domain.CampaignScheduled, detail, map[string]any{"window_start": occ.Start.UTC(), "window_end": occ.End.UTC()}); err != nil {
-				return CampaignResult{}, true, failed, err
+				return failed, err
 			}
 			if err := c.sleep(occ.Start.Sub(now)); err != nil {
-				return CampaignResult{}, true, failed, err
+				return failed, err
 			}
 			continue
 		}
-		if res, done, waited, err := c.gate(); done || err != nil {
-			return res, true, failed, err
+		if waited, err := c.gate(); err != nil {
+			return failed, err
 		} else if waited {
 			continue // the clock moved and the window may have changed
 		}
@@ -620,25 +664,24 @@ func (c *campaign) runWave(n, of int, w wave) (res CampaignResult, done bool, fa
 		if len(batch) == 0 {
 			for _, t := range pending {
 				if t.Expected > time.Duration(window.Duration) {
-					res, err := c.end(domain.CampaignHalted, fmt.Sprintf("asset %s needs %s, longer than zone %s's whole window (%s)", t.Name, t.Expected, w.zone, time.Duration(window.Duration)))
-					return res, true, failed, err
+					return failed, c.end(domain.CampaignHalted, fmt.Sprintf("asset %s needs %s, longer than zone %s's whole window (%s)", t.Name, t.Expected, w.zone, time.Duration(window.Duration)))
 				}
 			}
 			// What is left of this occurrence is too short: continue in the next one.
 			if err := c.sleep(occ.End.Sub(now)); err != nil {
-				return CampaignResult{}, true, failed, err
+				return failed, err
 			}
 			continue
 		}
 		detail := fmt.Sprintf("wave %d/%d (zone %s): %d assets in this batch, window closes %s", n, of, w.zone, len(batch), occ.End.UTC().Format(time.RFC3339))
 		if err := c.setStatus(domain.CampaignDeploying, detail, nil); err != nil {
-			return CampaignResult{}, true, failed, err
+			return failed, err
 		}
-		if c.waiverPlanned {
+		if c.v.waiverPlanned {
 			// A waiver recorded meanwhile changed the plan: the batch starts only under approvals
 			// of the plan as it is now.
 			if err := workflow.Await(ctx, func() bool { return c.waiving == 0 && c.replanning == 0 }); err != nil {
-				return CampaignResult{}, true, failed, err
+				return failed, err
 			}
 			if !c.plan.Policy.Satisfied(c.state.Approvals, c.plan.PlanDigest, workflow.Now(ctx)) {
 				continue
@@ -647,17 +690,15 @@ func (c *campaign) runWave(n, of int, w wave) (res CampaignResult, done bool, fa
 		lines := c.deploy(batch)
 		c.driftedTotal += len(c.drifted)
 		if c.abort != nil {
-			res, err := c.endAborted()
-			return res, true, failed, err
+			return failed, c.endAborted()
 		}
 		failed += len(lines)
 		if failed > threshold {
-			res, err := c.halt(lines, threshold, failed)
-			return res, true, failed, err
+			return failed, c.halt(lines, threshold, failed)
 		}
 		pending = rest
 	}
-	return CampaignResult{}, false, failed, nil
+	return failed, nil
 }
 
 // threshold is how many failed assets wave w tolerates: the campaign's error threshold, but 0
@@ -705,9 +746,9 @@ func (c *campaign) waiver(assetID string) *BackupWaiver {
 
 // halt ends the campaign after failed assets: rolled_back when each was restored and verified,
 // halted when any needs manual action. Assets not started stay untouched.
-func (c *campaign) halt(failed []string, threshold, count int) (CampaignResult, error) {
+func (c *campaign) halt(failed []string, threshold, count int) error {
 	if err := c.setWindow(nil); err != nil {
-		return CampaignResult{}, err
+		return err
 	}
 	status := domain.CampaignRolledBack
 	for _, s := range c.assetStates() {
@@ -725,7 +766,7 @@ func (c *campaign) halt(failed []string, threshold, count int) (CampaignResult, 
 // deploy runs AssetDeployment children for ts in parallel and returns a line per failed asset.
 func (c *campaign) deploy(ts []activities.Target) []string {
 	ctx := c.ctx
-	if c.waivable && c.waiving > 0 {
+	if c.v.waivable && c.waiving > 0 {
 		// A waiver being recorded applies to the asset it names: let it finish first.
 		_ = workflow.Await(ctx, func() bool { return c.waiving == 0 })
 	}

@@ -67,7 +67,7 @@ func (c *campaign) checkWaiver(req BackupWaiverRequest) error {
 	if c.abort != nil {
 		return refusal("state", "campaign is being aborted by %s", c.abort.Actor)
 	}
-	if !c.waivable {
+	if !c.v.waivable {
 		return refusal("state", "this campaign has not loaded its plan yet, or started before backup waivers existed")
 	}
 	if strings.TrimSpace(req.Reason) == "" {
@@ -100,7 +100,7 @@ func (c *campaign) waiveBackup(ctx workflow.Context, req BackupWaiverRequest) (B
 	c.waivers[req.AssetID] = w
 	c.waiving++
 	defer func() { c.waiving-- }()
-	if !c.waiverPlanned {
+	if !c.v.waiverPlanned {
 		_, err := c.recordOperator(ctx, "asset.backup_waived", OperatorRequest{Actor: req.Actor, Reason: req.Reason, RequestID: req.RequestID},
 			map[string]any{"asset_id": req.AssetID, "rule": "no verified backup, no deploy: this waiver lets the asset deploy without one, and a failure cannot be rolled back"})
 		if err != nil {

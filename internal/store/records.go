@@ -642,8 +642,51 @@ func (s *Store) SetNextWindow(ctx context.Context, id string, occ *domain.Occurr
 	return s.db.WithContext(ctx).Model(&Campaign{}).Where("id = ?", id).Updates(upd).Error
 }
 
-// UpdateCampaignAsset changes one target's fields (state, backup, error) with its audit event.
-func (s *Store) UpdateCampaignAsset(ctx context.Context, campaignID, assetID string, fields map[string]any, ev Event) error {
+// AssetChange is one change of a target within a campaign; empty fields are left as they are.
+type AssetChange struct {
+	State domain.AssetState
+	// Error, when not nil, replaces the target's error text ("" clears it).
+	Error       *string
+	FromVersion string
+	ToVersion   string
+	// Backup, when not nil, records the target's verified backup.
+	Backup *BackupRef
+}
+
+// BackupRef is a verified backup in the object store.
+type BackupRef struct {
+	Key    string
+	SHA256 string
+	Size   int64
+}
+
+// Text is a pointer to s, for AssetChange.Error.
+func Text(s string) *string { return &s }
+
+func (c AssetChange) columns() map[string]any {
+	out := map[string]any{}
+	if c.State != "" {
+		out["state"] = string(c.State)
+	}
+	if c.Error != nil {
+		out["error"] = *c.Error
+	}
+	if c.FromVersion != "" {
+		out["from_version"] = c.FromVersion
+	}
+	if c.ToVersion != "" {
+		out["to_version"] = c.ToVersion
+	}
+	if c.Backup != nil {
+		out["backup_key"], out["backup_sha256"], out["backup_size"] = c.Backup.Key, c.Backup.SHA256, c.Backup.Size
+	}
+	return out
+}
+
+// UpdateCampaignAsset applies one change of a target (state, versions, backup, error) with its
+// audit event.
+func (s *Store) UpdateCampaignAsset(ctx context.Context, campaignID, assetID string, change AssetChange, ev Event) error {
+	fields := change.columns()
 	fields["updated_at"] = s.Now()
 	ev.SubjectType, ev.SubjectID, ev.CampaignID, ev.AssetID = "asset", assetID, campaignID, assetID
 	return s.Write(ctx, ev, func(tx *gorm.DB) error {

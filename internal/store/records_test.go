@@ -399,7 +399,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 				t.Fatalf("window after SetNextWindow(nil) = %v–%v, want none", c.NextWindowStart, c.NextWindowEnd)
 			}
 
-			fields := map[string]any{"state": string(domain.AssetBackedUp), "backup_key": "backups/x", "backup_sha256": strings.Repeat("b", 64), "backup_size": int64(4096)}
+			fields := AssetChange{State: domain.AssetBackedUp, Backup: &BackupRef{Key: "backups/x", SHA256: strings.Repeat("b", 64), Size: 4096}}
 			check(t, "UpdateCampaignAsset", st.UpdateCampaignAsset(ctx, c.ID, f.plc1.ID, fields, Event{Actor: "otpatch", Role: "system", Action: "asset.backed_up"}))
 			wrote(t, "asset", f.plc1.ID)
 			targets, _ = st.CampaignAssets(ctx, c.ID)
@@ -408,7 +408,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 				t.Fatalf("target after UpdateCampaignAsset = %+v", got)
 			}
 			for _, missing := range []struct{ campaign, asset string }{{c.ID, "ast_missing"}, {"cmp_missing", f.plc1.ID}} {
-				err := st.UpdateCampaignAsset(ctx, missing.campaign, missing.asset, map[string]any{"state": "done"}, Event{Actor: "otpatch", Role: "system", Action: "asset.done"})
+				err := st.UpdateCampaignAsset(ctx, missing.campaign, missing.asset, AssetChange{State: domain.AssetDone}, Event{Actor: "otpatch", Role: "system", Action: "asset.done"})
 				if !errors.Is(err, ErrNotFound) {
 					t.Fatalf("UpdateCampaignAsset(%s, %s) = %v, want ErrNotFound", missing.campaign, missing.asset, err)
 				}
