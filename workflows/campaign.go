@@ -433,7 +433,7 @@ func (c *campaign) planned(prod []activities.Target) []wave {
 	}
 	out := make([]wave, 0, len(c.plan.Waves))
 	for _, pw := range c.plan.Waves {
-		w := wave{zone: pw.ZoneID, threshold: pw.ErrorThreshold, planned: true}
+		w := wave{zone: pw.ZoneID, zoneName: pw.ZoneName, threshold: pw.ErrorThreshold, planned: true}
 		for _, id := range pw.AssetIDs {
 			if t, ok := byID[id]; ok {
 				w.targets = append(w.targets, t)
@@ -591,7 +591,9 @@ func (c *campaign) assetStates() []domain.AssetState {
 
 // wave is the targets of one zone.
 type wave struct {
-	zone    string
+	zone string
+	// zoneName is the zone's name as the plan gives it (empty on older plans).
+	zoneName string
 	window  domain.Window
 	targets []activities.Target
 	// threshold is the plan's error threshold for the wave when planned is set.
@@ -640,13 +642,13 @@ func (c *campaign) runWave(n, of int, w wave) (failed int, err error) {
 			return failed, err
 		}
 		if !ok {
-			return failed, c.end(domain.CampaignHalted, fmt.Sprintf("zone %s has no maintenance window occurrence in the coming year", w.zone))
+			return failed, c.end(domain.CampaignHalted, fmt.Sprintf("zone %s has no maintenance window occurrence in the coming year", w.name()))
 		}
 		if err := c.setWindow(&occ); err != nil {
 			return failed, err
 		}
 		if occ.Start.After(now) {
-			detail := fmt.Sprintf("waiting for window: wave %d/%d (zone %s) opens %s", n, of, w.zone, occ.Start.UTC().Format(time.RFC3339))
+			detail := fmt.Sprintf("waiting for window: wave %d/%d (zone %s) opens %s", n, of, w.name(), occ.Start.UTC().Format(time.RFC3339))
 			if err := c.setStatus(domain.CampaignScheduled, detail, map[string]any{"window_start": occ.Start.UTC(), "window_end": occ.End.UTC()}); err != nil {
 				return failed, err
 			}
@@ -664,7 +666,7 @@ func (c *campaign) runWave(n, of int, w wave) (failed int, err error) {
 		if len(batch) == 0 {
 			for _, t := range pending {
 				if t.Expected > time.Duration(window.Duration) {
-					return failed, c.end(domain.CampaignHalted, fmt.Sprintf("asset %s needs %s, longer than zone %s's whole window (%s)", t.Name, t.Expected, w.zone, time.Duration(window.Duration)))
+					return failed, c.end(domain.CampaignHalted, fmt.Sprintf("asset %s needs %s, longer than zone %s's whole window (%s)", t.Name, t.Expected, w.name(), time.Duration(window.Duration)))
 				}
 			}
 			// What is left of this occurrence is too short: continue in the next one.
@@ -673,7 +675,7 @@ func (c *campaign) runWave(n, of int, w wave) (failed int, err error) {
 			}
 			continue
 		}
-		detail := fmt.Sprintf("wave %d/%d (zone %s): %d assets in this batch, window closes %s", n, of, w.zone, len(batch), occ.End.UTC().Format(time.RFC3339))
+		detail := fmt.Sprintf("wave %d/%d (zone %s): %d assets in this batch, window closes %s", n, of, w.name(), len(batch), occ.End.UTC().Format(time.RFC3339))
 		if err := c.setStatus(domain.CampaignDeploying, detail, nil); err != nil {
 			return failed, err
 		}
@@ -699,6 +701,14 @@ func (c *campaign) runWave(n, of int, w wave) (failed int, err error) {
 		pending = rest
 	}
 	return failed, nil
+}
+
+// name is how a person reads the wave's zone: its name, or its id on plans without names.
+func (w wave) name() string {
+	if w.zoneName != "" {
+		return w.zoneName
+	}
+	return w.zone
 }
 
 // threshold is how many failed assets wave w tolerates: the campaign's error threshold, but 0
