@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -9,6 +8,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/otpatch/otpatch/internal/audit"
+	"github.com/otpatch/otpatch/internal/csvsafe"
 	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/signing"
 )
@@ -22,7 +22,7 @@ func init() {
 	})
 	operations = append(operations,
 		operation{"GET", "/api/v1/audit/key", "The ed25519 public key that signs the audit checkpoints (404 when checkpoints are not configured)", "any", ""},
-		operation{"GET", "/api/v1/audit/export", "Export audit events as JSON Lines or CSV (?format=jsonl|csv and the /audit/events filters), streamed", "auditor, admin, engineer", ""},
+		operation{"GET", "/api/v1/audit/export", "Export audit events as JSON Lines or CSV (?format=jsonl|csv and the /audit/events filters), streamed" + csvCells, "auditor, admin, engineer", ""},
 	)
 }
 
@@ -93,7 +93,7 @@ func (s *server) auditExport(w http.ResponseWriter, r *http.Request) {
 	if format == "csv" {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="otpatch-audit.csv"`)
-		cw := csv.NewWriter(w)
+		cw := csvsafe.NewWriter(w)
 		if err := cw.Write(csvHeader); err != nil {
 			return
 		}

@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/otpatch/otpatch/internal/csaf"
+	"github.com/otpatch/otpatch/internal/csvsafe"
 	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/store"
 )
@@ -40,8 +40,8 @@ func init() {
 		r.With(s.allow(staff...)).Get("/compliance/sites", s.complianceSites)
 	})
 	operations = append(operations,
-		operation{"GET", "/api/v1/compliance/patches", "NERC CIP-007-6 R2 state of every patch: release date, evaluation due (release + 35 days, UTC calendar days), evaluation, action due (evaluation + 35 days), asset counts, mitigation plans (?format=csv)", "staff", ""},
-		operation{"GET", "/api/v1/compliance/advisories", "The same for every CSAF advisory (release date: the UTC day of its initial release) (?format=csv)", "staff", ""},
+		operation{"GET", "/api/v1/compliance/patches", "NERC CIP-007-6 R2 state of every patch: release date, evaluation due (release + 35 days, UTC calendar days), evaluation, action due (evaluation + 35 days), asset counts, mitigation plans (?format=csv" + csvCells + ")", "staff", ""},
+		operation{"GET", "/api/v1/compliance/advisories", "The same for every CSAF advisory (release date: the UTC day of its initial release) (?format=csv" + csvCells + ")", "staff", ""},
 		operation{"PUT", "/api/v1/compliance/patches/{patchID}/evaluation", "Record the evaluation of a patch; a changed decision keeps the first evaluation's day", "engineer, admin", "{decision: apply|mitigate|not_applicable, reason}"},
 		operation{"PUT", "/api/v1/compliance/advisories/{advisoryID}/evaluation", "Record the evaluation of an advisory", "engineer, admin", "{decision: apply|mitigate|not_applicable, reason}"},
 		operation{"GET", "/api/v1/compliance/mitigations", "List mitigation plans with their extensions", "staff", ""},
@@ -50,11 +50,14 @@ func init() {
 		operation{"POST", "/api/v1/compliance/mitigations/{mitigationID}/extensions", "Request a later due date for an open mitigation plan", "engineer, admin", "{due_date, reason}"},
 		operation{"POST", "/api/v1/compliance/extensions/{extensionID}/approve", "Approve an extension (never the requester's own): the plan's due date moves", "approver", "{reason} (optional)"},
 		operation{"POST", "/api/v1/compliance/extensions/{extensionID}/reject", "Reject an extension (never the requester's own)", "approver", "{reason} (optional)"},
-		operation{"GET", "/api/v1/compliance/overdue", "Overdue evaluations and overdue actions and mitigation plans as of today, UTC (?format=csv)", "staff", ""},
-		operation{"GET", "/api/v1/compliance/assets", "Per-asset patch status: installed, pending, mitigated, not_applicable (?site_id, ?format=csv)", "staff", ""},
-		operation{"GET", "/api/v1/compliance/sites", "Per-site IEC 62443-2-3 patch summary (?format=csv)", "staff", ""},
+		operation{"GET", "/api/v1/compliance/overdue", "Overdue evaluations and overdue actions and mitigation plans as of today, UTC (?format=csv" + csvCells + ")", "staff", ""},
+		operation{"GET", "/api/v1/compliance/assets", "Per-asset patch status: installed, pending, mitigated, not_applicable (?site_id, ?format=csv" + csvCells + ")", "staff", ""},
+		operation{"GET", "/api/v1/compliance/sites", "Per-site IEC 62443-2-3 patch summary (?format=csv" + csvCells + ")", "staff", ""},
 	)
 }
+
+// csvCells says how CSV answers carry text that a spreadsheet would run (internal/csvsafe).
+const csvCells = "; a CSV cell that would start a spreadsheet formula (= + - @, tab, CR) is prefixed with ' (a plain signed number such as -5 stays a number)"
 
 // compliance computes the report, with the advisories matched against today's inventory.
 func (s *server) compliance(r *http.Request) (store.ComplianceReport, error) {
@@ -99,7 +102,7 @@ func writeCSV(w http.ResponseWriter, name string, header []string, rows [][]stri
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	w.WriteHeader(http.StatusOK)
-	cw := csv.NewWriter(w)
+	cw := csvsafe.NewWriter(w)
 	_ = cw.Write(header)
 	_ = cw.WriteAll(rows)
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,21 +26,27 @@ import (
 	"github.com/otpatch/otpatch/workflows"
 )
 
-// patchView is a patch as the API shows it.
-type patchView struct {
+// patchFacts is what every reader of a patch may see: the patch, its manifest and artifacts,
+// and why it was rejected.
+type patchFacts struct {
 	store.Patch
-	Manifest   *domain.Manifest      `json:"manifest,omitempty"`
-	Artifacts  []store.PatchArtifact `json:"artifacts"`
-	Reasons    []string              `json:"reasons"`
-	Applicable []string              `json:"applicable_assets"`
-	Report     json.RawMessage       `json:"qualification_report,omitempty"`
+	Manifest  *domain.Manifest      `json:"manifest,omitempty"`
+	Artifacts []store.PatchArtifact `json:"artifacts"`
+	Reasons   []string              `json:"reasons"`
+}
+
+// patchView is a patch as staff read it.
+type patchView struct {
+	patchFacts
+	Applicable []string        `json:"applicable_assets"`
+	Report     json.RawMessage `json:"qualification_report,omitempty"`
 	// ApplicabilityNow is the patch evaluated against every asset of its product as it runs
 	// now (the qualification report is the record of qualification time). Staff only.
 	ApplicabilityNow []liveAsset `json:"applicability_now,omitempty"`
 }
 
 func (s *server) patchView(ctx context.Context, p store.Patch) (patchView, error) {
-	v := patchView{Patch: p}
+	v := patchView{patchFacts: patchFacts{Patch: p}}
 	v.Manifest, _ = store.ManifestOf(p)
 	arts, err := s.Store.PatchArtifacts(ctx, p.ID)
 	if err != nil {
@@ -57,6 +65,89 @@ func (s *server) patchView(ctx context.Context, p store.Patch) (patchView, error
 		v.Applicable = []string{}
 	}
 	return v, nil
+}
+
+// vendorPatchView is a patch as its vendor reads it. What the plant runs is the asset owner's
+// (OWASP API3:2023): the vendor learns how many assets run each of its product versions the
+// patch applies to, and the CVEs and CVSS of its own patch; never asset ids or names, zones,
+// SL-T, criticality or safety data.
+type vendorPatchView struct {
+	patchFacts
+	// ApplicableByVersion counts, at qualification, the assets the patch applies to by the
+	// product version they ran, with the vendor's compatibility statement for that version.
+	ApplicableByVersion []versionCount `json:"applicable_by_version"`
+	// ExcludedByVersion counts the assets left out because the vendor says not_qualified.
+	ExcludedByVersion []versionCount `json:"excluded_by_version,omitempty"`
+	// Risk is the part of the qualification report's risk summary about the patch itself.
+	Risk *patchRisk `json:"risk,omitempty"`
+}
+
+// versionCount is how many assets ran one product version.
+type versionCount struct {
+	ProductVersion string `json:"product_version"`
+	Assets         int    `json:"assets"`
+	Compatibility  string `json:"compatibility"`
+}
+
+// patchRisk is what the patch fixes.
+type patchRisk struct {
+	MaxCVSS float64  `json:"max_cvss"`
+	CVEs    []string `json:"cves"`
+}
+
+// forVendor shapes the view for the patch's vendor from the qualification report.
+func (v patchView) forVendor() vendorPatchView {
+	out := vendorPatchView{patchFacts: v.patchFacts, ApplicableByVersion: []versionCount{}}
+	if v.Report == nil {
+		return out
+	}
+	type reportAsset struct {
+		Version       string `json:"installed_version"`
+		Compatibility string `json:"compatibility"`
+	}
+	var rep struct {
+		Applicable   []reportAsset `json:"applicable"`
+		NotQualified []reportAsset `json:"excluded_not_qualified"`
+		Risk         patchRisk     `json:"risk"`
+	}
+	if err := json.Unmarshal(v.Report, &rep); err != nil {
+		return out
+	}
+	count := func(assets []reportAsset) []versionCount {
+		var counts []versionCount
+		for _, a := range assets {
+			i := slices.IndexFunc(counts, func(c versionCount) bool {
+				return c.ProductVersion == a.Version && c.Compatibility == a.Compatibility
+			})
+			if i < 0 {
+				i = len(counts)
+				counts = append(counts, versionCount{ProductVersion: a.Version, Compatibility: a.Compatibility})
+			}
+			counts[i].Assets++
+		}
+		slices.SortFunc(counts, func(a, b versionCount) int {
+			return cmp.Or(domain.CompareVersions(a.ProductVersion, b.ProductVersion), strings.Compare(a.Compatibility, b.Compatibility))
+		})
+		return counts
+	}
+	if c := count(rep.Applicable); c != nil {
+		out.ApplicableByVersion = c
+	}
+	out.ExcludedByVersion = count(rep.NotQualified)
+	if rep.Risk.CVEs == nil {
+		rep.Risk.CVEs = []string{}
+	}
+	out.Risk = &rep.Risk
+	return out
+}
+
+// shapedFor is the view of the patch the request's actor may read: the full view for staff,
+// vendorPatchView for a vendor.
+func shapedFor(r *http.Request, v patchView) any {
+	if actorOf(r).Role == domain.RoleVendor {
+		return v.forVendor()
+	}
+	return v
 }
 
 // submission is one patch upload being received; refuse undoes what it stored.
@@ -277,13 +368,14 @@ func (sub *submission) accept(adm *admission, arts []store.PatchArtifact, idemKe
 		s.fail(w, r, err)
 		return
 	}
+	answer := shapedFor(r, view)
 	if idemKey != "" {
-		body, _ := json.MarshalIndent(view, "", "  ")
+		body, _ := json.MarshalIndent(answer, "", "  ")
 		if err := s.Store.SaveIdempotentResponse(r.Context(), actorOf(r).Name, idemKey, http.StatusCreated, string(body)+"\n"); err != nil {
 			s.Logger.Error("store idempotent response", "err", err)
 		}
 	}
-	writeJSON(w, http.StatusCreated, view)
+	writeJSON(w, http.StatusCreated, answer)
 }
 
 func (sub *submission) receiveArtifacts(mr *multipart.Reader) ([]store.PatchArtifact, bool) {
@@ -376,7 +468,7 @@ func (s *server) listPatches(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	out := make([]patchView, 0, len(ps))
+	out := make([]any, 0, len(ps))
 	for _, p := range ps {
 		v, err := s.patchView(r.Context(), p)
 		if err != nil {
@@ -384,7 +476,7 @@ func (s *server) listPatches(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		v.Manifest = nil
-		out = append(out, v)
+		out = append(out, shapedFor(r, v))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -422,7 +514,7 @@ func (s *server) getPatch(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, shapedFor(r, v))
 }
 
 // getManifest returns the manifest exactly as signed, with the signature in a header.

@@ -24,7 +24,7 @@ func init() {
 	})
 	operations = append(operations,
 		operation{"POST", "/api/v1/patches/uploads", "Admit a signed manifest and get presigned PUT URLs for its artifacts", "vendor", "{manifest, signature}"},
-		operation{"POST", "/api/v1/patches/uploads/{uploadID}/complete", "Check the uploaded artifacts (size, SHA-256) and submit the patch", "vendor", ""},
+		operation{"POST", "/api/v1/patches/uploads/{uploadID}/complete", "Check the uploaded artifacts (size, SHA-256) and submit the patch; answers as POST /api/v1/patches", "vendor", ""},
 	)
 }
 

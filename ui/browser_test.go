@@ -292,6 +292,21 @@ func TestBrowserPatchToCompletion(t *testing.T) {
 	} else {
 		t.Logf("upload progress: %s", joined)
 	}
+	t.Run("the vendor reads counts by product version, never the assets", func(t *testing.T) {
+		vendor.run("counts by version", 10*time.Second, chromedp.WaitVisible(css(`#by-version`)))
+		if row := vendor.text(`#by-version tr[data-version="V16.0.1"]`); !strings.Contains(row, "qualified") || !strings.Contains(row, "yes") {
+			t.Errorf("the vendor's V16.0.1 row: %q", row)
+		}
+		if row := vendor.text(`#by-version tr[data-version="V15.1"]`); !strings.Contains(row, "1") || !strings.Contains(row, "not qualified") {
+			t.Errorf("the vendor's V15.1 row: %q", row)
+		}
+		page := vendor.text("#view")
+		for _, inventory := range []string{"ast_", "pkg-hmi", "bench-hmi", "zone_", "Packaging", "SL-T", "Safety-critical"} {
+			if strings.Contains(page, inventory) {
+				t.Errorf("the vendor's patch page shows %q: %s", inventory, page)
+			}
+		}
+	})
 
 	t.Run("another vendor can open neither the patch page nor its API", func(t *testing.T) {
 		other := s.browser(t, "northwind", sh)

@@ -278,7 +278,13 @@ type patchAnswer struct {
 	Status  string   `json:"status"`
 	Key     string   `json:"key_fingerprint"`
 	Reasons []string `json:"reasons"`
-	Applies []string `json:"applicable_assets"`
+	// ByVersion counts the asset owner's assets the patch applies to by product version:
+	// a vendor reads counts, never the assets.
+	ByVersion []struct {
+		ProductVersion string `json:"product_version"`
+		Assets         int    `json:"assets"`
+		Compatibility  string `json:"compatibility"`
+	} `json:"applicable_by_version"`
 }
 
 // apiCall sends req with the token and decodes a want-status answer into out; any other
@@ -365,7 +371,12 @@ func waitQualified(ctx context.Context, base, token, id string) error {
 		}
 		switch p.Status {
 		case "qualified":
-			fmt.Fprintf(os.Stderr, "qualified: applies to %d assets\n", len(p.Applies))
+			n, versions := 0, []string{}
+			for _, v := range p.ByVersion {
+				n += v.Assets
+				versions = append(versions, fmt.Sprintf("%d at %s, %s", v.Assets, v.ProductVersion, v.Compatibility))
+			}
+			fmt.Fprintf(os.Stderr, "qualified: applies to %d assets (%s)\n", n, strings.Join(versions, "; "))
 			return nil
 		case "rejected":
 			fmt.Fprintf(os.Stderr, "rejected:\n  - %s\n", strings.Join(p.Reasons, "\n  - "))

@@ -1,5 +1,6 @@
-// Patches: a vendor submits signed patches and follows their qualification; staff see every
-// patch with the assets it applies to now and, as a record, its qualification report.
+// Patches: a vendor submits signed patches and follows their qualification (how many assets
+// run each product version, never which); staff see every patch with the assets it applies
+// to now and, as a record, its qualification report.
 import { fill, session, api, can, h, badge, compatBadge, table, link, utc, short, field, errorBox, announce, ApiError } from "../lib.js";
 
 export async function renderList(view) {
@@ -145,6 +146,7 @@ function details(p, campaignNames) {
   out.push(table("Artifacts", ["File", "Size", "SHA-256"], (p.artifacts || []).map((a) =>
     h("tr", {}, h("td", {}, a.name), h("td", {}, a.size.toLocaleString("en") + " bytes"), h("td", {}, h("code", { title: a.sha256 }, short(a.sha256, 16)))))));
   if (p.applicability_now) out.push(assetsNow(p.applicability_now, campaignNames));
+  if (p.applicable_by_version && p.status === "qualified") out.push(byVersion(p));
   const rep = p.qualification_report;
   if (rep) {
     const risk = rep.risk || {};
@@ -180,6 +182,17 @@ function assetsNow(rows, campaignNames) {
         h("td", { class: "installed-now" }, a.installed_version || "unknown"), h("td", {}, compatBadge(a.compatibility), a.notes ? h("div", { class: "hint" }, a.notes) : null),
         h("td", { class: "wide" }, a.applies ? "yes" : "no: " + a.reason), h("td", {}, a.open_campaign ? link("#/campaigns/" + a.open_campaign, campaignNames.get(a.open_campaign) || "open campaign") : "—"))),
     { id: "assets-now", empty: "No asset of this product is in the inventory." }));
+}
+
+// byVersion is the vendor's view of where its patch applies: how many of the asset owner's
+// assets ran each product version at qualification time, never which assets.
+function byVersion(p) {
+  const rows = [...p.applicable_by_version.map((v) => [v, "yes"]), ...(p.excluded_by_version || []).map((v) => [v, "no: you state not qualified"])];
+  return h("section", { "aria-labelledby": "by-version-title", id: "applicable-by-version" }, h("h2", { id: "by-version-title" }, "Where the patch applies (qualification time)"),
+    h("p", { class: "hint" }, "How many of the asset owner's assets ran each version of your product when the patch was qualified. The asset owner's inventory itself is not shown."),
+    table("Assets by product version", ["Product version", "Assets", "Your compatibility statement", "Patch applies"], rows.map(([v, applies]) =>
+      h("tr", { dataset: { version: v.product_version } }, h("td", {}, v.product_version), h("td", {}, String(v.assets)), h("td", {}, compatBadge(v.compatibility)), h("td", {}, applies))),
+    { id: "by-version", empty: "No asset of the asset owner ran an affected version." }));
 }
 
 function fact(term, value) {
