@@ -40,6 +40,10 @@ type Deps struct {
 	PresignExpiry time.Duration
 	// UI serves the web interface at /; nil serves none.
 	UI http.Handler
+	// TokenLifetime is how long a new personal token lasts when its request names no expiry
+	// (default 90 days); TokenMaxLifetime is the longest a request may ask for (default 365
+	// days).
+	TokenLifetime, TokenMaxLifetime time.Duration
 }
 
 type server struct {
@@ -54,6 +58,7 @@ func New(d Deps) http.Handler {
 	if d.MaxArtifactBytes <= 0 {
 		d.MaxArtifactBytes = 256 << 20
 	}
+	d.TokenLifetime, d.TokenMaxLifetime = tokenLifetimes(d.TokenLifetime, d.TokenMaxLifetime)
 	s := &server{Deps: d}
 	return s.routes()
 }
@@ -93,6 +98,8 @@ func (s *server) routes() http.Handler {
 			r.With(s.allow(admins...)).Post("/vendors/{vendorID}/keys", s.addVendorKey)
 			r.With(s.allow(admins...)).Post("/vendors/{vendorID}/keys/{keyID}/revoke", s.revokeVendorKey)
 			r.With(s.allow(admins...)).Post("/tokens", s.createToken)
+			r.With(s.allow(anyRole...)).Get("/tokens", s.listTokens)
+			r.With(s.allow(anyRole...)).Delete("/tokens/{tokenID}", s.revokeToken)
 
 			r.With(s.allow(anyRole...)).Get("/products", s.listProducts)
 			r.With(s.allow(engineers...)).Post("/products", s.createProduct)

@@ -10,23 +10,18 @@ import (
 func TestApprovalRules(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	p := e.qualifiedPatch(newTestPatch(t, "V16.0.2", 2048))
-	// The engineer who creates campaigns also holds an approver token (one person, two roles).
-	var tok struct {
-		Token string `json:"token"`
-	}
-	if code := e.call("POST", "/api/v1/tokens", e.tokens.Admin, map[string]any{"name": "erin-engineer", "role": "approver"}, &tok); code != http.StatusCreated {
-		t.Fatalf("create token: %d", code)
-	}
-	var otherApprover struct {
-		Token string `json:"token"`
-	}
-	e.call("POST", "/api/v1/tokens", e.tokens.Admin, map[string]any{"name": "olga-operations", "role": "approver"}, &otherApprover)
+	// Carl plans the campaign as an engineer, then becomes an approver: a name holds one role
+	// at a time, so his engineer token is revoked before he gets an approver token.
+	carl := e.mintToken("carl-engineer", "engineer")
+	otherApprover := e.mintToken("olga-operations", "approver")
 
 	// A safety-critical SL-T 4 target needs two approvers, one of them safety.
 	var c campaignDoc
-	if code := e.call("POST", "/api/v1/campaigns", e.tokens.Engineer, map[string]any{"name": "SIS HMI", "patch_id": p.ID, "asset_ids": []string{"ast_sis-hmi-01"}}, &c); code != http.StatusCreated {
+	if code := e.call("POST", "/api/v1/campaigns", carl.Token, map[string]any{"name": "SIS HMI", "patch_id": p.ID, "asset_ids": []string{"ast_sis-hmi-01"}}, &c); code != http.StatusCreated {
 		t.Fatalf("create: %d", code)
 	}
+	e.revokeHolder("carl-engineer")
+	tok := e.mintToken("carl-engineer", "approver")
 	c = e.waitCampaign(c.ID, "awaiting_approval", "test_failed")
 	decide := func(token, decision, digest, reason string) (int, problemDoc) {
 		var p problemDoc

@@ -26,6 +26,8 @@ var allowed = map[string][]string{
 	"POST /api/v1/vendors/{vendorID}/keys":                {"admin"},
 	"POST /api/v1/vendors/{vendorID}/keys/{keyID}/revoke": {"admin"},
 	"POST /api/v1/tokens":                                 {"admin"},
+	"GET /api/v1/tokens":                                  {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
+	"DELETE /api/v1/tokens/{tokenID}":                     {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
 	"GET /api/v1/products":                                {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
 	"POST /api/v1/products":                               {"engineer", "admin"},
 	"GET /api/v1/sites":                                   {"engineer", "approver", "safety", "auditor", "admin"},
@@ -79,7 +81,7 @@ func TestRouteAuthorization(t *testing.T) {
 	tokens := map[string]string{"vendor": e.tokens.Vendor, "engineer": e.tokens.Engineer, "approver": e.tokens.Approver,
 		"safety": e.tokens.Safety, "auditor": e.tokens.Auditor, "admin": e.tokens.Admin}
 	params := strings.NewReplacer("{vendorID}", "vnd_acme", "{zoneID}", "zone_packaging", "{assetID}", "ast_pkg-hmi-01",
-		"{patchID}", acme.ID, "{campaignID}", "cmp_unknown", "{keyID}", "key_unknown")
+		"{patchID}", acme.ID, "{campaignID}", "cmp_unknown", "{keyID}", "key_unknown", "{tokenID}", "tok_unknown")
 	h := api.New(api.Deps{Store: e.store, Objects: e.objects})
 	routes := routesOf(t, h)
 	for _, route := range routes {

@@ -208,7 +208,8 @@ func testComplianceAPI(t *testing.T, e *env, clk *testClock) {
 		t.Fatalf("overdue on 16 May = %+v", d.Actions)
 	}
 
-	// Erin requests an extension. Erin also holds an approver token: her own approval is
+	// Erin requests an extension, then becomes an approver: her engineer token is revoked (a
+	// name holds one role at a time) and she gets an approver token. Her own approval is
 	// refused, audited, and changes nothing.
 	var ext store.MitigationExtension
 	if code := e.call("POST", "/api/v1/compliance/mitigations/"+plan.ID+"/extensions", e.tokens.Engineer,
@@ -216,7 +217,8 @@ func testComplianceAPI(t *testing.T, e *env, clk *testClock) {
 		t.Fatalf("request extension: %d", code)
 	}
 	erinApprover := "otp_erin_also_approves"
-	if _, err := e.store.CreateToken(ctx, "erin-engineer", domain.RoleApprover, "", erinApprover, store.Event{Actor: "adam-admin", Role: "admin", Action: "token.created"}); err != nil {
+	e.revokeHolder("erin-engineer")
+	if _, err := e.store.CreateToken(ctx, store.TokenSpec{Name: "erin-engineer", Role: domain.RoleApprover, Secret: erinApprover}, store.Event{Actor: "adam-admin", Role: "admin", Action: "token.created"}); err != nil {
 		t.Fatal(err)
 	}
 	if code := e.call("POST", "/api/v1/compliance/extensions/"+ext.ID+"/approve", erinApprover, nil, &prob); code != http.StatusForbidden || !strings.Contains(prob.Detail, "may not decide it") {

@@ -155,48 +155,6 @@ func (s *server) revokeVendorKey(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, k)
 }
 
-type tokenRequest struct {
-	Name     string      `json:"name"`
-	Role     domain.Role `json:"role"`
-	VendorID string      `json:"vendor_id,omitempty"`
-}
-
-func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
-	var in tokenRequest
-	if err := decode(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	v := &domain.ValidationError{What: "token"}
-	if !validName(in.Name) {
-		v.Add("name", "must be 1-128 letters, digits, '.', '_', '+' or '-'")
-	}
-	if !in.Role.Valid() {
-		v.Add("role", "must be one of vendor, engineer, approver, safety, auditor, admin")
-	}
-	if (in.Role == domain.RoleVendor) != (in.VendorID != "") {
-		v.Add("vendor_id", "is required for the vendor role and only for it")
-	}
-	if in.VendorID != "" {
-		if _, err := s.Store.Vendor(r.Context(), in.VendorID); err != nil {
-			v.Add("vendor_id", "no vendor %s", in.VendorID)
-		}
-	}
-	if err := v.Err(); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	secret := newSecret()
-	ev := event(r, "token.created")
-	ev.Details = in
-	t, err := s.Store.CreateToken(r.Context(), in.Name, in.Role, in.VendorID, secret, ev)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, map[string]string{"id": t.ID, "name": t.Name, "role": t.Role, "token": secret})
-}
-
 func (s *server) listProducts(w http.ResponseWriter, r *http.Request) {
 	vendorID := r.URL.Query().Get("vendor_id")
 	if a := actorOf(r); a.Role == domain.RoleVendor {

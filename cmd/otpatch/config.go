@@ -133,6 +133,12 @@ func (c *config) validate(role string) []configProblem {
 		c.devices.problems(add)
 	}
 	if role == "server" {
+		switch {
+		case c.tokenMaxDays <= 0:
+			add("OTPATCH_TOKEN_MAX_EXPIRY_DAYS", "must be a positive number of days (default 365)")
+		case c.tokenDays <= 0 || c.tokenDays > c.tokenMaxDays:
+			add("OTPATCH_TOKEN_EXPIRY_DAYS", "must be a number of days from 1 to OTPATCH_TOKEN_MAX_EXPIRY_DAYS (%d); the default is 90", c.tokenMaxDays)
+		}
 		if _, _, err := net.SplitHostPort(c.listen); err != nil {
 			add("OTPATCH_LISTEN", "%q is not host:port (example :8080)", c.listen)
 		}
@@ -212,7 +218,8 @@ func (c *config) summary(role string) [][2]string {
 		if c.tlsCert != "" {
 			scheme = "https"
 		}
-		out = append(out, [2]string{"listen", scheme + " " + c.listen})
+		out = append(out, [2]string{"listen", scheme + " " + c.listen},
+			[2]string{"token expiry", fmt.Sprintf("%d days by default, at most %d", c.tokenDays, c.tokenMaxDays)})
 	}
 	if role == "worker" {
 		out = append(out, [2]string{"ssh client key", orUnset(c.devices.sshKey)}, [2]string{"ssh known_hosts", orUnset(c.devices.sshKnownHosts)})

@@ -141,7 +141,7 @@ func runDev(ctx context.Context, args []string) error {
 		}
 		defer w.Stop()
 	}
-	h := d.handler(c.maxArtifact)
+	h := d.handler(&c)
 	if *seed {
 		if err := startDemoAgents(ctx, &c, d, *dataDir, h, log); err != nil {
 			return fmt.Errorf("demo agents: %w", err)

@@ -52,6 +52,9 @@ type config struct {
 	tlsCert, tlsKey string
 	// devices is how the worker reaches real devices (ssh adapter).
 	devices deviceConfig
+	// tokenDays is how long a new personal API token lasts unless its request says otherwise;
+	// tokenMaxDays the longest a request may ask for.
+	tokenDays, tokenMaxDays int
 }
 
 func (c *config) flags(fs *flag.FlagSet) {
@@ -75,6 +78,10 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.metricsListen, "metrics-listen", env("METRICS_LISTEN", ""), "address for a separate Prometheus /metrics listener; the worker serves metrics only there, the server also on its API address (OTPATCH_METRICS_LISTEN)")
 	fs.StringVar(&c.tlsCert, "tls-cert", env("TLS_CERT", ""), "PEM certificate (chain) for HTTPS on the API address (OTPATCH_TLS_CERT)")
 	fs.StringVar(&c.tlsKey, "tls-key", env("TLS_KEY", ""), "PEM private key for --tls-cert (OTPATCH_TLS_KEY)")
+	days, _ := strconv.Atoi(env("TOKEN_EXPIRY_DAYS", "90"))
+	fs.IntVar(&c.tokenDays, "token-expiry-days", days, "days a new personal API token lasts when its request names no expiry (OTPATCH_TOKEN_EXPIRY_DAYS)")
+	maxDays, _ := strconv.Atoi(env("TOKEN_MAX_EXPIRY_DAYS", "365"))
+	fs.IntVar(&c.tokenMaxDays, "token-max-expiry-days", maxDays, "the longest lifetime, in days, a personal API token may be given (OTPATCH_TOKEN_MAX_EXPIRY_DAYS)")
 	c.devices.flags(fs)
 }
 
@@ -192,8 +199,10 @@ func (d *deps) startWorker() (worker.Worker, error) {
 	return w, nil
 }
 
-func (d *deps) handler(maxArtifact int64) http.Handler {
-	return api.New(api.Deps{Store: d.store, Objects: d.objects, Temporal: d.tc, Simulator: d.sim, Logger: d.log, MaxArtifactBytes: maxArtifact, UI: ui.Handler()})
+func (d *deps) handler(c *config) http.Handler {
+	day := 24 * time.Hour
+	return api.New(api.Deps{Store: d.store, Objects: d.objects, Temporal: d.tc, Simulator: d.sim, Logger: d.log, MaxArtifactBytes: c.maxArtifact, UI: ui.Handler(),
+		TokenLifetime: time.Duration(c.tokenDays) * day, TokenMaxLifetime: time.Duration(c.tokenMaxDays) * day})
 }
 
 // serve runs the HTTP server until ctx is done, then shuts it down gracefully.
@@ -257,7 +266,7 @@ func runServer(ctx context.Context, args []string) error {
 	if c.metricsListen != "" {
 		serveMetrics(ctx, log, c.metricsListen, d.metrics)
 	}
-	return serveTLS(ctx, log, c.listen, withMetrics(d.metrics, d.handler(c.maxArtifact)), c.tlsCert, c.tlsKey, func(url string) { log.Info("otpatch server listening", "url", url) })
+	return serveTLS(ctx, log, c.listen, withMetrics(d.metrics, d.handler(&c)), c.tlsCert, c.tlsKey, func(url string) { log.Info("otpatch server listening", "url", url) })
 }
 
 func runWorker(ctx context.Context, args []string) error {

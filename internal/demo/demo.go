@@ -26,6 +26,10 @@ const TokensFile = "demo-tokens.json"
 // TokensEnvFile holds the same tokens as shell variables (OTPATCH_ENGINEER_TOKEN=…).
 const TokensEnvFile = "demo-tokens.env"
 
+// TokenLifetime is how long the demo's tokens last: a year, the longest a server allows a
+// token by default. A fresh data folder gives new ones.
+const TokenLifetime = 365 * 24 * time.Hour
+
 // Tokens are the demo's bearer tokens by role; Vendor2 belongs to the second vendor.
 type Tokens struct {
 	Vendor   string `json:"vendor"`
@@ -194,7 +198,8 @@ func Seed(ctx context.Context, st *store.Store, sim *simulator.Simulator, dir st
 		{&t.Admin, "adam-admin", domain.RoleAdmin, ""},
 	} {
 		secret := randomToken()
-		if _, err := st.CreateToken(ctx, spec.name, spec.role, spec.vendorID, secret, ev("token.created")); err != nil {
+		tok := store.TokenSpec{Name: spec.name, Role: spec.role, VendorID: spec.vendorID, Secret: secret, ExpiresAt: st.Now().Add(TokenLifetime)}
+		if _, err := st.CreateToken(ctx, tok, ev("token.created")); err != nil {
 			return Tokens{}, err
 		}
 		*spec.dst = secret

@@ -38,7 +38,7 @@ func TestAgentCredentials(t *testing.T) {
 		if _, err := st.AgentBySecret(ctx, "otp_other"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("AgentBySecret(unknown) = %v", err)
 		}
-		user, err := st.CreateToken(ctx, "eve", "engineer", "", "otp_user-secret", admin)
+		user, err := st.CreateToken(ctx, TokenSpec{Name: "eve", Role: "engineer", Secret: "otp_user-secret"}, admin)
 		check(t, "CreateToken", err)
 		_ = user
 		if _, err := st.AgentBySecret(ctx, "otp_user-secret"); !errors.Is(err, ErrNotFound) {

@@ -38,15 +38,20 @@ type VendorKey struct {
 	CreatedAt    time.Time  `json:"created_at"`
 }
 
-// Token is a bearer token; only its SHA-256 is kept.
+// Token is a bearer token; only its SHA-256 is kept, and never shown.
 type Token struct {
-	ID        string
-	Name      string
-	Role      string
-	VendorID  *string
-	TokenHash string
-	CreatedAt time.Time
-	RevokedAt *time.Time
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Role      string    `json:"role"`
+	VendorID  *string   `json:"vendor_id,omitempty"`
+	TokenHash string    `json:"-"`
+	CreatedAt time.Time `json:"created_at"`
+	// ExpiresAt is when the token stops working; nil for agent credentials and tokens made
+	// before tokens expired.
+	ExpiresAt *time.Time `json:"expires_at"`
+	// LastUsedAt is when the token last authenticated a request (to the minute).
+	LastUsedAt *time.Time `json:"last_used_at"`
+	RevokedAt  *time.Time `json:"revoked_at"`
 }
 
 // Site is a plant.
@@ -224,28 +229,22 @@ func (s *Store) VendorKeys(ctx context.Context, vendorID string) ([]VendorKey, e
 	return out, s.db.WithContext(ctx).Where("vendor_id = ?", vendorID).Order("created_at").Find(&out).Error
 }
 
-// CreateToken stores a new token for a role; it returns the row.
-func (s *Store) CreateToken(ctx context.Context, name string, role domain.Role, vendorID, secret string, ev Event) (Token, error) {
-	t := Token{ID: NewID("tok"), Name: name, Role: string(role), TokenHash: HashToken(secret), CreatedAt: s.Now()}
-	if vendorID != "" {
-		t.VendorID = &vendorID
-	}
+// CreateToken stores a new token and returns the row. A name is one holder's: while an active
+// token has the name with another role or vendor, a second is ErrConflict.
+func (s *Store) CreateToken(ctx context.Context, spec TokenSpec, ev Event) (Token, error) {
+	t := spec.row(s.Now())
 	ev.SubjectType, ev.SubjectID = "token", t.ID
-	return t, notFound(s.Write(ctx, ev, func(tx *gorm.DB) error { return tx.Create(&t).Error }), "token "+name)
+	return t, notFound(s.Write(ctx, ev, func(tx *gorm.DB) error { return s.insertToken(tx, t) }), "token "+t.Name)
 }
 
-// Authenticate resolves a bearer token to its actor.
+// Authenticate resolves a bearer token to its actor; an unknown, revoked or expired token is
+// ErrNotFound.
 func (s *Store) Authenticate(ctx context.Context, secret string) (domain.Actor, error) {
-	var t Token
-	err := s.db.WithContext(ctx).Take(&t, "token_hash = ? AND revoked_at IS NULL", HashToken(secret)).Error
+	t, err := s.liveToken(s.db.WithContext(ctx), "token_hash = ?", HashToken(secret))
 	if err != nil {
-		return domain.Actor{}, notFound(err, "token")
+		return domain.Actor{}, err
 	}
-	a := domain.Actor{Name: t.Name, Role: domain.Role(t.Role)}
-	if t.VendorID != nil {
-		a.VendorID = *t.VendorID
-	}
-	return a, nil
+	return actorOfToken(t), nil
 }
 
 // CreateSite adds a site.

@@ -201,10 +201,10 @@ func TestRecordsRoundTrip(t *testing.T) {
 
 		t.Run("tokens to Authenticate", func(t *testing.T) {
 			const vendorSecret, engSecret = "otp_vendor_secret_0123456789", "otp_engineer_secret_0123456789"
-			vt, err := st.CreateToken(ctx, "siemens-ci", domain.RoleVendor, f.vendor.ID, vendorSecret, admin)
+			vt, err := st.CreateToken(ctx, TokenSpec{Name: "siemens-ci", Role: domain.RoleVendor, VendorID: f.vendor.ID, Secret: vendorSecret}, admin)
 			check(t, "CreateToken vendor", err)
 			wrote(t, "token", vt.ID)
-			et, err := st.CreateToken(ctx, "ed.eng", domain.RoleEngineer, "", engSecret, admin)
+			et, err := st.CreateToken(ctx, TokenSpec{Name: "ed.eng", Role: domain.RoleEngineer, Secret: engSecret}, admin)
 			check(t, "CreateToken engineer", err)
 			wrote(t, "token", et.ID)
 
@@ -461,7 +461,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 					return st.AddVendorKey(ctx, &k, admin)
 				}},
 				{"token secret", func() error {
-					_, err := st.CreateToken(ctx, "copy", domain.RoleEngineer, "", "otp_vendor_secret_0123456789", admin)
+					_, err := st.CreateToken(ctx, TokenSpec{Name: "copy", Role: domain.RoleEngineer, Secret: "otp_vendor_secret_0123456789"}, admin)
 					return err
 				}},
 				{"site name", func() error { return st.CreateSite(ctx, &Site{Name: "Basel Works"}, admin) }},

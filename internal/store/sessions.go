@@ -45,10 +45,9 @@ func (s *Store) CreateSession(ctx context.Context, secret string, lim SessionLim
 	if lim.Idle <= 0 || lim.Idle > lim.Lifetime {
 		lim.Idle = lim.Lifetime
 	}
-	var t Token
-	err := s.db.WithContext(ctx).Take(&t, "token_hash = ? AND revoked_at IS NULL", HashToken(secret)).Error
+	t, err := s.liveToken(s.db.WithContext(ctx), "token_hash = ?", HashToken(secret))
 	if err != nil {
-		return "", Session{}, domain.Actor{}, notFound(err, "token")
+		return "", Session{}, domain.Actor{}, err
 	}
 	a := actorOfToken(t)
 	b := make([]byte, 32)
@@ -58,6 +57,9 @@ func (s *Store) CreateSession(ctx context.Context, secret string, lim SessionLim
 	id := base64.RawURLEncoding.EncodeToString(b)
 	now := s.Now()
 	sess := Session{IDHash: HashSessionID(id), TokenID: t.ID, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(lim.Lifetime)}
+	if t.ExpiresAt != nil && t.ExpiresAt.Before(sess.ExpiresAt) {
+		sess.ExpiresAt = *t.ExpiresAt // a session ends with its token
+	}
 	ev.Actor, ev.Role = a.Name, string(a.Role)
 	ev.SubjectType, ev.SubjectID = "session", sess.IDHash[:16]
 	details := map[string]any{"expires_at": sess.ExpiresAt.Format(time.RFC3339), "token_id": t.ID}
@@ -82,7 +84,7 @@ func (s *Store) CreateSession(ctx context.Context, secret string, lim SessionLim
 
 // SessionActor resolves a live session id to the actor of its token and notes the request
 // (at most once a minute, so reads do not turn into writes). A session that is unknown,
-// ended, expired, idle too long, or whose token was revoked is ErrNotFound.
+// ended, expired, idle too long, or whose token was revoked or has expired is ErrNotFound.
 func (s *Store) SessionActor(ctx context.Context, id string, lim SessionLimits) (domain.Actor, Session, error) {
 	var sess Session
 	db := s.db.WithContext(ctx)
@@ -93,9 +95,9 @@ func (s *Store) SessionActor(ctx context.Context, id string, lim SessionLimits) 
 	if !now.Before(sess.ExpiresAt) || (lim.Idle > 0 && now.Sub(sess.LastSeenAt) >= lim.Idle) {
 		return domain.Actor{}, sess, fmt.Errorf("session expired: %w", ErrNotFound)
 	}
-	var t Token
-	if err := db.Take(&t, "id = ? AND revoked_at IS NULL", sess.TokenID).Error; err != nil {
-		return domain.Actor{}, sess, notFound(err, "session token")
+	t, err := s.liveToken(db, "id = ?", sess.TokenID)
+	if err != nil {
+		return domain.Actor{}, sess, err
 	}
 	if now.Sub(sess.LastSeenAt) >= time.Minute {
 		if err := db.Model(&Session{}).Where("id_hash = ?", sess.IDHash).Update("last_seen_at", now).Error; err != nil {

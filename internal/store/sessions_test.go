@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,18 +14,10 @@ import (
 func TestSessions(t *testing.T) {
 	forEachDB(t, func(t *testing.T, dsn string) {
 		ctx := context.Background()
-		var mu sync.Mutex
-		now := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
-		advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-		st, err := Open(dsn, Options{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		if _, err := st.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.CreateToken(ctx, "olga-ops", domain.RoleApprover, "", "otp_secret-approver", Event{Actor: "test", Role: "admin", Action: "token.created"}); err != nil {
+		st, clk := storeOnClock(t, dsn, time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC))
+		now := clk.Now()
+		advance := func(d time.Duration) { now = now.Add(d); clk.Set(now) }
+		if _, err := st.CreateToken(ctx, TokenSpec{Name: "olga-ops", Role: domain.RoleApprover, Secret: "otp_secret-approver"}, Event{Actor: "test", Role: "admin", Action: "token.created"}); err != nil {
 			t.Fatal(err)
 		}
 		lim := SessionLimits{Lifetime: 8 * time.Hour, Idle: time.Hour}

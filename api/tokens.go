@@ -1,0 +1,197 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/store"
+)
+
+// Personal API tokens. An admin mints a token for a holder (its name) and a role; it lasts
+// the server's default lifetime or what the request asks, never longer than the server's
+// maximum. A holder lists and revokes his own tokens, an admin everyone's; a revoked or
+// expired token, and every session opened with it, is refused from the next request on.
+// Agent credentials have their own routes (agent.go).
+
+// Token lifetimes when the server sets none.
+const (
+	defaultTokenLifetime    = 90 * 24 * time.Hour
+	defaultTokenMaxLifetime = 365 * 24 * time.Hour
+)
+
+// tokenLifetimes applies the defaults; a default longer than the maximum is cut to it.
+func tokenLifetimes(lifetime, maxLifetime time.Duration) (time.Duration, time.Duration) {
+	if maxLifetime <= 0 {
+		maxLifetime = defaultTokenMaxLifetime
+	}
+	if lifetime <= 0 {
+		lifetime = defaultTokenLifetime
+	}
+	return min(lifetime, maxLifetime), maxLifetime
+}
+
+type tokenRequest struct {
+	Name     string      `json:"name"`
+	Role     domain.Role `json:"role"`
+	VendorID string      `json:"vendor_id,omitempty"`
+	// ExpiresIn is how long the token lasts: "30d", "12h". ExpiresAt is when it ends (RFC
+	// 3339). Neither: the server's default lifetime.
+	ExpiresIn string `json:"expires_in,omitempty"`
+	ExpiresAt string `json:"expires_at,omitempty"`
+}
+
+// tokenView is a token as listed: never its secret or hash.
+type tokenView struct {
+	store.Token
+	State domain.TokenState `json:"state"`
+}
+
+// newTokenView is the answer to POST /tokens, the only one that carries the secret.
+type newTokenView struct {
+	tokenView
+	Secret string `json:"token"`
+}
+
+func (s *server) viewToken(t store.Token) tokenView {
+	return tokenView{Token: t, State: domain.TokenStateAt(t.RevokedAt, t.ExpiresAt, s.Store.Now())}
+}
+
+// parseLifetime reads "30d" (days) or Go duration text ("12h", "90m").
+func parseLifetime(v string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n > 100000 {
+			return 0, fmt.Errorf("%q is not a number of days", v)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
+}
+
+// days writes a lifetime as days when it is whole days.
+func days(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	return d.String()
+}
+
+// expiry is when a token asked for by in ends, now being now.
+func (s *server) expiry(in tokenRequest, now time.Time, v *domain.ValidationError) time.Time {
+	longest := fmt.Sprintf("at most %s from now (the server's maximum token lifetime)", days(s.TokenMaxLifetime))
+	switch {
+	case in.ExpiresIn != "" && in.ExpiresAt != "":
+		v.Add("expires_in", "give expires_in or expires_at, not both")
+	case in.ExpiresIn != "":
+		d, err := parseLifetime(in.ExpiresIn)
+		switch {
+		case err != nil:
+			v.Add("expires_in", "must be a lifetime such as 30d or 12h: %v", err)
+		case d <= 0:
+			v.Add("expires_in", "must be positive")
+		case d > s.TokenMaxLifetime:
+			v.Add("expires_in", "is %s; a token lasts %s", days(d), longest)
+		default:
+			return now.Add(d)
+		}
+	case in.ExpiresAt != "":
+		at, err := time.Parse(time.RFC3339, in.ExpiresAt)
+		switch {
+		case err != nil:
+			v.Add("expires_at", "must be an RFC 3339 time such as 2026-06-30T18:00:00Z")
+		case !at.After(now):
+			v.Add("expires_at", "is not in the future")
+		case at.Sub(now) > s.TokenMaxLifetime:
+			v.Add("expires_at", "is %s; a token lasts %s", at.UTC().Format(time.RFC3339), longest)
+		default:
+			return at
+		}
+	default:
+		return now.Add(s.TokenLifetime)
+	}
+	return time.Time{}
+}
+
+func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
+	var in tokenRequest
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := &domain.ValidationError{What: "token"}
+	if !validName(in.Name) {
+		v.Add("name", "must be 1-128 letters, digits, '.', '_', '+' or '-'")
+	}
+	if !in.Role.Valid() {
+		v.Add("role", "must be one of vendor, engineer, approver, safety, auditor, admin")
+	}
+	if (in.Role == domain.RoleVendor) != (in.VendorID != "") {
+		v.Add("vendor_id", "is required for the vendor role and only for it")
+	}
+	if in.VendorID != "" {
+		if _, err := s.Store.Vendor(r.Context(), in.VendorID); err != nil {
+			v.Add("vendor_id", "no vendor %s", in.VendorID)
+		}
+	}
+	expires := s.expiry(in, s.Store.Now(), v)
+	if err := v.Err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	secret := newSecret()
+	ev := event(r, "token.created")
+	ev.Details = map[string]any{"name": in.Name, "role": in.Role, "vendor_id": in.VendorID, "expires_at": expires.UTC().Format(time.RFC3339)}
+	t, err := s.Store.CreateToken(r.Context(), store.TokenSpec{Name: in.Name, Role: in.Role, VendorID: in.VendorID, Secret: secret, ExpiresAt: expires}, ev)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, newTokenView{tokenView: s.viewToken(t), Secret: secret})
+}
+
+// listTokens lists the caller's personal tokens, or an admin's view of everyone's.
+func (s *server) listTokens(w http.ResponseWriter, r *http.Request) {
+	holder := actorOf(r).Name
+	if actorOf(r).Role == domain.RoleAdmin {
+		holder = ""
+	}
+	ts, err := s.Store.PersonalTokens(r.Context(), holder)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	out := make([]tokenView, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, s.viewToken(t))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// revokeToken revokes one of the caller's tokens, or any for an admin. Another holder's token
+// answers as a missing one.
+func (s *server) revokeToken(w http.ResponseWriter, r *http.Request) {
+	id, a := chi.URLParam(r, "tokenID"), actorOf(r)
+	t, err := s.Store.PersonalToken(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && a.Role != domain.RoleAdmin && t.Name != a.Name) {
+		notFoundProblem(w, r, "token "+id)
+		return
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	t, err = s.Store.RevokeToken(r.Context(), id, event(r, "token.revoked"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.viewToken(t))
+}

@@ -1,0 +1,229 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otpatch/otpatch/internal/store"
+)
+
+// tokenDoc is a token as POST and GET /api/v1/tokens answer it.
+type tokenDoc struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Role       string     `json:"role"`
+	State      string     `json:"state"`
+	Token      string     `json:"token"`
+	ExpiresAt  *time.Time `json:"expires_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+	RevokedAt  *time.Time `json:"revoked_at"`
+}
+
+// mintToken has the admin create a token for name with role and the server's default expiry.
+func (e *env) mintToken(name, role string) tokenDoc {
+	e.t.Helper()
+	var answer struct {
+		tokenDoc
+		problemDoc
+	}
+	if code := e.call("POST", "/api/v1/tokens", e.tokens.Admin, map[string]any{"name": name, "role": role}, &answer); code != http.StatusCreated {
+		e.t.Fatalf("mint %s token for %s: %d %s", role, name, code, answer.Detail)
+	}
+	return answer.tokenDoc
+}
+
+// revokeHolder has the admin revoke every active token of the holder name.
+func (e *env) revokeHolder(name string) {
+	e.t.Helper()
+	var all []tokenDoc
+	e.call("GET", "/api/v1/tokens", e.tokens.Admin, nil, &all)
+	for _, t := range all {
+		if t.Name == name && t.State == "active" {
+			if code := e.call("DELETE", "/api/v1/tokens/"+t.ID, e.tokens.Admin, nil, nil); code != http.StatusOK {
+				e.t.Fatalf("revoke %s's token %s: %d", name, t.ID, code)
+			}
+		}
+	}
+}
+
+// listRaw answers GET /api/v1/tokens for token: the tokens and the answer's bytes.
+func (e *env) listRaw(token string) ([]tokenDoc, string) {
+	e.t.Helper()
+	var raw json.RawMessage
+	if code := e.call("GET", "/api/v1/tokens", token, nil, &raw); code != http.StatusOK {
+		e.t.Fatalf("list tokens: %d %s", code, raw)
+	}
+	var out []tokenDoc
+	if err := json.Unmarshal(raw, &out); err != nil {
+		e.t.Fatal(err)
+	}
+	return out, string(raw)
+}
+
+// TestTokenLifecycle walks personal tokens through the API with the store's clock moved by
+// hand: expiry by default and on request (bounded by the maximum), one role per active name,
+// listings that show no secret, revocation by the holder or an admin that takes effect on the
+// next request (sessions included), and expiry that does too.
+func TestTokenLifecycle(t *testing.T) {
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	clk := &testClock{t: start}
+	e := newEnv(t, envOptions{now: clk.Now})
+	ctx := context.Background()
+	mint := func(body map[string]any) (int, tokenDoc) {
+		var tok tokenDoc
+		return e.call("POST", "/api/v1/tokens", e.tokens.Admin, body, &tok), tok
+	}
+
+	nina := e.mintToken("nina-ops", "approver")
+	if nina.State != "active" || !strings.HasPrefix(nina.Token, "otp_") || nina.ExpiresAt == nil || !nina.ExpiresAt.Equal(start.Add(90*24*time.Hour)) {
+		t.Fatalf("a new token with the default expiry = %+v, want active, ending in 90 days", nina)
+	}
+	code, short := mint(map[string]any{"name": "nina-ops", "role": "approver", "expires_in": "2h"})
+	if code != http.StatusCreated || !short.ExpiresAt.Equal(start.Add(2*time.Hour)) {
+		t.Fatalf("a second token of the same holder and role (rotation), 2h: %d %+v", code, short)
+	}
+	if code := e.call("GET", "/api/v1/me", nina.Token, nil, nil); code != http.StatusOK {
+		t.Fatalf("the new token: %d", code)
+	}
+
+	t.Run("refused requests", func(t *testing.T) {
+		for _, tc := range []struct {
+			name   string
+			body   map[string]any
+			status int
+			field  string
+		}{
+			{"a second role for an active name", map[string]any{"name": "nina-ops", "role": "safety"}, http.StatusConflict, ""},
+			{"the demo engineer as an approver", map[string]any{"name": "erin-engineer", "role": "approver"}, http.StatusConflict, ""},
+			{"expires_in beyond the maximum", map[string]any{"name": "ivan-ops", "role": "approver", "expires_in": "366d"}, http.StatusUnprocessableEntity, "expires_in"},
+			{"expires_at beyond the maximum", map[string]any{"name": "ivan-ops", "role": "approver", "expires_at": start.AddDate(2, 0, 0).Format(time.RFC3339)}, http.StatusUnprocessableEntity, "expires_at"},
+			{"expires_at in the past", map[string]any{"name": "ivan-ops", "role": "approver", "expires_at": start.Add(-time.Hour).Format(time.RFC3339)}, http.StatusUnprocessableEntity, "expires_at"},
+			{"a lifetime that is no lifetime", map[string]any{"name": "ivan-ops", "role": "approver", "expires_in": "0s"}, http.StatusUnprocessableEntity, "expires_in"},
+			{"both expires_in and expires_at", map[string]any{"name": "ivan-ops", "role": "approver", "expires_in": "1d", "expires_at": start.Add(time.Hour).Format(time.RFC3339)}, http.StatusUnprocessableEntity, "expires_in"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				var p problemDoc
+				if code := e.call("POST", "/api/v1/tokens", e.tokens.Admin, tc.body, &p); code != tc.status {
+					t.Fatalf("%d %+v, want %d", code, p, tc.status)
+				}
+				if tc.field != "" && (len(p.Errors) != 1 || p.Errors[0].Field != tc.field) {
+					t.Errorf("errors = %+v, want one for %s", p.Errors, tc.field)
+				}
+				if tc.status == http.StatusConflict && !strings.Contains(p.Detail, "revoke that token first") {
+					t.Errorf("the conflict does not say what to do: %q", p.Detail)
+				}
+			})
+		}
+		var p problemDoc
+		e.call("POST", "/api/v1/tokens", e.tokens.Admin, map[string]any{"name": "ivan-ops", "role": "approver", "expires_in": "400d"}, &p)
+		if !strings.Contains(p.Detail, "at most 365d") {
+			t.Errorf("the refusal does not name the maximum: %q", p.Detail)
+		}
+	})
+
+	t.Run("listing", func(t *testing.T) {
+		own, raw := e.listRaw(nina.Token)
+		byID := map[string]tokenDoc{}
+		for _, tk := range own {
+			byID[tk.ID] = tk
+		}
+		if _, ok := byID[short.ID]; len(own) != 2 || !ok {
+			t.Fatalf("nina lists %+v, want her two tokens", own)
+		}
+		if used := byID[nina.ID].LastUsedAt; used == nil || !used.Equal(start) {
+			t.Errorf("last use of the token just used = %v, want %v", used, start)
+		}
+		if byID[short.ID].LastUsedAt != nil || byID[short.ID].State != "active" {
+			t.Errorf("the unused token = %+v, want active and never used", byID[short.ID])
+		}
+		all, adminRaw := e.listRaw(e.tokens.Admin)
+		var names []string
+		for _, tk := range all {
+			names = append(names, tk.Name)
+		}
+		for _, want := range []string{"adam-admin", "erin-engineer", "acme-release", "nina-ops"} {
+			if !slices.Contains(names, want) {
+				t.Errorf("the admin's list lacks %s: %v", want, names)
+			}
+		}
+		for _, body := range []string{raw, adminRaw} {
+			for _, secret := range []string{nina.Token, short.Token, e.tokens.Admin, e.tokens.Engineer} {
+				if strings.Contains(body, secret) || strings.Contains(body, store.HashToken(secret)) {
+					t.Fatalf("a listing shows a secret or its hash: %s", body)
+				}
+			}
+			if strings.Contains(body, "otp_") || strings.Contains(body, "hash") {
+				t.Fatalf("a listing shows a secret or a hash: %s", body)
+			}
+		}
+		if mine, _ := e.listRaw(e.tokens.Engineer); len(mine) != 1 || mine[0].Name != "erin-engineer" {
+			t.Errorf("erin lists %+v, want only her own", mine)
+		}
+	})
+
+	t.Run("revoked by its holder", func(t *testing.T) {
+		b := e.signIn(nina.Token)
+		if code, raw := b.do("GET", "/api/v1/me", nil, false); code != http.StatusOK {
+			t.Fatalf("the session: %d %s", code, raw)
+		}
+		var p problemDoc
+		if code := e.call("DELETE", "/api/v1/tokens/"+nina.ID, e.tokens.Engineer, nil, &p); code != http.StatusNotFound {
+			t.Fatalf("erin revoking nina's token: %d, want 404", code)
+		}
+		var r tokenDoc
+		if code := e.call("DELETE", "/api/v1/tokens/"+nina.ID, nina.Token, nil, &r); code != http.StatusOK || r.State != "revoked" || r.RevokedAt == nil {
+			t.Fatalf("nina revoking her token: %d %+v", code, r)
+		}
+		if code := e.call("GET", "/api/v1/me", nina.Token, nil, nil); code != http.StatusUnauthorized {
+			t.Errorf("the revoked token on the next request: %d, want 401", code)
+		}
+		if code, _ := b.do("GET", "/api/v1/me", nil, false); code != http.StatusUnauthorized {
+			t.Errorf("the session of the revoked token: %d, want 401", code)
+		}
+		if code := e.call("DELETE", "/api/v1/tokens/"+nina.ID, e.tokens.Admin, nil, nil); code != http.StatusConflict {
+			t.Errorf("revoking again: %d, want 409", code)
+		}
+		evs, err := e.store.AuditEvents(ctx, store.AuditFilter{Action: "token.revoked"})
+		if err != nil || len(evs) != 1 || evs[0].Actor != "nina-ops" || evs[0].SubjectID != nina.ID || evs[0].RequestID == "" {
+			t.Errorf("token.revoked events = %+v, %v", evs, err)
+		}
+		if code := e.call("GET", "/api/v1/me", short.Token, nil, nil); code != http.StatusOK {
+			t.Errorf("nina's other token: %d", code)
+		}
+	})
+
+	t.Run("expired", func(t *testing.T) {
+		clk.Set(start.Add(2 * time.Hour))
+		if code := e.call("GET", "/api/v1/me", short.Token, nil, nil); code != http.StatusUnauthorized {
+			t.Errorf("the token at its expiry: %d, want 401", code)
+		}
+		states := map[string]string{}
+		all, _ := e.listRaw(e.tokens.Admin)
+		for _, tk := range all {
+			states[tk.ID] = tk.State
+		}
+		if states[nina.ID] != "revoked" || states[short.ID] != "expired" {
+			t.Errorf("states = nina %s, short %s; want revoked, expired", states[nina.ID], states[short.ID])
+		}
+		// No active token holds the name any more: it may take another role.
+		e.mintToken("nina-ops", "safety")
+	})
+
+	t.Run("revoked by an admin", func(t *testing.T) {
+		ivan := e.mintToken("ivan-ops", "auditor")
+		if code := e.call("DELETE", "/api/v1/tokens/"+ivan.ID, e.tokens.Admin, nil, nil); code != http.StatusOK {
+			t.Fatalf("admin revoking: %d", code)
+		}
+		if code := e.call("GET", "/api/v1/me", ivan.Token, nil, nil); code != http.StatusUnauthorized {
+			t.Errorf("the revoked token: %d, want 401", code)
+		}
+		if code := e.call("DELETE", "/api/v1/tokens/tok_unknown", e.tokens.Admin, nil, nil); code != http.StatusNotFound {
+			t.Errorf("an unknown token: %d, want 404", code)
+		}
+	})
+}
