@@ -88,7 +88,7 @@ func (s *server) agentOnly(next http.Handler) http.Handler {
 		c, err := s.Store.AgentBySecret(r.Context(), token)
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				s.refuse(w, r, http.StatusUnauthorized, "auth.refused", "the agent token is not valid or was revoked; an admin issues a new one with POST /api/v1/assets/{assetID}/agent-credentials")
+				s.refuseAuth(w, r, http.StatusUnauthorized, "bad_agent_token", "the agent token is not valid or was revoked; an admin issues a new one with POST /api/v1/assets/{assetID}/agent-credentials")
 				return
 			}
 			s.internal(w, r, err)

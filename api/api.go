@@ -1,6 +1,7 @@
 // Package api is otpatch's HTTP API under /api/v1 (chi): bearer-token authentication with a
 // role per token, authorization on every route, JSON in and out, errors as RFC 9457
-// problem+json, every mutation and every refused request in the audit trail, and the OpenAPI
+// problem+json, every mutation and every refused request in the audit trail (refused
+// authentications as a count per source address and minute), rate limits, and the OpenAPI
 // document at /api/v1/openapi.json. It also serves the embedded web UI.
 package api
 
@@ -24,6 +25,7 @@ import (
 	"github.com/otpatch/otpatch/internal/adapters/simulator"
 	"github.com/otpatch/otpatch/internal/artifacts"
 	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/refusals"
 	"github.com/otpatch/otpatch/internal/store"
 )
 
@@ -34,6 +36,13 @@ type Deps struct {
 	Temporal  client.Client
 	Simulator *simulator.Simulator // nil when no simulated assets exist
 	Logger    *slog.Logger
+	// Limits are the rate limits (throttle.go); zero fields take the defaults.
+	Limits Limits
+	// Refusals tallies refused authentications into the audit trail; nil makes one on the
+	// store's clock, written as each minute closes.
+	Refusals *refusals.Tally
+	// Counters count refusals for metrics; nil counts nothing.
+	Counters Counters
 	// MaxArtifactBytes bounds one patch submission's artifacts (default 256 MiB).
 	MaxArtifactBytes int64
 	// PresignExpiry is how long presigned upload URLs stay valid (default 15 minutes).
@@ -48,6 +57,7 @@ type Deps struct {
 
 type server struct {
 	Deps
+	throttle throttle
 }
 
 // New builds the HTTP handler.
@@ -55,11 +65,17 @@ func New(d Deps) http.Handler {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
+	if d.Refusals == nil {
+		d.Refusals = refusals.New(d.Store, refusals.Options{Now: d.Store.Now, Logger: d.Logger})
+	}
+	if d.Counters == nil {
+		d.Counters = noCounters{}
+	}
 	if d.MaxArtifactBytes <= 0 {
 		d.MaxArtifactBytes = 256 << 20
 	}
 	d.TokenLifetime, d.TokenMaxLifetime = tokenLifetimes(d.TokenLifetime, d.TokenMaxLifetime)
-	s := &server{Deps: d}
+	s := &server{Deps: d, throttle: newThrottle(d.Limits)}
 	return s.routes()
 }
 
@@ -88,7 +104,7 @@ func (s *server) routes() http.Handler {
 		r.Post("/session", s.createSession) // sign-in (session.go)
 		r.Get("/session", s.getSession)
 		r.Group(func(r chi.Router) {
-			r.Use(s.authenticate)
+			r.Use(s.authenticate, s.limitWrites)
 			r.With(s.allow(anyRole...)).Get("/me", s.me)
 			r.With(s.allow(anyRole...)).Get("/states", s.states)
 
@@ -191,13 +207,13 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 		}
 		token, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok || token == "" || len(token) > 512 {
-			s.refuse(w, r, http.StatusUnauthorized, "auth.refused", "missing bearer token: send Authorization: Bearer <token>")
+			s.refuseAuth(w, r, http.StatusUnauthorized, "missing_token", "missing bearer token: send Authorization: Bearer <token>")
 			return
 		}
 		actor, err := s.Store.Authenticate(r.Context(), token)
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				s.refuse(w, r, http.StatusUnauthorized, "auth.refused", "the bearer token is not valid or was revoked")
+				s.refuseAuth(w, r, http.StatusUnauthorized, "bad_token", "the bearer token is not valid or was revoked")
 				return
 			}
 			s.internal(w, r, err)

@@ -142,6 +142,7 @@ func TestRouteAuthorization(t *testing.T) {
 	})
 
 	t.Run("refusals are audited", func(t *testing.T) {
+		e.flushRefusals()
 		for _, action := range []string{"auth.refused", "access.denied"} {
 			evs, err := e.store.AuditEvents(context.Background(), store.AuditFilter{Action: action})
 			if err != nil {

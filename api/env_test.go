@@ -21,6 +21,7 @@ import (
 	"github.com/otpatch/otpatch/internal/artifacts"
 	"github.com/otpatch/otpatch/internal/demo"
 	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/refusals"
 	"github.com/otpatch/otpatch/internal/signing"
 	"github.com/otpatch/otpatch/internal/store"
 	"github.com/otpatch/otpatch/internal/testenv"
@@ -39,6 +40,8 @@ type env struct {
 	keys    map[string]ed25519.PrivateKey
 	// temporal is the Temporal test server (benchmarks register their own workers on it).
 	temporal *temporaltest.TestServer
+	// refusals tallies refused authentications; flushRefusals writes them to the audit trail.
+	refusals *refusals.Tally
 }
 
 type envOptions struct {
@@ -70,7 +73,7 @@ func newEnvTB(t testing.TB, opt envOptions, serverOpts ...temporaltest.TestServe
 		o.DSN = testenv.PostgresDSN(t)
 	}
 	s := teststack.New(t, o)
-	return &env{t: t, url: s.URL, store: s.Store, objects: s.Objects, sim: s.Sim, tokens: s.Tokens, keys: s.Keys, temporal: s.Temporal}
+	return &env{t: t, url: s.URL, store: s.Store, objects: s.Objects, sim: s.Sim, tokens: s.Tokens, keys: s.Keys, temporal: s.Temporal, refusals: s.Refusals}
 }
 
 // call sends a JSON request and decodes a JSON answer into out (when not nil).

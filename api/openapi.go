@@ -71,7 +71,8 @@ func openAPIDocument() map[string]any {
 			"summary": op.Summary,
 			"responses": map[string]any{
 				"200": map[string]any{"description": "OK"},
-				"4XX": map[string]any{"description": "Refused; the body is application/problem+json saying why", "content": map[string]any{"application/problem+json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}},
+				"4XX": map[string]any{"description": "Refused; the body is application/problem+json saying why", "content": map[string]any{"application/problem+json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}},
+					"headers": map[string]any{"Retry-After": map[string]any{"description": "With 429 (too many failed authentications from the address, or changes by the identity): seconds until the limit allows again", "schema": map[string]any{"type": "integer"}}}},
 			},
 		}
 		if op.Roles == "" {

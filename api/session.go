@@ -72,14 +72,14 @@ func safeMethod(m string) bool {
 // header.
 func (s *server) authenticateSession(w http.ResponseWriter, r *http.Request, id string, next http.Handler) {
 	if len(id) > 128 {
-		s.refuse(w, r, http.StatusUnauthorized, "auth.refused", "the session cookie is not valid; sign in again")
+		s.refuseAuth(w, r, http.StatusUnauthorized, "bad_session", "the session cookie is not valid; sign in again")
 		return
 	}
 	actor, sess, err := s.Store.SessionActor(r.Context(), id, sessionLimits)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			clearSessionCookie(w, r)
-			s.refuse(w, r, http.StatusUnauthorized, "auth.refused", "the session has ended, expired or its token was revoked; sign in again")
+			s.refuseAuth(w, r, http.StatusUnauthorized, "ended_session", "the session has ended, expired or its token was revoked; sign in again")
 			return
 		}
 		s.internal(w, r, err)
@@ -136,7 +136,7 @@ func (s *server) createSession(w http.ResponseWriter, r *http.Request) {
 	}
 	// An agent's token opens no browser session: it is for the agent routes only.
 	if _, err := s.Store.AgentBySecret(r.Context(), in.Token); err == nil {
-		s.refuse(w, r, http.StatusForbidden, "auth.refused", "this is an agent's token; it opens no session (agents use it as a bearer token on /api/v1/agent)")
+		s.refuseAuth(w, r, http.StatusForbidden, "agent_token_sign_in", "this is an agent's token; it opens no session (agents use it as a bearer token on /api/v1/agent)")
 		return
 	} else if !errors.Is(err, store.ErrNotFound) {
 		s.internal(w, r, err)
@@ -147,7 +147,7 @@ func (s *server) createSession(w http.ResponseWriter, r *http.Request) {
 	id, sess, actor, err := s.Store.CreateSession(r.Context(), in.Token, sessionLimits, ev)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			s.refuse(w, r, http.StatusUnauthorized, "auth.refused", "the token is not valid or was revoked; no session was opened")
+			s.refuseAuth(w, r, http.StatusUnauthorized, "bad_sign_in", "the token is not valid or was revoked; no session was opened")
 			return
 		}
 		s.internal(w, r, err)

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
+	"github.com/otpatch/otpatch/api"
 	"github.com/otpatch/otpatch/internal/artifacts"
 	"github.com/otpatch/otpatch/internal/store"
 )
@@ -124,6 +125,12 @@ func (c *config) validate(role string) []configProblem {
 	if c.maxArtifact <= 0 {
 		add("OTPATCH_MAX_ARTIFACT_BYTES", "must be positive")
 	}
+	if role == "server" && c.authFailures <= 0 {
+		add("OTPATCH_AUTH_FAILURES_PER_MINUTE", "must be a positive number of failed authentications a minute per source address (default %d)", api.DefaultAuthFailures)
+	}
+	if role == "server" && c.writesPerMinute <= 0 {
+		add("OTPATCH_WRITES_PER_MINUTE", "must be a positive number of changes a minute per identity (default %d)", api.DefaultWrites)
+	}
 	if c.metricsListen != "" {
 		if _, _, err := net.SplitHostPort(c.metricsListen); err != nil {
 			add("OTPATCH_METRICS_LISTEN", "%q is not host:port (example :9090)", c.metricsListen)
@@ -223,6 +230,9 @@ func (c *config) summary(role string) [][2]string {
 	}
 	if role == "worker" {
 		out = append(out, [2]string{"ssh client key", orUnset(c.devices.sshKey)}, [2]string{"ssh known_hosts", orUnset(c.devices.sshKnownHosts)})
+	}
+	if role == "server" {
+		out = append(out, [2]string{"rate limits", fmt.Sprintf("%d failed authentications per source address, %d changes per identity, a minute", c.authFailures, c.writesPerMinute)})
 	}
 	return append(out, [2]string{"metrics listen", orUnset(c.metricsListen)})
 }

@@ -20,7 +20,7 @@ func clearConfigEnv(t *testing.T) {
 	for _, name := range []string{"LISTEN", "DATABASE_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "S3_ENDPOINT", "S3_ACCESS_KEY",
 		"S3_SECRET_KEY", "S3_BUCKET", "S3_SECURE", "SIM_STEP", "MAX_ARTIFACT_BYTES", "LOG_JSON", "METRICS_LISTEN", "TLS_CERT", "TLS_KEY",
 		"SSH_KEY_FILE", "SSH_KNOWN_HOSTS", "SSH_COMMAND_TIMEOUT", "SSH_EXPECTED_DURATION", "AGENT_EXPECTED_DURATION",
-		"TOKEN_EXPIRY_DAYS", "TOKEN_MAX_EXPIRY_DAYS"} {
+		"TOKEN_EXPIRY_DAYS", "TOKEN_MAX_EXPIRY_DAYS", "AUTH_FAILURES_PER_MINUTE", "WRITES_PER_MINUTE"} {
 		t.Setenv("OTPATCH_"+name, "")
 		os.Unsetenv("OTPATCH_" + name)
 	}
@@ -46,6 +46,10 @@ func TestConfigCheckNamesWhatIsMissing(t *testing.T) {
 			env: map[string]string{"OTPATCH_DATABASE_URL": "postgres://u:p@db:5432/otpatch", "OTPATCH_S3_ENDPOINT": "minio:9000",
 				"OTPATCH_S3_ACCESS_KEY": "a", "OTPATCH_S3_SECRET_KEY": "b", "OTPATCH_TOKEN_EXPIRY_DAYS": "400"},
 			want: []string{"OTPATCH_TOKEN_EXPIRY_DAYS: must be a number of days from 1 to OTPATCH_TOKEN_MAX_EXPIRY_DAYS (365)"}},
+		{name: "rate limits must be positive",
+			env: map[string]string{"OTPATCH_DATABASE_URL": "postgres://u:p@db:5432/otpatch", "OTPATCH_S3_ENDPOINT": "minio:9000",
+				"OTPATCH_S3_ACCESS_KEY": "a", "OTPATCH_S3_SECRET_KEY": "b", "OTPATCH_AUTH_FAILURES_PER_MINUTE": "0", "OTPATCH_WRITES_PER_MINUTE": "-1"},
+			want: []string{"OTPATCH_AUTH_FAILURES_PER_MINUTE: must be a positive number", "OTPATCH_WRITES_PER_MINUTE: must be a positive number"}},
 		{name: "worker ignores the API's TLS",
 			env: map[string]string{"OTPATCH_DATABASE_URL": "postgres://u:p@db:5432/otpatch", "OTPATCH_S3_ENDPOINT": "minio:9000",
 				"OTPATCH_S3_ACCESS_KEY": "a", "OTPATCH_S3_SECRET_KEY": "b", "OTPATCH_TLS_CERT": "/x.pem"},

@@ -6,8 +6,12 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/otpatch/otpatch/api"
 	"github.com/otpatch/otpatch/internal/metrics"
 )
+
+// The API counts refused authentications and rate-limited requests into the set.
+var _ api.Counters = (*metrics.Set)(nil)
 
 // withMetrics serves /metrics beside the API and counts the bytes of patch uploads.
 // /metrics is unauthenticated, like /healthz and /readyz: scrape it from inside the cluster

@@ -26,6 +26,7 @@ import (
 	"github.com/otpatch/otpatch/internal/adapters/simulator"
 	"github.com/otpatch/otpatch/internal/artifacts"
 	"github.com/otpatch/otpatch/internal/metrics"
+	"github.com/otpatch/otpatch/internal/refusals"
 	"github.com/otpatch/otpatch/internal/store"
 	"github.com/otpatch/otpatch/ui"
 	"github.com/otpatch/otpatch/workflows"
@@ -46,6 +47,9 @@ type config struct {
 	simStep       time.Duration
 	maxArtifact   int64
 	logJSON       bool
+	// authFailures and writesPerMinute are the API's rate limits: failed authentications
+	// per source address and changes per identity, a minute.
+	authFailures, writesPerMinute int
 	// metricsListen is a separate address for /metrics (the worker's only listener).
 	metricsListen string
 	// tlsCert and tlsKey turn on HTTPS for the API.
@@ -73,6 +77,10 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.simStep, "sim-step", step, "how long each simulated device operation takes (OTPATCH_SIM_STEP)")
 	maxArt, _ := strconv.ParseInt(env("MAX_ARTIFACT_BYTES", strconv.Itoa(256<<20)), 10, 64)
 	fs.Int64Var(&c.maxArtifact, "max-artifact-bytes", maxArt, "largest patch upload accepted through the API (OTPATCH_MAX_ARTIFACT_BYTES)")
+	fails, _ := strconv.Atoi(env("AUTH_FAILURES_PER_MINUTE", strconv.Itoa(api.DefaultAuthFailures)))
+	fs.IntVar(&c.authFailures, "auth-failures-per-minute", fails, "failed authentications one source address may make a minute before further failures are answered 429 (OTPATCH_AUTH_FAILURES_PER_MINUTE)")
+	writes, _ := strconv.Atoi(env("WRITES_PER_MINUTE", strconv.Itoa(api.DefaultWrites)))
+	fs.IntVar(&c.writesPerMinute, "writes-per-minute", writes, "changes (POST, PUT, PATCH, DELETE) one identity may make a minute before further ones are answered 429 (OTPATCH_WRITES_PER_MINUTE)")
 	logJSON, _ := strconv.ParseBool(env("LOG_JSON", "false"))
 	fs.BoolVar(&c.logJSON, "log-json", logJSON, "JSON logs (OTPATCH_LOG_JSON)")
 	fs.StringVar(&c.metricsListen, "metrics-listen", env("METRICS_LISTEN", ""), "address for a separate Prometheus /metrics listener; the worker serves metrics only there, the server also on its API address (OTPATCH_METRICS_LISTEN)")
@@ -102,6 +110,8 @@ type deps struct {
 	adapters map[string]adapters.Target
 	tc       client.Client
 	metrics  *metrics.Set
+	// refusals is the API's tally of refused authentications.
+	refusals *refusals.Tally
 	closers  []func()
 }
 
@@ -123,6 +133,15 @@ func (c *config) connect(ctx context.Context, log *slog.Logger) (*deps, error) {
 	}
 	d.store = st
 	d.closers = append(d.closers, func() { _ = st.Close() })
+	// Refused authentications reach the audit trail as one event per source and minute: a
+	// ticker writes each closed minute, and closing writes the rest before the store closes.
+	d.refusals = refusals.New(st, refusals.Options{Now: st.Now, Logger: log})
+	go d.refusals.Run(ctx, 0)
+	d.closers = append(d.closers, func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _ = d.refusals.FlushAll(fctx)
+	})
 	if err := d.metrics.TimeAuditAppends(st.DB()); err != nil {
 		d.close()
 		return nil, fmt.Errorf("audit append metrics: %w", err)
@@ -202,6 +221,7 @@ func (d *deps) startWorker() (worker.Worker, error) {
 func (d *deps) handler(c *config) http.Handler {
 	day := 24 * time.Hour
 	return api.New(api.Deps{Store: d.store, Objects: d.objects, Temporal: d.tc, Simulator: d.sim, Logger: d.log, MaxArtifactBytes: c.maxArtifact, UI: ui.Handler(),
+		Limits: api.Limits{AuthFailures: c.authFailures, Writes: c.writesPerMinute}, Refusals: d.refusals, Counters: d.metrics,
 		TokenLifetime: time.Duration(c.tokenDays) * day, TokenMaxLifetime: time.Duration(c.tokenMaxDays) * day})
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/otpatch/otpatch/internal/artifacts"
 	"github.com/otpatch/otpatch/internal/audit"
 	"github.com/otpatch/otpatch/internal/demo"
+	"github.com/otpatch/otpatch/internal/refusals"
 	"github.com/otpatch/otpatch/internal/s3embed"
 	"github.com/otpatch/otpatch/internal/signing"
 	"github.com/otpatch/otpatch/internal/store"
@@ -67,6 +68,8 @@ type Stack struct {
 	Tokens   demo.Tokens
 	Keys     map[string]ed25519.PrivateKey // the demo vendors' signing keys
 	Temporal *temporaltest.TestServer
+	// Refusals tallies the API's refused authentications; FlushAll writes them to the audit trail.
+	Refusals *refusals.Tally
 }
 
 // New starts a stack that stops when tb ends.
@@ -137,9 +140,14 @@ func New(tb testing.TB, opt Options) *Stack {
 	}
 	acts := &activities.Activities{Store: st, Objects: objs, Adapters: ads, Log: log, Now: time.Now, ApprovalTTL: opt.ApprovalTTL}
 	ts.NewWorker(workflows.TaskQueue, func(r worker.Registry) { workflows.Register(r, acts) })
+	// Refused authentications reach the audit trail when a minute closes or a test calls
+	// Refusals.FlushAll. Tests send many bad tokens and changes from one loopback address, so
+	// the limits are lifted here; the throttling tests build an API with the default limits.
+	tally := refusals.New(st, refusals.Options{Now: st.Now, Logger: log})
 	h := api.New(api.Deps{Store: st, Objects: objs, Temporal: ts.GetDefaultClient(), Simulator: sim, Logger: log,
-		MaxArtifactBytes: opt.MaxArtifactBytes, PresignExpiry: opt.PresignExpiry, UI: opt.UI})
+		MaxArtifactBytes: opt.MaxArtifactBytes, PresignExpiry: opt.PresignExpiry, UI: opt.UI,
+		Limits: api.Limits{AuthFailures: 1 << 20, Writes: 1 << 20}, Refusals: tally})
 	srv := httptest.NewServer(h)
 	tb.Cleanup(srv.Close)
-	return &Stack{URL: srv.URL, Dir: dir, Store: st, Objects: objs, Sim: sim, Tokens: tokens, Keys: keys, Temporal: ts}
+	return &Stack{URL: srv.URL, Dir: dir, Store: st, Objects: objs, Sim: sim, Tokens: tokens, Keys: keys, Temporal: ts, Refusals: tally}
 }
