@@ -182,7 +182,7 @@ func TestEngineTwoZonesDifferentWindows(t *testing.T) {
 	}
 	e.waitFor("the process-control wave to wait for its window", func() (bool, string) {
 		c = e.campaign(c.ID)
-		return c.Status == "scheduled" && strings.Contains(c.Detail, "zone_process"), c.Status + ": " + c.Detail
+		return c.Status == "scheduled" && strings.Contains(c.Detail, "Process Control"), c.Status + ": " + c.Detail
 	})
 	if e.assetState(c, "ast_pkg-hmi-01") != "done" || len(e.ops("ast_proc-hmi-01")) != 0 {
 		t.Errorf("while process control waits: pkg-hmi-01 %s, proc-hmi-01 operations %v; want done and none", e.assetState(c, "ast_pkg-hmi-01"), e.ops("ast_proc-hmi-01"))

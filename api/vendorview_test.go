@@ -30,7 +30,7 @@ func TestVendorSeesNoInventory(t *testing.T) {
 	// What a vendor must never read: the inventory's fields, and every asset, zone and site
 	// by id and by name.
 	forbidden := []string{`"asset_id"`, `"zone_id"`, `"zone_name"`, `"zones"`, `"sl_t"`, `"max_sl_t"`, `"safety_critical`, `"installed_version"`,
-		`"criticality"`, `"max_criticality"`, `"applicable_assets"`, `"applicability_now"`, `"qualification_report"`, "ast_", "zone_"}
+		`"criticality"`, `"max_criticality"`, `"applicable_assets"`, `"applicability_now"`, `"qualification_report"`, `"ast_`, `"zone_`}
 	for _, list := range []string{"/api/v1/assets", "/api/v1/zones", "/api/v1/sites"} {
 		var items []struct {
 			ID   string `json:"id"`

@@ -594,8 +594,8 @@ type wave struct {
 	zone string
 	// zoneName is the zone's name as the plan gives it (empty on older plans).
 	zoneName string
-	window  domain.Window
-	targets []activities.Target
+	window   domain.Window
+	targets  []activities.Target
 	// threshold is the plan's error threshold for the wave when planned is set.
 	threshold int
 	planned   bool
