@@ -69,7 +69,7 @@ func (a *Activities) PrepareBench(ctx context.Context, in PrepareInput) error {
 		return err
 	}
 	ev := a.assetEvent(in.AssetInput, "asset.bench_preparing", map[string]any{"baseline_version": in.Baseline.Version, "baseline_sha256": in.Baseline.SHA256, "from": as.InstalledVersion})
-	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, store.AssetChange{State: domain.AssetPending}, ev); err != nil {
+	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, store.AssetChange{}, ev); err != nil {
 		return err
 	}
 	in2 := RestoreInput{AssetInput: in.AssetInput, BackupKey: in.Baseline.ObjectKey, BackupSHA256: in.Baseline.SHA256}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"github.com/otpatch/otpatch/internal/adapters"
 	"net/http"
-	"slices"
 	"sort"
 	"strings"
 
@@ -78,7 +77,7 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	cands, err := s.candidates(ctx, p)
+	cands, assets, err := s.candidates(ctx, p)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -98,17 +97,9 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 			Message: fmt.Sprintf("the campaign would reach %d assets, more than the %d one campaign may have; list the assets of one part of the plant in asset_ids", len(plan.Targets), domain.MaxCampaignAssets)}}})
 		return
 	}
-	ids := make([]string, len(plan.Targets))
-	for i, t := range plan.Targets {
-		ids[i] = t.AssetID
-	}
-	assets, err := s.Store.Assets(ctx, store.AssetFilter{IDs: ids})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	var unreachable []string
-	for _, as := range assets {
+	for _, t := range plan.Targets {
+		as := assets[t.AssetID]
 		if !adapters.NeedsEndpoint(as.Adapter) {
 			continue
 		}
@@ -124,15 +115,15 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &domain.ValidationError{What: "campaign", Fields: []domain.FieldError{{Field: "asset_ids", Message: strings.Join(unreachable, "; ")}}})
 		return
 	}
+	waveOf := map[string]int{} // bench targets: wave 0
+	for i, pw := range plan.Waves {
+		for _, id := range pw.AssetIDs {
+			waveOf[id] = i + 1
+		}
+	}
 	targets := make([]store.CampaignAsset, 0, len(plan.Targets))
 	for _, t := range plan.Targets {
-		wave := 0
-		for i, pw := range plan.Waves {
-			if slices.Contains(pw.AssetIDs, t.AssetID) {
-				wave = i + 1
-			}
-		}
-		targets = append(targets, store.CampaignAsset{AssetID: t.AssetID, TestBench: t.TestBench, Wave: wave, State: string(domain.AssetPending),
+		targets = append(targets, store.CampaignAsset{AssetID: t.AssetID, TestBench: t.TestBench, Wave: waveOf[t.AssetID], State: string(domain.AssetPending),
 			FromVersion: t.FromVersion, ToVersion: plan.ToVersion})
 	}
 	planJSON, _ := json.Marshal(plan)

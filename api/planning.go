@@ -10,15 +10,16 @@ import (
 
 // candidates reads the assets of a patch's product as they are now — zone, SL-T, installed
 // version, and for test-bench assets the verified baselines they can be restored to — so a
-// plan is computed from the plant as it is, not as it was at qualification.
-func (s *server) candidates(ctx context.Context, p store.Patch) ([]domain.Candidate, error) {
+// plan is computed from the plant as it is, not as it was at qualification. It also returns
+// the assets by id, as read.
+func (s *server) candidates(ctx context.Context, p store.Patch) ([]domain.Candidate, map[string]store.Asset, error) {
 	assets, err := s.Store.Assets(ctx, store.AssetFilter{ProductID: p.ProductID})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	zones, err := s.Store.Zones(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	zoneByID := map[string]store.Zone{}
 	for _, z := range zones {
@@ -32,10 +33,12 @@ func (s *server) candidates(ctx context.Context, p store.Patch) ([]domain.Candid
 	}
 	baselines, err := s.Store.Baselines(ctx, benchIDs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]domain.Candidate, 0, len(assets))
+	byID := make(map[string]store.Asset, len(assets))
 	for _, as := range assets {
+		byID[as.ID] = as
 		z := zoneByID[as.ZoneID]
 		c := domain.Candidate{AssetID: as.ID, Name: as.Name, ZoneID: z.ID, ZoneName: z.Name, SLT: z.SLT, TestBench: z.TestBench,
 			SafetyCritical: as.SafetyCritical, Criticality: as.Criticality, RedundancyGroup: as.RedundancyGroup,
@@ -45,7 +48,7 @@ func (s *server) candidates(ctx context.Context, p store.Patch) ([]domain.Candid
 		}
 		out = append(out, c)
 	}
-	return out, nil
+	return out, byID, nil
 }
 
 // liveAsset is one asset of a patch's product with the patch's applicability to the version it
@@ -66,7 +69,7 @@ type liveAsset struct {
 
 // liveApplicability evaluates the patch against every asset of its product as it runs now.
 func (s *server) liveApplicability(ctx context.Context, p store.Patch, m *domain.Manifest) ([]liveAsset, error) {
-	cands, err := s.candidates(ctx, p)
+	cands, _, err := s.candidates(ctx, p)
 	if err != nil {
 		return nil, err
 	}

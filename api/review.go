@@ -126,10 +126,9 @@ func (s *server) review(ctx context.Context, c store.Campaign, ca []store.Campai
 	if v, err := s.Store.Vendor(ctx, p.VendorID); err == nil && v.DisplayName != "" {
 		rv.Patch.Vendor = v.DisplayName
 	}
-	names := map[string]string{}
 	byID := map[string]domain.PlanTarget{}
 	for _, t := range plan.Targets {
-		names[t.AssetID], byID[t.AssetID] = t.Name, t
+		byID[t.AssetID] = t
 	}
 	rows := map[string]store.CampaignAsset{}
 	for _, x := range ca {
@@ -140,36 +139,43 @@ func (s *server) review(ctx context.Context, c store.Campaign, ca []store.Campai
 		run := reviewBenchRun{AssetID: r.AssetID, Name: r.Name, FromVersion: r.FromVersion, ToVersion: plan.ToVersion, Prepare: r.Prepare,
 			State: row.State, Result: row.Error, At: row.UpdatedAt, Checks: []string{}}
 		if row.State == string(domain.AssetDone) {
-			run.Checks = append(run.Checks, "device read before the change: "+r.FromVersion, "verified backup taken", "deployed and verified: reports "+plan.ToVersion+", healthy")
+			// What the run recorded: the version the device reported before the change, the
+			// verified backup, and the version verified after it.
+			run.Checks = append(run.Checks, "device read before the change: "+row.FromVersion,
+				"verified backup "+domain.ShortHash(row.BackupSHA256), "deployed and verified: reports "+row.ToVersion+", healthy")
 		}
 		rv.Bench = append(rv.Bench, run)
 	}
 	for _, w := range plan.Waivers {
 		rw := reviewWaiver{AssetID: w.AssetID, Name: w.Name, By: w.By, Role: w.Role, Reason: w.Reason, At: w.At}
 		if rw.Name == "" {
-			rw.Name = names[w.AssetID]
+			rw.Name = byID[w.AssetID].Name
 		}
 		rv.Waivers = append(rv.Waivers, rw)
 	}
 	for _, id := range plan.Uncovered {
-		rv.Uncovered = append(rv.Uncovered, names[id])
+		rv.Uncovered = append(rv.Uncovered, byID[id].Name)
 	}
 	now := s.Store.Now()
 	for i, w := range plan.Waves {
 		rw := reviewWave{N: i + 1, ZoneName: w.ZoneName, ErrorThreshold: w.ErrorThreshold, Assets: []string{}}
-		for _, id := range w.AssetIDs {
-			t := byID[id]
-			rw.Assets = append(rw.Assets, t.Name)
-			rw.Window.Cron, rw.Window.Duration, rw.Window.TimeZone, rw.Window.MaxParallel = t.Window.Cron, time.Duration(t.Window.Duration).String(), t.Window.TimeZone, t.Window.MaxParallel
-			if spans := t.Window.Spans(now, 1); len(spans) == 1 {
-				if loc, err := time.LoadLocation(t.Window.TimeZone); err == nil {
+		if len(w.AssetIDs) > 0 {
+			// Every target of a wave is in the wave's zone: its window is read once.
+			win := byID[w.AssetIDs[0]].Window
+			rw.Window.Cron, rw.Window.Duration, rw.Window.TimeZone, rw.Window.MaxParallel = win.Cron, time.Duration(win.Duration).String(), win.TimeZone, win.MaxParallel
+			if spans := win.Spans(now, 1); len(spans) == 1 {
+				if loc, err := time.LoadLocation(win.TimeZone); err == nil {
 					rw.Window.NextStart, rw.Window.NextEnd = spans[0].Start.In(loc).Format(time.RFC3339), spans[0].End.In(loc).Format(time.RFC3339)
 					rw.Window.OpenNow, rw.Window.Continues = spans[0].OpenNow, spans[0].Continues
 				}
 			}
+		}
+		for _, id := range w.AssetIDs {
+			t := byID[id]
+			rw.Assets = append(rw.Assets, t.Name)
 			cov := ""
 			if t.Bench != "" {
-				cov = names[t.Bench]
+				cov = byID[t.Bench].Name
 			}
 			rv.Targets = append(rv.Targets, reviewTarget{AssetID: id, Name: t.Name, ZoneName: t.ZoneName, SLT: t.SLT, SafetyCritical: t.SafetyCritical,
 				FromVersion: t.FromVersion, Compatibility: t.Compatibility, Accepted: t.Accepted, CoveredBy: cov, Wave: i + 1})

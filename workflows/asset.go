@@ -63,6 +63,12 @@ func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploy
 		return workflow.ExecuteActivity(bookkeeping(c), a.SetAssetState, in).Get(c, nil)
 	}
 
+	// skipped records an asset the campaign's abort reached before anything changed it.
+	skipped := func() (AssetDeploymentResult, error) {
+		dc, _ := workflow.NewDisconnectedContext(ctx)
+		return res, setState(dc, domain.AssetSkipped, "campaign aborted before this asset was changed", "")
+	}
+
 	// Backup and verify heartbeat like deploy and restore, so a worker that dies mid-step is
 	// replaced within seconds rather than at the start-to-close timeout.
 	backupCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
@@ -77,8 +83,7 @@ func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploy
 			err := workflow.ExecuteActivity(backupCtx, a.PrepareBench, activities.PrepareInput{AssetInput: ref, Baseline: *in.Bench.Baseline}).Get(ctx, nil)
 			if err != nil {
 				if ctx.Err() != nil {
-					dc, _ := workflow.NewDisconnectedContext(ctx)
-					return res, setState(dc, domain.AssetSkipped, "campaign aborted before this asset was changed", "")
+					return skipped()
 				}
 				return res, setState(book, domain.AssetFailed, fmt.Sprintf("the test bench could not be brought to %s, so nothing was deployed: %s", in.FromVersion, rootMessage(err)), "")
 			}
@@ -87,8 +92,7 @@ func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploy
 		err := workflow.ExecuteActivity(verifyCtxOf(ctx), a.CheckInstalled, activities.CheckInput{AssetInput: ref, FromVersion: in.FromVersion}).Get(ctx, &chk)
 		switch {
 		case err != nil && ctx.Err() != nil:
-			dc, _ := workflow.NewDisconnectedContext(ctx)
-			return res, setState(dc, domain.AssetSkipped, "campaign aborted before this asset was changed", "")
+			return skipped()
 		case err != nil:
 			return res, setState(book, domain.AssetFailed, "the installed version could not be read, so nothing was deployed: "+rootMessage(err), "")
 		case chk.Drifted:
@@ -99,8 +103,7 @@ func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploy
 	if err := workflow.ExecuteActivity(backupCtx, a.BackupAsset, ref).Get(ctx, &backup); err != nil {
 		if ctx.Err() != nil {
 			// Aborted before the asset was touched: nothing to roll back.
-			dc, _ := workflow.NewDisconnectedContext(ctx)
-			return res, setState(dc, domain.AssetSkipped, "campaign aborted before this asset was changed", "")
+			return skipped()
 		}
 		if !waived(ctx, in, err) {
 			return res, setState(book, domain.AssetFailed, "no verified backup, so nothing was deployed: "+rootMessage(err), "")
@@ -184,9 +187,9 @@ func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploy
 		return res, setState(rb, domain.AssetRollbackFailed, failure+"; after restore the asset does not verify: "+why+"; manual action needed", "")
 	}
 	if aborted() {
-		return res, setState(rb, domain.AssetAborted, failure+"; restored after abort: backup "+short(backup.SHA256)+", verified version "+v.Version, v.Version)
+		return res, setState(rb, domain.AssetAborted, failure+"; restored after abort: backup "+domain.ShortHash(backup.SHA256)+", verified version "+v.Version, v.Version)
 	}
-	return res, setState(rb, domain.AssetRolledBack, failure+"; restored backup "+short(backup.SHA256)+" and verified version "+v.Version, v.Version)
+	return res, setState(rb, domain.AssetRolledBack, failure+"; restored backup "+domain.ShortHash(backup.SHA256)+" and verified version "+v.Version, v.Version)
 }
 
 // verifyCtxOf is the activity options of reading a device (verify, version check).
@@ -234,11 +237,4 @@ func rootMessage(err error) string {
 		}
 		err = next
 	}
-}
-
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }

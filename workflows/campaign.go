@@ -88,10 +88,6 @@ type campaign struct {
 	// asset starts meanwhile).
 	waivers map[string]BackupWaiver
 	waiving int
-	// drifted lists the assets of the last deploy that did not run the plan's from-version.
-	drifted []string
-	// driftedTotal counts drifted production assets over the whole campaign.
-	driftedTotal int
 }
 
 // behaviour is what a campaign execution does differently from older ones; each field comes
@@ -361,11 +357,11 @@ func (c *campaign) validate(bench []activities.Target) error {
 	if err := c.holdWhilePaused(); err != nil {
 		return err
 	}
-	failed := c.deploy(bench)
+	failed, drifted := c.deploy(bench)
 	if c.abort != nil {
 		return c.endAborted()
 	}
-	failed = append(failed, c.drifted...)
+	failed = append(failed, drifted...)
 	if len(failed) > 0 {
 		return c.endWith(domain.CampaignTestFailed, "test-bench validation failed: "+strings.Join(failed, "; "), "test-bench validation failed")
 	}
@@ -402,14 +398,20 @@ func (c *campaign) deployWaves(prod []activities.Target) error {
 		return err
 	}
 	drift := ""
-	if c.driftedTotal > 0 {
-		drift = fmt.Sprintf("; %d drifted from the plan and were left as they were", c.driftedTotal)
+	driftedN := 0
+	for _, t := range prod {
+		if c.state.Assets[t.AssetID] == domain.AssetDrifted {
+			driftedN++
+		}
+	}
+	if driftedN > 0 {
+		drift = fmt.Sprintf("; %d drifted from the plan and were left as they were", driftedN)
 	}
 	if tolerated > 0 {
 		return c.end(domain.CampaignCompleted, fmt.Sprintf("%d assets patched and verified; %d failed and were rolled back within the error threshold of %d per wave%s",
-			len(prod)-tolerated-c.driftedTotal, tolerated, c.plan.ErrorThreshold, drift))
+			len(prod)-tolerated-driftedN, tolerated, c.plan.ErrorThreshold, drift))
 	}
-	return c.end(domain.CampaignCompleted, fmt.Sprintf("%d assets patched and verified%s", len(prod)-c.driftedTotal, drift))
+	return c.end(domain.CampaignCompleted, fmt.Sprintf("%d assets patched and verified%s", len(prod)-driftedN, drift))
 }
 
 // benchRuns describes the bench runs among ts ("bench-hmi-01 V16.0.1 → V16.0.2"); empty for
@@ -529,10 +531,10 @@ func (c *campaign) gate() (waited bool, err error) {
 			return waited, nil
 		}
 		waited = true
-		detail := fmt.Sprintf("the plan changed (%s); approvals of the earlier plan no longer count: approve plan %s", c.replanned, short(c.plan.PlanDigest))
+		detail := fmt.Sprintf("the plan changed (%s); approvals of the earlier plan no longer count: approve plan %s", c.replanned, domain.ShortHash(c.plan.PlanDigest))
 		details := map[string]any{"reason": "plan_changed", "plan_digest": c.plan.PlanDigest}
 		if c.replanned == "" {
-			detail = fmt.Sprintf("approval expired: approvals count for %s and the window is open; approve plan %s again", c.plan.Policy.TTL, short(c.plan.PlanDigest))
+			detail = fmt.Sprintf("approval expired: approvals count for %s and the window is open; approve plan %s again", c.plan.Policy.TTL, domain.ShortHash(c.plan.PlanDigest))
 			details = map[string]any{"reason": "approval_expired", "ttl": c.plan.Policy.TTL.String()}
 		}
 		if err := c.awaitApproval(detail, details); err != nil {
@@ -689,8 +691,7 @@ func (c *campaign) runWave(n, of int, w wave) (failed int, err error) {
 				continue
 			}
 		}
-		lines := c.deploy(batch)
-		c.driftedTotal += len(c.drifted)
+		lines, _ := c.deploy(batch) // drifted assets are left as they were, not failures
 		if c.abort != nil {
 			return failed, c.endAborted()
 		}
@@ -773,8 +774,9 @@ func (c *campaign) halt(failed []string, threshold, count int) error {
 	return c.end(status, why+strings.Join(failed, "; "))
 }
 
-// deploy runs AssetDeployment children for ts in parallel and returns a line per failed asset.
-func (c *campaign) deploy(ts []activities.Target) []string {
+// deploy runs AssetDeployment children for ts in parallel and returns a line per failed asset
+// and a line per drifted asset (left as it was: not a failed change, but the plan did not hold).
+func (c *campaign) deploy(ts []activities.Target) (failed, drifted []string) {
 	ctx := c.ctx
 	if c.v.waivable && c.waiving > 0 {
 		// A waiver being recorded applies to the asset it names: let it finish first.
@@ -788,8 +790,6 @@ func (c *campaign) deploy(ts []activities.Target) []string {
 			PatchID: c.plan.PatchID, ToVersion: c.plan.ToVersion, ArtifactSHA256: c.plan.ArtifactSHA256, Install: c.plan.Install, Waiver: c.waiver(t.AssetID),
 			FromVersion: t.FromVersion, TestBench: t.TestBench && t.Bench != nil, Bench: t.Bench})
 	}
-	var failed []string
-	c.drifted = nil
 	for i, f := range futures {
 		var r AssetDeploymentResult
 		if err := f.Get(ctx, &r); err != nil {
@@ -805,13 +805,12 @@ func (c *campaign) deploy(ts []activities.Target) []string {
 			continue // aborted before it was touched
 		}
 		if r.State == domain.AssetDrifted {
-			// Left as it was: not a failed change, but the plan did not hold for it.
-			c.drifted = append(c.drifted, fmt.Sprintf("%s: %s", ts[i].Name, r.Error))
+			drifted = append(drifted, fmt.Sprintf("%s: %s", ts[i].Name, r.Error))
 			continue
 		}
 		if !r.Succeeded() {
 			failed = append(failed, fmt.Sprintf("%s %s: %s", ts[i].Name, r.State, r.Error))
 		}
 	}
-	return failed
+	return failed, drifted
 }

@@ -195,7 +195,7 @@ func (pol Policy) CheckApprover(creator string, actor Actor, digest, currentDige
 		return &Refusal{Rule: "creator", Message: fmt.Sprintf("%s created this campaign and so cannot approve it; another approver must", actor.Name)}
 	}
 	if digest != currentDigest {
-		return &Refusal{Rule: "plan_digest", Message: fmt.Sprintf("plan digest %q is not the campaign's current plan; open the campaign, review the plan it shows now and approve that", short(digest))}
+		return &Refusal{Rule: "plan_digest", Message: fmt.Sprintf("plan digest %q is not the campaign's current plan; open the campaign, review the plan it shows now and approve that", ShortHash(digest))}
 	}
 	for _, a := range given {
 		if a.Actor == actor.Name {
@@ -221,10 +221,10 @@ func (pol Policy) Satisfied(given []Approval, digest string, now time.Time) bool
 	return len(approvers) >= pol.Approvals && (!pol.NeedsSafety || safety)
 }
 
-// short is the first 12 characters of a digest, enough for a person to tell it.
-func short(h string) string {
+// ShortHash is the first 12 characters of a digest or SHA-256, enough for a person to tell it.
+func ShortHash(h string) string {
 	if len(h) > 12 {
-		return h[:12] + "…"
+		return h[:12]
 	}
 	return h
 }

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -155,6 +156,7 @@ func BuildPlan(m *Manifest, req PlanRequest, inventory []Candidate) (Plan, error
 		accept[id] = true
 	}
 	seen := map[string]bool{}
+	compat := map[string]Compatibility{}
 	var reasons []string
 	var prod []Candidate
 	for _, id := range req.AssetIDs {
@@ -177,6 +179,7 @@ func BuildPlan(m *Manifest, req PlanRequest, inventory []Candidate) (Plan, error
 			reasons = append(reasons, fmt.Sprintf("%s %s", c.Name, ap.Reason))
 			continue
 		}
+		compat[id] = ap.Compatibility
 		if ap.Compatibility == CompatNotStated && !accept[id] {
 			reasons = append(reasons, fmt.Sprintf("%s runs %s, for which the vendor's compatibility statement says nothing (not_stated); accept it explicitly with accept_not_stated and a reason, or leave the asset out", c.Name, c.InstalledVersion))
 			continue
@@ -186,8 +189,8 @@ func BuildPlan(m *Manifest, req PlanRequest, inventory []Candidate) (Plan, error
 	for _, id := range req.AcceptNotStated {
 		if !seen[id] {
 			reasons = append(reasons, fmt.Sprintf("accept_not_stated names %s, which is not a target", id))
-		} else if c, ok := byID[id]; ok && m.ApplicabilityOf(c.InstalledVersion).Compatibility != CompatNotStated {
-			reasons = append(reasons, fmt.Sprintf("accept_not_stated names %s, whose version %s the vendor does state", c.Name, c.InstalledVersion))
+		} else if c, ok := compat[id]; ok && c != CompatNotStated {
+			reasons = append(reasons, fmt.Sprintf("accept_not_stated names %s, whose version %s the vendor does state", byID[id].Name, byID[id].InstalledVersion))
 		}
 	}
 	if len(req.AcceptNotStated) > 0 && strings.TrimSpace(req.AcceptReason) == "" {
@@ -203,13 +206,11 @@ func BuildPlan(m *Manifest, req PlanRequest, inventory []Candidate) (Plan, error
 
 	// Bench coverage: one bench run per distinct from-version, on a bench asset that runs it or
 	// can be restored to it; a bench asset stands for one from-version per campaign.
-	versions := map[string][]Candidate{}
 	var order []string
 	for _, c := range prod {
-		if _, ok := versions[c.InstalledVersion]; !ok {
+		if !slices.Contains(order, c.InstalledVersion) {
 			order = append(order, c.InstalledVersion)
 		}
-		versions[c.InstalledVersion] = append(versions[c.InstalledVersion], c)
 	}
 	sort.Slice(order, func(i, j int) bool { return CompareVersions(order[i], order[j]) < 0 })
 	used := map[string]bool{}
@@ -228,7 +229,11 @@ func BuildPlan(m *Manifest, req PlanRequest, inventory []Candidate) (Plan, error
 		if covered[c.InstalledVersion] == "" {
 			plan.Uncovered = append(plan.Uncovered, c.AssetID)
 			if c.safety() {
-				uncoveredSafety = append(uncoveredSafety, fmt.Sprintf("%s (SL-T %d%s) runs %s", c.Name, c.SLT, map[bool]string{true: ", safety-critical"}[c.SafetyCritical], c.InstalledVersion))
+				what := fmt.Sprintf("SL-T %d", c.SLT)
+				if c.SafetyCritical {
+					what += ", safety-critical"
+				}
+				uncoveredSafety = append(uncoveredSafety, fmt.Sprintf("%s (%s) runs %s", c.Name, what, c.InstalledVersion))
 			}
 		}
 	}
@@ -243,8 +248,7 @@ func BuildPlan(m *Manifest, req PlanRequest, inventory []Candidate) (Plan, error
 
 	// Targets, bench first, then production in wave order.
 	for _, r := range plan.Bench {
-		c := byID[r.AssetID]
-		plan.Targets = append(plan.Targets, planTarget(c, m, r.FromVersion, ""))
+		plan.Targets = append(plan.Targets, planTarget(byID[r.AssetID], r.FromVersion, m.ApplicabilityOf(r.FromVersion).Compatibility, ""))
 	}
 	waves := planWaves(prod)
 	var refusals []string
@@ -256,14 +260,11 @@ func BuildPlan(m *Manifest, req PlanRequest, inventory []Candidate) (Plan, error
 		pw := PlanWave{ZoneID: w[0].ZoneID, ZoneName: w[0].ZoneName, ErrorThreshold: req.ErrorThreshold}
 		if strict && req.ErrorThreshold > 0 {
 			refusals = append(refusals, fmt.Sprintf("zone %s holds SL-T 3–4 or safety-critical targets and tolerates no failed asset", nameOr(w[0].ZoneName, w[0].ZoneID)))
-			pw.ErrorThreshold = 0
 		}
 		for _, c := range w {
 			pw.AssetIDs = append(pw.AssetIDs, c.AssetID)
-			pt := planTarget(c, m, c.InstalledVersion, covered[c.InstalledVersion])
-			if accept[c.AssetID] {
-				pt.Accepted = true
-			}
+			pt := planTarget(c, c.InstalledVersion, compat[c.AssetID], covered[c.InstalledVersion])
+			pt.Accepted = accept[c.AssetID]
 			plan.Targets = append(plan.Targets, pt)
 		}
 		plan.Waves = append(plan.Waves, pw)
@@ -287,11 +288,10 @@ func nameOr(name, id string) string {
 	return id
 }
 
-func planTarget(c Candidate, m *Manifest, from, benchID string) PlanTarget {
-	ap := m.ApplicabilityOf(from)
+func planTarget(c Candidate, from string, compat Compatibility, benchID string) PlanTarget {
 	return PlanTarget{AssetID: c.AssetID, Name: c.Name, ZoneID: c.ZoneID, ZoneName: c.ZoneName, SLT: c.SLT,
 		SafetyCritical: c.SafetyCritical, TestBench: c.TestBench, Window: c.Window, FromVersion: from,
-		Compatibility: ap.Compatibility, Criticality: c.Criticality, RedundancyGroup: c.RedundancyGroup, Bench: benchID}
+		Compatibility: compat, Criticality: c.Criticality, RedundancyGroup: c.RedundancyGroup, Bench: benchID}
 }
 
 // benchFor picks a bench asset not yet used that runs from (preferred) or has a baseline of it.

@@ -520,41 +520,36 @@ func (e *ClaimConflict) Unwrap() error { return ErrConflict }
 
 // claimed fails with a *ClaimConflict when an open campaign already claims one of claims' assets.
 func claimed(tx *gorm.DB, claims []AssetClaim) error {
-	if len(claims) == 0 {
-		return nil
-	}
 	ids := make([]string, len(claims))
 	for i, c := range claims {
 		ids[i] = c.AssetID
 	}
-	var held []AssetClaim
-	if err := tx.Where("asset_id IN ?", ids).Find(&held).Error; err != nil {
+	held, err := holders(tx, ids)
+	if err != nil || len(held) == 0 {
 		return err
 	}
-	if len(held) == 0 {
-		return nil
-	}
-	conflict := &ClaimConflict{Holders: map[string]string{}}
-	for _, h := range held {
-		conflict.Holders[h.AssetID] = h.CampaignID
-	}
-	return conflict
+	return &ClaimConflict{Holders: held}
 }
 
-// Claims lists which open campaign targets each of assetIDs (absent: none).
-func (s *Store) Claims(ctx context.Context, assetIDs []string) (map[string]string, error) {
-	var held []AssetClaim
+// holders maps each of assetIDs that an open campaign targets to that campaign.
+func holders(db *gorm.DB, assetIDs []string) (map[string]string, error) {
 	out := map[string]string{}
 	if len(assetIDs) == 0 {
 		return out, nil
 	}
-	if err := s.db.WithContext(ctx).Where("asset_id IN ?", assetIDs).Find(&held).Error; err != nil {
+	var held []AssetClaim
+	if err := db.Where("asset_id IN ?", assetIDs).Find(&held).Error; err != nil {
 		return nil, err
 	}
 	for _, h := range held {
 		out[h.AssetID] = h.CampaignID
 	}
 	return out, nil
+}
+
+// Claims lists which open campaign targets each of assetIDs (absent: none).
+func (s *Store) Claims(ctx context.Context, assetIDs []string) (map[string]string, error) {
+	return holders(s.db.WithContext(ctx), assetIDs)
 }
 
 // BenchBaseline is a verified backup of a test-bench asset taken while it ran Version.
