@@ -114,7 +114,7 @@ func (v patchView) forVendor() vendorPatchView {
 		return out
 	}
 	count := func(assets []reportAsset) []versionCount {
-		var counts []versionCount
+		counts := []versionCount{}
 		for _, a := range assets {
 			i := slices.IndexFunc(counts, func(c versionCount) bool {
 				return c.ProductVersion == a.Version && c.Compatibility == a.Compatibility
@@ -130,10 +130,7 @@ func (v patchView) forVendor() vendorPatchView {
 		})
 		return counts
 	}
-	if c := count(rep.Applicable); c != nil {
-		out.ApplicableByVersion = c
-	}
-	out.ExcludedByVersion = count(rep.NotQualified)
+	out.ApplicableByVersion, out.ExcludedByVersion = count(rep.Applicable), count(rep.NotQualified)
 	if rep.Risk.CVEs == nil {
 		rep.Risk.CVEs = []string{}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/otpatch/otpatch/internal/audit"
 	"github.com/otpatch/otpatch/internal/metrics"
 	"github.com/otpatch/otpatch/internal/refusals"
+	"github.com/otpatch/otpatch/internal/store"
 	"github.com/otpatch/otpatch/internal/teststack"
 )
 
@@ -28,24 +29,14 @@ func (e *env) flushRefusals() {
 	}
 }
 
-// refusedRows counts the auth.refused events in the audit trail.
-func (e *env) refusedRows() int64 {
+// refused lists the auth.refused events in the audit trail, oldest first.
+func (e *env) refused() []audit.Event {
 	e.t.Helper()
-	var n int64
-	if err := e.store.DB().Table("audit_events").Where("action = ?", refusals.Action).Count(&n).Error; err != nil {
+	evs, err := e.store.AuditEvents(context.Background(), store.AuditFilter{Action: refusals.Action})
+	if err != nil {
 		e.t.Fatal(err)
 	}
-	return n
-}
-
-// lastRefused is the newest auth.refused event.
-func (e *env) lastRefused() audit.Event {
-	e.t.Helper()
-	var ev audit.Event
-	if err := e.store.DB().Table("audit_events").Where("action = ?", refusals.Action).Order("seq DESC").Take(&ev).Error; err != nil {
-		e.t.Fatal(err)
-	}
-	return ev
+	return evs
 }
 
 // throttledAPI serves the env's components through a second API with the given limits (zero:
@@ -115,7 +106,7 @@ func TestRefusalFlood(t *testing.T) {
 			}
 
 			e.flushRefusals()
-			before := e.refusedRows()
+			before := len(e.refused())
 			var (
 				mu                        sync.Mutex
 				statuses                  = map[int]int{}
@@ -174,16 +165,17 @@ func TestRefusalFlood(t *testing.T) {
 			}
 
 			// The trail did not grow per refusal; the tally writes one event with the count.
-			if grew := e.refusedRows() - before; grew != 0 {
+			if grew := len(e.refused()) - before; grew != 0 {
 				t.Errorf("the flood wrote %d auth.refused events before the tally was flushed", grew)
 			}
 			if written, err := tally.FlushAll(context.Background()); written != 1 || err != nil {
 				t.Fatalf("tally wrote %d events (%v); want 1: one source, one minute", written, err)
 			}
-			if grew := e.refusedRows() - before; grew != 1 {
-				t.Errorf("the audit trail grew by %d auth.refused events, want 1", grew)
+			evs := e.refused()
+			if grew := len(evs) - before; grew != 1 {
+				t.Fatalf("the audit trail grew by %d auth.refused events, want 1", grew)
 			}
-			ev := e.lastRefused()
+			ev := evs[len(evs)-1]
 			var details struct {
 				Count    int            `json:"count"`
 				Statuses map[string]int `json:"statuses"`

@@ -22,17 +22,17 @@ import (
 
 // Token lifetimes when the server sets none.
 const (
-	defaultTokenLifetime    = 90 * 24 * time.Hour
-	defaultTokenMaxLifetime = 365 * 24 * time.Hour
+	DefaultTokenLifetime    = 90 * 24 * time.Hour
+	DefaultTokenMaxLifetime = 365 * 24 * time.Hour
 )
 
 // tokenLifetimes applies the defaults; a default longer than the maximum is cut to it.
 func tokenLifetimes(lifetime, maxLifetime time.Duration) (time.Duration, time.Duration) {
 	if maxLifetime <= 0 {
-		maxLifetime = defaultTokenMaxLifetime
+		maxLifetime = DefaultTokenMaxLifetime
 	}
 	if lifetime <= 0 {
-		lifetime = defaultTokenLifetime
+		lifetime = DefaultTokenLifetime
 	}
 	return min(lifetime, maxLifetime), maxLifetime
 }
@@ -83,38 +83,39 @@ func days(d time.Duration) string {
 	return d.String()
 }
 
-// expiry is when a token asked for by in ends, now being now.
+// expiry is when the token asked for by in ends, now being now; what is wrong with the request
+// goes into v.
 func (s *server) expiry(in tokenRequest, now time.Time, v *domain.ValidationError) time.Time {
-	longest := fmt.Sprintf("at most %s from now (the server's maximum token lifetime)", days(s.TokenMaxLifetime))
+	var field, asked string
+	var at time.Time
 	switch {
 	case in.ExpiresIn != "" && in.ExpiresAt != "":
 		v.Add("expires_in", "give expires_in or expires_at, not both")
+		return time.Time{}
 	case in.ExpiresIn != "":
 		d, err := parseLifetime(in.ExpiresIn)
-		switch {
-		case err != nil:
+		if err != nil {
 			v.Add("expires_in", "must be a lifetime such as 30d or 12h: %v", err)
-		case d <= 0:
-			v.Add("expires_in", "must be positive")
-		case d > s.TokenMaxLifetime:
-			v.Add("expires_in", "is %s; a token lasts %s", days(d), longest)
-		default:
-			return now.Add(d)
+			return time.Time{}
 		}
+		field, asked, at = "expires_in", days(d), now.Add(d)
 	case in.ExpiresAt != "":
-		at, err := time.Parse(time.RFC3339, in.ExpiresAt)
-		switch {
-		case err != nil:
+		t, err := time.Parse(time.RFC3339, in.ExpiresAt)
+		if err != nil {
 			v.Add("expires_at", "must be an RFC 3339 time such as 2026-06-30T18:00:00Z")
-		case !at.After(now):
-			v.Add("expires_at", "is not in the future")
-		case at.Sub(now) > s.TokenMaxLifetime:
-			v.Add("expires_at", "is %s; a token lasts %s", at.UTC().Format(time.RFC3339), longest)
-		default:
-			return at
+			return time.Time{}
 		}
+		field, asked, at = "expires_at", t.UTC().Format(time.RFC3339), t
 	default:
 		return now.Add(s.TokenLifetime)
+	}
+	switch {
+	case !at.After(now):
+		v.Add(field, "is %s; a token must end in the future", asked)
+	case at.Sub(now) > s.TokenMaxLifetime:
+		v.Add(field, "is %s; a token lasts at most %s from now (the server's maximum token lifetime)", asked, days(s.TokenMaxLifetime))
+	default:
+		return at
 	}
 	return time.Time{}
 }
@@ -157,13 +158,18 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, newTokenView{tokenView: s.viewToken(t), Secret: secret})
 }
 
+// tokenHolder is whose personal tokens actor a lists and revokes: a's own, or everyone's ("")
+// for an admin.
+func tokenHolder(a domain.Actor) string {
+	if a.Role == domain.RoleAdmin {
+		return ""
+	}
+	return a.Name
+}
+
 // listTokens lists the caller's personal tokens, or an admin's view of everyone's.
 func (s *server) listTokens(w http.ResponseWriter, r *http.Request) {
-	holder := actorOf(r).Name
-	if actorOf(r).Role == domain.RoleAdmin {
-		holder = ""
-	}
-	ts, err := s.Store.PersonalTokens(r.Context(), holder)
+	ts, err := s.Store.PersonalTokens(r.Context(), tokenHolder(actorOf(r)))
 	if err != nil {
 		s.internal(w, r, err)
 		return
@@ -178,17 +184,12 @@ func (s *server) listTokens(w http.ResponseWriter, r *http.Request) {
 // revokeToken revokes one of the caller's tokens, or any for an admin. Another holder's token
 // answers as a missing one.
 func (s *server) revokeToken(w http.ResponseWriter, r *http.Request) {
-	id, a := chi.URLParam(r, "tokenID"), actorOf(r)
-	t, err := s.Store.PersonalToken(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && a.Role != domain.RoleAdmin && t.Name != a.Name) {
+	id := chi.URLParam(r, "tokenID")
+	t, err := s.Store.RevokeToken(r.Context(), id, tokenHolder(actorOf(r)), event(r, "token.revoked"))
+	if errors.Is(err, store.ErrNotFound) {
 		notFoundProblem(w, r, "token "+id)
 		return
 	}
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	t, err = s.Store.RevokeToken(r.Context(), id, event(r, "token.revoked"))
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -142,9 +142,9 @@ func (c *config) validate(role string) []configProblem {
 	if role == "server" {
 		switch {
 		case c.tokenMaxDays <= 0:
-			add("OTPATCH_TOKEN_MAX_EXPIRY_DAYS", "must be a positive number of days (default 365)")
+			add("OTPATCH_TOKEN_MAX_EXPIRY_DAYS", "must be a positive number of days (default %d)", api.DefaultTokenMaxLifetime/day)
 		case c.tokenDays <= 0 || c.tokenDays > c.tokenMaxDays:
-			add("OTPATCH_TOKEN_EXPIRY_DAYS", "must be a number of days from 1 to OTPATCH_TOKEN_MAX_EXPIRY_DAYS (%d); the default is 90", c.tokenMaxDays)
+			add("OTPATCH_TOKEN_EXPIRY_DAYS", "must be a number of days from 1 to OTPATCH_TOKEN_MAX_EXPIRY_DAYS (%d); the default is %d", c.tokenMaxDays, api.DefaultTokenLifetime/day)
 		}
 		if _, _, err := net.SplitHostPort(c.listen); err != nil {
 			add("OTPATCH_LISTEN", "%q is not host:port (example :8080)", c.listen)

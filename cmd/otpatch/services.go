@@ -86,9 +86,9 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.metricsListen, "metrics-listen", env("METRICS_LISTEN", ""), "address for a separate Prometheus /metrics listener; the worker serves metrics only there, the server also on its API address (OTPATCH_METRICS_LISTEN)")
 	fs.StringVar(&c.tlsCert, "tls-cert", env("TLS_CERT", ""), "PEM certificate (chain) for HTTPS on the API address (OTPATCH_TLS_CERT)")
 	fs.StringVar(&c.tlsKey, "tls-key", env("TLS_KEY", ""), "PEM private key for --tls-cert (OTPATCH_TLS_KEY)")
-	days, _ := strconv.Atoi(env("TOKEN_EXPIRY_DAYS", "90"))
+	days, _ := strconv.Atoi(env("TOKEN_EXPIRY_DAYS", strconv.Itoa(int(api.DefaultTokenLifetime/day))))
 	fs.IntVar(&c.tokenDays, "token-expiry-days", days, "days a new personal API token lasts when its request names no expiry (OTPATCH_TOKEN_EXPIRY_DAYS)")
-	maxDays, _ := strconv.Atoi(env("TOKEN_MAX_EXPIRY_DAYS", "365"))
+	maxDays, _ := strconv.Atoi(env("TOKEN_MAX_EXPIRY_DAYS", strconv.Itoa(int(api.DefaultTokenMaxLifetime/day))))
 	fs.IntVar(&c.tokenMaxDays, "token-max-expiry-days", maxDays, "the longest lifetime, in days, a personal API token may be given (OTPATCH_TOKEN_MAX_EXPIRY_DAYS)")
 	c.devices.flags(fs)
 }
@@ -218,8 +218,10 @@ func (d *deps) startWorker() (worker.Worker, error) {
 	return w, nil
 }
 
+// day is the unit of the token lifetime settings.
+const day = 24 * time.Hour
+
 func (d *deps) handler(c *config) http.Handler {
-	day := 24 * time.Hour
 	return api.New(api.Deps{Store: d.store, Objects: d.objects, Temporal: d.tc, Simulator: d.sim, Logger: d.log, MaxArtifactBytes: c.maxArtifact, UI: ui.Handler(),
 		Limits: api.Limits{AuthFailures: c.authFailures, Writes: c.writesPerMinute}, Refusals: d.refusals, Counters: d.metrics,
 		TokenLifetime: time.Duration(c.tokenDays) * day, TokenMaxLifetime: time.Duration(c.tokenMaxDays) * day})

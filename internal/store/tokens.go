@@ -86,42 +86,37 @@ func (s *Store) liveToken(db *gorm.DB, query string, args ...any) (Token, error)
 	return t, nil
 }
 
-// personalTokens selects the tokens that are not agent credentials.
-func personalTokens(db *gorm.DB) *gorm.DB {
-	return db.Model(&Token{}).Where("role <> ?", string(RoleAgent))
-}
-
-// PersonalTokens lists personal tokens, oldest first, revoked and expired ones included: the
-// holder's named holder, or everyone's when holder is empty.
-func (s *Store) PersonalTokens(ctx context.Context, holder string) ([]Token, error) {
-	q := personalTokens(s.db.WithContext(ctx))
+// personalTokens selects the tokens that are not agent credentials: those of holder, or
+// everyone's when holder is empty.
+func personalTokens(db *gorm.DB, holder string) *gorm.DB {
+	q := db.Model(&Token{}).Where("role <> ?", string(RoleAgent))
 	if holder != "" {
 		q = q.Where("name = ?", holder)
 	}
+	return q
+}
+
+// PersonalTokens lists the personal tokens of holder (everyone's when holder is empty), oldest
+// first, revoked and expired ones included.
+func (s *Store) PersonalTokens(ctx context.Context, holder string) ([]Token, error) {
 	out := []Token{}
-	return out, q.Order("created_at, id").Find(&out).Error
+	return out, personalTokens(s.db.WithContext(ctx), holder).Order("created_at, id").Find(&out).Error
 }
 
-// PersonalToken loads one personal token by id; an agent credential's token is ErrNotFound.
-func (s *Store) PersonalToken(ctx context.Context, id string) (Token, error) {
+// RevokeToken revokes the personal token id of holder (anyone's when holder is empty) and ends
+// the sessions opened with it, with ev (token.revoked) in the same transaction; the token is
+// refused from the next request on. Revoking a revoked token is ErrConflict; an unknown one,
+// another holder's, or an agent credential's, ErrNotFound.
+func (s *Store) RevokeToken(ctx context.Context, id, holder string, ev Event) (Token, error) {
 	var t Token
-	return t, notFound(personalTokens(s.db.WithContext(ctx)).Take(&t, "id = ?", id).Error, "token "+id)
-}
-
-// RevokeToken revokes a personal token and ends the sessions opened with it, with ev
-// (token.revoked) in the same transaction; the token is refused from the next request on.
-// Revoking a revoked token is ErrConflict; an unknown one, or an agent credential's, ErrNotFound.
-func (s *Store) RevokeToken(ctx context.Context, id string, ev Event) (Token, error) {
-	t, err := s.PersonalToken(ctx, id)
-	if err != nil {
-		return Token{}, err
-	}
 	now := s.Now()
-	ev.SubjectType, ev.SubjectID = "token", id
-	details := map[string]any{"name": t.Name, "role": t.Role}
-	ev.Details = details
-	err = s.Write(ctx, ev, func(tx *gorm.DB) error {
-		res := personalTokens(tx).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", now)
+	details := map[string]any{}
+	ev.SubjectType, ev.SubjectID, ev.Details = "token", id, details
+	err := s.Write(ctx, ev, func(tx *gorm.DB) error {
+		if err := personalTokens(tx, holder).Take(&t, "id = ?", id).Error; err != nil {
+			return notFound(err, "token "+id)
+		}
+		res := tx.Model(&Token{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", now)
 		if res.Error != nil {
 			return res.Error
 		}
@@ -129,7 +124,7 @@ func (s *Store) RevokeToken(ctx context.Context, id string, ev Event) (Token, er
 			return fmt.Errorf("token %s was revoked before: %w", id, ErrConflict)
 		}
 		ended := tx.Model(&Session{}).Where("token_id = ? AND ended_at IS NULL", id).Update("ended_at", now)
-		details["sessions_ended"] = ended.RowsAffected
+		details["name"], details["role"], details["sessions_ended"] = t.Name, t.Role, ended.RowsAffected
 		return ended.Error
 	})
 	if err != nil {

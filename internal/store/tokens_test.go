@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -22,6 +23,14 @@ func storeOnClock(t *testing.T, dsn string, start time.Time) (*Store, *setClock)
 		t.Fatal(err)
 	}
 	return st, clk
+}
+
+// tokenRow reads a token's row as stored.
+func tokenRow(t *testing.T, st *Store, id string) Token {
+	t.Helper()
+	var tk Token
+	check(t, "read token "+id, st.db.Take(&tk, "id = ?", id).Error)
+	return tk
 }
 
 // TestTokenLifecycle: a personal token works until it expires or is revoked, and then neither
@@ -53,20 +62,19 @@ func TestTokenLifecycle(t *testing.T) {
 		if !authenticates("otp_short") || !authenticates("otp_long") {
 			t.Fatal("fresh tokens do not authenticate")
 		}
-		got, err := st.PersonalToken(ctx, short.ID)
-		check(t, "PersonalToken", err)
+		got := tokenRow(t, st, short.ID)
 		if got.LastUsedAt == nil || !got.LastUsedAt.Equal(now) || got.ExpiresAt == nil || !got.ExpiresAt.Equal(now.Add(2*time.Hour)) {
 			t.Fatalf("token after first use: last used %v, expires %v", got.LastUsedAt, got.ExpiresAt)
 		}
 		first := *got.LastUsedAt
 		advance(30 * time.Second)
 		authenticates("otp_short")
-		if got, _ = st.PersonalToken(ctx, short.ID); !got.LastUsedAt.Equal(first) {
+		if got = tokenRow(t, st, short.ID); !got.LastUsedAt.Equal(first) {
 			t.Errorf("last use noted again within the minute: %v", got.LastUsedAt)
 		}
 		advance(time.Minute)
 		authenticates("otp_short")
-		if got, _ = st.PersonalToken(ctx, short.ID); !got.LastUsedAt.Equal(now) {
+		if got = tokenRow(t, st, short.ID); !got.LastUsedAt.Equal(now) {
 			t.Errorf("last use after a minute = %v, want %v", got.LastUsedAt, now)
 		}
 
@@ -106,7 +114,10 @@ func TestTokenLifecycle(t *testing.T) {
 		t.Run("revoked", func(t *testing.T) {
 			sessID, _, _, err := st.CreateSession(ctx, "otp_long", lim, Event{Action: "session.login"})
 			check(t, "CreateSession", err)
-			r, err := st.RevokeToken(ctx, long.ID, Event{Actor: "erin-engineer", Role: "engineer", Action: "token.revoked"})
+			if _, err := st.RevokeToken(ctx, long.ID, "ivan-ops", Event{Actor: "ivan-ops", Role: "engineer", Action: "token.revoked"}); !errors.Is(err, ErrNotFound) {
+				t.Errorf("another holder revoking the token = %v, want ErrNotFound", err)
+			}
+			r, err := st.RevokeToken(ctx, long.ID, "erin-engineer", Event{Actor: "erin-engineer", Role: "engineer", Action: "token.revoked"})
 			check(t, "RevokeToken", err)
 			if r.RevokedAt == nil || domain.TokenStateAt(r.RevokedAt, r.ExpiresAt, now) != domain.TokenRevoked {
 				t.Errorf("revoked token = %+v", r)
@@ -117,12 +128,19 @@ func TestTokenLifecycle(t *testing.T) {
 			if _, _, err := st.SessionActor(ctx, sessID, lim); !errors.Is(err, ErrNotFound) {
 				t.Errorf("the session of a revoked token = %v, want ErrNotFound", err)
 			}
-			if _, err := st.RevokeToken(ctx, long.ID, Event{Actor: "adam-admin", Role: "admin", Action: "token.revoked"}); !errors.Is(err, ErrConflict) {
+			if _, err := st.RevokeToken(ctx, long.ID, "", Event{Actor: "adam-admin", Role: "admin", Action: "token.revoked"}); !errors.Is(err, ErrConflict) {
 				t.Errorf("revoking twice = %v, want ErrConflict", err)
 			}
 			evs, _ := st.AuditEvents(ctx, AuditFilter{Action: "token.revoked"})
 			if len(evs) != 1 || evs[0].SubjectID != long.ID || evs[0].Actor != "erin-engineer" {
-				t.Errorf("token.revoked events = %+v", evs)
+				t.Fatalf("token.revoked events = %+v", evs)
+			}
+			var details struct {
+				Name          string `json:"name"`
+				SessionsEnded int    `json:"sessions_ended"`
+			}
+			if err := json.Unmarshal([]byte(evs[0].Details), &details); err != nil || details.Name != "erin-engineer" || details.SessionsEnded != 1 {
+				t.Errorf("token.revoked details = %s (%v), want the holder and one session ended", evs[0].Details, err)
 			}
 			// No active token holds the name now: it may take another role.
 			_, err = create("erin-engineer", domain.RoleApprover, "otp_erin_approves", now.Add(time.Hour))
@@ -144,10 +162,7 @@ func TestTokenLifecycle(t *testing.T) {
 					t.Errorf("an agent credential is listed as a personal token: %+v", tk)
 				}
 			}
-			if _, err := st.PersonalToken(ctx, c.TokenID); !errors.Is(err, ErrNotFound) {
-				t.Errorf("PersonalToken(agent credential) = %v, want ErrNotFound", err)
-			}
-			if _, err := st.RevokeToken(ctx, c.TokenID, a); !errors.Is(err, ErrNotFound) {
+			if _, err := st.RevokeToken(ctx, c.TokenID, "", a); !errors.Is(err, ErrNotFound) {
 				t.Errorf("RevokeToken(agent credential) = %v, want ErrNotFound", err)
 			}
 			advance(400 * 24 * time.Hour)
