@@ -401,5 +401,6 @@ func (s *server) states(w http.ResponseWriter, r *http.Request) {
 		"patch_statuses":    domain.PatchStatusInfo(),
 		"campaign_statuses": domain.CampaignStatusInfo(),
 		"asset_states":      domain.AssetStateInfo(),
+		"compatibility":     domain.CompatibilityInfo(),
 	})
 }

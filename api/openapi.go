@@ -22,7 +22,7 @@ var operations = []operation{
 	{"GET", "/api/v1/openapi.json", "This document", "", ""},
 	{"GET", "/api/v1/schemas/patch-manifest.json", "JSON Schema of the patch manifest", "", ""},
 	{"GET", "/api/v1/me", "The caller's identity and role", "any", ""},
-	{"GET", "/api/v1/states", "Every patch status, campaign status and asset state with the word and tone to show and whether it is an end: {patch_statuses, campaign_statuses, asset_states}", "any", ""},
+	{"GET", "/api/v1/states", "Every patch status, campaign status and asset state with the word and tone to show and whether it is an end: {patch_statuses, campaign_statuses, asset_states, compatibility}", "any", ""},
 	{"GET", "/api/v1/vendors", "List vendors (a vendor sees itself)", "any", ""},
 	{"POST", "/api/v1/vendors", "Register a vendor", "admin", "{name, display_name}"},
 	{"GET", "/api/v1/vendors/{vendorID}/keys", "List a vendor's trusted signing keys", "staff", ""},

@@ -48,6 +48,16 @@ func CampaignStatusInfo() []StateInfo {
 	return out
 }
 
+// CompatibilityInfo lists the vendor's possible statements on an installed version.
+func CompatibilityInfo() []StateInfo {
+	return []StateInfo{
+		{string(CompatQualified), "qualified by the vendor", "ok", false},
+		{string(CompatNotTested), "not tested by the vendor", "warn", false},
+		{string(CompatNotStated), "not stated by the vendor", "warn", false},
+		{string(CompatNotQualified), "not qualified (vendor)", "bad", false},
+	}
+}
+
 // AssetStateInfo lists the asset states in lifecycle order.
 func AssetStateInfo() []StateInfo {
 	words := map[AssetState][2]string{

@@ -114,7 +114,7 @@ export function table(caption, headers, rows, { id, empty = "None." } = {}) {
 // Words and tones of every status and state, as the server's domain defines them (GET
 // /api/v1/states, read with the routes before any page renders): the UI keeps no list of its
 // own. A badge shows the word and a symbol, not only a colour.
-const states = { status: new Map(), asset: new Map() };
+const states = { status: new Map(), asset: new Map(), compat: new Map() };
 const toneSymbol = { ok: "✓", bad: "✗", warn: "!", busy: "…", wait: "○" };
 
 /** terminalCampaign lists the campaign statuses no transition follows (from the server). */
@@ -126,6 +126,7 @@ async function loadStates() {
     const campaign = doc.campaign_statuses || [];
     states.status = new Map([...(doc.patch_statuses || []), ...campaign].map((s) => [s.value, s]));
     states.asset = new Map((doc.asset_states || []).map((s) => [s.value, s]));
+    states.compat = new Map((doc.compatibility || []).map((s) => [s.value, s]));
     terminalCampaign.splice(0, terminalCampaign.length, ...campaign.filter((s) => s.ended).map((s) => s.value));
   } catch { /* without them, states show as their values */ }
 }
@@ -164,15 +165,10 @@ function toneBadge(tone, word, cls, dataset, { class: more, ...attrs }) {
  * failed, in the order the campaign page groups them. */
 export const assetEndStates = ["aborted", "not_started", "drifted", "skipped"];
 
-// The vendor's compatibility statement for an installed version.
-const compatWords = {
-  qualified: "qualified by the vendor", not_tested: "not tested by the vendor",
-  not_stated: "not stated by the vendor", not_qualified: "not qualified (vendor)",
-};
-const compatTone = { qualified: "ok", not_tested: "warn", not_stated: "warn", not_qualified: "bad" };
-
+/** compatBadge shows the vendor's compatibility statement for an installed version. */
 export function compatBadge(c, attrs = {}) {
-  return toneBadge(compatTone[c] || "wait", compatWords[c] || String(c || "unknown").replaceAll("_", " "), "compat", { compat: c }, attrs);
+  const d = describe(c || "unknown", states.compat);
+  return toneBadge(d.tone, d.label, "compat", { compat: c }, attrs);
 }
 
 function pad(n) { return String(n).padStart(2, "0"); }
