@@ -291,7 +291,9 @@ func (a *Agent) handle(ctx context.Context, env jobs.Envelope) error {
 		return nil
 	}
 	e := a.journal.get(job.ID, job.Attempt)
-	if e != nil && e.Result == nil && e.ChangeStarted != nil {
+	// Run settles cut-short changes before it polls; settling here too keeps one from ever
+	// being run again below.
+	if e != nil && e.cutShort() {
 		if err := a.settle(ctx, e); err != nil {
 			return err
 		}

@@ -5,7 +5,10 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/otpatch/otpatch/internal/adapters"
 	"github.com/otpatch/otpatch/internal/agent/jobs"
 	"github.com/otpatch/otpatch/internal/hostops"
+	"github.com/otpatch/otpatch/internal/hostops/hostopstest"
 )
 
 func TestConfigErrors(t *testing.T) {
@@ -66,68 +70,84 @@ func TestJournal(t *testing.T) {
 	}
 }
 
-// fakeDevice answers Verify with version and records every call; Hold returns the lock error
-// hostops gives.
-type fakeDevice struct {
-	version string
-	calls   []string
+// recordingDevice is a real device that records every call made to it.
+type recordingDevice struct {
+	Device
+	calls *[]string
 }
 
-func (d *fakeDevice) Backup(context.Context) (io.ReadCloser, string, error) {
-	d.calls = append(d.calls, "backup")
-	return nil, "", errors.New("not used")
+func (d recordingDevice) Backup(ctx context.Context) (io.ReadCloser, string, error) {
+	*d.calls = append(*d.calls, "backup")
+	return d.Device.Backup(ctx)
 }
 
-func (d *fakeDevice) Deploy(context.Context, adapters.DeployRequest, io.Reader) error {
-	d.calls = append(d.calls, "deploy")
-	return nil
+func (d recordingDevice) Deploy(ctx context.Context, req adapters.DeployRequest, artifact io.Reader) error {
+	*d.calls = append(*d.calls, "deploy")
+	return d.Device.Deploy(ctx, req, artifact)
 }
 
-func (d *fakeDevice) Verify(context.Context, adapters.VerifyRequest) (adapters.VerifyResult, error) {
-	d.calls = append(d.calls, "verify")
-	return adapters.VerifyResult{Version: d.version, Healthy: true}, nil
+func (d recordingDevice) Verify(ctx context.Context, req adapters.VerifyRequest) (adapters.VerifyResult, error) {
+	*d.calls = append(*d.calls, "verify")
+	return d.Device.Verify(ctx, req)
 }
 
-func (d *fakeDevice) Restore(context.Context, adapters.RestoreRequest) error {
-	d.calls = append(d.calls, "restore")
-	return nil
+func (d recordingDevice) Restore(ctx context.Context, req adapters.RestoreRequest) error {
+	*d.calls = append(*d.calls, "restore")
+	return d.Device.Restore(ctx, req)
 }
 
-func (d *fakeDevice) Hold(_ context.Context, key string, since time.Time) error {
-	d.calls = append(d.calls, "hold")
-	return &hostops.InterruptedError{Lock: "/var/lib/otpatch-agent/.otpatch/changing", Owner: key + " since " + since.Format(time.RFC3339)}
+func (d recordingDevice) Hold(ctx context.Context, key string, since time.Time) error {
+	*d.calls = append(*d.calls, "hold")
+	return d.Device.Hold(ctx, key, since)
 }
 
 // A change journaled as started with no result (the agent stopped while the device changed)
 // is never run again: a deploy the device reports as installed is done; any other change
 // holds the device lock and fails permanently, for a person.
 func TestSettleCutShortChange(t *testing.T) {
-	deploy := &adapters.DeployRequest{IdempotencyKey: "cmp_1/ast_1/deploy", ToVersion: "2.0.0", ArtifactSize: 1, ArtifactSHA256: strings.Repeat("a", 64)}
-	verify := &adapters.VerifyRequest{Expect: "2.0.0", Step: `["cat","version"]`}
-	restore := &adapters.RestoreRequest{IdempotencyKey: "cmp_1/ast_1/restore", BackupSize: 1, BackupSHA256: strings.Repeat("b", 64)}
 	for _, c := range []struct {
 		name    string
-		job     jobs.Job
-		version string
+		op      string
+		verify  bool
+		version string // what the device runs
 		ok      bool
 		calls   string
 	}{
-		{"deploy the device reports", jobs.Job{Op: jobs.OpDeploy, Deploy: deploy, Verify: verify}, "2.0.0", true, "verify"},
-		{"deploy the device does not report", jobs.Job{Op: jobs.OpDeploy, Deploy: deploy, Verify: verify}, "1.0.0", false, "verify hold"},
-		{"deploy without a verify step", jobs.Job{Op: jobs.OpDeploy, Deploy: deploy}, "2.0.0", false, "hold"},
-		{"restore", jobs.Job{Op: jobs.OpRestore, Restore: restore}, "1.0.0", false, "hold"},
+		{"deploy the device reports", jobs.OpDeploy, true, "2.0", true, "verify"},
+		{"deploy the device does not report", jobs.OpDeploy, true, "1.0", false, "verify hold"},
+		{"deploy without a verify step", jobs.OpDeploy, false, "2.0", false, "hold"},
+		{"restore", jobs.OpRestore, false, "1.0", false, "hold"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dev := &fakeDevice{version: c.version}
+			base := t.TempDir()
+			g := hostopstest.NewGateway(t, filepath.Join(base, "device"))
+			hostopstest.Write(t, filepath.Join(g.Root, "version"), c.version+"\n")
+			home := filepath.Join(base, "home")
+			if err := os.MkdirAll(home, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			var calls []string
+			dev := func(ep adapters.Endpoint) Device {
+				return recordingDevice{Device: &hostops.Host{Run: hostops.Local{Dir: home}, Endpoint: ep, Timeout: time.Minute}, calls: &calls}
+			}
 			dir := t.TempDir()
 			a, err := New(Config{Server: "https://otpatch.example", AssetID: "ast_1", Token: "t", SigningKey: make(ed25519.PublicKey, ed25519.PublicKeySize),
-				StateDir: dir, Device: func(adapters.Endpoint) Device { return dev }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+				StateDir: dir, Device: dev, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			if err != nil {
 				t.Fatal(err)
 			}
-			job := c.job
-			job.ID, job.AssetID, job.Attempt = "job_1", "ast_1", 1
-			job.IdempotencyKey = "cmp_1/ast_1/" + job.Op
+			key := "cmp_1/ast_1/" + c.op
+			job := jobs.Job{ID: "job_1", AssetID: "ast_1", Attempt: 1, Op: c.op, IdempotencyKey: key,
+				Endpoint: adapters.Endpoint{BackupPaths: g.BackupPaths(), WorkDir: "work"}}
+			if c.op == jobs.OpDeploy {
+				req := g.DeployRequest(key, "2.0")
+				job.Deploy = &req
+			} else {
+				job.Restore = &adapters.RestoreRequest{IdempotencyKey: key, BackupSize: 1, BackupSHA256: strings.Repeat("b", 64)}
+			}
+			if c.verify {
+				job.Verify = &adapters.VerifyRequest{Expect: "2.0", Step: g.Verify}
+			}
 			started := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 			if err := a.journal.put(&entry{JobID: job.ID, Attempt: 1, Op: job.Op, Starts: 1, Job: &job, ChangeStarted: &started}); err != nil {
 				t.Fatal(err)
@@ -144,8 +164,11 @@ func TestSettleCutShortChange(t *testing.T) {
 			if err := a.settle(context.Background(), cut[0]); err != nil {
 				t.Fatal(err)
 			}
-			if got := strings.Join(dev.calls, " "); got != c.calls {
+			if got := strings.Join(calls, " "); got != c.calls {
 				t.Errorf("device calls %q, want %q: a cut-short change is asked about, never run again", got, c.calls)
+			}
+			if _, err := os.Stat(filepath.Join(g.Root, "installs.log")); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the installer ran while settling (%v)", err)
 			}
 			e := j.get(job.ID, 1)
 			if e == nil || e.Result == nil {
@@ -155,9 +178,19 @@ func TestSettleCutShortChange(t *testing.T) {
 			if res.OK != c.ok {
 				t.Errorf("result %+v, want ok=%v", res, c.ok)
 			}
-			if !c.ok && (!res.Permanent || !strings.Contains(res.Error, "did not finish") || !strings.Contains(res.Error, "cmp_1/ast_1/"+job.Op+" since 2026-11-27T10:00:00Z") ||
-				!strings.Contains(res.Error, "remove /var/lib/otpatch-agent/.otpatch/changing")) {
-				t.Errorf("failure %+v, want the device lock's permanent error naming the change and the lock", res)
+			lock := filepath.Join(home, "work", "changing")
+			owner, lockErr := os.ReadFile(filepath.Join(lock, "owner"))
+			if c.ok && !errors.Is(lockErr, fs.ErrNotExist) {
+				t.Errorf("the device is locked (%q, %v) after a deploy it reports as done", owner, lockErr)
+			}
+			if !c.ok {
+				want := key + " since 2026-11-27T10:00:00Z"
+				if strings.TrimSpace(string(owner)) != want {
+					t.Errorf("device lock owner %q (%v), want %q", owner, lockErr, want)
+				}
+				if !res.Permanent || !strings.Contains(res.Error, "did not finish") || !strings.Contains(res.Error, want) || !strings.Contains(res.Error, "remove "+lock) {
+					t.Errorf("failure %+v, want the device lock's permanent error naming the change and the lock", res)
+				}
 			}
 			if len(res.Output) == 0 || !strings.Contains(res.Output[len(res.Output)-1].Text, "not run again") {
 				t.Errorf("output %+v, want the device's answer in the deployment log", res.Output)

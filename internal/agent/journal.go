@@ -153,22 +153,27 @@ func (j *journal) all() []*entry {
 	return out
 }
 
-// cutShort lists the changes a restart cut short: started on the device, without a result.
+// cutShort reports whether e is a change a restart cut short: started on the device, without
+// a result.
+func (e *entry) cutShort() bool {
+	return e.ChangeStarted != nil && e.Job != nil && e.Result == nil
+}
+
+// cutShort lists the changes a restart cut short.
 func (j *journal) cutShort() []*entry {
-	var out []*entry
-	for _, e := range j.all() {
-		if e.ChangeStarted != nil && e.Job != nil && e.Result == nil {
-			out = append(out, e)
-		}
-	}
-	return out
+	return j.where((*entry).cutShort)
 }
 
 // unreported lists entries with a result otpatch has not accepted yet.
 func (j *journal) unreported() []*entry {
+	return j.where(func(e *entry) bool { return e.Result != nil && !e.Reported })
+}
+
+// where lists the entries keep keeps, oldest first.
+func (j *journal) where(keep func(*entry) bool) []*entry {
 	var out []*entry
 	for _, e := range j.all() {
-		if e.Result != nil && !e.Reported {
+		if keep(e) {
 			out = append(out, e)
 		}
 	}

@@ -195,8 +195,13 @@ func TestWindowFirstSkipsBlackoutsLikeStepping(t *testing.T) {
 		now := base.Add(time.Duration(rnd.Int63n(int64(300 * 24 * time.Hour))))
 		for k := rnd.Intn(4); k > 0; k-- {
 			from := now.Add(time.Duration(rnd.Int63n(int64(20*24*time.Hour))) - 2*24*time.Hour)
-			// Some blackouts end between whole seconds.
-			w.Blackouts = append(w.Blackouts, Blackout{From: from, To: from.Add(time.Duration(1 + rnd.Int63n(int64(10*24*time.Hour))))})
+			to := from.Add(time.Duration(1 + rnd.Int63n(int64(10*24*time.Hour))))
+			// Some blackouts end between whole seconds, others on the minute or the hour a start
+			// falls on, where skipping one start too many goes unseen otherwise.
+			if r := []time.Duration{0, time.Minute, time.Hour}[rnd.Intn(3)]; r > 0 && to.Truncate(r).After(from) {
+				to = to.Truncate(r)
+			}
+			w.Blackouts = append(w.Blackouts, Blackout{From: from, To: to})
 		}
 		got, gotOK := w.CurrentUnmerged(now)
 		want, wantOK := stepping(w, now)

@@ -204,6 +204,20 @@ export function duration(startIso, endIso) {
   return Math.floor(min / 60) + " h" + (min % 60 ? " " + (min % 60) + " min" : "");
 }
 
+/** windowOpening says when a window opening (a zone's /windows span) is: "open now until …" for
+ * the one open now (its start is in the past), else when it opens. */
+export function windowOpening(o, tz) {
+  if (!o.open_now) return zoned(o.start, tz);
+  return (o.continues ? "open now, until at least " : "open now until ") + zoned(o.end, tz);
+}
+
+/** windowLength is how long a window opening lasts or, for the one open now, how long it has
+ * left; "at least" when the window is still open at its end. */
+export function windowLength(o) {
+  const d = o.open_now ? duration(new Date().toISOString(), o.end) + " left" : duration(o.start, o.end);
+  return o.continues ? "at least " + d : d;
+}
+
 export function short(hash, n = 12) { return hash ? hash.slice(0, n) + "…" : "—"; }
 
 /** announce says something to screen readers and shows it in the status line. */

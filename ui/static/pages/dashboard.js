@@ -1,7 +1,6 @@
 // Dashboard: campaigns by state, alarms (halted campaigns, rollbacks that failed), overdue
 // NERC CIP-007-6 R2 evaluations and actions, and the next maintenance window of every zone.
-import { fill, api, h, badge, table, link, utc, hasRoute, can, terminalCampaign, errorBox } from "../lib.js";
-import { opening, length } from "./windows.js";
+import { fill, api, h, badge, table, link, utc, hasRoute, can, terminalCampaign, errorBox, windowOpening, windowLength } from "../lib.js";
 
 const order = ["awaiting_approval", "testing", "draft", "approved", "scheduled", "deploying", "halted", "rolled_back", "test_failed", "rejected", "aborted", "completed"];
 
@@ -52,8 +51,8 @@ export async function render(view) {
     windows.append(table("Next window per zone", ["Zone", "Next opening (zone time)", "Length", "Window"],
       ws.map((z) => {
         const o = (z.occurrences || [])[0];
-        return h("tr", {}, h("td", {}, z.zone), h("td", {}, o ? opening(o, z.window.time_zone) : "none scheduled"),
-          h("td", {}, o ? length(o) : "—"), h("td", {}, h("code", {}, z.window.cron || "—"), " ", z.window.time_zone || ""));
+        return h("tr", {}, h("td", {}, z.zone), h("td", {}, o ? windowOpening(o, z.window.time_zone) : "none scheduled"),
+          h("td", {}, o ? windowLength(o) : "—"), h("td", {}, h("code", {}, z.window.cron || "—"), " ", z.window.time_zone || ""));
       }), { empty: "No zones." }));
   } catch (err) {
     view.append(errorBox(err));

@@ -1,7 +1,7 @@
 // Windows: the coming maintenance window openings of every zone, in the zone's time zone with
 // its UTC offset, and its blackout periods. Openings are the spans the engine uses (overlapping
 // occurrences joined): only the first may have started, and then it is shown as open now.
-import { api, h, table, zoned, duration, field } from "../lib.js";
+import { api, h, table, zoned, field, windowLength } from "../lib.js";
 
 export async function render(view, _params, query) {
   view.append(h("h1", {}, "Maintenance windows"));
@@ -17,24 +17,10 @@ export async function render(view, _params, query) {
       h("p", {}, "Opens ", h("code", {}, w.cron || "—"), " for ", w.duration || "—", " in ", w.time_zone || "UTC", "; at most ", String(w.max_parallel || "—"), " assets at once."),
       table("Coming windows of " + z.zone, ["Opens (zone time)", "Closes (zone time)", "Length"], (z.occurrences || []).map((o) =>
         h("tr", { class: o.open_now ? "open-now" : null }, h("td", {}, o.open_now ? h("strong", {}, "Open now") : zoned(o.start, w.time_zone)),
-          h("td", {}, (o.continues ? "not before " : "") + zoned(o.end, w.time_zone)), h("td", {}, length(o)))),
+          h("td", {}, (o.continues ? "not before " : "") + zoned(o.end, w.time_zone)), h("td", {}, windowLength(o)))),
       { empty: "No coming window." }),
       (w.blackouts || []).length ? h("div", {}, h("h3", {}, "Blackout periods (no window opens)"), h("ul", {}, w.blackouts.map((b) =>
         h("li", { class: "blackout" }, "⛔ ", zoned(b.from, w.time_zone), " to ", zoned(b.to, w.time_zone), b.reason ? " — " + b.reason : "")))) : null);
     view.append(sec);
   }
-}
-
-/** opening says when a window opening is: "open now until …" for the one open now (its start is
- * in the past), else when it opens. */
-export function opening(o, tz) {
-  if (!o.open_now) return zoned(o.start, tz);
-  return (o.continues ? "open now, until at least " : "open now until ") + zoned(o.end, tz);
-}
-
-/** length is how long an opening lasts or, for the one open now, how long it has left; "at
- * least" when the window is still open at its end. */
-export function length(o) {
-  const d = o.open_now ? duration(new Date().toISOString(), o.end) + " left" : duration(o.start, o.end);
-  return o.continues ? "at least " + d : d;
 }
