@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
@@ -74,8 +73,7 @@ const ErrTypeDeviceRefused = "DeviceRefused"
 
 // deviceError makes an adapter's permanent error non-retryable.
 func deviceError(err error) error {
-	var p adapters.PermanentError
-	if errors.As(err, &p) && p.Permanent() {
+	if adapters.IsPermanent(err) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeDeviceRefused, err)
 	}
 	return err

@@ -5,6 +5,7 @@ package adapters
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 )
@@ -88,4 +89,10 @@ type EndpointLookup func(ctx context.Context, assetID string) (Endpoint, error)
 type PermanentError interface {
 	error
 	Permanent() bool
+}
+
+// IsPermanent reports whether err, or an error it wraps, is a PermanentError that says so.
+func IsPermanent(err error) bool {
+	var p PermanentError
+	return errors.As(err, &p) && p.Permanent()
 }

@@ -351,8 +351,7 @@ func (a *Agent) perform(ctx context.Context, job jobs.Job, begin func() error) (
 	wg.Wait()
 	res.Output = out.list()
 	if err != nil {
-		var p adapters.PermanentError
-		res.OK, res.Error, res.Permanent = false, err.Error(), errors.As(err, &p) && p.Permanent()
+		res.OK, res.Error, res.Permanent = false, err.Error(), adapters.IsPermanent(err)
 		res.BackupSHA256, res.BackupSize, res.Verify = "", 0, nil
 	}
 	return res, err
