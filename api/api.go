@@ -53,6 +53,14 @@ type Deps struct {
 	// (default 90 days); TokenMaxLifetime is the longest a request may ask for (default 365
 	// days).
 	TokenLifetime, TokenMaxLifetime time.Duration
+	// SessionLifetime ends a browser session that long after sign-in (default 8 hours);
+	// SessionIdle ends it after that long without a request (default 30 minutes).
+	SessionLifetime, SessionIdle time.Duration
+	// Passwords is the local accounts' password and lockout policy; zero fields take
+	// domain.DefaultPasswordPolicy's.
+	Passwords domain.PasswordPolicy
+	// OIDC is single sign-on at an OpenID Connect provider (oidc.go); nil: none.
+	OIDC *OIDC
 }
 
 type server struct {
@@ -75,6 +83,16 @@ func New(d Deps) http.Handler {
 		d.MaxArtifactBytes = 256 << 20
 	}
 	d.TokenLifetime, d.TokenMaxLifetime = tokenLifetimes(d.TokenLifetime, d.TokenMaxLifetime)
+	if d.SessionLifetime <= 0 {
+		d.SessionLifetime = DefaultSessionLifetime
+	}
+	if d.SessionIdle <= 0 {
+		d.SessionIdle = min(DefaultSessionIdle, d.SessionLifetime)
+	}
+	d.Passwords = withDefaults(d.Passwords)
+	if d.OIDC != nil {
+		d.OIDC.withDefaults()
+	}
 	s := &server{Deps: d, throttle: newThrottle(d.Limits)}
 	return s.routes()
 }
@@ -103,6 +121,8 @@ func (s *server) routes() http.Handler {
 		r.Get("/schemas/patch-manifest.json", s.manifestSchema)
 		r.Post("/session", s.createSession) // sign-in (session.go)
 		r.Get("/session", s.getSession)
+		r.Get("/session/oidc", s.startOIDC) // single sign-on (oidc.go)
+		r.Get("/session/oidc/callback", s.oidcCallback)
 		r.Group(func(r chi.Router) {
 			r.Use(s.authenticate, s.limitWrites)
 			r.With(s.allow(anyRole...)).Get("/me", s.me)
@@ -113,7 +133,7 @@ func (s *server) routes() http.Handler {
 			r.With(s.allow(staff...)).Get("/vendors/{vendorID}/keys", s.listVendorKeys)
 			r.With(s.allow(admins...)).Post("/vendors/{vendorID}/keys", s.addVendorKey)
 			r.With(s.allow(admins...)).Post("/vendors/{vendorID}/keys/{keyID}/revoke", s.revokeVendorKey)
-			r.With(s.allow(admins...)).Post("/tokens", s.createToken)
+			r.With(s.allow(anyRole...)).Post("/tokens", s.createToken)
 			r.With(s.allow(anyRole...)).Get("/tokens", s.listTokens)
 			r.With(s.allow(anyRole...)).Delete("/tokens/{tokenID}", s.revokeToken)
 
@@ -206,8 +226,16 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			}
 		}
 		token, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || token == "" || len(token) > 512 {
+		if !ok || token == "" || len(token) > maxBearer {
 			s.refuseAuth(w, r, http.StatusUnauthorized, "missing_token", "missing bearer token: send Authorization: Bearer <token>")
+			return
+		}
+		if s.OIDC != nil && looksLikeJWT(token) {
+			s.authenticateJWT(w, r, token, next) // an access token of the single sign-on provider (oidc.go)
+			return
+		}
+		if len(token) > 512 {
+			s.refuseAuth(w, r, http.StatusUnauthorized, "bad_token", "the bearer token is not valid or was revoked")
 			return
 		}
 		actor, err := s.Store.Authenticate(r.Context(), token)
@@ -390,9 +418,6 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, out)
 }
 
-func (s *server) me(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, actorOf(r))
-}
 
 // states lists every patch status, campaign status and asset state with the word and tone a
 // person reads, from the domain package: clients show these instead of keeping lists of their own.

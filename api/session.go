@@ -7,38 +7,58 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/passwords"
 	"github.com/otpatch/otpatch/internal/store"
 )
 
-// Browser sessions for the web UI. A user signs in with their token once
-// (POST /api/v1/session); the server keeps the SHA-256 of a random session id and the browser
-// keeps the id in an HttpOnly, SameSite=Strict cookie that scripts cannot read. A request
-// authenticated by that cookie that changes anything (POST, PUT, PATCH, DELETE) must also
-// carry the session's CSRF token in X-CSRF-Token. Bearer-token requests are unchanged.
+// Browser sessions for the web UI. A person signs in (POST /api/v1/session) with his
+// username and password (and his second factor when it is on), with one of his personal
+// tokens, or at the single sign-on provider (oidc.go); the session acts as him in one role he
+// holds, switchable among his roles. The server keeps the SHA-256 of a random session id and
+// the browser keeps the id in an HttpOnly, SameSite=Strict cookie that scripts cannot read. A
+// request authenticated by that cookie that changes anything (POST, PUT, PATCH, DELETE) must
+// also carry the session's CSRF token in X-CSRF-Token. A new sign-in ends the person's other
+// sessions unless he asks to keep them; "sign out everywhere" ends them all.
 
 const (
 	sessionCookie = "otpatch_session"
 	csrfHeader    = "X-CSRF-Token"
 )
 
-// sessionLimits: a session lasts at most a shift and ends after an hour without requests.
-var sessionLimits = store.SessionLimits{Lifetime: 8 * time.Hour, Idle: time.Hour}
+// Session limits when the server sets none: a session lasts at most a shift and ends after
+// half an hour without requests.
+const (
+	DefaultSessionLifetime = 8 * time.Hour
+	DefaultSessionIdle     = 30 * time.Minute
+)
 
 func init() {
 	featureRoutes = append(featureRoutes, func(s *server, r chi.Router) {
 		r.With(s.allow(anyRole...)).Delete("/session", s.deleteSession)
+		r.With(s.allow(anyRole...)).Put("/session", s.switchSessionRole)
+		r.With(s.allow(anyRole...)).Get("/sessions", s.listSessions)
+		r.With(s.allow(anyRole...)).Delete("/sessions", s.endAllSessions)
+		r.With(s.allow(anyRole...)).Delete("/sessions/{sessionID}", s.endOneSession)
 	})
 	operations = append(operations,
-		operation{"POST", "/api/v1/session", "Sign in with a token: opens a browser session (HttpOnly cookie otpatch_session) and returns the actor and the CSRF token that cookie-authenticated changes must send as X-CSRF-Token", "", "{token}"},
-		operation{"GET", "/api/v1/session", "Whether this browser's session cookie is signed in, and then its actor, CSRF token and end (a page load asks this without a refusal in the audit trail)", "", ""},
+		operation{"POST", "/api/v1/session", "Sign in: with username and password (and totp when the second factor is on), or with a personal token. Opens a browser session (HttpOnly cookie otpatch_session) acting in role (default: the first role held) and returns the actor, the roles held and the CSRF token that cookie-authenticated changes must send as X-CSRF-Token. The person's other sessions end unless keep_other_sessions is true. A locked account, a wrong password or code: 401/403, counted per address (429 past the limit)", "", "{username, password, totp?, role?, keep_other_sessions?} or {token, keep_other_sessions?}"},
+		operation{"GET", "/api/v1/session", "Whether this browser's session cookie is signed in, and then its actor, roles, CSRF token, end and whether the password must be changed first; also the sign-in methods the server offers (a page load asks this without a refusal in the audit trail)", "", ""},
+		operation{"PUT", "/api/v1/session", "Act in another role the signed-in person holds", "any (cookie session)", "{role}"},
 		operation{"DELETE", "/api/v1/session", "Sign out: end the cookie session", "any (cookie session)", ""},
+		operation{"GET", "/api/v1/sessions", "The caller's open sessions (how and when each was opened, from where, last seen); current marks this one", "any", ""},
+		operation{"DELETE", "/api/v1/sessions", "Sign out everywhere: end every session of the caller, this one included", "any", ""},
+		operation{"DELETE", "/api/v1/sessions/{sessionID}", "End one of the caller's sessions (an admin: anyone's)", "any", ""},
 	)
 }
 
@@ -47,6 +67,9 @@ type sessionRef struct {
 	id      string
 	expires time.Time
 }
+
+// hash is the session's name in lists and the audit trail.
+func (ref sessionRef) hash() string { return store.HashSessionID(ref.id) }
 
 const sessionKey ctxKey = 100
 
@@ -75,16 +98,17 @@ func (s *server) authenticateSession(w http.ResponseWriter, r *http.Request, id 
 		s.refuseAuth(w, r, http.StatusUnauthorized, "bad_session", "the session cookie is not valid; sign in again")
 		return
 	}
-	actor, sess, err := s.Store.SessionActor(r.Context(), id, sessionLimits)
+	u, sess, err := s.Store.SessionActor(r.Context(), id, s.sessionLimits())
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			clearSessionCookie(w, r)
-			s.refuseAuth(w, r, http.StatusUnauthorized, "ended_session", "the session has ended, expired or its token was revoked; sign in again")
+			s.refuseAuth(w, r, http.StatusUnauthorized, "ended_session", "the session has ended or expired, its role was revoked, or its token was; sign in again")
 			return
 		}
 		s.internal(w, r, err)
 		return
 	}
+	actor := u.Actor(sess.Role)
 	ctx := context.WithValue(r.Context(), actorKey, actor)
 	ctx = context.WithValue(ctx, sessionKey, sessionRef{id: id, expires: sess.ExpiresAt})
 	r = r.WithContext(ctx)
@@ -95,7 +119,35 @@ func (s *server) authenticateSession(w http.ResponseWriter, r *http.Request, id 
 			return
 		}
 	}
+	if s.mustChangePassword(u) && !passwordChangeRoute(r) {
+		writeProblem(w, r, problem{Status: http.StatusForbidden, Rule: "password_change_required",
+			Detail: "your password must be changed before anything else (it was set by an admin, or it is older than the password policy allows): PUT /api/v1/me/password"})
+		return
+	}
 	next.ServeHTTP(w, r)
+}
+
+// passwordChangeRoute is what a session whose password must change may still do: see who it
+// is, change the password, sign out.
+func passwordChangeRoute(r *http.Request) bool {
+	switch r.URL.Path {
+	case "/api/v1/me":
+		return r.Method == http.MethodGet
+	case "/api/v1/me/password":
+		return r.Method == http.MethodPut
+	case "/api/v1/session":
+		return r.Method == http.MethodDelete || r.Method == http.MethodGet
+	}
+	return false
+}
+
+// mustChangePassword reports whether a local account's password must be changed before the
+// session does anything: an initial or reset password, or one past the policy's maximum age.
+func (s *server) mustChangePassword(u store.User) bool {
+	if u.PasswordHash == nil {
+		return false
+	}
+	return u.MustChangePassword || (u.PasswordSetAt != nil && s.Passwords.Expired(*u.PasswordSetAt, s.Store.Now()))
 }
 
 func setSessionCookie(w http.ResponseWriter, r *http.Request, id string, expires time.Time) {
@@ -109,54 +161,266 @@ func clearSessionCookie(w http.ResponseWriter, r *http.Request) {
 }
 
 type sessionRequest struct {
-	Token string `json:"token"`
+	Token    string      `json:"token,omitempty"`
+	Username string      `json:"username,omitempty"`
+	Password string      `json:"password,omitempty"`
+	TOTP     string      `json:"totp,omitempty"`
+	Role     domain.Role `json:"role,omitempty"`
+	// KeepOtherSessions keeps the person's other sessions open; by default they end.
+	KeepOtherSessions bool `json:"keep_other_sessions,omitempty"`
 }
 
 // sessionView is who is signed in, and how.
 type sessionView struct {
 	SignedIn bool          `json:"signed_in"`
 	Actor    *domain.Actor `json:"actor,omitempty"`
-	// Via is "session" for a cookie session.
+	// Roles are the roles the person holds; the session acts in Actor.Role.
+	Roles []domain.Role `json:"roles,omitempty"`
+	// Via is how the session was opened: password, oidc or token.
 	Via       string     `json:"via,omitempty"`
 	CSRFToken string     `json:"csrf_token,omitempty"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// PasswordChangeRequired: the session may do nothing but change the password (PUT
+	// /api/v1/me/password) or sign out.
+	PasswordChangeRequired bool `json:"password_change_required,omitempty"`
+	// SignIn lists the sign-in methods the server offers.
+	SignIn signInMethods `json:"sign_in"`
 }
 
-// createSession signs in: the token is checked like a bearer token and a session opened for it.
+// signInMethods are the ways to sign in: local accounts and tokens always; single sign-on
+// when configured, at OIDCStart.
+type signInMethods struct {
+	Password  bool   `json:"password"`
+	Token     bool   `json:"token"`
+	OIDC      bool   `json:"oidc"`
+	OIDCStart string `json:"oidc_start,omitempty"`
+	OIDCName  string `json:"oidc_name,omitempty"`
+}
+
+func (s *server) signInMethods() signInMethods {
+	m := signInMethods{Password: true, Token: true}
+	if s.OIDC != nil {
+		m.OIDC, m.OIDCStart, m.OIDCName = true, oidcStartPath, s.OIDC.DisplayName
+	}
+	return m
+}
+
+func (s *server) sessionLimits() store.SessionLimits {
+	return store.SessionLimits{Lifetime: s.SessionLifetime, Idle: s.SessionIdle}
+}
+
+// bounded sign-in fields.
+const (
+	maxUsername = 128
+	maxTOTP     = 16
+)
+
+// createSession signs in with a password or a token and opens a session.
 func (s *server) createSession(w http.ResponseWriter, r *http.Request) {
 	var in sessionRequest
 	if err := decode(w, r, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	in.Token = strings.TrimSpace(in.Token)
-	if in.Token == "" || len(in.Token) > 512 {
-		s.fail(w, r, &domain.ValidationError{What: "sign-in", Fields: []domain.FieldError{{Field: "token", Message: "is required (at most 512 characters)"}}})
+	in.Token, in.Username = strings.TrimSpace(in.Token), strings.TrimSpace(in.Username)
+	v := &domain.ValidationError{What: "sign-in"}
+	switch {
+	case in.Token != "" && in.Username != "":
+		v.Add("token", "give a username and password, or a token, not both")
+	case in.Token == "" && in.Username == "":
+		v.Add("username", "is required (or sign in with a token)")
+	case len(in.Token) > 512:
+		v.Add("token", "is longer than 512 characters")
+	case len(in.Username) > maxUsername:
+		v.Add("username", "is longer than %d characters", maxUsername)
+	case len(in.Password) > domain.MaxPasswordLength:
+		v.Add("password", "is longer than %d bytes", domain.MaxPasswordLength)
+	case len(in.TOTP) > maxTOTP:
+		v.Add("totp", "is longer than %d characters", maxTOTP)
+	case in.Username != "" && in.Password == "":
+		v.Add("password", "is required")
+	case in.Role != "" && !in.Role.Valid():
+		v.Add("role", "must be one of vendor, engineer, approver, safety, auditor, admin")
+	}
+	if err := v.Err(); err != nil {
+		s.fail(w, r, err)
 		return
 	}
-	// An agent's token opens no browser session: it is for the agent routes only.
-	if _, err := s.Store.AgentBySecret(r.Context(), in.Token); err == nil {
-		s.refuseAuth(w, r, http.StatusForbidden, "agent_token_sign_in", "this is an agent's token; it opens no session (agents use it as a bearer token on /api/v1/agent)")
-		return
-	} else if !errors.Is(err, store.ErrNotFound) {
+	var (
+		u      store.User
+		method domain.SignInMethod
+		spec   store.SessionSpec
+	)
+	if in.Token != "" {
+		t, actor, err := s.Store.AuthenticateToken(r.Context(), in.Token)
+		if errors.Is(err, store.ErrNotFound) {
+			s.refuseAuth(w, r, http.StatusUnauthorized, "bad_sign_in", "the token is not valid, was revoked or has expired; no session was opened")
+			return
+		}
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		if t.UserID == nil { // An agent's token opens no browser session: it is for the agent routes only.
+			s.refuseAuth(w, r, http.StatusForbidden, "agent_token_sign_in", "this is an agent's token; it opens no session (agents use it as a bearer token on /api/v1/agent)")
+			return
+		}
+		if in.Role != "" && in.Role != actor.Role {
+			s.fail(w, r, &domain.ValidationError{What: "sign-in", Fields: []domain.FieldError{{Field: "role", Message: fmt.Sprintf("a token acts in its own role (%s); sign in with a password to choose", actor.Role)}}})
+			return
+		}
+		if u, err = s.Store.User(r.Context(), *t.UserID); err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		method, in.Role = domain.SignInToken, actor.Role
+		spec = store.SessionSpec{TokenID: t.ID, TokenExpires: t.ExpiresAt}
+	} else {
+		var ok bool
+		if u, ok = s.checkPassword(w, r, in); !ok {
+			return
+		}
+		method = domain.SignInPassword
+	}
+	spec.UserID, spec.Role, spec.Method, spec.KeepOthers = u.ID, in.Role, method, in.KeepOtherSessions
+	s.openSession(w, r, u, spec)
+}
+
+// openSession opens a session for u as spec says (acting in spec.Role, or his first role when
+// it names none) and answers with it.
+func (s *server) openSession(w http.ResponseWriter, r *http.Request, u store.User, spec store.SessionSpec) {
+	roles, err := s.Store.HeldRoles(r.Context(), u.ID)
+	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
-	ev := event(r, "session.login")
-	ev.Details = map[string]any{"remote": r.RemoteAddr, "user_agent": truncate(r.UserAgent(), 200)}
-	id, sess, actor, err := s.Store.CreateSession(r.Context(), in.Token, sessionLimits, ev)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			s.refuseAuth(w, r, http.StatusUnauthorized, "bad_sign_in", "the token is not valid or was revoked; no session was opened")
+	if spec.Role == "" {
+		first, ok := domain.FirstHeld(roles)
+		if !ok {
+			s.refuse(w, r, http.StatusForbidden, "session.refused", fmt.Sprintf("%s holds no role yet; an admin grants roles (a privileged one is confirmed by a second admin)", u.Username))
 			return
 		}
+		spec.Role = first
+	}
+	if !slices.Contains(roles, spec.Role) {
+		s.refuse(w, r, http.StatusForbidden, "session.refused", fmt.Sprintf("%s does not hold the %s role; roles held: %s", u.Username, spec.Role, joinRoles(roles)))
+		return
+	}
+	spec.Remote, spec.UserAgent = r.RemoteAddr, truncate(r.UserAgent(), 200)
+	ev := u.Actor(spec.Role)
+	e := event(r, "session.login")
+	e.Actor, e.Role = ev.Name, string(ev.Role)
+	id, sess, err := s.Store.OpenSession(r.Context(), spec, s.sessionLimits(), e)
+	if errors.Is(err, store.ErrNotFound) {
+		s.refuse(w, r, http.StatusForbidden, "session.refused", fmt.Sprintf("%s cannot act as %s now (disabled, or the role was revoked)", u.Username, spec.Role))
+		return
+	}
+	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
 	setSessionCookie(w, r, id, sess.ExpiresAt)
 	w.Header().Set("Cache-Control", "no-store")
-	exp := sess.ExpiresAt
-	writeJSON(w, http.StatusCreated, sessionView{SignedIn: true, Actor: &actor, Via: "session", CSRFToken: csrfToken(id), ExpiresAt: &exp})
+	writeJSON(w, http.StatusCreated, s.viewSession(u, sess, roles, id))
+}
+
+func (s *server) viewSession(u store.User, sess store.Session, roles []domain.Role, id string) sessionView {
+	a, exp := u.Actor(sess.Role), sess.ExpiresAt
+	return sessionView{SignedIn: true, Actor: &a, Roles: roles, Via: sess.Method, CSRFToken: csrfToken(id), ExpiresAt: &exp,
+		PasswordChangeRequired: s.mustChangePassword(u), SignIn: s.signInMethods()}
+}
+
+func joinRoles(roles []domain.Role) string {
+	if len(roles) == 0 {
+		return "none"
+	}
+	out := make([]string, len(roles))
+	for i, r := range roles {
+		out[i] = string(r)
+	}
+	return strings.Join(out, ", ")
+}
+
+// checkPassword checks a local account's username, password and second factor, with lockout.
+// It answers the refusal itself and reports whether the sign-in may go on.
+func (s *server) checkPassword(w http.ResponseWriter, r *http.Request, in sessionRequest) (store.User, bool) {
+	const wrong = "the username or password is wrong; no session was opened"
+	if s.throttle.failuresSpent(sourceOf(r)) {
+		s.refuseAuth(w, r, http.StatusUnauthorized, "bad_sign_in", wrong) // answered 429
+		return store.User{}, false
+	}
+	u, err := s.Store.UserByName(r.Context(), in.Username)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.internal(w, r, err)
+		return u, false
+	}
+	if err != nil || u.PasswordHash == nil || u.DisabledAt != nil {
+		passwords.Waste(in.Password) // as long as a real check: timing tells no usernames
+		s.refuseAuth(w, r, http.StatusUnauthorized, "bad_sign_in", wrong)
+		return u, false
+	}
+	now := s.Store.Now()
+	if u.LockedUntil != nil && now.Before(*u.LockedUntil) {
+		s.refuseLocked(w, r, *u.LockedUntil)
+		return u, false
+	}
+	ok, err := passwords.Verify(in.Password, *u.PasswordHash)
+	if err != nil {
+		s.internal(w, r, fmt.Errorf("user %s: %w", u.Username, err))
+		return u, false
+	}
+	if !ok {
+		s.signInFailed(w, r, u, wrong)
+		return u, false
+	}
+	if u.TOTPEnabledAt != nil {
+		if in.TOTP == "" {
+			writeProblem(w, r, problem{Status: http.StatusUnauthorized, Rule: "totp_required",
+				Detail: "this account has a second factor: send the 6-digit code of your authenticator app as totp"})
+			return u, false
+		}
+		step, ok := totpMatch(*u.TOTPSecret, in.TOTP, now)
+		if !ok {
+			s.signInFailed(w, r, u, "the second-factor code is wrong or too old; no session was opened")
+			return u, false
+		}
+		if err := s.Store.UseTOTPStep(r.Context(), u.ID, step); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				s.signInFailed(w, r, u, "this second-factor code was used already; wait for the next one")
+				return u, false
+			}
+			s.internal(w, r, err)
+			return u, false
+		}
+	}
+	if err := s.Store.SignInSucceeded(r.Context(), u.ID); err != nil {
+		s.internal(w, r, err)
+		return u, false
+	}
+	return u, true
+}
+
+// signInFailed counts a failed sign-in of u, locking the account at the policy's limit.
+func (s *server) signInFailed(w http.ResponseWriter, r *http.Request, u store.User, detail string) {
+	ev := event(r, "user.locked")
+	ev.Actor, ev.Role = u.Username, "none"
+	until, err := s.Store.SignInFailed(r.Context(), u.ID, s.Passwords.LockoutFailures, s.Passwords.LockoutFor, ev)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	if !until.IsZero() {
+		s.refuseLocked(w, r, until)
+		return
+	}
+	s.refuseAuth(w, r, http.StatusUnauthorized, "bad_sign_in", detail)
+}
+
+func (s *server) refuseLocked(w http.ResponseWriter, r *http.Request, until time.Time) {
+	secs := int(math.Ceil(until.Sub(s.Store.Now()).Seconds()))
+	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+	s.refuseAuth(w, r, http.StatusForbidden, "account_locked", fmt.Sprintf("the account is locked until %s after %d failed sign-ins in a row (password policy); try again then, or ask an admin to reset the password",
+		until.UTC().Format(time.RFC3339), s.Passwords.LockoutFailures))
 }
 
 // getSession tells the web UI whether its cookie still holds a session. It is public so a
@@ -165,21 +429,67 @@ func (s *server) getSession(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" || len(c.Value) > 128 {
-		writeJSON(w, http.StatusOK, sessionView{})
+		writeJSON(w, http.StatusOK, sessionView{SignIn: s.signInMethods()})
 		return
 	}
-	actor, sess, err := s.Store.SessionActor(r.Context(), c.Value, sessionLimits)
+	u, sess, err := s.Store.SessionActor(r.Context(), c.Value, s.sessionLimits())
 	if errors.Is(err, store.ErrNotFound) {
 		clearSessionCookie(w, r)
-		writeJSON(w, http.StatusOK, sessionView{})
+		writeJSON(w, http.StatusOK, sessionView{SignIn: s.signInMethods()})
 		return
 	}
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
-	exp := sess.ExpiresAt
-	writeJSON(w, http.StatusOK, sessionView{SignedIn: true, Actor: &actor, Via: "session", CSRFToken: csrfToken(c.Value), ExpiresAt: &exp})
+	roles, err := s.Store.HeldRoles(r.Context(), u.ID)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.viewSession(u, sess, roles, c.Value))
+}
+
+// switchSessionRole makes the cookie session act in another role its person holds.
+func (s *server) switchSessionRole(w http.ResponseWriter, r *http.Request) {
+	ref, ok := sessionOf(r)
+	if !ok {
+		writeProblem(w, r, problem{Status: http.StatusBadRequest, Detail: "this request carries a bearer token, not a session cookie; a token acts in its own role"})
+		return
+	}
+	var in struct {
+		Role domain.Role `json:"role"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !in.Role.Valid() {
+		s.fail(w, r, &domain.ValidationError{What: "session", Fields: []domain.FieldError{{Field: "role", Message: "must be one of vendor, engineer, approver, safety, auditor, admin"}}})
+		return
+	}
+	a := actorOf(r)
+	ev := event(r, "session.role_changed")
+	ev.Details = map[string]any{"from": a.Role, "to": in.Role}
+	if err := s.Store.SetSessionRole(r.Context(), ref.hash(), in.Role, ev); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			s.refuse(w, r, http.StatusForbidden, "session.role_refused", fmt.Sprintf("%s does not hold the %s role", a.Name, in.Role))
+			return
+		}
+		s.internal(w, r, err)
+		return
+	}
+	u, sess, err := s.Store.SessionActor(r.Context(), ref.id, s.sessionLimits())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	roles, err := s.Store.HeldRoles(r.Context(), u.ID)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.viewSession(u, sess, roles, ref.id))
 }
 
 // deleteSession signs out: the session ends on the server and the cookie is cleared.
@@ -195,6 +505,63 @@ func (s *server) deleteSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	clearSessionCookie(w, r)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// sessionListView is one open session as its person sees it.
+type sessionListView struct {
+	store.Session
+	Current bool `json:"current"`
+}
+
+func (s *server) listSessions(w http.ResponseWriter, r *http.Request) {
+	a := actorOf(r)
+	ss, err := s.Store.OpenSessions(r.Context(), a.UserID, s.sessionLimits())
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	ref, cookie := sessionOf(r)
+	out := make([]sessionListView, 0, len(ss))
+	for _, x := range ss {
+		out = append(out, sessionListView{Session: x, Current: cookie && x.IDHash == ref.hash()})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// endAllSessions signs the caller out everywhere.
+func (s *server) endAllSessions(w http.ResponseWriter, r *http.Request) {
+	n, err := s.Store.EndUserSessions(r.Context(), actorOf(r).UserID, event(r, "session.logout_everywhere"))
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	if _, cookie := sessionOf(r); cookie {
+		clearSessionCookie(w, r)
+	}
+	writeJSON(w, http.StatusOK, map[string]int64{"sessions_ended": n})
+}
+
+// endOneSession ends one of the caller's sessions (an admin's: anyone's).
+func (s *server) endOneSession(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "sessionID")
+	a := actorOf(r)
+	owner := a.UserID
+	if a.Role == domain.RoleAdmin {
+		owner = ""
+	}
+	err := s.Store.EndSessionByHash(r.Context(), owner, id, event(r, "session.ended"))
+	if errors.Is(err, store.ErrNotFound) {
+		notFoundProblem(w, r, "open session "+truncate(id, 64))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	if ref, cookie := sessionOf(r); cookie && ref.hash() == id {
+		clearSessionCookie(w, r)
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

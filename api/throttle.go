@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"time"
@@ -59,6 +60,8 @@ const (
 type throttle struct {
 	failures *httprate.RateLimiter
 	writes   *httprate.RateLimiter
+	// failureLimit is failures' budget a minute.
+	failureLimit int
 }
 
 func newThrottle(l Limits) throttle {
@@ -69,9 +72,18 @@ func newThrottle(l Limits) throttle {
 		l.Writes = DefaultWrites
 	}
 	return throttle{
-		failures: httprate.NewRateLimiter(l.AuthFailures, time.Minute),
-		writes:   httprate.NewRateLimiter(l.Writes, time.Minute),
+		failures:     httprate.NewRateLimiter(l.AuthFailures, time.Minute),
+		writes:       httprate.NewRateLimiter(l.Writes, time.Minute),
+		failureLimit: l.AuthFailures,
 	}
+}
+
+// failuresSpent reports whether src has no failed authentication left this minute: a
+// password sign-in from it is answered 429 before the password is hashed, so a flood of
+// guesses costs the server nothing.
+func (t throttle) failuresSpent(src string) bool {
+	_, rate, err := t.failures.Status(src)
+	return err == nil && int(math.Round(rate))+1 > t.failureLimit
 }
 
 // sourceOf is the client's address as the connection shows it (the port dropped, an IPv6

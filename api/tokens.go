@@ -14,10 +14,11 @@ import (
 	"github.com/otpatch/otpatch/internal/store"
 )
 
-// Personal API tokens. An admin mints a token for a holder (its name) and a role; it lasts
-// the server's default lifetime or what the request asks, never longer than the server's
-// maximum. A holder lists and revokes his own tokens, an admin everyone's; a revoked or
-// expired token, and every session opened with it, is refused from the next request on.
+// Personal API tokens. A person mints his own tokens, each with a name and one role he holds
+// (its scope); no one mints a token for someone else. A token lasts the server's default
+// lifetime or what the request asks, never longer than the server's maximum. A person lists
+// and revokes his own tokens, an admin everyone's; a revoked or expired token, a token whose
+// role was revoked, and every session opened with it, is refused from the next request on.
 // Agent credentials have their own routes (agent.go).
 
 // Token lifetimes when the server sets none.
@@ -38,9 +39,9 @@ func tokenLifetimes(lifetime, maxLifetime time.Duration) (time.Duration, time.Du
 }
 
 type tokenRequest struct {
-	Name     string      `json:"name"`
-	Role     domain.Role `json:"role"`
-	VendorID string      `json:"vendor_id,omitempty"`
+	Name string `json:"name"`
+	// Role is the role the token acts in: one the caller holds (default: his acting role).
+	Role domain.Role `json:"role,omitempty"`
 	// ExpiresIn is how long the token lasts: "30d", "12h". ExpiresAt is when it ends (RFC
 	// 3339). Neither: the server's default lifetime.
 	ExpiresIn string `json:"expires_in,omitempty"`
@@ -130,26 +131,30 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 	if !validName(in.Name) {
 		v.Add("name", "must be 1-128 letters, digits, '.', '_', '+' or '-'")
 	}
+	a := actorOf(r)
+	if in.Role == "" {
+		in.Role = a.Role
+	}
 	if !in.Role.Valid() {
 		v.Add("role", "must be one of vendor, engineer, approver, safety, auditor, admin")
-	}
-	if (in.Role == domain.RoleVendor) != (in.VendorID != "") {
-		v.Add("vendor_id", "is required for the vendor role and only for it")
-	}
-	if in.VendorID != "" {
-		if _, err := s.Store.Vendor(r.Context(), in.VendorID); err != nil {
-			v.Add("vendor_id", "no vendor %s", in.VendorID)
-		}
 	}
 	expires := s.expiry(in, s.Store.Now(), v)
 	if err := v.Err(); err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	if a.UserID == "" {
+		writeProblem(w, r, problem{Status: http.StatusConflict, Detail: "this identity has no account of its own to hold tokens"})
+		return
+	}
 	secret := newSecret()
 	ev := event(r, "token.created")
-	ev.Details = map[string]any{"name": in.Name, "role": in.Role, "vendor_id": in.VendorID, "expires_at": expires.UTC().Format(time.RFC3339)}
-	t, err := s.Store.CreateToken(r.Context(), store.TokenSpec{Name: in.Name, Role: in.Role, VendorID: in.VendorID, Secret: secret, ExpiresAt: expires}, ev)
+	ev.Details = map[string]any{"name": in.Name, "role": in.Role, "expires_at": expires.UTC().Format(time.RFC3339)}
+	t, err := s.Store.CreateToken(r.Context(), store.TokenSpec{UserID: a.UserID, Name: in.Name, Role: in.Role, Secret: secret, ExpiresAt: expires}, ev)
+	if errors.Is(err, store.ErrNotFound) {
+		s.refuse(w, r, http.StatusForbidden, "token.refused", fmt.Sprintf("%s does not hold the %s role; a token acts only in a role its holder holds", a.Name, in.Role))
+		return
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -158,13 +163,16 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, newTokenView{tokenView: s.viewToken(t), Secret: secret})
 }
 
-// tokenHolder is whose personal tokens actor a lists and revokes: a's own, or everyone's ("")
-// for an admin.
+// tokenHolder is whose personal tokens actor a lists and revokes: a's own (his user id), or
+// everyone's ("") for an admin.
 func tokenHolder(a domain.Actor) string {
 	if a.Role == domain.RoleAdmin {
 		return ""
 	}
-	return a.Name
+	if a.UserID == "" {
+		return "-" // no account: no tokens
+	}
+	return a.UserID
 }
 
 // listTokens lists the caller's personal tokens, or an admin's view of everyone's.

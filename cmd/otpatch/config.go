@@ -149,6 +149,7 @@ func (c *config) validate(role string) []configProblem {
 		if _, _, err := net.SplitHostPort(c.listen); err != nil {
 			add("OTPATCH_LISTEN", "%q is not host:port (example :8080)", c.listen)
 		}
+		c.identity.problems(add)
 		switch {
 		case (c.tlsCert == "") != (c.tlsKey == ""):
 			add("OTPATCH_TLS_CERT/OTPATCH_TLS_KEY", "set both or neither")
@@ -233,6 +234,7 @@ func (c *config) summary(role string) [][2]string {
 	}
 	if role == "server" {
 		out = append(out, [2]string{"rate limits", fmt.Sprintf("%d failed authentications per source address, %d changes per identity, a minute", c.authFailures, c.writesPerMinute)})
+		out = append(out, c.identity.summary()...)
 	}
 	return append(out, [2]string{"metrics listen", orUnset(c.metricsListen)})
 }

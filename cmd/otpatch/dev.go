@@ -141,7 +141,10 @@ func runDev(ctx context.Context, args []string) error {
 		}
 		defer w.Stop()
 	}
-	h := d.handler(&c)
+	h, err := d.handler(&c)
+	if err != nil {
+		return err
+	}
 	if *seed {
 		if err := startDemoAgents(ctx, &c, d, *dataDir, h, log); err != nil {
 			return fmt.Errorf("demo agents: %w", err)
@@ -159,6 +162,7 @@ func runDev(ctx context.Context, args []string) error {
 			b, _ := json.MarshalIndent(tokens, "  ", "  ")
 			fmt.Printf("  %s\n", b)
 			fmt.Printf("demo vendor signing keys: %s\n", filepath.Join(*dataDir, "demo-keys"))
+			fmt.Printf("sign in to the web UI at %s as any demo user above (erin-engineer, otto-operations, sofia-safety, aude-auditor, adam-admin, ada-admin, acme-release) with the password %s\n", url, tokens.Password)
 		}
 	})
 }

@@ -24,6 +24,7 @@ Usage:
   otpatch worker                                     Temporal worker (production)
   otpatch agent --server URL --asset ID --token-file F --signing-public-key F  pull agent on a host in the control zone (dials out only)
   otpatch migrate                                    apply database migrations
+  otpatch users bootstrap --username NAME            the first admins of a new installation (at most two)
   otpatch audit verify [--data DIR | --database DSN] recompute the audit chain
   otpatch vendor keygen --out NAME                   make an ed25519 vendor key pair
   otpatch vendor sign --key KEY [--artifact FILE]... MANIFEST
@@ -79,6 +80,8 @@ func run(ctx context.Context, args []string) error {
 		return runEvidence(ctx, rest)
 	case "config":
 		return runConfig(ctx, rest)
+	case "users":
+		return runUsers(ctx, rest)
 	case "healthcheck":
 		return runHealthcheck(ctx, rest)
 	case "version":

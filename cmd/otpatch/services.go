@@ -59,6 +59,8 @@ type config struct {
 	// tokenDays is how long a new personal API token lasts unless its request says otherwise;
 	// tokenMaxDays the longest a request may ask for.
 	tokenDays, tokenMaxDays int
+	// identity is how people sign in (identity.go).
+	identity identityConfig
 }
 
 func (c *config) flags(fs *flag.FlagSet) {
@@ -91,6 +93,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	maxDays, _ := strconv.Atoi(env("TOKEN_MAX_EXPIRY_DAYS", strconv.Itoa(int(api.DefaultTokenMaxLifetime/day))))
 	fs.IntVar(&c.tokenMaxDays, "token-max-expiry-days", maxDays, "the longest lifetime, in days, a personal API token may be given (OTPATCH_TOKEN_MAX_EXPIRY_DAYS)")
 	c.devices.flags(fs)
+	c.identity.flags(fs)
 }
 
 func (c *config) logger() *slog.Logger {
@@ -221,10 +224,14 @@ func (d *deps) startWorker() (worker.Worker, error) {
 // day is the unit of the token lifetime settings.
 const day = 24 * time.Hour
 
-func (d *deps) handler(c *config) http.Handler {
-	return api.New(api.Deps{Store: d.store, Objects: d.objects, Temporal: d.tc, Simulator: d.sim, Logger: d.log, MaxArtifactBytes: c.maxArtifact, UI: ui.Handler(),
+func (d *deps) handler(c *config) (http.Handler, error) {
+	deps := api.Deps{Store: d.store, Objects: d.objects, Temporal: d.tc, Simulator: d.sim, Logger: d.log, MaxArtifactBytes: c.maxArtifact, UI: ui.Handler(),
 		Limits: api.Limits{AuthFailures: c.authFailures, Writes: c.writesPerMinute}, Refusals: d.refusals, Counters: d.metrics,
-		TokenLifetime: time.Duration(c.tokenDays) * day, TokenMaxLifetime: time.Duration(c.tokenMaxDays) * day})
+		TokenLifetime: time.Duration(c.tokenDays) * day, TokenMaxLifetime: time.Duration(c.tokenMaxDays) * day}
+	if err := c.identity.apply(&deps); err != nil {
+		return nil, err
+	}
+	return api.New(deps), nil
 }
 
 // serve runs the HTTP server until ctx is done, then shuts it down gracefully.
@@ -288,7 +295,11 @@ func runServer(ctx context.Context, args []string) error {
 	if c.metricsListen != "" {
 		serveMetrics(ctx, log, c.metricsListen, d.metrics)
 	}
-	return serveTLS(ctx, log, c.listen, withMetrics(d.metrics, d.handler(&c)), c.tlsCert, c.tlsKey, func(url string) { log.Info("otpatch server listening", "url", url) })
+	h, err := d.handler(&c)
+	if err != nil {
+		return err
+	}
+	return serveTLS(ctx, log, c.listen, withMetrics(d.metrics, h), c.tlsCert, c.tlsKey, func(url string) { log.Info("otpatch server listening", "url", url) })
 }
 
 func runWorker(ctx context.Context, args []string) error {

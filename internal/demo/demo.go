@@ -16,6 +16,7 @@ import (
 
 	"github.com/otpatch/otpatch/internal/adapters/simulator"
 	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/passwords"
 	"github.com/otpatch/otpatch/internal/signing"
 	"github.com/otpatch/otpatch/internal/store"
 )
@@ -30,7 +31,9 @@ const TokensEnvFile = "demo-tokens.env"
 // token by default. A fresh data folder gives new ones.
 const TokenLifetime = 365 * 24 * time.Hour
 
-// Tokens are the demo's bearer tokens by role; Vendor2 belongs to the second vendor.
+// Tokens are the demo users' bearer tokens by role; Vendor2 belongs to the second vendor and
+// Admin2 to the second admin, who confirms what the first asks (two-person rule). Password is
+// every demo user's password for the web UI's sign-in; Users names them.
 type Tokens struct {
 	Vendor   string `json:"vendor"`
 	Vendor2  string `json:"vendor2"`
@@ -39,6 +42,10 @@ type Tokens struct {
 	Safety   string `json:"safety"`
 	Auditor  string `json:"auditor"`
 	Admin    string `json:"admin"`
+	Admin2   string `json:"admin2"`
+	Password string `json:"password"`
+	// Users maps each demo username to its role.
+	Users map[string]domain.Role `json:"users"`
 }
 
 type zoneSpec struct {
@@ -182,7 +189,11 @@ func Seed(ctx context.Context, st *store.Store, sim *simulator.Simulator, dir st
 		}
 	}
 
-	var t Tokens
+	t := Tokens{Password: passwords.Generate(), Users: map[string]domain.Role{}}
+	hash, err := passwords.Hash(t.Password, passwords.Default)
+	if err != nil {
+		return Tokens{}, err
+	}
 	for _, spec := range []struct {
 		dst      *string
 		name     string
@@ -196,13 +207,24 @@ func Seed(ctx context.Context, st *store.Store, sim *simulator.Simulator, dir st
 		{&t.Safety, "sofia-safety", domain.RoleSafety, ""},
 		{&t.Auditor, "aude-auditor", domain.RoleAuditor, ""},
 		{&t.Admin, "adam-admin", domain.RoleAdmin, ""},
+		{&t.Admin2, "ada-admin", domain.RoleAdmin, ""},
 	} {
+		u, err := st.CreateUser(ctx, store.NewUser{Username: spec.name, VendorID: spec.vendorID, PasswordHash: hash, CreatedBy: "demo"}, ev("user.created"))
+		if err != nil {
+			return Tokens{}, err
+		}
+		grant := ev("role.granted")
+		grant.Details = map[string]any{"user": spec.name, "role": spec.role, "source": store.GrantByDemo}
+		if _, err := st.RequestGrant(ctx, store.GrantRequest{UserID: u.ID, Role: spec.role, By: "demo", Source: store.GrantByDemo, Confirmed: true}, grant); err != nil {
+			return Tokens{}, err
+		}
 		secret := randomToken()
-		tok := store.TokenSpec{Name: spec.name, Role: spec.role, VendorID: spec.vendorID, Secret: secret, ExpiresAt: st.Now().Add(TokenLifetime)}
+		tok := store.TokenSpec{UserID: u.ID, Name: "demo", Role: spec.role, Secret: secret, ExpiresAt: st.Now().Add(TokenLifetime)}
 		if _, err := st.CreateToken(ctx, tok, ev("token.created")); err != nil {
 			return Tokens{}, err
 		}
 		*spec.dst = secret
+		t.Users[spec.name] = spec.role
 	}
 	b, _ := json.MarshalIndent(t, "", "  ")
 	if err := os.WriteFile(filepath.Join(dir, TokensFile), append(b, '\n'), 0o600); err != nil {
@@ -210,9 +232,10 @@ func Seed(ctx context.Context, st *store.Store, sim *simulator.Simulator, dir st
 	}
 	envFile := fmt.Sprintf("# otpatch demo tokens, for scripts: . %s\n", TokensEnvFile)
 	for _, kv := range [][2]string{{"VENDOR", t.Vendor}, {"VENDOR2", t.Vendor2}, {"ENGINEER", t.Engineer}, {"APPROVER", t.Approver},
-		{"SAFETY", t.Safety}, {"AUDITOR", t.Auditor}, {"ADMIN", t.Admin}} {
+		{"SAFETY", t.Safety}, {"AUDITOR", t.Auditor}, {"ADMIN", t.Admin}, {"ADMIN2", t.Admin2}} {
 		envFile += fmt.Sprintf("OTPATCH_%s_TOKEN=%s\n", kv[0], kv[1])
 	}
+	envFile += fmt.Sprintf("OTPATCH_DEMO_PASSWORD='%s'\n", t.Password) // the generated password has no quote
 	if err := os.WriteFile(filepath.Join(dir, TokensEnvFile), []byte(envFile), 0o600); err != nil {
 		return Tokens{}, err
 	}

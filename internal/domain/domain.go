@@ -36,11 +36,13 @@ func (r Role) Valid() bool {
 	return false
 }
 
-// Actor is who does something: a token's subject and role. VendorID is set for vendors.
+// Actor is who does something: a user (Name is his unique username) acting in one role he
+// holds. VendorID is set for vendors; UserID is the user's id (empty for the engine and agents).
 type Actor struct {
 	Name     string `json:"name"`
 	Role     Role   `json:"role"`
 	VendorID string `json:"vendor_id,omitempty"`
+	UserID   string `json:"user_id,omitempty"`
 }
 
 // SystemActor is the actor recorded for transitions made by the workflow engine.

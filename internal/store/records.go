@@ -38,9 +38,11 @@ type VendorKey struct {
 	CreatedAt    time.Time  `json:"created_at"`
 }
 
-// Token is a bearer token; only its SHA-256 is kept, and never shown.
+// Token is a bearer token; only its SHA-256 is kept, and never shown. A personal token
+// belongs to a user (UserID) and acts in one role he holds; Name is its label.
 type Token struct {
 	ID        string    `json:"id"`
+	UserID    *string   `json:"user_id,omitempty"`
 	Name      string    `json:"name"`
 	Role      string    `json:"role"`
 	VendorID  *string   `json:"vendor_id,omitempty"`
@@ -229,22 +231,45 @@ func (s *Store) VendorKeys(ctx context.Context, vendorID string) ([]VendorKey, e
 	return out, s.db.WithContext(ctx).Where("vendor_id = ?", vendorID).Order("created_at").Find(&out).Error
 }
 
-// CreateToken stores a new token and returns the row. A name is one holder's: while an active
-// token has the name with another role or vendor, a second is ErrConflict.
+// CreateToken stores a new personal token of spec.UserID and returns the row. The user must
+// hold the token's role (else ErrNotFound); a name taken by another of his active tokens is
+// ErrConflict.
 func (s *Store) CreateToken(ctx context.Context, spec TokenSpec, ev Event) (Token, error) {
 	t := spec.row(s.Now())
 	ev.SubjectType, ev.SubjectID = "token", t.ID
-	return t, notFound(s.Write(ctx, ev, func(tx *gorm.DB) error { return s.insertToken(tx, t) }), "token "+t.Name)
+	return t, notFound(s.Write(ctx, ev, func(tx *gorm.DB) error {
+		u, err := actingUser(tx, spec.UserID, spec.Role)
+		if err != nil {
+			return err
+		}
+		t.VendorID = u.VendorID
+		return s.insertToken(tx, t)
+	}), "token "+t.Name)
 }
 
 // Authenticate resolves a bearer token to its actor; an unknown, revoked or expired token is
 // ErrNotFound.
 func (s *Store) Authenticate(ctx context.Context, secret string) (domain.Actor, error) {
-	t, err := s.liveToken(s.db.WithContext(ctx), "token_hash = ?", HashToken(secret))
+	_, a, err := s.AuthenticateToken(ctx, secret)
+	return a, err
+}
+
+// AuthenticateToken is Authenticate that also returns the token. A personal token acts as
+// its user in its role: a disabled user, or a role no longer held, is ErrNotFound.
+func (s *Store) AuthenticateToken(ctx context.Context, secret string) (Token, domain.Actor, error) {
+	db := s.db.WithContext(ctx)
+	t, err := s.liveToken(db, "token_hash = ?", HashToken(secret))
 	if err != nil {
-		return domain.Actor{}, err
+		return Token{}, domain.Actor{}, err
 	}
-	return actorOfToken(t), nil
+	if t.UserID == nil {
+		return t, actorOfToken(t), nil // an agent credential
+	}
+	u, err := actingUser(db, *t.UserID, domain.Role(t.Role))
+	if err != nil {
+		return Token{}, domain.Actor{}, err
+	}
+	return t, u.Actor(domain.Role(t.Role)), nil
 }
 
 // CreateSite adds a site.

@@ -10,16 +10,16 @@ import (
 	"github.com/otpatch/otpatch/internal/domain"
 )
 
-// Personal API tokens: each has a name (its holder), a role, an expiry and the time it was
-// last used; its holder or an admin lists and revokes it. Agent credentials are tokens too
+// Personal API tokens: each belongs to a user, has a name (its label), a role the user holds,
+// an expiry and the time it was last used; its user or an admin lists and revokes it. Agent credentials are tokens too
 // (role agent) but keep their own lifecycle in agents.go: they are never listed or revoked
 // here and carry no expiry.
 
 // TokenSpec is a token to store.
 type TokenSpec struct {
-	Name     string
-	Role     domain.Role
-	VendorID string // vendor tokens only
+	UserID string
+	Name   string
+	Role   domain.Role
 	// Secret is the bearer token; only its SHA-256 is kept.
 	Secret string
 	// ExpiresAt is when the token stops working; zero: it never does.
@@ -27,10 +27,7 @@ type TokenSpec struct {
 }
 
 func (spec TokenSpec) row(now time.Time) Token {
-	t := Token{ID: NewID("tok"), Name: spec.Name, Role: string(spec.Role), TokenHash: HashToken(spec.Secret), CreatedAt: now}
-	if spec.VendorID != "" {
-		t.VendorID = &spec.VendorID
-	}
+	t := Token{ID: NewID("tok"), UserID: &spec.UserID, Name: spec.Name, Role: string(spec.Role), TokenHash: HashToken(spec.Secret), CreatedAt: now}
 	if !spec.ExpiresAt.IsZero() {
 		exp := spec.ExpiresAt.UTC()
 		t.ExpiresAt = &exp
@@ -38,30 +35,16 @@ func (spec TokenSpec) row(now time.Time) Token {
 	return t
 }
 
-// tokenNameLockKey is the PostgreSQL advisory lock that serialises token creation, so two
-// tokens of different roles cannot take one name at the same moment (SQLite has one writer).
-const tokenNameLockKey = 0x6f74746f6b6e // "ottokn"
-
-// insertToken adds t unless an active token holds its name with another role or vendor.
+// insertToken adds t unless another active token of its user has its name.
 func (s *Store) insertToken(tx *gorm.DB, t Token) error {
-	if s.dialect == "postgres" {
-		if err := tx.Exec(`SELECT pg_advisory_xact_lock(?)`, tokenNameLockKey).Error; err != nil {
-			return err
-		}
-	}
-	vendor := ""
-	if t.VendorID != nil {
-		vendor = *t.VendorID
-	}
 	var held []Token
-	err := tx.Where("name = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)", t.Name, t.CreatedAt).
-		Where("role <> ? OR COALESCE(vendor_id, '') <> ?", t.Role, vendor).Limit(1).Find(&held).Error
+	err := tx.Where("user_id = ? AND name = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)", *t.UserID, t.Name, t.CreatedAt).
+		Limit(1).Find(&held).Error
 	if err != nil {
 		return err
 	}
 	if len(held) > 0 {
-		return fmt.Errorf("the name %s is held by active token %s with role %s; a name is one holder with one role: revoke that token first, or choose another name: %w",
-			t.Name, held[0].ID, held[0].Role, ErrConflict)
+		return fmt.Errorf("you have an active token named %s (%s); revoke it first, or choose another name: %w", t.Name, held[0].ID, ErrConflict)
 	}
 	return tx.Create(&t).Error
 }
@@ -86,24 +69,24 @@ func (s *Store) liveToken(db *gorm.DB, query string, args ...any) (Token, error)
 	return t, nil
 }
 
-// personalTokens selects the tokens that are not agent credentials: those of holder, or
-// everyone's when holder is empty.
+// personalTokens selects the tokens that are not agent credentials: those of the user
+// holder, or everyone's when holder is empty.
 func personalTokens(db *gorm.DB, holder string) *gorm.DB {
 	q := db.Model(&Token{}).Where("role <> ?", string(RoleAgent))
 	if holder != "" {
-		q = q.Where("name = ?", holder)
+		q = q.Where("user_id = ?", holder)
 	}
 	return q
 }
 
-// PersonalTokens lists the personal tokens of holder (everyone's when holder is empty), oldest
+// PersonalTokens lists the personal tokens of the user holder (everyone's when holder is empty), oldest
 // first, revoked and expired ones included.
 func (s *Store) PersonalTokens(ctx context.Context, holder string) ([]Token, error) {
 	out := []Token{}
 	return out, personalTokens(s.db.WithContext(ctx), holder).Order("created_at, id").Find(&out).Error
 }
 
-// RevokeToken revokes the personal token id of holder (anyone's when holder is empty) and ends
+// RevokeToken revokes the personal token id of the user holder (anyone's when holder is empty) and ends
 // the sessions opened with it, with ev (token.revoked) in the same transaction; the token is
 // refused from the next request on. Revoking a revoked token is ErrConflict; an unknown one,
 // another holder's, or an agent credential's, ErrNotFound.
@@ -132,4 +115,13 @@ func (s *Store) RevokeToken(ctx context.Context, id, holder string, ev Event) (T
 	}
 	t.RevokedAt = &now
 	return t, nil
+}
+
+// actorOfToken is the actor of a token that belongs to no user: an agent credential.
+func actorOfToken(t Token) domain.Actor {
+	a := domain.Actor{Name: t.Name, Role: domain.Role(t.Role)}
+	if t.VendorID != nil {
+		a.VendorID = *t.VendorID
+	}
+	return a
 }

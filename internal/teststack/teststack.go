@@ -27,6 +27,7 @@ import (
 	"github.com/otpatch/otpatch/internal/artifacts"
 	"github.com/otpatch/otpatch/internal/audit"
 	"github.com/otpatch/otpatch/internal/demo"
+	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/refusals"
 	"github.com/otpatch/otpatch/internal/s3embed"
 	"github.com/otpatch/otpatch/internal/signing"
@@ -56,6 +57,12 @@ type Options struct {
 	// Adapters are the worker's adapters besides the simulator (ssh, agent), by name. A
 	// function is called once the store and object store exist, so an adapter can use them.
 	Adapters func(st *store.Store, objs *artifacts.Store) map[string]adapters.Target
+	// Limits are the API's rate limits (zero: so high that tests never meet them).
+	Limits api.Limits
+	// Passwords, SessionLifetime, SessionIdle and OIDC go to the API (zero: its defaults).
+	Passwords                    domain.PasswordPolicy
+	SessionLifetime, SessionIdle time.Duration
+	OIDC                         *api.OIDC
 }
 
 // Stack is a running otpatch.
@@ -144,9 +151,13 @@ func New(tb testing.TB, opt Options) *Stack {
 	// Refusals.FlushAll. Tests send many bad tokens and changes from one loopback address, so
 	// the limits are lifted here; the throttling tests build an API with the default limits.
 	tally := refusals.New(st, refusals.Options{Now: st.Now, Logger: log})
+	limits := opt.Limits
+	if limits == (api.Limits{}) {
+		limits = api.Limits{AuthFailures: 1 << 20, Writes: 1 << 20}
+	}
 	h := api.New(api.Deps{Store: st, Objects: objs, Temporal: ts.GetDefaultClient(), Simulator: sim, Logger: log,
 		MaxArtifactBytes: opt.MaxArtifactBytes, PresignExpiry: opt.PresignExpiry, UI: opt.UI,
-		Limits: api.Limits{AuthFailures: 1 << 20, Writes: 1 << 20}, Refusals: tally})
+		Limits: limits, Refusals: tally, Passwords: opt.Passwords, SessionLifetime: opt.SessionLifetime, SessionIdle: opt.SessionIdle, OIDC: opt.OIDC})
 	srv := httptest.NewServer(h)
 	tb.Cleanup(srv.Close)
 	return &Stack{URL: srv.URL, Dir: dir, Store: st, Objects: objs, Sim: sim, Tokens: tokens, Keys: keys, Temporal: ts, Refusals: tally}
