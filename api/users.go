@@ -368,4 +368,3 @@ func (s *server) answerGrant(w http.ResponseWriter, r *http.Request, g store.Rol
 	}
 	writeJSON(w, http.StatusOK, grantView{RoleGrant: g, Username: u.Username, State: g.State()})
 }
-

@@ -31,15 +31,15 @@ type User struct {
 	MustChangePassword bool       `json:"must_change_password"`
 	// PasswordIssuedBy is the admin who created the account with a password he handed over,
 	// or reset it; he may not confirm a privileged role for it.
-	PasswordIssuedBy *string `json:"password_issued_by,omitempty"`
-	FailedSignIns      int        `json:"failed_sign_ins"`
-	LockedUntil        *time.Time `json:"locked_until,omitempty"`
-	TOTPSecret         *string    `gorm:"column:totp_secret" json:"-"`
-	TOTPEnabledAt      *time.Time `gorm:"column:totp_enabled_at" json:"totp_enabled_at,omitempty"`
-	TOTPLastStep       int64      `gorm:"column:totp_last_step" json:"-"`
-	CreatedAt          time.Time  `json:"created_at"`
-	CreatedBy          string     `json:"created_by"`
-	DisabledAt         *time.Time `json:"disabled_at,omitempty"`
+	PasswordIssuedBy *string    `json:"password_issued_by,omitempty"`
+	FailedSignIns    int        `json:"failed_sign_ins"`
+	LockedUntil      *time.Time `json:"locked_until,omitempty"`
+	TOTPSecret       *string    `gorm:"column:totp_secret" json:"-"`
+	TOTPEnabledAt    *time.Time `gorm:"column:totp_enabled_at" json:"totp_enabled_at,omitempty"`
+	TOTPLastStep     int64      `gorm:"column:totp_last_step" json:"-"`
+	CreatedAt        time.Time  `json:"created_at"`
+	CreatedBy        string     `json:"created_by"`
+	DisabledAt       *time.Time `json:"disabled_at,omitempty"`
 }
 
 // Vendor is the user's vendor, "" for plant staff.
