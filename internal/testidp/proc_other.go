@@ -1,0 +1,7 @@
+//go:build !linux
+
+package testidp
+
+import "os/exec"
+
+func setChildAttrs(*exec.Cmd) {}
