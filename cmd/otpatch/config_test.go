@@ -20,7 +20,11 @@ func clearConfigEnv(t *testing.T) {
 	for _, name := range []string{"LISTEN", "DATABASE_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "S3_ENDPOINT", "S3_ACCESS_KEY",
 		"S3_SECRET_KEY", "S3_BUCKET", "S3_SECURE", "SIM_STEP", "MAX_ARTIFACT_BYTES", "LOG_JSON", "METRICS_LISTEN", "TLS_CERT", "TLS_KEY",
 		"SSH_KEY_FILE", "SSH_KNOWN_HOSTS", "SSH_COMMAND_TIMEOUT", "SSH_EXPECTED_DURATION", "AGENT_EXPECTED_DURATION",
-		"TOKEN_EXPIRY_DAYS", "TOKEN_MAX_EXPIRY_DAYS", "AUTH_FAILURES_PER_MINUTE", "WRITES_PER_MINUTE"} {
+		"TOKEN_EXPIRY_DAYS", "TOKEN_MAX_EXPIRY_DAYS", "AUTH_FAILURES_PER_MINUTE", "WRITES_PER_MINUTE",
+		"SESSION_MAX_HOURS", "SESSION_IDLE_MINUTES", "PASSWORD_MIN_LENGTH", "PASSWORD_MIN_CLASSES", "PASSWORD_MAX_AGE_DAYS",
+		"PASSWORD_HISTORY", "LOCKOUT_FAILURES", "LOCKOUT_MINUTES", "OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET",
+		"OIDC_CLIENT_SECRET_FILE", "OIDC_REDIRECT_URL", "OIDC_SCOPES", "OIDC_USERNAME_CLAIM", "OIDC_ROLES_CLAIM", "OIDC_ROLE_MAP",
+		"OIDC_AUDIENCE", "OIDC_CA_FILE", "OIDC_NAME"} {
 		t.Setenv("OTPATCH_"+name, "")
 		os.Unsetenv("OTPATCH_" + name)
 	}
@@ -50,6 +54,22 @@ func TestConfigCheckNamesWhatIsMissing(t *testing.T) {
 			env: map[string]string{"OTPATCH_DATABASE_URL": "postgres://u:p@db:5432/otpatch", "OTPATCH_S3_ENDPOINT": "minio:9000",
 				"OTPATCH_S3_ACCESS_KEY": "a", "OTPATCH_S3_SECRET_KEY": "b", "OTPATCH_AUTH_FAILURES_PER_MINUTE": "0", "OTPATCH_WRITES_PER_MINUTE": "-1"},
 			want: []string{"OTPATCH_AUTH_FAILURES_PER_MINUTE: must be a positive number", "OTPATCH_WRITES_PER_MINUTE: must be a positive number"}},
+		{name: "sign-in settings out of range",
+			env: map[string]string{"OTPATCH_DATABASE_URL": "postgres://u:p@db:5432/otpatch", "OTPATCH_S3_ENDPOINT": "minio:9000",
+				"OTPATCH_S3_ACCESS_KEY": "a", "OTPATCH_S3_SECRET_KEY": "b", "OTPATCH_PASSWORD_MIN_LENGTH": "6", "OTPATCH_PASSWORD_MIN_CLASSES": "five",
+				"OTPATCH_SESSION_IDLE_MINUTES": "0", "OTPATCH_LOCKOUT_FAILURES": "0"},
+			want: []string{"OTPATCH_PASSWORD_MIN_LENGTH: must be 8 to", "OTPATCH_PASSWORD_MIN_CLASSES: must be 1 to 4", "OTPATCH_SESSION_IDLE_MINUTES: must be",
+				"OTPATCH_LOCKOUT_FAILURES: must be 1 to 100"}},
+		{name: "single sign-on half configured",
+			env: map[string]string{"OTPATCH_DATABASE_URL": "postgres://u:p@db:5432/otpatch", "OTPATCH_S3_ENDPOINT": "minio:9000",
+				"OTPATCH_S3_ACCESS_KEY": "a", "OTPATCH_S3_SECRET_KEY": "b", "OTPATCH_OIDC_ISSUER": "http://idp.example.com/realms/plant",
+				"OTPATCH_OIDC_ROLE_MAP": "ot-engineers=engineer,ot-boss=king"},
+			want: []string{"OTPATCH_OIDC_ISSUER: \"http://idp.example.com/realms/plant\" is not an https:// URL", "OTPATCH_OIDC_CLIENT_ID: missing",
+				"OTPATCH_OIDC_CLIENT_SECRET_FILE: missing", "OTPATCH_OIDC_REDIRECT_URL:", "OTPATCH_OIDC_ROLE_MAP: \"ot-boss=king\" is not group=role"}},
+		{name: "single sign-on settings without an issuer",
+			env: map[string]string{"OTPATCH_DATABASE_URL": "postgres://u:p@db:5432/otpatch", "OTPATCH_S3_ENDPOINT": "minio:9000",
+				"OTPATCH_S3_ACCESS_KEY": "a", "OTPATCH_S3_SECRET_KEY": "b", "OTPATCH_OIDC_CLIENT_ID": "otpatch"},
+			want: []string{"OTPATCH_OIDC_CLIENT_ID: is set but OTPATCH_OIDC_ISSUER is not"}},
 		{name: "worker ignores the API's TLS",
 			env: map[string]string{"OTPATCH_DATABASE_URL": "postgres://u:p@db:5432/otpatch", "OTPATCH_S3_ENDPOINT": "minio:9000",
 				"OTPATCH_S3_ACCESS_KEY": "a", "OTPATCH_S3_SECRET_KEY": "b", "OTPATCH_TLS_CERT": "/x.pem"},
