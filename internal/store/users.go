@@ -395,12 +395,29 @@ func (s *Store) DisableUser(ctx context.Context, id string, by domain.Actor, ev 
 
 // SetPassword replaces a user's password with hash, keeping the old one in the history, with
 // ev (user.password_changed or user.password_reset). mustChange makes the next sign-in change
-// it again: a reset by an admin (ev.Actor), who is then the password's issuer. The user's
-// other sessions end, except keepSession (the session id hash that made the change, or "").
+// it again: a reset by an admin (ev.Actor), who is then the password's issuer and could act as
+// the user, so the user's privileged grants (approver, safety, admin) go back to pending, asked
+// by that admin, until another admin confirms them again. The user's other sessions end,
+// except keepSession (the session id hash that made the change, or "").
 func (s *Store) SetPassword(ctx context.Context, userID, hash string, mustChange bool, keepSession string, ev Event) error {
 	now := s.Now()
-	ev.SubjectType, ev.SubjectID = "user", userID
+	details := map[string]any{}
+	if m, ok := ev.Details.(map[string]any); ok {
+		for k, v := range m {
+			details[k] = v
+		}
+	}
+	ev.SubjectType, ev.SubjectID, ev.Details = "user", userID, details
 	return s.Write(ctx, ev, func(tx *gorm.DB) error {
+		if mustChange {
+			privileged := []string{string(domain.RoleApprover), string(domain.RoleSafety), string(domain.RoleAdmin)}
+			res := tx.Model(&RoleGrant{}).Where("user_id = ? AND ended_at IS NULL AND confirmed_at IS NOT NULL AND role IN ?", userID, privileged).
+				Updates(map[string]any{"confirmed_at": nil, "confirmed_by": nil, "requested_by": ev.Actor, "requested_at": now})
+			if res.Error != nil {
+				return res.Error
+			}
+			details["grants_to_confirm_again"] = res.RowsAffected
+		}
 		var u User
 		if err := tx.Take(&u, "id = ?", userID).Error; err != nil {
 			return notFound(err, "user "+userID)
