@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"testing"
+
+	"github.com/otpatch/otpatch/internal/domain"
 )
 
 func TestAgentCredentials(t *testing.T) {
@@ -38,9 +40,9 @@ func TestAgentCredentials(t *testing.T) {
 		if _, err := st.AgentBySecret(ctx, "otp_other"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("AgentBySecret(unknown) = %v", err)
 		}
-		user, err := st.CreateToken(ctx, TokenSpec{Name: "eve", Role: "engineer", Secret: "otp_user-secret"}, admin)
+		eve := person(t, st, "eve", domain.RoleEngineer, "")
+		_, err = st.CreateToken(ctx, TokenSpec{UserID: eve, Name: "laptop", Role: domain.RoleEngineer, Secret: "otp_user-secret"}, admin)
 		check(t, "CreateToken", err)
-		_ = user
 		if _, err := st.AgentBySecret(ctx, "otp_user-secret"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("a user token resolves to an agent credential: %v", err)
 		}

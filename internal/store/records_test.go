@@ -118,7 +118,10 @@ func TestRecordsRoundTrip(t *testing.T) {
 	forEachDB(t, func(t *testing.T, dsn string) {
 		st := newStore(t, dsn)
 		f := seed(t, st)
-		events := f.events
+		// The holders of the tokens below; each person writes user.created and role.granted.
+		siemensCI := person(t, st, "siemens-ci", domain.RoleVendor, f.vendor.ID)
+		ed := person(t, st, "ed.eng", domain.RoleEngineer, "")
+		events := f.events + 2*2
 		// wrote checks that the last call appended exactly one event about subject.
 		wrote := func(t *testing.T, subjectType, subjectID string) {
 			t.Helper()
@@ -201,10 +204,13 @@ func TestRecordsRoundTrip(t *testing.T) {
 
 		t.Run("tokens to Authenticate", func(t *testing.T) {
 			const vendorSecret, engSecret = "otp_vendor_secret_0123456789", "otp_engineer_secret_0123456789"
-			vt, err := st.CreateToken(ctx, TokenSpec{Name: "siemens-ci", Role: domain.RoleVendor, VendorID: f.vendor.ID, Secret: vendorSecret}, admin)
+			vt, err := st.CreateToken(ctx, TokenSpec{UserID: siemensCI, Name: "ci", Role: domain.RoleVendor, Secret: vendorSecret}, admin)
 			check(t, "CreateToken vendor", err)
 			wrote(t, "token", vt.ID)
-			et, err := st.CreateToken(ctx, TokenSpec{Name: "ed.eng", Role: domain.RoleEngineer, Secret: engSecret}, admin)
+			if vt.VendorID == nil || *vt.VendorID != f.vendor.ID {
+				t.Errorf("vendor token's vendor = %v, want its user's %s", vt.VendorID, f.vendor.ID)
+			}
+			et, err := st.CreateToken(ctx, TokenSpec{UserID: ed, Name: "ci", Role: domain.RoleEngineer, Secret: engSecret}, admin)
 			check(t, "CreateToken engineer", err)
 			wrote(t, "token", et.ID)
 
@@ -214,8 +220,8 @@ func TestRecordsRoundTrip(t *testing.T) {
 				want    domain.Actor
 				wantErr error
 			}{
-				{"vendor token", vendorSecret, domain.Actor{Name: "siemens-ci", Role: domain.RoleVendor, VendorID: f.vendor.ID}, nil},
-				{"engineer token", engSecret, domain.Actor{Name: "ed.eng", Role: domain.RoleEngineer}, nil},
+				{"vendor token", vendorSecret, domain.Actor{Name: "siemens-ci", Role: domain.RoleVendor, VendorID: f.vendor.ID, UserID: siemensCI}, nil},
+				{"engineer token", engSecret, domain.Actor{Name: "ed.eng", Role: domain.RoleEngineer, UserID: ed}, nil},
 				{"unknown token", "otp_guess", domain.Actor{}, ErrNotFound},
 				{"empty token", "", domain.Actor{}, ErrNotFound},
 				{"the stored hash is not a token", HashToken(engSecret), domain.Actor{}, ErrNotFound},
@@ -461,7 +467,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 					return st.AddVendorKey(ctx, &k, admin)
 				}},
 				{"token secret", func() error {
-					_, err := st.CreateToken(ctx, TokenSpec{Name: "copy", Role: domain.RoleEngineer, Secret: "otp_vendor_secret_0123456789"}, admin)
+					_, err := st.CreateToken(ctx, TokenSpec{UserID: ed, Name: "copy", Role: domain.RoleEngineer, Secret: "otp_vendor_secret_0123456789"}, admin)
 					return err
 				}},
 				{"site name", func() error { return st.CreateSite(ctx, &Site{Name: "Basel Works"}, admin) }},

@@ -33,18 +33,33 @@ func tokenRow(t *testing.T, st *Store, id string) Token {
 	return tk
 }
 
+// signInWithToken opens a browser session with a personal token as the API's token sign-in
+// does: the token's user acting in the token's role, ending no later than the token.
+func signInWithToken(ctx context.Context, st *Store, secret string, lim SessionLimits) (string, Session, domain.Actor, error) {
+	tk, a, err := st.AuthenticateToken(ctx, secret)
+	if err != nil {
+		return "", Session{}, a, err
+	}
+	spec := SessionSpec{UserID: a.UserID, Role: a.Role, Method: domain.SignInToken, TokenID: tk.ID, TokenExpires: tk.ExpiresAt, KeepOthers: true}
+	id, sess, err := st.OpenSession(ctx, spec, lim, Event{Actor: a.Name, Role: string(a.Role), Action: "session.login"})
+	return id, sess, a, err
+}
+
 // TestTokenLifecycle: a personal token works until it expires or is revoked, and then neither
 // authenticates nor opens or keeps a session; its use is noted at most once a minute; a name
-// is held by one role at a time; agent credentials are not personal tokens.
+// is one token among its user's active ones; a token acts only in a role its user holds;
+// agent credentials are not personal tokens.
 func TestTokenLifecycle(t *testing.T) {
 	forEachDB(t, func(t *testing.T, dsn string) {
 		ctx := context.Background()
 		st, clk := storeOnClock(t, dsn, time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 		now := clk.Now()
 		advance := func(d time.Duration) { now = now.Add(d); clk.Set(now) }
+		erin := person(t, st, "erin-engineer", domain.RoleEngineer, "")
+		ivan := person(t, st, "ivan-ops", domain.RoleEngineer, "")
 		minted := Event{Actor: "adam-admin", Role: "admin", Action: "token.created"}
-		create := func(name string, role domain.Role, secret string, expires time.Time) (Token, error) {
-			return st.CreateToken(ctx, TokenSpec{Name: name, Role: role, Secret: secret, ExpiresAt: expires}, minted)
+		create := func(userID, name string, role domain.Role, secret string, expires time.Time) (Token, error) {
+			return st.CreateToken(ctx, TokenSpec{UserID: userID, Name: name, Role: role, Secret: secret, ExpiresAt: expires}, minted)
 		}
 		authenticates := func(secret string) bool {
 			t.Helper()
@@ -55,16 +70,22 @@ func TestTokenLifecycle(t *testing.T) {
 			return err == nil
 		}
 
-		short, err := create("erin-engineer", domain.RoleEngineer, "otp_short", now.Add(2*time.Hour))
+		short, err := create(erin, "laptop", domain.RoleEngineer, "otp_short", now.Add(2*time.Hour))
 		check(t, "CreateToken short", err)
-		long, err := create("erin-engineer", domain.RoleEngineer, "otp_long", now.Add(90*24*time.Hour))
-		check(t, "CreateToken of the same holder and role", err)
+		long, err := create(erin, "ci", domain.RoleEngineer, "otp_long", now.Add(90*24*time.Hour))
+		check(t, "CreateToken of the same user and role", err)
 		if !authenticates("otp_short") || !authenticates("otp_long") {
 			t.Fatal("fresh tokens do not authenticate")
+		}
+		if a, err := st.Authenticate(ctx, "otp_short"); err != nil || a != (domain.Actor{Name: "erin-engineer", Role: domain.RoleEngineer, UserID: erin}) {
+			t.Fatalf("Authenticate = %+v, %v; want erin-engineer as engineer", a, err)
 		}
 		got := tokenRow(t, st, short.ID)
 		if got.LastUsedAt == nil || !got.LastUsedAt.Equal(now) || got.ExpiresAt == nil || !got.ExpiresAt.Equal(now.Add(2*time.Hour)) {
 			t.Fatalf("token after first use: last used %v, expires %v", got.LastUsedAt, got.ExpiresAt)
+		}
+		if got.UserID == nil || *got.UserID != erin {
+			t.Fatalf("token's user = %v, want %s", got.UserID, erin)
 		}
 		first := *got.LastUsedAt
 		advance(30 * time.Second)
@@ -78,19 +99,34 @@ func TestTokenLifecycle(t *testing.T) {
 			t.Errorf("last use after a minute = %v, want %v", got.LastUsedAt, now)
 		}
 
-		t.Run("one role per active name", func(t *testing.T) {
-			_, err := create("erin-engineer", domain.RoleApprover, "otp_erin_approves", now.Add(time.Hour))
+		t.Run("a name is one of its user's active tokens", func(t *testing.T) {
+			_, err := create(erin, "laptop", domain.RoleEngineer, "otp_erin_again", now.Add(time.Hour))
 			if !errors.Is(err, ErrConflict) {
-				t.Fatalf("a second role for an active name = %v, want ErrConflict", err)
+				t.Fatalf("a second active token named laptop = %v, want ErrConflict", err)
+			}
+			if authenticates("otp_erin_again") {
+				t.Fatal("the refused token authenticates")
+			}
+			_, err = create(ivan, "laptop", domain.RoleEngineer, "otp_ivan_laptop", now.Add(time.Hour))
+			check(t, "CreateToken of another user with the same name", err)
+		})
+
+		t.Run("only in a role the user holds", func(t *testing.T) {
+			_, err := create(erin, "approvals", domain.RoleApprover, "otp_erin_approves", now.Add(time.Hour))
+			if !errors.Is(err, ErrNotFound) {
+				t.Fatalf("a token in a role erin does not hold = %v, want ErrNotFound", err)
 			}
 			if authenticates("otp_erin_approves") {
 				t.Fatal("the refused token authenticates")
 			}
+			if _, err := create("usr_nobody", "x", domain.RoleEngineer, "otp_nobody", time.Time{}); !errors.Is(err, ErrNotFound) {
+				t.Errorf("a token of an unknown user = %v, want ErrNotFound", err)
+			}
 		})
 
 		lim := SessionLimits{Lifetime: 8 * time.Hour, Idle: 8 * time.Hour}
-		sessID, sess, _, err := st.CreateSession(ctx, "otp_short", lim, Event{Action: "session.login"})
-		check(t, "CreateSession", err)
+		sessID, sess, _, err := signInWithToken(ctx, st, "otp_short", lim)
+		check(t, "sign in with a token", err)
 		if !sess.ExpiresAt.Equal(*short.ExpiresAt) {
 			t.Errorf("session of a token ending at %v ends at %v", short.ExpiresAt, sess.ExpiresAt)
 		}
@@ -103,21 +139,24 @@ func TestTokenLifecycle(t *testing.T) {
 			if _, _, err := st.SessionActor(ctx, sessID, SessionLimits{Lifetime: 24 * time.Hour}); !errors.Is(err, ErrNotFound) {
 				t.Errorf("the session of an expired token = %v, want ErrNotFound", err)
 			}
-			if _, _, _, err := st.CreateSession(ctx, "otp_short", lim, Event{Action: "session.login"}); !errors.Is(err, ErrNotFound) {
+			if _, _, _, err := signInWithToken(ctx, st, "otp_short", lim); !errors.Is(err, ErrNotFound) {
 				t.Errorf("an expired token opened a session: %v", err)
 			}
 			if !authenticates("otp_long") {
-				t.Error("the other token of the holder stopped working")
+				t.Error("the other token of the user stopped working")
 			}
+			// An expired token no longer holds its name.
+			_, err := create(erin, "laptop", domain.RoleEngineer, "otp_new_laptop", now.Add(time.Hour))
+			check(t, "CreateToken with the name of an expired token", err)
 		})
 
 		t.Run("revoked", func(t *testing.T) {
-			sessID, _, _, err := st.CreateSession(ctx, "otp_long", lim, Event{Action: "session.login"})
-			check(t, "CreateSession", err)
-			if _, err := st.RevokeToken(ctx, long.ID, "ivan-ops", Event{Actor: "ivan-ops", Role: "engineer", Action: "token.revoked"}); !errors.Is(err, ErrNotFound) {
-				t.Errorf("another holder revoking the token = %v, want ErrNotFound", err)
+			sessID, _, _, err := signInWithToken(ctx, st, "otp_long", lim)
+			check(t, "sign in with a token", err)
+			if _, err := st.RevokeToken(ctx, long.ID, ivan, Event{Actor: "ivan-ops", Role: "engineer", Action: "token.revoked"}); !errors.Is(err, ErrNotFound) {
+				t.Errorf("another user revoking the token = %v, want ErrNotFound", err)
 			}
-			r, err := st.RevokeToken(ctx, long.ID, "erin-engineer", Event{Actor: "erin-engineer", Role: "engineer", Action: "token.revoked"})
+			r, err := st.RevokeToken(ctx, long.ID, erin, Event{Actor: "erin-engineer", Role: "engineer", Action: "token.revoked"})
 			check(t, "RevokeToken", err)
 			if r.RevokedAt == nil || domain.TokenStateAt(r.RevokedAt, r.ExpiresAt, now) != domain.TokenRevoked {
 				t.Errorf("revoked token = %+v", r)
@@ -139,11 +178,11 @@ func TestTokenLifecycle(t *testing.T) {
 				Name          string `json:"name"`
 				SessionsEnded int    `json:"sessions_ended"`
 			}
-			if err := json.Unmarshal([]byte(evs[0].Details), &details); err != nil || details.Name != "erin-engineer" || details.SessionsEnded != 1 {
-				t.Errorf("token.revoked details = %s (%v), want the holder and one session ended", evs[0].Details, err)
+			if err := json.Unmarshal([]byte(evs[0].Details), &details); err != nil || details.Name != "ci" || details.SessionsEnded != 1 {
+				t.Errorf("token.revoked details = %s (%v), want the token's name and one session ended", evs[0].Details, err)
 			}
-			// No active token holds the name now: it may take another role.
-			_, err = create("erin-engineer", domain.RoleApprover, "otp_erin_approves", now.Add(time.Hour))
+			// No active token of erin's has the name now: she may use it again.
+			_, err = create(erin, "ci", domain.RoleEngineer, "otp_ci_again", now.Add(time.Hour))
 			check(t, "CreateToken after the name was freed", err)
 		})
 
@@ -154,13 +193,18 @@ func TestTokenLifecycle(t *testing.T) {
 			check(t, "IssueAgentCredential", err)
 			all, err := st.PersonalTokens(ctx, "")
 			check(t, "PersonalTokens", err)
-			if len(all) != 3 {
-				t.Errorf("personal tokens = %d, want 3 (two of erin-engineer's, then her approver token)", len(all))
+			if len(all) != 5 {
+				t.Errorf("personal tokens = %d, want 5 (erin's laptop, ci, ivan's laptop, erin's new laptop and ci)", len(all))
 			}
 			for _, tk := range all {
 				if tk.Role == string(RoleAgent) {
 					t.Errorf("an agent credential is listed as a personal token: %+v", tk)
 				}
+			}
+			mine, err := st.PersonalTokens(ctx, ivan)
+			check(t, "PersonalTokens of ivan", err)
+			if len(mine) != 1 || mine[0].Name != "laptop" || *mine[0].UserID != ivan {
+				t.Errorf("ivan's tokens = %+v, want his laptop token only", mine)
 			}
 			if _, err := st.RevokeToken(ctx, c.TokenID, "", a); !errors.Is(err, ErrNotFound) {
 				t.Errorf("RevokeToken(agent credential) = %v, want ErrNotFound", err)
