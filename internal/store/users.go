@@ -312,7 +312,8 @@ func (s *Store) ConfirmGrant(ctx context.Context, id string, admin domain.Actor,
 
 // EndGrant ends a grant (revokes an active one, withdraws or rejects a pending one) by by,
 // with ev. Ending the last active admin grant is a *domain.Refusal (rule last_admin): the
-// plant would lose the means to grant roles. The user's sessions acting in the role end with it.
+// plant would lose the means to grant roles. The user's sessions acting in the role end with
+// it, and his tokens in the role are revoked.
 func (s *Store) EndGrant(ctx context.Context, id, by string, ev Event) (RoleGrant, error) {
 	var g RoleGrant
 	now := s.Now()
@@ -328,7 +329,7 @@ func (s *Store) EndGrant(ctx context.Context, id, by string, ev Event) (RoleGran
 		// The IdP is the authority on its own grants; anyone else keeps one admin in place.
 		if g.Role == domain.RoleAdmin && g.ConfirmedAt != nil && by != "idp" {
 			var admins int64
-			if err := tx.Model(&RoleGrant{}).Where("role = ? AND confirmed_at IS NOT NULL AND ended_at IS NULL", string(domain.RoleAdmin)).Count(&admins).Error; err != nil {
+			if err := tx.Model(&RoleGrant{}).Where(activeAdmin, string(domain.RoleAdmin)).Distinct("user_id").Count(&admins).Error; err != nil {
 				return err
 			}
 			if admins <= 1 {
@@ -344,17 +345,26 @@ func (s *Store) EndGrant(ctx context.Context, id, by string, ev Event) (RoleGran
 		if ended.Error != nil {
 			return ended.Error
 		}
-		details["user"], details["role"], details["was_active"], details["sessions_ended"] = grantee.Username, g.Role, wasActive, ended.RowsAffected
+		// Tokens made in the role end with it: granting the role again later does not revive them.
+		revoked := tx.Model(&Token{}).Where("user_id = ? AND role = ? AND revoked_at IS NULL", g.UserID, string(g.Role)).Update("revoked_at", now)
+		if revoked.Error != nil {
+			return revoked.Error
+		}
+		details["user"], details["role"], details["was_active"], details["sessions_ended"], details["tokens_revoked"] = grantee.Username, g.Role, wasActive, ended.RowsAffected, revoked.RowsAffected
 		g.EndedBy, g.EndedAt = &by, &now
 		return tx.Model(&RoleGrant{}).Where("id = ?", id).Updates(map[string]any{"ended_by": by, "ended_at": now}).Error
 	})
 	return g, err
 }
 
-// ActiveAdmins counts the users who hold the admin role.
+// activeAdmin selects the admin grants that count: confirmed, not ended, of a user who is
+// not disabled.
+const activeAdmin = "role = ? AND confirmed_at IS NOT NULL AND ended_at IS NULL AND user_id IN (SELECT id FROM users WHERE disabled_at IS NULL)"
+
+// ActiveAdmins counts the users who hold the admin role and are not disabled.
 func (s *Store) ActiveAdmins(ctx context.Context) (int64, error) {
 	var n int64
-	return n, s.db.WithContext(ctx).Model(&RoleGrant{}).Where("role = ? AND confirmed_at IS NOT NULL AND ended_at IS NULL", string(domain.RoleAdmin)).
+	return n, s.db.WithContext(ctx).Model(&RoleGrant{}).Where(activeAdmin, string(domain.RoleAdmin)).
 		Distinct("user_id").Count(&n).Error
 }
 
@@ -376,7 +386,7 @@ func (s *Store) DisableUser(ctx context.Context, id string, by domain.Actor, ev 
 			return &domain.Refusal{Rule: domain.RuleSelfGrant, Message: "an admin cannot disable his own account; another admin must"}
 		}
 		var others int64
-		if err := tx.Model(&RoleGrant{}).Where("role = ? AND confirmed_at IS NOT NULL AND ended_at IS NULL AND user_id <> ?", string(domain.RoleAdmin), id).
+		if err := tx.Model(&RoleGrant{}).Where(activeAdmin+" AND user_id <> ?", string(domain.RoleAdmin), id).
 			Distinct("user_id").Count(&others).Error; err != nil {
 			return err
 		}

@@ -742,3 +742,86 @@ func TestMigratePeople(t *testing.T) {
 		}
 	})
 }
+
+// TestDisabledAdminsDoNotCount: the last-admin rule counts only admins who can act; a disabled
+// admin's grant does not keep the plant administrable. A grant that ends revokes the tokens
+// made in it, so granting the role again later does not revive them.
+func TestDisabledAdminsDoNotCount(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		st, _ := storeOnClock(t, dsn, time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+		adam := person(t, st, "adam", domain.RoleAdmin, "")
+		ada := person(t, st, "ada", domain.RoleAdmin, "")
+		admin := domain.Actor{Name: "adam", Role: domain.RoleAdmin, UserID: adam}
+		if _, err := st.DisableUser(ctx, ada, admin, Event{Actor: "adam", Role: "admin", Action: "user.disabled"}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := st.ActiveAdmins(ctx); err != nil || n != 1 {
+			t.Fatalf("ActiveAdmins with one admin disabled = %d, %v; want 1", n, err)
+		}
+		grants, err := st.Grants(ctx, adam, GrantActive)
+		if err != nil || len(grants) != 1 {
+			t.Fatalf("adam's grants: %+v, %v", grants, err)
+		}
+		_, err = st.EndGrant(ctx, grants[0].ID, "adam", Event{Actor: "adam", Role: "admin", Action: "role.revoked"})
+		var ref *domain.Refusal
+		if !errors.As(err, &ref) || ref.Rule != domain.RuleLastAdmin {
+			t.Fatalf("ending the last admin who can act: %v; want rule %s", err, domain.RuleLastAdmin)
+		}
+
+		eve := person(t, st, "eve", domain.RoleEngineer, "")
+		if _, err := st.CreateToken(ctx, TokenSpec{UserID: eve, Name: "ci", Role: domain.RoleEngineer, Secret: "otp_eve-ci"}, Event{Actor: "eve", Role: "engineer", Action: "token.created"}); err != nil {
+			t.Fatal(err)
+		}
+		eg, err := st.Grants(ctx, eve, GrantActive)
+		if err != nil || len(eg) != 1 {
+			t.Fatalf("eve's grants: %+v, %v", eg, err)
+		}
+		if _, err := st.EndGrant(ctx, eg[0].ID, "adam", Event{Actor: "adam", Role: "admin", Action: "role.revoked"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.RequestGrant(ctx, GrantRequest{UserID: eve, Role: domain.RoleEngineer, By: "adam", Source: GrantByAdmin, Confirmed: true}, Event{Actor: "adam", Role: "admin", Action: "role.granted"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Authenticate(ctx, "otp_eve-ci"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("a token of an ended grant works again after the role is granted again: %v", err)
+		}
+	})
+}
+
+// TestResetSuspendsPrivilegedGrants: an admin's password reset makes him the password's
+// issuer; the account's privileged grants go back to pending, asked by him, and only another
+// admin confirms them again. A grant that is not privileged stays.
+func TestResetSuspendsPrivilegedGrants(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		st, _ := storeOnClock(t, dsn, time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+		person(t, st, "adam", domain.RoleAdmin, "")
+		person(t, st, "ada", domain.RoleAdmin, "")
+		otto := person(t, st, "otto", domain.RoleApprover, "")
+		grant(t, st, otto, domain.RoleEngineer)
+		if err := st.SetPassword(ctx, otto, "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g", true, "", Event{Actor: "adam", Role: "admin", Action: "user.password_reset"}); err != nil {
+			t.Fatal(err)
+		}
+		roles, err := st.HeldRoles(ctx, otto)
+		if err != nil || !slices.Equal(roles, []domain.Role{domain.RoleEngineer}) {
+			t.Fatalf("otto holds %v, %v after the reset; want engineer only", roles, err)
+		}
+		pending, err := st.Grants(ctx, otto, GrantPending)
+		if err != nil || len(pending) != 1 || pending[0].Role != domain.RoleApprover || pending[0].RequestedBy != "adam" {
+			t.Fatalf("pending grants after the reset: %+v, %v", pending, err)
+		}
+		adam := domain.Actor{Name: "adam", Role: domain.RoleAdmin}
+		var ref *domain.Refusal
+		if _, err := st.ConfirmGrant(ctx, pending[0].ID, adam, Event{Actor: "adam", Role: "admin", Action: "role.granted"}); !errors.As(err, &ref) || ref.Rule != domain.RuleTwoPerson {
+			t.Fatalf("the resetting admin confirms the suspended grant: %v; want rule %s", err, domain.RuleTwoPerson)
+		}
+		ada := domain.Actor{Name: "ada", Role: domain.RoleAdmin}
+		if _, err := st.ConfirmGrant(ctx, pending[0].ID, ada, Event{Actor: "ada", Role: "admin", Action: "role.granted"}); err != nil {
+			t.Fatalf("another admin confirms: %v", err)
+		}
+		if roles, _ := st.HeldRoles(ctx, otto); !slices.Contains(roles, domain.RoleApprover) {
+			t.Errorf("otto holds %v after the confirmation", roles)
+		}
+	})
+}
