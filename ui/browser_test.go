@@ -162,17 +162,37 @@ func (u *user) shot(name string) {
 
 func css(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 
-// signIn opens the UI and signs in by keyboard: the token typed into the labelled field, Enter.
-// Typing starts once the page found no session and put the focus in the field (it empties
-// the field then), and the sign-in counts once the signed-in name shows.
+// signInPage opens the UI signed out and waits for the sign-in page: it puts the focus in the
+// username field once it found no session.
+func (u *user) signInPage() {
+	u.t.Helper()
+	u.run("open the sign-in page", 20*time.Second,
+		chromedp.Navigate(u.base+"/"),
+		chromedp.Poll[chromedp.Void](`document.activeElement && document.activeElement.id === "username"`))
+}
+
+// signIn signs in with a token, the sign-in page's secondary way, by keyboard: the token typed
+// into the labelled field under "Sign in with a token", Enter. The sign-in counts once the
+// signed-in name shows.
 func (u *user) signIn(token string) {
 	u.t.Helper()
-	u.run("sign in", 20*time.Second,
-		chromedp.Navigate(u.base+"/"),
-		chromedp.Poll[chromedp.Void](`document.activeElement && document.activeElement.id === "token"`),
-		chromedp.Focus(css(`#token`)),
+	u.signInPage()
+	u.run("sign in with a token", 20*time.Second,
+		chromedp.Click(css(`#token-signin summary`)),
+		chromedp.WaitVisible(css(`#token`)),
 		chromedp.SendKeys(css(`#token`), token+kb.Enter),
 		chromedp.WaitVisible(css(`#whoami`)),
+	)
+}
+
+// signInWith signs in with a username and password from the sign-in page, which must be open
+// (signInPage), and waits for the page after it: sel.
+func (u *user) signInWith(username, password, sel string) {
+	u.t.Helper()
+	u.run("sign in as "+username, 20*time.Second,
+		chromedp.SendKeys(css(`#username`), username),
+		chromedp.SendKeys(css(`#password`), password+kb.Enter),
+		chromedp.WaitVisible(css(sel)),
 	)
 }
 
@@ -531,7 +551,10 @@ func TestBrowserPatchToCompletion(t *testing.T) {
 	}
 
 	t.Run("sign-out ends the session", func(t *testing.T) {
-		vendor.run("sign out", 10*time.Second, chromedp.Click(css(`#signout`)), chromedp.WaitVisible(css(`#token`)))
+		vendor.run("sign out", 10*time.Second, chromedp.Click(css(`#signout`)), chromedp.WaitVisible(css(`#username`)))
+		if vendor.exists("#signout") {
+			t.Error("the sign-in page shows a Sign out button")
+		}
 		if code := vendor.fetchStatus("GET", "/api/v1/me", "{}"); code != http.StatusUnauthorized {
 			t.Errorf("after sign-out the cookie still authenticates: %d", code)
 		}

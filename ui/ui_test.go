@@ -14,9 +14,12 @@ func TestServesEmbeddedPage(t *testing.T) {
 	srv := httptest.NewServer(ui.Handler())
 	defer srv.Close()
 	for _, tc := range []struct{ path, contentType, contains string }{
-		{"/", "text/html", `<label for="token">`},
+		{"/", "text/html", `id="whoami"`},
 		{"/app.js", "javascript", "/api/v1/session"},
 		{"/pages/campaigns.js", "javascript", "/api/v1/campaigns"},
+		{"/pages/signin.js", "javascript", "Sign in with a token"},
+		{"/pages/account.js", "javascript", "/api/v1/me/password"},
+		{"/pages/people.js", "javascript", "/api/v1/users"},
 		{"/app.css", "text/css", ".state-completed"},
 	} {
 		res, err := http.Get(srv.URL + tc.path)

@@ -1,6 +1,7 @@
-// otpatch web UI: sign-in, navigation and hash routes. Each page is a module under pages/
-// exporting render(view, params, query), which may return a function that stops its polling.
-import { session, api, can, h, announce, loadRoutes, setUnauthorizedHandler } from "./lib.js";
+// otpatch web UI: sign-in, the header (who is signed in, the role he acts in), navigation and
+// hash routes. Each page is a module under pages/ exporting render(view, params, query), which
+// may return a function that stops its polling.
+import { session, api, can, h, fill, announce, loadRoutes, setUnauthorizedHandler, setPasswordChangeHandler, setSignedOutHandler } from "./lib.js";
 import * as dashboard from "./pages/dashboard.js";
 import * as patches from "./pages/patches.js";
 import * as advisories from "./pages/advisories.js";
@@ -8,9 +9,11 @@ import * as inventory from "./pages/inventory.js";
 import * as windows from "./pages/windows.js";
 import * as campaigns from "./pages/campaigns.js";
 import * as audit from "./pages/audit.js";
+import * as people from "./pages/people.js";
+import * as account from "./pages/account.js";
+import * as signin from "./pages/signin.js";
 
 const $ = (id) => document.getElementById(id);
-const signinForm = $("signin");
 
 // Pages: hash pattern, module function, who sees it in the navigation.
 const pages = [
@@ -26,6 +29,9 @@ const pages = [
   { pattern: /^\/inventory$/, page: inventory.render, nav: "Inventory", href: "#/inventory", group: "staff" },
   { pattern: /^\/windows$/, page: windows.render, nav: "Windows", href: "#/windows", group: "staff" },
   { pattern: /^\/audit$/, page: audit.render, nav: "Audit", href: "#/audit", group: "auditors" },
+  { pattern: /^\/people$/, page: people.render, nav: "People", href: "#/people", group: "admins" },
+  { pattern: /^\/account$/, page: account.render, nav: "Account", href: "#/account", group: "any" },
+  { pattern: /^\/account\/password$/, page: account.renderPasswordChange, group: "any" },
 ];
 
 function allowed(group) { return group === "any" || can(group); }
@@ -40,7 +46,7 @@ function parseHash() {
 }
 
 async function route() {
-  if (!session.actor) return;
+  if (!session.actor || session.passwordChange) return;
   if (stop) { try { stop(); } catch { /* the page is gone */ } stop = null; }
   let { path, query } = parseHash();
   if (path === "/" && session.actor.role === "vendor") path = "/patches";
@@ -94,65 +100,151 @@ function buildNav() {
   }
 }
 
-function showSignedIn() {
+// applySession keeps what the server says of the session (POST, GET or PUT /api/v1/session).
+function applySession(doc) {
+  session.actor = doc.actor;
+  session.csrf = doc.csrf_token || "";
+  session.roles = doc.roles && doc.roles.length ? doc.roles : [doc.actor.role];
+  session.via = doc.via || "";
+  session.expiresAt = doc.expires_at || null;
+  session.passwordChange = !!doc.password_change_required;
+  if (doc.sign_in) session.signIn = doc.sign_in;
+}
+
+// enter shows the signed-in UI for a session: the password change first when the server asks
+// for it, since until then it refuses everything else.
+async function enter(doc) {
+  applySession(doc);
+  if (session.passwordChange) { showPasswordChange(); return; }
+  await loadRoutes();
+  showSignedIn();
+}
+
+// drawHeader shows who is signed in, the role he acts in (a selector when he holds several and
+// may switch) and the sign-out button. Signed out, the header holds none of it.
+function drawHeader(canSwitch) {
   const a = session.actor;
-  $("whoami-text").textContent = "Signed in as " + a.name + " (" + a.role + (a.vendor_id ? ", " + a.vendor_id : "") + ")";
+  const who = h("span", { id: "whoami-text" }, "Signed in as ", h("strong", {}, a.name), a.vendor_id ? " (" + a.vendor_id + ")" : "");
+  let role;
+  if (canSwitch && session.roles.length > 1) {
+    const select = h("select", { id: "role-switch" }, session.roles.map((r) => h("option", { value: r, selected: r === a.role }, r)));
+    select.addEventListener("change", () => switchRole(select));
+    role = h("span", { class: "role-switch" }, h("label", { for: "role-switch" }, "acting as"), select);
+  } else {
+    role = h("span", { id: "whoami-role" }, "acting as " + a.role);
+  }
+  fill($("whoami"), who, role, h("button", { type: "button", id: "signout", onclick: signOut }, "Sign out"));
   $("whoami").hidden = false;
+}
+
+function showSignedIn() {
+  drawHeader(true);
   $("nav").hidden = false;
   buildNav();
   route();
 }
 
-function showSignIn(message) {
-  generation++;
-  if (stop) { stop(); stop = null; }
-  session.actor = null;
-  session.csrf = "";
-  $("whoami").hidden = true;
-  $("nav").hidden = true;
-  const view = $("view");
-  view.replaceChildren(signinForm);
-  $("signin-error").textContent = message || "";
-  $("token").value = "";
-  $("token").focus();
+// switchRole makes the session act in another role the person holds; the page is drawn again
+// for that role, or the dashboard when the role cannot open it.
+async function switchRole(select) {
+  const role = select.value;
+  select.disabled = true;
+  try {
+    const doc = await api("/api/v1/session", { method: "PUT", body: { role } });
+    applySession(doc);
+    drawHeader(true);
+    buildNav();
+    $("role-switch").focus();
+    const said = () => announce("You act as " + session.actor.role + " now.", "ok");
+    const { path } = parseHash();
+    const p = pages.find((x) => x.pattern.test(path));
+    if (p && !allowed(p.group)) {
+      window.addEventListener("hashchange", said, { once: true }); // after route() cleared the status line
+      location.hash = "#/";
+    } else {
+      route();
+      said();
+    }
+  } catch (err) {
+    select.value = session.actor.role;
+    select.disabled = false;
+    announce("✗ The role was not switched: " + err.message, "error");
+  }
 }
 
-setUnauthorizedHandler(() => { if (session.actor) showSignIn("Your session ended; sign in again."); });
+// showPasswordChange is the only page while the password must be changed: no navigation, no
+// role switch, only sign-out.
+function showPasswordChange() {
+  generation++;
+  if (stop) { stop(); stop = null; }
+  session.passwordChange = true;
+  announce("");
+  drawHeader(false);
+  $("nav").hidden = true;
+  const view = h("div", { class: "page" });
+  $("view").replaceChildren(view);
+  account.renderPasswordChange(view, [], new URLSearchParams(), {
+    forced: true,
+    done: async () => {
+      const doc = await api("/api/v1/session");
+      if (!doc.signed_in) { showSignIn({ message: "Your password was changed; sign in again." }); return; }
+      await enter(doc);
+      announce("Your password was changed.", "ok");
+    },
+  });
+  document.title = "Change your password — otpatch";
+}
 
-signinForm.addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  $("signin-error").textContent = "";
-  try {
-    const doc = await api("/api/v1/session", { method: "POST", body: { token: $("token").value.trim() } });
-    session.actor = doc.actor;
-    session.csrf = doc.csrf_token;
-    $("token").value = "";
-    await loadRoutes();
-    showSignedIn();
-  } catch (err) {
-    $("signin-error").textContent = "✗ " + err.message;
-  }
-});
+// showSignIn shows the sign-in page; message says why (signed out, the session ended), error
+// what went wrong (a single sign-on that failed).
+function showSignIn({ message = "", error = "" } = {}) {
+  generation++;
+  if (stop) { stop(); stop = null; }
+  Object.assign(session, { actor: null, csrf: "", roles: [], via: "", expiresAt: null, passwordChange: false });
+  announce("");
+  fill($("whoami"));
+  $("whoami").hidden = true;
+  $("nav").hidden = true;
+  fill($("nav-list"));
+  const view = h("div", { class: "page" });
+  $("view").replaceChildren(view);
+  signin.render(view, { methods: session.signIn, message, error, onSignedIn: enter });
+  document.title = "Sign in — otpatch";
+}
 
-$("signout").addEventListener("click", async () => {
+async function signOut() {
   try { await api("/api/v1/session", { method: "DELETE" }); } catch { /* ended already */ }
-  location.hash = "#/";
-  showSignIn("You signed out.");
+  history.replaceState(null, "", location.pathname);
+  showSignIn({ message: "You signed out." });
+}
+
+// A 401 on an ordinary request means the session ended, unless the server still knows it (a
+// wrong current password on the password change is a 401 too): then the page says why itself.
+setUnauthorizedHandler(async () => {
+  if (!session.actor) return;
+  let doc = null;
+  try { doc = await api("/api/v1/session"); } catch { /* the server is unreachable: treat as ended */ }
+  if (doc && doc.signed_in) return;
+  if (session.actor) showSignIn({ message: "Your session ended; sign in again." });
 });
+setPasswordChangeHandler(() => { if (session.actor && !session.passwordChange) showPasswordChange(); });
+setSignedOutHandler((message) => showSignIn({ message }));
 
 window.addEventListener("hashchange", route);
 
 // A reload keeps the session: the cookie is still there, and GET /api/v1/session returns the
-// actor and the CSRF token.
+// actor and the CSRF token, and the sign-in methods when there is no session. A single sign-on
+// that failed comes back as ?sign_in_error=…, shown once on the sign-in page.
 (async () => {
+  const q = new URLSearchParams(location.search);
+  const error = q.get("sign_in_error") || "";
+  if (q.has("sign_in_error")) history.replaceState(null, "", location.pathname + location.hash);
   try {
     const doc = await api("/api/v1/session");
-    if (!doc.signed_in) { showSignIn(""); return; }
-    session.actor = doc.actor;
-    session.csrf = doc.csrf_token || "";
-    await loadRoutes();
-    showSignedIn();
-  } catch {
-    showSignIn("");
+    if (doc.sign_in) session.signIn = doc.sign_in;
+    if (!doc.signed_in) { showSignIn({ error }); return; }
+    await enter(doc);
+  } catch (err) {
+    showSignIn({ error: error || "The server did not answer: " + err.message });
   }
 })();

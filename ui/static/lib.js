@@ -1,7 +1,10 @@
 // Shared pieces of the otpatch web UI: the signed-in session, API calls with the CSRF token,
 // DOM building, time formatting and state badges. No framework, no build step.
 
-export const session = { actor: null, csrf: "", routes: new Set() };
+// session is who is signed in: the actor and the role he acts in, the roles he holds, how the
+// session was opened, its CSRF token, and the sign-in methods the server offers (kept after
+// sign-out, for the sign-in page).
+export const session = { actor: null, csrf: "", roles: [], via: "", expiresAt: null, passwordChange: false, signIn: {}, routes: new Set() };
 
 /** ApiError is a refused request: the problem+json document's detail and field errors. */
 export class ApiError extends Error {
@@ -25,6 +28,17 @@ function problemParts(status, problem) {
 let onUnauthorized = () => {};
 export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
 
+// onPasswordChange runs when the server refuses a request because the password must be
+// changed first (an admin reset it, or it grew older than the policy allows while signed in).
+let onPasswordChange = () => {};
+export function setPasswordChangeHandler(fn) { onPasswordChange = fn; }
+
+// onSignedOut shows the sign-in page with a message; pages call signedOut after ending their
+// own session (sign out everywhere).
+let onSignedOut = () => {};
+export function setSignedOutHandler(fn) { onSignedOut = fn; }
+export function signedOut(message) { onSignedOut(message); }
+
 /** api calls the otpatch API with the session cookie and, for changes, the CSRF token. */
 export async function api(path, { method = "GET", body, raw = false } = {}) {
   const headers = { Accept: "application/json" };
@@ -37,7 +51,10 @@ export async function api(path, { method = "GET", body, raw = false } = {}) {
   const text = await res.text();
   let doc = null;
   try { doc = text ? JSON.parse(text) : null; } catch { doc = { detail: text }; }
-  if (!res.ok) throw new ApiError(res.status, doc || {});
+  if (!res.ok) {
+    if (res.status === 403 && doc && doc.rule === "password_change_required") onPasswordChange();
+    throw new ApiError(res.status, doc || {});
+  }
   return doc;
 }
 
@@ -66,7 +83,10 @@ export const roles = {
   deciders: ["approver", "safety"],
   auditors: ["auditor", "admin", "engineer"],
   vendors: ["vendor"],
+  admins: ["admin"],
 };
+/** allRoles are the roles a person can be granted, plant staff's first. */
+export const allRoles = [...new Set(Object.values(roles).flat())];
 export function can(group) { return !!session.actor && roles[group].includes(session.actor.role); }
 
 /** h builds an element: h("a", {href: "#/"}, "text", child, …). Attributes starting with
@@ -149,6 +169,10 @@ export function badge(state, attrs = {}) {
 /** assetStateWord is the word for an asset's state within a campaign ("restored after abort"
  * for an asset an abort interrupted, where the campaign itself is "aborted"). */
 export function assetStateWord(s) { return describe(s, states.asset).label; }
+
+/** wordBadge shows a word in a tone (ok, bad, warn, busy, wait) with its symbol, for states the
+ * server does not list in /api/v1/states (grants, tokens, accounts). */
+export function wordBadge(tone, word, attrs = {}) { return toneBadge(tone, word, "", {}, attrs); }
 
 export function assetBadge(state, attrs = {}) {
   const d = describe(state, states.asset);
@@ -246,4 +270,50 @@ export function field(id, label, control, hint) {
   control.id = id;
   if (hint) control.setAttribute("aria-describedby", id + "-hint");
   return h("div", { class: "field" }, h("label", { for: id }, label), control, hint ? h("p", { class: "hint", id: id + "-hint" }, hint) : null);
+}
+
+/** secretOnce shows a secret the server gives only once (a new token, an initial password) in a
+ * read-only field, selected on focus, with a copy button and the warning that it is not shown again. */
+export function secretOnce(id, label, secret, hint) {
+  const input = h("input", { type: "text", readonly: true, value: secret, spellcheck: "false", autocomplete: "off", class: "secret" });
+  input.addEventListener("focus", () => input.select());
+  const said = h("span", { class: "hint", "aria-live": "polite" });
+  const copy = h("button", { type: "button", id: id + "-copy" }, "Copy");
+  copy.addEventListener("click", async () => {
+    input.focus();
+    try {
+      await navigator.clipboard.writeText(secret);
+      said.textContent = "✓ Copied to the clipboard.";
+    } catch {
+      said.textContent = "The browser did not allow copying: the text is selected, press Ctrl+C.";
+    }
+  });
+  return h("div", { class: "card warn secret-once", id: id + "-box" }, field(id, label, input, hint), copy, " ", said);
+}
+
+/** confirmDialog asks before a consequential change, saying what will happen; it resolves to
+ * true when the person confirms and false when he cancels (or presses Escape). */
+export function confirmDialog(title, consequence, action, { danger = false } = {}) {
+  return new Promise((resolve) => {
+    const dialog = h("dialog", { "aria-labelledby": "confirm-title", id: "confirm-dialog" },
+      h("form", { method: "dialog" },
+        h("h2", { id: "confirm-title" }, title),
+        h("p", { id: "confirm-consequence" }, consequence),
+        h("div", { class: "buttons" },
+          h("button", { type: "submit", value: "confirm", id: "confirm-ok", class: danger ? "danger" : null }, action),
+          h("button", { type: "submit", value: "cancel", id: "confirm-cancel" }, "Cancel"))));
+    document.body.append(dialog);
+    dialog.addEventListener("close", () => {
+      const ok = dialog.returnValue === "confirm";
+      dialog.remove();
+      resolve(ok);
+    });
+    dialog.showModal();
+  });
+}
+
+/** daysAgo says how long ago a time was, in days (or "today"). */
+export function daysAgo(iso) {
+  const days = Math.floor((Date.now() - new Date(iso)) / 86400000);
+  return days <= 0 ? "today" : days === 1 ? "yesterday" : days + " days ago";
 }
