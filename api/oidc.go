@@ -306,8 +306,12 @@ func (s *server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		role, _ = domain.FirstHeld(roles)
 	}
 	if role == "" || !slices.Contains(roles, role) {
-		s.oidcFailed(w, r, "no_role", fmt.Sprintf("%s holds no otpatch role %s: the groups at the provider (%s claim) grant %s; ask for a group that grants one",
-			u.Username, flow.Role, s.OIDC.RolesClaim, joinRoles(roles)))
+		wanted := "no otpatch role"
+		if flow.Role != "" {
+			wanted = "not the otpatch role " + string(flow.Role)
+		}
+		s.oidcFailed(w, r, "no_role", fmt.Sprintf("%s holds %s: the groups at the provider (%s claim) grant %s; ask for a group that grants one",
+			u.Username, wanted, s.OIDC.RolesClaim, joinRoles(roles)))
 		return
 	}
 	ev := event(r, "session.login")
