@@ -442,12 +442,17 @@ func (s *server) getSession(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
+	s.answerSession(w, r, u, sess, c.Value)
+}
+
+// answerSession answers with the view of u's session id.
+func (s *server) answerSession(w http.ResponseWriter, r *http.Request, u store.User, sess store.Session, id string) {
 	roles, err := s.Store.HeldRoles(r.Context(), u.ID)
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.viewSession(u, sess, roles, c.Value))
+	writeJSON(w, http.StatusOK, s.viewSession(u, sess, roles, id))
 }
 
 // switchSessionRole makes the cookie session act in another role its person holds.
@@ -484,12 +489,7 @@ func (s *server) switchSessionRole(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	roles, err := s.Store.HeldRoles(r.Context(), u.ID)
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.viewSession(u, sess, roles, ref.id))
+	s.answerSession(w, r, u, sess, ref.id)
 }
 
 // deleteSession signs out: the session ends on the server and the cookie is cleared.
