@@ -3,6 +3,8 @@ package api_test
 import (
 	"net/http"
 	"testing"
+
+	"github.com/otpatch/otpatch/internal/domain"
 )
 
 // TestApprovalRules exercises the approval policy through the API: the workflow's validator
@@ -10,18 +12,18 @@ import (
 func TestApprovalRules(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	p := e.qualifiedPatch(newTestPatch(t, "V16.0.2", 2048))
-	// Carl plans the campaign as an engineer, then becomes an approver: a name holds one role
-	// at a time, so his engineer token is revoked before he gets an approver token.
-	carl := e.mintToken("carl-engineer", "engineer")
-	otherApprover := e.mintToken("olga-operations", "approver")
+	// Carl plans the campaign as an engineer, then is made an approver too (asked by one admin,
+	// confirmed by the other): he holds both roles and acts in the one his token names.
+	carlID, carl := e.person("carl-engineer", domain.RoleEngineer, "")
+	_, otherApprover := e.person("olga-operations", domain.RoleApprover, "")
 
 	// A safety-critical SL-T 4 target needs two approvers, one of them safety.
 	var c campaignDoc
-	if code := e.call("POST", "/api/v1/campaigns", carl.Token, map[string]any{"name": "SIS HMI", "patch_id": p.ID, "asset_ids": []string{"ast_sis-hmi-01"}}, &c); code != http.StatusCreated {
+	if code := e.call("POST", "/api/v1/campaigns", carl, map[string]any{"name": "SIS HMI", "patch_id": p.ID, "asset_ids": []string{"ast_sis-hmi-01"}}, &c); code != http.StatusCreated {
 		t.Fatalf("create: %d", code)
 	}
-	e.revokeHolder("carl-engineer")
-	tok := e.mintToken("carl-engineer", "approver")
+	e.grantRole(carlID, domain.RoleApprover)
+	tok := e.mintToken(carl, "approving", "approver")
 	c = e.waitCampaign(c.ID, "awaiting_approval", "test_failed")
 	decide := func(token, decision, digest, reason string) (int, problemDoc) {
 		var p problemDoc
@@ -56,7 +58,7 @@ func TestApprovalRules(t *testing.T) {
 		Satisfied   bool `json:"satisfied"`
 		NeedsSafety bool `json:"needs_safety"`
 	}
-	e.call("POST", "/api/v1/campaigns/"+c.ID+"/decisions", otherApprover.Token, map[string]any{"decision": "approve", "plan_digest": c.PlanDigest}, &res)
+	e.call("POST", "/api/v1/campaigns/"+c.ID+"/decisions", otherApprover, map[string]any{"decision": "approve", "plan_digest": c.PlanDigest}, &res)
 	if res.Satisfied || !res.NeedsSafety {
 		t.Errorf("two approvers without safety: %+v, want unsatisfied, needs safety", res)
 	}

@@ -25,7 +25,7 @@ var allowed = map[string][]string{
 	"GET /api/v1/vendors/{vendorID}/keys":                 {"engineer", "approver", "safety", "auditor", "admin"},
 	"POST /api/v1/vendors/{vendorID}/keys":                {"admin"},
 	"POST /api/v1/vendors/{vendorID}/keys/{keyID}/revoke": {"admin"},
-	"POST /api/v1/tokens":                                 {"admin"},
+	"POST /api/v1/tokens":                                 {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
 	"GET /api/v1/tokens":                                  {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
 	"DELETE /api/v1/tokens/{tokenID}":                     {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
 	"GET /api/v1/products":                                {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
@@ -52,6 +52,22 @@ var allowed = map[string][]string{
 	"POST /api/v1/campaigns/{campaignID}/decisions":       {"approver", "safety"},
 	"GET /api/v1/audit/events":                            {"engineer", "auditor", "admin"},
 	"GET /api/v1/audit/verify":                            {"engineer", "auditor", "admin"},
+	// People: an admin manages users and grants; everyone reads himself and keeps his own
+	// password and second factor.
+	"GET /api/v1/users":                          {"admin"},
+	"POST /api/v1/users":                         {"admin"},
+	"GET /api/v1/users/{userID}":                 {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
+	"DELETE /api/v1/users/{userID}":              {"admin"},
+	"POST /api/v1/users/{userID}/password-reset": {"admin"},
+	"DELETE /api/v1/users/{userID}/totp":         {"admin"},
+	"POST /api/v1/users/{userID}/grants":         {"admin"},
+	"GET /api/v1/grants":                         {"admin"},
+	"POST /api/v1/grants/{grantID}/confirm":      {"admin"},
+	"DELETE /api/v1/grants/{grantID}":            {"admin"},
+	"PUT /api/v1/me/password":                    {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
+	"POST /api/v1/me/totp":                       {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
+	"POST /api/v1/me/totp/confirm":               {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
+	"POST /api/v1/me/totp/disable":               {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
 }
 
 var public = []string{"GET /healthz", "GET /readyz", "GET /api/v1/openapi.json", "GET /api/v1/schemas/patch-manifest.json"}
@@ -81,7 +97,8 @@ func TestRouteAuthorization(t *testing.T) {
 	tokens := map[string]string{"vendor": e.tokens.Vendor, "engineer": e.tokens.Engineer, "approver": e.tokens.Approver,
 		"safety": e.tokens.Safety, "auditor": e.tokens.Auditor, "admin": e.tokens.Admin}
 	params := strings.NewReplacer("{vendorID}", "vnd_acme", "{zoneID}", "zone_packaging", "{assetID}", "ast_pkg-hmi-01",
-		"{patchID}", acme.ID, "{campaignID}", "cmp_unknown", "{keyID}", "key_unknown", "{tokenID}", "tok_unknown")
+		"{patchID}", acme.ID, "{campaignID}", "cmp_unknown", "{keyID}", "key_unknown", "{tokenID}", "tok_unknown",
+		"{userID}", e.me(e.tokens.Admin2).UserID, "{grantID}", "grt_unknown", "{sessionID}", "unknown")
 	h := api.New(api.Deps{Store: e.store, Objects: e.objects})
 	routes := routesOf(t, h)
 	for _, route := range routes {

@@ -208,19 +208,16 @@ func testComplianceAPI(t *testing.T, e *env, clk *testClock) {
 		t.Fatalf("overdue on 16 May = %+v", d.Actions)
 	}
 
-	// Erin requests an extension, then becomes an approver: her engineer token is revoked (a
-	// name holds one role at a time) and she gets an approver token. Her own approval is
-	// refused, audited, and changes nothing.
+	// Erin requests an extension, then is made an approver too (asked by one admin, confirmed
+	// by the other) and mints herself an approver token. Her own approval is refused, audited,
+	// and changes nothing: approvals compare persons, not roles.
 	var ext store.MitigationExtension
 	if code := e.call("POST", "/api/v1/compliance/mitigations/"+plan.ID+"/extensions", e.tokens.Engineer,
 		map[string]string{"due_date": "2026-06-30", "reason": "the vendor's hotfix for the safety HMI ships in June"}, &ext); code != http.StatusCreated {
 		t.Fatalf("request extension: %d", code)
 	}
-	erinApprover := "otp_erin_also_approves"
-	e.revokeHolder("erin-engineer")
-	if _, err := e.store.CreateToken(ctx, store.TokenSpec{Name: "erin-engineer", Role: domain.RoleApprover, Secret: erinApprover}, store.Event{Actor: "adam-admin", Role: "admin", Action: "token.created"}); err != nil {
-		t.Fatal(err)
-	}
+	e.grantRole(e.me(e.tokens.Engineer).UserID, domain.RoleApprover)
+	erinApprover := e.mintToken(e.tokens.Engineer, "approving", "approver").Token
 	if code := e.call("POST", "/api/v1/compliance/extensions/"+ext.ID+"/approve", erinApprover, nil, &prob); code != http.StatusForbidden || !strings.Contains(prob.Detail, "may not decide it") {
 		t.Fatalf("self-approval: %d %+v", code, prob)
 	}

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
@@ -21,6 +22,7 @@ import (
 	"github.com/otpatch/otpatch/internal/artifacts"
 	"github.com/otpatch/otpatch/internal/demo"
 	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/passwords"
 	"github.com/otpatch/otpatch/internal/refusals"
 	"github.com/otpatch/otpatch/internal/signing"
 	"github.com/otpatch/otpatch/internal/store"
@@ -267,4 +269,91 @@ func (e *env) openWindowNow(zoneID string) {
 func sha(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// person adds a person to the store as an admin (and, for a privileged role, a second admin)
+// would have: a local account with the demo password and nothing to change, one confirmed
+// grant of role, and a personal token in that role named "setup". It returns his user id and
+// the token.
+func (e *env) person(name string, role domain.Role, vendorID string) (userID, token string) {
+	e.t.Helper()
+	ctx := context.Background()
+	hash, err := passwords.Hash(e.tokens.Password, passwords.Default)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ev := func(action string) store.Event {
+		return store.Event{Actor: "test-setup", Role: "system", Action: action}
+	}
+	u, err := e.store.CreateUser(ctx, store.NewUser{Username: name, VendorID: vendorID, PasswordHash: hash, CreatedBy: "test-setup"}, ev("user.created"))
+	if err != nil {
+		e.t.Fatalf("add %s: %v", name, err)
+	}
+	if _, err := e.store.RequestGrant(ctx, store.GrantRequest{UserID: u.ID, Role: role, By: "test-setup", Source: store.GrantByAdmin, Confirmed: true}, ev("role.granted")); err != nil {
+		e.t.Fatalf("grant %s to %s: %v", role, name, err)
+	}
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		e.t.Fatal(err)
+	}
+	token = "otp_" + hex.EncodeToString(b)
+	spec := store.TokenSpec{UserID: u.ID, Name: "setup", Role: role, Secret: token, ExpiresAt: e.store.Now().Add(demo.TokenLifetime)}
+	if _, err := e.store.CreateToken(ctx, spec, ev("token.created")); err != nil {
+		e.t.Fatalf("token for %s: %v", name, err)
+	}
+	return u.ID, token
+}
+
+// meDoc is the answer of GET /api/v1/me.
+type meDoc struct {
+	Name     string   `json:"name"`
+	Role     string   `json:"role"`
+	VendorID string   `json:"vendor_id"`
+	UserID   string   `json:"user_id"`
+	Roles    []string `json:"roles"`
+	SignIn   string   `json:"sign_in"`
+	TOTP     bool     `json:"totp"`
+}
+
+// me answers GET /api/v1/me for a bearer token.
+func (e *env) me(token string) meDoc {
+	e.t.Helper()
+	var m meDoc
+	if code := e.call("GET", "/api/v1/me", token, nil, &m); code != http.StatusOK {
+		e.t.Fatalf("GET /me: %d", code)
+	}
+	return m
+}
+
+// grantDoc is a role grant as the users and grants routes answer it.
+type grantDoc struct {
+	ID          string  `json:"id"`
+	UserID      string  `json:"user_id"`
+	Username    string  `json:"username"`
+	Role        string  `json:"role"`
+	State       string  `json:"state"`
+	RequestedBy string  `json:"requested_by"`
+	ConfirmedBy *string `json:"confirmed_by"`
+	EndedBy     *string `json:"ended_by"`
+}
+
+// grantRole has the demo admin grant role to userID through the API; a privileged role is
+// then confirmed by the second demo admin (two-person rule). It returns the active grant.
+func (e *env) grantRole(userID string, role domain.Role) grantDoc {
+	e.t.Helper()
+	var g struct {
+		grantDoc
+		problemDoc
+	}
+	code := e.call("POST", "/api/v1/users/"+userID+"/grants", e.tokens.Admin, map[string]any{"role": role}, &g)
+	switch {
+	case code == http.StatusCreated && !role.Privileged() && g.State == "active":
+		return g.grantDoc
+	case code != http.StatusAccepted || !role.Privileged() || g.State != "pending":
+		e.t.Fatalf("grant %s to %s: %d %+v", role, userID, code, g)
+	}
+	if code := e.call("POST", "/api/v1/grants/"+g.ID+"/confirm", e.tokens.Admin2, nil, &g); code != http.StatusOK || g.State != "active" {
+		e.t.Fatalf("the second admin confirming %s for %s: %d %+v", role, userID, code, g)
+	}
+	return g.grantDoc
 }

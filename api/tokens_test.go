@@ -4,19 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/store"
 )
 
 // tokenDoc is a token as POST and GET /api/v1/tokens answer it.
 type tokenDoc struct {
 	ID         string     `json:"id"`
+	UserID     string     `json:"user_id"`
 	Name       string     `json:"name"`
 	Role       string     `json:"role"`
+	VendorID   string     `json:"vendor_id"`
 	State      string     `json:"state"`
 	Token      string     `json:"token"`
 	ExpiresAt  *time.Time `json:"expires_at"`
@@ -24,31 +26,22 @@ type tokenDoc struct {
 	RevokedAt  *time.Time `json:"revoked_at"`
 }
 
-// mintToken has the admin create a token for name with role and the server's default expiry.
-func (e *env) mintToken(name, role string) tokenDoc {
+// mintToken has the holder of token mint himself a token named name in role ("": his acting
+// role) with the server's default expiry.
+func (e *env) mintToken(token, name, role string) tokenDoc {
 	e.t.Helper()
 	var answer struct {
 		tokenDoc
 		problemDoc
 	}
-	if code := e.call("POST", "/api/v1/tokens", e.tokens.Admin, map[string]any{"name": name, "role": role}, &answer); code != http.StatusCreated {
-		e.t.Fatalf("mint %s token for %s: %d %s", role, name, code, answer.Detail)
+	body := map[string]any{"name": name}
+	if role != "" {
+		body["role"] = role
+	}
+	if code := e.call("POST", "/api/v1/tokens", token, body, &answer); code != http.StatusCreated {
+		e.t.Fatalf("mint a %s token %s: %d %s", role, name, code, answer.Detail)
 	}
 	return answer.tokenDoc
-}
-
-// revokeHolder has the admin revoke every active token of the holder name.
-func (e *env) revokeHolder(name string) {
-	e.t.Helper()
-	var all []tokenDoc
-	e.call("GET", "/api/v1/tokens", e.tokens.Admin, nil, &all)
-	for _, t := range all {
-		if t.Name == name && t.State == "active" {
-			if code := e.call("DELETE", "/api/v1/tokens/"+t.ID, e.tokens.Admin, nil, nil); code != http.StatusOK {
-				e.t.Fatalf("revoke %s's token %s: %d", name, t.ID, code)
-			}
-		}
-	}
 }
 
 // listRaw answers GET /api/v1/tokens for token: the tokens and the answer's bytes.
@@ -66,29 +59,32 @@ func (e *env) listRaw(token string) ([]tokenDoc, string) {
 }
 
 // TestTokenLifecycle walks personal tokens through the API with the store's clock moved by
-// hand: expiry by default and on request (bounded by the maximum), one role per active name,
-// listings that show no secret, revocation by the holder or an admin that takes effect on the
-// next request (sessions included), and expiry that does too.
+// hand: a person mints his own, with an expiry by default and on request (bounded by the
+// maximum), one active token per name of his; listings show no secret; revocation by the
+// holder or an admin takes effect on the next request (sessions included), and expiry does
+// too.
 func TestTokenLifecycle(t *testing.T) {
 	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	clk := &testClock{t: start}
 	e := newEnv(t, envOptions{now: clk.Now})
 	ctx := context.Background()
+	ninaID, ninaSetup := e.person("nina-ops", domain.RoleApprover, "")
 	mint := func(body map[string]any) (int, tokenDoc) {
 		var tok tokenDoc
-		return e.call("POST", "/api/v1/tokens", e.tokens.Admin, body, &tok), tok
+		return e.call("POST", "/api/v1/tokens", ninaSetup, body, &tok), tok
 	}
 
-	nina := e.mintToken("nina-ops", "approver")
-	if nina.State != "active" || !strings.HasPrefix(nina.Token, "otp_") || nina.ExpiresAt == nil || !nina.ExpiresAt.Equal(start.Add(90*24*time.Hour)) {
-		t.Fatalf("a new token with the default expiry = %+v, want active, ending in 90 days", nina)
+	nina := e.mintToken(ninaSetup, "laptop", "")
+	if nina.State != "active" || !strings.HasPrefix(nina.Token, "otp_") || nina.ExpiresAt == nil || !nina.ExpiresAt.Equal(start.Add(90*24*time.Hour)) ||
+		nina.Role != "approver" || nina.UserID != ninaID {
+		t.Fatalf("a new token with the default role and expiry = %+v, want nina's, active, approver, ending in 90 days", nina)
 	}
-	code, short := mint(map[string]any{"name": "nina-ops", "role": "approver", "expires_in": "2h"})
+	code, short := mint(map[string]any{"name": "ci", "role": "approver", "expires_in": "2h"})
 	if code != http.StatusCreated || !short.ExpiresAt.Equal(start.Add(2*time.Hour)) {
-		t.Fatalf("a second token of the same holder and role (rotation), 2h: %d %+v", code, short)
+		t.Fatalf("a second token of the same holder and role, 2h: %d %+v", code, short)
 	}
-	if code := e.call("GET", "/api/v1/me", nina.Token, nil, nil); code != http.StatusOK {
-		t.Fatalf("the new token: %d", code)
+	if m := e.me(nina.Token); m.Name != "nina-ops" || m.Role != "approver" || m.UserID != ninaID {
+		t.Fatalf("the new token acts as %+v, want nina-ops as approver", m)
 	}
 
 	t.Run("refused requests", func(t *testing.T) {
@@ -98,31 +94,37 @@ func TestTokenLifecycle(t *testing.T) {
 			status int
 			field  string
 		}{
-			{"a second role for an active name", map[string]any{"name": "nina-ops", "role": "safety"}, http.StatusConflict, ""},
-			{"the demo engineer as an approver", map[string]any{"name": "erin-engineer", "role": "approver"}, http.StatusConflict, ""},
-			{"expires_in beyond the maximum", map[string]any{"name": "ivan-ops", "role": "approver", "expires_in": "366d"}, http.StatusUnprocessableEntity, "expires_in"},
-			{"expires_at beyond the maximum", map[string]any{"name": "ivan-ops", "role": "approver", "expires_at": start.AddDate(2, 0, 0).Format(time.RFC3339)}, http.StatusUnprocessableEntity, "expires_at"},
-			{"expires_at in the past", map[string]any{"name": "ivan-ops", "role": "approver", "expires_at": start.Add(-time.Hour).Format(time.RFC3339)}, http.StatusUnprocessableEntity, "expires_at"},
-			{"a lifetime that is no lifetime", map[string]any{"name": "ivan-ops", "role": "approver", "expires_in": "0s"}, http.StatusUnprocessableEntity, "expires_in"},
-			{"both expires_in and expires_at", map[string]any{"name": "ivan-ops", "role": "approver", "expires_in": "1d", "expires_at": start.Add(time.Hour).Format(time.RFC3339)}, http.StatusUnprocessableEntity, "expires_in"},
+			{"a name held by another active token of hers", map[string]any{"name": "laptop"}, http.StatusConflict, ""},
+			{"a role she does not hold", map[string]any{"name": "phone", "role": "safety"}, http.StatusForbidden, ""},
+			{"a role that does not exist", map[string]any{"name": "phone", "role": "king"}, http.StatusUnprocessableEntity, "role"},
+			{"a token for someone else", map[string]any{"name": "phone", "user_id": "usr_someone"}, http.StatusUnprocessableEntity, "body"},
+			{"a vendor of her choice", map[string]any{"name": "phone", "vendor_id": "vnd_acme"}, http.StatusUnprocessableEntity, "body"},
+			{"expires_in beyond the maximum", map[string]any{"name": "phone", "expires_in": "366d"}, http.StatusUnprocessableEntity, "expires_in"},
+			{"expires_at beyond the maximum", map[string]any{"name": "phone", "expires_at": start.AddDate(2, 0, 0).Format(time.RFC3339)}, http.StatusUnprocessableEntity, "expires_at"},
+			{"expires_at in the past", map[string]any{"name": "phone", "expires_at": start.Add(-time.Hour).Format(time.RFC3339)}, http.StatusUnprocessableEntity, "expires_at"},
+			{"a lifetime that is no lifetime", map[string]any{"name": "phone", "expires_in": "0s"}, http.StatusUnprocessableEntity, "expires_in"},
+			{"both expires_in and expires_at", map[string]any{"name": "phone", "expires_in": "1d", "expires_at": start.Add(time.Hour).Format(time.RFC3339)}, http.StatusUnprocessableEntity, "expires_in"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				var p problemDoc
-				if code := e.call("POST", "/api/v1/tokens", e.tokens.Admin, tc.body, &p); code != tc.status {
+				if code := e.call("POST", "/api/v1/tokens", ninaSetup, tc.body, &p); code != tc.status {
 					t.Fatalf("%d %+v, want %d", code, p, tc.status)
 				}
 				if tc.field != "" && (len(p.Errors) != 1 || p.Errors[0].Field != tc.field) {
 					t.Errorf("errors = %+v, want one for %s", p.Errors, tc.field)
 				}
-				if tc.status == http.StatusConflict && !strings.Contains(p.Detail, "revoke that token first") {
+				if tc.status == http.StatusConflict && !strings.Contains(p.Detail, "revoke it first") {
 					t.Errorf("the conflict does not say what to do: %q", p.Detail)
 				}
 			})
 		}
 		var p problemDoc
-		e.call("POST", "/api/v1/tokens", e.tokens.Admin, map[string]any{"name": "ivan-ops", "role": "approver", "expires_in": "400d"}, &p)
+		e.call("POST", "/api/v1/tokens", ninaSetup, map[string]any{"name": "phone", "expires_in": "400d"}, &p)
 		if !strings.Contains(p.Detail, "at most 365d") {
 			t.Errorf("the refusal does not name the maximum: %q", p.Detail)
+		}
+		if mine, _ := e.listRaw(ninaSetup); len(mine) != 3 {
+			t.Errorf("after the refusals nina has %d tokens, want her 3", len(mine))
 		}
 	})
 
@@ -131,9 +133,12 @@ func TestTokenLifecycle(t *testing.T) {
 		byID := map[string]tokenDoc{}
 		for _, tk := range own {
 			byID[tk.ID] = tk
+			if tk.UserID != ninaID {
+				t.Errorf("nina lists another person's token: %+v", tk)
+			}
 		}
-		if _, ok := byID[short.ID]; len(own) != 2 || !ok {
-			t.Fatalf("nina lists %+v, want her two tokens", own)
+		if _, ok := byID[short.ID]; len(own) != 3 || !ok {
+			t.Fatalf("nina lists %+v, want her three tokens", own)
 		}
 		if used := byID[nina.ID].LastUsedAt; used == nil || !used.Equal(start) {
 			t.Errorf("last use of the token just used = %v, want %v", used, start)
@@ -142,17 +147,17 @@ func TestTokenLifecycle(t *testing.T) {
 			t.Errorf("the unused token = %+v, want active and never used", byID[short.ID])
 		}
 		all, adminRaw := e.listRaw(e.tokens.Admin)
-		var names []string
+		holders := map[string]bool{}
 		for _, tk := range all {
-			names = append(names, tk.Name)
+			holders[tk.UserID] = true
 		}
-		for _, want := range []string{"adam-admin", "erin-engineer", "acme-release", "nina-ops"} {
-			if !slices.Contains(names, want) {
-				t.Errorf("the admin's list lacks %s: %v", want, names)
+		for _, who := range []string{e.tokens.Admin, e.tokens.Engineer, e.tokens.Vendor, ninaSetup} {
+			if id := e.me(who).UserID; !holders[id] {
+				t.Errorf("the admin's list lacks the tokens of %s", id)
 			}
 		}
 		for _, body := range []string{raw, adminRaw} {
-			for _, secret := range []string{nina.Token, short.Token, e.tokens.Admin, e.tokens.Engineer} {
+			for _, secret := range []string{nina.Token, short.Token, ninaSetup, e.tokens.Admin, e.tokens.Engineer} {
 				if strings.Contains(body, secret) || strings.Contains(body, store.HashToken(secret)) {
 					t.Fatalf("a listing shows a secret or its hash: %s", body)
 				}
@@ -161,7 +166,8 @@ func TestTokenLifecycle(t *testing.T) {
 				t.Fatalf("a listing shows a secret or a hash: %s", body)
 			}
 		}
-		if mine, _ := e.listRaw(e.tokens.Engineer); len(mine) != 1 || mine[0].Name != "erin-engineer" {
+		erin := e.me(e.tokens.Engineer)
+		if mine, _ := e.listRaw(e.tokens.Engineer); len(mine) != 1 || mine[0].Name != "demo" || mine[0].UserID != erin.UserID {
 			t.Errorf("erin lists %+v, want only her own", mine)
 		}
 	})
@@ -210,17 +216,22 @@ func TestTokenLifecycle(t *testing.T) {
 		if states[nina.ID] != "revoked" || states[short.ID] != "expired" {
 			t.Errorf("states = nina %s, short %s; want revoked, expired", states[nina.ID], states[short.ID])
 		}
-		// No active token holds the name any more: it may take another role.
-		e.mintToken("nina-ops", "safety")
+		// No active token of hers has the names any more: she may use them again.
+		e.mintToken(ninaSetup, "laptop", "")
+		e.mintToken(ninaSetup, "ci", "approver")
 	})
 
 	t.Run("revoked by an admin", func(t *testing.T) {
-		ivan := e.mintToken("ivan-ops", "auditor")
+		_, ivanSetup := e.person("ivan-ops", domain.RoleAuditor, "")
+		ivan := e.mintToken(ivanSetup, "laptop", "")
 		if code := e.call("DELETE", "/api/v1/tokens/"+ivan.ID, e.tokens.Admin, nil, nil); code != http.StatusOK {
 			t.Fatalf("admin revoking: %d", code)
 		}
 		if code := e.call("GET", "/api/v1/me", ivan.Token, nil, nil); code != http.StatusUnauthorized {
 			t.Errorf("the revoked token: %d, want 401", code)
+		}
+		if code := e.call("GET", "/api/v1/me", ivanSetup, nil, nil); code != http.StatusOK {
+			t.Errorf("ivan's other token: %d", code)
 		}
 		if code := e.call("DELETE", "/api/v1/tokens/tok_unknown", e.tokens.Admin, nil, nil); code != http.StatusNotFound {
 			t.Errorf("an unknown token: %d, want 404", code)
