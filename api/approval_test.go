@@ -23,7 +23,7 @@ func TestApprovalRules(t *testing.T) {
 		t.Fatalf("create: %d", code)
 	}
 	e.grantRole(carlID, domain.RoleApprover)
-	tok := e.mintToken(carl, "approving", "approver")
+	tok := e.mintInRole("carl-engineer", "approving", "approver")
 	c = e.waitCampaign(c.ID, "awaiting_approval", "test_failed")
 	decide := func(token, decision, digest, reason string) (int, problemDoc) {
 		var p problemDoc

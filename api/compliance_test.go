@@ -217,7 +217,7 @@ func testComplianceAPI(t *testing.T, e *env, clk *testClock) {
 		t.Fatalf("request extension: %d", code)
 	}
 	e.grantRole(e.me(e.tokens.Engineer).UserID, domain.RoleApprover)
-	erinApprover := e.mintToken(e.tokens.Engineer, "approving", "approver").Token
+	erinApprover := e.mintInRole("erin-engineer", "approving", "approver").Token
 	if code := e.call("POST", "/api/v1/compliance/extensions/"+ext.ID+"/approve", erinApprover, nil, &prob); code != http.StatusForbidden || !strings.Contains(prob.Detail, "may not decide it") {
 		t.Fatalf("self-approval: %d %+v", code, prob)
 	}

@@ -323,7 +323,7 @@ func (s *server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	setSessionCookie(w, r, id, sess.ExpiresAt)
+	s.setSessionCookie(w, r, id, sess.ExpiresAt)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 

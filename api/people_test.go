@@ -850,7 +850,21 @@ func TestTokenScope(t *testing.T) {
 	t.Run("one token per role held", func(t *testing.T) {
 		quinnID, quinn := e.person("quinn", domain.RoleEngineer, "")
 		e.grantRole(quinnID, domain.RoleAuditor)
-		aud := e.mintToken(quinn, "audit", "auditor")
+		if code := e.call("POST", "/api/v1/tokens", quinn, map[string]any{"name": "audit", "role": "auditor"}, nil); code != http.StatusForbidden {
+			t.Errorf("quinn's engineer token minting an auditor token: %d, want 403 (a token mints only in its own role)", code)
+		}
+		// A session opened with the engineer token acts in that role only.
+		viaToken, code, raw := e.openSession(map[string]any{"token": quinn, "keep_other_sessions": true})
+		if viaToken == nil {
+			t.Fatalf("quinn signing in with his token: %d %s", code, raw)
+		}
+		if code := viaToken.call("PUT", "/api/v1/session", map[string]any{"role": "auditor"}, nil); code != http.StatusForbidden {
+			t.Errorf("a token session switching to another role: %d, want 403", code)
+		}
+		if code := viaToken.call("POST", "/api/v1/tokens", map[string]any{"name": "audit", "role": "auditor"}, nil); code != http.StatusForbidden {
+			t.Errorf("a token session minting in another role: %d, want 403", code)
+		}
+		aud := e.mintInRole("quinn", "audit", "auditor")
 		eng := e.mintToken(quinn, "plant", "engineer")
 		if a, g := e.me(aud.Token), e.me(eng.Token); a.Role != "auditor" || g.Role != "engineer" || a.UserID != quinnID || g.UserID != quinnID {
 			t.Fatalf("quinn's tokens act as %+v and %+v", a, g)

@@ -66,6 +66,8 @@ func init() {
 type sessionRef struct {
 	id      string
 	expires time.Time
+	// method is how the session was opened: one opened with a token acts in its role only.
+	method domain.SignInMethod
 }
 
 // hash is the session's name in lists and the audit trail.
@@ -110,7 +112,7 @@ func (s *server) authenticateSession(w http.ResponseWriter, r *http.Request, id 
 	}
 	actor := u.Actor(sess.Role)
 	ctx := context.WithValue(r.Context(), actorKey, actor)
-	ctx = context.WithValue(ctx, sessionKey, sessionRef{id: id, expires: sess.ExpiresAt})
+	ctx = context.WithValue(ctx, sessionKey, sessionRef{id: id, expires: sess.ExpiresAt, method: domain.SignInMethod(sess.Method)})
 	r = r.WithContext(ctx)
 	if !safeMethod(r.Method) {
 		got := r.Header.Get(csrfHeader)
@@ -150,8 +152,10 @@ func (s *server) mustChangePassword(u store.User) bool {
 	return u.MustChangePassword || (u.PasswordSetAt != nil && s.Passwords.Expired(*u.PasswordSetAt, s.Store.Now()))
 }
 
-func setSessionCookie(w http.ResponseWriter, r *http.Request, id string, expires time.Time) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", Expires: expires, MaxAge: int(time.Until(expires).Seconds()),
+// setSessionCookie gives the browser the session id, for as long as the session lasts from
+// now (the store's clock).
+func (s *server) setSessionCookie(w http.ResponseWriter, r *http.Request, id string, expires time.Time) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", Expires: expires, MaxAge: int(expires.Sub(s.Store.Now()).Seconds()),
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 }
 
@@ -319,7 +323,7 @@ func (s *server) openSession(w http.ResponseWriter, r *http.Request, u store.Use
 		s.internal(w, r, err)
 		return
 	}
-	setSessionCookie(w, r, id, sess.ExpiresAt)
+	s.setSessionCookie(w, r, id, sess.ExpiresAt)
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusCreated, s.viewSession(u, sess, roles, id))
 }
@@ -460,6 +464,10 @@ func (s *server) switchSessionRole(w http.ResponseWriter, r *http.Request) {
 	ref, ok := sessionOf(r)
 	if !ok {
 		writeProblem(w, r, problem{Status: http.StatusBadRequest, Detail: "this request carries a bearer token, not a session cookie; a token acts in its own role"})
+		return
+	}
+	if ref.method == domain.SignInToken {
+		s.refuse(w, r, http.StatusForbidden, "session.role_refused", "this session was opened with a token and acts in the token's role only; sign in with your password or single sign-on to choose among your roles")
 		return
 	}
 	var in struct {

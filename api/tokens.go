@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -145,6 +146,22 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if a.UserID == "" {
 		writeProblem(w, r, problem{Status: http.StatusConflict, Detail: "this identity has no account of its own to hold tokens"})
+		return
+	}
+	// A token, or a session opened with one, mints only in its own role: a leaked narrow token
+	// must not give the person's other roles. Signing in with a password or single sign-on
+	// chooses among them.
+	if ref, cookie := sessionOf(r); in.Role != a.Role && (!cookie || ref.method == domain.SignInToken) {
+		held, err := s.Store.HeldRoles(r.Context(), a.UserID)
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		detail := fmt.Sprintf("%s does not hold the %s role; a token acts only in a role its holder holds", a.Name, in.Role)
+		if slices.Contains(held, in.Role) {
+			detail = fmt.Sprintf("this request acts with a token in the %s role and may mint tokens only in that role; sign in with your password or single sign-on to mint one for another of your roles", a.Role)
+		}
+		s.refuse(w, r, http.StatusForbidden, "token.refused", detail)
 		return
 	}
 	secret := newSecret()

@@ -44,6 +44,24 @@ func (e *env) mintToken(token, name, role string) tokenDoc {
 	return answer.tokenDoc
 }
 
+// mintInRole signs username in with the demo password, acting in role, and mints a token in
+// that role there: a token mints only in its own role, a password session in any role held.
+func (e *env) mintInRole(username, name, role string) tokenDoc {
+	e.t.Helper()
+	b, code, raw := e.openSession(map[string]any{"username": username, "password": e.tokens.Password, "role": role, "keep_other_sessions": true})
+	if b == nil {
+		e.t.Fatalf("%s signing in as %s: %d %s", username, role, code, raw)
+	}
+	var answer struct {
+		tokenDoc
+		problemDoc
+	}
+	if code := b.call("POST", "/api/v1/tokens", map[string]any{"name": name, "role": role}, &answer); code != http.StatusCreated {
+		e.t.Fatalf("%s minting a %s token %s in a password session: %d %s", username, role, name, code, answer.Detail)
+	}
+	return answer.tokenDoc
+}
+
 // listRaw answers GET /api/v1/tokens for token: the tokens and the answer's bytes.
 func (e *env) listRaw(token string) ([]tokenDoc, string) {
 	e.t.Helper()
