@@ -255,9 +255,18 @@ func readTokens(t testing.TB, dir string) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m map[string]string
-	if err := json.Unmarshal(b, &m); err != nil {
+	// The file also maps the demo's usernames to their roles ("users"); the tokens are its
+	// string fields.
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
 		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for name, raw := range fields {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			m[name] = s
+		}
 	}
 	for _, role := range []string{"vendor", "vendor2", "engineer", "approver", "safety", "auditor", "admin"} {
 		if m[role] == "" {
