@@ -225,7 +225,7 @@ func (s *agentSite) runCampaign(t *testing.T, during func()) string {
 	}
 	runCLI(t, bin, "vendor", "sign", "--key", filepath.Join(s.dir, "demo-keys", "northwind.key"), "--manifest", manifest, "--artifact", artifact)
 	patchID := strings.TrimSpace(runEnv(t, bin, []string{"SSL_CERT_FILE=" + s.ca.caFile}, "vendor", "submit", "--url", s.api.base,
-		"--token", s.tokens["vendor2"], "--manifest", manifest, artifact))
+		"--token", s.tokens["vendor2"], "--manifest", signedManifest(manifest), artifact))
 	waitFor(t, "qualification", func() (bool, string) {
 		var p struct{ Status string }
 		s.api.json("GET", "/api/v1/patches/"+patchID, s.tokens["engineer"], nil, &p)

@@ -158,7 +158,7 @@ func startPLCCampaign(t *testing.T, c apiClient, dir string, tokens map[string]s
 	}
 	writeManifest(t, manifest, "ControlStation-PLC", "V2.9.4", "< V2.9.4")
 	runCLI(t, bin, "vendor", "sign", "--key", filepath.Join(dir, "demo-keys", "acme.key"), "--manifest", manifest, "--artifact", artifact)
-	patchID := strings.TrimSpace(runCLI(t, bin, "vendor", "submit", "--url", c.base, "--token", tokens["vendor"], "--manifest", manifest, artifact))
+	patchID := strings.TrimSpace(runCLI(t, bin, "vendor", "submit", "--url", c.base, "--token", tokens["vendor"], "--manifest", signedManifest(manifest), artifact))
 	waitFor(t, "qualification", func() (bool, string) {
 		var p struct{ Status string }
 		c.json("GET", "/api/v1/patches/"+patchID, tokens["engineer"], nil, &p)

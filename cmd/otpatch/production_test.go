@@ -212,7 +212,7 @@ func TestProductionShape(t *testing.T) {
 	}
 	writeManifest(t, manifest, "ControlStation-PLC", "V2.9.4", "< V2.9.4")
 	runCLI(t, bin, "vendor", "sign", "--key", filepath.Join(s.dir, "demo-keys", "acme.key"), "--manifest", manifest, "--artifact", artifact)
-	patchID := strings.TrimSpace(runCLI(t, bin, "vendor", "submit", "--url", base, "--token", s.tokens["vendor"], "--manifest", manifest, artifact))
+	patchID := strings.TrimSpace(runCLI(t, bin, "vendor", "submit", "--url", base, "--token", s.tokens["vendor"], "--manifest", signedManifest(manifest), artifact))
 	waitFor(t, "qualification", func() (bool, string) {
 		var p struct{ Status string }
 		c.json("GET", "/api/v1/patches/"+patchID, s.tokens["engineer"], nil, &p)

@@ -69,22 +69,29 @@ func vendorKeygen(args []string) error {
 	return nil
 }
 
-// vendorSign completes the manifest's artifact entries (size, SHA-256) from the given files,
-// validates it, writes it back and writes MANIFEST.sig with the signature of its exact bytes.
+// vendorSign signs the exact bytes of a manifest and writes the signature to FILE.sig next to
+// the signed FILE. It never rewrites the vendor's manifest: with --artifact it writes a
+// completed copy (--out, by default NAME.signed.json) whose artifact entries carry each file's
+// name, size and SHA-256, and signs that copy.
 func vendorSign(args []string) error {
+	const usage = "usage: otpatch vendor sign --key KEY [--artifact FILE]... [--out FILE] MANIFEST"
 	fs := flag.NewFlagSet("vendor sign", flag.ContinueOnError)
-	keyPath := fs.String("key", "", "vendor private key (PEM)")
-	manifestPath := fs.String("manifest", "", "manifest JSON file")
+	keyPath := fs.String("key", "", "vendor private key (PEM), made by otpatch vendor keygen")
+	manifestPath := fs.String("manifest", "", "manifest JSON `FILE` (or give it as the argument)")
+	outPath := fs.String("out", "", "with --artifact: where the completed manifest goes (default: MANIFEST's name with .signed.json instead of .json)")
 	var arts stringList
-	fs.Var(&arts, "artifact", "artifact file whose size and SHA-256 are written into the manifest (repeatable)")
+	fs.Var(&arts, "artifact", "artifact `FILE` whose name, size and SHA-256 go into the completed manifest (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *manifestPath == "" && fs.NArg() == 1 {
 		*manifestPath = fs.Arg(0) // otpatch vendor sign --key KEY MANIFEST
 	}
-	if *keyPath == "" || *manifestPath == "" {
-		return errors.New("usage: otpatch vendor sign --key KEY [--artifact FILE]... MANIFEST")
+	switch {
+	case *keyPath == "" || *manifestPath == "":
+		return errors.New(usage)
+	case *outPath != "" && len(arts) == 0:
+		return errors.New("--out names the completed manifest, which only --artifact makes; without it the manifest is signed as it is")
 	}
 	keyPEM, err := os.ReadFile(*keyPath)
 	if err != nil {
@@ -92,48 +99,86 @@ func vendorSign(args []string) error {
 	}
 	priv, err := signing.ParsePrivate(keyPEM)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", *keyPath, err)
 	}
 	raw, err := os.ReadFile(*manifestPath)
 	if err != nil {
 		return err
 	}
+	signed := *manifestPath
 	if len(arts) > 0 {
-		var m domain.Manifest
-		if err := json.Unmarshal(raw, &m); err != nil {
+		if raw, err = completeManifest(raw, arts); err != nil {
 			return fmt.Errorf("%s: %w", *manifestPath, err)
 		}
-		for _, path := range arts {
-			size, sum, err := fileDigest(path)
-			if err != nil {
-				return err
-			}
-			name := filepath.Base(path)
-			found := false
-			for i := range m.Artifacts {
-				if m.Artifacts[i].Name == name {
-					m.Artifacts[i].Size, m.Artifacts[i].SHA256, found = size, sum, true
-				}
-			}
-			if !found {
-				m.Artifacts = append(m.Artifacts, domain.ArtifactRef{Name: name, Size: size, SHA256: sum, MediaType: "application/octet-stream"})
-			}
+		if signed = *outPath; signed == "" {
+			signed = strings.TrimSuffix(*manifestPath, ".json") + ".signed.json"
 		}
-		raw, _ = json.MarshalIndent(m, "", "  ")
-		raw = append(raw, '\n')
+		if sameFile(signed, *manifestPath) {
+			return fmt.Errorf("--out %s is the manifest itself; the vendor's manifest is never rewritten: name another file", signed)
+		}
 	}
 	if _, err := domain.ParseManifest(raw); err != nil {
 		return fmt.Errorf("%s: %w", *manifestPath, err)
 	}
-	if err := os.WriteFile(*manifestPath, raw, 0o644); err != nil {
-		return err
+	if signed != *manifestPath {
+		if err := os.WriteFile(signed, raw, 0o644); err != nil {
+			return err
+		}
+		fmt.Printf("wrote %s: %s with the name, size and SHA-256 of %s\n", signed, *manifestPath, strings.Join(arts, ", "))
 	}
 	sig := signing.Sign(priv, raw)
-	if err := os.WriteFile(*manifestPath+".sig", []byte(sig+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(signed+".sig", []byte(sig+"\n"), 0o644); err != nil {
 		return err
 	}
-	fmt.Printf("signed %s with key %s; signature in %s.sig\n", *manifestPath, signing.Fingerprint(priv.Public().(ed25519.PublicKey)), *manifestPath)
+	fmt.Printf("signed %s with key %s; signature in %s.sig\n", signed, signing.Fingerprint(priv.Public().(ed25519.PublicKey)), signed)
 	return nil
+}
+
+// completeManifest returns the manifest with an entry for each artifact file: its name, size
+// and SHA-256, replacing an entry of the same name. A field the manifest format does not know
+// is refused rather than dropped. The JSON is indented and keeps <, > and & as they are, so
+// the vendor reads what is signed.
+func completeManifest(raw []byte, arts []string) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var m domain.Manifest
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("not a manifest: %w", err)
+	}
+	for _, path := range arts {
+		size, sum, err := fileDigest(path)
+		if err != nil {
+			return nil, err
+		}
+		name := filepath.Base(path)
+		found := false
+		for i := range m.Artifacts {
+			if m.Artifacts[i].Name == name {
+				m.Artifacts[i].Size, m.Artifacts[i].SHA256, found = size, sum, true
+			}
+		}
+		if !found {
+			m.Artifacts = append(m.Artifacts, domain.ArtifactRef{Name: name, Size: size, SHA256: sum, MediaType: "application/octet-stream"})
+		}
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// sameFile reports whether a and b name one file (b exists).
+func sameFile(a, b string) bool {
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(sa, sb)
 }
 
 func fileDigest(path string) (int64, string, error) {
@@ -197,7 +242,7 @@ func vendorSubmit(ctx context.Context, args []string) error {
 	}
 	sig, err := os.ReadFile(*manifestPath + ".sig")
 	if err != nil {
-		return fmt.Errorf("signature: %w (sign the manifest with otpatch vendor sign)", err)
+		return fmt.Errorf("signature: %w (sign the manifest with otpatch vendor sign, and submit the file it signed)", err)
 	}
 	var total int64
 	for _, path := range files {

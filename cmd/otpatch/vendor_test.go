@@ -47,7 +47,7 @@ func TestVendorCLI(t *testing.T) {
 	}
 	writeManifest(t, manifest, "ViewPanel-HMI", "V16.0.2", "< V16.0.2")
 	runCLI(t, bin, "vendor", "sign", "--key", keyBase+".key", "--manifest", manifest, "--artifact", artifact)
-	cmd := exec.Command(bin, "vendor", "submit", "--url", c.base, "--token", tokens["vendor"], "--manifest", manifest, artifact)
+	cmd := exec.Command(bin, "vendor", "submit", "--url", c.base, "--token", tokens["vendor"], "--manifest", signedManifest(manifest), artifact)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdout, err := cmd.Output()
@@ -73,7 +73,7 @@ func TestVendorCLI(t *testing.T) {
 	// The same vendor sends the next version through presigned URLs and waits for the verdict.
 	writeManifest(t, manifest, "ViewPanel-HMI", "V16.0.3", "< V16.0.3")
 	runCLI(t, bin, "vendor", "sign", "--key", keyBase+".key", "--artifact", artifact, manifest)
-	cmd = exec.Command(bin, "vendor", "submit", "--presigned", "--wait", "--url", c.base, "--token", tokens["vendor"], manifest, artifact)
+	cmd = exec.Command(bin, "vendor", "submit", "--presigned", "--wait", "--url", c.base, "--token", tokens["vendor"], signedManifest(manifest), artifact)
 	stderr.Reset()
 	cmd.Stderr = &stderr
 	if stdout, err = cmd.Output(); err != nil {
@@ -88,9 +88,14 @@ func TestVendorCLI(t *testing.T) {
 	}
 	writeManifest(t, manifest, "ViewPanel-HMI", "V16.0.4", "< V16.0.4")
 	runCLI(t, bin, "vendor", "sign", "--key", keyBase+".key", "--manifest", manifest, "--artifact", artifact)
-	cmd = exec.Command(bin, "vendor", "submit", "--url", c.base, "--token", tokens["vendor"], "--manifest", manifest, artifact)
+	cmd = exec.Command(bin, "vendor", "submit", "--url", c.base, "--token", tokens["vendor"], "--manifest", signedManifest(manifest), artifact)
 	msg, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(msg), "revoked") {
 		t.Errorf("a patch signed with a revoked key: err %v, output %s", err, msg)
 	}
+}
+
+// signedManifest is where otpatch vendor sign --artifact writes the completed manifest.
+func signedManifest(manifest string) string {
+	return strings.TrimSuffix(manifest, ".json") + ".signed.json"
 }
