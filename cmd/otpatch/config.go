@@ -43,11 +43,27 @@ type configProblem struct {
 func configCheck(ctx context.Context, out io.Writer, args []string) error {
 	var c config
 	fs := flag.NewFlagSet("config check", flag.ContinueOnError)
-	c.flags(fs)
-	role := fs.String("role", "server", "the process to check the configuration for: server or worker")
+	c.flags(fs, roleDev) // every setting; the role's own are checked
+	role := fs.String("role", roleServer, "the process to check the configuration for: server or worker")
 	connect := fs.Bool("connect", false, "also connect to the database, the object store and Temporal (5 s each)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *role != roleServer && *role != roleWorker {
+		return fmt.Errorf("--role %q: give server or worker", *role)
+	}
+	// A flag of the other role on the command line is a mistake: that process would not read it.
+	var own config
+	ownFlags := flag.NewFlagSet(*role, flag.ContinueOnError)
+	own.flags(ownFlags, *role)
+	var foreign []string
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name != "role" && f.Name != "connect" && ownFlags.Lookup(f.Name) == nil {
+			foreign = append(foreign, "--"+f.Name)
+		}
+	})
+	if len(foreign) > 0 {
+		return fmt.Errorf("%s: not a setting of otpatch %s", strings.Join(foreign, ", "), *role)
 	}
 	problems := c.validate(*role)
 	if len(problems) == 0 && *connect {
@@ -79,9 +95,6 @@ func (c *config) validate(role string) []configProblem {
 	var ps []configProblem
 	add := func(setting, format string, a ...any) {
 		ps = append(ps, configProblem{setting, fmt.Sprintf(format, a...)})
-	}
-	if role != "server" && role != "worker" {
-		add("--role", "%q is not server or worker", role)
 	}
 	switch {
 	case c.database == "":
@@ -122,13 +135,13 @@ func (c *config) validate(role string) []configProblem {
 	if c.simStep < 0 {
 		add("OTPATCH_SIM_STEP", "negative (%s)", c.simStep)
 	}
-	if c.maxArtifact <= 0 {
+	if role == roleServer && c.maxArtifact <= 0 {
 		add("OTPATCH_MAX_ARTIFACT_BYTES", "must be positive")
 	}
-	if role == "server" && c.authFailures <= 0 {
+	if role == roleServer && c.authFailures <= 0 {
 		add("OTPATCH_AUTH_FAILURES_PER_MINUTE", "must be a positive number of failed authentications a minute per source address (default %d)", api.DefaultAuthFailures)
 	}
-	if role == "server" && c.writesPerMinute <= 0 {
+	if role == roleServer && c.writesPerMinute <= 0 {
 		add("OTPATCH_WRITES_PER_MINUTE", "must be a positive number of changes a minute per identity (default %d)", api.DefaultWrites)
 	}
 	if c.metricsListen != "" {
@@ -136,10 +149,10 @@ func (c *config) validate(role string) []configProblem {
 			add("OTPATCH_METRICS_LISTEN", "%q is not host:port (example :9090)", c.metricsListen)
 		}
 	}
-	if role == "worker" {
+	if role == roleWorker {
 		c.devices.problems(add)
 	}
-	if role == "server" {
+	if role == roleServer {
 		switch {
 		case c.tokenMaxDays <= 0:
 			add("OTPATCH_TOKEN_MAX_EXPIRY_DAYS", "must be a positive number of days (default %d)", api.DefaultTokenMaxLifetime/day)
@@ -221,7 +234,7 @@ func (c *config) summary(role string) [][2]string {
 		{"s3 access key", mask(c.s3Access)},
 		{"s3 secret key", mask(c.s3Secret)},
 	}
-	if role == "server" {
+	if role == roleServer {
 		scheme := "http"
 		if c.tlsCert != "" {
 			scheme = "https"
@@ -229,10 +242,10 @@ func (c *config) summary(role string) [][2]string {
 		out = append(out, [2]string{"listen", scheme + " " + c.listen},
 			[2]string{"token expiry", fmt.Sprintf("%d days by default, at most %d", c.tokenDays, c.tokenMaxDays)})
 	}
-	if role == "worker" {
+	if role == roleWorker {
 		out = append(out, [2]string{"ssh client key", orUnset(c.devices.sshKey)}, [2]string{"ssh known_hosts", orUnset(c.devices.sshKnownHosts)})
 	}
-	if role == "server" {
+	if role == roleServer {
 		out = append(out, [2]string{"rate limits", fmt.Sprintf("%d failed authentications per source address, %d changes per identity, a minute", c.authFailures, c.writesPerMinute)})
 		out = append(out, c.identity.summary()...)
 	}

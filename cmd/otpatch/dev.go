@@ -44,7 +44,7 @@ func randomHex(n int) string {
 func runDev(ctx context.Context, args []string) error {
 	var c config
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	c.flags(fs)
+	c.flags(fs, roleDev)
 	dataDir := fs.String("data", env("DATA", "./otpatch-data"), "data folder (OTPATCH_DATA)")
 	seed := fs.Bool("demo", false, "seed a demo plant and print its tokens")
 	temporalAddr := fs.String("temporal-listen", env("TEMPORAL_LISTEN", "127.0.0.1:0"), "embedded Temporal frontend address (OTPATCH_TEMPORAL_LISTEN)")

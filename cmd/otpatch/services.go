@@ -63,8 +63,17 @@ type config struct {
 	identity identityConfig
 }
 
-func (c *config) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.listen, "listen", env("LISTEN", "127.0.0.1:8080"), "API and UI address (OTPATCH_LISTEN)")
+// The processes a configuration is for. Each lists and reads only its own settings: the
+// server's are the API's (listen address, TLS, upload limit, rate limits, tokens, sign-in),
+// the worker's reach devices; dev runs both in one process.
+const (
+	roleServer = "server"
+	roleWorker = "worker"
+	roleDev    = "dev"
+)
+
+// flags registers the settings of role on fs.
+func (c *config) flags(fs *flag.FlagSet, role string) {
 	fs.StringVar(&c.checkpointKey, "checkpoint-key", env("CHECKPOINT_KEY_FILE", ""), "audit checkpoint signing key (PEM file; created when missing) (OTPATCH_CHECKPOINT_KEY_FILE)")
 	fs.StringVar(&c.database, "database", env("DATABASE_URL", ""), "postgres:// URL or SQLite file (OTPATCH_DATABASE_URL)")
 	fs.StringVar(&c.temporal, "temporal", env("TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend host:port (OTPATCH_TEMPORAL_ADDRESS)")
@@ -77,22 +86,32 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.s3Secure, "s3-secure", secure, "use HTTPS for S3 (OTPATCH_S3_SECURE)")
 	step, _ := time.ParseDuration(env("SIM_STEP", "2s"))
 	fs.DurationVar(&c.simStep, "sim-step", step, "how long each simulated device operation takes (OTPATCH_SIM_STEP)")
+	logJSON, _ := strconv.ParseBool(env("LOG_JSON", "false"))
+	fs.BoolVar(&c.logJSON, "log-json", logJSON, "JSON logs (OTPATCH_LOG_JSON)")
+	fs.StringVar(&c.metricsListen, "metrics-listen", env("METRICS_LISTEN", ""), "address for a separate Prometheus /metrics listener; the worker serves metrics only there, the server also on its API address (OTPATCH_METRICS_LISTEN)")
+	if role != roleWorker {
+		c.serverFlags(fs)
+	}
+	if role != roleServer {
+		c.devices.flags(fs)
+	}
+}
+
+// serverFlags are the API's settings.
+func (c *config) serverFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.listen, "listen", env("LISTEN", "127.0.0.1:8080"), "API and UI address (OTPATCH_LISTEN)")
 	maxArt, _ := strconv.ParseInt(env("MAX_ARTIFACT_BYTES", strconv.Itoa(256<<20)), 10, 64)
 	fs.Int64Var(&c.maxArtifact, "max-artifact-bytes", maxArt, "largest patch upload accepted through the API (OTPATCH_MAX_ARTIFACT_BYTES)")
 	fails, _ := strconv.Atoi(env("AUTH_FAILURES_PER_MINUTE", strconv.Itoa(api.DefaultAuthFailures)))
 	fs.IntVar(&c.authFailures, "auth-failures-per-minute", fails, "failed authentications one source address may make a minute before further failures are answered 429 (OTPATCH_AUTH_FAILURES_PER_MINUTE)")
 	writes, _ := strconv.Atoi(env("WRITES_PER_MINUTE", strconv.Itoa(api.DefaultWrites)))
 	fs.IntVar(&c.writesPerMinute, "writes-per-minute", writes, "changes (POST, PUT, PATCH, DELETE) one identity may make a minute before further ones are answered 429 (OTPATCH_WRITES_PER_MINUTE)")
-	logJSON, _ := strconv.ParseBool(env("LOG_JSON", "false"))
-	fs.BoolVar(&c.logJSON, "log-json", logJSON, "JSON logs (OTPATCH_LOG_JSON)")
-	fs.StringVar(&c.metricsListen, "metrics-listen", env("METRICS_LISTEN", ""), "address for a separate Prometheus /metrics listener; the worker serves metrics only there, the server also on its API address (OTPATCH_METRICS_LISTEN)")
 	fs.StringVar(&c.tlsCert, "tls-cert", env("TLS_CERT", ""), "PEM certificate (chain) for HTTPS on the API address (OTPATCH_TLS_CERT)")
 	fs.StringVar(&c.tlsKey, "tls-key", env("TLS_KEY", ""), "PEM private key for --tls-cert (OTPATCH_TLS_KEY)")
 	days, _ := strconv.Atoi(env("TOKEN_EXPIRY_DAYS", strconv.Itoa(int(api.DefaultTokenLifetime/day))))
 	fs.IntVar(&c.tokenDays, "token-expiry-days", days, "days a new personal API token lasts when its request names no expiry (OTPATCH_TOKEN_EXPIRY_DAYS)")
 	maxDays, _ := strconv.Atoi(env("TOKEN_MAX_EXPIRY_DAYS", strconv.Itoa(int(api.DefaultTokenMaxLifetime/day))))
 	fs.IntVar(&c.tokenMaxDays, "token-max-expiry-days", maxDays, "the longest lifetime, in days, a personal API token may be given (OTPATCH_TOKEN_MAX_EXPIRY_DAYS)")
-	c.devices.flags(fs)
 	c.identity.flags(fs)
 }
 
@@ -280,7 +299,7 @@ func serveTLS(ctx context.Context, log *slog.Logger, addr string, h http.Handler
 func runServer(ctx context.Context, args []string) error {
 	var c config
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
-	c.flags(fs)
+	c.flags(fs, roleServer)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -305,7 +324,7 @@ func runServer(ctx context.Context, args []string) error {
 func runWorker(ctx context.Context, args []string) error {
 	var c config
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	c.flags(fs)
+	c.flags(fs, roleWorker)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
