@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,7 +16,8 @@ import (
 const csafUsage = "usage: otpatch csaf ingest --url URL --token TOKEN FILE..."
 
 // runCSAF is `otpatch csaf ingest`: it sends CSAF 2.0 advisory files to the server and prints
-// one line per file: tracking id, what the server did, CVEs and affected assets.
+// one line per file: tracking id, what the server did, CVEs and affected assets. A server that
+// cannot be reached stops it at the first file.
 func runCSAF(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] != "ingest" {
 		return errors.New(csafUsage)
@@ -35,12 +34,16 @@ func runCSAF(ctx context.Context, args []string) error {
 	failed := 0
 	for _, path := range fs.Args() {
 		line, err := ingestAdvisory(ctx, strings.TrimRight(*url, "/"), *token, path)
-		if err != nil {
+		var ae *answerError
+		switch {
+		case err == nil:
+			fmt.Println(line)
+		case errors.As(err, &ae) || errors.Is(err, errAdvisoryFile):
 			fmt.Fprintf(os.Stderr, "%s: %v\n", filepath.Base(path), err)
 			failed++
-			continue
+		default:
+			return err // the server cannot be reached: every other file would fail the same way
 		}
-		fmt.Println(line)
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d advisories were not ingested", failed, fs.NArg())
@@ -48,46 +51,29 @@ func runCSAF(ctx context.Context, args []string) error {
 	return nil
 }
 
+// errAdvisoryFile marks a file that was not sent.
+var errAdvisoryFile = errors.New("not sent")
+
 // ingestAdvisory posts one file and returns its summary line.
-func ingestAdvisory(ctx context.Context, url, token, path string) (string, error) {
+func ingestAdvisory(ctx context.Context, base, token, path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w: %w", errAdvisoryFile, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w: %w", errAdvisoryFile, err)
 	}
 	if st.Size() > csaf.MaxDocumentBytes {
-		return "", fmt.Errorf("%d bytes, larger than the limit of %d bytes for an advisory; not sent", st.Size(), csaf.MaxDocumentBytes)
+		return "", fmt.Errorf("%w: %d bytes, larger than the limit of %d bytes for an advisory", errAdvisoryFile, st.Size(), csaf.MaxDocumentBytes)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/api/v1/advisories", f)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/advisories", f)
 	if err != nil {
 		return "", err
 	}
 	req.ContentLength = st.Size()
-	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(res.Body, 32<<20))
-	if err != nil {
-		return "", err
-	}
-	if res.StatusCode != http.StatusCreated && res.StatusCode != http.StatusOK {
-		var p struct {
-			Detail string `json:"detail"`
-		}
-		_ = json.Unmarshal(body, &p)
-		if p.Detail == "" {
-			p.Detail = strings.TrimSpace(string(body))
-		}
-		return "", fmt.Errorf("refused (%s): %s", res.Status, p.Detail)
-	}
 	var a struct {
 		TrackingID string   `json:"tracking_id"`
 		Ingest     string   `json:"ingest"`
@@ -95,8 +81,8 @@ func ingestAdvisory(ctx context.Context, url, token, path string) (string, error
 		Affected   int      `json:"affected_asset_count"`
 		Remedy     string   `json:"remediation"`
 	}
-	if err := json.Unmarshal(body, &a); err != nil {
-		return "", fmt.Errorf("the server's answer is not an advisory: %w", err)
+	if err := call(req, base, token, &a, http.StatusCreated, http.StatusOK); err != nil {
+		return "", refused("the advisory was", err)
 	}
 	cves := "no CVE"
 	switch n := len(a.CVEs); {

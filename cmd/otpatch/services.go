@@ -401,7 +401,7 @@ func runHealthcheck(ctx context.Context, args []string) error {
 	}
 	res, err := client.Do(req)
 	if err != nil {
-		return err
+		return reachError(ctx, "otpatch server", *url, err)
 	}
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK {

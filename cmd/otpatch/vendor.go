@@ -13,6 +13,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -272,6 +273,7 @@ func vendorSubmit(ctx context.Context, args []string) error {
 func submitStreamed(ctx context.Context, base, token string, raw []byte, sig string, files []string, total int64) (string, error) {
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
+	written := make(chan error, 1)
 	go func() {
 		err := func() error {
 			fw, err := mw.CreateFormField("manifest")
@@ -304,6 +306,7 @@ func submitStreamed(ctx context.Context, base, token string, raw []byte, sig str
 			return mw.Close()
 		}()
 		pw.CloseWithError(err)
+		written <- err
 	}()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/patches", pr)
 	if err != nil {
@@ -311,8 +314,13 @@ func submitStreamed(ctx context.Context, base, token string, raw []byte, sig str
 	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	var out patchAnswer
-	if err := apiCall(req, token, http.StatusCreated, &out); err != nil {
-		return "", fmt.Errorf("submission refused: %w", err)
+	err = call(req, base, token, &out, http.StatusCreated)
+	pr.Close() // ends the writer if the server answered before reading everything
+	if werr := <-written; werr != nil && !errors.Is(werr, io.ErrClosedPipe) {
+		return "", werr // reading an artifact failed: that, not the server, stopped the upload
+	}
+	if err != nil {
+		return "", refused("submission", err)
 	}
 	fmt.Fprintf(os.Stderr, "submitted: patch %s, %d bytes of artifacts, signed by %s, status %s (qualification follows)\n", out.ID, total, out.Key, out.Status)
 	return out.ID, nil
@@ -332,29 +340,6 @@ type patchAnswer struct {
 	} `json:"applicable_by_version"`
 }
 
-// apiCall sends req with the token and decodes a want-status answer into out; any other
-// status becomes an error carrying the problem's detail.
-func apiCall(req *http.Request, token string, want int, out any) error {
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(res.Body, 4<<20))
-	if res.StatusCode != want {
-		var p struct {
-			Detail string `json:"detail"`
-		}
-		_ = json.Unmarshal(body, &p)
-		return fmt.Errorf("%s: %s", res.Status, p.Detail)
-	}
-	if out != nil {
-		return json.Unmarshal(body, out)
-	}
-	return nil
-}
-
 // submitPresigned admits the manifest, PUTs each artifact to its presigned URL with progress,
 // and completes the upload.
 func submitPresigned(ctx context.Context, base, token string, raw []byte, sig string, files []string) (string, error) {
@@ -368,8 +353,8 @@ func submitPresigned(ctx context.Context, base, token string, raw []byte, sig st
 			URL  string `json:"url"`
 		} `json:"artifacts"`
 	}
-	if err := apiCall(req, token, http.StatusCreated, &up); err != nil {
-		return "", fmt.Errorf("upload refused: %w", err)
+	if err := call(req, base, token, &up, http.StatusCreated); err != nil {
+		return "", refused("upload", err)
 	}
 	byName := map[string]string{}
 	for _, f := range files {
@@ -390,7 +375,11 @@ func submitPresigned(ctx context.Context, base, token string, raw []byte, sig st
 		res, err := http.DefaultClient.Do(req)
 		f.Close()
 		if err != nil {
-			return "", fmt.Errorf("upload %s: %w", a.Name, err)
+			store := a.URL
+			if u, perr := url.Parse(a.URL); perr == nil {
+				store = u.Scheme + "://" + u.Host
+			}
+			return "", fmt.Errorf("upload %s: %w", a.Name, reachError(ctx, "object store", store, err))
 		}
 		res.Body.Close()
 		if res.StatusCode != http.StatusOK {
@@ -399,8 +388,8 @@ func submitPresigned(ctx context.Context, base, token string, raw []byte, sig st
 	}
 	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/patches/uploads/"+up.UploadID+"/complete", nil)
 	var out patchAnswer
-	if err := apiCall(req, token, http.StatusCreated, &out); err != nil {
-		return "", fmt.Errorf("completing the upload refused: %w", err)
+	if err := call(req, base, token, &out, http.StatusCreated); err != nil {
+		return "", refused("completing the upload", err)
 	}
 	fmt.Fprintf(os.Stderr, "submitted: patch %s through presigned upload, signed by %s, status %s (qualification follows)\n", out.ID, out.Key, out.Status)
 	return out.ID, nil
@@ -411,8 +400,8 @@ func waitQualified(ctx context.Context, base, token, id string) error {
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/patches/"+id, nil)
 		var p patchAnswer
-		if err := apiCall(req, token, http.StatusOK, &p); err != nil {
-			return err
+		if err := call(req, base, token, &p, http.StatusOK); err != nil {
+			return fmt.Errorf("waiting for qualification of patch %s: %w", id, err)
 		}
 		switch p.Status {
 		case "qualified":
