@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -18,14 +17,7 @@ import (
 // runAgent is `otpatch agent`: the pull agent on a host inside the control zone. It only dials
 // out to otpatch over HTTPS and never listens.
 func runAgent(ctx context.Context, args []string) error {
-	for _, name := range []string{"AGENT_POLL_WAIT", "AGENT_PROGRESS_EVERY", "AGENT_STEP_TIMEOUT"} {
-		if v := env(name, ""); v != "" {
-			if _, err := time.ParseDuration(v); err != nil {
-				return fmt.Errorf("OTPATCH_%s=%q is not a duration (examples: 20s, 10m)", name, v)
-			}
-		}
-	}
-	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs := newFlags("agent")
 	server := fs.String("server", env("AGENT_SERVER", ""), "otpatch base URL, https:// only (OTPATCH_AGENT_SERVER)")
 	asset := fs.String("asset", env("AGENT_ASSET", ""), "ID of the asset this agent acts for (OTPATCH_AGENT_ASSET)")
 	tokenFile := fs.String("token-file", env("AGENT_TOKEN_FILE", ""), "file holding the agent token an admin issued for the asset (OTPATCH_AGENT_TOKEN_FILE)")
@@ -39,8 +31,15 @@ func runAgent(ctx context.Context, args []string) error {
 	stepTimeout := fs.Duration("step-timeout", envDuration("AGENT_STEP_TIMEOUT", 10*time.Minute), "longest one command on the host may run (OTPATCH_AGENT_STEP_TIMEOUT)")
 	logJSON, _ := strconv.ParseBool(env("LOG_JSON", "false"))
 	fs.BoolVar(&logJSON, "log-json", logJSON, "JSON logs (OTPATCH_LOG_JSON)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.noArgs(args); err != nil {
 		return err
+	}
+	for _, name := range []string{"AGENT_POLL_WAIT", "AGENT_PROGRESS_EVERY", "AGENT_STEP_TIMEOUT"} {
+		if v := env(name, ""); v != "" {
+			if _, err := time.ParseDuration(v); err != nil {
+				return fs.usageError("OTPATCH_%s=%q is not a duration (examples: 20s, 10m)", name, v)
+			}
+		}
 	}
 	var missing []string
 	need := func(v, what string) {
@@ -53,10 +52,10 @@ func runAgent(ctx context.Context, args []string) error {
 	need(*tokenFile, "--token-file (OTPATCH_AGENT_TOKEN_FILE), the agent token an admin issues with POST /api/v1/assets/{id}/agent-credentials")
 	need(*keyFile, "--signing-public-key (OTPATCH_AGENT_SIGNING_PUBLIC_KEY), the job-signing public key from GET /api/v1/agent/signing-key")
 	if len(missing) > 0 {
-		return fmt.Errorf("agent configuration is incomplete; set:\n  %s", strings.Join(missing, "\n  "))
+		return fs.usageError("the configuration is incomplete; set:\n  %s", strings.Join(missing, "\n  "))
 	}
 	if *wait <= 0 || *wait > time.Minute {
-		return fmt.Errorf("--poll-wait %s: must be between 1s and 60s", *wait)
+		return fs.usageError("--poll-wait %s: must be between 1s and 60s", *wait)
 	}
 	tok, err := os.ReadFile(*tokenFile)
 	if err != nil {
@@ -87,7 +86,7 @@ func runAgent(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	log.Info("otpatch agent starting", "version", version, "signing_key", signing.Fingerprint(pub))
+	log.Info("otpatch agent starting", "version", currentVersion().version, "signing_key", signing.Fingerprint(pub))
 	if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,9 +12,10 @@ import (
 	"github.com/otpatch/otpatch/internal/store"
 )
 
+// runAuditVerify is `otpatch audit verify`: a broken chain is a verificationFailed (exit 3).
 func runAuditVerify(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
-	dataDir := fs.String("data", env("DATA", "./otpatch-data"), "data folder of `otpatch dev` (OTPATCH_DATA)")
+	fs := newFlags("audit verify")
+	dataDir := fs.String("data", env("DATA", "./otpatch-data"), "data folder of otpatch dev (OTPATCH_DATA)")
 	dsn := fs.String("database", env("DATABASE_URL", ""), "postgres:// URL or SQLite file; overrides --data (OTPATCH_DATABASE_URL)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	keyArg := fs.String("checkpoint-key", env("CHECKPOINT_PUBLIC_KEY", ""), "the published checkpoint key (file or base64); with the S3 settings the chain is also checked against the signed checkpoints (OTPATCH_CHECKPOINT_PUBLIC_KEY)")
@@ -25,13 +24,13 @@ func runAuditVerify(ctx context.Context, args []string) error {
 	fs.StringVar(&s3.s3Access, "s3-access-key", env("S3_ACCESS_KEY", ""), "S3 access key (OTPATCH_S3_ACCESS_KEY)")
 	fs.StringVar(&s3.s3Secret, "s3-secret-key", env("S3_SECRET_KEY", ""), "S3 secret key (OTPATCH_S3_SECRET_KEY)")
 	fs.StringVar(&s3.s3Bucket, "s3-bucket", env("S3_BUCKET", "otpatch"), "S3 bucket (OTPATCH_S3_BUCKET)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.noArgs(args); err != nil {
 		return err
 	}
 	if *dsn == "" {
 		*dsn = filepath.Join(*dataDir, "otpatch.db")
 		if _, err := os.Stat(*dsn); err != nil {
-			return fmt.Errorf("no database at %s: give --data DIR or --database DSN", *dsn)
+			return fs.usageError("no database at %s: give --data DIR or --database DSN", *dsn)
 		}
 	}
 	st, err := store.Open(*dsn, store.Options{})
@@ -70,7 +69,7 @@ func runAuditVerify(ctx context.Context, args []string) error {
 		fmt.Printf("audit chain BROKEN at event %d: %s\n(%d events before it verify)\n", res.BrokenAt, res.Problem, res.Events)
 	}
 	if !res.OK {
-		return errors.New("audit chain verification failed")
+		return &verificationFailed{"audit chain verification failed"}
 	}
 	return nil
 }

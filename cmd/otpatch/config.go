@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -24,12 +23,9 @@ import (
 	"github.com/otpatch/otpatch/internal/store"
 )
 
-// runConfig is `otpatch config check`.
-func runConfig(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "check" {
-		return errors.New("usage: otpatch config check [--role server|worker] [--connect] [flags of otpatch server]")
-	}
-	return configCheck(ctx, os.Stdout, args[1:])
+// runConfigCheck is `otpatch config check`.
+func runConfigCheck(ctx context.Context, args []string) error {
+	return configCheck(ctx, os.Stdout, args)
 }
 
 // configProblem is one finding of config check.
@@ -38,19 +34,19 @@ type configProblem struct {
 }
 
 // configCheck validates the production configuration from flags and OTPATCH_* variables,
-// prints every finding and returns an error naming how many settings are wrong or missing.
-// With --connect it also reaches the database, the object store and Temporal.
+// prints every finding and returns a verificationFailed naming how many settings are wrong or
+// missing. With --connect it also reaches the database, the object store and Temporal.
 func configCheck(ctx context.Context, out io.Writer, args []string) error {
 	var c config
-	fs := flag.NewFlagSet("config check", flag.ContinueOnError)
-	c.flags(fs, roleDev) // every setting; the role's own are checked
+	fs := newFlags("config check")
+	c.flags(fs.FlagSet, roleDev) // every setting; the role's own are checked
 	role := fs.String("role", roleServer, "the process to check the configuration for: server or worker")
 	connect := fs.Bool("connect", false, "also connect to the database, the object store and Temporal (5 s each)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.noArgs(args); err != nil {
 		return err
 	}
 	if *role != roleServer && *role != roleWorker {
-		return fmt.Errorf("--role %q: give server or worker", *role)
+		return fs.usageError("--role %q: give server or worker", *role)
 	}
 	// A flag of the other role on the command line is a mistake: that process would not read it.
 	var own config
@@ -63,7 +59,7 @@ func configCheck(ctx context.Context, out io.Writer, args []string) error {
 		}
 	})
 	if len(foreign) > 0 {
-		return fmt.Errorf("%s: not a setting of otpatch %s", strings.Join(foreign, ", "), *role)
+		return fs.usageError("%s: not a setting of otpatch %s", strings.Join(foreign, ", "), *role)
 	}
 	problems := c.validate(*role)
 	if len(problems) == 0 && *connect {
@@ -85,7 +81,7 @@ func configCheck(ctx context.Context, out io.Writer, args []string) error {
 	for _, p := range problems {
 		fmt.Fprintf(out, "  %s: %s\n", p.setting, p.problem)
 	}
-	return fmt.Errorf("%d configuration problem(s); see above", len(problems))
+	return &verificationFailed{fmt.Sprintf("%d configuration problem(s); see above", len(problems))}
 }
 
 var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)

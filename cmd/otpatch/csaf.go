@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net/http"
 	"os"
@@ -13,27 +12,30 @@ import (
 	"github.com/otpatch/otpatch/internal/csaf"
 )
 
-const csafUsage = "usage: otpatch csaf ingest --url URL --token TOKEN FILE..."
-
-// runCSAF is `otpatch csaf ingest`: it sends CSAF 2.0 advisory files to the server and prints
-// one line per file: tracking id, what the server did, CVEs and affected assets. A server that
-// cannot be reached stops it at the first file.
-func runCSAF(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "ingest" {
-		return errors.New(csafUsage)
-	}
-	fs := flag.NewFlagSet("csaf ingest", flag.ContinueOnError)
-	url := fs.String("url", env("URL", "http://127.0.0.1:8080"), "otpatch URL (OTPATCH_URL)")
+// runCSAFIngest is `otpatch csaf ingest`: it sends CSAF 2.0 advisory files to the server and
+// prints one line per file: tracking id, what the server did, CVEs and affected assets. A
+// server that cannot be reached stops it at the first file.
+func runCSAFIngest(ctx context.Context, args []string) error {
+	fs := newFlags("csaf ingest")
+	rawURL := fs.String("url", env("URL", "http://127.0.0.1:8080"), "otpatch URL (OTPATCH_URL)")
 	token := fs.String("token", env("TOKEN", ""), "engineer or admin token (OTPATCH_TOKEN)")
-	if err := fs.Parse(args[1:]); err != nil {
+	files, err := fs.parse(args)
+	if err != nil {
 		return err
 	}
-	if *token == "" || fs.NArg() == 0 {
-		return errors.New(csafUsage)
+	base, err := serverURL(fs, *rawURL)
+	if err != nil {
+		return err
+	}
+	switch {
+	case *token == "":
+		return fs.usageError("no token: give --token or set OTPATCH_TOKEN")
+	case len(files) == 0:
+		return fs.usageError("give at least one advisory FILE")
 	}
 	failed := 0
-	for _, path := range fs.Args() {
-		line, err := ingestAdvisory(ctx, strings.TrimRight(*url, "/"), *token, path)
+	for _, path := range files {
+		line, err := ingestAdvisory(ctx, base, *token, path)
 		var ae *answerError
 		switch {
 		case err == nil:
@@ -46,7 +48,7 @@ func runCSAF(ctx context.Context, args []string) error {
 		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d advisories were not ingested", failed, fs.NArg())
+		return fmt.Errorf("%d of %d advisories were not ingested", failed, len(files))
 	}
 	return nil
 }

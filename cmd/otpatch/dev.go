@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -43,13 +42,13 @@ func randomHex(n int) string {
 
 func runDev(ctx context.Context, args []string) error {
 	var c config
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	c.flags(fs, roleDev)
+	fs := newFlags("dev")
+	c.flags(fs.FlagSet, roleDev)
 	dataDir := fs.String("data", env("DATA", "./otpatch-data"), "data folder (OTPATCH_DATA)")
 	seed := fs.Bool("demo", false, "seed a demo plant and print its tokens")
 	temporalAddr := fs.String("temporal-listen", env("TEMPORAL_LISTEN", "127.0.0.1:0"), "embedded Temporal frontend address (OTPATCH_TEMPORAL_LISTEN)")
 	noWorker := fs.Bool("no-worker", false, "run no worker in this process; a separate otpatch worker connects to the printed Temporal, database and S3")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.noArgs(args); err != nil {
 		return err
 	}
 	log := c.logger()
@@ -151,7 +150,7 @@ func runDev(ctx context.Context, args []string) error {
 		}
 	}
 	return serveTLS(ctx, log, c.listen, h, c.tlsCert, c.tlsKey, func(url string) { // HTTPS with --tls-cert/--tls-key (pull agent)
-		fmt.Printf("otpatch %s is running at %s (started in %s)\n", version, url, time.Since(started).Round(time.Millisecond))
+		fmt.Printf("otpatch %s is running at %s (started in %s)\n", currentVersion().version, url, time.Since(started).Round(time.Millisecond))
 		fmt.Printf("  data folder: %s\n  Temporal:    %s (namespace %s)\n  S3:          http://%s (bucket %s)\n", *dataDir, c.temporal, c.namespace, endpoint, c.s3Bucket)
 		if *noWorker {
 			fmt.Printf("  no worker in this process (--no-worker): run otpatch worker with OTPATCH_DATABASE_URL=%s OTPATCH_TEMPORAL_ADDRESS=%s OTPATCH_S3_ENDPOINT=%s and the keys in %s\n",

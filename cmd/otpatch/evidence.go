@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,34 +14,32 @@ import (
 	"github.com/otpatch/otpatch/internal/signing"
 )
 
-const evidenceUsage = "usage: otpatch evidence verify [--checkpoint-key KEY] BUNDLE"
-
-// runEvidence is `otpatch evidence verify`: it checks a campaign's evidence bundle offline.
-func runEvidence(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "verify" {
-		return errors.New(evidenceUsage)
-	}
-	return runEvidenceVerify(ctx, args[1:], os.Stdout)
+// runEvidenceVerifyStdout is `otpatch evidence verify`: it checks a campaign's evidence bundle
+// offline.
+func runEvidenceVerifyStdout(ctx context.Context, args []string) error {
+	return runEvidenceVerify(ctx, args, os.Stdout)
 }
 
+// runEvidenceVerify writes its report to out; a bundle that does not verify is a
+// verificationFailed (exit 3).
 func runEvidenceVerify(_ context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("evidence verify", flag.ContinueOnError)
+	fs := newFlags("evidence verify")
 	keyArg := fs.String("checkpoint-key", env("CHECKPOINT_PUBLIC_KEY", ""), "the published audit checkpoint key: a file (PEM, base64, or the JSON of GET /api/v1/audit/key) or the base64 key itself (OTPATCH_CHECKPOINT_PUBLIC_KEY)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	if err := fs.Parse(args); err != nil {
+	pos, err := fs.parse(args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return errors.New(evidenceUsage)
+	if len(pos) != 1 {
+		return fs.usageError("give one BUNDLE, not %d", len(pos))
 	}
 	var pub ed25519.PublicKey
 	if *keyArg != "" {
-		var err error
 		if pub, err = readPublicKey(*keyArg); err != nil {
 			return err
 		}
 	}
-	f, err := os.Open(fs.Arg(0))
+	f, err := os.Open(pos[0])
 	if err != nil {
 		return err
 	}
@@ -61,7 +58,7 @@ func runEvidenceVerify(_ context.Context, args []string, out io.Writer) error {
 		if !*asJSON {
 			fmt.Fprintf(out, "evidence bundle FAILED: %v\n", err)
 		}
-		return errors.New("evidence verification failed")
+		return &verificationFailed{"evidence verification failed"}
 	}
 	if !*asJSON {
 		fmt.Fprintf(out, "evidence bundle verified: campaign %s, %d files, %d audit events, chain %d to %d covered by checkpoint %d\n",

@@ -18,6 +18,15 @@ import (
 // server that cannot be reached says so, and an answer other than the one asked for shows the
 // problem the server sent.
 
+// serverURL checks the value of --url: the otpatch server's http:// or https:// URL.
+func serverURL(fs *flags, raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fs.usageError("--url %q is not the otpatch server's http:// or https:// URL (example: https://otpatch.plant.example)", raw)
+	}
+	return strings.TrimRight(raw, "/"), nil
+}
+
 // answerError is an answer of the otpatch server other than the one asked for.
 type answerError struct {
 	status string // "422 Unprocessable Entity"

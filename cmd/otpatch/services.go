@@ -298,9 +298,9 @@ func serveTLS(ctx context.Context, log *slog.Logger, addr string, h http.Handler
 
 func runServer(ctx context.Context, args []string) error {
 	var c config
-	fs := flag.NewFlagSet("server", flag.ContinueOnError)
-	c.flags(fs, roleServer)
-	if err := fs.Parse(args); err != nil {
+	fs := newFlags("server")
+	c.flags(fs.FlagSet, roleServer)
+	if err := fs.noArgs(args); err != nil {
 		return err
 	}
 	log := c.logger()
@@ -323,9 +323,9 @@ func runServer(ctx context.Context, args []string) error {
 
 func runWorker(ctx context.Context, args []string) error {
 	var c config
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	c.flags(fs, roleWorker)
-	if err := fs.Parse(args); err != nil {
+	fs := newFlags("worker")
+	c.flags(fs.FlagSet, roleWorker)
+	if err := fs.noArgs(args); err != nil {
 		return err
 	}
 	log := c.logger()
@@ -352,10 +352,13 @@ func runWorker(ctx context.Context, args []string) error {
 }
 
 func runMigrate(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs := newFlags("migrate")
 	dsn := fs.String("database", env("DATABASE_URL", ""), "postgres:// URL or SQLite file (OTPATCH_DATABASE_URL)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.noArgs(args); err != nil {
 		return err
+	}
+	if *dsn == "" {
+		return fs.usageError("no database: give --database or set OTPATCH_DATABASE_URL (postgres://… or a SQLite file)")
 	}
 	st, err := store.Open(*dsn, store.Options{})
 	if err != nil {
@@ -372,10 +375,10 @@ func runMigrate(ctx context.Context, args []string) error {
 }
 
 func runHealthcheck(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	fs := newFlags("healthcheck")
 	url := fs.String("url", "http://127.0.0.1:8080/healthz", "health endpoint")
 	ca := fs.String("ca", env("HEALTHCHECK_CA", env("TLS_CERT", "")), "PEM certificates to trust for an https:// URL, besides the system's (OTPATCH_HEALTHCHECK_CA; default: OTPATCH_TLS_CERT, the server's own)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.noArgs(args); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)

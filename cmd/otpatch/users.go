@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 
@@ -17,29 +15,22 @@ import (
 // granted in the application, by one admin and confirmed by another.
 const maxBootstrapAdmins = 2
 
-// runUsers is `otpatch users bootstrap`: the first admins of a new installation, made with the
-// server's database (whoever holds it holds the installation), each a local account with a
-// one-time password to change at the first sign-in.
-func runUsers(ctx context.Context, args []string) error {
-	const usage = "usage: otpatch users bootstrap --username NAME [--display-name TEXT] [--database DSN]"
-	if len(args) == 0 || args[0] != "bootstrap" {
-		return errors.New(usage)
-	}
-	fs := flag.NewFlagSet("users bootstrap", flag.ContinueOnError)
+// runUsersBootstrap is `otpatch users bootstrap`: the first admins of a new installation, made
+// with the server's database (whoever holds it holds the installation), each a local account
+// with a one-time password to change at the first sign-in.
+func runUsersBootstrap(ctx context.Context, args []string) error {
+	fs := newFlags("users bootstrap")
 	dsn := fs.String("database", env("DATABASE_URL", ""), "postgres:// URL or SQLite file (OTPATCH_DATABASE_URL)")
 	username := fs.String("username", "", "the admin's username (letters, digits, '.', '_', '+', '-')")
 	display := fs.String("display-name", "", "the admin's full name")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.noArgs(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q; %s", fs.Arg(0), usage)
-	}
 	if !usernameOK(*username) {
-		return fmt.Errorf("--username %q: give 1-128 letters, digits, '.', '_', '+' or '-'", *username)
+		return fs.usageError("--username %q: give 1-128 letters, digits, '.', '_', '+' or '-'", *username)
 	}
 	if *dsn == "" {
-		return errors.New("no database: set OTPATCH_DATABASE_URL (postgres://… or a SQLite file)")
+		return fs.usageError("no database: give --database or set OTPATCH_DATABASE_URL (postgres://… or a SQLite file)")
 	}
 	st, err := store.Open(*dsn, store.Options{})
 	if err != nil {

@@ -16,15 +16,15 @@ func TestUsersBootstrap(t *testing.T) {
 	clearConfigEnv(t)
 	ctx := context.Background()
 	db := filepath.Join(t.TempDir(), "otpatch.db")
-	if err := runUsers(ctx, []string{"bootstrap", "--database", db, "--username", "bad name"}); err == nil || !strings.Contains(err.Error(), "--username") {
+	if err := runUsersBootstrap(ctx, []string{"--database", db, "--username", "bad name"}); exitCode(err) != exitUsage || !strings.Contains(err.Error(), "--username") {
 		t.Fatalf("a bad username: %v", err)
 	}
 	for _, name := range []string{"ada", "ben"} {
-		if err := runUsers(ctx, []string{"bootstrap", "--database", db, "--username", name}); err != nil {
+		if err := runUsersBootstrap(ctx, []string{"--database", db, "--username", name}); err != nil {
 			t.Fatalf("bootstrap %s: %v", name, err)
 		}
 	}
-	err := runUsers(ctx, []string{"bootstrap", "--database", db, "--username", "carl"})
+	err := runUsersBootstrap(ctx, []string{"--database", db, "--username", "carl"})
 	if err == nil || !strings.Contains(err.Error(), "has 2 admins already") {
 		t.Fatalf("a third bootstrap admin: %v", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -28,25 +27,11 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
-func runVendor(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return errors.New("usage: otpatch vendor keygen|sign|submit …")
-	}
-	switch args[0] {
-	case "keygen":
-		return vendorKeygen(args[1:])
-	case "sign":
-		return vendorSign(args[1:])
-	case "submit":
-		return vendorSubmit(ctx, args[1:])
-	}
-	return fmt.Errorf("unknown vendor command %q: keygen, sign or submit", args[0])
-}
-
-func vendorKeygen(args []string) error {
-	fs := flag.NewFlagSet("vendor keygen", flag.ContinueOnError)
+// vendorKeygen is `otpatch vendor keygen`.
+func vendorKeygen(_ context.Context, args []string) error {
+	fs := newFlags("vendor keygen")
 	out := fs.String("out", "vendor", "writes OUT.key (private, PEM) and OUT.pub (base64, for the asset owner)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.noArgs(args); err != nil {
 		return err
 	}
 	pub, priv, err := signing.GenerateKey()
@@ -70,29 +55,32 @@ func vendorKeygen(args []string) error {
 	return nil
 }
 
-// vendorSign signs the exact bytes of a manifest and writes the signature to FILE.sig next to
-// the signed FILE. It never rewrites the vendor's manifest: with --artifact it writes a
-// completed copy (--out, by default NAME.signed.json) whose artifact entries carry each file's
-// name, size and SHA-256, and signs that copy.
-func vendorSign(args []string) error {
-	const usage = "usage: otpatch vendor sign --key KEY [--artifact FILE]... [--out FILE] MANIFEST"
-	fs := flag.NewFlagSet("vendor sign", flag.ContinueOnError)
+// vendorSign is `otpatch vendor sign`: it signs the exact bytes of a manifest and writes the
+// signature to FILE.sig next to the signed FILE. It never rewrites the vendor's manifest: with
+// --artifact it writes a completed copy (--out, by default NAME.signed.json) whose artifact
+// entries carry each file's name, size and SHA-256, and signs that copy.
+func vendorSign(_ context.Context, args []string) error {
+	fs := newFlags("vendor sign")
 	keyPath := fs.String("key", "", "vendor private key (PEM), made by otpatch vendor keygen")
-	manifestPath := fs.String("manifest", "", "manifest JSON `FILE` (or give it as the argument)")
+	manifestFlag := fs.String("manifest", "", "manifest JSON `FILE` (or give it as the argument)")
 	outPath := fs.String("out", "", "with --artifact: where the completed manifest goes (default: MANIFEST's name with .signed.json instead of .json)")
 	var arts stringList
 	fs.Var(&arts, "artifact", "artifact `FILE` whose name, size and SHA-256 go into the completed manifest (repeatable)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := fs.parse(args)
+	if err != nil {
 		return err
 	}
-	if *manifestPath == "" && fs.NArg() == 1 {
-		*manifestPath = fs.Arg(0) // otpatch vendor sign --key KEY MANIFEST
+	manifestPath, err := manifestArg(fs, *manifestFlag, pos)
+	if err != nil {
+		return err
 	}
 	switch {
-	case *keyPath == "" || *manifestPath == "":
-		return errors.New(usage)
+	case len(pos) > 1 || (*manifestFlag != "" && len(pos) > 0):
+		return fs.usageError("give one MANIFEST; artifacts go with --artifact FILE")
+	case *keyPath == "":
+		return fs.usageError("no key: give --key KEY (the private key from otpatch vendor keygen)")
 	case *outPath != "" && len(arts) == 0:
-		return errors.New("--out names the completed manifest, which only --artifact makes; without it the manifest is signed as it is")
+		return fs.usageError("--out names the completed manifest, which only --artifact makes; without it the manifest is signed as it is")
 	}
 	keyPEM, err := os.ReadFile(*keyPath)
 	if err != nil {
@@ -102,30 +90,30 @@ func vendorSign(args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", *keyPath, err)
 	}
-	raw, err := os.ReadFile(*manifestPath)
+	raw, err := os.ReadFile(manifestPath)
 	if err != nil {
 		return err
 	}
-	signed := *manifestPath
+	signed := manifestPath
 	if len(arts) > 0 {
 		if raw, err = completeManifest(raw, arts); err != nil {
-			return fmt.Errorf("%s: %w", *manifestPath, err)
+			return fmt.Errorf("%s: %w", manifestPath, err)
 		}
 		if signed = *outPath; signed == "" {
-			signed = strings.TrimSuffix(*manifestPath, ".json") + ".signed.json"
+			signed = strings.TrimSuffix(manifestPath, ".json") + ".signed.json"
 		}
-		if sameFile(signed, *manifestPath) {
-			return fmt.Errorf("--out %s is the manifest itself; the vendor's manifest is never rewritten: name another file", signed)
+		if sameFile(signed, manifestPath) {
+			return fs.usageError("--out %s is the manifest itself; the vendor's manifest is never rewritten: name another file", signed)
 		}
 	}
 	if _, err := domain.ParseManifest(raw); err != nil {
-		return fmt.Errorf("%s: %w", *manifestPath, err)
+		return fmt.Errorf("%s: %w", manifestPath, err)
 	}
-	if signed != *manifestPath {
+	if signed != manifestPath {
 		if err := os.WriteFile(signed, raw, 0o644); err != nil {
 			return err
 		}
-		fmt.Printf("wrote %s: %s with the name, size and SHA-256 of %s\n", signed, *manifestPath, strings.Join(arts, ", "))
+		fmt.Printf("wrote %s: %s with the name, size and SHA-256 of %s\n", signed, manifestPath, strings.Join(arts, ", "))
 	}
 	sig := signing.Sign(priv, raw)
 	if err := os.WriteFile(signed+".sig", []byte(sig+"\n"), 0o644); err != nil {
@@ -133,6 +121,17 @@ func vendorSign(args []string) error {
 	}
 	fmt.Printf("signed %s with key %s; signature in %s.sig\n", signed, signing.Fingerprint(priv.Public().(ed25519.PublicKey)), signed)
 	return nil
+}
+
+// manifestArg is the manifest named by --manifest or, without it, the first argument.
+func manifestArg(fs *flags, flagValue string, pos []string) (string, error) {
+	switch {
+	case flagValue != "":
+		return flagValue, nil
+	case len(pos) > 0:
+		return pos[0], nil
+	}
+	return "", fs.usageError("no manifest: give MANIFEST (or --manifest FILE)")
 }
 
 // completeManifest returns the manifest with an entry for each artifact file: its name, size
@@ -220,28 +219,41 @@ func (p *progress) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// vendorSubmit is `otpatch vendor submit`.
 func vendorSubmit(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("vendor submit", flag.ContinueOnError)
-	url := fs.String("url", env("URL", "http://127.0.0.1:8080"), "otpatch URL (OTPATCH_URL)")
+	fs := newFlags("vendor submit")
+	rawURL := fs.String("url", env("URL", "http://127.0.0.1:8080"), "otpatch URL (OTPATCH_URL)")
 	token := fs.String("token", env("TOKEN", ""), "vendor token (OTPATCH_TOKEN)")
-	manifestPath := fs.String("manifest", "", "signed manifest JSON (its signature is read from FILE.sig)")
+	manifestFlag := fs.String("manifest", "", "signed manifest JSON `FILE`, its signature in FILE.sig (or give it as the first argument)")
 	presigned := fs.Bool("presigned", false, "upload the artifacts straight to the object store through presigned URLs (for large artifacts)")
 	wait := fs.Bool("wait", false, "wait for qualification and print its result; exit 1 when the patch is rejected")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	files := fs.Args()
-	if *manifestPath == "" && len(files) > 1 {
-		*manifestPath, files = files[0], files[1:] // otpatch vendor submit MANIFEST ARTIFACT...
-	}
-	if *manifestPath == "" || *token == "" || len(files) == 0 {
-		return errors.New("usage: otpatch vendor submit --url URL --token TOKEN [--presigned] [--wait] MANIFEST ARTIFACT...")
-	}
-	raw, err := os.ReadFile(*manifestPath)
+	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
-	sig, err := os.ReadFile(*manifestPath + ".sig")
+	manifestPath, err := manifestArg(fs, *manifestFlag, pos)
+	if err != nil {
+		return err
+	}
+	files := pos
+	if *manifestFlag == "" {
+		files = pos[1:]
+	}
+	base, err := serverURL(fs, *rawURL)
+	if err != nil {
+		return err
+	}
+	switch {
+	case *token == "":
+		return fs.usageError("no token: give --token or set OTPATCH_TOKEN")
+	case len(files) == 0:
+		return fs.usageError("no artifact: give each ARTIFACT the manifest lists")
+	}
+	raw, err := os.ReadFile(manifestPath)
+	if err != nil {
+		return err
+	}
+	sig, err := os.ReadFile(manifestPath + ".sig")
 	if err != nil {
 		return fmt.Errorf("signature: %w (sign the manifest with otpatch vendor sign, and submit the file it signed)", err)
 	}
@@ -253,7 +265,6 @@ func vendorSubmit(ctx context.Context, args []string) error {
 		}
 		total += st.Size()
 	}
-	base := strings.TrimRight(*url, "/")
 	var id string
 	if *presigned {
 		id, err = submitPresigned(ctx, base, *token, raw, strings.TrimSpace(string(sig)), files)
