@@ -92,8 +92,8 @@ func TestConfigCheckNamesWhatIsMissing(t *testing.T) {
 				}
 				return
 			}
-			if err == nil {
-				t.Fatalf("config check passed a bad configuration:\n%s", out.String())
+			if exitCode(err) != exitVerification {
+				t.Fatalf("config check of a bad configuration: %v (exit %d), want exit %d:\n%s", err, exitCode(err), exitVerification, out.String())
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(out.String(), w) {
@@ -122,7 +122,7 @@ func TestConfigCheckConnect(t *testing.T) {
 	}
 	var out bytes.Buffer
 	err := configCheck(context.Background(), &out, []string{"--role", "worker", "--connect"})
-	if err == nil || !strings.Contains(out.String(), "OTPATCH_TEMPORAL_ADDRESS: unreachable") {
+	if exitCode(err) != exitVerification || !strings.Contains(out.String(), "OTPATCH_TEMPORAL_ADDRESS: unreachable") {
 		t.Fatalf("want Temporal reported unreachable, got %v:\n%s", err, out.String())
 	}
 	for _, s := range []string{"OTPATCH_DATABASE_URL:", "OTPATCH_S3_ENDPOINT:"} {

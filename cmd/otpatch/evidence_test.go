@@ -42,7 +42,7 @@ func TestEvidenceVerifyRefusesGarbage(t *testing.T) {
 	os.WriteFile(p, []byte("not a bundle"), 0o600)
 	var out bytes.Buffer
 	err := runEvidenceVerify(context.Background(), []string{p}, &out)
-	if err == nil || !strings.Contains(out.String(), "FAILED: bundle:") {
-		t.Fatalf("garbage bundle: %v, output %q", err, out.String())
+	if exitCode(err) != exitVerification || !strings.Contains(out.String(), "FAILED: bundle:") {
+		t.Fatalf("garbage bundle: %v (exit %d), output %q", err, exitCode(err), out.String())
 	}
 }

@@ -47,7 +47,8 @@ func TestVendorCLI(t *testing.T) {
 	}
 	writeManifest(t, manifest, "ViewPanel-HMI", "V16.0.2", "< V16.0.2")
 	runCLI(t, bin, "vendor", "sign", "--key", keyBase+".key", "--manifest", manifest, "--artifact", artifact)
-	cmd := exec.Command(bin, "vendor", "submit", "--url", c.base, "--token", tokens["vendor"], "--manifest", signedManifest(manifest), artifact)
+	// Flags after the arguments work as before them.
+	cmd := exec.Command(bin, "vendor", "submit", signedManifest(manifest), artifact, "--url", c.base, "--token", tokens["vendor"])
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdout, err := cmd.Output()
@@ -90,8 +91,8 @@ func TestVendorCLI(t *testing.T) {
 	runCLI(t, bin, "vendor", "sign", "--key", keyBase+".key", "--manifest", manifest, "--artifact", artifact)
 	cmd = exec.Command(bin, "vendor", "submit", "--url", c.base, "--token", tokens["vendor"], "--manifest", signedManifest(manifest), artifact)
 	msg, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(msg), "revoked") {
-		t.Errorf("a patch signed with a revoked key: err %v, output %s", err, msg)
+	if exitOf(err) != exitFailure || !strings.Contains(string(msg), "submission refused: 4") || !strings.Contains(string(msg), "revoked") {
+		t.Errorf("a patch signed with a revoked key: exit %d, output %s; want 1 and the server's problem detail", exitOf(err), msg)
 	}
 }
 
