@@ -707,7 +707,7 @@ func binarySettings(t *testing.T) map[string]string {
 			}
 			switch fn := call.Fun.(type) {
 			case *ast.Ident:
-				if fn.Name == "env" || fn.Name == "envDuration" {
+				if fn.Name == "env" || fn.Name == "envDuration" || fn.Name == "envInt" {
 					def := ""
 					if len(call.Args) > 1 {
 						def, _ = literal(call.Args[1])
