@@ -296,6 +296,9 @@ func (s *server) refuseAdvisory(w http.ResponseWriter, r *http.Request, status i
 }
 
 func (s *server) listAdvisories(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	as, err := s.Store.Advisories(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
@@ -319,6 +322,9 @@ func (s *server) listAdvisories(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) getAdvisory(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	id := chi.URLParam(r, "advisoryID")
 	a, err := s.Store.Advisory(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {

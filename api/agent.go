@@ -109,6 +109,9 @@ type agentCredentialView struct {
 }
 
 func (s *server) listAgentCredentials(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	as, err := s.Store.Asset(r.Context(), chi.URLParam(r, "assetID"))
 	if err != nil {
 		s.fail(w, r, err)
@@ -144,6 +147,9 @@ func (s *server) revokeAgentCredential(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) agentSigningKey(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	keys, err := s.Store.AgentSigningKeys(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
@@ -167,6 +173,9 @@ func (s *server) agentSigningKey(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) agentMe(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	c := agentOf(r)
 	as, err := s.Store.Asset(r.Context(), c.AssetID)
 	if err != nil {
@@ -178,6 +187,9 @@ func (s *server) agentMe(w http.ResponseWriter, r *http.Request) {
 
 // nextAgentJob long-polls for the asset's next job.
 func (s *server) nextAgentJob(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r, "wait") {
+		return
+	}
 	wait := agentDefaultWait
 	if v := r.URL.Query().Get("wait"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -308,6 +320,9 @@ func (s *server) agentResult(w http.ResponseWriter, r *http.Request) {
 
 // agentDownload streams a deploy job's artifact or a restore job's backup.
 func (s *server) agentDownload(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	j, ok := s.agentJob(w, r)
 	if !ok {
 		return

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -315,7 +314,10 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p problem) {
 // fail maps an application error to its answer; only internal errors are logged.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var v *domain.ValidationError
+	var big *tooLargeError
 	switch {
+	case errors.As(err, &big):
+		writeProblem(w, r, problem{Status: http.StatusRequestEntityTooLarge, Detail: big.Error()})
 	case errors.As(err, &v):
 		writeProblem(w, r, problem{Status: http.StatusUnprocessableEntity, Detail: v.Error(), Errors: v.Fields})
 	case errors.Is(err, store.ErrNotFound):
@@ -344,27 +346,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// maxJSONBody bounds every JSON request body.
-const maxJSONBody = 1 << 20
-
-// decode reads a bounded JSON body into v, refusing unknown fields, then runs validate.
-func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	r.Body = http.MaxBytesReader(w, r.Body, maxJSONBody)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return &domain.ValidationError{What: "request body", Fields: []domain.FieldError{{Field: "body", Message: fmt.Sprintf("is larger than %d bytes", maxJSONBody)}}}
-		}
-		return &domain.ValidationError{What: "request body", Fields: []domain.FieldError{{Field: "body", Message: "is not valid JSON for this request: " + err.Error()}}}
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return &domain.ValidationError{What: "request body", Fields: []domain.FieldError{{Field: "body", Message: "has data after the JSON object"}}}
-	}
-	return nil
-}
-
 func newSecret() string {
 	b := make([]byte, 24)
 	_, _ = rand.Read(b)
@@ -372,6 +353,9 @@ func newSecret() string {
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
@@ -382,6 +366,9 @@ const readyzCheckTimeout = 2 * time.Second
 // readyz answers 200 when the database, the object store and Temporal all answer, and 503
 // naming each that does not. The checks run concurrently, each bounded by readyzCheckTimeout.
 func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	checks := map[string]func(context.Context) error{
 		"database":     s.Store.Ping,
 		"object_store": s.Objects.Ping,
@@ -421,6 +408,9 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 // states lists every patch status, campaign status and asset state with the word and tone a
 // person reads, from the domain package: clients show these instead of keeping lists of their own.
 func (s *server) states(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string][]domain.StateInfo{
 		"patch_statuses":    domain.PatchStatusInfo(),
 		"campaign_statuses": domain.CampaignStatusInfo(),

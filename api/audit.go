@@ -53,6 +53,9 @@ func auditFilter(r *http.Request, def, maxLimit int) (store.AuditFilter, error) 
 }
 
 func (s *server) auditEvents(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r, "actor", "action", "campaign_id", "patch_id", "asset_id", "from", "to", "after", "limit") {
+		return
+	}
 	f, err := auditFilter(r, 100, 1000)
 	if err != nil {
 		s.fail(w, r, err)
@@ -74,6 +77,9 @@ func (s *server) auditEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) auditVerify(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	res, err := s.Store.VerifyAudit(r.Context())
 	if err != nil {
 		s.fail(w, r, err)

@@ -37,6 +37,9 @@ type auditKeyView struct {
 }
 
 func (s *server) auditKey(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	c := s.Store.Checkpointer()
 	if c == nil {
 		writeProblem(w, r, problem{Status: http.StatusNotFound, Detail: "audit checkpoints are not configured on this server, so there is no checkpoint key"})
@@ -63,6 +66,9 @@ func csvRecord(e audit.Event) []string {
 const exportPage = 1000
 
 func (s *server) auditExport(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r, "actor", "action", "campaign_id", "patch_id", "asset_id", "from", "to", "after", "limit", "format") {
+		return
+	}
 	f, err := auditFilter(r, exportPage, exportPage)
 	format := r.URL.Query().Get("format")
 	if format == "" {

@@ -133,7 +133,7 @@ func TestBadJSON(t *testing.T) {
 		t.Errorf("unknown field: %d %q", code, p.Detail)
 	}
 	big := strings.Repeat("x", 2<<20)
-	if code := e.call("POST", "/api/v1/sites", e.tokens.Engineer, map[string]any{"name": big}, &p); code != http.StatusUnprocessableEntity || !strings.Contains(p.Detail, "larger than") {
+	if code := e.call("POST", "/api/v1/sites", e.tokens.Engineer, map[string]any{"name": big}, &p); code != http.StatusRequestEntityTooLarge || !strings.Contains(p.Detail, "larger than") {
 		t.Errorf("oversized body: %d %q", code, p.Detail)
 	}
 	if code := e.call("POST", "/api/v1/zones", e.tokens.Engineer, map[string]any{"site_id": "site_basel", "name": "Z", "sl_t": 7,

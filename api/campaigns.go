@@ -198,6 +198,9 @@ type campaignAssetView struct {
 }
 
 func (s *server) listCampaigns(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	cs, err := s.Store.Campaigns(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
@@ -207,6 +210,9 @@ func (s *server) listCampaigns(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) getCampaign(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r, "live") {
+		return
+	}
 	s.writeCampaign(w, r, chi.URLParam(r, "campaignID"), http.StatusOK)
 }
 

@@ -1,11 +1,8 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 
@@ -125,6 +122,9 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 func (s *server) complianceItems(subjectType string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if !allowQuery(w, r, "format") {
+			return
+		}
 		rep, err := s.compliance(r)
 		if err != nil {
 			s.fail(w, r, err)
@@ -177,6 +177,9 @@ func (s *server) evaluate(subjectType, param string) http.HandlerFunc {
 }
 
 func (s *server) listMitigations(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	ps, err := s.Store.MitigationPlans(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
@@ -241,7 +244,7 @@ func (s *server) requestExtension(w http.ResponseWriter, r *http.Request) {
 func (s *server) decideExtension(approve bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var in extensionDecision
-		if err := decodeMaybeEmpty(w, r, &in); err != nil {
+		if err := decodeOptional(w, r, &in); err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -264,22 +267,6 @@ type extensionDecision struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// decodeMaybeEmpty is decode for a body that may be left out.
-func decodeMaybeEmpty(w http.ResponseWriter, r *http.Request, v any) error {
-	if r.Body == nil {
-		return nil
-	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSONBody))
-	if err != nil {
-		return &domain.ValidationError{What: "request body", Fields: []domain.FieldError{{Field: "body", Message: fmt.Sprintf("is larger than %d bytes", maxJSONBody)}}}
-	}
-	if len(bytes.TrimSpace(raw)) == 0 {
-		return nil
-	}
-	r.Body = io.NopCloser(bytes.NewReader(raw))
-	return decode(w, r, v)
-}
-
 func overdueRows(es []store.OverdueEntry) [][]string {
 	var rows [][]string
 	for _, e := range es {
@@ -289,6 +276,9 @@ func overdueRows(es []store.OverdueEntry) [][]string {
 }
 
 func (s *server) complianceOverdue(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r, "format") {
+		return
+	}
 	rep, err := s.compliance(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -303,6 +293,9 @@ func (s *server) complianceOverdue(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) complianceAssets(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r, "format", "site_id") {
+		return
+	}
 	rep, err := s.compliance(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -326,6 +319,9 @@ func (s *server) complianceAssets(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) complianceSites(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r, "format") {
+		return
+	}
 	rep, err := s.compliance(r)
 	if err != nil {
 		s.fail(w, r, err)

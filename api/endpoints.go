@@ -67,6 +67,9 @@ func (s *server) setEndpoint(w http.ResponseWriter, r *http.Request) {
 const maxLogPieces = 500
 
 func (s *server) deploymentLog(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	c, err := s.Store.Campaign(r.Context(), chi.URLParam(r, "campaignID"))
 	if err != nil {
 		s.fail(w, r, err)

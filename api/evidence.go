@@ -62,6 +62,9 @@ type evidenceBackup struct {
 }
 
 func (s *server) campaignEvidence(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	ctx := r.Context()
 	cpr := s.Store.Checkpointer()
 	if cpr == nil {

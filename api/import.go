@@ -159,8 +159,8 @@ func (s *server) importAssets(w http.ResponseWriter, r *http.Request) {
 		}
 		c := func(i int) string { return strings.TrimSpace(rw.rec[i]) }
 		a := store.Asset{Name: c(0), ZoneID: c(1), ProductID: c(2), InstalledVersion: c(3), RedundancyGroup: c(6), Adapter: c(7)}
-		if !validName(a.Name) {
-			add(rw.line, "name", "must be 1-128 letters, digits, '.', '_', '+' or '-', got %q", a.Name)
+		if f := domain.NameFault(a.Name); f != "" {
+			add(rw.line, "name", "%s", f)
 		} else if first, dup := seen[a.Name]; dup {
 			add(rw.line, "name", "%s is already on row %d of this file", a.Name, first)
 		} else if inInventory[a.Name] {
@@ -177,8 +177,8 @@ func (s *server) importAssets(w http.ResponseWriter, r *http.Request) {
 		if !productIDs[a.ProductID] {
 			add(rw.line, "product_id", "no product %q", a.ProductID)
 		}
-		if a.InstalledVersion == "" || len(a.InstalledVersion) > 64 {
-			add(rw.line, "installed_version", "is required (at most 64 characters)")
+		if f := domain.TextFault(a.InstalledVersion, 64); f != "" {
+			add(rw.line, "installed_version", "%s", f)
 		}
 		crit, err := strconv.Atoi(c(4))
 		if err != nil || crit < 1 || crit > 5 {

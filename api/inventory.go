@@ -3,7 +3,6 @@ package api
 import (
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -17,6 +16,9 @@ import (
 )
 
 func (s *server) listVendors(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	vs, err := s.Store.Vendors(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
@@ -46,12 +48,10 @@ func (s *server) createVendor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := &domain.ValidationError{What: "vendor"}
-	if !validName(in.Name) {
-		v.Add("name", "must be 1-128 letters, digits, '.', '_', '+' or '-'")
+	if f := domain.NameFault(in.Name); f != "" {
+		v.Add("name", "%s", f)
 	}
-	if in.DisplayName == "" || len(in.DisplayName) > 200 {
-		v.Add("display_name", "is required (at most 200 characters)")
-	}
+	v.Text("display_name", in.DisplayName, 200)
 	if err := v.Err(); err != nil {
 		s.fail(w, r, err)
 		return
@@ -66,19 +66,16 @@ func (s *server) createVendor(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, vendor)
 }
 
-func validName(n string) bool {
-	if n == "" || len(n) > 128 {
-		return false
-	}
-	for _, c := range n {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._+-", c)) {
-			return false
-		}
-	}
-	return true
-}
+func validName(n string) bool { return domain.NameFault(n) == "" }
 
 func (s *server) listVendorKeys(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
+	if _, err := s.Store.Vendor(r.Context(), chi.URLParam(r, "vendorID")); err != nil {
+		s.fail(w, r, err) // an unknown vendor is 404, not an empty list
+		return
+	}
 	keys, err := s.Store.VendorKeys(r.Context(), chi.URLParam(r, "vendorID"))
 	if err != nil {
 		s.fail(w, r, err)
@@ -141,8 +138,10 @@ func (s *server) revokeVendorKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if strings.TrimSpace(in.Reason) == "" || len(in.Reason) > 2000 {
-		s.fail(w, r, &domain.ValidationError{What: "revocation", Fields: []domain.FieldError{{Field: "reason", Message: "is required (at most 2000 characters): say why the key is revoked"}}})
+	rv := &domain.ValidationError{What: "revocation"}
+	rv.Text("reason", in.Reason, 2000, "say why the key is revoked")
+	if err := rv.Err(); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	ev := event(r, "vendor_key.revoked")
@@ -156,9 +155,17 @@ func (s *server) revokeVendorKey(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) listProducts(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r, "vendor_id") {
+		return
+	}
 	vendorID := r.URL.Query().Get("vendor_id")
 	if a := actorOf(r); a.Role == domain.RoleVendor {
 		vendorID = a.VendorID
+	} else if vendorID != "" {
+		if _, err := s.Store.Vendor(r.Context(), vendorID); err != nil {
+			s.fail(w, r, err) // an unknown vendor is 404, not an empty list
+			return
+		}
 	}
 	ps, err := s.Store.Products(r.Context(), vendorID)
 	if err != nil {
@@ -186,8 +193,8 @@ func (s *server) createProduct(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.Store.Vendor(r.Context(), in.VendorID); err != nil {
 		v.Add("vendor_id", "no vendor %q", in.VendorID)
 	}
-	if !validName(in.Name) {
-		v.Add("name", "must be 1-128 letters, digits, '.', '_', '+' or '-'")
+	if f := domain.NameFault(in.Name); f != "" {
+		v.Add("name", "%s", f)
 	}
 	if !productKinds[in.Kind] {
 		v.Add("kind", "must be plc, hmi, historian, engineering_workstation, network_device, gateway or server")
@@ -207,6 +214,9 @@ func (s *server) createProduct(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) listSites(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	sites, err := s.Store.Sites(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
@@ -223,8 +233,10 @@ func (s *server) createSite(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if strings.TrimSpace(in.Name) == "" || len(in.Name) > 200 {
-		s.fail(w, r, &domain.ValidationError{What: "site", Fields: []domain.FieldError{{Field: "name", Message: "is required (at most 200 characters)"}}})
+	sv := &domain.ValidationError{What: "site"}
+	sv.Text("name", in.Name, 200)
+	if err := sv.Err(); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	site := store.Site{Name: in.Name}
@@ -252,9 +264,7 @@ func (s *server) createZone(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := &domain.ValidationError{What: "zone"}
-	if strings.TrimSpace(in.Name) == "" || len(in.Name) > 200 {
-		v.Add("name", "is required (at most 200 characters)")
-	}
+	v.Text("name", in.Name, 200)
 	if in.SLT < 1 || in.SLT > 4 {
 		v.Add("sl_t", "must be an IEC 62443 target security level from 1 to 4, got %d", in.SLT)
 	}
@@ -278,6 +288,9 @@ func (s *server) createZone(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) listZones(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	zs, err := s.Store.Zones(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
@@ -287,6 +300,9 @@ func (s *server) listZones(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) getZone(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	z, err := s.Store.Zone(r.Context(), chi.URLParam(r, "zoneID"))
 	if err != nil {
 		s.fail(w, r, err)
@@ -361,6 +377,9 @@ func nextParam(r *http.Request) (int, error) {
 }
 
 func (s *server) zoneWindows(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r, "next") {
+		return
+	}
 	n, err := nextParam(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -375,6 +394,9 @@ func (s *server) zoneWindows(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) listWindows(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r, "next") {
+		return
+	}
 	n, err := nextParam(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -393,7 +415,24 @@ func (s *server) listWindows(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) listAssets(w http.ResponseWriter, r *http.Request) {
-	as, err := s.Store.Assets(r.Context(), store.AssetFilter{ZoneID: r.URL.Query().Get("zone_id"), ProductID: r.URL.Query().Get("product_id")})
+	if !allowQuery(w, r, "zone_id", "product_id") {
+		return
+	}
+	f := store.AssetFilter{ZoneID: r.URL.Query().Get("zone_id"), ProductID: r.URL.Query().Get("product_id")}
+	// A filter naming no zone or product is a typo, not an empty answer: 404.
+	if f.ZoneID != "" {
+		if _, err := s.Store.Zone(r.Context(), f.ZoneID); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	if f.ProductID != "" {
+		if _, err := s.Store.Product(r.Context(), f.ProductID); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	as, err := s.Store.Assets(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -424,12 +463,10 @@ func (s *server) createAsset(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.Store.Zone(r.Context(), in.ZoneID); err != nil {
 		v.Add("zone_id", "no zone %q", in.ZoneID)
 	}
-	if !validName(in.Name) {
-		v.Add("name", "must be 1-128 letters, digits, '.', '_', '+' or '-'")
+	if f := domain.NameFault(in.Name); f != "" {
+		v.Add("name", "%s", f)
 	}
-	if strings.TrimSpace(in.InstalledVersion) == "" || len(in.InstalledVersion) > 64 {
-		v.Add("installed_version", "is required (at most 64 characters)")
-	}
+	v.Text("installed_version", in.InstalledVersion, 64)
 	if in.Criticality < 1 || in.Criticality > 5 {
 		v.Add("criticality", "must be from 1 (low) to 5 (high), got %d", in.Criticality)
 	}
@@ -468,6 +505,9 @@ type deviceView struct {
 }
 
 func (s *server) getAsset(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	as, err := s.Store.Asset(r.Context(), chi.URLParam(r, "assetID"))
 	if err != nil {
 		s.fail(w, r, err)

@@ -76,6 +76,9 @@ type meView struct {
 }
 
 func (s *server) me(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	a := actorOf(r)
 	out := meView{Actor: a, Roles: []domain.Role{a.Role}}
 	if a.UserID != "" {

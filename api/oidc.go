@@ -195,6 +195,9 @@ func randomString() string {
 
 // startOIDC sends the browser to the provider.
 func (s *server) startOIDC(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r, "role", "keep_other_sessions") {
+		return
+	}
 	if s.OIDC == nil {
 		notFoundProblem(w, r, "single sign-on (this server has no OpenID Connect provider configured)")
 		return

@@ -111,10 +111,16 @@ func openAPIDocument() map[string]any {
 }
 
 func (s *server) manifestSchema(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	w.Header().Set("Content-Type", "application/schema+json")
 	_, _ = w.Write(domain.ManifestJSONSchema)
 }
 
 func (s *server) openAPI(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	writeJSON(w, http.StatusOK, openAPIDocument())
 }

@@ -1,10 +1,8 @@
 package api
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -129,23 +127,10 @@ func (s *server) windowChanged(r *http.Request, zoneID string, win domain.Window
 	}
 }
 
-// decodeOptional is decode for a body that may be left out.
-func decodeOptional(w http.ResponseWriter, r *http.Request, v any) error {
-	if r.Body == nil {
-		return nil
-	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSONBody))
-	if err != nil {
-		return &domain.ValidationError{What: "request body", Fields: []domain.FieldError{{Field: "body", Message: fmt.Sprintf("is larger than %d bytes", maxJSONBody)}}}
-	}
-	if len(bytes.TrimSpace(raw)) == 0 {
-		return nil
-	}
-	r.Body = io.NopCloser(bytes.NewReader(raw))
-	return decode(w, r, v)
-}
-
 func (s *server) listAlarms(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	as, err := s.Store.Alarms(r.Context())
 	if err != nil {
 		s.fail(w, r, err)

@@ -430,6 +430,9 @@ func (s *server) refuseLocked(w http.ResponseWriter, r *http.Request, until time
 // getSession tells the web UI whether its cookie still holds a session. It is public so a
 // page load without a session is not a refused request.
 func (s *server) getSession(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" || len(c.Value) > 128 {
@@ -523,6 +526,9 @@ type sessionListView struct {
 }
 
 func (s *server) listSessions(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	a := actorOf(r)
 	ss, err := s.Store.OpenSessions(r.Context(), a.UserID, s.sessionLimits())
 	if err != nil {

@@ -129,8 +129,8 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := &domain.ValidationError{What: "token"}
-	if !validName(in.Name) {
-		v.Add("name", "must be 1-128 letters, digits, '.', '_', '+' or '-'")
+	if f := domain.NameFault(in.Name); f != "" {
+		v.Add("name", "%s", f)
 	}
 	a := actorOf(r)
 	if in.Role == "" {
@@ -194,6 +194,9 @@ func tokenHolder(a domain.Actor) string {
 
 // listTokens lists the caller's personal tokens, or an admin's view of everyone's.
 func (s *server) listTokens(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	ts, err := s.Store.PersonalTokens(r.Context(), tokenHolder(actorOf(r)))
 	if err != nil {
 		s.internal(w, r, err)

@@ -62,6 +62,11 @@ func (s *server) startUpload(w http.ResponseWriter, r *http.Request) {
 	var in uploadRequest
 	sub := &submission{s: s, w: w, r: r, details: map[string]any{"presigned": true}, patchID: store.NewID("pat")}
 	if err := decode(w, r, &in); err != nil {
+		var big *tooLargeError
+		if errors.As(err, &big) {
+			sub.refuse(http.StatusRequestEntityTooLarge, big.Error(), nil)
+			return
+		}
 		var v *domain.ValidationError
 		errors.As(err, &v)
 		sub.refuse(http.StatusUnprocessableEntity, err.Error(), v.Fields)

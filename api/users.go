@@ -75,6 +75,9 @@ func (s *server) viewUser(u store.User, grants []store.RoleGrant) userView {
 }
 
 func (s *server) listUsers(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	users, err := s.Store.Users(r.Context())
 	if err != nil {
 		s.internal(w, r, err)
@@ -108,6 +111,9 @@ func (s *server) userOf(w http.ResponseWriter, r *http.Request) (store.User, boo
 }
 
 func (s *server) getUser(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	a := actorOf(r)
 	if a.Role != domain.RoleAdmin && chi.URLParam(r, "userID") != a.UserID {
 		notFoundProblem(w, r, "user "+truncate(chi.URLParam(r, "userID"), 64)) // another's account answers as a missing one
@@ -145,8 +151,8 @@ func (s *server) createUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := &domain.ValidationError{What: "user"}
-	if !validName(in.Username) {
-		v.Add("username", "must be 1-128 letters, digits, '.', '_', '+' or '-'")
+	if f := domain.NameFault(in.Username); f != "" {
+		v.Add("username", "%s", f)
 	}
 	if len(in.DisplayName) > 200 {
 		v.Add("display_name", "is longer than 200 characters")
@@ -308,6 +314,9 @@ func (s *server) requestGrant(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) listGrants(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r, "state") {
+		return
+	}
 	state := r.URL.Query().Get("state")
 	if state != "" && state != store.GrantPending && state != store.GrantActive && state != store.GrantEnded {
 		s.fail(w, r, &domain.ValidationError{What: "query", Fields: []domain.FieldError{{Field: "state", Message: "must be pending, active or ended"}}})

@@ -6,6 +6,8 @@ package domain
 import (
 	"fmt"
 	"slices"
+	"strings"
+	"unicode/utf8"
 )
 
 // Role is what a bearer token is allowed to do.
@@ -164,4 +166,44 @@ func (e *ValidationError) Err() error {
 		return nil
 	}
 	return e
+}
+
+// TextFault says what is wrong with a required text of at most max characters: "is required"
+// when it is blank, "is 5000 characters; at most 200" when it is too long, "" when it is fine.
+func TextFault(value string, max int) string {
+	if strings.TrimSpace(value) == "" {
+		return "is required"
+	}
+	if n := utf8.RuneCountInString(value); n > max {
+		return fmt.Sprintf("is %d characters; at most %d", n, max)
+	}
+	return ""
+}
+
+// Text records field's fault when value is blank or longer than max characters (TextFault),
+// followed by hint when one is given.
+func (e *ValidationError) Text(field, value string, max int, hint ...string) {
+	if f := TextFault(value, max); f != "" {
+		e.Fields = append(e.Fields, FieldError{Field: field, Message: strings.Join(append([]string{f}, hint...), ": ")})
+	}
+}
+
+// MaxNameLength bounds names (vendors, products, assets, users, tokens, patch ids).
+const MaxNameLength = 128
+
+// NameFault says what is wrong with a name, "" when it is fine: a name is 1 to MaxNameLength
+// letters, digits, '.', '_', '+' or '-'.
+func NameFault(n string) string {
+	if n == "" {
+		return "is required"
+	}
+	if c := utf8.RuneCountInString(n); c > MaxNameLength {
+		return fmt.Sprintf("is %d characters; at most %d", c, MaxNameLength)
+	}
+	for _, c := range n {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._+-", c)) {
+			return fmt.Sprintf("may hold only letters, digits, '.', '_', '+' or '-', got %q", n)
+		}
+	}
+	return ""
 }

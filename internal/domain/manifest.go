@@ -94,19 +94,15 @@ func (m *Manifest) Validate() error {
 		v.Add("schema", "must be %q, got %q", ManifestSchemaVersion, m.Schema)
 	}
 	for _, f := range [...]struct{ field, val string }{{"vendor", m.Vendor}, {"product", m.Product}, {"patch_id", m.PatchID}} {
-		if !namePattern.MatchString(f.val) {
-			v.Add(f.field, "must be 1-128 letters, digits, '.', '_', '+' or '-', got %q", f.val)
+		if fault := NameFault(f.val); fault != "" {
+			v.Add(f.field, "%s", fault)
+		} else if !namePattern.MatchString(f.val) {
+			v.Add(f.field, "must start with a letter or a digit, got %q", f.val)
 		}
 	}
-	if strings.TrimSpace(m.Version) == "" || len(m.Version) > 64 {
-		v.Add("version", "is required (at most 64 characters)")
-	}
-	if strings.TrimSpace(m.FixedVersion) == "" || len(m.FixedVersion) > 64 {
-		v.Add("fixed_version", "is required: the product version the asset reports after install (at most 64 characters)")
-	}
-	if strings.TrimSpace(m.Title) == "" || len(m.Title) > 200 {
-		v.Add("title", "is required (at most 200 characters)")
-	}
+	v.Text("version", m.Version, 64)
+	v.Text("fixed_version", m.FixedVersion, 64, "the product version the asset reports after install")
+	v.Text("title", m.Title, 200)
 	if _, err := time.Parse(time.DateOnly, m.ReleaseDate); err != nil {
 		v.Add("release_date", "must be a date as YYYY-MM-DD, got %q", m.ReleaseDate)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // CompareVersions orders two vendor version strings: -1, 0 or 1.
@@ -75,8 +76,11 @@ type versionTerm struct {
 func ParseVersionRange(s string) (VersionRange, error) {
 	s = strings.TrimSpace(s)
 	r := VersionRange{raw: s}
-	if s == "" || len(s) > 128 {
-		return r, fmt.Errorf("must be a version, a range such as \"< V5.4.2\" or \"*\" (at most 128 characters)")
+	if s == "" {
+		return r, fmt.Errorf("must be a version, a range such as \"< V5.4.2\" or \"*\"")
+	}
+	if n := utf8.RuneCountInString(s); n > 128 {
+		return r, fmt.Errorf("is %d characters; at most 128", n)
 	}
 	if s == "*" {
 		r.all = true

@@ -128,7 +128,7 @@ func TestParseVersionRangeRefuses(t *testing.T) {
 	}{
 		{"empty", "", "must be a version"},
 		{"blank", "   ", "must be a version"},
-		{"too long", "< " + strings.Repeat("1.", 70), "at most 128 characters"},
+		{"too long", "< " + strings.Repeat("1.", 70), "is 142 characters; at most 128"},
 		{"operator without version", ">= ", "has no version number"},
 		{"word without number", "latest", "has no version number"},
 		{"prefix without number", "< V", "has no version number"},

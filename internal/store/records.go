@@ -369,6 +369,12 @@ func (s *Store) Products(ctx context.Context, vendorID string) ([]Product, error
 	return out, q.Find(&out).Error
 }
 
+// Product loads one product by id.
+func (s *Store) Product(ctx context.Context, id string) (Product, error) {
+	var p Product
+	return p, notFound(s.db.WithContext(ctx).Take(&p, "id = ?", id).Error, "product "+id)
+}
+
 // ProductByName finds a vendor's product.
 func (s *Store) ProductByName(ctx context.Context, vendorID, name string) (Product, error) {
 	var p Product
