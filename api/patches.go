@@ -456,6 +456,9 @@ func (sub *submission) refuseRead(err error) {
 }
 
 func (s *server) listPatches(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	vendorID := ""
 	if a := actorOf(r); a.Role == domain.RoleVendor {
 		vendorID = a.VendorID
@@ -496,6 +499,9 @@ func (s *server) loadPatch(w http.ResponseWriter, r *http.Request) (store.Patch,
 }
 
 func (s *server) getPatch(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	p, ok := s.loadPatch(w, r)
 	if !ok {
 		return
@@ -516,6 +522,9 @@ func (s *server) getPatch(w http.ResponseWriter, r *http.Request) {
 
 // getManifest returns the manifest exactly as signed, with the signature in a header.
 func (s *server) getManifest(w http.ResponseWriter, r *http.Request) {
+	if !allowQuery(w, r) {
+		return
+	}
 	p, ok := s.loadPatch(w, r)
 	if !ok {
 		return
