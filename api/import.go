@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -192,8 +193,8 @@ func (s *server) importAssets(w http.ResponseWriter, r *http.Request) {
 		default:
 			add(rw.line, "safety_critical", "must be true or false (yes/no, 1/0; empty is false), got %q", c(5))
 		}
-		if len(a.RedundancyGroup) > 128 {
-			add(rw.line, "redundancy_group", "must be at most 128 characters")
+		if n := utf8.RuneCountInString(a.RedundancyGroup); n > domain.MaxNameLength {
+			add(rw.line, "redundancy_group", "is %d characters; at most %d", n, domain.MaxNameLength)
 		}
 		if !adapters.Known(a.Adapter) {
 			add(rw.line, "adapter", "must be simulator, ssh or agent, got %q (set an ssh or agent asset's endpoint afterwards with PUT /api/v1/assets/{id}/endpoint)", a.Adapter)

@@ -289,8 +289,11 @@ func ParseBytes(raw []byte) (*Advisory, error) {
 		v.Add("document.publisher.name", "is required")
 	}
 	a.TrackingID = strings.TrimSpace(doc.Tracking.ID)
-	if a.TrackingID == "" || len(a.TrackingID) > 200 || strings.ContainsAny(a.TrackingID, "\n\r\t") {
-		v.Add("document.tracking.id", "is required: one line of at most 200 characters")
+	switch {
+	case domain.TextFault(a.TrackingID, 200) != "":
+		v.Add("document.tracking.id", "%s", domain.TextFault(a.TrackingID, 200))
+	case strings.ContainsAny(a.TrackingID, "\n\r\t"):
+		v.Add("document.tracking.id", "must be one line (no line breaks or tabs)")
 	}
 	a.Revision, a.Status = doc.Tracking.Version, doc.Tracking.Status
 	a.InitialRelease = parseDate(v, "document.tracking.initial_release_date", doc.Tracking.InitialReleaseDate)
