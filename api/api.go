@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -60,6 +61,13 @@ type Deps struct {
 	Passwords domain.PasswordPolicy
 	// OIDC is single sign-on at an OpenID Connect provider (oidc.go); nil: none.
 	OIDC *OIDC
+	// SecureCookies sets the Secure flag on cookies even when requests arrive over plain HTTP:
+	// behind a TLS-terminating proxy, where the browser speaks HTTPS.
+	SecureCookies bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client (proxy.go):
+	// rate limits and the tally of refused authentications then count the forwarded client,
+	// not the proxy. Empty: forwarded headers are ignored.
+	TrustedProxies []netip.Prefix
 }
 
 type server struct {

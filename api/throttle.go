@@ -3,7 +3,6 @@ package api
 import (
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"time"
 
@@ -16,7 +15,8 @@ import (
 // session, a failed sign-in) are limited per source address: past Limits.AuthFailures a
 // minute, further failures from that address are answered 429 with Retry-After. Only
 // failures count, and a valid credential is always checked and served, so a flood of bad
-// tokens from an address (or a proxy in front of many) never locks out a valid user there.
+// tokens from an address never locks out a valid user there. Behind a reverse proxy the source
+// address is the forwarded client's when the proxy is trusted (Deps.TrustedProxies, proxy.go).
 // Changes are limited per identity (Limits.Writes a minute). Refused authentications are not
 // chained one by one: they are tallied (internal/refusals) into at most one audit event per
 // source address and minute.
@@ -86,20 +86,10 @@ func (t throttle) failuresSpent(src string) bool {
 	return err == nil && int(math.Round(rate))+1 > t.failureLimit
 }
 
-// sourceOf is the client's address as the connection shows it (the port dropped, an IPv6
-// address reduced to its /64). Forwarded headers are not trusted.
-func sourceOf(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	return httprate.CanonicalizeIP(host)
-}
-
 // refuseAuth answers a refused authentication with status (401 or 403), or 429 once the
 // source address is over its budget of failures, and tallies it for the audit trail.
 func (s *server) refuseAuth(w http.ResponseWriter, r *http.Request, status int, reason, detail string) {
-	src := sourceOf(r)
+	src := s.source(r)
 	s.Counters.AuthRefused(reason)
 	if s.throttle.failures.OnLimit(w, r, src) {
 		s.Counters.RateLimited(limitAuthFailures)

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -158,6 +159,12 @@ func (c *config) validate(role string) []configProblem {
 		if _, _, err := net.SplitHostPort(c.listen); err != nil {
 			add("OTPATCH_LISTEN", "%q is not host:port (example :8080)", c.listen)
 		}
+		if _, err := parseTrustedProxies(c.trustedProxies); err != nil {
+			add("OTPATCH_TRUSTED_PROXIES", "%v", err)
+		}
+		if _, err := strconv.ParseBool(c.secureCookiesSetting); err != nil && !c.secureCookies {
+			add("OTPATCH_SECURE_COOKIES", "%q is not true or false", c.secureCookiesSetting)
+		}
 		c.identity.problems(add)
 		switch {
 		case (c.tlsCert == "") != (c.tlsKey == ""):
@@ -242,6 +249,12 @@ func (c *config) summary(role string) [][2]string {
 		out = append(out, [2]string{"ssh client key", orUnset(c.devices.sshKey)}, [2]string{"ssh known_hosts", orUnset(c.devices.sshKnownHosts)})
 	}
 	if role == roleServer {
+		proxies := "none: the source address is the connection's, forwarded headers ignored"
+		if c.trustedProxies != "" {
+			proxies = c.trustedProxies + " (X-Forwarded-For from them names the client)"
+		}
+		out = append(out, [2]string{"trusted proxies", proxies},
+			[2]string{"secure cookies", fmt.Sprintf("%v (always on HTTPS)", c.secureCookies)})
 		out = append(out, [2]string{"rate limits", fmt.Sprintf("%d failed authentications per source address, %d changes per identity, a minute", c.authFailures, c.writesPerMinute)})
 		out = append(out, c.identity.summary()...)
 	}

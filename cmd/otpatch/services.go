@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -61,6 +62,12 @@ type config struct {
 	tokenDays, tokenMaxDays int
 	// identity is how people sign in (identity.go).
 	identity identityConfig
+	// trustedProxies lists the reverse proxies whose X-Forwarded-For names the client
+	// (comma-separated addresses or CIDR prefixes); secureCookies marks cookies Secure on
+	// plain HTTP, for a TLS-terminating proxy in front (secureCookiesSetting is what was given).
+	trustedProxies       string
+	secureCookies        bool
+	secureCookiesSetting string
 }
 
 // The processes a configuration is for. Each lists and reads only its own settings: the
@@ -112,7 +119,45 @@ func (c *config) serverFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.tokenDays, "token-expiry-days", days, "days a new personal API token lasts when its request names no expiry (OTPATCH_TOKEN_EXPIRY_DAYS)")
 	maxDays, _ := strconv.Atoi(env("TOKEN_MAX_EXPIRY_DAYS", strconv.Itoa(int(api.DefaultTokenMaxLifetime/day))))
 	fs.IntVar(&c.tokenMaxDays, "token-max-expiry-days", maxDays, "the longest lifetime, in days, a personal API token may be given (OTPATCH_TOKEN_MAX_EXPIRY_DAYS)")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", env("TRUSTED_PROXIES", ""), "reverse proxies whose X-Forwarded-For names the client, for rate limits and the audit trail: addresses or CIDR prefixes, comma-separated; empty: forwarded headers are ignored (OTPATCH_TRUSTED_PROXIES)")
+	c.secureCookiesSetting = env("SECURE_COOKIES", "false")
+	secureCookies, _ := strconv.ParseBool(c.secureCookiesSetting)
+	fs.BoolVar(&c.secureCookies, "secure-cookies", secureCookies, "mark cookies Secure on plain HTTP too: behind a TLS-terminating proxy, where browsers speak HTTPS (OTPATCH_SECURE_COOKIES)")
 	c.identity.flags(fs)
+}
+
+// parseTrustedProxies reads comma-separated addresses and CIDR prefixes.
+func parseTrustedProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		var p netip.Prefix
+		if strings.Contains(f, "/") {
+			var err error
+			if p, err = netip.ParsePrefix(f); err != nil {
+				return nil, fmt.Errorf("%q is neither an address nor a CIDR prefix (example 10.0.0.0/8,192.0.2.7)", f)
+			}
+			if p.Addr().Is4In6() {
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
+			p = p.Masked()
+		} else {
+			a, err := netip.ParseAddr(f)
+			if err != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("%q is neither an address nor a CIDR prefix (example 10.0.0.0/8,192.0.2.7)", f)
+			}
+			a = a.Unmap()
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if p.Bits() == 0 {
+			return nil, fmt.Errorf("%q trusts every address: any client could then name any source address; list the proxy's addresses", f)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 func (c *config) logger() *slog.Logger {
@@ -250,6 +295,11 @@ func (d *deps) handler(c *config) (http.Handler, error) {
 	if err := c.identity.apply(&deps); err != nil {
 		return nil, err
 	}
+	proxies, err := parseTrustedProxies(c.trustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("OTPATCH_TRUSTED_PROXIES: %w", err)
+	}
+	deps.TrustedProxies, deps.SecureCookies = proxies, c.secureCookies
 	return api.New(deps), nil
 }
 
