@@ -73,6 +73,8 @@ type Deps struct {
 type server struct {
 	Deps
 	throttle throttle
+	// checking runs password checks one at a time per address and per account (inflight.go).
+	checking serial
 }
 
 // New builds the HTTP handler.
@@ -207,7 +209,22 @@ func securityHeaders(next http.Handler) http.Handler {
 
 type ctxKey int
 
-const actorKey ctxKey = iota
+const (
+	actorKey ctxKey = iota
+	credentialKey
+)
+
+// credential is what a request authenticated with: a personal token (tokenID), and when that
+// credential ends. A token minted with it lasts no longer and is revoked with it.
+type credential struct {
+	tokenID string
+	expires *time.Time
+}
+
+func credentialOf(r *http.Request) credential {
+	c, _ := r.Context().Value(credentialKey).(credential)
+	return c
+}
 
 func actorOf(r *http.Request) domain.Actor {
 	a, _ := r.Context().Value(actorKey).(domain.Actor)
@@ -245,7 +262,7 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			s.refuseAuth(w, r, http.StatusUnauthorized, "bad_token", "the bearer token is not valid or was revoked")
 			return
 		}
-		actor, err := s.Store.Authenticate(r.Context(), token)
+		t, actor, err := s.Store.AuthenticateToken(r.Context(), token)
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				s.refuseAuth(w, r, http.StatusUnauthorized, "bad_token", "the bearer token is not valid or was revoked")
@@ -254,7 +271,9 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			s.internal(w, r, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey, actor)))
+		ctx := context.WithValue(r.Context(), actorKey, actor)
+		ctx = context.WithValue(ctx, credentialKey, credential{tokenID: t.ID, expires: t.ExpiresAt})
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -262,6 +281,11 @@ func (s *server) allow(roles ...domain.Role) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			a := actorOf(r)
+			if a.Role == domain.RoleVendor && a.VendorID == "" {
+				// A vendor role bound to no vendor would see every vendor's work: refuse, never widen.
+				s.refuse(w, r, http.StatusForbidden, "access.denied", "this vendor identity is bound to no vendor; an admin binds the account to its vendor")
+				return
+			}
 			for _, role := range roles {
 				if a.Role == role {
 					next.ServeHTTP(w, r)

@@ -255,9 +255,14 @@ func (s *server) checkTOTP(w http.ResponseWriter, r *http.Request, u store.User)
 		writeProblem(w, r, problem{Status: http.StatusConflict, Detail: "no second factor is being set up or on: POST /api/v1/me/totp first"})
 		return false
 	}
+	if u.LockedUntil != nil && s.Store.Now().Before(*u.LockedUntil) {
+		s.refuseLocked(w, r, *u.LockedUntil)
+		return false
+	}
 	step, ok := totpMatch(*u.TOTPSecret, truncate(in.Code, maxTOTP), s.Store.Now())
 	if !ok {
-		s.fail(w, r, &domain.ValidationError{What: "second factor", Fields: []domain.FieldError{{Field: "code", Message: "is not the current code of this secret"}}})
+		// Counted like a wrong password, so codes cannot be tried by the thousand.
+		s.signInFailed(w, r, u, "the code is not the current code of this secret; wrong codes count toward the account's lockout")
 		return false
 	}
 	if err := s.Store.UseTOTPStep(r.Context(), u.ID, step); err != nil {

@@ -169,7 +169,8 @@ func (o *OIDC) person(issuer string, c claims) (store.SSOUser, error) {
 	}
 	var roles []domain.Role
 	for _, g := range c.groups(o.RolesClaim) {
-		if r, ok := o.RoleMap[g]; ok && !slices.Contains(roles, r) {
+		// Vendors have local accounts bound to their vendor; single sign-on grants plant roles only.
+		if r, ok := o.RoleMap[g]; ok && r != domain.RoleVendor && !slices.Contains(roles, r) {
 			roles = append(roles, r)
 		}
 	}
@@ -217,14 +218,14 @@ func (s *server) startOIDC(w http.ResponseWriter, r *http.Request) {
 	flow := oidcFlow{State: randomString(), Nonce: randomString(), Verifier: oauth2.GenerateVerifier(), Role: role, KeepOthers: q.Get("keep_other_sessions") == "true"}
 	b, _ := json.Marshal(flow)
 	http.SetCookie(w, &http.Cookie{Name: oidcCookie, Value: base64.RawURLEncoding.EncodeToString(b), Path: oidcCallbackPath,
-		MaxAge: int(oidcFlowLifetime.Seconds()), HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+		MaxAge: int(oidcFlowLifetime.Seconds()), HttpOnly: true, Secure: s.secureCookies(r), SameSite: http.SameSiteLaxMode})
 	cfg := s.OIDC.oauth2Config(p)
 	http.Redirect(w, r, cfg.AuthCodeURL(flow.State, oidc.Nonce(flow.Nonce), oauth2.S256ChallengeOption(flow.Verifier)), http.StatusFound)
 }
 
 // oidcFailed sends the browser back to the web UI with the reason, and audits the refusal.
 func (s *server) oidcFailed(w http.ResponseWriter, r *http.Request, reason, detail string) {
-	s.Refusals.Add(refusals.Refusal{Source: sourceOf(r), Reason: reason, Status: http.StatusUnauthorized, Method: r.Method, Path: r.URL.Path, RequestID: requestID(r)})
+	s.Refusals.Add(refusals.Refusal{Source: s.source(r), Reason: reason, Status: http.StatusUnauthorized, Method: r.Method, Path: r.URL.Path, RequestID: requestID(r)})
 	s.Counters.AuthRefused(reason)
 	http.Redirect(w, r, "/?sign_in_error="+url.QueryEscape(detail), http.StatusSeeOther)
 }
@@ -235,7 +236,7 @@ func (s *server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		notFoundProblem(w, r, "single sign-on (this server has no OpenID Connect provider configured)")
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: oidcCookie, Value: "", Path: oidcCallbackPath, MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: oidcCookie, Value: "", Path: oidcCallbackPath, MaxAge: -1, HttpOnly: true, Secure: s.secureCookies(r), SameSite: http.SameSiteLaxMode})
 	q := r.URL.Query()
 	if e := q.Get("error"); e != "" {
 		s.oidcFailed(w, r, "oidc_refused", "the single sign-on provider refused the sign-in: "+truncate(e+": "+q.Get("error_description"), 300))
@@ -287,12 +288,16 @@ func (s *server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := s.Store.SignOnUser(r.Context(), who)
+	var invalid *domain.ValidationError
 	if err != nil {
-		if errors.Is(err, store.ErrConflict) {
+		switch {
+		case errors.Is(err, store.ErrConflict):
 			s.oidcFailed(w, r, "oidc_username", fmt.Sprintf("the username %s is taken by another account; an admin resolves it", who.Username))
-			return
+		case errors.As(err, &invalid):
+			s.oidcFailed(w, r, "oidc_username", invalid.Error())
+		default:
+			s.internal(w, r, err)
 		}
-		s.internal(w, r, err)
 		return
 	}
 	if u.DisabledAt != nil {
@@ -364,8 +369,9 @@ func (s *server) authenticateJWT(w http.ResponseWriter, r *http.Request, raw str
 		return
 	}
 	u, err := s.Store.SignOnUser(r.Context(), who)
-	if errors.Is(err, store.ErrConflict) {
-		s.refuseAuth(w, r, http.StatusForbidden, "oidc_username", fmt.Sprintf("the username %s is taken by another account; an admin resolves it", who.Username))
+	var invalid *domain.ValidationError
+	if errors.Is(err, store.ErrConflict) || errors.As(err, &invalid) {
+		s.refuseAuth(w, r, http.StatusForbidden, "oidc_username", fmt.Sprintf("the username %s is taken by another account or reserved; an admin resolves it", who.Username))
 		return
 	}
 	if err != nil {
@@ -380,5 +386,7 @@ func (s *server) authenticateJWT(w http.ResponseWriter, r *http.Request, raw str
 		s.refuseAuth(w, r, http.StatusForbidden, "no_role", fmt.Sprintf("%s holds no otpatch role %s by the provider's groups (%s claim)", u.Username, role, s.OIDC.RolesClaim))
 		return
 	}
-	next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey, u.Actor(role))))
+	exp := at.Expiry
+	ctx = context.WithValue(r.Context(), actorKey, u.Actor(role))
+	next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, credentialKey, credential{expires: &exp})))
 }

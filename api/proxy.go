@@ -22,12 +22,6 @@ func (s *server) source(r *http.Request) string {
 	return clientAddress(r, s.TrustedProxies)
 }
 
-// sourceOf is the client's address as the connection shows it, forwarded headers not
-// trusted. It gives way to (*server).source once every caller has one.
-func sourceOf(r *http.Request) string {
-	return clientAddress(r, nil)
-}
-
 // clientAddress is the client's address, believing X-Forwarded-For only from the trusted
 // proxies.
 func clientAddress(r *http.Request, trusted []netip.Prefix) string {

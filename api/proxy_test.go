@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,5 +117,38 @@ func TestProxyFloodPerClient(t *testing.T) {
 	}
 	if code := call(t, shared, "otp_bystander_typo", bystander); code != http.StatusTooManyRequests {
 		t.Errorf("untrusted proxy: the other client's bad token: %d, want 429 (one shared budget)", code)
+	}
+}
+
+// TestProxySecureCookies: with SecureCookies a sign-in over plain HTTP (a TLS-terminating
+// proxy in front) sets a Secure session cookie; without it, a plain-HTTP cookie is not Secure.
+func TestProxySecureCookies(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	for _, secure := range []bool{true, false} {
+		t.Run(fmt.Sprintf("SecureCookies=%v", secure), func(t *testing.T) {
+			base, _ := e.proxiedAPI(api.Deps{SecureCookies: secure})
+			body := fmt.Sprintf(`{"token":%q}`, e.tokens.Engineer)
+			res, err := http.Post(base+"/api/v1/session", "application/json", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusCreated {
+				t.Fatalf("sign-in: %d %s", res.StatusCode, raw)
+			}
+			var found bool
+			for _, c := range res.Cookies() {
+				if c.Name == "otpatch_session" {
+					found = true
+					if c.Secure != secure || !c.HttpOnly {
+						t.Errorf("session cookie Secure=%v HttpOnly=%v, want Secure=%v and HttpOnly (%s)", c.Secure, c.HttpOnly, secure, res.Header.Get("Set-Cookie"))
+					}
+				}
+			}
+			if !found {
+				t.Fatalf("sign-in set no session cookie: %v", res.Header.Values("Set-Cookie"))
+			}
+		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -103,7 +104,7 @@ func (s *server) authenticateSession(w http.ResponseWriter, r *http.Request, id 
 	u, sess, err := s.Store.SessionActor(r.Context(), id, s.sessionLimits())
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			clearSessionCookie(w, r)
+			s.clearSessionCookie(w, r)
 			s.refuseAuth(w, r, http.StatusUnauthorized, "ended_session", "the session has ended or expired, its role was revoked, or its token was; sign in again")
 			return
 		}
@@ -113,6 +114,11 @@ func (s *server) authenticateSession(w http.ResponseWriter, r *http.Request, id 
 	actor := u.Actor(sess.Role)
 	ctx := context.WithValue(r.Context(), actorKey, actor)
 	ctx = context.WithValue(ctx, sessionKey, sessionRef{id: id, expires: sess.ExpiresAt, method: domain.SignInMethod(sess.Method)})
+	cred := credential{expires: &sess.ExpiresAt}
+	if sess.TokenID != nil {
+		cred.tokenID = *sess.TokenID
+	}
+	ctx = context.WithValue(ctx, credentialKey, cred)
 	r = r.WithContext(ctx)
 	if !safeMethod(r.Method) {
 		got := r.Header.Get(csrfHeader)
@@ -152,16 +158,20 @@ func (s *server) mustChangePassword(u store.User) bool {
 	return u.MustChangePassword || (u.PasswordSetAt != nil && s.Passwords.Expired(*u.PasswordSetAt, s.Store.Now()))
 }
 
+// secureCookies reports whether cookies carry the Secure flag: on HTTPS, and always when the
+// server sits behind a TLS-terminating proxy (Deps.SecureCookies).
+func (s *server) secureCookies(r *http.Request) bool { return r.TLS != nil || s.SecureCookies }
+
 // setSessionCookie gives the browser the session id, for as long as the session lasts from
 // now (the store's clock).
 func (s *server) setSessionCookie(w http.ResponseWriter, r *http.Request, id string, expires time.Time) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", Expires: expires, MaxAge: int(expires.Sub(s.Store.Now()).Seconds()),
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		HttpOnly: true, Secure: s.secureCookies(r), SameSite: http.SameSiteStrictMode})
 }
 
-func clearSessionCookie(w http.ResponseWriter, r *http.Request) {
+func (s *server) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		HttpOnly: true, Secure: s.secureCookies(r), SameSite: http.SameSiteStrictMode})
 }
 
 type sessionRequest struct {
@@ -219,8 +229,27 @@ const (
 	maxTOTP     = 16
 )
 
+// crossSite reports whether a browser sent r from another site's page (Sec-Fetch-Site, or an
+// Origin that is not this server): such a sign-in would sign the victim's browser in as the
+// attacker (login CSRF). Clients that are not browsers send neither header.
+func crossSite(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
+		return true
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return false
+	}
+	u, err := url.Parse(origin)
+	return err != nil || u.Host != r.Host
+}
+
 // createSession signs in with a password or a token and opens a session.
 func (s *server) createSession(w http.ResponseWriter, r *http.Request) {
+	if crossSite(r) {
+		s.refuse(w, r, http.StatusForbidden, "session.refused", "a sign-in must come from otpatch's own pages, not from another site's")
+		return
+	}
 	var in sessionRequest
 	if err := decode(w, r, &in); err != nil {
 		s.fail(w, r, err)
@@ -349,7 +378,12 @@ func joinRoles(roles []domain.Role) string {
 // It answers the refusal itself and reports whether the sign-in may go on.
 func (s *server) checkPassword(w http.ResponseWriter, r *http.Request, in sessionRequest) (store.User, bool) {
 	const wrong = "the username or password is wrong; no session was opened"
-	if s.throttle.failuresSpent(sourceOf(r)) {
+	release, err := s.checking.acquireAll(r.Context(), "source\x00"+s.source(r), "user\x00"+strings.ToLower(in.Username))
+	if err != nil {
+		return store.User{}, false // the client went away
+	}
+	defer release()
+	if s.throttle.failuresSpent(s.source(r)) {
 		s.refuseAuth(w, r, http.StatusUnauthorized, "bad_sign_in", wrong) // answered 429
 		return store.User{}, false
 	}
@@ -441,7 +475,7 @@ func (s *server) getSession(w http.ResponseWriter, r *http.Request) {
 	}
 	u, sess, err := s.Store.SessionActor(r.Context(), c.Value, s.sessionLimits())
 	if errors.Is(err, store.ErrNotFound) {
-		clearSessionCookie(w, r)
+		s.clearSessionCookie(w, r)
 		writeJSON(w, http.StatusOK, sessionView{SignIn: s.signInMethods()})
 		return
 	}
@@ -515,7 +549,7 @@ func (s *server) deleteSession(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	clearSessionCookie(w, r)
+	s.clearSessionCookie(w, r)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -551,7 +585,7 @@ func (s *server) endAllSessions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, cookie := sessionOf(r); cookie {
-		clearSessionCookie(w, r)
+		s.clearSessionCookie(w, r)
 	}
 	writeJSON(w, http.StatusOK, map[string]int64{"sessions_ended": n})
 }
@@ -574,7 +608,7 @@ func (s *server) endOneSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ref, cookie := sessionOf(r); cookie && ref.hash() == id {
-		clearSessionCookie(w, r)
+		s.clearSessionCookie(w, r)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -16,7 +16,9 @@ import (
 )
 
 // Personal API tokens. A person mints his own tokens, each with a name and one role he holds
-// (its scope); no one mints a token for someone else. A token lasts the server's default
+// (its scope); no one mints a token for someone else. A token minted with a token lasts no
+// longer than that one and is revoked with it; a single sign-on user's lasts no longer than
+// his sign-in. A token lasts the server's default
 // lifetime or what the request asks, never longer than the server's maximum. A person lists
 // and revokes his own tokens, an admin everyone's; a revoked or expired token, a token whose
 // role was revoked, and every session opened with it, is refused from the next request on.
@@ -164,10 +166,29 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusForbidden, "token.refused", detail)
 		return
 	}
+	// A token minted with a token lasts no longer than it and is revoked with it; a single
+	// sign-on user's token lasts no longer than the sign-in that made it, so leaving the
+	// provider's groups leaves nothing behind.
+	cred := credentialOf(r)
+	var limit *time.Time
+	if cred.tokenID != "" {
+		limit = cred.expires
+	}
+	u, err := s.Store.User(r.Context(), a.UserID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if u.SingleSignOn() && cred.expires != nil && (limit == nil || cred.expires.Before(*limit)) {
+		limit = cred.expires
+	}
+	if limit != nil && expires.After(*limit) {
+		expires = *limit
+	}
 	secret := newSecret()
 	ev := event(r, "token.created")
-	ev.Details = map[string]any{"name": in.Name, "role": in.Role, "expires_at": expires.UTC().Format(time.RFC3339)}
-	t, err := s.Store.CreateToken(r.Context(), store.TokenSpec{UserID: a.UserID, Name: in.Name, Role: in.Role, Secret: secret, ExpiresAt: expires}, ev)
+	ev.Details = map[string]any{"name": in.Name, "role": in.Role, "expires_at": expires.UTC().Format(time.RFC3339), "minted_with": cred.tokenID}
+	t, err := s.Store.CreateToken(r.Context(), store.TokenSpec{UserID: a.UserID, ParentID: cred.tokenID, Name: in.Name, Role: in.Role, Secret: secret, ExpiresAt: expires}, ev)
 	if errors.Is(err, store.ErrNotFound) {
 		s.refuse(w, r, http.StatusForbidden, "token.refused", fmt.Sprintf("%s does not hold the %s role; a token acts only in a role its holder holds", a.Name, in.Role))
 		return

@@ -18,6 +18,17 @@ func (r Role) Privileged() bool {
 	return r == RoleApprover || r == RoleSafety || r == RoleAdmin
 }
 
+// ReservedUsername reports whether n names one of otpatch's own actors in the audit trail
+// (the identity provider, the bootstrap, the demo, migrations, the engine, anonymous
+// requests), which no person may take.
+func ReservedUsername(n string) bool {
+	switch strings.ToLower(n) {
+	case "idp", "bootstrap", "demo", "migration", "otpatch", "system", "anonymous":
+		return true
+	}
+	return strings.HasPrefix(strings.ToLower(n), "agent:")
+}
+
 // Grant rules, as named in refusals.
 const (
 	RuleSelfGrant   = "self_grant"

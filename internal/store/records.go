@@ -41,13 +41,15 @@ type VendorKey struct {
 // Token is a bearer token; only its SHA-256 is kept, and never shown. A personal token
 // belongs to a user (UserID) and acts in one role he holds; Name is its label.
 type Token struct {
-	ID        string    `json:"id"`
-	UserID    *string   `json:"user_id,omitempty"`
-	Name      string    `json:"name"`
-	Role      string    `json:"role"`
-	VendorID  *string   `json:"vendor_id,omitempty"`
-	TokenHash string    `json:"-"`
-	CreatedAt time.Time `json:"created_at"`
+	ID     string  `json:"id"`
+	UserID *string `json:"user_id,omitempty"`
+	// ParentTokenID is the token this one was minted with; revoking that revokes this.
+	ParentTokenID *string   `json:"parent_token_id,omitempty"`
+	Name          string    `json:"name"`
+	Role          string    `json:"role"`
+	VendorID      *string   `json:"vendor_id,omitempty"`
+	TokenHash     string    `json:"-"`
+	CreatedAt     time.Time `json:"created_at"`
 	// ExpiresAt is when the token stops working; nil for agent credentials and tokens made
 	// before tokens expired.
 	ExpiresAt *time.Time `json:"expires_at"`

@@ -18,8 +18,10 @@ import (
 // TokenSpec is a token to store.
 type TokenSpec struct {
 	UserID string
-	Name   string
-	Role   domain.Role
+	// ParentID is the token the new one is minted with, if any.
+	ParentID string
+	Name     string
+	Role     domain.Role
 	// Secret is the bearer token; only its SHA-256 is kept.
 	Secret string
 	// ExpiresAt is when the token stops working; zero: it never does.
@@ -28,6 +30,9 @@ type TokenSpec struct {
 
 func (spec TokenSpec) row(now time.Time) Token {
 	t := Token{ID: NewID("tok"), UserID: &spec.UserID, Name: spec.Name, Role: string(spec.Role), TokenHash: HashToken(spec.Secret), CreatedAt: now}
+	if spec.ParentID != "" {
+		t.ParentTokenID = &spec.ParentID
+	}
 	if !spec.ExpiresAt.IsZero() {
 		exp := spec.ExpiresAt.UTC()
 		t.ExpiresAt = &exp
@@ -86,7 +91,8 @@ func (s *Store) PersonalTokens(ctx context.Context, holder string) ([]Token, err
 	return out, personalTokens(s.db.WithContext(ctx), holder).Order("created_at, id").Find(&out).Error
 }
 
-// RevokeToken revokes the personal token id of the user holder (anyone's when holder is empty) and ends
+// RevokeToken revokes the personal token id of the user holder (anyone's when holder is empty),
+// every token minted with it (and with those), and ends
 // the sessions opened with it, with ev (token.revoked) in the same transaction; the token is
 // refused from the next request on. Revoking a revoked token is ErrConflict; an unknown one,
 // another holder's, or an agent credential's, ErrNotFound.
@@ -106,8 +112,22 @@ func (s *Store) RevokeToken(ctx context.Context, id, holder string, ev Event) (T
 		if res.RowsAffected == 0 {
 			return fmt.Errorf("token %s was revoked before: %w", id, ErrConflict)
 		}
-		ended := tx.Model(&Session{}).Where("token_id = ? AND ended_at IS NULL", id).Update("ended_at", now)
-		details["name"], details["role"], details["sessions_ended"] = t.Name, t.Role, ended.RowsAffected
+		// The tokens minted with it, and theirs, go with it.
+		revoked, frontier := []string{id}, []string{id}
+		for len(frontier) > 0 {
+			var children []string
+			if err := tx.Model(&Token{}).Where("parent_token_id IN ? AND revoked_at IS NULL", frontier).Pluck("id", &children).Error; err != nil {
+				return err
+			}
+			if len(children) > 0 {
+				if err := tx.Model(&Token{}).Where("id IN ?", children).Update("revoked_at", now).Error; err != nil {
+					return err
+				}
+			}
+			revoked, frontier = append(revoked, children...), children
+		}
+		ended := tx.Model(&Session{}).Where("token_id IN ? AND ended_at IS NULL", revoked).Update("ended_at", now)
+		details["name"], details["role"], details["sessions_ended"], details["minted_with_it_revoked"] = t.Name, t.Role, ended.RowsAffected, len(revoked)-1
 		return ended.Error
 	})
 	if err != nil {

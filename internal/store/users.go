@@ -148,6 +148,9 @@ func (s *Store) CreateUser(ctx context.Context, n NewUser, ev Event) (User, erro
 }
 
 func createUser(tx *gorm.DB, u User) error {
+	if domain.ReservedUsername(u.Username) {
+		return &domain.ValidationError{What: "user", Fields: []domain.FieldError{{Field: "username", Message: fmt.Sprintf("%s names one of otpatch's own actors in the audit trail; choose another", u.Username)}}}
+	}
 	var n int64
 	if err := tx.Model(&User{}).Where("LOWER(username) = LOWER(?)", u.Username).Count(&n).Error; err != nil {
 		return err

@@ -61,12 +61,20 @@ CREATE INDEX role_grants_user ON role_grants (user_id, role);
 -- users existed become their holder's: one user per holder name, with a grant per role they
 -- carried, listed with source "migration" for an admin to review.
 ALTER TABLE tokens ADD COLUMN user_id TEXT REFERENCES users(id);
+-- parent_token_id is the token a token was minted with: revoking it revokes this one too.
+ALTER TABLE tokens ADD COLUMN parent_token_id TEXT REFERENCES tokens(id);
 INSERT INTO users (id, username, created_at, created_by)
     SELECT 'usr_' || name, name, MIN(created_at), 'migration' FROM tokens WHERE role <> 'agent' GROUP BY name;
 UPDATE users SET vendor_id = (SELECT MIN(vendor_id) FROM tokens WHERE tokens.name = users.username AND tokens.vendor_id IS NOT NULL);
+-- Only tokens that still work carry a role over. Approver and safety roles minted by one admin
+-- are exactly what the two-person rule is for: they come over pending, for two admins to
+-- confirm; the other roles, admin included (someone must be able to confirm), come over active.
 INSERT INTO role_grants (id, user_id, role, source, requested_by, requested_at, confirmed_by, confirmed_at)
     SELECT 'grt_' || name || '_' || role, 'usr_' || name, role, 'migration', 'migration', MIN(created_at), 'migration', MIN(created_at)
-    FROM tokens WHERE role <> 'agent' AND revoked_at IS NULL GROUP BY name, role;
+    FROM tokens WHERE role NOT IN ('agent', 'approver', 'safety') AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > CURRENT_TIMESTAMP) GROUP BY name, role;
+INSERT INTO role_grants (id, user_id, role, source, requested_by, requested_at)
+    SELECT 'grt_' || name || '_' || role, 'usr_' || name, role, 'migration', 'migration', MIN(created_at)
+    FROM tokens WHERE role IN ('approver', 'safety') AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > CURRENT_TIMESTAMP) GROUP BY name, role;
 UPDATE tokens SET user_id = 'usr_' || name WHERE role <> 'agent';
 
 -- Sessions belong to a user, act in one role, and remember how they were opened; a session
