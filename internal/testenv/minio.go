@@ -142,7 +142,7 @@ func startMinIO(t testing.TB, bin, root string, try int, srv *MinIOServer) error
 	}
 	srv.Endpoint = FreeAddr(t)
 
-	out := &syncBuffer{}
+	out := &SyncBuffer{}
 	cmd := exec.Command(bin, "server",
 		"--address", srv.Endpoint,
 		"--certs-dir", certsDir,
@@ -229,20 +229,20 @@ func randomHex(t testing.TB, n int) string {
 	return hex.EncodeToString(b)
 }
 
-// syncBuffer collects a child process's output; it is written from the
+// SyncBuffer collects a child process's output; it is written from the
 // process's copy goroutines and read by the test.
-type syncBuffer struct {
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()

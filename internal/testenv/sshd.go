@@ -274,7 +274,7 @@ func startSSHD(t testing.TB, bin, dir, hostKey string, try int, srv *SSHServer) 
 	if err := os.WriteFile(config, []byte(conf), 0o600); err != nil {
 		return err
 	}
-	out := &syncBuffer{}
+	out := &SyncBuffer{}
 	// -D: stay in the foreground, -e: log to stderr.
 	cmd := exec.Command(bin, "-D", "-e", "-f", config)
 	cmd.Stdout = out

@@ -333,23 +333,9 @@ func hydraLog(out *syncBuffer) string {
 	return strings.Join(lines, "\n")
 }
 
-// syncBuffer collects output written from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects output written from several goroutines (testenv's), and the login
+// app's log lines.
+type syncBuffer struct{ testenv.SyncBuffer }
 
 func (b *syncBuffer) logf(format string, args ...any) {
 	line := time.Now().Format("15:04:05.000 ") + fmt.Sprintf(format, args...) + "\n"
