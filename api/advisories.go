@@ -20,18 +20,6 @@ import (
 
 // CSAF 2.0 advisories: engineers ingest the vendors' (or CISA's) advisories; staff see which
 // assets each one hits, what remedies it, and which qualified patch fixes it.
-func init() {
-	featureRoutes = append(featureRoutes, func(s *server, r chi.Router) {
-		r.With(s.allow(engineers...)).Post("/advisories", s.ingestAdvisory)
-		r.With(s.allow(staff...)).Get("/advisories", s.listAdvisories)
-		r.With(s.allow(staff...)).Get("/advisories/{advisoryID}", s.getAdvisory)
-	})
-	operations = append(operations,
-		operation{"POST", "/api/v1/advisories", "Ingest a CSAF 2.0 advisory (201 stored or replaced by a newer revision, 200 already stored, 422 not CSAF 2.0)", "engineer, admin", "a CSAF 2.0 JSON document"},
-		operation{"GET", "/api/v1/advisories", "List advisories with their CVEs, remedy and how many assets each hits", "staff", ""},
-		operation{"GET", "/api/v1/advisories/{advisoryID}", "Show an advisory: products, vulnerabilities, the assets it hits with their remedy, and the qualified patches that fix it", "staff", ""},
-	)
-}
 
 // advisoryView is an advisory as the API shows it.
 type advisoryView struct {
@@ -346,4 +334,13 @@ func (s *server) getAdvisory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, v)
+}
+
+// advisoryOperations are the routes of advisories.go.
+func (s *server) advisoryOperations() []operation {
+	return []operation{
+		{Method: "POST", Path: "/api/v1/advisories", ID: "ingestAdvisory", Tag: "Advisories", Summary: "Ingest a CSAF 2.0 advisory (201 stored or replaced by a newer revision, 200 already stored, 422 not CSAF 2.0)", Allow: engineers, Roles: "engineer, admin", /* body: a CSAF 2.0 JSON document */ Answers: []answer{ok(nil)}, Handle: s.ingestAdvisory},
+		{Method: "GET", Path: "/api/v1/advisories", ID: "listAdvisories", Tag: "Advisories", Summary: "List advisories with their CVEs, remedy and how many assets each hits", Allow: staff, Roles: "staff", Answers: []answer{ok(nil)}, Handle: s.listAdvisories},
+		{Method: "GET", Path: "/api/v1/advisories/{advisoryID}", ID: "getAdvisory", Tag: "Advisories", Summary: "Show an advisory: products, vulnerabilities, the assets it hits with their remedy, and the qualified patches that fix it", Allow: staff, Roles: "staff", Answers: []answer{ok(nil)}, Handle: s.getAdvisory},
+	}
 }

@@ -26,37 +26,6 @@ import (
 // it works and its result at the end; a backup is uploaded, streamed into the object store and
 // checked against the SHA-256 the agent's host computed. The agent only dials out: no inbound
 // connection into the control zone is needed.
-func init() {
-	featureRoutes = append(featureRoutes, func(s *server, r chi.Router) {
-		r.With(s.allow(staff...)).Get("/assets/{assetID}/agent-credentials", s.listAgentCredentials)
-		r.With(s.allow(admins...)).Post("/assets/{assetID}/agent-credentials", s.issueAgentCredential)
-		r.With(s.allow(admins...)).Delete("/assets/{assetID}/agent-credentials/{credentialID}", s.revokeAgentCredential)
-		r.With(s.allow(store.RoleAgent, domain.RoleAdmin)).Get("/agent/signing-key", s.agentSigningKey)
-		r.Group(func(r chi.Router) {
-			r.Use(s.allow(store.RoleAgent), s.agentOnly)
-			r.Get("/agent/me", s.agentMe)
-			r.Get("/agent/jobs/next", s.nextAgentJob)
-			r.Post("/agent/jobs/{jobID}/progress", s.agentProgress)
-			r.Post("/agent/jobs/{jobID}/result", s.agentResult)
-			r.Get("/agent/jobs/{jobID}/artifact", s.agentDownload)
-			r.Get("/agent/jobs/{jobID}/backup", s.agentDownload)
-			r.Put("/agent/jobs/{jobID}/backup", s.agentUploadBackup)
-		})
-	})
-	operations = append(operations,
-		operation{"GET", "/api/v1/assets/{assetID}/agent-credentials", "List the asset's pull-agent credentials (never their tokens) and when each agent was last heard from", "engineer, approver, safety, auditor, admin", ""},
-		operation{"POST", "/api/v1/assets/{assetID}/agent-credentials", "Issue a pull-agent credential bound to this asset; the answer carries its token, shown only once", "admin", ""},
-		operation{"DELETE", "/api/v1/assets/{assetID}/agent-credentials/{credentialID}", "Revoke a pull-agent credential; its token stops working at once", "admin", ""},
-		operation{"GET", "/api/v1/agent/signing-key", "The server's job-signing public key, which an agent pins (--signing-public-key)", "agent, admin", ""},
-		operation{"GET", "/api/v1/agent/me", "The asset the agent's token is bound to", "agent", ""},
-		operation{"GET", "/api/v1/agent/jobs/next", "Long-poll (?wait=20s, at most 60s) for the asset's next signed job; 204 when none arrived", "agent", ""},
-		operation{"POST", "/api/v1/agent/jobs/{jobID}/progress", "The agent still works on the job", "agent", "{attempt, message}"},
-		operation{"POST", "/api/v1/agent/jobs/{jobID}/result", "The job's outcome; reporting the same outcome again is harmless", "agent", "{attempt, ok, error, permanent, backup_sha256, backup_size, verify, output}"},
-		operation{"GET", "/api/v1/agent/jobs/{jobID}/artifact", "Download the patch artifact of a deploy job", "agent", ""},
-		operation{"GET", "/api/v1/agent/jobs/{jobID}/backup", "Download the backup of a restore job", "agent", ""},
-		operation{"PUT", "/api/v1/agent/jobs/{jobID}/backup", "Upload the archive of a backup job (streamed; header " + jobs.BackupSHA256Header + " is the SHA-256 the host computed)", "agent", "application/octet-stream"},
-	)
-}
 
 // MaxAgentBackupBytes bounds one backup an agent uploads.
 const MaxAgentBackupBytes = 8 << 30
@@ -393,4 +362,21 @@ func (s *server) agentUploadBackup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"sha256": info.SHA256, "size": info.Size})
+}
+
+// agentOperations are the routes of agent.go.
+func (s *server) agentOperations() []operation {
+	return []operation{
+		{Method: "GET", Path: "/api/v1/assets/{assetID}/agent-credentials", ID: "listAgentCredentials", Tag: "Inventory", Summary: "List the asset's pull-agent credentials (never their tokens) and when each agent was last heard from", Allow: staff, Roles: "engineer, approver, safety, auditor, admin", Answers: []answer{ok(nil)}, Handle: s.listAgentCredentials},
+		{Method: "POST", Path: "/api/v1/assets/{assetID}/agent-credentials", ID: "issueAgentCredential", Tag: "Inventory", Summary: "Issue a pull-agent credential bound to this asset; the answer carries its token, shown only once", Allow: admins, Roles: "admin", Answers: []answer{ok(nil)}, Handle: s.issueAgentCredential},
+		{Method: "DELETE", Path: "/api/v1/assets/{assetID}/agent-credentials/{credentialID}", ID: "revokeAgentCredential", Tag: "Inventory", Summary: "Revoke a pull-agent credential; its token stops working at once", Allow: admins, Roles: "admin", Answers: []answer{ok(nil)}, Handle: s.revokeAgentCredential},
+		{Method: "GET", Path: "/api/v1/agent/signing-key", ID: "agentSigningKey", Tag: "Agents", Summary: "The server's job-signing public key, which an agent pins (--signing-public-key)", Allow: []domain.Role{store.RoleAgent, domain.RoleAdmin}, Roles: "agent, admin", Answers: []answer{ok(nil)}, Handle: s.agentSigningKey},
+		{Method: "GET", Path: "/api/v1/agent/me", ID: "agentMe", Tag: "Agents", Summary: "The asset the agent's token is bound to", Allow: []domain.Role{store.RoleAgent}, AgentOnly: true, Roles: "agent", Answers: []answer{ok(nil)}, Handle: s.agentMe},
+		{Method: "GET", Path: "/api/v1/agent/jobs/next", ID: "nextAgentJob", Tag: "Agents", Summary: "Long-poll (?wait=20s, at most 60s) for the asset's next signed job; 204 when none arrived", Allow: []domain.Role{store.RoleAgent}, AgentOnly: true, Roles: "agent", Answers: []answer{ok(nil)}, Handle: s.nextAgentJob},
+		{Method: "POST", Path: "/api/v1/agent/jobs/{jobID}/progress", ID: "agentProgress", Tag: "Agents", Summary: "The agent still works on the job", Allow: []domain.Role{store.RoleAgent}, AgentOnly: true, Roles: "agent", /* body: {attempt, message} */ Answers: []answer{ok(nil)}, Handle: s.agentProgress},
+		{Method: "POST", Path: "/api/v1/agent/jobs/{jobID}/result", ID: "agentResult", Tag: "Agents", Summary: "The job's outcome; reporting the same outcome again is harmless", Allow: []domain.Role{store.RoleAgent}, AgentOnly: true, Roles: "agent", /* body: {attempt, ok, error, permanent, backup_sha256, backup_size, verify, output} */ Answers: []answer{ok(nil)}, Handle: s.agentResult},
+		{Method: "GET", Path: "/api/v1/agent/jobs/{jobID}/artifact", ID: "agentDownload", Tag: "Agents", Summary: "Download the patch artifact of a deploy job", Allow: []domain.Role{store.RoleAgent}, AgentOnly: true, Roles: "agent", Answers: []answer{ok(nil)}, Handle: s.agentDownload},
+		{Method: "GET", Path: "/api/v1/agent/jobs/{jobID}/backup", ID: "agentDownload2", Tag: "Agents", Summary: "Download the backup of a restore job", Allow: []domain.Role{store.RoleAgent}, AgentOnly: true, Roles: "agent", Answers: []answer{ok(nil)}, Handle: s.agentDownload},
+		{Method: "PUT", Path: "/api/v1/agent/jobs/{jobID}/backup", ID: "agentUploadBackup", Tag: "Agents", Summary: "Upload the archive of a backup job (streamed; header " + jobs.BackupSHA256Header + " is the SHA-256 the host computed)", Allow: []domain.Role{store.RoleAgent}, AgentOnly: true, Roles: "agent", /* body: application/octet-stream */ Answers: []answer{ok(nil)}, Handle: s.agentUploadBackup},
+	}
 }

@@ -120,81 +120,12 @@ var (
 func (s *server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, middleware.Recoverer, securityHeaders)
-	r.Get("/healthz", s.healthz)
-	r.Get("/readyz", s.readyz)
 	if s.UI != nil {
 		r.Handle("/*", s.UI)
 	}
-	r.Route("/api/v1", func(r chi.Router) {
-		r.Get("/openapi.json", s.openAPI)
-		r.Get("/schemas/patch-manifest.json", s.manifestSchema)
-		r.Post("/session", s.createSession) // sign-in (session.go)
-		r.Get("/session", s.getSession)
-		r.Get("/session/oidc", s.startOIDC) // single sign-on (oidc.go)
-		r.Get("/session/oidc/callback", s.oidcCallback)
-		r.Group(func(r chi.Router) {
-			r.Use(s.authenticate, s.limitWrites)
-			r.With(s.allow(anyRole...)).Get("/me", s.me)
-			r.With(s.allow(anyRole...)).Get("/states", s.states)
-
-			r.With(s.allow(anyRole...)).Get("/vendors", s.listVendors)
-			r.With(s.allow(admins...)).Post("/vendors", s.createVendor)
-			r.With(s.allow(staff...)).Get("/vendors/{vendorID}/keys", s.listVendorKeys)
-			r.With(s.allow(admins...)).Post("/vendors/{vendorID}/keys", s.addVendorKey)
-			r.With(s.allow(admins...)).Post("/vendors/{vendorID}/keys/{keyID}/revoke", s.revokeVendorKey)
-			r.With(s.allow(anyRole...)).Post("/tokens", s.createToken)
-			r.With(s.allow(anyRole...)).Get("/tokens", s.listTokens)
-			r.With(s.allow(anyRole...)).Delete("/tokens/{tokenID}", s.revokeToken)
-
-			r.With(s.allow(anyRole...)).Get("/products", s.listProducts)
-			r.With(s.allow(engineers...)).Post("/products", s.createProduct)
-			r.With(s.allow(staff...)).Get("/sites", s.listSites)
-			r.With(s.allow(engineers...)).Post("/sites", s.createSite)
-			r.With(s.allow(staff...)).Get("/zones", s.listZones)
-			r.With(s.allow(engineers...)).Post("/zones", s.createZone)
-			r.With(s.allow(staff...)).Get("/zones/{zoneID}", s.getZone)
-			r.With(s.allow(engineers...)).Put("/zones/{zoneID}/window", s.setZoneWindow)
-			r.With(s.allow(staff...)).Get("/zones/{zoneID}/windows", s.zoneWindows)
-			r.With(s.allow(staff...)).Get("/windows", s.listWindows)
-			r.With(s.allow(staff...)).Get("/assets", s.listAssets)
-			r.With(s.allow(engineers...)).Post("/assets", s.createAsset)
-			r.With(s.allow(staff...)).Get("/assets/{assetID}", s.getAsset)
-			r.With(s.allow(engineers...)).Put("/assets/{assetID}/simulator/faults", s.setFaults)
-
-			r.With(s.allow(vendors...)).Post("/patches", s.submitPatch)
-			r.With(s.allow(anyRole...)).Get("/patches", s.listPatches)
-			r.With(s.allow(anyRole...)).Get("/patches/{patchID}", s.getPatch)
-			r.With(s.allow(anyRole...)).Get("/patches/{patchID}/manifest", s.getManifest)
-
-			r.With(s.allow(engineers...)).Post("/campaigns", s.createCampaign)
-			r.With(s.allow(staff...)).Get("/campaigns", s.listCampaigns)
-			r.With(s.allow(staff...)).Get("/campaigns/{campaignID}", s.getCampaign)
-			r.With(s.allow(deciders...)).Post("/campaigns/{campaignID}/decisions", s.decideCampaign)
-
-			r.With(s.allow(auditors...)).Get("/audit/events", s.auditEvents)
-			r.With(s.allow(auditors...)).Get("/audit/verify", s.auditVerify)
-
-			// Feature route groups; each lives in its own file with its operations.
-			for _, mount := range s.features() {
-				mount(r)
-			}
-		})
-	})
+	s.mount(r)
 	return r
 }
-
-// features lists the route groups that feature files add (advisories, evidence, …).
-func (s *server) features() []func(chi.Router) {
-	var out []func(chi.Router)
-	for _, f := range featureRoutes {
-		out = append(out, func(r chi.Router) { f(s, r) })
-	}
-	return out
-}
-
-// featureRoutes is filled by feature files in init: each mounts its routes under /api/v1,
-// behind authentication, with s.allow on every route.
-var featureRoutes []func(s *server, r chi.Router)
 
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -87,3 +87,11 @@ func (s *server) auditVerify(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, res)
 }
+
+// auditOperations are the routes of audit.go.
+func (s *server) auditOperations() []operation {
+	return []operation{
+		{Method: "GET", Path: "/api/v1/audit/events", ID: "auditEvents", Tag: "Audit", Summary: "List audit events (filters, ?after cursor)", Allow: auditors, Roles: "auditor, admin, engineer", Answers: []answer{ok(nil)}, Handle: s.auditEvents},
+		{Method: "GET", Path: "/api/v1/audit/verify", ID: "auditVerify", Tag: "Audit", Summary: "Recompute the audit chain and name the first broken link", Allow: auditors, Roles: "auditor, admin, engineer", Answers: []answer{ok(nil)}, Handle: s.auditVerify},
+	}
+}

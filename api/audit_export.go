@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/go-chi/chi/v5"
 
 	"github.com/otpatch/otpatch/internal/audit"
 	"github.com/otpatch/otpatch/internal/csvsafe"
@@ -15,16 +14,6 @@ import (
 
 // The audit trail for auditors: the checkpoint public key, and exports of the trail in JSON
 // Lines or CSV that stream page by page.
-func init() {
-	featureRoutes = append(featureRoutes, func(s *server, r chi.Router) {
-		r.With(s.allow(anyRole...)).Get("/audit/key", s.auditKey)
-		r.With(s.allow(auditors...)).Get("/audit/export", s.auditExport)
-	})
-	operations = append(operations,
-		operation{"GET", "/api/v1/audit/key", "The ed25519 public key that signs the audit checkpoints (404 when checkpoints are not configured)", "any", ""},
-		operation{"GET", "/api/v1/audit/export", "Export audit events as JSON Lines or CSV (?format=jsonl|csv and the /audit/events filters), streamed" + csvCells, "auditor, admin, engineer", ""},
-	)
-}
 
 // auditKeyView is the published checkpoint key.
 type auditKeyView struct {
@@ -138,5 +127,13 @@ func (s *server) auditExport(w http.ResponseWriter, r *http.Request) {
 	}
 	if flusher != nil {
 		flusher.Flush()
+	}
+}
+
+// auditExportOperations are the routes of audit_export.go.
+func (s *server) auditExportOperations() []operation {
+	return []operation{
+		{Method: "GET", Path: "/api/v1/audit/key", ID: "auditKey", Tag: "Audit", Summary: "The ed25519 public key that signs the audit checkpoints (404 when checkpoints are not configured)", Allow: anyRole, Roles: "any", Answers: []answer{ok(nil)}, Handle: s.auditKey},
+		{Method: "GET", Path: "/api/v1/audit/export", ID: "auditExport", Tag: "Audit", Summary: "Export audit events as JSON Lines or CSV (?format=jsonl|csv and the /audit/events filters), streamed" + csvCells, Allow: auditors, Roles: "auditor, admin, engineer", Answers: []answer{ok(nil)}, Handle: s.auditExport},
 	}
 }

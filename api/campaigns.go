@@ -325,3 +325,13 @@ func (s *server) decideCampaign(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, res)
 }
+
+// campaignOperations are the routes of campaigns.go.
+func (s *server) campaignOperations() []operation {
+	return []operation{
+		{Method: "POST", Path: "/api/v1/campaigns", ID: "createCampaign", Tag: "Campaigns", Summary: "Plan a campaign for a qualified patch from the inventory as it is now (explicit production targets; test-bench runs per from-version added) and start it; refused when a target is not applicable, already in an open campaign (409), or the threshold exceeds what a safety zone allows", Allow: engineers, Roles: "engineer, admin", /* body: {name, patch_id, asset_ids (required, production assets), error_threshold, accept_not_stated (asset ids), accept_reason} */ Answers: []answer{ok(nil)}, Handle: s.createCampaign},
+		{Method: "GET", Path: "/api/v1/campaigns", ID: "listCampaigns", Tag: "Campaigns", Summary: "List campaigns", Allow: staff, Roles: "staff", Answers: []answer{ok(nil)}, Handle: s.listCampaigns},
+		{Method: "GET", Path: "/api/v1/campaigns/{campaignID}", ID: "getCampaign", Tag: "Campaigns", Summary: "Show a campaign: stage, per-asset state (incl. drifted, not_started, aborted), approvals, next window, and review: the plan in words for approvers (patch, CVEs, targets with from-version and compatibility, bench runs and coverage, waves with thresholds and windows in the zone time zone) (?live=1 adds the workflow view)", Allow: staff, Roles: "staff", Answers: []answer{ok(nil)}, Handle: s.getCampaign},
+		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/decisions", ID: "decideCampaign", Tag: "Campaigns", Summary: "Approve or reject the campaign's plan", Allow: deciders, Roles: "approver, safety", /* body: {decision, reason, plan_digest} */ Answers: []answer{ok(nil)}, Handle: s.decideCampaign},
+	}
+}

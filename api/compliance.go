@@ -19,39 +19,6 @@ import (
 // staff read the deadlines, the overdue lists, per-asset patch status and the per-site
 // IEC 62443-2-3 summary as JSON or CSV. Deadlines are calendar days in UTC (internal/store,
 // compliance.go).
-func init() {
-	approvers := []domain.Role{domain.RoleApprover}
-	featureRoutes = append(featureRoutes, func(s *server, r chi.Router) {
-		r.With(s.allow(staff...)).Get("/compliance/patches", s.complianceItems(store.SubjectPatch))
-		r.With(s.allow(staff...)).Get("/compliance/advisories", s.complianceItems(store.SubjectAdvisory))
-		r.With(s.allow(engineers...)).Put("/compliance/patches/{patchID}/evaluation", s.evaluate(store.SubjectPatch, "patchID"))
-		r.With(s.allow(engineers...)).Put("/compliance/advisories/{advisoryID}/evaluation", s.evaluate(store.SubjectAdvisory, "advisoryID"))
-		r.With(s.allow(staff...)).Get("/compliance/mitigations", s.listMitigations)
-		r.With(s.allow(engineers...)).Post("/compliance/mitigations", s.createMitigation)
-		r.With(s.allow(engineers...)).Post("/compliance/mitigations/{mitigationID}/complete", s.completeMitigation)
-		r.With(s.allow(engineers...)).Post("/compliance/mitigations/{mitigationID}/extensions", s.requestExtension)
-		r.With(s.allow(approvers...)).Post("/compliance/extensions/{extensionID}/approve", s.decideExtension(true))
-		r.With(s.allow(approvers...)).Post("/compliance/extensions/{extensionID}/reject", s.decideExtension(false))
-		r.With(s.allow(staff...)).Get("/compliance/overdue", s.complianceOverdue)
-		r.With(s.allow(staff...)).Get("/compliance/assets", s.complianceAssets)
-		r.With(s.allow(staff...)).Get("/compliance/sites", s.complianceSites)
-	})
-	operations = append(operations,
-		operation{"GET", "/api/v1/compliance/patches", "NERC CIP-007-6 R2 state of every patch: release date, evaluation due (release + 35 days, UTC calendar days), evaluation, action due (evaluation + 35 days), asset counts, mitigation plans (?format=csv" + csvCells + ")", "staff", ""},
-		operation{"GET", "/api/v1/compliance/advisories", "The same for every CSAF advisory (release date: the UTC day of its initial release) (?format=csv" + csvCells + ")", "staff", ""},
-		operation{"PUT", "/api/v1/compliance/patches/{patchID}/evaluation", "Record the evaluation of a patch; a changed decision keeps the first evaluation's day", "engineer, admin", "{decision: apply|mitigate|not_applicable, reason}"},
-		operation{"PUT", "/api/v1/compliance/advisories/{advisoryID}/evaluation", "Record the evaluation of an advisory", "engineer, admin", "{decision: apply|mitigate|not_applicable, reason}"},
-		operation{"GET", "/api/v1/compliance/mitigations", "List mitigation plans with their extensions", "staff", ""},
-		operation{"POST", "/api/v1/compliance/mitigations", "File a dated mitigation plan for an evaluated patch or advisory", "engineer, admin", "{subject_type: patch|advisory, subject_id, compensating_controls, owner, due_date}"},
-		operation{"POST", "/api/v1/compliance/mitigations/{mitigationID}/complete", "Record that a mitigation plan was carried out", "engineer, admin", ""},
-		operation{"POST", "/api/v1/compliance/mitigations/{mitigationID}/extensions", "Request a later due date for an open mitigation plan", "engineer, admin", "{due_date, reason}"},
-		operation{"POST", "/api/v1/compliance/extensions/{extensionID}/approve", "Approve an extension (never the requester's own): the plan's due date moves", "approver", "{reason} (optional)"},
-		operation{"POST", "/api/v1/compliance/extensions/{extensionID}/reject", "Reject an extension (never the requester's own)", "approver", "{reason} (optional)"},
-		operation{"GET", "/api/v1/compliance/overdue", "Overdue evaluations and overdue actions and mitigation plans as of today, UTC (?format=csv" + csvCells + ")", "staff", ""},
-		operation{"GET", "/api/v1/compliance/assets", "Per-asset patch status: installed, pending, mitigated, not_applicable (?site_id, ?format=csv" + csvCells + ")", "staff", ""},
-		operation{"GET", "/api/v1/compliance/sites", "Per-site IEC 62443-2-3 patch summary (?format=csv" + csvCells + ")", "staff", ""},
-	)
-}
 
 // csvCells says how CSV answers carry text that a spreadsheet would run (internal/csvsafe).
 const csvCells = "; a CSV cell that would start a spreadsheet formula (= + - @, tab, CR) is prefixed with ' (a plain signed number such as -5 stays a number)"
@@ -337,4 +304,23 @@ func (s *server) complianceSites(w http.ResponseWriter, r *http.Request) {
 		}
 		return out
 	})
+}
+
+// complianceOperations are the routes of compliance.go.
+func (s *server) complianceOperations() []operation {
+	return []operation{
+		{Method: "GET", Path: "/api/v1/compliance/patches", ID: "complianceItems", Tag: "Compliance", Summary: "NERC CIP-007-6 R2 state of every patch: release date, evaluation due (release + 35 days, UTC calendar days), evaluation, action due (evaluation + 35 days), asset counts, mitigation plans (?format=csv" + csvCells + ")", Allow: staff, Roles: "staff", Answers: []answer{ok(nil)}, Handle: s.complianceItems(store.SubjectPatch)},
+		{Method: "GET", Path: "/api/v1/compliance/advisories", ID: "complianceItems2", Tag: "Compliance", Summary: "The same for every CSAF advisory (release date: the UTC day of its initial release) (?format=csv" + csvCells + ")", Allow: staff, Roles: "staff", Answers: []answer{ok(nil)}, Handle: s.complianceItems(store.SubjectAdvisory)},
+		{Method: "PUT", Path: "/api/v1/compliance/patches/{patchID}/evaluation", ID: "evaluate", Tag: "Compliance", Summary: "Record the evaluation of a patch; a changed decision keeps the first evaluation's day", Allow: engineers, Roles: "engineer, admin", /* body: {decision: apply|mitigate|not_applicable, reason} */ Answers: []answer{ok(nil)}, Handle: s.evaluate(store.SubjectPatch, "patchID")},
+		{Method: "PUT", Path: "/api/v1/compliance/advisories/{advisoryID}/evaluation", ID: "evaluate2", Tag: "Compliance", Summary: "Record the evaluation of an advisory", Allow: engineers, Roles: "engineer, admin", /* body: {decision: apply|mitigate|not_applicable, reason} */ Answers: []answer{ok(nil)}, Handle: s.evaluate(store.SubjectAdvisory, "advisoryID")},
+		{Method: "GET", Path: "/api/v1/compliance/mitigations", ID: "listMitigations", Tag: "Compliance", Summary: "List mitigation plans with their extensions", Allow: staff, Roles: "staff", Answers: []answer{ok(nil)}, Handle: s.listMitigations},
+		{Method: "POST", Path: "/api/v1/compliance/mitigations", ID: "createMitigation", Tag: "Compliance", Summary: "File a dated mitigation plan for an evaluated patch or advisory", Allow: engineers, Roles: "engineer, admin", /* body: {subject_type: patch|advisory, subject_id, compensating_controls, owner, due_date} */ Answers: []answer{ok(nil)}, Handle: s.createMitigation},
+		{Method: "POST", Path: "/api/v1/compliance/mitigations/{mitigationID}/complete", ID: "completeMitigation", Tag: "Compliance", Summary: "Record that a mitigation plan was carried out", Allow: engineers, Roles: "engineer, admin", Answers: []answer{ok(nil)}, Handle: s.completeMitigation},
+		{Method: "POST", Path: "/api/v1/compliance/mitigations/{mitigationID}/extensions", ID: "requestExtension", Tag: "Compliance", Summary: "Request a later due date for an open mitigation plan", Allow: engineers, Roles: "engineer, admin", /* body: {due_date, reason} */ Answers: []answer{ok(nil)}, Handle: s.requestExtension},
+		{Method: "POST", Path: "/api/v1/compliance/extensions/{extensionID}/approve", ID: "decideExtension", Tag: "Compliance", Summary: "Approve an extension (never the requester's own): the plan's due date moves", Allow: []domain.Role{domain.RoleApprover}, Roles: "approver", /* body: {reason} (optional) */ Answers: []answer{ok(nil)}, Handle: s.decideExtension(true)},
+		{Method: "POST", Path: "/api/v1/compliance/extensions/{extensionID}/reject", ID: "decideExtension2", Tag: "Compliance", Summary: "Reject an extension (never the requester's own)", Allow: []domain.Role{domain.RoleApprover}, Roles: "approver", /* body: {reason} (optional) */ Answers: []answer{ok(nil)}, Handle: s.decideExtension(false)},
+		{Method: "GET", Path: "/api/v1/compliance/overdue", ID: "complianceOverdue", Tag: "Compliance", Summary: "Overdue evaluations and overdue actions and mitigation plans as of today, UTC (?format=csv" + csvCells + ")", Allow: staff, Roles: "staff", Answers: []answer{ok(nil)}, Handle: s.complianceOverdue},
+		{Method: "GET", Path: "/api/v1/compliance/assets", ID: "complianceAssets", Tag: "Compliance", Summary: "Per-asset patch status: installed, pending, mitigated, not_applicable (?site_id, ?format=csv" + csvCells + ")", Allow: staff, Roles: "staff", Answers: []answer{ok(nil)}, Handle: s.complianceAssets},
+		{Method: "GET", Path: "/api/v1/compliance/sites", ID: "complianceSites", Tag: "Compliance", Summary: "Per-site IEC 62443-2-3 patch summary (?format=csv" + csvCells + ")", Allow: staff, Roles: "staff", Answers: []answer{ok(nil)}, Handle: s.complianceSites},
+	}
 }

@@ -12,16 +12,6 @@ import (
 
 // Reaching real devices: an engineer sets how an ssh or agent asset is reached (its endpoint),
 // and anyone on staff reads what a device printed while a campaign changed it.
-func init() {
-	featureRoutes = append(featureRoutes, func(s *server, r chi.Router) {
-		r.With(s.allow(engineers...)).Put("/assets/{assetID}/endpoint", s.setEndpoint)
-		r.With(s.allow(staff...)).Get("/campaigns/{campaignID}/assets/{assetID}/log", s.deploymentLog)
-	})
-	operations = append(operations,
-		operation{"PUT", "/api/v1/assets/{assetID}/endpoint", "Set how an ssh or agent asset is reached: address and user (ssh), the absolute paths its backup archives, and otpatch's work directory on the device; audited", "engineer, admin", "{address, user, backup_paths, work_dir}"},
-		operation{"GET", "/api/v1/campaigns/{campaignID}/assets/{assetID}/log", "The deployment log of one asset in a campaign: what the device printed during backup, install, verify and rollback, oldest first", "engineer, approver, safety, auditor, admin", ""},
-	)
-}
 
 func (s *server) setEndpoint(w http.ResponseWriter, r *http.Request) {
 	as, err := s.Store.Asset(r.Context(), chi.URLParam(r, "assetID"))
@@ -81,4 +71,12 @@ func (s *server) deploymentLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"campaign_id": c.ID, "asset_id": chi.URLParam(r, "assetID"), "log": lines})
+}
+
+// endpointOperations are the routes of endpoints.go.
+func (s *server) endpointOperations() []operation {
+	return []operation{
+		{Method: "PUT", Path: "/api/v1/assets/{assetID}/endpoint", ID: "setEndpoint", Tag: "Inventory", Summary: "Set how an ssh or agent asset is reached: address and user (ssh), the absolute paths its backup archives, and otpatch's work directory on the device; audited", Allow: engineers, Roles: "engineer, admin", /* body: {address, user, backup_paths, work_dir} */ Answers: []answer{ok(nil)}, Handle: s.setEndpoint},
+		{Method: "GET", Path: "/api/v1/campaigns/{campaignID}/assets/{assetID}/log", ID: "deploymentLog", Tag: "Campaigns", Summary: "The deployment log of one asset in a campaign: what the device printed during backup, install, verify and rollback, oldest first", Allow: staff, Roles: "engineer, approver, safety, auditor, admin", Answers: []answer{ok(nil)}, Handle: s.deploymentLog},
+	}
 }

@@ -84,6 +84,13 @@ func (e *env) call(method, path, token string, body any, out any) int {
 	return teststack.Call(e.t, nil, method, e.url+path, token, body, out)
 }
 
+// list reads every page of the collection at path into out (a pointer to a slice) and returns
+// the status (200, or the first refusal).
+func (e *env) list(path, token string, out any) int {
+	e.t.Helper()
+	return teststack.List(e.t, nil, e.url+path, token, out)
+}
+
 // problemDoc is the problem+json answer.
 type problemDoc struct {
 	Detail string              `json:"detail"`

@@ -16,14 +16,6 @@ import (
 
 // A campaign's evidence bundle for auditors: one tar.gz that `otpatch evidence verify`
 // checks offline.
-func init() {
-	featureRoutes = append(featureRoutes, func(s *server, r chi.Router) {
-		r.With(s.allow(auditors...)).Get("/campaigns/{campaignID}/evidence", s.campaignEvidence)
-	})
-	operations = append(operations,
-		operation{"GET", "/api/v1/campaigns/{campaignID}/evidence", "The campaign's evidence bundle (tar.gz): signed manifest, qualification report, test-bench results, backups, approvals, deployment log, audit excerpt with the covering checkpoints, README, signed SHA256SUMS", "auditor, admin, engineer", ""},
-	)
-}
 
 // evidenceCampaign is campaign.json: the campaign with the patch identity it was planned for.
 type evidenceCampaign struct {
@@ -234,4 +226,11 @@ var errStop error = stopError{}
 
 func sortEvents(evs []audit.Event) {
 	sort.Slice(evs, func(i, j int) bool { return evs[i].Seq < evs[j].Seq })
+}
+
+// evidenceOperations are the routes of evidence.go.
+func (s *server) evidenceOperations() []operation {
+	return []operation{
+		{Method: "GET", Path: "/api/v1/campaigns/{campaignID}/evidence", ID: "campaignEvidence", Tag: "Campaigns", Summary: "The campaign's evidence bundle (tar.gz): signed manifest, qualification report, test-bench results, backups, approvals, deployment log, audit excerpt with the covering checkpoints, README, signed SHA256SUMS", Allow: auditors, Roles: "auditor, admin, engineer", Answers: []answer{ok(nil)}, Handle: s.campaignEvidence},
+	}
 }

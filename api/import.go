@@ -14,7 +14,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/go-chi/chi/v5"
 
 	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/store"
@@ -25,15 +24,6 @@ import (
 // must exist, names must be new and unique in the file); one failing row refuses the whole
 // file with every failing row and field named. An accepted file is stored in one transaction
 // with one audit event that lists every asset created.
-func init() {
-	featureRoutes = append(featureRoutes, func(s *server, r chi.Router) {
-		r.With(s.allow(engineers...)).Post("/assets/import", s.importAssets)
-	})
-	operations = append(operations,
-		operation{"POST", "/api/v1/assets/import", fmt.Sprintf("Import assets from CSV, all or nothing: every row is validated as POST /assets is (zone and product must exist, names new and unique); any failing row refuses the file with 422 naming each row (the file's line number, header = row 1) and field. At most %d bytes and %d rows", maxImportBytes, maxImportRows), "engineer, admin",
-			"text/csv with the header " + strings.Join(importHeader, ",")},
-	)
-}
 
 const (
 	maxImportBytes = 1 << 20
@@ -257,4 +247,11 @@ func (s *server) refuseImport(w http.ResponseWriter, r *http.Request, status int
 		s.Logger.Error("audit append failed", "err", err, "request_id", requestID(r))
 	}
 	writeProblem(w, r, problem{Status: status, Detail: detail, Errors: fields})
+}
+
+// importOperations are the routes of import.go.
+func (s *server) importOperations() []operation {
+	return []operation{
+		{Method: "POST", Path: "/api/v1/assets/import", ID: "importAssets", Tag: "Inventory", Summary: fmt.Sprintf("Import assets from CSV, all or nothing: every row is validated as POST /assets is (zone and product must exist, names new and unique); any failing row refuses the file with 422 naming each row (the file's line number, header = row 1) and field. At most %d bytes and %d rows", maxImportBytes, maxImportRows), Allow: engineers, Roles: "engineer, admin", /* body: "text/csv with the header " + strings.Join(importHeader, ",") */ Answers: []answer{ok(nil)}, Handle: s.importAssets},
+	}
 }

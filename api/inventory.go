@@ -556,3 +556,28 @@ func (s *server) setFaults(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, f)
 }
+
+// inventoryOperations are the routes of inventory.go.
+func (s *server) inventoryOperations() []operation {
+	return []operation{
+		{Method: "GET", Path: "/api/v1/vendors", ID: "listVendors", Tag: "Vendors", Summary: "List vendors (a vendor sees itself)", Allow: anyRole, Roles: "any", Answers: []answer{ok(nil)}, Handle: s.listVendors},
+		{Method: "POST", Path: "/api/v1/vendors", ID: "createVendor", Tag: "Vendors", Summary: "Register a vendor", Allow: admins, Roles: "admin", /* body: {name, display_name} */ Answers: []answer{ok(nil)}, Handle: s.createVendor},
+		{Method: "GET", Path: "/api/v1/vendors/{vendorID}/keys", ID: "listVendorKeys", Tag: "Vendors", Summary: "List a vendor's trusted signing keys", Allow: staff, Roles: "staff", Answers: []answer{ok(nil)}, Handle: s.listVendorKeys},
+		{Method: "POST", Path: "/api/v1/vendors/{vendorID}/keys", ID: "addVendorKey", Tag: "Vendors", Summary: "Trust a vendor's ed25519 public key for a period", Allow: admins, Roles: "admin", /* body: {public_key, not_before, not_after} */ Answers: []answer{ok(nil)}, Handle: s.addVendorKey},
+		{Method: "POST", Path: "/api/v1/vendors/{vendorID}/keys/{keyID}/revoke", ID: "revokeVendorKey", Tag: "Vendors", Summary: "Revoke a vendor key: signatures by it are refused from now on", Allow: admins, Roles: "admin", /* body: {reason} */ Answers: []answer{ok(nil)}, Handle: s.revokeVendorKey},
+		{Method: "GET", Path: "/api/v1/products", ID: "listProducts", Tag: "Inventory", Summary: "List the product catalogue", Allow: anyRole, Roles: "any", Answers: []answer{ok(nil)}, Handle: s.listProducts},
+		{Method: "POST", Path: "/api/v1/products", ID: "createProduct", Tag: "Inventory", Summary: "Add a product to the catalogue", Allow: engineers, Roles: "engineer, admin", /* body: {vendor_id, name, kind} */ Answers: []answer{ok(nil)}, Handle: s.createProduct},
+		{Method: "GET", Path: "/api/v1/sites", ID: "listSites", Tag: "Inventory", Summary: "List sites", Allow: staff, Roles: "staff", Answers: []answer{ok(nil)}, Handle: s.listSites},
+		{Method: "POST", Path: "/api/v1/sites", ID: "createSite", Tag: "Inventory", Summary: "Add a site", Allow: engineers, Roles: "engineer, admin", /* body: {name} */ Answers: []answer{ok(nil)}, Handle: s.createSite},
+		{Method: "GET", Path: "/api/v1/zones", ID: "listZones", Tag: "Inventory", Summary: "List zones with their SL-T and maintenance windows", Allow: staff, Roles: "staff", Answers: []answer{ok(nil)}, Handle: s.listZones},
+		{Method: "POST", Path: "/api/v1/zones", ID: "createZone", Tag: "Inventory", Summary: "Add a zone; a window with no occurrence in the coming year (blackouts counted: the engine would find none) is refused with 422 saying why", Allow: engineers, Roles: "engineer, admin", /* body: {site_id, name, sl_t, test_bench, window} */ Answers: []answer{ok(nil)}, Handle: s.createZone},
+		{Method: "GET", Path: "/api/v1/zones/{zoneID}", ID: "getZone", Tag: "Inventory", Summary: "Show a zone", Allow: staff, Roles: "staff", Answers: []answer{ok(nil)}, Handle: s.getZone},
+		{Method: "PUT", Path: "/api/v1/zones/{zoneID}/window", ID: "setZoneWindow", Tag: "Inventory", Summary: "Replace a zone's maintenance window and answer with the zone as stored (new updated_at); a window with no occurrence in the coming year (blackouts counted: the engine would find none) is refused with 422 saying why", Allow: engineers, Roles: "engineer, admin", /* body: {cron, duration, time_zone, max_parallel, blackouts} */ Answers: []answer{ok(nil)}, Handle: s.setZoneWindow},
+		{Method: "GET", Path: "/api/v1/zones/{zoneID}/windows", ID: "zoneWindows", Tag: "Inventory", Summary: "Preview a zone's next window openings (?next=N): the spans the engine uses, overlapping occurrences joined; only the first may have started, and then it has open_now; continues means still open at its end", Allow: staff, Roles: "staff", Answers: []answer{ok(nil)}, Handle: s.zoneWindows},
+		{Method: "GET", Path: "/api/v1/windows", ID: "listWindows", Tag: "Inventory", Summary: "Next window openings of every zone (?next=N), as GET /api/v1/zones/{zoneID}/windows shows them", Allow: staff, Roles: "staff", Answers: []answer{ok(nil)}, Handle: s.listWindows},
+		{Method: "GET", Path: "/api/v1/assets", ID: "listAssets", Tag: "Inventory", Summary: "List assets (?zone_id, ?product_id)", Allow: staff, Roles: "staff", Answers: []answer{ok(nil)}, Handle: s.listAssets},
+		{Method: "POST", Path: "/api/v1/assets", ID: "createAsset", Tag: "Inventory", Summary: "Add an asset", Allow: engineers, Roles: "engineer, admin", /* body: {zone_id, product_id, name, installed_version, criticality, safety_critical, redundancy_group, adapter} */ Answers: []answer{ok(nil)}, Handle: s.createAsset},
+		{Method: "GET", Path: "/api/v1/assets/{assetID}", ID: "getAsset", Tag: "Inventory", Summary: "Show an asset, with its simulated device and operations", Allow: staff, Roles: "staff", Answers: []answer{ok(nil)}, Handle: s.getAsset},
+		{Method: "PUT", Path: "/api/v1/assets/{assetID}/simulator/faults", ID: "setFaults", Tag: "Inventory", Summary: "Inject faults into a simulated device", Allow: engineers, Roles: "engineer, admin", /* body: {deploy_fail, verify_fail, hang, backup_corrupt, restore_fail} */ Answers: []answer{ok(nil)}, Handle: s.setFaults},
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
@@ -19,21 +18,6 @@ import (
 // The caller's own account: who he is and which roles he holds, his password (local accounts)
 // and his second factor (TOTP, RFC 6238, as authenticator apps make it).
 
-func init() {
-	featureRoutes = append(featureRoutes, func(s *server, r chi.Router) {
-		r.With(s.allow(anyRole...)).Put("/me/password", s.changePassword)
-		r.With(s.allow(anyRole...)).Post("/me/totp", s.startTOTP)
-		r.With(s.allow(anyRole...)).Post("/me/totp/confirm", s.confirmTOTP)
-		r.With(s.allow(anyRole...)).Post("/me/totp/disable", s.disableTOTP)
-	})
-	operations = append(operations,
-		operation{"GET", "/api/v1/me", "Who the caller is: the acting role, the roles held, how the account signs in, password age and second factor", "any", ""},
-		operation{"PUT", "/api/v1/me/password", "Change the caller's password (local accounts): the current one, and a new one that meets the password policy and repeats none of the last ones; the caller's other sessions end", "any", "{current_password, new_password}"},
-		operation{"POST", "/api/v1/me/totp", "Start setting up a second factor: returns a new TOTP secret and its otpauth:// URI for an authenticator app; it is on once confirmed with a code", "any", ""},
-		operation{"POST", "/api/v1/me/totp/confirm", "Switch the second factor on with a current code of the new secret", "any", "{code}"},
-		operation{"POST", "/api/v1/me/totp/disable", "Switch the second factor off with a current code", "any", "{code}"},
-	)
-}
 
 // withDefaults fills a policy's zero fields from domain.DefaultPasswordPolicy.
 func withDefaults(p domain.PasswordPolicy) domain.PasswordPolicy {
@@ -308,4 +292,15 @@ func (s *server) disableTOTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// meOperations are the routes of me.go.
+func (s *server) meOperations() []operation {
+	return []operation{
+		{Method: "GET", Path: "/api/v1/me", ID: "me", Tag: "Sign-in", Summary: "Who the caller is: the acting role, the roles held, how the account signs in, password age and second factor", Allow: anyRole, Roles: "any", Answers: []answer{ok(nil)}, Handle: s.me},
+		{Method: "PUT", Path: "/api/v1/me/password", ID: "changePassword", Tag: "Sign-in", Summary: "Change the caller's password (local accounts): the current one, and a new one that meets the password policy and repeats none of the last ones; the caller's other sessions end", Allow: anyRole, Roles: "any", /* body: {current_password, new_password} */ Answers: []answer{ok(nil)}, Handle: s.changePassword},
+		{Method: "POST", Path: "/api/v1/me/totp", ID: "startTOTP", Tag: "Sign-in", Summary: "Start setting up a second factor: returns a new TOTP secret and its otpauth:// URI for an authenticator app; it is on once confirmed with a code", Allow: anyRole, Roles: "any", Answers: []answer{ok(nil)}, Handle: s.startTOTP},
+		{Method: "POST", Path: "/api/v1/me/totp/confirm", ID: "confirmTOTP", Tag: "Sign-in", Summary: "Switch the second factor on with a current code of the new secret", Allow: anyRole, Roles: "any", /* body: {code} */ Answers: []answer{ok(nil)}, Handle: s.confirmTOTP},
+		{Method: "POST", Path: "/api/v1/me/totp/disable", ID: "disableTOTP", Tag: "Sign-in", Summary: "Switch the second factor off with a current code", Allow: anyRole, Roles: "any", /* body: {code} */ Answers: []answer{ok(nil)}, Handle: s.disableTOTP},
+	}
 }

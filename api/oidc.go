@@ -70,12 +70,6 @@ const (
 	maxBearer = 8192
 )
 
-func init() {
-	operations = append(operations,
-		operation{"GET", oidcStartPath, "Single sign-on: sends the browser to the OpenID Connect provider (authorization code flow with PKCE); ?role= picks the role to act in, ?keep_other_sessions=true keeps the person's other sessions. 404 when single sign-on is not configured", "", ""},
-		operation{"GET", oidcCallbackPath, "Where the provider sends the browser back: opens the session and redirects to the web UI (errors come back as ?sign_in_error=)", "", ""},
-	)
-}
 
 // withDefaults fills the configuration's defaults.
 func (o *OIDC) withDefaults() {
@@ -389,4 +383,12 @@ func (s *server) authenticateJWT(w http.ResponseWriter, r *http.Request, raw str
 	exp := at.Expiry
 	ctx = context.WithValue(r.Context(), actorKey, u.Actor(role))
 	next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, credentialKey, credential{expires: &exp})))
+}
+
+// oidcOperations are the routes of oidc.go.
+func (s *server) oidcOperations() []operation {
+	return []operation{
+		{Method: "GET", Path: "/api/v1/session/oidc", ID: "startOIDC", Tag: "Sign-in", Summary: "TODO", Public: true, Answers: []answer{ok(nil)}, Handle: s.startOIDC},
+		{Method: "GET", Path: "/api/v1/session/oidc/callback", ID: "oidcCallback", Tag: "Sign-in", Summary: "TODO", Public: true, Answers: []answer{ok(nil)}, Handle: s.oidcCallback},
+	}
 }

@@ -1,111 +1,389 @@
 package api
 
 import (
-	"github.com/otpatch/otpatch/internal/domain"
+	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/otpatch/otpatch/internal/domain"
 )
 
-// operation documents one route of the API.
+// operation is one route of the API: what the router serves and what the OpenAPI document
+// says of it come from this one value, so neither can list a route the other lacks.
 type operation struct {
-	Method, Path, Summary string
-	Roles                 string // who may call it; "" for public
-	Body                  string // request body description, "" for none
+	Method, Path string
+	// ID is the operationId; Tag groups operations in the document (see tags).
+	ID, Tag string
+	Summary string
+	// Description says more than the summary, in sentences.
+	Description string
+	// Allow are the roles that may call it; Public routes need no authentication. Roles, when
+	// set, says who may call it in words where the roles alone say too little ("any (own)").
+	Allow  []domain.Role
+	Public bool
+	Roles  string
+	// AgentOnly routes are for pull-agent credentials (agent.go).
+	AgentOnly bool
+	// Query are the query parameters it reads; any other is refused with 422, unless AnyQuery
+	// (a redirect target whose parameters another party chooses).
+	Query    []param
+	AnyQuery bool
+	// Body is a value of the type the handler decodes from a JSON body; BodyType names another
+	// content type ("multipart/form-data", "text/csv", "application/octet-stream") and
+	// BodySchema its schema. BodyOptional: the body may be left out.
+	Body         any
+	BodyType     string
+	BodySchema   map[string]any
+	BodyOptional bool
+	// Answers are its success answers; every operation also answers problems (4XX, 5XX).
+	Answers []answer
+	Handle  http.HandlerFunc
 }
 
-// operations is the API surface as documented; a test compares it with the router. Each
-// feature file adds its own operations in init, next to its routes.
-var operations = []operation{
-	{"GET", "/healthz", "Process is up", "", ""},
-	{"GET", "/readyz", "Database, object store and Temporal are reachable", "", ""},
-	{"GET", "/api/v1/openapi.json", "This document", "", ""},
-	{"GET", "/api/v1/schemas/patch-manifest.json", "JSON Schema of the patch manifest", "", ""},
-	{"GET", "/api/v1/states", "Every patch status, campaign status and asset state with the word and tone to show and whether it is an end: {patch_statuses, campaign_statuses, asset_states, compatibility}", "any", ""},
-	{"GET", "/api/v1/vendors", "List vendors (a vendor sees itself)", "any", ""},
-	{"POST", "/api/v1/vendors", "Register a vendor", "admin", "{name, display_name}"},
-	{"GET", "/api/v1/vendors/{vendorID}/keys", "List a vendor's trusted signing keys", "staff", ""},
-	{"POST", "/api/v1/vendors/{vendorID}/keys", "Trust a vendor's ed25519 public key for a period", "admin", "{public_key, not_before, not_after}"},
-	{"POST", "/api/v1/vendors/{vendorID}/keys/{keyID}/revoke", "Revoke a vendor key: signatures by it are refused from now on", "admin", "{reason}"},
-	{"POST", "/api/v1/tokens", "Create a personal bearer token of the caller, acting in role (one he holds; default his acting role; another is 403), shown only in this answer; it expires after the server's default lifetime unless expires_in (\"30d\", \"12h\") or expires_at (RFC 3339) asks for another, at most the server's maximum (422 beyond it); a name of another active token of his is refused (409). No one mints a token for someone else", "any", "{name, role?, expires_in | expires_at}"},
-	{"GET", "/api/v1/tokens", "List personal tokens with their state (active, expired, revoked), expiry and last use, never a secret or its hash: the caller's own; an admin's lists everyone's. Agent credentials are listed with their asset", "any", ""},
-	{"DELETE", "/api/v1/tokens/{tokenID}", "Revoke a personal token: it and the sessions opened with it are refused from the next request on (409 when revoked before); its holder or an admin may", "any (own; admin: any)", ""},
-	{"GET", "/api/v1/products", "List the product catalogue", "any", ""},
-	{"POST", "/api/v1/products", "Add a product to the catalogue", "engineer, admin", "{vendor_id, name, kind}"},
-	{"GET", "/api/v1/sites", "List sites", "staff", ""},
-	{"POST", "/api/v1/sites", "Add a site", "engineer, admin", "{name}"},
-	{"GET", "/api/v1/zones", "List zones with their SL-T and maintenance windows", "staff", ""},
-	{"POST", "/api/v1/zones", "Add a zone; a window with no occurrence in the coming year (blackouts counted: the engine would find none) is refused with 422 saying why", "engineer, admin", "{site_id, name, sl_t, test_bench, window}"},
-	{"GET", "/api/v1/zones/{zoneID}", "Show a zone", "staff", ""},
-	{"PUT", "/api/v1/zones/{zoneID}/window", "Replace a zone's maintenance window and answer with the zone as stored (new updated_at); a window with no occurrence in the coming year (blackouts counted: the engine would find none) is refused with 422 saying why", "engineer, admin", "{cron, duration, time_zone, max_parallel, blackouts}"},
-	{"GET", "/api/v1/zones/{zoneID}/windows", "Preview a zone's next window openings (?next=N): the spans the engine uses, overlapping occurrences joined; only the first may have started, and then it has open_now; continues means still open at its end", "staff", ""},
-	{"GET", "/api/v1/windows", "Next window openings of every zone (?next=N), as GET /api/v1/zones/{zoneID}/windows shows them", "staff", ""},
-	{"GET", "/api/v1/assets", "List assets (?zone_id, ?product_id)", "staff", ""},
-	{"POST", "/api/v1/assets", "Add an asset", "engineer, admin", "{zone_id, product_id, name, installed_version, criticality, safety_critical, redundancy_group, adapter}"},
-	{"GET", "/api/v1/assets/{assetID}", "Show an asset, with its simulated device and operations", "staff", ""},
-	{"PUT", "/api/v1/assets/{assetID}/simulator/faults", "Inject faults into a simulated device", "engineer, admin", "{deploy_fail, verify_fail, hang, backup_corrupt, restore_fail}"},
-	{"POST", "/api/v1/patches", "Submit a signed patch: multipart manifest, signature, artifact parts; answers with the patch as its vendor sees it (GET /api/v1/patches/{patchID})", "vendor", "multipart/form-data"},
-	{"GET", "/api/v1/patches", "List patches, each shaped for the caller as GET /api/v1/patches/{patchID} (a vendor sees its own)", "any", ""},
-	{"GET", "/api/v1/patches/{patchID}", "Show a patch with its qualification result. Staff get applicable_assets, qualification_report and applicability_now, the patch evaluated against each asset as it runs now; a vendor gets applicable_by_version and excluded_by_version (asset counts per product version with its compatibility statement) and risk (CVEs, max CVSS), never asset ids or names, zones, SL-T, criticality or safety data", "any (vendor: own)", ""},
-	{"GET", "/api/v1/patches/{patchID}/manifest", "The manifest exactly as signed", "any (vendor: own)", ""},
-	{"POST", "/api/v1/campaigns", "Plan a campaign for a qualified patch from the inventory as it is now (explicit production targets; test-bench runs per from-version added) and start it; refused when a target is not applicable, already in an open campaign (409), or the threshold exceeds what a safety zone allows", "engineer, admin", "{name, patch_id, asset_ids (required, production assets), error_threshold, accept_not_stated (asset ids), accept_reason}"},
-	{"GET", "/api/v1/campaigns", "List campaigns", "staff", ""},
-	{"GET", "/api/v1/campaigns/{campaignID}", "Show a campaign: stage, per-asset state (incl. drifted, not_started, aborted), approvals, next window, and review: the plan in words for approvers (patch, CVEs, targets with from-version and compatibility, bench runs and coverage, waves with thresholds and windows in the zone time zone) (?live=1 adds the workflow view)", "staff", ""},
-	{"POST", "/api/v1/campaigns/{campaignID}/decisions", "Approve or reject the campaign's plan", "approver, safety", "{decision, reason, plan_digest}"},
-	{"GET", "/api/v1/audit/events", "List audit events (filters, ?after cursor)", "auditor, admin, engineer", ""},
-	{"GET", "/api/v1/audit/verify", "Recompute the audit chain and name the first broken link", "auditor, admin, engineer", ""},
+// answer is a success answer of an operation.
+type answer struct {
+	Status int
+	// Body is a value of the type written as JSON; Type another content type (with Schema
+	// when it is structured); neither: no body.
+	Body   any
+	Type   string
+	Schema map[string]any
+	Desc   string
+	// Headers the answer carries beside Content-Type, with their descriptions.
+	Headers map[string]string
+}
+
+// ok, created, accepted and noContent are the common answers.
+func ok(v any) answer { return answer{Status: http.StatusOK, Body: v} }
+func created(v any) answer {
+	return answer{Status: http.StatusCreated, Body: v, Headers: map[string]string{"Location": "The URL of what was created"}}
+}
+func accepted(v any) answer { return answer{Status: http.StatusAccepted, Body: v} }
+
+var noContent = answer{Status: http.StatusNoContent, Desc: "Done; no body"}
+
+// file is a success answer of another content type.
+func file(status int, contentType, desc string) answer {
+	return answer{Status: status, Type: contentType, Desc: desc, Schema: map[string]any{"type": "string", "format": "binary"}}
+}
+
+// param is a query parameter.
+type param struct {
+	Name, Desc string
+	Schema     map[string]any
+	Required   bool
+}
+
+func qString(name, desc string) param {
+	return param{Name: name, Desc: desc, Schema: map[string]any{"type": "string", "maxLength": 200}}
+}
+
+func qInt(name, desc string, lo, hi int) param {
+	return param{Name: name, Desc: desc, Schema: map[string]any{"type": "integer", "minimum": lo, "maximum": hi}}
+}
+
+func qEnum(name, desc string, values ...string) param {
+	return param{Name: name, Desc: desc, Schema: map[string]any{"type": "string", "enum": values}}
+}
+
+func qBool(name, desc string) param {
+	return param{Name: name, Desc: desc, Schema: map[string]any{"type": "string", "enum": []string{"0", "1", "true", "false"}}}
+}
+
+func qTime(name, desc string) param {
+	return param{Name: name, Desc: desc, Schema: map[string]any{"type": "string", "format": "date-time"}}
+}
+
+// pageQuery are the parameters of every paginated collection (page.go).
+var pageQuery = []param{
+	qInt("limit", fmt.Sprintf("How many items to answer (default %d)", defaultPageLimit), 1, maxPageLimit),
+	{Name: "after", Desc: "The next cursor of the previous page; left out for the first page", Schema: map[string]any{"type": "string", "maxLength": 512}},
+}
+
+// paged returns the page parameters followed by filters.
+func paged(filters ...param) []param { return append(slices.Clone(pageQuery), filters...) }
+
+// tags are the document's operation groups, in order.
+var tags = []struct{ Name, Desc string }{
+	{"Service", "Health, readiness and this contract"},
+	{"Sign-in", "Browser sessions, single sign-on and the caller's account"},
+	{"People", "Users, their role grants and personal tokens"},
+	{"Vendors", "Vendors and the keys their patches are signed with"},
+	{"Inventory", "Sites, zones, maintenance windows, products and assets"},
+	{"Patches", "Vendor submissions and their qualification"},
+	{"Advisories", "Security advisories (CSAF) and their triage"},
+	{"Campaigns", "Planning, approval and the run of a patch campaign"},
+	{"Operations", "Operator actions on a running campaign"},
+	{"Evidence", "Evidence bundles and deployment logs"},
+	{"Audit", "The audit trail, its verification and export"},
+	{"Compliance", "Patch status, evaluations and deadlines an auditor asks for"},
+	{"Agents", "Pull agents on the devices"},
+}
+
+// allOperations lists every operation, feature by feature.
+func (s *server) allOperations() []operation {
+	var ops []operation
+	for _, group := range [][]operation{
+		s.serviceOperations(),
+		s.sessionOperations(), s.oidcOperations(), s.meOperations(),
+		s.userOperations(), s.tokenOperations(),
+		s.inventoryOperations(), s.importOperations(), s.endpointOperations(),
+		s.patchOperations(), s.uploadOperations(), s.advisoryOperations(),
+		s.campaignOperations(), s.operatorOperations(), s.waiverOperations(), s.evidenceOperations(),
+		s.auditOperations(), s.auditExportOperations(), s.complianceOperations(),
+		s.agentOperations(),
+	} {
+		ops = append(ops, group...)
+	}
+	return ops
+}
+
+func (s *server) serviceOperations() []operation {
+	return []operation{
+		{Method: "GET", Path: "/healthz", ID: "getHealth", Tag: "Service", Summary: "The process is up", Public: true,
+			Answers: []answer{ok(statusDoc{})}, Handle: s.healthz},
+		{Method: "GET", Path: "/readyz", ID: "getReadiness", Tag: "Service", Summary: "The database, object store and Temporal are reachable", Public: true,
+			Description: "Answers 503 naming each dependency that does not answer within seconds.",
+			Answers:     []answer{ok(readyDoc{}), {Status: http.StatusServiceUnavailable, Body: readyDoc{}, Desc: "A dependency does not answer; each is \"ok\" or its error"}}, Handle: s.readyz},
+		{Method: "GET", Path: "/api/v1/openapi.json", ID: "getOpenAPI", Tag: "Service", Summary: "This document", Public: true,
+			Answers: []answer{{Status: 200, Type: "application/json", Schema: map[string]any{"type": "object"}, Desc: "The OpenAPI 3.0 document"}}, Handle: s.openAPI},
+		{Method: "GET", Path: "/api/v1/schemas/patch-manifest.json", ID: "getManifestSchema", Tag: "Service", Summary: "The JSON Schema of the patch manifest", Public: true,
+			Answers: []answer{{Status: 200, Type: "application/schema+json", Schema: map[string]any{"type": "object"}, Desc: "JSON Schema (draft 2020-12)"}}, Handle: s.manifestSchema},
+		{Method: "GET", Path: "/api/v1/states", ID: "listStates", Tag: "Service", Allow: anyRole,
+			Summary:     "Every patch status, campaign status and asset state with its word and tone",
+			Description: "With the word and tone to show and whether it is an end.",
+			Answers:     []answer{ok(statesDoc{})}, Handle: s.states},
+	}
+}
+
+// statusDoc is the answer of /healthz.
+type statusDoc struct {
+	Status string `json:"status"`
+}
+
+// statesDoc is the answer of /api/v1/states.
+type statesDoc struct {
+	PatchStatuses    []domain.StateInfo `json:"patch_statuses"`
+	CampaignStatuses []domain.StateInfo `json:"campaign_statuses"`
+	AssetStates      []domain.StateInfo `json:"asset_states"`
+	Compatibility    []domain.StateInfo `json:"compatibility"`
+}
+
+// mount registers every operation on r: public ones as they are, the others behind
+// authentication, the write limit and their roles.
+func (s *server) mount(r chi.Router) {
+	for _, op := range s.allOperations() {
+		var mw []func(http.Handler) http.Handler
+		if !op.Public {
+			mw = append(mw, s.authenticate, s.limitWrites, s.allow(op.Allow...))
+			if op.AgentOnly {
+				mw = append(mw, s.agentOnly)
+			}
+		}
+		h := op.Handle
+		if !op.AnyQuery {
+			h = guardQuery(op)
+		}
+		r.With(mw...).Method(op.Method, op.Path, h)
+	}
+}
+
+// guardQuery refuses a query parameter the operation does not document (422): a typo in a
+// filter must not widen an answer silently.
+func guardQuery(op operation) http.HandlerFunc {
+	known := make([]string, len(op.Query))
+	for i, p := range op.Query {
+		known[i] = p.Name
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery != "" && !allowQuery(w, r, known...) {
+			return
+		}
+		op.Handle(w, r)
+	}
 }
 
 var pathParam = regexp.MustCompile(`\{(\w+)\}`)
 
+// roleWords says who may call an operation.
+func roleWords(op operation) string {
+	if op.Roles != "" {
+		return op.Roles
+	}
+	var names []string
+	for _, r := range op.Allow {
+		names = append(names, string(r))
+	}
+	if slices.Equal(op.Allow, anyRole) {
+		return "any"
+	}
+	return strings.Join(names, ", ")
+}
+
+// openAPIDocument is the OpenAPI 3.0 document of every operation.
 func openAPIDocument() map[string]any {
+	sc := newSchemas()
+	sc.components["Problem"] = problemSchema()
 	paths := map[string]any{}
-	for _, op := range operations {
+	for _, op := range (&server{}).allOperations() {
 		item, _ := paths[op.Path].(map[string]any)
 		if item == nil {
 			item = map[string]any{}
 			paths[op.Path] = item
 		}
-		o := map[string]any{
-			"summary": op.Summary,
-			"responses": map[string]any{
-				"200": map[string]any{"description": "OK"},
-				"4XX": map[string]any{"description": "Refused; the body is application/problem+json saying why", "content": map[string]any{"application/problem+json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}},
-					"headers": map[string]any{"Retry-After": map[string]any{"description": "With 429 (too many failed authentications from the address, or changes by the identity): seconds until the limit allows again", "schema": map[string]any{"type": "integer"}}}},
-			},
-		}
-		if op.Roles == "" {
-			o["security"] = []any{}
-		} else {
-			o["description"] = "Roles: " + op.Roles
-		}
-		if op.Body != "" {
-			ct := "application/json"
-			if strings.HasPrefix(op.Body, "multipart/") {
-				ct = op.Body
-			}
-			o["requestBody"] = map[string]any{"required": true, "description": op.Body, "content": map[string]any{ct: map[string]any{}}}
-		}
-		var params []any
-		for _, m := range pathParam.FindAllStringSubmatch(op.Path, -1) {
-			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
-		}
-		if params != nil {
-			o["parameters"] = params
-		}
-		item[strings.ToLower(op.Method)] = o
+		item[strings.ToLower(op.Method)] = operationDoc(sc, op)
+	}
+	var tagDocs []any
+	for _, t := range tags {
+		tagDocs = append(tagDocs, map[string]any{"name": t.Name, "description": t.Desc})
 	}
 	return map[string]any{
-		"openapi":  "3.1.0",
-		"info":     map[string]any{"title": "otpatch API", "version": "v1", "description": "Patch orchestration for industrial automation and control systems, following IEC TR 62443-2-3."},
-		"paths":    paths,
-		"security": []any{map[string]any{"bearer": []any{}}},
+		"openapi": "3.0.3",
+		"info": map[string]any{
+			"title": "otpatch API", "version": "v1",
+			"description": "Patch orchestration for industrial automation and control systems, following IEC TR 62443-2-3. " +
+				"Collections are paginated: pass the answer's next as ?after for the following page. Errors are application/problem+json (RFC 9457) with a type URI per fault. " +
+				"Times are RFC 3339, durations ISO 8601.",
+			"license": map[string]any{"name": "Apache-2.0", "url": "https://www.apache.org/licenses/LICENSE-2.0"},
+		},
+		"servers": []any{map[string]any{"url": "/", "description": "The otpatch server that serves this document"}},
+		"tags":    tagDocs,
+		"paths":   paths,
+		"security": []any{map[string]any{"bearer": []any{}}, map[string]any{"session": []any{}}},
 		"components": map[string]any{
-			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer"}},
-			"schemas": map[string]any{"Problem": map[string]any{"type": "object", "properties": map[string]any{
-				"type": map[string]any{"type": "string"}, "title": map[string]any{"type": "string"}, "status": map[string]any{"type": "integer"},
-				"detail": map[string]any{"type": "string"}, "rule": map[string]any{"type": "string"}, "errors": map[string]any{"type": "array"},
-				"instance": map[string]any{"type": "string"}}}},
+			"securitySchemes": map[string]any{
+				"bearer":  map[string]any{"type": "http", "scheme": "bearer", "description": "A personal token (otp_…), an agent credential, or a single sign-on access token"},
+				"session": map[string]any{"type": "apiKey", "in": "cookie", "name": sessionCookie, "description": "The web UI's session; changes also send X-CSRF-Token"},
+			},
+			"schemas": sc.components,
+		},
+	}
+}
+
+func operationDoc(sc *schemas, op operation) map[string]any {
+	o := map[string]any{"operationId": op.ID, "summary": op.Summary, "tags": []any{op.Tag}}
+	desc := op.Description
+	if !op.Public {
+		desc = strings.TrimSpace(desc + "\n\nRoles: " + roleWords(op) + ".")
+	}
+	if desc != "" {
+		o["description"] = desc
+	}
+	if op.Public {
+		o["security"] = []any{}
+	}
+	if op.AnyQuery {
+		o["x-any-query"] = true // other parameters are accepted and ignored
+	}
+	var params []any
+	for _, m := range pathParam.FindAllStringSubmatch(op.Path, -1) {
+		params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string", "maxLength": 200}})
+	}
+	for _, p := range op.Query {
+		params = append(params, map[string]any{"name": p.Name, "in": "query", "required": p.Required, "description": p.Desc, "schema": p.Schema})
+	}
+	if params != nil {
+		o["parameters"] = params
+	}
+	switch {
+	case op.Body != nil:
+		o["requestBody"] = map[string]any{"required": !op.BodyOptional, "content": map[string]any{"application/json": map[string]any{"schema": sc.of(op.Body, inRequest)}}}
+	case op.BodyType != "":
+		schema := op.BodySchema
+		if schema == nil {
+			schema = map[string]any{"type": "string", "format": "binary"}
+		}
+		o["requestBody"] = map[string]any{"required": !op.BodyOptional, "content": map[string]any{op.BodyType: map[string]any{"schema": schema}}}
+	}
+	responses := map[string]any{}
+	for _, a := range op.Answers {
+		r := map[string]any{"description": a.Desc}
+		if a.Desc == "" {
+			r["description"] = http.StatusText(a.Status)
+		}
+		switch {
+		case a.Body != nil:
+			r["content"] = map[string]any{"application/json": map[string]any{"schema": sc.of(a.Body, inAnswer)}}
+		case a.Type != "":
+			schema := a.Schema
+			if schema == nil {
+				schema = map[string]any{"type": "string"}
+			}
+			r["content"] = map[string]any{a.Type: map[string]any{"schema": schema}}
+		}
+		if len(a.Headers) > 0 {
+			hs := map[string]any{}
+			for name, d := range a.Headers {
+				hs[name] = map[string]any{"description": d, "schema": map[string]any{"type": "string"}}
+			}
+			r["headers"] = hs
+		}
+		responses[strconv.Itoa(a.Status)] = r
+	}
+	problem := map[string]any{"application/problem+json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}
+	responses["4XX"] = map[string]any{"description": "Refused; the problem says why and what to do", "content": problem,
+		"headers": map[string]any{"Retry-After": map[string]any{"description": "With 429: seconds until the limit allows again", "schema": map[string]any{"type": "integer"}}}}
+	responses["5XX"] = map[string]any{"description": "The server or a service it depends on failed; the problem's instance finds the request in the log", "content": problem}
+	o["responses"] = responses
+	return o
+}
+
+// problemTypes are the type URIs of the problems the API answers, by fault.
+var problemTypes = map[int]string{
+	http.StatusBadRequest:            "bad-request",
+	http.StatusUnauthorized:          "unauthenticated",
+	http.StatusForbidden:             "forbidden",
+	http.StatusNotFound:              "not-found",
+	http.StatusMethodNotAllowed:      "method-not-allowed",
+	http.StatusConflict:              "conflict",
+	http.StatusRequestEntityTooLarge: "too-large",
+	http.StatusUnsupportedMediaType:  "unsupported-media-type",
+	http.StatusUnprocessableEntity:   "invalid",
+	http.StatusTooManyRequests:       "too-many-requests",
+	http.StatusInternalServerError:   "internal",
+	http.StatusServiceUnavailable:    "unavailable",
+}
+
+// problemTypePrefix starts every problem type URI; a refusal by a rule is the prefix and the
+// rule's name (urn:otpatch:problem:two_person), any other the fault by status.
+const problemTypePrefix = "urn:otpatch:problem:"
+
+func problemTypeOf(p problem) string {
+	if p.Rule != "" {
+		return problemTypePrefix + p.Rule
+	}
+	if t, ok := problemTypes[p.Status]; ok {
+		return problemTypePrefix + t
+	}
+	return "about:blank"
+}
+
+func problemSchema() map[string]any {
+	str := func(d string) map[string]any { return map[string]any{"type": "string", "description": d} }
+	var kinds []string
+	for _, t := range problemTypes {
+		kinds = append(kinds, problemTypePrefix+t)
+	}
+	slices.Sort(kinds)
+	return map[string]any{
+		"type":        "object",
+		"description": "An RFC 9457 problem. Its type is stable per fault: " + strings.Join(kinds, ", ") + ", or " + problemTypePrefix + "RULE for a refusal by a named rule (the rule field).",
+		"required":    []any{"type", "title", "status"},
+		"properties": map[string]any{
+			"type":     map[string]any{"type": "string", "format": "uri-reference", "description": "The fault's stable URI"},
+			"title":    str("The status in words"),
+			"status":   map[string]any{"type": "integer"},
+			"detail":   str("What was wrong and what to do, in the reader's terms"),
+			"rule":     str("The rule that refused the request, when one did (two_person, self_grant, plan_digest …)"),
+			"instance": str("The request id, which finds the request in the server log and the audit trail"),
+			"errors": map[string]any{"type": "array", "description": "Each field that was wrong", "items": map[string]any{
+				"type": "object", "required": []any{"field", "message"}, "additionalProperties": false,
+				"properties": map[string]any{"field": str("The field's path in the request"), "message": str("What it must be")}}},
 		},
 	}
 }
@@ -124,3 +402,10 @@ func (s *server) openAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, openAPIDocument())
 }
+
+// OpenAPIDocument is the API's OpenAPI document, as /api/v1/openapi.json serves it.
+func OpenAPIDocument() map[string]any { return openAPIDocument() }
+
+
+// readyDoc is the answer of /readyz: "ok" or the error of each dependency.
+type readyDoc map[string]string

@@ -18,20 +18,6 @@ import (
 // Operating a running campaign: engineers pause, resume and abort it (Temporal Updates whose
 // validators refuse what the campaign's state does not allow); staff see the alarms that ask
 // for manual action.
-func init() {
-	featureRoutes = append(featureRoutes, func(s *server, r chi.Router) {
-		r.With(s.allow(engineers...)).Post("/campaigns/{campaignID}/pause", s.operate(workflows.UpdatePause))
-		r.With(s.allow(engineers...)).Post("/campaigns/{campaignID}/resume", s.operate(workflows.UpdateResume))
-		r.With(s.allow(engineers...)).Post("/campaigns/{campaignID}/abort", s.operate(workflows.UpdateAbort))
-		r.With(s.allow(staff...)).Get("/alarms", s.listAlarms)
-	})
-	operations = append(operations,
-		operation{"POST", "/api/v1/campaigns/{campaignID}/pause", "Pause a campaign: no new asset starts, assets in flight finish (409 when already paused or ended)", "engineer, admin", "{reason} (optional)"},
-		operation{"POST", "/api/v1/campaigns/{campaignID}/resume", "Resume a paused campaign", "engineer, admin", "{reason} (optional)"},
-		operation{"POST", "/api/v1/campaigns/{campaignID}/abort", "Abort a campaign: no new work, assets in flight roll back to their backups, verified assets stay; ends aborted", "engineer, admin", "{reason} (required)"},
-		operation{"GET", "/api/v1/alarms", "Alarms that need manual action (a rollback that failed), newest first", "staff", ""},
-	)
-}
 
 type operatorRequest struct {
 	Reason string `json:"reason,omitempty"`
@@ -140,4 +126,14 @@ func (s *server) listAlarms(w http.ResponseWriter, r *http.Request) {
 		as = []store.Alarm{}
 	}
 	writeJSON(w, http.StatusOK, as)
+}
+
+// operatorOperations are the routes of operations.go.
+func (s *server) operatorOperations() []operation {
+	return []operation{
+		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/pause", ID: "operate", Tag: "Campaigns", Summary: "Pause a campaign: no new asset starts, assets in flight finish (409 when already paused or ended)", Allow: engineers, Roles: "engineer, admin", /* body: {reason} (optional) */ Answers: []answer{ok(nil)}, Handle: s.operate(workflows.UpdatePause)},
+		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/resume", ID: "operate2", Tag: "Campaigns", Summary: "Resume a paused campaign", Allow: engineers, Roles: "engineer, admin", /* body: {reason} (optional) */ Answers: []answer{ok(nil)}, Handle: s.operate(workflows.UpdateResume)},
+		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/abort", ID: "operate3", Tag: "Campaigns", Summary: "Abort a campaign: no new work, assets in flight roll back to their backups, verified assets stay; ends aborted", Allow: engineers, Roles: "engineer, admin", /* body: {reason} (required) */ Answers: []answer{ok(nil)}, Handle: s.operate(workflows.UpdateAbort)},
+		{Method: "GET", Path: "/api/v1/alarms", ID: "listAlarms", Tag: "Operations", Summary: "Alarms that need manual action (a rollback that failed), newest first", Allow: staff, Roles: "staff", Answers: []answer{ok(nil)}, Handle: s.listAlarms},
+	}
 }

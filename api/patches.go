@@ -534,3 +534,13 @@ func (s *server) getManifest(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Otpatch-Key-Fingerprint", p.KeyFingerprint)
 	_, _ = io.WriteString(w, p.Manifest)
 }
+
+// patchOperations are the routes of patches.go.
+func (s *server) patchOperations() []operation {
+	return []operation{
+		{Method: "POST", Path: "/api/v1/patches", ID: "submitPatch", Tag: "Patches", Summary: "Submit a signed patch: multipart manifest, signature, artifact parts; answers with the patch as its vendor sees it (GET /api/v1/patches/{patchID})", Allow: vendors, Roles: "vendor", /* body: multipart/form-data */ Answers: []answer{ok(nil)}, Handle: s.submitPatch},
+		{Method: "GET", Path: "/api/v1/patches", ID: "listPatches", Tag: "Patches", Summary: "List patches, each shaped for the caller as GET /api/v1/patches/{patchID} (a vendor sees its own)", Allow: anyRole, Roles: "any", Answers: []answer{ok(nil)}, Handle: s.listPatches},
+		{Method: "GET", Path: "/api/v1/patches/{patchID}", ID: "getPatch", Tag: "Patches", Summary: "Show a patch with its qualification result. Staff get applicable_assets, qualification_report and applicability_now, the patch evaluated against each asset as it runs now; a vendor gets applicable_by_version and excluded_by_version (asset counts per product version with its compatibility statement) and risk (CVEs, max CVSS), never asset ids or names, zones, SL-T, criticality or safety data", Allow: anyRole, Roles: "any (vendor: own)", Answers: []answer{ok(nil)}, Handle: s.getPatch},
+		{Method: "GET", Path: "/api/v1/patches/{patchID}/manifest", ID: "getManifest", Tag: "Patches", Summary: "The manifest exactly as signed", Allow: anyRole, Roles: "any (vendor: own)", Answers: []answer{ok(nil)}, Handle: s.getManifest},
+	}
+}

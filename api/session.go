@@ -44,24 +44,6 @@ const (
 	DefaultSessionIdle     = 30 * time.Minute
 )
 
-func init() {
-	featureRoutes = append(featureRoutes, func(s *server, r chi.Router) {
-		r.With(s.allow(anyRole...)).Delete("/session", s.deleteSession)
-		r.With(s.allow(anyRole...)).Put("/session", s.switchSessionRole)
-		r.With(s.allow(anyRole...)).Get("/sessions", s.listSessions)
-		r.With(s.allow(anyRole...)).Delete("/sessions", s.endAllSessions)
-		r.With(s.allow(anyRole...)).Delete("/sessions/{sessionID}", s.endOneSession)
-	})
-	operations = append(operations,
-		operation{"POST", "/api/v1/session", "Sign in: with username and password (and totp when the second factor is on), or with a personal token. Opens a browser session (HttpOnly cookie otpatch_session) acting in role (default: the first role held) and returns the actor, the roles held and the CSRF token that cookie-authenticated changes must send as X-CSRF-Token. The person's other sessions end unless keep_other_sessions is true. A locked account, a wrong password or code: 401/403, counted per address (429 past the limit)", "", "{username, password, totp?, role?, keep_other_sessions?} or {token, keep_other_sessions?}"},
-		operation{"GET", "/api/v1/session", "Whether this browser's session cookie is signed in, and then its actor, roles, CSRF token, end and whether the password must be changed first; also the sign-in methods the server offers (a page load asks this without a refusal in the audit trail)", "", ""},
-		operation{"PUT", "/api/v1/session", "Act in another role the signed-in person holds", "any (cookie session)", "{role}"},
-		operation{"DELETE", "/api/v1/session", "Sign out: end the cookie session", "any (cookie session)", ""},
-		operation{"GET", "/api/v1/sessions", "The caller's open sessions (how and when each was opened, from where, last seen); current marks this one", "any", ""},
-		operation{"DELETE", "/api/v1/sessions", "Sign out everywhere: end every session of the caller, this one included", "any", ""},
-		operation{"DELETE", "/api/v1/sessions/{sessionID}", "End one of the caller's sessions (an admin: anyone's)", "any", ""},
-	)
-}
 
 // sessionRef is the cookie session a request was authenticated by.
 type sessionRef struct {
@@ -618,4 +600,17 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// sessionOperations are the routes of session.go.
+func (s *server) sessionOperations() []operation {
+	return []operation{
+		{Method: "POST", Path: "/api/v1/session", ID: "createSession", Tag: "Sign-in", Summary: "Sign in: with username and password (and totp when the second factor is on), or with a personal token. Opens a browser session (HttpOnly cookie otpatch_session) acting in role (default: the first role held) and returns the actor, the roles held and the CSRF token that cookie-authenticated changes must send as X-CSRF-Token. The person's other sessions end unless keep_other_sessions is true. A locked account, a wrong password or code: 401/403, counted per address (429 past the limit)", Public: true, /* body: {username, password, totp?, role?, keep_other_sessions?} or {token, keep_other_sessions?} */ Answers: []answer{ok(nil)}, Handle: s.createSession},
+		{Method: "GET", Path: "/api/v1/session", ID: "getSession", Tag: "Sign-in", Summary: "Whether this browser's session cookie is signed in, and then its actor, roles, CSRF token, end and whether the password must be changed first; also the sign-in methods the server offers (a page load asks this without a refusal in the audit trail)", Public: true, Answers: []answer{ok(nil)}, Handle: s.getSession},
+		{Method: "DELETE", Path: "/api/v1/session", ID: "deleteSession", Tag: "Sign-in", Summary: "Sign out: end the cookie session", Allow: anyRole, Roles: "any (cookie session)", Answers: []answer{ok(nil)}, Handle: s.deleteSession},
+		{Method: "PUT", Path: "/api/v1/session", ID: "switchSessionRole", Tag: "Sign-in", Summary: "Act in another role the signed-in person holds", Allow: anyRole, Roles: "any (cookie session)", /* body: {role} */ Answers: []answer{ok(nil)}, Handle: s.switchSessionRole},
+		{Method: "GET", Path: "/api/v1/sessions", ID: "listSessions", Tag: "Sign-in", Summary: "The caller's open sessions (how and when each was opened, from where, last seen); current marks this one", Allow: anyRole, Roles: "any", Answers: []answer{ok(nil)}, Handle: s.listSessions},
+		{Method: "DELETE", Path: "/api/v1/sessions", ID: "endAllSessions", Tag: "Sign-in", Summary: "Sign out everywhere: end every session of the caller, this one included", Allow: anyRole, Roles: "any", Answers: []answer{ok(nil)}, Handle: s.endAllSessions},
+		{Method: "DELETE", Path: "/api/v1/sessions/{sessionID}", ID: "endOneSession", Tag: "Sign-in", Summary: "End one of the caller's sessions (an admin: anyone's)", Allow: anyRole, Roles: "any", Answers: []answer{ok(nil)}, Handle: s.endOneSession},
+	}
 }

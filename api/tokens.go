@@ -245,3 +245,12 @@ func (s *server) revokeToken(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, s.viewToken(t))
 }
+
+// tokenOperations are the routes of tokens.go.
+func (s *server) tokenOperations() []operation {
+	return []operation{
+		{Method: "POST", Path: "/api/v1/tokens", ID: "createToken", Tag: "People", Summary: "Create a personal bearer token of the caller, acting in role (one he holds; default his acting role; another is 403), shown only in this answer; it expires after the server's default lifetime unless expires_in (\"30d\", \"12h\") or expires_at (RFC 3339) asks for another, at most the server's maximum (422 beyond it); a name of another active token of his is refused (409). No one mints a token for someone else", Allow: anyRole, Roles: "any", /* body: {name, role?, expires_in | expires_at} */ Answers: []answer{ok(nil)}, Handle: s.createToken},
+		{Method: "GET", Path: "/api/v1/tokens", ID: "listTokens", Tag: "People", Summary: "List personal tokens with their state (active, expired, revoked), expiry and last use, never a secret or its hash: the caller's own; an admin's lists everyone's. Agent credentials are listed with their asset", Allow: anyRole, Roles: "any", Answers: []answer{ok(nil)}, Handle: s.listTokens},
+		{Method: "DELETE", Path: "/api/v1/tokens/{tokenID}", ID: "revokeToken", Tag: "People", Summary: "Revoke a personal token: it and the sessions opened with it are refused from the next request on (409 when revoked before); its holder or an admin may", Allow: anyRole, Roles: "any (own; admin: any)", Answers: []answer{ok(nil)}, Handle: s.revokeToken},
+	}
+}

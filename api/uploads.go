@@ -17,16 +17,6 @@ import (
 // signed manifest first, gets a short-lived presigned PUT URL per artifact, uploads straight to
 // the object store, and completes the upload; otpatch then reads each object once to check its
 // size and SHA-256 before it accepts the patch.
-func init() {
-	featureRoutes = append(featureRoutes, func(s *server, r chi.Router) {
-		r.With(s.allow(vendors...)).Post("/patches/uploads", s.startUpload)
-		r.With(s.allow(vendors...)).Post("/patches/uploads/{uploadID}/complete", s.completeUpload)
-	})
-	operations = append(operations,
-		operation{"POST", "/api/v1/patches/uploads", "Admit a signed manifest and get presigned PUT URLs for its artifacts", "vendor", "{manifest, signature}"},
-		operation{"POST", "/api/v1/patches/uploads/{uploadID}/complete", "Check the uploaded artifacts (size, SHA-256) and submit the patch; answers as POST /api/v1/patches", "vendor", ""},
-	)
-}
 
 // MaxPresignedBytes bounds the artifacts of one presigned upload.
 const MaxPresignedBytes = 64 << 30
@@ -203,4 +193,12 @@ func SweepExpiredUploads(ctx context.Context, st *store.Store, objs interface {
 		}
 	}
 	return len(ups), nil
+}
+
+// uploadOperations are the routes of uploads.go.
+func (s *server) uploadOperations() []operation {
+	return []operation{
+		{Method: "POST", Path: "/api/v1/patches/uploads", ID: "startUpload", Tag: "Patches", Summary: "Admit a signed manifest and get presigned PUT URLs for its artifacts", Allow: vendors, Roles: "vendor", /* body: {manifest, signature} */ Answers: []answer{ok(nil)}, Handle: s.startUpload},
+		{Method: "POST", Path: "/api/v1/patches/uploads/{uploadID}/complete", ID: "completeUpload", Tag: "Patches", Summary: "Check the uploaded artifacts (size, SHA-256) and submit the patch; answers as POST /api/v1/patches", Allow: vendors, Roles: "vendor", Answers: []answer{ok(nil)}, Handle: s.completeUpload},
+	}
 }

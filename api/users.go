@@ -18,32 +18,6 @@ import (
 // grants or confirms a role for himself. Single sign-on users are added at their first
 // sign-in and their roles come from the IdP's groups only.
 
-func init() {
-	featureRoutes = append(featureRoutes, func(s *server, r chi.Router) {
-		r.With(s.allow(admins...)).Get("/users", s.listUsers)
-		r.With(s.allow(admins...)).Post("/users", s.createUser)
-		r.With(s.allow(anyRole...)).Get("/users/{userID}", s.getUser)
-		r.With(s.allow(admins...)).Delete("/users/{userID}", s.disableUser)
-		r.With(s.allow(admins...)).Post("/users/{userID}/password-reset", s.resetPassword)
-		r.With(s.allow(admins...)).Delete("/users/{userID}/totp", s.resetTOTP)
-		r.With(s.allow(admins...)).Post("/users/{userID}/grants", s.requestGrant)
-		r.With(s.allow(admins...)).Get("/grants", s.listGrants)
-		r.With(s.allow(admins...)).Post("/grants/{grantID}/confirm", s.confirmGrant)
-		r.With(s.allow(admins...)).Delete("/grants/{grantID}", s.endGrant)
-	})
-	operations = append(operations,
-		operation{"GET", "/api/v1/users", "Every user with the roles he holds (since when, granted and confirmed by whom), pending grants, how he signs in, lockout and second factor", "admin", ""},
-		operation{"POST", "/api/v1/users", "Add a local account; the answer shows a one-time initial password (once) that the person changes at the first sign-in. Roles are granted separately", "admin", "{username, display_name?, vendor_id?}"},
-		operation{"GET", "/api/v1/users/{userID}", "One user with his grants (an admin: anyone; others: themselves)", "any", ""},
-		operation{"DELETE", "/api/v1/users/{userID}", "Disable a user: his sessions end and his tokens are refused at once (not oneself, not the last admin)", "admin", ""},
-		operation{"POST", "/api/v1/users/{userID}/password-reset", "Give a local account a new one-time password (shown once) to change at the next sign-in; ends his sessions and lifts a lockout (not one's own). The admin now knows a password of the account, so its privileged grants (approver, safety, admin) go back to pending until another admin confirms them again", "admin", ""},
-		operation{"DELETE", "/api/v1/users/{userID}/totp", "Switch off a user's second factor (a lost device; not one's own)", "admin", ""},
-		operation{"POST", "/api/v1/users/{userID}/grants", "Grant a role: engineer, auditor and vendor take effect at once (201); approver, safety and admin wait for a second admin's confirmation (202, pending). Refused: granting to oneself (rule self_grant), a vendor role to plant staff or the reverse (vendor_grant), roles of single sign-on users (idp_roles)", "admin", "{role}"},
-		operation{"GET", "/api/v1/grants", "Role grants, ?state=pending|active|ended (pending: waiting for a second admin)", "admin", ""},
-		operation{"POST", "/api/v1/grants/{grantID}/confirm", "Confirm a pending grant, as a second admin: not the one who asked for it (rule two_person), not its grantee (self_grant)", "admin", ""},
-		operation{"DELETE", "/api/v1/grants/{grantID}", "End a grant: revoke an active one (sessions acting in it end, tokens in it are refused at once) or withdraw a pending one; never the last admin (last_admin)", "admin", ""},
-	)
-}
 
 // grantView is a grant as listed.
 type grantView struct {
@@ -376,4 +350,20 @@ func (s *server) answerGrant(w http.ResponseWriter, r *http.Request, g store.Rol
 		return
 	}
 	writeJSON(w, http.StatusOK, grantView{RoleGrant: g, Username: u.Username, State: g.State()})
+}
+
+// userOperations are the routes of users.go.
+func (s *server) userOperations() []operation {
+	return []operation{
+		{Method: "GET", Path: "/api/v1/users", ID: "listUsers", Tag: "People", Summary: "Every user with the roles he holds (since when, granted and confirmed by whom), pending grants, how he signs in, lockout and second factor", Allow: admins, Roles: "admin", Answers: []answer{ok(nil)}, Handle: s.listUsers},
+		{Method: "POST", Path: "/api/v1/users", ID: "createUser", Tag: "People", Summary: "Add a local account; the answer shows a one-time initial password (once) that the person changes at the first sign-in. Roles are granted separately", Allow: admins, Roles: "admin", /* body: {username, display_name?, vendor_id?} */ Answers: []answer{ok(nil)}, Handle: s.createUser},
+		{Method: "GET", Path: "/api/v1/users/{userID}", ID: "getUser", Tag: "People", Summary: "One user with his grants (an admin: anyone; others: themselves)", Allow: anyRole, Roles: "any", Answers: []answer{ok(nil)}, Handle: s.getUser},
+		{Method: "DELETE", Path: "/api/v1/users/{userID}", ID: "disableUser", Tag: "People", Summary: "Disable a user: his sessions end and his tokens are refused at once (not oneself, not the last admin)", Allow: admins, Roles: "admin", Answers: []answer{ok(nil)}, Handle: s.disableUser},
+		{Method: "POST", Path: "/api/v1/users/{userID}/password-reset", ID: "resetPassword", Tag: "People", Summary: "Give a local account a new one-time password (shown once) to change at the next sign-in; ends his sessions and lifts a lockout (not one's own). The admin now knows a password of the account, so its privileged grants (approver, safety, admin) go back to pending until another admin confirms them again", Allow: admins, Roles: "admin", Answers: []answer{ok(nil)}, Handle: s.resetPassword},
+		{Method: "DELETE", Path: "/api/v1/users/{userID}/totp", ID: "resetTOTP", Tag: "People", Summary: "Switch off a user's second factor (a lost device; not one's own)", Allow: admins, Roles: "admin", Answers: []answer{ok(nil)}, Handle: s.resetTOTP},
+		{Method: "POST", Path: "/api/v1/users/{userID}/grants", ID: "requestGrant", Tag: "People", Summary: "Grant a role: engineer, auditor and vendor take effect at once (201); approver, safety and admin wait for a second admin's confirmation (202, pending). Refused: granting to oneself (rule self_grant), a vendor role to plant staff or the reverse (vendor_grant), roles of single sign-on users (idp_roles)", Allow: admins, Roles: "admin", /* body: {role} */ Answers: []answer{ok(nil)}, Handle: s.requestGrant},
+		{Method: "GET", Path: "/api/v1/grants", ID: "listGrants", Tag: "TODO", Summary: "Role grants, ?state=pending|active|ended (pending: waiting for a second admin)", Allow: admins, Roles: "admin", Answers: []answer{ok(nil)}, Handle: s.listGrants},
+		{Method: "POST", Path: "/api/v1/grants/{grantID}/confirm", ID: "confirmGrant", Tag: "TODO", Summary: "Confirm a pending grant, as a second admin: not the one who asked for it (rule two_person), not its grantee (self_grant)", Allow: admins, Roles: "admin", Answers: []answer{ok(nil)}, Handle: s.confirmGrant},
+		{Method: "DELETE", Path: "/api/v1/grants/{grantID}", ID: "endGrant", Tag: "TODO", Summary: "End a grant: revoke an active one (sessions acting in it end, tokens in it are refused at once) or withdraw a pending one; never the last admin (last_admin)", Allow: admins, Roles: "admin", Answers: []answer{ok(nil)}, Handle: s.endGrant},
+	}
 }

@@ -20,14 +20,6 @@ import (
 // (audited as campaign.replanned), approvals of the earlier plan no longer count, and an
 // approved campaign asks for approval of the new plan before it starts another asset. An asset
 // deployed under a waiver cannot be rolled back.
-func init() {
-	featureRoutes = append(featureRoutes, func(s *server, r chi.Router) {
-		r.With(s.allow(engineers...)).Post("/campaigns/{campaignID}/assets/{assetID}/backup-waiver", s.waiveBackup)
-	})
-	operations = append(operations,
-		operation{"POST", "/api/v1/campaigns/{campaignID}/assets/{assetID}/backup-waiver", "Waive the verified backup of one asset not yet started: it deploys even when its backup fails, and a later failure cannot be rolled back (ends rollback_failed with an alarm). The waiver changes the plan: new plan_digest (audited as campaign.replanned), approvals of the earlier plan no longer count, and an approved campaign awaits approval of the new plan before it starts another asset", "engineer, admin", "{reason} (required)"},
-	)
-}
 
 type waiverRequest struct {
 	Reason string `json:"reason"`
@@ -67,4 +59,11 @@ func (s *server) waiveBackup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// waiverOperations are the routes of waiver.go.
+func (s *server) waiverOperations() []operation {
+	return []operation{
+		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/assets/{assetID}/backup-waiver", ID: "waiveBackup", Tag: "Campaigns", Summary: "Waive the verified backup of one asset not yet started: it deploys even when its backup fails, and a later failure cannot be rolled back (ends rollback_failed with an alarm). The waiver changes the plan: new plan_digest (audited as campaign.replanned), approvals of the earlier plan no longer count, and an approved campaign awaits approval of the new plan before it starts another asset", Allow: engineers, Roles: "engineer, admin", /* body: {reason} (required) */ Answers: []answer{ok(nil)}, Handle: s.waiveBackup},
+	}
 }

@@ -175,7 +175,7 @@ func (c *campaign) checkDecision(req DecisionRequest, now time.Time) error {
 func (c *campaign) validApprovals(now time.Time) []domain.Approval {
 	var out []domain.Approval
 	for _, ap := range c.state.Approvals {
-		if ap.PlanDigest == c.plan.PlanDigest && now.Sub(ap.At) <= c.plan.Policy.TTL {
+		if ap.PlanDigest == c.plan.PlanDigest && now.Sub(ap.At) <= time.Duration(c.plan.Policy.TTL) {
 			out = append(out, ap)
 		}
 	}

@@ -143,7 +143,7 @@ type Policy struct {
 	// NeedsSafety is set when one approver must hold the safety role (SL-T 3–4 or safety-critical targets).
 	NeedsSafety bool `json:"needs_safety"`
 	// TTL is how long an approval stays valid.
-	TTL time.Duration `json:"ttl"`
+	TTL Duration `json:"ttl"`
 }
 
 // DefaultApprovalTTL is how long an approval stays valid unless configured otherwise.
@@ -154,7 +154,7 @@ func PolicyFor(p Plan, ttl time.Duration) Policy {
 	if ttl <= 0 {
 		ttl = DefaultApprovalTTL
 	}
-	pol := Policy{Approvals: 1, TTL: ttl}
+	pol := Policy{Approvals: 1, TTL: Duration(ttl)}
 	for _, t := range p.Targets {
 		if t.SLT >= 3 || t.SafetyCritical {
 			pol.Approvals, pol.NeedsSafety = 2, true
@@ -210,7 +210,7 @@ func (pol Policy) CheckApprover(creator string, actor Actor, digest, currentDige
 func (pol Policy) Satisfied(given []Approval, digest string, now time.Time) bool {
 	approvers, safety := map[string]bool{}, false
 	for _, a := range given {
-		if a.PlanDigest != digest || now.Sub(a.At) > pol.TTL {
+		if a.PlanDigest != digest || now.Sub(a.At) > time.Duration(pol.TTL) {
 			continue
 		}
 		approvers[a.Actor] = true

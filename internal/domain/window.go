@@ -3,6 +3,7 @@ package domain
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,23 +41,139 @@ type Occurrence struct {
 	End   time.Time `json:"end"`
 }
 
-// Duration is a time.Duration written as "90m" in JSON.
+// Duration is a time.Duration written in JSON as an ISO 8601 duration ("PT4H", "PT1H30M",
+// "P7D"). It also reads Go's duration text ("90m", "2h30m"), which earlier versions wrote and
+// recorded workflow histories still hold, and a bare number of nanoseconds, as time.Duration
+// fields were once written.
 type Duration time.Duration
 
-// MarshalJSON writes the duration as Go duration text.
+// MarshalJSON writes the duration as ISO 8601 text.
 func (d Duration) MarshalJSON() ([]byte, error) {
-	return []byte(`"` + time.Duration(d).String() + `"`), nil
+	return []byte(`"` + FormatISODuration(time.Duration(d)) + `"`), nil
 }
 
-// UnmarshalJSON reads "90m", "2h30m".
+// UnmarshalJSON reads "PT1H30M", "P7D", "90m", "2h30m" or nanoseconds.
 func (d *Duration) UnmarshalJSON(b []byte) error {
+	if n, err := strconv.ParseInt(string(b), 10, 64); err == nil {
+		*d = Duration(n)
+		return nil
+	}
 	s := strings.Trim(string(b), `"`)
-	v, err := time.ParseDuration(s)
+	v, err := ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("duration %q: write it as 90m or 2h30m", s)
+		return err
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// ParseDuration reads an ISO 8601 duration in days, hours, minutes and seconds ("P7D",
+// "PT4H", "PT1H30M", "PT0.5S") or Go's duration text ("90m", "2h30m"). Years, months and
+// weeks are refused: their length depends on the calendar.
+func ParseDuration(s string) (time.Duration, error) {
+	bad := fmt.Errorf("duration %q: write it in ISO 8601 as PT1H30M (or as 90m, 2h30m)", s)
+	if strings.HasPrefix(s, "P") || strings.HasPrefix(s, "-P") {
+		v, ok := parseISODuration(s)
+		if !ok {
+			return 0, bad
+		}
+		return v, nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || s == "" || strings.Trim(s, "0123456789.") == "" {
+		return 0, bad
+	}
+	return v, nil
+}
+
+func parseISODuration(s string) (time.Duration, bool) {
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "-"), "P")
+	if s == "" || s == "T" {
+		return 0, false
+	}
+	var total float64
+	inTime, any := false, false
+	for s != "" {
+		if s[0] == 'T' {
+			if inTime {
+				return 0, false
+			}
+			inTime, s = true, s[1:]
+			if s == "" {
+				return 0, false
+			}
+			continue
+		}
+		i := 0
+		for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
+			i++
+		}
+		if i == 0 || i == len(s) {
+			return 0, false
+		}
+		n, err := strconv.ParseFloat(s[:i], 64)
+		if err != nil {
+			return 0, false
+		}
+		var unit time.Duration
+		switch {
+		case !inTime && s[i] == 'D':
+			unit = 24 * time.Hour
+		case inTime && s[i] == 'H':
+			unit = time.Hour
+		case inTime && s[i] == 'M':
+			unit = time.Minute
+		case inTime && s[i] == 'S':
+			unit = time.Second
+		default:
+			return 0, false
+		}
+		total += n * float64(unit)
+		any, s = true, s[i+1:]
+	}
+	if !any || total > float64(1<<63-1) {
+		return 0, false
+	}
+	if neg {
+		total = -total
+	}
+	return time.Duration(total), true
+}
+
+// FormatISODuration writes d as an ISO 8601 duration: whole days as "P7D", the rest in
+// hours, minutes and seconds ("PT1H30M", "P1DT2H", "PT0.5S"); zero is "PT0S".
+func FormatISODuration(d time.Duration) string {
+	if d == 0 {
+		return "PT0S"
+	}
+	var b strings.Builder
+	if d < 0 {
+		b.WriteByte('-')
+		d = -d
+	}
+	b.WriteByte('P')
+	if days := d / (24 * time.Hour); days > 0 {
+		fmt.Fprintf(&b, "%dD", days)
+		d -= days * 24 * time.Hour
+	}
+	if d == 0 {
+		return b.String()
+	}
+	b.WriteByte('T')
+	if h := d / time.Hour; h > 0 {
+		fmt.Fprintf(&b, "%dH", h)
+		d -= h * time.Hour
+	}
+	if m := d / time.Minute; m > 0 {
+		fmt.Fprintf(&b, "%dM", m)
+		d -= m * time.Minute
+	}
+	if d > 0 {
+		b.WriteString(strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.9f", d.Seconds()), "0"), "."))
+		b.WriteByte('S')
+	}
+	return b.String()
 }
 
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
@@ -382,3 +499,6 @@ func repeatedWallClock(t time.Time, loc *time.Location) bool {
 	const wall = "2006-01-02 15:04:05"
 	return earlier.Format(wall) == lt.Format(wall)
 }
+
+// String is Go's duration text ("168h0m0s"), as logs and messages print it.
+func (d Duration) String() string { return time.Duration(d).String() }

@@ -154,9 +154,18 @@ func TestDurationJSON(t *testing.T) {
 		{in: `"90m"`, want: 90 * time.Minute},
 		{in: `"2h30m"`, want: 150 * time.Minute},
 		{in: `"4h"`, want: 4 * time.Hour},
-		{in: `"ninety minutes"`, wantErr: `duration "ninety minutes": write it as 90m or 2h30m`},
-		{in: `"90"`, wantErr: "write it as 90m or 2h30m"},
-		{in: `5400`, wantErr: "write it as 90m or 2h30m"},
+		{in: `"PT4H"`, want: 4 * time.Hour},
+		{in: `"PT1H30M"`, want: 90 * time.Minute},
+		{in: `"P7D"`, want: 7 * 24 * time.Hour},
+		{in: `"P1DT2H"`, want: 26 * time.Hour},
+		{in: `"PT0.5S"`, want: 500 * time.Millisecond},
+		{in: `604800000000000`, want: 7 * 24 * time.Hour},
+		{in: `"ninety minutes"`, wantErr: `duration "ninety minutes": write it in ISO 8601 as PT1H30M (or as 90m, 2h30m)`},
+		{in: `"90"`, wantErr: "write it in ISO 8601 as PT1H30M"},
+		{in: `"P1Y"`, wantErr: "write it in ISO 8601 as PT1H30M"},
+		{in: `"PT"`, wantErr: "write it in ISO 8601 as PT1H30M"},
+		{in: `"P4H"`, wantErr: "write it in ISO 8601 as PT1H30M"},
+		{in: `"1.5"`, wantErr: "write it in ISO 8601 as PT1H30M"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -177,6 +186,9 @@ func TestDurationJSON(t *testing.T) {
 			b, err := json.Marshal(d)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if !strings.HasPrefix(string(b), `"P`) {
+				t.Fatalf("Marshal(%s) = %s, want ISO 8601", tt.in, b)
 			}
 			var back Duration
 			if err := json.Unmarshal(b, &back); err != nil || back != d {
@@ -464,5 +476,19 @@ func TestWindowCurrent(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestFormatISODuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "PT0S", 4 * time.Hour: "PT4H", 90 * time.Minute: "PT1H30M", 7 * 24 * time.Hour: "P7D",
+		26*time.Hour + 30*time.Second: "P1DT2H30S", 1500 * time.Millisecond: "PT1.5S", -time.Hour: "-PT1H",
+	} {
+		if got := FormatISODuration(d); got != want {
+			t.Errorf("FormatISODuration(%s) = %q, want %q", d, got, want)
+		}
+		if back, err := ParseDuration(want); err != nil || back != d {
+			t.Errorf("ParseDuration(%q) = %s, %v, want %s", want, back, err, d)
+		}
 	}
 }

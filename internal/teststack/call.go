@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	neturl "net/url"
+	"strings"
 	"testing"
 )
 
@@ -44,4 +46,49 @@ func Call(tb testing.TB, client *http.Client, method, url, token string, body, o
 		}
 	}
 	return res.StatusCode
+}
+
+// List reads every page of a collection at url (the API's page answers: items and next) into
+// out, a pointer to a slice, and returns the status of the last page read (200, or the first
+// refusal).
+func List(tb testing.TB, client *http.Client, url, token string, out any) int {
+	tb.Helper()
+	var all []json.RawMessage
+	next := ""
+	for pages := 0; ; pages++ {
+		if pages > 100000 {
+			tb.Fatalf("GET %s: the pages do not end", url)
+		}
+		u := url
+		if next != "" {
+			sep := "?"
+			if strings.Contains(u, "?") {
+				sep = "&"
+			}
+			u += sep + "after=" + neturl.QueryEscape(next)
+		}
+		var p struct {
+			Items []json.RawMessage `json:"items"`
+			Next  string            `json:"next"`
+		}
+		if code := Call(tb, client, "GET", u, token, nil, &p); code != http.StatusOK {
+			return code
+		}
+		all = append(all, p.Items...)
+		if p.Next == "" {
+			break
+		}
+		next = p.Next
+	}
+	b, err := json.Marshal(all)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if string(b) == "null" {
+		b = []byte("[]")
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		tb.Fatalf("GET %s: decode items: %v", url, err)
+	}
+	return http.StatusOK
 }

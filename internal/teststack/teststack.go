@@ -158,7 +158,8 @@ func New(tb testing.TB, opt Options) *Stack {
 	h := api.New(api.Deps{Store: st, Objects: objs, Temporal: ts.GetDefaultClient(), Simulator: sim, Logger: log,
 		MaxArtifactBytes: opt.MaxArtifactBytes, PresignExpiry: opt.PresignExpiry, UI: opt.UI,
 		Limits: limits, Refusals: tally, Passwords: opt.Passwords, SessionLifetime: opt.SessionLifetime, SessionIdle: opt.SessionIdle, OIDC: opt.OIDC})
-	srv := httptest.NewServer(h)
+	// Every request and answer is checked against the OpenAPI document (contract.go).
+	srv := httptest.NewServer(NewContract(tb).Wrap(h))
 	tb.Cleanup(srv.Close)
 	return &Stack{URL: srv.URL, Dir: dir, Store: st, Objects: objs, Sim: sim, Tokens: tokens, Keys: keys, Temporal: ts, Refusals: tally}
 }

@@ -58,6 +58,20 @@ export async function api(path, { method = "GET", body, raw = false } = {}) {
   return doc;
 }
 
+/** apiAll reads every page of a collection (the API answers {items, next}; next is the cursor
+ * of the following page) and returns all its items. */
+export async function apiAll(path) {
+  const items = [];
+  let after = "";
+  for (;;) {
+    const sep = path.includes("?") ? "&" : "?";
+    const doc = await api(path + (after ? sep + "after=" + encodeURIComponent(after) : ""));
+    items.push(...(doc.items || []));
+    if (!doc.next) return items;
+    after = doc.next;
+  }
+}
+
 /** hasRoute tells whether the server has a route ("POST /api/v1/campaigns/{campaignID}/pause"),
  * from its OpenAPI document: controls for features not yet on the server are not shown. */
 export function hasRoute(method, path) { return session.routes.has(method.toUpperCase() + " " + path); }
