@@ -25,7 +25,7 @@ import (
 type advisoryView struct {
 	store.Advisory
 	// Ingest is what a POST did: created, unchanged or replaced.
-	Ingest         string   `json:"ingest,omitempty"`
+	Ingest         string   `json:"ingest,omitempty" doc:"What the ingest did (created, unchanged or replaced); only in the answer to POST"`
 	Revision       string   `json:"revision"`
 	CVEs           []string `json:"cves"`
 	MaxCVSS        float64  `json:"max_cvss"`
@@ -283,36 +283,40 @@ func (s *server) refuseAdvisory(w http.ResponseWriter, r *http.Request, status i
 	writeProblem(w, r, problem{Status: status, Detail: detail, Errors: fields})
 }
 
+// listAdvisories answers a page of advisories, most recently released first.
 func (s *server) listAdvisories(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r) {
+	pr, v := listQuery(r)
+	q := r.URL.Query()
+	f := store.AdvisoryFilter{TrackingID: q.Get("tracking_id"), Publisher: q.Get("publisher"), Limit: pr.Limit + 1}
+	f.AfterRelease, f.AfterID = newestFirstAfter(pr, v)
+	if err := v.Err(); err != nil {
+		s.fail(w, r, err)
 		return
 	}
-	as, err := s.Store.Advisories(r.Context())
+	as, err := s.Store.AdvisoriesPage(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	pg := pageFrom(as, func(a store.Advisory) string { return newestFirstKey(a.CurrentRelease, a.ID) }, pr.Limit)
 	inv, err := s.advisoryInventory(r.Context(), false)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	out := make([]advisoryView, 0, len(as))
-	for _, a := range as {
+	out := page[advisoryView]{Items: make([]advisoryView, 0, len(pg.Items)), Next: pg.Next}
+	for _, a := range pg.Items {
 		v, err := inv.view(a, false)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		out = append(out, v)
+		out.Items = append(out.Items, v)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *server) getAdvisory(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r) {
-		return
-	}
 	id := chi.URLParam(r, "advisoryID")
 	a, err := s.Store.Advisory(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -338,9 +342,29 @@ func (s *server) getAdvisory(w http.ResponseWriter, r *http.Request) {
 
 // advisoryOperations are the routes of advisories.go.
 func (s *server) advisoryOperations() []operation {
+	location := map[string]string{"Location": "The URL of the advisory"}
 	return []operation{
-		{Method: "POST", Path: "/api/v1/advisories", ID: "ingestAdvisory", Tag: "Advisories", Summary: "Ingest a CSAF 2.0 advisory (201 stored or replaced by a newer revision, 200 already stored, 422 not CSAF 2.0)", Allow: engineers, Roles: "engineer, admin", /* body: a CSAF 2.0 JSON document */ Answers: []answer{ok(nil)}, Handle: s.ingestAdvisory},
-		{Method: "GET", Path: "/api/v1/advisories", ID: "listAdvisories", Tag: "Advisories", Summary: "List advisories with their CVEs, remedy and how many assets each hits", Allow: staff, Roles: "staff", Answers: []answer{ok(nil)}, Handle: s.listAdvisories},
-		{Method: "GET", Path: "/api/v1/advisories/{advisoryID}", ID: "getAdvisory", Tag: "Advisories", Summary: "Show an advisory: products, vulnerabilities, the assets it hits with their remedy, and the qualified patches that fix it", Allow: staff, Roles: "staff", Answers: []answer{ok(nil)}, Handle: s.getAdvisory},
+		{Method: "POST", Path: "/api/v1/advisories", ID: "ingestAdvisory", Tag: "Advisories", Allow: engineers,
+			Summary: "Ingest a CSAF 2.0 advisory",
+			Description: "The body is a CSAF 2.0 JSON document (at most 16 MiB), keyed by its tracking id. A new one is stored (201, ingest created); " +
+				"a newer revision of one stored replaces it and keeps its id (201, ingest replaced); the revision already stored answers 200 (ingest unchanged); an older revision is refused (409). " +
+				"A document that is not CSAF 2.0 is refused (422) with every problem named and nothing stored. Every refusal is audited.",
+			BodyType: "application/json", BodySchema: map[string]any{"type": "object", "description": "A CSAF 2.0 document (https://docs.oasis-open.org/csaf/csaf/v2.0/csaf-v2.0.html)"},
+			Answers: []answer{
+				{Status: http.StatusCreated, Body: advisoryView{}, Desc: "Stored, or replaced by this newer revision", Headers: location},
+				{Status: http.StatusOK, Body: advisoryView{}, Desc: "This revision was stored before; nothing changed", Headers: location},
+			},
+			Handle: s.ingestAdvisory},
+		{Method: "GET", Path: "/api/v1/advisories", ID: "listAdvisories", Tag: "Advisories", Allow: staff,
+			Summary:     "List advisories with their CVEs, remedy and how many assets each hits",
+			Description: "Most recently released first. A tracking_id that no advisory has answers an empty page.",
+			Query: paged(
+				qString("tracking_id", "Only the advisory with this tracking id (ICSA-21-350-06, SSA-712929)"),
+				qString("publisher", "Only advisories of this publisher, as the document names it")),
+			Answers: []answer{ok(page[advisoryView]{})}, Handle: s.listAdvisories},
+		{Method: "GET", Path: "/api/v1/advisories/{advisoryID}", ID: "getAdvisory", Tag: "Advisories", Allow: staff,
+			Summary:     "Show an advisory with the assets it hits and the patches that fix it",
+			Description: "With its products, vulnerabilities, the inventory assets it hits with their remedy, and the qualified patches that implement each vendor fix.",
+			Answers:     []answer{ok(advisoryView{})}, Handle: s.getAdvisory},
 	}
 }

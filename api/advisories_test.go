@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -174,7 +176,7 @@ func testAdvisories(t *testing.T, opt envOptions) {
 		var first, again advisoryDoc
 		before := e.auditCount("advisory.ingested")
 		var list []advisoryDoc
-		e.call("GET", "/api/v1/advisories", e.tokens.Auditor, nil, &list)
+		e.list("/api/v1/advisories", e.tokens.Auditor, &list)
 		for _, a := range list {
 			if a.TrackingID == strings.ToUpper(strings.TrimSuffix(filepath.Base(files[0]), ".json")) {
 				first = a
@@ -273,7 +275,7 @@ func testAdvisories(t *testing.T, opt envOptions) {
 
 	t.Run("refused documents leave nothing and are audited", func(t *testing.T) {
 		var before []advisoryDoc
-		e.call("GET", "/api/v1/advisories", e.tokens.Engineer, nil, &before)
+		e.list("/api/v1/advisories", e.tokens.Engineer, &before)
 		refusals := e.auditCount("advisory.ingest_refused")
 		notCSAF := acmeAdvisory("2026-11-20T00:00:00Z")
 		notCSAF["document"].(map[string]any)["csaf_version"] = "1.2"
@@ -298,7 +300,7 @@ func testAdvisories(t *testing.T, opt envOptions) {
 			}
 		}
 		var after []advisoryDoc
-		e.call("GET", "/api/v1/advisories", e.tokens.Engineer, nil, &after)
+		e.list("/api/v1/advisories", e.tokens.Engineer, &after)
 		if len(after) != len(before) {
 			t.Errorf("%d advisories after refused ingests, %d before", len(after), len(before))
 		}
@@ -310,6 +312,29 @@ func testAdvisories(t *testing.T, opt envOptions) {
 	t.Run("unknown advisory", func(t *testing.T) {
 		if code := e.call("GET", "/api/v1/advisories/adv_nope", e.tokens.Auditor, nil, nil); code != http.StatusNotFound {
 			t.Errorf("status %d, want 404", code)
+		}
+	})
+
+	t.Run("one page at a time, and by tracking id", func(t *testing.T) {
+		var all, onePerPage, one, none []advisoryDoc
+		e.list("/api/v1/advisories", e.tokens.Auditor, &all)
+		e.list("/api/v1/advisories?limit=1", e.tokens.Auditor, &onePerPage)
+		trackingIDs := func(as []advisoryDoc) []string {
+			out := []string{}
+			for _, a := range as {
+				out = append(out, a.TrackingID)
+			}
+			return out
+		}
+		if len(all) < 2 || !slices.Equal(trackingIDs(onePerPage), trackingIDs(all)) {
+			t.Fatalf("one per page %v, all at once %v", trackingIDs(onePerPage), trackingIDs(all))
+		}
+		e.list("/api/v1/advisories?tracking_id="+url.QueryEscape(all[1].TrackingID), e.tokens.Auditor, &one)
+		if len(one) != 1 || one[0].ID != all[1].ID {
+			t.Errorf("?tracking_id=%s: %v", all[1].TrackingID, trackingIDs(one))
+		}
+		if code := e.list("/api/v1/advisories?tracking_id=NO-SUCH-ADVISORY", e.tokens.Auditor, &none); code != http.StatusOK || len(none) != 0 {
+			t.Errorf("?tracking_id of no advisory: %d %v, want an empty page", code, trackingIDs(none))
 		}
 	})
 }

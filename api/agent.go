@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,24 +76,63 @@ func (s *server) agentOnly(next http.Handler) http.Handler {
 type agentCredentialView struct {
 	store.AgentCredential
 	// Token is shown once, when the credential is issued.
-	Token string `json:"token,omitempty"`
+	Token string `json:"token,omitempty" doc:"The agent's bearer token; only in the answer that issues the credential, never again"`
 }
 
-func (s *server) listAgentCredentials(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r) {
-		return
-	}
+// agentCredentialKey orders an asset's credentials by when they were issued, then id.
+func agentCredentialKey(c store.AgentCredential) string {
+	return cursorKey(c.CreatedAt.UTC().Format("2006-01-02T15:04:05.000000000Z"), c.ID)
+}
+
+// assetCredentials loads the credentials of the path's asset, oldest first; an unknown asset
+// is 404.
+func (s *server) assetCredentials(r *http.Request) ([]store.AgentCredential, error) {
 	as, err := s.Store.Asset(r.Context(), chi.URLParam(r, "assetID"))
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
 	cs, err := s.Store.AgentCredentials(r.Context(), as.ID)
 	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(cs, func(a, b store.AgentCredential) int {
+		return strings.Compare(agentCredentialKey(a), agentCredentialKey(b))
+	})
+	return cs, nil
+}
+
+func (s *server) listAgentCredentials(w http.ResponseWriter, r *http.Request) {
+	pr, err := readPage(r)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, cs)
+	cs, err := s.assetCredentials(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p := pageOf(cs, agentCredentialKey, pr)
+	out := page[agentCredentialView]{Items: make([]agentCredentialView, len(p.Items)), Next: p.Next}
+	for i, c := range p.Items {
+		out.Items[i] = agentCredentialView{AgentCredential: c}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *server) getAgentCredential(w http.ResponseWriter, r *http.Request) {
+	cs, err := s.assetCredentials(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id := chi.URLParam(r, "credentialID")
+	i := slices.IndexFunc(cs, func(c store.AgentCredential) bool { return c.ID == id })
+	if i < 0 {
+		notFoundProblem(w, r, "agent credential "+id+" of asset "+chi.URLParam(r, "assetID"))
+		return
+	}
+	writeJSON(w, http.StatusOK, agentCredentialView{AgentCredential: cs[i]})
 }
 
 func (s *server) issueAgentCredential(w http.ResponseWriter, r *http.Request) {
@@ -103,6 +144,7 @@ func (s *server) issueAgentCredential(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Location", "/api/v1/assets/"+c.AssetID+"/agent-credentials/"+c.ID)
 	writeJSON(w, http.StatusCreated, agentCredentialView{AgentCredential: c, Token: secret})
 }
 
@@ -116,9 +158,6 @@ func (s *server) revokeAgentCredential(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) agentSigningKey(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r) {
-		return
-	}
 	keys, err := s.Store.AgentSigningKeys(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
@@ -142,9 +181,6 @@ func (s *server) agentSigningKey(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) agentMe(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r) {
-		return
-	}
 	c := agentOf(r)
 	as, err := s.Store.Asset(r.Context(), c.AssetID)
 	if err != nil {
@@ -156,14 +192,12 @@ func (s *server) agentMe(w http.ResponseWriter, r *http.Request) {
 
 // nextAgentJob long-polls for the asset's next job.
 func (s *server) nextAgentJob(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r, "wait") {
-		return
-	}
 	wait := agentDefaultWait
 	if v := r.URL.Query().Get("wait"); v != "" {
-		d, err := time.ParseDuration(v)
+		d, err := domain.ParseDuration(v)
 		if err != nil || d < 0 || d > agentMaxWait {
-			s.fail(w, r, &domain.ValidationError{What: "long poll", Fields: []domain.FieldError{{Field: "wait", Message: fmt.Sprintf("%q is not a duration between 0s and %s (example: 20s)", v, agentMaxWait)}}})
+			s.fail(w, r, &domain.ValidationError{What: "long poll", Fields: []domain.FieldError{{Field: "wait",
+				Message: fmt.Sprintf("%q is not a duration from PT0S to %s (example: PT20S)", v, domain.FormatISODuration(agentMaxWait))}}})
 			return
 		}
 		wait = d
@@ -289,9 +323,6 @@ func (s *server) agentResult(w http.ResponseWriter, r *http.Request) {
 
 // agentDownload streams a deploy job's artifact or a restore job's backup.
 func (s *server) agentDownload(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r) {
-		return
-	}
 	j, ok := s.agentJob(w, r)
 	if !ok {
 		return
@@ -331,6 +362,14 @@ func (s *server) agentUploadBackup(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, problem{Status: http.StatusConflict, Detail: fmt.Sprintf("job %s is a %s job in state %s; only a running backup job takes an upload", j.ID, j.Op, j.State)})
 		return
 	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/octet-stream" {
+		got := "no Content-Type"
+		if mt != "" {
+			got = "Content-Type " + mt
+		}
+		writeProblem(w, r, problem{Status: http.StatusUnsupportedMediaType, Detail: "send the backup archive as it is, with Content-Type: application/octet-stream; this upload has " + got})
+		return
+	}
 	sum := strings.ToLower(strings.TrimSpace(r.Header.Get(jobs.BackupSHA256Header)))
 	if b, err := hex.DecodeString(sum); err != nil || len(b) != 32 {
 		s.fail(w, r, &domain.ValidationError{What: "backup upload", Fields: []domain.FieldError{{Field: jobs.BackupSHA256Header, Message: "must be the SHA-256 (64 hex digits) the host computed for the archive"}}})
@@ -361,22 +400,77 @@ func (s *server) agentUploadBackup(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"sha256": info.SHA256, "size": info.Size})
+	w.Header().Set("Location", r.URL.Path)
+	writeJSON(w, http.StatusCreated, backupReceipt{SHA256: info.SHA256, Size: info.Size})
+}
+
+// backupReceipt is the answer to a backup upload: what the server stored.
+type backupReceipt struct {
+	SHA256 string `json:"sha256" doc:"The SHA-256 of the stored archive, which the job's result names as backup_sha256"`
+	Size   int64  `json:"size" doc:"Its size in bytes"`
 }
 
 // agentOperations are the routes of agent.go.
 func (s *server) agentOperations() []operation {
+	agent := []domain.Role{store.RoleAgent}
 	return []operation{
-		{Method: "GET", Path: "/api/v1/assets/{assetID}/agent-credentials", ID: "listAgentCredentials", Tag: "Inventory", Summary: "List the asset's pull-agent credentials (never their tokens) and when each agent was last heard from", Allow: staff, Roles: "engineer, approver, safety, auditor, admin", Answers: []answer{ok(nil)}, Handle: s.listAgentCredentials},
-		{Method: "POST", Path: "/api/v1/assets/{assetID}/agent-credentials", ID: "issueAgentCredential", Tag: "Inventory", Summary: "Issue a pull-agent credential bound to this asset; the answer carries its token, shown only once", Allow: admins, Roles: "admin", Answers: []answer{ok(nil)}, Handle: s.issueAgentCredential},
-		{Method: "DELETE", Path: "/api/v1/assets/{assetID}/agent-credentials/{credentialID}", ID: "revokeAgentCredential", Tag: "Inventory", Summary: "Revoke a pull-agent credential; its token stops working at once", Allow: admins, Roles: "admin", Answers: []answer{ok(nil)}, Handle: s.revokeAgentCredential},
-		{Method: "GET", Path: "/api/v1/agent/signing-key", ID: "agentSigningKey", Tag: "Agents", Summary: "The server's job-signing public key, which an agent pins (--signing-public-key)", Allow: []domain.Role{store.RoleAgent, domain.RoleAdmin}, Roles: "agent, admin", Answers: []answer{ok(nil)}, Handle: s.agentSigningKey},
-		{Method: "GET", Path: "/api/v1/agent/me", ID: "agentMe", Tag: "Agents", Summary: "The asset the agent's token is bound to", Allow: []domain.Role{store.RoleAgent}, AgentOnly: true, Roles: "agent", Answers: []answer{ok(nil)}, Handle: s.agentMe},
-		{Method: "GET", Path: "/api/v1/agent/jobs/next", ID: "nextAgentJob", Tag: "Agents", Summary: "Long-poll (?wait=20s, at most 60s) for the asset's next signed job; 204 when none arrived", Allow: []domain.Role{store.RoleAgent}, AgentOnly: true, Roles: "agent", Answers: []answer{ok(nil)}, Handle: s.nextAgentJob},
-		{Method: "POST", Path: "/api/v1/agent/jobs/{jobID}/progress", ID: "agentProgress", Tag: "Agents", Summary: "The agent still works on the job", Allow: []domain.Role{store.RoleAgent}, AgentOnly: true, Roles: "agent", /* body: {attempt, message} */ Answers: []answer{ok(nil)}, Handle: s.agentProgress},
-		{Method: "POST", Path: "/api/v1/agent/jobs/{jobID}/result", ID: "agentResult", Tag: "Agents", Summary: "The job's outcome; reporting the same outcome again is harmless", Allow: []domain.Role{store.RoleAgent}, AgentOnly: true, Roles: "agent", /* body: {attempt, ok, error, permanent, backup_sha256, backup_size, verify, output} */ Answers: []answer{ok(nil)}, Handle: s.agentResult},
-		{Method: "GET", Path: "/api/v1/agent/jobs/{jobID}/artifact", ID: "agentDownload", Tag: "Agents", Summary: "Download the patch artifact of a deploy job", Allow: []domain.Role{store.RoleAgent}, AgentOnly: true, Roles: "agent", Answers: []answer{ok(nil)}, Handle: s.agentDownload},
-		{Method: "GET", Path: "/api/v1/agent/jobs/{jobID}/backup", ID: "agentDownload2", Tag: "Agents", Summary: "Download the backup of a restore job", Allow: []domain.Role{store.RoleAgent}, AgentOnly: true, Roles: "agent", Answers: []answer{ok(nil)}, Handle: s.agentDownload},
-		{Method: "PUT", Path: "/api/v1/agent/jobs/{jobID}/backup", ID: "agentUploadBackup", Tag: "Agents", Summary: "Upload the archive of a backup job (streamed; header " + jobs.BackupSHA256Header + " is the SHA-256 the host computed)", Allow: []domain.Role{store.RoleAgent}, AgentOnly: true, Roles: "agent", /* body: application/octet-stream */ Answers: []answer{ok(nil)}, Handle: s.agentUploadBackup},
+		{Method: "GET", Path: "/api/v1/assets/{assetID}/agent-credentials", ID: "listAgentCredentials", Tag: "Agents", Allow: staff,
+			Summary:     "List the asset's pull-agent credentials and when each agent was last heard from",
+			Description: "Never their tokens. Ordered by when they were issued. An unknown asset is 404.",
+			Query:       paged(),
+			Answers:     []answer{ok(page[agentCredentialView]{})}, Handle: s.listAgentCredentials},
+		{Method: "POST", Path: "/api/v1/assets/{assetID}/agent-credentials", ID: "issueAgentCredential", Tag: "Agents", Allow: admins,
+			Summary: "Issue a pull-agent credential bound to this asset",
+			Description: "The answer carries its token, shown only this once. The token works only on the /api/v1/agent routes and only for this asset's jobs; " +
+				"no user token works there.",
+			Answers: []answer{created(agentCredentialView{})}, Handle: s.issueAgentCredential},
+		{Method: "GET", Path: "/api/v1/assets/{assetID}/agent-credentials/{credentialID}", ID: "getAgentCredential", Tag: "Agents", Allow: staff,
+			Summary:     "One pull-agent credential of the asset and when its agent was last heard from",
+			Description: "Never its token.",
+			Answers:     []answer{ok(agentCredentialView{})}, Handle: s.getAgentCredential},
+		{Method: "DELETE", Path: "/api/v1/assets/{assetID}/agent-credentials/{credentialID}", ID: "revokeAgentCredential", Tag: "Agents", Allow: admins,
+			Summary: "Revoke a pull-agent credential; its token stops working at once",
+			Answers: []answer{noContent}, Handle: s.revokeAgentCredential},
+		{Method: "GET", Path: "/api/v1/agent/signing-key", ID: "getJobSigningKey", Tag: "Agents", Allow: []domain.Role{store.RoleAgent, domain.RoleAdmin},
+			Summary: "The server's job-signing public key, which an agent pins",
+			Description: "The agent's operator saves it for --signing-public-key; the agent runs only jobs signed with it. " +
+				"Answers 404 until a worker with the agent adapter has started and made the key (OTPATCH_AGENT_SIGNING_KEY).",
+			Answers: []answer{ok(jobs.SigningKey{})}, Handle: s.agentSigningKey},
+		{Method: "GET", Path: "/api/v1/agent/me", ID: "getAgentIdentity", Tag: "Agents", Allow: agent, AgentOnly: true,
+			Summary: "The asset the agent's token is bound to",
+			Answers: []answer{ok(jobs.Me{})}, Handle: s.agentMe},
+		{Method: "GET", Path: "/api/v1/agent/jobs/next", ID: "pollAgentJob", Tag: "Agents", Allow: agent, AgentOnly: true,
+			Summary: "Wait for the asset's next signed job",
+			Description: "A long poll: answers as soon as a job is there, or 204 when none arrived within wait. " +
+				"The job starts when it is handed out; the agent reports progress while it works and its result at the end.",
+			Query: []param{{Name: "wait", Desc: "How long to wait for a job: an ISO 8601 duration from PT0S to PT60S (default PT20S); Go's form 20s is also read",
+				Schema: map[string]any{"type": "string", "maxLength": 32, "example": "PT20S"}}},
+			Answers: []answer{ok(jobs.Envelope{}), {Status: http.StatusNoContent, Desc: "No job arrived within wait: ask again"}}, Handle: s.nextAgentJob},
+		{Method: "POST", Path: "/api/v1/agent/jobs/{jobID}/progress", ID: "reportJobProgress", Tag: "Agents", Allow: agent, AgentOnly: true,
+			Summary:     "The agent still works on the job",
+			Description: "Progress of another attempt than the job's current one, or of a finished job, is refused (409): fetch the next job.",
+			Body:        jobs.Progress{},
+			Answers:     []answer{noContent}, Handle: s.agentProgress},
+		{Method: "POST", Path: "/api/v1/agent/jobs/{jobID}/result", ID: "reportJobResult", Tag: "Agents", Allow: agent, AgentOnly: true,
+			Summary: "The job's outcome; reporting the same outcome again is harmless",
+			Description: "A failure says why in error. A backup job's success names the SHA-256 of the archive uploaded before (backup_sha256); " +
+				"a verify job's success carries what the device reports (verify). Error and output together carry at most " + fmt.Sprint(jobs.MaxOutput) + " bytes of text.",
+			Body:    jobs.Result{},
+			Answers: []answer{noContent}, Handle: s.agentResult},
+		{Method: "GET", Path: "/api/v1/agent/jobs/{jobID}/artifact", ID: "downloadJobArtifact", Tag: "Agents", Allow: agent, AgentOnly: true,
+			Summary:     "Download the patch artifact of a deploy job",
+			Description: "Another job, or a finished one, has no artifact (409). Another asset's job is 404.",
+			Answers:     []answer{file(http.StatusOK, "application/octet-stream", "The artifact, streamed; the signed job names its size and SHA-256")}, Handle: s.agentDownload},
+		{Method: "GET", Path: "/api/v1/agent/jobs/{jobID}/backup", ID: "downloadJobBackup", Tag: "Agents", Allow: agent, AgentOnly: true,
+			Summary:     "Download the backup of a restore job",
+			Description: "Another job, or a finished one, has no backup to download (409). Another asset's job is 404.",
+			Answers:     []answer{file(http.StatusOK, "application/octet-stream", "The backup archive, streamed; the signed job names its size and SHA-256")}, Handle: s.agentDownload},
+		{Method: "PUT", Path: "/api/v1/agent/jobs/{jobID}/backup", ID: "uploadJobBackup", Tag: "Agents", Allow: agent, AgentOnly: true,
+			Summary: "Upload the archive of a running backup job",
+			Description: "The body is the archive, streamed into the object store; the header " + jobs.BackupSHA256Header + " is the SHA-256 (64 hex digits) the host computed. " +
+				"An archive whose SHA-256 differs is refused (422) and not stored; one larger than " + fmt.Sprint(MaxAgentBackupBytes>>30) + " GiB is refused (413). " +
+				"Another content type is refused (415). Only a running backup job takes an upload (409 otherwise).",
+			BodyType: "application/octet-stream",
+			Answers:  []answer{created(backupReceipt{})}, Handle: s.agentUploadBackup},
 	}
 }

@@ -1,9 +1,12 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -46,6 +49,7 @@ func init() {
 	allowed["GET /api/v1/assets/{assetID}/agent-credentials"] = []string{"engineer", "approver", "safety", "auditor", "admin"}
 	allowed["POST /api/v1/assets/{assetID}/agent-credentials"] = []string{"admin"}
 	allowed["DELETE /api/v1/assets/{assetID}/agent-credentials/{credentialID}"] = []string{"admin"}
+	allowed["GET /api/v1/assets/{assetID}/agent-credentials/{credentialID}"] = []string{"engineer", "approver", "safety", "auditor", "admin"}
 	allowed["GET /api/v1/agent/signing-key"] = []string{"admin"}
 	for _, r := range agentRoutes {
 		allowed[r] = []string{} // no user role: agent tokens only
@@ -217,12 +221,10 @@ func TestAgentCampaign(t *testing.T) {
 		}
 	}
 	// The installer's own words reached the deployment log.
-	var doc struct {
-		Log []store.DeploymentLogLine `json:"log"`
-	}
-	r.call("GET", "/api/v1/campaigns/"+c.ID+"/assets/"+good.id+"/log", r.tokens.Auditor, nil, &doc)
-	if !slices.ContainsFunc(doc.Log, func(l store.DeploymentLogLine) bool { return strings.Contains(l.Text, "gw-update: done") }) {
-		t.Errorf("the deployment log lacks the installer's output: %+v", doc.Log)
+	var log []store.DeploymentLogLine
+	r.list("/api/v1/campaigns/"+c.ID+"/assets/"+good.id+"/log", r.tokens.Auditor, &log)
+	if !slices.ContainsFunc(log, func(l store.DeploymentLogLine) bool { return strings.Contains(l.Text, "gw-update: done") }) {
+		t.Errorf("the deployment log lacks the installer's output: %+v", log)
 	}
 	// Every job result is in the audit trail, and the chain holds.
 	evs, _ := r.store.AuditEvents(context.Background(), store.AuditFilter{Action: "agent.job_done", AssetID: good.id})
@@ -528,11 +530,67 @@ func TestAgentTokens(t *testing.T) {
 		t.Errorf("signing key: %d %+v", code, key)
 	}
 
+	// A backup is uploaded as application/octet-stream; what was stored is answered with its
+	// Location.
+	bctx, bcancel := context.WithCancel(context.Background())
+	defer bcancel()
+	go func() { _, _, _ = r.adapter.Backup(bctx, a.id) }()
+	var bj store.AgentJob
+	r.waitFor("A's backup job", func() (bool, string) {
+		return r.store.DB().Where("asset_id = ? AND op = ?", a.id, store.AgentOpBackup).Take(&bj).Error == nil, ""
+	})
+	if code := r.call("GET", "/api/v1/agent/jobs/next?wait=PT0S", a.token, nil, &env); code != http.StatusOK || env.ID != bj.ID {
+		t.Fatalf("A polling for its backup job: %d %+v", code, env)
+	}
+	archive := []byte("the archive of a backup")
+	sum := sha256.Sum256(archive)
+	for _, c := range []struct {
+		contentType string
+		want        int
+	}{{"text/plain", http.StatusUnsupportedMediaType}, {"", http.StatusUnsupportedMediaType}, {"application/gzip", http.StatusUnsupportedMediaType}, {"application/octet-stream", http.StatusCreated}} {
+		req, _ := http.NewRequest("PUT", r.url+"/api/v1/agent/jobs/"+bj.ID+"/backup", bytes.NewReader(archive))
+		req.Header.Set("Authorization", "Bearer "+a.token)
+		req.Header.Set(jobs.BackupSHA256Header, hex.EncodeToString(sum[:]))
+		if c.contentType != "" {
+			req.Header.Set("Content-Type", c.contentType)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != c.want || (c.want == http.StatusCreated && (res.Header.Get("Location") == "" || !strings.Contains(string(body), hex.EncodeToString(sum[:])))) {
+			t.Errorf("backup upload as %q: %d %s, want %d", c.contentType, res.StatusCode, body, c.want)
+		}
+	}
+	bcancel()
+
 	// Revoked: refused at once, and the agent process stops with a clear error.
 	var creds []store.AgentCredential
-	r.call("GET", "/api/v1/assets/"+a.id+"/agent-credentials", r.tokens.Auditor, nil, &creds)
+	r.list("/api/v1/assets/"+a.id+"/agent-credentials", r.tokens.Auditor, &creds)
 	if len(creds) != 1 || creds[0].LastSeenAt == nil {
 		t.Fatalf("A's credentials: %+v", creds)
+	}
+	// Issued credentials are where Location says, never with their token; an unknown asset
+	// has no list of credentials, rather than an empty one.
+	code, hdr, body := r.raw("POST", "/api/v1/assets/"+a.id+"/agent-credentials", nil, nil, map[string]string{"Authorization": "Bearer " + r.tokens.Admin})
+	if code != http.StatusCreated || !strings.Contains(string(body), `"token"`) {
+		t.Fatalf("issue a second credential: %d %s", code, body)
+	}
+	var second map[string]any
+	if code := r.call("GET", hdr.Get("Location"), r.tokens.Auditor, nil, &second); code != http.StatusOK || second["asset_id"] != a.id || second["token"] != nil {
+		t.Errorf("GET %s: %d %+v", hdr.Get("Location"), code, second)
+	}
+	var twoPages []store.AgentCredential
+	if r.list("/api/v1/assets/"+a.id+"/agent-credentials?limit=1", r.tokens.Auditor, &twoPages); len(twoPages) != 2 || twoPages[0].ID != creds[0].ID {
+		t.Errorf("A's credentials in pages of one: %+v", twoPages)
+	}
+	if code := r.call("GET", "/api/v1/assets/ast_typo/agent-credentials", r.tokens.Auditor, nil, &p); code != http.StatusNotFound {
+		t.Errorf("credentials of an unknown asset: %d, want 404", code)
+	}
+	if code := r.call("DELETE", hdr.Get("Location"), r.tokens.Admin, nil, nil); code != http.StatusNoContent {
+		t.Fatalf("revoke the second credential: %d", code)
 	}
 	if code := r.call("DELETE", "/api/v1/assets/"+b.id+"/agent-credentials/"+creds[0].ID, r.tokens.Admin, nil, nil); code != http.StatusNotFound {
 		t.Errorf("revoking A's credential through B: %d, want 404", code)

@@ -263,7 +263,7 @@ type problem struct {
 
 func writeProblem(w http.ResponseWriter, r *http.Request, p problem) {
 	if p.Type == "" {
-		p.Type = "about:blank"
+		p.Type = problemTypeOf(p)
 	}
 	if p.Title == "" {
 		p.Title = http.StatusText(p.Status)
@@ -316,10 +316,7 @@ func newSecret() string {
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r) {
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, statusDoc{Status: "ok"})
 }
 
 // readyzCheckTimeout bounds each readiness check, so a dependency that hangs (a dropped
@@ -329,9 +326,6 @@ const readyzCheckTimeout = 2 * time.Second
 // readyz answers 200 when the database, the object store and Temporal all answer, and 503
 // naming each that does not. The checks run concurrently, each bounded by readyzCheckTimeout.
 func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r) {
-		return
-	}
 	checks := map[string]func(context.Context) error{
 		"database":     s.Store.Ping,
 		"object_store": s.Objects.Ping,
@@ -365,19 +359,12 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 			out[res.name], status = res.err.Error(), http.StatusServiceUnavailable
 		}
 	}
-	writeJSON(w, status, out)
+	writeJSON(w, status, readyDoc{Database: out["database"], ObjectStore: out["object_store"], Temporal: out["temporal"]})
 }
 
 // states lists every patch status, campaign status and asset state with the word and tone a
 // person reads, from the domain package: clients show these instead of keeping lists of their own.
 func (s *server) states(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r) {
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string][]domain.StateInfo{
-		"patch_statuses":    domain.PatchStatusInfo(),
-		"campaign_statuses": domain.CampaignStatusInfo(),
-		"asset_states":      domain.AssetStateInfo(),
-		"compatibility":     domain.CompatibilityInfo(),
-	})
+	writeJSON(w, http.StatusOK, statesDoc{PatchStatuses: domain.PatchStatusInfo(), CampaignStatuses: domain.CampaignStatusInfo(),
+		AssetStates: domain.AssetStateInfo(), Compatibility: domain.CompatibilityInfo()})
 }

@@ -3,8 +3,9 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
-
+	"strings"
 
 	"github.com/otpatch/otpatch/internal/audit"
 	"github.com/otpatch/otpatch/internal/csvsafe"
@@ -26,9 +27,6 @@ type auditKeyView struct {
 }
 
 func (s *server) auditKey(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r) {
-		return
-	}
 	c := s.Store.Checkpointer()
 	if c == nil {
 		writeProblem(w, r, problem{Status: http.StatusNotFound, Detail: "audit checkpoints are not configured on this server, so there is no checkpoint key"})
@@ -54,27 +52,30 @@ func csvRecord(e audit.Event) []string {
 // flushed to the client before the next is read.
 const exportPage = 1000
 
+// exportFormats are the formats of the export, by ?format.
+var exportFormats = []string{"jsonl", "csv"}
+
 func (s *server) auditExport(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r, "actor", "action", "campaign_id", "patch_id", "asset_id", "from", "to", "after", "limit", "format") {
-		return
-	}
-	f, err := auditFilter(r, exportPage, exportPage)
+	v := &domain.ValidationError{What: "query"}
+	f := auditFilter(r, v)
 	format := r.URL.Query().Get("format")
 	if format == "" {
 		format = "jsonl"
 	}
-	if format != "jsonl" && format != "csv" {
-		v := &domain.ValidationError{What: "query"}
-		if ve, ok := err.(*domain.ValidationError); ok {
-			v = ve
-		}
+	if !slices.Contains(exportFormats, format) {
 		v.Add("format", "must be jsonl or csv, got %q", format)
-		err = v
 	}
-	if err != nil {
+	if len(v.Fields) == 0 {
+		if err := s.checkAuditSubjects(r.Context(), f, v); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	if err := v.Err(); err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	f.Limit = exportPage
 	ev := event(r, "audit.exported")
 	ev.SubjectType, ev.SubjectID = "audit", "trail"
 	ev.Details = map[string]any{"format": format, "query": r.URL.RawQuery}
@@ -103,7 +104,7 @@ func (s *server) auditExport(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusOK)
 	n := 0
-	err = s.Store.EachAuditEvent(r.Context(), f, func(e audit.Event) error {
+	err := s.Store.EachAuditEvent(r.Context(), f, func(e audit.Event) error {
 		if err := write(e); err != nil {
 			return err
 		}
@@ -133,7 +134,20 @@ func (s *server) auditExport(w http.ResponseWriter, r *http.Request) {
 // auditExportOperations are the routes of audit_export.go.
 func (s *server) auditExportOperations() []operation {
 	return []operation{
-		{Method: "GET", Path: "/api/v1/audit/key", ID: "auditKey", Tag: "Audit", Summary: "The ed25519 public key that signs the audit checkpoints (404 when checkpoints are not configured)", Allow: anyRole, Roles: "any", Answers: []answer{ok(nil)}, Handle: s.auditKey},
-		{Method: "GET", Path: "/api/v1/audit/export", ID: "auditExport", Tag: "Audit", Summary: "Export audit events as JSON Lines or CSV (?format=jsonl|csv and the /audit/events filters), streamed" + csvCells, Allow: auditors, Roles: "auditor, admin, engineer", Answers: []answer{ok(nil)}, Handle: s.auditExport},
+		{Method: "GET", Path: "/api/v1/audit/key", ID: "getAuditKey", Tag: "Audit", Allow: anyRole,
+			Summary:     "The ed25519 public key that signs the audit checkpoints",
+			Description: "Answers 404 when audit checkpoints are not configured on this server.",
+			Answers:     []answer{ok(auditKeyView{})}, Handle: s.auditKey},
+		{Method: "GET", Path: "/api/v1/audit/export", ID: "exportAuditEvents", Tag: "Audit", Allow: auditors,
+			Summary: "Export the audit events the filters select as JSON Lines or CSV, streamed",
+			Description: "Takes the filters of GET /api/v1/audit/events and answers every event they select, in sequence order, as one download " +
+				"that is streamed while the trail is read. Each export is itself audited (audit.exported). " +
+				"When the transfer breaks off, the download is short: JSON Lines lack the final newline, CSV the last rows" + csvCells + ".",
+			Query: append(slices.Clone(auditFilterQuery), qEnum("format", "jsonl (default): one event per line as GET /api/v1/audit/events writes it; csv: one row per event", exportFormats...)),
+			Answers: []answer{
+				file(http.StatusOK, "application/jsonl", "?format=jsonl: one JSON event per line, exactly as stored, so that each event can be checked against its hash"),
+				file(http.StatusOK, "text/csv", "?format=csv: a header row ("+strings.Join(csvHeader, ",")+") and one row per event"),
+			},
+			Handle: s.auditExport},
 	}
 }

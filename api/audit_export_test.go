@@ -156,7 +156,8 @@ func TestAuditEventsQuery(t *testing.T) {
 		query url.Values
 		want  []int64
 	}{
-		{"actor", url.Values{"actor": {"otpatch"}, "after": {fmt.Sprint(first.Seq - 1)}}, match(func(ev audit.Event) bool { return ev.Actor == "otpatch" })},
+		{"actor", url.Values{"actor": {"otpatch"}, "after_seq": {fmt.Sprint(first.Seq - 1)}}, match(func(ev audit.Event) bool { return ev.Actor == "otpatch" })},
+		{"after a sequence number", url.Values{"after_seq": {fmt.Sprint(mid.Seq)}, "campaign_id": {"cmp_a"}}, match(func(ev audit.Event) bool { return ev.Seq > mid.Seq && ev.CampaignID == "cmp_a" })},
 		{"action and campaign", url.Values{"action": {"test.step"}, "campaign_id": {"cmp_a"}}, match(func(ev audit.Event) bool { return ev.Action == "test.step" })},
 		{"patch and asset", url.Values{"patch_id": {"pat_a"}, "asset_id": {"ast_1"}}, match(func(ev audit.Event) bool { return ev.AssetID == "ast_1" })},
 		{"from", url.Values{"from": {mid.At}, "campaign_id": {"cmp_b"}}, match(func(ev audit.Event) bool { return ev.At >= mid.At && ev.CampaignID == "cmp_b" })},
@@ -172,20 +173,20 @@ func TestAuditEventsQuery(t *testing.T) {
 			pages := 0
 			for {
 				var page struct {
-					Events []audit.Event `json:"events"`
-					Next   int64         `json:"next"`
+					Items []audit.Event `json:"items"`
+					Next  string        `json:"next"`
 				}
 				if code := e.call("GET", "/api/v1/audit/events?"+q.Encode(), e.tokens.Auditor, nil, &page); code != http.StatusOK {
 					t.Fatalf("%s: %d", q.Encode(), code)
 				}
 				pages++
-				for _, ev := range page.Events {
+				for _, ev := range page.Items {
 					got = append(got, ev.Seq)
 				}
-				if page.Next == 0 {
+				if page.Next == "" {
 					break
 				}
-				q.Set("after", fmt.Sprint(page.Next))
+				q.Set("after", page.Next)
 			}
 			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 				t.Fatalf("walked %v in %d pages, want %v", got, pages, tt.want)
@@ -193,9 +194,31 @@ func TestAuditEventsQuery(t *testing.T) {
 			if len(tt.want) > 3 && pages < 2 {
 				t.Fatalf("%d events in one page of 3", len(got))
 			}
+			// The last page is full only when nothing follows it: no empty page at the end.
+			if want := (len(tt.want) + 2) / 3; len(tt.want) > 0 && pages != want {
+				t.Fatalf("%d events in %d pages of 3, want %d pages", len(got), pages, want)
+			}
 		})
 	}
 	_ = last
+
+	// A campaign, patch or asset that otpatch does not know is a typo: refused, not answered
+	// with an empty list. Ids named only by events (a patch upload's) are known.
+	t.Run("unknown ids", func(t *testing.T) {
+		for _, path := range []string{"/api/v1/audit/events", "/api/v1/audit/export"} {
+			for _, name := range []string{"campaign_id", "patch_id", "asset_id"} {
+				var p problemDoc
+				code := e.call("GET", path+"?"+name+"=typo_1", e.tokens.Auditor, nil, &p)
+				if code != http.StatusUnprocessableEntity || len(p.Errors) != 1 || p.Errors[0].Field != name || !strings.Contains(p.Errors[0].Message, "typo_1") {
+					t.Errorf("GET %s?%s=typo_1: %d %+v", path, name, code, p)
+				}
+			}
+		}
+		var known []audit.Event
+		if code := e.list("/api/v1/audit/events?asset_id=ast_pkg-hmi-01&actor=nobody", e.tokens.Auditor, &known); code != http.StatusOK || len(known) != 0 {
+			t.Errorf("an asset with no matching events: %d, %d events", code, len(known))
+		}
+	})
 
 	t.Run("bad parameters", func(t *testing.T) {
 		var p problemDoc
@@ -255,7 +278,7 @@ func TestAuditExport(t *testing.T) {
 	}
 	h := api.New(api.Deps{Store: e.store, Objects: e.objects})
 	export := func(t *testing.T, format string) *flushRecorder {
-		req := httptest.NewRequest("GET", "/api/v1/audit/export?format="+format+"&campaign_id=cmp_b&after="+after, nil)
+		req := httptest.NewRequest("GET", "/api/v1/audit/export?format="+format+"&campaign_id=cmp_b&after_seq="+after, nil)
 		req.Header.Set("Authorization", "Bearer "+e.tokens.Auditor)
 		rec := &flushRecorder{ResponseRecorder: httptest.NewRecorder()}
 		h.ServeHTTP(rec, req)

@@ -22,16 +22,21 @@ var allowed = map[string][]string{
 	"GET /api/v1/states":                                  {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
 	"GET /api/v1/vendors":                                 {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
 	"POST /api/v1/vendors":                                {"admin"},
+	"GET /api/v1/vendors/{vendorID}":                      {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
+	"GET /api/v1/vendors/{vendorID}/keys/{keyID}":         {"engineer", "approver", "safety", "auditor", "admin"},
 	"GET /api/v1/vendors/{vendorID}/keys":                 {"engineer", "approver", "safety", "auditor", "admin"},
 	"POST /api/v1/vendors/{vendorID}/keys":                {"admin"},
 	"POST /api/v1/vendors/{vendorID}/keys/{keyID}/revoke": {"admin"},
 	"POST /api/v1/tokens":                                 {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
 	"GET /api/v1/tokens":                                  {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
 	"DELETE /api/v1/tokens/{tokenID}":                     {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
+	"GET /api/v1/tokens/{tokenID}":                        {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
 	"GET /api/v1/products":                                {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
 	"POST /api/v1/products":                               {"engineer", "admin"},
+	"GET /api/v1/products/{productID}":                    {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
 	"GET /api/v1/sites":                                   {"engineer", "approver", "safety", "auditor", "admin"},
 	"POST /api/v1/sites":                                  {"engineer", "admin"},
+	"GET /api/v1/sites/{siteID}":                          {"engineer", "approver", "safety", "auditor", "admin"},
 	"GET /api/v1/zones":                                   {"engineer", "approver", "safety", "auditor", "admin"},
 	"POST /api/v1/zones":                                  {"engineer", "admin"},
 	"GET /api/v1/zones/{zoneID}":                          {"engineer", "approver", "safety", "auditor", "admin"},
@@ -62,6 +67,7 @@ var allowed = map[string][]string{
 	"DELETE /api/v1/users/{userID}/totp":         {"admin"},
 	"POST /api/v1/users/{userID}/grants":         {"admin"},
 	"GET /api/v1/grants":                         {"admin"},
+	"GET /api/v1/grants/{grantID}":               {"admin"},
 	"POST /api/v1/grants/{grantID}/confirm":      {"admin"},
 	"DELETE /api/v1/grants/{grantID}":            {"admin"},
 	"PUT /api/v1/me/password":                    {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
@@ -152,7 +158,7 @@ func TestRouteAuthorization(t *testing.T) {
 			}
 		}
 		var list []patchDoc
-		e.call("GET", "/api/v1/patches", e.tokens.Vendor2, nil, &list)
+		e.list("/api/v1/patches", e.tokens.Vendor2, &list)
 		if len(list) != 0 {
 			t.Errorf("northwind lists %d patches of another vendor", len(list))
 		}

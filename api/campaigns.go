@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/otpatch/otpatch/internal/adapters"
 	"net/http"
 	"sort"
 	"strings"
@@ -14,24 +13,25 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/otpatch/otpatch/internal/adapters"
 	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/store"
 	"github.com/otpatch/otpatch/workflows"
 )
 
 type campaignRequest struct {
-	Name    string `json:"name"`
-	PatchID string `json:"patch_id"`
+	Name    string `json:"name" api:"required" doc:"1 to 200 characters"`
+	PatchID string `json:"patch_id" api:"required" doc:"A qualified patch"`
 	// AssetIDs are the production assets to patch, named explicitly; the plan adds the
 	// test-bench assets that cover their versions.
-	AssetIDs []string `json:"asset_ids"`
+	AssetIDs []string `json:"asset_ids" api:"required" doc:"The production assets to patch (at most 2000 with the bench runs); the plan adds the test-bench runs that cover their versions"`
 	// ErrorThreshold is how many failed assets a wave tolerates (default 0); part of the plan.
 	// A wave with SL-T 3–4 or safety-critical targets tolerates none: asking for more is refused.
-	ErrorThreshold *int `json:"error_threshold,omitempty"`
+	ErrorThreshold *int `json:"error_threshold,omitempty" doc:"How many failed assets a wave tolerates (0 to 1000, default 0); a wave with SL-T 3–4 or safety-critical targets tolerates none"`
 	// AcceptNotStated lists targets whose version the vendor's compatibility statement does not
 	// mention; AcceptReason says why deploying to them is acceptable. Both are part of the plan.
-	AcceptNotStated []string `json:"accept_not_stated,omitempty"`
-	AcceptReason    string   `json:"accept_reason,omitempty"`
+	AcceptNotStated []string `json:"accept_not_stated,omitempty" doc:"Targets whose version the vendor's compatibility statement does not mention, accepted for deployment"`
+	AcceptReason    string   `json:"accept_reason,omitempty" doc:"Why deploying to the accepted targets is acceptable (at most 2000 characters)"`
 }
 
 // createCampaign plans a campaign for a qualified patch from the inventory as it is now — the
@@ -178,16 +178,19 @@ func (s *server) claimMessage(ctx context.Context, plan domain.Plan, held *store
 	return strings.Join(parts, "; ") + "; an asset is a target of one open campaign at a time: wait until that campaign ends, or abort it"
 }
 
+// campaignLocation is the URL path of a campaign.
+func campaignLocation(id string) string { return "/api/v1/campaigns/" + id }
+
 // campaignView is a campaign with its plan, targets and approvals.
 type campaignView struct {
 	store.Campaign
 	Stage     string                 `json:"stage"`
-	Plan      json.RawMessage        `json:"plan"`
+	Plan      domain.Plan            `json:"plan"`
 	Assets    []campaignAssetView    `json:"assets"`
 	Approvals []store.ApprovalRecord `json:"approvals"`
 	// Operations are the engineers' pauses, resumes and aborts.
 	Operations []store.OperatorAction    `json:"operations"`
-	Live       *workflows.CampaignStatus `json:"live,omitempty"`
+	Live       *workflows.CampaignStatus `json:"live,omitempty" doc:"The workflow's own view, with ?live=1 while the campaign runs"`
 	// Review is the approver's view of the plan (absent on plans made before plans carried it).
 	Review *campaignReview `json:"review,omitempty"`
 }
@@ -197,22 +200,45 @@ type campaignAssetView struct {
 	Name string `json:"name"`
 }
 
+// campaignSummary is a campaign as the list shows it, without plan, targets and approvals.
+type campaignSummary struct {
+	store.Campaign
+}
+
+// listCampaigns answers a page of campaigns, newest first.
 func (s *server) listCampaigns(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r) {
+	ctx := r.Context()
+	pr, v := listQuery(r)
+	q := r.URL.Query()
+	f := store.CampaignFilter{Status: q.Get("status"), PatchID: q.Get("patch_id"), Limit: pr.Limit + 1}
+	f.AfterCreated, f.AfterID = newestFirstAfter(pr, v)
+	oneOfStates(v, "status", f.Status, domain.CampaignStatusInfo())
+	if f.PatchID != "" {
+		if _, err := s.Store.Patch(ctx, f.PatchID); errors.Is(err, store.ErrNotFound) {
+			v.Add("patch_id", "no patch %q", f.PatchID)
+		} else if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	if err := v.Err(); err != nil {
+		s.fail(w, r, err)
 		return
 	}
-	cs, err := s.Store.Campaigns(r.Context())
+	cs, err := s.Store.CampaignsPage(ctx, f)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, cs)
+	pg := pageFrom(cs, func(c store.Campaign) string { return newestFirstKey(c.CreatedAt, c.ID) }, pr.Limit)
+	out := page[campaignSummary]{Items: make([]campaignSummary, 0, len(pg.Items)), Next: pg.Next}
+	for _, c := range pg.Items {
+		out.Items = append(out.Items, campaignSummary{c})
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *server) getCampaign(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r, "live") {
-		return
-	}
 	s.writeCampaign(w, r, chi.URLParam(r, "campaignID"), http.StatusOK)
 }
 
@@ -233,7 +259,11 @@ func (s *server) writeCampaign(w http.ResponseWriter, r *http.Request, id string
 		s.fail(w, r, err)
 		return
 	}
-	view := campaignView{Campaign: c, Stage: c.Status, Plan: json.RawMessage(c.Plan), Approvals: aps}
+	view := campaignView{Campaign: c, Stage: c.Status, Approvals: aps}
+	if err := json.Unmarshal([]byte(c.Plan), &view.Plan); err != nil {
+		s.internal(w, r, fmt.Errorf("campaign %s: reading its plan: %w", c.ID, err))
+		return
+	}
 	if aps == nil {
 		view.Approvals = []store.ApprovalRecord{}
 	}
@@ -249,6 +279,7 @@ func (s *server) writeCampaign(w http.ResponseWriter, r *http.Request, id string
 		s.fail(w, r, err)
 		return
 	}
+	view.Assets = make([]campaignAssetView, 0, len(ca))
 	for _, x := range ca {
 		view.Assets = append(view.Assets, campaignAssetView{CampaignAsset: x, Name: names[x.AssetID]})
 	}
@@ -256,7 +287,7 @@ func (s *server) writeCampaign(w http.ResponseWriter, r *http.Request, id string
 		s.fail(w, r, err)
 		return
 	}
-	if !domain.CampaignStatus(c.Status).Terminal() && r.URL.Query().Get("live") == "1" {
+	if live := r.URL.Query().Get("live"); !domain.CampaignStatus(c.Status).Terminal() && (live == "1" || live == "true") {
 		if q, err := s.Temporal.QueryWorkflow(ctx, c.WorkflowID, "", workflows.QueryStatus); err == nil {
 			var st workflows.CampaignStatus
 			if q.Get(&st) == nil {
@@ -264,13 +295,19 @@ func (s *server) writeCampaign(w http.ResponseWriter, r *http.Request, id string
 			}
 		}
 	}
+	if status == http.StatusCreated {
+		w.Header().Set("Location", campaignLocation(c.ID))
+	}
 	writeJSON(w, status, view)
 }
 
+// decisionWord is an approver's decision: approve or reject.
+type decisionWord string
+
 type decisionRequest struct {
-	Decision   string `json:"decision"`
-	Reason     string `json:"reason,omitempty"`
-	PlanDigest string `json:"plan_digest"`
+	Decision   decisionWord `json:"decision" api:"required"`
+	Reason     string       `json:"reason,omitempty" doc:"Why (at most 2000 characters)"`
+	PlanDigest string       `json:"plan_digest" api:"required" doc:"The plan_digest of the plan the approver read; a decision on another plan is refused"`
 }
 
 // decideCampaign sends an approval or rejection to the campaign as a Temporal Update; the
@@ -297,7 +334,7 @@ func (s *server) decideCampaign(w http.ResponseWriter, r *http.Request) {
 	}
 	handle, err := s.Temporal.UpdateWorkflow(r.Context(), client.UpdateWorkflowOptions{
 		WorkflowID: c.WorkflowID, UpdateName: workflows.UpdateDecision, WaitForStage: client.WorkflowUpdateStageCompleted,
-		Args: []any{workflows.DecisionRequest{Actor: actorOf(r), Decision: in.Decision, Reason: in.Reason, PlanDigest: in.PlanDigest, RequestID: requestID(r)}},
+		Args: []any{workflows.DecisionRequest{Actor: actorOf(r), Decision: string(in.Decision), Reason: in.Reason, PlanDigest: in.PlanDigest, RequestID: requestID(r)}},
 	})
 	var res workflows.DecisionResponse
 	if err == nil {
@@ -329,9 +366,34 @@ func (s *server) decideCampaign(w http.ResponseWriter, r *http.Request) {
 // campaignOperations are the routes of campaigns.go.
 func (s *server) campaignOperations() []operation {
 	return []operation{
-		{Method: "POST", Path: "/api/v1/campaigns", ID: "createCampaign", Tag: "Campaigns", Summary: "Plan a campaign for a qualified patch from the inventory as it is now (explicit production targets; test-bench runs per from-version added) and start it; refused when a target is not applicable, already in an open campaign (409), or the threshold exceeds what a safety zone allows", Allow: engineers, Roles: "engineer, admin", /* body: {name, patch_id, asset_ids (required, production assets), error_threshold, accept_not_stated (asset ids), accept_reason} */ Answers: []answer{ok(nil)}, Handle: s.createCampaign},
-		{Method: "GET", Path: "/api/v1/campaigns", ID: "listCampaigns", Tag: "Campaigns", Summary: "List campaigns", Allow: staff, Roles: "staff", Answers: []answer{ok(nil)}, Handle: s.listCampaigns},
-		{Method: "GET", Path: "/api/v1/campaigns/{campaignID}", ID: "getCampaign", Tag: "Campaigns", Summary: "Show a campaign: stage, per-asset state (incl. drifted, not_started, aborted), approvals, next window, and review: the plan in words for approvers (patch, CVEs, targets with from-version and compatibility, bench runs and coverage, waves with thresholds and windows in the zone time zone) (?live=1 adds the workflow view)", Allow: staff, Roles: "staff", Answers: []answer{ok(nil)}, Handle: s.getCampaign},
-		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/decisions", ID: "decideCampaign", Tag: "Campaigns", Summary: "Approve or reject the campaign's plan", Allow: deciders, Roles: "approver, safety", /* body: {decision, reason, plan_digest} */ Answers: []answer{ok(nil)}, Handle: s.decideCampaign},
+		{Method: "POST", Path: "/api/v1/campaigns", ID: "createCampaign", Tag: "Campaigns", Allow: engineers,
+			Summary: "Plan a campaign for a qualified patch and start it",
+			Description: "The plan is computed from the inventory as it is now: the production assets named in asset_ids, and a test-bench run for each from-version they run. " +
+				"It is refused (422) when a target is not applicable or unreachable, or the error threshold exceeds what a safety zone allows, " +
+				"and (409) when a target is already in a campaign that has not ended.",
+			Body:    campaignRequest{},
+			Answers: []answer{created(campaignView{})}, Handle: s.createCampaign},
+		{Method: "GET", Path: "/api/v1/campaigns", ID: "listCampaigns", Tag: "Campaigns", Allow: staff,
+			Summary:     "List campaigns, newest first",
+			Description: "An unknown patch_id is refused (422).",
+			Query: paged(
+				qEnum("status", "Only campaigns in this status", stateNames(domain.CampaignStatusInfo())...),
+				qString("patch_id", "Only campaigns of this patch")),
+			Answers: []answer{ok(page[campaignSummary]{})}, Handle: s.listCampaigns},
+		{Method: "GET", Path: "/api/v1/campaigns/{campaignID}", ID: "getCampaign", Tag: "Campaigns", Allow: staff,
+			Summary: "Show a campaign with its plan, targets, approvals and review",
+			Description: "With its stage, each target's state (drifted, not_started and aborted included), the approvals, the operators' actions and the next window; " +
+				"review is the plan in words for approvers: the patch, its CVEs, the targets with their from-version and compatibility, the bench runs and what they cover, " +
+				"and the waves with their thresholds and windows in the zone's time zone.",
+			Query:   []param{qBool("live", "Add live, the running workflow's own view (1 or true)")},
+			Answers: []answer{ok(campaignView{})}, Handle: s.getCampaign},
+		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/decisions", ID: "decideCampaign", Tag: "Campaigns", Allow: deciders,
+			Summary: "Approve or reject the campaign's plan",
+			Description: "Decisions are taken while the campaign awaits approval; the approval policy decides, and a refusal names its rule (the problem's rule). " +
+				"Refused with 409: a campaign that does not await approval (state), a caller whose role cannot approve (role), the campaign's creator (creator), " +
+				"an approver who already approved this plan (distinct). Refused with 422: a plan_digest that is not the current plan's (plan_digest), " +
+				"a rejection without a reason (reason). Every refusal is audited.",
+			Body:    decisionRequest{},
+			Answers: []answer{ok(workflows.DecisionResponse{})}, Handle: s.decideCampaign},
 	}
 }

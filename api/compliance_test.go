@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -19,7 +20,8 @@ import (
 func init() {
 	staffRoles := []string{"engineer", "approver", "safety", "auditor", "admin"}
 	for _, route := range []string{"GET /api/v1/compliance/patches", "GET /api/v1/compliance/advisories", "GET /api/v1/compliance/mitigations",
-		"GET /api/v1/compliance/overdue", "GET /api/v1/compliance/assets", "GET /api/v1/compliance/sites"} {
+		"GET /api/v1/compliance/overdue", "GET /api/v1/compliance/assets", "GET /api/v1/compliance/sites",
+		"GET /api/v1/compliance/mitigations/{mitigationID}", "GET /api/v1/compliance/extensions/{extensionID}"} {
 		allowed[route] = staffRoles
 	}
 	for _, route := range []string{"PUT /api/v1/compliance/patches/{patchID}/evaluation", "PUT /api/v1/compliance/advisories/{advisoryID}/evaluation",
@@ -182,12 +184,10 @@ func testComplianceAPI(t *testing.T, e *env, clk *testClock) {
 	if d := e.overdue(e.tokens.Approver); !slices.Equal(kinds(d.Actions), []string{"action 2026-04-08"}) || len(d.Evaluations) != 0 {
 		t.Fatalf("overdue on 9 April = %+v", d)
 	}
-	var assets struct {
-		Assets []store.AssetPatchStatus `json:"assets"`
-	}
-	e.call("GET", "/api/v1/compliance/assets?site_id=site_rotterdam", e.tokens.Safety, nil, &assets)
-	if len(assets.Assets) != 1 || assets.Assets[0].AssetName != "sis-hmi-01" || assets.Assets[0].Status != "pending" || assets.Assets[0].FixedVersion != "V16.0.2" {
-		t.Fatalf("Rotterdam asset status = %+v", assets.Assets)
+	var assets []store.AssetPatchStatus
+	e.list("/api/v1/compliance/assets?site_id=site_rotterdam", e.tokens.Safety, &assets)
+	if len(assets) != 1 || assets[0].AssetName != "sis-hmi-01" || assets[0].Status != "pending" || assets[0].FixedVersion != "V16.0.2" {
+		t.Fatalf("Rotterdam asset status = %+v", assets)
 	}
 
 	// A mitigation plan satisfies the action; it is then due on its own date.
@@ -235,7 +235,7 @@ func testComplianceAPI(t *testing.T, e *env, clk *testClock) {
 		t.Fatalf("overdue after the approved extension = %+v", d.Actions)
 	}
 	var plans []store.MitigationPlan
-	e.call("GET", "/api/v1/compliance/mitigations", e.tokens.Auditor, nil, &plans)
+	e.list("/api/v1/compliance/mitigations", e.tokens.Auditor, &plans)
 	if len(plans) != 1 || plans[0].DueOn != "2026-06-30" || plans[0].OriginalDueOn != "2026-05-15" || len(plans[0].Extensions) != 1 {
 		t.Fatalf("plans = %+v", plans)
 	}
@@ -259,6 +259,56 @@ func testComplianceAPI(t *testing.T, e *env, clk *testClock) {
 	}
 	if code := e.call("GET", "/api/v1/compliance/sites?format=xml", e.tokens.Auditor, nil, &prob); code != http.StatusUnprocessableEntity {
 		t.Fatalf("format=xml: %d", code)
+	}
+
+	// What was created is where Location says.
+	var got store.MitigationPlan
+	if code := e.call("GET", "/api/v1/compliance/mitigations/"+plan.ID, e.tokens.Auditor, nil, &got); code != http.StatusOK || got.ID != plan.ID || len(got.Extensions) != 1 {
+		t.Fatalf("GET plan: %d %+v", code, got)
+	}
+	var gotExt store.MitigationExtension
+	if code := e.call("GET", "/api/v1/compliance/extensions/"+ext.ID, e.tokens.Auditor, nil, &gotExt); code != http.StatusOK || gotExt.Status != "approved" {
+		t.Fatalf("GET extension: %d %+v", code, gotExt)
+	}
+
+	// The lists are pages; their CSV is the whole report, which limit and after do not page.
+	var page struct {
+		AsOf  string                   `json:"as_of"`
+		Items []store.AssetPatchStatus `json:"items"`
+		Next  string                   `json:"next"`
+	}
+	var walked []string
+	for q := "limit=2"; ; {
+		page.Next = ""
+		if code := e.call("GET", "/api/v1/compliance/assets?"+q, e.tokens.Auditor, nil, &page); code != http.StatusOK || len(page.Items) > 2 || page.AsOf != "2026-05-16" {
+			t.Fatalf("assets page ?%s: %d %+v", q, code, page)
+		}
+		for _, a := range page.Items {
+			walked = append(walked, a.AssetName)
+		}
+		if page.Next == "" {
+			break
+		}
+		q = "limit=2&after=" + url.QueryEscape(page.Next)
+	}
+	if strings.Join(walked, ",") != "pkg-hmi-01,pkg-hmi-02,sis-hmi-01" {
+		t.Fatalf("walked the asset pages of 2: %q", walked)
+	}
+
+	// A filter naming nothing otpatch knows is refused, naming the parameter.
+	for _, q := range []string{"site_id=site_typo", "zone_id=zone_typo", "status=lost", "format=csv&limit=5"} {
+		if code := e.call("GET", "/api/v1/compliance/assets?"+q, e.tokens.Auditor, nil, &prob); code != http.StatusUnprocessableEntity ||
+			len(prob.Errors) != 1 || !strings.Contains(q, prob.Errors[0].Field+"=") {
+			t.Errorf("compliance/assets?%s: %d %+v", q, code, prob)
+		}
+	}
+	if code := e.call("GET", "/api/v1/compliance/mitigations?subject_id=pat_typo", e.tokens.Auditor, nil, &prob); code != http.StatusUnprocessableEntity ||
+		len(prob.Errors) != 1 || prob.Errors[0].Field != "subject_id" {
+		t.Errorf("mitigations?subject_id=pat_typo: %d %+v", code, prob)
+	}
+	plans = nil
+	if e.list("/api/v1/compliance/mitigations?status=completed&subject_id="+p.ID, e.tokens.Auditor, &plans); len(plans) != 0 {
+		t.Errorf("completed plans of %s: %+v", p.ID, plans)
 	}
 
 	// Every compliance change is in the audit trail, with the request that made it.

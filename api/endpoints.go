@@ -3,11 +3,13 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/otpatch/otpatch/internal/adapters"
 	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/store"
 )
 
 // Reaching real devices: an engineer sets how an ssh or agent asset is reached (its endpoint),
@@ -49,34 +51,76 @@ func (s *server) setEndpoint(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	as.Endpoint = &in
+	// Answer with the asset as stored (its new updated_at).
+	if as, err = s.Store.Asset(r.Context(), as.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, as)
 }
 
-// maxLogPieces bounds one deployment-log answer (each piece is at most 64 KiB).
+// maxLogPieces bounds one page of a deployment log (each piece is at most 64 KiB).
 const maxLogPieces = 500
 
+// logPageKey is the page key of a piece of a deployment log: its seq and id.
+func logPageKey(l store.DeploymentLogLine) string {
+	return cursorKey(strconv.FormatInt(l.Seq, 10), l.ID)
+}
+
 func (s *server) deploymentLog(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r) {
-		return
-	}
 	c, err := s.Store.Campaign(r.Context(), chi.URLParam(r, "campaignID"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	lines, err := s.Store.DeploymentLog(r.Context(), c.ID, chi.URLParam(r, "assetID"), maxLogPieces)
+	assetID := chi.URLParam(r, "assetID")
+	if in, err := s.Store.CampaignIncludes(r.Context(), c.ID, assetID); err != nil || !in {
+		if err == nil {
+			err = fmt.Errorf("asset %s is not in campaign %s: %w", assetID, c.ID, store.ErrNotFound)
+		}
+		s.fail(w, r, err)
+		return
+	}
+	pr, v := listQuery(r)
+	if pr.Limit > maxLogPieces {
+		v.Add("limit", "must be a whole number from 1 to %d for a deployment log", maxLogPieces)
+	}
+	var after store.LogCursor
+	if pr.After != "" {
+		parts, ok := splitCursor(pr.After, 2)
+		var seq int64
+		if ok {
+			seq, err = strconv.ParseInt(parts[0], 10, 64)
+		}
+		if !ok || err != nil {
+			v.Add("after", "is not a cursor of a deployment log; pass the next of the previous page as it was, or leave after out for the first page")
+		} else {
+			after = store.LogCursor{Seq: seq, ID: parts[1]}
+		}
+	}
+	if err := v.Err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	lines, err := s.Store.DeploymentLog(r.Context(), c.ID, assetID, after, pr.Limit+1)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"campaign_id": c.ID, "asset_id": chi.URLParam(r, "assetID"), "log": lines})
+	writeJSON(w, http.StatusOK, pageFrom(lines, logPageKey, pr.Limit))
 }
 
 // endpointOperations are the routes of endpoints.go.
 func (s *server) endpointOperations() []operation {
 	return []operation{
-		{Method: "PUT", Path: "/api/v1/assets/{assetID}/endpoint", ID: "setEndpoint", Tag: "Inventory", Summary: "Set how an ssh or agent asset is reached: address and user (ssh), the absolute paths its backup archives, and otpatch's work directory on the device; audited", Allow: engineers, Roles: "engineer, admin", /* body: {address, user, backup_paths, work_dir} */ Answers: []answer{ok(nil)}, Handle: s.setEndpoint},
-		{Method: "GET", Path: "/api/v1/campaigns/{campaignID}/assets/{assetID}/log", ID: "deploymentLog", Tag: "Campaigns", Summary: "The deployment log of one asset in a campaign: what the device printed during backup, install, verify and rollback, oldest first", Allow: staff, Roles: "engineer, approver, safety, auditor, admin", Answers: []answer{ok(nil)}, Handle: s.deploymentLog},
+		{Method: "PUT", Path: "/api/v1/assets/{assetID}/endpoint", ID: "setAssetEndpoint", Tag: "Inventory", Summary: "Set how an ssh or agent asset is reached",
+			Description: "Address and user (ssh only), the absolute paths whose archive is the asset's backup, and otpatch's work directory on the device; audited. " +
+				"An asset of the simulator adapter has no endpoint (422). The endpoint of an asset in a campaign that has not ended does not change (409): its restore must go where its backup came from.",
+			Allow: engineers, Body: adapters.Endpoint{}, Answers: []answer{ok(store.Asset{})}, Handle: s.setEndpoint},
+		{Method: "GET", Path: "/api/v1/campaigns/{campaignID}/assets/{assetID}/log", ID: "listDeploymentLog", Tag: "Evidence", Summary: "Read the deployment log of one asset in a campaign",
+			Description: fmt.Sprintf("What the device printed during backup, install, verify and rollback, oldest first, in pieces of at most 64 KiB; at most %d pieces a page. "+
+				"An asset that is not in the campaign is 404.", maxLogPieces),
+			Allow: staff, Query: []param{qInt("limit", fmt.Sprintf("How many pieces to answer (default %d)", defaultPageLimit), 1, maxLogPieces), pageQuery[1]},
+			Answers: []answer{ok(page[store.DeploymentLogLine]{})}, Handle: s.deploymentLog},
 	}
 }

@@ -96,7 +96,7 @@ func TestEngineAbortMidWave(t *testing.T) {
 		t.Errorf("approver aborting: %d, want 403", code)
 	}
 	var ans operatorAnswer
-	if code := e.call("POST", "/api/v1/campaigns/"+c.ID+"/abort", e.tokens.Engineer, map[string]any{"reason": "hmi-02 stopped answering"}, &ans); code != http.StatusOK || !ans.Aborting {
+	if code := e.call("POST", "/api/v1/campaigns/"+c.ID+"/abort", e.tokens.Engineer, map[string]any{"reason": "hmi-02 stopped answering"}, &ans); code != http.StatusAccepted || !ans.Aborting {
 		t.Fatalf("abort: %d %+v", code, ans)
 	}
 	c = e.waitCampaign(c.ID, "aborted", "completed", "halted", "rolled_back")

@@ -198,14 +198,12 @@ func TestEngineSSHAssets(t *testing.T) {
 	}
 	// What the devices printed is in each asset's deployment log.
 	logText := func(assetID string) string {
-		var doc struct {
-			Log []store.DeploymentLogLine `json:"log"`
-		}
-		if code := e.call("GET", "/api/v1/campaigns/"+c.ID+"/assets/"+assetID+"/log", e.tokens.Auditor, nil, &doc); code != http.StatusOK {
+		var log []store.DeploymentLogLine
+		if code := e.list("/api/v1/campaigns/"+c.ID+"/assets/"+assetID+"/log", e.tokens.Auditor, &log); code != http.StatusOK {
 			t.Fatalf("log: %d", code)
 		}
 		var b strings.Builder
-		for _, l := range doc.Log {
+		for _, l := range log {
 			b.WriteString(l.Stream + ": " + l.Text + "\n")
 		}
 		return b.String()

@@ -168,7 +168,7 @@ func TestEngineWaiverFailureCannotRestore(t *testing.T) {
 		t.Errorf("hmi-04 operations %v, want the deploy and no restore", ops)
 	}
 	var alarms []store.Alarm
-	if code := e.call("GET", "/api/v1/alarms", e.tokens.Auditor, nil, &alarms); code != http.StatusOK || len(alarms) != 1 || alarms[0].AssetID != "ast_pkg-hmi-04" || alarms[0].Severity != "critical" {
+	if code := e.list("/api/v1/alarms", e.tokens.Auditor, &alarms); code != http.StatusOK || len(alarms) != 1 || alarms[0].AssetID != "ast_pkg-hmi-04" || alarms[0].Severity != "critical" {
 		t.Errorf("alarms: %d %+v, want one critical alarm for hmi-04", code, alarms)
 	}
 	e.checkWaiverTrail(t, c.ID, "ast_pkg-hmi-04", reason)

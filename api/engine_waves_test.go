@@ -64,7 +64,7 @@ func TestEngineRollbackFailedRaisesAlarm(t *testing.T) {
 		t.Fatalf("set fault: %d", code)
 	}
 	var alarms []store.Alarm
-	if code := e.call("GET", "/api/v1/alarms", e.tokens.Auditor, nil, &alarms); code != http.StatusOK || len(alarms) != 0 {
+	if code := e.list("/api/v1/alarms", e.tokens.Auditor, &alarms); code != http.StatusOK || len(alarms) != 0 {
 		t.Fatalf("alarms before: %d %+v, want none", code, alarms)
 	}
 	c := e.approvedCampaign(p.ID, []string{"ast_pkg-hmi-04"}, nil)
@@ -72,7 +72,7 @@ func TestEngineRollbackFailedRaisesAlarm(t *testing.T) {
 	if c.Status != "halted" || e.assetState(c, "ast_pkg-hmi-04") != "rollback_failed" {
 		t.Fatalf("campaign %s (%s), hmi-04 %s; want halted with rollback_failed", c.Status, c.Detail, e.assetState(c, "ast_pkg-hmi-04"))
 	}
-	if code := e.call("GET", "/api/v1/alarms", e.tokens.Auditor, nil, &alarms); code != http.StatusOK {
+	if code := e.list("/api/v1/alarms", e.tokens.Auditor, &alarms); code != http.StatusOK {
 		t.Fatalf("alarms: %d", code)
 	}
 	if len(alarms) != 1 || alarms[0].AssetID != "ast_pkg-hmi-04" || alarms[0].CampaignID != c.ID || alarms[0].Kind != "rollback_failed" ||

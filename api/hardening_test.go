@@ -47,6 +47,7 @@ func TestSignInHardening(t *testing.T) {
 			}
 		}
 		req, _ := http.NewRequest("POST", e.url+"/api/v1/session", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json") // as otpatch's page sends it
 		req.Header.Set("Origin", e.url)
 		req.Header.Set("Sec-Fetch-Site", "same-origin")
 		res, err := http.DefaultClient.Do(req)

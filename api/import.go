@@ -6,7 +6,6 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
-	"github.com/otpatch/otpatch/internal/adapters"
 	"io"
 	"mime"
 	"net/http"
@@ -14,7 +13,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-
+	"github.com/otpatch/otpatch/internal/adapters"
 	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/store"
 )
@@ -121,20 +120,23 @@ func (s *server) importAssets(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	existing, err := s.Store.Assets(ctx, store.AssetFilter{})
+	names := make([]string, 0, len(rows))
+	for _, rw := range rows {
+		if len(rw.rec) > 0 {
+			names = append(names, strings.TrimSpace(rw.rec[0]))
+		}
+	}
+	inInventory, err := s.Store.AssetNamesTaken(ctx, names)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	zoneIDs, productIDs, inInventory := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	zoneIDs, productIDs := map[string]bool{}, map[string]bool{}
 	for _, z := range zones {
 		zoneIDs[z.ID] = true
 	}
 	for _, p := range products {
 		productIDs[p.ID] = true
-	}
-	for _, a := range existing {
-		inInventory[a.Name] = true
 	}
 
 	var errs []domain.FieldError
@@ -231,6 +233,8 @@ func (s *server) importAssets(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	// The import is no resource of its own: Location is the list that now holds its assets.
+	w.Header().Set("Location", "/api/v1/assets")
 	writeJSON(w, http.StatusCreated, importResult{Imported: len(assets), Assets: assets})
 }
 
@@ -252,6 +256,15 @@ func (s *server) refuseImport(w http.ResponseWriter, r *http.Request, status int
 // importOperations are the routes of import.go.
 func (s *server) importOperations() []operation {
 	return []operation{
-		{Method: "POST", Path: "/api/v1/assets/import", ID: "importAssets", Tag: "Inventory", Summary: fmt.Sprintf("Import assets from CSV, all or nothing: every row is validated as POST /assets is (zone and product must exist, names new and unique); any failing row refuses the file with 422 naming each row (the file's line number, header = row 1) and field. At most %d bytes and %d rows", maxImportBytes, maxImportRows), Allow: engineers, Roles: "engineer, admin", /* body: "text/csv with the header " + strings.Join(importHeader, ",") */ Answers: []answer{ok(nil)}, Handle: s.importAssets},
+		{Method: "POST", Path: "/api/v1/assets/import", ID: "importAssets", Tag: "Inventory", Summary: "Import assets from a CSV file, all or nothing",
+			Description: fmt.Sprintf("The body is text/csv (application/csv is taken too; another type is refused with 415) whose first line is the header %s. "+
+				"Every row is validated as POST /api/v1/assets validates an asset (zone and product must exist, names new and unique in the file); any failing row refuses the whole file with 422 naming each row (the file's line number, header = row 1) and field, and nothing is imported. "+
+				"At most %d MiB and %d rows (413 beyond). An accepted file is stored in one transaction with one audit event listing every asset, and the answer lists them.",
+				strings.Join(importHeader, ","), maxImportBytes>>20, maxImportRows),
+			Allow: engineers, BodyType: "text/csv",
+			BodySchema: map[string]any{"type": "string", "description": "CSV with the header " + strings.Join(importHeader, ",") + "; safety_critical is true or false (yes/no, 1/0; empty is false)"},
+			Answers: []answer{{Status: http.StatusCreated, Body: importResult{}, Desc: "Every asset of the file was created",
+				Headers: map[string]string{"Location": "The asset list, which now holds the imported assets"}}},
+			Handle: s.importAssets},
 	}
 }

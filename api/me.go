@@ -18,7 +18,6 @@ import (
 // The caller's own account: who he is and which roles he holds, his password (local accounts)
 // and his second factor (TOTP, RFC 6238, as authenticator apps make it).
 
-
 // withDefaults fills a policy's zero fields from domain.DefaultPasswordPolicy.
 func withDefaults(p domain.PasswordPolicy) domain.PasswordPolicy {
 	d := domain.DefaultPasswordPolicy()
@@ -51,18 +50,15 @@ func withDefaults(p domain.PasswordPolicy) domain.PasswordPolicy {
 type meView struct {
 	domain.Actor
 	DisplayName string        `json:"display_name,omitempty"`
-	Roles       []domain.Role `json:"roles"`
+	Roles       []domain.Role `json:"roles" doc:"The roles he holds; he acts in role"`
 	// SignIn is how the account signs in: password (a local account) or oidc.
-	SignIn            string     `json:"sign_in,omitempty"`
-	PasswordSetAt     *time.Time `json:"password_set_at,omitempty"`
-	PasswordExpiresAt *time.Time `json:"password_expires_at,omitempty"`
-	TOTP              bool       `json:"totp"`
+	SignIn            domain.SignInMethod `json:"sign_in,omitempty" doc:"How the account signs in: password (a local account) or oidc; absent for an identity without an account"`
+	PasswordSetAt     *time.Time          `json:"password_set_at,omitempty"`
+	PasswordExpiresAt *time.Time          `json:"password_expires_at,omitempty" doc:"When the password must be changed by, under the password policy's maximum age"`
+	TOTP              bool                `json:"totp" doc:"The second factor is on"`
 }
 
 func (s *server) me(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r) {
-		return
-	}
 	a := actorOf(r)
 	out := meView{Actor: a, Roles: []domain.Role{a.Role}}
 	if a.UserID != "" {
@@ -76,9 +72,9 @@ func (s *server) me(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		out.DisplayName, out.TOTP, out.PasswordSetAt = u.DisplayName, u.TOTPEnabledAt != nil, u.PasswordSetAt
-		out.SignIn = string(domain.SignInPassword)
+		out.SignIn = domain.SignInPassword
 		if u.SingleSignOn() {
-			out.SignIn = string(domain.SignInOIDC)
+			out.SignIn = domain.SignInOIDC
 		}
 		if u.PasswordSetAt != nil && s.Passwords.MaxAge > 0 {
 			exp := u.PasswordSetAt.Add(s.Passwords.MaxAge)
@@ -120,8 +116,8 @@ func (s *server) refuseRule(w http.ResponseWriter, r *http.Request, status int, 
 }
 
 type passwordChange struct {
-	CurrentPassword string `json:"current_password"`
-	NewPassword     string `json:"new_password"`
+	CurrentPassword string `json:"current_password" api:"required"`
+	NewPassword     string `json:"new_password" api:"required" doc:"At most 256 bytes; it must meet the password policy"`
 }
 
 func (s *server) changePassword(w http.ResponseWriter, r *http.Request) {
@@ -219,13 +215,21 @@ func (s *server) startTOTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	w.Header().Set("Location", "/api/v1/me")
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusCreated, map[string]string{"secret": key.Secret(), "otpauth_uri": key.URL(),
-		"next": "confirm with a current code: POST /api/v1/me/totp/confirm {\"code\": \"123456\"}"})
+	writeJSON(w, http.StatusCreated, totpSetupView{Secret: key.Secret(), URI: key.URL(),
+		Next: "confirm with a current code: POST /api/v1/me/totp/confirm {\"code\": \"123456\"}"})
+}
+
+// totpSetupView is a new second factor's secret, shown once.
+type totpSetupView struct {
+	Secret string `json:"secret" doc:"The TOTP secret, base32, for an authenticator app (6 digits, 30 seconds, SHA-1)"`
+	URI    string `json:"otpauth_uri" doc:"The same as an otpauth:// URI, as authenticator apps read it"`
+	Next   string `json:"next" doc:"What to do next, in words"`
 }
 
 type totpCode struct {
-	Code string `json:"code"`
+	Code string `json:"code" api:"required" doc:"The code the authenticator app shows now"`
 }
 
 // checkTOTP checks a code against u's secret and uses its step up; it answers a refusal itself.
@@ -297,10 +301,31 @@ func (s *server) disableTOTP(w http.ResponseWriter, r *http.Request) {
 // meOperations are the routes of me.go.
 func (s *server) meOperations() []operation {
 	return []operation{
-		{Method: "GET", Path: "/api/v1/me", ID: "me", Tag: "Sign-in", Summary: "Who the caller is: the acting role, the roles held, how the account signs in, password age and second factor", Allow: anyRole, Roles: "any", Answers: []answer{ok(nil)}, Handle: s.me},
-		{Method: "PUT", Path: "/api/v1/me/password", ID: "changePassword", Tag: "Sign-in", Summary: "Change the caller's password (local accounts): the current one, and a new one that meets the password policy and repeats none of the last ones; the caller's other sessions end", Allow: anyRole, Roles: "any", /* body: {current_password, new_password} */ Answers: []answer{ok(nil)}, Handle: s.changePassword},
-		{Method: "POST", Path: "/api/v1/me/totp", ID: "startTOTP", Tag: "Sign-in", Summary: "Start setting up a second factor: returns a new TOTP secret and its otpauth:// URI for an authenticator app; it is on once confirmed with a code", Allow: anyRole, Roles: "any", Answers: []answer{ok(nil)}, Handle: s.startTOTP},
-		{Method: "POST", Path: "/api/v1/me/totp/confirm", ID: "confirmTOTP", Tag: "Sign-in", Summary: "Switch the second factor on with a current code of the new secret", Allow: anyRole, Roles: "any", /* body: {code} */ Answers: []answer{ok(nil)}, Handle: s.confirmTOTP},
-		{Method: "POST", Path: "/api/v1/me/totp/disable", ID: "disableTOTP", Tag: "Sign-in", Summary: "Switch the second factor off with a current code", Allow: anyRole, Roles: "any", /* body: {code} */ Answers: []answer{ok(nil)}, Handle: s.disableTOTP},
+		{Method: "GET", Path: "/api/v1/me", ID: "getMe", Tag: "Sign-in", Allow: anyRole,
+			Summary:     "Who the caller is",
+			Description: "The acting role, the roles held, how the account signs in, the password's age and expiry, and whether the second factor is on.",
+			Answers:     []answer{ok(meView{})}, Handle: s.me},
+		{Method: "PUT", Path: "/api/v1/me/password", ID: "changePassword", Tag: "Sign-in", Allow: anyRole, Roles: "any (local accounts)",
+			Summary: "Change the caller's password",
+			Description: "For local accounts: the current password, and a new one that meets the password policy and repeats none of the last ones " +
+				"(422 naming the rule it breaks). The caller's other sessions end. A wrong current password counts toward the account's lockout (401; 403 once locked). " +
+				"A single sign-on account, or an identity without an account, is refused (409).",
+			Body: passwordChange{}, Answers: []answer{noContent}, Handle: s.changePassword},
+		{Method: "POST", Path: "/api/v1/me/totp", ID: "startTOTP", Tag: "Sign-in", Allow: anyRole, Roles: "any (local accounts)",
+			Summary: "Start setting up a second factor",
+			Description: "Returns a new TOTP secret and its otpauth:// URI for an authenticator app, shown only in this answer. " +
+				"The second factor is on once confirmed with a code (POST /api/v1/me/totp/confirm). A single sign-on account is refused (409).",
+			Answers: []answer{{Status: http.StatusCreated, Body: totpSetupView{}, Desc: "The secret, to confirm with a code",
+				Headers: map[string]string{"Location": "/api/v1/me, whose totp is true once the second factor is confirmed"}}},
+			Handle: s.startTOTP},
+		{Method: "POST", Path: "/api/v1/me/totp/confirm", ID: "confirmTOTP", Tag: "Sign-in", Allow: anyRole, Roles: "any (local accounts)",
+			Summary: "Switch the second factor on with a current code of the new secret",
+			Description: "From then on a sign-in with the password also needs the code. A wrong code counts toward the account's lockout (401); " +
+				"no secret set up, or the second factor on already, is refused (409).",
+			Body: totpCode{}, Answers: []answer{noContent}, Handle: s.confirmTOTP},
+		{Method: "POST", Path: "/api/v1/me/totp/disable", ID: "disableTOTP", Tag: "Sign-in", Allow: anyRole, Roles: "any (local accounts)",
+			Summary:     "Switch the second factor off with a current code",
+			Description: "A wrong code counts toward the account's lockout (401); a second factor that is not on is refused (409).",
+			Body:        totpCode{}, Answers: []answer{noContent}, Handle: s.disableTOTP},
 	}
 }

@@ -70,7 +70,6 @@ const (
 	maxBearer = 8192
 )
 
-
 // withDefaults fills the configuration's defaults.
 func (o *OIDC) withDefaults() {
 	if len(o.Scopes) == 0 {
@@ -190,17 +189,22 @@ func randomString() string {
 
 // startOIDC sends the browser to the provider.
 func (s *server) startOIDC(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r, "role", "keep_other_sessions") {
-		return
-	}
 	if s.OIDC == nil {
 		notFoundProblem(w, r, "single sign-on (this server has no OpenID Connect provider configured)")
 		return
 	}
 	q := r.URL.Query()
 	role := domain.Role(q.Get("role"))
+	keep, keepOK := queryFlag(q.Get("keep_other_sessions"))
+	v := &domain.ValidationError{What: "query"}
 	if role != "" && !role.Valid() {
-		s.fail(w, r, &domain.ValidationError{What: "sign-in", Fields: []domain.FieldError{{Field: "role", Message: "must be one of vendor, engineer, approver, safety, auditor, admin"}}})
+		v.Add("role", "must be one of %s", joinRoles(domain.Roles))
+	}
+	if q.Has("keep_other_sessions") && !keepOK {
+		v.Add("keep_other_sessions", "must be true or false")
+	}
+	if err := v.Err(); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	p, err := s.OIDC.discover(r.Context())
@@ -209,7 +213,7 @@ func (s *server) startOIDC(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, problem{Status: http.StatusBadGateway, Detail: "the single sign-on provider does not answer; try again, or sign in with a local account"})
 		return
 	}
-	flow := oidcFlow{State: randomString(), Nonce: randomString(), Verifier: oauth2.GenerateVerifier(), Role: role, KeepOthers: q.Get("keep_other_sessions") == "true"}
+	flow := oidcFlow{State: randomString(), Nonce: randomString(), Verifier: oauth2.GenerateVerifier(), Role: role, KeepOthers: keep}
 	b, _ := json.Marshal(flow)
 	http.SetCookie(w, &http.Cookie{Name: oidcCookie, Value: base64.RawURLEncoding.EncodeToString(b), Path: oidcCallbackPath,
 		MaxAge: int(oidcFlowLifetime.Seconds()), HttpOnly: true, Secure: s.secureCookies(r), SameSite: http.SameSiteLaxMode})
@@ -387,8 +391,45 @@ func (s *server) authenticateJWT(w http.ResponseWriter, r *http.Request, raw str
 
 // oidcOperations are the routes of oidc.go.
 func (s *server) oidcOperations() []operation {
+	// The provider chooses the callback's parameters (RFC 6749 §4.1.2); these are the ones read.
+	provider := func(name, desc string) param {
+		return param{Name: name, Desc: desc, Schema: map[string]any{"type": "string"}}
+	}
 	return []operation{
-		{Method: "GET", Path: "/api/v1/session/oidc", ID: "startOIDC", Tag: "Sign-in", Summary: "TODO", Public: true, Answers: []answer{ok(nil)}, Handle: s.startOIDC},
-		{Method: "GET", Path: "/api/v1/session/oidc/callback", ID: "oidcCallback", Tag: "Sign-in", Summary: "TODO", Public: true, Answers: []answer{ok(nil)}, Handle: s.oidcCallback},
+		{Method: "GET", Path: oidcStartPath, ID: "startSingleSignOn", Tag: "Sign-in", Public: true,
+			Summary: "Start single sign-on: send the browser to the OpenID Connect provider",
+			Description: "A browser follows this link; it is sent to the provider's authorization endpoint (authorization code flow with PKCE, RFC 7636) " +
+				"and comes back to " + oidcCallbackPath + ". A short-lived HttpOnly cookie scoped to the callback carries the state, nonce and PKCE verifier. " +
+				"Refused: a server without single sign-on configured (404); an unknown role or a keep_other_sessions that is not a boolean (422); " +
+				"a provider that does not answer its discovery document (502).",
+			Query: []param{
+				qEnum("role", "The role to act in, one the person's groups grant; default the first", stringsOf(domain.Roles)...),
+				qBool("keep_other_sessions", "Keep the person's other sessions open; by default they end"),
+			},
+			Answers: []answer{{Status: http.StatusFound, Desc: "To the provider's sign-in",
+				Headers: map[string]string{
+					"Location":   "The provider's authorization endpoint, with client_id, redirect_uri, scope, state, nonce and the PKCE code_challenge",
+					"Set-Cookie": oidcCookie + ": the sign-in's state (HttpOnly, SameSite=Lax, Path=" + oidcCallbackPath + ", 10 minutes)",
+				}}},
+			Handle: s.startOIDC},
+		{Method: "GET", Path: oidcCallbackPath, ID: "finishSingleSignOn", Tag: "Sign-in", Public: true, AnyQuery: true,
+			Summary: "Finish single sign-on: where the provider sends the browser back",
+			Description: "The server exchanges the code, verifies the ID token (issuer, audience, expiry, signature, nonce), brings the person's roles in step " +
+				"with his groups at the provider and opens a session, then sends the browser to the web UI. When the sign-in fails (the provider refused it, " +
+				"the state does not match this browser's, the code or the ID token is not accepted, the person holds no role or is disabled), " +
+				"the browser is sent to the web UI with the reason as sign_in_error, and no session is opened. " +
+				"The provider chooses the parameters; those otpatch does not read are ignored. A server without single sign-on configured answers 404.",
+			Query: []param{
+				provider("code", "The authorization code to exchange"),
+				provider("state", "The state the start sent; it must match this browser's"),
+				provider("error", "The provider's error code, when it refused the sign-in (RFC 6749 §4.1.2.1)"),
+				provider("error_description", "The provider's words for the error"),
+			},
+			Answers: []answer{{Status: http.StatusSeeOther, Desc: "Back to the web UI, signed in or told why not",
+				Headers: map[string]string{
+					"Location":   "/ when signed in; /?sign_in_error=… (the reason, URL-encoded) when not",
+					"Set-Cookie": "otpatch_session when signed in (as POST /api/v1/session sets it); " + oidcCookie + " is cleared either way",
+				}}},
+			Handle: s.oidcCallback},
 	}
 }

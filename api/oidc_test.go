@@ -189,6 +189,29 @@ func TestSingleSignOn(t *testing.T) {
 	if sess := s.session(t, c3); sess.SignedIn {
 		t.Errorf("a person without a role is signed in: %+v", sess)
 	}
+
+	// The start refuses what it cannot read; the callback takes whatever parameters the
+	// provider sends and answers a refusal with a redirect to the web UI that says why.
+	direct := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if code := teststack.Call(t, direct, "GET", s.URL+"/api/v1/session/oidc?keep_other_sessions=maybe", "", nil, nil); code != http.StatusUnprocessableEntity {
+		t.Errorf("a start with keep_other_sessions=maybe: %d, want 422", code)
+	}
+	res, err := direct.Get(s.URL + "/api/v1/session/oidc?role=approver&keep_other_sessions=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusFound || !strings.HasPrefix(loc, s.idp.Issuer()) || !strings.Contains(loc, "code_challenge=") {
+		t.Errorf("the start: %d to %q, want 302 to the provider with a PKCE challenge", res.StatusCode, loc)
+	}
+	res, err = direct.Get(s.URL + "/api/v1/session/oidc/callback?error=access_denied&error_description=the+user+said+no&iss=" + url.QueryEscape(s.idp.Issuer()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if loc, _ := url.Parse(res.Header.Get("Location")); res.StatusCode != http.StatusSeeOther || loc == nil || loc.Path != "/" || !strings.Contains(loc.Query().Get("sign_in_error"), "access_denied: the user said no") {
+		t.Errorf("a refusal by the provider: %d to %q, want 303 to / with the reason", res.StatusCode, res.Header.Get("Location"))
+	}
 }
 
 func (s *ssoStack) call(t *testing.T, method, path, token string, body, out any) int {

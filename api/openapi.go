@@ -45,7 +45,8 @@ type operation struct {
 	Handle  http.HandlerFunc
 }
 
-// answer is a success answer of an operation.
+// answer is a success answer of an operation. Several answers may have the same status in
+// different content types (a report as JSON or CSV).
 type answer struct {
 	Status int
 	// Body is a value of the type written as JSON; Type another content type (with Schema
@@ -148,16 +149,17 @@ func (s *server) serviceOperations() []operation {
 		{Method: "GET", Path: "/healthz", ID: "getHealth", Tag: "Service", Summary: "The process is up", Public: true,
 			Answers: []answer{ok(statusDoc{})}, Handle: s.healthz},
 		{Method: "GET", Path: "/readyz", ID: "getReadiness", Tag: "Service", Summary: "The database, object store and Temporal are reachable", Public: true,
-			Description: "Answers 503 naming each dependency that does not answer within seconds.",
+			Description: "The three are checked side by side, each for at most 2 seconds; the answer is 503 when any does not answer in time, with its error.",
 			Answers:     []answer{ok(readyDoc{}), {Status: http.StatusServiceUnavailable, Body: readyDoc{}, Desc: "A dependency does not answer; each is \"ok\" or its error"}}, Handle: s.readyz},
 		{Method: "GET", Path: "/api/v1/openapi.json", ID: "getOpenAPI", Tag: "Service", Summary: "This document", Public: true,
 			Answers: []answer{{Status: 200, Type: "application/json", Schema: map[string]any{"type": "object"}, Desc: "The OpenAPI 3.0 document"}}, Handle: s.openAPI},
 		{Method: "GET", Path: "/api/v1/schemas/patch-manifest.json", ID: "getManifestSchema", Tag: "Service", Summary: "The JSON Schema of the patch manifest", Public: true,
 			Answers: []answer{{Status: 200, Type: "application/schema+json", Schema: map[string]any{"type": "object"}, Desc: "JSON Schema (draft 2020-12)"}}, Handle: s.manifestSchema},
 		{Method: "GET", Path: "/api/v1/states", ID: "listStates", Tag: "Service", Allow: anyRole,
-			Summary:     "Every patch status, campaign status and asset state with its word and tone",
-			Description: "With the word and tone to show and whether it is an end.",
-			Answers:     []answer{ok(statesDoc{})}, Handle: s.states},
+			Summary: "List every patch status, campaign status, asset state and compatibility",
+			Description: "Each with the word and tone to show and whether it is an end, from the domain's own lists: " +
+				"clients show these instead of keeping lists of their own.",
+			Answers: []answer{ok(statesDoc{})}, Handle: s.states},
 	}
 }
 
@@ -251,9 +253,9 @@ func openAPIDocument() map[string]any {
 				"Times are RFC 3339, durations ISO 8601.",
 			"license": map[string]any{"name": "Apache-2.0", "url": "https://www.apache.org/licenses/LICENSE-2.0"},
 		},
-		"servers": []any{map[string]any{"url": "/", "description": "The otpatch server that serves this document"}},
-		"tags":    tagDocs,
-		"paths":   paths,
+		"servers":  []any{map[string]any{"url": "/", "description": "The otpatch server that serves this document"}},
+		"tags":     tagDocs,
+		"paths":    paths,
 		"security": []any{map[string]any{"bearer": []any{}}, map[string]any{"session": []any{}}},
 		"components": map[string]any{
 			"securitySchemes": map[string]any{
@@ -323,6 +325,15 @@ func operationDoc(sc *schemas, op operation) map[string]any {
 			}
 			r["headers"] = hs
 		}
+		// Answers of one status in several content types (JSON, or CSV for ?format=csv) are
+		// one response listing each.
+		if prev, ok := responses[strconv.Itoa(a.Status)].(map[string]any); ok && prev["content"] != nil && r["content"] != nil {
+			for ct, c := range r["content"].(map[string]any) {
+				prev["content"].(map[string]any)[ct] = c
+			}
+			prev["description"] = prev["description"].(string) + "; " + r["description"].(string)
+			continue
+		}
 		responses[strconv.Itoa(a.Status)] = r
 	}
 	problem := map[string]any{"application/problem+json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}
@@ -380,7 +391,7 @@ func problemSchema() map[string]any {
 			"status":   map[string]any{"type": "integer"},
 			"detail":   str("What was wrong and what to do, in the reader's terms"),
 			"rule":     str("The rule that refused the request, when one did (two_person, self_grant, plan_digest …)"),
-			"instance": str("The request id, which finds the request in the server log and the audit trail"),
+			"instance": str("urn:otpatch:request:ID: the request id, which finds the request in the server log and the audit trail"),
 			"errors": map[string]any{"type": "array", "description": "Each field that was wrong", "items": map[string]any{
 				"type": "object", "required": []any{"field", "message"}, "additionalProperties": false,
 				"properties": map[string]any{"field": str("The field's path in the request"), "message": str("What it must be")}}},
@@ -389,23 +400,20 @@ func problemSchema() map[string]any {
 }
 
 func (s *server) manifestSchema(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r) {
-		return
-	}
 	w.Header().Set("Content-Type", "application/schema+json")
 	_, _ = w.Write(domain.ManifestJSONSchema)
 }
 
 func (s *server) openAPI(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r) {
-		return
-	}
 	writeJSON(w, http.StatusOK, openAPIDocument())
 }
 
 // OpenAPIDocument is the API's OpenAPI document, as /api/v1/openapi.json serves it.
 func OpenAPIDocument() map[string]any { return openAPIDocument() }
 
-
 // readyDoc is the answer of /readyz: "ok" or the error of each dependency.
-type readyDoc map[string]string
+type readyDoc struct {
+	Database    string `json:"database" doc:"ok, or why the database does not answer"`
+	ObjectStore string `json:"object_store" doc:"ok, or why the object store does not answer"`
+	Temporal    string `json:"temporal" doc:"ok, or why Temporal does not answer"`
+}

@@ -20,11 +20,12 @@ import (
 // for manual action.
 
 type operatorRequest struct {
-	Reason string `json:"reason,omitempty"`
+	Reason string `json:"reason,omitempty" doc:"Why; required to abort"`
 }
 
-// operate sends a pause, resume or abort to the campaign as a Temporal Update.
-func (s *server) operate(update string) http.HandlerFunc {
+// operate sends a pause, resume or abort to the campaign as a Temporal Update and answers
+// with status once the campaign took it.
+func (s *server) operate(update string, status int) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, err := s.Store.Campaign(r.Context(), chi.URLParam(r, "campaignID"))
 		if err != nil {
@@ -57,7 +58,7 @@ func (s *server) operate(update string) http.HandlerFunc {
 			s.internal(w, r, fmt.Errorf("%s campaign %s: %w", update, c.ID, err))
 			return
 		}
-		writeJSON(w, http.StatusOK, res)
+		writeJSON(w, status, res)
 	}
 }
 
@@ -113,27 +114,55 @@ func (s *server) windowChanged(r *http.Request, zoneID string, win domain.Window
 	}
 }
 
+// listAlarms answers a page of alarms, newest first.
 func (s *server) listAlarms(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r) {
+	ctx := r.Context()
+	pr, v := listQuery(r)
+	f := store.AlarmFilter{CampaignID: r.URL.Query().Get("campaign_id"), Limit: pr.Limit + 1}
+	f.AfterRaised, f.AfterID = newestFirstAfter(pr, v)
+	if f.CampaignID != "" {
+		if _, err := s.Store.Campaign(ctx, f.CampaignID); errors.Is(err, store.ErrNotFound) {
+			v.Add("campaign_id", "no campaign %q", f.CampaignID)
+		} else if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	if err := v.Err(); err != nil {
+		s.fail(w, r, err)
 		return
 	}
-	as, err := s.Store.Alarms(r.Context())
+	as, err := s.Store.AlarmsPage(ctx, f)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if as == nil {
-		as = []store.Alarm{}
-	}
-	writeJSON(w, http.StatusOK, as)
+	writeJSON(w, http.StatusOK, pageFrom(as, func(a store.Alarm) string { return newestFirstKey(a.RaisedAt, a.ID) }, pr.Limit))
 }
 
 // operatorOperations are the routes of operations.go.
 func (s *server) operatorOperations() []operation {
 	return []operation{
-		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/pause", ID: "operate", Tag: "Campaigns", Summary: "Pause a campaign: no new asset starts, assets in flight finish (409 when already paused or ended)", Allow: engineers, Roles: "engineer, admin", /* body: {reason} (optional) */ Answers: []answer{ok(nil)}, Handle: s.operate(workflows.UpdatePause)},
-		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/resume", ID: "operate2", Tag: "Campaigns", Summary: "Resume a paused campaign", Allow: engineers, Roles: "engineer, admin", /* body: {reason} (optional) */ Answers: []answer{ok(nil)}, Handle: s.operate(workflows.UpdateResume)},
-		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/abort", ID: "operate3", Tag: "Campaigns", Summary: "Abort a campaign: no new work, assets in flight roll back to their backups, verified assets stay; ends aborted", Allow: engineers, Roles: "engineer, admin", /* body: {reason} (required) */ Answers: []answer{ok(nil)}, Handle: s.operate(workflows.UpdateAbort)},
-		{Method: "GET", Path: "/api/v1/alarms", ID: "listAlarms", Tag: "Operations", Summary: "Alarms that need manual action (a rollback that failed), newest first", Allow: staff, Roles: "staff", Answers: []answer{ok(nil)}, Handle: s.listAlarms},
+		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/pause", ID: "pauseCampaign", Tag: "Operations", Allow: engineers,
+			Summary:     "Pause a campaign: no new asset starts, assets in flight finish",
+			Description: "Refused (409) when the campaign is paused already, being aborted or has ended; a reason longer than 2000 characters is refused (422). Every refusal is audited.",
+			Body:        operatorRequest{}, BodyOptional: true,
+			Answers: []answer{ok(workflows.OperatorResponse{})}, Handle: s.operate(workflows.UpdatePause, http.StatusOK)},
+		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/resume", ID: "resumeCampaign", Tag: "Operations", Allow: engineers,
+			Summary:     "Resume a paused campaign",
+			Description: "Refused (409) when the campaign is not paused, being aborted or has ended; a reason longer than 2000 characters is refused (422). Every refusal is audited.",
+			Body:        operatorRequest{}, BodyOptional: true,
+			Answers: []answer{ok(workflows.OperatorResponse{})}, Handle: s.operate(workflows.UpdateResume, http.StatusOK)},
+		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/abort", ID: "abortCampaign", Tag: "Operations", Allow: engineers,
+			Summary: "Abort a campaign: no new work, assets in flight roll back to their backups",
+			Description: "The abort is taken at once and carried out after the answer (202): assets in flight roll back to their backups, verified assets stay, " +
+				"and the campaign ends aborted. The reason is required, at most 2000 characters (422); a campaign being aborted already or that has ended is refused (409). Every refusal is audited.",
+			Body:    operatorRequest{},
+			Answers: []answer{accepted(workflows.OperatorResponse{})}, Handle: s.operate(workflows.UpdateAbort, http.StatusAccepted)},
+		{Method: "GET", Path: "/api/v1/alarms", ID: "listAlarms", Tag: "Operations", Allow: staff,
+			Summary:     "List the alarms that need manual action, newest first",
+			Description: "An alarm asks a person to act, as when a rollback failed. An unknown campaign_id is refused (422).",
+			Query:       paged(qString("campaign_id", "Only this campaign's alarms")),
+			Answers:     []answer{ok(page[store.Alarm]{})}, Handle: s.listAlarms},
 	}
 }

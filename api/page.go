@@ -20,9 +20,9 @@ const (
 	maxPageLimit     = 1000
 )
 
-// page is one page of a collection.
+// page is one page of a collection. Next in the document: the cursor of the following page.
 type page[T any] struct {
-	Items []T `json:"items"`
+	Items []T `json:"items" api:"nonnull"` // never null: an empty page is []
 	// Next is the cursor of the following page (?after=); absent on the last page.
 	Next string `json:"next,omitempty"`
 }

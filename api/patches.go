@@ -138,14 +138,25 @@ func (v patchView) forVendor() vendorPatchView {
 	return out
 }
 
+// patchDoc is a patch as its reader may see it: patchView for staff, vendorPatchView for the
+// patch's vendor.
+type patchDoc struct{ v any }
+
+func (d patchDoc) MarshalJSON() ([]byte, error) { return json.Marshal(d.v) }
+
+func (patchDoc) alternatives() []any { return []any{patchView{}, vendorPatchView{}} }
+
 // shapedFor is the view of the patch the request's actor may read: the full view for staff,
 // vendorPatchView for a vendor.
-func shapedFor(r *http.Request, v patchView) any {
+func shapedFor(r *http.Request, v patchView) patchDoc {
 	if actorOf(r).Role == domain.RoleVendor {
-		return v.forVendor()
+		return patchDoc{v.forVendor()}
 	}
-	return v
+	return patchDoc{v}
 }
+
+// patchLocation is the URL path of a patch.
+func patchLocation(id string) string { return "/api/v1/patches/" + id }
 
 // submission is one patch upload being received; refuse undoes what it stored.
 type submission struct {
@@ -204,6 +215,12 @@ func (s *server) submitPatch(w http.ResponseWriter, r *http.Request) {
 		}
 		if ok {
 			// A retry of a submission that succeeded: the first answer, not a duplicate.
+			var first struct {
+				ID string `json:"id"`
+			}
+			if json.Unmarshal([]byte(body), &first) == nil && first.ID != "" {
+				w.Header().Set("Location", patchLocation(first.ID))
+			}
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Idempotent-Replayed", "true")
 			w.WriteHeader(status)
@@ -372,6 +389,7 @@ func (sub *submission) accept(adm *admission, arts []store.PatchArtifact, idemKe
 			s.Logger.Error("store idempotent response", "err", err)
 		}
 	}
+	w.Header().Set("Location", patchLocation(p.ID))
 	writeJSON(w, http.StatusCreated, answer)
 }
 
@@ -455,28 +473,100 @@ func (sub *submission) refuseRead(err error) {
 	sub.refuse(http.StatusBadRequest, "the upload broke off: "+err.Error()+"; nothing was stored, send it again", nil)
 }
 
-func (s *server) listPatches(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r) {
+// listQuery reads the page parameters of a list; the faults it answers are those of ?limit and
+// ?after, to which the list adds those of its filters before it calls Err.
+func listQuery(r *http.Request) (pageRequest, *domain.ValidationError) {
+	v := &domain.ValidationError{What: "query"}
+	pr, err := readPage(r)
+	var pv *domain.ValidationError
+	if errors.As(err, &pv) {
+		v.Fields = append(v.Fields, pv.Fields...)
+	}
+	return pr, v
+}
+
+// newestFirstKey is the page key of an item of a list ordered newest first: its time and id.
+func newestFirstKey(at time.Time, id string) string {
+	return cursorKey(at.UTC().Format(time.RFC3339Nano), id)
+}
+
+// newestFirstAfter reads a key made by newestFirstKey back from the page request (zero for the
+// first page); a cursor of another list is a fault of ?after.
+func newestFirstAfter(pr pageRequest, v *domain.ValidationError) (time.Time, string) {
+	if pr.After == "" {
+		return time.Time{}, ""
+	}
+	parts, ok := splitCursor(pr.After, 2)
+	if ok {
+		if at, err := time.Parse(time.RFC3339Nano, parts[0]); err == nil && parts[1] != "" {
+			return at, parts[1]
+		}
+	}
+	v.Add("after", "is not a cursor of this list; pass the next of the previous page as it was, or leave after out for the first page")
+	return time.Time{}, ""
+}
+
+// oneOfStates says a filter's value must be one of the states.
+func oneOfStates(v *domain.ValidationError, field, value string, infos []domain.StateInfo) {
+	if value == "" {
 		return
 	}
-	vendorID := ""
-	if a := actorOf(r); a.Role == domain.RoleVendor {
-		vendorID = a.VendorID
+	names := stateNames(infos)
+	if !slices.Contains(names, value) {
+		v.Add(field, "is %q; it must be one of %s", value, strings.Join(names, ", "))
 	}
-	ps, err := s.Store.Patches(r.Context(), vendorID)
+}
+
+// listPatches answers a page of patches, newest first; a vendor reads its own.
+func (s *server) listPatches(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	pr, v := listQuery(r)
+	q := r.URL.Query()
+	f := store.PatchFilter{Status: q.Get("status"), VendorID: q.Get("vendor_id"), ProductID: q.Get("product_id"), Limit: pr.Limit + 1}
+	f.AfterCreated, f.AfterID = newestFirstAfter(pr, v)
+	oneOfStates(v, "status", f.Status, domain.PatchStatusInfo())
+	a := actorOf(r)
+	if a.Role == domain.RoleVendor {
+		if f.VendorID != "" && f.VendorID != a.VendorID {
+			v.Add("vendor_id", "is not your vendor; a vendor lists its own patches only: leave vendor_id out")
+		}
+		f.VendorID = a.VendorID
+	} else if f.VendorID != "" {
+		if _, err := s.Store.Vendor(ctx, f.VendorID); errors.Is(err, store.ErrNotFound) {
+			v.Add("vendor_id", "no vendor %q", f.VendorID)
+		} else if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	if f.ProductID != "" {
+		p, err := s.Store.Product(ctx, f.ProductID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && a.Role == domain.RoleVendor && p.VendorID != a.VendorID) {
+			v.Add("product_id", "no product %q", f.ProductID)
+		} else if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	if err := v.Err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ps, err := s.Store.PatchesPage(ctx, f)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	out := make([]any, 0, len(ps))
-	for _, p := range ps {
-		v, err := s.patchView(r.Context(), p)
+	pg := pageFrom(ps, func(p store.Patch) string { return newestFirstKey(p.CreatedAt, p.ID) }, pr.Limit)
+	out := page[patchDoc]{Items: make([]patchDoc, 0, len(pg.Items)), Next: pg.Next}
+	for _, p := range pg.Items {
+		v, err := s.patchView(ctx, p)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		v.Manifest = nil
-		out = append(out, shapedFor(r, v))
+		out.Items = append(out.Items, shapedFor(r, v))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -499,9 +589,6 @@ func (s *server) loadPatch(w http.ResponseWriter, r *http.Request) (store.Patch,
 }
 
 func (s *server) getPatch(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r) {
-		return
-	}
 	p, ok := s.loadPatch(w, r)
 	if !ok {
 		return
@@ -522,9 +609,6 @@ func (s *server) getPatch(w http.ResponseWriter, r *http.Request) {
 
 // getManifest returns the manifest exactly as signed, with the signature in a header.
 func (s *server) getManifest(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r) {
-		return
-	}
 	p, ok := s.loadPatch(w, r)
 	if !ok {
 		return
@@ -538,9 +622,59 @@ func (s *server) getManifest(w http.ResponseWriter, r *http.Request) {
 // patchOperations are the routes of patches.go.
 func (s *server) patchOperations() []operation {
 	return []operation{
-		{Method: "POST", Path: "/api/v1/patches", ID: "submitPatch", Tag: "Patches", Summary: "Submit a signed patch: multipart manifest, signature, artifact parts; answers with the patch as its vendor sees it (GET /api/v1/patches/{patchID})", Allow: vendors, Roles: "vendor", /* body: multipart/form-data */ Answers: []answer{ok(nil)}, Handle: s.submitPatch},
-		{Method: "GET", Path: "/api/v1/patches", ID: "listPatches", Tag: "Patches", Summary: "List patches, each shaped for the caller as GET /api/v1/patches/{patchID} (a vendor sees its own)", Allow: anyRole, Roles: "any", Answers: []answer{ok(nil)}, Handle: s.listPatches},
-		{Method: "GET", Path: "/api/v1/patches/{patchID}", ID: "getPatch", Tag: "Patches", Summary: "Show a patch with its qualification result. Staff get applicable_assets, qualification_report and applicability_now, the patch evaluated against each asset as it runs now; a vendor gets applicable_by_version and excluded_by_version (asset counts per product version with its compatibility statement) and risk (CVEs, max CVSS), never asset ids or names, zones, SL-T, criticality or safety data", Allow: anyRole, Roles: "any (vendor: own)", Answers: []answer{ok(nil)}, Handle: s.getPatch},
-		{Method: "GET", Path: "/api/v1/patches/{patchID}/manifest", ID: "getManifest", Tag: "Patches", Summary: "The manifest exactly as signed", Allow: anyRole, Roles: "any (vendor: own)", Answers: []answer{ok(nil)}, Handle: s.getManifest},
+		{Method: "POST", Path: "/api/v1/patches", ID: "submitPatch", Tag: "Patches", Allow: vendors,
+			Summary: "Submit a signed patch with its artifacts",
+			Description: "The body is multipart/form-data: the part manifest (the manifest JSON exactly as signed), then the part signature (the base64 ed25519 signature of those bytes), " +
+				"then one part artifact per artifact the manifest lists, its file name the artifact's name. Artifacts stream into the object store and nothing is kept unless everything verifies: " +
+				"the manifest validates, names the caller's vendor and a product of the asset owner's catalogue, carries a signature by a trusted key of that vendor, " +
+				"is not a version submitted before (409) and, when it supersedes others, is newer than every accepted version of its product (rollback protection, 409); " +
+				"every artifact matches the manifest's size and SHA-256. Every refusal is audited. " +
+				"An Idempotency-Key header (1 to 128 printable ASCII characters) makes a retry of a submission that succeeded answer the first answer again (with Idempotent-Replayed: true) instead of a duplicate. " +
+				"Large artifacts go through POST /api/v1/patches/uploads. Qualification starts at once; the answer is the patch as its vendor sees it (GET /api/v1/patches/{patchID}).",
+			BodyType: "multipart/form-data", BodySchema: submissionSchema(),
+			Answers: []answer{submitted()}, Handle: s.submitPatch},
+		{Method: "GET", Path: "/api/v1/patches", ID: "listPatches", Tag: "Patches", Allow: anyRole, Roles: "any (vendor: own)",
+			Summary:     "List patches, newest first, each shaped for the caller",
+			Description: "Each patch is shaped as GET /api/v1/patches/{patchID} shapes it, without its manifest. A vendor sees its own patches only. An unknown vendor_id or product_id is refused (422).",
+			Query: paged(
+				qEnum("status", "Only patches in this status", stateNames(domain.PatchStatusInfo())...),
+				qString("vendor_id", "Only this vendor's patches"),
+				qString("product_id", "Only patches for this product")),
+			Answers: []answer{ok(page[patchDoc]{})}, Handle: s.listPatches},
+		{Method: "GET", Path: "/api/v1/patches/{patchID}", ID: "getPatch", Tag: "Patches", Allow: anyRole, Roles: "any (vendor: own)",
+			Summary: "Show a patch with its qualification result, shaped for the caller",
+			Description: "Staff get applicable_assets, qualification_report and applicability_now, the patch evaluated against each asset as it runs now. " +
+				"A vendor gets applicable_by_version and excluded_by_version (asset counts per product version with its compatibility statement) and risk (CVEs, max CVSS), " +
+				"never asset ids or names, zones, SL-T, criticality or safety data.",
+			Answers: []answer{ok(patchDoc{})}, Handle: s.getPatch},
+		{Method: "GET", Path: "/api/v1/patches/{patchID}/manifest", ID: "getPatchManifest", Tag: "Patches", Allow: anyRole, Roles: "any (vendor: own)",
+			Summary:     "The patch's manifest exactly as signed",
+			Description: "The bytes the vendor signed, so the signature can be checked again: the signature and the fingerprint of the key that made it are in headers.",
+			Answers: []answer{{Status: http.StatusOK, Type: "application/json", Desc: "The manifest exactly as signed; its JSON Schema is GET /api/v1/schemas/patch-manifest.json",
+				Schema: map[string]any{"type": "object"},
+				Headers: map[string]string{"X-Otpatch-Signature": "The base64 ed25519 signature of the manifest bytes",
+					"X-Otpatch-Key-Fingerprint": "The fingerprint of the vendor key that made the signature"}}},
+			Handle: s.getManifest},
+	}
+}
+
+// submitted is the answer to a patch submission.
+func submitted() answer {
+	a := created(patchDoc{})
+	a.Desc = "Submitted; qualification runs now"
+	a.Headers["Idempotent-Replayed"] = "true when this is the first answer again, to a retry with the same Idempotency-Key"
+	return a
+}
+
+// submissionSchema describes the parts of a multipart patch submission.
+func submissionSchema() map[string]any {
+	return map[string]any{
+		"type": "object", "required": []any{"manifest", "signature", "artifact"},
+		"properties": map[string]any{
+			"manifest":  map[string]any{"type": "string", "format": "binary", "description": "The first part: the manifest JSON exactly as signed (GET /api/v1/schemas/patch-manifest.json)"},
+			"signature": map[string]any{"type": "string", "description": "The second part: the base64 ed25519 signature of the manifest bytes"},
+			"artifact": map[string]any{"type": "array", "description": "Then one part per artifact the manifest lists, its file name the artifact's name",
+				"items": map[string]any{"type": "string", "format": "binary"}},
+		},
 	}
 }

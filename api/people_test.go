@@ -66,13 +66,11 @@ func (e *env) user(token, id string) newUserDoc {
 // auditRead lists the audit events that match query as the auditor reads them.
 func (e *env) auditRead(query string) []audit.Event {
 	e.t.Helper()
-	var page struct {
-		Events []audit.Event `json:"events"`
-	}
-	if code := e.call("GET", "/api/v1/audit/events?"+query, e.tokens.Auditor, nil, &page); code != http.StatusOK {
+	var evs []audit.Event
+	if code := e.list("/api/v1/audit/events?"+query, e.tokens.Auditor, &evs); code != http.StatusOK {
 		e.t.Fatalf("GET audit events ?%s: %d", query, code)
 	}
-	return page.Events
+	return evs
 }
 
 // signInRaw posts a sign-in and returns the status, the headers and the problem document.
@@ -185,7 +183,7 @@ func TestOneAdminCannotApproveAlone(t *testing.T) {
 			})
 		}
 		var pending []grantDoc
-		if code := e.call("GET", "/api/v1/grants?state=pending", e.tokens.Admin, nil, &pending); code != http.StatusOK {
+		if code := e.list("/api/v1/grants?state=pending", e.tokens.Admin, &pending); code != http.StatusOK {
 			t.Fatalf("pending grants: %d", code)
 		}
 		still := map[string]grantDoc{}
@@ -617,18 +615,20 @@ func TestSessionsPerPerson(t *testing.T) {
 		if second.alive() != http.StatusOK || kept.alive() != http.StatusOK {
 			t.Fatalf("after a sign-in that keeps the others: second %d, kept %d", second.alive(), kept.alive())
 		}
-		var list []struct {
-			ID      string `json:"id"`
-			UserID  string `json:"user_id"`
-			Role    string `json:"role"`
-			Method  string `json:"method"`
-			Current bool   `json:"current"`
+		var list struct {
+			Items []struct {
+				ID      string `json:"id"`
+				UserID  string `json:"user_id"`
+				Role    string `json:"role"`
+				Method  string `json:"method"`
+				Current bool   `json:"current"`
+			} `json:"items"`
 		}
 		code, body := kept.do("GET", "/api/v1/sessions", nil, false)
-		if err := json.Unmarshal(body, &list); code != http.StatusOK || err != nil || len(list) != 2 {
+		if err := json.Unmarshal(body, &list); code != http.StatusOK || err != nil || len(list.Items) != 2 {
 			t.Fatalf("pia's sessions: %d %s", code, body)
 		}
-		for _, s := range list {
+		for _, s := range list.Items {
 			if s.UserID != piaID || s.Method != "password" || s.Current != (s.ID == store.HashSessionID(kept.cookie.Value)) {
 				t.Errorf("listed session %+v", s)
 			}
@@ -771,7 +771,7 @@ func TestSessionsPerPerson(t *testing.T) {
 
 	t.Run("the last admin grant stays", func(t *testing.T) {
 		var active []grantDoc
-		if code := e.call("GET", "/api/v1/grants?state=active", e.tokens.Admin2, nil, &active); code != http.StatusOK {
+		if code := e.list("/api/v1/grants?state=active", e.tokens.Admin2, &active); code != http.StatusOK {
 			t.Fatalf("active grants: %d", code)
 		}
 		admins := map[string]string{}
@@ -915,7 +915,7 @@ func TestTokenScope(t *testing.T) {
 			t.Errorf("erin reading adam's account: %d, want 404", code)
 		}
 		var own []tokenDoc
-		e.call("GET", "/api/v1/tokens", e.tokens.Admin, nil, &own)
+		e.list("/api/v1/tokens", e.tokens.Admin, &own)
 		var adams string
 		for _, tk := range own {
 			if tk.UserID == adam.UserID {

@@ -57,7 +57,7 @@ func (e *env) review(id string) reviewDoc {
 func (e *env) campaignCount() int {
 	e.t.Helper()
 	var cs []campaignDoc
-	if code := e.call("GET", "/api/v1/campaigns", e.tokens.Engineer, nil, &cs); code != http.StatusOK {
+	if code := e.list("/api/v1/campaigns", e.tokens.Engineer, &cs); code != http.StatusOK {
 		e.t.Fatalf("list campaigns: %d", code)
 	}
 	return len(cs)

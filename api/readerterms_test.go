@@ -155,20 +155,43 @@ func TestUnknownQueryParameters(t *testing.T) {
 		}
 	})
 
-	t.Run("unknown parents are 404", func(t *testing.T) {
-		for _, path := range []string{"/api/v1/vendors/acme/keys", "/api/v1/assets?zone_id=zone_typo", "/api/v1/assets?product_id=prd_typo", "/api/v1/products?vendor_id=vnd_typo"} {
+	t.Run("unknown parents are 404, unknown filters 422", func(t *testing.T) {
+		for _, path := range []string{"/api/v1/vendors/acme/keys", "/api/v1/vendors/acme", "/api/v1/products/prd_typo", "/api/v1/sites/site_typo"} {
 			var p problemDoc
 			if code := e.call("GET", path, e.tokens.Engineer, nil, &p); code != http.StatusNotFound {
 				t.Errorf("%s: %d %+v, want 404", path, code, p)
 			}
 		}
+		for _, tc := range []struct{ path, param string }{
+			{"/api/v1/assets?zone_id=zone_typo", "zone_id"},
+			{"/api/v1/assets?product_id=prd_typo", "product_id"},
+			{"/api/v1/assets?site_id=site_typo", "site_id"},
+			{"/api/v1/assets?adapter=modbus", "adapter"},
+			{"/api/v1/products?vendor_id=vnd_typo", "vendor_id"},
+			{"/api/v1/products?kind=robot", "kind"},
+			{"/api/v1/zones?site_id=site_typo", "site_id"},
+			{"/api/v1/windows?site_id=site_typo", "site_id"},
+			{"/api/v1/windows?openings=0", "openings"},
+		} {
+			var p problemDoc
+			if code := e.call("GET", tc.path, e.tokens.Engineer, nil, &p); code != http.StatusUnprocessableEntity || len(p.Errors) != 1 || p.Errors[0].Field != tc.param {
+				t.Errorf("%s: %d %+v, want 422 naming %s", tc.path, code, p, tc.param)
+			}
+		}
 		var keys []any
-		if code := e.call("GET", "/api/v1/vendors/vnd_acme/keys", e.tokens.Engineer, nil, &keys); code != http.StatusOK || len(keys) == 0 {
+		if code := e.list("/api/v1/vendors/vnd_acme/keys", e.tokens.Engineer, &keys); code != http.StatusOK || len(keys) == 0 {
 			t.Errorf("acme's keys: %d %d", code, len(keys))
 		}
-		var assets []any
-		if code := e.call("GET", "/api/v1/assets?zone_id=zone_packaging", e.tokens.Engineer, nil, &assets); code != http.StatusOK || len(assets) == 0 {
+		var assets []struct {
+			ZoneID string `json:"zone_id"`
+		}
+		if code := e.list("/api/v1/assets?zone_id=zone_packaging", e.tokens.Engineer, &assets); code != http.StatusOK || len(assets) == 0 {
 			t.Errorf("packaging's assets: %d %d", code, len(assets))
+		}
+		for _, a := range assets {
+			if a.ZoneID != "zone_packaging" {
+				t.Errorf("?zone_id=zone_packaging lists an asset of %s", a.ZoneID)
+			}
 		}
 	})
 }

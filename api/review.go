@@ -80,24 +80,27 @@ type reviewBenchRun struct {
 }
 
 type reviewWave struct {
-	N              int      `json:"n"`
-	ZoneName       string   `json:"zone_name"`
-	ErrorThreshold int      `json:"error_threshold"`
-	Assets         []string `json:"assets"`
-	Window         struct {
-		Cron        string `json:"cron"`
-		Duration    string `json:"duration"`
-		TimeZone    string `json:"time_zone"`
-		MaxParallel int    `json:"max_parallel"`
-		// NextStart and NextEnd are the span the engine would use now, in the zone's time; OpenNow
-		// is set when it is open already (NextStart is then when it opened).
-		NextStart string `json:"next_start,omitempty"`
-		NextEnd   string `json:"next_end,omitempty"`
-		OpenNow   bool   `json:"open_now"`
-		// Continues is set when the window is still open at NextEnd (it opens again before it
-		// closes, as one that opens every minute for an hour does): NextEnd is not a closing time.
-		Continues bool `json:"continues,omitempty"`
-	} `json:"window"`
+	N              int          `json:"n"`
+	ZoneName       string       `json:"zone_name"`
+	ErrorThreshold int          `json:"error_threshold"`
+	Assets         []string     `json:"assets"`
+	Window         reviewWindow `json:"window"`
+}
+
+// reviewWindow is a wave's maintenance window with the span the engine would use now.
+type reviewWindow struct {
+	Cron        string `json:"cron"`
+	Duration    string `json:"duration" doc:"ISO 8601 duration (PT4H)"`
+	TimeZone    string `json:"time_zone"`
+	MaxParallel int    `json:"max_parallel"`
+	// NextStart and NextEnd are the span the engine would use now, in the zone's time; OpenNow
+	// is set when it is open already (NextStart is then when it opened).
+	NextStart string `json:"next_start,omitempty" doc:"When the window opens next (or opened, when open_now), RFC 3339 in the zone's time"`
+	NextEnd   string `json:"next_end,omitempty" doc:"When that opening ends, RFC 3339 in the zone's time"`
+	OpenNow   bool   `json:"open_now"`
+	// Continues is set when the window is still open at NextEnd (it opens again before it
+	// closes, as one that opens every minute for an hour does): NextEnd is not a closing time.
+	Continues bool `json:"continues,omitempty" doc:"The window is still open at next_end (it opens again before it closes): next_end is not a closing time"`
 }
 
 // review builds the approver's view of a campaign whose plan was computed from the live
@@ -162,7 +165,7 @@ func (s *server) review(ctx context.Context, c store.Campaign, ca []store.Campai
 		if len(w.AssetIDs) > 0 {
 			// Every target of a wave is in the wave's zone: its window is read once.
 			win := byID[w.AssetIDs[0]].Window
-			rw.Window.Cron, rw.Window.Duration, rw.Window.TimeZone, rw.Window.MaxParallel = win.Cron, time.Duration(win.Duration).String(), win.TimeZone, win.MaxParallel
+			rw.Window.Cron, rw.Window.Duration, rw.Window.TimeZone, rw.Window.MaxParallel = win.Cron, domain.FormatISODuration(time.Duration(win.Duration)), win.TimeZone, win.MaxParallel
 			if spans := win.Spans(now, 1); len(spans) == 1 {
 				if loc, err := time.LoadLocation(win.TimeZone); err == nil {
 					rw.Window.NextStart, rw.Window.NextEnd = spans[0].Start.In(loc).Format(time.RFC3339), spans[0].End.In(loc).Format(time.RFC3339)

@@ -10,7 +10,9 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/otpatch/otpatch/internal/agent/jobs"
 	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/workflows"
 )
 
 // The OpenAPI document's schemas are derived from the Go types the handlers decode and
@@ -43,10 +45,45 @@ var enums = map[reflect.Type]func() []string{
 	reflect.TypeFor[domain.Compatibility]():  func() []string { return stateNames(domain.CompatibilityInfo()) },
 	reflect.TypeFor[domain.TokenState]():     func() []string { return []string{"active", "expired", "revoked"} },
 	reflect.TypeFor[domain.SignInMethod]():   func() []string { return []string{"password", "oidc", "token"} },
+	reflect.TypeFor[decisionWord]():          func() []string { return []string{"approve", "reject"} },
+	reflect.TypeFor[complianceDecision]():    complianceDecisions,
+	reflect.TypeFor[complianceSubject]():     complianceSubjects,
+	reflect.TypeFor[grantState]():            grantStates,
+}
+
+// namedEnums are the value sets a string field names with the tag enum:"NAME" (store records
+// keep statuses as plain strings).
+var namedEnums = map[string]func() []string{
+	"patch_status":    func() []string { return stateNames(domain.PatchStatusInfo()) },
+	"campaign_status": func() []string { return stateNames(domain.CampaignStatusInfo()) },
+	"asset_state":     func() []string { return stateNames(domain.AssetStateInfo()) },
+	"compatibility":   func() []string { return stateNames(domain.CompatibilityInfo()) },
 }
 
 // schemaNames renames components whose Go names would collide or read badly.
-var schemaNames = map[reflect.Type]string{}
+var schemaNames = map[reflect.Type]string{
+	// A pause or abort in effect, as the campaign workflow reports it; OperatorAction is the
+	// stored record of one.
+	reflect.TypeFor[workflows.OperatorAction](): "OperatorHold",
+	// The running workflow's own view of a campaign (?live=1); CampaignStatus would clash with
+	// the enum of a campaign's status in generated clients.
+	reflect.TypeFor[workflows.CampaignStatus](): "CampaignLive",
+	// The answer of /healthz.
+	reflect.TypeFor[statusDoc](): "Health",
+	// What the pull agent reads and sends (internal/agent/jobs).
+	reflect.TypeFor[jobs.Me]():         "AgentIdentity",
+	reflect.TypeFor[jobs.Envelope]():   "SignedJob",
+	reflect.TypeFor[jobs.SigningKey](): "JobSigningKey",
+	reflect.TypeFor[jobs.Progress]():   "JobProgress",
+	reflect.TypeFor[jobs.Result]():     "JobResult",
+	reflect.TypeFor[jobs.Output]():     "JobOutput",
+}
+
+// alternatives is implemented by a type written as one of several others (a patch is shaped
+// for its reader); the document says oneOf them.
+type alternatives interface{ alternatives() []any }
+
+var alternativesType = reflect.TypeFor[alternatives]()
 
 func stringsOf[T ~string](vs []T) []string {
 	out := make([]string, len(vs))
@@ -93,7 +130,14 @@ func (s *schemas) schema(t reflect.Type, mode schemaMode) map[string]any {
 	case durationType:
 		return map[string]any{"type": "string", "format": "duration", "description": "ISO 8601 duration (PT4H, PT1H30M, P7D)", "example": "PT4H"}
 	case rawMessageType:
-		return map[string]any{"nullable": true, "description": "Any JSON value"}
+		return map[string]any{"type": "object", "additionalProperties": true, "nullable": true, "description": "A JSON object"}
+	}
+	if t.Implements(alternativesType) {
+		var of []any
+		for _, v := range reflect.Zero(t).Interface().(alternatives).alternatives() {
+			of = append(of, s.of(v, mode))
+		}
+		return map[string]any{"oneOf": of}
 	}
 	if vals, ok := enums[t]; ok {
 		return map[string]any{"type": "string", "enum": vals()}
@@ -103,7 +147,7 @@ func (s *schemas) schema(t reflect.Type, mode schemaMode) map[string]any {
 		inner := s.schema(t.Elem(), mode)
 		return nullable(inner)
 	case reflect.Interface:
-		return map[string]any{"nullable": true, "description": "Any JSON value"}
+		return map[string]any{"type": "object", "additionalProperties": true, "nullable": true, "description": "A JSON object"}
 	case reflect.Bool:
 		return map[string]any{"type": "boolean"}
 	case reflect.String:
@@ -142,7 +186,7 @@ func (s *schemas) schema(t reflect.Type, mode schemaMode) map[string]any {
 // nothing beside $ref.
 func nullable(inner map[string]any) map[string]any {
 	if _, ok := inner["$ref"]; ok {
-		return map[string]any{"allOf": []any{inner}, "nullable": true}
+		return map[string]any{"type": "object", "allOf": []any{inner}, "nullable": true} // components are objects
 	}
 	out := map[string]any{}
 	for k, v := range inner {
@@ -180,6 +224,13 @@ func componentName(t reflect.Type) string {
 		arg := name[i+1 : len(name)-1]
 		if j := strings.LastIndexByte(arg, '.'); j >= 0 {
 			arg = arg[j+1:]
+		}
+		// The item's suffix goes as the item's own component loses it: agentCredentialView
+		// pages are AgentCredentialPage.
+		for _, suffix := range []string{"View", "Doc"} {
+			if strings.HasSuffix(arg, suffix) && len(arg) > len(suffix) {
+				arg = strings.TrimSuffix(arg, suffix)
+			}
 		}
 		name = upperFirst(arg) + upperFirst(name[:i])
 	}
@@ -244,7 +295,7 @@ func (s *schemas) fields(t reflect.Type, mode schemaMode, props map[string]any, 
 		}
 		omit := strings.Contains(","+opts+",", ",omitempty,") || strings.Contains(","+opts+",", ",omitzero,")
 		fs := s.schema(f.Type, mode)
-		if !omit && mode == inAnswer {
+		if !omit && mode == inAnswer && f.Tag.Get("api") != "nonnull" {
 			switch f.Type.Kind() {
 			case reflect.Slice, reflect.Map:
 				if f.Type.Elem().Kind() != reflect.Uint8 || f.Type.Kind() == reflect.Map {
@@ -259,6 +310,13 @@ func (s *schemas) fields(t reflect.Type, mode schemaMode, props map[string]any, 
 					fs = nullable(fs)
 				}
 			}
+		}
+		if name := f.Tag.Get("enum"); name != "" {
+			vals, ok := namedEnums[name]
+			if !ok {
+				panic(fmt.Sprintf("openapi: %s.%s names the unknown enum %q", t, f.Name, name))
+			}
+			fs = withKey(fs, "enum", vals())
 		}
 		if doc := f.Tag.Get("doc"); doc != "" {
 			if _, ref := fs["$ref"]; ref {

@@ -44,7 +44,6 @@ const (
 	DefaultSessionIdle     = 30 * time.Minute
 )
 
-
 // sessionRef is the cookie session a request was authenticated by.
 type sessionRef struct {
 	id      string
@@ -156,6 +155,8 @@ func (s *server) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
 		HttpOnly: true, Secure: s.secureCookies(r), SameSite: http.SameSiteStrictMode})
 }
 
+// sessionRequest is a sign-in in either of its forms (passwordSignIn, tokenSignIn); the
+// handler tells them apart.
 type sessionRequest struct {
 	Token    string      `json:"token,omitempty"`
 	Username string      `json:"username,omitempty"`
@@ -166,21 +167,39 @@ type sessionRequest struct {
 	KeepOtherSessions bool `json:"keep_other_sessions,omitempty"`
 }
 
+func (sessionRequest) alternatives() []any { return []any{passwordSignIn{}, tokenSignIn{}} }
+
+// passwordSignIn is a sign-in with a local account's username and password.
+type passwordSignIn struct {
+	Username          string      `json:"username" api:"required" doc:"At most 128 characters"`
+	Password          string      `json:"password" api:"required" doc:"At most 256 bytes"`
+	TOTP              string      `json:"totp,omitempty" doc:"The current code of the second factor, when it is on; without it such an account is answered 401 with rule totp_required"`
+	Role              domain.Role `json:"role,omitempty" doc:"The role to act in, one the person holds; default the first he holds"`
+	KeepOtherSessions bool        `json:"keep_other_sessions,omitempty" doc:"Keep the person's other sessions open; by default they end"`
+}
+
+// tokenSignIn is a sign-in with a personal token: the session acts in the token's role.
+type tokenSignIn struct {
+	Token             string      `json:"token" api:"required" doc:"A personal token (otp_…), at most 512 characters; an agent credential opens no session (403)"`
+	Role              domain.Role `json:"role,omitempty" doc:"The token's own role, if given; another is refused (422)"`
+	KeepOtherSessions bool        `json:"keep_other_sessions,omitempty" doc:"Keep the person's other sessions open; by default they end"`
+}
+
 // sessionView is who is signed in, and how.
 type sessionView struct {
-	SignedIn bool          `json:"signed_in"`
-	Actor    *domain.Actor `json:"actor,omitempty"`
+	SignedIn bool         `json:"signed_in" doc:"Whether this browser's cookie holds a session; the other fields but sign_in are there only then"`
+	Actor    domain.Actor `json:"actor,omitzero" doc:"Who the session acts as, in which role"`
 	// Roles are the roles the person holds; the session acts in Actor.Role.
-	Roles []domain.Role `json:"roles,omitempty"`
+	Roles []domain.Role `json:"roles,omitempty" doc:"The roles the person holds; the session acts in actor.role"`
 	// Via is how the session was opened: password, oidc or token.
-	Via       string     `json:"via,omitempty"`
-	CSRFToken string     `json:"csrf_token,omitempty"`
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	Via       domain.SignInMethod `json:"via,omitempty" doc:"How the session was opened"`
+	CSRFToken string              `json:"csrf_token,omitempty" doc:"What a change made with the session cookie sends as X-CSRF-Token"`
+	ExpiresAt *time.Time          `json:"expires_at,omitempty" doc:"When the session ends at the latest; it ends sooner after a time without requests"`
 	// PasswordChangeRequired: the session may do nothing but change the password (PUT
 	// /api/v1/me/password) or sign out.
-	PasswordChangeRequired bool `json:"password_change_required,omitempty"`
+	PasswordChangeRequired bool `json:"password_change_required,omitempty" doc:"The session may do nothing but change the password (PUT /api/v1/me/password), read GET /api/v1/me and /api/v1/session, and sign out"`
 	// SignIn lists the sign-in methods the server offers.
-	SignIn signInMethods `json:"sign_in"`
+	SignIn signInMethods `json:"sign_in" doc:"The sign-in methods the server offers"`
 }
 
 // signInMethods are the ways to sign in: local accounts and tokens always; single sign-on
@@ -189,8 +208,8 @@ type signInMethods struct {
 	Password  bool   `json:"password"`
 	Token     bool   `json:"token"`
 	OIDC      bool   `json:"oidc"`
-	OIDCStart string `json:"oidc_start,omitempty"`
-	OIDCName  string `json:"oidc_name,omitempty"`
+	OIDCStart string `json:"oidc_start,omitempty" doc:"Where a browser starts single sign-on (GET), when it is offered"`
+	OIDCName  string `json:"oidc_name,omitempty" doc:"The provider's name to show on the sign-in page"`
 }
 
 func (s *server) signInMethods() signInMethods {
@@ -240,7 +259,7 @@ func (s *server) createSession(w http.ResponseWriter, r *http.Request) {
 	in.Token, in.Username = strings.TrimSpace(in.Token), strings.TrimSpace(in.Username)
 	v := &domain.ValidationError{What: "sign-in"}
 	switch {
-	case in.Token != "" && in.Username != "":
+	case in.Token != "" && (in.Username != "" || in.Password != "" || in.TOTP != ""):
 		v.Add("token", "give a username and password, or a token, not both")
 	case in.Token == "" && in.Username == "":
 		v.Add("username", "is required (or sign in with a token)")
@@ -335,13 +354,14 @@ func (s *server) openSession(w http.ResponseWriter, r *http.Request, u store.Use
 		return
 	}
 	s.setSessionCookie(w, r, id, sess.ExpiresAt)
+	w.Header().Set("Location", "/api/v1/session")
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusCreated, s.viewSession(u, sess, roles, id))
 }
 
 func (s *server) viewSession(u store.User, sess store.Session, roles []domain.Role, id string) sessionView {
-	a, exp := u.Actor(sess.Role), sess.ExpiresAt
-	return sessionView{SignedIn: true, Actor: &a, Roles: roles, Via: sess.Method, CSRFToken: csrfToken(id), ExpiresAt: &exp,
+	exp := sess.ExpiresAt
+	return sessionView{SignedIn: true, Actor: u.Actor(sess.Role), Roles: roles, Via: domain.SignInMethod(sess.Method), CSRFToken: csrfToken(id), ExpiresAt: &exp,
 		PasswordChangeRequired: s.mustChangePassword(u), SignIn: s.signInMethods()}
 }
 
@@ -446,9 +466,6 @@ func (s *server) refuseLocked(w http.ResponseWriter, r *http.Request, until time
 // getSession tells the web UI whether its cookie still holds a session. It is public so a
 // page load without a session is not a refused request.
 func (s *server) getSession(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r) {
-		return
-	}
 	w.Header().Set("Cache-Control", "no-store")
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" || len(c.Value) > 128 {
@@ -478,6 +495,11 @@ func (s *server) answerSession(w http.ResponseWriter, r *http.Request, u store.U
 	writeJSON(w, http.StatusOK, s.viewSession(u, sess, roles, id))
 }
 
+// sessionRoleRequest is the role a session is to act in.
+type sessionRoleRequest struct {
+	Role domain.Role `json:"role" api:"required" doc:"A role the signed-in person holds"`
+}
+
 // switchSessionRole makes the cookie session act in another role its person holds.
 func (s *server) switchSessionRole(w http.ResponseWriter, r *http.Request) {
 	ref, ok := sessionOf(r)
@@ -489,9 +511,7 @@ func (s *server) switchSessionRole(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusForbidden, "session.role_refused", "this session was opened with a token and acts in the token's role only; sign in with your password or single sign-on to choose among your roles")
 		return
 	}
-	var in struct {
-		Role domain.Role `json:"role"`
-	}
+	var in sessionRoleRequest
 	if err := decode(w, r, &in); err != nil {
 		s.fail(w, r, err)
 		return
@@ -538,11 +558,19 @@ func (s *server) deleteSession(w http.ResponseWriter, r *http.Request) {
 // sessionListView is one open session as its person sees it.
 type sessionListView struct {
 	store.Session
-	Current bool `json:"current"`
+	Current bool `json:"current" doc:"This is the session of the request"`
 }
 
+// sessionListKey sorts sessions by when they were opened, then by id.
+func sessionListKey(x sessionListView) string {
+	return cursorKey(x.CreatedAt.UTC().Format("2006-01-02T15:04:05.000000000"), x.IDHash)
+}
+
+// listSessions answers a page of the caller's open sessions, oldest first.
 func (s *server) listSessions(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r) {
+	pr, err := readPage(r)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	a := actorOf(r)
@@ -552,11 +580,17 @@ func (s *server) listSessions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ref, cookie := sessionOf(r)
-	out := make([]sessionListView, 0, len(ss))
+	all := make([]sessionListView, 0, len(ss))
 	for _, x := range ss {
-		out = append(out, sessionListView{Session: x, Current: cookie && x.IDHash == ref.hash()})
+		all = append(all, sessionListView{Session: x, Current: cookie && x.IDHash == ref.hash()})
 	}
-	writeJSON(w, http.StatusOK, out)
+	slices.SortFunc(all, func(a, b sessionListView) int { return strings.Compare(sessionListKey(a), sessionListKey(b)) })
+	writeJSON(w, http.StatusOK, pageOf(all, sessionListKey, pr))
+}
+
+// sessionsEnded is the answer of signing out everywhere.
+type sessionsEnded struct {
+	SessionsEnded int64 `json:"sessions_ended" doc:"How many sessions ended, this one included"`
 }
 
 // endAllSessions signs the caller out everywhere.
@@ -569,7 +603,7 @@ func (s *server) endAllSessions(w http.ResponseWriter, r *http.Request) {
 	if _, cookie := sessionOf(r); cookie {
 		s.clearSessionCookie(w, r)
 	}
-	writeJSON(w, http.StatusOK, map[string]int64{"sessions_ended": n})
+	writeJSON(w, http.StatusOK, sessionsEnded{SessionsEnded: n})
 }
 
 // endOneSession ends one of the caller's sessions (an admin's: anyone's).
@@ -604,13 +638,47 @@ func truncate(s string, n int) string {
 
 // sessionOperations are the routes of session.go.
 func (s *server) sessionOperations() []operation {
+	cookie := "otpatch_session: the session id (HttpOnly, SameSite=Strict, Path=/, Secure over HTTPS or behind a TLS-terminating proxy), for as long as the session lasts"
 	return []operation{
-		{Method: "POST", Path: "/api/v1/session", ID: "createSession", Tag: "Sign-in", Summary: "Sign in: with username and password (and totp when the second factor is on), or with a personal token. Opens a browser session (HttpOnly cookie otpatch_session) acting in role (default: the first role held) and returns the actor, the roles held and the CSRF token that cookie-authenticated changes must send as X-CSRF-Token. The person's other sessions end unless keep_other_sessions is true. A locked account, a wrong password or code: 401/403, counted per address (429 past the limit)", Public: true, /* body: {username, password, totp?, role?, keep_other_sessions?} or {token, keep_other_sessions?} */ Answers: []answer{ok(nil)}, Handle: s.createSession},
-		{Method: "GET", Path: "/api/v1/session", ID: "getSession", Tag: "Sign-in", Summary: "Whether this browser's session cookie is signed in, and then its actor, roles, CSRF token, end and whether the password must be changed first; also the sign-in methods the server offers (a page load asks this without a refusal in the audit trail)", Public: true, Answers: []answer{ok(nil)}, Handle: s.getSession},
-		{Method: "DELETE", Path: "/api/v1/session", ID: "deleteSession", Tag: "Sign-in", Summary: "Sign out: end the cookie session", Allow: anyRole, Roles: "any (cookie session)", Answers: []answer{ok(nil)}, Handle: s.deleteSession},
-		{Method: "PUT", Path: "/api/v1/session", ID: "switchSessionRole", Tag: "Sign-in", Summary: "Act in another role the signed-in person holds", Allow: anyRole, Roles: "any (cookie session)", /* body: {role} */ Answers: []answer{ok(nil)}, Handle: s.switchSessionRole},
-		{Method: "GET", Path: "/api/v1/sessions", ID: "listSessions", Tag: "Sign-in", Summary: "The caller's open sessions (how and when each was opened, from where, last seen); current marks this one", Allow: anyRole, Roles: "any", Answers: []answer{ok(nil)}, Handle: s.listSessions},
-		{Method: "DELETE", Path: "/api/v1/sessions", ID: "endAllSessions", Tag: "Sign-in", Summary: "Sign out everywhere: end every session of the caller, this one included", Allow: anyRole, Roles: "any", Answers: []answer{ok(nil)}, Handle: s.endAllSessions},
-		{Method: "DELETE", Path: "/api/v1/sessions/{sessionID}", ID: "endOneSession", Tag: "Sign-in", Summary: "End one of the caller's sessions (an admin: anyone's)", Allow: anyRole, Roles: "any", Answers: []answer{ok(nil)}, Handle: s.endOneSession},
+		{Method: "POST", Path: "/api/v1/session", ID: "createSession", Tag: "Sign-in", Public: true,
+			Summary: "Sign in with a username and password, or with a personal token",
+			Description: "The body takes one of two forms: username and password (with totp when the account's second factor is on, and role to act in), " +
+				"or token (the session acts in the token's role). Either may ask to keep_other_sessions; by default a sign-in ends the person's other sessions. " +
+				"The answer opens a browser session, held in the HttpOnly cookie otpatch_session, acting in role (default: the first role the person holds), " +
+				"and carries the CSRF token that changes made with that cookie send as X-CSRF-Token.\n\n" +
+				"Refused: a sign-in sent from another site's page (403); a wrong username, password, code or token (401); a second factor without its code " +
+				"(401, rule totp_required); a locked account (403, with Retry-After); an agent's token (403); a role the person does not hold, or no role at all (403); a role other than the token's, or a body that is not one of the two forms (422). " +
+				"Failures are counted per address: past the limit they are answered 429. A refused sign-in sets no cookie.",
+			Body: sessionRequest{},
+			Answers: []answer{{Status: http.StatusCreated, Body: sessionView{}, Desc: "Signed in",
+				Headers: map[string]string{"Location": "/api/v1/session, where GET reads the session", "Set-Cookie": cookie}}},
+			Handle: s.createSession},
+		{Method: "GET", Path: "/api/v1/session", ID: "getSession", Tag: "Sign-in", Public: true,
+			Summary: "Whether this browser is signed in, and the sign-in methods offered",
+			Description: "When the session cookie holds a session: its actor, the roles held, the CSRF token, its end and whether the password must be changed first. " +
+				"Always: the sign-in methods the server offers. A page load asks this without a cookie, or with an ended one, and gets signed_in false, " +
+				"never a refusal in the audit trail; an ended session's cookie is cleared.",
+			Answers: []answer{ok(sessionView{})}, Handle: s.getSession},
+		{Method: "DELETE", Path: "/api/v1/session", ID: "deleteSession", Tag: "Sign-in", Allow: anyRole, Roles: "any (cookie session)",
+			Summary:     "Sign out: end the cookie session",
+			Description: "The session ends on the server and the cookie is cleared. A request with a bearer token has no session to end (400).",
+			Answers:     []answer{noContent}, Handle: s.deleteSession},
+		{Method: "PUT", Path: "/api/v1/session", ID: "switchSessionRole", Tag: "Sign-in", Allow: anyRole, Roles: "any (cookie session)",
+			Summary: "Act in another role the signed-in person holds",
+			Description: "Refused: a role he does not hold (403); a session opened with a token, which acts in the token's role only (403); " +
+				"a request with a bearer token (400).",
+			Body: sessionRoleRequest{}, Answers: []answer{ok(sessionView{})}, Handle: s.switchSessionRole},
+		{Method: "GET", Path: "/api/v1/sessions", ID: "listSessions", Tag: "Sign-in", Allow: anyRole,
+			Summary:     "List the caller's open sessions",
+			Description: "Oldest first: how and when each was opened, from where, with which browser, when it was last seen and when it ends; current marks the session of this request.",
+			Query:       paged(), Answers: []answer{ok(page[sessionListView]{})}, Handle: s.listSessions},
+		{Method: "DELETE", Path: "/api/v1/sessions", ID: "endAllSessions", Tag: "Sign-in", Allow: anyRole,
+			Summary:     "Sign out everywhere",
+			Description: "Ends every session of the caller, this one included (its cookie is cleared). Personal tokens stay valid.",
+			Answers:     []answer{ok(sessionsEnded{})}, Handle: s.endAllSessions},
+		{Method: "DELETE", Path: "/api/v1/sessions/{sessionID}", ID: "endSession", Tag: "Sign-in", Allow: anyRole, Roles: "any (own; admin: anyone's)",
+			Summary:     "End one session",
+			Description: "sessionID is the id GET /api/v1/sessions lists. Another person's session answers 404, as a missing one, unless the caller is an admin.",
+			Answers:     []answer{noContent}, Handle: s.endOneSession},
 	}
 }

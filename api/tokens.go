@@ -42,13 +42,13 @@ func tokenLifetimes(lifetime, maxLifetime time.Duration) (time.Duration, time.Du
 }
 
 type tokenRequest struct {
-	Name string `json:"name"`
+	Name string `json:"name" api:"required" doc:"1-128 letters, digits, '.', '_', '+' or '-'; unique among the caller's active tokens"`
 	// Role is the role the token acts in: one the caller holds (default: his acting role).
-	Role domain.Role `json:"role,omitempty"`
-	// ExpiresIn is how long the token lasts: "30d", "12h". ExpiresAt is when it ends (RFC
-	// 3339). Neither: the server's default lifetime.
-	ExpiresIn string `json:"expires_in,omitempty"`
-	ExpiresAt string `json:"expires_at,omitempty"`
+	Role domain.Role `json:"role,omitempty" doc:"The role the token acts in, one the caller holds; default his acting role"`
+	// ExpiresIn is how long the token lasts: "P30D", "PT12H", "30d", "12h". ExpiresAt is when
+	// it ends (RFC 3339). Neither: the server's default lifetime.
+	ExpiresIn string `json:"expires_in,omitempty" doc:"How long the token lasts: an ISO 8601 duration (P30D, PT12H), or 30d, 12h; not with expires_at"`
+	ExpiresAt string `json:"expires_at,omitempty" doc:"When the token ends, RFC 3339 (2026-06-30T18:00:00Z); not with expires_in"`
 }
 
 // tokenView is a token as listed: never its secret or hash.
@@ -60,14 +60,15 @@ type tokenView struct {
 // newTokenView is the answer to POST /tokens, the only one that carries the secret.
 type newTokenView struct {
 	tokenView
-	Secret string `json:"token"`
+	Secret string `json:"token" doc:"The token (otp_…), shown only in this answer; send it as Authorization: Bearer"`
 }
 
 func (s *server) viewToken(t store.Token) tokenView {
 	return tokenView{Token: t, State: domain.TokenStateAt(t.RevokedAt, t.ExpiresAt, s.Store.Now())}
 }
 
-// parseLifetime reads "30d" (days) or Go duration text ("12h", "90m").
+// parseLifetime reads an ISO 8601 duration ("P30D", "PT12H"), a number of days ("30d") or Go
+// duration text ("12h", "90m").
 func parseLifetime(v string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(v, "d"); ok {
 		n, err := strconv.Atoi(days)
@@ -76,15 +77,23 @@ func parseLifetime(v string) (time.Duration, error) {
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
-	return time.ParseDuration(v)
+	d, err := domain.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration", v)
+	}
+	return d, nil
 }
 
-// days writes a lifetime as days when it is whole days.
-func days(d time.Duration) string {
-	if d%(24*time.Hour) == 0 {
-		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+// lifetimeWords writes a lifetime in words and ISO 8601: "365 days (P365D)", "2h0m0s (PT2H)".
+func lifetimeWords(d time.Duration) string {
+	words := d.String()
+	if n := d / (24 * time.Hour); d%(24*time.Hour) == 0 {
+		words = strconv.FormatInt(int64(n), 10) + " days"
+		if n == 1 {
+			words = "1 day"
+		}
 	}
-	return d.String()
+	return words + " (" + domain.FormatISODuration(d) + ")"
 }
 
 // expiry is when the token asked for by in ends, now being now; what is wrong with the request
@@ -99,10 +108,10 @@ func (s *server) expiry(in tokenRequest, now time.Time, v *domain.ValidationErro
 	case in.ExpiresIn != "":
 		d, err := parseLifetime(in.ExpiresIn)
 		if err != nil {
-			v.Add("expires_in", "must be a lifetime such as 30d or 12h: %v", err)
+			v.Add("expires_in", "must be a lifetime such as P30D, PT12H, 30d or 12h: %v", err)
 			return time.Time{}
 		}
-		field, asked, at = "expires_in", days(d), now.Add(d)
+		field, asked, at = "expires_in", lifetimeWords(d), now.Add(d)
 	case in.ExpiresAt != "":
 		t, err := time.Parse(time.RFC3339, in.ExpiresAt)
 		if err != nil {
@@ -117,7 +126,7 @@ func (s *server) expiry(in tokenRequest, now time.Time, v *domain.ValidationErro
 	case !at.After(now):
 		v.Add(field, "is %s; a token must end in the future", asked)
 	case at.Sub(now) > s.TokenMaxLifetime:
-		v.Add(field, "is %s; a token lasts at most %s from now (the server's maximum token lifetime)", asked, days(s.TokenMaxLifetime))
+		v.Add(field, "is %s; a token lasts at most %s from now (the server's maximum token lifetime)", asked, lifetimeWords(s.TokenMaxLifetime))
 	default:
 		return at
 	}
@@ -197,6 +206,7 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	w.Header().Set("Location", "/api/v1/tokens/"+t.ID)
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusCreated, newTokenView{tokenView: s.viewToken(t), Secret: secret})
 }
@@ -213,21 +223,74 @@ func tokenHolder(a domain.Actor) string {
 	return a.UserID
 }
 
-// listTokens lists the caller's personal tokens, or an admin's view of everyone's.
+// tokenKey sorts tokens as the store lists them: by when they were made, then by id.
+func tokenKey(t tokenView) string {
+	return cursorKey(t.CreatedAt.UTC().Format("2006-01-02T15:04:05.000000000"), t.ID)
+}
+
+// listTokens answers a page of the caller's personal tokens, or of everyone's for an admin,
+// oldest first.
 func (s *server) listTokens(w http.ResponseWriter, r *http.Request) {
-	if !allowQuery(w, r) {
+	pr, err := readPage(r)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
-	ts, err := s.Store.PersonalTokens(r.Context(), tokenHolder(actorOf(r)))
+	a := actorOf(r)
+	holder := tokenHolder(a)
+	q := r.URL.Query()
+	state := domain.TokenState(q.Get("state"))
+	v := &domain.ValidationError{What: "query"}
+	if state != "" && state != domain.TokenActive && state != domain.TokenExpired && state != domain.TokenRevoked {
+		v.Add("state", "must be active, expired or revoked")
+	}
+	if id := q.Get("user_id"); id != "" {
+		switch {
+		case holder == "":
+			if _, err := s.Store.User(r.Context(), id); errors.Is(err, store.ErrNotFound) {
+				v.Add("user_id", "names no user (%s)", truncate(id, 64))
+			} else if err != nil {
+				s.internal(w, r, err)
+				return
+			}
+			holder = id
+		case id != holder:
+			v.Add("user_id", "must be your own user id or left out: only an admin lists another person's tokens")
+		}
+	}
+	if err := v.Err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ts, err := s.Store.PersonalTokens(r.Context(), holder)
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
-	out := make([]tokenView, 0, len(ts))
+	all := make([]tokenView, 0, len(ts))
 	for _, t := range ts {
-		out = append(out, s.viewToken(t))
+		if tv := s.viewToken(t); state == "" || tv.State == state {
+			all = append(all, tv)
+		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	slices.SortFunc(all, func(a, b tokenView) int { return strings.Compare(tokenKey(a), tokenKey(b)) })
+	writeJSON(w, http.StatusOK, pageOf(all, tokenKey, pr))
+}
+
+// getToken answers one of the caller's tokens, or anyone's for an admin. Another holder's
+// token answers as a missing one.
+func (s *server) getToken(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "tokenID")
+	t, err := s.Store.PersonalToken(r.Context(), id, tokenHolder(actorOf(r)))
+	if errors.Is(err, store.ErrNotFound) {
+		notFoundProblem(w, r, "token "+truncate(id, 64))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.viewToken(t))
 }
 
 // revokeToken revokes one of the caller's tokens, or any for an admin. Another holder's token
@@ -236,7 +299,7 @@ func (s *server) revokeToken(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "tokenID")
 	t, err := s.Store.RevokeToken(r.Context(), id, tokenHolder(actorOf(r)), event(r, "token.revoked"))
 	if errors.Is(err, store.ErrNotFound) {
-		notFoundProblem(w, r, "token "+id)
+		notFoundProblem(w, r, "token "+truncate(id, 64))
 		return
 	}
 	if err != nil {
@@ -249,8 +312,32 @@ func (s *server) revokeToken(w http.ResponseWriter, r *http.Request) {
 // tokenOperations are the routes of tokens.go.
 func (s *server) tokenOperations() []operation {
 	return []operation{
-		{Method: "POST", Path: "/api/v1/tokens", ID: "createToken", Tag: "People", Summary: "Create a personal bearer token of the caller, acting in role (one he holds; default his acting role; another is 403), shown only in this answer; it expires after the server's default lifetime unless expires_in (\"30d\", \"12h\") or expires_at (RFC 3339) asks for another, at most the server's maximum (422 beyond it); a name of another active token of his is refused (409). No one mints a token for someone else", Allow: anyRole, Roles: "any", /* body: {name, role?, expires_in | expires_at} */ Answers: []answer{ok(nil)}, Handle: s.createToken},
-		{Method: "GET", Path: "/api/v1/tokens", ID: "listTokens", Tag: "People", Summary: "List personal tokens with their state (active, expired, revoked), expiry and last use, never a secret or its hash: the caller's own; an admin's lists everyone's. Agent credentials are listed with their asset", Allow: anyRole, Roles: "any", Answers: []answer{ok(nil)}, Handle: s.listTokens},
-		{Method: "DELETE", Path: "/api/v1/tokens/{tokenID}", ID: "revokeToken", Tag: "People", Summary: "Revoke a personal token: it and the sessions opened with it are refused from the next request on (409 when revoked before); its holder or an admin may", Allow: anyRole, Roles: "any (own; admin: any)", Answers: []answer{ok(nil)}, Handle: s.revokeToken},
+		{Method: "POST", Path: "/api/v1/tokens", ID: "createToken", Tag: "People", Allow: anyRole, Roles: "any (for himself)",
+			Summary: "Create a personal bearer token of the caller",
+			Description: "The token acts as the caller in role: one he holds, by default his acting role; another is refused (403). " +
+				"A request made with a token, or in a session opened with one, mints only in that token's role (403 otherwise), and its new token lasts no longer than it " +
+				"and is revoked with it; a single sign-on user's token lasts no longer than his sign-in. " +
+				"The secret is shown only in this answer. The token expires after the server's default lifetime unless expires_in (P30D, PT12H, or 30d, 12h) " +
+				"or expires_at (RFC 3339) asks for another, at most the server's maximum (422 beyond it, or for an end in the past, or both given). " +
+				"A name of another active token of his is refused (409). No one mints a token for someone else.",
+			Body: tokenRequest{}, Answers: []answer{created(newTokenView{})}, Handle: s.createToken},
+		{Method: "GET", Path: "/api/v1/tokens", ID: "listTokens", Tag: "People", Allow: anyRole, Roles: "any (own; admin: everyone's)",
+			Summary: "List personal tokens",
+			Description: "Oldest first, with their state (active, expired, revoked), expiry and last use, never a secret or its hash: the caller's own; " +
+				"an admin's list holds everyone's, and user_id narrows it to one person's. Agent credentials are listed with their asset.",
+			Query: paged(
+				qEnum("state", "Only tokens in this state", "active", "expired", "revoked"),
+				qString("user_id", "Only this person's tokens: an admin's choice of anyone (an unknown user is refused, 422); anyone else may name only himself (422 otherwise)"),
+			),
+			Answers: []answer{ok(page[tokenView]{})}, Handle: s.listTokens},
+		{Method: "GET", Path: "/api/v1/tokens/{tokenID}", ID: "getToken", Tag: "People", Allow: anyRole, Roles: "any (own; admin: any)",
+			Summary:     "Get one personal token, without its secret",
+			Description: "Another person's token answers 404, as a missing one, unless the caller is an admin.",
+			Answers:     []answer{ok(tokenView{})}, Handle: s.getToken},
+		{Method: "DELETE", Path: "/api/v1/tokens/{tokenID}", ID: "revokeToken", Tag: "People", Allow: anyRole, Roles: "any (own; admin: any)",
+			Summary: "Revoke a personal token",
+			Description: "It, the tokens minted with it, and the sessions opened with them are refused from the next request on. " +
+				"A token revoked before is refused (409); another person's token answers 404, as a missing one, unless the caller is an admin.",
+			Answers: []answer{ok(tokenView{})}, Handle: s.revokeToken},
 	}
 }

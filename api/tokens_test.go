@@ -69,11 +69,13 @@ func (e *env) listRaw(token string) ([]tokenDoc, string) {
 	if code := e.call("GET", "/api/v1/tokens", token, nil, &raw); code != http.StatusOK {
 		e.t.Fatalf("list tokens: %d %s", code, raw)
 	}
-	var out []tokenDoc
+	var out struct {
+		Items []tokenDoc `json:"items"`
+	}
 	if err := json.Unmarshal(raw, &out); err != nil {
 		e.t.Fatal(err)
 	}
-	return out, string(raw)
+	return out.Items, string(raw)
 }
 
 // TestTokenLifecycle walks personal tokens through the API with the store's clock moved by
@@ -138,7 +140,7 @@ func TestTokenLifecycle(t *testing.T) {
 		}
 		var p problemDoc
 		e.call("POST", "/api/v1/tokens", ninaSetup, map[string]any{"name": "phone", "expires_in": "400d"}, &p)
-		if !strings.Contains(p.Detail, "at most 365d") {
+		if !strings.Contains(p.Detail, "at most 365 days (P365D)") {
 			t.Errorf("the refusal does not name the maximum: %q", p.Detail)
 		}
 		if mine, _ := e.listRaw(ninaSetup); len(mine) != 3 {

@@ -22,23 +22,25 @@ import (
 const MaxPresignedBytes = 64 << 30
 
 type uploadRequest struct {
-	Manifest  string `json:"manifest"`
-	Signature string `json:"signature"`
+	Manifest  string `json:"manifest" api:"required" doc:"The manifest JSON exactly as signed, as a string"`
+	Signature string `json:"signature" api:"required" doc:"The base64 ed25519 signature of the manifest bytes"`
 }
 
+// uploadTarget is where to put one artifact.
 type uploadTarget struct {
 	Name   string `json:"name"`
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
-	Method string `json:"method"`
-	URL    string `json:"url"`
+	Method string `json:"method" doc:"The HTTP method to send the artifact with (PUT)"`
+	URL    string `json:"url" doc:"The presigned object store URL; it needs no other credential and expires at expires_at"`
 }
 
+// uploadView is an upload started: where to put each artifact, and where to complete it.
 type uploadView struct {
-	UploadID  string         `json:"upload_id"`
+	UploadID  string         `json:"upload_id" doc:"The upload's id; the patch, once submitted, has the same id"`
 	ExpiresAt time.Time      `json:"expires_at"`
 	Artifacts []uploadTarget `json:"artifacts"`
-	Complete  string         `json:"complete"`
+	Complete  string         `json:"complete" doc:"The URL path to POST to once every artifact is uploaded"`
 }
 
 func (s *server) presignExpiry() time.Duration {
@@ -83,6 +85,7 @@ func (s *server) startUpload(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	w.Header().Set("Location", view.Complete)
 	writeJSON(w, http.StatusCreated, view)
 }
 
@@ -198,7 +201,19 @@ func SweepExpiredUploads(ctx context.Context, st *store.Store, objs interface {
 // uploadOperations are the routes of uploads.go.
 func (s *server) uploadOperations() []operation {
 	return []operation{
-		{Method: "POST", Path: "/api/v1/patches/uploads", ID: "startUpload", Tag: "Patches", Summary: "Admit a signed manifest and get presigned PUT URLs for its artifacts", Allow: vendors, Roles: "vendor", /* body: {manifest, signature} */ Answers: []answer{ok(nil)}, Handle: s.startUpload},
-		{Method: "POST", Path: "/api/v1/patches/uploads/{uploadID}/complete", ID: "completeUpload", Tag: "Patches", Summary: "Check the uploaded artifacts (size, SHA-256) and submit the patch; answers as POST /api/v1/patches", Allow: vendors, Roles: "vendor", Answers: []answer{ok(nil)}, Handle: s.completeUpload},
+		{Method: "POST", Path: "/api/v1/patches/uploads", ID: "startPatchUpload", Tag: "Patches", Allow: vendors,
+			Summary: "Admit a signed manifest and get presigned PUT URLs for its artifacts",
+			Description: "For artifacts too large to stream through the API (up to 64 GiB in all). The manifest passes the checks of POST /api/v1/patches that need no artifact byte " +
+				"(vendor, trusted signature, catalogue product, no duplicate, no rollback); then each artifact gets a short-lived presigned URL to PUT it straight to the object store. " +
+				"Every refusal is audited.",
+			Body: uploadRequest{},
+			Answers: []answer{{Status: http.StatusCreated, Body: uploadView{}, Desc: "The upload is open until expires_at",
+				Headers: map[string]string{"Location": "Where to complete the upload (POST), the same as complete"}}},
+			Handle: s.startUpload},
+		{Method: "POST", Path: "/api/v1/patches/uploads/{uploadID}/complete", ID: "completePatchUpload", Tag: "Patches", Allow: vendors,
+			Summary: "Check the uploaded artifacts and submit the patch",
+			Description: "Runs the admission checks again (a key may have been revoked meanwhile), reads every uploaded artifact once to check its size and SHA-256, and submits the patch; " +
+				"it answers as POST /api/v1/patches. Anything wrong removes the uploaded objects (422). An upload that expired, or was completed or refused before, is refused (409): start a new upload.",
+			Answers: []answer{created(patchDoc{})}, Handle: s.completeUpload},
 	}
 }

@@ -36,7 +36,7 @@ func TestVendorSeesNoInventory(t *testing.T) {
 			ID   string `json:"id"`
 			Name string `json:"name"`
 		}
-		if code := e.call("GET", list, e.tokens.Engineer, nil, &items); code != http.StatusOK || len(items) == 0 {
+		if code := e.list(list, e.tokens.Engineer, &items); code != http.StatusOK || len(items) == 0 {
 			t.Fatalf("GET %s: %d, %d items", list, code, len(items))
 		}
 		for _, it := range items {

@@ -22,7 +22,7 @@ import (
 // deployed under a waiver cannot be rolled back.
 
 type waiverRequest struct {
-	Reason string `json:"reason"`
+	Reason string `json:"reason" api:"required" doc:"Why the asset may deploy without a verified backup (at most 2000 characters)"`
 }
 
 func (s *server) waiveBackup(w http.ResponseWriter, r *http.Request) {
@@ -64,6 +64,14 @@ func (s *server) waiveBackup(w http.ResponseWriter, r *http.Request) {
 // waiverOperations are the routes of waiver.go.
 func (s *server) waiverOperations() []operation {
 	return []operation{
-		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/assets/{assetID}/backup-waiver", ID: "waiveBackup", Tag: "Campaigns", Summary: "Waive the verified backup of one asset not yet started: it deploys even when its backup fails, and a later failure cannot be rolled back (ends rollback_failed with an alarm). The waiver changes the plan: new plan_digest (audited as campaign.replanned), approvals of the earlier plan no longer count, and an approved campaign awaits approval of the new plan before it starts another asset", Allow: engineers, Roles: "engineer, admin", /* body: {reason} (required) */ Answers: []answer{ok(nil)}, Handle: s.waiveBackup},
+		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/assets/{assetID}/backup-waiver", ID: "waiveBackup", Tag: "Operations", Allow: engineers,
+			Summary: "Waive the verified backup of one target not yet started",
+			Description: "The asset deploys even when its backup fails, and a later failure cannot be rolled back (it ends rollback_failed with an alarm). " +
+				"The waiver changes the plan: a new plan_digest (audited as campaign.replanned), approvals of the earlier plan no longer count, " +
+				"and an approved campaign awaits approval of the new plan before it starts another asset. " +
+				"Refused (409) for an asset that is not a target of the campaign, already started or already waived, and for a campaign being aborted or that has ended; " +
+				"the reason is required, at most 2000 characters (422). Every refusal is audited.",
+			Body:    waiverRequest{},
+			Answers: []answer{ok(workflows.BackupWaiverResponse{})}, Handle: s.waiveBackup},
 	}
 }

@@ -80,7 +80,7 @@ func TestWindowsThatNeverOpenAreRefused(t *testing.T) {
 				t.Errorf("zone refusal %+v, want window.%s: %q", zp.Errors, tt.field, tt.cause)
 			}
 			var zs []zoneDoc
-			e.call("GET", "/api/v1/zones", e.tokens.Engineer, nil, &zs)
+			e.list("/api/v1/zones", e.tokens.Engineer, &zs)
 			for _, z := range zs {
 				if z.Name == zone["name"] {
 					t.Errorf("the refused zone was created: %+v", z)
@@ -99,11 +99,11 @@ func TestWindowsShowNoOpeningInThePast(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	now := time.Now()
 	var all []windowsDoc
-	if code := e.call("GET", "/api/v1/windows?next=5", e.tokens.Engineer, nil, &all); code != http.StatusOK {
+	if code := e.list("/api/v1/windows?openings=5", e.tokens.Engineer, &all); code != http.StatusOK {
 		t.Fatalf("GET /windows: %d", code)
 	}
 	var one windowsDoc
-	if code := e.call("GET", "/api/v1/zones/zone_bench/windows?next=5", e.tokens.Engineer, nil, &one); code != http.StatusOK {
+	if code := e.call("GET", "/api/v1/zones/zone_bench/windows?openings=5", e.tokens.Engineer, nil, &one); code != http.StatusOK {
 		t.Fatalf("GET zone_bench/windows: %d", code)
 	}
 	for _, z := range append(all, one) {

@@ -199,7 +199,7 @@ func TestBrowserPeople(t *testing.T) {
 	t.Run("a new token is shown once, works, and is revoked", func(t *testing.T) {
 		nina.run("create a token", 20*time.Second,
 			chromedp.SendKeys(css(`#new-token-name`), "nightly-report"), chromedp.SetValue(css(`#new-token-role`), "engineer"),
-			chromedp.SetValue(css(`#new-token-expiry`), "30d"), chromedp.Click(css(`#create-token`)),
+			chromedp.SetValue(css(`#new-token-expiry`), "P30D"), chromedp.Click(css(`#create-token`)),
 			chromedp.WaitVisible(css(`#new-token`)), chromedp.WaitVisible(css(`#token-list tr[data-token="nightly-report"][data-state="active"]`)))
 		secret := eval[string](nina, `document.getElementById("new-token").value`)
 		var me struct {

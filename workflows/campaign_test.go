@@ -524,7 +524,7 @@ func TestCampaignDecisionCountsOnceRecorded(t *testing.T) {
 func TestCampaignExpiredApprovalRenewed(t *testing.T) {
 	plan := newPlan(benchTarget("bench1"), target("rtu1", "substation", 3, 3, window("0 2 * * 0", 4*time.Hour, 1), 30*time.Minute))
 	h := newHarness(t, plan)
-	ttl := plan.Policy.TTL
+	ttl := time.Duration(plan.Policy.TTL)
 	h.at(time.Hour, func() { h.decide("alice-1", approve(alice)) })
 	var safety, renewed *outcome
 	h.at(ttl+2*time.Hour, func() { safety = h.decide("sam", approve(sam)) })

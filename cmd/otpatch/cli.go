@@ -92,6 +92,7 @@ func commands() []command {
 		{"csaf ingest", "--url URL --token TOKEN FILE...", "load CSAF 2.0 advisories", runCSAFIngest},
 		{"evidence verify", "[--checkpoint-key KEY] [--json] BUNDLE", "check a campaign's evidence bundle offline", runEvidenceVerifyStdout},
 		{"config check", "[--role server|worker] [--connect] [settings of that role]", "validate a production configuration and say what is missing", runConfigCheck},
+		{"openapi", "[--out FILE]", "print the API's OpenAPI document, as the server serves it at /api/v1/openapi.json", runOpenAPI},
 		{"healthcheck", "[--url URL] [--ca FILE]", "exit 0 when the server answers /healthz", runHealthcheck},
 		{"version", "", "print the version, the commit it was built from and the Go version", runVersion},
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/otpatch/otpatch/internal/teststack"
 )
 
 // TestCSAFIngestCLI loads real CISA advisories with `otpatch csaf ingest` and checks a broken
@@ -39,7 +41,7 @@ func TestCSAFIngestCLI(t *testing.T) {
 		}
 	}
 	var list []map[string]any
-	apiClient{t: t, base: "http://" + addr}.json("GET", "/api/v1/advisories", tokens["engineer"], nil, &list)
+	teststack.List(t, nil, "http://"+addr+"/api/v1/advisories", tokens["engineer"], &list)
 	if len(list) != 2 {
 		t.Errorf("%d advisories stored, want the 2 good ones", len(list))
 	}

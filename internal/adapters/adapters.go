@@ -74,7 +74,7 @@ type Endpoint struct {
 	// User is the account otpatch logs in as (adapter ssh).
 	User string `json:"user,omitempty"`
 	// BackupPaths are the absolute paths whose archive is the asset's backup (ssh and agent).
-	BackupPaths []string `json:"backup_paths,omitempty"`
+	BackupPaths []string `json:"backup_paths,omitempty" api:"required"`
 	// WorkDir is where otpatch puts artifacts and its own bookkeeping on the device
 	// (ssh and agent); default ".otpatch" under the account's home (ssh) or the agent's state
 	// directory (agent).

@@ -370,7 +370,7 @@ func (a *Agent) do(ctx context.Context, job jobs.Job, res *jobs.Result, begin fu
 			SHA256 string `json:"sha256"`
 			Size   int64  `json:"size"`
 		}
-		status, err := a.call(ctx, http.MethodPut, "/api/v1/agent/jobs/"+job.ID+"/backup", rc, map[string]string{jobs.BackupSHA256Header: sum, "Content-Type": "application/gzip"}, &up)
+		status, err := a.call(ctx, http.MethodPut, "/api/v1/agent/jobs/"+job.ID+"/backup", rc, map[string]string{jobs.BackupSHA256Header: sum, "Content-Type": "application/octet-stream"}, &up)
 		if err != nil {
 			return fmt.Errorf("upload the backup: %w", err)
 		}

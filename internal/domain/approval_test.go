@@ -45,7 +45,7 @@ func TestPolicyFor(t *testing.T) {
 	}
 	for _, tt := range ttls {
 		t.Run("ttl "+tt.name, func(t *testing.T) {
-			if got := PolicyFor(Plan{}, tt.in).TTL; got != tt.want {
+			if got := time.Duration(PolicyFor(Plan{}, tt.in).TTL); got != tt.want {
 				t.Errorf("PolicyFor(ttl %s).TTL = %s, want %s", tt.in, got, tt.want)
 			}
 		})
@@ -54,7 +54,7 @@ func TestPolicyFor(t *testing.T) {
 
 func TestCheckApprover(t *testing.T) {
 	const creator, digest = "eve.engineer", "d1"
-	pol := Policy{Approvals: 2, NeedsSafety: true, TTL: DefaultApprovalTTL}
+	pol := Policy{Approvals: 2, NeedsSafety: true, TTL: Duration(DefaultApprovalTTL)}
 	given := []Approval{{Actor: "omar.ops", Role: RoleApprover, PlanDigest: digest, At: time.Now()}}
 	tests := []struct {
 		name   string
@@ -110,8 +110,8 @@ func TestPolicySatisfied(t *testing.T) {
 	now := time.Date(2025, 6, 10, 12, 0, 0, 0, time.UTC)
 	const digest = "d1"
 	ttl := 7 * 24 * time.Hour
-	dual := Policy{Approvals: 2, NeedsSafety: true, TTL: ttl}
-	single := Policy{Approvals: 1, TTL: ttl}
+	dual := Policy{Approvals: 2, NeedsSafety: true, TTL: Duration(ttl)}
+	single := Policy{Approvals: 1, TTL: Duration(ttl)}
 	ap := func(actor string, role Role, age time.Duration) Approval {
 		return Approval{Actor: actor, Role: role, PlanDigest: digest, At: now.Add(-age)}
 	}

@@ -14,11 +14,11 @@ import (
 // IANA time zone), how long it stays open, the blackout periods it never opens in, and how many
 // assets may be changed at once.
 type Window struct {
-	Cron        string     `json:"cron"`
-	Duration    Duration   `json:"duration"`
-	TimeZone    string     `json:"time_zone"`
-	MaxParallel int        `json:"max_parallel"`
-	Blackouts   []Blackout `json:"blackouts,omitempty"`
+	Cron        string     `json:"cron" api:"required" doc:"When the window opens: a five-field cron expression (minute hour day-of-month month day-of-week) read in time_zone"`
+	Duration    Duration   `json:"duration" api:"required" doc:"How long it stays open, from PT1M to P7D"`
+	TimeZone    string     `json:"time_zone" api:"required" doc:"An IANA time zone such as Europe/Zurich"`
+	MaxParallel int        `json:"max_parallel" api:"required" doc:"How many assets may be changed at once, 1 to 100"`
+	Blackouts   []Blackout `json:"blackouts,omitempty" doc:"Periods in which the window never opens"`
 }
 
 // Equal reports whether two windows are the same (their JSON is).
@@ -30,8 +30,8 @@ func (w Window) Equal(o Window) bool {
 
 // Blackout is a period in which no occurrence opens (a shutdown, peak season).
 type Blackout struct {
-	From   time.Time `json:"from"`
-	To     time.Time `json:"to"`
+	From   time.Time `json:"from" api:"required"`
+	To     time.Time `json:"to" api:"required" doc:"After from"`
 	Reason string    `json:"reason,omitempty"`
 }
 
@@ -231,7 +231,7 @@ func (w Window) validate() *ValidationError {
 		v.Add("time_zone", "%v", err)
 	}
 	if d := time.Duration(w.Duration); d < time.Minute || d > 7*24*time.Hour {
-		v.Add("duration", "must be between 1m and 168h, got %s", d)
+		v.Add("duration", "must be between PT1M (a minute) and P7D (a week), got %s", FormatISODuration(d))
 	}
 	if w.MaxParallel < 1 || w.MaxParallel > 100 {
 		v.Add("max_parallel", "must be between 1 and 100, got %d", w.MaxParallel)

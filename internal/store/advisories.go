@@ -120,6 +120,39 @@ func (s *Store) Advisories(ctx context.Context) ([]Advisory, error) {
 	return out, s.db.WithContext(ctx).Omit("document").Order("current_release DESC, tracking_id").Limit(5000).Find(&out).Error
 }
 
+// AdvisoryFilter selects a page of advisories. Every field left empty selects all.
+type AdvisoryFilter struct {
+	TrackingID string
+	Publisher  string
+	// AfterRelease and AfterID are the current release and id of the last advisory of the
+	// previous page; zero for the first page.
+	AfterRelease time.Time
+	AfterID      string
+	// Limit is how many advisories to read at most.
+	Limit int
+}
+
+// AdvisoriesPage reads the advisories f selects without their documents, most recently
+// released first (ties by id, descending), after f's last one: one keyset page, so a page costs
+// the same however many advisories there are.
+func (s *Store) AdvisoriesPage(ctx context.Context, f AdvisoryFilter) ([]Advisory, error) {
+	q := s.db.WithContext(ctx).Model(&Advisory{}).Omit("document")
+	if f.TrackingID != "" {
+		q = q.Where("tracking_id = ?", f.TrackingID)
+	}
+	if f.Publisher != "" {
+		q = q.Where("publisher = ?", f.Publisher)
+	}
+	if f.AfterID != "" {
+		q = q.Where("(current_release < ? OR (current_release = ? AND id < ?))", f.AfterRelease, f.AfterRelease, f.AfterID)
+	}
+	if f.Limit > 0 {
+		q = q.Limit(f.Limit)
+	}
+	out := []Advisory{}
+	return out, q.Order("current_release DESC, id DESC").Find(&out).Error
+}
+
 // Advisory loads one advisory with its document.
 func (s *Store) Advisory(ctx context.Context, id string) (Advisory, error) {
 	var a Advisory

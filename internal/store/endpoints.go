@@ -81,10 +81,29 @@ func (s *Store) AppendDeploymentLog(ctx context.Context, campaignID, assetID, st
 	return s.db.WithContext(ctx).Create(&l).Error
 }
 
-// DeploymentLog returns an asset's log within a campaign, oldest first, at most limit pieces.
-func (s *Store) DeploymentLog(ctx context.Context, campaignID, assetID string, limit int) ([]DeploymentLogLine, error) {
+// LogCursor is where a page of a deployment log starts: after the piece with this seq and id.
+// The zero cursor starts at the first piece.
+type LogCursor struct {
+	Seq int64
+	ID  string
+}
+
+// DeploymentLog returns an asset's log within a campaign, oldest first: at most n pieces after
+// the cursor.
+func (s *Store) DeploymentLog(ctx context.Context, campaignID, assetID string, after LogCursor, n int) ([]DeploymentLogLine, error) {
 	out := []DeploymentLogLine{}
-	return out, s.db.WithContext(ctx).Where("campaign_id = ? AND asset_id = ?", campaignID, assetID).Order("seq").Limit(limit).Find(&out).Error
+	q := s.db.WithContext(ctx).Where("campaign_id = ? AND asset_id = ?", campaignID, assetID)
+	if after != (LogCursor{}) {
+		q = q.Where("(seq > ? OR (seq = ? AND id > ?))", after.Seq, after.Seq, after.ID)
+	}
+	return out, q.Order("seq, id").Limit(n).Find(&out).Error
+}
+
+// CampaignIncludes reports whether the asset is one of the campaign's.
+func (s *Store) CampaignIncludes(ctx context.Context, campaignID, assetID string) (bool, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&CampaignAsset{}).Where("campaign_id = ? AND asset_id = ?", campaignID, assetID).Count(&n).Error
+	return n > 0, err
 }
 
 // TableName maps DeploymentLogLine to its table.

@@ -20,7 +20,7 @@ func TestDeploymentLogKeepsAnyOutput(t *testing.T) {
 				t.Fatalf("append %.20q: %v", text, err)
 			}
 		}
-		got, err := st.DeploymentLog(ctx, "cmp_1", "ast_1", 10)
+		got, err := st.DeploymentLog(ctx, "cmp_1", "ast_1", LogCursor{}, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -33,8 +33,13 @@ func TestDeploymentLogKeepsAnyOutput(t *testing.T) {
 		if !utf8.ValidString(got[2].Text) || !strings.HasSuffix(got[2].Text, "[… truncated]") || len(got[2].Text) > MaxDeploymentLogText+32 {
 			t.Errorf("long piece: %d bytes, valid UTF-8 %v", len(got[2].Text), utf8.ValidString(got[2].Text))
 		}
-		if other, _ := st.DeploymentLog(ctx, "cmp_1", "ast_2", 10); len(other) != 0 {
+		if other, _ := st.DeploymentLog(ctx, "cmp_1", "ast_2", LogCursor{}, 10); len(other) != 0 {
 			t.Errorf("another asset's log: %+v", other)
+		}
+		// A page starts after the cursor of the piece before it.
+		rest, err := st.DeploymentLog(ctx, "cmp_1", "ast_1", LogCursor{Seq: got[0].Seq, ID: got[0].ID}, 1)
+		if err != nil || len(rest) != 1 || rest[0].ID != got[1].ID {
+			t.Errorf("the page after the first piece: %+v, %v; want the second piece", rest, err)
 		}
 	})
 }

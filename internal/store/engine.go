@@ -139,9 +139,3 @@ func (s *Store) RaiseAlarm(ctx context.Context, al *Alarm, ev Event) error {
 		return tx.Create(al).Error
 	})
 }
-
-// Alarms lists alarms, newest first (at most 500).
-func (s *Store) Alarms(ctx context.Context) ([]Alarm, error) {
-	var out []Alarm
-	return out, s.db.WithContext(ctx).Order("raised_at DESC").Limit(500).Find(&out).Error
-}

@@ -111,7 +111,7 @@ type Patch struct {
 	PatchRef       string    `json:"patch_ref"`
 	Version        string    `json:"version"`
 	Title          string    `json:"title"`
-	Status         string    `json:"status"`
+	Status         string    `json:"status" enum:"patch_status"`
 	Manifest       string    `json:"-"`
 	ManifestSHA256 string    `json:"manifest_sha256" gorm:"column:manifest_sha256"`
 	Signature      string    `json:"signature"`
@@ -140,7 +140,7 @@ type Campaign struct {
 	ID              string     `json:"id"`
 	Name            string     `json:"name"`
 	PatchID         string     `json:"patch_id"`
-	Status          string     `json:"status"`
+	Status          string     `json:"status" enum:"campaign_status"`
 	Detail          string     `json:"detail,omitempty"`
 	CreatedBy       string     `json:"created_by"`
 	Plan            string     `json:"-"`
@@ -158,7 +158,7 @@ type CampaignAsset struct {
 	AssetID      string    `json:"asset_id" gorm:"primaryKey"`
 	TestBench    bool      `json:"test_bench"`
 	Wave         int       `json:"wave"`
-	State        string    `json:"state"`
+	State        string    `json:"state" enum:"asset_state"`
 	FromVersion  string    `json:"from_version,omitempty"`
 	ToVersion    string    `json:"to_version,omitempty"`
 	BackupKey    string    `json:"backup_key,omitempty"`
@@ -393,27 +393,19 @@ func (s *Store) CreateAsset(ctx context.Context, a *Asset, ev Event) error {
 	return notFound(s.Write(ctx, ev, func(tx *gorm.DB) error { return tx.Create(a).Error }), "asset "+a.Name)
 }
 
-// AssetFilter selects assets.
+// AssetFilter selects assets; empty fields select any.
 type AssetFilter struct {
 	ZoneID    string
+	SiteID    string
 	ProductID string
+	Adapter   string
 	IDs       []string
 }
 
-// Assets lists assets.
+// Assets lists every asset of the filter, by name (AssetPage reads one page).
 func (s *Store) Assets(ctx context.Context, f AssetFilter) ([]Asset, error) {
 	var out []Asset
-	q := s.db.WithContext(ctx).Order("name")
-	if f.ZoneID != "" {
-		q = q.Where("zone_id = ?", f.ZoneID)
-	}
-	if f.ProductID != "" {
-		q = q.Where("product_id = ?", f.ProductID)
-	}
-	if f.IDs != nil {
-		q = q.Where("id IN ?", f.IDs)
-	}
-	return out, q.Find(&out).Error
+	return out, f.where(s.db.WithContext(ctx)).Order("name").Find(&out).Error
 }
 
 // Asset loads one asset.
@@ -631,12 +623,6 @@ func affected(res *gorm.DB, what string) error {
 func (s *Store) Campaign(ctx context.Context, id string) (Campaign, error) {
 	var c Campaign
 	return c, notFound(s.db.WithContext(ctx).Take(&c, "id = ?", id).Error, "campaign "+id)
-}
-
-// Campaigns lists campaigns, newest first.
-func (s *Store) Campaigns(ctx context.Context) ([]Campaign, error) {
-	var out []Campaign
-	return out, s.db.WithContext(ctx).Order("created_at DESC").Limit(500).Find(&out).Error
 }
 
 // CampaignAssets lists a campaign's targets.

@@ -424,8 +424,8 @@ func TestRecordsRoundTrip(t *testing.T) {
 			later := Campaign{ID: NewID("cmp"), Name: "later", PatchID: f.patch.ID, Status: "draft", CreatedBy: "ed.eng", Plan: "{}", PlanDigest: "d2", WorkflowID: "campaign-y"}
 			check(t, "CreateCampaign", st.CreateCampaign(ctx, &later, []CampaignAsset{{AssetID: f.plc1.ID, Wave: 1, State: "pending"}}, Event{Actor: "ed.eng", Role: "engineer"}))
 			wrote(t, "campaign", later.ID)
-			if cs, err := st.Campaigns(ctx); err != nil || len(cs) != 2 || cs[0].ID != later.ID {
-				t.Fatalf("Campaigns = %+v, %v; want the newest first", cs, err)
+			if cs, err := st.CampaignsPage(ctx, CampaignFilter{}); err != nil || len(cs) != 2 || cs[0].ID != later.ID {
+				t.Fatalf("CampaignsPage = %+v, %v; want the newest first", cs, err)
 			}
 			if _, err := st.Campaign(ctx, "cmp_missing"); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("Campaign(missing) = %v, want ErrNotFound", err)

@@ -335,7 +335,8 @@ func (s *Store) Append(ctx context.Context, ev Event) (audit.Event, error) {
 
 // AuditFilter selects audit events.
 type AuditFilter struct {
-	AfterSeq   int64
+	AfterSeq int64
+	// Limit is how many events at most (default 1000, at most 10000).
 	Limit      int
 	Actor      string
 	Action     string
@@ -348,8 +349,11 @@ type AuditFilter struct {
 
 // AuditEvents lists events in sequence order.
 func (s *Store) AuditEvents(ctx context.Context, f AuditFilter) ([]audit.Event, error) {
-	if f.Limit <= 0 || f.Limit > 1000 {
+	switch {
+	case f.Limit <= 0:
 		f.Limit = 1000
+	case f.Limit > verifyPage:
+		f.Limit = verifyPage
 	}
 	q := s.db.WithContext(ctx).Model(&auditRow{}).Where("seq > ?", f.AfterSeq)
 	for col, v := range map[string]string{"actor": f.Actor, "action": f.Action, "campaign_id": f.CampaignID, "patch_id": f.PatchID, "asset_id": f.AssetID} {

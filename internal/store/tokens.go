@@ -91,6 +91,13 @@ func (s *Store) PersonalTokens(ctx context.Context, holder string) ([]Token, err
 	return out, personalTokens(s.db.WithContext(ctx), holder).Order("created_at, id").Find(&out).Error
 }
 
+// PersonalToken loads the personal token id of the user holder (anyone's when holder is
+// empty); another holder's token, or an agent credential, is ErrNotFound.
+func (s *Store) PersonalToken(ctx context.Context, id, holder string) (Token, error) {
+	var t Token
+	return t, notFound(personalTokens(s.db.WithContext(ctx), holder).Take(&t, "id = ?", id).Error, "token "+id)
+}
+
 // RevokeToken revokes the personal token id of the user holder (anyone's when holder is empty),
 // every token minted with it (and with those), and ends
 // the sessions opened with it, with ev (token.revoked) in the same transaction; the token is

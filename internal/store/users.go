@@ -179,6 +179,81 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 	return out, s.db.WithContext(ctx).Order("username").Find(&out).Error
 }
 
+// UserFilter selects a page of users. Every field left empty selects all.
+type UserFilter struct {
+	// Role: the users who hold it now (a confirmed grant that has not ended).
+	Role domain.Role
+	// VendorID: the vendor's staff.
+	VendorID string
+	// SignIn: local accounts (password) or single sign-on users (oidc).
+	SignIn domain.SignInMethod
+	// Disabled: disabled users only (true) or the others only (false).
+	Disabled *bool
+	// AfterName and AfterID are the username and id of the last user of the previous page;
+	// empty for the first page.
+	AfterName, AfterID string
+	// Limit is how many users to read at most.
+	Limit int
+}
+
+// UsersPage reads the users f selects, by username then id, after f's last one: one keyset
+// page, so a page costs the same however many users there are.
+func (s *Store) UsersPage(ctx context.Context, f UserFilter) ([]User, error) {
+	q := s.db.WithContext(ctx).Model(&User{})
+	if f.Role != "" {
+		q = q.Where("id IN (SELECT user_id FROM role_grants WHERE role = ? AND confirmed_at IS NOT NULL AND ended_at IS NULL)", string(f.Role))
+	}
+	if f.VendorID != "" {
+		q = q.Where("vendor_id = ?", f.VendorID)
+	}
+	switch f.SignIn {
+	case domain.SignInPassword:
+		q = q.Where("oidc_subject IS NULL")
+	case domain.SignInOIDC:
+		q = q.Where("oidc_subject IS NOT NULL")
+	}
+	if f.Disabled != nil {
+		if *f.Disabled {
+			q = q.Where("disabled_at IS NOT NULL")
+		} else {
+			q = q.Where("disabled_at IS NULL")
+		}
+	}
+	if f.AfterName != "" || f.AfterID != "" {
+		q = q.Where("(username > ? OR (username = ? AND id > ?))", f.AfterName, f.AfterName, f.AfterID)
+	}
+	if f.Limit > 0 {
+		q = q.Limit(f.Limit)
+	}
+	out := []User{}
+	return out, q.Order("username, id").Find(&out).Error
+}
+
+// UserGrants lists the grants of the users ids, oldest first.
+func (s *Store) UserGrants(ctx context.Context, ids []string) ([]RoleGrant, error) {
+	out := []RoleGrant{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	return out, s.db.WithContext(ctx).Where("user_id IN ?", ids).Order("requested_at, id").Find(&out).Error
+}
+
+// Usernames maps the users ids to their usernames; an unknown id is left out.
+func (s *Store) Usernames(ctx context.Context, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []User
+	if err := s.db.WithContext(ctx).Select("id", "username").Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	for _, u := range rows {
+		out[u.ID] = u.Username
+	}
+	return out, nil
+}
+
 // Grants lists grants: a user's (userID set) or everyone's, in state (pending, active, ended;
 // "" for all), oldest first.
 func (s *Store) Grants(ctx context.Context, userID, state string) ([]RoleGrant, error) {

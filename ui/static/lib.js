@@ -242,6 +242,30 @@ export function duration(startIso, endIso) {
   return Math.floor(min / 60) + " h" + (min % 60 ? " " + (min % 60) + " min" : "");
 }
 
+/** durationWords shows a duration as people read it: the ISO 8601 text the API writes
+ * ("PT4H" → "4 h", "PT1H30M" → "1 h 30 min", "P7D" → "7 d") and the Go text older servers
+ * wrote ("4h0m0s" → "4 h") alike; text that is neither is shown as it is. */
+export function durationWords(text) {
+  if (!text) return "—";
+  const s = String(text).trim();
+  const num = "(\\d+(?:\\.\\d+)?)";
+  const iso = new RegExp(`^P(?:${num}D)?(?:T(?:${num}H)?(?:${num}M)?(?:${num}S)?)?$`, "i").exec(s);
+  const go = new RegExp(`^(?:${num}h)?(?:${num}m)?(?:${num}s)?$`).exec(s);
+  let secs;
+  if (iso && !/^P$|T$/i.test(s)) secs = (+iso[1] || 0) * 86400 + (+iso[2] || 0) * 3600 + (+iso[3] || 0) * 60 + (+iso[4] || 0);
+  else if (go && s !== "") secs = (+go[1] || 0) * 3600 + (+go[2] || 0) * 60 + (+go[3] || 0);
+  else return s;
+  const parts = [];
+  for (const [unit, size] of [["d", 86400], ["h", 3600], ["min", 60]]) {
+    if (secs >= size) {
+      parts.push(Math.floor(secs / size) + " " + unit);
+      secs %= size;
+    }
+  }
+  if (secs || !parts.length) parts.push(Math.round(secs * 1000) / 1000 + " s");
+  return parts.join(" ");
+}
+
 /** windowOpening says when a window opening (a zone's /windows span) is: "open now until …" for
  * the one open now (its start is in the past), else when it opens. */
 export function windowOpening(o, tz) {

@@ -144,10 +144,10 @@ const MaxOutput = 256 << 10
 
 // Result is what an agent reports when a job ends.
 type Result struct {
-	Attempt int `json:"attempt"`
+	Attempt int `json:"attempt" api:"required" doc:"The attempt of the job this result is of"`
 	// OK is false when the operation failed; Error then says why.
-	OK    bool   `json:"ok"`
-	Error string `json:"error,omitempty"`
+	OK    bool   `json:"ok" api:"required"`
+	Error string `json:"error,omitempty" doc:"Why the job failed; required when ok is false"`
 	// Permanent marks a failure no retry can fix (adapters.PermanentError: the device lock of a
 	// change that did not finish): otpatch fails the operation at once, as it does over SSH.
 	Permanent bool `json:"permanent,omitempty"`
@@ -161,7 +161,7 @@ type Result struct {
 
 // Progress is an agent's sign of life while a job runs.
 type Progress struct {
-	Attempt int    `json:"attempt"`
+	Attempt int    `json:"attempt" api:"required" doc:"The attempt of the job the agent works on"`
 	Message string `json:"message,omitempty"`
 }
 

@@ -1,7 +1,7 @@
 // Account: who I am and the roles I hold, my password (its age, a change), my second factor
 // (TOTP, set up from the secret and its otpauth URI shown as text), my open sessions (end one,
 // sign out everywhere) and my personal API tokens (create, shown once; revoke).
-import { session, api, h, fill, field, table, utc, daysAgo, errorBox, announce, wordBadge, secretOnce, confirmDialog, signedOut, link } from "../lib.js";
+import { session, api, apiAll, h, fill, field, table, utc, daysAgo, errorBox, announce, wordBadge, secretOnce, confirmDialog, signedOut, link } from "../lib.js";
 
 export async function render(view) {
   view.append(h("h1", {}, "Your account"));
@@ -112,7 +112,8 @@ function shortAgent(ua) { return ua && ua.length > 60 ? ua.slice(0, 60) + "…" 
 // drawSessions lists my open sessions: end one (not this one: sign out for that), or all.
 async function drawSessions(section) {
   const result = h("div", { id: "sessions-result", "aria-live": "polite" });
-  const list = await api("/api/v1/sessions");
+  // The API lists them oldest first; the newest is of most interest here.
+  const list = (await apiAll("/api/v1/sessions")).reverse();
   const everywhere = h("button", { type: "button", id: "signout-everywhere", class: "danger" }, "Sign out everywhere");
   everywhere.addEventListener("click", async () => {
     if (!await confirmDialog("Sign out everywhere?", "Every session of yours ends, this one included: other browsers must sign in again. Your API tokens stay valid; revoke them below.", "Sign out everywhere", { danger: true })) return;
@@ -141,13 +142,14 @@ async function drawSessions(section) {
 }
 
 const tokenTone = { active: "ok", expired: "wait", revoked: "bad" };
-const lifetimes = [["", "The server's default"], ["7d", "7 days"], ["30d", "30 days"], ["90d", "90 days"], ["365d", "1 year"]];
+const lifetimes = [["", "The server's default"], ["P7D", "7 days"], ["P30D", "30 days"], ["P90D", "90 days"], ["P365D", "1 year"]];
 
 // drawTokens lists my personal API tokens and creates new ones; a new token's secret is shown
-// once. An admin's GET /api/v1/tokens lists everyone's: the account page shows his own.
+// once. An admin's GET /api/v1/tokens lists everyone's: the account page asks for his own.
 async function drawTokens(section, fresh) {
   const result = h("div", { id: "tokens-result", "aria-live": "polite" });
-  const all = await api("/api/v1/tokens");
+  const own = session.actor.user_id ? "?user_id=" + encodeURIComponent(session.actor.user_id) : "";
+  const all = await apiAll("/api/v1/tokens" + own);
   const mine = all.filter((t) => t.user_id === session.actor.user_id)
     .sort((a, b) => (a.state === "active" ? 0 : 1) - (b.state === "active" ? 0 : 1) || String(b.created_at).localeCompare(String(a.created_at)));
   const name = h("input", { type: "text", required: true, maxlength: "128", autocomplete: "off", spellcheck: "false", pattern: "[A-Za-z0-9._+\\-]+" });

@@ -1,9 +1,9 @@
 // Advisories: CSAF 2.0 vendor advisories, the assets they hit, and the patch that fixes them.
-import { api, h, table, link, utc } from "../lib.js";
+import { api, apiAll, h, table, link, utc } from "../lib.js";
 
 export async function renderList(view) {
   view.append(h("h1", {}, "Advisories"));
-  const list = await api("/api/v1/advisories");
+  const list = await apiAll("/api/v1/advisories");
   view.append(table("Advisories", ["Advisory", "Publisher", "CVEs", "Highest CVSS", "Remedy", "Assets hit", "Current release"],
     list.map((a) => h("tr", {},
       h("td", {}, link("#/advisories/" + a.id, a.tracking_id + " — " + a.title)), h("td", {}, a.publisher),

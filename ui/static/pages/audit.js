@@ -1,6 +1,6 @@
 // Audit: the hash-chained trail with filters, the chain verification, exports and the evidence
 // bundle of a campaign.
-import { fill, api, h, table, utc, short, field, errorBox, hasRoute } from "../lib.js";
+import { fill, api, apiAll, h, table, utc, short, field, errorBox, hasRoute } from "../lib.js";
 
 const filters = [
   ["actor", "Actor", "text"], ["action", "Action", "text"], ["campaign_id", "Campaign id", "text"],
@@ -63,7 +63,7 @@ export async function render(view, _params, query) {
       h("a", { href: "/api/v1/audit/export?" + new URLSearchParams([...q, ["format", "csv"]]).toString(), download: "otpatch-audit.csv", id: "export-csv" }, "CSV")));
   }
   if (hasRoute("GET", "/api/v1/campaigns/{campaignID}/evidence")) {
-    const campaigns = await api("/api/v1/campaigns").catch(() => []);
+    const campaigns = await apiAll("/api/v1/campaigns").catch(() => []);
     const sel = h("select", {}, campaigns.map((c) => h("option", { value: c.id, selected: c.id === q.get("campaign_id") }, c.name + " (" + c.status.replaceAll("_", " ") + ")")));
     const dl = h("a", { id: "evidence-download", download: "" }, "Download the evidence bundle");
     const update = () => { dl.href = "/api/v1/campaigns/" + encodeURIComponent(sel.value) + "/evidence"; };
@@ -78,15 +78,17 @@ export async function render(view, _params, query) {
   // Events.
   const list = h("section", { "aria-labelledby": "events-title" }, h("h2", { id: "events-title" }, "Events"));
   view.append(list);
-  let after = 0;
+  // after is the cursor of the next page, as the server gave it; "" for the first page.
+  let after = "";
   const more = h("button", { type: "button", id: "audit-more" }, "Next page");
   async function page() {
     const qq = params();
     qq.set("limit", "100");
-    if (after) qq.set("after", String(after));
+    if (after) qq.set("after", after);
     const res = await api("/api/v1/audit/events?" + qq.toString());
     list.querySelector("#audit-more")?.remove();
-    list.append(table("Audit events" + (after ? " after #" + after : ""), ["#", "When (UTC)", "Actor", "Role", "Action", "Subject", "Details", "Hash"], res.events.map((e) =>
+    const first = res.items.length ? res.items[0].seq : 0;
+    list.append(table("Audit events" + (after && first ? " from #" + first : ""), ["#", "When (UTC)", "Actor", "Role", "Action", "Subject", "Details", "Hash"], res.items.map((e) =>
       h("tr", {}, h("td", {}, String(e.seq)), h("td", {}, utc(e.at)), h("td", {}, e.actor), h("td", {}, e.role), h("td", {}, e.action),
         h("td", {}, e.subject_type + " " + e.subject_id), h("td", {}, e.details && e.details !== "{}" ? h("details", {}, h("summary", {}, "details"), h("pre", {}, pretty(e.details))) : ""),
         h("td", {}, h("code", { title: e.hash }, short(e.hash, 10))))),
@@ -94,7 +96,7 @@ export async function render(view, _params, query) {
     if (res.next) { after = res.next; list.append(more); }
   }
   more.addEventListener("click", () => page().catch((err) => list.append(errorBox(err))));
-  await page();
+  await page().catch((err) => list.append(errorBox(err)));
 }
 
 function pretty(s) {

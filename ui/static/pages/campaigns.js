@@ -2,12 +2,12 @@
 // the campaign page — stage timeline, the plan under review (patch, targets, bench runs, waves,
 // digest), approval, operator controls, waves with per-asset progress (polled live), rollbacks
 // and the assets a campaign ended without patching.
-import { fill, session, api, can, h, badge, assetBadge, assetStateWord, assetEndStates, compatBadge, table, link, utc, zoned, short, field, errorBox, announce, hasRoute, terminalCampaign, stateWord } from "../lib.js";
+import { fill, session, api, apiAll, can, h, badge, assetBadge, assetStateWord, assetEndStates, compatBadge, table, link, utc, zoned, short, field, errorBox, announce, hasRoute, terminalCampaign, stateWord, durationWords } from "../lib.js";
 
 export async function renderList(view) {
   view.append(h("h1", {}, "Campaigns"));
   if (can("engineers")) view.append(h("p", {}, link("#/campaigns/new", "Plan a campaign", { class: "button", id: "new-campaign" })));
-  const cs = await api("/api/v1/campaigns");
+  const cs = await apiAll("/api/v1/campaigns");
   view.append(table("Campaigns", ["Campaign", "State", "Detail", "Created by", "Next window (UTC)", "Updated"],
     cs.map((c) => h("tr", {}, h("td", {}, link("#/campaigns/" + c.id, c.name)), h("td", {}, badge(c.status)), h("td", {}, c.detail || ""),
       h("td", {}, c.created_by), h("td", {}, c.next_window_start ? utc(c.next_window_start) : "—"), h("td", {}, utc(c.updated_at)))),
@@ -17,9 +17,8 @@ export async function renderList(view) {
 export async function renderNew(view, _params, query) {
   view.append(h("h1", {}, "Plan a campaign"),
     h("p", {}, "A campaign applies one qualified patch to the production assets you tick, as they run now. otpatch adds a test-bench run for each version those assets run, validates the patch there first, and then waits for approval of the plan: what the approvers approve is exactly what runs."));
-  const [patches, campaigns] = await Promise.all([api("/api/v1/patches"), api("/api/v1/campaigns")]);
-  const campaignNames = new Map(campaigns.map((c) => [c.id, c.name]));
-  const qualified = patches.filter((p) => p.status === "qualified");
+  const qualified = await apiAll("/api/v1/patches?status=qualified");
+  const campaignNames = new Map();
   if (!qualified.length) {
     view.append(h("p", { class: "empty" }, "No qualified patch yet; a campaign needs one."));
     return;
@@ -44,6 +43,7 @@ export async function renderNew(view, _params, query) {
   async function loadAssets() {
     const p = await api("/api/v1/patches/" + encodeURIComponent(select.value));
     const now = p.applicability_now || [];
+    await nameCampaigns(campaignNames, now.map((a) => a.open_campaign));
     const prod = now.filter((a) => !a.test_bench).sort((a, b) => a.zone_name.localeCompare(b.zone_name) || a.name.localeCompare(b.name));
     const bench = now.filter((a) => a.test_bench);
     fill(assets, h("legend", {}, "Production assets to patch (as they run now)"),
@@ -81,6 +81,13 @@ export async function renderNew(view, _params, query) {
       button.disabled = false;
     }
   });
+}
+
+// nameCampaigns adds to names the names of the campaigns ids (blanks and known ones skipped).
+export async function nameCampaigns(names, ids) {
+  const todo = [...new Set(ids.filter((id) => id && !names.has(id)))];
+  const cs = await Promise.all(todo.map((id) => api("/api/v1/campaigns/" + encodeURIComponent(id)).catch(() => null)));
+  for (const c of cs) if (c) names.set(c.id, c.name);
 }
 
 // assetRow is one production asset in the planning form: a checkbox when the patch applies to
@@ -259,16 +266,13 @@ function drawReview(section, c, asking) {
     table("Waves in order, each inside its zone's maintenance window", ["Wave", "Zone", "Assets", "Error threshold", "Window", "Next opening (zone time)"], r.waves.map((w) =>
       h("tr", {}, h("td", {}, String(w.n)), h("td", {}, w.zone_name), h("td", { class: "wide" }, w.assets.join(", ")),
         h("td", {}, w.error_threshold ? w.error_threshold + " failed asset" + (w.error_threshold === 1 ? "" : "s") + " tolerated" : "0: halts at the first failed asset"),
-        h("td", { class: "wide" }, h("code", {}, w.window.cron), " for " + goDuration(w.window.duration) + ", " + w.window.time_zone + ", at most " + w.window.max_parallel + " at once"),
+        h("td", { class: "wide" }, h("code", {}, w.window.cron), " for " + durationWords(w.window.duration) + ", " + w.window.time_zone + ", at most " + w.window.max_parallel + " at once"),
         h("td", { class: "wide" }, terminalCampaign.includes(c.status) ? "—" : !w.window.next_start ? "none in the coming year"
           : (w.window.open_now ? "open now, until " : zoned(w.window.next_start, w.window.time_zone) + " until ") + (w.window.continues ? "at least " : "") + zoned(w.window.next_end, w.window.time_zone)))),
     { id: "review-waves" }),
     r.acceptance ? h("p", { class: "card warn", id: "review-acceptance" }, h("strong", {}, r.acceptance.by), " accepted deploying to ",
       r.acceptance.asset_ids.map((a) => names.get(a) || a).join(", "), " although the vendor's compatibility statement does not mention the version they run. Reason: “", r.acceptance.reason, "”.") : null);
 }
-
-// goDuration shortens a Go duration for reading: "1h0m0s" → "1h", "1m40s" stays.
-function goDuration(d) { return String(d || "—").replace(/([hm])0s$/, "$1").replace(/h0m$/, "h"); }
 
 // legacyPlan shows a plan made before plans carried names, bench runs and waves.
 function legacyPlan(c) {
@@ -277,7 +281,7 @@ function legacyPlan(c) {
   return [h("p", {}, "Plan digest: ", h("code", { id: "plan-digest" }, c.plan_digest)),
     table("Plan targets", ["Asset", "Zone", "SL-T", "Safety-critical", "Test bench", "Window"], targets.map((t) =>
       h("tr", {}, h("td", {}, names.get(t.asset_id) || t.asset_id), h("td", {}, t.zone_id), h("td", {}, String(t.sl_t)), h("td", {}, t.safety_critical ? "yes" : "no"),
-        h("td", {}, t.test_bench ? "yes" : "no"), h("td", {}, t.window ? h("code", {}, t.window.cron) : "—", t.window ? " " + t.window.duration + ", " + t.window.time_zone : ""))))];
+        h("td", {}, t.test_bench ? "yes" : "no"), h("td", {}, t.window ? h("code", {}, t.window.cron) : "—", t.window ? " " + durationWords(t.window.duration) + ", " + t.window.time_zone : ""))))];
 }
 
 function drawWaves(section, c) {

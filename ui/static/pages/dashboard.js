@@ -1,6 +1,6 @@
 // Dashboard: campaigns by state, alarms (halted campaigns, rollbacks that failed), overdue
 // NERC CIP-007-6 R2 evaluations and actions, and the next maintenance window of every zone.
-import { fill, api, h, badge, table, link, utc, hasRoute, can, terminalCampaign, errorBox, windowOpening, windowLength } from "../lib.js";
+import { fill, api, apiAll, h, badge, table, link, utc, hasRoute, can, terminalCampaign, errorBox, windowOpening, windowLength } from "../lib.js";
 
 const order = ["awaiting_approval", "testing", "draft", "approved", "scheduled", "deploying", "halted", "rolled_back", "test_failed", "rejected", "aborted", "completed"];
 
@@ -17,8 +17,8 @@ export async function render(view) {
 
   async function refresh() {
     const [cs, alarmList] = await Promise.all([
-      api("/api/v1/campaigns"),
-      hasRoute("GET", "/api/v1/alarms") ? api("/api/v1/alarms").catch(() => []) : Promise.resolve([]),
+      apiAll("/api/v1/campaigns"),
+      hasRoute("GET", "/api/v1/alarms") ? apiAll("/api/v1/alarms").catch(() => []) : Promise.resolve([]),
     ]);
     const counts = {};
     for (const c of cs) counts[c.status] = (counts[c.status] || 0) + 1;
@@ -47,7 +47,7 @@ export async function render(view) {
   try {
     await refresh();
     if (overdue) await drawOverdue(overdue); // whole-inventory report: once per visit, not every 5 s
-    const ws = await api("/api/v1/windows?next=1");
+    const ws = await apiAll("/api/v1/windows?openings=1");
     windows.append(table("Next window per zone", ["Zone", "Next opening (zone time)", "Length", "Window"],
       ws.map((z) => {
         const o = (z.occurrences || [])[0];

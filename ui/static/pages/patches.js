@@ -1,14 +1,15 @@
 // Patches: a vendor submits signed patches and follows their qualification (how many assets
 // run each product version, never which); staff see every patch with the assets it applies
 // to now and, as a record, its qualification report.
-import { fill, session, api, can, h, badge, compatBadge, table, link, utc, short, field, errorBox, announce, ApiError } from "../lib.js";
+import { fill, session, api, apiAll, can, h, badge, compatBadge, table, link, utc, short, field, errorBox, announce, ApiError } from "../lib.js";
+import { nameCampaigns } from "./campaigns.js";
 
 export async function renderList(view) {
   view.append(h("h1", {}, "Patches"));
   if (can("vendors")) {
     view.append(h("p", {}, link("#/patches/new", "Submit a patch", { class: "button", id: "submit-patch-link" })));
   }
-  const list = await api("/api/v1/patches");
+  const list = await apiAll("/api/v1/patches");
   view.append(table("Patches" + (can("vendors") ? " of your company" : ""), ["Patch", "Version", "Product", "State", "Submitted by", "Submitted"],
     list.map((p) => h("tr", {},
       h("td", {}, link("#/patches/" + p.id, p.patch_ref + " — " + p.title)),
@@ -100,10 +101,8 @@ export async function renderPatch(view, [id]) {
     throw err;
   }
   // Names of the open campaigns that already hold assets of this product, for the links.
-  let campaignNames = new Map();
-  if ((p.applicability_now || []).some((a) => a.open_campaign)) {
-    campaignNames = new Map((await api("/api/v1/campaigns")).map((c) => [c.id, c.name]));
-  }
+  const campaignNames = new Map();
+  await nameCampaigns(campaignNames, (p.applicability_now || []).map((a) => a.open_campaign));
   const head = h("div", {});
   const body = h("div", {});
   view.append(head, body);

@@ -3,7 +3,7 @@
 // once), granting and revoking roles, confirming or withdrawing a pending grant, resetting a
 // password, switching off a lost second factor and disabling a user. The server applies the
 // rules (two-person, no self-grant, not the last admin) and says why when it refuses.
-import { session, api, h, fill, field, table, utc, errorBox, announce, wordBadge, secretOnce, confirmDialog, allRoles } from "../lib.js";
+import { session, api, apiAll, h, fill, field, table, utc, errorBox, announce, wordBadge, secretOnce, confirmDialog, allRoles } from "../lib.js";
 
 // How a grant came about, in words.
 const sourceWords = { admin: "granted by", oidc: "from his groups at the single sign-on provider", bootstrap: "granted at installation by", demo: "granted by the demo data" };
@@ -19,11 +19,11 @@ export async function render(view) {
   // One-time answers (initial passwords) stay shown by the person they concern for as long as
   // the page is open; a refusal stays until the next action on him.
   const secrets = new Map(), refusals = new Map();
-  const vendors = new Map((await api("/api/v1/vendors").catch(() => [])).map((v) => [v.id, v.display_name || v.name]));
+  const vendors = new Map((await apiAll("/api/v1/vendors").catch(() => [])).map((v) => [v.id, v.display_name || v.name]));
   let users = [];
 
   async function load() {
-    users = await api("/api/v1/users");
+    users = await apiAll("/api/v1/users");
     drawPending(pending, users, load);
     const sorted = [...users].sort((a, b) => (a.disabled_at ? 1 : 0) - (b.disabled_at ? 1 : 0) || a.username.localeCompare(b.username));
     fill(list, h("h2", { id: "people-title" }, "Everyone (" + users.length + ")"),

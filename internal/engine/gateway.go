@@ -1,0 +1,154 @@
+// Package engine is otpatch's one way into Temporal. It starts the qualification and campaign
+// workflows, each at most once whatever retries and restarts happen; it sends updates to a
+// running campaign with an update id derived from the request that asked, so a retried request
+// is applied once; it turns a workflow's refusal into one error with one table of statuses;
+// and it reconciles rows whose workflow never started (the process stopped between committing
+// the row and starting the workflow).
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/otpatch/otpatch/internal/store"
+	"github.com/otpatch/otpatch/workflows"
+)
+
+// Gateway starts and updates otpatch's workflows.
+type Gateway struct {
+	Temporal client.Client
+	Logger   *slog.Logger
+}
+
+// Refusal is a workflow's refusal of an update: the rule that refused it, the message for the
+// person who asked, and the HTTP status it answers.
+type Refusal struct {
+	Rule, Message string
+	Status        int
+}
+
+func (r *Refusal) Error() string { return r.Message }
+
+// refusalStatus maps a rule to its status: a fault of the request's own content is 422,
+// anything the campaign's state or the separation of duties refuses is 409.
+var refusalStatus = map[string]int{
+	"reason":      http.StatusUnprocessableEntity,
+	"decision":    http.StatusUnprocessableEntity,
+	"plan_digest": http.StatusUnprocessableEntity,
+}
+
+// StatusOf is the HTTP status of a refusal by rule.
+func StatusOf(rule string) int {
+	if s, ok := refusalStatus[rule]; ok {
+		return s
+	}
+	return http.StatusConflict
+}
+
+// Update sends the update name with arg to the workflow and waits for its result in out
+// (when not nil). updateID identifies the request that asked: the same id is the same update,
+// which Temporal applies once and answers again with the first result. A refusal by the
+// workflow is a *Refusal.
+func (g *Gateway) Update(ctx context.Context, workflowID, name, requestID string, arg, out any) error {
+	handle, err := g.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: workflowID, UpdateID: UpdateID(name, requestID), UpdateName: name,
+		WaitForStage: client.WorkflowUpdateStageCompleted, Args: []any{arg},
+	})
+	if err == nil {
+		err = handle.Get(ctx, out)
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && strings.HasPrefix(appErr.Type(), workflows.RefusalErrorPrefix) {
+		rule := strings.TrimPrefix(appErr.Type(), workflows.RefusalErrorPrefix)
+		return &Refusal{Rule: rule, Message: appErr.Message(), Status: StatusOf(rule)}
+	}
+	if err != nil {
+		return fmt.Errorf("%s of workflow %s: %w", name, workflowID, err)
+	}
+	return nil
+}
+
+// UpdateID is the update id of a request: the update's name and the request id (a client's
+// X-Request-Id, or the one the server gave), hashed when long. Empty without a request id:
+// Temporal then makes one.
+func UpdateID(name, requestID string) string {
+	if requestID == "" {
+		return ""
+	}
+	id := name + ":" + requestID
+	if len(id) > 200 {
+		sum := sha256.Sum256([]byte(id))
+		id = name + ":sha256:" + hex.EncodeToString(sum[:])
+	}
+	return id
+}
+
+// start starts a workflow by its id unless one by that id runs or ran: a workflow id is never
+// reused, so a patch is qualified and a campaign run at most once.
+func (g *Gateway) start(ctx context.Context, id string, wf, input any) error {
+	_, err := g.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: id, TaskQueue: workflows.TaskQueue,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+	}, wf, input)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return nil
+	}
+	return err
+}
+
+// StartQualification starts the qualification of a submitted patch.
+func (g *Gateway) StartQualification(ctx context.Context, patchID string) error {
+	return g.start(ctx, workflows.QualificationWorkflowID(patchID), workflows.PatchQualification, workflows.QualificationInput{PatchID: patchID})
+}
+
+// StartCampaign starts a planned campaign.
+func (g *Gateway) StartCampaign(ctx context.Context, campaignID string) error {
+	return g.start(ctx, workflows.CampaignWorkflowID(campaignID), workflows.Campaign, workflows.CampaignInput{CampaignID: campaignID})
+}
+
+// Reconciled says what Reconcile started.
+type Reconciled struct {
+	Patches, Campaigns []string
+}
+
+// reconcileBatch bounds the rows one Reconcile looks at.
+const reconcileBatch = 500
+
+// Reconcile starts the workflow of every patch still submitted and every campaign still a
+// draft; those that run or ran already are left alone. The server runs it at start and then
+// every minute, so a row committed just before the process stopped is not left behind.
+func (g *Gateway) Reconcile(ctx context.Context, st *store.Store) (Reconciled, error) {
+	var out Reconciled
+	patches, campaigns, err := st.UnstartedWork(ctx, reconcileBatch)
+	if err != nil {
+		return out, err
+	}
+	var errs []error
+	for _, id := range patches {
+		if err := g.StartQualification(ctx, id); err != nil {
+			errs = append(errs, fmt.Errorf("qualification of %s: %w", id, err))
+			continue
+		}
+		out.Patches = append(out.Patches, id)
+	}
+	for _, id := range campaigns {
+		if err := g.StartCampaign(ctx, id); err != nil {
+			errs = append(errs, fmt.Errorf("campaign %s: %w", id, err))
+			continue
+		}
+		out.Campaigns = append(out.Campaigns, id)
+	}
+	return out, errors.Join(errs...)
+}
