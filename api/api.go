@@ -25,6 +25,7 @@ import (
 	"github.com/otpatch/otpatch/internal/adapters/simulator"
 	"github.com/otpatch/otpatch/internal/artifacts"
 	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/engine"
 	"github.com/otpatch/otpatch/internal/refusals"
 	"github.com/otpatch/otpatch/internal/store"
 )
@@ -72,6 +73,8 @@ type Deps struct {
 
 type server struct {
 	Deps
+	// engine starts and updates workflows (internal/engine): the one way into Temporal.
+	engine   *engine.Gateway
 	throttle throttle
 	// checking runs password checks one at a time per address and per account (inflight.go).
 	checking serial
@@ -102,7 +105,7 @@ func New(d Deps) http.Handler {
 	if d.OIDC != nil {
 		d.OIDC.withDefaults()
 	}
-	s := &server{Deps: d, throttle: newThrottle(d.Limits)}
+	s := &server{Deps: d, throttle: newThrottle(d.Limits), engine: &engine.Gateway{Temporal: d.Temporal, Logger: d.Logger}}
 	return s.routes()
 }
 
@@ -163,6 +166,15 @@ func actorOf(r *http.Request) domain.Actor {
 }
 
 func requestID(r *http.Request) string { return middleware.GetReqID(r.Context()) }
+
+// updateKey identifies the request that sends a workflow update: its actor and request id (a
+// client's X-Request-Id, or the one the server gave). A retry of the request with the same
+// X-Request-Id by the same person is the same update, applied once; another person's request
+// never collides with it.
+func updateKey(r *http.Request) string {
+	a := actorOf(r)
+	return a.Name + "/" + string(a.Role) + "/" + requestID(r)
+}
 
 // event starts an audit event for the request's actor.
 func event(r *http.Request, action string) store.Event {

@@ -10,11 +10,10 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/otpatch/otpatch/internal/adapters"
 	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/engine"
 	"github.com/otpatch/otpatch/internal/store"
 	"github.com/otpatch/otpatch/workflows"
 )
@@ -145,9 +144,7 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	_, err = s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: c.WorkflowID, TaskQueue: workflows.TaskQueue},
-		workflows.Campaign, workflows.CampaignInput{CampaignID: c.ID})
-	if err != nil {
+	if err := s.engine.StartCampaign(ctx, c.ID); err != nil {
 		// The campaign never ran: end it, so its targets are free to be planned again.
 		ev := event(r, "campaign."+string(domain.CampaignAborted))
 		ev.Details = map[string]any{"reason": "the workflow engine did not accept the campaign"}
@@ -332,28 +329,18 @@ func (s *server) decideCampaign(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusConflict, "campaign.decision_refused", fmt.Sprintf("campaign is %s; it takes no more decisions (rule: state)", c.Status))
 		return
 	}
-	handle, err := s.Temporal.UpdateWorkflow(r.Context(), client.UpdateWorkflowOptions{
-		WorkflowID: c.WorkflowID, UpdateName: workflows.UpdateDecision, WaitForStage: client.WorkflowUpdateStageCompleted,
-		Args: []any{workflows.DecisionRequest{Actor: actorOf(r), Decision: string(in.Decision), Reason: in.Reason, PlanDigest: in.PlanDigest, RequestID: requestID(r)}},
-	})
 	var res workflows.DecisionResponse
-	if err == nil {
-		err = handle.Get(r.Context(), &res)
-	}
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && strings.HasPrefix(appErr.Type(), workflows.RefusalErrorPrefix) {
-		rule := strings.TrimPrefix(appErr.Type(), workflows.RefusalErrorPrefix)
-		status := http.StatusUnprocessableEntity
-		if rule == "creator" || rule == "distinct" || rule == "state" || rule == "role" {
-			status = http.StatusConflict
-		}
+	err = s.engine.Update(r.Context(), c.WorkflowID, workflows.UpdateDecision, updateKey(r),
+		workflows.DecisionRequest{Actor: actorOf(r), Decision: string(in.Decision), Reason: in.Reason, PlanDigest: in.PlanDigest, RequestID: requestID(r)}, &res)
+	var refused *engine.Refusal
+	if errors.As(err, &refused) {
 		ev := event(r, "campaign.decision_refused")
 		ev.SubjectType, ev.SubjectID, ev.CampaignID = "campaign", c.ID, c.ID
-		ev.Details = map[string]any{"rule": rule, "reason": appErr.Message(), "decision": in.Decision, "plan_digest": in.PlanDigest}
+		ev.Details = map[string]any{"rule": refused.Rule, "reason": refused.Message, "decision": in.Decision, "plan_digest": in.PlanDigest}
 		if _, aerr := s.Store.Append(r.Context(), ev); aerr != nil {
 			s.Logger.Error("audit append failed", "err", aerr)
 		}
-		writeProblem(w, r, problem{Status: status, Title: "Decision refused", Detail: appErr.Message(), Rule: rule})
+		writeProblem(w, r, problem{Status: refused.Status, Title: "Decision refused", Detail: refused.Message, Rule: refused.Rule})
 		return
 	}
 	if err != nil {

@@ -4,13 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/go-chi/chi/v5"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/engine"
 	"github.com/otpatch/otpatch/internal/store"
 	"github.com/otpatch/otpatch/workflows"
 )
@@ -41,17 +39,12 @@ func (s *server) operate(update string, status int) http.HandlerFunc {
 			s.operationRefused(w, r, c.ID, update, "state", fmt.Sprintf("campaign is %s; it has ended", c.Status), in.Reason)
 			return
 		}
-		handle, err := s.Temporal.UpdateWorkflow(r.Context(), client.UpdateWorkflowOptions{
-			WorkflowID: c.WorkflowID, UpdateName: update, WaitForStage: client.WorkflowUpdateStageCompleted,
-			Args: []any{workflows.OperatorRequest{Actor: actorOf(r), Reason: in.Reason, RequestID: requestID(r)}},
-		})
 		var res workflows.OperatorResponse
-		if err == nil {
-			err = handle.Get(r.Context(), &res)
-		}
-		var appErr *temporal.ApplicationError
-		if errors.As(err, &appErr) && strings.HasPrefix(appErr.Type(), workflows.RefusalErrorPrefix) {
-			s.operationRefused(w, r, c.ID, update, strings.TrimPrefix(appErr.Type(), workflows.RefusalErrorPrefix), appErr.Message(), in.Reason)
+		err = s.engine.Update(r.Context(), c.WorkflowID, update, updateKey(r),
+			workflows.OperatorRequest{Actor: actorOf(r), Reason: in.Reason, RequestID: requestID(r)}, &res)
+		var refused *engine.Refusal
+		if errors.As(err, &refused) {
+			s.operationRefused(w, r, c.ID, update, refused.Rule, refused.Message, in.Reason)
 			return
 		}
 		if err != nil {
@@ -64,10 +57,7 @@ func (s *server) operate(update string, status int) http.HandlerFunc {
 
 // operationRefused answers a refused pause, resume or abort and audits the refusal.
 func (s *server) operationRefused(w http.ResponseWriter, r *http.Request, campaignID, update, rule, detail, reason string) {
-	status := http.StatusConflict
-	if rule == "reason" {
-		status = http.StatusUnprocessableEntity
-	}
+	status := engine.StatusOf(rule)
 	ev := event(r, "campaign.operation_refused")
 	ev.SubjectType, ev.SubjectID, ev.CampaignID = "campaign", campaignID, campaignID
 	ev.Details = map[string]any{"operation": update, "rule": rule, "refusal": detail, "reason": reason}
@@ -97,15 +87,10 @@ func (s *server) windowChanged(r *http.Request, zoneID string, win domain.Window
 			s.Logger.Error("window change: re-planning campaign failed", "campaign_id", c.ID, "err", err)
 			continue
 		}
-		handle, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-			WorkflowID: c.WorkflowID, UpdateName: workflows.UpdateWindow, WaitForStage: client.WorkflowUpdateStageCompleted,
-			Args: []any{workflows.WindowChange{ZoneID: zoneID, Window: win, Actor: actor, RequestID: requestID(r)}},
-		})
-		if err == nil {
-			err = handle.Get(ctx, nil)
-		}
-		var appErr *temporal.ApplicationError
-		if errors.As(err, &appErr) && strings.HasPrefix(appErr.Type(), workflows.RefusalErrorPrefix) {
+		err := s.engine.Update(ctx, c.WorkflowID, workflows.UpdateWindow, updateKey(r),
+			workflows.WindowChange{ZoneID: zoneID, Window: win, Actor: actor, RequestID: requestID(r)}, nil)
+		var refused *engine.Refusal
+		if errors.As(err, &refused) {
 			continue // ended meanwhile, or not loaded yet (it will load the re-planned plan)
 		}
 		if err != nil {

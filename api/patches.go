@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"go.temporal.io/sdk/client"
 
 	"github.com/otpatch/otpatch/internal/artifacts"
 	"github.com/otpatch/otpatch/internal/domain"
@@ -372,10 +371,10 @@ func (sub *submission) accept(adm *admission, arts []store.PatchArtifact, idemKe
 		s.fail(w, r, err)
 		return
 	}
-	_, err := s.Temporal.ExecuteWorkflow(r.Context(), client.StartWorkflowOptions{ID: workflows.QualificationWorkflowID(p.ID), TaskQueue: workflows.TaskQueue},
-		workflows.PatchQualification, workflows.QualificationInput{PatchID: p.ID})
-	if err != nil {
-		s.Logger.Error("start qualification", "patch", p.ID, "err", err)
+	if err := s.engine.StartQualification(r.Context(), p.ID); err != nil {
+		// The patch is stored as submitted: the server's reconciler starts its qualification
+		// once the workflow engine answers (internal/engine).
+		s.Logger.Error("start qualification; it starts when the workflow engine answers", "patch", p.ID, "err", err)
 	}
 	view, err := s.patchView(r.Context(), p)
 	if err != nil {

@@ -4,13 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/go-chi/chi/v5"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/engine"
 	"github.com/otpatch/otpatch/workflows"
 )
 
@@ -41,17 +39,12 @@ func (s *server) waiveBackup(w http.ResponseWriter, r *http.Request) {
 		s.operationRefused(w, r, c.ID, workflows.UpdateBackupWaiver, "state", fmt.Sprintf("campaign is %s; it has ended", c.Status), in.Reason)
 		return
 	}
-	handle, err := s.Temporal.UpdateWorkflow(r.Context(), client.UpdateWorkflowOptions{
-		WorkflowID: c.WorkflowID, UpdateName: workflows.UpdateBackupWaiver, WaitForStage: client.WorkflowUpdateStageCompleted,
-		Args: []any{workflows.BackupWaiverRequest{Actor: actorOf(r), AssetID: assetID, Reason: in.Reason, RequestID: requestID(r)}},
-	})
 	var res workflows.BackupWaiverResponse
-	if err == nil {
-		err = handle.Get(r.Context(), &res)
-	}
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && strings.HasPrefix(appErr.Type(), workflows.RefusalErrorPrefix) {
-		s.operationRefused(w, r, c.ID, workflows.UpdateBackupWaiver, strings.TrimPrefix(appErr.Type(), workflows.RefusalErrorPrefix), appErr.Message(), in.Reason)
+	err = s.engine.Update(r.Context(), c.WorkflowID, workflows.UpdateBackupWaiver, updateKey(r),
+		workflows.BackupWaiverRequest{Actor: actorOf(r), AssetID: assetID, Reason: in.Reason, RequestID: requestID(r)}, &res)
+	var refused *engine.Refusal
+	if errors.As(err, &refused) {
+		s.operationRefused(w, r, c.ID, workflows.UpdateBackupWaiver, refused.Rule, refused.Message, in.Reason)
 		return
 	}
 	if err != nil {

@@ -108,6 +108,7 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	d.sweep(ctx)
+	go d.reconcile(ctx)
 	var tokens *demo.Tokens
 	if *seed {
 		seeded, err := demo.Seeded(ctx, d.store)

@@ -360,6 +360,7 @@ func runServer(ctx context.Context, args []string) error {
 	}
 	defer d.close()
 	d.sweep(ctx)
+	go d.reconcile(ctx)
 	d.databaseGauges()
 	if c.metricsListen != "" {
 		serveMetrics(ctx, log, c.metricsListen, d.metrics)

@@ -96,29 +96,40 @@ func UpdateID(name, requestID string) string {
 
 // start starts a workflow by its id unless one by that id runs or ran: a workflow id is never
 // reused, so a patch is qualified and a campaign run at most once.
-func (g *Gateway) start(ctx context.Context, id string, wf, input any) error {
+// It reports whether this call started it.
+func (g *Gateway) start(ctx context.Context, id string, wf, input any) (bool, error) {
 	_, err := g.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: id, TaskQueue: workflows.TaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 	}, wf, input)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
-		return nil
+		return false, nil
 	}
+	return err == nil, err
+}
+
+// StartQualification starts the qualification of a submitted patch, unless it runs or ran.
+func (g *Gateway) StartQualification(ctx context.Context, patchID string) error {
+	_, err := g.startQualification(ctx, patchID)
 	return err
 }
 
-// StartQualification starts the qualification of a submitted patch.
-func (g *Gateway) StartQualification(ctx context.Context, patchID string) error {
+func (g *Gateway) startQualification(ctx context.Context, patchID string) (bool, error) {
 	return g.start(ctx, workflows.QualificationWorkflowID(patchID), workflows.PatchQualification, workflows.QualificationInput{PatchID: patchID})
 }
 
-// StartCampaign starts a planned campaign.
+// StartCampaign starts a planned campaign, unless it runs or ran.
 func (g *Gateway) StartCampaign(ctx context.Context, campaignID string) error {
+	_, err := g.startCampaign(ctx, campaignID)
+	return err
+}
+
+func (g *Gateway) startCampaign(ctx context.Context, campaignID string) (bool, error) {
 	return g.start(ctx, workflows.CampaignWorkflowID(campaignID), workflows.Campaign, workflows.CampaignInput{CampaignID: campaignID})
 }
 
-// Reconciled says what Reconcile started.
+// Reconciled says what Reconcile started (not what was found running or ended already).
 type Reconciled struct {
 	Patches, Campaigns []string
 }
@@ -137,18 +148,20 @@ func (g *Gateway) Reconcile(ctx context.Context, st *store.Store) (Reconciled, e
 	}
 	var errs []error
 	for _, id := range patches {
-		if err := g.StartQualification(ctx, id); err != nil {
+		started, err := g.startQualification(ctx, id)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("qualification of %s: %w", id, err))
-			continue
+		} else if started {
+			out.Patches = append(out.Patches, id)
 		}
-		out.Patches = append(out.Patches, id)
 	}
 	for _, id := range campaigns {
-		if err := g.StartCampaign(ctx, id); err != nil {
+		started, err := g.startCampaign(ctx, id)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("campaign %s: %w", id, err))
-			continue
+		} else if started {
+			out.Campaigns = append(out.Campaigns, id)
 		}
-		out.Campaigns = append(out.Campaigns, id)
 	}
 	return out, errors.Join(errs...)
 }

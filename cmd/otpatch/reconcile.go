@@ -1,0 +1,36 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/otpatch/otpatch/internal/engine"
+)
+
+// reconcileEvery is how often the server looks for patches and campaigns whose workflow never
+// started.
+const reconcileEvery = time.Minute
+
+// reconcile starts, now and then every reconcileEvery until ctx ends, the workflow of every
+// patch still submitted and every campaign still a draft: what a process stopped between
+// committing the row and starting its workflow left behind (internal/engine). A workflow that
+// runs or ran already is never started again.
+func (d *deps) reconcile(ctx context.Context) {
+	g := &engine.Gateway{Temporal: d.tc, Logger: d.log}
+	t := time.NewTicker(reconcileEvery)
+	defer t.Stop()
+	for {
+		got, err := g.Reconcile(ctx, d.store)
+		if err != nil && ctx.Err() == nil {
+			d.log.Warn("starting workflows left behind failed; trying again in a minute", "err", err)
+		}
+		if len(got.Patches)+len(got.Campaigns) > 0 {
+			d.log.Info("started the workflows of rows a stopped process left unstarted", "patches", got.Patches, "campaigns", got.Campaigns)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
