@@ -123,11 +123,43 @@ var (
 func (s *server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, middleware.Recoverer, securityHeaders)
-	if s.UI != nil {
-		r.Handle("/*", s.UI)
-	}
 	s.mount(r)
+	// What no operation serves: under /api/ a problem (404, or 405 with Allow when the path
+	// exists with other methods); anywhere else the web UI's files.
+	r.NotFound(func(w http.ResponseWriter, req *http.Request) {
+		if isAPIPath(req.URL.Path) || s.UI == nil {
+			writeProblem(w, req, problem{Status: http.StatusNotFound,
+				Detail: fmt.Sprintf("%s is not a route of this API; the routes are in /api/v1/openapi.json", req.URL.Path)})
+			return
+		}
+		s.UI.ServeHTTP(w, req)
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		if !isAPIPath(req.URL.Path) && s.UI != nil {
+			s.UI.ServeHTTP(w, req)
+			return
+		}
+		allowed := allowedMethods(r, req.URL.Path)
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeProblem(w, req, problem{Status: http.StatusMethodNotAllowed,
+			Detail: fmt.Sprintf("%s does not take %s; it takes %s", req.URL.Path, req.Method, strings.Join(allowed, ", "))})
+	})
 	return r
+}
+
+func isAPIPath(p string) bool {
+	return strings.HasPrefix(p, "/api/") || p == "/healthz" || p == "/readyz"
+}
+
+// allowedMethods lists the methods some operation serves path with.
+func allowedMethods(r chi.Routes, path string) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if r.Match(chi.NewRouteContext(), m, path) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func securityHeaders(next http.Handler) http.Handler {

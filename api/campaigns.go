@@ -374,7 +374,7 @@ func (s *server) campaignOperations() []operation {
 				"and the waves with their thresholds and windows in the zone's time zone.",
 			Query:   []param{qBool("live", "Add live, the running workflow's own view (1 or true)")},
 			Answers: []answer{ok(campaignView{})}, Handle: s.getCampaign},
-		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/decisions", ID: "decideCampaign", Tag: "Campaigns", Allow: deciders,
+		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/decisions", ID: "decideCampaign", Headers: []param{retryHeader}, Tag: "Campaigns", Allow: deciders,
 			Summary: "Approve or reject the campaign's plan",
 			Description: "Decisions are taken while the campaign awaits approval; the approval policy decides, and a refusal names its rule (the problem's rule). " +
 				"Refused with 409: a campaign that does not await approval (state), a caller whose role cannot approve (role), the campaign's creator (creator), " +

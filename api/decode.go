@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"reflect"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/otpatch/otpatch/internal/domain"
 )
@@ -73,71 +71,12 @@ func invalidBody(field, msg string) error {
 
 // bodyFault turns an error of encoding/json into what the sender must fix.
 func bodyFault(err error) error {
-	var (
-		mbe *http.MaxBytesError
-		se  *json.SyntaxError
-		ute *json.UnmarshalTypeError
-		pe  *time.ParseError
-	)
-	switch {
-	case errors.As(err, &mbe):
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
 		return &tooLargeError{what: "request body", limit: mbe.Limit}
-	case errors.Is(err, io.EOF):
-		return invalidBody("body", "is empty; send a JSON object")
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return invalidBody("body", "ends before the JSON is complete")
-	case errors.As(err, &se):
-		return invalidBody("body", fmt.Sprintf("is not valid JSON at byte %d", se.Offset))
-	case errors.As(err, &ute):
-		field := ute.Field
-		if field == "" {
-			field = "body"
-		}
-		return invalidBody(field, fmt.Sprintf("must be %s, not %s", jsonKind(ute.Type), strings.Fields(ute.Value)[0]))
-	case errors.As(err, &pe):
-		return invalidBody("body", fmt.Sprintf("has the time %q; write times as RFC 3339, such as 2026-03-01T02:00:00Z", pe.Value))
 	}
-	msg := err.Error()
-	if name, ok := strings.CutPrefix(msg, `json: unknown field "`); ok {
-		name = strings.TrimSuffix(name, `"`)
-		return invalidBody(name, fmt.Sprintf("%s is not a field of this request; check its spelling against the API document", name))
-	}
-	// A domain type's own reader (a duration, …) speaks the reader's terms already.
-	if !strings.Contains(msg, "json:") && !strings.Contains(msg, "Go ") && !strings.Contains(msg, "unmarshal") {
-		return invalidBody("body", msg)
-	}
-	return invalidBody("body", "is not valid JSON for this request")
-}
-
-// jsonKind names what a JSON value must be to fill a Go value of type t.
-func jsonKind(t reflect.Type) string {
-	if t == nil {
-		return "another kind of value"
-	}
-	if t == reflect.TypeFor[time.Time]() {
-		return "a time as an RFC 3339 string"
-	}
-	if t.Implements(reflect.TypeFor[json.Unmarshaler]()) || reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
-		return "a string"
-	}
-	switch t.Kind() {
-	case reflect.Pointer:
-		return jsonKind(t.Elem())
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "a whole number"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Slice, reflect.Array:
-		return "a list"
-	case reflect.Struct, reflect.Map:
-		return "an object"
-	}
-	return "another kind of value"
+	field, msg := domain.JSONFault(err, "body")
+	return invalidBody(field, msg)
 }
 
 // allowQuery refuses a request whose query names a parameter not in known: a typo in a filter

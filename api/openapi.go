@@ -33,6 +33,8 @@ type operation struct {
 	// (a redirect target whose parameters another party chooses).
 	Query    []param
 	AnyQuery bool
+	// Headers are the request headers it reads beyond authentication and content type.
+	Headers []param
 	// Body is a value of the type the handler decodes from a JSON body; BodyType names another
 	// content type ("multipart/form-data", "text/csv", "application/octet-stream") and
 	// BodySchema its schema. BodyOptional: the body may be left out.
@@ -99,6 +101,11 @@ func qBool(name, desc string) param {
 func qTime(name, desc string) param {
 	return param{Name: name, Desc: desc, Schema: map[string]any{"type": "string", "format": "date-time"}}
 }
+
+// retryHeader is X-Request-Id on the operations that send a workflow update: a retry with
+// the same value by the same person is applied once (internal/engine).
+var retryHeader = param{Name: "X-Request-Id", Desc: "Names this request: sent again with the same value by the same person (its answer was lost), it is applied once and answered as the first time. Without it the server names each request itself",
+	Schema: map[string]any{"type": "string", "maxLength": 200}}
 
 // pageQuery are the parameters of every paginated collection (page.go).
 var pageQuery = []param{
@@ -289,6 +296,9 @@ func operationDoc(sc *schemas, op operation) map[string]any {
 	for _, p := range op.Query {
 		params = append(params, map[string]any{"name": p.Name, "in": "query", "required": p.Required, "description": p.Desc, "schema": p.Schema})
 	}
+	for _, p := range op.Headers {
+		params = append(params, map[string]any{"name": p.Name, "in": "header", "required": p.Required, "description": p.Desc, "schema": p.Schema})
+	}
 	if params != nil {
 		o["parameters"] = params
 	}
@@ -338,7 +348,7 @@ func operationDoc(sc *schemas, op operation) map[string]any {
 	}
 	problem := map[string]any{"application/problem+json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}
 	responses["4XX"] = map[string]any{"description": "Refused; the problem says why and what to do", "content": problem,
-		"headers": map[string]any{"Retry-After": map[string]any{"description": "With 429: seconds until the limit allows again", "schema": map[string]any{"type": "integer"}}}}
+		"headers": map[string]any{"Retry-After": map[string]any{"description": "With 429: when the limit allows again, in seconds (or an HTTP date, as proxies may send)", "schema": map[string]any{"type": "string"}}}}
 	responses["5XX"] = map[string]any{"description": "The server or a service it depends on failed; the problem's instance finds the request in the log", "content": problem}
 	o["responses"] = responses
 	return o

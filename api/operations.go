@@ -128,17 +128,17 @@ func (s *server) listAlarms(w http.ResponseWriter, r *http.Request) {
 // operatorOperations are the routes of operations.go.
 func (s *server) operatorOperations() []operation {
 	return []operation{
-		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/pause", ID: "pauseCampaign", Tag: "Operations", Allow: engineers,
+		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/pause", ID: "pauseCampaign", Headers: []param{retryHeader}, Tag: "Operations", Allow: engineers,
 			Summary:     "Pause a campaign: no new asset starts, assets in flight finish",
 			Description: "Refused (409) when the campaign is paused already, being aborted or has ended; a reason longer than 2000 characters is refused (422). Every refusal is audited.",
 			Body:        operatorRequest{}, BodyOptional: true,
 			Answers: []answer{ok(workflows.OperatorResponse{})}, Handle: s.operate(workflows.UpdatePause, http.StatusOK)},
-		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/resume", ID: "resumeCampaign", Tag: "Operations", Allow: engineers,
+		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/resume", ID: "resumeCampaign", Headers: []param{retryHeader}, Tag: "Operations", Allow: engineers,
 			Summary:     "Resume a paused campaign",
 			Description: "Refused (409) when the campaign is not paused, being aborted or has ended; a reason longer than 2000 characters is refused (422). Every refusal is audited.",
 			Body:        operatorRequest{}, BodyOptional: true,
 			Answers: []answer{ok(workflows.OperatorResponse{})}, Handle: s.operate(workflows.UpdateResume, http.StatusOK)},
-		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/abort", ID: "abortCampaign", Tag: "Operations", Allow: engineers,
+		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/abort", ID: "abortCampaign", Headers: []param{retryHeader}, Tag: "Operations", Allow: engineers,
 			Summary: "Abort a campaign: no new work, assets in flight roll back to their backups",
 			Description: "The abort is taken at once and carried out after the answer (202): assets in flight roll back to their backups, verified assets stay, " +
 				"and the campaign ends aborted. The reason is required, at most 2000 characters (422); a campaign being aborted already or that has ended is refused (409). Every refusal is audited.",

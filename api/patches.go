@@ -621,7 +621,8 @@ func (s *server) getManifest(w http.ResponseWriter, r *http.Request) {
 // patchOperations are the routes of patches.go.
 func (s *server) patchOperations() []operation {
 	return []operation{
-		{Method: "POST", Path: "/api/v1/patches", ID: "submitPatch", Tag: "Patches", Allow: vendors,
+		{Method: "POST", Path: "/api/v1/patches", ID: "submitPatch", Headers: []param{{Name: "Idempotency-Key", Desc: "Names this submission: a retry with the same key after a submission that succeeded answers the first answer again (Idempotent-Replayed: true)",
+			Schema: map[string]any{"type": "string", "minLength": 1, "maxLength": 128}}}, Tag: "Patches", Allow: vendors,
 			Summary: "Submit a signed patch with its artifacts",
 			Description: "The body is multipart/form-data: the part manifest (the manifest JSON exactly as signed), then the part signature (the base64 ed25519 signature of those bytes), " +
 				"then one part artifact per artifact the manifest lists, its file name the artifact's name. Artifacts stream into the object store and nothing is kept unless everything verifies: " +

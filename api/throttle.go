@@ -97,6 +97,9 @@ func (s *server) refuseAuth(w http.ResponseWriter, r *http.Request, status int, 
 		detail = fmt.Sprintf("too many failed authentications from %s; try again in %s seconds (Retry-After). Refusals from this address are counted in the audit trail once a minute", src, w.Header().Get("Retry-After"))
 	}
 	s.Refusals.Add(refusals.Refusal{Source: src, Reason: reason, Status: status, Method: r.Method, Path: r.URL.Path, RequestID: requestID(r)})
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="otpatch"`) // RFC 9110 §11.6.1
+	}
 	writeProblem(w, r, problem{Status: status, Detail: detail})
 }
 

@@ -57,7 +57,7 @@ func (s *server) waiveBackup(w http.ResponseWriter, r *http.Request) {
 // waiverOperations are the routes of waiver.go.
 func (s *server) waiverOperations() []operation {
 	return []operation{
-		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/assets/{assetID}/backup-waiver", ID: "waiveBackup", Tag: "Operations", Allow: engineers,
+		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/assets/{assetID}/backup-waiver", ID: "waiveBackup", Headers: []param{retryHeader}, Tag: "Operations", Allow: engineers,
 			Summary: "Waive the verified backup of one target not yet started",
 			Description: "The asset deploys even when its backup fails, and a later failure cannot be rolled back (it ends rollback_failed with an alarm). " +
 				"The waiver changes the plan: a new plan_digest (audited as campaign.replanned), approvals of the earlier plan no longer count, " +

@@ -33,9 +33,13 @@ func runCSAFIngest(ctx context.Context, args []string) error {
 	case len(files) == 0:
 		return fs.usageError("give at least one advisory FILE")
 	}
+	srv, err := newServer(base, *token)
+	if err != nil {
+		return err
+	}
 	failed := 0
 	for _, path := range files {
-		line, err := ingestAdvisory(ctx, base, *token, path)
+		line, err := ingestAdvisory(ctx, srv, path)
 		var ae *answerError
 		switch {
 		case err == nil:
@@ -57,7 +61,7 @@ func runCSAFIngest(ctx context.Context, args []string) error {
 var errAdvisoryFile = errors.New("not sent")
 
 // ingestAdvisory posts one file and returns its summary line.
-func ingestAdvisory(ctx context.Context, base, token, path string) (string, error) {
+func ingestAdvisory(ctx context.Context, srv *server, path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", errAdvisoryFile, err)
@@ -70,28 +74,36 @@ func ingestAdvisory(ctx context.Context, base, token, path string) (string, erro
 	if st.Size() > csaf.MaxDocumentBytes {
 		return "", fmt.Errorf("%w: %d bytes, larger than the limit of %d bytes for an advisory", errAdvisoryFile, st.Size(), csaf.MaxDocumentBytes)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/advisories", f)
+	// The file is streamed with its Content-Length, which net/http sets only for a body held
+	// in memory.
+	length := func(_ context.Context, req *http.Request) error {
+		req.ContentLength = st.Size()
+		return nil
+	}
+	res, err := srv.api.IngestAdvisoryWithBodyWithResponse(ctx, "application/json", f, length)
 	if err != nil {
-		return "", err
+		return "", srv.noAnswer(ctx, err)
 	}
-	req.ContentLength = st.Size()
-	req.Header.Set("Content-Type", "application/json")
-	var a struct {
-		TrackingID string   `json:"tracking_id"`
-		Ingest     string   `json:"ingest"`
-		CVEs       []string `json:"cves"`
-		Affected   int      `json:"affected_asset_count"`
-		Remedy     string   `json:"remediation"`
+	a := res.JSON201
+	if a == nil {
+		a = res.JSON200
 	}
-	if err := call(req, base, token, &a, http.StatusCreated, http.StatusOK); err != nil {
-		return "", refused("the advisory was", err)
+	if a == nil {
+		return "", refused("the advisory was", srv.wrongAnswer(res, http.StatusCreated, http.StatusOK))
 	}
-	cves := "no CVE"
-	switch n := len(a.CVEs); {
+	ingest, cves := "", "no CVE"
+	if a.Ingest != nil {
+		ingest = *a.Ingest
+	}
+	var list []string
+	if a.Cves != nil {
+		list = *a.Cves
+	}
+	switch n := len(list); {
 	case n > 4:
-		cves = strings.Join(a.CVEs[:4], ", ") + fmt.Sprintf(" and %d more", n-4)
+		cves = strings.Join(list[:4], ", ") + fmt.Sprintf(" and %d more", n-4)
 	case n > 0:
-		cves = strings.Join(a.CVEs, ", ")
+		cves = strings.Join(list, ", ")
 	}
-	return fmt.Sprintf("%s %s: %s; %d affected assets; %s", a.TrackingID, a.Ingest, cves, a.Affected, a.Remedy), nil
+	return fmt.Sprintf("%s %s: %s; %d affected assets; %s", a.TrackingId, ingest, cves, a.AffectedAssetCount, a.Remediation), nil
 }

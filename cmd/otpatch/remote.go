@@ -11,12 +11,16 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+
+	"github.com/otpatch/otpatch/internal/client"
 )
 
-// How the commands that talk to an otpatch server (vendor, csaf) word what went wrong: a
-// server that cannot be reached says so, and an answer other than the one asked for shows the
-// problem the server sent.
+// How the commands that talk to an otpatch server (vendor, csaf, healthcheck) call it and word
+// what went wrong: they call it through the generated client (internal/client); a server that
+// cannot be reached says so, and an answer other than the one asked for shows the problem the
+// server sent.
 
 // serverURL checks the value of --url: the otpatch server's http:// or https:// URL.
 func serverURL(fs *flags, raw string) (string, error) {
@@ -25,6 +29,96 @@ func serverURL(fs *flags, raw string) (string, error) {
 		return "", fs.usageError("--url %q is not the otpatch server's http:// or https:// URL (example: https://otpatch.plant.example)", raw)
 	}
 	return strings.TrimRight(raw, "/"), nil
+}
+
+// maxAnswer bounds how much of one answer of the otpatch server a command reads.
+const maxAnswer = 32 << 20
+
+// server is the otpatch server at base, called through the generated client with a bearer
+// token.
+type server struct {
+	base string
+	api  *client.ClientWithResponses
+}
+
+// newServer returns the otpatch server at base (checked by serverURL), called with token.
+func newServer(base, token string) (*server, error) {
+	bearer := func(_ context.Context, req *http.Request) error {
+		req.Header.Set("Authorization", "Bearer "+token)
+		return nil
+	}
+	api, err := client.NewClientWithResponses(base, client.WithHTTPClient(answerReader{http.DefaultClient}), client.WithRequestEditorFn(bearer))
+	if err != nil {
+		return nil, err
+	}
+	return &server{base: base, api: api}, nil
+}
+
+// answerReader sends requests with hc and reads at most maxAnswer bytes of each answer; a
+// failure to read the answer comes out as a *readError, so that noAnswer tells it apart from
+// an answer that otpatch does not send.
+type answerReader struct{ hc *http.Client }
+
+func (d answerReader) Do(req *http.Request) (*http.Response, error) {
+	res, err := d.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	res.Body = &answerBody{r: io.LimitReader(res.Body, maxAnswer), Closer: res.Body}
+	return res, nil
+}
+
+type answerBody struct {
+	r io.Reader
+	io.Closer
+}
+
+func (b *answerBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &readError{err}
+	}
+	return n, err
+}
+
+// readError is a failure to read an answer of the otpatch server.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
+
+// noAnswer words the error of a call to the otpatch server that brought no answer to read: the
+// server could not be reached or the connection broke (reachError), the answer could not be
+// read, or it is not what otpatch sends.
+func (s *server) noAnswer(ctx context.Context, err error) error {
+	var (
+		read *readError
+		ue   *url.Error
+	)
+	switch {
+	case errors.As(err, &read):
+		return fmt.Errorf("reading the answer of the otpatch server at %s: %w", s.base, read.err)
+	case errors.As(err, &ue):
+		return reachError(ctx, "otpatch server", s.base, err)
+	}
+	return fmt.Errorf("the answer of %s is not what otpatch sends (%v); is --url the otpatch server?", s.base, err)
+}
+
+// answer is what the generated client returns for every operation.
+type answer interface {
+	StatusCode() int
+	Status() string
+	GetBody() []byte
+}
+
+// wrongAnswer words an answer that does not carry what was asked for. An answer with another
+// status than the want statuses is an *answerError with the problem the server sent; one with
+// a want status but without its JSON is not what otpatch sends.
+func (s *server) wrongAnswer(res answer, want ...int) error {
+	if slices.Contains(want, res.StatusCode()) {
+		return fmt.Errorf("the answer of %s is not what otpatch sends (%s without JSON); is --url the otpatch server?", s.base, res.Status())
+	}
+	return &answerError{status: res.Status(), detail: problemDetail(res.GetBody())}
 }
 
 // answerError is an answer of the otpatch server other than the one asked for.
@@ -45,32 +139,27 @@ func refused(what string, err error) error {
 	return err
 }
 
-// call sends req to the otpatch server at base with the bearer token and decodes an answer
-// with one of the want statuses into out (when not nil). Any other answer is an *answerError;
-// no answer at all is a reachError.
-func call(req *http.Request, base, token string, out any, want ...int) error {
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := http.DefaultClient.Do(req)
+// checkHealth asks the otpatch server whether it is healthy, through hc: endpoint is its
+// /healthz URL, or the server's URL, to which /healthz is added. Only 200 OK is healthy; the
+// answer's body is not read.
+func checkHealth(ctx context.Context, hc *http.Client, endpoint string) error {
+	base := strings.TrimSuffix(strings.TrimRight(endpoint, "/"), "/healthz")
+	if _, err := url.Parse(base); err != nil {
+		return err
+	}
+	api, err := client.NewClient(base, client.WithHTTPClient(hc))
 	if err != nil {
-		return reachError(req.Context(), "otpatch server", base, err)
+		return err
 	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(res.Body, 32<<20))
+	res, err := api.GetHealth(ctx)
 	if err != nil {
-		return fmt.Errorf("reading the answer of the otpatch server at %s: %w", base, err)
+		return reachError(ctx, "otpatch server", endpoint, err)
 	}
-	for _, w := range want {
-		if res.StatusCode == w {
-			if out == nil {
-				return nil
-			}
-			if err := json.Unmarshal(body, out); err != nil {
-				return fmt.Errorf("the answer of %s is not what otpatch sends (%v); is --url the otpatch server?", base, err)
-			}
-			return nil
-		}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s", endpoint, res.Status)
 	}
-	return &answerError{status: res.Status, detail: problemDetail(body)}
+	return nil
 }
 
 // problemDetail is what an error answer says: the problem's detail (it names every failing

@@ -427,17 +427,13 @@ func runMigrate(ctx context.Context, args []string) error {
 
 func runHealthcheck(ctx context.Context, args []string) error {
 	fs := newFlags("healthcheck")
-	url := fs.String("url", "http://127.0.0.1:8080/healthz", "health endpoint")
+	url := fs.String("url", "http://127.0.0.1:8080/healthz", "the server's /healthz URL (or the server's URL: /healthz is added)")
 	ca := fs.String("ca", env("HEALTHCHECK_CA", env("TLS_CERT", "")), "PEM certificates to trust for an https:// URL, besides the system's (OTPATCH_HEALTHCHECK_CA; default: OTPATCH_TLS_CERT, the server's own)")
 	if err := fs.noArgs(args); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
-	if err != nil {
-		return err
-	}
 	client := http.DefaultClient
 	if *ca != "" && strings.HasPrefix(*url, "https://") {
 		pem, err := os.ReadFile(*ca)
@@ -453,13 +449,5 @@ func runHealthcheck(ctx context.Context, args []string) error {
 		}
 		client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 	}
-	res, err := client.Do(req)
-	if err != nil {
-		return reachError(ctx, "otpatch server", *url, err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s answered %s", *url, res.Status)
-	}
-	return nil
+	return checkHealth(ctx, client, *url)
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/otpatch/otpatch/internal/client"
 	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/signing"
 )
@@ -265,23 +266,27 @@ func vendorSubmit(ctx context.Context, args []string) error {
 		}
 		total += st.Size()
 	}
+	srv, err := newServer(base, *token)
+	if err != nil {
+		return err
+	}
 	var id string
 	if *presigned {
-		id, err = submitPresigned(ctx, base, *token, raw, strings.TrimSpace(string(sig)), files)
+		id, err = submitPresigned(ctx, srv, raw, strings.TrimSpace(string(sig)), files)
 	} else {
-		id, err = submitStreamed(ctx, base, *token, raw, strings.TrimSpace(string(sig)), files, total)
+		id, err = submitStreamed(ctx, srv, raw, strings.TrimSpace(string(sig)), files, total)
 	}
 	if err != nil {
 		return err
 	}
 	fmt.Println(id)
 	if *wait {
-		return waitQualified(ctx, base, *token, id)
+		return waitQualified(ctx, srv, id)
 	}
 	return nil
 }
 
-func submitStreamed(ctx context.Context, base, token string, raw []byte, sig string, files []string, total int64) (string, error) {
+func submitStreamed(ctx context.Context, srv *server, raw []byte, sig string, files []string, total int64) (string, error) {
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	written := make(chan error, 1)
@@ -319,75 +324,77 @@ func submitStreamed(ctx context.Context, base, token string, raw []byte, sig str
 		pw.CloseWithError(err)
 		written <- err
 	}()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/patches", pr)
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	var out patchAnswer
-	err = call(req, base, token, &out, http.StatusCreated)
+	res, err := srv.api.SubmitPatchWithBodyWithResponse(ctx, nil, mw.FormDataContentType(), pr)
 	pr.Close() // ends the writer if the server answered before reading everything
 	if werr := <-written; werr != nil && !errors.Is(werr, io.ErrClosedPipe) {
 		return "", werr // reading an artifact failed: that, not the server, stopped the upload
 	}
 	if err != nil {
-		return "", refused("submission", err)
+		return "", srv.noAnswer(ctx, err)
 	}
-	fmt.Fprintf(os.Stderr, "submitted: patch %s, %d bytes of artifacts, signed by %s, status %s (qualification follows)\n", out.ID, total, out.Key, out.Status)
-	return out.ID, nil
+	if res.JSON201 == nil {
+		return "", refused("submission", srv.wrongAnswer(res, http.StatusCreated))
+	}
+	p, err := srv.vendorPatch(res.JSON201)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(os.Stderr, "submitted: patch %s, %d bytes of artifacts, signed by %s, status %s (qualification follows)\n", p.Id, total, p.KeyFingerprint, p.Status)
+	return p.Id, nil
 }
 
-type patchAnswer struct {
-	ID      string   `json:"id"`
-	Status  string   `json:"status"`
-	Key     string   `json:"key_fingerprint"`
-	Reasons []string `json:"reasons"`
-	// ByVersion counts the asset owner's assets the patch applies to by product version:
-	// a vendor reads counts, never the assets.
-	ByVersion []struct {
-		ProductVersion string `json:"product_version"`
-		Assets         int    `json:"assets"`
-		Compatibility  string `json:"compatibility"`
-	} `json:"applicable_by_version"`
+// vendorPatch reads a patch in an answer of the otpatch server. The answer is the vendor's
+// view of the patch (VendorPatch) for a vendor token and the asset owner's (Patch) for
+// another; both carry what the vendor commands read under the same names: id, status,
+// key_fingerprint, reasons and, in the vendor's view, applicable_by_version.
+func (s *server) vendorPatch(answer interface {
+	AsVendorPatch() (client.VendorPatch, error)
+}) (client.VendorPatch, error) {
+	p, err := answer.AsVendorPatch()
+	if err != nil {
+		return p, fmt.Errorf("the answer of %s is not what otpatch sends (%v); is --url the otpatch server?", s.base, err)
+	}
+	return p, nil
 }
 
 // submitPresigned admits the manifest, PUTs each artifact to its presigned URL with progress,
 // and completes the upload.
-func submitPresigned(ctx context.Context, base, token string, raw []byte, sig string, files []string) (string, error) {
-	body, _ := json.Marshal(map[string]string{"manifest": string(raw), "signature": sig})
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/patches/uploads", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	var up struct {
-		UploadID  string `json:"upload_id"`
-		Artifacts []struct {
-			Name string `json:"name"`
-			URL  string `json:"url"`
-		} `json:"artifacts"`
+func submitPresigned(ctx context.Context, srv *server, raw []byte, sig string, files []string) (string, error) {
+	res, err := srv.api.StartPatchUploadWithResponse(ctx, client.UploadInput{Manifest: string(raw), Signature: sig})
+	if err != nil {
+		return "", srv.noAnswer(ctx, err)
 	}
-	if err := call(req, base, token, &up, http.StatusCreated); err != nil {
-		return "", refused("upload", err)
+	up := res.JSON201
+	if up == nil {
+		return "", refused("upload", srv.wrongAnswer(res, http.StatusCreated))
 	}
 	byName := map[string]string{}
 	for _, f := range files {
 		byName[filepath.Base(f)] = f
 	}
-	for _, a := range up.Artifacts {
+	var targets []client.UploadTarget
+	if up.Artifacts != nil {
+		targets = *up.Artifacts
+	}
+	for _, a := range targets {
 		path, ok := byName[a.Name]
 		if !ok {
 			return "", fmt.Errorf("the manifest lists %s but it was not given on the command line", a.Name)
 		}
+		// The presigned URL is the object store's, not otpatch's: a plain request, without the
+		// otpatch token.
 		f, err := os.Open(path)
 		if err != nil {
 			return "", err
 		}
 		st, _ := f.Stat()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, a.URL, &progress{r: f, total: st.Size(), name: a.Name})
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, a.Url, &progress{r: f, total: st.Size(), name: a.Name})
 		req.ContentLength = st.Size()
 		res, err := http.DefaultClient.Do(req)
 		f.Close()
 		if err != nil {
-			store := a.URL
-			if u, perr := url.Parse(a.URL); perr == nil {
+			store := a.Url
+			if u, perr := url.Parse(a.Url); perr == nil {
 				store = u.Scheme + "://" + u.Host
 			}
 			return "", fmt.Errorf("upload %s: %w", a.Name, reachError(ctx, "object store", store, err))
@@ -397,34 +404,45 @@ func submitPresigned(ctx context.Context, base, token string, raw []byte, sig st
 			return "", fmt.Errorf("upload %s: the object store answered %s", a.Name, res.Status)
 		}
 	}
-	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/patches/uploads/"+up.UploadID+"/complete", nil)
-	var out patchAnswer
-	if err := call(req, base, token, &out, http.StatusCreated); err != nil {
-		return "", refused("completing the upload", err)
+	done, err := srv.api.CompletePatchUploadWithResponse(ctx, up.UploadId)
+	if err != nil {
+		return "", srv.noAnswer(ctx, err)
 	}
-	fmt.Fprintf(os.Stderr, "submitted: patch %s through presigned upload, signed by %s, status %s (qualification follows)\n", out.ID, out.Key, out.Status)
-	return out.ID, nil
+	if done.JSON201 == nil {
+		return "", refused("completing the upload", srv.wrongAnswer(done, http.StatusCreated))
+	}
+	p, err := srv.vendorPatch(done.JSON201)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(os.Stderr, "submitted: patch %s through presigned upload, signed by %s, status %s (qualification follows)\n", p.Id, p.KeyFingerprint, p.Status)
+	return p.Id, nil
 }
 
 // waitQualified polls the patch until qualification ends and prints the verdict.
-func waitQualified(ctx context.Context, base, token, id string) error {
+func waitQualified(ctx context.Context, srv *server, id string) error {
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/patches/"+id, nil)
-		var p patchAnswer
-		if err := call(req, base, token, &p, http.StatusOK); err != nil {
+		p, err := getPatch(ctx, srv, id)
+		if err != nil {
 			return fmt.Errorf("waiting for qualification of patch %s: %w", id, err)
 		}
 		switch p.Status {
-		case "qualified":
-			n, versions := 0, []string{}
-			for _, v := range p.ByVersion {
-				n += v.Assets
-				versions = append(versions, fmt.Sprintf("%d at %s, %s", v.Assets, v.ProductVersion, v.Compatibility))
+		case client.VendorPatchStatusQualified:
+			n, versions := int64(0), []string{}
+			if p.ApplicableByVersion != nil {
+				for _, v := range *p.ApplicableByVersion {
+					n += v.Assets
+					versions = append(versions, fmt.Sprintf("%d at %s, %s", v.Assets, v.ProductVersion, v.Compatibility))
+				}
 			}
 			fmt.Fprintf(os.Stderr, "qualified: applies to %d assets (%s)\n", n, strings.Join(versions, "; "))
 			return nil
-		case "rejected":
-			fmt.Fprintf(os.Stderr, "rejected:\n  - %s\n", strings.Join(p.Reasons, "\n  - "))
+		case client.VendorPatchStatusRejected:
+			var reasons []string
+			if p.Reasons != nil {
+				reasons = *p.Reasons
+			}
+			fmt.Fprintf(os.Stderr, "rejected:\n  - %s\n", strings.Join(reasons, "\n  - "))
 			return errors.New("the patch was rejected")
 		}
 		select {
@@ -433,4 +451,16 @@ func waitQualified(ctx context.Context, base, token, id string) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// getPatch reads the patch id as its vendor sees it.
+func getPatch(ctx context.Context, srv *server, id string) (client.VendorPatch, error) {
+	res, err := srv.api.GetPatchWithResponse(ctx, id)
+	if err != nil {
+		return client.VendorPatch{}, srv.noAnswer(ctx, err)
+	}
+	if res.JSON200 == nil {
+		return client.VendorPatch{}, srv.wrongAnswer(res, http.StatusOK)
+	}
+	return srv.vendorPatch(res.JSON200)
 }

@@ -34,6 +34,7 @@ import (
 
 	"github.com/otpatch/otpatch/internal/adapters"
 	"github.com/otpatch/otpatch/internal/agent/jobs"
+	"github.com/otpatch/otpatch/internal/client"
 	"github.com/otpatch/otpatch/internal/hostops"
 )
 
@@ -78,8 +79,11 @@ type Config struct {
 
 // Agent is a configured pull agent.
 type Agent struct {
-	cfg     Config
-	base    string
+	cfg Config
+	// api makes the calls whose answers are read whole (bounded by maxAnswer); files opens
+	// artifact and backup downloads, which are streamed.
+	api     *client.ClientWithResponses
+	files   *client.Client
 	journal *journal
 }
 
@@ -133,7 +137,54 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{cfg: cfg, base: strings.TrimRight(u.String(), "/"), journal: j}, nil
+	token := cfg.Token
+	identify := func(_ context.Context, req *http.Request) error {
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("User-Agent", "otpatch-agent")
+		return nil
+	}
+	server := strings.TrimRight(u.String(), "/")
+	api, err := client.NewClientWithResponses(server, client.WithHTTPClient(limited{cfg.Client}), client.WithRequestEditorFn(identify))
+	if err != nil {
+		return nil, err
+	}
+	files, err := client.NewClient(server, client.WithHTTPClient(cfg.Client), client.WithRequestEditorFn(identify))
+	if err != nil {
+		return nil, err
+	}
+	return &Agent{cfg: cfg, api: api, files: files, journal: j}, nil
+}
+
+// maxAnswer bounds how much of an answer the agent reads whole.
+const maxAnswer = 4 << 20
+
+// limited sends the agent's requests with its HTTP client and reads at most maxAnswer bytes of
+// each answer.
+type limited struct{ hc *http.Client }
+
+func (d limited) Do(req *http.Request) (*http.Response, error) {
+	res, err := d.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	res.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(res.Body, maxAnswer), res.Body}
+	return res, nil
+}
+
+// unreadable words the error of a call that brought no answer the agent can use: the request
+// failed (the error names the method and URL), or the answer is not JSON.
+func unreadable(what string, err error) error {
+	var (
+		syntax *json.SyntaxError
+		kind   *json.UnmarshalTypeError
+	)
+	if errors.As(err, &syntax) || errors.As(err, &kind) {
+		return fmt.Errorf("%s: answer is not JSON: %w", what, err)
+	}
+	return err
 }
 
 // NewHTTPClient returns an HTTPS client (TLS 1.2 or later) that trusts the CA certificates in
@@ -230,18 +281,22 @@ func (a *Agent) stopped(ctx context.Context, err error) error {
 func (a *Agent) checkIdentity(ctx context.Context) error {
 	back := backoff{}
 	for {
-		var me jobs.Me
-		status, err := a.call(ctx, http.MethodGet, "/api/v1/agent/me", nil, nil, &me)
+		res, err := a.api.GetAgentIdentityWithResponse(ctx)
+		if err != nil {
+			err = unreadable("GET /api/v1/agent/me", err)
+		}
 		switch {
-		case err == nil && status == http.StatusOK:
-			if me.AssetID != a.cfg.AssetID {
-				return fmt.Errorf("the agent token is bound to asset %s (%s), but this agent is configured for %s: use the token issued for %s", me.AssetID, me.AssetName, a.cfg.AssetID, a.cfg.AssetID)
+		case err == nil && res.JSON200 != nil:
+			if me := res.JSON200; me.AssetId != a.cfg.AssetID {
+				return fmt.Errorf("the agent token is bound to asset %s (%s), but this agent is configured for %s: use the token issued for %s", me.AssetId, me.AssetName, a.cfg.AssetID, a.cfg.AssetID)
 			}
 			return nil
-		case err == nil && (status == http.StatusUnauthorized || status == http.StatusForbidden):
-			return fmt.Errorf("otpatch refused the agent token (%d): it is not an agent token, or it was revoked; an admin issues one with POST /api/v1/assets/%s/agent-credentials", status, a.cfg.AssetID)
+		case err == nil && (res.StatusCode() == http.StatusUnauthorized || res.StatusCode() == http.StatusForbidden):
+			return fmt.Errorf("otpatch refused the agent token (%d): it is not an agent token, or it was revoked; an admin issues one with POST /api/v1/assets/%s/agent-credentials", res.StatusCode(), a.cfg.AssetID)
+		case err == nil && res.StatusCode() == http.StatusOK:
+			err = errors.New("GET /api/v1/agent/me answered 200 without JSON")
 		case err == nil:
-			err = fmt.Errorf("GET /api/v1/agent/me answered %d", status)
+			err = fmt.Errorf("GET /api/v1/agent/me answered %d", res.StatusCode())
 		}
 		if ctx.Err() != nil {
 			return nil
@@ -253,20 +308,24 @@ func (a *Agent) checkIdentity(ctx context.Context) error {
 
 // next long-polls for the next job.
 func (a *Agent) next(ctx context.Context) (jobs.Envelope, bool, error) {
-	var env jobs.Envelope
-	wait := a.cfg.Wait.Round(time.Second)
-	status, err := a.call(ctx, http.MethodGet, "/api/v1/agent/jobs/next?wait="+wait.String(), nil, nil, &env)
-	switch {
-	case err != nil:
-		return env, false, err
-	case status == http.StatusOK:
-		return env, true, nil
-	case status == http.StatusNoContent:
-		return env, false, nil
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return env, false, errFatal{fmt.Errorf("otpatch refused the agent token (%d); it was revoked or is not an agent token", status)}
+	// Go's form of the duration (20s), which the server reads besides ISO 8601.
+	wait := a.cfg.Wait.Round(time.Second).String()
+	res, err := a.api.PollAgentJobWithResponse(ctx, &client.PollAgentJobParams{Wait: &wait})
+	if err != nil {
+		return jobs.Envelope{}, false, unreadable("GET /api/v1/agent/jobs/next", err)
 	}
-	return env, false, fmt.Errorf("GET /api/v1/agent/jobs/next answered %d", status)
+	switch status := res.StatusCode(); {
+	case res.JSON200 != nil:
+		return jobs.Envelope{ID: res.JSON200.Id, Payload: res.JSON200.Payload, Signature: res.JSON200.Signature}, true, nil
+	case status == http.StatusNoContent:
+		return jobs.Envelope{}, false, nil
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return jobs.Envelope{}, false, errFatal{fmt.Errorf("otpatch refused the agent token (%d); it was revoked or is not an agent token", status)}
+	case status == http.StatusOK:
+		return jobs.Envelope{}, false, errors.New("GET /api/v1/agent/jobs/next answered 200 without JSON")
+	default:
+		return jobs.Envelope{}, false, fmt.Errorf("GET /api/v1/agent/jobs/next answered %d", status)
+	}
 }
 
 // handle verifies a job, performs it unless its result is journaled, and reports the result.
@@ -366,22 +425,26 @@ func (a *Agent) do(ctx context.Context, job jobs.Job, res *jobs.Result, begin fu
 			return err
 		}
 		defer rc.Close()
-		var up struct {
-			SHA256 string `json:"sha256"`
-			Size   int64  `json:"size"`
+		// The archive is streamed; the header carries the SHA-256 the host computed.
+		digest := func(_ context.Context, req *http.Request) error {
+			req.Header.Set(jobs.BackupSHA256Header, sum)
+			return nil
 		}
-		status, err := a.call(ctx, http.MethodPut, "/api/v1/agent/jobs/"+job.ID+"/backup", rc, map[string]string{jobs.BackupSHA256Header: sum, "Content-Type": "application/octet-stream"}, &up)
+		up, err := a.api.UploadJobBackupWithBodyWithResponse(ctx, job.ID, "application/octet-stream", rc, digest)
 		if err != nil {
-			return fmt.Errorf("upload the backup: %w", err)
+			return fmt.Errorf("upload the backup: %w", unreadable("PUT /api/v1/agent/jobs/"+job.ID+"/backup", err))
 		}
-		if status != http.StatusCreated {
-			return fmt.Errorf("upload the backup: otpatch answered %d", status)
+		switch {
+		case up.StatusCode() != http.StatusCreated:
+			return fmt.Errorf("upload the backup: otpatch answered %d", up.StatusCode())
+		case up.JSON201 == nil:
+			return errors.New("upload the backup: otpatch answered 201 without JSON")
 		}
-		res.BackupSHA256, res.BackupSize = sum, up.Size
+		res.BackupSHA256, res.BackupSize = sum, up.JSON201.Size
 		// Remember the backup: a restore puts back only an archive this agent made.
 		return a.rememberBackup(sum)
 	case jobs.OpDeploy:
-		body, err := a.download(ctx, "/api/v1/agent/jobs/"+job.ID+"/artifact")
+		body, err := download(a.files.DownloadJobArtifact(ctx, job.ID))
 		if err != nil {
 			return fmt.Errorf("download the artifact: %w", err)
 		}
@@ -402,7 +465,7 @@ func (a *Agent) do(ctx context.Context, job jobs.Job, res *jobs.Result, begin fu
 		if !a.madeBackup(job.Restore.BackupSHA256) {
 			return fmt.Errorf("backup %s was not made by this agent; restore refused, the device was not changed", job.Restore.BackupSHA256)
 		}
-		body, err := a.download(ctx, "/api/v1/agent/jobs/"+job.ID+"/backup")
+		body, err := download(a.files.DownloadJobBackup(ctx, job.ID))
 		if err != nil {
 			return fmt.Errorf("download the backup: %w", err)
 		}
@@ -506,12 +569,12 @@ func (a *Agent) progress(ctx context.Context, job jobs.Job) {
 			return
 		case <-t.C:
 		}
-		b, _ := json.Marshal(jobs.Progress{Attempt: job.Attempt, Message: job.Op + " running"})
-		status, err := a.call(ctx, http.MethodPost, "/api/v1/agent/jobs/"+job.ID+"/progress", bytes.NewReader(b), map[string]string{"Content-Type": "application/json"}, nil)
+		message := job.Op + " running"
+		res, err := a.api.ReportJobProgressWithResponse(ctx, job.ID, client.JobProgressInput{Attempt: int64(job.Attempt), Message: &message})
 		if err != nil && ctx.Err() == nil {
-			a.cfg.Log.Warn("progress report failed", "job_id", job.ID, "err", err)
-		} else if err == nil && status != http.StatusNoContent {
-			a.cfg.Log.Warn("progress report refused", "job_id", job.ID, "status", status)
+			a.cfg.Log.Warn("progress report failed", "job_id", job.ID, "err", unreadable("POST /api/v1/agent/jobs/"+job.ID+"/progress", err))
+		} else if err == nil && res.StatusCode() != http.StatusNoContent {
+			a.cfg.Log.Warn("progress report refused", "job_id", job.ID, "status", res.StatusCode())
 		}
 	}
 }
@@ -519,18 +582,27 @@ func (a *Agent) progress(ctx context.Context, job jobs.Job) {
 // report sends a journaled result until otpatch accepts it, or answers that it no longer
 // wants it (the job was queued again or is gone).
 func (a *Agent) report(ctx context.Context, e *entry) error {
+	// The result goes as the journal holds it: the server reads the same jobs.Result, and the
+	// document's schema for it is made from that type.
 	b, _ := json.Marshal(e.Result)
 	back := backoff{}
 	for {
-		var p struct {
-			Detail string `json:"detail"`
+		res, err := a.api.ReportJobResultWithBodyWithResponse(ctx, e.JobID, "application/json", bytes.NewReader(b))
+		status := 0
+		if err != nil {
+			err = unreadable("POST /api/v1/agent/jobs/"+e.JobID+"/result", err)
+		} else {
+			status = res.StatusCode()
 		}
-		status, err := a.call(ctx, http.MethodPost, "/api/v1/agent/jobs/"+e.JobID+"/result", bytes.NewReader(b), map[string]string{"Content-Type": "application/json"}, &p)
 		switch {
 		case err == nil && status == http.StatusNoContent:
 			return a.journal.reported(e)
 		case err == nil && (status == http.StatusConflict || status == http.StatusNotFound || status == http.StatusUnprocessableEntity):
-			a.cfg.Log.Warn("otpatch does not take this result; dropping it", "job_id", e.JobID, "attempt", e.Attempt, "status", status, "detail", p.Detail)
+			detail := ""
+			if p := res.ApplicationproblemJSON4XX; p != nil && p.Detail != nil {
+				detail = *p.Detail
+			}
+			a.cfg.Log.Warn("otpatch does not take this result; dropping it", "job_id", e.JobID, "attempt", e.Attempt, "status", status, "detail", detail)
 			return a.journal.reported(e)
 		case err == nil && (status == http.StatusUnauthorized || status == http.StatusForbidden):
 			return errFatal{fmt.Errorf("otpatch refused the agent token (%d) while reporting job %s; it was revoked", status, e.JobID)}
@@ -545,43 +617,8 @@ func (a *Agent) report(ctx context.Context, e *entry) error {
 	}
 }
 
-// call sends one request and decodes a JSON answer into out when the status is 2xx (or a
-// problem document into out when it has a detail field).
-func (a *Agent) call(ctx context.Context, method, path string, body io.Reader, hdr map[string]string, out any) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, body)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+a.cfg.Token)
-	req.Header.Set("User-Agent", "otpatch-agent")
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	res, err := a.cfg.Client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(res.Body, 4<<20))
-	if err != nil {
-		return res.StatusCode, err
-	}
-	if out != nil && len(raw) > 0 && (res.StatusCode < 300 || strings.Contains(res.Header.Get("Content-Type"), "problem+json")) {
-		if err := json.Unmarshal(raw, out); err != nil && res.StatusCode < 300 {
-			return res.StatusCode, fmt.Errorf("%s %s: answer is not JSON: %w", method, path, err)
-		}
-	}
-	return res.StatusCode, nil
-}
-
-// download opens a streamed download.
-func (a *Agent) download(ctx context.Context, path string) (io.ReadCloser, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+a.cfg.Token)
-	res, err := a.cfg.Client.Do(req)
+// download opens a streamed download from the answer of a DownloadJob call.
+func download(res *http.Response, err error) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}

@@ -3774,6 +3774,18 @@ type GetCampaignParams struct {
 // GetCampaignParamsLive defines parameters for GetCampaign.
 type GetCampaignParamsLive string
 
+// AbortCampaignParams defines parameters for AbortCampaign.
+type AbortCampaignParams struct {
+	// XRequestId Names this request: sent again with the same value by the same person (its answer was lost), it is applied once and answered as the first time. Without it the server names each request itself
+	XRequestId *string `json:"X-Request-Id,omitempty"`
+}
+
+// WaiveBackupParams defines parameters for WaiveBackup.
+type WaiveBackupParams struct {
+	// XRequestId Names this request: sent again with the same value by the same person (its answer was lost), it is applied once and answered as the first time. Without it the server names each request itself
+	XRequestId *string `json:"X-Request-Id,omitempty"`
+}
+
 // ListDeploymentLogParams defines parameters for ListDeploymentLog.
 type ListDeploymentLogParams struct {
 	// Limit How many pieces to answer (default 100)
@@ -3781,6 +3793,24 @@ type ListDeploymentLogParams struct {
 
 	// After The next cursor of the previous page; left out for the first page
 	After *string `form:"after,omitempty" json:"after,omitempty"`
+}
+
+// DecideCampaignParams defines parameters for DecideCampaign.
+type DecideCampaignParams struct {
+	// XRequestId Names this request: sent again with the same value by the same person (its answer was lost), it is applied once and answered as the first time. Without it the server names each request itself
+	XRequestId *string `json:"X-Request-Id,omitempty"`
+}
+
+// PauseCampaignParams defines parameters for PauseCampaign.
+type PauseCampaignParams struct {
+	// XRequestId Names this request: sent again with the same value by the same person (its answer was lost), it is applied once and answered as the first time. Without it the server names each request itself
+	XRequestId *string `json:"X-Request-Id,omitempty"`
+}
+
+// ResumeCampaignParams defines parameters for ResumeCampaign.
+type ResumeCampaignParams struct {
+	// XRequestId Names this request: sent again with the same value by the same person (its answer was lost), it is applied once and answered as the first time. Without it the server names each request itself
+	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
 
 // ListAdvisoryComplianceParams defines parameters for ListAdvisoryCompliance.
@@ -3937,6 +3967,12 @@ type SubmitPatchMultipartBody struct {
 
 	// Signature The second part: the base64 ed25519 signature of the manifest bytes
 	Signature string `json:"signature"`
+}
+
+// SubmitPatchParams defines parameters for SubmitPatch.
+type SubmitPatchParams struct {
+	// IdempotencyKey Names this submission: a retry with the same key after a submission that succeeded answers the first answer again (Idempotent-Replayed: true)
+	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
 // SubmitPatch201JSONResponseBody defines parameters for SubmitPatch.
@@ -4974,7 +5010,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/abort (the `AbortCampaign` operationId).
-	AbortCampaignWithBody(ctx context.Context, campaignID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	AbortCampaignWithBody(ctx context.Context, campaignID string, params *AbortCampaignParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AbortCampaign Abort a campaign: no new work, assets in flight roll back to their backups
 	//
@@ -4985,7 +5021,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/abort (the `AbortCampaign` operationId).
-	AbortCampaign(ctx context.Context, campaignID string, body AbortCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	AbortCampaign(ctx context.Context, campaignID string, params *AbortCampaignParams, body AbortCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// WaiveBackupWithBody Waive the verified backup of one target not yet started
 	//
@@ -4996,7 +5032,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/assets/{assetID}/backup-waiver (the `WaiveBackup` operationId).
-	WaiveBackupWithBody(ctx context.Context, campaignID string, assetID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	WaiveBackupWithBody(ctx context.Context, campaignID string, assetID string, params *WaiveBackupParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// WaiveBackup Waive the verified backup of one target not yet started
 	//
@@ -5007,7 +5043,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/assets/{assetID}/backup-waiver (the `WaiveBackup` operationId).
-	WaiveBackup(ctx context.Context, campaignID string, assetID string, body WaiveBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	WaiveBackup(ctx context.Context, campaignID string, assetID string, params *WaiveBackupParams, body WaiveBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListDeploymentLog Read the deployment log of one asset in a campaign
 	//
@@ -5027,7 +5063,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/decisions (the `DecideCampaign` operationId).
-	DecideCampaignWithBody(ctx context.Context, campaignID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	DecideCampaignWithBody(ctx context.Context, campaignID string, params *DecideCampaignParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DecideCampaign Approve or reject the campaign's plan
 	//
@@ -5038,7 +5074,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/decisions (the `DecideCampaign` operationId).
-	DecideCampaign(ctx context.Context, campaignID string, body DecideCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	DecideCampaign(ctx context.Context, campaignID string, params *DecideCampaignParams, body DecideCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetCampaignEvidence Download the campaign's evidence bundle for auditors
 	//
@@ -5058,7 +5094,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/pause (the `PauseCampaign` operationId).
-	PauseCampaignWithBody(ctx context.Context, campaignID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	PauseCampaignWithBody(ctx context.Context, campaignID string, params *PauseCampaignParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PauseCampaign Pause a campaign: no new asset starts, assets in flight finish
 	//
@@ -5069,7 +5105,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/pause (the `PauseCampaign` operationId).
-	PauseCampaign(ctx context.Context, campaignID string, body PauseCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	PauseCampaign(ctx context.Context, campaignID string, params *PauseCampaignParams, body PauseCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ResumeCampaignWithBody Resume a paused campaign
 	//
@@ -5080,7 +5116,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/resume (the `ResumeCampaign` operationId).
-	ResumeCampaignWithBody(ctx context.Context, campaignID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ResumeCampaignWithBody(ctx context.Context, campaignID string, params *ResumeCampaignParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ResumeCampaign Resume a paused campaign
 	//
@@ -5091,7 +5127,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/resume (the `ResumeCampaign` operationId).
-	ResumeCampaign(ctx context.Context, campaignID string, body ResumeCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ResumeCampaign(ctx context.Context, campaignID string, params *ResumeCampaignParams, body ResumeCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListAdvisoryCompliance NERC CIP-007-6 R2 state of every CSAF advisory
 	//
@@ -5441,7 +5477,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/patches (the `SubmitPatch` operationId).
-	SubmitPatchWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	SubmitPatchWithBody(ctx context.Context, params *SubmitPatchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// StartPatchUploadWithBody Admit a signed manifest and get presigned PUT URLs for its artifacts
 	//
@@ -6731,8 +6767,8 @@ func (c *Client) GetCampaign(ctx context.Context, campaignID string, params *Get
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/campaigns/{campaignID}/abort (the `AbortCampaign` operationId).
-func (c *Client) AbortCampaignWithBody(ctx context.Context, campaignID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAbortCampaignRequestWithBody(c.Server, campaignID, contentType, body)
+func (c *Client) AbortCampaignWithBody(ctx context.Context, campaignID string, params *AbortCampaignParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAbortCampaignRequestWithBody(c.Server, campaignID, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6752,8 +6788,8 @@ func (c *Client) AbortCampaignWithBody(ctx context.Context, campaignID string, c
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/campaigns/{campaignID}/abort (the `AbortCampaign` operationId).
-func (c *Client) AbortCampaign(ctx context.Context, campaignID string, body AbortCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAbortCampaignRequest(c.Server, campaignID, body)
+func (c *Client) AbortCampaign(ctx context.Context, campaignID string, params *AbortCampaignParams, body AbortCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAbortCampaignRequest(c.Server, campaignID, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6773,8 +6809,8 @@ func (c *Client) AbortCampaign(ctx context.Context, campaignID string, body Abor
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/campaigns/{campaignID}/assets/{assetID}/backup-waiver (the `WaiveBackup` operationId).
-func (c *Client) WaiveBackupWithBody(ctx context.Context, campaignID string, assetID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewWaiveBackupRequestWithBody(c.Server, campaignID, assetID, contentType, body)
+func (c *Client) WaiveBackupWithBody(ctx context.Context, campaignID string, assetID string, params *WaiveBackupParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWaiveBackupRequestWithBody(c.Server, campaignID, assetID, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6794,8 +6830,8 @@ func (c *Client) WaiveBackupWithBody(ctx context.Context, campaignID string, ass
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/campaigns/{campaignID}/assets/{assetID}/backup-waiver (the `WaiveBackup` operationId).
-func (c *Client) WaiveBackup(ctx context.Context, campaignID string, assetID string, body WaiveBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewWaiveBackupRequest(c.Server, campaignID, assetID, body)
+func (c *Client) WaiveBackup(ctx context.Context, campaignID string, assetID string, params *WaiveBackupParams, body WaiveBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWaiveBackupRequest(c.Server, campaignID, assetID, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6834,8 +6870,8 @@ func (c *Client) ListDeploymentLog(ctx context.Context, campaignID string, asset
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/campaigns/{campaignID}/decisions (the `DecideCampaign` operationId).
-func (c *Client) DecideCampaignWithBody(ctx context.Context, campaignID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewDecideCampaignRequestWithBody(c.Server, campaignID, contentType, body)
+func (c *Client) DecideCampaignWithBody(ctx context.Context, campaignID string, params *DecideCampaignParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDecideCampaignRequestWithBody(c.Server, campaignID, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6855,8 +6891,8 @@ func (c *Client) DecideCampaignWithBody(ctx context.Context, campaignID string, 
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/campaigns/{campaignID}/decisions (the `DecideCampaign` operationId).
-func (c *Client) DecideCampaign(ctx context.Context, campaignID string, body DecideCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewDecideCampaignRequest(c.Server, campaignID, body)
+func (c *Client) DecideCampaign(ctx context.Context, campaignID string, params *DecideCampaignParams, body DecideCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDecideCampaignRequest(c.Server, campaignID, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6895,8 +6931,8 @@ func (c *Client) GetCampaignEvidence(ctx context.Context, campaignID string, req
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/campaigns/{campaignID}/pause (the `PauseCampaign` operationId).
-func (c *Client) PauseCampaignWithBody(ctx context.Context, campaignID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewPauseCampaignRequestWithBody(c.Server, campaignID, contentType, body)
+func (c *Client) PauseCampaignWithBody(ctx context.Context, campaignID string, params *PauseCampaignParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPauseCampaignRequestWithBody(c.Server, campaignID, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6916,8 +6952,8 @@ func (c *Client) PauseCampaignWithBody(ctx context.Context, campaignID string, c
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/campaigns/{campaignID}/pause (the `PauseCampaign` operationId).
-func (c *Client) PauseCampaign(ctx context.Context, campaignID string, body PauseCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewPauseCampaignRequest(c.Server, campaignID, body)
+func (c *Client) PauseCampaign(ctx context.Context, campaignID string, params *PauseCampaignParams, body PauseCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPauseCampaignRequest(c.Server, campaignID, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6937,8 +6973,8 @@ func (c *Client) PauseCampaign(ctx context.Context, campaignID string, body Paus
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/campaigns/{campaignID}/resume (the `ResumeCampaign` operationId).
-func (c *Client) ResumeCampaignWithBody(ctx context.Context, campaignID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewResumeCampaignRequestWithBody(c.Server, campaignID, contentType, body)
+func (c *Client) ResumeCampaignWithBody(ctx context.Context, campaignID string, params *ResumeCampaignParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResumeCampaignRequestWithBody(c.Server, campaignID, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6958,8 +6994,8 @@ func (c *Client) ResumeCampaignWithBody(ctx context.Context, campaignID string, 
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/campaigns/{campaignID}/resume (the `ResumeCampaign` operationId).
-func (c *Client) ResumeCampaign(ctx context.Context, campaignID string, body ResumeCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewResumeCampaignRequest(c.Server, campaignID, body)
+func (c *Client) ResumeCampaign(ctx context.Context, campaignID string, params *ResumeCampaignParams, body ResumeCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResumeCampaignRequest(c.Server, campaignID, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -7668,8 +7704,8 @@ func (c *Client) ListPatches(ctx context.Context, params *ListPatchesParams, req
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/patches (the `SubmitPatch` operationId).
-func (c *Client) SubmitPatchWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewSubmitPatchRequestWithBody(c.Server, contentType, body)
+func (c *Client) SubmitPatchWithBody(ctx context.Context, params *SubmitPatchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSubmitPatchRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -10452,18 +10488,18 @@ func NewGetCampaignRequest(server string, campaignID string, params *GetCampaign
 }
 
 // NewAbortCampaignRequest calls the generic AbortCampaign builder with application/json body
-func NewAbortCampaignRequest(server string, campaignID string, body AbortCampaignJSONRequestBody) (*http.Request, error) {
+func NewAbortCampaignRequest(server string, campaignID string, params *AbortCampaignParams, body AbortCampaignJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewAbortCampaignRequestWithBody(server, campaignID, "application/json", bodyReader)
+	return NewAbortCampaignRequestWithBody(server, campaignID, params, "application/json", bodyReader)
 }
 
 // NewAbortCampaignRequestWithBody constructs an http.Request for the AbortCampaign method, with any body, and a specified content type
-func NewAbortCampaignRequestWithBody(server string, campaignID string, contentType string, body io.Reader) (*http.Request, error) {
+func NewAbortCampaignRequestWithBody(server string, campaignID string, params *AbortCampaignParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -10495,22 +10531,37 @@ func NewAbortCampaignRequestWithBody(server string, campaignID string, contentTy
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewWaiveBackupRequest calls the generic WaiveBackup builder with application/json body
-func NewWaiveBackupRequest(server string, campaignID string, assetID string, body WaiveBackupJSONRequestBody) (*http.Request, error) {
+func NewWaiveBackupRequest(server string, campaignID string, assetID string, params *WaiveBackupParams, body WaiveBackupJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewWaiveBackupRequestWithBody(server, campaignID, assetID, "application/json", bodyReader)
+	return NewWaiveBackupRequestWithBody(server, campaignID, assetID, params, "application/json", bodyReader)
 }
 
 // NewWaiveBackupRequestWithBody constructs an http.Request for the WaiveBackup method, with any body, and a specified content type
-func NewWaiveBackupRequestWithBody(server string, campaignID string, assetID string, contentType string, body io.Reader) (*http.Request, error) {
+func NewWaiveBackupRequestWithBody(server string, campaignID string, assetID string, params *WaiveBackupParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -10548,6 +10599,21 @@ func NewWaiveBackupRequestWithBody(server string, campaignID string, assetID str
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -10633,18 +10699,18 @@ func NewListDeploymentLogRequest(server string, campaignID string, assetID strin
 }
 
 // NewDecideCampaignRequest calls the generic DecideCampaign builder with application/json body
-func NewDecideCampaignRequest(server string, campaignID string, body DecideCampaignJSONRequestBody) (*http.Request, error) {
+func NewDecideCampaignRequest(server string, campaignID string, params *DecideCampaignParams, body DecideCampaignJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewDecideCampaignRequestWithBody(server, campaignID, "application/json", bodyReader)
+	return NewDecideCampaignRequestWithBody(server, campaignID, params, "application/json", bodyReader)
 }
 
 // NewDecideCampaignRequestWithBody constructs an http.Request for the DecideCampaign method, with any body, and a specified content type
-func NewDecideCampaignRequestWithBody(server string, campaignID string, contentType string, body io.Reader) (*http.Request, error) {
+func NewDecideCampaignRequestWithBody(server string, campaignID string, params *DecideCampaignParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -10675,6 +10741,21 @@ func NewDecideCampaignRequestWithBody(server string, campaignID string, contentT
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -10714,18 +10795,18 @@ func NewGetCampaignEvidenceRequest(server string, campaignID string) (*http.Requ
 }
 
 // NewPauseCampaignRequest calls the generic PauseCampaign builder with application/json body
-func NewPauseCampaignRequest(server string, campaignID string, body PauseCampaignJSONRequestBody) (*http.Request, error) {
+func NewPauseCampaignRequest(server string, campaignID string, params *PauseCampaignParams, body PauseCampaignJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewPauseCampaignRequestWithBody(server, campaignID, "application/json", bodyReader)
+	return NewPauseCampaignRequestWithBody(server, campaignID, params, "application/json", bodyReader)
 }
 
 // NewPauseCampaignRequestWithBody constructs an http.Request for the PauseCampaign method, with any body, and a specified content type
-func NewPauseCampaignRequestWithBody(server string, campaignID string, contentType string, body io.Reader) (*http.Request, error) {
+func NewPauseCampaignRequestWithBody(server string, campaignID string, params *PauseCampaignParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -10757,22 +10838,37 @@ func NewPauseCampaignRequestWithBody(server string, campaignID string, contentTy
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewResumeCampaignRequest calls the generic ResumeCampaign builder with application/json body
-func NewResumeCampaignRequest(server string, campaignID string, body ResumeCampaignJSONRequestBody) (*http.Request, error) {
+func NewResumeCampaignRequest(server string, campaignID string, params *ResumeCampaignParams, body ResumeCampaignJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewResumeCampaignRequestWithBody(server, campaignID, "application/json", bodyReader)
+	return NewResumeCampaignRequestWithBody(server, campaignID, params, "application/json", bodyReader)
 }
 
 // NewResumeCampaignRequestWithBody constructs an http.Request for the ResumeCampaign method, with any body, and a specified content type
-func NewResumeCampaignRequestWithBody(server string, campaignID string, contentType string, body io.Reader) (*http.Request, error) {
+func NewResumeCampaignRequestWithBody(server string, campaignID string, params *ResumeCampaignParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -10803,6 +10899,21 @@ func NewResumeCampaignRequestWithBody(server string, campaignID string, contentT
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -12184,7 +12295,7 @@ func NewListPatchesRequest(server string, params *ListPatchesParams) (*http.Requ
 }
 
 // NewSubmitPatchRequestWithBody constructs an http.Request for the SubmitPatch method, with any body, and a specified content type
-func NewSubmitPatchRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewSubmitPatchRequestWithBody(server string, params *SubmitPatchParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -12208,6 +12319,21 @@ func NewSubmitPatchRequestWithBody(server string, contentType string, body io.Re
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -14868,7 +14994,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/abort (the `AbortCampaign` operationId).
-	AbortCampaignWithBodyWithResponse(ctx context.Context, campaignID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AbortCampaignResponse, error)
+	AbortCampaignWithBodyWithResponse(ctx context.Context, campaignID string, params *AbortCampaignParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AbortCampaignResponse, error)
 
 	// AbortCampaignWithResponse Abort a campaign: no new work, assets in flight roll back to their backups
 	//
@@ -14879,7 +15005,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/abort (the `AbortCampaign` operationId).
-	AbortCampaignWithResponse(ctx context.Context, campaignID string, body AbortCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*AbortCampaignResponse, error)
+	AbortCampaignWithResponse(ctx context.Context, campaignID string, params *AbortCampaignParams, body AbortCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*AbortCampaignResponse, error)
 
 	// WaiveBackupWithBodyWithResponse Waive the verified backup of one target not yet started
 	//
@@ -14890,7 +15016,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/assets/{assetID}/backup-waiver (the `WaiveBackup` operationId).
-	WaiveBackupWithBodyWithResponse(ctx context.Context, campaignID string, assetID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WaiveBackupResponse, error)
+	WaiveBackupWithBodyWithResponse(ctx context.Context, campaignID string, assetID string, params *WaiveBackupParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WaiveBackupResponse, error)
 
 	// WaiveBackupWithResponse Waive the verified backup of one target not yet started
 	//
@@ -14901,7 +15027,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/assets/{assetID}/backup-waiver (the `WaiveBackup` operationId).
-	WaiveBackupWithResponse(ctx context.Context, campaignID string, assetID string, body WaiveBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*WaiveBackupResponse, error)
+	WaiveBackupWithResponse(ctx context.Context, campaignID string, assetID string, params *WaiveBackupParams, body WaiveBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*WaiveBackupResponse, error)
 
 	// ListDeploymentLogWithResponse Read the deployment log of one asset in a campaign
 	//
@@ -14923,7 +15049,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/decisions (the `DecideCampaign` operationId).
-	DecideCampaignWithBodyWithResponse(ctx context.Context, campaignID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DecideCampaignResponse, error)
+	DecideCampaignWithBodyWithResponse(ctx context.Context, campaignID string, params *DecideCampaignParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DecideCampaignResponse, error)
 
 	// DecideCampaignWithResponse Approve or reject the campaign's plan
 	//
@@ -14934,7 +15060,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/decisions (the `DecideCampaign` operationId).
-	DecideCampaignWithResponse(ctx context.Context, campaignID string, body DecideCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*DecideCampaignResponse, error)
+	DecideCampaignWithResponse(ctx context.Context, campaignID string, params *DecideCampaignParams, body DecideCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*DecideCampaignResponse, error)
 
 	// GetCampaignEvidenceWithResponse Download the campaign's evidence bundle for auditors
 	//
@@ -14956,7 +15082,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/pause (the `PauseCampaign` operationId).
-	PauseCampaignWithBodyWithResponse(ctx context.Context, campaignID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PauseCampaignResponse, error)
+	PauseCampaignWithBodyWithResponse(ctx context.Context, campaignID string, params *PauseCampaignParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PauseCampaignResponse, error)
 
 	// PauseCampaignWithResponse Pause a campaign: no new asset starts, assets in flight finish
 	//
@@ -14967,7 +15093,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/pause (the `PauseCampaign` operationId).
-	PauseCampaignWithResponse(ctx context.Context, campaignID string, body PauseCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*PauseCampaignResponse, error)
+	PauseCampaignWithResponse(ctx context.Context, campaignID string, params *PauseCampaignParams, body PauseCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*PauseCampaignResponse, error)
 
 	// ResumeCampaignWithBodyWithResponse Resume a paused campaign
 	//
@@ -14978,7 +15104,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/resume (the `ResumeCampaign` operationId).
-	ResumeCampaignWithBodyWithResponse(ctx context.Context, campaignID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ResumeCampaignResponse, error)
+	ResumeCampaignWithBodyWithResponse(ctx context.Context, campaignID string, params *ResumeCampaignParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ResumeCampaignResponse, error)
 
 	// ResumeCampaignWithResponse Resume a paused campaign
 	//
@@ -14989,7 +15115,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/resume (the `ResumeCampaign` operationId).
-	ResumeCampaignWithResponse(ctx context.Context, campaignID string, body ResumeCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*ResumeCampaignResponse, error)
+	ResumeCampaignWithResponse(ctx context.Context, campaignID string, params *ResumeCampaignParams, body ResumeCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*ResumeCampaignResponse, error)
 
 	// ListAdvisoryComplianceWithResponse NERC CIP-007-6 R2 state of every CSAF advisory
 	//
@@ -15373,7 +15499,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/patches (the `SubmitPatch` operationId).
-	SubmitPatchWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SubmitPatchResponse, error)
+	SubmitPatchWithBodyWithResponse(ctx context.Context, params *SubmitPatchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SubmitPatchResponse, error)
 
 	// StartPatchUploadWithBodyWithResponse Admit a signed manifest and get presigned PUT URLs for its artifacts
 	//
@@ -16012,7 +16138,7 @@ type ClientWithResponsesInterface interface {
 
 // ListAdvisoriesResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListAdvisories
 type ListAdvisoriesResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ListAdvisoriesResponse struct {
@@ -16084,7 +16210,7 @@ type IngestAdvisoryResponse201Headers struct {
 
 // IngestAdvisoryResponse4XXHeaders the declared response headers of an HTTP 4XX response for IngestAdvisory
 type IngestAdvisoryResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type IngestAdvisoryResponse struct {
@@ -16157,7 +16283,7 @@ func (r IngestAdvisoryResponse) ContentType() string {
 
 // GetAdvisoryResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetAdvisory
 type GetAdvisoryResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetAdvisoryResponse struct {
@@ -16219,7 +16345,7 @@ func (r GetAdvisoryResponse) ContentType() string {
 
 // PollAgentJobResponse4XXHeaders the declared response headers of an HTTP 4XX response for PollAgentJob
 type PollAgentJobResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type PollAgentJobResponse struct {
@@ -16281,7 +16407,7 @@ func (r PollAgentJobResponse) ContentType() string {
 
 // DownloadJobArtifactResponse4XXHeaders the declared response headers of an HTTP 4XX response for DownloadJobArtifact
 type DownloadJobArtifactResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type DownloadJobArtifactResponse struct {
@@ -16336,7 +16462,7 @@ func (r DownloadJobArtifactResponse) ContentType() string {
 
 // DownloadJobBackupResponse4XXHeaders the declared response headers of an HTTP 4XX response for DownloadJobBackup
 type DownloadJobBackupResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type DownloadJobBackupResponse struct {
@@ -16396,7 +16522,7 @@ type UploadJobBackupResponse201Headers struct {
 
 // UploadJobBackupResponse4XXHeaders the declared response headers of an HTTP 4XX response for UploadJobBackup
 type UploadJobBackupResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type UploadJobBackupResponse struct {
@@ -16460,7 +16586,7 @@ func (r UploadJobBackupResponse) ContentType() string {
 
 // ReportJobProgressResponse4XXHeaders the declared response headers of an HTTP 4XX response for ReportJobProgress
 type ReportJobProgressResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ReportJobProgressResponse struct {
@@ -16515,7 +16641,7 @@ func (r ReportJobProgressResponse) ContentType() string {
 
 // ReportJobResultResponse4XXHeaders the declared response headers of an HTTP 4XX response for ReportJobResult
 type ReportJobResultResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ReportJobResultResponse struct {
@@ -16570,7 +16696,7 @@ func (r ReportJobResultResponse) ContentType() string {
 
 // GetAgentIdentityResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetAgentIdentity
 type GetAgentIdentityResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetAgentIdentityResponse struct {
@@ -16632,7 +16758,7 @@ func (r GetAgentIdentityResponse) ContentType() string {
 
 // GetJobSigningKeyResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetJobSigningKey
 type GetJobSigningKeyResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetJobSigningKeyResponse struct {
@@ -16694,7 +16820,7 @@ func (r GetJobSigningKeyResponse) ContentType() string {
 
 // ListAlarmsResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListAlarms
 type ListAlarmsResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ListAlarmsResponse struct {
@@ -16756,7 +16882,7 @@ func (r ListAlarmsResponse) ContentType() string {
 
 // ListAssetsResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListAssets
 type ListAssetsResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ListAssetsResponse struct {
@@ -16823,7 +16949,7 @@ type CreateAssetResponse201Headers struct {
 
 // CreateAssetResponse4XXHeaders the declared response headers of an HTTP 4XX response for CreateAsset
 type CreateAssetResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type CreateAssetResponse struct {
@@ -16892,7 +17018,7 @@ type ImportAssetsResponse201Headers struct {
 
 // ImportAssetsResponse4XXHeaders the declared response headers of an HTTP 4XX response for ImportAssets
 type ImportAssetsResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ImportAssetsResponse struct {
@@ -16956,7 +17082,7 @@ func (r ImportAssetsResponse) ContentType() string {
 
 // GetAssetResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetAsset
 type GetAssetResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetAssetResponse struct {
@@ -17018,7 +17144,7 @@ func (r GetAssetResponse) ContentType() string {
 
 // ListAgentCredentialsResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListAgentCredentials
 type ListAgentCredentialsResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ListAgentCredentialsResponse struct {
@@ -17085,7 +17211,7 @@ type IssueAgentCredentialResponse201Headers struct {
 
 // IssueAgentCredentialResponse4XXHeaders the declared response headers of an HTTP 4XX response for IssueAgentCredential
 type IssueAgentCredentialResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type IssueAgentCredentialResponse struct {
@@ -17149,7 +17275,7 @@ func (r IssueAgentCredentialResponse) ContentType() string {
 
 // RevokeAgentCredentialResponse4XXHeaders the declared response headers of an HTTP 4XX response for RevokeAgentCredential
 type RevokeAgentCredentialResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type RevokeAgentCredentialResponse struct {
@@ -17204,7 +17330,7 @@ func (r RevokeAgentCredentialResponse) ContentType() string {
 
 // GetAgentCredentialResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetAgentCredential
 type GetAgentCredentialResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetAgentCredentialResponse struct {
@@ -17266,7 +17392,7 @@ func (r GetAgentCredentialResponse) ContentType() string {
 
 // SetAssetEndpointResponse4XXHeaders the declared response headers of an HTTP 4XX response for SetAssetEndpoint
 type SetAssetEndpointResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type SetAssetEndpointResponse struct {
@@ -17328,7 +17454,7 @@ func (r SetAssetEndpointResponse) ContentType() string {
 
 // SetSimulatorFaultsResponse4XXHeaders the declared response headers of an HTTP 4XX response for SetSimulatorFaults
 type SetSimulatorFaultsResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type SetSimulatorFaultsResponse struct {
@@ -17390,7 +17516,7 @@ func (r SetSimulatorFaultsResponse) ContentType() string {
 
 // ListAuditEventsResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListAuditEvents
 type ListAuditEventsResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ListAuditEventsResponse struct {
@@ -17452,7 +17578,7 @@ func (r ListAuditEventsResponse) ContentType() string {
 
 // ExportAuditEventsResponse4XXHeaders the declared response headers of an HTTP 4XX response for ExportAuditEvents
 type ExportAuditEventsResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ExportAuditEventsResponse struct {
@@ -17507,7 +17633,7 @@ func (r ExportAuditEventsResponse) ContentType() string {
 
 // GetAuditKeyResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetAuditKey
 type GetAuditKeyResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetAuditKeyResponse struct {
@@ -17569,7 +17695,7 @@ func (r GetAuditKeyResponse) ContentType() string {
 
 // VerifyAuditChainResponse4XXHeaders the declared response headers of an HTTP 4XX response for VerifyAuditChain
 type VerifyAuditChainResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type VerifyAuditChainResponse struct {
@@ -17631,7 +17757,7 @@ func (r VerifyAuditChainResponse) ContentType() string {
 
 // ListCampaignsResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListCampaigns
 type ListCampaignsResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ListCampaignsResponse struct {
@@ -17698,7 +17824,7 @@ type CreateCampaignResponse201Headers struct {
 
 // CreateCampaignResponse4XXHeaders the declared response headers of an HTTP 4XX response for CreateCampaign
 type CreateCampaignResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type CreateCampaignResponse struct {
@@ -17762,7 +17888,7 @@ func (r CreateCampaignResponse) ContentType() string {
 
 // GetCampaignResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetCampaign
 type GetCampaignResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetCampaignResponse struct {
@@ -17824,7 +17950,7 @@ func (r GetCampaignResponse) ContentType() string {
 
 // AbortCampaignResponse4XXHeaders the declared response headers of an HTTP 4XX response for AbortCampaign
 type AbortCampaignResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type AbortCampaignResponse struct {
@@ -17886,7 +18012,7 @@ func (r AbortCampaignResponse) ContentType() string {
 
 // WaiveBackupResponse4XXHeaders the declared response headers of an HTTP 4XX response for WaiveBackup
 type WaiveBackupResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type WaiveBackupResponse struct {
@@ -17948,7 +18074,7 @@ func (r WaiveBackupResponse) ContentType() string {
 
 // ListDeploymentLogResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListDeploymentLog
 type ListDeploymentLogResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ListDeploymentLogResponse struct {
@@ -18010,7 +18136,7 @@ func (r ListDeploymentLogResponse) ContentType() string {
 
 // DecideCampaignResponse4XXHeaders the declared response headers of an HTTP 4XX response for DecideCampaign
 type DecideCampaignResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type DecideCampaignResponse struct {
@@ -18077,7 +18203,7 @@ type GetCampaignEvidenceResponse200Headers struct {
 
 // GetCampaignEvidenceResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetCampaignEvidence
 type GetCampaignEvidenceResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetCampaignEvidenceResponse struct {
@@ -18134,7 +18260,7 @@ func (r GetCampaignEvidenceResponse) ContentType() string {
 
 // PauseCampaignResponse4XXHeaders the declared response headers of an HTTP 4XX response for PauseCampaign
 type PauseCampaignResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type PauseCampaignResponse struct {
@@ -18196,7 +18322,7 @@ func (r PauseCampaignResponse) ContentType() string {
 
 // ResumeCampaignResponse4XXHeaders the declared response headers of an HTTP 4XX response for ResumeCampaign
 type ResumeCampaignResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ResumeCampaignResponse struct {
@@ -18258,7 +18384,7 @@ func (r ResumeCampaignResponse) ContentType() string {
 
 // ListAdvisoryComplianceResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListAdvisoryCompliance
 type ListAdvisoryComplianceResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ListAdvisoryComplianceResponse struct {
@@ -18320,7 +18446,7 @@ func (r ListAdvisoryComplianceResponse) ContentType() string {
 
 // EvaluateAdvisoryResponse4XXHeaders the declared response headers of an HTTP 4XX response for EvaluateAdvisory
 type EvaluateAdvisoryResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type EvaluateAdvisoryResponse struct {
@@ -18382,7 +18508,7 @@ func (r EvaluateAdvisoryResponse) ContentType() string {
 
 // ListAssetComplianceResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListAssetCompliance
 type ListAssetComplianceResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ListAssetComplianceResponse struct {
@@ -18444,7 +18570,7 @@ func (r ListAssetComplianceResponse) ContentType() string {
 
 // GetExtensionResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetExtension
 type GetExtensionResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetExtensionResponse struct {
@@ -18506,7 +18632,7 @@ func (r GetExtensionResponse) ContentType() string {
 
 // ApproveExtensionResponse4XXHeaders the declared response headers of an HTTP 4XX response for ApproveExtension
 type ApproveExtensionResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ApproveExtensionResponse struct {
@@ -18568,7 +18694,7 @@ func (r ApproveExtensionResponse) ContentType() string {
 
 // RejectExtensionResponse4XXHeaders the declared response headers of an HTTP 4XX response for RejectExtension
 type RejectExtensionResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type RejectExtensionResponse struct {
@@ -18630,7 +18756,7 @@ func (r RejectExtensionResponse) ContentType() string {
 
 // ListMitigationPlansResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListMitigationPlans
 type ListMitigationPlansResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ListMitigationPlansResponse struct {
@@ -18697,7 +18823,7 @@ type CreateMitigationPlanResponse201Headers struct {
 
 // CreateMitigationPlanResponse4XXHeaders the declared response headers of an HTTP 4XX response for CreateMitigationPlan
 type CreateMitigationPlanResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type CreateMitigationPlanResponse struct {
@@ -18761,7 +18887,7 @@ func (r CreateMitigationPlanResponse) ContentType() string {
 
 // GetMitigationPlanResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetMitigationPlan
 type GetMitigationPlanResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetMitigationPlanResponse struct {
@@ -18823,7 +18949,7 @@ func (r GetMitigationPlanResponse) ContentType() string {
 
 // CompleteMitigationPlanResponse4XXHeaders the declared response headers of an HTTP 4XX response for CompleteMitigationPlan
 type CompleteMitigationPlanResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type CompleteMitigationPlanResponse struct {
@@ -18890,7 +19016,7 @@ type RequestExtensionResponse201Headers struct {
 
 // RequestExtensionResponse4XXHeaders the declared response headers of an HTTP 4XX response for RequestExtension
 type RequestExtensionResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type RequestExtensionResponse struct {
@@ -18954,7 +19080,7 @@ func (r RequestExtensionResponse) ContentType() string {
 
 // GetOverdueComplianceResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetOverdueCompliance
 type GetOverdueComplianceResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetOverdueComplianceResponse struct {
@@ -19016,7 +19142,7 @@ func (r GetOverdueComplianceResponse) ContentType() string {
 
 // ListPatchComplianceResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListPatchCompliance
 type ListPatchComplianceResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ListPatchComplianceResponse struct {
@@ -19078,7 +19204,7 @@ func (r ListPatchComplianceResponse) ContentType() string {
 
 // EvaluatePatchResponse4XXHeaders the declared response headers of an HTTP 4XX response for EvaluatePatch
 type EvaluatePatchResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type EvaluatePatchResponse struct {
@@ -19140,7 +19266,7 @@ func (r EvaluatePatchResponse) ContentType() string {
 
 // ListSiteComplianceResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListSiteCompliance
 type ListSiteComplianceResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ListSiteComplianceResponse struct {
@@ -19202,7 +19328,7 @@ func (r ListSiteComplianceResponse) ContentType() string {
 
 // ListGrantsResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListGrants
 type ListGrantsResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ListGrantsResponse struct {
@@ -19264,7 +19390,7 @@ func (r ListGrantsResponse) ContentType() string {
 
 // EndGrantResponse4XXHeaders the declared response headers of an HTTP 4XX response for EndGrant
 type EndGrantResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type EndGrantResponse struct {
@@ -19326,7 +19452,7 @@ func (r EndGrantResponse) ContentType() string {
 
 // GetGrantResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetGrant
 type GetGrantResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetGrantResponse struct {
@@ -19388,7 +19514,7 @@ func (r GetGrantResponse) ContentType() string {
 
 // ConfirmGrantResponse4XXHeaders the declared response headers of an HTTP 4XX response for ConfirmGrant
 type ConfirmGrantResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ConfirmGrantResponse struct {
@@ -19450,7 +19576,7 @@ func (r ConfirmGrantResponse) ContentType() string {
 
 // GetMeResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetMe
 type GetMeResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetMeResponse struct {
@@ -19512,7 +19638,7 @@ func (r GetMeResponse) ContentType() string {
 
 // ChangePasswordResponse4XXHeaders the declared response headers of an HTTP 4XX response for ChangePassword
 type ChangePasswordResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ChangePasswordResponse struct {
@@ -19572,7 +19698,7 @@ type StartTOTPResponse201Headers struct {
 
 // StartTOTPResponse4XXHeaders the declared response headers of an HTTP 4XX response for StartTOTP
 type StartTOTPResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type StartTOTPResponse struct {
@@ -19636,7 +19762,7 @@ func (r StartTOTPResponse) ContentType() string {
 
 // ConfirmTOTPResponse4XXHeaders the declared response headers of an HTTP 4XX response for ConfirmTOTP
 type ConfirmTOTPResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ConfirmTOTPResponse struct {
@@ -19691,7 +19817,7 @@ func (r ConfirmTOTPResponse) ContentType() string {
 
 // DisableTOTPResponse4XXHeaders the declared response headers of an HTTP 4XX response for DisableTOTP
 type DisableTOTPResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type DisableTOTPResponse struct {
@@ -19746,7 +19872,7 @@ func (r DisableTOTPResponse) ContentType() string {
 
 // GetOpenAPIResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetOpenAPI
 type GetOpenAPIResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetOpenAPIResponse struct {
@@ -19808,7 +19934,7 @@ func (r GetOpenAPIResponse) ContentType() string {
 
 // ListPatchesResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListPatches
 type ListPatchesResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ListPatchesResponse struct {
@@ -19876,7 +20002,7 @@ type SubmitPatchResponse201Headers struct {
 
 // SubmitPatchResponse4XXHeaders the declared response headers of an HTTP 4XX response for SubmitPatch
 type SubmitPatchResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type SubmitPatchResponse struct {
@@ -19945,7 +20071,7 @@ type StartPatchUploadResponse201Headers struct {
 
 // StartPatchUploadResponse4XXHeaders the declared response headers of an HTTP 4XX response for StartPatchUpload
 type StartPatchUploadResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type StartPatchUploadResponse struct {
@@ -20014,7 +20140,7 @@ type CompletePatchUploadResponse201Headers struct {
 
 // CompletePatchUploadResponse4XXHeaders the declared response headers of an HTTP 4XX response for CompletePatchUpload
 type CompletePatchUploadResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type CompletePatchUploadResponse struct {
@@ -20078,7 +20204,7 @@ func (r CompletePatchUploadResponse) ContentType() string {
 
 // GetPatchResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetPatch
 type GetPatchResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetPatchResponse struct {
@@ -20146,7 +20272,7 @@ type GetPatchManifestResponse200Headers struct {
 
 // GetPatchManifestResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetPatchManifest
 type GetPatchManifestResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetPatchManifestResponse struct {
@@ -20210,7 +20336,7 @@ func (r GetPatchManifestResponse) ContentType() string {
 
 // ListProductsResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListProducts
 type ListProductsResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ListProductsResponse struct {
@@ -20277,7 +20403,7 @@ type CreateProductResponse201Headers struct {
 
 // CreateProductResponse4XXHeaders the declared response headers of an HTTP 4XX response for CreateProduct
 type CreateProductResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type CreateProductResponse struct {
@@ -20341,7 +20467,7 @@ func (r CreateProductResponse) ContentType() string {
 
 // GetProductResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetProduct
 type GetProductResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetProductResponse struct {
@@ -20403,7 +20529,7 @@ func (r GetProductResponse) ContentType() string {
 
 // GetManifestSchemaResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetManifestSchema
 type GetManifestSchemaResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetManifestSchemaResponse struct {
@@ -20465,7 +20591,7 @@ func (r GetManifestSchemaResponse) ContentType() string {
 
 // DeleteSessionResponse4XXHeaders the declared response headers of an HTTP 4XX response for DeleteSession
 type DeleteSessionResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type DeleteSessionResponse struct {
@@ -20520,7 +20646,7 @@ func (r DeleteSessionResponse) ContentType() string {
 
 // GetSessionResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetSession
 type GetSessionResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetSessionResponse struct {
@@ -20588,7 +20714,7 @@ type CreateSessionResponse201Headers struct {
 
 // CreateSessionResponse4XXHeaders the declared response headers of an HTTP 4XX response for CreateSession
 type CreateSessionResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type CreateSessionResponse struct {
@@ -20652,7 +20778,7 @@ func (r CreateSessionResponse) ContentType() string {
 
 // SwitchSessionRoleResponse4XXHeaders the declared response headers of an HTTP 4XX response for SwitchSessionRole
 type SwitchSessionRoleResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type SwitchSessionRoleResponse struct {
@@ -20720,7 +20846,7 @@ type StartSingleSignOnResponse302Headers struct {
 
 // StartSingleSignOnResponse4XXHeaders the declared response headers of an HTTP 4XX response for StartSingleSignOn
 type StartSingleSignOnResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type StartSingleSignOnResponse struct {
@@ -20783,7 +20909,7 @@ type FinishSingleSignOnResponse303Headers struct {
 
 // FinishSingleSignOnResponse4XXHeaders the declared response headers of an HTTP 4XX response for FinishSingleSignOn
 type FinishSingleSignOnResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type FinishSingleSignOnResponse struct {
@@ -20840,7 +20966,7 @@ func (r FinishSingleSignOnResponse) ContentType() string {
 
 // EndAllSessionsResponse4XXHeaders the declared response headers of an HTTP 4XX response for EndAllSessions
 type EndAllSessionsResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type EndAllSessionsResponse struct {
@@ -20902,7 +21028,7 @@ func (r EndAllSessionsResponse) ContentType() string {
 
 // ListSessionsResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListSessions
 type ListSessionsResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ListSessionsResponse struct {
@@ -20964,7 +21090,7 @@ func (r ListSessionsResponse) ContentType() string {
 
 // EndSessionResponse4XXHeaders the declared response headers of an HTTP 4XX response for EndSession
 type EndSessionResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type EndSessionResponse struct {
@@ -21019,7 +21145,7 @@ func (r EndSessionResponse) ContentType() string {
 
 // ListSitesResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListSites
 type ListSitesResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ListSitesResponse struct {
@@ -21086,7 +21212,7 @@ type CreateSiteResponse201Headers struct {
 
 // CreateSiteResponse4XXHeaders the declared response headers of an HTTP 4XX response for CreateSite
 type CreateSiteResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type CreateSiteResponse struct {
@@ -21150,7 +21276,7 @@ func (r CreateSiteResponse) ContentType() string {
 
 // GetSiteResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetSite
 type GetSiteResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetSiteResponse struct {
@@ -21212,7 +21338,7 @@ func (r GetSiteResponse) ContentType() string {
 
 // ListStatesResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListStates
 type ListStatesResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ListStatesResponse struct {
@@ -21274,7 +21400,7 @@ func (r ListStatesResponse) ContentType() string {
 
 // ListTokensResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListTokens
 type ListTokensResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ListTokensResponse struct {
@@ -21341,7 +21467,7 @@ type CreateTokenResponse201Headers struct {
 
 // CreateTokenResponse4XXHeaders the declared response headers of an HTTP 4XX response for CreateToken
 type CreateTokenResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type CreateTokenResponse struct {
@@ -21405,7 +21531,7 @@ func (r CreateTokenResponse) ContentType() string {
 
 // RevokeTokenResponse4XXHeaders the declared response headers of an HTTP 4XX response for RevokeToken
 type RevokeTokenResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type RevokeTokenResponse struct {
@@ -21467,7 +21593,7 @@ func (r RevokeTokenResponse) ContentType() string {
 
 // GetTokenResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetToken
 type GetTokenResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetTokenResponse struct {
@@ -21529,7 +21655,7 @@ func (r GetTokenResponse) ContentType() string {
 
 // ListUsersResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListUsers
 type ListUsersResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ListUsersResponse struct {
@@ -21596,7 +21722,7 @@ type CreateUserResponse201Headers struct {
 
 // CreateUserResponse4XXHeaders the declared response headers of an HTTP 4XX response for CreateUser
 type CreateUserResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type CreateUserResponse struct {
@@ -21660,7 +21786,7 @@ func (r CreateUserResponse) ContentType() string {
 
 // DisableUserResponse4XXHeaders the declared response headers of an HTTP 4XX response for DisableUser
 type DisableUserResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type DisableUserResponse struct {
@@ -21722,7 +21848,7 @@ func (r DisableUserResponse) ContentType() string {
 
 // GetUserResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetUser
 type GetUserResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetUserResponse struct {
@@ -21794,7 +21920,7 @@ type RequestGrantResponse202Headers struct {
 
 // RequestGrantResponse4XXHeaders the declared response headers of an HTTP 4XX response for RequestGrant
 type RequestGrantResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type RequestGrantResponse struct {
@@ -21867,7 +21993,7 @@ func (r RequestGrantResponse) ContentType() string {
 
 // ResetPasswordResponse4XXHeaders the declared response headers of an HTTP 4XX response for ResetPassword
 type ResetPasswordResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ResetPasswordResponse struct {
@@ -21929,7 +22055,7 @@ func (r ResetPasswordResponse) ContentType() string {
 
 // ResetTOTPResponse4XXHeaders the declared response headers of an HTTP 4XX response for ResetTOTP
 type ResetTOTPResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ResetTOTPResponse struct {
@@ -21984,7 +22110,7 @@ func (r ResetTOTPResponse) ContentType() string {
 
 // ListVendorsResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListVendors
 type ListVendorsResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ListVendorsResponse struct {
@@ -22051,7 +22177,7 @@ type CreateVendorResponse201Headers struct {
 
 // CreateVendorResponse4XXHeaders the declared response headers of an HTTP 4XX response for CreateVendor
 type CreateVendorResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type CreateVendorResponse struct {
@@ -22115,7 +22241,7 @@ func (r CreateVendorResponse) ContentType() string {
 
 // GetVendorResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetVendor
 type GetVendorResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetVendorResponse struct {
@@ -22177,7 +22303,7 @@ func (r GetVendorResponse) ContentType() string {
 
 // ListVendorKeysResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListVendorKeys
 type ListVendorKeysResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ListVendorKeysResponse struct {
@@ -22244,7 +22370,7 @@ type AddVendorKeyResponse201Headers struct {
 
 // AddVendorKeyResponse4XXHeaders the declared response headers of an HTTP 4XX response for AddVendorKey
 type AddVendorKeyResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type AddVendorKeyResponse struct {
@@ -22308,7 +22434,7 @@ func (r AddVendorKeyResponse) ContentType() string {
 
 // GetVendorKeyResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetVendorKey
 type GetVendorKeyResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetVendorKeyResponse struct {
@@ -22370,7 +22496,7 @@ func (r GetVendorKeyResponse) ContentType() string {
 
 // RevokeVendorKeyResponse4XXHeaders the declared response headers of an HTTP 4XX response for RevokeVendorKey
 type RevokeVendorKeyResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type RevokeVendorKeyResponse struct {
@@ -22432,7 +22558,7 @@ func (r RevokeVendorKeyResponse) ContentType() string {
 
 // ListWindowsResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListWindows
 type ListWindowsResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ListWindowsResponse struct {
@@ -22494,7 +22620,7 @@ func (r ListWindowsResponse) ContentType() string {
 
 // ListZonesResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListZones
 type ListZonesResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type ListZonesResponse struct {
@@ -22561,7 +22687,7 @@ type CreateZoneResponse201Headers struct {
 
 // CreateZoneResponse4XXHeaders the declared response headers of an HTTP 4XX response for CreateZone
 type CreateZoneResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type CreateZoneResponse struct {
@@ -22625,7 +22751,7 @@ func (r CreateZoneResponse) ContentType() string {
 
 // GetZoneResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetZone
 type GetZoneResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetZoneResponse struct {
@@ -22687,7 +22813,7 @@ func (r GetZoneResponse) ContentType() string {
 
 // SetZoneWindowResponse4XXHeaders the declared response headers of an HTTP 4XX response for SetZoneWindow
 type SetZoneWindowResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type SetZoneWindowResponse struct {
@@ -22749,7 +22875,7 @@ func (r SetZoneWindowResponse) ContentType() string {
 
 // GetZoneWindowsResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetZoneWindows
 type GetZoneWindowsResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetZoneWindowsResponse struct {
@@ -22811,7 +22937,7 @@ func (r GetZoneWindowsResponse) ContentType() string {
 
 // GetHealthResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetHealth
 type GetHealthResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetHealthResponse struct {
@@ -22873,7 +22999,7 @@ func (r GetHealthResponse) ContentType() string {
 
 // GetReadinessResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetReadiness
 type GetReadinessResponse4XXHeaders struct {
-	RetryAfter *int
+	RetryAfter *string
 }
 
 type GetReadinessResponse struct {
@@ -23557,8 +23683,8 @@ func (c *ClientWithResponses) GetCampaignWithResponse(ctx context.Context, campa
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/campaigns/{campaignID}/abort (the `AbortCampaign` operationId).
-func (c *ClientWithResponses) AbortCampaignWithBodyWithResponse(ctx context.Context, campaignID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AbortCampaignResponse, error) {
-	rsp, err := c.AbortCampaignWithBody(ctx, campaignID, contentType, body, reqEditors...)
+func (c *ClientWithResponses) AbortCampaignWithBodyWithResponse(ctx context.Context, campaignID string, params *AbortCampaignParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AbortCampaignResponse, error) {
+	rsp, err := c.AbortCampaignWithBody(ctx, campaignID, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23574,8 +23700,8 @@ func (c *ClientWithResponses) AbortCampaignWithBodyWithResponse(ctx context.Cont
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/campaigns/{campaignID}/abort (the `AbortCampaign` operationId).
-func (c *ClientWithResponses) AbortCampaignWithResponse(ctx context.Context, campaignID string, body AbortCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*AbortCampaignResponse, error) {
-	rsp, err := c.AbortCampaign(ctx, campaignID, body, reqEditors...)
+func (c *ClientWithResponses) AbortCampaignWithResponse(ctx context.Context, campaignID string, params *AbortCampaignParams, body AbortCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*AbortCampaignResponse, error) {
+	rsp, err := c.AbortCampaign(ctx, campaignID, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23591,8 +23717,8 @@ func (c *ClientWithResponses) AbortCampaignWithResponse(ctx context.Context, cam
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/campaigns/{campaignID}/assets/{assetID}/backup-waiver (the `WaiveBackup` operationId).
-func (c *ClientWithResponses) WaiveBackupWithBodyWithResponse(ctx context.Context, campaignID string, assetID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WaiveBackupResponse, error) {
-	rsp, err := c.WaiveBackupWithBody(ctx, campaignID, assetID, contentType, body, reqEditors...)
+func (c *ClientWithResponses) WaiveBackupWithBodyWithResponse(ctx context.Context, campaignID string, assetID string, params *WaiveBackupParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WaiveBackupResponse, error) {
+	rsp, err := c.WaiveBackupWithBody(ctx, campaignID, assetID, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23608,8 +23734,8 @@ func (c *ClientWithResponses) WaiveBackupWithBodyWithResponse(ctx context.Contex
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/campaigns/{campaignID}/assets/{assetID}/backup-waiver (the `WaiveBackup` operationId).
-func (c *ClientWithResponses) WaiveBackupWithResponse(ctx context.Context, campaignID string, assetID string, body WaiveBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*WaiveBackupResponse, error) {
-	rsp, err := c.WaiveBackup(ctx, campaignID, assetID, body, reqEditors...)
+func (c *ClientWithResponses) WaiveBackupWithResponse(ctx context.Context, campaignID string, assetID string, params *WaiveBackupParams, body WaiveBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*WaiveBackupResponse, error) {
+	rsp, err := c.WaiveBackup(ctx, campaignID, assetID, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23642,8 +23768,8 @@ func (c *ClientWithResponses) ListDeploymentLogWithResponse(ctx context.Context,
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/campaigns/{campaignID}/decisions (the `DecideCampaign` operationId).
-func (c *ClientWithResponses) DecideCampaignWithBodyWithResponse(ctx context.Context, campaignID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DecideCampaignResponse, error) {
-	rsp, err := c.DecideCampaignWithBody(ctx, campaignID, contentType, body, reqEditors...)
+func (c *ClientWithResponses) DecideCampaignWithBodyWithResponse(ctx context.Context, campaignID string, params *DecideCampaignParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DecideCampaignResponse, error) {
+	rsp, err := c.DecideCampaignWithBody(ctx, campaignID, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23659,8 +23785,8 @@ func (c *ClientWithResponses) DecideCampaignWithBodyWithResponse(ctx context.Con
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/campaigns/{campaignID}/decisions (the `DecideCampaign` operationId).
-func (c *ClientWithResponses) DecideCampaignWithResponse(ctx context.Context, campaignID string, body DecideCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*DecideCampaignResponse, error) {
-	rsp, err := c.DecideCampaign(ctx, campaignID, body, reqEditors...)
+func (c *ClientWithResponses) DecideCampaignWithResponse(ctx context.Context, campaignID string, params *DecideCampaignParams, body DecideCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*DecideCampaignResponse, error) {
+	rsp, err := c.DecideCampaign(ctx, campaignID, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23693,8 +23819,8 @@ func (c *ClientWithResponses) GetCampaignEvidenceWithResponse(ctx context.Contex
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/campaigns/{campaignID}/pause (the `PauseCampaign` operationId).
-func (c *ClientWithResponses) PauseCampaignWithBodyWithResponse(ctx context.Context, campaignID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PauseCampaignResponse, error) {
-	rsp, err := c.PauseCampaignWithBody(ctx, campaignID, contentType, body, reqEditors...)
+func (c *ClientWithResponses) PauseCampaignWithBodyWithResponse(ctx context.Context, campaignID string, params *PauseCampaignParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PauseCampaignResponse, error) {
+	rsp, err := c.PauseCampaignWithBody(ctx, campaignID, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23710,8 +23836,8 @@ func (c *ClientWithResponses) PauseCampaignWithBodyWithResponse(ctx context.Cont
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/campaigns/{campaignID}/pause (the `PauseCampaign` operationId).
-func (c *ClientWithResponses) PauseCampaignWithResponse(ctx context.Context, campaignID string, body PauseCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*PauseCampaignResponse, error) {
-	rsp, err := c.PauseCampaign(ctx, campaignID, body, reqEditors...)
+func (c *ClientWithResponses) PauseCampaignWithResponse(ctx context.Context, campaignID string, params *PauseCampaignParams, body PauseCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*PauseCampaignResponse, error) {
+	rsp, err := c.PauseCampaign(ctx, campaignID, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23727,8 +23853,8 @@ func (c *ClientWithResponses) PauseCampaignWithResponse(ctx context.Context, cam
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/campaigns/{campaignID}/resume (the `ResumeCampaign` operationId).
-func (c *ClientWithResponses) ResumeCampaignWithBodyWithResponse(ctx context.Context, campaignID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ResumeCampaignResponse, error) {
-	rsp, err := c.ResumeCampaignWithBody(ctx, campaignID, contentType, body, reqEditors...)
+func (c *ClientWithResponses) ResumeCampaignWithBodyWithResponse(ctx context.Context, campaignID string, params *ResumeCampaignParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ResumeCampaignResponse, error) {
+	rsp, err := c.ResumeCampaignWithBody(ctx, campaignID, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23744,8 +23870,8 @@ func (c *ClientWithResponses) ResumeCampaignWithBodyWithResponse(ctx context.Con
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/campaigns/{campaignID}/resume (the `ResumeCampaign` operationId).
-func (c *ClientWithResponses) ResumeCampaignWithResponse(ctx context.Context, campaignID string, body ResumeCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*ResumeCampaignResponse, error) {
-	rsp, err := c.ResumeCampaign(ctx, campaignID, body, reqEditors...)
+func (c *ClientWithResponses) ResumeCampaignWithResponse(ctx context.Context, campaignID string, params *ResumeCampaignParams, body ResumeCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*ResumeCampaignResponse, error) {
+	rsp, err := c.ResumeCampaign(ctx, campaignID, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -24344,8 +24470,8 @@ func (c *ClientWithResponses) ListPatchesWithResponse(ctx context.Context, param
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/patches (the `SubmitPatch` operationId).
-func (c *ClientWithResponses) SubmitPatchWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SubmitPatchResponse, error) {
-	rsp, err := c.SubmitPatchWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) SubmitPatchWithBodyWithResponse(ctx context.Context, params *SubmitPatchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SubmitPatchResponse, error) {
+	rsp, err := c.SubmitPatchWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -25387,8 +25513,8 @@ func ParseListAdvisoriesResponse(rsp *http.Response) (*ListAdvisoriesResponse, e
 	case rsp.StatusCode/100 == 4:
 		var headers ListAdvisoriesResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -25467,8 +25593,8 @@ func ParseIngestAdvisoryResponse(rsp *http.Response) (*IngestAdvisoryResponse, e
 	case rsp.StatusCode/100 == 4:
 		var headers IngestAdvisoryResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -25520,8 +25646,8 @@ func ParseGetAdvisoryResponse(rsp *http.Response) (*GetAdvisoryResponse, error) 
 	case rsp.StatusCode/100 == 4:
 		var headers GetAdvisoryResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -25576,8 +25702,8 @@ func ParsePollAgentJobResponse(rsp *http.Response) (*PollAgentJobResponse, error
 	case rsp.StatusCode/100 == 4:
 		var headers PollAgentJobResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -25622,8 +25748,8 @@ func ParseDownloadJobArtifactResponse(rsp *http.Response) (*DownloadJobArtifactR
 	case rsp.StatusCode/100 == 4:
 		var headers DownloadJobArtifactResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -25668,8 +25794,8 @@ func ParseDownloadJobBackupResponse(rsp *http.Response) (*DownloadJobBackupRespo
 	case rsp.StatusCode/100 == 4:
 		var headers DownloadJobBackupResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -25731,8 +25857,8 @@ func ParseUploadJobBackupResponse(rsp *http.Response) (*UploadJobBackupResponse,
 	case rsp.StatusCode/100 == 4:
 		var headers UploadJobBackupResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -25780,8 +25906,8 @@ func ParseReportJobProgressResponse(rsp *http.Response) (*ReportJobProgressRespo
 	case rsp.StatusCode/100 == 4:
 		var headers ReportJobProgressResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -25829,8 +25955,8 @@ func ParseReportJobResultResponse(rsp *http.Response) (*ReportJobResultResponse,
 	case rsp.StatusCode/100 == 4:
 		var headers ReportJobResultResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -25882,8 +26008,8 @@ func ParseGetAgentIdentityResponse(rsp *http.Response) (*GetAgentIdentityRespons
 	case rsp.StatusCode/100 == 4:
 		var headers GetAgentIdentityResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -25935,8 +26061,8 @@ func ParseGetJobSigningKeyResponse(rsp *http.Response) (*GetJobSigningKeyRespons
 	case rsp.StatusCode/100 == 4:
 		var headers GetJobSigningKeyResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -25988,8 +26114,8 @@ func ParseListAlarmsResponse(rsp *http.Response) (*ListAlarmsResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers ListAlarmsResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -26041,8 +26167,8 @@ func ParseListAssetsResponse(rsp *http.Response) (*ListAssetsResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers ListAssetsResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -26104,8 +26230,8 @@ func ParseCreateAssetResponse(rsp *http.Response) (*CreateAssetResponse, error) 
 	case rsp.StatusCode/100 == 4:
 		var headers CreateAssetResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -26167,8 +26293,8 @@ func ParseImportAssetsResponse(rsp *http.Response) (*ImportAssetsResponse, error
 	case rsp.StatusCode/100 == 4:
 		var headers ImportAssetsResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -26220,8 +26346,8 @@ func ParseGetAssetResponse(rsp *http.Response) (*GetAssetResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers GetAssetResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -26273,8 +26399,8 @@ func ParseListAgentCredentialsResponse(rsp *http.Response) (*ListAgentCredential
 	case rsp.StatusCode/100 == 4:
 		var headers ListAgentCredentialsResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -26336,8 +26462,8 @@ func ParseIssueAgentCredentialResponse(rsp *http.Response) (*IssueAgentCredentia
 	case rsp.StatusCode/100 == 4:
 		var headers IssueAgentCredentialResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -26385,8 +26511,8 @@ func ParseRevokeAgentCredentialResponse(rsp *http.Response) (*RevokeAgentCredent
 	case rsp.StatusCode/100 == 4:
 		var headers RevokeAgentCredentialResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -26438,8 +26564,8 @@ func ParseGetAgentCredentialResponse(rsp *http.Response) (*GetAgentCredentialRes
 	case rsp.StatusCode/100 == 4:
 		var headers GetAgentCredentialResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -26491,8 +26617,8 @@ func ParseSetAssetEndpointResponse(rsp *http.Response) (*SetAssetEndpointRespons
 	case rsp.StatusCode/100 == 4:
 		var headers SetAssetEndpointResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -26544,8 +26670,8 @@ func ParseSetSimulatorFaultsResponse(rsp *http.Response) (*SetSimulatorFaultsRes
 	case rsp.StatusCode/100 == 4:
 		var headers SetSimulatorFaultsResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -26597,8 +26723,8 @@ func ParseListAuditEventsResponse(rsp *http.Response) (*ListAuditEventsResponse,
 	case rsp.StatusCode/100 == 4:
 		var headers ListAuditEventsResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -26643,8 +26769,8 @@ func ParseExportAuditEventsResponse(rsp *http.Response) (*ExportAuditEventsRespo
 	case rsp.StatusCode/100 == 4:
 		var headers ExportAuditEventsResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -26696,8 +26822,8 @@ func ParseGetAuditKeyResponse(rsp *http.Response) (*GetAuditKeyResponse, error) 
 	case rsp.StatusCode/100 == 4:
 		var headers GetAuditKeyResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -26749,8 +26875,8 @@ func ParseVerifyAuditChainResponse(rsp *http.Response) (*VerifyAuditChainRespons
 	case rsp.StatusCode/100 == 4:
 		var headers VerifyAuditChainResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -26802,8 +26928,8 @@ func ParseListCampaignsResponse(rsp *http.Response) (*ListCampaignsResponse, err
 	case rsp.StatusCode/100 == 4:
 		var headers ListCampaignsResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -26865,8 +26991,8 @@ func ParseCreateCampaignResponse(rsp *http.Response) (*CreateCampaignResponse, e
 	case rsp.StatusCode/100 == 4:
 		var headers CreateCampaignResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -26918,8 +27044,8 @@ func ParseGetCampaignResponse(rsp *http.Response) (*GetCampaignResponse, error) 
 	case rsp.StatusCode/100 == 4:
 		var headers GetCampaignResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -26971,8 +27097,8 @@ func ParseAbortCampaignResponse(rsp *http.Response) (*AbortCampaignResponse, err
 	case rsp.StatusCode/100 == 4:
 		var headers AbortCampaignResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -27024,8 +27150,8 @@ func ParseWaiveBackupResponse(rsp *http.Response) (*WaiveBackupResponse, error) 
 	case rsp.StatusCode/100 == 4:
 		var headers WaiveBackupResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -27077,8 +27203,8 @@ func ParseListDeploymentLogResponse(rsp *http.Response) (*ListDeploymentLogRespo
 	case rsp.StatusCode/100 == 4:
 		var headers ListDeploymentLogResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -27130,8 +27256,8 @@ func ParseDecideCampaignResponse(rsp *http.Response) (*DecideCampaignResponse, e
 	case rsp.StatusCode/100 == 4:
 		var headers DecideCampaignResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -27186,8 +27312,8 @@ func ParseGetCampaignEvidenceResponse(rsp *http.Response) (*GetCampaignEvidenceR
 	case rsp.StatusCode/100 == 4:
 		var headers GetCampaignEvidenceResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -27239,8 +27365,8 @@ func ParsePauseCampaignResponse(rsp *http.Response) (*PauseCampaignResponse, err
 	case rsp.StatusCode/100 == 4:
 		var headers PauseCampaignResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -27292,8 +27418,8 @@ func ParseResumeCampaignResponse(rsp *http.Response) (*ResumeCampaignResponse, e
 	case rsp.StatusCode/100 == 4:
 		var headers ResumeCampaignResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -27348,8 +27474,8 @@ func ParseListAdvisoryComplianceResponse(rsp *http.Response) (*ListAdvisoryCompl
 	case rsp.StatusCode/100 == 4:
 		var headers ListAdvisoryComplianceResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -27401,8 +27527,8 @@ func ParseEvaluateAdvisoryResponse(rsp *http.Response) (*EvaluateAdvisoryRespons
 	case rsp.StatusCode/100 == 4:
 		var headers EvaluateAdvisoryResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -27457,8 +27583,8 @@ func ParseListAssetComplianceResponse(rsp *http.Response) (*ListAssetComplianceR
 	case rsp.StatusCode/100 == 4:
 		var headers ListAssetComplianceResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -27510,8 +27636,8 @@ func ParseGetExtensionResponse(rsp *http.Response) (*GetExtensionResponse, error
 	case rsp.StatusCode/100 == 4:
 		var headers GetExtensionResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -27563,8 +27689,8 @@ func ParseApproveExtensionResponse(rsp *http.Response) (*ApproveExtensionRespons
 	case rsp.StatusCode/100 == 4:
 		var headers ApproveExtensionResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -27616,8 +27742,8 @@ func ParseRejectExtensionResponse(rsp *http.Response) (*RejectExtensionResponse,
 	case rsp.StatusCode/100 == 4:
 		var headers RejectExtensionResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -27669,8 +27795,8 @@ func ParseListMitigationPlansResponse(rsp *http.Response) (*ListMitigationPlansR
 	case rsp.StatusCode/100 == 4:
 		var headers ListMitigationPlansResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -27732,8 +27858,8 @@ func ParseCreateMitigationPlanResponse(rsp *http.Response) (*CreateMitigationPla
 	case rsp.StatusCode/100 == 4:
 		var headers CreateMitigationPlanResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -27785,8 +27911,8 @@ func ParseGetMitigationPlanResponse(rsp *http.Response) (*GetMitigationPlanRespo
 	case rsp.StatusCode/100 == 4:
 		var headers GetMitigationPlanResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -27838,8 +27964,8 @@ func ParseCompleteMitigationPlanResponse(rsp *http.Response) (*CompleteMitigatio
 	case rsp.StatusCode/100 == 4:
 		var headers CompleteMitigationPlanResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -27901,8 +28027,8 @@ func ParseRequestExtensionResponse(rsp *http.Response) (*RequestExtensionRespons
 	case rsp.StatusCode/100 == 4:
 		var headers RequestExtensionResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -27957,8 +28083,8 @@ func ParseGetOverdueComplianceResponse(rsp *http.Response) (*GetOverdueComplianc
 	case rsp.StatusCode/100 == 4:
 		var headers GetOverdueComplianceResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -28013,8 +28139,8 @@ func ParseListPatchComplianceResponse(rsp *http.Response) (*ListPatchComplianceR
 	case rsp.StatusCode/100 == 4:
 		var headers ListPatchComplianceResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -28066,8 +28192,8 @@ func ParseEvaluatePatchResponse(rsp *http.Response) (*EvaluatePatchResponse, err
 	case rsp.StatusCode/100 == 4:
 		var headers EvaluatePatchResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -28122,8 +28248,8 @@ func ParseListSiteComplianceResponse(rsp *http.Response) (*ListSiteComplianceRes
 	case rsp.StatusCode/100 == 4:
 		var headers ListSiteComplianceResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -28175,8 +28301,8 @@ func ParseListGrantsResponse(rsp *http.Response) (*ListGrantsResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers ListGrantsResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -28228,8 +28354,8 @@ func ParseEndGrantResponse(rsp *http.Response) (*EndGrantResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers EndGrantResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -28281,8 +28407,8 @@ func ParseGetGrantResponse(rsp *http.Response) (*GetGrantResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers GetGrantResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -28334,8 +28460,8 @@ func ParseConfirmGrantResponse(rsp *http.Response) (*ConfirmGrantResponse, error
 	case rsp.StatusCode/100 == 4:
 		var headers ConfirmGrantResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -28387,8 +28513,8 @@ func ParseGetMeResponse(rsp *http.Response) (*GetMeResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers GetMeResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -28436,8 +28562,8 @@ func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, e
 	case rsp.StatusCode/100 == 4:
 		var headers ChangePasswordResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -28499,8 +28625,8 @@ func ParseStartTOTPResponse(rsp *http.Response) (*StartTOTPResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers StartTOTPResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -28548,8 +28674,8 @@ func ParseConfirmTOTPResponse(rsp *http.Response) (*ConfirmTOTPResponse, error) 
 	case rsp.StatusCode/100 == 4:
 		var headers ConfirmTOTPResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -28597,8 +28723,8 @@ func ParseDisableTOTPResponse(rsp *http.Response) (*DisableTOTPResponse, error) 
 	case rsp.StatusCode/100 == 4:
 		var headers DisableTOTPResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -28650,8 +28776,8 @@ func ParseGetOpenAPIResponse(rsp *http.Response) (*GetOpenAPIResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers GetOpenAPIResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -28703,8 +28829,8 @@ func ParseListPatchesResponse(rsp *http.Response) (*ListPatchesResponse, error) 
 	case rsp.StatusCode/100 == 4:
 		var headers ListPatchesResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -28773,8 +28899,8 @@ func ParseSubmitPatchResponse(rsp *http.Response) (*SubmitPatchResponse, error) 
 	case rsp.StatusCode/100 == 4:
 		var headers SubmitPatchResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -28836,8 +28962,8 @@ func ParseStartPatchUploadResponse(rsp *http.Response) (*StartPatchUploadRespons
 	case rsp.StatusCode/100 == 4:
 		var headers StartPatchUploadResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -28899,8 +29025,8 @@ func ParseCompletePatchUploadResponse(rsp *http.Response) (*CompletePatchUploadR
 	case rsp.StatusCode/100 == 4:
 		var headers CompletePatchUploadResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -28952,8 +29078,8 @@ func ParseGetPatchResponse(rsp *http.Response) (*GetPatchResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers GetPatchResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -29022,8 +29148,8 @@ func ParseGetPatchManifestResponse(rsp *http.Response) (*GetPatchManifestRespons
 	case rsp.StatusCode/100 == 4:
 		var headers GetPatchManifestResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -29075,8 +29201,8 @@ func ParseListProductsResponse(rsp *http.Response) (*ListProductsResponse, error
 	case rsp.StatusCode/100 == 4:
 		var headers ListProductsResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -29138,8 +29264,8 @@ func ParseCreateProductResponse(rsp *http.Response) (*CreateProductResponse, err
 	case rsp.StatusCode/100 == 4:
 		var headers CreateProductResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -29191,8 +29317,8 @@ func ParseGetProductResponse(rsp *http.Response) (*GetProductResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers GetProductResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -29244,8 +29370,8 @@ func ParseGetManifestSchemaResponse(rsp *http.Response) (*GetManifestSchemaRespo
 	case rsp.StatusCode/100 == 4:
 		var headers GetManifestSchemaResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -29293,8 +29419,8 @@ func ParseDeleteSessionResponse(rsp *http.Response) (*DeleteSessionResponse, err
 	case rsp.StatusCode/100 == 4:
 		var headers DeleteSessionResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -29346,8 +29472,8 @@ func ParseGetSessionResponse(rsp *http.Response) (*GetSessionResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers GetSessionResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -29416,8 +29542,8 @@ func ParseCreateSessionResponse(rsp *http.Response) (*CreateSessionResponse, err
 	case rsp.StatusCode/100 == 4:
 		var headers CreateSessionResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -29469,8 +29595,8 @@ func ParseSwitchSessionRoleResponse(rsp *http.Response) (*SwitchSessionRoleRespo
 	case rsp.StatusCode/100 == 4:
 		var headers SwitchSessionRoleResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -29535,8 +29661,8 @@ func ParseStartSingleSignOnResponse(rsp *http.Response) (*StartSingleSignOnRespo
 	case rsp.StatusCode/100 == 4:
 		var headers StartSingleSignOnResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -29601,8 +29727,8 @@ func ParseFinishSingleSignOnResponse(rsp *http.Response) (*FinishSingleSignOnRes
 	case rsp.StatusCode/100 == 4:
 		var headers FinishSingleSignOnResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -29654,8 +29780,8 @@ func ParseEndAllSessionsResponse(rsp *http.Response) (*EndAllSessionsResponse, e
 	case rsp.StatusCode/100 == 4:
 		var headers EndAllSessionsResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -29707,8 +29833,8 @@ func ParseListSessionsResponse(rsp *http.Response) (*ListSessionsResponse, error
 	case rsp.StatusCode/100 == 4:
 		var headers ListSessionsResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -29756,8 +29882,8 @@ func ParseEndSessionResponse(rsp *http.Response) (*EndSessionResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers EndSessionResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -29809,8 +29935,8 @@ func ParseListSitesResponse(rsp *http.Response) (*ListSitesResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers ListSitesResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -29872,8 +29998,8 @@ func ParseCreateSiteResponse(rsp *http.Response) (*CreateSiteResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers CreateSiteResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -29925,8 +30051,8 @@ func ParseGetSiteResponse(rsp *http.Response) (*GetSiteResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers GetSiteResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -29978,8 +30104,8 @@ func ParseListStatesResponse(rsp *http.Response) (*ListStatesResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers ListStatesResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -30031,8 +30157,8 @@ func ParseListTokensResponse(rsp *http.Response) (*ListTokensResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers ListTokensResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -30094,8 +30220,8 @@ func ParseCreateTokenResponse(rsp *http.Response) (*CreateTokenResponse, error) 
 	case rsp.StatusCode/100 == 4:
 		var headers CreateTokenResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -30147,8 +30273,8 @@ func ParseRevokeTokenResponse(rsp *http.Response) (*RevokeTokenResponse, error) 
 	case rsp.StatusCode/100 == 4:
 		var headers RevokeTokenResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -30200,8 +30326,8 @@ func ParseGetTokenResponse(rsp *http.Response) (*GetTokenResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers GetTokenResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -30253,8 +30379,8 @@ func ParseListUsersResponse(rsp *http.Response) (*ListUsersResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers ListUsersResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -30316,8 +30442,8 @@ func ParseCreateUserResponse(rsp *http.Response) (*CreateUserResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers CreateUserResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -30369,8 +30495,8 @@ func ParseDisableUserResponse(rsp *http.Response) (*DisableUserResponse, error) 
 	case rsp.StatusCode/100 == 4:
 		var headers DisableUserResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -30422,8 +30548,8 @@ func ParseGetUserResponse(rsp *http.Response) (*GetUserResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers GetUserResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -30502,8 +30628,8 @@ func ParseRequestGrantResponse(rsp *http.Response) (*RequestGrantResponse, error
 	case rsp.StatusCode/100 == 4:
 		var headers RequestGrantResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -30555,8 +30681,8 @@ func ParseResetPasswordResponse(rsp *http.Response) (*ResetPasswordResponse, err
 	case rsp.StatusCode/100 == 4:
 		var headers ResetPasswordResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -30604,8 +30730,8 @@ func ParseResetTOTPResponse(rsp *http.Response) (*ResetTOTPResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers ResetTOTPResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -30657,8 +30783,8 @@ func ParseListVendorsResponse(rsp *http.Response) (*ListVendorsResponse, error) 
 	case rsp.StatusCode/100 == 4:
 		var headers ListVendorsResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -30720,8 +30846,8 @@ func ParseCreateVendorResponse(rsp *http.Response) (*CreateVendorResponse, error
 	case rsp.StatusCode/100 == 4:
 		var headers CreateVendorResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -30773,8 +30899,8 @@ func ParseGetVendorResponse(rsp *http.Response) (*GetVendorResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers GetVendorResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -30826,8 +30952,8 @@ func ParseListVendorKeysResponse(rsp *http.Response) (*ListVendorKeysResponse, e
 	case rsp.StatusCode/100 == 4:
 		var headers ListVendorKeysResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -30889,8 +31015,8 @@ func ParseAddVendorKeyResponse(rsp *http.Response) (*AddVendorKeyResponse, error
 	case rsp.StatusCode/100 == 4:
 		var headers AddVendorKeyResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -30942,8 +31068,8 @@ func ParseGetVendorKeyResponse(rsp *http.Response) (*GetVendorKeyResponse, error
 	case rsp.StatusCode/100 == 4:
 		var headers GetVendorKeyResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -30995,8 +31121,8 @@ func ParseRevokeVendorKeyResponse(rsp *http.Response) (*RevokeVendorKeyResponse,
 	case rsp.StatusCode/100 == 4:
 		var headers RevokeVendorKeyResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -31048,8 +31174,8 @@ func ParseListWindowsResponse(rsp *http.Response) (*ListWindowsResponse, error) 
 	case rsp.StatusCode/100 == 4:
 		var headers ListWindowsResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -31101,8 +31227,8 @@ func ParseListZonesResponse(rsp *http.Response) (*ListZonesResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers ListZonesResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -31164,8 +31290,8 @@ func ParseCreateZoneResponse(rsp *http.Response) (*CreateZoneResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers CreateZoneResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -31217,8 +31343,8 @@ func ParseGetZoneResponse(rsp *http.Response) (*GetZoneResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers GetZoneResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -31270,8 +31396,8 @@ func ParseSetZoneWindowResponse(rsp *http.Response) (*SetZoneWindowResponse, err
 	case rsp.StatusCode/100 == 4:
 		var headers SetZoneWindowResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -31323,8 +31449,8 @@ func ParseGetZoneWindowsResponse(rsp *http.Response) (*GetZoneWindowsResponse, e
 	case rsp.StatusCode/100 == 4:
 		var headers GetZoneWindowsResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -31376,8 +31502,8 @@ func ParseGetHealthResponse(rsp *http.Response) (*GetHealthResponse, error) {
 	case rsp.StatusCode/100 == 4:
 		var headers GetHealthResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value
@@ -31436,8 +31562,8 @@ func ParseGetReadinessResponse(rsp *http.Response) (*GetReadinessResponse, error
 	case rsp.StatusCode/100 == 4:
 		var headers GetReadinessResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = &value

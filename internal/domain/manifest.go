@@ -79,7 +79,8 @@ func ParseManifest(raw []byte) (*Manifest, error) {
 	dec.DisallowUnknownFields()
 	var m Manifest
 	if err := dec.Decode(&m); err != nil {
-		return nil, &ValidationError{What: "manifest", Fields: []FieldError{{Field: "manifest", Message: "is not valid manifest JSON: " + err.Error()}}}
+		field, msg := JSONFault(err, "manifest")
+		return nil, &ValidationError{What: "manifest", Fields: []FieldError{{Field: field, Message: msg}}}
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, &ValidationError{What: "manifest", Fields: []FieldError{{Field: "manifest", Message: "has data after the JSON object"}}}

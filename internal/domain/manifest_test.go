@@ -3,6 +3,7 @@ package domain
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,16 +139,16 @@ func TestParseManifestRefuses(t *testing.T) {
 			"title":        "is required",
 		}},
 		{name: "unknown field", change: func(d map[string]any) { d["signature"] = "trust me" },
-			want: map[string]string{"manifest": `unknown field "signature"`}},
+			want: map[string]string{"signature": "signature is not a field of this manifest"}},
 		{name: "unknown field inside an artifact", change: func(d map[string]any) {
 			d["artifacts"].([]any)[0].(map[string]any)["url"] = "http://example.com/fw.upd"
-		}, want: map[string]string{"manifest": `unknown field "url"`}},
+		}, want: map[string]string{"url": "url is not a field of this manifest"}},
 		{name: "wrong type", change: func(d map[string]any) { d["cves"] = "CVE-2024-38867" },
-			want: map[string]string{"manifest": "is not valid manifest JSON"}},
+			want: map[string]string{"cves": "must be a list, not string"}},
 		{name: "not JSON", raw: func([]byte) []byte { return []byte("vendor: siemens\n") },
-			want: map[string]string{"manifest": "is not valid manifest JSON"}},
+			want: map[string]string{"manifest": "is not valid JSON at byte"}},
 		{name: "empty", raw: func([]byte) []byte { return nil },
-			want: map[string]string{"manifest": "is not valid manifest JSON"}},
+			want: map[string]string{"manifest": "is empty"}},
 		{name: "second document after the manifest", raw: func(v []byte) []byte { return append(v, []byte(` {"schema":"x"}`)...) },
 			want: map[string]string{"manifest": "has data after the JSON object"}},
 		{name: "stray closing brace after the manifest", raw: func(v []byte) []byte { return append(bytes.TrimSpace(v), '}') },
@@ -255,4 +256,23 @@ func FuzzParseManifest(f *testing.F) {
 			t.Fatalf("manifest changed on re-encoding:\n%s\n%s", first, second)
 		}
 	})
+}
+
+func TestManifestJSONFaultsInReadersTerms(t *testing.T) {
+	for raw, want := range map[string][2]string{
+		`{"cves": ["CVE-2026-12345"]}`:        {"cves", "must be an object, not string"},
+		`{"release_date": 20261120}`:          {"release_date", "must be a string, not number"},
+		`{"vendor": "acme", "colour": "red"}`: {"colour", "colour is not a field of this manifest"},
+		`{"vendor": `:                         {"manifest", "ends before the JSON is complete"},
+	} {
+		_, err := ParseManifest([]byte(raw))
+		var v *ValidationError
+		if !errors.As(err, &v) || len(v.Fields) != 1 {
+			t.Fatalf("ParseManifest(%s) = %v, want one field fault", raw, err)
+		}
+		f := v.Fields[0]
+		if f.Field != want[0] || !strings.Contains(f.Message, want[1]) || strings.Contains(f.Message, "Go ") || strings.Contains(f.Message, "domain.") {
+			t.Errorf("ParseManifest(%s): %s %q, want %s %q and no Go type", raw, f.Field, f.Message, want[0], want[1])
+		}
+	}
 }
