@@ -95,7 +95,7 @@ func readReport(r *http.Request, v *domain.ValidationError) reportOptions {
 // reportPage is one page of a compliance report's list, with the day the report is of.
 type reportPage[T any] struct {
 	AsOf  string `json:"as_of" doc:"The UTC day the report was computed for (YYYY-MM-DD); deadlines are counted to it"`
-	Items []T    `json:"items" api:"nonnull"`
+	Items []T    `json:"items"`
 	// Next is the cursor of the following page (?after=); absent on the last page.
 	Next string `json:"next,omitempty" doc:"The cursor of the following page, to pass as after; absent on the last page"`
 }

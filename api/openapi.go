@@ -269,7 +269,8 @@ func openAPIDocument() map[string]any {
 				"bearer":  map[string]any{"type": "http", "scheme": "bearer", "description": "A personal token (otp_…), an agent credential, or a single sign-on access token"},
 				"session": map[string]any{"type": "apiKey", "in": "cookie", "name": sessionCookie, "description": "The web UI's session; changes also send X-CSRF-Token"},
 			},
-			"schemas": sc.components,
+			"schemas":   sc.components,
+			"responses": refusalResponses(),
 		},
 	}
 }
@@ -346,12 +347,52 @@ func operationDoc(sc *schemas, op operation) map[string]any {
 		}
 		responses[strconv.Itoa(a.Status)] = r
 	}
+	// The refusals every operation of its kind can answer, named so generated clients tell them
+	// apart; any other is in the 4XX range below.
+	refusal := func(status int, name string) {
+		if _, ok := responses[strconv.Itoa(status)]; !ok {
+			responses[strconv.Itoa(status)] = map[string]any{"$ref": "#/components/responses/" + name}
+		}
+	}
+	if !op.Public {
+		refusal(http.StatusUnauthorized, "Unauthenticated")
+		refusal(http.StatusForbidden, "Forbidden")
+	}
+	if strings.Contains(op.Path, "{") {
+		refusal(http.StatusNotFound, "NotFound")
+	}
+	if op.Body != nil || op.BodyType != "" {
+		refusal(http.StatusRequestEntityTooLarge, "TooLarge")
+	}
+	if op.Body != nil || op.BodyType != "" || len(op.Query) > 0 {
+		refusal(http.StatusUnprocessableEntity, "Invalid")
+	}
 	problem := map[string]any{"application/problem+json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}
 	responses["4XX"] = map[string]any{"description": "Refused; the problem says why and what to do", "content": problem,
 		"headers": map[string]any{"Retry-After": map[string]any{"description": "With 429: when the limit allows again, in seconds (or an HTTP date, as proxies may send)", "schema": map[string]any{"type": "string"}}}}
 	responses["5XX"] = map[string]any{"description": "The server or a service it depends on failed; the problem's instance finds the request in the log", "content": problem}
 	o["responses"] = responses
 	return o
+}
+
+// refusalResponses are the named refusals operations refer to.
+func refusalResponses() map[string]any {
+	problem := map[string]any{"application/problem+json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}
+	out := map[string]any{}
+	for name, desc := range map[string]string{
+		"Unauthenticated": "No valid credential: a missing, unknown, expired or revoked token or session (" + problemTypePrefix + "unauthenticated)",
+		"Forbidden":       "The caller's role may not do this, or a rule refused it (" + problemTypePrefix + "forbidden, or the rule)",
+		"NotFound":        "Something the path names does not exist, or the caller may not see it (" + problemTypePrefix + "not-found)",
+		"TooLarge":        "The request body is over its limit; nothing was changed (" + problemTypePrefix + "too-large)",
+		"Invalid":         "A field or query parameter is wrong; errors names each (" + problemTypePrefix + "invalid, or the rule)",
+	} {
+		r := map[string]any{"description": desc, "content": problem}
+		if name == "Unauthenticated" {
+			r["headers"] = map[string]any{"WWW-Authenticate": map[string]any{"description": "Bearer realm=\"otpatch\"", "schema": map[string]any{"type": "string"}}}
+		}
+		out[name] = r
+	}
+	return out
 }
 
 // problemTypes are the type URIs of the problems the API answers, by fault.

@@ -22,7 +22,7 @@ const (
 
 // page is one page of a collection. Next in the document: the cursor of the following page.
 type page[T any] struct {
-	Items []T `json:"items" api:"nonnull"` // never null: an empty page is []
+	Items []T `json:"items"`
 	// Next is the cursor of the following page (?after=); absent on the last page.
 	Next string `json:"next,omitempty"`
 }

@@ -141,7 +141,7 @@ func (v patchView) forVendor() vendorPatchView {
 // patch's vendor.
 type patchDoc struct{ v any }
 
-func (d patchDoc) MarshalJSON() ([]byte, error) { return json.Marshal(d.v) }
+func (d patchDoc) MarshalJSON() ([]byte, error) { return json.Marshal(filled(d.v)) }
 
 func (patchDoc) alternatives() []any { return []any{patchView{}, vendorPatchView{}} }
 
@@ -383,7 +383,7 @@ func (sub *submission) accept(adm *admission, arts []store.PatchArtifact, idemKe
 	}
 	answer := shapedFor(r, view)
 	if idemKey != "" {
-		body, _ := json.MarshalIndent(answer, "", "  ")
+		body, _ := json.MarshalIndent(filled(answer), "", "  ")
 		if err := s.Store.SaveIdempotentResponse(r.Context(), actorOf(r).Name, idemKey, http.StatusCreated, string(body)+"\n"); err != nil {
 			s.Logger.Error("store idempotent response", "err", err)
 		}

@@ -295,14 +295,7 @@ func (s *schemas) fields(t reflect.Type, mode schemaMode, props map[string]any, 
 		}
 		omit := strings.Contains(","+opts+",", ",omitempty,") || strings.Contains(","+opts+",", ",omitzero,")
 		fs := s.schema(f.Type, mode)
-		if !omit && mode == inAnswer && f.Tag.Get("api") != "nonnull" {
-			switch f.Type.Kind() {
-			case reflect.Slice, reflect.Map:
-				if f.Type.Elem().Kind() != reflect.Uint8 || f.Type.Kind() == reflect.Map {
-					fs = nullable(fs) // a nil slice or map is written as null
-				}
-			}
-		}
+		// In answers a list or an object is never null: writeJSON fills nil ones (filled.go).
 		if mode == inRequest {
 			switch f.Type.Kind() {
 			case reflect.Slice, reflect.Map, reflect.Pointer, reflect.Interface:

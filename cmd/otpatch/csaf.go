@@ -95,10 +95,7 @@ func ingestAdvisory(ctx context.Context, srv *server, path string) (string, erro
 	if a.Ingest != nil {
 		ingest = *a.Ingest
 	}
-	var list []string
-	if a.Cves != nil {
-		list = *a.Cves
-	}
+	list := a.Cves
 	switch n := len(list); {
 	case n > 4:
 		cves = strings.Join(list[:4], ", ") + fmt.Sprintf(" and %d more", n-4)

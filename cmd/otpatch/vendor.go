@@ -372,11 +372,7 @@ func submitPresigned(ctx context.Context, srv *server, raw []byte, sig string, f
 	for _, f := range files {
 		byName[filepath.Base(f)] = f
 	}
-	var targets []client.UploadTarget
-	if up.Artifacts != nil {
-		targets = *up.Artifacts
-	}
-	for _, a := range targets {
+	for _, a := range up.Artifacts {
 		path, ok := byName[a.Name]
 		if !ok {
 			return "", fmt.Errorf("the manifest lists %s but it was not given on the command line", a.Name)
@@ -429,20 +425,14 @@ func waitQualified(ctx context.Context, srv *server, id string) error {
 		switch p.Status {
 		case client.VendorPatchStatusQualified:
 			n, versions := int64(0), []string{}
-			if p.ApplicableByVersion != nil {
-				for _, v := range *p.ApplicableByVersion {
-					n += v.Assets
-					versions = append(versions, fmt.Sprintf("%d at %s, %s", v.Assets, v.ProductVersion, v.Compatibility))
-				}
+			for _, v := range p.ApplicableByVersion {
+				n += v.Assets
+				versions = append(versions, fmt.Sprintf("%d at %s, %s", v.Assets, v.ProductVersion, v.Compatibility))
 			}
 			fmt.Fprintf(os.Stderr, "qualified: applies to %d assets (%s)\n", n, strings.Join(versions, "; "))
 			return nil
 		case client.VendorPatchStatusRejected:
-			var reasons []string
-			if p.Reasons != nil {
-				reasons = *p.Reasons
-			}
-			fmt.Fprintf(os.Stderr, "rejected:\n  - %s\n", strings.Join(reasons, "\n  - "))
+			fmt.Fprintf(os.Stderr, "rejected:\n  - %s\n", strings.Join(p.Reasons, "\n  - "))
 			return errors.New("the patch was rejected")
 		}
 		select {

@@ -142,7 +142,8 @@ func parseISODuration(s string) (time.Duration, bool) {
 }
 
 // FormatISODuration writes d as an ISO 8601 duration: whole days as "P7D", the rest in
-// hours, minutes and seconds ("PT1H30M", "P1DT2H", "PT0.5S"); zero is "PT0S".
+// hours, minutes and seconds ("PT1H30M", "P1DT2H", "PT0.5S"); zero is "PT0S". It writes with
+// strconv only, so workflow code may call it (workflowcheck).
 func FormatISODuration(d time.Duration) string {
 	if d == 0 {
 		return "PT0S"
@@ -153,8 +154,12 @@ func FormatISODuration(d time.Duration) string {
 		d = -d
 	}
 	b.WriteByte('P')
+	unit := func(n time.Duration, suffix byte) {
+		b.WriteString(strconv.FormatInt(int64(n), 10))
+		b.WriteByte(suffix)
+	}
 	if days := d / (24 * time.Hour); days > 0 {
-		fmt.Fprintf(&b, "%dD", days)
+		unit(days, 'D')
 		d -= days * 24 * time.Hour
 	}
 	if d == 0 {
@@ -162,15 +167,15 @@ func FormatISODuration(d time.Duration) string {
 	}
 	b.WriteByte('T')
 	if h := d / time.Hour; h > 0 {
-		fmt.Fprintf(&b, "%dH", h)
+		unit(h, 'H')
 		d -= h * time.Hour
 	}
 	if m := d / time.Minute; m > 0 {
-		fmt.Fprintf(&b, "%dM", m)
+		unit(m, 'M')
 		d -= m * time.Minute
 	}
 	if d > 0 {
-		b.WriteString(strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.9f", d.Seconds()), "0"), "."))
+		b.WriteString(strconv.FormatFloat(d.Seconds(), 'f', -1, 64))
 		b.WriteByte('S')
 	}
 	return b.String()
