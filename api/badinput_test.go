@@ -30,7 +30,7 @@ func TestBadSubmissions(t *testing.T) {
 			s.manifest = []byte(`{"schema": "otpatch.manifest/v1", "vendor": "acme",`)
 			s.signature = signing.Sign(e.keys["acme"], s.manifest)
 			return s
-		}, http.StatusUnprocessableEntity, "not valid manifest JSON"},
+		}, http.StatusUnprocessableEntity, "ends before the JSON is complete"},
 		{"manifest missing fields", func() submission {
 			p := good
 			p.manifest.Title, p.manifest.FixedVersion, p.manifest.ReleaseDate = "", "", "yesterday"
