@@ -316,6 +316,15 @@ func testAdvisories(t *testing.T, opt envOptions) {
 	})
 
 	t.Run("one page at a time, and by tracking id", func(t *testing.T) {
+		// Two more advisories of its own, so the walk has pages whether or not the shared CISA
+		// advisories beside the repository were ingested above.
+		for _, id := range []string{"ACME-SA-2026-101", "ACME-SA-2026-102"} {
+			doc := acmeAdvisory("2026-11-21T00:00:00Z")
+			doc["document"].(map[string]any)["tracking"].(map[string]any)["id"] = id
+			if code := e.postAdvisory(e.tokens.Engineer, mustJSON(t, doc), nil); code != http.StatusCreated {
+				t.Fatalf("ingest %s: %d", id, code)
+			}
+		}
 		var all, onePerPage, one, none []advisoryDoc
 		e.list("/api/v1/advisories", e.tokens.Auditor, &all)
 		e.list("/api/v1/advisories?limit=1", e.tokens.Auditor, &onePerPage)
