@@ -267,7 +267,7 @@ func (s *server) ingestAdvisory(w http.ResponseWriter, r *http.Request) {
 	if outcome == store.AdvisoryUnchanged {
 		status = http.StatusOK
 	}
-	w.Header().Set("Location", "/api/v1/advisories/"+a.ID)
+	locateCreated(w, "advisories", a.ID)
 	writeJSON(w, status, view)
 }
 
@@ -285,7 +285,8 @@ func (s *server) refuseAdvisory(w http.ResponseWriter, r *http.Request, status i
 
 // listAdvisories answers a page of advisories, most recently released first.
 func (s *server) listAdvisories(w http.ResponseWriter, r *http.Request) {
-	pr, v := listQuery(r)
+	v := &domain.ValidationError{What: "query"}
+	pr := readPage(r, v)
 	q := r.URL.Query()
 	f := store.AdvisoryFilter{TrackingID: q.Get("tracking_id"), Publisher: q.Get("publisher"), Limit: pr.Limit + 1}
 	f.AfterRelease, f.AfterID = newestFirstAfter(pr, v)

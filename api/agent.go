@@ -81,7 +81,7 @@ type agentCredentialView struct {
 
 // agentCredentialKey orders an asset's credentials by when they were issued, then id.
 func agentCredentialKey(c store.AgentCredential) string {
-	return cursorKey(c.CreatedAt.UTC().Format("2006-01-02T15:04:05.000000000Z"), c.ID)
+	return cursorKey(sortableTime(c.CreatedAt), c.ID)
 }
 
 // assetCredentials loads the credentials of the path's asset, oldest first; an unknown asset
@@ -102,8 +102,9 @@ func (s *server) assetCredentials(r *http.Request) ([]store.AgentCredential, err
 }
 
 func (s *server) listAgentCredentials(w http.ResponseWriter, r *http.Request) {
-	pr, err := readPage(r)
-	if err != nil {
+	v := &domain.ValidationError{What: "query"}
+	pr := readPage(r, v)
+	if err := v.Err(); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -144,7 +145,7 @@ func (s *server) issueAgentCredential(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Location", "/api/v1/assets/"+c.AssetID+"/agent-credentials/"+c.ID)
+	locateCreated(w, "assets", c.AssetID, "agent-credentials", c.ID)
 	writeJSON(w, http.StatusCreated, agentCredentialView{AgentCredential: c, Token: secret})
 }
 

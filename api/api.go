@@ -105,7 +105,7 @@ func New(d Deps) http.Handler {
 	if d.OIDC != nil {
 		d.OIDC.withDefaults()
 	}
-	s := &server{Deps: d, throttle: newThrottle(d.Limits), engine: &engine.Gateway{Temporal: d.Temporal, Logger: d.Logger}}
+	s := &server{Deps: d, throttle: newThrottle(d.Limits), engine: &engine.Gateway{Temporal: d.Temporal}}
 	return s.routes()
 }
 

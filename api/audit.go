@@ -107,11 +107,7 @@ func auditCursor(e audit.Event) string { return strconv.FormatInt(e.Seq, 10) }
 
 func (s *server) auditEvents(w http.ResponseWriter, r *http.Request) {
 	v := &domain.ValidationError{What: "query"}
-	pr, err := readPage(r)
-	var pv *domain.ValidationError
-	if errors.As(err, &pv) {
-		v.Fields = append(v.Fields, pv.Fields...)
-	}
+	pr := readPage(r, v)
 	f := auditFilter(r, v)
 	if pr.After != "" {
 		seq, err := strconv.ParseInt(pr.After, 10, 64)

@@ -175,9 +175,6 @@ func (s *server) claimMessage(ctx context.Context, plan domain.Plan, held *store
 	return strings.Join(parts, "; ") + "; an asset is a target of one open campaign at a time: wait until that campaign ends, or abort it"
 }
 
-// campaignLocation is the URL path of a campaign.
-func campaignLocation(id string) string { return "/api/v1/campaigns/" + id }
-
 // campaignView is a campaign with its plan, targets and approvals.
 type campaignView struct {
 	store.Campaign
@@ -205,7 +202,8 @@ type campaignSummary struct {
 // listCampaigns answers a page of campaigns, newest first.
 func (s *server) listCampaigns(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	pr, v := listQuery(r)
+	v := &domain.ValidationError{What: "query"}
+	pr := readPage(r, v)
 	q := r.URL.Query()
 	f := store.CampaignFilter{Status: q.Get("status"), PatchID: q.Get("patch_id"), Limit: pr.Limit + 1}
 	f.AfterCreated, f.AfterID = newestFirstAfter(pr, v)
@@ -293,7 +291,7 @@ func (s *server) writeCampaign(w http.ResponseWriter, r *http.Request, id string
 		}
 	}
 	if status == http.StatusCreated {
-		w.Header().Set("Location", campaignLocation(c.ID))
+		locateCreated(w, "campaigns", c.ID)
 	}
 	writeJSON(w, status, view)
 }

@@ -76,11 +76,7 @@ func readReport(r *http.Request, v *domain.ValidationError) reportOptions {
 	default:
 		v.Add("format", "must be json or csv, got %q", f)
 	}
-	pr, err := readPage(r)
-	var pv *domain.ValidationError
-	if errors.As(err, &pv) {
-		v.Fields = append(v.Fields, pv.Fields...)
-	}
+	pr := readPage(r, v)
 	o.page = pr
 	if o.csv {
 		for _, name := range []string{"limit", "after"} {
@@ -218,16 +214,12 @@ var mitigationPlanStates = []string{store.PlanOpen, store.PlanCompleted}
 
 // mitigationKey orders mitigation plans by when they were filed, then id.
 func mitigationKey(p store.MitigationPlan) string {
-	return cursorKey(p.CreatedAt.UTC().Format("2006-01-02T15:04:05.000000000Z"), p.ID)
+	return cursorKey(sortableTime(p.CreatedAt), p.ID)
 }
 
 func (s *server) listMitigations(w http.ResponseWriter, r *http.Request) {
 	v := &domain.ValidationError{What: "query"}
-	pr, err := readPage(r)
-	var pv *domain.ValidationError
-	if errors.As(err, &pv) {
-		v.Fields = append(v.Fields, pv.Fields...)
-	}
+	pr := readPage(r, v)
 	q := r.URL.Query()
 	status, subject := q.Get("status"), q.Get("subject_id")
 	if status != "" && !slices.Contains(mitigationPlanStates, status) {
@@ -304,7 +296,7 @@ func (s *server) createMitigation(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Location", "/api/v1/compliance/mitigations/"+p.ID)
+	locateCreated(w, "compliance", "mitigations", p.ID)
 	writeJSON(w, http.StatusCreated, p)
 }
 
@@ -333,7 +325,7 @@ func (s *server) requestExtension(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Location", "/api/v1/compliance/extensions/"+e.ID)
+	locateCreated(w, "compliance", "extensions", e.ID)
 	writeJSON(w, http.StatusCreated, e)
 }
 

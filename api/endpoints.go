@@ -81,7 +81,8 @@ func (s *server) deploymentLog(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	pr, v := listQuery(r)
+	v := &domain.ValidationError{What: "query"}
+	pr := readPage(r, v)
 	if pr.Limit > maxLogPieces {
 		v.Add("limit", "must be a whole number from 1 to %d for a deployment log", maxLogPieces)
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -32,5 +33,25 @@ func TestFilledWritesEmptyListsNotNull(t *testing.T) {
 	}
 	if in.Items[0].Tags != nil || in.Ptr.Tags != nil {
 		t.Error("filled changed its argument")
+	}
+}
+
+func TestFilledRecursiveTypes(t *testing.T) {
+	type node struct {
+		Name     string `json:"name"`
+		Children []node `json:"children"`
+	}
+	b, err := json.Marshal(filled(node{Name: "a", Children: []node{{Name: "b"}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"name":"a","children":[{"name":"b","children":[]}]}`; string(b) != want {
+		t.Errorf("filled: got %s, want %s", b, want)
+	}
+	type plain struct {
+		N int `json:"n"`
+	}
+	if mayHoldNil(reflect.TypeFor[[2]plain]()) || !mayHoldNil(reflect.TypeFor[[]plain]()) {
+		t.Error("mayHoldNil: an array of plain structs holds no nil; a slice of them may be nil")
 	}
 }

@@ -234,7 +234,7 @@ func (s *server) importAssets(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// The import is no resource of its own: Location is the list that now holds its assets.
-	w.Header().Set("Location", "/api/v1/assets")
+	locateCreated(w, "assets")
 	writeJSON(w, http.StatusCreated, importResult{Imported: len(assets), Assets: assets})
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,7 +21,7 @@ import (
 
 // Vendors, their keys, the product catalogue and the plant (sites, zones with their
 // maintenance windows, assets). The small collections are read whole and paged in memory;
-// assets are paged in the store. Lists read their parameters with listQuery (patches.go).
+// assets are paged in the store. Lists read their page parameters with readPage (page.go).
 
 // noSuch records in v that the parameter or field param names no such thing, when err says so
 // (a typo in a filter must not read as an empty list); it returns any other error.
@@ -40,17 +39,6 @@ func inventoryPage[T any](items []T, key func(T) string, pr pageRequest) page[T]
 	return pageOf(items, key, pr)
 }
 
-// sortableTime writes a time so that its text sorts as the time does.
-func sortableTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z") }
-
-// locateCreated sets the Location of a created resource from its path segments.
-func locateCreated(w http.ResponseWriter, segments ...string) {
-	for i, s := range segments {
-		segments[i] = url.PathEscape(s)
-	}
-	w.Header().Set("Location", "/api/v1/"+strings.Join(segments, "/"))
-}
-
 // The page keys of the small collections: each is unique and sorts as its list does.
 func vendorPageKey(v store.Vendor) string       { return cursorKey(v.Name, v.ID) }
 func vendorKeyPageKey(k store.VendorKey) string { return cursorKey(sortableTime(k.CreatedAt), k.ID) }
@@ -59,7 +47,8 @@ func sitePageKey(s store.Site) string           { return cursorKey(s.Name, s.ID)
 func zonePageKey(z store.Zone) string           { return cursorKey(z.SiteID, z.Name, z.ID) }
 
 func (s *server) listVendors(w http.ResponseWriter, r *http.Request) {
-	pr, v := listQuery(r)
+	v := &domain.ValidationError{What: "query"}
+	pr := readPage(r, v)
 	if err := v.Err(); err != nil {
 		s.fail(w, r, err)
 		return
@@ -133,7 +122,8 @@ func (s *server) listVendorKeys(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err) // an unknown vendor is 404, not an empty list
 		return
 	}
-	pr, v := listQuery(r)
+	v := &domain.ValidationError{What: "query"}
+	pr := readPage(r, v)
 	if err := v.Err(); err != nil {
 		s.fail(w, r, err)
 		return
@@ -232,7 +222,8 @@ func (s *server) revokeVendorKey(w http.ResponseWriter, r *http.Request) {
 var productKinds = []string{"plc", "hmi", "historian", "engineering_workstation", "network_device", "gateway", "server"}
 
 func (s *server) listProducts(w http.ResponseWriter, r *http.Request) {
-	pr, v := listQuery(r)
+	v := &domain.ValidationError{What: "query"}
+	pr := readPage(r, v)
 	vendorID, kind := r.URL.Query().Get("vendor_id"), r.URL.Query().Get("kind")
 	if a := actorOf(r); a.Role == domain.RoleVendor {
 		if vendorID != "" && vendorID != a.VendorID {
@@ -325,7 +316,8 @@ func (s *server) createProduct(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) listSites(w http.ResponseWriter, r *http.Request) {
-	pr, v := listQuery(r)
+	v := &domain.ValidationError{What: "query"}
+	pr := readPage(r, v)
 	if err := v.Err(); err != nil {
 		s.fail(w, r, err)
 		return
@@ -439,7 +431,8 @@ func (s *server) zonesOf(r *http.Request, v *domain.ValidationError) ([]store.Zo
 }
 
 func (s *server) listZones(w http.ResponseWriter, r *http.Request) {
-	pr, v := listQuery(r)
+	v := &domain.ValidationError{What: "query"}
+	pr := readPage(r, v)
 	zs, err := s.zonesOf(r, v)
 	if err == nil {
 		err = v.Err()
@@ -551,7 +544,8 @@ func (s *server) zoneWindows(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) listWindows(w http.ResponseWriter, r *http.Request) {
-	pr, v := listQuery(r)
+	v := &domain.ValidationError{What: "query"}
+	pr := readPage(r, v)
 	n := openingsWanted(r, v)
 	zs, err := s.zonesOf(r, v)
 	if err == nil {
@@ -572,7 +566,8 @@ func (s *server) listWindows(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) listAssets(w http.ResponseWriter, r *http.Request) {
-	pr, v := listQuery(r)
+	v := &domain.ValidationError{What: "query"}
+	pr := readPage(r, v)
 	q := r.URL.Query()
 	f := store.AssetFilter{ZoneID: q.Get("zone_id"), SiteID: q.Get("site_id"), ProductID: q.Get("product_id"), Adapter: q.Get("adapter")}
 	// A filter naming no zone, site or product is a typo, not an empty answer.

@@ -215,7 +215,7 @@ func (s *server) startTOTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Location", "/api/v1/me")
+	locateCreated(w, "me")
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusCreated, totpSetupView{Secret: key.Secret(), URI: key.URL(),
 		Next: "confirm with a current code: POST /api/v1/me/totp/confirm {\"code\": \"123456\"}"})

@@ -102,7 +102,8 @@ func (s *server) windowChanged(r *http.Request, zoneID string, win domain.Window
 // listAlarms answers a page of alarms, newest first.
 func (s *server) listAlarms(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	pr, v := listQuery(r)
+	v := &domain.ValidationError{What: "query"}
+	pr := readPage(r, v)
 	f := store.AlarmFilter{CampaignID: r.URL.Query().Get("campaign_id"), Limit: pr.Limit + 1}
 	f.AfterRaised, f.AfterID = newestFirstAfter(pr, v)
 	if f.CampaignID != "" {

@@ -2,10 +2,11 @@ package api
 
 import (
 	"encoding/base64"
-	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/otpatch/otpatch/internal/domain"
@@ -33,11 +34,11 @@ type pageRequest struct {
 	After string // the decoded sort key; "" for the first page
 }
 
-// readPage reads ?limit and ?after; a fault is a 422 naming the parameter.
-func readPage(r *http.Request) (pageRequest, error) {
+// readPage reads ?limit and ?after, adding what is wrong with them to v (a 422 naming the
+// parameter once the handler has read its other parameters too).
+func readPage(r *http.Request, v *domain.ValidationError) pageRequest {
 	q := r.URL.Query()
 	pr := pageRequest{Limit: defaultPageLimit}
-	v := &domain.ValidationError{What: "query"}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxPageLimit {
@@ -54,7 +55,7 @@ func readPage(r *http.Request) (pageRequest, error) {
 			pr.After = key
 		}
 	}
-	return pr, v.Err()
+	return pr
 }
 
 func encodeCursor(key string) string {
@@ -113,4 +114,13 @@ func pageFrom[T any](items []T, key func(T) string, limit int) page[T] {
 	return page[T]{Items: items, Next: encodeCursor(key(items[len(items)-1]))}
 }
 
-var _ = fmt.Sprintf
+// sortableTime writes a time so that its text sorts as the time does.
+func sortableTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z") }
+
+// locateCreated sets the Location of a created resource from its path segments.
+func locateCreated(w http.ResponseWriter, segments ...string) {
+	for i, s := range segments {
+		segments[i] = url.PathEscape(s)
+	}
+	w.Header().Set("Location", "/api/v1/"+strings.Join(segments, "/"))
+}

@@ -154,9 +154,6 @@ func shapedFor(r *http.Request, v patchView) patchDoc {
 	return patchDoc{v}
 }
 
-// patchLocation is the URL path of a patch.
-func patchLocation(id string) string { return "/api/v1/patches/" + id }
-
 // submission is one patch upload being received; refuse undoes what it stored.
 type submission struct {
 	s        *server
@@ -218,7 +215,7 @@ func (s *server) submitPatch(w http.ResponseWriter, r *http.Request) {
 				ID string `json:"id"`
 			}
 			if json.Unmarshal([]byte(body), &first) == nil && first.ID != "" {
-				w.Header().Set("Location", patchLocation(first.ID))
+				locateCreated(w, "patches", first.ID)
 			}
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Idempotent-Replayed", "true")
@@ -388,7 +385,7 @@ func (sub *submission) accept(adm *admission, arts []store.PatchArtifact, idemKe
 			s.Logger.Error("store idempotent response", "err", err)
 		}
 	}
-	w.Header().Set("Location", patchLocation(p.ID))
+	locateCreated(w, "patches", p.ID)
 	writeJSON(w, http.StatusCreated, answer)
 }
 
@@ -472,18 +469,6 @@ func (sub *submission) refuseRead(err error) {
 	sub.refuse(http.StatusBadRequest, "the upload broke off: "+err.Error()+"; nothing was stored, send it again", nil)
 }
 
-// listQuery reads the page parameters of a list; the faults it answers are those of ?limit and
-// ?after, to which the list adds those of its filters before it calls Err.
-func listQuery(r *http.Request) (pageRequest, *domain.ValidationError) {
-	v := &domain.ValidationError{What: "query"}
-	pr, err := readPage(r)
-	var pv *domain.ValidationError
-	if errors.As(err, &pv) {
-		v.Fields = append(v.Fields, pv.Fields...)
-	}
-	return pr, v
-}
-
 // newestFirstKey is the page key of an item of a list ordered newest first: its time and id.
 func newestFirstKey(at time.Time, id string) string {
 	return cursorKey(at.UTC().Format(time.RFC3339Nano), id)
@@ -519,7 +504,8 @@ func oneOfStates(v *domain.ValidationError, field, value string, infos []domain.
 // listPatches answers a page of patches, newest first; a vendor reads its own.
 func (s *server) listPatches(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	pr, v := listQuery(r)
+	v := &domain.ValidationError{What: "query"}
+	pr := readPage(r, v)
 	q := r.URL.Query()
 	f := store.PatchFilter{Status: q.Get("status"), VendorID: q.Get("vendor_id"), ProductID: q.Get("product_id"), Limit: pr.Limit + 1}
 	f.AfterCreated, f.AfterID = newestFirstAfter(pr, v)

@@ -43,12 +43,16 @@ var enums = map[reflect.Type]func() []string{
 	reflect.TypeFor[domain.CampaignStatus](): func() []string { return stateNames(domain.CampaignStatusInfo()) },
 	reflect.TypeFor[domain.AssetState]():     func() []string { return stateNames(domain.AssetStateInfo()) },
 	reflect.TypeFor[domain.Compatibility]():  func() []string { return stateNames(domain.CompatibilityInfo()) },
-	reflect.TypeFor[domain.TokenState]():     func() []string { return []string{"active", "expired", "revoked"} },
-	reflect.TypeFor[domain.SignInMethod]():   func() []string { return []string{"password", "oidc", "token"} },
-	reflect.TypeFor[decisionWord]():          func() []string { return []string{"approve", "reject"} },
-	reflect.TypeFor[complianceDecision]():    complianceDecisions,
-	reflect.TypeFor[complianceSubject]():     complianceSubjects,
-	reflect.TypeFor[grantState]():            grantStates,
+	reflect.TypeFor[domain.TokenState](): func() []string {
+		return stringsOf([]domain.TokenState{domain.TokenActive, domain.TokenExpired, domain.TokenRevoked})
+	},
+	reflect.TypeFor[domain.SignInMethod](): func() []string {
+		return stringsOf([]domain.SignInMethod{domain.SignInPassword, domain.SignInOIDC, domain.SignInToken})
+	},
+	reflect.TypeFor[decisionWord]():       func() []string { return []string{"approve", "reject"} },
+	reflect.TypeFor[complianceDecision](): complianceDecisions,
+	reflect.TypeFor[complianceSubject]():  complianceSubjects,
+	reflect.TypeFor[grantState]():         grantStates,
 }
 
 // namedEnums are the value sets a string field names with the tag enum:"NAME" (store records

@@ -354,7 +354,7 @@ func (s *server) openSession(w http.ResponseWriter, r *http.Request, u store.Use
 		return
 	}
 	s.setSessionCookie(w, r, id, sess.ExpiresAt)
-	w.Header().Set("Location", "/api/v1/session")
+	locateCreated(w, "session")
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusCreated, s.viewSession(u, sess, roles, id))
 }
@@ -568,8 +568,9 @@ func sessionListKey(x sessionListView) string {
 
 // listSessions answers a page of the caller's open sessions, oldest first.
 func (s *server) listSessions(w http.ResponseWriter, r *http.Request) {
-	pr, err := readPage(r)
-	if err != nil {
+	v := &domain.ValidationError{What: "query"}
+	pr := readPage(r, v)
+	if err := v.Err(); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -206,7 +206,7 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Location", "/api/v1/tokens/"+t.ID)
+	locateCreated(w, "tokens", t.ID)
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusCreated, newTokenView{tokenView: s.viewToken(t), Secret: secret})
 }
@@ -231,16 +231,12 @@ func tokenKey(t tokenView) string {
 // listTokens answers a page of the caller's personal tokens, or of everyone's for an admin,
 // oldest first.
 func (s *server) listTokens(w http.ResponseWriter, r *http.Request) {
-	pr, err := readPage(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+	v := &domain.ValidationError{What: "query"}
+	pr := readPage(r, v)
 	a := actorOf(r)
 	holder := tokenHolder(a)
 	q := r.URL.Query()
 	state := domain.TokenState(q.Get("state"))
-	v := &domain.ValidationError{What: "query"}
 	if state != "" && state != domain.TokenActive && state != domain.TokenExpired && state != domain.TokenRevoked {
 		v.Add("state", "must be active, expired or revoked")
 	}

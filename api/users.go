@@ -100,8 +100,9 @@ func queryFlag(s string) (bool, bool) {
 // listUsers answers a page of users by username, each with his grants. The page is read from
 // the store with a keyset query, and only its users' grants are read.
 func (s *server) listUsers(w http.ResponseWriter, r *http.Request) {
-	pr, err := readPage(r)
-	if err != nil {
+	v := &domain.ValidationError{What: "query"}
+	pr := readPage(r, v)
+	if err := v.Err(); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -234,7 +235,7 @@ func (s *server) createUser(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Location", "/api/v1/users/"+u.ID)
+	locateCreated(w, "users", u.ID)
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusCreated, newUserView{userView: s.viewUser(u, nil), InitialPassword: initial})
 }
@@ -364,7 +365,7 @@ func (s *server) requestGrant(w http.ResponseWriter, r *http.Request) {
 	if !confirmed {
 		status = http.StatusAccepted
 	}
-	w.Header().Set("Location", "/api/v1/grants/"+g.ID)
+	locateCreated(w, "grants", g.ID)
 	writeJSON(w, status, viewGrant(g, u.Username))
 }
 
@@ -395,8 +396,9 @@ func grantKey(g grantView) string {
 }
 
 func (s *server) listGrants(w http.ResponseWriter, r *http.Request) {
-	pr, err := readPage(r)
-	if err != nil {
+	v := &domain.ValidationError{What: "query"}
+	pr := readPage(r, v)
+	if err := v.Err(); err != nil {
 		s.fail(w, r, err)
 		return
 	}

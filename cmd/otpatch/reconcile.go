@@ -16,7 +16,7 @@ const reconcileEvery = time.Minute
 // committing the row and starting its workflow left behind (internal/engine). A workflow that
 // runs or ran already is never started again.
 func (d *deps) reconcile(ctx context.Context) {
-	g := &engine.Gateway{Temporal: d.tc, Logger: d.log}
+	g := &engine.Gateway{Temporal: d.tc}
 	t := time.NewTicker(reconcileEvery)
 	defer t.Stop()
 	for {

@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 
@@ -28,7 +27,6 @@ import (
 // Gateway starts and updates otpatch's workflows.
 type Gateway struct {
 	Temporal client.Client
-	Logger   *slog.Logger
 }
 
 // Refusal is a workflow's refusal of an update: the rule that refused it, the message for the

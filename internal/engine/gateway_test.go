@@ -2,7 +2,6 @@ package engine_test
 
 import (
 	"context"
-	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -86,5 +85,4 @@ func TestRefusalStatuses(t *testing.T) {
 	if len(long) > 200 || engine.UpdateID("pause", "r1") != "pause:r1" {
 		t.Errorf("UpdateID: %q", long)
 	}
-	_ = http.StatusOK
 }

@@ -143,14 +143,9 @@ func (s *Store) AdvisoriesPage(ctx context.Context, f AdvisoryFilter) ([]Advisor
 	if f.Publisher != "" {
 		q = q.Where("publisher = ?", f.Publisher)
 	}
-	if f.AfterID != "" {
-		q = q.Where("(current_release < ? OR (current_release = ? AND id < ?))", f.AfterRelease, f.AfterRelease, f.AfterID)
-	}
-	if f.Limit > 0 {
-		q = q.Limit(f.Limit)
-	}
+	q = newestFirst(q, "current_release", f.AfterRelease, f.AfterID, f.Limit)
 	out := []Advisory{}
-	return out, q.Order("current_release DESC, id DESC").Find(&out).Error
+	return out, q.Find(&out).Error
 }
 
 // Advisory loads one advisory with its document.

@@ -27,14 +27,9 @@ func (s *Store) CampaignsPage(ctx context.Context, f CampaignFilter) ([]Campaign
 	if f.PatchID != "" {
 		q = q.Where("patch_id = ?", f.PatchID)
 	}
-	if f.AfterID != "" {
-		q = q.Where("(created_at < ? OR (created_at = ? AND id < ?))", f.AfterCreated, f.AfterCreated, f.AfterID)
-	}
-	if f.Limit > 0 {
-		q = q.Limit(f.Limit)
-	}
+	q = newestFirst(q, "created_at", f.AfterCreated, f.AfterID, f.Limit)
 	out := []Campaign{}
-	return out, q.Order("created_at DESC, id DESC").Find(&out).Error
+	return out, q.Find(&out).Error
 }
 
 // AlarmFilter selects a page of alarms. Every field left empty selects all.
@@ -55,12 +50,7 @@ func (s *Store) AlarmsPage(ctx context.Context, f AlarmFilter) ([]Alarm, error) 
 	if f.CampaignID != "" {
 		q = q.Where("campaign_id = ?", f.CampaignID)
 	}
-	if f.AfterID != "" {
-		q = q.Where("(raised_at < ? OR (raised_at = ? AND id < ?))", f.AfterRaised, f.AfterRaised, f.AfterID)
-	}
-	if f.Limit > 0 {
-		q = q.Limit(f.Limit)
-	}
+	q = newestFirst(q, "raised_at", f.AfterRaised, f.AfterID, f.Limit)
 	out := []Alarm{}
-	return out, q.Order("raised_at DESC, id DESC").Find(&out).Error
+	return out, q.Find(&out).Error
 }

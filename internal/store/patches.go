@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // PatchFilter selects a page of patches. Every field left empty selects all.
@@ -31,12 +33,21 @@ func (s *Store) PatchesPage(ctx context.Context, f PatchFilter) ([]Patch, error)
 	if f.ProductID != "" {
 		q = q.Where("product_id = ?", f.ProductID)
 	}
-	if f.AfterID != "" {
-		q = q.Where("(created_at < ? OR (created_at = ? AND id < ?))", f.AfterCreated, f.AfterCreated, f.AfterID)
-	}
-	if f.Limit > 0 {
-		q = q.Limit(f.Limit)
-	}
+	q = newestFirst(q, "created_at", f.AfterCreated, f.AfterID, f.Limit)
 	out := []Patch{}
-	return out, q.Order("created_at DESC, id DESC").Find(&out).Error
+	return out, q.Find(&out).Error
+}
+
+// newestFirst orders q newest first by the time column (ties by id, descending) and keeps the
+// keyset page after the row at afterAt with afterID ("": the first page), at most limit rows
+// (0: no limit). The lists of patches, campaigns, alarms and advisories page this way, so a
+// page costs the same however many rows there are.
+func newestFirst(q *gorm.DB, column string, afterAt time.Time, afterID string, limit int) *gorm.DB {
+	if afterID != "" {
+		q = q.Where("("+column+" < ? OR ("+column+" = ? AND id < ?))", afterAt, afterAt, afterID)
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q.Order(column + " DESC, id DESC")
 }

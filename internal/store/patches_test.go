@@ -5,31 +5,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/otpatch/otpatch/internal/domain"
 )
-
-// stoppedClock is a store clock that stands still until it is set: rows written between two
-// sets share their time, as rows written in the same instant do.
-type stoppedClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *stoppedClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *stoppedClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 // walk reads every page of limit rows through read, each page after the last row of the one
 // before, and returns the ids in the order read; it fails when a page repeats a row.
@@ -66,7 +46,7 @@ func walk[T any](t *testing.T, limit int, read func(afterAt time.Time, afterID s
 func TestKeysetPages(t *testing.T) {
 	forEachDB(t, func(t *testing.T, dsn string) {
 		ctx := context.Background()
-		clock := &stoppedClock{t: time.Date(2025, 6, 10, 12, 0, 0, 0, time.UTC)}
+		clock := &setClock{t: time.Date(2025, 6, 10, 12, 0, 0, 0, time.UTC)} // rows written between two Sets share their time
 		st, err := Open(dsn, Options{Now: clock.Now})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
@@ -87,7 +67,7 @@ func TestKeysetPages(t *testing.T) {
 		}
 		var campaigns []Campaign
 		for i, at := range instants {
-			clock.set(at)
+			clock.Set(at)
 			for j := range 3 {
 				n := fmt.Sprintf("%d-%d", i, j)
 				p := f.patch
