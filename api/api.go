@@ -367,8 +367,8 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 // route, a stopped VM) turns /readyz unready within seconds instead of hanging the probe.
 const readyzCheckTimeout = 2 * time.Second
 
-// readyz answers 200 when the database, the object store and Temporal all answer, and 503
-// naming each that does not. The checks run concurrently, each bounded by readyzCheckTimeout.
+// readyz answers 200 when the database, the object store and Temporal all answer and the
+// audit log verifies, and 503 naming each that does not. The checks run concurrently, each bounded by readyzCheckTimeout.
 func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	checks := map[string]func(context.Context) error{
 		"database":     s.Store.Ping,
@@ -403,7 +403,11 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 			out[res.name], status = res.err.Error(), http.StatusServiceUnavailable
 		}
 	}
-	writeJSON(w, status, readyDoc{Database: out["database"], ObjectStore: out["object_store"], Temporal: out["temporal"]})
+	audit := "ok"
+	if h := s.Store.AuditHealth(); h != nil && !h.OK {
+		audit, status = "broken: "+h.Problem, http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, readyDoc{Database: out["database"], ObjectStore: out["object_store"], Temporal: out["temporal"], Audit: audit})
 }
 
 // states lists every patch status, campaign status and asset state with the word and tone a

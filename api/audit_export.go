@@ -24,6 +24,9 @@ type auditKeyView struct {
 	Fingerprint  string `json:"fingerprint"`
 	// CheckpointPrefix is where the signed checkpoints are in the object store.
 	CheckpointPrefix string `json:"checkpoint_prefix"`
+	// Origin names the log in every checkpoint; VerifierKey is the note verifier key.
+	Origin      string `json:"origin" doc:"The log's origin, the first line of every checkpoint and the key's name"`
+	VerifierKey string `json:"vkey" doc:"The note verifier key (name+hash+key) that golang.org/x/mod/sumdb/note and docs/verify-evidence.py take"`
 }
 
 func (s *server) auditKey(w http.ResponseWriter, r *http.Request) {
@@ -38,7 +41,7 @@ func (s *server) auditKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, auditKeyView{Algorithm: "ed25519", PublicKey: signing.EncodePublic(c.PublicKey()), PublicKeyPEM: string(pemBytes),
-		Fingerprint: c.Fingerprint(), CheckpointPrefix: audit.CheckpointPrefix})
+		Fingerprint: c.Fingerprint(), CheckpointPrefix: audit.CheckpointPrefix, Origin: c.Origin(), VerifierKey: c.VerifierKey()})
 }
 
 // csvHeader is the column order of the CSV export: every field of an event.

@@ -6,16 +6,21 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/otpatch/otpatch/api"
 	"github.com/otpatch/otpatch/internal/audit"
@@ -25,6 +30,9 @@ import (
 
 func init() {
 	allowed["GET /api/v1/audit/key"] = []string{"vendor", "engineer", "approver", "safety", "auditor", "admin"}
+	allowed["GET /api/v1/audit/checkpoint"] = []string{"vendor", "engineer", "approver", "safety", "auditor", "admin"}
+	allowed["GET /api/v1/audit/proof/inclusion"] = []string{"engineer", "auditor", "admin"}
+	allowed["GET /api/v1/audit/proof/consistency"] = []string{"engineer", "auditor", "admin"}
 	allowed["GET /api/v1/audit/export"] = []string{"engineer", "auditor", "admin"}
 }
 
@@ -62,8 +70,10 @@ func (e *env) get(path, token string) (int, string, []byte) {
 	return res.StatusCode, res.Header.Get("Content-Type"), b
 }
 
-// The checkpoint key is published; checkpoints verify with exactly that key; the verify
-// endpoint compares the chain with them and reports a rewrite the chain alone hides.
+// The checkpoint key is published; the newest checkpoint is served as a C2SP checkpoint note
+// that golang.org/x/mod/sumdb/note opens with the published verifier key; inclusion and
+// consistency proofs check against it; the verify endpoint compares the log with the
+// checkpoints and reports a rewrite that the chain alone hides.
 func TestAuditKeyAndCheckpointVerification(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ctx := context.Background()
@@ -71,12 +81,17 @@ func TestAuditKeyAndCheckpointVerification(t *testing.T) {
 	if code := e.call("GET", "/api/v1/audit/key", e.tokens.Auditor, nil, &p); code != http.StatusNotFound || !strings.Contains(p.Detail, "not configured") {
 		t.Fatalf("key without checkpoints: %d %q, want 404 saying so", code, p.Detail)
 	}
+	if code, _, _ := e.get("/api/v1/audit/checkpoint", e.tokens.Auditor); code != http.StatusNotFound {
+		t.Fatalf("checkpoint without checkpoints configured: %d, want 404", code)
+	}
 	c := e.withCheckpoints()
 	var key struct {
 		Algorithm   string `json:"algorithm"`
 		PublicKey   string `json:"public_key"`
 		Fingerprint string `json:"fingerprint"`
 		PEM         string `json:"public_key_pem"`
+		Origin      string `json:"origin"`
+		VKey        string `json:"vkey"`
 	}
 	if code := e.call("GET", "/api/v1/audit/key", e.tokens.Vendor, nil, &key); code != http.StatusOK {
 		t.Fatalf("key: %d", code)
@@ -88,18 +103,76 @@ func TestAuditKeyAndCheckpointVerification(t *testing.T) {
 	if fromPEM, err := signing.DecodePublic(key.PEM); err != nil || !fromPEM.Equal(pub) {
 		t.Fatalf("public_key_pem does not hold the same key: %v", err)
 	}
-	cp, err := c.CheckpointHead(ctx, e.store.AuditHead)
+	code, ctype, body := e.get("/api/v1/audit/checkpoint", e.tokens.Auditor)
+	if code != http.StatusOK || !strings.HasPrefix(ctype, "text/plain") {
+		t.Fatalf("checkpoint: %d %s %s", code, ctype, body)
+	}
+	v, err := note.NewVerifier(key.VKey)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("vkey %q: %v", key.VKey, err)
 	}
-	if err := cp.Verify(pub); err != nil {
-		t.Fatalf("a checkpoint does not verify with the published key: %v", err)
+	n, err := note.Open(body, note.VerifierList(v))
+	if err != nil {
+		t.Fatalf("note.Open of the served checkpoint with the published vkey: %v\n%s", err, body)
 	}
+	lines := strings.Split(n.Text, "\n")
+	size, _ := strconv.ParseInt(lines[1], 10, 64)
+	root, _ := base64.StdEncoding.DecodeString(lines[2])
+	if len(lines) != 4 || lines[0] != key.Origin || size < 1 || len(root) != 32 || lines[3] != "" {
+		t.Fatalf("checkpoint text %q is not origin, size, root", n.Text)
+	}
+	// Every event proves into that checkpoint; a later log proves it extends it.
+	for seq := int64(1); seq <= size; seq++ {
+		var ip struct {
+			Seq       int64    `json:"seq"`
+			LeafIndex int64    `json:"leaf_index"`
+			TreeSize  int64    `json:"tree_size"`
+			Leaf      string   `json:"leaf"`
+			Hashes    []string `json:"hashes"`
+		}
+		if code := e.call("GET", fmt.Sprintf("/api/v1/audit/proof/inclusion?seq=%d&tree_size=%d", seq, size), e.tokens.Auditor, nil, &ip); code != http.StatusOK {
+			t.Fatalf("inclusion proof of %d: %d", seq, code)
+		}
+		path := make([][]byte, len(ip.Hashes))
+		for i, h := range ip.Hashes {
+			path[i], _ = hex.DecodeString(h)
+		}
+		if err := audit.VerifyInclusion(uint64(ip.LeafIndex), uint64(ip.TreeSize), audit.Hasher.HashLeaf([]byte(ip.Leaf)), path, root); err != nil || ip.Seq != seq {
+			t.Fatalf("inclusion proof of %d does not verify against the checkpoint: %v", seq, err)
+		}
+	}
+	appendTrail(t, e.store, 5)
+	later, laterRoot, _ := e.store.AuditTreeHead(ctx)
+	var cons struct {
+		From   int64    `json:"from"`
+		To     int64    `json:"to"`
+		Hashes []string `json:"hashes"`
+	}
+	if code := e.call("GET", fmt.Sprintf("/api/v1/audit/proof/consistency?from=%d", size), e.tokens.Auditor, nil, &cons); code != http.StatusOK || cons.To != later {
+		t.Fatalf("consistency proof: %d %+v", code, cons)
+	}
+	path := make([][]byte, len(cons.Hashes))
+	for i, h := range cons.Hashes {
+		path[i], _ = hex.DecodeString(h)
+	}
+	if err := audit.VerifyConsistency(uint64(size), uint64(later), path, root, laterRoot); err != nil {
+		t.Fatalf("the consistency proof from the checkpoint to the log now does not verify: %v", err)
+	}
+	for _, bad := range []string{"/api/v1/audit/proof/inclusion?seq=0", fmt.Sprintf("/api/v1/audit/proof/inclusion?seq=%d", later+1),
+		"/api/v1/audit/proof/inclusion?seq=abc", fmt.Sprintf("/api/v1/audit/proof/consistency?from=%d&to=%d", later, size)} {
+		if code := e.call("GET", bad, e.tokens.Auditor, nil, &p); code != http.StatusUnprocessableEntity || strings.Contains(p.Detail, "int64") {
+			t.Errorf("%s: %d %q, want 422 in the reader's terms", bad, code, p.Detail)
+		}
+	}
+	if code := e.call("GET", "/api/v1/audit/proof/inclusion?seq=1", e.tokens.Vendor, nil, &p); code != http.StatusForbidden {
+		t.Errorf("a vendor read an inclusion proof (it carries an event): %d", code)
+	}
+
 	var res audit.Result
-	if code := e.call("GET", "/api/v1/audit/verify", e.tokens.Auditor, nil, &res); code != http.StatusOK || !res.OK || res.Checkpoints != 1 || res.CheckpointSeq != cp.Seq {
-		t.Fatalf("verify: %d %+v; want OK against checkpoint %d", code, res, cp.Seq)
+	if code := e.call("GET", "/api/v1/audit/verify", e.tokens.Auditor, nil, &res); code != http.StatusOK || !res.OK || res.Notes != 1 || res.NoteSize != size {
+		t.Fatalf("verify: %d %+v; want OK against the checkpoint of %d", code, res, size)
 	}
-	// Rewrite event 2 and everything after it with recomputed hashes.
+	// Rewrite event 2 and everything after it with recomputed chain hashes.
 	evs, err := e.store.AuditEvents(ctx, store.AuditFilter{AfterSeq: 1, Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +185,7 @@ func TestAuditKeyAndCheckpointVerification(t *testing.T) {
 		e.store.DB().Exec(`UPDATE audit_events SET actor = ?, prev_hash = ?, hash = ? WHERE seq = ?`, ev.Actor, ev.PrevHash, ev.Hash, ev.Seq)
 	}
 	e.store.DB().Exec(`UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, head, hash)
-	if code := e.call("GET", "/api/v1/audit/verify", e.tokens.Auditor, nil, &res); code != http.StatusOK || res.OK || res.BrokenAt != 1 || !strings.Contains(res.Problem, "were rewritten") {
+	if code := e.call("GET", "/api/v1/audit/verify", e.tokens.Auditor, nil, &res); code != http.StatusOK || res.OK || res.BrokenAt != 1 || !strings.Contains(res.Problem, "signed checkpoint says") {
 		t.Fatalf("verify after a rewrite: %d %+v; want the rewrite reported", code, res)
 	}
 }

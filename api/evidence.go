@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -102,57 +103,24 @@ func (s *server) campaignEvidence(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	// The excerpt: the campaign's events and its patch's, in sequence order.
-	merged := map[int64]audit.Event{}
-	for _, f := range []store.AuditFilter{{CampaignID: id}, {PatchID: c.PatchID}} {
-		if err := s.Store.EachAuditEvent(ctx, f, func(e audit.Event) error { merged[e.Seq] = e; return nil }); err != nil {
-			s.internal(w, r, err)
-			return
-		}
-	}
-	var excerpt []audit.Event
-	first, last := int64(0), int64(0)
-	for seq, e := range merged {
-		excerpt = append(excerpt, e)
-		if first == 0 || seq < first {
-			first = seq
-		}
-		last = max(last, seq)
-	}
-	sortEvents(excerpt)
-	// The covering checkpoint: the first at or after the last excerpt event, or a new one.
-	cps, err := cpr.Store().Checkpoints(ctx, first)
+	// The campaign's own events, each proved to be in the log of one signed checkpoint that
+	// covers them all: nothing of other campaigns, vendors or tokens.
+	cp, err := cpr.CheckpointHead(ctx, s.Store.AuditTreeHead)
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
-	var inRange []audit.Checkpoint
-	seen := map[int64]bool{}
-	for _, cp := range cps {
-		if seen[cp.Seq] || cp.Verify(cpr.PublicKey()) != nil {
-			continue
-		}
-		seen[cp.Seq] = true
-		inRange = append(inRange, cp)
-		if cp.Seq >= last {
-			break
-		}
-	}
-	if n := len(inRange); n == 0 || inRange[n-1].Seq < last {
-		cp, err := cpr.CheckpointHead(ctx, s.Store.AuditHead)
-		if err != nil {
-			s.internal(w, r, err)
-			return
-		}
-		inRange = append(inRange, cp)
-	}
-	end := inRange[len(inRange)-1].Seq
-	var chain []audit.Event
-	err = s.Store.EachAuditEvent(ctx, store.AuditFilter{AfterSeq: first - 1}, func(e audit.Event) error {
-		if e.Seq > end {
+	var excerpt []audit.Event
+	var proofs [][][]byte
+	err = s.Store.EachAuditEvent(ctx, store.AuditFilter{CampaignID: id}, func(e audit.Event) error {
+		if e.Seq > cp.Size {
 			return errStop
 		}
-		chain = append(chain, e)
+		path, err := s.Store.InclusionPath(ctx, e.Seq, cp.Size)
+		if err != nil {
+			return err
+		}
+		excerpt, proofs = append(excerpt, e), append(proofs, path)
 		return nil
 	})
 	if err != nil && err != errStop {
@@ -181,8 +149,8 @@ func (s *server) campaignEvidence(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			for _, op := range ops {
-				if op.At.Before(c.CreatedAt) {
-					continue // an earlier campaign's change
+				if !strings.HasPrefix(op.IdempotencyKey, id+"/") {
+					continue // another campaign's change to the same device (a shared test bench)
 				}
 				ea.Operations = append(ea.Operations, op)
 			}
@@ -207,7 +175,7 @@ func (s *server) campaignEvidence(w http.ResponseWriter, r *http.Request) {
 			ManifestSHA256: p.ManifestSHA256, KeyFingerprint: p.KeyFingerprint},
 		TestBench: bench, Backups: backups, Approvals: approvals, Deployment: deploy,
 		Manifest: []byte(p.Manifest), Signature: p.Signature, VendorKey: vk, Report: json.RawMessage(p.Report),
-		Excerpt: excerpt, Chain: chain, Checkpoints: inRange, CheckpointKey: cpr.PublicKey()}
+		Events: excerpt, Proofs: proofs, Checkpoint: cp, CheckpointKey: cpr.PublicKey()}
 	w.Header().Set("Content-Type", "application/gzip")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="evidence-%s.tar.gz"`, id))
 	if err := evidence.Write(w, in, cpr.SignEvidence); err != nil {
@@ -233,7 +201,8 @@ func (s *server) evidenceOperations() []operation {
 		{Method: "GET", Path: "/api/v1/campaigns/{campaignID}/evidence", ID: "getCampaignEvidence", Tag: "Evidence", Allow: auditors,
 			Summary: "Download the campaign's evidence bundle for auditors",
 			Description: "One tar.gz with the signed manifest, the qualification report, the test-bench results, the backups, the approvals, the deployment log, " +
-				"the audit excerpt with the signed checkpoints that cover it, a README and signed SHA256SUMS; otpatch evidence verify checks it offline. " +
+				"the campaign's own audit events each with its inclusion proof to one signed checkpoint of the audit log, a README and signed SHA256SUMS; " +
+				"otpatch evidence verify and docs/verify-evidence.py check it offline (docs/audit-format.md specifies it). " +
 				"The export is recorded in the audit trail first, so the bundle carries its own export event. " +
 				"A server without audit checkpoints configured cannot make one (409).",
 			Answers: []answer{bundle}, Handle: s.campaignEvidence},

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/otpatch/otpatch/internal/evidence"
+	"github.com/otpatch/otpatch/internal/signing"
 )
 
 func init() {
@@ -72,7 +73,7 @@ func TestCampaignEvidence(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a fresh bundle does not verify: %v", err)
 	}
-	if rep.CampaignID != c.ID || rep.Events == 0 || rep.Checkpoint < rep.ChainTo || rep.VendorKey == "" {
+	if rep.CampaignID != c.ID || rep.Events == 0 || rep.TreeSize < int64(rep.Events) || rep.VendorKey == "" || rep.KeyFromBundle {
 		t.Errorf("report %+v", rep)
 	}
 	files := untar(t, bundle)
@@ -80,8 +81,8 @@ func TestCampaignEvidence(t *testing.T) {
 	if !bytes.Equal(files[evidence.FileManifest], signed.manifest) {
 		t.Errorf("manifest.json is not the manifest exactly as signed")
 	}
-	if strings.TrimSpace(string(files[evidence.FileSignature])) != signed.signature {
-		t.Errorf("manifest.sig is not the vendor's signature")
+	if sig, _ := signing.ParseSignature(signed.signature); !bytes.Equal(files[evidence.FileSignature], sig) {
+		t.Errorf("manifest.sig is not the vendor's raw signature")
 	}
 	var report map[string]any
 	if err := json.Unmarshal(files[evidence.FileReport], &report); err != nil || len(report) == 0 {
@@ -128,8 +129,8 @@ func TestCampaignEvidence(t *testing.T) {
 		t.Errorf("deployment log %s", files[evidence.FileDeployment])
 	}
 	for _, want := range []string{"campaign.created", "campaign.approve", "campaign.evidence_exported"} {
-		if !bytes.Contains(files[evidence.FileExcerpt], []byte(`"action":"`+want)) {
-			t.Errorf("the audit excerpt has no %s event", want)
+		if !bytes.Contains(files[evidence.FileEvents], []byte(`"action":"`+want)) {
+			t.Errorf("the campaign's audit events have no %s event", want)
 		}
 	}
 	if !bytes.Contains(files[evidence.FileReadme], []byte("otpatch evidence verify")) {
@@ -152,5 +153,69 @@ func TestCampaignEvidence(t *testing.T) {
 	_, err = evidence.Verify(&buf, cpr.PublicKey())
 	if err == nil || !strings.HasPrefix(err.Error(), evidence.FileApprovals+":") {
 		t.Fatalf("altered approvals.json: %v", err)
+	}
+}
+
+// A campaign's bundle holds that campaign's events only: not another campaign's, not a
+// refused submission, not a token created meanwhile; every event it holds proves into its
+// checkpoint.
+func TestEvidenceBundleHoldsOnlyItsCampaign(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	cpr := e.withCheckpoints()
+	tp := newTestPatch(t, "V16.0.2", 1000)
+	p := e.qualifiedPatch(tp)
+	var a, b campaignDoc
+	if code := e.call("POST", "/api/v1/campaigns", e.tokens.Engineer, map[string]any{"name": "scoped A", "patch_id": p.ID, "asset_ids": []string{"ast_pkg-hmi-01"}}, &a); code != http.StatusCreated {
+		t.Fatalf("create campaign A: %d", code)
+	}
+	if code := e.call("POST", "/api/v1/campaigns", e.tokens.Engineer, map[string]any{"name": "scoped B", "patch_id": p.ID, "asset_ids": []string{"ast_pkg-hmi-02"}}, &b); code != http.StatusCreated {
+		t.Fatalf("create campaign B: %d", code)
+	}
+	var tok tokenDoc
+	if code := e.call("POST", "/api/v1/tokens", e.tokens.Engineer, map[string]any{"name": "night-shift-script", "expires_in": "PT1H"}, &tok); code != http.StatusCreated {
+		t.Fatalf("token: %d", code)
+	}
+	bad := e.signed(newTestPatch(t, "V16.0.3", 500), "acme")
+	bad.signature = signing.Sign(e.keys["northwind"], bad.manifest)
+	if code := e.submit(e.tokens.Vendor, bad, nil); code < 400 {
+		t.Fatalf("a submission signed by another vendor's key was accepted: %d", code)
+	}
+	e.waitCampaign(a.ID, "awaiting_approval", "test_failed")
+	e.waitCampaign(b.ID, "awaiting_approval", "test_failed")
+
+	code, _, bundle := e.get("/api/v1/campaigns/"+a.ID+"/evidence", e.tokens.Auditor)
+	if code != http.StatusOK {
+		t.Fatalf("evidence: %d %s", code, bundle)
+	}
+	rep, err := evidence.Verify(bytes.NewReader(bundle), cpr.PublicKey())
+	if err != nil {
+		t.Fatalf("the bundle does not verify: %v", err)
+	}
+	files := untar(t, bundle)
+	lines := bytes.Split(bytes.TrimSuffix(files[evidence.FileEvents], []byte("\n")), []byte("\n"))
+	if len(lines) != rep.Events || len(lines) < 3 {
+		t.Fatalf("%d event lines, report says %d", len(lines), rep.Events)
+	}
+	for _, l := range lines {
+		var ev struct {
+			Seq        int64  `json:"seq"`
+			CampaignID string `json:"campaign_id"`
+			Action     string `json:"action"`
+		}
+		if err := json.Unmarshal(l, &ev); err != nil || ev.CampaignID != a.ID {
+			t.Errorf("event %d (%s) of campaign %q is in the bundle of %s", ev.Seq, ev.Action, ev.CampaignID, a.ID)
+		}
+	}
+	for name, f := range files {
+		for _, leak := range []string{b.ID, tok.ID, "night-shift-script", "northwind"} {
+			if bytes.Contains(f, []byte(leak)) {
+				t.Errorf("%s of campaign %s's bundle mentions %q", name, a.ID, leak)
+			}
+		}
+	}
+	// Campaign B's own bundle holds B's events and nothing of A's.
+	_, _, other := e.get("/api/v1/campaigns/"+b.ID+"/evidence", e.tokens.Auditor)
+	if bytes.Contains(untar(t, other)[evidence.FileEvents], []byte(a.ID)) {
+		t.Errorf("campaign %s's bundle holds events of %s", b.ID, a.ID)
 	}
 }

@@ -143,7 +143,7 @@ func (s *server) allOperations() []operation {
 		s.inventoryOperations(), s.importOperations(), s.endpointOperations(),
 		s.patchOperations(), s.uploadOperations(), s.advisoryOperations(),
 		s.campaignOperations(), s.operatorOperations(), s.waiverOperations(), s.evidenceOperations(),
-		s.auditOperations(), s.auditExportOperations(), s.complianceOperations(),
+		s.auditOperations(), s.auditExportOperations(), s.auditLogOperations(), s.complianceOperations(),
 		s.agentOperations(),
 	} {
 		ops = append(ops, group...)
@@ -467,4 +467,5 @@ type readyDoc struct {
 	Database    string `json:"database" doc:"ok, or why the database does not answer"`
 	ObjectStore string `json:"object_store" doc:"ok, or why the object store does not answer"`
 	Temporal    string `json:"temporal" doc:"ok, or why Temporal does not answer"`
+	Audit       string `json:"audit" doc:"ok, or what the last check of the audit log found broken (a critical alarm is raised too)"`
 }

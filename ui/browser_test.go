@@ -609,8 +609,13 @@ func TestBrowserRollbackAndAudit(t *testing.T) {
 	if ok != "true" {
 		t.Errorf("chain verification in the browser: ok=%s, %q", ok, auditor.text("#verify-result"))
 	}
-	if txt := auditor.text("#verify-result"); !strings.Contains(txt, "Chain intact") {
+	if txt := auditor.text("#verify-result"); !strings.Contains(txt, "Log intact") {
 		t.Errorf("verification result: %q", txt)
+	}
+	auditor.run("checkpoint", 30*time.Second, chromedp.Click(css(`#verify-title ~ details summary`)),
+		chromedp.WaitVisible(css(`#audit-checkpoint`)), chromedp.Poll[chromedp.Void](`document.querySelector("#audit-checkpoint").textContent.includes("\u2014 otpatch/audit/")`))
+	if txt := auditor.text("#audit-checkpoint"); !strings.HasPrefix(txt, "otpatch/audit/") {
+		t.Errorf("the newest checkpoint shown: %q; want the note, starting with the log's origin", txt)
 	}
 	auditor.checkAccessible("audit")
 	auditor.shot("chain-verified")

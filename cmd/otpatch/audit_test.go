@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,9 +17,10 @@ import (
 	"github.com/otpatch/otpatch/internal/testenv"
 )
 
-// TestAuditVerifyCLI runs `otpatch audit verify` against a trail with a signed checkpoint in
-// a real MinIO: intact, then the chain rewritten consistently in the database — which the
-// chain alone cannot tell — is caught against the checkpoint.
+// TestAuditVerifyCLI runs `otpatch audit verify` against a log with a signed checkpoint in a
+// real MinIO: intact, then the log rewritten consistently in the database — which the log
+// alone cannot tell — is caught against the checkpoint; flags that cannot work together are
+// refused with exit 2.
 func TestAuditVerifyCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds otpatch and starts MinIO")
@@ -58,7 +60,7 @@ func TestAuditVerifyCLI(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := cp.CheckpointHead(ctx, st.AuditHead); err != nil {
+	if _, err := cp.CheckpointHead(ctx, st.AuditTreeHead); err != nil {
 		t.Fatal(err)
 	}
 	pubFile := filepath.Join(dir, "checkpoint.pub")
@@ -71,16 +73,41 @@ func TestAuditVerifyCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	verify := func() (string, error) {
-		cmd := exec.Command(bin, "audit", "verify", "--database", db, "--checkpoint-key", pubFile,
-			"--s3-endpoint", mc.Endpoint, "--s3-access-key", mc.AccessKey, "--s3-secret-key", mc.SecretKey, "--s3-bucket", "otpatch")
-		out, err := cmd.CombinedOutput()
-		return string(out), err
+	run := func(args ...string) (string, int) {
+		out, err := exec.Command(bin, append([]string{"audit", "verify"}, args...)...).CombinedOutput()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return string(out), ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), 0
 	}
-	if out, err := verify(); err != nil || !strings.Contains(out, "the chain and the signed checkpoints") {
-		t.Fatalf("intact trail: %v\n%s", err, out)
+	s3 := []string{"--s3-endpoint", mc.Endpoint, "--s3-access-key", mc.AccessKey, "--s3-secret-key", mc.SecretKey, "--s3-bucket", "otpatch"}
+	verify := func() (string, int) {
+		return run(append([]string{"--database", db, "--checkpoint-key", pubFile}, s3...)...)
 	}
-	// Rewrite event 3 and re-seal everything after it, as someone with database access would.
+	if out, code := verify(); code != 0 || !strings.Contains(out, "audit log intact: 5 events") || !strings.Contains(out, "1 signed checkpoint notes (the newest of a log of 5 events)") {
+		t.Fatalf("intact log: exit %d\n%s", code, out)
+	}
+	// Inconsistent flags: refused (exit 2), never a silent pass.
+	for _, args := range [][]string{
+		{"--database", db, "--checkpoint-key", pubFile},
+		{"--database", db},
+		append([]string{"--database", db}, s3...),
+		{"--database", db, "--no-checkpoints", "--checkpoint-key", pubFile},
+		{"--data", dir, "--database", db},
+	} {
+		if out, code := run(args...); code != 2 {
+			t.Errorf("audit verify %v: exit %d, want 2 (usage)\n%s", args, code, out)
+		}
+	}
+	if out, code := run("--database", db, "--no-checkpoints"); code != 0 || !strings.Contains(out, "WITHOUT signed checkpoints") {
+		t.Errorf("--no-checkpoints: exit %d\n%s", code, out)
+	}
+	// Rewrite event 3 and re-seal everything after it, the tree included, as someone with
+	// database access would.
 	st, err = store.Open(db, store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -100,14 +127,22 @@ func TestAuditVerifyCLI(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for _, q := range []string{`DELETE FROM audit_nodes`, `UPDATE audit_head SET tree_size = 0, tree_root = '' WHERE id = 1`} {
+		if err := st.DB().Exec(q).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := st.DB().Exec(`UPDATE audit_head SET hash = ? WHERE id = 1`, prev).Error; err != nil {
 		t.Fatal(err)
 	}
+	if _, err := st.Migrate(ctx); err != nil { // rebuilds the tree from the rewritten events
+		t.Fatal(err)
+	}
 	if res, _ := st.VerifyAudit(ctx); !res.OK {
-		t.Fatalf("the rewrite should pass the chain check alone: %+v", res)
+		t.Fatalf("the rewrite should pass the check without checkpoints: %+v", res)
 	}
 	st.Close()
-	if out, err := verify(); err == nil || !strings.Contains(out, "BROKEN") {
-		t.Errorf("a rewritten chain passed verification against the checkpoint:\n%s", out)
+	if out, code := verify(); code != 3 || !strings.Contains(out, "BROKEN") {
+		t.Errorf("a rewritten log passed verification against the checkpoint (exit %d):\n%s", code, out)
 	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/otpatch/otpatch/api"
 	"github.com/otpatch/otpatch/internal/artifacts"
+	"github.com/otpatch/otpatch/internal/audit"
 	"github.com/otpatch/otpatch/internal/store"
 )
 
@@ -113,6 +114,17 @@ func (c *config) validate(role string) []configProblem {
 	}
 	if c.namespace == "" {
 		add("OTPATCH_TEMPORAL_NAMESPACE", "empty; the default is \"default\"")
+	}
+	if c.auditOrigin != "" {
+		if err := audit.ValidOrigin(c.auditOrigin); err != nil {
+			add("OTPATCH_AUDIT_ORIGIN", "%v", err)
+		}
+	}
+	if c.auditCheckpointEvery < time.Second || c.auditCheckpointEvery > time.Hour {
+		add("OTPATCH_AUDIT_CHECKPOINT_INTERVAL", "%s is out of range: give a duration from 1s to 1h, such as 1m (the default)", c.auditCheckpointEvery)
+	}
+	if c.auditVerifyEvery < time.Minute {
+		add("OTPATCH_AUDIT_VERIFY_INTERVAL", "%s is too short: give a duration of at least 1m, such as 1h (the default)", c.auditVerifyEvery)
 	}
 	switch {
 	case c.s3Endpoint == "":

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,8 +62,8 @@ func runEvidenceVerify(_ context.Context, args []string, out io.Writer) error {
 		return &verificationFailed{"evidence verification failed"}
 	}
 	if !*asJSON {
-		fmt.Fprintf(out, "evidence bundle verified: campaign %s, %d files, %d audit events, chain %d to %d covered by checkpoint %d\n",
-			rep.CampaignID, rep.Files, rep.Events, rep.ChainFrom, rep.ChainTo, rep.Checkpoint)
+		fmt.Fprintf(out, "evidence bundle verified: campaign %s, %d files, %d audit events of this campaign, each included in the signed log of %d events (%s)\n",
+			rep.CampaignID, rep.Files, rep.Events, rep.TreeSize, rep.Origin)
 		fmt.Fprintf(out, "manifest sha256 %s signed by vendor key %s\n", rep.ManifestSHA256, rep.VendorKey)
 		if rep.KeyFromBundle {
 			fmt.Fprintf(out, "checked with the checkpoint key inside the bundle, %s: compare it with the key the server publishes at /api/v1/audit/key, or pass --checkpoint-key\n", rep.CheckpointKey)
@@ -82,7 +83,15 @@ func readPublicKey(arg string) (ed25519.PublicKey, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	if t := strings.TrimSpace(text); strings.HasPrefix(t, "{") {
+	if t := strings.TrimSpace(text); strings.Count(t, "+") >= 2 && !strings.Contains(t, "\n") && !strings.HasPrefix(t, "-----") {
+		// A note verifier key: name+hash+base64(0x01 || key).
+		if parts := strings.Split(t, "+"); len(parts) >= 3 {
+			raw, err := base64.StdEncoding.DecodeString(parts[len(parts)-1])
+			if err == nil && len(raw) == 1+ed25519.PublicKeySize && raw[0] == 1 {
+				return ed25519.PublicKey(raw[1:]), nil
+			}
+		}
+	} else if strings.HasPrefix(t, "{") {
 		var doc struct {
 			PublicKey string `json:"public_key"`
 		}

@@ -232,7 +232,7 @@ func TestKillDuringDeployment(t *testing.T) {
 	}
 	checkOneDeployEach(t, c, tokens["engineer"], campID, targets)
 	out := runCLI(t, bin, "audit", "verify", "--data", dir)
-	if !strings.Contains(out, "audit chain intact") {
+	if !strings.Contains(out, "audit log intact") {
 		t.Errorf("audit verify: %s", out)
 	}
 }

@@ -36,18 +36,22 @@ import (
 // config is what the production commands read from flags and OTPATCH_* variables.
 type config struct {
 	checkpointKey string
-	listen        string
-	database      string
-	temporal      string
-	namespace     string
-	s3Endpoint    string
-	s3Access      string
-	s3Secret      string
-	s3Bucket      string
-	s3Secure      bool
-	simStep       time.Duration
-	maxArtifact   int64
-	logJSON       bool
+	// auditOrigin names the log in its checkpoints; auditCheckpointEvery is the longest an
+	// event stays unsigned, auditVerifyEvery how often every event is recomputed.
+	auditOrigin                            string
+	auditCheckpointEvery, auditVerifyEvery time.Duration
+	listen                                 string
+	database                               string
+	temporal                               string
+	namespace                              string
+	s3Endpoint                             string
+	s3Access                               string
+	s3Secret                               string
+	s3Bucket                               string
+	s3Secure                               bool
+	simStep                                time.Duration
+	maxArtifact                            int64
+	logJSON                                bool
 	// authFailures and writesPerMinute are the API's rate limits: failed authentications
 	// per source address and changes per identity, a minute.
 	authFailures, writesPerMinute int
@@ -82,6 +86,11 @@ const (
 // flags registers the settings of role on fs.
 func (c *config) flags(fs *flag.FlagSet, role string) {
 	fs.StringVar(&c.checkpointKey, "checkpoint-key", env("CHECKPOINT_KEY_FILE", ""), "audit checkpoint signing key (PEM file; created when missing) (OTPATCH_CHECKPOINT_KEY_FILE)")
+	fs.StringVar(&c.auditOrigin, "audit-origin", env("AUDIT_ORIGIN", ""), "the audit log's name in every checkpoint, such as plant.example/otpatch/audit (default: otpatch/audit/ and the key's hash) (OTPATCH_AUDIT_ORIGIN)")
+	cpEvery, _ := time.ParseDuration(env("AUDIT_CHECKPOINT_INTERVAL", "1m"))
+	fs.DurationVar(&c.auditCheckpointEvery, "audit-checkpoint-interval", cpEvery, "longest time an audit event stays without a signed checkpoint (OTPATCH_AUDIT_CHECKPOINT_INTERVAL)")
+	verifyEvery, _ := time.ParseDuration(env("AUDIT_VERIFY_INTERVAL", "1h"))
+	fs.DurationVar(&c.auditVerifyEvery, "audit-verify-interval", verifyEvery, "how often the server recomputes every audit event against the checkpoints; the log's tail is checked every checkpoint interval (OTPATCH_AUDIT_VERIFY_INTERVAL)")
 	fs.StringVar(&c.database, "database", env("DATABASE_URL", ""), "postgres:// URL or SQLite file (OTPATCH_DATABASE_URL)")
 	fs.StringVar(&c.temporal, "temporal", env("TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend host:port (OTPATCH_TEMPORAL_ADDRESS)")
 	fs.StringVar(&c.namespace, "namespace", env("TEMPORAL_NAMESPACE", "default"), "Temporal namespace (OTPATCH_TEMPORAL_NAMESPACE)")
@@ -180,11 +189,21 @@ type deps struct {
 	// refusals is the API's tally of refused authentications.
 	refusals *refusals.Tally
 	closers  []func()
+	// finalCheckpoint signs the audit log at clean shutdown, just before the database closes.
+	finalCheckpoint func()
 }
 
 func (d *deps) close() {
-	for i := len(d.closers) - 1; i >= 0; i-- {
+	for i := len(d.closers) - 1; i >= 1; i-- {
 		d.closers[i]()
+	}
+	// Last before the database closes (closers[0]): every event, the refusals flushed just
+	// now included, gets a signed checkpoint.
+	if d.finalCheckpoint != nil {
+		d.finalCheckpoint()
+	}
+	if len(d.closers) > 0 {
+		d.closers[0]()
 	}
 }
 
@@ -240,7 +259,7 @@ func (c *config) connect(ctx context.Context, log *slog.Logger) (*deps, error) {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", c.temporal, err)
 	}
 	d.closers = append(d.closers, d.tc.Close)
-	if err := d.startCheckpoints(ctx, c.checkpointKey); err != nil {
+	if err := d.startCheckpoints(ctx, c); err != nil {
 		d.close()
 		return nil, err
 	}

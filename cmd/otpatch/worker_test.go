@@ -102,7 +102,7 @@ func TestWorkerKilledDuringWave(t *testing.T) {
 		t.Fatalf("campaign %s after the worker restart: %s", final.Status, final.Detail)
 	}
 	checkOneDeployEach(t, c, tokens["engineer"], campID, targets)
-	if out := runCLI(t, bin, "audit", "verify", "--data", dir); !strings.Contains(out, "audit chain intact") {
+	if out := runCLI(t, bin, "audit", "verify", "--data", dir); !strings.Contains(out, "audit log intact") {
 		t.Errorf("audit verify: %s", out)
 	}
 }

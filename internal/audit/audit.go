@@ -1,17 +1,24 @@
-// Package audit defines otpatch's tamper-evident audit trail: the event record, its canonical
-// encoding, the SHA-256 chain that links each event to the one before it, the ed25519-signed
-// checkpoints of the chain's head kept in the object store, and the verification that
-// recomputes the chain, compares it with the checkpoints and names the first broken link.
+// Package audit defines otpatch's tamper-evident audit trail: the event record, its leaf
+// encoding in a Merkle tree log (RFC 6962 / RFC 9162) with inclusion and consistency proofs,
+// the C2SP checkpoint notes that sign the log's size and root into the object store, the
+// SHA-256 chain that also links each event to the one before it (whose older JSON checkpoints
+// stay verifiable), and the verification that recomputes both, compares them with every
+// checkpoint and names the first event that does not verify.
 package audit
 
 import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
+
+	"github.com/transparency-dev/merkle/compact"
 )
 
 // GenesisHash is the previous hash of the first event.
@@ -101,6 +108,12 @@ type Result struct {
 	// CheckpointSeq is the newest of them.
 	Checkpoints   int   `json:"checkpoints"`
 	CheckpointSeq int64 `json:"checkpoint_seq,omitempty"`
+	// TreeRoot is the Merkle tree root of the log (base64, as checkpoints write it); Notes is
+	// how many checkpoint notes the tree was compared with and matched, NoteSize the log size
+	// of the newest.
+	TreeRoot string `json:"tree_root"`
+	Notes    int    `json:"notes"`
+	NoteSize int64  `json:"note_size,omitempty"`
 }
 
 // Verifier recomputes the chain event by event, in sequence order.
@@ -111,13 +124,43 @@ type Verifier struct {
 	// cps are the signed checkpoints by sequence; lastCP is the newest one.
 	cps    map[int64][]Checkpoint
 	lastCP *Checkpoint
+	// rng is the tree of the events added so far; notes are the tree checkpoints by size.
+	rng      *compact.Range
+	notes    map[int64][]TreeCheckpoint
+	lastNote *TreeCheckpoint
 }
 
 // NewVerifier starts a verification at the genesis of the chain.
-func NewVerifier() *Verifier { return &Verifier{prev: GenesisHash, res: Result{OK: true}} }
+func NewVerifier() *Verifier {
+	return &Verifier{prev: GenesisHash, res: Result{OK: true, TreeRoot: base64.StdEncoding.EncodeToString(EmptyRoot())}, rng: Ranges.NewEmptyRange(0)}
+}
 
 // Add checks the next event; it returns false once a broken link is found.
 func (v *Verifier) Add(e Event) bool {
+	return v.AddHashed(e, e.ComputeHash(), e.LeafHash())
+}
+
+// Hashes computes what AddHashed needs of each event, on every core: the verification of a
+// page spends most of its time here, and events hash independently of each other.
+func Hashes(evs []Event) (chain []string, leaves [][]byte) {
+	chain, leaves = make([]string, len(evs)), make([][]byte, len(evs))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(evs)/256))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(evs); i += workers {
+				chain[i], leaves[i] = evs[i].ComputeHash(), evs[i].LeafHash()
+			}
+		}()
+	}
+	wg.Wait()
+	return chain, leaves
+}
+
+// AddHashed is Add with the event's chain hash and leaf hash already computed (Hashes).
+func (v *Verifier) AddHashed(e Event, chainHash string, leafHash []byte) bool {
 	if v.done {
 		return false
 	}
@@ -127,8 +170,8 @@ func (v *Verifier) Add(e Event) bool {
 		v.fail(want, fmt.Sprintf("expected event %d next but found %d: events are missing, reordered or inserted", want, e.Seq))
 	case e.PrevHash != v.prev:
 		v.fail(e.Seq, fmt.Sprintf("event %d does not link to event %d (prev_hash %s, chain says %s)", e.Seq, e.Seq-1, short(e.PrevHash), short(v.prev)))
-	case e.ComputeHash() != e.Hash:
-		v.fail(e.Seq, fmt.Sprintf("event %d was altered: its content hashes to %s, stored hash is %s", e.Seq, short(e.ComputeHash()), short(e.Hash)))
+	case chainHash != e.Hash:
+		v.fail(e.Seq, fmt.Sprintf("event %d was altered: its content hashes to %s, stored hash is %s", e.Seq, short(chainHash), short(e.Hash)))
 	default:
 		for _, c := range v.cps[e.Seq] {
 			if c.HeadHash != e.Hash {
@@ -140,6 +183,19 @@ func (v *Verifier) Add(e Event) bool {
 		if len(v.cps[e.Seq]) > 0 {
 			v.res.Checkpoints += len(v.cps[e.Seq])
 			v.res.CheckpointSeq = e.Seq
+		}
+		_ = v.rng.Append(leafHash, nil)
+		if notes := v.notes[e.Seq]; len(notes) > 0 {
+			root := Root(v.rng)
+			for _, n := range notes {
+				if !RootEqual(n.Root, root) {
+					from := v.res.NoteSize + 1
+					v.fail(from, fmt.Sprintf("the log of %d events has root %s but its signed checkpoint says %s: an event from %d to %d was altered, removed or inserted", e.Seq, b64(root), b64(n.Root), from, e.Seq))
+					return false
+				}
+			}
+			v.res.Notes += len(notes)
+			v.res.NoteSize = e.Seq
 		}
 		v.res.Events++
 		v.res.HeadSeq, v.res.HeadHash, v.prev = e.Seq, e.Hash, e.Hash
@@ -170,10 +226,37 @@ func (v *Verifier) UseCheckpoints(pub ed25519.PublicKey, cps []Checkpoint) {
 	}
 }
 
+// UseNotes makes the verification compare the tree with signed checkpoint notes: a root that
+// differs from a checkpoint of the same size means the log was rewritten, and a checkpoint
+// larger than the log means it was cut short (CheckHead reports that). Call it before the
+// first Add. A note that vkey does not verify fails the verification: the checkpoint store
+// itself was tampered with.
+func (v *Verifier) UseNotes(vkey string, notes [][]byte) {
+	if v.notes == nil {
+		v.notes = map[int64][]TreeCheckpoint{}
+	}
+	for _, raw := range notes {
+		n, err := OpenTree(raw, vkey)
+		if err != nil {
+			v.fail(0, "a stored checkpoint does not verify: "+err.Error()+": the checkpoint store was tampered with")
+			return
+		}
+		v.notes[n.Size] = append(v.notes[n.Size], n)
+		if v.lastNote == nil || n.Size > v.lastNote.Size {
+			v.lastNote = &n
+		}
+	}
+}
+
 // CheckHead compares the end of the chain with the head the store recorded, which detects a
 // truncated tail.
 func (v *Verifier) CheckHead(seq int64, hash string) {
 	if v.done {
+		return
+	}
+	v.res.TreeRoot = b64(Root(v.rng))
+	if n := v.lastNote; n != nil && n.Size > v.res.HeadSeq {
+		v.fail(v.res.HeadSeq+1, fmt.Sprintf("a signed checkpoint says the log held %d events, but it ends at event %d: events %d to %d were removed from the tail", n.Size, v.res.HeadSeq, v.res.HeadSeq+1, n.Size))
 		return
 	}
 	if seq == v.res.HeadSeq && (hash == v.res.HeadHash || seq == 0) {
@@ -201,6 +284,8 @@ func (v *Verifier) fail(seq int64, problem string) {
 	v.res.BrokenAt = seq
 	v.res.Problem = problem
 }
+
+func b64(h []byte) string { return base64.StdEncoding.EncodeToString(h) }
 
 func short(h string) string {
 	if len(h) > 12 {

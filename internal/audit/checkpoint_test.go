@@ -1,15 +1,20 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
 )
 
 func newKey(t *testing.T) ed25519.PrivateKey {
@@ -171,8 +176,9 @@ func TestLoadOrCreateCheckpointKey(t *testing.T) {
 // memCheckpoints is an in-memory CheckpointStore for the checkpointer's timing logic; the
 // object-store implementation is tested on MinIO in internal/store.
 type memCheckpoints struct {
-	mu  sync.Mutex
-	cps []Checkpoint
+	mu    sync.Mutex
+	cps   []Checkpoint
+	notes []TreeCheckpoint
 }
 
 func (m *memCheckpoints) PutCheckpoint(_ context.Context, c Checkpoint) error {
@@ -195,14 +201,42 @@ func (m *memCheckpoints) Checkpoints(_ context.Context, from int64) ([]Checkpoin
 	return out, nil
 }
 
-func (m *memCheckpoints) seqs() []int64 {
+func (m *memCheckpoints) PutNote(_ context.Context, c TreeCheckpoint) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.notes = append(m.notes, c)
+	return nil
+}
+
+func (m *memCheckpoints) Notes(_ context.Context, from int64) ([][]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out [][]byte
+	for _, c := range m.notes {
+		if c.Size >= from {
+			out = append(out, c.Note)
+		}
+	}
+	return out, nil
+}
+
+func (m *memCheckpoints) sizes() []int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []int64
-	for _, c := range m.cps {
-		out = append(out, c.Seq)
+	for _, c := range m.notes {
+		out = append(out, c.Size)
 	}
 	return out
+}
+
+// rootOf is the tree root of the first n events.
+func rootOf(rows []Event, n int64) []byte {
+	r := Ranges.NewEmptyRange(0)
+	for _, e := range rows[:n] {
+		_ = r.Append(e.LeafHash(), nil)
+	}
+	return Root(r)
 }
 
 // A checkpoint is due every Every events or, when events arrived, every Interval; the clock
@@ -218,18 +252,13 @@ func TestCheckpointerSchedule(t *testing.T) {
 	}
 	rows := chain(t, 20)
 	head := int64(0)
-	headFn := func(context.Context) (int64, string, error) {
-		if head == 0 {
-			return 0, "", nil
-		}
-		return head, rows[head-1].Hash, nil
-	}
+	headFn := func(context.Context) (int64, []byte, error) { return head, rootOf(rows, head), nil }
 	step := func(to int64) bool {
 		t.Helper()
 		for ; head < to; head++ {
-			c.Appended(rows[head].Seq, rows[head].Hash)
+			c.Appended(rows[head].Seq)
 		}
-		wrote, err := c.checkpointIfDue(ctx, headFn)
+		wrote, err := c.checkpointIfDue(ctx, headFn, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,7 +273,7 @@ func TestCheckpointerSchedule(t *testing.T) {
 		}
 	}
 	if step(0) {
-		t.Fatal("checkpoint of an empty chain")
+		t.Fatal("checkpoint of an empty log")
 	}
 	if step(4) || kicked() {
 		t.Fatal("checkpoint due after 4 of 5 events")
@@ -266,16 +295,17 @@ func TestCheckpointerSchedule(t *testing.T) {
 	if step(7) {
 		t.Fatal("checkpoint although no event arrived since the last one")
 	}
-	if got := mem.seqs(); len(got) != 2 || got[0] != 5 || got[1] != 7 {
-		t.Fatalf("checkpoints at %v, want [5 7]", got)
+	if got := mem.sizes(); len(got) != 2 || got[0] != 5 || got[1] != 7 {
+		t.Fatalf("checkpoints of sizes %v, want [5 7]", got)
 	}
-	cps, _ := mem.Checkpoints(ctx, 0)
-	if cps[1].At != "2026-02-01T00:05:00.000000Z" || cps[1].HeadHash != rows[6].Hash {
-		t.Errorf("checkpoint 7 = %+v; want the head at 2026-02-01T00:05Z", cps[1])
-	}
-	for _, cp := range cps {
-		if err := cp.Verify(c.PublicKey()); err != nil {
-			t.Error(err)
+	notes, _ := mem.Notes(ctx, 0)
+	for i, raw := range notes {
+		cp, err := OpenTree(raw, c.VerifierKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []int64{5, 7}[i]; cp.Size != want || !RootEqual(cp.Root, rootOf(rows, want)) {
+			t.Errorf("checkpoint %d = size %d root %x; want size %d and its root", i, cp.Size, cp.Root, want)
 		}
 	}
 
@@ -285,26 +315,81 @@ func TestCheckpointerSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	c = c2
-	if !step(8) {
-		t.Fatal("a restarted checkpointer did not see that the stored checkpoint 7 is older than the interval")
+	if step(11) {
+		t.Fatal("a restarted checkpointer wrote a checkpoint 4 events after the stored one")
 	}
-	if step(12) {
-		t.Fatal("a restarted checkpointer wrote a checkpoint 4 events after its last one")
+	if !step(12) {
+		t.Fatal("a restarted checkpointer wrote nothing 5 events after the stored one")
 	}
-	if !step(13) {
-		t.Fatal("a restarted checkpointer wrote nothing 5 events after its last one")
+	if got := mem.sizes(); len(got) != 3 || got[2] != 12 {
+		t.Fatalf("checkpoints of sizes %v, want [5 7 12]", got)
 	}
-	if got := mem.seqs(); len(got) != 4 || got[2] != 8 || got[3] != 13 {
-		t.Fatalf("checkpoints at %v, want [5 7 8 13]", got)
-	}
-	// CheckpointHead reuses the checkpoint of the head, or writes one.
+	// CheckpointHead reuses the checkpoint of the log as it is, or writes one.
 	got, err := c.CheckpointHead(ctx, headFn)
-	if err != nil || got.Seq != 13 || len(mem.seqs()) != 4 {
-		t.Fatalf("CheckpointHead at a checkpointed head = %+v, %v (%v stored); want the existing checkpoint 13", got, err, mem.seqs())
+	if err != nil || got.Size != 12 || len(mem.sizes()) != 3 {
+		t.Fatalf("CheckpointHead of a signed log = size %d, %v (%v stored); want the existing checkpoint of 12", got.Size, err, mem.sizes())
 	}
 	head = 14
 	got, err = c.CheckpointHead(ctx, headFn)
-	if err != nil || got.Seq != 14 || len(mem.seqs()) != 5 {
-		t.Fatalf("CheckpointHead at a new head = %+v, %v; want a new checkpoint 14", got, err)
+	if err != nil || got.Size != 14 || len(mem.sizes()) != 4 {
+		t.Fatalf("CheckpointHead of a grown log = size %d, %v; want a new checkpoint of 14", got.Size, err)
+	}
+	// Close signs what is unsigned at a clean shutdown, however recent the last checkpoint.
+	head = 15
+	if err := c.Close(ctx, headFn); err != nil || mem.sizes()[4] != 15 {
+		t.Fatalf("Close = %v, checkpoints %v; want one of size 15", err, mem.sizes())
+	}
+	if err := c.Close(ctx, headFn); err != nil || len(mem.sizes()) != 5 {
+		t.Fatalf("a second Close = %v, checkpoints %v; want nothing new", err, mem.sizes())
+	}
+	if c.Seen() != 15 {
+		t.Errorf("Seen = %d, want 15", c.Seen())
+	}
+}
+
+// A checkpoint is a C2SP tlog-checkpoint: origin, size and base64 root, one per line, and an
+// ed25519 note signature that golang.org/x/mod/sumdb/note opens with the verifier key; the
+// key hash is SHA-256(name || "\n" || 0x01 || key)[:4], as the note format says.
+func TestCheckpointIsC2SPNote(t *testing.T) {
+	key := newKey(t)
+	pub := key.Public().(ed25519.PublicKey)
+	rows := chain(t, 3)
+	root := rootOf(rows, 3)
+	cp, err := SignTree(key, "plant.example/otpatch/audit", 3, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, sig, ok := strings.Cut(string(cp.Note), "\n\n")
+	if want := "plant.example/otpatch/audit\n3\n" + base64.StdEncoding.EncodeToString(root); !ok || body != want {
+		t.Fatalf("note text = %q, want %q", body, want)
+	}
+	vkey := VerifierKey(pub, "plant.example/otpatch/audit")
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := note.Open(cp.Note, note.VerifierList(v))
+	if err != nil || len(n.Sigs) != 1 || n.Text != body+"\n" {
+		t.Fatalf("note.Open = %+v, %v", n, err)
+	}
+	h := sha256.Sum256(append([]byte("plant.example/otpatch/audit\n\x01"), pub...))
+	raw, _ := base64.StdEncoding.DecodeString(strings.TrimSuffix(strings.TrimPrefix(sig, "— plant.example/otpatch/audit "), "\n"))
+	if len(raw) != 68 || !bytes.Equal(raw[:4], h[:4]) || !ed25519.Verify(pub, []byte(body+"\n"), raw[4:]) {
+		t.Fatalf("signature line %q is not key hash and ed25519 signature of the text", sig)
+	}
+	got, err := OpenTree(cp.Note, vkey)
+	if err != nil || got.Size != 3 || !RootEqual(got.Root, root) {
+		t.Fatalf("OpenTree = %+v, %v", got, err)
+	}
+	// Another key, another origin, an altered size: each refused.
+	if _, err := OpenTree(cp.Note, VerifierKey(newKey(t).Public().(ed25519.PublicKey), "plant.example/otpatch/audit")); err == nil {
+		t.Error("a note opened with another key")
+	}
+	forged := bytes.Replace(cp.Note, []byte("\n3\n"), []byte("\n2\n"), 1)
+	if _, err := OpenTree(forged, vkey); err == nil {
+		t.Error("a note with an altered size opened")
+	}
+	if err := ValidOrigin("has space"); err == nil {
+		t.Error("an origin with a space was accepted")
 	}
 }

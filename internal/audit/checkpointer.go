@@ -3,41 +3,48 @@ package audit
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/otpatch/otpatch/internal/signing"
 )
 
-// HeadFunc reads the chain's committed head (sequence 0 for an empty chain).
-type HeadFunc func(ctx context.Context) (seq int64, hash string, err error)
+// TreeHeadFunc reads the log's committed size and root hash (0 and the empty root for an
+// empty log).
+type TreeHeadFunc func(ctx context.Context) (size int64, root []byte, err error)
 
 // CheckpointerOptions configure NewCheckpointer.
 type CheckpointerOptions struct {
 	// Key signs the checkpoints. `otpatch dev` keeps it in its data folder
 	// (LoadOrCreateCheckpointKey); production reads it from a configured file or variable
 	// (ParseCheckpointKey).
-	Key   ed25519.PrivateKey
-	Store CheckpointStore
+	Key ed25519.PrivateKey
+	// Origin names the log in every checkpoint (DefaultOrigin of the key when empty).
+	Origin string
+	Store  CheckpointStore
 	// Every is how many events may follow a checkpoint before the next (default 1000);
-	// Interval is the longest time between checkpoints while events arrive (default 10 min).
+	// Interval is the longest time an event stays unsigned (default 60 s).
 	Every    int64
 	Interval time.Duration
 	Now      func() time.Time
 	Logger   *slog.Logger
 }
 
-// Checkpointer signs the chain's head and writes it to the checkpoint store every Every
-// events or every Interval, whichever comes first. The store tells it about each committed
-// event (Appended); Run does the writing, off the request path.
+// DefaultCheckpointInterval is the longest an event waits for a signed checkpoint.
+const DefaultCheckpointInterval = time.Minute
+
+// Checkpointer signs the log's size and root hash as a checkpoint note and writes it to the
+// checkpoint store every Every events or every Interval while there are unsigned events, and
+// once more at clean shutdown (Close). The store tells it about each committed event
+// (Appended); Run does the writing, off the request path. It also remembers the largest log
+// this process has seen, so that a log that shrinks under it is noticed (Seen).
 type Checkpointer struct {
 	key      ed25519.PrivateKey
 	pub      ed25519.PublicKey
+	origin   string
 	store    CheckpointStore
 	every    int64
 	interval time.Duration
@@ -45,13 +52,13 @@ type Checkpointer struct {
 	log      *slog.Logger
 	kick     chan struct{}
 
-	mu       sync.Mutex
-	headSeq  int64  // newest committed event this process knows of
-	headHash string //
-	lastSeq  int64  // newest checkpoint written or found
-	lastAt   time.Time
-	loaded   bool
-	writeMu  sync.Mutex // one checkpoint write at a time
+	mu      sync.Mutex
+	seen    int64 // largest committed size this process knows of
+	last    int64 // size of the newest checkpoint written or found
+	lastAt  time.Time
+	loaded  bool
+	newest  *TreeCheckpoint // the newest checkpoint written or found
+	writeMu sync.Mutex      // one checkpoint write at a time
 }
 
 // NewCheckpointer builds a checkpointer from its key and store.
@@ -62,11 +69,18 @@ func NewCheckpointer(opt CheckpointerOptions) (*Checkpointer, error) {
 	if opt.Store == nil {
 		return nil, errors.New("checkpointer: a checkpoint store is required")
 	}
+	pub := opt.Key.Public().(ed25519.PublicKey)
+	if opt.Origin == "" {
+		opt.Origin = DefaultOrigin(pub)
+	}
+	if err := ValidOrigin(opt.Origin); err != nil {
+		return nil, err
+	}
 	if opt.Every <= 0 {
 		opt.Every = 1000
 	}
 	if opt.Interval <= 0 {
-		opt.Interval = 10 * time.Minute
+		opt.Interval = DefaultCheckpointInterval
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
@@ -74,7 +88,7 @@ func NewCheckpointer(opt CheckpointerOptions) (*Checkpointer, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	return &Checkpointer{key: opt.Key, pub: opt.Key.Public().(ed25519.PublicKey), store: opt.Store, every: opt.Every,
+	return &Checkpointer{key: opt.Key, pub: pub, origin: opt.Origin, store: opt.Store, every: opt.Every,
 		interval: opt.Interval, now: opt.Now, log: opt.Logger, kick: make(chan struct{}, 1)}, nil
 }
 
@@ -84,17 +98,24 @@ func (c *Checkpointer) PublicKey() ed25519.PublicKey { return c.pub }
 // Fingerprint names the public key.
 func (c *Checkpointer) Fingerprint() string { return signing.Fingerprint(c.pub) }
 
+// Origin names the log.
+func (c *Checkpointer) Origin() string { return c.origin }
+
+// VerifierKey is the note verifier key of the checkpoints.
+func (c *Checkpointer) VerifierKey() string { return VerifierKey(c.pub, c.origin) }
+
 // Store is where the checkpoints are kept.
 func (c *Checkpointer) Store() CheckpointStore { return c.store }
 
-// Appended records that event seq with hash was committed; when Every events have passed
-// since the last checkpoint it wakes Run. It never blocks.
-func (c *Checkpointer) Appended(seq int64, hash string) {
+// Interval is the longest an event stays unsigned.
+func (c *Checkpointer) Interval() time.Duration { return c.interval }
+
+// Appended records that the log reached size; when Every events have passed since the last
+// checkpoint it wakes Run. It never blocks.
+func (c *Checkpointer) Appended(size int64) {
 	c.mu.Lock()
-	if seq > c.headSeq {
-		c.headSeq, c.headHash = seq, hash
-	}
-	due := c.headSeq-c.lastSeq >= c.every
+	c.seen = max(c.seen, size)
+	due := c.seen-c.last >= c.every
 	c.mu.Unlock()
 	if due {
 		select {
@@ -104,14 +125,22 @@ func (c *Checkpointer) Appended(seq int64, hash string) {
 	}
 }
 
+// Seen is the largest log size this process has seen committed or signed: the log in the
+// database must never be smaller.
+func (c *Checkpointer) Seen() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return max(c.seen, c.last)
+}
+
 // Run writes checkpoints until ctx ends: when Appended says Every events have passed, and
-// every Interval when the head moved since the last one. head reads the committed head from
-// the database, so a process that appends nothing itself still checkpoints what others wrote.
-func (c *Checkpointer) Run(ctx context.Context, head HeadFunc) error {
+// every Interval when the log grew since the last one. head reads the committed log from the
+// database, so a process that appends nothing itself still checkpoints what others wrote.
+func (c *Checkpointer) Run(ctx context.Context, head TreeHeadFunc) error {
 	tick := time.NewTicker(c.interval)
 	defer tick.Stop()
 	for {
-		if _, err := c.checkpointIfDue(ctx, head); err != nil && ctx.Err() == nil {
+		if _, err := c.checkpointIfDue(ctx, head, false); err != nil && ctx.Err() == nil {
 			c.log.Error("audit checkpoint failed; retrying at the next event or interval", "err", err)
 		}
 		select {
@@ -123,23 +152,31 @@ func (c *Checkpointer) Run(ctx context.Context, head HeadFunc) error {
 	}
 }
 
-// checkpointIfDue writes a checkpoint of the database's head when Every events or Interval
-// passed since the last one.
-func (c *Checkpointer) checkpointIfDue(ctx context.Context, head HeadFunc) (bool, error) {
+// Close signs the log as it is now, when any event is unsigned: a clean shutdown leaves no
+// event outside a checkpoint.
+func (c *Checkpointer) Close(ctx context.Context, head TreeHeadFunc) error {
+	_, err := c.checkpointIfDue(ctx, head, true)
+	return err
+}
+
+// checkpointIfDue writes a checkpoint of the database's log when Every events or Interval
+// passed since the last one (or always, when it grew, with force).
+func (c *Checkpointer) checkpointIfDue(ctx context.Context, head TreeHeadFunc, force bool) (bool, error) {
 	if err := c.load(ctx); err != nil {
 		return false, err
 	}
-	seq, hash, err := head(ctx)
+	size, root, err := head(ctx)
 	if err != nil {
 		return false, err
 	}
 	c.mu.Lock()
-	due := seq > c.lastSeq && (seq-c.lastSeq >= c.every || c.now().Sub(c.lastAt) >= c.interval)
+	c.seen = max(c.seen, size)
+	due := size > c.last && (force || size-c.last >= c.every || c.now().Sub(c.lastAt) >= c.interval)
 	c.mu.Unlock()
 	if !due {
 		return false, nil
 	}
-	_, err = c.Checkpoint(ctx, seq, hash)
+	_, err = c.Checkpoint(ctx, size, root)
 	return err == nil, err
 }
 
@@ -151,7 +188,7 @@ func (c *Checkpointer) load(ctx context.Context) error {
 	if loaded {
 		return nil
 	}
-	cps, err := c.store.Checkpoints(ctx, 0)
+	newest, err := c.Newest(ctx)
 	if err != nil {
 		return err
 	}
@@ -161,71 +198,89 @@ func (c *Checkpointer) load(ctx context.Context) error {
 	if c.lastAt.IsZero() {
 		c.lastAt = c.now() // with no checkpoint yet, the interval counts from the start
 	}
-	if n := len(cps); n > 0 && cps[n-1].Seq > c.lastSeq {
-		c.lastSeq = cps[n-1].Seq
-		if t, err := time.Parse(TimeLayout, cps[n-1].At); err == nil {
-			c.lastAt = t
-		}
+	if newest != nil && newest.Size > c.last {
+		c.last, c.newest = newest.Size, newest
 	}
 	return nil
 }
 
-// Checkpoint signs (seq, hash) now and writes it. seq must be a committed event.
-func (c *Checkpointer) Checkpoint(ctx context.Context, seq int64, hash string) (Checkpoint, error) {
-	if seq <= 0 {
-		return Checkpoint{}, errors.New("checkpoint: the chain is empty")
+// Latest is the newest checkpoint this process wrote or found in the store when it started
+// (nil when there is none), without listing the store again.
+func (c *Checkpointer) Latest(ctx context.Context) (*TreeCheckpoint, error) {
+	if err := c.load(ctx); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.newest, nil
+}
+
+// Newest is the newest checkpoint in the store signed by this key, or nil.
+func (c *Checkpointer) Newest(ctx context.Context) (*TreeCheckpoint, error) {
+	notes, err := c.store.Notes(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	vkey := c.VerifierKey()
+	for i := len(notes) - 1; i >= 0; i-- {
+		if cp, err := OpenTree(notes[i], vkey); err == nil {
+			return &cp, nil
+		}
+	}
+	return nil, nil
+}
+
+// Checkpoint signs (size, root) and writes it. size must be committed.
+func (c *Checkpointer) Checkpoint(ctx context.Context, size int64, root []byte) (TreeCheckpoint, error) {
+	if size <= 0 {
+		return TreeCheckpoint{}, errors.New("checkpoint: the log is empty")
 	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	now := c.now()
-	cp := SignCheckpoint(c.key, seq, hash, FormatTime(now))
-	if err := c.store.PutCheckpoint(ctx, cp); err != nil {
-		return Checkpoint{}, err
+	cp, err := SignTree(c.key, c.origin, size, root)
+	if err != nil {
+		return TreeCheckpoint{}, err
+	}
+	if err := c.store.PutNote(ctx, cp); err != nil {
+		return TreeCheckpoint{}, err
 	}
 	c.mu.Lock()
-	if seq > c.lastSeq {
-		c.lastSeq, c.lastAt = seq, now
+	if size > c.last {
+		c.last, c.lastAt, c.newest = size, c.now(), &cp
 	}
 	c.mu.Unlock()
-	c.log.Debug("audit checkpoint written", "seq", seq, "head", hash)
+	c.log.Debug("audit checkpoint written", "size", size)
 	return cp, nil
 }
 
-// CheckpointHead writes a checkpoint of the current head unless one exists for it already,
-// and returns the checkpoint that covers the head: evidence exports call it so that the
-// events they contain are covered.
-func (c *Checkpointer) CheckpointHead(ctx context.Context, head HeadFunc) (Checkpoint, error) {
-	seq, hash, err := head(ctx)
+// CheckpointHead returns a checkpoint of the log as it is now, writing one unless the newest
+// stored checkpoint already has its size: evidence exports call it so that every event they
+// contain is covered by one checkpoint.
+func (c *Checkpointer) CheckpointHead(ctx context.Context, head TreeHeadFunc) (TreeCheckpoint, error) {
+	size, root, err := head(ctx)
 	if err != nil {
-		return Checkpoint{}, err
+		return TreeCheckpoint{}, err
 	}
-	cps, err := c.store.Checkpoints(ctx, seq)
+	if size == 0 {
+		return TreeCheckpoint{}, fmt.Errorf("checkpoint: the log is empty")
+	}
+	newest, err := c.Newest(ctx)
 	if err != nil {
-		return Checkpoint{}, err
+		return TreeCheckpoint{}, err
 	}
-	for _, cp := range cps {
-		if cp.Seq == seq && cp.HeadHash == hash && cp.Verify(c.pub) == nil {
-			return cp, nil
-		}
+	if newest != nil && newest.Size == size && RootEqual(newest.Root, root) {
+		return *newest, nil
 	}
-	if seq == 0 {
-		return Checkpoint{}, fmt.Errorf("checkpoint: the chain is empty")
-	}
-	return c.Checkpoint(ctx, seq, hash)
+	return c.Checkpoint(ctx, size, root)
 }
 
-// evidenceDomain separates evidence-bundle signatures from checkpoint signatures made with the
-// same key.
-const evidenceDomain = "otpatch-evidence-sha256sums-v1\n"
-
-// SignEvidence signs an evidence bundle's SHA256SUMS with the checkpoint key, so that an
-// auditor holding only the published key can check that no file of the bundle was altered.
-func (c *Checkpointer) SignEvidence(sums []byte) string {
-	return base64.StdEncoding.EncodeToString(ed25519.Sign(c.key, append([]byte(evidenceDomain), sums...)))
-}
+// SignEvidence signs an evidence bundle's SHA256SUMS with the checkpoint key: the raw ed25519
+// signature of exactly those bytes, which `openssl pkeyutl -verify -rawin` checks. It cannot be
+// mistaken for a checkpoint signature: a checkpoint's signed text starts with the origin, a
+// SHA256SUMS file with 64 hex digits.
+func (c *Checkpointer) SignEvidence(sums []byte) []byte { return ed25519.Sign(c.key, sums) }
 
 // VerifyEvidence checks a SHA256SUMS signature made by SignEvidence.
-func VerifyEvidence(pub ed25519.PublicKey, sums []byte, sig string) bool {
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(sig))
-	return err == nil && len(pub) == ed25519.PublicKeySize && ed25519.Verify(pub, append([]byte(evidenceDomain), sums...), raw)
+func VerifyEvidence(pub ed25519.PublicKey, sums, sig []byte) bool {
+	return len(pub) == ed25519.PublicKeySize && ed25519.Verify(pub, sums, sig)
 }

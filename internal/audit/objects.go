@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
@@ -20,9 +21,13 @@ var ErrBadCheckpoint = errors.New("checkpoint object is not a valid checkpoint")
 
 // CheckpointStore keeps checkpoints outside the database.
 type CheckpointStore interface {
-	PutCheckpoint(ctx context.Context, c Checkpoint) error
-	// Checkpoints returns every stored checkpoint with a sequence of at least fromSeq, in
-	// sequence order.
+	// PutNote keeps a tree checkpoint.
+	PutNote(ctx context.Context, c TreeCheckpoint) error
+	// Notes returns every stored checkpoint note of a log of at least fromSize events, as
+	// stored (unverified), in size order.
+	Notes(ctx context.Context, fromSize int64) ([][]byte, error)
+	// Checkpoints returns every stored checkpoint of the older hash chain with a sequence of
+	// at least fromSeq, in sequence order. They are no longer written; they stay verifiable.
 	Checkpoints(ctx context.Context, fromSeq int64) ([]Checkpoint, error)
 }
 
@@ -69,19 +74,71 @@ func NewObjectCheckpoints(ctx context.Context, objs *artifacts.Store, retention 
 // Locked reports whether checkpoints are written under COMPLIANCE retention.
 func (o *ObjectCheckpoints) Locked() bool { return o.locked }
 
-// PutCheckpoint writes c, under retention when the bucket has object lock.
+// PutCheckpoint writes a checkpoint of the older hash chain, under retention when the bucket
+// has object lock. otpatch writes tree checkpoints now (PutNote); this remains for tests and
+// tools that reproduce a log kept before.
 func (o *ObjectCheckpoints) PutCheckpoint(ctx context.Context, c Checkpoint) error {
-	b := c.Marshal()
-	opts := minio.PutObjectOptions{ContentType: "application/json"}
+	return o.put(ctx, CheckpointObjectKey(c.Seq), c.Marshal(), "application/json")
+}
+
+// PutNote writes a tree checkpoint as audit/checkpoints/<size>.note, under retention when the
+// bucket has object lock.
+func (o *ObjectCheckpoints) PutNote(ctx context.Context, c TreeCheckpoint) error {
+	return o.put(ctx, NoteObjectKey(c.Size), c.Note, "text/plain; charset=utf-8")
+}
+
+func (o *ObjectCheckpoints) put(ctx context.Context, key string, b []byte, contentType string) error {
+	opts := minio.PutObjectOptions{ContentType: contentType}
 	if o.locked {
 		opts.Mode = minio.Compliance
 		opts.RetainUntilDate = o.now().UTC().Add(o.retention).Truncate(time.Second)
 		opts.SendContentMd5 = true
 	}
-	if _, err := o.client.PutObject(ctx, o.bucket, CheckpointObjectKey(c.Seq), bytes.NewReader(b), int64(len(b)), opts); err != nil {
-		return fmt.Errorf("object store: write checkpoint %d: %w", c.Seq, err)
+	if _, err := o.client.PutObject(ctx, o.bucket, key, bytes.NewReader(b), int64(len(b)), opts); err != nil {
+		return fmt.Errorf("object store: write %s: %w", key, err)
 	}
 	return nil
+}
+
+// Notes lists and reads the checkpoint notes of logs of at least fromSize events. With
+// object lock every stored version is read, so a note hidden behind a delete marker or a newer
+// version is still found.
+func (o *ObjectCheckpoints) Notes(ctx context.Context, fromSize int64) ([][]byte, error) {
+	opts := minio.ListObjectsOptions{Prefix: NotePrefix, Recursive: true, WithVersions: o.locked}
+	if fromSize > 1 {
+		opts.StartAfter = NoteObjectKey(fromSize - 1)
+	}
+	type found struct {
+		size int64
+		note []byte
+	}
+	var out []found
+	for obj := range o.client.ListObjects(ctx, o.bucket, opts) {
+		if obj.Err != nil {
+			return nil, fmt.Errorf("object store: list checkpoints: %w", obj.Err)
+		}
+		if obj.IsDeleteMarker || !strings.HasSuffix(obj.Key, ".note") {
+			continue
+		}
+		var size int64
+		if _, err := fmt.Sscanf(strings.TrimPrefix(obj.Key, NotePrefix), "%020d.note", &size); err != nil || NoteObjectKey(size) != obj.Key {
+			return nil, fmt.Errorf("%w: %s is not named by a log size", ErrBadCheckpoint, obj.Key)
+		}
+		if size < fromSize {
+			continue
+		}
+		b, err := o.readObject(ctx, obj.Key, obj.VersionID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, found{size, b})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].size < out[j].size })
+	notes := make([][]byte, len(out))
+	for i, f := range out {
+		notes[i] = f.note
+	}
+	return notes, nil
 }
 
 // Checkpoints lists and reads the checkpoints from fromSeq on. With object lock every stored
@@ -112,15 +169,23 @@ func (o *ObjectCheckpoints) Checkpoints(ctx context.Context, fromSeq int64) ([]C
 	return out, nil
 }
 
-func (o *ObjectCheckpoints) read(ctx context.Context, key, version string) (Checkpoint, error) {
+func (o *ObjectCheckpoints) readObject(ctx context.Context, key, version string) ([]byte, error) {
 	obj, err := o.client.GetObject(ctx, o.bucket, key, minio.GetObjectOptions{VersionID: version})
 	if err != nil {
-		return Checkpoint{}, fmt.Errorf("object store: read %s: %w", key, err)
+		return nil, fmt.Errorf("object store: read %s: %w", key, err)
 	}
 	defer obj.Close()
 	b, err := io.ReadAll(io.LimitReader(obj, 64<<10))
 	if err != nil {
-		return Checkpoint{}, fmt.Errorf("object store: read %s: %w", key, err)
+		return nil, fmt.Errorf("object store: read %s: %w", key, err)
+	}
+	return b, nil
+}
+
+func (o *ObjectCheckpoints) read(ctx context.Context, key, version string) (Checkpoint, error) {
+	b, err := o.readObject(ctx, key, version)
+	if err != nil {
+		return Checkpoint{}, err
 	}
 	c, err := ParseCheckpoint(b)
 	if err != nil {

@@ -1977,8 +1977,14 @@ type AuditKey struct {
 	Algorithm        string `json:"algorithm"`
 	CheckpointPrefix string `json:"checkpoint_prefix"`
 	Fingerprint      string `json:"fingerprint"`
-	PublicKey        string `json:"public_key"`
-	PublicKeyPem     string `json:"public_key_pem"`
+
+	// Origin The log's origin, the first line of every checkpoint and the key's name
+	Origin       string `json:"origin"`
+	PublicKey    string `json:"public_key"`
+	PublicKeyPem string `json:"public_key_pem"`
+
+	// Vkey The note verifier key (name+hash+key) that golang.org/x/mod/sumdb/note and docs/verify-evidence.py take
+	Vkey string `json:"vkey"`
 }
 
 // AuditVerification defines model for AuditVerification.
@@ -1989,8 +1995,11 @@ type AuditVerification struct {
 	Events        int64   `json:"events"`
 	HeadHash      string  `json:"head_hash"`
 	HeadSeq       int64   `json:"head_seq"`
+	NoteSize      *int64  `json:"note_size,omitempty"`
+	Notes         int64   `json:"notes"`
 	Ok            bool    `json:"ok"`
 	Problem       *string `json:"problem,omitempty"`
+	TreeRoot      string  `json:"tree_root"`
 }
 
 // BackupReceipt defines model for BackupReceipt.
@@ -2225,6 +2234,15 @@ type ComplianceItemReportPage struct {
 	Next *string `json:"next,omitempty"`
 }
 
+// ConsistencyProof defines model for ConsistencyProof.
+type ConsistencyProof struct {
+	From int64 `json:"from"`
+
+	// Hashes The RFC 9162 consistency proof, each hash in hex
+	Hashes []string `json:"hashes"`
+	To     int64    `json:"to"`
+}
+
 // DecisionInput defines model for DecisionInput.
 type DecisionInput struct {
 	Decision DecisionInputDecision `json:"decision"`
@@ -2412,6 +2430,18 @@ type Health struct {
 type ImportResult struct {
 	Assets   []Asset `json:"assets"`
 	Imported int64   `json:"imported"`
+}
+
+// InclusionProof defines model for InclusionProof.
+type InclusionProof struct {
+	// Hashes The RFC 9162 audit path, leaf upward, each hash in hex
+	Hashes []string `json:"hashes"`
+
+	// Leaf The event's leaf data, exactly the bytes the log hashed (SHA-256 of a zero byte and these bytes is the leaf hash)
+	Leaf      string `json:"leaf"`
+	LeafIndex int64  `json:"leaf_index"`
+	Seq       int64  `json:"seq"`
+	TreeSize  int64  `json:"tree_size"`
 }
 
 // JobOutputInput defines model for JobOutputInput.
@@ -2928,6 +2958,9 @@ type ProductPage struct {
 
 // Ready defines model for Ready.
 type Ready struct {
+	// Audit ok, or what the last check of the audit log found broken (a critical alarm is raised too)
+	Audit string `json:"audit"`
+
 	// Database ok, or why the database does not answer
 	Database string `json:"database"`
 
@@ -3761,6 +3794,24 @@ type ExportAuditEventsParams struct {
 
 // ExportAuditEventsParamsFormat defines parameters for ExportAuditEvents.
 type ExportAuditEventsParamsFormat string
+
+// GetAuditConsistencyProofParams defines parameters for GetAuditConsistencyProof.
+type GetAuditConsistencyProofParams struct {
+	// From The size of the older log
+	From int64 `form:"from" json:"from"`
+
+	// To The size of the newer log; at least from
+	To *int64 `form:"to,omitempty" json:"to,omitempty"`
+}
+
+// GetAuditInclusionProofParams defines parameters for GetAuditInclusionProof.
+type GetAuditInclusionProofParams struct {
+	// Seq The event's sequence number (leaf index + 1)
+	Seq int64 `form:"seq" json:"seq"`
+
+	// TreeSize The size of the log to prove it in, such as a checkpoint's; at least seq
+	TreeSize *int64 `form:"tree_size,omitempty" json:"tree_size,omitempty"`
+}
 
 // ListCampaignsParams defines parameters for ListCampaigns.
 type ListCampaignsParams struct {
@@ -4940,6 +4991,15 @@ type ClientInterface interface {
 	// Corresponds with PUT /api/v1/assets/{assetID}/simulator/faults (the `SetSimulatorFaults` operationId).
 	SetSimulatorFaults(ctx context.Context, assetID string, body SetSimulatorFaultsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetAuditCheckpoint The newest signed checkpoint of the audit log, a C2SP tlog-checkpoint note
+	//
+	// Three lines — the log's origin, its size and its root hash in base64 — a blank line and an ed25519 note signature by the key of GET /api/v1/audit/key (golang.org/x/mod/sumdb/note opens it with that key's vkey). A checkpoint is signed at least every minute while events are unsigned, every 1,000 events and at clean shutdown. Answers 404 when audit checkpoints are not configured or the log is empty.
+	//
+	// Roles: any.
+	//
+	// Corresponds with GET /api/v1/audit/checkpoint (the `GetAuditCheckpoint` operationId).
+	GetAuditCheckpoint(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListAuditEvents List audit events in sequence order
 	//
 	// Every filter narrows the list; together they must all match. from and to bound the event time: from <= at < to. A campaign_id, patch_id or asset_id that names nothing otpatch knows is refused (422). The last page has no next: to read the events added later, pass the seq of the last event read as after_seq.
@@ -4966,6 +5026,24 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/audit/key (the `GetAuditKey` operationId).
 	GetAuditKey(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetAuditConsistencyProof Prove that the audit log of one size extends the log of a smaller size
+	//
+	// The RFC 9162 consistency proof between the logs of from and to events (default: the log as it is now): with the roots of two checkpoints it shows that nothing the older one signed was rewritten or removed. A size beyond the log, or from greater than to, is refused (422).
+	//
+	// Roles: auditor, admin, engineer.
+	//
+	// Corresponds with GET /api/v1/audit/proof/consistency (the `GetAuditConsistencyProof` operationId).
+	GetAuditConsistencyProof(ctx context.Context, params *GetAuditConsistencyProofParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetAuditInclusionProof Prove that an event is in the audit log
+	//
+	// The event's leaf data and its RFC 9162 inclusion proof in the log of tree_size events (default: the log as it is now), to check against the root of a checkpoint of that size. A seq or tree_size beyond the log is refused (422).
+	//
+	// Roles: auditor, admin, engineer.
+	//
+	// Corresponds with GET /api/v1/audit/proof/inclusion (the `GetAuditInclusionProof` operationId).
+	GetAuditInclusionProof(ctx context.Context, params *GetAuditInclusionProofParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// VerifyAuditChain Recompute the audit chain and name the first broken link
 	//
@@ -5093,7 +5171,7 @@ type ClientInterface interface {
 
 	// GetCampaignEvidence Download the campaign's evidence bundle for auditors
 	//
-	// One tar.gz with the signed manifest, the qualification report, the test-bench results, the backups, the approvals, the deployment log, the audit excerpt with the signed checkpoints that cover it, a README and signed SHA256SUMS; otpatch evidence verify checks it offline. The export is recorded in the audit trail first, so the bundle carries its own export event. A server without audit checkpoints configured cannot make one (409).
+	// One tar.gz with the signed manifest, the qualification report, the test-bench results, the backups, the approvals, the deployment log, the campaign's own audit events each with its inclusion proof to one signed checkpoint of the audit log, a README and signed SHA256SUMS; otpatch evidence verify and docs/verify-evidence.py check it offline (docs/audit-format.md specifies it). The export is recorded in the audit trail first, so the bundle carries its own export event. A server without audit checkpoints configured cannot make one (409).
 	//
 	// Roles: auditor, admin, engineer.
 	//
@@ -6617,6 +6695,25 @@ func (c *Client) SetSimulatorFaults(ctx context.Context, assetID string, body Se
 	return c.Client.Do(req)
 }
 
+// GetAuditCheckpoint The newest signed checkpoint of the audit log, a C2SP tlog-checkpoint note
+//
+// Three lines — the log's origin, its size and its root hash in base64 — a blank line and an ed25519 note signature by the key of GET /api/v1/audit/key (golang.org/x/mod/sumdb/note opens it with that key's vkey). A checkpoint is signed at least every minute while events are unsigned, every 1,000 events and at clean shutdown. Answers 404 when audit checkpoints are not configured or the log is empty.
+//
+// Roles: any.
+//
+// Corresponds with GET /api/v1/audit/checkpoint (the `GetAuditCheckpoint` operationId).
+func (c *Client) GetAuditCheckpoint(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAuditCheckpointRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListAuditEvents List audit events in sequence order
 //
 // Every filter narrows the list; together they must all match. from and to bound the event time: from <= at < to. A campaign_id, patch_id or asset_id that names nothing otpatch knows is refused (422). The last page has no next: to read the events added later, pass the seq of the last event read as after_seq.
@@ -6664,6 +6761,44 @@ func (c *Client) ExportAuditEvents(ctx context.Context, params *ExportAuditEvent
 // Corresponds with GET /api/v1/audit/key (the `GetAuditKey` operationId).
 func (c *Client) GetAuditKey(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetAuditKeyRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetAuditConsistencyProof Prove that the audit log of one size extends the log of a smaller size
+//
+// The RFC 9162 consistency proof between the logs of from and to events (default: the log as it is now): with the roots of two checkpoints it shows that nothing the older one signed was rewritten or removed. A size beyond the log, or from greater than to, is refused (422).
+//
+// Roles: auditor, admin, engineer.
+//
+// Corresponds with GET /api/v1/audit/proof/consistency (the `GetAuditConsistencyProof` operationId).
+func (c *Client) GetAuditConsistencyProof(ctx context.Context, params *GetAuditConsistencyProofParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAuditConsistencyProofRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetAuditInclusionProof Prove that an event is in the audit log
+//
+// The event's leaf data and its RFC 9162 inclusion proof in the log of tree_size events (default: the log as it is now), to check against the root of a checkpoint of that size. A seq or tree_size beyond the log is refused (422).
+//
+// Roles: auditor, admin, engineer.
+//
+// Corresponds with GET /api/v1/audit/proof/inclusion (the `GetAuditInclusionProof` operationId).
+func (c *Client) GetAuditInclusionProof(ctx context.Context, params *GetAuditInclusionProofParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAuditInclusionProofRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -6920,7 +7055,7 @@ func (c *Client) DecideCampaign(ctx context.Context, campaignID string, params *
 
 // GetCampaignEvidence Download the campaign's evidence bundle for auditors
 //
-// One tar.gz with the signed manifest, the qualification report, the test-bench results, the backups, the approvals, the deployment log, the audit excerpt with the signed checkpoints that cover it, a README and signed SHA256SUMS; otpatch evidence verify checks it offline. The export is recorded in the audit trail first, so the bundle carries its own export event. A server without audit checkpoints configured cannot make one (409).
+// One tar.gz with the signed manifest, the qualification report, the test-bench results, the backups, the approvals, the deployment log, the campaign's own audit events each with its inclusion proof to one signed checkpoint of the audit log, a README and signed SHA256SUMS; otpatch evidence verify and docs/verify-evidence.py check it offline (docs/audit-format.md specifies it). The export is recorded in the audit trail first, so the bundle carries its own export event. A server without audit checkpoints configured cannot make one (409).
 //
 // Roles: auditor, admin, engineer.
 //
@@ -9945,6 +10080,33 @@ func NewSetSimulatorFaultsRequestWithBody(server string, assetID string, content
 	return req, nil
 }
 
+// NewGetAuditCheckpointRequest constructs an http.Request for the GetAuditCheckpoint method
+func NewGetAuditCheckpointRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/audit/checkpoint")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListAuditEventsRequest constructs an http.Request for the ListAuditEvents method
 func NewListAuditEventsRequest(server string, params *ListAuditEventsParams) (*http.Request, error) {
 	var err error
@@ -10274,6 +10436,130 @@ func NewGetAuditKeyRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetAuditConsistencyProofRequest constructs an http.Request for the GetAuditConsistencyProof method
+func NewGetAuditConsistencyProofRequest(server string, params *GetAuditConsistencyProofParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/audit/proof/consistency")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.To != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetAuditInclusionProofRequest constructs an http.Request for the GetAuditInclusionProof method
+func NewGetAuditInclusionProofRequest(server string, params *GetAuditInclusionProofParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/audit/proof/inclusion")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "seq", params.Seq, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.TreeSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "tree_size", *params.TreeSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -14912,6 +15198,17 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PUT /api/v1/assets/{assetID}/simulator/faults (the `SetSimulatorFaults` operationId).
 	SetSimulatorFaultsWithResponse(ctx context.Context, assetID string, body SetSimulatorFaultsJSONRequestBody, reqEditors ...RequestEditorFn) (*SetSimulatorFaultsResponse, error)
 
+	// GetAuditCheckpointWithResponse The newest signed checkpoint of the audit log, a C2SP tlog-checkpoint note
+	//
+	// Three lines — the log's origin, its size and its root hash in base64 — a blank line and an ed25519 note signature by the key of GET /api/v1/audit/key (golang.org/x/mod/sumdb/note opens it with that key's vkey). A checkpoint is signed at least every minute while events are unsigned, every 1,000 events and at clean shutdown. Answers 404 when audit checkpoints are not configured or the log is empty.
+	//
+	// Roles: any.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/audit/checkpoint (the `GetAuditCheckpoint` operationId).
+	GetAuditCheckpointWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetAuditCheckpointResponse, error)
+
 	// ListAuditEventsWithResponse List audit events in sequence order
 	//
 	// Every filter narrows the list; together they must all match. from and to bound the event time: from <= at < to. A campaign_id, patch_id or asset_id that names nothing otpatch knows is refused (422). The last page has no next: to read the events added later, pass the seq of the last event read as after_seq.
@@ -14944,6 +15241,28 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/audit/key (the `GetAuditKey` operationId).
 	GetAuditKeyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetAuditKeyResponse, error)
+
+	// GetAuditConsistencyProofWithResponse Prove that the audit log of one size extends the log of a smaller size
+	//
+	// The RFC 9162 consistency proof between the logs of from and to events (default: the log as it is now): with the roots of two checkpoints it shows that nothing the older one signed was rewritten or removed. A size beyond the log, or from greater than to, is refused (422).
+	//
+	// Roles: auditor, admin, engineer.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/audit/proof/consistency (the `GetAuditConsistencyProof` operationId).
+	GetAuditConsistencyProofWithResponse(ctx context.Context, params *GetAuditConsistencyProofParams, reqEditors ...RequestEditorFn) (*GetAuditConsistencyProofResponse, error)
+
+	// GetAuditInclusionProofWithResponse Prove that an event is in the audit log
+	//
+	// The event's leaf data and its RFC 9162 inclusion proof in the log of tree_size events (default: the log as it is now), to check against the root of a checkpoint of that size. A seq or tree_size beyond the log is refused (422).
+	//
+	// Roles: auditor, admin, engineer.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/audit/proof/inclusion (the `GetAuditInclusionProof` operationId).
+	GetAuditInclusionProofWithResponse(ctx context.Context, params *GetAuditInclusionProofParams, reqEditors ...RequestEditorFn) (*GetAuditInclusionProofResponse, error)
 
 	// VerifyAuditChainWithResponse Recompute the audit chain and name the first broken link
 	//
@@ -15079,7 +15398,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetCampaignEvidenceWithResponse Download the campaign's evidence bundle for auditors
 	//
-	// One tar.gz with the signed manifest, the qualification report, the test-bench results, the backups, the approvals, the deployment log, the audit excerpt with the signed checkpoints that cover it, a README and signed SHA256SUMS; otpatch evidence verify checks it offline. The export is recorded in the audit trail first, so the bundle carries its own export event. A server without audit checkpoints configured cannot make one (409).
+	// One tar.gz with the signed manifest, the qualification report, the test-bench results, the backups, the approvals, the deployment log, the campaign's own audit events each with its inclusion proof to one signed checkpoint of the audit log, a README and signed SHA256SUMS; otpatch evidence verify and docs/verify-evidence.py check it offline (docs/audit-format.md specifies it). The export is recorded in the audit trail first, so the bundle carries its own export event. A server without audit checkpoints configured cannot make one (409).
 	//
 	// Roles: auditor, admin, engineer.
 	//
@@ -18229,6 +18548,82 @@ func (r SetSimulatorFaultsResponse) ContentType() string {
 	return ""
 }
 
+// GetAuditCheckpointResponse401Headers the declared response headers of an HTTP 401 response for GetAuditCheckpoint
+type GetAuditCheckpointResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetAuditCheckpointResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetAuditCheckpoint
+type GetAuditCheckpointResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type GetAuditCheckpointResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetAuditCheckpointResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *GetAuditCheckpointResponse4XXHeaders
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetAuditCheckpointResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetAuditCheckpointResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r GetAuditCheckpointResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r GetAuditCheckpointResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAuditCheckpointResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAuditCheckpointResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAuditCheckpointResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAuditCheckpointResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListAuditEventsResponse401Headers the declared response headers of an HTTP 401 response for ListAuditEvents
 type ListAuditEventsResponse401Headers struct {
 	WWWAuthenticate *string
@@ -18479,6 +18874,186 @@ func (r GetAuditKeyResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetAuditKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetAuditConsistencyProofResponse401Headers the declared response headers of an HTTP 401 response for GetAuditConsistencyProof
+type GetAuditConsistencyProofResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetAuditConsistencyProofResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetAuditConsistencyProof
+type GetAuditConsistencyProofResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type GetAuditConsistencyProofResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ConsistencyProof
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetAuditConsistencyProofResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *GetAuditConsistencyProofResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetAuditConsistencyProofResponse) GetJSON200() *ConsistencyProof {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetAuditConsistencyProofResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetAuditConsistencyProofResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetAuditConsistencyProofResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r GetAuditConsistencyProofResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r GetAuditConsistencyProofResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAuditConsistencyProofResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAuditConsistencyProofResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAuditConsistencyProofResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAuditConsistencyProofResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetAuditInclusionProofResponse401Headers the declared response headers of an HTTP 401 response for GetAuditInclusionProof
+type GetAuditInclusionProofResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetAuditInclusionProofResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetAuditInclusionProof
+type GetAuditInclusionProofResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type GetAuditInclusionProofResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *InclusionProof
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetAuditInclusionProofResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *GetAuditInclusionProofResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetAuditInclusionProofResponse) GetJSON200() *InclusionProof {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetAuditInclusionProofResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetAuditInclusionProofResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetAuditInclusionProofResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r GetAuditInclusionProofResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r GetAuditInclusionProofResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAuditInclusionProofResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAuditInclusionProofResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAuditInclusionProofResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAuditInclusionProofResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -26794,6 +27369,23 @@ func (c *ClientWithResponses) SetSimulatorFaultsWithResponse(ctx context.Context
 	return ParseSetSimulatorFaultsResponse(rsp)
 }
 
+// GetAuditCheckpointWithResponse The newest signed checkpoint of the audit log, a C2SP tlog-checkpoint note
+//
+// Three lines — the log's origin, its size and its root hash in base64 — a blank line and an ed25519 note signature by the key of GET /api/v1/audit/key (golang.org/x/mod/sumdb/note opens it with that key's vkey). A checkpoint is signed at least every minute while events are unsigned, every 1,000 events and at clean shutdown. Answers 404 when audit checkpoints are not configured or the log is empty.
+//
+// Roles: any.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/audit/checkpoint (the `GetAuditCheckpoint` operationId).
+func (c *ClientWithResponses) GetAuditCheckpointWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetAuditCheckpointResponse, error) {
+	rsp, err := c.GetAuditCheckpoint(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAuditCheckpointResponse(rsp)
+}
+
 // ListAuditEventsWithResponse List audit events in sequence order
 //
 // Every filter narrows the list; together they must all match. from and to bound the event time: from <= at < to. A campaign_id, patch_id or asset_id that names nothing otpatch knows is refused (422). The last page has no next: to read the events added later, pass the seq of the last event read as after_seq.
@@ -26843,6 +27435,40 @@ func (c *ClientWithResponses) GetAuditKeyWithResponse(ctx context.Context, reqEd
 		return nil, err
 	}
 	return ParseGetAuditKeyResponse(rsp)
+}
+
+// GetAuditConsistencyProofWithResponse Prove that the audit log of one size extends the log of a smaller size
+//
+// The RFC 9162 consistency proof between the logs of from and to events (default: the log as it is now): with the roots of two checkpoints it shows that nothing the older one signed was rewritten or removed. A size beyond the log, or from greater than to, is refused (422).
+//
+// Roles: auditor, admin, engineer.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/audit/proof/consistency (the `GetAuditConsistencyProof` operationId).
+func (c *ClientWithResponses) GetAuditConsistencyProofWithResponse(ctx context.Context, params *GetAuditConsistencyProofParams, reqEditors ...RequestEditorFn) (*GetAuditConsistencyProofResponse, error) {
+	rsp, err := c.GetAuditConsistencyProof(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAuditConsistencyProofResponse(rsp)
+}
+
+// GetAuditInclusionProofWithResponse Prove that an event is in the audit log
+//
+// The event's leaf data and its RFC 9162 inclusion proof in the log of tree_size events (default: the log as it is now), to check against the root of a checkpoint of that size. A seq or tree_size beyond the log is refused (422).
+//
+// Roles: auditor, admin, engineer.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/audit/proof/inclusion (the `GetAuditInclusionProof` operationId).
+func (c *ClientWithResponses) GetAuditInclusionProofWithResponse(ctx context.Context, params *GetAuditInclusionProofParams, reqEditors ...RequestEditorFn) (*GetAuditInclusionProofResponse, error) {
+	rsp, err := c.GetAuditInclusionProof(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAuditInclusionProofResponse(rsp)
 }
 
 // VerifyAuditChainWithResponse Recompute the audit chain and name the first broken link
@@ -27051,7 +27677,7 @@ func (c *ClientWithResponses) DecideCampaignWithResponse(ctx context.Context, ca
 
 // GetCampaignEvidenceWithResponse Download the campaign's evidence bundle for auditors
 //
-// One tar.gz with the signed manifest, the qualification report, the test-bench results, the backups, the approvals, the deployment log, the audit excerpt with the signed checkpoints that cover it, a README and signed SHA256SUMS; otpatch evidence verify checks it offline. The export is recorded in the audit trail first, so the bundle carries its own export event. A server without audit checkpoints configured cannot make one (409).
+// One tar.gz with the signed manifest, the qualification report, the test-bench results, the backups, the approvals, the deployment log, the campaign's own audit events each with its inclusion proof to one signed checkpoint of the audit log, a README and signed SHA256SUMS; otpatch evidence verify and docs/verify-evidence.py check it offline (docs/audit-format.md specifies it). The export is recorded in the audit trail first, so the bundle carries its own export event. A server without audit checkpoints configured cannot make one (409).
 //
 // Roles: auditor, admin, engineer.
 //
@@ -30704,6 +31330,76 @@ func ParseSetSimulatorFaultsResponse(rsp *http.Response) (*SetSimulatorFaultsRes
 	return response, nil
 }
 
+// ParseGetAuditCheckpointResponse parses an HTTP response from a GetAuditCheckpointWithResponse call
+func ParseGetAuditCheckpointResponse(rsp *http.Response) (*GetAuditCheckpointResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAuditCheckpointResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetAuditCheckpointResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers GetAuditCheckpointResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListAuditEventsResponse parses an HTTP response from a ListAuditEventsWithResponse call
 func ParseListAuditEventsResponse(rsp *http.Response) (*ListAuditEventsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -30929,6 +31625,174 @@ func ParseGetAuditKeyResponse(rsp *http.Response) (*GetAuditKeyResponse, error) 
 		response.Headers401 = &headers
 	case rsp.StatusCode/100 == 4:
 		var headers GetAuditKeyResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetAuditConsistencyProofResponse parses an HTTP response from a GetAuditConsistencyProofWithResponse call
+func ParseGetAuditConsistencyProofResponse(rsp *http.Response) (*GetAuditConsistencyProofResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAuditConsistencyProofResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ConsistencyProof
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetAuditConsistencyProofResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers GetAuditConsistencyProofResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetAuditInclusionProofResponse parses an HTTP response from a GetAuditInclusionProofWithResponse call
+func ParseGetAuditInclusionProofResponse(rsp *http.Response) (*GetAuditInclusionProofResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAuditInclusionProofResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest InclusionProof
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetAuditInclusionProofResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers GetAuditInclusionProofResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

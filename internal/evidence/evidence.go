@@ -1,9 +1,11 @@
 // Package evidence writes and verifies a campaign's evidence bundle: one tar.gz with the
 // vendor's manifest exactly as signed, its signature and key, the qualification report, the
 // test-bench results, backup hashes, approvals, the per-asset deployment log, the campaign's
-// audit excerpt with the contiguous chain segment and the signed checkpoints that cover it,
-// a README for the auditor and a SHA256SUMS file signed with the audit checkpoint key.
-// Verification works offline with only the published keys and names the file that fails.
+// own audit events — each with its inclusion proof to one signed checkpoint of the Merkle tree
+// log — a README for the auditor and a SHA256SUMS file signed with the audit checkpoint key.
+// Verification works offline with only the published keys and names the file or event that
+// fails; docs/audit-format.md specifies every byte, and docs/verify-evidence.py checks a
+// bundle with Python and openssl alone.
 package evidence
 
 import (
@@ -31,17 +33,19 @@ const (
 	FileManifest      = "patch/manifest.json"
 	FileSignature     = "patch/manifest.sig"
 	FileVendorKey     = "patch/vendor-key.json"
+	FileVendorPEM     = "patch/vendor-key.pem"
 	FileReport        = "patch/qualification-report.json"
 	FileTestBench     = "test-bench.json"
 	FileBackups       = "backups.json"
 	FileApprovals     = "approvals.json"
 	FileDeployment    = "deployment-log.json"
-	FileExcerpt       = "audit/campaign-events.jsonl"
-	FileChain         = "audit/chain.jsonl"
-	FileCheckpointKey = "keys/checkpoint-key.json"
+	FileEvents        = "audit/events.jsonl"
+	FileProofs        = "audit/proofs.jsonl"
+	FileCheckpoint    = "audit/checkpoint"
+	FileCheckpointKey = "keys/checkpoint-key.pem"
+	FileVerifierKey   = "keys/checkpoint-key.vkey"
 	FileSums          = "SHA256SUMS"
 	FileSumsSig       = "SHA256SUMS.sig"
-	checkpointDir     = "audit/checkpoints/"
 )
 
 // VendorKey is the vendor key that signed the manifest.
@@ -53,11 +57,13 @@ type VendorKey struct {
 	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
 }
 
-// KeyFile is the checkpoint public key as the bundle carries it.
-type KeyFile struct {
-	Algorithm   string `json:"algorithm"`
-	PublicKey   string `json:"public_key"`
-	Fingerprint string `json:"fingerprint"`
+// Proof is one line of audit/proofs.jsonl: the inclusion proof of event Seq (leaf Seq-1) in
+// the log of TreeSize events that audit/checkpoint signs.
+type Proof struct {
+	Seq       int64    `json:"seq"`
+	LeafIndex int64    `json:"leaf_index"`
+	TreeSize  int64    `json:"tree_size"`
+	Hashes    []string `json:"hashes"`
 }
 
 // Input is what a bundle is made of; the API assembles it from the store.
@@ -68,18 +74,19 @@ type Input struct {
 	// Campaign, TestBench, Backups, Approvals and Deployment are written as JSON.
 	Campaign, TestBench, Backups, Approvals, Deployment any
 	Manifest                                            []byte // exactly as signed
-	Signature                                           string
+	Signature                                           string // base64, as the vendor sent it
 	VendorKey                                           VendorKey
 	Report                                              json.RawMessage
-	// Excerpt is the campaign's (and its patch's) events; Chain is every event from the
-	// first of them to Checkpoints' last, which covers them all.
-	Excerpt, Chain []audit.Event
-	Checkpoints    []audit.Checkpoint
-	CheckpointKey  ed25519.PublicKey
+	// Events are the campaign's audit events, in sequence order; Proofs[i] is the inclusion
+	// path of Events[i] in the log that Checkpoint signs.
+	Events        []audit.Event
+	Proofs        [][][]byte
+	Checkpoint    audit.TreeCheckpoint
+	CheckpointKey ed25519.PublicKey
 }
 
-// Signer signs SHA256SUMS (audit.Checkpointer.SignEvidence).
-type Signer func(sums []byte) string
+// Signer signs SHA256SUMS (audit.Checkpointer.SignEvidence): the raw ed25519 signature.
+type Signer func(sums []byte) []byte
 
 // Write writes the bundle as tar.gz to w.
 func Write(w io.Writer, in Input, sign Signer) error {
@@ -98,7 +105,7 @@ func Write(w io.Writer, in Input, sign Signer) error {
 		fmt.Fprintf(&sums, "%s  %s\n", hex.EncodeToString(s[:]), n)
 	}
 	files[FileSums] = sums.Bytes()
-	files[FileSumsSig] = []byte(sign(sums.Bytes()) + "\n")
+	files[FileSumsSig] = sign(sums.Bytes())
 	names = append(names, FileSums, FileSumsSig)
 
 	gz := gzip.NewWriter(w)
@@ -119,6 +126,9 @@ func Write(w io.Writer, in Input, sign Signer) error {
 }
 
 func render(in Input) (map[string][]byte, error) {
+	if len(in.Proofs) != len(in.Events) {
+		return nil, fmt.Errorf("evidence: %d events but %d inclusion proofs", len(in.Events), len(in.Proofs))
+	}
 	files := map[string][]byte{}
 	var err error
 	put := func(name string, v any) {
@@ -135,7 +145,6 @@ func render(in Input) (map[string][]byte, error) {
 	put(FileApprovals, in.Approvals)
 	put(FileDeployment, in.Deployment)
 	put(FileVendorKey, in.VendorKey)
-	put(FileCheckpointKey, KeyFile{Algorithm: "ed25519", PublicKey: signing.EncodePublic(in.CheckpointKey), Fingerprint: signing.Fingerprint(in.CheckpointKey)})
 	if err != nil {
 		return nil, err
 	}
@@ -145,60 +154,71 @@ func render(in Input) (map[string][]byte, error) {
 	}
 	files[FileReport] = append(append([]byte(nil), report...), '\n')
 	files[FileManifest] = in.Manifest
-	files[FileSignature] = []byte(strings.TrimSpace(in.Signature) + "\n")
-	files[FileExcerpt] = jsonl(in.Excerpt)
-	files[FileChain] = jsonl(in.Chain)
-	for _, c := range in.Checkpoints {
-		files[checkpointDir+fmt.Sprintf("%d.json", c.Seq)] = c.Marshal()
+	sig, err := signing.ParseSignature(in.Signature)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: the vendor signature: %w", err)
 	}
+	files[FileSignature] = sig
+	vpub, err := signing.DecodePublic(in.VendorKey.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: the vendor key: %w", err)
+	}
+	if files[FileVendorPEM], err = signing.MarshalPublic(vpub); err != nil {
+		return nil, err
+	}
+	if files[FileCheckpointKey], err = signing.MarshalPublic(in.CheckpointKey); err != nil {
+		return nil, err
+	}
+	files[FileVerifierKey] = []byte(audit.VerifierKey(in.CheckpointKey, in.Checkpoint.Origin) + "\n")
+	files[FileCheckpoint] = in.Checkpoint.Note
+	var events, proofs bytes.Buffer
+	for i, e := range in.Events {
+		events.Write(e.Leaf())
+		events.WriteByte('\n')
+		p := Proof{Seq: e.Seq, LeafIndex: e.Seq - 1, TreeSize: in.Checkpoint.Size, Hashes: make([]string, len(in.Proofs[i]))}
+		for j, h := range in.Proofs[i] {
+			p.Hashes[j] = hex.EncodeToString(h)
+		}
+		b, _ := json.Marshal(p)
+		proofs.Write(append(b, '\n'))
+	}
+	files[FileEvents], files[FileProofs] = events.Bytes(), proofs.Bytes()
 	files[FileReadme] = readme(in)
 	return files, nil
 }
 
-func jsonl(evs []audit.Event) []byte {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	for _, e := range evs {
-		_ = enc.Encode(e)
-	}
-	return b.Bytes()
-}
-
 func readme(in Input) []byte {
 	var b strings.Builder
-	first, last, cp := int64(0), int64(0), int64(0)
-	if n := len(in.Chain); n > 0 {
-		first, last = in.Chain[0].Seq, in.Chain[n-1].Seq
-	}
-	if n := len(in.Checkpoints); n > 0 {
-		cp = in.Checkpoints[n-1].Seq
-	}
 	fmt.Fprintf(&b, `# Evidence bundle: campaign %s
 
-Generated %s by %s. Patch %s.
+Generated %s by %s. Patch %s. %d audit events of this campaign, each proved to be in the
+audit log of %d events that the checkpoint in %s signs.
 
-## Verify it
+docs/audit-format.md of otpatch specifies every file and signature of this bundle; its
+docs/verify-evidence.py checks all of it with Python and openssl alone:
 
-    otpatch evidence verify --checkpoint-key KEY %s
+    python3 verify-evidence.py --key PUBLISHED %s
 
-KEY is the audit checkpoint public key published by the otpatch server at
-`+"`GET /api/v1/audit/key`"+` (a PEM file, the base64 key, or that endpoint's JSON answer).
-Without --checkpoint-key the key in %s is used and its fingerprint is printed: compare it
-with the published one (%s).
+and otpatch checks it too:
 
-The verification is offline and checks, naming the file that fails:
+    otpatch evidence verify --checkpoint-key PUBLISHED %s
 
-1. every file against %s (sha256sum -c SHA256SUMS does the same), and that no file was
-   added or removed;
-2. %s, the ed25519 signature of SHA256SUMS by the checkpoint key;
-3. the vendor's signature in %s over %s (the exact bytes the vendor signed)
-   with the vendor key in %s, whose fingerprint the campaign records;
-4. the audit chain segment %s (events %d to %d): every event hashes to its stored hash and
-   links to the one before it, and its last event matches the signed checkpoint %d in %s
-   (the checkpoints are kept in the object store under retention, so the operator cannot
-   rewrite the chain without this failing);
-5. every event of %s (the campaign's and its patch's events) appears unchanged in the
-   chain segment.
+PUBLISHED is the audit checkpoint key the otpatch server publishes at `+"`GET /api/v1/audit/key`"+`
+(that answer, a PEM file or the verifier key). Without it the key in %s is used; compare its
+fingerprint (%s) with the published one.
+
+## Check it by hand
+
+    sha256sum -c SHA256SUMS
+    openssl pkeyutl -verify -pubin -inkey %s -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig
+    openssl pkeyutl -verify -pubin -inkey %s -rawin -in %s -sigfile %s
+
+The first checks every file, the second that the checkpoint key signed that list (a raw
+ed25519 signature of exactly the bytes of SHA256SUMS), the third the vendor's signature of
+the manifest. Each line of %s is one event exactly as the log hashed it: its leaf hash is
+SHA-256 of a zero byte followed by the line (without its newline), and the same line of
+%s holds the RFC 9162 inclusion proof of that hash up to the root hash in %s, a C2SP
+tlog-checkpoint signed note.
 
 ## Files
 
@@ -206,22 +226,23 @@ The verification is offline and checks, naming the file that fails:
 |---|---|
 | %s | the campaign: name, status, creator, plan and plan digest |
 | %s | the patch manifest exactly as the vendor signed it |
-| %s | the vendor's ed25519 signature (base64) |
-| %s | the vendor key (fingerprint, public key, validity) |
+| %s | the vendor's raw ed25519 signature of the manifest |
+| %s, %s | the vendor key (PEM; fingerprint, public key, validity) |
 | %s | the qualification report: signature, artifact hashes, compatibility, applicability |
 | %s | test-bench assets: state, versions, errors |
 | %s | per asset: backup object key, size and SHA-256 (read back and verified before deploy) |
 | %s | approvals and rejections: who, role, when, plan digest |
 | %s | per asset: state, versions, wave, errors, device operations and audit events |
-| %s | the audit events of the campaign and its patch |
-| %s | every audit event from the first of those to the covering checkpoint |
-| audit/checkpoints/SEQ.json | the signed checkpoints in that range |
-| %s | the checkpoint public key |
-`, in.CampaignID, in.GeneratedAt.UTC().Format(time.RFC3339), in.GeneratedBy, in.PatchID,
-		"evidence-"+in.CampaignID+".tar.gz", FileCheckpointKey, signing.Fingerprint(in.CheckpointKey),
-		FileSums, FileSumsSig, FileSignature, FileManifest, FileVendorKey,
-		FileChain, first, last, cp, checkpointDir, FileExcerpt,
-		FileCampaign, FileManifest, FileSignature, FileVendorKey, FileReport, FileTestBench, FileBackups, FileApprovals, FileDeployment,
-		FileExcerpt, FileChain, FileCheckpointKey)
+| %s | this campaign's audit events, one log leaf per line |
+| %s | the inclusion proof of each event |
+| %s | the signed checkpoint (log size and root hash) |
+| %s, %s | the checkpoint key (PEM; note verifier key) |
+| SHA256SUMS, SHA256SUMS.sig | the SHA-256 of every other file, and its signature |
+`, in.CampaignID, in.GeneratedAt.UTC().Format(time.RFC3339), in.GeneratedBy, in.PatchID, len(in.Events), in.Checkpoint.Size, FileCheckpoint,
+		"evidence-"+in.CampaignID+".tar.gz", "evidence-"+in.CampaignID+".tar.gz", FileCheckpointKey, signing.Fingerprint(in.CheckpointKey),
+		FileCheckpointKey, FileVendorPEM, FileManifest, FileSignature,
+		FileEvents, FileProofs, FileCheckpoint,
+		FileCampaign, FileManifest, FileSignature, FileVendorPEM, FileVendorKey, FileReport, FileTestBench, FileBackups, FileApprovals, FileDeployment,
+		FileEvents, FileProofs, FileCheckpoint, FileCheckpointKey, FileVerifierKey)
 	return []byte(b.String())
 }

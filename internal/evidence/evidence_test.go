@@ -16,35 +16,56 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transparency-dev/merkle/compact"
+
 	"github.com/otpatch/otpatch/internal/audit"
 	"github.com/otpatch/otpatch/internal/signing"
 )
 
-type memCheckpoints struct{ cps []audit.Checkpoint }
+type memCheckpoints struct {
+	cps   []audit.Checkpoint
+	notes [][]byte
+}
 
-func (m *memCheckpoints) PutCheckpoint(_ context.Context, c audit.Checkpoint) error {
-	m.cps = append(m.cps, c)
+func (m *memCheckpoints) PutNote(_ context.Context, c audit.TreeCheckpoint) error {
+	m.notes = append(m.notes, c.Note)
 	return nil
 }
 
-func (m *memCheckpoints) Checkpoints(_ context.Context, from int64) ([]audit.Checkpoint, error) {
-	var out []audit.Checkpoint
-	for _, c := range m.cps {
-		if c.Seq >= from {
-			out = append(out, c)
-		}
-	}
-	return out, nil
+func (m *memCheckpoints) Notes(context.Context, int64) ([][]byte, error) { return m.notes, nil }
+
+func (m *memCheckpoints) Checkpoints(context.Context, int64) ([]audit.Checkpoint, error) {
+	return m.cps, nil
 }
 
 type fixture struct {
 	in  Input
 	cp  *audit.Checkpointer
 	pub ed25519.PublicKey
+	// all is the whole log; nodes its stored subtrees; small a checkpoint of its first 6
+	// events.
+	all   []audit.Event
+	nodes map[compact.NodeID][]byte
+	small audit.TreeCheckpoint
 }
 
-// newFixture builds the input of a bundle: a 12-event chain whose events 3, 5, 8 and 12
-// belong to the campaign, checkpoints at 6 and 12, and a manifest signed by a vendor key.
+func (f *fixture) proof(t *testing.T, seq, size int64) [][]byte {
+	t.Helper()
+	p, err := audit.InclusionProof(uint64(seq-1), uint64(size), func(ids []compact.NodeID) ([][]byte, error) {
+		out := make([][]byte, len(ids))
+		for i, id := range ids {
+			out[i] = f.nodes[id]
+		}
+		return out, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// newFixture builds the input of a bundle: a 12-event log whose events 3, 5, 8 and 12 belong
+// to the campaign, a checkpoint of all 12, and a manifest signed by a vendor key.
 func newFixture(t *testing.T) fixture {
 	t.Helper()
 	_, ckey, _ := ed25519.GenerateKey(rand.Reader)
@@ -54,41 +75,46 @@ func newFixture(t *testing.T) fixture {
 	}
 	vpub, vkey, _ := ed25519.GenerateKey(rand.Reader)
 	manifest := []byte(`{"vendor":"acme","patch_id":"ACME-SA-2026-014","version":"V16.0.2"}`)
-	var chain, excerpt []audit.Event
+	f := fixture{cp: cp, pub: cp.PublicKey(), nodes: map[compact.NodeID][]byte{}}
+	rng := audit.Ranges.NewEmptyRange(0)
 	head, hash := int64(0), ""
 	at := time.Date(2026, 3, 31, 23, 58, 0, 0, time.UTC)
 	for i := 1; i <= 12; i++ {
 		e := audit.Event{At: audit.FormatTime(at.Add(time.Duration(i) * time.Second)), Actor: "otpatch", Role: "system", Action: "other.thing",
-			SubjectType: "asset", SubjectID: fmt.Sprint(i), Details: "{}"}
+			SubjectType: "asset", SubjectID: fmt.Sprint(i), CampaignID: "cmp_other", Details: "{}"}
 		if i == 3 || i == 5 || i == 8 || i == 12 {
 			e.Action, e.CampaignID, e.PatchID = "asset.state", "cmp_1", "pat_1"
 		}
 		e.Seal(head, hash)
 		head, hash = e.Seq, e.Hash
-		if e.CampaignID != "" {
-			excerpt = append(excerpt, e)
-		}
-		if i >= 3 {
-			chain = append(chain, e)
+		f.all = append(f.all, e)
+		_ = rng.Append(e.LeafHash(), func(id compact.NodeID, h []byte) { f.nodes[id] = h })
+		if i == 6 {
+			if f.small, err = cp.Checkpoint(context.Background(), 6, audit.Root(rng)); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	cps := []audit.Checkpoint{}
-	for _, seq := range []int64{6, 12} {
-		c, err := cp.Checkpoint(context.Background(), seq, chain[seq-3].Hash)
-		if err != nil {
-			t.Fatal(err)
+	full, err := cp.Checkpoint(context.Background(), 12, audit.Root(rng))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []audit.Event
+	var proofs [][][]byte
+	for _, e := range f.all {
+		if e.CampaignID == "cmp_1" {
+			events, proofs = append(events, e), append(proofs, f.proof(t, e.Seq, 12))
 		}
-		cps = append(cps, c)
 	}
 	ms := sha256.Sum256(manifest)
-	in := Input{CampaignID: "cmp_1", PatchID: "pat_1", GeneratedAt: at, GeneratedBy: "ann.audit",
+	f.in = Input{CampaignID: "cmp_1", PatchID: "pat_1", GeneratedAt: at, GeneratedBy: "ann.audit",
 		Campaign:  map[string]any{"id": "cmp_1", "patch_id": "pat_1", "key_fingerprint": signing.Fingerprint(vpub), "manifest_sha256": hex.EncodeToString(ms[:])},
 		TestBench: []map[string]any{{"asset_id": "ast_bench", "state": "done"}}, Backups: []map[string]any{{"asset_id": "ast_1", "sha256": strings.Repeat("a", 64)}},
 		Approvals: []map[string]any{{"actor": "omar.ops", "decision": "approve"}}, Deployment: []map[string]any{{"asset_id": "ast_1", "state": "done"}},
 		Manifest: manifest, Signature: signing.Sign(vkey, manifest),
 		VendorKey: VendorKey{Fingerprint: signing.Fingerprint(vpub), PublicKey: signing.EncodePublic(vpub)},
-		Report:    []byte(`{"signature":"ok"}`), Excerpt: excerpt, Chain: chain, Checkpoints: cps, CheckpointKey: cp.PublicKey()}
-	return fixture{in: in, cp: cp, pub: cp.PublicKey()}
+		Report:    []byte(`{"signature":"ok"}`), Events: events, Proofs: proofs, Checkpoint: full, CheckpointKey: cp.PublicKey()}
+	return f
 }
 
 func build(t *testing.T, in Input, sign Signer) []byte {
@@ -177,12 +203,12 @@ func TestFreshBundleVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatalf("fresh bundle: %v", err)
 	}
-	if rep.CampaignID != "cmp_1" || rep.Events != 4 || rep.ChainFrom != 3 || rep.ChainTo != 12 || rep.Checkpoint != 12 || rep.KeyFromBundle {
+	if rep.CampaignID != "cmp_1" || rep.Events != 4 || rep.TreeSize != 12 || rep.Origin != f.cp.Origin() || rep.KeyFromBundle {
 		t.Errorf("report %+v", rep)
 	}
 	files, names := unpack(t, bundle)
 	for _, want := range []string{FileReadme, FileCampaign, FileManifest, FileSignature, FileVendorKey, FileReport, FileTestBench, FileBackups,
-		FileApprovals, FileDeployment, FileExcerpt, FileChain, FileCheckpointKey, FileSums, FileSumsSig, "audit/checkpoints/6.json", "audit/checkpoints/12.json"} {
+		FileApprovals, FileDeployment, FileEvents, FileProofs, FileCheckpoint, FileCheckpointKey, FileVerifierKey, FileVendorPEM, FileSums, FileSumsSig} {
 		if _, ok := files[want]; !ok {
 			t.Errorf("the bundle has no %s (it has %v)", want, names)
 		}
@@ -201,7 +227,7 @@ func TestAlteredFileIsNamed(t *testing.T) {
 	f := newFixture(t)
 	bundle := build(t, f.in, f.cp.SignEvidence)
 	_, names := unpack(t, bundle)
-	if len(names) != 17 {
+	if len(names) != 18 {
 		t.Fatalf("%d files: %v", len(names), names)
 	}
 	for _, name := range names {
@@ -261,11 +287,11 @@ func TestResignedBundle(t *testing.T) {
 	other := newFixture(t) // another checkpoint key
 	in := f.in
 	in.CheckpointKey = other.pub
-	in.Checkpoints = nil
-	for _, c := range f.in.Checkpoints {
-		cc, _ := other.cp.Checkpoint(context.Background(), c.Seq, c.HeadHash)
-		in.Checkpoints = append(in.Checkpoints, cc)
+	cp, err := other.cp.Checkpoint(context.Background(), f.in.Checkpoint.Size, f.in.Checkpoint.Root)
+	if err != nil {
+		t.Fatal(err)
 	}
+	in.Checkpoint = cp
 	bundle := build(t, in, other.cp.SignEvidence)
 	if _, err := Verify(bytes.NewReader(bundle), f.pub); fileOf(err) != FileCheckpointKey || !strings.Contains(err.Error(), "is not the published key") {
 		t.Fatalf("re-signed bundle against the published key: %v", err)
@@ -274,43 +300,51 @@ func TestResignedBundle(t *testing.T) {
 	if err != nil || rep.CheckpointKey == signing.Fingerprint(f.pub) {
 		t.Fatalf("re-signed bundle with its own key: %+v, %v; want it to pass naming the other key", rep, err)
 	}
+	// The original key's checkpoint in a bundle signed by the other key fails on its own.
+	in.Checkpoint = f.in.Checkpoint
+	if _, err := Verify(bytes.NewReader(build(t, in, other.cp.SignEvidence)), nil); fileOf(err) != FileCheckpoint || !strings.Contains(err.Error(), "not signed by the checkpoint key") {
+		t.Fatalf("a checkpoint of another key: %v", err)
+	}
 }
 
 // Bundles made honestly from a tampered database still fail: the content checks name the
-// file whose content disagrees with what is signed.
+// file or the event whose content disagrees with what is signed.
 func TestInconsistentContentIsNamed(t *testing.T) {
 	tests := []struct {
 		name   string
-		change func(f *fixture)
+		change func(t *testing.T, f *fixture)
 		file   string
 		says   string
 	}{
-		{"chain rewritten after the checkpoint was signed", func(f *fixture) {
-			c := f.in.Chain
-			c[5].Actor = "mallory" // event 8
-			head, hash := c[4].Seq, c[4].Hash
-			for i := 5; i < len(c); i++ {
-				c[i].Seal(head, hash)
-				head, hash = c[i].Seq, c[i].Hash
+		{"event edited after the checkpoint was signed", func(t *testing.T, f *fixture) { f.in.Events[1].Actor = "mallory" }, FileEvents, "event 5 is not in the signed log"},
+		{"event of another campaign", func(t *testing.T, f *fixture) {
+			f.in.Events = append(f.in.Events[:1:1], append([]audit.Event{f.all[3]}, f.in.Events[1:]...)...)
+			f.in.Proofs = append(f.in.Proofs[:1:1], append([][][]byte{f.proof(t, 4, 12)}, f.in.Proofs[1:]...)...)
+		}, FileEvents, "event 4 belongs to campaign \"cmp_other\""},
+		{"events out of order", func(t *testing.T, f *fixture) {
+			f.in.Events[1], f.in.Events[2] = f.in.Events[2], f.in.Events[1]
+			f.in.Proofs[1], f.in.Proofs[2] = f.in.Proofs[2], f.in.Proofs[1]
+		}, FileEvents, "out of order"},
+		{"checkpoint of a smaller log", func(t *testing.T, f *fixture) { f.in.Checkpoint = f.small }, FileEvents, "event 3 is not in the signed log"},
+		{"checkpoint of another log of the same size", func(t *testing.T, f *fixture) {
+			cp, err := f.cp.Checkpoint(context.Background(), 12, f.small.Root)
+			if err != nil {
+				t.Fatal(err)
 			}
-			f.in.Excerpt[2], f.in.Excerpt[3] = c[5], c[9]
-		}, FileChain, "the chain was rewritten"},
-		{"event edited", func(f *fixture) { f.in.Chain[2].Details = `{"x":1}` }, FileChain, "event 5 was altered"},
-		{"event removed from the segment", func(f *fixture) { f.in.Chain = append(f.in.Chain[:4:4], f.in.Chain[5:]...) }, FileChain, "does not follow"},
-		{"segment cut before the checkpoint", func(f *fixture) { f.in.Chain = f.in.Chain[:8] }, "audit/checkpoints/12.json", "outside the chain segment"},
-		{"excerpt event not in the chain", func(f *fixture) { f.in.Excerpt[1].Actor = "mallory" }, FileExcerpt, "event 5 is not the same"},
-		{"foreign event in the excerpt", func(f *fixture) { f.in.Excerpt = append(f.in.Excerpt, f.in.Chain[1]) }, FileExcerpt, "belongs to neither"},
-		{"manifest signed by another key", func(f *fixture) {
+			f.in.Checkpoint = cp
+		}, FileEvents, "event 3 is not in the signed log"},
+		{"proof of another event", func(t *testing.T, f *fixture) { f.in.Proofs[0] = f.proof(t, 4, 12) }, FileEvents, "event 3 is not in the signed log"},
+		{"manifest signed by another key", func(t *testing.T, f *fixture) {
 			pub, key, _ := ed25519.GenerateKey(rand.Reader)
 			f.in.Signature = signing.Sign(key, f.in.Manifest)
 			f.in.VendorKey = VendorKey{Fingerprint: signing.Fingerprint(pub), PublicKey: signing.EncodePublic(pub)}
 		}, FileVendorKey, "not the key"},
-		{"manifest not the one signed", func(f *fixture) { f.in.Manifest = []byte(`{"vendor":"acme"}`) }, FileManifest, "does not verify"},
+		{"manifest not the one signed", func(t *testing.T, f *fixture) { f.in.Manifest = []byte(`{"vendor":"acme"}`) }, FileManifest, "does not verify"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			tt.change(&f)
+			tt.change(t, &f)
 			_, err := Verify(bytes.NewReader(build(t, f.in, f.cp.SignEvidence)), f.pub)
 			if fileOf(err) != tt.file || !strings.Contains(err.Error(), tt.says) {
 				t.Fatalf("got %v; want %s named, saying %q", err, tt.file, tt.says)

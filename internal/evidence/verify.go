@@ -14,7 +14,6 @@ import (
 	"io"
 	"path"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/otpatch/otpatch/internal/audit"
@@ -37,9 +36,9 @@ type Report struct {
 	CampaignID string `json:"campaign_id"`
 	Files      int    `json:"files"`
 	Events     int    `json:"events"`
-	ChainFrom  int64  `json:"chain_from"`
-	ChainTo    int64  `json:"chain_to"`
-	Checkpoint int64  `json:"checkpoint"`
+	// TreeSize and Origin are the log the checkpoint signs.
+	TreeSize int64  `json:"tree_size"`
+	Origin   string `json:"origin"`
 	// CheckpointKey is the fingerprint of the key the bundle was checked with; KeyFromBundle
 	// says it was the key inside the bundle (no published key was given).
 	CheckpointKey  string `json:"checkpoint_key"`
@@ -50,7 +49,7 @@ type Report struct {
 
 // Verify reads a bundle and checks it offline. published is the checkpoint key the server
 // publishes; nil uses the key inside the bundle (Report.KeyFromBundle). The error is a
-// *FileError naming the first file that fails.
+// *FileError naming the first file, or the event, that fails.
 func Verify(r io.Reader, published ed25519.PublicKey) (Report, error) {
 	files, err := readBundle(r)
 	if err != nil {
@@ -64,18 +63,14 @@ func Verify(r io.Reader, published ed25519.PublicKey) (Report, error) {
 	if !ok {
 		return rep, &FileError{FileSums, "missing"}
 	}
-	var kf KeyFile
-	if err := strictJSON(files[FileCheckpointKey], &kf); err != nil {
-		return rep, &FileError{FileCheckpointKey, err.Error()}
-	}
-	inside, err := signing.DecodePublic(kf.PublicKey)
-	if err != nil || signing.Fingerprint(inside) != kf.Fingerprint {
-		return rep, &FileError{FileCheckpointKey, "does not hold an ed25519 key matching its fingerprint"}
+	inside, err := signing.DecodePublic(string(files[FileCheckpointKey]))
+	if err != nil {
+		return rep, &FileError{FileCheckpointKey, "does not hold an ed25519 public key"}
 	}
 	key := inside
 	if published != nil {
 		if !published.Equal(inside) {
-			return rep, &FileError{FileCheckpointKey, fmt.Sprintf("the bundle's checkpoint key %s is not the published key %s", kf.Fingerprint, signing.Fingerprint(published))}
+			return rep, &FileError{FileCheckpointKey, fmt.Sprintf("the bundle's checkpoint key %s is not the published key %s", signing.Fingerprint(inside), signing.Fingerprint(published))}
 		}
 		key = published
 	} else {
@@ -85,7 +80,7 @@ func Verify(r io.Reader, published ed25519.PublicKey) (Report, error) {
 	if _, ok := files[FileSumsSig]; !ok {
 		return rep, &FileError{FileSumsSig, "missing"}
 	}
-	if !audit.VerifyEvidence(key, sums, string(files[FileSumsSig])) {
+	if !audit.VerifyEvidence(key, sums, files[FileSumsSig]) {
 		return rep, &FileError{FileSumsSig, fmt.Sprintf("the signature over %s does not verify with the checkpoint key %s: %s or %s was altered", FileSums, rep.CheckpointKey, FileSums, FileSumsSig)}
 	}
 
@@ -127,11 +122,10 @@ func Verify(r io.Reader, published ed25519.PublicKey) (Report, error) {
 	if err != nil || signing.Fingerprint(vpub) != vk.Fingerprint {
 		return rep, &FileError{FileVendorKey, "does not hold an ed25519 key matching its fingerprint"}
 	}
-	sig, err := signing.ParseSignature(string(files[FileSignature]))
-	if err != nil {
-		return rep, &FileError{FileSignature, err.Error()}
+	if pem, err := signing.DecodePublic(string(files[FileVendorPEM])); err != nil || !pem.Equal(vpub) {
+		return rep, &FileError{FileVendorPEM, "is not the vendor key of " + FileVendorKey}
 	}
-	if !signing.Verify(vpub, files[FileManifest], sig) {
+	if !signing.Verify(vpub, files[FileManifest], files[FileSignature]) {
 		return rep, &FileError{FileManifest, fmt.Sprintf("the vendor signature in %s does not verify over it with the vendor key %s", FileSignature, vk.Fingerprint)}
 	}
 	rep.VendorKey = vk.Fingerprint
@@ -139,7 +133,6 @@ func Verify(r io.Reader, published ed25519.PublicKey) (Report, error) {
 	rep.ManifestSHA256 = hex.EncodeToString(ms[:])
 	var camp struct {
 		ID             string `json:"id"`
-		PatchID        string `json:"patch_id"`
 		KeyFingerprint string `json:"key_fingerprint"`
 		ManifestSHA256 string `json:"manifest_sha256"`
 	}
@@ -154,75 +147,71 @@ func Verify(r io.Reader, published ed25519.PublicKey) (Report, error) {
 		return rep, &FileError{FileManifest, fmt.Sprintf("its SHA-256 %s is not the manifest digest %s the campaign records", rep.ManifestSHA256, camp.ManifestSHA256)}
 	}
 
-	// 4. The chain segment against the checkpoints.
-	var cps []audit.Checkpoint
-	for _, n := range names {
-		if !strings.HasPrefix(n, checkpointDir) {
-			continue
-		}
-		c, err := audit.ParseCheckpoint(files[n])
-		if err != nil {
-			return rep, &FileError{n, err.Error()}
-		}
-		if n != checkpointDir+strconv.FormatInt(c.Seq, 10)+".json" {
-			return rep, &FileError{n, fmt.Sprintf("holds the checkpoint of event %d", c.Seq)}
-		}
-		if err := c.Verify(key); err != nil {
-			return rep, &FileError{n, err.Error()}
-		}
-		cps = append(cps, c)
+	// 4. The checkpoint, and every event's inclusion in the log it signs.
+	origin, _, _ := strings.Cut(string(files[FileCheckpoint]), "\n")
+	vkey := audit.VerifierKey(key, origin)
+	if got := strings.TrimSpace(string(files[FileVerifierKey])); got != vkey {
+		return rep, &FileError{FileVerifierKey, fmt.Sprintf("is %q, not the verifier key %q of the checkpoint key for the log %q", got, vkey, origin)}
 	}
-	audit.SortCheckpoints(cps)
-	if len(cps) == 0 {
-		return rep, &FileError{checkpointDir, "no signed checkpoint covers the audit events"}
-	}
-	chain, err := readEvents(files[FileChain])
+	cp, err := audit.OpenTree(files[FileCheckpoint], vkey)
 	if err != nil {
-		return rep, &FileError{FileChain, err.Error()}
+		return rep, &FileError{FileCheckpoint, err.Error()}
 	}
-	if len(chain) == 0 {
-		return rep, &FileError{FileChain, "is empty"}
+	rep.TreeSize, rep.Origin = cp.Size, cp.Origin
+	leaves := splitLines(files[FileEvents])
+	proofLines := splitLines(files[FileProofs])
+	if len(leaves) != len(proofLines) {
+		return rep, &FileError{FileProofs, fmt.Sprintf("holds %d proofs for %d events", len(proofLines), len(leaves))}
 	}
-	bySeq := map[int64]audit.Event{}
-	for i, e := range chain {
-		if i > 0 && (e.Seq != chain[i-1].Seq+1 || e.PrevHash != chain[i-1].Hash) {
-			return rep, &FileError{FileChain, fmt.Sprintf("event %d does not follow and link to event %d", e.Seq, chain[i-1].Seq)}
+	if len(leaves) == 0 {
+		return rep, &FileError{FileEvents, "holds no event"}
+	}
+	var last int64
+	for i, leaf := range leaves {
+		var e struct {
+			Seq        int64  `json:"seq"`
+			CampaignID string `json:"campaign_id"`
 		}
-		if e.ComputeHash() != e.Hash {
-			return rep, &FileError{FileChain, fmt.Sprintf("event %d was altered: its content does not hash to its stored hash", e.Seq)}
+		if err := json.Unmarshal(leaf, &e); err != nil || e.Seq <= 0 {
+			return rep, &FileError{FileEvents, fmt.Sprintf("line %d is not an audit event", i+1)}
 		}
-		bySeq[e.Seq] = e
-	}
-	rep.ChainFrom, rep.ChainTo = chain[0].Seq, chain[len(chain)-1].Seq
-	for _, c := range cps {
-		e, ok := bySeq[c.Seq]
-		if !ok {
-			return rep, &FileError{checkpointDir + strconv.FormatInt(c.Seq, 10) + ".json", fmt.Sprintf("covers event %d, outside the chain segment %d to %d", c.Seq, rep.ChainFrom, rep.ChainTo)}
+		if e.Seq <= last {
+			return rep, &FileError{FileEvents, fmt.Sprintf("event %d follows event %d: events are out of order or repeated", e.Seq, last)}
 		}
-		if e.Hash != c.HeadHash {
-			return rep, &FileError{FileChain, fmt.Sprintf("event %d hashes to %s but the signed checkpoint %d says %s: the chain was rewritten", e.Seq, e.Hash, c.Seq, c.HeadHash)}
+		last = e.Seq
+		if e.CampaignID != camp.ID {
+			return rep, &FileError{FileEvents, fmt.Sprintf("event %d belongs to campaign %q, not to %s", e.Seq, e.CampaignID, camp.ID)}
 		}
-	}
-	if last := cps[len(cps)-1].Seq; last != rep.ChainTo {
-		return rep, &FileError{FileChain, fmt.Sprintf("ends at event %d, not at the covering checkpoint %d", rep.ChainTo, last)}
-	}
-	rep.Checkpoint = cps[len(cps)-1].Seq
-
-	// 5. The excerpt is part of the covered chain.
-	excerpt, err := readEvents(files[FileExcerpt])
-	if err != nil {
-		return rep, &FileError{FileExcerpt, err.Error()}
-	}
-	for _, e := range excerpt {
-		if c, ok := bySeq[e.Seq]; !ok || c != e {
-			return rep, &FileError{FileExcerpt, fmt.Sprintf("event %d is not the same as event %d of the covered chain", e.Seq, e.Seq)}
+		var p Proof
+		if err := strictJSON(proofLines[i], &p); err != nil {
+			return rep, &FileError{FileProofs, fmt.Sprintf("line %d: %v", i+1, err)}
 		}
-		if e.CampaignID != camp.ID && (camp.PatchID == "" || e.PatchID != camp.PatchID) {
-			return rep, &FileError{FileExcerpt, fmt.Sprintf("event %d belongs to neither campaign %s nor its patch", e.Seq, camp.ID)}
+		if p.Seq != e.Seq || p.LeafIndex != e.Seq-1 || p.TreeSize != cp.Size {
+			return rep, &FileError{FileProofs, fmt.Sprintf("line %d proves event %d (leaf %d) in a log of %d events, not event %d in the log of %d the checkpoint signs", i+1, p.Seq, p.LeafIndex, p.TreeSize, e.Seq, cp.Size)}
+		}
+		path := make([][]byte, len(p.Hashes))
+		for j, h := range p.Hashes {
+			if path[j], err = hex.DecodeString(h); err != nil || len(path[j]) != 32 {
+				return rep, &FileError{FileProofs, fmt.Sprintf("line %d: hash %d is not a SHA-256 hash in hex", i+1, j+1)}
+			}
+		}
+		if err := audit.VerifyInclusion(uint64(p.LeafIndex), uint64(cp.Size), audit.Hasher.HashLeaf(leaf), path, cp.Root); err != nil {
+			return rep, &FileError{FileEvents, fmt.Sprintf("event %d is not in the signed log: its leaf and inclusion proof do not lead to the checkpoint's root (the event was altered, or the proof or checkpoint replaced)", e.Seq)}
 		}
 	}
-	rep.Events = len(excerpt)
+	rep.Events = len(leaves)
 	return rep, nil
+}
+
+// splitLines splits newline-terminated lines, without their newlines.
+func splitLines(b []byte) [][]byte {
+	var out [][]byte
+	for len(b) > 0 {
+		line, rest, _ := bytes.Cut(b, []byte("\n"))
+		out = append(out, line)
+		b = rest
+	}
+	return out
 }
 
 func readBundle(r io.Reader) (map[string][]byte, error) {
@@ -263,18 +252,4 @@ func strictJSON(b []byte, v any) error {
 		return fmt.Errorf("not valid: %v", err)
 	}
 	return nil
-}
-
-func readEvents(b []byte) ([]audit.Event, error) {
-	var out []audit.Event
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	for dec.More() {
-		var e audit.Event
-		if err := dec.Decode(&e); err != nil {
-			return nil, fmt.Errorf("line %d: %v", len(out)+1, err)
-		}
-		out = append(out, e)
-	}
-	return out, nil
 }

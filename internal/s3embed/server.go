@@ -62,6 +62,9 @@ type Config struct {
 	Region string
 	// Logger receives request and storage logs; nil discards them.
 	Logger *slog.Logger
+	// ReadOnly opens a folder another process may be serving: nothing left by its writes is
+	// removed or recovered, and every request that would change something is refused.
+	ReadOnly bool
 }
 
 // Server is an S3-compatible endpoint over a folder. It implements
@@ -117,11 +120,13 @@ func New(cfg Config) (*Server, error) {
 		buckets:  map[string]*bucketIndex{},
 		reqStamp: randomHex(4),
 	}
-	if err := s.clearTmp(); err != nil {
-		return nil, err
-	}
-	if err := s.recoverUploads(); err != nil {
-		return nil, fmt.Errorf("s3embed: %w", err)
+	if !cfg.ReadOnly {
+		if err := s.clearTmp(); err != nil {
+			return nil, err
+		}
+		if err := s.recoverUploads(); err != nil {
+			return nil, fmt.Errorf("s3embed: %w", err)
+		}
 	}
 	if err := s.loadBuckets(); err != nil {
 		return nil, fmt.Errorf("s3embed: %w", err)
@@ -231,7 +236,12 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w := &statusWriter{ResponseWriter: rw}
 	w.Header().Set("x-amz-request-id", reqID)
 	w.Header().Set("Server", "otpatch-s3embed")
-	aerr := s.route(w, r)
+	var aerr *apiError
+	if s.cfg.ReadOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		aerr = errAccessDenied("this endpoint serves its folder read-only")
+	} else {
+		aerr = s.route(w, r)
+	}
 	if aerr != nil {
 		s.writeError(w, r, aerr, reqID)
 	}

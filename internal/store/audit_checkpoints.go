@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"strings"
 
 	"github.com/otpatch/otpatch/internal/audit"
 )
@@ -18,7 +19,7 @@ func (s *Store) Checkpointer() *audit.Checkpointer { return s.checkpointer.Load(
 
 func (s *Store) appended(e audit.Event) {
 	if c := s.checkpointer.Load(); c != nil {
-		c.Appended(e.Seq, e.Hash)
+		c.Appended(e.Seq)
 	}
 }
 
@@ -31,9 +32,10 @@ func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
 	return head.Seq, head.Hash, nil
 }
 
-// VerifyAudit recomputes the whole chain in pages and compares its end with the recorded
-// head; with a checkpointer attached it also compares the chain with every signed checkpoint,
-// which detects a chain rewritten with recomputed hashes or cut short with the head moved back.
+// VerifyAudit recomputes the whole log in pages — every event's chain hash and its leaf in
+// the Merkle tree — and compares its end with the recorded head; with a checkpointer attached
+// it also compares the log with every signed checkpoint, which detects a log rewritten with
+// recomputed hashes or cut short with the head moved back.
 func (s *Store) VerifyAudit(ctx context.Context) (audit.Result, error) {
 	c := s.checkpointer.Load()
 	if c == nil {
@@ -42,8 +44,10 @@ func (s *Store) VerifyAudit(ctx context.Context) (audit.Result, error) {
 	return s.VerifyAuditWith(ctx, c.PublicKey(), c.Store())
 }
 
-// VerifyAuditWith verifies the chain against the checkpoints in cps, which must be signed by
-// pub (`otpatch audit verify` with the published key and the object store).
+// VerifyAuditWith verifies the log against the checkpoints in cps, which must be signed by
+// pub (`otpatch audit verify` with the published key and the object store): the tree
+// checkpoint notes, whose origin is read from the first of them and covered by every
+// signature, and the older chain checkpoints.
 func (s *Store) VerifyAuditWith(ctx context.Context, pub ed25519.PublicKey, cps audit.CheckpointStore) (audit.Result, error) {
 	v := audit.NewVerifier()
 	list, err := cps.Checkpoints(ctx, 0)
@@ -54,5 +58,16 @@ func (s *Store) VerifyAuditWith(ctx context.Context, pub ed25519.PublicKey, cps 
 		return audit.Result{}, err
 	}
 	v.UseCheckpoints(pub, list)
+	notes, err := cps.Notes(ctx, 0)
+	if errors.Is(err, audit.ErrBadCheckpoint) {
+		return audit.Result{OK: false, Problem: err.Error() + ": the checkpoint store was tampered with"}, nil
+	}
+	if err != nil {
+		return audit.Result{}, err
+	}
+	if len(notes) > 0 {
+		origin, _, _ := strings.Cut(string(notes[0]), "\n")
+		v.UseNotes(audit.VerifierKey(pub, origin), notes)
+	}
 	return s.verifyChain(ctx, v)
 }

@@ -49,9 +49,10 @@ func newCheckpointer(t *testing.T, cps audit.CheckpointStore, every int64) *audi
 	return c
 }
 
-// rewriteChain changes event from and recomputes every later hash and the head, as an
-// attacker with database access would: the plain chain check passes afterwards.
-func rewriteChain(t *testing.T, st *Store, from int64) {
+// rewriteLog changes event from and recomputes every later chain hash, every tree node and
+// the head, as an attacker with database access who knows both algorithms would: the check
+// without checkpoints passes afterwards.
+func rewriteLog(t *testing.T, st *Store, from int64) {
 	t.Helper()
 	events, err := st.AuditEvents(context.Background(), AuditFilter{AfterSeq: from - 1})
 	if err != nil {
@@ -69,11 +70,46 @@ func rewriteChain(t *testing.T, st *Store, from int64) {
 	if err := st.DB().Exec(`UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, head, hash).Error; err != nil {
 		t.Fatal(err)
 	}
+	regrowTree(t, st)
+}
+
+// truncateLog deletes the events after keep and moves the chain head and the tree back to
+// match: a log cut short that verifies on its own.
+func truncateLog(t *testing.T, st *Store, keep int64) {
+	t.Helper()
+	var last audit.Event
+	if err := st.DB().Raw(`SELECT hash FROM audit_events WHERE seq = ?`, keep).Scan(&last.Hash).Error; err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`DELETE FROM audit_events WHERE seq > ?`} {
+		if err := st.DB().Exec(q, keep).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.DB().Exec(`UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, keep, last.Hash).Error; err != nil {
+		t.Fatal(err)
+	}
+	regrowTree(t, st)
+}
+
+// regrowTree throws the stored tree away and builds it again from the events, as a store
+// that migrates from a chain does.
+func regrowTree(t *testing.T, st *Store) {
+	t.Helper()
+	for _, q := range []string{`DELETE FROM audit_nodes`, `UPDATE audit_head SET tree_size = 0, tree_root = '' WHERE id = 1`} {
+		if err := st.DB().Exec(q).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.tree = nil
+	if err := st.buildTree(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Checkpoints on a real MinIO bucket with object lock: they are written under COMPLIANCE
-// retention and cannot be deleted; verification against them detects a rewritten chain and a
-// truncated one, which the plain chain check does not; on SQLite and PostgreSQL.
+// retention and cannot be deleted; verification against them detects a rewritten log and a
+// truncated one, which the check without checkpoints does not; on SQLite and PostgreSQL.
 func TestAuditCheckpointsOnMinIO(t *testing.T) {
 	srv := testenv.MinIO(t)
 	ctx := context.Background()
@@ -91,13 +127,13 @@ func TestAuditCheckpointsOnMinIO(t *testing.T) {
 			st := freshTrail(t, dsn)
 			c := newCheckpointer(t, cps, 1000)
 			appendEvents(t, st, 3)
-			cp, err := c.CheckpointHead(ctx, st.AuditHead)
+			cp, err := c.CheckpointHead(ctx, st.AuditTreeHead)
 			if err != nil {
 				t.Fatal(err)
 			}
-			key := audit.CheckpointObjectKey(cp.Seq)
-			if !strings.HasPrefix(key, "audit/checkpoints/") || !strings.HasSuffix(key, "3.json") {
-				t.Errorf("checkpoint key %s, want audit/checkpoints/<seq>.json", key)
+			key := audit.NoteObjectKey(cp.Size)
+			if !strings.HasPrefix(key, "audit/checkpoints/") || !strings.HasSuffix(key, "3.note") {
+				t.Errorf("checkpoint key %s, want audit/checkpoints/<size>.note", key)
 			}
 			info, err := raw.StatObject(ctx, objs.Bucket(), key, minio.StatObjectOptions{})
 			if err != nil {
@@ -120,74 +156,94 @@ func TestAuditCheckpointsOnMinIO(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Overwriting it adds a version; the original is still read, the forgery fails.
-			forged := cp
-			forged.HeadHash = strings.Repeat("0", 64)
-			b := forged.Marshal()
-			if _, err := raw.PutObject(ctx, objs.Bucket(), key, bytes.NewReader(b), int64(len(b)), minio.PutObjectOptions{}); err != nil {
+			forged := bytes.Replace(cp.Note, []byte("\n3\n"), []byte("\n2\n"), 1)
+			if _, err := raw.PutObject(ctx, objs.Bucket(), key, bytes.NewReader(forged), int64(len(forged)), minio.PutObjectOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			got, err := cps.Checkpoints(ctx, cp.Seq)
-			if err != nil || len(got) != 2 || got[0] != cp && got[1] != cp {
-				t.Fatalf("after a delete and an overwrite, Checkpoints = %+v, %v; want the original still there", got, err)
+			got, err := cps.Notes(ctx, cp.Size)
+			if err != nil || len(got) != 2 || !bytes.Equal(got[0], cp.Note) && !bytes.Equal(got[1], cp.Note) {
+				t.Fatalf("after a delete and an overwrite, Notes = %q, %v; want the original still there", got, err)
 			}
 			st.SetCheckpointer(c)
 			res, err := st.VerifyAudit(ctx)
-			if err != nil || res.OK || !strings.Contains(res.Problem, "does not carry a valid signature") {
+			if err != nil || res.OK || !strings.Contains(res.Problem, "tampered") {
 				t.Fatalf("VerifyAudit with a forged checkpoint version = %+v, %v; want it refused", res, err)
 			}
 		})
 
-		t.Run("rewritten chain", func(t *testing.T) {
+		t.Run("rewritten log", func(t *testing.T) {
 			st := freshTrail(t, dsn)
 			c := newCheckpointer(t, cpsUnder(t, srv), 1000)
 			appendEvents(t, st, 4)
-			if _, err := c.CheckpointHead(ctx, st.AuditHead); err != nil {
+			if _, err := c.CheckpointHead(ctx, st.AuditTreeHead); err != nil {
 				t.Fatal(err)
 			}
 			appendEvents(t, st, 6)
-			if _, err := c.CheckpointHead(ctx, st.AuditHead); err != nil {
+			if _, err := c.CheckpointHead(ctx, st.AuditTreeHead); err != nil {
 				t.Fatal(err)
-			}
-			if res, err := st.VerifyAudit(ctx); err != nil || !res.OK {
-				t.Fatalf("before tampering: %+v, %v", res, err)
 			}
 			st.SetCheckpointer(c)
 			res, err := st.VerifyAudit(ctx)
-			if err != nil || !res.OK || res.Checkpoints != 2 || res.CheckpointSeq != 10 {
-				t.Fatalf("intact chain with checkpoints = %+v, %v; want OK with checkpoints 4 and 10", res, err)
+			if err != nil || !res.OK || res.Notes != 2 || res.NoteSize != 10 {
+				t.Fatalf("intact log with checkpoints = %+v, %v; want OK with checkpoints of 4 and 10", res, err)
 			}
-			rewriteChain(t, st, 6)
+			rewriteLog(t, st, 6)
 			st.SetCheckpointer(nil)
 			if res, err := st.VerifyAudit(ctx); err != nil || !res.OK {
-				t.Fatalf("the rewrite is not consistent (the plain check fails: %+v, %v)", res, err)
+				t.Fatalf("the rewrite is not consistent (the check without checkpoints fails: %+v, %v)", res, err)
 			}
 			st.SetCheckpointer(c)
 			res, err = st.VerifyAudit(ctx)
-			if err != nil || res.OK || res.BrokenAt != 5 || !strings.Contains(res.Problem, "events 5 to 10 were rewritten") {
-				t.Fatalf("rewritten chain: %+v, %v; want broken at 5 (after checkpoint 4), naming checkpoint 10", res, err)
+			if err != nil || res.OK || res.BrokenAt != 5 || !strings.Contains(res.Problem, "signed checkpoint says") {
+				t.Fatalf("rewritten log: %+v, %v; want broken from 5 (after the checkpoint of 4)", res, err)
+			}
+			if h, err := st.CheckAuditTail(ctx); err != nil || h.OK {
+				t.Fatalf("the tail check of a rewritten log = %+v, %v; want the root at the newest checkpoint to differ", h, err)
 			}
 		})
 
-		t.Run("truncated chain", func(t *testing.T) {
+		t.Run("legacy chain checkpoints", func(t *testing.T) {
+			// A trail kept before the tree, with a checkpoint of its chain: migrating makes every
+			// event a leaf in order; the old checkpoint still verifies, nothing is lost.
 			st := freshTrail(t, dsn)
-			c := newCheckpointer(t, cpsUnder(t, srv), 1000)
-			events := appendEvents(t, st, 8)
-			if _, err := c.CheckpointHead(ctx, st.AuditHead); err != nil {
+			_, key, _ := ed25519.GenerateKey(rand.Reader)
+			mine := cpsUnder(t, srv)
+			c, err := audit.NewCheckpointer(audit.CheckpointerOptions{Key: key, Store: mine, Interval: time.Hour})
+			if err != nil {
 				t.Fatal(err)
 			}
-			if err := st.DB().Exec(`DELETE FROM audit_events WHERE seq > 5`).Error; err != nil {
+			events := appendEvents(t, st, 7)
+			if err := mine.PutCheckpoint(ctx, audit.SignCheckpoint(key, 7, events[6].Hash, audit.FormatTime(time.Now()))); err != nil {
 				t.Fatal(err)
 			}
-			if err := st.DB().Exec(`UPDATE audit_head SET seq = 5, hash = ? WHERE id = 1`, events[4].Hash).Error; err != nil {
+			for _, q := range []string{`DELETE FROM audit_nodes`, `UPDATE audit_head SET tree_size = 0, tree_root = '' WHERE id = 1`} {
+				if err := st.DB().Exec(q).Error; err != nil {
+					t.Fatal(err)
+				}
+			}
+			st.tree = nil
+			if _, err := st.Append(ctx, Event{Actor: "x", Action: "y"}); err == nil {
+				t.Fatal("an event was appended to a log whose tree is not built")
+			}
+			if _, err := st.Migrate(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if res, err := st.VerifyAudit(ctx); err != nil || !res.OK {
-				t.Fatalf("the truncation is not consistent (the plain check fails: %+v, %v)", res, err)
+			size, root, err := st.AuditTreeHead(ctx)
+			want := audit.Ranges.NewEmptyRange(0)
+			for _, e := range events {
+				_ = want.Append(e.LeafHash(), nil)
 			}
+			if err != nil || size != 7 || !bytes.Equal(root, audit.Root(want)) {
+				t.Fatalf("after migrating, the tree holds %d events (%v); want the 7 events in order", size, err)
+			}
+			appendEvents(t, st, 2)
 			st.SetCheckpointer(c)
+			if _, err := c.CheckpointHead(ctx, st.AuditTreeHead); err != nil {
+				t.Fatal(err)
+			}
 			res, err := st.VerifyAudit(ctx)
-			if err != nil || res.OK || res.BrokenAt != 6 || !strings.Contains(res.Problem, "events were removed from the tail") {
-				t.Fatalf("truncated chain: %+v, %v; want broken at 6", res, err)
+			if err != nil || !res.OK || res.Checkpoints != 1 || res.CheckpointSeq != 7 || res.Notes != 1 || res.Events != 9 {
+				t.Fatalf("VerifyAudit after the migration = %+v, %v; want the old chain checkpoint and the new note both matched", res, err)
 			}
 		})
 
@@ -197,40 +253,113 @@ func TestAuditCheckpointsOnMinIO(t *testing.T) {
 			st.SetCheckpointer(c)
 			rctx, cancel := context.WithCancel(ctx)
 			done := make(chan struct{})
-			go func() { defer close(done); _ = c.Run(rctx, st.AuditHead) }()
+			go func() { defer close(done); _ = c.Run(rctx, st.AuditTreeHead) }()
 			t.Cleanup(func() { cancel(); <-done })
 			appendEvents(t, st, 12)
-			head, _, err := st.AuditHead(ctx)
-			if err != nil || head != 12 {
-				t.Fatalf("head %d, %v; want 12", head, err)
+			size, _, err := st.AuditTreeHead(ctx)
+			if err != nil || size != 12 {
+				t.Fatalf("log of %d, %v; want 12", size, err)
 			}
 			// The promise is that fewer than Every events follow the newest checkpoint. Where the
-			// checkpoints fall depends on how commits were grouped (a checkpoint may cover events
-			// 1–8 when eight committed together), so the newest must be past event 12−5 = 7.
-			// Run writes off the request path; wait for it (the deadline only bounds a hang).
-			var got []audit.Checkpoint
+			// checkpoints fall depends on how commits were grouped, so the newest must be past
+			// event 12−5 = 7. Run writes off the request path; wait for it (the deadline only
+			// bounds a hang).
+			var newest *audit.TreeCheckpoint
 			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-				got, err = c.Store().Checkpoints(ctx, 0)
-				if err != nil {
+				if newest, err = c.Newest(ctx); err != nil {
 					t.Fatal(err)
 				}
-				if len(got) > 0 && got[len(got)-1].Seq > head-5 {
+				if newest != nil && newest.Size > size-5 {
 					break
 				}
 			}
-			if len(got) == 0 || got[len(got)-1].Seq <= head-5 {
-				t.Fatalf("checkpoints %+v after 12 events with Every=5; want the newest past event %d", got, head-5)
+			if newest == nil || newest.Size <= size-5 {
+				t.Fatalf("newest checkpoint %+v after 12 events with Every=5; want one past event %d", newest, size-5)
 			}
 			res, err := st.VerifyAudit(ctx)
-			if err != nil || !res.OK || res.Checkpoints == 0 {
+			if err != nil || !res.OK || res.Notes == 0 {
 				t.Fatalf("VerifyAudit = %+v, %v", res, err)
 			}
 		})
 	})
 }
 
+// The tail-deletion attack: events written after the newest checkpoint are deleted, with the
+// chain head and the tree moved back to match, so the log verifies on its own. While the
+// server runs, its tail check sees the log shrink below what it saw; a clean shutdown signs
+// the tail, so after it the verification and the start-up check of the next process see the
+// checkpoint beyond the log; both raise a critical alarm and mark the audit broken.
+func TestTailDeletionIsDetected(t *testing.T) {
+	srv := testenv.MinIO(t)
+	ctx := context.Background()
+	forEachDB(t, func(t *testing.T, dsn string) {
+		st := freshTrail(t, dsn)
+		cps := cpsUnder(t, srv)
+		_, key, _ := ed25519.GenerateKey(rand.Reader)
+		c, err := audit.NewCheckpointer(audit.CheckpointerOptions{Key: key, Store: cps, Interval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.SetCheckpointer(c)
+		appendEvents(t, st, 5)
+		if _, err := c.CheckpointHead(ctx, st.AuditTreeHead); err != nil {
+			t.Fatal(err)
+		}
+		appendEvents(t, st, 4) // 6 to 9: not yet in a checkpoint
+
+		// While running: the quick check compares the log with what this process saw.
+		truncateLog(t, st, 6)
+		if res, err := st.VerifyAudit(ctx); err != nil || !res.OK {
+			t.Fatalf("the truncation is not consistent with the checkpoint of 5: %+v, %v", res, err)
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		watched := st.WatchAudit(wctx, WatchOptions{Tail: time.Hour, Full: time.Hour})
+		h := st.AuditHealth()
+		if h == nil || h.OK || !strings.Contains(h.Problem, "events 7 to 9 were removed from the tail") {
+			t.Fatalf("AuditHealth after the tail was cut while running = %+v; want it broken, naming events 7 to 9", h)
+		}
+		alarms, err := st.AlarmsPage(ctx, AlarmFilter{Limit: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raised := false
+		for _, a := range alarms {
+			raised = raised || a.Kind == "audit_log_broken" && a.Severity == "critical"
+		}
+		if !raised {
+			t.Fatalf("alarms %+v; want a critical audit_log_broken alarm", alarms)
+		}
+		cancel()
+		<-watched
+
+		// After a clean shutdown (Close signs the tail) the cut is beyond a checkpoint.
+		appendEvents(t, st, 3)
+		if err := c.Close(ctx, st.AuditTreeHead); err != nil {
+			t.Fatal(err)
+		}
+		size, _, _ := st.AuditTreeHead(ctx)
+		truncateLog(t, st, size-2)
+		res, err := st.VerifyAudit(ctx)
+		if err != nil || res.OK || !strings.Contains(res.Problem, "removed from the tail") {
+			t.Fatalf("VerifyAudit after the tail signed at shutdown was cut = %+v, %v; want it broken", res, err)
+		}
+		// A process starting on it (a new store and checkpointer) sees it at its first check.
+		next := openStore(t, dsn)
+		c2, err := audit.NewCheckpointer(audit.CheckpointerOptions{Key: key, Store: cps, Interval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		next.SetCheckpointer(c2)
+		h2, err := next.CheckAuditTail(ctx)
+		if err != nil || h2.OK || !strings.Contains(h2.Problem, "newest signed checkpoint") {
+			t.Fatalf("the start-up check = %+v, %v; want the newest checkpoint beyond the log", h2, err)
+		}
+	})
+}
+
 // cpsUnder gives a test its own locked bucket on srv, so its checkpoints describe only its
-// own chain.
+// own log.
 func cpsUnder(t *testing.T, srv testenv.MinIOServer) *audit.ObjectCheckpoints {
 	t.Helper()
 	b := make([]byte, 6)
@@ -243,11 +372,11 @@ func cpsUnder(t *testing.T, srv testenv.MinIOServer) *audit.ObjectCheckpoints {
 	return cps
 }
 
-// freshTrail opens the test's database with an empty audit trail: the subtests share it.
+// freshTrail opens the test's database with an empty audit log: the subtests share it.
 func freshTrail(t *testing.T, dsn string) *Store {
 	t.Helper()
 	st := newStore(t, dsn)
-	for _, q := range []string{`DELETE FROM audit_events`, `UPDATE audit_head SET seq = 0, hash = '' WHERE id = 1`} {
+	for _, q := range []string{`DELETE FROM audit_events`, `DELETE FROM audit_nodes`, `UPDATE audit_head SET seq = 0, hash = '', tree_size = 0, tree_root = '' WHERE id = 1`} {
 		if err := st.DB().Exec(q).Error; err != nil {
 			t.Fatal(err)
 		}

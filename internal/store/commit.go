@@ -105,14 +105,11 @@ func (s *Store) commitGroup(group []*writeReq) {
 	var events []audit.Event
 	var owners []int
 	savepoints := len(group) > 1
+	var tree *treeState
 	err := s.db.Transaction(func(tx *gorm.DB) error {
-		var head auditHead
-		q := tx.Model(&auditHead{}).Where("id = 1")
-		if s.dialect == "postgres" {
-			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
-		}
-		if err := q.Take(&head).Error; err != nil {
-			return fmt.Errorf("read audit head: %w", err)
+		head, err := s.lockHead(tx)
+		if err != nil {
+			return err
 		}
 		for i, r := range group {
 			if err := r.ctx.Err(); err != nil {
@@ -146,6 +143,14 @@ func (s *Store) commitGroup(group []*writeReq) {
 		if len(events) == 0 {
 			return nil
 		}
+		if head.TreeSize != head.Seq-int64(len(events)) {
+			return fmt.Errorf("append audit events: the Merkle tree holds %d events but the chain %d; the store must migrate first", head.TreeSize, head.Seq-int64(len(events)))
+		}
+		rng, root, err := s.appendLeaves(tx, head.TreeSize, head.TreeRoot, events)
+		if err != nil {
+			return err
+		}
+		tree = &treeState{rng: rng, root: root}
 		rows := make([]auditRow, len(events))
 		for i, e := range events {
 			rows[i] = auditRow(e)
@@ -153,7 +158,7 @@ func (s *Store) commitGroup(group []*writeReq) {
 		if err := tx.Create(&rows).Error; err != nil {
 			return fmt.Errorf("append audit events: %w", err)
 		}
-		if err := tx.Model(&auditHead{}).Where("id = 1").Updates(map[string]any{"seq": head.Seq, "hash": head.Hash}).Error; err != nil {
+		if err := tx.Model(&auditHead{}).Where("id = 1").Updates(map[string]any{"seq": head.Seq, "hash": head.Hash, "tree_size": int64(rng.End()), "tree_root": root}).Error; err != nil {
 			return fmt.Errorf("move audit head: %w", err)
 		}
 		return nil
@@ -164,7 +169,11 @@ func (s *Store) commitGroup(group []*writeReq) {
 				results[i].err = err
 			}
 		}
+		s.tree = nil
 	} else {
+		if tree != nil {
+			s.tree = tree
+		}
 		for k, i := range owners {
 			results[i].ev = events[k]
 			s.appended(events[k])
@@ -186,4 +195,18 @@ func (s *Store) seal(ev Event, headSeq int64, headHash string) (audit.Event, err
 		AssetID: ev.AssetID, RequestID: ev.RequestID, WorkflowID: ev.WorkflowID, Details: details}
 	e.Seal(headSeq, headHash)
 	return e, nil
+}
+
+// lockHead reads the audit head in tx and holds it until tx ends (PostgreSQL row lock; SQLite
+// transactions take the write lock when they begin).
+func (s *Store) lockHead(tx *gorm.DB) (auditHead, error) {
+	var head auditHead
+	q := tx.Model(&auditHead{}).Where("id = 1")
+	if s.dialect == "postgres" {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	if err := q.Take(&head).Error; err != nil {
+		return head, fmt.Errorf("read audit head: %w", err)
+	}
+	return head, nil
 }

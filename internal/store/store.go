@@ -47,6 +47,11 @@ type Store struct {
 	log     *slog.Logger
 	// checkpointer, when set, is told about every committed audit event (SetCheckpointer).
 	checkpointer atomic.Pointer[audit.Checkpointer]
+	// tree is the committer's compact range of the audit tree (audit_tree.go); only the
+	// committer goroutine and Migrate, before it writes, touch it.
+	tree *treeState
+	// auditHealth is what the last check of the audit log found (audit_watch.go).
+	auditHealth atomic.Pointer[AuditHealth]
 	// The group committer (commit.go).
 	reqs    chan *writeReq
 	stop    chan struct{}
@@ -242,6 +247,11 @@ func (s *Store) MigrateTo(ctx context.Context, target int) ([]int, error) {
 			return applied, fmt.Errorf("migration %s: %w", m.name, err)
 		}
 	}
+	if target == 0 || target >= treeMigration {
+		if err := s.buildTree(ctx); err != nil {
+			return applied, err
+		}
+	}
 	return applied, nil
 }
 
@@ -300,9 +310,11 @@ type Event struct {
 }
 
 type auditHead struct {
-	ID   int
-	Seq  int64
-	Hash string
+	ID       int
+	Seq      int64
+	Hash     string
+	TreeSize int64
+	TreeRoot string
 }
 
 func (auditHead) TableName() string { return "audit_head" }
@@ -382,14 +394,23 @@ func (s *Store) AuditEvents(ctx context.Context, f AuditFilter) ([]audit.Event, 
 // verifyPage is how many events verifyChain reads per query.
 const verifyPage = 10000
 
-// verifyChain recomputes the whole chain with v and compares its end with the recorded head.
+// verifyChain recomputes the whole log with v and compares its end with the recorded head.
 // It reads the trail in keyset pages (seq > last seen), scanning rows without reflection, and
-// reads the next page while v checks the current one.
+// reads and hashes the next page (on every core) while v checks the current one.
 func (s *Store) verifyChain(ctx context.Context, v *audit.Verifier) (audit.Result, error) {
 	type page struct {
-		rows []audit.Event
-		err  error
+		rows   []audit.Event
+		chain  []string
+		leaves [][]byte
+		err    error
 	}
+	// The head first: events committed while the log is read are left for the next check,
+	// and nothing committed before it is mistaken for missing.
+	var head auditHead
+	if err := s.db.WithContext(ctx).Take(&head, "id = 1").Error; err != nil {
+		return audit.Result{}, err
+	}
+	var beyond atomic.Int64 // the newest event found after the head read first
 	ctx, cancel := context.WithCancel(ctx)
 	pages := make(chan page, 1)
 	go func() {
@@ -397,12 +418,20 @@ func (s *Store) verifyChain(ctx context.Context, v *audit.Verifier) (audit.Resul
 		var after int64
 		for {
 			rows, err := s.auditPage(ctx, after, verifyPage)
+			for len(rows) > 0 && rows[len(rows)-1].Seq > head.Seq {
+				beyond.Store(max(beyond.Load(), rows[len(rows)-1].Seq))
+				rows = rows[:len(rows)-1]
+			}
+			p := page{rows: rows, err: err}
+			if err == nil {
+				p.chain, p.leaves = audit.Hashes(rows)
+			}
 			select {
-			case pages <- page{rows, err}:
+			case pages <- p:
 			case <-ctx.Done():
 				return
 			}
-			if err != nil || len(rows) < verifyPage {
+			if err != nil || len(rows) < verifyPage || rows[len(rows)-1].Seq >= head.Seq {
 				return
 			}
 			after = rows[len(rows)-1].Seq
@@ -417,23 +446,37 @@ func (s *Store) verifyChain(ctx context.Context, v *audit.Verifier) (audit.Resul
 		if p.err != nil {
 			return audit.Result{}, p.err
 		}
-		for _, e := range p.rows {
-			if !v.Add(e) {
+		for i, e := range p.rows {
+			if !v.AddHashed(e, p.chain[i], p.leaves[i]) {
 				return v.Result(), nil
 			}
 		}
 	}
-	var head auditHead
-	if err := s.db.WithContext(ctx).Take(&head, "id = 1").Error; err != nil {
-		return audit.Result{}, err
-	}
 	v.CheckHead(head.Seq, head.Hash)
+	if b := beyond.Load(); b > 0 && v.Result().OK {
+		// Committed since the head was read, or written without moving the head: the head
+		// now tells which.
+		var now auditHead
+		if err := s.db.WithContext(ctx).Take(&now, "id = 1").Error; err != nil {
+			return audit.Result{}, err
+		}
+		if now.Seq < b {
+			res := v.Result()
+			res.OK, res.BrokenAt = false, now.Seq+1
+			res.Problem = fmt.Sprintf("the log continues to event %d but the recorded head is event %d: events %d to %d were added without moving the head", b, now.Seq, now.Seq+1, b)
+			return res, nil
+		}
+	}
 	return v.Result(), nil
 }
 
 // auditPage reads up to limit events after sequence number after, in sequence order.
 func (s *Store) auditPage(ctx context.Context, after int64, limit int) ([]audit.Event, error) {
-	rows, err := s.db.WithContext(ctx).Raw(`SELECT seq, at, actor, role, action, subject_type, subject_id, campaign_id, patch_id,
+	return s.auditPageTx(s.db.WithContext(ctx), after, limit)
+}
+
+func (s *Store) auditPageTx(db *gorm.DB, after int64, limit int) ([]audit.Event, error) {
+	rows, err := db.Raw(`SELECT seq, at, actor, role, action, subject_type, subject_id, campaign_id, patch_id,
 		asset_id, request_id, workflow_id, details, prev_hash, hash FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit).Rows()
 	if err != nil {
 		return nil, err

@@ -402,8 +402,9 @@ func TestWriteIsAtomic(t *testing.T) {
 				st := newStore(t, dsn)
 				// Each case starts from an empty trail; clear what an earlier case left.
 				st.DB().Exec(`DELETE FROM audit_events`)
+				st.DB().Exec(`DELETE FROM audit_nodes`)
 				st.DB().Exec(`DELETE FROM vendors`)
-				st.DB().Exec(`UPDATE audit_head SET seq = 0, hash = '' WHERE id = 1`)
+				st.DB().Exec(`UPDATE audit_head SET seq = 0, hash = '', tree_size = 0, tree_root = '' WHERE id = 1`)
 
 				err := st.Write(ctx, tt.ev, tt.fn)
 				switch {
@@ -522,7 +523,8 @@ func TestVerifyAuditDetectsTampering(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				// A fresh trail for each case.
 				st.DB().Exec(`DELETE FROM audit_events`)
-				st.DB().Exec(`UPDATE audit_head SET seq = 0, hash = '' WHERE id = 1`)
+				st.DB().Exec(`DELETE FROM audit_nodes`)
+				st.DB().Exec(`UPDATE audit_head SET seq = 0, hash = '', tree_size = 0, tree_root = '' WHERE id = 1`)
 				events := appendEvents(t, st, n)
 				tt.tamper(t, st, events)
 				res, err := st.VerifyAudit(ctx)
@@ -574,7 +576,10 @@ func TestVerifyAuditAcrossPages(t *testing.T) {
 		if err != nil || !res.OK || res.Events != n || res.HeadSeq != n {
 			t.Fatalf("VerifyAudit = %+v, %v; want OK with %d events", res, err, n)
 		}
-		// A new event continues the imported chain.
+		// Migrating adds the imported events to the tree; a new event continues the chain.
+		if _, err := st.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
 		e, err := st.Append(ctx, Event{Actor: "ann.audit", Role: "auditor", Action: "audit.verified", SubjectType: "audit", SubjectID: "chain"})
 		if err != nil || e.Seq != n+1 || e.PrevHash != hash {
 			t.Fatalf("Append after %d events = seq %d prev %s, %v; want seq %d linked to %s", n, e.Seq, e.PrevHash, err, n+1, hash)

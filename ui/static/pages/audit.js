@@ -1,5 +1,5 @@
-// Audit: the hash-chained trail with filters, the chain verification, exports and the evidence
-// bundle of a campaign.
+// Audit: the trail (a Merkle tree log) with filters, its verification against the signed
+// checkpoints, the newest checkpoint, exports and the evidence bundle of a campaign.
 import { fill, api, apiAll, h, table, utc, short, field, errorBox, hasRoute } from "../lib.js";
 
 const filters = [
@@ -12,23 +12,36 @@ function fromRFC3339(s) { return s ? s.replace(/Z$/, "").slice(0, 16) : ""; }
 
 export async function render(view, _params, query) {
   view.append(h("h1", {}, "Audit trail"),
-    h("p", {}, "Every transition, decision and refused request is an event chained to the one before it by SHA-256. Verification recomputes the chain and names the first broken link."));
+    h("p", {}, "Every transition, decision and refused request is an event in an append-only Merkle tree log. At least every minute the server signs the log's size and root hash as a checkpoint; verification recomputes every event, compares the log with every checkpoint and names the first event that does not verify."));
 
   // Chain verification.
   const verifyOut = h("div", { id: "verify-result", "aria-live": "polite" });
-  const verifyBtn = h("button", { type: "button", id: "verify-chain" }, "Verify the chain");
+  const verifyBtn = h("button", { type: "button", id: "verify-chain" }, "Verify the log");
   verifyBtn.addEventListener("click", async () => {
     fill(verifyOut, h("p", {}, "Verifying…"));
     try {
       const r = await api("/api/v1/audit/verify");
       verifyOut.dataset.ok = String(r.ok);
       fill(verifyOut, r.ok
-        ? h("p", { class: "ok-text" }, "✓ Chain intact: ", String(r.events), " events verified, head #", String(r.head_seq), " ", h("code", {}, short(r.head_hash, 16)),
-          r.checkpoints ? ", matching " + r.checkpoints + " signed checkpoints (newest at #" + r.checkpoint_seq + ")" : ", no signed checkpoints compared", ".")
-        : h("p", { class: "error", role: "alert" }, "✗ Chain broken", r.broken_at ? " at event #" + r.broken_at : "", ": ", r.problem || "unknown problem"));
+        ? h("p", { class: "ok-text" }, "✓ Log intact: ", String(r.events), " events verified, root ", h("code", {}, short(r.tree_root, 16)),
+          r.notes ? ", matching " + r.notes + " signed checkpoints (the newest of a log of " + r.note_size + " events)" : ", no signed checkpoints compared",
+          r.checkpoints ? " and " + r.checkpoints + " checkpoints of the older chain" : "", ".")
+        : h("p", { class: "error", role: "alert" }, "✗ Log broken", r.broken_at ? " at event #" + r.broken_at : "", ": ", r.problem || "unknown problem"));
     } catch (err) { fill(verifyOut, errorBox(err)); }
   });
-  view.append(h("section", { "aria-labelledby": "verify-title", class: "card" }, h("h2", { id: "verify-title" }, "Chain verification"), verifyBtn, verifyOut));
+  // The newest signed checkpoint, as GET /api/v1/audit/checkpoint serves it.
+  const cpOut = h("pre", { id: "audit-checkpoint", class: "note" });
+  const cpSection = h("details", {}, h("summary", {}, "Newest signed checkpoint"),
+    h("p", {}, "A C2SP checkpoint note: the log's origin, size and root hash, signed with the key at ", h("code", {}, "/api/v1/audit/key"),
+      ". docs/audit-format.md says how to check it and the inclusion proofs without otpatch."), cpOut);
+  cpSection.addEventListener("toggle", async () => {
+    if (!cpSection.open || cpOut.textContent) return;
+    try {
+      const res = await api("/api/v1/audit/checkpoint", { raw: true });
+      cpOut.textContent = res.ok ? await res.text() : "No checkpoint: " + ((await res.json().catch(() => ({}))).detail || res.status);
+    } catch (err) { fill(cpOut, errorBox(err)); }
+  });
+  view.append(h("section", { "aria-labelledby": "verify-title", class: "card" }, h("h2", { id: "verify-title" }, "Log verification"), verifyBtn, verifyOut, cpSection));
 
   // Filters.
   const inputs = {};
