@@ -8,6 +8,7 @@ import * as advisories from "./pages/advisories.js";
 import * as inventory from "./pages/inventory.js";
 import * as windows from "./pages/windows.js";
 import * as campaigns from "./pages/campaigns.js";
+import * as compliance from "./pages/compliance.js";
 import * as audit from "./pages/audit.js";
 import * as people from "./pages/people.js";
 import * as account from "./pages/account.js";
@@ -28,6 +29,7 @@ const pages = [
   { pattern: /^\/advisories\/([\w-]+)$/, page: advisories.renderAdvisory, group: "staff" },
   { pattern: /^\/inventory$/, page: inventory.render, nav: "Inventory", href: "#/inventory", group: "staff" },
   { pattern: /^\/windows$/, page: windows.render, nav: "Windows", href: "#/windows", group: "staff" },
+  { pattern: /^\/compliance$/, page: compliance.render, nav: "Compliance", href: "#/compliance", group: "staff" },
   { pattern: /^\/audit$/, page: audit.render, nav: "Audit", href: "#/audit", group: "auditors" },
   { pattern: /^\/people$/, page: people.render, nav: "People", href: "#/people", group: "admins" },
   { pattern: /^\/account$/, page: account.render, nav: "Account", href: "#/account", group: "any" },
