@@ -9,9 +9,7 @@ package audit
 import (
 	"bytes"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"runtime"
@@ -71,18 +69,6 @@ func CanonicalDetails(details any) (string, error) {
 		return "", fmt.Errorf("audit details: %w", err)
 	}
 	return string(out), nil
-}
-
-// ComputeHash is SHA-256 over the previous hash and the event's canonical encoding: a JSON
-// array of its fields in a fixed order.
-func (e Event) ComputeHash() string {
-	b, _ := json.Marshal([]any{e.Seq, e.At, e.Actor, e.Role, e.Action, e.SubjectType, e.SubjectID,
-		e.CampaignID, e.PatchID, e.AssetID, e.RequestID, e.WorkflowID, e.Details})
-	h := sha256.New()
-	h.Write([]byte(e.PrevHash))
-	h.Write([]byte{'\n'})
-	h.Write(b)
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Seal links e to the head (seq, hash) of the chain it is appended to.

@@ -42,23 +42,6 @@ type leafData struct {
 	Details     json.RawMessage `json:"details"`
 }
 
-// Leaf is the event's leaf data: one compact JSON object with every field in a fixed order.
-// A verifier hashes these bytes as given; it never has to re-encode them.
-func (e Event) Leaf() []byte {
-	d := json.RawMessage(e.Details)
-	if !json.Valid(d) {
-		// Details are canonical JSON when sealed; a stored value that is not JSON (altered)
-		// still gets a leaf, as a string, so that verification reports the mismatch.
-		d, _ = json.Marshal(e.Details)
-	}
-	b, _ := json.Marshal(leafData{e.Seq, e.At, e.Actor, e.Role, e.Action, e.SubjectType, e.SubjectID,
-		e.CampaignID, e.PatchID, e.AssetID, e.RequestID, e.WorkflowID, d})
-	return b
-}
-
-// LeafHash is the RFC 6962 hash of the event's leaf.
-func (e Event) LeafHash() []byte { return Hasher.HashLeaf(e.Leaf()) }
-
 // EmptyRoot is the root hash of the empty tree, SHA-256 of nothing.
 func EmptyRoot() []byte { s := sha256.Sum256(nil); return s[:] }
 

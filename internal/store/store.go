@@ -412,9 +412,11 @@ func (s *Store) verifyChain(ctx context.Context, v *audit.Verifier) (audit.Resul
 	}
 	var beyond atomic.Int64 // the newest event found after the head read first
 	ctx, cancel := context.WithCancel(ctx)
-	pages := make(chan page, 1)
+	// Three stages: the reader reads page n+2 while the hasher hashes page n+1 (on every
+	// core) and v checks page n.
+	raw, pages := make(chan page, 1), make(chan page, 1)
 	go func() {
-		defer close(pages)
+		defer close(raw)
 		var after int64
 		for {
 			rows, err := s.auditPage(ctx, after, verifyPage)
@@ -422,12 +424,8 @@ func (s *Store) verifyChain(ctx context.Context, v *audit.Verifier) (audit.Resul
 				beyond.Store(max(beyond.Load(), rows[len(rows)-1].Seq))
 				rows = rows[:len(rows)-1]
 			}
-			p := page{rows: rows, err: err}
-			if err == nil {
-				p.chain, p.leaves = audit.Hashes(rows)
-			}
 			select {
-			case pages <- p:
+			case raw <- page{rows: rows, err: err}:
 			case <-ctx.Done():
 				return
 			}
@@ -437,9 +435,24 @@ func (s *Store) verifyChain(ctx context.Context, v *audit.Verifier) (audit.Resul
 			after = rows[len(rows)-1].Seq
 		}
 	}()
+	go func() {
+		defer close(pages)
+		for p := range raw {
+			if p.err == nil {
+				p.chain, p.leaves = audit.Hashes(p.rows)
+			}
+			select {
+			case pages <- p:
+			case <-ctx.Done():
+				for range raw { // the reader stops once ctx is done
+				}
+				return
+			}
+		}
+	}()
 	defer func() {
 		cancel()
-		for range pages { // the reader has stopped when pages is closed
+		for range pages { // both stages have stopped when pages is closed
 		}
 	}()
 	for p := range pages {
