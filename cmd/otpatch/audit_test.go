@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/otpatch/otpatch/internal/artifacts"
@@ -144,5 +148,106 @@ func TestAuditVerifyCLI(t *testing.T) {
 	st.Close()
 	if out, code := verify(); code != 3 || !strings.Contains(out, "BROKEN") {
 		t.Errorf("a rewritten log passed verification against the checkpoint (exit %d):\n%s", code, out)
+	}
+}
+
+// The tail-deletion attack on otpatch dev: the server stops cleanly (its last checkpoint
+// signs every event), someone with the database deletes the newest events and moves the head
+// and the tree back to match. `otpatch audit verify --data` finds it (exit 3); the server,
+// started again, logs it, raises a critical alarm and answers /readyz 503 naming the audit.
+func TestTailDeletionAcrossRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts otpatch dev twice")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	addr := freePort(t)
+	p := startDev(t, dir, addr)
+	tokens := readTokens(t, dir)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("otpatch dev did not stop cleanly: %v\n%s", err, tail(p.out.String(), 2000))
+	}
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := runCLI(t, bin, "audit", "verify", "--data", dir); !strings.Contains(out, "audit log intact") {
+		t.Fatalf("before the attack: %s", out)
+	}
+
+	st, err := store.Open(filepath.Join(dir, "otpatch.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, _, err := st.AuditTreeHead(ctx)
+	if err != nil || size < 10 {
+		t.Fatalf("log of %d events, %v", size, err)
+	}
+	keep := size - 3
+	var hash string
+	if err := st.DB().Raw(`SELECT hash FROM audit_events WHERE seq = ?`, keep).Scan(&hash).Error; err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`DELETE FROM audit_events WHERE seq > ?`, `DELETE FROM audit_nodes WHERE ? >= 0`} {
+		if err := st.DB().Exec(q, keep).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.DB().Exec(`UPDATE audit_head SET seq = ?, hash = ?, tree_size = 0, tree_root = '' WHERE id = 1`, keep, hash).Error; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Migrate(ctx); err != nil { // the tree, regrown to match the cut log
+		t.Fatal(err)
+	}
+	if res, err := st.VerifyAudit(ctx); err != nil || !res.OK {
+		t.Fatalf("the cut log does not verify on its own (%+v, %v): the attack is not consistent", res, err)
+	}
+	st.Close()
+
+	cmd := exec.Command(bin, "audit", "verify", "--data", dir)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(string(out), fmt.Sprintf("events %d to %d were removed from the tail", keep+1, size)) {
+		t.Fatalf("audit verify after the tail was cut: %v\n%s", err, out)
+	}
+
+	var devOut syncBuffer
+	dev := exec.Command(bin, "dev", "--demo", "--data", dir, "--listen", addr)
+	dev.Stdout, dev.Stderr = &devOut, &devOut
+	if err := dev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dev.Process.Kill(); _ = dev.Wait() })
+	var ready struct {
+		Audit string `json:"audit"`
+	}
+	waitFor(t, "/readyz to report the broken audit log", func() (bool, string) {
+		res, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer res.Body.Close()
+		_ = json.NewDecoder(res.Body).Decode(&ready)
+		return res.StatusCode == http.StatusServiceUnavailable && strings.Contains(ready.Audit, "removed from the tail"), res.Status + " " + ready.Audit
+	})
+	var alarms struct {
+		Items []struct{ Kind, Severity, Message string } `json:"items"`
+	}
+	c := apiClient{t: t, base: "http://" + addr}
+	if code := c.json("GET", "/api/v1/alarms", tokens["engineer"], nil, &alarms); code != http.StatusOK {
+		t.Fatalf("alarms: %d", code)
+	}
+	found := false
+	for _, a := range alarms.Items {
+		found = found || a.Kind == "audit_log_broken" && a.Severity == "critical" && strings.Contains(a.Message, "removed from the tail")
+	}
+	if !found {
+		t.Errorf("alarms %+v; want a critical audit_log_broken alarm", alarms.Items)
+	}
+	if !strings.Contains(devOut.String(), "AUDIT LOG BROKEN") {
+		t.Errorf("the server did not log the broken audit log:\n%s", tail(devOut.String(), 2000))
 	}
 }

@@ -78,7 +78,9 @@ func runDev(ctx context.Context, args []string) error {
 			return err
 		}
 		defer s3.Close()
-		if endpoint, err = s3.Listen(ctx, "127.0.0.1:0"); err != nil {
+		// Served until s3.Close, deferred above, not until ctx ends: the shutdown that ctx
+		// starts still writes to it (the final audit checkpoint).
+		if endpoint, err = s3.Listen(context.WithoutCancel(ctx), "127.0.0.1:0"); err != nil {
 			return err
 		}
 		c.s3Endpoint, c.s3Access, c.s3Secret, c.s3Secure = endpoint, creds.AccessKey, creds.SecretKey, false
