@@ -85,7 +85,7 @@ func commands() []command {
 		{"agent", "--server URL --asset ID --token-file FILE --signing-public-key FILE", "run the pull agent on a host inside a control zone; it only dials out", runAgent},
 		{"migrate", "[--database DSN]", "apply the database migrations", runMigrate},
 		{"users bootstrap", "--username NAME [--display-name TEXT] [--database DSN]", "make one of the first two admins of a new installation", runUsersBootstrap},
-		{"audit verify", "[--data DIR | --database DSN] [--checkpoint-key KEY --s3-endpoint HOST:PORT …] [--json]", "recompute the audit chain, and check it against the signed checkpoints", runAuditVerify},
+		{"audit verify", "[--data DIR | --database DSN (--checkpoint-key KEY --s3-endpoint HOST:PORT … | --no-checkpoints)] [--json]", "recompute every audit event and check the log against the signed checkpoints", runAuditVerify},
 		{"vendor keygen", "--out NAME", "make an ed25519 vendor key pair: NAME.key (secret) and NAME.pub", vendorKeygen},
 		{"vendor sign", "--key KEY [--artifact FILE]... [--out FILE] MANIFEST", "sign a manifest; the signature goes next to it, the manifest is never rewritten", vendorSign},
 		{"vendor submit", "--url URL --token TOKEN [--presigned] [--wait] MANIFEST ARTIFACT...", "submit a signed manifest and its artifacts, with progress", vendorSubmit},
