@@ -247,6 +247,13 @@ func TestTailDeletionAcrossRestart(t *testing.T) {
 	if !found {
 		t.Errorf("alarms %+v; want a critical audit_log_broken alarm", alarms.Items)
 	}
+	var verified struct {
+		OK      bool   `json:"ok"`
+		Problem string `json:"problem"`
+	}
+	if code := c.json("GET", "/api/v1/audit/verify", tokens["auditor"], nil, &verified); code != http.StatusOK || verified.OK || !strings.Contains(verified.Problem, "removed from the tail") {
+		t.Errorf("GET /api/v1/audit/verify: %d %+v; want the cut tail reported", code, verified)
+	}
 	if !strings.Contains(devOut.String(), "AUDIT LOG BROKEN") {
 		t.Errorf("the server did not log the broken audit log:\n%s", tail(devOut.String(), 2000))
 	}
