@@ -158,7 +158,7 @@ func TestAuditKeyAndCheckpointVerification(t *testing.T) {
 	if err := audit.VerifyConsistency(uint64(size), uint64(later), path, root, laterRoot); err != nil {
 		t.Fatalf("the consistency proof from the checkpoint to the log now does not verify: %v", err)
 	}
-	for _, bad := range []string{"/api/v1/audit/proof/inclusion?seq=0", fmt.Sprintf("/api/v1/audit/proof/inclusion?seq=%d", later+1),
+	for _, bad := range []string{"/api/v1/audit/proof/inclusion?seq=0", "/api/v1/audit/proof/inclusion", "/api/v1/audit/proof/consistency", fmt.Sprintf("/api/v1/audit/proof/inclusion?seq=%d", later+1),
 		"/api/v1/audit/proof/inclusion?seq=abc", fmt.Sprintf("/api/v1/audit/proof/consistency?from=%d&to=%d", later, size)} {
 		if code := e.call("GET", bad, e.tokens.Auditor, nil, &p); code != http.StatusUnprocessableEntity || strings.Contains(p.Detail, "int64") {
 			t.Errorf("%s: %d %q, want 422 in the reader's terms", bad, code, p.Detail)

@@ -76,10 +76,13 @@ func (s *server) auditCheckpoint(w http.ResponseWriter, r *http.Request) {
 }
 
 // logSize reads a size or sequence number query parameter: a whole number from lo, or 0 when
-// absent.
-func logSize(r *http.Request, v *domain.ValidationError, name string, lo int64) int64 {
+// absent and not required.
+func logSize(r *http.Request, v *domain.ValidationError, name string, lo int64, required bool) int64 {
 	q := r.URL.Query().Get(name)
 	if q == "" {
+		if required {
+			v.Add(name, "is required: a whole number from %d", lo)
+		}
 		return 0
 	}
 	n, err := strconv.ParseInt(q, 10, 64)
@@ -91,8 +94,8 @@ func logSize(r *http.Request, v *domain.ValidationError, name string, lo int64) 
 
 func (s *server) auditInclusion(w http.ResponseWriter, r *http.Request) {
 	v := &domain.ValidationError{}
-	seq := logSize(r, v, "seq", 1)
-	size := logSize(r, v, "tree_size", 1)
+	seq := logSize(r, v, "seq", 1, true)
+	size := logSize(r, v, "tree_size", 1, false)
 	if err := v.Err(); err != nil {
 		s.fail(w, r, err)
 		return
@@ -112,8 +115,8 @@ func (s *server) auditInclusion(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) auditConsistency(w http.ResponseWriter, r *http.Request) {
 	v := &domain.ValidationError{}
-	from := logSize(r, v, "from", 1)
-	to := logSize(r, v, "to", 1)
+	from := logSize(r, v, "from", 1, true)
+	to := logSize(r, v, "to", 1, false)
 	if err := v.Err(); err != nil {
 		s.fail(w, r, err)
 		return

@@ -17,7 +17,7 @@ import (
 func (d *deps) startCheckpoints(ctx context.Context, c *config) error {
 	if c.checkpointKey == "" {
 		d.log.Warn("audit checkpoints are off: set OTPATCH_CHECKPOINT_KEY_FILE to a signing key file")
-		d.store.WatchAudit(ctx, store.WatchOptions{Tail: c.auditCheckpointEvery, Full: c.auditVerifyEvery})
+		d.auditWatch = d.store.WatchAudit(ctx, store.WatchOptions{Tail: c.auditCheckpointEvery, Full: c.auditVerifyEvery})
 		return nil
 	}
 	key, err := audit.LoadOrCreateCheckpointKey(c.checkpointKey)
@@ -33,7 +33,7 @@ func (d *deps) startCheckpoints(ctx context.Context, c *config) error {
 		return err
 	}
 	d.store.SetCheckpointer(cp)
-	d.store.WatchAudit(ctx, store.WatchOptions{Tail: c.auditCheckpointEvery, Full: c.auditVerifyEvery})
+	d.auditWatch = d.store.WatchAudit(ctx, store.WatchOptions{Tail: c.auditCheckpointEvery, Full: c.auditVerifyEvery})
 	go func() {
 		if err := cp.Run(ctx, d.store.AuditTreeHead); err != nil && ctx.Err() == nil {
 			d.log.Error("audit checkpoints stopped", "err", err)

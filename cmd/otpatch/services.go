@@ -189,16 +189,21 @@ type deps struct {
 	// refusals is the API's tally of refused authentications.
 	refusals *refusals.Tally
 	closers  []func()
-	// finalCheckpoint signs the audit log at clean shutdown, just before the database closes.
+	// finalCheckpoint signs the audit log at clean shutdown, just before the database closes;
+	// auditWatch closes when the audit log's watch has stopped.
 	finalCheckpoint func()
+	auditWatch      <-chan struct{}
 }
 
 func (d *deps) close() {
 	for i := len(d.closers) - 1; i >= 1; i-- {
 		d.closers[i]()
 	}
-	// Last before the database closes (closers[0]): every event, the refusals flushed just
-	// now included, gets a signed checkpoint.
+	// Last before the database closes (closers[0]): the audit watch has stopped, and every
+	// event, the refusals flushed just now included, gets a signed checkpoint.
+	if d.auditWatch != nil {
+		<-d.auditWatch
+	}
 	if d.finalCheckpoint != nil {
 		d.finalCheckpoint()
 	}
@@ -222,7 +227,6 @@ func (c *config) connect(ctx context.Context, log *slog.Logger) (*deps, error) {
 	// Refused authentications reach the audit trail as one event per source and minute: a
 	// ticker writes each closed minute, and closing writes the rest before the store closes.
 	d.refusals = refusals.New(st, refusals.Options{Now: st.Now, Logger: log})
-	go d.refusals.Run(ctx, 0)
 	d.closers = append(d.closers, func() {
 		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -232,12 +236,14 @@ func (c *config) connect(ctx context.Context, log *slog.Logger) (*deps, error) {
 		d.close()
 		return nil, fmt.Errorf("audit append metrics: %w", err)
 	}
+	// Migrated before anything writes: an existing trail becomes the audit tree first.
 	if applied, err := st.Migrate(ctx); err != nil {
 		d.close()
 		return nil, err
 	} else if len(applied) > 0 {
 		log.Info("database migrated", "versions", applied)
 	}
+	go d.refusals.Run(ctx, 0)
 	if c.s3Endpoint == "" {
 		d.close()
 		return nil, errors.New("no object store: set OTPATCH_S3_ENDPOINT, OTPATCH_S3_ACCESS_KEY and OTPATCH_S3_SECRET_KEY")

@@ -215,14 +215,14 @@ func (v *Verifier) UseCheckpoints(pub ed25519.PublicKey, cps []Checkpoint) {
 // UseNotes makes the verification compare the tree with signed checkpoint notes: a root that
 // differs from a checkpoint of the same size means the log was rewritten, and a checkpoint
 // larger than the log means it was cut short (CheckHead reports that). Call it before the
-// first Add. A note that vkey does not verify fails the verification: the checkpoint store
-// itself was tampered with.
-func (v *Verifier) UseNotes(vkey string, notes [][]byte) {
+// first Add. A note that pub did not sign fails the verification: the checkpoint store itself
+// was tampered with.
+func (v *Verifier) UseNotes(pub ed25519.PublicKey, notes [][]byte) {
 	if v.notes == nil {
 		v.notes = map[int64][]TreeCheckpoint{}
 	}
 	for _, raw := range notes {
-		n, err := OpenTree(raw, vkey)
+		n, err := OpenTreeWithKey(raw, pub)
 		if err != nil {
 			v.fail(0, "a stored checkpoint does not verify: "+err.Error()+": the checkpoint store was tampered with")
 			return

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -217,6 +218,12 @@ func (m *memCheckpoints) Notes(_ context.Context, from int64) ([][]byte, error) 
 			out = append(out, c.Note)
 		}
 	}
+	return out, nil
+}
+
+func (m *memCheckpoints) NoteSizes(context.Context) ([]int64, error) {
+	out := m.sizes()
+	slices.Sort(out)
 	return out, nil
 }
 

@@ -215,16 +215,25 @@ func (c *Checkpointer) Latest(ctx context.Context) (*TreeCheckpoint, error) {
 	return c.newest, nil
 }
 
-// Newest is the newest checkpoint in the store signed by this key, or nil.
+// Newest is the newest checkpoint in the store signed by this key, or nil. It lists the sizes
+// and reads the notes of the largest first, not every note.
 func (c *Checkpointer) Newest(ctx context.Context) (*TreeCheckpoint, error) {
-	notes, err := c.store.Notes(ctx, 0)
+	sizes, err := c.store.NoteSizes(ctx)
 	if err != nil {
 		return nil, err
 	}
-	vkey := c.VerifierKey()
-	for i := len(notes) - 1; i >= 0; i-- {
-		if cp, err := OpenTree(notes[i], vkey); err == nil {
-			return &cp, nil
+	for i := len(sizes) - 1; i >= 0; i-- {
+		if i < len(sizes)-1 && sizes[i] == sizes[i+1] {
+			continue
+		}
+		notes, err := c.store.Notes(ctx, sizes[i])
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range notes {
+			if cp, err := OpenTreeWithKey(n, c.pub); err == nil && cp.Size == sizes[i] {
+				return &cp, nil
+			}
 		}
 	}
 	return nil, nil

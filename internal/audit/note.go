@@ -145,5 +145,16 @@ func parseTreeText(text string) (TreeCheckpoint, error) {
 	return TreeCheckpoint{Origin: lines[0], Size: size, Root: root}, nil
 }
 
+// OpenTreeWithKey verifies a checkpoint note signed by pub for whatever origin its first line
+// names (the signature covers the origin): a log whose origin was renamed keeps its older
+// checkpoints.
+func OpenTreeWithKey(signed []byte, pub ed25519.PublicKey) (TreeCheckpoint, error) {
+	origin, _, _ := strings.Cut(string(signed), "\n")
+	if err := ValidOrigin(origin); err != nil {
+		return TreeCheckpoint{}, fmt.Errorf("the checkpoint does not start with a log origin: %v", err)
+	}
+	return OpenTree(signed, VerifierKey(pub, origin))
+}
+
 // RootEqual compares root hashes.
 func RootEqual(a, b []byte) bool { return bytes.Equal(a, b) }

@@ -26,6 +26,9 @@ type CheckpointStore interface {
 	// Notes returns every stored checkpoint note of a log of at least fromSize events, as
 	// stored (unverified), in size order.
 	Notes(ctx context.Context, fromSize int64) ([][]byte, error)
+	// NoteSizes lists the log sizes that have a checkpoint note, ascending, without reading
+	// the notes.
+	NoteSizes(ctx context.Context) ([]int64, error)
 	// Checkpoints returns every stored checkpoint of the older hash chain with a sequence of
 	// at least fromSeq, in sequence order. They are no longer written; they stay verifiable.
 	Checkpoints(ctx context.Context, fromSeq int64) ([]Checkpoint, error)
@@ -166,6 +169,26 @@ func (o *ObjectCheckpoints) Checkpoints(ctx context.Context, fromSeq int64) ([]C
 		}
 	}
 	SortCheckpoints(out)
+	return out, nil
+}
+
+// NoteSizes lists the sizes of the stored notes, reading keys only.
+func (o *ObjectCheckpoints) NoteSizes(ctx context.Context) ([]int64, error) {
+	var out []int64
+	for obj := range o.client.ListObjects(ctx, o.bucket, minio.ListObjectsOptions{Prefix: NotePrefix, Recursive: true}) {
+		if obj.Err != nil {
+			return nil, fmt.Errorf("object store: list checkpoints: %w", obj.Err)
+		}
+		var size int64
+		if !strings.HasSuffix(obj.Key, ".note") {
+			continue
+		}
+		if _, err := fmt.Sscanf(strings.TrimPrefix(obj.Key, NotePrefix), "%020d.note", &size); err != nil || NoteObjectKey(size) != obj.Key {
+			return nil, fmt.Errorf("%w: %s is not named by a log size", ErrBadCheckpoint, obj.Key)
+		}
+		out = append(out, size)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out, nil
 }
 

@@ -54,6 +54,11 @@ func Root(r *compact.Range) []byte {
 	return h
 }
 
+// ErrMissingNode marks a subtree hash the log should hold and does not: the stored tree was
+// damaged, which a check reports as a broken log (any other read error is a check that could
+// not run).
+var ErrMissingNode = errors.New("a node of the audit tree is missing")
+
 // NodeReader reads the stored hashes of complete subtrees, in the order of ids; a missing
 // node is an error.
 type NodeReader func(ids []compact.NodeID) ([][]byte, error)

@@ -89,7 +89,6 @@ func TestVerifierWithNotes(t *testing.T) {
 	key := newKey(t)
 	pub := key.Public().(ed25519.PublicKey)
 	origin := DefaultOrigin(pub)
-	vkey := VerifierKey(pub, origin)
 	rows := chain(t, 12)
 	note := func(k ed25519.PrivateKey, size int64, rows []Event) []byte {
 		cp, err := SignTree(k, origin, size, rootOf(rows, size))
@@ -101,7 +100,7 @@ func TestVerifierWithNotes(t *testing.T) {
 	notes := [][]byte{note(key, 4, rows), note(key, 10, rows)}
 	run := func(rows []Event, notes [][]byte) Result {
 		v := NewVerifier()
-		v.UseNotes(vkey, notes)
+		v.UseNotes(pub, notes)
 		for _, e := range rows {
 			if !v.Add(e) {
 				break
@@ -120,6 +119,13 @@ func TestVerifierWithNotes(t *testing.T) {
 	}
 	if res := run(rows[:8], notes); res.OK || res.BrokenAt != 9 || !strings.Contains(res.Problem, "removed from the tail") {
 		t.Errorf("log cut to 8 events under a checkpoint of 10: %+v", res)
+	}
+	renamed, err := SignTree(key, "plant.example/otpatch/audit", 12, rootOf(rows, 12))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := run(rows, append(notes, renamed.Note)); !res.OK || res.Notes != 3 {
+		t.Errorf("a checkpoint of the same key after the log's origin was renamed: %+v; want it matched", res)
 	}
 	if res := run(rows, append(notes, note(newKey(t), 12, rows))); res.OK || !strings.Contains(res.Problem, "tampered") {
 		t.Errorf("a note of another key: %+v", res)

@@ -34,6 +34,8 @@ func (m *memCheckpoints) PutNote(_ context.Context, c audit.TreeCheckpoint) erro
 
 func (m *memCheckpoints) Notes(context.Context, int64) ([][]byte, error) { return m.notes, nil }
 
+func (m *memCheckpoints) NoteSizes(context.Context) ([]int64, error) { return nil, nil }
+
 func (m *memCheckpoints) Checkpoints(context.Context, int64) ([]audit.Checkpoint, error) {
 	return m.cps, nil
 }

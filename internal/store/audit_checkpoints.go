@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"strings"
 
 	"github.com/otpatch/otpatch/internal/audit"
 )
@@ -45,9 +44,9 @@ func (s *Store) VerifyAudit(ctx context.Context) (audit.Result, error) {
 }
 
 // VerifyAuditWith verifies the log against the checkpoints in cps, which must be signed by
-// pub (`otpatch audit verify` with the published key and the object store): the tree
-// checkpoint notes, whose origin is read from the first of them and covered by every
-// signature, and the older chain checkpoints.
+// pub (`otpatch audit verify` with the published key and the object store): every tree
+// checkpoint note, each with the origin its first line names and its signature covers (a log whose origin was renamed keeps its older checkpoints), and the older chain
+// checkpoints.
 func (s *Store) VerifyAuditWith(ctx context.Context, pub ed25519.PublicKey, cps audit.CheckpointStore) (audit.Result, error) {
 	v := audit.NewVerifier()
 	list, err := cps.Checkpoints(ctx, 0)
@@ -65,9 +64,27 @@ func (s *Store) VerifyAuditWith(ctx context.Context, pub ed25519.PublicKey, cps 
 	if err != nil {
 		return audit.Result{}, err
 	}
-	if len(notes) > 0 {
-		origin, _, _ := strings.Cut(string(notes[0]), "\n")
-		v.UseNotes(audit.VerifierKey(pub, origin), notes)
+	v.UseNotes(pub, notes)
+	return s.verifyChain(ctx, v)
+}
+
+// verifyAgainstNewest recomputes every event and compares the log with the newest checkpoint
+// only: every root commits to all the events before it, so an event rewritten or removed under
+// any checkpoint changes the newest one's root too, and the periodic check reads one note
+// instead of every note ever written.
+func (s *Store) verifyAgainstNewest(ctx context.Context) (audit.Result, error) {
+	v := audit.NewVerifier()
+	if c := s.checkpointer.Load(); c != nil {
+		newest, err := c.Newest(ctx)
+		if errors.Is(err, audit.ErrBadCheckpoint) {
+			return audit.Result{OK: false, Problem: err.Error() + ": the checkpoint store was tampered with"}, nil
+		}
+		if err != nil {
+			return audit.Result{}, err
+		}
+		if newest != nil {
+			v.UseNotes(c.PublicKey(), [][]byte{newest.Note})
+		}
 	}
 	return s.verifyChain(ctx, v)
 }

@@ -110,7 +110,7 @@ func nodeReader(tx *gorm.DB) audit.NodeReader {
 		for i, id := range ids {
 			h, ok := byID[id]
 			if !ok {
-				return nil, fmt.Errorf("node %d/%d of the audit tree is missing", id.Level, id.Index)
+				return nil, fmt.Errorf("%w: level %d, index %d", audit.ErrMissingNode, id.Level, id.Index)
 			}
 			out[i] = h
 		}
@@ -122,7 +122,8 @@ func nodeReader(tx *gorm.DB) audit.NodeReader {
 // first start after the upgrade) to the tree, in order, in one transaction with the head
 // locked: nothing is appended meanwhile, and a crash leaves the tree as it was.
 func (s *Store) buildTree(ctx context.Context) error {
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	var built *treeState
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		head, err := s.lockHead(tx)
 		if err != nil {
 			return err
@@ -130,25 +131,41 @@ func (s *Store) buildTree(ctx context.Context) error {
 		if head.TreeSize >= head.Seq {
 			return nil
 		}
-		size, root := head.TreeSize, head.TreeRoot
-		for size < head.Seq {
-			page, err := s.auditPageTx(tx, size, verifyPage)
-			if err != nil {
-				return err
-			}
-			if len(page) == 0 {
-				return fmt.Errorf("audit tree: the chain head is event %d but the events end at %d", head.Seq, size)
-			}
-			rng, r, err := s.appendLeaves(tx, size, root, page)
-			if err != nil {
-				return err
-			}
-			s.tree = &treeState{rng: rng, root: r}
-			size, root = int64(rng.End()), r
+		built, err = s.catchUpTree(tx, head, head.Seq)
+		if err != nil {
+			return err
 		}
-		s.log.Info("audit events added to the Merkle tree log", "events", size-head.TreeSize, "size", size)
-		return tx.Model(&auditHead{}).Where("id = 1").Updates(map[string]any{"tree_size": size, "tree_root": root}).Error
+		s.log.Info("audit events added to the Merkle tree log", "events", head.Seq-head.TreeSize, "size", head.Seq)
+		return tx.Model(&auditHead{}).Where("id = 1").Updates(map[string]any{"tree_size": head.Seq, "tree_root": built.root}).Error
 	})
+	if err == nil && built != nil {
+		s.tree = built
+	}
+	return err
+}
+
+// catchUpTree adds the committed events after head's tree, up to event upTo, to the tree in
+// tx, and returns the tree they make. A process that does not know the tree (one of an older
+// version, during a rolling upgrade) may have appended them.
+func (s *Store) catchUpTree(tx *gorm.DB, head auditHead, upTo int64) (*treeState, error) {
+	size, root := head.TreeSize, head.TreeRoot
+	t := &treeState{root: root}
+	for size < upTo {
+		page, err := s.auditPageTx(tx, size, int(min(verifyPage, upTo-size)))
+		if err != nil {
+			return nil, err
+		}
+		if len(page) == 0 {
+			return nil, fmt.Errorf("audit tree: the chain head is event %d but the events end at %d", upTo, size)
+		}
+		rng, r, err := s.appendLeaves(tx, size, root, page)
+		if err != nil {
+			return nil, err
+		}
+		t = &treeState{rng: rng, root: r}
+		size, root = int64(rng.End()), r
+	}
+	return t, nil
 }
 
 // AuditTreeHead reads the committed log's size and root hash.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -64,9 +65,12 @@ func (s *Store) CheckAuditTail(ctx context.Context) (AuditHealth, error) {
 		return h, nil
 	}
 	root, err := s.TreeRootAt(ctx, newest.Size)
-	if err != nil {
-		h.OK, h.Problem = false, fmt.Sprintf("the audit tree of %d events cannot be read: %v", newest.Size, err)
+	if errors.Is(err, audit.ErrMissingNode) {
+		h.OK, h.Problem = false, fmt.Sprintf("the stored audit tree of %d events is incomplete (%v): it was tampered with", newest.Size, err)
 		return h, nil
+	}
+	if err != nil {
+		return AuditHealth{}, err // the check could not run; that says nothing about the log
 	}
 	if !bytes.Equal(root, newest.Root) {
 		h.OK, h.Problem = false, fmt.Sprintf("the audit tree of %d events does not have the root its signed checkpoint says: the log was rewritten", newest.Size)
@@ -74,9 +78,9 @@ func (s *Store) CheckAuditTail(ctx context.Context) (AuditHealth, error) {
 	return h, nil
 }
 
-// checkAuditFull recomputes every event against every checkpoint, and checks the tail.
+// checkAuditFull recomputes every event against the newest checkpoint, and checks the tail.
 func (s *Store) checkAuditFull(ctx context.Context) (AuditHealth, error) {
-	res, err := s.VerifyAudit(ctx)
+	res, err := s.verifyAgainstNewest(ctx)
 	if err != nil {
 		return AuditHealth{}, err
 	}
@@ -130,10 +134,11 @@ func (s *Store) WatchAudit(ctx context.Context, opt WatchOptions) <-chan struct{
 
 func (s *Store) auditCheck(ctx context.Context, check func(context.Context) (AuditHealth, error)) {
 	h, err := check(ctx)
+	if ctx.Err() != nil {
+		return // shutting down: what a check cut short found says nothing
+	}
 	if err != nil {
-		if ctx.Err() == nil {
-			s.log.Error("audit log check could not run", "err", err)
-		}
+		s.log.Error("audit log check could not run; it runs again at the next interval", "err", err)
 		return
 	}
 	if prev := s.auditHealth.Load(); h.OK && !h.Full && prev != nil && !prev.OK {

@@ -121,7 +121,10 @@ func (s *Store) commitGroup(group []*writeReq) {
 					return err
 				}
 			}
-			ev, err := r.fn(tx.WithContext(r.ctx))
+			// The change runs whatever its caller's context does from here: on PostgreSQL a query
+			// cancelled mid-way closes the connection, which would lose the whole group's
+			// transaction for every other caller in it.
+			ev, err := r.fn(tx.WithContext(context.WithoutCancel(r.ctx)))
 			var e audit.Event
 			if err == nil {
 				e, err = s.seal(ev, head.Seq, head.Hash)
@@ -143,10 +146,19 @@ func (s *Store) commitGroup(group []*writeReq) {
 		if len(events) == 0 {
 			return nil
 		}
-		if head.TreeSize != head.Seq-int64(len(events)) {
-			return fmt.Errorf("append audit events: the Merkle tree holds %d events but the chain %d; the store must migrate first", head.TreeSize, head.Seq-int64(len(events)))
+		treeSize, treeRoot := head.TreeSize, head.TreeRoot
+		if before := head.Seq - int64(len(events)); treeSize < before {
+			// Events appended without the tree (an older process during a rolling upgrade):
+			// they become leaves first, in order.
+			prior := head
+			prior.Seq = before
+			t, err := s.catchUpTree(tx, prior, before)
+			if err != nil {
+				return err
+			}
+			treeSize, treeRoot = before, t.root
 		}
-		rng, root, err := s.appendLeaves(tx, head.TreeSize, head.TreeRoot, events)
+		rng, root, err := s.appendLeaves(tx, treeSize, treeRoot, events)
 		if err != nil {
 			return err
 		}
