@@ -159,10 +159,10 @@ func (s *server) auditOperations() []operation {
 			Query:   paged(auditFilterQuery...),
 			Answers: []answer{ok(page[audit.Event]{})}, Handle: s.auditEvents},
 		{Method: "GET", Path: "/api/v1/audit/verify", ID: "verifyAuditChain", Tag: "Audit", Allow: auditors,
-			Summary: "Recompute the audit chain and name the first broken link",
-			Description: "Recomputes the hash of every event in sequence order and compares the end with the recorded head. " +
-				"With audit checkpoints configured the chain is also compared with every signed checkpoint, which detects a chain rewritten with recomputed hashes or cut short. " +
-				"A broken chain is an answer (ok false, broken_at, problem), not an error.",
+			Summary: "Recompute the audit log and name the first event that does not verify",
+			Description: "Recomputes every event's chain hash and Merkle leaf in sequence order, the tree's root, and compares the end with the recorded head. " +
+				"With audit checkpoints configured the log is also compared with every signed checkpoint, which detects a log rewritten with recomputed hashes or cut short (tree_root, notes, note_size). " +
+				"A broken log is an answer (ok false, broken_at, problem), not an error.",
 			Answers: []answer{ok(auditVerification{})}, Handle: s.auditVerify},
 	}
 }

@@ -5045,9 +5045,9 @@ type ClientInterface interface {
 	// Corresponds with GET /api/v1/audit/proof/inclusion (the `GetAuditInclusionProof` operationId).
 	GetAuditInclusionProof(ctx context.Context, params *GetAuditInclusionProofParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// VerifyAuditChain Recompute the audit chain and name the first broken link
+	// VerifyAuditChain Recompute the audit log and name the first event that does not verify
 	//
-	// Recomputes the hash of every event in sequence order and compares the end with the recorded head. With audit checkpoints configured the chain is also compared with every signed checkpoint, which detects a chain rewritten with recomputed hashes or cut short. A broken chain is an answer (ok false, broken_at, problem), not an error.
+	// Recomputes every event's chain hash and Merkle leaf in sequence order, the tree's root, and compares the end with the recorded head. With audit checkpoints configured the log is also compared with every signed checkpoint, which detects a log rewritten with recomputed hashes or cut short (tree_root, notes, note_size). A broken log is an answer (ok false, broken_at, problem), not an error.
 	//
 	// Roles: auditor, admin, engineer.
 	//
@@ -6809,9 +6809,9 @@ func (c *Client) GetAuditInclusionProof(ctx context.Context, params *GetAuditInc
 	return c.Client.Do(req)
 }
 
-// VerifyAuditChain Recompute the audit chain and name the first broken link
+// VerifyAuditChain Recompute the audit log and name the first event that does not verify
 //
-// Recomputes the hash of every event in sequence order and compares the end with the recorded head. With audit checkpoints configured the chain is also compared with every signed checkpoint, which detects a chain rewritten with recomputed hashes or cut short. A broken chain is an answer (ok false, broken_at, problem), not an error.
+// Recomputes every event's chain hash and Merkle leaf in sequence order, the tree's root, and compares the end with the recorded head. With audit checkpoints configured the log is also compared with every signed checkpoint, which detects a log rewritten with recomputed hashes or cut short (tree_root, notes, note_size). A broken log is an answer (ok false, broken_at, problem), not an error.
 //
 // Roles: auditor, admin, engineer.
 //
@@ -15264,9 +15264,9 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/audit/proof/inclusion (the `GetAuditInclusionProof` operationId).
 	GetAuditInclusionProofWithResponse(ctx context.Context, params *GetAuditInclusionProofParams, reqEditors ...RequestEditorFn) (*GetAuditInclusionProofResponse, error)
 
-	// VerifyAuditChainWithResponse Recompute the audit chain and name the first broken link
+	// VerifyAuditChainWithResponse Recompute the audit log and name the first event that does not verify
 	//
-	// Recomputes the hash of every event in sequence order and compares the end with the recorded head. With audit checkpoints configured the chain is also compared with every signed checkpoint, which detects a chain rewritten with recomputed hashes or cut short. A broken chain is an answer (ok false, broken_at, problem), not an error.
+	// Recomputes every event's chain hash and Merkle leaf in sequence order, the tree's root, and compares the end with the recorded head. With audit checkpoints configured the log is also compared with every signed checkpoint, which detects a log rewritten with recomputed hashes or cut short (tree_root, notes, note_size). A broken log is an answer (ok false, broken_at, problem), not an error.
 	//
 	// Roles: auditor, admin, engineer.
 	//
@@ -27471,9 +27471,9 @@ func (c *ClientWithResponses) GetAuditInclusionProofWithResponse(ctx context.Con
 	return ParseGetAuditInclusionProofResponse(rsp)
 }
 
-// VerifyAuditChainWithResponse Recompute the audit chain and name the first broken link
+// VerifyAuditChainWithResponse Recompute the audit log and name the first event that does not verify
 //
-// Recomputes the hash of every event in sequence order and compares the end with the recorded head. With audit checkpoints configured the chain is also compared with every signed checkpoint, which detects a chain rewritten with recomputed hashes or cut short. A broken chain is an answer (ok false, broken_at, problem), not an error.
+// Recomputes every event's chain hash and Merkle leaf in sequence order, the tree's root, and compares the end with the recorded head. With audit checkpoints configured the log is also compared with every signed checkpoint, which detects a log rewritten with recomputed hashes or cut short (tree_root, notes, note_size). A broken log is an answer (ok false, broken_at, problem), not an error.
 //
 // Roles: auditor, admin, engineer.
 //

@@ -47,7 +47,7 @@ func New() *Set {
 		}),
 		AuditAppend: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "otpatch_audit_append_seconds",
-			Help:    "Time to write one audit event row into the hash chain (the INSERT, made while the chain head is locked).",
+			Help:    "Time to write one audit event row into the log (the INSERT, made while the log's head is locked).",
 			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1},
 		}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
