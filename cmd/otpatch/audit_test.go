@@ -154,7 +154,8 @@ func TestAuditVerifyCLI(t *testing.T) {
 // The tail-deletion attack on otpatch dev: the server stops cleanly (its last checkpoint
 // signs every event), someone with the database deletes the newest events and moves the head
 // and the tree back to match. `otpatch audit verify --data` finds it (exit 3); the server,
-// started again, logs it, raises a critical alarm and answers /readyz 503 naming the audit.
+// started again, logs it, raises a critical alarm (counted on /metrics) and answers /readyz
+// 503 naming the audit.
 func TestTailDeletionAcrossRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts otpatch dev twice")
@@ -215,7 +216,8 @@ func TestTailDeletionAcrossRestart(t *testing.T) {
 	}
 
 	var devOut syncBuffer
-	dev := exec.Command(bin, "dev", "--demo", "--data", dir, "--listen", addr)
+	maddr := freePort(t)
+	dev := exec.Command(bin, "dev", "--demo", "--data", dir, "--listen", addr, "--metrics-listen", maddr)
 	dev.Stdout, dev.Stderr = &devOut, &devOut
 	if err := dev.Start(); err != nil {
 		t.Fatal(err)
@@ -253,6 +255,17 @@ func TestTailDeletionAcrossRestart(t *testing.T) {
 	}
 	if code := c.json("GET", "/api/v1/audit/verify", tokens["auditor"], nil, &verified); code != http.StatusOK || verified.OK || !strings.Contains(verified.Problem, "removed from the tail") {
 		t.Errorf("GET /api/v1/audit/verify: %d %+v; want the cut tail reported", code, verified)
+	}
+	// otpatch dev serves /metrics as otpatch server does, on the API address and on
+	// --metrics-listen: the alarm is counted, and every campaign status is reported.
+	for _, base := range []string{"http://" + addr, "http://" + maddr} {
+		m := scrape(t, base)
+		for _, series := range []string{`otpatch_alarms{kind="audit_log_broken",severity="critical"} 1`, `otpatch_campaigns{status="completed"} 0`,
+			`otpatch_campaign_assets{state="rollback_failed"} 0`, `otpatch_database_scrape_ok 1`} {
+			if !strings.Contains(m, series+"\n") {
+				t.Errorf("%s/metrics lacks %s", base, series)
+			}
+		}
 	}
 	if !strings.Contains(devOut.String(), "AUDIT LOG BROKEN") {
 		t.Errorf("the server did not log the broken audit log:\n%s", tail(devOut.String(), 2000))

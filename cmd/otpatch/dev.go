@@ -147,6 +147,12 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// /metrics as otpatch server serves it: on the API address, and on --metrics-listen.
+	d.databaseGauges()
+	if c.metricsListen != "" {
+		serveMetrics(ctx, log, c.metricsListen, d.metrics)
+	}
+	h = withMetrics(d.metrics, h)
 	if *seed {
 		if err := startDemoAgents(ctx, &c, d, *dataDir, h, log); err != nil {
 			return fmt.Errorf("demo agents: %w", err)

@@ -100,8 +100,8 @@ type WatchOptions struct {
 }
 
 // WatchAudit checks the log now — the quick check before it returns, every event right after
-// — and then every Tail and Full until ctx ends. A broken log is logged, raises a critical
-// alarm once per finding and stays reported by AuditHealth until a later check passes. The
+// — and then every Tail and Full until ctx ends. A log found broken is logged and raises one
+// critical alarm, and stays reported by AuditHealth until a later full check passes. The
 // channel it returns closes when the watch has stopped.
 func (s *Store) WatchAudit(ctx context.Context, opt WatchOptions) <-chan struct{} {
 	if opt.Tail <= 0 {
@@ -141,12 +141,14 @@ func (s *Store) auditCheck(ctx context.Context, check func(context.Context) (Aud
 		s.log.Error("audit log check could not run; it runs again at the next interval", "err", err)
 		return
 	}
-	if prev := s.auditHealth.Load(); h.OK && !h.Full && prev != nil && !prev.OK {
+	prev := s.auditHealth.Load()
+	wasBroken := prev != nil && !prev.OK
+	if h.OK && !h.Full && wasBroken {
 		return // a quick check does not clear what a full one found
 	}
 	s.auditHealth.Store(&h)
-	if h.OK {
-		return
+	if h.OK || wasBroken {
+		return // one alarm when the log is found broken, not one per check while it stays so
 	}
 	s.log.Error("AUDIT LOG BROKEN", "problem", h.Problem)
 	sum := sha256.Sum256([]byte(h.Problem))
