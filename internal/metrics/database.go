@@ -37,7 +37,7 @@ func NewDatabase(db *gorm.DB, now func() time.Time) *Database {
 		states = append(states, string(s))
 	}
 	return &Database{db: db, now: now, statuses: statuses, states: states,
-		alarms: prometheus.NewDesc("otpatch_alarms", "Alarms on record that ask a person for action (a failed rollback, a broken audit log), by kind and severity.", []string{"kind", "severity"}, nil),
+		alarms:    prometheus.NewDesc("otpatch_alarms", "Alarms on record that ask a person for action (a failed rollback, a broken audit log), by kind and severity.", []string{"kind", "severity"}, nil),
 		campaigns: prometheus.NewDesc("otpatch_campaigns", "Campaigns by status.", []string{"status"}, nil),
 		assets: prometheus.NewDesc("otpatch_campaign_assets", "Production (non test-bench) assets of all campaigns by state: done = deployed and verified, "+
 			"failed, rolled_back, rollback_failed, drifted (left untouched: the device did not run the plan's version), not_started (the campaign ended first), "+
