@@ -34,7 +34,8 @@ func heartbeatInterval(hb time.Duration) time.Duration {
 }
 
 // runHeartbeats calls record every interval while the adapter does not report a stall, and
-// cancels the returned context once a stall lasted giveUp (0: never).
+// cancels the returned context once a stall lasted giveUp (0: never). After the stop function
+// returns, record is not running and is never called again.
 func runHeartbeats(ctx context.Context, interval, giveUp time.Duration, record func()) (context.Context, func()) {
 	opCtx, cancel := context.WithCancel(ctx)
 	var stalledSince atomic.Int64 // unix nanoseconds; 0 while the device makes progress
@@ -45,8 +46,9 @@ func runHeartbeats(ctx context.Context, interval, giveUp time.Duration, record f
 			stalledSince.CompareAndSwap(0, time.Now().UnixNano())
 		}
 	})
-	done := make(chan struct{})
+	done, exited := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(exited)
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
@@ -56,6 +58,11 @@ func runHeartbeats(ctx context.Context, interval, giveUp time.Duration, record f
 			case <-opCtx.Done():
 				return
 			case <-t.C:
+				select {
+				case <-done: // stopped while the tick was due: the activity is returning
+					return
+				default:
+				}
 				since := stalledSince.Load()
 				if since == 0 {
 					record()
@@ -68,5 +75,7 @@ func runHeartbeats(ctx context.Context, interval, giveUp time.Duration, record f
 			}
 		}
 	}()
-	return opCtx, func() { close(done); cancel() }
+	// stop waits for a heartbeat in flight: one sent after the activity returned would fail
+	// on its ended context, and the SDK logs a warning for each (one per completed deploy).
+	return opCtx, func() { close(done); <-exited; cancel() }
 }

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -55,5 +56,42 @@ func TestHeartbeatInterval(t *testing.T) {
 		if got := heartbeatInterval(hb); got != want {
 			t.Errorf("heartbeatInterval(%s) = %s, want %s", hb, got, want)
 		}
+	}
+}
+
+// Stopping waits for a heartbeat in flight and sends none after it returns: the activity
+// returns only then, so no heartbeat goes out on its ended context (the SDK warned of one after
+// every completed deploy and verify).
+func TestNoHeartbeatAfterStop(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	var beats, running atomic.Int64
+	_, stop := runHeartbeats(context.Background(), time.Millisecond, 0, func() {
+		running.Add(1)
+		defer running.Add(-1)
+		if beats.Add(1) == 1 {
+			close(entered)
+			<-release // the first heartbeat is in flight until the test releases it
+		}
+	})
+	<-entered
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	select {
+	case <-stopped:
+		t.Fatal("stop returned while a heartbeat was in flight")
+	default:
+	}
+	close(release)
+	<-stopped
+	after := beats.Load()
+	if running.Load() != 0 {
+		t.Fatal("a heartbeat still runs after stop returned")
+	}
+	// The ticker would have fired many times by now had the loop not ended.
+	for range 3 {
+		runtime.Gosched()
+	}
+	if n := beats.Load(); n != after {
+		t.Fatalf("%d heartbeats after stop returned", n-after)
 	}
 }
