@@ -117,9 +117,9 @@ func (s *server) createVendor(w http.ResponseWriter, r *http.Request) {
 func validName(n string) bool { return domain.NameFault(n) == "" }
 
 func (s *server) listVendorKeys(w http.ResponseWriter, r *http.Request) {
-	vendor, err := s.Store.Vendor(r.Context(), chi.URLParam(r, "vendorID"))
+	vendor, err := s.vendorOf(r)
 	if err != nil {
-		s.fail(w, r, err) // an unknown vendor is 404, not an empty list
+		s.fail(w, r, err) // an unknown vendor (or another vendor's, for a vendor) is 404, not an empty list
 		return
 	}
 	v := &domain.ValidationError{What: "query"}
@@ -137,6 +137,10 @@ func (s *server) listVendorKeys(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) getVendorKey(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.vendorOf(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	k, err := s.Store.VendorKey(r.Context(), chi.URLParam(r, "vendorID"), chi.URLParam(r, "keyID"))
 	if err != nil {
 		s.fail(w, r, err)
@@ -745,13 +749,15 @@ func (s *server) inventoryOperations() []operation {
 			Allow: anyRole, Roles: "any (a vendor reads only itself)",
 			Answers: []answer{ok(store.Vendor{})}, Handle: s.getVendor},
 		{Method: "GET", Path: "/api/v1/vendors/{vendorID}/keys", ID: "listVendorKeys", Tag: "Vendors", Summary: "List a vendor's trusted signing keys",
-			Description: "Oldest first, revoked keys included with when and why. An unknown vendor is 404.", Allow: staff,
+			Description: "Oldest first, revoked keys included with when and why. An unknown vendor is 404; a vendor reads its own keys only (another vendor's are 404).",
+			Allow: anyRole, Roles: "staff; a vendor for its own keys",
 			Query: paged(), Answers: []answer{ok(page[store.VendorKey]{})}, Handle: s.listVendorKeys},
 		{Method: "POST", Path: "/api/v1/vendors/{vendorID}/keys", ID: "addVendorKey", Tag: "Vendors", Summary: "Trust a vendor's ed25519 public key for a period",
 			Description: "not_before defaults to now and not_after to two years after it; not_after must be after not_before. A key trusted before (the same fingerprint) is refused with 409.",
 			Allow:       admins, Body: vendorKeyRequest{}, Answers: []answer{created(store.VendorKey{})}, Handle: s.addVendorKey},
 		{Method: "GET", Path: "/api/v1/vendors/{vendorID}/keys/{keyID}", ID: "getVendorKey", Tag: "Vendors", Summary: "Show one of a vendor's signing keys",
-			Allow: staff, Answers: []answer{ok(store.VendorKey{})}, Handle: s.getVendorKey},
+			Description: "A vendor reads its own keys only (another vendor's are 404).",
+			Allow: anyRole, Roles: "staff; a vendor for its own keys", Answers: []answer{ok(store.VendorKey{})}, Handle: s.getVendorKey},
 		{Method: "POST", Path: "/api/v1/vendors/{vendorID}/keys/{keyID}/revoke", ID: "revokeVendorKey", Tag: "Vendors", Summary: "Revoke a vendor key",
 			Description: "Signatures by the key are refused from now on. The reason is required and kept with the key; a key revoked before is refused with 409.",
 			Allow:       admins, Body: revokeKeyRequest{}, Answers: []answer{ok(store.VendorKey{})}, Handle: s.revokeVendorKey},

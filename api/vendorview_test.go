@@ -151,3 +151,37 @@ func TestVendorSeesNoInventory(t *testing.T) {
 		}
 	})
 }
+
+// A vendor reads its own signing keys — fingerprints, validity, revocations — and nothing of
+// another vendor's: those answer 404, as an unknown vendor does.
+func TestVendorReadsItsOwnKeys(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	var own []struct {
+		ID          string `json:"id"`
+		VendorID    string `json:"vendor_id"`
+		Fingerprint string `json:"fingerprint"`
+	}
+	if code := e.list("/api/v1/vendors/vnd_acme/keys", e.tokens.Vendor, &own); code != http.StatusOK || len(own) == 0 {
+		t.Fatalf("the vendor's own keys: %d, %d keys", code, len(own))
+	}
+	for _, k := range own {
+		if k.VendorID != "vnd_acme" {
+			t.Errorf("the vendor's key list holds key %s of %s", k.ID, k.VendorID)
+		}
+	}
+	if code := e.call("GET", "/api/v1/vendors/vnd_acme/keys/"+own[0].ID, e.tokens.Vendor, nil, nil); code != http.StatusOK {
+		t.Errorf("one of its own keys: %d", code)
+	}
+	var others []struct {
+		ID string `json:"id"`
+	}
+	if code := e.list("/api/v1/vendors/vnd_northwind/keys", e.tokens.Engineer, &others); code != http.StatusOK || len(others) == 0 {
+		t.Fatalf("staff read northwind's keys: %d, %d keys", code, len(others))
+	}
+	var p problemDoc
+	for _, path := range []string{"/api/v1/vendors/vnd_northwind/keys", "/api/v1/vendors/vnd_northwind/keys/" + others[0].ID} {
+		if code := e.call("GET", path, e.tokens.Vendor, nil, &p); code != http.StatusNotFound {
+			t.Errorf("acme's vendor reads %s: %d %q, want 404", path, code, p.Detail)
+		}
+	}
+}

@@ -5990,9 +5990,9 @@ type ClientInterface interface {
 
 	// ListVendorKeys List a vendor's trusted signing keys
 	//
-	// Oldest first, revoked keys included with when and why. An unknown vendor is 404.
+	// Oldest first, revoked keys included with when and why. An unknown vendor is 404; a vendor reads its own keys only (another vendor's are 404).
 	//
-	// Roles: engineer, approver, safety, auditor, admin.
+	// Roles: staff; a vendor for its own keys.
 	//
 	// Corresponds with GET /api/v1/vendors/{vendorID}/keys (the `ListVendorKeys` operationId).
 	ListVendorKeys(ctx context.Context, vendorID string, params *ListVendorKeysParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -6021,7 +6021,9 @@ type ClientInterface interface {
 
 	// GetVendorKey Show one of a vendor's signing keys
 	//
-	// Roles: engineer, approver, safety, auditor, admin.
+	// A vendor reads its own keys only (another vendor's are 404).
+	//
+	// Roles: staff; a vendor for its own keys.
 	//
 	// Corresponds with GET /api/v1/vendors/{vendorID}/keys/{keyID} (the `GetVendorKey` operationId).
 	GetVendorKey(ctx context.Context, vendorID string, keyID string, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -8724,9 +8726,9 @@ func (c *Client) GetVendor(ctx context.Context, vendorID string, reqEditors ...R
 
 // ListVendorKeys List a vendor's trusted signing keys
 //
-// Oldest first, revoked keys included with when and why. An unknown vendor is 404.
+// Oldest first, revoked keys included with when and why. An unknown vendor is 404; a vendor reads its own keys only (another vendor's are 404).
 //
-// Roles: engineer, approver, safety, auditor, admin.
+// Roles: staff; a vendor for its own keys.
 //
 // Corresponds with GET /api/v1/vendors/{vendorID}/keys (the `ListVendorKeys` operationId).
 func (c *Client) ListVendorKeys(ctx context.Context, vendorID string, params *ListVendorKeysParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -8785,7 +8787,9 @@ func (c *Client) AddVendorKey(ctx context.Context, vendorID string, body AddVend
 
 // GetVendorKey Show one of a vendor's signing keys
 //
-// Roles: engineer, approver, safety, auditor, admin.
+// A vendor reads its own keys only (another vendor's are 404).
+//
+// Roles: staff; a vendor for its own keys.
 //
 // Corresponds with GET /api/v1/vendors/{vendorID}/keys/{keyID} (the `GetVendorKey` operationId).
 func (c *Client) GetVendorKey(ctx context.Context, vendorID string, keyID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -16305,9 +16309,9 @@ type ClientWithResponsesInterface interface {
 
 	// ListVendorKeysWithResponse List a vendor's trusted signing keys
 	//
-	// Oldest first, revoked keys included with when and why. An unknown vendor is 404.
+	// Oldest first, revoked keys included with when and why. An unknown vendor is 404; a vendor reads its own keys only (another vendor's are 404).
 	//
-	// Roles: engineer, approver, safety, auditor, admin.
+	// Roles: staff; a vendor for its own keys.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -16338,7 +16342,9 @@ type ClientWithResponsesInterface interface {
 
 	// GetVendorKeyWithResponse Show one of a vendor's signing keys
 	//
-	// Roles: engineer, approver, safety, auditor, admin.
+	// A vendor reads its own keys only (another vendor's are 404).
+	//
+	// Roles: staff; a vendor for its own keys.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -29094,9 +29100,9 @@ func (c *ClientWithResponses) GetVendorWithResponse(ctx context.Context, vendorI
 
 // ListVendorKeysWithResponse List a vendor's trusted signing keys
 //
-// Oldest first, revoked keys included with when and why. An unknown vendor is 404.
+// Oldest first, revoked keys included with when and why. An unknown vendor is 404; a vendor reads its own keys only (another vendor's are 404).
 //
-// Roles: engineer, approver, safety, auditor, admin.
+// Roles: staff; a vendor for its own keys.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -29145,7 +29151,9 @@ func (c *ClientWithResponses) AddVendorKeyWithResponse(ctx context.Context, vend
 
 // GetVendorKeyWithResponse Show one of a vendor's signing keys
 //
-// Roles: engineer, approver, safety, auditor, admin.
+// A vendor reads its own keys only (another vendor's are 404).
+//
+// Roles: staff; a vendor for its own keys.
 //
 // Returns a wrapper object for the known response body format(s).
 //
