@@ -36,7 +36,6 @@ const MaxAgentBackupBytes = 8 << 30
 const (
 	agentDefaultWait = 20 * time.Second
 	agentMaxWait     = 60 * time.Second
-	agentPollEvery   = 250 * time.Millisecond
 	agentTouchEvery  = 5 * time.Second
 )
 
@@ -205,9 +204,14 @@ func (s *server) nextAgentJob(w http.ResponseWriter, r *http.Request) {
 	}
 	c := agentOf(r)
 	ctx := r.Context()
-	deadline := time.Now().Add(wait)
-	lastTouch := time.Now()
-	for {
+	// Subscribed before the first look, so a job queued in between wakes the poll.
+	queued, unsubscribe := s.Store.AgentJobSignal(c.AssetID)
+	defer unsubscribe()
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	touch := time.NewTicker(agentTouchEvery)
+	defer touch.Stop()
+	for last := false; ; {
 		j, ok, err := s.Store.NextAgentJob(ctx, c.AssetID, event(r, "agent.job_started"))
 		if err != nil {
 			if ctx.Err() != nil {
@@ -221,19 +225,24 @@ func (s *server) nextAgentJob(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, jobs.Envelope{ID: j.ID, Payload: j.Payload, Signature: j.Signature})
 			return
 		}
-		if !time.Now().Before(deadline) {
+		if last || wait == 0 {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(min(agentPollEvery, time.Until(deadline))):
-		}
-		if time.Since(lastTouch) >= agentTouchEvery {
-			lastTouch = time.Now()
-			if err := s.Store.TouchAgent(ctx, c.ID); err != nil && ctx.Err() == nil {
-				s.Logger.Warn("recording agent liveness failed", "err", err, "credential", c.ID)
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-queued:
+				break wait
+			case <-deadline.C:
+				last = true // one more look, in case a notification was lost
+				break wait
+			case <-touch.C:
+				if err := s.Store.TouchAgent(ctx, c.ID); err != nil && ctx.Err() == nil {
+					s.Logger.Warn("recording agent liveness failed", "err", err, "credential", c.ID)
+				}
 			}
 		}
 	}

@@ -147,6 +147,9 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := d.store.ListenAgentJobs(ctx); err != nil { // a worker of its own may queue agent jobs
+		return err
+	}
 	// /metrics as otpatch server serves it: on the API address, and on --metrics-listen.
 	d.databaseGauges()
 	if c.metricsListen != "" {

@@ -390,6 +390,10 @@ func runServer(ctx context.Context, args []string) error {
 	if c.metricsListen != "" {
 		serveMetrics(ctx, log, c.metricsListen, d.metrics)
 	}
+	// Agents' long polls wake when a worker queues a job for them.
+	if err := d.store.ListenAgentJobs(ctx); err != nil {
+		return err
+	}
 	h, err := d.handler(&c)
 	if err != nil {
 		return err

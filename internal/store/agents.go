@@ -206,13 +206,30 @@ func (s *Store) CreateAgentJob(ctx context.Context, j *AgentJob, ev Event) error
 	if j.Attempt == 0 {
 		j.Attempt = 1
 	}
-	return notFound(s.Write(ctx, jobEvent(ev, *j, nil), func(tx *gorm.DB) error { return tx.Create(j).Error }), "agent job "+j.IdempotencyKey)
+	err := s.Write(ctx, jobEvent(ev, *j, nil), func(tx *gorm.DB) error {
+		if err := tx.Create(j).Error; err != nil {
+			return err
+		}
+		return s.notifyAgentJob(tx, j.AssetID)
+	})
+	if err == nil {
+		s.signalAgentJob(j.AssetID)
+	}
+	return notFound(err, "agent job "+j.IdempotencyKey)
+}
+
+// notifyAgentJob tells the other processes, at commit, that assetID has a job queued.
+func (s *Store) notifyAgentJob(tx *gorm.DB, assetID string) error {
+	if s.dialect != "postgres" {
+		return nil
+	}
+	return tx.Exec(`SELECT pg_notify(?, ?)`, agentJobChannel, assetID).Error
 }
 
 // RequeueAgentJob queues a failed job again as attempt j.Attempt with its new signed payload
 // (agent.job_requeued). A job that is not failed (another caller requeued it) is ErrConflict.
 func (s *Store) RequeueAgentJob(ctx context.Context, j AgentJob, ev Event) error {
-	return s.Write(ctx, jobEvent(ev, j, map[string]any{"previous_error": j.Error}), func(tx *gorm.DB) error {
+	err := s.Write(ctx, jobEvent(ev, j, map[string]any{"previous_error": j.Error}), func(tx *gorm.DB) error {
 		res := tx.Model(&AgentJob{}).Where("id = ? AND state = ?", j.ID, AgentJobFailed).Updates(map[string]any{
 			"state": AgentJobQueued, "attempt": j.Attempt, "payload": j.Payload, "signature": j.Signature, "artifact_key": j.ArtifactKey,
 			"upload_key": "", "upload_sha256": "", "upload_size": 0,
@@ -220,8 +237,15 @@ func (s *Store) RequeueAgentJob(ctx context.Context, j AgentJob, ev Event) error
 		if res.Error == nil && res.RowsAffected == 0 {
 			return fmt.Errorf("agent job %s is not failed: %w", j.ID, ErrConflict)
 		}
-		return res.Error
+		if res.Error != nil {
+			return res.Error
+		}
+		return s.notifyAgentJob(tx, j.AssetID)
 	})
+	if err == nil {
+		s.signalAgentJob(j.AssetID)
+	}
+	return err
 }
 
 // NextAgentJob hands the asset's oldest unfinished job to its agent: a queued job becomes

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/otpatch/otpatch/internal/domain"
 )
@@ -166,6 +167,55 @@ func TestAgentJobs(t *testing.T) {
 		res, err := st.VerifyAudit(ctx)
 		if err != nil || !res.OK {
 			t.Errorf("audit chain after agent jobs: %+v, %v", res, err)
+		}
+	})
+}
+
+// Queuing a job wakes the long polls of its asset, and only those: in this process after the
+// commit, and on PostgreSQL in another process (another Store on the same database) through
+// NOTIFY, which ListenAgentJobs relays.
+func TestAgentJobSignal(t *testing.T) {
+	ctx := context.Background()
+	forEachDB(t, func(t *testing.T, dsn string) {
+		st := newStore(t, dsn)
+		f := seed(t, st)
+		lctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		if err := st.ListenAgentJobs(lctx); err != nil {
+			t.Fatal(err)
+		}
+		mine, unsubscribe := st.AgentJobSignal(f.plc1.ID)
+		defer unsubscribe()
+		other, unsubscribeOther := st.AgentJobSignal(f.plc2.ID)
+		defer unsubscribeOther()
+
+		queue := func(on *Store, key string) {
+			t.Helper()
+			j := &AgentJob{ID: NewID("job"), AssetID: f.plc1.ID, Op: AgentOpDeploy, IdempotencyKey: key, Payload: "{}", Signature: "sig"}
+			if err := on.CreateAgentJob(ctx, j, Event{Actor: "otpatch", Role: "system", Action: "agent.job_queued"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitSignal := func(what string) {
+			t.Helper()
+			select {
+			case <-mine:
+			case <-time.After(30 * time.Second): // bounds a hang only
+				t.Fatalf("%s: the asset's poll was not woken", what)
+			}
+		}
+		if st.Dialect() == "postgres" {
+			// First, so that nothing this process queued can be the signal that arrives.
+			worker := openStore(t, dsn) // another process, as far as signals go
+			queue(worker, "k1")
+			waitSignal("a job queued by another process")
+		}
+		queue(st, "k2")
+		waitSignal("a job queued by this process")
+		select {
+		case <-other:
+			t.Fatal("a job of one asset woke the poll of another")
+		default:
 		}
 	})
 }

@@ -43,6 +43,9 @@ var (
 type Store struct {
 	db      *gorm.DB
 	dialect string
+	dsn     string // the PostgreSQL URL, for the agent job listener
+	// jobWaiters are the agents' long polls waiting for a job (agent_notify.go).
+	jobWaiters jobWaiters
 	now     func() time.Time
 	log     *slog.Logger
 	// checkpointer, when set, is told about every committed audit event (SetCheckpointer).
@@ -77,7 +80,7 @@ func Open(dsn string, opt Options) (*Store, error) {
 	s := &Store{now: opt.Now, log: opt.Logger}
 	var err error
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		s.dialect = "postgres"
+		s.dialect, s.dsn = "postgres", dsn
 		s.db, err = gorm.Open(postgres.Open(dsn), cfg)
 	} else {
 		s.dialect = "sqlite"
