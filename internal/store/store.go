@@ -46,8 +46,8 @@ type Store struct {
 	dsn     string // the PostgreSQL URL, for the agent job listener
 	// jobWaiters are the agents' long polls waiting for a job (agent_notify.go).
 	jobWaiters jobWaiters
-	now     func() time.Time
-	log     *slog.Logger
+	now        func() time.Time
+	log        *slog.Logger
 	// checkpointer, when set, is told about every committed audit event (SetCheckpointer).
 	checkpointer atomic.Pointer[audit.Checkpointer]
 	// tree is the committer's compact range of the audit tree (audit_tree.go); only the
