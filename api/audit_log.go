@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/store"
@@ -93,7 +94,7 @@ func logSize(r *http.Request, v *domain.ValidationError, name string, lo int64, 
 }
 
 func (s *server) auditInclusion(w http.ResponseWriter, r *http.Request) {
-	v := &domain.ValidationError{}
+	v := &domain.ValidationError{What: "inclusion proof request"}
 	seq := logSize(r, v, "seq", 1, true)
 	size := logSize(r, v, "tree_size", 1, false)
 	if err := v.Err(); err != nil {
@@ -102,7 +103,11 @@ func (s *server) auditInclusion(w http.ResponseWriter, r *http.Request) {
 	}
 	e, path, size, err := s.Store.InclusionProof(r.Context(), seq, size)
 	if errors.Is(err, store.ErrBeyondLog) {
-		v.Add("seq", "%v", err)
+		field := "seq"
+		if strings.HasPrefix(err.Error(), "tree_size") {
+			field = "tree_size"
+		}
+		v.Add(field, "%s", strings.TrimSuffix(err.Error(), ": "+store.ErrBeyondLog.Error()))
 		s.fail(w, r, v)
 		return
 	}
@@ -114,7 +119,7 @@ func (s *server) auditInclusion(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) auditConsistency(w http.ResponseWriter, r *http.Request) {
-	v := &domain.ValidationError{}
+	v := &domain.ValidationError{What: "consistency proof request"}
 	from := logSize(r, v, "from", 1, true)
 	to := logSize(r, v, "to", 1, false)
 	if err := v.Err(); err != nil {
@@ -123,7 +128,11 @@ func (s *server) auditConsistency(w http.ResponseWriter, r *http.Request) {
 	}
 	path, to, err := s.Store.ConsistencyProof(r.Context(), from, to)
 	if errors.Is(err, store.ErrBeyondLog) {
-		v.Add("from", "%v", err)
+		field := "from"
+		if strings.HasPrefix(err.Error(), "to ") {
+			field = "to"
+		}
+		v.Add(field, "%s", strings.TrimSuffix(err.Error(), ": "+store.ErrBeyondLog.Error()))
 		s.fail(w, r, v)
 		return
 	}

@@ -96,8 +96,12 @@ func runAuditVerify(ctx context.Context, args []string) error {
 		if res, err = st.VerifyAuditWith(ctx, pub, cps); err != nil {
 			return err
 		}
-		against = fmt.Sprintf("every event's hash and its leaf in the Merkle tree; %d signed checkpoint notes (the newest of a log of %d events) and %d checkpoints of the older chain, signed by %s",
-			res.Notes, res.NoteSize, res.Checkpoints, signing.Fingerprint(pub))
+		notes := "no signed checkpoint yet (the server signs one at least every minute while events are unsigned, and at clean shutdown)"
+		if res.Notes > 0 {
+			notes = fmt.Sprintf("%d signed checkpoint notes (the newest of a log of %d events)", res.Notes, res.NoteSize)
+		}
+		against = fmt.Sprintf("every event's hash and its leaf in the Merkle tree; %s and %d checkpoints of the older chain, signed by %s",
+			notes, res.Checkpoints, signing.Fingerprint(pub))
 		if devKey != nil && *keyArg == "" {
 			against += " (the key in the data folder: pass --checkpoint-key to check against the published one)"
 		}

@@ -184,8 +184,9 @@ func (s *Store) AuditTreeHead(ctx context.Context) (int64, []byte, error) {
 	return head.TreeSize, root, nil
 }
 
-// ErrBeyondLog refuses a proof about events the log does not hold.
-var ErrBeyondLog = errors.New("beyond the log")
+// ErrBeyondLog refuses a proof about events the log does not hold; the error's text says why
+// in the reader's terms.
+var ErrBeyondLog = errors.New("nothing to prove")
 
 // InclusionProof proves that event seq is in the log of size events: the event, its leaf and
 // the audit path. size 0 means the log as it is now.
@@ -197,8 +198,11 @@ func (s *Store) InclusionProof(ctx context.Context, seq, size int64) (audit.Even
 	if size == 0 {
 		size = cur
 	}
-	if size > cur || seq < 1 || seq > size {
-		return audit.Event{}, nil, 0, fmt.Errorf("event %d in a log of %d events (the log holds %d): %w", seq, size, cur, ErrBeyondLog)
+	switch {
+	case size > cur:
+		return audit.Event{}, nil, 0, fmt.Errorf("tree_size %d is larger than the log, which holds %d events: %w", size, cur, ErrBeyondLog)
+	case seq < 1 || seq > size:
+		return audit.Event{}, nil, 0, fmt.Errorf("event %d is not in a log of %d events: %w", seq, size, ErrBeyondLog)
 	}
 	evs, err := s.auditPage(ctx, seq-1, 1)
 	if err != nil {
@@ -230,8 +234,11 @@ func (s *Store) ConsistencyProof(ctx context.Context, from, to int64) ([][]byte,
 	if to == 0 {
 		to = cur
 	}
-	if to > cur || from < 0 || from > to {
-		return nil, 0, fmt.Errorf("from %d to %d events (the log holds %d): %w", from, to, cur, ErrBeyondLog)
+	switch {
+	case to > cur:
+		return nil, 0, fmt.Errorf("to %d is larger than the log, which holds %d events: %w", to, cur, ErrBeyondLog)
+	case from < 0 || from > to:
+		return nil, 0, fmt.Errorf("from %d is larger than to %d: a log cannot extend a larger one: %w", from, to, ErrBeyondLog)
 	}
 	if from == 0 {
 		return [][]byte{}, to, nil
