@@ -5,7 +5,7 @@
 // Above the per-zone lists, a 14-day calendar (Monday first) draws each opening in its day as a
 // block naming the zone, its local start and end and its length, with the campaigns waiting for
 // it, the blackout days and today marked. Days are UTC days unless another time zone is chosen.
-import { api, apiAll, h, fill, table, zoned, field, windowLength, durationWords, duration, badge, link } from "../lib.js";
+import { api, apiAll, h, fill, table, zoned, field, windowLength, durationWords, badge, link } from "../lib.js";
 
 // calendarOpenings is how many openings of each zone the calendar asks for (the API's most).
 const calendarOpenings = 100;
@@ -171,10 +171,11 @@ async function campaignsByOpening(zones, campaigns) {
 }
 
 // horizon is the end of what the server previewed of a zone: its last opening's end when it
-// gave as many as asked (more follow), else Infinity.
+// gave as many as asked (more follow) or that opening is still open at its end, else Infinity.
 function horizon(z) {
   const occ = z.occurrences || [];
-  return occ.length >= calendarOpenings ? Date.parse(occ[occ.length - 1].end) : Infinity;
+  const last = occ[occ.length - 1];
+  return last && (occ.length >= calendarOpenings || last.continues) ? Date.parse(last.end) : Infinity;
 }
 
 function calendarTable(zones, shown, days, tz) {
@@ -220,30 +221,46 @@ function dayCell(zones, shown, civil, tz, isToday, index) {
   blocks.length ? h("ul", { class: "plain openings", "aria-label": "Openings on " + label }, blocks.map((b) => b[1])) : h("p", { class: "calendar-none" }, "No opening"));
 }
 
-// openingBlock is one opening drawn in a day: the zone, its start and end on the zone's clock,
-// its length, and the campaigns waiting for it. An opening over several days shows in each.
+// openingBlock is one opening drawn in a day: the zone, its start and end on the zone's clock
+// (and on the calendar's, when that is another), its length, and the campaigns waiting for it.
+// An opening over several days shows in each: where it opens, all day, where it closes.
 function openingBlock(z, o, ztz, tz, from, to, colour, waiting) {
   const s = Date.parse(o.start), e = Date.parse(o.end);
-  const localDay = (ms) => civilDay(ms, ztz);
-  // The zone's clock; its date where it is not the cell's day.
-  const at = (ms) => (localDay(ms) !== civilDay(from, tz) || ms < from || ms >= to ? weekdayOf(localDay(ms)) + " " + dateWords(localDay(ms)) + " " : "") + clock(ms, ztz);
-  const local = at(s) + "–" + (o.continues ? "at least " : "") + at(e);
-  const other = tz !== ztz ? clock(s, tz) + "–" + clock(e, tz) + " " + tz : null;
-  const len = (o.continues ? "at least " : "") + duration(o.start, o.end);
-  const part = s < from && e > to ? "open all day" : s < from ? "still open" : e > to ? "opens, stays open past midnight" : null;
+  const cellDay = civilDay(from, tz);
+  const least = o.continues ? "at least " : "";
+  // A time on a clock, with its date where that is not the cell's day.
+  const at = (ms, clockTZ) => (civilDay(ms, clockTZ) !== cellDay ? weekdayOf(civilDay(ms, clockTZ)) + " " + dateWords(civilDay(ms, clockTZ)) + " " : "") + clock(ms, clockTZ);
+  const span = (clockTZ) => s >= from && e <= to ? at(s, clockTZ) + "–" + (o.continues ? "at least " : "") + at(e, clockTZ)
+    : s >= from ? "from " + at(s, clockTZ)
+      : e <= to ? "until " + least + at(e, clockTZ) + " (open since " + at(s, clockTZ) + ")"
+        : "open all day, until " + least + at(e, clockTZ);
+  const zoneClock = ztz === "UTC" ? "UTC" : ztz.split("/").pop().replaceAll("_", " ") + " time (" + offsetWords(s, ztz) + ")";
   return h("li", { class: "opening " + colour + (o.open_now ? " open-now" : ""), dataset: { zone: z.zone_id, start: o.start } },
     h("strong", { class: "opening-zone" }, z.zone),
-    o.open_now ? h("span", { class: "open-now-mark" }, " ● open now") : null,
-    h("span", { class: "opening-time" }, h("time", { datetime: o.start }, local), " ", ztz === "UTC" ? "UTC" : ztz.split("/").pop().replaceAll("_", " ") + " time (" + offsetWords(s, ztz) + ")"),
-    other ? h("span", { class: "opening-other" }, "= " + other) : null,
-    h("span", { class: "opening-length" }, len, part ? " · " + part : ""),
+    o.open_now ? h("span", { class: "open-now-mark" }, "● open now") : null,
+    h("span", { class: "opening-time" }, h("time", { datetime: o.start }, span(ztz)), " ", zoneClock),
+    tz !== ztz && (s >= from || e <= to) ? h("span", { class: "opening-other" }, "= ", span(tz), " ", tz) : null,
+    h("span", { class: "opening-length" }, least + lengthWords(e - s)),
     waiting.length ? h("ul", { class: "plain opening-campaigns", "aria-label": "Campaigns waiting for this opening" }, waiting.map((c) =>
       h("li", { dataset: { campaign: c.id } }, "▸ ", link("#/campaigns/" + c.id, c.name || c.id), " ", badge(c.status)))) : null);
 }
 
+// lengthWords is a length of time in days, hours and minutes: "7 d 1 h", "4 h", "1 min 40 s".
+function lengthWords(ms) {
+  let secs = Math.round(ms / 1000);
+  const parts = [];
+  for (const [unit, size] of [["d", 86400], ["h", 3600], ["min", 60], ["s", 1]]) {
+    if (secs >= size) {
+      parts.push(Math.floor(secs / size) + " " + unit);
+      secs %= size;
+    }
+  }
+  return parts.slice(0, 2).join(" ") || "0 s";
+}
+
 // crowdBlock sums up a zone that opens more often in a day than the cell can draw.
 function crowdBlock(z, here, ztz, colour, cutHere) {
-  const lengths = [...new Set(here.map((o) => duration(o.start, o.end)))];
+  const lengths = [...new Set(here.map((o) => lengthWords(Date.parse(o.end) - Date.parse(o.start))))];
   return h("li", { class: "opening crowded " + colour, dataset: { zone: z.zone_id, start: here[0].start, count: String(here.length) } },
     h("strong", { class: "opening-zone" }, z.zone),
     h("span", { class: "opening-time" }, `${here.length} openings, ${clock(Date.parse(here[0].start), ztz)}–${clock(Date.parse(here[here.length - 1].end), ztz)} `,
@@ -259,7 +276,8 @@ function previewNotes(zones, days, tz) {
   const cut = zones.filter((z) => horizon(z) < end);
   if (!cut.length) return null;
   return h("div", { class: "calendar-note" },
-    h("p", {}, "These zones open so often that the preview of their next ", String(calendarOpenings), " openings ends within these days; later openings are not drawn:"),
+    h("p", {}, "These zones open so often (or stay open so long) that the server's preview of their next ", String(calendarOpenings),
+      " openings ends before these 14 days do; their later openings are not drawn:"),
     h("ul", {}, cut.map((z) => h("li", { dataset: { zone: z.zone_id } }, h("strong", {}, z.zone), " (", h("code", {}, (z.window || {}).cron || "—"), "): previewed until ",
       zoned(new Date(horizon(z)).toISOString(), (z.window || {}).time_zone)))));
 }
