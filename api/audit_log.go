@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/store"
@@ -102,17 +101,7 @@ func (s *server) auditInclusion(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e, path, size, err := s.Store.InclusionProof(r.Context(), seq, size)
-	if errors.Is(err, store.ErrBeyondLog) {
-		field := "seq"
-		if strings.HasPrefix(err.Error(), "tree_size") {
-			field = "tree_size"
-		}
-		v.Add(field, "%s", strings.TrimSuffix(err.Error(), ": "+store.ErrBeyondLog.Error()))
-		s.fail(w, r, v)
-		return
-	}
-	if err != nil {
-		s.internal(w, r, err)
+	if s.proofFailed(w, r, v, err) {
 		return
 	}
 	writeJSON(w, http.StatusOK, inclusionProof{Seq: e.Seq, LeafIndex: e.Seq - 1, TreeSize: size, Leaf: string(e.Leaf()), Hashes: hexAll(path)})
@@ -127,20 +116,26 @@ func (s *server) auditConsistency(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	path, to, err := s.Store.ConsistencyProof(r.Context(), from, to)
-	if errors.Is(err, store.ErrBeyondLog) {
-		field := "from"
-		if strings.HasPrefix(err.Error(), "to ") {
-			field = "to"
-		}
-		v.Add(field, "%s", strings.TrimSuffix(err.Error(), ": "+store.ErrBeyondLog.Error()))
-		s.fail(w, r, v)
-		return
-	}
-	if err != nil {
-		s.internal(w, r, err)
+	if s.proofFailed(w, r, v, err) {
 		return
 	}
 	writeJSON(w, http.StatusOK, consistencyProof{From: from, To: to, Hashes: hexAll(path)})
+}
+
+// proofFailed answers err, when there is one: a proof about events the log does not hold is
+// refused naming the parameter (422), anything else is an internal error.
+func (s *server) proofFailed(w http.ResponseWriter, r *http.Request, v *domain.ValidationError, err error) bool {
+	if err == nil {
+		return false
+	}
+	var beyond *store.BeyondLogError
+	if errors.As(err, &beyond) {
+		v.Add(beyond.Param, "%s", beyond.Problem)
+		s.fail(w, r, v)
+	} else {
+		s.internal(w, r, err)
+	}
+	return true
 }
 
 // auditLogOperations are the routes of audit_log.go.

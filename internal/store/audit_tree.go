@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -184,9 +183,11 @@ func (s *Store) AuditTreeHead(ctx context.Context) (int64, []byte, error) {
 	return head.TreeSize, root, nil
 }
 
-// ErrBeyondLog refuses a proof about events the log does not hold; the error's text says why
-// in the reader's terms.
-var ErrBeyondLog = errors.New("nothing to prove")
+// BeyondLogError refuses a proof about events the log does not hold: Param names the request
+// parameter at fault and Problem says why, in the reader's terms.
+type BeyondLogError struct{ Param, Problem string }
+
+func (e *BeyondLogError) Error() string { return e.Param + ": " + e.Problem }
 
 // InclusionProof proves that event seq is in the log of size events: the event, its leaf and
 // the audit path. size 0 means the log as it is now.
@@ -200,9 +201,9 @@ func (s *Store) InclusionProof(ctx context.Context, seq, size int64) (audit.Even
 	}
 	switch {
 	case size > cur:
-		return audit.Event{}, nil, 0, fmt.Errorf("tree_size %d is larger than the log, which holds %d events: %w", size, cur, ErrBeyondLog)
+		return audit.Event{}, nil, 0, &BeyondLogError{"tree_size", fmt.Sprintf("%d is larger than the log, which holds %d events", size, cur)}
 	case seq < 1 || seq > size:
-		return audit.Event{}, nil, 0, fmt.Errorf("event %d is not in a log of %d events: %w", seq, size, ErrBeyondLog)
+		return audit.Event{}, nil, 0, &BeyondLogError{"seq", fmt.Sprintf("event %d is not in a log of %d events", seq, size)}
 	}
 	evs, err := s.auditPage(ctx, seq-1, 1)
 	if err != nil {
@@ -236,9 +237,9 @@ func (s *Store) ConsistencyProof(ctx context.Context, from, to int64) ([][]byte,
 	}
 	switch {
 	case to > cur:
-		return nil, 0, fmt.Errorf("to %d is larger than the log, which holds %d events: %w", to, cur, ErrBeyondLog)
+		return nil, 0, &BeyondLogError{"to", fmt.Sprintf("%d is larger than the log, which holds %d events", to, cur)}
 	case from < 0 || from > to:
-		return nil, 0, fmt.Errorf("from %d is larger than to %d: a log cannot extend a larger one: %w", from, to, ErrBeyondLog)
+		return nil, 0, &BeyondLogError{"from", fmt.Sprintf("%d is larger than to (%d): a log cannot extend a larger one", from, to)}
 	}
 	if from == 0 {
 		return [][]byte{}, to, nil
