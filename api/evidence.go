@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -188,10 +187,6 @@ type stopError struct{}
 func (stopError) Error() string { return "stop" }
 
 var errStop error = stopError{}
-
-func sortEvents(evs []audit.Event) {
-	sort.Slice(evs, func(i, j int) bool { return evs[i].Seq < evs[j].Seq })
-}
 
 // evidenceOperations are the routes of evidence.go.
 func (s *server) evidenceOperations() []operation {

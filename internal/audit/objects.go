@@ -123,9 +123,9 @@ func (o *ObjectCheckpoints) Notes(ctx context.Context, fromSize int64) ([][]byte
 		if obj.IsDeleteMarker || !strings.HasSuffix(obj.Key, ".note") {
 			continue
 		}
-		var size int64
-		if _, err := fmt.Sscanf(strings.TrimPrefix(obj.Key, NotePrefix), "%020d.note", &size); err != nil || NoteObjectKey(size) != obj.Key {
-			return nil, fmt.Errorf("%w: %s is not named by a log size", ErrBadCheckpoint, obj.Key)
+		size, err := noteSize(obj.Key)
+		if err != nil {
+			return nil, err
 		}
 		if size < fromSize {
 			continue
@@ -179,17 +179,26 @@ func (o *ObjectCheckpoints) NoteSizes(ctx context.Context) ([]int64, error) {
 		if obj.Err != nil {
 			return nil, fmt.Errorf("object store: list checkpoints: %w", obj.Err)
 		}
-		var size int64
 		if !strings.HasSuffix(obj.Key, ".note") {
 			continue
 		}
-		if _, err := fmt.Sscanf(strings.TrimPrefix(obj.Key, NotePrefix), "%020d.note", &size); err != nil || NoteObjectKey(size) != obj.Key {
-			return nil, fmt.Errorf("%w: %s is not named by a log size", ErrBadCheckpoint, obj.Key)
+		size, err := noteSize(obj.Key)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, size)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out, nil
+}
+
+// noteSize reads the log size a note's object key names (NoteObjectKey).
+func noteSize(key string) (int64, error) {
+	var size int64
+	if _, err := fmt.Sscanf(strings.TrimPrefix(key, NotePrefix), "%020d.note", &size); err != nil || NoteObjectKey(size) != key {
+		return 0, fmt.Errorf("%w: %s is not named by a log size", ErrBadCheckpoint, key)
+	}
+	return size, nil
 }
 
 func (o *ObjectCheckpoints) readObject(ctx context.Context, key, version string) ([]byte, error) {
