@@ -83,7 +83,7 @@ func readPublicKey(arg string) (ed25519.PublicKey, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	if t := strings.TrimSpace(text); strings.Count(t, "+") >= 2 && !strings.Contains(t, "\n") && !strings.HasPrefix(t, "-----") {
+	if t := strings.TrimSpace(text); !strings.HasPrefix(t, "{") && strings.Count(t, "+") >= 2 && !strings.Contains(t, "\n") && !strings.HasPrefix(t, "-----") {
 		// A note verifier key: name+hash+base64(0x01 || key).
 		if parts := strings.Split(t, "+"); len(parts) >= 3 {
 			raw, err := base64.StdEncoding.DecodeString(parts[len(parts)-1])
