@@ -10,6 +10,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/oauth2"
@@ -94,27 +95,23 @@ func (p *IdP) signIn(ctx context.Context, clientID, clientSecret, redirectURI, u
 		return Tokens{}, err
 	}
 	var back *url.URL // where Hydra sent the browser back to the client
-	browser := &http.Client{
-		Jar:     jar,
-		Timeout: adminTimeout,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if req.URL.Scheme == target.Scheme && req.URL.Host == target.Host && req.URL.Path == target.Path {
-				back = req.URL
-				return http.ErrUseLastResponse
-			}
-			if len(via) >= 10 {
-				return errors.New("stopped after 10 redirects")
-			}
-			return nil
-		},
-	}
+	browser := newBrowser(jar, func(req *http.Request, via []*http.Request) error {
+		if req.URL.Scheme == target.Scheme && req.URL.Host == target.Host && req.URL.Path == target.Path {
+			back = req.URL
+			return http.ErrUseLastResponse
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	})
 	send := func(req *http.Request, err error) (*http.Response, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
 		resp, err := browser.Do(req)
 		if err != nil {
-			return nil, "", err
+			return nil, "", unanswered(err)
 		}
 		defer resp.Body.Close()
 		b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -160,13 +157,38 @@ func (p *IdP) signIn(ctx context.Context, clientID, clientSecret, redirectURI, u
 
 	tok, err := conf.Exchange(context.WithValue(ctx, oauth2.HTTPClient, p.http), q.Get("code"), oauth2.VerifierOption(verifier))
 	if err != nil {
-		return Tokens{}, fmt.Errorf("exchange the code: %w", err)
+		return Tokens{}, fmt.Errorf("exchange the code: %w", unanswered(err))
 	}
 	idToken, _ := tok.Extra("id_token").(string)
 	if idToken == "" {
 		return Tokens{}, errors.New("the token response has no id_token")
 	}
 	return Tokens{AccessToken: tok.AccessToken, IDToken: idToken, RefreshToken: tok.RefreshToken}, nil
+}
+
+// newBrowser returns the client SignIn acts as a browser with. Each of its connections
+// carries one request: Go's Transport sends a GET again, unasked, when a connection it
+// reused closes before the answer, and a request carrying a login or consent verifier
+// must reach Hydra at most once (Hydra refuses the second: "The consent verifier has
+// already been used"). A request that gets no answer is an error instead.
+func newBrowser(jar http.CookieJar, checkRedirect func(*http.Request, []*http.Request) error) *http.Client {
+	return &http.Client{
+		Jar:           jar,
+		Timeout:       adminTimeout,
+		CheckRedirect: checkRedirect,
+		Transport:     &http.Transport{DisableKeepAlives: true},
+	}
+}
+
+// unanswered explains an error of a request whose connection closed before an answer
+// came. Hydra closes it when it took over 10 s to handle the request (see signingKeySets),
+// and the request may have taken effect all the same.
+func unanswered(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+		return fmt.Errorf("%w (the connection closed without an answer; Hydra closes it when a request takes it over 10 s, "+
+			"as on a heavily loaded machine, and the request may have taken effect all the same)", err)
+	}
+	return err
 }
 
 // refusal is the error Hydra sent back to the client's redirect URI.

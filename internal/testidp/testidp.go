@@ -5,7 +5,9 @@
 //
 // Access tokens are JWTs carrying the user's groups and preferred_username at the top
 // level; ID tokens carry preferred_username, name (the username) and groups. Hydra
-// requires PKCE of every client. Only tests import it.
+// requires PKCE of every client. Both are signed with RSA keys that Start makes and
+// stores in Hydra, so that Hydra never makes one while a request waits. Only tests import
+// it.
 //
 // When no Hydra binary is found the test is skipped, or fails when
 // OTPATCH_REQUIRE_SERVICES=1 (CI sets it; .ci/run builds the binary).
@@ -52,8 +54,9 @@ const (
 	startTimeout = 90 * time.Second
 	stopTimeout  = 15 * time.Second
 	startTries   = 3
-	// adminTimeout bounds one call to Hydra's admin or public API. Hydra makes its
-	// signing keys on first use, which takes a while on a loaded machine.
+	// adminTimeout bounds one call to Hydra's admin or public API, generously: on a
+	// loaded machine a request may wait long for the CPU. (Hydra itself gives up on a
+	// request after 10 s; see signingKeySets.)
 	adminTimeout = 60 * time.Second
 )
 
@@ -164,7 +167,17 @@ func (p *IdP) startHydra(t testing.TB, bin, secret string) error {
 	if err != nil {
 		return err
 	}
-	if err := p.waitReady(proc); err != nil {
+	// Made while Hydra starts.
+	var keys []privateJWK
+	for range signingKeySets {
+		k, err := newSigningKey()
+		if err != nil {
+			proc.stop()
+			return err
+		}
+		keys = append(keys, k)
+	}
+	if err := p.waitReady(proc, keys); err != nil {
 		proc.stop()
 		if errors.Is(err, errExitedEarly) {
 			return fmt.Errorf("%w (%v); log:\n%s", err, proc.err, hydraLog(out))
@@ -180,9 +193,9 @@ func (p *IdP) startHydra(t testing.TB, bin, secret string) error {
 	return nil
 }
 
-// waitReady polls Hydra's readiness endpoints until both APIs answer, then reads the
-// discovery document for the issuer and endpoints.
-func (p *IdP) waitReady(proc *process) error {
+// waitReady polls Hydra's readiness endpoints until both APIs answer, then readies it
+// for sign-ins with keys (see prepare).
+func (p *IdP) waitReady(proc *process, keys []privateJWK) error {
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	client := &http.Client{Timeout: 2 * time.Second}
@@ -209,16 +222,7 @@ func (p *IdP) waitReady(proc *process) error {
 			}
 		}
 	}
-	var disc struct {
-		Issuer   string `json:"issuer"`
-		AuthURL  string `json:"authorization_endpoint"`
-		TokenURL string `json:"token_endpoint"`
-	}
-	if err := p.call(ctx, http.MethodGet, p.publicURL+"/.well-known/openid-configuration", nil, &disc); err != nil {
-		return fmt.Errorf("read the discovery document: %w", err)
-	}
-	p.issuer, p.authURL, p.tokenURL = disc.Issuer, disc.AuthURL, disc.TokenURL
-	return nil
+	return p.prepare(ctx, proc, keys)
 }
 
 // call sends a JSON request to Hydra and decodes its JSON answer into out (when not nil).
@@ -242,7 +246,7 @@ func (p *IdP) call(ctx context.Context, method, url string, in, out any) error {
 	req.Header.Set("Accept", "application/json")
 	resp, err := p.http.Do(req)
 	if err != nil {
-		return err
+		return unanswered(err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

@@ -8,8 +8,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/oauth2"
@@ -110,6 +112,46 @@ func TestSignInFormHasBrowserTestIDs(t *testing.T) {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("the sign-in form lacks %s:\n%s", want, page)
 		}
+	}
+}
+
+// TestBrowserSendsEachRequestOnce checks that SignIn's browser never sends a request
+// again unasked: a request that carries a one-time verifier and whose answer is lost (Hydra
+// handled it but closed the connection) fails, saying so, rather than being sent a second
+// time and refused by Hydra as a reuse of the verifier.
+func TestBrowserSendsEachRequestOnce(t *testing.T) {
+	var handled atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/oauth2/auth" {
+			return
+		}
+		handled.Add(1)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("hijack the connection: %v", err)
+			return
+		}
+		conn.Close() // the answer is lost
+	}))
+	defer srv.Close()
+
+	browser := newBrowser(nil, nil)
+	// A first request, so that a client keeping connections would reuse one.
+	resp, err := browser.Get(srv.URL + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	resp, err = browser.Get(srv.URL + "/oauth2/auth?consent_verifier=v")
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("got %s, want an error: the connection closed without an answer", resp.Status)
+	}
+	if err := unanswered(err); !strings.Contains(err.Error(), "closed without an answer") {
+		t.Errorf("error = %v, want it to say the connection closed without an answer", err)
+	}
+	if n := handled.Load(); n != 1 {
+		t.Errorf("the request carrying the verifier reached the server %d times, want once", n)
 	}
 }
 
