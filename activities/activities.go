@@ -32,6 +32,9 @@ type Activities struct {
 	Adapters map[string]adapters.Target
 	Log      *slog.Logger
 	Now      func() time.Time
+	// Expected is how long backup, deploy and verify take on an asset of an adapter this worker
+	// does not hold itself (its devices are reached by site workers), by adapter name.
+	Expected map[string]time.Duration
 	// ApprovalTTL is how long an approval counts (0: domain.DefaultApprovalTTL, 7 days).
 	ApprovalTTL time.Duration
 
@@ -52,6 +55,18 @@ func (a *Activities) target(name string) (adapters.Target, error) {
 		return nil, fmt.Errorf("no adapter %q is configured", name)
 	}
 	return t, nil
+}
+
+// expected is how long backup, deploy and verify of the asset take, to fit it into a window.
+func (a *Activities) expected(as store.Asset) (time.Duration, error) {
+	if t, ok := a.Adapters[as.Adapter]; ok {
+		return t.ExpectedDuration(as.ID), nil
+	}
+	if d, ok := a.Expected[as.Adapter]; ok {
+		return d, nil
+	}
+	_, err := a.target(as.Adapter)
+	return 0, err
 }
 
 func (a *Activities) logger() *slog.Logger {

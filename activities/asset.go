@@ -12,7 +12,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/otpatch/otpatch/internal/adapters"
-	"github.com/otpatch/otpatch/internal/artifacts"
 	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/store"
 )
@@ -78,6 +77,19 @@ func (a *Activities) assetTarget(ctx context.Context, assetID string) (store.Ass
 	return as, t, nil
 }
 
+// refOf is what the device side of a step needs of the asset; withSteps adds the patch's steps.
+func (a *Activities) refOf(ctx context.Context, in AssetInput, as store.Asset, withSteps bool) (DeviceRef, error) {
+	ref := DeviceRef{AssetInput: in, Name: as.Name, Adapter: as.Adapter, Endpoint: as.Endpoint, InstalledVersion: as.InstalledVersion}
+	if withSteps {
+		st, err := a.steps(ctx, in.CampaignID)
+		if err != nil {
+			return ref, err
+		}
+		ref.Steps = st
+	}
+	return ref, nil
+}
+
 // BackupResult is a verified backup.
 type BackupResult struct {
 	Key     string `json:"key"`
@@ -98,38 +110,29 @@ func (a *Activities) BackupAsset(ctx context.Context, in AssetInput) (BackupResu
 		a.assetEvent(in, "asset.backing_up", map[string]any{"version": as.InstalledVersion})); err != nil {
 		return BackupResult{}, err
 	}
-	// Heartbeats let Temporal retry soon on another worker when this one dies mid-backup.
-	ctx, stop := heartbeat(ctx)
-	defer stop()
-	rc, deviceSum, err := t.Backup(a.withDeviceLog(ctx, in), in.AssetID)
+	ref, _ := a.refOf(ctx, in, as, false)
+	res, err := backupTo(a.withDeviceLog(ctx, in), a.Objects, t, ref)
 	if err != nil {
-		return BackupResult{}, deviceError(fmt.Errorf("backup of %s: %w", as.Name, err))
+		return BackupResult{}, err
 	}
-	defer rc.Close()
-	key := fmt.Sprintf("backups/%s/%s.bin", in.CampaignID, in.AssetID)
-	info, err := a.Objects.Put(ctx, key, rc, artifacts.Expect{}, "application/octet-stream")
-	if err != nil {
-		return BackupResult{}, fmt.Errorf("store backup of %s: %w", as.Name, err)
-	}
-	back, err := a.Objects.Hash(ctx, key)
-	if err != nil {
-		return BackupResult{}, fmt.Errorf("read back backup of %s: %w", as.Name, err)
-	}
-	if back.SHA256 != info.SHA256 || back.Size != info.Size || (deviceSum != "" && deviceSum != info.SHA256) {
-		msg := fmt.Sprintf("backup of %s does not verify: the device reports SHA-256 %s, %d bytes streamed with %s, read back %s; no deploy without a verified backup",
-			as.Name, deviceSum, info.Size, info.SHA256, back.SHA256)
-		return BackupResult{}, temporal.NewNonRetryableApplicationError(msg, ErrTypeNoBackup, nil)
-	}
-	res := BackupResult{Key: key, SHA256: info.SHA256, Size: info.Size, Version: as.InstalledVersion}
+	return res, a.recordBackup(ctx, in, as.Name, res, nil)
+}
+
+// recordBackup records a verified backup (a test bench's becomes the baseline of the version it
+// ran); details adds to the event.
+func (a *Activities) recordBackup(ctx context.Context, in AssetInput, name string, res BackupResult, details map[string]any) error {
 	if in.TestBench {
-		if err := a.saveBaseline(ctx, in, as.InstalledVersion, res); err != nil {
-			return BackupResult{}, fmt.Errorf("keep the backup of %s as the %s baseline: %w", as.Name, as.InstalledVersion, err)
+		if err := a.saveBaseline(ctx, in, res.Version, res); err != nil {
+			return fmt.Errorf("keep the backup of %s as the %s baseline: %w", name, res.Version, err)
 		}
 	}
-	err = a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID,
-		store.AssetChange{State: domain.AssetBackedUp, Backup: &store.BackupRef{Key: key, SHA256: info.SHA256, Size: info.Size}},
-		a.assetEvent(in, "asset.backed_up", map[string]any{"key": key, "sha256": info.SHA256, "size": info.Size}))
-	return res, err
+	d := map[string]any{"key": res.Key, "sha256": res.SHA256, "size": res.Size}
+	for k, v := range details {
+		d[k] = v
+	}
+	return a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID,
+		store.AssetChange{State: domain.AssetBackedUp, Backup: &store.BackupRef{Key: res.Key, SHA256: res.SHA256, Size: res.Size}},
+		a.assetEvent(in, "asset.backed_up", d))
 }
 
 // DeployInput is one installation on one asset.
@@ -157,19 +160,11 @@ func (a *Activities) DeployAsset(ctx context.Context, in DeployInput) error {
 		a.assetEvent(in.AssetInput, "asset.deploying", map[string]any{"to_version": in.ToVersion, "idempotency_key": key, "attempt": activity.GetInfo(ctx).Attempt})); err != nil {
 		return err
 	}
-	st, err := a.steps(ctx, in.CampaignID)
+	ref, err := a.refOf(ctx, in.AssetInput, as, true)
 	if err != nil {
 		return err
 	}
-	opCtx, stop := heartbeat(ctx)
-	defer stop()
-	err = t.Deploy(a.withDeviceLog(opCtx, in.AssetInput), in.AssetID, adapters.DeployRequest{IdempotencyKey: key, PatchID: in.PatchID, ToVersion: in.ToVersion,
-		ArtifactName: st.Artifact.Name, ArtifactSize: st.Artifact.Size, ArtifactSHA256: in.ArtifactSHA256, Install: st.Install,
-		Artifact: a.openArtifact(st.Artifact.ObjectKey)})
-	if err != nil {
-		return deviceError(fmt.Errorf("deploy to %s: %w", as.Name, err))
-	}
-	return nil
+	return deployTo(a.withDeviceLog(ctx, in.AssetInput), a.Objects, t, ref, in.PatchID, in.ToVersion, in.ArtifactSHA256)
 }
 
 // VerifyInput checks an asset reports the expected version and is healthy.
@@ -189,21 +184,11 @@ func (a *Activities) VerifyAsset(ctx context.Context, in VerifyInput) (adapters.
 		a.assetEvent(in.AssetInput, "asset.verifying", map[string]any{"expect": in.Expect})); err != nil {
 		return adapters.VerifyResult{}, err
 	}
-	st, err := a.steps(ctx, in.CampaignID)
+	ref, err := a.refOf(ctx, in.AssetInput, as, true)
 	if err != nil {
 		return adapters.VerifyResult{}, err
 	}
-	opCtx, stop := heartbeat(ctx)
-	defer stop()
-	res, err := t.Verify(a.withDeviceLog(opCtx, in.AssetInput), in.AssetID, adapters.VerifyRequest{Expect: in.Expect, Step: st.Verify})
-	if err != nil {
-		return res, deviceError(fmt.Errorf("verify %s: %w", as.Name, err))
-	}
-	if res.Healthy && res.Version != in.Expect {
-		res.Healthy = false
-		res.Detail = fmt.Sprintf("reports version %s, expected %s", res.Version, in.Expect)
-	}
-	return res, nil
+	return verifyOn(a.withDeviceLog(ctx, in.AssetInput), t, ref, in.Expect)
 }
 
 // RestoreInput puts a verified backup back.
@@ -224,7 +209,11 @@ func (a *Activities) RestoreAsset(ctx context.Context, in RestoreInput) error {
 		a.assetEvent(in.AssetInput, "asset.rolling_back", map[string]any{"backup_key": in.BackupKey, "backup_sha256": in.BackupSHA256})); err != nil {
 		return err
 	}
-	if err := a.restoreOnto(ctx, in, t, "restore"); err != nil {
+	st, err := a.steps(ctx, in.CampaignID)
+	if err != nil {
+		return err
+	}
+	if err := restoreOnto(a.withDeviceLog(ctx, in.AssetInput), a.Objects, t, in, st, "restore"); err != nil {
 		return deviceError(fmt.Errorf("restore %s: %w", as.Name, err))
 	}
 	return nil
@@ -234,8 +223,8 @@ func (a *Activities) RestoreAsset(ctx context.Context, in RestoreInput) error {
 // asset and op. It reads the whole backup into a temporary file, hashing it, before it touches
 // the device, so a backup that changed in storage is refused; memory stays small whatever the
 // backup's size.
-func (a *Activities) restoreOnto(ctx context.Context, in RestoreInput, t adapters.Target, op string) error {
-	backup, size, err := a.stageBackup(ctx, in)
+func restoreOnto(ctx context.Context, objects ObjectStore, t adapters.Target, in RestoreInput, st DeviceSteps, op string) error {
+	backup, size, err := stageBackup(ctx, objects, in)
 	if err != nil {
 		return err
 	}
@@ -243,22 +232,18 @@ func (a *Activities) restoreOnto(ctx context.Context, in RestoreInput, t adapter
 		backup.Close()
 		os.Remove(backup.Name())
 	}()
-	st, err := a.steps(ctx, in.CampaignID)
-	if err != nil {
-		return err
-	}
 	opCtx, stop := heartbeat(ctx)
 	defer stop()
 	req := adapters.RestoreRequest{IdempotencyKey: IdempotencyKey(in.CampaignID, in.AssetID, op), BackupSHA256: in.BackupSHA256,
 		BackupSize: size, Step: st.Rollback, Backup: backup}
-	return t.Restore(a.withDeviceLog(opCtx, in.AssetInput), in.AssetID, req)
+	return t.Restore(opCtx, in.AssetID, req)
 }
 
 // stageBackup copies a backup from the object store into a temporary file, hashing it on the
 // way, and refuses it (non-retryable) when its SHA-256 is not the one recorded at backup time.
 // The file is positioned at its start.
-func (a *Activities) stageBackup(ctx context.Context, in RestoreInput) (*os.File, int64, error) {
-	rc, err := a.Objects.Open(ctx, in.BackupKey)
+func stageBackup(ctx context.Context, objects ObjectStore, in RestoreInput) (*os.File, int64, error) {
+	rc, err := objects.Open(ctx, in.BackupKey)
 	if err != nil {
 		return nil, 0, err
 	}

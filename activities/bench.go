@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/otpatch/otpatch/internal/adapters"
 	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/store"
 )
@@ -31,28 +30,35 @@ func (a *Activities) CheckInstalled(ctx context.Context, in CheckInput) (CheckRe
 	if err != nil {
 		return CheckResult{}, err
 	}
-	st, err := a.steps(ctx, in.CampaignID)
+	ref, err := a.refOf(ctx, in.AssetInput, as, true)
 	if err != nil {
 		return CheckResult{}, err
 	}
-	opCtx, stop := heartbeat(ctx)
-	defer stop()
-	res, err := t.Verify(a.withDeviceLog(opCtx, in.AssetInput), in.AssetID, adapters.VerifyRequest{Expect: in.FromVersion, Step: st.Verify})
+	out, err := checkVersion(a.withDeviceLog(ctx, in.AssetInput), t, ref, in.FromVersion)
 	if err != nil {
-		return CheckResult{}, deviceError(fmt.Errorf("read the installed version of %s: %w", as.Name, err))
-	}
-	out := CheckResult{Version: res.Version, Drifted: domain.CompareVersions(res.Version, in.FromVersion) != 0}
-	ev := a.assetEvent(in.AssetInput, "asset.version_checked", map[string]any{"plan_from_version": in.FromVersion, "device_version": res.Version, "drifted": out.Drifted})
-	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, store.AssetChange{FromVersion: res.Version}, ev); err != nil {
 		return CheckResult{}, err
 	}
-	if as.InstalledVersion != res.Version {
-		ev := a.assetEvent(in.AssetInput, "asset.version_changed", map[string]any{"from": as.InstalledVersion, "to": res.Version, "source": "device"})
-		if err := a.Store.SetInstalledVersion(ctx, in.AssetID, res.Version, ev); err != nil {
-			return CheckResult{}, err
+	return out, a.recordCheck(ctx, in, as.InstalledVersion, out, nil)
+}
+
+// recordCheck records the version a device reported before the engine touched it, and corrects
+// the inventory to it; details adds to the event.
+func (a *Activities) recordCheck(ctx context.Context, in CheckInput, installed string, out CheckResult, details map[string]any) error {
+	d := map[string]any{"plan_from_version": in.FromVersion, "device_version": out.Version, "drifted": out.Drifted}
+	for k, v := range details {
+		d[k] = v
+	}
+	ev := a.assetEvent(in.AssetInput, "asset.version_checked", d)
+	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, store.AssetChange{FromVersion: out.Version}, ev); err != nil {
+		return err
+	}
+	if installed != out.Version {
+		ev := a.assetEvent(in.AssetInput, "asset.version_changed", map[string]any{"from": installed, "to": out.Version, "source": "device"})
+		if err := a.Store.SetInstalledVersion(ctx, in.AssetID, out.Version, ev); err != nil {
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // PrepareInput brings a test-bench asset to the from-version it stands for.
@@ -73,7 +79,11 @@ func (a *Activities) PrepareBench(ctx context.Context, in PrepareInput) error {
 		return err
 	}
 	in2 := RestoreInput{AssetInput: in.AssetInput, BackupKey: in.Baseline.ObjectKey, BackupSHA256: in.Baseline.SHA256}
-	if err := a.restoreOnto(ctx, in2, t, "prepare"); err != nil {
+	st, err := a.steps(ctx, in.CampaignID)
+	if err != nil {
+		return err
+	}
+	if err := restoreOnto(a.withDeviceLog(ctx, in.AssetInput), a.Objects, t, in2, st, "prepare"); err != nil {
 		return deviceError(fmt.Errorf("restore the %s baseline onto %s: %w", in.Baseline.Version, as.Name, err))
 	}
 	return nil

@@ -78,13 +78,13 @@ func (a *Activities) LoadCampaign(ctx context.Context, campaignID string) (Campa
 		if err != nil {
 			return CampaignPlan{}, err
 		}
-		ad, err := a.target(as.Adapter)
+		expected, err := a.expected(as)
 		if err != nil {
 			return CampaignPlan{}, err
 		}
 		tg := Target{AssetID: as.ID, Name: as.Name, ZoneID: t.ZoneID, SLT: t.SLT,
 			Criticality: as.Criticality, SafetyCritical: t.SafetyCritical, TestBench: t.TestBench,
-			RedundancyGroup: as.RedundancyGroup, Window: t.Window, Expected: ad.ExpectedDuration(as.ID)}
+			RedundancyGroup: as.RedundancyGroup, Window: t.Window, Expected: expected}
 		if complete {
 			// What was approved is what runs: ordering inputs come from the plan, not the
 			// inventory as it may have changed since.

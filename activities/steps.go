@@ -11,50 +11,44 @@ import (
 	"github.com/otpatch/otpatch/internal/store"
 )
 
-// patchSteps is what a device adapter needs of a campaign's patch: the manifest's install,
-// verify and rollback steps and the artifact's name, size and object key. A campaign's patch
+// steps is what a device adapter needs of a campaign's patch (DeviceSteps). A campaign's patch
 // never changes, so it is read once per campaign and worker.
-type patchSteps struct {
-	Install, Verify, Rollback string
-	Artifact                  store.PatchArtifact
-}
-
-func (a *Activities) steps(ctx context.Context, campaignID string) (patchSteps, error) {
+func (a *Activities) steps(ctx context.Context, campaignID string) (DeviceSteps, error) {
 	if v, ok := a.stepsCache.Load(campaignID); ok {
-		return v.(patchSteps), nil
+		return v.(DeviceSteps), nil
 	}
 	c, err := a.Store.Campaign(ctx, campaignID)
 	if err != nil {
-		return patchSteps{}, err
+		return DeviceSteps{}, err
 	}
 	p, err := a.Store.Patch(ctx, c.PatchID)
 	if err != nil {
-		return patchSteps{}, err
+		return DeviceSteps{}, err
 	}
 	m, err := store.ManifestOf(p)
 	if err != nil {
-		return patchSteps{}, err
+		return DeviceSteps{}, err
 	}
 	arts, err := a.Store.PatchArtifacts(ctx, p.ID)
 	if err != nil {
-		return patchSteps{}, err
+		return DeviceSteps{}, err
 	}
-	out := patchSteps{Install: m.Install, Verify: m.Verify, Rollback: m.Rollback}
+	out := DeviceSteps{Install: m.Install, Verify: m.Verify, Rollback: m.Rollback}
 	for _, art := range arts {
 		if len(m.Artifacts) > 0 && art.Name == m.Artifacts[0].Name {
-			out.Artifact = art
+			out.ArtifactName, out.ArtifactSize, out.ArtifactKey = art.Name, art.Size, art.ObjectKey
 		}
 	}
-	if out.Artifact.ObjectKey == "" {
-		return patchSteps{}, fmt.Errorf("patch %s has no stored artifact %q", p.ID, m.Artifacts[0].Name)
+	if out.ArtifactKey == "" {
+		return DeviceSteps{}, fmt.Errorf("patch %s has no stored artifact %q", p.ID, m.Artifacts[0].Name)
 	}
 	a.stepsCache.Store(campaignID, out)
 	return out, nil
 }
 
 // openArtifact opens a patch artifact from the object store for an adapter.
-func (a *Activities) openArtifact(key string) func(context.Context) (io.ReadCloser, error) {
-	return func(ctx context.Context) (io.ReadCloser, error) { return a.Objects.Open(ctx, key) }
+func openArtifact(objects ObjectStore, key string) func(context.Context) (io.ReadCloser, error) {
+	return func(ctx context.Context) (io.ReadCloser, error) { return objects.Open(ctx, key) }
 }
 
 // withDeviceLog records what the device prints during an operation in the deployment log of

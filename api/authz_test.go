@@ -37,6 +37,7 @@ var allowed = map[string][]string{
 	"GET /api/v1/sites":                                   {"engineer", "approver", "safety", "auditor", "admin"},
 	"POST /api/v1/sites":                                  {"engineer", "admin"},
 	"GET /api/v1/sites/{siteID}":                          {"engineer", "approver", "safety", "auditor", "admin"},
+	"PATCH /api/v1/sites/{siteID}":                        {"engineer", "admin"},
 	"GET /api/v1/zones":                                   {"engineer", "approver", "safety", "auditor", "admin"},
 	"POST /api/v1/zones":                                  {"engineer", "admin"},
 	"GET /api/v1/zones/{zoneID}":                          {"engineer", "approver", "safety", "auditor", "admin"},

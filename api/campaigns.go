@@ -187,6 +187,8 @@ type campaignView struct {
 	Live       *workflows.CampaignStatus `json:"live,omitempty" doc:"The workflow's own view, with ?live=1 while the campaign runs"`
 	// Review is the approver's view of the plan (absent on plans made before plans carried it).
 	Review *campaignReview `json:"review,omitempty"`
+	// Sites are the sites of its assets whose device work runs on a site worker.
+	Sites []campaignSiteView `json:"sites" doc:"The sites of the campaign's assets whose device_work is site_worker, by name, each with its workers' presence as last recorded: \"site Plant B: no worker polling since …\" is why their device work waits. Empty when every asset's site has central device work"`
 }
 
 type campaignAssetView struct {
@@ -279,6 +281,10 @@ func (s *server) writeCampaign(w http.ResponseWriter, r *http.Request, id string
 		view.Assets = append(view.Assets, campaignAssetView{CampaignAsset: x, Name: names[x.AssetID]})
 	}
 	if view.Review, err = s.review(ctx, c, ca); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if view.Sites, err = s.campaignSites(ctx, c.ID); err != nil {
 		s.fail(w, r, err)
 		return
 	}

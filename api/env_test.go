@@ -58,6 +58,8 @@ type envOptions struct {
 	simStep, approvalTTL time.Duration
 	// adapters adds device adapters (ssh, agent) to the worker.
 	adapters func(st *store.Store, objs *artifacts.Store) map[string]adapters.Target
+	// expected is how long device work takes on assets of adapters only site workers hold.
+	expected map[string]time.Duration
 }
 
 func newEnv(t *testing.T, opt envOptions) *env {
@@ -70,7 +72,7 @@ func newEnv(t *testing.T, opt envOptions) *env {
 func newEnvTB(t testing.TB, opt envOptions, serverOpts ...temporaltest.TestServerOption) *env {
 	t.Helper()
 	o := teststack.Options{Now: opt.now, MaxArtifactBytes: opt.maxArtifact, PresignExpiry: opt.presignExpiry, ServerOptions: serverOpts, Adapters: opt.adapters,
-		SimStep: opt.simStep, ApprovalTTL: opt.approvalTTL}
+		SimStep: opt.simStep, ApprovalTTL: opt.approvalTTL, Expected: opt.expected}
 	if opt.postgres {
 		o.DSN = testenv.PostgresDSN(t)
 	}

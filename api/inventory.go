@@ -319,57 +319,6 @@ func (s *server) createProduct(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, p)
 }
 
-func (s *server) listSites(w http.ResponseWriter, r *http.Request) {
-	v := &domain.ValidationError{What: "query"}
-	pr := readPage(r, v)
-	if err := v.Err(); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	sites, err := s.Store.Sites(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, inventoryPage(sites, sitePageKey, pr))
-}
-
-func (s *server) getSite(w http.ResponseWriter, r *http.Request) {
-	site, err := s.Store.Site(r.Context(), chi.URLParam(r, "siteID"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, site)
-}
-
-type siteRequest struct {
-	Name string `json:"name" api:"required" doc:"Unique, at most 200 characters"`
-}
-
-func (s *server) createSite(w http.ResponseWriter, r *http.Request) {
-	var in siteRequest
-	if err := decode(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	sv := &domain.ValidationError{What: "site"}
-	sv.Text("name", in.Name, 200)
-	if err := sv.Err(); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	site := store.Site{Name: in.Name}
-	ev := event(r, "site.created")
-	ev.Details = in
-	if err := s.Store.CreateSite(r.Context(), &site, ev); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	locateCreated(w, "sites", site.ID)
-	writeJSON(w, http.StatusCreated, site)
-}
-
 type zoneRequest struct {
 	SiteID    string        `json:"site_id" api:"required"`
 	Name      string        `json:"name" api:"required" doc:"Unique within the site, at most 200 characters"`
@@ -772,14 +721,27 @@ func (s *server) inventoryOperations() []operation {
 		{Method: "GET", Path: "/api/v1/products/{productID}", ID: "getProduct", Tag: "Inventory", Summary: "Show a product",
 			Allow: anyRole, Roles: "any (a vendor reads only its own)",
 			Answers: []answer{ok(store.Product{})}, Handle: s.getProduct},
-		{Method: "GET", Path: "/api/v1/sites", ID: "listSites", Tag: "Inventory", Summary: "List sites",
-			Description: "Ordered by name.", Allow: staff,
-			Query: paged(), Answers: []answer{ok(page[store.Site]{})}, Handle: s.listSites},
+		{Method: "GET", Path: "/api/v1/sites", ID: "listSites", Tag: "Inventory", Summary: "List sites, with their device work and site workers",
+			Description: "Ordered by name. A site whose device_work is site_worker has its task_queue, workers and worker_status as last recorded " +
+				"(the server looks at each such site's task queue every 15 seconds by default); GET /api/v1/sites/{siteID} asks Temporal first.", Allow: staff,
+			Query: paged(), Answers: []answer{ok(page[siteView]{})}, Handle: s.listSites},
 		{Method: "POST", Path: "/api/v1/sites", ID: "createSite", Tag: "Inventory", Summary: "Add a site",
-			Description: "A name already used is refused with 409.", Allow: engineers,
-			Body: siteRequest{}, Answers: []answer{created(store.Site{})}, Handle: s.createSite},
-		{Method: "GET", Path: "/api/v1/sites/{siteID}", ID: "getSite", Tag: "Inventory", Summary: "Show a site",
-			Allow: staff, Answers: []answer{ok(store.Site{})}, Handle: s.getSite},
+			Description: "A name already used is refused with 409. device_work defaults to central and unreachable_after_seconds to 3600; " +
+				"a device_work other than central or site_worker, or an unreachable_after_seconds outside 60 to 2592000, is refused with 422.", Allow: engineers,
+			Body: siteRequest{}, Answers: []answer{created(siteView{})}, Handle: s.createSite},
+		{Method: "GET", Path: "/api/v1/sites/{siteID}", ID: "getSite", Tag: "Inventory", Summary: "Show a site, with its site workers",
+			Description: "For a site whose device_work is site_worker, Temporal is asked which processes poll the site's task_queue (and the answer recorded): " +
+				"workers lists them with the version and host their identity names, when otpatch first saw them, their last poll, and polling (a poll in the last 2 minutes); " +
+				"worker_status says it in one line. When Temporal does not answer, the presence last recorded is answered and worker_status ends with " +
+				"\"(as last recorded: Temporal did not answer just now)\". A worker's appearance (site.worker_seen) and its going away (site.worker_lost) are in the audit trail; polls are not. " +
+				"Device work of such a site waits for a worker; after unreachable_after_seconds without one the asset ends site_unreachable, nothing deployed.",
+			Allow: staff, Answers: []answer{ok(siteView{})}, Handle: s.getSite},
+		{Method: "PATCH", Path: "/api/v1/sites/{siteID}", ID: "changeSite", Tag: "Inventory", Summary: "Change where a site's device work runs and how long it waits for a site worker",
+			Description: "Fields left out stay as they are; a body that names neither is refused with 422. device_work is central (the central workers reach the site's devices) " +
+				"or site_worker (only a worker at the site, otpatch worker --site ID polling the site's task_queue, reaches them); unreachable_after_seconds (60 to 2592000) " +
+				"is how long the site's device work waits for a worker before the asset ends site_unreachable. Bad values are refused with 422 naming each field. " +
+				"A change is audited as site.changed with each changed field's from and to; a change to the values the site has writes nothing. Answers the site as GET /api/v1/sites/{siteID} does.",
+			Allow: engineers, Body: siteChangeRequest{}, Answers: []answer{ok(siteView{})}, Handle: s.changeSite},
 		{Method: "GET", Path: "/api/v1/zones", ID: "listZones", Tag: "Inventory", Summary: "List zones with their SL-T and maintenance windows",
 			Description: "Ordered by site id, then name. A site_id that names no site is refused with 422.", Allow: staff,
 			Query:   paged(qString("site_id", "Only this site's zones")),

@@ -9,7 +9,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/otpatch/otpatch/activities"
-	"github.com/otpatch/otpatch/internal/adapters"
 	"github.com/otpatch/otpatch/internal/domain"
 )
 
@@ -63,6 +62,22 @@ func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploy
 		return workflow.ExecuteActivity(bookkeeping(c), a.SetAssetState, in).Get(c, nil)
 	}
 
+	// Where the device work runs: on the asset's site's task queue when its site has site
+	// workers (recorded once, in the history), centrally otherwise.
+	dw := deviceWork{ref: ref}
+	if workflow.GetVersion(ctx, siteTaskQueueVersion, workflow.DefaultVersion, 1) >= 1 {
+		if err := workflow.ExecuteLocalActivity(localBookkeeping(ctx), a.RouteAsset, ref).Get(ctx, &dw.route); err != nil {
+			return res, err
+		}
+	}
+	// unreached ends an asset whose site took none of its device work within the site's limit.
+	unreached := func(step string) (AssetDeploymentResult, error) {
+		res.State, res.Error = domain.AssetSiteUnreachable, "no site worker took the "+step+" in time; nothing deployed"
+		dc, _ := workflow.NewDisconnectedContext(ctx)
+		return res, workflow.ExecuteLocalActivity(localBookkeeping(dc), a.SiteUnreachable, activities.UnreachableInput{AssetInput: ref,
+			SiteID: dw.route.SiteID, SiteName: dw.route.SiteName, Waited: dw.route.UnreachableAfter, Step: step}).Get(dc, nil)
+	}
+
 	// skipped records an asset the campaign's abort reached before anything changed it.
 	skipped := func() (AssetDeploymentResult, error) {
 		dc, _ := workflow.NewDisconnectedContext(ctx)
@@ -80,30 +95,37 @@ func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploy
 		// The engine checks reality before it acts: a test bench is first brought to the
 		// from-version it stands for, then every device is asked which version it runs.
 		if in.Bench != nil && in.Bench.Prepare == domain.PrepareRestoreBaseline && in.Bench.Baseline != nil {
-			err := workflow.ExecuteActivity(backupCtx, a.PrepareBench, activities.PrepareInput{AssetInput: ref, Baseline: *in.Bench.Baseline}).Get(ctx, nil)
+			err := dw.prepare(backupCtx, *in.Bench.Baseline)
 			if err != nil {
 				if ctx.Err() != nil {
 					return skipped()
 				}
+				if unreachable(err) {
+					return unreached(activities.StepPrepare)
+				}
 				return res, setState(book, domain.AssetFailed, fmt.Sprintf("the test bench could not be brought to %s, so nothing was deployed: %s", in.FromVersion, rootMessage(err)), "")
 			}
 		}
-		var chk activities.CheckResult
-		err := workflow.ExecuteActivity(verifyCtxOf(ctx), a.CheckInstalled, activities.CheckInput{AssetInput: ref, FromVersion: in.FromVersion}).Get(ctx, &chk)
+		chk, err := dw.check(verifyCtxOf(ctx), in.FromVersion)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return skipped()
+		case unreachable(err):
+			return unreached(activities.StepCheck)
 		case err != nil:
 			return res, setState(book, domain.AssetFailed, "the installed version could not be read, so nothing was deployed: "+rootMessage(err), "")
 		case chk.Drifted:
 			return res, setState(book, domain.AssetDrifted, fmt.Sprintf("the device runs %s, the approved plan says %s; left as it is, nothing deployed", chk.Version, in.FromVersion), "")
 		}
 	}
-	var backup activities.BackupResult
-	if err := workflow.ExecuteActivity(backupCtx, a.BackupAsset, ref).Get(ctx, &backup); err != nil {
+	backup, err := dw.backup(backupCtx)
+	if err != nil {
 		if ctx.Err() != nil {
 			// Aborted before the asset was touched: nothing to roll back.
 			return skipped()
+		}
+		if unreachable(err) {
+			return unreached(activities.StepBackup)
 		}
 		if !waived(ctx, in, err) {
 			return res, setState(book, domain.AssetFailed, "no verified backup, so nothing was deployed: "+rootMessage(err), "")
@@ -131,16 +153,15 @@ func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploy
 	honestAbort := workflow.GetVersion(ctx, "abort-ends-aborted", workflow.DefaultVersion, 1) >= 1
 	aborted := func() bool { return honestAbort && ctx.Err() != nil }
 	failure := ""
-	err := workflow.ExecuteActivity(deployCtx, a.DeployAsset, activities.DeployInput{AssetInput: ref, PatchID: in.PatchID,
-		ToVersion: in.ToVersion, ArtifactSHA256: in.ArtifactSHA256, Install: in.Install}).Get(ctx, nil)
+	err = dw.deploy(deployCtx, activities.DeployInput{AssetInput: ref, PatchID: in.PatchID,
+		ToVersion: in.ToVersion, ArtifactSHA256: in.ArtifactSHA256, Install: in.Install})
 	if err != nil {
 		failure = "deploy failed: " + rootMessage(err)
 		if aborted() {
 			failure = "the campaign was aborted during the deploy"
 		}
 	} else {
-		var v adapters.VerifyResult
-		if err := workflow.ExecuteActivity(verifyCtx, a.VerifyAsset, activities.VerifyInput{AssetInput: ref, Expect: in.ToVersion}).Get(ctx, &v); err != nil {
+		if v, err := dw.verify(verifyCtx, in.ToVersion); err != nil {
 			failure = "verification could not run: " + rootMessage(err)
 			if aborted() {
 				failure = "the campaign was aborted before verification"
@@ -173,13 +194,13 @@ func AssetDeployment(ctx workflow.Context, in AssetDeploymentInput) (AssetDeploy
 		HeartbeatTimeout:    10 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 5, NonRetryableErrorTypes: []string{activities.ErrTypeNoBackup, activities.ErrTypeUnknownAdapter}},
 	})
-	err = workflow.ExecuteActivity(restoreCtx, a.RestoreAsset, activities.RestoreInput{AssetInput: ref, BackupKey: backup.Key, BackupSHA256: backup.SHA256}).Get(rb, nil)
+	err = dw.restore(restoreCtx, backup.Key, backup.SHA256)
 	if err != nil {
 		return res, setState(rb, domain.AssetRollbackFailed, failure+"; restore failed: "+rootMessage(err)+"; manual action needed", "")
 	}
-	var v adapters.VerifyResult
 	verifyRb := workflow.WithActivityOptions(rb, workflow.GetActivityOptions(verifyCtx))
-	if err := workflow.ExecuteActivity(verifyRb, a.VerifyAsset, activities.VerifyInput{AssetInput: ref, Expect: backup.Version}).Get(rb, &v); err != nil || !v.Healthy {
+	v, err := dw.verify(verifyRb, backup.Version)
+	if err != nil || !v.Healthy {
 		why := v.Detail
 		if err != nil {
 			why = rootMessage(err)

@@ -117,6 +117,8 @@ func newHarness(t *testing.T, plan activities.CampaignPlan) *harness {
 	}
 
 	env.OnActivity(a.LoadCampaign, mock.Anything, plan.CampaignID).Return(plan, nil)
+	// Every asset's device work runs centrally here; site routes run against real workers (api).
+	env.OnActivity(a.RouteAsset, mock.Anything, mock.Anything).Return(activities.Route{}, nil)
 	env.OnActivity(a.SetCampaignStatus, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in activities.StatusInput) error {
 			record(h, &h.statuses, ctx, in)

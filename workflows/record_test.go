@@ -168,7 +168,12 @@ func (r *recordActivities) CheckInstalled(_ context.Context, in activities.Check
 	return activities.CheckResult{Version: in.FromVersion}, nil
 }
 func (r *recordActivities) PrepareBench(context.Context, activities.PrepareInput) error { return nil }
-func (r *recordActivities) MarkNotStarted(context.Context, activities.EndInput) error   { return nil }
+
+// RouteAsset keeps every asset's device work central: the recorded plant has no site workers.
+func (r *recordActivities) RouteAsset(context.Context, activities.AssetInput) (activities.Route, error) {
+	return activities.Route{}, nil
+}
+func (r *recordActivities) MarkNotStarted(context.Context, activities.EndInput) error { return nil }
 func (r *recordActivities) WindowOccurrence(ctx context.Context, in activities.OccurrenceInput) (activities.OccurrenceResult, error) {
 	return (&activities.Activities{}).WindowOccurrence(ctx, in)
 }

@@ -68,6 +68,19 @@ func PatchQualification(ctx workflow.Context, in QualificationInput) (activities
 	return res, err
 }
 
+// HeartbeatSend is the longest a worker holds a heartbeat before it sends it. The SDK would
+// otherwise send at 80% of the 10 s heartbeat timeout, leaving 2 s for a loaded machine or a slow
+// conduit before Temporal gives the attempt up; every 3 s leaves 7.
+const HeartbeatSend = 3 * time.Second
+
+// WorkerOptions are o with what every otpatch worker runs with (HeartbeatSend).
+func WorkerOptions(o worker.Options) worker.Options {
+	if o.MaxHeartbeatThrottleInterval == 0 {
+		o.MaxHeartbeatThrottleInterval = HeartbeatSend
+	}
+	return o
+}
+
 // Register adds every otpatch workflow and the activities to a worker, so that the worker
 // process, the embedded default and the tests register the same set.
 func Register(r worker.Registry, acts *activities.Activities) {

@@ -34,6 +34,8 @@ func (c *deviceConfig) flags(fs *flag.FlagSet) {
 // not configured fails its campaign's first step with a clear error (UnknownAdapter).
 func (d *deps) buildAdapters(ctx context.Context, c *config) error {
 	d.adapters = map[string]adapters.Target{adapters.Simulator: d.sim}
+	// A worker without the ssh key still plans ssh assets that site workers reach.
+	d.expected = map[string]time.Duration{adapters.SSH: c.devices.sshExpected, adapters.Agent: c.devices.agentExpected}
 	if c.devices.sshKey != "" || c.devices.sshKnownHosts != "" {
 		a, err := sshadapter.New(sshadapter.Config{KeyFile: c.devices.sshKey, KnownHostsFile: c.devices.sshKnownHosts, CommandTimeout: c.devices.sshCommandTimeout,
 			ExpectedDuration: c.devices.sshExpected}, d.store.AssetEndpoint)

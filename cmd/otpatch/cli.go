@@ -81,7 +81,7 @@ func commands() []command {
 	return []command{
 		{"dev", "[--data DIR] [--listen ADDR] [--demo] [--no-worker]", "run everything in one process on embedded Temporal, SQLite and S3", runDev},
 		{"server", "[flags]", "run the API and the UI (production)", runServer},
-		{"worker", "[flags]", "run a Temporal worker, the only process that reaches devices (production)", runWorker},
+		{"worker", "[--site SITE] [flags]", "run a Temporal worker, the only process that reaches devices (production); with --site, a site's worker: only that site's device work, no database, dials out only", runWorker},
 		{"agent", "--server URL --asset ID --token-file FILE --signing-public-key FILE", "run the pull agent on a host inside a control zone; it only dials out", runAgent},
 		{"migrate", "[--database DSN]", "apply the database migrations", runMigrate},
 		{"users bootstrap", "--username NAME [--display-name TEXT] [--database DSN]", "make one of the first two admins of a new installation", runUsersBootstrap},
@@ -91,7 +91,7 @@ func commands() []command {
 		{"vendor submit", "--url URL --token TOKEN [--presigned] [--wait] MANIFEST ARTIFACT...", "submit a signed manifest and its artifacts, with progress", vendorSubmit},
 		{"csaf ingest", "--url URL --token TOKEN FILE...", "load CSAF 2.0 advisories", runCSAFIngest},
 		{"evidence verify", "[--checkpoint-key KEY] [--json] BUNDLE", "check a campaign's evidence bundle offline", runEvidenceVerifyStdout},
-		{"config check", "[--role server|worker] [--connect] [settings of that role]", "validate a production configuration and say what is missing", runConfigCheck},
+		{"config check", "[--role server|worker|site-worker] [--site SITE] [--connect] [settings of that role]", "validate a production configuration and say what is missing", runConfigCheck},
 		{"openapi", "[--out FILE]", "print the API's OpenAPI document, as the server serves it at /api/v1/openapi.json", runOpenAPI},
 		{"healthcheck", "[--url URL] [--ca FILE]", "exit 0 when the server answers /healthz", runHealthcheck},
 		{"version", "", "print the version, the commit it was built from and the Go version", runVersion},

@@ -42,18 +42,24 @@ func configCheck(ctx context.Context, out io.Writer, args []string) error {
 	var c config
 	fs := newFlags("config check")
 	c.flags(fs.FlagSet, roleDev) // every setting; the role's own are checked
-	role := fs.String("role", roleServer, "the process to check the configuration for: server or worker")
+	role := fs.String("role", roleServer, "the process to check the configuration for: server, worker or site-worker (otpatch worker --site)")
+	site := fs.String("site", env("SITE", ""), "with --role site-worker: the site whose device work the worker does (OTPATCH_SITE)")
 	connect := fs.Bool("connect", false, "also connect to the database, the object store and Temporal (5 s each)")
 	if err := fs.noArgs(args); err != nil {
 		return err
 	}
-	if *role != roleServer && *role != roleWorker {
-		return fs.usageError("--role %q: give server or worker", *role)
+	if *role != roleServer && *role != roleWorker && *role != roleSiteWorker {
+		return fs.usageError("--role %q: give server, worker or site-worker", *role)
 	}
 	// A flag of the other role on the command line is a mistake: that process would not read it.
 	var own config
 	ownFlags := flag.NewFlagSet(*role, flag.ContinueOnError)
-	own.flags(ownFlags, *role)
+	if *role == roleSiteWorker {
+		own.flags(ownFlags, roleWorker)
+		ownFlags.String("site", "", "")
+	} else {
+		own.flags(ownFlags, *role)
+	}
 	var foreign []string
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name != "role" && f.Name != "connect" && ownFlags.Lookup(f.Name) == nil {
@@ -64,6 +70,9 @@ func configCheck(ctx context.Context, out io.Writer, args []string) error {
 		return fs.usageError("%s: not a setting of otpatch %s", strings.Join(foreign, ", "), *role)
 	}
 	problems := c.validate(*role)
+	if *role == roleSiteWorker {
+		problems = append(problems, c.siteWorkerProblems(*site)...)
+	}
 	if len(problems) == 0 && *connect {
 		problems = append(problems, c.reach(ctx)...)
 	}
@@ -95,6 +104,8 @@ func (c *config) validate(role string) []configProblem {
 		ps = append(ps, configProblem{setting, fmt.Sprintf(format, a...)})
 	}
 	switch {
+	case role == roleSiteWorker:
+		// siteWorkerProblems: a site worker has no database.
 	case c.database == "":
 		add("OTPATCH_DATABASE_URL", "missing: set it to postgres://USER:PASSWORD@HOST:5432/otpatch?sslmode=verify-full (production) or a SQLite file (one machine)")
 	case strings.HasPrefix(c.database, "postgres://") || strings.HasPrefix(c.database, "postgresql://"):
@@ -115,6 +126,7 @@ func (c *config) validate(role string) []configProblem {
 	if c.namespace == "" {
 		add("OTPATCH_TEMPORAL_NAMESPACE", "empty; the default is \"default\"")
 	}
+	c.temporalClientTLS.problems(add)
 	if c.auditOrigin != "" {
 		if err := audit.ValidOrigin(c.auditOrigin); err != nil {
 			add("OTPATCH_AUDIT_ORIGIN", "%v", err)
@@ -158,7 +170,7 @@ func (c *config) validate(role string) []configProblem {
 			add("OTPATCH_METRICS_LISTEN", "%q is not host:port (example :9090)", c.metricsListen)
 		}
 	}
-	if role == roleWorker {
+	if role == roleWorker || role == roleSiteWorker {
 		c.devices.problems(add)
 	}
 	if role == roleServer {
@@ -201,6 +213,9 @@ func (c *config) reach(ctx context.Context) []configProblem {
 		}
 	}
 	try("OTPATCH_DATABASE_URL", func(ctx context.Context) error {
+		if c.database == "" {
+			return nil // a site worker's
+		}
 		st, err := store.Open(c.database, store.Options{})
 		if err != nil {
 			return err
@@ -216,7 +231,12 @@ func (c *config) reach(ctx context.Context) []configProblem {
 		return obj.Ping(ctx)
 	})
 	try("OTPATCH_TEMPORAL_ADDRESS", func(ctx context.Context) error {
-		tc, err := client.DialContext(ctx, client.Options{HostPort: c.temporal, Namespace: c.namespace, Logger: tlog.NewStructuredLogger(c.quietLogger())})
+		temporalTLS, err := c.temporalTLS()
+		if err != nil {
+			return err
+		}
+		tc, err := client.DialContext(ctx, client.Options{HostPort: c.temporal, Namespace: c.namespace, Logger: tlog.NewStructuredLogger(c.quietLogger()),
+			ConnectionOptions: client.ConnectionOptions{TLS: temporalTLS}})
 		if err != nil {
 			return err
 		}
@@ -244,6 +264,7 @@ func (c *config) summary(role string) [][2]string {
 	out := [][2]string{
 		{"database", orUnset(db)},
 		{"temporal", c.temporal + " namespace " + c.namespace},
+		{"temporal tls", c.temporalClientTLS.summary()},
 		{"s3 endpoint", orUnset(c.s3Endpoint) + fmt.Sprintf(" (https %v)", c.s3Secure)},
 		{"s3 bucket", c.s3Bucket},
 		{"s3 access key", mask(c.s3Access)},
@@ -257,7 +278,10 @@ func (c *config) summary(role string) [][2]string {
 		out = append(out, [2]string{"listen", scheme + " " + c.listen},
 			[2]string{"token expiry", fmt.Sprintf("%d days by default, at most %d", c.tokenDays, c.tokenMaxDays)})
 	}
-	if role == roleWorker {
+	if role == roleSiteWorker {
+		out[0] = [2]string{"database", "(none: a site worker reaches only Temporal and the object store)"}
+	}
+	if role == roleWorker || role == roleSiteWorker {
 		out = append(out, [2]string{"ssh client key", orUnset(c.devices.sshKey)}, [2]string{"ssh known_hosts", orUnset(c.devices.sshKnownHosts)})
 	}
 	if role == roleServer {

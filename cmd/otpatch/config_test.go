@@ -24,7 +24,7 @@ func clearConfigEnv(t *testing.T) {
 		"SESSION_MAX_HOURS", "SESSION_IDLE_MINUTES", "PASSWORD_MIN_LENGTH", "PASSWORD_MIN_CLASSES", "PASSWORD_MAX_AGE_DAYS",
 		"PASSWORD_HISTORY", "LOCKOUT_FAILURES", "LOCKOUT_MINUTES", "OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET",
 		"OIDC_CLIENT_SECRET_FILE", "OIDC_REDIRECT_URL", "OIDC_SCOPES", "OIDC_USERNAME_CLAIM", "OIDC_ROLES_CLAIM", "OIDC_ROLE_MAP",
-		"OIDC_AUDIENCE", "OIDC_CA_FILE", "OIDC_NAME"} {
+		"OIDC_AUDIENCE", "OIDC_CA_FILE", "OIDC_NAME", "SITE"} {
 		t.Setenv("OTPATCH_"+name, "")
 		os.Unsetenv("OTPATCH_" + name)
 	}
@@ -79,6 +79,13 @@ func TestConfigCheckNamesWhatIsMissing(t *testing.T) {
 				"OTPATCH_S3_ACCESS_KEY": "a", "OTPATCH_S3_SECRET_KEY": "b", "OTPATCH_SSH_KEY_FILE": "/nonexistent/otpatch-ssh.key"},
 			args: []string{"--role", "worker"},
 			want: []string{"OTPATCH_SSH_KEY_FILE/OTPATCH_SSH_KNOWN_HOSTS: ssh adapter: read client key"}},
+		{name: "site worker with a database, no site, no ssh, no mutual TLS",
+			env: map[string]string{"OTPATCH_DATABASE_URL": "postgres://u:p@db:5432/otpatch", "OTPATCH_S3_ENDPOINT": "minio:9000",
+				"OTPATCH_S3_ACCESS_KEY": "a", "OTPATCH_S3_SECRET_KEY": "b"},
+			args: []string{"--role", "site-worker", "--site", "plant b"},
+			want: []string{"OTPATCH_SITE: \"plant b\" is not a site id", "OTPATCH_DATABASE_URL: a site worker has no database",
+				"OTPATCH_SSH_KEY_FILE/OTPATCH_SSH_KNOWN_HOSTS: a site worker reaches its site's devices over ssh",
+				"OTPATCH_TEMPORAL_TLS_CERT/OTPATCH_TEMPORAL_TLS_KEY: a site worker dials Temporal across its site's conduit"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {

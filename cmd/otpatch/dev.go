@@ -150,6 +150,7 @@ func runDev(ctx context.Context, args []string) error {
 	if err := d.store.ListenAgentJobs(ctx); err != nil { // a worker of its own may queue agent jobs
 		return err
 	}
+	d.watchSites(ctx)
 	// /metrics as otpatch server serves it: on the API address, and on --metrics-listen.
 	d.databaseGauges()
 	if c.metricsListen != "" {

@@ -42,7 +42,7 @@ type productionStack struct {
 	tokens   map[string]string
 }
 
-func startProductionStack(t *testing.T) *productionStack {
+func startProductionStack(t *testing.T, opts ...func(*temporalpg.Config)) *productionStack {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -51,8 +51,12 @@ func startProductionStack(t *testing.T) *productionStack {
 	s.dsn = testenv.PostgresDSN(t)
 	s.minio = testenv.MinIO(t)
 	var logs syncBuffer
-	ts, err := temporalpg.Start(ctx, temporalpg.Config{DSN: temporalDSN, VisibilityDSN: visibilityDSN,
-		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelError}))})
+	tcfg := temporalpg.Config{DSN: temporalDSN, VisibilityDSN: visibilityDSN,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelError}))}
+	for _, o := range opts {
+		o(&tcfg)
+	}
+	ts, err := temporalpg.Start(ctx, tcfg)
 	if err != nil {
 		t.Fatalf("Temporal on PostgreSQL: %v", err)
 	}
@@ -120,7 +124,13 @@ type otpatchProcess struct {
 // waits until ready reports true.
 func startOtpatch(t *testing.T, name string, env []string, ready func(p *otpatchProcess) bool, args ...string) *otpatchProcess {
 	t.Helper()
-	cmd := exec.Command(lean(t), args...)
+	return startOtpatchCmd(t, name, exec.Command(lean(t), args...), env, ready)
+}
+
+// startOtpatchCmd is startOtpatch for a command that runs the lean build another way (inside a
+// network namespace).
+func startOtpatchCmd(t *testing.T, name string, cmd *exec.Cmd, env []string, ready func(p *otpatchProcess) bool) *otpatchProcess {
+	t.Helper()
 	cmd.Env = append(environWithout("OTPATCH_"), env...)
 	p := &otpatchProcess{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out

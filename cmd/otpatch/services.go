@@ -72,6 +72,8 @@ type config struct {
 	trustedProxies       string
 	secureCookies        bool
 	secureCookiesSetting string
+	// temporalClientTLS is TLS (mutual with a client certificate) to the Temporal frontend.
+	temporalClientTLS temporalTLSSettings
 }
 
 // The processes a configuration is for. Each lists and reads only its own settings: the
@@ -94,6 +96,7 @@ func (c *config) flags(fs *flag.FlagSet, role string) {
 	fs.StringVar(&c.database, "database", env("DATABASE_URL", ""), "postgres:// URL or SQLite file (OTPATCH_DATABASE_URL)")
 	fs.StringVar(&c.temporal, "temporal", env("TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend host:port (OTPATCH_TEMPORAL_ADDRESS)")
 	fs.StringVar(&c.namespace, "namespace", env("TEMPORAL_NAMESPACE", "default"), "Temporal namespace (OTPATCH_TEMPORAL_NAMESPACE)")
+	c.temporalClientTLS.flags(fs)
 	fs.StringVar(&c.s3Endpoint, "s3-endpoint", env("S3_ENDPOINT", ""), "S3 endpoint host:port (OTPATCH_S3_ENDPOINT)")
 	fs.StringVar(&c.s3Access, "s3-access-key", env("S3_ACCESS_KEY", ""), "S3 access key (OTPATCH_S3_ACCESS_KEY)")
 	fs.StringVar(&c.s3Secret, "s3-secret-key", env("S3_SECRET_KEY", ""), "S3 secret key (OTPATCH_S3_SECRET_KEY)")
@@ -182,8 +185,10 @@ type deps struct {
 	store   *store.Store
 	objects *artifacts.Store
 	sim     *simulator.Simulator
-	// adapters reach the devices, by adapter name (buildAdapters).
+	// adapters reach the devices, by adapter name (buildAdapters); expected is how long an
+	// asset's device work takes, by adapter, for devices that site workers reach.
 	adapters map[string]adapters.Target
+	expected map[string]time.Duration
 	tc       client.Client
 	metrics  *metrics.Set
 	// refusals is the API's tally of refused authentications.
@@ -259,7 +264,13 @@ func (c *config) connect(ctx context.Context, log *slog.Logger) (*deps, error) {
 	}
 	d.sim = simulator.New(st.DB(), c.simStep, nil)
 	sdkLog := slog.New(levelFloor{Handler: log.Handler(), min: slog.LevelWarn})
-	d.tc, err = client.DialContext(ctx, client.Options{HostPort: c.temporal, Namespace: c.namespace, Logger: tlog.NewStructuredLogger(sdkLog), MetricsHandler: d.metrics.SDK.Handler()})
+	temporalTLS, err := c.temporalTLS()
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	d.tc, err = client.DialContext(ctx, client.Options{HostPort: c.temporal, Namespace: c.namespace, Logger: tlog.NewStructuredLogger(sdkLog), MetricsHandler: d.metrics.SDK.Handler(),
+		ConnectionOptions: client.ConnectionOptions{TLS: temporalTLS}})
 	if err != nil {
 		d.close()
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", c.temporal, err)
@@ -298,11 +309,11 @@ func (d *deps) sweep(ctx context.Context) {
 }
 
 func (d *deps) activities() *activities.Activities {
-	return &activities.Activities{Store: d.store, Objects: d.objects, Adapters: d.adapters, Log: d.log, Now: time.Now}
+	return &activities.Activities{Store: d.store, Objects: d.objects, Adapters: d.adapters, Expected: d.expected, Log: d.log, Now: time.Now}
 }
 
 func (d *deps) startWorker() (worker.Worker, error) {
-	w := worker.New(d.tc, workflows.TaskQueue, worker.Options{Interceptors: []interceptor.WorkerInterceptor{d.metrics.WorkerInterceptor()}})
+	w := worker.New(d.tc, workflows.TaskQueue, workflows.WorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{d.metrics.WorkerInterceptor()}}))
 	workflows.Register(w, d.activities())
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker: %w", err)
@@ -394,6 +405,7 @@ func runServer(ctx context.Context, args []string) error {
 	if err := d.store.ListenAgentJobs(ctx); err != nil {
 		return err
 	}
+	d.watchSites(ctx)
 	h, err := d.handler(&c)
 	if err != nil {
 		return err
@@ -405,8 +417,15 @@ func runWorker(ctx context.Context, args []string) error {
 	var c config
 	fs := newFlags("worker")
 	c.flags(fs.FlagSet, roleWorker)
+	site := fs.String("site", env("SITE", ""), "run as the site worker of this site: poll only its task queue and do only its device work, with no database (OTPATCH_SITE)")
 	if err := fs.noArgs(args); err != nil {
 		return err
+	}
+	siteSet := *site != ""
+	fs.Visit(func(f *flag.Flag) { siteSet = siteSet || f.Name == "site" })
+	if _, ok := os.LookupEnv("OTPATCH_SITE"); ok || siteSet {
+		// An empty site is a site worker set up wrong, not a central worker.
+		return runSiteWorker(ctx, &c, *site)
 	}
 	log := c.logger()
 	d, err := c.connect(ctx, log)

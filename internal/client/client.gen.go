@@ -212,20 +212,21 @@ func (e CampaignStatus) Valid() bool {
 
 // Defines values for CampaignAssetState.
 const (
-	CampaignAssetStateAborted        CampaignAssetState = "aborted"
-	CampaignAssetStateBackedUp       CampaignAssetState = "backed_up"
-	CampaignAssetStateBackingUp      CampaignAssetState = "backing_up"
-	CampaignAssetStateDeploying      CampaignAssetState = "deploying"
-	CampaignAssetStateDone           CampaignAssetState = "done"
-	CampaignAssetStateDrifted        CampaignAssetState = "drifted"
-	CampaignAssetStateFailed         CampaignAssetState = "failed"
-	CampaignAssetStateNotStarted     CampaignAssetState = "not_started"
-	CampaignAssetStatePending        CampaignAssetState = "pending"
-	CampaignAssetStateRollbackFailed CampaignAssetState = "rollback_failed"
-	CampaignAssetStateRolledBack     CampaignAssetState = "rolled_back"
-	CampaignAssetStateRollingBack    CampaignAssetState = "rolling_back"
-	CampaignAssetStateSkipped        CampaignAssetState = "skipped"
-	CampaignAssetStateVerifying      CampaignAssetState = "verifying"
+	CampaignAssetStateAborted         CampaignAssetState = "aborted"
+	CampaignAssetStateBackedUp        CampaignAssetState = "backed_up"
+	CampaignAssetStateBackingUp       CampaignAssetState = "backing_up"
+	CampaignAssetStateDeploying       CampaignAssetState = "deploying"
+	CampaignAssetStateDone            CampaignAssetState = "done"
+	CampaignAssetStateDrifted         CampaignAssetState = "drifted"
+	CampaignAssetStateFailed          CampaignAssetState = "failed"
+	CampaignAssetStateNotStarted      CampaignAssetState = "not_started"
+	CampaignAssetStatePending         CampaignAssetState = "pending"
+	CampaignAssetStateRollbackFailed  CampaignAssetState = "rollback_failed"
+	CampaignAssetStateRolledBack      CampaignAssetState = "rolled_back"
+	CampaignAssetStateRollingBack     CampaignAssetState = "rolling_back"
+	CampaignAssetStateSiteUnreachable CampaignAssetState = "site_unreachable"
+	CampaignAssetStateSkipped         CampaignAssetState = "skipped"
+	CampaignAssetStateVerifying       CampaignAssetState = "verifying"
 )
 
 // Valid indicates whether the value is a known member of the CampaignAssetState enum.
@@ -255,6 +256,8 @@ func (e CampaignAssetState) Valid() bool {
 		return true
 	case CampaignAssetStateRollingBack:
 		return true
+	case CampaignAssetStateSiteUnreachable:
+		return true
 	case CampaignAssetStateSkipped:
 		return true
 	case CampaignAssetStateVerifying:
@@ -266,20 +269,21 @@ func (e CampaignAssetState) Valid() bool {
 
 // Defines values for CampaignLiveAssets.
 const (
-	CampaignLiveAssetsAborted        CampaignLiveAssets = "aborted"
-	CampaignLiveAssetsBackedUp       CampaignLiveAssets = "backed_up"
-	CampaignLiveAssetsBackingUp      CampaignLiveAssets = "backing_up"
-	CampaignLiveAssetsDeploying      CampaignLiveAssets = "deploying"
-	CampaignLiveAssetsDone           CampaignLiveAssets = "done"
-	CampaignLiveAssetsDrifted        CampaignLiveAssets = "drifted"
-	CampaignLiveAssetsFailed         CampaignLiveAssets = "failed"
-	CampaignLiveAssetsNotStarted     CampaignLiveAssets = "not_started"
-	CampaignLiveAssetsPending        CampaignLiveAssets = "pending"
-	CampaignLiveAssetsRollbackFailed CampaignLiveAssets = "rollback_failed"
-	CampaignLiveAssetsRolledBack     CampaignLiveAssets = "rolled_back"
-	CampaignLiveAssetsRollingBack    CampaignLiveAssets = "rolling_back"
-	CampaignLiveAssetsSkipped        CampaignLiveAssets = "skipped"
-	CampaignLiveAssetsVerifying      CampaignLiveAssets = "verifying"
+	CampaignLiveAssetsAborted         CampaignLiveAssets = "aborted"
+	CampaignLiveAssetsBackedUp        CampaignLiveAssets = "backed_up"
+	CampaignLiveAssetsBackingUp       CampaignLiveAssets = "backing_up"
+	CampaignLiveAssetsDeploying       CampaignLiveAssets = "deploying"
+	CampaignLiveAssetsDone            CampaignLiveAssets = "done"
+	CampaignLiveAssetsDrifted         CampaignLiveAssets = "drifted"
+	CampaignLiveAssetsFailed          CampaignLiveAssets = "failed"
+	CampaignLiveAssetsNotStarted      CampaignLiveAssets = "not_started"
+	CampaignLiveAssetsPending         CampaignLiveAssets = "pending"
+	CampaignLiveAssetsRollbackFailed  CampaignLiveAssets = "rollback_failed"
+	CampaignLiveAssetsRolledBack      CampaignLiveAssets = "rolled_back"
+	CampaignLiveAssetsRollingBack     CampaignLiveAssets = "rolling_back"
+	CampaignLiveAssetsSiteUnreachable CampaignLiveAssets = "site_unreachable"
+	CampaignLiveAssetsSkipped         CampaignLiveAssets = "skipped"
+	CampaignLiveAssetsVerifying       CampaignLiveAssets = "verifying"
 )
 
 // Valid indicates whether the value is a known member of the CampaignLiveAssets enum.
@@ -308,6 +312,8 @@ func (e CampaignLiveAssets) Valid() bool {
 	case CampaignLiveAssetsRolledBack:
 		return true
 	case CampaignLiveAssetsRollingBack:
+		return true
+	case CampaignLiveAssetsSiteUnreachable:
 		return true
 	case CampaignLiveAssetsSkipped:
 		return true
@@ -363,6 +369,24 @@ func (e CampaignLiveStatus) Valid() bool {
 	case CampaignLiveStatusTestFailed:
 		return true
 	case CampaignLiveStatusTesting:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CampaignSiteDeviceWork.
+const (
+	CampaignSiteDeviceWorkCentral    CampaignSiteDeviceWork = "central"
+	CampaignSiteDeviceWorkSiteWorker CampaignSiteDeviceWork = "site_worker"
+)
+
+// Valid indicates whether the value is a known member of the CampaignSiteDeviceWork enum.
+func (e CampaignSiteDeviceWork) Valid() bool {
+	switch e {
+	case CampaignSiteDeviceWorkCentral:
+		return true
+	case CampaignSiteDeviceWorkSiteWorker:
 		return true
 	default:
 		return false
@@ -1104,6 +1128,60 @@ func (e SessionRoleInputRole) Valid() bool {
 	case SessionRoleInputRoleSafety:
 		return true
 	case SessionRoleInputRoleVendor:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SiteDeviceWork.
+const (
+	SiteDeviceWorkCentral    SiteDeviceWork = "central"
+	SiteDeviceWorkSiteWorker SiteDeviceWork = "site_worker"
+)
+
+// Valid indicates whether the value is a known member of the SiteDeviceWork enum.
+func (e SiteDeviceWork) Valid() bool {
+	switch e {
+	case SiteDeviceWorkCentral:
+		return true
+	case SiteDeviceWorkSiteWorker:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SiteChangeInputDeviceWork.
+const (
+	SiteChangeInputDeviceWorkCentral    SiteChangeInputDeviceWork = "central"
+	SiteChangeInputDeviceWorkSiteWorker SiteChangeInputDeviceWork = "site_worker"
+)
+
+// Valid indicates whether the value is a known member of the SiteChangeInputDeviceWork enum.
+func (e SiteChangeInputDeviceWork) Valid() bool {
+	switch e {
+	case SiteChangeInputDeviceWorkCentral:
+		return true
+	case SiteChangeInputDeviceWorkSiteWorker:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SiteInputDeviceWork.
+const (
+	SiteInputDeviceWorkCentral    SiteInputDeviceWork = "central"
+	SiteInputDeviceWorkSiteWorker SiteInputDeviceWork = "site_worker"
+)
+
+// Valid indicates whether the value is a known member of the SiteInputDeviceWork enum.
+func (e SiteInputDeviceWork) Valid() bool {
+	switch e {
+	case SiteInputDeviceWorkCentral:
+		return true
+	case SiteInputDeviceWorkSiteWorker:
 		return true
 	default:
 		return false
@@ -2090,10 +2168,13 @@ type Campaign struct {
 	Plan            Plan             `json:"plan"`
 	PlanDigest      string           `json:"plan_digest"`
 	Review          *CampaignReview  `json:"review,omitempty"`
-	Stage           string           `json:"stage"`
-	Status          CampaignStatus   `json:"status"`
-	UpdatedAt       time.Time        `json:"updated_at"`
-	WorkflowId      string           `json:"workflow_id"`
+
+	// Sites The sites of the campaign's assets whose device_work is site_worker, by name, each with its workers' presence as last recorded: "site Plant B: no worker polling since …" is why their device work waits. Empty when every asset's site has central device work
+	Sites      []CampaignSite `json:"sites"`
+	Stage      string         `json:"stage"`
+	Status     CampaignStatus `json:"status"`
+	UpdatedAt  time.Time      `json:"updated_at"`
+	WorkflowId string         `json:"workflow_id"`
 }
 
 // CampaignStatus defines model for Campaign.Status.
@@ -2173,6 +2254,29 @@ type CampaignReview struct {
 	Waivers           []ReviewWaiver   `json:"waivers"`
 	Waves             []ReviewWave     `json:"waves"`
 }
+
+// CampaignSite defines model for CampaignSite.
+type CampaignSite struct {
+	DeviceWork CampaignSiteDeviceWork `json:"device_work"`
+
+	// LastPollAt The last poll of any of its workers; null when none has polled
+	LastPollAt *time.Time `json:"last_poll_at"`
+	Name       string     `json:"name"`
+	SiteId     string     `json:"site_id"`
+	TaskQueue  string     `json:"task_queue"`
+
+	// UnreachableAfterSeconds How long the site's device work waits for a worker before the asset ends site_unreachable
+	UnreachableAfterSeconds int64 `json:"unreachable_after_seconds"`
+
+	// WorkerStatus As GET /api/v1/sites/{siteID} says it, from the presence last recorded
+	WorkerStatus string `json:"worker_status"`
+
+	// WorkersPolling How many of its workers polled in the last 2 minutes
+	WorkersPolling int64 `json:"workers_polling"`
+}
+
+// CampaignSiteDeviceWork defines model for CampaignSite.DeviceWork.
+type CampaignSiteDeviceWork string
 
 // CampaignSummary defines model for CampaignSummary.
 type CampaignSummary struct {
@@ -3189,9 +3293,39 @@ type SimulatedDevice struct {
 // Site defines model for Site.
 type Site struct {
 	CreatedAt time.Time `json:"created_at"`
-	Id        string    `json:"id"`
-	Name      string    `json:"name"`
+
+	// DeviceWork Where the device work (backup, deploy, verify, restore) of the site's assets runs: central (the central workers reach the devices) or site_worker (a worker at the site polls the site's own task queue and alone reaches them)
+	DeviceWork SiteDeviceWork `json:"device_work"`
+	Id         string         `json:"id"`
+	Name       string         `json:"name"`
+
+	// TaskQueue With device_work site_worker: the Temporal task queue the site's workers poll (otpatch worker --site ID)
+	TaskQueue *string `json:"task_queue,omitempty"`
+
+	// UnreachableAfterSeconds With device_work site_worker: how many seconds device work waits for a worker of the site to take it before the asset ends site_unreachable, nothing deployed (60 to 2592000, 30 days)
+	UnreachableAfterSeconds int64 `json:"unreachable_after_seconds"`
+
+	// WorkerStatus With device_work site_worker, in one line: "2 workers polling", "no worker polling since 2026-12-06 15:40 UTC" or "no worker has polled yet"; " (1 misconfigured)" is added when a polling worker's identity is not a site worker's of this site
+	WorkerStatus *string `json:"worker_status,omitempty"`
+
+	// Workers With device_work site_worker: the processes known to have polled the site's task queue in the last week, most recent poll first (at most 100); empty for central device work
+	Workers []SiteWorker `json:"workers"`
 }
+
+// SiteDeviceWork Where the device work (backup, deploy, verify, restore) of the site's assets runs: central (the central workers reach the devices) or site_worker (a worker at the site polls the site's own task queue and alone reaches them)
+type SiteDeviceWork string
+
+// SiteChangeInput defines model for SiteChangeInput.
+type SiteChangeInput struct {
+	// DeviceWork central or site_worker
+	DeviceWork *SiteChangeInputDeviceWork `json:"device_work,omitempty"`
+
+	// UnreachableAfterSeconds 60 to 2592000 (30 days)
+	UnreachableAfterSeconds *int64 `json:"unreachable_after_seconds,omitempty"`
+}
+
+// SiteChangeInputDeviceWork central or site_worker
+type SiteChangeInputDeviceWork string
 
 // SiteCompliance defines model for SiteCompliance.
 type SiteCompliance struct {
@@ -3223,14 +3357,47 @@ type SiteComplianceReportPage struct {
 
 // SiteInput defines model for SiteInput.
 type SiteInput struct {
+	// DeviceWork central (the default) or site_worker
+	DeviceWork *SiteInputDeviceWork `json:"device_work,omitempty"`
+
 	// Name Unique, at most 200 characters
 	Name string `json:"name"`
+
+	// UnreachableAfterSeconds 60 to 2592000 (30 days); 3600 when left out
+	UnreachableAfterSeconds *int64 `json:"unreachable_after_seconds,omitempty"`
 }
+
+// SiteInputDeviceWork central (the default) or site_worker
+type SiteInputDeviceWork string
 
 // SitePage defines model for SitePage.
 type SitePage struct {
 	Items []Site  `json:"items"`
 	Next  *string `json:"next,omitempty"`
+}
+
+// SiteWorker defines model for SiteWorker.
+type SiteWorker struct {
+	// FirstSeenAt When otpatch first saw it poll
+	FirstSeenAt time.Time `json:"first_seen_at"`
+
+	// Host The host its identity names; empty when it names none
+	Host string `json:"host"`
+
+	// Identity Its Temporal identity: otpatch-site-worker site=SITE version=V host=H pid=P for otpatch worker --site
+	Identity string `json:"identity"`
+
+	// LastPollAt Its last poll of the site's task queue, as Temporal reports it
+	LastPollAt time.Time `json:"last_poll_at"`
+
+	// Polling Its last poll is at most 2 minutes old. Temporal goes on listing a poller for minutes after it stopped; a worker that polls renews its poll at least every minute
+	Polling bool `json:"polling"`
+
+	// Problem What is wrong with its identity: not a site worker's, or naming another site. It takes this site's device work all the same
+	Problem *string `json:"problem,omitempty"`
+
+	// Version The otpatch version its identity names; empty when it names none
+	Version string `json:"version"`
 }
 
 // Span defines model for Span.
@@ -4306,6 +4473,9 @@ type SwitchSessionRoleJSONRequestBody = SessionRoleInput
 
 // CreateSiteJSONRequestBody defines body for CreateSite for application/json ContentType.
 type CreateSiteJSONRequestBody = SiteInput
+
+// ChangeSiteJSONRequestBody defines body for ChangeSite for application/json ContentType.
+type ChangeSiteJSONRequestBody = SiteChangeInput
 
 // CreateTokenJSONRequestBody defines body for CreateToken for application/json ContentType.
 type CreateTokenJSONRequestBody = TokenInput
@@ -5765,9 +5935,9 @@ type ClientInterface interface {
 	// Corresponds with DELETE /api/v1/sessions/{sessionID} (the `EndSession` operationId).
 	EndSession(ctx context.Context, sessionID string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// ListSites List sites
+	// ListSites List sites, with their device work and site workers
 	//
-	// Ordered by name.
+	// Ordered by name. A site whose device_work is site_worker has its task_queue, workers and worker_status as last recorded (the server looks at each such site's task queue every 15 seconds by default); GET /api/v1/sites/{siteID} asks Temporal first.
 	//
 	// Roles: engineer, approver, safety, auditor, admin.
 	//
@@ -5776,7 +5946,7 @@ type ClientInterface interface {
 
 	// CreateSiteWithBody Add a site
 	//
-	// A name already used is refused with 409.
+	// A name already used is refused with 409. device_work defaults to central and unreachable_after_seconds to 3600; a device_work other than central or site_worker, or an unreachable_after_seconds outside 60 to 2592000, is refused with 422.
 	//
 	// Roles: engineer, admin.
 	//
@@ -5787,7 +5957,7 @@ type ClientInterface interface {
 
 	// CreateSite Add a site
 	//
-	// A name already used is refused with 409.
+	// A name already used is refused with 409. device_work defaults to central and unreachable_after_seconds to 3600; a device_work other than central or site_worker, or an unreachable_after_seconds outside 60 to 2592000, is refused with 422.
 	//
 	// Roles: engineer, admin.
 	//
@@ -5796,12 +5966,36 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/sites (the `CreateSite` operationId).
 	CreateSite(ctx context.Context, body CreateSiteJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetSite Show a site
+	// GetSite Show a site, with its site workers
+	//
+	// For a site whose device_work is site_worker, Temporal is asked which processes poll the site's task_queue (and the answer recorded): workers lists them with the version and host their identity names, when otpatch first saw them, their last poll, and polling (a poll in the last 2 minutes); worker_status says it in one line. When Temporal does not answer, the presence last recorded is answered and worker_status ends with "(as last recorded: Temporal did not answer just now)". A worker's appearance (site.worker_seen) and its going away (site.worker_lost) are in the audit trail; polls are not. Device work of such a site waits for a worker; after unreachable_after_seconds without one the asset ends site_unreachable, nothing deployed.
 	//
 	// Roles: engineer, approver, safety, auditor, admin.
 	//
 	// Corresponds with GET /api/v1/sites/{siteID} (the `GetSite` operationId).
 	GetSite(ctx context.Context, siteID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ChangeSiteWithBody Change where a site's device work runs and how long it waits for a site worker
+	//
+	// Fields left out stay as they are; a body that names neither is refused with 422. device_work is central (the central workers reach the site's devices) or site_worker (only a worker at the site, otpatch worker --site ID polling the site's task_queue, reaches them); unreachable_after_seconds (60 to 2592000) is how long the site's device work waits for a worker before the asset ends site_unreachable. Bad values are refused with 422 naming each field. A change is audited as site.changed with each changed field's from and to; a change to the values the site has writes nothing. Answers the site as GET /api/v1/sites/{siteID} does.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /api/v1/sites/{siteID} (the `ChangeSite` operationId).
+	ChangeSiteWithBody(ctx context.Context, siteID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ChangeSite Change where a site's device work runs and how long it waits for a site worker
+	//
+	// Fields left out stay as they are; a body that names neither is refused with 422. device_work is central (the central workers reach the site's devices) or site_worker (only a worker at the site, otpatch worker --site ID polling the site's task_queue, reaches them); unreachable_after_seconds (60 to 2592000) is how long the site's device work waits for a worker before the asset ends site_unreachable. Bad values are refused with 422 naming each field. A change is audited as site.changed with each changed field's from and to; a change to the values the site has writes nothing. Answers the site as GET /api/v1/sites/{siteID} does.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /api/v1/sites/{siteID} (the `ChangeSite` operationId).
+	ChangeSite(ctx context.Context, siteID string, body ChangeSiteJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListStates List every patch status, campaign status, asset state and compatibility
 	//
@@ -8271,9 +8465,9 @@ func (c *Client) EndSession(ctx context.Context, sessionID string, reqEditors ..
 	return c.Client.Do(req)
 }
 
-// ListSites List sites
+// ListSites List sites, with their device work and site workers
 //
-// Ordered by name.
+// Ordered by name. A site whose device_work is site_worker has its task_queue, workers and worker_status as last recorded (the server looks at each such site's task queue every 15 seconds by default); GET /api/v1/sites/{siteID} asks Temporal first.
 //
 // Roles: engineer, approver, safety, auditor, admin.
 //
@@ -8292,7 +8486,7 @@ func (c *Client) ListSites(ctx context.Context, params *ListSitesParams, reqEdit
 
 // CreateSiteWithBody Add a site
 //
-// A name already used is refused with 409.
+// A name already used is refused with 409. device_work defaults to central and unreachable_after_seconds to 3600; a device_work other than central or site_worker, or an unreachable_after_seconds outside 60 to 2592000, is refused with 422.
 //
 // Roles: engineer, admin.
 //
@@ -8313,7 +8507,7 @@ func (c *Client) CreateSiteWithBody(ctx context.Context, contentType string, bod
 
 // CreateSite Add a site
 //
-// A name already used is refused with 409.
+// A name already used is refused with 409. device_work defaults to central and unreachable_after_seconds to 3600; a device_work other than central or site_worker, or an unreachable_after_seconds outside 60 to 2592000, is refused with 422.
 //
 // Roles: engineer, admin.
 //
@@ -8332,13 +8526,57 @@ func (c *Client) CreateSite(ctx context.Context, body CreateSiteJSONRequestBody,
 	return c.Client.Do(req)
 }
 
-// GetSite Show a site
+// GetSite Show a site, with its site workers
+//
+// For a site whose device_work is site_worker, Temporal is asked which processes poll the site's task_queue (and the answer recorded): workers lists them with the version and host their identity names, when otpatch first saw them, their last poll, and polling (a poll in the last 2 minutes); worker_status says it in one line. When Temporal does not answer, the presence last recorded is answered and worker_status ends with "(as last recorded: Temporal did not answer just now)". A worker's appearance (site.worker_seen) and its going away (site.worker_lost) are in the audit trail; polls are not. Device work of such a site waits for a worker; after unreachable_after_seconds without one the asset ends site_unreachable, nothing deployed.
 //
 // Roles: engineer, approver, safety, auditor, admin.
 //
 // Corresponds with GET /api/v1/sites/{siteID} (the `GetSite` operationId).
 func (c *Client) GetSite(ctx context.Context, siteID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetSiteRequest(c.Server, siteID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ChangeSiteWithBody Change where a site's device work runs and how long it waits for a site worker
+//
+// Fields left out stay as they are; a body that names neither is refused with 422. device_work is central (the central workers reach the site's devices) or site_worker (only a worker at the site, otpatch worker --site ID polling the site's task_queue, reaches them); unreachable_after_seconds (60 to 2592000) is how long the site's device work waits for a worker before the asset ends site_unreachable. Bad values are refused with 422 naming each field. A change is audited as site.changed with each changed field's from and to; a change to the values the site has writes nothing. Answers the site as GET /api/v1/sites/{siteID} does.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /api/v1/sites/{siteID} (the `ChangeSite` operationId).
+func (c *Client) ChangeSiteWithBody(ctx context.Context, siteID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewChangeSiteRequestWithBody(c.Server, siteID, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ChangeSite Change where a site's device work runs and how long it waits for a site worker
+//
+// Fields left out stay as they are; a body that names neither is refused with 422. device_work is central (the central workers reach the site's devices) or site_worker (only a worker at the site, otpatch worker --site ID polling the site's task_queue, reaches them); unreachable_after_seconds (60 to 2592000) is how long the site's device work waits for a worker before the asset ends site_unreachable. Bad values are refused with 422 naming each field. A change is audited as site.changed with each changed field's from and to; a change to the values the site has writes nothing. Answers the site as GET /api/v1/sites/{siteID} does.
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /api/v1/sites/{siteID} (the `ChangeSite` operationId).
+func (c *Client) ChangeSite(ctx context.Context, siteID string, body ChangeSiteJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewChangeSiteRequest(c.Server, siteID, body)
 	if err != nil {
 		return nil, err
 	}
@@ -13533,6 +13771,53 @@ func NewGetSiteRequest(server string, siteID string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewChangeSiteRequest calls the generic ChangeSite builder with application/json body
+func NewChangeSiteRequest(server string, siteID string, body ChangeSiteJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewChangeSiteRequestWithBody(server, siteID, "application/json", bodyReader)
+}
+
+// NewChangeSiteRequestWithBody constructs an http.Request for the ChangeSite method, with any body, and a specified content type
+func NewChangeSiteRequestWithBody(server string, siteID string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "siteID", siteID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/sites/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListStatesRequest constructs an http.Request for the ListStates method
 func NewListStatesRequest(server string) (*http.Request, error) {
 	var err error
@@ -16058,9 +16343,9 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with DELETE /api/v1/sessions/{sessionID} (the `EndSession` operationId).
 	EndSessionWithResponse(ctx context.Context, sessionID string, reqEditors ...RequestEditorFn) (*EndSessionResponse, error)
 
-	// ListSitesWithResponse List sites
+	// ListSitesWithResponse List sites, with their device work and site workers
 	//
-	// Ordered by name.
+	// Ordered by name. A site whose device_work is site_worker has its task_queue, workers and worker_status as last recorded (the server looks at each such site's task queue every 15 seconds by default); GET /api/v1/sites/{siteID} asks Temporal first.
 	//
 	// Roles: engineer, approver, safety, auditor, admin.
 	//
@@ -16071,7 +16356,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateSiteWithBodyWithResponse Add a site
 	//
-	// A name already used is refused with 409.
+	// A name already used is refused with 409. device_work defaults to central and unreachable_after_seconds to 3600; a device_work other than central or site_worker, or an unreachable_after_seconds outside 60 to 2592000, is refused with 422.
 	//
 	// Roles: engineer, admin.
 	//
@@ -16082,7 +16367,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateSiteWithResponse Add a site
 	//
-	// A name already used is refused with 409.
+	// A name already used is refused with 409. device_work defaults to central and unreachable_after_seconds to 3600; a device_work other than central or site_worker, or an unreachable_after_seconds outside 60 to 2592000, is refused with 422.
 	//
 	// Roles: engineer, admin.
 	//
@@ -16091,7 +16376,9 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/sites (the `CreateSite` operationId).
 	CreateSiteWithResponse(ctx context.Context, body CreateSiteJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateSiteResponse, error)
 
-	// GetSiteWithResponse Show a site
+	// GetSiteWithResponse Show a site, with its site workers
+	//
+	// For a site whose device_work is site_worker, Temporal is asked which processes poll the site's task_queue (and the answer recorded): workers lists them with the version and host their identity names, when otpatch first saw them, their last poll, and polling (a poll in the last 2 minutes); worker_status says it in one line. When Temporal does not answer, the presence last recorded is answered and worker_status ends with "(as last recorded: Temporal did not answer just now)". A worker's appearance (site.worker_seen) and its going away (site.worker_lost) are in the audit trail; polls are not. Device work of such a site waits for a worker; after unreachable_after_seconds without one the asset ends site_unreachable, nothing deployed.
 	//
 	// Roles: engineer, approver, safety, auditor, admin.
 	//
@@ -16099,6 +16386,28 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/sites/{siteID} (the `GetSite` operationId).
 	GetSiteWithResponse(ctx context.Context, siteID string, reqEditors ...RequestEditorFn) (*GetSiteResponse, error)
+
+	// ChangeSiteWithBodyWithResponse Change where a site's device work runs and how long it waits for a site worker
+	//
+	// Fields left out stay as they are; a body that names neither is refused with 422. device_work is central (the central workers reach the site's devices) or site_worker (only a worker at the site, otpatch worker --site ID polling the site's task_queue, reaches them); unreachable_after_seconds (60 to 2592000) is how long the site's device work waits for a worker before the asset ends site_unreachable. Bad values are refused with 422 naming each field. A change is audited as site.changed with each changed field's from and to; a change to the values the site has writes nothing. Answers the site as GET /api/v1/sites/{siteID} does.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/sites/{siteID} (the `ChangeSite` operationId).
+	ChangeSiteWithBodyWithResponse(ctx context.Context, siteID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ChangeSiteResponse, error)
+
+	// ChangeSiteWithResponse Change where a site's device work runs and how long it waits for a site worker
+	//
+	// Fields left out stay as they are; a body that names neither is refused with 422. device_work is central (the central workers reach the site's devices) or site_worker (only a worker at the site, otpatch worker --site ID polling the site's task_queue, reaches them); unreachable_after_seconds (60 to 2592000) is how long the site's device work waits for a worker before the asset ends site_unreachable. Bad values are refused with 422 naming each field. A change is audited as site.changed with each changed field's from and to; a change to the values the site has writes nothing. Answers the site as GET /api/v1/sites/{siteID} does.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/sites/{siteID} (the `ChangeSite` operationId).
+	ChangeSiteWithResponse(ctx context.Context, siteID string, body ChangeSiteJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangeSiteResponse, error)
 
 	// ListStatesWithResponse List every patch status, campaign status, asset state and compatibility
 	//
@@ -24382,6 +24691,110 @@ func (r GetSiteResponse) ContentType() string {
 	return ""
 }
 
+// ChangeSiteResponse401Headers the declared response headers of an HTTP 401 response for ChangeSite
+type ChangeSiteResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ChangeSiteResponse4XXHeaders the declared response headers of an HTTP 4XX response for ChangeSite
+type ChangeSiteResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ChangeSiteResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Site
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ChangeSiteResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ChangeSiteResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ChangeSiteResponse) GetJSON200() *Site {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ChangeSiteResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ChangeSiteResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ChangeSiteResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ChangeSiteResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ChangeSiteResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ChangeSiteResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ChangeSiteResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ChangeSiteResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ChangeSiteResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ChangeSiteResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ChangeSiteResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListStatesResponse401Headers the declared response headers of an HTTP 401 response for ListStates
 type ListStatesResponse401Headers struct {
 	WWWAuthenticate *string
@@ -28711,9 +29124,9 @@ func (c *ClientWithResponses) EndSessionWithResponse(ctx context.Context, sessio
 	return ParseEndSessionResponse(rsp)
 }
 
-// ListSitesWithResponse List sites
+// ListSitesWithResponse List sites, with their device work and site workers
 //
-// Ordered by name.
+// Ordered by name. A site whose device_work is site_worker has its task_queue, workers and worker_status as last recorded (the server looks at each such site's task queue every 15 seconds by default); GET /api/v1/sites/{siteID} asks Temporal first.
 //
 // Roles: engineer, approver, safety, auditor, admin.
 //
@@ -28730,7 +29143,7 @@ func (c *ClientWithResponses) ListSitesWithResponse(ctx context.Context, params 
 
 // CreateSiteWithBodyWithResponse Add a site
 //
-// A name already used is refused with 409.
+// A name already used is refused with 409. device_work defaults to central and unreachable_after_seconds to 3600; a device_work other than central or site_worker, or an unreachable_after_seconds outside 60 to 2592000, is refused with 422.
 //
 // Roles: engineer, admin.
 //
@@ -28747,7 +29160,7 @@ func (c *ClientWithResponses) CreateSiteWithBodyWithResponse(ctx context.Context
 
 // CreateSiteWithResponse Add a site
 //
-// A name already used is refused with 409.
+// A name already used is refused with 409. device_work defaults to central and unreachable_after_seconds to 3600; a device_work other than central or site_worker, or an unreachable_after_seconds outside 60 to 2592000, is refused with 422.
 //
 // Roles: engineer, admin.
 //
@@ -28762,7 +29175,9 @@ func (c *ClientWithResponses) CreateSiteWithResponse(ctx context.Context, body C
 	return ParseCreateSiteResponse(rsp)
 }
 
-// GetSiteWithResponse Show a site
+// GetSiteWithResponse Show a site, with its site workers
+//
+// For a site whose device_work is site_worker, Temporal is asked which processes poll the site's task_queue (and the answer recorded): workers lists them with the version and host their identity names, when otpatch first saw them, their last poll, and polling (a poll in the last 2 minutes); worker_status says it in one line. When Temporal does not answer, the presence last recorded is answered and worker_status ends with "(as last recorded: Temporal did not answer just now)". A worker's appearance (site.worker_seen) and its going away (site.worker_lost) are in the audit trail; polls are not. Device work of such a site waits for a worker; after unreachable_after_seconds without one the asset ends site_unreachable, nothing deployed.
 //
 // Roles: engineer, approver, safety, auditor, admin.
 //
@@ -28775,6 +29190,40 @@ func (c *ClientWithResponses) GetSiteWithResponse(ctx context.Context, siteID st
 		return nil, err
 	}
 	return ParseGetSiteResponse(rsp)
+}
+
+// ChangeSiteWithBodyWithResponse Change where a site's device work runs and how long it waits for a site worker
+//
+// Fields left out stay as they are; a body that names neither is refused with 422. device_work is central (the central workers reach the site's devices) or site_worker (only a worker at the site, otpatch worker --site ID polling the site's task_queue, reaches them); unreachable_after_seconds (60 to 2592000) is how long the site's device work waits for a worker before the asset ends site_unreachable. Bad values are refused with 422 naming each field. A change is audited as site.changed with each changed field's from and to; a change to the values the site has writes nothing. Answers the site as GET /api/v1/sites/{siteID} does.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/sites/{siteID} (the `ChangeSite` operationId).
+func (c *ClientWithResponses) ChangeSiteWithBodyWithResponse(ctx context.Context, siteID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ChangeSiteResponse, error) {
+	rsp, err := c.ChangeSiteWithBody(ctx, siteID, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChangeSiteResponse(rsp)
+}
+
+// ChangeSiteWithResponse Change where a site's device work runs and how long it waits for a site worker
+//
+// Fields left out stay as they are; a body that names neither is refused with 422. device_work is central (the central workers reach the site's devices) or site_worker (only a worker at the site, otpatch worker --site ID polling the site's task_queue, reaches them); unreachable_after_seconds (60 to 2592000) is how long the site's device work waits for a worker before the asset ends site_unreachable. Bad values are refused with 422 naming each field. A change is audited as site.changed with each changed field's from and to; a change to the values the site has writes nothing. Answers the site as GET /api/v1/sites/{siteID} does.
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/sites/{siteID} (the `ChangeSite` operationId).
+func (c *ClientWithResponses) ChangeSiteWithResponse(ctx context.Context, siteID string, body ChangeSiteJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangeSiteResponse, error) {
+	rsp, err := c.ChangeSite(ctx, siteID, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChangeSiteResponse(rsp)
 }
 
 // ListStatesWithResponse List every patch status, campaign status, asset state and compatibility
@@ -36859,6 +37308,104 @@ func ParseGetSiteResponse(rsp *http.Response) (*GetSiteResponse, error) {
 		response.Headers401 = &headers
 	case rsp.StatusCode/100 == 4:
 		var headers GetSiteResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseChangeSiteResponse parses an HTTP response from a ChangeSiteWithResponse call
+func ParseChangeSiteResponse(rsp *http.Response) (*ChangeSiteResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ChangeSiteResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Site
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ChangeSiteResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ChangeSiteResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -114,19 +114,22 @@ const (
 	AssetNotStarted AssetState = "not_started"
 	// AssetAborted: an abort interrupted the asset's change and its backup was restored.
 	AssetAborted AssetState = "aborted"
+	// AssetSiteUnreachable: no worker of the asset's site took its device work within the
+	// site's waiting limit; nothing was deployed.
+	AssetSiteUnreachable AssetState = "site_unreachable"
 )
 
 // AssetStates lists every asset state, in lifecycle order (API enums and UI labels come from here).
 func AssetStates() []AssetState {
 	return []AssetState{AssetPending, AssetBackingUp, AssetBackedUp, AssetDeploying, AssetVerifying, AssetDone,
 		AssetFailed, AssetRollingBack, AssetRolledBack, AssetRollbackFailed, AssetSkipped, AssetDrifted,
-		AssetNotStarted, AssetAborted}
+		AssetNotStarted, AssetAborted, AssetSiteUnreachable}
 }
 
 // Final reports whether an asset in state s will not change again within its campaign.
 func (s AssetState) Final() bool {
 	switch s {
-	case AssetDone, AssetRolledBack, AssetRollbackFailed, AssetSkipped, AssetDrifted, AssetNotStarted, AssetAborted:
+	case AssetDone, AssetRolledBack, AssetRollbackFailed, AssetSkipped, AssetDrifted, AssetNotStarted, AssetAborted, AssetSiteUnreachable:
 		return true
 	}
 	return false

@@ -66,6 +66,7 @@ func AssetStateInfo() []StateInfo {
 		AssetFailed: {"failed", "bad"}, AssetRollingBack: {"rolling back", "warn"}, AssetRolledBack: {"rolled back", "bad"},
 		AssetRollbackFailed: {"rollback failed — manual action needed", "bad"}, AssetSkipped: {"skipped — cancelled before it was touched", "wait"},
 		AssetDrifted: {"drifted — left as it was", "warn"}, AssetNotStarted: {"not started", "wait"}, AssetAborted: {"restored after abort", "warn"},
+		AssetSiteUnreachable: {"site unreachable — no site worker, nothing deployed", "bad"},
 	}
 	var out []StateInfo
 	for _, s := range AssetStates() {

@@ -58,11 +58,15 @@ type Token struct {
 	RevokedAt  *time.Time `json:"revoked_at"`
 }
 
-// Site is a plant.
+// Site is a plant. DeviceWork says where its assets' device work runs; with a site worker,
+// UnreachableAfter (seconds) is how long that work waits for a worker of the site before the
+// asset ends site_unreachable.
 type Site struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	CreatedAt time.Time `json:"created_at"`
+	ID               string            `json:"id"`
+	Name             string            `json:"name"`
+	DeviceWork       domain.DeviceWork `json:"device_work" gorm:"default:central" doc:"Where the device work (backup, deploy, verify, restore) of the site's assets runs: central (the central workers reach the devices) or site_worker (a worker at the site polls the site's own task queue and alone reaches them)"`
+	UnreachableAfter int               `json:"unreachable_after_seconds" gorm:"column:unreachable_after_seconds;default:3600" doc:"With device_work site_worker: how many seconds device work waits for a worker of the site to take it before the asset ends site_unreachable, nothing deployed (60 to 2592000, 30 days)"`
+	CreatedAt        time.Time         `json:"created_at"`
 }
 
 // Zone is an IEC 62443 zone with its target security level and maintenance window.

@@ -1,9 +1,12 @@
 // Package temporalembed runs a Temporal server inside the otpatch process,
 // persisted to a single SQLite file, for `otpatch dev`.
 //
-// All four services (frontend, history, matching, worker) run in-process and
-// listen on loopback only; they find each other through static host lists, so
-// no membership ports are opened, and metrics and pprof are off. The SQLite
+// All four services (frontend, history, matching, worker) run in-process; they
+// find each other through static host lists, so no membership ports are
+// opened, and metrics and pprof are off. History, matching and the worker
+// service listen on loopback only. The frontend listens on loopback too unless
+// it is given mutual TLS (Config.TLS): then it may listen on any address, such
+// as 0.0.0.0, for workers on other machines. The SQLite
 // file is created with the Temporal schema on first start and reopened on
 // later starts, so workflows that were running when the process stopped (or
 // was killed) continue after the next Start. A lock file next to the database
@@ -12,6 +15,7 @@ package temporalembed
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,10 +64,13 @@ type Config struct {
 	// Namespace is registered at start if missing, with a 7-day retention.
 	// Empty means DefaultNamespace.
 	Namespace string
-	// FrontendAddr is the loopback host:port for the frontend (the address
-	// clients and workers dial). Empty means DefaultFrontendAddr; port 0 picks
-	// a free port. The internal services always get free loopback ports.
+	// FrontendAddr is the IP:port the frontend listens on. Empty means
+	// DefaultFrontendAddr; port 0 picks a free port. Without TLS it must be a
+	// loopback address; with TLS any IP address, 0.0.0.0 (or ::) meaning all
+	// of the machine's. The internal services always get free loopback ports.
 	FrontendAddr string
+	// TLS, when set, makes the frontend require mutual TLS from every client.
+	TLS *ServerTLS
 	// Logger receives the server's warnings and errors; its debug and info
 	// output is dropped. Nil discards all server logs.
 	Logger *slog.Logger
@@ -82,7 +89,9 @@ type Server struct {
 	stopErr  error
 }
 
-// HostPort returns the frontend address to give to client.Options.HostPort.
+// HostPort returns the frontend address to give to client.Options.HostPort: the
+// listening address, or 127.0.0.1 with its port when the frontend listens on
+// all addresses.
 func (s *Server) HostPort() string { return s.hostPort }
 
 // Namespace returns the namespace registered at start.
@@ -128,10 +137,20 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		defer cancel()
 	}
 
-	ip, frontendPort, err := parseFrontendAddr(cfg.FrontendAddr)
+	frontendIP, frontendPort, err := parseFrontendAddr(cfg.FrontendAddr, cfg.TLS != nil)
 	if err != nil {
 		return nil, err
 	}
+	var rootTLS *config.RootTLS
+	var clientTLS *tls.Config
+	if cfg.TLS != nil {
+		root, client, err := cfg.TLS.ServerSettings()
+		if err != nil {
+			return nil, fmt.Errorf("temporalembed: %w", err)
+		}
+		rootTLS, clientTLS = &root, client
+	}
+	ip, dialIP := internalIPs(frontendIP)
 	dbPath, err := filepath.Abs(cfg.DBPath)
 	if err != nil {
 		return nil, fmt.Errorf("temporalembed: resolve DBPath %q: %w", cfg.DBPath, err)
@@ -153,7 +172,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}()
 
-	ports, err := reservePorts(ip, frontendPort)
+	ports, err := reservePorts(frontendIP, ip, frontendPort)
 	if err != nil {
 		return nil, fmt.Errorf("temporalembed: %w", err)
 	}
@@ -176,9 +195,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if created {
 		logger.Info("created Temporal database", slog.String("path", dbPath))
 	}
-	hostPort := net.JoinHostPort(ip, strconv.Itoa(ports[0]))
+	hostPort := net.JoinHostPort(dialIP, strconv.Itoa(ports[0]))
 	srvLogger := newServerLogger(logger, slog.LevelWarn)
-	srv, err := newServer(ip, ports, hostPort, sqlCfg, srvLogger)
+	srv, err := newServer(frontendIP, ip, ports, hostPort, sqlCfg, rootTLS, srvLogger)
 	if err != nil {
 		return nil, fmt.Errorf("temporalembed: %w", err)
 	}
@@ -187,7 +206,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		_ = stopServer(srv)
 		return nil, fmt.Errorf("temporalembed: start Temporal server on %s: %w", hostPort, err)
 	}
-	if err := waitReady(ctx, hostPort, cfg.Namespace, logger); err != nil {
+	if err := waitReady(ctx, hostPort, cfg.Namespace, clientTLS, logger); err != nil {
 		srvLogger.silence()
 		_ = stopServer(srv)
 		return nil, fmt.Errorf("temporalembed: %w", err)
@@ -203,9 +222,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}, nil
 }
 
-// parseFrontendAddr checks that addr is a loopback host:port and returns the
-// IP and port (0 meaning "pick one").
-func parseFrontendAddr(addr string) (string, int, error) {
+// parseFrontendAddr checks that addr is an IP:port, on loopback unless the
+// frontend has mutual TLS, and returns the IP and port (0 meaning "pick one").
+func parseFrontendAddr(addr string, mutualTLS bool) (string, int, error) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", 0, fmt.Errorf("temporalembed: FrontendAddr %q is not host:port (example %q): %w", addr, DefaultFrontendAddr, err)
@@ -214,8 +233,11 @@ func parseFrontendAddr(addr string) (string, int, error) {
 		host = "127.0.0.1"
 	}
 	ip := net.ParseIP(host)
-	if ip == nil || ip.To4() == nil || !ip.IsLoopback() {
-		return "", 0, fmt.Errorf("temporalembed: FrontendAddr %q must be on 127.0.0.1 (the embedded server only listens on loopback)", addr)
+	if ip == nil {
+		return "", 0, fmt.Errorf("temporalembed: FrontendAddr %q: give an IP address, such as 127.0.0.1 or 0.0.0.0", addr)
+	}
+	if !ip.IsLoopback() && !mutualTLS {
+		return "", 0, fmt.Errorf("temporalembed: FrontendAddr %q must be on 127.0.0.1: without mutual TLS (Config.TLS) the embedded server only listens on loopback", addr)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil || port < 0 || port > 65535 {
@@ -224,9 +246,26 @@ func parseFrontendAddr(addr string) (string, int, error) {
 	return ip.String(), port, nil
 }
 
-// newServer assembles the server: frontend, history, matching and worker on
-// ports[0..3] of ip, found through static host lists, persisted to sqlCfg.
-func newServer(ip string, ports []int, hostPort string, sqlCfg *config.SQL, logger log.Logger) (srv temporal.Server, err error) {
+// internalIPs returns the address history, matching and the worker service
+// listen on (the frontend's if it is loopback, else 127.0.0.1) and the one the
+// frontend is dialled at (127.0.0.1 when it listens on all addresses).
+func internalIPs(frontendIP string) (internal, dial string) {
+	ip := net.ParseIP(frontendIP)
+	internal, dial = frontendIP, frontendIP
+	if !ip.IsLoopback() {
+		internal = "127.0.0.1"
+	}
+	if ip.IsUnspecified() {
+		dial = "127.0.0.1"
+	}
+	return internal, dial
+}
+
+// newServer assembles the server: the frontend on ports[0] of frontendIP,
+// dialled at hostPort, and history, matching and worker on ports[1..3] of ip,
+// found through static host lists, persisted to sqlCfg, with rootTLS (nil: no
+// TLS).
+func newServer(frontendIP, ip string, ports []int, hostPort string, sqlCfg *config.SQL, rootTLS *config.RootTLS, logger log.Logger) (srv temporal.Server, err error) {
 	services := []primitives.ServiceName{
 		primitives.FrontendService,
 		primitives.HistoryService,
@@ -239,8 +278,12 @@ func newServer(ip string, ports []int, hostPort string, sqlCfg *config.SQL, logg
 	for i, name := range services {
 		names[i] = string(name)
 		// HTTPPort 0 leaves the frontend's HTTP API off.
-		svcCfg[string(name)] = config.Service{RPC: config.RPC{GRPCPort: ports[i], BindOnIP: ip}}
-		hosts[name] = static.SingleLocalHost(net.JoinHostPort(ip, strconv.Itoa(ports[i])))
+		bind, self := ip, net.JoinHostPort(ip, strconv.Itoa(ports[i]))
+		if name == primitives.FrontendService {
+			bind, self = frontendIP, hostPort
+		}
+		svcCfg[string(name)] = config.Service{RPC: config.RPC{GRPCPort: ports[i], BindOnIP: bind}}
+		hosts[name] = static.SingleLocalHost(self)
 	}
 
 	cfg := &config.Config{
@@ -279,6 +322,10 @@ func newServer(ip string, ports []int, hostPort string, sqlCfg *config.SQL, logg
 		},
 		// The worker service's own SDK client dials this address.
 		PublicClient: config.PublicClient{HostPort: hostPort},
+	}
+
+	if rootTLS != nil {
+		cfg.Global.TLS = *rootTLS
 	}
 
 	defer recoverFatal(&err)
@@ -324,10 +371,10 @@ func recoverFatal(err *error) {
 
 // waitReady dials the frontend with the SDK client until the namespace can be
 // described or ctx ends.
-func waitReady(ctx context.Context, hostPort, namespace string, logger *slog.Logger) error {
+func waitReady(ctx context.Context, hostPort, namespace string, clientTLS *tls.Config, logger *slog.Logger) error {
 	var lastErr error
 	for {
-		lastErr = describeNamespace(ctx, hostPort, namespace, logger)
+		lastErr = describeNamespace(ctx, hostPort, namespace, clientTLS, logger)
 		if lastErr == nil {
 			return nil
 		}
@@ -339,13 +386,14 @@ func waitReady(ctx context.Context, hostPort, namespace string, logger *slog.Log
 	}
 }
 
-func describeNamespace(ctx context.Context, hostPort, namespace string, logger *slog.Logger) error {
+func describeNamespace(ctx context.Context, hostPort, namespace string, clientTLS *tls.Config, logger *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	c, err := client.DialContext(ctx, client.Options{
-		HostPort:  hostPort,
-		Namespace: namespace,
-		Logger:    sdklog.NewStructuredLogger(filteredSlog(logger, slog.LevelWarn)),
+		HostPort:          hostPort,
+		Namespace:         namespace,
+		Logger:            sdklog.NewStructuredLogger(filteredSlog(logger, slog.LevelWarn)),
+		ConnectionOptions: client.ConnectionOptions{TLS: clientTLS},
 	})
 	if err != nil {
 		return err
@@ -366,11 +414,11 @@ var (
 	portsInUse = map[int]struct{}{}
 )
 
-// reservePorts returns four ports on ip: frontendPort first (a free one if
-// 0), then three free ports for history, matching and worker. A free port is
-// one the kernel handed out just now; the listeners probing them are closed
-// before the server binds, which it does within moments.
-func reservePorts(ip string, frontendPort int) ([]int, error) {
+// reservePorts returns four ports: frontendPort on frontendIP first (a free
+// one if 0), then three free ports on ip for history, matching and worker. A
+// free port is one the kernel handed out just now; the listeners probing them
+// are closed before the server binds, which it does within moments.
+func reservePorts(frontendIP, ip string, frontendPort int) ([]int, error) {
 	portsMu.Lock()
 	defer portsMu.Unlock()
 
@@ -383,25 +431,29 @@ func reservePorts(ip string, frontendPort int) ([]int, error) {
 
 	ports := make([]int, 0, 4)
 	if frontendPort != 0 {
-		addr := net.JoinHostPort(ip, strconv.Itoa(frontendPort))
+		addr := net.JoinHostPort(frontendIP, strconv.Itoa(frontendPort))
 		_, taken := portsInUse[frontendPort]
 		l, err := net.Listen("tcp", addr)
 		if taken || err != nil {
 			if l != nil {
 				_ = l.Close()
 			}
-			return nil, fmt.Errorf("frontend address %s is in use (another Temporal server running?); stop it, or set FrontendAddr to another port or to %s:0 to pick a free one", addr, ip)
+			return nil, fmt.Errorf("frontend address %s is in use (another Temporal server running?); stop it, or set FrontendAddr to another port or to %s:0 to pick a free one", addr, frontendIP)
 		}
 		probes = append(probes, l)
 		ports = append(ports, frontendPort)
 	}
 	for attempts := 0; len(ports) < 4; attempts++ {
-		if attempts > 100 {
-			return nil, fmt.Errorf("no free TCP ports on %s for the Temporal services", ip)
+		on := ip
+		if len(ports) == 0 {
+			on = frontendIP
 		}
-		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		if attempts > 100 {
+			return nil, fmt.Errorf("no free TCP ports on %s for the Temporal services", on)
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(on, "0"))
 		if err != nil {
-			return nil, fmt.Errorf("find a free port on %s for the Temporal services: %w", ip, err)
+			return nil, fmt.Errorf("find a free port on %s for the Temporal services: %w", on, err)
 		}
 		probes = append(probes, l)
 		port := l.Addr().(*net.TCPAddr).Port

@@ -13,6 +13,7 @@ package temporalpg
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +39,8 @@ import (
 	schematool "go.temporal.io/server/tools/common/schema"
 	sqltool "go.temporal.io/server/tools/sql"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/otpatch/otpatch/internal/temporalembed"
 )
 
 const (
@@ -59,11 +62,20 @@ type Config struct {
 	VisibilityDSN string
 	// Namespace is registered at start if missing. Empty means "default".
 	Namespace string
-	// FrontendAddr is the loopback host:port of the frontend; port 0 picks a free one.
+	// FrontendAddr is the IP:port the frontend listens on, such as 127.0.0.1:0 (the
+	// default), 0.0.0.0:7233 (all addresses) or 10.231.1.1:0 (one interface); port 0 picks
+	// a free one. History, matching and the worker service always listen on loopback.
 	FrontendAddr string
+	// TLS, when set, makes the frontend require mutual TLS from every client; the server's
+	// internal clients of the frontend are provided for.
+	TLS *ServerTLS
 	// Logger receives the server's warnings and errors. Nil discards them.
 	Logger *slog.Logger
 }
+
+// ServerTLS makes the frontend require mutual TLS: the frontend's certificate and key and
+// the CAs of the accepted client certificates (see temporalembed.ServerTLS).
+type ServerTLS = temporalembed.ServerTLS
 
 // Server is a running Temporal server.
 type Server struct {
@@ -74,7 +86,8 @@ type Server struct {
 	err       error
 }
 
-// HostPort is the frontend address for client.Options.HostPort.
+// HostPort is the frontend address for client.Options.HostPort: the listening address, or
+// 127.0.0.1 with its port when the frontend listens on all addresses.
 func (s *Server) HostPort() string { return s.hostPort }
 
 // Namespace is the namespace registered at start.
@@ -182,8 +195,8 @@ func SchemaVersion(ctx context.Context, dsn string) (string, error) {
 }
 
 // Start sets up (or upgrades) both schemas, registers the namespace, starts frontend,
-// history, matching and worker services on loopback and returns once the namespace can be
-// described through the frontend. ctx bounds the start only.
+// history, matching and worker services and returns once the namespace can be described
+// through the frontend. ctx bounds the start only.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.DSN == "" || cfg.VisibilityDSN == "" {
 		return nil, errors.New("temporalpg: Config.DSN and Config.VisibilityDSN are both required")
@@ -227,18 +240,42 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 
 	host, portStr, err := net.SplitHostPort(cfg.FrontendAddr)
 	if err != nil {
-		return nil, fmt.Errorf("temporalpg: FrontendAddr %q: %w", cfg.FrontendAddr, err)
+		return nil, fmt.Errorf("temporalpg: FrontendAddr %q is not IP:port (example 127.0.0.1:0): %w", cfg.FrontendAddr, err)
 	}
-	ports, err := freePorts(host, portStr)
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	frontendIP := net.ParseIP(host)
+	if frontendIP == nil {
+		return nil, fmt.Errorf("temporalpg: FrontendAddr %q: give an IP address, such as 127.0.0.1 or 0.0.0.0", cfg.FrontendAddr)
+	}
+	// The other services stay on loopback; an unspecified address is dialled on loopback.
+	internalIP, dialIP := frontendIP.String(), frontendIP.String()
+	if !frontendIP.IsLoopback() {
+		internalIP = "127.0.0.1"
+	}
+	if frontendIP.IsUnspecified() {
+		dialIP = "127.0.0.1"
+	}
+	var rootTLS *config.RootTLS
+	var clientTLS *tls.Config
+	if cfg.TLS != nil {
+		root, client, err := cfg.TLS.ServerSettings()
+		if err != nil {
+			return nil, fmt.Errorf("temporalpg: %w", err)
+		}
+		rootTLS, clientTLS = &root, client
+	}
+	ports, err := freePorts(frontendIP.String(), internalIP, portStr)
 	if err != nil {
 		return nil, err
 	}
-	hostPort := net.JoinHostPort(host, strconv.Itoa(ports[0]))
+	hostPort := net.JoinHostPort(dialIP, strconv.Itoa(ports[0]))
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	srv, err := newServer(host, ports, hostPort, store, vis, newLogger(logger))
+	srv, err := newServer(frontendIP.String(), internalIP, ports, hostPort, store, vis, rootTLS, newLogger(logger))
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +284,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("temporalpg: start Temporal on %s: %w", hostPort, err)
 	}
 	s := &Server{srv: srv, hostPort: hostPort, namespace: cfg.Namespace}
-	if err := waitReady(ctx, hostPort, cfg.Namespace); err != nil {
+	if err := waitReady(ctx, hostPort, cfg.Namespace, clientTLS); err != nil {
 		_ = s.Stop()
 		return nil, err
 	}
@@ -263,11 +300,15 @@ func start(srv temporal.Server) (err error) {
 	return srv.Start()
 }
 
-// freePorts returns the frontend port (port, or a free one when "0") and three free ports
-// for history, matching and the worker service.
-func freePorts(host, port string) ([]int, error) {
+// freePorts returns the frontend port (port, or a free one on frontendIP when "0") and three
+// free ports on ip for history, matching and the worker service.
+func freePorts(frontendIP, ip, port string) ([]int, error) {
 	var out []int
-	if p, err := strconv.Atoi(port); err == nil && p != 0 {
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return nil, fmt.Errorf("temporalpg: FrontendAddr port %q: give a number from 0 (pick a free one) to 65535", port)
+	}
+	if p != 0 {
 		out = append(out, p)
 	}
 	var probes []net.Listener
@@ -277,6 +318,10 @@ func freePorts(host, port string) ([]int, error) {
 		}
 	}()
 	for len(out) < 4 {
+		host := ip
+		if len(out) == 0 {
+			host = frontendIP
+		}
 		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 		if err != nil {
 			return nil, fmt.Errorf("temporalpg: find a free port on %s: %w", host, err)
@@ -287,15 +332,21 @@ func freePorts(host, port string) ([]int, error) {
 	return out, nil
 }
 
-func newServer(ip string, ports []int, hostPort string, store, vis *config.SQL, logger log.Logger) (temporal.Server, error) {
+// newServer assembles the server: the frontend on ports[0] of frontendIP, dialled at
+// hostPort, history, matching and worker on ports[1..3] of ip, with rootTLS (nil: no TLS).
+func newServer(frontendIP, ip string, ports []int, hostPort string, store, vis *config.SQL, rootTLS *config.RootTLS, logger log.Logger) (temporal.Server, error) {
 	services := []primitives.ServiceName{primitives.FrontendService, primitives.HistoryService, primitives.MatchingService, primitives.WorkerService}
 	names := make([]string, len(services))
 	svcCfg := map[string]config.Service{}
 	hosts := map[primitives.ServiceName]static.Hosts{}
 	for i, name := range services {
 		names[i] = string(name)
-		svcCfg[string(name)] = config.Service{RPC: config.RPC{GRPCPort: ports[i], BindOnIP: ip}}
-		hosts[name] = static.SingleLocalHost(net.JoinHostPort(ip, strconv.Itoa(ports[i])))
+		bind, self := ip, net.JoinHostPort(ip, strconv.Itoa(ports[i]))
+		if name == primitives.FrontendService {
+			bind, self = frontendIP, hostPort
+		}
+		svcCfg[string(name)] = config.Service{RPC: config.RPC{GRPCPort: ports[i], BindOnIP: bind}}
+		hosts[name] = static.SingleLocalHost(self)
 	}
 	cfg := &config.Config{
 		Global: config.Global{Membership: config.Membership{BroadcastAddress: ip}},
@@ -328,6 +379,9 @@ func newServer(ip string, ports []int, hostPort string, store, vis *config.SQL, 
 		}},
 		PublicClient: config.PublicClient{HostPort: hostPort},
 	}
+	if rootTLS != nil {
+		cfg.Global.TLS = *rootTLS
+	}
 	srv, err := temporal.NewServer(
 		temporal.ForServices(names),
 		temporal.WithConfig(cfg),
@@ -341,10 +395,10 @@ func newServer(ip string, ports []int, hostPort string, store, vis *config.SQL, 
 	return srv, nil
 }
 
-func waitReady(ctx context.Context, hostPort, namespace string) error {
+func waitReady(ctx context.Context, hostPort, namespace string, clientTLS *tls.Config) error {
 	var last error
 	for {
-		last = describe(ctx, hostPort, namespace)
+		last = describe(ctx, hostPort, namespace, clientTLS)
 		if last == nil {
 			return nil
 		}
@@ -356,10 +410,11 @@ func waitReady(ctx context.Context, hostPort, namespace string) error {
 	}
 }
 
-func describe(ctx context.Context, hostPort, namespace string) error {
+func describe(ctx context.Context, hostPort, namespace string, clientTLS *tls.Config) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c, err := client.DialContext(ctx, client.Options{HostPort: hostPort, Namespace: namespace, Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	c, err := client.DialContext(ctx, client.Options{HostPort: hostPort, Namespace: namespace, Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
+		ConnectionOptions: client.ConnectionOptions{TLS: clientTLS}})
 	if err != nil {
 		return err
 	}

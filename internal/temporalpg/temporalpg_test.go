@@ -2,9 +2,12 @@ package temporalpg_test
 
 import (
 	"context"
+	"crypto/tls"
+	"strings"
 	"testing"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -74,5 +77,63 @@ func TestServerOnPostgres(t *testing.T) {
 	defer c.Close()
 	if err := c.GetWorkflow(ctx, "greet-1", "").Get(ctx, &got); err != nil || got != "hello plant" {
 		t.Fatalf("after restart, workflow greet-1: %q, %v", got, err)
+	}
+}
+
+// TestMutualTLSOnAllAddresses starts the frontend on 0.0.0.0 with mutual TLS: a client with
+// a certificate of the CA runs a workflow; one without a certificate is refused.
+func TestMutualTLSOnAllAddresses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Temporal server")
+	}
+	dsn, vis := testenv.PostgresDSN(t), testenv.PostgresDSN(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ca := testenv.NewCA(t, "plant CA")
+	cert := ca.Server("127.0.0.1")
+	srv, err := temporalpg.Start(ctx, temporalpg.Config{DSN: dsn, VisibilityDSN: vis, FrontendAddr: "0.0.0.0:0",
+		TLS: &temporalpg.ServerTLS{CertFile: cert.CertFile, KeyFile: cert.KeyFile, ClientCAFile: ca.CertFile}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	if !strings.HasPrefix(srv.HostPort(), "127.0.0.1:") {
+		t.Fatalf("HostPort() = %q, want 127.0.0.1 and the port", srv.HostPort())
+	}
+	dial := func(tlsCfg *tls.Config) (client.Client, error) {
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		c, err := client.DialContext(dctx, client.Options{HostPort: srv.HostPort(), Namespace: srv.Namespace(), ConnectionOptions: client.ConnectionOptions{TLS: tlsCfg}})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := c.WorkflowService().DescribeNamespace(dctx, &workflowservice.DescribeNamespaceRequest{Namespace: srv.Namespace()}); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	}
+	if c, err := dial(&tls.Config{RootCAs: ca.Pool()}); err == nil {
+		c.Close()
+		t.Fatal("a client without a certificate was answered")
+	}
+	c, err := dial(&tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{ca.Client("site-a").TLS}})
+	if err != nil {
+		t.Fatalf("client with a certificate of the CA: %v", err)
+	}
+	defer c.Close()
+	w := worker.New(c, "tq", worker.Options{})
+	w.RegisterWorkflow(greet)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "greet-tls", TaskQueue: "tq"}, greet, "site a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := run.Get(ctx, &got); err != nil || got != "hello site a" {
+		t.Fatalf("workflow result %q, %v", got, err)
 	}
 }

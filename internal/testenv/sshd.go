@@ -63,6 +63,18 @@ type SSHServer struct {
 // OTPATCH_REQUIRE_SERVICES=1. Install the server with `apt-get install -y openssh-server`.
 func SSHD(t testing.TB) *SSHServer {
 	t.Helper()
+	return sshd(t, nil)
+}
+
+// SSHDIn is SSHD inside the network namespace ns, listening on ns.NSIP: only the test's own
+// namespace (through ns.HostIP's side) and processes inside ns reach it.
+func SSHDIn(t testing.TB, ns *Netns) *SSHServer {
+	t.Helper()
+	return sshd(t, ns)
+}
+
+func sshd(t testing.TB, ns *Netns) *SSHServer {
+	t.Helper()
 	bin, err := sshdBinary()
 	if err != nil {
 		unavailable(t, "testenv: "+err.Error()+"; install it with `apt-get install -y openssh-server` or set "+EnvSSHDBin)
@@ -112,7 +124,7 @@ func SSHD(t testing.TB) *SSHServer {
 		t.Fatalf("testenv: create /run/sshd: %v", err)
 	}
 	for try := 1; ; try++ {
-		err := startSSHD(t, bin, dir, hostKey, try, srv)
+		err := startSSHD(t, bin, dir, hostKey, try, srv, ns)
 		if err == nil {
 			break
 		}
@@ -235,9 +247,13 @@ func processesOf(uid int) []int {
 
 var errSSHDExited = errors.New("sshd exited before it was ready")
 
-func startSSHD(t testing.TB, bin, dir, hostKey string, try int, srv *SSHServer) error {
+func startSSHD(t testing.TB, bin, dir, hostKey string, try int, srv *SSHServer, ns *Netns) error {
 	t.Helper()
 	srv.Addr = FreeAddr(t)
+	if ns != nil {
+		// A namespace of the test's own: the port is free there.
+		srv.Addr = net.JoinHostPort(ns.NSIP, strconv.Itoa(ns.Port()))
+	}
 	host, port, _ := net.SplitHostPort(srv.Addr)
 	config := filepath.Join(dir, fmt.Sprintf("sshd_config-%d", try))
 	conf := strings.Join([]string{
@@ -277,6 +293,9 @@ func startSSHD(t testing.TB, bin, dir, hostKey string, try int, srv *SSHServer) 
 	out := &SyncBuffer{}
 	// -D: stay in the foreground, -e: log to stderr.
 	cmd := exec.Command(bin, "-D", "-e", "-f", config)
+	if ns != nil {
+		cmd = ns.Command(bin, "-D", "-e", "-f", config)
+	}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	proc, err := startProcess(cmd, sshdStopTimeout)

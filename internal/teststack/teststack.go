@@ -54,6 +54,9 @@ type Options struct {
 	SimStep time.Duration
 	// ApprovalTTL is how long an approval counts (0: 7 days).
 	ApprovalTTL time.Duration
+	// Expected is how long device work takes for adapters the central worker does not hold
+	// (their devices are reached by site workers), by adapter name.
+	Expected map[string]time.Duration
 	// Adapters are the worker's adapters besides the simulator (ssh, agent), by name. A
 	// function is called once the store and object store exist, so an adapter can use them.
 	Adapters func(st *store.Store, objs *artifacts.Store) map[string]adapters.Target
@@ -145,8 +148,8 @@ func New(tb testing.TB, opt Options) *Stack {
 			ads[name] = a
 		}
 	}
-	acts := &activities.Activities{Store: st, Objects: objs, Adapters: ads, Log: log, Now: time.Now, ApprovalTTL: opt.ApprovalTTL}
-	ts.NewWorker(workflows.TaskQueue, func(r worker.Registry) { workflows.Register(r, acts) })
+	acts := &activities.Activities{Store: st, Objects: objs, Adapters: ads, Expected: opt.Expected, Log: log, Now: time.Now, ApprovalTTL: opt.ApprovalTTL}
+	ts.NewWorkerWithOptions(workflows.TaskQueue, func(r worker.Registry) { workflows.Register(r, acts) }, workflows.WorkerOptions(worker.Options{}))
 	// Refused authentications reach the audit trail when a minute closes or a test calls
 	// Refusals.FlushAll. Tests send many bad tokens and changes from one loopback address, so
 	// the limits are lifted here; the throttling tests build an API with the default limits.

@@ -6,6 +6,7 @@ import * as dashboard from "./pages/dashboard.js";
 import * as patches from "./pages/patches.js";
 import * as advisories from "./pages/advisories.js";
 import * as inventory from "./pages/inventory.js";
+import * as sites from "./pages/sites.js";
 import * as windows from "./pages/windows.js";
 import * as campaigns from "./pages/campaigns.js";
 import * as compliance from "./pages/compliance.js";
@@ -28,6 +29,7 @@ const pages = [
   { pattern: /^\/advisories$/, page: advisories.renderList, nav: "Advisories", href: "#/advisories", group: "staff" },
   { pattern: /^\/advisories\/([\w-]+)$/, page: advisories.renderAdvisory, group: "staff" },
   { pattern: /^\/inventory$/, page: inventory.render, nav: "Inventory", href: "#/inventory", group: "staff" },
+  { pattern: /^\/sites\/([\w-]+)$/, page: sites.renderSite, group: "staff" },
   { pattern: /^\/windows$/, page: windows.render, nav: "Windows", href: "#/windows", group: "staff" },
   { pattern: /^\/compliance$/, page: compliance.render, nav: "Compliance", href: "#/compliance", group: "staff" },
   { pattern: /^\/audit$/, page: audit.render, nav: "Audit", href: "#/audit", group: "auditors" },

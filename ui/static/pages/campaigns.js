@@ -3,6 +3,7 @@
 // digest), approval, operator controls, waves with per-asset progress (polled live), rollbacks
 // and the assets a campaign ended without patching.
 import { fill, session, api, apiAll, can, h, badge, assetBadge, assetStateWord, assetEndStates, compatBadge, table, link, utc, zoned, short, field, errorBox, announce, hasRoute, terminalCampaign, stateWord, durationWords } from "../lib.js";
+import { siteLink, workerStatusBadge, waitWords } from "./sites.js";
 
 export async function renderList(view) {
   view.append(h("h1", {}, "Campaigns"));
@@ -132,13 +133,14 @@ export async function renderCampaign(view, [id]) {
   let c = await api(url + "?live=1");
   const header = h("div", {});
   const timeline = h("section", { "aria-labelledby": "timeline-title" });
+  const siteWork = h("section", { "aria-labelledby": "campaign-sites-title", id: "campaign-sites", hidden: true });
   const review = h("section", { "aria-labelledby": "plan-review-title", id: "plan-review" });
   const actions = h("section", { "aria-labelledby": "actions-title", id: "actions" });
   const waves = h("section", { "aria-labelledby": "waves-title", id: "waves" });
   const rollback = h("section", { "aria-labelledby": "rollback-title", id: "rollback" });
   const ended = h("section", { "aria-labelledby": "end-states-title", id: "end-states" });
   const history = h("section", { "aria-labelledby": "history-title" });
-  view.append(header, timeline, review, actions, waves, rollback, ended, history);
+  view.append(header, timeline, siteWork, review, actions, waves, rollback, ended, history);
   let actionsKey = "", reviewKey = "";
 
   const draw = (force) => {
@@ -183,6 +185,7 @@ export async function renderCampaign(view, [id]) {
       reviewKey = key;
       drawReview(review, c, asking && can("deciders") && session.actor.name !== c.created_by);
     }
+    drawSites(siteWork, c);
     drawWaves(waves, c);
     drawRollback(rollback, c);
     drawEndStates(ended, c);
@@ -293,7 +296,7 @@ function drawWaves(section, c) {
   }
   const all = c.assets || [];
   const count = (st) => all.filter((a) => a.state === st).length;
-  const others = assetEndStates.filter((st) => count(st)).map((st) => count(st) + " " + assetStateWord(st));
+  const others = notPatchedStates.filter((st) => count(st)).map((st) => count(st) + " " + assetStateWord(st));
   fill(section, h("h2", { id: "waves-title" }, "Waves"),
     h("p", { id: "waves-summary" }, count("done") + " of " + all.length + " assets done" + others.map((o) => "; " + o).join("") + "."));
   for (const w of [...byWave.keys()].sort((a, b) => a - b)) {
@@ -328,18 +331,40 @@ function drawRollback(section, c) {
     { id: "rollback-details" }));
 }
 
+// The end states the campaign page groups under "Not patched": those on which nothing failed,
+// and site_unreachable, where no worker of the asset's site took its device work.
+const notPatchedStates = [...assetEndStates, "site_unreachable"];
+
 // What each end state means; none of them is a failed verification.
 const endStateMeaning = {
+  site_unreachable: "No worker of their site took their device work within the site's waiting limit; otpatch deployed nothing. Start the site's worker (otpatch worker --site …) and plan them again.",
   aborted: "An abort interrupted the change; otpatch restored the verified backup and verified the old version again. The patch did not fail on them.",
   not_started: "The campaign ended before their turn; otpatch did not touch them.",
   drifted: "The device did not run the version the approved plan names; otpatch left it as it was and deployed nothing.",
   skipped: "The campaign was cancelled before otpatch touched them.",
 };
 
+// drawSites names each site of the campaign's assets whose device work runs on a site worker,
+// with its workers' presence: "site Plant B: no worker polling since …" says why its assets wait.
+function drawSites(section, c) {
+  const sites = c.sites || [];
+  if (!sites.length) { section.replaceChildren(); section.hidden = true; return; }
+  section.hidden = false;
+  const ended = terminalCampaign.includes(c.status);
+  const waiting = sites.filter((s) => !s.workers_polling);
+  fill(section, h("h2", { id: "campaign-sites-title" }, "Sites with site workers"),
+    h("ul", { class: "plain", id: "campaign-site-list" }, sites.map((s) => h("li", { dataset: { site: s.site_id } },
+      "site ", siteLink(s.site_id, s.name), ": ", workerStatusBadge(s.worker_status, s.workers_polling, { class: "site-worker-status" }),
+      h("span", { class: "hint" }, " — waits " + waitWords(s.unreachable_after_seconds) + " for a worker")))),
+    !ended && waiting.length ? h("p", { class: "card warn", id: "campaign-sites-warning", role: "note" }, "⚠ Device work at ",
+      waiting.map((s) => s.name).join(", "), " waits until a worker of the site polls; after the site's waiting limit without one, its assets end ‘",
+      assetStateWord("site_unreachable"), "’.") : null);
+}
+
 // drawEndStates groups the assets the campaign ended without patching, or restored after an
 // abort, each group under its own words.
 function drawEndStates(section, c) {
-  const groups = assetEndStates.map((st) => [st, (c.assets || []).filter((a) => a.state === st)]).filter(([, list]) => list.length);
+  const groups = notPatchedStates.map((st) => [st, (c.assets || []).filter((a) => a.state === st)]).filter(([, list]) => list.length);
   if (!groups.length) { section.replaceChildren(); section.hidden = true; return; }
   section.hidden = false;
   fill(section, h("h2", { id: "end-states-title" }, "Not patched"),

@@ -1,6 +1,7 @@
 // Inventory: sites, zones with their target security level (SL-T), assets with installed versions
 // and patch status, and the CSV import for engineers.
 import { fill, api, apiAll, h, table, field, can, hasRoute, session, errorBox, announce, durationWords } from "../lib.js";
+import { siteLink, workerStatusBadge } from "./sites.js";
 
 const importColumns = "name,zone_id,product_id,installed_version,criticality,safety_critical,redundancy_group,adapter";
 
@@ -9,7 +10,11 @@ export async function render(view) {
   const [sites, zones] = await Promise.all([apiAll("/api/v1/sites"), apiAll("/api/v1/zones")]);
   const siteName = Object.fromEntries(sites.map((s) => [s.id, s.name]));
   const zoneName = Object.fromEntries(zones.map((z) => [z.id, z.name]));
-  view.append(h("h2", {}, "Sites"), h("ul", { id: "sites" }, sites.map((s) => h("li", {}, s.name + " (" + zones.filter((z) => z.site_id === s.id).length + " zones)"))));
+  view.append(h("h2", {}, "Sites"), h("ul", { id: "sites" }, sites.map((s) => h("li", { dataset: { site: s.id } },
+    siteLink(s.id, s.name), " (" + zones.filter((z) => z.site_id === s.id).length + " zones) — device work ",
+    s.device_work === "site_worker"
+      ? ["on a site worker: ", workerStatusBadge(s.worker_status, (s.workers || []).filter((w) => w.polling).length, { class: "site-worker-status" })]
+      : "central"))));
   view.append(h("h2", {}, "Zones"), table("Zones", ["Zone", "Site", "SL-T", "Test bench", "Window", "Max parallel"], zones.map((z) =>
     h("tr", {}, h("td", {}, z.name), h("td", {}, siteName[z.site_id] || z.site_id), h("td", {}, "SL " + z.sl_t), h("td", {}, z.test_bench ? "yes" : "no"),
       h("td", {}, h("code", {}, z.window.cron || "—"), " for " + durationWords(z.window.duration) + ", " + (z.window.time_zone || "")), h("td", {}, String(z.window.max_parallel || "—")))),

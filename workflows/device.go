@@ -1,0 +1,183 @@
+package workflows
+
+import (
+	"errors"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/otpatch/otpatch/activities"
+	"github.com/otpatch/otpatch/internal/adapters"
+	"github.com/otpatch/otpatch/internal/domain"
+)
+
+// dv references the device activities of site workers; workflows never call through it.
+var dv *activities.Device
+
+// siteTaskQueueVersion marks histories whose device work may run on a site's task queue.
+const siteTaskQueueVersion = "site-task-queue"
+
+// deviceWork runs one asset's device steps where its route says: through the central
+// activities, which read and record themselves, or on its site's task queue, where a site worker
+// does only the device work and the central worker records around it (local activities before
+// and after each step).
+type deviceWork struct {
+	route activities.Route
+	ref   activities.AssetInput
+}
+
+func (d deviceWork) site() bool { return d.route.TaskQueue != "" }
+
+// on is ctx with the device work on the site's task queue. Steps before anything changed on the
+// device wait at most the site's limit for a worker (first); later steps wait as long as it
+// takes, since a change in progress must finish or be rolled back on the site.
+func (d deviceWork) on(ctx workflow.Context, first bool) workflow.Context {
+	o := workflow.GetActivityOptions(ctx)
+	o.TaskQueue = d.route.TaskQueue
+	if first {
+		o.ScheduleToStartTimeout = d.route.UnreachableAfter
+	}
+	return workflow.WithActivityOptions(ctx, o)
+}
+
+func (d deviceWork) step(step string) activities.DeviceStepInput {
+	return activities.DeviceStepInput{AssetInput: d.ref, Step: step, SiteID: d.route.SiteID, Installed: d.route.Ref.InstalledVersion}
+}
+
+// record runs a central bookkeeping step as a local activity, on a disconnected context so that
+// an abort never leaves a step half recorded.
+func (d deviceWork) record(ctx workflow.Context, fn any, in any) error {
+	rc, _ := workflow.NewDisconnectedContext(ctx)
+	return workflow.ExecuteLocalActivity(localBookkeeping(rc), fn, in).Get(rc, nil)
+}
+
+// ended records the end of a site step: the device's output, and what it read.
+func (d deviceWork) ended(ctx workflow.Context, in activities.DeviceStepInput, rep activities.DeviceReport, err error) error {
+	if err != nil {
+		rep = activities.ReportOf(err)
+	}
+	if len(rep.Output) == 0 && in.Check == nil && in.Backup == nil {
+		return nil
+	}
+	in.Report = &rep
+	return d.record(ctx, a.EndDeviceStep, in)
+}
+
+// unreachable reports whether err is a site worker's absence: the step waited its limit in the
+// site's queue and no worker took it.
+func unreachable(err error) bool {
+	var te *temporal.TimeoutError
+	return errors.As(err, &te) && te.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START
+}
+
+func (d deviceWork) check(ctx workflow.Context, from string) (activities.CheckResult, error) {
+	if !d.site() {
+		var chk activities.CheckResult
+		err := workflow.ExecuteActivity(ctx, a.CheckInstalled, activities.CheckInput{AssetInput: d.ref, FromVersion: from}).Get(ctx, &chk)
+		return chk, err
+	}
+	var res activities.DeviceCheckResult
+	err := workflow.ExecuteActivity(d.on(ctx, true), dv.DeviceCheck, activities.DeviceCheckInput{Ref: d.route.Ref, FromVersion: from}).Get(ctx, &res)
+	in := d.step(activities.StepCheck)
+	in.FromVersion = from
+	if err == nil {
+		in.Check = &res.CheckResult
+	}
+	if rerr := d.ended(ctx, in, res.DeviceReport, err); rerr != nil && err == nil {
+		return res.CheckResult, rerr
+	}
+	return res.CheckResult, err
+}
+
+func (d deviceWork) prepare(ctx workflow.Context, baseline domain.Baseline) error {
+	if !d.site() {
+		return workflow.ExecuteActivity(ctx, a.PrepareBench, activities.PrepareInput{AssetInput: d.ref, Baseline: baseline}).Get(ctx, nil)
+	}
+	in := d.step(activities.StepPrepare)
+	in.Baseline = &baseline
+	if err := d.record(ctx, a.BeginDeviceStep, in); err != nil {
+		return err
+	}
+	var rep activities.DeviceReport
+	err := workflow.ExecuteActivity(d.on(ctx, true), dv.DevicePrepare, activities.DevicePrepareInput{Ref: d.route.Ref, Baseline: baseline}).Get(ctx, &rep)
+	if rerr := d.ended(ctx, in, rep, err); rerr != nil && err == nil {
+		return rerr
+	}
+	return err
+}
+
+func (d deviceWork) backup(ctx workflow.Context) (activities.BackupResult, error) {
+	if !d.site() {
+		var b activities.BackupResult
+		err := workflow.ExecuteActivity(ctx, a.BackupAsset, d.ref).Get(ctx, &b)
+		return b, err
+	}
+	in := d.step(activities.StepBackup)
+	if err := d.record(ctx, a.BeginDeviceStep, in); err != nil {
+		return activities.BackupResult{}, err
+	}
+	var res activities.DeviceBackupResult
+	err := workflow.ExecuteActivity(d.on(ctx, true), dv.DeviceBackup, d.route.Ref).Get(ctx, &res)
+	if err == nil {
+		in.Backup = &res.BackupResult
+	}
+	if rerr := d.ended(ctx, in, res.DeviceReport, err); rerr != nil && err == nil {
+		return res.BackupResult, rerr
+	}
+	return res.BackupResult, err
+}
+
+func (d deviceWork) deploy(ctx workflow.Context, in activities.DeployInput) error {
+	if !d.site() {
+		return workflow.ExecuteActivity(ctx, a.DeployAsset, in).Get(ctx, nil)
+	}
+	st := d.step(activities.StepDeploy)
+	st.ToVersion = in.ToVersion
+	if err := d.record(ctx, a.BeginDeviceStep, st); err != nil {
+		return err
+	}
+	var rep activities.DeviceReport
+	err := workflow.ExecuteActivity(d.on(ctx, false), dv.DeviceDeploy, activities.DeviceDeployInput{Ref: d.route.Ref, PatchID: in.PatchID,
+		ToVersion: in.ToVersion, ArtifactSHA256: in.ArtifactSHA256}).Get(ctx, &rep)
+	if rerr := d.ended(ctx, st, rep, err); rerr != nil && err == nil {
+		return rerr
+	}
+	return err
+}
+
+func (d deviceWork) verify(ctx workflow.Context, expect string) (adapters.VerifyResult, error) {
+	if !d.site() {
+		var v adapters.VerifyResult
+		err := workflow.ExecuteActivity(ctx, a.VerifyAsset, activities.VerifyInput{AssetInput: d.ref, Expect: expect}).Get(ctx, &v)
+		return v, err
+	}
+	st := d.step(activities.StepVerify)
+	st.Expect = expect
+	if err := d.record(ctx, a.BeginDeviceStep, st); err != nil {
+		return adapters.VerifyResult{}, err
+	}
+	var res activities.DeviceVerifyResult
+	err := workflow.ExecuteActivity(d.on(ctx, false), dv.DeviceVerify, activities.DeviceVerifyInput{Ref: d.route.Ref, Expect: expect}).Get(ctx, &res)
+	if rerr := d.ended(ctx, st, res.DeviceReport, err); rerr != nil && err == nil {
+		return res.VerifyResult, rerr
+	}
+	return res.VerifyResult, err
+}
+
+func (d deviceWork) restore(ctx workflow.Context, key, sha string) error {
+	if !d.site() {
+		return workflow.ExecuteActivity(ctx, a.RestoreAsset, activities.RestoreInput{AssetInput: d.ref, BackupKey: key, BackupSHA256: sha}).Get(ctx, nil)
+	}
+	st := d.step(activities.StepRestore)
+	st.BackupKey, st.BackupSHA = key, sha
+	if err := d.record(ctx, a.BeginDeviceStep, st); err != nil {
+		return err
+	}
+	var rep activities.DeviceReport
+	err := workflow.ExecuteActivity(d.on(ctx, false), dv.DeviceRestore, activities.DeviceRestoreInput{Ref: d.route.Ref, BackupKey: key, BackupSHA256: sha}).Get(ctx, &rep)
+	if rerr := d.ended(ctx, st, rep, err); rerr != nil && err == nil {
+		return rerr
+	}
+	return err
+}
