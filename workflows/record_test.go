@@ -169,9 +169,61 @@ func (r *recordActivities) CheckInstalled(_ context.Context, in activities.Check
 }
 func (r *recordActivities) PrepareBench(context.Context, activities.PrepareInput) error { return nil }
 
-// RouteAsset keeps every asset's device work central: the recorded plant has no site workers.
-func (r *recordActivities) RouteAsset(context.Context, activities.AssetInput) (activities.Route, error) {
+// recordSiteQueue is the task queue of the recorded plant's one site with a site worker.
+const recordSiteQueue = "otpatch-site-site_rec"
+
+// RouteAsset sends the device work of assets named "site-…" to the site worker's queue and of
+// assets named "unreachable-…" to a site no worker polls; every other asset's stays central.
+func (r *recordActivities) RouteAsset(_ context.Context, in activities.AssetInput) (activities.Route, error) {
+	ref := activities.DeviceRef{AssetInput: in, Name: in.AssetID, Adapter: adapters.SSH, InstalledVersion: fromVersion,
+		Endpoint: &adapters.Endpoint{Address: "10.20.0.15:22", User: "otpatch", BackupPaths: []string{"/etc/gateway"}}}
+	switch {
+	case strings.HasPrefix(in.AssetID, "site-"):
+		return activities.Route{TaskQueue: recordSiteQueue, SiteID: "site_rec", SiteName: "Plant R", UnreachableAfter: time.Hour, Ref: ref}, nil
+	case strings.HasPrefix(in.AssetID, "unreachable-"):
+		return activities.Route{TaskQueue: "otpatch-site-site_dark", SiteID: "site_dark", SiteName: "Plant D", UnreachableAfter: 3 * time.Second, Ref: ref}, nil
+	}
 	return activities.Route{}, nil
+}
+func (r *recordActivities) BeginDeviceStep(context.Context, activities.DeviceStepInput) error {
+	return nil
+}
+func (r *recordActivities) EndDeviceStep(context.Context, activities.DeviceStepInput) error {
+	return nil
+}
+func (r *recordActivities) SiteUnreachable(_ context.Context, in activities.UnreachableInput) error {
+	r.mark(string(domain.AssetSiteUnreachable) + " " + assetKey(in.CampaignID, in.AssetID))
+	return nil
+}
+
+// recordDevice is the recorded site worker: the same fake plant, reached through the site's
+// queue; assets whose name holds "bad" fail verification of the new version.
+type recordDevice struct{}
+
+var recordReport = activities.DeviceReport{Worker: "otpatch-site-worker site=site_rec version=rec host=rec-gw pid=1",
+	Output: []activities.DeviceLine{{Stream: "device", Text: "ok\n"}}}
+
+func (recordDevice) DeviceCheck(_ context.Context, in activities.DeviceCheckInput) (activities.DeviceCheckResult, error) {
+	return activities.DeviceCheckResult{CheckResult: activities.CheckResult{Version: in.FromVersion}, DeviceReport: recordReport}, nil
+}
+func (recordDevice) DevicePrepare(context.Context, activities.DevicePrepareInput) (activities.DeviceReport, error) {
+	return recordReport, nil
+}
+func (recordDevice) DeviceBackup(_ context.Context, ref activities.DeviceRef) (activities.DeviceBackupResult, error) {
+	return activities.DeviceBackupResult{BackupResult: activities.BackupResult{Key: backupKey(ref.CampaignID, ref.AssetID), SHA256: backupSHA(ref.AssetID),
+		Size: 4096, Version: fromVersion}, DeviceReport: recordReport}, nil
+}
+func (recordDevice) DeviceDeploy(context.Context, activities.DeviceDeployInput) (activities.DeviceReport, error) {
+	return recordReport, nil
+}
+func (recordDevice) DeviceVerify(_ context.Context, in activities.DeviceVerifyInput) (activities.DeviceVerifyResult, error) {
+	if strings.Contains(in.Ref.AssetID, "bad") && in.Expect == toVersion {
+		return activities.DeviceVerifyResult{VerifyResult: adapters.VerifyResult{Version: toVersion, Detail: "process value watchdog tripped"}, DeviceReport: recordReport}, nil
+	}
+	return activities.DeviceVerifyResult{VerifyResult: adapters.VerifyResult{Version: in.Expect, Healthy: true}, DeviceReport: recordReport}, nil
+}
+func (recordDevice) DeviceRestore(context.Context, activities.DeviceRestoreInput) (activities.DeviceReport, error) {
+	return recordReport, nil
 }
 func (r *recordActivities) MarkNotStarted(context.Context, activities.EndInput) error { return nil }
 func (r *recordActivities) WindowOccurrence(ctx context.Context, in activities.OccurrenceInput) (activities.OccurrenceResult, error) {
@@ -281,6 +333,11 @@ func TestRecordHistories(t *testing.T) {
 	scenarios := []scenario{
 		{name: "completed", targets: []activities.Target{target("plc1", "line1", 1, 1, w, time.Minute)}, status: domain.CampaignCompleted},
 		{name: "rolled-back", targets: []activities.Target{target("bad-plc1", "line1", 1, 1, w, time.Minute)}, status: domain.CampaignRolledBack},
+		// Device work on a site's own worker: patched, rolled back through the site, and a site
+		// without a worker, whose asset ends site_unreachable with nothing deployed.
+		{name: "site", targets: []activities.Target{target("site-plc1", "line1", 1, 1, w, time.Minute)}, status: domain.CampaignCompleted},
+		{name: "site-rolled-back", targets: []activities.Target{target("site-bad-plc1", "line1", 1, 1, w, time.Minute)}, status: domain.CampaignRolledBack},
+		{name: "site-unreachable", targets: []activities.Target{target("unreachable-plc1", "line1", 1, 1, w, time.Minute)}, status: domain.CampaignRolledBack},
 		{
 			// An engineer pauses while plc1 deploys: plc1 finishes, plc2 waits for the resume.
 			name:    "paused",
@@ -365,6 +422,13 @@ func TestRecordHistories(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer wk.Stop()
+	// Plant R's site worker; Plant D has none.
+	sw := worker.New(c, recordSiteQueue, worker.Options{})
+	sw.RegisterActivity(&recordDevice{})
+	if err := sw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sw.Stop()
 
 	runs := map[string]client.WorkflowRun{}
 	for _, sc := range scenarios {

@@ -15,7 +15,9 @@ import (
 // and asset states recorded by a local activity; v3-* add plans carrying from-versions, bench
 // runs and waves, the device read before each change, window occurrences recorded by a local
 // activity and never-started assets closed; v4-* add backup waivers stored in the plan, so an
-// approved campaign waits for an approval of the plan with the waiver.
+// approved campaign waits for an approval of the plan with the waiver; v5-* add the route of
+// each asset's device work (RouteAsset), device work on a site worker's task queue (patched and
+// rolled back through the site) and a site without a worker (site_unreachable).
 func TestReplayHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	if err != nil {
