@@ -237,6 +237,11 @@ func (c *config) reach(ctx context.Context) []configProblem {
 		}
 		tc, err := client.DialContext(ctx, client.Options{HostPort: c.temporal, Namespace: c.namespace, Logger: tlog.NewStructuredLogger(c.quietLogger()),
 			ConnectionOptions: client.ConnectionOptions{TLS: temporalTLS}})
+		if err != nil && temporalTLS != nil && c.temporalClientTLS.cert == "" {
+			// Under TLS 1.3 a frontend that wants a client certificate says so after the
+			// handshake, and the client may see only a closed connection.
+			return fmt.Errorf("%w (no client certificate is set: a frontend that requires mutual TLS refuses the connection; set OTPATCH_TEMPORAL_TLS_CERT and OTPATCH_TEMPORAL_TLS_KEY)", err)
+		}
 		if err != nil {
 			return err
 		}
