@@ -64,10 +64,14 @@ func loadProject(t *testing.T, envFiles ...string) (*types.Project, error) {
 // loadFiles is loadProject for `docker compose -f FILE…`: later files extend earlier ones.
 func loadFiles(t *testing.T, files []string, envFiles ...string) (*types.Project, error) {
 	t.Helper()
-	fns := []cli.ProjectOptionsFn{
-		cli.WithWorkingDirectory(repoRoot(t)),
-		cli.WithName("otpatch"),
-	}
+	return loadCompose(t, repoRoot(t), "otpatch", files, envFiles...)
+}
+
+// loadCompose loads the compose files as `docker compose -p name -f FILE…` run in dir would,
+// with only the given env files.
+func loadCompose(t *testing.T, dir, name string, files []string, envFiles ...string) (*types.Project, error) {
+	t.Helper()
+	fns := []cli.ProjectOptionsFn{cli.WithWorkingDirectory(dir), cli.WithName(name)}
 	if len(envFiles) > 0 {
 		// Without explicit files WithEnvFiles would pick up a developer's .env.
 		fns = append(fns, cli.WithEnvFiles(envFiles...), cli.WithDotEnv)
@@ -174,31 +178,41 @@ func TestComposeLoads(t *testing.T) {
 }
 
 func TestComposeSecretsComeFromEnvFile(t *testing.T) {
-	if _, err := loadProject(t); err == nil {
-		t.Error("docker-compose.yml loaded without any settings: secrets must be required, not defaulted")
-	} else if !strings.Contains(err.Error(), "in .env") {
-		t.Errorf("loading without settings failed with %q, want a message that tells to set the value in .env", err)
+	_, bare := loadProject(t)
+	checkSettingsRequired(t, bare, composeFile, envExample, readEnvExample(t))
+}
+
+// checkSettingsRequired checks a compose file against the example settings it is run with:
+// loaded without them (bare is that load's error) it stops, telling to set them in .env;
+// it uses every setting of the example and requires each (${KEY:?message}); and the example
+// holds no usable secret.
+func checkSettingsRequired(t *testing.T, bare error, composePath, examplePath string, example map[string]string) {
+	t.Helper()
+	if bare == nil {
+		t.Errorf("%s loaded without any settings: they must be required, not defaulted", composePath)
+	} else if !strings.Contains(bare.Error(), "in .env") {
+		t.Errorf("loading %s without settings failed with %q, want a message that tells to set the value in .env", composePath, bare)
 	}
 
-	b, err := os.ReadFile(composeFile)
+	b, err := os.ReadFile(composePath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	raw := string(b)
-	for key, value := range readEnvExample(t) {
+	for key, value := range example {
 		// ${KEY...} is interpolated by compose; $${KEY} is left to the container's shell.
 		uses := regexp.MustCompile(`(?:^|[^$])\$\{`+regexp.QuoteMeta(key)+`([^A-Za-z0-9_}][^}]*)?\}`).FindAllStringSubmatch(raw, -1)
 		if len(uses) == 0 {
-			t.Errorf("%s sets %s, which docker-compose.yml never uses", envExample, key)
+			t.Errorf("%s sets %s, which %s never uses", examplePath, key, composePath)
 		}
 		for _, u := range uses {
 			if !strings.HasPrefix(u[1], ":?") {
-				t.Errorf("docker-compose.yml uses ${%s%s}: a setting from %s must be required with ${%s:?message}", key, u[1], envExample, key)
+				t.Errorf("%s uses ${%s%s}: a setting from %s must be required with ${%s:?message}", composePath, key, u[1], examplePath, key)
 			}
 		}
 		if strings.Contains(key, "PASSWORD") || strings.Contains(key, "SECRET") {
 			if !strings.HasPrefix(value, "change-me") {
-				t.Errorf("%s: %s=%q; the example must hold a placeholder, not a usable secret", envExample, key, value)
+				t.Errorf("%s: %s=%q; the example must hold a placeholder, not a usable secret", examplePath, key, value)
 			}
 		}
 	}
@@ -509,22 +523,7 @@ func TestComposeSSHOverlay(t *testing.T) {
 		t.Errorf("loading the ssh overlay without its settings failed with %q, want a message that tells to set them in .env", err)
 	}
 
-	dir := t.TempDir()
-	hostFiles := map[string]string{
-		"WORKER_SSH_KEY":         filepath.Join(dir, "id_ed25519"),
-		"WORKER_SSH_KNOWN_HOSTS": filepath.Join(dir, "known_hosts"),
-	}
-	var dotenv strings.Builder
-	for k, v := range hostFiles {
-		dotenv.WriteString(k + "=" + v + "\n")
-		if err := os.WriteFile(v, []byte("test\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sshEnv := filepath.Join(dir, "ssh.env")
-	if err := os.WriteFile(sshEnv, []byte(dotenv.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	sshEnv, hostFiles := writeHostFiles(t, "WORKER_SSH_KEY", "WORKER_SSH_KNOWN_HOSTS")
 	p, err := loadFiles(t, files, envExample, sshEnv)
 	if err != nil {
 		t.Fatalf("load %s with %s: %v", strings.Join(files, " + "), sshOverlay, err)
@@ -532,19 +531,7 @@ func TestComposeSSHOverlay(t *testing.T) {
 	wk := service(t, p, "otpatch-worker")
 	for setting, hostVar := range map[string]string{"OTPATCH_SSH_KEY_FILE": "WORKER_SSH_KEY", "OTPATCH_SSH_KNOWN_HOSTS": "WORKER_SSH_KNOWN_HOSTS"} {
 		got := env(t, wk, setting)
-		var secret string
-		for _, s := range wk.Secrets {
-			target := s.Target
-			if target == "" {
-				target = s.Source
-			}
-			if !strings.HasPrefix(target, "/") {
-				target = "/run/secrets/" + target
-			}
-			if target == got {
-				secret = s.Source
-			}
-		}
+		secret := secretAt(wk, got)
 		if secret == "" {
 			t.Errorf("otpatch-worker: %s = %q, which is not one of its secrets %+v", setting, got, wk.Secrets)
 			continue
@@ -566,6 +553,45 @@ func TestComposeSSHOverlay(t *testing.T) {
 	if srv := service(t, p, "otpatch-server"); len(srv.Secrets) > 0 || srv.Environment["OTPATCH_SSH_KEY_FILE"] != nil {
 		t.Errorf("otpatch-server gets the ssh key (%+v); only workers reach devices", srv.Secrets)
 	}
+}
+
+// writeHostFiles makes a file for each of the settings names, in a folder of the test's,
+// and an env file that sets each name to its file. It returns the env file, and the files
+// by setting name.
+func writeHostFiles(t *testing.T, names ...string) (envFile string, files map[string]string) {
+	t.Helper()
+	dir := t.TempDir()
+	files = map[string]string{}
+	var dotenv strings.Builder
+	for _, name := range names {
+		files[name] = filepath.Join(dir, strings.ToLower(name))
+		if err := os.WriteFile(files[name], []byte("test\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		dotenv.WriteString(name + "=" + files[name] + "\n")
+	}
+	envFile = filepath.Join(dir, "host.env")
+	if err := os.WriteFile(envFile, []byte(dotenv.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return envFile, files
+}
+
+// secretAt is the compose secret that s mounts at path, or "" when none is.
+func secretAt(s types.ServiceConfig, path string) string {
+	for _, sec := range s.Secrets {
+		target := sec.Target
+		if target == "" {
+			target = sec.Source
+		}
+		if !strings.HasPrefix(target, "/") {
+			target = "/run/secrets/" + target
+		}
+		if target == path {
+			return sec.Source
+		}
+	}
+	return ""
 }
 
 func TestDockerfile(t *testing.T) {

@@ -1,7 +1,7 @@
 package deploy_test
 
 import (
-	"context"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 )
 
@@ -62,35 +61,14 @@ func loadSite(t *testing.T, envFiles ...string) (*types.Project, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fns := []cli.ProjectOptionsFn{cli.WithWorkingDirectory(dir), cli.WithName("otpatch-site")}
-	if len(envFiles) > 0 {
-		fns = append(fns, cli.WithEnvFiles(envFiles...), cli.WithDotEnv)
-	}
-	opts, err := cli.NewProjectOptions([]string{siteCompose}, fns...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return opts.LoadProject(context.Background())
+	return loadCompose(t, dir, "otpatch-site", []string{siteCompose}, envFiles...)
 }
 
 // mustLoadSite loads the site compose file with site.env.example, its host files replaced by
 // files of the test's; it returns those files by setting name.
 func mustLoadSite(t *testing.T) (*types.Project, map[string]string) {
 	t.Helper()
-	dir := t.TempDir()
-	files := map[string]string{}
-	var dotenv strings.Builder
-	for name := range siteFiles {
-		files[name] = filepath.Join(dir, strings.ToLower(name))
-		if err := os.WriteFile(files[name], []byte("test\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		dotenv.WriteString(name + "=" + files[name] + "\n")
-	}
-	hostEnv := filepath.Join(dir, "host.env")
-	if err := os.WriteFile(hostEnv, []byte(dotenv.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	hostEnv, files := writeHostFiles(t, slices.Collect(maps.Keys(siteFiles))...)
 	example, err := filepath.Abs(siteEnv)
 	if err != nil {
 		t.Fatal(err)
@@ -106,33 +84,8 @@ func mustLoadSite(t *testing.T) (*types.Project, map[string]string) {
 // file and required there (a missing one stops `docker compose` with its name), and that the
 // example holds no usable secret.
 func TestSiteComposeSettings(t *testing.T) {
-	if _, err := loadSite(t); err == nil {
-		t.Error("deploy/site/compose.yml loaded without any settings: they must be required, not defaulted")
-	} else if !strings.Contains(err.Error(), "in .env") {
-		t.Errorf("loading without settings failed with %q, want a message that tells to set the value in .env", err)
-	}
-
-	b, err := os.ReadFile(siteCompose)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw := string(b)
-	for key, value := range readKeys(t, siteEnv) {
-		uses := regexp.MustCompile(`(?:^|[^$])\$\{`+regexp.QuoteMeta(key)+`([^A-Za-z0-9_}][^}]*)?\}`).FindAllStringSubmatch(raw, -1)
-		if len(uses) == 0 {
-			t.Errorf("%s sets %s, which %s never uses", siteEnv, key, siteCompose)
-		}
-		for _, u := range uses {
-			if !strings.HasPrefix(u[1], ":?") {
-				t.Errorf("%s uses ${%s%s}: a setting from %s must be required with ${%s:?message}", siteCompose, key, u[1], siteEnv, key)
-			}
-		}
-		if strings.Contains(key, "PASSWORD") || strings.Contains(key, "SECRET") {
-			if !strings.HasPrefix(value, "change-me") {
-				t.Errorf("%s: %s=%q; the example must hold a placeholder, not a usable secret", siteEnv, key, value)
-			}
-		}
-	}
+	_, bare := loadSite(t)
+	checkSettingsRequired(t, bare, siteCompose, siteEnv, readKeys(t, siteEnv))
 }
 
 // TestSiteCompose checks the site's compose file: one service, the worker of the central
@@ -142,13 +95,7 @@ func TestSiteCompose(t *testing.T) {
 	p, files := mustLoadSite(t)
 	example := readKeys(t, siteEnv)
 
-	if names := slices.Sorted(func(yield func(string) bool) {
-		for name := range p.Services {
-			if !yield(name) {
-				return
-			}
-		}
-	}); !slices.Equal(names, []string{siteService}) {
+	if names := slices.Sorted(maps.Keys(p.Services)); !slices.Equal(names, []string{siteService}) {
 		t.Fatalf("services = %v, want only %s (a site runs no database, Temporal or object store)", names, siteService)
 	}
 	s := service(t, p, siteService)
@@ -193,19 +140,7 @@ func TestSiteCompose(t *testing.T) {
 	// Each file the worker reads is a compose secret from the host file named in .env.
 	for hostVar, setting := range siteFiles {
 		got := env(t, s, setting)
-		var secret string
-		for _, sec := range s.Secrets {
-			target := sec.Target
-			if target == "" {
-				target = sec.Source
-			}
-			if !strings.HasPrefix(target, "/") {
-				target = "/run/secrets/" + target
-			}
-			if target == got {
-				secret = sec.Source
-			}
-		}
+		secret := secretAt(s, got)
 		if secret == "" {
 			t.Errorf("%s: %s = %q, which is not one of its secrets %+v", siteService, setting, got, s.Secrets)
 			continue
@@ -356,17 +291,10 @@ func TestSiteWorkerUnit(t *testing.T) {
 
 	// The compose file and the unit give a site worker the same settings.
 	p, _ := mustLoadSite(t)
-	var composeKeys, unitKeys []string
-	for k := range service(t, p, siteService).Environment {
-		composeKeys = append(composeKeys, k)
-	}
-	for k := range envFile {
-		if k != "OTPATCH_SITE" { // compose passes it as --site
-			unitKeys = append(unitKeys, k)
-		}
-	}
-	slices.Sort(composeKeys)
-	slices.Sort(unitKeys)
+	composeKeys := slices.Sorted(maps.Keys(service(t, p, siteService).Environment))
+	unitKeys := slices.DeleteFunc(slices.Sorted(maps.Keys(envFile)), func(k string) bool {
+		return k == "OTPATCH_SITE" // compose passes it as --site
+	})
 	if !slices.Equal(composeKeys, unitKeys) {
 		t.Errorf("%s sets %v, %s sets %v; a site worker needs the same settings either way", siteCompose, composeKeys, siteUnitEnv, unitKeys)
 	}

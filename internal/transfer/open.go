@@ -342,10 +342,8 @@ func (o *opener) next(tr *tar.Reader, seen map[string]bool) (*tar.Header, error)
 // unsafePath says whether an entry name could land anywhere but where its name says, inside
 // the folder it is extracted to.
 func unsafePath(name string) bool {
-	if name == "" || strings.ContainsAny(name, "\\\x00:") || strings.HasPrefix(name, "/") || !fs.ValidPath(name) {
-		return true
-	}
-	return false
+	// fs.ValidPath refuses "", a leading or trailing slash, and "." or ".." between slashes.
+	return strings.ContainsAny(name, "\\\x00:") || !fs.ValidPath(name)
 }
 
 // small reads entry want, of minSize to maxSize bytes, in full.
@@ -390,12 +388,10 @@ func (o *opener) verifyHeader(headerJSON, sig []byte) (Header, error) {
 	if !ed25519.Verify(o.pub, headerJSON, sig) {
 		return Header{}, refuse(ReasonSignature, EntrySignature, fmt.Sprintf("bundle.sig does not verify over bundle.json with the pinned transfer key %s; bundle.json was altered after it was signed, or the bundle is damaged", pinned))
 	}
+	// A canonical header has its key_id once, so decodeHeader sees the claim checked above.
 	h, err := decodeHeader(headerJSON)
 	if err != nil {
 		return Header{}, err
-	}
-	if h.KeyID != pinned {
-		return Header{}, refuse(ReasonForeignKey, EntryHeader, fmt.Sprintf("the bundle says it is signed by key %s, but the pinned transfer key is %s", h.KeyID, pinned))
 	}
 	if o.opt.Kind != "" && h.Kind != o.opt.Kind {
 		return Header{}, refuse(ReasonKind, EntryHeader, fmt.Sprintf("this is a %s bundle; a %s bundle was expected", h.Kind, o.opt.Kind))

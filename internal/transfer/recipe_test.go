@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/ed25519"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"os"
 	"os/exec"
@@ -15,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/otpatch/otpatch/internal/signing"
 )
 
 // recipeDoc holds check-transfer.sh, the auditor's check with standard tools.
@@ -42,11 +42,11 @@ func recipe(t *testing.T) string {
 
 func pemOf(t *testing.T, pub ed25519.PublicKey) []byte {
 	t.Helper()
-	der, err := x509.MarshalPKIXPublicKey(pub)
+	b, err := signing.MarshalPublic(pub)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	return b
 }
 
 // The shell recipe of docs/transfer-format.md accepts what Open accepts and refuses, naming
@@ -150,12 +150,11 @@ func pubOf(t *testing.T, file string) ed25519.PublicKey {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blk, _ := pem.Decode(b)
-	k, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	pub, err := signing.DecodePublic(string(b))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return k.(ed25519.PublicKey)
+	return pub
 }
 
 func mustTime(t *testing.T, s string) time.Time {

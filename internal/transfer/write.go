@@ -11,6 +11,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 )
 
 // File is one payload file to write.
@@ -58,8 +59,8 @@ func Write(w io.Writer, h Header, files []File, key ed25519.PrivateKey) (Summary
 	}
 	h.Format = Format
 	h.KeyID = KeyID(key.Public().(ed25519.PublicKey))
-	h.CreatedAt = h.CreatedAt.UTC().Truncate(1e9)
-	h.ExpiresAt = h.ExpiresAt.UTC().Truncate(1e9)
+	h.CreatedAt = h.CreatedAt.UTC().Truncate(time.Second)
+	h.ExpiresAt = h.ExpiresAt.UTC().Truncate(time.Second)
 	files = slices.Clone(files)
 	slices.SortFunc(files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
 	h.Files = make([]FileEntry, len(files))
@@ -113,7 +114,12 @@ func Write(w io.Writer, h Header, files []File, key ed25519.PrivateKey) (Summary
 		if err := entry(EntryFilesDir+f.Path, want.Size); err != nil {
 			return Summary{}, writeErr(err)
 		}
-		size, sum, err := hashFile(f, &limitWriter{w: tw, left: want.Size, size: want.Size})
+		// The tar writer refuses more than the entry's size, so the file cannot grow into the
+		// next entry.
+		size, sum, err := hashFile(f, tw)
+		if errors.Is(err, tar.ErrWriteTooLong) {
+			return Summary{}, fmt.Errorf("transfer bundle: %s grew while the bundle was written (more than %d bytes); discard the incomplete bundle and write it again", f.Path, want.Size)
+		}
 		if err != nil {
 			return Summary{}, err
 		}
@@ -147,10 +153,6 @@ func hashFile(f File, w io.Writer) (int64, string, error) {
 	s := sha256.New()
 	n, err := io.Copy(io.MultiWriter(w, s), rc)
 	if err != nil {
-		var long *tooLong
-		if errors.As(err, &long) {
-			return n, "", fmt.Errorf("transfer bundle: %s grew while the bundle was written (more than %d bytes); discard the incomplete bundle and write it again", f.Path, long.n)
-		}
 		return n, "", fmt.Errorf("transfer bundle: copy %s: %w", f.Path, err)
 	}
 	return n, hex.EncodeToString(s.Sum(nil)), nil
@@ -167,24 +169,5 @@ type countWriter struct {
 func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
-	return n, err
-}
-
-// limitWriter passes at most size bytes to w; more is an error.
-type limitWriter struct {
-	w          io.Writer
-	left, size int64
-}
-
-type tooLong struct{ n int64 }
-
-func (e *tooLong) Error() string { return fmt.Sprintf("more than %d bytes", e.n) }
-
-func (l *limitWriter) Write(p []byte) (int, error) {
-	if int64(len(p)) > l.left {
-		return 0, &tooLong{n: l.size}
-	}
-	n, err := l.w.Write(p)
-	l.left -= int64(n)
 	return n, err
 }
