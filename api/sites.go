@@ -62,32 +62,23 @@ func siteOf(site store.Site, p sitewatch.Status) siteView {
 	return v
 }
 
-// recordedSite is a site with the presence last recorded (no question to Temporal).
-func (s *server) recordedSite(ctx context.Context, site store.Site) (siteView, error) {
-	if site.DeviceWork != domain.DeviceWorkSiteWorker {
-		return siteOf(site, sitewatch.Status{}), nil
-	}
-	ws, err := s.Store.SiteWorkers(ctx, site.ID)
-	if err != nil {
-		return siteView{}, err
-	}
-	return siteOf(site, sitewatch.Summarize(site.ID, ws, s.Store.Now())), nil
-}
-
-// liveSite is a site with its presence as Temporal describes it now (recorded as the watcher
-// does), or as last recorded when Temporal does not answer.
-func (s *server) liveSite(ctx context.Context, site store.Site) (siteView, error) {
+// writeLiveSite answers a site with its workers' presence as Temporal describes it now
+// (recorded as the watcher does), or as last recorded when Temporal does not answer.
+func (s *server) writeLiveSite(w http.ResponseWriter, r *http.Request, site store.Site) {
 	var tc sitewatch.Describer
 	if s.Temporal != nil {
 		tc = s.Temporal
 	}
-	p, err := sitewatch.Presence(ctx, s.Store, tc, s.Logger, site)
+	p, err := sitewatch.Presence(r.Context(), s.Store, tc, s.Logger, site)
 	if err != nil {
-		return siteView{}, err
+		s.fail(w, r, err)
+		return
 	}
-	return siteOf(site, p), nil
+	writeJSON(w, http.StatusOK, siteOf(site, p))
 }
 
+// listSites answers a page of sites with their workers' presence as last recorded (no
+// question to Temporal), the workers of the page's sites read in one query.
 func (s *server) listSites(w http.ResponseWriter, r *http.Request) {
 	v := &domain.ValidationError{What: "query"}
 	pr := readPage(r, v)
@@ -101,14 +92,21 @@ func (s *server) listSites(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := inventoryPage(sites, sitePageKey, pr)
+	var ids []string
+	for _, site := range p.Items {
+		if site.DeviceWork == domain.DeviceWorkSiteWorker {
+			ids = append(ids, site.ID)
+		}
+	}
+	workers, err := s.Store.WorkersOfSites(r.Context(), ids...)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	now := s.Store.Now()
 	out := page[siteView]{Items: make([]siteView, 0, len(p.Items)), Next: p.Next}
 	for _, site := range p.Items {
-		sv, err := s.recordedSite(r.Context(), site)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		out.Items = append(out.Items, sv)
+		out.Items = append(out.Items, siteOf(site, sitewatch.Summarize(site.ID, workers[site.ID], now)))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -119,12 +117,7 @@ func (s *server) getSite(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	sv, err := s.liveSite(r.Context(), site)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, sv)
+	s.writeLiveSite(w, r, site)
 }
 
 type siteRequest struct {
@@ -141,9 +134,7 @@ func (s *server) createSite(w http.ResponseWriter, r *http.Request) {
 	}
 	sv := &domain.ValidationError{What: "site"}
 	sv.Text("name", in.Name, 200)
-	if err := (store.SiteChange{DeviceWork: in.DeviceWork, UnreachableAfter: in.UnreachableAfterSeconds}).Validate(); err != nil {
-		sv.Fields = append(sv.Fields, err.(*domain.ValidationError).Fields...)
-	}
+	store.SiteChange{DeviceWork: in.DeviceWork, UnreachableAfter: in.UnreachableAfterSeconds}.Check(sv)
 	if err := sv.Err(); err != nil {
 		s.fail(w, r, err)
 		return
@@ -161,13 +152,8 @@ func (s *server) createSite(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	view, err := s.recordedSite(r.Context(), site)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	locateCreated(w, "sites", site.ID)
-	writeJSON(w, http.StatusCreated, view)
+	writeJSON(w, http.StatusCreated, siteOf(site, sitewatch.Summarize(site.ID, nil, s.Store.Now()))) // no worker has polled a new site
 }
 
 // siteChangeRequest changes a site's settings; a field left out stays as it is.
@@ -192,12 +178,7 @@ func (s *server) changeSite(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	sv, err := s.liveSite(r.Context(), site)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, sv)
+	s.writeLiveSite(w, r, site)
 }
 
 // campaignSites are the sites of a campaign's assets whose device work runs on a site worker,
@@ -213,11 +194,8 @@ func (s *server) campaignSites(ctx context.Context, campaignID string) ([]campai
 		p := sitewatch.Summarize(site.ID, site.Workers, now)
 		v := campaignSiteView{SiteID: site.ID, Name: site.Name, DeviceWork: site.DeviceWork, UnreachableAfter: site.UnreachableAfter,
 			TaskQueue: p.TaskQueue, WorkerStatus: p.Line, WorkersPolling: p.Polling}
-		for _, w := range site.Workers {
-			if v.LastPollAt == nil || w.LastPollAt.After(*v.LastPollAt) {
-				t := w.LastPollAt
-				v.LastPollAt = &t
-			}
+		if !p.LastPollAt.IsZero() {
+			v.LastPollAt = &p.LastPollAt
 		}
 		out = append(out, v)
 	}

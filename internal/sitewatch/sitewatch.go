@@ -155,6 +155,8 @@ type Status struct {
 	Workers []Worker
 	// Polling counts the workers polling now.
 	Polling int
+	// LastPollAt is the last poll of any of its workers; zero when none has polled.
+	LastPollAt time.Time
 	// Line says it in one line: "2 workers polling", "no worker polling since 2026-12-06 15:40
 	// UTC", "no worker has polled yet".
 	Line string
@@ -163,7 +165,6 @@ type Status struct {
 // Summarize says what the recorded workers of a site mean at now.
 func Summarize(siteID string, ws []store.SiteWorker, now time.Time) Status {
 	s := Status{TaskQueue: domain.SiteTaskQueue(siteID), Workers: make([]Worker, 0, len(ws))}
-	var last time.Time
 	misconfigured := 0
 	for _, w := range ws {
 		v := Worker{SiteWorker: w, Polling: w.Polling(now), Problem: identityProblem(siteID, w.Identity)}
@@ -173,8 +174,8 @@ func Summarize(siteID string, ws []store.SiteWorker, now time.Time) Status {
 				misconfigured++
 			}
 		}
-		if w.LastPollAt.After(last) {
-			last = w.LastPollAt
+		if w.LastPollAt.After(s.LastPollAt) {
+			s.LastPollAt = w.LastPollAt
 		}
 		s.Workers = append(s.Workers, v)
 	}
@@ -184,7 +185,7 @@ func Summarize(siteID string, ws []store.SiteWorker, now time.Time) Status {
 	case s.Polling > 1:
 		s.Line = fmt.Sprintf("%d workers polling", s.Polling)
 	case len(ws) > 0:
-		s.Line = "no worker polling since " + last.UTC().Format("2006-01-02 15:04") + " UTC"
+		s.Line = "no worker polling since " + s.LastPollAt.UTC().Format("2006-01-02 15:04") + " UTC"
 	default:
 		s.Line = "no worker has polled yet"
 	}

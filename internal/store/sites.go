@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -69,16 +71,14 @@ type SiteChange struct {
 	UnreachableAfter *int
 }
 
-// Validate says what is wrong with the change, in the API's field names.
-func (c SiteChange) Validate() error {
-	v := &domain.ValidationError{What: "site"}
+// Check adds what is wrong with the change to v, in the API's field names.
+func (c SiteChange) Check(v *domain.ValidationError) {
 	if c.DeviceWork != nil && !slices.Contains(domain.DeviceWorks(), *c.DeviceWork) {
 		v.Add("device_work", "must be %s or %s, got %q", domain.DeviceWorkCentral, domain.DeviceWorkSiteWorker, string(*c.DeviceWork))
 	}
 	if c.UnreachableAfter != nil && (*c.UnreachableAfter < MinUnreachableAfter || *c.UnreachableAfter > MaxUnreachableAfter) {
 		v.Add("unreachable_after_seconds", "must be from %d (a minute) to %d (30 days) seconds, got %d", MinUnreachableAfter, MaxUnreachableAfter, *c.UnreachableAfter)
 	}
-	return v.Err()
 }
 
 // siteChanged is the details of a site.changed event: the fields changed, before and after.
@@ -91,36 +91,33 @@ type siteChanged struct {
 // site.changed, carries the changed fields from and to; a change that changes nothing
 // writes no event. An unknown site is ErrNotFound.
 func (s *Store) UpdateSite(ctx context.Context, id string, c SiteChange, ev Event) (Site, error) {
-	if err := c.Validate(); err != nil {
-		return Site{}, err
+	v := &domain.ValidationError{What: "site"}
+	if c.Check(v); v.Err() != nil {
+		return Site{}, v
 	}
 	var site Site
-	_, err := s.commit(ctx, func(tx *gorm.DB) (Event, error) {
+	err := s.writeWith(ctx, func(tx *gorm.DB) (Event, error) {
 		if err := tx.Take(&site, "id = ?", id).Error; err != nil {
 			return Event{}, notFound(err, "site "+id)
 		}
 		d := siteChanged{From: map[string]any{}, To: map[string]any{}}
-		cols := map[string]any{}
 		if c.DeviceWork != nil && *c.DeviceWork != site.DeviceWork {
 			d.From["device_work"], d.To["device_work"] = site.DeviceWork, *c.DeviceWork
-			cols["device_work"], site.DeviceWork = *c.DeviceWork, *c.DeviceWork
+			site.DeviceWork = *c.DeviceWork
 		}
 		if c.UnreachableAfter != nil && *c.UnreachableAfter != site.UnreachableAfter {
 			d.From["unreachable_after_seconds"], d.To["unreachable_after_seconds"] = site.UnreachableAfter, *c.UnreachableAfter
-			cols["unreachable_after_seconds"], site.UnreachableAfter = *c.UnreachableAfter, *c.UnreachableAfter
+			site.UnreachableAfter = *c.UnreachableAfter
 		}
-		if len(cols) == 0 {
+		if len(d.To) == 0 {
 			return Event{}, ErrUnchanged
 		}
-		if err := tx.Model(&Site{}).Where("id = ?", id).Updates(cols).Error; err != nil {
+		if err := tx.Model(&Site{}).Where("id = ?", id).Updates(d.To).Error; err != nil {
 			return Event{}, err
 		}
 		ev.Action, ev.SubjectType, ev.SubjectID, ev.Details = "site.changed", "site", id, d
 		return ev, nil
 	})
-	if errors.Is(err, ErrUnchanged) {
-		err = nil
-	}
 	if err != nil {
 		return Site{}, err
 	}
@@ -136,8 +133,27 @@ func (s *Store) SitesWithSiteWorkers(ctx context.Context) ([]Site, error) {
 // SiteWorkers lists the workers known to have polled a site's task queue, most recent poll
 // first (at most a hundred).
 func (s *Store) SiteWorkers(ctx context.Context, siteID string) ([]SiteWorker, error) {
-	out := []SiteWorker{}
-	return out, s.db.WithContext(ctx).Where("site_id = ?", siteID).Order("last_poll_at DESC, identity").Limit(maxSiteWorkers).Find(&out).Error
+	by, err := s.WorkersOfSites(ctx, siteID)
+	return append([]SiteWorker{}, by[siteID]...), err
+}
+
+// WorkersOfSites lists the workers known to have polled each site's task queue, by site id,
+// most recent poll first (at most a hundred a site), in one query.
+func (s *Store) WorkersOfSites(ctx context.Context, siteIDs ...string) (map[string][]SiteWorker, error) {
+	by := map[string][]SiteWorker{}
+	if len(siteIDs) == 0 {
+		return by, nil
+	}
+	var ws []SiteWorker
+	if err := s.db.WithContext(ctx).Where("site_id IN ?", siteIDs).Order("site_id, last_poll_at DESC, identity").Find(&ws).Error; err != nil {
+		return nil, err
+	}
+	for _, w := range ws {
+		if len(by[w.SiteID]) < maxSiteWorkers {
+			by[w.SiteID] = append(by[w.SiteID], w)
+		}
+	}
+	return by, nil
 }
 
 // SiteWithWorkers is a site with the workers known to have polled its task queue.
@@ -147,52 +163,26 @@ type SiteWithWorkers struct {
 }
 
 // CampaignSiteWorkers lists the sites of a campaign's assets whose device work runs on a site
-// worker, by name, each with its workers (most recent poll first), in one query.
+// worker, by name, each with its workers (WorkersOfSites).
 func (s *Store) CampaignSiteWorkers(ctx context.Context, campaignID string) ([]SiteWithWorkers, error) {
-	type row struct {
-		Site
-		Identity    *string
-		Version     *string
-		Host        *string
-		FirstSeenAt *time.Time
-		LastPollAt  *time.Time
-		LostAt      *time.Time
-	}
-	var rows []row
-	err := s.db.WithContext(ctx).Raw(`
-SELECT s.id, s.name, s.device_work, s.unreachable_after_seconds, s.created_at,
-       w.identity, w.version, w.host, w.first_seen_at, w.last_poll_at, w.lost_at
-FROM sites s LEFT JOIN site_workers w ON w.site_id = s.id
-WHERE s.device_work = ? AND s.id IN (
+	var sites []Site
+	err := s.db.WithContext(ctx).Where(`device_work = ? AND id IN (
     SELECT z.site_id FROM campaign_assets ca JOIN assets a ON a.id = ca.asset_id JOIN zones z ON z.id = a.zone_id
-    WHERE ca.campaign_id = ?)
-ORDER BY s.name, s.id, w.last_poll_at DESC, w.identity`, domain.DeviceWorkSiteWorker, campaignID).Scan(&rows).Error
+    WHERE ca.campaign_id = ?)`, domain.DeviceWorkSiteWorker, campaignID).Order("name, id").Find(&sites).Error
 	if err != nil {
 		return nil, err
 	}
-	var out []SiteWithWorkers
-	for _, r := range rows {
-		if len(out) == 0 || out[len(out)-1].ID != r.ID {
-			out = append(out, SiteWithWorkers{Site: r.Site, Workers: []SiteWorker{}})
-		}
-		cur := &out[len(out)-1]
-		if r.Identity == nil || len(cur.Workers) >= maxSiteWorkers {
-			continue
-		}
-		w := SiteWorker{SiteID: r.ID, Identity: *r.Identity, LostAt: r.LostAt}
-		if r.Version != nil {
-			w.Version = *r.Version
-		}
-		if r.Host != nil {
-			w.Host = *r.Host
-		}
-		if r.FirstSeenAt != nil {
-			w.FirstSeenAt = *r.FirstSeenAt
-		}
-		if r.LastPollAt != nil {
-			w.LastPollAt = *r.LastPollAt
-		}
-		cur.Workers = append(cur.Workers, w)
+	ids := make([]string, len(sites))
+	for i, site := range sites {
+		ids[i] = site.ID
+	}
+	by, err := s.WorkersOfSites(ctx, ids...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SiteWithWorkers, len(sites))
+	for i, site := range sites {
+		out[i] = SiteWithWorkers{Site: site, Workers: by[site.ID]}
 	}
 	return out, nil
 }
@@ -294,27 +284,14 @@ func (s *Store) RecordSiteWorkers(ctx context.Context, siteID string, seen []Sit
 func (s *Store) workerSeen(ctx context.Context, siteID string, p SiteWorkerSeen, known bool, now time.Time) (bool, error) {
 	ev := Event{Actor: "otpatch", Role: string(domain.RoleSystem), Action: "site.worker_seen", SubjectType: "site", SubjectID: siteID,
 		Details: map[string]any{"identity": p.Identity, "version": p.Version, "host": p.Host, "task_queue": domain.SiteTaskQueue(siteID)}}
-	_, err := s.commit(ctx, func(tx *gorm.DB) (Event, error) {
-		var res *gorm.DB
+	return s.writeRow(ctx, ev, func(tx *gorm.DB) *gorm.DB {
 		if known {
-			res = tx.Model(&SiteWorker{}).Where("site_id = ? AND identity = ? AND lost_at IS NOT NULL", siteID, p.Identity).
+			return tx.Model(&SiteWorker{}).Where("site_id = ? AND identity = ? AND lost_at IS NOT NULL", siteID, p.Identity).
 				Updates(map[string]any{"lost_at": nil, "last_poll_at": p.LastPollAt, "version": p.Version, "host": p.Host})
-		} else {
-			row := SiteWorker{SiteID: siteID, Identity: p.Identity, Version: p.Version, Host: p.Host, FirstSeenAt: now, LastPollAt: p.LastPollAt}
-			res = tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&row)
 		}
-		if res.Error != nil {
-			return Event{}, res.Error
-		}
-		if res.RowsAffected == 0 {
-			return Event{}, ErrUnchanged
-		}
-		return ev, nil
+		row := SiteWorker{SiteID: siteID, Identity: p.Identity, Version: p.Version, Host: p.Host, FirstSeenAt: now, LastPollAt: p.LastPollAt}
+		return tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&row)
 	})
-	if errors.Is(err, ErrUnchanged) {
-		return false, nil
-	}
-	return err == nil, err
 }
 
 // workerLost marks a worker lost with its site.worker_lost event; false when another recorder
@@ -322,13 +299,21 @@ func (s *Store) workerSeen(ctx context.Context, siteID string, p SiteWorkerSeen,
 func (s *Store) workerLost(ctx context.Context, siteID string, w SiteWorker, now time.Time) (bool, error) {
 	ev := Event{Actor: "otpatch", Role: string(domain.RoleSystem), Action: "site.worker_lost", SubjectType: "site", SubjectID: siteID,
 		Details: map[string]any{"identity": w.Identity, "last_poll_at": w.LastPollAt.UTC().Format(time.RFC3339), "task_queue": domain.SiteTaskQueue(siteID)}}
-	_, err := s.commit(ctx, func(tx *gorm.DB) (Event, error) {
-		res := tx.Model(&SiteWorker{}).Where("site_id = ? AND identity = ? AND lost_at IS NULL AND last_poll_at < ?", siteID, w.Identity, now.Add(-PollingWithin)).
+	return s.writeRow(ctx, ev, func(tx *gorm.DB) *gorm.DB {
+		return tx.Model(&SiteWorker{}).Where("site_id = ? AND identity = ? AND lost_at IS NULL AND last_poll_at < ?", siteID, w.Identity, now.Add(-PollingWithin)).
 			Update("lost_at", now)
-		if res.Error != nil {
+	})
+}
+
+// writeRow runs one statement and appends ev with it when it wrote a row; false, and no
+// event, when it wrote none (another recorder was first).
+func (s *Store) writeRow(ctx context.Context, ev Event, stmt func(tx *gorm.DB) *gorm.DB) (bool, error) {
+	_, err := s.commit(ctx, func(tx *gorm.DB) (Event, error) {
+		res := stmt(tx)
+		switch {
+		case res.Error != nil:
 			return Event{}, res.Error
-		}
-		if res.RowsAffected == 0 {
+		case res.RowsAffected == 0:
 			return Event{}, ErrUnchanged
 		}
 		return ev, nil
@@ -346,24 +331,22 @@ func (s *Store) pruneSiteWorkers(ctx context.Context, siteID string, now time.Ti
 	if err := db.Where("site_id = ? AND lost_at IS NOT NULL AND last_poll_at < ?", siteID, now.Add(-siteWorkerKeep)).Delete(&SiteWorker{}).Error; err != nil {
 		return fmt.Errorf("forget the lost workers of site %s: %w", siteID, err)
 	}
-	var extra []SiteWorker
-	if err := db.Where("site_id = ? AND lost_at IS NOT NULL", siteID).Order("last_poll_at DESC, identity").Offset(maxSiteWorkers).Limit(1000).Find(&extra).Error; err != nil {
+	var extra []string
+	if err := db.Model(&SiteWorker{}).Where("site_id = ? AND lost_at IS NOT NULL", siteID).Order("last_poll_at DESC, identity").
+		Offset(maxSiteWorkers).Limit(1000).Pluck("identity", &extra).Error; err != nil || len(extra) == 0 {
 		return err
 	}
-	for _, w := range extra {
-		if err := db.Where("site_id = ? AND identity = ?", siteID, w.Identity).Delete(&SiteWorker{}).Error; err != nil {
-			return err
-		}
-	}
-	return nil
+	return db.Where("site_id = ? AND identity IN ?", siteID, extra).Delete(&SiteWorker{}).Error
 }
 
-// clip cuts s to at most n bytes on a rune boundary.
+// clip makes text from outside storable: valid UTF-8 without NUL (PostgreSQL's TEXT takes
+// neither), cut to at most n bytes on a rune boundary.
 func clip(s string, n int) string {
+	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
 	if len(s) <= n {
 		return s
 	}
-	for n > 0 && (s[n]&0xC0) == 0x80 {
+	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
 	return s[:n]

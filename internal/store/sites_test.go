@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -184,6 +185,56 @@ func TestRecordSiteWorkers(t *testing.T) {
 		record(SiteWorkerChanges{})
 		if ws, _ := st.SiteWorkers(ctx, f.site.ID); len(ws) != 0 {
 			t.Fatalf("after two weeks: %+v, want none kept", ws)
+		}
+	})
+}
+
+// TestRecordSiteWorkersOddIdentity: any process may poll a site's task queue under any
+// identity; one with a NUL byte or invalid UTF-8 (which PostgreSQL's TEXT refuses) is
+// recorded all the same, so it cannot stop the site's presence from being kept.
+func TestRecordSiteWorkersOddIdentity(t *testing.T) {
+	ctx := context.Background()
+	forEachDB(t, func(t *testing.T, dsn string) {
+		st := newStore(t, dsn)
+		site := Site{Name: "Plant B", DeviceWork: domain.DeviceWorkSiteWorker}
+		check(t, "CreateSite", st.CreateSite(ctx, &site, admin))
+		now := st.Now()
+		ch, err := st.RecordSiteWorkers(ctx, site.ID, []SiteWorkerSeen{
+			{Identity: "4242@gw\x00x", Host: "gw\xff", LastPollAt: now},
+			{Identity: "4243@gw", LastPollAt: now},
+		})
+		check(t, "RecordSiteWorkers", err)
+		if want := []string{"4242@gwx", "4243@gw"}; !slices.Equal(ch.Seen, want) {
+			t.Fatalf("seen %q, want %q", ch.Seen, want)
+		}
+		ws, err := st.SiteWorkers(ctx, site.ID)
+		check(t, "SiteWorkers", err)
+		if len(ws) != 2 || ws[0].Identity != "4242@gwx" || ws[0].Host != "gw\uFFFD" {
+			t.Fatalf("SiteWorkers = %+v", ws)
+		}
+	})
+}
+
+// TestSiteWorkersKeptBounded: of the workers lost, only the most recent hundred are kept.
+func TestSiteWorkersKeptBounded(t *testing.T) {
+	ctx := context.Background()
+	forEachDB(t, func(t *testing.T, dsn string) {
+		st := newStore(t, dsn)
+		site := Site{Name: "Plant B", DeviceWork: domain.DeviceWorkSiteWorker}
+		check(t, "CreateSite", st.CreateSite(ctx, &site, admin))
+		old := st.Now().Add(-time.Hour)
+		for batch := range 2 { // pollers listed already stale: recorded lost
+			var seen []SiteWorkerSeen
+			for i := range 60 {
+				seen = append(seen, SiteWorkerSeen{Identity: fmt.Sprintf("gone-%d-%02d", batch, i), LastPollAt: old.Add(time.Duration(batch*60+i) * time.Second)})
+			}
+			_, err := st.RecordSiteWorkers(ctx, site.ID, seen)
+			check(t, "RecordSiteWorkers", err)
+		}
+		var kept []string
+		check(t, "count", st.db.Model(&SiteWorker{}).Where("site_id = ?", site.ID).Order("identity").Pluck("identity", &kept).Error)
+		if len(kept) != maxSiteWorkers || kept[0] != "gone-0-20" || kept[len(kept)-1] != "gone-1-59" {
+			t.Fatalf("kept %d workers from %q to %q, want the %d most recent: gone-0-20 to gone-1-59", len(kept), kept[0], kept[len(kept)-1], maxSiteWorkers)
 		}
 	})
 }
