@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 
 	"go.temporal.io/sdk/activity"
@@ -127,9 +128,7 @@ func (a *Activities) recordBackup(ctx context.Context, in AssetInput, name strin
 		}
 	}
 	d := map[string]any{"key": res.Key, "sha256": res.SHA256, "size": res.Size}
-	for k, v := range details {
-		d[k] = v
-	}
+	maps.Copy(d, details)
 	return a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID,
 		store.AssetChange{State: domain.AssetBackedUp, Backup: &store.BackupRef{Key: res.Key, SHA256: res.SHA256, Size: res.Size}},
 		a.assetEvent(in, "asset.backed_up", d))

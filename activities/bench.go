@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/store"
@@ -45,9 +46,7 @@ func (a *Activities) CheckInstalled(ctx context.Context, in CheckInput) (CheckRe
 // the inventory to it; details adds to the event.
 func (a *Activities) recordCheck(ctx context.Context, in CheckInput, installed string, out CheckResult, details map[string]any) error {
 	d := map[string]any{"plan_from_version": in.FromVersion, "device_version": out.Version, "drifted": out.Drifted}
-	for k, v := range details {
-		d[k] = v
-	}
+	maps.Copy(d, details)
 	ev := a.assetEvent(in.AssetInput, "asset.version_checked", d)
 	if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, in.AssetID, store.AssetChange{FromVersion: out.Version}, ev); err != nil {
 		return err

@@ -65,6 +65,9 @@ type DeviceReport struct {
 	Worker string       `json:"worker"`
 }
 
+// Reported is the report itself; every result of a site worker's step embeds one.
+func (r DeviceReport) Reported() DeviceReport { return r }
+
 // ErrTypeDevice is the type of a retryable device failure reported by a site worker; its
 // details carry the device's output.
 const ErrTypeDevice = "DeviceFailed"
@@ -114,17 +117,23 @@ func (o *output) report(worker string) DeviceReport {
 	return DeviceReport{Output: o.lines, Worker: worker}
 }
 
-// begin prepares a site worker's operation on ref: its adapter, the context carrying the
-// endpoint and collecting the output.
-func (d *Device) begin(ctx context.Context, ref DeviceRef) (context.Context, adapters.Target, *output, error) {
+// run does one device operation of a site worker on ref: through the asset's adapter, with the
+// endpoint from the input and the device's output collected into the report. A failure carries
+// the report in its details (failed).
+func run[R any](ctx context.Context, d *Device, ref DeviceRef, op func(context.Context, adapters.Target) (R, error)) (R, DeviceReport, error) {
+	var zero R
 	o := &output{}
 	t, ok := d.Adapters[ref.Adapter]
 	if !ok {
 		err := fmt.Errorf("this site worker has no %s adapter configured, so it cannot reach %s", ref.Adapter, ref.Name)
-		return ctx, nil, o, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeUnknownAdapter, err)
+		return zero, DeviceReport{}, d.failed(temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeUnknownAdapter, err), o)
 	}
-	ctx = context.WithValue(ctx, endpointKey{}, ref.Endpoint)
-	return adapters.WithOutput(ctx, o.record), t, o, nil
+	ctx = adapters.WithOutput(context.WithValue(ctx, endpointKey{}, ref.Endpoint), o.record)
+	res, err := op(ctx, t)
+	if err != nil {
+		return zero, DeviceReport{}, d.failed(err, o)
+	}
+	return res, o.report(d.Worker), nil
 }
 
 // failed is err as a site worker reports it: the device's output rides in its details, and an
@@ -162,15 +171,10 @@ type DeviceCheckResult struct {
 
 // DeviceCheck reads the installed version from a site's device (the patch's verify step).
 func (d *Device) DeviceCheck(ctx context.Context, in DeviceCheckInput) (DeviceCheckResult, error) {
-	ctx, t, o, err := d.begin(ctx, in.Ref)
-	if err != nil {
-		return DeviceCheckResult{}, d.failed(err, o)
-	}
-	res, err := checkVersion(ctx, t, in.Ref, in.FromVersion)
-	if err != nil {
-		return DeviceCheckResult{}, d.failed(err, o)
-	}
-	return DeviceCheckResult{CheckResult: res, DeviceReport: o.report(d.Worker)}, nil
+	res, rep, err := run(ctx, d, in.Ref, func(ctx context.Context, t adapters.Target) (CheckResult, error) {
+		return checkVersion(ctx, t, in.Ref, in.FromVersion)
+	})
+	return DeviceCheckResult{CheckResult: res, DeviceReport: rep}, err
 }
 
 // DevicePrepareInput brings a site's test-bench device to a baseline.
@@ -182,15 +186,14 @@ type DevicePrepareInput struct {
 // DevicePrepare restores a verified baseline onto a site's test-bench device, at most once per
 // campaign.
 func (d *Device) DevicePrepare(ctx context.Context, in DevicePrepareInput) (DeviceReport, error) {
-	ctx, t, o, err := d.begin(ctx, in.Ref)
-	if err != nil {
-		return DeviceReport{}, d.failed(err, o)
-	}
-	rin := RestoreInput{AssetInput: in.Ref.AssetInput, BackupKey: in.Baseline.ObjectKey, BackupSHA256: in.Baseline.SHA256}
-	if err := restoreOnto(ctx, d.Objects, t, rin, in.Ref.Steps, "prepare"); err != nil {
-		return DeviceReport{}, d.failed(deviceError(fmt.Errorf("restore the %s baseline onto %s: %w", in.Baseline.Version, in.Ref.Name, err)), o)
-	}
-	return o.report(d.Worker), nil
+	_, rep, err := run(ctx, d, in.Ref, func(ctx context.Context, t adapters.Target) (struct{}, error) {
+		rin := RestoreInput{AssetInput: in.Ref.AssetInput, BackupKey: in.Baseline.ObjectKey, BackupSHA256: in.Baseline.SHA256}
+		if err := restoreOnto(ctx, d.Objects, t, rin, in.Ref.Steps, "prepare"); err != nil {
+			return struct{}{}, deviceError(fmt.Errorf("restore the %s baseline onto %s: %w", in.Baseline.Version, in.Ref.Name, err))
+		}
+		return struct{}{}, nil
+	})
+	return rep, err
 }
 
 // DeviceBackupResult is a verified backup of a site's device.
@@ -202,15 +205,10 @@ type DeviceBackupResult struct {
 // DeviceBackup streams a site's device's backup to the object store and verifies it, like
 // BackupAsset; the central worker records it.
 func (d *Device) DeviceBackup(ctx context.Context, ref DeviceRef) (DeviceBackupResult, error) {
-	ctx, t, o, err := d.begin(ctx, ref)
-	if err != nil {
-		return DeviceBackupResult{}, d.failed(err, o)
-	}
-	res, err := backupTo(ctx, d.Objects, t, ref)
-	if err != nil {
-		return DeviceBackupResult{}, d.failed(err, o)
-	}
-	return DeviceBackupResult{BackupResult: res, DeviceReport: o.report(d.Worker)}, nil
+	res, rep, err := run(ctx, d, ref, func(ctx context.Context, t adapters.Target) (BackupResult, error) {
+		return backupTo(ctx, d.Objects, t, ref)
+	})
+	return DeviceBackupResult{BackupResult: res, DeviceReport: rep}, err
 }
 
 // DeviceDeployInput is one installation on a site's device.
@@ -223,14 +221,10 @@ type DeviceDeployInput struct {
 
 // DeviceDeploy installs the patch on a site's device, at most once per campaign.
 func (d *Device) DeviceDeploy(ctx context.Context, in DeviceDeployInput) (DeviceReport, error) {
-	ctx, t, o, err := d.begin(ctx, in.Ref)
-	if err != nil {
-		return DeviceReport{}, d.failed(err, o)
-	}
-	if err := deployTo(ctx, d.Objects, t, in.Ref, in.PatchID, in.ToVersion, in.ArtifactSHA256); err != nil {
-		return DeviceReport{}, d.failed(err, o)
-	}
-	return o.report(d.Worker), nil
+	_, rep, err := run(ctx, d, in.Ref, func(ctx context.Context, t adapters.Target) (struct{}, error) {
+		return struct{}{}, deployTo(ctx, d.Objects, t, in.Ref, in.PatchID, in.ToVersion, in.ArtifactSHA256)
+	})
+	return rep, err
 }
 
 // DeviceVerifyInput checks a site's device reports the expected version and is healthy.
@@ -247,15 +241,10 @@ type DeviceVerifyResult struct {
 
 // DeviceVerify reads back a site's device's version and health.
 func (d *Device) DeviceVerify(ctx context.Context, in DeviceVerifyInput) (DeviceVerifyResult, error) {
-	ctx, t, o, err := d.begin(ctx, in.Ref)
-	if err != nil {
-		return DeviceVerifyResult{}, d.failed(err, o)
-	}
-	res, err := verifyOn(ctx, t, in.Ref, in.Expect)
-	if err != nil {
-		return DeviceVerifyResult{}, d.failed(err, o)
-	}
-	return DeviceVerifyResult{VerifyResult: res, DeviceReport: o.report(d.Worker)}, nil
+	res, rep, err := run(ctx, d, in.Ref, func(ctx context.Context, t adapters.Target) (adapters.VerifyResult, error) {
+		return verifyOn(ctx, t, in.Ref, in.Expect)
+	})
+	return DeviceVerifyResult{VerifyResult: res, DeviceReport: rep}, err
 }
 
 // DeviceRestoreInput puts a verified backup back onto a site's device.
@@ -267,15 +256,14 @@ type DeviceRestoreInput struct {
 
 // DeviceRestore restores a verified backup onto a site's device, at most once per campaign.
 func (d *Device) DeviceRestore(ctx context.Context, in DeviceRestoreInput) (DeviceReport, error) {
-	ctx, t, o, err := d.begin(ctx, in.Ref)
-	if err != nil {
-		return DeviceReport{}, d.failed(err, o)
-	}
-	rin := RestoreInput{AssetInput: in.Ref.AssetInput, BackupKey: in.BackupKey, BackupSHA256: in.BackupSHA256}
-	if err := restoreOnto(ctx, d.Objects, t, rin, in.Ref.Steps, "restore"); err != nil {
-		return DeviceReport{}, d.failed(deviceError(fmt.Errorf("restore %s: %w", in.Ref.Name, err)), o)
-	}
-	return o.report(d.Worker), nil
+	_, rep, err := run(ctx, d, in.Ref, func(ctx context.Context, t adapters.Target) (struct{}, error) {
+		rin := RestoreInput{AssetInput: in.Ref.AssetInput, BackupKey: in.BackupKey, BackupSHA256: in.BackupSHA256}
+		if err := restoreOnto(ctx, d.Objects, t, rin, in.Ref.Steps, "restore"); err != nil {
+			return struct{}{}, deviceError(fmt.Errorf("restore %s: %w", in.Ref.Name, err))
+		}
+		return struct{}{}, nil
+	})
+	return rep, err
 }
 
 // The device side of each step, shared by the central activities and a site worker's.

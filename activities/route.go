@@ -24,10 +24,6 @@ type Route struct {
 	Ref DeviceRef `json:"ref"`
 }
 
-// DefaultUnreachableAfter is how long device work waits for a site worker when the site names
-// no limit.
-const DefaultUnreachableAfter = time.Hour
-
 // RouteAsset decides where the asset's device work runs: on its site's task queue when the site
 // has site workers and the asset is reached over ssh, centrally otherwise. An agent asset's
 // agent dials out to the central API itself, and a simulated device lives in the central
@@ -52,10 +48,8 @@ func (a *Activities) RouteAsset(ctx context.Context, in AssetInput) (Route, erro
 	if err != nil {
 		return Route{}, err
 	}
+	// The store keeps the limit within 60 s to 30 days.
 	wait := time.Duration(site.UnreachableAfter) * time.Second
-	if wait <= 0 {
-		wait = DefaultUnreachableAfter
-	}
 	return Route{TaskQueue: domain.SiteTaskQueue(site.ID), SiteID: site.ID, SiteName: site.Name, UnreachableAfter: wait, Ref: ref}, nil
 }
 
@@ -75,6 +69,8 @@ type DeviceStepInput struct {
 	AssetInput
 	Step   string `json:"step"`
 	SiteID string `json:"site_id"`
+	// Name is the asset's name when the work was routed, for messages.
+	Name string `json:"name,omitempty"`
 	// What the step works with, by step.
 	FromVersion string           `json:"from_version,omitempty"`
 	ToVersion   string           `json:"to_version,omitempty"`
@@ -93,11 +89,8 @@ type DeviceStepInput struct {
 // BeginDeviceStep records that a device step was handed to the asset's site, as the central
 // activities record it when they begin the step themselves.
 func (a *Activities) BeginDeviceStep(ctx context.Context, in DeviceStepInput) error {
-	site := map[string]any{"site_id": in.SiteID, "task_queue": domain.SiteTaskQueue(in.SiteID)}
 	with := func(d map[string]any) map[string]any {
-		for k, v := range site {
-			d[k] = v
-		}
+		d["site_id"], d["task_queue"] = in.SiteID, domain.SiteTaskQueue(in.SiteID)
 		return d
 	}
 	var ch store.AssetChange
@@ -140,11 +133,7 @@ func (a *Activities) EndDeviceStep(ctx context.Context, in DeviceStepInput) erro
 	case in.Step == StepCheck && in.Check != nil:
 		return a.recordCheck(ctx, CheckInput{AssetInput: in.AssetInput, FromVersion: in.FromVersion}, in.Installed, *in.Check, by)
 	case in.Step == StepBackup && in.Backup != nil:
-		as, err := a.Store.Asset(ctx, in.AssetID)
-		if err != nil {
-			return err
-		}
-		return a.recordBackup(ctx, in.AssetInput, as.Name, *in.Backup, by)
+		return a.recordBackup(ctx, in.AssetInput, in.Name, *in.Backup, by)
 	}
 	return nil
 }

@@ -23,10 +23,10 @@ import (
 )
 
 // siteWorker starts a site worker for site in this process: it polls only the site's task
-// queue and holds only the given device's key and pinned host key.
-func (e *env) siteWorker(site string, dev *testenv.SSHServer) (identity string, stop func()) {
+// queue and holds only the given key and pinned host keys.
+func (e *env) siteWorker(site string, key gossh.Signer, knownHosts string) (identity string) {
 	e.t.Helper()
-	ssh, err := sshadapter.New(sshadapter.Config{Signer: dev.Signer, KnownHostsFile: dev.KnownHostsFile}, activities.EndpointFromInput)
+	ssh, err := sshadapter.New(sshadapter.Config{Signer: key, KnownHostsFile: knownHosts}, activities.EndpointFromInput)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -37,23 +37,28 @@ func (e *env) siteWorker(site string, dev *testenv.SSHServer) (identity string, 
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(w.Stop)
-	return identity, w.Stop
+	return identity
 }
 
-// site creates a site whose device work runs on its own site workers, with one zone (a test
-// bench when bench is set) whose window is open.
-func (e *env) siteWithZone(name string, bench bool) (siteID, zoneID string) {
+// siteWithWorkers creates a site whose device work runs on its own site workers.
+func (e *env) siteWithWorkers(name string) string {
 	e.t.Helper()
 	var site struct{ ID string }
 	if code := e.call("POST", "/api/v1/sites", e.tokens.Admin, map[string]any{"name": name, "device_work": "site_worker"}, &site); code != http.StatusCreated {
 		e.t.Fatalf("create site %s: %d", name, code)
 	}
+	return site.ID
+}
+
+// zoneIn creates a zone of site (a test bench when bench is set) whose window is always open.
+func (e *env) zoneIn(siteID, name string, bench bool) string {
+	e.t.Helper()
 	var zone struct{ ID string }
 	w := domain.Window{Cron: "* * * * *", Duration: domain.Duration(time.Hour), TimeZone: "Europe/Zurich", MaxParallel: 2}
-	if code := e.call("POST", "/api/v1/zones", e.tokens.Engineer, map[string]any{"site_id": site.ID, "name": name + " line", "sl_t": 2, "test_bench": bench, "window": w}, &zone); code != http.StatusCreated {
-		e.t.Fatalf("create zone in %s: %d", name, code)
+	if code := e.call("POST", "/api/v1/zones", e.tokens.Engineer, map[string]any{"site_id": siteID, "name": name, "sl_t": 2, "test_bench": bench, "window": w}, &zone); code != http.StatusCreated {
+		e.t.Fatalf("create zone %s: %d", name, code)
 	}
-	return site.ID, zone.ID
+	return zone.ID
 }
 
 // TestEngineSiteWorkers runs one campaign over three sites whose device work runs on their own
@@ -67,29 +72,22 @@ func TestEngineSiteWorkers(t *testing.T) {
 		sshGateway(t, d, false)
 	}
 	// Site A's worker reaches A's bench and gateway with one key; B's worker only B's gateway.
-	authorize(t, benchDev, devA)
+	benchDev.Authorize(t, devA.Signer.PublicKey())
 	knownA := filepath.Join(t.TempDir(), "known_hosts")
 	if err := os.WriteFile(knownA, []byte(benchDev.KnownHostsLine+"\n"+devA.KnownHostsLine+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	siteDevA := *devA
-	siteDevA.KnownHostsFile = knownA
 
 	e := newEnv(t, envOptions{expected: map[string]time.Duration{adapters.SSH: time.Minute}})
-	siteA, benchZone := e.siteWithZone("Plant A bench", true)
-	var zoneA struct{ ID string }
-	w := domain.Window{Cron: "* * * * *", Duration: domain.Duration(time.Hour), TimeZone: "Europe/Zurich", MaxParallel: 2}
-	if code := e.call("POST", "/api/v1/zones", e.tokens.Engineer, map[string]any{"site_id": siteA, "name": "Plant A packaging", "sl_t": 2, "window": w}, &zoneA); code != http.StatusCreated {
-		t.Fatalf("zone A: %d", code)
-	}
-	siteB, zoneB := e.siteWithZone("Plant B", false)
-	siteC, zoneC := e.siteWithZone("Plant C", false)
+	siteA, siteB, siteC := e.siteWithWorkers("Plant A"), e.siteWithWorkers("Plant B"), e.siteWithWorkers("Plant C")
+	benchZone, zoneA := e.zoneIn(siteA, "Plant A bench", true), e.zoneIn(siteA, "Plant A packaging", false)
+	zoneB, zoneC := e.zoneIn(siteB, "Plant B line", false), e.zoneIn(siteC, "Plant C line", false)
 	// Site C's device work waits two seconds for a worker (the API's least is a minute).
 	if err := e.store.DB().Exec("UPDATE sites SET unreachable_after_seconds = 2 WHERE id = ?", siteC).Error; err != nil {
 		t.Fatal(err)
 	}
-	idA, _ := e.siteWorker(siteA, &siteDevA)
-	idB, _ := e.siteWorker(siteB, devB)
+	idA := e.siteWorker(siteA, devA.Signer, knownA)
+	idB := e.siteWorker(siteB, devB.Signer, devB.KnownHostsFile)
 
 	product := e.gatewayProduct()
 	asset := func(zone, name string, srv *testenv.SSHServer) string {
@@ -102,7 +100,7 @@ func TestEngineSiteWorkers(t *testing.T) {
 		return as.ID
 	}
 	asset(benchZone, "a-bench-gw", benchDev)
-	gwA := asset(zoneA.ID, "a-pkg-gw", devA)
+	gwA := asset(zoneA, "a-pkg-gw", devA)
 	gwB := asset(zoneB, "b-gw", devB)
 	gwC := asset(zoneC, "c-gw", devC)
 	pt := e.qualifiedGatewayPatch()
@@ -176,18 +174,5 @@ func TestEngineSiteWorkers(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no site-unreachable alarm for %s naming the fix: %+v", gwC, alarms)
-	}
-}
-
-// authorize lets dev's client key log in to other as well.
-func authorize(t *testing.T, other, dev *testenv.SSHServer) {
-	t.Helper()
-	auth, err := os.OpenFile(filepath.Join(other.Home, ".ssh", "authorized_keys"), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer auth.Close()
-	if _, err := auth.Write(gossh.MarshalAuthorizedKey(dev.Signer.PublicKey())); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	gossh "golang.org/x/crypto/ssh"
-
 	"github.com/otpatch/otpatch/internal/adapters"
 	sshadapter "github.com/otpatch/otpatch/internal/adapters/ssh"
 	"github.com/otpatch/otpatch/internal/artifacts"
@@ -108,12 +106,7 @@ func TestEngineSSHAssets(t *testing.T) {
 		if srv == good {
 			continue
 		}
-		auth, err := os.OpenFile(filepath.Join(srv.Home, ".ssh", "authorized_keys"), os.O_APPEND|os.O_WRONLY, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		auth.Write(gossh.MarshalAuthorizedKey(good.Signer.PublicKey()))
-		auth.Close()
+		srv.Authorize(t, good.Signer.PublicKey())
 	}
 	knownHosts := filepath.Join(t.TempDir(), "known_hosts")
 	if err := os.WriteFile(knownHosts, []byte(known.String()), 0o600); err != nil {

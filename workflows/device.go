@@ -42,7 +42,7 @@ func (d deviceWork) on(ctx workflow.Context, first bool) workflow.Context {
 }
 
 func (d deviceWork) step(step string) activities.DeviceStepInput {
-	return activities.DeviceStepInput{AssetInput: d.ref, Step: step, SiteID: d.route.SiteID, Installed: d.route.Ref.InstalledVersion}
+	return activities.DeviceStepInput{AssetInput: d.ref, Step: step, SiteID: d.route.SiteID, Name: d.route.Ref.Name, Installed: d.route.Ref.InstalledVersion}
 }
 
 // record runs a central bookkeeping step as a local activity, on a disconnected context so that
@@ -71,22 +71,39 @@ func unreachable(err error) bool {
 	return errors.As(err, &te) && te.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START
 }
 
+// onSite runs one device step on the asset's site: BeginDeviceStep first (when begin), the
+// site worker's activity fn(arg), then EndDeviceStep with what it reported; fill adds what the
+// step read (a version, a backup) to the record. A failed record fails a step that succeeded.
+func onSite[R interface {
+	Reported() activities.DeviceReport
+}](ctx workflow.Context, d deviceWork, st activities.DeviceStepInput, begin, first bool,
+	fn, arg any, fill func(*activities.DeviceStepInput, *R)) (R, error) {
+	var res R
+	if begin {
+		if err := d.record(ctx, a.BeginDeviceStep, st); err != nil {
+			return res, err
+		}
+	}
+	err := workflow.ExecuteActivity(d.on(ctx, first), fn, arg).Get(ctx, &res)
+	if err == nil && fill != nil {
+		fill(&st, &res)
+	}
+	if rerr := d.ended(ctx, st, res.Reported(), err); rerr != nil && err == nil {
+		return res, rerr
+	}
+	return res, err
+}
+
 func (d deviceWork) check(ctx workflow.Context, from string) (activities.CheckResult, error) {
 	if !d.site() {
 		var chk activities.CheckResult
 		err := workflow.ExecuteActivity(ctx, a.CheckInstalled, activities.CheckInput{AssetInput: d.ref, FromVersion: from}).Get(ctx, &chk)
 		return chk, err
 	}
-	var res activities.DeviceCheckResult
-	err := workflow.ExecuteActivity(d.on(ctx, true), dv.DeviceCheck, activities.DeviceCheckInput{Ref: d.route.Ref, FromVersion: from}).Get(ctx, &res)
-	in := d.step(activities.StepCheck)
-	in.FromVersion = from
-	if err == nil {
-		in.Check = &res.CheckResult
-	}
-	if rerr := d.ended(ctx, in, res.DeviceReport, err); rerr != nil && err == nil {
-		return res.CheckResult, rerr
-	}
+	st := d.step(activities.StepCheck)
+	st.FromVersion = from
+	res, err := onSite(ctx, d, st, false, true, dv.DeviceCheck, activities.DeviceCheckInput{Ref: d.route.Ref, FromVersion: from},
+		func(st *activities.DeviceStepInput, r *activities.DeviceCheckResult) { st.Check = &r.CheckResult })
 	return res.CheckResult, err
 }
 
@@ -94,16 +111,9 @@ func (d deviceWork) prepare(ctx workflow.Context, baseline domain.Baseline) erro
 	if !d.site() {
 		return workflow.ExecuteActivity(ctx, a.PrepareBench, activities.PrepareInput{AssetInput: d.ref, Baseline: baseline}).Get(ctx, nil)
 	}
-	in := d.step(activities.StepPrepare)
-	in.Baseline = &baseline
-	if err := d.record(ctx, a.BeginDeviceStep, in); err != nil {
-		return err
-	}
-	var rep activities.DeviceReport
-	err := workflow.ExecuteActivity(d.on(ctx, true), dv.DevicePrepare, activities.DevicePrepareInput{Ref: d.route.Ref, Baseline: baseline}).Get(ctx, &rep)
-	if rerr := d.ended(ctx, in, rep, err); rerr != nil && err == nil {
-		return rerr
-	}
+	st := d.step(activities.StepPrepare)
+	st.Baseline = &baseline
+	_, err := onSite[activities.DeviceReport](ctx, d, st, true, true, dv.DevicePrepare, activities.DevicePrepareInput{Ref: d.route.Ref, Baseline: baseline}, nil)
 	return err
 }
 
@@ -113,18 +123,8 @@ func (d deviceWork) backup(ctx workflow.Context) (activities.BackupResult, error
 		err := workflow.ExecuteActivity(ctx, a.BackupAsset, d.ref).Get(ctx, &b)
 		return b, err
 	}
-	in := d.step(activities.StepBackup)
-	if err := d.record(ctx, a.BeginDeviceStep, in); err != nil {
-		return activities.BackupResult{}, err
-	}
-	var res activities.DeviceBackupResult
-	err := workflow.ExecuteActivity(d.on(ctx, true), dv.DeviceBackup, d.route.Ref).Get(ctx, &res)
-	if err == nil {
-		in.Backup = &res.BackupResult
-	}
-	if rerr := d.ended(ctx, in, res.DeviceReport, err); rerr != nil && err == nil {
-		return res.BackupResult, rerr
-	}
+	res, err := onSite(ctx, d, d.step(activities.StepBackup), true, true, dv.DeviceBackup, d.route.Ref,
+		func(st *activities.DeviceStepInput, r *activities.DeviceBackupResult) { st.Backup = &r.BackupResult })
 	return res.BackupResult, err
 }
 
@@ -134,15 +134,8 @@ func (d deviceWork) deploy(ctx workflow.Context, in activities.DeployInput) erro
 	}
 	st := d.step(activities.StepDeploy)
 	st.ToVersion = in.ToVersion
-	if err := d.record(ctx, a.BeginDeviceStep, st); err != nil {
-		return err
-	}
-	var rep activities.DeviceReport
-	err := workflow.ExecuteActivity(d.on(ctx, false), dv.DeviceDeploy, activities.DeviceDeployInput{Ref: d.route.Ref, PatchID: in.PatchID,
-		ToVersion: in.ToVersion, ArtifactSHA256: in.ArtifactSHA256}).Get(ctx, &rep)
-	if rerr := d.ended(ctx, st, rep, err); rerr != nil && err == nil {
-		return rerr
-	}
+	_, err := onSite[activities.DeviceReport](ctx, d, st, true, false, dv.DeviceDeploy, activities.DeviceDeployInput{Ref: d.route.Ref, PatchID: in.PatchID,
+		ToVersion: in.ToVersion, ArtifactSHA256: in.ArtifactSHA256}, nil)
 	return err
 }
 
@@ -154,14 +147,7 @@ func (d deviceWork) verify(ctx workflow.Context, expect string) (adapters.Verify
 	}
 	st := d.step(activities.StepVerify)
 	st.Expect = expect
-	if err := d.record(ctx, a.BeginDeviceStep, st); err != nil {
-		return adapters.VerifyResult{}, err
-	}
-	var res activities.DeviceVerifyResult
-	err := workflow.ExecuteActivity(d.on(ctx, false), dv.DeviceVerify, activities.DeviceVerifyInput{Ref: d.route.Ref, Expect: expect}).Get(ctx, &res)
-	if rerr := d.ended(ctx, st, res.DeviceReport, err); rerr != nil && err == nil {
-		return res.VerifyResult, rerr
-	}
+	res, err := onSite[activities.DeviceVerifyResult](ctx, d, st, true, false, dv.DeviceVerify, activities.DeviceVerifyInput{Ref: d.route.Ref, Expect: expect}, nil)
 	return res.VerifyResult, err
 }
 
@@ -171,13 +157,6 @@ func (d deviceWork) restore(ctx workflow.Context, key, sha string) error {
 	}
 	st := d.step(activities.StepRestore)
 	st.BackupKey, st.BackupSHA = key, sha
-	if err := d.record(ctx, a.BeginDeviceStep, st); err != nil {
-		return err
-	}
-	var rep activities.DeviceReport
-	err := workflow.ExecuteActivity(d.on(ctx, false), dv.DeviceRestore, activities.DeviceRestoreInput{Ref: d.route.Ref, BackupKey: key, BackupSHA256: sha}).Get(ctx, &rep)
-	if rerr := d.ended(ctx, st, rep, err); rerr != nil && err == nil {
-		return rerr
-	}
+	_, err := onSite[activities.DeviceReport](ctx, d, st, true, false, dv.DeviceRestore, activities.DeviceRestoreInput{Ref: d.route.Ref, BackupKey: key, BackupSHA256: sha}, nil)
 	return err
 }

@@ -71,7 +71,7 @@ func configCheck(ctx context.Context, out io.Writer, args []string) error {
 	}
 	problems := c.validate(*role)
 	if *role == roleSiteWorker {
-		problems = append(problems, c.siteWorkerProblems(*site)...)
+		problems = append(problems, c.siteWorkerProblems(*site, true)...)
 	}
 	if len(problems) == 0 && *connect {
 		problems = append(problems, c.reach(ctx)...)

@@ -183,3 +183,22 @@ func TestServeTLS(t *testing.T) {
 		t.Fatalf("shutdown: %v", err)
 	}
 }
+
+// A site worker set up wrong lists every problem and starts nothing; an empty OTPATCH_SITE is
+// such a site worker, not a central worker.
+func TestSiteWorkerRefusesToStart(t *testing.T) {
+	clearConfigEnv(t)
+	t.Setenv("OTPATCH_DATABASE_URL", "postgres://u:p@db:5432/otpatch")
+	for _, args := range [][]string{{"--site", "plant b"}, nil} {
+		if args == nil {
+			t.Setenv("OTPATCH_SITE", "")
+		}
+		err := runWorker(context.Background(), args)
+		for _, want := range []string{"this site worker cannot start", "OTPATCH_SITE:", "OTPATCH_DATABASE_URL: a site worker has no database",
+			"OTPATCH_SSH_KEY_FILE/OTPATCH_SSH_KNOWN_HOSTS", "OTPATCH_S3_ENDPOINT: missing"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("worker %v: %v, want it to say %q", args, err, want)
+			}
+		}
+	}
+}

@@ -406,7 +406,14 @@ type cutProxy struct {
 
 func newCutProxy(t *testing.T, backend string) *cutProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return newCutProxyOn(t, "127.0.0.1", backend)
+}
+
+// newCutProxyOn is newCutProxy listening on host (an address of this test's side of a site's
+// link: the site's conduit to one central service).
+func newCutProxyOn(t *testing.T, host, backend string) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}

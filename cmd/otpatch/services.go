@@ -421,9 +421,9 @@ func runWorker(ctx context.Context, args []string) error {
 	if err := fs.noArgs(args); err != nil {
 		return err
 	}
-	siteSet := *site != ""
+	_, siteSet := os.LookupEnv("OTPATCH_SITE")
 	fs.Visit(func(f *flag.Flag) { siteSet = siteSet || f.Name == "site" })
-	if _, ok := os.LookupEnv("OTPATCH_SITE"); ok || siteSet {
+	if siteSet {
 		// An empty site is a site worker set up wrong, not a central worker.
 		return runSiteWorker(ctx, &c, *site)
 	}

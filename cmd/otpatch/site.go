@@ -35,8 +35,10 @@ var siteIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$`)
 // roleSiteWorker is `otpatch config check --role site-worker`.
 const roleSiteWorker = "site-worker"
 
-// siteWorkerProblems are what a site worker needs beyond a worker's settings.
-func (c *config) siteWorkerProblems(site string) []configProblem {
+// siteWorkerProblems are what a site worker needs beyond a worker's settings. Mutual TLS to
+// Temporal is required by config check (requireTLS), not at start: a site worker on the central
+// machine itself may do without.
+func (c *config) siteWorkerProblems(site string, requireTLS bool) []configProblem {
 	var ps []configProblem
 	add := func(setting, problem string) { ps = append(ps, configProblem{setting, problem}) }
 	if !siteIDPattern.MatchString(site) {
@@ -48,21 +50,18 @@ func (c *config) siteWorkerProblems(site string) []configProblem {
 	if c.devices.sshKey == "" || c.devices.sshKnownHosts == "" {
 		add("OTPATCH_SSH_KEY_FILE/OTPATCH_SSH_KNOWN_HOSTS", "a site worker reaches its site's devices over ssh: set the site's device key and the known_hosts file pinning its devices")
 	}
-	if !c.temporalClientTLS.on() {
+	if requireTLS && !c.temporalClientTLS.on() {
 		add("OTPATCH_TEMPORAL_TLS_CERT/OTPATCH_TEMPORAL_TLS_KEY", "a site worker dials Temporal across its site's conduit: use mutual TLS (a client certificate for this site and the CA of the frontend's certificate)")
 	}
 	return ps
 }
 
+// runSiteWorker starts a site worker after the checks of `config check --role site-worker`
+// (but mutual TLS) pass.
 func runSiteWorker(ctx context.Context, c *config, site string) error {
 	var msgs []string
-	for _, p := range c.siteWorkerProblems(site) {
-		if p.setting != "OTPATCH_TEMPORAL_TLS_CERT/OTPATCH_TEMPORAL_TLS_KEY" { // allowed without, say on one machine
-			msgs = append(msgs, p.setting+": "+p.problem)
-		}
-	}
-	if c.s3Endpoint == "" {
-		msgs = append(msgs, "OTPATCH_S3_ENDPOINT: no object store: set OTPATCH_S3_ENDPOINT, OTPATCH_S3_ACCESS_KEY and OTPATCH_S3_SECRET_KEY (backups and patch artifacts)")
+	for _, p := range append(c.validate(roleSiteWorker), c.siteWorkerProblems(site, false)...) {
+		msgs = append(msgs, p.setting+": "+p.problem)
 	}
 	if len(msgs) > 0 {
 		return errors.New("this site worker cannot start:\n  " + strings.Join(msgs, "\n  "))

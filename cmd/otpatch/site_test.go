@@ -5,9 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,7 +17,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
-	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/otpatch/otpatch/internal/demo"
 	"github.com/otpatch/otpatch/internal/demo/sshdevice"
@@ -61,12 +58,7 @@ func TestSiteWorkersBehindConduits(t *testing.T) {
 		d.Chown(t)
 	}
 	// Site A's worker logs in to both of its devices with one key.
-	auth, err := os.OpenFile(filepath.Join(benchA.Home, ".ssh", "authorized_keys"), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth.Write(gossh.MarshalAuthorizedKey(gwA.Signer.PublicKey()))
-	auth.Close()
+	benchA.Authorize(t, gwA.Signer.PublicKey())
 	knownA := filepath.Join(t.TempDir(), "known_hosts")
 	if err := os.WriteFile(knownA, []byte(benchA.KnownHostsLine+"\n"+gwA.KnownHostsLine+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -143,9 +135,9 @@ func TestSiteWorkersBehindConduits(t *testing.T) {
 	// conduit: Temporal and the object store, forwarded on the site's side of the link.
 	siteEnv := func(ns *testenv.Netns, siteID string, dev *testenv.SSHServer, known string) []string {
 		return append([]string{
-			"OTPATCH_TEMPORAL_ADDRESS=" + forward(t, ns.HostIP, s.temporal.HostPort()),
+			"OTPATCH_TEMPORAL_ADDRESS=" + newCutProxyOn(t, ns.HostIP, s.temporal.HostPort()).Addr(),
 			"OTPATCH_TEMPORAL_NAMESPACE=" + s.temporal.Namespace(),
-			"OTPATCH_S3_ENDPOINT=" + forward(t, ns.HostIP, s.minio.Endpoint),
+			"OTPATCH_S3_ENDPOINT=" + newCutProxyOn(t, ns.HostIP, s.minio.Endpoint).Addr(),
 			"OTPATCH_S3_ACCESS_KEY=" + s.minio.AccessKey, "OTPATCH_S3_SECRET_KEY=" + s.minio.SecretKey, "OTPATCH_S3_BUCKET=otpatch-artifacts",
 			"OTPATCH_SSH_KEY_FILE=" + dev.KeyFile, "OTPATCH_SSH_KNOWN_HOSTS=" + known, "OTPATCH_LOG_JSON=true",
 		}, tlsEnv(ca.Client("site-"+siteID))...)
@@ -308,35 +300,4 @@ func assetState(st campaignState, id string) string {
 		}
 	}
 	return ""
-}
-
-// forward listens on host (an address of this test's side of a site's link) and copies every
-// connection to backend: the site's conduit to one central service. TLS passes through it
-// untouched.
-func forward(t *testing.T, host, backend string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer in.Close()
-				out, err := net.Dial("tcp", backend)
-				if err != nil {
-					return
-				}
-				defer out.Close()
-				go func() { _, _ = io.Copy(out, in); out.(*net.TCPConn).CloseWrite() }()
-				_, _ = io.Copy(in, out)
-			}()
-		}
-	}()
-	return ln.Addr().String()
 }

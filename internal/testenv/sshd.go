@@ -249,10 +249,11 @@ var errSSHDExited = errors.New("sshd exited before it was ready")
 
 func startSSHD(t testing.TB, bin, dir, hostKey string, try int, srv *SSHServer, ns *Netns) error {
 	t.Helper()
-	srv.Addr = FreeAddr(t)
 	if ns != nil {
 		// A namespace of the test's own: the port is free there.
 		srv.Addr = net.JoinHostPort(ns.NSIP, strconv.Itoa(ns.Port()))
+	} else {
+		srv.Addr = FreeAddr(t)
 	}
 	host, port, _ := net.SplitHostPort(srv.Addr)
 	config := filepath.Join(dir, fmt.Sprintf("sshd_config-%d", try))
@@ -337,6 +338,19 @@ func banner(addr string) bool {
 	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
 	line, err := bufio.NewReader(c).ReadString('\n')
 	return err == nil && strings.HasPrefix(line, "SSH-2.0-")
+}
+
+// Authorize lets key log in to the account too (another client's key), besides KeyFile's.
+func (s *SSHServer) Authorize(t testing.TB, key gossh.PublicKey) {
+	t.Helper()
+	auth, err := os.OpenFile(filepath.Join(s.Home, ".ssh", "authorized_keys"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer auth.Close()
+	if _, err := auth.Write(gossh.MarshalAuthorizedKey(key)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Chown gives everything in the account's home to the account, after a test laid files out
