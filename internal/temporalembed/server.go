@@ -34,9 +34,7 @@ import (
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
 	"go.temporal.io/server/common/log"
-	"go.temporal.io/server/common/membership/static"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
-	"go.temporal.io/server/common/primitives"
 	"go.temporal.io/server/temporal"
 )
 
@@ -137,20 +135,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		defer cancel()
 	}
 
-	frontendIP, frontendPort, err := parseFrontendAddr(cfg.FrontendAddr, cfg.TLS != nil)
+	fe, err := ParseFrontend(cfg.FrontendAddr, cfg.TLS)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("temporalembed: %w", err)
 	}
-	var rootTLS *config.RootTLS
-	var clientTLS *tls.Config
-	if cfg.TLS != nil {
-		root, client, err := cfg.TLS.ServerSettings()
-		if err != nil {
-			return nil, fmt.Errorf("temporalembed: %w", err)
-		}
-		rootTLS, clientTLS = &root, client
-	}
-	ip, dialIP := internalIPs(frontendIP)
 	dbPath, err := filepath.Abs(cfg.DBPath)
 	if err != nil {
 		return nil, fmt.Errorf("temporalembed: resolve DBPath %q: %w", cfg.DBPath, err)
@@ -172,7 +160,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}()
 
-	ports, err := reservePorts(frontendIP, ip, frontendPort)
+	ports, err := reservePorts(fe.IP, fe.InternalIP, fe.Port)
 	if err != nil {
 		return nil, fmt.Errorf("temporalembed: %w", err)
 	}
@@ -195,9 +183,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if created {
 		logger.Info("created Temporal database", slog.String("path", dbPath))
 	}
-	hostPort := net.JoinHostPort(dialIP, strconv.Itoa(ports[0]))
+	hostPort := fe.HostPort(ports[0])
 	srvLogger := newServerLogger(logger, slog.LevelWarn)
-	srv, err := newServer(frontendIP, ip, ports, hostPort, sqlCfg, rootTLS, srvLogger)
+	srv, err := newServer(fe, ports, sqlCfg, srvLogger)
 	if err != nil {
 		return nil, fmt.Errorf("temporalembed: %w", err)
 	}
@@ -206,7 +194,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		_ = stopServer(srv)
 		return nil, fmt.Errorf("temporalembed: start Temporal server on %s: %w", hostPort, err)
 	}
-	if err := waitReady(ctx, hostPort, cfg.Namespace, clientTLS, logger); err != nil {
+	if err := waitReady(ctx, hostPort, cfg.Namespace, fe.ClientTLS, logger); err != nil {
 		srvLogger.silence()
 		_ = stopServer(srv)
 		return nil, fmt.Errorf("temporalembed: %w", err)
@@ -222,74 +210,16 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}, nil
 }
 
-// parseFrontendAddr checks that addr is an IP:port, on loopback unless the
-// frontend has mutual TLS, and returns the IP and port (0 meaning "pick one").
-func parseFrontendAddr(addr string, mutualTLS bool) (string, int, error) {
-	host, portStr, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", 0, fmt.Errorf("temporalembed: FrontendAddr %q is not host:port (example %q): %w", addr, DefaultFrontendAddr, err)
-	}
-	if host == "localhost" {
-		host = "127.0.0.1"
-	}
-	ip := net.ParseIP(host)
-	if ip == nil {
-		return "", 0, fmt.Errorf("temporalembed: FrontendAddr %q: give an IP address, such as 127.0.0.1 or 0.0.0.0", addr)
-	}
-	if !ip.IsLoopback() && !mutualTLS {
-		return "", 0, fmt.Errorf("temporalembed: FrontendAddr %q must be on 127.0.0.1: without mutual TLS (Config.TLS) the embedded server only listens on loopback", addr)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port < 0 || port > 65535 {
-		return "", 0, fmt.Errorf("temporalembed: FrontendAddr %q has an invalid port; use a number from 0 (pick a free one) to 65535", addr)
-	}
-	return ip.String(), port, nil
-}
-
-// internalIPs returns the address history, matching and the worker service
-// listen on (the frontend's if it is loopback, else 127.0.0.1) and the one the
-// frontend is dialled at (127.0.0.1 when it listens on all addresses).
-func internalIPs(frontendIP string) (internal, dial string) {
-	ip := net.ParseIP(frontendIP)
-	internal, dial = frontendIP, frontendIP
-	if !ip.IsLoopback() {
-		internal = "127.0.0.1"
-	}
-	if ip.IsUnspecified() {
-		dial = "127.0.0.1"
-	}
-	return internal, dial
-}
-
-// newServer assembles the server: the frontend on ports[0] of frontendIP,
-// dialled at hostPort, and history, matching and worker on ports[1..3] of ip,
-// found through static host lists, persisted to sqlCfg, with rootTLS (nil: no
-// TLS).
-func newServer(frontendIP, ip string, ports []int, hostPort string, sqlCfg *config.SQL, rootTLS *config.RootTLS, logger log.Logger) (srv temporal.Server, err error) {
-	services := []primitives.ServiceName{
-		primitives.FrontendService,
-		primitives.HistoryService,
-		primitives.MatchingService,
-		primitives.WorkerService,
-	}
-	names := make([]string, len(services))
-	svcCfg := make(map[string]config.Service, len(services))
-	hosts := make(map[primitives.ServiceName]static.Hosts, len(services))
-	for i, name := range services {
-		names[i] = string(name)
-		// HTTPPort 0 leaves the frontend's HTTP API off.
-		bind, self := ip, net.JoinHostPort(ip, strconv.Itoa(ports[i]))
-		if name == primitives.FrontendService {
-			bind, self = frontendIP, hostPort
-		}
-		svcCfg[string(name)] = config.Service{RPC: config.RPC{GRPCPort: ports[i], BindOnIP: bind}}
-		hosts[name] = static.SingleLocalHost(self)
-	}
-
+// newServer assembles the server: the services on ports as fe places them, persisted to
+// sqlCfg.
+func newServer(fe Frontend, ports []int, sqlCfg *config.SQL, logger log.Logger) (srv temporal.Server, err error) {
+	names, services, hosts := fe.Services(ports)
+	hostPort := fe.HostPort(ports[0])
 	cfg := &config.Config{
 		// Global.Metrics nil: no metrics listener. Global.PProf.Port 0: no pprof.
 		Global: config.Global{
-			Membership: config.Membership{BroadcastAddress: ip},
+			Membership: config.Membership{BroadcastAddress: fe.InternalIP},
+			TLS:        fe.TLS,
 		},
 		Persistence: config.Persistence{
 			DefaultStore:     sqliteplugin.PluginName,
@@ -309,7 +239,7 @@ func newServer(frontendIP, ip string, ports []int, hostPort string, sqlCfg *conf
 			},
 		},
 		DCRedirectionPolicy: config.DCRedirectionPolicy{Policy: "noop"},
-		Services:            svcCfg,
+		Services:            services,
 		Archival: config.Archival{
 			History:    config.HistoryArchival{State: "disabled"},
 			Visibility: config.VisibilityArchival{State: "disabled"},
@@ -322,10 +252,6 @@ func newServer(frontendIP, ip string, ports []int, hostPort string, sqlCfg *conf
 		},
 		// The worker service's own SDK client dials this address.
 		PublicClient: config.PublicClient{HostPort: hostPort},
-	}
-
-	if rootTLS != nil {
-		cfg.Global.TLS = *rootTLS
 	}
 
 	defer recoverFatal(&err)

@@ -113,6 +113,33 @@ func Hello(_ context.Context, name string) (string, error) {
 	return "hello " + name, nil
 }
 
+const greetQueue = "greet"
+
+// startGreetWorker starts a worker for Greet and Hello on c; the caller stops it.
+func startGreetWorker(t *testing.T, c client.Client) worker.Worker {
+	t.Helper()
+	w := worker.New(c, greetQueue, worker.Options{})
+	w.RegisterWorkflow(Greet)
+	w.RegisterActivity(Hello)
+	if err := w.Start(); err != nil {
+		t.Fatalf("start worker: %v", err)
+	}
+	return w
+}
+
+// greet runs Greet for name as workflow id and checks its result.
+func greet(t *testing.T, ctx context.Context, c client.Client, id, name string) {
+	t.Helper()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: greetQueue}, Greet, name)
+	if err != nil {
+		t.Fatalf("start workflow %s: %v", id, err)
+	}
+	var got string
+	if err := run.Get(ctx, &got); err != nil || got != "hello "+name {
+		t.Fatalf("workflow %s: result %q, %v; want %q", id, got, err, "hello "+name)
+	}
+}
+
 func TestWorkflowWithActivity(t *testing.T) {
 	ctx := testContext(t, 60*time.Second)
 	dir := t.TempDir()
@@ -140,28 +167,11 @@ func TestWorkflowWithActivity(t *testing.T) {
 
 	c := dial(t, srv)
 	defer c.Close()
-	w := worker.New(c, "greet", worker.Options{})
-	w.RegisterWorkflow(Greet)
-	w.RegisterActivity(Hello)
-	if err := w.Start(); err != nil {
-		t.Fatalf("start worker: %v", err)
-	}
-	defer w.Stop()
-
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "greet-1", TaskQueue: "greet"}, Greet, "plant")
-	if err != nil {
-		t.Fatalf("start workflow: %v", err)
-	}
-	var got string
-	if err := run.Get(ctx, &got); err != nil {
-		t.Fatalf("workflow result: %v", err)
-	}
-	if got != "hello plant" {
-		t.Errorf("result = %q, want %q", got, "hello plant")
-	}
+	defer startGreetWorker(t, c).Stop()
+	greet(t, ctx, c, "greet-1", "plant")
 
 	// The gorm database still works with the server running.
-	if err := db.Create(&note{Text: got}).Error; err != nil {
+	if err := db.Create(&note{Text: "hello plant"}).Error; err != nil {
 		t.Fatalf("gorm insert: %v", err)
 	}
 	var n int64

@@ -35,14 +35,14 @@ type ServerTLS struct {
 	ClientCAFile string
 }
 
-// ServerSettings reads the files and returns the Temporal server's TLS settings and the
-// client configuration the process's own clients (the readiness check) use.
+// settings reads the files and returns the Temporal server's TLS settings and the client
+// configuration the process's own clients (the readiness check) use.
 //
 // The server's internal clients of the frontend (the system worker, history and matching)
 // present a client certificate made at each start, held in memory only and accepted besides
 // ClientCAFile's CAs; they, and the returned client configuration, trust exactly the
 // frontend's own certificate, checked against the first name in it.
-func (t *ServerTLS) ServerSettings() (config.RootTLS, *tls.Config, error) {
+func (t *ServerTLS) settings() (config.RootTLS, *tls.Config, error) {
 	certPEM, err := readPEMFile("CertFile", t.CertFile)
 	if err != nil {
 		return config.RootTLS{}, nil, err

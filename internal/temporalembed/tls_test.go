@@ -11,7 +11,6 @@ import (
 
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
-	"go.temporal.io/sdk/worker"
 
 	"github.com/otpatch/otpatch/internal/temporalembed"
 	"github.com/otpatch/otpatch/internal/testenv"
@@ -64,24 +63,12 @@ func TestMutualTLS(t *testing.T) {
 		c.Close()
 	}
 
-	w := worker.New(c, "greet", worker.Options{})
-	w.RegisterWorkflow(Greet)
-	w.RegisterActivity(Hello)
-	if err := w.Start(); err != nil {
-		t.Fatalf("start worker: %v", err)
-	}
-	defer w.Stop()
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "greet-tls", TaskQueue: "greet"}, Greet, "site a")
-	if err != nil {
-		t.Fatalf("start workflow: %v", err)
-	}
-	var got string
-	if err := run.Get(ctx, &got); err != nil || got != "hello site a" {
-		t.Fatalf("workflow result %q, %v", got, err)
-	}
+	defer startGreetWorker(t, c).Stop()
+	greet(t, ctx, c, "greet-tls", "site a")
+
 	// Schedules run in the server's worker service, which reaches the frontend as a client.
 	sched, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{ID: "greet-schedule", Spec: client.ScheduleSpec{},
-		Action:             &client.ScheduleWorkflowAction{ID: "greet-scheduled", Workflow: Greet, Args: []any{"schedule"}, TaskQueue: "greet"},
+		Action:             &client.ScheduleWorkflowAction{ID: "greet-scheduled", Workflow: Greet, Args: []any{"schedule"}, TaskQueue: greetQueue},
 		TriggerImmediately: true})
 	if err != nil {
 		t.Fatalf("create schedule: %v", err)
@@ -90,6 +77,7 @@ func TestMutualTLS(t *testing.T) {
 		desc, err := sched.Describe(ctx)
 		if err == nil && len(desc.Info.RecentActions) > 0 {
 			started := desc.Info.RecentActions[0].StartWorkflowResult
+			var got string
 			if err := c.GetWorkflow(ctx, started.WorkflowID, started.FirstExecutionRunID).Get(ctx, &got); err != nil || got != "hello schedule" {
 				t.Fatalf("scheduled workflow result %q, %v", got, err)
 			}

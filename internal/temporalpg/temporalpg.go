@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"strconv"
 	"sync"
 	"time"
 
@@ -31,9 +30,7 @@ import (
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
 	"go.temporal.io/server/common/log"
-	"go.temporal.io/server/common/membership/static"
 	pgplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/postgresql"
-	"go.temporal.io/server/common/primitives"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
 	schematool "go.temporal.io/server/tools/common/schema"
@@ -63,8 +60,9 @@ type Config struct {
 	// Namespace is registered at start if missing. Empty means "default".
 	Namespace string
 	// FrontendAddr is the IP:port the frontend listens on, such as 127.0.0.1:0 (the
-	// default), 0.0.0.0:7233 (all addresses) or 10.231.1.1:0 (one interface); port 0 picks
-	// a free one. History, matching and the worker service always listen on loopback.
+	// default), or with TLS also 0.0.0.0:7233 (all addresses) or 10.231.1.1:0 (one
+	// interface); port 0 picks a free one. History, matching and the worker service always
+	// listen on loopback.
 	FrontendAddr string
 	// TLS, when set, makes the frontend require mutual TLS from every client; the server's
 	// internal clients of the frontend are provided for.
@@ -212,6 +210,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
 	}
+	fe, err := temporalembed.ParseFrontend(cfg.FrontendAddr, cfg.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("temporalpg: %w", err)
+	}
 	if err := SetupSchema(cfg.DSN, SchemaTemporal); err != nil {
 		return nil, err
 	}
@@ -238,44 +240,16 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("temporalpg: register namespace %q in %s: %w", cfg.Namespace, redact(cfg.DSN), err)
 	}
 
-	host, portStr, err := net.SplitHostPort(cfg.FrontendAddr)
-	if err != nil {
-		return nil, fmt.Errorf("temporalpg: FrontendAddr %q is not IP:port (example 127.0.0.1:0): %w", cfg.FrontendAddr, err)
-	}
-	if host == "localhost" {
-		host = "127.0.0.1"
-	}
-	frontendIP := net.ParseIP(host)
-	if frontendIP == nil {
-		return nil, fmt.Errorf("temporalpg: FrontendAddr %q: give an IP address, such as 127.0.0.1 or 0.0.0.0", cfg.FrontendAddr)
-	}
-	// The other services stay on loopback; an unspecified address is dialled on loopback.
-	internalIP, dialIP := frontendIP.String(), frontendIP.String()
-	if !frontendIP.IsLoopback() {
-		internalIP = "127.0.0.1"
-	}
-	if frontendIP.IsUnspecified() {
-		dialIP = "127.0.0.1"
-	}
-	var rootTLS *config.RootTLS
-	var clientTLS *tls.Config
-	if cfg.TLS != nil {
-		root, client, err := cfg.TLS.ServerSettings()
-		if err != nil {
-			return nil, fmt.Errorf("temporalpg: %w", err)
-		}
-		rootTLS, clientTLS = &root, client
-	}
-	ports, err := freePorts(frontendIP.String(), internalIP, portStr)
+	ports, err := freePorts(fe)
 	if err != nil {
 		return nil, err
 	}
-	hostPort := net.JoinHostPort(dialIP, strconv.Itoa(ports[0]))
+	hostPort := fe.HostPort(ports[0])
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	srv, err := newServer(frontendIP.String(), internalIP, ports, hostPort, store, vis, rootTLS, newLogger(logger))
+	srv, err := newServer(fe, ports, store, vis, newLogger(logger))
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +258,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("temporalpg: start Temporal on %s: %w", hostPort, err)
 	}
 	s := &Server{srv: srv, hostPort: hostPort, namespace: cfg.Namespace}
-	if err := waitReady(ctx, hostPort, cfg.Namespace, clientTLS); err != nil {
+	if err := waitReady(ctx, hostPort, cfg.Namespace, fe.ClientTLS); err != nil {
 		_ = s.Stop()
 		return nil, err
 	}
@@ -300,16 +274,12 @@ func start(srv temporal.Server) (err error) {
 	return srv.Start()
 }
 
-// freePorts returns the frontend port (port, or a free one on frontendIP when "0") and three
-// free ports on ip for history, matching and the worker service.
-func freePorts(frontendIP, ip, port string) ([]int, error) {
+// freePorts returns the frontend port (fe.Port, or a free one on fe.IP when 0) and three free
+// ports on fe.InternalIP for history, matching and the worker service.
+func freePorts(fe temporalembed.Frontend) ([]int, error) {
 	var out []int
-	p, err := strconv.Atoi(port)
-	if err != nil || p < 0 || p > 65535 {
-		return nil, fmt.Errorf("temporalpg: FrontendAddr port %q: give a number from 0 (pick a free one) to 65535", port)
-	}
-	if p != 0 {
-		out = append(out, p)
+	if fe.Port != 0 {
+		out = append(out, fe.Port)
 	}
 	var probes []net.Listener
 	defer func() {
@@ -318,9 +288,9 @@ func freePorts(frontendIP, ip, port string) ([]int, error) {
 		}
 	}()
 	for len(out) < 4 {
-		host := ip
+		host := fe.InternalIP
 		if len(out) == 0 {
-			host = frontendIP
+			host = fe.IP
 		}
 		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 		if err != nil {
@@ -332,24 +302,13 @@ func freePorts(frontendIP, ip, port string) ([]int, error) {
 	return out, nil
 }
 
-// newServer assembles the server: the frontend on ports[0] of frontendIP, dialled at
-// hostPort, history, matching and worker on ports[1..3] of ip, with rootTLS (nil: no TLS).
-func newServer(frontendIP, ip string, ports []int, hostPort string, store, vis *config.SQL, rootTLS *config.RootTLS, logger log.Logger) (temporal.Server, error) {
-	services := []primitives.ServiceName{primitives.FrontendService, primitives.HistoryService, primitives.MatchingService, primitives.WorkerService}
-	names := make([]string, len(services))
-	svcCfg := map[string]config.Service{}
-	hosts := map[primitives.ServiceName]static.Hosts{}
-	for i, name := range services {
-		names[i] = string(name)
-		bind, self := ip, net.JoinHostPort(ip, strconv.Itoa(ports[i]))
-		if name == primitives.FrontendService {
-			bind, self = frontendIP, hostPort
-		}
-		svcCfg[string(name)] = config.Service{RPC: config.RPC{GRPCPort: ports[i], BindOnIP: bind}}
-		hosts[name] = static.SingleLocalHost(self)
-	}
+// newServer assembles the server: the services on ports as fe places them, persisted to
+// store and vis.
+func newServer(fe temporalembed.Frontend, ports []int, store, vis *config.SQL, logger log.Logger) (temporal.Server, error) {
+	names, services, hosts := fe.Services(ports)
+	hostPort := fe.HostPort(ports[0])
 	cfg := &config.Config{
-		Global: config.Global{Membership: config.Membership{BroadcastAddress: ip}},
+		Global: config.Global{Membership: config.Membership{BroadcastAddress: fe.InternalIP}, TLS: fe.TLS},
 		Persistence: config.Persistence{
 			DefaultStore:     "postgres",
 			VisibilityStore:  "postgres-visibility",
@@ -368,7 +327,7 @@ func newServer(frontendIP, ip string, ports []int, hostPort string, store, vis *
 			},
 		},
 		DCRedirectionPolicy: config.DCRedirectionPolicy{Policy: "noop"},
-		Services:            svcCfg,
+		Services:            services,
 		Archival: config.Archival{
 			History:    config.HistoryArchival{State: "disabled"},
 			Visibility: config.VisibilityArchival{State: "disabled"},
@@ -378,9 +337,6 @@ func newServer(frontendIP, ip string, ports []int, hostPort string, store, vis *
 			Visibility: config.VisibilityArchivalNamespaceDefaults{State: "disabled"},
 		}},
 		PublicClient: config.PublicClient{HostPort: hostPort},
-	}
-	if rootTLS != nil {
-		cfg.Global.TLS = *rootTLS
 	}
 	srv, err := temporal.NewServer(
 		temporal.ForServices(names),

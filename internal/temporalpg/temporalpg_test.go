@@ -20,16 +20,42 @@ func greet(ctx workflow.Context, name string) (string, error) {
 	return "hello " + name, nil
 }
 
+// databases skips a short test run, since the test starts a Temporal server, and returns two
+// fresh PostgreSQL databases (state and visibility) and a context bounding the test.
+func databases(t *testing.T) (ctx context.Context, dsn, vis string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a Temporal server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	return ctx, testenv.PostgresDSN(t), testenv.PostgresDSN(t)
+}
+
+// runGreet runs greet for name as workflow id on c, with a worker for the time of the run.
+func runGreet(t *testing.T, ctx context.Context, c client.Client, id, name string) {
+	t.Helper()
+	w := worker.New(c, "tq", worker.Options{})
+	w.RegisterWorkflow(greet)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "tq"}, greet, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := run.Get(ctx, &got); err != nil || got != "hello "+name {
+		t.Fatalf("workflow %s: result %q, %v; want %q", id, got, err, "hello "+name)
+	}
+}
+
 // TestServerOnPostgres creates Temporal's schemas in two fresh PostgreSQL databases with the
 // server's schema tooling, runs a workflow, stops the server, and starts it again on the
 // same databases: the schema setup is idempotent and the finished workflow is still there.
 func TestServerOnPostgres(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a Temporal server twice")
-	}
-	dsn, vis := testenv.PostgresDSN(t), testenv.PostgresDSN(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx, dsn, vis := databases(t)
 	cfg := temporalpg.Config{DSN: dsn, VisibilityDSN: vis}
 
 	srv, err := temporalpg.Start(ctx, cfg)
@@ -46,20 +72,7 @@ func TestServerOnPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := worker.New(c, "tq", worker.Options{})
-	w.RegisterWorkflow(greet)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "greet-1", TaskQueue: "tq"}, greet, "plant")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got string
-	if err := run.Get(ctx, &got); err != nil || got != "hello plant" {
-		t.Fatalf("workflow result %q, %v", got, err)
-	}
-	w.Stop()
+	runGreet(t, ctx, c, "greet-1", "plant")
 	c.Close()
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
@@ -75,6 +88,7 @@ func TestServerOnPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	var got string
 	if err := c.GetWorkflow(ctx, "greet-1", "").Get(ctx, &got); err != nil || got != "hello plant" {
 		t.Fatalf("after restart, workflow greet-1: %q, %v", got, err)
 	}
@@ -83,12 +97,7 @@ func TestServerOnPostgres(t *testing.T) {
 // TestMutualTLSOnAllAddresses starts the frontend on 0.0.0.0 with mutual TLS: a client with
 // a certificate of the CA runs a workflow; one without a certificate is refused.
 func TestMutualTLSOnAllAddresses(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a Temporal server")
-	}
-	dsn, vis := testenv.PostgresDSN(t), testenv.PostgresDSN(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx, dsn, vis := databases(t)
 	ca := testenv.NewCA(t, "plant CA")
 	cert := ca.Server("127.0.0.1")
 	srv, err := temporalpg.Start(ctx, temporalpg.Config{DSN: dsn, VisibilityDSN: vis, FrontendAddr: "0.0.0.0:0",
@@ -122,18 +131,15 @@ func TestMutualTLSOnAllAddresses(t *testing.T) {
 		t.Fatalf("client with a certificate of the CA: %v", err)
 	}
 	defer c.Close()
-	w := worker.New(c, "tq", worker.Options{})
-	w.RegisterWorkflow(greet)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "greet-tls", TaskQueue: "tq"}, greet, "site a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got string
-	if err := run.Get(ctx, &got); err != nil || got != "hello site a" {
-		t.Fatalf("workflow result %q, %v", got, err)
+	runGreet(t, ctx, c, "greet-tls", "site a")
+}
+
+// TestFrontendBeyondLoopbackNeedsTLS: a frontend on all addresses without mutual TLS is
+// refused before the databases are touched (these do not exist).
+func TestFrontendBeyondLoopbackNeedsTLS(t *testing.T) {
+	_, err := temporalpg.Start(context.Background(), temporalpg.Config{DSN: "postgres://nobody@127.0.0.1:1/none",
+		VisibilityDSN: "postgres://nobody@127.0.0.1:1/none", FrontendAddr: "0.0.0.0:7233"})
+	if err == nil || !strings.Contains(err.Error(), "without mutual TLS") {
+		t.Fatalf("err = %v, want it to say mutual TLS is needed", err)
 	}
 }

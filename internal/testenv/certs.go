@@ -26,16 +26,13 @@ const certValidity = 24 * time.Hour
 // CA is a certificate authority for one test: a self-signed ECDSA P-256 root that issues
 // server and client certificates, each written as PEM files in the test's temporary folder.
 type CA struct {
-	// Name is the CA's common name.
-	Name string
 	// CertFile is the CA certificate as PEM: the file a peer is given to trust this CA.
 	CertFile string
-	// Cert is the CA certificate.
-	Cert *x509.Certificate
 
-	t   testing.TB
-	key crypto.Signer
-	dir string
+	t    testing.TB
+	cert *x509.Certificate
+	key  crypto.Signer
+	dir  string
 
 	mu     sync.Mutex
 	issued int
@@ -76,7 +73,7 @@ func NewCA(t testing.TB, name string) *CA {
 	if err != nil {
 		t.Fatalf("testenv: CA certificate: %v", err)
 	}
-	ca := &CA{Name: name, Cert: cert, t: t, key: key, dir: t.TempDir()}
+	ca := &CA{cert: cert, t: t, key: key, dir: t.TempDir()}
 	ca.CertFile = filepath.Join(ca.dir, "ca.crt")
 	writePEM(t, ca.CertFile, "CERTIFICATE", der, 0o644)
 	return ca
@@ -85,7 +82,7 @@ func NewCA(t testing.TB, name string) *CA {
 // Pool returns a pool holding only this CA, for tls.Config.RootCAs or ClientCAs.
 func (ca *CA) Pool() *x509.CertPool {
 	p := x509.NewCertPool()
-	p.AddCert(ca.Cert)
+	p.AddCert(ca.cert)
 	return p
 }
 
@@ -125,7 +122,7 @@ func (ca *CA) issue(kind string, tmpl *x509.Certificate) Certificate {
 	tmpl.SerialNumber = serialNumber(t)
 	tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Hour), now.Add(certValidity)
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
 	if err != nil {
 		t.Fatalf("testenv: %s certificate: %v", kind, err)
 	}
