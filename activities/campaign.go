@@ -28,6 +28,13 @@ type CampaignPlan struct {
 	Waves []domain.PlanWave `json:"waves,omitempty"`
 	// Waivers are the plan's backup waivers.
 	Waivers []domain.PlanWaiver `json:"waivers,omitempty"`
+	// TransferSite is the air-gapped site whose own instance runs the plan (plan.TransferSite);
+	// on that site's instance, where the campaign was imported, it is empty.
+	TransferSite string `json:"transfer_site,omitempty"`
+	// Imported says the campaign came in a plan bundle from the central instance; its
+	// approvals there (ImportedApprovals, of this plan) count here.
+	Imported          bool              `json:"imported,omitempty"`
+	ImportedApprovals []domain.Approval `json:"imported_approvals,omitempty"`
 }
 
 // Target is one asset of the plan with what scheduling needs to know about it.
@@ -72,6 +79,20 @@ func (a *Activities) LoadCampaign(ctx context.Context, campaignID string) (Campa
 	out := CampaignPlan{CampaignID: c.ID, PatchID: c.PatchID, CreatedBy: c.CreatedBy, PlanDigest: c.PlanDigest,
 		Policy: domain.PolicyFor(plan, a.ApprovalTTL), ToVersion: m.FixedVersion, ArtifactSHA256: m.Artifacts[0].SHA256, Install: m.Install,
 		ErrorThreshold: plan.ErrorThreshold, Waves: plan.Waves, Waivers: plan.Waivers}
+	if c.ImportedFrom != "" {
+		out.Imported = true
+		aps, err := a.Store.Approvals(ctx, c.ID)
+		if err != nil {
+			return CampaignPlan{}, err
+		}
+		for _, ap := range aps {
+			if ap.Decision == "approved" && ap.PlanDigest == c.PlanDigest {
+				out.ImportedApprovals = append(out.ImportedApprovals, domain.Approval{Actor: ap.Actor, Role: domain.Role(ap.Role), PlanDigest: ap.PlanDigest, At: ap.At})
+			}
+		}
+	} else {
+		out.TransferSite = plan.TransferSite
+	}
 	complete := plan.Complete()
 	for _, t := range plan.Targets {
 		as, err := a.Store.Asset(ctx, t.AssetID)
@@ -94,6 +115,43 @@ func (a *Activities) LoadCampaign(ctx context.Context, campaignID string) (Campa
 			}
 		}
 		out.Targets = append(out.Targets, tg)
+	}
+	return out, nil
+}
+
+// SiteResults is what an air-gapped site last reported of a campaign in a results bundle.
+type SiteResults struct {
+	// Returned is false until a results bundle of the campaign was imported.
+	Returned bool   `json:"returned"`
+	Sequence uint64 `json:"sequence,omitempty"`
+	// Status and Detail are the campaign's status at the site when it wrote the results.
+	Status domain.CampaignStatus `json:"status,omitempty"`
+	Detail string                `json:"detail,omitempty"`
+	// Assets are the targets' states as imported.
+	Assets map[string]domain.AssetState `json:"assets,omitempty"`
+}
+
+// ReadSiteResults reads what the campaign's air-gapped site last reported.
+func (a *Activities) ReadSiteResults(ctx context.Context, campaignID string) (SiteResults, error) {
+	c, err := a.Store.Campaign(ctx, campaignID)
+	if err != nil {
+		return SiteResults{}, err
+	}
+	var plan domain.Plan
+	if err := json.Unmarshal([]byte(c.Plan), &plan); err != nil {
+		return SiteResults{}, fmt.Errorf("campaign %s plan: %w", c.ID, err)
+	}
+	ts, err := a.Store.Transfers(ctx, store.TransferFilter{SiteID: plan.TransferSite, CampaignID: c.ID, Kind: "results", Direction: store.TransferIn, Limit: 1})
+	if err != nil || len(ts) == 0 {
+		return SiteResults{}, err
+	}
+	out := SiteResults{Returned: true, Sequence: ts[0].Sequence, Status: domain.CampaignStatus(ts[0].Status), Detail: ts[0].Detail, Assets: map[string]domain.AssetState{}}
+	cas, err := a.Store.CampaignAssets(ctx, c.ID)
+	if err != nil {
+		return SiteResults{}, err
+	}
+	for _, ca := range cas {
+		out.Assets[ca.AssetID] = domain.AssetState(ca.State)
 	}
 	return out, nil
 }

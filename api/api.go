@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/otpatch/otpatch/internal/adapters/simulator"
+	"github.com/otpatch/otpatch/internal/airgap"
 	"github.com/otpatch/otpatch/internal/artifacts"
 	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/engine"
@@ -69,6 +70,9 @@ type Deps struct {
 	// rate limits and the tally of refused authentications then count the forwarded client,
 	// not the proxy. Empty: forwarded headers are ignored.
 	TrustedProxies []netip.Prefix
+	// Transfers writes and imports transfer bundles of air-gapped sites (transfers.go); nil:
+	// no transfer key is configured.
+	Transfers *airgap.Node
 }
 
 type server struct {

@@ -81,6 +81,11 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	transferSite, cands, err := s.airGapScope(ctx, in.AssetIDs, assets, cands)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	req := domain.PlanRequest{PatchID: p.ID, ManifestSHA256: p.ManifestSHA256, CreatedBy: actorOf(r).Name, AssetIDs: in.AssetIDs,
 		AcceptNotStated: in.AcceptNotStated, AcceptReason: in.AcceptReason}
 	if in.ErrorThreshold != nil {
@@ -91,6 +96,7 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	plan.TransferSite = transferSite
 	if len(plan.Targets) > domain.MaxCampaignAssets {
 		s.fail(w, r, &domain.ValidationError{What: "campaign", Fields: []domain.FieldError{{Field: "asset_ids",
 			Message: fmt.Sprintf("the campaign would reach %d assets, more than the %d one campaign may have; list the assets of one part of the plant in asset_ids", len(plan.Targets), domain.MaxCampaignAssets)}}})
@@ -99,7 +105,7 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 	var unreachable []string
 	for _, t := range plan.Targets {
 		as := assets[t.AssetID]
-		if !adapters.NeedsEndpoint(as.Adapter) {
+		if !adapters.NeedsEndpoint(as.Adapter) || transferSite != "" { // the site's instance reaches its devices
 			continue
 		}
 		switch {
@@ -155,6 +161,63 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeCampaign(w, r, c.ID, http.StatusCreated)
+}
+
+// airGapScope is the air-gapped site whose instance runs a campaign of the named assets, and
+// the candidates it is planned from: a campaign of an air-gapped site's assets holds that
+// site's assets only, its test-bench runs included, for the site's instance runs it all.
+func (s *server) airGapScope(ctx context.Context, named []string, assets map[string]store.Asset, cands []domain.Candidate) (string, []domain.Candidate, error) {
+	zones, err := s.Store.Zones(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	sites, err := s.Store.Sites(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	siteOfZone := map[string]string{}
+	for _, z := range zones {
+		siteOfZone[z.ID] = z.SiteID
+	}
+	gapped := map[string]bool{}
+	for _, site := range sites {
+		if site.DeviceWork == domain.DeviceWorkAirGapped {
+			gapped[site.ID] = true
+		}
+	}
+	bySite := map[string][]string{}
+	for _, id := range named {
+		if as, ok := assets[id]; ok {
+			site := siteOfZone[as.ZoneID]
+			bySite[site] = append(bySite[site], as.Name)
+		}
+	}
+	var gap string
+	for site := range bySite {
+		if gapped[site] {
+			gap = site
+		}
+	}
+	if gap == "" {
+		return "", cands, nil
+	}
+	if len(bySite) > 1 {
+		var parts []string
+		for site, names := range bySite {
+			parts = append(parts, fmt.Sprintf("%s at site %s", strings.Join(names, ", "), site))
+		}
+		sort.Strings(parts)
+		return "", nil, &domain.ValidationError{What: "campaign", Fields: []domain.FieldError{{Field: "asset_ids", Message: fmt.Sprintf(
+			"site %s is air-gapped: its own instance runs a campaign of its assets, and no other site's; the assets named are %s; plan one campaign per air-gapped site",
+			gap, strings.Join(parts, "; "))}}}
+	}
+	out := make([]domain.Candidate, 0, len(cands))
+	for _, c := range cands {
+		if siteOfZone[c.ZoneID] == gap {
+			out = append(out, c)
+		}
+	}
+	return gap, out, nil
 }
 
 // claimMessage names, for a person, the assets of plan that open campaigns already target.

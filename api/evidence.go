@@ -1,8 +1,10 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -10,6 +12,7 @@ import (
 
 	"github.com/otpatch/otpatch/internal/adapters/simulator"
 	"github.com/otpatch/otpatch/internal/audit"
+	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/evidence"
 	"github.com/otpatch/otpatch/internal/store"
 )
@@ -55,26 +58,55 @@ type evidenceBackup struct {
 
 func (s *server) campaignEvidence(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	cpr := s.Store.Checkpointer()
-	if cpr == nil {
+	if s.Store.Checkpointer() == nil {
 		writeProblem(w, r, problem{Status: http.StatusConflict, Detail: "audit checkpoints are not configured on this server; an evidence bundle needs signed checkpoints to cover its audit excerpt"})
 		return
 	}
 	id := chi.URLParam(r, "campaignID")
-	c, err := s.Store.Campaign(ctx, id)
+	in, err := s.evidenceInput(ctx, id, event(r, "campaign.evidence_exported"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	w.Header().Set("Content-Type", "application/gzip")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="evidence-%s.tar.gz"`, id))
+	if err := evidence.Write(w, in, s.Store.Checkpointer().SignEvidence); err != nil {
+		s.Logger.Error("evidence bundle interrupted", "err", err, "campaign", id, "request_id", requestID(r))
+	}
+}
+
+// EvidenceWriter writes campaigns' evidence bundles as GET /api/v1/campaigns/{id}/evidence
+// does, for a site's results bundle (internal/airgap).
+func EvidenceWriter(d Deps) func(ctx context.Context, campaignID, actor string, w io.Writer) error {
+	s := &server{Deps: d}
+	return func(ctx context.Context, campaignID, actor string, w io.Writer) error {
+		cpr := s.Store.Checkpointer()
+		if cpr == nil {
+			return fmt.Errorf("audit checkpoints are not configured; an evidence bundle needs them: %w", store.ErrConflict)
+		}
+		in, err := s.evidenceInput(ctx, campaignID, store.Event{Actor: actor, Role: string(domain.RoleEngineer), Action: "campaign.evidence_exported"})
+		if err != nil {
+			return err
+		}
+		return evidence.Write(w, in, cpr.SignEvidence)
+	}
+}
+
+// evidenceInput gathers a campaign's evidence, after recording its export (ev): the bundle
+// then carries its own export event.
+func (s *server) evidenceInput(ctx context.Context, id string, ev store.Event) (evidence.Input, error) {
+	cpr := s.Store.Checkpointer()
+	c, err := s.Store.Campaign(ctx, id)
+	if err != nil {
+		return evidence.Input{}, err
 	}
 	p, err := s.Store.Patch(ctx, c.PatchID)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return evidence.Input{}, err
 	}
 	keys, err := s.Store.VendorKeys(ctx, p.VendorID)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return evidence.Input{}, err
 	}
 	var vk evidence.VendorKey
 	for _, k := range keys {
@@ -84,30 +116,30 @@ func (s *server) campaignEvidence(w http.ResponseWriter, r *http.Request) {
 	}
 	targets, err := s.Store.CampaignAssets(ctx, id)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return evidence.Input{}, err
 	}
 	approvals, err := s.Store.Approvals(ctx, id)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return evidence.Input{}, err
 	}
 	if approvals == nil {
 		approvals = []store.ApprovalRecord{}
 	}
-	// Record the export first: the bundle then carries its own export event.
-	ev := event(r, "campaign.evidence_exported")
+	var sites map[string][]byte
+	if s.Transfers != nil {
+		if sites, err = s.Transfers.SiteEvidence(ctx, id); err != nil {
+			return evidence.Input{}, err
+		}
+	}
 	ev.SubjectType, ev.SubjectID, ev.CampaignID = "campaign", id, id
 	if _, err := s.Store.Append(ctx, ev); err != nil {
-		s.internal(w, r, err)
-		return
+		return evidence.Input{}, err
 	}
 	// The campaign's own events, each proved to be in the log of one signed checkpoint that
 	// covers them all: nothing of other campaigns, vendors or tokens.
 	cp, err := cpr.CheckpointHead(ctx, s.Store.AuditTreeHead)
 	if err != nil {
-		s.internal(w, r, err)
-		return
+		return evidence.Input{}, err
 	}
 	var excerpt []audit.Event
 	var proofs [][][]byte
@@ -123,8 +155,7 @@ func (s *server) campaignEvidence(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil && err != errStop {
-		s.internal(w, r, err)
-		return
+		return evidence.Input{}, err
 	}
 	perAsset := map[string][]evidenceEvent{}
 	for _, e := range excerpt {
@@ -137,15 +168,13 @@ func (s *server) campaignEvidence(w http.ResponseWriter, r *http.Request) {
 	for _, t := range targets {
 		as, err := s.Store.Asset(ctx, t.AssetID)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return evidence.Input{}, err
 		}
 		ea := evidenceAsset{CampaignAsset: t, Name: as.Name, ZoneID: as.ZoneID, Events: perAsset[t.AssetID], Operations: []simulator.Operation{}}
 		if s.Simulator != nil && as.Adapter == "simulator" {
 			ops, err := s.Simulator.Operations(ctx, t.AssetID)
 			if err != nil {
-				s.internal(w, r, err)
-				return
+				return evidence.Input{}, err
 			}
 			for _, op := range ops {
 				if !strings.HasPrefix(op.IdempotencyKey, id+"/") {
@@ -169,17 +198,12 @@ func (s *server) campaignEvidence(w http.ResponseWriter, r *http.Request) {
 	if deploy == nil {
 		deploy = []evidenceAsset{}
 	}
-	in := evidence.Input{CampaignID: id, PatchID: c.PatchID, GeneratedAt: s.Store.Now(), GeneratedBy: actorOf(r).Name,
+	return evidence.Input{CampaignID: id, PatchID: c.PatchID, GeneratedAt: s.Store.Now(), GeneratedBy: ev.Actor,
 		Campaign: evidenceCampaign{Campaign: c, Plan: json.RawMessage(c.Plan), PatchRef: p.PatchRef, PatchVersion: p.Version, VendorID: p.VendorID,
 			ManifestSHA256: p.ManifestSHA256, KeyFingerprint: p.KeyFingerprint},
 		TestBench: bench, Backups: backups, Approvals: approvals, Deployment: deploy,
 		Manifest: []byte(p.Manifest), Signature: p.Signature, VendorKey: vk, Report: json.RawMessage(p.Report),
-		Events: excerpt, Proofs: proofs, Checkpoint: cp, CheckpointKey: cpr.PublicKey()}
-	w.Header().Set("Content-Type", "application/gzip")
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="evidence-%s.tar.gz"`, id))
-	if err := evidence.Write(w, in, cpr.SignEvidence); err != nil {
-		s.Logger.Error("evidence bundle interrupted", "err", err, "campaign", id, "request_id", requestID(r))
-	}
+		Events: excerpt, Proofs: proofs, Checkpoint: cp, CheckpointKey: cpr.PublicKey(), Sites: sites}, nil
 }
 
 type stopError struct{}

@@ -131,6 +131,7 @@ var tags = []struct{ Name, Desc string }{
 	{"Audit", "The audit trail, its verification and export"},
 	{"Compliance", "Patch status, evaluations and deadlines an auditor asks for"},
 	{"Agents", "Pull agents on the devices"},
+	{"Transfers", "Signed transfer bundles to and from air-gapped sites"},
 }
 
 // allOperations lists every operation, feature by feature.
@@ -144,7 +145,7 @@ func (s *server) allOperations() []operation {
 		s.patchOperations(), s.uploadOperations(), s.advisoryOperations(),
 		s.campaignOperations(), s.operatorOperations(), s.waiverOperations(), s.evidenceOperations(),
 		s.auditOperations(), s.auditExportOperations(), s.auditLogOperations(), s.complianceOperations(),
-		s.agentOperations(),
+		s.agentOperations(), s.transferOperations(),
 	} {
 		ops = append(ops, group...)
 	}

@@ -122,7 +122,7 @@ func (s *server) getSite(w http.ResponseWriter, r *http.Request) {
 
 type siteRequest struct {
 	Name                    string             `json:"name" api:"required" doc:"Unique, at most 200 characters"`
-	DeviceWork              *domain.DeviceWork `json:"device_work,omitempty" doc:"central (the default) or site_worker"`
+	DeviceWork              *domain.DeviceWork `json:"device_work,omitempty" doc:"central (the default), site_worker or air_gapped"`
 	UnreachableAfterSeconds *int               `json:"unreachable_after_seconds,omitempty" doc:"60 to 2592000 (30 days); 3600 when left out"`
 }
 
@@ -158,8 +158,9 @@ func (s *server) createSite(w http.ResponseWriter, r *http.Request) {
 
 // siteChangeRequest changes a site's settings; a field left out stays as it is.
 type siteChangeRequest struct {
-	DeviceWork              *domain.DeviceWork `json:"device_work,omitempty" doc:"central or site_worker"`
+	DeviceWork              *domain.DeviceWork `json:"device_work,omitempty" doc:"central, site_worker or air_gapped"`
 	UnreachableAfterSeconds *int               `json:"unreachable_after_seconds,omitempty" doc:"60 to 2592000 (30 days)"`
+	TransferKey             *string            `json:"transfer_key,omitempty" doc:"An air-gapped site instance's transfer public key, as its GET /api/v1/transfers/key shows it (public_key or pem), pinned for the bundles it sends; \"\" unpins it"`
 }
 
 func (s *server) changeSite(w http.ResponseWriter, r *http.Request) {
@@ -168,12 +169,12 @@ func (s *server) changeSite(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if in.DeviceWork == nil && in.UnreachableAfterSeconds == nil {
-		s.fail(w, r, invalidBody("body", "changes nothing; give device_work, unreachable_after_seconds or both"))
+	if in.DeviceWork == nil && in.UnreachableAfterSeconds == nil && in.TransferKey == nil {
+		s.fail(w, r, invalidBody("body", "changes nothing; give device_work, unreachable_after_seconds or transfer_key"))
 		return
 	}
 	site, err := s.Store.UpdateSite(r.Context(), chi.URLParam(r, "siteID"),
-		store.SiteChange{DeviceWork: in.DeviceWork, UnreachableAfter: in.UnreachableAfterSeconds}, event(r, "site.changed"))
+		store.SiteChange{DeviceWork: in.DeviceWork, UnreachableAfter: in.UnreachableAfterSeconds, TransferKey: in.TransferKey}, event(r, "site.changed"))
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -77,10 +77,10 @@ func TestSiteDeviceWork(t *testing.T) {
 		want map[string]string // field → part of its message
 	}{
 		{"both bad", map[string]any{"device_work": "remote", "unreachable_after_seconds": 5},
-			map[string]string{"device_work": `must be central or site_worker, got "remote"`, "unreachable_after_seconds": "must be from 60 (a minute) to 2592000 (30 days) seconds, got 5"}},
+			map[string]string{"device_work": `must be central, site_worker or air_gapped, got "remote"`, "unreachable_after_seconds": "must be from 60 (a minute) to 2592000 (30 days) seconds, got 5"}},
 		{"too long", map[string]any{"unreachable_after_seconds": 2592001}, map[string]string{"unreachable_after_seconds": "got 2592001"}},
 		{"not a number", map[string]any{"unreachable_after_seconds": "an hour"}, map[string]string{"unreachable_after_seconds": ""}},
-		{"nothing", map[string]any{}, map[string]string{"body": "changes nothing; give device_work, unreachable_after_seconds or both"}},
+		{"nothing", map[string]any{}, map[string]string{"body": "changes nothing; give device_work, unreachable_after_seconds or transfer_key"}},
 		{"unknown field", map[string]any{"device_work": "site_worker", "queue": "x"}, map[string]string{"queue": ""}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

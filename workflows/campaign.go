@@ -104,6 +104,9 @@ type behaviour struct {
 	recordWindows bool
 	// closeUnstarted: never-started targets end not_started.
 	closeUnstarted bool
+	// airGap: plans carried to an air-gapped site wait for its results here, and approvals
+	// imported with a plan count at the site (transfer.go).
+	airGap bool
 }
 
 // Campaign runs one campaign: test-bench validation, approval, then waves of asset
@@ -291,6 +294,9 @@ func (c *campaign) run() (CampaignResult, error) {
 }
 
 func (c *campaign) phases() error {
+	if c.v.airGap && c.plan.TransferSite != "" {
+		return c.carried()
+	}
 	bench, prod := c.split()
 	if err := c.validate(bench); err != nil {
 		return err
@@ -322,6 +328,10 @@ func (c *campaign) load() error {
 		for _, w := range c.plan.Waivers {
 			c.waivers[w.AssetID] = BackupWaiver{AssetID: w.AssetID, Actor: w.By, Role: w.Role, Reason: w.Reason, At: w.At.UTC().Format("2006-01-02T15:04:05Z07:00")}
 		}
+	}
+	c.v.airGap = workflow.GetVersion(ctx, airGapVersion, workflow.DefaultVersion, 1) >= 1
+	if c.v.airGap {
+		c.state.Approvals = append(c.state.Approvals, c.plan.ImportedApprovals...)
 	}
 	c.state.PlanDigest, c.state.Policy = c.plan.PlanDigest, c.plan.Policy
 	c.state.ErrorThreshold = c.plan.ErrorThreshold

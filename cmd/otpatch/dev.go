@@ -65,6 +65,9 @@ func runDev(ctx context.Context, args []string) error {
 	if c.checkpointKey == "" {
 		c.checkpointKey = filepath.Join(*dataDir, "audit-checkpoint.key")
 	}
+	if c.transfers.key == "" {
+		c.transfers.key = filepath.Join(*dataDir, "transfer.key")
+	}
 	c.temporal, c.namespace = ts.HostPort(), ts.Namespace()
 	endpoint := c.s3Endpoint
 	if endpoint == "" {

@@ -70,6 +70,10 @@ func runEvidenceVerify(_ context.Context, args []string, out io.Writer) error {
 		} else {
 			fmt.Fprintf(out, "checkpoint key %s (the published key)\n", rep.CheckpointKey)
 		}
+		for _, site := range rep.Sites {
+			fmt.Fprintf(out, "air-gapped site %s: its evidence bundle verified, %d audit events of this campaign in its signed log of %d events (%s), site checkpoint key %s\n",
+				site.Site, site.Events, site.TreeSize, site.Origin, site.CheckpointKey)
+		}
 	}
 	return nil
 }

@@ -150,20 +150,7 @@ func checkOneDeployEach(t *testing.T, c apiClient, token, campID string, targets
 // It returns the campaign id and a function that reads the campaign.
 func startPLCCampaign(t *testing.T, c apiClient, dir string, tokens map[string]string, artifactBytes, maxParallel int) (string, func() campaignState) {
 	t.Helper()
-	bin, _ := binary()
-	manifest := filepath.Join(dir, "manifest.json")
-	artifact := filepath.Join(dir, "plc-2.9.4.fw")
-	if err := os.WriteFile(artifact, bytes.Repeat([]byte("firmware"), artifactBytes/8), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	writeManifest(t, manifest, "ControlStation-PLC", "V2.9.4", "< V2.9.4")
-	runCLI(t, bin, "vendor", "sign", "--key", filepath.Join(dir, "demo-keys", "acme.key"), "--manifest", manifest, "--artifact", artifact)
-	patchID := strings.TrimSpace(runCLI(t, bin, "vendor", "submit", "--url", c.base, "--token", tokens["vendor"], "--manifest", signedManifest(manifest), artifact))
-	waitFor(t, "qualification", func() (bool, string) {
-		var p struct{ Status string }
-		c.json("GET", "/api/v1/patches/"+patchID, tokens["engineer"], nil, &p)
-		return p.Status == "qualified", p.Status
-	})
+	patchID := submitPLCPatch(t, c, dir, tokens, artifactBytes)
 	c.json("PUT", "/api/v1/zones/zone_packaging/window", tokens["engineer"], map[string]any{"cron": "* * * * *", "duration": "1h", "time_zone": "Europe/Zurich", "max_parallel": maxParallel}, nil)
 	var camp struct {
 		ID         string `json:"id"`
@@ -191,6 +178,27 @@ func startPLCCampaign(t *testing.T, c apiClient, dir string, tokens map[string]s
 		return false, s.Status + " " + s.Detail
 	})
 	return camp.ID, status
+}
+
+// submitPLCPatch submits Acme's signed fix for the ControlStation PLCs with dir's demo key and
+// waits until it is qualified.
+func submitPLCPatch(t *testing.T, c apiClient, dir string, tokens map[string]string, artifactBytes int) string {
+	t.Helper()
+	bin, _ := binary()
+	manifest := filepath.Join(dir, "manifest.json")
+	artifact := filepath.Join(dir, "plc-2.9.4.fw")
+	if err := os.WriteFile(artifact, bytes.Repeat([]byte("firmware"), artifactBytes/8), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeManifest(t, manifest, "ControlStation-PLC", "V2.9.4", "< V2.9.4")
+	runCLI(t, bin, "vendor", "sign", "--key", filepath.Join(dir, "demo-keys", "acme.key"), "--manifest", manifest, "--artifact", artifact)
+	patchID := strings.TrimSpace(runCLI(t, bin, "vendor", "submit", "--url", c.base, "--token", tokens["vendor"], "--manifest", signedManifest(manifest), artifact))
+	waitFor(t, "qualification", func() (bool, string) {
+		var p struct{ Status string }
+		c.json("GET", "/api/v1/patches/"+patchID, tokens["engineer"], nil, &p)
+		return p.Status == "qualified", p.Status
+	})
+	return patchID
 }
 
 // plcTargets are the packaging line's four PLCs of the demo plant.

@@ -37,8 +37,9 @@ const maxAnswer = 32 << 20
 // server is the otpatch server at base, called through the generated client with a bearer
 // token.
 type server struct {
-	base string
-	api  *client.ClientWithResponses
+	base   string
+	api    *client.ClientWithResponses
+	bearer client.RequestEditorFn
 }
 
 // newServer returns the otpatch server at base (checked by serverURL), called with token.
@@ -51,7 +52,7 @@ func newServer(base, token string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &server{base: base, api: api}, nil
+	return &server{base: base, api: api, bearer: bearer}, nil
 }
 
 // answerReader sends requests with hc and reads at most maxAnswer bytes of each answer; a

@@ -74,6 +74,8 @@ type config struct {
 	secureCookiesSetting string
 	// temporalClientTLS is TLS (mutual with a client certificate) to the Temporal frontend.
 	temporalClientTLS temporalTLSSettings
+	// transfers is the air-gapped transfer side (transfers.go).
+	transfers transferConfig
 }
 
 // The processes a configuration is for. Each lists and reads only its own settings: the
@@ -127,6 +129,7 @@ func (c *config) serverFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.writesPerMinute, "writes-per-minute", writes, "changes (POST, PUT, PATCH, DELETE) one identity may make a minute before further ones are answered 429 (OTPATCH_WRITES_PER_MINUTE)")
 	fs.StringVar(&c.tlsCert, "tls-cert", env("TLS_CERT", ""), "PEM certificate (chain) for HTTPS on the API address (OTPATCH_TLS_CERT)")
 	fs.StringVar(&c.tlsKey, "tls-key", env("TLS_KEY", ""), "PEM private key for --tls-cert (OTPATCH_TLS_KEY)")
+	c.transfers.flags(fs)
 	days, _ := strconv.Atoi(env("TOKEN_EXPIRY_DAYS", strconv.Itoa(int(api.DefaultTokenLifetime/day))))
 	fs.IntVar(&c.tokenDays, "token-expiry-days", days, "days a new personal API token lasts when its request names no expiry (OTPATCH_TOKEN_EXPIRY_DAYS)")
 	maxDays, _ := strconv.Atoi(env("TOKEN_MAX_EXPIRY_DAYS", strconv.Itoa(int(api.DefaultTokenMaxLifetime/day))))
@@ -336,6 +339,9 @@ func (d *deps) handler(c *config) (http.Handler, error) {
 		return nil, fmt.Errorf("OTPATCH_TRUSTED_PROXIES: %w", err)
 	}
 	deps.TrustedProxies, deps.SecureCookies = proxies, c.secureCookies
+	if err := d.wireTransfers(c, &deps); err != nil {
+		return nil, err
+	}
 	return api.New(deps), nil
 }
 

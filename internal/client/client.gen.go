@@ -377,6 +377,7 @@ func (e CampaignLiveStatus) Valid() bool {
 
 // Defines values for CampaignSiteDeviceWork.
 const (
+	CampaignSiteDeviceWorkAirGapped  CampaignSiteDeviceWork = "air_gapped"
 	CampaignSiteDeviceWorkCentral    CampaignSiteDeviceWork = "central"
 	CampaignSiteDeviceWorkSiteWorker CampaignSiteDeviceWork = "site_worker"
 )
@@ -384,6 +385,8 @@ const (
 // Valid indicates whether the value is a known member of the CampaignSiteDeviceWork enum.
 func (e CampaignSiteDeviceWork) Valid() bool {
 	switch e {
+	case CampaignSiteDeviceWorkAirGapped:
+		return true
 	case CampaignSiteDeviceWorkCentral:
 		return true
 	case CampaignSiteDeviceWorkSiteWorker:
@@ -1136,6 +1139,7 @@ func (e SessionRoleInputRole) Valid() bool {
 
 // Defines values for SiteDeviceWork.
 const (
+	SiteDeviceWorkAirGapped  SiteDeviceWork = "air_gapped"
 	SiteDeviceWorkCentral    SiteDeviceWork = "central"
 	SiteDeviceWorkSiteWorker SiteDeviceWork = "site_worker"
 )
@@ -1143,6 +1147,8 @@ const (
 // Valid indicates whether the value is a known member of the SiteDeviceWork enum.
 func (e SiteDeviceWork) Valid() bool {
 	switch e {
+	case SiteDeviceWorkAirGapped:
+		return true
 	case SiteDeviceWorkCentral:
 		return true
 	case SiteDeviceWorkSiteWorker:
@@ -1154,6 +1160,7 @@ func (e SiteDeviceWork) Valid() bool {
 
 // Defines values for SiteChangeInputDeviceWork.
 const (
+	SiteChangeInputDeviceWorkAirGapped  SiteChangeInputDeviceWork = "air_gapped"
 	SiteChangeInputDeviceWorkCentral    SiteChangeInputDeviceWork = "central"
 	SiteChangeInputDeviceWorkSiteWorker SiteChangeInputDeviceWork = "site_worker"
 )
@@ -1161,6 +1168,8 @@ const (
 // Valid indicates whether the value is a known member of the SiteChangeInputDeviceWork enum.
 func (e SiteChangeInputDeviceWork) Valid() bool {
 	switch e {
+	case SiteChangeInputDeviceWorkAirGapped:
+		return true
 	case SiteChangeInputDeviceWorkCentral:
 		return true
 	case SiteChangeInputDeviceWorkSiteWorker:
@@ -1172,6 +1181,7 @@ func (e SiteChangeInputDeviceWork) Valid() bool {
 
 // Defines values for SiteInputDeviceWork.
 const (
+	SiteInputDeviceWorkAirGapped  SiteInputDeviceWork = "air_gapped"
 	SiteInputDeviceWorkCentral    SiteInputDeviceWork = "central"
 	SiteInputDeviceWorkSiteWorker SiteInputDeviceWork = "site_worker"
 )
@@ -1179,6 +1189,8 @@ const (
 // Valid indicates whether the value is a known member of the SiteInputDeviceWork enum.
 func (e SiteInputDeviceWork) Valid() bool {
 	switch e {
+	case SiteInputDeviceWorkAirGapped:
+		return true
 	case SiteInputDeviceWorkCentral:
 		return true
 	case SiteInputDeviceWorkSiteWorker:
@@ -1743,6 +1755,45 @@ func (e ListTokensParamsState) Valid() bool {
 	}
 }
 
+// Defines values for ListTransfersParamsKind.
+const (
+	ListTransfersParamsKindInventory ListTransfersParamsKind = "inventory"
+	ListTransfersParamsKindPlan      ListTransfersParamsKind = "plan"
+	ListTransfersParamsKindResults   ListTransfersParamsKind = "results"
+)
+
+// Valid indicates whether the value is a known member of the ListTransfersParamsKind enum.
+func (e ListTransfersParamsKind) Valid() bool {
+	switch e {
+	case ListTransfersParamsKindInventory:
+		return true
+	case ListTransfersParamsKindPlan:
+		return true
+	case ListTransfersParamsKindResults:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListTransfersParamsDirection.
+const (
+	In  ListTransfersParamsDirection = "in"
+	Out ListTransfersParamsDirection = "out"
+)
+
+// Valid indicates whether the value is a known member of the ListTransfersParamsDirection enum.
+func (e ListTransfersParamsDirection) Valid() bool {
+	switch e {
+	case In:
+		return true
+	case Out:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListUsersParamsRole.
 const (
 	ListUsersParamsRoleAdmin    ListUsersParamsRole = "admin"
@@ -2158,6 +2209,9 @@ type Campaign struct {
 	Detail    *string          `json:"detail,omitempty"`
 	Id        string           `json:"id"`
 
+	// ImportedFrom On an air-gapped site's instance: the plan bundle the campaign came from (origin, sequence and digest); empty for campaigns planned here
+	ImportedFrom *string `json:"imported_from,omitempty"`
+
 	// Live The workflow's own view, with ?live=1 while the campaign runs
 	Live            *CampaignLive    `json:"live,omitempty"`
 	Name            string           `json:"name"`
@@ -2280,10 +2334,13 @@ type CampaignSiteDeviceWork string
 
 // CampaignSummary defines model for CampaignSummary.
 type CampaignSummary struct {
-	CreatedAt       time.Time             `json:"created_at"`
-	CreatedBy       string                `json:"created_by"`
-	Detail          *string               `json:"detail,omitempty"`
-	Id              string                `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by"`
+	Detail    *string   `json:"detail,omitempty"`
+	Id        string    `json:"id"`
+
+	// ImportedFrom On an air-gapped site's instance: the plan bundle the campaign came from (origin, sequence and digest); empty for campaigns planned here
+	ImportedFrom    *string               `json:"imported_from,omitempty"`
 	Name            string                `json:"name"`
 	NextWindowEnd   *time.Time            `json:"next_window_end,omitempty"`
 	NextWindowStart *time.Time            `json:"next_window_start,omitempty"`
@@ -2534,6 +2591,33 @@ type Health struct {
 type ImportResult struct {
 	Assets   []Asset `json:"assets"`
 	Imported int64   `json:"imported"`
+}
+
+// Imported defines model for Imported.
+type Imported struct {
+	CampaignId *string `json:"campaign_id,omitempty"`
+
+	// Digest SHA-256 of the bundle's header: its identity
+	Digest string `json:"digest"`
+
+	// Duplicate The same bundle as the last one imported of its site and kind: accepted, and nothing changed
+	Duplicate bool `json:"duplicate"`
+
+	// FileSha256 SHA-256 of the whole file, as sha256sum prints it
+	FileSha256 string `json:"file_sha256"`
+
+	// Kind plan, results or inventory
+	Kind string `json:"kind"`
+
+	// NotInInventory Inventory bundles: assets of the site this instance does not have; add them to the inventory to plan with them
+	NotInInventory *[]string `json:"not_in_inventory,omitempty"`
+
+	// Origin The signer's name
+	Origin   string `json:"origin"`
+	Sequence int    `json:"sequence"`
+	SiteId   string `json:"site_id"`
+	Size     int64  `json:"size"`
+	Summary  string `json:"summary"`
 }
 
 // InclusionProof defines model for InclusionProof.
@@ -2950,6 +3034,7 @@ type Plan struct {
 	PatchId        string        `json:"patch_id"`
 	Targets        []PlanTarget  `json:"targets"`
 	ToVersion      *string       `json:"to_version,omitempty"`
+	TransferSite   *string       `json:"transfer_site,omitempty"`
 	Uncovered      *[]string     `json:"uncovered,omitempty"`
 	Waivers        *[]PlanWaiver `json:"waivers,omitempty"`
 	Waves          *[]PlanWave   `json:"waves,omitempty"`
@@ -3302,6 +3387,9 @@ type Site struct {
 	// TaskQueue With device_work site_worker: the Temporal task queue the site's workers poll (otpatch worker --site ID)
 	TaskQueue *string `json:"task_queue,omitempty"`
 
+	// TransferKey With device_work air_gapped: the site instance's transfer public key (base64 of the 32 raw ed25519 bytes), pinned: results and inventory bundles are imported only when it signed them
+	TransferKey *string `json:"transfer_key,omitempty"`
+
 	// UnreachableAfterSeconds With device_work site_worker: how many seconds device work waits for a worker of the site to take it before the asset ends site_unreachable, nothing deployed (60 to 2592000, 30 days)
 	UnreachableAfterSeconds int64 `json:"unreachable_after_seconds"`
 
@@ -3317,14 +3405,17 @@ type SiteDeviceWork string
 
 // SiteChangeInput defines model for SiteChangeInput.
 type SiteChangeInput struct {
-	// DeviceWork central or site_worker
+	// DeviceWork central, site_worker or air_gapped
 	DeviceWork *SiteChangeInputDeviceWork `json:"device_work,omitempty"`
+
+	// TransferKey An air-gapped site instance's transfer public key, as its GET /api/v1/transfers/key shows it (public_key or pem), pinned for the bundles it sends; "" unpins it
+	TransferKey *string `json:"transfer_key,omitempty"`
 
 	// UnreachableAfterSeconds 60 to 2592000 (30 days)
 	UnreachableAfterSeconds *int64 `json:"unreachable_after_seconds,omitempty"`
 }
 
-// SiteChangeInputDeviceWork central or site_worker
+// SiteChangeInputDeviceWork central, site_worker or air_gapped
 type SiteChangeInputDeviceWork string
 
 // SiteCompliance defines model for SiteCompliance.
@@ -3357,7 +3448,7 @@ type SiteComplianceReportPage struct {
 
 // SiteInput defines model for SiteInput.
 type SiteInput struct {
-	// DeviceWork central (the default) or site_worker
+	// DeviceWork central (the default), site_worker or air_gapped
 	DeviceWork *SiteInputDeviceWork `json:"device_work,omitempty"`
 
 	// Name Unique, at most 200 characters
@@ -3367,7 +3458,7 @@ type SiteInput struct {
 	UnreachableAfterSeconds *int64 `json:"unreachable_after_seconds,omitempty"`
 }
 
-// SiteInputDeviceWork central (the default) or site_worker
+// SiteInputDeviceWork central (the default), site_worker or air_gapped
 type SiteInputDeviceWork string
 
 // SitePage defines model for SitePage.
@@ -3497,6 +3588,86 @@ type TotpSetup struct {
 
 	// Secret The TOTP secret, base32, for an authenticator app (6 digits, 30 seconds, SHA-1)
 	Secret string `json:"secret"`
+}
+
+// Transfer defines model for Transfer.
+type Transfer struct {
+	CampaignId *string `json:"campaign_id,omitempty"`
+
+	// CreatedAt When the bundle was made
+	CreatedAt time.Time `json:"created_at"`
+
+	// Detail Results: the site's words on that status
+	Detail *string `json:"detail,omitempty"`
+
+	// Digest SHA-256 of the bundle's header (bundle.json): the bundle's identity
+	Digest string `json:"digest"`
+
+	// Direction out: this instance wrote it; in: this instance imported it
+	Direction string `json:"direction"`
+
+	// ExpiresAt When it stops being accepted
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// FileSha256 SHA-256 of the whole file, as sha256sum prints it
+	FileSha256 string `json:"file_sha256"`
+
+	// Kind plan (central to site), results or inventory (site to central)
+	Kind string `json:"kind"`
+
+	// Origin The signer's name
+	Origin string `json:"origin"`
+
+	// RecordedAt When this instance wrote or imported it
+	RecordedAt time.Time `json:"recorded_at"`
+	RecordedBy string    `json:"recorded_by"`
+	Sequence   int       `json:"sequence"`
+	SiteId     string    `json:"site_id"`
+
+	// Size The file's size in bytes
+	Size int64 `json:"size"`
+
+	// Status Results: the campaign's status at the site when the site wrote them
+	Status *string `json:"status,omitempty"`
+}
+
+// TransferExportInput defines model for TransferExportInput.
+type TransferExportInput struct {
+	// CampaignId The campaign, for plan and results
+	CampaignId *string `json:"campaign_id,omitempty"`
+
+	// ExpiresInDays How many days the bundle is accepted (1 to 90, default 14)
+	ExpiresInDays *int64 `json:"expires_in_days,omitempty"`
+
+	// Kind plan (central instance: an approved campaign of an air-gapped site), results (site instance: an imported campaign as it stands) or inventory (site instance: its assets' installed versions)
+	Kind string `json:"kind"`
+}
+
+// TransferKey defines model for TransferKey.
+type TransferKey struct {
+	// CentralKeyId On an air-gapped site's own instance: the id of the central transfer key it pins
+	CentralKeyId *string `json:"central_key_id,omitempty"`
+
+	// KeyId The key id bundles name it by: the first 8 bytes of SHA-256 of the raw key, in hex
+	KeyId string `json:"key_id"`
+
+	// Origin The signer's name in the bundles this instance writes
+	Origin string `json:"origin"`
+
+	// Pem The same key as a PEM PUBLIC KEY (for openssl and docs/transfer-format.md section 5)
+	Pem string `json:"pem"`
+
+	// PublicKey base64 of the 32 raw ed25519 bytes: what the other side pins (PATCH /api/v1/sites/{siteID} transfer_key at the central instance; OTPATCH_TRANSFER_CENTRAL_KEY at a site)
+	PublicKey string `json:"public_key"`
+
+	// Site On an air-gapped site's own instance: its site id
+	Site *string `json:"site,omitempty"`
+}
+
+// TransferList defines model for TransferList.
+type TransferList struct {
+	// Items The newest 100, newest first
+	Items []Transfer `json:"items"`
 }
 
 // TreeProduct defines model for TreeProduct.
@@ -4312,6 +4483,27 @@ type ListTokensParams struct {
 // ListTokensParamsState defines parameters for ListTokens.
 type ListTokensParamsState string
 
+// ListTransfersParams defines parameters for ListTransfers.
+type ListTransfersParams struct {
+	// SiteId Only this site's
+	SiteId *string `form:"site_id,omitempty" json:"site_id,omitempty"`
+
+	// CampaignId Only this campaign's
+	CampaignId *string `form:"campaign_id,omitempty" json:"campaign_id,omitempty"`
+
+	// Kind Only this kind
+	Kind *ListTransfersParamsKind `form:"kind,omitempty" json:"kind,omitempty"`
+
+	// Direction out: written here; in: imported here
+	Direction *ListTransfersParamsDirection `form:"direction,omitempty" json:"direction,omitempty"`
+}
+
+// ListTransfersParamsKind defines parameters for ListTransfers.
+type ListTransfersParamsKind string
+
+// ListTransfersParamsDirection defines parameters for ListTransfers.
+type ListTransfersParamsDirection string
+
 // ListUsersParams defines parameters for ListUsers.
 type ListUsersParams struct {
 	// Limit How many items to answer (default 100)
@@ -4479,6 +4671,9 @@ type ChangeSiteJSONRequestBody = SiteChangeInput
 
 // CreateTokenJSONRequestBody defines body for CreateToken for application/json ContentType.
 type CreateTokenJSONRequestBody = TokenInput
+
+// ExportTransferJSONRequestBody defines body for ExportTransfer for application/json ContentType.
+type ExportTransferJSONRequestBody = TransferExportInput
 
 // CreateUserJSONRequestBody defines body for CreateUser for application/json ContentType.
 type CreateUserJSONRequestBody = UserInput
@@ -6054,6 +6249,55 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/tokens/{tokenID} (the `GetToken` operationId).
 	GetToken(ctx context.Context, tokenID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListTransfers List the transfer bundles this instance wrote and imported
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/transfers (the `ListTransfers` operationId).
+	ListTransfers(ctx context.Context, params *ListTransfersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ExportTransferWithBody Write a signed transfer bundle
+	//
+	// At the central instance: the plan bundle of an approved campaign of an air-gapped site (409 before approval); asked again before it expires, the same bundle is written again byte for byte. At an air-gapped site's own instance: a results bundle of an imported campaign, or an inventory bundle. Each bundle takes the next sequence number of its site and kind, and the export is audited.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/transfers/export (the `ExportTransfer` operationId).
+	ExportTransferWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ExportTransfer Write a signed transfer bundle
+	//
+	// At the central instance: the plan bundle of an approved campaign of an air-gapped site (409 before approval); asked again before it expires, the same bundle is written again byte for byte. At an air-gapped site's own instance: a results bundle of an imported campaign, or an inventory bundle. Each bundle takes the next sequence number of its site and kind, and the export is audited.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/transfers/export (the `ExportTransfer` operationId).
+	ExportTransfer(ctx context.Context, body ExportTransferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ImportTransferWithBody Import a signed transfer bundle
+	//
+	// The body is the bundle file. It is verified against the pinned key of its signer (a site instance pins the central key; the central instance each site's), its expiry, sequence, files, and content (plan digest, approvals, vendor signature, the site's evidence). A refused bundle is answered 422 with the reason as the rule (damaged, foreign_key, bad_signature, expired, tampered, replayed, sequence_gap, …), audited, and changes nothing. The same bundle as the last imported is a duplicate: 200, nothing changes. A plan bundle starts its campaign at the site; a results bundle updates the campaign at the central instance.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/transfers/import (the `ImportTransfer` operationId).
+	ImportTransferWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetTransferKey Show this instance's transfer key
+	//
+	// The ed25519 key this instance signs transfer bundles with, to pin at the other side. 409 when no transfer key is configured.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/transfers/key (the `GetTransferKey` operationId).
+	GetTransferKey(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListUsers List users with their role grants
 	//
@@ -8695,6 +8939,105 @@ func (c *Client) RevokeToken(ctx context.Context, tokenID string, reqEditors ...
 // Corresponds with GET /api/v1/tokens/{tokenID} (the `GetToken` operationId).
 func (c *Client) GetToken(ctx context.Context, tokenID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetTokenRequest(c.Server, tokenID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListTransfers List the transfer bundles this instance wrote and imported
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/transfers (the `ListTransfers` operationId).
+func (c *Client) ListTransfers(ctx context.Context, params *ListTransfersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListTransfersRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ExportTransferWithBody Write a signed transfer bundle
+//
+// At the central instance: the plan bundle of an approved campaign of an air-gapped site (409 before approval); asked again before it expires, the same bundle is written again byte for byte. At an air-gapped site's own instance: a results bundle of an imported campaign, or an inventory bundle. Each bundle takes the next sequence number of its site and kind, and the export is audited.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/transfers/export (the `ExportTransfer` operationId).
+func (c *Client) ExportTransferWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewExportTransferRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ExportTransfer Write a signed transfer bundle
+//
+// At the central instance: the plan bundle of an approved campaign of an air-gapped site (409 before approval); asked again before it expires, the same bundle is written again byte for byte. At an air-gapped site's own instance: a results bundle of an imported campaign, or an inventory bundle. Each bundle takes the next sequence number of its site and kind, and the export is audited.
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/transfers/export (the `ExportTransfer` operationId).
+func (c *Client) ExportTransfer(ctx context.Context, body ExportTransferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewExportTransferRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ImportTransferWithBody Import a signed transfer bundle
+//
+// The body is the bundle file. It is verified against the pinned key of its signer (a site instance pins the central key; the central instance each site's), its expiry, sequence, files, and content (plan digest, approvals, vendor signature, the site's evidence). A refused bundle is answered 422 with the reason as the rule (damaged, foreign_key, bad_signature, expired, tampered, replayed, sequence_gap, …), audited, and changes nothing. The same bundle as the last imported is a duplicate: 200, nothing changes. A plan bundle starts its campaign at the site; a results bundle updates the campaign at the central instance.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/transfers/import (the `ImportTransfer` operationId).
+func (c *Client) ImportTransferWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewImportTransferRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetTransferKey Show this instance's transfer key
+//
+// The ed25519 key this instance signs transfer bundles with, to pin at the other side. 409 when no transfer key is configured.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/transfers/key (the `GetTransferKey` operationId).
+func (c *Client) GetTransferKey(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetTransferKeyRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -14043,6 +14386,192 @@ func NewGetTokenRequest(server string, tokenID string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListTransfersRequest constructs an http.Request for the ListTransfers method
+func NewListTransfersRequest(server string, params *ListTransfersParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/transfers")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.SiteId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "site_id", *params.SiteId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CampaignId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "campaign_id", *params.CampaignId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Kind != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "kind", *params.Kind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Direction != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "direction", *params.Direction, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewExportTransferRequest calls the generic ExportTransfer builder with application/json body
+func NewExportTransferRequest(server string, body ExportTransferJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewExportTransferRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewExportTransferRequestWithBody constructs an http.Request for the ExportTransfer method, with any body, and a specified content type
+func NewExportTransferRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/transfers/export")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewImportTransferRequestWithBody constructs an http.Request for the ImportTransfer method, with any body, and a specified content type
+func NewImportTransferRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/transfers/import")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetTransferKeyRequest constructs an http.Request for the GetTransferKey method
+func NewGetTransferKeyRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/transfers/key")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListUsersRequest constructs an http.Request for the ListUsers method
 func NewListUsersRequest(server string, params *ListUsersParams) (*http.Request, error) {
 	var err error
@@ -16474,6 +17003,59 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/tokens/{tokenID} (the `GetToken` operationId).
 	GetTokenWithResponse(ctx context.Context, tokenID string, reqEditors ...RequestEditorFn) (*GetTokenResponse, error)
+
+	// ListTransfersWithResponse List the transfer bundles this instance wrote and imported
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/transfers (the `ListTransfers` operationId).
+	ListTransfersWithResponse(ctx context.Context, params *ListTransfersParams, reqEditors ...RequestEditorFn) (*ListTransfersResponse, error)
+
+	// ExportTransferWithBodyWithResponse Write a signed transfer bundle
+	//
+	// At the central instance: the plan bundle of an approved campaign of an air-gapped site (409 before approval); asked again before it expires, the same bundle is written again byte for byte. At an air-gapped site's own instance: a results bundle of an imported campaign, or an inventory bundle. Each bundle takes the next sequence number of its site and kind, and the export is audited.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/transfers/export (the `ExportTransfer` operationId).
+	ExportTransferWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ExportTransferResponse, error)
+
+	// ExportTransferWithResponse Write a signed transfer bundle
+	//
+	// At the central instance: the plan bundle of an approved campaign of an air-gapped site (409 before approval); asked again before it expires, the same bundle is written again byte for byte. At an air-gapped site's own instance: a results bundle of an imported campaign, or an inventory bundle. Each bundle takes the next sequence number of its site and kind, and the export is audited.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/transfers/export (the `ExportTransfer` operationId).
+	ExportTransferWithResponse(ctx context.Context, body ExportTransferJSONRequestBody, reqEditors ...RequestEditorFn) (*ExportTransferResponse, error)
+
+	// ImportTransferWithBodyWithResponse Import a signed transfer bundle
+	//
+	// The body is the bundle file. It is verified against the pinned key of its signer (a site instance pins the central key; the central instance each site's), its expiry, sequence, files, and content (plan digest, approvals, vendor signature, the site's evidence). A refused bundle is answered 422 with the reason as the rule (damaged, foreign_key, bad_signature, expired, tampered, replayed, sequence_gap, …), audited, and changes nothing. The same bundle as the last imported is a duplicate: 200, nothing changes. A plan bundle starts its campaign at the site; a results bundle updates the campaign at the central instance.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/transfers/import (the `ImportTransfer` operationId).
+	ImportTransferWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportTransferResponse, error)
+
+	// GetTransferKeyWithResponse Show this instance's transfer key
+	//
+	// The ed25519 key this instance signs transfer bundles with, to pin at the other side. 409 when no transfer key is configured.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/transfers/key (the `GetTransferKey` operationId).
+	GetTransferKeyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetTransferKeyResponse, error)
 
 	// ListUsersWithResponse List users with their role grants
 	//
@@ -25252,6 +25834,378 @@ func (r GetTokenResponse) ContentType() string {
 	return ""
 }
 
+// ListTransfersResponse401Headers the declared response headers of an HTTP 401 response for ListTransfers
+type ListTransfersResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListTransfersResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListTransfers
+type ListTransfersResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ListTransfersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TransferList
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListTransfersResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ListTransfersResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListTransfersResponse) GetJSON200() *TransferList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListTransfersResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListTransfersResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListTransfersResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ListTransfersResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ListTransfersResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ListTransfersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListTransfersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListTransfersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListTransfersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ExportTransferResponse200Headers the declared response headers of an HTTP 200 response for ExportTransfer
+type ExportTransferResponse200Headers struct {
+	ContentDisposition *string
+	XBundleAgain       *string
+	XBundleDigest      *string
+	XBundleExpires     *string
+	XBundleSHA256      *string
+	XBundleSequence    *string
+}
+
+// ExportTransferResponse401Headers the declared response headers of an HTTP 401 response for ExportTransfer
+type ExportTransferResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ExportTransferResponse4XXHeaders the declared response headers of an HTTP 4XX response for ExportTransfer
+type ExportTransferResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ExportTransferResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ExportTransferResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ExportTransferResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ExportTransferResponse4XXHeaders
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ExportTransferResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ExportTransferResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ExportTransferResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ExportTransferResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ExportTransferResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ExportTransferResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ExportTransferResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ExportTransferResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ExportTransferResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ExportTransferResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ImportTransferResponse401Headers the declared response headers of an HTTP 401 response for ImportTransfer
+type ImportTransferResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ImportTransferResponse4XXHeaders the declared response headers of an HTTP 4XX response for ImportTransfer
+type ImportTransferResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ImportTransferResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Imported
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ImportTransferResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ImportTransferResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ImportTransferResponse) GetJSON200() *Imported {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ImportTransferResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ImportTransferResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ImportTransferResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ImportTransferResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ImportTransferResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ImportTransferResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ImportTransferResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ImportTransferResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ImportTransferResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ImportTransferResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetTransferKeyResponse401Headers the declared response headers of an HTTP 401 response for GetTransferKey
+type GetTransferKeyResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetTransferKeyResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetTransferKey
+type GetTransferKeyResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type GetTransferKeyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TransferKey
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetTransferKeyResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *GetTransferKeyResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetTransferKeyResponse) GetJSON200() *TransferKey {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetTransferKeyResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetTransferKeyResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r GetTransferKeyResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r GetTransferKeyResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r GetTransferKeyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetTransferKeyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetTransferKeyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetTransferKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListUsersResponse401Headers the declared response headers of an HTTP 401 response for ListUsers
 type ListUsersResponse401Headers struct {
 	WWWAuthenticate *string
@@ -29326,6 +30280,89 @@ func (c *ClientWithResponses) GetTokenWithResponse(ctx context.Context, tokenID 
 		return nil, err
 	}
 	return ParseGetTokenResponse(rsp)
+}
+
+// ListTransfersWithResponse List the transfer bundles this instance wrote and imported
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/transfers (the `ListTransfers` operationId).
+func (c *ClientWithResponses) ListTransfersWithResponse(ctx context.Context, params *ListTransfersParams, reqEditors ...RequestEditorFn) (*ListTransfersResponse, error) {
+	rsp, err := c.ListTransfers(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListTransfersResponse(rsp)
+}
+
+// ExportTransferWithBodyWithResponse Write a signed transfer bundle
+//
+// At the central instance: the plan bundle of an approved campaign of an air-gapped site (409 before approval); asked again before it expires, the same bundle is written again byte for byte. At an air-gapped site's own instance: a results bundle of an imported campaign, or an inventory bundle. Each bundle takes the next sequence number of its site and kind, and the export is audited.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/transfers/export (the `ExportTransfer` operationId).
+func (c *ClientWithResponses) ExportTransferWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ExportTransferResponse, error) {
+	rsp, err := c.ExportTransferWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExportTransferResponse(rsp)
+}
+
+// ExportTransferWithResponse Write a signed transfer bundle
+//
+// At the central instance: the plan bundle of an approved campaign of an air-gapped site (409 before approval); asked again before it expires, the same bundle is written again byte for byte. At an air-gapped site's own instance: a results bundle of an imported campaign, or an inventory bundle. Each bundle takes the next sequence number of its site and kind, and the export is audited.
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/transfers/export (the `ExportTransfer` operationId).
+func (c *ClientWithResponses) ExportTransferWithResponse(ctx context.Context, body ExportTransferJSONRequestBody, reqEditors ...RequestEditorFn) (*ExportTransferResponse, error) {
+	rsp, err := c.ExportTransfer(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExportTransferResponse(rsp)
+}
+
+// ImportTransferWithBodyWithResponse Import a signed transfer bundle
+//
+// The body is the bundle file. It is verified against the pinned key of its signer (a site instance pins the central key; the central instance each site's), its expiry, sequence, files, and content (plan digest, approvals, vendor signature, the site's evidence). A refused bundle is answered 422 with the reason as the rule (damaged, foreign_key, bad_signature, expired, tampered, replayed, sequence_gap, …), audited, and changes nothing. The same bundle as the last imported is a duplicate: 200, nothing changes. A plan bundle starts its campaign at the site; a results bundle updates the campaign at the central instance.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/transfers/import (the `ImportTransfer` operationId).
+func (c *ClientWithResponses) ImportTransferWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportTransferResponse, error) {
+	rsp, err := c.ImportTransferWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseImportTransferResponse(rsp)
+}
+
+// GetTransferKeyWithResponse Show this instance's transfer key
+//
+// The ed25519 key this instance signs transfer bundles with, to pin at the other side. 409 when no transfer key is configured.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/transfers/key (the `GetTransferKey` operationId).
+func (c *ClientWithResponses) GetTransferKeyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetTransferKeyResponse, error) {
+	rsp, err := c.GetTransferKey(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetTransferKeyResponse(rsp)
 }
 
 // ListUsersWithResponse List users with their role grants
@@ -37836,6 +38873,387 @@ func ParseGetTokenResponse(rsp *http.Response) (*GetTokenResponse, error) {
 		response.Headers401 = &headers
 	case rsp.StatusCode/100 == 4:
 		var headers GetTokenResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListTransfersResponse parses an HTTP response from a ListTransfersWithResponse call
+func ParseListTransfersResponse(rsp *http.Response) (*ListTransfersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListTransfersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TransferList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListTransfersResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ListTransfersResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseExportTransferResponse parses an HTTP response from a ExportTransferWithResponse call
+func ParseExportTransferResponse(rsp *http.Response) (*ExportTransferResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ExportTransferResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ExportTransferResponse200Headers
+		if values := rsp.Header.Values("Content-Disposition"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Disposition", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentDisposition = &value
+		}
+		if values := rsp.Header.Values("X-Bundle-Again"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Bundle-Again", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XBundleAgain = &value
+		}
+		if values := rsp.Header.Values("X-Bundle-Digest"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Bundle-Digest", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XBundleDigest = &value
+		}
+		if values := rsp.Header.Values("X-Bundle-Expires"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Bundle-Expires", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XBundleExpires = &value
+		}
+		if values := rsp.Header.Values("X-Bundle-SHA256"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Bundle-SHA256", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XBundleSHA256 = &value
+		}
+		if values := rsp.Header.Values("X-Bundle-Sequence"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Bundle-Sequence", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XBundleSequence = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers ExportTransferResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ExportTransferResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseImportTransferResponse parses an HTTP response from a ImportTransferWithResponse call
+func ParseImportTransferResponse(rsp *http.Response) (*ImportTransferResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ImportTransferResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Imported
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ImportTransferResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ImportTransferResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetTransferKeyResponse parses an HTTP response from a GetTransferKeyWithResponse call
+func ParseGetTransferKeyResponse(rsp *http.Response) (*GetTransferKeyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetTransferKeyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TransferKey
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetTransferKeyResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers GetTransferKeyResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

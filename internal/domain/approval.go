@@ -38,6 +38,11 @@ type Plan struct {
 	// target deploys even when its backup fails. Omitted when none, so plans made before
 	// waivers were part of the plan keep their digest.
 	Waivers []PlanWaiver `json:"waivers,omitempty"`
+	// TransferSite is the air-gapped site whose own otpatch instance runs the plan: the
+	// approved plan goes there as a signed transfer bundle, the site validates it on its test
+	// bench and deploys it in the plan's windows, and its results come back the same way.
+	// Omitted for plans the central workers run, so their digests stay as they were.
+	TransferSite string `json:"transfer_site,omitempty"`
 }
 
 // PlanWaiver is an engineer's waiver of the verified backup of one target: the asset deploys

@@ -15,10 +15,16 @@ const (
 	// DeviceWorkSiteWorker: a worker at the site (`otpatch worker --site S`) polls the site's
 	// own task queue and alone reaches the site's devices; it only dials out.
 	DeviceWorkSiteWorker DeviceWork = "site_worker"
+	// DeviceWorkAirGapped: the site has no network path to the central instance. Its own
+	// otpatch instance runs the campaigns that reach it as signed transfer bundles on
+	// removable media, and its results come back the same way (otpatch transfer).
+	DeviceWorkAirGapped DeviceWork = "air_gapped"
 )
 
 // DeviceWorks lists the values of DeviceWork.
-func DeviceWorks() []DeviceWork { return []DeviceWork{DeviceWorkCentral, DeviceWorkSiteWorker} }
+func DeviceWorks() []DeviceWork {
+	return []DeviceWork{DeviceWorkCentral, DeviceWorkSiteWorker, DeviceWorkAirGapped}
+}
 
 // SiteTaskQueue is the Temporal task queue of a site's device work.
 func SiteTaskQueue(siteID string) string { return "otpatch-site-" + siteID }

@@ -83,7 +83,14 @@ type Input struct {
 	Proofs        [][][]byte
 	Checkpoint    audit.TreeCheckpoint
 	CheckpointKey ed25519.PublicKey
+	// Sites are files from the results of air-gapped sites that ran the campaign, by name
+	// under sites/ ("sites/<site>/evidence.tar.gz": the site's own evidence bundle, signed
+	// with its own audit key; "sites/<site>/results.json"). SHA256SUMS covers them.
+	Sites map[string][]byte
 }
+
+// SitesDir holds what air-gapped sites returned of the campaign.
+const SitesDir = "sites/"
 
 // Signer signs SHA256SUMS (audit.Checkpointer.SignEvidence): the raw ed25519 signature.
 type Signer func(sums []byte) []byte
@@ -184,6 +191,12 @@ func render(in Input) (map[string][]byte, error) {
 	}
 	files[FileEvents], files[FileProofs] = events.Bytes(), proofs.Bytes()
 	files[FileReadme] = readme(in)
+	for name, b := range in.Sites {
+		if !strings.HasPrefix(name, SitesDir) || files[name] != nil {
+			return nil, fmt.Errorf("evidence: site file %q is not under %s", name, SitesDir)
+		}
+		files[name] = b
+	}
 	return files, nil
 }
 

@@ -45,6 +45,8 @@ type Report struct {
 	KeyFromBundle  bool   `json:"key_from_bundle"`
 	VendorKey      string `json:"vendor_key"`
 	ManifestSHA256 string `json:"manifest_sha256"`
+	// Sites are the evidence bundles of air-gapped sites inside it, each verified.
+	Sites []SiteReport `json:"sites,omitempty"`
 }
 
 // Verify reads a bundle and checks it offline. published is the checkpoint key the server
@@ -200,7 +202,34 @@ func Verify(r io.Reader, published ed25519.PublicKey) (Report, error) {
 		}
 	}
 	rep.Events = len(leaves)
+
+	// 5. The evidence bundles of air-gapped sites that ran the campaign, each checked with
+	// the site's own audit key inside it (which the signed SHA256SUMS above vouches for).
+	for _, n := range names {
+		site, ok := strings.CutPrefix(n, SitesDir)
+		if !ok || !strings.HasSuffix(site, "/evidence.tar.gz") {
+			continue
+		}
+		site = strings.TrimSuffix(site, "/evidence.tar.gz")
+		sr, err := Verify(bytes.NewReader(files[n]), nil)
+		if err != nil {
+			return rep, &FileError{n, fmt.Sprintf("site %s's evidence bundle does not verify: %v", site, err)}
+		}
+		if sr.CampaignID != rep.CampaignID {
+			return rep, &FileError{n, fmt.Sprintf("site %s's evidence bundle is of campaign %s, not %s", site, sr.CampaignID, rep.CampaignID)}
+		}
+		rep.Sites = append(rep.Sites, SiteReport{Site: site, Events: sr.Events, Origin: sr.Origin, TreeSize: sr.TreeSize, CheckpointKey: sr.CheckpointKey})
+	}
 	return rep, nil
+}
+
+// SiteReport is what verified of an air-gapped site's evidence bundle inside a bundle.
+type SiteReport struct {
+	Site          string `json:"site"`
+	Events        int    `json:"events"`
+	Origin        string `json:"origin"`
+	TreeSize      int64  `json:"tree_size"`
+	CheckpointKey string `json:"checkpoint_key"`
 }
 
 // splitLines splits newline-terminated lines, without their newlines.

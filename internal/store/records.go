@@ -66,6 +66,7 @@ type Site struct {
 	Name             string            `json:"name"`
 	DeviceWork       domain.DeviceWork `json:"device_work" gorm:"default:central" doc:"Where the device work (backup, deploy, verify, restore) of the site's assets runs: central (the central workers reach the devices) or site_worker (a worker at the site polls the site's own task queue and alone reaches them)"`
 	UnreachableAfter int               `json:"unreachable_after_seconds" gorm:"column:unreachable_after_seconds;default:3600" doc:"With device_work site_worker: how many seconds device work waits for a worker of the site to take it before the asset ends site_unreachable, nothing deployed (60 to 2592000, 30 days)"`
+	TransferKey      string            `json:"transfer_key,omitempty" doc:"With device_work air_gapped: the site instance's transfer public key (base64 of the 32 raw ed25519 bytes), pinned: results and inventory bundles are imported only when it signed them"`
 	CreatedAt        time.Time         `json:"created_at"`
 }
 
@@ -141,15 +142,18 @@ type PatchArtifact struct {
 
 // Campaign is the decision to apply one patch to a set of assets.
 type Campaign struct {
-	ID              string     `json:"id"`
-	Name            string     `json:"name"`
-	PatchID         string     `json:"patch_id"`
-	Status          string     `json:"status" enum:"campaign_status"`
-	Detail          string     `json:"detail,omitempty"`
-	CreatedBy       string     `json:"created_by"`
-	Plan            string     `json:"-"`
-	PlanDigest      string     `json:"plan_digest"`
-	WorkflowID      string     `json:"workflow_id"`
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	PatchID    string `json:"patch_id"`
+	Status     string `json:"status" enum:"campaign_status"`
+	Detail     string `json:"detail,omitempty"`
+	CreatedBy  string `json:"created_by"`
+	Plan       string `json:"-"`
+	PlanDigest string `json:"plan_digest"`
+	WorkflowID string `json:"workflow_id"`
+	// ImportedFrom names, on an air-gapped site's own instance, the plan bundle the campaign
+	// came from; empty for campaigns planned here.
+	ImportedFrom    string     `json:"imported_from,omitempty" doc:"On an air-gapped site's instance: the plan bundle the campaign came from (origin, sequence and digest); empty for campaigns planned here"`
 	NextWindowStart *time.Time `json:"next_window_start,omitempty"`
 	NextWindowEnd   *time.Time `json:"next_window_end,omitempty"`
 	CreatedAt       time.Time  `json:"created_at"`
@@ -492,30 +496,33 @@ func (s *Store) SetPatchStatus(ctx context.Context, id string, status domain.Pat
 
 // CreateCampaign stores a campaign with its targets.
 func (s *Store) CreateCampaign(ctx context.Context, c *Campaign, targets []CampaignAsset, ev Event) error {
-	c.CreatedAt, c.UpdatedAt = s.Now(), s.Now()
 	ev.SubjectType, ev.SubjectID, ev.CampaignID, ev.PatchID, ev.WorkflowID = "campaign", c.ID, c.ID, c.PatchID, c.WorkflowID
-	return notFound(s.Write(ctx, ev, func(tx *gorm.DB) error {
-		if err := tx.Create(c).Error; err != nil {
+	return notFound(s.Write(ctx, ev, func(tx *gorm.DB) error { return createCampaign(tx, s.Now(), c, targets) }), "campaign "+c.ID)
+}
+
+// createCampaign inserts a campaign, its targets and the claims of its production targets.
+func createCampaign(tx *gorm.DB, now time.Time, c *Campaign, targets []CampaignAsset) error {
+	c.CreatedAt, c.UpdatedAt = now, now
+	if err := tx.Create(c).Error; err != nil {
+		return err
+	}
+	var claims []AssetClaim
+	for i := range targets {
+		targets[i].CampaignID = c.ID
+		targets[i].UpdatedAt = now
+		if !targets[i].TestBench {
+			claims = append(claims, AssetClaim{AssetID: targets[i].AssetID, CampaignID: c.ID, CreatedAt: now})
+		}
+	}
+	if err := claimed(tx, claims); err != nil {
+		return err
+	}
+	if len(claims) > 0 {
+		if err := tx.Create(&claims).Error; err != nil {
 			return err
 		}
-		var claims []AssetClaim
-		for i := range targets {
-			targets[i].CampaignID = c.ID
-			targets[i].UpdatedAt = s.Now()
-			if !targets[i].TestBench {
-				claims = append(claims, AssetClaim{AssetID: targets[i].AssetID, CampaignID: c.ID, CreatedAt: s.Now()})
-			}
-		}
-		if err := claimed(tx, claims); err != nil {
-			return err
-		}
-		if len(claims) > 0 {
-			if err := tx.Create(&claims).Error; err != nil {
-				return err
-			}
-		}
-		return tx.Create(&targets).Error
-	}), "campaign "+c.ID)
+	}
+	return tx.Create(&targets).Error
 }
 
 // AssetClaim records that a production asset is a target of an open campaign: the primary key

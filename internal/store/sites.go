@@ -13,6 +13,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/signing"
 )
 
 // A site's device-work setting and the presence of its site workers. Presence is telemetry:
@@ -69,12 +70,21 @@ type SiteWorkerSeen struct {
 type SiteChange struct {
 	DeviceWork       *domain.DeviceWork
 	UnreachableAfter *int
+	// TransferKey is the air-gapped site's transfer public key (base64 or PEM); "" unpins it.
+	TransferKey *string
 }
 
 // Check adds what is wrong with the change to v, in the API's field names.
 func (c SiteChange) Check(v *domain.ValidationError) {
 	if c.DeviceWork != nil && !slices.Contains(domain.DeviceWorks(), *c.DeviceWork) {
-		v.Add("device_work", "must be %s or %s, got %q", domain.DeviceWorkCentral, domain.DeviceWorkSiteWorker, string(*c.DeviceWork))
+		v.Add("device_work", "must be %s, %s or %s, got %q", domain.DeviceWorkCentral, domain.DeviceWorkSiteWorker, domain.DeviceWorkAirGapped, string(*c.DeviceWork))
+	}
+	if c.TransferKey != nil && *c.TransferKey != "" {
+		if len(*c.TransferKey) > 1000 {
+			v.Add("transfer_key", "is longer than 1000 characters; give the site's transfer public key as GET /api/v1/transfers/key on the site's instance shows it")
+		} else if _, err := signing.DecodePublic(*c.TransferKey); err != nil {
+			v.Add("transfer_key", "is not an ed25519 public key: give it as base64 of its 32 bytes or as a PEM PUBLIC KEY, as GET /api/v1/transfers/key on the site's instance shows it")
+		}
 	}
 	if c.UnreachableAfter != nil && (*c.UnreachableAfter < MinUnreachableAfter || *c.UnreachableAfter > MaxUnreachableAfter) {
 		v.Add("unreachable_after_seconds", "must be from %d (a minute) to %d (30 days) seconds, got %d", MinUnreachableAfter, MaxUnreachableAfter, *c.UnreachableAfter)
@@ -108,6 +118,17 @@ func (s *Store) UpdateSite(ctx context.Context, id string, c SiteChange, ev Even
 		if c.UnreachableAfter != nil && *c.UnreachableAfter != site.UnreachableAfter {
 			d.From["unreachable_after_seconds"], d.To["unreachable_after_seconds"] = site.UnreachableAfter, *c.UnreachableAfter
 			site.UnreachableAfter = *c.UnreachableAfter
+		}
+		if c.TransferKey != nil {
+			key := ""
+			if *c.TransferKey != "" {
+				pub, _ := signing.DecodePublic(*c.TransferKey) // checked above
+				key = signing.EncodePublic(pub)
+			}
+			if key != site.TransferKey {
+				d.From["transfer_key"], d.To["transfer_key"] = site.TransferKey, key
+				site.TransferKey = key
+			}
 		}
 		if len(d.To) == 0 {
 			return Event{}, ErrUnchanged

@@ -79,7 +79,7 @@ func TestSiteSettings(t *testing.T) {
 		_, err = st.UpdateSite(ctx, site.ID, SiteChange{DeviceWork: &bad, UnreachableAfter: &short}, admin)
 		var ve *domain.ValidationError
 		if !errors.As(err, &ve) || len(ve.Fields) != 2 || ve.Fields[0].Field != "device_work" || ve.Fields[1].Field != "unreachable_after_seconds" ||
-			!strings.Contains(err.Error(), "must be central or site_worker") || !strings.Contains(err.Error(), "from 60 (a minute) to 2592000 (30 days)") {
+			!strings.Contains(err.Error(), "must be central, site_worker or air_gapped") || !strings.Contains(err.Error(), "from 60 (a minute) to 2592000 (30 days)") {
 			t.Fatalf("a bad change: %v, want both fields refused in words", err)
 		}
 		if _, err := st.UpdateSite(ctx, "site_none", SiteChange{DeviceWork: &sw}, admin); !errors.Is(err, ErrNotFound) {

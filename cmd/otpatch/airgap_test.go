@@ -1,0 +1,259 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otpatch/otpatch/internal/signing"
+	"github.com/otpatch/otpatch/internal/testenv"
+	"github.com/otpatch/otpatch/internal/transfer"
+)
+
+// TestAirGappedSite runs the central instance and an air-gapped site's own instance as two
+// otpatch processes with their own data folders, each in a network namespace of its own with
+// no path to the other, exchanging only files: the site's inventory, an approved plan, the
+// site's results. Tampered, expired, replayed and foreign-signed bundles are refused with
+// their reason and change nothing; the central evidence bundle covers the site's run.
+func TestAirGappedSite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two otpatch instances in two network namespaces and a campaign in the demo's windows")
+	}
+	nsC, nsS := testenv.NewNetns(t), testenv.NewNetns(t)
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirC, dirS, media := t.TempDir(), t.TempDir(), t.TempDir()
+	centralAddr := fmt.Sprintf("%s:%d", nsC.NSIP, nsC.Port())
+	siteAddr := fmt.Sprintf("%s:%d", nsS.NSIP, nsS.Port())
+	startIn := func(name string, ns *testenv.Netns, addr string, args ...string) {
+		cmd := ns.Command(bin, append([]string{"dev", "--demo", "--listen", addr}, args...)...)
+		startOtpatchCmd(t, name, cmd, []string{"OTPATCH_SIM_STEP=300ms"}, func(*otpatchProcess) bool {
+			res, err := http.Get("http://" + addr + "/readyz")
+			if err != nil {
+				return false
+			}
+			res.Body.Close()
+			return res.StatusCode == http.StatusOK
+		})
+	}
+	startIn("central", nsC, centralAddr, "--data", dirC)
+	central := apiClient{t: t, base: "http://" + centralAddr}
+	tc := readTokens(t, dirC)
+	var ck struct {
+		PEM   string `json:"pem"`
+		KeyID string `json:"key_id"`
+	}
+	if code := central.json("GET", "/api/v1/transfers/key", tc["engineer"], nil, &ck); code != http.StatusOK || ck.PEM == "" {
+		t.Fatalf("central transfer key: %d", code)
+	}
+	centralKey := filepath.Join(media, "central-transfer-key.pem")
+	if err := os.WriteFile(centralKey, []byte(ck.PEM), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startIn("site", nsS, siteAddr, "--data", dirS, "--transfer-site", "site_basel", "--transfer-central-key", centralKey)
+	site := apiClient{t: t, base: "http://" + siteAddr}
+	ts := readTokens(t, dirS)
+
+	// No network path between them, either way.
+	if nsC.CanDial(siteAddr, 2*time.Second) || nsS.CanDial(centralAddr, 2*time.Second) {
+		t.Fatal("the central instance and the site can reach each other")
+	}
+	cli := func(c apiClient, token string, args ...string) (string, error) {
+		cmd := exec.Command(bin, append(args, "--url", c.base, "--token", token)...)
+		cmd.Env = environWithout("OTPATCH_")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	mustCLI := func(c apiClient, token string, args ...string) string {
+		t.Helper()
+		out, err := cli(c, token, args...)
+		if err != nil {
+			t.Fatalf("otpatch %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+
+	// The site's key is pinned at the central instance, and its inventory comes over.
+	var sk struct {
+		PublicKey    string `json:"public_key"`
+		Site         string `json:"site"`
+		CentralKeyID string `json:"central_key_id"`
+	}
+	site.json("GET", "/api/v1/transfers/key", ts["engineer"], nil, &sk)
+	if sk.Site != "site_basel" || sk.CentralKeyID != ck.KeyID {
+		t.Fatalf("the site instance is not in site mode with the central key: %+v", sk)
+	}
+	if code := central.json("PATCH", "/api/v1/sites/site_basel", tc["admin"], map[string]any{"device_work": "air_gapped", "transfer_key": sk.PublicKey}, nil); code != http.StatusOK {
+		t.Fatalf("pin the site's key: %d", code)
+	}
+	inv := filepath.Join(media, "inventory.tar")
+	out := mustCLI(site, ts["engineer"], "transfer", "export", "--kind", "inventory", "--out", inv)
+	if !strings.Contains(out, "SHA-256 ") {
+		t.Fatalf("export printed no SHA-256:\n%s", out)
+	}
+	if out := mustCLI(central, tc["engineer"], "transfer", "import", inv); !strings.Contains(out, "inventory of site site_basel") {
+		t.Fatalf("inventory import:\n%s", out)
+	}
+
+	// A qualified patch and a campaign of the site's packaging PLCs, approved at the center.
+	patchID := submitPLCPatch(t, central, dirC, tc, 32768)
+	central.json("PUT", "/api/v1/zones/zone_packaging/window", tc["engineer"], map[string]any{"cron": "* * * * *", "duration": "1h", "time_zone": "Europe/Zurich", "max_parallel": 2}, nil)
+	var camp struct {
+		ID         string `json:"id"`
+		PlanDigest string `json:"plan_digest"`
+	}
+	if code := central.json("POST", "/api/v1/campaigns", tc["engineer"], map[string]any{"name": "PLC fix at Basel", "patch_id": patchID, "asset_ids": plcTargets}, &camp); code != http.StatusCreated {
+		t.Fatalf("create campaign: %d", code)
+	}
+	status := func(c apiClient, token string) campaignState {
+		var s campaignState
+		c.json("GET", "/api/v1/campaigns/"+camp.ID, token, nil, &s)
+		return s
+	}
+	waitFor(t, "awaiting approval", func() (bool, string) {
+		s := status(central, tc["engineer"])
+		return s.Status == "awaiting_approval", s.Status
+	})
+	// Before approval there is no plan bundle to write.
+	if out, err := cli(central, tc["engineer"], "transfer", "export", "--kind", "plan", "--campaign", camp.ID, "--out", filepath.Join(media, "early.tar")); err == nil || !strings.Contains(out, "approved") {
+		t.Fatalf("a plan bundle before approval: %v\n%s", err, out)
+	}
+	if code := central.json("POST", "/api/v1/campaigns/"+camp.ID+"/decisions", tc["approver"], map[string]any{"decision": "approve", "plan_digest": camp.PlanDigest}, nil); code != http.StatusOK {
+		t.Fatalf("approve: %d", code)
+	}
+	waitFor(t, "waiting for the site", func() (bool, string) {
+		s := status(central, tc["engineer"])
+		return s.Status == "scheduled" && strings.Contains(s.Detail, "results not returned yet"), s.Status + " " + s.Detail
+	})
+	plan := filepath.Join(media, "plan.tar")
+	mustCLI(central, tc["engineer"], "transfer", "export", "--kind", "plan", "--campaign", camp.ID, "--out", plan)
+
+	// Bundles the site refuses, each for its reason, and nothing changes at the site.
+	siteState := func() string {
+		var cs, tr struct{ Items []json.RawMessage }
+		site.json("GET", "/api/v1/campaigns", ts["engineer"], nil, &cs)
+		site.json("GET", "/api/v1/transfers", ts["engineer"], nil, &tr)
+		return fmt.Sprintf("%d campaigns, %d transfers", len(cs.Items), len(tr.Items))
+	}
+	before := siteState()
+	good, err := os.ReadFile(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	centralPriv, err := signing.LoadOrCreateKey(filepath.Join(dirC, "transfer.key"), "transfer key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, foreignPriv, _ := ed25519.GenerateKey(rand.Reader)
+	forged := func(name string, key ed25519.PrivateKey, seq uint64, created, expires time.Time) string {
+		var buf bytes.Buffer
+		h := transfer.Header{Kind: transfer.KindPlan, SiteID: "site_basel", Sequence: seq, CreatedAt: created, ExpiresAt: expires, Origin: "otpatch/central"}
+		if _, err := transfer.Write(&buf, h, []transfer.File{transfer.BytesFile("plan.json", []byte("{}\n"))}, key); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(media, name)
+		if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	now := time.Now().UTC()
+	tampered := append([]byte(nil), good...)
+	i := len(tampered) - 1
+	for tampered[i] == 0 {
+		i--
+	}
+	tampered[i] ^= 0x01
+	tamperedFile := filepath.Join(media, "tampered.tar")
+	if err := os.WriteFile(tamperedFile, tampered, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for file, reason := range map[string]string{
+		tamperedFile: "(tampered)",
+		forged("expired.tar", centralPriv, 1, now.Add(-48*time.Hour), now.Add(-24*time.Hour)): "(expired)",
+		forged("foreign.tar", foreignPriv, 1, now, now.Add(24*time.Hour)):                     "(foreign_key)",
+	} {
+		out, err := cli(site, ts["engineer"], "transfer", "import", file)
+		if err == nil || !strings.Contains(out, "refused") || !strings.Contains(out, reason) {
+			t.Errorf("%s: want a refusal naming %q: %v\n%s", filepath.Base(file), reason, err, out)
+		}
+		t.Logf("%s: %s", filepath.Base(file), out)
+	}
+	if after := siteState(); after != before {
+		t.Fatalf("refused bundles changed the site: %s, then %s", before, after)
+	}
+
+	// The plan is imported once, and the site runs it in the plan's windows.
+	if out := mustCLI(site, ts["engineer"], "transfer", "import", plan); !strings.Contains(out, "imported") || !strings.Contains(out, "approved by") {
+		t.Fatalf("plan import:\n%s", out)
+	} else {
+		t.Logf("plan import: %s", out)
+	}
+	if out := mustCLI(site, ts["engineer"], "transfer", "import", plan); !strings.Contains(out, "nothing changed") {
+		t.Fatalf("the same plan again:\n%s", out)
+	}
+	replayed := forged("replayed.tar", centralPriv, 1, now, now.Add(24*time.Hour))
+	if out, err := cli(site, ts["engineer"], "transfer", "import", replayed); err == nil || !strings.Contains(out, "(replayed)") {
+		t.Fatalf("a replayed sequence number: %v\n%s", err, out)
+	}
+	waitFor(t, "the site's run", func() (bool, string) {
+		s := status(site, ts["engineer"])
+		return s.Status == "completed", s.Status + " " + s.Detail
+	})
+	if s := status(central, tc["engineer"]); s.Status != "scheduled" || !strings.Contains(s.Detail, "results not returned yet") {
+		t.Fatalf("the central instance assumed results it has not seen: %s %s", s.Status, s.Detail)
+	}
+
+	// The results come back, once; the central campaign ends as the site's did.
+	results := filepath.Join(media, "results.tar")
+	mustCLI(site, ts["engineer"], "transfer", "export", "--kind", "results", "--campaign", camp.ID, "--out", results)
+	if out := mustCLI(central, tc["engineer"], "transfer", "import", results); !strings.Contains(out, "reports campaign") {
+		t.Fatalf("results import:\n%s", out)
+	} else {
+		t.Logf("results import: %s", out)
+	}
+	waitFor(t, "the central campaign to complete", func() (bool, string) {
+		s := status(central, tc["engineer"])
+		return s.Status == "completed", s.Status + " " + s.Detail
+	})
+	s := status(central, tc["engineer"])
+	for _, a := range s.Assets {
+		if a.State != "done" {
+			t.Errorf("asset %s is %s at the central instance", a.AssetID, a.State)
+		}
+	}
+	if out := mustCLI(central, tc["engineer"], "transfer", "import", results); !strings.Contains(out, "nothing changed") {
+		t.Fatalf("the same results again:\n%s", out)
+	}
+
+	// The central evidence bundle covers the site's run, verified with the site's audit key.
+	evidenceFile := filepath.Join(media, "evidence.tar.gz")
+	req, _ := http.NewRequest("GET", central.base+"/api/v1/campaigns/"+camp.ID+"/evidence", nil)
+	req.Header.Set("Authorization", "Bearer "+tc["auditor"])
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("evidence: %v %v", err, res)
+	}
+	var eb bytes.Buffer
+	_, _ = eb.ReadFrom(res.Body)
+	res.Body.Close()
+	if err := os.WriteFile(evidenceFile, eb.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := runCLI(t, bin, "evidence", "verify", evidenceFile); !strings.Contains(out, "air-gapped site site_basel: its evidence bundle verified") {
+		t.Fatalf("evidence verify:\n%s", out)
+	} else {
+		t.Logf("evidence verify: %s", out)
+	}
+}

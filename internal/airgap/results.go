@@ -1,0 +1,266 @@
+package airgap
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/otpatch/otpatch/internal/artifacts"
+	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/evidence"
+	"github.com/otpatch/otpatch/internal/store"
+	"github.com/otpatch/otpatch/internal/transfer"
+)
+
+// resultsDoc is results.json of a results bundle: the campaign at the site when it was
+// written. evidence.tar.gz beside it is the site's evidence bundle of the campaign, with its
+// audit events and their proofs to a checkpoint the site's audit key signed.
+type resultsDoc struct {
+	CampaignID string                `json:"campaign_id"`
+	PlanDigest string                `json:"plan_digest"`
+	Status     domain.CampaignStatus `json:"status"`
+	Detail     string                `json:"detail"`
+	WrittenAt  time.Time             `json:"written_at"`
+	Assets     []resultAsset         `json:"assets"`
+}
+
+type resultAsset struct {
+	store.CampaignAsset
+	Name string `json:"name"`
+	// Log is the device's output during the campaign (at most maxLogLines lines).
+	Log []logLine `json:"log"`
+}
+
+type logLine struct {
+	Stream string    `json:"stream"`
+	Text   string    `json:"text"`
+	At     time.Time `json:"at"`
+}
+
+// maxLogLines bounds the device output one asset's results carry.
+const maxLogLines = 2000
+
+// ExportResults writes a results bundle of an imported campaign, as it stands now, at a
+// site's own instance. A campaign still running can be reported too; later bundles say more.
+func (n *Node) ExportResults(ctx context.Context, campaignID string, expiresIn time.Duration, ev store.Event) (*Exported, error) {
+	if !n.SiteMode() {
+		return nil, invalid("results bundles are written by an air-gapped site's own instance (started with --transfer-site)")
+	}
+	c, err := n.Store.Campaign(ctx, campaignID)
+	if err != nil {
+		return nil, err
+	}
+	if c.ImportedFrom == "" {
+		return nil, invalid("campaign %s was not imported from a plan bundle; only those report back", c.ID)
+	}
+	cas, err := n.Store.CampaignAssets(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	names, err := n.Store.AssetNames(ctx, cas)
+	if err != nil {
+		return nil, err
+	}
+	doc := resultsDoc{CampaignID: c.ID, PlanDigest: c.PlanDigest, Status: domain.CampaignStatus(c.Status), Detail: c.Detail, WrittenAt: n.Store.Now().UTC(), Assets: []resultAsset{}}
+	for _, ca := range cas {
+		ra := resultAsset{CampaignAsset: ca, Name: names[ca.AssetID], Log: []logLine{}}
+		lines, err := n.Store.DeploymentLog(ctx, c.ID, ca.AssetID, store.LogCursor{}, maxLogLines)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range lines {
+			ra.Log = append(ra.Log, logLine{Stream: l.Stream, Text: l.Text, At: l.At})
+		}
+		doc.Assets = append(doc.Assets, ra)
+	}
+	docJSON, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	files := []transfer.File{transfer.BytesFile(fileResults, append(docJSON, '\n'))}
+	if n.Evidence == nil {
+		return nil, fmt.Errorf("this instance makes no evidence bundles (no audit checkpoints): %w", store.ErrConflict)
+	}
+	var ebuf bytes.Buffer
+	if err := n.Evidence(ctx, c.ID, ev.Actor, &ebuf); err != nil {
+		return nil, err
+	}
+	files = append(files, transfer.BytesFile(fileEvidence, ebuf.Bytes()))
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	ev.PatchID = c.PatchID
+	return n.writeNext(ctx, n.Site, transfer.KindResults, expiresIn, files, c.ID, c.Status, c.Detail, ev)
+}
+
+// importResults applies a verified results bundle at the central instance: the targets'
+// states, the site's status of the campaign, the site's evidence bundle kept beside the
+// campaign (and in its evidence), the device output in the deployment log.
+func (n *Node) importResults(ctx context.Context, b *transfer.Bundle, t *store.Transfer, ev *store.Event, details map[string]any, out *Imported) error {
+	raw, err := os.ReadFile(b.FilePath(fileResults))
+	if err != nil {
+		return refused(string(transfer.ReasonMissingFile), "the results bundle holds no %s", fileResults)
+	}
+	var doc resultsDoc
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return refused("bad_results", "%s is not results otpatch can read", fileResults)
+	}
+	c, err := n.Store.Campaign(ctx, doc.CampaignID)
+	if err != nil {
+		return refused("unknown_campaign", "campaign %s is not one of this instance's", doc.CampaignID)
+	}
+	var plan domain.Plan
+	if err := json.Unmarshal([]byte(c.Plan), &plan); err != nil {
+		return fmt.Errorf("campaign %s plan: %w", c.ID, err)
+	}
+	if plan.TransferSite != b.Header.SiteID {
+		return refused(string(transfer.ReasonSite), "campaign %s is not carried to site %s", c.ID, b.Header.SiteID)
+	}
+	if doc.PlanDigest != c.PlanDigest {
+		return refused("plan_digest", "the site ran plan %s; campaign %s's plan is %s", doc.PlanDigest, c.ID, c.PlanDigest)
+	}
+	if !domain.CampaignStatus(c.Status).Terminal() && !validStatus(doc.Status) {
+		return refused("bad_results", "the site reports status %q, which otpatch does not know", doc.Status)
+	}
+	cas, err := n.Store.CampaignAssets(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	target := map[string]bool{}
+	for _, ca := range cas {
+		target[ca.AssetID] = true
+	}
+	changes := map[string]store.AssetChange{}
+	outcomes := []map[string]any{}
+	for _, ra := range doc.Assets {
+		if !target[ra.AssetID] {
+			return refused("bad_results", "the results name asset %s, which is not a target of campaign %s", ra.AssetID, c.ID)
+		}
+		if !validAssetState(domain.AssetState(ra.State)) {
+			return refused("bad_results", "the results give asset %s state %q, which otpatch does not know", ra.AssetID, ra.State)
+		}
+		e := clip(ra.Error, 2000)
+		ch := store.AssetChange{State: domain.AssetState(ra.State), Error: &e, FromVersion: ra.FromVersion, ToVersion: ra.ToVersion}
+		if ra.BackupSHA256 != "" {
+			// The backup stays at the site; its key names it there.
+			ch.Backup = &store.BackupRef{Key: "site:" + b.Header.SiteID + "/" + ra.BackupKey, SHA256: ra.BackupSHA256, Size: ra.BackupSize}
+		}
+		changes[ra.AssetID] = ch
+		o := map[string]any{"asset_id": ra.AssetID, "name": ra.Name, "state": ra.State}
+		if ra.BackupSHA256 != "" {
+			o["backup_sha256"], o["backup_size"] = ra.BackupSHA256, ra.BackupSize
+		}
+		if ra.Error != "" {
+			o["error"] = ra.Error
+		}
+		outcomes = append(outcomes, o)
+	}
+	// The site's evidence: verified with the audit key inside it, which the site's transfer
+	// signature vouches for; kept beside the campaign.
+	ebytes, err := os.ReadFile(b.FilePath(fileEvidence))
+	if err != nil {
+		return refused(string(transfer.ReasonMissingFile), "the results bundle holds no %s", fileEvidence)
+	}
+	rep, err := evidence.Verify(bytes.NewReader(ebytes), nil)
+	if err != nil {
+		return refused("site_evidence", "the site's evidence bundle does not verify: %v", err)
+	}
+	if rep.CampaignID != c.ID {
+		return refused("site_evidence", "the site's evidence bundle is of campaign %s, not %s", rep.CampaignID, c.ID)
+	}
+	prefix := fmt.Sprintf("transfers/%s/results-%d/", b.Header.SiteID, b.Header.Sequence)
+	for name, body := range map[string][]byte{fileEvidence: ebytes, fileResults: raw} {
+		if _, err := n.Objects.Put(ctx, prefix+name, bytes.NewReader(body), artifacts.Expect{Size: int64(len(body))}, "application/octet-stream"); err != nil {
+			return err
+		}
+	}
+	t.CampaignID, t.Status, t.Detail = c.ID, string(doc.Status), clip(doc.Detail, 2000)
+	details["campaign_id"], details["site_status"], details["site_detail"] = c.ID, doc.Status, t.Detail
+	details["outcomes"] = outcomes
+	details["site_evidence"] = map[string]any{"object_key": prefix + fileEvidence, "sha256": sha256Hex(ebytes), "events": rep.Events,
+		"checkpoint_origin": rep.Origin, "checkpoint_tree_size": rep.TreeSize, "checkpoint_key": rep.CheckpointKey}
+	ev.CampaignID, ev.PatchID, ev.Details = c.ID, c.PatchID, details
+	err = n.Store.RecordTransfer(ctx, t, *ev, func(tx *gorm.DB) error { return store.ApplyAssetChanges(tx, n.Store.Now(), c.ID, changes) })
+	if err != nil {
+		return err
+	}
+	for _, ra := range doc.Assets {
+		for _, l := range ra.Log {
+			if err := n.Store.AppendDeploymentLog(ctx, c.ID, ra.AssetID, l.Stream, "[site "+b.Header.SiteID+" "+l.At.UTC().Format(time.RFC3339)+"] "+l.Text); err != nil {
+				return err
+			}
+		}
+	}
+	done := 0
+	for _, ra := range doc.Assets {
+		if domain.AssetState(ra.State).Final() {
+			done++
+		}
+	}
+	out.Summary = fmt.Sprintf("site %s reports campaign %s %s (%s); %d of %d targets ended; the site's evidence holds %d audit events under checkpoint %s",
+		b.Header.SiteID, c.ID, doc.Status, strings.TrimSpace(doc.Detail), done, len(doc.Assets), rep.Events, rep.Origin)
+	return nil
+}
+
+// SiteEvidence reads the site evidence bundles a campaign's imported results left, newest
+// first per site: name under sites/ in the central evidence bundle, and content.
+func (n *Node) SiteEvidence(ctx context.Context, campaignID string) (map[string][]byte, error) {
+	ts, err := n.Store.Transfers(ctx, store.TransferFilter{CampaignID: campaignID, Kind: string(transfer.KindResults), Direction: store.TransferIn, Limit: 1})
+	if err != nil || len(ts) == 0 {
+		return nil, err
+	}
+	t := ts[0]
+	out := map[string][]byte{}
+	prefix := fmt.Sprintf("transfers/%s/results-%d/", t.SiteID, t.Sequence)
+	for _, name := range []string{fileEvidence, fileResults} {
+		r, err := n.Objects.Open(ctx, prefix+name)
+		if err != nil {
+			return nil, err
+		}
+		b, err := io.ReadAll(r)
+		r.Close()
+		if err != nil {
+			return nil, err
+		}
+		out[fmt.Sprintf("sites/%s/%s", t.SiteID, name)] = b
+	}
+	return out, nil
+}
+
+func validStatus(s domain.CampaignStatus) bool {
+	for _, i := range domain.CampaignStatusInfo() {
+		if i.Value == string(s) {
+			return true
+		}
+	}
+	return false
+}
+
+func validAssetState(s domain.AssetState) bool {
+	for _, v := range domain.AssetStates() {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}
