@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -179,7 +181,71 @@ func TestAirGappedSite(t *testing.T) {
 	if err := os.WriteFile(tamperedFile, tampered, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Bundles the central key signed whose content is not what was approved.
+	goodBundle, err := transfer.OpenFile(plan, centralPriv.Public().(ed25519.PublicKey), transfer.Options{Now: now, ExtractTo: filepath.Join(media, "good")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resigned := func(name string, change func(doc map[string]any, manifest []byte) []byte) string {
+		var files []transfer.File
+		for _, f := range goodBundle.Header.Files {
+			b, err := os.ReadFile(goodBundle.FilePath(f.Path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch f.Path {
+			case "plan.json":
+				var doc map[string]any
+				if err := json.Unmarshal(b, &doc); err != nil {
+					t.Fatal(err)
+				}
+				change(doc, nil)
+				b, _ = json.Marshal(doc)
+			case "manifest.json":
+				b = change(nil, b)
+			}
+			files = append(files, transfer.BytesFile(f.Path, b))
+		}
+		var buf bytes.Buffer
+		h := goodBundle.Header
+		h.Files = nil
+		if _, err := transfer.Write(&buf, h, files, centralPriv); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(media, name)
+		if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	keep := func(_ map[string]any, m []byte) []byte { return m }
+	widened := resigned("widened.tar", func(doc map[string]any, m []byte) []byte {
+		if doc != nil { // one more target than was approved: the plan no longer hashes to its digest
+			p := doc["plan"].(map[string]any)
+			ts := p["targets"].([]any)
+			p["targets"] = append(ts, ts[len(ts)-1])
+		}
+		return m
+	})
+	selfApproved := resigned("self-approved.tar", func(doc map[string]any, m []byte) []byte {
+		if doc != nil {
+			doc["approvals"].([]any)[0].(map[string]any)["actor"] = doc["campaign"].(map[string]any)["created_by"]
+		}
+		return keep(doc, m)
+	})
+	unsigned := resigned("manifest-changed.tar", func(doc map[string]any, m []byte) []byte {
+		if m != nil { // the manifest and the hash the plan names, changed together: the vendor's signature fails
+			m = bytes.Replace(m, []byte("Modbus"), []byte("Modbux"), 1)
+		}
+		if doc != nil {
+			doc["patch"].(map[string]any)["manifest_sha256"] = sha256Hex(bytes.Replace(mustRead(t, goodBundle.FilePath("manifest.json")), []byte("Modbus"), []byte("Modbux"), 1))
+		}
+		return m
+	})
 	for file, reason := range map[string]string{
+		widened:      "(plan_digest)",
+		selfApproved: "(approvals)",
+		unsigned:     "(vendor_signature)",
 		tamperedFile: "(tampered)",
 		forged("expired.tar", centralPriv, 1, now.Add(-48*time.Hour), now.Add(-24*time.Hour)): "(expired)",
 		forged("foreign.tar", foreignPriv, 1, now, now.Add(24*time.Hour)):                     "(foreign_key)",
@@ -256,4 +322,18 @@ func TestAirGappedSite(t *testing.T) {
 	} else {
 		t.Logf("evidence verify: %s", out)
 	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }
