@@ -190,6 +190,7 @@ func (c *config) validate(role string) []configProblem {
 			add("OTPATCH_SECURE_COOKIES", "%q is not true or false", c.secureCookiesSetting)
 		}
 		c.identity.problems(add)
+		c.transfers.problems(add)
 		switch {
 		case (c.tlsCert == "") != (c.tlsKey == ""):
 			add("OTPATCH_TLS_CERT/OTPATCH_TLS_KEY", "set both or neither")

@@ -80,7 +80,10 @@ func runEvidenceVerify(_ context.Context, args []string, out io.Writer) error {
 
 // readPublicKey reads a key given as a file (PEM, base64 or the /api/v1/audit/key JSON) or
 // as base64 text.
-func readPublicKey(arg string) (ed25519.PublicKey, error) {
+func readPublicKey(arg string) (ed25519.PublicKey, error) { return readKey("checkpoint key", arg) }
+
+// readKey reads the public key what, given as readPublicKey takes it.
+func readKey(what, arg string) (ed25519.PublicKey, error) {
 	text := arg
 	if b, err := os.ReadFile(arg); err == nil {
 		text = string(b)
@@ -100,13 +103,13 @@ func readPublicKey(arg string) (ed25519.PublicKey, error) {
 			PublicKey string `json:"public_key"`
 		}
 		if err := json.Unmarshal([]byte(t), &doc); err != nil || doc.PublicKey == "" {
-			return nil, fmt.Errorf("checkpoint key %s: JSON without public_key", arg)
+			return nil, fmt.Errorf("%s %s: JSON without public_key", what, arg)
 		}
 		text = doc.PublicKey
 	}
 	pub, err := signing.DecodePublic(text)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint key %s: %w", arg, err)
+		return nil, fmt.Errorf("%s %s: %w", what, arg, err)
 	}
 	return pub, nil
 }

@@ -51,7 +51,7 @@ func (t *transferConfig) node(d *deps) (*airgap.Node, error) {
 		if _, err := d.store.Site(context.Background(), t.site); err != nil {
 			return nil, &usageError{msg: fmt.Sprintf("--transfer-site %s: no such site in this instance's inventory", t.site)}
 		}
-		pub, err := readPublicKey(t.centralKey)
+		pub, err := readKey("central transfer key", t.centralKey)
 		if err != nil {
 			return nil, &usageError{msg: fmt.Sprintf("--transfer-central-key: %v", err)}
 		}
@@ -61,6 +61,31 @@ func (t *transferConfig) node(d *deps) (*airgap.Node, error) {
 		n.TempDir = dir
 	}
 	return n, nil
+}
+
+// problems adds what is wrong with the transfer settings, without creating the key.
+func (t *transferConfig) problems(add func(name, format string, a ...any)) {
+	if t.key == "" {
+		if t.site != "" || t.centralKey != "" {
+			add("OTPATCH_TRANSFER_KEY_FILE", "missing: site mode (OTPATCH_TRANSFER_SITE) needs the site's own signing key")
+		}
+		return
+	}
+	if b, err := os.ReadFile(t.key); err == nil {
+		if _, err := signing.ParsePrivate(b); err != nil {
+			add("OTPATCH_TRANSFER_KEY_FILE", "%s: %v (make one with: openssl genpkey -algorithm ed25519 -out %s)", t.key, err, t.key)
+		}
+	} else if !os.IsNotExist(err) {
+		add("OTPATCH_TRANSFER_KEY_FILE", "%v", err)
+	}
+	if (t.site == "") != (t.centralKey == "") {
+		add("OTPATCH_TRANSFER_SITE/OTPATCH_TRANSFER_CENTRAL_KEY", "set both (an air-gapped site's own instance) or neither (the central instance)")
+	}
+	if t.centralKey != "" {
+		if _, err := readKey("central transfer key", t.centralKey); err != nil {
+			add("OTPATCH_TRANSFER_CENTRAL_KEY", "%v", err)
+		}
+	}
 }
 
 // wireTransfers gives the API its transfer side.
