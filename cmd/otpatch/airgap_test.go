@@ -299,6 +299,12 @@ func TestAirGappedSite(t *testing.T) {
 			t.Errorf("asset %s is %s at the central instance", a.AssetID, a.State)
 		}
 	}
+	var plc struct {
+		InstalledVersion string `json:"installed_version"`
+	}
+	if central.json("GET", "/api/v1/assets/"+plcTargets[0], tc["engineer"], nil, &plc); plc.InstalledVersion != "V2.9.4" {
+		t.Errorf("the central inventory says %s runs %q after the site's results", plcTargets[0], plc.InstalledVersion)
+	}
 	if out := mustCLI(central, tc["engineer"], "transfer", "import", results); !strings.Contains(out, "nothing changed") {
 		t.Fatalf("the same results again:\n%s", out)
 	}

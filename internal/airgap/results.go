@@ -139,6 +139,8 @@ func (n *Node) importResults(ctx context.Context, b *transfer.Bundle, t *store.T
 		target[ca.AssetID] = true
 	}
 	changes := map[string]store.AssetChange{}
+	// What each device runs now, as the site saw it: the inventory follows the outcome.
+	versions := map[string]string{}
 	outcomes := []map[string]any{}
 	for _, ra := range doc.Assets {
 		if !target[ra.AssetID] {
@@ -154,6 +156,16 @@ func (n *Node) importResults(ctx context.Context, b *transfer.Bundle, t *store.T
 			ch.Backup = &store.BackupRef{Key: "site:" + b.Header.SiteID + "/" + ra.BackupKey, SHA256: ra.BackupSHA256, Size: ra.BackupSize}
 		}
 		changes[ra.AssetID] = ch
+		switch domain.AssetState(ra.State) {
+		case domain.AssetDone:
+			if ra.ToVersion != "" {
+				versions[ra.AssetID] = ra.ToVersion
+			}
+		case domain.AssetRolledBack, domain.AssetAborted:
+			if ra.FromVersion != "" {
+				versions[ra.AssetID] = ra.FromVersion
+			}
+		}
 		o := map[string]any{"asset_id": ra.AssetID, "name": ra.Name, "state": ra.State}
 		if ra.BackupSHA256 != "" {
 			o["backup_sha256"], o["backup_size"] = ra.BackupSHA256, ra.BackupSize
@@ -188,7 +200,13 @@ func (n *Node) importResults(ctx context.Context, b *transfer.Bundle, t *store.T
 	details["site_evidence"] = map[string]any{"object_key": prefix + fileEvidence, "sha256": sha256Hex(ebytes), "events": rep.Events,
 		"checkpoint_origin": rep.Origin, "checkpoint_tree_size": rep.TreeSize, "checkpoint_key": rep.CheckpointKey}
 	ev.CampaignID, ev.PatchID, ev.Details = c.ID, c.PatchID, details
-	err = n.Store.RecordTransfer(ctx, t, *ev, func(tx *gorm.DB) error { return store.ApplyAssetChanges(tx, n.Store.Now(), c.ID, changes) })
+	details["installed_versions"] = versions
+	err = n.Store.RecordTransfer(ctx, t, *ev, func(tx *gorm.DB) error {
+		if err := store.ApplyAssetChanges(tx, n.Store.Now(), c.ID, changes); err != nil {
+			return err
+		}
+		return store.SetInstalledVersions(tx, n.Store.Now(), versions)
+	})
 	if err != nil {
 		return err
 	}
