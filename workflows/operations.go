@@ -110,6 +110,9 @@ func (c *campaign) checkPause(req OperatorRequest) error {
 	if err := c.checkOperator(req); err != nil {
 		return err
 	}
+	if c.v.airGap && c.plan.TransferSite != "" {
+		return refusal("state", "the campaign runs at air-gapped site %s, on the site's own instance: pause it there", c.plan.TransferSite)
+	}
 	if c.paused != nil {
 		return refusal("state", "campaign is already paused by %s", c.paused.Actor)
 	}

@@ -150,3 +150,22 @@ func TestImportedApprovalOfAnotherPlanDoesNotCount(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 }
+
+// TestCarriedCampaignPauseRefused: the site's instance runs the campaign; a pause here would
+// hold nothing, so it is refused naming where to pause.
+func TestCarriedCampaignPauseRefused(t *testing.T) {
+	h := newHarness(t, carriedPlan())
+	var site siteResults
+	site.mock(h)
+	h.at(time.Hour, func() { h.decide("u-alice", approve(alice)) })
+	var pause *operation
+	h.at(2*time.Hour, func() {
+		pause = h.operate(UpdatePause, "pause", OperatorRequest{Actor: ed, Reason: "line stop"})
+		site.set(activities.SiteResults{Returned: true, Sequence: 1, Status: domain.CampaignCompleted, Detail: "done"})
+		h.env.SignalWorkflow(SignalSiteResults, nil)
+	})
+	h.run()
+	if pause == nil || pause.rule() != "state" || !strings.Contains(pause.refused.Error(), "pause it there") {
+		t.Fatalf("pause of a carried campaign: %+v, want refused (state)", pause)
+	}
+}

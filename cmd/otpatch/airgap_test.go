@@ -305,6 +305,26 @@ func TestAirGappedSite(t *testing.T) {
 	if central.json("GET", "/api/v1/assets/"+plcTargets[0], tc["engineer"], nil, &plc); plc.InstalledVersion != "V2.9.4" {
 		t.Errorf("the central inventory says %s runs %q after the site's results", plcTargets[0], plc.InstalledVersion)
 	}
+	// The site's events are in the central audit trail, with the site's checkpoint.
+	var evs struct {
+		Items []struct {
+			Details string `json:"details"`
+		} `json:"items"`
+	}
+	central.json("GET", "/api/v1/audit/events?action=transfer.imported&campaign_id="+camp.ID, tc["auditor"], nil, &evs)
+	var imported struct {
+		SiteEvents []struct {
+			Action   string `json:"action"`
+			LeafHash string `json:"leaf_hash"`
+		} `json:"site_events"`
+		SiteEvidence struct {
+			CheckpointOrigin string `json:"checkpoint_origin"`
+		} `json:"site_evidence"`
+	}
+	if len(evs.Items) != 1 || json.Unmarshal([]byte(evs.Items[0].Details), &imported) != nil ||
+		len(imported.SiteEvents) == 0 || len(imported.SiteEvents[0].LeafHash) != 64 || imported.SiteEvidence.CheckpointOrigin == "" {
+		t.Fatalf("the central audit trail does not hold the site's events with its checkpoint: %+v", evs)
+	}
 	if out := mustCLI(central, tc["engineer"], "transfer", "import", results); !strings.Contains(out, "nothing changed") {
 		t.Fatalf("the same results again:\n%s", out)
 	}

@@ -47,6 +47,9 @@ type logLine struct {
 	At     time.Time `json:"at"`
 }
 
+// maxSiteEvents bounds the site events one results import lists in its audit event.
+const maxSiteEvents = 2000
+
 // maxLogLines bounds the device output one asset's results carry.
 const maxLogLines = 2000
 
@@ -181,7 +184,7 @@ func (n *Node) importResults(ctx context.Context, b *transfer.Bundle, t *store.T
 	if err != nil {
 		return refused(string(transfer.ReasonMissingFile), "the results bundle holds no %s", fileEvidence)
 	}
-	rep, err := evidence.Verify(bytes.NewReader(ebytes), nil)
+	rep, siteEvents, err := evidence.VerifiedEvents(ebytes, nil)
 	if err != nil {
 		return refused("site_evidence", "the site's evidence bundle does not verify: %v", err)
 	}
@@ -197,6 +200,21 @@ func (n *Node) importResults(ctx context.Context, b *transfer.Bundle, t *store.T
 	t.CampaignID, t.Status, t.Detail = c.ID, string(doc.Status), clip(doc.Detail, 2000)
 	details["campaign_id"], details["site_status"], details["site_detail"] = c.ID, doc.Status, t.Detail
 	details["outcomes"] = outcomes
+	// The site's events of the campaign, each as the site's log holds it (its sequence number
+	// and hash there): with the site's checkpoint they are proved in the site's log.
+	events := make([]map[string]any, 0, min(len(siteEvents), maxSiteEvents))
+	if len(siteEvents) > maxSiteEvents {
+		details["site_events_not_listed"] = len(siteEvents) - maxSiteEvents // they are in the site's evidence, kept beside
+		siteEvents = siteEvents[len(siteEvents)-maxSiteEvents:]
+	}
+	for _, e := range siteEvents {
+		se := map[string]any{"seq": e.Seq, "at": e.At, "actor": e.Actor, "role": e.Role, "action": e.Action, "leaf_hash": e.LeafHash}
+		if e.AssetID != "" {
+			se["asset_id"] = e.AssetID
+		}
+		events = append(events, se)
+	}
+	details["site_events"] = events
 	details["site_evidence"] = map[string]any{"object_key": prefix + fileEvidence, "sha256": sha256Hex(ebytes), "events": rep.Events,
 		"checkpoint_origin": rep.Origin, "checkpoint_tree_size": rep.TreeSize, "checkpoint_key": rep.CheckpointKey}
 	ev.CampaignID, ev.PatchID, ev.Details = c.ID, c.PatchID, details

@@ -282,3 +282,38 @@ func strictJSON(b []byte, v any) error {
 	}
 	return nil
 }
+
+// SiteEvent is an audit event as audit/events.jsonl holds it, without its details.
+type SiteEvent struct {
+	Seq     int64  `json:"seq"`
+	At      string `json:"at"`
+	Actor   string `json:"actor"`
+	Role    string `json:"role"`
+	Action  string `json:"action"`
+	AssetID string `json:"asset_id,omitempty"`
+	// LeafHash is the event's leaf hash in the site's Merkle tree log (RFC 6962), which the
+	// inclusion proofs lead from to the checkpoint.
+	LeafHash string `json:"leaf_hash"`
+}
+
+// VerifiedEvents verifies a bundle as Verify does and answers its audit events too.
+func VerifiedEvents(b []byte, published ed25519.PublicKey) (Report, []SiteEvent, error) {
+	rep, err := Verify(bytes.NewReader(b), published)
+	if err != nil {
+		return rep, nil, err
+	}
+	files, err := readBundle(bytes.NewReader(b))
+	if err != nil {
+		return rep, nil, err
+	}
+	var out []SiteEvent
+	for _, line := range splitLines(files[FileEvents]) {
+		var e SiteEvent
+		if err := json.Unmarshal(line, &e); err != nil {
+			return rep, nil, &FileError{FileEvents, "a line is not an audit event"}
+		}
+		e.LeafHash = hex.EncodeToString(audit.Hasher.HashLeaf(line))
+		out = append(out, e)
+	}
+	return rep, out, nil
+}

@@ -64,7 +64,7 @@ type Token struct {
 type Site struct {
 	ID               string            `json:"id"`
 	Name             string            `json:"name"`
-	DeviceWork       domain.DeviceWork `json:"device_work" gorm:"default:central" doc:"Where the device work (backup, deploy, verify, restore) of the site's assets runs: central (the central workers reach the devices) or site_worker (a worker at the site polls the site's own task queue and alone reaches them)"`
+	DeviceWork       domain.DeviceWork `json:"device_work" gorm:"default:central" doc:"Where the device work (backup, deploy, verify, restore) of the site's assets runs: central (the central workers reach the devices), site_worker (a worker at the site polls the site's own task queue and alone reaches them) or air_gapped (the site's own otpatch instance runs its campaigns, carried there and back as signed transfer bundles)"`
 	UnreachableAfter int               `json:"unreachable_after_seconds" gorm:"column:unreachable_after_seconds;default:3600" doc:"With device_work site_worker: how many seconds device work waits for a worker of the site to take it before the asset ends site_unreachable, nothing deployed (60 to 2592000, 30 days)"`
 	TransferKey      string            `json:"transfer_key,omitempty" doc:"With device_work air_gapped: the site instance's transfer public key (base64 of the 32 raw ed25519 bytes), pinned: results and inventory bundles are imported only when it signed them"`
 	CreatedAt        time.Time         `json:"created_at"`

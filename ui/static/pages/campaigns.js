@@ -1,9 +1,10 @@
 // Campaigns: the list, planning one from a qualified patch and the assets as they run now, and
 // the campaign page — stage timeline, the plan under review (patch, targets, bench runs, waves,
 // digest), approval, operator controls, waves with per-asset progress (polled live), rollbacks
-// and the assets a campaign ended without patching.
-import { fill, session, api, apiAll, can, h, badge, assetBadge, assetStateWord, assetEndStates, compatBadge, table, link, utc, zoned, short, field, errorBox, announce, hasRoute, terminalCampaign, stateWord, durationWords } from "../lib.js";
-import { siteLink, workerStatusBadge, waitWords } from "./sites.js";
+// and the assets a campaign ended without patching; for a campaign of an air-gapped site, its
+// transfer bundles and the plan bundle to carry there.
+import { fill, session, api, apiAll, can, h, badge, assetBadge, assetStateWord, assetEndStates, compatBadge, table, link, utc, zoned, short, field, errorBox, announce, hasRoute, terminalCampaign, stateWord, durationWords, wordBadge, ApiError } from "../lib.js";
+import { siteLink, workerStatusBadge, waitWords, transferTable } from "./sites.js";
 
 export async function renderList(view) {
   view.append(h("h1", {}, "Campaigns"));
@@ -134,14 +135,32 @@ export async function renderCampaign(view, [id]) {
   const header = h("div", {});
   const timeline = h("section", { "aria-labelledby": "timeline-title" });
   const siteWork = h("section", { "aria-labelledby": "campaign-sites-title", id: "campaign-sites", hidden: true });
+  const carried = h("section", { "aria-labelledby": "campaign-transfer-title", id: "campaign-transfer", hidden: true });
   const review = h("section", { "aria-labelledby": "plan-review-title", id: "plan-review" });
   const actions = h("section", { "aria-labelledby": "actions-title", id: "actions" });
   const waves = h("section", { "aria-labelledby": "waves-title", id: "waves" });
   const rollback = h("section", { "aria-labelledby": "rollback-title", id: "rollback" });
   const ended = h("section", { "aria-labelledby": "end-states-title", id: "end-states" });
   const history = h("section", { "aria-labelledby": "history-title" });
-  view.append(header, timeline, siteWork, review, actions, waves, rollback, ended, history);
-  let actionsKey = "", reviewKey = "";
+  view.append(header, timeline, siteWork, carried, review, actions, waves, rollback, ended, history);
+  let actionsKey = "", reviewKey = "", transferKey = "";
+
+  // A plan carried to an air-gapped site: the site, the campaign's transfer bundles (read with
+  // the campaign) and, for engineers, the plan bundle to download. Only what changes is redrawn,
+  // so the download button keeps its focus.
+  const gapID = (c.plan && c.plan.transfer_site) || "";
+  const readTransfers = async () => gapID && hasRoute("GET", "/api/v1/transfers")
+    ? (await api("/api/v1/transfers?campaign_id=" + encodeURIComponent(id))).items : [];
+  let transfers = await readTransfers().catch(() => []);
+  const gap = gapID ? {
+    site: await api("/api/v1/sites/" + encodeURIComponent(gapID)).catch(() => ({ id: gapID, name: gapID })),
+    state: h("div", {}), list: h("div", {}),
+    bundle: can("engineers") && hasRoute("POST", "/api/v1/transfers/export") ? planBundle(c, () => refresh().catch(() => {})) : null,
+  } : null;
+  if (gap) {
+    carried.hidden = false;
+    fill(carried, h("h2", { id: "campaign-transfer-title" }, "Air-gapped site"), gap.state, gap.bundle && gap.bundle.box, gap.list);
+  }
 
   const draw = (force) => {
     const targets = (c.plan && c.plan.targets) || [];
@@ -171,6 +190,8 @@ export async function renderCampaign(view, [id]) {
           state = (terminalCampaign.includes(c.status) ? (failed ? "ended here: " : "done: ") : "now: ") + stateWord(c.status);
           cls = failed ? "failed" : terminalCampaign.includes(c.status) ? "done" : "current";
         }
+        // A plan carried to an air-gapped site is validated there, not here.
+        if (gap && s.states.includes("testing")) { state = "at the site: its own instance validates the plan on the site's test bench"; cls = "todo"; }
         return h("li", { class: "stage stage-" + cls, "aria-current": i === cur ? "step" : null },
           h("span", { class: "stage-name" }, s.name), " — ", h("span", { class: "stage-state" }, state));
       })));
@@ -186,6 +207,14 @@ export async function renderCampaign(view, [id]) {
       drawReview(review, c, asking && can("deciders") && session.actor.name !== c.created_by);
     }
     drawSites(siteWork, c);
+    if (gap) {
+      const tk = JSON.stringify([c.status, transfers]);
+      if (tk !== transferKey) {
+        transferKey = tk;
+        drawCarried(gap, c, transfers);
+      }
+      if (gap.bundle) gap.bundle.update(c);
+    }
     drawWaves(waves, c);
     drawRollback(rollback, c);
     drawEndStates(ended, c);
@@ -208,6 +237,7 @@ export async function renderCampaign(view, [id]) {
   // the user acted).
   async function refresh(force) {
     c = await api(url + "?live=1");
+    transfers = await readTransfers().catch(() => transfers);
     draw(force);
   }
   draw();
@@ -361,6 +391,85 @@ function drawSites(section, c) {
       assetStateWord("site_unreachable"), "’.") : null);
 }
 
+// drawCarried shows where a plan carried to an air-gapped site stands: the site, whether its
+// results came back, and the campaign's transfer bundles.
+function drawCarried(gap, c, transfers) {
+  const results = transfers.find((t) => t.direction === "in" && t.kind === "results");
+  fill(gap.state,
+    h("p", {}, "The targets are at air-gapped site ", siteLink(gap.site.id, gap.site.name),
+      ". The plan is approved here; then its plan bundle is carried to the site on removable media, where the site's own otpatch instance validates it on the site's test bench and deploys it in the plan's windows. ",
+      "Its results come back the same way, as a results bundle imported here (otpatch transfer import); until then this instance knows nothing of what happened at the site."),
+    results
+      ? h("p", { id: "campaign-results-latest" }, "Latest results from the site (bundle ", String(results.sequence), ", imported ", utc(results.recorded_at), " by ", results.recorded_by, "): ",
+        badge(results.status), results.detail ? " — " + results.detail : "")
+      : h("p", { class: "lead", id: "campaign-results-pending" }, wordBadge("wait", "Results not returned yet"),
+        " No results bundle of site " + gap.site.name + " has been imported for this campaign."));
+  fill(gap.list, h("h3", {}, "Transfer bundles of this campaign"),
+    transferTable("Transfer bundles of campaign " + c.name, transfers, null,
+      { id: "campaign-transfers", empty: "No transfer bundle of this campaign was written or imported yet." }));
+}
+
+// Campaign statuses in which the plan bundle can be written: approved, and not ended.
+const bundleStatuses = ["approved", "scheduled", "deploying"];
+
+// planBundle offers an engineer the campaign's plan bundle: the answer of POST
+// /api/v1/transfers/export is saved as a file (with the session cookie and CSRF token, as api
+// sends them) and its SHA-256 shown, for the operator to compare at the site before importing
+// it. onSaved reloads the campaign and its transfers.
+function planBundle(c, onSaved) {
+  let campaign = c, busy = false;
+  const button = h("button", { type: "button", id: "download-plan-bundle", "aria-describedby": "download-plan-bundle-hint" }, "Download plan bundle");
+  const hint = h("p", { class: "hint", id: "download-plan-bundle-hint" });
+  const result = h("div", { id: "campaign-bundle-result", "aria-live": "polite" });
+  const ready = () => bundleStatuses.includes(campaign.status);
+  button.addEventListener("click", async () => {
+    busy = button.disabled = true;
+    result.replaceChildren();
+    try {
+      const res = await api("/api/v1/transfers/export", { method: "POST", body: { kind: "plan", campaign_id: campaign.id }, raw: true });
+      if (!res.ok) {
+        const text = await res.text();
+        let doc = {};
+        try { doc = text ? JSON.parse(text) : {}; } catch { doc = { detail: text }; }
+        throw new ApiError(res.status, doc);
+      }
+      const blob = await res.blob();
+      const named = /filename="([^"]+)"/.exec(res.headers.get("Content-Disposition") || "");
+      const name = named ? named[1] : campaign.plan.transfer_site + "-plan-" + res.headers.get("X-Bundle-Sequence") + ".tar";
+      const sha = res.headers.get("X-Bundle-SHA256") || "";
+      const href = URL.createObjectURL(blob);
+      const save = h("a", { href, download: name, hidden: true });
+      document.body.append(save);
+      save.click();
+      save.remove();
+      // The browser reads the file from the object URL after the click; it is let go later.
+      setTimeout(() => URL.revokeObjectURL(href), 60000);
+      fill(result,
+        h("p", { class: "ok-text", id: "campaign-bundle-saved" }, "✓ Saved ", h("code", {}, name), " (" + blob.size.toLocaleString("en") + " bytes, bundle " + res.headers.get("X-Bundle-Sequence") + ")",
+          res.headers.get("X-Bundle-Again") === "true" ? ": the bundle written before, the same file again." : "."),
+        h("p", {}, "Its SHA-256, to compare with what the import prints at the site before trusting the copy: ", h("code", { id: "campaign-bundle-sha256" }, sha)));
+      announce("The plan bundle " + name + " was saved.", "ok");
+      await onSaved();
+    } catch (err) {
+      fill(result, errorBox(err));
+      announce("The plan bundle was not written.", "error");
+    } finally {
+      busy = false;
+      button.disabled = !ready();
+    }
+  });
+  const box = h("div", { class: "card", id: "campaign-bundle" }, h("h3", {}, "Plan bundle for the site"), hint, button, result);
+  const update = (now) => {
+    campaign = now;
+    if (!busy) button.disabled = !ready();
+    hint.textContent = ready()
+      ? "One signed file with the approved plan, its approvals and the patch's files, for the site's own instance (otpatch transfer import FILE there). Asked again before it expires, the same file is written again."
+      : terminalCampaign.includes(campaign.status) ? "The campaign has ended; no plan bundle is written for it."
+        : "The plan bundle can be written once the plan is approved.";
+  };
+  return { box, update };
+}
+
 // drawEndStates groups the assets the campaign ended without patching, or restored after an
 // abort, each group under its own words.
 function drawEndStates(section, c) {
@@ -430,7 +539,8 @@ function drawActions(section, c, paused, refresh) {
   const opsRoute = (op) => hasRoute("POST", "/api/v1/campaigns/{campaignID}/" + op);
   if (can("engineers") && !terminalCampaign.includes(c.status)) {
     const ops = [];
-    if (!paused && opsRoute("pause")) ops.push(["pause", "Pause", "No new asset will start; assets already in flight finish their step. The campaign stays paused until someone resumes it, and it may miss its maintenance window.", false]);
+    // A campaign carried to an air-gapped site runs there: it is paused at the site's instance.
+    if (!paused && opsRoute("pause") && !(c.plan && c.plan.transfer_site)) ops.push(["pause", "Pause", "No new asset will start; assets already in flight finish their step. The campaign stays paused until someone resumes it, and it may miss its maintenance window.", false]);
     if (paused && opsRoute("resume")) ops.push(["resume", "Resume", "Assets that have not started yet will start again in the next open window.", false]);
     if (opsRoute("abort")) ops.push(["abort", "Abort", "No new work starts. Assets in flight are rolled back to their verified backups; assets already verified stay patched. The campaign ends ‘aborted’ and cannot be resumed.", true]);
     if (ops.length) {

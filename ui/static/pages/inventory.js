@@ -14,7 +14,10 @@ export async function render(view) {
     siteLink(s.id, s.name), " (" + zones.filter((z) => z.site_id === s.id).length + " zones) — device work ",
     s.device_work === "site_worker"
       ? ["on a site worker: ", workerStatusBadge(s.worker_status, (s.workers || []).filter((w) => w.polling).length, { class: "site-worker-status" })]
-      : "central"))));
+      : s.device_work === "air_gapped"
+        ? ["air-gapped: its own otpatch instance runs its campaigns, carried as transfer bundles",
+          s.transfer_key ? null : h("span", { class: "warn-text site-transfer-key-none" }, " ⚠ no transfer key pinned")]
+        : "central"))));
   view.append(h("h2", {}, "Zones"), table("Zones", ["Zone", "Site", "SL-T", "Test bench", "Window", "Max parallel"], zones.map((z) =>
     h("tr", {}, h("td", {}, z.name), h("td", {}, siteName[z.site_id] || z.site_id), h("td", {}, "SL " + z.sl_t), h("td", {}, z.test_bench ? "yes" : "no"),
       h("td", {}, h("code", {}, z.window.cron || "—"), " for " + durationWords(z.window.duration) + ", " + (z.window.time_zone || "")), h("td", {}, String(z.window.max_parallel || "—")))),
