@@ -105,7 +105,9 @@ func TestCarriedCampaignAborted(t *testing.T) {
 	var site siteResults
 	site.mock(h)
 	h.at(time.Hour, func() { h.decide("u-alice", approve(alice)) })
-	h.at(2*time.Hour, func() { h.operate(UpdateAbort, "abort", OperatorRequest{Actor: ed, Reason: "vendor recalled the firmware"}) })
+	h.at(2*time.Hour, func() {
+		h.operate(UpdateAbort, "abort", OperatorRequest{Actor: ed, Reason: "vendor recalled the firmware"})
+	})
 	res := h.run()
 	if res.Status != domain.CampaignAborted || !strings.Contains(res.Detail, "site site_b") {
 		t.Fatalf("result %+v, want aborted, naming the site", res)

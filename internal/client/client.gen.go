@@ -3379,7 +3379,7 @@ type SimulatedDevice struct {
 type Site struct {
 	CreatedAt time.Time `json:"created_at"`
 
-	// DeviceWork Where the device work (backup, deploy, verify, restore) of the site's assets runs: central (the central workers reach the devices) or site_worker (a worker at the site polls the site's own task queue and alone reaches them)
+	// DeviceWork Where the device work (backup, deploy, verify, restore) of the site's assets runs: central (the central workers reach the devices), site_worker (a worker at the site polls the site's own task queue and alone reaches them) or air_gapped (the site's own otpatch instance runs its campaigns, carried there and back as signed transfer bundles)
 	DeviceWork SiteDeviceWork `json:"device_work"`
 	Id         string         `json:"id"`
 	Name       string         `json:"name"`
@@ -3400,7 +3400,7 @@ type Site struct {
 	Workers []SiteWorker `json:"workers"`
 }
 
-// SiteDeviceWork Where the device work (backup, deploy, verify, restore) of the site's assets runs: central (the central workers reach the devices) or site_worker (a worker at the site polls the site's own task queue and alone reaches them)
+// SiteDeviceWork Where the device work (backup, deploy, verify, restore) of the site's assets runs: central (the central workers reach the devices), site_worker (a worker at the site polls the site's own task queue and alone reaches them) or air_gapped (the site's own otpatch instance runs its campaigns, carried there and back as signed transfer bundles)
 type SiteDeviceWork string
 
 // SiteChangeInput defines model for SiteChangeInput.
