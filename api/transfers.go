@@ -138,6 +138,15 @@ func (s *server) importTransfer(w http.ResponseWriter, r *http.Request) {
 	if !s.transfersReady(w, r) {
 		return
 	}
+	acceptGap := false
+	switch v := r.URL.Query().Get("accept_gap"); v {
+	case "", "0", "false":
+	case "1", "true":
+		acceptGap = true
+	default:
+		s.fail(w, r, &domain.ValidationError{What: "query", Fields: []domain.FieldError{{Field: "accept_gap", Message: fmt.Sprintf("must be true or false, got %q", v)}}})
+		return
+	}
 	ctx := r.Context()
 	f, err := os.CreateTemp(s.Transfers.TempDir, ".otpatch-upload-*.tar")
 	if err != nil {
@@ -155,7 +164,7 @@ func (s *server) importTransfer(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, invalidBody("body", "the bundle did not arrive whole: "+err.Error()))
 		return
 	}
-	res, err := s.Transfers.Import(ctx, f.Name(), event(r, "transfer.imported"))
+	res, err := s.Transfers.Import(ctx, f.Name(), event(r, "transfer.imported"), acceptGap)
 	if reason, detail, ok := airgap.Reason(err); ok {
 		s.refuseTransfer(w, r, reason, detail)
 		return
@@ -257,6 +266,7 @@ func (s *server) transferOperations() []operation {
 				"its expiry, sequence, files, and content (plan digest, approvals, vendor signature, the site's evidence). A refused bundle is answered 422 with the reason as the rule " +
 				"(damaged, foreign_key, bad_signature, expired, tampered, replayed, sequence_gap, …), audited, and changes nothing. The same bundle as the last imported is a duplicate: 200, nothing changes. " +
 				"A plan bundle starts its campaign at the site; a results bundle updates the campaign at the central instance.",
+			Query: []param{qBool("accept_gap", "Import a bundle although bundles before it never arrived (refused otherwise as sequence_gap): the operator's decision, recorded with the numbers missed")},
 			BodyType: "application/x-tar", BodySchema: map[string]any{"type": "string", "format": "binary"},
 			Answers: []answer{ok(airgap.Imported{})}, Handle: s.importTransfer},
 	}

@@ -56,6 +56,8 @@ type recordActivities struct {
 
 	mu    sync.Mutex
 	marks map[string]chan struct{}
+	// results are what air-gapped sites reported, by campaign (ReadSiteResults).
+	results map[string]activities.SiteResults
 }
 
 // notRecorded are the activities the recorded workflows never call.
@@ -225,6 +227,11 @@ func (recordDevice) DeviceVerify(_ context.Context, in activities.DeviceVerifyIn
 func (recordDevice) DeviceRestore(context.Context, activities.DeviceRestoreInput) (activities.DeviceReport, error) {
 	return recordReport, nil
 }
+func (r *recordActivities) ReadSiteResults(_ context.Context, id string) (activities.SiteResults, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.results[id], nil
+}
 func (r *recordActivities) MarkNotStarted(context.Context, activities.EndInput) error { return nil }
 func (r *recordActivities) WindowOccurrence(ctx context.Context, in activities.OccurrenceInput) (activities.OccurrenceResult, error) {
 	return (&activities.Activities{}).WindowOccurrence(ctx, in)
@@ -297,8 +304,11 @@ type scenario struct {
 	targets      []activities.Target
 	beforeWindow func(r *recording, id string)
 	inWindow     func(r *recording, id string)
-	status       domain.CampaignStatus
-	detail       string // a part of the result's detail
+	// plan changes the scenario's plan; preapproved plans need no decision (imported ones).
+	plan        func(p *activities.CampaignPlan)
+	preapproved bool
+	status      domain.CampaignStatus
+	detail      string // a part of the result's detail
 }
 
 func TestRecordHistories(t *testing.T) {
@@ -338,6 +348,35 @@ func TestRecordHistories(t *testing.T) {
 		{name: "site", targets: []activities.Target{target("site-plc1", "line1", 1, 1, w, time.Minute)}, status: domain.CampaignCompleted},
 		{name: "site-rolled-back", targets: []activities.Target{target("site-bad-plc1", "line1", 1, 1, w, time.Minute)}, status: domain.CampaignRolledBack},
 		{name: "site-unreachable", targets: []activities.Target{target("unreachable-plc1", "line1", 1, 1, w, time.Minute)}, status: domain.CampaignRolledBack},
+		{
+			// The central instance's side of a plan carried to an air-gapped site: approved
+			// here, then the site's results, imported, end it.
+			name:    "carried",
+			targets: []activities.Target{target("plc1", "line1", 1, 1, w, time.Minute)},
+			plan:    func(p *activities.CampaignPlan) { p.TransferSite = "plant-x" },
+			beforeWindow: func(r *recording, id string) {
+				waitForStatus(r.ctx, r.t, r.c, CampaignWorkflowID(id), domain.CampaignScheduled)
+				r.plant.mu.Lock()
+				r.plant.results[id] = activities.SiteResults{Returned: true, Sequence: 1, Status: domain.CampaignCompleted, Detail: "1 assets patched and verified",
+					Assets: map[string]domain.AssetState{"bench1": domain.AssetDone, "plc1": domain.AssetDone}}
+				r.plant.mu.Unlock()
+				if err := r.c.SignalWorkflow(r.ctx, CampaignWorkflowID(id), "", SignalSiteResults, nil); err != nil {
+					r.t.Fatal(err)
+				}
+			},
+			status: domain.CampaignCompleted, detail: "at site plant-x",
+		},
+		{
+			// The site's side: the plan came with its approval, which counts here.
+			name:        "imported",
+			targets:     []activities.Target{target("plc1", "line1", 1, 1, w, time.Minute)},
+			preapproved: true,
+			plan: func(p *activities.CampaignPlan) {
+				p.Imported = true
+				p.ImportedApprovals = []domain.Approval{{Actor: bob.Name, Role: bob.Role, PlanDigest: p.PlanDigest, At: time.Now().UTC()}}
+			},
+			status: domain.CampaignCompleted,
+		},
 		{
 			// An engineer pauses while plc1 deploys: plc1 finishes, plc2 waits for the resume.
 			name:    "paused",
@@ -405,11 +444,14 @@ func TestRecordHistories(t *testing.T) {
 		},
 	}
 
-	plant := &recordActivities{plans: map[string]activities.CampaignPlan{}, marks: map[string]chan struct{}{},
+	plant := &recordActivities{plans: map[string]activities.CampaignPlan{}, marks: map[string]chan struct{}{}, results: map[string]activities.SiteResults{},
 		holds: map[string]chan struct{}{assetKey("rec-paused", "plc1"): make(chan struct{}), assetKey("rec-aborted", "plc2"): make(chan struct{})}}
 	for _, sc := range scenarios {
 		p := completePlan(newPlan(append([]activities.Target{benchTarget("bench1")}, sc.targets...)...))
 		p.CampaignID = "rec-" + sc.name
+		if sc.plan != nil {
+			sc.plan(&p)
+		}
 		plant.plans[p.CampaignID] = p
 	}
 	r := &recording{ctx: ctx, t: t, c: c, plant: plant}
@@ -440,6 +482,9 @@ func TestRecordHistories(t *testing.T) {
 		runs[id] = run
 	}
 	for _, sc := range scenarios {
+		if sc.preapproved {
+			continue
+		}
 		id := "rec-" + sc.name
 		waitForStatus(ctx, t, c, CampaignWorkflowID(id), domain.CampaignAwaitingApproval)
 		r.decide(id, "approve", approve(alice))

@@ -139,7 +139,12 @@ func TestAirGappedSite(t *testing.T) {
 		return s.Status == "scheduled" && strings.Contains(s.Detail, "results not returned yet"), s.Status + " " + s.Detail
 	})
 	plan := filepath.Join(media, "plan.tar")
-	mustCLI(central, tc["engineer"], "transfer", "export", "--kind", "plan", "--campaign", camp.ID, "--out", plan)
+	first := mustCLI(central, tc["engineer"], "transfer", "export", "--kind", "plan", "--campaign", camp.ID, "--out", plan)
+	// A copy lost on the way is written again, byte for byte.
+	again := mustCLI(central, tc["engineer"], "transfer", "export", "--kind", "plan", "--campaign", camp.ID, "--out", filepath.Join(media, "plan-again.tar"))
+	if !strings.Contains(again, "written again") || sha256Hex(mustRead(t, plan)) != sha256Hex(mustRead(t, filepath.Join(media, "plan-again.tar"))) {
+		t.Fatalf("the plan bundle written again differs:\n%s\n%s", first, again)
+	}
 
 	// Bundles the site refuses, each for its reason, and nothing changes at the site.
 	siteState := func() string {
@@ -282,9 +287,18 @@ func TestAirGappedSite(t *testing.T) {
 	}
 
 	// The results come back, once; the central campaign ends as the site's did.
+	// The first results bundle is lost on the way: the second is refused as a gap until an
+	// operator accepts the gap, which the audit trail records.
+	mustCLI(site, ts["engineer"], "transfer", "export", "--kind", "results", "--campaign", camp.ID, "--out", filepath.Join(media, "results-lost.tar"))
 	results := filepath.Join(media, "results.tar")
 	mustCLI(site, ts["engineer"], "transfer", "export", "--kind", "results", "--campaign", camp.ID, "--out", results)
-	if out := mustCLI(central, tc["engineer"], "transfer", "import", results); !strings.Contains(out, "reports campaign") {
+	if out, err := cli(central, tc["engineer"], "transfer", "import", results); err == nil || !strings.Contains(out, "(sequence_gap)") || !strings.Contains(out, "bundle 1 never arrived") {
+		t.Fatalf("results after a lost bundle: %v\n%s", err, out)
+	}
+	if s := status(central, tc["engineer"]); !strings.Contains(s.Detail, "results not returned yet") {
+		t.Fatalf("a refused results bundle changed the campaign: %s %s", s.Status, s.Detail)
+	}
+	if out := mustCLI(central, tc["engineer"], "transfer", "import", "--accept-gap", results); !strings.Contains(out, "reports campaign") {
 		t.Fatalf("results import:\n%s", out)
 	} else {
 		t.Logf("results import: %s", out)
@@ -320,10 +334,17 @@ func TestAirGappedSite(t *testing.T) {
 		SiteEvidence struct {
 			CheckpointOrigin string `json:"checkpoint_origin"`
 		} `json:"site_evidence"`
+		GapAccepted struct {
+			MissedFrom int `json:"missed_from"`
+			MissedTo   int `json:"missed_to"`
+		} `json:"gap_accepted"`
 	}
 	if len(evs.Items) != 1 || json.Unmarshal([]byte(evs.Items[0].Details), &imported) != nil ||
 		len(imported.SiteEvents) == 0 || len(imported.SiteEvents[0].LeafHash) != 64 || imported.SiteEvidence.CheckpointOrigin == "" {
 		t.Fatalf("the central audit trail does not hold the site's events with its checkpoint: %+v", evs)
+	}
+	if imported.GapAccepted.MissedFrom != 1 || imported.GapAccepted.MissedTo != 1 {
+		t.Errorf("the accepted gap is not recorded: %+v", imported.GapAccepted)
 	}
 	if out := mustCLI(central, tc["engineer"], "transfer", "import", results); !strings.Contains(out, "nothing changed") {
 		t.Fatalf("the same results again:\n%s", out)

@@ -91,7 +91,7 @@ func commands() []command {
 		{"vendor submit", "--url URL --token TOKEN [--presigned] [--wait] MANIFEST ARTIFACT...", "submit a signed manifest and its artifacts, with progress", vendorSubmit},
 		{"csaf ingest", "--url URL --token TOKEN FILE...", "load CSAF 2.0 advisories", runCSAFIngest},
 		{"transfer export", "--url URL --token TOKEN --kind plan|results|inventory [--campaign ID] [--out FILE]", "write a signed transfer bundle for or from an air-gapped site, and print its size and SHA-256", runTransferExport},
-		{"transfer import", "--url URL --token TOKEN FILE...", "verify and import transfer bundles: a plan at the site's instance, results or inventory at the central one", runTransferImport},
+		{"transfer import", "--url URL --token TOKEN [--accept-gap] FILE...", "verify and import transfer bundles: a plan at the site's instance, results or inventory at the central one", runTransferImport},
 		{"transfer key", "--url URL --token TOKEN [--pem]", "print the instance's transfer public key, to pin at the other side", runTransferKey},
 		{"evidence verify", "[--checkpoint-key KEY] [--json] BUNDLE", "check a campaign's evidence bundle offline", runEvidenceVerifyStdout},
 		{"config check", "[--role server|worker|site-worker] [--site SITE] [--connect] [settings of that role]", "validate a production configuration and say what is missing", runConfigCheck},

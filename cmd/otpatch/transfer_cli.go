@@ -123,6 +123,7 @@ func attachmentName(cd string) string {
 func runTransferImport(ctx context.Context, args []string) error {
 	fs, rawURL, token := transferFlags("transfer import")
 	asJSON := fs.Bool("json", false, "print what the server answered, as JSON")
+	acceptGap := fs.Bool("accept-gap", false, "import a bundle although bundles before it never arrived (refused otherwise); the decision is recorded in the audit trail with the numbers missed")
 	files, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -140,7 +141,12 @@ func runTransferImport(ctx context.Context, args []string) error {
 			return err
 		}
 		h := sha256.New()
-		res, err := srv.api.ImportTransferWithBodyWithResponse(ctx, "application/x-tar", io.TeeReader(f, h))
+		params := &client.ImportTransferParams{}
+		if *acceptGap {
+			yes := client.ImportTransferParamsAcceptGap("true")
+			params.AcceptGap = &yes
+		}
+		res, err := srv.api.ImportTransferWithBodyWithResponse(ctx, params, "application/x-tar", io.TeeReader(f, h))
 		f.Close()
 		if err != nil {
 			return srv.noAnswer(ctx, err)

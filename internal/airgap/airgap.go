@@ -166,7 +166,11 @@ var importLimits = transfer.Options{MaxFileSize: 4 << 30, MaxTotalSize: MaxBundl
 // plan bundles on a site's own instance, results and inventory bundles on the central one.
 // ev is the audit event template of the person importing it. A refused bundle changes
 // nothing and yields an error Reason understands.
-func (n *Node) Import(ctx context.Context, file string, ev store.Event) (Imported, error) {
+//
+// acceptGap imports a bundle whose sequence number is more than one above the last imported
+// (the bundles between never arrived): an operator's explicit decision, recorded with the
+// numbers missed in the import's audit event.
+func (n *Node) Import(ctx context.Context, file string, ev store.Event, acceptGap bool) (Imported, error) {
 	peek, err := transfer.PeekFile(file)
 	var pub ed25519.PublicKey
 	opt := importLimits
@@ -210,6 +214,12 @@ func (n *Node) Import(ctx context.Context, file string, ev store.Event) (Importe
 	}
 	out := Imported{Kind: h.Kind, SiteID: h.SiteID, Sequence: h.Sequence, Digest: b.Digest, FileSHA256: b.SHA256, Size: b.Size, Origin: h.Origin}
 	dup, err := transfer.CheckSequence(last.Sequence, last.Digest, h, b.Digest)
+	var gap *transfer.Refusal
+	if errors.As(err, &gap) && gap.Reason == transfer.ReasonSequenceGap && acceptGap {
+		err = nil
+	} else {
+		gap = nil
+	}
 	if err != nil {
 		return Imported{}, err
 	}
@@ -223,6 +233,9 @@ func (n *Node) Import(ctx context.Context, file string, ev store.Event) (Importe
 	ev.Action, ev.SubjectType, ev.SubjectID = "transfer.imported", "site", h.SiteID
 	details := map[string]any{"kind": h.Kind, "site_id": h.SiteID, "sequence": h.Sequence, "digest": b.Digest, "file_sha256": b.SHA256,
 		"size": b.Size, "origin": h.Origin, "key_id": h.KeyID, "created_at": h.CreatedAt, "expires_at": h.ExpiresAt}
+	if gap != nil {
+		details["gap_accepted"] = map[string]any{"last_imported": last.Sequence, "missed_from": last.Sequence + 1, "missed_to": h.Sequence - 1}
+	}
 	switch h.Kind {
 	case transfer.KindPlan:
 		err = n.importPlan(ctx, b, t, &ev, details, &out)

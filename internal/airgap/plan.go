@@ -76,8 +76,8 @@ type planArtifact struct {
 }
 
 // ExportPlan writes the plan bundle of an approved campaign for its air-gapped site. A
-// campaign whose last plan bundle has not expired gets that bundle again, byte for byte (the
-// site takes it as a duplicate), so a copy lost on the way costs nothing.
+// campaign whose plan bundle has not expired gets that bundle again, byte for byte, with its
+// sequence number: the site takes it as a duplicate, or in its place when it was lost.
 func (n *Node) ExportPlan(ctx context.Context, campaignID string, expiresIn time.Duration, ev store.Event) (*Exported, error) {
 	if n.SiteMode() {
 		return nil, invalid("this is site %s's own instance; plan bundles are written by the central instance", n.Site)
@@ -109,11 +109,14 @@ func (n *Node) ExportPlan(ctx context.Context, campaignID string, expiresIn time
 	files = append(files, transfer.BytesFile(filePlan, append(docJSON, '\n')))
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 
-	last, ok, err := n.Store.LastTransfer(ctx, plan.TransferSite, string(transfer.KindPlan), store.TransferOut)
+	// The campaign's own bundle, written before and not expired, is written again: a copy
+	// lost on the way is replaced by the same bundle, in its place in the sequence.
+	before, err := n.Store.Transfers(ctx, store.TransferFilter{SiteID: plan.TransferSite, CampaignID: c.ID, Kind: string(transfer.KindPlan), Direction: store.TransferOut, Limit: 1})
 	if err != nil {
 		return nil, err
 	}
-	if ok && last.CampaignID == c.ID && n.Store.Now().Before(last.ExpiresAt) {
+	if len(before) == 1 && n.Store.Now().Before(before[0].ExpiresAt) {
+		last := before[0]
 		h := transfer.Header{Kind: transfer.KindPlan, SiteID: last.SiteID, Sequence: last.Sequence, CreatedAt: last.CreatedAt, ExpiresAt: last.ExpiresAt, Origin: last.Origin}
 		e, err := n.write(h, files)
 		if err != nil {

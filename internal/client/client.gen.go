@@ -1794,6 +1794,30 @@ func (e ListTransfersParamsDirection) Valid() bool {
 	}
 }
 
+// Defines values for ImportTransferParamsAcceptGap.
+const (
+	ImportTransferParamsAcceptGapFalse ImportTransferParamsAcceptGap = "false"
+	ImportTransferParamsAcceptGapN0    ImportTransferParamsAcceptGap = "0"
+	ImportTransferParamsAcceptGapN1    ImportTransferParamsAcceptGap = "1"
+	ImportTransferParamsAcceptGapTrue  ImportTransferParamsAcceptGap = "true"
+)
+
+// Valid indicates whether the value is a known member of the ImportTransferParamsAcceptGap enum.
+func (e ImportTransferParamsAcceptGap) Valid() bool {
+	switch e {
+	case ImportTransferParamsAcceptGapFalse:
+		return true
+	case ImportTransferParamsAcceptGapN0:
+		return true
+	case ImportTransferParamsAcceptGapN1:
+		return true
+	case ImportTransferParamsAcceptGapTrue:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListUsersParamsRole.
 const (
 	ListUsersParamsRoleAdmin    ListUsersParamsRole = "admin"
@@ -4504,6 +4528,15 @@ type ListTransfersParamsKind string
 // ListTransfersParamsDirection defines parameters for ListTransfers.
 type ListTransfersParamsDirection string
 
+// ImportTransferParams defines parameters for ImportTransfer.
+type ImportTransferParams struct {
+	// AcceptGap Import a bundle although bundles before it never arrived (refused otherwise as sequence_gap): the operator's decision, recorded with the numbers missed
+	AcceptGap *ImportTransferParamsAcceptGap `form:"accept_gap,omitempty" json:"accept_gap,omitempty"`
+}
+
+// ImportTransferParamsAcceptGap defines parameters for ImportTransfer.
+type ImportTransferParamsAcceptGap string
+
 // ListUsersParams defines parameters for ListUsers.
 type ListUsersParams struct {
 	// Limit How many items to answer (default 100)
@@ -6288,7 +6321,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/transfers/import (the `ImportTransfer` operationId).
-	ImportTransferWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ImportTransferWithBody(ctx context.Context, params *ImportTransferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetTransferKey Show this instance's transfer key
 	//
@@ -9017,8 +9050,8 @@ func (c *Client) ExportTransfer(ctx context.Context, body ExportTransferJSONRequ
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/transfers/import (the `ImportTransfer` operationId).
-func (c *Client) ImportTransferWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewImportTransferRequestWithBody(c.Server, contentType, body)
+func (c *Client) ImportTransferWithBody(ctx context.Context, params *ImportTransferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewImportTransferRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -14517,7 +14550,7 @@ func NewExportTransferRequestWithBody(server string, contentType string, body io
 }
 
 // NewImportTransferRequestWithBody constructs an http.Request for the ImportTransfer method, with any body, and a specified content type
-func NewImportTransferRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewImportTransferRequestWithBody(server string, params *ImportTransferParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -14533,6 +14566,33 @@ func NewImportTransferRequestWithBody(server string, contentType string, body io
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.AcceptGap != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "accept_gap", *params.AcceptGap, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
@@ -17044,7 +17104,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/transfers/import (the `ImportTransfer` operationId).
-	ImportTransferWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportTransferResponse, error)
+	ImportTransferWithBodyWithResponse(ctx context.Context, params *ImportTransferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportTransferResponse, error)
 
 	// GetTransferKeyWithResponse Show this instance's transfer key
 	//
@@ -30340,8 +30400,8 @@ func (c *ClientWithResponses) ExportTransferWithResponse(ctx context.Context, bo
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/transfers/import (the `ImportTransfer` operationId).
-func (c *ClientWithResponses) ImportTransferWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportTransferResponse, error) {
-	rsp, err := c.ImportTransferWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) ImportTransferWithBodyWithResponse(ctx context.Context, params *ImportTransferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportTransferResponse, error) {
+	rsp, err := c.ImportTransferWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
