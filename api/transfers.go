@@ -266,7 +266,7 @@ func (s *server) transferOperations() []operation {
 				"its expiry, sequence, files, and content (plan digest, approvals, vendor signature, the site's evidence). A refused bundle is answered 422 with the reason as the rule " +
 				"(damaged, foreign_key, bad_signature, expired, tampered, replayed, sequence_gap, …), audited, and changes nothing. The same bundle as the last imported is a duplicate: 200, nothing changes. " +
 				"A plan bundle starts its campaign at the site; a results bundle updates the campaign at the central instance.",
-			Query: []param{qBool("accept_gap", "Import a bundle although bundles before it never arrived (refused otherwise as sequence_gap): the operator's decision, recorded with the numbers missed")},
+			Query:    []param{qBool("accept_gap", "Import a bundle although bundles before it never arrived (refused otherwise as sequence_gap): the operator's decision, recorded with the numbers missed")},
 			BodyType: "application/x-tar", BodySchema: map[string]any{"type": "string", "format": "binary"},
 			Answers: []answer{ok(airgap.Imported{})}, Handle: s.importTransfer},
 	}
