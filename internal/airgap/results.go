@@ -149,6 +149,13 @@ func (n *Node) importResults(ctx context.Context, b *transfer.Bundle, t *store.T
 		if !target[ra.AssetID] {
 			return refused("bad_results", "the results name asset %s, which is not a target of campaign %s", ra.AssetID, c.ID)
 		}
+		if len(ra.Log) > maxLogLines {
+			return refused("bad_results", "the results carry %d lines of device output for asset %s; at most %d are taken", len(ra.Log), ra.AssetID, maxLogLines)
+		}
+		if len(ra.FromVersion) > 100 || len(ra.ToVersion) > 100 || len(ra.BackupKey) > 500 || (ra.BackupSHA256 != "" && len(ra.BackupSHA256) != 64) {
+			return refused("bad_results", "the results give asset %s versions, a backup key or a backup SHA-256 otpatch does not take (too long, or not a SHA-256 in hex)", ra.AssetID)
+		}
+		ra.Name = clip(ra.Name, 200)
 		if !validAssetState(domain.AssetState(ra.State)) {
 			return refused("bad_results", "the results give asset %s state %q, which otpatch does not know", ra.AssetID, ra.State)
 		}
@@ -219,21 +226,28 @@ func (n *Node) importResults(ctx context.Context, b *transfer.Bundle, t *store.T
 		"checkpoint_origin": rep.Origin, "checkpoint_tree_size": rep.TreeSize, "checkpoint_key": rep.CheckpointKey}
 	ev.CampaignID, ev.PatchID, ev.Details = c.ID, c.PatchID, details
 	details["installed_versions"] = versions
+	// The device output, with the outcome, in the same transaction: an import is whole or not.
+	var lines []store.DeploymentLogLine
+	for _, ra := range doc.Assets {
+		for _, l := range ra.Log {
+			lines = append(lines, store.NewDeploymentLogLine(c.ID, ra.AssetID, clip(l.Stream, 20),
+				"[site "+b.Header.SiteID+" "+l.At.UTC().Format(time.RFC3339)+"] "+l.Text, n.Store.Now()))
+		}
+	}
 	err = n.Store.RecordTransfer(ctx, t, *ev, func(tx *gorm.DB) error {
 		if err := store.ApplyAssetChanges(tx, n.Store.Now(), c.ID, changes); err != nil {
 			return err
 		}
-		return store.SetInstalledVersions(tx, n.Store.Now(), versions)
+		if err := store.SetInstalledVersions(tx, n.Store.Now(), versions); err != nil {
+			return err
+		}
+		if len(lines) == 0 {
+			return nil
+		}
+		return tx.CreateInBatches(lines, 500).Error
 	})
 	if err != nil {
 		return err
-	}
-	for _, ra := range doc.Assets {
-		for _, l := range ra.Log {
-			if err := n.Store.AppendDeploymentLog(ctx, c.ID, ra.AssetID, l.Stream, "[site "+b.Header.SiteID+" "+l.At.UTC().Format(time.RFC3339)+"] "+l.Text); err != nil {
-				return err
-			}
-		}
 	}
 	done := 0
 	for _, ra := range doc.Assets {

@@ -58,6 +58,13 @@ var logSeq atomic.Int64
 // AppendDeploymentLog records device output. It is not part of the audit chain: the chain
 // records each operation and its outcome; the log keeps the device's own words beside them.
 func (s *Store) AppendDeploymentLog(ctx context.Context, campaignID, assetID, stream, text string) error {
+	l := NewDeploymentLogLine(campaignID, assetID, stream, text, s.Now())
+	return s.db.WithContext(ctx).Create(&l).Error
+}
+
+// NewDeploymentLogLine is one piece of device output as the log keeps it: text that
+// PostgreSQL takes, at most MaxDeploymentLogText bytes, numbered after every piece before it.
+func NewDeploymentLogLine(campaignID, assetID, stream, text string, at time.Time) DeploymentLogLine {
 	// PostgreSQL's TEXT takes neither NUL nor invalid UTF-8, which an installer may print.
 	text = strings.ToValidUTF8(strings.ReplaceAll(text, "\x00", ""), "\uFFFD")
 	if len(text) > MaxDeploymentLogText {
@@ -77,8 +84,7 @@ func (s *Store) AppendDeploymentLog(ctx context.Context, campaignID, assetID, st
 			break
 		}
 	}
-	l := DeploymentLogLine{ID: NewID("log"), Seq: seq, CampaignID: campaignID, AssetID: assetID, Stream: stream, Text: text, At: s.Now()}
-	return s.db.WithContext(ctx).Create(&l).Error
+	return DeploymentLogLine{ID: NewID("log"), Seq: seq, CampaignID: campaignID, AssetID: assetID, Stream: stream, Text: text, At: at}
 }
 
 // LogCursor is where a page of a deployment log starts: after the piece with this seq and id.
