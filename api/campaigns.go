@@ -199,7 +199,14 @@ func (s *server) airGapScope(ctx context.Context, named []string, assets map[str
 		}
 	}
 	if gap == "" {
-		return "", cands, nil
+		// The central workers reach no device of an air-gapped site: not its test bench either.
+		out := make([]domain.Candidate, 0, len(cands))
+		for _, c := range cands {
+			if !gapped[siteOfZone[c.ZoneID]] {
+				out = append(out, c)
+			}
+		}
+		return "", out, nil
 	}
 	if len(bySite) > 1 {
 		var parts []string

@@ -12,7 +12,6 @@ import (
 
 	"github.com/otpatch/otpatch/internal/adapters/simulator"
 	"github.com/otpatch/otpatch/internal/audit"
-	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/evidence"
 	"github.com/otpatch/otpatch/internal/store"
 )
@@ -77,14 +76,15 @@ func (s *server) campaignEvidence(w http.ResponseWriter, r *http.Request) {
 
 // EvidenceWriter writes campaigns' evidence bundles as GET /api/v1/campaigns/{id}/evidence
 // does, for a site's results bundle (internal/airgap).
-func EvidenceWriter(d Deps) func(ctx context.Context, campaignID, actor string, w io.Writer) error {
+func EvidenceWriter(d Deps) func(ctx context.Context, campaignID string, by store.Event, w io.Writer) error {
 	s := &server{Deps: d}
-	return func(ctx context.Context, campaignID, actor string, w io.Writer) error {
+	return func(ctx context.Context, campaignID string, by store.Event, w io.Writer) error {
 		cpr := s.Store.Checkpointer()
 		if cpr == nil {
 			return fmt.Errorf("audit checkpoints are not configured; an evidence bundle needs them: %w", store.ErrConflict)
 		}
-		in, err := s.evidenceInput(ctx, campaignID, store.Event{Actor: actor, Role: string(domain.RoleEngineer), Action: "campaign.evidence_exported"})
+		by.Action = "campaign.evidence_exported"
+		in, err := s.evidenceInput(ctx, campaignID, by)
 		if err != nil {
 			return err
 		}

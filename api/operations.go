@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -80,6 +81,9 @@ func (s *server) windowChanged(r *http.Request, zoneID string, win domain.Window
 	}
 	actor := actorOf(r)
 	for _, c := range cs {
+		if fixedAtSite(c) {
+			continue // its plan, windows included, is the one carried to the site
+		}
 		ev := event(r, "campaign.replanned")
 		ev.WorkflowID = c.WorkflowID
 		ev.Details = map[string]any{"zone_id": zoneID, "window": win, "rule": "a changed window changes the plan digest; approvals of the earlier plan no longer count"}
@@ -97,6 +101,24 @@ func (s *server) windowChanged(r *http.Request, zoneID string, win domain.Window
 			s.Logger.Error("window change: telling the campaign failed", "campaign_id", c.ID, "err", err)
 		}
 	}
+}
+
+// fixedAtSite reports whether a campaign's plan can no longer change here: it was imported
+// from the central instance (an air-gapped site's own), or it is carried to an air-gapped site
+// and approved. A changed plan must be approved centrally and carried again.
+func fixedAtSite(c store.Campaign) bool {
+	if c.ImportedFrom != "" {
+		return true
+	}
+	var p struct {
+		TransferSite string `json:"transfer_site"`
+	}
+	_ = json.Unmarshal([]byte(c.Plan), &p)
+	switch domain.CampaignStatus(c.Status) {
+	case domain.CampaignDraft, domain.CampaignTesting, domain.CampaignAwaitingApproval:
+		return false
+	}
+	return p.TransferSite != ""
 }
 
 // listAlarms answers a page of alarms, newest first.

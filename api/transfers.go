@@ -173,7 +173,7 @@ func (s *server) importTransfer(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if !res.Duplicate && res.CampaignID != "" {
+	if res.CampaignID != "" && (!res.Duplicate || res.Kind == transfer.KindResults) {
 		s.afterImport(context.WithoutCancel(ctx), r, res)
 	}
 	writeJSON(w, http.StatusOK, res)
@@ -181,7 +181,7 @@ func (s *server) importTransfer(w http.ResponseWriter, r *http.Request) {
 
 // afterImport tells the engine: a site's instance starts an imported campaign; the central
 // instance wakes the campaign that waits for the site's results (it reads them from the
-// store, and looks by itself every hour, so a lost signal delays and loses nothing).
+// store, and looks by itself every day, so a lost signal delays and loses nothing).
 func (s *server) afterImport(ctx context.Context, r *http.Request, res airgap.Imported) {
 	switch res.Kind {
 	case transfer.KindPlan:
@@ -194,7 +194,7 @@ func (s *server) afterImport(ctx context.Context, r *http.Request, res airgap.Im
 			return
 		}
 		if err := s.Temporal.SignalWorkflow(ctx, workflows.CampaignWorkflowID(res.CampaignID), "", workflows.SignalSiteResults, nil); err != nil {
-			s.Logger.Warn("telling the campaign of the site's results failed; it looks again within the hour", "err", err, "campaign", res.CampaignID)
+			s.Logger.Warn("telling the campaign of the site's results failed; it looks again within the day; importing the same bundle again tells it too", "err", err, "campaign", res.CampaignID)
 		}
 	}
 }

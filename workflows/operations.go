@@ -208,6 +208,9 @@ func (c *campaign) checkWindowChange(ctx workflow.Context, ch WindowChange) erro
 	if c.state.Status.Terminal() || c.ended {
 		return refusal("state", "campaign is %s; it has ended", c.state.Status)
 	}
+	if err := c.fixedPlan(); err != nil {
+		return err
+	}
 	if c.plan.CampaignID == "" {
 		return refusal("state", "campaign has not loaded its plan yet")
 	}
@@ -259,4 +262,20 @@ func (c *campaign) replan(ctx workflow.Context, digest, why string) (voided int,
 	c.replanned = why
 	c.windowChanged = true
 	return voided, true
+}
+
+// fixedPlan refuses a change of plan that cannot be carried out: at an air-gapped site's
+// own instance the plan is the one approved centrally, and a plan carried to a site cannot
+// change once approved, for the site runs the one it was given.
+func (c *campaign) fixedPlan() error {
+	if !c.v.airGap {
+		return nil
+	}
+	if c.plan.Imported {
+		return refusal("state", "this plan was approved at the central instance and carried here; change it there, have it approved, and carry the new plan")
+	}
+	if c.plan.TransferSite != "" && c.state.Status != domain.CampaignAwaitingApproval && c.state.Status != domain.CampaignTesting && c.state.Status != domain.CampaignDraft {
+		return refusal("state", "the approved plan is carried to air-gapped site %s, which runs it as approved; abort this campaign and plan a new one", c.plan.TransferSite)
+	}
+	return nil
 }

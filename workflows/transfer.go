@@ -28,8 +28,9 @@ const SignalSiteResults = "site-results"
 const airGapVersion = "air-gapped-sites"
 
 // siteResultsLook is how often a campaign waiting for an air-gapped site's results looks at
-// the store without a signal.
-const siteResultsLook = time.Hour
+// the store without a signal: daily, so that a campaign waiting months for a site keeps a
+// short history (a handful of events a day).
+const siteResultsLook = 24 * time.Hour
 
 // carried is the campaign of a plan carried to an air-gapped site, at the central instance:
 // approval here (the site's test bench validates before production there), then the site's
@@ -51,7 +52,7 @@ func (c *campaign) carried() error {
 	ch := workflow.GetSignalChannel(c.ctx, SignalSiteResults)
 	var seen uint64
 	for {
-		// Wake on a signal, an abort, or after an hour to look anyway.
+		// Wake on a signal, an abort, or after a day to look anyway.
 		if _, err := workflow.AwaitWithTimeout(c.ctx, siteResultsLook, func() bool { return c.abort != nil || ch.Len() > 0 }); err != nil {
 			return err
 		}

@@ -79,7 +79,7 @@ func TestCarriedCampaignWaitsForSiteResults(t *testing.T) {
 }
 
 // TestCarriedCampaignLooksWithoutSignal: results imported while the signal was lost are taken
-// at the next hourly look.
+// at the next daily look.
 func TestCarriedCampaignLooksWithoutSignal(t *testing.T) {
 	h := newHarness(t, carriedPlan())
 	var site siteResults
@@ -169,5 +169,38 @@ func TestCarriedCampaignPauseRefused(t *testing.T) {
 	h.run()
 	if pause == nil || pause.rule() != "state" || !strings.Contains(pause.refused.Error(), "pause it there") {
 		t.Fatalf("pause of a carried campaign: %+v, want refused (state)", pause)
+	}
+}
+
+// TestCarriedPlanFixedOnceApproved: the approved plan of a carried campaign is the one the
+// site runs, and an imported plan is the one approved centrally: neither changes where it is.
+func TestCarriedPlanFixedOnceApproved(t *testing.T) {
+	h := newHarness(t, carriedPlan())
+	var site siteResults
+	site.mock(h)
+	h.at(time.Hour, func() { h.decide("u-alice", approve(alice)) })
+	longer := window("0 2 * * 0", 6*time.Hour, 2)
+	var change *reply[WindowChangeResponse]
+	h.at(2*time.Hour, func() {
+		change = send[WindowChangeResponse](h, UpdateWindow, "window", WindowChange{ZoneID: "line1", Window: longer, Actor: ed})
+		site.set(activities.SiteResults{Returned: true, Sequence: 1, Status: domain.CampaignCompleted, Detail: "done"})
+		h.env.SignalWorkflow(SignalSiteResults, nil)
+	})
+	h.run()
+	if change == nil || change.rule() != "state" || !strings.Contains(change.refused.Error(), "carried to air-gapped site site_b") {
+		t.Fatalf("window change of an approved carried plan: %+v, want refused (state)", change)
+	}
+
+	plan := carriedPlan()
+	plan.TransferSite, plan.Imported = "", true
+	plan.ImportedApprovals = []domain.Approval{{Actor: bob.Name, Role: bob.Role, PlanDigest: testDigest, At: time.Now()}}
+	h = newHarness(t, plan)
+	var waiver *reply[BackupWaiverResponse]
+	h.at(time.Minute, func() {
+		waiver = send[BackupWaiverResponse](h, UpdateBackupWaiver, "waive", BackupWaiverRequest{Actor: ed, AssetID: "plc1", Reason: "no backup agent for this model"})
+	})
+	h.run()
+	if waiver == nil || waiver.rule() != "state" || !strings.Contains(waiver.refused.Error(), "approved at the central instance") {
+		t.Fatalf("waiver at the site: %+v, want refused (state)", waiver)
 	}
 }

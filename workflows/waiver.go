@@ -64,6 +64,9 @@ func (c *campaign) checkWaiver(req BackupWaiverRequest) error {
 	if c.state.Status.Terminal() || c.ended {
 		return refusal("state", "campaign is %s; it has ended", c.state.Status)
 	}
+	if err := c.fixedPlan(); err != nil {
+		return err
+	}
 	if c.abort != nil {
 		return refusal("state", "campaign is being aborted by %s", c.abort.Actor)
 	}

@@ -63,7 +63,7 @@ type Node struct {
 	TempDir string
 	// Evidence writes the campaign's evidence bundle (with the audit events and signed
 	// checkpoint) for a results bundle; nil leaves it out.
-	Evidence func(ctx context.Context, campaignID, actor string, w io.Writer) error
+	Evidence func(ctx context.Context, campaignID string, by store.Event, w io.Writer) error
 }
 
 // SiteMode reports whether this is an air-gapped site's own instance.
@@ -186,8 +186,10 @@ func (n *Node) Import(ctx context.Context, file string, ev store.Event, acceptGa
 			return Imported{}, refused(string(transfer.ReasonKind), "this is a plan bundle for site %s; plan bundles are imported by the site's own instance (site mode), not by the central one", peek.SiteID)
 		}
 		site, serr := n.Store.Site(ctx, peek.SiteID)
-		if serr != nil {
+		if errors.Is(serr, store.ErrNotFound) {
 			return Imported{}, refused(string(transfer.ReasonSite), "the bundle is from site %q, which is not in this instance's inventory", peek.SiteID)
+		} else if serr != nil {
+			return Imported{}, serr
 		}
 		if site.TransferKey == "" {
 			return Imported{}, refused("no_pinned_key", "site %s has no pinned transfer key: set the site instance's key (GET /api/v1/transfers/key there) with PATCH /api/v1/sites/%s {\"device_work\": \"air_gapped\", \"transfer_key\": …}", site.ID, site.ID)
@@ -247,6 +249,12 @@ func (n *Node) Import(ctx context.Context, file string, ev store.Event, acceptGa
 		err = refused(string(transfer.ReasonKind), "unknown bundle kind %q", h.Kind)
 	}
 	if err != nil {
+		// Imported meanwhile by another request: the same as importing it twice.
+		if again, ok, lerr := n.Store.LastTransfer(ctx, h.SiteID, string(h.Kind), store.TransferIn); lerr == nil && ok && again.Digest == b.Digest {
+			out.Duplicate, out.CampaignID = true, again.CampaignID
+			out.Summary = fmt.Sprintf("%s bundle %d of site %s was imported by another request at the same time; nothing more changed", h.Kind, h.Sequence, h.SiteID)
+			return out, nil
+		}
 		return Imported{}, err
 	}
 	out.CampaignID = t.CampaignID

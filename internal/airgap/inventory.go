@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
+
 	"sort"
 	"time"
 
@@ -29,6 +29,9 @@ type inventoryAsset struct {
 	ProductID        string `json:"product_id"`
 	InstalledVersion string `json:"installed_version"`
 }
+
+// maxInventoryAssets bounds the assets of one inventory bundle.
+const maxInventoryAssets = 200000
 
 // ExportInventory writes an inventory bundle of this site's assets, at its own instance.
 func (n *Node) ExportInventory(ctx context.Context, expiresIn time.Duration, ev store.Event) (*Exported, error) {
@@ -56,13 +59,16 @@ func (n *Node) ExportInventory(ctx context.Context, expiresIn time.Duration, ev 
 // version of each of the site's assets it knows. Assets it does not know, or knows at another
 // site, are listed and left alone.
 func (n *Node) importInventory(ctx context.Context, b *transfer.Bundle, t *store.Transfer, ev *store.Event, details map[string]any, out *Imported) error {
-	raw, err := os.ReadFile(b.FilePath(fileInventory))
+	raw, err := readLimited(b.FilePath(fileInventory), 256<<20)
 	if err != nil {
 		return refused(string(transfer.ReasonMissingFile), "the inventory bundle holds no %s", fileInventory)
 	}
 	var doc inventoryDoc
 	if err := json.Unmarshal(raw, &doc); err != nil || doc.SiteID != b.Header.SiteID {
 		return refused("bad_inventory", "%s is not an inventory of site %s otpatch can read", fileInventory, b.Header.SiteID)
+	}
+	if len(doc.Assets) > maxInventoryAssets {
+		return refused("bad_inventory", "the inventory lists %d assets; one bundle takes at most %d", len(doc.Assets), maxInventoryAssets)
 	}
 	known, err := n.Store.Assets(ctx, store.AssetFilter{SiteID: b.Header.SiteID})
 	if err != nil {
@@ -78,7 +84,9 @@ func (n *Node) importInventory(ctx context.Context, b *transfer.Bundle, t *store
 	for _, a := range doc.Assets {
 		k, ok := byID[a.ID]
 		if !ok {
-			out.NotInInventory = append(out.NotInInventory, fmt.Sprintf("%s (%s)", a.Name, a.ID))
+			if len(out.NotInInventory) < 1000 {
+				out.NotInInventory = append(out.NotInInventory, fmt.Sprintf("%s (%s)", clip(a.Name, 200), clip(a.ID, 100)))
+			}
 			continue
 		}
 		if len(a.InstalledVersion) > 100 {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -192,7 +193,7 @@ func (n *Node) planFiles(ctx context.Context, c store.Campaign, plan domain.Plan
 // importPlan checks a verified plan bundle's content and creates its campaign here, approved
 // as it was at the central instance; the caller starts its workflow.
 func (n *Node) importPlan(ctx context.Context, b *transfer.Bundle, t *store.Transfer, ev *store.Event, details map[string]any, out *Imported) error {
-	raw, err := os.ReadFile(b.FilePath(filePlan))
+	raw, err := readLimited(b.FilePath(filePlan), 16<<20)
 	if err != nil {
 		return refused(string(transfer.ReasonMissingFile), "the plan bundle holds no %s", filePlan)
 	}
@@ -209,6 +210,17 @@ func (n *Node) importPlan(ctx context.Context, b *transfer.Bundle, t *store.Tran
 		return refused("manifest", "the manifest's SHA-256 is not the patch's (%s)", doc.Patch.ManifestSHA256)
 	}
 	vk := doc.VendorKey
+	vpub, err := signing.DecodePublic(vk.PublicKey)
+	if err != nil || signing.Fingerprint(vpub) != vk.Fingerprint {
+		return refused("vendor_signature", "the vendor key the bundle carries does not match its fingerprint %s", clip(vk.Fingerprint, 100))
+	}
+	if keys, err := n.Store.VendorKeys(ctx, doc.Patch.VendorID); err == nil {
+		for _, k := range keys {
+			if k.Fingerprint == vk.Fingerprint && k.RevokedAt != nil {
+				return refused("vendor_signature", "vendor key %s was revoked here on %s (%s); a patch it signed is not deployed", k.Fingerprint, k.RevokedAt.UTC().Format(time.RFC3339), k.RevokeReason)
+			}
+		}
+	}
 	if _, err := signing.VerifyTrusted([]signing.TrustedKey{{Fingerprint: vk.Fingerprint, Public: vk.PublicKey, NotBefore: vk.NotBefore, NotAfter: vk.NotAfter}},
 		manifest, doc.Patch.Signature, doc.Patch.CreatedAt); err != nil {
 		return refused("vendor_signature", "the vendor's signature over the manifest does not verify: %v", err)
@@ -216,6 +228,16 @@ func (n *Node) importPlan(ctx context.Context, b *transfer.Bundle, t *store.Tran
 	m, err := domain.ParseManifest(manifest)
 	if err != nil {
 		return refused("manifest", "the manifest: %v", err)
+	}
+	for what, id := range map[string]string{"campaign": doc.Campaign.ID, "patch": doc.Patch.ID, "vendor": doc.Patch.VendorID, "product": doc.Patch.ProductID} {
+		if !idPattern.MatchString(id) {
+			return refused("bad_plan", "the %s id %q is not an otpatch id", what, clip(id, 100))
+		}
+	}
+	if len(doc.Campaign.Name) > 200 || len(doc.Campaign.CreatedBy) > 200 || len(doc.Patch.Title) > 500 || len(doc.Patch.PatchRef) > 200 ||
+		len(doc.Patch.Version) > 100 || len(doc.Patch.VendorName) > 200 || len(doc.Patch.VendorDisplay) > 200 || len(doc.Patch.SubmittedBy) > 200 ||
+		len(doc.Patch.Report) > 1<<20 || len(doc.Approvals) > 100 {
+		return refused("bad_plan", "plan.json has a field longer than otpatch takes")
 	}
 	// The plan, its digest and the approvals of that digest.
 	var plan domain.Plan
@@ -235,6 +257,8 @@ func (n *Node) importPlan(ctx context.Context, b *transfer.Bundle, t *store.Tran
 	seen := map[string]bool{}
 	for _, ap := range doc.Approvals {
 		switch {
+		case ap.ID == "" || len(ap.ID) > 200 || len(ap.Actor) > 200 || len(ap.Reason) > 2000 || !domain.Role(ap.Role).Valid():
+			return refused("approvals", "an approval has an id, actor, role or reason otpatch does not take")
 		case ap.Decision != "approved" || ap.PlanDigest != doc.Campaign.PlanDigest:
 			return refused("approvals", "approval %s is not an approval of plan %s", ap.ID, doc.Campaign.PlanDigest)
 		case ap.Actor == doc.Campaign.CreatedBy:
@@ -248,10 +272,15 @@ func (n *Node) importPlan(ctx context.Context, b *transfer.Bundle, t *store.Tran
 	if len(approvers) == 0 {
 		return refused("approvals", "the plan carries no approval")
 	}
-	// Each artifact as the manifest lists it.
-	for _, a := range doc.Artifacts {
-		if !slices.ContainsFunc(m.Artifacts, func(r domain.ArtifactRef) bool { return r.SHA256 == a.SHA256 }) {
-			return refused("manifest", "artifact %s (SHA-256 %s) is not one the signed manifest lists", a.Name, a.SHA256)
+	// Each artifact as the manifest lists it: every one, once, with its name, size and hash.
+	if len(doc.Artifacts) != len(m.Artifacts) {
+		return refused("manifest", "the bundle carries %d artifacts and the signed manifest lists %d", len(doc.Artifacts), len(m.Artifacts))
+	}
+	for i, a := range doc.Artifacts {
+		r := m.Artifacts[i]
+		if a.Name != r.Name || a.Size != r.Size || a.SHA256 != r.SHA256 {
+			return refused("manifest", "artifact %d of the bundle (%s, %d bytes, SHA-256 %s) is not artifact %d of the signed manifest (%s)",
+				i+1, clip(a.Name, 200), a.Size, clip(a.SHA256, 64), i+1, r.Name)
 		}
 		if !strings.HasPrefix(a.Path, artifactsDir) || !slices.ContainsFunc(b.Header.Files, func(f transfer.FileEntry) bool {
 			return f.Path == a.Path && f.SHA256 == a.SHA256 && f.Size == a.Size
@@ -333,6 +362,10 @@ func artifactsOf(doc planDoc) []store.PatchArtifact {
 }
 
 func artifactKey(patchID, name string) string { return "patches/" + patchID + "/" + name }
+
+// idPattern is what otpatch's ids look like (store.NewID, the demo's): a prefix, an
+// underscore, then lower-case letters, digits, underscores and hyphens.
+var idPattern = regexp.MustCompile(`^[a-z]{1,10}_[a-z0-9_-]{1,64}$`)
 
 // putArtifact stores an extracted artifact under the patch's key, checked against its hash.
 func (n *Node) putArtifact(ctx context.Context, path, patchID string, a planArtifact) error {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -95,7 +96,7 @@ func (n *Node) ExportResults(ctx context.Context, campaignID string, expiresIn t
 		return nil, fmt.Errorf("this instance makes no evidence bundles (no audit checkpoints): %w", store.ErrConflict)
 	}
 	var ebuf bytes.Buffer
-	if err := n.Evidence(ctx, c.ID, ev.Actor, &ebuf); err != nil {
+	if err := n.Evidence(ctx, c.ID, store.Event{Actor: ev.Actor, Role: ev.Role, RequestID: ev.RequestID}, &ebuf); err != nil {
 		return nil, err
 	}
 	files = append(files, transfer.BytesFile(fileEvidence, ebuf.Bytes()))
@@ -108,7 +109,7 @@ func (n *Node) ExportResults(ctx context.Context, campaignID string, expiresIn t
 // states, the site's status of the campaign, the site's evidence bundle kept beside the
 // campaign (and in its evidence), the device output in the deployment log.
 func (n *Node) importResults(ctx context.Context, b *transfer.Bundle, t *store.Transfer, ev *store.Event, details map[string]any, out *Imported) error {
-	raw, err := os.ReadFile(b.FilePath(fileResults))
+	raw, err := readLimited(b.FilePath(fileResults), 256<<20)
 	if err != nil {
 		return refused(string(transfer.ReasonMissingFile), "the results bundle holds no %s", fileResults)
 	}
@@ -130,7 +131,7 @@ func (n *Node) importResults(ctx context.Context, b *transfer.Bundle, t *store.T
 	if doc.PlanDigest != c.PlanDigest {
 		return refused("plan_digest", "the site ran plan %s; campaign %s's plan is %s", doc.PlanDigest, c.ID, c.PlanDigest)
 	}
-	if !domain.CampaignStatus(c.Status).Terminal() && !validStatus(doc.Status) {
+	if !validStatus(doc.Status) {
 		return refused("bad_results", "the site reports status %q, which otpatch does not know", doc.Status)
 	}
 	cas, err := n.Store.CampaignAssets(ctx, c.ID)
@@ -145,9 +146,14 @@ func (n *Node) importResults(ctx context.Context, b *transfer.Bundle, t *store.T
 	// What each device runs now, as the site saw it: the inventory follows the outcome.
 	versions := map[string]string{}
 	outcomes := []map[string]any{}
+	seen := map[string]bool{}
 	for _, ra := range doc.Assets {
+		if seen[ra.AssetID] {
+			return refused("bad_results", "the results name asset %s twice", clip(ra.AssetID, 100))
+		}
+		seen[ra.AssetID] = true
 		if !target[ra.AssetID] {
-			return refused("bad_results", "the results name asset %s, which is not a target of campaign %s", ra.AssetID, c.ID)
+			return refused("bad_results", "the results name asset %s, which is not a target of campaign %s", clip(ra.AssetID, 100), c.ID)
 		}
 		if len(ra.Log) > maxLogLines {
 			return refused("bad_results", "the results carry %d lines of device output for asset %s; at most %d are taken", len(ra.Log), ra.AssetID, maxLogLines)
@@ -181,13 +187,13 @@ func (n *Node) importResults(ctx context.Context, b *transfer.Bundle, t *store.T
 			o["backup_sha256"], o["backup_size"] = ra.BackupSHA256, ra.BackupSize
 		}
 		if ra.Error != "" {
-			o["error"] = ra.Error
+			o["error"] = e
 		}
 		outcomes = append(outcomes, o)
 	}
 	// The site's evidence: verified with the audit key inside it, which the site's transfer
 	// signature vouches for; kept beside the campaign.
-	ebytes, err := os.ReadFile(b.FilePath(fileEvidence))
+	ebytes, err := readLimited(b.FilePath(fileEvidence), 1<<30)
 	if err != nil {
 		return refused(string(transfer.ReasonMissingFile), "the results bundle holds no %s", fileEvidence)
 	}
@@ -239,6 +245,10 @@ func (n *Node) importResults(ctx context.Context, b *transfer.Bundle, t *store.T
 			return err
 		}
 		if err := store.SetInstalledVersions(tx, n.Store.Now(), versions); err != nil {
+			return err
+		}
+		// A later results bundle carries the whole output again: it replaces the earlier copy.
+		if err := tx.Where("campaign_id = ? AND text LIKE ?", c.ID, "[site "+b.Header.SiteID+" %").Delete(&store.DeploymentLogLine{}).Error; err != nil {
 			return err
 		}
 		if len(lines) == 0 {
@@ -301,6 +311,19 @@ func validAssetState(s domain.AssetState) bool {
 		}
 	}
 	return false
+}
+
+// readLimited reads a file of the bundle that otpatch parses whole, refusing one larger than
+// limit bytes.
+func readLimited(path string, limit int64) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > limit {
+		return nil, refused(string(transfer.ReasonTooLarge), "%s is %d bytes; otpatch reads at most %d of it", filepath.Base(path), st.Size(), limit)
+	}
+	return os.ReadFile(path)
 }
 
 func sha256Hex(b []byte) string {
