@@ -78,8 +78,27 @@ func (n *Node) importInventory(ctx context.Context, b *transfer.Bundle, t *store
 	for _, a := range known {
 		byID[a.ID] = a
 	}
+	// A results bundle the site wrote after this inventory knows better what its targets run.
+	newer := map[string]bool{}
+	later, err := n.Store.Transfers(ctx, store.TransferFilter{SiteID: b.Header.SiteID, Kind: string(transfer.KindResults), Direction: store.TransferIn, Limit: 1000})
+	if err != nil {
+		return err
+	}
+	for _, r := range later {
+		if !r.CreatedAt.After(b.Header.CreatedAt) {
+			continue
+		}
+		cas, err := n.Store.CampaignAssets(ctx, r.CampaignID)
+		if err != nil {
+			return err
+		}
+		for _, ca := range cas {
+			newer[ca.AssetID] = true
+		}
+	}
 	versions := map[string]string{}
 	changed := []map[string]any{}
+	kept := []string{}
 	out.NotInInventory = []string{}
 	for _, a := range doc.Assets {
 		k, ok := byID[a.ID]
@@ -92,12 +111,19 @@ func (n *Node) importInventory(ctx context.Context, b *transfer.Bundle, t *store
 		if len(a.InstalledVersion) > 100 {
 			return refused("bad_inventory", "asset %s's installed version is longer than 100 characters", a.ID)
 		}
+		if a.InstalledVersion != k.InstalledVersion && newer[a.ID] {
+			kept = append(kept, k.Name)
+			continue
+		}
 		if a.InstalledVersion != k.InstalledVersion {
 			versions[a.ID] = a.InstalledVersion
 			changed = append(changed, map[string]any{"asset_id": a.ID, "name": k.Name, "from": k.InstalledVersion, "to": a.InstalledVersion})
 		}
 	}
 	details["assets"], details["changed"], details["not_in_inventory"] = len(doc.Assets), changed, out.NotInInventory
+	if len(kept) > 0 {
+		details["kept_from_newer_results"] = kept
+	}
 	t.Detail = fmt.Sprintf("%d assets, %d installed versions changed", len(doc.Assets), len(changed))
 	ev.Details = details
 	err = n.Store.RecordTransfer(ctx, t, *ev, func(tx *gorm.DB) error { return store.SetInstalledVersions(tx, n.Store.Now(), versions) })
@@ -105,5 +131,8 @@ func (n *Node) importInventory(ctx context.Context, b *transfer.Bundle, t *store
 		return err
 	}
 	out.Summary = fmt.Sprintf("inventory of site %s: %d assets, %d installed versions changed, %d not in this instance's inventory", b.Header.SiteID, len(doc.Assets), len(changed), len(out.NotInInventory))
+	if len(kept) > 0 {
+		out.Summary += fmt.Sprintf("; %d kept as newer results of the site say", len(kept))
+	}
 	return nil
 }
