@@ -274,6 +274,9 @@ func TestAirGappedSite(t *testing.T) {
 	if out := mustCLI(site, ts["engineer"], "transfer", "import", plan); !strings.Contains(out, "nothing changed") {
 		t.Fatalf("the same plan again:\n%s", out)
 	}
+	// An inventory written before the site's results, carried in after them, must not undo them.
+	staleInventory := filepath.Join(media, "inventory-2.tar")
+	mustCLI(site, ts["engineer"], "transfer", "export", "--kind", "inventory", "--out", staleInventory)
 	replayed := forged("replayed.tar", centralPriv, 1, now, now.Add(24*time.Hour))
 	if out, err := cli(site, ts["engineer"], "transfer", "import", replayed); err == nil || !strings.Contains(out, "(replayed)") {
 		t.Fatalf("a replayed sequence number: %v\n%s", err, out)
@@ -345,6 +348,12 @@ func TestAirGappedSite(t *testing.T) {
 	}
 	if imported.GapAccepted.MissedFrom != 1 || imported.GapAccepted.MissedTo != 1 {
 		t.Errorf("the accepted gap is not recorded: %+v", imported.GapAccepted)
+	}
+	if out := mustCLI(central, tc["engineer"], "transfer", "import", staleInventory); !strings.Contains(out, "kept as newer results of the site say") {
+		t.Fatalf("an inventory older than the results:\n%s", out)
+	}
+	if central.json("GET", "/api/v1/assets/"+plcTargets[0], tc["engineer"], nil, &plc); plc.InstalledVersion != "V2.9.4" {
+		t.Errorf("an older inventory set %s back to %q", plcTargets[0], plc.InstalledVersion)
 	}
 	if out := mustCLI(central, tc["engineer"], "transfer", "import", results); !strings.Contains(out, "nothing changed") {
 		t.Fatalf("the same results again:\n%s", out)
