@@ -70,9 +70,9 @@ func (c *campaign) carried() error {
 			continue
 		}
 		seen = res.Sequence
-		for id, st := range res.Assets {
-			if _, ok := c.state.Assets[id]; ok {
-				c.state.Assets[id] = st
+		for _, t := range c.plan.Targets {
+			if st, ok := res.Assets[t.AssetID]; ok {
+				c.state.Assets[t.AssetID] = st
 			}
 		}
 		if res.Status.Terminal() {
