@@ -417,7 +417,7 @@ func (sub *submission) receiveArtifacts(mr *multipart.Reader) ([]store.PatchArti
 			return nil, false
 		}
 		got[name] = true
-		key := "patches/" + sub.patchID + "/" + name
+		key := artifacts.PatchKey(sub.patchID, name)
 		mediaType := ref.MediaType
 		if mediaType == "" {
 			mediaType = "application/octet-stream"

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/otpatch/otpatch/internal/artifacts"
 	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/store"
 )
@@ -71,7 +72,7 @@ func (s *server) startUpload(w http.ResponseWriter, r *http.Request) {
 	expires := s.Store.Now().Add(s.presignExpiry())
 	view := uploadView{UploadID: sub.patchID, ExpiresAt: expires, Complete: "/api/v1/patches/uploads/" + sub.patchID + "/complete"}
 	for _, a := range adm.manifest.Artifacts {
-		u, err := s.Objects.Client().PresignedPutObject(r.Context(), s.Objects.Bucket(), artifactKey(sub.patchID, a.Name), s.presignExpiry())
+		u, err := s.Objects.Client().PresignedPutObject(r.Context(), s.Objects.Bucket(), artifacts.PatchKey(sub.patchID, a.Name), s.presignExpiry())
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -88,8 +89,6 @@ func (s *server) startUpload(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Location", view.Complete)
 	writeJSON(w, http.StatusCreated, view)
 }
-
-func artifactKey(patchID, name string) string { return "patches/" + patchID + "/" + name }
 
 // completeUpload claims the upload, runs the admission checks again (a key may have been
 // revoked meanwhile), reads every artifact once to check size and SHA-256, and submits the
@@ -130,7 +129,7 @@ func (s *server) completeUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	var arts []store.PatchArtifact
 	for _, a := range adm.manifest.Artifacts {
-		key := artifactKey(id, a.Name)
+		key := artifacts.PatchKey(id, a.Name)
 		sub.stored = append(sub.stored, key)
 		got, err := s.Objects.Hash(r.Context(), key)
 		if err != nil {
@@ -159,7 +158,7 @@ func (s *server) completeUpload(w http.ResponseWriter, r *http.Request) {
 // removeUploaded deletes whatever a presigned upload put under its prefix.
 func (s *server) removeUploaded(ctx context.Context, id string) {
 	ctx = context.WithoutCancel(ctx)
-	keys, err := s.Objects.List(ctx, "patches/"+id+"/")
+	keys, err := s.Objects.List(ctx, artifacts.PatchPrefix(id))
 	if err != nil {
 		s.Logger.Error("list upload", "upload", id, "err", err)
 		return
@@ -181,7 +180,7 @@ func SweepExpiredUploads(ctx context.Context, st *store.Store, objs interface {
 		return 0, err
 	}
 	for _, u := range ups {
-		keys, err := objs.List(ctx, "patches/"+u.ID+"/")
+		keys, err := objs.List(ctx, artifacts.PatchPrefix(u.ID))
 		if err != nil {
 			return 0, err
 		}

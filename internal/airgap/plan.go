@@ -356,12 +356,10 @@ func (n *Node) importPlan(ctx context.Context, b *transfer.Bundle, t *store.Tran
 func artifactsOf(doc planDoc) []store.PatchArtifact {
 	out := make([]store.PatchArtifact, 0, len(doc.Artifacts))
 	for _, a := range doc.Artifacts {
-		out = append(out, store.PatchArtifact{PatchID: doc.Patch.ID, Name: a.Name, ObjectKey: artifactKey(doc.Patch.ID, a.Name), Size: a.Size, SHA256: a.SHA256, MediaType: a.MediaType})
+		out = append(out, store.PatchArtifact{PatchID: doc.Patch.ID, Name: a.Name, ObjectKey: artifacts.PatchKey(doc.Patch.ID, a.Name), Size: a.Size, SHA256: a.SHA256, MediaType: a.MediaType})
 	}
 	return out
 }
-
-func artifactKey(patchID, name string) string { return "patches/" + patchID + "/" + name }
 
 // idPattern is what otpatch's ids look like (store.NewID, the demo's): a prefix, an
 // underscore, then lower-case letters, digits, underscores and hyphens.
@@ -374,6 +372,6 @@ func (n *Node) putArtifact(ctx context.Context, path, patchID string, a planArti
 		return err
 	}
 	defer f.Close()
-	_, err = n.Objects.Put(ctx, artifactKey(patchID, a.Name), f, artifacts.Expect{Size: a.Size, SHA256: a.SHA256}, a.MediaType)
+	_, err = n.Objects.Put(ctx, artifacts.PatchKey(patchID, a.Name), f, artifacts.Expect{Size: a.Size, SHA256: a.SHA256}, a.MediaType)
 	return err
 }

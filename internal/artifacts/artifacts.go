@@ -380,3 +380,9 @@ func (s *Store) SweepIncomplete(ctx context.Context, prefix string) (int, error)
 	}
 	return n, nil
 }
+
+// PatchKey is where a patch's artifact lives in the object store.
+func PatchKey(patchID, name string) string { return PatchPrefix(patchID) + name }
+
+// PatchPrefix holds every artifact of a patch.
+func PatchPrefix(patchID string) string { return "patches/" + patchID + "/" }
