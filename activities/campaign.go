@@ -133,20 +133,12 @@ type SiteResults struct {
 
 // ReadSiteResults reads what the campaign's air-gapped site last reported.
 func (a *Activities) ReadSiteResults(ctx context.Context, campaignID string) (SiteResults, error) {
-	c, err := a.Store.Campaign(ctx, campaignID)
-	if err != nil {
-		return SiteResults{}, err
-	}
-	var plan domain.Plan
-	if err := json.Unmarshal([]byte(c.Plan), &plan); err != nil {
-		return SiteResults{}, fmt.Errorf("campaign %s plan: %w", c.ID, err)
-	}
-	ts, err := a.Store.Transfers(ctx, store.TransferFilter{SiteID: plan.TransferSite, CampaignID: c.ID, Kind: "results", Direction: store.TransferIn, Limit: 1})
+	ts, err := a.Store.Transfers(ctx, store.TransferFilter{CampaignID: campaignID, Kind: "results", Direction: store.TransferIn, Limit: 1})
 	if err != nil || len(ts) == 0 {
 		return SiteResults{}, err
 	}
 	out := SiteResults{Returned: true, Sequence: ts[0].Sequence, Status: domain.CampaignStatus(ts[0].Status), Detail: ts[0].Detail, Assets: map[string]domain.AssetState{}}
-	cas, err := a.Store.CampaignAssets(ctx, c.ID)
+	cas, err := a.Store.CampaignAssets(ctx, campaignID)
 	if err != nil {
 		return SiteResults{}, err
 	}

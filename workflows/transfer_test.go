@@ -31,6 +31,16 @@ func (s *siteResults) mock(h *harness) {
 	})
 }
 
+// approvedCarried is a carried campaign that alice approves after an hour, with the site's
+// results as the test sets them.
+func approvedCarried(t *testing.T) (*harness, *siteResults) {
+	h := newHarness(t, carriedPlan())
+	site := &siteResults{}
+	site.mock(h)
+	h.at(time.Hour, func() { h.decide("u-alice", approve(alice)) })
+	return h, site
+}
+
 func carriedPlan() activities.CampaignPlan {
 	w := window("0 2 * * 0", 4*time.Hour, 2)
 	p := newPlan(benchTarget("bench1"), target("plc1", "line1", 2, 1, w, 30*time.Minute), target("plc2", "line1", 2, 2, w, 30*time.Minute))
@@ -42,10 +52,7 @@ func carriedPlan() activities.CampaignPlan {
 // here without a bench run here, touches no device here, says its results are not returned
 // yet, and ends as the site's results say once they are imported (signalled).
 func TestCarriedCampaignWaitsForSiteResults(t *testing.T) {
-	h := newHarness(t, carriedPlan())
-	var site siteResults
-	site.mock(h)
-	h.at(time.Hour, func() { h.decide("u-alice", approve(alice)) })
+	h, site := approvedCarried(t)
 	var waiting CampaignStatus
 	h.at(3*time.Hour, func() {
 		waiting = h.status()
@@ -81,10 +88,7 @@ func TestCarriedCampaignWaitsForSiteResults(t *testing.T) {
 // TestCarriedCampaignLooksWithoutSignal: results imported while the signal was lost are taken
 // at the next daily look.
 func TestCarriedCampaignLooksWithoutSignal(t *testing.T) {
-	h := newHarness(t, carriedPlan())
-	var site siteResults
-	site.mock(h)
-	h.at(time.Hour, func() { h.decide("u-alice", approve(alice)) })
+	h, site := approvedCarried(t)
 	h.at(90*time.Minute, func() {
 		site.set(activities.SiteResults{Returned: true, Sequence: 1, Status: domain.CampaignHalted, Detail: "wave 1 halted",
 			Assets: map[string]domain.AssetState{"plc1": domain.AssetRolledBack}})
@@ -101,10 +105,7 @@ func TestCarriedCampaignLooksWithoutSignal(t *testing.T) {
 // TestCarriedCampaignAborted: an abort while the site's results are awaited ends the campaign
 // here and says the site must be told.
 func TestCarriedCampaignAborted(t *testing.T) {
-	h := newHarness(t, carriedPlan())
-	var site siteResults
-	site.mock(h)
-	h.at(time.Hour, func() { h.decide("u-alice", approve(alice)) })
+	h, _ := approvedCarried(t)
 	h.at(2*time.Hour, func() {
 		h.operate(UpdateAbort, "abort", OperatorRequest{Actor: ed, Reason: "vendor recalled the firmware"})
 	})
@@ -156,10 +157,7 @@ func TestImportedApprovalOfAnotherPlanDoesNotCount(t *testing.T) {
 // TestCarriedCampaignPauseRefused: the site's instance runs the campaign; a pause here would
 // hold nothing, so it is refused naming where to pause.
 func TestCarriedCampaignPauseRefused(t *testing.T) {
-	h := newHarness(t, carriedPlan())
-	var site siteResults
-	site.mock(h)
-	h.at(time.Hour, func() { h.decide("u-alice", approve(alice)) })
+	h, site := approvedCarried(t)
 	var pause *operation
 	h.at(2*time.Hour, func() {
 		pause = h.operate(UpdatePause, "pause", OperatorRequest{Actor: ed, Reason: "line stop"})
@@ -175,10 +173,7 @@ func TestCarriedCampaignPauseRefused(t *testing.T) {
 // TestCarriedPlanFixedOnceApproved: the approved plan of a carried campaign is the one the
 // site runs, and an imported plan is the one approved centrally: neither changes where it is.
 func TestCarriedPlanFixedOnceApproved(t *testing.T) {
-	h := newHarness(t, carriedPlan())
-	var site siteResults
-	site.mock(h)
-	h.at(time.Hour, func() { h.decide("u-alice", approve(alice)) })
+	h, site := approvedCarried(t)
 	longer := window("0 2 * * 0", 6*time.Hour, 2)
 	var change *reply[WindowChangeResponse]
 	h.at(2*time.Hour, func() {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -296,22 +297,10 @@ func (n *Node) SiteEvidence(ctx context.Context, campaignID string) (map[string]
 }
 
 func validStatus(s domain.CampaignStatus) bool {
-	for _, i := range domain.CampaignStatusInfo() {
-		if i.Value == string(s) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(domain.CampaignStatusInfo(), func(i domain.StateInfo) bool { return i.Value == string(s) })
 }
 
-func validAssetState(s domain.AssetState) bool {
-	for _, v := range domain.AssetStates() {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
+func validAssetState(s domain.AssetState) bool { return slices.Contains(domain.AssetStates(), s) }
 
 // readLimited reads a file of the bundle that otpatch parses whole, refusing one larger than
 // limit bytes.
