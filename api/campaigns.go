@@ -76,12 +76,12 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	cands, assets, err := s.candidates(ctx, p)
+	cands, assets, zones, err := s.candidates(ctx, p)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	transferSite, cands, err := s.airGapScope(ctx, in.AssetIDs, assets, cands)
+	transferSite, cands, err := s.airGapScope(ctx, in.AssetIDs, assets, zones, cands)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -166,19 +166,12 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 // airGapScope is the air-gapped site whose instance runs a campaign of the named assets, and
 // the candidates it is planned from: a campaign of an air-gapped site's assets holds that
 // site's assets only, its test-bench runs included, for the site's instance runs it all.
-func (s *server) airGapScope(ctx context.Context, named []string, assets map[string]store.Asset, cands []domain.Candidate) (string, []domain.Candidate, error) {
-	zones, err := s.Store.Zones(ctx)
-	if err != nil {
-		return "", nil, err
-	}
+func (s *server) airGapScope(ctx context.Context, named []string, assets map[string]store.Asset, zones map[string]store.Zone, cands []domain.Candidate) (string, []domain.Candidate, error) {
 	sites, err := s.Store.Sites(ctx)
 	if err != nil {
 		return "", nil, err
 	}
-	siteOfZone := map[string]string{}
-	for _, z := range zones {
-		siteOfZone[z.ID] = z.SiteID
-	}
+	siteOfZone := func(zoneID string) string { return zones[zoneID].SiteID }
 	gapped := map[string]bool{}
 	for _, site := range sites {
 		if site.DeviceWork == domain.DeviceWorkAirGapped {
@@ -188,7 +181,7 @@ func (s *server) airGapScope(ctx context.Context, named []string, assets map[str
 	bySite := map[string][]string{}
 	for _, id := range named {
 		if as, ok := assets[id]; ok {
-			site := siteOfZone[as.ZoneID]
+			site := siteOfZone(as.ZoneID)
 			bySite[site] = append(bySite[site], as.Name)
 		}
 	}
@@ -202,7 +195,7 @@ func (s *server) airGapScope(ctx context.Context, named []string, assets map[str
 		// The central workers reach no device of an air-gapped site: not its test bench either.
 		out := make([]domain.Candidate, 0, len(cands))
 		for _, c := range cands {
-			if !gapped[siteOfZone[c.ZoneID]] {
+			if !gapped[siteOfZone(c.ZoneID)] {
 				out = append(out, c)
 			}
 		}
@@ -220,7 +213,7 @@ func (s *server) airGapScope(ctx context.Context, named []string, assets map[str
 	}
 	out := make([]domain.Candidate, 0, len(cands))
 	for _, c := range cands {
-		if siteOfZone[c.ZoneID] == gap {
+		if siteOfZone(c.ZoneID) == gap {
 			out = append(out, c)
 		}
 	}

@@ -12,14 +12,14 @@ import (
 // version, and for test-bench assets the verified baselines they can be restored to — so a
 // plan is computed from the plant as it is, not as it was at qualification. It also returns
 // the assets by id, as read.
-func (s *server) candidates(ctx context.Context, p store.Patch) ([]domain.Candidate, map[string]store.Asset, error) {
+func (s *server) candidates(ctx context.Context, p store.Patch) ([]domain.Candidate, map[string]store.Asset, map[string]store.Zone, error) {
 	assets, err := s.Store.Assets(ctx, store.AssetFilter{ProductID: p.ProductID})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	zones, err := s.Store.Zones(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	zoneByID := map[string]store.Zone{}
 	for _, z := range zones {
@@ -33,7 +33,7 @@ func (s *server) candidates(ctx context.Context, p store.Patch) ([]domain.Candid
 	}
 	baselines, err := s.Store.Baselines(ctx, benchIDs)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	out := make([]domain.Candidate, 0, len(assets))
 	byID := make(map[string]store.Asset, len(assets))
@@ -48,7 +48,7 @@ func (s *server) candidates(ctx context.Context, p store.Patch) ([]domain.Candid
 		}
 		out = append(out, c)
 	}
-	return out, byID, nil
+	return out, byID, zoneByID, nil
 }
 
 // liveAsset is one asset of a patch's product with the patch's applicability to the version it
@@ -69,7 +69,7 @@ type liveAsset struct {
 
 // liveApplicability evaluates the patch against every asset of its product as it runs now.
 func (s *server) liveApplicability(ctx context.Context, p store.Patch, m *domain.Manifest) ([]liveAsset, error) {
-	cands, _, err := s.candidates(ctx, p)
+	cands, _, _, err := s.candidates(ctx, p)
 	if err != nil {
 		return nil, err
 	}
