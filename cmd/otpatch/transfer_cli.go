@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -111,9 +112,9 @@ func runTransferExport(ctx context.Context, args []string) error {
 
 // attachmentName is the file name of a Content-Disposition attachment, without any folder.
 func attachmentName(cd string) string {
-	_, after, ok := strings.Cut(cd, `filename="`)
-	name, _, _ := strings.Cut(after, `"`)
-	if !ok || filepath.Base(name) != name || name == "" || strings.HasPrefix(name, ".") {
+	_, params, err := mime.ParseMediaType(cd)
+	name := params["filename"]
+	if err != nil || name == "" || filepath.Base(name) != name || strings.HasPrefix(name, ".") {
 		return "otpatch-transfer.tar"
 	}
 	return name
