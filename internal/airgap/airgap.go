@@ -194,8 +194,8 @@ func (n *Node) Import(ctx context.Context, file string, ev store.Event, acceptGa
 		if site.TransferKey == "" {
 			return Imported{}, refused("no_pinned_key", "site %s has no pinned transfer key: set the site instance's key (GET /api/v1/transfers/key there) with PATCH /api/v1/sites/%s {\"device_work\": \"air_gapped\", \"transfer_key\": …}", site.ID, site.ID)
 		}
-		if pub, err = decodeKey(site.TransferKey); err != nil {
-			return Imported{}, err
+		if pub, err = signing.DecodePublic(site.TransferKey); err != nil {
+			return Imported{}, fmt.Errorf("site %s's pinned transfer key: %w", site.ID, err)
 		}
 		opt.SiteID = site.ID
 	}
@@ -259,14 +259,6 @@ func (n *Node) Import(ctx context.Context, file string, ev store.Event, acceptGa
 	}
 	out.CampaignID = t.CampaignID
 	return out, nil
-}
-
-func decodeKey(text string) (ed25519.PublicKey, error) {
-	pub, err := signing.DecodePublic(text)
-	if err != nil {
-		return nil, fmt.Errorf("pinned transfer key: %w", err)
-	}
-	return pub, nil
 }
 
 // header is the header of a new bundle of this instance for site and kind: the next sequence.

@@ -38,11 +38,7 @@ type Transfer struct {
 // LastTransfer is the newest transfer of a site, kind and direction; ok is false when there
 // is none.
 func (s *Store) LastTransfer(ctx context.Context, siteID, kind, direction string) (t Transfer, ok bool, err error) {
-	return lastTransfer(s.db.WithContext(ctx), siteID, kind, direction)
-}
-
-func lastTransfer(db *gorm.DB, siteID, kind, direction string) (t Transfer, ok bool, err error) {
-	err = db.Where("site_id = ? AND kind = ? AND direction = ?", siteID, kind, direction).Order("sequence DESC").Take(&t).Error
+	err = s.db.WithContext(ctx).Where("site_id = ? AND kind = ? AND direction = ?", siteID, kind, direction).Order("sequence DESC").Take(&t).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return Transfer{}, false, nil
 	}
