@@ -41,6 +41,8 @@ type Activities struct {
 	// stepsCache holds each campaign's patch steps (campaign id → patchSteps); a campaign's
 	// patch never changes. It holds one small entry per campaign this worker ran.
 	stepsCache sync.Map
+	// plans holds the plans of the campaigns this worker pages through (outline.go).
+	plans planCache
 }
 
 // Error types the workflows list as non-retryable.

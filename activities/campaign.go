@@ -61,13 +61,54 @@ func (a *Activities) LoadCampaign(ctx context.Context, campaignID string) (Campa
 	if err != nil {
 		return CampaignPlan{}, err
 	}
+	plan, err := storedPlan(c)
+	if err != nil {
+		return CampaignPlan{}, err
+	}
+	out, err := a.planHeader(ctx, c, plan)
+	if err != nil {
+		return CampaignPlan{}, err
+	}
+	complete := plan.Complete()
+	for _, t := range plan.Targets {
+		as, err := a.Store.Asset(ctx, t.AssetID)
+		if err != nil {
+			return CampaignPlan{}, err
+		}
+		expected, err := a.expected(as)
+		if err != nil {
+			return CampaignPlan{}, err
+		}
+		tg := Target{AssetID: as.ID, Name: as.Name, ZoneID: t.ZoneID, SLT: t.SLT,
+			Criticality: as.Criticality, SafetyCritical: t.SafetyCritical, TestBench: t.TestBench,
+			RedundancyGroup: as.RedundancyGroup, Window: t.Window, Expected: expected}
+		if complete {
+			// What was approved is what runs: ordering inputs come from the plan, not the
+			// inventory as it may have changed since.
+			tg.Criticality, tg.RedundancyGroup, tg.FromVersion = t.Criticality, t.RedundancyGroup, t.FromVersion
+			if r, ok := plan.BenchRunFor(t.AssetID); ok && t.TestBench {
+				tg.Bench = &r
+			}
+		}
+		out.Targets = append(out.Targets, tg)
+	}
+	return out, nil
+}
+
+// storedPlan is campaign c's stored plan, checked against its digest.
+func storedPlan(c store.Campaign) (domain.Plan, error) {
 	var plan domain.Plan
 	if err := json.Unmarshal([]byte(c.Plan), &plan); err != nil {
-		return CampaignPlan{}, fmt.Errorf("campaign %s plan: %w", c.ID, err)
+		return plan, fmt.Errorf("campaign %s plan: %w", c.ID, err)
 	}
 	if plan.Digest() != c.PlanDigest {
-		return CampaignPlan{}, fmt.Errorf("campaign %s: stored plan does not hash to its digest %s", c.ID, c.PlanDigest)
+		return plan, fmt.Errorf("campaign %s: stored plan does not hash to its digest %s", c.ID, c.PlanDigest)
 	}
+	return plan, nil
+}
+
+// planHeader is everything of campaign c's plan but its targets.
+func (a *Activities) planHeader(ctx context.Context, c store.Campaign, plan domain.Plan) (CampaignPlan, error) {
 	p, err := a.Store.Patch(ctx, c.PatchID)
 	if err != nil {
 		return CampaignPlan{}, err
@@ -92,29 +133,6 @@ func (a *Activities) LoadCampaign(ctx context.Context, campaignID string) (Campa
 		}
 	} else {
 		out.TransferSite = plan.TransferSite
-	}
-	complete := plan.Complete()
-	for _, t := range plan.Targets {
-		as, err := a.Store.Asset(ctx, t.AssetID)
-		if err != nil {
-			return CampaignPlan{}, err
-		}
-		expected, err := a.expected(as)
-		if err != nil {
-			return CampaignPlan{}, err
-		}
-		tg := Target{AssetID: as.ID, Name: as.Name, ZoneID: t.ZoneID, SLT: t.SLT,
-			Criticality: as.Criticality, SafetyCritical: t.SafetyCritical, TestBench: t.TestBench,
-			RedundancyGroup: as.RedundancyGroup, Window: t.Window, Expected: expected}
-		if complete {
-			// What was approved is what runs: ordering inputs come from the plan, not the
-			// inventory as it may have changed since.
-			tg.Criticality, tg.RedundancyGroup, tg.FromVersion = t.Criticality, t.RedundancyGroup, t.FromVersion
-			if r, ok := plan.BenchRunFor(t.AssetID); ok && t.TestBench {
-				tg.Bench = &r
-			}
-		}
-		out.Targets = append(out.Targets, tg)
 	}
 	return out, nil
 }

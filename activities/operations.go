@@ -54,6 +54,8 @@ type ReplanInput struct {
 type ReplanResult struct {
 	PlanDigest string `json:"plan_digest"`
 	Changed    bool   `json:"changed"`
+	// Name is the name of the asset a waiver is for, as the plan gives it.
+	Name string `json:"name,omitempty"`
 }
 
 // ReplanCampaign stores the campaign's plan with the zone's new window and its new digest,

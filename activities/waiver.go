@@ -31,13 +31,19 @@ func (a *Activities) WaiveBackup(ctx context.Context, in WaiverInput) (ReplanRes
 	ev := store.Event{Actor: w.By, Role: string(w.Role), Action: "campaign.replanned", AssetID: w.AssetID, RequestID: in.RequestID, WorkflowID: in.WorkflowID,
 		Details: map[string]any{"reason": fmt.Sprintf("backup waiver for %s by %s", name, w.By), "asset_id": w.AssetID, "waiver_reason": w.Reason,
 			"rule": "no verified backup, no deploy: a waiver lets the asset deploy without one (a failure cannot be rolled back); it changes the plan digest, and approvals of the earlier plan no longer count"}}
-	digest, changed, err := a.Store.Replan(ctx, in.CampaignID, func(p domain.Plan) (domain.Plan, bool) { return p.WithWaiver(w) }, ev)
+	digest, changed, err := a.Store.Replan(ctx, in.CampaignID, func(p domain.Plan) (domain.Plan, bool) {
+		out, changed := p.WithWaiver(w)
+		if pw, ok := out.WaiverFor(w.AssetID); ok && pw.Name != "" {
+			name = pw.Name
+		}
+		return out, changed
+	}, ev)
 	if err != nil {
 		return ReplanResult{}, err
 	}
 	a.logger().Warn("backup waived; the plan changed and needs approval", "campaign_id", in.CampaignID, "asset_id", w.AssetID,
 		"waived_by", w.By, "reason", w.Reason, "plan_digest", digest)
-	return ReplanResult{PlanDigest: digest, Changed: changed}, nil
+	return ReplanResult{PlanDigest: digest, Changed: changed, Name: name}, nil
 }
 
 // UnbackedDeployInput says an asset goes ahead without a verified backup, under an engineer's

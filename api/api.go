@@ -73,6 +73,8 @@ type Deps struct {
 	// Transfers writes and imports transfer bundles of air-gapped sites (transfers.go); nil:
 	// no transfer key is configured.
 	Transfers *airgap.Node
+	// MaxCampaignAssets bounds the targets of one campaign (0: domain.DefaultMaxCampaignAssets).
+	MaxCampaignAssets int
 }
 
 type server struct {
@@ -97,6 +99,9 @@ func New(d Deps) http.Handler {
 	}
 	if d.MaxArtifactBytes <= 0 {
 		d.MaxArtifactBytes = 256 << 20
+	}
+	if d.MaxCampaignAssets <= 0 {
+		d.MaxCampaignAssets = domain.DefaultMaxCampaignAssets
 	}
 	d.TokenLifetime, d.TokenMaxLifetime = tokenLifetimes(d.TokenLifetime, d.TokenMaxLifetime)
 	if d.SessionLifetime <= 0 {

@@ -23,7 +23,7 @@ type campaignRequest struct {
 	PatchID string `json:"patch_id" api:"required" doc:"A qualified patch"`
 	// AssetIDs are the production assets to patch, named explicitly; the plan adds the
 	// test-bench assets that cover their versions.
-	AssetIDs []string `json:"asset_ids" api:"required" doc:"The production assets to patch (at most 2000 with the bench runs); the plan adds the test-bench runs that cover their versions"`
+	AssetIDs []string `json:"asset_ids" api:"required" doc:"The production assets to patch (with the bench runs at most the server's campaign size, 50000 unless configured otherwise, and 2000 for a plan carried to an air-gapped site); the plan adds the test-bench runs that cover their versions"`
 	// ErrorThreshold is how many failed assets a wave tolerates (default 0); part of the plan.
 	// A wave with SL-T 3–4 or safety-critical targets tolerates none: asking for more is refused.
 	ErrorThreshold *int `json:"error_threshold,omitempty" doc:"How many failed assets a wave tolerates (0 to 1000, default 0); a wave with SL-T 3–4 or safety-critical targets tolerates none"`
@@ -39,7 +39,7 @@ type campaignRequest struct {
 func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	var in campaignRequest
-	if err := decode(w, r, &in); err != nil {
+	if err := decodeUpTo(w, r, &in, campaignBodyLimit(s.MaxCampaignAssets)); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -52,14 +52,14 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 	if in.ErrorThreshold != nil && (*in.ErrorThreshold < 0 || *in.ErrorThreshold > domain.MaxErrorThreshold) {
 		v.Add("error_threshold", "must be between 0 and %d, got %d", domain.MaxErrorThreshold, *in.ErrorThreshold)
 	}
-	if len(in.AssetIDs) > domain.MaxCampaignAssets {
-		v.Add("asset_ids", "lists %d assets, more than the %d one campaign may have; split it into several campaigns", len(in.AssetIDs), domain.MaxCampaignAssets)
+	if len(in.AssetIDs) > s.MaxCampaignAssets {
+		v.Add("asset_ids", "lists %d assets, more than the %d one campaign may have; split it into several campaigns", len(in.AssetIDs), s.MaxCampaignAssets)
 	}
 	if len(in.AcceptReason) > 2000 {
 		v.Add("accept_reason", "is longer than 2000 characters")
 	}
-	if len(in.AcceptNotStated) > domain.MaxCampaignAssets {
-		v.Add("accept_not_stated", "lists more than %d assets", domain.MaxCampaignAssets)
+	if len(in.AcceptNotStated) > s.MaxCampaignAssets {
+		v.Add("accept_not_stated", "lists more than %d assets", s.MaxCampaignAssets)
 	}
 	p, err := s.Store.Patch(ctx, in.PatchID)
 	if err != nil {
@@ -97,9 +97,14 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	plan.TransferSite = transferSite
-	if len(plan.Targets) > domain.MaxCampaignAssets {
+	if len(plan.Targets) > s.MaxCampaignAssets {
 		s.fail(w, r, &domain.ValidationError{What: "campaign", Fields: []domain.FieldError{{Field: "asset_ids",
-			Message: fmt.Sprintf("the campaign would reach %d assets, more than the %d one campaign may have; list the assets of one part of the plant in asset_ids", len(plan.Targets), domain.MaxCampaignAssets)}}})
+			Message: fmt.Sprintf("the campaign would reach %d assets, more than the %d one campaign may have; list the assets of one part of the plant in asset_ids", len(plan.Targets), s.MaxCampaignAssets)}}})
+		return
+	}
+	if transferSite != "" && len(plan.Targets) > domain.MaxCarriedAssets {
+		s.fail(w, r, &domain.ValidationError{What: "campaign", Fields: []domain.FieldError{{Field: "asset_ids",
+			Message: fmt.Sprintf("the plan for air-gapped site %s would reach %d assets, more than the %d one plan bundle carries; split it into several campaigns", transferSite, len(plan.Targets), domain.MaxCarriedAssets)}}})
 		return
 	}
 	var unreachable []string
@@ -450,4 +455,10 @@ func (s *server) campaignOperations() []operation {
 			Body:    decisionRequest{},
 			Answers: []answer{ok(workflows.DecisionResponse{})}, Handle: s.decideCampaign},
 	}
+}
+
+// campaignBodyLimit bounds a campaign request: the JSON limit, and room for asset_ids and
+// accept_not_stated as long as the campaign size allows, with ids of up to 128 characters.
+func campaignBodyLimit(maxAssets int) int64 {
+	return max(maxJSONBody, int64(maxAssets)*2*(128+4)+64<<10)
 }

@@ -29,7 +29,12 @@ func (e *tooLargeError) Error() string {
 // decode reads a bounded JSON body into v, refusing unknown fields. Every fault is said in
 // the reader's terms: the field's path in the body and what it must be, never a Go type.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	r.Body = http.MaxBytesReader(w, r.Body, maxJSONBody)
+	return decodeUpTo(w, r, v, maxJSONBody)
+}
+
+// decodeUpTo is decode with a body of at most limit bytes.
+func decodeUpTo(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

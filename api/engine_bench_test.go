@@ -47,29 +47,7 @@ func benchCampaign(b *testing.B, n, parallel int) {
 	b.StopTimer()
 	ctx := context.Background()
 	e := newEnvTB(b, envOptions{})
-	tmpl, err := e.store.Asset(ctx, "ast_pkg-hmi-01")
-	if err != nil {
-		b.Fatal(err)
-	}
-	as := make([]store.Asset, n)
-	ids := make([]string, n)
-	for i := range as {
-		ids[i] = fmt.Sprintf("ast_bench-%04d", i)
-		as[i] = store.Asset{ID: ids[i], ZoneID: tmpl.ZoneID, ProductID: tmpl.ProductID, Name: fmt.Sprintf("bench-hmi-%04d", i),
-			InstalledVersion: tmpl.InstalledVersion, Criticality: 1, Adapter: "simulator"}
-	}
-	if err := e.store.CreateAssets(ctx, as, store.Event{Actor: "bench", Role: "system", Action: "asset.imported"}); err != nil {
-		b.Fatal(err)
-	}
-	for _, a := range as {
-		if err := e.sim.Register(ctx, a.ID, a.InstalledVersion, `{"bench":true}`); err != nil {
-			b.Fatal(err)
-		}
-	}
-	w := domain.Window{Cron: "* * * * *", Duration: domain.Duration(6 * time.Hour), TimeZone: "Europe/Zurich", MaxParallel: parallel}
-	if code := e.call("PUT", "/api/v1/zones/"+tmpl.ZoneID+"/window", e.tokens.Engineer, w, nil); code != http.StatusOK {
-		b.Fatalf("set window: %d", code)
-	}
+	ids := addSimulatedHMIs(b, e, n, parallel)
 	p := e.qualifiedPatch(newTestPatch(b, "V16.0.2", 4096))
 
 	// Baseline: 1,000 trivial children in batches of parallel, on the same server.
@@ -146,8 +124,39 @@ func benchCampaign(b *testing.B, n, parallel int) {
 		n, parallel, waves.Round(time.Millisecond), total.Round(time.Millisecond), n, baseline.Round(time.Millisecond), waves.Seconds()/baseline.Seconds(), perAsset, campaignEvents, maxAsset, baseParentEvents)
 }
 
+// addSimulatedHMIs adds n simulated ViewPanel HMIs to the packaging zone, whose window it opens
+// now (always open, parallel at a time), and returns their ids.
+func addSimulatedHMIs(tb testing.TB, e *env, n, parallel int) []string {
+	tb.Helper()
+	ctx := context.Background()
+	tmpl, err := e.store.Asset(ctx, "ast_pkg-hmi-01")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	as := make([]store.Asset, n)
+	ids := make([]string, n)
+	for i := range as {
+		ids[i] = fmt.Sprintf("ast_bench-%05d", i)
+		as[i] = store.Asset{ID: ids[i], ZoneID: tmpl.ZoneID, ProductID: tmpl.ProductID, Name: fmt.Sprintf("bench-hmi-%05d", i),
+			InstalledVersion: tmpl.InstalledVersion, Criticality: 1, Adapter: "simulator"}
+	}
+	if err := e.store.CreateAssets(ctx, as, store.Event{Actor: "bench", Role: "system", Action: "asset.imported"}); err != nil {
+		tb.Fatal(err)
+	}
+	for _, a := range as {
+		if err := e.sim.Register(ctx, a.ID, a.InstalledVersion, `{"bench":true}`); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	w := domain.Window{Cron: "* * * * *", Duration: domain.Duration(6 * time.Hour), TimeZone: "Europe/Zurich", MaxParallel: parallel}
+	if code := e.call("PUT", "/api/v1/zones/"+tmpl.ZoneID+"/window", e.tokens.Engineer, w, nil); code != http.StatusOK {
+		tb.Fatalf("set window: %d", code)
+	}
+	return ids
+}
+
 // historyLength counts the events of a workflow's history.
-func historyLength(b *testing.B, c client.Client, workflowID string) int {
+func historyLength(b testing.TB, c client.Client, workflowID string) int {
 	it := c.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	n := 0
 	for it.HasNext() {

@@ -60,6 +60,8 @@ type envOptions struct {
 	adapters func(st *store.Store, objs *artifacts.Store) map[string]adapters.Target
 	// expected is how long device work takes on assets of adapters only site workers hold.
 	expected map[string]time.Duration
+	// maxCampaignAssets bounds a campaign's targets (0: the default).
+	maxCampaignAssets int
 }
 
 func newEnv(t *testing.T, opt envOptions) *env {
@@ -71,7 +73,7 @@ func newEnv(t *testing.T, opt envOptions) *env {
 // stopped in tb's cleanup.
 func newEnvTB(t testing.TB, opt envOptions, serverOpts ...temporaltest.TestServerOption) *env {
 	t.Helper()
-	o := teststack.Options{Now: opt.now, MaxArtifactBytes: opt.maxArtifact, PresignExpiry: opt.presignExpiry, ServerOptions: serverOpts, Adapters: opt.adapters,
+	o := teststack.Options{Now: opt.now, MaxArtifactBytes: opt.maxArtifact, MaxCampaignAssets: opt.maxCampaignAssets, PresignExpiry: opt.presignExpiry, ServerOptions: serverOpts, Adapters: opt.adapters,
 		SimStep: opt.simStep, ApprovalTTL: opt.approvalTTL, Expected: opt.expected}
 	if opt.postgres {
 		o.DSN = testenv.PostgresDSN(t)

@@ -39,6 +39,21 @@ func (s *server) waiveBackup(w http.ResponseWriter, r *http.Request) {
 		s.operationRefused(w, r, c.ID, workflows.UpdateBackupWaiver, "state", fmt.Sprintf("campaign is %s; it has ended", c.Status), in.Reason)
 		return
 	}
+	// A campaign pages through its targets: the workflow knows the state of those in flight,
+	// the store that of every target.
+	ca, ok, err := s.Store.CampaignTarget(r.Context(), c.ID, assetID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !ok {
+		s.operationRefused(w, r, c.ID, workflows.UpdateBackupWaiver, "asset", fmt.Sprintf("asset %s is not a target of this campaign", assetID), in.Reason)
+		return
+	}
+	if ca.State != string(domain.AssetPending) {
+		s.operationRefused(w, r, c.ID, workflows.UpdateBackupWaiver, "state", fmt.Sprintf("asset %s is %s; a waiver applies only to an asset not yet started", assetID, ca.State), in.Reason)
+		return
+	}
 	var res workflows.BackupWaiverResponse
 	err = s.engine.Update(r.Context(), c.WorkflowID, workflows.UpdateBackupWaiver, updateKey(r),
 		workflows.BackupWaiverRequest{Actor: actorOf(r), AssetID: assetID, Reason: in.Reason, RequestID: requestID(r)}, &res)

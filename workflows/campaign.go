@@ -17,6 +17,14 @@ import (
 // CampaignInput names the campaign to run.
 type CampaignInput struct {
 	CampaignID string `json:"campaign_id"`
+	// Resume is where an execution that continued as new goes on (bounded.go); nil for the
+	// first execution.
+	Resume *CampaignProgress `json:"resume,omitempty"`
+	// HistoryLimit is how many events an execution's history may reach before it continues as
+	// new at the next page of targets (0: DefaultHistoryLimit).
+	HistoryLimit int `json:"history_limit,omitempty"`
+	// PageSize is how many targets of a wave are loaded at a time (0: 500).
+	PageSize int `json:"page_size,omitempty"`
 }
 
 // CampaignResult is how the campaign ended.
@@ -58,6 +66,11 @@ type CampaignStatus struct {
 	Abort *OperatorAction `json:"abort,omitempty"`
 	// ErrorThreshold is how many failed assets a wave tolerates (0 in safety-critical zones).
 	ErrorThreshold int `json:"error_threshold"`
+	// Counts are the production targets by state, in executions that page through their targets;
+	// their Assets then hold the test-bench targets and the page being deployed.
+	Counts map[domain.AssetState]int `json:"counts,omitempty"`
+	// Continued is how many times the campaign continued as new to keep its history short.
+	Continued int `json:"continued,omitempty"`
 }
 
 type campaign struct {
@@ -88,6 +101,20 @@ type campaign struct {
 	// asset starts meanwhile).
 	waivers map[string]BackupWaiver
 	waiving int
+
+	// Executions that keep their history bounded (bounded.go) hold the plan's outline, the
+	// production targets' counts by state, and one page of targets at a time.
+	outline *activities.CampaignOutline
+	counts  map[domain.AssetState]int
+	// page is the ids of the targets of the page being deployed; offset is where the next page
+	// of the wave starts; tolerated counts failures within the thresholds of earlier waves.
+	page      []string
+	offset    int
+	tolerated int
+	resumed   bool
+	// pages counts the pages this execution loaded: one that has loaded none does not
+	// continue as new, so every execution makes progress.
+	pages int
 }
 
 // behaviour is what a campaign execution does differently from older ones; each field comes
@@ -107,6 +134,9 @@ type behaviour struct {
 	// airGap: plans carried to an air-gapped site wait for its results here, and approvals
 	// imported with a plan count at the site (transfer.go).
 	airGap bool
+	// bounded: the plan is loaded as an outline and its targets a page at a time, and the
+	// execution continues as new between pages once its history grows (bounded.go).
+	bounded bool
 }
 
 // Campaign runs one campaign: test-bench validation, approval, then waves of asset
@@ -249,6 +279,7 @@ func (c *campaign) endWith(s domain.CampaignStatus, detail, why string) error {
 				c.state.Assets[t.AssetID] = domain.AssetNotStarted
 			}
 		}
+		c.closePage()
 	}
 	if err := c.setStatus(s, detail, nil); err != nil {
 		return err
@@ -294,6 +325,9 @@ func (c *campaign) run() (CampaignResult, error) {
 }
 
 func (c *campaign) phases() error {
+	if c.in.Resume != nil {
+		return c.deployOutline()
+	}
 	if c.v.airGap && c.plan.TransferSite != "" {
 		return c.carried()
 	}
@@ -304,13 +338,16 @@ func (c *campaign) phases() error {
 	if err := c.approve(bench); err != nil {
 		return err
 	}
+	if c.v.bounded {
+		return c.deployOutline()
+	}
 	return c.deployWaves(prod)
 }
 
 // load reads the plan and the version markers of this execution.
 func (c *campaign) load() error {
 	ctx := c.ctx
-	if err := workflow.ExecuteActivity(bookkeeping(ctx), a.LoadCampaign, c.in.CampaignID).Get(ctx, &c.plan); err != nil {
+	if err := c.loadPlan(); err != nil {
 		return err
 	}
 	// Executions from this version on re-check approvals before each batch (they expire) and
@@ -330,7 +367,7 @@ func (c *campaign) load() error {
 		}
 	}
 	c.v.airGap = workflow.GetVersion(ctx, airGapVersion, workflow.DefaultVersion, 1) >= 1
-	if c.v.airGap {
+	if c.v.airGap && c.in.Resume == nil {
 		c.state.Approvals = append(c.state.Approvals, c.plan.ImportedApprovals...)
 	}
 	c.state.PlanDigest, c.state.Policy = c.plan.PlanDigest, c.plan.Policy
@@ -339,6 +376,12 @@ func (c *campaign) load() error {
 	for _, t := range c.plan.Targets {
 		c.state.Assets[t.AssetID] = domain.AssetPending
 		c.windows[t.ZoneID] = t.Window
+	}
+	if c.outline != nil {
+		c.windows = c.outline.Windows
+		c.counts = map[domain.AssetState]int{domain.AssetPending: c.outline.Production}
+		c.state.Counts = c.counts
+		c.resumeFrom()
 	}
 	c.deployCtx, c.cancelDeploys = workflow.WithCancel(ctx)
 	return nil
@@ -407,21 +450,27 @@ func (c *campaign) deployWaves(prod []activities.Target) error {
 	if err := c.setWindow(nil); err != nil {
 		return err
 	}
-	drift := ""
 	driftedN := 0
 	for _, t := range prod {
 		if c.state.Assets[t.AssetID] == domain.AssetDrifted {
 			driftedN++
 		}
 	}
-	if driftedN > 0 {
-		drift = fmt.Sprintf("; %d drifted from the plan and were left as they were", driftedN)
+	return c.completed(len(prod), tolerated, driftedN)
+}
+
+// completed ends the campaign completed: of prod production targets, tolerated failed within
+// their wave's threshold and drifted were left as they were.
+func (c *campaign) completed(prod, tolerated, drifted int) error {
+	drift := ""
+	if drifted > 0 {
+		drift = fmt.Sprintf("; %d drifted from the plan and were left as they were", drifted)
 	}
 	if tolerated > 0 {
 		return c.end(domain.CampaignCompleted, fmt.Sprintf("%d assets patched and verified; %d failed and were rolled back within the error threshold of %d per wave%s",
-			len(prod)-tolerated-driftedN, tolerated, c.plan.ErrorThreshold, drift))
+			prod-tolerated-drifted, tolerated, c.plan.ErrorThreshold, drift))
 	}
-	return c.end(domain.CampaignCompleted, fmt.Sprintf("%d assets patched and verified%s", len(prod)-driftedN, drift))
+	return c.end(domain.CampaignCompleted, fmt.Sprintf("%d assets patched and verified%s", prod-drifted, drift))
 }
 
 // benchRuns describes the bench runs among ts ("bench-hmi-01 V16.0.1 → V16.0.2"); empty for
@@ -569,10 +618,13 @@ func (c *campaign) endAborted() error {
 		return err
 	}
 	// Production targets only: the bench's validation is not part of what the abort left behind.
-	counts := map[domain.AssetState]int{}
-	for _, t := range c.plan.Targets {
-		if s, ok := c.state.Assets[t.AssetID]; ok && !t.TestBench {
-			counts[s]++
+	counts := c.counts
+	if counts == nil {
+		counts = map[domain.AssetState]int{}
+		for _, t := range c.plan.Targets {
+			if s, ok := c.state.Assets[t.AssetID]; ok && !t.TestBench {
+				counts[s]++
+			}
 		}
 	}
 	detail := fmt.Sprintf("aborted by %s: %s; %d verified assets left as they are, %d restored after abort, %d not started",
@@ -611,6 +663,9 @@ type wave struct {
 	// threshold is the plan's error threshold for the wave when planned is set.
 	threshold int
 	planned   bool
+	// paged: the wave's targets are loaded a page at a time; index is its place in the plan.
+	paged bool
+	index int
 }
 
 // planWaves groups targets by zone, lowest SL-T (then lowest criticality) first; plans made
@@ -637,7 +692,20 @@ func (c *campaign) runWave(n, of int, w wave) (failed int, err error) {
 	ctx := c.ctx
 	pending := w.targets
 	threshold := c.threshold(w)
-	for len(pending) > 0 {
+	if w.paged {
+		failed = c.startWave(w)
+	}
+	for {
+		if len(pending) == 0 {
+			if !w.paged {
+				break
+			}
+			page, err := c.nextPage(w, failed)
+			if err != nil || len(page) == 0 {
+				return failed, err
+			}
+			pending = page
+		}
 		if c.abort != nil {
 			return failed, c.endAborted()
 		}
@@ -777,6 +845,9 @@ func (c *campaign) halt(failed []string, threshold, count int) error {
 			status = domain.CampaignHalted
 		}
 	}
+	if c.counts[domain.AssetRollbackFailed]+c.counts[domain.AssetFailed] > 0 {
+		status = domain.CampaignHalted
+	}
 	why := "halted at the first failure (error threshold 0): "
 	if threshold > 0 {
 		why = fmt.Sprintf("halted: %d failed assets in this wave exceed the error threshold of %d: ", count, threshold)
@@ -806,11 +877,11 @@ func (c *campaign) deploy(ts []activities.Target) (failed, drifted []string) {
 			if c.abort != nil && temporal.IsCanceledError(err) {
 				continue // cancelled before it touched the asset
 			}
-			c.state.Assets[ts[i].AssetID] = domain.AssetFailed
+			c.setAsset(ts[i], domain.AssetFailed)
 			failed = append(failed, fmt.Sprintf("%s: %s", ts[i].Name, rootMessage(err)))
 			continue
 		}
-		c.state.Assets[ts[i].AssetID] = r.State
+		c.setAsset(ts[i], r.State)
 		if r.State == domain.AssetSkipped {
 			continue // aborted before it was touched
 		}

@@ -117,6 +117,10 @@ func newHarness(t *testing.T, plan activities.CampaignPlan) *harness {
 	}
 
 	env.OnActivity(a.LoadCampaign, mock.Anything, plan.CampaignID).Return(plan, nil)
+	env.OnActivity(a.LoadCampaignOutline, mock.Anything, plan.CampaignID).Return(activities.OutlineOf(plan, true), nil)
+	env.OnActivity(a.LoadWaveTargets, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.WaveTargetsInput) ([]activities.Target, error) {
+		return activities.WavePage(plan, in.Wave, in.Offset, in.Limit)
+	})
 	// Every asset's device work runs centrally here; site routes run against real workers (api).
 	env.OnActivity(a.RouteAsset, mock.Anything, mock.Anything).Return(activities.Route{}, nil)
 	env.OnActivity(a.SetCampaignStatus, mock.Anything, mock.Anything).Return(
@@ -152,7 +156,13 @@ func newHarness(t *testing.T, plan activities.CampaignPlan) *harness {
 		func(ctx context.Context, in activities.WaiverInput) (activities.ReplanResult, error) {
 			record(h, &h.waivers, ctx, in)
 			sum := sha256.Sum256([]byte(testDigest + "waiver " + in.Waiver.AssetID))
-			return activities.ReplanResult{PlanDigest: hex.EncodeToString(sum[:]), Changed: true}, nil
+			name := in.Waiver.Name
+			for _, t := range plan.Targets {
+				if t.AssetID == in.Waiver.AssetID && name == "" {
+					name = t.Name // as domain.Plan.WithWaiver names it
+				}
+			}
+			return activities.ReplanResult{PlanDigest: hex.EncodeToString(sum[:]), Changed: true, Name: name}, nil
 		})
 	env.OnActivity(a.RecordUnbackedDeploy, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in activities.UnbackedDeployInput) error {
@@ -509,4 +519,27 @@ type waiver = reply[BackupWaiverResponse]
 // waive sends a backup waiver; call it from a delayed callback.
 func (h *harness) waive(updateID string, req BackupWaiverRequest) *waiver {
 	return send[BackupWaiverResponse](h, UpdateBackupWaiver, updateID, req)
+}
+
+// completePlan gives p what plans computed from the live inventory carry: each target's
+// from-version, the bench run and the production waves with their thresholds.
+func completePlan(p activities.CampaignPlan) activities.CampaignPlan {
+	var prod []activities.Target
+	for i := range p.Targets {
+		t := &p.Targets[i]
+		t.FromVersion = fromVersion
+		if t.TestBench {
+			t.Bench = &domain.BenchRun{AssetID: t.AssetID, Name: t.Name, FromVersion: fromVersion, Prepare: domain.PrepareAsIs}
+		} else {
+			prod = append(prod, *t)
+		}
+	}
+	for _, w := range planWaves(prod) {
+		pw := domain.PlanWave{ZoneID: w.zone}
+		for _, t := range w.targets {
+			pw.AssetIDs = append(pw.AssetIDs, t.AssetID)
+		}
+		p.Waves = append(p.Waves, pw)
+	}
+	return p
 }

@@ -214,10 +214,8 @@ func (c *campaign) checkWindowChange(ctx workflow.Context, ch WindowChange) erro
 	if c.plan.CampaignID == "" {
 		return refusal("state", "campaign has not loaded its plan yet")
 	}
-	for _, t := range c.plan.Targets {
-		if t.ZoneID == ch.ZoneID {
-			return ch.Window.Validate()
-		}
+	if _, ok := c.windows[ch.ZoneID]; ok {
+		return ch.Window.Validate()
 	}
 	return refusal("zone", "campaign has no target in zone %s", ch.ZoneID)
 }

@@ -105,6 +105,20 @@ func (r *recordActivities) LoadCampaign(_ context.Context, id string) (activitie
 	}
 	return p, nil
 }
+func (r *recordActivities) LoadCampaignOutline(_ context.Context, id string) (activities.CampaignOutline, error) {
+	p, ok := r.plans[id]
+	if !ok {
+		return activities.CampaignOutline{}, fmt.Errorf("no campaign %s", id)
+	}
+	return activities.OutlineOf(p, len(p.Waves) > 0), nil
+}
+func (r *recordActivities) LoadWaveTargets(_ context.Context, in activities.WaveTargetsInput) ([]activities.Target, error) {
+	p, ok := r.plans[in.CampaignID]
+	if !ok {
+		return nil, fmt.Errorf("no campaign %s", in.CampaignID)
+	}
+	return activities.WavePage(p, in.Wave, in.Offset, in.Limit)
+}
 func (r *recordActivities) SetCampaignStatus(context.Context, activities.StatusInput) error {
 	return nil
 }
@@ -307,6 +321,9 @@ type scenario struct {
 	// plan changes the scenario's plan; preapproved plans need no decision (imported ones).
 	plan        func(p *activities.CampaignPlan)
 	preapproved bool
+	// input changes how the campaign's workflow starts; a campaign that continues as new has a
+	// history per execution, <prefix>-campaign-<name>-<n>.json.
+	input func(in *CampaignInput)
 	status      domain.CampaignStatus
 	detail      string // a part of the result's detail
 }
@@ -341,6 +358,15 @@ func TestRecordHistories(t *testing.T) {
 	oneAtATime.MaxParallel = 1
 
 	scenarios := []scenario{
+		{
+			// A campaign that loads one target at a time and continues as new after each page:
+			// three executions, each going on where the one before stopped.
+			name: "continued",
+			targets: []activities.Target{target("plc1", "line1", 1, 1, w, time.Minute), target("plc2", "line1", 1, 2, w, time.Minute),
+				target("plc3", "line1", 1, 3, w, time.Minute)},
+			input:  func(in *CampaignInput) { in.PageSize, in.HistoryLimit = 1, 1 },
+			status: domain.CampaignCompleted, detail: "3 assets patched and verified",
+		},
 		{name: "completed", targets: []activities.Target{target("plc1", "line1", 1, 1, w, time.Minute)}, status: domain.CampaignCompleted},
 		{name: "rolled-back", targets: []activities.Target{target("bad-plc1", "line1", 1, 1, w, time.Minute)}, status: domain.CampaignRolledBack},
 		// Device work on a site's own worker: patched, rolled back through the site, and a site
@@ -472,14 +498,19 @@ func TestRecordHistories(t *testing.T) {
 	}
 	defer sw.Stop()
 
-	runs := map[string]client.WorkflowRun{}
+	runs, firstRuns := map[string]client.WorkflowRun{}, map[string]string{}
 	for _, sc := range scenarios {
 		id := "rec-" + sc.name
-		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: CampaignWorkflowID(id), TaskQueue: TaskQueue}, Campaign, CampaignInput{CampaignID: id})
+		in := CampaignInput{CampaignID: id}
+		if sc.input != nil {
+			sc.input(&in)
+		}
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: CampaignWorkflowID(id), TaskQueue: TaskQueue}, Campaign, in)
 		if err != nil {
 			t.Fatal(err)
 		}
 		runs[id] = run
+		firstRuns[id] = run.GetRunID() // Get follows a continuation and then answers its run
 	}
 	for _, sc := range scenarios {
 		if sc.preapproved {
@@ -514,7 +545,14 @@ func TestRecordHistories(t *testing.T) {
 		if res.Status != sc.status || !strings.Contains(res.Detail, sc.detail) {
 			t.Errorf("%s ended %s (%s), want %s with %q", id, res.Status, res.Detail, sc.status, sc.detail)
 		}
-		writeHistory(ctx, t, c, CampaignWorkflowID(id), fmt.Sprintf("%s-campaign-%s.json", *historyPrefix, sc.name))
+		if sc.input != nil {
+			runID := firstRuns[id]
+			for n := 1; runID != ""; n++ {
+				runID = writeHistoryOf(ctx, t, c, CampaignWorkflowID(id), runID, fmt.Sprintf("%s-campaign-%s-%d.json", *historyPrefix, sc.name, n))
+			}
+		} else {
+			writeHistory(ctx, t, c, CampaignWorkflowID(id), fmt.Sprintf("%s-campaign-%s.json", *historyPrefix, sc.name))
+		}
 		// Each asset that started has its own history; a campaign with one asset keeps the
 		// short name <prefix>-asset-<scenario>.json.
 		for _, tg := range sc.targets {
@@ -586,8 +624,15 @@ func waitForStatus(ctx context.Context, t *testing.T, c client.Client, id string
 
 func writeHistory(ctx context.Context, t *testing.T, c client.Client, id, name string) {
 	t.Helper()
+	writeHistoryOf(ctx, t, c, id, "", name)
+}
+
+// writeHistoryOf writes the history of run runID of workflow id ("": the latest) and returns
+// the run it continued as new with ("" when it did not).
+func writeHistoryOf(ctx context.Context, t *testing.T, c client.Client, id, runID, name string) (next string) {
+	t.Helper()
 	var h historypb.History
-	it := c.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	it := c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		ev, err := it.Next()
 		if err != nil {
@@ -606,27 +651,9 @@ func writeHistory(ctx context.Context, t *testing.T, c client.Client, id, name s
 		t.Fatal(err)
 	}
 	t.Logf("wrote testdata/%s (%d events)", name, len(h.Events))
+	if n := len(h.Events); n > 0 {
+		return h.Events[n-1].GetWorkflowExecutionContinuedAsNewEventAttributes().GetNewExecutionRunId()
+	}
+	return ""
 }
 
-// completePlan gives p what plans computed from the live inventory carry: each target's
-// from-version, the bench run and the production waves with their thresholds.
-func completePlan(p activities.CampaignPlan) activities.CampaignPlan {
-	var prod []activities.Target
-	for i := range p.Targets {
-		t := &p.Targets[i]
-		t.FromVersion = fromVersion
-		if t.TestBench {
-			t.Bench = &domain.BenchRun{AssetID: t.AssetID, Name: t.Name, FromVersion: fromVersion, Prepare: domain.PrepareAsIs}
-		} else {
-			prod = append(prod, *t)
-		}
-	}
-	for _, w := range planWaves(prod) {
-		pw := domain.PlanWave{ZoneID: w.zone}
-		for _, t := range w.targets {
-			pw.AssetIDs = append(pw.AssetIDs, t.AssetID)
-		}
-		p.Waves = append(p.Waves, pw)
-	}
-	return p
-}

@@ -17,7 +17,12 @@ import (
 // activity and never-started assets closed; v4-* add backup waivers stored in the plan, so an
 // approved campaign waits for an approval of the plan with the waiver; v5-* add the route of
 // each asset's device work (RouteAsset), device work on a site worker's task queue (patched and
-// rolled back through the site) and a site without a worker (site_unreachable).
+// rolled back through the site) and a site without a worker (site_unreachable); v6-* add plans
+// carried to an air-gapped site and plans imported there; v7-* add plans loaded as an outline
+// with their targets a page at a time, and a campaign that continues as new after each page
+// (v7-campaign-continued-1 … -4: each execution's history, from the start with the bench and
+// the approval, through the continuations that resume mid-wave, to the one that finds the wave
+// done).
 func TestReplayHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	if err != nil {

@@ -80,6 +80,11 @@ func (c *campaign) checkWaiver(req BackupWaiverRequest) error {
 		return refusal("reason", "the reason is longer than 2000 characters")
 	}
 	s, ok := c.state.Assets[req.AssetID]
+	if !ok && c.v.bounded {
+		// The status holds the bench and the page being deployed; the API checked in the store
+		// that a target of another page is pending.
+		s, ok = domain.AssetPending, true
+	}
 	if !ok {
 		return refusal("asset", "asset %s is not a target of this campaign", req.AssetID)
 	}
@@ -122,16 +127,26 @@ func (c *campaign) waiveBackup(ctx workflow.Context, req BackupWaiverRequest) (B
 		delete(c.waivers, req.AssetID)
 		return BackupWaiverResponse{}, err
 	}
+	if res.Name != "" {
+		name = res.Name
+	} else if name == "" {
+		name = req.AssetID
+	}
 	voided, replanned := c.replan(ctx, res.PlanDigest, fmt.Sprintf("backup waiver for %s by %s", name, req.Actor.Name))
 	return BackupWaiverResponse{BackupWaiver: w, Status: c.state.Status, PlanDigest: res.PlanDigest, Replanned: replanned, ApprovalsVoided: voided}, nil
 }
 
-// targetName is the name of target assetID (its id when the plan has no name for it).
+// targetName is the name of target assetID (its id when the plan has no name for it). An
+// execution that pages through its targets may not hold the target: then it is empty, and
+// WaiveBackup answers the plan's name.
 func (c *campaign) targetName(assetID string) string {
 	for _, t := range c.plan.Targets {
 		if t.AssetID == assetID && t.Name != "" {
 			return t.Name
 		}
+	}
+	if c.v.bounded {
+		return ""
 	}
 	return assetID
 }

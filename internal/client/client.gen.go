@@ -2285,7 +2285,7 @@ type CampaignInput struct {
 	// AcceptReason Why deploying to the accepted targets is acceptable (at most 2000 characters)
 	AcceptReason *string `json:"accept_reason,omitempty"`
 
-	// AssetIds The production assets to patch (at most 2000 with the bench runs); the plan adds the test-bench runs that cover their versions
+	// AssetIds The production assets to patch (with the bench runs at most the server's campaign size, 50000 unless configured otherwise, and 2000 for a plan carried to an air-gapped site); the plan adds the test-bench runs that cover their versions
 	AssetIds *[]string `json:"asset_ids"`
 
 	// ErrorThreshold How many failed assets a wave tolerates (0 to 1000, default 0); a wave with SL-T 3–4 or safety-critical targets tolerates none
@@ -2303,6 +2303,8 @@ type CampaignLive struct {
 	Abort          *OperatorHold                 `json:"abort,omitempty"`
 	Approvals      []Approval                    `json:"approvals"`
 	Assets         map[string]CampaignLiveAssets `json:"assets"`
+	Continued      *int64                        `json:"continued,omitempty"`
+	Counts         *map[string]int64             `json:"counts,omitempty"`
 	Detail         *string                       `json:"detail,omitempty"`
 	ErrorThreshold int64                         `json:"error_threshold"`
 	NextWindow     *Occurrence                   `json:"next_window,omitempty"`

@@ -56,10 +56,18 @@ type PlanWaiver struct {
 	At      time.Time `json:"at"`
 }
 
-// MaxCampaignAssets bounds the assets of one campaign. The campaign workflow records about five
-// history events per asset (its child workflow and the batch around it), so 2,000 assets stay
-// near 10,000 events, a fifth of Temporal's limit of 51,200 per history.
-const MaxCampaignAssets = 2000
+// DefaultMaxCampaignAssets bounds the assets of one campaign unless the server is configured
+// otherwise (--max-campaign-assets). The campaign workflow pages through its targets and
+// continues as new as its history grows, so the bound is not Temporal's: it keeps one plan —
+// which approvers read and which is stored and hashed whole — to a size a plant reviews.
+const DefaultMaxCampaignAssets = 50000
+
+// LargestCampaignAssets is the most --max-campaign-assets may allow.
+const LargestCampaignAssets = 1000000
+
+// MaxCarriedAssets bounds a plan carried to an air-gapped site: the central campaign holds the
+// whole plan while it waits for the site's results, and the plan bundle carries it in one file.
+const MaxCarriedAssets = 2000
 
 // MaxErrorThreshold bounds a campaign's error threshold.
 const MaxErrorThreshold = 1000

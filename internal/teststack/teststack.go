@@ -43,6 +43,8 @@ type Options struct {
 	Now func() time.Time
 	// MaxArtifactBytes and PresignExpiry are passed to the API (0: its defaults).
 	MaxArtifactBytes int64
+	// MaxCampaignAssets bounds a campaign's targets (0: the API's default).
+	MaxCampaignAssets int
 	PresignExpiry    time.Duration
 	// UI serves this handler at / (nil: none).
 	UI http.Handler
@@ -159,7 +161,7 @@ func New(tb testing.TB, opt Options) *Stack {
 		limits = api.Limits{AuthFailures: 1 << 20, Writes: 1 << 20}
 	}
 	h := api.New(api.Deps{Store: st, Objects: objs, Temporal: ts.GetDefaultClient(), Simulator: sim, Logger: log,
-		MaxArtifactBytes: opt.MaxArtifactBytes, PresignExpiry: opt.PresignExpiry, UI: opt.UI,
+		MaxArtifactBytes: opt.MaxArtifactBytes, MaxCampaignAssets: opt.MaxCampaignAssets, PresignExpiry: opt.PresignExpiry, UI: opt.UI,
 		Limits: limits, Refusals: tally, Passwords: opt.Passwords, SessionLifetime: opt.SessionLifetime, SessionIdle: opt.SessionIdle, OIDC: opt.OIDC})
 	// Every request and answer is checked against the OpenAPI document (contract.go).
 	srv := httptest.NewServer(NewContract(tb).Wrap(h))
