@@ -12,10 +12,10 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/store"
+	"github.com/otpatch/otpatch/internal/teststack"
 	"github.com/otpatch/otpatch/workflows"
 )
 
@@ -52,12 +52,12 @@ func benchCampaign(b *testing.B, n, parallel int) {
 
 	// Baseline: 1,000 trivial children in batches of parallel, on the same server.
 	e.temporal.NewWorker("bench-baseline", func(r worker.Registry) {
-		r.RegisterWorkflow(benchBaselineParent)
-		r.RegisterWorkflow(benchBaselineChild)
+		r.RegisterWorkflow(teststack.BaselineParent)
+		r.RegisterWorkflow(teststack.BaselineChild)
 	})
 	tc := e.temporal.GetDefaultClient()
 	start := time.Now()
-	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "bench-baseline", TaskQueue: "bench-baseline"}, benchBaselineParent, n, parallel)
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "bench-baseline", TaskQueue: "bench-baseline"}, teststack.BaselineParent, n, parallel)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -167,22 +167,3 @@ func historyLength(b testing.TB, c client.Client, workflowID string) int {
 	}
 	return n
 }
-
-// benchBaselineParent starts n trivial children, parallel at a time, like a campaign's batches.
-func benchBaselineParent(ctx workflow.Context, n, parallel int) error {
-	for i := 0; i < n; i += parallel {
-		var fs []workflow.ChildWorkflowFuture
-		for j := i; j < min(i+parallel, n); j++ {
-			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: fmt.Sprintf("bench-baseline-child-%04d", j)})
-			fs = append(fs, workflow.ExecuteChildWorkflow(cctx, benchBaselineChild, j))
-		}
-		for _, f := range fs {
-			if err := f.Get(ctx, nil); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func benchBaselineChild(_ workflow.Context, i int) (int, error) { return i, nil }

@@ -45,7 +45,7 @@ type Options struct {
 	MaxArtifactBytes int64
 	// MaxCampaignAssets bounds a campaign's targets (0: the API's default).
 	MaxCampaignAssets int
-	PresignExpiry    time.Duration
+	PresignExpiry     time.Duration
 	// UI serves this handler at / (nil: none).
 	UI http.Handler
 	// Checkpoints signs audit checkpoints into the object store, as a server does.
