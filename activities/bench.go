@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"maps"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/store"
 )
@@ -106,21 +108,29 @@ type EndInput struct {
 	Reason string `json:"reason"`
 }
 
-// MarkNotStarted moves every target still pending to not_started, one audit event each.
+// MarkNotStarted moves every target still pending to not_started, one audit event each. The
+// changes are sent notStartedWriters at a time, so the store commits them in groups: a campaign
+// of 50,000 targets that ends early closes them within the activity's timeout (a retry goes on
+// with those still pending).
 func (a *Activities) MarkNotStarted(ctx context.Context, in EndInput) error {
 	targets, err := a.Store.CampaignAssets(ctx, in.CampaignID)
 	if err != nil {
 		return err
 	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(notStartedWriters)
 	for _, t := range targets {
 		if t.State != string(domain.AssetPending) {
 			continue
 		}
-		ref := AssetInput{CampaignID: in.CampaignID, AssetID: t.AssetID, WorkflowID: in.WorkflowID}
-		ev := a.assetEvent(ref, "asset."+string(domain.AssetNotStarted), map[string]any{"reason": in.Reason})
-		if err := a.Store.UpdateCampaignAsset(ctx, in.CampaignID, t.AssetID, store.AssetChange{State: domain.AssetNotStarted, Error: store.Text(in.Reason)}, ev); err != nil {
-			return err
-		}
+		g.Go(func() error {
+			ref := AssetInput{CampaignID: in.CampaignID, AssetID: t.AssetID, WorkflowID: in.WorkflowID}
+			ev := a.assetEvent(ref, "asset."+string(domain.AssetNotStarted), map[string]any{"reason": in.Reason})
+			return a.Store.UpdateCampaignAsset(gctx, in.CampaignID, t.AssetID, store.AssetChange{State: domain.AssetNotStarted, Error: store.Text(in.Reason)}, ev)
+		})
 	}
-	return nil
+	return g.Wait()
 }
+
+// notStartedWriters is how many not_started changes MarkNotStarted has in flight.
+const notStartedWriters = 32

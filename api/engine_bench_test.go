@@ -167,3 +167,37 @@ func historyLength(b testing.TB, c client.Client, workflowID string) int {
 	}
 	return n
 }
+
+// BenchmarkCreateCampaign50000 creates a campaign of 50,000 simulated HMIs through the API on
+// PostgreSQL and reports how long POST /api/v1/campaigns takes to answer 201: the plan computed
+// from the inventory, its digest, the campaign and its 50,000 targets stored, the workflow
+// started. Never in CI (docs/benchmarks.md):
+//
+//	export OTPATCH_TEST_POSTGRES='postgres://postgres@127.0.0.1:5432/test?sslmode=disable'
+//	go test ./api/ -run '^$' -bench CreateCampaign50000 -benchtime 1x -timeout 30m
+//
+// OTPATCH_BENCH_ASSETS changes the number of assets.
+func BenchmarkCreateCampaign50000(b *testing.B) {
+	n := benchEnvInt("OTPATCH_BENCH_ASSETS", 50000)
+	e := newEnvTB(b, envOptions{postgres: true})
+	ids := addSimulatedHMIs(b, e, n, 100)
+	p := e.qualifiedPatch(newTestPatch(b, "V16.0.2", 4096))
+	b.ResetTimer()
+	var took time.Duration
+	for i := 0; b.Loop(); i++ {
+		var c campaignDoc
+		start := time.Now()
+		code := e.call("POST", "/api/v1/campaigns", e.tokens.Engineer, map[string]any{"name": fmt.Sprintf("plant-wide %d", i), "patch_id": p.ID, "asset_ids": ids}, &c)
+		took = time.Since(start)
+		if code != http.StatusCreated {
+			b.Fatalf("create a campaign of %d assets: %d", n, code)
+		}
+		b.StopTimer()
+		if code := e.call("POST", "/api/v1/campaigns/"+c.ID+"/abort", e.tokens.Engineer, map[string]any{"reason": "benchmark"}, nil); code != http.StatusOK {
+			b.Fatalf("abort: %d", code)
+		}
+		e.waitCampaignWithin(10*time.Minute, c.ID, "aborted")
+		b.StartTimer()
+	}
+	b.Logf("%d assets: POST /api/v1/campaigns answered 201 in %s", n, took.Round(time.Millisecond))
+}
