@@ -88,7 +88,7 @@ func tail(s string, n int) string {
 }
 
 type apiClient struct {
-	t    *testing.T
+	t    testing.TB
 	base string
 }
 
@@ -284,7 +284,7 @@ func readTokens(t testing.TB, dir string) map[string]string {
 	return m
 }
 
-func writeManifest(t *testing.T, path, product, version, affected string) {
+func writeManifest(t testing.TB, path, product, version, affected string) {
 	t.Helper()
 	m := fmt.Sprintf(`{
   "schema": "otpatch.manifest/v1", "vendor": "acme", "product": %q, "patch_id": "ACME-SA-2026-020",
@@ -298,7 +298,7 @@ func writeManifest(t *testing.T, path, product, version, affected string) {
 	}
 }
 
-func runCLI(t *testing.T, bin string, args ...string) string {
+func runCLI(t testing.TB, bin string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	var stderr bytes.Buffer
@@ -310,7 +310,7 @@ func runCLI(t *testing.T, bin string, args ...string) string {
 	return string(out)
 }
 
-func waitFor(t *testing.T, what string, fn func() (bool, string)) {
+func waitFor(t testing.TB, what string, fn func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	last := ""

@@ -42,7 +42,7 @@ type productionStack struct {
 	tokens   map[string]string
 }
 
-func startProductionStack(t *testing.T, opts ...func(*temporalpg.Config)) *productionStack {
+func startProductionStack(t testing.TB, opts ...func(*temporalpg.Config)) *productionStack {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -71,7 +71,7 @@ func startProductionStack(t *testing.T, opts ...func(*temporalpg.Config)) *produ
 }
 
 // seed migrates otpatch's database with `otpatch migrate` and seeds the demo plant into it.
-func (s *productionStack) seed(t *testing.T) {
+func (s *productionStack) seed(t testing.TB) {
 	t.Helper()
 	bin := lean(t)
 	out := runEnv(t, bin, []string{"OTPATCH_DATABASE_URL=" + s.dsn}, "migrate")
@@ -103,7 +103,7 @@ func (s *productionStack) env(extra ...string) []string {
 	}, extra...)
 }
 
-func lean(t *testing.T) string {
+func lean(t testing.TB) string {
 	t.Helper()
 	bin, err := leanBinary()
 	if err != nil {
@@ -122,14 +122,14 @@ type otpatchProcess struct {
 
 // startOtpatch starts the lean build with only env (no inherited OTPATCH_* variables) and
 // waits until ready reports true.
-func startOtpatch(t *testing.T, name string, env []string, ready func(p *otpatchProcess) bool, args ...string) *otpatchProcess {
+func startOtpatch(t testing.TB, name string, env []string, ready func(p *otpatchProcess) bool, args ...string) *otpatchProcess {
 	t.Helper()
 	return startOtpatchCmd(t, name, exec.Command(lean(t), args...), env, ready)
 }
 
 // startOtpatchCmd is startOtpatch for a command that runs the lean build another way (inside a
 // network namespace).
-func startOtpatchCmd(t *testing.T, name string, cmd *exec.Cmd, env []string, ready func(p *otpatchProcess) bool) *otpatchProcess {
+func startOtpatchCmd(t testing.TB, name string, cmd *exec.Cmd, env []string, ready func(p *otpatchProcess) bool) *otpatchProcess {
 	t.Helper()
 	cmd.Env = append(environWithout("OTPATCH_"), env...)
 	p := &otpatchProcess{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
@@ -352,7 +352,7 @@ func TestProductionShape(t *testing.T) {
 }
 
 // runEnv runs the otpatch binary with only env for configuration and returns its stdout.
-func runEnv(t *testing.T, bin string, env []string, args ...string) string {
+func runEnv(t testing.TB, bin string, env []string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(environWithout("OTPATCH_"), env...)

@@ -60,7 +60,7 @@ type PlanWaiver struct {
 // otherwise (--max-campaign-assets). The campaign workflow pages through its targets and
 // continues as new as its history grows, so the bound is not Temporal's: it keeps one plan —
 // which approvers read and which is stored and hashed whole — to a size a plant reviews.
-const DefaultMaxCampaignAssets = 50000
+const DefaultMaxCampaignAssets = 100000
 
 // LargestCampaignAssets is the most --max-campaign-assets may allow.
 const LargestCampaignAssets = 1000000
