@@ -36,7 +36,6 @@ const MaxAgentBackupBytes = 8 << 30
 const (
 	agentDefaultWait = 20 * time.Second
 	agentMaxWait     = 60 * time.Second
-	agentTouchEvery  = 5 * time.Second
 )
 
 const agentKey ctxKey = 101
@@ -47,7 +46,9 @@ func agentOf(r *http.Request) store.AgentCredential {
 }
 
 // agentOnly resolves the agent's bearer token to its credential (and so its asset) and records
-// that the agent was heard from. A browser session is never an agent.
+// that the agent was heard from. A browser session is never an agent. The contact is kept in
+// memory (store.TouchAgent), and while notifications are relayed a token seen before resolves
+// from memory (store.AgentBySecret): an idle agent's poll costs no query here.
 func (s *server) agentOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -65,8 +66,7 @@ func (s *server) agentOnly(next http.Handler) http.Handler {
 			return
 		}
 		if err := s.Store.TouchAgent(r.Context(), c.ID); err != nil {
-			s.internal(w, r, err)
-			return
+			return // the request ended: there is no one to answer
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), agentKey, c)))
 	})
@@ -204,13 +204,13 @@ func (s *server) nextAgentJob(w http.ResponseWriter, r *http.Request) {
 	}
 	c := agentOf(r)
 	ctx := r.Context()
+	// The agent counts as heard from while it waits, without a write per agent.
+	defer s.Store.AgentWaiting(c.ID)()
 	// Subscribed before the first look, so a job queued in between wakes the poll.
 	queued, unsubscribe := s.Store.AgentJobSignal(c.AssetID)
 	defer unsubscribe()
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
-	touch := time.NewTicker(agentTouchEvery)
-	defer touch.Stop()
 	for last := false; ; {
 		j, ok, err := s.Store.NextAgentJob(ctx, c.AssetID, event(r, "agent.job_started"))
 		if err != nil {
@@ -229,21 +229,14 @@ func (s *server) nextAgentJob(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-	wait:
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-queued:
-				break wait
-			case <-deadline.C:
-				last = true // one more look, in case a notification was lost
-				break wait
-			case <-touch.C:
-				if err := s.Store.TouchAgent(ctx, c.ID); err != nil && ctx.Err() == nil {
-					s.Logger.Warn("recording agent liveness failed", "err", err, "credential", c.ID)
-				}
-			}
+		select {
+		case <-ctx.Done():
+			return
+		case <-queued:
+		case <-deadline.C:
+			// One more look, in case a notification was lost; it reads the database only when
+			// notifications are not relayed (store.NextAgentJob).
+			last = true
 		}
 	}
 }

@@ -153,6 +153,7 @@ func runDev(ctx context.Context, args []string) error {
 	if err := d.store.ListenAgentJobs(ctx); err != nil { // a worker of its own may queue agent jobs
 		return err
 	}
+	go d.store.RunAgentLiveness(ctx) // agents' last contact, written every few seconds
 	d.watchSites(ctx)
 	// /metrics as otpatch server serves it: on the API address, and on --metrics-listen.
 	d.databaseGauges()

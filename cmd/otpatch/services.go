@@ -415,6 +415,7 @@ func runServer(ctx context.Context, args []string) error {
 	if err := d.store.ListenAgentJobs(ctx); err != nil {
 		return err
 	}
+	go d.store.RunAgentLiveness(ctx) // agents' last contact, written every few seconds
 	d.watchSites(ctx)
 	h, err := d.handler(&c)
 	if err != nil {
@@ -445,6 +446,10 @@ func runWorker(ctx context.Context, args []string) error {
 	defer d.close()
 	// Only workers reach devices: the server needs neither their keys nor the job-signing key.
 	if err := d.buildAdapters(ctx, &c); err != nil {
+		return err
+	}
+	// The agent adapter learns at once that an agent reported a job's result.
+	if err := d.store.ListenAgentJobs(ctx); err != nil {
 		return err
 	}
 	w, err := d.startWorker()

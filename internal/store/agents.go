@@ -115,7 +115,7 @@ func (s *Store) IssueAgentCredential(ctx context.Context, assetID, createdBy, se
 // A credential that is not the asset's is ErrNotFound; revoking twice changes nothing.
 func (s *Store) RevokeAgentCredential(ctx context.Context, assetID, credID string, ev Event) error {
 	ev.SubjectType, ev.SubjectID, ev.AssetID = "agent_credential", credID, assetID
-	return s.Write(ctx, ev, func(tx *gorm.DB) error {
+	err := s.Write(ctx, ev, func(tx *gorm.DB) error {
 		var c AgentCredential
 		if err := tx.Take(&c, "id = ? AND asset_id = ?", credID, assetID).Error; err != nil {
 			return notFound(err, "agent credential "+credID+" of asset "+assetID)
@@ -127,48 +127,61 @@ func (s *Store) RevokeAgentCredential(ctx context.Context, assetID, credID strin
 		if err := tx.Model(&AgentCredential{}).Where("id = ?", c.ID).Update("revoked_at", now).Error; err != nil {
 			return err
 		}
-		return tx.Model(&Token{}).Where("id = ?", c.TokenID).Update("revoked_at", now).Error
+		if err := tx.Model(&Token{}).Where("id = ?", c.TokenID).Update("revoked_at", now).Error; err != nil {
+			return err
+		}
+		return s.notify(tx, agentRevokedChannel, c.ID)
 	})
+	if err == nil {
+		s.forgetAgentCredential(credID)
+	}
+	return err
 }
 
-// AgentCredentials lists an asset's credentials, newest first.
+// AgentCredentials lists an asset's credentials, newest first, each with when its agent was
+// last heard from (agent_liveness.go).
 func (s *Store) AgentCredentials(ctx context.Context, assetID string) ([]AgentCredential, error) {
 	out := []AgentCredential{}
-	return out, s.db.WithContext(ctx).Where("asset_id = ?", assetID).Order("created_at DESC").Find(&out).Error
+	if err := s.db.WithContext(ctx).Where("asset_id = ?", assetID).Order("created_at DESC").Find(&out).Error; err != nil {
+		return out, err
+	}
+	for i := range out {
+		out[i] = s.withLiveness(out[i])
+	}
+	return out, nil
 }
 
 // AgentBySecret resolves an agent token to its valid credential; anything else is ErrNotFound.
+// Its LastSeenAt is left empty: AgentCredentials and AgentLastSeen tell when its agent was last
+// heard from. While notifications are relayed (agent_notify.go) a token resolved before is
+// answered from memory until its credential is revoked.
 func (s *Store) AgentBySecret(ctx context.Context, secret string) (AgentCredential, error) {
-	var c AgentCredential
+	hash := HashToken(secret)
+	c, look, ok := s.jobWaiters.cachedAgent(hash)
+	if ok {
+		return c, nil
+	}
 	err := s.db.WithContext(ctx).Table("agent_credentials").Select("agent_credentials.*").
 		Joins("JOIN tokens ON tokens.id = agent_credentials.token_id").
-		Where("tokens.token_hash = ? AND tokens.revoked_at IS NULL AND agent_credentials.revoked_at IS NULL AND tokens.role = ?", HashToken(secret), string(RoleAgent)).
+		Where("tokens.token_hash = ? AND tokens.revoked_at IS NULL AND agent_credentials.revoked_at IS NULL AND tokens.role = ?", hash, string(RoleAgent)).
 		Take(&c).Error
-	return c, notFound(err, "agent credential")
-}
-
-// agentTouchEvery is how stale last_seen_at may get before a request of the agent updates it.
-const agentTouchEvery = time.Second
-
-// TouchAgent records that a credential's agent was heard from now. It is bookkeeping, not a
-// change of state, so it is not in the audit trail.
-func (s *Store) TouchAgent(ctx context.Context, credID string) error {
-	// At most one write a second per agent, however often it calls.
-	now := s.Now()
-	return s.db.WithContext(ctx).Model(&AgentCredential{}).
-		Where("id = ? AND (last_seen_at IS NULL OR last_seen_at < ?)", credID, now.Add(-agentTouchEvery)).
-		Update("last_seen_at", now).Error
+	if err != nil {
+		return AgentCredential{}, notFound(err, "agent credential")
+	}
+	c.LastSeenAt = nil
+	s.jobWaiters.keepAgent(hash, c, look)
+	return c, nil
 }
 
 // AgentLastSeen is when an agent of the asset was last heard from (zero: never).
 func (s *Store) AgentLastSeen(ctx context.Context, assetID string) (time.Time, error) {
 	var cs []AgentCredential
-	if err := s.db.WithContext(ctx).Where("asset_id = ? AND revoked_at IS NULL AND last_seen_at IS NOT NULL", assetID).Find(&cs).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where("asset_id = ? AND revoked_at IS NULL", assetID).Find(&cs).Error; err != nil {
 		return time.Time{}, err
 	}
 	var last time.Time
 	for _, c := range cs {
-		if c.LastSeenAt.After(last) {
+		if c = s.withLiveness(c); c.LastSeenAt != nil && c.LastSeenAt.After(last) {
 			last = *c.LastSeenAt
 		}
 	}
@@ -210,20 +223,12 @@ func (s *Store) CreateAgentJob(ctx context.Context, j *AgentJob, ev Event) error
 		if err := tx.Create(j).Error; err != nil {
 			return err
 		}
-		return s.notifyAgentJob(tx, j.AssetID)
+		return s.notify(tx, agentJobChannel, j.AssetID)
 	})
 	if err == nil {
 		s.signalAgentJob(j.AssetID)
 	}
 	return notFound(err, "agent job "+j.IdempotencyKey)
-}
-
-// notifyAgentJob tells the other processes, at commit, that assetID has a job queued.
-func (s *Store) notifyAgentJob(tx *gorm.DB, assetID string) error {
-	if s.dialect != "postgres" {
-		return nil
-	}
-	return tx.Exec(`SELECT pg_notify(?, ?)`, agentJobChannel, assetID).Error
 }
 
 // RequeueAgentJob queues a failed job again as attempt j.Attempt with its new signed payload
@@ -240,7 +245,7 @@ func (s *Store) RequeueAgentJob(ctx context.Context, j AgentJob, ev Event) error
 		if res.Error != nil {
 			return res.Error
 		}
-		return s.notifyAgentJob(tx, j.AssetID)
+		return s.notify(tx, agentJobChannel, j.AssetID)
 	})
 	if err == nil {
 		s.signalAgentJob(j.AssetID)
@@ -250,11 +255,17 @@ func (s *Store) RequeueAgentJob(ctx context.Context, j AgentJob, ev Event) error
 
 // NextAgentJob hands the asset's oldest unfinished job to its agent: a queued job becomes
 // running (agent.job_started); a running job is handed out again, because the agent that
-// took it may have restarted. ok is false when there is none.
+// took it may have restarted. ok is false when there is none; while notifications are relayed
+// (agent_notify.go), an asset found without one is not read again until a job is queued for it.
 func (s *Store) NextAgentJob(ctx context.Context, assetID string, ev Event) (j AgentJob, ok bool, err error) {
+	look, idle := s.jobWaiters.lookForJob(assetID)
+	if idle {
+		return j, false, nil
+	}
 	err = s.db.WithContext(ctx).Where("asset_id = ? AND state IN ?", assetID, []string{AgentJobQueued, AgentJobRunning}).
 		Order("created_at, id").Take(&j).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
+		s.jobWaiters.noJob(assetID, look)
 		return j, false, nil
 	}
 	if err != nil || j.State == AgentJobRunning {
@@ -311,7 +322,7 @@ func (s *Store) FinishAgentJob(ctx context.Context, id string, attempt int, stat
 	}
 	ev.Action = "agent.job_" + state
 	ev = jobEvent(ev, j, map[string]any{"attempt": attempt, "error": errText, "result": result})
-	return s.Write(ctx, ev, func(tx *gorm.DB) error {
+	err := s.Write(ctx, ev, func(tx *gorm.DB) error {
 		var cur AgentJob
 		if err := tx.Clauses(lockingClause(s.dialect)...).Take(&cur, "id = ?", id).Error; err != nil {
 			return notFound(err, "agent job "+id)
@@ -326,9 +337,16 @@ func (s *Store) FinishAgentJob(ctx context.Context, id string, attempt int, stat
 			return fmt.Errorf("agent job %s already finished %s: %w", id, cur.State, ErrConflict)
 		}
 		now := s.Now()
-		return tx.Model(&AgentJob{}).Where("id = ?", id).Updates(map[string]any{
-			"state": state, "result": result, "error": errText, "finished_at": now, "progress_at": now, "updated_at": now}).Error
+		if err := tx.Model(&AgentJob{}).Where("id = ?", id).Updates(map[string]any{
+			"state": state, "result": result, "error": errText, "finished_at": now, "progress_at": now, "updated_at": now}).Error; err != nil {
+			return err
+		}
+		return s.notify(tx, agentFinishedChannel, id)
 	})
+	if err == nil {
+		s.signalAgentJobFinished(id)
+	}
+	return err
 }
 
 func lockingClause(dialect string) []clause.Expression {

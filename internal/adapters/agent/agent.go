@@ -1,10 +1,11 @@
 // Package agent is the server side of the pull-agent adapter: each backup, deploy, verify or
 // restore becomes a job in the database, signed with the server's ed25519 job-signing key,
 // that the asset's agent fetches over HTTPS (api/agent.go), performs on its host and reports
-// back. The adapter waits for the result, telling the activity the device makes progress while
-// the agent shows life and that it stalled when the agent has been silent too long, so that
-// Temporal times the attempt out; the retried attempt finds the same job by its idempotency
-// key and never queues a second one. A failure the agent reports as permanent (a change that
+// back. The adapter waits for the result — woken when the job finishes, and looking at the job
+// and the agent's last contact every few seconds besides — telling the activity the device
+// makes progress while the agent shows life and that it stalled when the agent has been silent
+// too long, so that Temporal times the attempt out; the retried attempt finds the same job by
+// its idempotency key and never queues a second one. A failure the agent reports as permanent (a change that
 // did not finish holds the device lock) fails the operation at once, as over SSH.
 package agent
 
@@ -40,7 +41,9 @@ type Options struct {
 	Objects ObjectStore
 	// Key is the server's job-signing key.
 	Key ed25519.PrivateKey
-	// Poll is how often the adapter reads the job while it waits (default 250 ms).
+	// Poll is how often the adapter reads the job and the agent's last contact while it waits
+	// (default 2 s). A result is seen at once: the store signals the job's end
+	// (store.AgentJobFinishedSignal; from another process when it relays notifications).
 	Poll time.Duration
 	// StallAfter is how long an agent may stay silent — no poll, no progress report — before
 	// the adapter reports a stall (default 30 s).
@@ -63,7 +66,7 @@ func New(ctx context.Context, opt Options) (*Adapter, error) {
 		return nil, errors.New("agent adapter: needs the store, the object store and an ed25519 job-signing key")
 	}
 	if opt.Poll <= 0 {
-		opt.Poll = 250 * time.Millisecond
+		opt.Poll = 2 * time.Second
 	}
 	if opt.StallAfter <= 0 {
 		opt.StallAfter = 30 * time.Second
@@ -286,13 +289,20 @@ func (a *Adapter) build(ctx context.Context, assetID, op, key, id string, attemp
 	return row, nil
 }
 
-// wait polls the job until it ends. While the agent is heard from — it polled or reported
+// wait waits for the job to end. While the agent is heard from — it polled or reported
 // progress within StallAfter — the activity heartbeats; after that it stops, so Temporal
 // times the attempt out and retries it.
 func (a *Adapter) wait(ctx context.Context, row store.AgentJob) (store.AgentJob, jobs.Result, error) {
+	st := a.opt.Store
+	// Subscribed before the job is read again, so that a result recorded in between wakes it.
+	finished, unsubscribe := st.AgentJobFinishedSignal(row.ID)
+	defer unsubscribe()
+	row, err := st.AgentJob(ctx, row.ID)
+	if err != nil {
+		return row, jobs.Result{}, err
+	}
 	t := time.NewTicker(a.opt.Poll)
 	defer t.Stop()
-	st := a.opt.Store
 	for {
 		switch row.State {
 		case store.AgentJobDone, store.AgentJobFailed:
@@ -329,6 +339,7 @@ func (a *Adapter) wait(ctx context.Context, row store.AgentJob) (store.AgentJob,
 		select {
 		case <-ctx.Done():
 			return row, jobs.Result{}, fmt.Errorf("waiting for the agent of %s to %s (job %s, %s): %w", row.AssetID, row.Op, row.ID, row.State, context.Cause(ctx))
+		case <-finished:
 		case <-t.C:
 		}
 		if row, err = st.AgentJob(ctx, row.ID); err != nil {

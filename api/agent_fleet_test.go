@@ -1,0 +1,280 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/otpatch/otpatch/api"
+	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/store"
+	"github.com/otpatch/otpatch/internal/testenv"
+)
+
+// TestAgentIdlePollsWriteNoLiveness polls as a fleet of idle agents does — requests that find
+// no job, and long polls that wait — and checks that no request writes the agent's last
+// contact on its own: it is written for all agents together, in one statement, and then shows
+// for every agent. On PostgreSQL, where the API process relays notifications, the polls after
+// the first read neither the agent's credential nor its jobs either.
+func TestAgentIdlePollsWriteNoLiveness(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			t.Parallel()
+			dsn := filepath.Join(t.TempDir(), "otpatch.db")
+			if db == "postgres" {
+				dsn = testenv.PostgresDSN(t)
+			}
+			f := newAgentFleet(t, dsn, 12)
+			ctx := context.Background()
+			poll := func(a fleetAgent, wait string) {
+				t.Helper()
+				res, err := f.poll(ctx, f.client, a.token, wait)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+				if res.StatusCode != http.StatusNoContent {
+					t.Fatalf("idle poll (wait %s): %d, want 204", wait, res.StatusCode)
+				}
+			}
+			for _, a := range f.agents {
+				poll(a, "PT0S")
+			}
+			first := f.log.len()
+			for range 3 {
+				for _, a := range f.agents {
+					poll(a, "PT0S")
+				}
+			}
+			// Long polls that end at their deadline, side by side.
+			var wg sync.WaitGroup
+			for _, a := range f.agents[:4] {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					poll(a, "PT1S")
+				}()
+			}
+			wg.Wait()
+
+			if n := f.log.count(isLivenessWrite); n != 0 {
+				t.Errorf("%d polls of %d idle agents wrote their last contact %d times; want it kept in memory until written for all", 4*len(f.agents)+4, len(f.agents), n)
+			}
+			if f.st.Dialect() == "postgres" {
+				if again := f.log.since(first, func(sql string) bool {
+					return strings.Contains(sql, "agent_jobs") || strings.Contains(sql, "agent_credentials")
+				}); len(again) > 0 {
+					t.Errorf("idle polls after the first read the database again: %q", again)
+				}
+			}
+			var never []string
+			f.st.DB().Table("agent_credentials").Where("last_seen_at IS NOT NULL").Pluck("id", &never)
+			if len(never) != 0 {
+				t.Fatalf("last contact written before the flush for %v", never)
+			}
+			// This process's readers see the contacts not yet written.
+			for _, a := range f.agents {
+				if last, err := f.st.AgentLastSeen(ctx, a.assetID); err != nil || last.IsZero() {
+					t.Fatalf("last contact of %s before the flush: %v, %v", a.assetID, last, err)
+				}
+			}
+
+			before := f.log.len()
+			if err := f.st.FlushAgentLiveness(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if writes := f.log.since(before, isLivenessWrite); len(writes) != 1 {
+				t.Errorf("the flush wrote the last contact of %d agents in %d statements, want 1", len(f.agents), len(writes))
+			}
+			var seen []string
+			f.st.DB().Table("agent_credentials").Where("last_seen_at IS NOT NULL").Pluck("id", &seen)
+			if len(seen) != len(f.agents) {
+				t.Errorf("after the flush %d of %d agents have a last contact", len(seen), len(f.agents))
+			}
+			before = f.log.len()
+			if err := f.st.FlushAgentLiveness(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n := f.log.since(before, isLivenessWrite); len(n) != 0 {
+				t.Errorf("a flush with no agent heard from since the last wrote %q", n)
+			}
+		})
+	}
+}
+
+// isLivenessWrite tells a statement that writes agents' last contact.
+func isLivenessWrite(sql string) bool {
+	return strings.HasPrefix(strings.ToUpper(strings.TrimSpace(sql)), "UPDATE") && strings.Contains(sql, "agent_credentials")
+}
+
+// agentFleet is the API over TLS on its own store, with agents that each have an asset and a
+// credential: the API process as otpatch server runs it, without Temporal.
+type agentFleet struct {
+	st     *store.Store
+	srv    *httptest.Server
+	client *http.Client
+	agents []fleetAgent
+	log    *statementLog
+	// polling counts the long polls in the server now.
+	polling atomic.Int64
+}
+
+// newAgentFleet starts the API on dsn with n agents; on PostgreSQL it relays notifications as
+// otpatch server does. The agents' last contact is written only when the test flushes it.
+func newAgentFleet(tb testing.TB, dsn string, n int) *agentFleet {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(cancel)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := store.Open(dsn, store.Options{Logger: logger})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	if _, err := st.Migrate(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	agents := seedFleet(tb, st, n)
+	if err := st.ListenAgentJobs(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	f := &agentFleet{st: st, agents: agents, log: logStatements(tb, st.DB())}
+	h := api.New(api.Deps{Store: st, Logger: logger})
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v1/agent/jobs/next" {
+			f.polling.Add(1)
+			defer f.polling.Add(-1)
+		}
+		h.ServeHTTP(w, r)
+	}))
+	f.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // agents' connections cut when a test ends
+	f.srv.StartTLS()
+	tb.Cleanup(f.srv.Close)
+	f.client = f.srv.Client()
+	return f
+}
+
+// poll asks for the next job with the agent's token.
+func (f *agentFleet) poll(ctx context.Context, hc *http.Client, token, wait string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", f.srv.URL+"/api/v1/agent/jobs/next?wait="+wait, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	return hc.Do(req)
+}
+
+// fleetAgent is one agent's asset and token.
+type fleetAgent struct{ assetID, token string }
+
+// seedFleet makes n assets, each with an agent credential.
+func seedFleet(tb testing.TB, st *store.Store, n int) []fleetAgent {
+	tb.Helper()
+	ctx := context.Background()
+	sys := store.Event{Actor: "otpatch", Role: "system", Action: "fleet.seeded"}
+	must := func(err error) {
+		tb.Helper()
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	v := store.Vendor{Name: "northwind", DisplayName: "Northwind"}
+	must(st.CreateVendor(ctx, &v, sys))
+	site := store.Site{Name: "Fleet Works"}
+	must(st.CreateSite(ctx, &site, sys))
+	z := store.Zone{SiteID: site.ID, Name: "Packaging", SLT: 2, Window: domain.Window{Cron: "* * * * *", Duration: domain.Duration(time.Hour), TimeZone: "UTC", MaxParallel: 50}}
+	must(st.CreateZone(ctx, &z, sys))
+	p := store.Product{VendorID: v.ID, Name: "edge-gateway", Kind: "gateway"}
+	must(st.CreateProduct(ctx, &p, sys))
+	as := make([]store.Asset, n)
+	for i := range as {
+		as[i] = store.Asset{ZoneID: z.ID, ProductID: p.ID, Name: fmt.Sprintf("gw-%05d", i), InstalledVersion: "1.0.0", Criticality: 1, Adapter: "agent"}
+	}
+	must(st.CreateAssets(ctx, as, sys))
+	agents := make([]fleetAgent, n)
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i := range as {
+		agents[i] = fleetAgent{assetID: as[i].ID, token: fmt.Sprintf("otp_fleet_%05d_%d", i, rand.Int64())}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ev := store.Event{Actor: "ada.admin", Role: "admin", Action: "agent.credential_issued"}
+			if _, err := st.IssueAgentCredential(ctx, agents[i].assetID, "ada.admin", agents[i].token, ev); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	must(<-errs)
+	return agents
+}
+
+// statementLog keeps the SQL of every statement a store sends through gorm.
+type statementLog struct {
+	mu  sync.Mutex
+	sql []string
+}
+
+func logStatements(tb testing.TB, db *gorm.DB) *statementLog {
+	tb.Helper()
+	l := &statementLog{}
+	keep := func(db *gorm.DB) {
+		l.mu.Lock()
+		l.sql = append(l.sql, db.Statement.SQL.String())
+		l.mu.Unlock()
+	}
+	cb := db.Callback()
+	for _, err := range []error{
+		cb.Query().After("gorm:query").Register("fleet:log_query", keep),
+		cb.Create().After("gorm:create").Register("fleet:log_create", keep),
+		cb.Update().After("gorm:update").Register("fleet:log_update", keep),
+		cb.Delete().After("gorm:delete").Register("fleet:log_delete", keep),
+		cb.Row().After("gorm:row").Register("fleet:log_row", keep),
+		cb.Raw().After("gorm:raw").Register("fleet:log_raw", keep),
+	} {
+		if err != nil {
+			tb.Fatalf("log the store's statements: %v", err)
+		}
+	}
+	return l
+}
+
+// len is how many statements were sent so far.
+func (l *statementLog) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.sql)
+}
+
+// since lists the statements sent after the first n that match.
+func (l *statementLog) since(n int, match func(string) bool) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, sql := range l.sql[n:] {
+		if match(sql) {
+			out = append(out, sql)
+		}
+	}
+	return out
+}
+
+// count is how many statements sent so far match.
+func (l *statementLog) count(match func(string) bool) int { return len(l.since(0, match)) }
