@@ -184,7 +184,7 @@ func BenchmarkCreateCampaign50000(b *testing.B) {
 	p := e.qualifiedPatch(newTestPatch(b, "V16.0.2", 4096))
 	b.ResetTimer()
 	var took time.Duration
-	for i := 0; b.Loop(); i++ {
+	for i := range b.N {
 		var c campaignDoc
 		start := time.Now()
 		code := e.call("POST", "/api/v1/campaigns", e.tokens.Engineer, map[string]any{"name": fmt.Sprintf("plant-wide %d", i), "patch_id": p.ID, "asset_ids": ids}, &c)

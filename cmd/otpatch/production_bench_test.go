@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -41,7 +42,7 @@ import (
 // max_parallel (the baseline's batch size).
 func BenchmarkProductionCampaign(b *testing.B) {
 	n, parallel := benchInt("OTPATCH_BENCH_ASSETS", 10000), benchInt("OTPATCH_BENCH_PARALLEL", 100)
-	for b.Loop() {
+	for range b.N {
 		benchProductionCampaign(b, n, parallel)
 	}
 }
@@ -98,7 +99,8 @@ func benchProductionCampaign(b *testing.B, n, parallel int) {
 	if err := bw.Start(); err != nil {
 		b.Fatal(err)
 	}
-	before := pgLoad(b, pg)
+	dbs := []string{dbName(b, s.dsn), dbName(b, s.temporalDSNs[0]), dbName(b, s.temporalDSNs[1])}
+	before := pgLoad(b, pg, dbs)
 	start := time.Now()
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "bench-baseline", TaskQueue: "bench-baseline"}, teststack.BaselineParent, n, parallel)
 	if err != nil {
@@ -108,7 +110,7 @@ func benchProductionCampaign(b *testing.B, n, parallel int) {
 		b.Fatal(err)
 	}
 	baseline := time.Since(start)
-	baseLoad := pgLoad(b, pg).since(before, baseline)
+	baseLoad := pgLoad(b, pg, dbs).since(before, baseline)
 	bw.Stop()
 	baseHist := describeHistory(b, tc, "bench-baseline", "")
 
@@ -130,14 +132,14 @@ func benchProductionCampaign(b *testing.B, n, parallel int) {
 		b.Fatalf("approve: %d", code)
 	}
 	approved := time.Now()
-	before = pgLoad(b, pg)
+	before = pgLoad(b, pg, dbs)
 	if st := waitStatus(b, st, camp.ID, 3*time.Hour, "completed", "halted", "rolled_back", "aborted"); st != "completed" {
 		b.Fatalf("campaign ended %s", st)
 	}
 	b.StopTimer()
 	waves := time.Since(approved)
 	total := time.Since(created)
-	waveLoad := pgLoad(b, pg).since(before, waves)
+	waveLoad := pgLoad(b, pg, dbs).since(before, waves)
 
 	// One deploy per device, every target done, the audit chain intact.
 	var wrong int
@@ -175,7 +177,7 @@ func benchProductionCampaign(b *testing.B, n, parallel int) {
 	b.Logf("histories: campaign %d executions, the longest %d events / %.1f MB; largest asset (of 200) %d events / %.1f KB; baseline parent %d events / %.1f MB",
 		runs, longest.events, float64(longest.bytes)/1e6, asset.events, float64(asset.bytes)/1e3, baseHist.events, float64(baseHist.bytes)/1e6)
 	b.Logf("peak RSS: server %s, %s %s, %s %s", peakRSS(server), workers[0].name, peakRSS(workers[0]), workers[1].name, peakRSS(workers[1]))
-	b.Logf("PostgreSQL (all databases): baseline %s; campaign waves %s", baseLoad, waveLoad)
+	b.Logf("PostgreSQL (otpatch's and Temporal's databases): baseline %s; campaign waves %s", baseLoad, waveLoad)
 }
 
 // addBenchAssets adds n simulated ControlStation PLCs to the packaging zone and returns their ids.
@@ -294,19 +296,28 @@ func peakRSS(p *otpatchProcess) string {
 	return "unknown"
 }
 
-// pgStats are PostgreSQL's counters summed over every database of the cluster.
+// pgStats are PostgreSQL's counters summed over the stack's databases.
 type pgStats struct {
-	commits, rowsWritten, rowsRead, blocksRead float64
+	commits, rowsWritten, rowsRead float64
 }
 
-func pgLoad(b *testing.B, db *sql.DB) pgStats {
+func pgLoad(b *testing.B, db *sql.DB, names []string) pgStats {
 	var s pgStats
-	err := db.QueryRow(`SELECT sum(xact_commit), sum(tup_inserted + tup_updated + tup_deleted), sum(tup_returned + tup_fetched), sum(blk_read_time) FROM pg_stat_database`).
-		Scan(&s.commits, &s.rowsWritten, &s.rowsRead, &s.blocksRead)
+	err := db.QueryRow(`SELECT sum(xact_commit), sum(tup_inserted + tup_updated + tup_deleted), sum(tup_returned + tup_fetched) FROM pg_stat_database WHERE datname = ANY($1)`, names).
+		Scan(&s.commits, &s.rowsWritten, &s.rowsRead)
 	if err != nil {
 		b.Fatal(err)
 	}
 	return s
+}
+
+// dbName is the database a PostgreSQL URL names.
+func dbName(b *testing.B, dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return strings.TrimPrefix(u.Path, "/")
 }
 
 type pgRate struct{ commits, written, read float64 }

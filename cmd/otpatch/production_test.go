@@ -38,8 +38,10 @@ type productionStack struct {
 	temporal *temporalpg.Server
 	minio    testenv.MinIOServer
 	dsn      string
-	dir      string
-	tokens   map[string]string
+	// temporalDSNs are the Temporal server's persistence and visibility databases.
+	temporalDSNs []string
+	dir          string
+	tokens       map[string]string
 }
 
 func startProductionStack(t testing.TB, opts ...func(*temporalpg.Config)) *productionStack {
@@ -48,6 +50,7 @@ func startProductionStack(t testing.TB, opts ...func(*temporalpg.Config)) *produ
 	defer cancel()
 	s := &productionStack{dir: t.TempDir()}
 	temporalDSN, visibilityDSN := testenv.PostgresDSN(t), testenv.PostgresDSN(t)
+	s.temporalDSNs = []string{temporalDSN, visibilityDSN}
 	s.dsn = testenv.PostgresDSN(t)
 	s.minio = testenv.MinIO(t)
 	var logs syncBuffer

@@ -517,13 +517,21 @@ func createCampaign(tx *gorm.DB, now time.Time, c *Campaign, targets []CampaignA
 	if err := claimed(tx, claims); err != nil {
 		return err
 	}
+	// In batches: PostgreSQL takes at most 65,535 parameters in one statement.
 	if len(claims) > 0 {
-		if err := tx.Create(&claims).Error; err != nil {
+		if err := tx.CreateInBatches(&claims, insertBatch).Error; err != nil {
 			return err
 		}
 	}
-	return tx.Create(&targets).Error
+	return tx.CreateInBatches(&targets, insertBatch).Error
 }
+
+// insertBatch is how many rows one INSERT of a large set carries, and idBatch how many ids
+// one IN list holds: PostgreSQL takes at most 65,535 parameters in one statement.
+const (
+	insertBatch = 1000
+	idBatch     = 10000
+)
 
 // AssetClaim records that a production asset is a target of an open campaign: the primary key
 // on asset_id lets an asset be claimed by one open campaign only.
@@ -573,12 +581,14 @@ func holders(db *gorm.DB, assetIDs []string) (map[string]string, error) {
 	if len(assetIDs) == 0 {
 		return out, nil
 	}
-	var held []AssetClaim
-	if err := db.Where("asset_id IN ?", assetIDs).Find(&held).Error; err != nil {
-		return nil, err
-	}
-	for _, h := range held {
-		out[h.AssetID] = h.CampaignID
+	for lo := 0; lo < len(assetIDs); lo += idBatch {
+		var held []AssetClaim
+		if err := db.Where("asset_id IN ?", assetIDs[lo:min(lo+idBatch, len(assetIDs))]).Find(&held).Error; err != nil {
+			return nil, err
+		}
+		for _, h := range held {
+			out[h.AssetID] = h.CampaignID
+		}
 	}
 	return out, nil
 }
