@@ -20,6 +20,7 @@ import (
 
 	"github.com/otpatch/otpatch/api"
 	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/refusals"
 	"github.com/otpatch/otpatch/internal/store"
 	"github.com/otpatch/otpatch/internal/testenv"
 )
@@ -115,9 +116,11 @@ func TestAgentIdlePollsWriteNoLiveness(t *testing.T) {
 	}
 }
 
-// isLivenessWrite tells a statement that writes agents' last contact.
+// isLivenessWrite tells a statement that writes agents' last contact (with the last use of the
+// agent tokens that authenticated from memory, on PostgreSQL).
 func isLivenessWrite(sql string) bool {
-	return strings.HasPrefix(strings.ToUpper(strings.TrimSpace(sql)), "UPDATE") && strings.Contains(sql, "agent_credentials")
+	sql = strings.ToUpper(strings.TrimSpace(sql))
+	return (strings.HasPrefix(sql, "UPDATE") || strings.HasPrefix(sql, "WITH")) && strings.Contains(sql, "AGENT_CREDENTIALS")
 }
 
 // agentFleet is the API over TLS on its own store, with agents that each have an asset and a
@@ -130,6 +133,10 @@ type agentFleet struct {
 	log    *statementLog
 	// polling counts the long polls in the server now.
 	polling atomic.Int64
+	// ahead moves the store's clock on from the real time.
+	ahead atomic.Int64
+	// refusals tallies the API's refused authentications.
+	refusals *refusals.Tally
 }
 
 // newAgentFleet starts the API on dsn with n agents; on PostgreSQL it relays notifications as
@@ -139,7 +146,10 @@ func newAgentFleet(tb testing.TB, dsn string, n int) *agentFleet {
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := store.Open(dsn, store.Options{Logger: logger})
+	f := &agentFleet{}
+	st, err := store.Open(dsn, store.Options{Logger: logger, Now: func() time.Time {
+		return time.Now().Add(time.Duration(f.ahead.Load()))
+	}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -151,8 +161,9 @@ func newAgentFleet(tb testing.TB, dsn string, n int) *agentFleet {
 	if err := st.ListenAgentJobs(ctx); err != nil {
 		tb.Fatal(err)
 	}
-	f := &agentFleet{st: st, agents: agents, log: logStatements(tb, st.DB())}
-	h := api.New(api.Deps{Store: st, Logger: logger})
+	f.st, f.agents, f.log = st, agents, logStatements(tb, st.DB())
+	f.refusals = refusals.New(st, refusals.Options{Now: st.Now, Logger: logger})
+	h := api.New(api.Deps{Store: st, Logger: logger, Refusals: f.refusals})
 	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/api/v1/agent/jobs/next" {
 			f.polling.Add(1)

@@ -91,12 +91,13 @@ func (w *jobWaiters) keepAgent(hash string, c AgentCredential, l credentialLook)
 	w.creds.byHash[hash] = c
 }
 
-// forgetAgentCredential forgets the credential id: it was revoked.
+// forgetAgentCredential forgets the credential id, and every kept agent token: it was revoked.
 func (s *Store) forgetAgentCredential(id string) {
 	w := &s.jobWaiters
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.creds.revocations++
+	w.tokens.forget()
 	for h, c := range w.creds.byHash {
 		if c.ID == id {
 			delete(w.creds.byHash, h)

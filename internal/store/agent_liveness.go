@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // When an agent was last heard from is kept in memory and written for all agents together:
@@ -17,7 +20,8 @@ import (
 // readers in another process — the agent adapter in a worker — see last_seen_at at most
 // AgentLivenessEvery (plus the time one write takes) older than the last contact, provided
 // RunAgentLiveness runs in the process that serves the agents. Contacts of the last interval
-// before the process stops are not written.
+// before the process stops are not written. When agent tokens authenticated from memory were
+// last used (agent_tokens.go) is written by the same statement.
 
 // AgentLivenessEvery is how often RunAgentLiveness writes when agents were last heard from.
 const AgentLivenessEvery = 5 * time.Second
@@ -29,6 +33,20 @@ type agentLiveness struct {
 	// polls each credential has open now, which are contact until they end.
 	heard   map[string]time.Time
 	waiting map[string]int
+	// used is when each agent token (by id) authenticating from memory was last used.
+	used map[string]time.Time
+}
+
+// use records that agent token tokenID authenticated a request at t.
+func (l *agentLiveness) use(tokenID string, t time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.used == nil {
+		l.used = map[string]time.Time{}
+	}
+	if t.After(l.used[tokenID]) {
+		l.used[tokenID] = t
+	}
 }
 
 // hear records contact with credID's agent at t.
@@ -54,27 +72,34 @@ func (l *agentLiveness) at(credID string, now time.Time) time.Time {
 	return l.heard[credID]
 }
 
-// pending is what is to be written: each contact heard, and now for each agent waiting.
-func (l *agentLiveness) pending(now time.Time) map[string]time.Time {
+// pending is what is to be written: each contact heard, and now for each agent waiting, by
+// credential; each token's last use, by token.
+func (l *agentLiveness) pending(now time.Time) (seen, used map[string]time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make(map[string]time.Time, len(l.heard)+len(l.waiting))
+	seen = make(map[string]time.Time, len(l.heard)+len(l.waiting))
 	for id, t := range l.heard {
-		out[id] = t
+		seen[id] = t
 	}
 	for id := range l.waiting {
-		out[id] = now
+		seen[id] = now
 	}
-	return out
+	return seen, maps.Clone(l.used)
 }
 
-// written forgets the contacts seen, now written, unless one was heard since.
-func (l *agentLiveness) written(seen map[string]time.Time) {
+// written forgets the contacts seen and the uses used, now written, unless a later one came
+// since.
+func (l *agentLiveness) written(seen, used map[string]time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for id, t := range seen {
 		if !l.heard[id].After(t) {
 			delete(l.heard, id)
+		}
+	}
+	for id, t := range used {
+		if !l.used[id].After(t) {
+			delete(l.used, id)
 		}
 	}
 }
@@ -116,17 +141,19 @@ func (s *Store) AgentWaiting(credID string) (done func()) {
 }
 
 // FlushAgentLiveness writes when agents were last heard from, for every agent heard from since
-// the last write and every agent waiting in a long poll: one statement on PostgreSQL, one per
-// sqliteLivenessBatch agents on SQLite. What it could not write is kept for the next time.
+// the last write and every agent waiting in a long poll, and when the agent tokens that
+// authenticated from memory were last used: one statement on PostgreSQL, one per
+// sqliteLivenessBatch agents (or tokens) on SQLite. What it could not write is kept for the
+// next time.
 func (s *Store) FlushAgentLiveness(ctx context.Context) error {
-	seen := s.jobWaiters.live.pending(s.Now())
-	if len(seen) == 0 {
+	seen, used := s.jobWaiters.live.pending(s.Now())
+	if len(seen) == 0 && len(used) == 0 {
 		return nil
 	}
-	if err := s.writeLiveness(ctx, seen); err != nil {
-		return fmt.Errorf("record when %d agents were last heard from: %w", len(seen), err)
+	if err := s.writeLiveness(ctx, seen, used); err != nil {
+		return fmt.Errorf("record when %d agents were last heard from and %d agent tokens last used: %w", len(seen), len(used), err)
 	}
-	s.jobWaiters.live.written(seen)
+	s.jobWaiters.live.written(seen, used)
 	return nil
 }
 
@@ -147,41 +174,63 @@ func (s *Store) RunAgentLiveness(ctx context.Context) {
 	}
 }
 
-// sqliteLivenessBatch bounds the agents of one statement on SQLite (three parameters each).
+// sqliteLivenessBatch bounds the rows of one statement on SQLite (three parameters each).
 const sqliteLivenessBatch = 300
 
-func (s *Store) writeLiveness(ctx context.Context, seen map[string]time.Time) error {
+// writeLiveness writes each credential's last contact (seen) and each token's last use (used),
+// never moving either back: another API process may have heard from the agent later.
+func (s *Store) writeLiveness(ctx context.Context, seen, used map[string]time.Time) error {
 	db := s.db.WithContext(ctx)
-	ids := make([]string, 0, len(seen))
-	for id := range seen {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
 	if s.dialect == "postgres" {
-		type contact struct {
-			ID string    `json:"id"`
-			At time.Time `json:"at"`
-		}
-		rows := make([]contact, len(ids))
-		for i, id := range ids {
-			rows[i] = contact{ID: id, At: seen[id]}
-		}
-		b, err := json.Marshal(rows)
+		heard, err := timesJSON(seen)
 		if err != nil {
 			return err
 		}
-		// Never backwards: another API process may have heard from the agent later.
-		return db.Exec(`UPDATE agent_credentials AS c SET last_seen_at = v.at
+		tokens, err := timesJSON(used)
+		if err != nil {
+			return err
+		}
+		// One statement: PostgreSQL runs the UPDATE in WITH to completion whether or not the
+		// outer one reads it.
+		return db.Exec(`WITH heard AS (
+				UPDATE agent_credentials AS c SET last_seen_at = v.at
+				FROM json_to_recordset(CAST(? AS json)) AS v(id text, at timestamptz)
+				WHERE c.id = v.id AND (c.last_seen_at IS NULL OR c.last_seen_at < v.at)
+				RETURNING c.id)
+			UPDATE tokens AS t SET last_used_at = v.at
 			FROM json_to_recordset(CAST(? AS json)) AS v(id text, at timestamptz)
-			WHERE c.id = v.id AND (c.last_seen_at IS NULL OR c.last_seen_at < v.at)`, string(b)).Error
+			WHERE t.id = v.id AND (t.last_used_at IS NULL OR t.last_used_at < v.at)`, heard, tokens).Error
 	}
-	for batch := range slices.Chunk(ids, sqliteLivenessBatch) {
+	if err := sqliteStamp(db, "agent_credentials", "last_seen_at", seen); err != nil {
+		return err
+	}
+	return sqliteStamp(db, "tokens", "last_used_at", used)
+}
+
+// timesJSON is times as the JSON array of {id, at} that json_to_recordset reads, by id.
+func timesJSON(times map[string]time.Time) (string, error) {
+	type row struct {
+		ID string    `json:"id"`
+		At time.Time `json:"at"`
+	}
+	rows := make([]row, 0, len(times))
+	for _, id := range slices.Sorted(maps.Keys(times)) {
+		rows = append(rows, row{ID: id, At: times[id]})
+	}
+	b, err := json.Marshal(rows)
+	return string(b), err
+}
+
+// sqliteStamp sets column of table's rows to times, by id, sqliteLivenessBatch rows a
+// statement. table and column are constants of this file.
+func sqliteStamp(db *gorm.DB, table, column string, times map[string]time.Time) error {
+	for batch := range slices.Chunk(slices.Sorted(maps.Keys(times)), sqliteLivenessBatch) {
 		var q strings.Builder
 		args := make([]any, 0, 2*len(batch)+1)
-		q.WriteString("UPDATE agent_credentials SET last_seen_at = CASE id")
+		fmt.Fprintf(&q, "UPDATE %s SET %s = CASE id", table, column)
 		for _, id := range batch {
 			q.WriteString(" WHEN ? THEN ?")
-			args = append(args, id, seen[id])
+			args = append(args, id, times[id])
 		}
 		q.WriteString(" END WHERE id IN ?")
 		if err := db.Exec(q.String(), append(args, batch)...).Error; err != nil {

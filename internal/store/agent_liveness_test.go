@@ -250,9 +250,11 @@ func written(t *testing.T, st *Store) map[string]time.Time {
 	return out
 }
 
-// isLivenessWrite tells a statement that writes agents' last contact.
+// isLivenessWrite tells a statement that writes agents' last contact (with the last use of the
+// agent tokens that authenticated from memory, on PostgreSQL).
 func isLivenessWrite(sql string) bool {
-	return strings.HasPrefix(strings.ToUpper(strings.TrimSpace(sql)), "UPDATE") && strings.Contains(sql, "agent_credentials")
+	sql = strings.ToUpper(strings.TrimSpace(sql))
+	return (strings.HasPrefix(sql, "UPDATE") || strings.HasPrefix(sql, "WITH")) && strings.Contains(sql, "AGENT_CREDENTIALS")
 }
 
 // statementLog keeps the SQL of every statement a store sends through gorm.

@@ -22,8 +22,9 @@ import (
 // While the notifications of other processes are relayed, the store also skips reads whose
 // answer a notification would have changed: an asset found without an unfinished job has none
 // until a job is queued for it (agent_idle.go), and an agent token resolves to the same
-// credential until the credential is revoked. Whenever the relay is down or was interrupted
-// those answers are forgotten and read again.
+// credential, and authenticates as the same token (agent_tokens.go), until a credential is
+// revoked. Whenever the relay is down or was interrupted those answers are forgotten and read
+// again.
 
 // The PostgreSQL notification channels.
 const (
@@ -45,10 +46,11 @@ type jobWaiters struct {
 	relays int
 	// gaps counts the times notifications may have been missed; a read that began before one
 	// is not kept.
-	gaps  uint64
-	idle  idleAssets
-	creds credentialCache
-	live  agentLiveness
+	gaps   uint64
+	idle   idleAssets
+	creds  credentialCache
+	tokens agentTokens
+	live   agentLiveness
 }
 
 // signals are channels, by key, that receive (at most one pending value) when the key's thing
@@ -141,6 +143,7 @@ func (w *jobWaiters) gap() {
 	w.gaps++
 	w.idle.forget()
 	w.creds.forget()
+	w.tokens.forget()
 	w.queued.wake("")
 	w.finished.wake("")
 }

@@ -265,14 +265,22 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (domain.Actor, 
 }
 
 // AuthenticateToken is Authenticate that also returns the token. A personal token acts as
-// its user in its role: a disabled user, or a role no longer held, is ErrNotFound.
+// its user in its role: a disabled user, or a role no longer held, is ErrNotFound. While
+// notifications are relayed, an agent's token that authenticated before does so from memory
+// until an agent credential is revoked (agent_tokens.go); every other token is read.
 func (s *Store) AuthenticateToken(ctx context.Context, secret string) (Token, domain.Actor, error) {
+	hash := HashToken(secret)
+	t, look, ok := s.agentToken(hash)
+	if ok {
+		return t, actorOfToken(t), nil
+	}
 	db := s.db.WithContext(ctx)
-	t, err := s.liveToken(db, "token_hash = ?", HashToken(secret))
+	t, err := s.liveToken(db, "token_hash = ?", hash)
 	if err != nil {
 		return Token{}, domain.Actor{}, err
 	}
 	if t.UserID == nil {
+		s.keepAgentToken(hash, t, look)
 		return t, actorOfToken(t), nil // an agent credential
 	}
 	u, err := actingUser(db, *t.UserID, domain.Role(t.Role))
