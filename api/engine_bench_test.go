@@ -57,7 +57,7 @@ func benchCampaign(b *testing.B, n, parallel int) {
 	})
 	tc := e.temporal.GetDefaultClient()
 	start := time.Now()
-	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "bench-baseline", TaskQueue: "bench-baseline"}, teststack.BaselineParent, n, parallel)
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "bench-baseline", TaskQueue: "bench-baseline"}, teststack.BaselineParent, n, parallel, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
