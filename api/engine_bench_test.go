@@ -193,11 +193,11 @@ func BenchmarkCreateCampaign50000(b *testing.B) {
 			b.Fatalf("create a campaign of %d assets: %d", n, code)
 		}
 		b.StopTimer()
-		if code := e.call("POST", "/api/v1/campaigns/"+c.ID+"/abort", e.tokens.Engineer, map[string]any{"reason": "benchmark"}, nil); code != http.StatusOK {
+		b.Logf("%d assets: POST /api/v1/campaigns answered 201 in %s", n, took.Round(time.Millisecond))
+		if code := e.call("POST", "/api/v1/campaigns/"+c.ID+"/abort", e.tokens.Engineer, map[string]any{"reason": "benchmark"}, nil); code != http.StatusOK && code != http.StatusAccepted {
 			b.Fatalf("abort: %d", code)
 		}
 		e.waitCampaignWithin(10*time.Minute, c.ID, "aborted")
 		b.StartTimer()
 	}
-	b.Logf("%d assets: POST /api/v1/campaigns answered 201 in %s", n, took.Round(time.Millisecond))
 }
