@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -23,7 +24,7 @@ type campaignRequest struct {
 	PatchID string `json:"patch_id" api:"required" doc:"A qualified patch"`
 	// AssetIDs are the production assets to patch, named explicitly; the plan adds the
 	// test-bench assets that cover their versions.
-	AssetIDs []string `json:"asset_ids" api:"required" doc:"The production assets to patch (with the bench runs at most the server's campaign size, 50000 unless configured otherwise, and 2000 for a plan carried to an air-gapped site); the plan adds the test-bench runs that cover their versions"`
+	AssetIDs []string `json:"asset_ids" api:"required" doc:"The production assets to patch (with the bench runs at most the server's campaign size, 100000 unless configured otherwise, and 2000 for a plan carried to an air-gapped site); the plan adds the test-bench runs that cover their versions"`
 	// ErrorThreshold is how many failed assets a wave tolerates (default 0); part of the plan.
 	// A wave with SL-T 3–4 or safety-critical targets tolerates none: asking for more is refused.
 	ErrorThreshold *int `json:"error_threshold,omitempty" doc:"How many failed assets a wave tolerates (0 to 1000, default 0); a wave with SL-T 3–4 or safety-critical targets tolerates none"`
@@ -243,13 +244,20 @@ func (s *server) claimMessage(ctx context.Context, plan domain.Plan, held *store
 	return strings.Join(parts, "; ") + "; an asset is a target of one open campaign at a time: wait until that campaign ends, or abort it"
 }
 
-// campaignView is a campaign with its plan, targets and approvals.
+// campaignView is a campaign with its plan, the first page of its assets and their counts, and
+// its approvals. A campaign of any size answers in about the same bytes: its long lists hold
+// their first 100 entries, and the rest are read a page at a time.
 type campaignView struct {
 	store.Campaign
-	Stage     string                 `json:"stage"`
-	Plan      domain.Plan            `json:"plan"`
-	Assets    []campaignAssetView    `json:"assets"`
-	Approvals []store.ApprovalRecord `json:"approvals"`
+	Stage string `json:"stage"`
+	// Plan is the plan with its long lists cut to their first entries; PlanCounts says so.
+	Plan       domain.Plan `json:"plan" doc:"The plan approvers approve. Its targets, each wave's asset_ids, uncovered, waivers and the acceptance's asset_ids hold their first 100 entries when they have more (plan_counts.shortened); the whole plan is at GET /api/v1/campaigns/{campaignID}/plan"`
+	PlanCounts planCounts  `json:"plan_counts"`
+	// Assets is the first page of the campaign's assets; AssetCounts counts them all.
+	Assets      []campaignAssetView    `json:"assets" doc:"The first 100 of the campaign's assets in the order it runs them (wave, then asset id; the test-bench runs are wave 0); the rest are read from GET /api/v1/campaigns/{campaignID}/assets?after=assets_next"`
+	AssetsNext  string                 `json:"assets_next,omitempty" doc:"The cursor of the assets after these (?after= of GET /api/v1/campaigns/{campaignID}/assets); absent when assets holds them all"`
+	AssetCounts campaignAssetCounts    `json:"asset_counts"`
+	Approvals   []store.ApprovalRecord `json:"approvals"`
 	// Operations are the engineers' pauses, resumes and aborts.
 	Operations []store.OperatorAction    `json:"operations"`
 	Live       *workflows.CampaignStatus `json:"live,omitempty" doc:"The workflow's own view, with ?live=1 while the campaign runs"`
@@ -257,11 +265,6 @@ type campaignView struct {
 	Review *campaignReview `json:"review,omitempty"`
 	// Sites are the sites of its assets whose device work runs on a site worker.
 	Sites []campaignSiteView `json:"sites" doc:"The sites of the campaign's assets whose device_work is site_worker, by name, each with its workers' presence as last recorded: \"site Plant B: no worker polling since …\" is why their device work waits. Empty when every asset's site has central device work"`
-}
-
-type campaignAssetView struct {
-	store.CampaignAsset
-	Name string `json:"name"`
 }
 
 // campaignSummary is a campaign as the list shows it, without plan, targets and approvals.
@@ -303,60 +306,80 @@ func (s *server) listCampaigns(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *server) getCampaign(w http.ResponseWriter, r *http.Request) {
-	s.writeCampaign(w, r, chi.URLParam(r, "campaignID"), http.StatusOK)
+// getCampaign answers one campaign, sharing reads with other requests through reads.
+func (s *server) getCampaign(reads *campaignReads) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.answerCampaign(w, r, reads, chi.URLParam(r, "campaignID"), http.StatusOK)
+	}
 }
 
+// writeCampaign answers a campaign just changed, sharing no read.
 func (s *server) writeCampaign(w http.ResponseWriter, r *http.Request, id string, status int) {
-	ctx := r.Context()
-	c, err := s.Store.Campaign(ctx, id)
+	s.answerCampaign(w, r, nil, id, status)
+}
+
+// answerCampaign answers a campaign. Requests for one campaign that arrive while its answer is
+// being read share the next read (campaignReads), so a campaign watched from many screens is
+// read once per round, never from before a request arrived.
+func (s *server) answerCampaign(w http.ResponseWriter, r *http.Request, reads *campaignReads, id string, status int) {
+	q := r.URL.Query().Get("live")
+	live := q == "1" || q == "true"
+	read := func(ctx context.Context) (campaignView, error) {
+		return s.readCampaign(ctx, reads.summaries(), id, live)
+	}
+	var view campaignView
+	var err error
+	if reads == nil {
+		view, err = read(r.Context())
+	} else {
+		view, err = reads.views.do(r.Context(), cursorKey(id, strconv.FormatBool(live)), read)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	ca, err := s.Store.CampaignAssets(ctx, id)
+	if status == http.StatusCreated {
+		locateCreated(w, "campaigns", view.ID)
+	}
+	writeJSON(w, status, view)
+}
+
+// readCampaign reads a campaign's answer: what its plan says (from its summary), the first page
+// of its assets with their counts by wave and state, the approvals, operations and sites, and
+// with live the workflow's own view — a fixed number of queries whatever the campaign's size.
+func (s *server) readCampaign(ctx context.Context, plans *planSummaries, id string, live bool) (campaignView, error) {
+	c, sum, err := plans.campaign(ctx, s.Store, id)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return campaignView{}, err
 	}
-	aps, err := s.Store.Approvals(ctx, id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
+	view := campaignView{Campaign: c, Stage: c.Status, Plan: sum.plan, PlanCounts: sum.counts}
+	if view.Approvals, err = s.Store.Approvals(ctx, id); err != nil {
+		return campaignView{}, err
 	}
-	view := campaignView{Campaign: c, Stage: c.Status, Approvals: aps}
-	if err := json.Unmarshal([]byte(c.Plan), &view.Plan); err != nil {
-		s.internal(w, r, fmt.Errorf("campaign %s: reading its plan: %w", c.ID, err))
-		return
-	}
-	if aps == nil {
+	if view.Approvals == nil {
 		view.Approvals = []store.ApprovalRecord{}
 	}
 	if view.Operations, err = s.Store.OperatorActions(ctx, id); err != nil {
-		s.fail(w, r, err)
-		return
+		return campaignView{}, err
 	}
 	if view.Operations == nil {
 		view.Operations = []store.OperatorAction{}
 	}
-	names, err := s.Store.AssetNames(ctx, ca)
+	first, err := s.campaignAssetsPage(ctx, store.CampaignAssetFilter{CampaignID: c.ID}, campaignFirstItems)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return campaignView{}, err
 	}
-	view.Assets = make([]campaignAssetView, 0, len(ca))
-	for _, x := range ca {
-		view.Assets = append(view.Assets, campaignAssetView{CampaignAsset: x, Name: names[x.AssetID]})
+	view.Assets, view.AssetsNext = first.Items, first.Next
+	if view.AssetCounts, err = s.countAssets(ctx, c.ID); err != nil {
+		return campaignView{}, err
 	}
-	if view.Review, err = s.review(ctx, c, ca); err != nil {
-		s.fail(w, r, err)
-		return
+	if view.Review, err = s.review(ctx, c, sum); err != nil {
+		return campaignView{}, err
 	}
 	if view.Sites, err = s.campaignSites(ctx, c.ID); err != nil {
-		s.fail(w, r, err)
-		return
+		return campaignView{}, err
 	}
-	if live := r.URL.Query().Get("live"); !domain.CampaignStatus(c.Status).Terminal() && (live == "1" || live == "true") {
+	if live && !domain.CampaignStatus(c.Status).Terminal() {
 		if q, err := s.Temporal.QueryWorkflow(ctx, c.WorkflowID, "", workflows.QueryStatus); err == nil {
 			var st workflows.CampaignStatus
 			if q.Get(&st) == nil {
@@ -364,10 +387,7 @@ func (s *server) writeCampaign(w http.ResponseWriter, r *http.Request, id string
 			}
 		}
 	}
-	if status == http.StatusCreated {
-		locateCreated(w, "campaigns", c.ID)
-	}
-	writeJSON(w, status, view)
+	return view, nil
 }
 
 // decisionWord is an approver's decision: approve or reject.
@@ -424,7 +444,10 @@ func (s *server) decideCampaign(w http.ResponseWriter, r *http.Request) {
 
 // campaignOperations are the routes of campaigns.go.
 func (s *server) campaignOperations() []operation {
-	return []operation{
+	// The campaign's answer and its pages read each plan once per digest, and the requests for
+	// one campaign that wait together share one read of its answer.
+	reads := newCampaignReads()
+	return append([]operation{
 		{Method: "POST", Path: "/api/v1/campaigns", ID: "createCampaign", Tag: "Campaigns", Allow: engineers,
 			Summary: "Plan a campaign for a qualified patch and start it",
 			Description: "The plan is computed from the inventory as it is now: the production assets named in asset_ids, and a test-bench run for each from-version they run. " +
@@ -441,11 +464,15 @@ func (s *server) campaignOperations() []operation {
 			Answers: []answer{ok(page[campaignSummary]{})}, Handle: s.listCampaigns},
 		{Method: "GET", Path: "/api/v1/campaigns/{campaignID}", ID: "getCampaign", Tag: "Campaigns", Allow: staff,
 			Summary: "Show a campaign with its plan, targets, approvals and review",
-			Description: "With its stage, each target's state (drifted, not_started and aborted included), the approvals, the operators' actions and the next window; " +
+			Description: "With its stage, the approvals, the operators' actions and the next window; " +
 				"review is the plan in words for approvers: the patch, its CVEs, the targets with their from-version and compatibility, the bench runs and what they cover, " +
-				"and the waves with their thresholds and windows in the zone's time zone.",
+				"and the waves with their thresholds and windows in the zone's time zone. " +
+				"A campaign of any size answers in about the same bytes: asset_counts counts its assets by state and wave (drifted, not_started and aborted included), " +
+				"and each long list holds its first 100 entries with the way to read the rest: assets and assets_next (GET /api/v1/campaigns/{campaignID}/assets), " +
+				"review.targets and review.targets_next (GET /api/v1/campaigns/{campaignID}/review/targets), and the plan, shortened when plan_counts.shortened is true, " +
+				"whole at GET /api/v1/campaigns/{campaignID}/plan: approvers read there everything they approve.",
 			Query:   []param{qBool("live", "Add live, the running workflow's own view (1 or true)")},
-			Answers: []answer{ok(campaignView{})}, Handle: s.getCampaign},
+			Answers: []answer{ok(campaignView{})}, Handle: s.getCampaign(reads)},
 		{Method: "POST", Path: "/api/v1/campaigns/{campaignID}/decisions", ID: "decideCampaign", Headers: []param{retryHeader}, Tag: "Campaigns", Allow: deciders,
 			Summary: "Approve or reject the campaign's plan",
 			Description: "Decisions are taken while the campaign awaits approval; the approval policy decides, and a refusal names its rule (the problem's rule). " +
@@ -454,7 +481,7 @@ func (s *server) campaignOperations() []operation {
 				"a rejection without a reason (reason). Every refusal is audited.",
 			Body:    decisionRequest{},
 			Answers: []answer{ok(workflows.DecisionResponse{})}, Handle: s.decideCampaign},
-	}
+	}, s.campaignAssetOperations(reads)...)
 }
 
 // campaignBodyLimit bounds a campaign request: the JSON limit, and room for asset_ids and

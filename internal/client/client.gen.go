@@ -1440,6 +1440,63 @@ func (e GetCampaignParamsLive) Valid() bool {
 	}
 }
 
+// Defines values for ListCampaignAssetsParamsState.
+const (
+	ListCampaignAssetsParamsStateAborted         ListCampaignAssetsParamsState = "aborted"
+	ListCampaignAssetsParamsStateBackedUp        ListCampaignAssetsParamsState = "backed_up"
+	ListCampaignAssetsParamsStateBackingUp       ListCampaignAssetsParamsState = "backing_up"
+	ListCampaignAssetsParamsStateDeploying       ListCampaignAssetsParamsState = "deploying"
+	ListCampaignAssetsParamsStateDone            ListCampaignAssetsParamsState = "done"
+	ListCampaignAssetsParamsStateDrifted         ListCampaignAssetsParamsState = "drifted"
+	ListCampaignAssetsParamsStateFailed          ListCampaignAssetsParamsState = "failed"
+	ListCampaignAssetsParamsStateNotStarted      ListCampaignAssetsParamsState = "not_started"
+	ListCampaignAssetsParamsStatePending         ListCampaignAssetsParamsState = "pending"
+	ListCampaignAssetsParamsStateRollbackFailed  ListCampaignAssetsParamsState = "rollback_failed"
+	ListCampaignAssetsParamsStateRolledBack      ListCampaignAssetsParamsState = "rolled_back"
+	ListCampaignAssetsParamsStateRollingBack     ListCampaignAssetsParamsState = "rolling_back"
+	ListCampaignAssetsParamsStateSiteUnreachable ListCampaignAssetsParamsState = "site_unreachable"
+	ListCampaignAssetsParamsStateSkipped         ListCampaignAssetsParamsState = "skipped"
+	ListCampaignAssetsParamsStateVerifying       ListCampaignAssetsParamsState = "verifying"
+)
+
+// Valid indicates whether the value is a known member of the ListCampaignAssetsParamsState enum.
+func (e ListCampaignAssetsParamsState) Valid() bool {
+	switch e {
+	case ListCampaignAssetsParamsStateAborted:
+		return true
+	case ListCampaignAssetsParamsStateBackedUp:
+		return true
+	case ListCampaignAssetsParamsStateBackingUp:
+		return true
+	case ListCampaignAssetsParamsStateDeploying:
+		return true
+	case ListCampaignAssetsParamsStateDone:
+		return true
+	case ListCampaignAssetsParamsStateDrifted:
+		return true
+	case ListCampaignAssetsParamsStateFailed:
+		return true
+	case ListCampaignAssetsParamsStateNotStarted:
+		return true
+	case ListCampaignAssetsParamsStatePending:
+		return true
+	case ListCampaignAssetsParamsStateRollbackFailed:
+		return true
+	case ListCampaignAssetsParamsStateRolledBack:
+		return true
+	case ListCampaignAssetsParamsStateRollingBack:
+		return true
+	case ListCampaignAssetsParamsStateSiteUnreachable:
+		return true
+	case ListCampaignAssetsParamsStateSkipped:
+		return true
+	case ListCampaignAssetsParamsStateVerifying:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListAdvisoryComplianceParamsFormat.
 const (
 	ListAdvisoryComplianceParamsFormatCsv  ListAdvisoryComplianceParamsFormat = "csv"
@@ -2226,12 +2283,18 @@ type CVE struct {
 
 // Campaign defines model for Campaign.
 type Campaign struct {
-	Approvals []ApprovalRecord `json:"approvals"`
-	Assets    []CampaignAsset  `json:"assets"`
-	CreatedAt time.Time        `json:"created_at"`
-	CreatedBy string           `json:"created_by"`
-	Detail    *string          `json:"detail,omitempty"`
-	Id        string           `json:"id"`
+	Approvals   []ApprovalRecord    `json:"approvals"`
+	AssetCounts CampaignAssetCounts `json:"asset_counts"`
+
+	// Assets The first 100 of the campaign's assets in the order it runs them (wave, then asset id; the test-bench runs are wave 0); the rest are read from GET /api/v1/campaigns/{campaignID}/assets?after=assets_next
+	Assets []CampaignAsset `json:"assets"`
+
+	// AssetsNext The cursor of the assets after these (?after= of GET /api/v1/campaigns/{campaignID}/assets); absent when assets holds them all
+	AssetsNext *string   `json:"assets_next,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	CreatedBy  string    `json:"created_by"`
+	Detail     *string   `json:"detail,omitempty"`
+	Id         string    `json:"id"`
 
 	// ImportedFrom On an air-gapped site's instance: the plan bundle the campaign came from (origin, sequence and digest); empty for campaigns planned here
 	ImportedFrom *string `json:"imported_from,omitempty"`
@@ -2243,9 +2306,12 @@ type Campaign struct {
 	NextWindowStart *time.Time       `json:"next_window_start,omitempty"`
 	Operations      []OperatorAction `json:"operations"`
 	PatchId         string           `json:"patch_id"`
-	Plan            Plan             `json:"plan"`
-	PlanDigest      string           `json:"plan_digest"`
-	Review          *CampaignReview  `json:"review,omitempty"`
+
+	// Plan The plan approvers approve. Its targets, each wave's asset_ids, uncovered, waivers and the acceptance's asset_ids hold their first 100 entries when they have more (plan_counts.shortened); the whole plan is at GET /api/v1/campaigns/{campaignID}/plan
+	Plan       Plan            `json:"plan"`
+	PlanCounts PlanCounts      `json:"plan_counts"`
+	PlanDigest string          `json:"plan_digest"`
+	Review     *CampaignReview `json:"review,omitempty"`
 
 	// Sites The sites of the campaign's assets whose device_work is site_worker, by name, each with its workers' presence as last recorded: "site Plant B: no worker polling since …" is why their device work waits. Empty when every asset's site has central device work
 	Sites      []CampaignSite `json:"sites"`
@@ -2277,6 +2343,24 @@ type CampaignAsset struct {
 // CampaignAssetState defines model for CampaignAsset.State.
 type CampaignAssetState string
 
+// CampaignAssetCounts defines model for CampaignAssetCounts.
+type CampaignAssetCounts struct {
+	// ByState How many are in each asset state (the states of GET /api/v1/states); a state none is in is left out
+	ByState map[string]int64 `json:"by_state"`
+
+	// Total How many assets the campaign has, its test-bench runs included
+	Total int64 `json:"total"`
+
+	// Waves The same for each wave, in the order they run
+	Waves []CampaignWaveCount `json:"waves"`
+}
+
+// CampaignAssetPage defines model for CampaignAssetPage.
+type CampaignAssetPage struct {
+	Items []CampaignAsset `json:"items"`
+	Next  *string         `json:"next,omitempty"`
+}
+
 // CampaignInput defines model for CampaignInput.
 type CampaignInput struct {
 	// AcceptNotStated Targets whose version the vendor's compatibility statement does not mention, accepted for deployment
@@ -2285,7 +2369,7 @@ type CampaignInput struct {
 	// AcceptReason Why deploying to the accepted targets is acceptable (at most 2000 characters)
 	AcceptReason *string `json:"accept_reason,omitempty"`
 
-	// AssetIds The production assets to patch (with the bench runs at most the server's campaign size, 50000 unless configured otherwise, and 2000 for a plan carried to an air-gapped site); the plan adds the test-bench runs that cover their versions
+	// AssetIds The production assets to patch (with the bench runs at most the server's campaign size, 100000 unless configured otherwise, and 2000 for a plan carried to an air-gapped site); the plan adds the test-bench runs that cover their versions
 	AssetIds *[]string `json:"asset_ids"`
 
 	// ErrorThreshold How many failed assets a wave tolerates (0 to 1000, default 0); a wave with SL-T 3–4 or safety-critical targets tolerates none
@@ -2322,17 +2406,30 @@ type CampaignLiveStatus string
 
 // CampaignReview defines model for CampaignReview.
 type CampaignReview struct {
+	// Acceptance The acceptance of targets whose version the vendor does not state; its asset_ids hold the first 100 when there are more (plan_counts.accepted_not_stated)
 	Acceptance        *Acceptance      `json:"acceptance,omitempty"`
 	ApprovalsRequired int64            `json:"approvals_required"`
 	Bench             []ReviewBenchRun `json:"bench"`
 	NeedsSafety       bool             `json:"needs_safety"`
 	Patch             ReviewPatch      `json:"patch"`
 	PlanDigest        string           `json:"plan_digest"`
-	Targets           []ReviewTarget   `json:"targets"`
-	ToVersion         string           `json:"to_version"`
-	Uncovered         []string         `json:"uncovered"`
-	Waivers           []ReviewWaiver   `json:"waivers"`
-	Waves             []ReviewWave     `json:"waves"`
+
+	// TargetCount How many production targets the plan has
+	TargetCount int64 `json:"target_count"`
+
+	// Targets The production targets in wave order: all of them, or the first 100 when there are more (target_count); the rest are read from GET /api/v1/campaigns/{campaignID}/review/targets?after=targets_next
+	Targets []ReviewTarget `json:"targets"`
+
+	// TargetsNext The cursor of the targets after these (?after= of GET /api/v1/campaigns/{campaignID}/review/targets); absent when targets holds them all
+	TargetsNext *string `json:"targets_next,omitempty"`
+	ToVersion   string  `json:"to_version"`
+
+	// Uncovered The names of the production targets no bench run covers: the first 100 when there are more (plan_counts.uncovered)
+	Uncovered []string `json:"uncovered"`
+
+	// Waivers The plan's backup waivers: the first 100 when there are more (plan_counts.waivers)
+	Waivers []ReviewWaiver `json:"waivers"`
+	Waves   []ReviewWave   `json:"waves"`
 }
 
 // CampaignSite defines model for CampaignSite.
@@ -2384,6 +2481,15 @@ type CampaignSummaryStatus string
 type CampaignSummaryPage struct {
 	Items []CampaignSummary `json:"items"`
 	Next  *string           `json:"next,omitempty"`
+}
+
+// CampaignWaveCount defines model for CampaignWaveCount.
+type CampaignWaveCount struct {
+	ByState map[string]int64 `json:"by_state"`
+	Total   int64            `json:"total"`
+
+	// Wave 0: the test-bench runs; 1 and on: the production waves in the order they run
+	Wave int64 `json:"wave"`
 }
 
 // CompatibilityRow defines model for CompatibilityRow.
@@ -3066,6 +3172,24 @@ type Plan struct {
 	Waves          *[]PlanWave   `json:"waves,omitempty"`
 }
 
+// PlanCounts defines model for PlanCounts.
+type PlanCounts struct {
+	// AcceptedNotStated Targets accepted although the vendor's compatibility statement does not mention their version
+	AcceptedNotStated int64 `json:"accepted_not_stated"`
+
+	// Shortened Some list of plan or review is longer than 100 and holds its first 100 entries here: the whole plan is at GET /api/v1/campaigns/{campaignID}/plan and the review's targets at /review/targets
+	Shortened bool `json:"shortened"`
+
+	// Targets The plan's targets, test-bench runs included
+	Targets int64 `json:"targets"`
+
+	// Uncovered Production targets no bench run covers
+	Uncovered int64 `json:"uncovered"`
+
+	// Waivers Targets whose verified backup is waived
+	Waivers int64 `json:"waivers"`
+}
+
 // PlanTarget defines model for PlanTarget.
 type PlanTarget struct {
 	AcceptedNotStated *bool                    `json:"accepted_not_stated,omitempty"`
@@ -3248,6 +3372,12 @@ type ReviewTarget struct {
 // ReviewTargetCompatibility defines model for ReviewTarget.Compatibility.
 type ReviewTargetCompatibility string
 
+// ReviewTargetPage defines model for ReviewTargetPage.
+type ReviewTargetPage struct {
+	Items []ReviewTarget `json:"items"`
+	Next  *string        `json:"next,omitempty"`
+}
+
 // ReviewWaiver defines model for ReviewWaiver.
 type ReviewWaiver struct {
 	AssetId string           `json:"asset_id"`
@@ -3263,6 +3393,10 @@ type ReviewWaiverRole string
 
 // ReviewWave defines model for ReviewWave.
 type ReviewWave struct {
+	// AssetCount How many targets the wave has
+	AssetCount int64 `json:"asset_count"`
+
+	// Assets The names of the wave's targets in the order they run: the first 100 when there are more (asset_count)
 	Assets         []string     `json:"assets"`
 	ErrorThreshold int64        `json:"error_threshold"`
 	N              int64        `json:"n"`
@@ -4210,6 +4344,21 @@ type AbortCampaignParams struct {
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
 
+// ListCampaignAssetsParams defines parameters for ListCampaignAssets.
+type ListCampaignAssetsParams struct {
+	// Limit How many items to answer (default 100)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// After The next cursor of the previous page; left out for the first page
+	After *string `form:"after,omitempty" json:"after,omitempty"`
+
+	// State Only the assets in this state
+	State *ListCampaignAssetsParamsState `form:"state,omitempty" json:"state,omitempty"`
+}
+
+// ListCampaignAssetsParamsState defines parameters for ListCampaignAssets.
+type ListCampaignAssetsParamsState string
+
 // WaiveBackupParams defines parameters for WaiveBackup.
 type WaiveBackupParams struct {
 	// XRequestId Names this request: sent again with the same value by the same person (its answer was lost), it is applied once and answered as the first time. Without it the server names each request itself
@@ -4241,6 +4390,15 @@ type PauseCampaignParams struct {
 type ResumeCampaignParams struct {
 	// XRequestId Names this request: sent again with the same value by the same person (its answer was lost), it is applied once and answered as the first time. Without it the server names each request itself
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+}
+
+// ListReviewTargetsParams defines parameters for ListReviewTargets.
+type ListReviewTargetsParams struct {
+	// Limit How many items to answer (default 100)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// After The next cursor of the previous page; left out for the first page
+	After *string `form:"after,omitempty" json:"after,omitempty"`
 }
 
 // ListAdvisoryComplianceParams defines parameters for ListAdvisoryCompliance.
@@ -5487,7 +5645,7 @@ type ClientInterface interface {
 
 	// GetCampaign Show a campaign with its plan, targets, approvals and review
 	//
-	// With its stage, each target's state (drifted, not_started and aborted included), the approvals, the operators' actions and the next window; review is the plan in words for approvers: the patch, its CVEs, the targets with their from-version and compatibility, the bench runs and what they cover, and the waves with their thresholds and windows in the zone's time zone.
+	// With its stage, the approvals, the operators' actions and the next window; review is the plan in words for approvers: the patch, its CVEs, the targets with their from-version and compatibility, the bench runs and what they cover, and the waves with their thresholds and windows in the zone's time zone. A campaign of any size answers in about the same bytes: asset_counts counts its assets by state and wave (drifted, not_started and aborted included), and each long list holds its first 100 entries with the way to read the rest: assets and assets_next (GET /api/v1/campaigns/{campaignID}/assets), review.targets and review.targets_next (GET /api/v1/campaigns/{campaignID}/review/targets), and the plan, shortened when plan_counts.shortened is true, whole at GET /api/v1/campaigns/{campaignID}/plan: approvers read there everything they approve.
 	//
 	// Roles: engineer, approver, safety, auditor, admin.
 	//
@@ -5515,6 +5673,15 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/abort (the `AbortCampaign` operationId).
 	AbortCampaign(ctx context.Context, campaignID string, params *AbortCampaignParams, body AbortCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListCampaignAssets List a campaign's assets with their progress, in the order the campaign runs them
+	//
+	// Wave by wave, then by asset id; the test-bench runs are wave 0. The campaign's own answer holds the first page (assets) and the cursor of the next (assets_next), and counts the assets by state and wave (asset_counts). An unknown state or a cursor of another list is refused (422).
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/campaigns/{campaignID}/assets (the `ListCampaignAssets` operationId).
+	ListCampaignAssets(ctx context.Context, campaignID string, params *ListCampaignAssetsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// WaiveBackupWithBody Waive the verified backup of one target not yet started
 	//
@@ -5600,6 +5767,15 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/pause (the `PauseCampaign` operationId).
 	PauseCampaign(ctx context.Context, campaignID string, params *PauseCampaignParams, body PauseCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetCampaignPlan Read a campaign's whole plan, as approvers approve it
+	//
+	// Every target with its zone, window and from-version, the bench runs, the waves, acceptances and waivers: the plan whose digest is the campaign's plan_digest. The campaign's own answer holds the plan with its long lists cut to their first 100 entries when they are longer (plan_counts says so); this is the whole of it.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/campaigns/{campaignID}/plan (the `GetCampaignPlan` operationId).
+	GetCampaignPlan(ctx context.Context, campaignID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ResumeCampaignWithBody Resume a paused campaign
 	//
 	// Refused (409) when the campaign is not paused, being aborted or has ended; a reason longer than 2000 characters is refused (422). Every refusal is audited.
@@ -5621,6 +5797,15 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/resume (the `ResumeCampaign` operationId).
 	ResumeCampaign(ctx context.Context, campaignID string, params *ResumeCampaignParams, body ResumeCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListReviewTargets List the targets of a campaign's plan as approvers read them, in wave order
+	//
+	// The review's targets (name, zone, SL-T, from-version, the vendor's compatibility, the bench run that covers it, wave) a page at a time; the campaign's review holds the first page and targets_next. A cursor belongs to one plan: after the plan changed it is refused (422), and approvals of the earlier plan no longer count. A campaign whose plan was made before plans carried a review has none (404); its plan is read whole.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/campaigns/{campaignID}/review/targets (the `ListReviewTargets` operationId).
+	ListReviewTargets(ctx context.Context, campaignID string, params *ListReviewTargetsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListAdvisoryCompliance NERC CIP-007-6 R2 state of every CSAF advisory
 	//
@@ -7366,7 +7551,7 @@ func (c *Client) CreateCampaign(ctx context.Context, body CreateCampaignJSONRequ
 
 // GetCampaign Show a campaign with its plan, targets, approvals and review
 //
-// With its stage, each target's state (drifted, not_started and aborted included), the approvals, the operators' actions and the next window; review is the plan in words for approvers: the patch, its CVEs, the targets with their from-version and compatibility, the bench runs and what they cover, and the waves with their thresholds and windows in the zone's time zone.
+// With its stage, the approvals, the operators' actions and the next window; review is the plan in words for approvers: the patch, its CVEs, the targets with their from-version and compatibility, the bench runs and what they cover, and the waves with their thresholds and windows in the zone's time zone. A campaign of any size answers in about the same bytes: asset_counts counts its assets by state and wave (drifted, not_started and aborted included), and each long list holds its first 100 entries with the way to read the rest: assets and assets_next (GET /api/v1/campaigns/{campaignID}/assets), review.targets and review.targets_next (GET /api/v1/campaigns/{campaignID}/review/targets), and the plan, shortened when plan_counts.shortened is true, whole at GET /api/v1/campaigns/{campaignID}/plan: approvers read there everything they approve.
 //
 // Roles: engineer, approver, safety, auditor, admin.
 //
@@ -7415,6 +7600,25 @@ func (c *Client) AbortCampaignWithBody(ctx context.Context, campaignID string, p
 // Corresponds with POST /api/v1/campaigns/{campaignID}/abort (the `AbortCampaign` operationId).
 func (c *Client) AbortCampaign(ctx context.Context, campaignID string, params *AbortCampaignParams, body AbortCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAbortCampaignRequest(c.Server, campaignID, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListCampaignAssets List a campaign's assets with their progress, in the order the campaign runs them
+//
+// Wave by wave, then by asset id; the test-bench runs are wave 0. The campaign's own answer holds the first page (assets) and the cursor of the next (assets_next), and counts the assets by state and wave (asset_counts). An unknown state or a cursor of another list is refused (422).
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/campaigns/{campaignID}/assets (the `ListCampaignAssets` operationId).
+func (c *Client) ListCampaignAssets(ctx context.Context, campaignID string, params *ListCampaignAssetsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListCampaignAssetsRequest(c.Server, campaignID, params)
 	if err != nil {
 		return nil, err
 	}
@@ -7589,6 +7793,25 @@ func (c *Client) PauseCampaign(ctx context.Context, campaignID string, params *P
 	return c.Client.Do(req)
 }
 
+// GetCampaignPlan Read a campaign's whole plan, as approvers approve it
+//
+// Every target with its zone, window and from-version, the bench runs, the waves, acceptances and waivers: the plan whose digest is the campaign's plan_digest. The campaign's own answer holds the plan with its long lists cut to their first 100 entries when they are longer (plan_counts says so); this is the whole of it.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/campaigns/{campaignID}/plan (the `GetCampaignPlan` operationId).
+func (c *Client) GetCampaignPlan(ctx context.Context, campaignID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetCampaignPlanRequest(c.Server, campaignID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ResumeCampaignWithBody Resume a paused campaign
 //
 // Refused (409) when the campaign is not paused, being aborted or has ended; a reason longer than 2000 characters is refused (422). Every refusal is audited.
@@ -7621,6 +7844,25 @@ func (c *Client) ResumeCampaignWithBody(ctx context.Context, campaignID string, 
 // Corresponds with POST /api/v1/campaigns/{campaignID}/resume (the `ResumeCampaign` operationId).
 func (c *Client) ResumeCampaign(ctx context.Context, campaignID string, params *ResumeCampaignParams, body ResumeCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewResumeCampaignRequest(c.Server, campaignID, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListReviewTargets List the targets of a campaign's plan as approvers read them, in wave order
+//
+// The review's targets (name, zone, SL-T, from-version, the vendor's compatibility, the bench run that covers it, wave) a page at a time; the campaign's review holds the first page and targets_next. A cursor belongs to one plan: after the plan changed it is refused (422), and approvals of the earlier plan no longer count. A campaign whose plan was made before plans carried a review has none (404); its plan is read whole.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/campaigns/{campaignID}/review/targets (the `ListReviewTargets` operationId).
+func (c *Client) ListReviewTargets(ctx context.Context, campaignID string, params *ListReviewTargetsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListReviewTargetsRequest(c.Server, campaignID, params)
 	if err != nil {
 		return nil, err
 	}
@@ -11470,6 +11712,91 @@ func NewAbortCampaignRequestWithBody(server string, campaignID string, params *A
 	return req, nil
 }
 
+// NewListCampaignAssetsRequest constructs an http.Request for the ListCampaignAssets method
+func NewListCampaignAssetsRequest(server string, campaignID string, params *ListCampaignAssetsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "campaignID", campaignID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/campaigns/%s/assets", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.State != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "state", *params.State, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewWaiveBackupRequest calls the generic WaiveBackup builder with application/json body
 func NewWaiveBackupRequest(server string, campaignID string, assetID string, params *WaiveBackupParams, body WaiveBackupJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -11777,6 +12104,40 @@ func NewPauseCampaignRequestWithBody(server string, campaignID string, params *P
 	return req, nil
 }
 
+// NewGetCampaignPlanRequest constructs an http.Request for the GetCampaignPlan method
+func NewGetCampaignPlanRequest(server string, campaignID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "campaignID", campaignID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/campaigns/%s/plan", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewResumeCampaignRequest calls the generic ResumeCampaign builder with application/json body
 func NewResumeCampaignRequest(server string, campaignID string, params *ResumeCampaignParams, body ResumeCampaignJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -11834,6 +12195,79 @@ func NewResumeCampaignRequestWithBody(server string, campaignID string, params *
 			req.Header.Set("X-Request-Id", headerParam0)
 		}
 
+	}
+
+	return req, nil
+}
+
+// NewListReviewTargetsRequest constructs an http.Request for the ListReviewTargets method
+func NewListReviewTargetsRequest(server string, campaignID string, params *ListReviewTargetsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "campaignID", campaignID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/campaigns/%s/review/targets", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -16190,7 +16624,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetCampaignWithResponse Show a campaign with its plan, targets, approvals and review
 	//
-	// With its stage, each target's state (drifted, not_started and aborted included), the approvals, the operators' actions and the next window; review is the plan in words for approvers: the patch, its CVEs, the targets with their from-version and compatibility, the bench runs and what they cover, and the waves with their thresholds and windows in the zone's time zone.
+	// With its stage, the approvals, the operators' actions and the next window; review is the plan in words for approvers: the patch, its CVEs, the targets with their from-version and compatibility, the bench runs and what they cover, and the waves with their thresholds and windows in the zone's time zone. A campaign of any size answers in about the same bytes: asset_counts counts its assets by state and wave (drifted, not_started and aborted included), and each long list holds its first 100 entries with the way to read the rest: assets and assets_next (GET /api/v1/campaigns/{campaignID}/assets), review.targets and review.targets_next (GET /api/v1/campaigns/{campaignID}/review/targets), and the plan, shortened when plan_counts.shortened is true, whole at GET /api/v1/campaigns/{campaignID}/plan: approvers read there everything they approve.
 	//
 	// Roles: engineer, approver, safety, auditor, admin.
 	//
@@ -16220,6 +16654,17 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/abort (the `AbortCampaign` operationId).
 	AbortCampaignWithResponse(ctx context.Context, campaignID string, params *AbortCampaignParams, body AbortCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*AbortCampaignResponse, error)
+
+	// ListCampaignAssetsWithResponse List a campaign's assets with their progress, in the order the campaign runs them
+	//
+	// Wave by wave, then by asset id; the test-bench runs are wave 0. The campaign's own answer holds the first page (assets) and the cursor of the next (assets_next), and counts the assets by state and wave (asset_counts). An unknown state or a cursor of another list is refused (422).
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/campaigns/{campaignID}/assets (the `ListCampaignAssets` operationId).
+	ListCampaignAssetsWithResponse(ctx context.Context, campaignID string, params *ListCampaignAssetsParams, reqEditors ...RequestEditorFn) (*ListCampaignAssetsResponse, error)
 
 	// WaiveBackupWithBodyWithResponse Waive the verified backup of one target not yet started
 	//
@@ -16309,6 +16754,17 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/pause (the `PauseCampaign` operationId).
 	PauseCampaignWithResponse(ctx context.Context, campaignID string, params *PauseCampaignParams, body PauseCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*PauseCampaignResponse, error)
 
+	// GetCampaignPlanWithResponse Read a campaign's whole plan, as approvers approve it
+	//
+	// Every target with its zone, window and from-version, the bench runs, the waves, acceptances and waivers: the plan whose digest is the campaign's plan_digest. The campaign's own answer holds the plan with its long lists cut to their first 100 entries when they are longer (plan_counts says so); this is the whole of it.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/campaigns/{campaignID}/plan (the `GetCampaignPlan` operationId).
+	GetCampaignPlanWithResponse(ctx context.Context, campaignID string, reqEditors ...RequestEditorFn) (*GetCampaignPlanResponse, error)
+
 	// ResumeCampaignWithBodyWithResponse Resume a paused campaign
 	//
 	// Refused (409) when the campaign is not paused, being aborted or has ended; a reason longer than 2000 characters is refused (422). Every refusal is audited.
@@ -16330,6 +16786,17 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/campaigns/{campaignID}/resume (the `ResumeCampaign` operationId).
 	ResumeCampaignWithResponse(ctx context.Context, campaignID string, params *ResumeCampaignParams, body ResumeCampaignJSONRequestBody, reqEditors ...RequestEditorFn) (*ResumeCampaignResponse, error)
+
+	// ListReviewTargetsWithResponse List the targets of a campaign's plan as approvers read them, in wave order
+	//
+	// The review's targets (name, zone, SL-T, from-version, the vendor's compatibility, the bench run that covers it, wave) a page at a time; the campaign's review holds the first page and targets_next. A cursor belongs to one plan: after the plan changed it is refused (422), and approvals of the earlier plan no longer count. A campaign whose plan was made before plans carried a review has none (404); its plan is read whole.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/campaigns/{campaignID}/review/targets (the `ListReviewTargets` operationId).
+	ListReviewTargetsWithResponse(ctx context.Context, campaignID string, params *ListReviewTargetsParams, reqEditors ...RequestEditorFn) (*ListReviewTargetsResponse, error)
 
 	// ListAdvisoryComplianceWithResponse NERC CIP-007-6 R2 state of every CSAF advisory
 	//
@@ -20497,6 +20964,103 @@ func (r AbortCampaignResponse) ContentType() string {
 	return ""
 }
 
+// ListCampaignAssetsResponse401Headers the declared response headers of an HTTP 401 response for ListCampaignAssets
+type ListCampaignAssetsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListCampaignAssetsResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListCampaignAssets
+type ListCampaignAssetsResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ListCampaignAssetsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CampaignAssetPage
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListCampaignAssetsResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ListCampaignAssetsResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListCampaignAssetsResponse) GetJSON200() *CampaignAssetPage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListCampaignAssetsResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListCampaignAssetsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ListCampaignAssetsResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListCampaignAssetsResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ListCampaignAssetsResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ListCampaignAssetsResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ListCampaignAssetsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListCampaignAssetsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListCampaignAssetsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListCampaignAssetsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // WaiveBackupResponse401Headers the declared response headers of an HTTP 401 response for WaiveBackup
 type WaiveBackupResponse401Headers struct {
 	WWWAuthenticate *string
@@ -20996,6 +21560,96 @@ func (r PauseCampaignResponse) ContentType() string {
 	return ""
 }
 
+// GetCampaignPlanResponse401Headers the declared response headers of an HTTP 401 response for GetCampaignPlan
+type GetCampaignPlanResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetCampaignPlanResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetCampaignPlan
+type GetCampaignPlanResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type GetCampaignPlanResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Plan
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetCampaignPlanResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *GetCampaignPlanResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetCampaignPlanResponse) GetJSON200() *Plan {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetCampaignPlanResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetCampaignPlanResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetCampaignPlanResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r GetCampaignPlanResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r GetCampaignPlanResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r GetCampaignPlanResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetCampaignPlanResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetCampaignPlanResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetCampaignPlanResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ResumeCampaignResponse401Headers the declared response headers of an HTTP 401 response for ResumeCampaign
 type ResumeCampaignResponse401Headers struct {
 	WWWAuthenticate *string
@@ -21094,6 +21748,103 @@ func (r ResumeCampaignResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ResumeCampaignResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListReviewTargetsResponse401Headers the declared response headers of an HTTP 401 response for ListReviewTargets
+type ListReviewTargetsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListReviewTargetsResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListReviewTargets
+type ListReviewTargetsResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ListReviewTargetsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ReviewTargetPage
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListReviewTargetsResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ListReviewTargetsResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListReviewTargetsResponse) GetJSON200() *ReviewTargetPage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListReviewTargetsResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListReviewTargetsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ListReviewTargetsResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListReviewTargetsResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ListReviewTargetsResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ListReviewTargetsResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ListReviewTargetsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListReviewTargetsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListReviewTargetsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListReviewTargetsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -28976,7 +29727,7 @@ func (c *ClientWithResponses) CreateCampaignWithResponse(ctx context.Context, bo
 
 // GetCampaignWithResponse Show a campaign with its plan, targets, approvals and review
 //
-// With its stage, each target's state (drifted, not_started and aborted included), the approvals, the operators' actions and the next window; review is the plan in words for approvers: the patch, its CVEs, the targets with their from-version and compatibility, the bench runs and what they cover, and the waves with their thresholds and windows in the zone's time zone.
+// With its stage, the approvals, the operators' actions and the next window; review is the plan in words for approvers: the patch, its CVEs, the targets with their from-version and compatibility, the bench runs and what they cover, and the waves with their thresholds and windows in the zone's time zone. A campaign of any size answers in about the same bytes: asset_counts counts its assets by state and wave (drifted, not_started and aborted included), and each long list holds its first 100 entries with the way to read the rest: assets and assets_next (GET /api/v1/campaigns/{campaignID}/assets), review.targets and review.targets_next (GET /api/v1/campaigns/{campaignID}/review/targets), and the plan, shortened when plan_counts.shortened is true, whole at GET /api/v1/campaigns/{campaignID}/plan: approvers read there everything they approve.
 //
 // Roles: engineer, approver, safety, auditor, admin.
 //
@@ -29023,6 +29774,23 @@ func (c *ClientWithResponses) AbortCampaignWithResponse(ctx context.Context, cam
 		return nil, err
 	}
 	return ParseAbortCampaignResponse(rsp)
+}
+
+// ListCampaignAssetsWithResponse List a campaign's assets with their progress, in the order the campaign runs them
+//
+// Wave by wave, then by asset id; the test-bench runs are wave 0. The campaign's own answer holds the first page (assets) and the cursor of the next (assets_next), and counts the assets by state and wave (asset_counts). An unknown state or a cursor of another list is refused (422).
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/campaigns/{campaignID}/assets (the `ListCampaignAssets` operationId).
+func (c *ClientWithResponses) ListCampaignAssetsWithResponse(ctx context.Context, campaignID string, params *ListCampaignAssetsParams, reqEditors ...RequestEditorFn) (*ListCampaignAssetsResponse, error) {
+	rsp, err := c.ListCampaignAssets(ctx, campaignID, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListCampaignAssetsResponse(rsp)
 }
 
 // WaiveBackupWithBodyWithResponse Waive the verified backup of one target not yet started
@@ -29161,6 +29929,23 @@ func (c *ClientWithResponses) PauseCampaignWithResponse(ctx context.Context, cam
 	return ParsePauseCampaignResponse(rsp)
 }
 
+// GetCampaignPlanWithResponse Read a campaign's whole plan, as approvers approve it
+//
+// Every target with its zone, window and from-version, the bench runs, the waves, acceptances and waivers: the plan whose digest is the campaign's plan_digest. The campaign's own answer holds the plan with its long lists cut to their first 100 entries when they are longer (plan_counts says so); this is the whole of it.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/campaigns/{campaignID}/plan (the `GetCampaignPlan` operationId).
+func (c *ClientWithResponses) GetCampaignPlanWithResponse(ctx context.Context, campaignID string, reqEditors ...RequestEditorFn) (*GetCampaignPlanResponse, error) {
+	rsp, err := c.GetCampaignPlan(ctx, campaignID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetCampaignPlanResponse(rsp)
+}
+
 // ResumeCampaignWithBodyWithResponse Resume a paused campaign
 //
 // Refused (409) when the campaign is not paused, being aborted or has ended; a reason longer than 2000 characters is refused (422). Every refusal is audited.
@@ -29193,6 +29978,23 @@ func (c *ClientWithResponses) ResumeCampaignWithResponse(ctx context.Context, ca
 		return nil, err
 	}
 	return ParseResumeCampaignResponse(rsp)
+}
+
+// ListReviewTargetsWithResponse List the targets of a campaign's plan as approvers read them, in wave order
+//
+// The review's targets (name, zone, SL-T, from-version, the vendor's compatibility, the bench run that covers it, wave) a page at a time; the campaign's review holds the first page and targets_next. A cursor belongs to one plan: after the plan changed it is refused (422), and approvals of the earlier plan no longer count. A campaign whose plan was made before plans carried a review has none (404); its plan is read whole.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/campaigns/{campaignID}/review/targets (the `ListReviewTargets` operationId).
+func (c *ClientWithResponses) ListReviewTargetsWithResponse(ctx context.Context, campaignID string, params *ListReviewTargetsParams, reqEditors ...RequestEditorFn) (*ListReviewTargetsResponse, error) {
+	rsp, err := c.ListReviewTargets(ctx, campaignID, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListReviewTargetsResponse(rsp)
 }
 
 // ListAdvisoryComplianceWithResponse NERC CIP-007-6 R2 state of every CSAF advisory
@@ -33813,6 +34615,97 @@ func ParseAbortCampaignResponse(rsp *http.Response) (*AbortCampaignResponse, err
 	return response, nil
 }
 
+// ParseListCampaignAssetsResponse parses an HTTP response from a ListCampaignAssetsWithResponse call
+func ParseListCampaignAssetsResponse(rsp *http.Response) (*ListCampaignAssetsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListCampaignAssetsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CampaignAssetPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListCampaignAssetsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ListCampaignAssetsResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
 // ParseWaiveBackupResponse parses an HTTP response from a WaiveBackupWithResponse call
 func ParseWaiveBackupResponse(rsp *http.Response) (*WaiveBackupResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -34285,6 +35178,90 @@ func ParsePauseCampaignResponse(rsp *http.Response) (*PauseCampaignResponse, err
 	return response, nil
 }
 
+// ParseGetCampaignPlanResponse parses an HTTP response from a GetCampaignPlanWithResponse call
+func ParseGetCampaignPlanResponse(rsp *http.Response) (*GetCampaignPlanResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetCampaignPlanResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Plan
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetCampaignPlanResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers GetCampaignPlanResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
 // ParseResumeCampaignResponse parses an HTTP response from a ResumeCampaignWithResponse call
 func ParseResumeCampaignResponse(rsp *http.Response) (*ResumeCampaignResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -34370,6 +35347,97 @@ func ParseResumeCampaignResponse(rsp *http.Response) (*ResumeCampaignResponse, e
 		response.Headers401 = &headers
 	case rsp.StatusCode/100 == 4:
 		var headers ResumeCampaignResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListReviewTargetsResponse parses an HTTP response from a ListReviewTargetsWithResponse call
+func ParseListReviewTargetsResponse(rsp *http.Response) (*ListReviewTargetsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListReviewTargetsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ReviewTargetPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListReviewTargetsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ListReviewTargetsResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

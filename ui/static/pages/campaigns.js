@@ -2,7 +2,8 @@
 // the campaign page — stage timeline, the plan under review (patch, targets, bench runs, waves,
 // digest), approval, operator controls, waves with per-asset progress (polled live), rollbacks
 // and the assets a campaign ended without patching; for a campaign of an air-gapped site, its
-// transfer bundles and the plan bundle to carry there.
+// transfer bundles and the plan bundle to carry there. A campaign of any size shows its counts
+// by state and wave, and its assets and the plan's targets a page at a time.
 import { fill, session, api, apiAll, can, h, badge, assetBadge, assetStateWord, assetEndStates, compatBadge, table, link, utc, zoned, short, field, errorBox, announce, hasRoute, terminalCampaign, stateWord, durationWords, wordBadge, ApiError } from "../lib.js";
 import { siteLink, workerStatusBadge, waitWords, transferTable } from "./sites.js";
 
@@ -139,11 +140,50 @@ export async function renderCampaign(view, [id]) {
   const review = h("section", { "aria-labelledby": "plan-review-title", id: "plan-review" });
   const actions = h("section", { "aria-labelledby": "actions-title", id: "actions" });
   const waves = h("section", { "aria-labelledby": "waves-title", id: "waves" });
+  const wavesBody = h("div", {});
   const rollback = h("section", { "aria-labelledby": "rollback-title", id: "rollback" });
   const ended = h("section", { "aria-labelledby": "end-states-title", id: "end-states" });
   const history = h("section", { "aria-labelledby": "history-title" });
   view.append(header, timeline, siteWork, carried, review, actions, waves, rollback, ended, history);
   let actionsKey = "", reviewKey = "", transferKey = "";
+
+  // The campaign's answer holds the first page of its assets and of its review's targets. More
+  // pages are read when asked for (and the assets' pages read again on every refresh, to follow
+  // their progress); the assets in the states the rollback and end-state sections list are read
+  // by state. The targets read belong to one plan: a changed plan starts again from its first page.
+  const more = { cursors: [], assets: [], next: "", targets: [], targetsNext: "", digest: c.plan_digest };
+  let byState = new Map();
+  const assetsURL = (query) => url + "/assets" + (query ? "?" + new URLSearchParams(query) : "");
+  const readMore = async () => {
+    const pages = await Promise.all(more.cursors.map((after) => api(assetsURL({ after }))));
+    more.assets = pages.flatMap((p) => p.items);
+    more.next = pages.length ? pages[pages.length - 1].next || "" : "";
+  };
+  const readByState = async () => {
+    const counts = (c.asset_counts || {}).by_state || {};
+    const wanted = c.assets_next ? [...rollbackStates, ...notPatchedStates].filter((st) => counts[st]) : [];
+    const pages = await Promise.all(wanted.map((state) => api(assetsURL({ state }))));
+    byState = new Map(wanted.map((st, i) => [st, pages[i].items]));
+  };
+  const moreBox = assetsMore(async () => {
+    const after = more.cursors.length ? more.next : c.assets_next;
+    if (!after) return;
+    const p = await api(assetsURL({ after }));
+    more.cursors.push(after);
+    more.assets.push(...p.items);
+    more.next = p.next || "";
+    draw();
+  });
+  waves.append(wavesBody, moreBox.box);
+  const moreTargets = async () => {
+    const after = more.targets.length ? more.targetsNext : (c.review || {}).targets_next;
+    if (!after) return;
+    const p = await api(url + "/review/targets?after=" + encodeURIComponent(after));
+    more.targets.push(...p.items);
+    more.targetsNext = p.next || "";
+    draw();
+  };
+  await readByState().catch(() => {});
 
   // A plan carried to an air-gapped site: the site, the campaign's transfer bundles (read with
   // the campaign) and, for engineers, the plan bundle to download. Only what changes is redrawn,
@@ -201,10 +241,14 @@ export async function renderCampaign(view, [id]) {
     const asking = c.status === "awaiting_approval";
     const before = asking ? actions : history;
     if (review.nextSibling !== before) view.insertBefore(review, before);
-    const key = JSON.stringify([c.status, c.plan_digest, c.review]);
+    if (more.digest !== c.plan_digest) Object.assign(more, { targets: [], targetsNext: "", digest: c.plan_digest });
+    const key = JSON.stringify([c.status, c.plan_digest, c.review, more.targets.length]);
     if (key !== reviewKey) {
       reviewKey = key;
-      drawReview(review, c, asking && can("deciders") && session.actor.name !== c.created_by);
+      const focused = document.activeElement && document.activeElement.id === "more-review-targets";
+      drawReview(review, c, asking && can("deciders") && session.actor.name !== c.created_by, more, moreTargets);
+      const again = review.querySelector("#more-review-targets");
+      if (focused && again) again.focus();
     }
     drawSites(siteWork, c);
     if (gap) {
@@ -215,9 +259,12 @@ export async function renderCampaign(view, [id]) {
       }
       if (gap.bundle) gap.bundle.update(c);
     }
-    drawWaves(waves, c);
-    drawRollback(rollback, c);
-    drawEndStates(ended, c);
+    const assets = (c.assets || []).concat(more.assets);
+    const inState = (st) => c.assets_next ? byState.get(st) || [] : assets.filter((a) => a.state === st);
+    drawWaves(wavesBody, c, assets);
+    moreBox.update(assets.length, (c.asset_counts || {}).total || assets.length, more.cursors.length ? more.next : c.assets_next);
+    drawRollback(rollback, c, inState);
+    drawEndStates(ended, c, inState);
     drawHistory(history, c);
 
     // The actions are redrawn when what one may do changes (an ended campaign offers no pause),
@@ -237,7 +284,7 @@ export async function renderCampaign(view, [id]) {
   // the user acted).
   async function refresh(force) {
     c = await api(url + "?live=1");
-    transfers = await readTransfers().catch(() => transfers);
+    await Promise.all([readTransfers().then((t) => { transfers = t; }).catch(() => {}), readMore().catch(() => {}), readByState().catch(() => {})]);
     draw(force);
   }
   draw();
@@ -252,8 +299,9 @@ export async function renderCampaign(view, [id]) {
 // every target with the version it runs and what the vendor says of that version, the bench
 // runs that cover those versions and what they checked, the waves with their error thresholds
 // and windows in the zone's own time, accepted not_stated versions, and the digest.
-function drawReview(section, c, asking) {
+function drawReview(section, c, asking, more, moreTargets) {
   const r = c.review;
+  const counts = c.plan_counts || {};
   section.className = asking ? "card review-ask" : "";
   const intro = [h("h2", { id: "plan-review-title" }, c.status === "awaiting_approval" ? "Plan to approve" : "Plan"),
     h("p", {}, asking ? "Read this before you decide. " : "",
@@ -263,7 +311,11 @@ function drawReview(section, c, asking) {
     return;
   }
   const p = r.patch;
-  const names = new Map(r.targets.map((t) => [t.asset_id, t.name]));
+  const targets = r.targets.concat(more.targets);
+  const names = new Map(targets.map((t) => [t.asset_id, t.name]));
+  const total = r.target_count || targets.length;
+  const next = more.targets.length ? more.targetsNext : r.targets_next;
+  const moreOf = (shown, all) => all > shown ? " … and " + (all - shown) + " more" : "";
   fill(section, intro,
     h("dl", { class: "facts", id: "review-patch" },
       h("dt", {}, "Patch"), h("dd", {}, p.title),
@@ -276,17 +328,27 @@ function drawReview(section, c, asking) {
       h("dt", {}, "Approvals needed"), h("dd", { id: "review-approvals" }, String(r.approvals_required),
         r.needs_safety ? ", one of them from the safety role (the plan has SL-T 3–4 or safety-critical targets)" : "",
         "; the campaign's creator cannot approve it."),
-      h("dt", {}, "Plan digest"), h("dd", {}, h("code", { id: "plan-digest" }, c.plan_digest))),
+      h("dt", {}, "Plan digest"), h("dd", {}, h("code", { id: "plan-digest" }, c.plan_digest)),
+      hasRoute("GET", "/api/v1/campaigns/{campaignID}/plan") ? [h("dt", {}, "Whole plan"), h("dd", {},
+        h("a", { href: "/api/v1/campaigns/" + encodeURIComponent(c.id) + "/plan", id: "whole-plan", download: "plan-" + c.id + ".json" }, "Download the whole plan (JSON)"),
+        counts.shortened ? " — this page shows the targets a page at a time; the file holds every one, as approved." : "")] : null),
     h("h3", {}, "Targets"),
     table("Targets: the version each runs, what the vendor says of it, and the bench run that covers it",
-      ["Asset", "Zone", "SL-T", "Safety-critical", "Wave", "Version", "Vendor's compatibility", "Test-bench run"], r.targets.map((t) =>
+      ["Asset", "Zone", "SL-T", "Safety-critical", "Wave", "Version", "Vendor's compatibility", "Test-bench run"], targets.map((t) =>
         h("tr", { dataset: { asset: t.asset_id } }, h("td", { class: "name" }, t.name), h("td", {}, t.zone_name), h("td", {}, String(t.sl_t)), h("td", {}, t.safety_critical ? "yes" : "no"),
           h("td", {}, String(t.wave)), h("td", { class: "name" }, t.from_version + " → " + r.to_version),
           h("td", { class: "compat-cell" }, compatBadge(t.compatibility), t.accepted_not_stated ? h("div", { class: "hint" }, "accepted by " + ((r.acceptance || {}).by || "the planner")) : null),
           h("td", { class: "coverage wide" }, t.covered_by ? "covered by " + t.covered_by + " (" + t.from_version + " → " + r.to_version + ")" : h("strong", { class: "warn-text" }, "⚠ not covered")))),
       { id: "review-targets" }),
+    total > targets.length || next ? h("div", { id: "review-targets-more" },
+      h("p", { id: "review-targets-shown" }, "Showing " + targets.length + " of " + total + " targets, in wave order."),
+      next ? h("div", { class: "buttons" }, h("button", { type: "button", id: "more-review-targets", onclick: (ev) => {
+        ev.target.disabled = true;
+        moreTargets().catch((err) => { ev.target.disabled = false; ev.target.parentNode.after(errorBox(err)); });
+      } }, "Show " + Math.min(100, total - targets.length) + " more targets")) : null) : null,
     r.uncovered.length ? h("p", { class: "card warn", id: "review-uncovered", role: "note" }, "⚠ No test-bench run covers the version that ",
-      r.uncovered.join(", "), r.uncovered.length === 1 ? " runs: it is" : " run: they are", " patched without the patch having been tried on their version.") : null,
+      r.uncovered.join(", ") + moreOf(r.uncovered.length, counts.uncovered), (counts.uncovered || r.uncovered.length) === 1 ? " runs: it is" : " run: they are",
+      " patched without the patch having been tried on their version.") : null,
     h("h3", {}, "Test-bench runs"),
     table("Test-bench runs", ["Bench asset", "Version", "Prepared by", "Result", "When", "Checks"], r.bench.map((b) =>
       h("tr", { dataset: { asset: b.asset_id } }, h("td", { class: "name" }, b.name), h("td", { class: "name" }, b.from_version + " → " + b.to_version),
@@ -297,44 +359,50 @@ function drawReview(section, c, asking) {
     { id: "review-bench", empty: "No bench run." }),
     h("h3", {}, "Waves"),
     table("Waves in order, each inside its zone's maintenance window", ["Wave", "Zone", "Assets", "Error threshold", "Window", "Next opening (zone time)"], r.waves.map((w) =>
-      h("tr", {}, h("td", {}, String(w.n)), h("td", {}, w.zone_name), h("td", { class: "wide" }, w.assets.join(", ")),
+      h("tr", {}, h("td", {}, String(w.n)), h("td", {}, w.zone_name), h("td", { class: "wide" }, w.assets.join(", ") + moreOf(w.assets.length, w.asset_count)),
         h("td", {}, w.error_threshold ? w.error_threshold + " failed asset" + (w.error_threshold === 1 ? "" : "s") + " tolerated" : "0: halts at the first failed asset"),
         h("td", { class: "wide" }, h("code", {}, w.window.cron), " for " + durationWords(w.window.duration) + ", " + w.window.time_zone + ", at most " + w.window.max_parallel + " at once"),
         h("td", { class: "wide" }, terminalCampaign.includes(c.status) ? "—" : !w.window.next_start ? "none in the coming year"
           : (w.window.open_now ? "open now, until " : zoned(w.window.next_start, w.window.time_zone) + " until ") + (w.window.continues ? "at least " : "") + zoned(w.window.next_end, w.window.time_zone)))),
     { id: "review-waves" }),
     r.acceptance ? h("p", { class: "card warn", id: "review-acceptance" }, h("strong", {}, r.acceptance.by), " accepted deploying to ",
-      r.acceptance.asset_ids.map((a) => names.get(a) || a).join(", "), " although the vendor's compatibility statement does not mention the version they run. Reason: “", r.acceptance.reason, "”.") : null);
+      r.acceptance.asset_ids.map((a) => names.get(a) || a).join(", ") + moreOf(r.acceptance.asset_ids.length, counts.accepted_not_stated), " although the vendor's compatibility statement does not mention the version they run. Reason: “", r.acceptance.reason, "”.") : null);
 }
 
 // legacyPlan shows a plan made before plans carried names, bench runs and waves.
 function legacyPlan(c) {
   const targets = (c.plan && c.plan.targets) || [];
   const names = new Map((c.assets || []).map((a) => [a.asset_id, a.name]));
+  const counts = c.plan_counts || {};
   return [h("p", {}, "Plan digest: ", h("code", { id: "plan-digest" }, c.plan_digest)),
+    counts.shortened ? h("p", { class: "hint" }, "The first " + targets.length + " of the plan's " + counts.targets + " targets; ",
+      h("a", { href: "/api/v1/campaigns/" + encodeURIComponent(c.id) + "/plan", id: "whole-plan", download: "plan-" + c.id + ".json" }, "download the whole plan"), " to read them all.") : null,
     table("Plan targets", ["Asset", "Zone", "SL-T", "Safety-critical", "Test bench", "Window"], targets.map((t) =>
       h("tr", {}, h("td", {}, names.get(t.asset_id) || t.asset_id), h("td", {}, t.zone_id), h("td", {}, String(t.sl_t)), h("td", {}, t.safety_critical ? "yes" : "no"),
         h("td", {}, t.test_bench ? "yes" : "no"), h("td", {}, t.window ? h("code", {}, t.window.cron) : "—", t.window ? " " + durationWords(t.window.duration) + ", " + t.window.time_zone : ""))))];
 }
 
-function drawWaves(section, c) {
+// drawWaves shows the counts of the campaign's assets by state and wave, and the assets read so
+// far (the first page, and those shown with “Show more”) under their waves.
+function drawWaves(section, c, assets) {
+  const counts = c.asset_counts || { total: assets.length, by_state: {}, waves: [] };
+  const count = (st) => counts.by_state[st] || 0;
   const byWave = new Map();
-  for (const a of c.assets || []) {
+  for (const a of assets) {
     const w = a.test_bench ? 0 : a.wave;
     if (!byWave.has(w)) byWave.set(w, []);
     byWave.get(w).push(a);
   }
-  const all = c.assets || [];
-  const count = (st) => all.filter((a) => a.state === st).length;
   const others = notPatchedStates.filter((st) => count(st)).map((st) => count(st) + " " + assetStateWord(st));
   fill(section, h("h2", { id: "waves-title" }, "Waves"),
-    h("p", { id: "waves-summary" }, count("done") + " of " + all.length + " assets done" + others.map((o) => "; " + o).join("") + "."));
-  for (const w of [...byWave.keys()].sort((a, b) => a - b)) {
-    const list = byWave.get(w);
-    const label = w === 0 ? "Test bench" : "Wave " + w + " (production)";
-    const wDone = list.filter((a) => a.state === "done").length;
-    section.append(h("h3", {}, label + " — " + wDone + " of " + list.length + " done"),
-      table(label, ["Asset", "Version", "State", "Progress"], list.map((a) => {
+    h("p", { id: "waves-summary" }, count("done") + " of " + counts.total + " assets done" + others.map((o) => "; " + o).join("") + "."));
+  for (const wc of counts.waves) {
+    const list = byWave.get(wc.wave) || [];
+    const label = wc.wave === 0 ? "Test bench" : "Wave " + wc.wave + " (production)";
+    const states = Object.entries(wc.by_state).filter(([st]) => st !== "done").map(([st, n]) => n + " " + assetStateWord(st));
+    section.append(...[h("h3", { dataset: { wave: String(wc.wave) } }, label + " — " + (wc.by_state.done || 0) + " of " + wc.total + " done"),
+      states.length && wc.total > list.length ? h("p", { class: "hint wave-states" }, states.join(", ") + ".") : null,
+      list.length ? table(label, ["Asset", "Version", "State", "Progress"], list.map((a) => {
         const step = assetSteps.indexOf(a.state);
         const bad = rollbackStates.includes(a.state);
         const value = step >= 0 ? step : bad ? assetSteps.length - 1 : 0;
@@ -345,12 +413,40 @@ function drawWaves(section, c) {
           h("td", {}, assetBadge(a.state, { class: "asset-state" })),
           h("td", {}, h("progress", { max: String(assetSteps.length - 1), value: String(value), "aria-label": (a.name || a.asset_id) + " progress", class: bad ? "bad" : "" }),
             " ", h("span", { class: "progress-text" }, text)));
-      })));
+      })) : null,
+      wc.total > list.length ? h("p", { class: "hint" }, list.length ? "Showing " + list.length + " of the wave's " + wc.total + " assets."
+        : "Its " + wc.total + " assets come after those shown above.") : null].filter(Boolean));
   }
 }
 
-function drawRollback(section, c) {
-  const rows = (c.assets || []).filter((a) => rollbackStates.includes(a.state));
+// assetsMore is the “Show more assets” control below the waves. It stays in place while the
+// waves are redrawn, so it keeps the focus; update says how many are shown and whether more follow.
+function assetsMore(load) {
+  const shown = h("p", { id: "campaign-assets-shown" });
+  const button = h("button", { type: "button", id: "more-assets" });
+  const result = h("div", { "aria-live": "polite" });
+  const box = h("div", { id: "campaign-assets-more", hidden: true }, shown, h("div", { class: "buttons" }, button), result);
+  let busy = false;
+  button.addEventListener("click", async () => {
+    busy = button.disabled = true;
+    result.replaceChildren();
+    try { await load(); } catch (err) { fill(result, errorBox(err)); } finally { busy = button.disabled = false; }
+  });
+  const update = (n, total, next) => {
+    box.hidden = n >= total && !next;
+    shown.textContent = "Showing " + n + " of " + total + " assets, in the order they run.";
+    button.textContent = "Show " + Math.min(100, Math.max(total - n, 0)) + " more assets";
+    button.hidden = !next;
+    if (!busy) button.disabled = false;
+  };
+  return { box, update };
+}
+
+// drawRollback lists the assets that failed and were rolled back (inState reads those of a state:
+// all of them in a campaign answered whole, the first page of each in a larger one).
+function drawRollback(section, c, inState) {
+  const rows = rollbackStates.flatMap(inState);
+  const total = rollbackStates.reduce((n, st) => n + (((c.asset_counts || {}).by_state || {})[st] || 0), 0);
   if (!rows.length) { section.replaceChildren(); section.hidden = true; return; }
   section.hidden = false;
   fill(section, h("h2", { id: "rollback-title" }, "Failed and rolled back"),
@@ -358,7 +454,8 @@ function drawRollback(section, c) {
     table("Rolled-back assets", ["Asset", "State", "What failed", "Restored to", "Backup object", "Backup SHA-256"], rows.map((a) =>
       h("tr", {}, h("td", { class: "name" }, a.name || a.asset_id), h("td", {}, assetBadge(a.state)), h("td", {}, a.error || "—"), h("td", {}, a.from_version || "—"),
         h("td", {}, h("code", {}, a.backup_key || "—")), h("td", {}, h("code", { title: a.backup_sha256 || "" }, short(a.backup_sha256, 16))))),
-    { id: "rollback-details" }));
+    { id: "rollback-details" }),
+    total > rows.length ? h("p", { class: "hint" }, "Showing " + rows.length + " of " + total + ": the first of each state.") : null);
 }
 
 // The end states the campaign page groups under "Not patched": those on which nothing failed,
@@ -471,18 +568,20 @@ function planBundle(c, onSaved) {
 }
 
 // drawEndStates groups the assets the campaign ended without patching, or restored after an
-// abort, each group under its own words.
-function drawEndStates(section, c) {
-  const groups = notPatchedStates.map((st) => [st, (c.assets || []).filter((a) => a.state === st)]).filter(([, list]) => list.length);
+// abort, each group under its own words (inState as for drawRollback).
+function drawEndStates(section, c, inState) {
+  const counts = (c.asset_counts || {}).by_state || {};
+  const groups = notPatchedStates.map((st) => [st, inState(st)]).filter(([, list]) => list.length);
   if (!groups.length) { section.replaceChildren(); section.hidden = true; return; }
   section.hidden = false;
   fill(section, h("h2", { id: "end-states-title" }, "Not patched"),
     groups.map(([st, list]) => h("div", { class: "end-group", id: "end-" + st, dataset: { state: st } },
-      h("h3", {}, assetBadge(st), " " + list.length + (list.length === 1 ? " asset" : " assets")),
+      h("h3", {}, assetBadge(st), " " + (counts[st] || list.length) + ((counts[st] || list.length) === 1 ? " asset" : " assets")),
       h("p", {}, endStateMeaning[st]),
       table(assetStateWord(st), ["Asset", "Where", "Version", "Why"], list.map((a) =>
         h("tr", { dataset: { asset: a.asset_id } }, h("td", { class: "name" }, a.name || a.asset_id), h("td", {}, a.test_bench ? "test bench" : "wave " + a.wave),
-          h("td", {}, a.from_version || "—"), h("td", {}, a.error || "—")))))));
+          h("td", {}, a.from_version || "—"), h("td", {}, a.error || "—")))),
+      counts[st] > list.length ? h("p", { class: "hint" }, "Showing the first " + list.length + "; the assets above list them all.") : null)));
 }
 
 function drawHistory(section, c) {
