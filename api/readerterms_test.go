@@ -74,7 +74,11 @@ func TestJSONFaultsInReadersTerms(t *testing.T) {
 			})
 		}
 		t.Run(rt.method+" "+rt.path+"/oversized", func(t *testing.T) {
-			code, ct, answer := e.rawCall(rt.method, rt.path, rt.token, `{"name": "`+strings.Repeat("x", 2<<20)+`"}`)
+			size := 2 << 20
+			if rt.path == "/api/v1/campaigns" {
+				size = 30 << 20 // a campaign's body has room for asset_ids as long as the campaign size allows
+			}
+			code, ct, answer := e.rawCall(rt.method, rt.path, rt.token, `{"name": "`+strings.Repeat("x", size)+`"}`)
 			if code != http.StatusRequestEntityTooLarge || ct != "application/problem+json" || !strings.Contains(answer, "larger than the limit") {
 				t.Errorf("%d %s, want 413 problem+json: %.300s", code, ct, answer)
 			}

@@ -157,7 +157,10 @@ async function campaignsByOpening(zones, campaigns) {
     if (hits.length > 1) {
       try {
         const detail = await api("/api/v1/campaigns/" + encodeURIComponent(c.id));
-        const planned = new Set(((detail.plan || {}).targets || []).filter((t) => !t.test_bench).map((t) => t.zone_id));
+        // The plan's waves name every production zone; a large plan's target list is cut short.
+        const plan = detail.plan || {};
+        const planned = new Set(plan.waves && plan.waves.length ? plan.waves.map((w) => w.zone_id)
+          : (plan.targets || []).filter((t) => !t.test_bench).map((t) => t.zone_id));
         keep = hits.filter(([zone]) => planned.has(zone));
       } catch { keep = []; }
     }
