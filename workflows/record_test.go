@@ -323,9 +323,9 @@ type scenario struct {
 	preapproved bool
 	// input changes how the campaign's workflow starts; a campaign that continues as new has a
 	// history per execution, <prefix>-campaign-<name>-<n>.json.
-	input func(in *CampaignInput)
-	status      domain.CampaignStatus
-	detail      string // a part of the result's detail
+	input  func(in *CampaignInput)
+	status domain.CampaignStatus
+	detail string // a part of the result's detail
 }
 
 func TestRecordHistories(t *testing.T) {
@@ -656,4 +656,3 @@ func writeHistoryOf(ctx context.Context, t *testing.T, c client.Client, id, runI
 	}
 	return ""
 }
-
