@@ -96,12 +96,12 @@ func benchAgentFleet(b *testing.B, n int, idle time.Duration, rate, count int) {
 		waitUntil(b, 2*time.Minute, fmt.Sprintf("%d agents in their long polls", size), func() bool { return f.polling.Load() == int64(size) })
 		// The first polls' random waits end and their agents ask again before the count starts.
 		time.Sleep(20 * time.Second)
-		s0, x0, t0 := f.log.len(), xacts(b, f.st), time.Now()
+		s0, x0, t0 := f.log.Len(), xacts(b, f.st), time.Now()
 		time.Sleep(idle)
-		s1, x1 := f.log.len(), xacts(b, f.st)
+		s1, x1 := f.log.Len(), xacts(b, f.st)
 		d := time.Since(t0).Seconds()
 		fig := idleFigure{agents: size, statementsPerS: float64(s1-s0) / d, xactPerS: float64(x1-x0) / d,
-			top: commonest(f.log.since(s0, func(string) bool { return true }), 4)}
+			top: commonest(f.log.Since(s0, func(string) bool { return true }), 4)}
 		figures = append(figures, fig)
 		b.ReportMetric(fig.statementsPerS, fmt.Sprintf("stmt/s@%didle", size))
 		b.ReportMetric(fig.xactPerS, fmt.Sprintf("xact/s@%didle", size))

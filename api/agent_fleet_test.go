@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"gorm.io/gorm"
-
 	"github.com/otpatch/otpatch/api"
 	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/refusals"
@@ -54,7 +52,7 @@ func TestAgentIdlePollsWriteNoLiveness(t *testing.T) {
 			for _, a := range f.agents {
 				poll(a, "PT0S")
 			}
-			first := f.log.len()
+			first := f.log.Len()
 			for range 3 {
 				for _, a := range f.agents {
 					poll(a, "PT0S")
@@ -71,11 +69,11 @@ func TestAgentIdlePollsWriteNoLiveness(t *testing.T) {
 			}
 			wg.Wait()
 
-			if n := f.log.count(isLivenessWrite); n != 0 {
+			if n := f.log.Count(isLivenessWrite); n != 0 {
 				t.Errorf("%d polls of %d idle agents wrote their last contact %d times; want it kept in memory until written for all", 4*len(f.agents)+4, len(f.agents), n)
 			}
 			if f.st.Dialect() == "postgres" {
-				if again := f.log.since(first, func(sql string) bool {
+				if again := f.log.Since(first, func(sql string) bool {
 					return strings.Contains(sql, "agent_jobs") || strings.Contains(sql, "agent_credentials")
 				}); len(again) > 0 {
 					t.Errorf("idle polls after the first read the database again: %q", again)
@@ -93,11 +91,11 @@ func TestAgentIdlePollsWriteNoLiveness(t *testing.T) {
 				}
 			}
 
-			before := f.log.len()
+			before := f.log.Len()
 			if err := f.st.FlushAgentLiveness(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if writes := f.log.since(before, isLivenessWrite); len(writes) != 1 {
+			if writes := f.log.Since(before, isLivenessWrite); len(writes) != 1 {
 				t.Errorf("the flush wrote the last contact of %d agents in %d statements, want 1", len(f.agents), len(writes))
 			}
 			var seen []string
@@ -105,11 +103,11 @@ func TestAgentIdlePollsWriteNoLiveness(t *testing.T) {
 			if len(seen) != len(f.agents) {
 				t.Errorf("after the flush %d of %d agents have a last contact", len(seen), len(f.agents))
 			}
-			before = f.log.len()
+			before = f.log.Len()
 			if err := f.st.FlushAgentLiveness(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if n := f.log.since(before, isLivenessWrite); len(n) != 0 {
+			if n := f.log.Since(before, isLivenessWrite); len(n) != 0 {
 				t.Errorf("a flush with no agent heard from since the last wrote %q", n)
 			}
 		})
@@ -130,7 +128,7 @@ type agentFleet struct {
 	srv    *httptest.Server
 	client *http.Client
 	agents []fleetAgent
-	log    *statementLog
+	log    *testenv.StatementLog
 	// polling counts the long polls in the server now.
 	polling atomic.Int64
 	// ahead moves the store's clock on from the real time.
@@ -161,7 +159,7 @@ func newAgentFleet(tb testing.TB, dsn string, n int) *agentFleet {
 	if err := st.ListenAgentJobs(ctx); err != nil {
 		tb.Fatal(err)
 	}
-	f.st, f.agents, f.log = st, agents, logStatements(tb, st.DB())
+	f.st, f.agents, f.log = st, agents, testenv.LogStatements(tb, st.DB())
 	f.refusals = refusals.New(st, refusals.Options{Now: st.Now, Logger: logger})
 	h := api.New(api.Deps{Store: st, Logger: logger, Refusals: f.refusals})
 	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -236,56 +234,3 @@ func seedFleet(tb testing.TB, st *store.Store, n int) []fleetAgent {
 	must(<-errs)
 	return agents
 }
-
-// statementLog keeps the SQL of every statement a store sends through gorm.
-type statementLog struct {
-	mu  sync.Mutex
-	sql []string
-}
-
-func logStatements(tb testing.TB, db *gorm.DB) *statementLog {
-	tb.Helper()
-	l := &statementLog{}
-	keep := func(db *gorm.DB) {
-		l.mu.Lock()
-		l.sql = append(l.sql, db.Statement.SQL.String())
-		l.mu.Unlock()
-	}
-	cb := db.Callback()
-	for _, err := range []error{
-		cb.Query().After("gorm:query").Register("fleet:log_query", keep),
-		cb.Create().After("gorm:create").Register("fleet:log_create", keep),
-		cb.Update().After("gorm:update").Register("fleet:log_update", keep),
-		cb.Delete().After("gorm:delete").Register("fleet:log_delete", keep),
-		cb.Row().After("gorm:row").Register("fleet:log_row", keep),
-		cb.Raw().After("gorm:raw").Register("fleet:log_raw", keep),
-	} {
-		if err != nil {
-			tb.Fatalf("log the store's statements: %v", err)
-		}
-	}
-	return l
-}
-
-// len is how many statements were sent so far.
-func (l *statementLog) len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.sql)
-}
-
-// since lists the statements sent after the first n that match.
-func (l *statementLog) since(n int, match func(string) bool) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, sql := range l.sql[n:] {
-		if match(sql) {
-			out = append(out, sql)
-		}
-	}
-	return out
-}
-
-// count is how many statements sent so far match.
-func (l *statementLog) count(match func(string) bool) int { return len(l.since(0, match)) }

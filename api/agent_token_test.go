@@ -58,12 +58,12 @@ func TestAgentPollsAuthenticateWithoutQueries(t *testing.T) {
 				}
 			}
 			tokenReads := func(mark int) int {
-				return len(f.log.since(mark, func(sql string) bool {
+				return len(f.log.Since(mark, func(sql string) bool {
 					return strings.Contains(sql, "token_hash") && !strings.Contains(sql, "agent_credentials")
 				}))
 			}
 			tokenWrites := func(mark int) int {
-				return len(f.log.since(mark, func(sql string) bool {
+				return len(f.log.Since(mark, func(sql string) bool {
 					return strings.HasPrefix(strings.TrimSpace(sql), "UPDATE") && strings.Contains(sql, "last_used_at")
 				}))
 			}
@@ -71,7 +71,7 @@ func TestAgentPollsAuthenticateWithoutQueries(t *testing.T) {
 			pollAll(1)
 			const rounds = 4
 			polls := rounds * len(f.agents)
-			mark := f.log.len()
+			mark := f.log.Len()
 			pollAll(rounds)
 			switch read, wrote := tokenReads(mark), tokenWrites(mark); {
 			case relayed && read+wrote > 0:
@@ -84,7 +84,7 @@ func TestAgentPollsAuthenticateWithoutQueries(t *testing.T) {
 			// relay, as always; with one, the liveness flush writes all in its one statement.
 			f.ahead.Store(int64(2 * time.Minute))
 			due := f.st.Now()
-			mark = f.log.len()
+			mark = f.log.Len()
 			pollAll(2)
 			switch wrote := tokenWrites(mark); {
 			case relayed && wrote != 0:
@@ -92,11 +92,11 @@ func TestAgentPollsAuthenticateWithoutQueries(t *testing.T) {
 			case !relayed && wrote != len(f.agents):
 				t.Errorf("without a relay, a minute on, %d polls wrote the tokens' last use %d times, want %d (once a token a minute)", 2*len(f.agents), wrote, len(f.agents))
 			}
-			mark = f.log.len()
+			mark = f.log.Len()
 			if err := f.st.FlushAgentLiveness(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if w := f.log.since(mark, func(string) bool { return true }); relayed && len(w) != 1 {
+			if w := f.log.Since(mark, func(string) bool { return true }); relayed && len(w) != 1 {
 				t.Errorf("the flush sent %d statements, want 1 for the agents' contacts and their tokens' uses: %q", len(w), w)
 			}
 			var stale []string

@@ -5,11 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"gorm.io/gorm"
+	"github.com/otpatch/otpatch/internal/testenv"
 )
 
 // Agents heard from — by a request, or waiting in a long poll — cost no write each: their last
@@ -20,7 +19,7 @@ func TestAgentLivenessWrittenTogether(t *testing.T) {
 		ctx := context.Background()
 		st := newStore(t, dsn)
 		f := seed(t, st)
-		log := logStatements(t, st.DB())
+		log := testenv.LogStatements(t, st.DB())
 		var creds []AgentCredential
 		for i := range 40 {
 			asset := []string{f.plc1.ID, f.plc2.ID, f.sisPLC.ID}[i%3]
@@ -28,14 +27,14 @@ func TestAgentLivenessWrittenTogether(t *testing.T) {
 			check(t, "IssueAgentCredential", err)
 			creds = append(creds, c)
 		}
-		before := log.len()
+		before := log.Len()
 		for range 3 {
 			for _, c := range creds[1:] {
 				check(t, "TouchAgent", st.TouchAgent(ctx, c.ID))
 			}
 		}
 		waiting := st.AgentWaiting(creds[0].ID)
-		if w := log.since(before, isLivenessWrite); len(w) != 0 {
+		if w := log.Since(before, isLivenessWrite); len(w) != 0 {
 			t.Fatalf("contacts were written one by one: %d statements such as %q", len(w), w[0])
 		}
 		ended, cancel := context.WithCancel(ctx)
@@ -60,9 +59,9 @@ func TestAgentLivenessWrittenTogether(t *testing.T) {
 			want[c.ID] = *c.LastSeenAt
 		}
 
-		before = log.len()
+		before = log.Len()
 		check(t, "FlushAgentLiveness", st.FlushAgentLiveness(ctx))
-		if w := log.since(before, isLivenessWrite); len(w) != 1 {
+		if w := log.Since(before, isLivenessWrite); len(w) != 1 {
 			t.Errorf("%d agents' contacts written in %d statements, want 1", len(creds), len(w))
 		}
 		got := written(t, st)
@@ -77,7 +76,7 @@ func TestAgentLivenessWrittenTogether(t *testing.T) {
 
 		// An agent still waiting is written again; nothing else is, and once nobody was heard
 		// from nothing is written at all.
-		before = log.len()
+		before = log.Len()
 		check(t, "FlushAgentLiveness while one agent waits", st.FlushAgentLiveness(ctx))
 		if after := written(t, st); !after[creds[0].ID].After(got[creds[0].ID]) || !after[creds[1].ID].Equal(got[creds[1].ID]) {
 			t.Errorf("second flush: waiting agent %v → %v, idle agent %v → %v", got[creds[0].ID], after[creds[0].ID], got[creds[1].ID], after[creds[1].ID])
@@ -85,7 +84,7 @@ func TestAgentLivenessWrittenTogether(t *testing.T) {
 		waiting()
 		check(t, "FlushAgentLiveness after the long poll", st.FlushAgentLiveness(ctx))
 		check(t, "FlushAgentLiveness with nobody heard from", st.FlushAgentLiveness(ctx))
-		if w := log.since(before, isLivenessWrite); len(w) != 2 {
+		if w := log.Since(before, isLivenessWrite); len(w) != 2 {
 			t.Errorf("three flushes, the last with nobody heard from, wrote %d statements, want 2", len(w))
 		}
 
@@ -123,7 +122,7 @@ func TestAgentIdleReads(t *testing.T) {
 		relayed := st.Dialect() == "postgres"
 		cred, err := st.IssueAgentCredential(ctx, f.plc1.ID, "ada.admin", "otp_idle", admin)
 		check(t, "IssueAgentCredential", err)
-		log := logStatements(t, st.DB())
+		log := testenv.LogStatements(t, st.DB())
 		agentReads := func(sql string) bool {
 			return strings.Contains(sql, "agent_jobs") || strings.Contains(sql, "agent_credentials")
 		}
@@ -141,11 +140,11 @@ func TestAgentIdleReads(t *testing.T) {
 		if _, ok := poll(); ok {
 			t.Fatal("a job for an asset that has none")
 		}
-		first := log.len()
+		first := log.Len()
 		for range 5 {
 			poll()
 		}
-		switch reads := log.since(first, agentReads); {
+		switch reads := log.Since(first, agentReads); {
 		case relayed && len(reads) > 0:
 			t.Errorf("idle polls read again while notifications are relayed: %q", reads)
 		case !relayed && len(reads) != 10:
@@ -210,11 +209,11 @@ func TestAgentIdleReads(t *testing.T) {
 		// again — a job queued meanwhile would have been missed.
 		look := func() int {
 			t.Helper()
-			before := log.len()
+			before := log.Len()
 			if _, ok, err := st.NextAgentJob(ctx, f.sisPLC.ID, sys); ok || err != nil {
 				t.Fatalf("NextAgentJob(%s) = %v, %v", f.sisPLC.ID, ok, err)
 			}
-			return len(log.since(before, agentReads))
+			return len(log.Since(before, agentReads))
 		}
 		if first, again := look(), look(); first != 1 || again != 0 {
 			t.Fatalf("two looks for an idle asset read %d and %d times, want 1 and 0", first, again)
@@ -255,53 +254,4 @@ func written(t *testing.T, st *Store) map[string]time.Time {
 func isLivenessWrite(sql string) bool {
 	sql = strings.ToUpper(strings.TrimSpace(sql))
 	return (strings.HasPrefix(sql, "UPDATE") || strings.HasPrefix(sql, "WITH")) && strings.Contains(sql, "AGENT_CREDENTIALS")
-}
-
-// statementLog keeps the SQL of every statement a store sends through gorm.
-type statementLog struct {
-	mu  sync.Mutex
-	sql []string
-}
-
-func logStatements(t *testing.T, db *gorm.DB) *statementLog {
-	t.Helper()
-	l := &statementLog{}
-	keep := func(db *gorm.DB) {
-		l.mu.Lock()
-		l.sql = append(l.sql, db.Statement.SQL.String())
-		l.mu.Unlock()
-	}
-	cb := db.Callback()
-	for _, err := range []error{
-		cb.Query().After("gorm:query").Register("test:log_query", keep),
-		cb.Create().After("gorm:create").Register("test:log_create", keep),
-		cb.Update().After("gorm:update").Register("test:log_update", keep),
-		cb.Delete().After("gorm:delete").Register("test:log_delete", keep),
-		cb.Row().After("gorm:row").Register("test:log_row", keep),
-		cb.Raw().After("gorm:raw").Register("test:log_raw", keep),
-	} {
-		if err != nil {
-			t.Fatalf("log the store's statements: %v", err)
-		}
-	}
-	return l
-}
-
-func (l *statementLog) len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.sql)
-}
-
-// since lists the statements sent after the first n that match.
-func (l *statementLog) since(n int, match func(string) bool) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, sql := range l.sql[n:] {
-		if match(sql) {
-			out = append(out, sql)
-		}
-	}
-	return out
 }

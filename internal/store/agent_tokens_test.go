@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/testenv"
 )
 
 // While notifications are relayed (PostgreSQL), an agent's token authenticates from memory:
@@ -39,7 +40,7 @@ func TestAgentTokensAuthenticateFromMemory(t *testing.T) {
 		eve := person(t, st, "eve", domain.RoleEngineer, "")
 		_, err = st.CreateToken(ctx, TokenSpec{UserID: eve, Name: "laptop", Role: domain.RoleEngineer, Secret: "otp_eve"}, admin)
 		check(t, "CreateToken", err)
-		log := logStatements(t, st.DB())
+		log := testenv.LogStatements(t, st.DB())
 		auth := func(secret string) Token {
 			t.Helper()
 			tok, a, err := st.AuthenticateToken(ctx, secret)
@@ -54,10 +55,10 @@ func TestAgentTokensAuthenticateFromMemory(t *testing.T) {
 		// reads counts the tokens rows read and the last uses written one by one after mark.
 		reads := func(mark int) (read, wrote int) {
 			t.Helper()
-			read = len(log.since(mark, func(sql string) bool {
+			read = len(log.Since(mark, func(sql string) bool {
 				return strings.Contains(sql, "token_hash") && !strings.Contains(sql, "agent_credentials")
 			}))
-			wrote = len(log.since(mark, func(sql string) bool {
+			wrote = len(log.Since(mark, func(sql string) bool {
 				return strings.HasPrefix(strings.TrimSpace(sql), "UPDATE") && strings.Contains(sql, "last_used_at")
 			}))
 			return read, wrote
@@ -65,7 +66,7 @@ func TestAgentTokensAuthenticateFromMemory(t *testing.T) {
 		const n = 5
 		auth("otp_agent_here")
 		auth("otp_eve")
-		mark := log.len()
+		mark := log.Len()
 		for range n {
 			auth("otp_agent_here")
 		}
@@ -75,7 +76,7 @@ func TestAgentTokensAuthenticateFromMemory(t *testing.T) {
 		case !relayed && read != n:
 			t.Errorf("without a relay %d authentications of an agent token read it %d times, want %d", n, read, n)
 		}
-		mark = log.len()
+		mark = log.Len()
 		for range n {
 			auth("otp_eve")
 		}
@@ -88,7 +89,7 @@ func TestAgentTokensAuthenticateFromMemory(t *testing.T) {
 		c.mu.Lock()
 		c.t = c.t.Add(2 * time.Minute)
 		c.mu.Unlock()
-		mark = log.len()
+		mark = log.Len()
 		used := auth("otp_agent_here").LastUsedAt
 		auth("otp_agent_here")
 		_, wrote := reads(mark)
@@ -100,10 +101,10 @@ func TestAgentTokensAuthenticateFromMemory(t *testing.T) {
 		case !relayed && wrote != 1:
 			t.Errorf("without a relay a minute on, an agent token's use was written %d times, want 1", wrote)
 		}
-		mark = log.len()
+		mark = log.Len()
 		check(t, "FlushAgentLiveness", st.FlushAgentLiveness(ctx))
 		if relayed {
-			if w := log.since(mark, func(string) bool { return true }); len(w) != 1 {
+			if w := log.Since(mark, func(string) bool { return true }); len(w) != 1 {
 				t.Errorf("the flush sent %d statements, want 1 for contacts and token uses: %q", len(w), w)
 			}
 		}
@@ -165,10 +166,10 @@ func TestAgentTokensAuthenticateFromMemory(t *testing.T) {
 				t.Fatal("the relay was not cut, or did not come back")
 			}
 		}
-		mark = log.len()
+		mark = log.Len()
 		auth("otp_agent_cut")
 		first, _ := reads(mark)
-		mark = log.len()
+		mark = log.Len()
 		auth("otp_agent_cut")
 		if again, _ := reads(mark); first != 1 || again != 0 {
 			t.Errorf("two authentications after the relay came back read the token %d and %d times, want 1 and 0", first, again)
