@@ -29,89 +29,82 @@ import (
 // for every agent. On PostgreSQL, where the API process relays notifications, the polls after
 // the first read neither the agent's credential nor its jobs either.
 func TestAgentIdlePollsWriteNoLiveness(t *testing.T) {
-	for _, db := range []string{"sqlite", "postgres"} {
-		t.Run(db, func(t *testing.T) {
-			t.Parallel()
-			dsn := filepath.Join(t.TempDir(), "otpatch.db")
-			if db == "postgres" {
-				dsn = testenv.PostgresDSN(t)
+	eachDatabase(t, func(t *testing.T, dsn string) {
+		f := newAgentFleet(t, dsn, 12)
+		ctx := context.Background()
+		poll := func(a fleetAgent, wait string) {
+			t.Helper()
+			res, err := f.poll(ctx, f.client, a.token, wait)
+			if err != nil {
+				t.Fatal(err)
 			}
-			f := newAgentFleet(t, dsn, 12)
-			ctx := context.Background()
-			poll := func(a fleetAgent, wait string) {
-				t.Helper()
-				res, err := f.poll(ctx, f.client, a.token, wait)
-				if err != nil {
-					t.Fatal(err)
-				}
-				res.Body.Close()
-				if res.StatusCode != http.StatusNoContent {
-					t.Fatalf("idle poll (wait %s): %d, want 204", wait, res.StatusCode)
-				}
+			res.Body.Close()
+			if res.StatusCode != http.StatusNoContent {
+				t.Fatalf("idle poll (wait %s): %d, want 204", wait, res.StatusCode)
 			}
+		}
+		for _, a := range f.agents {
+			poll(a, "PT0S")
+		}
+		first := f.log.Len()
+		for range 3 {
 			for _, a := range f.agents {
 				poll(a, "PT0S")
 			}
-			first := f.log.Len()
-			for range 3 {
-				for _, a := range f.agents {
-					poll(a, "PT0S")
-				}
-			}
-			// Long polls that end at their deadline, side by side.
-			var wg sync.WaitGroup
-			for _, a := range f.agents[:4] {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					poll(a, "PT1S")
-				}()
-			}
-			wg.Wait()
+		}
+		// Long polls that end at their deadline, side by side.
+		var wg sync.WaitGroup
+		for _, a := range f.agents[:4] {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				poll(a, "PT1S")
+			}()
+		}
+		wg.Wait()
 
-			if n := f.log.Count(isLivenessWrite); n != 0 {
-				t.Errorf("%d polls of %d idle agents wrote their last contact %d times; want it kept in memory until written for all", 4*len(f.agents)+4, len(f.agents), n)
+		if n := f.log.Count(isLivenessWrite); n != 0 {
+			t.Errorf("%d polls of %d idle agents wrote their last contact %d times; want it kept in memory until written for all", 4*len(f.agents)+4, len(f.agents), n)
+		}
+		if f.st.Dialect() == "postgres" {
+			if again := f.log.Since(first, func(sql string) bool {
+				return strings.Contains(sql, "agent_jobs") || strings.Contains(sql, "agent_credentials")
+			}); len(again) > 0 {
+				t.Errorf("idle polls after the first read the database again: %q", again)
 			}
-			if f.st.Dialect() == "postgres" {
-				if again := f.log.Since(first, func(sql string) bool {
-					return strings.Contains(sql, "agent_jobs") || strings.Contains(sql, "agent_credentials")
-				}); len(again) > 0 {
-					t.Errorf("idle polls after the first read the database again: %q", again)
-				}
+		}
+		var never []string
+		f.st.DB().Table("agent_credentials").Where("last_seen_at IS NOT NULL").Pluck("id", &never)
+		if len(never) != 0 {
+			t.Fatalf("last contact written before the flush for %v", never)
+		}
+		// This process's readers see the contacts not yet written.
+		for _, a := range f.agents {
+			if last, err := f.st.AgentLastSeen(ctx, a.assetID); err != nil || last.IsZero() {
+				t.Fatalf("last contact of %s before the flush: %v, %v", a.assetID, last, err)
 			}
-			var never []string
-			f.st.DB().Table("agent_credentials").Where("last_seen_at IS NOT NULL").Pluck("id", &never)
-			if len(never) != 0 {
-				t.Fatalf("last contact written before the flush for %v", never)
-			}
-			// This process's readers see the contacts not yet written.
-			for _, a := range f.agents {
-				if last, err := f.st.AgentLastSeen(ctx, a.assetID); err != nil || last.IsZero() {
-					t.Fatalf("last contact of %s before the flush: %v, %v", a.assetID, last, err)
-				}
-			}
+		}
 
-			before := f.log.Len()
-			if err := f.st.FlushAgentLiveness(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if writes := f.log.Since(before, isLivenessWrite); len(writes) != 1 {
-				t.Errorf("the flush wrote the last contact of %d agents in %d statements, want 1", len(f.agents), len(writes))
-			}
-			var seen []string
-			f.st.DB().Table("agent_credentials").Where("last_seen_at IS NOT NULL").Pluck("id", &seen)
-			if len(seen) != len(f.agents) {
-				t.Errorf("after the flush %d of %d agents have a last contact", len(seen), len(f.agents))
-			}
-			before = f.log.Len()
-			if err := f.st.FlushAgentLiveness(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if n := f.log.Since(before, isLivenessWrite); len(n) != 0 {
-				t.Errorf("a flush with no agent heard from since the last wrote %q", n)
-			}
-		})
-	}
+		before := f.log.Len()
+		if err := f.st.FlushAgentLiveness(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if writes := f.log.Since(before, isLivenessWrite); len(writes) != 1 {
+			t.Errorf("the flush wrote the last contact of %d agents in %d statements, want 1", len(f.agents), len(writes))
+		}
+		var seen []string
+		f.st.DB().Table("agent_credentials").Where("last_seen_at IS NOT NULL").Pluck("id", &seen)
+		if len(seen) != len(f.agents) {
+			t.Errorf("after the flush %d of %d agents have a last contact", len(seen), len(f.agents))
+		}
+		before = f.log.Len()
+		if err := f.st.FlushAgentLiveness(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.log.Since(before, isLivenessWrite); len(n) != 0 {
+			t.Errorf("a flush with no agent heard from since the last wrote %q", n)
+		}
+	})
 }
 
 // isLivenessWrite tells a statement that writes agents' last contact (with the last use of the
@@ -233,4 +226,17 @@ func seedFleet(tb testing.TB, st *store.Store, n int) []fleetAgent {
 	close(errs)
 	must(<-errs)
 	return agents
+}
+
+// eachDatabase runs test on SQLite (a temporary file) and on PostgreSQL (a fresh database), in
+// parallel.
+func eachDatabase(t *testing.T, test func(t *testing.T, dsn string)) {
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		test(t, filepath.Join(t.TempDir(), "otpatch.db"))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		test(t, testenv.PostgresDSN(t))
+	})
 }
