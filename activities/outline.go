@@ -71,9 +71,22 @@ func OutlineOf(p CampaignPlan, complete bool) CampaignOutline {
 // WavePage is targets [offset, offset+limit) of production wave n of a plan whose Targets are
 // all its targets.
 func WavePage(p CampaignPlan, n, offset, limit int) ([]Target, error) {
-	waves := productionWaves(p)
+	return pageOf(p.CampaignID, productionWaves(p), targetsByID(p), n, offset, limit)
+}
+
+// targetsByID indexes a plan's targets by asset id.
+func targetsByID(p CampaignPlan) map[string]Target {
+	byID := make(map[string]Target, len(p.Targets))
+	for _, t := range p.Targets {
+		byID[t.AssetID] = t
+	}
+	return byID
+}
+
+// pageOf is targets [offset, offset+limit) of production wave n of a plan's waves.
+func pageOf(campaignID string, waves []domain.PlanWave, byID map[string]Target, n, offset, limit int) ([]Target, error) {
 	if n < 0 || n >= len(waves) {
-		return nil, fmt.Errorf("campaign %s has %d production waves; wave %d does not exist", p.CampaignID, len(waves), n+1)
+		return nil, fmt.Errorf("campaign %s has %d production waves; wave %d does not exist", campaignID, len(waves), n+1)
 	}
 	ids := waves[n].AssetIDs
 	if offset < 0 || limit < 1 || limit > MaxWavePage {
@@ -83,10 +96,6 @@ func WavePage(p CampaignPlan, n, offset, limit int) ([]Target, error) {
 		return nil, nil
 	}
 	ids = ids[offset:min(offset+limit, len(ids))]
-	byID := make(map[string]Target, len(p.Targets))
-	for _, t := range p.Targets {
-		byID[t.AssetID] = t
-	}
 	out := make([]Target, 0, len(ids))
 	for _, id := range ids {
 		t := byID[id]
@@ -159,7 +168,7 @@ func (a *Activities) LoadWaveTargets(ctx context.Context, in WaveTargetsInput) (
 	if err != nil {
 		return nil, err
 	}
-	page, err := WavePage(lp.plan, in.Wave, in.Offset, in.Limit)
+	page, err := pageOf(in.CampaignID, lp.waves, lp.byID, in.Wave, in.Offset, in.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -200,11 +209,14 @@ func (a *Activities) fillTargets(ctx context.Context, ts []Target) error {
 }
 
 // loadedPlan is a campaign's stored plan as the workflow reads it, every target in plan order
-// with the ordering inputs the plan fixed (device durations are read per page).
+// with the ordering inputs the plan fixed (device durations are read per page), its production
+// waves and its targets by id, computed once for every page.
 type loadedPlan struct {
 	digest   string
 	complete bool
 	plan     CampaignPlan
+	waves    []domain.PlanWave
+	byID     map[string]Target
 }
 
 // planCache keeps the plans this worker read last, by campaign, so that paging through a
@@ -268,7 +280,7 @@ func (a *Activities) loadPlan(ctx context.Context, id string) (*loadedPlan, erro
 		}
 		hdr.Targets = append(hdr.Targets, tg)
 	}
-	lp := &loadedPlan{digest: c.PlanDigest, complete: plan.Complete(), plan: hdr}
+	lp := &loadedPlan{digest: c.PlanDigest, complete: plan.Complete(), plan: hdr, waves: productionWaves(hdr), byID: targetsByID(hdr)}
 	a.plans.put(id, lp)
 	return lp, nil
 }
