@@ -43,9 +43,9 @@ import (
 //
 // OTPATCH_BENCH_AGENTS changes N.
 func BenchmarkAgentFleet(b *testing.B) {
-	n := benchEnvInt("OTPATCH_BENCH_AGENTS", 1000)
-	idle := time.Duration(benchEnvInt("OTPATCH_BENCH_IDLE", 60)) * time.Second
-	rate, count := benchEnvInt("OTPATCH_BENCH_JOB_RATE", 20), benchEnvInt("OTPATCH_BENCH_JOBS", 400)
+	n := testenv.EnvInt("OTPATCH_BENCH_AGENTS", 1000)
+	idle := time.Duration(testenv.EnvInt("OTPATCH_BENCH_IDLE", 60)) * time.Second
+	rate, count := testenv.EnvInt("OTPATCH_BENCH_JOB_RATE", 20), testenv.EnvInt("OTPATCH_BENCH_JOBS", 400)
 	for range b.N {
 		benchAgentFleet(b, n, idle, rate, count)
 	}

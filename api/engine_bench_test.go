@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 
 	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/store"
+	"github.com/otpatch/otpatch/internal/testenv"
 	"github.com/otpatch/otpatch/internal/teststack"
 	"github.com/otpatch/otpatch/workflows"
 )
@@ -30,17 +29,10 @@ import (
 //
 // OTPATCH_BENCH_ASSETS changes the number of assets, OTPATCH_BENCH_PARALLEL the batch size.
 func BenchmarkEngineCampaign1000(b *testing.B) {
-	n, parallel := benchEnvInt("OTPATCH_BENCH_ASSETS", 1000), benchEnvInt("OTPATCH_BENCH_PARALLEL", 50)
+	n, parallel := testenv.EnvInt("OTPATCH_BENCH_ASSETS", 1000), testenv.EnvInt("OTPATCH_BENCH_PARALLEL", 50)
 	for i := 0; i < b.N; i++ {
 		benchCampaign(b, n, parallel)
 	}
-}
-
-func benchEnvInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
 }
 
 func benchCampaign(b *testing.B, n, parallel int) {
@@ -178,7 +170,7 @@ func historyLength(b testing.TB, c client.Client, workflowID string) int {
 //
 // OTPATCH_BENCH_ASSETS changes the number of assets.
 func BenchmarkCreateCampaign50000(b *testing.B) {
-	n := benchEnvInt("OTPATCH_BENCH_ASSETS", 50000)
+	n := testenv.EnvInt("OTPATCH_BENCH_ASSETS", 50000)
 	e := newEnvTB(b, envOptions{postgres: true})
 	ids := addSimulatedHMIs(b, e, n, 100)
 	p := e.qualifiedPatch(newTestPatch(b, "V16.0.2", 4096))

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/otpatch/otpatch/internal/adapters/simulator"
 	"github.com/otpatch/otpatch/internal/store"
+	"github.com/otpatch/otpatch/internal/testenv"
 	"github.com/otpatch/otpatch/internal/teststack"
 	"github.com/otpatch/otpatch/workflows"
 )
@@ -41,17 +41,10 @@ import (
 // OTPATCH_BENCH_ASSETS changes the number of assets, OTPATCH_BENCH_PARALLEL the window's
 // max_parallel (the baseline's batch size).
 func BenchmarkProductionCampaign(b *testing.B) {
-	n, parallel := benchInt("OTPATCH_BENCH_ASSETS", 10000), benchInt("OTPATCH_BENCH_PARALLEL", 100)
+	n, parallel := testenv.EnvInt("OTPATCH_BENCH_ASSETS", 10000), testenv.EnvInt("OTPATCH_BENCH_PARALLEL", 100)
 	for range b.N {
 		benchProductionCampaign(b, n, parallel)
 	}
-}
-
-func benchInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
 }
 
 func benchProductionCampaign(b *testing.B, n, parallel int) {

@@ -10,6 +10,7 @@ package testenv
 import (
 	"net"
 	"os"
+	"strconv"
 	"testing"
 )
 
@@ -48,4 +49,12 @@ func FreeAddr(t testing.TB) string {
 		t.Fatalf("testenv: close probe listener: %v", err)
 	}
 	return addr
+}
+
+// EnvInt is the positive whole number in environment variable name, or def (benchmark sizes).
+func EnvInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
 }
