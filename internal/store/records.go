@@ -275,7 +275,25 @@ func (s *Store) AuthenticateToken(ctx context.Context, secret string) (Token, do
 		return t, actorOfToken(t), nil
 	}
 	db := s.db.WithContext(ctx)
-	t, err := s.liveToken(db, "token_hash = ?", hash)
+	// One statement reads the token with its holder and whether the holder still holds the
+	// token's role, where three round trips read them one after the other.
+	var row struct {
+		Token        `gorm:"embedded"`
+		HolderName   *string
+		HolderVendor *string
+		HoldsRole    bool
+	}
+	err := db.Table("tokens").
+		Select(`tokens.*, users.username AS holder_name, users.vendor_id AS holder_vendor,
+			EXISTS (SELECT 1 FROM role_grants g WHERE g.user_id = tokens.user_id AND g.role = tokens.role
+				AND g.confirmed_at IS NOT NULL AND g.ended_at IS NULL) AS holds_role`).
+		Joins("LEFT JOIN users ON users.id = tokens.user_id AND users.disabled_at IS NULL").
+		Where("tokens.token_hash = ? AND tokens.revoked_at IS NULL", hash).
+		Take(&row).Error
+	if err != nil {
+		return Token{}, domain.Actor{}, notFound(err, "token")
+	}
+	t, err = s.noteUse(db, row.Token)
 	if err != nil {
 		return Token{}, domain.Actor{}, err
 	}
@@ -283,10 +301,13 @@ func (s *Store) AuthenticateToken(ctx context.Context, secret string) (Token, do
 		s.keepAgentToken(hash, t, look)
 		return t, actorOfToken(t), nil // an agent credential
 	}
-	u, err := actingUser(db, *t.UserID, domain.Role(t.Role))
-	if err != nil {
-		return Token{}, domain.Actor{}, err
+	if row.HolderName == nil {
+		return Token{}, domain.Actor{}, fmt.Errorf("user: %w", ErrNotFound) // disabled or gone
 	}
+	if !row.HoldsRole {
+		return Token{}, domain.Actor{}, fmt.Errorf("%s does not hold the %s role: %w", *row.HolderName, t.Role, ErrNotFound)
+	}
+	u := User{ID: *t.UserID, Username: *row.HolderName, VendorID: row.HolderVendor}
 	return t, u.Actor(domain.Role(t.Role)), nil
 }
 

@@ -61,6 +61,12 @@ func (s *Store) liveToken(db *gorm.DB, query string, args ...any) (Token, error)
 	if err := db.Where("revoked_at IS NULL").Take(&t, append([]any{query}, args...)...).Error; err != nil {
 		return Token{}, notFound(err, "token")
 	}
+	return s.noteUse(db, t)
+}
+
+// noteUse refuses t, read unrevoked, once it has expired, and notes its use (at most once a
+// minute).
+func (s *Store) noteUse(db *gorm.DB, t Token) (Token, error) {
 	now := s.Now()
 	if domain.TokenStateAt(t.RevokedAt, t.ExpiresAt, now) != domain.TokenActive {
 		return Token{}, fmt.Errorf("token expired: %w", ErrNotFound)
