@@ -107,7 +107,7 @@ func (d *Decision) Fields() domain.DecisionFields {
 		VEXJustification: domain.VEXJustification(d.VEXJustification), ImpactStatement: d.ImpactStatement}
 }
 
-// CreateDecision records d for the assets of its group (d.AssetIDs, resolved by the caller
+// CreateDecision records d (with d.ID when the caller named it beforehand) for the assets of its group (d.AssetIDs, resolved by the caller
 // against the advisory's affected assets), requested by ev's actor (user id requester, "" for
 // a token of no user), with its audit event "decision.recorded" — the campaign's too for a
 // patch decision, so the campaign's evidence carries it. A mitigation records the advisory's
@@ -138,7 +138,10 @@ func (s *Store) CreateDecision(ctx context.Context, d *Decision, requester strin
 	}
 	sel, _ := json.Marshal(d.Group)
 	now := s.Now()
-	d.ID, d.Selector, d.AssetIDs, d.AssetCount = NewID("dec"), string(sel), ids, len(ids)
+	if d.ID == "" {
+		d.ID = NewID("dec")
+	}
+	d.Selector, d.AssetIDs, d.AssetCount = string(sel), ids, len(ids)
 	d.RequestedBy, d.RequestedByUser, d.RequestedAt = ev.Actor, requester, now
 	d.State = string(domain.DecisionActive)
 	if d.Kind == string(domain.DecisionAccept) {
