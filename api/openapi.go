@@ -183,6 +183,7 @@ type statesDoc struct {
 	CampaignStatuses []domain.StateInfo `json:"campaign_statuses"`
 	AssetStates      []domain.StateInfo `json:"asset_states"`
 	Compatibility    []domain.StateInfo `json:"compatibility"`
+	DecisionStates   []domain.StateInfo `json:"decision_states"`
 }
 
 // mount registers every operation on r: public ones as they are, the others behind

@@ -4108,6 +4108,7 @@ type States struct {
 	AssetStates      []StateInfo `json:"asset_states"`
 	CampaignStatuses []StateInfo `json:"campaign_statuses"`
 	Compatibility    []StateInfo `json:"compatibility"`
+	DecisionStates   []StateInfo `json:"decision_states"`
 	PatchStatuses    []StateInfo `json:"patch_statuses"`
 }
 
