@@ -43,7 +43,7 @@ func hmiAdvisory() map[string]any {
 
 // TestBrowserAdvisoryDecisions: an engineer opens an advisory and, for the packaging line's
 // HMIs, decides "patch": the campaign is planned in one step and the page links to it; each of
-// those HMIs then shows the patch decision. For the packaging switches, which no patch fixes,
+// those HMIs then shows the patch decision, and the campaign page names the advisory. For the packaging switches, which no patch fixes,
 // "patch" is not offered; he states them not affected with a CSAF VEX justification instead.
 func TestBrowserAdvisoryDecisions(t *testing.T) {
 	chromium(t)
@@ -110,6 +110,9 @@ func TestBrowserAdvisoryDecisions(t *testing.T) {
 
 	eng.run("open the campaign from the advisory", 30*time.Second,
 		chromedp.Click(css(`#decision-list a[href="#/campaigns/`+campaignID+`"]`)),
-		chromedp.Poll[chromedp.Void](`location.hash === "#/campaigns/`+campaignID+`"`))
+		chromedp.WaitVisible(css(`#campaign-advisory`)))
+	if got := eng.text(`#campaign-advisory`); !strings.Contains(got, "ACME-SA-2026-021") || !strings.Contains(got, "erin-engineer") {
+		t.Errorf("the campaign page's advisory: %q", got)
+	}
 	eng.shot("campaign-from-advisory")
 }

@@ -121,7 +121,13 @@ function decisionsSection(a, states) {
   }
   const rows = groupsOf(affected).map((g, i) => {
     const noPatch = g.assets.filter((x) => !x.patch).length;
-    const open = (kind) => () => { result.replaceChildren(); fill(form, decisionForm(a, g, kind, result, refresh)); form.scrollIntoView({ block: "nearest" }); };
+    const open = (kind) => async () => {
+      result.replaceChildren();
+      try {
+        fill(form, decisionForm(a, g, kind, result, refresh, await loadDecisionEnums()));
+        form.scrollIntoView({ block: "nearest" });
+      } catch (err) { result.append(errorBox(err)); }
+    };
     const patchButton = h("button", { type: "button", id: "decide-patch-" + i, disabled: noPatch > 0,
       title: noPatch ? "No qualified patch fixes " + noPatch + " of these assets" : "",
       onclick: async (ev) => {
@@ -159,23 +165,30 @@ function decisionWhat(d) {
   return "";
 }
 
-const controlKinds = ["firewall_rule", "disabled_service", "virtual_patch", "network_isolation", "other"];
-const vexJustifications = ["component_not_present", "vulnerable_code_not_present", "vulnerable_code_cannot_be_controlled_by_adversary",
-  "vulnerable_code_not_in_execute_path", "inline_mitigations_already_exist"];
+// decisionEnums are the compensating-control kinds and CSAF VEX justifications the API accepts,
+// read from its OpenAPI document (the server's domain package lists them): the UI keeps no copy.
+let decisionEnums = null;
+async function loadDecisionEnums() {
+  if (decisionEnums) return decisionEnums;
+  const doc = await api("/api/v1/openapi.json");
+  const p = doc.components.schemas.AdvisoryDecisionInput.properties;
+  decisionEnums = { control_kind: p.control_kind.enum, vex_justification: p.vex_justification.enum };
+  return decisionEnums;
+}
 
 // decisionForm asks the fields of a mitigation, acceptance or not-affected statement for group g.
-function decisionForm(a, g, kind, result, refresh) {
+function decisionForm(a, g, kind, result, refresh, enums) {
   const text = (max) => h("input", { type: "text", required: true, maxlength: String(max), autocomplete: "off" });
   const area = () => h("textarea", { rows: "2", required: true, maxlength: "4000" });
   const date = () => h("input", { type: "date", required: true });
   const select = (values) => h("select", { required: true }, values.map((v) => h("option", { value: v }, v.replaceAll("_", " "))));
   let controls;
   if (kind === "mitigate") {
-    controls = { control_kind: select(controlKinds), description: area(), owner: text(128), evidence: text(4000), review_date: date() };
+    controls = { control_kind: select(enums.control_kind), description: area(), owner: text(128), evidence: text(4000), review_date: date() };
   } else if (kind === "accept") {
     controls = { justification: area(), approver: text(128), expires_on: date() };
   } else {
-    controls = { vex_justification: select(vexJustifications), impact_statement: area() };
+    controls = { vex_justification: select(enums.vex_justification), impact_statement: area() };
   }
   const hints = { owner: "The person who keeps the control in place.", evidence: "Where it can be checked: a firewall rule id, a change ticket, a URL.",
     review_date: "The advisory's NERC CIP-007-6 R2 mitigation plan is due on this day.", approver: "The user name of an approver other than you.",
