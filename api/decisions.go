@@ -315,7 +315,7 @@ func (s *server) listDecisions(w http.ResponseWriter, r *http.Request) {
 	v := &domain.ValidationError{What: "query"}
 	pr := readPage(r, v)
 	q := r.URL.Query()
-	f := store.DecisionFilter{AdvisoryID: q.Get("advisory_id"), Kind: q.Get("kind"), State: q.Get("state"), Limit: pr.Limit + 1}
+	f := store.DecisionFilter{AdvisoryID: q.Get("advisory_id"), AssetID: q.Get("asset_id"), Kind: q.Get("kind"), State: q.Get("state"), Limit: pr.Limit + 1}
 	if f.Kind != "" && !domain.DecisionKind(f.Kind).Valid() {
 		v.Add("kind", "must be one of %s, got %q", strings.Join(stringsOf(domain.DecisionKinds()), ", "), f.Kind)
 	}
@@ -374,8 +374,9 @@ func (s *server) decisionOperations() []operation {
 			Answers: []answer{created(store.Decision{})}, Handle: s.createDecision},
 		{Method: "GET", Path: "/api/v1/decisions", ID: "listDecisions", Tag: "Advisories", Allow: staff,
 			Summary:     "List decisions on advisories, newest first",
-			Description: "Without their asset lists (see GET /api/v1/decisions/{decisionID}). An advisory_id that no decision has answers an empty page.",
+			Description: "Without their asset lists (see GET /api/v1/decisions/{decisionID}). An advisory_id or asset_id that no decision has answers an empty page.",
 			Query: paged(qString("advisory_id", "Only decisions on this advisory"),
+				qString("asset_id", "Only decisions that cover this asset, superseded ones included: with advisory_id, the asset's history for the advisory"),
 				qEnum("kind", "Only decisions of this kind", stringsOf(domain.DecisionKinds())...),
 				qEnum("state", "Only decisions in this state (expired: approved acceptances past their expiry day)", stateNames(domain.DecisionStateInfo())...)),
 			Answers: []answer{ok(page[store.Decision]{})}, Handle: s.listDecisions},

@@ -268,6 +268,10 @@ func testAdvisoryDecisions(t *testing.T, e *env, clk *testClock) {
 	if len(want) != 0 {
 		t.Errorf("assets not listed as affected: %v", want)
 	}
+	var history []decisionDoc
+	if e.list("/api/v1/decisions?advisory_id="+adv.ID+"&asset_id="+switches[0].ID, e.tokens.Auditor, &history); len(history) != 2 || history[0].ID != nd.ID || history[1].ID != md.ID {
+		t.Errorf("the history of %s = %+v", switches[0].ID, history)
+	}
 	var mdNow decisionDoc
 	e.call("GET", "/api/v1/decisions/"+md.ID, e.tokens.Auditor, nil, &mdNow)
 	if mdNow.State != "active" || len(mdNow.AssetIDs) != len(switches) {

@@ -4948,6 +4948,9 @@ type ListDecisionsParams struct {
 	// AdvisoryId Only decisions on this advisory
 	AdvisoryId *string `form:"advisory_id,omitempty" json:"advisory_id,omitempty"`
 
+	// AssetId Only decisions that cover this asset, superseded ones included: with advisory_id, the asset's history for the advisory
+	AssetId *string `form:"asset_id,omitempty" json:"asset_id,omitempty"`
+
 	// Kind Only decisions of this kind
 	Kind *ListDecisionsParamsKind `form:"kind,omitempty" json:"kind,omitempty"`
 
@@ -6502,7 +6505,7 @@ type ClientInterface interface {
 
 	// ListDecisions List decisions on advisories, newest first
 	//
-	// Without their asset lists (see GET /api/v1/decisions/{decisionID}). An advisory_id that no decision has answers an empty page.
+	// Without their asset lists (see GET /api/v1/decisions/{decisionID}). An advisory_id or asset_id that no decision has answers an empty page.
 	//
 	// Roles: engineer, approver, safety, auditor, admin.
 	//
@@ -8845,7 +8848,7 @@ func (c *Client) ListSiteCompliance(ctx context.Context, params *ListSiteComplia
 
 // ListDecisions List decisions on advisories, newest first
 //
-// Without their asset lists (see GET /api/v1/decisions/{decisionID}). An advisory_id that no decision has answers an empty page.
+// Without their asset lists (see GET /api/v1/decisions/{decisionID}). An advisory_id or asset_id that no decision has answers an empty page.
 //
 // Roles: engineer, approver, safety, auditor, admin.
 //
@@ -13861,6 +13864,18 @@ func NewListDecisionsRequest(server string, params *ListDecisionsParams) (*http.
 
 		}
 
+		if params.AssetId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "asset_id", *params.AssetId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.Kind != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "kind", *params.Kind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
@@ -17872,7 +17887,7 @@ type ClientWithResponsesInterface interface {
 
 	// ListDecisionsWithResponse List decisions on advisories, newest first
 	//
-	// Without their asset lists (see GET /api/v1/decisions/{decisionID}). An advisory_id that no decision has answers an empty page.
+	// Without their asset lists (see GET /api/v1/decisions/{decisionID}). An advisory_id or asset_id that no decision has answers an empty page.
 	//
 	// Roles: engineer, approver, safety, auditor, admin.
 	//
@@ -31643,7 +31658,7 @@ func (c *ClientWithResponses) ListSiteComplianceWithResponse(ctx context.Context
 
 // ListDecisionsWithResponse List decisions on advisories, newest first
 //
-// Without their asset lists (see GET /api/v1/decisions/{decisionID}). An advisory_id that no decision has answers an empty page.
+// Without their asset lists (see GET /api/v1/decisions/{decisionID}). An advisory_id or asset_id that no decision has answers an empty page.
 //
 // Roles: engineer, approver, safety, auditor, admin.
 //

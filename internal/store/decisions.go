@@ -347,8 +347,11 @@ func (s *Store) Decision(ctx context.Context, id string) (Decision, error) {
 type DecisionFilter struct {
 	AdvisoryID string
 	CampaignID string
-	Kind       string
-	State      string
+	// AssetID selects the decisions whose group holds the asset, superseded ones included: the
+	// asset's history.
+	AssetID string
+	Kind    string
+	State   string
 	// AfterAt and AfterID are the request time and id of the last decision of the previous
 	// page; zero for the first page.
 	AfterAt time.Time
@@ -366,6 +369,9 @@ func (s *Store) DecisionsPage(ctx context.Context, f DecisionFilter) ([]Decision
 	}
 	if f.CampaignID != "" {
 		q = q.Where("campaign_id = ?", f.CampaignID)
+	}
+	if f.AssetID != "" {
+		q = q.Where("id IN (?)", s.db.WithContext(ctx).Model(&decisionAsset{}).Select("decision_id").Where("asset_id = ?", f.AssetID))
 	}
 	if f.Kind != "" {
 		q = q.Where("kind = ?", f.Kind)
@@ -422,16 +428,4 @@ func (s *Store) CurrentDecisions(ctx context.Context, advisoryID string) (map[st
 		}
 	}
 	return out, nil
-}
-
-// DecisionHistory lists every decision of an advisory for an asset, oldest first.
-func (s *Store) DecisionHistory(ctx context.Context, advisoryID, assetID string) ([]Decision, error) {
-	var ds []Decision
-	err := s.db.WithContext(ctx).Where("advisory_id = ? AND id IN (?)", advisoryID,
-		s.db.Model(&decisionAsset{}).Select("decision_id").Where("asset_id = ?", assetID)).Order("requested_at, id").Find(&ds).Error
-	today := DayOf(s.Now())
-	for i := range ds {
-		ds[i].effective(today)
-	}
-	return ds, err
 }

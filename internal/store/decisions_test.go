@@ -86,7 +86,7 @@ func TestDecisions(t *testing.T) {
 		if old.State != "superseded" || old.SupersededBy != mit.ID || !slices.Equal(old.AssetIDs, []string{f.plc1.ID}) {
 			t.Fatalf("the older decision = %+v", old)
 		}
-		if hist, err := st.DecisionHistory(ctx, f.adv.ID, f.plc1.ID); err != nil || len(hist) != 2 || hist[0].ID != na.ID || hist[1].ID != mit.ID {
+		if hist, err := st.DecisionsPage(ctx, DecisionFilter{AdvisoryID: f.adv.ID, AssetID: f.plc1.ID, Limit: 10}); err != nil || len(hist) != 2 || hist[0].ID != mit.ID || hist[1].ID != na.ID {
 			t.Fatalf("history of PLC-301 = %+v, %v", hist, err)
 		}
 
