@@ -19,7 +19,8 @@ import (
 // superseded for all its assets is superseded. A mitigation files the NERC CIP-007-6 R2
 // mitigation plan of the advisory (compliance.go) in the same transaction, so its due date is
 // the compliance module's. An approved acceptance counts up to and including its expiry day
-// (UTC), and is expired from the next day: its state is computed when it is read.
+// (UTC), and is expired from the next day: its state is computed when it is read. The
+// compliance report counts the assets of a not-affected statement in force as not applicable.
 
 // Decision is a decision on an advisory for a group of its affected assets.
 type Decision struct {
@@ -428,4 +429,19 @@ func (s *Store) CurrentDecisions(ctx context.Context, advisoryID string) (map[st
 		}
 	}
 	return out, nil
+}
+
+// notAffected are the advisory/asset pairs ("adv_…/ast_…") whose current decision is a
+// not-affected statement: the compliance report counts those assets as not applicable.
+func (s *Store) notAffected(ctx context.Context) (map[string]bool, error) {
+	var rows []decisionAsset
+	err := s.db.WithContext(ctx).Table("advisory_decision_assets AS a").Select("a.advisory_id, a.asset_id").
+		Joins("JOIN advisory_decisions AS d ON d.id = a.decision_id").
+		Where("a.superseded_by = '' AND d.kind = ? AND d.state = ?", string(domain.DecisionNotAffected), string(domain.DecisionActive)).
+		Find(&rows).Error
+	out := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		out[r.AdvisoryID+"/"+r.AssetID] = true
+	}
+	return out, err
 }

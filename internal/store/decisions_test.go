@@ -14,8 +14,9 @@ import (
 // TestDecisions records each kind of decision on an advisory on both databases: a bad one is
 // refused with every field named and nothing stored; a mitigation files the advisory's NERC
 // mitigation plan (recording its evaluation) so the compliance report counts the assets as
-// mitigated; a newer decision supersedes the older for its assets and keeps it; a risk
-// acceptance waits for an approver other than its requester, then counts until its expiry day.
+// mitigated and a not-affected statement its assets as not applicable; a newer decision
+// supersedes the older for its assets and keeps it; a risk acceptance waits for an approver
+// other than its requester, then counts until its expiry day.
 func TestDecisions(t *testing.T) {
 	ctx := context.Background()
 	forEachDB(t, func(t *testing.T, dsn string) {
@@ -61,6 +62,12 @@ func TestDecisions(t *testing.T) {
 			t.Fatalf("not affected = %+v", na)
 		}
 
+		rep, err := st.Compliance(ctx, ComplianceInput{AdvisoryAssets: map[string][]string{f.adv.ID: {f.plc1.ID, f.plc2.ID}}})
+		check(t, "Compliance", err)
+		if it := itemOf(t, rep, f.adv.ID); it.Assets.NotApplicable != 1 || it.Assets.Pending != 1 {
+			t.Fatalf("compliance with PLC-301 not affected = %+v", it.Assets)
+		}
+
 		tick()
 		// Mitigate PLC-301 and PLC-302: supersedes the not-affected statement, files the plan.
 		mit := Decision{AdvisoryID: f.adv.ID, Kind: "mitigate", ControlKind: "firewall_rule", Description: "deny TCP/443 to the PLCs at the cell conduit",
@@ -75,7 +82,7 @@ func TestDecisions(t *testing.T) {
 		if plan.SubjectID != f.adv.ID || plan.DueOn != "2026-03-20" || plan.Owner != "ot-security" || !strings.Contains(plan.CompensatingControls[0], "firewall_rule") {
 			t.Fatalf("plan = %+v", plan)
 		}
-		rep, err := st.Compliance(ctx, ComplianceInput{AdvisoryAssets: map[string][]string{f.adv.ID: {f.plc1.ID, f.plc2.ID}}})
+		rep, err = st.Compliance(ctx, ComplianceInput{AdvisoryAssets: map[string][]string{f.adv.ID: {f.plc1.ID, f.plc2.ID}}})
 		check(t, "Compliance", err)
 		it := itemOf(t, rep, f.adv.ID)
 		if it.Evaluation == nil || it.Evaluation.Decision != DecisionMitigate || it.ActionStatus != ActionDone || it.Assets.Mitigated != 2 {
