@@ -46,6 +46,8 @@ type affectedAssetView struct {
 	// Patch is the qualified otpatch patch for the asset's product whose fixed version is at
 	// least the one the vendor fix names; null when there is none (yet).
 	Patch *patchLink `json:"patch"`
+	// Decision is the asset's current decision on the advisory (decisions.go); null when none.
+	Decision *assetDecision `json:"decision"`
 }
 
 // vendorFixView is one vendor_fix remediation with the qualified patches that implement it.
@@ -334,6 +336,9 @@ func (s *server) getAdvisory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := inv.view(a, true)
+	if err == nil {
+		err = s.withDecisions(r.Context(), &v)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -422,6 +422,6 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 // states lists every patch status, campaign status and asset state with the word and tone a
 // person reads, from the domain package: clients show these instead of keeping lists of their own.
 func (s *server) states(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, statesDoc{PatchStatuses: domain.PatchStatusInfo(), CampaignStatuses: domain.CampaignStatusInfo(),
+	writeJSON(w, http.StatusOK, statesDoc{PatchStatuses: domain.PatchStatusInfo(), CampaignStatuses: domain.CampaignStatusInfo(), DecisionStates: domain.DecisionStateInfo(),
 		AssetStates: domain.AssetStateInfo(), Compatibility: domain.CompatibilityInfo()})
 }

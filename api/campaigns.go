@@ -38,12 +38,42 @@ type campaignRequest struct {
 // named production assets plus the test-bench runs that cover their versions — and starts its
 // workflow.
 func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	var in campaignRequest
 	if err := decodeUpTo(w, r, &in, campaignBodyLimit(s.MaxCampaignAssets)); err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	id, err := s.planCampaign(r, in, nil)
+	if err != nil {
+		s.failCampaign(w, r, err)
+		return
+	}
+	s.writeCampaign(w, r, id, http.StatusCreated)
+}
+
+// campaignRefusal is a campaign refused for a reason the audit trail records (campaign.refused).
+type campaignRefusal struct {
+	status int
+	detail string
+}
+
+func (e *campaignRefusal) Error() string { return e.detail }
+
+// failCampaign answers a campaign that could not be planned: a refusal is audited.
+func (s *server) failCampaign(w http.ResponseWriter, r *http.Request, err error) {
+	var ref *campaignRefusal
+	if errors.As(err, &ref) {
+		s.refuse(w, r, ref.status, "campaign.refused", ref.detail)
+		return
+	}
+	s.fail(w, r, err)
+}
+
+// planCampaign plans a campaign from in and starts its workflow, answering its id; origin, when
+// set, adds to the campaign.created event where the campaign came from (an advisory decision).
+// Its errors are failCampaign's to answer.
+func (s *server) planCampaign(r *http.Request, in campaignRequest, origin map[string]any) (string, error) {
+	ctx := r.Context()
 	v := &domain.ValidationError{What: "campaign"}
 	if strings.TrimSpace(in.Name) == "" {
 		v.Add("name", "is required")
@@ -69,23 +99,19 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		v.Add("patch_id", "patch %s is %s; only a qualified patch can be deployed", p.ID, p.Status)
 	}
 	if err := v.Err(); err != nil {
-		s.fail(w, r, err)
-		return
+		return "", err
 	}
 	m, err := store.ManifestOf(p)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return "", err
 	}
 	cands, assets, zones, err := s.candidates(ctx, p)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return "", err
 	}
 	transferSite, cands, err := s.airGapScope(ctx, in.AssetIDs, assets, zones, cands)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return "", err
 	}
 	req := domain.PlanRequest{PatchID: p.ID, ManifestSHA256: p.ManifestSHA256, CreatedBy: actorOf(r).Name, AssetIDs: in.AssetIDs,
 		AcceptNotStated: in.AcceptNotStated, AcceptReason: in.AcceptReason}
@@ -94,19 +120,16 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 	}
 	plan, err := domain.BuildPlan(m, req, cands)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return "", err
 	}
 	plan.TransferSite = transferSite
 	if len(plan.Targets) > s.MaxCampaignAssets {
-		s.fail(w, r, &domain.ValidationError{What: "campaign", Fields: []domain.FieldError{{Field: "asset_ids",
-			Message: fmt.Sprintf("the campaign would reach %d assets, more than the %d one campaign may have; list the assets of one part of the plant in asset_ids", len(plan.Targets), s.MaxCampaignAssets)}}})
-		return
+		return "", &domain.ValidationError{What: "campaign", Fields: []domain.FieldError{{Field: "asset_ids",
+			Message: fmt.Sprintf("the campaign would reach %d assets, more than the %d one campaign may have; list the assets of one part of the plant in asset_ids", len(plan.Targets), s.MaxCampaignAssets)}}}
 	}
 	if transferSite != "" && len(plan.Targets) > domain.MaxCarriedAssets {
-		s.fail(w, r, &domain.ValidationError{What: "campaign", Fields: []domain.FieldError{{Field: "asset_ids",
-			Message: fmt.Sprintf("the plan for air-gapped site %s would reach %d assets, more than the %d one plan bundle carries; split it into several campaigns", transferSite, len(plan.Targets), domain.MaxCarriedAssets)}}})
-		return
+		return "", &domain.ValidationError{What: "campaign", Fields: []domain.FieldError{{Field: "asset_ids",
+			Message: fmt.Sprintf("the plan for air-gapped site %s would reach %d assets, more than the %d one plan bundle carries; split it into several campaigns", transferSite, len(plan.Targets), domain.MaxCarriedAssets)}}}
 	}
 	var unreachable []string
 	for _, t := range plan.Targets {
@@ -123,8 +146,7 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(unreachable) > 0 {
 		sort.Strings(unreachable)
-		s.fail(w, r, &domain.ValidationError{What: "campaign", Fields: []domain.FieldError{{Field: "asset_ids", Message: strings.Join(unreachable, "; ")}}})
-		return
+		return "", &domain.ValidationError{What: "campaign", Fields: []domain.FieldError{{Field: "asset_ids", Message: strings.Join(unreachable, "; ")}}}
 	}
 	waveOf := map[string]int{} // bench targets: wave 0
 	for i, pw := range plan.Waves {
@@ -146,15 +168,16 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 	if plan.Acceptance != nil {
 		details["accepted_not_stated"] = plan.Acceptance
 	}
+	for k, val := range origin {
+		details[k] = val
+	}
 	ev.Details = details
 	if err := s.Store.CreateCampaign(ctx, &c, targets, ev); err != nil {
 		var held *store.ClaimConflict
 		if errors.As(err, &held) {
-			s.refuse(w, r, http.StatusConflict, "campaign.refused", s.claimMessage(ctx, plan, held))
-			return
+			return "", &campaignRefusal{status: http.StatusConflict, detail: s.claimMessage(ctx, plan, held)}
 		}
-		s.fail(w, r, err)
-		return
+		return "", err
 	}
 	if err := s.engine.StartCampaign(ctx, c.ID); err != nil {
 		// The campaign never ran: end it, so its targets are free to be planned again.
@@ -163,10 +186,9 @@ func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		if serr := s.Store.SetCampaignStatus(context.WithoutCancel(ctx), c.ID, domain.CampaignAborted, "the workflow engine did not accept the campaign; nothing ran: plan it again", ev); serr != nil {
 			s.Logger.Error("ending a campaign that did not start failed", "err", serr, "campaign", c.ID)
 		}
-		s.internal(w, r, fmt.Errorf("start campaign workflow: %w", err))
-		return
+		return "", fmt.Errorf("start campaign workflow: %w", err)
 	}
-	s.writeCampaign(w, r, c.ID, http.StatusCreated)
+	return c.ID, nil
 }
 
 // airGapScope is the air-gapped site whose instance runs a campaign of the named assets, and
@@ -264,7 +286,9 @@ type campaignView struct {
 	// Review is the approver's view of the plan (absent on plans made before plans carried it).
 	Review *campaignReview `json:"review,omitempty"`
 	// Sites are the sites of its assets whose device work runs on a site worker.
-	Sites []campaignSiteView `json:"sites" doc:"The sites of the campaign's assets whose device_work is site_worker, by name, each with its workers' presence as last recorded: \"site Plant B: no worker polling since …\" is why their device work waits. Empty when every asset's site has central device work"`
+	// Advisory is the advisory decision the campaign was planned from (decisions.go).
+	Advisory *campaignOrigin    `json:"advisory,omitempty" doc:"The advisory decision the campaign was planned from; absent when it was planned directly"`
+	Sites    []campaignSiteView `json:"sites" doc:"The sites of the campaign's assets whose device_work is site_worker, by name, each with its workers' presence as last recorded: \"site Plant B: no worker polling since …\" is why their device work waits. Empty when every asset's site has central device work"`
 }
 
 // campaignSummary is a campaign as the list shows it, without plan, targets and approvals.
@@ -354,6 +378,9 @@ func (s *server) readCampaign(ctx context.Context, plans *planSummaries, id stri
 	}
 	view := campaignView{Campaign: c, Stage: c.Status, Plan: sum.plan, PlanCounts: sum.counts}
 	if view.Approvals, err = s.Store.Approvals(ctx, id); err != nil {
+		return campaignView{}, err
+	}
+	if view.Advisory, err = s.originOf(ctx, id); err != nil {
 		return campaignView{}, err
 	}
 	if view.Approvals == nil {

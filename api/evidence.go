@@ -28,6 +28,8 @@ type evidenceCampaign struct {
 	VendorID       string          `json:"vendor_id"`
 	ManifestSHA256 string          `json:"manifest_sha256"`
 	KeyFingerprint string          `json:"key_fingerprint"`
+	// Advisory is the advisory decision the campaign was planned from, if any.
+	Advisory *campaignOrigin `json:"advisory,omitempty"`
 }
 
 // evidenceAsset is one target in the deployment log.
@@ -122,6 +124,10 @@ func (s *server) evidenceInput(ctx context.Context, id string, ev store.Event) (
 	if err != nil {
 		return evidence.Input{}, err
 	}
+	origin, err := s.originOf(ctx, id)
+	if err != nil {
+		return evidence.Input{}, err
+	}
 	if approvals == nil {
 		approvals = []store.ApprovalRecord{}
 	}
@@ -200,7 +206,7 @@ func (s *server) evidenceInput(ctx context.Context, id string, ev store.Event) (
 	}
 	return evidence.Input{CampaignID: id, PatchID: c.PatchID, GeneratedAt: s.Store.Now(), GeneratedBy: ev.Actor,
 		Campaign: evidenceCampaign{Campaign: c, Plan: json.RawMessage(c.Plan), PatchRef: p.PatchRef, PatchVersion: p.Version, VendorID: p.VendorID,
-			ManifestSHA256: p.ManifestSHA256, KeyFingerprint: p.KeyFingerprint},
+			ManifestSHA256: p.ManifestSHA256, KeyFingerprint: p.KeyFingerprint, Advisory: origin},
 		TestBench: bench, Backups: backups, Approvals: approvals, Deployment: deploy,
 		Manifest: []byte(p.Manifest), Signature: p.Signature, VendorKey: vk, Report: json.RawMessage(p.Report),
 		Events: excerpt, Proofs: proofs, Checkpoint: cp, CheckpointKey: cpr.PublicKey(), Sites: sites}, nil

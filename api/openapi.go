@@ -146,6 +146,7 @@ func (s *server) allOperations() []operation {
 		s.campaignOperations(), s.operatorOperations(), s.waiverOperations(), s.evidenceOperations(),
 		s.auditOperations(), s.auditExportOperations(), s.auditLogOperations(), s.complianceOperations(),
 		s.agentOperations(), s.transferOperations(),
+		s.decisionOperations(),
 	} {
 		ops = append(ops, group...)
 	}
@@ -182,6 +183,7 @@ type statesDoc struct {
 	CampaignStatuses []domain.StateInfo `json:"campaign_statuses"`
 	AssetStates      []domain.StateInfo `json:"asset_states"`
 	Compatibility    []domain.StateInfo `json:"compatibility"`
+	DecisionStates   []domain.StateInfo `json:"decision_states"`
 }
 
 // mount registers every operation on r: public ones as they are, the others behind

@@ -48,6 +48,84 @@ func (e ActorRole) Valid() bool {
 	}
 }
 
+// Defines values for AdvisoryDecisionInputControlKind.
+const (
+	AdvisoryDecisionInputControlKindDisabledService  AdvisoryDecisionInputControlKind = "disabled_service"
+	AdvisoryDecisionInputControlKindFirewallRule     AdvisoryDecisionInputControlKind = "firewall_rule"
+	AdvisoryDecisionInputControlKindNetworkIsolation AdvisoryDecisionInputControlKind = "network_isolation"
+	AdvisoryDecisionInputControlKindOther            AdvisoryDecisionInputControlKind = "other"
+	AdvisoryDecisionInputControlKindVirtualPatch     AdvisoryDecisionInputControlKind = "virtual_patch"
+)
+
+// Valid indicates whether the value is a known member of the AdvisoryDecisionInputControlKind enum.
+func (e AdvisoryDecisionInputControlKind) Valid() bool {
+	switch e {
+	case AdvisoryDecisionInputControlKindDisabledService:
+		return true
+	case AdvisoryDecisionInputControlKindFirewallRule:
+		return true
+	case AdvisoryDecisionInputControlKindNetworkIsolation:
+		return true
+	case AdvisoryDecisionInputControlKindOther:
+		return true
+	case AdvisoryDecisionInputControlKindVirtualPatch:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AdvisoryDecisionInputKind.
+const (
+	AdvisoryDecisionInputKindAccept      AdvisoryDecisionInputKind = "accept"
+	AdvisoryDecisionInputKindMitigate    AdvisoryDecisionInputKind = "mitigate"
+	AdvisoryDecisionInputKindNotAffected AdvisoryDecisionInputKind = "not_affected"
+	AdvisoryDecisionInputKindPatch       AdvisoryDecisionInputKind = "patch"
+)
+
+// Valid indicates whether the value is a known member of the AdvisoryDecisionInputKind enum.
+func (e AdvisoryDecisionInputKind) Valid() bool {
+	switch e {
+	case AdvisoryDecisionInputKindAccept:
+		return true
+	case AdvisoryDecisionInputKindMitigate:
+		return true
+	case AdvisoryDecisionInputKindNotAffected:
+		return true
+	case AdvisoryDecisionInputKindPatch:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AdvisoryDecisionInputVexJustification.
+const (
+	AdvisoryDecisionInputVexJustificationComponentNotPresent                         AdvisoryDecisionInputVexJustification = "component_not_present"
+	AdvisoryDecisionInputVexJustificationInlineMitigationsAlreadyExist               AdvisoryDecisionInputVexJustification = "inline_mitigations_already_exist"
+	AdvisoryDecisionInputVexJustificationVulnerableCodeCannotBeControlledByAdversary AdvisoryDecisionInputVexJustification = "vulnerable_code_cannot_be_controlled_by_adversary"
+	AdvisoryDecisionInputVexJustificationVulnerableCodeNotInExecutePath              AdvisoryDecisionInputVexJustification = "vulnerable_code_not_in_execute_path"
+	AdvisoryDecisionInputVexJustificationVulnerableCodeNotPresent                    AdvisoryDecisionInputVexJustification = "vulnerable_code_not_present"
+)
+
+// Valid indicates whether the value is a known member of the AdvisoryDecisionInputVexJustification enum.
+func (e AdvisoryDecisionInputVexJustification) Valid() bool {
+	switch e {
+	case AdvisoryDecisionInputVexJustificationComponentNotPresent:
+		return true
+	case AdvisoryDecisionInputVexJustificationInlineMitigationsAlreadyExist:
+		return true
+	case AdvisoryDecisionInputVexJustificationVulnerableCodeCannotBeControlledByAdversary:
+		return true
+	case AdvisoryDecisionInputVexJustificationVulnerableCodeNotInExecutePath:
+		return true
+	case AdvisoryDecisionInputVexJustificationVulnerableCodeNotPresent:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ApprovalRole.
 const (
 	ApprovalRoleAdmin    ApprovalRole = "admin"
@@ -72,6 +150,54 @@ func (e ApprovalRole) Valid() bool {
 	case ApprovalRoleSafety:
 		return true
 	case ApprovalRoleVendor:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AssetDecisionKind.
+const (
+	AssetDecisionKindAccept      AssetDecisionKind = "accept"
+	AssetDecisionKindMitigate    AssetDecisionKind = "mitigate"
+	AssetDecisionKindNotAffected AssetDecisionKind = "not_affected"
+	AssetDecisionKindPatch       AssetDecisionKind = "patch"
+)
+
+// Valid indicates whether the value is a known member of the AssetDecisionKind enum.
+func (e AssetDecisionKind) Valid() bool {
+	switch e {
+	case AssetDecisionKindAccept:
+		return true
+	case AssetDecisionKindMitigate:
+		return true
+	case AssetDecisionKindNotAffected:
+		return true
+	case AssetDecisionKindPatch:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AssetDecisionState.
+const (
+	AssetDecisionStateActive     AssetDecisionState = "active"
+	AssetDecisionStateExpired    AssetDecisionState = "expired"
+	AssetDecisionStatePending    AssetDecisionState = "pending"
+	AssetDecisionStateSuperseded AssetDecisionState = "superseded"
+)
+
+// Valid indicates whether the value is a known member of the AssetDecisionState enum.
+func (e AssetDecisionState) Valid() bool {
+	switch e {
+	case AssetDecisionStateActive:
+		return true
+	case AssetDecisionStateExpired:
+		return true
+	case AssetDecisionStatePending:
+		return true
+	case AssetDecisionStateSuperseded:
 		return true
 	default:
 		return false
@@ -441,6 +567,108 @@ func (e CampaignSummaryStatus) Valid() bool {
 	case CampaignSummaryStatusTestFailed:
 		return true
 	case CampaignSummaryStatusTesting:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DecisionControlKind.
+const (
+	DecisionControlKindDisabledService  DecisionControlKind = "disabled_service"
+	DecisionControlKindFirewallRule     DecisionControlKind = "firewall_rule"
+	DecisionControlKindNetworkIsolation DecisionControlKind = "network_isolation"
+	DecisionControlKindOther            DecisionControlKind = "other"
+	DecisionControlKindVirtualPatch     DecisionControlKind = "virtual_patch"
+)
+
+// Valid indicates whether the value is a known member of the DecisionControlKind enum.
+func (e DecisionControlKind) Valid() bool {
+	switch e {
+	case DecisionControlKindDisabledService:
+		return true
+	case DecisionControlKindFirewallRule:
+		return true
+	case DecisionControlKindNetworkIsolation:
+		return true
+	case DecisionControlKindOther:
+		return true
+	case DecisionControlKindVirtualPatch:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DecisionKind.
+const (
+	DecisionKindAccept      DecisionKind = "accept"
+	DecisionKindMitigate    DecisionKind = "mitigate"
+	DecisionKindNotAffected DecisionKind = "not_affected"
+	DecisionKindPatch       DecisionKind = "patch"
+)
+
+// Valid indicates whether the value is a known member of the DecisionKind enum.
+func (e DecisionKind) Valid() bool {
+	switch e {
+	case DecisionKindAccept:
+		return true
+	case DecisionKindMitigate:
+		return true
+	case DecisionKindNotAffected:
+		return true
+	case DecisionKindPatch:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DecisionState.
+const (
+	DecisionStateActive     DecisionState = "active"
+	DecisionStateExpired    DecisionState = "expired"
+	DecisionStatePending    DecisionState = "pending"
+	DecisionStateSuperseded DecisionState = "superseded"
+)
+
+// Valid indicates whether the value is a known member of the DecisionState enum.
+func (e DecisionState) Valid() bool {
+	switch e {
+	case DecisionStateActive:
+		return true
+	case DecisionStateExpired:
+		return true
+	case DecisionStatePending:
+		return true
+	case DecisionStateSuperseded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DecisionVexJustification.
+const (
+	DecisionVexJustificationComponentNotPresent                         DecisionVexJustification = "component_not_present"
+	DecisionVexJustificationInlineMitigationsAlreadyExist               DecisionVexJustification = "inline_mitigations_already_exist"
+	DecisionVexJustificationVulnerableCodeCannotBeControlledByAdversary DecisionVexJustification = "vulnerable_code_cannot_be_controlled_by_adversary"
+	DecisionVexJustificationVulnerableCodeNotInExecutePath              DecisionVexJustification = "vulnerable_code_not_in_execute_path"
+	DecisionVexJustificationVulnerableCodeNotPresent                    DecisionVexJustification = "vulnerable_code_not_present"
+)
+
+// Valid indicates whether the value is a known member of the DecisionVexJustification enum.
+func (e DecisionVexJustification) Valid() bool {
+	switch e {
+	case DecisionVexJustificationComponentNotPresent:
+		return true
+	case DecisionVexJustificationInlineMitigationsAlreadyExist:
+		return true
+	case DecisionVexJustificationVulnerableCodeCannotBeControlledByAdversary:
+		return true
+	case DecisionVexJustificationVulnerableCodeNotInExecutePath:
+		return true
+	case DecisionVexJustificationVulnerableCodeNotPresent:
 		return true
 	default:
 		return false
@@ -1629,6 +1857,54 @@ func (e ListSiteComplianceParamsFormat) Valid() bool {
 	}
 }
 
+// Defines values for ListDecisionsParamsKind.
+const (
+	ListDecisionsParamsKindAccept      ListDecisionsParamsKind = "accept"
+	ListDecisionsParamsKindMitigate    ListDecisionsParamsKind = "mitigate"
+	ListDecisionsParamsKindNotAffected ListDecisionsParamsKind = "not_affected"
+	ListDecisionsParamsKindPatch       ListDecisionsParamsKind = "patch"
+)
+
+// Valid indicates whether the value is a known member of the ListDecisionsParamsKind enum.
+func (e ListDecisionsParamsKind) Valid() bool {
+	switch e {
+	case ListDecisionsParamsKindAccept:
+		return true
+	case ListDecisionsParamsKindMitigate:
+		return true
+	case ListDecisionsParamsKindNotAffected:
+		return true
+	case ListDecisionsParamsKindPatch:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListDecisionsParamsState.
+const (
+	ListDecisionsParamsStateActive     ListDecisionsParamsState = "active"
+	ListDecisionsParamsStateExpired    ListDecisionsParamsState = "expired"
+	ListDecisionsParamsStatePending    ListDecisionsParamsState = "pending"
+	ListDecisionsParamsStateSuperseded ListDecisionsParamsState = "superseded"
+)
+
+// Valid indicates whether the value is a known member of the ListDecisionsParamsState enum.
+func (e ListDecisionsParamsState) Valid() bool {
+	switch e {
+	case ListDecisionsParamsStateActive:
+		return true
+	case ListDecisionsParamsStateExpired:
+		return true
+	case ListDecisionsParamsStatePending:
+		return true
+	case ListDecisionsParamsStateSuperseded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListGrantsParamsState.
 const (
 	ListGrantsParamsStateActive  ListGrantsParamsState = "active"
@@ -1988,6 +2264,69 @@ type Advisory struct {
 	Vulnerabilities *[]Vulnerability `json:"vulnerabilities,omitempty"`
 }
 
+// AdvisoryDecisionInput defines model for AdvisoryDecisionInput.
+type AdvisoryDecisionInput struct {
+	// All Every asset the advisory hits today
+	All *bool `json:"all,omitempty"`
+
+	// Approver accept: the user name of the approver asked to approve it; never the requester
+	Approver *string `json:"approver,omitempty"`
+
+	// AssetIds The affected assets the decision covers (at most 10000); or leave it out and give zone_id and/or product_id, or all
+	AssetIds *[]string `json:"asset_ids,omitempty"`
+
+	// CampaignName patch: the campaign's name (at most 200 characters); by default the advisory's tracking id and the patch
+	CampaignName *string `json:"campaign_name,omitempty"`
+
+	// ControlKind mitigate: the kind of compensating control
+	ControlKind *AdvisoryDecisionInputControlKind `json:"control_kind,omitempty"`
+
+	// Description mitigate: what the control does (at most 4000 characters)
+	Description *string `json:"description,omitempty"`
+
+	// Evidence mitigate: where the control can be checked: a rule id, a change ticket, a URL (at most 4000 characters)
+	Evidence *string `json:"evidence,omitempty"`
+
+	// ExpiresOn accept: the last UTC day the acceptance counts (YYYY-MM-DD), after today and at most 365 days ahead
+	ExpiresOn *string `json:"expires_on,omitempty"`
+
+	// ImpactStatement not_affected: why the assets are not affected (at most 4000 characters)
+	ImpactStatement *string `json:"impact_statement,omitempty"`
+
+	// Justification accept: why the risk is acceptable (at most 4000 characters)
+	Justification *string `json:"justification,omitempty"`
+
+	// Kind patch: plan the campaign with the qualified patch that fixes the assets; mitigate: a compensating control; accept: accept the risk until expires_on (another person approves); not_affected: a CSAF VEX statement
+	Kind AdvisoryDecisionInputKind `json:"kind"`
+
+	// Owner mitigate: the person who keeps the control in place
+	Owner *string `json:"owner,omitempty"`
+
+	// PatchId patch: the qualified patch to deploy; by default the one the advisory answer links for the assets
+	PatchId *string `json:"patch_id,omitempty"`
+
+	// ProductId The affected assets of this product (resolved to their ids now and stored)
+	ProductId *string `json:"product_id,omitempty"`
+
+	// ReviewDate mitigate: the day the control is reviewed (YYYY-MM-DD, today to a year ahead); the advisory's NERC mitigation plan is due then
+	ReviewDate *string `json:"review_date,omitempty"`
+
+	// VexJustification not_affected: the CSAF VEX justification
+	VexJustification *AdvisoryDecisionInputVexJustification `json:"vex_justification,omitempty"`
+
+	// ZoneId The affected assets of this zone (resolved to their ids now and stored)
+	ZoneId *string `json:"zone_id,omitempty"`
+}
+
+// AdvisoryDecisionInputControlKind mitigate: the kind of compensating control
+type AdvisoryDecisionInputControlKind string
+
+// AdvisoryDecisionInputKind patch: plan the campaign with the qualified patch that fixes the assets; mitigate: a compensating control; accept: accept the risk until expires_on (another person approves); not_affected: a CSAF VEX statement
+type AdvisoryDecisionInputKind string
+
+// AdvisoryDecisionInputVexJustification not_affected: the CSAF VEX justification
+type AdvisoryDecisionInputVexJustification string
+
 // AdvisoryPage defines model for AdvisoryPage.
 type AdvisoryPage struct {
 	Items []Advisory `json:"items"`
@@ -1996,17 +2335,18 @@ type AdvisoryPage struct {
 
 // AffectedAsset defines model for AffectedAsset.
 type AffectedAsset struct {
-	AssetId          string     `json:"asset_id"`
-	CsafProductIds   []string   `json:"csaf_product_ids"`
-	Cves             []string   `json:"cves"`
-	Cvss             float32    `json:"cvss"`
-	InstalledVersion string     `json:"installed_version"`
-	Name             string     `json:"name"`
-	Patch            *PatchLink `json:"patch"`
-	ProductId        string     `json:"product_id"`
-	Remedy           Remedy     `json:"remedy"`
-	VersionChecked   bool       `json:"version_checked"`
-	ZoneId           string     `json:"zone_id"`
+	AssetId          string         `json:"asset_id"`
+	CsafProductIds   []string       `json:"csaf_product_ids"`
+	Cves             []string       `json:"cves"`
+	Cvss             float32        `json:"cvss"`
+	Decision         *AssetDecision `json:"decision"`
+	InstalledVersion string         `json:"installed_version"`
+	Name             string         `json:"name"`
+	Patch            *PatchLink     `json:"patch"`
+	ProductId        string         `json:"product_id"`
+	Remedy           Remedy         `json:"remedy"`
+	VersionChecked   bool           `json:"version_checked"`
+	ZoneId           string         `json:"zone_id"`
 }
 
 // AgentCredential defines model for AgentCredential.
@@ -2106,6 +2446,24 @@ type AssetCounts struct {
 	NotApplicable int64 `json:"not_applicable"`
 	Pending       int64 `json:"pending"`
 }
+
+// AssetDecision defines model for AssetDecision.
+type AssetDecision struct {
+	CampaignId  *string            `json:"campaign_id,omitempty"`
+	ExpiresOn   *string            `json:"expires_on,omitempty"`
+	Id          string             `json:"id"`
+	Kind        AssetDecisionKind  `json:"kind"`
+	RequestedAt time.Time          `json:"requested_at"`
+	RequestedBy string             `json:"requested_by"`
+	ReviewDate  *string            `json:"review_date,omitempty"`
+	State       AssetDecisionState `json:"state"`
+}
+
+// AssetDecisionKind defines model for AssetDecision.Kind.
+type AssetDecisionKind string
+
+// AssetDecisionState defines model for AssetDecision.State.
+type AssetDecisionState string
 
 // AssetDetail defines model for AssetDetail.
 type AssetDetail struct {
@@ -2283,6 +2641,8 @@ type CVE struct {
 
 // Campaign defines model for Campaign.
 type Campaign struct {
+	// Advisory The advisory decision the campaign was planned from; absent when it was planned directly
+	Advisory    *CampaignOrigin     `json:"advisory,omitempty"`
 	Approvals   []ApprovalRecord    `json:"approvals"`
 	AssetCounts CampaignAssetCounts `json:"asset_counts"`
 
@@ -2403,6 +2763,15 @@ type CampaignLiveAssets string
 
 // CampaignLiveStatus defines model for CampaignLive.Status.
 type CampaignLiveStatus string
+
+// CampaignOrigin defines model for CampaignOrigin.
+type CampaignOrigin struct {
+	AdvisoryId string    `json:"advisory_id"`
+	DecidedAt  time.Time `json:"decided_at"`
+	DecidedBy  string    `json:"decided_by"`
+	DecisionId string    `json:"decision_id"`
+	TrackingId string    `json:"tracking_id"`
+}
 
 // CampaignReview defines model for CampaignReview.
 type CampaignReview struct {
@@ -2536,6 +2905,67 @@ type ConsistencyProof struct {
 	To     int64    `json:"to"`
 }
 
+// Decision defines model for Decision.
+type Decision struct {
+	AdvisoryId string     `json:"advisory_id"`
+	ApprovedAt *time.Time `json:"approved_at,omitempty"`
+	ApprovedBy *string    `json:"approved_by,omitempty"`
+
+	// Approver The approver the acceptance asks to approve it
+	Approver    *string              `json:"approver,omitempty"`
+	AssetCount  int64                `json:"asset_count"`
+	AssetIds    []string             `json:"asset_ids"`
+	CampaignId  *string              `json:"campaign_id,omitempty"`
+	ControlKind *DecisionControlKind `json:"control_kind,omitempty"`
+	Description *string              `json:"description,omitempty"`
+	Evidence    *string              `json:"evidence,omitempty"`
+
+	// ExpiresOn The last UTC day the acceptance counts (YYYY-MM-DD)
+	ExpiresOn        *string       `json:"expires_on,omitempty"`
+	Group            DecisionGroup `json:"group"`
+	Id               string        `json:"id"`
+	ImpactStatement  *string       `json:"impact_statement,omitempty"`
+	Justification    *string       `json:"justification,omitempty"`
+	Kind             DecisionKind  `json:"kind"`
+	MitigationPlanId *string       `json:"mitigation_plan_id,omitempty"`
+	Owner            *string       `json:"owner,omitempty"`
+	PatchId          *string       `json:"patch_id,omitempty"`
+	RequestedAt      time.Time     `json:"requested_at"`
+	RequestedBy      string        `json:"requested_by"`
+
+	// ReviewDate The day the compensating control is reviewed (YYYY-MM-DD); the mitigation plan is due then
+	ReviewDate   *string       `json:"review_date,omitempty"`
+	State        DecisionState `json:"state"`
+	SupersededAt *time.Time    `json:"superseded_at,omitempty"`
+
+	// SupersededBy The decision that replaced this one for all its assets
+	SupersededBy *string `json:"superseded_by,omitempty"`
+
+	// TrackingId The advisory's tracking id (ICSA-21-350-06)
+	TrackingId       string                    `json:"tracking_id"`
+	VexJustification *DecisionVexJustification `json:"vex_justification,omitempty"`
+}
+
+// DecisionControlKind defines model for Decision.ControlKind.
+type DecisionControlKind string
+
+// DecisionKind defines model for Decision.Kind.
+type DecisionKind string
+
+// DecisionState defines model for Decision.State.
+type DecisionState string
+
+// DecisionVexJustification defines model for Decision.VexJustification.
+type DecisionVexJustification string
+
+// DecisionGroup defines model for DecisionGroup.
+type DecisionGroup struct {
+	// By all: every affected asset; asset_ids: the named ones; filter: the affected assets of zone_id and/or product_id
+	By        string  `json:"by"`
+	ProductId *string `json:"product_id,omitempty"`
+	ZoneId    *string `json:"zone_id,omitempty"`
+}
+
 // DecisionInput defines model for DecisionInput.
 type DecisionInput struct {
 	Decision DecisionInputDecision `json:"decision"`
@@ -2549,6 +2979,12 @@ type DecisionInput struct {
 
 // DecisionInputDecision defines model for DecisionInput.Decision.
 type DecisionInputDecision string
+
+// DecisionPage defines model for DecisionPage.
+type DecisionPage struct {
+	Items []Decision `json:"items"`
+	Next  *string    `json:"next,omitempty"`
+}
 
 // DecisionResponse defines model for DecisionResponse.
 type DecisionResponse struct {
@@ -3672,6 +4108,7 @@ type States struct {
 	AssetStates      []StateInfo `json:"asset_states"`
 	CampaignStatuses []StateInfo `json:"campaign_statuses"`
 	Compatibility    []StateInfo `json:"compatibility"`
+	DecisionStates   []StateInfo `json:"decision_states"`
 	PatchStatuses    []StateInfo `json:"patch_statuses"`
 }
 
@@ -4500,6 +4937,33 @@ type ListSiteComplianceParams struct {
 // ListSiteComplianceParamsFormat defines parameters for ListSiteCompliance.
 type ListSiteComplianceParamsFormat string
 
+// ListDecisionsParams defines parameters for ListDecisions.
+type ListDecisionsParams struct {
+	// Limit How many items to answer (default 100)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// After The next cursor of the previous page; left out for the first page
+	After *string `form:"after,omitempty" json:"after,omitempty"`
+
+	// AdvisoryId Only decisions on this advisory
+	AdvisoryId *string `form:"advisory_id,omitempty" json:"advisory_id,omitempty"`
+
+	// AssetId Only decisions that cover this asset, superseded ones included: with advisory_id, the asset's history for the advisory
+	AssetId *string `form:"asset_id,omitempty" json:"asset_id,omitempty"`
+
+	// Kind Only decisions of this kind
+	Kind *ListDecisionsParamsKind `form:"kind,omitempty" json:"kind,omitempty"`
+
+	// State Only decisions in this state (expired: approved acceptances past their expiry day)
+	State *ListDecisionsParamsState `form:"state,omitempty" json:"state,omitempty"`
+}
+
+// ListDecisionsParamsKind defines parameters for ListDecisions.
+type ListDecisionsParamsKind string
+
+// ListDecisionsParamsState defines parameters for ListDecisions.
+type ListDecisionsParamsState string
+
 // ListGrantsParams defines parameters for ListGrants.
 type ListGrantsParams struct {
 	// Limit How many items to answer (default 100)
@@ -4780,6 +5244,9 @@ type GetZoneWindowsParams struct {
 
 // IngestAdvisoryJSONRequestBody defines body for IngestAdvisory for application/json ContentType.
 type IngestAdvisoryJSONRequestBody = IngestAdvisoryJSONBody
+
+// DecideAdvisoryJSONRequestBody defines body for DecideAdvisory for application/json ContentType.
+type DecideAdvisoryJSONRequestBody = AdvisoryDecisionInput
 
 // ReportJobProgressJSONRequestBody defines body for ReportJobProgress for application/json ContentType.
 type ReportJobProgressJSONRequestBody = JobProgressInput
@@ -5312,6 +5779,28 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/advisories/{advisoryID} (the `GetAdvisory` operationId).
 	GetAdvisory(ctx context.Context, advisoryID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DecideAdvisoryWithBody Decide what to do about an advisory for a group of the assets it hits
+	//
+	// The group is the named affected assets, those of a zone and/or product, or all of them, resolved to ids now and stored. patch plans the campaign with the qualified patch that fixes the assets, exactly as POST /api/v1/campaigns does, and answers its campaign_id; no qualified patch for an asset, or different patches for the group, is refused (409). mitigate files the advisory's NERC CIP-007-6 R2 mitigation plan (recording its evaluation as mitigate when there is none), due on the review date. accept is pending until the approver it names, never the requester, approves it; it counts up to its expiry day. not_affected states a CSAF VEX justification and impact. A decision in force supersedes the older decisions of its assets, which are kept. Fields of another kind are refused (422), with every failing field named.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/advisories/{advisoryID}/decisions (the `DecideAdvisory` operationId).
+	DecideAdvisoryWithBody(ctx context.Context, advisoryID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DecideAdvisory Decide what to do about an advisory for a group of the assets it hits
+	//
+	// The group is the named affected assets, those of a zone and/or product, or all of them, resolved to ids now and stored. patch plans the campaign with the qualified patch that fixes the assets, exactly as POST /api/v1/campaigns does, and answers its campaign_id; no qualified patch for an asset, or different patches for the group, is refused (409). mitigate files the advisory's NERC CIP-007-6 R2 mitigation plan (recording its evaluation as mitigate when there is none), due on the review date. accept is pending until the approver it names, never the requester, approves it; it counts up to its expiry day. not_affected states a CSAF VEX justification and impact. A decision in force supersedes the older decisions of its assets, which are kept. Fields of another kind are refused (422), with every failing field named.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/advisories/{advisoryID}/decisions (the `DecideAdvisory` operationId).
+	DecideAdvisory(ctx context.Context, advisoryID string, body DecideAdvisoryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PollAgentJob Wait for the asset's next signed job
 	//
@@ -6013,6 +6502,31 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/compliance/sites (the `ListSiteCompliance` operationId).
 	ListSiteCompliance(ctx context.Context, params *ListSiteComplianceParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListDecisions List decisions on advisories, newest first
+	//
+	// Without their asset lists (see GET /api/v1/decisions/{decisionID}). An advisory_id or asset_id that no decision has answers an empty page.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/decisions (the `ListDecisions` operationId).
+	ListDecisions(ctx context.Context, params *ListDecisionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetDecision A decision with its assets
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/decisions/{decisionID} (the `GetDecision` operationId).
+	GetDecision(ctx context.Context, decisionID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ApproveDecision Approve a pending risk acceptance
+	//
+	// By the approver the acceptance names, never its requester (the same person under any token or name): that is refused (403) and audited. Another kind of decision, one already approved or superseded, or one past its expiry day is refused (409). The approved acceptance supersedes the older decisions of its assets.
+	//
+	// Roles: approver.
+	//
+	// Corresponds with POST /api/v1/decisions/{decisionID}/approve (the `ApproveDecision` operationId).
+	ApproveDecision(ctx context.Context, decisionID string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListGrants List role grants
 	//
@@ -6869,6 +7383,48 @@ func (c *Client) IngestAdvisory(ctx context.Context, body IngestAdvisoryJSONRequ
 // Corresponds with GET /api/v1/advisories/{advisoryID} (the `GetAdvisory` operationId).
 func (c *Client) GetAdvisory(ctx context.Context, advisoryID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetAdvisoryRequest(c.Server, advisoryID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DecideAdvisoryWithBody Decide what to do about an advisory for a group of the assets it hits
+//
+// The group is the named affected assets, those of a zone and/or product, or all of them, resolved to ids now and stored. patch plans the campaign with the qualified patch that fixes the assets, exactly as POST /api/v1/campaigns does, and answers its campaign_id; no qualified patch for an asset, or different patches for the group, is refused (409). mitigate files the advisory's NERC CIP-007-6 R2 mitigation plan (recording its evaluation as mitigate when there is none), due on the review date. accept is pending until the approver it names, never the requester, approves it; it counts up to its expiry day. not_affected states a CSAF VEX justification and impact. A decision in force supersedes the older decisions of its assets, which are kept. Fields of another kind are refused (422), with every failing field named.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/advisories/{advisoryID}/decisions (the `DecideAdvisory` operationId).
+func (c *Client) DecideAdvisoryWithBody(ctx context.Context, advisoryID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDecideAdvisoryRequestWithBody(c.Server, advisoryID, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DecideAdvisory Decide what to do about an advisory for a group of the assets it hits
+//
+// The group is the named affected assets, those of a zone and/or product, or all of them, resolved to ids now and stored. patch plans the campaign with the qualified patch that fixes the assets, exactly as POST /api/v1/campaigns does, and answers its campaign_id; no qualified patch for an asset, or different patches for the group, is refused (409). mitigate files the advisory's NERC CIP-007-6 R2 mitigation plan (recording its evaluation as mitigate when there is none), due on the review date. accept is pending until the approver it names, never the requester, approves it; it counts up to its expiry day. not_affected states a CSAF VEX justification and impact. A decision in force supersedes the older decisions of its assets, which are kept. Fields of another kind are refused (422), with every failing field named.
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/advisories/{advisoryID}/decisions (the `DecideAdvisory` operationId).
+func (c *Client) DecideAdvisory(ctx context.Context, advisoryID string, body DecideAdvisoryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDecideAdvisoryRequest(c.Server, advisoryID, body)
 	if err != nil {
 		return nil, err
 	}
@@ -8280,6 +8836,61 @@ func (c *Client) EvaluatePatch(ctx context.Context, patchID string, body Evaluat
 // Corresponds with GET /api/v1/compliance/sites (the `ListSiteCompliance` operationId).
 func (c *Client) ListSiteCompliance(ctx context.Context, params *ListSiteComplianceParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListSiteComplianceRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListDecisions List decisions on advisories, newest first
+//
+// Without their asset lists (see GET /api/v1/decisions/{decisionID}). An advisory_id or asset_id that no decision has answers an empty page.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/decisions (the `ListDecisions` operationId).
+func (c *Client) ListDecisions(ctx context.Context, params *ListDecisionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListDecisionsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetDecision A decision with its assets
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/decisions/{decisionID} (the `GetDecision` operationId).
+func (c *Client) GetDecision(ctx context.Context, decisionID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetDecisionRequest(c.Server, decisionID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ApproveDecision Approve a pending risk acceptance
+//
+// By the approver the acceptance names, never its requester (the same person under any token or name): that is refused (403) and audited. Another kind of decision, one already approved or superseded, or one past its expiry day is refused (409). The approved acceptance supersedes the older decisions of its assets.
+//
+// Roles: approver.
+//
+// Corresponds with POST /api/v1/decisions/{decisionID}/approve (the `ApproveDecision` operationId).
+func (c *Client) ApproveDecision(ctx context.Context, decisionID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewApproveDecisionRequest(c.Server, decisionID)
 	if err != nil {
 		return nil, err
 	}
@@ -10054,6 +10665,53 @@ func NewGetAdvisoryRequest(server string, advisoryID string) (*http.Request, err
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewDecideAdvisoryRequest calls the generic DecideAdvisory builder with application/json body
+func NewDecideAdvisoryRequest(server string, advisoryID string, body DecideAdvisoryJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewDecideAdvisoryRequestWithBody(server, advisoryID, "application/json", bodyReader)
+}
+
+// NewDecideAdvisoryRequestWithBody constructs an http.Request for the DecideAdvisory method, with any body, and a specified content type
+func NewDecideAdvisoryRequestWithBody(server string, advisoryID string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "advisoryID", advisoryID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/advisories/%s/decisions", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -13135,6 +13793,188 @@ func NewListSiteComplianceRequest(server string, params *ListSiteComplianceParam
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListDecisionsRequest constructs an http.Request for the ListDecisions method
+func NewListDecisionsRequest(server string, params *ListDecisionsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/decisions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.AdvisoryId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "advisory_id", *params.AdvisoryId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.AssetId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "asset_id", *params.AssetId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Kind != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "kind", *params.Kind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.State != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "state", *params.State, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetDecisionRequest constructs an http.Request for the GetDecision method
+func NewGetDecisionRequest(server string, decisionID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "decisionID", decisionID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/decisions/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewApproveDecisionRequest constructs an http.Request for the ApproveDecision method
+func NewApproveDecisionRequest(server string, decisionID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "decisionID", decisionID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/decisions/%s/approve", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -16252,6 +17092,28 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/advisories/{advisoryID} (the `GetAdvisory` operationId).
 	GetAdvisoryWithResponse(ctx context.Context, advisoryID string, reqEditors ...RequestEditorFn) (*GetAdvisoryResponse, error)
 
+	// DecideAdvisoryWithBodyWithResponse Decide what to do about an advisory for a group of the assets it hits
+	//
+	// The group is the named affected assets, those of a zone and/or product, or all of them, resolved to ids now and stored. patch plans the campaign with the qualified patch that fixes the assets, exactly as POST /api/v1/campaigns does, and answers its campaign_id; no qualified patch for an asset, or different patches for the group, is refused (409). mitigate files the advisory's NERC CIP-007-6 R2 mitigation plan (recording its evaluation as mitigate when there is none), due on the review date. accept is pending until the approver it names, never the requester, approves it; it counts up to its expiry day. not_affected states a CSAF VEX justification and impact. A decision in force supersedes the older decisions of its assets, which are kept. Fields of another kind are refused (422), with every failing field named.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/advisories/{advisoryID}/decisions (the `DecideAdvisory` operationId).
+	DecideAdvisoryWithBodyWithResponse(ctx context.Context, advisoryID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DecideAdvisoryResponse, error)
+
+	// DecideAdvisoryWithResponse Decide what to do about an advisory for a group of the assets it hits
+	//
+	// The group is the named affected assets, those of a zone and/or product, or all of them, resolved to ids now and stored. patch plans the campaign with the qualified patch that fixes the assets, exactly as POST /api/v1/campaigns does, and answers its campaign_id; no qualified patch for an asset, or different patches for the group, is refused (409). mitigate files the advisory's NERC CIP-007-6 R2 mitigation plan (recording its evaluation as mitigate when there is none), due on the review date. accept is pending until the approver it names, never the requester, approves it; it counts up to its expiry day. not_affected states a CSAF VEX justification and impact. A decision in force supersedes the older decisions of its assets, which are kept. Fields of another kind are refused (422), with every failing field named.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/advisories/{advisoryID}/decisions (the `DecideAdvisory` operationId).
+	DecideAdvisoryWithResponse(ctx context.Context, advisoryID string, body DecideAdvisoryJSONRequestBody, reqEditors ...RequestEditorFn) (*DecideAdvisoryResponse, error)
+
 	// PollAgentJobWithResponse Wait for the asset's next signed job
 	//
 	// A long poll: answers as soon as a job is there, or 204 when none arrived within wait. The job starts when it is handed out; the agent reports progress while it works and its result at the end.
@@ -17022,6 +17884,37 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/compliance/sites (the `ListSiteCompliance` operationId).
 	ListSiteComplianceWithResponse(ctx context.Context, params *ListSiteComplianceParams, reqEditors ...RequestEditorFn) (*ListSiteComplianceResponse, error)
+
+	// ListDecisionsWithResponse List decisions on advisories, newest first
+	//
+	// Without their asset lists (see GET /api/v1/decisions/{decisionID}). An advisory_id or asset_id that no decision has answers an empty page.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/decisions (the `ListDecisions` operationId).
+	ListDecisionsWithResponse(ctx context.Context, params *ListDecisionsParams, reqEditors ...RequestEditorFn) (*ListDecisionsResponse, error)
+
+	// GetDecisionWithResponse A decision with its assets
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/decisions/{decisionID} (the `GetDecision` operationId).
+	GetDecisionWithResponse(ctx context.Context, decisionID string, reqEditors ...RequestEditorFn) (*GetDecisionResponse, error)
+
+	// ApproveDecisionWithResponse Approve a pending risk acceptance
+	//
+	// By the approver the acceptance names, never its requester (the same person under any token or name): that is refused (403) and audited. Another kind of decision, one already approved or superseded, or one past its expiry day is refused (409). The approved acceptance supersedes the older decisions of its assets.
+	//
+	// Roles: approver.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/decisions/{decisionID}/approve (the `ApproveDecision` operationId).
+	ApproveDecisionWithResponse(ctx context.Context, decisionID string, reqEditors ...RequestEditorFn) (*ApproveDecisionResponse, error)
 
 	// ListGrantsWithResponse List role grants
 	//
@@ -18188,6 +19081,117 @@ func (r GetAdvisoryResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetAdvisoryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DecideAdvisoryResponse201Headers the declared response headers of an HTTP 201 response for DecideAdvisory
+type DecideAdvisoryResponse201Headers struct {
+	Location *string
+}
+
+// DecideAdvisoryResponse401Headers the declared response headers of an HTTP 401 response for DecideAdvisory
+type DecideAdvisoryResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// DecideAdvisoryResponse4XXHeaders the declared response headers of an HTTP 4XX response for DecideAdvisory
+type DecideAdvisoryResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type DecideAdvisoryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Decision
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *DecideAdvisoryResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DecideAdvisoryResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *DecideAdvisoryResponse4XXHeaders
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r DecideAdvisoryResponse) GetJSON201() *Decision {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DecideAdvisoryResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DecideAdvisoryResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DecideAdvisoryResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r DecideAdvisoryResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r DecideAdvisoryResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r DecideAdvisoryResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r DecideAdvisoryResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r DecideAdvisoryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DecideAdvisoryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DecideAdvisoryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DecideAdvisoryResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -23286,6 +24290,276 @@ func (r ListSiteComplianceResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListSiteComplianceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListDecisionsResponse401Headers the declared response headers of an HTTP 401 response for ListDecisions
+type ListDecisionsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListDecisionsResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListDecisions
+type ListDecisionsResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ListDecisionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DecisionPage
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListDecisionsResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ListDecisionsResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListDecisionsResponse) GetJSON200() *DecisionPage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListDecisionsResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListDecisionsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListDecisionsResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ListDecisionsResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ListDecisionsResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ListDecisionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListDecisionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListDecisionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListDecisionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetDecisionResponse401Headers the declared response headers of an HTTP 401 response for GetDecision
+type GetDecisionResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetDecisionResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetDecision
+type GetDecisionResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type GetDecisionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Decision
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetDecisionResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *GetDecisionResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetDecisionResponse) GetJSON200() *Decision {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetDecisionResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetDecisionResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetDecisionResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r GetDecisionResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r GetDecisionResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r GetDecisionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetDecisionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetDecisionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetDecisionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ApproveDecisionResponse401Headers the declared response headers of an HTTP 401 response for ApproveDecision
+type ApproveDecisionResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ApproveDecisionResponse4XXHeaders the declared response headers of an HTTP 4XX response for ApproveDecision
+type ApproveDecisionResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ApproveDecisionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Decision
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ApproveDecisionResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ApproveDecisionResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ApproveDecisionResponse) GetJSON200() *Decision {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ApproveDecisionResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ApproveDecisionResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ApproveDecisionResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ApproveDecisionResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ApproveDecisionResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ApproveDecisionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ApproveDecisionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ApproveDecisionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ApproveDecisionResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -29151,6 +30425,40 @@ func (c *ClientWithResponses) GetAdvisoryWithResponse(ctx context.Context, advis
 	return ParseGetAdvisoryResponse(rsp)
 }
 
+// DecideAdvisoryWithBodyWithResponse Decide what to do about an advisory for a group of the assets it hits
+//
+// The group is the named affected assets, those of a zone and/or product, or all of them, resolved to ids now and stored. patch plans the campaign with the qualified patch that fixes the assets, exactly as POST /api/v1/campaigns does, and answers its campaign_id; no qualified patch for an asset, or different patches for the group, is refused (409). mitigate files the advisory's NERC CIP-007-6 R2 mitigation plan (recording its evaluation as mitigate when there is none), due on the review date. accept is pending until the approver it names, never the requester, approves it; it counts up to its expiry day. not_affected states a CSAF VEX justification and impact. A decision in force supersedes the older decisions of its assets, which are kept. Fields of another kind are refused (422), with every failing field named.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/advisories/{advisoryID}/decisions (the `DecideAdvisory` operationId).
+func (c *ClientWithResponses) DecideAdvisoryWithBodyWithResponse(ctx context.Context, advisoryID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DecideAdvisoryResponse, error) {
+	rsp, err := c.DecideAdvisoryWithBody(ctx, advisoryID, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDecideAdvisoryResponse(rsp)
+}
+
+// DecideAdvisoryWithResponse Decide what to do about an advisory for a group of the assets it hits
+//
+// The group is the named affected assets, those of a zone and/or product, or all of them, resolved to ids now and stored. patch plans the campaign with the qualified patch that fixes the assets, exactly as POST /api/v1/campaigns does, and answers its campaign_id; no qualified patch for an asset, or different patches for the group, is refused (409). mitigate files the advisory's NERC CIP-007-6 R2 mitigation plan (recording its evaluation as mitigate when there is none), due on the review date. accept is pending until the approver it names, never the requester, approves it; it counts up to its expiry day. not_affected states a CSAF VEX justification and impact. A decision in force supersedes the older decisions of its assets, which are kept. Fields of another kind are refused (422), with every failing field named.
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/advisories/{advisoryID}/decisions (the `DecideAdvisory` operationId).
+func (c *ClientWithResponses) DecideAdvisoryWithResponse(ctx context.Context, advisoryID string, body DecideAdvisoryJSONRequestBody, reqEditors ...RequestEditorFn) (*DecideAdvisoryResponse, error) {
+	rsp, err := c.DecideAdvisory(ctx, advisoryID, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDecideAdvisoryResponse(rsp)
+}
+
 // PollAgentJobWithResponse Wait for the asset's next signed job
 //
 // A long poll: answers as soon as a job is there, or 204 when none arrived within wait. The job starts when it is handed out; the agent reports progress while it works and its result at the end.
@@ -30346,6 +31654,55 @@ func (c *ClientWithResponses) ListSiteComplianceWithResponse(ctx context.Context
 		return nil, err
 	}
 	return ParseListSiteComplianceResponse(rsp)
+}
+
+// ListDecisionsWithResponse List decisions on advisories, newest first
+//
+// Without their asset lists (see GET /api/v1/decisions/{decisionID}). An advisory_id or asset_id that no decision has answers an empty page.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/decisions (the `ListDecisions` operationId).
+func (c *ClientWithResponses) ListDecisionsWithResponse(ctx context.Context, params *ListDecisionsParams, reqEditors ...RequestEditorFn) (*ListDecisionsResponse, error) {
+	rsp, err := c.ListDecisions(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListDecisionsResponse(rsp)
+}
+
+// GetDecisionWithResponse A decision with its assets
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/decisions/{decisionID} (the `GetDecision` operationId).
+func (c *ClientWithResponses) GetDecisionWithResponse(ctx context.Context, decisionID string, reqEditors ...RequestEditorFn) (*GetDecisionResponse, error) {
+	rsp, err := c.GetDecision(ctx, decisionID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetDecisionResponse(rsp)
+}
+
+// ApproveDecisionWithResponse Approve a pending risk acceptance
+//
+// By the approver the acceptance names, never its requester (the same person under any token or name): that is refused (403) and audited. Another kind of decision, one already approved or superseded, or one past its expiry day is refused (409). The approved acceptance supersedes the older decisions of its assets.
+//
+// Roles: approver.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/decisions/{decisionID}/approve (the `ApproveDecision` operationId).
+func (c *ClientWithResponses) ApproveDecisionWithResponse(ctx context.Context, decisionID string, reqEditors ...RequestEditorFn) (*ApproveDecisionResponse, error) {
+	rsp, err := c.ApproveDecision(ctx, decisionID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseApproveDecisionResponse(rsp)
 }
 
 // ListGrantsWithResponse List role grants
@@ -31985,6 +33342,114 @@ func ParseGetAdvisoryResponse(rsp *http.Response) (*GetAdvisoryResponse, error) 
 		response.Headers401 = &headers
 	case rsp.StatusCode/100 == 4:
 		var headers GetAdvisoryResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDecideAdvisoryResponse parses an HTTP response from a DecideAdvisoryWithResponse call
+func ParseDecideAdvisoryResponse(rsp *http.Response) (*DecideAdvisoryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DecideAdvisoryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Decision
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers DecideAdvisoryResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers DecideAdvisoryResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers DecideAdvisoryResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -36810,6 +38275,258 @@ func ParseListSiteComplianceResponse(rsp *http.Response) (*ListSiteComplianceRes
 		response.Headers401 = &headers
 	case rsp.StatusCode/100 == 4:
 		var headers ListSiteComplianceResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListDecisionsResponse parses an HTTP response from a ListDecisionsWithResponse call
+func ParseListDecisionsResponse(rsp *http.Response) (*ListDecisionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListDecisionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DecisionPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListDecisionsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ListDecisionsResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetDecisionResponse parses an HTTP response from a GetDecisionWithResponse call
+func ParseGetDecisionResponse(rsp *http.Response) (*GetDecisionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetDecisionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Decision
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetDecisionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers GetDecisionResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseApproveDecisionResponse parses an HTTP response from a ApproveDecisionWithResponse call
+func ParseApproveDecisionResponse(rsp *http.Response) (*ApproveDecisionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ApproveDecisionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Decision
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ApproveDecisionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ApproveDecisionResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

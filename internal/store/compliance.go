@@ -639,6 +639,10 @@ func (s *Store) Compliance(ctx context.Context, in ComplianceInput) (ComplianceR
 	if err != nil {
 		return rep, err
 	}
+	notAffected, err := s.notAffected(ctx)
+	if err != nil {
+		return rep, err
+	}
 	assets, err := s.Assets(ctx, AssetFilter{})
 	if err != nil {
 		return rep, err
@@ -736,7 +740,7 @@ func (s *Store) Compliance(ctx context.Context, in ComplianceInput) (ComplianceR
 			switch {
 			case sub.patch && domain.CompareVersions(a.InstalledVersion, sub.fixed) >= 0:
 				st = AssetInstalled
-			case decision == DecisionNotApplicable:
+			case decision == DecisionNotApplicable, !sub.patch && notAffected[it.SubjectID+"/"+id]:
 				st = AssetNotApplicable
 			case len(it.MitigationPlans) > 0:
 				st = AssetMitigated

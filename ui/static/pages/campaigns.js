@@ -215,6 +215,7 @@ export async function renderCampaign(view, [id]) {
       h("dl", { class: "facts" },
         h("dt", {}, "Patch"), h("dd", {}, link("#/patches/" + c.patch_id, patch ? patch.title + " (" + patch.version + ")" : c.patch_id)),
         h("dt", {}, "Created"), h("dd", {}, utc(c.created_at) + " by ", h("span", { id: "campaign-creator" }, c.created_by)),
+        c.advisory ? [h("dt", {}, "From advisory"), h("dd", { id: "campaign-advisory" }, link("#/advisories/" + c.advisory.advisory_id, c.advisory.tracking_id), ", patch decided by " + c.advisory.decided_by)] : null,
         c.next_window_start && !terminalCampaign.includes(c.status) ? [h("dt", {}, "Next window"),
           h("dd", { id: "campaign-window" }, zoned(c.next_window_start, tz) + " until " + zoned(c.next_window_end, tz))] : null,
         h("dt", {}, "Updated"), h("dd", {}, utc(c.updated_at)),

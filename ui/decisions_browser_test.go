@@ -1,0 +1,118 @@
+package ui_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// hmiAdvisory is a CSAF 2.0 advisory for the demo plant's ViewPanel HMIs below V16.0.2 (a
+// vendor fix) and its Helix switches (a mitigation only).
+func hmiAdvisory() map[string]any {
+	product := func(vendor, name, version, id string) map[string]any {
+		return map[string]any{"category": "vendor", "name": vendor, "branches": []any{map[string]any{"category": "product_name", "name": name, "branches": []any{
+			map[string]any{"category": "product_version_range", "name": version, "product": map[string]any{"name": name + " " + version, "product_id": id}},
+		}}}}
+	}
+	return map[string]any{
+		"document": map[string]any{
+			"category": "csaf_security_advisory", "csaf_version": "2.0", "title": "Acme ViewPanel HMI authentication bypass",
+			"publisher": map[string]any{"name": "Acme PSIRT", "category": "vendor", "namespace": "https://acme.example"},
+			"tracking": map[string]any{"id": "ACME-SA-2026-021", "status": "final", "version": "1",
+				"initial_release_date": "2026-11-20T00:00:00Z", "current_release_date": "2026-11-20T00:00:00Z"},
+		},
+		"product_tree": map[string]any{"branches": []any{
+			product("Acme Automation AG", "ViewPanel-HMI", "vers:generic/<16.0.2", "ACME-HMI"),
+			product("Helix Industrial Networks", "Helix-Switch", "All versions", "HELIX-SW"),
+		}},
+		"vulnerabilities": []any{
+			map[string]any{
+				"cve": "CVE-2026-31337", "product_status": map[string]any{"known_affected": []any{"ACME-HMI"}},
+				"remediations": []any{map[string]any{"category": "vendor_fix", "details": "Update to V16.0.2 or later version", "product_ids": []any{"ACME-HMI"}}},
+			},
+			map[string]any{
+				"cve": "CVE-2026-31338", "product_status": map[string]any{"known_affected": []any{"HELIX-SW"}},
+				"remediations": []any{map[string]any{"category": "mitigation", "details": "Disable the switch's HTTP management interface", "product_ids": []any{"HELIX-SW"}}},
+			},
+		},
+	}
+}
+
+// TestBrowserAdvisoryDecisions: an engineer opens an advisory and, for the packaging line's
+// HMIs, decides "patch": the campaign is planned in one step and the page links to it; each of
+// those HMIs then shows the patch decision, and the campaign page names the advisory. For the packaging switches, which no patch fixes,
+// "patch" is not offered; he states them not affected with a CSAF VEX justification instead.
+func TestBrowserAdvisoryDecisions(t *testing.T) {
+	chromium(t)
+	s := newStack(t)
+	sh := newShots(t)
+	if !s.hasRoute("post", "/api/v1/advisories/{advisoryID}/decisions") {
+		t.Fatal("the server has no POST /api/v1/advisories/{advisoryID}/decisions")
+	}
+	patchID := s.submitByAPI(s.signedPatch("V16.0.2", 1<<16))
+	var adv struct {
+		ID string `json:"id"`
+	}
+	if code := s.call("POST", "/api/v1/advisories", s.tokens.Engineer, hmiAdvisory(), &adv); code != http.StatusCreated {
+		t.Fatalf("ingest: %d", code)
+	}
+
+	eng := s.browser(t, "engineer", sh)
+	eng.signIn(s.tokens.Engineer)
+	eng.open("/advisories/"+adv.ID, "#decision-groups")
+	hmis := `#decision-groups tr[data-group="zone_packaging/prd_acme_hmi"]`
+	switches := `#decision-groups tr[data-group="zone_packaging/prd_helix_switch"]`
+	if !eng.exists(hmis) || !eng.exists(switches) {
+		t.Fatalf("the groups to decide for: %q", eng.text("#decision-groups"))
+	}
+	if !eng.exists(switches + ` button[id^="decide-patch"][disabled]`) {
+		t.Errorf("patch is offered for the switches, which no qualified patch fixes")
+	}
+	eng.shot("advisory-before-decisions")
+
+	eng.run("decide patch for the packaging HMIs", 60*time.Second,
+		chromedp.Click(css(hmis+` button[id^="decide-patch"]`)),
+		chromedp.WaitVisible(css(`#decision-campaign-link`)))
+	href := eng.attr(`#decision-campaign-link`, "href")
+	campaignID := strings.TrimPrefix(href, "#/campaigns/")
+	if campaignID == href || campaignID == "" {
+		t.Fatalf("the link to the campaign: %q", href)
+	}
+	var c struct {
+		PatchID  string `json:"patch_id"`
+		Advisory *struct {
+			AdvisoryID string `json:"advisory_id"`
+			TrackingID string `json:"tracking_id"`
+		} `json:"advisory"`
+	}
+	if code := s.call("GET", "/api/v1/campaigns/"+campaignID, s.tokens.Approver, nil, &c); code != http.StatusOK || c.PatchID != patchID ||
+		c.Advisory == nil || c.Advisory.AdvisoryID != adv.ID || c.Advisory.TrackingID != "ACME-SA-2026-021" {
+		t.Fatalf("the campaign planned from the page: %d %+v", code, c)
+	}
+	eng.run("the decision shows on each packaging HMI", 20*time.Second,
+		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll('#affected-assets tr[data-asset^="ast_pkg-hmi"] td.decision')].every((td) => td.textContent.includes("patch") && td.querySelector('a[href^="#/campaigns/"]'))`))
+	eng.shot("advisory-patch-decided")
+
+	eng.run("state the packaging switches not affected", 30*time.Second,
+		chromedp.Click(css(switches+` button[id^="decide-not_affected"]`)),
+		chromedp.WaitVisible(css(`#decision-not_affected`)),
+		chromedp.SetValue(css(`#decision-vex_justification`), "vulnerable_code_not_in_execute_path"),
+		chromedp.SendKeys(css(`#decision-impact_statement`), "The switches run with HTTP management disabled at build time."),
+		chromedp.Click(css(`#decision-submit`)),
+		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll('#affected-assets tr[data-asset^="ast_pkg-switch"] td.decision')].every((td) => td.textContent.includes("not affected"))`))
+	if got := eng.text(`#decision-list`); !strings.Contains(got, "vulnerable code not in execute path") || !strings.Contains(got, "campaign "+campaignID) {
+		t.Errorf("the decisions listed: %q", got)
+	}
+	eng.shot("advisory-decisions")
+
+	eng.run("open the campaign from the advisory", 30*time.Second,
+		chromedp.Click(css(`#decision-list a[href="#/campaigns/`+campaignID+`"]`)),
+		chromedp.WaitVisible(css(`#campaign-advisory`)))
+	if got := eng.text(`#campaign-advisory`); !strings.Contains(got, "ACME-SA-2026-021") || !strings.Contains(got, "erin-engineer") {
+		t.Errorf("the campaign page's advisory: %q", got)
+	}
+	eng.shot("campaign-from-advisory")
+}
