@@ -539,7 +539,7 @@ func (s *server) priorityOperations() []operation {
 				"at most %d MiB and %d entries (413, 422 beyond); its catalogVersion and dateReleased date the import. %s To have the server download it, use POST /api/v1/exploitation/kev/fetch.",
 				exploitation.MaxKEVBytes>>20, exploitation.MaxKEVEntries, rules),
 			BodyType: "application/json", BodySchema: map[string]any{"type": "object", "description": "A KEV catalog (https://www.cisa.gov/known-exploited-vulnerabilities-catalog)"},
-			Answers:  imported, Handle: s.importKEV},
+			Answers: imported, Handle: s.importKEV},
 		{Method: "POST", Path: "/api/v1/exploitation/kev/fetch", ID: "fetchKEV", Tag: "Exploitation", Allow: engineers,
 			Summary: "Import CISA's KEV catalog from a URL the server downloads",
 			Description: "The server downloads the catalog from the https:// URL (its trust roots are the system's; at most 2 minutes) and imports it as POST /api/v1/exploitation/kev does, with the URL as its origin. " +
@@ -551,7 +551,7 @@ func (s *server) priorityOperations() []operation {
 				"as text/csv, plain or gzipped (told from its first bytes), at most %d MiB and %d rows (413, 422 beyond); its model_version and score_date date the import. %s "+
 				"To have the server download it, use POST /api/v1/exploitation/epss/fetch.", exploitation.MaxEPSSBytes>>20, exploitation.MaxEPSSRows, rules),
 			BodyType: "text/csv", BodySchema: map[string]any{"type": "string", "description": "An EPSS scores file, plain or gzipped"},
-			Answers:  imported, Handle: s.importEPSS},
+			Answers: imported, Handle: s.importEPSS},
 		{Method: "POST", Path: "/api/v1/exploitation/epss/fetch", ID: "fetchEPSS", Tag: "Exploitation", Allow: engineers,
 			Summary: "Import FIRST's EPSS scores from a URL the server downloads",
 			Description: "The server downloads the scores (plain or gzipped, as https://epss.empiricalsecurity.com/epss_scores-current.csv.gz serves them) from the https:// URL and imports them as POST /api/v1/exploitation/epss does. " +

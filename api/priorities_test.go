@@ -253,7 +253,7 @@ func testExploitationAndPriorities(t *testing.T, opt envOptions) {
 		// The KEV CVE with known ransomware use on the safety asset in the exposed zone is
 		// first; the CVSS 9.8 CVE with a low EPSS on the switch in the isolated zone last.
 		want := []string{
-			"act CVE-2022-30315@ast_sis-sm-01",  // KEV, ransomware, EPSS 0.91, exposed, safety
+			"act CVE-2022-30315@ast_sis-sm-01",    // KEV, ransomware, EPSS 0.91, exposed, safety
 			"track* CVE-2022-30313@ast_sis-sm-01", // CVSS 7.3 on an exposed zone
 			"track CVE-2022-30316@ast_sis-sm-01",  // 45 points, EPSS 0.00099
 			"track CVE-2022-30314@ast_sis-sm-01",  // 45 points, EPSS 0.00075

@@ -90,6 +90,7 @@ func commands() []command {
 		{"vendor sign", "--key KEY [--artifact FILE]... [--out FILE] MANIFEST", "sign a manifest; the signature goes next to it, the manifest is never rewritten", vendorSign},
 		{"vendor submit", "--url URL --token TOKEN [--presigned] [--wait] MANIFEST ARTIFACT...", "submit a signed manifest and its artifacts, with progress", vendorSubmit},
 		{"csaf ingest", "--url URL --token TOKEN FILE...", "load CSAF 2.0 advisories", runCSAFIngest},
+		{"exploitation import", "--url URL --token TOKEN [--kev FILE|URL] [--epss FILE|URL]", "import CISA's KEV catalog and FIRST's EPSS scores, from files or URLs the server downloads", runExploitationImport},
 		{"transfer export", "--url URL --token TOKEN --kind plan|results|inventory [--campaign ID] [--out FILE]", "write a signed transfer bundle for or from an air-gapped site, and print its size and SHA-256", runTransferExport},
 		{"transfer import", "--url URL --token TOKEN [--accept-gap] FILE...", "verify and import transfer bundles: a plan at the site's instance, results or inventory at the central one", runTransferImport},
 		{"transfer key", "--url URL --token TOKEN [--pem]", "print the instance's transfer public key, to pin at the other side", runTransferKey},
