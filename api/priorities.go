@@ -50,6 +50,8 @@ type fetchRequest struct {
 // exploitationDoc is the answer of GET /api/v1/exploitation.
 type exploitationDoc struct {
 	Imports []store.ExploitationImport `json:"imports" doc:"The current import of each source that has one: kev, then epss"`
+	// Decisions are the priority decisions with the words and tones to show, most urgent first.
+	Decisions []domain.StateInfo `json:"decisions" doc:"The priority decisions, most urgent first, with the word and tone to show"`
 }
 
 // importKEV takes a KEV catalog as the body.
@@ -236,7 +238,7 @@ func (s *server) getExploitation(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, exploitationDoc{Imports: imps})
+	writeJSON(w, http.StatusOK, exploitationDoc{Imports: imps, Decisions: domain.PriorityDecisionInfo()})
 }
 
 // Conduits.
@@ -385,6 +387,7 @@ type priorityRow struct {
 	AssetName    string                  `json:"asset_name"`
 	ZoneID       string                  `json:"zone_id"`
 	ZoneName     string                  `json:"zone_name"`
+	SiteID       string                  `json:"site_id"`
 	AdvisoryID   string                  `json:"advisory_id" doc:"The advisory that names the CVE for the asset (of several, the one with the highest CVSS)"`
 	TrackingID   string                  `json:"tracking_id"`
 	CVSS         float64                 `json:"cvss"`
@@ -471,7 +474,7 @@ func (s *server) priorities(ctx context.Context) ([]priorityRow, error) {
 		z := byZone[as.ZoneID]
 		in := domain.PriorityInput{CVE: h.cve, AssetID: as.ID, CVSS: h.cvss, ZoneName: z.Name, ZoneSLT: z.SLT,
 			Conduits: reaches(conduits[z.ID], byZone), Criticality: as.Criticality, SafetyRole: as.SafetyCritical, RemedyMitigationsOnly: h.mitigate}
-		row := priorityRow{CVE: h.cve, AssetID: as.ID, AssetName: as.Name, ZoneID: z.ID, ZoneName: z.Name, AdvisoryID: h.advID, TrackingID: h.tracking,
+		row := priorityRow{CVE: h.cve, AssetID: as.ID, AssetName: as.Name, ZoneID: z.ID, ZoneName: z.Name, SiteID: z.SiteID, AdvisoryID: h.advID, TrackingID: h.tracking,
 			CVSS: h.cvss, Patch: h.patch}
 		if e, ok := epss[h.cve]; ok {
 			in.HasEPSS, in.EPSS, in.EPSSPercentile = true, e.EPSS, e.Percentile
