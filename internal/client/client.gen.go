@@ -2837,6 +2837,9 @@ type EventPage struct {
 
 // Exploitation defines model for Exploitation.
 type Exploitation struct {
+	// Decisions The priority decisions, most urgent first, with the word and tone to show
+	Decisions []StateInfo `json:"decisions"`
+
 	// Imports The current import of each source that has one: kev, then epss
 	Imports []ExploitationImport `json:"imports"`
 }
@@ -3542,6 +3545,7 @@ type PriorityRow struct {
 
 	// Rank The row's place in the whole ordered list, with the filters applied (1 is the most urgent)
 	Rank       int64  `json:"rank"`
+	SiteId     string `json:"site_id"`
 	TrackingId string `json:"tracking_id"`
 	ZoneId     string `json:"zone_id"`
 	ZoneName   string `json:"zone_name"`
