@@ -186,13 +186,9 @@ func (s *server) parsed(w http.ResponseWriter, r *http.Request, source exploitat
 		return true
 	case errors.As(err, &mbe):
 		s.refuseExploitation(w, r, source, problem{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("the file is larger than the limit of %d bytes; nothing was imported", mbe.Limit)})
+	case errors.Is(err, exploitation.ErrTooLarge):
+		s.refuseExploitation(w, r, source, problem{Status: http.StatusRequestEntityTooLarge, Detail: err.Error() + "; nothing was imported"})
 	case errors.As(err, &v):
-		for _, f := range v.Fields {
-			if strings.Contains(f.Message, "request body too large") {
-				s.refuseExploitation(w, r, source, problem{Status: http.StatusRequestEntityTooLarge, Detail: "the file is larger than the limit; nothing was imported"})
-				return false
-			}
-		}
 		s.refuseExploitation(w, r, source, problem{Status: http.StatusUnprocessableEntity, Detail: err.Error() + "; nothing was imported", Errors: v.Fields})
 	default:
 		s.refuseExploitation(w, r, source, problem{Status: http.StatusBadRequest, Detail: "the upload broke off: " + err.Error() + "; nothing was imported, send it again"})
