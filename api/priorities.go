@@ -31,6 +31,9 @@ import (
 
 func init() {
 	enums[reflect.TypeFor[domain.PriorityDecision]()] = func() []string { return stateNames(domain.PriorityDecisionInfo()) }
+	enums[reflect.TypeFor[domain.Exploitation]()] = func() []string { return stringsOf(domain.Exploitations()) }
+	enums[reflect.TypeFor[domain.Exposure]()] = func() []string { return stringsOf(domain.Exposures()) }
+	enums[reflect.TypeFor[domain.Impact]()] = func() []string { return stringsOf(domain.Impacts()) }
 	namedEnums["conduit_kind"] = domain.ConduitKinds
 	namedEnums["exploitation_source"] = exploitation.Sources
 	namedEnums["import_outcome"] = func() []string { return []string{string(store.ImportReplaced), string(store.ImportUnchanged)} }
@@ -389,9 +392,9 @@ type priorityRow struct {
 	CVSS         float64                 `json:"cvss"`
 	EPSS         *store.EPSSScore        `json:"epss" doc:"The CVE's current EPSS score; null when the current import has none"`
 	KEV          *kevSummary             `json:"kev" doc:"The CVE's entry in the current KEV catalog; null when it is not listed"`
-	Exploitation string                  `json:"exploitation" doc:"active (in KEV), likely (EPSS) or none"`
-	Exposure     string                  `json:"exposure" doc:"open, controlled or small: what the zone's conduits reach"`
-	Impact       string                  `json:"impact" doc:"high, medium or low: the asset's criticality, safety role and zone SL-T"`
+	Exploitation domain.Exploitation     `json:"exploitation" doc:"active (in KEV), likely (EPSS) or none"`
+	Exposure     domain.Exposure         `json:"exposure" doc:"open, controlled or small: what the zone's conduits reach"`
+	Impact       domain.Impact           `json:"impact" doc:"high, medium or low: the asset's criticality, safety role and zone SL-T"`
 	Patch        *patchLink              `json:"patch" doc:"The qualified patch that fixes the asset; null when there is none"`
 	Factors      []domain.Factor         `json:"factors" doc:"Why this rank: each reason with the points it adds"`
 

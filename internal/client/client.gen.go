@@ -1086,6 +1086,69 @@ func (e PriorityRowDecision) Valid() bool {
 	}
 }
 
+// Defines values for PriorityRowExploitation.
+const (
+	PriorityRowExploitationActive PriorityRowExploitation = "active"
+	PriorityRowExploitationLikely PriorityRowExploitation = "likely"
+	PriorityRowExploitationNone   PriorityRowExploitation = "none"
+)
+
+// Valid indicates whether the value is a known member of the PriorityRowExploitation enum.
+func (e PriorityRowExploitation) Valid() bool {
+	switch e {
+	case PriorityRowExploitationActive:
+		return true
+	case PriorityRowExploitationLikely:
+		return true
+	case PriorityRowExploitationNone:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PriorityRowExposure.
+const (
+	PriorityRowExposureControlled PriorityRowExposure = "controlled"
+	PriorityRowExposureOpen       PriorityRowExposure = "open"
+	PriorityRowExposureSmall      PriorityRowExposure = "small"
+)
+
+// Valid indicates whether the value is a known member of the PriorityRowExposure enum.
+func (e PriorityRowExposure) Valid() bool {
+	switch e {
+	case PriorityRowExposureControlled:
+		return true
+	case PriorityRowExposureOpen:
+		return true
+	case PriorityRowExposureSmall:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PriorityRowImpact.
+const (
+	High   PriorityRowImpact = "high"
+	Low    PriorityRowImpact = "low"
+	Medium PriorityRowImpact = "medium"
+)
+
+// Valid indicates whether the value is a known member of the PriorityRowImpact enum.
+func (e PriorityRowImpact) Valid() bool {
+	switch e {
+	case High:
+		return true
+	case Low:
+		return true
+	case Medium:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ReviewTargetCompatibility.
 const (
 	ReviewTargetCompatibilityNotQualified ReviewTargetCompatibility = "not_qualified"
@@ -3523,16 +3586,16 @@ type PriorityRow struct {
 	Epss *EPSSScore `json:"epss"`
 
 	// Exploitation active (in KEV), likely (EPSS) or none
-	Exploitation string `json:"exploitation"`
+	Exploitation PriorityRowExploitation `json:"exploitation"`
 
 	// Exposure open, controlled or small: what the zone's conduits reach
-	Exposure string `json:"exposure"`
+	Exposure PriorityRowExposure `json:"exposure"`
 
 	// Factors Why this rank: each reason with the points it adds
 	Factors []Factor `json:"factors"`
 
 	// Impact high, medium or low: the asset's criticality, safety role and zone SL-T
-	Impact string `json:"impact"`
+	Impact PriorityRowImpact `json:"impact"`
 
 	// Kev The CVE's entry in the current KEV catalog; null when it is not listed
 	Kev *KevSummary `json:"kev"`
@@ -3553,6 +3616,15 @@ type PriorityRow struct {
 
 // PriorityRowDecision defines model for PriorityRow.Decision.
 type PriorityRowDecision string
+
+// PriorityRowExploitation active (in KEV), likely (EPSS) or none
+type PriorityRowExploitation string
+
+// PriorityRowExposure open, controlled or small: what the zone's conduits reach
+type PriorityRowExposure string
+
+// PriorityRowImpact high, medium or low: the asset's criticality, safety role and zone SL-T
+type PriorityRowImpact string
 
 // PriorityRowPage defines model for PriorityRowPage.
 type PriorityRowPage struct {

@@ -90,12 +90,43 @@ func ConduitKinds() []string {
 // exploitation counts as likely.
 const EPSSLikely = 0.10
 
-// Exposure levels.
+// Exploitation is the exploitation decision point: active, likely or none.
+type Exploitation string
+
+// Exploitation values.
 const (
-	ExposureSmall      = "small"
-	ExposureControlled = "controlled"
-	ExposureOpen       = "open"
+	ExploitationActive Exploitation = "active"
+	ExploitationLikely Exploitation = "likely"
+	ExploitationNone   Exploitation = "none"
 )
+
+// Exposure is the exposure decision point: open, controlled or small.
+type Exposure string
+
+// Exposure values.
+const (
+	ExposureOpen       Exposure = "open"
+	ExposureControlled Exposure = "controlled"
+	ExposureSmall      Exposure = "small"
+)
+
+// Impact is the mission and well-being decision point: high, medium or low.
+type Impact string
+
+// Impact values.
+const (
+	ImpactHigh   Impact = "high"
+	ImpactMedium Impact = "medium"
+	ImpactLow    Impact = "low"
+)
+
+// Exploitations, Exposures and Impacts list the values of each decision point, from the most
+// to the least urgent.
+func Exploitations() []Exploitation {
+	return []Exploitation{ExploitationActive, ExploitationLikely, ExploitationNone}
+}
+func Exposures() []Exposure { return []Exposure{ExposureOpen, ExposureControlled, ExposureSmall} }
+func Impacts() []Impact     { return []Impact{ImpactHigh, ImpactMedium, ImpactLow} }
 
 // Reach is one conduit of a zone as the rule reads it: the kind it reaches and, for a zone,
 // that zone's name and SL-T.
@@ -138,9 +169,9 @@ type Factor struct {
 type Priority struct {
 	Decision     PriorityDecision `json:"decision"`
 	Points       int              `json:"points" doc:"0 to 105: orders the rows within a decision, more first"`
-	Exploitation string           `json:"exploitation" doc:"active (in KEV), likely (EPSS) or none"`
-	Exposure     string           `json:"exposure" doc:"open, controlled or small"`
-	Impact       string           `json:"impact" doc:"high, medium or low"`
+	Exploitation Exploitation     `json:"exploitation" doc:"active (in KEV), likely (EPSS) or none"`
+	Exposure     Exposure         `json:"exposure" doc:"open, controlled or small"`
+	Impact       Impact           `json:"impact" doc:"high, medium or low"`
 	Factors      []Factor         `json:"factors" doc:"Why this rank, one reason each"`
 }
 
@@ -154,9 +185,9 @@ func Prioritize(in PriorityInput) Priority {
 	}
 
 	// Exploitation.
-	p.Exploitation = "none"
+	p.Exploitation = ExploitationNone
 	if in.InKEV {
-		p.Exploitation = "active"
+		p.Exploitation = ExploitationActive
 		text := "in KEV since " + in.KEVDateAdded
 		if in.KEVDueDate != "" {
 			text += ", federal due date " + in.KEVDueDate
@@ -169,8 +200,8 @@ func Prioritize(in PriorityInput) Priority {
 	if in.HasEPSS {
 		pct := int(math.Floor(in.EPSSPercentile * 100))
 		add("epss", int(math.Round(in.EPSS*20)), "EPSS %s (%s percentile)", trimFloat(in.EPSS), ordinal(pct))
-		if p.Exploitation == "none" && (in.EPSS >= EPSSLikely || in.EPSSPercentile >= 0.95) {
-			p.Exploitation = "likely"
+		if p.Exploitation == ExploitationNone && (in.EPSS >= EPSSLikely || in.EPSSPercentile >= 0.95) {
+			p.Exploitation = ExploitationLikely
 		}
 	} else {
 		add("epss", 0, "no EPSS score")
@@ -218,11 +249,11 @@ func Prioritize(in PriorityInput) Priority {
 	}
 	switch {
 	case in.SafetyRole || crit >= 4 || in.ZoneSLT >= 4:
-		p.Impact = "high"
+		p.Impact = ImpactHigh
 	case crit == 3 || in.ZoneSLT == 3:
-		p.Impact = "medium"
+		p.Impact = ImpactMedium
 	default:
-		p.Impact = "low"
+		p.Impact = ImpactLow
 	}
 
 	// Remedy.
@@ -235,16 +266,16 @@ func Prioritize(in PriorityInput) Priority {
 		add("patch", 0, "no qualified patch yet")
 	}
 
-	exposed, highImpact := p.Exposure != ExposureSmall, p.Impact == "high"
+	exposed, highImpact := p.Exposure != ExposureSmall, p.Impact == ImpactHigh
 	switch {
-	case p.Exploitation == "active" && (exposed || highImpact),
-		p.Exploitation == "likely" && p.Exposure == ExposureOpen && highImpact:
+	case p.Exploitation == ExploitationActive && (exposed || highImpact),
+		p.Exploitation == ExploitationLikely && p.Exposure == ExposureOpen && highImpact:
 		p.Decision = DecisionAct
-	case p.Exploitation == "active",
-		p.Exploitation == "likely" && (exposed || highImpact),
+	case p.Exploitation == ExploitationActive,
+		p.Exploitation == ExploitationLikely && (exposed || highImpact),
 		in.CVSS >= 9 && p.Exposure == ExposureOpen:
 		p.Decision = DecisionAttend
-	case p.Exploitation == "likely",
+	case p.Exploitation == ExploitationLikely,
 		in.CVSS >= 7 && (exposed || highImpact):
 		p.Decision = DecisionTrackStar
 	default:

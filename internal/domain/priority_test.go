@@ -13,9 +13,9 @@ func TestPrioritize(t *testing.T) {
 		in           PriorityInput
 		decision     PriorityDecision
 		points       int
-		exploitation string
-		exposure     string
-		impact       string
+		exploitation Exploitation
+		exposure     Exposure
+		impact       Impact
 		factors      []string // texts that must be among the factors
 	}{
 		{
