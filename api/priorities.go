@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -125,11 +126,11 @@ func (s *server) fetchExploitation(source exploitation.Source) http.HandlerFunc 
 		h.Write(raw)
 		origin := in.URL
 		if source == exploitation.SourceKEV {
-			cat, err := exploitation.ParseKEV(strings.NewReader(string(raw)), 0)
+			cat, err := exploitation.ParseKEV(bytes.NewReader(raw), 0)
 			s.storeKEV(w, r, cat, err, origin, h)
 			return
 		}
-		file, err := exploitation.ParseEPSS(strings.NewReader(string(raw)), 0)
+		file, err := exploitation.ParseEPSS(bytes.NewReader(raw), 0)
 		s.storeEPSS(w, r, file, err, origin, h)
 	}
 }
@@ -276,6 +277,25 @@ func (s *server) conduitsOf(ctx context.Context, zoneID string) (conduitsDoc, er
 	}
 	byID := zonesByID(zones)
 	return conduitsDoc{ZoneID: z.ID, SLT: z.SLT, Conduits: cs, Exposed: exposed(z, cs, byID)}, nil
+}
+
+// zoneWithConduits is one zone as GET /api/v1/zones/{zoneID} shows it: with its conduits.
+type zoneWithConduits struct {
+	store.Zone
+	Conduits []store.Conduit `json:"conduits" doc:"What the zone's conduits reach (PUT /api/v1/zones/{zoneID}/conduits)"`
+	Exposed  bool            `json:"exposed" doc:"A conduit reaches an outside network or a zone of a lower SL-T"`
+}
+
+func (s *server) zoneAnswer(ctx context.Context, zoneID string) (zoneWithConduits, error) {
+	z, err := s.Store.Zone(ctx, zoneID)
+	if err != nil {
+		return zoneWithConduits{}, err
+	}
+	c, err := s.conduitsOf(ctx, zoneID)
+	if err != nil {
+		return zoneWithConduits{}, err
+	}
+	return zoneWithConduits{Zone: z, Conduits: c.Conduits, Exposed: c.Exposed}, nil
 }
 
 func zonesByID(zones []store.Zone) map[string]store.Zone {

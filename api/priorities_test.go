@@ -202,6 +202,20 @@ func testExploitationAndPriorities(t *testing.T, opt envOptions) {
 		if code := e.call("GET", "/api/v1/zones/zone_process/conduits", e.tokens.Safety, nil, &doc); code != http.StatusOK || doc.Exposed || len(doc.Conduits) != 0 {
 			t.Errorf("an isolated zone: %d %+v", code, doc)
 		}
+		var zone struct {
+			ID       string `json:"id"`
+			SLT      int    `json:"sl_t"`
+			Exposed  bool   `json:"exposed"`
+			Conduits []struct {
+				Kind        string `json:"kind"`
+				ZoneID      string `json:"zone_id"`
+				Description string `json:"description"`
+			} `json:"conduits"`
+		}
+		if code := e.call("GET", "/api/v1/zones/zone_safety", e.tokens.Auditor, nil, &zone); code != http.StatusOK || !zone.Exposed || zone.SLT != 4 ||
+			len(zone.Conduits) != 1 || zone.Conduits[0].ZoneID != "zone_dmz" || zone.Conduits[0].Description != "firewall SIS-FW1" {
+			t.Errorf("the zone shows its conduits: %d %+v", code, zone)
+		}
 		if n := e.auditCount("zone.conduits_set"); n != 1 {
 			t.Errorf("%d zone.conduits_set events, want 1", n)
 		}

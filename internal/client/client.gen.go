@@ -4532,6 +4532,23 @@ type ZonePage struct {
 	Next  *string `json:"next,omitempty"`
 }
 
+// ZoneWithConduits defines model for ZoneWithConduits.
+type ZoneWithConduits struct {
+	// Conduits What the zone's conduits reach (PUT /api/v1/zones/{zoneID}/conduits)
+	Conduits  []Conduit `json:"conduits"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// Exposed A conduit reaches an outside network or a zone of a lower SL-T
+	Exposed   bool      `json:"exposed"`
+	Id        string    `json:"id"`
+	Name      string    `json:"name"`
+	SiteId    string    `json:"site_id"`
+	SlT       int64     `json:"sl_t"`
+	TestBench bool      `json:"test_bench"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Window    Window    `json:"window"`
+}
+
 // Forbidden An RFC 9457 problem. Its type is stable per fault: urn:otpatch:problem:bad-request, urn:otpatch:problem:conflict, urn:otpatch:problem:forbidden, urn:otpatch:problem:internal, urn:otpatch:problem:invalid, urn:otpatch:problem:method-not-allowed, urn:otpatch:problem:not-found, urn:otpatch:problem:too-large, urn:otpatch:problem:too-many-requests, urn:otpatch:problem:unauthenticated, urn:otpatch:problem:unavailable, urn:otpatch:problem:unsupported-media-type, or urn:otpatch:problem:RULE for a refusal by a named rule (the rule field).
 type Forbidden = Problem
 
@@ -30623,7 +30640,7 @@ type GetZoneResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *Zone
+	JSON200 *ZoneWithConduits
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthenticated
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -30641,7 +30658,7 @@ type GetZoneResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetZoneResponse) GetJSON200() *Zone {
+func (r GetZoneResponse) GetJSON200() *ZoneWithConduits {
 	return r.JSON200
 }
 
@@ -44952,7 +44969,7 @@ func ParseGetZoneResponse(rsp *http.Response) (*GetZoneResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest Zone
+		var dest ZoneWithConduits
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
