@@ -398,7 +398,7 @@ func (s *server) listZones(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) getZone(w http.ResponseWriter, r *http.Request) {
-	z, err := s.Store.Zone(r.Context(), chi.URLParam(r, "zoneID"))
+	z, err := s.zoneAnswer(r.Context(), chi.URLParam(r, "zoneID"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -750,7 +750,7 @@ func (s *server) inventoryOperations() []operation {
 			Description: "The site must exist; a name the site already uses is refused with 409. " + neverOpens, Allow: engineers,
 			Body: zoneRequest{}, Answers: []answer{created(store.Zone{})}, Handle: s.createZone},
 		{Method: "GET", Path: "/api/v1/zones/{zoneID}", ID: "getZone", Tag: "Inventory", Summary: "Show a zone",
-			Allow: staff, Answers: []answer{ok(store.Zone{})}, Handle: s.getZone},
+			Allow: staff, Answers: []answer{ok(zoneWithConduits{})}, Handle: s.getZone},
 		{Method: "PUT", Path: "/api/v1/zones/{zoneID}/window", ID: "setZoneWindow", Tag: "Inventory", Summary: "Replace a zone's maintenance window",
 			Description: "Answers with the zone as stored (its new updated_at). Every campaign that has not ended and has an asset in the zone gets the new window in its plan and a new plan digest: one waiting for the old window wakes up, and one that was approved asks for approval of the new plan. " + neverOpens,
 			Allow:       engineers, Body: domain.Window{}, Answers: []answer{ok(store.Zone{})}, Handle: s.setZoneWindow},

@@ -132,6 +132,7 @@ var tags = []struct{ Name, Desc string }{
 	{"Compliance", "Patch status, evaluations and deadlines an auditor asks for"},
 	{"Agents", "Pull agents on the devices"},
 	{"Transfers", "Signed transfer bundles to and from air-gapped sites"},
+	{"Exploitation", "Known exploited vulnerabilities, EPSS scores and the priorities they give"},
 }
 
 // allOperations lists every operation, feature by feature.
@@ -147,6 +148,7 @@ func (s *server) allOperations() []operation {
 		s.auditOperations(), s.auditExportOperations(), s.auditLogOperations(), s.complianceOperations(),
 		s.agentOperations(), s.transferOperations(),
 		s.decisionOperations(),
+		s.priorityOperations(),
 	} {
 		ops = append(ops, group...)
 	}

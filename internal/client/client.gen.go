@@ -573,6 +573,60 @@ func (e CampaignSummaryStatus) Valid() bool {
 	}
 }
 
+// Defines values for ConduitKind.
+const (
+	ConduitKindEnterprise   ConduitKind = "enterprise"
+	ConduitKindInternet     ConduitKind = "internet"
+	ConduitKindRemoteAccess ConduitKind = "remote_access"
+	ConduitKindVendor       ConduitKind = "vendor"
+	ConduitKindZone         ConduitKind = "zone"
+)
+
+// Valid indicates whether the value is a known member of the ConduitKind enum.
+func (e ConduitKind) Valid() bool {
+	switch e {
+	case ConduitKindEnterprise:
+		return true
+	case ConduitKindInternet:
+		return true
+	case ConduitKindRemoteAccess:
+		return true
+	case ConduitKindVendor:
+		return true
+	case ConduitKindZone:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConduitInputKind.
+const (
+	ConduitInputKindEnterprise   ConduitInputKind = "enterprise"
+	ConduitInputKindInternet     ConduitInputKind = "internet"
+	ConduitInputKindRemoteAccess ConduitInputKind = "remote_access"
+	ConduitInputKindVendor       ConduitInputKind = "vendor"
+	ConduitInputKindZone         ConduitInputKind = "zone"
+)
+
+// Valid indicates whether the value is a known member of the ConduitInputKind enum.
+func (e ConduitInputKind) Valid() bool {
+	switch e {
+	case ConduitInputKindEnterprise:
+		return true
+	case ConduitInputKindInternet:
+		return true
+	case ConduitInputKindRemoteAccess:
+		return true
+	case ConduitInputKindVendor:
+		return true
+	case ConduitInputKindZone:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for DecisionControlKind.
 const (
 	DecisionControlKindDisabledService  DecisionControlKind = "disabled_service"
@@ -765,6 +819,24 @@ func (e EvaluationInputDecision) Valid() bool {
 	}
 }
 
+// Defines values for ExploitationImportSource.
+const (
+	Epss ExploitationImportSource = "epss"
+	Kev  ExploitationImportSource = "kev"
+)
+
+// Valid indicates whether the value is a known member of the ExploitationImportSource enum.
+func (e ExploitationImportSource) Valid() bool {
+	switch e {
+	case Epss:
+		return true
+	case Kev:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GrantRole.
 const (
 	GrantRoleAdmin    GrantRole = "admin"
@@ -840,6 +912,24 @@ func (e GrantInputRole) Valid() bool {
 	case GrantInputRoleSafety:
 		return true
 	case GrantInputRoleVendor:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ImportAnswerOutcome.
+const (
+	ImportAnswerOutcomeImported  ImportAnswerOutcome = "imported"
+	ImportAnswerOutcomeUnchanged ImportAnswerOutcome = "unchanged"
+)
+
+// Valid indicates whether the value is a known member of the ImportAnswerOutcome enum.
+func (e ImportAnswerOutcome) Valid() bool {
+	switch e {
+	case ImportAnswerOutcomeImported:
+		return true
+	case ImportAnswerOutcomeUnchanged:
 		return true
 	default:
 		return false
@@ -1194,6 +1284,93 @@ func (e PlanWaiverRole) Valid() bool {
 	case PlanWaiverRoleSafety:
 		return true
 	case PlanWaiverRoleVendor:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PriorityRowDecision.
+const (
+	PriorityRowDecisionAct    PriorityRowDecision = "act"
+	PriorityRowDecisionAttend PriorityRowDecision = "attend"
+	PriorityRowDecisionTrack  PriorityRowDecision = "track*"
+	PriorityRowDecisionTrack1 PriorityRowDecision = "track"
+)
+
+// Valid indicates whether the value is a known member of the PriorityRowDecision enum.
+func (e PriorityRowDecision) Valid() bool {
+	switch e {
+	case PriorityRowDecisionAct:
+		return true
+	case PriorityRowDecisionAttend:
+		return true
+	case PriorityRowDecisionTrack:
+		return true
+	case PriorityRowDecisionTrack1:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PriorityRowExploitation.
+const (
+	PriorityRowExploitationActive PriorityRowExploitation = "active"
+	PriorityRowExploitationLikely PriorityRowExploitation = "likely"
+	PriorityRowExploitationNone   PriorityRowExploitation = "none"
+)
+
+// Valid indicates whether the value is a known member of the PriorityRowExploitation enum.
+func (e PriorityRowExploitation) Valid() bool {
+	switch e {
+	case PriorityRowExploitationActive:
+		return true
+	case PriorityRowExploitationLikely:
+		return true
+	case PriorityRowExploitationNone:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PriorityRowExposure.
+const (
+	PriorityRowExposureControlled PriorityRowExposure = "controlled"
+	PriorityRowExposureOpen       PriorityRowExposure = "open"
+	PriorityRowExposureSmall      PriorityRowExposure = "small"
+)
+
+// Valid indicates whether the value is a known member of the PriorityRowExposure enum.
+func (e PriorityRowExposure) Valid() bool {
+	switch e {
+	case PriorityRowExposureControlled:
+		return true
+	case PriorityRowExposureOpen:
+		return true
+	case PriorityRowExposureSmall:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PriorityRowImpact.
+const (
+	High   PriorityRowImpact = "high"
+	Low    PriorityRowImpact = "low"
+	Medium PriorityRowImpact = "medium"
+)
+
+// Valid indicates whether the value is a known member of the PriorityRowImpact enum.
+func (e PriorityRowImpact) Valid() bool {
+	switch e {
+	case High:
+		return true
+	case Low:
+		return true
+	case Medium:
 		return true
 	default:
 		return false
@@ -1974,6 +2151,30 @@ func (e ListPatchesParamsStatus) Valid() bool {
 	case ListPatchesParamsStatusRejected:
 		return true
 	case ListPatchesParamsStatusSubmitted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListPrioritiesParamsDecision.
+const (
+	ListPrioritiesParamsDecisionAct    ListPrioritiesParamsDecision = "act"
+	ListPrioritiesParamsDecisionAttend ListPrioritiesParamsDecision = "attend"
+	ListPrioritiesParamsDecisionTrack  ListPrioritiesParamsDecision = "track*"
+	ListPrioritiesParamsDecisionTrack1 ListPrioritiesParamsDecision = "track"
+)
+
+// Valid indicates whether the value is a known member of the ListPrioritiesParamsDecision enum.
+func (e ListPrioritiesParamsDecision) Valid() bool {
+	switch e {
+	case ListPrioritiesParamsDecisionAct:
+		return true
+	case ListPrioritiesParamsDecisionAttend:
+		return true
+	case ListPrioritiesParamsDecisionTrack:
+		return true
+	case ListPrioritiesParamsDecisionTrack1:
 		return true
 	default:
 		return false
@@ -2896,6 +3097,52 @@ type ComplianceItemReportPage struct {
 	Next *string `json:"next,omitempty"`
 }
 
+// Conduit defines model for Conduit.
+type Conduit struct {
+	// Description What the conduit is (a firewall, a data diode, a jump host), at most 500 characters
+	Description *string `json:"description,omitempty"`
+
+	// Kind zone (another zone of the inventory), or the outside network it reaches: enterprise, remote_access, internet or vendor
+	Kind ConduitKind `json:"kind"`
+
+	// ZoneId With kind zone: the zone it reaches
+	ZoneId *string `json:"zone_id,omitempty"`
+}
+
+// ConduitKind zone (another zone of the inventory), or the outside network it reaches: enterprise, remote_access, internet or vendor
+type ConduitKind string
+
+// ConduitInput defines model for ConduitInput.
+type ConduitInput struct {
+	// Description What the conduit is (a firewall, a data diode, a jump host), at most 500 characters
+	Description *string `json:"description,omitempty"`
+
+	// Kind zone (another zone of the inventory), or the outside network it reaches: enterprise, remote_access, internet or vendor
+	Kind *ConduitInputKind `json:"kind,omitempty"`
+
+	// ZoneId With kind zone: the zone it reaches
+	ZoneId *string `json:"zone_id,omitempty"`
+}
+
+// ConduitInputKind zone (another zone of the inventory), or the outside network it reaches: enterprise, remote_access, internet or vendor
+type ConduitInputKind string
+
+// Conduits defines model for Conduits.
+type Conduits struct {
+	Conduits []Conduit `json:"conduits"`
+
+	// Exposed A conduit reaches an outside network or a zone of a lower SL-T
+	Exposed bool   `json:"exposed"`
+	SlT     int64  `json:"sl_t"`
+	ZoneId  string `json:"zone_id"`
+}
+
+// ConduitsInput defines model for ConduitsInput.
+type ConduitsInput struct {
+	// Conduits Every conduit of the zone (at most 50); an empty list says the zone has none
+	Conduits *[]ConduitInput `json:"conduits"`
+}
+
 // ConsistencyProof defines model for ConsistencyProof.
 type ConsistencyProof struct {
 	From int64 `json:"from"`
@@ -3014,6 +3261,13 @@ type DeploymentLogLinePage struct {
 	Next  *string             `json:"next,omitempty"`
 }
 
+// EPSSScore defines model for EPSSScore.
+type EPSSScore struct {
+	Cve        string  `json:"cve"`
+	Epss       float32 `json:"epss"`
+	Percentile float32 `json:"percentile"`
+}
+
 // Endpoint defines model for Endpoint.
 type Endpoint struct {
 	Address     *string   `json:"address,omitempty"`
@@ -3080,6 +3334,42 @@ type EventPage struct {
 	Next  *string `json:"next,omitempty"`
 }
 
+// Exploitation defines model for Exploitation.
+type Exploitation struct {
+	// Decisions The priority decisions, most urgent first, with the word and tone to show
+	Decisions []StateInfo `json:"decisions"`
+
+	// Imports The current import of each source that has one: kev, then epss
+	Imports []ExploitationImport `json:"imports"`
+}
+
+// ExploitationImport defines model for ExploitationImport.
+type ExploitationImport struct {
+	// Entries How many CVEs the import holds
+	Entries    int64     `json:"entries"`
+	Id         string    `json:"id"`
+	ImportedAt time.Time `json:"imported_at"`
+	ImportedBy string    `json:"imported_by"`
+
+	// Origin The URL it was fetched from, or "file" when it was sent
+	Origin string `json:"origin"`
+
+	// ReleasedAt The KEV dateReleased, or the EPSS score_date
+	ReleasedAt time.Time `json:"released_at"`
+
+	// Sha256 SHA-256 of the file as sent or fetched
+	Sha256 string `json:"sha256"`
+
+	// Source kev (CISA Known Exploited Vulnerabilities) or epss (FIRST EPSS scores)
+	Source ExploitationImportSource `json:"source"`
+
+	// Version The KEV catalogVersion, or the EPSS model_version
+	Version string `json:"version"`
+}
+
+// ExploitationImportSource kev (CISA Known Exploited Vulnerabilities) or epss (FIRST EPSS scores)
+type ExploitationImportSource string
+
 // ExtensionDecisionInput defines model for ExtensionDecisionInput.
 type ExtensionDecisionInput struct {
 	// Reason Why it was decided so
@@ -3093,6 +3383,18 @@ type ExtensionInput struct {
 
 	// Reason Why the plan needs more time
 	Reason string `json:"reason"`
+}
+
+// Factor defines model for Factor.
+type Factor struct {
+	// Kind What the factor is about: kev, epss, cvss, exposure, slt, criticality, safety, patch
+	Kind string `json:"kind"`
+
+	// Points Points it adds to the rank
+	Points int64 `json:"points"`
+
+	// Text The reason in words
+	Text string `json:"text"`
 }
 
 // Faults defines model for Faults.
@@ -3111,6 +3413,12 @@ type FaultsInput struct {
 	Hang          *bool `json:"hang,omitempty"`
 	RestoreFail   *bool `json:"restore_fail,omitempty"`
 	VerifyFail    *bool `json:"verify_fail,omitempty"`
+}
+
+// FetchInput defines model for FetchInput.
+type FetchInput struct {
+	// Url An https:// URL (at most 2000 characters), verified against the server's trust roots
+	Url string `json:"url"`
 }
 
 // Grant defines model for Grant.
@@ -3154,6 +3462,17 @@ type GrantPage struct {
 type Health struct {
 	Status string `json:"status"`
 }
+
+// ImportAnswer defines model for ImportAnswer.
+type ImportAnswer struct {
+	Import ExploitationImport `json:"import"`
+
+	// Outcome imported: this file is now the current data; unchanged: it was imported before and nothing changed
+	Outcome ImportAnswerOutcome `json:"outcome"`
+}
+
+// ImportAnswerOutcome imported: this file is now the current data; unchanged: it was imported before and nothing changed
+type ImportAnswerOutcome string
 
 // ImportResult defines model for ImportResult.
 type ImportResult struct {
@@ -3234,6 +3553,16 @@ type JobSigningKey struct {
 	Fingerprint string    `json:"fingerprint"`
 	Pem         string    `json:"pem"`
 	PublicKey   string    `json:"public_key"`
+}
+
+// KevSummary defines model for KevSummary.
+type KevSummary struct {
+	DateAdded string `json:"date_added"`
+	DueDate   string `json:"due_date"`
+
+	// Ransomware CISA knows the CVE used in ransomware campaigns
+	Ransomware     bool   `json:"ransomware"`
+	RequiredAction string `json:"required_action"`
 }
 
 // LiveAsset defines model for LiveAsset.
@@ -3677,6 +4006,66 @@ type Policy struct {
 	//
 	// Example: PT4H
 	Ttl openapi_types.Duration `json:"ttl"`
+}
+
+// PriorityRow defines model for PriorityRow.
+type PriorityRow struct {
+	// AdvisoryId The advisory that names the CVE for the asset (of several, the one with the highest CVSS)
+	AdvisoryId string              `json:"advisory_id"`
+	AssetId    string              `json:"asset_id"`
+	AssetName  string              `json:"asset_name"`
+	Cve        string              `json:"cve"`
+	Cvss       float32             `json:"cvss"`
+	Decision   PriorityRowDecision `json:"decision"`
+
+	// Epss The CVE's current EPSS score; null when the current import has none
+	Epss *EPSSScore `json:"epss"`
+
+	// Exploitation active (in KEV), likely (EPSS) or none
+	Exploitation PriorityRowExploitation `json:"exploitation"`
+
+	// Exposure open, controlled or small: what the zone's conduits reach
+	Exposure PriorityRowExposure `json:"exposure"`
+
+	// Factors Why this rank: each reason with the points it adds
+	Factors []Factor `json:"factors"`
+
+	// Impact high, medium or low: the asset's criticality, safety role and zone SL-T
+	Impact PriorityRowImpact `json:"impact"`
+
+	// Kev The CVE's entry in the current KEV catalog; null when it is not listed
+	Kev *KevSummary `json:"kev"`
+
+	// Patch The qualified patch that fixes the asset; null when there is none
+	Patch *PatchLink `json:"patch"`
+
+	// Points 0 to 105: orders the rows within a decision, more first
+	Points int64 `json:"points"`
+
+	// Rank The row's place in the whole ordered list, with the filters applied (1 is the most urgent)
+	Rank       int64  `json:"rank"`
+	SiteId     string `json:"site_id"`
+	TrackingId string `json:"tracking_id"`
+	ZoneId     string `json:"zone_id"`
+	ZoneName   string `json:"zone_name"`
+}
+
+// PriorityRowDecision defines model for PriorityRow.Decision.
+type PriorityRowDecision string
+
+// PriorityRowExploitation active (in KEV), likely (EPSS) or none
+type PriorityRowExploitation string
+
+// PriorityRowExposure open, controlled or small: what the zone's conduits reach
+type PriorityRowExposure string
+
+// PriorityRowImpact high, medium or low: the asset's criticality, safety role and zone SL-T
+type PriorityRowImpact string
+
+// PriorityRowPage defines model for PriorityRowPage.
+type PriorityRowPage struct {
+	Items []PriorityRow `json:"items"`
+	Next  *string       `json:"next,omitempty"`
 }
 
 // Problem An RFC 9457 problem. Its type is stable per fault: urn:otpatch:problem:bad-request, urn:otpatch:problem:conflict, urn:otpatch:problem:forbidden, urn:otpatch:problem:internal, urn:otpatch:problem:invalid, urn:otpatch:problem:method-not-allowed, urn:otpatch:problem:not-found, urn:otpatch:problem:too-large, urn:otpatch:problem:too-many-requests, urn:otpatch:problem:unauthenticated, urn:otpatch:problem:unavailable, urn:otpatch:problem:unsupported-media-type, or urn:otpatch:problem:RULE for a refusal by a named rule (the rule field).
@@ -4580,6 +4969,23 @@ type ZonePage struct {
 	Next  *string `json:"next,omitempty"`
 }
 
+// ZoneWithConduits defines model for ZoneWithConduits.
+type ZoneWithConduits struct {
+	// Conduits What the zone's conduits reach (PUT /api/v1/zones/{zoneID}/conduits)
+	Conduits  []Conduit `json:"conduits"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// Exposed A conduit reaches an outside network or a zone of a lower SL-T
+	Exposed   bool      `json:"exposed"`
+	Id        string    `json:"id"`
+	Name      string    `json:"name"`
+	SiteId    string    `json:"site_id"`
+	SlT       int64     `json:"sl_t"`
+	TestBench bool      `json:"test_bench"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Window    Window    `json:"window"`
+}
+
 // Forbidden An RFC 9457 problem. Its type is stable per fault: urn:otpatch:problem:bad-request, urn:otpatch:problem:conflict, urn:otpatch:problem:forbidden, urn:otpatch:problem:internal, urn:otpatch:problem:invalid, urn:otpatch:problem:method-not-allowed, urn:otpatch:problem:not-found, urn:otpatch:problem:too-large, urn:otpatch:problem:too-many-requests, urn:otpatch:problem:unauthenticated, urn:otpatch:problem:unavailable, urn:otpatch:problem:unsupported-media-type, or urn:otpatch:problem:RULE for a refusal by a named rule (the rule field).
 type Forbidden = Problem
 
@@ -4964,6 +5370,9 @@ type ListDecisionsParamsKind string
 // ListDecisionsParamsState defines parameters for ListDecisions.
 type ListDecisionsParamsState string
 
+// ImportKEVJSONBody defines parameters for ImportKEV.
+type ImportKEVJSONBody = map[string]interface{}
+
 // ListGrantsParams defines parameters for ListGrants.
 type ListGrantsParams struct {
 	// Limit How many items to answer (default 100)
@@ -5041,6 +5450,30 @@ type CompletePatchUpload201JSONResponseBody struct {
 type GetPatch200JSONResponseBody struct {
 	union json.RawMessage
 }
+
+// ListPrioritiesParams defines parameters for ListPriorities.
+type ListPrioritiesParams struct {
+	// Limit How many items to answer (default 100)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// After The next cursor of the previous page; left out for the first page
+	After *string `form:"after,omitempty" json:"after,omitempty"`
+
+	// Decision Only rows of this decision
+	Decision *ListPrioritiesParamsDecision `form:"decision,omitempty" json:"decision,omitempty"`
+
+	// ZoneId Only assets of this zone
+	ZoneId *string `form:"zone_id,omitempty" json:"zone_id,omitempty"`
+
+	// AssetId Only this asset
+	AssetId *string `form:"asset_id,omitempty" json:"asset_id,omitempty"`
+
+	// Cve Only this CVE (CVE-2024-12345)
+	Cve *string `form:"cve,omitempty" json:"cve,omitempty"`
+}
+
+// ListPrioritiesParamsDecision defines parameters for ListPriorities.
+type ListPrioritiesParamsDecision string
 
 // ListProductsParams defines parameters for ListProducts.
 type ListProductsParams struct {
@@ -5299,6 +5732,15 @@ type RequestExtensionJSONRequestBody = ExtensionInput
 // EvaluatePatchJSONRequestBody defines body for EvaluatePatch for application/json ContentType.
 type EvaluatePatchJSONRequestBody = EvaluationInput
 
+// FetchEPSSJSONRequestBody defines body for FetchEPSS for application/json ContentType.
+type FetchEPSSJSONRequestBody = FetchInput
+
+// ImportKEVJSONRequestBody defines body for ImportKEV for application/json ContentType.
+type ImportKEVJSONRequestBody = ImportKEVJSONBody
+
+// FetchKEVJSONRequestBody defines body for FetchKEV for application/json ContentType.
+type FetchKEVJSONRequestBody = FetchInput
+
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = PasswordChangeInput
 
@@ -5352,6 +5794,9 @@ type RevokeVendorKeyJSONRequestBody = RevokeKeyInput
 
 // CreateZoneJSONRequestBody defines body for CreateZone for application/json ContentType.
 type CreateZoneJSONRequestBody = ZoneInput
+
+// SetZoneConduitsJSONRequestBody defines body for SetZoneConduits for application/json ContentType.
+type SetZoneConduitsJSONRequestBody = ConduitsInput
 
 // SetZoneWindowJSONRequestBody defines body for SetZoneWindow for application/json ContentType.
 type SetZoneWindowJSONRequestBody = WindowInput
@@ -6528,6 +6973,92 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/decisions/{decisionID}/approve (the `ApproveDecision` operationId).
 	ApproveDecision(ctx context.Context, decisionID string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetExploitation Show the current KEV and EPSS imports with their dates and counts
+	//
+	// The current import of each source (what priorities are computed with): its version and release date, how many CVEs, where it came from and who imported it when.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/exploitation (the `GetExploitation` operationId).
+	GetExploitation(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ImportEPSSWithBody Import FIRST's EPSS scores from a file
+	//
+	// The body is the scores file as FIRST publishes it (epss_scores-YYYY-MM-DD.csv: the line #model_version:…,score_date:…, the header cve,epss,percentile, one row per CVE), as text/csv, plain or gzipped (told from its first bytes), at most 64 MiB and 1000000 rows (413, 422 beyond); its model_version and score_date date the import. A release newer than the current one replaces it (201, outcome imported); the same release (date and version) changes nothing (200, outcome unchanged); an older release, or another version of the same date, is refused (409) and the current data kept. A file that is not valid is refused (422) naming up to 20 faults, nothing imported. Every refusal is audited. To have the server download it, use POST /api/v1/exploitation/epss/fetch.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/exploitation/epss (the `ImportEPSS` operationId).
+	ImportEPSSWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// FetchEPSSWithBody Import FIRST's EPSS scores from a URL the server downloads
+	//
+	// The server downloads the scores (plain or gzipped, as https://epss.empiricalsecurity.com/epss_scores-current.csv.gz serves them) from the https:// URL and imports them as POST /api/v1/exploitation/epss does. A URL that is not https is refused (422); a download that fails answers 502 with the reason: import the file instead where the URL is not reachable.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/exploitation/epss/fetch (the `FetchEPSS` operationId).
+	FetchEPSSWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// FetchEPSS Import FIRST's EPSS scores from a URL the server downloads
+	//
+	// The server downloads the scores (plain or gzipped, as https://epss.empiricalsecurity.com/epss_scores-current.csv.gz serves them) from the https:// URL and imports them as POST /api/v1/exploitation/epss does. A URL that is not https is refused (422); a download that fails answers 502 with the reason: import the file instead where the URL is not reachable.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/exploitation/epss/fetch (the `FetchEPSS` operationId).
+	FetchEPSS(ctx context.Context, body FetchEPSSJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ImportKEVWithBody Import CISA's Known Exploited Vulnerabilities catalog from a file
+	//
+	// The body is the catalog as CISA publishes it (known_exploited_vulnerabilities.json: title, catalogVersion, dateReleased, count, vulnerabilities), as application/json, at most 64 MiB and 100000 entries (413, 422 beyond); its catalogVersion and dateReleased date the import. A release newer than the current one replaces it (201, outcome imported); the same release (date and version) changes nothing (200, outcome unchanged); an older release, or another version of the same date, is refused (409) and the current data kept. A file that is not valid is refused (422) naming up to 20 faults, nothing imported. Every refusal is audited. To have the server download it, use POST /api/v1/exploitation/kev/fetch.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/exploitation/kev (the `ImportKEV` operationId).
+	ImportKEVWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ImportKEV Import CISA's Known Exploited Vulnerabilities catalog from a file
+	//
+	// The body is the catalog as CISA publishes it (known_exploited_vulnerabilities.json: title, catalogVersion, dateReleased, count, vulnerabilities), as application/json, at most 64 MiB and 100000 entries (413, 422 beyond); its catalogVersion and dateReleased date the import. A release newer than the current one replaces it (201, outcome imported); the same release (date and version) changes nothing (200, outcome unchanged); an older release, or another version of the same date, is refused (409) and the current data kept. A file that is not valid is refused (422) naming up to 20 faults, nothing imported. Every refusal is audited. To have the server download it, use POST /api/v1/exploitation/kev/fetch.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/exploitation/kev (the `ImportKEV` operationId).
+	ImportKEV(ctx context.Context, body ImportKEVJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// FetchKEVWithBody Import CISA's KEV catalog from a URL the server downloads
+	//
+	// The server downloads the catalog from the https:// URL (its trust roots are the system's; at most 2 minutes) and imports it as POST /api/v1/exploitation/kev does, with the URL as its origin. A URL that is not https is refused (422); a download that fails answers 502 with the reason: import the file instead where the URL is not reachable.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/exploitation/kev/fetch (the `FetchKEV` operationId).
+	FetchKEVWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// FetchKEV Import CISA's KEV catalog from a URL the server downloads
+	//
+	// The server downloads the catalog from the https:// URL (its trust roots are the system's; at most 2 minutes) and imports it as POST /api/v1/exploitation/kev does, with the URL as its origin. A URL that is not https is refused (422); a download that fails answers 502 with the reason: import the file instead where the URL is not reachable.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/exploitation/kev/fetch (the `FetchKEV` operationId).
+	FetchKEV(ctx context.Context, body FetchKEVJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListGrants List role grants
 	//
 	// Every grant, oldest first, with its user's username and its state: pending (waiting for a second admin), active or ended.
@@ -6719,6 +7250,15 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/patches/{patchID}/manifest (the `GetPatchManifest` operationId).
 	GetPatchManifest(ctx context.Context, patchID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListPriorities List every (asset, vulnerability) the ingested advisories hit, most urgent first, with why
+	//
+	// Each CVE an ingested advisory names for an inventory asset gets a decision (act, attend, track*, track) and points from its CVSS, EPSS score, KEV listing and ransomware use, the zone's SL-T and conduits, the asset's criticality and safety role, and whether a qualified patch fixes it; the rule is documented in docs/priorities.md. Ordered by decision, then points, CVSS, EPSS, CVE and asset id. Filters narrow the list (rank counts within it); a zone_id or asset_id of nothing answers an empty page; a decision or cve that is not one is refused (422).
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/priorities (the `ListPriorities` operationId).
+	ListPriorities(ctx context.Context, params *ListPrioritiesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListProducts List the product catalogue
 	//
@@ -7268,6 +7808,37 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/zones/{zoneID} (the `GetZone` operationId).
 	GetZone(ctx context.Context, zoneID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetZoneConduits Show what a zone's conduits reach, and whether that exposes it
+	//
+	// A zone is exposed when a conduit reaches an outside network (enterprise, remote_access, internet, vendor) or a zone of a lower SL-T.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/zones/{zoneID}/conduits (the `GetZoneConduits` operationId).
+	GetZoneConduits(ctx context.Context, zoneID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SetZoneConduitsWithBody Replace a zone's conduits
+	//
+	// The list replaces the zone's conduits (an empty list: none). Each reaches another zone (kind zone with its zone_id) or an outside network by kind. An unknown kind or zone, a conduit to the zone itself, the same conduit twice or more than 50 are refused (422) naming each; the change is audited (zone.conduits_set) with the previous list.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /api/v1/zones/{zoneID}/conduits (the `SetZoneConduits` operationId).
+	SetZoneConduitsWithBody(ctx context.Context, zoneID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SetZoneConduits Replace a zone's conduits
+	//
+	// The list replaces the zone's conduits (an empty list: none). Each reaches another zone (kind zone with its zone_id) or an outside network by kind. An unknown kind or zone, a conduit to the zone itself, the same conduit twice or more than 50 are refused (422) naming each; the change is audited (zone.conduits_set) with the previous list.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /api/v1/zones/{zoneID}/conduits (the `SetZoneConduits` operationId).
+	SetZoneConduits(ctx context.Context, zoneID string, body SetZoneConduitsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SetZoneWindowWithBody Replace a zone's maintenance window
 	//
@@ -8901,6 +9472,172 @@ func (c *Client) ApproveDecision(ctx context.Context, decisionID string, reqEdit
 	return c.Client.Do(req)
 }
 
+// GetExploitation Show the current KEV and EPSS imports with their dates and counts
+//
+// The current import of each source (what priorities are computed with): its version and release date, how many CVEs, where it came from and who imported it when.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/exploitation (the `GetExploitation` operationId).
+func (c *Client) GetExploitation(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetExploitationRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ImportEPSSWithBody Import FIRST's EPSS scores from a file
+//
+// The body is the scores file as FIRST publishes it (epss_scores-YYYY-MM-DD.csv: the line #model_version:…,score_date:…, the header cve,epss,percentile, one row per CVE), as text/csv, plain or gzipped (told from its first bytes), at most 64 MiB and 1000000 rows (413, 422 beyond); its model_version and score_date date the import. A release newer than the current one replaces it (201, outcome imported); the same release (date and version) changes nothing (200, outcome unchanged); an older release, or another version of the same date, is refused (409) and the current data kept. A file that is not valid is refused (422) naming up to 20 faults, nothing imported. Every refusal is audited. To have the server download it, use POST /api/v1/exploitation/epss/fetch.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/exploitation/epss (the `ImportEPSS` operationId).
+func (c *Client) ImportEPSSWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewImportEPSSRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// FetchEPSSWithBody Import FIRST's EPSS scores from a URL the server downloads
+//
+// The server downloads the scores (plain or gzipped, as https://epss.empiricalsecurity.com/epss_scores-current.csv.gz serves them) from the https:// URL and imports them as POST /api/v1/exploitation/epss does. A URL that is not https is refused (422); a download that fails answers 502 with the reason: import the file instead where the URL is not reachable.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/exploitation/epss/fetch (the `FetchEPSS` operationId).
+func (c *Client) FetchEPSSWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewFetchEPSSRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// FetchEPSS Import FIRST's EPSS scores from a URL the server downloads
+//
+// The server downloads the scores (plain or gzipped, as https://epss.empiricalsecurity.com/epss_scores-current.csv.gz serves them) from the https:// URL and imports them as POST /api/v1/exploitation/epss does. A URL that is not https is refused (422); a download that fails answers 502 with the reason: import the file instead where the URL is not reachable.
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/exploitation/epss/fetch (the `FetchEPSS` operationId).
+func (c *Client) FetchEPSS(ctx context.Context, body FetchEPSSJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewFetchEPSSRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ImportKEVWithBody Import CISA's Known Exploited Vulnerabilities catalog from a file
+//
+// The body is the catalog as CISA publishes it (known_exploited_vulnerabilities.json: title, catalogVersion, dateReleased, count, vulnerabilities), as application/json, at most 64 MiB and 100000 entries (413, 422 beyond); its catalogVersion and dateReleased date the import. A release newer than the current one replaces it (201, outcome imported); the same release (date and version) changes nothing (200, outcome unchanged); an older release, or another version of the same date, is refused (409) and the current data kept. A file that is not valid is refused (422) naming up to 20 faults, nothing imported. Every refusal is audited. To have the server download it, use POST /api/v1/exploitation/kev/fetch.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/exploitation/kev (the `ImportKEV` operationId).
+func (c *Client) ImportKEVWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewImportKEVRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ImportKEV Import CISA's Known Exploited Vulnerabilities catalog from a file
+//
+// The body is the catalog as CISA publishes it (known_exploited_vulnerabilities.json: title, catalogVersion, dateReleased, count, vulnerabilities), as application/json, at most 64 MiB and 100000 entries (413, 422 beyond); its catalogVersion and dateReleased date the import. A release newer than the current one replaces it (201, outcome imported); the same release (date and version) changes nothing (200, outcome unchanged); an older release, or another version of the same date, is refused (409) and the current data kept. A file that is not valid is refused (422) naming up to 20 faults, nothing imported. Every refusal is audited. To have the server download it, use POST /api/v1/exploitation/kev/fetch.
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/exploitation/kev (the `ImportKEV` operationId).
+func (c *Client) ImportKEV(ctx context.Context, body ImportKEVJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewImportKEVRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// FetchKEVWithBody Import CISA's KEV catalog from a URL the server downloads
+//
+// The server downloads the catalog from the https:// URL (its trust roots are the system's; at most 2 minutes) and imports it as POST /api/v1/exploitation/kev does, with the URL as its origin. A URL that is not https is refused (422); a download that fails answers 502 with the reason: import the file instead where the URL is not reachable.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/exploitation/kev/fetch (the `FetchKEV` operationId).
+func (c *Client) FetchKEVWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewFetchKEVRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// FetchKEV Import CISA's KEV catalog from a URL the server downloads
+//
+// The server downloads the catalog from the https:// URL (its trust roots are the system's; at most 2 minutes) and imports it as POST /api/v1/exploitation/kev does, with the URL as its origin. A URL that is not https is refused (422); a download that fails answers 502 with the reason: import the file instead where the URL is not reachable.
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/exploitation/kev/fetch (the `FetchKEV` operationId).
+func (c *Client) FetchKEV(ctx context.Context, body FetchKEVJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewFetchKEVRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListGrants List role grants
 //
 // Every grant, oldest first, with its user's username and its state: pending (waiting for a second admin), active or ended.
@@ -9283,6 +10020,25 @@ func (c *Client) GetPatch(ctx context.Context, patchID string, reqEditors ...Req
 // Corresponds with GET /api/v1/patches/{patchID}/manifest (the `GetPatchManifest` operationId).
 func (c *Client) GetPatchManifest(ctx context.Context, patchID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetPatchManifestRequest(c.Server, patchID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListPriorities List every (asset, vulnerability) the ingested advisories hit, most urgent first, with why
+//
+// Each CVE an ingested advisory names for an inventory asset gets a decision (act, attend, track*, track) and points from its CVSS, EPSS score, KEV listing and ransomware use, the zone's SL-T and conduits, the asset's criticality and safety role, and whether a qualified patch fixes it; the rule is documented in docs/priorities.md. Ordered by decision, then points, CVSS, EPSS, CVE and asset id. Filters narrow the list (rank counts within it); a zone_id or asset_id of nothing answers an empty page; a decision or cve that is not one is refused (422).
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/priorities (the `ListPriorities` operationId).
+func (c *Client) ListPriorities(ctx context.Context, params *ListPrioritiesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListPrioritiesRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -10402,6 +11158,67 @@ func (c *Client) CreateZone(ctx context.Context, body CreateZoneJSONRequestBody,
 // Corresponds with GET /api/v1/zones/{zoneID} (the `GetZone` operationId).
 func (c *Client) GetZone(ctx context.Context, zoneID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetZoneRequest(c.Server, zoneID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetZoneConduits Show what a zone's conduits reach, and whether that exposes it
+//
+// A zone is exposed when a conduit reaches an outside network (enterprise, remote_access, internet, vendor) or a zone of a lower SL-T.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/zones/{zoneID}/conduits (the `GetZoneConduits` operationId).
+func (c *Client) GetZoneConduits(ctx context.Context, zoneID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetZoneConduitsRequest(c.Server, zoneID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SetZoneConduitsWithBody Replace a zone's conduits
+//
+// The list replaces the zone's conduits (an empty list: none). Each reaches another zone (kind zone with its zone_id) or an outside network by kind. An unknown kind or zone, a conduit to the zone itself, the same conduit twice or more than 50 are refused (422) naming each; the change is audited (zone.conduits_set) with the previous list.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /api/v1/zones/{zoneID}/conduits (the `SetZoneConduits` operationId).
+func (c *Client) SetZoneConduitsWithBody(ctx context.Context, zoneID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetZoneConduitsRequestWithBody(c.Server, zoneID, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SetZoneConduits Replace a zone's conduits
+//
+// The list replaces the zone's conduits (an empty list: none). Each reaches another zone (kind zone with its zone_id) or an outside network by kind. An unknown kind or zone, a conduit to the zone itself, the same conduit twice or more than 50 are refused (422) naming each; the change is audited (zone.conduits_set) with the previous list.
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /api/v1/zones/{zoneID}/conduits (the `SetZoneConduits` operationId).
+func (c *Client) SetZoneConduits(ctx context.Context, zoneID string, body SetZoneConduitsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetZoneConduitsRequest(c.Server, zoneID, body)
 	if err != nil {
 		return nil, err
 	}
@@ -13982,6 +14799,182 @@ func NewApproveDecisionRequest(server string, decisionID string) (*http.Request,
 	return req, nil
 }
 
+// NewGetExploitationRequest constructs an http.Request for the GetExploitation method
+func NewGetExploitationRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/exploitation")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewImportEPSSRequestWithBody constructs an http.Request for the ImportEPSS method, with any body, and a specified content type
+func NewImportEPSSRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/exploitation/epss")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewFetchEPSSRequest calls the generic FetchEPSS builder with application/json body
+func NewFetchEPSSRequest(server string, body FetchEPSSJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewFetchEPSSRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewFetchEPSSRequestWithBody constructs an http.Request for the FetchEPSS method, with any body, and a specified content type
+func NewFetchEPSSRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/exploitation/epss/fetch")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewImportKEVRequest calls the generic ImportKEV builder with application/json body
+func NewImportKEVRequest(server string, body ImportKEVJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewImportKEVRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewImportKEVRequestWithBody constructs an http.Request for the ImportKEV method, with any body, and a specified content type
+func NewImportKEVRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/exploitation/kev")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewFetchKEVRequest calls the generic FetchKEV builder with application/json body
+func NewFetchKEVRequest(server string, body FetchKEVJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewFetchKEVRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewFetchKEVRequestWithBody constructs an http.Request for the FetchKEV method, with any body, and a specified content type
+func NewFetchKEVRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/exploitation/kev/fetch")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListGrantsRequest constructs an http.Request for the ListGrants method
 func NewListGrantsRequest(server string, params *ListGrantsParams) (*http.Request, error) {
 	var err error
@@ -14665,6 +15658,120 @@ func NewGetPatchManifestRequest(server string, patchID string) (*http.Request, e
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListPrioritiesRequest constructs an http.Request for the ListPriorities method
+func NewListPrioritiesRequest(server string, params *ListPrioritiesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/priorities")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Decision != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "decision", *params.Decision, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ZoneId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "zone_id", *params.ZoneId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.AssetId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "asset_id", *params.AssetId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cve != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cve", *params.Cve, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -16842,6 +17949,87 @@ func NewGetZoneRequest(server string, zoneID string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewGetZoneConduitsRequest constructs an http.Request for the GetZoneConduits method
+func NewGetZoneConduitsRequest(server string, zoneID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "zoneID", zoneID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/zones/%s/conduits", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSetZoneConduitsRequest calls the generic SetZoneConduits builder with application/json body
+func NewSetZoneConduitsRequest(server string, zoneID string, body SetZoneConduitsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSetZoneConduitsRequestWithBody(server, zoneID, "application/json", bodyReader)
+}
+
+// NewSetZoneConduitsRequestWithBody constructs an http.Request for the SetZoneConduits method, with any body, and a specified content type
+func NewSetZoneConduitsRequestWithBody(server string, zoneID string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "zoneID", zoneID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/zones/%s/conduits", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewSetZoneWindowRequest calls the generic SetZoneWindow builder with application/json body
 func NewSetZoneWindowRequest(server string, zoneID string, body SetZoneWindowJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -17916,6 +19104,94 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/decisions/{decisionID}/approve (the `ApproveDecision` operationId).
 	ApproveDecisionWithResponse(ctx context.Context, decisionID string, reqEditors ...RequestEditorFn) (*ApproveDecisionResponse, error)
 
+	// GetExploitationWithResponse Show the current KEV and EPSS imports with their dates and counts
+	//
+	// The current import of each source (what priorities are computed with): its version and release date, how many CVEs, where it came from and who imported it when.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/exploitation (the `GetExploitation` operationId).
+	GetExploitationWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetExploitationResponse, error)
+
+	// ImportEPSSWithBodyWithResponse Import FIRST's EPSS scores from a file
+	//
+	// The body is the scores file as FIRST publishes it (epss_scores-YYYY-MM-DD.csv: the line #model_version:…,score_date:…, the header cve,epss,percentile, one row per CVE), as text/csv, plain or gzipped (told from its first bytes), at most 64 MiB and 1000000 rows (413, 422 beyond); its model_version and score_date date the import. A release newer than the current one replaces it (201, outcome imported); the same release (date and version) changes nothing (200, outcome unchanged); an older release, or another version of the same date, is refused (409) and the current data kept. A file that is not valid is refused (422) naming up to 20 faults, nothing imported. Every refusal is audited. To have the server download it, use POST /api/v1/exploitation/epss/fetch.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/exploitation/epss (the `ImportEPSS` operationId).
+	ImportEPSSWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportEPSSResponse, error)
+
+	// FetchEPSSWithBodyWithResponse Import FIRST's EPSS scores from a URL the server downloads
+	//
+	// The server downloads the scores (plain or gzipped, as https://epss.empiricalsecurity.com/epss_scores-current.csv.gz serves them) from the https:// URL and imports them as POST /api/v1/exploitation/epss does. A URL that is not https is refused (422); a download that fails answers 502 with the reason: import the file instead where the URL is not reachable.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/exploitation/epss/fetch (the `FetchEPSS` operationId).
+	FetchEPSSWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*FetchEPSSResponse, error)
+
+	// FetchEPSSWithResponse Import FIRST's EPSS scores from a URL the server downloads
+	//
+	// The server downloads the scores (plain or gzipped, as https://epss.empiricalsecurity.com/epss_scores-current.csv.gz serves them) from the https:// URL and imports them as POST /api/v1/exploitation/epss does. A URL that is not https is refused (422); a download that fails answers 502 with the reason: import the file instead where the URL is not reachable.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/exploitation/epss/fetch (the `FetchEPSS` operationId).
+	FetchEPSSWithResponse(ctx context.Context, body FetchEPSSJSONRequestBody, reqEditors ...RequestEditorFn) (*FetchEPSSResponse, error)
+
+	// ImportKEVWithBodyWithResponse Import CISA's Known Exploited Vulnerabilities catalog from a file
+	//
+	// The body is the catalog as CISA publishes it (known_exploited_vulnerabilities.json: title, catalogVersion, dateReleased, count, vulnerabilities), as application/json, at most 64 MiB and 100000 entries (413, 422 beyond); its catalogVersion and dateReleased date the import. A release newer than the current one replaces it (201, outcome imported); the same release (date and version) changes nothing (200, outcome unchanged); an older release, or another version of the same date, is refused (409) and the current data kept. A file that is not valid is refused (422) naming up to 20 faults, nothing imported. Every refusal is audited. To have the server download it, use POST /api/v1/exploitation/kev/fetch.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/exploitation/kev (the `ImportKEV` operationId).
+	ImportKEVWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportKEVResponse, error)
+
+	// ImportKEVWithResponse Import CISA's Known Exploited Vulnerabilities catalog from a file
+	//
+	// The body is the catalog as CISA publishes it (known_exploited_vulnerabilities.json: title, catalogVersion, dateReleased, count, vulnerabilities), as application/json, at most 64 MiB and 100000 entries (413, 422 beyond); its catalogVersion and dateReleased date the import. A release newer than the current one replaces it (201, outcome imported); the same release (date and version) changes nothing (200, outcome unchanged); an older release, or another version of the same date, is refused (409) and the current data kept. A file that is not valid is refused (422) naming up to 20 faults, nothing imported. Every refusal is audited. To have the server download it, use POST /api/v1/exploitation/kev/fetch.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/exploitation/kev (the `ImportKEV` operationId).
+	ImportKEVWithResponse(ctx context.Context, body ImportKEVJSONRequestBody, reqEditors ...RequestEditorFn) (*ImportKEVResponse, error)
+
+	// FetchKEVWithBodyWithResponse Import CISA's KEV catalog from a URL the server downloads
+	//
+	// The server downloads the catalog from the https:// URL (its trust roots are the system's; at most 2 minutes) and imports it as POST /api/v1/exploitation/kev does, with the URL as its origin. A URL that is not https is refused (422); a download that fails answers 502 with the reason: import the file instead where the URL is not reachable.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/exploitation/kev/fetch (the `FetchKEV` operationId).
+	FetchKEVWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*FetchKEVResponse, error)
+
+	// FetchKEVWithResponse Import CISA's KEV catalog from a URL the server downloads
+	//
+	// The server downloads the catalog from the https:// URL (its trust roots are the system's; at most 2 minutes) and imports it as POST /api/v1/exploitation/kev does, with the URL as its origin. A URL that is not https is refused (422); a download that fails answers 502 with the reason: import the file instead where the URL is not reachable.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/exploitation/kev/fetch (the `FetchKEV` operationId).
+	FetchKEVWithResponse(ctx context.Context, body FetchKEVJSONRequestBody, reqEditors ...RequestEditorFn) (*FetchKEVResponse, error)
+
 	// ListGrantsWithResponse List role grants
 	//
 	// Every grant, oldest first, with its user's username and its state: pending (waiting for a second admin), active or ended.
@@ -18129,6 +19405,17 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/patches/{patchID}/manifest (the `GetPatchManifest` operationId).
 	GetPatchManifestWithResponse(ctx context.Context, patchID string, reqEditors ...RequestEditorFn) (*GetPatchManifestResponse, error)
+
+	// ListPrioritiesWithResponse List every (asset, vulnerability) the ingested advisories hit, most urgent first, with why
+	//
+	// Each CVE an ingested advisory names for an inventory asset gets a decision (act, attend, track*, track) and points from its CVSS, EPSS score, KEV listing and ransomware use, the zone's SL-T and conduits, the asset's criticality and safety role, and whether a qualified patch fixes it; the rule is documented in docs/priorities.md. Ordered by decision, then points, CVSS, EPSS, CVE and asset id. Filters narrow the list (rank counts within it); a zone_id or asset_id of nothing answers an empty page; a decision or cve that is not one is refused (422).
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/priorities (the `ListPriorities` operationId).
+	ListPrioritiesWithResponse(ctx context.Context, params *ListPrioritiesParams, reqEditors ...RequestEditorFn) (*ListPrioritiesResponse, error)
 
 	// ListProductsWithResponse List the product catalogue
 	//
@@ -18738,6 +20025,39 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/zones/{zoneID} (the `GetZone` operationId).
 	GetZoneWithResponse(ctx context.Context, zoneID string, reqEditors ...RequestEditorFn) (*GetZoneResponse, error)
+
+	// GetZoneConduitsWithResponse Show what a zone's conduits reach, and whether that exposes it
+	//
+	// A zone is exposed when a conduit reaches an outside network (enterprise, remote_access, internet, vendor) or a zone of a lower SL-T.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/zones/{zoneID}/conduits (the `GetZoneConduits` operationId).
+	GetZoneConduitsWithResponse(ctx context.Context, zoneID string, reqEditors ...RequestEditorFn) (*GetZoneConduitsResponse, error)
+
+	// SetZoneConduitsWithBodyWithResponse Replace a zone's conduits
+	//
+	// The list replaces the zone's conduits (an empty list: none). Each reaches another zone (kind zone with its zone_id) or an outside network by kind. An unknown kind or zone, a conduit to the zone itself, the same conduit twice or more than 50 are refused (422) naming each; the change is audited (zone.conduits_set) with the previous list.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/zones/{zoneID}/conduits (the `SetZoneConduits` operationId).
+	SetZoneConduitsWithBodyWithResponse(ctx context.Context, zoneID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetZoneConduitsResponse, error)
+
+	// SetZoneConduitsWithResponse Replace a zone's conduits
+	//
+	// The list replaces the zone's conduits (an empty list: none). Each reaches another zone (kind zone with its zone_id) or an outside network by kind. An unknown kind or zone, a conduit to the zone itself, the same conduit twice or more than 50 are refused (422) naming each; the change is audited (zone.conduits_set) with the previous list.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/zones/{zoneID}/conduits (the `SetZoneConduits` operationId).
+	SetZoneConduitsWithResponse(ctx context.Context, zoneID string, body SetZoneConduitsJSONRequestBody, reqEditors ...RequestEditorFn) (*SetZoneConduitsResponse, error)
 
 	// SetZoneWindowWithBodyWithResponse Replace a zone's maintenance window
 	//
@@ -24566,6 +25886,561 @@ func (r ApproveDecisionResponse) ContentType() string {
 	return ""
 }
 
+// GetExploitationResponse401Headers the declared response headers of an HTTP 401 response for GetExploitation
+type GetExploitationResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetExploitationResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetExploitation
+type GetExploitationResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type GetExploitationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Exploitation
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetExploitationResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *GetExploitationResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetExploitationResponse) GetJSON200() *Exploitation {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetExploitationResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetExploitationResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r GetExploitationResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r GetExploitationResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r GetExploitationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetExploitationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetExploitationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetExploitationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ImportEPSSResponse200Headers the declared response headers of an HTTP 200 response for ImportEPSS
+type ImportEPSSResponse200Headers struct {
+	Location *string
+}
+
+// ImportEPSSResponse201Headers the declared response headers of an HTTP 201 response for ImportEPSS
+type ImportEPSSResponse201Headers struct {
+	Location *string
+}
+
+// ImportEPSSResponse401Headers the declared response headers of an HTTP 401 response for ImportEPSS
+type ImportEPSSResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ImportEPSSResponse4XXHeaders the declared response headers of an HTTP 4XX response for ImportEPSS
+type ImportEPSSResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ImportEPSSResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ImportAnswer
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *ImportAnswer
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ImportEPSSResponse200Headers
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *ImportEPSSResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ImportEPSSResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ImportEPSSResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ImportEPSSResponse) GetJSON200() *ImportAnswer {
+	return r.JSON200
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r ImportEPSSResponse) GetJSON201() *ImportAnswer {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ImportEPSSResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ImportEPSSResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ImportEPSSResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ImportEPSSResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ImportEPSSResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ImportEPSSResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ImportEPSSResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ImportEPSSResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ImportEPSSResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ImportEPSSResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// FetchEPSSResponse200Headers the declared response headers of an HTTP 200 response for FetchEPSS
+type FetchEPSSResponse200Headers struct {
+	Location *string
+}
+
+// FetchEPSSResponse201Headers the declared response headers of an HTTP 201 response for FetchEPSS
+type FetchEPSSResponse201Headers struct {
+	Location *string
+}
+
+// FetchEPSSResponse401Headers the declared response headers of an HTTP 401 response for FetchEPSS
+type FetchEPSSResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// FetchEPSSResponse4XXHeaders the declared response headers of an HTTP 4XX response for FetchEPSS
+type FetchEPSSResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type FetchEPSSResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ImportAnswer
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *ImportAnswer
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *FetchEPSSResponse200Headers
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *FetchEPSSResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *FetchEPSSResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *FetchEPSSResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r FetchEPSSResponse) GetJSON200() *ImportAnswer {
+	return r.JSON200
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r FetchEPSSResponse) GetJSON201() *ImportAnswer {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r FetchEPSSResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r FetchEPSSResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r FetchEPSSResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r FetchEPSSResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r FetchEPSSResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r FetchEPSSResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r FetchEPSSResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r FetchEPSSResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r FetchEPSSResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r FetchEPSSResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ImportKEVResponse200Headers the declared response headers of an HTTP 200 response for ImportKEV
+type ImportKEVResponse200Headers struct {
+	Location *string
+}
+
+// ImportKEVResponse201Headers the declared response headers of an HTTP 201 response for ImportKEV
+type ImportKEVResponse201Headers struct {
+	Location *string
+}
+
+// ImportKEVResponse401Headers the declared response headers of an HTTP 401 response for ImportKEV
+type ImportKEVResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ImportKEVResponse4XXHeaders the declared response headers of an HTTP 4XX response for ImportKEV
+type ImportKEVResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ImportKEVResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ImportAnswer
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *ImportAnswer
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ImportKEVResponse200Headers
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *ImportKEVResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ImportKEVResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ImportKEVResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ImportKEVResponse) GetJSON200() *ImportAnswer {
+	return r.JSON200
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r ImportKEVResponse) GetJSON201() *ImportAnswer {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ImportKEVResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ImportKEVResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ImportKEVResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ImportKEVResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ImportKEVResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ImportKEVResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ImportKEVResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ImportKEVResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ImportKEVResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ImportKEVResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// FetchKEVResponse200Headers the declared response headers of an HTTP 200 response for FetchKEV
+type FetchKEVResponse200Headers struct {
+	Location *string
+}
+
+// FetchKEVResponse201Headers the declared response headers of an HTTP 201 response for FetchKEV
+type FetchKEVResponse201Headers struct {
+	Location *string
+}
+
+// FetchKEVResponse401Headers the declared response headers of an HTTP 401 response for FetchKEV
+type FetchKEVResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// FetchKEVResponse4XXHeaders the declared response headers of an HTTP 4XX response for FetchKEV
+type FetchKEVResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type FetchKEVResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ImportAnswer
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *ImportAnswer
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *FetchKEVResponse200Headers
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *FetchKEVResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *FetchKEVResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *FetchKEVResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r FetchKEVResponse) GetJSON200() *ImportAnswer {
+	return r.JSON200
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r FetchKEVResponse) GetJSON201() *ImportAnswer {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r FetchKEVResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r FetchKEVResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r FetchKEVResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r FetchKEVResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r FetchKEVResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r FetchKEVResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r FetchKEVResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r FetchKEVResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r FetchKEVResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r FetchKEVResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListGrantsResponse401Headers the declared response headers of an HTTP 401 response for ListGrants
 type ListGrantsResponse401Headers struct {
 	WWWAuthenticate *string
@@ -26009,6 +27884,96 @@ func (r GetPatchManifestResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetPatchManifestResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListPrioritiesResponse401Headers the declared response headers of an HTTP 401 response for ListPriorities
+type ListPrioritiesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListPrioritiesResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListPriorities
+type ListPrioritiesResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ListPrioritiesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PriorityRowPage
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListPrioritiesResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ListPrioritiesResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListPrioritiesResponse) GetJSON200() *PriorityRowPage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListPrioritiesResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListPrioritiesResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListPrioritiesResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ListPrioritiesResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ListPrioritiesResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ListPrioritiesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListPrioritiesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListPrioritiesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListPrioritiesResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -29949,7 +31914,7 @@ type GetZoneResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *Zone
+	JSON200 *ZoneWithConduits
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthenticated
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -29967,7 +31932,7 @@ type GetZoneResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetZoneResponse) GetJSON200() *Zone {
+func (r GetZoneResponse) GetJSON200() *ZoneWithConduits {
 	return r.JSON200
 }
 
@@ -30019,6 +31984,200 @@ func (r GetZoneResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetZoneResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetZoneConduitsResponse401Headers the declared response headers of an HTTP 401 response for GetZoneConduits
+type GetZoneConduitsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetZoneConduitsResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetZoneConduits
+type GetZoneConduitsResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type GetZoneConduitsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Conduits
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetZoneConduitsResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *GetZoneConduitsResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetZoneConduitsResponse) GetJSON200() *Conduits {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetZoneConduitsResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetZoneConduitsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetZoneConduitsResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r GetZoneConduitsResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r GetZoneConduitsResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r GetZoneConduitsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetZoneConduitsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetZoneConduitsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetZoneConduitsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SetZoneConduitsResponse401Headers the declared response headers of an HTTP 401 response for SetZoneConduits
+type SetZoneConduitsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// SetZoneConduitsResponse4XXHeaders the declared response headers of an HTTP 4XX response for SetZoneConduits
+type SetZoneConduitsResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type SetZoneConduitsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Conduits
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SetZoneConduitsResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *SetZoneConduitsResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SetZoneConduitsResponse) GetJSON200() *Conduits {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SetZoneConduitsResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SetZoneConduitsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r SetZoneConduitsResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r SetZoneConduitsResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r SetZoneConduitsResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r SetZoneConduitsResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r SetZoneConduitsResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r SetZoneConduitsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SetZoneConduitsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SetZoneConduitsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SetZoneConduitsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -31705,6 +33864,142 @@ func (c *ClientWithResponses) ApproveDecisionWithResponse(ctx context.Context, d
 	return ParseApproveDecisionResponse(rsp)
 }
 
+// GetExploitationWithResponse Show the current KEV and EPSS imports with their dates and counts
+//
+// The current import of each source (what priorities are computed with): its version and release date, how many CVEs, where it came from and who imported it when.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/exploitation (the `GetExploitation` operationId).
+func (c *ClientWithResponses) GetExploitationWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetExploitationResponse, error) {
+	rsp, err := c.GetExploitation(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetExploitationResponse(rsp)
+}
+
+// ImportEPSSWithBodyWithResponse Import FIRST's EPSS scores from a file
+//
+// The body is the scores file as FIRST publishes it (epss_scores-YYYY-MM-DD.csv: the line #model_version:…,score_date:…, the header cve,epss,percentile, one row per CVE), as text/csv, plain or gzipped (told from its first bytes), at most 64 MiB and 1000000 rows (413, 422 beyond); its model_version and score_date date the import. A release newer than the current one replaces it (201, outcome imported); the same release (date and version) changes nothing (200, outcome unchanged); an older release, or another version of the same date, is refused (409) and the current data kept. A file that is not valid is refused (422) naming up to 20 faults, nothing imported. Every refusal is audited. To have the server download it, use POST /api/v1/exploitation/epss/fetch.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/exploitation/epss (the `ImportEPSS` operationId).
+func (c *ClientWithResponses) ImportEPSSWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportEPSSResponse, error) {
+	rsp, err := c.ImportEPSSWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseImportEPSSResponse(rsp)
+}
+
+// FetchEPSSWithBodyWithResponse Import FIRST's EPSS scores from a URL the server downloads
+//
+// The server downloads the scores (plain or gzipped, as https://epss.empiricalsecurity.com/epss_scores-current.csv.gz serves them) from the https:// URL and imports them as POST /api/v1/exploitation/epss does. A URL that is not https is refused (422); a download that fails answers 502 with the reason: import the file instead where the URL is not reachable.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/exploitation/epss/fetch (the `FetchEPSS` operationId).
+func (c *ClientWithResponses) FetchEPSSWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*FetchEPSSResponse, error) {
+	rsp, err := c.FetchEPSSWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseFetchEPSSResponse(rsp)
+}
+
+// FetchEPSSWithResponse Import FIRST's EPSS scores from a URL the server downloads
+//
+// The server downloads the scores (plain or gzipped, as https://epss.empiricalsecurity.com/epss_scores-current.csv.gz serves them) from the https:// URL and imports them as POST /api/v1/exploitation/epss does. A URL that is not https is refused (422); a download that fails answers 502 with the reason: import the file instead where the URL is not reachable.
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/exploitation/epss/fetch (the `FetchEPSS` operationId).
+func (c *ClientWithResponses) FetchEPSSWithResponse(ctx context.Context, body FetchEPSSJSONRequestBody, reqEditors ...RequestEditorFn) (*FetchEPSSResponse, error) {
+	rsp, err := c.FetchEPSS(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseFetchEPSSResponse(rsp)
+}
+
+// ImportKEVWithBodyWithResponse Import CISA's Known Exploited Vulnerabilities catalog from a file
+//
+// The body is the catalog as CISA publishes it (known_exploited_vulnerabilities.json: title, catalogVersion, dateReleased, count, vulnerabilities), as application/json, at most 64 MiB and 100000 entries (413, 422 beyond); its catalogVersion and dateReleased date the import. A release newer than the current one replaces it (201, outcome imported); the same release (date and version) changes nothing (200, outcome unchanged); an older release, or another version of the same date, is refused (409) and the current data kept. A file that is not valid is refused (422) naming up to 20 faults, nothing imported. Every refusal is audited. To have the server download it, use POST /api/v1/exploitation/kev/fetch.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/exploitation/kev (the `ImportKEV` operationId).
+func (c *ClientWithResponses) ImportKEVWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportKEVResponse, error) {
+	rsp, err := c.ImportKEVWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseImportKEVResponse(rsp)
+}
+
+// ImportKEVWithResponse Import CISA's Known Exploited Vulnerabilities catalog from a file
+//
+// The body is the catalog as CISA publishes it (known_exploited_vulnerabilities.json: title, catalogVersion, dateReleased, count, vulnerabilities), as application/json, at most 64 MiB and 100000 entries (413, 422 beyond); its catalogVersion and dateReleased date the import. A release newer than the current one replaces it (201, outcome imported); the same release (date and version) changes nothing (200, outcome unchanged); an older release, or another version of the same date, is refused (409) and the current data kept. A file that is not valid is refused (422) naming up to 20 faults, nothing imported. Every refusal is audited. To have the server download it, use POST /api/v1/exploitation/kev/fetch.
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/exploitation/kev (the `ImportKEV` operationId).
+func (c *ClientWithResponses) ImportKEVWithResponse(ctx context.Context, body ImportKEVJSONRequestBody, reqEditors ...RequestEditorFn) (*ImportKEVResponse, error) {
+	rsp, err := c.ImportKEV(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseImportKEVResponse(rsp)
+}
+
+// FetchKEVWithBodyWithResponse Import CISA's KEV catalog from a URL the server downloads
+//
+// The server downloads the catalog from the https:// URL (its trust roots are the system's; at most 2 minutes) and imports it as POST /api/v1/exploitation/kev does, with the URL as its origin. A URL that is not https is refused (422); a download that fails answers 502 with the reason: import the file instead where the URL is not reachable.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/exploitation/kev/fetch (the `FetchKEV` operationId).
+func (c *ClientWithResponses) FetchKEVWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*FetchKEVResponse, error) {
+	rsp, err := c.FetchKEVWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseFetchKEVResponse(rsp)
+}
+
+// FetchKEVWithResponse Import CISA's KEV catalog from a URL the server downloads
+//
+// The server downloads the catalog from the https:// URL (its trust roots are the system's; at most 2 minutes) and imports it as POST /api/v1/exploitation/kev does, with the URL as its origin. A URL that is not https is refused (422); a download that fails answers 502 with the reason: import the file instead where the URL is not reachable.
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/exploitation/kev/fetch (the `FetchKEV` operationId).
+func (c *ClientWithResponses) FetchKEVWithResponse(ctx context.Context, body FetchKEVJSONRequestBody, reqEditors ...RequestEditorFn) (*FetchKEVResponse, error) {
+	rsp, err := c.FetchKEV(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseFetchKEVResponse(rsp)
+}
+
 // ListGrantsWithResponse List role grants
 //
 // Every grant, oldest first, with its user's username and its state: pending (waiting for a second admin), active or ended.
@@ -32037,6 +34332,23 @@ func (c *ClientWithResponses) GetPatchManifestWithResponse(ctx context.Context, 
 		return nil, err
 	}
 	return ParseGetPatchManifestResponse(rsp)
+}
+
+// ListPrioritiesWithResponse List every (asset, vulnerability) the ingested advisories hit, most urgent first, with why
+//
+// Each CVE an ingested advisory names for an inventory asset gets a decision (act, attend, track*, track) and points from its CVSS, EPSS score, KEV listing and ransomware use, the zone's SL-T and conduits, the asset's criticality and safety role, and whether a qualified patch fixes it; the rule is documented in docs/priorities.md. Ordered by decision, then points, CVSS, EPSS, CVE and asset id. Filters narrow the list (rank counts within it); a zone_id or asset_id of nothing answers an empty page; a decision or cve that is not one is refused (422).
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/priorities (the `ListPriorities` operationId).
+func (c *ClientWithResponses) ListPrioritiesWithResponse(ctx context.Context, params *ListPrioritiesParams, reqEditors ...RequestEditorFn) (*ListPrioritiesResponse, error) {
+	rsp, err := c.ListPriorities(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListPrioritiesResponse(rsp)
 }
 
 // ListProductsWithResponse List the product catalogue
@@ -32988,6 +35300,57 @@ func (c *ClientWithResponses) GetZoneWithResponse(ctx context.Context, zoneID st
 		return nil, err
 	}
 	return ParseGetZoneResponse(rsp)
+}
+
+// GetZoneConduitsWithResponse Show what a zone's conduits reach, and whether that exposes it
+//
+// A zone is exposed when a conduit reaches an outside network (enterprise, remote_access, internet, vendor) or a zone of a lower SL-T.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/zones/{zoneID}/conduits (the `GetZoneConduits` operationId).
+func (c *ClientWithResponses) GetZoneConduitsWithResponse(ctx context.Context, zoneID string, reqEditors ...RequestEditorFn) (*GetZoneConduitsResponse, error) {
+	rsp, err := c.GetZoneConduits(ctx, zoneID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetZoneConduitsResponse(rsp)
+}
+
+// SetZoneConduitsWithBodyWithResponse Replace a zone's conduits
+//
+// The list replaces the zone's conduits (an empty list: none). Each reaches another zone (kind zone with its zone_id) or an outside network by kind. An unknown kind or zone, a conduit to the zone itself, the same conduit twice or more than 50 are refused (422) naming each; the change is audited (zone.conduits_set) with the previous list.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/zones/{zoneID}/conduits (the `SetZoneConduits` operationId).
+func (c *ClientWithResponses) SetZoneConduitsWithBodyWithResponse(ctx context.Context, zoneID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetZoneConduitsResponse, error) {
+	rsp, err := c.SetZoneConduitsWithBody(ctx, zoneID, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSetZoneConduitsResponse(rsp)
+}
+
+// SetZoneConduitsWithResponse Replace a zone's conduits
+//
+// The list replaces the zone's conduits (an empty list: none). Each reaches another zone (kind zone with its zone_id) or an outside network by kind. An unknown kind or zone, a conduit to the zone itself, the same conduit twice or more than 50 are refused (422) naming each; the change is audited (zone.conduits_set) with the previous list.
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/zones/{zoneID}/conduits (the `SetZoneConduits` operationId).
+func (c *ClientWithResponses) SetZoneConduitsWithResponse(ctx context.Context, zoneID string, body SetZoneConduitsJSONRequestBody, reqEditors ...RequestEditorFn) (*SetZoneConduitsResponse, error) {
+	rsp, err := c.SetZoneConduits(ctx, zoneID, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSetZoneConduitsResponse(rsp)
 }
 
 // SetZoneWindowWithBodyWithResponse Replace a zone's maintenance window
@@ -38540,6 +40903,555 @@ func ParseApproveDecisionResponse(rsp *http.Response) (*ApproveDecisionResponse,
 	return response, nil
 }
 
+// ParseGetExploitationResponse parses an HTTP response from a GetExploitationWithResponse call
+func ParseGetExploitationResponse(rsp *http.Response) (*GetExploitationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetExploitationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Exploitation
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetExploitationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers GetExploitationResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseImportEPSSResponse parses an HTTP response from a ImportEPSSWithResponse call
+func ParseImportEPSSResponse(rsp *http.Response) (*ImportEPSSResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ImportEPSSResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ImportAnswer
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest ImportAnswer
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ImportEPSSResponse200Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 201:
+		var headers ImportEPSSResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers ImportEPSSResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ImportEPSSResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseFetchEPSSResponse parses an HTTP response from a FetchEPSSWithResponse call
+func ParseFetchEPSSResponse(rsp *http.Response) (*FetchEPSSResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &FetchEPSSResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ImportAnswer
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest ImportAnswer
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers FetchEPSSResponse200Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 201:
+		var headers FetchEPSSResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers FetchEPSSResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers FetchEPSSResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseImportKEVResponse parses an HTTP response from a ImportKEVWithResponse call
+func ParseImportKEVResponse(rsp *http.Response) (*ImportKEVResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ImportKEVResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ImportAnswer
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest ImportAnswer
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ImportKEVResponse200Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 201:
+		var headers ImportKEVResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers ImportKEVResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ImportKEVResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseFetchKEVResponse parses an HTTP response from a FetchKEVWithResponse call
+func ParseFetchKEVResponse(rsp *http.Response) (*FetchKEVResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &FetchKEVResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ImportAnswer
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest ImportAnswer
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers FetchKEVResponse200Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 201:
+		var headers FetchKEVResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers FetchKEVResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers FetchKEVResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListGrantsResponse parses an HTTP response from a ListGrantsWithResponse call
 func ParseListGrantsResponse(rsp *http.Response) (*ListGrantsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -39913,6 +42825,90 @@ func ParseGetPatchManifestResponse(rsp *http.Response) (*GetPatchManifestRespons
 		response.Headers401 = &headers
 	case rsp.StatusCode/100 == 4:
 		var headers GetPatchManifestResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListPrioritiesResponse parses an HTTP response from a ListPrioritiesWithResponse call
+func ParseListPrioritiesResponse(rsp *http.Response) (*ListPrioritiesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListPrioritiesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PriorityRowPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListPrioritiesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ListPrioritiesResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -43690,7 +46686,7 @@ func ParseGetZoneResponse(rsp *http.Response) (*GetZoneResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest Zone
+		var dest ZoneWithConduits
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -43746,6 +46742,188 @@ func ParseGetZoneResponse(rsp *http.Response) (*GetZoneResponse, error) {
 		response.Headers401 = &headers
 	case rsp.StatusCode/100 == 4:
 		var headers GetZoneResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetZoneConduitsResponse parses an HTTP response from a GetZoneConduitsWithResponse call
+func ParseGetZoneConduitsResponse(rsp *http.Response) (*GetZoneConduitsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetZoneConduitsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Conduits
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetZoneConduitsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers GetZoneConduitsResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSetZoneConduitsResponse parses an HTTP response from a SetZoneConduitsWithResponse call
+func ParseSetZoneConduitsResponse(rsp *http.Response) (*SetZoneConduitsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SetZoneConduitsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Conduits
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers SetZoneConduitsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers SetZoneConduitsResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -10,6 +10,7 @@ import * as sites from "./pages/sites.js";
 import * as windows from "./pages/windows.js";
 import * as campaigns from "./pages/campaigns.js";
 import * as compliance from "./pages/compliance.js";
+import * as priorities from "./pages/priorities.js";
 import * as audit from "./pages/audit.js";
 import * as people from "./pages/people.js";
 import * as account from "./pages/account.js";
@@ -28,6 +29,7 @@ const pages = [
   { pattern: /^\/patches\/([\w-]+)$/, page: patches.renderPatch, group: "any" },
   { pattern: /^\/advisories$/, page: advisories.renderList, nav: "Advisories", href: "#/advisories", group: "staff" },
   { pattern: /^\/advisories\/([\w-]+)$/, page: advisories.renderAdvisory, group: "staff" },
+  { pattern: /^\/priorities$/, page: priorities.render, nav: "Priorities", href: "#/priorities", group: "staff" },
   { pattern: /^\/inventory$/, page: inventory.render, nav: "Inventory", href: "#/inventory", group: "staff" },
   { pattern: /^\/sites\/([\w-]+)$/, page: sites.renderSite, group: "staff" },
   { pattern: /^\/windows$/, page: windows.render, nav: "Windows", href: "#/windows", group: "staff" },
