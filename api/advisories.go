@@ -222,33 +222,19 @@ func (s *server) ingestAdvisory(w http.ResponseWriter, r *http.Request) {
 	}
 	sum := sha256.Sum256(raw)
 	details["document_sha256"] = hex.EncodeToString(sum[:])
-	adv, err := csaf.ParseBytes(raw)
-	if err != nil {
-		var v *domain.ValidationError
-		if !errors.As(err, &v) {
-			s.internal(w, r, err)
-			return
-		}
+	ev := event(r, "advisory.ingested")
+	ev.Details = details
+	a, adv, outcome, err := s.Store.IngestAdvisory(r.Context(), raw, ev)
+	var v *domain.ValidationError
+	switch {
+	case errors.As(err, &v):
 		s.refuseAdvisory(w, r, http.StatusUnprocessableEntity, err.Error()+"; nothing was stored", v.Fields, details)
 		return
-	}
-	summary, err := json.Marshal(adv)
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	a := store.Advisory{TrackingID: adv.TrackingID, Title: adv.Title, Publisher: adv.Publisher, ReleasedAt: adv.InitialRelease,
-		CurrentRelease: adv.CurrentRelease, Document: string(raw), Summary: string(summary)}
-	ev := event(r, "advisory.ingested")
-	details["revision"], details["cves"], details["products"] = adv.Revision, adv.CVEs(), len(adv.Products)
-	ev.Details = details
-	outcome, err := s.Store.CreateAdvisory(r.Context(), &a, ev)
-	if errors.Is(err, store.ErrConflict) {
-		details["tracking_id"] = adv.TrackingID
+	case errors.Is(err, store.ErrConflict):
+		details["tracking_id"], details["revision"], details["cves"] = adv.TrackingID, adv.Revision, adv.CVEs()
 		s.refuseAdvisory(w, r, http.StatusConflict, err.Error(), nil, details)
 		return
-	}
-	if err != nil {
+	case err != nil:
 		s.fail(w, r, err)
 		return
 	}
