@@ -25,3 +25,20 @@ const (
 	MaxFeedInterval     = 7 * 24 * 60
 	DefaultFeedInterval = 24 * 60
 )
+
+// FeedResult is how the last sync of a feed ended.
+type FeedResult string
+
+// Results of a feed sync.
+const (
+	// FeedSyncOK: every document fetched verified.
+	FeedSyncOK FeedResult = "ok"
+	// FeedSyncRefusals: the sync ran and refused some documents (each with its reason).
+	FeedSyncRefusals FeedResult = "refusals"
+	// FeedSyncFailed: the provider could not be read or trusted (the error says why);
+	// nothing was fetched.
+	FeedSyncFailed FeedResult = "failed"
+)
+
+// FeedResults lists every FeedResult.
+func FeedResults() []FeedResult { return []FeedResult{FeedSyncOK, FeedSyncRefusals, FeedSyncFailed} }

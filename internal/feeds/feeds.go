@@ -54,9 +54,9 @@ const (
 
 // Results of a sync.
 const (
-	ResultOK       = "ok"
-	ResultRefusals = "refusals"
-	ResultFailed   = "failed"
+	ResultOK       = domain.FeedSyncOK
+	ResultRefusals = domain.FeedSyncRefusals
+	ResultFailed   = domain.FeedSyncFailed
 )
 
 // MetadataURL turns what a person gives for a feed into the provider-metadata.json URL: an
@@ -137,8 +137,8 @@ type Report struct {
 	URL       string `json:"url"`
 	Publisher string `json:"publisher"`
 	// Result is ok, refusals (some documents were refused) or failed (Error says why).
-	Result string `json:"result"`
-	Error  string `json:"error,omitempty"`
+	Result domain.FeedResult `json:"result"`
+	Error  string            `json:"error,omitempty"`
 	// Keys are the fingerprints of the provider keys the sync trusted.
 	Keys []string `json:"keys"`
 	// Considered is how many documents the provider lists; Skipped those not fetched because

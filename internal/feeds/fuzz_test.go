@@ -1,6 +1,12 @@
 package feeds_test
 
 import (
+	"archive/tar"
+	"bytes"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,5 +70,57 @@ func TestMetadataURL(t *testing.T) {
 		if got != tt.want || (err == nil) != (tt.want != "") {
 			t.Errorf("MetadataURL(%q) = %q, %v; want %q", tt.given, got, err, tt.want)
 		}
+	}
+}
+
+func FuzzExtractTree(f *testing.F) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: ".well-known/csaf/provider-metadata.json", Size: 2, Mode: 0o644, Typeflag: tar.TypeReg})
+	tw.Write([]byte("{}"))
+	tw.WriteHeader(&tar.Header{Name: "../evil", Size: 0, Mode: 0o644, Typeflag: tar.TypeReg})
+	tw.Close()
+	f.Add(buf.Bytes())
+	f.Add([]byte("not a tar"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		dir := t.TempDir()
+		if err := feeds.ExtractTree(bytes.NewReader(raw), dir); err != nil {
+			return
+		}
+		// Nothing is written outside dir.
+		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if rel, rerr := filepath.Rel(dir, p); rerr != nil || strings.HasPrefix(rel, "..") {
+				t.Fatalf("%s written outside the tree", p)
+			}
+			return nil
+		})
+	})
+}
+
+// A tree written by WriteTree and extracted by ExtractTree is the same tree.
+func TestTreeRoundTrip(t *testing.T) {
+	src := t.TempDir()
+	os.MkdirAll(filepath.Join(src, ".well-known", "csaf", "white"), 0o755)
+	os.WriteFile(filepath.Join(src, ".well-known", "csaf", "provider-metadata.json"), []byte("{}"), 0o644)
+	os.WriteFile(filepath.Join(src, ".well-known", "csaf", "white", "index.txt"), []byte("a.json\n"), 0o644)
+	var buf bytes.Buffer
+	if err := feeds.WriteTree(&buf, src); err != nil {
+		t.Fatal(err)
+	}
+	dst := t.TempDir()
+	if err := feeds.ExtractTree(&buf, dst); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(dst, ".well-known", "csaf", "white", "index.txt"))
+	if err != nil || string(got) != "a.json\n" {
+		t.Fatalf("index.txt after the round trip: %q, %v", got, err)
+	}
+	var evil bytes.Buffer
+	tw := tar.NewWriter(&evil)
+	tw.WriteHeader(&tar.Header{Name: "../../evil", Size: 1, Mode: 0o644, Typeflag: tar.TypeReg})
+	tw.Write([]byte("x"))
+	tw.Close()
+	if err := feeds.ExtractTree(&evil, t.TempDir()); err == nil || !strings.Contains(err.Error(), "outside the tree") {
+		t.Fatalf("an archive naming ../../evil: %v", err)
 	}
 }

@@ -25,18 +25,18 @@ type Feed struct {
 	CAPEM string `json:"-" gorm:"column:ca_pem"`
 	// Fingerprints are the OpenPGP key fingerprints the person pinned (comma separated);
 	// Trusted those whose keys the last sync verified.
-	Fingerprints    string     `json:"-"`
-	Trusted         string     `json:"-"`
-	IntervalMinutes int        `json:"interval_minutes"`
-	Publisher       string     `json:"publisher"`
-	LastSyncAt      *time.Time `json:"last_sync_at"`
-	LastResult      string     `json:"last_result"`
-	LastError       string     `json:"last_error"`
-	Ingested        int        `json:"ingested"`
-	Unchanged       int        `json:"unchanged"`
-	Refused         int        `json:"refused"`
-	CreatedBy       string     `json:"created_by"`
-	CreatedAt       time.Time  `json:"created_at"`
+	Fingerprints    string            `json:"-"`
+	Trusted         string            `json:"-"`
+	IntervalMinutes int               `json:"interval_minutes"`
+	Publisher       string            `json:"publisher"`
+	LastSyncAt      *time.Time        `json:"last_sync_at"`
+	LastResult      domain.FeedResult `json:"last_result"`
+	LastError       string            `json:"last_error"`
+	Ingested        int               `json:"ingested"`
+	Unchanged       int               `json:"unchanged"`
+	Refused         int               `json:"refused"`
+	CreatedBy       string            `json:"created_by"`
+	CreatedAt       time.Time         `json:"created_at"`
 }
 
 // FeedDocument is what the last sync that fetched one document of a feed saw.
@@ -129,7 +129,7 @@ type FeedSync struct {
 	// Trusted are the fingerprints of the keys the sync verified (kept when empty).
 	Trusted string
 	// Result is ok, refusals (some documents refused) or failed (Error says why).
-	Result    string
+	Result    domain.FeedResult
 	Error     string
 	Documents []FeedDocument
 }
