@@ -90,6 +90,7 @@ func commands() []command {
 		{"vendor sign", "--key KEY [--artifact FILE]... [--out FILE] MANIFEST", "sign a manifest; the signature goes next to it, the manifest is never rewritten", vendorSign},
 		{"vendor submit", "--url URL --token TOKEN [--presigned] [--wait] MANIFEST ARTIFACT...", "submit a signed manifest and its artifacts, with progress", vendorSubmit},
 		{"csaf ingest", "--url URL --token TOKEN FILE...", "load CSAF 2.0 advisories", runCSAFIngest},
+		{"csaf sync", "--url URL --token TOKEN [--feed ID | --dir PATH [--fingerprint FP]]", "sync the CSAF feeds now, or a provider tree carried to an air-gapped site", runCSAFSync},
 		{"transfer export", "--url URL --token TOKEN --kind plan|results|inventory [--campaign ID] [--out FILE]", "write a signed transfer bundle for or from an air-gapped site, and print its size and SHA-256", runTransferExport},
 		{"transfer import", "--url URL --token TOKEN [--accept-gap] FILE...", "verify and import transfer bundles: a plan at the site's instance, results or inventory at the central one", runTransferImport},
 		{"transfer key", "--url URL --token TOKEN [--pem]", "print the instance's transfer public key, to pin at the other side", runTransferKey},
