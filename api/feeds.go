@@ -267,6 +267,49 @@ func (s *server) answerSync(w http.ResponseWriter, r *http.Request, feedID strin
 	writeJSON(w, http.StatusOK, feedSyncView{Sync: res, Feed: view})
 }
 
+// feedChange changes a feed's interval.
+type feedChange struct {
+	IntervalMinutes int `json:"interval_minutes" doc:"How often the feed is synced, 15 to 10080 minutes (7 days)"`
+}
+
+// changeFeed changes how often a feed is synced: its schedule first, then the feed.
+func (s *server) changeFeed(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.loadFeed(w, r)
+	if !ok {
+		return
+	}
+	var in feedChange
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if in.IntervalMinutes < domain.MinFeedInterval || in.IntervalMinutes > domain.MaxFeedInterval {
+		s.fail(w, r, invalidBody("interval_minutes", fmt.Sprintf("must be %d to %d minutes, got %d", domain.MinFeedInterval, domain.MaxFeedInterval, in.IntervalMinutes)))
+		return
+	}
+	if f.IntervalMinutes == 0 {
+		s.fail(w, r, fmt.Errorf("feed %s is synced offline only and has no schedule: %w", f.ID, store.ErrConflict))
+		return
+	}
+	if err := s.engine.ScheduleFeed(r.Context(), f.ID, time.Duration(in.IntervalMinutes)*time.Minute); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ev := event(r, "feed.changed")
+	ev.Details = map[string]any{"interval_minutes": in.IntervalMinutes, "previous_interval_minutes": f.IntervalMinutes}
+	f, err := s.Store.SetFeedInterval(r.Context(), f.ID, in.IntervalMinutes, ev)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	view, err := s.feedDetail(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, view)
+}
+
 func (s *server) deleteFeed(w http.ResponseWriter, r *http.Request) {
 	f, ok := s.loadFeed(w, r)
 	if !ok {
@@ -370,6 +413,10 @@ func (s *server) feedOperations() []operation {
 			Summary:     "Sync a feed now",
 			Description: "Runs the feed's sync now and answers what it did; a sync of the feed already running is joined. A provider that cannot be read is a failed sync (result failed, error saying why), not an error of the request.",
 			Answers:     []answer{ok(feedSyncView{})}, Handle: s.syncFeed},
+		{Method: "PATCH", Path: "/api/v1/feeds/{feedID}", ID: "changeFeed", Tag: "Advisories", Allow: engineers,
+			Summary:     "Change how often a feed is synced",
+			Description: "Changes the interval of the feed's Temporal Schedule and of the feed. A feed synced offline only has no schedule (409).",
+			Body:        feedChange{}, Answers: []answer{ok(feedView{})}, Handle: s.changeFeed},
 		{Method: "DELETE", Path: "/api/v1/feeds/{feedID}", ID: "deleteFeed", Tag: "Advisories", Allow: engineers,
 			Summary:     "Stop following a feed",
 			Description: "Deletes the feed's schedule and what its syncs saw; the advisories it ingested stay.",

@@ -143,6 +143,18 @@ func TestFeedsThroughTheAPI(t *testing.T) {
 		t.Fatalf("GET feed: %d %+v", st, got)
 	}
 
+	// A new interval changes the schedule.
+	if st := e.call("PATCH", "/api/v1/feeds/"+feed.ID, e.tokens.Engineer, map[string]any{"interval_minutes": 5}, nil); st != http.StatusUnprocessableEntity {
+		t.Fatalf("interval of 5 minutes: %d, want 422", st)
+	}
+	got = feedDoc{}
+	if st := e.call("PATCH", "/api/v1/feeds/"+feed.ID, e.tokens.Engineer, map[string]any{"interval_minutes": 120}, &got); st != http.StatusOK || got.IntervalMinutes != 120 || got.ScheduleMinutes == nil || *got.ScheduleMinutes != 120 {
+		t.Fatalf("PATCH interval: %d %+v", st, got)
+	}
+	if desc, err := sc.GetHandle(ctx, workflows.FeedScheduleID(feed.ID)).Describe(ctx); err != nil || desc.Schedule.Spec.Intervals[0].Every != 2*time.Hour {
+		t.Fatalf("schedule after the change: %+v, %v; want every 2 hours", desc, err)
+	}
+
 	var res feedSyncDoc
 	if st := e.call("POST", "/api/v1/feeds/"+feed.ID+"/sync", e.tokens.Engineer, nil, &res); st != http.StatusOK || res.Sync.Result != "ok" || res.Sync.Ingested != 2 {
 		t.Fatalf("sync: %d %+v", st, res)

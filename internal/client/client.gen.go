@@ -2793,6 +2793,12 @@ type Feed struct {
 // FeedLastResult How the last sync ended; absent before the first
 type FeedLastResult string
 
+// FeedChangeInput defines model for FeedChangeInput.
+type FeedChangeInput struct {
+	// IntervalMinutes How often the feed is synced, 15 to 10080 minutes (7 days)
+	IntervalMinutes *int64 `json:"interval_minutes,omitempty"`
+}
+
 // FeedDocument defines model for FeedDocument.
 type FeedDocument struct {
 	AdvisoryId     string              `json:"advisory_id"`
@@ -5025,6 +5031,9 @@ type EvaluatePatchJSONRequestBody = EvaluationInput
 // CreateFeedJSONRequestBody defines body for CreateFeed for application/json ContentType.
 type CreateFeedJSONRequestBody = FeedInput
 
+// ChangeFeedJSONRequestBody defines body for ChangeFeed for application/json ContentType.
+type ChangeFeedJSONRequestBody = FeedChangeInput
+
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = PasswordChangeInput
 
@@ -6266,6 +6275,28 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/feeds/{feedID} (the `GetFeed` operationId).
 	GetFeed(ctx context.Context, feedID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ChangeFeedWithBody Change how often a feed is synced
+	//
+	// Changes the interval of the feed's Temporal Schedule and of the feed. A feed synced offline only has no schedule (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /api/v1/feeds/{feedID} (the `ChangeFeed` operationId).
+	ChangeFeedWithBody(ctx context.Context, feedID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ChangeFeed Change how often a feed is synced
+	//
+	// Changes the interval of the feed's Temporal Schedule and of the feed. A feed synced offline only has no schedule (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /api/v1/feeds/{feedID} (the `ChangeFeed` operationId).
+	ChangeFeed(ctx context.Context, feedID string, body ChangeFeedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SyncFeed Sync a feed now
 	//
@@ -8662,6 +8693,48 @@ func (c *Client) DeleteFeed(ctx context.Context, feedID string, reqEditors ...Re
 // Corresponds with GET /api/v1/feeds/{feedID} (the `GetFeed` operationId).
 func (c *Client) GetFeed(ctx context.Context, feedID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetFeedRequest(c.Server, feedID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ChangeFeedWithBody Change how often a feed is synced
+//
+// Changes the interval of the feed's Temporal Schedule and of the feed. A feed synced offline only has no schedule (409).
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /api/v1/feeds/{feedID} (the `ChangeFeed` operationId).
+func (c *Client) ChangeFeedWithBody(ctx context.Context, feedID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewChangeFeedRequestWithBody(c.Server, feedID, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ChangeFeed Change how often a feed is synced
+//
+// Changes the interval of the feed's Temporal Schedule and of the feed. A feed synced offline only has no schedule (409).
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /api/v1/feeds/{feedID} (the `ChangeFeed` operationId).
+func (c *Client) ChangeFeed(ctx context.Context, feedID string, body ChangeFeedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewChangeFeedRequest(c.Server, feedID, body)
 	if err != nil {
 		return nil, err
 	}
@@ -13773,6 +13846,53 @@ func NewGetFeedRequest(server string, feedID string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewChangeFeedRequest calls the generic ChangeFeed builder with application/json body
+func NewChangeFeedRequest(server string, feedID string, body ChangeFeedJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewChangeFeedRequestWithBody(server, feedID, "application/json", bodyReader)
+}
+
+// NewChangeFeedRequestWithBody constructs an http.Request for the ChangeFeed method, with any body, and a specified content type
+func NewChangeFeedRequestWithBody(server string, feedID string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "feedID", feedID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/feeds/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewSyncFeedRequest constructs an http.Request for the SyncFeed method
 func NewSyncFeedRequest(server string, feedID string) (*http.Request, error) {
 	var err error
@@ -17753,6 +17873,28 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/feeds/{feedID} (the `GetFeed` operationId).
 	GetFeedWithResponse(ctx context.Context, feedID string, reqEditors ...RequestEditorFn) (*GetFeedResponse, error)
+
+	// ChangeFeedWithBodyWithResponse Change how often a feed is synced
+	//
+	// Changes the interval of the feed's Temporal Schedule and of the feed. A feed synced offline only has no schedule (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/feeds/{feedID} (the `ChangeFeed` operationId).
+	ChangeFeedWithBodyWithResponse(ctx context.Context, feedID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ChangeFeedResponse, error)
+
+	// ChangeFeedWithResponse Change how often a feed is synced
+	//
+	// Changes the interval of the feed's Temporal Schedule and of the feed. A feed synced offline only has no schedule (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/feeds/{feedID} (the `ChangeFeed` operationId).
+	ChangeFeedWithResponse(ctx context.Context, feedID string, body ChangeFeedJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangeFeedResponse, error)
 
 	// SyncFeedWithResponse Sync a feed now
 	//
@@ -24492,6 +24634,110 @@ func (r GetFeedResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetFeedResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ChangeFeedResponse401Headers the declared response headers of an HTTP 401 response for ChangeFeed
+type ChangeFeedResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ChangeFeedResponse4XXHeaders the declared response headers of an HTTP 4XX response for ChangeFeed
+type ChangeFeedResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ChangeFeedResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Feed
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ChangeFeedResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ChangeFeedResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ChangeFeedResponse) GetJSON200() *Feed {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ChangeFeedResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ChangeFeedResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ChangeFeedResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ChangeFeedResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ChangeFeedResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ChangeFeedResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ChangeFeedResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ChangeFeedResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ChangeFeedResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ChangeFeedResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ChangeFeedResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -31746,6 +31992,40 @@ func (c *ClientWithResponses) GetFeedWithResponse(ctx context.Context, feedID st
 	return ParseGetFeedResponse(rsp)
 }
 
+// ChangeFeedWithBodyWithResponse Change how often a feed is synced
+//
+// Changes the interval of the feed's Temporal Schedule and of the feed. A feed synced offline only has no schedule (409).
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/feeds/{feedID} (the `ChangeFeed` operationId).
+func (c *ClientWithResponses) ChangeFeedWithBodyWithResponse(ctx context.Context, feedID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ChangeFeedResponse, error) {
+	rsp, err := c.ChangeFeedWithBody(ctx, feedID, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChangeFeedResponse(rsp)
+}
+
+// ChangeFeedWithResponse Change how often a feed is synced
+//
+// Changes the interval of the feed's Temporal Schedule and of the feed. A feed synced offline only has no schedule (409).
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/feeds/{feedID} (the `ChangeFeed` operationId).
+func (c *ClientWithResponses) ChangeFeedWithResponse(ctx context.Context, feedID string, body ChangeFeedJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangeFeedResponse, error) {
+	rsp, err := c.ChangeFeed(ctx, feedID, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChangeFeedResponse(rsp)
+}
+
 // SyncFeedWithResponse Sync a feed now
 //
 // Runs the feed's sync now and answers what it did; a sync of the feed already running is joined. A provider that cannot be read is a failed sync (result failed, error saying why), not an error of the request.
@@ -38665,6 +38945,104 @@ func ParseGetFeedResponse(rsp *http.Response) (*GetFeedResponse, error) {
 		response.Headers401 = &headers
 	case rsp.StatusCode/100 == 4:
 		var headers GetFeedResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseChangeFeedResponse parses an HTTP response from a ChangeFeedWithResponse call
+func ParseChangeFeedResponse(rsp *http.Response) (*ChangeFeedResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ChangeFeedResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Feed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ChangeFeedResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ChangeFeedResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -237,3 +237,17 @@ func IsNotCSAF(err error) bool {
 	var v *domain.ValidationError
 	return errors.As(err, &v)
 }
+
+// SetFeedInterval changes how often a feed is synced.
+func (s *Store) SetFeedInterval(ctx context.Context, id string, minutes int, ev Event) (Feed, error) {
+	ev.Action, ev.SubjectType, ev.SubjectID = "feed.changed", "feed", id
+	var f Feed
+	err := s.Write(ctx, ev, func(tx *gorm.DB) error {
+		if err := tx.Take(&f, "id = ?", id).Error; err != nil {
+			return notFound(err, "feed "+id)
+		}
+		f.IntervalMinutes = minutes
+		return tx.Model(&Feed{}).Where("id = ?", id).Update("interval_minutes", minutes).Error
+	})
+	return f, err
+}
