@@ -31,11 +31,21 @@ type advisoryView struct {
 	MaxCVSS        float64  `json:"max_cvss"`
 	Remediation    string   `json:"remediation"`
 	AffectedAssets int      `json:"affected_asset_count"`
+	// NotAffectedAssets counts the assets a CSAF VEX document states are known not affected.
+	NotAffectedAssets int `json:"not_affected_asset_count"`
 	// The rest is shown for one advisory, not in the list.
 	Products        []csaf.TreeProduct   `json:"products,omitempty"`
 	Vulnerabilities []csaf.Vulnerability `json:"vulnerabilities,omitempty"`
 	Affected        []affectedAssetView  `json:"affected_assets,omitempty"`
 	VendorFixes     []vendorFixView      `json:"vendor_fixes,omitempty"`
+	NotAffected     []notAffectedView    `json:"not_affected_assets,omitempty" doc:"The assets the document (CSAF VEX) states are known not affected, with the flag or impact statement that justifies it"`
+}
+
+// notAffectedView is an asset a CSAF VEX document states is not affected.
+type notAffectedView struct {
+	csaf.NotAffectedAsset
+	Name   string `json:"name"`
+	ZoneID string `json:"zone_id"`
 }
 
 // affectedAssetView is an asset an advisory hits, with the qualified patch that fixes it.
@@ -155,8 +165,15 @@ func (inv *advisoryInventory) view(a store.Advisory, full bool) (advisoryView, e
 	v.Revision, v.CVEs, v.MaxCVSS, v.Remediation = adv.Revision, adv.CVEs(), adv.MaxCVSS(), adv.RemediationSummary()
 	hits := csaf.Match(&adv, inv.products, inv.assets)
 	v.AffectedAssets = len(hits)
+	notAffected := csaf.NotAffected(&adv, inv.products, inv.assets, hits)
+	v.NotAffectedAssets = len(notAffected)
 	if !full {
 		return v, nil
+	}
+	v.NotAffected = []notAffectedView{}
+	for _, na := range notAffected {
+		as := inv.byID[na.AssetID]
+		v.NotAffected = append(v.NotAffected, notAffectedView{NotAffectedAsset: na, Name: as.Name, ZoneID: as.ZoneID})
 	}
 	v.Products, v.Vulnerabilities = adv.Products, adv.Vulnerabilities
 	v.Affected = []affectedAssetView{}

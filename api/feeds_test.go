@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/otpatch/otpatch/internal/feeds/feedstest"
+	"github.com/otpatch/otpatch/internal/store"
 	"github.com/otpatch/otpatch/workflows"
 )
 
@@ -221,5 +222,66 @@ func TestFeedsThroughTheAPI(t *testing.T) {
 	}
 	if st := e.postTree(e.tokens.Engineer, []byte("not a tar archive"), "", nil); st != http.StatusUnprocessableEntity {
 		t.Fatalf("offline with a broken archive: %d", st)
+	}
+}
+
+// TestVEXThroughTheAPI ingests a CSAF VEX document stating the demo plant's ViewPanel HMI
+// version is not affected: the advisory hits no asset and lists every HMI asset as not
+// affected, with the flag that justifies it.
+func TestVEXThroughTheAPI(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	vex := map[string]any{
+		"document": map[string]any{
+			"category": "csaf_vex", "csaf_version": "2.0", "title": "Acme ViewPanel web server",
+			"publisher": map[string]any{"name": "Acme PSIRT", "category": "vendor", "namespace": "https://acme.example"},
+			"tracking": map[string]any{"id": "ACME-VEX-1", "status": "final", "version": "1",
+				"initial_release_date": "2026-01-01T00:00:00Z", "current_release_date": "2026-01-02T00:00:00Z",
+				"revision_history": []any{map[string]any{"date": "2026-01-02T00:00:00Z", "number": "1", "summary": "Initial"}}},
+		},
+		"product_tree": map[string]any{"branches": []any{map[string]any{"category": "vendor", "name": "Acme Automation AG", "branches": []any{
+			map[string]any{"category": "product_name", "name": "ViewPanel-HMI", "branches": []any{
+				map[string]any{"category": "product_version_range", "name": "vers:generic/<16.0.2", "product": map[string]any{"name": "ViewPanel-HMI < V16.0.2", "product_id": "P1"}},
+			}},
+		}}}},
+		"vulnerabilities": []any{map[string]any{
+			"cve": "CVE-2026-40001", "product_status": map[string]any{"known_not_affected": []any{"P1"}},
+			"flags": []any{map[string]any{"label": "component_not_present", "product_ids": []any{"P1"}}},
+		}},
+	}
+	raw, _ := json.Marshal(vex)
+	var adv struct {
+		ID          string `json:"id"`
+		Affected    int    `json:"affected_asset_count"`
+		NotAffected []struct {
+			AssetID        string   `json:"asset_id"`
+			CVEs           []string `json:"cves"`
+			Justifications []string `json:"justifications"`
+		} `json:"not_affected_assets"`
+		NotAffectedCount int `json:"not_affected_asset_count"`
+	}
+	if st := e.postAdvisory(e.tokens.Engineer, raw, &adv); st != http.StatusCreated {
+		t.Fatalf("ingest VEX: %d", st)
+	}
+	var hmis []string
+	assets, err := e.store.Assets(context.Background(), store.AssetFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range assets {
+		if a.ProductID == "prd_acme_hmi" {
+			hmis = append(hmis, a.ID)
+		}
+	}
+	var got []string
+	for _, na := range adv.NotAffected {
+		if !slices.Equal(na.Justifications, []string{"component_not_present"}) || !slices.Equal(na.CVEs, []string{"CVE-2026-40001"}) {
+			t.Errorf("not affected %+v", na)
+		}
+		got = append(got, na.AssetID)
+	}
+	slices.Sort(got)
+	slices.Sort(hmis)
+	if len(hmis) == 0 || !slices.Equal(got, hmis) || adv.Affected != 0 || adv.NotAffectedCount != len(hmis) {
+		t.Fatalf("VEX advisory: affected %d, not affected %v (count %d); want the HMI assets %v", adv.Affected, got, adv.NotAffectedCount, hmis)
 	}
 }

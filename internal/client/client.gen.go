@@ -2038,17 +2038,21 @@ type Advisory struct {
 	Id                 string           `json:"id"`
 
 	// Ingest What the ingest did (created, unchanged or replaced); only in the answer to POST
-	Ingest          *string          `json:"ingest,omitempty"`
-	MaxCvss         float32          `json:"max_cvss"`
-	Products        *[]TreeProduct   `json:"products,omitempty"`
-	Publisher       string           `json:"publisher"`
-	ReleasedAt      time.Time        `json:"released_at"`
-	Remediation     string           `json:"remediation"`
-	Revision        string           `json:"revision"`
-	Title           string           `json:"title"`
-	TrackingId      string           `json:"tracking_id"`
-	VendorFixes     *[]VendorFix     `json:"vendor_fixes,omitempty"`
-	Vulnerabilities *[]Vulnerability `json:"vulnerabilities,omitempty"`
+	Ingest                *string `json:"ingest,omitempty"`
+	MaxCvss               float32 `json:"max_cvss"`
+	NotAffectedAssetCount int64   `json:"not_affected_asset_count"`
+
+	// NotAffectedAssets The assets the document (CSAF VEX) states are known not affected, with the flag or impact statement that justifies it
+	NotAffectedAssets *[]NotAffected   `json:"not_affected_assets,omitempty"`
+	Products          *[]TreeProduct   `json:"products,omitempty"`
+	Publisher         string           `json:"publisher"`
+	ReleasedAt        time.Time        `json:"released_at"`
+	Remediation       string           `json:"remediation"`
+	Revision          string           `json:"revision"`
+	Title             string           `json:"title"`
+	TrackingId        string           `json:"tracking_id"`
+	VendorFixes       *[]VendorFix     `json:"vendor_fixes,omitempty"`
+	Vulnerabilities   *[]Vulnerability `json:"vulnerabilities,omitempty"`
 }
 
 // AdvisoryPage defines model for AdvisoryPage.
@@ -2981,6 +2985,13 @@ type JobSigningKey struct {
 	PublicKey   string    `json:"public_key"`
 }
 
+// Justification defines model for Justification.
+type Justification struct {
+	Impact     *string  `json:"impact,omitempty"`
+	Label      *string  `json:"label,omitempty"`
+	ProductIds []string `json:"product_ids"`
+}
+
 // LiveAsset defines model for LiveAsset.
 type LiveAsset struct {
 	Applies          bool                   `json:"applies"`
@@ -3164,6 +3175,18 @@ type NewUser struct {
 
 // NewUserSignIn How he signs in: password (a local account) or oidc
 type NewUserSignIn string
+
+// NotAffected defines model for NotAffected.
+type NotAffected struct {
+	AssetId          string   `json:"asset_id"`
+	CsafProductIds   []string `json:"csaf_product_ids"`
+	Cves             []string `json:"cves"`
+	InstalledVersion string   `json:"installed_version"`
+	Justifications   []string `json:"justifications"`
+	Name             string   `json:"name"`
+	ProductId        string   `json:"product_id"`
+	ZoneId           string   `json:"zone_id"`
+}
 
 // Occurrence defines model for Occurrence.
 type Occurrence struct {
@@ -4218,15 +4241,16 @@ type VersionCount struct {
 
 // Vulnerability defines model for Vulnerability.
 type Vulnerability struct {
-	Affected           []string      `json:"affected"`
-	Cve                *string       `json:"cve,omitempty"`
-	Cvss               *float32      `json:"cvss,omitempty"`
-	CvssVector         *string       `json:"cvss_vector,omitempty"`
-	Fixed              *[]string     `json:"fixed,omitempty"`
-	NotAffected        *[]string     `json:"not_affected,omitempty"`
-	Remediations       []Remediation `json:"remediations"`
-	Title              *string       `json:"title,omitempty"`
-	UnderInvestigation *[]string     `json:"under_investigation,omitempty"`
+	Affected           []string         `json:"affected"`
+	Cve                *string          `json:"cve,omitempty"`
+	Cvss               *float32         `json:"cvss,omitempty"`
+	CvssVector         *string          `json:"cvss_vector,omitempty"`
+	Fixed              *[]string        `json:"fixed,omitempty"`
+	Justifications     *[]Justification `json:"justifications,omitempty"`
+	NotAffected        *[]string        `json:"not_affected,omitempty"`
+	Remediations       []Remediation    `json:"remediations"`
+	Title              *string          `json:"title,omitempty"`
+	UnderInvestigation *[]string        `json:"under_investigation,omitempty"`
 }
 
 // WaiverInput defines model for WaiverInput.
