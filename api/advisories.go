@@ -31,11 +31,21 @@ type advisoryView struct {
 	MaxCVSS        float64  `json:"max_cvss"`
 	Remediation    string   `json:"remediation"`
 	AffectedAssets int      `json:"affected_asset_count"`
+	// NotAffectedAssets counts the assets a CSAF VEX document states are known not affected.
+	NotAffectedAssets int `json:"not_affected_asset_count"`
 	// The rest is shown for one advisory, not in the list.
 	Products        []csaf.TreeProduct   `json:"products,omitempty"`
 	Vulnerabilities []csaf.Vulnerability `json:"vulnerabilities,omitempty"`
 	Affected        []affectedAssetView  `json:"affected_assets,omitempty"`
 	VendorFixes     []vendorFixView      `json:"vendor_fixes,omitempty"`
+	NotAffected     []notAffectedView    `json:"not_affected_assets,omitempty" doc:"The assets the document (CSAF VEX) states are known not affected, with the flag or impact statement that justifies it"`
+}
+
+// notAffectedView is an asset a CSAF VEX document states is not affected.
+type notAffectedView struct {
+	csaf.NotAffectedAsset
+	Name   string `json:"name"`
+	ZoneID string `json:"zone_id"`
 }
 
 // affectedAssetView is an asset an advisory hits, with the qualified patch that fixes it.
@@ -157,8 +167,15 @@ func (inv *advisoryInventory) view(a store.Advisory, full bool) (advisoryView, e
 	v.Revision, v.CVEs, v.MaxCVSS, v.Remediation = adv.Revision, adv.CVEs(), adv.MaxCVSS(), adv.RemediationSummary()
 	hits := csaf.Match(&adv, inv.products, inv.assets)
 	v.AffectedAssets = len(hits)
+	notAffected := csaf.NotAffected(&adv, inv.products, inv.assets, hits)
+	v.NotAffectedAssets = len(notAffected)
 	if !full {
 		return v, nil
+	}
+	v.NotAffected = []notAffectedView{}
+	for _, na := range notAffected {
+		as := inv.byID[na.AssetID]
+		v.NotAffected = append(v.NotAffected, notAffectedView{NotAffectedAsset: na, Name: as.Name, ZoneID: as.ZoneID})
 	}
 	v.Products, v.Vulnerabilities = adv.Products, adv.Vulnerabilities
 	v.Affected = []affectedAssetView{}
@@ -224,33 +241,19 @@ func (s *server) ingestAdvisory(w http.ResponseWriter, r *http.Request) {
 	}
 	sum := sha256.Sum256(raw)
 	details["document_sha256"] = hex.EncodeToString(sum[:])
-	adv, err := csaf.ParseBytes(raw)
-	if err != nil {
-		var v *domain.ValidationError
-		if !errors.As(err, &v) {
-			s.internal(w, r, err)
-			return
-		}
+	ev := event(r, "advisory.ingested")
+	ev.Details = details
+	a, adv, outcome, err := s.Store.IngestAdvisory(r.Context(), raw, ev)
+	var v *domain.ValidationError
+	switch {
+	case errors.As(err, &v):
 		s.refuseAdvisory(w, r, http.StatusUnprocessableEntity, err.Error()+"; nothing was stored", v.Fields, details)
 		return
-	}
-	summary, err := json.Marshal(adv)
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	a := store.Advisory{TrackingID: adv.TrackingID, Title: adv.Title, Publisher: adv.Publisher, ReleasedAt: adv.InitialRelease,
-		CurrentRelease: adv.CurrentRelease, Document: string(raw), Summary: string(summary)}
-	ev := event(r, "advisory.ingested")
-	details["revision"], details["cves"], details["products"] = adv.Revision, adv.CVEs(), len(adv.Products)
-	ev.Details = details
-	outcome, err := s.Store.CreateAdvisory(r.Context(), &a, ev)
-	if errors.Is(err, store.ErrConflict) {
-		details["tracking_id"] = adv.TrackingID
+	case errors.Is(err, store.ErrConflict):
+		details["tracking_id"], details["revision"], details["cves"] = adv.TrackingID, adv.Revision, adv.CVEs()
 		s.refuseAdvisory(w, r, http.StatusConflict, err.Error(), nil, details)
 		return
-	}
-	if err != nil {
+	case err != nil:
 		s.fail(w, r, err)
 		return
 	}

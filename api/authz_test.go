@@ -18,6 +18,13 @@ import (
 // allowed lists, per route, the roles that may call it. A route missing here fails the test:
 // every route must be authorized on purpose.
 var allowed = map[string][]string{
+	"POST /api/v1/feeds":                                  {"engineer", "admin"},
+	"GET /api/v1/feeds":                                   {"engineer", "approver", "safety", "auditor", "admin"},
+	"POST /api/v1/feeds/offline":                          {"engineer", "admin"},
+	"GET /api/v1/feeds/{feedID}":                          {"engineer", "approver", "safety", "auditor", "admin"},
+	"POST /api/v1/feeds/{feedID}/sync":                    {"engineer", "admin"},
+	"DELETE /api/v1/feeds/{feedID}":                       {"engineer", "admin"},
+	"PATCH /api/v1/feeds/{feedID}":                        {"engineer", "admin"},
 	"GET /api/v1/me":                                      {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
 	"GET /api/v1/states":                                  {"vendor", "engineer", "approver", "safety", "auditor", "admin"},
 	"GET /api/v1/vendors":                                 {"vendor", "engineer", "approver", "safety", "auditor", "admin"},

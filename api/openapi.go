@@ -143,7 +143,7 @@ func (s *server) allOperations() []operation {
 		s.sessionOperations(), s.oidcOperations(), s.meOperations(),
 		s.userOperations(), s.tokenOperations(),
 		s.inventoryOperations(), s.importOperations(), s.endpointOperations(),
-		s.patchOperations(), s.uploadOperations(), s.advisoryOperations(),
+		s.patchOperations(), s.uploadOperations(), s.advisoryOperations(), s.feedOperations(),
 		s.campaignOperations(), s.operatorOperations(), s.waiverOperations(), s.evidenceOperations(),
 		s.auditOperations(), s.auditExportOperations(), s.auditLogOperations(), s.complianceOperations(),
 		s.agentOperations(), s.transferOperations(),

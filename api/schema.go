@@ -44,6 +44,8 @@ var enums = map[reflect.Type]func() []string{
 	reflect.TypeFor[domain.AssetState]():     func() []string { return stateNames(domain.AssetStateInfo()) },
 	reflect.TypeFor[domain.Compatibility]():  func() []string { return stateNames(domain.CompatibilityInfo()) },
 	reflect.TypeFor[domain.DeviceWork]():     func() []string { return stringsOf(domain.DeviceWorks()) },
+	reflect.TypeFor[domain.FeedOutcome]():    func() []string { return stringsOf(domain.FeedOutcomes()) },
+	reflect.TypeFor[domain.FeedResult]():     func() []string { return stringsOf(domain.FeedResults()) },
 	reflect.TypeFor[domain.TokenState](): func() []string {
 		return stringsOf([]domain.TokenState{domain.TokenActive, domain.TokenExpired, domain.TokenRevoked})
 	},

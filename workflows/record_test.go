@@ -61,7 +61,7 @@ type recordActivities struct {
 }
 
 // notRecorded are the activities the recorded workflows never call.
-var notRecorded = map[string]bool{"QualifyPatch": true}
+var notRecorded = map[string]bool{"QualifyPatch": true, "SyncFeed": true}
 
 func assetKey(campaignID, assetID string) string { return campaignID + "/" + assetID }
 

@@ -87,5 +87,6 @@ func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflow(Campaign)
 	r.RegisterWorkflow(AssetDeployment)
 	r.RegisterWorkflow(PatchQualification)
+	r.RegisterWorkflow(FeedSync)
 	r.RegisterActivity(acts)
 }

@@ -93,6 +93,7 @@ func commands() []command {
 		{"advisory decide", "--url URL --token TOKEN --patch|--mitigate|--accept|--not-affected [--assets IDS | --zone Z | --product P | --all] [fields] ADVISORY", "decide what to do about an advisory for a group of its assets; --patch plans the campaign", runAdvisoryDecide},
 		{"advisory approve", "--url URL --token TOKEN DECISION", "approve a pending risk acceptance (an approver other than its requester)", runAdvisoryApprove},
 		{"exploitation import", "--url URL --token TOKEN [--kev FILE|URL] [--epss FILE|URL]", "import CISA's KEV catalog and FIRST's EPSS scores, from files or URLs the server downloads", runExploitationImport},
+		{"csaf sync", "--url URL --token TOKEN [--feed ID | --dir PATH [--fingerprint FP]]", "sync the CSAF feeds now, or a provider tree carried to an air-gapped site", runCSAFSync},
 		{"transfer export", "--url URL --token TOKEN --kind plan|results|inventory [--campaign ID] [--out FILE]", "write a signed transfer bundle for or from an air-gapped site, and print its size and SHA-256", runTransferExport},
 		{"transfer import", "--url URL --token TOKEN [--accept-gap] FILE...", "verify and import transfer bundles: a plan at the site's instance, results or inventory at the central one", runTransferImport},
 		{"transfer key", "--url URL --token TOKEN [--pem]", "print the instance's transfer public key, to pin at the other side", runTransferKey},

@@ -837,6 +837,69 @@ func (e ExploitationImportSource) Valid() bool {
 	}
 }
 
+// Defines values for FeedLastResult.
+const (
+	FeedLastResultFailed   FeedLastResult = "failed"
+	FeedLastResultOk       FeedLastResult = "ok"
+	FeedLastResultRefusals FeedLastResult = "refusals"
+)
+
+// Valid indicates whether the value is a known member of the FeedLastResult enum.
+func (e FeedLastResult) Valid() bool {
+	switch e {
+	case FeedLastResultFailed:
+		return true
+	case FeedLastResultOk:
+		return true
+	case FeedLastResultRefusals:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for FeedDocumentOutcome.
+const (
+	FeedDocumentOutcomeIngested  FeedDocumentOutcome = "ingested"
+	FeedDocumentOutcomeRefused   FeedDocumentOutcome = "refused"
+	FeedDocumentOutcomeUnchanged FeedDocumentOutcome = "unchanged"
+)
+
+// Valid indicates whether the value is a known member of the FeedDocumentOutcome enum.
+func (e FeedDocumentOutcome) Valid() bool {
+	switch e {
+	case FeedDocumentOutcomeIngested:
+		return true
+	case FeedDocumentOutcomeRefused:
+		return true
+	case FeedDocumentOutcomeUnchanged:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for FeedSyncResultResult.
+const (
+	FeedSyncResultResultFailed   FeedSyncResultResult = "failed"
+	FeedSyncResultResultOk       FeedSyncResultResult = "ok"
+	FeedSyncResultResultRefusals FeedSyncResultResult = "refusals"
+)
+
+// Valid indicates whether the value is a known member of the FeedSyncResultResult enum.
+func (e FeedSyncResultResult) Valid() bool {
+	switch e {
+	case FeedSyncResultResultFailed:
+		return true
+	case FeedSyncResultResultOk:
+		return true
+	case FeedSyncResultResultRefusals:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GrantRole.
 const (
 	GrantRoleAdmin    GrantRole = "admin"
@@ -2452,17 +2515,21 @@ type Advisory struct {
 	Id                 string           `json:"id"`
 
 	// Ingest What the ingest did (created, unchanged or replaced); only in the answer to POST
-	Ingest          *string          `json:"ingest,omitempty"`
-	MaxCvss         float32          `json:"max_cvss"`
-	Products        *[]TreeProduct   `json:"products,omitempty"`
-	Publisher       string           `json:"publisher"`
-	ReleasedAt      time.Time        `json:"released_at"`
-	Remediation     string           `json:"remediation"`
-	Revision        string           `json:"revision"`
-	Title           string           `json:"title"`
-	TrackingId      string           `json:"tracking_id"`
-	VendorFixes     *[]VendorFix     `json:"vendor_fixes,omitempty"`
-	Vulnerabilities *[]Vulnerability `json:"vulnerabilities,omitempty"`
+	Ingest                *string `json:"ingest,omitempty"`
+	MaxCvss               float32 `json:"max_cvss"`
+	NotAffectedAssetCount int64   `json:"not_affected_asset_count"`
+
+	// NotAffectedAssets The assets the document (CSAF VEX) states are known not affected, with the flag or impact statement that justifies it
+	NotAffectedAssets *[]NotAffected   `json:"not_affected_assets,omitempty"`
+	Products          *[]TreeProduct   `json:"products,omitempty"`
+	Publisher         string           `json:"publisher"`
+	ReleasedAt        time.Time        `json:"released_at"`
+	Remediation       string           `json:"remediation"`
+	Revision          string           `json:"revision"`
+	Title             string           `json:"title"`
+	TrackingId        string           `json:"tracking_id"`
+	VendorFixes       *[]VendorFix     `json:"vendor_fixes,omitempty"`
+	Vulnerabilities   *[]Vulnerability `json:"vulnerabilities,omitempty"`
 }
 
 // AdvisoryDecisionInput defines model for AdvisoryDecisionInput.
@@ -3415,6 +3482,124 @@ type FaultsInput struct {
 	VerifyFail    *bool `json:"verify_fail,omitempty"`
 }
 
+// Feed defines model for Feed.
+type Feed struct {
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by"`
+
+	// Documents The documents most recently fetched (at most 50), newest first
+	Documents *[]FeedDocument `json:"documents,omitempty"`
+
+	// ExtraCa Whether an extra CA may sign the provider's certificate
+	ExtraCa bool `json:"extra_ca"`
+
+	// Fingerprints The key fingerprints pinned when the feed was created; empty: the provider metadata's keys
+	Fingerprints []string `json:"fingerprints"`
+	Id           string   `json:"id"`
+
+	// Ingested Documents of the feed whose last fetch was ingested
+	Ingested int64 `json:"ingested"`
+
+	// IntervalMinutes How often the schedule syncs it; 0 for a feed only synced offline
+	IntervalMinutes int64 `json:"interval_minutes"`
+
+	// LastError Why the last sync failed
+	LastError *string `json:"last_error,omitempty"`
+
+	// LastResult How the last sync ended; absent before the first
+	LastResult *FeedLastResult `json:"last_result,omitempty"`
+	LastSyncAt *time.Time      `json:"last_sync_at"`
+
+	// Publisher The publisher the provider metadata names (after the first sync)
+	Publisher string `json:"publisher"`
+
+	// Refusals The documents refused (at most 50), newest first, each with its reason
+	Refusals *[]FeedDocument `json:"refusals,omitempty"`
+
+	// Refused Documents whose last fetch was refused
+	Refused int64 `json:"refused"`
+
+	// ScheduleMinutes The interval of the feed's Temporal Schedule as Temporal has it; absent when it has none (an offline feed)
+	ScheduleMinutes *int64 `json:"schedule_minutes,omitempty"`
+
+	// TrustedKeys The fingerprints of the provider keys the last sync verified and trusted
+	TrustedKeys []string `json:"trusted_keys"`
+
+	// Unchanged Documents whose last fetch was a revision already stored
+	Unchanged int64 `json:"unchanged"`
+
+	// Url The provider-metadata.json URL
+	Url string `json:"url"`
+}
+
+// FeedLastResult How the last sync ended; absent before the first
+type FeedLastResult string
+
+// FeedChangeInput defines model for FeedChangeInput.
+type FeedChangeInput struct {
+	// IntervalMinutes How often the feed is synced, 15 to 10080 minutes (7 days)
+	IntervalMinutes *int64 `json:"interval_minutes,omitempty"`
+}
+
+// FeedDocument defines model for FeedDocument.
+type FeedDocument struct {
+	AdvisoryId     string              `json:"advisory_id"`
+	Changed        *time.Time          `json:"changed"`
+	CurrentRelease *time.Time          `json:"current_release"`
+	Outcome        FeedDocumentOutcome `json:"outcome"`
+	Reason         string              `json:"reason"`
+	Revision       string              `json:"revision"`
+	SeenAt         time.Time           `json:"seen_at"`
+	Sha256         string              `json:"sha256"`
+	TrackingId     string              `json:"tracking_id"`
+	Url            string              `json:"url"`
+}
+
+// FeedDocumentOutcome defines model for FeedDocument.Outcome.
+type FeedDocumentOutcome string
+
+// FeedInput defines model for FeedInput.
+type FeedInput struct {
+	// CaPem An extra CA certificate (PEM) that may sign the provider's HTTPS certificate besides the system's trust roots: a plant's own provider mirror
+	CaPem *string `json:"ca_pem,omitempty"`
+
+	// Fingerprints The OpenPGP key fingerprints to trust (40 to 64 hex digits, at most 16); left out, every key the provider metadata lists is trusted once it matches the fingerprint listed with it
+	Fingerprints *[]string `json:"fingerprints,omitempty"`
+
+	// IntervalMinutes How often the feed is synced, 15 to 10080 minutes (7 days); default 1440 (daily)
+	IntervalMinutes *int64 `json:"interval_minutes,omitempty"`
+
+	// Url The provider's domain (its provider-metadata.json is then read from https://DOMAIN/.well-known/csaf/provider-metadata.json) or the HTTPS URL of its provider-metadata.json
+	Url *string `json:"url,omitempty"`
+}
+
+// FeedPage defines model for FeedPage.
+type FeedPage struct {
+	Items []Feed  `json:"items"`
+	Next  *string `json:"next,omitempty"`
+}
+
+// FeedSync defines model for FeedSync.
+type FeedSync struct {
+	Feed Feed           `json:"feed"`
+	Sync FeedSyncResult `json:"sync"`
+}
+
+// FeedSyncResult defines model for FeedSyncResult.
+type FeedSyncResult struct {
+	Considered int64                `json:"considered"`
+	Error      *string              `json:"error,omitempty"`
+	FeedId     string               `json:"feed_id"`
+	Ingested   int64                `json:"ingested"`
+	Refused    int64                `json:"refused"`
+	Result     FeedSyncResultResult `json:"result"`
+	Skipped    int64                `json:"skipped"`
+	Unchanged  int64                `json:"unchanged"`
+}
+
+// FeedSyncResultResult defines model for FeedSyncResult.Result.
+type FeedSyncResultResult string
+
 // FetchInput defines model for FetchInput.
 type FetchInput struct {
 	// Url An https:// URL (at most 2000 characters), verified against the server's trust roots
@@ -3553,6 +3738,13 @@ type JobSigningKey struct {
 	Fingerprint string    `json:"fingerprint"`
 	Pem         string    `json:"pem"`
 	PublicKey   string    `json:"public_key"`
+}
+
+// Justification defines model for Justification.
+type Justification struct {
+	Impact     *string  `json:"impact,omitempty"`
+	Label      *string  `json:"label,omitempty"`
+	ProductIds []string `json:"product_ids"`
 }
 
 // KevSummary defines model for KevSummary.
@@ -3748,6 +3940,18 @@ type NewUser struct {
 
 // NewUserSignIn How he signs in: password (a local account) or oidc
 type NewUserSignIn string
+
+// NotAffected defines model for NotAffected.
+type NotAffected struct {
+	AssetId          string   `json:"asset_id"`
+	CsafProductIds   []string `json:"csaf_product_ids"`
+	Cves             []string `json:"cves"`
+	InstalledVersion string   `json:"installed_version"`
+	Justifications   []string `json:"justifications"`
+	Name             string   `json:"name"`
+	ProductId        string   `json:"product_id"`
+	ZoneId           string   `json:"zone_id"`
+}
 
 // Occurrence defines model for Occurrence.
 type Occurrence struct {
@@ -4863,15 +5067,16 @@ type VersionCount struct {
 
 // Vulnerability defines model for Vulnerability.
 type Vulnerability struct {
-	Affected           []string      `json:"affected"`
-	Cve                *string       `json:"cve,omitempty"`
-	Cvss               *float32      `json:"cvss,omitempty"`
-	CvssVector         *string       `json:"cvss_vector,omitempty"`
-	Fixed              *[]string     `json:"fixed,omitempty"`
-	NotAffected        *[]string     `json:"not_affected,omitempty"`
-	Remediations       []Remediation `json:"remediations"`
-	Title              *string       `json:"title,omitempty"`
-	UnderInvestigation *[]string     `json:"under_investigation,omitempty"`
+	Affected           []string         `json:"affected"`
+	Cve                *string          `json:"cve,omitempty"`
+	Cvss               *float32         `json:"cvss,omitempty"`
+	CvssVector         *string          `json:"cvss_vector,omitempty"`
+	Fixed              *[]string        `json:"fixed,omitempty"`
+	Justifications     *[]Justification `json:"justifications,omitempty"`
+	NotAffected        *[]string        `json:"not_affected,omitempty"`
+	Remediations       []Remediation    `json:"remediations"`
+	Title              *string          `json:"title,omitempty"`
+	UnderInvestigation *[]string        `json:"under_investigation,omitempty"`
 }
 
 // WaiverInput defines model for WaiverInput.
@@ -5373,6 +5578,21 @@ type ListDecisionsParamsState string
 // ImportKEVJSONBody defines parameters for ImportKEV.
 type ImportKEVJSONBody = map[string]interface{}
 
+// ListFeedsParams defines parameters for ListFeeds.
+type ListFeedsParams struct {
+	// Limit How many items to answer (default 100)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// After The next cursor of the previous page; left out for the first page
+	After *string `form:"after,omitempty" json:"after,omitempty"`
+}
+
+// SyncFeedOfflineParams defines parameters for SyncFeedOffline.
+type SyncFeedOfflineParams struct {
+	// Fingerprint The fingerprint of a provider key to trust (40 to 64 hex digits; several comma separated)
+	Fingerprint *string `form:"fingerprint,omitempty" json:"fingerprint,omitempty"`
+}
+
 // ListGrantsParams defines parameters for ListGrants.
 type ListGrantsParams struct {
 	// Limit How many items to answer (default 100)
@@ -5740,6 +5960,12 @@ type ImportKEVJSONRequestBody = ImportKEVJSONBody
 
 // FetchKEVJSONRequestBody defines body for FetchKEV for application/json ContentType.
 type FetchKEVJSONRequestBody = FetchInput
+
+// CreateFeedJSONRequestBody defines body for CreateFeed for application/json ContentType.
+type CreateFeedJSONRequestBody = FeedInput
+
+// ChangeFeedJSONRequestBody defines body for ChangeFeed for application/json ContentType.
+type ChangeFeedJSONRequestBody = FeedChangeInput
 
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = PasswordChangeInput
@@ -7058,6 +7284,97 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/exploitation/kev/fetch (the `FetchKEV` operationId).
 	FetchKEV(ctx context.Context, body FetchKEVJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListFeeds List the CSAF feeds with their last sync
+	//
+	// Newest first, with how each one's last sync ended and how many of its documents were ingested, unchanged and refused.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/feeds (the `ListFeeds` operationId).
+	ListFeeds(ctx context.Context, params *ListFeedsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateFeedWithBody Follow a CSAF provider's feed
+	//
+	// Names a CSAF 2.0 provider by its domain or its provider-metadata.json URL (HTTPS only). A Temporal Schedule then syncs it every interval: what changed in its ROLIE feeds and directory distributions is fetched, each advisory's hash file and OpenPGP signature checked against the provider's keys, and what verifies is ingested as POST /api/v1/advisories does. A feed of the same provider-metadata URL answers 409.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/feeds (the `CreateFeed` operationId).
+	CreateFeedWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateFeed Follow a CSAF provider's feed
+	//
+	// Names a CSAF 2.0 provider by its domain or its provider-metadata.json URL (HTTPS only). A Temporal Schedule then syncs it every interval: what changed in its ROLIE feeds and directory distributions is fetched, each advisory's hash file and OpenPGP signature checked against the provider's keys, and what verifies is ingested as POST /api/v1/advisories does. A feed of the same provider-metadata URL answers 409.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/feeds (the `CreateFeed` operationId).
+	CreateFeed(ctx context.Context, body CreateFeedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SyncFeedOfflineWithBody Sync a copy of a provider's tree carried to an air-gapped site
+	//
+	// The body is a tar archive of the provider's tree (provider-metadata.json at its root or under .well-known/csaf/, with the ROLIE feeds, directories, hashes and signatures below it), as otpatch csaf sync --dir writes it; at most 2 GiB and 200,000 files. The same checks as an online sync run; the keys trusted are those the tree's provider metadata lists whose fingerprint the request gives, or an earlier sync of the same provider verified. The documents are recorded on the feed of the tree's provider-metadata URL, made (without schedule) when there is none.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/feeds/offline (the `SyncFeedOffline` operationId).
+	SyncFeedOfflineWithBody(ctx context.Context, params *SyncFeedOfflineParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteFeed Stop following a feed
+	//
+	// Deletes the feed's schedule and what its syncs saw; the advisories it ingested stay.
+	//
+	// Roles: engineer, admin.
+	//
+	// Corresponds with DELETE /api/v1/feeds/{feedID} (the `DeleteFeed` operationId).
+	DeleteFeed(ctx context.Context, feedID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetFeed Show a feed with its schedule, last documents and refusals
+	//
+	// With the interval of its Temporal Schedule, the documents most recently fetched, and the refused ones with their reasons.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/feeds/{feedID} (the `GetFeed` operationId).
+	GetFeed(ctx context.Context, feedID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ChangeFeedWithBody Change how often a feed is synced
+	//
+	// Changes the interval of the feed's Temporal Schedule and of the feed. A feed synced offline only has no schedule (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /api/v1/feeds/{feedID} (the `ChangeFeed` operationId).
+	ChangeFeedWithBody(ctx context.Context, feedID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ChangeFeed Change how often a feed is synced
+	//
+	// Changes the interval of the feed's Temporal Schedule and of the feed. A feed synced offline only has no schedule (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /api/v1/feeds/{feedID} (the `ChangeFeed` operationId).
+	ChangeFeed(ctx context.Context, feedID string, body ChangeFeedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SyncFeed Sync a feed now
+	//
+	// Runs the feed's sync now and answers what it did; a sync of the feed already running is joined. A provider that cannot be read is a failed sync (result failed, error saying why), not an error of the request.
+	//
+	// Roles: engineer, admin.
+	//
+	// Corresponds with POST /api/v1/feeds/{feedID}/sync (the `SyncFeed` operationId).
+	SyncFeed(ctx context.Context, feedID string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListGrants List role grants
 	//
@@ -9628,6 +9945,187 @@ func (c *Client) FetchKEVWithBody(ctx context.Context, contentType string, body 
 // Corresponds with POST /api/v1/exploitation/kev/fetch (the `FetchKEV` operationId).
 func (c *Client) FetchKEV(ctx context.Context, body FetchKEVJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewFetchKEVRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListFeeds List the CSAF feeds with their last sync
+//
+// Newest first, with how each one's last sync ended and how many of its documents were ingested, unchanged and refused.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/feeds (the `ListFeeds` operationId).
+func (c *Client) ListFeeds(ctx context.Context, params *ListFeedsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListFeedsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateFeedWithBody Follow a CSAF provider's feed
+//
+// Names a CSAF 2.0 provider by its domain or its provider-metadata.json URL (HTTPS only). A Temporal Schedule then syncs it every interval: what changed in its ROLIE feeds and directory distributions is fetched, each advisory's hash file and OpenPGP signature checked against the provider's keys, and what verifies is ingested as POST /api/v1/advisories does. A feed of the same provider-metadata URL answers 409.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/feeds (the `CreateFeed` operationId).
+func (c *Client) CreateFeedWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateFeedRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateFeed Follow a CSAF provider's feed
+//
+// Names a CSAF 2.0 provider by its domain or its provider-metadata.json URL (HTTPS only). A Temporal Schedule then syncs it every interval: what changed in its ROLIE feeds and directory distributions is fetched, each advisory's hash file and OpenPGP signature checked against the provider's keys, and what verifies is ingested as POST /api/v1/advisories does. A feed of the same provider-metadata URL answers 409.
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/feeds (the `CreateFeed` operationId).
+func (c *Client) CreateFeed(ctx context.Context, body CreateFeedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateFeedRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SyncFeedOfflineWithBody Sync a copy of a provider's tree carried to an air-gapped site
+//
+// The body is a tar archive of the provider's tree (provider-metadata.json at its root or under .well-known/csaf/, with the ROLIE feeds, directories, hashes and signatures below it), as otpatch csaf sync --dir writes it; at most 2 GiB and 200,000 files. The same checks as an online sync run; the keys trusted are those the tree's provider metadata lists whose fingerprint the request gives, or an earlier sync of the same provider verified. The documents are recorded on the feed of the tree's provider-metadata URL, made (without schedule) when there is none.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/feeds/offline (the `SyncFeedOffline` operationId).
+func (c *Client) SyncFeedOfflineWithBody(ctx context.Context, params *SyncFeedOfflineParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSyncFeedOfflineRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteFeed Stop following a feed
+//
+// Deletes the feed's schedule and what its syncs saw; the advisories it ingested stay.
+//
+// Roles: engineer, admin.
+//
+// Corresponds with DELETE /api/v1/feeds/{feedID} (the `DeleteFeed` operationId).
+func (c *Client) DeleteFeed(ctx context.Context, feedID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteFeedRequest(c.Server, feedID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetFeed Show a feed with its schedule, last documents and refusals
+//
+// With the interval of its Temporal Schedule, the documents most recently fetched, and the refused ones with their reasons.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/feeds/{feedID} (the `GetFeed` operationId).
+func (c *Client) GetFeed(ctx context.Context, feedID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetFeedRequest(c.Server, feedID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ChangeFeedWithBody Change how often a feed is synced
+//
+// Changes the interval of the feed's Temporal Schedule and of the feed. A feed synced offline only has no schedule (409).
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /api/v1/feeds/{feedID} (the `ChangeFeed` operationId).
+func (c *Client) ChangeFeedWithBody(ctx context.Context, feedID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewChangeFeedRequestWithBody(c.Server, feedID, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ChangeFeed Change how often a feed is synced
+//
+// Changes the interval of the feed's Temporal Schedule and of the feed. A feed synced offline only has no schedule (409).
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /api/v1/feeds/{feedID} (the `ChangeFeed` operationId).
+func (c *Client) ChangeFeed(ctx context.Context, feedID string, body ChangeFeedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewChangeFeedRequest(c.Server, feedID, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SyncFeed Sync a feed now
+//
+// Runs the feed's sync now and answers what it did; a sync of the feed already running is joined. A provider that cannot be read is a failed sync (result failed, error saying why), not an error of the request.
+//
+// Roles: engineer, admin.
+//
+// Corresponds with POST /api/v1/feeds/{feedID}/sync (the `SyncFeed` operationId).
+func (c *Client) SyncFeed(ctx context.Context, feedID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSyncFeedRequest(c.Server, feedID)
 	if err != nil {
 		return nil, err
 	}
@@ -14975,6 +15473,317 @@ func NewFetchKEVRequestWithBody(server string, contentType string, body io.Reade
 	return req, nil
 }
 
+// NewListFeedsRequest constructs an http.Request for the ListFeeds method
+func NewListFeedsRequest(server string, params *ListFeedsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/feeds")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateFeedRequest calls the generic CreateFeed builder with application/json body
+func NewCreateFeedRequest(server string, body CreateFeedJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateFeedRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateFeedRequestWithBody constructs an http.Request for the CreateFeed method, with any body, and a specified content type
+func NewCreateFeedRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/feeds")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSyncFeedOfflineRequestWithBody constructs an http.Request for the SyncFeedOffline method, with any body, and a specified content type
+func NewSyncFeedOfflineRequestWithBody(server string, params *SyncFeedOfflineParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/feeds/offline")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Fingerprint != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "fingerprint", *params.Fingerprint, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteFeedRequest constructs an http.Request for the DeleteFeed method
+func NewDeleteFeedRequest(server string, feedID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "feedID", feedID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/feeds/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetFeedRequest constructs an http.Request for the GetFeed method
+func NewGetFeedRequest(server string, feedID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "feedID", feedID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/feeds/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewChangeFeedRequest calls the generic ChangeFeed builder with application/json body
+func NewChangeFeedRequest(server string, feedID string, body ChangeFeedJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewChangeFeedRequestWithBody(server, feedID, "application/json", bodyReader)
+}
+
+// NewChangeFeedRequestWithBody constructs an http.Request for the ChangeFeed method, with any body, and a specified content type
+func NewChangeFeedRequestWithBody(server string, feedID string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "feedID", feedID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/feeds/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSyncFeedRequest constructs an http.Request for the SyncFeed method
+func NewSyncFeedRequest(server string, feedID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "feedID", feedID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/feeds/%s/sync", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListGrantsRequest constructs an http.Request for the ListGrants method
 func NewListGrantsRequest(server string, params *ListGrantsParams) (*http.Request, error) {
 	var err error
@@ -19191,6 +20000,105 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/exploitation/kev/fetch (the `FetchKEV` operationId).
 	FetchKEVWithResponse(ctx context.Context, body FetchKEVJSONRequestBody, reqEditors ...RequestEditorFn) (*FetchKEVResponse, error)
+
+	// ListFeedsWithResponse List the CSAF feeds with their last sync
+	//
+	// Newest first, with how each one's last sync ended and how many of its documents were ingested, unchanged and refused.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/feeds (the `ListFeeds` operationId).
+	ListFeedsWithResponse(ctx context.Context, params *ListFeedsParams, reqEditors ...RequestEditorFn) (*ListFeedsResponse, error)
+
+	// CreateFeedWithBodyWithResponse Follow a CSAF provider's feed
+	//
+	// Names a CSAF 2.0 provider by its domain or its provider-metadata.json URL (HTTPS only). A Temporal Schedule then syncs it every interval: what changed in its ROLIE feeds and directory distributions is fetched, each advisory's hash file and OpenPGP signature checked against the provider's keys, and what verifies is ingested as POST /api/v1/advisories does. A feed of the same provider-metadata URL answers 409.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/feeds (the `CreateFeed` operationId).
+	CreateFeedWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateFeedResponse, error)
+
+	// CreateFeedWithResponse Follow a CSAF provider's feed
+	//
+	// Names a CSAF 2.0 provider by its domain or its provider-metadata.json URL (HTTPS only). A Temporal Schedule then syncs it every interval: what changed in its ROLIE feeds and directory distributions is fetched, each advisory's hash file and OpenPGP signature checked against the provider's keys, and what verifies is ingested as POST /api/v1/advisories does. A feed of the same provider-metadata URL answers 409.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/feeds (the `CreateFeed` operationId).
+	CreateFeedWithResponse(ctx context.Context, body CreateFeedJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateFeedResponse, error)
+
+	// SyncFeedOfflineWithBodyWithResponse Sync a copy of a provider's tree carried to an air-gapped site
+	//
+	// The body is a tar archive of the provider's tree (provider-metadata.json at its root or under .well-known/csaf/, with the ROLIE feeds, directories, hashes and signatures below it), as otpatch csaf sync --dir writes it; at most 2 GiB and 200,000 files. The same checks as an online sync run; the keys trusted are those the tree's provider metadata lists whose fingerprint the request gives, or an earlier sync of the same provider verified. The documents are recorded on the feed of the tree's provider-metadata URL, made (without schedule) when there is none.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/feeds/offline (the `SyncFeedOffline` operationId).
+	SyncFeedOfflineWithBodyWithResponse(ctx context.Context, params *SyncFeedOfflineParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SyncFeedOfflineResponse, error)
+
+	// DeleteFeedWithResponse Stop following a feed
+	//
+	// Deletes the feed's schedule and what its syncs saw; the advisories it ingested stay.
+	//
+	// Roles: engineer, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/feeds/{feedID} (the `DeleteFeed` operationId).
+	DeleteFeedWithResponse(ctx context.Context, feedID string, reqEditors ...RequestEditorFn) (*DeleteFeedResponse, error)
+
+	// GetFeedWithResponse Show a feed with its schedule, last documents and refusals
+	//
+	// With the interval of its Temporal Schedule, the documents most recently fetched, and the refused ones with their reasons.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/feeds/{feedID} (the `GetFeed` operationId).
+	GetFeedWithResponse(ctx context.Context, feedID string, reqEditors ...RequestEditorFn) (*GetFeedResponse, error)
+
+	// ChangeFeedWithBodyWithResponse Change how often a feed is synced
+	//
+	// Changes the interval of the feed's Temporal Schedule and of the feed. A feed synced offline only has no schedule (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/feeds/{feedID} (the `ChangeFeed` operationId).
+	ChangeFeedWithBodyWithResponse(ctx context.Context, feedID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ChangeFeedResponse, error)
+
+	// ChangeFeedWithResponse Change how often a feed is synced
+	//
+	// Changes the interval of the feed's Temporal Schedule and of the feed. A feed synced offline only has no schedule (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/feeds/{feedID} (the `ChangeFeed` operationId).
+	ChangeFeedWithResponse(ctx context.Context, feedID string, body ChangeFeedJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangeFeedResponse, error)
+
+	// SyncFeedWithResponse Sync a feed now
+	//
+	// Runs the feed's sync now and answers what it did; a sync of the feed already running is joined. A provider that cannot be read is a failed sync (result failed, error saying why), not an error of the request.
+	//
+	// Roles: engineer, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/feeds/{feedID}/sync (the `SyncFeed` operationId).
+	SyncFeedWithResponse(ctx context.Context, feedID string, reqEditors ...RequestEditorFn) (*SyncFeedResponse, error)
 
 	// ListGrantsWithResponse List role grants
 	//
@@ -26435,6 +27343,664 @@ func (r FetchKEVResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r FetchKEVResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListFeedsResponse401Headers the declared response headers of an HTTP 401 response for ListFeeds
+type ListFeedsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListFeedsResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListFeeds
+type ListFeedsResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ListFeedsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *FeedPage
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListFeedsResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ListFeedsResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListFeedsResponse) GetJSON200() *FeedPage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListFeedsResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListFeedsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListFeedsResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ListFeedsResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ListFeedsResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ListFeedsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListFeedsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListFeedsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListFeedsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateFeedResponse201Headers the declared response headers of an HTTP 201 response for CreateFeed
+type CreateFeedResponse201Headers struct {
+	Location *string
+}
+
+// CreateFeedResponse401Headers the declared response headers of an HTTP 401 response for CreateFeed
+type CreateFeedResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// CreateFeedResponse4XXHeaders the declared response headers of an HTTP 4XX response for CreateFeed
+type CreateFeedResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type CreateFeedResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Feed
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *CreateFeedResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateFeedResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *CreateFeedResponse4XXHeaders
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateFeedResponse) GetJSON201() *Feed {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateFeedResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateFeedResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r CreateFeedResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r CreateFeedResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r CreateFeedResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r CreateFeedResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateFeedResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateFeedResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateFeedResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateFeedResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SyncFeedOfflineResponse401Headers the declared response headers of an HTTP 401 response for SyncFeedOffline
+type SyncFeedOfflineResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// SyncFeedOfflineResponse4XXHeaders the declared response headers of an HTTP 4XX response for SyncFeedOffline
+type SyncFeedOfflineResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type SyncFeedOfflineResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *FeedSync
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SyncFeedOfflineResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *SyncFeedOfflineResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SyncFeedOfflineResponse) GetJSON200() *FeedSync {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SyncFeedOfflineResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SyncFeedOfflineResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r SyncFeedOfflineResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r SyncFeedOfflineResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r SyncFeedOfflineResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r SyncFeedOfflineResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r SyncFeedOfflineResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SyncFeedOfflineResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SyncFeedOfflineResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SyncFeedOfflineResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteFeedResponse401Headers the declared response headers of an HTTP 401 response for DeleteFeed
+type DeleteFeedResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// DeleteFeedResponse4XXHeaders the declared response headers of an HTTP 4XX response for DeleteFeed
+type DeleteFeedResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type DeleteFeedResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteFeedResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *DeleteFeedResponse4XXHeaders
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteFeedResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteFeedResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteFeedResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r DeleteFeedResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r DeleteFeedResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteFeedResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteFeedResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteFeedResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteFeedResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetFeedResponse401Headers the declared response headers of an HTTP 401 response for GetFeed
+type GetFeedResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetFeedResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetFeed
+type GetFeedResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type GetFeedResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Feed
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetFeedResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *GetFeedResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetFeedResponse) GetJSON200() *Feed {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetFeedResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetFeedResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetFeedResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r GetFeedResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r GetFeedResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r GetFeedResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetFeedResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetFeedResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetFeedResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ChangeFeedResponse401Headers the declared response headers of an HTTP 401 response for ChangeFeed
+type ChangeFeedResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ChangeFeedResponse4XXHeaders the declared response headers of an HTTP 4XX response for ChangeFeed
+type ChangeFeedResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ChangeFeedResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Feed
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ChangeFeedResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ChangeFeedResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ChangeFeedResponse) GetJSON200() *Feed {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ChangeFeedResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ChangeFeedResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ChangeFeedResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ChangeFeedResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ChangeFeedResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ChangeFeedResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ChangeFeedResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ChangeFeedResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ChangeFeedResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ChangeFeedResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ChangeFeedResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SyncFeedResponse401Headers the declared response headers of an HTTP 401 response for SyncFeed
+type SyncFeedResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// SyncFeedResponse4XXHeaders the declared response headers of an HTTP 4XX response for SyncFeed
+type SyncFeedResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type SyncFeedResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *FeedSync
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SyncFeedResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *SyncFeedResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SyncFeedResponse) GetJSON200() *FeedSync {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SyncFeedResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SyncFeedResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r SyncFeedResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r SyncFeedResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r SyncFeedResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r SyncFeedResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SyncFeedResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SyncFeedResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SyncFeedResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -34000,6 +35566,159 @@ func (c *ClientWithResponses) FetchKEVWithResponse(ctx context.Context, body Fet
 	return ParseFetchKEVResponse(rsp)
 }
 
+// ListFeedsWithResponse List the CSAF feeds with their last sync
+//
+// Newest first, with how each one's last sync ended and how many of its documents were ingested, unchanged and refused.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/feeds (the `ListFeeds` operationId).
+func (c *ClientWithResponses) ListFeedsWithResponse(ctx context.Context, params *ListFeedsParams, reqEditors ...RequestEditorFn) (*ListFeedsResponse, error) {
+	rsp, err := c.ListFeeds(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListFeedsResponse(rsp)
+}
+
+// CreateFeedWithBodyWithResponse Follow a CSAF provider's feed
+//
+// Names a CSAF 2.0 provider by its domain or its provider-metadata.json URL (HTTPS only). A Temporal Schedule then syncs it every interval: what changed in its ROLIE feeds and directory distributions is fetched, each advisory's hash file and OpenPGP signature checked against the provider's keys, and what verifies is ingested as POST /api/v1/advisories does. A feed of the same provider-metadata URL answers 409.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/feeds (the `CreateFeed` operationId).
+func (c *ClientWithResponses) CreateFeedWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateFeedResponse, error) {
+	rsp, err := c.CreateFeedWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateFeedResponse(rsp)
+}
+
+// CreateFeedWithResponse Follow a CSAF provider's feed
+//
+// Names a CSAF 2.0 provider by its domain or its provider-metadata.json URL (HTTPS only). A Temporal Schedule then syncs it every interval: what changed in its ROLIE feeds and directory distributions is fetched, each advisory's hash file and OpenPGP signature checked against the provider's keys, and what verifies is ingested as POST /api/v1/advisories does. A feed of the same provider-metadata URL answers 409.
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/feeds (the `CreateFeed` operationId).
+func (c *ClientWithResponses) CreateFeedWithResponse(ctx context.Context, body CreateFeedJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateFeedResponse, error) {
+	rsp, err := c.CreateFeed(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateFeedResponse(rsp)
+}
+
+// SyncFeedOfflineWithBodyWithResponse Sync a copy of a provider's tree carried to an air-gapped site
+//
+// The body is a tar archive of the provider's tree (provider-metadata.json at its root or under .well-known/csaf/, with the ROLIE feeds, directories, hashes and signatures below it), as otpatch csaf sync --dir writes it; at most 2 GiB and 200,000 files. The same checks as an online sync run; the keys trusted are those the tree's provider metadata lists whose fingerprint the request gives, or an earlier sync of the same provider verified. The documents are recorded on the feed of the tree's provider-metadata URL, made (without schedule) when there is none.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/feeds/offline (the `SyncFeedOffline` operationId).
+func (c *ClientWithResponses) SyncFeedOfflineWithBodyWithResponse(ctx context.Context, params *SyncFeedOfflineParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SyncFeedOfflineResponse, error) {
+	rsp, err := c.SyncFeedOfflineWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSyncFeedOfflineResponse(rsp)
+}
+
+// DeleteFeedWithResponse Stop following a feed
+//
+// Deletes the feed's schedule and what its syncs saw; the advisories it ingested stay.
+//
+// Roles: engineer, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/feeds/{feedID} (the `DeleteFeed` operationId).
+func (c *ClientWithResponses) DeleteFeedWithResponse(ctx context.Context, feedID string, reqEditors ...RequestEditorFn) (*DeleteFeedResponse, error) {
+	rsp, err := c.DeleteFeed(ctx, feedID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteFeedResponse(rsp)
+}
+
+// GetFeedWithResponse Show a feed with its schedule, last documents and refusals
+//
+// With the interval of its Temporal Schedule, the documents most recently fetched, and the refused ones with their reasons.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/feeds/{feedID} (the `GetFeed` operationId).
+func (c *ClientWithResponses) GetFeedWithResponse(ctx context.Context, feedID string, reqEditors ...RequestEditorFn) (*GetFeedResponse, error) {
+	rsp, err := c.GetFeed(ctx, feedID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetFeedResponse(rsp)
+}
+
+// ChangeFeedWithBodyWithResponse Change how often a feed is synced
+//
+// Changes the interval of the feed's Temporal Schedule and of the feed. A feed synced offline only has no schedule (409).
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/feeds/{feedID} (the `ChangeFeed` operationId).
+func (c *ClientWithResponses) ChangeFeedWithBodyWithResponse(ctx context.Context, feedID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ChangeFeedResponse, error) {
+	rsp, err := c.ChangeFeedWithBody(ctx, feedID, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChangeFeedResponse(rsp)
+}
+
+// ChangeFeedWithResponse Change how often a feed is synced
+//
+// Changes the interval of the feed's Temporal Schedule and of the feed. A feed synced offline only has no schedule (409).
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/feeds/{feedID} (the `ChangeFeed` operationId).
+func (c *ClientWithResponses) ChangeFeedWithResponse(ctx context.Context, feedID string, body ChangeFeedJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangeFeedResponse, error) {
+	rsp, err := c.ChangeFeed(ctx, feedID, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChangeFeedResponse(rsp)
+}
+
+// SyncFeedWithResponse Sync a feed now
+//
+// Runs the feed's sync now and answers what it did; a sync of the feed already running is joined. A provider that cannot be read is a failed sync (result failed, error saying why), not an error of the request.
+//
+// Roles: engineer, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/feeds/{feedID}/sync (the `SyncFeed` operationId).
+func (c *ClientWithResponses) SyncFeedWithResponse(ctx context.Context, feedID string, reqEditors ...RequestEditorFn) (*SyncFeedResponse, error) {
+	rsp, err := c.SyncFeed(ctx, feedID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSyncFeedResponse(rsp)
+}
+
 // ListGrantsWithResponse List role grants
 //
 // Every grant, oldest first, with its user's username and its state: pending (waiting for a second admin), active or ended.
@@ -41439,6 +43158,628 @@ func ParseFetchKEVResponse(rsp *http.Response) (*FetchKEVResponse, error) {
 		response.Headers401 = &headers
 	case rsp.StatusCode/100 == 4:
 		var headers FetchKEVResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListFeedsResponse parses an HTTP response from a ListFeedsWithResponse call
+func ParseListFeedsResponse(rsp *http.Response) (*ListFeedsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListFeedsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest FeedPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListFeedsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ListFeedsResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateFeedResponse parses an HTTP response from a CreateFeedWithResponse call
+func ParseCreateFeedResponse(rsp *http.Response) (*CreateFeedResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateFeedResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Feed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers CreateFeedResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers CreateFeedResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers CreateFeedResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSyncFeedOfflineResponse parses an HTTP response from a SyncFeedOfflineWithResponse call
+func ParseSyncFeedOfflineResponse(rsp *http.Response) (*SyncFeedOfflineResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SyncFeedOfflineResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest FeedSync
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers SyncFeedOfflineResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers SyncFeedOfflineResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteFeedResponse parses an HTTP response from a DeleteFeedWithResponse call
+func ParseDeleteFeedResponse(rsp *http.Response) (*DeleteFeedResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteFeedResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteFeedResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers DeleteFeedResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetFeedResponse parses an HTTP response from a GetFeedWithResponse call
+func ParseGetFeedResponse(rsp *http.Response) (*GetFeedResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetFeedResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Feed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetFeedResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers GetFeedResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseChangeFeedResponse parses an HTTP response from a ChangeFeedWithResponse call
+func ParseChangeFeedResponse(rsp *http.Response) (*ChangeFeedResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ChangeFeedResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Feed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ChangeFeedResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ChangeFeedResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSyncFeedResponse parses an HTTP response from a SyncFeedWithResponse call
+func ParseSyncFeedResponse(rsp *http.Response) (*SyncFeedResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SyncFeedResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest FeedSync
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers SyncFeedResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers SyncFeedResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

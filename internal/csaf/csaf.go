@@ -103,6 +103,18 @@ type Vulnerability struct {
 	NotAffected        []string      `json:"not_affected,omitempty"`
 	UnderInvestigation []string      `json:"under_investigation,omitempty"`
 	Remediations       []Remediation `json:"remediations"`
+	// Justifications say why products are known not affected (CSAF VEX): a flag's label
+	// (component_not_present, vulnerable_code_not_in_execute_path, …) or an impact threat's
+	// details, for the product ids they name (groups expanded).
+	Justifications []Justification `json:"justifications,omitempty"`
+}
+
+// Justification is why products are known not affected by a vulnerability.
+type Justification struct {
+	// Label is the flag's label; Impact the details of a threat of category impact.
+	Label      string   `json:"label,omitempty"`
+	Impact     string   `json:"impact,omitempty"`
+	ProductIDs []string `json:"product_ids"`
 }
 
 // Remediation is one remediation of a vulnerability, for the product ids it names (product
@@ -227,6 +239,17 @@ type vulnerability struct {
 			Category string `json:"category"`
 		} `json:"restart_required"`
 	} `json:"remediations"`
+	Flags []struct {
+		Label      string   `json:"label"`
+		ProductIDs []string `json:"product_ids"`
+		GroupIDs   []string `json:"group_ids"`
+	} `json:"flags"`
+	Threats []struct {
+		Category   string   `json:"category"`
+		Details    string   `json:"details"`
+		ProductIDs []string `json:"product_ids"`
+		GroupIDs   []string `json:"group_ids"`
+	} `json:"threats"`
 }
 
 type cvss struct {
@@ -415,10 +438,9 @@ func ParseBytes(raw []byte) (*Advisory, error) {
 				}
 			}
 		}
-		for j, rm := range raw.Remediations {
-			field := fmt.Sprintf("%s.remediations[%d]", at, j)
-			ids := slices.Clone(rm.ProductIDs)
-			for _, g := range rm.GroupIDs {
+		expand := func(field string, productIDs, groupIDs []string) []string {
+			ids := slices.Clone(productIDs)
+			for _, g := range groupIDs {
 				members, ok := groups[g]
 				if !ok {
 					v.Add(field+".group_ids", "group id %q is not defined in the product tree", clip(g))
@@ -429,6 +451,28 @@ func ParseBytes(raw []byte) (*Advisory, error) {
 					break
 				}
 			}
+			return ids
+		}
+		// Why products are not affected (CSAF VEX): flags and impact threats naming
+		// products known not affected.
+		justify := func(field, label, impact string, productIDs, groupIDs []string) {
+			ids := known(field+".product_ids", expand(field, productIDs, groupIDs))
+			ids = slices.DeleteFunc(ids, func(id string) bool { return !slices.Contains(vu.NotAffected, id) })
+			if len(ids) > 0 {
+				vu.Justifications = append(vu.Justifications, Justification{Label: label, Impact: truncate(impact, maxImpact), ProductIDs: ids})
+			}
+		}
+		for j, f := range raw.Flags {
+			justify(fmt.Sprintf("%s.flags[%d]", at, j), clip(f.Label), "", f.ProductIDs, f.GroupIDs)
+		}
+		for j, th := range raw.Threats {
+			if th.Category == "impact" {
+				justify(fmt.Sprintf("%s.threats[%d]", at, j), "", th.Details, th.ProductIDs, th.GroupIDs)
+			}
+		}
+		for j, rm := range raw.Remediations {
+			field := fmt.Sprintf("%s.remediations[%d]", at, j)
+			ids := expand(field, rm.ProductIDs, rm.GroupIDs)
 			rem := Remediation{Category: rm.Category, Details: rm.Details, URL: rm.URL, Date: rm.Date, ProductIDs: known(field+".product_ids", ids)}
 			switch rm.Category {
 			case VendorFix:
@@ -604,6 +648,16 @@ func jsonType(kind string) string {
 		return "number"
 	}
 	return kind
+}
+
+// maxImpact bounds the impact statement kept of a VEX justification.
+const maxImpact = 2000
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
 func clip(s string) string {

@@ -519,3 +519,47 @@ func FuzzParse(f *testing.F) {
 		Match(a, []Product{{ProductID: "p", VendorName: "x", ProductName: "y"}}, []Asset{{ID: "a", ProductID: "p", InstalledVersion: "1.0"}})
 	})
 }
+
+// A CSAF VEX document's known_not_affected products, with their flag or impact statement,
+// mark the matching assets not affected; an asset a vulnerability affects is not listed,
+// nor one whose version the product does not cover.
+func TestVEXNotAffected(t *testing.T) {
+	doc := minimal()
+	doc["document"].(map[string]any)["category"] = "csaf_vex"
+	pt := doc["product_tree"].(map[string]any)
+	vp := pt["branches"].([]any)[0].(map[string]any)["branches"].([]any)[0].(map[string]any)
+	vp["branches"] = append(vp["branches"].([]any),
+		map[string]any{"category": "product_version_range", "name": "vers:generic/>=16.0.2|<17", "product": map[string]any{"name": "ViewPanel-HMI V16.0.2 to V17", "product_id": "P2"}},
+		map[string]any{"category": "product_version_range", "name": "vers:generic/>=17", "product": map[string]any{"name": "ViewPanel-HMI V17 and later", "product_id": "P3"}})
+	pt["product_groups"] = []any{map[string]any{"group_id": "G1", "product_ids": []any{"P3"}}}
+	doc["vulnerabilities"] = []any{map[string]any{
+		"cve":            "CVE-2026-31337",
+		"product_status": map[string]any{"known_affected": []any{"P1"}, "known_not_affected": []any{"P2", "P3"}},
+		"flags":          []any{map[string]any{"label": "vulnerable_code_not_in_execute_path", "product_ids": []any{"P2"}}},
+		"threats":        []any{map[string]any{"category": "impact", "details": "The web server is not part of V17.", "group_ids": []any{"G1"}}},
+	}}
+	adv, err := ParseBytes(encode(t, doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := adv.Vulnerabilities[0].Justifications; len(got) != 2 || got[0].Label != "vulnerable_code_not_in_execute_path" || got[1].Impact == "" || !slices.Equal(got[1].ProductIDs, []string{"P3"}) {
+		t.Fatalf("justifications: %+v", got)
+	}
+	products := []Product{{ProductID: "hmi", VendorName: "acme", VendorAliases: []string{"Acme Automation AG"}, ProductName: "ViewPanel-HMI"}}
+	assets := []Asset{
+		{ID: "old", ProductID: "hmi", InstalledVersion: "V16.0.1"},
+		{ID: "mid", ProductID: "hmi", InstalledVersion: "V16.0.3"},
+		{ID: "new", ProductID: "hmi", InstalledVersion: "V17.1"},
+	}
+	got := map[string][]string{}
+	for _, na := range NotAffected(adv, products, assets, Match(adv, products, assets)) {
+		got[na.AssetID] = na.Justifications
+	}
+	want := map[string][]string{"mid": {"vulnerable_code_not_in_execute_path"}, "new": {"The web server is not part of V17."}}
+	if len(got) != len(want) || !slices.Equal(got["mid"], want["mid"]) || !slices.Equal(got["new"], want["new"]) {
+		t.Fatalf("not affected: %v, want %v", got, want)
+	}
+	if hits := Match(adv, products, assets); len(hits) != 1 || hits[0].AssetID != "old" {
+		t.Fatalf("affected: %+v, want old only", hits)
+	}
+}

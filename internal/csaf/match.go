@@ -140,6 +140,79 @@ func Match(adv *Advisory, products []Product, assets []Asset) []AffectedAsset {
 	return out
 }
 
+// NotAffectedAsset is an inventory asset a CSAF VEX document states is not affected by some
+// of its vulnerabilities, with why.
+type NotAffectedAsset struct {
+	AssetID          string   `json:"asset_id"`
+	ProductID        string   `json:"product_id"`
+	InstalledVersion string   `json:"installed_version"`
+	CSAFProductIDs   []string `json:"csaf_product_ids"`
+	CVEs             []string `json:"cves"`
+	// Justifications are the flag labels and impact statements the document gives for the
+	// asset's products ("component_not_present"); empty when it gives none.
+	Justifications []string `json:"justifications"`
+}
+
+// NotAffected lists the assets an advisory (a CSAF VEX document) states are known not
+// affected: an asset of an inventory product that is one of the advisory's products (the
+// rules of Match), whose installed version is in the product's ranges, and which a
+// vulnerability lists as known_not_affected. An asset Match hits for any vulnerability is not
+// listed: an affected vulnerability needs an action whatever the others say. hits are what
+// Match answered for the same advisory, products and assets.
+func NotAffected(adv *Advisory, products []Product, assets []Asset, hits []AffectedAsset) []NotAffectedAsset {
+	same := MatchProducts(adv, products)
+	hit := map[string]bool{}
+	for _, h := range hits {
+		hit[h.AssetID] = true
+	}
+	var out []NotAffectedAsset
+	for _, as := range assets {
+		if len(same[as.ProductID]) == 0 || hit[as.ID] {
+			continue
+		}
+		var ids []string
+		for _, id := range same[as.ProductID] {
+			tp, _ := adv.Product(id)
+			if in, checked := covers(adv, tp, as.InstalledVersion); in && checked {
+				ids = append(ids, tp.ID)
+			}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		na := NotAffectedAsset{AssetID: as.ID, ProductID: as.ProductID, InstalledVersion: as.InstalledVersion, CVEs: []string{}, Justifications: []string{}}
+		for _, v := range adv.Vulnerabilities {
+			if !intersects(v.NotAffected, ids) {
+				continue
+			}
+			if v.CVE != "" && !slices.Contains(na.CVEs, v.CVE) {
+				na.CVEs = append(na.CVEs, v.CVE)
+			}
+			for _, j := range v.Justifications {
+				if !intersects(j.ProductIDs, ids) {
+					continue
+				}
+				why := j.Label
+				if why == "" {
+					why = j.Impact
+				}
+				if !slices.Contains(na.Justifications, why) {
+					na.Justifications = append(na.Justifications, why)
+				}
+			}
+			for _, id := range ids {
+				if slices.Contains(v.NotAffected, id) && !slices.Contains(na.CSAFProductIDs, id) {
+					na.CSAFProductIDs = append(na.CSAFProductIDs, id)
+				}
+			}
+		}
+		if len(na.CSAFProductIDs) > 0 {
+			out = append(out, na)
+		}
+	}
+	return out
+}
+
 // MatchProducts maps each inventory product id to the ids of the advisory's products it is,
 // by the vendor and product name rules of Match. Products the advisory does not name are
 // left out.

@@ -5,6 +5,7 @@ import { session, api, can, h, fill, announce, loadRoutes, setUnauthorizedHandle
 import * as dashboard from "./pages/dashboard.js";
 import * as patches from "./pages/patches.js";
 import * as advisories from "./pages/advisories.js";
+import * as feeds from "./pages/feeds.js";
 import * as inventory from "./pages/inventory.js";
 import * as sites from "./pages/sites.js";
 import * as windows from "./pages/windows.js";
@@ -30,6 +31,8 @@ const pages = [
   { pattern: /^\/advisories$/, page: advisories.renderList, nav: "Advisories", href: "#/advisories", group: "staff" },
   { pattern: /^\/advisories\/([\w-]+)$/, page: advisories.renderAdvisory, group: "staff" },
   { pattern: /^\/priorities$/, page: priorities.render, nav: "Priorities", href: "#/priorities", group: "staff" },
+  { pattern: /^\/feeds$/, page: feeds.renderList, nav: "Feeds", href: "#/feeds", group: "staff" },
+  { pattern: /^\/feeds\/([\w-]+)$/, page: feeds.renderFeed, group: "staff" },
   { pattern: /^\/inventory$/, page: inventory.render, nav: "Inventory", href: "#/inventory", group: "staff" },
   { pattern: /^\/sites\/([\w-]+)$/, page: sites.renderSite, group: "staff" },
   { pattern: /^\/windows$/, page: windows.render, nav: "Windows", href: "#/windows", group: "staff" },
