@@ -146,6 +146,7 @@ func (s *server) allOperations() []operation {
 		s.campaignOperations(), s.operatorOperations(), s.waiverOperations(), s.evidenceOperations(),
 		s.auditOperations(), s.auditExportOperations(), s.auditLogOperations(), s.complianceOperations(),
 		s.agentOperations(), s.transferOperations(),
+		s.qualificationOperations(),
 	} {
 		ops = append(ops, group...)
 	}
