@@ -183,6 +183,7 @@ type statesDoc struct {
 	CampaignStatuses []domain.StateInfo `json:"campaign_statuses"`
 	AssetStates      []domain.StateInfo `json:"asset_states"`
 	Compatibility    []domain.StateInfo `json:"compatibility"`
+	Qualification    []domain.StateInfo `json:"qualification_statuses" doc:"The asset owner's qualification statuses of a patch per product release"`
 }
 
 // mount registers every operation on r: public ones as they are, the others behind
