@@ -4009,6 +4009,9 @@ type States struct {
 	CampaignStatuses []StateInfo `json:"campaign_statuses"`
 	Compatibility    []StateInfo `json:"compatibility"`
 	PatchStatuses    []StateInfo `json:"patch_statuses"`
+
+	// QualificationStatuses The asset owner's qualification statuses of a patch per product release
+	QualificationStatuses []StateInfo `json:"qualification_statuses"`
 }
 
 // Token defines model for Token.
