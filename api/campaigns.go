@@ -380,7 +380,7 @@ func (s *server) readCampaign(ctx context.Context, plans *planSummaries, id stri
 	if view.Review, err = s.review(ctx, c, sum); err != nil {
 		return campaignView{}, err
 	}
-	if view.Holds, err = s.campaignHolds(ctx, c); err != nil {
+	if view.Holds, err = s.campaignHolds(ctx, c, sum.versions); err != nil {
 		return campaignView{}, err
 	}
 	if view.Sites, err = s.campaignSites(ctx, c.ID); err != nil {

@@ -55,7 +55,19 @@ func (s *server) listQualifications(w http.ResponseWriter, r *http.Request) {
 	v := &domain.ValidationError{What: "query"}
 	pr := readPage(r, v)
 	q := r.URL.Query()
-	f := store.QualificationFilter{Limit: pr.Limit + 1, History: q.Get("history") == "1" || q.Get("history") == "true"}
+	f := store.QualificationFilter{Limit: pr.Limit + 1}
+	switch hv := q.Get("history"); hv {
+	case "", "0", "false":
+	case "1", "true":
+		f.History = true
+	default:
+		v.Add("history", "must be 1 or true (every revision), or 0 or false, got %q", hv)
+	}
+	for _, name := range []string{"patch", "product"} {
+		if n := len([]rune(q.Get(name))); n > 200 {
+			v.Add(name, "is %d characters; at most 200", n)
+		}
+	}
 	if st := q.Get("status"); st != "" {
 		if !domain.QualificationStatus(st).Valid() {
 			v.Add("status", "must be one of %s, got %q", strings.Join(stringsOf(domain.QualificationStatuses()), ", "), st)
@@ -186,9 +198,21 @@ func (s *server) patchHolds(ctx context.Context, p store.Patch, versions []strin
 	return domain.HoldsFor(qs, versions), nil
 }
 
+// planVersions are the distinct versions a plan's targets (its bench runs included) run.
+func planVersions(p domain.Plan) []string {
+	var out []string
+	for _, t := range p.Targets {
+		if !slices.Contains(out, t.FromVersion) {
+			out = append(out, t.FromVersion)
+		}
+	}
+	return out
+}
+
 // campaignHolds are the holds that apply to a campaign: its patch's holds covering the versions
-// its targets were planned from. None for a campaign that has ended.
-func (s *server) campaignHolds(ctx context.Context, c store.Campaign) ([]domain.Hold, error) {
+// its targets were planned from (versions; nil: read from its targets). None for a campaign
+// that has ended.
+func (s *server) campaignHolds(ctx context.Context, c store.Campaign, versions []string) ([]domain.Hold, error) {
 	if domain.CampaignStatus(c.Status).Terminal() {
 		return []domain.Hold{}, nil
 	}
@@ -196,9 +220,10 @@ func (s *server) campaignHolds(ctx context.Context, c store.Campaign) ([]domain.
 	if err != nil {
 		return nil, err
 	}
-	versions, err := s.Store.CampaignVersions(ctx, c.ID)
-	if err != nil {
-		return nil, err
+	if versions == nil {
+		if versions, err = s.Store.CampaignVersions(ctx, c.ID); err != nil {
+			return nil, err
+		}
 	}
 	hs, err := s.patchHolds(ctx, p, versions)
 	if hs == nil {
@@ -271,11 +296,7 @@ func (s *server) qualificationOperations() []operation {
 // refusedByHold refuses (409) a plan of patch p that reaches a release the patch is held for,
 // with each hold's reason.
 func (s *server) refusedByHold(w http.ResponseWriter, r *http.Request, p store.Patch, plan domain.Plan) bool {
-	versions := make([]string, 0, len(plan.Targets))
-	for _, t := range plan.Targets {
-		versions = append(versions, t.FromVersion)
-	}
-	hs, err := s.patchHolds(r.Context(), p, versions)
+	hs, err := s.patchHolds(r.Context(), p, planVersions(plan))
 	if err != nil {
 		s.fail(w, r, err)
 		return true
@@ -290,7 +311,7 @@ func (s *server) refusedByHold(w http.ResponseWriter, r *http.Request, p store.P
 
 // approvalHeld refuses (409) an approval while a hold applies to the campaign.
 func (s *server) approvalHeld(w http.ResponseWriter, r *http.Request, c store.Campaign) bool {
-	hs, err := s.campaignHolds(r.Context(), c)
+	hs, err := s.campaignHolds(r.Context(), c, nil)
 	if err != nil {
 		s.fail(w, r, err)
 		return true

@@ -198,4 +198,15 @@ func TestQualificationHold(t *testing.T) {
 		t.Errorf("current holds after both lifts: %+v", current)
 	}
 	e.checkAudit(t, c.ID, []string{"campaign.decision_refused", "campaign.approved"})
+
+	// The asset owner's qualification is not the vendor's to read.
+	var asVendor map[string]any
+	e.call("GET", "/api/v1/patches/"+p.ID, e.tokens.Vendor, nil, &asVendor)
+	if _, ok := asVendor["qualifications"]; ok || asVendor["id"] != p.ID {
+		t.Errorf("the vendor reads the patch with qualifications: %v", asVendor["qualifications"])
+	}
+	var qp problemDoc
+	if code := e.call("GET", "/api/v1/qualifications?history=maybe&status=hold", e.tokens.Auditor, nil, &qp); code != http.StatusUnprocessableEntity || len(qp.Errors) != 2 {
+		t.Errorf("a bad query: %d %+v", code, qp)
+	}
 }
