@@ -104,7 +104,7 @@ func (s *server) listQualifications(w http.ResponseWriter, r *http.Request) {
 }
 
 // qualificationFormats are the forms a vendor's list is imported in.
-var qualificationFormats = []string{qualification.FormatCSV, qualification.FormatJSON}
+var qualificationFormats = qualification.Formats()
 
 func (s *server) importQualifications(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -118,7 +118,7 @@ func (s *server) importQualifications(w http.ResponseWriter, r *http.Request) {
 		format = qualification.FormatCSV
 	}
 	if !slices.Contains(qualificationFormats, format) {
-		v.Add("format", "must be csv or json, got %q", format)
+		v.Add("format", "must be csv, json or xlsx, got %q", format)
 	}
 	src := store.QualificationSource{Vendor: strings.TrimSpace(q.Get("vendor")), List: strings.TrimSpace(q.Get("list")), Date: strings.TrimSpace(q.Get("list_date"))}
 	if src.Vendor == "" {
@@ -274,17 +274,18 @@ func (s *server) qualificationOperations() []operation {
 			Body: qualificationRequest{}, Answers: []answer{ok(store.QualificationEntry{})}, Handle: s.setQualification},
 		{Method: "POST", Path: "/api/v1/qualifications/import", ID: "importQualifications", Tag: "Patches", Allow: engineers,
 			Summary: "Import a vendor's published qualification list, all or nothing",
-			Description: fmt.Sprintf("The body is the list as the vendor publishes it, CSV (a header line naming the columns) or JSON (an array of objects keyed by the column names), "+
+			Description: fmt.Sprintf("The body is the list as the vendor publishes it: CSV (a header line naming the columns), JSON (an array of objects keyed by the column names) "+
+				"or an Excel workbook (xlsx: its first sheet, the header being the first of its first 20 rows that names the mapping's columns; rows are named by their row in the sheet), "+
 				"read through the named column mapping (GET /api/v1/qualifications/mappings; docs/qualification-lists.md). At most %d MiB and %d rows (413). "+
 				"Any bad row refuses the whole list with 422 naming each bad row (CSV: line N, the header being line 1; JSON: entry N) and what is wrong, and nothing changes. "+
 				"An accepted list is stored in one transaction with one audit event (qualification.imported); the answer counts the entries added, changed and unchanged and lists the changes.",
 				qualification.MaxBytes>>20, qualification.MaxRows),
 			Query: []param{qEnum("mapping", "The column mapping the list is read through (required)", qualification.MappingNames()...),
-				qEnum("format", "csv (default) or json", qualificationFormats...),
+				qEnum("format", "csv (default), json or xlsx", qualificationFormats...),
 				qString("vendor", "The vendor whose list it is (default: the mapping's vendor)"), qString("list", "The list's name as the vendor titles it (required)"),
 				qString("list_date", "The list's date, YYYY-MM-DD (required)")},
 			BodyType:   "application/octet-stream",
-			BodySchema: map[string]any{"type": "string", "format": "binary", "description": "The list file: CSV or JSON, as ?format says"},
+			BodySchema: map[string]any{"type": "string", "format": "binary", "description": "The list file: CSV, JSON or xlsx, as ?format says"},
 			Answers:    []answer{ok(store.QualificationImport{})}, Handle: s.importQualifications},
 		{Method: "GET", Path: "/api/v1/qualifications/mappings", ID: "listQualificationMappings", Tag: "Patches", Allow: staff,
 			Summary:     "The column mappings a vendor's qualification list is imported through",

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 )
@@ -198,6 +199,16 @@ func TestQualificationHold(t *testing.T) {
 		t.Errorf("current holds after both lifts: %+v", current)
 	}
 	e.checkAudit(t, c.ID, []string{"campaign.decision_refused", "campaign.approved"})
+
+	// A vendor's workbook imports as its CSV does.
+	book, err := os.ReadFile("../internal/qualification/testdata/rockwell-2026-11.xlsx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	xq := url.Values{"mapping": {"rockwell"}, "format": {"xlsx"}, "list": {"Patch qualification for Microsoft updates"}, "list_date": {"2026-11-30"}}.Encode()
+	if code := e.importList(eng, xq, string(book), &imp); code != http.StatusOK || imp.Rows != 6 || imp.Added != 6 {
+		t.Errorf("the workbook: %d %+v", code, imp)
+	}
 
 	// The asset owner's qualification is not the vendor's to read.
 	var asVendor map[string]any

@@ -18,7 +18,7 @@ import (
 // qualificationCommands are the `otpatch qualification` commands, added to commands().
 func qualificationCommands() []command {
 	return []command{
-		{"qualification import", "--url URL --token TOKEN --mapping rockwell|generic --list NAME --list-date YYYY-MM-DD [--vendor NAME] [--format csv|json] FILE",
+		{"qualification import", "--url URL --token TOKEN --mapping rockwell|generic --list NAME --list-date YYYY-MM-DD [--vendor NAME] [--format csv|json|xlsx] FILE",
 			"import a vendor's published qualification list, all or nothing; every bad row is named", runQualificationImport},
 		{"qualification set", "--url URL --token TOKEN --patch ID --product PRODUCT --release RELEASE --status STATUS [--reason TEXT]",
 			"set the qualification of a patch for a product release (held stops it from being planned)", runQualificationSet},
@@ -32,7 +32,7 @@ func runQualificationImport(ctx context.Context, args []string) error {
 	rawURL := fs.String("url", env("URL", "http://127.0.0.1:8080"), "otpatch URL (OTPATCH_URL)")
 	token := fs.String("token", env("TOKEN", ""), "engineer or admin token (OTPATCH_TOKEN)")
 	mapping := fs.String("mapping", "", "the column mapping: "+strings.Join(qualification.MappingNames(), " or "))
-	format := fs.String("format", "", "csv or json (default: from the file's extension, else csv)")
+	format := fs.String("format", "", "csv, json or xlsx (default: from the file's extension, else csv)")
 	vendor := fs.String("vendor", "", "the vendor whose list it is (default: the mapping's vendor)")
 	list := fs.String("list", "", "the list's name as the vendor titles it")
 	listDate := fs.String("list-date", "", "the list's date, YYYY-MM-DD")
@@ -56,8 +56,9 @@ func runQualificationImport(ctx context.Context, args []string) error {
 	}
 	if *format == "" {
 		*format = qualification.FormatCSV
-		if strings.EqualFold(filepath.Ext(files[0]), ".json") {
-			*format = qualification.FormatJSON
+		switch ext := strings.ToLower(filepath.Ext(files[0])); ext {
+		case ".json", ".xlsx":
+			*format = ext[1:]
 		}
 	}
 	data, err := readBounded(files[0], qualification.MaxBytes)

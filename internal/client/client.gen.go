@@ -1918,6 +1918,7 @@ func (e ImportQualificationsParamsMapping) Valid() bool {
 const (
 	ImportQualificationsParamsFormatCsv  ImportQualificationsParamsFormat = "csv"
 	ImportQualificationsParamsFormatJson ImportQualificationsParamsFormat = "json"
+	ImportQualificationsParamsFormatXlsx ImportQualificationsParamsFormat = "xlsx"
 )
 
 // Valid indicates whether the value is a known member of the ImportQualificationsParamsFormat enum.
@@ -1926,6 +1927,8 @@ func (e ImportQualificationsParamsFormat) Valid() bool {
 	case ImportQualificationsParamsFormatCsv:
 		return true
 	case ImportQualificationsParamsFormatJson:
+		return true
+	case ImportQualificationsParamsFormatXlsx:
 		return true
 	default:
 		return false
@@ -4967,7 +4970,7 @@ type ImportQualificationsParams struct {
 	// Mapping The column mapping the list is read through (required)
 	Mapping *ImportQualificationsParamsMapping `form:"mapping,omitempty" json:"mapping,omitempty"`
 
-	// Format csv (default) or json
+	// Format csv (default), json or xlsx
 	Format *ImportQualificationsParamsFormat `form:"format,omitempty" json:"format,omitempty"`
 
 	// Vendor The vendor whose list it is (default: the mapping's vendor)
@@ -6670,7 +6673,7 @@ type ClientInterface interface {
 
 	// ImportQualificationsWithBody Import a vendor's published qualification list, all or nothing
 	//
-	// The body is the list as the vendor publishes it, CSV (a header line naming the columns) or JSON (an array of objects keyed by the column names), read through the named column mapping (GET /api/v1/qualifications/mappings; docs/qualification-lists.md). At most 4 MiB and 20000 rows (413). Any bad row refuses the whole list with 422 naming each bad row (CSV: line N, the header being line 1; JSON: entry N) and what is wrong, and nothing changes. An accepted list is stored in one transaction with one audit event (qualification.imported); the answer counts the entries added, changed and unchanged and lists the changes.
+	// The body is the list as the vendor publishes it: CSV (a header line naming the columns), JSON (an array of objects keyed by the column names) or an Excel workbook (xlsx: its first sheet, the header being the first of its first 20 rows that names the mapping's columns; rows are named by their row in the sheet), read through the named column mapping (GET /api/v1/qualifications/mappings; docs/qualification-lists.md). At most 4 MiB and 20000 rows (413). Any bad row refuses the whole list with 422 naming each bad row (CSV: line N, the header being line 1; JSON: entry N) and what is wrong, and nothing changes. An accepted list is stored in one transaction with one audit event (qualification.imported); the answer counts the entries added, changed and unchanged and lists the changes.
 	//
 	// Roles: engineer, admin.
 	//
@@ -9267,7 +9270,7 @@ func (c *Client) SetQualification(ctx context.Context, body SetQualificationJSON
 
 // ImportQualificationsWithBody Import a vendor's published qualification list, all or nothing
 //
-// The body is the list as the vendor publishes it, CSV (a header line naming the columns) or JSON (an array of objects keyed by the column names), read through the named column mapping (GET /api/v1/qualifications/mappings; docs/qualification-lists.md). At most 4 MiB and 20000 rows (413). Any bad row refuses the whole list with 422 naming each bad row (CSV: line N, the header being line 1; JSON: entry N) and what is wrong, and nothing changes. An accepted list is stored in one transaction with one audit event (qualification.imported); the answer counts the entries added, changed and unchanged and lists the changes.
+// The body is the list as the vendor publishes it: CSV (a header line naming the columns), JSON (an array of objects keyed by the column names) or an Excel workbook (xlsx: its first sheet, the header being the first of its first 20 rows that names the mapping's columns; rows are named by their row in the sheet), read through the named column mapping (GET /api/v1/qualifications/mappings; docs/qualification-lists.md). At most 4 MiB and 20000 rows (413). Any bad row refuses the whole list with 422 naming each bad row (CSV: line N, the header being line 1; JSON: entry N) and what is wrong, and nothing changes. An accepted list is stored in one transaction with one audit event (qualification.imported); the answer counts the entries added, changed and unchanged and lists the changes.
 //
 // Roles: engineer, admin.
 //
@@ -18144,7 +18147,7 @@ type ClientWithResponsesInterface interface {
 
 	// ImportQualificationsWithBodyWithResponse Import a vendor's published qualification list, all or nothing
 	//
-	// The body is the list as the vendor publishes it, CSV (a header line naming the columns) or JSON (an array of objects keyed by the column names), read through the named column mapping (GET /api/v1/qualifications/mappings; docs/qualification-lists.md). At most 4 MiB and 20000 rows (413). Any bad row refuses the whole list with 422 naming each bad row (CSV: line N, the header being line 1; JSON: entry N) and what is wrong, and nothing changes. An accepted list is stored in one transaction with one audit event (qualification.imported); the answer counts the entries added, changed and unchanged and lists the changes.
+	// The body is the list as the vendor publishes it: CSV (a header line naming the columns), JSON (an array of objects keyed by the column names) or an Excel workbook (xlsx: its first sheet, the header being the first of its first 20 rows that names the mapping's columns; rows are named by their row in the sheet), read through the named column mapping (GET /api/v1/qualifications/mappings; docs/qualification-lists.md). At most 4 MiB and 20000 rows (413). Any bad row refuses the whole list with 422 naming each bad row (CSV: line N, the header being line 1; JSON: entry N) and what is wrong, and nothing changes. An accepted list is stored in one transaction with one audit event (qualification.imported); the answer counts the entries added, changed and unchanged and lists the changes.
 	//
 	// Roles: engineer, admin.
 	//
@@ -32053,7 +32056,7 @@ func (c *ClientWithResponses) SetQualificationWithResponse(ctx context.Context, 
 
 // ImportQualificationsWithBodyWithResponse Import a vendor's published qualification list, all or nothing
 //
-// The body is the list as the vendor publishes it, CSV (a header line naming the columns) or JSON (an array of objects keyed by the column names), read through the named column mapping (GET /api/v1/qualifications/mappings; docs/qualification-lists.md). At most 4 MiB and 20000 rows (413). Any bad row refuses the whole list with 422 naming each bad row (CSV: line N, the header being line 1; JSON: entry N) and what is wrong, and nothing changes. An accepted list is stored in one transaction with one audit event (qualification.imported); the answer counts the entries added, changed and unchanged and lists the changes.
+// The body is the list as the vendor publishes it: CSV (a header line naming the columns), JSON (an array of objects keyed by the column names) or an Excel workbook (xlsx: its first sheet, the header being the first of its first 20 rows that names the mapping's columns; rows are named by their row in the sheet), read through the named column mapping (GET /api/v1/qualifications/mappings; docs/qualification-lists.md). At most 4 MiB and 20000 rows (413). Any bad row refuses the whole list with 422 naming each bad row (CSV: line N, the header being line 1; JSON: entry N) and what is wrong, and nothing changes. An accepted list is stored in one transaction with one audit event (qualification.imported); the answer counts the entries added, changed and unchanged and lists the changes.
 //
 // Roles: engineer, admin.
 //

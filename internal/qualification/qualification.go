@@ -1,13 +1,14 @@
 // Package qualification reads the qualification lists that OT vendors publish for Microsoft
-// and other third-party updates on their control systems (CSV or JSON) into the asset owner's
-// qualification entries (domain.Qualification), through a named column mapping.
+// and other third-party updates on their control systems (CSV, JSON or an Excel workbook) into
+// the asset owner's qualification entries (domain.Qualification), through a named column
+// mapping.
 //
 // A mapping names the columns that hold the update id, the product, the product release, the
 // status and, for vendors that state a test status and a result apart, the result, and turns
 // the vendor's words into the statuses of domain.QualificationStatus. Reading is all or
 // nothing: every row is checked, and any bad row refuses the whole list with each bad row
 // named by its line (CSV: the file's line, the header being line 1; JSON: the entry's
-// position, from 1) and what is wrong with it. The mappings are documented in
+// position, from 1; a workbook: the row of its first sheet) and what is wrong with it. The mappings are documented in
 // docs/qualification-lists.md.
 package qualification
 
@@ -21,6 +22,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/xuri/excelize/v2"
 
 	"github.com/otpatch/otpatch/internal/domain"
 )
@@ -40,7 +43,13 @@ const (
 const (
 	FormatCSV  = "csv"
 	FormatJSON = "json"
+	// FormatXLSX is an Excel workbook: its first sheet, whose header is the first row that
+	// names the mapping's columns (a title above it is skipped).
+	FormatXLSX = "xlsx"
 )
+
+// Formats lists the formats a list is read in.
+func Formats() []string { return []string{FormatCSV, FormatJSON, FormatXLSX} }
 
 // RowError is what is wrong with one row.
 type RowError struct {
@@ -60,6 +69,10 @@ func (e RowError) Where(format string) string {
 		return fmt.Sprintf("entry %d: %s", e.Line, e.Field)
 	case format == FormatJSON:
 		return fmt.Sprintf("entry %d", e.Line)
+	case format == FormatXLSX && e.Field != "":
+		return fmt.Sprintf("row %d: %s", e.Line, e.Field)
+	case format == FormatXLSX:
+		return fmt.Sprintf("row %d", e.Line)
 	case e.Field != "":
 		return fmt.Sprintf("line %d: %s", e.Line, e.Field)
 	}
@@ -232,18 +245,20 @@ func Parse(m Mapping, format string, data []byte) ([]domain.Qualification, error
 		return nil, e
 	}
 	data = bytes.TrimPrefix(data, []byte("\ufeff")) // a spreadsheet's byte order mark
-	if !utf8.Valid(data) {
+	if format != FormatXLSX && !utf8.Valid(data) {
 		e.add(0, "file", "is not UTF-8 text; save the list as UTF-8 CSV or JSON")
 		return nil, e
 	}
 	var rows []row
 	switch format {
+	case FormatXLSX:
+		rows = readXLSX(m, data, e)
 	case FormatCSV:
 		rows = readCSV(m, data, e)
 	case FormatJSON:
 		rows = readJSON(m, data, e)
 	default:
-		e.add(0, "format", "must be csv or json, got %q", format)
+		e.add(0, "format", "must be csv, json or xlsx, got %q", format)
 	}
 	e.Rows = len(rows)
 	if e.TooLarge {
@@ -494,4 +509,104 @@ func jsonFault(err error) string {
 		return "the JSON ends early"
 	}
 	return err.Error()
+}
+
+// Bounds of a workbook as it is unpacked.
+const (
+	maxUnzipped    = 32 << 20
+	maxHeaderSeek  = 20
+	xlsxFaultLimit = "is not an Excel workbook otpatch can read"
+)
+
+// readXLSX reads the first sheet of a workbook: rows before the header (a title, a date) are
+// skipped; the header is the first of the first 20 rows that names every column the mapping
+// needs. Row numbers are the sheet's.
+func readXLSX(m Mapping, data []byte, e *Error) []row {
+	f, err := excelize.OpenReader(bytes.NewReader(data), excelize.Options{UnzipSizeLimit: maxUnzipped, UnzipXMLSizeLimit: maxUnzipped})
+	if err != nil {
+		if strings.Contains(err.Error(), "size exceeds") {
+			e.TooLarge = true
+			e.add(0, "file", "unpacks to more than %d bytes; split it", maxUnzipped)
+			return nil
+		}
+		e.add(0, "file", "%s (save it as .xlsx, or export CSV): %s", xlsxFaultLimit, err)
+		return nil
+	}
+	defer f.Close()
+	sheets := f.GetSheetList()
+	if len(sheets) == 0 {
+		e.add(0, "file", "has no sheet")
+		return nil
+	}
+	it, err := f.Rows(sheets[0])
+	if err != nil {
+		e.add(0, "file", "%s: %s", xlsxFaultLimit, err)
+		return nil
+	}
+	defer it.Close()
+	var (
+		cols   map[string]int
+		width  int
+		rows   []row
+		n      int
+		seeker = &Error{}
+	)
+	for it.Next() {
+		n++
+		rec, err := it.Columns()
+		if err != nil {
+			e.add(n, "", "cannot be read: %s", err)
+			return nil
+		}
+		if cols == nil {
+			if blank(rec) {
+				continue
+			}
+			if len(rec) > MaxColumns {
+				e.add(n, "header", "has %d columns; at most %d", len(rec), MaxColumns)
+				return nil
+			}
+			seeker.Faults = nil
+			c := m.columns(rec, seeker, n)
+			if len(seeker.Faults) == 0 {
+				cols, width = c, len(rec)
+				continue
+			}
+			if n >= maxHeaderSeek {
+				break
+			}
+			continue
+		}
+		if len(rows) == MaxRows {
+			e.TooLarge = true
+			e.add(n, "", "is past the %d rows a list may have; split it", MaxRows)
+			return nil
+		}
+		if blank(rec) {
+			continue
+		}
+		if len(rec) > width && !blank(rec[width:]) {
+			e.add(n, "", "has cells right of the header's last column %d", width)
+			continue
+		}
+		rows = append(rows, m.rowOf(n, cols, func(i int) string {
+			if i < len(rec) {
+				return rec[i]
+			}
+			return ""
+		}))
+	}
+	if err := it.Error(); err != nil {
+		e.add(0, "file", "%s: %s", xlsxFaultLimit, err)
+		return nil
+	}
+	if cols == nil {
+		if len(seeker.Faults) > 0 {
+			f := seeker.Faults[0]
+			e.add(0, "header", "none of the first %d rows of sheet %q names the mapping's columns; the last one tried (row %d) %s", maxHeaderSeek, sheets[0], f.Line, f.Message)
+		} else {
+			e.add(0, "header", "is missing: sheet %q is empty", sheets[0])
+		}
+	}
+	return rows
 }

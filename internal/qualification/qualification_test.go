@@ -1,15 +1,98 @@
 package qualification
 
 import (
+	"encoding/csv"
 	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/xuri/excelize/v2"
+
 	"github.com/otpatch/otpatch/internal/domain"
 )
+
+var update = flag.Bool("update", false, "write testdata/rockwell-2026-11.xlsx again from rockwell-2026-11.csv")
+
+// writeWorkbook writes the rows of a CSV file as the first sheet of a workbook, below a title
+// row and a blank row as vendors' spreadsheets have them, every cell as text.
+func writeWorkbook(t *testing.T, csvPath, xlsxPath string) {
+	t.Helper()
+	raw, err := os.ReadFile(csvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(strings.NewReader(string(raw))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := excelize.NewFile()
+	defer f.Close()
+	sheet := "Qualification"
+	if err := f.SetSheetName("Sheet1", sheet); err != nil {
+		t.Fatal(err)
+	}
+	set := func(cell string, v any) {
+		if err := f.SetCellValue(sheet, cell, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set("A1", "Patch qualification for Microsoft updates — updated 2026-11-30")
+	for i, rec := range recs {
+		for j, v := range rec {
+			cell, _ := excelize.CoordinatesToCellName(j+1, i+3)
+			set(cell, v)
+		}
+	}
+	if err := f.SaveAs(xlsxPath); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The workbook of the Rockwell-style list reads as its CSV does, the title row skipped and
+// rows named by their row in the sheet.
+func TestParseRockwellWorkbook(t *testing.T) {
+	path := filepath.Join("testdata", "rockwell-2026-11.xlsx")
+	if *update {
+		writeWorkbook(t, filepath.Join("testdata", "rockwell-2026-11.csv"), path)
+	}
+	m := mapping(t, "rockwell")
+	fromCSV, err := Parse(m, FormatCSV, read(t, "rockwell-2026-11.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Parse(m, FormatXLSX, read(t, "rockwell-2026-11.xlsx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, fromCSV) {
+		t.Errorf("workbook\n%+v\nCSV\n%+v", got, fromCSV)
+	}
+	// A bad row is named by its row in the sheet: the header is row 3.
+	bad := filepath.Join(t.TempDir(), "bad.xlsx")
+	csvBad := filepath.Join(t.TempDir(), "bad.csv")
+	if err := os.WriteFile(csvBad, []byte("KB,Product,Release,Test Status,Result\nKB1,P,1,Published,Fully\nKB2,P,1,Pending,\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeWorkbook(t, csvBad, bad)
+	b, _ := os.ReadFile(bad)
+	_, err = Parse(m, FormatXLSX, b)
+	var pe *Error
+	if !errors.As(err, &pe) || len(pe.Faults) != 1 || pe.Faults[0].Where(FormatXLSX) != "row 5: status" {
+		t.Errorf("a bad workbook row: %v", err)
+	}
+	for _, tt := range []struct{ name, data, want string }{
+		{"not a workbook", "KB,Product\n", "is not an Excel workbook otpatch can read"},
+		{"a CSV's bytes", string(read(t, "rockwell-2026-11.csv")), "is not an Excel workbook"},
+	} {
+		if _, err := Parse(m, FormatXLSX, []byte(tt.data)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+}
 
 func read(t *testing.T, name string) []byte {
 	t.Helper()
@@ -124,7 +207,7 @@ func TestParseWholeListFaults(t *testing.T) {
 		{"an object", FormatJSON, `{"KB":"1"}`, "found object where an array of objects belongs"},
 		{"two arrays", FormatJSON, `[] []`, "has more after the JSON array"},
 		{"not utf-8", FormatCSV, "KB\xff", "is not UTF-8"},
-		{"unknown format", "xml", "<a/>", "format must be csv or json"},
+		{"unknown format", "xml", "<a/>", "format must be csv, json or xlsx"},
 		{"too large", FormatCSV, strings.Repeat("x", MaxBytes+1), "file is 4194305 bytes"},
 		{"a long cell", FormatCSV, "KB,Product,Release,Test Status,Result,Notes\nKB1,P,1,Held,," + strings.Repeat("n", MaxCell+1) + "\n", "line 2: notes is 2001 characters"},
 	} {
@@ -162,6 +245,10 @@ func FuzzParse(f *testing.F) {
 		format := FormatCSV
 		if isJSON {
 			format = FormatJSON
+		}
+		// A workbook is a zip archive: its reader is fuzzed through the same bytes.
+		if len(data) > 0 && data[0] == 'P' {
+			format = FormatXLSX
 		}
 		for _, m := range Mappings() {
 			qs, err := Parse(m, format, data)

@@ -60,7 +60,7 @@ function setForm(refs, product, onSaved) {
 // importForm sends a vendor's published list through a named mapping.
 async function importForm(onImported) {
   const mappings = await api("/api/v1/qualifications/mappings");
-  const file = h("input", { type: "file", accept: ".csv,.json,text/csv,application/json", required: true });
+  const file = h("input", { type: "file", accept: ".csv,.json,.xlsx,text/csv,application/json", required: true });
   const mapping = h("select", {}, mappings.map((m) => h("option", { value: m.name }, m.name + " — " + m.description)));
   const vendor = h("input", { type: "text", maxlength: "200", placeholder: "required unless the mapping names one (rockwell)" });
   const list = h("input", { type: "text", required: true, maxlength: "200", placeholder: "e.g. Patch qualification for Microsoft updates" });
@@ -78,7 +78,7 @@ async function importForm(onImported) {
   const form = h("form", { class: "card", id: "qualification-import" },
     h("h3", {}, "Import a vendor's qualification list"),
     h("p", { class: "hint" }, "All or nothing: a list with any bad row is refused with every bad row named, and nothing changes."),
-    field("qualification-file", "List (CSV or JSON)", file), field("qualification-mapping", "Column mapping", mapping), words,
+    field("qualification-file", "List (CSV, JSON or Excel .xlsx)", file), field("qualification-mapping", "Column mapping", mapping), words,
     field("qualification-list", "List name", list), field("qualification-list-date", "List date", date), field("qualification-vendor", "Vendor", vendor),
     h("div", { class: "buttons" }, h("button", { type: "submit", id: "qualification-import-button" }, "Import")), result);
   form.addEventListener("submit", async (ev) => {
@@ -86,7 +86,7 @@ async function importForm(onImported) {
     result.replaceChildren();
     if (!file.files.length) { result.append(errorBox(new Error("choose the list file"))); return; }
     const f = file.files[0];
-    const q = new URLSearchParams({ mapping: mapping.value, format: /\.json$/i.test(f.name) ? "json" : "csv", list: list.value.trim(), list_date: date.value });
+    const q = new URLSearchParams({ mapping: mapping.value, format: /\.json$/i.test(f.name) ? "json" : /\.xlsx$/i.test(f.name) ? "xlsx" : "csv", list: list.value.trim(), list_date: date.value });
     if (vendor.value.trim()) q.set("vendor", vendor.value.trim());
     try {
       const res = await fetch("/api/v1/qualifications/import?" + q, { method: "POST", credentials: "same-origin", cache: "no-store",
