@@ -191,14 +191,19 @@ func (s *Store) ImportQualifications(ctx context.Context, src QualificationSourc
 		now := s.Now()
 		out.Added, out.Changed, out.Unchanged, out.Matched = 0, 0, 0, 0
 		out.Changes = out.Changes[:0]
-		refs := map[string]bool{}
+		// The references patches are known by: their ids and patch_refs, read once.
+		var known []Patch
+		if err := tx.Model(&Patch{}).Select("id", "patch_ref").Find(&known).Error; err != nil {
+			return ev, err
+		}
+		refs := make(map[string]bool, 2*len(known))
+		for _, p := range known {
+			refs[qualKey(p.ID)], refs[qualKey(p.PatchRef)] = true, true
+		}
 		for _, q := range qs {
 			e, prev, changed, err := s.putQualification(tx, q, src, out.ID, ev.Actor, now)
 			if err != nil {
 				return ev, err
-			}
-			if _, seen := refs[e.RefKey]; !seen {
-				_, refs[e.RefKey] = patchNamed(tx, e.PatchRef)
 			}
 			if refs[e.RefKey] {
 				out.Matched++
