@@ -41,6 +41,9 @@ func TestBrowserQualificationHold(t *testing.T) {
 		t.Errorf("the hold's row says %q", got)
 	}
 	eng.checkAccessible("patch page with its qualification")
+	if href := eng.attr(`#qualification-history-link`, "href"); href != "#/qualifications?patch="+patchID+"&history=1" {
+		t.Errorf("the patch page links to %q for the history and the import", href)
+	}
 
 	body := map[string]any{"name": "HMI web server fix", "patch_id": patchID, "asset_ids": []string{"ast_pkg-hmi-01"}}
 	var refused struct{ Detail, Rule string }
@@ -77,7 +80,9 @@ func TestBrowserQualificationHold(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eng.open("/qualifications", "#qualification-import")
+	eng.run("follow the patch page's link to the history and the import", 20*time.Second,
+		chromedp.Click(css(`#qualification-history-link`)), chromedp.WaitVisible(css(`#qualification-import`)),
+		chromedp.WaitVisible(css(`#qualification-entries tr[data-status="held"]`)))
 	importList := func(what, file, wait string) {
 		eng.run(what, 20*time.Second,
 			chromedp.SetValue(css(`#qualification-mapping`), "generic"),

@@ -2,7 +2,7 @@
 // set by engineers or imported from a vendor's published list (Rockwell-style or generic
 // columns). A held patch is not planned for the release, and a campaign that reaches it is not
 // approved while the hold applies: the patch page, this page and the campaign's review say so.
-import { api, apiAll, h, fill, table, utc, field, errorBox, announce, can, session, qualBadge, qualificationStatuses, ApiError } from "../lib.js";
+import { api, apiAll, h, fill, table, utc, field, errorBox, announce, can, session, link, qualBadge, qualificationStatuses, ApiError } from "../lib.js";
 
 // entryRows are the table rows of qualification entries; onChange, when given, adds a button
 // that loads the entry into the set form.
@@ -119,6 +119,7 @@ export function patchSection(p) {
         held.map((e, i) => [i ? "; " : "", (e.release === "*" ? "every release" : "release " + e.release) + " of " + e.product + " — " + e.reason])) : null,
       table("Qualification of this patch per product release", entryHeaders(!!form), entryRows(list, form ? form.load : null),
         { id: "qualification-entries", empty: "No qualification recorded for this patch yet." }),
+      h("p", {}, link("#/qualifications?patch=" + encodeURIComponent(p.id) + "&history=1", can("engineers") ? "Every revision of these entries, and the import of a vendor's qualification list" : "Every revision of these entries", { id: "qualification-history-link" })),
       form);
   };
   async function reload() {
