@@ -56,9 +56,15 @@ func (e *env) importList(token, query, body string, out any) int {
 
 // A hold end to end: a held patch is refused at plan time with the hold's reason; lifted, the
 // campaign is planned; held again (from an imported list) after planning, the campaign shows
-// the hold and its approval is refused with the reason until the hold is lifted.
+// the hold and its approval is refused with the reason until the hold is lifted. On both
+// databases.
 func TestQualificationHold(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	t.Run("sqlite", func(t *testing.T) { qualificationHold(t, false) })
+	t.Run("postgres", func(t *testing.T) { qualificationHold(t, true) })
+}
+
+func qualificationHold(t *testing.T, postgres bool) {
+	e := newEnv(t, envOptions{postgres: postgres})
 	p := e.qualifiedPatch(newTestPatch(t, "V16.0.2", 1024))
 	eng := e.tokens.Engineer
 	set := func(body map[string]any) (int, qualificationDoc, problemDoc) {
