@@ -423,5 +423,5 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 // person reads, from the domain package: clients show these instead of keeping lists of their own.
 func (s *server) states(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, statesDoc{PatchStatuses: domain.PatchStatusInfo(), CampaignStatuses: domain.CampaignStatusInfo(), DecisionStates: domain.DecisionStateInfo(),
-		AssetStates: domain.AssetStateInfo(), Compatibility: domain.CompatibilityInfo()})
+		AssetStates: domain.AssetStateInfo(), Compatibility: domain.CompatibilityInfo(), Qualification: domain.QualificationStatusInfo()})
 }

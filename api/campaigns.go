@@ -66,6 +66,11 @@ func (s *server) failCampaign(w http.ResponseWriter, r *http.Request, err error)
 		s.refuse(w, r, ref.status, "campaign.refused", ref.detail)
 		return
 	}
+	var held *heldRefusal
+	if errors.As(err, &held) {
+		s.refuseHeld(w, r, "campaign.refused", "", held.detail, held.holds)
+		return
+	}
 	s.fail(w, r, err)
 }
 
@@ -147,6 +152,9 @@ func (s *server) planCampaign(r *http.Request, in campaignRequest, origin map[st
 	if len(unreachable) > 0 {
 		sort.Strings(unreachable)
 		return "", &domain.ValidationError{What: "campaign", Fields: []domain.FieldError{{Field: "asset_ids", Message: strings.Join(unreachable, "; ")}}}
+	}
+	if err := s.heldPlan(ctx, p, plan); err != nil {
+		return "", err
 	}
 	waveOf := map[string]int{} // bench targets: wave 0
 	for i, pw := range plan.Waves {
@@ -288,6 +296,7 @@ type campaignView struct {
 	// Sites are the sites of its assets whose device work runs on a site worker.
 	// Advisory is the advisory decision the campaign was planned from (decisions.go).
 	Advisory *campaignOrigin    `json:"advisory,omitempty" doc:"The advisory decision the campaign was planned from; absent when it was planned directly"`
+	Holds    []domain.Hold      `json:"holds" doc:"The asset owner's holds on the patch that cover a release the targets run: while one applies the campaign is not approved (refused with 409, rule qualification_hold). Empty for a campaign that has ended"`
 	Sites    []campaignSiteView `json:"sites" doc:"The sites of the campaign's assets whose device_work is site_worker, by name, each with its workers' presence as last recorded: \"site Plant B: no worker polling since …\" is why their device work waits. Empty when every asset's site has central device work"`
 }
 
@@ -403,6 +412,9 @@ func (s *server) readCampaign(ctx context.Context, plans *planSummaries, id stri
 	if view.Review, err = s.review(ctx, c, sum); err != nil {
 		return campaignView{}, err
 	}
+	if view.Holds, err = s.campaignHolds(ctx, c, sum.versions); err != nil {
+		return campaignView{}, err
+	}
 	if view.Sites, err = s.campaignSites(ctx, c.ID); err != nil {
 		return campaignView{}, err
 	}
@@ -448,6 +460,9 @@ func (s *server) decideCampaign(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusConflict, "campaign.decision_refused", fmt.Sprintf("campaign is %s; it takes no more decisions (rule: state)", c.Status))
 		return
 	}
+	if in.Decision == "approve" && s.approvalHeld(w, r, c) {
+		return
+	}
 	var res workflows.DecisionResponse
 	err = s.engine.Update(r.Context(), c.WorkflowID, workflows.UpdateDecision, updateKey(r),
 		workflows.DecisionRequest{Actor: actorOf(r), Decision: string(in.Decision), Reason: in.Reason, PlanDigest: in.PlanDigest, RequestID: requestID(r)}, &res)
@@ -479,7 +494,7 @@ func (s *server) campaignOperations() []operation {
 			Summary: "Plan a campaign for a qualified patch and start it",
 			Description: "The plan is computed from the inventory as it is now: the production assets named in asset_ids, and a test-bench run for each from-version they run. " +
 				"It is refused (422) when a target is not applicable or unreachable, or the error threshold exceeds what a safety zone allows, " +
-				"and (409) when a target is already in a campaign that has not ended.",
+				"and (409) when a target is already in a campaign that has not ended, or the patch is held for a release a target runs (rule qualification_hold, with the hold's reason; GET /api/v1/qualifications).",
 			Body:    campaignRequest{},
 			Answers: []answer{created(campaignView{})}, Handle: s.createCampaign},
 		{Method: "GET", Path: "/api/v1/campaigns", ID: "listCampaigns", Tag: "Campaigns", Allow: staff,
@@ -504,7 +519,7 @@ func (s *server) campaignOperations() []operation {
 			Summary: "Approve or reject the campaign's plan",
 			Description: "Decisions are taken while the campaign awaits approval; the approval policy decides, and a refusal names its rule (the problem's rule). " +
 				"Refused with 409: a campaign that does not await approval (state), a caller whose role cannot approve (role), the campaign's creator (creator), " +
-				"an approver who already approved this plan (distinct). Refused with 422: a plan_digest that is not the current plan's (plan_digest), " +
+				"an approver who already approved this plan (distinct), an approval while the patch is held for a release a target runs (qualification_hold, with the hold's reason). Refused with 422: a plan_digest that is not the current plan's (plan_digest), " +
 				"a rejection without a reason (reason). Every refusal is audited.",
 			Body:    decisionRequest{},
 			Answers: []answer{ok(workflows.DecisionResponse{})}, Handle: s.decideCampaign},

@@ -149,6 +149,7 @@ func (s *server) allOperations() []operation {
 		s.agentOperations(), s.transferOperations(),
 		s.decisionOperations(),
 		s.priorityOperations(),
+		s.qualificationOperations(),
 	} {
 		ops = append(ops, group...)
 	}
@@ -186,6 +187,7 @@ type statesDoc struct {
 	AssetStates      []domain.StateInfo `json:"asset_states"`
 	Compatibility    []domain.StateInfo `json:"compatibility"`
 	DecisionStates   []domain.StateInfo `json:"decision_states"`
+	Qualification    []domain.StateInfo `json:"qualification_statuses" doc:"The asset owner's qualification statuses of a patch per product release"`
 }
 
 // mount registers every operation on r: public ones as they are, the others behind

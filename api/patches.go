@@ -42,6 +42,9 @@ type patchView struct {
 	// ApplicabilityNow is the patch evaluated against every asset of its product as it runs
 	// now (the qualification report is the record of qualification time). Staff only.
 	ApplicabilityNow []liveAsset `json:"applicability_now,omitempty"`
+	// Qualifications are the asset owner's current qualification entries of the patch per
+	// product release (qualification.go). Staff only.
+	Qualifications []store.QualificationEntry `json:"qualifications,omitempty" doc:"The asset owner's current qualification of the patch per product release, by its id or patch_ref (staff only)"`
 }
 
 func (s *server) patchView(ctx context.Context, p store.Patch) (patchView, error) {
@@ -582,6 +585,12 @@ func (s *server) getPatch(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if actorOf(r).Role != domain.RoleVendor {
+		if v.Qualifications, err = s.Store.PatchQualifications(r.Context(), p); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 	}
 	if actorOf(r).Role != domain.RoleVendor && p.Status == string(domain.PatchQualified) && v.Manifest != nil {
 		if v.ApplicabilityNow, err = s.liveApplicability(r.Context(), p, v.Manifest); err != nil {

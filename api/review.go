@@ -135,6 +135,8 @@ type planSummary struct {
 	review *reviewPlan
 	// cost is what keeping the summary costs, in targets.
 	cost int
+	// versions are the distinct versions the plan's targets run, for the holds that apply.
+	versions []string
 }
 
 // reviewPlan is the review as far as the plan says it; the bench runs' results, the patch and
@@ -159,6 +161,7 @@ func summarize(c store.Campaign) (*planSummary, error) {
 	}
 	sum := &planSummary{digest: c.PlanDigest, cost: len(plan.Targets) + 1}
 	sum.plan, sum.counts = shortPlan(plan)
+	sum.versions = planVersions(plan)
 	if !plan.Complete() {
 		return sum, nil
 	}

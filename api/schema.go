@@ -49,6 +49,7 @@ var enums = map[reflect.Type]func() []string{
 	reflect.TypeFor[domain.TokenState](): func() []string {
 		return stringsOf([]domain.TokenState{domain.TokenActive, domain.TokenExpired, domain.TokenRevoked})
 	},
+	reflect.TypeFor[domain.QualificationStatus](): func() []string { return stateNames(domain.QualificationStatusInfo()) },
 	reflect.TypeFor[domain.SignInMethod](): func() []string {
 		return stringsOf([]domain.SignInMethod{domain.SignInPassword, domain.SignInOIDC, domain.SignInToken})
 	},

@@ -78,7 +78,7 @@ type command struct {
 
 // commands is the whole command line, in the order help lists it.
 func commands() []command {
-	return []command{
+	return append([]command{
 		{"dev", "[--data DIR] [--listen ADDR] [--demo] [--no-worker]", "run everything in one process on embedded Temporal, SQLite and S3", runDev},
 		{"server", "[flags]", "run the API and the UI (production)", runServer},
 		{"worker", "[--site SITE] [flags]", "run a Temporal worker, the only process that reaches devices (production); with --site, a site's worker: only that site's device work, no database, dials out only", runWorker},
@@ -102,7 +102,7 @@ func commands() []command {
 		{"openapi", "[--out FILE]", "print the API's OpenAPI document, as the server serves it at /api/v1/openapi.json", runOpenAPI},
 		{"healthcheck", "[--url URL] [--ca FILE]", "exit 0 when the server answers /healthz", runHealthcheck},
 		{"version", "", "print the version, the commit it was built from and the Go version", runVersion},
-	}
+	}, qualificationCommands()...)
 }
 
 // lookup finds the command called name.

@@ -1440,6 +1440,114 @@ func (e PriorityRowImpact) Valid() bool {
 	}
 }
 
+// Defines values for QualificationChangePrevious.
+const (
+	QualificationChangePreviousHeld               QualificationChangePrevious = "held"
+	QualificationChangePreviousNotQualified       QualificationChangePrevious = "not_qualified"
+	QualificationChangePreviousPartiallyQualified QualificationChangePrevious = "partially_qualified"
+	QualificationChangePreviousQualified          QualificationChangePrevious = "qualified"
+	QualificationChangePreviousUnderTest          QualificationChangePrevious = "under_test"
+)
+
+// Valid indicates whether the value is a known member of the QualificationChangePrevious enum.
+func (e QualificationChangePrevious) Valid() bool {
+	switch e {
+	case QualificationChangePreviousHeld:
+		return true
+	case QualificationChangePreviousNotQualified:
+		return true
+	case QualificationChangePreviousPartiallyQualified:
+		return true
+	case QualificationChangePreviousQualified:
+		return true
+	case QualificationChangePreviousUnderTest:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for QualificationChangeStatus.
+const (
+	QualificationChangeStatusHeld               QualificationChangeStatus = "held"
+	QualificationChangeStatusNotQualified       QualificationChangeStatus = "not_qualified"
+	QualificationChangeStatusPartiallyQualified QualificationChangeStatus = "partially_qualified"
+	QualificationChangeStatusQualified          QualificationChangeStatus = "qualified"
+	QualificationChangeStatusUnderTest          QualificationChangeStatus = "under_test"
+)
+
+// Valid indicates whether the value is a known member of the QualificationChangeStatus enum.
+func (e QualificationChangeStatus) Valid() bool {
+	switch e {
+	case QualificationChangeStatusHeld:
+		return true
+	case QualificationChangeStatusNotQualified:
+		return true
+	case QualificationChangeStatusPartiallyQualified:
+		return true
+	case QualificationChangeStatusQualified:
+		return true
+	case QualificationChangeStatusUnderTest:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for QualificationEntryStatus.
+const (
+	QualificationEntryStatusHeld               QualificationEntryStatus = "held"
+	QualificationEntryStatusNotQualified       QualificationEntryStatus = "not_qualified"
+	QualificationEntryStatusPartiallyQualified QualificationEntryStatus = "partially_qualified"
+	QualificationEntryStatusQualified          QualificationEntryStatus = "qualified"
+	QualificationEntryStatusUnderTest          QualificationEntryStatus = "under_test"
+)
+
+// Valid indicates whether the value is a known member of the QualificationEntryStatus enum.
+func (e QualificationEntryStatus) Valid() bool {
+	switch e {
+	case QualificationEntryStatusHeld:
+		return true
+	case QualificationEntryStatusNotQualified:
+		return true
+	case QualificationEntryStatusPartiallyQualified:
+		return true
+	case QualificationEntryStatusQualified:
+		return true
+	case QualificationEntryStatusUnderTest:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for QualificationInputStatus.
+const (
+	QualificationInputStatusHeld               QualificationInputStatus = "held"
+	QualificationInputStatusNotQualified       QualificationInputStatus = "not_qualified"
+	QualificationInputStatusPartiallyQualified QualificationInputStatus = "partially_qualified"
+	QualificationInputStatusQualified          QualificationInputStatus = "qualified"
+	QualificationInputStatusUnderTest          QualificationInputStatus = "under_test"
+)
+
+// Valid indicates whether the value is a known member of the QualificationInputStatus enum.
+func (e QualificationInputStatus) Valid() bool {
+	switch e {
+	case QualificationInputStatusHeld:
+		return true
+	case QualificationInputStatusNotQualified:
+		return true
+	case QualificationInputStatusPartiallyQualified:
+		return true
+	case QualificationInputStatusQualified:
+		return true
+	case QualificationInputStatusUnderTest:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ReviewTargetCompatibility.
 const (
 	ReviewTargetCompatibilityNotQualified ReviewTargetCompatibility = "not_qualified"
@@ -2277,6 +2385,96 @@ func (e ListProductsParamsKind) Valid() bool {
 	}
 }
 
+// Defines values for ListQualificationsParamsStatus.
+const (
+	ListQualificationsParamsStatusHeld               ListQualificationsParamsStatus = "held"
+	ListQualificationsParamsStatusNotQualified       ListQualificationsParamsStatus = "not_qualified"
+	ListQualificationsParamsStatusPartiallyQualified ListQualificationsParamsStatus = "partially_qualified"
+	ListQualificationsParamsStatusQualified          ListQualificationsParamsStatus = "qualified"
+	ListQualificationsParamsStatusUnderTest          ListQualificationsParamsStatus = "under_test"
+)
+
+// Valid indicates whether the value is a known member of the ListQualificationsParamsStatus enum.
+func (e ListQualificationsParamsStatus) Valid() bool {
+	switch e {
+	case ListQualificationsParamsStatusHeld:
+		return true
+	case ListQualificationsParamsStatusNotQualified:
+		return true
+	case ListQualificationsParamsStatusPartiallyQualified:
+		return true
+	case ListQualificationsParamsStatusQualified:
+		return true
+	case ListQualificationsParamsStatusUnderTest:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListQualificationsParamsHistory.
+const (
+	ListQualificationsParamsHistoryFalse ListQualificationsParamsHistory = "false"
+	ListQualificationsParamsHistoryN0    ListQualificationsParamsHistory = "0"
+	ListQualificationsParamsHistoryN1    ListQualificationsParamsHistory = "1"
+	ListQualificationsParamsHistoryTrue  ListQualificationsParamsHistory = "true"
+)
+
+// Valid indicates whether the value is a known member of the ListQualificationsParamsHistory enum.
+func (e ListQualificationsParamsHistory) Valid() bool {
+	switch e {
+	case ListQualificationsParamsHistoryFalse:
+		return true
+	case ListQualificationsParamsHistoryN0:
+		return true
+	case ListQualificationsParamsHistoryN1:
+		return true
+	case ListQualificationsParamsHistoryTrue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ImportQualificationsParamsMapping.
+const (
+	Generic  ImportQualificationsParamsMapping = "generic"
+	Rockwell ImportQualificationsParamsMapping = "rockwell"
+)
+
+// Valid indicates whether the value is a known member of the ImportQualificationsParamsMapping enum.
+func (e ImportQualificationsParamsMapping) Valid() bool {
+	switch e {
+	case Generic:
+		return true
+	case Rockwell:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ImportQualificationsParamsFormat.
+const (
+	ImportQualificationsParamsFormatCsv  ImportQualificationsParamsFormat = "csv"
+	ImportQualificationsParamsFormatJson ImportQualificationsParamsFormat = "json"
+	ImportQualificationsParamsFormatXlsx ImportQualificationsParamsFormat = "xlsx"
+)
+
+// Valid indicates whether the value is a known member of the ImportQualificationsParamsFormat enum.
+func (e ImportQualificationsParamsFormat) Valid() bool {
+	switch e {
+	case ImportQualificationsParamsFormatCsv:
+		return true
+	case ImportQualificationsParamsFormatJson:
+		return true
+	case ImportQualificationsParamsFormatXlsx:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for StartSingleSignOnParamsRole.
 const (
 	StartSingleSignOnParamsRoleAdmin    StartSingleSignOnParamsRole = "admin"
@@ -2922,7 +3120,10 @@ type Campaign struct {
 	CreatedAt  time.Time `json:"created_at"`
 	CreatedBy  string    `json:"created_by"`
 	Detail     *string   `json:"detail,omitempty"`
-	Id         string    `json:"id"`
+
+	// Holds The asset owner's holds on the patch that cover a release the targets run: while one applies the campaign is not approved (refused with 409, rule qualification_hold). Empty for a campaign that has ended
+	Holds []Hold `json:"holds"`
+	Id    string `json:"id"`
 
 	// ImportedFrom On an air-gapped site's instance: the plan bundle the campaign came from (origin, sequence and digest); empty for campaigns planned here
 	ImportedFrom *string `json:"imported_from,omitempty"`
@@ -3648,6 +3849,22 @@ type Health struct {
 	Status string `json:"status"`
 }
 
+// Hold defines model for Hold.
+type Hold struct {
+	// PatchRef The otpatch patch id or the vendor's update id the hold was set for
+	PatchRef string `json:"patch_ref"`
+	Product  string `json:"product"`
+
+	// Reason Why the patch is held
+	Reason string `json:"reason"`
+
+	// Release The held product release (* for every release)
+	Release string `json:"release"`
+
+	// Versions The installed versions of the plan's targets the hold covers
+	Versions []string `json:"versions"`
+}
+
 // ImportAnswer defines model for ImportAnswer.
 type ImportAnswer struct {
 	Import ExploitationImport `json:"import"`
@@ -3796,6 +4013,20 @@ type Manifest struct {
 	Vendor           string              `json:"vendor"`
 	Verify           *string             `json:"verify,omitempty"`
 	Version          string              `json:"version"`
+}
+
+// Mapping defines model for Mapping.
+type Mapping struct {
+	Description string    `json:"description"`
+	Name        string    `json:"name"`
+	Notes       *[]string `json:"notes,omitempty"`
+	Product     []string  `json:"product"`
+	Release     []string  `json:"release"`
+	Result      *[]string `json:"result,omitempty"`
+	Status      []string  `json:"status"`
+	UpdateId    []string  `json:"update_id"`
+	Vendor      *string   `json:"vendor,omitempty"`
+	Words       string    `json:"words"`
 }
 
 // Me defines model for Me.
@@ -4077,15 +4308,18 @@ type Patch struct {
 
 	// QualificationReport A JSON object
 	QualificationReport *map[string]interface{} `json:"qualification_report,omitempty"`
-	Reasons             []string                `json:"reasons"`
-	Signature           string                  `json:"signature"`
-	Status              PatchStatus             `json:"status"`
-	SubmittedBy         string                  `json:"submitted_by"`
-	SupersededBy        *string                 `json:"superseded_by,omitempty"`
-	Title               string                  `json:"title"`
-	UpdatedAt           time.Time               `json:"updated_at"`
-	VendorId            string                  `json:"vendor_id"`
-	Version             string                  `json:"version"`
+
+	// Qualifications The asset owner's current qualification of the patch per product release, by its id or patch_ref (staff only)
+	Qualifications *[]QualificationEntry `json:"qualifications,omitempty"`
+	Reasons        []string              `json:"reasons"`
+	Signature      string                `json:"signature"`
+	Status         PatchStatus           `json:"status"`
+	SubmittedBy    string                `json:"submitted_by"`
+	SupersededBy   *string               `json:"superseded_by,omitempty"`
+	Title          string                `json:"title"`
+	UpdatedAt      time.Time             `json:"updated_at"`
+	VendorId       string                `json:"vendor_id"`
+	Version        string                `json:"version"`
 }
 
 // PatchStatus defines model for Patch.Status.
@@ -4323,6 +4557,111 @@ type ProductPage struct {
 	Items []Product `json:"items"`
 	Next  *string   `json:"next,omitempty"`
 }
+
+// QualificationChange defines model for QualificationChange.
+type QualificationChange struct {
+	PatchRef string `json:"patch_ref"`
+
+	// Previous The status before (absent for a new entry)
+	Previous *QualificationChangePrevious `json:"previous,omitempty"`
+	Product  string                       `json:"product"`
+	Release  string                       `json:"release"`
+	Status   QualificationChangeStatus    `json:"status"`
+}
+
+// QualificationChangePrevious The status before (absent for a new entry)
+type QualificationChangePrevious string
+
+// QualificationChangeStatus defines model for QualificationChange.Status.
+type QualificationChangeStatus string
+
+// QualificationEntry defines model for QualificationEntry.
+type QualificationEntry struct {
+	// Current Whether this is the status in force (false: a later revision replaced it)
+	Current bool   `json:"current"`
+	Id      string `json:"id"`
+
+	// ImportId The import this revision came from
+	ImportId *string `json:"import_id,omitempty"`
+
+	// PatchRef An otpatch patch id, or the vendor's update id (such as KB5034441) that patches' patch_ref is matched against
+	PatchRef string `json:"patch_ref"`
+
+	// Product The product id or name
+	Product string `json:"product"`
+
+	// Reason Why (required for held and not_qualified); for an import, the vendor's notes
+	Reason *string `json:"reason,omitempty"`
+
+	// Release The product release (13.0 covers 13.0.x; * covers every release)
+	Release string `json:"release"`
+
+	// Revision 1 for the first status of this patch, product and release; each change adds one
+	Revision int64     `json:"revision"`
+	SetAt    time.Time `json:"set_at"`
+	SetBy    string    `json:"set_by"`
+
+	// Source person, or import: then source_vendor, source_list and source_date name the list
+	Source string `json:"source"`
+
+	// SourceDate The date of the imported list (YYYY-MM-DD)
+	SourceDate   *string                  `json:"source_date,omitempty"`
+	SourceList   *string                  `json:"source_list,omitempty"`
+	SourceVendor *string                  `json:"source_vendor,omitempty"`
+	Status       QualificationEntryStatus `json:"status"`
+}
+
+// QualificationEntryStatus defines model for QualificationEntry.Status.
+type QualificationEntryStatus string
+
+// QualificationEntryPage defines model for QualificationEntryPage.
+type QualificationEntryPage struct {
+	Items []QualificationEntry `json:"items"`
+	Next  *string              `json:"next,omitempty"`
+}
+
+// QualificationImport defines model for QualificationImport.
+type QualificationImport struct {
+	// Added Entries new to otpatch
+	Added int64 `json:"added"`
+
+	// Changed Entries whose status or reason the list changed
+	Changed int64 `json:"changed"`
+
+	// Changes The added and changed entries: the first 1000
+	Changes []QualificationChange `json:"changes"`
+	Id      string                `json:"id"`
+
+	// MatchedPatches Rows whose update id names a patch otpatch has (by id or patch_ref)
+	MatchedPatches int64 `json:"matched_patches"`
+
+	// Rows The rows of the list
+	Rows int64 `json:"rows"`
+
+	// Unchanged Entries the list states as they already were
+	Unchanged int64 `json:"unchanged"`
+}
+
+// QualificationInput defines model for QualificationInput.
+type QualificationInput struct {
+	// Patch An otpatch patch id, or the vendor's update id (such as KB5034441) that patches' patch_ref is matched against; at most 128 characters
+	Patch string `json:"patch"`
+
+	// Product The product id or name (at most 200 characters)
+	Product string `json:"product"`
+
+	// Reason Why; required for held and not_qualified (at most 2000 characters)
+	Reason *string `json:"reason,omitempty"`
+
+	// Release The product release: 13.0 covers every installed 13.0.x; * covers every release (at most 64 characters)
+	Release string `json:"release"`
+
+	// Status held stops the patch from being planned for the release, and a campaign that reaches it from being approved
+	Status QualificationInputStatus `json:"status"`
+}
+
+// QualificationInputStatus held stops the patch from being planned for the release, and a campaign that reaches it from being approved
+type QualificationInputStatus string
 
 // Ready defines model for Ready.
 type Ready struct {
@@ -4703,6 +5042,9 @@ type States struct {
 	Compatibility    []StateInfo `json:"compatibility"`
 	DecisionStates   []StateInfo `json:"decision_states"`
 	PatchStatuses    []StateInfo `json:"patch_statuses"`
+
+	// QualificationStatuses The asset owner's qualification statuses of a patch per product release
+	QualificationStatuses []StateInfo `json:"qualification_statuses"`
 }
 
 // Token defines model for Token.
@@ -5713,6 +6055,57 @@ type ListProductsParams struct {
 // ListProductsParamsKind defines parameters for ListProducts.
 type ListProductsParamsKind string
 
+// ListQualificationsParams defines parameters for ListQualifications.
+type ListQualificationsParams struct {
+	// Limit How many items to answer (default 100)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// After The next cursor of the previous page; left out for the first page
+	After *string `form:"after,omitempty" json:"after,omitempty"`
+
+	// Patch Only entries of this patch id or update id
+	Patch *string `form:"patch,omitempty" json:"patch,omitempty"`
+
+	// Product Only entries of this product id or name
+	Product *string `form:"product,omitempty" json:"product,omitempty"`
+
+	// Status Only entries in this status
+	Status *ListQualificationsParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// History Every revision, not only the current ones
+	History *ListQualificationsParamsHistory `form:"history,omitempty" json:"history,omitempty"`
+}
+
+// ListQualificationsParamsStatus defines parameters for ListQualifications.
+type ListQualificationsParamsStatus string
+
+// ListQualificationsParamsHistory defines parameters for ListQualifications.
+type ListQualificationsParamsHistory string
+
+// ImportQualificationsParams defines parameters for ImportQualifications.
+type ImportQualificationsParams struct {
+	// Mapping The column mapping the list is read through (required)
+	Mapping *ImportQualificationsParamsMapping `form:"mapping,omitempty" json:"mapping,omitempty"`
+
+	// Format csv (default), json or xlsx
+	Format *ImportQualificationsParamsFormat `form:"format,omitempty" json:"format,omitempty"`
+
+	// Vendor The vendor whose list it is (default: the mapping's vendor)
+	Vendor *string `form:"vendor,omitempty" json:"vendor,omitempty"`
+
+	// List The list's name as the vendor titles it (required)
+	List *string `form:"list,omitempty" json:"list,omitempty"`
+
+	// ListDate The list's date, YYYY-MM-DD (required)
+	ListDate *string `form:"list_date,omitempty" json:"list_date,omitempty"`
+}
+
+// ImportQualificationsParamsMapping defines parameters for ImportQualifications.
+type ImportQualificationsParamsMapping string
+
+// ImportQualificationsParamsFormat defines parameters for ImportQualifications.
+type ImportQualificationsParamsFormat string
+
 // CreateSessionJSONBody defines parameters for CreateSession.
 type CreateSessionJSONBody struct {
 	union json.RawMessage
@@ -5984,6 +6377,9 @@ type StartPatchUploadJSONRequestBody = UploadInput
 
 // CreateProductJSONRequestBody defines body for CreateProduct for application/json ContentType.
 type CreateProductJSONRequestBody = ProductInput
+
+// SetQualificationJSONRequestBody defines body for SetQualification for application/json ContentType.
+type SetQualificationJSONRequestBody = QualificationInput
 
 // CreateSessionJSONRequestBody defines body for CreateSession for application/json ContentType.
 type CreateSessionJSONRequestBody CreateSessionJSONBody
@@ -6783,7 +7179,7 @@ type ClientInterface interface {
 
 	// CreateCampaignWithBody Plan a campaign for a qualified patch and start it
 	//
-	// The plan is computed from the inventory as it is now: the production assets named in asset_ids, and a test-bench run for each from-version they run. It is refused (422) when a target is not applicable or unreachable, or the error threshold exceeds what a safety zone allows, and (409) when a target is already in a campaign that has not ended.
+	// The plan is computed from the inventory as it is now: the production assets named in asset_ids, and a test-bench run for each from-version they run. It is refused (422) when a target is not applicable or unreachable, or the error threshold exceeds what a safety zone allows, and (409) when a target is already in a campaign that has not ended, or the patch is held for a release a target runs (rule qualification_hold, with the hold's reason; GET /api/v1/qualifications).
 	//
 	// Roles: engineer, admin.
 	//
@@ -6794,7 +7190,7 @@ type ClientInterface interface {
 
 	// CreateCampaign Plan a campaign for a qualified patch and start it
 	//
-	// The plan is computed from the inventory as it is now: the production assets named in asset_ids, and a test-bench run for each from-version they run. It is refused (422) when a target is not applicable or unreachable, or the error threshold exceeds what a safety zone allows, and (409) when a target is already in a campaign that has not ended.
+	// The plan is computed from the inventory as it is now: the production assets named in asset_ids, and a test-bench run for each from-version they run. It is refused (422) when a target is not applicable or unreachable, or the error threshold exceeds what a safety zone allows, and (409) when a target is already in a campaign that has not ended, or the patch is held for a release a target runs (rule qualification_hold, with the hold's reason; GET /api/v1/qualifications).
 	//
 	// Roles: engineer, admin.
 	//
@@ -6876,7 +7272,7 @@ type ClientInterface interface {
 
 	// DecideCampaignWithBody Approve or reject the campaign's plan
 	//
-	// Decisions are taken while the campaign awaits approval; the approval policy decides, and a refusal names its rule (the problem's rule). Refused with 409: a campaign that does not await approval (state), a caller whose role cannot approve (role), the campaign's creator (creator), an approver who already approved this plan (distinct). Refused with 422: a plan_digest that is not the current plan's (plan_digest), a rejection without a reason (reason). Every refusal is audited.
+	// Decisions are taken while the campaign awaits approval; the approval policy decides, and a refusal names its rule (the problem's rule). Refused with 409: a campaign that does not await approval (state), a caller whose role cannot approve (role), the campaign's creator (creator), an approver who already approved this plan (distinct), an approval while the patch is held for a release a target runs (qualification_hold, with the hold's reason). Refused with 422: a plan_digest that is not the current plan's (plan_digest), a rejection without a reason (reason). Every refusal is audited.
 	//
 	// Roles: approver, safety.
 	//
@@ -6887,7 +7283,7 @@ type ClientInterface interface {
 
 	// DecideCampaign Approve or reject the campaign's plan
 	//
-	// Decisions are taken while the campaign awaits approval; the approval policy decides, and a refusal names its rule (the problem's rule). Refused with 409: a campaign that does not await approval (state), a caller whose role cannot approve (role), the campaign's creator (creator), an approver who already approved this plan (distinct). Refused with 422: a plan_digest that is not the current plan's (plan_digest), a rejection without a reason (reason). Every refusal is audited.
+	// Decisions are taken while the campaign awaits approval; the approval policy decides, and a refusal names its rule (the problem's rule). Refused with 409: a campaign that does not await approval (state), a caller whose role cannot approve (role), the campaign's creator (creator), an approver who already approved this plan (distinct), an approval while the patch is held for a release a target runs (qualification_hold, with the hold's reason). Refused with 422: a plan_digest that is not the current plan's (plan_digest), a rejection without a reason (reason). Every refusal is audited.
 	//
 	// Roles: approver, safety.
 	//
@@ -7614,6 +8010,57 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/products/{productID} (the `GetProduct` operationId).
 	GetProduct(ctx context.Context, productID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListQualifications List the asset owner's qualification of patches per product release
+	//
+	// The current entries (with history=1 every revision, each change being a new one: when a hold was set and lifted, by whom and why), ordered by patch reference, product, release (without regard to case) and revision. patch is an otpatch patch id (its patch_ref's entries come too) or a vendor's update id.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/qualifications (the `ListQualifications` operationId).
+	ListQualifications(ctx context.Context, params *ListQualificationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SetQualificationWithBody Set the qualification of a patch for a product release
+	//
+	// The entry becomes the current revision of its patch, product and release (audited as qualification.held, qualification.hold_lifted or qualification.set); the same status and reason again change nothing. held and not_qualified need a reason (422). A hold stops campaigns of the patch whose targets run the release from being planned (409) or approved (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /api/v1/qualifications (the `SetQualification` operationId).
+	SetQualificationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SetQualification Set the qualification of a patch for a product release
+	//
+	// The entry becomes the current revision of its patch, product and release (audited as qualification.held, qualification.hold_lifted or qualification.set); the same status and reason again change nothing. held and not_qualified need a reason (422). A hold stops campaigns of the patch whose targets run the release from being planned (409) or approved (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /api/v1/qualifications (the `SetQualification` operationId).
+	SetQualification(ctx context.Context, body SetQualificationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ImportQualificationsWithBody Import a vendor's published qualification list, all or nothing
+	//
+	// The body is the list as the vendor publishes it: CSV (a header line naming the columns), JSON (an array of objects keyed by the column names) or an Excel workbook (xlsx: its first sheet, the header being the first of its first 20 rows that names the mapping's columns; rows are named by their row in the sheet), read through the named column mapping (GET /api/v1/qualifications/mappings; docs/qualification-lists.md). At most 4 MiB and 20000 rows (413). Any bad row refuses the whole list with 422 naming each bad row (CSV: line N, the header being line 1; JSON: entry N) and what is wrong, and nothing changes. An accepted list is stored in one transaction with one audit event (qualification.imported); the answer counts the entries added, changed and unchanged and lists the changes.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/qualifications/import (the `ImportQualifications` operationId).
+	ImportQualificationsWithBody(ctx context.Context, params *ImportQualificationsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListQualificationMappings The column mappings a vendor's qualification list is imported through
+	//
+	// Each names the columns it reads (the first name of each is the documented one; case and spaces do not matter) and how the vendor's words become statuses.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/qualifications/mappings (the `ListQualificationMappings` operationId).
+	ListQualificationMappings(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetManifestSchema The JSON Schema of the patch manifest
 	//
@@ -8953,7 +9400,7 @@ func (c *Client) ListCampaigns(ctx context.Context, params *ListCampaignsParams,
 
 // CreateCampaignWithBody Plan a campaign for a qualified patch and start it
 //
-// The plan is computed from the inventory as it is now: the production assets named in asset_ids, and a test-bench run for each from-version they run. It is refused (422) when a target is not applicable or unreachable, or the error threshold exceeds what a safety zone allows, and (409) when a target is already in a campaign that has not ended.
+// The plan is computed from the inventory as it is now: the production assets named in asset_ids, and a test-bench run for each from-version they run. It is refused (422) when a target is not applicable or unreachable, or the error threshold exceeds what a safety zone allows, and (409) when a target is already in a campaign that has not ended, or the patch is held for a release a target runs (rule qualification_hold, with the hold's reason; GET /api/v1/qualifications).
 //
 // Roles: engineer, admin.
 //
@@ -8974,7 +9421,7 @@ func (c *Client) CreateCampaignWithBody(ctx context.Context, contentType string,
 
 // CreateCampaign Plan a campaign for a qualified patch and start it
 //
-// The plan is computed from the inventory as it is now: the production assets named in asset_ids, and a test-bench run for each from-version they run. It is refused (422) when a target is not applicable or unreachable, or the error threshold exceeds what a safety zone allows, and (409) when a target is already in a campaign that has not ended.
+// The plan is computed from the inventory as it is now: the production assets named in asset_ids, and a test-bench run for each from-version they run. It is refused (422) when a target is not applicable or unreachable, or the error threshold exceeds what a safety zone allows, and (409) when a target is already in a campaign that has not ended, or the patch is held for a release a target runs (rule qualification_hold, with the hold's reason; GET /api/v1/qualifications).
 //
 // Roles: engineer, admin.
 //
@@ -9136,7 +9583,7 @@ func (c *Client) ListDeploymentLog(ctx context.Context, campaignID string, asset
 
 // DecideCampaignWithBody Approve or reject the campaign's plan
 //
-// Decisions are taken while the campaign awaits approval; the approval policy decides, and a refusal names its rule (the problem's rule). Refused with 409: a campaign that does not await approval (state), a caller whose role cannot approve (role), the campaign's creator (creator), an approver who already approved this plan (distinct). Refused with 422: a plan_digest that is not the current plan's (plan_digest), a rejection without a reason (reason). Every refusal is audited.
+// Decisions are taken while the campaign awaits approval; the approval policy decides, and a refusal names its rule (the problem's rule). Refused with 409: a campaign that does not await approval (state), a caller whose role cannot approve (role), the campaign's creator (creator), an approver who already approved this plan (distinct), an approval while the patch is held for a release a target runs (qualification_hold, with the hold's reason). Refused with 422: a plan_digest that is not the current plan's (plan_digest), a rejection without a reason (reason). Every refusal is audited.
 //
 // Roles: approver, safety.
 //
@@ -9157,7 +9604,7 @@ func (c *Client) DecideCampaignWithBody(ctx context.Context, campaignID string, 
 
 // DecideCampaign Approve or reject the campaign's plan
 //
-// Decisions are taken while the campaign awaits approval; the approval policy decides, and a refusal names its rule (the problem's rule). Refused with 409: a campaign that does not await approval (state), a caller whose role cannot approve (role), the campaign's creator (creator), an approver who already approved this plan (distinct). Refused with 422: a plan_digest that is not the current plan's (plan_digest), a rejection without a reason (reason). Every refusal is audited.
+// Decisions are taken while the campaign awaits approval; the approval policy decides, and a refusal names its rule (the problem's rule). Refused with 409: a campaign that does not await approval (state), a caller whose role cannot approve (role), the campaign's creator (creator), an approver who already approved this plan (distinct), an approval while the patch is held for a release a target runs (qualification_hold, with the hold's reason). Refused with 422: a plan_digest that is not the current plan's (plan_digest), a rejection without a reason (reason). Every refusal is audited.
 //
 // Roles: approver, safety.
 //
@@ -10615,6 +11062,107 @@ func (c *Client) CreateProduct(ctx context.Context, body CreateProductJSONReques
 // Corresponds with GET /api/v1/products/{productID} (the `GetProduct` operationId).
 func (c *Client) GetProduct(ctx context.Context, productID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetProductRequest(c.Server, productID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListQualifications List the asset owner's qualification of patches per product release
+//
+// The current entries (with history=1 every revision, each change being a new one: when a hold was set and lifted, by whom and why), ordered by patch reference, product, release (without regard to case) and revision. patch is an otpatch patch id (its patch_ref's entries come too) or a vendor's update id.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/qualifications (the `ListQualifications` operationId).
+func (c *Client) ListQualifications(ctx context.Context, params *ListQualificationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListQualificationsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SetQualificationWithBody Set the qualification of a patch for a product release
+//
+// The entry becomes the current revision of its patch, product and release (audited as qualification.held, qualification.hold_lifted or qualification.set); the same status and reason again change nothing. held and not_qualified need a reason (422). A hold stops campaigns of the patch whose targets run the release from being planned (409) or approved (409).
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /api/v1/qualifications (the `SetQualification` operationId).
+func (c *Client) SetQualificationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetQualificationRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SetQualification Set the qualification of a patch for a product release
+//
+// The entry becomes the current revision of its patch, product and release (audited as qualification.held, qualification.hold_lifted or qualification.set); the same status and reason again change nothing. held and not_qualified need a reason (422). A hold stops campaigns of the patch whose targets run the release from being planned (409) or approved (409).
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /api/v1/qualifications (the `SetQualification` operationId).
+func (c *Client) SetQualification(ctx context.Context, body SetQualificationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetQualificationRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ImportQualificationsWithBody Import a vendor's published qualification list, all or nothing
+//
+// The body is the list as the vendor publishes it: CSV (a header line naming the columns), JSON (an array of objects keyed by the column names) or an Excel workbook (xlsx: its first sheet, the header being the first of its first 20 rows that names the mapping's columns; rows are named by their row in the sheet), read through the named column mapping (GET /api/v1/qualifications/mappings; docs/qualification-lists.md). At most 4 MiB and 20000 rows (413). Any bad row refuses the whole list with 422 naming each bad row (CSV: line N, the header being line 1; JSON: entry N) and what is wrong, and nothing changes. An accepted list is stored in one transaction with one audit event (qualification.imported); the answer counts the entries added, changed and unchanged and lists the changes.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/qualifications/import (the `ImportQualifications` operationId).
+func (c *Client) ImportQualificationsWithBody(ctx context.Context, params *ImportQualificationsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewImportQualificationsRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListQualificationMappings The column mappings a vendor's qualification list is imported through
+//
+// Each names the columns it reads (the first name of each is the documented one; case and spaces do not matter) and how the vendor's words become statuses.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/qualifications/mappings (the `ListQualificationMappings` operationId).
+func (c *Client) ListQualificationMappings(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListQualificationMappingsRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -16755,6 +17303,291 @@ func NewGetProductRequest(server string, productID string) (*http.Request, error
 	return req, nil
 }
 
+// NewListQualificationsRequest constructs an http.Request for the ListQualifications method
+func NewListQualificationsRequest(server string, params *ListQualificationsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/qualifications")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Patch != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "patch", *params.Patch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Product != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "product", *params.Product, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.History != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "history", *params.History, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSetQualificationRequest calls the generic SetQualification builder with application/json body
+func NewSetQualificationRequest(server string, body SetQualificationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSetQualificationRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSetQualificationRequestWithBody constructs an http.Request for the SetQualification method, with any body, and a specified content type
+func NewSetQualificationRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/qualifications")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewImportQualificationsRequestWithBody constructs an http.Request for the ImportQualifications method, with any body, and a specified content type
+func NewImportQualificationsRequestWithBody(server string, params *ImportQualificationsParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/qualifications/import")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Mapping != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "mapping", *params.Mapping, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Format != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "format", *params.Format, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Vendor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "vendor", *params.Vendor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.List != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "list", *params.List, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ListDate != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "list_date", *params.ListDate, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListQualificationMappingsRequest constructs an http.Request for the ListQualificationMappings method
+func NewListQualificationMappingsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/qualifications/mappings")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetManifestSchemaRequest constructs an http.Request for the GetManifestSchema method
 func NewGetManifestSchemaRequest(server string) (*http.Request, error) {
 	var err error
@@ -19461,7 +20294,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateCampaignWithBodyWithResponse Plan a campaign for a qualified patch and start it
 	//
-	// The plan is computed from the inventory as it is now: the production assets named in asset_ids, and a test-bench run for each from-version they run. It is refused (422) when a target is not applicable or unreachable, or the error threshold exceeds what a safety zone allows, and (409) when a target is already in a campaign that has not ended.
+	// The plan is computed from the inventory as it is now: the production assets named in asset_ids, and a test-bench run for each from-version they run. It is refused (422) when a target is not applicable or unreachable, or the error threshold exceeds what a safety zone allows, and (409) when a target is already in a campaign that has not ended, or the patch is held for a release a target runs (rule qualification_hold, with the hold's reason; GET /api/v1/qualifications).
 	//
 	// Roles: engineer, admin.
 	//
@@ -19472,7 +20305,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateCampaignWithResponse Plan a campaign for a qualified patch and start it
 	//
-	// The plan is computed from the inventory as it is now: the production assets named in asset_ids, and a test-bench run for each from-version they run. It is refused (422) when a target is not applicable or unreachable, or the error threshold exceeds what a safety zone allows, and (409) when a target is already in a campaign that has not ended.
+	// The plan is computed from the inventory as it is now: the production assets named in asset_ids, and a test-bench run for each from-version they run. It is refused (422) when a target is not applicable or unreachable, or the error threshold exceeds what a safety zone allows, and (409) when a target is already in a campaign that has not ended, or the patch is held for a release a target runs (rule qualification_hold, with the hold's reason; GET /api/v1/qualifications).
 	//
 	// Roles: engineer, admin.
 	//
@@ -19560,7 +20393,7 @@ type ClientWithResponsesInterface interface {
 
 	// DecideCampaignWithBodyWithResponse Approve or reject the campaign's plan
 	//
-	// Decisions are taken while the campaign awaits approval; the approval policy decides, and a refusal names its rule (the problem's rule). Refused with 409: a campaign that does not await approval (state), a caller whose role cannot approve (role), the campaign's creator (creator), an approver who already approved this plan (distinct). Refused with 422: a plan_digest that is not the current plan's (plan_digest), a rejection without a reason (reason). Every refusal is audited.
+	// Decisions are taken while the campaign awaits approval; the approval policy decides, and a refusal names its rule (the problem's rule). Refused with 409: a campaign that does not await approval (state), a caller whose role cannot approve (role), the campaign's creator (creator), an approver who already approved this plan (distinct), an approval while the patch is held for a release a target runs (qualification_hold, with the hold's reason). Refused with 422: a plan_digest that is not the current plan's (plan_digest), a rejection without a reason (reason). Every refusal is audited.
 	//
 	// Roles: approver, safety.
 	//
@@ -19571,7 +20404,7 @@ type ClientWithResponsesInterface interface {
 
 	// DecideCampaignWithResponse Approve or reject the campaign's plan
 	//
-	// Decisions are taken while the campaign awaits approval; the approval policy decides, and a refusal names its rule (the problem's rule). Refused with 409: a campaign that does not await approval (state), a caller whose role cannot approve (role), the campaign's creator (creator), an approver who already approved this plan (distinct). Refused with 422: a plan_digest that is not the current plan's (plan_digest), a rejection without a reason (reason). Every refusal is audited.
+	// Decisions are taken while the campaign awaits approval; the approval policy decides, and a refusal names its rule (the problem's rule). Refused with 409: a campaign that does not await approval (state), a caller whose role cannot approve (role), the campaign's creator (creator), an approver who already approved this plan (distinct), an approval while the patch is held for a release a target runs (qualification_hold, with the hold's reason). Refused with 422: a plan_digest that is not the current plan's (plan_digest), a rejection without a reason (reason). Every refusal is audited.
 	//
 	// Roles: approver, safety.
 	//
@@ -20366,6 +21199,61 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/products/{productID} (the `GetProduct` operationId).
 	GetProductWithResponse(ctx context.Context, productID string, reqEditors ...RequestEditorFn) (*GetProductResponse, error)
+
+	// ListQualificationsWithResponse List the asset owner's qualification of patches per product release
+	//
+	// The current entries (with history=1 every revision, each change being a new one: when a hold was set and lifted, by whom and why), ordered by patch reference, product, release (without regard to case) and revision. patch is an otpatch patch id (its patch_ref's entries come too) or a vendor's update id.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/qualifications (the `ListQualifications` operationId).
+	ListQualificationsWithResponse(ctx context.Context, params *ListQualificationsParams, reqEditors ...RequestEditorFn) (*ListQualificationsResponse, error)
+
+	// SetQualificationWithBodyWithResponse Set the qualification of a patch for a product release
+	//
+	// The entry becomes the current revision of its patch, product and release (audited as qualification.held, qualification.hold_lifted or qualification.set); the same status and reason again change nothing. held and not_qualified need a reason (422). A hold stops campaigns of the patch whose targets run the release from being planned (409) or approved (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/qualifications (the `SetQualification` operationId).
+	SetQualificationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetQualificationResponse, error)
+
+	// SetQualificationWithResponse Set the qualification of a patch for a product release
+	//
+	// The entry becomes the current revision of its patch, product and release (audited as qualification.held, qualification.hold_lifted or qualification.set); the same status and reason again change nothing. held and not_qualified need a reason (422). A hold stops campaigns of the patch whose targets run the release from being planned (409) or approved (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/qualifications (the `SetQualification` operationId).
+	SetQualificationWithResponse(ctx context.Context, body SetQualificationJSONRequestBody, reqEditors ...RequestEditorFn) (*SetQualificationResponse, error)
+
+	// ImportQualificationsWithBodyWithResponse Import a vendor's published qualification list, all or nothing
+	//
+	// The body is the list as the vendor publishes it: CSV (a header line naming the columns), JSON (an array of objects keyed by the column names) or an Excel workbook (xlsx: its first sheet, the header being the first of its first 20 rows that names the mapping's columns; rows are named by their row in the sheet), read through the named column mapping (GET /api/v1/qualifications/mappings; docs/qualification-lists.md). At most 4 MiB and 20000 rows (413). Any bad row refuses the whole list with 422 naming each bad row (CSV: line N, the header being line 1; JSON: entry N) and what is wrong, and nothing changes. An accepted list is stored in one transaction with one audit event (qualification.imported); the answer counts the entries added, changed and unchanged and lists the changes.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/qualifications/import (the `ImportQualifications` operationId).
+	ImportQualificationsWithBodyWithResponse(ctx context.Context, params *ImportQualificationsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportQualificationsResponse, error)
+
+	// ListQualificationMappingsWithResponse The column mappings a vendor's qualification list is imported through
+	//
+	// Each names the columns it reads (the first name of each is the documented one; case and spaces do not matter) and how the vendor's words become statuses.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/qualifications/mappings (the `ListQualificationMappings` operationId).
+	ListQualificationMappingsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListQualificationMappingsResponse, error)
 
 	// GetManifestSchemaWithResponse The JSON Schema of the patch manifest
 	//
@@ -29830,6 +30718,373 @@ func (r GetProductResponse) ContentType() string {
 	return ""
 }
 
+// ListQualificationsResponse401Headers the declared response headers of an HTTP 401 response for ListQualifications
+type ListQualificationsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListQualificationsResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListQualifications
+type ListQualificationsResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ListQualificationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *QualificationEntryPage
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListQualificationsResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ListQualificationsResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListQualificationsResponse) GetJSON200() *QualificationEntryPage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListQualificationsResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListQualificationsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListQualificationsResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ListQualificationsResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ListQualificationsResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ListQualificationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListQualificationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListQualificationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListQualificationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SetQualificationResponse401Headers the declared response headers of an HTTP 401 response for SetQualification
+type SetQualificationResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// SetQualificationResponse4XXHeaders the declared response headers of an HTTP 4XX response for SetQualification
+type SetQualificationResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type SetQualificationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *QualificationEntry
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SetQualificationResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *SetQualificationResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SetQualificationResponse) GetJSON200() *QualificationEntry {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SetQualificationResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SetQualificationResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r SetQualificationResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r SetQualificationResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r SetQualificationResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r SetQualificationResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r SetQualificationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SetQualificationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SetQualificationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SetQualificationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ImportQualificationsResponse401Headers the declared response headers of an HTTP 401 response for ImportQualifications
+type ImportQualificationsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ImportQualificationsResponse4XXHeaders the declared response headers of an HTTP 4XX response for ImportQualifications
+type ImportQualificationsResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ImportQualificationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *QualificationImport
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ImportQualificationsResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ImportQualificationsResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ImportQualificationsResponse) GetJSON200() *QualificationImport {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ImportQualificationsResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ImportQualificationsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ImportQualificationsResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ImportQualificationsResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ImportQualificationsResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ImportQualificationsResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ImportQualificationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ImportQualificationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ImportQualificationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ImportQualificationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListQualificationMappingsResponse401Headers the declared response headers of an HTTP 401 response for ListQualificationMappings
+type ListQualificationMappingsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListQualificationMappingsResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListQualificationMappings
+type ListQualificationMappingsResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ListQualificationMappingsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *[]Mapping
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListQualificationMappingsResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ListQualificationMappingsResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListQualificationMappingsResponse) GetJSON200() *[]Mapping {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListQualificationMappingsResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListQualificationMappingsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ListQualificationMappingsResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ListQualificationMappingsResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ListQualificationMappingsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListQualificationMappingsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListQualificationMappingsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListQualificationMappingsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetManifestSchemaResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetManifestSchema
 type GetManifestSchemaResponse4XXHeaders struct {
 	RetryAfter *string
@@ -34726,7 +35981,7 @@ func (c *ClientWithResponses) ListCampaignsWithResponse(ctx context.Context, par
 
 // CreateCampaignWithBodyWithResponse Plan a campaign for a qualified patch and start it
 //
-// The plan is computed from the inventory as it is now: the production assets named in asset_ids, and a test-bench run for each from-version they run. It is refused (422) when a target is not applicable or unreachable, or the error threshold exceeds what a safety zone allows, and (409) when a target is already in a campaign that has not ended.
+// The plan is computed from the inventory as it is now: the production assets named in asset_ids, and a test-bench run for each from-version they run. It is refused (422) when a target is not applicable or unreachable, or the error threshold exceeds what a safety zone allows, and (409) when a target is already in a campaign that has not ended, or the patch is held for a release a target runs (rule qualification_hold, with the hold's reason; GET /api/v1/qualifications).
 //
 // Roles: engineer, admin.
 //
@@ -34743,7 +35998,7 @@ func (c *ClientWithResponses) CreateCampaignWithBodyWithResponse(ctx context.Con
 
 // CreateCampaignWithResponse Plan a campaign for a qualified patch and start it
 //
-// The plan is computed from the inventory as it is now: the production assets named in asset_ids, and a test-bench run for each from-version they run. It is refused (422) when a target is not applicable or unreachable, or the error threshold exceeds what a safety zone allows, and (409) when a target is already in a campaign that has not ended.
+// The plan is computed from the inventory as it is now: the production assets named in asset_ids, and a test-bench run for each from-version they run. It is refused (422) when a target is not applicable or unreachable, or the error threshold exceeds what a safety zone allows, and (409) when a target is already in a campaign that has not ended, or the patch is held for a release a target runs (rule qualification_hold, with the hold's reason; GET /api/v1/qualifications).
 //
 // Roles: engineer, admin.
 //
@@ -34879,7 +36134,7 @@ func (c *ClientWithResponses) ListDeploymentLogWithResponse(ctx context.Context,
 
 // DecideCampaignWithBodyWithResponse Approve or reject the campaign's plan
 //
-// Decisions are taken while the campaign awaits approval; the approval policy decides, and a refusal names its rule (the problem's rule). Refused with 409: a campaign that does not await approval (state), a caller whose role cannot approve (role), the campaign's creator (creator), an approver who already approved this plan (distinct). Refused with 422: a plan_digest that is not the current plan's (plan_digest), a rejection without a reason (reason). Every refusal is audited.
+// Decisions are taken while the campaign awaits approval; the approval policy decides, and a refusal names its rule (the problem's rule). Refused with 409: a campaign that does not await approval (state), a caller whose role cannot approve (role), the campaign's creator (creator), an approver who already approved this plan (distinct), an approval while the patch is held for a release a target runs (qualification_hold, with the hold's reason). Refused with 422: a plan_digest that is not the current plan's (plan_digest), a rejection without a reason (reason). Every refusal is audited.
 //
 // Roles: approver, safety.
 //
@@ -34896,7 +36151,7 @@ func (c *ClientWithResponses) DecideCampaignWithBodyWithResponse(ctx context.Con
 
 // DecideCampaignWithResponse Approve or reject the campaign's plan
 //
-// Decisions are taken while the campaign awaits approval; the approval policy decides, and a refusal names its rule (the problem's rule). Refused with 409: a campaign that does not await approval (state), a caller whose role cannot approve (role), the campaign's creator (creator), an approver who already approved this plan (distinct). Refused with 422: a plan_digest that is not the current plan's (plan_digest), a rejection without a reason (reason). Every refusal is audited.
+// Decisions are taken while the campaign awaits approval; the approval policy decides, and a refusal names its rule (the problem's rule). Refused with 409: a campaign that does not await approval (state), a caller whose role cannot approve (role), the campaign's creator (creator), an approver who already approved this plan (distinct), an approval while the patch is held for a release a target runs (qualification_hold, with the hold's reason). Refused with 422: a plan_digest that is not the current plan's (plan_digest), a rejection without a reason (reason). Every refusal is audited.
 //
 // Roles: approver, safety.
 //
@@ -36134,6 +37389,91 @@ func (c *ClientWithResponses) GetProductWithResponse(ctx context.Context, produc
 		return nil, err
 	}
 	return ParseGetProductResponse(rsp)
+}
+
+// ListQualificationsWithResponse List the asset owner's qualification of patches per product release
+//
+// The current entries (with history=1 every revision, each change being a new one: when a hold was set and lifted, by whom and why), ordered by patch reference, product, release (without regard to case) and revision. patch is an otpatch patch id (its patch_ref's entries come too) or a vendor's update id.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/qualifications (the `ListQualifications` operationId).
+func (c *ClientWithResponses) ListQualificationsWithResponse(ctx context.Context, params *ListQualificationsParams, reqEditors ...RequestEditorFn) (*ListQualificationsResponse, error) {
+	rsp, err := c.ListQualifications(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListQualificationsResponse(rsp)
+}
+
+// SetQualificationWithBodyWithResponse Set the qualification of a patch for a product release
+//
+// The entry becomes the current revision of its patch, product and release (audited as qualification.held, qualification.hold_lifted or qualification.set); the same status and reason again change nothing. held and not_qualified need a reason (422). A hold stops campaigns of the patch whose targets run the release from being planned (409) or approved (409).
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/qualifications (the `SetQualification` operationId).
+func (c *ClientWithResponses) SetQualificationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetQualificationResponse, error) {
+	rsp, err := c.SetQualificationWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSetQualificationResponse(rsp)
+}
+
+// SetQualificationWithResponse Set the qualification of a patch for a product release
+//
+// The entry becomes the current revision of its patch, product and release (audited as qualification.held, qualification.hold_lifted or qualification.set); the same status and reason again change nothing. held and not_qualified need a reason (422). A hold stops campaigns of the patch whose targets run the release from being planned (409) or approved (409).
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/qualifications (the `SetQualification` operationId).
+func (c *ClientWithResponses) SetQualificationWithResponse(ctx context.Context, body SetQualificationJSONRequestBody, reqEditors ...RequestEditorFn) (*SetQualificationResponse, error) {
+	rsp, err := c.SetQualification(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSetQualificationResponse(rsp)
+}
+
+// ImportQualificationsWithBodyWithResponse Import a vendor's published qualification list, all or nothing
+//
+// The body is the list as the vendor publishes it: CSV (a header line naming the columns), JSON (an array of objects keyed by the column names) or an Excel workbook (xlsx: its first sheet, the header being the first of its first 20 rows that names the mapping's columns; rows are named by their row in the sheet), read through the named column mapping (GET /api/v1/qualifications/mappings; docs/qualification-lists.md). At most 4 MiB and 20000 rows (413). Any bad row refuses the whole list with 422 naming each bad row (CSV: line N, the header being line 1; JSON: entry N) and what is wrong, and nothing changes. An accepted list is stored in one transaction with one audit event (qualification.imported); the answer counts the entries added, changed and unchanged and lists the changes.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/qualifications/import (the `ImportQualifications` operationId).
+func (c *ClientWithResponses) ImportQualificationsWithBodyWithResponse(ctx context.Context, params *ImportQualificationsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportQualificationsResponse, error) {
+	rsp, err := c.ImportQualificationsWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseImportQualificationsResponse(rsp)
+}
+
+// ListQualificationMappingsWithResponse The column mappings a vendor's qualification list is imported through
+//
+// Each names the columns it reads (the first name of each is the documented one; case and spaces do not matter) and how the vendor's words become statuses.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/qualifications/mappings (the `ListQualificationMappings` operationId).
+func (c *ClientWithResponses) ListQualificationMappingsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListQualificationMappingsResponse, error) {
+	rsp, err := c.ListQualificationMappings(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListQualificationMappingsResponse(rsp)
 }
 
 // GetManifestSchemaWithResponse The JSON Schema of the patch manifest
@@ -45519,6 +46859,349 @@ func ParseGetProductResponse(rsp *http.Response) (*GetProductResponse, error) {
 		response.Headers401 = &headers
 	case rsp.StatusCode/100 == 4:
 		var headers GetProductResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListQualificationsResponse parses an HTTP response from a ListQualificationsWithResponse call
+func ParseListQualificationsResponse(rsp *http.Response) (*ListQualificationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListQualificationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest QualificationEntryPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListQualificationsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ListQualificationsResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSetQualificationResponse parses an HTTP response from a SetQualificationWithResponse call
+func ParseSetQualificationResponse(rsp *http.Response) (*SetQualificationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SetQualificationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest QualificationEntry
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers SetQualificationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers SetQualificationResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseImportQualificationsResponse parses an HTTP response from a ImportQualificationsWithResponse call
+func ParseImportQualificationsResponse(rsp *http.Response) (*ImportQualificationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ImportQualificationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest QualificationImport
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ImportQualificationsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ImportQualificationsResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListQualificationMappingsResponse parses an HTTP response from a ListQualificationMappingsWithResponse call
+func ParseListQualificationMappingsResponse(rsp *http.Response) (*ListQualificationMappingsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListQualificationMappingsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest []Mapping
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListQualificationMappingsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ListQualificationMappingsResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

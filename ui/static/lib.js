@@ -148,7 +148,7 @@ export function table(caption, headers, rows, { id, empty = "None." } = {}) {
 // Words and tones of every status and state, as the server's domain defines them (GET
 // /api/v1/states, read with the routes before any page renders): the UI keeps no list of its
 // own. A badge shows the word and a symbol, not only a colour.
-const states = { status: new Map(), asset: new Map(), compat: new Map() };
+const states = { status: new Map(), asset: new Map(), compat: new Map(), qual: new Map() };
 const toneSymbol = { ok: "✓", bad: "✗", warn: "!", busy: "…", wait: "○" };
 
 /** terminalCampaign lists the campaign statuses no transition follows (from the server). */
@@ -161,6 +161,7 @@ async function loadStates() {
     states.status = new Map([...(doc.patch_statuses || []), ...campaign].map((s) => [s.value, s]));
     states.asset = new Map((doc.asset_states || []).map((s) => [s.value, s]));
     states.compat = new Map((doc.compatibility || []).map((s) => [s.value, s]));
+    states.qual = new Map((doc.qualification_statuses || []).map((s) => [s.value, s]));
     terminalCampaign.splice(0, terminalCampaign.length, ...campaign.filter((s) => s.ended).map((s) => s.value));
   } catch { /* without them, states show as their values */ }
 }
@@ -208,6 +209,11 @@ export function compatBadge(c, attrs = {}) {
   const d = describe(c || "unknown", states.compat);
   return toneBadge(d.tone, d.label, "compat", { compat: c }, attrs);
 }
+
+/** qualBadge shows the asset owner's qualification status of a patch for a release. */
+export function qualBadge(q, attrs = {}) { const d = describe(q, states.qual); return toneBadge(d.tone, d.label, "qual", { qual: q }, attrs); }
+/** qualificationStatuses are the asset owner's qualification statuses, in order. */
+export function qualificationStatuses() { return [...states.qual.values()]; }
 
 function pad(n) { return String(n).padStart(2, "0"); }
 

@@ -5,6 +5,7 @@
 // transfer bundles and the plan bundle to carry there. A campaign of any size shows its counts
 // by state and wave, and its assets and the plan's targets a page at a time.
 import { fill, session, api, apiAll, can, h, badge, assetBadge, assetStateWord, assetEndStates, compatBadge, table, link, utc, zoned, short, field, errorBox, announce, hasRoute, terminalCampaign, stateWord, durationWords, wordBadge, ApiError } from "../lib.js";
+import { holdsNotice } from "./qualification.js";
 import { siteLink, workerStatusBadge, waitWords, transferTable } from "./sites.js";
 
 export async function renderList(view) {
@@ -243,7 +244,7 @@ export async function renderCampaign(view, [id]) {
     const before = asking ? actions : history;
     if (review.nextSibling !== before) view.insertBefore(review, before);
     if (more.digest !== c.plan_digest) Object.assign(more, { targets: [], targetsNext: "", digest: c.plan_digest });
-    const key = JSON.stringify([c.status, c.plan_digest, c.review, more.targets.length]);
+    const key = JSON.stringify([c.status, c.plan_digest, c.review, c.holds, more.targets.length]);
     if (key !== reviewKey) {
       reviewKey = key;
       const focused = document.activeElement && document.activeElement.id === "more-review-targets";
@@ -306,7 +307,7 @@ function drawReview(section, c, asking, more, moreTargets) {
   section.className = asking ? "card review-ask" : "";
   const intro = [h("h2", { id: "plan-review-title" }, c.status === "awaiting_approval" ? "Plan to approve" : "Plan"),
     h("p", {}, asking ? "Read this before you decide. " : "",
-      "What the approvers approve is exactly what runs: these targets, from these versions, in these waves and windows. Any change to the plan changes its digest and voids earlier approvals.")];
+      "What the approvers approve is exactly what runs: these targets, from these versions, in these waves and windows. Any change to the plan changes its digest and voids earlier approvals."), holdsNotice(c)];
   if (!r) {
     fill(section, intro, legacyPlan(c));
     return;

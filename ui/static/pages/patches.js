@@ -3,6 +3,7 @@
 // to now and, as a record, its qualification report.
 import { fill, session, api, apiAll, can, h, badge, compatBadge, table, link, utc, short, field, errorBox, announce, ApiError } from "../lib.js";
 import { nameCampaigns } from "./campaigns.js";
+import { patchSection } from "./qualification.js";
 
 export async function renderList(view) {
   view.append(h("h1", {}, "Patches"));
@@ -145,6 +146,7 @@ function details(p, campaignNames) {
   out.push(table("Artifacts", ["File", "Size", "SHA-256"], (p.artifacts || []).map((a) =>
     h("tr", {}, h("td", {}, a.name), h("td", {}, a.size.toLocaleString("en") + " bytes"), h("td", {}, h("code", { title: a.sha256 }, short(a.sha256, 16)))))));
   if (p.applicability_now) out.push(assetsNow(p.applicability_now, campaignNames));
+  if (!can("vendors")) out.push(patchSection(p));
   if (p.applicable_by_version && p.status === "qualified") out.push(byVersion(p));
   const rep = p.qualification_report;
   if (rep) {
