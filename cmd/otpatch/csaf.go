@@ -17,25 +17,18 @@ import (
 // server that cannot be reached stops it at the first file.
 func runCSAFIngest(ctx context.Context, args []string) error {
 	fs := newFlags("csaf ingest")
-	rawURL := fs.String("url", env("URL", "http://127.0.0.1:8080"), "otpatch URL (OTPATCH_URL)")
-	token := fs.String("token", env("TOKEN", ""), "engineer or admin token (OTPATCH_TOKEN)")
+	remote := newRemoteFlags(fs, "engineer or admin")
 	files, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
-	base, err := serverURL(fs, *rawURL)
+	srv, err := remote.connect()
 	if err != nil {
 		return err
 	}
 	switch {
-	case *token == "":
-		return fs.usageError("no token: give --token or set OTPATCH_TOKEN")
 	case len(files) == 0:
 		return fs.usageError("give at least one advisory FILE")
-	}
-	srv, err := newServer(base, *token)
-	if err != nil {
-		return err
 	}
 	failed := 0
 	for _, path := range files {

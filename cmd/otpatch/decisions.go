@@ -14,8 +14,7 @@ import (
 // step), mitigate, accept the risk or not affected — and prints the decision in one line.
 func runAdvisoryDecide(ctx context.Context, args []string) error {
 	fs := newFlags("advisory decide")
-	rawURL := fs.String("url", env("URL", "http://127.0.0.1:8080"), "otpatch URL (OTPATCH_URL)")
-	token := fs.String("token", env("TOKEN", ""), "engineer or admin token (OTPATCH_TOKEN)")
+	remote := newRemoteFlags(fs, "engineer or admin")
 	patch := fs.Bool("patch", false, "plan the campaign with the qualified patch that fixes the assets")
 	mitigate := fs.Bool("mitigate", false, "a compensating control (--control, --description, --owner, --evidence, --review)")
 	accept := fs.Bool("accept", false, "accept the risk (--justification, --approver, --expires); another person approves")
@@ -40,7 +39,7 @@ func runAdvisoryDecide(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	base, err := serverURL(fs, *rawURL)
+	srv, err := remote.connect()
 	if err != nil {
 		return err
 	}
@@ -51,8 +50,6 @@ func runAdvisoryDecide(ctx context.Context, args []string) error {
 		}
 	}
 	switch {
-	case *token == "":
-		return fs.usageError("no token: give --token or set OTPATCH_TOKEN")
 	case len(rest) != 1:
 		return fs.usageError("give one ADVISORY: its id or tracking id")
 	case len(kinds) != 1:
@@ -95,10 +92,6 @@ func runAdvisoryDecide(ctx context.Context, args []string) error {
 	}
 	set(&in.ImpactStatement, *impact)
 
-	srv, err := newServer(base, *token)
-	if err != nil {
-		return err
-	}
 	id, err := srv.advisoryID(ctx, rest[0])
 	if err != nil {
 		return err
@@ -118,25 +111,18 @@ func runAdvisoryDecide(ctx context.Context, args []string) error {
 // acceptance.
 func runAdvisoryApprove(ctx context.Context, args []string) error {
 	fs := newFlags("advisory approve")
-	rawURL := fs.String("url", env("URL", "http://127.0.0.1:8080"), "otpatch URL (OTPATCH_URL)")
-	token := fs.String("token", env("TOKEN", ""), "approver token (OTPATCH_TOKEN)")
+	remote := newRemoteFlags(fs, "approver")
 	rest, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
-	base, err := serverURL(fs, *rawURL)
+	srv, err := remote.connect()
 	if err != nil {
 		return err
 	}
 	switch {
-	case *token == "":
-		return fs.usageError("no token: give --token or set OTPATCH_TOKEN")
 	case len(rest) != 1:
 		return fs.usageError("give one DECISION id")
-	}
-	srv, err := newServer(base, *token)
-	if err != nil {
-		return err
 	}
 	res, err := srv.api.ApproveDecisionWithResponse(ctx, rest[0])
 	if err != nil {

@@ -20,29 +20,22 @@ import (
 // sync failed or refused documents, after printing every sync.
 func runCSAFSync(ctx context.Context, args []string) error {
 	fs := newFlags("csaf sync")
-	rawURL := fs.String("url", env("URL", "http://127.0.0.1:8080"), "otpatch URL (OTPATCH_URL)")
-	token := fs.String("token", env("TOKEN", ""), "engineer or admin token (OTPATCH_TOKEN)")
+	remote := newRemoteFlags(fs, "engineer or admin")
 	feedID := fs.String("feed", "", "sync only this feed")
 	dir := fs.String("dir", "", "a copy of a provider's tree (provider-metadata.json at its root or under .well-known/csaf/) to sync offline")
 	fingerprint := fs.String("fingerprint", "", "with --dir: the fingerprint of the provider key to trust (several comma separated)")
 	if err := fs.noArgs(args); err != nil {
 		return err
 	}
-	base, err := serverURL(fs, *rawURL)
+	srv, err := remote.connect()
 	if err != nil {
 		return err
 	}
 	switch {
-	case *token == "":
-		return fs.usageError("no token: give --token or set OTPATCH_TOKEN")
 	case *dir != "" && *feedID != "":
 		return fs.usageError("give --feed or --dir, not both")
 	case *fingerprint != "" && *dir == "":
 		return fs.usageError("--fingerprint is for an offline sync (--dir)")
-	}
-	srv, err := newServer(base, *token)
-	if err != nil {
-		return err
 	}
 	if *dir != "" {
 		return syncTree(ctx, srv, *dir, *fingerprint)

@@ -29,8 +29,7 @@ func qualificationCommands() []command {
 // added and changed, or every bad row.
 func runQualificationImport(ctx context.Context, args []string) error {
 	fs := newFlags("qualification import")
-	rawURL := fs.String("url", env("URL", "http://127.0.0.1:8080"), "otpatch URL (OTPATCH_URL)")
-	token := fs.String("token", env("TOKEN", ""), "engineer or admin token (OTPATCH_TOKEN)")
+	remote := newRemoteFlags(fs, "engineer or admin")
 	mapping := fs.String("mapping", "", "the column mapping: "+strings.Join(qualification.MappingNames(), " or "))
 	format := fs.String("format", "", "csv, json or xlsx (default: from the file's extension, else csv)")
 	vendor := fs.String("vendor", "", "the vendor whose list it is (default: the mapping's vendor)")
@@ -40,13 +39,11 @@ func runQualificationImport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	base, err := serverURL(fs, *rawURL)
+	srv, err := remote.connect()
 	if err != nil {
 		return err
 	}
 	switch {
-	case *token == "":
-		return fs.usageError("no token: give --token or set OTPATCH_TOKEN")
 	case len(files) != 1:
 		return fs.usageError("give one list FILE")
 	case *mapping == "":
@@ -62,10 +59,6 @@ func runQualificationImport(ctx context.Context, args []string) error {
 		}
 	}
 	data, err := readBounded(files[0], qualification.MaxBytes)
-	if err != nil {
-		return err
-	}
-	srv, err := newServer(base, *token)
 	if err != nil {
 		return err
 	}
@@ -100,8 +93,7 @@ func runQualificationImport(ctx context.Context, args []string) error {
 // runQualificationSet is `otpatch qualification set`.
 func runQualificationSet(ctx context.Context, args []string) error {
 	fs := newFlags("qualification set")
-	rawURL := fs.String("url", env("URL", "http://127.0.0.1:8080"), "otpatch URL (OTPATCH_URL)")
-	token := fs.String("token", env("TOKEN", ""), "engineer or admin token (OTPATCH_TOKEN)")
+	remote := newRemoteFlags(fs, "engineer or admin")
 	patch := fs.String("patch", "", "an otpatch patch id, or the vendor's update id (KB5034441)")
 	product := fs.String("product", "", "the product id or name")
 	release := fs.String("release", "", "the product release (13.0 covers 13.0.x; * every release)")
@@ -111,19 +103,13 @@ func runQualificationSet(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	base, err := serverURL(fs, *rawURL)
+	srv, err := remote.connect()
 	if err != nil {
 		return err
 	}
 	switch {
-	case *token == "":
-		return fs.usageError("no token: give --token or set OTPATCH_TOKEN")
 	case len(rest) > 0:
 		return fs.usageError("unexpected %q: every value is a flag", rest[0])
-	}
-	srv, err := newServer(base, *token)
-	if err != nil {
-		return err
 	}
 	body := client.QualificationInput{Patch: *patch, Product: *product, Release: *release, Status: client.QualificationInputStatus(*status)}
 	if *reason != "" {

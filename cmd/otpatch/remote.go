@@ -31,6 +31,32 @@ func serverURL(fs *flags, raw string) (string, error) {
 	return strings.TrimRight(raw, "/"), nil
 }
 
+// remoteFlags are the --url and --token flags of a command that calls the otpatch server.
+type remoteFlags struct {
+	fs         *flags
+	url, token *string
+}
+
+// newRemoteFlags adds --url and --token to fs; who says whose token the command takes
+// ("engineer or admin").
+func newRemoteFlags(fs *flags, who string) remoteFlags {
+	return remoteFlags{fs: fs,
+		url:   fs.String("url", env("URL", "http://127.0.0.1:8080"), "otpatch URL (OTPATCH_URL)"),
+		token: fs.String("token", env("TOKEN", ""), who+" token (OTPATCH_TOKEN)")}
+}
+
+// connect checks --url and --token and returns the server they name.
+func (rf remoteFlags) connect() (*server, error) {
+	base, err := serverURL(rf.fs, *rf.url)
+	if err != nil {
+		return nil, err
+	}
+	if *rf.token == "" {
+		return nil, rf.fs.usageError("no token: give --token or set OTPATCH_TOKEN")
+	}
+	return newServer(base, *rf.token)
+}
+
 // maxAnswer bounds how much of one answer of the otpatch server a command reads.
 const maxAnswer = 32 << 20
 
