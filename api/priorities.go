@@ -417,8 +417,16 @@ type priorityRow struct {
 	Impact       domain.Impact           `json:"impact" doc:"high, medium or low: the asset's criticality, safety role and zone SL-T"`
 	Patch        *patchLink              `json:"patch" doc:"The qualified patch that fixes the asset; null when there is none"`
 	Factors      []domain.Factor         `json:"factors" doc:"Why this rank: each reason with the points it adds"`
+	Plant        *plantDecision          `json:"plant_decision" doc:"The plant's current decision on the advisory for this asset (patch, mitigate, accept); null when none is recorded. An asset the plant states not affected has no row"`
 
 	key string
+}
+
+// plantDecision is the decision on a row's advisory that covers its asset (decisions.go).
+type plantDecision struct {
+	ID    string `json:"id"`
+	Kind  string `json:"kind" enum:"decision_kind"`
+	State string `json:"state" enum:"decision_state"`
 }
 
 type kevSummary struct {
@@ -487,14 +495,29 @@ func (s *server) priorities(ctx context.Context) ([]priorityRow, error) {
 	if err != nil {
 		return nil, err
 	}
+	decided := map[string]map[string]store.Decision{} // advisory → asset → its current decision
+	for _, h := range hits {
+		if _, ok := decided[h.advID]; !ok {
+			if decided[h.advID], err = s.Store.CurrentDecisions(ctx, h.advID); err != nil {
+				return nil, err
+			}
+		}
+	}
 	rows := make([]priorityRow, 0, len(hits))
 	for _, h := range hits {
+		var plant *plantDecision
+		if d, ok := decided[h.advID][h.assetID]; ok {
+			if d.Kind == string(domain.DecisionNotAffected) && domain.DecisionState(d.State).Counts() {
+				continue // the plant states the asset not affected (a CSAF VEX justification)
+			}
+			plant = &plantDecision{ID: d.ID, Kind: d.Kind, State: d.State}
+		}
 		as := inv.byID[h.assetID]
 		z := byZone[as.ZoneID]
 		in := domain.PriorityInput{CVE: h.cve, AssetID: as.ID, CVSS: h.cvss, ZoneName: z.Name, ZoneSLT: z.SLT,
 			Conduits: reaches(conduits[z.ID], byZone), Criticality: as.Criticality, SafetyRole: as.SafetyCritical, RemedyMitigationsOnly: h.mitigate}
 		row := priorityRow{CVE: h.cve, AssetID: as.ID, AssetName: as.Name, ZoneID: z.ID, ZoneName: z.Name, SiteID: z.SiteID, AdvisoryID: h.advID, TrackingID: h.tracking,
-			CVSS: h.cvss, Patch: h.patch}
+			CVSS: h.cvss, Patch: h.patch, Plant: plant}
 		if e, ok := epss[h.cve]; ok {
 			in.HasEPSS, in.EPSS, in.EPSSPercentile = true, e.EPSS, e.Percentile
 			row.EPSS = &e

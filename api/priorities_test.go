@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/otpatch/otpatch/internal/store"
 )
@@ -82,6 +83,11 @@ type priorityDoc struct {
 		Text   string `json:"text"`
 		Points int    `json:"points"`
 	} `json:"factors"`
+	Plant *struct {
+		ID    string `json:"id"`
+		Kind  string `json:"kind"`
+		State string `json:"state"`
+	} `json:"plant_decision"`
 }
 
 func (p priorityDoc) texts() []string {
@@ -334,6 +340,61 @@ func testExploitationAndPriorities(t *testing.T, opt envOptions) {
 		e.list("/api/v1/priorities?cve=CVE-2022-30313", e.tokens.Auditor, &some)
 		if len(some) != 1 || some[0].Decision != "track*" || some[0].Points != before.Points-6 || !slices.Contains(some[0].texts(), "zone Safety Systems (SL-T 4) has no conduit to a less trusted zone or network") {
 			t.Errorf("after clearing the conduits: %+v", some)
+		}
+	})
+
+	t.Run("the plant's decisions", func(t *testing.T) {
+		var all []priorityDoc
+		e.list("/api/v1/priorities", e.tokens.Auditor, &all)
+		if len(all) == 0 {
+			t.Fatal("no priorities")
+		}
+		for _, r := range all {
+			if r.Plant != nil {
+				t.Fatalf("a row with a decision before any was recorded: %+v", r)
+			}
+		}
+		var safety, sw []priorityDoc
+		for _, r := range all {
+			if r.AssetID == "ast_sis-sm-01" {
+				safety = append(safety, r)
+			} else if r.AssetID == "ast_proc-sw-09" {
+				sw = append(sw, r)
+			}
+		}
+		// A compensating control on the safety manager shows on its rows; the rank stays, the
+		// control being reviewed, not a fix.
+		var d struct {
+			ID string `json:"id"`
+		}
+		if code := e.call("POST", "/api/v1/advisories/"+safety[0].AdvisoryID+"/decisions", e.tokens.Engineer, map[string]any{"kind": "mitigate", "asset_ids": []string{"ast_sis-sm-01"},
+			"control_kind": "network_isolation", "description": "remote access conduit closed", "owner": "ot-network", "evidence": "CHG-77", "review_date": e.store.Now().UTC().AddDate(0, 0, 30).Format(time.DateOnly)}, &d); code != http.StatusCreated {
+			t.Fatalf("mitigate: %d", code)
+		}
+		var now []priorityDoc
+		e.list("/api/v1/priorities?asset_id=ast_sis-sm-01", e.tokens.Auditor, &now)
+		if len(now) != len(safety) {
+			t.Fatalf("%d rows for the safety manager after the mitigation, %d before", len(now), len(safety))
+		}
+		for i, r := range now {
+			if r.Plant == nil || r.Plant.ID != d.ID || r.Plant.Kind != "mitigate" || r.Plant.State != "active" || r.Decision != safety[i].Decision || r.Points != safety[i].Points {
+				t.Errorf("row %d after the mitigation: %+v (before %+v)", i, r, safety[i])
+			}
+		}
+		// The switch stated not affected, with a VEX justification, leaves the list.
+		if code := e.call("POST", "/api/v1/advisories/"+sw[0].AdvisoryID+"/decisions", e.tokens.Engineer, map[string]any{"kind": "not_affected", "asset_ids": []string{"ast_proc-sw-09"},
+			"vex_justification": "vulnerable_code_not_in_execute_path", "impact_statement": "the web management is disabled at build time"}, nil); code != http.StatusCreated {
+			t.Fatalf("not affected: %d", code)
+		}
+		now = nil
+		e.list("/api/v1/priorities?asset_id=ast_proc-sw-09", e.tokens.Auditor, &now)
+		if len(now) != 0 {
+			t.Errorf("the switch stated not affected still has rows: %+v", now)
+		}
+		now = nil
+		e.list("/api/v1/priorities", e.tokens.Auditor, &now)
+		if len(now) != len(all)-len(sw) {
+			t.Errorf("%d rows after the not-affected statement, want %d", len(now), len(all)-len(sw))
 		}
 	})
 }

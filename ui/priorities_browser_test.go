@@ -86,6 +86,21 @@ func TestBrowserPriorities(t *testing.T) {
 		t.Fatalf("set conduits: %d", code)
 	}
 
+	// The plant has put a compensating control on the safety manager: its rows say so.
+	var advs struct {
+		Items []struct {
+			ID string `json:"id"`
+		} `json:"items"`
+	}
+	if code := s.call("GET", "/api/v1/advisories?tracking_id=ICSA-22-207-02", s.tokens.Engineer, nil, &advs); code != http.StatusOK || len(advs.Items) != 1 {
+		t.Fatalf("find ICSA-22-207-02: %d %+v", code, advs)
+	}
+	if code := s.call("POST", "/api/v1/advisories/"+advs.Items[0].ID+"/decisions", s.tokens.Engineer, map[string]any{"kind": "mitigate", "asset_ids": []string{"ast_sis-sm-01"},
+		"control_kind": "network_isolation", "description": "vendor support VPN closed until the fix", "owner": "ot-network", "evidence": "CHG-77",
+		"review_date": time.Now().UTC().AddDate(0, 0, 30).Format(time.DateOnly)}, nil); code != http.StatusCreated {
+		t.Fatalf("mitigate: %d", code)
+	}
+
 	approver := s.browser(t, "approver", sh)
 	approver.signIn(s.tokens.Approver)
 	if !approver.exists(`#nav-list a[href="#/priorities"]`) {
@@ -103,7 +118,7 @@ func TestBrowserPriorities(t *testing.T) {
 	}
 	first := approver.text(`#priority-table tbody tr:first-child`)
 	for _, want := range []string{"act", "in KEV since 2026-02-01", "ransomware use known", "EPSS 0.91212 (97th percentile)",
-		"zone Safety Systems (SL-T 4) has a conduit to remote access", "safety role", "ICSA-22-207-02"} {
+		"zone Safety Systems (SL-T 4) has a conduit to remote access", "safety role", "ICSA-22-207-02", "mitigate", "in force"} {
 		if !strings.Contains(first, want) {
 			t.Errorf("the first row lacks %q: %q", want, first)
 		}

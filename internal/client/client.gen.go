@@ -1353,6 +1353,54 @@ func (e PlanWaiverRole) Valid() bool {
 	}
 }
 
+// Defines values for PlantDecisionKind.
+const (
+	PlantDecisionKindAccept      PlantDecisionKind = "accept"
+	PlantDecisionKindMitigate    PlantDecisionKind = "mitigate"
+	PlantDecisionKindNotAffected PlantDecisionKind = "not_affected"
+	PlantDecisionKindPatch       PlantDecisionKind = "patch"
+)
+
+// Valid indicates whether the value is a known member of the PlantDecisionKind enum.
+func (e PlantDecisionKind) Valid() bool {
+	switch e {
+	case PlantDecisionKindAccept:
+		return true
+	case PlantDecisionKindMitigate:
+		return true
+	case PlantDecisionKindNotAffected:
+		return true
+	case PlantDecisionKindPatch:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PlantDecisionState.
+const (
+	PlantDecisionStateActive     PlantDecisionState = "active"
+	PlantDecisionStateExpired    PlantDecisionState = "expired"
+	PlantDecisionStatePending    PlantDecisionState = "pending"
+	PlantDecisionStateSuperseded PlantDecisionState = "superseded"
+)
+
+// Valid indicates whether the value is a known member of the PlantDecisionState enum.
+func (e PlantDecisionState) Valid() bool {
+	switch e {
+	case PlantDecisionStateActive:
+		return true
+	case PlantDecisionStateExpired:
+		return true
+	case PlantDecisionStatePending:
+		return true
+	case PlantDecisionStateSuperseded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PriorityRowDecision.
 const (
 	PriorityRowDecisionAct    PriorityRowDecision = "act"
@@ -4435,6 +4483,19 @@ type PlanWave struct {
 	ZoneName       *string  `json:"zone_name,omitempty"`
 }
 
+// PlantDecision defines model for PlantDecision.
+type PlantDecision struct {
+	Id    string             `json:"id"`
+	Kind  PlantDecisionKind  `json:"kind"`
+	State PlantDecisionState `json:"state"`
+}
+
+// PlantDecisionKind defines model for PlantDecision.Kind.
+type PlantDecisionKind string
+
+// PlantDecisionState defines model for PlantDecision.State.
+type PlantDecisionState string
+
 // Policy defines model for Policy.
 type Policy struct {
 	Approvals   int64 `json:"approvals"`
@@ -4476,6 +4537,9 @@ type PriorityRow struct {
 
 	// Patch The qualified patch that fixes the asset; null when there is none
 	Patch *PatchLink `json:"patch"`
+
+	// PlantDecision The plant's current decision on the advisory for this asset (patch, mitigate, accept); null when none is recorded. An asset the plant states not affected has no row
+	PlantDecision *PlantDecision `json:"plant_decision"`
 
 	// Points 0 to 105: orders the rows within a decision, more first
 	Points int64 `json:"points"`

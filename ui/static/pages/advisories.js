@@ -47,7 +47,7 @@ export async function renderAdvisory(view, [id]) {
 // assets are not affected; each asset shows its current decision, and an approver approves a
 // pending risk acceptance. The words and tones of the states come from GET /api/v1/states.
 
-async function loadDecisionStates() {
+export async function loadDecisionStates() {
   try {
     const doc = await api("/api/v1/states");
     return new Map((doc.decision_states || []).map((s) => [s.value, s]));
@@ -61,7 +61,7 @@ function stateBadge(state, states) {
   return wordBadge(s.tone, s.label, { dataset: { state } });
 }
 
-function decisionCell(d, states) {
+export function decisionCell(d, states) {
   if (!d) return h("span", { class: "hint" }, "none yet");
   return [kindWords[d.kind] || d.kind, " ", stateBadge(d.state, states),
     d.campaign_id ? [" ", link("#/campaigns/" + d.campaign_id, "campaign")] : null,

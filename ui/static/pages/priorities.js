@@ -4,12 +4,13 @@
 // The rule is the server's (docs/priorities.md); this page shows what it answers.
 import { api, h, fill, table, link, utc, wordBadge, errorBox } from "../lib.js";
 import { siteLink } from "./sites.js";
+import { loadDecisionStates, decisionCell } from "./advisories.js";
 
 const pageSize = 200;
 
 export async function render(view, _params, query) {
   view.append(h("h1", {}, "Priorities"));
-  const data = await api("/api/v1/exploitation");
+  const [data, decisionStates] = await Promise.all([api("/api/v1/exploitation"), loadDecisionStates()]);
   const tones = Object.fromEntries((data.decisions || []).map((d) => [d.value, d]));
   const names = { kev: "CISA KEV catalog", epss: "FIRST EPSS scores" };
   const imported = Object.fromEntries((data.imports || []).map((i) => [i.source, i]));
@@ -41,7 +42,7 @@ export async function render(view, _params, query) {
       ? (next ? `The first ${rows.length} rows, ` : `${rows.length} rows, `) + "most urgent first."
       : "";
     more.hidden = !next;
-    fill(body, table("Priorities", ["Rank", "Decision", "CVE", "Asset", "Zone", "Advisory", "Points", "Why this rank"], rows.map((r) => {
+    fill(body, table("Priorities", ["Rank", "Decision", "CVE", "Asset", "Zone", "Advisory", "Plant's decision", "Points", "Why this rank"], rows.map((r) => {
       const d = tones[r.decision] || { tone: "wait", label: r.decision };
       return h("tr", { dataset: { cve: r.cve, asset: r.asset_id } },
         h("td", { class: "rank" }, String(r.rank)),
@@ -50,6 +51,7 @@ export async function render(view, _params, query) {
         h("td", {}, siteLink(r.site_id, r.asset_name || r.asset_id)),
         h("td", {}, r.zone_name),
         h("td", {}, link("#/advisories/" + encodeURIComponent(r.advisory_id), r.tracking_id)),
+        h("td", { class: "plant-decision" }, decisionCell(r.plant_decision, decisionStates)),
         h("td", { class: "points" }, String(r.points)),
         h("td", { class: "why" }, h("ul", {}, (r.factors || []).map((f) => h("li", { dataset: { kind: f.kind } }, f.text + (f.points ? ` (+${f.points})` : ""))))));
     }), { id: "priority-table", empty: "No ingested advisory hits an asset of the inventory" + (decision.value ? " with this decision." : ".") }));
