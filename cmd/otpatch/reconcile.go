@@ -17,6 +17,13 @@ const reconcileEvery = time.Minute
 // runs or ran already is never started again.
 func (d *deps) reconcile(ctx context.Context) {
 	g := &engine.Gateway{Temporal: d.tc}
+	// A feed stored just before the process stopped may lack its schedule; once at start is
+	// enough, the API creating the schedule with the feed otherwise.
+	if got, err := g.ReconcileFeeds(ctx, d.store); err != nil && ctx.Err() == nil {
+		d.log.Warn("giving feeds left without a schedule their schedule failed; it is tried again at the next start", "err", err)
+	} else if len(got) > 0 {
+		d.log.Info("scheduled the feeds a stopped process left without a schedule", "feeds", got)
+	}
 	t := time.NewTicker(reconcileEvery)
 	defer t.Stop()
 	for {

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -11,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/otpatch/otpatch/activities"
+	"github.com/otpatch/otpatch/internal/store"
 	"github.com/otpatch/otpatch/workflows"
 )
 
@@ -81,4 +83,35 @@ func (g *Gateway) SyncFeed(ctx context.Context, feedID string) (activities.FeedS
 	}
 	var res activities.FeedSyncResult
 	return res, run.Get(ctx, &res)
+}
+
+// ReconcileFeeds gives every feed that has no schedule its schedule: a feed stored just before
+// the process stopped, its schedule not created yet. It answers the feeds it scheduled. The
+// server runs it once at start.
+func (g *Gateway) ReconcileFeeds(ctx context.Context, st *store.Store) ([]string, error) {
+	var scheduled []string
+	var errs []error
+	var afterAt time.Time
+	afterID := ""
+	for {
+		feeds, err := st.FeedsPage(ctx, afterAt, afterID, reconcileBatch)
+		if err != nil {
+			return scheduled, err
+		}
+		for _, f := range feeds {
+			_, ok, err := g.FeedSchedule(ctx, f.ID)
+			if err == nil && !ok {
+				if err = g.ScheduleFeed(ctx, f.ID, time.Duration(f.IntervalMinutes)*time.Minute); err == nil {
+					scheduled = append(scheduled, f.ID)
+				}
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("schedule of feed %s: %w", f.ID, err))
+			}
+		}
+		if len(feeds) < reconcileBatch {
+			return scheduled, errors.Join(errs...)
+		}
+		afterAt, afterID = feeds[len(feeds)-1].CreatedAt, feeds[len(feeds)-1].ID
+	}
 }
