@@ -358,6 +358,40 @@ func (s *server) approveDecision(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, d)
 }
 
+// rejectRequest is an approver's refusal of a risk acceptance.
+type rejectRequest struct {
+	Reason string `json:"reason" doc:"Why the risk is not accepted (1 to 2000 characters); the requester and the auditor read it"`
+}
+
+func (s *server) rejectDecision(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "decisionID")
+	var in rejectRequest
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := &domain.ValidationError{What: "rejection"}
+	if strings.TrimSpace(in.Reason) == "" {
+		v.Add("reason", "is required: say why the risk is not accepted")
+	} else if n := len([]rune(in.Reason)); n > 2000 {
+		v.Add("reason", "is %d characters long; at most 2000 are allowed", n)
+	}
+	if err := v.Err(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d, err := s.Store.RejectDecision(r.Context(), id, actorOf(r), strings.TrimSpace(in.Reason), event(r, "decision.rejected"))
+	if errors.Is(err, store.ErrForbidden) {
+		s.refuse(w, r, http.StatusForbidden, "decision.rejection_refused", strings.TrimSuffix(err.Error(), ": "+store.ErrForbidden.Error()))
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
 // decisionOperations are the routes of decisions.go.
 func (s *server) decisionOperations() []operation {
 	return []operation{
@@ -389,5 +423,12 @@ func (s *server) decisionOperations() []operation {
 				"Another kind of decision, one already approved or superseded, or one past its expiry day is refused (409). " +
 				"The approved acceptance supersedes the older decisions of its assets.",
 			Answers: []answer{ok(store.Decision{})}, Handle: s.approveDecision},
+		{Method: "POST", Path: "/api/v1/decisions/{decisionID}/reject", ID: "rejectDecision", Tag: "Advisories", Allow: []domain.Role{domain.RoleApprover},
+			Summary: "Reject a pending risk acceptance, with the reason",
+			Description: "By the approver the acceptance names, never its requester: that is refused (403) and audited. A reason is required (422). " +
+				"Another kind of decision, or an acceptance that is not pending, is refused (409). The rejected acceptance never counted: " +
+				"the assets keep their earlier decision, and the engineer decides again.",
+			Body:    rejectRequest{},
+			Answers: []answer{ok(store.Decision{})}, Handle: s.rejectDecision},
 	}
 }

@@ -19,6 +19,7 @@ func init() {
 	allowed["GET /api/v1/decisions"] = []string{"engineer", "approver", "safety", "auditor", "admin"}
 	allowed["GET /api/v1/decisions/{decisionID}"] = []string{"engineer", "approver", "safety", "auditor", "admin"}
 	allowed["POST /api/v1/decisions/{decisionID}/approve"] = []string{"approver"}
+	allowed["POST /api/v1/decisions/{decisionID}/reject"] = []string{"approver"}
 }
 
 // decisionDoc is a decision as the API answers it.
@@ -210,7 +211,7 @@ func testAdvisoryDecisions(t *testing.T, e *env, clk *testClock) {
 	carlApproving := e.mintInRole("carl-engineer", "approving", "approver")
 	p = problemDoc{}
 	if code := e.call("POST", "/api/v1/decisions/"+ad.ID+"/approve", carlApproving.Token, nil, &p); code != http.StatusForbidden ||
-		p.Detail != "carl-engineer requested this risk acceptance and so cannot approve it; another person must" {
+		p.Detail != "carl-engineer requested this risk acceptance and so cannot approve or reject it; another person must" {
 		t.Fatalf("the requester approving: %d %q", code, p.Detail)
 	}
 	if n := e.auditCount("decision.approval_refused"); n != 1 {
@@ -221,6 +222,52 @@ func testAdvisoryDecisions(t *testing.T, e *env, clk *testClock) {
 	}
 	if code := e.call("POST", "/api/v1/decisions/"+ad.ID+"/approve", olga, nil, &ad); code != http.StatusOK || ad.State != "active" || ad.ApprovedBy != "olga-operations" {
 		t.Fatalf("olga approving: %d %+v", code, ad)
+	}
+
+	// A second acceptance, for the same assets, is rejected by its approver with the reason:
+	// never by its requester, never without a reason, and the first stays in force.
+	var rd decisionDoc
+	if code := decide(carl, map[string]any{"kind": "accept", "asset_ids": ad.AssetIDs, "justification": "extend the acceptance",
+		"approver": "olga-operations", "expires_on": day(90)}, &rd); code != http.StatusCreated || rd.State != "pending" {
+		t.Fatalf("second acceptance: %d %+v", code, rd)
+	}
+	reject := func(token string, body any, out any) int {
+		return e.call("POST", "/api/v1/decisions/"+rd.ID+"/reject", token, body, out)
+	}
+	p = problemDoc{}
+	if code := reject(carlApproving.Token, map[string]any{"reason": "no"}, &p); code != http.StatusForbidden || !strings.Contains(p.Detail, "cannot approve or reject it") {
+		t.Fatalf("the requester rejecting: %d %q", code, p.Detail)
+	}
+	p = problemDoc{}
+	if code := reject(olga, map[string]any{"reason": "  "}, &p); code != http.StatusUnprocessableEntity || len(p.Errors) != 1 || p.Errors[0].Field != "reason" {
+		t.Fatalf("rejecting without a reason: %d %+v", code, p)
+	}
+	var rejected struct {
+		State        string `json:"state"`
+		RejectedBy   string `json:"rejected_by"`
+		RejectReason string `json:"reject_reason"`
+	}
+	if code := reject(olga, map[string]any{"reason": "the vendor's fix is out; patch instead"}, &rejected); code != http.StatusOK ||
+		rejected.State != "rejected" || rejected.RejectedBy != "olga-operations" || rejected.RejectReason != "the vendor's fix is out; patch instead" {
+		t.Fatalf("olga rejecting: %d %+v", code, rejected)
+	}
+	if code := e.call("POST", "/api/v1/decisions/"+rd.ID+"/approve", olga, nil, nil); code != http.StatusConflict {
+		t.Fatalf("approving a rejected acceptance: %d, want 409", code)
+	}
+	if code := reject(olga, map[string]any{"reason": "again"}, nil); code != http.StatusConflict {
+		t.Fatalf("rejecting twice: %d, want 409", code)
+	}
+	if e.auditCount("decision.rejected") != 1 || e.auditCount("decision.rejection_refused") != 1 {
+		t.Errorf("audit: %d decision.rejected, %d decision.rejection_refused", e.auditCount("decision.rejected"), e.auditCount("decision.rejection_refused"))
+	}
+	current, err := e.store.CurrentDecisions(ctx, adv.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ad.AssetIDs {
+		if current[id].ID != ad.ID {
+			t.Errorf("asset %s: current decision %s after the rejection, want the approved %s", id, current[id].ID, ad.ID)
+		}
 	}
 
 	// Not affected, for one switch: supersedes the mitigation for it.

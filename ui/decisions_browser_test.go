@@ -115,4 +115,24 @@ func TestBrowserAdvisoryDecisions(t *testing.T) {
 		t.Errorf("the campaign page's advisory: %q", got)
 	}
 	eng.shot("campaign-from-advisory")
+
+	// A risk acceptance for the safety HMIs: the approver it names rejects it, with the reason.
+	var acc struct {
+		ID string `json:"id"`
+	}
+	if code := s.call("POST", "/api/v1/advisories/"+adv.ID+"/decisions", s.tokens.Engineer, map[string]any{"kind": "accept", "zone_id": "zone_safety",
+		"justification": "the SIS HMIs are replaced at the turnaround", "approver": "otto-operations",
+		"expires_on": time.Now().UTC().AddDate(0, 0, 60).Format(time.DateOnly)}, &acc); code != http.StatusCreated {
+		t.Fatalf("accept: %d", code)
+	}
+	appr := s.browser(t, "approver", sh)
+	appr.signIn(s.tokens.Approver)
+	appr.open("/advisories/"+adv.ID, "#reject-"+acc.ID)
+	appr.run("reject without a reason", 20*time.Second, chromedp.Click(css(`#reject-`+acc.ID)),
+		chromedp.Poll[chromedp.Void](`document.body.textContent.includes("Reason") && document.body.textContent.includes("is required")`))
+	appr.run("reject with the reason", 20*time.Second,
+		chromedp.SendKeys(css(`#reject-reason-`+acc.ID), "the vendor fix is qualified: patch them at the turnaround instead"),
+		chromedp.Click(css(`#reject-`+acc.ID)),
+		chromedp.Poll[chromedp.Void](`(() => { const r = document.querySelector('#decision-list tr[data-decision="`+acc.ID+`"]'); return r && r.textContent.includes("rejected by otto-operations"); })()`))
+	appr.shot("acceptance-rejected")
 }

@@ -92,6 +92,7 @@ func commands() []command {
 		{"csaf ingest", "--url URL --token TOKEN FILE...", "load CSAF 2.0 advisories", runCSAFIngest},
 		{"advisory decide", "--url URL --token TOKEN --patch|--mitigate|--accept|--not-affected [--assets IDS | --zone Z | --product P | --all] [fields] ADVISORY", "decide what to do about an advisory for a group of its assets; --patch plans the campaign", runAdvisoryDecide},
 		{"advisory approve", "--url URL --token TOKEN DECISION", "approve a pending risk acceptance (an approver other than its requester)", runAdvisoryApprove},
+		{"advisory reject", "--url URL --token TOKEN --reason TEXT DECISION", "reject a pending risk acceptance, with the reason (its approver, not its requester)", runAdvisoryReject},
 		{"exploitation import", "--url URL --token TOKEN [--kev FILE|URL] [--epss FILE|URL]", "import CISA's KEV catalog and FIRST's EPSS scores, from files or URLs the server downloads", runExploitationImport},
 		{"csaf sync", "--url URL --token TOKEN [--feed ID | --dir PATH [--fingerprint FP]]", "sync the CSAF feeds now, or a provider tree carried to an air-gapped site", runCSAFSync},
 		{"transfer export", "--url URL --token TOKEN --kind plan|results|inventory [--campaign ID] [--out FILE]", "write a signed transfer bundle for or from an air-gapped site, and print its size and SHA-256", runTransferExport},

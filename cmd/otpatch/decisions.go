@@ -110,8 +110,24 @@ func runAdvisoryDecide(ctx context.Context, args []string) error {
 // runAdvisoryApprove is `otpatch advisory approve`: an approver approves a pending risk
 // acceptance.
 func runAdvisoryApprove(ctx context.Context, args []string) error {
-	fs := newFlags("advisory approve")
+	return decideAcceptance(ctx, "advisory approve", args)
+}
+
+// runAdvisoryReject is `otpatch advisory reject`: an approver refuses a pending risk
+// acceptance, with the reason.
+func runAdvisoryReject(ctx context.Context, args []string) error {
+	return decideAcceptance(ctx, "advisory reject", args)
+}
+
+// decideAcceptance approves (command "advisory approve") or rejects a pending risk acceptance.
+func decideAcceptance(ctx context.Context, command string, args []string) error {
+	rejecting := command == "advisory reject"
+	fs := newFlags(command)
 	remote := newRemoteFlags(fs, "approver")
+	var reason *string
+	if rejecting {
+		reason = fs.String("reason", "", "why the risk is not accepted (required)")
+	}
 	rest, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -123,6 +139,19 @@ func runAdvisoryApprove(ctx context.Context, args []string) error {
 	switch {
 	case len(rest) != 1:
 		return fs.usageError("give one DECISION id")
+	case rejecting && strings.TrimSpace(*reason) == "":
+		return fs.usageError("give --reason: why the risk is not accepted")
+	}
+	if rejecting {
+		res, err := srv.api.RejectDecisionWithResponse(ctx, rest[0], client.RejectDecisionJSONRequestBody{Reason: reason})
+		if err != nil {
+			return srv.noAnswer(ctx, err)
+		}
+		if res.JSON200 == nil {
+			return refused("the rejection was", srv.wrongAnswer(res, http.StatusOK))
+		}
+		fmt.Println(decisionLine(*res.JSON200))
+		return nil
 	}
 	res, err := srv.api.ApproveDecisionWithResponse(ctx, rest[0])
 	if err != nil {
@@ -163,6 +192,11 @@ func decisionLine(d client.Decision) string {
 		line += "; mitigation plan " + *d.MitigationPlanId
 	case d.ApprovedBy != nil:
 		line += "; approved by " + *d.ApprovedBy
+	case d.RejectedBy != nil:
+		line += "; rejected by " + *d.RejectedBy
+		if d.RejectReason != nil {
+			line += ": " + *d.RejectReason
+		}
 	case d.Approver != nil:
 		line += "; awaits the approval of " + *d.Approver
 	}

@@ -99,4 +99,21 @@ func TestAdvisoryDecideCLI(t *testing.T) {
 	if out, code := otpatch(tokens["approver"], "advisory", "approve", id); code != 0 || !strings.Contains(out, "active; approved by "+approver) {
 		t.Fatalf("the approver approving: %d %s", code, out)
 	}
+
+	// A second acceptance is rejected, with the reason; without one the command refuses.
+	out, code = otpatch(tokens["engineer"], "advisory", "decide", "--accept", "--zone", "zone_packaging", "--justification", "and another spring",
+		"--approver", approver, "--expires", expires, "HELIX-SA-2026-003")
+	if code != 0 {
+		t.Fatalf("second accept: %d %s", code, out)
+	}
+	second, _, _ := strings.Cut(out, ":")
+	if out, code := otpatch(tokens["approver"], "advisory", "reject", second); code != exitUsage || !strings.Contains(out, "--reason") {
+		t.Fatalf("rejecting without a reason: %d %s", code, out)
+	}
+	if out, code := otpatch(tokens["approver"], "advisory", "reject", "--reason", "patch it instead", second); code != 0 || !strings.Contains(out, "rejected; rejected by "+approver+": patch it instead") {
+		t.Fatalf("the approver rejecting: %d %s", code, out)
+	}
+	if out, code := otpatch(tokens["approver"], "advisory", "reject", "--reason", "again", second); code != exitFailure || !strings.Contains(out, "409") {
+		t.Fatalf("rejecting twice: %d %s", code, out)
+	}
 }

@@ -185,6 +185,7 @@ const (
 	AssetDecisionStateActive     AssetDecisionState = "active"
 	AssetDecisionStateExpired    AssetDecisionState = "expired"
 	AssetDecisionStatePending    AssetDecisionState = "pending"
+	AssetDecisionStateRejected   AssetDecisionState = "rejected"
 	AssetDecisionStateSuperseded AssetDecisionState = "superseded"
 )
 
@@ -196,6 +197,8 @@ func (e AssetDecisionState) Valid() bool {
 	case AssetDecisionStateExpired:
 		return true
 	case AssetDecisionStatePending:
+		return true
+	case AssetDecisionStateRejected:
 		return true
 	case AssetDecisionStateSuperseded:
 		return true
@@ -683,6 +686,7 @@ const (
 	DecisionStateActive     DecisionState = "active"
 	DecisionStateExpired    DecisionState = "expired"
 	DecisionStatePending    DecisionState = "pending"
+	DecisionStateRejected   DecisionState = "rejected"
 	DecisionStateSuperseded DecisionState = "superseded"
 )
 
@@ -694,6 +698,8 @@ func (e DecisionState) Valid() bool {
 	case DecisionStateExpired:
 		return true
 	case DecisionStatePending:
+		return true
+	case DecisionStateRejected:
 		return true
 	case DecisionStateSuperseded:
 		return true
@@ -1382,6 +1388,7 @@ const (
 	PlantDecisionStateActive     PlantDecisionState = "active"
 	PlantDecisionStateExpired    PlantDecisionState = "expired"
 	PlantDecisionStatePending    PlantDecisionState = "pending"
+	PlantDecisionStateRejected   PlantDecisionState = "rejected"
 	PlantDecisionStateSuperseded PlantDecisionState = "superseded"
 )
 
@@ -1393,6 +1400,8 @@ func (e PlantDecisionState) Valid() bool {
 	case PlantDecisionStateExpired:
 		return true
 	case PlantDecisionStatePending:
+		return true
+	case PlantDecisionStateRejected:
 		return true
 	case PlantDecisionStateSuperseded:
 		return true
@@ -2282,6 +2291,7 @@ const (
 	ListDecisionsParamsStateActive     ListDecisionsParamsState = "active"
 	ListDecisionsParamsStateExpired    ListDecisionsParamsState = "expired"
 	ListDecisionsParamsStatePending    ListDecisionsParamsState = "pending"
+	ListDecisionsParamsStateRejected   ListDecisionsParamsState = "rejected"
 	ListDecisionsParamsStateSuperseded ListDecisionsParamsState = "superseded"
 )
 
@@ -2293,6 +2303,8 @@ func (e ListDecisionsParamsState) Valid() bool {
 	case ListDecisionsParamsStateExpired:
 		return true
 	case ListDecisionsParamsStatePending:
+		return true
+	case ListDecisionsParamsStateRejected:
 		return true
 	case ListDecisionsParamsStateSuperseded:
 		return true
@@ -3493,8 +3505,15 @@ type Decision struct {
 	MitigationPlanId *string       `json:"mitigation_plan_id,omitempty"`
 	Owner            *string       `json:"owner,omitempty"`
 	PatchId          *string       `json:"patch_id,omitempty"`
-	RequestedAt      time.Time     `json:"requested_at"`
-	RequestedBy      string        `json:"requested_by"`
+
+	// RejectReason Why the approver refused it
+	RejectReason *string    `json:"reject_reason,omitempty"`
+	RejectedAt   *time.Time `json:"rejected_at,omitempty"`
+
+	// RejectedBy The approver who refused the risk acceptance
+	RejectedBy  *string   `json:"rejected_by,omitempty"`
+	RequestedAt time.Time `json:"requested_at"`
+	RequestedBy string    `json:"requested_by"`
 
 	// ReviewDate The day the compensating control is reviewed (YYYY-MM-DD); the mitigation plan is due then
 	ReviewDate   *string       `json:"review_date,omitempty"`
@@ -4740,6 +4759,12 @@ type Ready struct {
 
 	// Temporal ok, or why Temporal does not answer
 	Temporal string `json:"temporal"`
+}
+
+// RejectInput defines model for RejectInput.
+type RejectInput struct {
+	// Reason Why the risk is not accepted (1 to 2000 characters); the requester and the auditor read it
+	Reason *string `json:"reason,omitempty"`
 }
 
 // Remediation defines model for Remediation.
@@ -6409,6 +6434,9 @@ type RequestExtensionJSONRequestBody = ExtensionInput
 // EvaluatePatchJSONRequestBody defines body for EvaluatePatch for application/json ContentType.
 type EvaluatePatchJSONRequestBody = EvaluationInput
 
+// RejectDecisionJSONRequestBody defines body for RejectDecision for application/json ContentType.
+type RejectDecisionJSONRequestBody = RejectInput
+
 // FetchEPSSJSONRequestBody defines body for FetchEPSS for application/json ContentType.
 type FetchEPSSJSONRequestBody = FetchInput
 
@@ -7658,6 +7686,28 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/decisions/{decisionID}/approve (the `ApproveDecision` operationId).
 	ApproveDecision(ctx context.Context, decisionID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RejectDecisionWithBody Reject a pending risk acceptance, with the reason
+	//
+	// By the approver the acceptance names, never its requester: that is refused (403) and audited. A reason is required (422). Another kind of decision, or an acceptance that is not pending, is refused (409). The rejected acceptance never counted: the assets keep their earlier decision, and the engineer decides again.
+	//
+	// Roles: approver.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/decisions/{decisionID}/reject (the `RejectDecision` operationId).
+	RejectDecisionWithBody(ctx context.Context, decisionID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RejectDecision Reject a pending risk acceptance, with the reason
+	//
+	// By the approver the acceptance names, never its requester: that is refused (403) and audited. A reason is required (422). Another kind of decision, or an acceptance that is not pending, is refused (409). The rejected acceptance never counted: the assets keep their earlier decision, and the engineer decides again.
+	//
+	// Roles: approver.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/decisions/{decisionID}/reject (the `RejectDecision` operationId).
+	RejectDecision(ctx context.Context, decisionID string, body RejectDecisionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetExploitation Show the current KEV and EPSS imports with their dates and counts
 	//
@@ -10290,6 +10340,48 @@ func (c *Client) GetDecision(ctx context.Context, decisionID string, reqEditors 
 // Corresponds with POST /api/v1/decisions/{decisionID}/approve (the `ApproveDecision` operationId).
 func (c *Client) ApproveDecision(ctx context.Context, decisionID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewApproveDecisionRequest(c.Server, decisionID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RejectDecisionWithBody Reject a pending risk acceptance, with the reason
+//
+// By the approver the acceptance names, never its requester: that is refused (403) and audited. A reason is required (422). Another kind of decision, or an acceptance that is not pending, is refused (409). The rejected acceptance never counted: the assets keep their earlier decision, and the engineer decides again.
+//
+// Roles: approver.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/decisions/{decisionID}/reject (the `RejectDecision` operationId).
+func (c *Client) RejectDecisionWithBody(ctx context.Context, decisionID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRejectDecisionRequestWithBody(c.Server, decisionID, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RejectDecision Reject a pending risk acceptance, with the reason
+//
+// By the approver the acceptance names, never its requester: that is refused (403) and audited. A reason is required (422). Another kind of decision, or an acceptance that is not pending, is refused (409). The rejected acceptance never counted: the assets keep their earlier decision, and the engineer decides again.
+//
+// Roles: approver.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/decisions/{decisionID}/reject (the `RejectDecision` operationId).
+func (c *Client) RejectDecision(ctx context.Context, decisionID string, body RejectDecisionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRejectDecisionRequest(c.Server, decisionID, body)
 	if err != nil {
 		return nil, err
 	}
@@ -15909,6 +16001,53 @@ func NewApproveDecisionRequest(server string, decisionID string) (*http.Request,
 	return req, nil
 }
 
+// NewRejectDecisionRequest calls the generic RejectDecision builder with application/json body
+func NewRejectDecisionRequest(server string, decisionID string, body RejectDecisionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRejectDecisionRequestWithBody(server, decisionID, "application/json", bodyReader)
+}
+
+// NewRejectDecisionRequestWithBody constructs an http.Request for the RejectDecision method, with any body, and a specified content type
+func NewRejectDecisionRequestWithBody(server string, decisionID string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "decisionID", decisionID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/decisions/%s/reject", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewGetExploitationRequest constructs an http.Request for the GetExploitation method
 func NewGetExploitationRequest(server string) (*http.Request, error) {
 	var err error
@@ -20809,6 +20948,28 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/decisions/{decisionID}/approve (the `ApproveDecision` operationId).
 	ApproveDecisionWithResponse(ctx context.Context, decisionID string, reqEditors ...RequestEditorFn) (*ApproveDecisionResponse, error)
+
+	// RejectDecisionWithBodyWithResponse Reject a pending risk acceptance, with the reason
+	//
+	// By the approver the acceptance names, never its requester: that is refused (403) and audited. A reason is required (422). Another kind of decision, or an acceptance that is not pending, is refused (409). The rejected acceptance never counted: the assets keep their earlier decision, and the engineer decides again.
+	//
+	// Roles: approver.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/decisions/{decisionID}/reject (the `RejectDecision` operationId).
+	RejectDecisionWithBodyWithResponse(ctx context.Context, decisionID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RejectDecisionResponse, error)
+
+	// RejectDecisionWithResponse Reject a pending risk acceptance, with the reason
+	//
+	// By the approver the acceptance names, never its requester: that is refused (403) and audited. A reason is required (422). Another kind of decision, or an acceptance that is not pending, is refused (409). The rejected acceptance never counted: the assets keep their earlier decision, and the engineer decides again.
+	//
+	// Roles: approver.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/decisions/{decisionID}/reject (the `RejectDecision` operationId).
+	RejectDecisionWithResponse(ctx context.Context, decisionID string, body RejectDecisionJSONRequestBody, reqEditors ...RequestEditorFn) (*RejectDecisionResponse, error)
 
 	// GetExploitationWithResponse Show the current KEV and EPSS imports with their dates and counts
 	//
@@ -27740,6 +27901,110 @@ func (r ApproveDecisionResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ApproveDecisionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RejectDecisionResponse401Headers the declared response headers of an HTTP 401 response for RejectDecision
+type RejectDecisionResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// RejectDecisionResponse4XXHeaders the declared response headers of an HTTP 4XX response for RejectDecision
+type RejectDecisionResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type RejectDecisionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Decision
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RejectDecisionResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *RejectDecisionResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RejectDecisionResponse) GetJSON200() *Decision {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RejectDecisionResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RejectDecisionResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RejectDecisionResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r RejectDecisionResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RejectDecisionResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r RejectDecisionResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r RejectDecisionResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r RejectDecisionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RejectDecisionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RejectDecisionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RejectDecisionResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -36749,6 +37014,40 @@ func (c *ClientWithResponses) ApproveDecisionWithResponse(ctx context.Context, d
 	return ParseApproveDecisionResponse(rsp)
 }
 
+// RejectDecisionWithBodyWithResponse Reject a pending risk acceptance, with the reason
+//
+// By the approver the acceptance names, never its requester: that is refused (403) and audited. A reason is required (422). Another kind of decision, or an acceptance that is not pending, is refused (409). The rejected acceptance never counted: the assets keep their earlier decision, and the engineer decides again.
+//
+// Roles: approver.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/decisions/{decisionID}/reject (the `RejectDecision` operationId).
+func (c *ClientWithResponses) RejectDecisionWithBodyWithResponse(ctx context.Context, decisionID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RejectDecisionResponse, error) {
+	rsp, err := c.RejectDecisionWithBody(ctx, decisionID, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRejectDecisionResponse(rsp)
+}
+
+// RejectDecisionWithResponse Reject a pending risk acceptance, with the reason
+//
+// By the approver the acceptance names, never its requester: that is refused (403) and audited. A reason is required (422). Another kind of decision, or an acceptance that is not pending, is refused (409). The rejected acceptance never counted: the assets keep their earlier decision, and the engineer decides again.
+//
+// Roles: approver.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/decisions/{decisionID}/reject (the `RejectDecision` operationId).
+func (c *ClientWithResponses) RejectDecisionWithResponse(ctx context.Context, decisionID string, body RejectDecisionJSONRequestBody, reqEditors ...RequestEditorFn) (*RejectDecisionResponse, error) {
+	rsp, err := c.RejectDecision(ctx, decisionID, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRejectDecisionResponse(rsp)
+}
+
 // GetExploitationWithResponse Show the current KEV and EPSS imports with their dates and counts
 //
 // The current import of each source (what priorities are computed with): its version and release date, how many CVEs, where it came from and who imported it when.
@@ -44013,6 +44312,104 @@ func ParseApproveDecisionResponse(rsp *http.Response) (*ApproveDecisionResponse,
 		response.Headers401 = &headers
 	case rsp.StatusCode/100 == 4:
 		var headers ApproveDecisionResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRejectDecisionResponse parses an HTTP response from a RejectDecisionWithResponse call
+func ParseRejectDecisionResponse(rsp *http.Response) (*RejectDecisionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RejectDecisionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Decision
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RejectDecisionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers RejectDecisionResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

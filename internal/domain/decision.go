@@ -39,7 +39,7 @@ func (k DecisionKind) Valid() bool { return slices.Contains(DecisionKinds(), k) 
 // DecisionState is where a decision is.
 type DecisionState string
 
-// Decision states: pending → active → expired; pending | active → superseded.
+// Decision states: pending → active → expired; pending → rejected; pending | active → superseded.
 const (
 	// DecisionPending is a risk acceptance that awaits its approval.
 	DecisionPending DecisionState = "pending"
@@ -49,16 +49,19 @@ const (
 	DecisionExpired DecisionState = "expired"
 	// DecisionSuperseded is a decision a newer one replaced for every asset it covered.
 	DecisionSuperseded DecisionState = "superseded"
+	// DecisionRejected is a risk acceptance its approver refused, with the reason: it never
+	// counted.
+	DecisionRejected DecisionState = "rejected"
 )
 
 // DecisionStates lists the states in lifecycle order.
 func DecisionStates() []DecisionState {
-	return []DecisionState{DecisionPending, DecisionActive, DecisionExpired, DecisionSuperseded}
+	return []DecisionState{DecisionPending, DecisionActive, DecisionExpired, DecisionSuperseded, DecisionRejected}
 }
 
 // decisionMoves are the allowed transitions.
 var decisionMoves = map[DecisionState][]DecisionState{
-	DecisionPending: {DecisionActive, DecisionSuperseded},
+	DecisionPending: {DecisionActive, DecisionRejected, DecisionSuperseded},
 	DecisionActive:  {DecisionExpired, DecisionSuperseded},
 }
 
@@ -76,6 +79,7 @@ func DecisionStateInfo() []StateInfo {
 		{string(DecisionActive), "in force", "ok", false},
 		{string(DecisionExpired), "expired", "bad", true},
 		{string(DecisionSuperseded), "superseded", "wait", true},
+		{string(DecisionRejected), "rejected", "bad", true},
 	}
 }
 
@@ -241,17 +245,17 @@ func stringsOfVEX() []string {
 // have one, else by name.
 func CheckAcceptanceApprover(requester, approver Actor, named string) error {
 	if approver.Role != RoleApprover {
-		return &Refusal{Rule: "role", Message: fmt.Sprintf("role %q cannot approve a risk acceptance; it needs the approver role", approver.Role)}
+		return &Refusal{Rule: "role", Message: fmt.Sprintf("role %q cannot approve or reject a risk acceptance; it needs the approver role", approver.Role)}
 	}
 	same := approver.Name == requester.Name
 	if approver.UserID != "" && requester.UserID != "" {
 		same = approver.UserID == requester.UserID
 	}
 	if same {
-		return &Refusal{Rule: "requester", Message: fmt.Sprintf("%s requested this risk acceptance and so cannot approve it; another person must", approver.Name)}
+		return &Refusal{Rule: "requester", Message: fmt.Sprintf("%s requested this risk acceptance and so cannot approve or reject it; another person must", approver.Name)}
 	}
 	if named != "" && named != approver.Name {
-		return &Refusal{Rule: "approver", Message: fmt.Sprintf("this risk acceptance asks %s to approve it, not %s", named, approver.Name)}
+		return &Refusal{Rule: "approver", Message: fmt.Sprintf("this risk acceptance asks %s to approve or reject it, not %s", named, approver.Name)}
 	}
 	return nil
 }

@@ -57,6 +57,9 @@ type Decision struct {
 	RequestedAt     time.Time  `json:"requested_at"`
 	ApprovedBy      string     `json:"approved_by,omitempty"`
 	ApprovedAt      *time.Time `json:"approved_at,omitempty"`
+	RejectedBy      string     `json:"rejected_by,omitempty" doc:"The approver who refused the risk acceptance"`
+	RejectedAt      *time.Time `json:"rejected_at,omitempty"`
+	RejectReason    string     `json:"reject_reason,omitempty" doc:"Why the approver refused it"`
 	SupersededBy    string     `json:"superseded_by,omitempty" doc:"The decision that replaced this one for all its assets"`
 	SupersededAt    *time.Time `json:"superseded_at,omitempty"`
 }
@@ -331,6 +334,41 @@ func (s *Store) ApproveDecision(ctx context.Context, id string, approver domain.
 	return s.Decision(ctx, id)
 }
 
+// RejectDecision refuses a pending risk acceptance, with the reason: by the approver it names,
+// never its requester (ErrForbidden with the reason, as ApproveDecision). It never counted and
+// supersedes nothing ("decision.rejected").
+func (s *Store) RejectDecision(ctx context.Context, id string, approver domain.Actor, reason string, ev Event) (Decision, error) {
+	var out Decision
+	err := s.writeWith(ctx, func(tx *gorm.DB) (Event, error) {
+		if err := s.forUpdate(tx).Take(&out, "id = ?", id).Error; err != nil {
+			return ev, notFound(err, "decision "+id)
+		}
+		if out.Kind != string(domain.DecisionAccept) {
+			return ev, fmt.Errorf("decision %s is a %s decision; only a risk acceptance is rejected: %w", id, out.Kind, ErrConflict)
+		}
+		requester := domain.Actor{Name: out.RequestedBy, UserID: out.RequestedByUser, Role: domain.RoleEngineer}
+		if err := domain.CheckAcceptanceApprover(requester, approver, out.Approver); err != nil {
+			return ev, fmt.Errorf("%s: %w", err.Error(), ErrForbidden)
+		}
+		if !domain.DecisionState(out.State).CanMoveTo(domain.DecisionRejected) {
+			return ev, fmt.Errorf("risk acceptance %s is %s, not pending: only a pending one is rejected: %w", id, out.State, ErrConflict)
+		}
+		now := s.Now()
+		out.State, out.RejectedBy, out.RejectedAt, out.RejectReason = string(domain.DecisionRejected), approver.Name, &now, reason
+		if err := tx.Model(&Decision{}).Where("id = ?", id).
+			Updates(map[string]any{"state": out.State, "rejected_by": approver.Name, "rejected_at": now, "reject_reason": reason}).Error; err != nil {
+			return ev, err
+		}
+		ev.Action, ev.SubjectType, ev.SubjectID = "decision.rejected", "advisory_decision", id
+		ev.Details = map[string]any{"advisory_id": out.AdvisoryID, "tracking_id": out.TrackingID, "requested_by": out.RequestedBy, "reason": reason}
+		return ev, nil
+	})
+	if err != nil {
+		return out, err
+	}
+	return s.Decision(ctx, id)
+}
+
 // Decision loads one decision with its assets.
 func (s *Store) Decision(ctx context.Context, id string) (Decision, error) {
 	var d Decision
@@ -399,7 +437,8 @@ func (s *Store) DecisionsPage(ctx context.Context, f DecisionFilter) ([]Decision
 }
 
 // CurrentDecisions answers, per asset, the advisory's current decision for it: the newest one
-// not superseded for the asset (a pending acceptance included, with its state).
+// not superseded for the asset (a pending acceptance included, with its state; a rejected one
+// left out).
 func (s *Store) CurrentDecisions(ctx context.Context, advisoryID string) (map[string]Decision, error) {
 	var rows []decisionAsset
 	if err := s.db.WithContext(ctx).Where("advisory_id = ? AND superseded_by = ''", advisoryID).Find(&rows).Error; err != nil {
@@ -421,7 +460,7 @@ func (s *Store) CurrentDecisions(ctx context.Context, advisoryID string) (map[st
 	out := map[string]Decision{}
 	for _, r := range rows {
 		i, ok := rank[r.DecisionID]
-		if !ok {
+		if !ok || ds[i].State == string(domain.DecisionRejected) { // a refused acceptance never was the asset's decision
 			continue
 		}
 		if cur, seen := out[r.AssetID]; !seen || rank[cur.ID] < i {

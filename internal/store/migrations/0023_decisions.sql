@@ -31,6 +31,9 @@ CREATE TABLE advisory_decisions (
     requested_at       {{TS}} NOT NULL,
     approved_by        TEXT NOT NULL DEFAULT '',
     approved_at        {{TS}},
+    rejected_by        TEXT NOT NULL DEFAULT '',
+    rejected_at        {{TS}},
+    reject_reason      TEXT NOT NULL DEFAULT '',
     superseded_by      TEXT NOT NULL DEFAULT '',
     superseded_at      {{TS}}
 );

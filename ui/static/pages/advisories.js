@@ -79,7 +79,7 @@ function groupsOf(affected) {
   return [...groups.values()].sort((p, q) => p.zone_id.localeCompare(q.zone_id) || p.product_id.localeCompare(q.product_id));
 }
 
-const labels = { kind: "Decision", asset_ids: "Assets", zone_id: "Zone", product_id: "Product", control_kind: "Control", description: "What the control does",
+const labels = { reason: "Reason", kind: "Decision", asset_ids: "Assets", zone_id: "Zone", product_id: "Product", control_kind: "Control", description: "What the control does",
   owner: "Owner", evidence: "Evidence", review_date: "Review date", justification: "Justification", approver: "Approver", expires_on: "Expires on",
   vex_justification: "VEX justification", impact_statement: "Impact statement", patch_id: "Patch", campaign_name: "Campaign name" };
 
@@ -96,6 +96,20 @@ function decisionsSection(a, states) {
     }
     await drawHistory();
   };
+  // rejectControl lets the approver refuse a pending acceptance, with the reason.
+  function rejectControl(d) {
+    const reason = h("input", { type: "text", id: "reject-reason-" + d.id, maxlength: 2000, placeholder: "Why not (required to reject)", "aria-label": "Reason to reject" });
+    const button = h("button", { type: "button", id: "reject-" + d.id, class: "danger", onclick: async () => {
+      button.disabled = true;
+      result.replaceChildren();
+      try {
+        await api("/api/v1/decisions/" + encodeURIComponent(d.id) + "/reject", { method: "POST", body: { reason: reason.value } });
+        announce("Risk acceptance rejected.", "ok");
+        await refresh();
+      } catch (err) { result.append(errorBox(err, labels)); button.disabled = false; }
+    } }, "Reject");
+    return h("span", { class: "reject" }, reason, " ", button);
+  }
   async function drawHistory() {
     const list = await apiAll("/api/v1/decisions?advisory_id=" + encodeURIComponent(a.id));
     const approving = can("deciders") && session.actor.role === "approver";
@@ -111,12 +125,12 @@ function decisionsSection(a, states) {
               announce("Risk acceptance approved.", "ok");
               await refresh();
             } catch (err) { result.append(errorBox(err, labels)); ev.target.disabled = false; }
-          } }, "Approve")] : null))),
+          } }, "Approve"), " ", rejectControl(d)] : null))),
     { id: "decision-list", empty: "No decision yet. A newer decision for an asset supersedes the older one, which stays listed here." }));
   }
   drawHistory().catch((err) => fill(history, errorBox(err)));
   if (!can("engineers") || !affected.length) {
-    section.append(history);
+    section.append(result, history);
     return section;
   }
   const rows = groupsOf(affected).map((g, i) => {
@@ -159,7 +173,8 @@ function decisionWhat(d) {
   switch (d.kind) {
   case "patch": return d.campaign_id ? link("#/campaigns/" + d.campaign_id, "campaign " + d.campaign_id) : "—";
   case "mitigate": return (d.control_kind || "").replaceAll("_", " ") + ": " + (d.description || "") + " (owner " + (d.owner || "—") + ", review " + (d.review_date || "—") + ")";
-  case "accept": return (d.justification || "") + " (approver " + (d.approver || "—") + (d.approved_by ? ", approved by " + d.approved_by : "") + ", until " + (d.expires_on || "—") + ")";
+  case "accept": return (d.justification || "") + " (approver " + (d.approver || "—") + (d.approved_by ? ", approved by " + d.approved_by : "") +
+    (d.rejected_by ? ", rejected by " + d.rejected_by + ": " + (d.reject_reason || "") : "") + ", until " + (d.expires_on || "—") + ")";
   case "not_affected": return (d.vex_justification || "").replaceAll("_", " ") + ": " + (d.impact_statement || "");
   }
   return "";
