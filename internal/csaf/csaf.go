@@ -295,7 +295,10 @@ func ParseBytes(raw []byte) (*Advisory, error) {
 	}
 	v := &problems{}
 	if field, msg, null := validate(d.model()); null {
-		return nil, invalid("document", msg)
+		if at := locateNull(raw); at != "" {
+			return nil, invalid(at, msg)
+		}
+		return nil, invalid("document", "is not a valid CSAF 2.0 document")
 	} else if field != "" {
 		v.Add(field, "%s", msg)
 	}

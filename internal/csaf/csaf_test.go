@@ -378,9 +378,14 @@ func TestParseRefuses(t *testing.T) {
 		}, "vulnerabilities[0].flags[0].label"},
 		{"a null vulnerability", func() []byte {
 			d := minimal()
-			d["vulnerabilities"] = []any{nil}
+			d["vulnerabilities"] = []any{d["vulnerabilities"].([]any)[0], nil}
 			return encode(t, d)
-		}, "document"},
+		}, "vulnerabilities[1]"},
+		{"a null note", func() []byte {
+			d := minimal()
+			d["document"].(map[string]any)["notes"] = []any{nil}
+			return encode(t, d)
+		}, "document.notes[0]"},
 		{"branches 40 deep", func() []byte {
 			d := minimal()
 			d["product_tree"] = map[string]any{"branches": []any{deep}}

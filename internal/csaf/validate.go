@@ -13,8 +13,9 @@ import (
 )
 
 // validate runs gocsaf's Validate on the model and says its first finding in the reader's
-// terms: the field path and what is wrong. null is set when the document has a null where
-// CSAF 2.0 requires an object in a list (gocsaf's Validate cannot check those).
+// terms: the field path and what is wrong. null is set, and no field given, when the document
+// has a null where CSAF 2.0 requires an object in a list: gocsaf's Validate dereferences most
+// list elements unchecked, so such a document makes it panic; locateNull says where.
 //
 // Two omissions the CSAF 2.0 schema forbids are let through, as otpatch always has, because
 // they take nothing from what a plant learns of its exposure and refusing them would hide a
@@ -44,7 +45,7 @@ func validate(m *gocsaf.Advisory) (field, msg string, null bool) {
 		return m.Validate()
 	}()
 	if null {
-		return "document", "has a null where CSAF 2.0 requires an object", true
+		return "", "is null; CSAF 2.0 requires an object here", true
 	}
 	if err == nil {
 		return "", "", false
@@ -126,6 +127,9 @@ func validationPath(finding string) (string, string) {
 			continue
 		}
 		msg := strings.Join(segs[i:], ": ")
+		if msg == "is nil" {
+			msg = "is null; CSAF 2.0 requires an object here"
+		}
 		if m := missingField.FindStringSubmatch(seg); m != nil && i == len(segs)-1 {
 			name := m[1]
 			switch {
@@ -189,15 +193,53 @@ func decodeProblem(raw []byte, err error) error {
 // locate finds the path of a string value in the document: the first, in key order, whose
 // key names a field of fixed form, else the first at all; "document" when there is none.
 func locate(raw []byte, value string) string {
+	var first, typed string
+	walkJSON(raw, func(at, key string, _ bool, n any) bool {
+		if s, ok := n.(string); ok && s == value {
+			if first == "" {
+				first = at
+			}
+			if slices.Contains(formedFields, key) {
+				typed = at
+				return true
+			}
+		}
+		return false
+	})
+	switch {
+	case typed != "":
+		return typed
+	case first != "":
+		return first
+	}
+	return "document"
+}
+
+// locateNull finds the first null element of a list in the document, in key order; "" when
+// there is none.
+func locateNull(raw []byte) string {
+	found := ""
+	walkJSON(raw, func(at, _ string, inList bool, n any) bool {
+		if n == nil && inList {
+			found = at
+			return true
+		}
+		return false
+	})
+	return found
+}
+
+// walkJSON calls visit on every value of the document with its path, the key it is under and
+// whether it is an element of a list, objects' keys in order, until visit returns true.
+func walkJSON(raw []byte, visit func(at, key string, inList bool, n any) bool) {
 	var doc any
 	if json.Unmarshal(raw, &doc) != nil {
-		return "document"
+		return
 	}
-	var first, typed string
-	var walk func(at string, key string, n any)
-	walk = func(at, key string, n any) {
-		if typed != "" {
-			return
+	var walk func(at, key string, inList bool, n any) bool
+	walk = func(at, key string, inList bool, n any) bool {
+		if visit(at, key, inList, n) {
+			return true
 		}
 		switch n := n.(type) {
 		case map[string]any:
@@ -211,32 +253,20 @@ func locate(raw []byte, value string) string {
 				if at != "" {
 					next = at + "." + k
 				}
-				walk(next, k, n[k])
+				if walk(next, k, false, n[k]) {
+					return true
+				}
 			}
 		case []any:
 			for i, e := range n {
-				walk(fmt.Sprintf("%s[%d]", at, i), key, e)
-			}
-		case string:
-			if n != value {
-				return
-			}
-			if first == "" {
-				first = at
-			}
-			if slices.Contains(formedFields, key) {
-				typed = at
+				if walk(fmt.Sprintf("%s[%d]", at, i), key, true, e) {
+					return true
+				}
 			}
 		}
+		return false
 	}
-	walk("", "", doc)
-	switch {
-	case typed != "":
-		return typed
-	case first != "":
-		return first
-	}
-	return "document"
+	walk("", "", false, doc)
 }
 
 // formedFields are the CSAF fields whose values gocsaf checks against an enumeration or a
