@@ -8,13 +8,14 @@ package csaf
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	gocsaf "github.com/gocsaf/csaf/v3/csaf"
 
 	"github.com/otpatch/otpatch/internal/domain"
 )
@@ -164,97 +165,102 @@ func (a *Advisory) Product(id string) (TreeProduct, bool) {
 	return a.Products[i], true
 }
 
-// The CSAF JSON, only as far as otpatch reads it.
-type document struct {
-	Document *struct {
-		Category    string `json:"category"`
-		CSAFVersion string `json:"csaf_version"`
-		Title       string `json:"title"`
-		Publisher   struct {
-			Name     string `json:"name"`
-			Category string `json:"category"`
-		} `json:"publisher"`
-		Tracking struct {
-			ID                 string `json:"id"`
-			Status             string `json:"status"`
-			Version            string `json:"version"`
-			InitialReleaseDate string `json:"initial_release_date"`
-			CurrentReleaseDate string `json:"current_release_date"`
-		} `json:"tracking"`
-	} `json:"document"`
-	ProductTree *struct {
-		Branches         []branch          `json:"branches"`
-		FullProductNames []fullProductName `json:"full_product_names"`
-		Relationships    []relationship    `json:"relationships"`
-		ProductGroups    []productGroup    `json:"product_groups"`
-	} `json:"product_tree"`
-	Vulnerabilities []vulnerability `json:"vulnerabilities"`
+// advisory is a CSAF document as the gocsaf model reads it, with the parts gocsaf v3.7.0 types
+// otherwise than the CSAF 2.0 schema read beside it: product_tree.product_groups is a list of
+// groups and every group_ids a list of group ids (gocsaf has objects for both, which no CSAF
+// document matches), and a score may carry a cvss_v4 score (CSAF 2.1), which gocsaf lacks.
+// The fields declared here hide the embedded ones of the same JSON name.
+type advisory struct {
+	gocsaf.Advisory
+	ProductTree     *productTree     `json:"product_tree,omitempty"`
+	Vulnerabilities []*vulnerability `json:"vulnerabilities,omitempty"`
 }
 
-type branch struct {
-	Category string           `json:"category"`
-	Name     string           `json:"name"`
-	Product  *fullProductName `json:"product"`
-	Branches []branch         `json:"branches"`
-}
-
-type fullProductName struct {
-	Name      string `json:"name"`
-	ProductID string `json:"product_id"`
-	Helper    *struct {
-		CPE  string `json:"cpe"`
-		PURL string `json:"purl"`
-	} `json:"product_identification_helper"`
-}
-
-type relationship struct {
-	Category        string          `json:"category"`
-	ProductRef      string          `json:"product_reference"`
-	RelatesToRef    string          `json:"relates_to_product_reference"`
-	FullProductName fullProductName `json:"full_product_name"`
-}
-
-type productGroup struct {
-	GroupID    string   `json:"group_id"`
-	ProductIDs []string `json:"product_ids"`
+type productTree struct {
+	gocsaf.ProductTree
+	ProductGroups []*gocsaf.ProductGroup `json:"product_groups,omitempty"`
 }
 
 type vulnerability struct {
-	CVE           string              `json:"cve"`
-	Title         string              `json:"title"`
-	ProductStatus map[string][]string `json:"product_status"`
-	Scores        []struct {
-		CVSSv3   *cvss    `json:"cvss_v3"`
-		CVSSv4   *cvss    `json:"cvss_v4"`
-		Products []string `json:"products"`
-	} `json:"scores"`
-	Remediations []struct {
-		Category        string   `json:"category"`
-		Details         string   `json:"details"`
-		URL             string   `json:"url"`
-		Date            string   `json:"date"`
-		ProductIDs      []string `json:"product_ids"`
-		GroupIDs        []string `json:"group_ids"`
-		RestartRequired *struct {
-			Category string `json:"category"`
-		} `json:"restart_required"`
-	} `json:"remediations"`
-	Flags []struct {
-		Label      string   `json:"label"`
-		ProductIDs []string `json:"product_ids"`
-		GroupIDs   []string `json:"group_ids"`
-	} `json:"flags"`
-	Threats []struct {
-		Category   string   `json:"category"`
-		Details    string   `json:"details"`
-		ProductIDs []string `json:"product_ids"`
-		GroupIDs   []string `json:"group_ids"`
-	} `json:"threats"`
+	gocsaf.Vulnerability
+	Scores       []*score       `json:"scores,omitempty"`
+	Remediations []*remediation `json:"remediations,omitempty"`
+	Flags        []*vulnFlag    `json:"flags,omitempty"`
+	Threats      []*threat      `json:"threats,omitempty"`
 }
 
-type cvss struct {
-	BaseScore    float64 `json:"baseScore"`
-	VectorString string  `json:"vectorString"`
+type score struct {
+	gocsaf.Score
+	CVSS4 *struct {
+		BaseScore    *float64 `json:"baseScore"`
+		VectorString *string  `json:"vectorString"`
+	} `json:"cvss_v4,omitempty"`
+}
+
+type remediation struct {
+	gocsaf.Remediation
+	GroupIDs []*gocsaf.ProductGroupID `json:"group_ids,omitempty"`
+}
+
+type vulnFlag struct {
+	gocsaf.Flag
+	GroupIDs []*gocsaf.ProductGroupID `json:"group_ids,omitempty"`
+}
+
+type threat struct {
+	gocsaf.Threat
+	GroupIDs []*gocsaf.ProductGroupID `json:"group_ids,omitempty"`
+}
+
+// model is the document as one gocsaf.Advisory, for its Validate. Group references move into
+// gocsaf's ProductGroups; product_tree.product_groups, which gocsaf cannot hold, stays here.
+func (a *advisory) model() *gocsaf.Advisory {
+	m := a.Advisory
+	if a.ProductTree != nil {
+		pt := a.ProductTree.ProductTree
+		m.ProductTree = &pt
+	}
+	groups := func(ids []*gocsaf.ProductGroupID) *gocsaf.ProductGroups {
+		if ids == nil {
+			return nil
+		}
+		return &gocsaf.ProductGroups{ProductGroupIDs: ids}
+	}
+	m.Vulnerabilities = nil
+	for _, v := range a.Vulnerabilities {
+		if v == nil {
+			m.Vulnerabilities = append(m.Vulnerabilities, nil)
+			continue
+		}
+		mv := v.Vulnerability
+		mv.Scores, mv.Remediations, mv.Flags, mv.Threats = nil, nil, nil, nil
+		for _, s := range v.Scores {
+			mv.Scores = append(mv.Scores, ptr(s, func(s *score) gocsaf.Score { return s.Score }))
+		}
+		for _, r := range v.Remediations {
+			mv.Remediations = append(mv.Remediations, ptr(r, func(r *remediation) gocsaf.Remediation {
+				r.Remediation.GroupIds = groups(r.GroupIDs)
+				return r.Remediation
+			}))
+		}
+		for _, f := range v.Flags {
+			mv.Flags = append(mv.Flags, ptr(f, func(f *vulnFlag) gocsaf.Flag { f.Flag.GroupIDs = groups(f.GroupIDs); return f.Flag }))
+		}
+		for _, t := range v.Threats {
+			mv.Threats = append(mv.Threats, ptr(t, func(t *threat) gocsaf.Threat { t.Threat.GroupIds = groups(t.GroupIDs); return t.Threat }))
+		}
+		m.Vulnerabilities = append(m.Vulnerabilities, &mv)
+	}
+	return &m
+}
+
+// ptr is &get(w), or nil (a null in the document) for nil.
+func ptr[W, T any](w *W, get func(*W) T) *T {
+	if w == nil {
+		return nil
+	}
+	t := get(w)
+	return &t
 }
 
 // Parse reads one CSAF 2.0 document of at most MaxDocumentBytes. A document that is not JSON,
@@ -280,47 +286,48 @@ func ParseBytes(raw []byte) (*Advisory, error) {
 		return nil, invalid("document", "is not valid UTF-8 (a CSAF document is UTF-8 JSON)")
 	}
 	raw = bytes.TrimPrefix(raw, []byte("\uFEFF"))
-	var d document
+	var d advisory
 	if err := json.Unmarshal(raw, &d); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			if te.Field == "" {
-				return nil, invalid("document", "must be a JSON object (a CSAF document), not "+te.Value)
-			}
-			return nil, invalid(te.Field, fmt.Sprintf("must be a JSON %s, not %s", jsonType(te.Type.Kind().String()), te.Value))
-		}
-		return nil, invalid("document", "is not valid JSON: "+err.Error())
+		return nil, decodeProblem(raw, err)
 	}
-	v := &problems{}
-	a := &Advisory{}
 	if d.Document == nil {
 		return nil, invalid("document", "is missing: this is not a CSAF document")
 	}
+	v := &problems{}
+	if field, msg, null := validate(d.model()); null {
+		if at := locateNull(raw); at != "" {
+			return nil, invalid(at, msg)
+		}
+		return nil, invalid("document", "is not a valid CSAF 2.0 document")
+	} else if field != "" {
+		v.Add(field, "%s", msg)
+	}
+	a := &Advisory{}
 	doc := d.Document
-	if doc.CSAFVersion != "2.0" {
-		v.Add("document.csaf_version", "is %q; otpatch reads CSAF 2.0", clip(doc.CSAFVersion))
-	}
-	if strings.TrimSpace(doc.Category) == "" {
-		v.Add("document.category", "is required")
-	}
-	a.Title = strings.TrimSpace(doc.Title)
+	a.Title = strings.TrimSpace(text(doc.Title))
 	if a.Title == "" {
 		v.Add("document.title", "is required")
 	}
-	a.Publisher = strings.TrimSpace(doc.Publisher.Name)
+	if doc.Publisher != nil {
+		a.Publisher = strings.TrimSpace(text(doc.Publisher.Name))
+	}
 	if a.Publisher == "" {
 		v.Add("document.publisher.name", "is required")
 	}
-	a.TrackingID = strings.TrimSpace(doc.Tracking.ID)
+	var tr gocsaf.Tracking
+	if doc.Tracking != nil {
+		tr = *doc.Tracking
+	}
+	a.TrackingID = strings.TrimSpace(text(tr.ID))
 	switch {
 	case domain.TextFault(a.TrackingID, 200) != "":
 		v.Add("document.tracking.id", "%s", domain.TextFault(a.TrackingID, 200))
 	case strings.ContainsAny(a.TrackingID, "\n\r\t"):
 		v.Add("document.tracking.id", "must be one line (no line breaks or tabs)")
 	}
-	a.Revision, a.Status = doc.Tracking.Version, doc.Tracking.Status
-	a.InitialRelease = parseDate(v, "document.tracking.initial_release_date", doc.Tracking.InitialReleaseDate)
-	a.CurrentRelease = parseDate(v, "document.tracking.current_release_date", doc.Tracking.CurrentReleaseDate)
+	a.Revision, a.Status = text(tr.Version), text(tr.Status)
+	a.InitialRelease = parseDate(v, "document.tracking.initial_release_date", text(tr.InitialReleaseDate))
+	a.CurrentRelease = parseDate(v, "document.tracking.current_release_date", text(tr.CurrentReleaseDate))
 
 	products := map[string]*TreeProduct{}
 	groups := map[string][]string{}
@@ -329,40 +336,51 @@ func ParseBytes(raw []byte) (*Advisory, error) {
 		for i, b := range pt.Branches {
 			walkBranch(v, fmt.Sprintf("product_tree.branches[%d]", i), b, TreeProduct{}, products, 0)
 		}
-		for i, f := range pt.FullProductNames {
-			p := TreeProduct{ID: f.ProductID, Name: f.Name}
-			helper(&p, f)
-			fromCPE(&p)
-			addProduct(v, fmt.Sprintf("product_tree.full_product_names[%d]", i), p, products)
+		if pt.FullProductNames != nil {
+			for i, f := range *pt.FullProductNames {
+				if f == nil {
+					continue
+				}
+				p := TreeProduct{ID: text(f.ProductID), Name: text(f.Name)}
+				helper(&p, f)
+				fromCPE(&p)
+				addProduct(v, fmt.Sprintf("product_tree.full_product_names[%d]", i), p, products)
+			}
 		}
 		// Relationships may refer to products other relationships define: resolve in order,
 		// then once more for forward references.
-		pending := pt.Relationships
+		var pending gocsaf.Relationships
+		if pt.RelationShips != nil {
+			pending = slices.DeleteFunc(slices.Clone(*pt.RelationShips), func(r *gocsaf.Relationship) bool { return r == nil })
+		}
 		for range 2 {
-			var later []relationship
+			var later gocsaf.Relationships
 			for _, rel := range pending {
-				if _, ok := products[rel.ProductRef]; !ok {
+				base, ok := products[text(rel.ProductReference)]
+				if !ok {
 					later = append(later, rel)
 					continue
 				}
-				base := *products[rel.ProductRef]
-				p := base
-				p.ID, p.Name = rel.FullProductName.ProductID, rel.FullProductName.Name
-				p.Relationship, p.RelatesTo = rel.Category, rel.RelatesToRef
-				helper(&p, rel.FullProductName)
+				p := *base
+				p.ID, p.Name = "", ""
+				if f := rel.FullProductName; f != nil {
+					p.ID, p.Name = text(f.ProductID), text(f.Name)
+					helper(&p, f)
+				}
+				p.Relationship, p.RelatesTo = text(rel.Category), text(rel.RelatesToProductReference)
 				addProduct(v, "product_tree.relationships", p, products)
 			}
 			pending = later
 		}
 		for _, rel := range pending {
-			v.Add("product_tree.relationships", "product_reference %q is not defined in the product tree", clip(rel.ProductRef))
+			v.Add("product_tree.relationships", "product_reference %q is not defined in the product tree", clip(text(rel.ProductReference)))
 		}
 		for i, g := range pt.ProductGroups {
-			if g.GroupID == "" {
+			if g == nil || text(g.GroupID) == "" {
 				v.Add(fmt.Sprintf("product_tree.product_groups[%d].group_id", i), "is required")
 				continue
 			}
-			groups[g.GroupID] = g.ProductIDs
+			groups[*g.GroupID] = productIDs(g.ProductIDs)
 		}
 	}
 	if len(products) > maxProducts {
@@ -400,23 +418,39 @@ func ParseBytes(raw []byte) (*Advisory, error) {
 			v.Add("vulnerabilities", "refer to more than %d product ids", maxReferences)
 			break
 		}
+		if raw == nil {
+			continue
+		}
 		at := fmt.Sprintf("vulnerabilities[%d]", i)
-		vu := Vulnerability{CVE: strings.TrimSpace(raw.CVE), Title: raw.Title, Remediations: []Remediation{}}
+		vu := Vulnerability{CVE: strings.TrimSpace(text(raw.CVE)), Title: text(raw.Title), Remediations: []Remediation{}}
 		var affected, fixed, notAffected, investigating []string
-		for _, k := range sortedKeys(raw.ProductStatus) {
-			ids := known(at+".product_status."+k, raw.ProductStatus[k])
-			switch k {
-			case "known_affected", "first_affected", "last_affected":
-				affected = append(affected, ids...)
-			case "fixed", "first_fixed":
-				fixed = append(fixed, ids...)
-			case "known_not_affected":
-				notAffected = append(notAffected, ids...)
-			case "under_investigation":
-				investigating = append(investigating, ids...)
-			}
+		ps := raw.ProductStatus
+		if ps == nil {
+			ps = &gocsaf.ProductStatus{}
+		}
+		for _, s := range []struct {
+			name string
+			ids  *gocsaf.Products
+			into *[]string
+		}{
+			{"first_affected", ps.FirstAffected, &affected},
+			{"first_fixed", ps.FirstFixed, &fixed},
+			{"fixed", ps.Fixed, &fixed},
+			{"known_affected", ps.KnownAffected, &affected},
+			{"known_not_affected", ps.KnownNotAffected, &notAffected},
+			{"last_affected", ps.LastAffected, &affected},
 			// "recommended" products are fixed ones the vendor advises; otpatch reads the
 			// remediations for what to install.
+			{"recommended", ps.Recommended, nil},
+			{"under_investigation", ps.UnderInvestigation, &investigating},
+		} {
+			if s.ids == nil {
+				continue
+			}
+			ids := known(at+".product_status."+s.name, productIDs(s.ids))
+			if s.into != nil {
+				*s.into = append(*s.into, ids...)
+			}
 		}
 		vu.Affected = set(affected)
 		if vu.Affected == nil {
@@ -424,17 +458,32 @@ func ParseBytes(raw []byte) (*Advisory, error) {
 		}
 		vu.Fixed, vu.NotAffected, vu.UnderInvestigation = set(fixed), set(notAffected), set(investigating)
 		for j, s := range raw.Scores {
-			known(fmt.Sprintf("%s.scores[%d].products", at, j), s.Products)
-			for _, c := range []*cvss{s.CVSSv3, s.CVSSv4} {
-				if c == nil {
+			if s == nil {
+				continue
+			}
+			known(fmt.Sprintf("%s.scores[%d].products", at, j), productIDs(s.Products))
+			type cvss struct {
+				score  *float64
+				vector string
+			}
+			var cs []cvss
+			if s.CVSS3 != nil {
+				cs = append(cs, cvss{s.CVSS3.BaseScore, text(s.CVSS3.VectorString)})
+			}
+			if s.CVSS4 != nil {
+				cs = append(cs, cvss{s.CVSS4.BaseScore, text(s.CVSS4.VectorString)})
+			}
+			for _, c := range cs {
+				var base float64
+				if c.score != nil {
+					base = *c.score
+				}
+				if base < 0 || base > 10 {
+					v.Add(fmt.Sprintf("%s.scores[%d]", at, j), "baseScore %v is outside 0-10", base)
 					continue
 				}
-				if c.BaseScore < 0 || c.BaseScore > 10 {
-					v.Add(fmt.Sprintf("%s.scores[%d]", at, j), "baseScore %v is outside 0-10", c.BaseScore)
-					continue
-				}
-				if c.BaseScore > vu.CVSS || (vu.CVSS == 0 && vu.CVSSVector == "") {
-					vu.CVSS, vu.CVSSVector = c.BaseScore, c.VectorString
+				if base > vu.CVSS || (vu.CVSS == 0 && vu.CVSSVector == "") {
+					vu.CVSS, vu.CVSSVector = base, c.vector
 				}
 			}
 		}
@@ -463,26 +512,27 @@ func ParseBytes(raw []byte) (*Advisory, error) {
 			}
 		}
 		for j, f := range raw.Flags {
-			justify(fmt.Sprintf("%s.flags[%d]", at, j), clip(f.Label), "", f.ProductIDs, f.GroupIDs)
+			if f != nil {
+				justify(fmt.Sprintf("%s.flags[%d]", at, j), clip(text(f.Label)), "", productIDs(f.ProductIds), groupIDs(f.GroupIDs))
+			}
 		}
 		for j, th := range raw.Threats {
-			if th.Category == "impact" {
-				justify(fmt.Sprintf("%s.threats[%d]", at, j), "", th.Details, th.ProductIDs, th.GroupIDs)
+			if th != nil && text(th.Category) == string(gocsaf.CSAFThreatCategoryImpact) {
+				justify(fmt.Sprintf("%s.threats[%d]", at, j), "", text(th.Details), productIDs(th.ProductIds), groupIDs(th.GroupIDs))
 			}
 		}
 		for j, rm := range raw.Remediations {
+			if rm == nil {
+				continue
+			}
 			field := fmt.Sprintf("%s.remediations[%d]", at, j)
-			ids := expand(field, rm.ProductIDs, rm.GroupIDs)
-			rem := Remediation{Category: rm.Category, Details: rm.Details, URL: rm.URL, Date: rm.Date, ProductIDs: known(field+".product_ids", ids)}
-			switch rm.Category {
-			case VendorFix:
-				rem.FixedVersion = FixedVersionOf(rm.Details)
-			case Mitigation, Workaround, NoFixPlanned, NoneAvailable:
-			default:
-				v.Add(field+".category", "is %q; CSAF 2.0 knows vendor_fix, mitigation, workaround, no_fix_planned and none_available", clip(rm.Category))
+			ids := expand(field, productIDs(rm.ProductIds), groupIDs(rm.GroupIDs))
+			rem := Remediation{Category: text(rm.Category), Details: text(rm.Details), URL: text(rm.URL), Date: text(rm.Date), ProductIDs: known(field+".product_ids", ids)}
+			if rem.Category == VendorFix {
+				rem.FixedVersion = FixedVersionOf(rem.Details)
 			}
 			if rm.RestartRequired != nil {
-				rem.RestartRequired = rm.RestartRequired.Category
+				rem.RestartRequired = text(rm.RestartRequired.Category)
 			}
 			vu.Remediations = append(vu.Remediations, rem)
 			if refs > maxReferences {
@@ -501,6 +551,38 @@ func ParseBytes(raw []byte) (*Advisory, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// text is the string p points to, or "" for none.
+func text[T ~string](p *T) string {
+	if p == nil {
+		return ""
+	}
+	return string(*p)
+}
+
+// productIDs are the ids of a product list, nulls left out.
+func productIDs(ps *gocsaf.Products) []string {
+	if ps == nil {
+		return nil
+	}
+	out := make([]string, 0, len(*ps))
+	for _, id := range *ps {
+		if id != nil {
+			out = append(out, string(*id))
+		}
+	}
+	return out
+}
+
+func groupIDs(gs []*gocsaf.ProductGroupID) []string {
+	out := make([]string, 0, len(gs))
+	for _, g := range gs {
+		if g != nil {
+			out = append(out, string(*g))
+		}
+	}
+	return out
 }
 
 // problems collects what is wrong with a document, at most maxProblems of them.
@@ -531,13 +613,16 @@ func (p *problems) err() error {
 }
 
 // walkBranch descends a product tree branch, carrying what the branches above it said.
-func walkBranch(v *problems, at string, b branch, ctx TreeProduct, products map[string]*TreeProduct, depth int) {
+func walkBranch(v *problems, at string, b *gocsaf.Branch, ctx TreeProduct, products map[string]*TreeProduct, depth int) {
+	if b == nil {
+		return
+	}
 	if depth >= maxBranchDepth {
 		v.Add(at, "product tree branches are nested deeper than %d levels", maxBranchDepth)
 		return
 	}
-	name := strings.TrimSpace(b.Name)
-	switch b.Category {
+	name := strings.TrimSpace(text(b.Name))
+	switch text(b.Category) {
 	case "vendor":
 		ctx.Vendor = name
 	case "product_family":
@@ -549,14 +634,12 @@ func walkBranch(v *problems, at string, b branch, ctx TreeProduct, products map[
 	case "product_name":
 		ctx.ProductName = name
 	case "product_version", "product_version_range":
-		ctx.Version, ctx.VersionCategory = b.Name, b.Category
-	case "":
-		v.Add(at+".category", "is required")
+		ctx.Version, ctx.VersionCategory = text(b.Name), text(b.Category)
 	}
 	if b.Product != nil {
 		p := ctx
-		p.ID, p.Name = b.Product.ProductID, b.Product.Name
-		helper(&p, *b.Product)
+		p.ID, p.Name = text(b.Product.ProductID), text(b.Product.Name)
+		helper(&p, b.Product)
 		addProduct(v, at+".product", p, products)
 	}
 	for i, c := range b.Branches {
@@ -564,9 +647,9 @@ func walkBranch(v *problems, at string, b branch, ctx TreeProduct, products map[
 	}
 }
 
-func helper(p *TreeProduct, f fullProductName) {
-	if f.Helper != nil {
-		p.CPE, p.PURL = f.Helper.CPE, f.Helper.PURL
+func helper(p *TreeProduct, f *gocsaf.FullProductName) {
+	if h := f.ProductIdentificationHelper; h != nil {
+		p.CPE, p.PURL = text(h.CPE), text(h.PURL)
 	}
 }
 
@@ -665,15 +748,6 @@ func clip(s string) string {
 		return s[:80] + "…"
 	}
 	return s
-}
-
-func sortedKeys(m map[string][]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // set sorts ids and drops repeats; nil for none.
