@@ -136,3 +136,49 @@ func TestBrowserAdvisoryDecisions(t *testing.T) {
 		chromedp.Poll[chromedp.Void](`(() => { const r = document.querySelector('#decision-list tr[data-decision="`+acc.ID+`"]'); return r && r.textContent.includes("rejected by otto-operations"); })()`))
 	appr.shot("acceptance-rejected")
 }
+
+// TestBrowserVEXNotAffected: a CSAF VEX document stating the demo's ViewPanel HMIs not affected
+// lists them on the advisory page, with the flag that justifies it, and hits no asset.
+func TestBrowserVEXNotAffected(t *testing.T) {
+	chromium(t)
+	s := newStack(t)
+	sh := newShots(t)
+	vex := map[string]any{
+		"document": map[string]any{
+			"category": "csaf_vex", "csaf_version": "2.0", "title": "Acme ViewPanel web server",
+			"publisher": map[string]any{"name": "Acme PSIRT", "category": "vendor", "namespace": "https://acme.example"},
+			"tracking": map[string]any{"id": "ACME-VEX-1", "status": "final", "version": "1",
+				"initial_release_date": "2026-01-01T00:00:00Z", "current_release_date": "2026-01-02T00:00:00Z"},
+		},
+		"product_tree": map[string]any{"branches": []any{map[string]any{"category": "vendor", "name": "Acme Automation AG", "branches": []any{
+			map[string]any{"category": "product_name", "name": "ViewPanel-HMI", "branches": []any{
+				map[string]any{"category": "product_version_range", "name": "vers:generic/<16.0.2", "product": map[string]any{"name": "ViewPanel-HMI < V16.0.2", "product_id": "P1"}},
+			}},
+		}}}},
+		"vulnerabilities": []any{map[string]any{
+			"cve": "CVE-2026-40001", "product_status": map[string]any{"known_not_affected": []any{"P1"}},
+			"flags": []any{map[string]any{"label": "component_not_present", "product_ids": []any{"P1"}}},
+		}},
+	}
+	var adv struct {
+		ID          string `json:"id"`
+		NotAffected int    `json:"not_affected_asset_count"`
+	}
+	if code := s.call("POST", "/api/v1/advisories", s.tokens.Engineer, vex, &adv); code != http.StatusCreated || adv.NotAffected == 0 {
+		t.Fatalf("ingest the VEX document: %d %+v", code, adv)
+	}
+	eng := s.browser(t, "engineer", sh)
+	eng.signIn(s.tokens.Engineer)
+	eng.open("/advisories/"+adv.ID, "#not-affected-assets")
+	rows := eval[int](eng, `document.querySelectorAll("#not-affected-assets tbody tr").length`)
+	if rows != adv.NotAffected {
+		t.Errorf("%d rows not affected on the page, the API says %d", rows, adv.NotAffected)
+	}
+	if got := eng.text("#not-affected-assets"); !strings.Contains(got, "component not present") || !strings.Contains(got, "CVE-2026-40001") {
+		t.Errorf("the not-affected table: %q", got)
+	}
+	if got := eng.text("#affected-assets"); !strings.Contains(got, "No asset in the inventory is hit") {
+		t.Errorf("the affected assets of a VEX statement: %q", got)
+	}
+	eng.shot("vex-not-affected")
+}

@@ -31,6 +31,11 @@ export async function renderAdvisory(view, [id]) {
         h("td", {}, String(x.cvss ?? "")), h("td", {}, x.patch ? link("#/patches/" + x.patch.id, x.patch.patch_ref + " " + x.patch.version) : "no qualified patch yet"),
         h("td", { class: "decision" }, decisionCell(x.decision, decisionStates)))),
     { empty: "No asset in the inventory is hit by this advisory.", id: "affected-assets" }),
+    ...((a.not_affected_assets || []).length ? [h("h2", {}, "Known not affected (the publisher's VEX statement)"),
+      table("Known not affected", ["Asset", "Zone", "Installed version", "CVEs", "Justification"], a.not_affected_assets.map((x) =>
+        h("tr", { dataset: { asset: x.asset_id } }, h("td", {}, x.name || x.asset_id), h("td", {}, x.zone_id), h("td", {}, x.installed_version),
+          h("td", {}, (x.cves || []).join(", ")), h("td", {}, (x.justifications || []).map((j) => j.replaceAll("_", " ")).join("; ") || "none given"))),
+      { id: "not-affected-assets" })] : []),
     decisionsSection(a, decisionStates),
     h("h2", {}, "Vendor fixes"),
     table("Vendor fixes", ["CVEs", "Fixed version", "Details", "Qualified patches"], (a.vendor_fixes || []).map((f) =>
