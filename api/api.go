@@ -114,7 +114,7 @@ func New(d Deps) http.Handler {
 	if d.OIDC != nil {
 		d.OIDC.withDefaults()
 	}
-	s := &server{Deps: d, throttle: newThrottle(d.Limits), engine: &engine.Gateway{Temporal: d.Temporal}}
+	s := &server{Deps: d, throttle: newThrottle(d.Limits), engine: &engine.Gateway{Temporal: d.Temporal, Store: d.Store}}
 	return s.routes()
 }
 

@@ -213,7 +213,7 @@ func (c *campaign) continueIfLong(w wave, failed int) error {
 	if c.abort != nil {
 		return nil // the wave's loop ends the campaign
 	}
-	return workflow.NewContinueAsNewError(c.ctx, Campaign, CampaignInput{CampaignID: c.in.CampaignID, HistoryLimit: c.in.HistoryLimit, PageSize: c.in.PageSize,
+	return workflow.NewContinueAsNewError(c.ctx, Campaign, CampaignInput{CampaignID: c.in.CampaignID, HistoryLimit: c.in.HistoryLimit, PageSize: c.in.PageSize, Indexed: c.in.Indexed, ZoneSites: c.in.ZoneSites,
 		Resume: &CampaignProgress{Wave: w.index, Offset: c.offset, Failed: failed, Tolerated: c.tolerated, Counts: c.counts,
 			Approvals: c.state.Approvals, Paused: c.paused, Replanned: c.replanned, Status: c.state.Status, Detail: c.state.Detail,
 			Continued: c.state.Continued + 1}})

@@ -25,6 +25,12 @@ type CampaignInput struct {
 	HistoryLimit int `json:"history_limit,omitempty"`
 	// PageSize is how many targets of a wave are loaded at a time (0: 500).
 	PageSize int `json:"page_size,omitempty"`
+	// Indexed says the namespace has otpatch's search attributes (search.go): the campaign was
+	// started with them, and its asset deployments are too. ZoneSites maps each zone of the
+	// plan to its site, for the asset deployments' search attributes. Neither is a value the
+	// engine applies to a device.
+	Indexed   bool              `json:"indexed,omitempty"`
+	ZoneSites map[string]string `json:"zone_sites,omitempty"`
 }
 
 // CampaignResult is how the campaign ended.
@@ -866,7 +872,12 @@ func (c *campaign) deploy(ts []activities.Target) (failed, drifted []string) {
 	futures := make([]workflow.ChildWorkflowFuture, len(ts))
 	for i, t := range ts {
 		// Abort cancels deployCtx; the parent waits for each child to finish its rollback.
-		cctx := workflow.WithChildOptions(c.deployCtx, workflow.ChildWorkflowOptions{WorkflowID: AssetWorkflowID(c.in.CampaignID, t.AssetID), WaitForCancellation: true})
+		opts := workflow.ChildWorkflowOptions{WorkflowID: AssetWorkflowID(c.in.CampaignID, t.AssetID), WaitForCancellation: true,
+			StaticSummary: assetSummary(c.in.CampaignID, t, c.plan.ToVersion)}
+		if c.in.Indexed {
+			opts.TypedSearchAttributes = assetSearchAttributes(c.in.CampaignID, c.plan.PatchID, t.AssetID, t.ZoneID, c.in.ZoneSites[t.ZoneID])
+		}
+		cctx := workflow.WithChildOptions(c.deployCtx, opts)
 		futures[i] = workflow.ExecuteChildWorkflow(cctx, AssetDeployment, AssetDeploymentInput{CampaignID: c.in.CampaignID, AssetID: t.AssetID,
 			PatchID: c.plan.PatchID, ToVersion: c.plan.ToVersion, ArtifactSHA256: c.plan.ArtifactSHA256, Install: c.plan.Install, Waiver: c.waiver(t.AssetID),
 			FromVersion: t.FromVersion, TestBench: t.TestBench && t.Bench != nil, Bench: t.Bench})
@@ -894,4 +905,17 @@ func (c *campaign) deploy(ts []activities.Target) (failed, drifted []string) {
 		}
 	}
 	return failed, drifted
+}
+
+// assetSummary is an asset deployment's summary in the Temporal UI.
+func assetSummary(campaignID string, t activities.Target, toVersion string) string {
+	what := "deploy"
+	if t.TestBench {
+		what = "test-bench run"
+	}
+	name := t.Name
+	if name == "" {
+		name = t.AssetID
+	}
+	return fmt.Sprintf("%s of %s to %s (campaign %s)", what, name, toVersion, campaignID)
 }

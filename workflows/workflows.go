@@ -78,6 +78,7 @@ func WorkerOptions(o worker.Options) worker.Options {
 	if o.MaxHeartbeatThrottleInterval == 0 {
 		o.MaxHeartbeatThrottleInterval = HeartbeatSend
 	}
+	o.Interceptors = append(o.Interceptors, &logFields{})
 	return o
 }
 

@@ -260,7 +260,7 @@ func TestTailDeletionAcrossRestart(t *testing.T) {
 	// --metrics-listen: the alarm is counted, and every campaign status is reported.
 	for _, base := range []string{"http://" + addr, "http://" + maddr} {
 		m := scrape(t, base)
-		for _, series := range []string{`otpatch_alarms{kind="audit_log_broken",severity="critical"} 1`, `otpatch_campaigns{status="completed"} 0`,
+		for _, series := range []string{`otpatch_alarms{kind="audit_log_broken",severity="critical"} 1`, `otpatch_alarms_open 1`, `otpatch_campaigns{status="completed"} 0`,
 			`otpatch_campaign_assets{state="rollback_failed"} 0`, `otpatch_database_scrape_ok 1`} {
 			if !strings.Contains(m, series+"\n") {
 				t.Errorf("%s/metrics lacks %s", base, series)

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -46,7 +47,7 @@ func runDev(ctx context.Context, args []string) error {
 	c.flags(fs.FlagSet, roleDev)
 	dataDir := fs.String("data", env("DATA", "./otpatch-data"), "data folder (OTPATCH_DATA)")
 	seed := fs.Bool("demo", false, "seed a demo plant and print its tokens")
-	temporalAddr := fs.String("temporal-listen", env("TEMPORAL_LISTEN", "127.0.0.1:0"), "embedded Temporal frontend address (OTPATCH_TEMPORAL_LISTEN)")
+	temporalAddr := fs.String("temporal-listen", env("TEMPORAL_LISTEN", temporalembed.DefaultFrontendAddr), "embedded Temporal frontend address, fixed so that the Temporal CLI and UI find it; 127.0.0.1:0 picks a free port (OTPATCH_TEMPORAL_LISTEN)")
 	noWorker := fs.Bool("no-worker", false, "run no worker in this process; a separate otpatch worker connects to the printed Temporal, database and S3")
 	if err := fs.noArgs(args); err != nil {
 		return err
@@ -57,6 +58,9 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	started := time.Now()
 	ts, err := temporalembed.Start(ctx, temporalembed.Config{DBPath: filepath.Join(*dataDir, "temporal.db"), FrontendAddr: *temporalAddr, Logger: log})
+	if errors.Is(err, temporalembed.ErrFrontendInUse) {
+		return fmt.Errorf("%w: stop it, or give this one another address with --temporal-listen 127.0.0.1:PORT (127.0.0.1:0 picks a free port)", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -168,7 +172,7 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	return serveTLS(ctx, log, c.listen, h, c.tlsCert, c.tlsKey, func(url string) { // HTTPS with --tls-cert/--tls-key (pull agent)
 		fmt.Printf("otpatch %s is running at %s (started in %s)\n", currentVersion().version, url, time.Since(started).Round(time.Millisecond))
-		fmt.Printf("  data folder: %s\n  Temporal:    %s (namespace %s)\n  S3:          http://%s (bucket %s)\n", *dataDir, c.temporal, c.namespace, endpoint, c.s3Bucket)
+		fmt.Printf("  data folder: %s\n  Temporal:    %s (namespace %s; temporal workflow list --address %s)\n  S3:          http://%s (bucket %s)\n", *dataDir, c.temporal, c.namespace, c.temporal, endpoint, c.s3Bucket)
 		if *noWorker {
 			fmt.Printf("  no worker in this process (--no-worker): run otpatch worker with OTPATCH_DATABASE_URL=%s OTPATCH_TEMPORAL_ADDRESS=%s OTPATCH_S3_ENDPOINT=%s and the keys in %s\n",
 				c.database, c.temporal, endpoint, filepath.Join(*dataDir, "s3-credentials.json"))

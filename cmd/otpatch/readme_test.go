@@ -89,7 +89,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 	// The air-gapped site runs after the first walkthrough, in the same central instance; it
 	// reuses nothing of it but the shell setup. Its site instance listens on SITE_LISTEN.
 	t.Run("airgap", func(t *testing.T) {
-		runReadmeScript(t, root, append(env, "SITE_LISTEN="+freePort(t)), airgap, 12*time.Minute)
+		runReadmeScript(t, root, append(env, "SITE_LISTEN="+freePort(t), "SITE_TEMPORAL_LISTEN="+freePort(t)), airgap, 12*time.Minute)
 		if t.Failed() {
 			if b, err := os.ReadFile(filepath.Join(data, "airgap", "basel.log")); err == nil {
 				t.Logf("the site's otpatch dev output (tail):\n%s", tail(string(b), 3000))

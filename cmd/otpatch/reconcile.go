@@ -16,7 +16,7 @@ const reconcileEvery = time.Minute
 // committing the row and starting its workflow left behind (internal/engine). A workflow that
 // runs or ran already is never started again.
 func (d *deps) reconcile(ctx context.Context) {
-	g := &engine.Gateway{Temporal: d.tc}
+	g := &engine.Gateway{Temporal: d.tc, Store: d.store}
 	// A feed stored just before the process stopped may lack its schedule; once at start is
 	// enough, the API creating the schedule with the feed otherwise.
 	if got, err := g.ReconcileFeeds(ctx, d.store); err != nil && ctx.Err() == nil {

@@ -8,10 +8,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +29,7 @@ import (
 	"github.com/otpatch/otpatch/internal/adapters/simulator"
 	"github.com/otpatch/otpatch/internal/artifacts"
 	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/engine"
 	"github.com/otpatch/otpatch/internal/metrics"
 	"github.com/otpatch/otpatch/internal/refusals"
 	"github.com/otpatch/otpatch/internal/store"
@@ -283,6 +286,7 @@ func (c *config) connect(ctx context.Context, log *slog.Logger) (*deps, error) {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", c.temporal, err)
 	}
 	d.closers = append(d.closers, d.tc.Close)
+	registerSearchAttributes(ctx, log, d.tc, c.namespace)
 	if err := d.startCheckpoints(ctx, c); err != nil {
 		d.close()
 		return nil, err
@@ -468,6 +472,10 @@ func runWorker(ctx context.Context, args []string) error {
 func runMigrate(ctx context.Context, args []string) error {
 	fs := newFlags("migrate")
 	dsn := fs.String("database", env("DATABASE_URL", ""), "postgres:// URL or SQLite file (OTPATCH_DATABASE_URL)")
+	var c config
+	fs.StringVar(&c.temporal, "temporal", env("TEMPORAL_ADDRESS", ""), "also register otpatch's search attributes in the namespace of this Temporal frontend host:port (OTPATCH_TEMPORAL_ADDRESS)")
+	fs.StringVar(&c.namespace, "namespace", env("TEMPORAL_NAMESPACE", "default"), "Temporal namespace (OTPATCH_TEMPORAL_NAMESPACE)")
+	c.temporalClientTLS.flags(fs.FlagSet)
 	if err := fs.noArgs(args); err != nil {
 		return err
 	}
@@ -485,7 +493,38 @@ func runMigrate(ctx context.Context, args []string) error {
 	}
 	v, _ := st.SchemaVersion(ctx)
 	fmt.Printf("schema at version %d (applied now: %v)\n", v, applied)
+	if c.temporal == "" {
+		return nil
+	}
+	temporalTLS, err := c.temporalTLS()
+	if err != nil {
+		return err
+	}
+	tc, err := client.DialContext(ctx, client.Options{HostPort: c.temporal, Namespace: c.namespace, Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
+		ConnectionOptions: client.ConnectionOptions{TLS: temporalTLS}})
+	if err != nil {
+		return fmt.Errorf("connect to Temporal at %s: %w", c.temporal, err)
+	}
+	defer tc.Close()
+	added, err := engine.RegisterSearchAttributes(ctx, tc, c.namespace)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("search attributes of namespace %s: %d added %v, all of %v present\n", c.namespace, len(added), added, slices.Sorted(maps.Keys(workflows.SearchAttributeTypes())))
 	return nil
+}
+
+// registerSearchAttributes adds otpatch's search attributes to the namespace when it lacks
+// them. Without them (a namespace whose operator keeps the rights to itself) workflows run all
+// the same, without their labels in the Temporal UI.
+func registerSearchAttributes(ctx context.Context, log *slog.Logger, tc client.Client, namespace string) {
+	added, err := engine.RegisterSearchAttributes(ctx, tc, namespace)
+	switch {
+	case err != nil:
+		log.Warn("otpatch's search attributes could not be registered; workflows run without them (have an operator run otpatch migrate --temporal)", "namespace", namespace, "err", err)
+	case len(added) > 0:
+		log.Info("registered otpatch's search attributes", "namespace", namespace, "added", added)
+	}
 }
 
 func runHealthcheck(ctx context.Context, args []string) error {

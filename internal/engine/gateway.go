@@ -27,6 +27,9 @@ import (
 // Gateway starts and updates otpatch's workflows.
 type Gateway struct {
 	Temporal client.Client
+	// Store, when set, names the workflows it starts: a summary and search attributes
+	// (workflows/search.go) that the Temporal UI and CLI show and filter on.
+	Store *store.Store
 }
 
 // Refusal is a workflow's refusal of an update: the rule that refused it, the message for the
@@ -92,19 +95,44 @@ func UpdateID(name, requestID string) string {
 	return id
 }
 
+// labels name a workflow in Temporal: its summary and, when set, its search attributes.
+type labels struct {
+	summary string
+	search  *temporal.SearchAttributes
+}
+
 // start starts a workflow by its id unless one by that id runs or ran: a workflow id is never
-// reused, so a patch is qualified and a campaign run at most once.
+// reused, so a patch is qualified and a campaign run at most once. input makes the
+// workflow's input, told whether the workflow carries its search attributes.
 // It reports whether this call started it.
-func (g *Gateway) start(ctx context.Context, id string, wf, input any) (bool, error) {
-	_, err := g.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: id, TaskQueue: workflows.TaskQueue,
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-	}, wf, input)
+func (g *Gateway) start(ctx context.Context, id string, wf any, l labels, input func(indexed bool) any) (bool, error) {
+	opts := client.StartWorkflowOptions{
+		ID: id, TaskQueue: workflows.TaskQueue, StaticSummary: l.summary,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+	}
+	indexed := l.search != nil
+	if indexed {
+		opts.TypedSearchAttributes = *l.search
+	}
+	_, err := g.Temporal.ExecuteWorkflow(ctx, opts, wf, input(indexed))
+	if indexed && unregistered(err) {
+		// A namespace without otpatch's search attributes (registered at every start; one
+		// managed elsewhere may not allow it): the workflow runs all the same, unlabelled.
+		opts.TypedSearchAttributes = temporal.SearchAttributes{}
+		_, err = g.Temporal.ExecuteWorkflow(ctx, opts, wf, input(false))
+	}
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// unregistered says Temporal refused a start for a search attribute it does not know.
+func unregistered(err error) bool {
+	var invalid *serviceerror.InvalidArgument
+	return errors.As(err, &invalid) && strings.Contains(invalid.Message, "search attribute")
 }
 
 // StartQualification starts the qualification of a submitted patch, unless it runs or ran.
@@ -114,7 +142,13 @@ func (g *Gateway) StartQualification(ctx context.Context, patchID string) error 
 }
 
 func (g *Gateway) startQualification(ctx context.Context, patchID string) (bool, error) {
-	return g.start(ctx, workflows.QualificationWorkflowID(patchID), workflows.PatchQualification, workflows.QualificationInput{PatchID: patchID})
+	l := labels{summary: "qualification of patch " + patchID}
+	if g.Store != nil {
+		sa := temporal.NewSearchAttributes(workflows.SearchPatch.ValueSet(patchID))
+		l.search = &sa
+	}
+	return g.start(ctx, workflows.QualificationWorkflowID(patchID), workflows.PatchQualification, l,
+		func(bool) any { return workflows.QualificationInput{PatchID: patchID} })
 }
 
 // StartCampaign starts a planned campaign, unless it runs or ran.
@@ -124,7 +158,24 @@ func (g *Gateway) StartCampaign(ctx context.Context, campaignID string) error {
 }
 
 func (g *Gateway) startCampaign(ctx context.Context, campaignID string) (bool, error) {
-	return g.start(ctx, workflows.CampaignWorkflowID(campaignID), workflows.Campaign, workflows.CampaignInput{CampaignID: campaignID})
+	l := labels{summary: "campaign " + campaignID}
+	var zoneSites map[string]string
+	if g.Store != nil {
+		cl, err := g.Store.CampaignLabels(ctx, campaignID)
+		if err != nil {
+			return false, err
+		}
+		l.summary = fmt.Sprintf("campaign %q (%s): patch %s to %d zone(s)", cl.Name, campaignID, cl.PatchID, len(cl.ZoneSites))
+		sa := workflows.CampaignSearchAttributes(campaignID, cl.PatchID, cl.ZoneSites)
+		l.search, zoneSites = &sa, cl.ZoneSites
+	}
+	return g.start(ctx, workflows.CampaignWorkflowID(campaignID), workflows.Campaign, l, func(indexed bool) any {
+		in := workflows.CampaignInput{CampaignID: campaignID}
+		if indexed {
+			in.Indexed, in.ZoneSites = true, zoneSites
+		}
+		return in
+	})
 }
 
 // Reconciled says what Reconcile started (not what was found running or ended already).

@@ -16,7 +16,7 @@ type Database struct {
 	db  *gorm.DB
 	now func() time.Time
 
-	campaigns, assets, alarms, waiting, wait, up *prometheus.Desc
+	campaigns, assets, alarms, open, waiting, wait, up *prometheus.Desc
 	// statuses and states are every campaign status and asset state: each is reported,
 	// 0 when no campaign or asset is in it, so a dashboard and an alert see it from the start.
 	statuses, states []string
@@ -38,6 +38,7 @@ func NewDatabase(db *gorm.DB, now func() time.Time) *Database {
 	}
 	return &Database{db: db, now: now, statuses: statuses, states: states,
 		alarms:    prometheus.NewDesc("otpatch_alarms", "Alarms on record that ask a person for action (a failed rollback, a broken audit log), by kind and severity.", []string{"kind", "severity"}, nil),
+		open:      prometheus.NewDesc("otpatch_alarms_open", "Alarms on record that ask a person for action, all kinds together (0 when there are none): the one series to alert on.", nil, nil),
 		campaigns: prometheus.NewDesc("otpatch_campaigns", "Campaigns by status.", []string{"status"}, nil),
 		assets: prometheus.NewDesc("otpatch_campaign_assets", "Production (non test-bench) assets of all campaigns by state: done = deployed and verified, "+
 			"failed, rolled_back, rollback_failed, drifted (left untouched: the device did not run the plan's version), not_started (the campaign ended first), "+
@@ -50,7 +51,7 @@ func NewDatabase(db *gorm.DB, now func() time.Time) *Database {
 
 // Describe implements prometheus.Collector.
 func (d *Database) Describe(ch chan<- *prometheus.Desc) {
-	for _, desc := range []*prometheus.Desc{d.campaigns, d.assets, d.alarms, d.waiting, d.wait, d.up} {
+	for _, desc := range []*prometheus.Desc{d.campaigns, d.assets, d.alarms, d.open, d.waiting, d.wait, d.up} {
 		ch <- desc
 	}
 }
@@ -80,9 +81,12 @@ func (d *Database) Collect(ch chan<- prometheus.Metric) {
 	if err := d.db.WithContext(ctx).Raw(`SELECT kind, severity, COUNT(*) AS n FROM alarms GROUP BY kind, severity`).Scan(&alarms).Error; err != nil {
 		ok = 0
 	}
+	var open int64
 	for _, a := range alarms {
 		ch <- prometheus.MustNewConstMetric(d.alarms, prometheus.GaugeValue, float64(a.N), a.Kind, a.Severity)
+		open += a.N
 	}
+	ch <- prometheus.MustNewConstMetric(d.open, prometheus.GaugeValue, float64(open))
 	var starts []time.Time
 	if err := d.db.WithContext(ctx).Raw(`SELECT next_window_start FROM campaigns WHERE status = ? AND next_window_start IS NOT NULL`, "scheduled").Scan(&starts).Error; err != nil {
 		ok = 0

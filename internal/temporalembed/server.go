@@ -41,7 +41,8 @@ import (
 const (
 	// DefaultNamespace is used when Config.Namespace is empty.
 	DefaultNamespace = "default"
-	// DefaultFrontendAddr is used when Config.FrontendAddr is empty.
+	// DefaultFrontendAddr is used when Config.FrontendAddr is empty: Temporal's own default
+	// port, where the Temporal CLI and UI look first.
 	DefaultFrontendAddr = "127.0.0.1:7233"
 
 	// defaultReadyTimeout bounds Start when its context has no deadline.
@@ -52,6 +53,9 @@ const (
 
 // errLocked is returned by lockFile when another holder has the lock.
 var errLocked = errors.New("locked")
+
+// ErrFrontendInUse is returned by Start when the frontend address is taken.
+var ErrFrontendInUse = errors.New("the Temporal frontend address is in use")
 
 // Config describes an embedded server.
 type Config struct {
@@ -364,7 +368,7 @@ func reservePorts(frontendIP, ip string, frontendPort int) ([]int, error) {
 			if l != nil {
 				_ = l.Close()
 			}
-			return nil, fmt.Errorf("frontend address %s is in use (another Temporal server running?); stop it, or set FrontendAddr to another port or to %s:0 to pick a free one", addr, frontendIP)
+			return nil, fmt.Errorf("%w: %s (is another otpatch dev or Temporal server running?)", ErrFrontendInUse, addr)
 		}
 		probes = append(probes, l)
 		ports = append(ports, frontendPort)
