@@ -94,7 +94,7 @@ type Exposure struct {
 	CVSS    float64   `json:"cvss,omitempty"`
 	Patches []string  `json:"patches" doc:"The qualified patches that fix it (vendor reference and version)"`
 	Since   time.Time `json:"since" doc:"The vendor's earliest release date of a fix"`
-	Until   time.Time `json:"until,omitempty" doc:"When the last exposed asset was patched; absent while assets are exposed"`
+	Until   time.Time `json:"until,omitzero" doc:"When the last exposed asset was patched; absent while assets are exposed"`
 	Open    bool      `json:"open" doc:"Assets still run an affected version"`
 	Exposed int       `json:"exposed" doc:"Production assets still running an affected version"`
 	Patched int       `json:"patched" doc:"Production assets patched and verified by campaigns of its patches"`
@@ -219,11 +219,9 @@ func Compute(in Input) Report {
 
 	// Campaigns in scope: those with an asset of the site.
 	campaignInScope := map[string]bool{}
-	campaignZoneAssets := map[string][]store.CampaignAsset{}
 	for _, ca := range in.Records.CampaignAssets {
 		if ix.inScope[ca.AssetID] {
 			campaignInScope[ca.CampaignID] = true
-			campaignZoneAssets[ca.CampaignID] = append(campaignZoneAssets[ca.CampaignID], ca)
 		}
 	}
 	// Patches in scope: those for a product an asset of the site runs.
