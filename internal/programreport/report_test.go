@@ -22,7 +22,7 @@ func TestWindowOpen(t *testing.T) {
 		{"every two minutes for 100 s", domain.Window{Cron: "*/2 * * * *", Duration: domain.Duration(100 * time.Second), TimeZone: "UTC"}, 7 * 24 * 30 * 100 * time.Second},
 		{"a blackout takes two openings", domain.Window{Cron: "0 2 * * *", Duration: domain.Duration(2 * time.Hour), TimeZone: "UTC",
 			Blackouts: []domain.Blackout{{From: day.AddDate(0, 0, 2), To: day.AddDate(0, 0, 4)}}}, 10 * time.Hour},
-		{"an opening cut by the period's start", domain.Window{Cron: "0 23 * * *", Duration: domain.Duration(2 * time.Hour), TimeZone: "UTC"}, time.Hour + 6*time.Hour + 6*time.Hour/6},
+		{"openings cut by the period's start and end", domain.Window{Cron: "0 23 * * *", Duration: domain.Duration(2 * time.Hour), TimeZone: "UTC"}, time.Hour + 6*2*time.Hour + time.Hour},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := WindowOpen(tc.w, day, week); got != tc.want {
