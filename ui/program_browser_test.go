@@ -71,11 +71,11 @@ func TestBrowserProgramReport(t *testing.T) {
 	auditor.shot("program-report")
 	auditor.checkAccessible("program-report")
 
-	auditor.run("pick Rotterdam", 30*time.Second,
-		chromedp.SetValue(css(`#program-site`), "site_rotterdam"),
-		chromedp.Evaluate(`document.querySelector("#program-site").dispatchEvent(new Event("change"))`, nil),
+	auditor.run("pick Rotterdam", 20*time.Second, chromedp.SetValue(css(`#program-site`), "site_rotterdam"))
+	eval[bool](auditor, `document.querySelector("#program-site").dispatchEvent(new Event("change"))`)
+	auditor.run("Rotterdam's report", 30*time.Second,
+		chromedp.Poll[chromedp.Void](`!!document.querySelector("#program-figures") && document.querySelector("#program-figures").textContent.includes("Rotterdam Terminal")`),
 		chromedp.WaitVisible(css(`figure[data-chart=exposure] svg`)))
-	auditor.run("Rotterdam's report", 30*time.Second, chromedp.Poll(`document.querySelector("#program-figures") && document.querySelector("#program-figures").textContent.includes("Rotterdam Terminal")`, nil))
 	if got := auditor.text(`#program-rollbacks`); strings.Contains(got, "pkg-hmi-03") {
 		t.Errorf("Rotterdam's report lists Basel's rollback: %q", got)
 	}
