@@ -93,6 +93,7 @@ func commands() []command {
 		{"advisory decide", "--url URL --token TOKEN --patch|--mitigate|--accept|--not-affected [--assets IDS | --zone Z | --product P | --all] [fields] ADVISORY", "decide what to do about an advisory for a group of its assets; --patch plans the campaign", runAdvisoryDecide},
 		{"advisory approve", "--url URL --token TOKEN DECISION", "approve a pending risk acceptance (an approver other than its requester)", runAdvisoryApprove},
 		{"advisory reject", "--url URL --token TOKEN --reason TEXT DECISION", "reject a pending risk acceptance, with the reason (its approver, not its requester)", runAdvisoryReject},
+		{"report program", "--url URL --token TOKEN [--site S] [--from DAY] [--to DAY] [--csv FILE | --pdf FILE]", "the patch program's figures (lead times, coverage, exposure, downtime, rollbacks), as text, CSV or PDF", runReportProgram},
 		{"exploitation import", "--url URL --token TOKEN [--kev FILE|URL] [--epss FILE|URL]", "import CISA's KEV catalog and FIRST's EPSS scores, from files or URLs the server downloads", runExploitationImport},
 		{"csaf sync", "--url URL --token TOKEN [--feed ID | --dir PATH [--fingerprint FP]]", "sync the CSAF feeds now, or a provider tree carried to an air-gapped site", runCSAFSync},
 		{"transfer export", "--url URL --token TOKEN --kind plan|results|inventory [--campaign ID] [--out FILE]", "write a signed transfer bundle for or from an air-gapped site, and print its size and SHA-256", runTransferExport},

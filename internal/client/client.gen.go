@@ -2535,6 +2535,27 @@ func (e ImportQualificationsParamsFormat) Valid() bool {
 	}
 }
 
+// Defines values for GetProgramReportParamsFormat.
+const (
+	GetProgramReportParamsFormatCsv  GetProgramReportParamsFormat = "csv"
+	GetProgramReportParamsFormatJson GetProgramReportParamsFormat = "json"
+	GetProgramReportParamsFormatPdf  GetProgramReportParamsFormat = "pdf"
+)
+
+// Valid indicates whether the value is a known member of the GetProgramReportParamsFormat enum.
+func (e GetProgramReportParamsFormat) Valid() bool {
+	switch e {
+	case GetProgramReportParamsFormatCsv:
+		return true
+	case GetProgramReportParamsFormatJson:
+		return true
+	case GetProgramReportParamsFormatPdf:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for StartSingleSignOnParamsRole.
 const (
 	StartSingleSignOnParamsRoleAdmin    StartSingleSignOnParamsRole = "admin"
@@ -3390,6 +3411,12 @@ type CampaignWaveCount struct {
 	Wave int64 `json:"wave"`
 }
 
+// CauseCount defines model for CauseCount.
+type CauseCount struct {
+	Cause string `json:"cause"`
+	Count int64  `json:"count"`
+}
+
 // CompatibilityRow defines model for CompatibilityRow.
 type CompatibilityRow struct {
 	Notes          *string `json:"notes,omitempty"`
@@ -3478,6 +3505,21 @@ type ConsistencyProof struct {
 	// Hashes The RFC 9162 consistency proof, each hash in hex
 	Hashes []string `json:"hashes"`
 	To     int64    `json:"to"`
+}
+
+// Coverage defines model for Coverage.
+type Coverage struct {
+	// Covered Production assets no qualified patch applies to any more
+	Covered int64 `json:"covered"`
+
+	// SlT Per target security level of the production zones, lowest first
+	SlT []SLTCoverage `json:"sl_t"`
+
+	// Total Production assets
+	Total int64 `json:"total"`
+
+	// Zones Per zone, by site and name
+	Zones []ZoneCoverage `json:"zones"`
 }
 
 // Decision defines model for Decision.
@@ -3596,6 +3638,22 @@ type DeploymentLogLinePage struct {
 	Next  *string             `json:"next,omitempty"`
 }
 
+// Downtime defines model for Downtime.
+type Downtime struct {
+	// BudgetHours How long the zone's maintenance window was open in the period up to now, overlapping openings counted once, blackouts left out (one decimal)
+	BudgetHours float32 `json:"budget_hours"`
+
+	// Campaigns Campaigns that changed assets of the zone in the period
+	Campaigns int64 `json:"campaigns"`
+
+	// ConsumedHours Per campaign, from the first backup of one of the zone's assets to the end of its last one, summed over campaigns (one decimal)
+	ConsumedHours float32 `json:"consumed_hours"`
+	SiteId        string  `json:"site_id"`
+	TestBench     bool    `json:"test_bench"`
+	ZoneId        string  `json:"zone_id"`
+	ZoneName      string  `json:"zone_name"`
+}
+
 // EPSSScore defines model for EPSSScore.
 type EPSSScore struct {
 	Cve        string  `json:"cve"`
@@ -3704,6 +3762,39 @@ type ExploitationImport struct {
 
 // ExploitationImportSource kev (CISA Known Exploited Vulnerabilities) or epss (FIRST EPSS scores)
 type ExploitationImportSource string
+
+// Exposure defines model for Exposure.
+type Exposure struct {
+	Cve  string   `json:"cve"`
+	Cvss *float32 `json:"cvss,omitempty"`
+
+	// Days Days from since to until (or to now while open), one decimal
+	Days float32 `json:"days"`
+
+	// Exposed Production assets still running an affected version
+	Exposed int64 `json:"exposed"`
+
+	// Kev Listed in the current Known Exploited Vulnerabilities catalog
+	Kev bool `json:"kev"`
+
+	// KevDue The catalog's due date (YYYY-MM-DD)
+	KevDue *string `json:"kev_due,omitempty"`
+
+	// Open Assets still run an affected version
+	Open bool `json:"open"`
+
+	// Patched Production assets patched and verified by campaigns of its patches
+	Patched int64 `json:"patched"`
+
+	// Patches The qualified patches that fix it (vendor reference and version)
+	Patches []string `json:"patches"`
+
+	// Since The vendor's earliest release date of a fix
+	Since time.Time `json:"since"`
+
+	// Until When the last exposed asset was patched; absent while assets are exposed
+	Until *time.Time `json:"until,omitempty"`
+}
 
 // ExtensionDecisionInput defines model for ExtensionDecisionInput.
 type ExtensionDecisionInput struct {
@@ -4041,6 +4132,21 @@ type KevSummary struct {
 	RequiredAction string `json:"required_action"`
 }
 
+// LeadTime defines model for LeadTime.
+type LeadTime struct {
+	// Count How many patches (qualified) or campaigns (approved, deployed) reached it in the period
+	Count int64 `json:"count"`
+
+	// MedianDays The median, in days (one decimal); 0 without any
+	MedianDays float32 `json:"median_days"`
+
+	// Milestone qualified, approved or deployed
+	Milestone string `json:"milestone"`
+
+	// P90Days The 90th percentile (nearest rank), in days (one decimal); 0 without any
+	P90Days float32 `json:"p90_days"`
+}
+
 // LiveAsset defines model for LiveAsset.
 type LiveAsset struct {
 	Applies          bool                   `json:"applies"`
@@ -4182,6 +4288,27 @@ type MitigationPlan struct {
 type MitigationPlanPage struct {
 	Items []MitigationPlan `json:"items"`
 	Next  *string          `json:"next,omitempty"`
+}
+
+// Month defines model for Month.
+type Month struct {
+	// AssetsPatched Production assets patched and verified in the month
+	AssetsPatched int64 `json:"assets_patched"`
+
+	// DeployMedianDays Median days from release to deployed of those campaigns; 0 without any
+	DeployMedianDays float32 `json:"deploy_median_days"`
+
+	// Deployed Campaigns completed in the month
+	Deployed int64 `json:"deployed"`
+
+	// ExposureDays CVE-days of exposure in the month: for each CVE, the part of its exposure that falls in the month, summed
+	ExposureDays float32 `json:"exposure_days"`
+
+	// Month YYYY-MM
+	Month string `json:"month"`
+
+	// Rollbacks Assets rolled back in the month
+	Rollbacks int64 `json:"rollbacks"`
 }
 
 // NewToken defines model for NewToken.
@@ -4786,6 +4913,35 @@ type Remedy struct {
 	Summary         string  `json:"summary"`
 }
 
+// Report defines model for Report.
+type Report struct {
+	Coverage Coverage `json:"coverage"`
+
+	// Downtime Per zone: the window budget of the period against the time campaigns spent changing its assets
+	Downtime []Downtime `json:"downtime"`
+
+	// Exposure Per CVE fixed by a qualified patch of an asset in scope: known exploited ones first, then by exposure days, most first
+	Exposure []Exposure `json:"exposure"`
+
+	// From The start of the period (inclusive)
+	From        time.Time `json:"from"`
+	GeneratedAt time.Time `json:"generated_at"`
+
+	// LeadTimes Days from the vendor's release date to qualified (per patch), approved and deployed (per campaign), for milestones reached in the period
+	LeadTimes []LeadTime `json:"lead_times"`
+	Rollbacks Rollbacks  `json:"rollbacks"`
+
+	// Site The site the report is of; absent for the whole company
+	Site     *string `json:"site,omitempty"`
+	SiteName *string `json:"site_name,omitempty"`
+
+	// To The end of the period (exclusive)
+	To time.Time `json:"to"`
+
+	// Trend Per calendar month (UTC) of the period, oldest first
+	Trend []Month `json:"trend"`
+}
+
 // ReviewBenchRun defines model for ReviewBenchRun.
 type ReviewBenchRun struct {
 	AssetId     string    `json:"asset_id"`
@@ -4884,6 +5040,45 @@ type ReviewWindow struct {
 type RevokeKeyInput struct {
 	// Reason Why the key is revoked, at most 2000 characters
 	Reason string `json:"reason"`
+}
+
+// Rollback defines model for Rollback.
+type Rollback struct {
+	Asset      string    `json:"asset"`
+	AssetId    string    `json:"asset_id"`
+	At         time.Time `json:"at"`
+	Campaign   string    `json:"campaign"`
+	CampaignId string    `json:"campaign_id"`
+
+	// Cause The failed step in words: deploy failed, verification failed, verification could not run …
+	Cause string `json:"cause"`
+
+	// Detail The failure as the asset recorded it
+	Detail string `json:"detail"`
+
+	// Outcome rolled_back (restored and verified) or rollback_failed (manual action needed)
+	Outcome   string `json:"outcome"`
+	TestBench bool   `json:"test_bench"`
+	ZoneId    string `json:"zone_id"`
+}
+
+// Rollbacks defines model for Rollbacks.
+type Rollbacks struct {
+	// Campaigns Campaigns that ended rolled back in the period
+	Campaigns int64 `json:"campaigns"`
+
+	// Causes How many rollbacks each cause led to, most first
+	Causes []CauseCount `json:"causes"`
+
+	// Items Each asset rolled back (or whose rollback failed), oldest first
+	Items []Rollback `json:"items"`
+}
+
+// SLTCoverage defines model for SLTCoverage.
+type SLTCoverage struct {
+	Covered int64 `json:"covered"`
+	SlT     int64 `json:"sl_t"`
+	Total   int64 `json:"total"`
 }
 
 // Session defines model for Session.
@@ -5568,6 +5763,18 @@ type Zone struct {
 	Window    Window    `json:"window"`
 }
 
+// ZoneCoverage defines model for ZoneCoverage.
+type ZoneCoverage struct {
+	// Covered Assets at a version no qualified patch applies to (the qualified or latest one)
+	Covered   int64  `json:"covered"`
+	SiteId    string `json:"site_id"`
+	SlT       int64  `json:"sl_t"`
+	TestBench bool   `json:"test_bench"`
+	Total     int64  `json:"total"`
+	ZoneId    string `json:"zone_id"`
+	ZoneName  string `json:"zone_name"`
+}
+
 // ZoneInput defines model for ZoneInput.
 type ZoneInput struct {
 	// Name Unique within the site, at most 200 characters
@@ -6194,6 +6401,36 @@ type ImportQualificationsParamsMapping string
 
 // ImportQualificationsParamsFormat defines parameters for ImportQualifications.
 type ImportQualificationsParamsFormat string
+
+// GetProgramReportParams defines parameters for GetProgramReport.
+type GetProgramReportParams struct {
+	// Format json (default), csv (one section per figure) or pdf (for the board)
+	Format *GetProgramReportParamsFormat `form:"format,omitempty" json:"format,omitempty"`
+
+	// Site A site id: the report of that site's assets and the campaigns that changed them; left out, the whole company
+	Site *string `form:"site,omitempty" json:"site,omitempty"`
+
+	// From The first UTC day of the period (YYYY-MM-DD); left out, a year before to
+	From *openapi_types.Date `form:"from,omitempty" json:"from,omitempty"`
+
+	// To The last UTC day of the period (YYYY-MM-DD, included); left out, today. A period is at most three years
+	To *openapi_types.Date `form:"to,omitempty" json:"to,omitempty"`
+}
+
+// GetProgramReportParamsFormat defines parameters for GetProgramReport.
+type GetProgramReportParamsFormat string
+
+// GetProgramChartParams defines parameters for GetProgramChart.
+type GetProgramChartParams struct {
+	// Site A site id: the report of that site's assets and the campaigns that changed them; left out, the whole company
+	Site *string `form:"site,omitempty" json:"site,omitempty"`
+
+	// From The first UTC day of the period (YYYY-MM-DD); left out, a year before to
+	From *openapi_types.Date `form:"from,omitempty" json:"from,omitempty"`
+
+	// To The last UTC day of the period (YYYY-MM-DD, included); left out, today. A period is at most three years
+	To *openapi_types.Date `form:"to,omitempty" json:"to,omitempty"`
+}
 
 // CreateSessionJSONBody defines parameters for CreateSession.
 type CreateSessionJSONBody struct {
@@ -8175,6 +8412,24 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/qualifications/mappings (the `ListQualificationMappings` operationId).
 	ListQualificationMappings(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetProgramReport The patch program's figures: lead times, coverage, exposure, downtime, rollbacks and their trend
+	//
+	// Computed from the recorded patch, campaign and asset events and the inventory as it is, never from stored figures: days from a vendor's release to qualified, approved and deployed (median and 90th percentile, with counts); coverage by zone and SL-T; exposure days per CVE (known exploited first); downtime consumed against the maintenance-window budget; rollbacks and their causes; and a trend per month. ?format=csv answers one CSV section per figure, ?format=pdf a document for the board with the charts drawn as vectors.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/reports/program (the `GetProgramReport` operationId).
+	GetProgramReport(ctx context.Context, params *GetProgramReportParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetProgramChart One chart of the program report as SVG
+	//
+	// name is one of coverage, rollbacks, downtime, time-to-deploy, exposure: bars for coverage, rollbacks and downtime, trend lines for time to deploy and exposure. Drawn by the server; the page needs no script to show it.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/reports/program/charts/{name}.svg (the `GetProgramChart` operationId).
+	GetProgramChart(ctx context.Context, name string, params *GetProgramChartParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetManifestSchema The JSON Schema of the patch manifest
 	//
@@ -11319,6 +11574,44 @@ func (c *Client) ImportQualificationsWithBody(ctx context.Context, params *Impor
 // Corresponds with GET /api/v1/qualifications/mappings (the `ListQualificationMappings` operationId).
 func (c *Client) ListQualificationMappings(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListQualificationMappingsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetProgramReport The patch program's figures: lead times, coverage, exposure, downtime, rollbacks and their trend
+//
+// Computed from the recorded patch, campaign and asset events and the inventory as it is, never from stored figures: days from a vendor's release to qualified, approved and deployed (median and 90th percentile, with counts); coverage by zone and SL-T; exposure days per CVE (known exploited first); downtime consumed against the maintenance-window budget; rollbacks and their causes; and a trend per month. ?format=csv answers one CSV section per figure, ?format=pdf a document for the board with the charts drawn as vectors.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/reports/program (the `GetProgramReport` operationId).
+func (c *Client) GetProgramReport(ctx context.Context, params *GetProgramReportParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetProgramReportRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetProgramChart One chart of the program report as SVG
+//
+// name is one of coverage, rollbacks, downtime, time-to-deploy, exposure: bars for coverage, rollbacks and downtime, trend lines for time to deploy and exposure. Drawn by the server; the page needs no script to show it.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/reports/program/charts/{name}.svg (the `GetProgramChart` operationId).
+func (c *Client) GetProgramChart(ctx context.Context, name string, params *GetProgramChartParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetProgramChartRequest(c.Server, name, params)
 	if err != nil {
 		return nil, err
 	}
@@ -17791,6 +18084,181 @@ func NewListQualificationMappingsRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewGetProgramReportRequest constructs an http.Request for the GetProgramReport method
+func NewGetProgramReportRequest(server string, params *GetProgramReportParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/reports/program")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Format != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "format", *params.Format, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Site != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "site", *params.Site, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.From != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", *params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.To != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetProgramChartRequest constructs an http.Request for the GetProgramChart method
+func NewGetProgramChartRequest(server string, name string, params *GetProgramChartParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/reports/program/charts/%s.svg", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Site != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "site", *params.Site, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.From != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", *params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.To != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetManifestSchemaRequest constructs an http.Request for the GetManifestSchema method
 func NewGetManifestSchemaRequest(server string) (*http.Request, error) {
 	var err error
@@ -21479,6 +21947,28 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/qualifications/mappings (the `ListQualificationMappings` operationId).
 	ListQualificationMappingsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListQualificationMappingsResponse, error)
+
+	// GetProgramReportWithResponse The patch program's figures: lead times, coverage, exposure, downtime, rollbacks and their trend
+	//
+	// Computed from the recorded patch, campaign and asset events and the inventory as it is, never from stored figures: days from a vendor's release to qualified, approved and deployed (median and 90th percentile, with counts); coverage by zone and SL-T; exposure days per CVE (known exploited first); downtime consumed against the maintenance-window budget; rollbacks and their causes; and a trend per month. ?format=csv answers one CSV section per figure, ?format=pdf a document for the board with the charts drawn as vectors.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/reports/program (the `GetProgramReport` operationId).
+	GetProgramReportWithResponse(ctx context.Context, params *GetProgramReportParams, reqEditors ...RequestEditorFn) (*GetProgramReportResponse, error)
+
+	// GetProgramChartWithResponse One chart of the program report as SVG
+	//
+	// name is one of coverage, rollbacks, downtime, time-to-deploy, exposure: bars for coverage, rollbacks and downtime, trend lines for time to deploy and exposure. Drawn by the server; the page needs no script to show it.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/reports/program/charts/{name}.svg (the `GetProgramChart` operationId).
+	GetProgramChartWithResponse(ctx context.Context, name string, params *GetProgramChartParams, reqEditors ...RequestEditorFn) (*GetProgramChartResponse, error)
 
 	// GetManifestSchemaWithResponse The JSON Schema of the patch manifest
 	//
@@ -31414,6 +31904,186 @@ func (r ListQualificationMappingsResponse) ContentType() string {
 	return ""
 }
 
+// GetProgramReportResponse401Headers the declared response headers of an HTTP 401 response for GetProgramReport
+type GetProgramReportResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetProgramReportResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetProgramReport
+type GetProgramReportResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type GetProgramReportResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Report
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetProgramReportResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *GetProgramReportResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetProgramReportResponse) GetJSON200() *Report {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetProgramReportResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetProgramReportResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetProgramReportResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r GetProgramReportResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r GetProgramReportResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r GetProgramReportResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetProgramReportResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetProgramReportResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetProgramReportResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetProgramChartResponse401Headers the declared response headers of an HTTP 401 response for GetProgramChart
+type GetProgramChartResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetProgramChartResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetProgramChart
+type GetProgramChartResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type GetProgramChartResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetProgramChartResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *GetProgramChartResponse4XXHeaders
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetProgramChartResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetProgramChartResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetProgramChartResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetProgramChartResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r GetProgramChartResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r GetProgramChartResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r GetProgramChartResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetProgramChartResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetProgramChartResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetProgramChartResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetManifestSchemaResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetManifestSchema
 type GetManifestSchemaResponse4XXHeaders struct {
 	RetryAfter *string
@@ -37837,6 +38507,40 @@ func (c *ClientWithResponses) ListQualificationMappingsWithResponse(ctx context.
 		return nil, err
 	}
 	return ParseListQualificationMappingsResponse(rsp)
+}
+
+// GetProgramReportWithResponse The patch program's figures: lead times, coverage, exposure, downtime, rollbacks and their trend
+//
+// Computed from the recorded patch, campaign and asset events and the inventory as it is, never from stored figures: days from a vendor's release to qualified, approved and deployed (median and 90th percentile, with counts); coverage by zone and SL-T; exposure days per CVE (known exploited first); downtime consumed against the maintenance-window budget; rollbacks and their causes; and a trend per month. ?format=csv answers one CSV section per figure, ?format=pdf a document for the board with the charts drawn as vectors.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/reports/program (the `GetProgramReport` operationId).
+func (c *ClientWithResponses) GetProgramReportWithResponse(ctx context.Context, params *GetProgramReportParams, reqEditors ...RequestEditorFn) (*GetProgramReportResponse, error) {
+	rsp, err := c.GetProgramReport(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetProgramReportResponse(rsp)
+}
+
+// GetProgramChartWithResponse One chart of the program report as SVG
+//
+// name is one of coverage, rollbacks, downtime, time-to-deploy, exposure: bars for coverage, rollbacks and downtime, trend lines for time to deploy and exposure. Drawn by the server; the page needs no script to show it.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/reports/program/charts/{name}.svg (the `GetProgramChart` operationId).
+func (c *ClientWithResponses) GetProgramChartWithResponse(ctx context.Context, name string, params *GetProgramChartParams, reqEditors ...RequestEditorFn) (*GetProgramChartResponse, error) {
+	rsp, err := c.GetProgramChart(ctx, name, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetProgramChartResponse(rsp)
 }
 
 // GetManifestSchemaWithResponse The JSON Schema of the patch manifest
@@ -47663,6 +48367,177 @@ func ParseListQualificationMappingsResponse(rsp *http.Response) (*ListQualificat
 		response.Headers401 = &headers
 	case rsp.StatusCode/100 == 4:
 		var headers ListQualificationMappingsResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetProgramReportResponse parses an HTTP response from a GetProgramReportWithResponse call
+func ParseGetProgramReportResponse(rsp *http.Response) (*GetProgramReportResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetProgramReportResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Report
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (text/csv) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetProgramReportResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers GetProgramReportResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetProgramChartResponse parses an HTTP response from a GetProgramChartWithResponse call
+func ParseGetProgramChartResponse(rsp *http.Response) (*GetProgramChartResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetProgramChartResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetProgramChartResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers GetProgramChartResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

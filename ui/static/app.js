@@ -11,6 +11,7 @@ import * as sites from "./pages/sites.js";
 import * as windows from "./pages/windows.js";
 import * as campaigns from "./pages/campaigns.js";
 import * as compliance from "./pages/compliance.js";
+import * as program from "./pages/program.js";
 import * as priorities from "./pages/priorities.js";
 import * as qualification from "./pages/qualification.js";
 import * as audit from "./pages/audit.js";
@@ -38,6 +39,7 @@ const pages = [
   { pattern: /^\/sites\/([\w-]+)$/, page: sites.renderSite, group: "staff" },
   { pattern: /^\/windows$/, page: windows.render, nav: "Windows", href: "#/windows", group: "staff" },
   { pattern: /^\/compliance$/, page: compliance.render, nav: "Compliance", href: "#/compliance", group: "staff" },
+  { pattern: /^\/program$/, page: program.render, nav: "Program report", href: "#/program", group: "staff" },
   { pattern: /^\/qualifications$/, page: qualification.render, nav: "Qualification", href: "#/qualifications", group: "staff" },
   { pattern: /^\/audit$/, page: audit.render, nav: "Audit", href: "#/audit", group: "auditors" },
   { pattern: /^\/people$/, page: people.render, nav: "People", href: "#/people", group: "admins" },
