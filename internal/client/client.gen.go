@@ -2745,6 +2745,24 @@ func (e ListUsersParamsDisabled) Valid() bool {
 	}
 }
 
+// Defines values for GetVendorScorecardParamsFormat.
+const (
+	GetVendorScorecardParamsFormatCsv  GetVendorScorecardParamsFormat = "csv"
+	GetVendorScorecardParamsFormatJson GetVendorScorecardParamsFormat = "json"
+)
+
+// Valid indicates whether the value is a known member of the GetVendorScorecardParamsFormat enum.
+func (e GetVendorScorecardParamsFormat) Valid() bool {
+	switch e {
+	case GetVendorScorecardParamsFormatCsv:
+		return true
+	case GetVendorScorecardParamsFormatJson:
+		return true
+	default:
+		return false
+	}
+}
+
 // Acceptance defines model for Acceptance.
 type Acceptance struct {
 	AssetIds []string `json:"asset_ids"`
@@ -3388,6 +3406,31 @@ type CampaignWaveCount struct {
 
 	// Wave 0: the test-bench runs; 1 and on: the production waves in the order they run
 	Wave int64 `json:"wave"`
+}
+
+// CertificateFigure defines model for CertificateFigure.
+type CertificateFigure struct {
+	// Count Certificates uploaded
+	Count int64 `json:"count"`
+
+	// Current The certificate on file: the one that expires last
+	Current *VendorCertificate `json:"current,omitempty"`
+
+	// DaysLeft Days until expiry (negative: expired that many days ago)
+	DaysLeft int64 `json:"days_left"`
+
+	// Expired The certificate on file is past its expiry
+	Expired bool `json:"expired"`
+
+	// ExpiresOn The last valid day (YYYY-MM-DD)
+	ExpiresOn *string `json:"expires_on,omitempty"`
+
+	// MaturityLevel The certified IEC 62443-4-1 maturity level (1 to 4); 0 when none is on file or stated
+	MaturityLevel int64 `json:"maturity_level"`
+
+	// OnFile Whether any certificate was uploaded
+	OnFile   bool    `json:"on_file"`
+	Standard *string `json:"standard,omitempty"`
 }
 
 // CompatibilityRow defines model for CompatibilityRow.
@@ -4041,6 +4084,68 @@ type KevSummary struct {
 	RequiredAction string `json:"required_action"`
 }
 
+// KeyHygiene defines model for KeyHygiene.
+type KeyHygiene struct {
+	// Active Keys that sign acceptably now
+	Active int64 `json:"active"`
+
+	// Expired Keys past not_after (and not revoked)
+	Expired int64 `json:"expired"`
+
+	// List Every key, oldest first
+	List []KeyState `json:"list"`
+
+	// PatchesSignedByRevokedKey Accepted patches of the period whose signing key has been revoked since
+	PatchesSignedByRevokedKey int64 `json:"patches_signed_by_revoked_key"`
+
+	// RefusedExpiredKey Submissions refused because they were signed with an expired key
+	RefusedExpiredKey int64 `json:"refused_expired_key"`
+
+	// RefusedNotYetValidKey Submissions refused because they were signed with a key not valid yet
+	RefusedNotYetValidKey int64 `json:"refused_not_yet_valid_key"`
+
+	// RefusedRevokedKey Submissions refused because they were signed with a revoked key
+	RefusedRevokedKey int64 `json:"refused_revoked_key"`
+
+	// Revocations Keys revoked in the period
+	Revocations int64 `json:"revocations"`
+	Revoked     int64 `json:"revoked"`
+
+	// Rotations Keys trusted in the period after the vendor's first key
+	Rotations int64 `json:"rotations"`
+
+	// Trusted Keys ever trusted
+	Trusted int64 `json:"trusted"`
+}
+
+// KeyState defines model for KeyState.
+type KeyState struct {
+	Fingerprint string     `json:"fingerprint"`
+	Id          string     `json:"id"`
+	NotAfter    time.Time  `json:"not_after"`
+	NotBefore   time.Time  `json:"not_before"`
+	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+
+	// State active, expired, revoked or not_yet_valid
+	State string `json:"state"`
+}
+
+// LeadTimes defines model for LeadTimes.
+type LeadTimes struct {
+	// Count Qualified patches that fix a CVE of a stored advisory
+	Count int64 `json:"count"`
+
+	// MedianSeconds The median (nearest rank) in seconds; null without any patch
+	MedianSeconds *int64 `json:"median_seconds"`
+
+	// P90Seconds The 90th percentile (nearest rank) in seconds; null without any patch
+	P90Seconds *int64      `json:"p90_seconds"`
+	Patches    []PatchLead `json:"patches"`
+
+	// WithoutAdvisory Qualified patches that fix no CVE of a stored advisory: not counted
+	WithoutAdvisory int64 `json:"without_advisory"`
+}
+
 // LiveAsset defines model for LiveAsset.
 type LiveAsset struct {
 	Applies          bool                   `json:"applies"`
@@ -4401,6 +4506,23 @@ type PatchArtifact struct {
 	Size      int64   `json:"size"`
 }
 
+// PatchLead defines model for PatchLead.
+type PatchLead struct {
+	// Advisory The tracking id of the earliest advisory naming a CVE the patch fixes
+	Advisory           string    `json:"advisory"`
+	AdvisoryReleasedAt time.Time `json:"advisory_released_at"`
+
+	// Cve The CVE of the earliest advisory
+	Cve         string    `json:"cve"`
+	PatchId     string    `json:"patch_id"`
+	PatchRef    string    `json:"patch_ref"`
+	QualifiedAt time.Time `json:"qualified_at"`
+
+	// Seconds qualified_at minus advisory_released_at; 0 when the patch was qualified before the advisory was released
+	Seconds int64  `json:"seconds"`
+	Version string `json:"version"`
+}
+
 // PatchLink defines model for PatchLink.
 type PatchLink struct {
 	FixedVersion string `json:"fixed_version"`
@@ -4425,6 +4547,14 @@ type PatchPage_Items_Item struct {
 type PatchRisk struct {
 	Cves    []string `json:"cves"`
 	MaxCvss float32  `json:"max_cvss"`
+}
+
+// PatchRollbacks defines model for PatchRollbacks.
+type PatchRollbacks struct {
+	Count    int64  `json:"count"`
+	PatchId  string `json:"patch_id"`
+	PatchRef string `json:"patch_ref"`
+	Version  string `json:"version"`
 }
 
 // Plan defines model for Plan.
@@ -4761,6 +4891,17 @@ type Ready struct {
 	Temporal string `json:"temporal"`
 }
 
+// ReasonCount defines model for ReasonCount.
+type ReasonCount struct {
+	Count int64 `json:"count"`
+
+	// Label The reason in words
+	Label string `json:"label"`
+
+	// Reason A stable code (refusals at intake) or the reason as qualification gave it
+	Reason string `json:"reason"`
+}
+
 // RejectInput defines model for RejectInput.
 type RejectInput struct {
 	// Reason Why the risk is not accepted (1 to 2000 characters); the requester and the auditor read it
@@ -4884,6 +5025,52 @@ type ReviewWindow struct {
 type RevokeKeyInput struct {
 	// Reason Why the key is revoked, at most 2000 characters
 	Reason string `json:"reason"`
+}
+
+// RollbackFigures defines model for RollbackFigures.
+type RollbackFigures struct {
+	ByPatch []PatchRollbacks `json:"by_patch"`
+
+	// Campaigns Campaigns with at least one of them
+	Campaigns int64 `json:"campaigns"`
+
+	// Production Of both, on plant assets
+	Production int64 `json:"production"`
+
+	// RollbackFailed Assets whose restore failed too (asset.rollback_failed)
+	RollbackFailed int64 `json:"rollback_failed"`
+
+	// RolledBack Assets restored to their backup after the patch failed (asset.rolled_back)
+	RolledBack int64 `json:"rolled_back"`
+
+	// TestBench Of both, on test-bench assets
+	TestBench int64 `json:"test_bench"`
+}
+
+// Scorecard defines model for Scorecard.
+type Scorecard struct {
+	// AdvisoryToQualified Time from the first advisory naming a CVE a patch fixes to the patch's qualification
+	AdvisoryToQualified LeadTimes `json:"advisory_to_qualified"`
+
+	// Certificate The secure development certificate on file (IEC 62443-4-1)
+	Certificate CertificateFigure `json:"certificate"`
+
+	// ComputedAt When the figures were computed; states (key expired, certificate expired) are as of this time
+	ComputedAt time.Time `json:"computed_at"`
+
+	// From The start of the period the figures count (inclusive); absent: since the first record
+	From *time.Time `json:"from,omitempty"`
+
+	// Keys Signing-key hygiene
+	Keys KeyHygiene `json:"keys"`
+
+	// Rollbacks Campaign assets of the vendor's patches rolled back to their backup
+	Rollbacks   RollbackFigures   `json:"rollbacks"`
+	Submissions SubmissionFigures `json:"submissions"`
+
+	// To The end of the period (exclusive); absent: up to now
+	To     *time.Time `json:"to,omitempty"`
+	Vendor Vendor     `json:"vendor"`
 }
 
 // Session defines model for Session.
@@ -5134,6 +5321,30 @@ type States struct {
 
 	// QualificationStatuses The asset owner's qualification statuses of a patch per product release
 	QualificationStatuses []StateInfo `json:"qualification_statuses"`
+}
+
+// SubmissionFigures defines model for SubmissionFigures.
+type SubmissionFigures struct {
+	// Accepted Submissions stored as patches
+	Accepted int64 `json:"accepted"`
+
+	// Refused Submissions refused at intake (nothing stored)
+	Refused int64 `json:"refused"`
+
+	// RefusedByReason Refusals at intake by reason, most frequent first
+	RefusedByReason []ReasonCount `json:"refused_by_reason"`
+
+	// RefusedShare refused / total, 0 to 1 (0 without submissions)
+	RefusedShare float32 `json:"refused_share"`
+
+	// RejectedAtQualification Accepted patches that qualification rejected
+	RejectedAtQualification int64 `json:"rejected_at_qualification"`
+
+	// RejectedByReason The reasons qualification gave, most frequent first (a patch may give several)
+	RejectedByReason []ReasonCount `json:"rejected_by_reason"`
+
+	// Total Submissions received: accepted plus refused at intake
+	Total int64 `json:"total"`
 }
 
 // Token defines model for Token.
@@ -5397,6 +5608,40 @@ type Vendor struct {
 	DisplayName string    `json:"display_name"`
 	Id          string    `json:"id"`
 	Name        string    `json:"name"`
+}
+
+// VendorCertificate defines model for VendorCertificate.
+type VendorCertificate struct {
+	// ExpiresOn The last day the certificate is valid (YYYY-MM-DD)
+	ExpiresOn string `json:"expires_on"`
+
+	// FileName The document's file name as uploaded
+	FileName *string `json:"file_name,omitempty"`
+	Id       string  `json:"id"`
+
+	// Issuer Who issued the certificate
+	Issuer string `json:"issuer"`
+
+	// MaturityLevel The IEC 62443-4-1 maturity level certified (1 to 4); 0 when the certificate states none
+	MaturityLevel int64 `json:"maturity_level"`
+
+	// Sha256 The document's SHA-256 (hex)
+	Sha256 string `json:"sha256"`
+
+	// Size The document's size in bytes
+	Size int64 `json:"size"`
+
+	// Standard The standard certified against, such as IEC 62443-4-1
+	Standard   string    `json:"standard"`
+	UploadedAt time.Time `json:"uploaded_at"`
+	UploadedBy string    `json:"uploaded_by"`
+	VendorId   string    `json:"vendor_id"`
+}
+
+// VendorCertificatePage defines model for VendorCertificatePage.
+type VendorCertificatePage struct {
+	Items []VendorCertificate `json:"items"`
+	Next  *string             `json:"next,omitempty"`
 }
 
 // VendorFix defines model for VendorFix.
@@ -6335,6 +6580,33 @@ type ListVendorsParams struct {
 	After *string `form:"after,omitempty" json:"after,omitempty"`
 }
 
+// ListVendorCertificatesParams defines parameters for ListVendorCertificates.
+type ListVendorCertificatesParams struct {
+	// Limit How many items to answer (default 100)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// After The next cursor of the previous page; left out for the first page
+	After *string `form:"after,omitempty" json:"after,omitempty"`
+}
+
+// AddVendorCertificateParams defines parameters for AddVendorCertificate.
+type AddVendorCertificateParams struct {
+	// Standard The standard certified against (default IEC 62443-4-1)
+	Standard *string `form:"standard,omitempty" json:"standard,omitempty"`
+
+	// MaturityLevel The IEC 62443-4-1 maturity level certified
+	MaturityLevel *int `form:"maturity_level,omitempty" json:"maturity_level,omitempty"`
+
+	// Issuer Who issued the certificate
+	Issuer string `form:"issuer" json:"issuer"`
+
+	// ExpiresOn The certificate's last valid day
+	ExpiresOn openapi_types.Date `form:"expires_on" json:"expires_on"`
+
+	// FileName The document's file name, kept for the download
+	FileName *string `form:"file_name,omitempty" json:"file_name,omitempty"`
+}
+
 // ListVendorKeysParams defines parameters for ListVendorKeys.
 type ListVendorKeysParams struct {
 	// Limit How many items to answer (default 100)
@@ -6343,6 +6615,21 @@ type ListVendorKeysParams struct {
 	// After The next cursor of the previous page; left out for the first page
 	After *string `form:"after,omitempty" json:"after,omitempty"`
 }
+
+// GetVendorScorecardParams defines parameters for GetVendorScorecard.
+type GetVendorScorecardParams struct {
+	// From Count events at or after this time
+	From *time.Time `form:"from,omitempty" json:"from,omitempty"`
+
+	// To Count events before this time
+	To *time.Time `form:"to,omitempty" json:"to,omitempty"`
+
+	// Format json (default), or csv: one figure a row
+	Format *GetVendorScorecardParamsFormat `form:"format,omitempty" json:"format,omitempty"`
+}
+
+// GetVendorScorecardParamsFormat defines parameters for GetVendorScorecard.
+type GetVendorScorecardParamsFormat string
 
 // ListWindowsParams defines parameters for ListWindows.
 type ListWindowsParams struct {
@@ -8578,6 +8865,35 @@ type ClientInterface interface {
 	// Corresponds with GET /api/v1/vendors/{vendorID} (the `GetVendor` operationId).
 	GetVendor(ctx context.Context, vendorID string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListVendorCertificates List a vendor's certificates on file
+	//
+	// The most recently uploaded first. A vendor reads its own only (another vendor's are 404).
+	//
+	// Roles: staff; a vendor for its own.
+	//
+	// Corresponds with GET /api/v1/vendors/{vendorID}/certificates (the `ListVendorCertificates` operationId).
+	ListVendorCertificates(ctx context.Context, vendorID string, params *ListVendorCertificatesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddVendorCertificateWithBody File a vendor's secure development certificate
+	//
+	// The body is the certificate document as application/pdf, at most 10485760 bytes (another type is refused with 415, a body that is not a PDF with 422, a larger one with 413); the query says what it certifies: standard (default IEC 62443-4-1), maturity_level (1 to 4, left out when none is stated), issuer and expires_on (YYYY-MM-DD) are checked and a fault names each. The document goes to the object store with its SHA-256; audited as vendor_certificate.added.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/vendors/{vendorID}/certificates (the `AddVendorCertificate` operationId).
+	AddVendorCertificateWithBody(ctx context.Context, vendorID string, params *AddVendorCertificateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetVendorCertificate Download a certificate document
+	//
+	// The PDF as uploaded; X-Content-SHA256 carries its SHA-256. A vendor reads its own only (another vendor's are 404).
+	//
+	// Roles: staff; a vendor for its own.
+	//
+	// Corresponds with GET /api/v1/vendors/{vendorID}/certificates/{certID} (the `GetVendorCertificate` operationId).
+	GetVendorCertificate(ctx context.Context, vendorID string, certID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListVendorKeys List a vendor's trusted signing keys
 	//
 	// Oldest first, revoked keys included with when and why. An unknown vendor is 404; a vendor reads its own keys only (another vendor's are 404).
@@ -8639,6 +8955,15 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/vendors/{vendorID}/keys/{keyID}/revoke (the `RevokeVendorKey` operationId).
 	RevokeVendorKey(ctx context.Context, vendorID string, keyID string, body RevokeVendorKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetVendorScorecard A vendor's supplier scorecard, from recorded events
+	//
+	// Computed at each request from the audit trail, the vendor's patches, keys and certificates: time from advisory to qualified patch (median and 90th percentile by nearest rank, with the count), submissions refused at intake by reason and patches rejected by qualification, rollbacks the vendor's patches caused, signing-key hygiene and the IEC 62443-4-1 certificate on file with its expiry. from and to (RFC 3339) bound the events counted; states (key expired, certificate expired) are as of now. ?format=csv, or Accept: text/csv, answers one figure a row for procurement. A vendor reads its own scorecard only (another vendor's is 404); no scorecard names an asset, zone or site.
+	//
+	// Roles: staff; a vendor for its own.
+	//
+	// Corresponds with GET /api/v1/vendors/{vendorID}/scorecard (the `GetVendorScorecard` operationId).
+	GetVendorScorecard(ctx context.Context, vendorID string, params *GetVendorScorecardParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListWindows Next window openings of every zone
 	//
@@ -12151,6 +12476,65 @@ func (c *Client) GetVendor(ctx context.Context, vendorID string, reqEditors ...R
 	return c.Client.Do(req)
 }
 
+// ListVendorCertificates List a vendor's certificates on file
+//
+// The most recently uploaded first. A vendor reads its own only (another vendor's are 404).
+//
+// Roles: staff; a vendor for its own.
+//
+// Corresponds with GET /api/v1/vendors/{vendorID}/certificates (the `ListVendorCertificates` operationId).
+func (c *Client) ListVendorCertificates(ctx context.Context, vendorID string, params *ListVendorCertificatesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListVendorCertificatesRequest(c.Server, vendorID, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddVendorCertificateWithBody File a vendor's secure development certificate
+//
+// The body is the certificate document as application/pdf, at most 10485760 bytes (another type is refused with 415, a body that is not a PDF with 422, a larger one with 413); the query says what it certifies: standard (default IEC 62443-4-1), maturity_level (1 to 4, left out when none is stated), issuer and expires_on (YYYY-MM-DD) are checked and a fault names each. The document goes to the object store with its SHA-256; audited as vendor_certificate.added.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/vendors/{vendorID}/certificates (the `AddVendorCertificate` operationId).
+func (c *Client) AddVendorCertificateWithBody(ctx context.Context, vendorID string, params *AddVendorCertificateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddVendorCertificateRequestWithBody(c.Server, vendorID, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetVendorCertificate Download a certificate document
+//
+// The PDF as uploaded; X-Content-SHA256 carries its SHA-256. A vendor reads its own only (another vendor's are 404).
+//
+// Roles: staff; a vendor for its own.
+//
+// Corresponds with GET /api/v1/vendors/{vendorID}/certificates/{certID} (the `GetVendorCertificate` operationId).
+func (c *Client) GetVendorCertificate(ctx context.Context, vendorID string, certID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetVendorCertificateRequest(c.Server, vendorID, certID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListVendorKeys List a vendor's trusted signing keys
 //
 // Oldest first, revoked keys included with when and why. An unknown vendor is 404; a vendor reads its own keys only (another vendor's are 404).
@@ -12263,6 +12647,25 @@ func (c *Client) RevokeVendorKeyWithBody(ctx context.Context, vendorID string, k
 // Corresponds with POST /api/v1/vendors/{vendorID}/keys/{keyID}/revoke (the `RevokeVendorKey` operationId).
 func (c *Client) RevokeVendorKey(ctx context.Context, vendorID string, keyID string, body RevokeVendorKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRevokeVendorKeyRequest(c.Server, vendorID, keyID, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetVendorScorecard A vendor's supplier scorecard, from recorded events
+//
+// Computed at each request from the audit trail, the vendor's patches, keys and certificates: time from advisory to qualified patch (median and 90th percentile by nearest rank, with the count), submissions refused at intake by reason and patches rejected by qualification, rollbacks the vendor's patches caused, signing-key hygiene and the IEC 62443-4-1 certificate on file with its expiry. from and to (RFC 3339) bound the events counted; states (key expired, certificate expired) are as of now. ?format=csv, or Accept: text/csv, answers one figure a row for procurement. A vendor reads its own scorecard only (another vendor's is 404); no scorecard names an asset, zone or site.
+//
+// Roles: staff; a vendor for its own.
+//
+// Corresponds with GET /api/v1/vendors/{vendorID}/scorecard (the `GetVendorScorecard` operationId).
+func (c *Client) GetVendorScorecard(ctx context.Context, vendorID string, params *GetVendorScorecardParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetVendorScorecardRequest(c.Server, vendorID, params)
 	if err != nil {
 		return nil, err
 	}
@@ -19337,6 +19740,223 @@ func NewGetVendorRequest(server string, vendorID string) (*http.Request, error) 
 	return req, nil
 }
 
+// NewListVendorCertificatesRequest constructs an http.Request for the ListVendorCertificates method
+func NewListVendorCertificatesRequest(server string, vendorID string, params *ListVendorCertificatesParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "vendorID", vendorID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/vendors/%s/certificates", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAddVendorCertificateRequestWithBody constructs an http.Request for the AddVendorCertificate method, with any body, and a specified content type
+func NewAddVendorCertificateRequestWithBody(server string, vendorID string, params *AddVendorCertificateParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "vendorID", vendorID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/vendors/%s/certificates", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Standard != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "standard", *params.Standard, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.MaturityLevel != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "maturity_level", *params.MaturityLevel, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "issuer", params.Issuer, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "expires_on", params.ExpiresOn, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date"}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.FileName != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "file_name", *params.FileName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetVendorCertificateRequest constructs an http.Request for the GetVendorCertificate method
+func NewGetVendorCertificateRequest(server string, vendorID string, certID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "vendorID", vendorID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "certID", certID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/vendors/%s/certificates/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListVendorKeysRequest constructs an http.Request for the ListVendorKeys method
 func NewListVendorKeysRequest(server string, vendorID string, params *ListVendorKeysParams) (*http.Request, error) {
 	var err error
@@ -19548,6 +20168,91 @@ func NewRevokeVendorKeyRequestWithBody(server string, vendorID string, keyID str
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetVendorScorecardRequest constructs an http.Request for the GetVendorScorecard method
+func NewGetVendorScorecardRequest(server string, vendorID string, params *GetVendorScorecardParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "vendorID", vendorID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/vendors/%s/scorecard", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.From != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", *params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.To != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Format != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "format", *params.Format, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -21928,6 +22633,39 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/vendors/{vendorID} (the `GetVendor` operationId).
 	GetVendorWithResponse(ctx context.Context, vendorID string, reqEditors ...RequestEditorFn) (*GetVendorResponse, error)
 
+	// ListVendorCertificatesWithResponse List a vendor's certificates on file
+	//
+	// The most recently uploaded first. A vendor reads its own only (another vendor's are 404).
+	//
+	// Roles: staff; a vendor for its own.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/vendors/{vendorID}/certificates (the `ListVendorCertificates` operationId).
+	ListVendorCertificatesWithResponse(ctx context.Context, vendorID string, params *ListVendorCertificatesParams, reqEditors ...RequestEditorFn) (*ListVendorCertificatesResponse, error)
+
+	// AddVendorCertificateWithBodyWithResponse File a vendor's secure development certificate
+	//
+	// The body is the certificate document as application/pdf, at most 10485760 bytes (another type is refused with 415, a body that is not a PDF with 422, a larger one with 413); the query says what it certifies: standard (default IEC 62443-4-1), maturity_level (1 to 4, left out when none is stated), issuer and expires_on (YYYY-MM-DD) are checked and a fault names each. The document goes to the object store with its SHA-256; audited as vendor_certificate.added.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/vendors/{vendorID}/certificates (the `AddVendorCertificate` operationId).
+	AddVendorCertificateWithBodyWithResponse(ctx context.Context, vendorID string, params *AddVendorCertificateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddVendorCertificateResponse, error)
+
+	// GetVendorCertificateWithResponse Download a certificate document
+	//
+	// The PDF as uploaded; X-Content-SHA256 carries its SHA-256. A vendor reads its own only (another vendor's are 404).
+	//
+	// Roles: staff; a vendor for its own.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/vendors/{vendorID}/certificates/{certID} (the `GetVendorCertificate` operationId).
+	GetVendorCertificateWithResponse(ctx context.Context, vendorID string, certID string, reqEditors ...RequestEditorFn) (*GetVendorCertificateResponse, error)
+
 	// ListVendorKeysWithResponse List a vendor's trusted signing keys
 	//
 	// Oldest first, revoked keys included with when and why. An unknown vendor is 404; a vendor reads its own keys only (another vendor's are 404).
@@ -21993,6 +22731,17 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/vendors/{vendorID}/keys/{keyID}/revoke (the `RevokeVendorKey` operationId).
 	RevokeVendorKeyWithResponse(ctx context.Context, vendorID string, keyID string, body RevokeVendorKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*RevokeVendorKeyResponse, error)
+
+	// GetVendorScorecardWithResponse A vendor's supplier scorecard, from recorded events
+	//
+	// Computed at each request from the audit trail, the vendor's patches, keys and certificates: time from advisory to qualified patch (median and 90th percentile by nearest rank, with the count), submissions refused at intake by reason and patches rejected by qualification, rollbacks the vendor's patches caused, signing-key hygiene and the IEC 62443-4-1 certificate on file with its expiry. from and to (RFC 3339) bound the events counted; states (key expired, certificate expired) are as of now. ?format=csv, or Accept: text/csv, answers one figure a row for procurement. A vendor reads its own scorecard only (another vendor's is 404); no scorecard names an asset, zone or site.
+	//
+	// Roles: staff; a vendor for its own.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/vendors/{vendorID}/scorecard (the `GetVendorScorecard` operationId).
+	GetVendorScorecardWithResponse(ctx context.Context, vendorID string, params *GetVendorScorecardParams, reqEditors ...RequestEditorFn) (*GetVendorScorecardResponse, error)
 
 	// ListWindowsWithResponse Next window openings of every zone
 	//
@@ -34364,6 +35113,305 @@ func (r GetVendorResponse) ContentType() string {
 	return ""
 }
 
+// ListVendorCertificatesResponse401Headers the declared response headers of an HTTP 401 response for ListVendorCertificates
+type ListVendorCertificatesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListVendorCertificatesResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListVendorCertificates
+type ListVendorCertificatesResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ListVendorCertificatesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *VendorCertificatePage
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListVendorCertificatesResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ListVendorCertificatesResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListVendorCertificatesResponse) GetJSON200() *VendorCertificatePage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListVendorCertificatesResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListVendorCertificatesResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ListVendorCertificatesResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListVendorCertificatesResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ListVendorCertificatesResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ListVendorCertificatesResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ListVendorCertificatesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListVendorCertificatesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListVendorCertificatesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListVendorCertificatesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AddVendorCertificateResponse201Headers the declared response headers of an HTTP 201 response for AddVendorCertificate
+type AddVendorCertificateResponse201Headers struct {
+	Location *string
+}
+
+// AddVendorCertificateResponse401Headers the declared response headers of an HTTP 401 response for AddVendorCertificate
+type AddVendorCertificateResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// AddVendorCertificateResponse4XXHeaders the declared response headers of an HTTP 4XX response for AddVendorCertificate
+type AddVendorCertificateResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type AddVendorCertificateResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *VendorCertificate
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *AddVendorCertificateResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AddVendorCertificateResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *AddVendorCertificateResponse4XXHeaders
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r AddVendorCertificateResponse) GetJSON201() *VendorCertificate {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AddVendorCertificateResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AddVendorCertificateResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AddVendorCertificateResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r AddVendorCertificateResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r AddVendorCertificateResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r AddVendorCertificateResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r AddVendorCertificateResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r AddVendorCertificateResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AddVendorCertificateResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AddVendorCertificateResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AddVendorCertificateResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetVendorCertificateResponse200Headers the declared response headers of an HTTP 200 response for GetVendorCertificate
+type GetVendorCertificateResponse200Headers struct {
+	ContentDisposition *string
+	XContentSHA256     *string
+}
+
+// GetVendorCertificateResponse401Headers the declared response headers of an HTTP 401 response for GetVendorCertificate
+type GetVendorCertificateResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetVendorCertificateResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetVendorCertificate
+type GetVendorCertificateResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type GetVendorCertificateResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetVendorCertificateResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetVendorCertificateResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *GetVendorCertificateResponse4XXHeaders
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetVendorCertificateResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetVendorCertificateResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetVendorCertificateResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r GetVendorCertificateResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r GetVendorCertificateResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r GetVendorCertificateResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetVendorCertificateResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetVendorCertificateResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetVendorCertificateResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListVendorKeysResponse401Headers the declared response headers of an HTTP 401 response for ListVendorKeys
 type ListVendorKeysResponse401Headers struct {
 	WWWAuthenticate *string
@@ -34760,6 +35808,103 @@ func (r RevokeVendorKeyResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RevokeVendorKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetVendorScorecardResponse401Headers the declared response headers of an HTTP 401 response for GetVendorScorecard
+type GetVendorScorecardResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetVendorScorecardResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetVendorScorecard
+type GetVendorScorecardResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type GetVendorScorecardResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Scorecard
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetVendorScorecardResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *GetVendorScorecardResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetVendorScorecardResponse) GetJSON200() *Scorecard {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetVendorScorecardResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetVendorScorecardResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetVendorScorecardResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetVendorScorecardResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r GetVendorScorecardResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r GetVendorScorecardResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r GetVendorScorecardResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetVendorScorecardResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetVendorScorecardResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetVendorScorecardResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -38539,6 +39684,57 @@ func (c *ClientWithResponses) GetVendorWithResponse(ctx context.Context, vendorI
 	return ParseGetVendorResponse(rsp)
 }
 
+// ListVendorCertificatesWithResponse List a vendor's certificates on file
+//
+// The most recently uploaded first. A vendor reads its own only (another vendor's are 404).
+//
+// Roles: staff; a vendor for its own.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/vendors/{vendorID}/certificates (the `ListVendorCertificates` operationId).
+func (c *ClientWithResponses) ListVendorCertificatesWithResponse(ctx context.Context, vendorID string, params *ListVendorCertificatesParams, reqEditors ...RequestEditorFn) (*ListVendorCertificatesResponse, error) {
+	rsp, err := c.ListVendorCertificates(ctx, vendorID, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListVendorCertificatesResponse(rsp)
+}
+
+// AddVendorCertificateWithBodyWithResponse File a vendor's secure development certificate
+//
+// The body is the certificate document as application/pdf, at most 10485760 bytes (another type is refused with 415, a body that is not a PDF with 422, a larger one with 413); the query says what it certifies: standard (default IEC 62443-4-1), maturity_level (1 to 4, left out when none is stated), issuer and expires_on (YYYY-MM-DD) are checked and a fault names each. The document goes to the object store with its SHA-256; audited as vendor_certificate.added.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/vendors/{vendorID}/certificates (the `AddVendorCertificate` operationId).
+func (c *ClientWithResponses) AddVendorCertificateWithBodyWithResponse(ctx context.Context, vendorID string, params *AddVendorCertificateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddVendorCertificateResponse, error) {
+	rsp, err := c.AddVendorCertificateWithBody(ctx, vendorID, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddVendorCertificateResponse(rsp)
+}
+
+// GetVendorCertificateWithResponse Download a certificate document
+//
+// The PDF as uploaded; X-Content-SHA256 carries its SHA-256. A vendor reads its own only (another vendor's are 404).
+//
+// Roles: staff; a vendor for its own.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/vendors/{vendorID}/certificates/{certID} (the `GetVendorCertificate` operationId).
+func (c *ClientWithResponses) GetVendorCertificateWithResponse(ctx context.Context, vendorID string, certID string, reqEditors ...RequestEditorFn) (*GetVendorCertificateResponse, error) {
+	rsp, err := c.GetVendorCertificate(ctx, vendorID, certID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetVendorCertificateResponse(rsp)
+}
+
 // ListVendorKeysWithResponse List a vendor's trusted signing keys
 //
 // Oldest first, revoked keys included with when and why. An unknown vendor is 404; a vendor reads its own keys only (another vendor's are 404).
@@ -38639,6 +39835,23 @@ func (c *ClientWithResponses) RevokeVendorKeyWithResponse(ctx context.Context, v
 		return nil, err
 	}
 	return ParseRevokeVendorKeyResponse(rsp)
+}
+
+// GetVendorScorecardWithResponse A vendor's supplier scorecard, from recorded events
+//
+// Computed at each request from the audit trail, the vendor's patches, keys and certificates: time from advisory to qualified patch (median and 90th percentile by nearest rank, with the count), submissions refused at intake by reason and patches rejected by qualification, rollbacks the vendor's patches caused, signing-key hygiene and the IEC 62443-4-1 certificate on file with its expiry. from and to (RFC 3339) bound the events counted; states (key expired, certificate expired) are as of now. ?format=csv, or Accept: text/csv, answers one figure a row for procurement. A vendor reads its own scorecard only (another vendor's is 404); no scorecard names an asset, zone or site.
+//
+// Roles: staff; a vendor for its own.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/vendors/{vendorID}/scorecard (the `GetVendorScorecard` operationId).
+func (c *ClientWithResponses) GetVendorScorecardWithResponse(ctx context.Context, vendorID string, params *GetVendorScorecardParams, reqEditors ...RequestEditorFn) (*GetVendorScorecardResponse, error) {
+	rsp, err := c.GetVendorScorecard(ctx, vendorID, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetVendorScorecardResponse(rsp)
 }
 
 // ListWindowsWithResponse Next window openings of every zone
@@ -50506,6 +51719,299 @@ func ParseGetVendorResponse(rsp *http.Response) (*GetVendorResponse, error) {
 	return response, nil
 }
 
+// ParseListVendorCertificatesResponse parses an HTTP response from a ListVendorCertificatesWithResponse call
+func ParseListVendorCertificatesResponse(rsp *http.Response) (*ListVendorCertificatesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListVendorCertificatesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest VendorCertificatePage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListVendorCertificatesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ListVendorCertificatesResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAddVendorCertificateResponse parses an HTTP response from a AddVendorCertificateWithResponse call
+func ParseAddVendorCertificateResponse(rsp *http.Response) (*AddVendorCertificateResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AddVendorCertificateResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest VendorCertificate
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers AddVendorCertificateResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers AddVendorCertificateResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers AddVendorCertificateResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetVendorCertificateResponse parses an HTTP response from a GetVendorCertificateWithResponse call
+func ParseGetVendorCertificateResponse(rsp *http.Response) (*GetVendorCertificateResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetVendorCertificateResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetVendorCertificateResponse200Headers
+		if values := rsp.Header.Values("Content-Disposition"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Disposition", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentDisposition = &value
+		}
+		if values := rsp.Header.Values("X-Content-SHA256"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-SHA256", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentSHA256 = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetVendorCertificateResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers GetVendorCertificateResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListVendorKeysResponse parses an HTTP response from a ListVendorKeysWithResponse call
 func ParseListVendorKeysResponse(rsp *http.Response) (*ListVendorKeysResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -50874,6 +52380,100 @@ func ParseRevokeVendorKeyResponse(rsp *http.Response) (*RevokeVendorKeyResponse,
 		response.Headers401 = &headers
 	case rsp.StatusCode/100 == 4:
 		var headers RevokeVendorKeyResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetVendorScorecardResponse parses an HTTP response from a GetVendorScorecardWithResponse call
+func ParseGetVendorScorecardResponse(rsp *http.Response) (*GetVendorScorecardResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetVendorScorecardResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Scorecard
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (text/csv) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetVendorScorecardResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers GetVendorScorecardResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
