@@ -151,6 +151,7 @@ func (s *server) allOperations() []operation {
 		s.priorityOperations(),
 		s.qualificationOperations(),
 		s.programOperations(),
+		s.scorecardOperations(),
 	} {
 		ops = append(ops, group...)
 	}

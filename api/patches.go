@@ -176,6 +176,7 @@ func (sub *submission) refuse(status int, detail string, fields []domain.FieldEr
 	ev.SubjectType, ev.SubjectID = "patch_submission", sub.patchID
 	sub.details["reason"] = detail
 	sub.details["status"] = status
+	sub.details["vendor_id"] = actorOf(sub.r).VendorID // whose submission it was: the supplier scorecard counts it
 	ev.Details = sub.details
 	if _, err := sub.s.Store.Append(context.WithoutCancel(sub.r.Context()), ev); err != nil {
 		sub.s.Logger.Error("audit append failed", "err", err)

@@ -89,6 +89,7 @@ func commands() []command {
 		{"vendor keygen", "--out NAME", "make an ed25519 vendor key pair: NAME.key (secret) and NAME.pub", vendorKeygen},
 		{"vendor sign", "--key KEY [--artifact FILE]... [--out FILE] MANIFEST", "sign a manifest; the signature goes next to it, the manifest is never rewritten", vendorSign},
 		{"vendor submit", "--url URL --token TOKEN [--presigned] [--wait] MANIFEST ARTIFACT...", "submit a signed manifest and its artifacts, with progress", vendorSubmit},
+		{"vendor scorecard", "--url URL --token TOKEN [--csv] [--from TIME] [--to TIME] VENDOR", "a vendor's supplier scorecard: lead time, refusals, rollbacks, key hygiene, certificate", runVendorScorecard},
 		{"csaf ingest", "--url URL --token TOKEN FILE...", "load CSAF 2.0 advisories", runCSAFIngest},
 		{"advisory decide", "--url URL --token TOKEN --patch|--mitigate|--accept|--not-affected [--assets IDS | --zone Z | --product P | --all] [fields] ADVISORY", "decide what to do about an advisory for a group of its assets; --patch plans the campaign", runAdvisoryDecide},
 		{"advisory approve", "--url URL --token TOKEN DECISION", "approve a pending risk acceptance (an approver other than its requester)", runAdvisoryApprove},

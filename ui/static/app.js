@@ -16,6 +16,7 @@ import * as priorities from "./pages/priorities.js";
 import * as qualification from "./pages/qualification.js";
 import * as audit from "./pages/audit.js";
 import * as people from "./pages/people.js";
+import * as vendors from "./pages/vendors.js";
 import * as account from "./pages/account.js";
 import * as signin from "./pages/signin.js";
 
@@ -42,6 +43,8 @@ const pages = [
   { pattern: /^\/program$/, page: program.render, nav: "Program report", href: "#/program", group: "staff" },
   { pattern: /^\/qualifications$/, page: qualification.render, nav: "Qualification", href: "#/qualifications", group: "staff" },
   { pattern: /^\/audit$/, page: audit.render, nav: "Audit", href: "#/audit", group: "auditors" },
+  { pattern: /^\/vendors$/, page: vendors.renderList, nav: "Vendors", href: "#/vendors", group: "any" },
+  { pattern: /^\/vendors\/([\w-]+)$/, page: vendors.renderVendor, group: "any" },
   { pattern: /^\/people$/, page: people.render, nav: "People", href: "#/people", group: "admins" },
   { pattern: /^\/account$/, page: account.render, nav: "Account", href: "#/account", group: "any" },
   { pattern: /^\/account\/password$/, page: account.renderPasswordChange, group: "any" },
