@@ -54,7 +54,8 @@ func runDrillAdd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	body := client.CreateDrillJSONRequestBody{IntervalHours: &hours}
+	h64 := int64(hours)
+	body := client.CreateDrillJSONRequestBody{IntervalHours: &h64}
 	if *product != "" {
 		body.ProductId = product
 	}
@@ -87,7 +88,7 @@ func runDrillList(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var drills []client.DrillView
+	var drills []client.Drill
 	var after *string
 	for range 1000 {
 		p := &client.ListDrillsParams{After: after}
@@ -112,7 +113,7 @@ func runDrillList(ctx context.Context, args []string) error {
 }
 
 // printDrills prints one line per drill, overdue ones marked.
-func printDrills(w io.Writer, drills []client.DrillView) {
+func printDrills(w io.Writer, drills []client.Drill) {
 	if len(drills) == 0 {
 		fmt.Fprintln(w, "no restore drill")
 		return

@@ -804,6 +804,48 @@ func (e DecisionResponseStatus) Valid() bool {
 	}
 }
 
+// Defines values for DrillLastResult.
+const (
+	DrillLastResultFailed  DrillLastResult = "failed"
+	DrillLastResultPassed  DrillLastResult = "passed"
+	DrillLastResultRunning DrillLastResult = "running"
+)
+
+// Valid indicates whether the value is a known member of the DrillLastResult enum.
+func (e DrillLastResult) Valid() bool {
+	switch e {
+	case DrillLastResultFailed:
+		return true
+	case DrillLastResultPassed:
+		return true
+	case DrillLastResultRunning:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DrillRunResult.
+const (
+	DrillRunResultFailed  DrillRunResult = "failed"
+	DrillRunResultPassed  DrillRunResult = "passed"
+	DrillRunResultRunning DrillRunResult = "running"
+)
+
+// Valid indicates whether the value is a known member of the DrillRunResult enum.
+func (e DrillRunResult) Valid() bool {
+	switch e {
+	case DrillRunResultFailed:
+		return true
+	case DrillRunResultPassed:
+		return true
+	case DrillRunResultRunning:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for EvaluationInputDecision.
 const (
 	EvaluationInputDecisionApply         EvaluationInputDecision = "apply"
@@ -2313,6 +2355,30 @@ func (e ListDecisionsParamsState) Valid() bool {
 	}
 }
 
+// Defines values for ListDrillsParamsOverdue.
+const (
+	ListDrillsParamsOverdueFalse ListDrillsParamsOverdue = "false"
+	ListDrillsParamsOverdueN0    ListDrillsParamsOverdue = "0"
+	ListDrillsParamsOverdueN1    ListDrillsParamsOverdue = "1"
+	ListDrillsParamsOverdueTrue  ListDrillsParamsOverdue = "true"
+)
+
+// Valid indicates whether the value is a known member of the ListDrillsParamsOverdue enum.
+func (e ListDrillsParamsOverdue) Valid() bool {
+	switch e {
+	case ListDrillsParamsOverdueFalse:
+		return true
+	case ListDrillsParamsOverdueN0:
+		return true
+	case ListDrillsParamsOverdueN1:
+		return true
+	case ListDrillsParamsOverdueTrue:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListGrantsParamsState.
 const (
 	ListGrantsParamsStateActive  ListGrantsParamsState = "active"
@@ -3596,6 +3662,109 @@ type DeploymentLogLinePage struct {
 	Next  *string             `json:"next,omitempty"`
 }
 
+// Drill defines model for Drill.
+type Drill struct {
+	CreatedAt     time.Time  `json:"created_at"`
+	CreatedBy     string     `json:"created_by"`
+	Id            string     `json:"id"`
+	IntervalHours int64      `json:"interval_hours"`
+	LastPassedAt  *time.Time `json:"last_passed_at"`
+
+	// LastRestoreMs Time to restore of the last run that got that far, in milliseconds
+	LastRestoreMs *int64           `json:"last_restore_ms,omitempty"`
+	LastResult    *DrillLastResult `json:"last_result,omitempty"`
+	LastRunAt     *time.Time       `json:"last_run_at"`
+	LastRunId     *string          `json:"last_run_id,omitempty"`
+	Name          string           `json:"name"`
+
+	// NextDue When the drill must next pass: its interval after the last passing run, or after it was planned
+	NextDue time.Time `json:"next_due"`
+
+	// NextRun When its Temporal Schedule next starts it (shown for one drill)
+	NextRun *time.Time `json:"next_run,omitempty"`
+
+	// Overdue No run passed within the interval: the next due time has passed
+	Overdue   bool    `json:"overdue"`
+	ProductId *string `json:"product_id,omitempty"`
+
+	// Runs Its runs, newest first (at most 50; shown for one drill)
+	Runs *[]DrillRun `json:"runs,omitempty"`
+
+	// Scheduled Whether Temporal has its schedule (shown for one drill)
+	Scheduled *bool   `json:"scheduled,omitempty"`
+	ZoneId    *string `json:"zone_id,omitempty"`
+}
+
+// DrillLastResult defines model for Drill.LastResult.
+type DrillLastResult string
+
+// DrillInput defines model for DrillInput.
+type DrillInput struct {
+	// IntervalHours How often the drill runs and must pass, 24 to 8784 hours (a year); default 2160 (90 days)
+	IntervalHours *int64 `json:"interval_hours,omitempty"`
+
+	// Name What people call the drill (at most 200 characters); default: the product's or zone's name
+	Name *string `json:"name,omitempty"`
+
+	// ProductId The product whose production backups are drilled; give this or zone_id
+	ProductId *string `json:"product_id,omitempty"`
+
+	// ZoneId The production zone whose assets' backups are drilled; give this or product_id
+	ZoneId *string `json:"zone_id,omitempty"`
+}
+
+// DrillPage defines model for DrillPage.
+type DrillPage struct {
+	Items []Drill `json:"items"`
+	Next  *string `json:"next,omitempty"`
+}
+
+// DrillRun defines model for DrillRun.
+type DrillRun struct {
+	// BackupCampaignId The campaign that took the backup
+	BackupCampaignId *string `json:"backup_campaign_id,omitempty"`
+	BackupKey        *string `json:"backup_key,omitempty"`
+	BackupSha256     *string `json:"backup_sha256,omitempty"`
+
+	// BackupVersion The version the production asset ran when it was backed up
+	BackupVersion *string `json:"backup_version,omitempty"`
+
+	// BenchAssetId The test-bench asset it was restored onto
+	BenchAssetId *string    `json:"bench_asset_id,omitempty"`
+	DrillId      string     `json:"drill_id"`
+	FinishedAt   *time.Time `json:"finished_at"`
+	Id           string     `json:"id"`
+
+	// Reason Why the run failed
+	Reason *string `json:"reason,omitempty"`
+
+	// RestoreMs Time to restore: from the start of the restore to the end of its verification, in milliseconds (0 when it did not get that far)
+	RestoreMs int64          `json:"restore_ms"`
+	Result    DrillRunResult `json:"result"`
+
+	// SourceAssetId The production asset whose backup was restored
+	SourceAssetId *string   `json:"source_asset_id,omitempty"`
+	StartedAt     time.Time `json:"started_at"`
+
+	// StartedBy Who started the run: a person's name, or schedule
+	StartedBy string `json:"started_by"`
+
+	// VerifiedVersion The version the bench reported after the restore
+	VerifiedVersion *string `json:"verified_version,omitempty"`
+	WorkflowId      string  `json:"workflow_id"`
+}
+
+// DrillRunResult defines model for DrillRun.Result.
+type DrillRunResult string
+
+// DrillRunStarted defines model for DrillRunStarted.
+type DrillRunStarted struct {
+	DrillId string `json:"drill_id"`
+
+	// RunId The run it records; GET /api/v1/drills/{drillID} shows it, running until it ends
+	RunId string `json:"run_id"`
+}
+
 // EPSSScore defines model for EPSSScore.
 type EPSSScore struct {
 	Cve        string  `json:"cve"`
@@ -4312,6 +4481,9 @@ type Overdue struct {
 
 	// AsOf The UTC day the report was computed for (YYYY-MM-DD)
 	AsOf string `json:"as_of"`
+
+	// Drills Restore drills with no passing run within their interval (kind restore_drill), due the day they had to pass by
+	Drills []OverdueEntry `json:"drills"`
 
 	// Evaluations Patches and advisories not evaluated by their evaluation due date
 	Evaluations []OverdueEntry `json:"evaluations"`
@@ -6006,6 +6178,21 @@ type ListDecisionsParamsKind string
 // ListDecisionsParamsState defines parameters for ListDecisions.
 type ListDecisionsParamsState string
 
+// ListDrillsParams defines parameters for ListDrills.
+type ListDrillsParams struct {
+	// Limit How many items to answer (default 100)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// After The next cursor of the previous page; left out for the first page
+	After *string `form:"after,omitempty" json:"after,omitempty"`
+
+	// Overdue Only the overdue drills (1 or true)
+	Overdue *ListDrillsParamsOverdue `form:"overdue,omitempty" json:"overdue,omitempty"`
+}
+
+// ListDrillsParamsOverdue defines parameters for ListDrills.
+type ListDrillsParamsOverdue string
+
 // ImportKEVJSONBody defines parameters for ImportKEV.
 type ImportKEVJSONBody = map[string]interface{}
 
@@ -6436,6 +6623,9 @@ type EvaluatePatchJSONRequestBody = EvaluationInput
 
 // RejectDecisionJSONRequestBody defines body for RejectDecision for application/json ContentType.
 type RejectDecisionJSONRequestBody = RejectInput
+
+// CreateDrillJSONRequestBody defines body for CreateDrill for application/json ContentType.
+type CreateDrillJSONRequestBody = DrillInput
 
 // FetchEPSSJSONRequestBody defines body for FetchEPSS for application/json ContentType.
 type FetchEPSSJSONRequestBody = FetchInput
@@ -7708,6 +7898,64 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/decisions/{decisionID}/reject (the `RejectDecision` operationId).
 	RejectDecision(ctx context.Context, decisionID string, body RejectDecisionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListDrills List the restore drills with their last run, next due time and whether they are overdue
+	//
+	// Newest first. With overdue=1 only the overdue drills, all on one page.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/drills (the `ListDrills` operationId).
+	ListDrills(ctx context.Context, params *ListDrillsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateDrillWithBody Plan a restore drill for a product or a production zone
+	//
+	// A Temporal Schedule then runs it every interval: the most recent verified production backup of an asset of the product (or zone) is restored onto a test-bench asset of the same product and verified there; the time to restore and the result are recorded as evidence. A drill with no passing run within its interval is overdue.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/drills (the `CreateDrill` operationId).
+	CreateDrillWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateDrill Plan a restore drill for a product or a production zone
+	//
+	// A Temporal Schedule then runs it every interval: the most recent verified production backup of an asset of the product (or zone) is restored onto a test-bench asset of the same product and verified there; the time to restore and the result are recorded as evidence. A drill with no passing run within its interval is overdue.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/drills (the `CreateDrill` operationId).
+	CreateDrill(ctx context.Context, body CreateDrillJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteDrill Stop a restore drill
+	//
+	// Deletes its schedule and the plan; its runs stay as evidence.
+	//
+	// Roles: engineer, admin.
+	//
+	// Corresponds with DELETE /api/v1/drills/{drillID} (the `DeleteDrill` operationId).
+	DeleteDrill(ctx context.Context, drillID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetDrill Show a restore drill with its runs and schedule
+	//
+	// Each run names the production backup restored (asset, campaign, SHA-256), the bench asset, the version verified, the time to restore and the result or the reason it failed.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/drills/{drillID} (the `GetDrill` operationId).
+	GetDrill(ctx context.Context, drillID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RunDrill Run a restore drill now
+	//
+	// Starts a run and answers its id at once; the run shows on the drill, running until it ends. A run asked for now and still going is joined rather than doubled.
+	//
+	// Roles: engineer, admin.
+	//
+	// Corresponds with POST /api/v1/drills/{drillID}/run (the `RunDrill` operationId).
+	RunDrill(ctx context.Context, drillID string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetExploitation Show the current KEV and EPSS imports with their dates and counts
 	//
@@ -10382,6 +10630,124 @@ func (c *Client) RejectDecisionWithBody(ctx context.Context, decisionID string, 
 // Corresponds with POST /api/v1/decisions/{decisionID}/reject (the `RejectDecision` operationId).
 func (c *Client) RejectDecision(ctx context.Context, decisionID string, body RejectDecisionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRejectDecisionRequest(c.Server, decisionID, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListDrills List the restore drills with their last run, next due time and whether they are overdue
+//
+// Newest first. With overdue=1 only the overdue drills, all on one page.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/drills (the `ListDrills` operationId).
+func (c *Client) ListDrills(ctx context.Context, params *ListDrillsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListDrillsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateDrillWithBody Plan a restore drill for a product or a production zone
+//
+// A Temporal Schedule then runs it every interval: the most recent verified production backup of an asset of the product (or zone) is restored onto a test-bench asset of the same product and verified there; the time to restore and the result are recorded as evidence. A drill with no passing run within its interval is overdue.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/drills (the `CreateDrill` operationId).
+func (c *Client) CreateDrillWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateDrillRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateDrill Plan a restore drill for a product or a production zone
+//
+// A Temporal Schedule then runs it every interval: the most recent verified production backup of an asset of the product (or zone) is restored onto a test-bench asset of the same product and verified there; the time to restore and the result are recorded as evidence. A drill with no passing run within its interval is overdue.
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/drills (the `CreateDrill` operationId).
+func (c *Client) CreateDrill(ctx context.Context, body CreateDrillJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateDrillRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteDrill Stop a restore drill
+//
+// Deletes its schedule and the plan; its runs stay as evidence.
+//
+// Roles: engineer, admin.
+//
+// Corresponds with DELETE /api/v1/drills/{drillID} (the `DeleteDrill` operationId).
+func (c *Client) DeleteDrill(ctx context.Context, drillID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteDrillRequest(c.Server, drillID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetDrill Show a restore drill with its runs and schedule
+//
+// Each run names the production backup restored (asset, campaign, SHA-256), the bench asset, the version verified, the time to restore and the result or the reason it failed.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/drills/{drillID} (the `GetDrill` operationId).
+func (c *Client) GetDrill(ctx context.Context, drillID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetDrillRequest(c.Server, drillID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RunDrill Run a restore drill now
+//
+// Starts a run and answers its id at once; the run shows on the drill, running until it ends. A run asked for now and still going is joined rather than doubled.
+//
+// Roles: engineer, admin.
+//
+// Corresponds with POST /api/v1/drills/{drillID}/run (the `RunDrill` operationId).
+func (c *Client) RunDrill(ctx context.Context, drillID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRunDrillRequest(c.Server, drillID)
 	if err != nil {
 		return nil, err
 	}
@@ -16048,6 +16414,226 @@ func NewRejectDecisionRequestWithBody(server string, decisionID string, contentT
 	return req, nil
 }
 
+// NewListDrillsRequest constructs an http.Request for the ListDrills method
+func NewListDrillsRequest(server string, params *ListDrillsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/drills")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Overdue != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "overdue", *params.Overdue, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateDrillRequest calls the generic CreateDrill builder with application/json body
+func NewCreateDrillRequest(server string, body CreateDrillJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateDrillRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateDrillRequestWithBody constructs an http.Request for the CreateDrill method, with any body, and a specified content type
+func NewCreateDrillRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/drills")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteDrillRequest constructs an http.Request for the DeleteDrill method
+func NewDeleteDrillRequest(server string, drillID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "drillID", drillID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/drills/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetDrillRequest constructs an http.Request for the GetDrill method
+func NewGetDrillRequest(server string, drillID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "drillID", drillID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/drills/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRunDrillRequest constructs an http.Request for the RunDrill method
+func NewRunDrillRequest(server string, drillID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "drillID", drillID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/drills/%s/run", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetExploitationRequest constructs an http.Request for the GetExploitation method
 func NewGetExploitationRequest(server string) (*http.Request, error) {
 	var err error
@@ -20970,6 +21556,72 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/decisions/{decisionID}/reject (the `RejectDecision` operationId).
 	RejectDecisionWithResponse(ctx context.Context, decisionID string, body RejectDecisionJSONRequestBody, reqEditors ...RequestEditorFn) (*RejectDecisionResponse, error)
+
+	// ListDrillsWithResponse List the restore drills with their last run, next due time and whether they are overdue
+	//
+	// Newest first. With overdue=1 only the overdue drills, all on one page.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/drills (the `ListDrills` operationId).
+	ListDrillsWithResponse(ctx context.Context, params *ListDrillsParams, reqEditors ...RequestEditorFn) (*ListDrillsResponse, error)
+
+	// CreateDrillWithBodyWithResponse Plan a restore drill for a product or a production zone
+	//
+	// A Temporal Schedule then runs it every interval: the most recent verified production backup of an asset of the product (or zone) is restored onto a test-bench asset of the same product and verified there; the time to restore and the result are recorded as evidence. A drill with no passing run within its interval is overdue.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/drills (the `CreateDrill` operationId).
+	CreateDrillWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateDrillResponse, error)
+
+	// CreateDrillWithResponse Plan a restore drill for a product or a production zone
+	//
+	// A Temporal Schedule then runs it every interval: the most recent verified production backup of an asset of the product (or zone) is restored onto a test-bench asset of the same product and verified there; the time to restore and the result are recorded as evidence. A drill with no passing run within its interval is overdue.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/drills (the `CreateDrill` operationId).
+	CreateDrillWithResponse(ctx context.Context, body CreateDrillJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateDrillResponse, error)
+
+	// DeleteDrillWithResponse Stop a restore drill
+	//
+	// Deletes its schedule and the plan; its runs stay as evidence.
+	//
+	// Roles: engineer, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/drills/{drillID} (the `DeleteDrill` operationId).
+	DeleteDrillWithResponse(ctx context.Context, drillID string, reqEditors ...RequestEditorFn) (*DeleteDrillResponse, error)
+
+	// GetDrillWithResponse Show a restore drill with its runs and schedule
+	//
+	// Each run names the production backup restored (asset, campaign, SHA-256), the bench asset, the version verified, the time to restore and the result or the reason it failed.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/drills/{drillID} (the `GetDrill` operationId).
+	GetDrillWithResponse(ctx context.Context, drillID string, reqEditors ...RequestEditorFn) (*GetDrillResponse, error)
+
+	// RunDrillWithResponse Run a restore drill now
+	//
+	// Starts a run and answers its id at once; the run shows on the drill, running until it ends. A run asked for now and still going is joined rather than doubled.
+	//
+	// Roles: engineer, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/drills/{drillID}/run (the `RunDrill` operationId).
+	RunDrillWithResponse(ctx context.Context, drillID string, reqEditors ...RequestEditorFn) (*RunDrillResponse, error)
 
 	// GetExploitationWithResponse Show the current KEV and EPSS imports with their dates and counts
 	//
@@ -28005,6 +28657,463 @@ func (r RejectDecisionResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RejectDecisionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListDrillsResponse401Headers the declared response headers of an HTTP 401 response for ListDrills
+type ListDrillsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListDrillsResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListDrills
+type ListDrillsResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ListDrillsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DrillPage
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListDrillsResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ListDrillsResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListDrillsResponse) GetJSON200() *DrillPage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListDrillsResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListDrillsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListDrillsResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ListDrillsResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ListDrillsResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ListDrillsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListDrillsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListDrillsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListDrillsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateDrillResponse201Headers the declared response headers of an HTTP 201 response for CreateDrill
+type CreateDrillResponse201Headers struct {
+	Location *string
+}
+
+// CreateDrillResponse401Headers the declared response headers of an HTTP 401 response for CreateDrill
+type CreateDrillResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// CreateDrillResponse4XXHeaders the declared response headers of an HTTP 4XX response for CreateDrill
+type CreateDrillResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type CreateDrillResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Drill
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *CreateDrillResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateDrillResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *CreateDrillResponse4XXHeaders
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateDrillResponse) GetJSON201() *Drill {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateDrillResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateDrillResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r CreateDrillResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r CreateDrillResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r CreateDrillResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r CreateDrillResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateDrillResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateDrillResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateDrillResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateDrillResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteDrillResponse401Headers the declared response headers of an HTTP 401 response for DeleteDrill
+type DeleteDrillResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// DeleteDrillResponse4XXHeaders the declared response headers of an HTTP 4XX response for DeleteDrill
+type DeleteDrillResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type DeleteDrillResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteDrillResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *DeleteDrillResponse4XXHeaders
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteDrillResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteDrillResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteDrillResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r DeleteDrillResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r DeleteDrillResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteDrillResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteDrillResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteDrillResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteDrillResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetDrillResponse401Headers the declared response headers of an HTTP 401 response for GetDrill
+type GetDrillResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetDrillResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetDrill
+type GetDrillResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type GetDrillResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Drill
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetDrillResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *GetDrillResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetDrillResponse) GetJSON200() *Drill {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetDrillResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetDrillResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetDrillResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r GetDrillResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r GetDrillResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r GetDrillResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetDrillResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetDrillResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetDrillResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RunDrillResponse401Headers the declared response headers of an HTTP 401 response for RunDrill
+type RunDrillResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// RunDrillResponse4XXHeaders the declared response headers of an HTTP 4XX response for RunDrill
+type RunDrillResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type RunDrillResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *DrillRunStarted
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RunDrillResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *RunDrillResponse4XXHeaders
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r RunDrillResponse) GetJSON202() *DrillRunStarted {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RunDrillResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RunDrillResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RunDrillResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r RunDrillResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r RunDrillResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r RunDrillResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RunDrillResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RunDrillResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RunDrillResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -37048,6 +38157,108 @@ func (c *ClientWithResponses) RejectDecisionWithResponse(ctx context.Context, de
 	return ParseRejectDecisionResponse(rsp)
 }
 
+// ListDrillsWithResponse List the restore drills with their last run, next due time and whether they are overdue
+//
+// Newest first. With overdue=1 only the overdue drills, all on one page.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/drills (the `ListDrills` operationId).
+func (c *ClientWithResponses) ListDrillsWithResponse(ctx context.Context, params *ListDrillsParams, reqEditors ...RequestEditorFn) (*ListDrillsResponse, error) {
+	rsp, err := c.ListDrills(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListDrillsResponse(rsp)
+}
+
+// CreateDrillWithBodyWithResponse Plan a restore drill for a product or a production zone
+//
+// A Temporal Schedule then runs it every interval: the most recent verified production backup of an asset of the product (or zone) is restored onto a test-bench asset of the same product and verified there; the time to restore and the result are recorded as evidence. A drill with no passing run within its interval is overdue.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/drills (the `CreateDrill` operationId).
+func (c *ClientWithResponses) CreateDrillWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateDrillResponse, error) {
+	rsp, err := c.CreateDrillWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateDrillResponse(rsp)
+}
+
+// CreateDrillWithResponse Plan a restore drill for a product or a production zone
+//
+// A Temporal Schedule then runs it every interval: the most recent verified production backup of an asset of the product (or zone) is restored onto a test-bench asset of the same product and verified there; the time to restore and the result are recorded as evidence. A drill with no passing run within its interval is overdue.
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/drills (the `CreateDrill` operationId).
+func (c *ClientWithResponses) CreateDrillWithResponse(ctx context.Context, body CreateDrillJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateDrillResponse, error) {
+	rsp, err := c.CreateDrill(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateDrillResponse(rsp)
+}
+
+// DeleteDrillWithResponse Stop a restore drill
+//
+// Deletes its schedule and the plan; its runs stay as evidence.
+//
+// Roles: engineer, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/drills/{drillID} (the `DeleteDrill` operationId).
+func (c *ClientWithResponses) DeleteDrillWithResponse(ctx context.Context, drillID string, reqEditors ...RequestEditorFn) (*DeleteDrillResponse, error) {
+	rsp, err := c.DeleteDrill(ctx, drillID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteDrillResponse(rsp)
+}
+
+// GetDrillWithResponse Show a restore drill with its runs and schedule
+//
+// Each run names the production backup restored (asset, campaign, SHA-256), the bench asset, the version verified, the time to restore and the result or the reason it failed.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/drills/{drillID} (the `GetDrill` operationId).
+func (c *ClientWithResponses) GetDrillWithResponse(ctx context.Context, drillID string, reqEditors ...RequestEditorFn) (*GetDrillResponse, error) {
+	rsp, err := c.GetDrill(ctx, drillID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetDrillResponse(rsp)
+}
+
+// RunDrillWithResponse Run a restore drill now
+//
+// Starts a run and answers its id at once; the run shows on the drill, running until it ends. A run asked for now and still going is joined rather than doubled.
+//
+// Roles: engineer, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/drills/{drillID}/run (the `RunDrill` operationId).
+func (c *ClientWithResponses) RunDrillWithResponse(ctx context.Context, drillID string, reqEditors ...RequestEditorFn) (*RunDrillResponse, error) {
+	rsp, err := c.RunDrill(ctx, drillID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRunDrillResponse(rsp)
+}
+
 // GetExploitationWithResponse Show the current KEV and EPSS imports with their dates and counts
 //
 // The current import of each source (what priorities are computed with): its version and release date, how many CVEs, where it came from and who imported it when.
@@ -44410,6 +45621,439 @@ func ParseRejectDecisionResponse(rsp *http.Response) (*RejectDecisionResponse, e
 		response.Headers401 = &headers
 	case rsp.StatusCode/100 == 4:
 		var headers RejectDecisionResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListDrillsResponse parses an HTTP response from a ListDrillsWithResponse call
+func ParseListDrillsResponse(rsp *http.Response) (*ListDrillsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListDrillsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DrillPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListDrillsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ListDrillsResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateDrillResponse parses an HTTP response from a CreateDrillWithResponse call
+func ParseCreateDrillResponse(rsp *http.Response) (*CreateDrillResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateDrillResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Drill
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers CreateDrillResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers CreateDrillResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers CreateDrillResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteDrillResponse parses an HTTP response from a DeleteDrillWithResponse call
+func ParseDeleteDrillResponse(rsp *http.Response) (*DeleteDrillResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteDrillResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteDrillResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers DeleteDrillResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetDrillResponse parses an HTTP response from a GetDrillWithResponse call
+func ParseGetDrillResponse(rsp *http.Response) (*GetDrillResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetDrillResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Drill
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetDrillResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers GetDrillResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRunDrillResponse parses an HTTP response from a RunDrillWithResponse call
+func ParseRunDrillResponse(rsp *http.Response) (*RunDrillResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RunDrillResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest DrillRunStarted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RunDrillResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers RunDrillResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
