@@ -368,6 +368,7 @@ type overdueDoc struct {
 	AsOf        string               `json:"as_of" doc:"The UTC day the report was computed for (YYYY-MM-DD)"`
 	Evaluations []store.OverdueEntry `json:"evaluations" doc:"Patches and advisories not evaluated by their evaluation due date"`
 	Actions     []store.OverdueEntry `json:"actions" doc:"Decisions not acted on by their action due date, and open mitigation plans past their due date"`
+	Drills      []store.OverdueEntry `json:"drills" doc:"Restore drills with no passing run within their interval (kind restore_drill), due the day they had to pass by"`
 }
 
 var overdueHeader = []string{"kind", "subject_type", "subject_id", "ref", "title", "decision", "due", "days_overdue", "mitigation_plan_id", "owner"}
@@ -387,12 +388,17 @@ func (s *server) complianceOverdue(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if csv {
-		writeCSV(w, "otpatch-compliance-overdue-"+rep.AsOf+".csv", overdueHeader,
-			append(overdueRows(rep.OverdueEvaluations), overdueRows(rep.OverdueActions)...))
+	drills, err := s.overdueDrillEntries(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, overdueDoc{AsOf: rep.AsOf, Evaluations: rep.OverdueEvaluations, Actions: rep.OverdueActions})
+	if csv {
+		writeCSV(w, "otpatch-compliance-overdue-"+rep.AsOf+".csv", overdueHeader,
+			append(append(overdueRows(rep.OverdueEvaluations), overdueRows(rep.OverdueActions)...), overdueRows(drills)...))
+		return
+	}
+	writeJSON(w, http.StatusOK, overdueDoc{AsOf: rep.AsOf, Evaluations: rep.OverdueEvaluations, Actions: rep.OverdueActions, Drills: drills})
 }
 
 // complianceAssetStates are the patch states of an asset in the compliance report.

@@ -152,6 +152,7 @@ func (s *server) allOperations() []operation {
 		s.qualificationOperations(),
 		s.programOperations(),
 		s.scorecardOperations(),
+		s.drillOperations(),
 	} {
 		ops = append(ops, group...)
 	}

@@ -89,5 +89,6 @@ func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflow(AssetDeployment)
 	r.RegisterWorkflow(PatchQualification)
 	r.RegisterWorkflow(FeedSync)
+	r.RegisterWorkflow(RestoreDrill)
 	r.RegisterActivity(acts)
 }

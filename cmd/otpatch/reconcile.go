@@ -24,6 +24,11 @@ func (d *deps) reconcile(ctx context.Context) {
 	} else if len(got) > 0 {
 		d.log.Info("scheduled the feeds a stopped process left without a schedule", "feeds", got)
 	}
+	if got, err := g.ReconcileDrills(ctx, d.store); err != nil && ctx.Err() == nil {
+		d.log.Warn("giving restore drills left without a schedule their schedule failed; it is tried again at the next start", "err", err)
+	} else if len(got) > 0 {
+		d.log.Info("scheduled the restore drills a stopped process left without a schedule", "drills", got)
+	}
 	t := time.NewTicker(reconcileEvery)
 	defer t.Stop()
 	for {

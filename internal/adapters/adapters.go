@@ -57,6 +57,10 @@ type RestoreRequest struct {
 	Step string `json:"step,omitempty"`
 	// Backup is the backup's content, already checked against BackupSHA256 by the caller.
 	Backup io.Reader `json:"-"`
+	// Source names the asset the backup was taken of when that is not the asset restored: a
+	// restore drill puts a production asset's backup onto a test-bench asset of its product.
+	// Empty: the backup is the asset's own.
+	Source string `json:"source,omitempty"`
 }
 
 // VerifyResult is what a device reports after a change.

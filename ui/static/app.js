@@ -6,6 +6,7 @@ import * as dashboard from "./pages/dashboard.js";
 import * as patches from "./pages/patches.js";
 import * as advisories from "./pages/advisories.js";
 import * as feeds from "./pages/feeds.js";
+import * as drills from "./pages/drills.js";
 import * as inventory from "./pages/inventory.js";
 import * as sites from "./pages/sites.js";
 import * as windows from "./pages/windows.js";
@@ -39,6 +40,8 @@ const pages = [
   { pattern: /^\/inventory$/, page: inventory.render, nav: "Inventory", href: "#/inventory", group: "staff" },
   { pattern: /^\/sites\/([\w-]+)$/, page: sites.renderSite, group: "staff" },
   { pattern: /^\/windows$/, page: windows.render, nav: "Windows", href: "#/windows", group: "staff" },
+  { pattern: /^\/drills$/, page: drills.renderList, nav: "Drills", href: "#/drills", group: "staff" },
+  { pattern: /^\/drills\/([\w-]+)$/, page: drills.renderDrill, group: "staff" },
   { pattern: /^\/compliance$/, page: compliance.render, nav: "Compliance", href: "#/compliance", group: "staff" },
   { pattern: /^\/program$/, page: program.render, nav: "Program report", href: "#/program", group: "staff" },
   { pattern: /^\/qualifications$/, page: qualification.render, nav: "Qualification", href: "#/qualifications", group: "staff" },

@@ -286,7 +286,7 @@ func (s *Simulator) Restore(ctx context.Context, assetID string, req adapters.Re
 	if err := json.NewDecoder(io.LimitReader(backup, 1<<20)).Decode(&snap); err != nil {
 		return fmt.Errorf("backup of %s is not a simulator snapshot: %w", assetID, err)
 	}
-	if snap.AssetID != assetID {
+	if snap.AssetID != assetID && (req.Source == "" || snap.AssetID != req.Source) {
 		return fmt.Errorf("backup belongs to asset %s, not %s", snap.AssetID, assetID)
 	}
 	if err := s.wait(ctx); err != nil {

@@ -13,7 +13,10 @@ export async function render(view) {
   const overdue = can("staff") && hasRoute("GET", "/api/v1/compliance/overdue")
     ? h("section", { "aria-labelledby": "overdue-title", id: "overdue" }, h("h2", { id: "overdue-title" }, "Overdue evaluations and actions"))
     : null;
-  view.append(h("div", { class: "grid" }, alarms, states), active, overdue, windows);
+  const drills = can("staff") && hasRoute("GET", "/api/v1/drills")
+    ? h("section", { "aria-labelledby": "drills-title", id: "overdue-drills" }, h("h2", { id: "drills-title" }, "Restore drills"))
+    : null;
+  view.append(h("div", { class: "grid" }, alarms, states), active, overdue, drills, windows);
 
   async function refresh() {
     const [cs, alarmList] = await Promise.all([
@@ -47,6 +50,7 @@ export async function render(view) {
   try {
     await refresh();
     if (overdue) await drawOverdue(overdue); // whole-inventory report: once per visit, not every 5 s
+    if (drills) await drawDrills(drills);
     const ws = await apiAll("/api/v1/windows?openings=1");
     windows.append(table("Next window per zone", ["Zone", "Next opening (zone time)", "Length", "Window"],
       ws.map((z) => {
@@ -82,4 +86,23 @@ async function drawOverdue(section) {
       : `✓ Nothing overdue as of ${doc.as_of}.`),
     evals.length ? table("Overdue evaluations", headers, evals.map(row), { id: "overdue-evaluations" }) : null,
     actions.length ? table("Overdue actions and mitigation plans", headers, actions.map(row), { id: "overdue-actions" }) : null);
+}
+
+// drawDrills shows the restore drills with no passing run within their interval.
+async function drawDrills(section) {
+  let list;
+  try {
+    list = await apiAll("/api/v1/drills?overdue=1");
+  } catch (err) {
+    fill(section, section.firstChild, errorBox(err));
+    return;
+  }
+  fill(section, section.firstChild,
+    h("p", { id: "drills-overdue-count", class: list.length ? "error" : "ok-text" }, list.length
+      ? `✗ ${list.length} restore ${list.length === 1 ? "drill is" : "drills are"} overdue: no passing run within the interval.`
+      : "✓ No restore drill is overdue."),
+    list.length ? table("Overdue restore drills", ["Drill", "Of", "Last result", "Had to pass by (UTC)"],
+      list.map((d) => h("tr", { dataset: { drill: d.id } }, h("td", {}, link("#/drills/" + encodeURIComponent(d.id), d.name || d.id)),
+        h("td", {}, d.product_id ? "product " + d.product_id : "zone " + d.zone_id), h("td", {}, d.last_result || "never run"),
+        h("td", {}, h("strong", {}, "✗ " + utc(d.next_due))))), { id: "overdue-drill-list" }) : null);
 }

@@ -2,9 +2,11 @@
 // its UTC offset, and its blackout periods. Openings are the spans the engine uses (overlapping
 // occurrences joined): only the first may have started, and then it is shown as open now.
 //
-// Above the per-zone lists, a 14-day calendar (Monday first) draws each opening in its day as a
-// block naming the zone, its local start and end and its length, with the campaigns waiting for
-// it, the blackout days and today marked. Days are UTC days unless another time zone is chosen.
+// Above the per-zone lists, a month calendar (Monday-first weeks, previous and next month) draws
+// each opening in its day as a block naming the zone, its local start and end and its length,
+// with the campaigns waiting for it, the blackout days and today marked. Days are UTC days unless
+// another time zone is chosen; the days of the neighbouring months that fill its first and last
+// weeks are drawn too, dimmed.
 import { api, apiAll, h, fill, table, zoned, field, windowLength, durationWords, badge, link } from "../lib.js";
 
 // calendarOpenings is how many openings of each zone the calendar asks for (the API's most).
@@ -95,36 +97,31 @@ function offsetWords(ms, tz) {
 
 // --- The calendar ---
 
-// calendar builds the 14-day calendar of the zones' openings, with its controls.
+// calendar builds the month calendar of the zones' openings, with its controls.
 async function calendar(zones, campaigns) {
   const zoneNames = new Map(zones.map((z) => [z.zone_id, z.zone]));
   const zoneTZs = [...new Set(zones.map((z) => (z.window || {}).time_zone).filter((tz) => tz && tz !== "UTC"))].sort();
   const shown = await campaignsByOpening(zones, campaigns);
-  const state = { tz: "UTC", first: 0 };
+  const state = { tz: "UTC", month: 0 };
 
-  const prev = h("button", { type: "button", id: "calendar-prev" }, "◀ Previous 14 days");
-  const next = h("button", { type: "button", id: "calendar-next" }, "Next 14 days ▶");
+  const prev = h("button", { type: "button", id: "calendar-prev" }, "◀ Previous month");
+  const next = h("button", { type: "button", id: "calendar-next" }, "Next month ▶");
   const range = h("p", { id: "calendar-range", class: "calendar-range", "aria-live": "polite" });
   const tzSelect = h("select", {}, h("option", { value: "UTC" }, "UTC"), zoneTZs.map((tz) => h("option", { value: tz }, tz)));
   const grid = h("div", { id: "calendar-grid" });
   const notes = h("div", { id: "calendar-notes" });
 
-  // thisMonday is the Monday of the week holding today, in the chosen time zone.
-  const thisMonday = (tz) => {
-    const today = civilDay(Date.now(), tz);
-    return today - ((new Date(today).getUTCDay() + 6) % 7) * dayMs;
-  };
   const draw = () => {
-    const first = thisMonday(state.tz) + state.first * dayMs;
-    const days = Array.from({ length: 14 }, (_, i) => first + i * dayMs);
-    fill(range, weekdayOf(days[0]), " ", dateWords(days[0]), " to ", weekdayOf(days[13]), " ", dateWords(days[13]), " ", String(new Date(days[13]).getUTCFullYear()),
-      " (days in ", state.tz, ")");
-    prev.disabled = state.first <= 0;
-    fill(grid, calendarTable(zones, shown, days, state.tz));
+    const m = monthDays(state.tz, state.month);
+    const days = m.days, last = days[days.length - 1];
+    fill(range, h("strong", { id: "calendar-month" }, m.name), " — weeks from ", weekdayOf(days[0]), " ", dateWords(days[0]), " to ", weekdayOf(last), " ", dateWords(last), " ",
+      String(new Date(last).getUTCFullYear()), " (days in ", state.tz, ")");
+    prev.disabled = state.month <= 0;
+    fill(grid, calendarTable(zones, shown, m, state.tz));
     fill(notes, previewNotes(zones, days, state.tz));
   };
-  prev.addEventListener("click", () => { state.first = Math.max(0, state.first - 14); draw(); });
-  next.addEventListener("click", () => { state.first += 14; draw(); });
+  prev.addEventListener("click", () => { state.month = Math.max(0, state.month - 1); draw(); });
+  next.addEventListener("click", () => { state.month += 1; draw(); });
   tzSelect.addEventListener("change", () => { state.tz = tzSelect.value; draw(); });
   draw();
 
@@ -134,7 +131,7 @@ async function calendar(zones, campaigns) {
       h("div", { class: "buttons" }, prev, next),
       field("calendar-tz", "Days in", tzSelect, "Each opening also shows its zone's own clock.")),
     range,
-    h("p", { class: "hint", id: "calendar-start-hint" }, "The calendar starts with this week: past openings are not previewed."),
+    h("p", { class: "hint", id: "calendar-start-hint" }, "The calendar starts with this month: openings already past are not previewed."),
     grid, notes,
     campaigns.length && !shown.size ? h("p", { class: "hint" }, "No waiting campaign's next window is among the previewed openings.") : null,
     zoneNames.size ? null : h("p", { class: "empty" }, "No zone has a maintenance window."));
@@ -181,18 +178,37 @@ function horizon(z) {
   return last && (occ.length >= calendarOpenings || last.continues) ? Date.parse(last.end) : Infinity;
 }
 
-function calendarTable(zones, shown, days, tz) {
+// monthDays is the month offset months after today's in a time zone: its name, its first and
+// last day, and the days of its Monday-first weeks (28 to 42, civil dates as Date.UTC).
+function monthDays(tz, offset) {
+  const today = new Date(civilDay(Date.now(), tz));
+  const first = Date.UTC(today.getUTCFullYear(), today.getUTCMonth() + offset, 1);
+  const last = Date.UTC(today.getUTCFullYear(), today.getUTCMonth() + offset + 1, 0);
+  const start = first - ((new Date(first).getUTCDay() + 6) % 7) * dayMs;
+  const end = last + (6 - (new Date(last).getUTCDay() + 6) % 7) * dayMs;
+  const days = [];
+  for (let d = start; d <= end; d += dayMs) days.push(d);
+  const f = new Date(first);
+  return { name: monthNames[f.getUTCMonth()] + " " + f.getUTCFullYear(), first, last, days };
+}
+
+const monthNames = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+
+function calendarTable(zones, shown, m, tz) {
   const today = civilDay(Date.now(), tz);
-  const cells = days.map((civil, i) => dayCell(zones, shown, civil, tz, civil === today, i));
+  const days = m.days;
+  const cells = days.map((civil, i) => dayCell(zones, shown, civil, tz, civil === today, i, civil < m.first || civil > m.last));
+  const weeks = [];
+  for (let i = 0; i < cells.length; i += 7) weeks.push(h("tr", {}, cells.slice(i, i + 7)));
   return h("div", { class: "calendar-wrap", role: "region", "aria-label": "Window openings by day", tabindex: "0" },
-    h("table", { class: "calendar", id: "calendar-table" },
-      h("caption", {}, "Window openings from ", dateWords(days[0]), " to ", dateWords(days[13]), ", days in ", tz),
+    h("table", { class: "calendar month", id: "calendar-table", dataset: { month: isoDate(m.first).slice(0, 7) } },
+      h("caption", {}, "Window openings in ", m.name, " (weeks from ", dateWords(days[0]), " to ", dateWords(days[days.length - 1]), "), days in ", tz),
       h("thead", {}, h("tr", {}, weekdays.map((d) => h("th", { scope: "col" }, d)))),
-      h("tbody", {}, h("tr", {}, cells.slice(0, 7)), h("tr", {}, cells.slice(7)))));
+      h("tbody", {}, weeks)));
 }
 
 // dayCell is one day: its date, the blackouts on it and the openings that overlap it.
-function dayCell(zones, shown, civil, tz, isToday, index) {
+function dayCell(zones, shown, civil, tz, isToday, index, outside) {
   const from = midnight(civil, tz), to = midnight(civil + dayMs, tz);
   const blocks = [], blackouts = [];
   zones.forEach((z, zi) => {
@@ -216,7 +232,7 @@ function dayCell(zones, shown, civil, tz, isToday, index) {
   });
   blocks.sort((a, b) => a[0] - b[0]);
   const label = weekdayOf(civil) + " " + dateWords(civil) + (isToday ? ", today" : "");
-  return h("td", { class: ["calendar-day", isToday ? "today" : null, blackouts.length ? "blackout-day" : null, index % 7 >= 5 ? "weekend" : null].filter(Boolean).join(" "),
+  return h("td", { class: ["calendar-day", isToday ? "today" : null, blackouts.length ? "blackout-day" : null, index % 7 >= 5 ? "weekend" : null, outside ? "outside-month" : null].filter(Boolean).join(" "),
     "aria-current": isToday ? "date" : null, dataset: { date: isoDate(civil) } },
   h("p", { class: "calendar-date" }, h("span", { class: "calendar-weekday" }, weekdayOf(civil) + " "), h("time", { datetime: isoDate(civil) }, dateWords(civil)),
     isToday ? h("span", { class: "today-mark" }, "Today") : null),
@@ -275,12 +291,12 @@ function crowdBlock(z, here, ztz, colour, cutHere) {
 // previewNotes says which zones open so often that the server's preview ends before the range
 // does: their later openings are not drawn.
 function previewNotes(zones, days, tz) {
-  const end = midnight(days[13] + dayMs, tz);
+  const end = midnight(days[days.length - 1] + dayMs, tz);
   const cut = zones.filter((z) => horizon(z) < end);
   if (!cut.length) return null;
   return h("div", { class: "calendar-note" },
     h("p", {}, "These zones open so often (or stay open so long) that the server's preview of their next ", String(calendarOpenings),
-      " openings ends before these 14 days do; their later openings are not drawn:"),
+      " openings ends before the days shown do; their later openings are not drawn:"),
     h("ul", {}, cut.map((z) => h("li", { dataset: { zone: z.zone_id } }, h("strong", {}, z.zone), " (", h("code", {}, (z.window || {}).cron || "—"), "): previewed until ",
       zoned(new Date(horizon(z)).toISOString(), (z.window || {}).time_zone)))));
 }
