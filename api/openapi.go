@@ -150,6 +150,7 @@ func (s *server) allOperations() []operation {
 		s.decisionOperations(),
 		s.priorityOperations(),
 		s.qualificationOperations(),
+		s.discoveryOperations(),
 	} {
 		ops = append(ops, group...)
 	}

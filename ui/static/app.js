@@ -17,6 +17,8 @@ import * as audit from "./pages/audit.js";
 import * as people from "./pages/people.js";
 import * as account from "./pages/account.js";
 import * as signin from "./pages/signin.js";
+import * as endpoints from "./pages/endpoints.js";
+import * as logs from "./pages/logs.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -36,6 +38,8 @@ const pages = [
   { pattern: /^\/feeds\/([\w-]+)$/, page: feeds.renderFeed, group: "staff" },
   { pattern: /^\/inventory$/, page: inventory.render, nav: "Inventory", href: "#/inventory", group: "staff" },
   { pattern: /^\/sites\/([\w-]+)$/, page: sites.renderSite, group: "staff" },
+  { pattern: /^\/endpoints$/, page: endpoints.render, nav: "Endpoints", href: "#/endpoints", group: "staff" },
+  { pattern: /^\/logs$/, page: logs.render, nav: "Logs", href: "#/logs", group: "staff" },
   { pattern: /^\/windows$/, page: windows.render, nav: "Windows", href: "#/windows", group: "staff" },
   { pattern: /^\/compliance$/, page: compliance.render, nav: "Compliance", href: "#/compliance", group: "staff" },
   { pattern: /^\/qualifications$/, page: qualification.render, nav: "Qualification", href: "#/qualifications", group: "staff" },
