@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"bytes"
@@ -168,7 +168,11 @@ func TestDiscoveryAgentReportsUnknownHost(t *testing.T) {
 	runHost(rogue)
 	waitFor(t, "the endpoints overview to show the known host", func() bool {
 		var p struct {
-			Items []endpointRow `json:"items"`
+			Items []struct {
+				AssetID       string           `json:"asset_id"`
+				LastContactAt *time.Time       `json:"last_contact_at"`
+				Host          *store.AgentHost `json:"host"`
+			} `json:"items"`
 		}
 		r.call("GET", "/api/v1/endpoints?adapter=agent", r.tokens.Auditor, nil, &p)
 		for _, e := range p.Items {
