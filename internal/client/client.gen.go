@@ -804,6 +804,27 @@ func (e DecisionResponseStatus) Valid() bool {
 	}
 }
 
+// Defines values for DiscoveryState.
+const (
+	DiscoveryStateClaimed  DiscoveryState = "claimed"
+	DiscoveryStateOpen     DiscoveryState = "open"
+	DiscoveryStateRejected DiscoveryState = "rejected"
+)
+
+// Valid indicates whether the value is a known member of the DiscoveryState enum.
+func (e DiscoveryState) Valid() bool {
+	switch e {
+	case DiscoveryStateClaimed:
+		return true
+	case DiscoveryStateOpen:
+		return true
+	case DiscoveryStateRejected:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for EvaluationInputDecision.
 const (
 	EvaluationInputDecisionApply         EvaluationInputDecision = "apply"
@@ -1961,19 +1982,19 @@ func (e VendorPatchStatus) Valid() bool {
 
 // Defines values for ListAssetsParamsAdapter.
 const (
-	Agent     ListAssetsParamsAdapter = "agent"
-	Simulator ListAssetsParamsAdapter = "simulator"
-	Ssh       ListAssetsParamsAdapter = "ssh"
+	ListAssetsParamsAdapterAgent     ListAssetsParamsAdapter = "agent"
+	ListAssetsParamsAdapterSimulator ListAssetsParamsAdapter = "simulator"
+	ListAssetsParamsAdapterSsh       ListAssetsParamsAdapter = "ssh"
 )
 
 // Valid indicates whether the value is a known member of the ListAssetsParamsAdapter enum.
 func (e ListAssetsParamsAdapter) Valid() bool {
 	switch e {
-	case Agent:
+	case ListAssetsParamsAdapterAgent:
 		return true
-	case Simulator:
+	case ListAssetsParamsAdapterSimulator:
 		return true
-	case Ssh:
+	case ListAssetsParamsAdapterSsh:
 		return true
 	default:
 		return false
@@ -2307,6 +2328,48 @@ func (e ListDecisionsParamsState) Valid() bool {
 	case ListDecisionsParamsStateRejected:
 		return true
 	case ListDecisionsParamsStateSuperseded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListDiscoveriesParamsState.
+const (
+	ListDiscoveriesParamsStateClaimed  ListDiscoveriesParamsState = "claimed"
+	ListDiscoveriesParamsStateOpen     ListDiscoveriesParamsState = "open"
+	ListDiscoveriesParamsStateRejected ListDiscoveriesParamsState = "rejected"
+)
+
+// Valid indicates whether the value is a known member of the ListDiscoveriesParamsState enum.
+func (e ListDiscoveriesParamsState) Valid() bool {
+	switch e {
+	case ListDiscoveriesParamsStateClaimed:
+		return true
+	case ListDiscoveriesParamsStateOpen:
+		return true
+	case ListDiscoveriesParamsStateRejected:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListEndpointsParamsAdapter.
+const (
+	ListEndpointsParamsAdapterAgent     ListEndpointsParamsAdapter = "agent"
+	ListEndpointsParamsAdapterSimulator ListEndpointsParamsAdapter = "simulator"
+	ListEndpointsParamsAdapterSsh       ListEndpointsParamsAdapter = "ssh"
+)
+
+// Valid indicates whether the value is a known member of the ListEndpointsParamsAdapter enum.
+func (e ListEndpointsParamsAdapter) Valid() bool {
+	switch e {
+	case ListEndpointsParamsAdapterAgent:
+		return true
+	case ListEndpointsParamsAdapterSimulator:
+		return true
+	case ListEndpointsParamsAdapterSsh:
 		return true
 	default:
 		return false
@@ -2894,6 +2957,20 @@ type AgentCredentialPage struct {
 	Next  *string           `json:"next,omitempty"`
 }
 
+// AgentHost defines model for AgentHost.
+type AgentHost struct {
+	Addresses []string `json:"addresses"`
+	AssetId   string   `json:"asset_id"`
+	Hostname  string   `json:"hostname"`
+
+	// Known An asset of the inventory knows the host; false: it is an unknown device
+	Known      bool      `json:"known"`
+	MachineId  *string   `json:"machine_id,omitempty"`
+	Macs       []string  `json:"macs"`
+	Os         *string   `json:"os,omitempty"`
+	ReportedAt time.Time `json:"reported_at"`
+}
+
 // AgentIdentity defines model for AgentIdentity.
 type AgentIdentity struct {
 	AssetId      string `json:"asset_id"`
@@ -2903,13 +2980,15 @@ type AgentIdentity struct {
 
 // Alarm defines model for Alarm.
 type Alarm struct {
-	AssetId    *string   `json:"asset_id,omitempty"`
-	CampaignId *string   `json:"campaign_id,omitempty"`
-	Id         string    `json:"id"`
-	Kind       string    `json:"kind"`
-	Message    string    `json:"message"`
-	RaisedAt   time.Time `json:"raised_at"`
-	Severity   string    `json:"severity"`
+	AssetId    *string    `json:"asset_id,omitempty"`
+	CampaignId *string    `json:"campaign_id,omitempty"`
+	ClearedAt  *time.Time `json:"cleared_at,omitempty"`
+	ClearedBy  *string    `json:"cleared_by,omitempty"`
+	Id         string     `json:"id"`
+	Kind       string     `json:"kind"`
+	Message    string     `json:"message"`
+	RaisedAt   time.Time  `json:"raised_at"`
+	Severity   string     `json:"severity"`
 }
 
 // AlarmPage defines model for AlarmPage.
@@ -3596,6 +3675,83 @@ type DeploymentLogLinePage struct {
 	Next  *string             `json:"next,omitempty"`
 }
 
+// Discovery defines model for Discovery.
+type Discovery struct {
+	Addresses []string `json:"addresses"`
+	AlarmId   *string  `json:"alarm_id,omitempty"`
+
+	// AssetId The asset it was claimed for
+	AssetId     *string    `json:"asset_id,omitempty"`
+	DecidedAt   *time.Time `json:"decided_at,omitempty"`
+	DecidedBy   *string    `json:"decided_by,omitempty"`
+	FirstSeenAt time.Time  `json:"first_seen_at"`
+	Hostname    *string    `json:"hostname,omitempty"`
+	Id          string     `json:"id"`
+	LastSeenAt  time.Time  `json:"last_seen_at"`
+	MachineId   *string    `json:"machine_id,omitempty"`
+	Macs        []string   `json:"macs"`
+	Model       *string    `json:"model,omitempty"`
+	Os          *string    `json:"os,omitempty"`
+
+	// Realarm Rejected, but a later sighting raises a new alarm
+	Realarm bool `json:"realarm"`
+
+	// Reason Why it was rejected
+	Reason *string `json:"reason,omitempty"`
+
+	// ReportedBy The asset whose agent reported it, or who imported the scan
+	ReportedBy string `json:"reported_by"`
+
+	// Sightings How many times it was seen
+	Sightings int64 `json:"sightings"`
+
+	// Source agent (an agent reported its own host) or import (a network scan or switch table)
+	Source string         `json:"source"`
+	State  DiscoveryState `json:"state"`
+	Vendor *string        `json:"vendor,omitempty"`
+}
+
+// DiscoveryState defines model for Discovery.State.
+type DiscoveryState string
+
+// DiscoveryClaimInput defines model for DiscoveryClaimInput.
+type DiscoveryClaimInput struct {
+	// Asset The asset to create for the device, as POST /api/v1/assets takes it
+	Asset *AssetInput `json:"asset,omitempty"`
+
+	// AssetId The asset of the inventory the device is; leave out to create one with asset
+	AssetId *string `json:"asset_id,omitempty"`
+}
+
+// DiscoveryImport defines model for DiscoveryImport.
+type DiscoveryImport struct {
+	Alarms int64 `json:"alarms"`
+
+	// DiscoveryIds The discoveries the sightings made or saw again, in the order of the sightings
+	DiscoveryIds []string `json:"discovery_ids"`
+	Known        int64    `json:"known"`
+	New          int64    `json:"new"`
+
+	// Rows How many sightings the file held
+	Rows int64 `json:"rows"`
+	Seen int64 `json:"seen"`
+}
+
+// DiscoveryPage defines model for DiscoveryPage.
+type DiscoveryPage struct {
+	Items []Discovery `json:"items"`
+	Next  *string     `json:"next,omitempty"`
+}
+
+// DiscoveryRejectionInput defines model for DiscoveryRejectionInput.
+type DiscoveryRejectionInput struct {
+	// Realarm Raise a new alarm when the device is seen again; by default a rejected device is not alarmed again
+	Realarm *bool `json:"realarm,omitempty"`
+
+	// Reason Why the device is no asset of the plant (a visitor's laptop, a decommissioned device), at most 500 characters
+	Reason string `json:"reason"`
+}
+
 // EPSSScore defines model for EPSSScore.
 type EPSSScore struct {
 	Cve        string  `json:"cve"`
@@ -3617,6 +3773,31 @@ type EndpointInput struct {
 	BackupPaths *[]string `json:"backup_paths"`
 	User        *string   `json:"user,omitempty"`
 	WorkDir     *string   `json:"work_dir,omitempty"`
+}
+
+// EndpointRow defines model for EndpointRow.
+type EndpointRow struct {
+	Adapter           string    `json:"adapter"`
+	AgentCredentialId *string   `json:"agent_credential_id,omitempty"`
+	AssetId           string    `json:"asset_id"`
+	Endpoint          *Endpoint `json:"endpoint,omitempty"`
+
+	// Host What the agent last said of its host
+	Host *AgentHost `json:"host,omitempty"`
+
+	// LastContactAt When the asset's agent was last heard from
+	LastContactAt *time.Time `json:"last_contact_at,omitempty"`
+	Name          string     `json:"name"`
+
+	// Stale An agent asset whose agent was never heard from, or not for more than 5 minutes
+	Stale  bool   `json:"stale"`
+	ZoneId string `json:"zone_id"`
+}
+
+// EndpointRowPage defines model for EndpointRowPage.
+type EndpointRowPage struct {
+	Items []EndpointRow `json:"items"`
+	Next  *string       `json:"next,omitempty"`
 }
 
 // Evaluation defines model for Evaluation.
@@ -3930,6 +4111,36 @@ type Hold struct {
 
 	// Versions The installed versions of the plan's targets the hold covers
 	Versions []string `json:"versions"`
+}
+
+// HostInput defines model for HostInput.
+type HostInput struct {
+	// Addresses The host's IP addresses, loopback left out; at most 64
+	Addresses *[]string `json:"addresses,omitempty"`
+
+	// Hostname The host's name, at most 253 characters
+	Hostname string `json:"hostname"`
+
+	// MachineId The host's stable identity (/etc/machine-id on Linux), at most 128 characters
+	MachineId *string `json:"machine_id,omitempty"`
+
+	// Macs The hardware addresses of its network interfaces; at most 64
+	Macs *[]string `json:"macs,omitempty"`
+
+	// Os The operating system and its release, at most 200 characters
+	Os *string `json:"os,omitempty"`
+}
+
+// HostReceipt defines model for HostReceipt.
+type HostReceipt struct {
+	// AssetId The asset that knows the host
+	AssetId *string `json:"asset_id,omitempty"`
+
+	// DiscoveryId The discovery of the unknown host
+	DiscoveryId *string `json:"discovery_id,omitempty"`
+
+	// Known An asset of the inventory knows the host; false: it is an unknown device, an alarm was raised and a discovery awaits a person's claim or rejection
+	Known bool `json:"known"`
 }
 
 // ImportAnswer defines model for ImportAnswer.
@@ -6006,6 +6217,36 @@ type ListDecisionsParamsKind string
 // ListDecisionsParamsState defines parameters for ListDecisions.
 type ListDecisionsParamsState string
 
+// ListDiscoveriesParams defines parameters for ListDiscoveries.
+type ListDiscoveriesParams struct {
+	// Limit How many items to answer (default 100)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// After The next cursor of the previous page; left out for the first page
+	After *string `form:"after,omitempty" json:"after,omitempty"`
+
+	// State Only discoveries in this state
+	State *ListDiscoveriesParamsState `form:"state,omitempty" json:"state,omitempty"`
+}
+
+// ListDiscoveriesParamsState defines parameters for ListDiscoveries.
+type ListDiscoveriesParamsState string
+
+// ListEndpointsParams defines parameters for ListEndpoints.
+type ListEndpointsParams struct {
+	// Limit How many items to answer (default 100)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// After The next cursor of the previous page; left out for the first page
+	After *string `form:"after,omitempty" json:"after,omitempty"`
+
+	// Adapter Only assets of this adapter
+	Adapter *ListEndpointsParamsAdapter `form:"adapter,omitempty" json:"adapter,omitempty"`
+}
+
+// ListEndpointsParamsAdapter defines parameters for ListEndpoints.
+type ListEndpointsParamsAdapter string
+
 // ImportKEVJSONBody defines parameters for ImportKEV.
 type ImportKEVJSONBody = map[string]interface{}
 
@@ -6383,6 +6624,9 @@ type IngestAdvisoryJSONRequestBody = IngestAdvisoryJSONBody
 // DecideAdvisoryJSONRequestBody defines body for DecideAdvisory for application/json ContentType.
 type DecideAdvisoryJSONRequestBody = AdvisoryDecisionInput
 
+// ReportAgentHostJSONRequestBody defines body for ReportAgentHost for application/json ContentType.
+type ReportAgentHostJSONRequestBody = HostInput
+
 // ReportJobProgressJSONRequestBody defines body for ReportJobProgress for application/json ContentType.
 type ReportJobProgressJSONRequestBody = JobProgressInput
 
@@ -6436,6 +6680,12 @@ type EvaluatePatchJSONRequestBody = EvaluationInput
 
 // RejectDecisionJSONRequestBody defines body for RejectDecision for application/json ContentType.
 type RejectDecisionJSONRequestBody = RejectInput
+
+// ClaimDiscoveryJSONRequestBody defines body for ClaimDiscovery for application/json ContentType.
+type ClaimDiscoveryJSONRequestBody = DiscoveryClaimInput
+
+// RejectDiscoveryJSONRequestBody defines body for RejectDiscovery for application/json ContentType.
+type RejectDiscoveryJSONRequestBody = DiscoveryRejectionInput
 
 // FetchEPSSJSONRequestBody defines body for FetchEPSS for application/json ContentType.
 type FetchEPSSJSONRequestBody = FetchInput
@@ -6960,6 +7210,28 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/advisories/{advisoryID}/decisions (the `DecideAdvisory` operationId).
 	DecideAdvisory(ctx context.Context, advisoryID string, body DecideAdvisoryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReportAgentHostWithBody The agent says what host it runs on
+	//
+	// Sent when the agent starts. The host is matched against the inventory by its machine ID, MAC and IP addresses and host name (asset names, endpoint addresses, identities learnt before): a host of the agent's own asset teaches the asset its identities; a host no asset knows raises an alarm and a discovery to claim or reject.
+	//
+	// Roles: agent.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/agent/host (the `ReportAgentHost` operationId).
+	ReportAgentHostWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReportAgentHost The agent says what host it runs on
+	//
+	// Sent when the agent starts. The host is matched against the inventory by its machine ID, MAC and IP addresses and host name (asset names, endpoint addresses, identities learnt before): a host of the agent's own asset teaches the asset its identities; a host no asset knows raises an alarm and a discovery to claim or reject.
+	//
+	// Roles: agent.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/agent/host (the `ReportAgentHost` operationId).
+	ReportAgentHost(ctx context.Context, body ReportAgentHostJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PollAgentJob Wait for the asset's next signed job
 	//
@@ -7708,6 +7980,86 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/decisions/{decisionID}/reject (the `RejectDecision` operationId).
 	RejectDecision(ctx context.Context, decisionID string, body RejectDecisionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListDiscoveries List the devices seen on the networks that are not in the inventory, last seen first
+	//
+	// Each waits for a person to claim it for an asset or reject it (state open), or says what was decided.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/discoveries (the `ListDiscoveries` operationId).
+	ListDiscoveries(ctx context.Context, params *ListDiscoveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ImportDiscoveriesWithBody Import a network scan or a switch's address table as CSV, all or nothing
+	//
+	// The first line names the columns, any of ip,mac,hostname,vendor,model,seen_at in any order; each row needs an ip, a mac or a hostname; seen_at is RFC 3339 (default: now). Any failing row refuses the whole file with 422 naming each row (the file's line, header = row 1) and field, and nothing changes. At most 1 MiB and 5000 rows (413 beyond). A device no asset knows raises an alarm and a discovery; a device seen before has its last seen moved, never a second discovery; a rejected device raises no alarm unless it was rejected with realarm.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/discoveries/import (the `ImportDiscoveries` operationId).
+	ImportDiscoveriesWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetDiscovery One device seen on the networks that is not in the inventory
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/discoveries/{discoveryID} (the `GetDiscovery` operationId).
+	GetDiscovery(ctx context.Context, discoveryID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ClaimDiscoveryWithBody Claim an unknown device for an asset, existing or created with it
+	//
+	// The device's keys (machine ID, MACs, addresses, host name) become the asset's identities, so it is known from then on; its alarm is cleared; audited. A device claimed or rejected before is refused (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/discoveries/{discoveryID}/claim (the `ClaimDiscovery` operationId).
+	ClaimDiscoveryWithBody(ctx context.Context, discoveryID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ClaimDiscovery Claim an unknown device for an asset, existing or created with it
+	//
+	// The device's keys (machine ID, MACs, addresses, host name) become the asset's identities, so it is known from then on; its alarm is cleared; audited. A device claimed or rejected before is refused (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/discoveries/{discoveryID}/claim (the `ClaimDiscovery` operationId).
+	ClaimDiscovery(ctx context.Context, discoveryID string, body ClaimDiscoveryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RejectDiscoveryWithBody Reject an unknown device as no asset of the plant, with the reason
+	//
+	// Its alarm is cleared; a later sighting of it raises no alarm unless realarm; audited. A device claimed or rejected before is refused (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/discoveries/{discoveryID}/reject (the `RejectDiscovery` operationId).
+	RejectDiscoveryWithBody(ctx context.Context, discoveryID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RejectDiscovery Reject an unknown device as no asset of the plant, with the reason
+	//
+	// Its alarm is cleared; a later sighting of it raises no alarm unless realarm; audited. A device claimed or rejected before is refused (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/discoveries/{discoveryID}/reject (the `RejectDiscovery` operationId).
+	RejectDiscovery(ctx context.Context, discoveryID string, body RejectDiscoveryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListEndpoints Each asset's endpoint and agent, with the agent's last contact, by asset name
+	//
+	// An agent asset whose agent was never heard from, or not for more than PT5M, is stale. The host is what the agent last said of it.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/endpoints (the `ListEndpoints` operationId).
+	ListEndpoints(ctx context.Context, params *ListEndpointsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetExploitation Show the current KEV and EPSS imports with their dates and counts
 	//
@@ -8874,6 +9226,48 @@ func (c *Client) DecideAdvisoryWithBody(ctx context.Context, advisoryID string, 
 // Corresponds with POST /api/v1/advisories/{advisoryID}/decisions (the `DecideAdvisory` operationId).
 func (c *Client) DecideAdvisory(ctx context.Context, advisoryID string, body DecideAdvisoryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewDecideAdvisoryRequest(c.Server, advisoryID, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReportAgentHostWithBody The agent says what host it runs on
+//
+// Sent when the agent starts. The host is matched against the inventory by its machine ID, MAC and IP addresses and host name (asset names, endpoint addresses, identities learnt before): a host of the agent's own asset teaches the asset its identities; a host no asset knows raises an alarm and a discovery to claim or reject.
+//
+// Roles: agent.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/agent/host (the `ReportAgentHost` operationId).
+func (c *Client) ReportAgentHostWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReportAgentHostRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReportAgentHost The agent says what host it runs on
+//
+// Sent when the agent starts. The host is matched against the inventory by its machine ID, MAC and IP addresses and host name (asset names, endpoint addresses, identities learnt before): a host of the agent's own asset teaches the asset its identities; a host no asset knows raises an alarm and a discovery to claim or reject.
+//
+// Roles: agent.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/agent/host (the `ReportAgentHost` operationId).
+func (c *Client) ReportAgentHost(ctx context.Context, body ReportAgentHostJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReportAgentHostRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -10382,6 +10776,166 @@ func (c *Client) RejectDecisionWithBody(ctx context.Context, decisionID string, 
 // Corresponds with POST /api/v1/decisions/{decisionID}/reject (the `RejectDecision` operationId).
 func (c *Client) RejectDecision(ctx context.Context, decisionID string, body RejectDecisionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRejectDecisionRequest(c.Server, decisionID, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListDiscoveries List the devices seen on the networks that are not in the inventory, last seen first
+//
+// Each waits for a person to claim it for an asset or reject it (state open), or says what was decided.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/discoveries (the `ListDiscoveries` operationId).
+func (c *Client) ListDiscoveries(ctx context.Context, params *ListDiscoveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListDiscoveriesRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ImportDiscoveriesWithBody Import a network scan or a switch's address table as CSV, all or nothing
+//
+// The first line names the columns, any of ip,mac,hostname,vendor,model,seen_at in any order; each row needs an ip, a mac or a hostname; seen_at is RFC 3339 (default: now). Any failing row refuses the whole file with 422 naming each row (the file's line, header = row 1) and field, and nothing changes. At most 1 MiB and 5000 rows (413 beyond). A device no asset knows raises an alarm and a discovery; a device seen before has its last seen moved, never a second discovery; a rejected device raises no alarm unless it was rejected with realarm.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/discoveries/import (the `ImportDiscoveries` operationId).
+func (c *Client) ImportDiscoveriesWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewImportDiscoveriesRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetDiscovery One device seen on the networks that is not in the inventory
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/discoveries/{discoveryID} (the `GetDiscovery` operationId).
+func (c *Client) GetDiscovery(ctx context.Context, discoveryID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetDiscoveryRequest(c.Server, discoveryID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ClaimDiscoveryWithBody Claim an unknown device for an asset, existing or created with it
+//
+// The device's keys (machine ID, MACs, addresses, host name) become the asset's identities, so it is known from then on; its alarm is cleared; audited. A device claimed or rejected before is refused (409).
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/discoveries/{discoveryID}/claim (the `ClaimDiscovery` operationId).
+func (c *Client) ClaimDiscoveryWithBody(ctx context.Context, discoveryID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewClaimDiscoveryRequestWithBody(c.Server, discoveryID, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ClaimDiscovery Claim an unknown device for an asset, existing or created with it
+//
+// The device's keys (machine ID, MACs, addresses, host name) become the asset's identities, so it is known from then on; its alarm is cleared; audited. A device claimed or rejected before is refused (409).
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/discoveries/{discoveryID}/claim (the `ClaimDiscovery` operationId).
+func (c *Client) ClaimDiscovery(ctx context.Context, discoveryID string, body ClaimDiscoveryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewClaimDiscoveryRequest(c.Server, discoveryID, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RejectDiscoveryWithBody Reject an unknown device as no asset of the plant, with the reason
+//
+// Its alarm is cleared; a later sighting of it raises no alarm unless realarm; audited. A device claimed or rejected before is refused (409).
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/discoveries/{discoveryID}/reject (the `RejectDiscovery` operationId).
+func (c *Client) RejectDiscoveryWithBody(ctx context.Context, discoveryID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRejectDiscoveryRequestWithBody(c.Server, discoveryID, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RejectDiscovery Reject an unknown device as no asset of the plant, with the reason
+//
+// Its alarm is cleared; a later sighting of it raises no alarm unless realarm; audited. A device claimed or rejected before is refused (409).
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/discoveries/{discoveryID}/reject (the `RejectDiscovery` operationId).
+func (c *Client) RejectDiscovery(ctx context.Context, discoveryID string, body RejectDiscoveryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRejectDiscoveryRequest(c.Server, discoveryID, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListEndpoints Each asset's endpoint and agent, with the agent's last contact, by asset name
+//
+// An agent asset whose agent was never heard from, or not for more than PT5M, is stale. The host is what the agent last said of it.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/endpoints (the `ListEndpoints` operationId).
+func (c *Client) ListEndpoints(ctx context.Context, params *ListEndpointsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListEndpointsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -12716,6 +13270,46 @@ func NewDecideAdvisoryRequestWithBody(server string, advisoryID string, contentT
 	}
 
 	operationPath := fmt.Sprintf("/api/v1/advisories/%s/decisions", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewReportAgentHostRequest calls the generic ReportAgentHost builder with application/json body
+func NewReportAgentHostRequest(server string, body ReportAgentHostJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewReportAgentHostRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewReportAgentHostRequestWithBody constructs an http.Request for the ReportAgentHost method, with any body, and a specified content type
+func NewReportAgentHostRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/agent/host")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -16044,6 +16638,319 @@ func NewRejectDecisionRequestWithBody(server string, decisionID string, contentT
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListDiscoveriesRequest constructs an http.Request for the ListDiscoveries method
+func NewListDiscoveriesRequest(server string, params *ListDiscoveriesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/discoveries")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.State != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "state", *params.State, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewImportDiscoveriesRequestWithBody constructs an http.Request for the ImportDiscoveries method, with any body, and a specified content type
+func NewImportDiscoveriesRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/discoveries/import")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetDiscoveryRequest constructs an http.Request for the GetDiscovery method
+func NewGetDiscoveryRequest(server string, discoveryID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "discoveryID", discoveryID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/discoveries/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewClaimDiscoveryRequest calls the generic ClaimDiscovery builder with application/json body
+func NewClaimDiscoveryRequest(server string, discoveryID string, body ClaimDiscoveryJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewClaimDiscoveryRequestWithBody(server, discoveryID, "application/json", bodyReader)
+}
+
+// NewClaimDiscoveryRequestWithBody constructs an http.Request for the ClaimDiscovery method, with any body, and a specified content type
+func NewClaimDiscoveryRequestWithBody(server string, discoveryID string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "discoveryID", discoveryID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/discoveries/%s/claim", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRejectDiscoveryRequest calls the generic RejectDiscovery builder with application/json body
+func NewRejectDiscoveryRequest(server string, discoveryID string, body RejectDiscoveryJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRejectDiscoveryRequestWithBody(server, discoveryID, "application/json", bodyReader)
+}
+
+// NewRejectDiscoveryRequestWithBody constructs an http.Request for the RejectDiscovery method, with any body, and a specified content type
+func NewRejectDiscoveryRequestWithBody(server string, discoveryID string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "discoveryID", discoveryID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/discoveries/%s/reject", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListEndpointsRequest constructs an http.Request for the ListEndpoints method
+func NewListEndpointsRequest(server string, params *ListEndpointsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/endpoints")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Adapter != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "adapter", *params.Adapter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -20147,6 +21054,28 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/advisories/{advisoryID}/decisions (the `DecideAdvisory` operationId).
 	DecideAdvisoryWithResponse(ctx context.Context, advisoryID string, body DecideAdvisoryJSONRequestBody, reqEditors ...RequestEditorFn) (*DecideAdvisoryResponse, error)
 
+	// ReportAgentHostWithBodyWithResponse The agent says what host it runs on
+	//
+	// Sent when the agent starts. The host is matched against the inventory by its machine ID, MAC and IP addresses and host name (asset names, endpoint addresses, identities learnt before): a host of the agent's own asset teaches the asset its identities; a host no asset knows raises an alarm and a discovery to claim or reject.
+	//
+	// Roles: agent.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/agent/host (the `ReportAgentHost` operationId).
+	ReportAgentHostWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReportAgentHostResponse, error)
+
+	// ReportAgentHostWithResponse The agent says what host it runs on
+	//
+	// Sent when the agent starts. The host is matched against the inventory by its machine ID, MAC and IP addresses and host name (asset names, endpoint addresses, identities learnt before): a host of the agent's own asset teaches the asset its identities; a host no asset knows raises an alarm and a discovery to claim or reject.
+	//
+	// Roles: agent.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/agent/host (the `ReportAgentHost` operationId).
+	ReportAgentHostWithResponse(ctx context.Context, body ReportAgentHostJSONRequestBody, reqEditors ...RequestEditorFn) (*ReportAgentHostResponse, error)
+
 	// PollAgentJobWithResponse Wait for the asset's next signed job
 	//
 	// A long poll: answers as soon as a job is there, or 204 when none arrived within wait. The job starts when it is handed out; the agent reports progress while it works and its result at the end.
@@ -20970,6 +21899,92 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/decisions/{decisionID}/reject (the `RejectDecision` operationId).
 	RejectDecisionWithResponse(ctx context.Context, decisionID string, body RejectDecisionJSONRequestBody, reqEditors ...RequestEditorFn) (*RejectDecisionResponse, error)
+
+	// ListDiscoveriesWithResponse List the devices seen on the networks that are not in the inventory, last seen first
+	//
+	// Each waits for a person to claim it for an asset or reject it (state open), or says what was decided.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/discoveries (the `ListDiscoveries` operationId).
+	ListDiscoveriesWithResponse(ctx context.Context, params *ListDiscoveriesParams, reqEditors ...RequestEditorFn) (*ListDiscoveriesResponse, error)
+
+	// ImportDiscoveriesWithBodyWithResponse Import a network scan or a switch's address table as CSV, all or nothing
+	//
+	// The first line names the columns, any of ip,mac,hostname,vendor,model,seen_at in any order; each row needs an ip, a mac or a hostname; seen_at is RFC 3339 (default: now). Any failing row refuses the whole file with 422 naming each row (the file's line, header = row 1) and field, and nothing changes. At most 1 MiB and 5000 rows (413 beyond). A device no asset knows raises an alarm and a discovery; a device seen before has its last seen moved, never a second discovery; a rejected device raises no alarm unless it was rejected with realarm.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/discoveries/import (the `ImportDiscoveries` operationId).
+	ImportDiscoveriesWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportDiscoveriesResponse, error)
+
+	// GetDiscoveryWithResponse One device seen on the networks that is not in the inventory
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/discoveries/{discoveryID} (the `GetDiscovery` operationId).
+	GetDiscoveryWithResponse(ctx context.Context, discoveryID string, reqEditors ...RequestEditorFn) (*GetDiscoveryResponse, error)
+
+	// ClaimDiscoveryWithBodyWithResponse Claim an unknown device for an asset, existing or created with it
+	//
+	// The device's keys (machine ID, MACs, addresses, host name) become the asset's identities, so it is known from then on; its alarm is cleared; audited. A device claimed or rejected before is refused (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/discoveries/{discoveryID}/claim (the `ClaimDiscovery` operationId).
+	ClaimDiscoveryWithBodyWithResponse(ctx context.Context, discoveryID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ClaimDiscoveryResponse, error)
+
+	// ClaimDiscoveryWithResponse Claim an unknown device for an asset, existing or created with it
+	//
+	// The device's keys (machine ID, MACs, addresses, host name) become the asset's identities, so it is known from then on; its alarm is cleared; audited. A device claimed or rejected before is refused (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/discoveries/{discoveryID}/claim (the `ClaimDiscovery` operationId).
+	ClaimDiscoveryWithResponse(ctx context.Context, discoveryID string, body ClaimDiscoveryJSONRequestBody, reqEditors ...RequestEditorFn) (*ClaimDiscoveryResponse, error)
+
+	// RejectDiscoveryWithBodyWithResponse Reject an unknown device as no asset of the plant, with the reason
+	//
+	// Its alarm is cleared; a later sighting of it raises no alarm unless realarm; audited. A device claimed or rejected before is refused (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/discoveries/{discoveryID}/reject (the `RejectDiscovery` operationId).
+	RejectDiscoveryWithBodyWithResponse(ctx context.Context, discoveryID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RejectDiscoveryResponse, error)
+
+	// RejectDiscoveryWithResponse Reject an unknown device as no asset of the plant, with the reason
+	//
+	// Its alarm is cleared; a later sighting of it raises no alarm unless realarm; audited. A device claimed or rejected before is refused (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/discoveries/{discoveryID}/reject (the `RejectDiscovery` operationId).
+	RejectDiscoveryWithResponse(ctx context.Context, discoveryID string, body RejectDiscoveryJSONRequestBody, reqEditors ...RequestEditorFn) (*RejectDiscoveryResponse, error)
+
+	// ListEndpointsWithResponse Each asset's endpoint and agent, with the agent's last contact, by asset name
+	//
+	// An agent asset whose agent was never heard from, or not for more than PT5M, is stale. The host is what the agent last said of it.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/endpoints (the `ListEndpoints` operationId).
+	ListEndpointsWithResponse(ctx context.Context, params *ListEndpointsParams, reqEditors ...RequestEditorFn) (*ListEndpointsResponse, error)
 
 	// GetExploitationWithResponse Show the current KEV and EPSS imports with their dates and counts
 	//
@@ -22533,6 +23548,103 @@ func (r DecideAdvisoryResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r DecideAdvisoryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ReportAgentHostResponse401Headers the declared response headers of an HTTP 401 response for ReportAgentHost
+type ReportAgentHostResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ReportAgentHostResponse4XXHeaders the declared response headers of an HTTP 4XX response for ReportAgentHost
+type ReportAgentHostResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ReportAgentHostResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *HostReceipt
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ReportAgentHostResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ReportAgentHostResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ReportAgentHostResponse) GetJSON200() *HostReceipt {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ReportAgentHostResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ReportAgentHostResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ReportAgentHostResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ReportAgentHostResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ReportAgentHostResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ReportAgentHostResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ReportAgentHostResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReportAgentHostResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReportAgentHostResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReportAgentHostResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -28005,6 +29117,581 @@ func (r RejectDecisionResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RejectDecisionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListDiscoveriesResponse401Headers the declared response headers of an HTTP 401 response for ListDiscoveries
+type ListDiscoveriesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListDiscoveriesResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListDiscoveries
+type ListDiscoveriesResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ListDiscoveriesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DiscoveryPage
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListDiscoveriesResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ListDiscoveriesResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListDiscoveriesResponse) GetJSON200() *DiscoveryPage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListDiscoveriesResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListDiscoveriesResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListDiscoveriesResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ListDiscoveriesResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ListDiscoveriesResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ListDiscoveriesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListDiscoveriesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListDiscoveriesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListDiscoveriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ImportDiscoveriesResponse401Headers the declared response headers of an HTTP 401 response for ImportDiscoveries
+type ImportDiscoveriesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ImportDiscoveriesResponse4XXHeaders the declared response headers of an HTTP 4XX response for ImportDiscoveries
+type ImportDiscoveriesResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ImportDiscoveriesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DiscoveryImport
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ImportDiscoveriesResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ImportDiscoveriesResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ImportDiscoveriesResponse) GetJSON200() *DiscoveryImport {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ImportDiscoveriesResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ImportDiscoveriesResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ImportDiscoveriesResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ImportDiscoveriesResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ImportDiscoveriesResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ImportDiscoveriesResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ImportDiscoveriesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ImportDiscoveriesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ImportDiscoveriesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ImportDiscoveriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetDiscoveryResponse401Headers the declared response headers of an HTTP 401 response for GetDiscovery
+type GetDiscoveryResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetDiscoveryResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetDiscovery
+type GetDiscoveryResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type GetDiscoveryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Discovery
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetDiscoveryResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *GetDiscoveryResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetDiscoveryResponse) GetJSON200() *Discovery {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetDiscoveryResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetDiscoveryResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetDiscoveryResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r GetDiscoveryResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r GetDiscoveryResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r GetDiscoveryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetDiscoveryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetDiscoveryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetDiscoveryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ClaimDiscoveryResponse401Headers the declared response headers of an HTTP 401 response for ClaimDiscovery
+type ClaimDiscoveryResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ClaimDiscoveryResponse4XXHeaders the declared response headers of an HTTP 4XX response for ClaimDiscovery
+type ClaimDiscoveryResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ClaimDiscoveryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Discovery
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ClaimDiscoveryResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ClaimDiscoveryResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ClaimDiscoveryResponse) GetJSON200() *Discovery {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ClaimDiscoveryResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ClaimDiscoveryResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ClaimDiscoveryResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ClaimDiscoveryResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ClaimDiscoveryResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ClaimDiscoveryResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ClaimDiscoveryResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ClaimDiscoveryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ClaimDiscoveryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ClaimDiscoveryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ClaimDiscoveryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RejectDiscoveryResponse401Headers the declared response headers of an HTTP 401 response for RejectDiscovery
+type RejectDiscoveryResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// RejectDiscoveryResponse4XXHeaders the declared response headers of an HTTP 4XX response for RejectDiscovery
+type RejectDiscoveryResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type RejectDiscoveryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Discovery
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RejectDiscoveryResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *RejectDiscoveryResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RejectDiscoveryResponse) GetJSON200() *Discovery {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RejectDiscoveryResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RejectDiscoveryResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RejectDiscoveryResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r RejectDiscoveryResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RejectDiscoveryResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r RejectDiscoveryResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r RejectDiscoveryResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r RejectDiscoveryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RejectDiscoveryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RejectDiscoveryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RejectDiscoveryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListEndpointsResponse401Headers the declared response headers of an HTTP 401 response for ListEndpoints
+type ListEndpointsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListEndpointsResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListEndpoints
+type ListEndpointsResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ListEndpointsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *EndpointRowPage
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListEndpointsResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ListEndpointsResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListEndpointsResponse) GetJSON200() *EndpointRowPage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListEndpointsResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListEndpointsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListEndpointsResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ListEndpointsResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ListEndpointsResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ListEndpointsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListEndpointsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListEndpointsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListEndpointsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -35768,6 +37455,40 @@ func (c *ClientWithResponses) DecideAdvisoryWithResponse(ctx context.Context, ad
 	return ParseDecideAdvisoryResponse(rsp)
 }
 
+// ReportAgentHostWithBodyWithResponse The agent says what host it runs on
+//
+// Sent when the agent starts. The host is matched against the inventory by its machine ID, MAC and IP addresses and host name (asset names, endpoint addresses, identities learnt before): a host of the agent's own asset teaches the asset its identities; a host no asset knows raises an alarm and a discovery to claim or reject.
+//
+// Roles: agent.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/agent/host (the `ReportAgentHost` operationId).
+func (c *ClientWithResponses) ReportAgentHostWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReportAgentHostResponse, error) {
+	rsp, err := c.ReportAgentHostWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReportAgentHostResponse(rsp)
+}
+
+// ReportAgentHostWithResponse The agent says what host it runs on
+//
+// Sent when the agent starts. The host is matched against the inventory by its machine ID, MAC and IP addresses and host name (asset names, endpoint addresses, identities learnt before): a host of the agent's own asset teaches the asset its identities; a host no asset knows raises an alarm and a discovery to claim or reject.
+//
+// Roles: agent.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/agent/host (the `ReportAgentHost` operationId).
+func (c *ClientWithResponses) ReportAgentHostWithResponse(ctx context.Context, body ReportAgentHostJSONRequestBody, reqEditors ...RequestEditorFn) (*ReportAgentHostResponse, error) {
+	rsp, err := c.ReportAgentHost(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReportAgentHostResponse(rsp)
+}
+
 // PollAgentJobWithResponse Wait for the asset's next signed job
 //
 // A long poll: answers as soon as a job is there, or 204 when none arrived within wait. The job starts when it is handed out; the agent reports progress while it works and its result at the end.
@@ -37046,6 +38767,140 @@ func (c *ClientWithResponses) RejectDecisionWithResponse(ctx context.Context, de
 		return nil, err
 	}
 	return ParseRejectDecisionResponse(rsp)
+}
+
+// ListDiscoveriesWithResponse List the devices seen on the networks that are not in the inventory, last seen first
+//
+// Each waits for a person to claim it for an asset or reject it (state open), or says what was decided.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/discoveries (the `ListDiscoveries` operationId).
+func (c *ClientWithResponses) ListDiscoveriesWithResponse(ctx context.Context, params *ListDiscoveriesParams, reqEditors ...RequestEditorFn) (*ListDiscoveriesResponse, error) {
+	rsp, err := c.ListDiscoveries(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListDiscoveriesResponse(rsp)
+}
+
+// ImportDiscoveriesWithBodyWithResponse Import a network scan or a switch's address table as CSV, all or nothing
+//
+// The first line names the columns, any of ip,mac,hostname,vendor,model,seen_at in any order; each row needs an ip, a mac or a hostname; seen_at is RFC 3339 (default: now). Any failing row refuses the whole file with 422 naming each row (the file's line, header = row 1) and field, and nothing changes. At most 1 MiB and 5000 rows (413 beyond). A device no asset knows raises an alarm and a discovery; a device seen before has its last seen moved, never a second discovery; a rejected device raises no alarm unless it was rejected with realarm.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/discoveries/import (the `ImportDiscoveries` operationId).
+func (c *ClientWithResponses) ImportDiscoveriesWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportDiscoveriesResponse, error) {
+	rsp, err := c.ImportDiscoveriesWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseImportDiscoveriesResponse(rsp)
+}
+
+// GetDiscoveryWithResponse One device seen on the networks that is not in the inventory
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/discoveries/{discoveryID} (the `GetDiscovery` operationId).
+func (c *ClientWithResponses) GetDiscoveryWithResponse(ctx context.Context, discoveryID string, reqEditors ...RequestEditorFn) (*GetDiscoveryResponse, error) {
+	rsp, err := c.GetDiscovery(ctx, discoveryID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetDiscoveryResponse(rsp)
+}
+
+// ClaimDiscoveryWithBodyWithResponse Claim an unknown device for an asset, existing or created with it
+//
+// The device's keys (machine ID, MACs, addresses, host name) become the asset's identities, so it is known from then on; its alarm is cleared; audited. A device claimed or rejected before is refused (409).
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/discoveries/{discoveryID}/claim (the `ClaimDiscovery` operationId).
+func (c *ClientWithResponses) ClaimDiscoveryWithBodyWithResponse(ctx context.Context, discoveryID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ClaimDiscoveryResponse, error) {
+	rsp, err := c.ClaimDiscoveryWithBody(ctx, discoveryID, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseClaimDiscoveryResponse(rsp)
+}
+
+// ClaimDiscoveryWithResponse Claim an unknown device for an asset, existing or created with it
+//
+// The device's keys (machine ID, MACs, addresses, host name) become the asset's identities, so it is known from then on; its alarm is cleared; audited. A device claimed or rejected before is refused (409).
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/discoveries/{discoveryID}/claim (the `ClaimDiscovery` operationId).
+func (c *ClientWithResponses) ClaimDiscoveryWithResponse(ctx context.Context, discoveryID string, body ClaimDiscoveryJSONRequestBody, reqEditors ...RequestEditorFn) (*ClaimDiscoveryResponse, error) {
+	rsp, err := c.ClaimDiscovery(ctx, discoveryID, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseClaimDiscoveryResponse(rsp)
+}
+
+// RejectDiscoveryWithBodyWithResponse Reject an unknown device as no asset of the plant, with the reason
+//
+// Its alarm is cleared; a later sighting of it raises no alarm unless realarm; audited. A device claimed or rejected before is refused (409).
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/discoveries/{discoveryID}/reject (the `RejectDiscovery` operationId).
+func (c *ClientWithResponses) RejectDiscoveryWithBodyWithResponse(ctx context.Context, discoveryID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RejectDiscoveryResponse, error) {
+	rsp, err := c.RejectDiscoveryWithBody(ctx, discoveryID, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRejectDiscoveryResponse(rsp)
+}
+
+// RejectDiscoveryWithResponse Reject an unknown device as no asset of the plant, with the reason
+//
+// Its alarm is cleared; a later sighting of it raises no alarm unless realarm; audited. A device claimed or rejected before is refused (409).
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/discoveries/{discoveryID}/reject (the `RejectDiscovery` operationId).
+func (c *ClientWithResponses) RejectDiscoveryWithResponse(ctx context.Context, discoveryID string, body RejectDiscoveryJSONRequestBody, reqEditors ...RequestEditorFn) (*RejectDiscoveryResponse, error) {
+	rsp, err := c.RejectDiscovery(ctx, discoveryID, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRejectDiscoveryResponse(rsp)
+}
+
+// ListEndpointsWithResponse Each asset's endpoint and agent, with the agent's last contact, by asset name
+//
+// An agent asset whose agent was never heard from, or not for more than PT5M, is stale. The host is what the agent last said of it.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/endpoints (the `ListEndpoints` operationId).
+func (c *ClientWithResponses) ListEndpointsWithResponse(ctx context.Context, params *ListEndpointsParams, reqEditors ...RequestEditorFn) (*ListEndpointsResponse, error) {
+	rsp, err := c.ListEndpoints(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListEndpointsResponse(rsp)
 }
 
 // GetExploitationWithResponse Show the current KEV and EPSS imports with their dates and counts
@@ -39235,6 +41090,97 @@ func ParseDecideAdvisoryResponse(rsp *http.Response) (*DecideAdvisoryResponse, e
 		response.Headers401 = &headers
 	case rsp.StatusCode/100 == 4:
 		var headers DecideAdvisoryResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseReportAgentHostResponse parses an HTTP response from a ReportAgentHostWithResponse call
+func ParseReportAgentHostResponse(rsp *http.Response) (*ReportAgentHostResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReportAgentHostResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest HostReceipt
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ReportAgentHostResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ReportAgentHostResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -44410,6 +46356,545 @@ func ParseRejectDecisionResponse(rsp *http.Response) (*RejectDecisionResponse, e
 		response.Headers401 = &headers
 	case rsp.StatusCode/100 == 4:
 		var headers RejectDecisionResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListDiscoveriesResponse parses an HTTP response from a ListDiscoveriesWithResponse call
+func ParseListDiscoveriesResponse(rsp *http.Response) (*ListDiscoveriesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListDiscoveriesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DiscoveryPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListDiscoveriesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ListDiscoveriesResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseImportDiscoveriesResponse parses an HTTP response from a ImportDiscoveriesWithResponse call
+func ParseImportDiscoveriesResponse(rsp *http.Response) (*ImportDiscoveriesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ImportDiscoveriesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DiscoveryImport
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ImportDiscoveriesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ImportDiscoveriesResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetDiscoveryResponse parses an HTTP response from a GetDiscoveryWithResponse call
+func ParseGetDiscoveryResponse(rsp *http.Response) (*GetDiscoveryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetDiscoveryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Discovery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetDiscoveryResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers GetDiscoveryResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseClaimDiscoveryResponse parses an HTTP response from a ClaimDiscoveryWithResponse call
+func ParseClaimDiscoveryResponse(rsp *http.Response) (*ClaimDiscoveryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ClaimDiscoveryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Discovery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ClaimDiscoveryResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ClaimDiscoveryResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRejectDiscoveryResponse parses an HTTP response from a RejectDiscoveryWithResponse call
+func ParseRejectDiscoveryResponse(rsp *http.Response) (*RejectDiscoveryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RejectDiscoveryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Discovery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RejectDiscoveryResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers RejectDiscoveryResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListEndpointsResponse parses an HTTP response from a ListEndpointsWithResponse call
+func ParseListEndpointsResponse(rsp *http.Response) (*ListEndpointsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListEndpointsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest EndpointRowPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListEndpointsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ListEndpointsResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
