@@ -153,6 +153,7 @@ func (s *server) allOperations() []operation {
 		s.programOperations(),
 		s.scorecardOperations(),
 		s.drillOperations(),
+		s.discoveryOperations(),
 	} {
 		ops = append(ops, group...)
 	}

@@ -74,7 +74,9 @@ type Config struct {
 	// Device returns the device for a job's endpoint (default: hostops.Host over hostops.Local
 	// in StateDir).
 	Device func(adapters.Endpoint) Device
-	Log    *slog.Logger
+	// Host reads what the agent reports of its host when it starts (default LocalHost).
+	Host func() (jobs.Host, error)
+	Log  *slog.Logger
 }
 
 // Agent is a configured pull agent.
@@ -123,6 +125,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.Host == nil {
+		cfg.Host = LocalHost
 	}
 	if cfg.Device == nil {
 		dir, timeout := cfg.StateDir, cfg.StepTimeout
@@ -233,6 +238,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.checkIdentity(ctx); err != nil {
 		return err
 	}
+	a.reportHost(ctx)
 	a.cfg.Log.Info("otpatch agent polling", "server", a.cfg.Server, "asset_id", a.cfg.AssetID, "state_dir", a.cfg.StateDir)
 	// Changes a restart cut short are settled, then results journaled before a restart and not
 	// yet accepted are reported, before any new job.

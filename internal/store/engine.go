@@ -122,6 +122,9 @@ type Alarm struct {
 	AssetID    string    `json:"asset_id,omitempty"`
 	Message    string    `json:"message"`
 	RaisedAt   time.Time `json:"raised_at"`
+	// ClearedAt and ClearedBy say who settled the alarm and when (an unknown device rejected).
+	ClearedAt *time.Time `json:"cleared_at,omitempty"`
+	ClearedBy string     `json:"cleared_by,omitempty"`
 }
 
 // RaiseAlarm records an alarm with its audit event, once per ID.

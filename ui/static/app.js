@@ -20,6 +20,8 @@ import * as people from "./pages/people.js";
 import * as vendors from "./pages/vendors.js";
 import * as account from "./pages/account.js";
 import * as signin from "./pages/signin.js";
+import * as endpoints from "./pages/endpoints.js";
+import * as logs from "./pages/logs.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -39,6 +41,8 @@ const pages = [
   { pattern: /^\/feeds\/([\w-]+)$/, page: feeds.renderFeed, group: "staff" },
   { pattern: /^\/inventory$/, page: inventory.render, nav: "Inventory", href: "#/inventory", group: "staff" },
   { pattern: /^\/sites\/([\w-]+)$/, page: sites.renderSite, group: "staff" },
+  { pattern: /^\/endpoints$/, page: endpoints.render, nav: "Endpoints", href: "#/endpoints", group: "staff" },
+  { pattern: /^\/logs$/, page: logs.render, nav: "Logs", href: "#/logs", group: "staff" },
   { pattern: /^\/windows$/, page: windows.render, nav: "Windows", href: "#/windows", group: "staff" },
   { pattern: /^\/drills$/, page: drills.renderList, nav: "Drills", href: "#/drills", group: "staff" },
   { pattern: /^\/drills\/([\w-]+)$/, page: drills.renderDrill, group: "staff" },

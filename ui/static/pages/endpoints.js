@@ -1,0 +1,73 @@
+// Endpoints and agents: how each asset is reached, its pull agent with its last contact (a
+// silent agent marked stale) and what host the agent says it runs on; and the unknown devices
+// agents and imported network scans saw, each waiting for an engineer to claim or reject it.
+import { api, apiAll, h, fill, table, utc, can, errorBox, announce, wordBadge } from "../lib.js";
+
+const stateTone = { open: "warn", claimed: "ok", rejected: "wait" };
+
+function reach(e) {
+  if (!e.endpoint) return e.adapter === "simulator" ? "simulated" : "— (no endpoint set)";
+  return e.endpoint.address ? e.endpoint.address + (e.endpoint.user ? " as " + e.endpoint.user : "") : "agent dials out";
+}
+
+export async function render(view) {
+  view.append(h("h1", {}, "Endpoints & agents"),
+    h("p", { class: "hint" }, "How each asset is reached. A pull agent that has not asked for work for 5 minutes, or never, is stale."));
+  const endpoints = h("div", {});
+  const devices = h("div", {});
+  view.append(endpoints, h("h2", { id: "unknown-title" }, "Unknown devices"),
+    h("p", { class: "hint" }, "Devices agents and imported network scans saw that no asset of the inventory knows. Claim one for an asset, or reject it with the reason; either clears its alarm."),
+    devices);
+  const drawEndpoints = async () => {
+    const rows = await apiAll("/api/v1/endpoints");
+    fill(endpoints, table("Endpoints and agents", ["Asset", "Adapter", "Endpoint", "Agent", "Last contact", "Host"],
+      rows.map((e) => h("tr", { dataset: { asset: e.asset_id } },
+        h("td", { class: "name" }, e.name), h("td", {}, e.adapter), h("td", {}, reach(e)),
+        h("td", {}, e.agent_credential_id ? e.agent_credential_id : e.adapter === "agent" ? "no credential" : "—"),
+        h("td", { class: "contact" }, e.last_contact_at ? utc(e.last_contact_at) : "never",
+          e.stale ? [" ", wordBadge("warn", "stale", { class: "stale" })] : null),
+        h("td", {}, e.host ? [e.host.hostname, e.host.os ? " · " + e.host.os : "", e.host.known ? null : [" ", wordBadge("bad", "unknown host")]] : "—"))),
+    { id: "endpoint-list", empty: "No asset yet." }));
+  };
+  const drawDevices = async () => {
+    const [ds, assets] = await Promise.all([apiAll("/api/v1/discoveries"), can("engineers") ? apiAll("/api/v1/assets") : []]);
+    fill(devices, table("Unknown devices", ["Device", "Addresses", "MAC", "Seen", "Source", "State", ""],
+      ds.map((d) => h("tr", { dataset: { discovery: d.id } },
+        h("td", { class: "name" }, d.hostname || "—", d.vendor || d.model ? h("div", { class: "hint" }, [d.vendor, d.model].filter(Boolean).join(" ")) : null),
+        h("td", {}, d.addresses.join(", ") || "—"), h("td", {}, d.macs.join(", ") || "—"),
+        h("td", {}, utc(d.last_seen_at), d.sightings > 1 ? h("div", { class: "hint" }, d.sightings + " sightings since " + utc(d.first_seen_at)) : null),
+        h("td", {}, d.source === "agent" ? "agent of " + d.reported_by : "import by " + d.reported_by),
+        h("td", {}, wordBadge(stateTone[d.state] || "wait", d.state, { class: "discovery-state" }),
+          d.state === "claimed" ? h("div", { class: "hint" }, "as " + d.asset_id) : null,
+          d.state === "rejected" ? h("div", { class: "hint" }, d.reason) : null),
+        h("td", {}, d.state === "open" && can("engineers") ? decide(d, assets, drawAll) : null))),
+    { id: "discovery-list", empty: "No unknown device was seen." }));
+  };
+  const drawAll = async () => { await Promise.all([drawEndpoints(), drawDevices()]); };
+  await drawAll();
+}
+
+// decide lets an engineer claim a device for an asset or reject it with a reason.
+function decide(d, assets, done) {
+  const asset = h("select", { "aria-label": "Asset for " + (d.hostname || d.id), class: "claim-asset" },
+    h("option", { value: "" }, "Claim for…"), ...assets.map((a) => h("option", { value: a.id }, a.name)));
+  const claim = h("button", { type: "button", class: "claim" }, "Claim");
+  const reason = h("input", { type: "text", maxlength: "500", placeholder: "why it is no asset", "aria-label": "Reason to reject " + (d.hostname || d.id), class: "reject-reason" });
+  const reject = h("button", { type: "button", class: "reject danger" }, "Reject");
+  const out = h("div", { "aria-live": "polite" });
+  const send = async (path, body, word) => {
+    out.replaceChildren();
+    claim.disabled = reject.disabled = true;
+    try {
+      await api("/api/v1/discoveries/" + encodeURIComponent(d.id) + path, { method: "POST", body });
+      announce("The device was " + word + "; its alarm is cleared.", "ok");
+      await done();
+    } catch (err) {
+      out.append(errorBox(err, { asset_id: "Asset", reason: "Reason" }));
+      claim.disabled = reject.disabled = false;
+    }
+  };
+  claim.addEventListener("click", () => send("/claim", { asset_id: asset.value }, "claimed"));
+  reject.addEventListener("click", () => send("/reject", { reason: reason.value }, "rejected"));
+  return h("div", { class: "decide" }, asset, " ", claim, " ", reason, " ", reject, out);
+}
