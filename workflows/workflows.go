@@ -88,5 +88,7 @@ func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflow(AssetDeployment)
 	r.RegisterWorkflow(PatchQualification)
 	r.RegisterWorkflow(FeedSync)
+	r.RegisterWorkflow(NotificationDispatch)
+	r.RegisterWorkflow(NotificationDelivery)
 	r.RegisterActivity(acts)
 }
