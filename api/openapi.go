@@ -133,6 +133,7 @@ var tags = []struct{ Name, Desc string }{
 	{"Agents", "Pull agents on the devices"},
 	{"Transfers", "Signed transfer bundles to and from air-gapped sites"},
 	{"Exploitation", "Known exploited vulnerabilities, EPSS scores and the priorities they give"},
+	{"Notifications", "Subscriptions, webhooks and their delivery log"},
 }
 
 // allOperations lists every operation, feature by feature.
@@ -150,6 +151,7 @@ func (s *server) allOperations() []operation {
 		s.decisionOperations(),
 		s.priorityOperations(),
 		s.qualificationOperations(),
+		s.notificationOperations(),
 	} {
 		ops = append(ops, group...)
 	}

@@ -17,6 +17,7 @@ import * as audit from "./pages/audit.js";
 import * as people from "./pages/people.js";
 import * as account from "./pages/account.js";
 import * as signin from "./pages/signin.js";
+import * as notifications from "./pages/notifications.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -41,6 +42,7 @@ const pages = [
   { pattern: /^\/qualifications$/, page: qualification.render, nav: "Qualification", href: "#/qualifications", group: "staff" },
   { pattern: /^\/audit$/, page: audit.render, nav: "Audit", href: "#/audit", group: "auditors" },
   { pattern: /^\/people$/, page: people.render, nav: "People", href: "#/people", group: "admins" },
+  { pattern: /^\/notifications$/, page: notifications.render, nav: "Notifications", href: "#/notifications", group: "staff" },
   { pattern: /^\/account$/, page: account.render, nav: "Account", href: "#/account", group: "any" },
   { pattern: /^\/account\/password$/, page: account.renderPasswordChange, group: "any" },
 ];
