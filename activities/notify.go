@@ -115,6 +115,9 @@ func (a *Activities) recipients(ctx context.Context, n notify.Notification, hook
 	}
 	seen := map[string]bool{}
 	for _, s := range subs {
+		if h, ok := n.Data["hours_before"].(float64); ok && n.Kind == notify.WindowOpening && int(h) != s.HoursBefore {
+			continue // another lead time's notification
+		}
 		addr := strings.ToLower(s.Email)
 		if seen[addr] {
 			continue

@@ -48,6 +48,10 @@ func NotificationDispatch(ctx workflow.Context, _ NotificationDispatchInput) (No
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 5},
 	})
 	var res NotificationDispatchResult
+	// What the clock made due is first recorded in the audit log, then told with the rest.
+	if err := workflow.ExecuteActivity(ctx, a.CheckClock).Get(ctx, nil); err != nil {
+		return res, err
+	}
 	for range dispatchPages {
 		var p activities.PendingNotifications
 		if err := workflow.ExecuteActivity(ctx, a.PendingNotifications, activities.PendingInput{}).Get(ctx, &p); err != nil {

@@ -16,11 +16,7 @@ const DrillOverdueAction = "drill.overdue"
 // restore drills call it when their schedule finds a drill late; call it once per drill and
 // due date (key), later calls with the same key are not told again.
 func PublishDrillOverdue(ctx context.Context, st *store.Store, drillID, key, name, scope string, daysLate int) error {
-	first, err := st.ClaimNotificationKey(ctx, "drill-overdue-"+drillID+"-"+key)
-	if err != nil || !first {
-		return err
-	}
-	_, err = st.Append(ctx, store.Event{Actor: "otpatch", Role: "system", Action: DrillOverdueAction, SubjectType: "drill", SubjectID: drillID,
+	_, err := st.AppendOnce(ctx, "drill-overdue-"+drillID+"-"+key, store.Event{Actor: "otpatch", Role: "system", Action: DrillOverdueAction, SubjectType: "drill", SubjectID: drillID,
 		Details: map[string]any{
 			"name": name, "scope": scope, "days_late": daysLate,
 			"message": fmt.Sprintf("The restore drill %s of %s is %d days overdue: run it on the test bench and record the result.", name, scope, daysLate),

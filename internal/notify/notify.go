@@ -108,7 +108,17 @@ var actionKinds = map[string]Kind{
 	"alarm.raised":               AlarmRaised,
 	DrillOverdueAction:           DrillOverdue,
 	TestAction:                   Test,
+	WindowOpeningAction:          WindowOpening,
+	NERCDueAction:                NERCDue,
+	NERCOverdueAction:            NERCOverdue,
 }
+
+// The audit actions of the notifications the clock makes due (activities.CheckClock).
+const (
+	WindowOpeningAction = "notification.window_opening"
+	NERCDueAction       = "notification.nerc_due"
+	NERCOverdueAction   = "notification.nerc_overdue"
+)
 
 // TestAction is the audit action of an administrator's request to send a webhook a test.
 const TestAction = "webhook.test_requested"
@@ -163,6 +173,17 @@ func FromEvent(ev audit.Event, baseURL string) (Notification, bool) {
 		n.Source = "webhooks/" + ev.SubjectID
 		n.Link = Link(baseURL, "/notifications")
 		n.Data["webhook_id"] = ev.SubjectID
+	case WindowOpening:
+		n.Data["window_start"], n.Data["hours_before"] = str("window_start"), details["hours_before"]
+		n.Subject = fmt.Sprintf("The window of campaign %s opens at %s", campaign, str("window_start"))
+		n.Text = fmt.Sprintf("Campaign %s (%s) is approved; its maintenance window opens at %s (UTC).", campaign, str("name"), str("window_start"))
+	case NERCDue, NERCOverdue:
+		word := map[Kind]string{NERCDue: "falls due on", NERCOverdue: "was due on"}[k]
+		n.Subject = fmt.Sprintf("NERC CIP mitigation plan %s %s %s", ev.SubjectID, word, str("due_date"))
+		n.Text = fmt.Sprintf("The mitigation plan %s of %s %s %s %s (NERC CIP-007-6 R2).", ev.SubjectID, str("subject_type"), str("subject_id"), word, str("due_date"))
+		n.Source = "mitigation-plans/" + ev.SubjectID
+		n.Link = Link(baseURL, "/compliance")
+		n.Data["due_date"] = str("due_date")
 	case DrillOverdue:
 		n.Subject = "Restore drill overdue: " + orWords(str("name"), ev.SubjectID)
 		n.Text = str("message")

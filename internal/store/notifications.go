@@ -188,3 +188,30 @@ func (s *Store) ClaimNotificationKey(ctx context.Context, key string) (bool, err
 	res := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&notificationKey{Key: key, SentAt: s.Now()})
 	return res.RowsAffected == 1, res.Error
 }
+
+// AppendOnce appends ev unless an event of the same key was appended before; it reports
+// whether it did. The key and the event are written in one transaction.
+func (s *Store) AppendOnce(ctx context.Context, key string, ev Event) (bool, error) {
+	first := false
+	err := s.Write(ctx, ev, func(tx *gorm.DB) error {
+		first = false
+		res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&notificationKey{Key: key, SentAt: s.Now()})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrUnchanged
+		}
+		first = true
+		return nil
+	})
+	return first, err
+}
+
+// CampaignsAwaitingWindow lists the approved and scheduled campaigns whose next window opens
+// before until.
+func (s *Store) CampaignsAwaitingWindow(ctx context.Context, until time.Time) ([]Campaign, error) {
+	out := []Campaign{}
+	return out, s.db.WithContext(ctx).Omit("plan").Where("status IN ? AND next_window_start IS NOT NULL AND next_window_start < ?",
+		[]string{"approved", "scheduled"}, until.UTC()).Order("next_window_start, id").Find(&out).Error
+}
