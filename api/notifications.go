@@ -35,7 +35,7 @@ const (
 
 // subscriptionRequest subscribes an address to a kind of notification.
 type subscriptionRequest struct {
-	Kind        string `json:"kind" doc:"What to be told of: approval_requested, plan_changed, window_opening, campaign_completed, campaign_halted, campaign_rolled_back, alarm_raised, nerc_due, nerc_overdue, kev_advisory or drill_overdue"`
+	Kind        string `json:"kind" doc:"What to be told of: approval_requested, plan_changed, window_opening, campaign_completed, campaign_halted, campaign_rolled_back, alarm_raised, nerc_due, nerc_overdue or drill_overdue"`
 	Email       string `json:"email" doc:"The address the e-mail goes to (at most 254 characters)"`
 	HoursBefore int    `json:"hours_before,omitempty" doc:"For window_opening: how many hours before an approved campaign's window opens (1 to 336); default 24"`
 	Role        string `json:"role,omitempty" doc:"Admins only: subscribe the address for everyone acting in this role (engineer, approver, safety, auditor or admin), as a distribution list; left out, the subscription is the caller's own"`

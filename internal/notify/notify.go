@@ -37,9 +37,10 @@ const (
 	Test Kind = "test"
 )
 
-// Kinds are the kinds a subscription or a webhook may name, in the order shown.
+// Kinds are the kinds a subscription or a webhook may name, in the order shown. KEVAdvisory
+// is not among them until advisories are matched to assets when they are ingested.
 var Kinds = []Kind{ApprovalRequested, PlanChanged, WindowOpening, CampaignCompleted, CampaignHalted, CampaignRolledBack,
-	AlarmRaised, NERCDue, NERCOverdue, KEVAdvisory, DrillOverdue}
+	AlarmRaised, NERCDue, NERCOverdue, DrillOverdue}
 
 // Describe says in words what a kind tells.
 func Describe(k Kind) string {
