@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -23,12 +24,13 @@ import (
 	"github.com/otpatch/otpatch/internal/teststack"
 )
 
-// receiver is a webhook receiver on 127.0.0.1 that answers 500 to its first failures requests
-// and 204 after, keeping every request it accepted.
+// receiver is a webhook receiver on 127.0.0.1 that answers 500 to the first failures
+// deliveries of each event (by its CloudEvents id) and 204 after, keeping every delivery it
+// accepted.
 type receiver struct {
 	mu       sync.Mutex
 	failures int
-	seen     int
+	seen     map[string]int
 	accepted []received
 }
 
@@ -39,10 +41,14 @@ type received struct {
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	var ce struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(body, &ce)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	rc.seen++
-	if rc.seen <= rc.failures {
+	rc.seen[ce.ID]++
+	if rc.seen[ce.ID] <= rc.failures {
 		http.Error(w, "receiver down", http.StatusInternalServerError)
 		return
 	}
@@ -87,7 +93,7 @@ func TestNotificationsReachMailAndWebhookPostgres(t *testing.T) {
 // delivery log shows the four attempts and every delivery's signature verifies.
 func testNotifications(t *testing.T, dsn string) {
 	mail := testmail.Start(t)
-	rc := &receiver{failures: 3}
+	rc := &receiver{failures: 3, seen: map[string]int{}}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -220,25 +226,26 @@ func testNotifications(t *testing.T, dsn string) {
 		t.Errorf("webhook events %+v, want one approval_requested and one alarm_raised", evs)
 	}
 
-	// The delivery log: the first notification took four attempts, three failed with 500.
+	// The delivery log: each notification took four attempts, three failed with 500.
 	var log struct {
 		Items []store.Delivery `json:"items"`
 	}
 	if code := e.call("GET", "/api/v1/webhooks/"+wh.ID+"/deliveries", e.tokens.Admin, nil, &log); code != http.StatusOK {
 		t.Fatalf("deliveries: %d", code)
 	}
-	first := types["org.otpatch.notification.approval_requested"].ID
-	var attempts []string
-	for _, d := range log.Items {
-		if d.NotificationKey == first {
-			attempts = append(attempts, d.Status)
-			if d.Status == "failed" && (d.HTTPStatus != 500 || !strings.Contains(d.Error, "500")) {
-				t.Errorf("failed attempt %+v, want HTTP 500 named", d)
+	for _, ce := range evs {
+		var attempts []string
+		for _, d := range log.Items {
+			if d.NotificationKey == ce.ID {
+				attempts = append(attempts, fmt.Sprintf("%d:%s", d.Attempt, d.Status))
+				if d.Status == "failed" && (d.HTTPStatus != 500 || !strings.Contains(d.Error, "500")) {
+					t.Errorf("failed attempt %+v, want HTTP 500 named", d)
+				}
 			}
 		}
-	}
-	if strings.Join(attempts, ",") != "sent,failed,failed,failed" {
-		t.Errorf("attempts of %s, newest first: %v, want sent after three failures", first, attempts)
+		if got := strings.Join(attempts, ","); got != "4:sent,3:failed,2:failed,1:failed" {
+			t.Errorf("attempts of %s (%s), newest first: %s, want sent after three failures", ce.ID, ce.Type, got)
+		}
 	}
 
 	// A test from the admin reaches the receiver too.
