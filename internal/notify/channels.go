@@ -81,10 +81,12 @@ func (c SMTP) Send(ctx context.Context, to string, n Notification) error {
 	if err != nil {
 		return err
 	}
-	if err := cl.Mail(c.From); err != nil {
+	from, _ := mail.ParseAddress(c.From) // message parsed both
+	rcpt, _ := mail.ParseAddress(to)
+	if err := cl.Mail(from.Address); err != nil {
 		return err
 	}
-	if err := cl.Rcpt(to); err != nil {
+	if err := cl.Rcpt(rcpt.Address); err != nil {
 		return err
 	}
 	w, err := cl.Data()
