@@ -13,6 +13,7 @@ import (
 
 	"github.com/otpatch/otpatch/internal/adapters"
 	"github.com/otpatch/otpatch/internal/artifacts"
+	"github.com/otpatch/otpatch/internal/notify"
 	"github.com/otpatch/otpatch/internal/store"
 )
 
@@ -37,6 +38,8 @@ type Activities struct {
 	Expected map[string]time.Duration
 	// ApprovalTTL is how long an approval counts (0: domain.DefaultApprovalTTL, 7 days).
 	ApprovalTTL time.Duration
+	// Notify is how notifications are delivered (notify.go).
+	Notify notify.Settings
 
 	// stepsCache holds each campaign's patch steps (campaign id → patchSteps); a campaign's
 	// patch never changes. It holds one small entry per campaign this worker ran.

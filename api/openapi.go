@@ -133,6 +133,7 @@ var tags = []struct{ Name, Desc string }{
 	{"Agents", "Pull agents on the devices"},
 	{"Transfers", "Signed transfer bundles to and from air-gapped sites"},
 	{"Exploitation", "Known exploited vulnerabilities, EPSS scores and the priorities they give"},
+	{"Notifications", "Subscriptions, webhooks and their delivery log"},
 }
 
 // allOperations lists every operation, feature by feature.
@@ -154,6 +155,7 @@ func (s *server) allOperations() []operation {
 		s.scorecardOperations(),
 		s.drillOperations(),
 		s.discoveryOperations(),
+		s.notificationOperations(),
 	} {
 		ops = append(ops, group...)
 	}

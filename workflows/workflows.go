@@ -90,5 +90,7 @@ func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflow(PatchQualification)
 	r.RegisterWorkflow(FeedSync)
 	r.RegisterWorkflow(RestoreDrill)
+	r.RegisterWorkflow(NotificationDispatch)
+	r.RegisterWorkflow(NotificationDelivery)
 	r.RegisterActivity(acts)
 }

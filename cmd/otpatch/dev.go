@@ -118,6 +118,7 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	d.sweep(ctx)
 	go d.reconcile(ctx)
+	go d.scheduleNotifications(ctx, c.notify.every)
 	var tokens *demo.Tokens
 	if *seed {
 		seeded, err := demo.Seeded(ctx, d.store)

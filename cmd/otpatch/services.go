@@ -31,6 +31,7 @@ import (
 	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/engine"
 	"github.com/otpatch/otpatch/internal/metrics"
+	"github.com/otpatch/otpatch/internal/notify"
 	"github.com/otpatch/otpatch/internal/refusals"
 	"github.com/otpatch/otpatch/internal/store"
 	"github.com/otpatch/otpatch/ui"
@@ -81,6 +82,8 @@ type config struct {
 	temporalClientTLS temporalTLSSettings
 	// transfers is the air-gapped transfer side (transfers.go).
 	transfers transferConfig
+	// notify is how notifications are sent (notify_config.go).
+	notify notifyConfig
 }
 
 // The processes a configuration is for. Each lists and reads only its own settings: the
@@ -115,6 +118,7 @@ func (c *config) flags(fs *flag.FlagSet, role string) {
 	logJSON, _ := strconv.ParseBool(env("LOG_JSON", "false"))
 	fs.BoolVar(&c.logJSON, "log-json", logJSON, "JSON logs (OTPATCH_LOG_JSON)")
 	fs.StringVar(&c.metricsListen, "metrics-listen", env("METRICS_LISTEN", ""), "address for a separate Prometheus /metrics listener; the worker serves metrics only there, the server also on its API address (OTPATCH_METRICS_LISTEN)")
+	c.notify.flags(fs)
 	if role != roleWorker {
 		c.serverFlags(fs)
 	}
@@ -208,6 +212,8 @@ type deps struct {
 	// auditWatch closes when the audit log's watch has stopped.
 	finalCheckpoint func()
 	auditWatch      <-chan struct{}
+	// notify is how the worker delivers notifications.
+	notify notify.Settings
 }
 
 func (d *deps) close() {
@@ -230,6 +236,10 @@ func (d *deps) close() {
 // connect opens the database (migrating it), the object store and the Temporal client.
 func (c *config) connect(ctx context.Context, log *slog.Logger) (*deps, error) {
 	d := &deps{log: log, metrics: metrics.New()}
+	var err error
+	if d.notify, err = c.notify.settings(); err != nil {
+		return nil, err
+	}
 	if c.database == "" {
 		return nil, errors.New("no database: set OTPATCH_DATABASE_URL (postgres://… or a SQLite file)")
 	}
@@ -320,7 +330,7 @@ func (d *deps) sweep(ctx context.Context) {
 }
 
 func (d *deps) activities() *activities.Activities {
-	return &activities.Activities{Store: d.store, Objects: d.objects, Adapters: d.adapters, Expected: d.expected, Log: d.log, Now: time.Now}
+	return &activities.Activities{Store: d.store, Objects: d.objects, Adapters: d.adapters, Expected: d.expected, Log: d.log, Now: time.Now, Notify: d.notify}
 }
 
 func (d *deps) startWorker() (worker.Worker, error) {
@@ -411,6 +421,7 @@ func runServer(ctx context.Context, args []string) error {
 	defer d.close()
 	d.sweep(ctx)
 	go d.reconcile(ctx)
+	go d.scheduleNotifications(ctx, c.notify.every)
 	d.databaseGauges()
 	if c.metricsListen != "" {
 		serveMetrics(ctx, log, c.metricsListen, d.metrics)

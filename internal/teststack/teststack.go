@@ -28,6 +28,7 @@ import (
 	"github.com/otpatch/otpatch/internal/audit"
 	"github.com/otpatch/otpatch/internal/demo"
 	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/notify"
 	"github.com/otpatch/otpatch/internal/refusals"
 	"github.com/otpatch/otpatch/internal/s3embed"
 	"github.com/otpatch/otpatch/internal/signing"
@@ -68,6 +69,8 @@ type Options struct {
 	Passwords                    domain.PasswordPolicy
 	SessionLifetime, SessionIdle time.Duration
 	OIDC                         *api.OIDC
+	// Notify is how the worker delivers notifications (zero: no SMTP server, default retries).
+	Notify notify.Settings
 }
 
 // Stack is a running otpatch.
@@ -150,7 +153,7 @@ func New(tb testing.TB, opt Options) *Stack {
 			ads[name] = a
 		}
 	}
-	acts := &activities.Activities{Store: st, Objects: objs, Adapters: ads, Expected: opt.Expected, Log: log, Now: time.Now, ApprovalTTL: opt.ApprovalTTL}
+	acts := &activities.Activities{Store: st, Objects: objs, Adapters: ads, Expected: opt.Expected, Log: log, Now: time.Now, ApprovalTTL: opt.ApprovalTTL, Notify: opt.Notify}
 	ts.NewWorkerWithOptions(workflows.TaskQueue, func(r worker.Registry) { workflows.Register(r, acts) }, workflows.WorkerOptions(worker.Options{}))
 	// Refused authentications reach the audit trail when a minute closes or a test calls
 	// Refusals.FlushAll. Tests send many bad tokens and changes from one loopback address, so

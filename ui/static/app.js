@@ -22,6 +22,7 @@ import * as account from "./pages/account.js";
 import * as signin from "./pages/signin.js";
 import * as endpoints from "./pages/endpoints.js";
 import * as logs from "./pages/logs.js";
+import * as notifications from "./pages/notifications.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -53,6 +54,7 @@ const pages = [
   { pattern: /^\/vendors$/, page: vendors.renderList, nav: "Vendors", href: "#/vendors", group: "any" },
   { pattern: /^\/vendors\/([\w-]+)$/, page: vendors.renderVendor, group: "any" },
   { pattern: /^\/people$/, page: people.render, nav: "People", href: "#/people", group: "admins" },
+  { pattern: /^\/notifications$/, page: notifications.render, nav: "Notifications", href: "#/notifications", group: "staff" },
   { pattern: /^\/account$/, page: account.render, nav: "Account", href: "#/account", group: "any" },
   { pattern: /^\/account\/password$/, page: account.renderPasswordChange, group: "any" },
 ];
