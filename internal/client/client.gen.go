@@ -804,6 +804,69 @@ func (e DecisionResponseStatus) Valid() bool {
 	}
 }
 
+// Defines values for DiscoveryState.
+const (
+	DiscoveryStateClaimed  DiscoveryState = "claimed"
+	DiscoveryStateOpen     DiscoveryState = "open"
+	DiscoveryStateRejected DiscoveryState = "rejected"
+)
+
+// Valid indicates whether the value is a known member of the DiscoveryState enum.
+func (e DiscoveryState) Valid() bool {
+	switch e {
+	case DiscoveryStateClaimed:
+		return true
+	case DiscoveryStateOpen:
+		return true
+	case DiscoveryStateRejected:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DrillLastResult.
+const (
+	DrillLastResultFailed  DrillLastResult = "failed"
+	DrillLastResultPassed  DrillLastResult = "passed"
+	DrillLastResultRunning DrillLastResult = "running"
+)
+
+// Valid indicates whether the value is a known member of the DrillLastResult enum.
+func (e DrillLastResult) Valid() bool {
+	switch e {
+	case DrillLastResultFailed:
+		return true
+	case DrillLastResultPassed:
+		return true
+	case DrillLastResultRunning:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DrillRunResult.
+const (
+	DrillRunResultFailed  DrillRunResult = "failed"
+	DrillRunResultPassed  DrillRunResult = "passed"
+	DrillRunResultRunning DrillRunResult = "running"
+)
+
+// Valid indicates whether the value is a known member of the DrillRunResult enum.
+func (e DrillRunResult) Valid() bool {
+	switch e {
+	case DrillRunResultFailed:
+		return true
+	case DrillRunResultPassed:
+		return true
+	case DrillRunResultRunning:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for EvaluationInputDecision.
 const (
 	EvaluationInputDecisionApply         EvaluationInputDecision = "apply"
@@ -1961,19 +2024,19 @@ func (e VendorPatchStatus) Valid() bool {
 
 // Defines values for ListAssetsParamsAdapter.
 const (
-	Agent     ListAssetsParamsAdapter = "agent"
-	Simulator ListAssetsParamsAdapter = "simulator"
-	Ssh       ListAssetsParamsAdapter = "ssh"
+	ListAssetsParamsAdapterAgent     ListAssetsParamsAdapter = "agent"
+	ListAssetsParamsAdapterSimulator ListAssetsParamsAdapter = "simulator"
+	ListAssetsParamsAdapterSsh       ListAssetsParamsAdapter = "ssh"
 )
 
 // Valid indicates whether the value is a known member of the ListAssetsParamsAdapter enum.
 func (e ListAssetsParamsAdapter) Valid() bool {
 	switch e {
-	case Agent:
+	case ListAssetsParamsAdapterAgent:
 		return true
-	case Simulator:
+	case ListAssetsParamsAdapterSimulator:
 		return true
-	case Ssh:
+	case ListAssetsParamsAdapterSsh:
 		return true
 	default:
 		return false
@@ -2307,6 +2370,72 @@ func (e ListDecisionsParamsState) Valid() bool {
 	case ListDecisionsParamsStateRejected:
 		return true
 	case ListDecisionsParamsStateSuperseded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListDiscoveriesParamsState.
+const (
+	ListDiscoveriesParamsStateClaimed  ListDiscoveriesParamsState = "claimed"
+	ListDiscoveriesParamsStateOpen     ListDiscoveriesParamsState = "open"
+	ListDiscoveriesParamsStateRejected ListDiscoveriesParamsState = "rejected"
+)
+
+// Valid indicates whether the value is a known member of the ListDiscoveriesParamsState enum.
+func (e ListDiscoveriesParamsState) Valid() bool {
+	switch e {
+	case ListDiscoveriesParamsStateClaimed:
+		return true
+	case ListDiscoveriesParamsStateOpen:
+		return true
+	case ListDiscoveriesParamsStateRejected:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListDrillsParamsOverdue.
+const (
+	ListDrillsParamsOverdueFalse ListDrillsParamsOverdue = "false"
+	ListDrillsParamsOverdueN0    ListDrillsParamsOverdue = "0"
+	ListDrillsParamsOverdueN1    ListDrillsParamsOverdue = "1"
+	ListDrillsParamsOverdueTrue  ListDrillsParamsOverdue = "true"
+)
+
+// Valid indicates whether the value is a known member of the ListDrillsParamsOverdue enum.
+func (e ListDrillsParamsOverdue) Valid() bool {
+	switch e {
+	case ListDrillsParamsOverdueFalse:
+		return true
+	case ListDrillsParamsOverdueN0:
+		return true
+	case ListDrillsParamsOverdueN1:
+		return true
+	case ListDrillsParamsOverdueTrue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListEndpointsParamsAdapter.
+const (
+	ListEndpointsParamsAdapterAgent     ListEndpointsParamsAdapter = "agent"
+	ListEndpointsParamsAdapterSimulator ListEndpointsParamsAdapter = "simulator"
+	ListEndpointsParamsAdapterSsh       ListEndpointsParamsAdapter = "ssh"
+)
+
+// Valid indicates whether the value is a known member of the ListEndpointsParamsAdapter enum.
+func (e ListEndpointsParamsAdapter) Valid() bool {
+	switch e {
+	case ListEndpointsParamsAdapterAgent:
+		return true
+	case ListEndpointsParamsAdapterSimulator:
+		return true
+	case ListEndpointsParamsAdapterSsh:
 		return true
 	default:
 		return false
@@ -2766,6 +2895,24 @@ func (e ListUsersParamsDisabled) Valid() bool {
 	}
 }
 
+// Defines values for GetVendorScorecardParamsFormat.
+const (
+	GetVendorScorecardParamsFormatCsv  GetVendorScorecardParamsFormat = "csv"
+	GetVendorScorecardParamsFormatJson GetVendorScorecardParamsFormat = "json"
+)
+
+// Valid indicates whether the value is a known member of the GetVendorScorecardParamsFormat enum.
+func (e GetVendorScorecardParamsFormat) Valid() bool {
+	switch e {
+	case GetVendorScorecardParamsFormatCsv:
+		return true
+	case GetVendorScorecardParamsFormatJson:
+		return true
+	default:
+		return false
+	}
+}
+
 // Acceptance defines model for Acceptance.
 type Acceptance struct {
 	AssetIds []string `json:"asset_ids"`
@@ -2915,6 +3062,20 @@ type AgentCredentialPage struct {
 	Next  *string           `json:"next,omitempty"`
 }
 
+// AgentHost defines model for AgentHost.
+type AgentHost struct {
+	Addresses []string `json:"addresses"`
+	AssetId   string   `json:"asset_id"`
+	Hostname  string   `json:"hostname"`
+
+	// Known An asset of the inventory knows the host; false: it is an unknown device
+	Known      bool      `json:"known"`
+	MachineId  *string   `json:"machine_id,omitempty"`
+	Macs       []string  `json:"macs"`
+	Os         *string   `json:"os,omitempty"`
+	ReportedAt time.Time `json:"reported_at"`
+}
+
 // AgentIdentity defines model for AgentIdentity.
 type AgentIdentity struct {
 	AssetId      string `json:"asset_id"`
@@ -2924,13 +3085,15 @@ type AgentIdentity struct {
 
 // Alarm defines model for Alarm.
 type Alarm struct {
-	AssetId    *string   `json:"asset_id,omitempty"`
-	CampaignId *string   `json:"campaign_id,omitempty"`
-	Id         string    `json:"id"`
-	Kind       string    `json:"kind"`
-	Message    string    `json:"message"`
-	RaisedAt   time.Time `json:"raised_at"`
-	Severity   string    `json:"severity"`
+	AssetId    *string    `json:"asset_id,omitempty"`
+	CampaignId *string    `json:"campaign_id,omitempty"`
+	ClearedAt  *time.Time `json:"cleared_at,omitempty"`
+	ClearedBy  *string    `json:"cleared_by,omitempty"`
+	Id         string     `json:"id"`
+	Kind       string     `json:"kind"`
+	Message    string     `json:"message"`
+	RaisedAt   time.Time  `json:"raised_at"`
+	Severity   string     `json:"severity"`
 }
 
 // AlarmPage defines model for AlarmPage.
@@ -3417,6 +3580,31 @@ type CauseCount struct {
 	Count int64  `json:"count"`
 }
 
+// CertificateFigure defines model for CertificateFigure.
+type CertificateFigure struct {
+	// Count Certificates uploaded
+	Count int64 `json:"count"`
+
+	// Current The certificate on file: the one that expires last
+	Current *VendorCertificate `json:"current,omitempty"`
+
+	// DaysLeft Days until expiry (negative: expired that many days ago)
+	DaysLeft int64 `json:"days_left"`
+
+	// Expired The certificate on file is past its expiry
+	Expired bool `json:"expired"`
+
+	// ExpiresOn The last valid day (YYYY-MM-DD)
+	ExpiresOn *string `json:"expires_on,omitempty"`
+
+	// MaturityLevel The certified IEC 62443-4-1 maturity level (1 to 4); 0 when none is on file or stated
+	MaturityLevel int64 `json:"maturity_level"`
+
+	// OnFile Whether any certificate was uploaded
+	OnFile   bool    `json:"on_file"`
+	Standard *string `json:"standard,omitempty"`
+}
+
 // CompatibilityRow defines model for CompatibilityRow.
 type CompatibilityRow struct {
 	Notes          *string `json:"notes,omitempty"`
@@ -3622,6 +3810,26 @@ type DecisionResponse struct {
 // DecisionResponseStatus defines model for DecisionResponse.Status.
 type DecisionResponseStatus string
 
+// Delivery defines model for Delivery.
+type Delivery struct {
+	At              time.Time `json:"at"`
+	Attempt         int64     `json:"attempt"`
+	Channel         string    `json:"channel"`
+	Error           *string   `json:"error,omitempty"`
+	HttpStatus      *int64    `json:"http_status,omitempty"`
+	Id              string    `json:"id"`
+	Kind            string    `json:"kind"`
+	NotificationKey string    `json:"notification_key"`
+	Status          string    `json:"status"`
+	Target          string    `json:"target"`
+}
+
+// DeliveryList defines model for DeliveryList.
+type DeliveryList struct {
+	// Items Every attempt (at most 100), newest first: attempt number, sent or failed, the receiver's HTTP status and the error
+	Items []Delivery `json:"items"`
+}
+
 // DeploymentLogLine defines model for DeploymentLogLine.
 type DeploymentLogLine struct {
 	AssetId    string    `json:"asset_id"`
@@ -3638,6 +3846,83 @@ type DeploymentLogLinePage struct {
 	Next  *string             `json:"next,omitempty"`
 }
 
+// Discovery defines model for Discovery.
+type Discovery struct {
+	Addresses []string `json:"addresses"`
+	AlarmId   *string  `json:"alarm_id,omitempty"`
+
+	// AssetId The asset it was claimed for
+	AssetId     *string    `json:"asset_id,omitempty"`
+	DecidedAt   *time.Time `json:"decided_at,omitempty"`
+	DecidedBy   *string    `json:"decided_by,omitempty"`
+	FirstSeenAt time.Time  `json:"first_seen_at"`
+	Hostname    *string    `json:"hostname,omitempty"`
+	Id          string     `json:"id"`
+	LastSeenAt  time.Time  `json:"last_seen_at"`
+	MachineId   *string    `json:"machine_id,omitempty"`
+	Macs        []string   `json:"macs"`
+	Model       *string    `json:"model,omitempty"`
+	Os          *string    `json:"os,omitempty"`
+
+	// Realarm Rejected, but a later sighting raises a new alarm
+	Realarm bool `json:"realarm"`
+
+	// Reason Why it was rejected
+	Reason *string `json:"reason,omitempty"`
+
+	// ReportedBy The asset whose agent reported it, or who imported the scan
+	ReportedBy string `json:"reported_by"`
+
+	// Sightings How many times it was seen
+	Sightings int64 `json:"sightings"`
+
+	// Source agent (an agent reported its own host) or import (a network scan or switch table)
+	Source string         `json:"source"`
+	State  DiscoveryState `json:"state"`
+	Vendor *string        `json:"vendor,omitempty"`
+}
+
+// DiscoveryState defines model for Discovery.State.
+type DiscoveryState string
+
+// DiscoveryClaimInput defines model for DiscoveryClaimInput.
+type DiscoveryClaimInput struct {
+	// Asset The asset to create for the device, as POST /api/v1/assets takes it
+	Asset *AssetInput `json:"asset,omitempty"`
+
+	// AssetId The asset of the inventory the device is; leave out to create one with asset
+	AssetId *string `json:"asset_id,omitempty"`
+}
+
+// DiscoveryImport defines model for DiscoveryImport.
+type DiscoveryImport struct {
+	Alarms int64 `json:"alarms"`
+
+	// DiscoveryIds The discoveries the sightings made or saw again, in the order of the sightings
+	DiscoveryIds []string `json:"discovery_ids"`
+	Known        int64    `json:"known"`
+	New          int64    `json:"new"`
+
+	// Rows How many sightings the file held
+	Rows int64 `json:"rows"`
+	Seen int64 `json:"seen"`
+}
+
+// DiscoveryPage defines model for DiscoveryPage.
+type DiscoveryPage struct {
+	Items []Discovery `json:"items"`
+	Next  *string     `json:"next,omitempty"`
+}
+
+// DiscoveryRejectionInput defines model for DiscoveryRejectionInput.
+type DiscoveryRejectionInput struct {
+	// Realarm Raise a new alarm when the device is seen again; by default a rejected device is not alarmed again
+	Realarm *bool `json:"realarm,omitempty"`
+
+	// Reason Why the device is no asset of the plant (a visitor's laptop, a decommissioned device), at most 500 characters
+	Reason string `json:"reason"`
+}
+
 // Downtime defines model for Downtime.
 type Downtime struct {
 	// BudgetHours How long the zone's maintenance window was open in the period up to now, overlapping openings counted once, blackouts left out (one decimal)
@@ -3652,6 +3937,109 @@ type Downtime struct {
 	TestBench     bool    `json:"test_bench"`
 	ZoneId        string  `json:"zone_id"`
 	ZoneName      string  `json:"zone_name"`
+}
+
+// Drill defines model for Drill.
+type Drill struct {
+	CreatedAt     time.Time  `json:"created_at"`
+	CreatedBy     string     `json:"created_by"`
+	Id            string     `json:"id"`
+	IntervalHours int64      `json:"interval_hours"`
+	LastPassedAt  *time.Time `json:"last_passed_at"`
+
+	// LastRestoreMs Time to restore of the last run that got that far, in milliseconds
+	LastRestoreMs *int64           `json:"last_restore_ms,omitempty"`
+	LastResult    *DrillLastResult `json:"last_result,omitempty"`
+	LastRunAt     *time.Time       `json:"last_run_at"`
+	LastRunId     *string          `json:"last_run_id,omitempty"`
+	Name          string           `json:"name"`
+
+	// NextDue When the drill must next pass: its interval after the last passing run, or after it was planned
+	NextDue time.Time `json:"next_due"`
+
+	// NextRun When its Temporal Schedule next starts it (shown for one drill)
+	NextRun *time.Time `json:"next_run,omitempty"`
+
+	// Overdue No run passed within the interval: the next due time has passed
+	Overdue   bool    `json:"overdue"`
+	ProductId *string `json:"product_id,omitempty"`
+
+	// Runs Its runs, newest first (at most 50; shown for one drill)
+	Runs *[]DrillRun `json:"runs,omitempty"`
+
+	// Scheduled Whether Temporal has its schedule (shown for one drill)
+	Scheduled *bool   `json:"scheduled,omitempty"`
+	ZoneId    *string `json:"zone_id,omitempty"`
+}
+
+// DrillLastResult defines model for Drill.LastResult.
+type DrillLastResult string
+
+// DrillInput defines model for DrillInput.
+type DrillInput struct {
+	// IntervalHours How often the drill runs and must pass, 24 to 8784 hours (a year); default 2160 (90 days)
+	IntervalHours *int64 `json:"interval_hours,omitempty"`
+
+	// Name What people call the drill (at most 200 characters); default: the product's or zone's name
+	Name *string `json:"name,omitempty"`
+
+	// ProductId The product whose production backups are drilled; give this or zone_id
+	ProductId *string `json:"product_id,omitempty"`
+
+	// ZoneId The production zone whose assets' backups are drilled; give this or product_id
+	ZoneId *string `json:"zone_id,omitempty"`
+}
+
+// DrillPage defines model for DrillPage.
+type DrillPage struct {
+	Items []Drill `json:"items"`
+	Next  *string `json:"next,omitempty"`
+}
+
+// DrillRun defines model for DrillRun.
+type DrillRun struct {
+	// BackupCampaignId The campaign that took the backup
+	BackupCampaignId *string `json:"backup_campaign_id,omitempty"`
+	BackupKey        *string `json:"backup_key,omitempty"`
+	BackupSha256     *string `json:"backup_sha256,omitempty"`
+
+	// BackupVersion The version the production asset ran when it was backed up
+	BackupVersion *string `json:"backup_version,omitempty"`
+
+	// BenchAssetId The test-bench asset it was restored onto
+	BenchAssetId *string    `json:"bench_asset_id,omitempty"`
+	DrillId      string     `json:"drill_id"`
+	FinishedAt   *time.Time `json:"finished_at"`
+	Id           string     `json:"id"`
+
+	// Reason Why the run failed
+	Reason *string `json:"reason,omitempty"`
+
+	// RestoreMs Time to restore: from the start of the restore to the end of its verification, in milliseconds (0 when it did not get that far)
+	RestoreMs int64          `json:"restore_ms"`
+	Result    DrillRunResult `json:"result"`
+
+	// SourceAssetId The production asset whose backup was restored
+	SourceAssetId *string   `json:"source_asset_id,omitempty"`
+	StartedAt     time.Time `json:"started_at"`
+
+	// StartedBy Who started the run: a person's name, or schedule
+	StartedBy string `json:"started_by"`
+
+	// VerifiedVersion The version the bench reported after the restore
+	VerifiedVersion *string `json:"verified_version,omitempty"`
+	WorkflowId      string  `json:"workflow_id"`
+}
+
+// DrillRunResult defines model for DrillRun.Result.
+type DrillRunResult string
+
+// DrillRunStarted defines model for DrillRunStarted.
+type DrillRunStarted struct {
+	DrillId string `json:"drill_id"`
+
+	// RunId The run it records; GET /api/v1/drills/{drillID} shows it, running until it ends
+	RunId string `json:"run_id"`
 }
 
 // EPSSScore defines model for EPSSScore.
@@ -3675,6 +4063,31 @@ type EndpointInput struct {
 	BackupPaths *[]string `json:"backup_paths"`
 	User        *string   `json:"user,omitempty"`
 	WorkDir     *string   `json:"work_dir,omitempty"`
+}
+
+// EndpointRow defines model for EndpointRow.
+type EndpointRow struct {
+	Adapter           string    `json:"adapter"`
+	AgentCredentialId *string   `json:"agent_credential_id,omitempty"`
+	AssetId           string    `json:"asset_id"`
+	Endpoint          *Endpoint `json:"endpoint,omitempty"`
+
+	// Host What the agent last said of its host
+	Host *AgentHost `json:"host,omitempty"`
+
+	// LastContactAt When the asset's agent was last heard from
+	LastContactAt *time.Time `json:"last_contact_at,omitempty"`
+	Name          string     `json:"name"`
+
+	// Stale An agent asset whose agent was never heard from, or not for more than 5 minutes
+	Stale  bool   `json:"stale"`
+	ZoneId string `json:"zone_id"`
+}
+
+// EndpointRowPage defines model for EndpointRowPage.
+type EndpointRowPage struct {
+	Items []EndpointRow `json:"items"`
+	Next  *string       `json:"next,omitempty"`
 }
 
 // Evaluation defines model for Evaluation.
@@ -4023,6 +4436,36 @@ type Hold struct {
 	Versions []string `json:"versions"`
 }
 
+// HostInput defines model for HostInput.
+type HostInput struct {
+	// Addresses The host's IP addresses, loopback left out; at most 64
+	Addresses *[]string `json:"addresses,omitempty"`
+
+	// Hostname The host's name, at most 253 characters
+	Hostname string `json:"hostname"`
+
+	// MachineId The host's stable identity (/etc/machine-id on Linux), at most 128 characters
+	MachineId *string `json:"machine_id,omitempty"`
+
+	// Macs The hardware addresses of its network interfaces; at most 64
+	Macs *[]string `json:"macs,omitempty"`
+
+	// Os The operating system and its release, at most 200 characters
+	Os *string `json:"os,omitempty"`
+}
+
+// HostReceipt defines model for HostReceipt.
+type HostReceipt struct {
+	// AssetId The asset that knows the host
+	AssetId *string `json:"asset_id,omitempty"`
+
+	// DiscoveryId The discovery of the unknown host
+	DiscoveryId *string `json:"discovery_id,omitempty"`
+
+	// Known An asset of the inventory knows the host; false: it is an unknown device, an alarm was raised and a discovery awaits a person's claim or rejection
+	Known bool `json:"known"`
+}
+
 // ImportAnswer defines model for ImportAnswer.
 type ImportAnswer struct {
 	Import ExploitationImport `json:"import"`
@@ -4132,6 +4575,58 @@ type KevSummary struct {
 	RequiredAction string `json:"required_action"`
 }
 
+// KeyHygiene defines model for KeyHygiene.
+type KeyHygiene struct {
+	// Active Keys that sign acceptably now
+	Active int64 `json:"active"`
+
+	// Expired Keys past not_after (and not revoked)
+	Expired int64 `json:"expired"`
+
+	// List Every key, oldest first
+	List []KeyState `json:"list"`
+
+	// PatchesSignedByRevokedKey Accepted patches of the period whose signing key has been revoked since
+	PatchesSignedByRevokedKey int64 `json:"patches_signed_by_revoked_key"`
+
+	// RefusedExpiredKey Submissions refused because they were signed with an expired key
+	RefusedExpiredKey int64 `json:"refused_expired_key"`
+
+	// RefusedNotYetValidKey Submissions refused because they were signed with a key not valid yet
+	RefusedNotYetValidKey int64 `json:"refused_not_yet_valid_key"`
+
+	// RefusedRevokedKey Submissions refused because they were signed with a revoked key
+	RefusedRevokedKey int64 `json:"refused_revoked_key"`
+
+	// Revocations Keys revoked in the period
+	Revocations int64 `json:"revocations"`
+	Revoked     int64 `json:"revoked"`
+
+	// Rotations Keys trusted in the period after the vendor's first key
+	Rotations int64 `json:"rotations"`
+
+	// Trusted Keys ever trusted
+	Trusted int64 `json:"trusted"`
+}
+
+// KeyState defines model for KeyState.
+type KeyState struct {
+	Fingerprint string     `json:"fingerprint"`
+	Id          string     `json:"id"`
+	NotAfter    time.Time  `json:"not_after"`
+	NotBefore   time.Time  `json:"not_before"`
+	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+
+	// State active, expired, revoked or not_yet_valid
+	State string `json:"state"`
+}
+
+// Kind defines model for Kind.
+type Kind struct {
+	Description string `json:"description"`
+	Kind        string `json:"kind"`
+}
+
 // LeadTime defines model for LeadTime.
 type LeadTime struct {
 	// Count How many patches (qualified) or campaigns (approved, deployed) reached it in the period
@@ -4145,6 +4640,22 @@ type LeadTime struct {
 
 	// P90Days The 90th percentile (nearest rank), in days (one decimal); 0 without any
 	P90Days float32 `json:"p90_days"`
+}
+
+// LeadTimes defines model for LeadTimes.
+type LeadTimes struct {
+	// Count Qualified patches that fix a CVE of a stored advisory
+	Count int64 `json:"count"`
+
+	// MedianSeconds The median (nearest rank) in seconds; null without any patch
+	MedianSeconds *int64 `json:"median_seconds"`
+
+	// P90Seconds The 90th percentile (nearest rank) in seconds; null without any patch
+	P90Seconds *int64      `json:"p90_seconds"`
+	Patches    []PatchLead `json:"patches"`
+
+	// WithoutAdvisory Qualified patches that fix no CVE of a stored advisory: not counted
+	WithoutAdvisory int64 `json:"without_advisory"`
 }
 
 // LiveAsset defines model for LiveAsset.
@@ -4440,6 +4951,9 @@ type Overdue struct {
 	// AsOf The UTC day the report was computed for (YYYY-MM-DD)
 	AsOf string `json:"as_of"`
 
+	// Drills Restore drills with no passing run within their interval (kind restore_drill), due the day they had to pass by
+	Drills []OverdueEntry `json:"drills"`
+
 	// Evaluations Patches and advisories not evaluated by their evaluation due date
 	Evaluations []OverdueEntry `json:"evaluations"`
 }
@@ -4528,6 +5042,23 @@ type PatchArtifact struct {
 	Size      int64   `json:"size"`
 }
 
+// PatchLead defines model for PatchLead.
+type PatchLead struct {
+	// Advisory The tracking id of the earliest advisory naming a CVE the patch fixes
+	Advisory           string    `json:"advisory"`
+	AdvisoryReleasedAt time.Time `json:"advisory_released_at"`
+
+	// Cve The CVE of the earliest advisory
+	Cve         string    `json:"cve"`
+	PatchId     string    `json:"patch_id"`
+	PatchRef    string    `json:"patch_ref"`
+	QualifiedAt time.Time `json:"qualified_at"`
+
+	// Seconds qualified_at minus advisory_released_at; 0 when the patch was qualified before the advisory was released
+	Seconds int64  `json:"seconds"`
+	Version string `json:"version"`
+}
+
 // PatchLink defines model for PatchLink.
 type PatchLink struct {
 	FixedVersion string `json:"fixed_version"`
@@ -4552,6 +5083,14 @@ type PatchPage_Items_Item struct {
 type PatchRisk struct {
 	Cves    []string `json:"cves"`
 	MaxCvss float32  `json:"max_cvss"`
+}
+
+// PatchRollbacks defines model for PatchRollbacks.
+type PatchRollbacks struct {
+	Count    int64  `json:"count"`
+	PatchId  string `json:"patch_id"`
+	PatchRef string `json:"patch_ref"`
+	Version  string `json:"version"`
 }
 
 // Plan defines model for Plan.
@@ -4888,6 +5427,17 @@ type Ready struct {
 	Temporal string `json:"temporal"`
 }
 
+// ReasonCount defines model for ReasonCount.
+type ReasonCount struct {
+	Count int64 `json:"count"`
+
+	// Label The reason in words
+	Label string `json:"label"`
+
+	// Reason A stable code (refusals at intake) or the reason as qualification gave it
+	Reason string `json:"reason"`
+}
+
 // RejectInput defines model for RejectInput.
 type RejectInput struct {
 	// Reason Why the risk is not accepted (1 to 2000 characters); the requester and the auditor read it
@@ -5062,6 +5612,26 @@ type Rollback struct {
 	ZoneId    string `json:"zone_id"`
 }
 
+// RollbackFigures defines model for RollbackFigures.
+type RollbackFigures struct {
+	ByPatch []PatchRollbacks `json:"by_patch"`
+
+	// Campaigns Campaigns with at least one of them
+	Campaigns int64 `json:"campaigns"`
+
+	// Production Of both, on plant assets
+	Production int64 `json:"production"`
+
+	// RollbackFailed Assets whose restore failed too (asset.rollback_failed)
+	RollbackFailed int64 `json:"rollback_failed"`
+
+	// RolledBack Assets restored to their backup after the patch failed (asset.rolled_back)
+	RolledBack int64 `json:"rolled_back"`
+
+	// TestBench Of both, on test-bench assets
+	TestBench int64 `json:"test_bench"`
+}
+
 // Rollbacks defines model for Rollbacks.
 type Rollbacks struct {
 	// Campaigns Campaigns that ended rolled back in the period
@@ -5079,6 +5649,32 @@ type SLTCoverage struct {
 	Covered int64 `json:"covered"`
 	SlT     int64 `json:"sl_t"`
 	Total   int64 `json:"total"`
+}
+
+// Scorecard defines model for Scorecard.
+type Scorecard struct {
+	// AdvisoryToQualified Time from the first advisory naming a CVE a patch fixes to the patch's qualification
+	AdvisoryToQualified LeadTimes `json:"advisory_to_qualified"`
+
+	// Certificate The secure development certificate on file (IEC 62443-4-1)
+	Certificate CertificateFigure `json:"certificate"`
+
+	// ComputedAt When the figures were computed; states (key expired, certificate expired) are as of this time
+	ComputedAt time.Time `json:"computed_at"`
+
+	// From The start of the period the figures count (inclusive); absent: since the first record
+	From *time.Time `json:"from,omitempty"`
+
+	// Keys Signing-key hygiene
+	Keys KeyHygiene `json:"keys"`
+
+	// Rollbacks Campaign assets of the vendor's patches rolled back to their backup
+	Rollbacks   RollbackFigures   `json:"rollbacks"`
+	Submissions SubmissionFigures `json:"submissions"`
+
+	// To The end of the period (exclusive); absent: up to now
+	To     *time.Time `json:"to,omitempty"`
+	Vendor Vendor     `json:"vendor"`
 }
 
 // Session defines model for Session.
@@ -5329,6 +5925,84 @@ type States struct {
 
 	// QualificationStatuses The asset owner's qualification statuses of a patch per product release
 	QualificationStatuses []StateInfo `json:"qualification_statuses"`
+}
+
+// SubmissionFigures defines model for SubmissionFigures.
+type SubmissionFigures struct {
+	// Accepted Submissions stored as patches
+	Accepted int64 `json:"accepted"`
+
+	// Refused Submissions refused at intake (nothing stored)
+	Refused int64 `json:"refused"`
+
+	// RefusedByReason Refusals at intake by reason, most frequent first
+	RefusedByReason []ReasonCount `json:"refused_by_reason"`
+
+	// RefusedShare refused / total, 0 to 1 (0 without submissions)
+	RefusedShare float32 `json:"refused_share"`
+
+	// RejectedAtQualification Accepted patches that qualification rejected
+	RejectedAtQualification int64 `json:"rejected_at_qualification"`
+
+	// RejectedByReason The reasons qualification gave, most frequent first (a patch may give several)
+	RejectedByReason []ReasonCount `json:"rejected_by_reason"`
+
+	// Total Submissions received: accepted plus refused at intake
+	Total int64 `json:"total"`
+}
+
+// Subscription defines model for Subscription.
+type Subscription struct {
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by"`
+
+	// Description What the kind tells, in words
+	Description string `json:"description"`
+	Email       string `json:"email"`
+
+	// HoursBefore For window_opening: how many hours before the window opens
+	HoursBefore *int64 `json:"hours_before,omitempty"`
+	Id          string `json:"id"`
+	Kind        string `json:"kind"`
+
+	// Own Whether it is the caller's own (else role-wide)
+	Own bool `json:"own"`
+
+	// Role Set for a role-wide subscription: the role it is for
+	Role *string `json:"role,omitempty"`
+}
+
+// SubscriptionInput defines model for SubscriptionInput.
+type SubscriptionInput struct {
+	// Email The address the e-mail goes to (at most 254 characters)
+	Email *string `json:"email,omitempty"`
+
+	// HoursBefore For window_opening: how many hours before an approved campaign's window opens (1 to 336); default 24
+	HoursBefore *int64 `json:"hours_before,omitempty"`
+
+	// Kind What to be told of: approval_requested, plan_changed, window_opening, campaign_completed, campaign_halted, campaign_rolled_back, alarm_raised, nerc_due, nerc_overdue or drill_overdue
+	Kind *string `json:"kind,omitempty"`
+
+	// Role Admins only: subscribe the address for everyone acting in this role (engineer, approver, safety, auditor or admin), as a distribution list; left out, the subscription is the caller's own
+	Role *string `json:"role,omitempty"`
+}
+
+// SubscriptionList defines model for SubscriptionList.
+type SubscriptionList struct {
+	// Items The caller's own subscriptions and those of the role the caller acts in
+	Items []Subscription `json:"items"`
+
+	// Kinds Every kind one may subscribe to
+	Kinds []Kind `json:"kinds"`
+}
+
+// Test defines model for Test.
+type Test struct {
+	// NotificationKey The key of the test notification; its attempts show in the delivery log under it
+	NotificationKey string `json:"notification_key"`
+
+	// Started How many deliveries the dispatch started (1, or 0 when it was started already)
+	Started int64 `json:"started"`
 }
 
 // Token defines model for Token.
@@ -5594,6 +6268,40 @@ type Vendor struct {
 	Name        string    `json:"name"`
 }
 
+// VendorCertificate defines model for VendorCertificate.
+type VendorCertificate struct {
+	// ExpiresOn The last day the certificate is valid (YYYY-MM-DD)
+	ExpiresOn string `json:"expires_on"`
+
+	// FileName The document's file name as uploaded
+	FileName *string `json:"file_name,omitempty"`
+	Id       string  `json:"id"`
+
+	// Issuer Who issued the certificate
+	Issuer string `json:"issuer"`
+
+	// MaturityLevel The IEC 62443-4-1 maturity level certified (1 to 4); 0 when the certificate states none
+	MaturityLevel int64 `json:"maturity_level"`
+
+	// Sha256 The document's SHA-256 (hex)
+	Sha256 string `json:"sha256"`
+
+	// Size The document's size in bytes
+	Size int64 `json:"size"`
+
+	// Standard The standard certified against, such as IEC 62443-4-1
+	Standard   string    `json:"standard"`
+	UploadedAt time.Time `json:"uploaded_at"`
+	UploadedBy string    `json:"uploaded_by"`
+	VendorId   string    `json:"vendor_id"`
+}
+
+// VendorCertificatePage defines model for VendorCertificatePage.
+type VendorCertificatePage struct {
+	Items []VendorCertificate `json:"items"`
+	Next  *string             `json:"next,omitempty"`
+}
+
 // VendorFix defines model for VendorFix.
 type VendorFix struct {
 	CsafProductIds []string    `json:"csaf_product_ids"`
@@ -5709,6 +6417,34 @@ type Vulnerability struct {
 type WaiverInput struct {
 	// Reason Why the asset may deploy without a verified backup (at most 2000 characters)
 	Reason string `json:"reason"`
+}
+
+// Webhook defines model for Webhook.
+type Webhook struct {
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by"`
+	Id        string    `json:"id"`
+
+	// Kinds The kinds it is sent; empty: every kind
+	Kinds []string `json:"kinds"`
+
+	// Secret The secret the Otpatch-Signature header is made with: shown once, in the answer that creates the webhook, never again
+	Secret *string `json:"secret,omitempty"`
+	Url    string  `json:"url"`
+}
+
+// WebhookInput defines model for WebhookInput.
+type WebhookInput struct {
+	// Kinds The kinds it is sent; left out or empty, every kind
+	Kinds *[]string `json:"kinds,omitempty"`
+
+	// Url Where the CloudEvents are POSTed (http or https, at most 2000 characters)
+	Url *string `json:"url,omitempty"`
+}
+
+// WebhookList defines model for WebhookList.
+type WebhookList struct {
+	Items []Webhook `json:"items"`
 }
 
 // Window defines model for Window.
@@ -6213,6 +6949,51 @@ type ListDecisionsParamsKind string
 // ListDecisionsParamsState defines parameters for ListDecisions.
 type ListDecisionsParamsState string
 
+// ListDiscoveriesParams defines parameters for ListDiscoveries.
+type ListDiscoveriesParams struct {
+	// Limit How many items to answer (default 100)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// After The next cursor of the previous page; left out for the first page
+	After *string `form:"after,omitempty" json:"after,omitempty"`
+
+	// State Only discoveries in this state
+	State *ListDiscoveriesParamsState `form:"state,omitempty" json:"state,omitempty"`
+}
+
+// ListDiscoveriesParamsState defines parameters for ListDiscoveries.
+type ListDiscoveriesParamsState string
+
+// ListDrillsParams defines parameters for ListDrills.
+type ListDrillsParams struct {
+	// Limit How many items to answer (default 100)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// After The next cursor of the previous page; left out for the first page
+	After *string `form:"after,omitempty" json:"after,omitempty"`
+
+	// Overdue Only the overdue drills (1 or true)
+	Overdue *ListDrillsParamsOverdue `form:"overdue,omitempty" json:"overdue,omitempty"`
+}
+
+// ListDrillsParamsOverdue defines parameters for ListDrills.
+type ListDrillsParamsOverdue string
+
+// ListEndpointsParams defines parameters for ListEndpoints.
+type ListEndpointsParams struct {
+	// Limit How many items to answer (default 100)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// After The next cursor of the previous page; left out for the first page
+	After *string `form:"after,omitempty" json:"after,omitempty"`
+
+	// Adapter Only assets of this adapter
+	Adapter *ListEndpointsParamsAdapter `form:"adapter,omitempty" json:"adapter,omitempty"`
+}
+
+// ListEndpointsParamsAdapter defines parameters for ListEndpoints.
+type ListEndpointsParamsAdapter string
+
 // ImportKEVJSONBody defines parameters for ImportKEV.
 type ImportKEVJSONBody = map[string]interface{}
 
@@ -6572,6 +7353,33 @@ type ListVendorsParams struct {
 	After *string `form:"after,omitempty" json:"after,omitempty"`
 }
 
+// ListVendorCertificatesParams defines parameters for ListVendorCertificates.
+type ListVendorCertificatesParams struct {
+	// Limit How many items to answer (default 100)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// After The next cursor of the previous page; left out for the first page
+	After *string `form:"after,omitempty" json:"after,omitempty"`
+}
+
+// AddVendorCertificateParams defines parameters for AddVendorCertificate.
+type AddVendorCertificateParams struct {
+	// Standard The standard certified against (default IEC 62443-4-1)
+	Standard *string `form:"standard,omitempty" json:"standard,omitempty"`
+
+	// MaturityLevel The IEC 62443-4-1 maturity level certified
+	MaturityLevel *int `form:"maturity_level,omitempty" json:"maturity_level,omitempty"`
+
+	// Issuer Who issued the certificate
+	Issuer string `form:"issuer" json:"issuer"`
+
+	// ExpiresOn The certificate's last valid day
+	ExpiresOn openapi_types.Date `form:"expires_on" json:"expires_on"`
+
+	// FileName The document's file name, kept for the download
+	FileName *string `form:"file_name,omitempty" json:"file_name,omitempty"`
+}
+
 // ListVendorKeysParams defines parameters for ListVendorKeys.
 type ListVendorKeysParams struct {
 	// Limit How many items to answer (default 100)
@@ -6580,6 +7388,21 @@ type ListVendorKeysParams struct {
 	// After The next cursor of the previous page; left out for the first page
 	After *string `form:"after,omitempty" json:"after,omitempty"`
 }
+
+// GetVendorScorecardParams defines parameters for GetVendorScorecard.
+type GetVendorScorecardParams struct {
+	// From Count events at or after this time
+	From *time.Time `form:"from,omitempty" json:"from,omitempty"`
+
+	// To Count events before this time
+	To *time.Time `form:"to,omitempty" json:"to,omitempty"`
+
+	// Format json (default), or csv: one figure a row
+	Format *GetVendorScorecardParamsFormat `form:"format,omitempty" json:"format,omitempty"`
+}
+
+// GetVendorScorecardParamsFormat defines parameters for GetVendorScorecard.
+type GetVendorScorecardParamsFormat string
 
 // ListWindowsParams defines parameters for ListWindows.
 type ListWindowsParams struct {
@@ -6619,6 +7442,9 @@ type IngestAdvisoryJSONRequestBody = IngestAdvisoryJSONBody
 
 // DecideAdvisoryJSONRequestBody defines body for DecideAdvisory for application/json ContentType.
 type DecideAdvisoryJSONRequestBody = AdvisoryDecisionInput
+
+// ReportAgentHostJSONRequestBody defines body for ReportAgentHost for application/json ContentType.
+type ReportAgentHostJSONRequestBody = HostInput
 
 // ReportJobProgressJSONRequestBody defines body for ReportJobProgress for application/json ContentType.
 type ReportJobProgressJSONRequestBody = JobProgressInput
@@ -6674,6 +7500,15 @@ type EvaluatePatchJSONRequestBody = EvaluationInput
 // RejectDecisionJSONRequestBody defines body for RejectDecision for application/json ContentType.
 type RejectDecisionJSONRequestBody = RejectInput
 
+// ClaimDiscoveryJSONRequestBody defines body for ClaimDiscovery for application/json ContentType.
+type ClaimDiscoveryJSONRequestBody = DiscoveryClaimInput
+
+// RejectDiscoveryJSONRequestBody defines body for RejectDiscovery for application/json ContentType.
+type RejectDiscoveryJSONRequestBody = DiscoveryRejectionInput
+
+// CreateDrillJSONRequestBody defines body for CreateDrill for application/json ContentType.
+type CreateDrillJSONRequestBody = DrillInput
+
 // FetchEPSSJSONRequestBody defines body for FetchEPSS for application/json ContentType.
 type FetchEPSSJSONRequestBody = FetchInput
 
@@ -6722,6 +7557,9 @@ type CreateSiteJSONRequestBody = SiteInput
 // ChangeSiteJSONRequestBody defines body for ChangeSite for application/json ContentType.
 type ChangeSiteJSONRequestBody = SiteChangeInput
 
+// CreateSubscriptionJSONRequestBody defines body for CreateSubscription for application/json ContentType.
+type CreateSubscriptionJSONRequestBody = SubscriptionInput
+
 // CreateTokenJSONRequestBody defines body for CreateToken for application/json ContentType.
 type CreateTokenJSONRequestBody = TokenInput
 
@@ -6742,6 +7580,9 @@ type AddVendorKeyJSONRequestBody = VendorKeyInput
 
 // RevokeVendorKeyJSONRequestBody defines body for RevokeVendorKey for application/json ContentType.
 type RevokeVendorKeyJSONRequestBody = RevokeKeyInput
+
+// CreateWebhookJSONRequestBody defines body for CreateWebhook for application/json ContentType.
+type CreateWebhookJSONRequestBody = WebhookInput
 
 // CreateZoneJSONRequestBody defines body for CreateZone for application/json ContentType.
 type CreateZoneJSONRequestBody = ZoneInput
@@ -7197,6 +8038,28 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/advisories/{advisoryID}/decisions (the `DecideAdvisory` operationId).
 	DecideAdvisory(ctx context.Context, advisoryID string, body DecideAdvisoryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReportAgentHostWithBody The agent says what host it runs on
+	//
+	// Sent when the agent starts. The host is matched against the inventory by its machine ID, MAC and IP addresses and host name (asset names, endpoint addresses, identities learnt before): a host of the agent's own asset teaches the asset its identities; a host no asset knows raises an alarm and a discovery to claim or reject.
+	//
+	// Roles: agent.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/agent/host (the `ReportAgentHost` operationId).
+	ReportAgentHostWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReportAgentHost The agent says what host it runs on
+	//
+	// Sent when the agent starts. The host is matched against the inventory by its machine ID, MAC and IP addresses and host name (asset names, endpoint addresses, identities learnt before): a host of the agent's own asset teaches the asset its identities; a host no asset knows raises an alarm and a discovery to claim or reject.
+	//
+	// Roles: agent.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/agent/host (the `ReportAgentHost` operationId).
+	ReportAgentHost(ctx context.Context, body ReportAgentHostJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PollAgentJob Wait for the asset's next signed job
 	//
@@ -7946,6 +8809,144 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/decisions/{decisionID}/reject (the `RejectDecision` operationId).
 	RejectDecision(ctx context.Context, decisionID string, body RejectDecisionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListDiscoveries List the devices seen on the networks that are not in the inventory, last seen first
+	//
+	// Each waits for a person to claim it for an asset or reject it (state open), or says what was decided.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/discoveries (the `ListDiscoveries` operationId).
+	ListDiscoveries(ctx context.Context, params *ListDiscoveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ImportDiscoveriesWithBody Import a network scan or a switch's address table as CSV, all or nothing
+	//
+	// The first line names the columns, any of ip,mac,hostname,vendor,model,seen_at in any order; each row needs an ip, a mac or a hostname; seen_at is RFC 3339 (default: now). Any failing row refuses the whole file with 422 naming each row (the file's line, header = row 1) and field, and nothing changes. At most 1 MiB and 5000 rows (413 beyond). A device no asset knows raises an alarm and a discovery; a device seen before has its last seen moved, never a second discovery; a rejected device raises no alarm unless it was rejected with realarm.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/discoveries/import (the `ImportDiscoveries` operationId).
+	ImportDiscoveriesWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetDiscovery One device seen on the networks that is not in the inventory
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/discoveries/{discoveryID} (the `GetDiscovery` operationId).
+	GetDiscovery(ctx context.Context, discoveryID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ClaimDiscoveryWithBody Claim an unknown device for an asset, existing or created with it
+	//
+	// The device's keys (machine ID, MACs, addresses, host name) become the asset's identities, so it is known from then on; its alarm is cleared; audited. A device claimed or rejected before is refused (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/discoveries/{discoveryID}/claim (the `ClaimDiscovery` operationId).
+	ClaimDiscoveryWithBody(ctx context.Context, discoveryID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ClaimDiscovery Claim an unknown device for an asset, existing or created with it
+	//
+	// The device's keys (machine ID, MACs, addresses, host name) become the asset's identities, so it is known from then on; its alarm is cleared; audited. A device claimed or rejected before is refused (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/discoveries/{discoveryID}/claim (the `ClaimDiscovery` operationId).
+	ClaimDiscovery(ctx context.Context, discoveryID string, body ClaimDiscoveryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RejectDiscoveryWithBody Reject an unknown device as no asset of the plant, with the reason
+	//
+	// Its alarm is cleared; a later sighting of it raises no alarm unless realarm; audited. A device claimed or rejected before is refused (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/discoveries/{discoveryID}/reject (the `RejectDiscovery` operationId).
+	RejectDiscoveryWithBody(ctx context.Context, discoveryID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RejectDiscovery Reject an unknown device as no asset of the plant, with the reason
+	//
+	// Its alarm is cleared; a later sighting of it raises no alarm unless realarm; audited. A device claimed or rejected before is refused (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/discoveries/{discoveryID}/reject (the `RejectDiscovery` operationId).
+	RejectDiscovery(ctx context.Context, discoveryID string, body RejectDiscoveryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListDrills List the restore drills with their last run, next due time and whether they are overdue
+	//
+	// Newest first. With overdue=1 only the overdue drills, all on one page.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/drills (the `ListDrills` operationId).
+	ListDrills(ctx context.Context, params *ListDrillsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateDrillWithBody Plan a restore drill for a product or a production zone
+	//
+	// A Temporal Schedule then runs it every interval: the most recent verified production backup of an asset of the product (or zone) is restored onto a test-bench asset of the same product and verified there; the time to restore and the result are recorded as evidence. A drill with no passing run within its interval is overdue.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/drills (the `CreateDrill` operationId).
+	CreateDrillWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateDrill Plan a restore drill for a product or a production zone
+	//
+	// A Temporal Schedule then runs it every interval: the most recent verified production backup of an asset of the product (or zone) is restored onto a test-bench asset of the same product and verified there; the time to restore and the result are recorded as evidence. A drill with no passing run within its interval is overdue.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/drills (the `CreateDrill` operationId).
+	CreateDrill(ctx context.Context, body CreateDrillJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteDrill Stop a restore drill
+	//
+	// Deletes its schedule and the plan; its runs stay as evidence.
+	//
+	// Roles: engineer, admin.
+	//
+	// Corresponds with DELETE /api/v1/drills/{drillID} (the `DeleteDrill` operationId).
+	DeleteDrill(ctx context.Context, drillID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetDrill Show a restore drill with its runs and schedule
+	//
+	// Each run names the production backup restored (asset, campaign, SHA-256), the bench asset, the version verified, the time to restore and the result or the reason it failed.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/drills/{drillID} (the `GetDrill` operationId).
+	GetDrill(ctx context.Context, drillID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RunDrill Run a restore drill now
+	//
+	// Starts a run and answers its id at once; the run shows on the drill, running until it ends. A run asked for now and still going is joined rather than doubled.
+	//
+	// Roles: engineer, admin.
+	//
+	// Corresponds with POST /api/v1/drills/{drillID}/run (the `RunDrill` operationId).
+	RunDrill(ctx context.Context, drillID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListEndpoints Each asset's endpoint and agent, with the agent's last contact, by asset name
+	//
+	// An agent asset whose agent was never heard from, or not for more than PT5M, is stale. The host is what the agent last said of it.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/endpoints (the `ListEndpoints` operationId).
+	ListEndpoints(ctx context.Context, params *ListEndpointsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetExploitation Show the current KEV and EPSS imports with their dates and counts
 	//
 	// The current import of each source (what priorities are computed with): its version and release date, how many CVEs, where it came from and who imported it when.
@@ -8608,6 +9609,46 @@ type ClientInterface interface {
 	// Corresponds with GET /api/v1/states (the `ListStates` operationId).
 	ListStates(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListSubscriptions List my subscriptions and the kinds of notification
+	//
+	// The caller's own subscriptions and those an admin made for the role the caller acts in, oldest first, with every kind one may subscribe to.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Corresponds with GET /api/v1/subscriptions (the `ListSubscriptions` operationId).
+	ListSubscriptions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateSubscriptionWithBody Subscribe an e-mail address to a kind of notification
+	//
+	// The caller's own subscription; with role, an admin subscribes the address (a distribution list) for everyone acting in that role. Each notification links to the page where the person acts. Vendors are not told of the plant and may not subscribe.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/subscriptions (the `CreateSubscription` operationId).
+	CreateSubscriptionWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateSubscription Subscribe an e-mail address to a kind of notification
+	//
+	// The caller's own subscription; with role, an admin subscribes the address (a distribution list) for everyone acting in that role. Each notification links to the page where the person acts. Vendors are not told of the plant and may not subscribe.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/subscriptions (the `CreateSubscription` operationId).
+	CreateSubscription(ctx context.Context, body CreateSubscriptionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteSubscription Unsubscribe
+	//
+	// Removes the caller's own subscription, or (an admin) a role-wide one; another person's answers 404.
+	//
+	// Roles: staff (own; admin also role-wide).
+	//
+	// Corresponds with DELETE /api/v1/subscriptions/{subscriptionID} (the `DeleteSubscription` operationId).
+	DeleteSubscription(ctx context.Context, subscriptionID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListTokens List personal tokens
 	//
 	// Oldest first, with their state (active, expired, revoked), expiry and last use, never a secret or its hash: the caller's own; an admin's list holds everyone's, and user_id narrows it to one person's. Agent credentials are listed with their asset.
@@ -8833,6 +9874,35 @@ type ClientInterface interface {
 	// Corresponds with GET /api/v1/vendors/{vendorID} (the `GetVendor` operationId).
 	GetVendor(ctx context.Context, vendorID string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListVendorCertificates List a vendor's certificates on file
+	//
+	// The most recently uploaded first. A vendor reads its own only (another vendor's are 404).
+	//
+	// Roles: staff; a vendor for its own.
+	//
+	// Corresponds with GET /api/v1/vendors/{vendorID}/certificates (the `ListVendorCertificates` operationId).
+	ListVendorCertificates(ctx context.Context, vendorID string, params *ListVendorCertificatesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddVendorCertificateWithBody File a vendor's secure development certificate
+	//
+	// The body is the certificate document as application/pdf, at most 10485760 bytes (another type is refused with 415, a body that is not a PDF with 422, a larger one with 413); the query says what it certifies: standard (default IEC 62443-4-1), maturity_level (1 to 4, left out when none is stated), issuer and expires_on (YYYY-MM-DD) are checked and a fault names each. The document goes to the object store with its SHA-256; audited as vendor_certificate.added.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/vendors/{vendorID}/certificates (the `AddVendorCertificate` operationId).
+	AddVendorCertificateWithBody(ctx context.Context, vendorID string, params *AddVendorCertificateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetVendorCertificate Download a certificate document
+	//
+	// The PDF as uploaded; X-Content-SHA256 carries its SHA-256. A vendor reads its own only (another vendor's are 404).
+	//
+	// Roles: staff; a vendor for its own.
+	//
+	// Corresponds with GET /api/v1/vendors/{vendorID}/certificates/{certID} (the `GetVendorCertificate` operationId).
+	GetVendorCertificate(ctx context.Context, vendorID string, certID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListVendorKeys List a vendor's trusted signing keys
 	//
 	// Oldest first, revoked keys included with when and why. An unknown vendor is 404; a vendor reads its own keys only (another vendor's are 404).
@@ -8894,6 +9964,82 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/vendors/{vendorID}/keys/{keyID}/revoke (the `RevokeVendorKey` operationId).
 	RevokeVendorKey(ctx context.Context, vendorID string, keyID string, body RevokeVendorKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetVendorScorecard A vendor's supplier scorecard, from recorded events
+	//
+	// Computed at each request from the audit trail, the vendor's patches, keys and certificates: time from advisory to qualified patch (median and 90th percentile by nearest rank, with the count), submissions refused at intake by reason and patches rejected by qualification, rollbacks the vendor's patches caused, signing-key hygiene and the IEC 62443-4-1 certificate on file with its expiry. from and to (RFC 3339) bound the events counted; states (key expired, certificate expired) are as of now. ?format=csv, or Accept: text/csv, answers one figure a row for procurement. A vendor reads its own scorecard only (another vendor's is 404); no scorecard names an asset, zone or site.
+	//
+	// Roles: staff; a vendor for its own.
+	//
+	// Corresponds with GET /api/v1/vendors/{vendorID}/scorecard (the `GetVendorScorecard` operationId).
+	GetVendorScorecard(ctx context.Context, vendorID string, params *GetVendorScorecardParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListWebhooks List the webhooks
+	//
+	// Oldest first, without their secrets.
+	//
+	// Roles: admin.
+	//
+	// Corresponds with GET /api/v1/webhooks (the `ListWebhooks` operationId).
+	ListWebhooks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateWebhookWithBody Register a webhook
+	//
+	// Notifications of the kinds given are POSTed to the URL as CloudEvents 1.0 in structured mode (application/cloudevents+json), signed in the header Otpatch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of the seconds, a dot and the body, keyed with the secret>. The secret is in this answer only, never again. A delivery the receiver does not answer 2xx is retried with back-off.
+	//
+	// Roles: admin.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/webhooks (the `CreateWebhook` operationId).
+	CreateWebhookWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateWebhook Register a webhook
+	//
+	// Notifications of the kinds given are POSTed to the URL as CloudEvents 1.0 in structured mode (application/cloudevents+json), signed in the header Otpatch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of the seconds, a dot and the body, keyed with the secret>. The secret is in this answer only, never again. A delivery the receiver does not answer 2xx is retried with back-off.
+	//
+	// Roles: admin.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/webhooks (the `CreateWebhook` operationId).
+	CreateWebhook(ctx context.Context, body CreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteWebhook Delete a webhook
+	//
+	// Nothing more is sent to it; deliveries still retrying stop; its delivery log stays.
+	//
+	// Roles: admin.
+	//
+	// Corresponds with DELETE /api/v1/webhooks/{webhookID} (the `DeleteWebhook` operationId).
+	DeleteWebhook(ctx context.Context, webhookID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetWebhook Show a webhook
+	//
+	// Without its secret.
+	//
+	// Roles: admin.
+	//
+	// Corresponds with GET /api/v1/webhooks/{webhookID} (the `GetWebhook` operationId).
+	GetWebhook(ctx context.Context, webhookID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListWebhookDeliveries Read a webhook's delivery log
+	//
+	// Every attempt, newest first (at most 100): the notification, the attempt number, sent or failed, the receiver's HTTP status and the error.
+	//
+	// Roles: admin.
+	//
+	// Corresponds with GET /api/v1/webhooks/{webhookID}/deliveries (the `ListWebhookDeliveries` operationId).
+	ListWebhookDeliveries(ctx context.Context, webhookID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TestWebhook Send a webhook a test notification
+	//
+	// A test notification (type org.otpatch.notification.test) is sent to this webhook only, with the same signature and retries as any other; its attempts show in the delivery log.
+	//
+	// Roles: admin.
+	//
+	// Corresponds with POST /api/v1/webhooks/{webhookID}/test (the `TestWebhook` operationId).
+	TestWebhook(ctx context.Context, webhookID string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListWindows Next window openings of every zone
 	//
@@ -9129,6 +10275,48 @@ func (c *Client) DecideAdvisoryWithBody(ctx context.Context, advisoryID string, 
 // Corresponds with POST /api/v1/advisories/{advisoryID}/decisions (the `DecideAdvisory` operationId).
 func (c *Client) DecideAdvisory(ctx context.Context, advisoryID string, body DecideAdvisoryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewDecideAdvisoryRequest(c.Server, advisoryID, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReportAgentHostWithBody The agent says what host it runs on
+//
+// Sent when the agent starts. The host is matched against the inventory by its machine ID, MAC and IP addresses and host name (asset names, endpoint addresses, identities learnt before): a host of the agent's own asset teaches the asset its identities; a host no asset knows raises an alarm and a discovery to claim or reject.
+//
+// Roles: agent.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/agent/host (the `ReportAgentHost` operationId).
+func (c *Client) ReportAgentHostWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReportAgentHostRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReportAgentHost The agent says what host it runs on
+//
+// Sent when the agent starts. The host is matched against the inventory by its machine ID, MAC and IP addresses and host name (asset names, endpoint addresses, identities learnt before): a host of the agent's own asset teaches the asset its identities; a host no asset knows raises an alarm and a discovery to claim or reject.
+//
+// Roles: agent.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/agent/host (the `ReportAgentHost` operationId).
+func (c *Client) ReportAgentHost(ctx context.Context, body ReportAgentHostJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReportAgentHostRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -10647,6 +11835,284 @@ func (c *Client) RejectDecision(ctx context.Context, decisionID string, body Rej
 	return c.Client.Do(req)
 }
 
+// ListDiscoveries List the devices seen on the networks that are not in the inventory, last seen first
+//
+// Each waits for a person to claim it for an asset or reject it (state open), or says what was decided.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/discoveries (the `ListDiscoveries` operationId).
+func (c *Client) ListDiscoveries(ctx context.Context, params *ListDiscoveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListDiscoveriesRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ImportDiscoveriesWithBody Import a network scan or a switch's address table as CSV, all or nothing
+//
+// The first line names the columns, any of ip,mac,hostname,vendor,model,seen_at in any order; each row needs an ip, a mac or a hostname; seen_at is RFC 3339 (default: now). Any failing row refuses the whole file with 422 naming each row (the file's line, header = row 1) and field, and nothing changes. At most 1 MiB and 5000 rows (413 beyond). A device no asset knows raises an alarm and a discovery; a device seen before has its last seen moved, never a second discovery; a rejected device raises no alarm unless it was rejected with realarm.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/discoveries/import (the `ImportDiscoveries` operationId).
+func (c *Client) ImportDiscoveriesWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewImportDiscoveriesRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetDiscovery One device seen on the networks that is not in the inventory
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/discoveries/{discoveryID} (the `GetDiscovery` operationId).
+func (c *Client) GetDiscovery(ctx context.Context, discoveryID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetDiscoveryRequest(c.Server, discoveryID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ClaimDiscoveryWithBody Claim an unknown device for an asset, existing or created with it
+//
+// The device's keys (machine ID, MACs, addresses, host name) become the asset's identities, so it is known from then on; its alarm is cleared; audited. A device claimed or rejected before is refused (409).
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/discoveries/{discoveryID}/claim (the `ClaimDiscovery` operationId).
+func (c *Client) ClaimDiscoveryWithBody(ctx context.Context, discoveryID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewClaimDiscoveryRequestWithBody(c.Server, discoveryID, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ClaimDiscovery Claim an unknown device for an asset, existing or created with it
+//
+// The device's keys (machine ID, MACs, addresses, host name) become the asset's identities, so it is known from then on; its alarm is cleared; audited. A device claimed or rejected before is refused (409).
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/discoveries/{discoveryID}/claim (the `ClaimDiscovery` operationId).
+func (c *Client) ClaimDiscovery(ctx context.Context, discoveryID string, body ClaimDiscoveryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewClaimDiscoveryRequest(c.Server, discoveryID, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RejectDiscoveryWithBody Reject an unknown device as no asset of the plant, with the reason
+//
+// Its alarm is cleared; a later sighting of it raises no alarm unless realarm; audited. A device claimed or rejected before is refused (409).
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/discoveries/{discoveryID}/reject (the `RejectDiscovery` operationId).
+func (c *Client) RejectDiscoveryWithBody(ctx context.Context, discoveryID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRejectDiscoveryRequestWithBody(c.Server, discoveryID, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RejectDiscovery Reject an unknown device as no asset of the plant, with the reason
+//
+// Its alarm is cleared; a later sighting of it raises no alarm unless realarm; audited. A device claimed or rejected before is refused (409).
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/discoveries/{discoveryID}/reject (the `RejectDiscovery` operationId).
+func (c *Client) RejectDiscovery(ctx context.Context, discoveryID string, body RejectDiscoveryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRejectDiscoveryRequest(c.Server, discoveryID, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListDrills List the restore drills with their last run, next due time and whether they are overdue
+//
+// Newest first. With overdue=1 only the overdue drills, all on one page.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/drills (the `ListDrills` operationId).
+func (c *Client) ListDrills(ctx context.Context, params *ListDrillsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListDrillsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateDrillWithBody Plan a restore drill for a product or a production zone
+//
+// A Temporal Schedule then runs it every interval: the most recent verified production backup of an asset of the product (or zone) is restored onto a test-bench asset of the same product and verified there; the time to restore and the result are recorded as evidence. A drill with no passing run within its interval is overdue.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/drills (the `CreateDrill` operationId).
+func (c *Client) CreateDrillWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateDrillRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateDrill Plan a restore drill for a product or a production zone
+//
+// A Temporal Schedule then runs it every interval: the most recent verified production backup of an asset of the product (or zone) is restored onto a test-bench asset of the same product and verified there; the time to restore and the result are recorded as evidence. A drill with no passing run within its interval is overdue.
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/drills (the `CreateDrill` operationId).
+func (c *Client) CreateDrill(ctx context.Context, body CreateDrillJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateDrillRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteDrill Stop a restore drill
+//
+// Deletes its schedule and the plan; its runs stay as evidence.
+//
+// Roles: engineer, admin.
+//
+// Corresponds with DELETE /api/v1/drills/{drillID} (the `DeleteDrill` operationId).
+func (c *Client) DeleteDrill(ctx context.Context, drillID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteDrillRequest(c.Server, drillID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetDrill Show a restore drill with its runs and schedule
+//
+// Each run names the production backup restored (asset, campaign, SHA-256), the bench asset, the version verified, the time to restore and the result or the reason it failed.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/drills/{drillID} (the `GetDrill` operationId).
+func (c *Client) GetDrill(ctx context.Context, drillID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetDrillRequest(c.Server, drillID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RunDrill Run a restore drill now
+//
+// Starts a run and answers its id at once; the run shows on the drill, running until it ends. A run asked for now and still going is joined rather than doubled.
+//
+// Roles: engineer, admin.
+//
+// Corresponds with POST /api/v1/drills/{drillID}/run (the `RunDrill` operationId).
+func (c *Client) RunDrill(ctx context.Context, drillID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRunDrillRequest(c.Server, drillID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListEndpoints Each asset's endpoint and agent, with the agent's last contact, by asset name
+//
+// An agent asset whose agent was never heard from, or not for more than PT5M, is stale. The host is what the agent last said of it.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/endpoints (the `ListEndpoints` operationId).
+func (c *Client) ListEndpoints(ctx context.Context, params *ListEndpointsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListEndpointsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetExploitation Show the current KEV and EPSS imports with their dates and counts
 //
 // The current import of each source (what priorities are computed with): its version and release date, how many CVEs, where it came from and who imported it when.
@@ -11989,6 +13455,86 @@ func (c *Client) ListStates(ctx context.Context, reqEditors ...RequestEditorFn) 
 	return c.Client.Do(req)
 }
 
+// ListSubscriptions List my subscriptions and the kinds of notification
+//
+// The caller's own subscriptions and those an admin made for the role the caller acts in, oldest first, with every kind one may subscribe to.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Corresponds with GET /api/v1/subscriptions (the `ListSubscriptions` operationId).
+func (c *Client) ListSubscriptions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListSubscriptionsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateSubscriptionWithBody Subscribe an e-mail address to a kind of notification
+//
+// The caller's own subscription; with role, an admin subscribes the address (a distribution list) for everyone acting in that role. Each notification links to the page where the person acts. Vendors are not told of the plant and may not subscribe.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/subscriptions (the `CreateSubscription` operationId).
+func (c *Client) CreateSubscriptionWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateSubscriptionRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateSubscription Subscribe an e-mail address to a kind of notification
+//
+// The caller's own subscription; with role, an admin subscribes the address (a distribution list) for everyone acting in that role. Each notification links to the page where the person acts. Vendors are not told of the plant and may not subscribe.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/subscriptions (the `CreateSubscription` operationId).
+func (c *Client) CreateSubscription(ctx context.Context, body CreateSubscriptionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateSubscriptionRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteSubscription Unsubscribe
+//
+// Removes the caller's own subscription, or (an admin) a role-wide one; another person's answers 404.
+//
+// Roles: staff (own; admin also role-wide).
+//
+// Corresponds with DELETE /api/v1/subscriptions/{subscriptionID} (the `DeleteSubscription` operationId).
+func (c *Client) DeleteSubscription(ctx context.Context, subscriptionID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteSubscriptionRequest(c.Server, subscriptionID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListTokens List personal tokens
 //
 // Oldest first, with their state (active, expired, revoked), expiry and last use, never a secret or its hash: the caller's own; an admin's list holds everyone's, and user_id narrows it to one person's. Agent credentials are listed with their asset.
@@ -12444,6 +13990,65 @@ func (c *Client) GetVendor(ctx context.Context, vendorID string, reqEditors ...R
 	return c.Client.Do(req)
 }
 
+// ListVendorCertificates List a vendor's certificates on file
+//
+// The most recently uploaded first. A vendor reads its own only (another vendor's are 404).
+//
+// Roles: staff; a vendor for its own.
+//
+// Corresponds with GET /api/v1/vendors/{vendorID}/certificates (the `ListVendorCertificates` operationId).
+func (c *Client) ListVendorCertificates(ctx context.Context, vendorID string, params *ListVendorCertificatesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListVendorCertificatesRequest(c.Server, vendorID, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddVendorCertificateWithBody File a vendor's secure development certificate
+//
+// The body is the certificate document as application/pdf, at most 10485760 bytes (another type is refused with 415, a body that is not a PDF with 422, a larger one with 413); the query says what it certifies: standard (default IEC 62443-4-1), maturity_level (1 to 4, left out when none is stated), issuer and expires_on (YYYY-MM-DD) are checked and a fault names each. The document goes to the object store with its SHA-256; audited as vendor_certificate.added.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/vendors/{vendorID}/certificates (the `AddVendorCertificate` operationId).
+func (c *Client) AddVendorCertificateWithBody(ctx context.Context, vendorID string, params *AddVendorCertificateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddVendorCertificateRequestWithBody(c.Server, vendorID, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetVendorCertificate Download a certificate document
+//
+// The PDF as uploaded; X-Content-SHA256 carries its SHA-256. A vendor reads its own only (another vendor's are 404).
+//
+// Roles: staff; a vendor for its own.
+//
+// Corresponds with GET /api/v1/vendors/{vendorID}/certificates/{certID} (the `GetVendorCertificate` operationId).
+func (c *Client) GetVendorCertificate(ctx context.Context, vendorID string, certID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetVendorCertificateRequest(c.Server, vendorID, certID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListVendorKeys List a vendor's trusted signing keys
 //
 // Oldest first, revoked keys included with when and why. An unknown vendor is 404; a vendor reads its own keys only (another vendor's are 404).
@@ -12556,6 +14161,162 @@ func (c *Client) RevokeVendorKeyWithBody(ctx context.Context, vendorID string, k
 // Corresponds with POST /api/v1/vendors/{vendorID}/keys/{keyID}/revoke (the `RevokeVendorKey` operationId).
 func (c *Client) RevokeVendorKey(ctx context.Context, vendorID string, keyID string, body RevokeVendorKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRevokeVendorKeyRequest(c.Server, vendorID, keyID, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetVendorScorecard A vendor's supplier scorecard, from recorded events
+//
+// Computed at each request from the audit trail, the vendor's patches, keys and certificates: time from advisory to qualified patch (median and 90th percentile by nearest rank, with the count), submissions refused at intake by reason and patches rejected by qualification, rollbacks the vendor's patches caused, signing-key hygiene and the IEC 62443-4-1 certificate on file with its expiry. from and to (RFC 3339) bound the events counted; states (key expired, certificate expired) are as of now. ?format=csv, or Accept: text/csv, answers one figure a row for procurement. A vendor reads its own scorecard only (another vendor's is 404); no scorecard names an asset, zone or site.
+//
+// Roles: staff; a vendor for its own.
+//
+// Corresponds with GET /api/v1/vendors/{vendorID}/scorecard (the `GetVendorScorecard` operationId).
+func (c *Client) GetVendorScorecard(ctx context.Context, vendorID string, params *GetVendorScorecardParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetVendorScorecardRequest(c.Server, vendorID, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListWebhooks List the webhooks
+//
+// Oldest first, without their secrets.
+//
+// Roles: admin.
+//
+// Corresponds with GET /api/v1/webhooks (the `ListWebhooks` operationId).
+func (c *Client) ListWebhooks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListWebhooksRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateWebhookWithBody Register a webhook
+//
+// Notifications of the kinds given are POSTed to the URL as CloudEvents 1.0 in structured mode (application/cloudevents+json), signed in the header Otpatch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of the seconds, a dot and the body, keyed with the secret>. The secret is in this answer only, never again. A delivery the receiver does not answer 2xx is retried with back-off.
+//
+// Roles: admin.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/webhooks (the `CreateWebhook` operationId).
+func (c *Client) CreateWebhookWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateWebhookRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateWebhook Register a webhook
+//
+// Notifications of the kinds given are POSTed to the URL as CloudEvents 1.0 in structured mode (application/cloudevents+json), signed in the header Otpatch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of the seconds, a dot and the body, keyed with the secret>. The secret is in this answer only, never again. A delivery the receiver does not answer 2xx is retried with back-off.
+//
+// Roles: admin.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/webhooks (the `CreateWebhook` operationId).
+func (c *Client) CreateWebhook(ctx context.Context, body CreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateWebhookRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteWebhook Delete a webhook
+//
+// Nothing more is sent to it; deliveries still retrying stop; its delivery log stays.
+//
+// Roles: admin.
+//
+// Corresponds with DELETE /api/v1/webhooks/{webhookID} (the `DeleteWebhook` operationId).
+func (c *Client) DeleteWebhook(ctx context.Context, webhookID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteWebhookRequest(c.Server, webhookID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetWebhook Show a webhook
+//
+// Without its secret.
+//
+// Roles: admin.
+//
+// Corresponds with GET /api/v1/webhooks/{webhookID} (the `GetWebhook` operationId).
+func (c *Client) GetWebhook(ctx context.Context, webhookID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetWebhookRequest(c.Server, webhookID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListWebhookDeliveries Read a webhook's delivery log
+//
+// Every attempt, newest first (at most 100): the notification, the attempt number, sent or failed, the receiver's HTTP status and the error.
+//
+// Roles: admin.
+//
+// Corresponds with GET /api/v1/webhooks/{webhookID}/deliveries (the `ListWebhookDeliveries` operationId).
+func (c *Client) ListWebhookDeliveries(ctx context.Context, webhookID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListWebhookDeliveriesRequest(c.Server, webhookID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TestWebhook Send a webhook a test notification
+//
+// A test notification (type org.otpatch.notification.test) is sent to this webhook only, with the same signature and retries as any other; its attempts show in the delivery log.
+//
+// Roles: admin.
+//
+// Corresponds with POST /api/v1/webhooks/{webhookID}/test (the `TestWebhook` operationId).
+func (c *Client) TestWebhook(ctx context.Context, webhookID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTestWebhookRequest(c.Server, webhookID)
 	if err != nil {
 		return nil, err
 	}
@@ -13009,6 +14770,46 @@ func NewDecideAdvisoryRequestWithBody(server string, advisoryID string, contentT
 	}
 
 	operationPath := fmt.Sprintf("/api/v1/advisories/%s/decisions", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewReportAgentHostRequest calls the generic ReportAgentHost builder with application/json body
+func NewReportAgentHostRequest(server string, body ReportAgentHostJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewReportAgentHostRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewReportAgentHostRequestWithBody constructs an http.Request for the ReportAgentHost method, with any body, and a specified content type
+func NewReportAgentHostRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/agent/host")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -16341,6 +18142,539 @@ func NewRejectDecisionRequestWithBody(server string, decisionID string, contentT
 	return req, nil
 }
 
+// NewListDiscoveriesRequest constructs an http.Request for the ListDiscoveries method
+func NewListDiscoveriesRequest(server string, params *ListDiscoveriesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/discoveries")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.State != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "state", *params.State, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewImportDiscoveriesRequestWithBody constructs an http.Request for the ImportDiscoveries method, with any body, and a specified content type
+func NewImportDiscoveriesRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/discoveries/import")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetDiscoveryRequest constructs an http.Request for the GetDiscovery method
+func NewGetDiscoveryRequest(server string, discoveryID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "discoveryID", discoveryID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/discoveries/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewClaimDiscoveryRequest calls the generic ClaimDiscovery builder with application/json body
+func NewClaimDiscoveryRequest(server string, discoveryID string, body ClaimDiscoveryJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewClaimDiscoveryRequestWithBody(server, discoveryID, "application/json", bodyReader)
+}
+
+// NewClaimDiscoveryRequestWithBody constructs an http.Request for the ClaimDiscovery method, with any body, and a specified content type
+func NewClaimDiscoveryRequestWithBody(server string, discoveryID string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "discoveryID", discoveryID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/discoveries/%s/claim", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRejectDiscoveryRequest calls the generic RejectDiscovery builder with application/json body
+func NewRejectDiscoveryRequest(server string, discoveryID string, body RejectDiscoveryJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRejectDiscoveryRequestWithBody(server, discoveryID, "application/json", bodyReader)
+}
+
+// NewRejectDiscoveryRequestWithBody constructs an http.Request for the RejectDiscovery method, with any body, and a specified content type
+func NewRejectDiscoveryRequestWithBody(server string, discoveryID string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "discoveryID", discoveryID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/discoveries/%s/reject", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListDrillsRequest constructs an http.Request for the ListDrills method
+func NewListDrillsRequest(server string, params *ListDrillsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/drills")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Overdue != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "overdue", *params.Overdue, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateDrillRequest calls the generic CreateDrill builder with application/json body
+func NewCreateDrillRequest(server string, body CreateDrillJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateDrillRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateDrillRequestWithBody constructs an http.Request for the CreateDrill method, with any body, and a specified content type
+func NewCreateDrillRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/drills")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteDrillRequest constructs an http.Request for the DeleteDrill method
+func NewDeleteDrillRequest(server string, drillID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "drillID", drillID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/drills/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetDrillRequest constructs an http.Request for the GetDrill method
+func NewGetDrillRequest(server string, drillID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "drillID", drillID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/drills/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRunDrillRequest constructs an http.Request for the RunDrill method
+func NewRunDrillRequest(server string, drillID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "drillID", drillID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/drills/%s/run", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListEndpointsRequest constructs an http.Request for the ListEndpoints method
+func NewListEndpointsRequest(server string, params *ListEndpointsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/endpoints")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Adapter != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "adapter", *params.Adapter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetExploitationRequest constructs an http.Request for the GetExploitation method
 func NewGetExploitationRequest(server string) (*http.Request, error) {
 	var err error
@@ -18917,6 +21251,107 @@ func NewListStatesRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListSubscriptionsRequest constructs an http.Request for the ListSubscriptions method
+func NewListSubscriptionsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/subscriptions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateSubscriptionRequest calls the generic CreateSubscription builder with application/json body
+func NewCreateSubscriptionRequest(server string, body CreateSubscriptionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateSubscriptionRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateSubscriptionRequestWithBody constructs an http.Request for the CreateSubscription method, with any body, and a specified content type
+func NewCreateSubscriptionRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/subscriptions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteSubscriptionRequest constructs an http.Request for the DeleteSubscription method
+func NewDeleteSubscriptionRequest(server string, subscriptionID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "subscriptionID", subscriptionID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/subscriptions/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListTokensRequest constructs an http.Request for the ListTokens method
 func NewListTokensRequest(server string, params *ListTokensParams) (*http.Request, error) {
 	var err error
@@ -19805,6 +22240,223 @@ func NewGetVendorRequest(server string, vendorID string) (*http.Request, error) 
 	return req, nil
 }
 
+// NewListVendorCertificatesRequest constructs an http.Request for the ListVendorCertificates method
+func NewListVendorCertificatesRequest(server string, vendorID string, params *ListVendorCertificatesParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "vendorID", vendorID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/vendors/%s/certificates", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAddVendorCertificateRequestWithBody constructs an http.Request for the AddVendorCertificate method, with any body, and a specified content type
+func NewAddVendorCertificateRequestWithBody(server string, vendorID string, params *AddVendorCertificateParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "vendorID", vendorID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/vendors/%s/certificates", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Standard != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "standard", *params.Standard, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.MaturityLevel != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "maturity_level", *params.MaturityLevel, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "issuer", params.Issuer, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "expires_on", params.ExpiresOn, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date"}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.FileName != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "file_name", *params.FileName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetVendorCertificateRequest constructs an http.Request for the GetVendorCertificate method
+func NewGetVendorCertificateRequest(server string, vendorID string, certID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "vendorID", vendorID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "certID", certID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/vendors/%s/certificates/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListVendorKeysRequest constructs an http.Request for the ListVendorKeys method
 func NewListVendorKeysRequest(server string, vendorID string, params *ListVendorKeysParams) (*http.Request, error) {
 	var err error
@@ -20016,6 +22668,294 @@ func NewRevokeVendorKeyRequestWithBody(server string, vendorID string, keyID str
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetVendorScorecardRequest constructs an http.Request for the GetVendorScorecard method
+func NewGetVendorScorecardRequest(server string, vendorID string, params *GetVendorScorecardParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "vendorID", vendorID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/vendors/%s/scorecard", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.From != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", *params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.To != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Format != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "format", *params.Format, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListWebhooksRequest constructs an http.Request for the ListWebhooks method
+func NewListWebhooksRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/webhooks")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateWebhookRequest calls the generic CreateWebhook builder with application/json body
+func NewCreateWebhookRequest(server string, body CreateWebhookJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateWebhookRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateWebhookRequestWithBody constructs an http.Request for the CreateWebhook method, with any body, and a specified content type
+func NewCreateWebhookRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/webhooks")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteWebhookRequest constructs an http.Request for the DeleteWebhook method
+func NewDeleteWebhookRequest(server string, webhookID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "webhookID", webhookID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/webhooks/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetWebhookRequest constructs an http.Request for the GetWebhook method
+func NewGetWebhookRequest(server string, webhookID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "webhookID", webhookID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/webhooks/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListWebhookDeliveriesRequest constructs an http.Request for the ListWebhookDeliveries method
+func NewListWebhookDeliveriesRequest(server string, webhookID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "webhookID", webhookID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/webhooks/%s/deliveries", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewTestWebhookRequest constructs an http.Request for the TestWebhook method
+func NewTestWebhookRequest(server string, webhookID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "webhookID", webhookID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/webhooks/%s/test", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -20614,6 +23554,28 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/advisories/{advisoryID}/decisions (the `DecideAdvisory` operationId).
 	DecideAdvisoryWithResponse(ctx context.Context, advisoryID string, body DecideAdvisoryJSONRequestBody, reqEditors ...RequestEditorFn) (*DecideAdvisoryResponse, error)
+
+	// ReportAgentHostWithBodyWithResponse The agent says what host it runs on
+	//
+	// Sent when the agent starts. The host is matched against the inventory by its machine ID, MAC and IP addresses and host name (asset names, endpoint addresses, identities learnt before): a host of the agent's own asset teaches the asset its identities; a host no asset knows raises an alarm and a discovery to claim or reject.
+	//
+	// Roles: agent.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/agent/host (the `ReportAgentHost` operationId).
+	ReportAgentHostWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReportAgentHostResponse, error)
+
+	// ReportAgentHostWithResponse The agent says what host it runs on
+	//
+	// Sent when the agent starts. The host is matched against the inventory by its machine ID, MAC and IP addresses and host name (asset names, endpoint addresses, identities learnt before): a host of the agent's own asset teaches the asset its identities; a host no asset knows raises an alarm and a discovery to claim or reject.
+	//
+	// Roles: agent.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/agent/host (the `ReportAgentHost` operationId).
+	ReportAgentHostWithResponse(ctx context.Context, body ReportAgentHostJSONRequestBody, reqEditors ...RequestEditorFn) (*ReportAgentHostResponse, error)
 
 	// PollAgentJobWithResponse Wait for the asset's next signed job
 	//
@@ -21439,6 +24401,158 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/decisions/{decisionID}/reject (the `RejectDecision` operationId).
 	RejectDecisionWithResponse(ctx context.Context, decisionID string, body RejectDecisionJSONRequestBody, reqEditors ...RequestEditorFn) (*RejectDecisionResponse, error)
 
+	// ListDiscoveriesWithResponse List the devices seen on the networks that are not in the inventory, last seen first
+	//
+	// Each waits for a person to claim it for an asset or reject it (state open), or says what was decided.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/discoveries (the `ListDiscoveries` operationId).
+	ListDiscoveriesWithResponse(ctx context.Context, params *ListDiscoveriesParams, reqEditors ...RequestEditorFn) (*ListDiscoveriesResponse, error)
+
+	// ImportDiscoveriesWithBodyWithResponse Import a network scan or a switch's address table as CSV, all or nothing
+	//
+	// The first line names the columns, any of ip,mac,hostname,vendor,model,seen_at in any order; each row needs an ip, a mac or a hostname; seen_at is RFC 3339 (default: now). Any failing row refuses the whole file with 422 naming each row (the file's line, header = row 1) and field, and nothing changes. At most 1 MiB and 5000 rows (413 beyond). A device no asset knows raises an alarm and a discovery; a device seen before has its last seen moved, never a second discovery; a rejected device raises no alarm unless it was rejected with realarm.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/discoveries/import (the `ImportDiscoveries` operationId).
+	ImportDiscoveriesWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportDiscoveriesResponse, error)
+
+	// GetDiscoveryWithResponse One device seen on the networks that is not in the inventory
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/discoveries/{discoveryID} (the `GetDiscovery` operationId).
+	GetDiscoveryWithResponse(ctx context.Context, discoveryID string, reqEditors ...RequestEditorFn) (*GetDiscoveryResponse, error)
+
+	// ClaimDiscoveryWithBodyWithResponse Claim an unknown device for an asset, existing or created with it
+	//
+	// The device's keys (machine ID, MACs, addresses, host name) become the asset's identities, so it is known from then on; its alarm is cleared; audited. A device claimed or rejected before is refused (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/discoveries/{discoveryID}/claim (the `ClaimDiscovery` operationId).
+	ClaimDiscoveryWithBodyWithResponse(ctx context.Context, discoveryID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ClaimDiscoveryResponse, error)
+
+	// ClaimDiscoveryWithResponse Claim an unknown device for an asset, existing or created with it
+	//
+	// The device's keys (machine ID, MACs, addresses, host name) become the asset's identities, so it is known from then on; its alarm is cleared; audited. A device claimed or rejected before is refused (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/discoveries/{discoveryID}/claim (the `ClaimDiscovery` operationId).
+	ClaimDiscoveryWithResponse(ctx context.Context, discoveryID string, body ClaimDiscoveryJSONRequestBody, reqEditors ...RequestEditorFn) (*ClaimDiscoveryResponse, error)
+
+	// RejectDiscoveryWithBodyWithResponse Reject an unknown device as no asset of the plant, with the reason
+	//
+	// Its alarm is cleared; a later sighting of it raises no alarm unless realarm; audited. A device claimed or rejected before is refused (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/discoveries/{discoveryID}/reject (the `RejectDiscovery` operationId).
+	RejectDiscoveryWithBodyWithResponse(ctx context.Context, discoveryID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RejectDiscoveryResponse, error)
+
+	// RejectDiscoveryWithResponse Reject an unknown device as no asset of the plant, with the reason
+	//
+	// Its alarm is cleared; a later sighting of it raises no alarm unless realarm; audited. A device claimed or rejected before is refused (409).
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/discoveries/{discoveryID}/reject (the `RejectDiscovery` operationId).
+	RejectDiscoveryWithResponse(ctx context.Context, discoveryID string, body RejectDiscoveryJSONRequestBody, reqEditors ...RequestEditorFn) (*RejectDiscoveryResponse, error)
+
+	// ListDrillsWithResponse List the restore drills with their last run, next due time and whether they are overdue
+	//
+	// Newest first. With overdue=1 only the overdue drills, all on one page.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/drills (the `ListDrills` operationId).
+	ListDrillsWithResponse(ctx context.Context, params *ListDrillsParams, reqEditors ...RequestEditorFn) (*ListDrillsResponse, error)
+
+	// CreateDrillWithBodyWithResponse Plan a restore drill for a product or a production zone
+	//
+	// A Temporal Schedule then runs it every interval: the most recent verified production backup of an asset of the product (or zone) is restored onto a test-bench asset of the same product and verified there; the time to restore and the result are recorded as evidence. A drill with no passing run within its interval is overdue.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/drills (the `CreateDrill` operationId).
+	CreateDrillWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateDrillResponse, error)
+
+	// CreateDrillWithResponse Plan a restore drill for a product or a production zone
+	//
+	// A Temporal Schedule then runs it every interval: the most recent verified production backup of an asset of the product (or zone) is restored onto a test-bench asset of the same product and verified there; the time to restore and the result are recorded as evidence. A drill with no passing run within its interval is overdue.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/drills (the `CreateDrill` operationId).
+	CreateDrillWithResponse(ctx context.Context, body CreateDrillJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateDrillResponse, error)
+
+	// DeleteDrillWithResponse Stop a restore drill
+	//
+	// Deletes its schedule and the plan; its runs stay as evidence.
+	//
+	// Roles: engineer, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/drills/{drillID} (the `DeleteDrill` operationId).
+	DeleteDrillWithResponse(ctx context.Context, drillID string, reqEditors ...RequestEditorFn) (*DeleteDrillResponse, error)
+
+	// GetDrillWithResponse Show a restore drill with its runs and schedule
+	//
+	// Each run names the production backup restored (asset, campaign, SHA-256), the bench asset, the version verified, the time to restore and the result or the reason it failed.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/drills/{drillID} (the `GetDrill` operationId).
+	GetDrillWithResponse(ctx context.Context, drillID string, reqEditors ...RequestEditorFn) (*GetDrillResponse, error)
+
+	// RunDrillWithResponse Run a restore drill now
+	//
+	// Starts a run and answers its id at once; the run shows on the drill, running until it ends. A run asked for now and still going is joined rather than doubled.
+	//
+	// Roles: engineer, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/drills/{drillID}/run (the `RunDrill` operationId).
+	RunDrillWithResponse(ctx context.Context, drillID string, reqEditors ...RequestEditorFn) (*RunDrillResponse, error)
+
+	// ListEndpointsWithResponse Each asset's endpoint and agent, with the agent's last contact, by asset name
+	//
+	// An agent asset whose agent was never heard from, or not for more than PT5M, is stale. The host is what the agent last said of it.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/endpoints (the `ListEndpoints` operationId).
+	ListEndpointsWithResponse(ctx context.Context, params *ListEndpointsParams, reqEditors ...RequestEditorFn) (*ListEndpointsResponse, error)
+
 	// GetExploitationWithResponse Show the current KEV and EPSS imports with their dates and counts
 	//
 	// The current import of each source (what priorities are computed with): its version and release date, how many CVEs, where it came from and who imported it when.
@@ -22169,6 +25283,50 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/states (the `ListStates` operationId).
 	ListStatesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListStatesResponse, error)
 
+	// ListSubscriptionsWithResponse List my subscriptions and the kinds of notification
+	//
+	// The caller's own subscriptions and those an admin made for the role the caller acts in, oldest first, with every kind one may subscribe to.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/subscriptions (the `ListSubscriptions` operationId).
+	ListSubscriptionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListSubscriptionsResponse, error)
+
+	// CreateSubscriptionWithBodyWithResponse Subscribe an e-mail address to a kind of notification
+	//
+	// The caller's own subscription; with role, an admin subscribes the address (a distribution list) for everyone acting in that role. Each notification links to the page where the person acts. Vendors are not told of the plant and may not subscribe.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/subscriptions (the `CreateSubscription` operationId).
+	CreateSubscriptionWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateSubscriptionResponse, error)
+
+	// CreateSubscriptionWithResponse Subscribe an e-mail address to a kind of notification
+	//
+	// The caller's own subscription; with role, an admin subscribes the address (a distribution list) for everyone acting in that role. Each notification links to the page where the person acts. Vendors are not told of the plant and may not subscribe.
+	//
+	// Roles: engineer, approver, safety, auditor, admin.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/subscriptions (the `CreateSubscription` operationId).
+	CreateSubscriptionWithResponse(ctx context.Context, body CreateSubscriptionJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateSubscriptionResponse, error)
+
+	// DeleteSubscriptionWithResponse Unsubscribe
+	//
+	// Removes the caller's own subscription, or (an admin) a role-wide one; another person's answers 404.
+	//
+	// Roles: staff (own; admin also role-wide).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/subscriptions/{subscriptionID} (the `DeleteSubscription` operationId).
+	DeleteSubscriptionWithResponse(ctx context.Context, subscriptionID string, reqEditors ...RequestEditorFn) (*DeleteSubscriptionResponse, error)
+
 	// ListTokensWithResponse List personal tokens
 	//
 	// Oldest first, with their state (active, expired, revoked), expiry and last use, never a secret or its hash: the caller's own; an admin's list holds everyone's, and user_id narrows it to one person's. Agent credentials are listed with their asset.
@@ -22418,6 +25576,39 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/vendors/{vendorID} (the `GetVendor` operationId).
 	GetVendorWithResponse(ctx context.Context, vendorID string, reqEditors ...RequestEditorFn) (*GetVendorResponse, error)
 
+	// ListVendorCertificatesWithResponse List a vendor's certificates on file
+	//
+	// The most recently uploaded first. A vendor reads its own only (another vendor's are 404).
+	//
+	// Roles: staff; a vendor for its own.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/vendors/{vendorID}/certificates (the `ListVendorCertificates` operationId).
+	ListVendorCertificatesWithResponse(ctx context.Context, vendorID string, params *ListVendorCertificatesParams, reqEditors ...RequestEditorFn) (*ListVendorCertificatesResponse, error)
+
+	// AddVendorCertificateWithBodyWithResponse File a vendor's secure development certificate
+	//
+	// The body is the certificate document as application/pdf, at most 10485760 bytes (another type is refused with 415, a body that is not a PDF with 422, a larger one with 413); the query says what it certifies: standard (default IEC 62443-4-1), maturity_level (1 to 4, left out when none is stated), issuer and expires_on (YYYY-MM-DD) are checked and a fault names each. The document goes to the object store with its SHA-256; audited as vendor_certificate.added.
+	//
+	// Roles: engineer, admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/vendors/{vendorID}/certificates (the `AddVendorCertificate` operationId).
+	AddVendorCertificateWithBodyWithResponse(ctx context.Context, vendorID string, params *AddVendorCertificateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddVendorCertificateResponse, error)
+
+	// GetVendorCertificateWithResponse Download a certificate document
+	//
+	// The PDF as uploaded; X-Content-SHA256 carries its SHA-256. A vendor reads its own only (another vendor's are 404).
+	//
+	// Roles: staff; a vendor for its own.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/vendors/{vendorID}/certificates/{certID} (the `GetVendorCertificate` operationId).
+	GetVendorCertificateWithResponse(ctx context.Context, vendorID string, certID string, reqEditors ...RequestEditorFn) (*GetVendorCertificateResponse, error)
+
 	// ListVendorKeysWithResponse List a vendor's trusted signing keys
 	//
 	// Oldest first, revoked keys included with when and why. An unknown vendor is 404; a vendor reads its own keys only (another vendor's are 404).
@@ -22483,6 +25674,94 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/vendors/{vendorID}/keys/{keyID}/revoke (the `RevokeVendorKey` operationId).
 	RevokeVendorKeyWithResponse(ctx context.Context, vendorID string, keyID string, body RevokeVendorKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*RevokeVendorKeyResponse, error)
+
+	// GetVendorScorecardWithResponse A vendor's supplier scorecard, from recorded events
+	//
+	// Computed at each request from the audit trail, the vendor's patches, keys and certificates: time from advisory to qualified patch (median and 90th percentile by nearest rank, with the count), submissions refused at intake by reason and patches rejected by qualification, rollbacks the vendor's patches caused, signing-key hygiene and the IEC 62443-4-1 certificate on file with its expiry. from and to (RFC 3339) bound the events counted; states (key expired, certificate expired) are as of now. ?format=csv, or Accept: text/csv, answers one figure a row for procurement. A vendor reads its own scorecard only (another vendor's is 404); no scorecard names an asset, zone or site.
+	//
+	// Roles: staff; a vendor for its own.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/vendors/{vendorID}/scorecard (the `GetVendorScorecard` operationId).
+	GetVendorScorecardWithResponse(ctx context.Context, vendorID string, params *GetVendorScorecardParams, reqEditors ...RequestEditorFn) (*GetVendorScorecardResponse, error)
+
+	// ListWebhooksWithResponse List the webhooks
+	//
+	// Oldest first, without their secrets.
+	//
+	// Roles: admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/webhooks (the `ListWebhooks` operationId).
+	ListWebhooksWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListWebhooksResponse, error)
+
+	// CreateWebhookWithBodyWithResponse Register a webhook
+	//
+	// Notifications of the kinds given are POSTed to the URL as CloudEvents 1.0 in structured mode (application/cloudevents+json), signed in the header Otpatch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of the seconds, a dot and the body, keyed with the secret>. The secret is in this answer only, never again. A delivery the receiver does not answer 2xx is retried with back-off.
+	//
+	// Roles: admin.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/webhooks (the `CreateWebhook` operationId).
+	CreateWebhookWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWebhookResponse, error)
+
+	// CreateWebhookWithResponse Register a webhook
+	//
+	// Notifications of the kinds given are POSTed to the URL as CloudEvents 1.0 in structured mode (application/cloudevents+json), signed in the header Otpatch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of the seconds, a dot and the body, keyed with the secret>. The secret is in this answer only, never again. A delivery the receiver does not answer 2xx is retried with back-off.
+	//
+	// Roles: admin.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/webhooks (the `CreateWebhook` operationId).
+	CreateWebhookWithResponse(ctx context.Context, body CreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateWebhookResponse, error)
+
+	// DeleteWebhookWithResponse Delete a webhook
+	//
+	// Nothing more is sent to it; deliveries still retrying stop; its delivery log stays.
+	//
+	// Roles: admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/webhooks/{webhookID} (the `DeleteWebhook` operationId).
+	DeleteWebhookWithResponse(ctx context.Context, webhookID string, reqEditors ...RequestEditorFn) (*DeleteWebhookResponse, error)
+
+	// GetWebhookWithResponse Show a webhook
+	//
+	// Without its secret.
+	//
+	// Roles: admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/webhooks/{webhookID} (the `GetWebhook` operationId).
+	GetWebhookWithResponse(ctx context.Context, webhookID string, reqEditors ...RequestEditorFn) (*GetWebhookResponse, error)
+
+	// ListWebhookDeliveriesWithResponse Read a webhook's delivery log
+	//
+	// Every attempt, newest first (at most 100): the notification, the attempt number, sent or failed, the receiver's HTTP status and the error.
+	//
+	// Roles: admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/webhooks/{webhookID}/deliveries (the `ListWebhookDeliveries` operationId).
+	ListWebhookDeliveriesWithResponse(ctx context.Context, webhookID string, reqEditors ...RequestEditorFn) (*ListWebhookDeliveriesResponse, error)
+
+	// TestWebhookWithResponse Send a webhook a test notification
+	//
+	// A test notification (type org.otpatch.notification.test) is sent to this webhook only, with the same signature and retries as any other; its attempts show in the delivery log.
+	//
+	// Roles: admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/webhooks/{webhookID}/test (the `TestWebhook` operationId).
+	TestWebhookWithResponse(ctx context.Context, webhookID string, reqEditors ...RequestEditorFn) (*TestWebhookResponse, error)
 
 	// ListWindowsWithResponse Next window openings of every zone
 	//
@@ -23023,6 +26302,103 @@ func (r DecideAdvisoryResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r DecideAdvisoryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ReportAgentHostResponse401Headers the declared response headers of an HTTP 401 response for ReportAgentHost
+type ReportAgentHostResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ReportAgentHostResponse4XXHeaders the declared response headers of an HTTP 4XX response for ReportAgentHost
+type ReportAgentHostResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ReportAgentHostResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *HostReceipt
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ReportAgentHostResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ReportAgentHostResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ReportAgentHostResponse) GetJSON200() *HostReceipt {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ReportAgentHostResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ReportAgentHostResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ReportAgentHostResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ReportAgentHostResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ReportAgentHostResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ReportAgentHostResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ReportAgentHostResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReportAgentHostResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReportAgentHostResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReportAgentHostResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -28501,6 +31877,1038 @@ func (r RejectDecisionResponse) ContentType() string {
 	return ""
 }
 
+// ListDiscoveriesResponse401Headers the declared response headers of an HTTP 401 response for ListDiscoveries
+type ListDiscoveriesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListDiscoveriesResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListDiscoveries
+type ListDiscoveriesResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ListDiscoveriesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DiscoveryPage
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListDiscoveriesResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ListDiscoveriesResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListDiscoveriesResponse) GetJSON200() *DiscoveryPage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListDiscoveriesResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListDiscoveriesResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListDiscoveriesResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ListDiscoveriesResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ListDiscoveriesResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ListDiscoveriesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListDiscoveriesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListDiscoveriesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListDiscoveriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ImportDiscoveriesResponse401Headers the declared response headers of an HTTP 401 response for ImportDiscoveries
+type ImportDiscoveriesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ImportDiscoveriesResponse4XXHeaders the declared response headers of an HTTP 4XX response for ImportDiscoveries
+type ImportDiscoveriesResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ImportDiscoveriesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DiscoveryImport
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ImportDiscoveriesResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ImportDiscoveriesResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ImportDiscoveriesResponse) GetJSON200() *DiscoveryImport {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ImportDiscoveriesResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ImportDiscoveriesResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ImportDiscoveriesResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ImportDiscoveriesResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ImportDiscoveriesResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ImportDiscoveriesResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ImportDiscoveriesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ImportDiscoveriesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ImportDiscoveriesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ImportDiscoveriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetDiscoveryResponse401Headers the declared response headers of an HTTP 401 response for GetDiscovery
+type GetDiscoveryResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetDiscoveryResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetDiscovery
+type GetDiscoveryResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type GetDiscoveryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Discovery
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetDiscoveryResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *GetDiscoveryResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetDiscoveryResponse) GetJSON200() *Discovery {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetDiscoveryResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetDiscoveryResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetDiscoveryResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r GetDiscoveryResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r GetDiscoveryResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r GetDiscoveryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetDiscoveryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetDiscoveryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetDiscoveryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ClaimDiscoveryResponse401Headers the declared response headers of an HTTP 401 response for ClaimDiscovery
+type ClaimDiscoveryResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ClaimDiscoveryResponse4XXHeaders the declared response headers of an HTTP 4XX response for ClaimDiscovery
+type ClaimDiscoveryResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ClaimDiscoveryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Discovery
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ClaimDiscoveryResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ClaimDiscoveryResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ClaimDiscoveryResponse) GetJSON200() *Discovery {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ClaimDiscoveryResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ClaimDiscoveryResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ClaimDiscoveryResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ClaimDiscoveryResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ClaimDiscoveryResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ClaimDiscoveryResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ClaimDiscoveryResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ClaimDiscoveryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ClaimDiscoveryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ClaimDiscoveryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ClaimDiscoveryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RejectDiscoveryResponse401Headers the declared response headers of an HTTP 401 response for RejectDiscovery
+type RejectDiscoveryResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// RejectDiscoveryResponse4XXHeaders the declared response headers of an HTTP 4XX response for RejectDiscovery
+type RejectDiscoveryResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type RejectDiscoveryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Discovery
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RejectDiscoveryResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *RejectDiscoveryResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RejectDiscoveryResponse) GetJSON200() *Discovery {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RejectDiscoveryResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RejectDiscoveryResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RejectDiscoveryResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r RejectDiscoveryResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RejectDiscoveryResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r RejectDiscoveryResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r RejectDiscoveryResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r RejectDiscoveryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RejectDiscoveryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RejectDiscoveryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RejectDiscoveryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListDrillsResponse401Headers the declared response headers of an HTTP 401 response for ListDrills
+type ListDrillsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListDrillsResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListDrills
+type ListDrillsResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ListDrillsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DrillPage
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListDrillsResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ListDrillsResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListDrillsResponse) GetJSON200() *DrillPage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListDrillsResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListDrillsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListDrillsResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ListDrillsResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ListDrillsResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ListDrillsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListDrillsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListDrillsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListDrillsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateDrillResponse201Headers the declared response headers of an HTTP 201 response for CreateDrill
+type CreateDrillResponse201Headers struct {
+	Location *string
+}
+
+// CreateDrillResponse401Headers the declared response headers of an HTTP 401 response for CreateDrill
+type CreateDrillResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// CreateDrillResponse4XXHeaders the declared response headers of an HTTP 4XX response for CreateDrill
+type CreateDrillResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type CreateDrillResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Drill
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *CreateDrillResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateDrillResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *CreateDrillResponse4XXHeaders
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateDrillResponse) GetJSON201() *Drill {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateDrillResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateDrillResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r CreateDrillResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r CreateDrillResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r CreateDrillResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r CreateDrillResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateDrillResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateDrillResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateDrillResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateDrillResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteDrillResponse401Headers the declared response headers of an HTTP 401 response for DeleteDrill
+type DeleteDrillResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// DeleteDrillResponse4XXHeaders the declared response headers of an HTTP 4XX response for DeleteDrill
+type DeleteDrillResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type DeleteDrillResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteDrillResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *DeleteDrillResponse4XXHeaders
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteDrillResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteDrillResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteDrillResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r DeleteDrillResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r DeleteDrillResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteDrillResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteDrillResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteDrillResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteDrillResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetDrillResponse401Headers the declared response headers of an HTTP 401 response for GetDrill
+type GetDrillResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetDrillResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetDrill
+type GetDrillResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type GetDrillResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Drill
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetDrillResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *GetDrillResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetDrillResponse) GetJSON200() *Drill {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetDrillResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetDrillResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetDrillResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r GetDrillResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r GetDrillResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r GetDrillResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetDrillResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetDrillResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetDrillResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RunDrillResponse401Headers the declared response headers of an HTTP 401 response for RunDrill
+type RunDrillResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// RunDrillResponse4XXHeaders the declared response headers of an HTTP 4XX response for RunDrill
+type RunDrillResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type RunDrillResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *DrillRunStarted
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RunDrillResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *RunDrillResponse4XXHeaders
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r RunDrillResponse) GetJSON202() *DrillRunStarted {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RunDrillResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RunDrillResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RunDrillResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r RunDrillResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r RunDrillResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r RunDrillResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RunDrillResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RunDrillResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RunDrillResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListEndpointsResponse401Headers the declared response headers of an HTTP 401 response for ListEndpoints
+type ListEndpointsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListEndpointsResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListEndpoints
+type ListEndpointsResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ListEndpointsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *EndpointRowPage
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListEndpointsResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ListEndpointsResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListEndpointsResponse) GetJSON200() *EndpointRowPage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListEndpointsResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListEndpointsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListEndpointsResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ListEndpointsResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ListEndpointsResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ListEndpointsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListEndpointsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListEndpointsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListEndpointsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetExploitationResponse401Headers the declared response headers of an HTTP 401 response for GetExploitation
 type GetExploitationResponse401Headers struct {
 	WWWAuthenticate *string
@@ -33332,6 +37740,276 @@ func (r ListStatesResponse) ContentType() string {
 	return ""
 }
 
+// ListSubscriptionsResponse401Headers the declared response headers of an HTTP 401 response for ListSubscriptions
+type ListSubscriptionsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListSubscriptionsResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListSubscriptions
+type ListSubscriptionsResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ListSubscriptionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SubscriptionList
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListSubscriptionsResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ListSubscriptionsResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListSubscriptionsResponse) GetJSON200() *SubscriptionList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListSubscriptionsResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListSubscriptionsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ListSubscriptionsResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ListSubscriptionsResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ListSubscriptionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListSubscriptionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListSubscriptionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListSubscriptionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateSubscriptionResponse201Headers the declared response headers of an HTTP 201 response for CreateSubscription
+type CreateSubscriptionResponse201Headers struct {
+	Location *string
+}
+
+// CreateSubscriptionResponse401Headers the declared response headers of an HTTP 401 response for CreateSubscription
+type CreateSubscriptionResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// CreateSubscriptionResponse4XXHeaders the declared response headers of an HTTP 4XX response for CreateSubscription
+type CreateSubscriptionResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type CreateSubscriptionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Subscription
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *CreateSubscriptionResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateSubscriptionResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *CreateSubscriptionResponse4XXHeaders
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateSubscriptionResponse) GetJSON201() *Subscription {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateSubscriptionResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateSubscriptionResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r CreateSubscriptionResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r CreateSubscriptionResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r CreateSubscriptionResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r CreateSubscriptionResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateSubscriptionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateSubscriptionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateSubscriptionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateSubscriptionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteSubscriptionResponse401Headers the declared response headers of an HTTP 401 response for DeleteSubscription
+type DeleteSubscriptionResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// DeleteSubscriptionResponse4XXHeaders the declared response headers of an HTTP 4XX response for DeleteSubscription
+type DeleteSubscriptionResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type DeleteSubscriptionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteSubscriptionResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *DeleteSubscriptionResponse4XXHeaders
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteSubscriptionResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteSubscriptionResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteSubscriptionResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r DeleteSubscriptionResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r DeleteSubscriptionResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteSubscriptionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteSubscriptionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteSubscriptionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteSubscriptionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListTokensResponse401Headers the declared response headers of an HTTP 401 response for ListTokens
 type ListTokensResponse401Headers struct {
 	WWWAuthenticate *string
@@ -35034,6 +39712,305 @@ func (r GetVendorResponse) ContentType() string {
 	return ""
 }
 
+// ListVendorCertificatesResponse401Headers the declared response headers of an HTTP 401 response for ListVendorCertificates
+type ListVendorCertificatesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListVendorCertificatesResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListVendorCertificates
+type ListVendorCertificatesResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ListVendorCertificatesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *VendorCertificatePage
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListVendorCertificatesResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ListVendorCertificatesResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListVendorCertificatesResponse) GetJSON200() *VendorCertificatePage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListVendorCertificatesResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListVendorCertificatesResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ListVendorCertificatesResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListVendorCertificatesResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ListVendorCertificatesResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ListVendorCertificatesResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ListVendorCertificatesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListVendorCertificatesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListVendorCertificatesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListVendorCertificatesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AddVendorCertificateResponse201Headers the declared response headers of an HTTP 201 response for AddVendorCertificate
+type AddVendorCertificateResponse201Headers struct {
+	Location *string
+}
+
+// AddVendorCertificateResponse401Headers the declared response headers of an HTTP 401 response for AddVendorCertificate
+type AddVendorCertificateResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// AddVendorCertificateResponse4XXHeaders the declared response headers of an HTTP 4XX response for AddVendorCertificate
+type AddVendorCertificateResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type AddVendorCertificateResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *VendorCertificate
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *AddVendorCertificateResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AddVendorCertificateResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *AddVendorCertificateResponse4XXHeaders
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r AddVendorCertificateResponse) GetJSON201() *VendorCertificate {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AddVendorCertificateResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AddVendorCertificateResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AddVendorCertificateResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r AddVendorCertificateResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r AddVendorCertificateResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r AddVendorCertificateResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r AddVendorCertificateResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r AddVendorCertificateResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AddVendorCertificateResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AddVendorCertificateResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AddVendorCertificateResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetVendorCertificateResponse200Headers the declared response headers of an HTTP 200 response for GetVendorCertificate
+type GetVendorCertificateResponse200Headers struct {
+	ContentDisposition *string
+	XContentSHA256     *string
+}
+
+// GetVendorCertificateResponse401Headers the declared response headers of an HTTP 401 response for GetVendorCertificate
+type GetVendorCertificateResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetVendorCertificateResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetVendorCertificate
+type GetVendorCertificateResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type GetVendorCertificateResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetVendorCertificateResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetVendorCertificateResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *GetVendorCertificateResponse4XXHeaders
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetVendorCertificateResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetVendorCertificateResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetVendorCertificateResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r GetVendorCertificateResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r GetVendorCertificateResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r GetVendorCertificateResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetVendorCertificateResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetVendorCertificateResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetVendorCertificateResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListVendorKeysResponse401Headers the declared response headers of an HTTP 401 response for ListVendorKeys
 type ListVendorKeysResponse401Headers struct {
 	WWWAuthenticate *string
@@ -35430,6 +40407,643 @@ func (r RevokeVendorKeyResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RevokeVendorKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetVendorScorecardResponse401Headers the declared response headers of an HTTP 401 response for GetVendorScorecard
+type GetVendorScorecardResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetVendorScorecardResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetVendorScorecard
+type GetVendorScorecardResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type GetVendorScorecardResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Scorecard
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetVendorScorecardResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *GetVendorScorecardResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetVendorScorecardResponse) GetJSON200() *Scorecard {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetVendorScorecardResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetVendorScorecardResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetVendorScorecardResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetVendorScorecardResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r GetVendorScorecardResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r GetVendorScorecardResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r GetVendorScorecardResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetVendorScorecardResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetVendorScorecardResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetVendorScorecardResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListWebhooksResponse401Headers the declared response headers of an HTTP 401 response for ListWebhooks
+type ListWebhooksResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListWebhooksResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListWebhooks
+type ListWebhooksResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ListWebhooksResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookList
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListWebhooksResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ListWebhooksResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListWebhooksResponse) GetJSON200() *WebhookList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListWebhooksResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListWebhooksResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ListWebhooksResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ListWebhooksResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ListWebhooksResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListWebhooksResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListWebhooksResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListWebhooksResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateWebhookResponse201Headers the declared response headers of an HTTP 201 response for CreateWebhook
+type CreateWebhookResponse201Headers struct {
+	Location *string
+}
+
+// CreateWebhookResponse401Headers the declared response headers of an HTTP 401 response for CreateWebhook
+type CreateWebhookResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// CreateWebhookResponse4XXHeaders the declared response headers of an HTTP 4XX response for CreateWebhook
+type CreateWebhookResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type CreateWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Webhook
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Invalid
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *CreateWebhookResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateWebhookResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *CreateWebhookResponse4XXHeaders
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateWebhookResponse) GetJSON201() *Webhook {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateWebhookResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateWebhookResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r CreateWebhookResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r CreateWebhookResponse) GetApplicationproblemJSON422() *Invalid {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r CreateWebhookResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r CreateWebhookResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteWebhookResponse401Headers the declared response headers of an HTTP 401 response for DeleteWebhook
+type DeleteWebhookResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// DeleteWebhookResponse4XXHeaders the declared response headers of an HTTP 4XX response for DeleteWebhook
+type DeleteWebhookResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type DeleteWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteWebhookResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *DeleteWebhookResponse4XXHeaders
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteWebhookResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteWebhookResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteWebhookResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r DeleteWebhookResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r DeleteWebhookResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetWebhookResponse401Headers the declared response headers of an HTTP 401 response for GetWebhook
+type GetWebhookResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetWebhookResponse4XXHeaders the declared response headers of an HTTP 4XX response for GetWebhook
+type GetWebhookResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type GetWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Webhook
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetWebhookResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *GetWebhookResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetWebhookResponse) GetJSON200() *Webhook {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetWebhookResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetWebhookResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetWebhookResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r GetWebhookResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r GetWebhookResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r GetWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListWebhookDeliveriesResponse401Headers the declared response headers of an HTTP 401 response for ListWebhookDeliveries
+type ListWebhookDeliveriesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListWebhookDeliveriesResponse4XXHeaders the declared response headers of an HTTP 4XX response for ListWebhookDeliveries
+type ListWebhookDeliveriesResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type ListWebhookDeliveriesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DeliveryList
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListWebhookDeliveriesResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *ListWebhookDeliveriesResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListWebhookDeliveriesResponse) GetJSON200() *DeliveryList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListWebhookDeliveriesResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListWebhookDeliveriesResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ListWebhookDeliveriesResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r ListWebhookDeliveriesResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r ListWebhookDeliveriesResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r ListWebhookDeliveriesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListWebhookDeliveriesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListWebhookDeliveriesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListWebhookDeliveriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// TestWebhookResponse401Headers the declared response headers of an HTTP 401 response for TestWebhook
+type TestWebhookResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// TestWebhookResponse4XXHeaders the declared response headers of an HTTP 4XX response for TestWebhook
+type TestWebhookResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type TestWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *Test
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *TestWebhookResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *TestWebhookResponse4XXHeaders
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r TestWebhookResponse) GetJSON202() *Test {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r TestWebhookResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r TestWebhookResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r TestWebhookResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r TestWebhookResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r TestWebhookResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r TestWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r TestWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r TestWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r TestWebhookResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -36436,6 +42050,40 @@ func (c *ClientWithResponses) DecideAdvisoryWithResponse(ctx context.Context, ad
 		return nil, err
 	}
 	return ParseDecideAdvisoryResponse(rsp)
+}
+
+// ReportAgentHostWithBodyWithResponse The agent says what host it runs on
+//
+// Sent when the agent starts. The host is matched against the inventory by its machine ID, MAC and IP addresses and host name (asset names, endpoint addresses, identities learnt before): a host of the agent's own asset teaches the asset its identities; a host no asset knows raises an alarm and a discovery to claim or reject.
+//
+// Roles: agent.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/agent/host (the `ReportAgentHost` operationId).
+func (c *ClientWithResponses) ReportAgentHostWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReportAgentHostResponse, error) {
+	rsp, err := c.ReportAgentHostWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReportAgentHostResponse(rsp)
+}
+
+// ReportAgentHostWithResponse The agent says what host it runs on
+//
+// Sent when the agent starts. The host is matched against the inventory by its machine ID, MAC and IP addresses and host name (asset names, endpoint addresses, identities learnt before): a host of the agent's own asset teaches the asset its identities; a host no asset knows raises an alarm and a discovery to claim or reject.
+//
+// Roles: agent.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/agent/host (the `ReportAgentHost` operationId).
+func (c *ClientWithResponses) ReportAgentHostWithResponse(ctx context.Context, body ReportAgentHostJSONRequestBody, reqEditors ...RequestEditorFn) (*ReportAgentHostResponse, error) {
+	rsp, err := c.ReportAgentHost(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReportAgentHostResponse(rsp)
 }
 
 // PollAgentJobWithResponse Wait for the asset's next signed job
@@ -37718,6 +43366,242 @@ func (c *ClientWithResponses) RejectDecisionWithResponse(ctx context.Context, de
 	return ParseRejectDecisionResponse(rsp)
 }
 
+// ListDiscoveriesWithResponse List the devices seen on the networks that are not in the inventory, last seen first
+//
+// Each waits for a person to claim it for an asset or reject it (state open), or says what was decided.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/discoveries (the `ListDiscoveries` operationId).
+func (c *ClientWithResponses) ListDiscoveriesWithResponse(ctx context.Context, params *ListDiscoveriesParams, reqEditors ...RequestEditorFn) (*ListDiscoveriesResponse, error) {
+	rsp, err := c.ListDiscoveries(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListDiscoveriesResponse(rsp)
+}
+
+// ImportDiscoveriesWithBodyWithResponse Import a network scan or a switch's address table as CSV, all or nothing
+//
+// The first line names the columns, any of ip,mac,hostname,vendor,model,seen_at in any order; each row needs an ip, a mac or a hostname; seen_at is RFC 3339 (default: now). Any failing row refuses the whole file with 422 naming each row (the file's line, header = row 1) and field, and nothing changes. At most 1 MiB and 5000 rows (413 beyond). A device no asset knows raises an alarm and a discovery; a device seen before has its last seen moved, never a second discovery; a rejected device raises no alarm unless it was rejected with realarm.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/discoveries/import (the `ImportDiscoveries` operationId).
+func (c *ClientWithResponses) ImportDiscoveriesWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportDiscoveriesResponse, error) {
+	rsp, err := c.ImportDiscoveriesWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseImportDiscoveriesResponse(rsp)
+}
+
+// GetDiscoveryWithResponse One device seen on the networks that is not in the inventory
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/discoveries/{discoveryID} (the `GetDiscovery` operationId).
+func (c *ClientWithResponses) GetDiscoveryWithResponse(ctx context.Context, discoveryID string, reqEditors ...RequestEditorFn) (*GetDiscoveryResponse, error) {
+	rsp, err := c.GetDiscovery(ctx, discoveryID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetDiscoveryResponse(rsp)
+}
+
+// ClaimDiscoveryWithBodyWithResponse Claim an unknown device for an asset, existing or created with it
+//
+// The device's keys (machine ID, MACs, addresses, host name) become the asset's identities, so it is known from then on; its alarm is cleared; audited. A device claimed or rejected before is refused (409).
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/discoveries/{discoveryID}/claim (the `ClaimDiscovery` operationId).
+func (c *ClientWithResponses) ClaimDiscoveryWithBodyWithResponse(ctx context.Context, discoveryID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ClaimDiscoveryResponse, error) {
+	rsp, err := c.ClaimDiscoveryWithBody(ctx, discoveryID, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseClaimDiscoveryResponse(rsp)
+}
+
+// ClaimDiscoveryWithResponse Claim an unknown device for an asset, existing or created with it
+//
+// The device's keys (machine ID, MACs, addresses, host name) become the asset's identities, so it is known from then on; its alarm is cleared; audited. A device claimed or rejected before is refused (409).
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/discoveries/{discoveryID}/claim (the `ClaimDiscovery` operationId).
+func (c *ClientWithResponses) ClaimDiscoveryWithResponse(ctx context.Context, discoveryID string, body ClaimDiscoveryJSONRequestBody, reqEditors ...RequestEditorFn) (*ClaimDiscoveryResponse, error) {
+	rsp, err := c.ClaimDiscovery(ctx, discoveryID, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseClaimDiscoveryResponse(rsp)
+}
+
+// RejectDiscoveryWithBodyWithResponse Reject an unknown device as no asset of the plant, with the reason
+//
+// Its alarm is cleared; a later sighting of it raises no alarm unless realarm; audited. A device claimed or rejected before is refused (409).
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/discoveries/{discoveryID}/reject (the `RejectDiscovery` operationId).
+func (c *ClientWithResponses) RejectDiscoveryWithBodyWithResponse(ctx context.Context, discoveryID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RejectDiscoveryResponse, error) {
+	rsp, err := c.RejectDiscoveryWithBody(ctx, discoveryID, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRejectDiscoveryResponse(rsp)
+}
+
+// RejectDiscoveryWithResponse Reject an unknown device as no asset of the plant, with the reason
+//
+// Its alarm is cleared; a later sighting of it raises no alarm unless realarm; audited. A device claimed or rejected before is refused (409).
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/discoveries/{discoveryID}/reject (the `RejectDiscovery` operationId).
+func (c *ClientWithResponses) RejectDiscoveryWithResponse(ctx context.Context, discoveryID string, body RejectDiscoveryJSONRequestBody, reqEditors ...RequestEditorFn) (*RejectDiscoveryResponse, error) {
+	rsp, err := c.RejectDiscovery(ctx, discoveryID, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRejectDiscoveryResponse(rsp)
+}
+
+// ListDrillsWithResponse List the restore drills with their last run, next due time and whether they are overdue
+//
+// Newest first. With overdue=1 only the overdue drills, all on one page.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/drills (the `ListDrills` operationId).
+func (c *ClientWithResponses) ListDrillsWithResponse(ctx context.Context, params *ListDrillsParams, reqEditors ...RequestEditorFn) (*ListDrillsResponse, error) {
+	rsp, err := c.ListDrills(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListDrillsResponse(rsp)
+}
+
+// CreateDrillWithBodyWithResponse Plan a restore drill for a product or a production zone
+//
+// A Temporal Schedule then runs it every interval: the most recent verified production backup of an asset of the product (or zone) is restored onto a test-bench asset of the same product and verified there; the time to restore and the result are recorded as evidence. A drill with no passing run within its interval is overdue.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/drills (the `CreateDrill` operationId).
+func (c *ClientWithResponses) CreateDrillWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateDrillResponse, error) {
+	rsp, err := c.CreateDrillWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateDrillResponse(rsp)
+}
+
+// CreateDrillWithResponse Plan a restore drill for a product or a production zone
+//
+// A Temporal Schedule then runs it every interval: the most recent verified production backup of an asset of the product (or zone) is restored onto a test-bench asset of the same product and verified there; the time to restore and the result are recorded as evidence. A drill with no passing run within its interval is overdue.
+//
+// Roles: engineer, admin.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/drills (the `CreateDrill` operationId).
+func (c *ClientWithResponses) CreateDrillWithResponse(ctx context.Context, body CreateDrillJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateDrillResponse, error) {
+	rsp, err := c.CreateDrill(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateDrillResponse(rsp)
+}
+
+// DeleteDrillWithResponse Stop a restore drill
+//
+// Deletes its schedule and the plan; its runs stay as evidence.
+//
+// Roles: engineer, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/drills/{drillID} (the `DeleteDrill` operationId).
+func (c *ClientWithResponses) DeleteDrillWithResponse(ctx context.Context, drillID string, reqEditors ...RequestEditorFn) (*DeleteDrillResponse, error) {
+	rsp, err := c.DeleteDrill(ctx, drillID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteDrillResponse(rsp)
+}
+
+// GetDrillWithResponse Show a restore drill with its runs and schedule
+//
+// Each run names the production backup restored (asset, campaign, SHA-256), the bench asset, the version verified, the time to restore and the result or the reason it failed.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/drills/{drillID} (the `GetDrill` operationId).
+func (c *ClientWithResponses) GetDrillWithResponse(ctx context.Context, drillID string, reqEditors ...RequestEditorFn) (*GetDrillResponse, error) {
+	rsp, err := c.GetDrill(ctx, drillID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetDrillResponse(rsp)
+}
+
+// RunDrillWithResponse Run a restore drill now
+//
+// Starts a run and answers its id at once; the run shows on the drill, running until it ends. A run asked for now and still going is joined rather than doubled.
+//
+// Roles: engineer, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/drills/{drillID}/run (the `RunDrill` operationId).
+func (c *ClientWithResponses) RunDrillWithResponse(ctx context.Context, drillID string, reqEditors ...RequestEditorFn) (*RunDrillResponse, error) {
+	rsp, err := c.RunDrill(ctx, drillID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRunDrillResponse(rsp)
+}
+
+// ListEndpointsWithResponse Each asset's endpoint and agent, with the agent's last contact, by asset name
+//
+// An agent asset whose agent was never heard from, or not for more than PT5M, is stale. The host is what the agent last said of it.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/endpoints (the `ListEndpoints` operationId).
+func (c *ClientWithResponses) ListEndpointsWithResponse(ctx context.Context, params *ListEndpointsParams, reqEditors ...RequestEditorFn) (*ListEndpointsResponse, error) {
+	rsp, err := c.ListEndpoints(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListEndpointsResponse(rsp)
+}
+
 // GetExploitationWithResponse Show the current KEV and EPSS imports with their dates and counts
 //
 // The current import of each source (what priorities are computed with): its version and release date, how many CVEs, where it came from and who imported it when.
@@ -38856,6 +44740,74 @@ func (c *ClientWithResponses) ListStatesWithResponse(ctx context.Context, reqEdi
 	return ParseListStatesResponse(rsp)
 }
 
+// ListSubscriptionsWithResponse List my subscriptions and the kinds of notification
+//
+// The caller's own subscriptions and those an admin made for the role the caller acts in, oldest first, with every kind one may subscribe to.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/subscriptions (the `ListSubscriptions` operationId).
+func (c *ClientWithResponses) ListSubscriptionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListSubscriptionsResponse, error) {
+	rsp, err := c.ListSubscriptions(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListSubscriptionsResponse(rsp)
+}
+
+// CreateSubscriptionWithBodyWithResponse Subscribe an e-mail address to a kind of notification
+//
+// The caller's own subscription; with role, an admin subscribes the address (a distribution list) for everyone acting in that role. Each notification links to the page where the person acts. Vendors are not told of the plant and may not subscribe.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/subscriptions (the `CreateSubscription` operationId).
+func (c *ClientWithResponses) CreateSubscriptionWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateSubscriptionResponse, error) {
+	rsp, err := c.CreateSubscriptionWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateSubscriptionResponse(rsp)
+}
+
+// CreateSubscriptionWithResponse Subscribe an e-mail address to a kind of notification
+//
+// The caller's own subscription; with role, an admin subscribes the address (a distribution list) for everyone acting in that role. Each notification links to the page where the person acts. Vendors are not told of the plant and may not subscribe.
+//
+// Roles: engineer, approver, safety, auditor, admin.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/subscriptions (the `CreateSubscription` operationId).
+func (c *ClientWithResponses) CreateSubscriptionWithResponse(ctx context.Context, body CreateSubscriptionJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateSubscriptionResponse, error) {
+	rsp, err := c.CreateSubscription(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateSubscriptionResponse(rsp)
+}
+
+// DeleteSubscriptionWithResponse Unsubscribe
+//
+// Removes the caller's own subscription, or (an admin) a role-wide one; another person's answers 404.
+//
+// Roles: staff (own; admin also role-wide).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/subscriptions/{subscriptionID} (the `DeleteSubscription` operationId).
+func (c *ClientWithResponses) DeleteSubscriptionWithResponse(ctx context.Context, subscriptionID string, reqEditors ...RequestEditorFn) (*DeleteSubscriptionResponse, error) {
+	rsp, err := c.DeleteSubscription(ctx, subscriptionID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteSubscriptionResponse(rsp)
+}
+
 // ListTokensWithResponse List personal tokens
 //
 // Oldest first, with their state (active, expired, revoked), expiry and last use, never a secret or its hash: the caller's own; an admin's list holds everyone's, and user_id narrows it to one person's. Agent credentials are listed with their asset.
@@ -39243,6 +45195,57 @@ func (c *ClientWithResponses) GetVendorWithResponse(ctx context.Context, vendorI
 	return ParseGetVendorResponse(rsp)
 }
 
+// ListVendorCertificatesWithResponse List a vendor's certificates on file
+//
+// The most recently uploaded first. A vendor reads its own only (another vendor's are 404).
+//
+// Roles: staff; a vendor for its own.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/vendors/{vendorID}/certificates (the `ListVendorCertificates` operationId).
+func (c *ClientWithResponses) ListVendorCertificatesWithResponse(ctx context.Context, vendorID string, params *ListVendorCertificatesParams, reqEditors ...RequestEditorFn) (*ListVendorCertificatesResponse, error) {
+	rsp, err := c.ListVendorCertificates(ctx, vendorID, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListVendorCertificatesResponse(rsp)
+}
+
+// AddVendorCertificateWithBodyWithResponse File a vendor's secure development certificate
+//
+// The body is the certificate document as application/pdf, at most 10485760 bytes (another type is refused with 415, a body that is not a PDF with 422, a larger one with 413); the query says what it certifies: standard (default IEC 62443-4-1), maturity_level (1 to 4, left out when none is stated), issuer and expires_on (YYYY-MM-DD) are checked and a fault names each. The document goes to the object store with its SHA-256; audited as vendor_certificate.added.
+//
+// Roles: engineer, admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/vendors/{vendorID}/certificates (the `AddVendorCertificate` operationId).
+func (c *ClientWithResponses) AddVendorCertificateWithBodyWithResponse(ctx context.Context, vendorID string, params *AddVendorCertificateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddVendorCertificateResponse, error) {
+	rsp, err := c.AddVendorCertificateWithBody(ctx, vendorID, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddVendorCertificateResponse(rsp)
+}
+
+// GetVendorCertificateWithResponse Download a certificate document
+//
+// The PDF as uploaded; X-Content-SHA256 carries its SHA-256. A vendor reads its own only (another vendor's are 404).
+//
+// Roles: staff; a vendor for its own.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/vendors/{vendorID}/certificates/{certID} (the `GetVendorCertificate` operationId).
+func (c *ClientWithResponses) GetVendorCertificateWithResponse(ctx context.Context, vendorID string, certID string, reqEditors ...RequestEditorFn) (*GetVendorCertificateResponse, error) {
+	rsp, err := c.GetVendorCertificate(ctx, vendorID, certID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetVendorCertificateResponse(rsp)
+}
+
 // ListVendorKeysWithResponse List a vendor's trusted signing keys
 //
 // Oldest first, revoked keys included with when and why. An unknown vendor is 404; a vendor reads its own keys only (another vendor's are 404).
@@ -39343,6 +45346,142 @@ func (c *ClientWithResponses) RevokeVendorKeyWithResponse(ctx context.Context, v
 		return nil, err
 	}
 	return ParseRevokeVendorKeyResponse(rsp)
+}
+
+// GetVendorScorecardWithResponse A vendor's supplier scorecard, from recorded events
+//
+// Computed at each request from the audit trail, the vendor's patches, keys and certificates: time from advisory to qualified patch (median and 90th percentile by nearest rank, with the count), submissions refused at intake by reason and patches rejected by qualification, rollbacks the vendor's patches caused, signing-key hygiene and the IEC 62443-4-1 certificate on file with its expiry. from and to (RFC 3339) bound the events counted; states (key expired, certificate expired) are as of now. ?format=csv, or Accept: text/csv, answers one figure a row for procurement. A vendor reads its own scorecard only (another vendor's is 404); no scorecard names an asset, zone or site.
+//
+// Roles: staff; a vendor for its own.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/vendors/{vendorID}/scorecard (the `GetVendorScorecard` operationId).
+func (c *ClientWithResponses) GetVendorScorecardWithResponse(ctx context.Context, vendorID string, params *GetVendorScorecardParams, reqEditors ...RequestEditorFn) (*GetVendorScorecardResponse, error) {
+	rsp, err := c.GetVendorScorecard(ctx, vendorID, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetVendorScorecardResponse(rsp)
+}
+
+// ListWebhooksWithResponse List the webhooks
+//
+// Oldest first, without their secrets.
+//
+// Roles: admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/webhooks (the `ListWebhooks` operationId).
+func (c *ClientWithResponses) ListWebhooksWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListWebhooksResponse, error) {
+	rsp, err := c.ListWebhooks(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListWebhooksResponse(rsp)
+}
+
+// CreateWebhookWithBodyWithResponse Register a webhook
+//
+// Notifications of the kinds given are POSTed to the URL as CloudEvents 1.0 in structured mode (application/cloudevents+json), signed in the header Otpatch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of the seconds, a dot and the body, keyed with the secret>. The secret is in this answer only, never again. A delivery the receiver does not answer 2xx is retried with back-off.
+//
+// Roles: admin.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/webhooks (the `CreateWebhook` operationId).
+func (c *ClientWithResponses) CreateWebhookWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWebhookResponse, error) {
+	rsp, err := c.CreateWebhookWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateWebhookResponse(rsp)
+}
+
+// CreateWebhookWithResponse Register a webhook
+//
+// Notifications of the kinds given are POSTed to the URL as CloudEvents 1.0 in structured mode (application/cloudevents+json), signed in the header Otpatch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of the seconds, a dot and the body, keyed with the secret>. The secret is in this answer only, never again. A delivery the receiver does not answer 2xx is retried with back-off.
+//
+// Roles: admin.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/webhooks (the `CreateWebhook` operationId).
+func (c *ClientWithResponses) CreateWebhookWithResponse(ctx context.Context, body CreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateWebhookResponse, error) {
+	rsp, err := c.CreateWebhook(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateWebhookResponse(rsp)
+}
+
+// DeleteWebhookWithResponse Delete a webhook
+//
+// Nothing more is sent to it; deliveries still retrying stop; its delivery log stays.
+//
+// Roles: admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/webhooks/{webhookID} (the `DeleteWebhook` operationId).
+func (c *ClientWithResponses) DeleteWebhookWithResponse(ctx context.Context, webhookID string, reqEditors ...RequestEditorFn) (*DeleteWebhookResponse, error) {
+	rsp, err := c.DeleteWebhook(ctx, webhookID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteWebhookResponse(rsp)
+}
+
+// GetWebhookWithResponse Show a webhook
+//
+// Without its secret.
+//
+// Roles: admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/webhooks/{webhookID} (the `GetWebhook` operationId).
+func (c *ClientWithResponses) GetWebhookWithResponse(ctx context.Context, webhookID string, reqEditors ...RequestEditorFn) (*GetWebhookResponse, error) {
+	rsp, err := c.GetWebhook(ctx, webhookID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetWebhookResponse(rsp)
+}
+
+// ListWebhookDeliveriesWithResponse Read a webhook's delivery log
+//
+// Every attempt, newest first (at most 100): the notification, the attempt number, sent or failed, the receiver's HTTP status and the error.
+//
+// Roles: admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/webhooks/{webhookID}/deliveries (the `ListWebhookDeliveries` operationId).
+func (c *ClientWithResponses) ListWebhookDeliveriesWithResponse(ctx context.Context, webhookID string, reqEditors ...RequestEditorFn) (*ListWebhookDeliveriesResponse, error) {
+	rsp, err := c.ListWebhookDeliveries(ctx, webhookID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListWebhookDeliveriesResponse(rsp)
+}
+
+// TestWebhookWithResponse Send a webhook a test notification
+//
+// A test notification (type org.otpatch.notification.test) is sent to this webhook only, with the same signature and retries as any other; its attempts show in the delivery log.
+//
+// Roles: admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/webhooks/{webhookID}/test (the `TestWebhook` operationId).
+func (c *ClientWithResponses) TestWebhookWithResponse(ctx context.Context, webhookID string, reqEditors ...RequestEditorFn) (*TestWebhookResponse, error) {
+	rsp, err := c.TestWebhook(ctx, webhookID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTestWebhookResponse(rsp)
 }
 
 // ListWindowsWithResponse Next window openings of every zone
@@ -39939,6 +46078,97 @@ func ParseDecideAdvisoryResponse(rsp *http.Response) (*DecideAdvisoryResponse, e
 		response.Headers401 = &headers
 	case rsp.StatusCode/100 == 4:
 		var headers DecideAdvisoryResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseReportAgentHostResponse parses an HTTP response from a ReportAgentHostWithResponse call
+func ParseReportAgentHostResponse(rsp *http.Response) (*ReportAgentHostResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReportAgentHostResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest HostReceipt
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ReportAgentHostResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ReportAgentHostResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -45127,6 +51357,978 @@ func ParseRejectDecisionResponse(rsp *http.Response) (*RejectDecisionResponse, e
 	return response, nil
 }
 
+// ParseListDiscoveriesResponse parses an HTTP response from a ListDiscoveriesWithResponse call
+func ParseListDiscoveriesResponse(rsp *http.Response) (*ListDiscoveriesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListDiscoveriesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DiscoveryPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListDiscoveriesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ListDiscoveriesResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseImportDiscoveriesResponse parses an HTTP response from a ImportDiscoveriesWithResponse call
+func ParseImportDiscoveriesResponse(rsp *http.Response) (*ImportDiscoveriesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ImportDiscoveriesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DiscoveryImport
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ImportDiscoveriesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ImportDiscoveriesResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetDiscoveryResponse parses an HTTP response from a GetDiscoveryWithResponse call
+func ParseGetDiscoveryResponse(rsp *http.Response) (*GetDiscoveryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetDiscoveryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Discovery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetDiscoveryResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers GetDiscoveryResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseClaimDiscoveryResponse parses an HTTP response from a ClaimDiscoveryWithResponse call
+func ParseClaimDiscoveryResponse(rsp *http.Response) (*ClaimDiscoveryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ClaimDiscoveryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Discovery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ClaimDiscoveryResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ClaimDiscoveryResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRejectDiscoveryResponse parses an HTTP response from a RejectDiscoveryWithResponse call
+func ParseRejectDiscoveryResponse(rsp *http.Response) (*RejectDiscoveryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RejectDiscoveryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Discovery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RejectDiscoveryResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers RejectDiscoveryResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListDrillsResponse parses an HTTP response from a ListDrillsWithResponse call
+func ParseListDrillsResponse(rsp *http.Response) (*ListDrillsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListDrillsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DrillPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListDrillsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ListDrillsResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateDrillResponse parses an HTTP response from a CreateDrillWithResponse call
+func ParseCreateDrillResponse(rsp *http.Response) (*CreateDrillResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateDrillResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Drill
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers CreateDrillResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers CreateDrillResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers CreateDrillResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteDrillResponse parses an HTTP response from a DeleteDrillWithResponse call
+func ParseDeleteDrillResponse(rsp *http.Response) (*DeleteDrillResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteDrillResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteDrillResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers DeleteDrillResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetDrillResponse parses an HTTP response from a GetDrillWithResponse call
+func ParseGetDrillResponse(rsp *http.Response) (*GetDrillResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetDrillResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Drill
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetDrillResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers GetDrillResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRunDrillResponse parses an HTTP response from a RunDrillWithResponse call
+func ParseRunDrillResponse(rsp *http.Response) (*RunDrillResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RunDrillResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest DrillRunStarted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RunDrillResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers RunDrillResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListEndpointsResponse parses an HTTP response from a ListEndpointsWithResponse call
+func ParseListEndpointsResponse(rsp *http.Response) (*ListEndpointsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListEndpointsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest EndpointRowPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListEndpointsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ListEndpointsResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetExploitationResponse parses an HTTP response from a GetExploitationWithResponse call
 func ParseGetExploitationResponse(rsp *http.Response) (*GetExploitationResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -49736,6 +56938,264 @@ func ParseListStatesResponse(rsp *http.Response) (*ListStatesResponse, error) {
 	return response, nil
 }
 
+// ParseListSubscriptionsResponse parses an HTTP response from a ListSubscriptionsWithResponse call
+func ParseListSubscriptionsResponse(rsp *http.Response) (*ListSubscriptionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListSubscriptionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SubscriptionList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListSubscriptionsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ListSubscriptionsResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateSubscriptionResponse parses an HTTP response from a CreateSubscriptionWithResponse call
+func ParseCreateSubscriptionResponse(rsp *http.Response) (*CreateSubscriptionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateSubscriptionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Subscription
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers CreateSubscriptionResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers CreateSubscriptionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers CreateSubscriptionResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteSubscriptionResponse parses an HTTP response from a DeleteSubscriptionWithResponse call
+func ParseDeleteSubscriptionResponse(rsp *http.Response) (*DeleteSubscriptionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteSubscriptionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteSubscriptionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers DeleteSubscriptionResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListTokensResponse parses an HTTP response from a ListTokensWithResponse call
 func ParseListTokensResponse(rsp *http.Response) (*ListTokensResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -51381,6 +58841,299 @@ func ParseGetVendorResponse(rsp *http.Response) (*GetVendorResponse, error) {
 	return response, nil
 }
 
+// ParseListVendorCertificatesResponse parses an HTTP response from a ListVendorCertificatesWithResponse call
+func ParseListVendorCertificatesResponse(rsp *http.Response) (*ListVendorCertificatesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListVendorCertificatesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest VendorCertificatePage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListVendorCertificatesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ListVendorCertificatesResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAddVendorCertificateResponse parses an HTTP response from a AddVendorCertificateWithResponse call
+func ParseAddVendorCertificateResponse(rsp *http.Response) (*AddVendorCertificateResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AddVendorCertificateResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest VendorCertificate
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers AddVendorCertificateResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers AddVendorCertificateResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers AddVendorCertificateResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetVendorCertificateResponse parses an HTTP response from a GetVendorCertificateWithResponse call
+func ParseGetVendorCertificateResponse(rsp *http.Response) (*GetVendorCertificateResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetVendorCertificateResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetVendorCertificateResponse200Headers
+		if values := rsp.Header.Values("Content-Disposition"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Disposition", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentDisposition = &value
+		}
+		if values := rsp.Header.Values("X-Content-SHA256"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-SHA256", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentSHA256 = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetVendorCertificateResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers GetVendorCertificateResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListVendorKeysResponse parses an HTTP response from a ListVendorKeysWithResponse call
 func ParseListVendorKeysResponse(rsp *http.Response) (*ListVendorKeysResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -51749,6 +59502,610 @@ func ParseRevokeVendorKeyResponse(rsp *http.Response) (*RevokeVendorKeyResponse,
 		response.Headers401 = &headers
 	case rsp.StatusCode/100 == 4:
 		var headers RevokeVendorKeyResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetVendorScorecardResponse parses an HTTP response from a GetVendorScorecardWithResponse call
+func ParseGetVendorScorecardResponse(rsp *http.Response) (*GetVendorScorecardResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetVendorScorecardResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Scorecard
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (text/csv) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetVendorScorecardResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers GetVendorScorecardResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListWebhooksResponse parses an HTTP response from a ListWebhooksWithResponse call
+func ParseListWebhooksResponse(rsp *http.Response) (*ListWebhooksResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListWebhooksResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListWebhooksResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ListWebhooksResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateWebhookResponse parses an HTTP response from a CreateWebhookWithResponse call
+func ParseCreateWebhookResponse(rsp *http.Response) (*CreateWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Webhook
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Invalid
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers CreateWebhookResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers CreateWebhookResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers CreateWebhookResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteWebhookResponse parses an HTTP response from a DeleteWebhookWithResponse call
+func ParseDeleteWebhookResponse(rsp *http.Response) (*DeleteWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteWebhookResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers DeleteWebhookResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetWebhookResponse parses an HTTP response from a GetWebhookWithResponse call
+func ParseGetWebhookResponse(rsp *http.Response) (*GetWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Webhook
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetWebhookResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers GetWebhookResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListWebhookDeliveriesResponse parses an HTTP response from a ListWebhookDeliveriesWithResponse call
+func ParseListWebhookDeliveriesResponse(rsp *http.Response) (*ListWebhookDeliveriesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListWebhookDeliveriesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DeliveryList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListWebhookDeliveriesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers ListWebhookDeliveriesResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseTestWebhookResponse parses an HTTP response from a TestWebhookWithResponse call
+func ParseTestWebhookResponse(rsp *http.Response) (*TestWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &TestWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest Test
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers TestWebhookResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers TestWebhookResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

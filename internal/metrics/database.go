@@ -37,8 +37,8 @@ func NewDatabase(db *gorm.DB, now func() time.Time) *Database {
 		states = append(states, string(s))
 	}
 	return &Database{db: db, now: now, statuses: statuses, states: states,
-		alarms:    prometheus.NewDesc("otpatch_alarms", "Alarms on record that ask a person for action (a failed rollback, a broken audit log), by kind and severity.", []string{"kind", "severity"}, nil),
-		open:      prometheus.NewDesc("otpatch_alarms_open", "Alarms on record that ask a person for action, all kinds together (0 when there are none): the one series to alert on.", nil, nil),
+		alarms:    prometheus.NewDesc("otpatch_alarms", "Alarms that ask a person for action (a failed rollback, a broken audit log, an unknown device) and are not cleared, by kind and severity.", []string{"kind", "severity"}, nil),
+		open:      prometheus.NewDesc("otpatch_alarms_open", "Alarms not cleared, all kinds together (0 when there are none): the one series to alert on.", nil, nil),
 		campaigns: prometheus.NewDesc("otpatch_campaigns", "Campaigns by status.", []string{"status"}, nil),
 		assets: prometheus.NewDesc("otpatch_campaign_assets", "Production (non test-bench) assets of all campaigns by state: done = deployed and verified, "+
 			"failed, rolled_back, rollback_failed, drifted (left untouched: the device did not run the plan's version), not_started (the campaign ended first), "+
@@ -78,7 +78,7 @@ func (d *Database) Collect(ch chan<- prometheus.Metric) {
 		Kind, Severity string
 		N              int64
 	}
-	if err := d.db.WithContext(ctx).Raw(`SELECT kind, severity, COUNT(*) AS n FROM alarms GROUP BY kind, severity`).Scan(&alarms).Error; err != nil {
+	if err := d.db.WithContext(ctx).Raw(`SELECT kind, severity, COUNT(*) AS n FROM alarms WHERE cleared_at IS NULL GROUP BY kind, severity`).Scan(&alarms).Error; err != nil {
 		ok = 0
 	}
 	var open int64
