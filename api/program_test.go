@@ -252,7 +252,7 @@ func testProgramReport(t *testing.T, postgres bool) {
 	})
 
 	t.Run("csv pdf svg", func(t *testing.T) {
-		body, ct := e.raw(t, "/api/v1/reports/program?format=csv", e.tokens.Approver, http.StatusOK)
+		body, ct := e.getRaw(t, "/api/v1/reports/program?format=csv", e.tokens.Approver, http.StatusOK)
 		if !strings.HasPrefix(ct, "text/csv") {
 			t.Errorf("csv content type %s", ct)
 		}
@@ -264,12 +264,12 @@ func testProgramReport(t *testing.T, postgres bool) {
 		if !strings.Contains(body, "ast_pkg-hmi-03,pkg-hmi-03,zone_packaging,false,rolled_back,verification failed,") || !strings.Contains(body, "\nCVE-2026-31337,true,2026-12-16,8.8,") {
 			t.Errorf("the CSV lacks the rollback or the CVE:\n%s", body)
 		}
-		pdf, ct := e.raw(t, "/api/v1/reports/program?format=pdf", e.tokens.Admin, http.StatusOK)
+		pdf, ct := e.getRaw(t, "/api/v1/reports/program?format=pdf", e.tokens.Admin, http.StatusOK)
 		if ct != "application/pdf" || !strings.HasPrefix(pdf, "%PDF-") || !strings.Contains(pdf, "%%EOF") {
 			t.Errorf("pdf: %s, %d bytes", ct, len(pdf))
 		}
 		for _, name := range programreport.ChartNames {
-			svg, ct := e.raw(t, "/api/v1/reports/program/charts/"+name+".svg", e.tokens.Safety, http.StatusOK)
+			svg, ct := e.getRaw(t, "/api/v1/reports/program/charts/"+name+".svg", e.tokens.Safety, http.StatusOK)
 			if ct != "image/svg+xml" || !strings.HasPrefix(svg, "<svg ") {
 				t.Errorf("chart %s: %s %.80s", name, ct, svg)
 			}
@@ -285,7 +285,7 @@ func testProgramReport(t *testing.T, postgres bool) {
 			}
 		}
 		if !strings.Contains(func() string {
-			s, _ := e.raw(t, "/api/v1/reports/program/charts/rollbacks.svg", e.tokens.Engineer, http.StatusOK)
+			s, _ := e.getRaw(t, "/api/v1/reports/program/charts/rollbacks.svg", e.tokens.Engineer, http.StatusOK)
 			return s
 		}(), "verification failed") {
 			t.Errorf("the rollbacks chart does not name the cause")
@@ -322,8 +322,8 @@ func testProgramReport(t *testing.T, postgres bool) {
 
 func near(a, b float64) bool { return math.Abs(a-b) <= 0.11 }
 
-// raw GETs path and answers the body and content type, failing unless the status is want.
-func (e *env) raw(t *testing.T, path, token string, want int) (string, string) {
+// getRaw GETs path and answers the body and content type, failing unless the status is want.
+func (e *env) getRaw(t *testing.T, path, token string, want int) (string, string) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", e.url+path, nil)
 	req.Header.Set("Authorization", "Bearer "+token)

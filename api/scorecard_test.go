@@ -96,8 +96,8 @@ func (e *env) scorecard(vendorID, token, query string) scorecardFigures {
 	return sc
 }
 
-// send sends body with a content type and answers the status, headers and body.
-func (e *env) send(method, path, token, contentType string, body []byte, header map[string]string) (int, http.Header, []byte) {
+// sendRaw sends body with a content type and answers the status, headers and body.
+func (e *env) sendRaw(method, path, token, contentType string, body []byte, header map[string]string) (int, http.Header, []byte) {
 	e.t.Helper()
 	req, err := http.NewRequest(method, e.url+path, bytes.NewReader(body))
 	if err != nil {
@@ -238,7 +238,7 @@ func testSupplierScorecard(t *testing.T, opt envOptions) {
 	// The certificate on file: an IEC 62443-4-1 ML2 certificate that expired.
 	pdf := []byte("%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n")
 	certPath := "/api/v1/vendors/vnd_acme/certificates?issuer=Example+Cert+Body&maturity_level=2&expires_on=2025-01-31&file_name=acme-62443-4-1.pdf"
-	code, hdr, body := e.send("POST", certPath, e.tokens.Engineer, "application/pdf", pdf, nil)
+	code, hdr, body := e.sendRaw("POST", certPath, e.tokens.Engineer, "application/pdf", pdf, nil)
 	if code != http.StatusCreated || !strings.HasPrefix(hdr.Get("Location"), "/api/v1/vendors/vnd_acme/certificates/crt_") {
 		t.Fatalf("upload certificate: %d %s", code, body)
 	}
@@ -309,7 +309,7 @@ func testSupplierScorecard(t *testing.T, opt envOptions) {
 	}
 
 	t.Run("vendor reads its own", func(t *testing.T) {
-		code, _, body := e.send("GET", "/api/v1/vendors/vnd_acme/scorecard", e.tokens.Vendor, "", nil, nil)
+		code, _, body := e.sendRaw("GET", "/api/v1/vendors/vnd_acme/scorecard", e.tokens.Vendor, "", nil, nil)
 		if code != http.StatusOK {
 			t.Fatalf("acme reading its scorecard: %d", code)
 		}
@@ -330,11 +330,11 @@ func testSupplierScorecard(t *testing.T, opt envOptions) {
 		if code := e.call("GET", "/api/v1/vendors/vnd_acme/keys", e.tokens.Vendor, nil, &keys); code != http.StatusOK || len(keys.Items) != 3 {
 			t.Errorf("acme listing its keys: %d, %d keys, want 3", code, len(keys.Items))
 		}
-		code, hdr, got := e.send("GET", "/api/v1/vendors/vnd_acme/certificates/"+cert.ID, e.tokens.Vendor, "", nil, nil)
+		code, hdr, got := e.sendRaw("GET", "/api/v1/vendors/vnd_acme/certificates/"+cert.ID, e.tokens.Vendor, "", nil, nil)
 		if code != http.StatusOK || !bytes.Equal(got, pdf) || hdr.Get("Content-Type") != "application/pdf" || hdr.Get("X-Content-SHA256") != sha(pdf) {
 			t.Errorf("acme downloading its certificate: %d %q", code, got)
 		}
-		if code, _, _ := e.send("POST", certPath, e.tokens.Vendor, "application/pdf", pdf, nil); code != http.StatusForbidden {
+		if code, _, _ := e.sendRaw("POST", certPath, e.tokens.Vendor, "application/pdf", pdf, nil); code != http.StatusForbidden {
 			t.Errorf("a vendor filing its own certificate: %d, want 403", code)
 		}
 	})
@@ -344,7 +344,7 @@ func testSupplierScorecard(t *testing.T, opt envOptions) {
 			query  string
 			header map[string]string
 		}{{"?format=csv", nil}, {"", map[string]string{"Accept": "text/csv"}}} {
-			code, hdr, body := e.send("GET", "/api/v1/vendors/vnd_acme/scorecard"+how.query, e.tokens.Auditor, "", nil, how.header)
+			code, hdr, body := e.sendRaw("GET", "/api/v1/vendors/vnd_acme/scorecard"+how.query, e.tokens.Auditor, "", nil, how.header)
 			if code != http.StatusOK || !strings.HasPrefix(hdr.Get("Content-Type"), "text/csv") {
 				t.Fatalf("csv %q: %d %s", how.query, code, hdr.Get("Content-Type"))
 			}
@@ -370,7 +370,7 @@ func testSupplierScorecard(t *testing.T, opt envOptions) {
 			{"no issuer", strings.Replace(certPath, "issuer=Example+Cert+Body", "issuer=", 1), "application/pdf", pdf, http.StatusUnprocessableEntity, "issuer"},
 			{"too large", certPath, "application/pdf", append(append([]byte{}, pdf...), make([]byte, 10<<20)...), http.StatusRequestEntityTooLarge, ""},
 		} {
-			code, _, body := e.send("POST", c.path, e.tokens.Engineer, c.contentType, c.body, nil)
+			code, _, body := e.sendRaw("POST", c.path, e.tokens.Engineer, c.contentType, c.body, nil)
 			var p problemDoc
 			_ = json.Unmarshal(body, &p)
 			if code != c.status || (c.field != "" && !fieldNamed(p, c.field)) {

@@ -35,7 +35,7 @@ func runVendorScorecard(ctx context.Context, args []string) error {
 			continue
 		}
 		if _, err := time.Parse(time.RFC3339, f.raw); err != nil {
-			return fs.usageError(fmt.Sprintf("--%s must be a time such as 2026-01-01T00:00:00Z, got %q", f.name, f.raw))
+			return fs.usageError("--%s must be a time such as 2026-01-01T00:00:00Z, got %q", f.name, f.raw)
 		}
 		q.Set(f.name, f.raw)
 	}
