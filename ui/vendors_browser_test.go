@@ -49,7 +49,7 @@ func TestBrowserVendors(t *testing.T) {
 		chromedp.SendKeys(css(`#cert-issuer`), "Example Certification Body"),
 		chromedp.SetValue(css(`#cert-expires`), "2030-06-30"),
 		chromedp.Click(css(`#cert-add`)),
-		chromedp.WaitVisible(css(`#cert-add-ok`)))
+		chromedp.WaitVisible(css(`#cert-list tbody tr`)))
 	engineer.waitContains(`#cert-list tbody`, "Example Certification Body", 10*time.Second)
 	engineer.waitContains(`#sc-certificate`, "maturity level 2", 10*time.Second)
 	engineer.waitContains(`#cert-state`, "valid until 2030-06-30", 10*time.Second)

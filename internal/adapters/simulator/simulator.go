@@ -238,6 +238,9 @@ func (s *Simulator) Deploy(ctx context.Context, assetID string, req adapters.Dep
 	if f.VerifyFail {
 		health = "faulted: controller watchdog tripped after restart (injected fault verify_fail)"
 	}
+	// What a device's installer prints, so that the deployment log of a simulated device reads
+	// as a real one's does.
+	adapters.Output(ctx, "stdout", fmt.Sprintf("simulated installer: %s installs %s, version %s; restarting the device\n", assetID, req.PatchID, req.ToVersion))
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		op := Operation{IdempotencyKey: req.IdempotencyKey, AssetID: assetID, Op: "deploy", Detail: req.PatchID + " → " + req.ToVersion, At: s.now().UTC()}
 		if err := tx.Create(&op).Error; err != nil {

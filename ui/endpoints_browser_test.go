@@ -1,0 +1,103 @@
+package ui_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestBrowserEndpointsAndLogs: a network scan names two devices no asset knows; an engineer
+// opens the Endpoints & agents page, sees every asset's endpoint and the two unknown devices,
+// claims one for an asset and rejects the other with a reason, and both leave the open state.
+// After a campaign completed, the Deployment logs page shows what each device printed, per
+// campaign and asset. An auditor sees the devices without the claim and reject controls.
+func TestBrowserEndpointsAndLogs(t *testing.T) {
+	chromium(t)
+	s := newStack(t)
+	sh := newShots(t)
+
+	scan := "hostname,ip,mac,vendor,model,seen_at\n" +
+		"plc-x,10.20.0.5,00:1b:1b:aa:00:05,Siemens,S7-1500,2026-01-05T10:00:00Z\n" +
+		"rogue-laptop,10.20.0.9,,,,2026-01-05T10:00:00Z\n"
+	req, _ := http.NewRequest("POST", s.url+"/api/v1/discoveries/import", strings.NewReader(scan))
+	req.Header.Set("Authorization", "Bearer "+s.tokens.Engineer)
+	req.Header.Set("Content-Type", "text/csv")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("import the scan: %d %s", res.StatusCode, b)
+	}
+
+	engineer := s.browser(t, "engineer", sh)
+	engineer.signIn(s.tokens.Engineer)
+	engineer.open("/endpoints", `#discovery-list tbody tr`)
+	engineer.run("the endpoints", 20*time.Second, chromedp.WaitVisible(css(`#endpoint-list tr[data-asset="ast_pkg-hmi-01"]`)))
+	if got := engineer.text(`#endpoint-list tr[data-asset="ast_pkg-hmi-01"]`); !strings.Contains(got, "simulat") {
+		t.Errorf("pkg-hmi-01's endpoint row: %q", got)
+	}
+	if got := engineer.text(`#discovery-list`); !strings.Contains(got, "plc-x") || !strings.Contains(got, "rogue-laptop") || !strings.Contains(got, "open") {
+		t.Errorf("the unknown devices: %q", got)
+	}
+	engineer.shot("endpoints")
+	engineer.checkAccessible("endpoints")
+
+	engineer.run("claim plc-x for pkg-plc-01", 30*time.Second,
+		chromedp.SetValue(css(`#discovery-list tbody tr:nth-child(1) select.claim-asset`), "ast_pkg-plc-01"),
+		chromedp.Click(css(`#discovery-list tbody tr:nth-child(1) button.claim`)))
+	s.waitFor("the claim drawn", func() (bool, string) {
+		got := engineer.text(`#discovery-list`)
+		return strings.Contains(got, "claimed"), got
+	})
+	engineer.run("reject the other with a reason", 30*time.Second,
+		chromedp.WaitVisible(css(`#discovery-list input.reject-reason`)),
+		chromedp.SendKeys(css(`#discovery-list input.reject-reason`), "a visitor's laptop on the guest port"),
+		chromedp.Click(css(`#discovery-list button.reject`)))
+	s.waitFor("the rejection drawn", func() (bool, string) {
+		got := engineer.text(`#discovery-list`)
+		return strings.Contains(got, "rejected") && strings.Contains(got, "a visitor's laptop") && !engineer.exists(`#discovery-list button.claim`), got
+	})
+	engineer.shot("endpoints-decided")
+	var alarms struct {
+		Items []struct {
+			Kind      string `json:"kind"`
+			ClearedAt string `json:"cleared_at"`
+		} `json:"items"`
+	}
+	s.call("GET", "/api/v1/alarms", s.tokens.Engineer, nil, &alarms)
+	for _, a := range alarms.Items {
+		if a.Kind == "unknown_device" && a.ClearedAt == "" {
+			t.Errorf("an unknown-device alarm is still open after both devices were decided: %+v", alarms.Items)
+		}
+	}
+
+	// The deployment logs of a completed campaign.
+	patchID := s.submitByAPI(s.signedPatch("V16.0.2", 1<<20))
+	s.openWindowNow("zone_packaging")
+	id := s.approvedCampaign("Logs shown", patchID, []string{"ast_pkg-hmi-01"})
+	s.waitFor("the campaign to complete", func() (bool, string) {
+		var c struct{ Status, Detail string }
+		s.call("GET", "/api/v1/campaigns/"+id, s.tokens.Engineer, nil, &c)
+		return c.Status == "completed", c.Status + " " + c.Detail
+	})
+	engineer.open("/logs?campaign="+id+"&asset=ast_pkg-hmi-01", `.asset-log`)
+	if got := engineer.text(`.asset-log[data-asset="ast_pkg-hmi-01"]`); !strings.Contains(got, "pkg-hmi-01") || !strings.Contains(got, "V16.0.2") {
+		t.Errorf("the deployment log of pkg-hmi-01: %q", got)
+	}
+	engineer.shot("deployment-logs")
+	engineer.checkAccessible("deployment-logs")
+
+	auditor := s.browser(t, "auditor", sh)
+	auditor.signIn(s.tokens.Auditor)
+	auditor.open("/endpoints", `#discovery-list tbody tr`)
+	if auditor.exists(`#discovery-list button.claim`) || auditor.exists(`#discovery-list button.reject`) {
+		t.Error("the auditor is offered to claim or reject a device")
+	}
+}
