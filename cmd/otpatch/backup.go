@@ -152,7 +152,7 @@ func runBackup(ctx context.Context, args []string) error {
 		return err
 	}
 	m := backupManifest{Format: backupFormat, CreatedAt: time.Now().UTC(), Bucket: b.s3.s3Bucket,
-		Order: []string{"temporal", "temporal-visibility", "otpatch", "objects", "checkpoint-key"}}
+		Order: []string{"temporal", "temporal-visibility", "otpatch", "objects", "signing-keys"}}
 	// Temporal first: every step a workflow remembers was written to otpatch's database before
 	// the step completed, so otpatch's copy, taken after, holds it too.
 	for _, d := range []struct{ name, dsn string }{{backupTemporalDump, b.temporalDSN}, {backupVisibilityDump, b.visibilityDSN}} {
