@@ -163,7 +163,13 @@ func (a *Activities) DeployAsset(ctx context.Context, in DeployInput) error {
 	if err != nil {
 		return err
 	}
-	return deployTo(a.withDeviceLog(ctx, in.AssetInput), a.Objects, t, ref, in.PatchID, in.ToVersion, in.ArtifactSHA256)
+	at, err := deployOnce(a.withDeviceLog(ctx, in.AssetInput), a.Objects, t, ref, in.PatchID, in.ToVersion, in.ArtifactSHA256)
+	if err == nil && at {
+		ev := a.assetEvent(in.AssetInput, "asset.found_deployed", map[string]any{"to_version": in.ToVersion, "idempotency_key": key})
+		ev.SubjectType, ev.SubjectID, ev.CampaignID, ev.AssetID = "asset", in.AssetID, in.CampaignID, in.AssetID
+		_, err = a.Store.Append(ctx, ev)
+	}
+	return err
 }
 
 // VerifyInput checks an asset reports the expected version and is healthy.

@@ -311,16 +311,29 @@ func backupTo(ctx context.Context, objects ObjectStore, t adapters.Target, ref D
 
 // deployTo installs the patch through the adapter; the idempotency key makes a repeat do nothing.
 func deployTo(ctx context.Context, objects ObjectStore, t adapters.Target, ref DeviceRef, patchID, toVersion, artifactSHA256 string) error {
+	_, err := deployOnce(ctx, objects, t, ref, patchID, toVersion, artifactSHA256)
+	return err
+}
+
+// deployOnce reads the device's version first and deploys only when it is not toVersion
+// already: a deploy done after a backup's point, which a restored otpatch no longer remembers,
+// or whose completion was lost, is found on the device and recorded, not done again. It
+// reports whether the device was found at toVersion.
+func deployOnce(ctx context.Context, objects ObjectStore, t adapters.Target, ref DeviceRef, patchID, toVersion, artifactSHA256 string) (bool, error) {
 	opCtx, stop := heartbeat(ctx)
 	defer stop()
 	st := ref.Steps
+	if cur, err := t.Verify(opCtx, ref.AssetID, adapters.VerifyRequest{Expect: toVersion, Step: st.Verify}); err == nil && cur.Version == toVersion {
+		adapters.Output(ctx, "otpatch", fmt.Sprintf("%s already runs %s: recorded as deployed, not deployed again\n", ref.Name, toVersion))
+		return true, nil
+	}
 	err := t.Deploy(opCtx, ref.AssetID, adapters.DeployRequest{IdempotencyKey: IdempotencyKey(ref.CampaignID, ref.AssetID, "deploy"), PatchID: patchID,
 		ToVersion: toVersion, ArtifactName: st.ArtifactName, ArtifactSize: st.ArtifactSize, ArtifactSHA256: artifactSHA256, Install: st.Install,
 		Artifact: openArtifact(objects, st.ArtifactKey)})
 	if err != nil {
-		return deviceError(fmt.Errorf("deploy to %s: %w", ref.Name, err))
+		return false, deviceError(fmt.Errorf("deploy to %s: %w", ref.Name, err))
 	}
-	return nil
+	return false, nil
 }
 
 // verifyOn reads back the device's version and health. A device that answers but is wrong is a

@@ -84,6 +84,8 @@ func commands() []command {
 		{"worker", "[--site SITE] [flags]", "run a Temporal worker, the only process that reaches devices (production); with --site, a site's worker: only that site's device work, no database, dials out only", runWorker},
 		{"agent", "--server URL --asset ID --token-file FILE --signing-public-key FILE", "run the pull agent on a host inside a control zone; it only dials out", runAgent},
 		{"migrate", "[--database DSN]", "apply the database migrations", runMigrate},
+		{"backup", "--out DIR [--database DSN --temporal-database DSN --temporal-visibility-database DSN --checkpoint-key FILE --s3-endpoint HOST:PORT …]", "copy otpatch's and Temporal's databases, the object store and the signing keys into a folder, with a manifest of hashes and the audit head", runBackup},
+		{"restore", "--from DIR [--database DSN --temporal-database DSN --temporal-visibility-database DSN --checkpoint-key FILE --s3-endpoint HOST:PORT …]", "check a backup against its manifest and restore it into empty databases and an empty object store", runRestore},
 		{"users bootstrap", "--username NAME [--display-name TEXT] [--database DSN]", "make one of the first two admins of a new installation", runUsersBootstrap},
 		{"audit verify", "[--data DIR | --database DSN (--checkpoint-key KEY --s3-endpoint HOST:PORT … | --no-checkpoints)] [--json]", "recompute every audit event and check the log against the signed checkpoints", runAuditVerify},
 		{"vendor keygen", "--out NAME", "make an ed25519 vendor key pair: NAME.key (secret) and NAME.pub", vendorKeygen},

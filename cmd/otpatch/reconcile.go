@@ -29,6 +29,16 @@ func (d *deps) reconcile(ctx context.Context) {
 	} else if len(got) > 0 {
 		d.log.Info("scheduled the restore drills a stopped process left without a schedule", "drills", got)
 	}
+	// Every campaign past its draft is compared with its workflow once at start: after a
+	// restore, Temporal's copy may lack a workflow or hold one that ended otherwise. Each
+	// difference is an alarm and an audit event (engine.ReconcileCampaigns).
+	if diffs, err := g.ReconcileCampaigns(ctx, d.store); err != nil && ctx.Err() == nil {
+		d.log.Warn("comparing campaigns with their workflows failed for some; they are compared again at the next start", "err", err)
+	} else {
+		for _, diff := range diffs {
+			d.log.Warn("a campaign and its workflow disagree; an alarm was raised", "campaign", diff.CampaignID, "status", diff.Status, "workflow", diff.Workflow, "alarm", diff.Alarm, "halted", diff.Halted)
+		}
+	}
 	t := time.NewTicker(reconcileEvery)
 	defer t.Stop()
 	for {
