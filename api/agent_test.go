@@ -43,6 +43,7 @@ var agentRoutes = []string{
 	"GET /api/v1/agent/jobs/{jobID}/artifact",
 	"GET /api/v1/agent/jobs/{jobID}/backup",
 	"PUT /api/v1/agent/jobs/{jobID}/backup",
+	"POST /api/v1/agent/host",
 }
 
 func init() {

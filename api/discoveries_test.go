@@ -24,7 +24,6 @@ func init() {
 	allowed["POST /api/v1/discoveries/import"] = []string{"engineer", "admin"}
 	allowed["POST /api/v1/discoveries/{discoveryID}/claim"] = []string{"engineer", "admin"}
 	allowed["POST /api/v1/discoveries/{discoveryID}/reject"] = []string{"engineer", "admin"}
-	allowed["POST /api/v1/agent/host"] = []string{} // agent tokens only
 }
 
 type discoveryPage struct {

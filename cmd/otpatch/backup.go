@@ -420,6 +420,11 @@ func runRestore(ctx context.Context, args []string) error {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("pg_restore of %s into %s: %v: %s", d.name, redactDSN(d.dsn), err, strings.TrimSpace(string(out)))
 		}
+		if d.name != backupOtpatchDump {
+			if err := renameTemporalSchema(ctx, d.dsn); err != nil {
+				return err
+			}
+		}
 	}
 	fmt.Fprintln(os.Stderr, "restoring the object store …")
 	c := objs.Client()
@@ -526,6 +531,21 @@ func readBackup(dir string) (backupManifest, error) {
 		}
 	}
 	return m, nil
+}
+
+// renameTemporalSchema makes Temporal's schema version rows, which name the database they were
+// written in, name the database they were restored into: Temporal's schema tool looks its
+// version up by database name, and would otherwise set the schema up again over the data.
+func renameTemporalSchema(ctx context.Context, dsn string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", redactDSN(dsn), err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `UPDATE schema_version SET db_name = current_database()`); err != nil {
+		return fmt.Errorf("Temporal's schema version in %s: %w", redactDSN(dsn), err)
+	}
+	return nil
 }
 
 func requireEmptyDatabase(ctx context.Context, dsn string) error {
