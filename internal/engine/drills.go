@@ -9,7 +9,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/otpatch/otpatch/activities"
 	"github.com/otpatch/otpatch/internal/store"
@@ -20,27 +19,10 @@ import (
 // it, or changing the interval of the one there is). A run still going when the next is due is
 // not doubled: the schedule skips it.
 func (g *Gateway) ScheduleDrill(ctx context.Context, drillID string, every time.Duration) error {
-	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}
-	sc := g.Temporal.ScheduleClient()
-	_, err := sc.Create(ctx, client.ScheduleOptions{
-		ID:      workflows.DrillScheduleID(drillID),
-		Spec:    spec,
-		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-		Action: &client.ScheduleWorkflowAction{
-			ID: workflows.DrillWorkflowID(drillID), Workflow: workflows.RestoreDrill, TaskQueue: workflows.TaskQueue,
-			Args: []any{activities.DrillInput{DrillID: drillID, StartedBy: "schedule"}},
-		},
-		Memo: map[string]any{"drill_id": drillID},
-	})
-	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		return err
-	}
-	return sc.GetHandle(ctx, workflows.DrillScheduleID(drillID)).Update(ctx, client.ScheduleUpdateOptions{
-		DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
-			in.Description.Schedule.Spec = &spec
-			return &client.ScheduleUpdate{Schedule: &in.Description.Schedule}, nil
-		},
-	})
+	return g.scheduleEvery(ctx, workflows.DrillScheduleID(drillID), every, &client.ScheduleWorkflowAction{
+		ID: workflows.DrillWorkflowID(drillID), Workflow: workflows.RestoreDrill, TaskQueue: workflows.TaskQueue,
+		Args: []any{activities.DrillInput{DrillID: drillID, StartedBy: "schedule"}},
+	}, map[string]any{"drill_id": drillID})
 }
 
 // DrillSchedule describes a drill's schedule: its interval and next start, or ok false when

@@ -9,7 +9,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/otpatch/otpatch/activities"
 	"github.com/otpatch/otpatch/internal/store"
@@ -20,27 +19,10 @@ import (
 // it, or changing the interval of the one there is). A sync still running when the next is
 // due is not doubled: the schedule skips it.
 func (g *Gateway) ScheduleFeed(ctx context.Context, feedID string, every time.Duration) error {
-	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}
-	sc := g.Temporal.ScheduleClient()
-	_, err := sc.Create(ctx, client.ScheduleOptions{
-		ID:      workflows.FeedScheduleID(feedID),
-		Spec:    spec,
-		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-		Action: &client.ScheduleWorkflowAction{
-			ID: workflows.FeedSyncWorkflowID(feedID), Workflow: workflows.FeedSync, TaskQueue: workflows.TaskQueue,
-			Args: []any{activities.FeedSyncInput{FeedID: feedID}},
-		},
-		Memo: map[string]any{"feed_id": feedID},
-	})
-	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		return err
-	}
-	return sc.GetHandle(ctx, workflows.FeedScheduleID(feedID)).Update(ctx, client.ScheduleUpdateOptions{
-		DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
-			in.Description.Schedule.Spec = &spec
-			return &client.ScheduleUpdate{Schedule: &in.Description.Schedule}, nil
-		},
-	})
+	return g.scheduleEvery(ctx, workflows.FeedScheduleID(feedID), every, &client.ScheduleWorkflowAction{
+		ID: workflows.FeedSyncWorkflowID(feedID), Workflow: workflows.FeedSync, TaskQueue: workflows.TaskQueue,
+		Args: []any{activities.FeedSyncInput{FeedID: feedID}},
+	}, map[string]any{"feed_id": feedID})
 }
 
 // FeedSchedule describes a feed's schedule: its interval, or ok false when it has none.

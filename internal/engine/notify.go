@@ -2,12 +2,10 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/otpatch/otpatch/workflows"
 )
@@ -19,26 +17,10 @@ const DefaultNotifyEvery = time.Minute
 // every interval (creating it, or changing the interval of the one there is). A dispatch
 // still running when the next is due is not doubled: the schedule skips it.
 func (g *Gateway) ScheduleNotifications(ctx context.Context, every time.Duration) error {
-	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}
-	sc := g.Temporal.ScheduleClient()
-	_, err := sc.Create(ctx, client.ScheduleOptions{
-		ID:      workflows.NotificationScheduleID,
-		Spec:    spec,
-		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-		Action: &client.ScheduleWorkflowAction{
-			ID: workflows.NotificationDispatchWorkflowID, Workflow: workflows.NotificationDispatch, TaskQueue: workflows.TaskQueue,
-			Args: []any{workflows.NotificationDispatchInput{}},
-		},
-	})
-	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		return err
-	}
-	return sc.GetHandle(ctx, workflows.NotificationScheduleID).Update(ctx, client.ScheduleUpdateOptions{
-		DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
-			in.Description.Schedule.Spec = &spec
-			return &client.ScheduleUpdate{Schedule: &in.Description.Schedule}, nil
-		},
-	})
+	return g.scheduleEvery(ctx, workflows.NotificationScheduleID, every, &client.ScheduleWorkflowAction{
+		ID: workflows.NotificationDispatchWorkflowID, Workflow: workflows.NotificationDispatch, TaskQueue: workflows.TaskQueue,
+		Args: []any{workflows.NotificationDispatchInput{}},
+	}, nil)
 }
 
 // DispatchNotifications runs the dispatcher now and waits for it; a dispatch already running
