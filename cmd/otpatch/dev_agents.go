@@ -16,6 +16,7 @@ import (
 
 	"github.com/otpatch/otpatch/internal/adapters"
 	"github.com/otpatch/otpatch/internal/agent"
+	"github.com/otpatch/otpatch/internal/agent/jobs"
 	"github.com/otpatch/otpatch/internal/demo"
 	"github.com/otpatch/otpatch/internal/hostops"
 	"github.com/otpatch/otpatch/internal/store"
@@ -72,13 +73,16 @@ func startDemoAgents(ctx context.Context, c *config, d *deps, dataDir string, h 
 		err := serveTLS(ctx, log, "127.0.0.1:0", h, certFile, keyFile, func(url string) {
 			fmt.Printf("  agents:      %s (demo agents for %d gateways, certificate %s)\n", url, len(gws), certFile)
 			for _, g := range gws {
-				dev := g.device
+				dev, name := g.device, g.name
 				a, err := agent.New(agent.Config{Server: url, AssetID: "ast_" + g.name, Token: g.token, SigningKey: key.Public().(ed25519.PublicKey),
 					StateDir: filepath.Join(agentDir, g.name), Client: client, Wait: 10 * time.Second, ProgressEvery: 2 * time.Second,
 					Device: func(ep adapters.Endpoint) agent.Device {
 						return &hostops.Host{Run: hostops.Local{Dir: dev}, Endpoint: ep}
 					},
-					Log: log.With("agent", g.name)})
+					// Each demo gateway is a simulated host of its own, known by its asset's name;
+					// the machine they all run on is no device of the demo plant.
+					Host: func() (jobs.Host, error) { return jobs.Host{Hostname: name}, nil },
+					Log:  log.With("agent", g.name)})
 				if err != nil {
 					log.Error("demo agent not started", "gateway", g.name, "err", err)
 					continue
