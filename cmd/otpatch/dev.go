@@ -59,7 +59,7 @@ func runDev(ctx context.Context, args []string) error {
 	started := time.Now()
 	ts, err := temporalembed.Start(ctx, temporalembed.Config{DBPath: filepath.Join(*dataDir, "temporal.db"), FrontendAddr: *temporalAddr, Logger: log})
 	if errors.Is(err, temporalembed.ErrFrontendInUse) {
-		return fmt.Errorf("%w: stop it, or give this one another address with --temporal-listen 127.0.0.1:PORT (127.0.0.1:0 picks a free port)", err)
+		return fmt.Errorf("the embedded Temporal server's address %s is in use (is another otpatch dev or Temporal server running?): stop it, or give this one another address with --temporal-listen 127.0.0.1:PORT (127.0.0.1:0 picks a free port)", *temporalAddr)
 	}
 	if err != nil {
 		return err
