@@ -173,7 +173,7 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	return serveTLS(ctx, log, c.listen, h, c.tlsCert, c.tlsKey, func(url string) { // HTTPS with --tls-cert/--tls-key (pull agent)
 		fmt.Printf("otpatch %s is running at %s (started in %s)\n", currentVersion().version, url, time.Since(started).Round(time.Millisecond))
-		fmt.Printf("  data folder: %s\n  Temporal:    %s (namespace %s; temporal workflow list --address %s)\n  S3:          http://%s (bucket %s)\n", *dataDir, c.temporal, c.namespace, c.temporal, endpoint, c.s3Bucket)
+		fmt.Printf("  data folder: %s\n  Temporal:    %s (namespace %s); inspect it with: temporal workflow list --address %s\n  S3:          http://%s (bucket %s)\n", *dataDir, c.temporal, c.namespace, c.temporal, endpoint, c.s3Bucket)
 		if *noWorker {
 			fmt.Printf("  no worker in this process (--no-worker): run otpatch worker with OTPATCH_DATABASE_URL=%s OTPATCH_TEMPORAL_ADDRESS=%s OTPATCH_S3_ENDPOINT=%s and the keys in %s\n",
 				c.database, c.temporal, endpoint, filepath.Join(*dataDir, "s3-credentials.json"))
