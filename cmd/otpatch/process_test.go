@@ -66,7 +66,9 @@ func startDev(t *testing.T, dir, addr string, extra ...string) *devProcess {
 			t.Logf("otpatch dev output:\n%s", tail(out.String(), 4000))
 		}
 	})
-	deadline := time.Now().Add(60 * time.Second)
+	// A bound, not a measure: on a machine busy with the rest of the suite a start has taken
+	// over a minute.
+	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
 		if res, err := http.Get("http://" + addr + "/readyz"); err == nil {
 			res.Body.Close()
