@@ -46,6 +46,8 @@ type Activities struct {
 	stepsCache sync.Map
 	// plans holds the plans of the campaigns this worker pages through (outline.go).
 	plans planCache
+	// kev is what the last KEV check matched against (notify_kev.go).
+	kev kevMatch
 }
 
 // Error types the workflows list as non-retryable.

@@ -16,7 +16,8 @@ type ClockResult struct {
 
 // CheckClock records the notifications the clock makes due, each once (by its key), as audit
 // events the dispatcher then tells: an approved campaign's window opening within the hours of a
-// window_opening subscription, and a NERC CIP mitigation plan due within 7 days or overdue.
+// window_opening subscription, a NERC CIP mitigation plan due within 7 days or overdue, and a
+// known exploited CVE of an advisory that names assets of the inventory (notify_kev.go).
 func (a *Activities) CheckClock(ctx context.Context) (ClockResult, error) {
 	now := a.now().UTC()
 	var res ClockResult
@@ -79,5 +80,5 @@ func (a *Activities) CheckClock(ctx context.Context) (ClockResult, error) {
 			return res, err
 		}
 	}
-	return res, nil
+	return res, a.checkKEV(ctx, record)
 }

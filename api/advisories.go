@@ -88,34 +88,11 @@ type advisoryInventory struct {
 }
 
 func (s *server) advisoryInventory(ctx context.Context, withPatches bool) (*advisoryInventory, error) {
-	vendors, err := s.Store.Vendors(ctx)
+	base, err := s.Store.AdvisoryInventory(ctx)
 	if err != nil {
 		return nil, err
 	}
-	vendorNames := map[string][]string{}
-	for _, v := range vendors {
-		vendorNames[v.ID] = []string{v.Name, v.DisplayName}
-	}
-	products, err := s.Store.Products(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	assets, err := s.Store.Assets(ctx, store.AssetFilter{})
-	if err != nil {
-		return nil, err
-	}
-	inv := &advisoryInventory{byID: map[string]store.Asset{}}
-	for _, p := range products {
-		names := vendorNames[p.VendorID]
-		if len(names) == 0 {
-			continue
-		}
-		inv.products = append(inv.products, csaf.Product{ProductID: p.ID, VendorName: names[0], VendorAliases: names[1:], ProductName: p.Name})
-	}
-	for _, a := range assets {
-		inv.assets = append(inv.assets, csaf.Asset{ID: a.ID, ProductID: a.ProductID, InstalledVersion: a.InstalledVersion})
-		inv.byID[a.ID] = a
-	}
+	inv := &advisoryInventory{products: base.Products, assets: base.Assets, byID: base.ByID}
 	if !withPatches {
 		return inv, nil
 	}

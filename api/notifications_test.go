@@ -56,6 +56,19 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// startReceiver serves a receiver on 127.0.0.1 until the test ends.
+func startReceiver(t *testing.T, failures int) (*receiver, *httptest.Server) {
+	rc := &receiver{failures: failures, seen: map[string]int{}}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook := &httptest.Server{Listener: l, Config: &http.Server{Handler: rc}}
+	hook.Start()
+	t.Cleanup(hook.Close)
+	return rc, hook
+}
+
 func (rc *receiver) events() []received {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
@@ -93,14 +106,7 @@ func TestNotificationsReachMailAndWebhookPostgres(t *testing.T) {
 // delivery log shows the four attempts and every delivery's signature verifies.
 func testNotifications(t *testing.T, dsn string) {
 	mail := testmail.Start(t)
-	rc := &receiver{failures: 3, seen: map[string]int{}}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hook := &httptest.Server{Listener: l, Config: &http.Server{Handler: rc}}
-	hook.Start()
-	t.Cleanup(hook.Close)
+	rc, hook := startReceiver(t, 3)
 
 	const baseURL = "https://otpatch.plant.example"
 	s := teststack.New(t, teststack.Options{DSN: dsn, Notify: notify.Settings{

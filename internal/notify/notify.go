@@ -37,10 +37,9 @@ const (
 	Test Kind = "test"
 )
 
-// Kinds are the kinds a subscription or a webhook may name, in the order shown. KEVAdvisory
-// is not among them until advisories are matched to assets when they are ingested.
+// Kinds are the kinds a subscription or a webhook may name, in the order shown.
 var Kinds = []Kind{ApprovalRequested, PlanChanged, WindowOpening, CampaignCompleted, CampaignHalted, CampaignRolledBack,
-	AlarmRaised, NERCDue, NERCOverdue, DrillOverdue}
+	AlarmRaised, NERCDue, NERCOverdue, KEVAdvisory, DrillOverdue}
 
 // Describe says in words what a kind tells.
 func Describe(k Kind) string {
@@ -64,7 +63,7 @@ func Describe(k Kind) string {
 	case NERCOverdue:
 		return "a NERC CIP evaluation or mitigation is overdue"
 	case KEVAdvisory:
-		return "a new advisory names a known exploited vulnerability of assets in the inventory"
+		return "an advisory names a known exploited vulnerability (CISA KEV) for assets in the inventory"
 	case DrillOverdue:
 		return "a restore drill is overdue"
 	case Test:
@@ -112,6 +111,7 @@ var actionKinds = map[string]Kind{
 	WindowOpeningAction:          WindowOpening,
 	NERCDueAction:                NERCDue,
 	NERCOverdueAction:            NERCOverdue,
+	KEVAdvisoryAction:            KEVAdvisory,
 }
 
 // The audit actions of the notifications the clock makes due (activities.CheckClock).
@@ -119,6 +119,7 @@ const (
 	WindowOpeningAction = "notification.window_opening"
 	NERCDueAction       = "notification.nerc_due"
 	NERCOverdueAction   = "notification.nerc_overdue"
+	KEVAdvisoryAction   = "notification.kev_advisory"
 )
 
 // TestAction is the audit action of an administrator's request to send a webhook a test.
@@ -185,6 +186,33 @@ func FromEvent(ev audit.Event, baseURL string) (Notification, bool) {
 		n.Source = "mitigation-plans/" + ev.SubjectID
 		n.Link = Link(baseURL, "/compliance")
 		n.Data["due_date"] = str("due_date")
+	case KEVAdvisory:
+		strs := func(k string) []string {
+			var out []string
+			vs, _ := details[k].([]any)
+			for _, v := range vs {
+				if s, ok := v.(string); ok {
+					out = append(out, s)
+				}
+			}
+			return out
+		}
+		names := strs("asset_names")
+		count, _ := details["assets"].(float64)
+		n.Subject = fmt.Sprintf("Known exploited %s hits %d %s: advisory %s", str("cve"), int(count), plural(int(count), "asset", "assets"), str("tracking_id"))
+		n.Text = fmt.Sprintf("CISA lists %s as known exploited (in its catalog since %s, federal due date %s). Advisory %s (%s) names it for %d %s of the inventory: %s",
+			str("cve"), str("kev_date_added"), str("kev_due_date"), str("tracking_id"), str("title"), int(count), plural(int(count), "asset", "assets"), strings.Join(names, ", "))
+		if len(names) < int(count) {
+			n.Text += fmt.Sprintf(" and %d more", int(count)-len(names))
+		}
+		n.Text += ". Open the advisory to see each asset and its fix, or decide how to treat it."
+		if b, _ := details["ransomware"].(bool); b {
+			n.Text += " CISA knows it used in ransomware campaigns."
+		}
+		n.Source = "advisories/" + ev.SubjectID
+		n.Link = Link(baseURL, "/advisories/"+ev.SubjectID)
+		n.Data["advisory_id"], n.Data["tracking_id"], n.Data["cve"], n.Data["kev_due_date"] = ev.SubjectID, str("tracking_id"), str("cve"), str("kev_due_date")
+		n.Data["assets"], n.Data["asset_ids"] = int(count), strs("asset_ids")
 	case DrillOverdue:
 		n.Subject = "Restore drill overdue: " + orWords(str("name"), ev.SubjectID)
 		n.Text = str("message")
@@ -199,6 +227,13 @@ func FromEvent(ev audit.Event, baseURL string) (Notification, bool) {
 // Link is the UI address of a page (a path of the UI's hash routes).
 func Link(baseURL, page string) string {
 	return strings.TrimRight(baseURL, "/") + "/#" + page
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func orWords(s, def string) string {
