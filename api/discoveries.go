@@ -138,27 +138,32 @@ type discoveryImport struct {
 // importDiscoveries reads a network scan or switch table as CSV, all or nothing.
 func (s *server) importDiscoveries(w http.ResponseWriter, r *http.Request) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || (mt != "text/csv" && mt != "application/csv") {
-		s.refuseSightings(w, r, http.StatusUnsupportedMediaType, "send the sightings as text/csv (Content-Type: text/csv)", nil, 0)
+	parse, what := parseSightingsCSV, "CSV file"
+	switch {
+	case err == nil && (mt == "text/csv" || mt == "application/csv"):
+	case err == nil && (mt == "application/xml" || mt == "text/xml"):
+		parse, what = parseSightingsNmap, "nmap report"
+	default:
+		s.refuseSightings(w, r, http.StatusUnsupportedMediaType, "send the sightings as CSV (Content-Type: text/csv) or an nmap XML report (Content-Type: application/xml)", nil, 0)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSightingBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			s.refuseSightings(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("the CSV file is larger than %d bytes; split it into several imports", maxSightingBytes), nil, 0)
+			s.refuseSightings(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("the %s is larger than %d bytes; split it into several imports", what, maxSightingBytes), nil, 0)
 			return
 		}
-		s.refuseSightings(w, r, http.StatusBadRequest, "the CSV file could not be read: "+err.Error(), nil, 0)
+		s.refuseSightings(w, r, http.StatusBadRequest, "the "+what+" could not be read: "+err.Error(), nil, 0)
 		return
 	}
-	sightings, fields, status, detail := parseSightingsCSV(bytes.TrimPrefix(body, []byte("\ufeff")), s.Store.Now())
+	sightings, fields, status, detail := parse(bytes.TrimPrefix(body, []byte("\ufeff")), s.Store.Now())
 	if status != 0 {
 		s.refuseSightings(w, r, status, detail, fields, len(sightings))
 		return
 	}
 	ev := event(r, "discovery.imported")
-	ev.Details = map[string]any{"rows": len(sightings)}
+	ev.Details = map[string]any{"rows": len(sightings), "format": map[string]string{"CSV file": "csv", "nmap report": "nmap"}[what]}
 	res, err := s.Store.RecordSightings(r.Context(), store.SourceImport, actorOf(r).Name, sightings, ev)
 	if err != nil {
 		s.fail(w, r, err)
@@ -525,14 +530,20 @@ func (s *server) discoveryOperations() []operation {
 			Summary: "One device seen on the networks that is not in the inventory",
 			Answers: []answer{ok(store.Discovery{})}, Handle: s.getDiscovery},
 		{Method: "POST", Path: "/api/v1/discoveries/import", ID: "importDiscoveries", Tag: "Inventory", Allow: engineers,
-			Summary: "Import a network scan or a switch's address table as CSV, all or nothing",
-			Description: fmt.Sprintf("The first line names the columns, any of %s in any order; each row needs an ip, a mac or a hostname; seen_at is RFC 3339 (default: now). "+
-				"Any failing row refuses the whole file with 422 naming each row (the file's line, header = row 1) and field, and nothing changes. At most %d MiB and %d rows (413 beyond). "+
+			Summary: "Import a network scan (nmap XML or CSV) or a switch's address table (CSV), all or nothing",
+			Description: fmt.Sprintf("As text/csv: the first line names the columns, any of %s in any order; each row needs an ip, a mac or a hostname; seen_at is RFC 3339 (default: now). "+
+				"Any failing row refuses the whole file with 422 naming each row (the file's line, header = row 1) and field, and nothing changes. "+
+				"As application/xml (or text/xml): the report nmap writes with -oX; each host nmap found up is a sighting with its IP and MAC addresses, the MAC's vendor, its host name (a name given by the user before the DNS name) and nmap's best OS guess, seen when nmap finished the host; "+
+				"hosts found down are left out, and a failing host (\"host N\", counted from 1) refuses the whole report. At most %d MiB and %d rows or hosts (413 beyond). "+
 				"A device no asset knows raises an alarm and a discovery; a device seen before has its last seen moved, never a second discovery; a rejected device raises no alarm unless it was rejected with realarm.",
 				strings.Join(sightingColumns, ","), maxSightingBytes>>20, maxSightingRows),
 			BodyType:   "text/csv",
 			BodySchema: map[string]any{"type": "string", "description": "CSV with a header naming some of " + strings.Join(sightingColumns, ",")},
-			Answers:    []answer{ok(discoveryImport{})}, Handle: s.importDiscoveries},
+			BodyAlso: map[string]map[string]any{
+				"application/xml": {"type": "string", "description": "An nmap XML report (nmap -oX)"},
+				"text/xml":        {"type": "string", "description": "An nmap XML report (nmap -oX)"},
+			},
+			Answers: []answer{ok(discoveryImport{})}, Handle: s.importDiscoveries},
 		{Method: "POST", Path: "/api/v1/discoveries/{discoveryID}/claim", ID: "claimDiscovery", Tag: "Inventory", Allow: engineers,
 			Summary: "Claim an unknown device for an asset, existing or created with it",
 			Description: "The device's keys (machine ID, MACs, addresses, host name) become the asset's identities, so it is known from then on; its alarm is cleared; audited. " +

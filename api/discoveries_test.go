@@ -81,9 +81,14 @@ func (e *env) unknownDeviceAlarms() (open, cleared int) {
 // importSightings posts a sighting CSV as the engineer and answers the status and the body.
 func (e *env) importSightings(body string) (int, map[string]any) {
 	e.t.Helper()
+	return e.importSightingsAs("text/csv", body)
+}
+
+func (e *env) importSightingsAs(contentType, body string) (int, map[string]any) {
+	e.t.Helper()
 	req, _ := http.NewRequest("POST", e.url+"/api/v1/discoveries/import", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+e.tokens.Engineer)
-	req.Header.Set("Content-Type", "text/csv")
+	req.Header.Set("Content-Type", contentType)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)

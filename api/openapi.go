@@ -42,6 +42,8 @@ type operation struct {
 	BodyType     string
 	BodySchema   map[string]any
 	BodyOptional bool
+	// BodyAlso are further content types a BodyType operation takes, with their schemas.
+	BodyAlso map[string]map[string]any
 	// Answers are its success answers; every operation also answers problems (4XX, 5XX).
 	Answers []answer
 	Handle  http.HandlerFunc
@@ -324,7 +326,11 @@ func operationDoc(sc *schemas, op operation) map[string]any {
 		if schema == nil {
 			schema = map[string]any{"type": "string", "format": "binary"}
 		}
-		o["requestBody"] = map[string]any{"required": !op.BodyOptional, "content": map[string]any{op.BodyType: map[string]any{"schema": schema}}}
+		content := map[string]any{op.BodyType: map[string]any{"schema": schema}}
+		for t, sch := range op.BodyAlso {
+			content[t] = map[string]any{"schema": sch}
+		}
+		o["requestBody"] = map[string]any{"required": !op.BodyOptional, "content": content}
 	}
 	responses := map[string]any{}
 	for _, a := range op.Answers {

@@ -5,6 +5,8 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -79,9 +81,10 @@ func startDemoAgents(ctx context.Context, c *config, d *deps, dataDir string, h 
 					Device: func(ep adapters.Endpoint) agent.Device {
 						return &hostops.Host{Run: hostops.Local{Dir: dev}, Endpoint: ep}
 					},
-					// Each demo gateway is a simulated host of its own, known by its asset's name;
-					// the machine they all run on is no device of the demo plant.
-					Host: func() (jobs.Host, error) { return jobs.Host{Hostname: name}, nil },
+					// Each demo gateway is a simulated host of its own, known by its asset's name,
+					// with a machine ID of its own; the machine they all run on is no device of
+					// the demo plant.
+					Host: func() (jobs.Host, error) { return demoGatewayHost(name), nil },
 					Log:  log.With("agent", g.name)})
 				if err != nil {
 					log.Error("demo agent not started", "gateway", g.name, "err", err)
@@ -114,4 +117,10 @@ func demoAgentToken(ctx context.Context, st *store.Store, file, assetID string) 
 		return "", err
 	}
 	return secret, os.WriteFile(file, []byte(secret), 0o600)
+}
+
+// demoGatewayHost is what a demo gateway's agent says of its simulated host.
+func demoGatewayHost(name string) jobs.Host {
+	sum := sha256.Sum256([]byte("otpatch demo gateway " + name))
+	return jobs.Host{Hostname: name, MachineID: hex.EncodeToString(sum[:16]), OS: "simulated gateway (otpatch demo plant)"}
 }

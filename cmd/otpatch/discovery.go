@@ -1,11 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 
 	"github.com/otpatch/otpatch/internal/client"
@@ -14,6 +14,9 @@ import (
 
 // The unknown-device commands: an engineer imports a network scan or a switch's table, lists
 // the devices no asset knows, and claims or rejects each (docs/unknown-devices.md).
+
+// maxDiscoveryFile is the largest scan the server takes.
+const maxDiscoveryFile = 1 << 20
 
 // runDiscoveryImport is `otpatch discovery import FILE`.
 func runDiscoveryImport(ctx context.Context, args []string) error {
@@ -28,14 +31,19 @@ func runDiscoveryImport(ctx context.Context, args []string) error {
 		return err
 	}
 	if len(rest) != 1 {
-		return fs.usageError("give one CSV FILE (columns: ip,mac,hostname,vendor,model,seen_at, any of them in any order)")
+		return fs.usageError("give one FILE: nmap's XML report (nmap -oX), or CSV with columns ip,mac,hostname,vendor,model,seen_at, any of them in any order")
 	}
-	f, err := os.Open(rest[0])
+	body, err := readBounded(rest[0], maxDiscoveryFile)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	res, err := srv.api.ImportDiscoveriesWithBodyWithResponse(ctx, "text/csv", f)
+	// nmap's report is XML: it starts with '<'. Anything else goes as CSV, which the server
+	// refuses with each fault named when it is not.
+	contentType := "text/csv"
+	if bytes.HasPrefix(bytes.TrimLeft(bytes.TrimPrefix(body, []byte("\ufeff")), " \t\r\n"), []byte("<")) {
+		contentType = "application/xml"
+	}
+	res, err := srv.api.ImportDiscoveriesWithBodyWithResponse(ctx, contentType, bytes.NewReader(body))
 	if err != nil {
 		return srv.noAnswer(ctx, err)
 	}

@@ -146,7 +146,7 @@ func readBounded(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than the %d bytes a list may have; split it", filepath.Base(path), limit)
+		return nil, fmt.Errorf("%s is larger than the %d bytes the server takes; split it", filepath.Base(path), limit)
 	}
 	return data, nil
 }

@@ -189,8 +189,12 @@ func checkHealth(ctx context.Context, hc *http.Client, endpoint string) error {
 	return nil
 }
 
-// problemDetail is what an error answer says: the problem's detail (it names every failing
-// field), else its field errors or title, else the start of the body.
+// maxFaultLines bounds the faults of a refusal the CLI prints.
+const maxFaultLines = 20
+
+// problemDetail is what an error answer says: the problem's detail, with its field errors on
+// lines of their own when the detail does not name them (an import's bad rows), else its
+// field errors or title, else the start of the body.
 func problemDetail(body []byte) string {
 	var p struct {
 		Title    string `json:"title"`
@@ -216,6 +220,15 @@ func problemDetail(body []byte) string {
 		if msg != "" {
 			if p.Instance != "" {
 				msg += " (request " + p.Instance + ")"
+			}
+			if p.Detail != "" && len(p.Errors) > 0 && !strings.Contains(p.Detail, p.Errors[0].Message) {
+				for i, e := range p.Errors {
+					if i == maxFaultLines {
+						msg += fmt.Sprintf("\n  and %d more", len(p.Errors)-i)
+						break
+					}
+					msg += "\n  " + e.Field + ": " + e.Message
+				}
 			}
 			return msg
 		}

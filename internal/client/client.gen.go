@@ -4445,13 +4445,13 @@ type HostInput struct {
 	Hostname string `json:"hostname"`
 
 	// MachineId The host's stable identity (/etc/machine-id on Linux), at most 128 characters
-	MachineId *string `json:"machine_id,omitempty"`
+	MachineId string `json:"machine_id"`
 
 	// Macs The hardware addresses of its network interfaces; at most 64
 	Macs *[]string `json:"macs,omitempty"`
 
 	// Os The operating system and its release, at most 200 characters
-	Os *string `json:"os,omitempty"`
+	Os string `json:"os"`
 }
 
 // HostReceipt defines model for HostReceipt.
@@ -8818,9 +8818,9 @@ type ClientInterface interface {
 	// Corresponds with GET /api/v1/discoveries (the `ListDiscoveries` operationId).
 	ListDiscoveries(ctx context.Context, params *ListDiscoveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// ImportDiscoveriesWithBody Import a network scan or a switch's address table as CSV, all or nothing
+	// ImportDiscoveriesWithBody Import a network scan (nmap XML or CSV) or a switch's address table (CSV), all or nothing
 	//
-	// The first line names the columns, any of ip,mac,hostname,vendor,model,seen_at in any order; each row needs an ip, a mac or a hostname; seen_at is RFC 3339 (default: now). Any failing row refuses the whole file with 422 naming each row (the file's line, header = row 1) and field, and nothing changes. At most 1 MiB and 5000 rows (413 beyond). A device no asset knows raises an alarm and a discovery; a device seen before has its last seen moved, never a second discovery; a rejected device raises no alarm unless it was rejected with realarm.
+	// As text/csv: the first line names the columns, any of ip,mac,hostname,vendor,model,seen_at in any order; each row needs an ip, a mac or a hostname; seen_at is RFC 3339 (default: now). Any failing row refuses the whole file with 422 naming each row (the file's line, header = row 1) and field, and nothing changes. As application/xml (or text/xml): the report nmap writes with -oX; each host nmap found up is a sighting with its IP and MAC addresses, the MAC's vendor, its host name (a name given by the user before the DNS name) and nmap's best OS guess, seen when nmap finished the host; hosts found down are left out, and a failing host ("host N", counted from 1) refuses the whole report. At most 1 MiB and 5000 rows or hosts (413 beyond). A device no asset knows raises an alarm and a discovery; a device seen before has its last seen moved, never a second discovery; a rejected device raises no alarm unless it was rejected with realarm.
 	//
 	// Roles: engineer, admin.
 	//
@@ -11854,9 +11854,9 @@ func (c *Client) ListDiscoveries(ctx context.Context, params *ListDiscoveriesPar
 	return c.Client.Do(req)
 }
 
-// ImportDiscoveriesWithBody Import a network scan or a switch's address table as CSV, all or nothing
+// ImportDiscoveriesWithBody Import a network scan (nmap XML or CSV) or a switch's address table (CSV), all or nothing
 //
-// The first line names the columns, any of ip,mac,hostname,vendor,model,seen_at in any order; each row needs an ip, a mac or a hostname; seen_at is RFC 3339 (default: now). Any failing row refuses the whole file with 422 naming each row (the file's line, header = row 1) and field, and nothing changes. At most 1 MiB and 5000 rows (413 beyond). A device no asset knows raises an alarm and a discovery; a device seen before has its last seen moved, never a second discovery; a rejected device raises no alarm unless it was rejected with realarm.
+// As text/csv: the first line names the columns, any of ip,mac,hostname,vendor,model,seen_at in any order; each row needs an ip, a mac or a hostname; seen_at is RFC 3339 (default: now). Any failing row refuses the whole file with 422 naming each row (the file's line, header = row 1) and field, and nothing changes. As application/xml (or text/xml): the report nmap writes with -oX; each host nmap found up is a sighting with its IP and MAC addresses, the MAC's vendor, its host name (a name given by the user before the DNS name) and nmap's best OS guess, seen when nmap finished the host; hosts found down are left out, and a failing host ("host N", counted from 1) refuses the whole report. At most 1 MiB and 5000 rows or hosts (413 beyond). A device no asset knows raises an alarm and a discovery; a device seen before has its last seen moved, never a second discovery; a rejected device raises no alarm unless it was rejected with realarm.
 //
 // Roles: engineer, admin.
 //
@@ -24412,9 +24412,9 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/discoveries (the `ListDiscoveries` operationId).
 	ListDiscoveriesWithResponse(ctx context.Context, params *ListDiscoveriesParams, reqEditors ...RequestEditorFn) (*ListDiscoveriesResponse, error)
 
-	// ImportDiscoveriesWithBodyWithResponse Import a network scan or a switch's address table as CSV, all or nothing
+	// ImportDiscoveriesWithBodyWithResponse Import a network scan (nmap XML or CSV) or a switch's address table (CSV), all or nothing
 	//
-	// The first line names the columns, any of ip,mac,hostname,vendor,model,seen_at in any order; each row needs an ip, a mac or a hostname; seen_at is RFC 3339 (default: now). Any failing row refuses the whole file with 422 naming each row (the file's line, header = row 1) and field, and nothing changes. At most 1 MiB and 5000 rows (413 beyond). A device no asset knows raises an alarm and a discovery; a device seen before has its last seen moved, never a second discovery; a rejected device raises no alarm unless it was rejected with realarm.
+	// As text/csv: the first line names the columns, any of ip,mac,hostname,vendor,model,seen_at in any order; each row needs an ip, a mac or a hostname; seen_at is RFC 3339 (default: now). Any failing row refuses the whole file with 422 naming each row (the file's line, header = row 1) and field, and nothing changes. As application/xml (or text/xml): the report nmap writes with -oX; each host nmap found up is a sighting with its IP and MAC addresses, the MAC's vendor, its host name (a name given by the user before the DNS name) and nmap's best OS guess, seen when nmap finished the host; hosts found down are left out, and a failing host ("host N", counted from 1) refuses the whole report. At most 1 MiB and 5000 rows or hosts (413 beyond). A device no asset knows raises an alarm and a discovery; a device seen before has its last seen moved, never a second discovery; a rejected device raises no alarm unless it was rejected with realarm.
 	//
 	// Roles: engineer, admin.
 	//
@@ -43383,9 +43383,9 @@ func (c *ClientWithResponses) ListDiscoveriesWithResponse(ctx context.Context, p
 	return ParseListDiscoveriesResponse(rsp)
 }
 
-// ImportDiscoveriesWithBodyWithResponse Import a network scan or a switch's address table as CSV, all or nothing
+// ImportDiscoveriesWithBodyWithResponse Import a network scan (nmap XML or CSV) or a switch's address table (CSV), all or nothing
 //
-// The first line names the columns, any of ip,mac,hostname,vendor,model,seen_at in any order; each row needs an ip, a mac or a hostname; seen_at is RFC 3339 (default: now). Any failing row refuses the whole file with 422 naming each row (the file's line, header = row 1) and field, and nothing changes. At most 1 MiB and 5000 rows (413 beyond). A device no asset knows raises an alarm and a discovery; a device seen before has its last seen moved, never a second discovery; a rejected device raises no alarm unless it was rejected with realarm.
+// As text/csv: the first line names the columns, any of ip,mac,hostname,vendor,model,seen_at in any order; each row needs an ip, a mac or a hostname; seen_at is RFC 3339 (default: now). Any failing row refuses the whole file with 422 naming each row (the file's line, header = row 1) and field, and nothing changes. As application/xml (or text/xml): the report nmap writes with -oX; each host nmap found up is a sighting with its IP and MAC addresses, the MAC's vendor, its host name (a name given by the user before the DNS name) and nmap's best OS guess, seen when nmap finished the host; hosts found down are left out, and a failing host ("host N", counted from 1) refuses the whole report. At most 1 MiB and 5000 rows or hosts (413 beyond). A device no asset knows raises an alarm and a discovery; a device seen before has its last seen moved, never a second discovery; a rejected device raises no alarm unless it was rejected with realarm.
 //
 // Roles: engineer, admin.
 //

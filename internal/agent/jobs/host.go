@@ -4,8 +4,8 @@ package jobs
 // a host the inventory does not know.
 type Host struct {
 	Hostname  string   `json:"hostname" api:"required" doc:"The host's name, at most 253 characters"`
-	MachineID string   `json:"machine_id,omitempty" doc:"The host's stable identity (/etc/machine-id on Linux), at most 128 characters"`
-	OS        string   `json:"os,omitempty" doc:"The operating system and its release, at most 200 characters"`
+	MachineID string   `json:"machine_id" api:"required" doc:"The host's stable identity (/etc/machine-id on Linux), at most 128 characters"`
+	OS        string   `json:"os" api:"required" doc:"The operating system and its release, at most 200 characters"`
 	Addresses []string `json:"addresses,omitempty" doc:"The host's IP addresses, loopback left out; at most 64"`
 	MACs      []string `json:"macs,omitempty" doc:"The hardware addresses of its network interfaces; at most 64"`
 }
