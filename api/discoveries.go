@@ -135,7 +135,7 @@ type discoveryImport struct {
 	store.SightingsResult
 }
 
-// importDiscoveries reads a network scan or switch table as CSV, all or nothing.
+// importDiscoveries reads a network scan or switch table, as CSV or nmap XML, all or nothing.
 func (s *server) importDiscoveries(w http.ResponseWriter, r *http.Request) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	parse, what := parseSightingsCSV, "CSV file"

@@ -3,6 +3,8 @@ package ui_test
 import (
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +79,46 @@ func TestBrowserEndpointsAndLogs(t *testing.T) {
 			t.Errorf("an unknown-device alarm is still open after both devices were decided: %+v", alarms.Items)
 		}
 	}
+
+	// A scan from nmap, through the page: a report with a bad host is refused with the host
+	// named, and the good one lists the workstation it found.
+	report := `<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE nmaprun>
+<nmaprun scanner="nmap" args="nmap -sn -oX scan.xml 10.20.0.0/24" start="1767607200" version="7.93" xmloutputversion="1.05">
+<host endtime="1767607230"><status state="up" reason="arp-response"/>
+<address addr="10.20.0.77" addrtype="ipv4"/><address addr="00:0C:29:77:00:77" addrtype="mac" vendor="VMware"/>
+<hostnames><hostname name="scada-ws-7" type="PTR"/></hostnames>
+</host>
+</nmaprun>
+`
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "scan.xml"), filepath.Join(dir, "bad-scan.xml")
+	if err := os.WriteFile(good, []byte(report), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte(strings.Replace(report, "10.20.0.77", "10.20.0.777", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	engineer.run("import a scan with a bad host", 30*time.Second,
+		chromedp.SetUploadFiles(css(`#scan-file`), []string{bad}),
+		chromedp.Click(css(`#import-scan`)),
+		chromedp.WaitVisible(css(`#scan-errors`)))
+	if got := engineer.text(`#scan-errors`); !strings.Contains(got, "host 1: address") || !strings.Contains(got, "10.20.0.777") {
+		t.Errorf("the refused scan lists %q", got)
+	}
+	engineer.shot("endpoints-scan-refused")
+	engineer.run("import the scan", 30*time.Second,
+		chromedp.SetUploadFiles(css(`#scan-file`), []string{good}),
+		chromedp.Click(css(`#import-scan`)),
+		chromedp.WaitVisible(css(`#scan-ok`)))
+	if got := engineer.text(`#scan-ok`); !strings.Contains(got, "1 new unknown") {
+		t.Errorf("the imported scan says %q", got)
+	}
+	s.waitFor("the scanned workstation listed", func() (bool, string) {
+		got := engineer.text(`#discovery-list`)
+		return strings.Contains(got, "scada-ws-7") && strings.Contains(got, "00:0c:29:77:00:77"), got
+	})
+	engineer.shot("endpoints-scan-imported")
 
 	// The deployment logs of a completed campaign.
 	patchID := s.submitByAPI(s.signedPatch("V16.0.2", 1<<20))

@@ -58,6 +58,28 @@ export async function api(path, { method = "GET", body, raw = false } = {}) {
   return doc;
 }
 
+/** sendFile posts a file's text as the given content type and answers the status and the
+ * answer's JSON (a refusal's problem document; its detail when it is not JSON). */
+export async function sendFile(path, body, type) {
+  const res = await fetch(path, {
+    method: "POST", credentials: "same-origin", cache: "no-store", body,
+    headers: { Accept: "application/json", "Content-Type": type, "X-CSRF-Token": session.csrf },
+  });
+  const text = await res.text();
+  let doc = {};
+  try { doc = text ? JSON.parse(text) : {}; } catch { doc = { detail: text }; }
+  return { ok: res.ok, status: res.status, doc };
+}
+
+/** refusal shows a refused import in result: the problem's detail, then each failing row or
+ * field in a list (ids: "<prefix>-error" and "<prefix>-errors"). */
+export function refusal(result, prefix, status, doc) {
+  result.append(h("p", { class: "error", role: "alert", id: prefix + "-error" }, "✗ ", doc.detail || ("HTTP " + status)));
+  if (doc.errors && doc.errors.length) {
+    result.append(h("ul", { id: prefix + "-errors", class: "errors" }, doc.errors.map((e) => h("li", {}, e.field + ": " + e.message))));
+  }
+}
+
 /** apiAll reads every page of a collection (the API answers {items, next}; next is the cursor
  * of the following page) and returns all its items. */
 export async function apiAll(path) {

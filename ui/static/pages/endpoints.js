@@ -1,7 +1,7 @@
 // Endpoints and agents: how each asset is reached, its pull agent with its last contact (a
 // silent agent marked stale) and what host the agent says it runs on; and the unknown devices
 // agents and imported network scans saw, each waiting for an engineer to claim or reject it.
-import { api, apiAll, h, fill, table, utc, can, errorBox, announce, wordBadge } from "../lib.js";
+import { api, apiAll, h, fill, table, field, utc, can, errorBox, announce, wordBadge, sendFile, refusal } from "../lib.js";
 
 const stateTone = { open: "warn", claimed: "ok", rejected: "wait" };
 
@@ -44,7 +44,51 @@ export async function render(view) {
     { id: "discovery-list", empty: "No unknown device was seen." }));
   };
   const drawAll = async () => { await Promise.all([drawEndpoints(), drawDevices()]); };
+  if (can("engineers")) view.append(scanForm(drawDevices));
   await drawAll();
+}
+
+// scanForm imports a network scan: nmap's XML report (nmap -oX) or a CSV of sightings, all or
+// nothing; a refused file lists each bad host or row.
+function scanForm(reload) {
+  const file = h("input", { type: "file", accept: ".xml,.csv,application/xml,text/xml,text/csv", required: true });
+  const button = h("button", { type: "submit", id: "import-scan" }, "Import scan");
+  const result = h("div", { id: "scan-result", "aria-live": "polite" });
+  const form = h("form", { id: "scan-form", class: "card", "aria-labelledby": "scan-title" },
+    h("h2", { id: "scan-title" }, "Import a network scan"),
+    h("p", {}, "nmap's XML report (", h("code", {}, "nmap -oX"), "; hosts found up), or a CSV whose first line names some of ",
+      h("code", {}, "ip,mac,hostname,vendor,model,seen_at"), " (a switch's address table). All or nothing: if a host or row is wrong, nothing is imported and each is listed."),
+    field("scan-file", "Scan file", file, "At most 1 MiB and 5,000 hosts or rows. Scan only what the plant's rules allow: active scans can upset old controllers."),
+    button, result);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    result.replaceChildren();
+    if (!file.files.length) {
+      result.append(errorBox(new Error("choose a scan file to import")));
+      return;
+    }
+    button.disabled = true;
+    try {
+      const body = await file.files[0].text();
+      const type = body.replace(/^\ufeff/, "").trimStart().startsWith("<") ? "application/xml" : "text/csv";
+      const { ok, status, doc } = await sendFile("/api/v1/discoveries/import", body, type);
+      if (!ok) {
+        refusal(result, "scan", status, doc);
+        announce("The scan was refused; nothing was imported.", "error");
+        return;
+      }
+      const said = doc.rows + " seen: " + doc.known + " known, " + doc.new + " new unknown, " + doc.seen + " seen before; " + doc.alarms + " alarms raised.";
+      result.append(h("p", { class: "ok-text", id: "scan-ok" }, "✓ " + said));
+      announce("Imported the scan: " + said, "ok");
+      form.reset();
+      await reload();
+    } catch (err) {
+      result.append(errorBox(err));
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return form;
 }
 
 // decide lets an engineer claim a device for an asset or reject it with a reason.

@@ -1,6 +1,6 @@
 // Inventory: sites, zones with their target security level (SL-T), assets with installed versions
 // and patch status, and the CSV import for engineers.
-import { fill, api, apiAll, h, table, field, can, hasRoute, session, errorBox, announce, durationWords } from "../lib.js";
+import { fill, api, apiAll, h, table, field, can, hasRoute, errorBox, announce, durationWords, sendFile, refusal } from "../lib.js";
 import { siteLink, workerStatusBadge } from "./sites.js";
 
 const importColumns = "name,zone_id,product_id,installed_version,criticality,safety_critical,redundancy_group,adapter";
@@ -117,18 +117,9 @@ function importForm(reload) {
     }
     button.disabled = true;
     try {
-      const res = await fetch("/api/v1/assets/import", {
-        method: "POST", credentials: "same-origin", cache: "no-store", body: await file.files[0].text(),
-        headers: { Accept: "application/json", "Content-Type": "text/csv", "X-CSRF-Token": session.csrf },
-      });
-      const text = await res.text();
-      let doc = {};
-      try { doc = text ? JSON.parse(text) : {}; } catch { doc = { detail: text }; }
-      if (!res.ok) {
-        result.append(h("p", { class: "error", role: "alert", id: "import-error" }, "✗ ", doc.detail || ("HTTP " + res.status)));
-        if (doc.errors && doc.errors.length) {
-          result.append(h("ul", { id: "import-errors", class: "errors" }, doc.errors.map((e) => h("li", {}, e.field + ": " + e.message))));
-        }
+      const { ok, status, doc } = await sendFile("/api/v1/assets/import", await file.files[0].text(), "text/csv");
+      if (!ok) {
+        refusal(result, "import", status, doc);
         announce("The import was refused; nothing was imported.", "error");
         return;
       }
