@@ -92,7 +92,7 @@ func commands() []command {
 		{"vendor sign", "--key KEY [--artifact FILE]... [--out FILE] MANIFEST", "sign a manifest; the signature goes next to it, the manifest is never rewritten", vendorSign},
 		{"vendor submit", "--url URL --token TOKEN [--presigned] [--wait] MANIFEST ARTIFACT...", "submit a signed manifest and its artifacts, with progress", vendorSubmit},
 		{"vendor scorecard", "--url URL --token TOKEN [--csv] [--from TIME] [--to TIME] VENDOR", "a vendor's supplier scorecard: lead time, refusals, rollbacks, key hygiene, certificate", runVendorScorecard},
-		{"discovery import", "--url URL --token TOKEN FILE", "import a network scan or switch table (CSV); devices no asset knows raise alarms", runDiscoveryImport},
+		{"discovery import", "--url URL --token TOKEN FILE", "import a network scan (nmap XML or CSV) or switch table (CSV); devices no asset knows raise alarms", runDiscoveryImport},
 		{"discovery list", "--url URL --token TOKEN [--state open|claimed|rejected]", "list the devices seen that no asset knows", runDiscoveryList},
 		{"discovery claim", "--url URL --token TOKEN --asset ID DISCOVERY", "claim an unknown device for an asset; its alarm is cleared", runDiscoveryClaim},
 		{"discovery reject", "--url URL --token TOKEN --reason TEXT [--realarm] DISCOVERY", "reject an unknown device, with the reason; its alarm is cleared", runDiscoveryReject},
@@ -114,7 +114,7 @@ func commands() []command {
 		{"openapi", "[--out FILE]", "print the API's OpenAPI document, as the server serves it at /api/v1/openapi.json", runOpenAPI},
 		{"healthcheck", "[--url URL] [--ca FILE]", "exit 0 when the server answers /healthz", runHealthcheck},
 		{"version", "", "print the version, the commit it was built from and the Go version", runVersion},
-	}, qualificationCommands()...)
+	}, append(qualificationCommands(), notifyCommands()...)...)
 }
 
 // lookup finds the command called name.
