@@ -25,6 +25,8 @@ type Device struct {
 	Log      *slog.Logger
 	// Worker names this worker in every result, for the audit trail (its Temporal identity).
 	Worker string
+	// NeighborsFile is the neighbour table SiteNeighbors reads (empty: the kernel's).
+	NeighborsFile string
 }
 
 // DeviceRef is what device work needs to know of one asset of one campaign: how to reach it and

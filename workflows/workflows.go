@@ -92,5 +92,6 @@ func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflow(RestoreDrill)
 	r.RegisterWorkflow(NotificationDispatch)
 	r.RegisterWorkflow(NotificationDelivery)
+	r.RegisterWorkflow(SiteDiscovery)
 	r.RegisterActivity(acts)
 }

@@ -55,12 +55,17 @@ func (c *notifyConfig) settings() (notify.Settings, error) {
 	return s, nil
 }
 
-// scheduleNotifications makes the dispatcher's Temporal Schedule (the server and dev do, at start).
+// scheduleNotifications makes the dispatcher's Temporal Schedule, and the one that asks the
+// site workers for their neighbour tables (the server and dev do, at start).
 func (d *deps) scheduleNotifications(ctx context.Context, every time.Duration) {
 	if every < time.Second {
 		every = engine.DefaultNotifyEvery
 	}
-	if err := (&engine.Gateway{Temporal: d.tc}).ScheduleNotifications(ctx, every); err != nil && ctx.Err() == nil {
+	g := &engine.Gateway{Temporal: d.tc}
+	if err := g.ScheduleNotifications(ctx, every); err != nil && ctx.Err() == nil {
 		d.log.Warn("the notification schedule could not be made; notifications wait for the next start", "err", err)
+	}
+	if err := g.ScheduleSiteDiscovery(ctx, engine.SiteDiscoveryEvery); err != nil && ctx.Err() == nil {
+		d.log.Warn("the site discovery schedule could not be made; site workers are asked what they see after the next start", "err", err)
 	}
 }

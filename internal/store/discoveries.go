@@ -32,6 +32,7 @@ func DiscoveryStates() []string { return []string{DiscoveryOpen, DiscoveryClaime
 const (
 	SourceAgent  = "agent"
 	SourceImport = "import"
+	SourceSite   = "site"
 )
 
 // AlarmUnknownDevice is the kind of the alarm a discovery raises.
@@ -94,7 +95,7 @@ func NormalAddress(a string) string {
 type Discovery struct {
 	ID          string     `json:"id"`
 	State       string     `json:"state" enum:"discovery_state"`
-	Source      string     `json:"source" doc:"agent (an agent reported its own host) or import (a network scan or switch table)"`
+	Source      string     `json:"source" doc:"agent (an agent reported its own host), import (a network scan or switch table) or site (a site worker's neighbour table)"`
 	ReportedBy  string     `json:"reported_by" doc:"The asset whose agent reported it, or who imported the scan"`
 	Hostname    string     `json:"hostname,omitempty"`
 	MachineID   string     `json:"machine_id,omitempty"`

@@ -36,7 +36,7 @@ export async function render(view) {
         h("td", { class: "name" }, d.hostname || "—", d.vendor || d.model ? h("div", { class: "hint" }, [d.vendor, d.model].filter(Boolean).join(" ")) : null),
         h("td", {}, d.addresses.join(", ") || "—"), h("td", {}, d.macs.join(", ") || "—"),
         h("td", {}, utc(d.last_seen_at), d.sightings > 1 ? h("div", { class: "hint" }, d.sightings + " sightings since " + utc(d.first_seen_at)) : null),
-        h("td", {}, d.source === "agent" ? "agent of " + d.reported_by : "import by " + d.reported_by),
+        h("td", {}, d.source === "agent" ? "agent of " + d.reported_by : d.source === "site" ? d.reported_by + " (neighbour table)" : "import by " + d.reported_by),
         h("td", {}, wordBadge(stateTone[d.state] || "wait", d.state, { class: "discovery-state" }),
           d.state === "claimed" ? h("div", { class: "hint" }, "as " + d.asset_id) : null,
           d.state === "rejected" ? h("div", { class: "hint" }, d.reason) : null),
