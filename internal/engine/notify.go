@@ -26,14 +26,20 @@ func (g *Gateway) ScheduleNotifications(ctx context.Context, every time.Duration
 // DispatchNotifications runs the dispatcher now and waits for it; a dispatch already running
 // is joined rather than doubled.
 func (g *Gateway) DispatchNotifications(ctx context.Context) (workflows.NotificationDispatchResult, error) {
+	return runJoined[workflows.NotificationDispatchResult](ctx, g, workflows.NotificationDispatchWorkflowID, workflows.NotificationDispatch, workflows.NotificationDispatchInput{})
+}
+
+// runJoined starts workflow wf with id and input in, or joins the run of that id already
+// going, and waits for its result.
+func runJoined[R any](ctx context.Context, g *Gateway, id string, wf, in any) (R, error) {
+	var res R
 	run, err := g.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: workflows.NotificationDispatchWorkflowID, TaskQueue: workflows.TaskQueue,
+		ID: id, TaskQueue: workflows.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-	}, workflows.NotificationDispatch, workflows.NotificationDispatchInput{})
+	}, wf, in)
 	if err != nil {
-		return workflows.NotificationDispatchResult{}, err
+		return res, err
 	}
-	var res workflows.NotificationDispatchResult
 	return res, run.Get(ctx, &res)
 }

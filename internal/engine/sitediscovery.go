@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/otpatch/otpatch/workflows"
@@ -25,14 +24,5 @@ func (g *Gateway) ScheduleSiteDiscovery(ctx context.Context, every time.Duration
 // DiscoverSites asks every site's worker now and waits for what each saw; a run already going
 // is joined rather than doubled.
 func (g *Gateway) DiscoverSites(ctx context.Context, in workflows.SiteDiscoveryInput) (workflows.SiteDiscoveryResult, error) {
-	run, err := g.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: workflows.SiteDiscoveryWorkflowID, TaskQueue: workflows.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-	}, workflows.SiteDiscovery, in)
-	if err != nil {
-		return workflows.SiteDiscoveryResult{}, err
-	}
-	var res workflows.SiteDiscoveryResult
-	return res, run.Get(ctx, &res)
+	return runJoined[workflows.SiteDiscoveryResult](ctx, g, workflows.SiteDiscoveryWorkflowID, workflows.SiteDiscovery, in)
 }
