@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpatch/otpatch/activities"
 	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/internal/notify"
 	"github.com/otpatch/otpatch/internal/store"
 )
 
@@ -203,7 +205,32 @@ func testComplianceAPI(t *testing.T, e *env, clk *testClock) {
 	if len(rows) != 4 || rows[0][9] != "status" || rows[1][9] != "mitigated" || rows[3][1] != "sis-hmi-01" || rows[3][9] != "mitigated" {
 		t.Fatalf("assets CSV = %q", rows)
 	}
+	// The clock's notifications of the plan: none while its due date is more than 7 days off,
+	// nerc_due once within them, nerc_overdue once after it, each recorded once however often
+	// the dispatcher checks.
+	clock := &activities.Activities{Store: e.store, Now: clk.Now}
+	checkClock := func(when string, want int) {
+		t.Helper()
+		if res, err := clock.CheckClock(ctx); err != nil || res.Recorded != want {
+			t.Fatalf("the clock's check %s: %+v %v, want %d recorded", when, res, err, want)
+		}
+	}
+	checkClock("with the due date months off", 0)
+	clk.Set(time.Date(2026, 5, 10, 7, 0, 0, 0, time.UTC))
+	checkClock("5 days before the due date", 1)
+	checkClock("again", 0)
 	clk.Set(time.Date(2026, 5, 16, 7, 0, 0, 0, time.UTC))
+	checkClock("the day after the due date", 1)
+	checkClock("again", 0)
+	for action, want := range map[string]string{notify.NERCDueAction: "falls due on 2026-05-15", notify.NERCOverdueAction: "was due on 2026-05-15"} {
+		evs, _ := e.store.AuditEvents(ctx, store.AuditFilter{Action: action})
+		if len(evs) != 1 || evs[0].SubjectID != plan.ID {
+			t.Fatalf("%s events: %+v, want one of plan %s", action, evs, plan.ID)
+		}
+		if n, ok := notify.FromEvent(evs[0], ""); !ok || !strings.Contains(n.Subject, want) || n.Link != "/#/compliance" {
+			t.Errorf("%s is told as %+v, want it to say %q and link to the compliance page", action, n, want)
+		}
+	}
 	if d := e.overdue(e.tokens.Auditor); !slices.Equal(kinds(d.Actions), []string{"mitigation_plan 2026-05-15"}) || d.Actions[0].PlanID != plan.ID || d.Actions[0].Owner != "ot-security" {
 		t.Fatalf("overdue on 16 May = %+v", d.Actions)
 	}
