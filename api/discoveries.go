@@ -21,6 +21,7 @@ import (
 	"github.com/otpatch/otpatch/internal/agent/jobs"
 	"github.com/otpatch/otpatch/internal/domain"
 	"github.com/otpatch/otpatch/internal/store"
+	"github.com/otpatch/otpatch/workflows"
 )
 
 // Unknown devices. An agent reports its own host when it starts; an engineer imports a network
@@ -133,6 +134,22 @@ func (s *server) agentHost(w http.ResponseWriter, r *http.Request) {
 type discoveryImport struct {
 	Rows int `json:"rows" doc:"How many sightings the file held"`
 	store.SightingsResult
+}
+
+// siteDiscoveryWait is how long a run a person asked for waits for each site's worker.
+const siteDiscoveryWait = 30
+
+// askSiteWorkers runs the site discovery now and answers each site's report.
+func (s *server) askSiteWorkers(w http.ResponseWriter, r *http.Request) {
+	res, err := s.engine.DiscoverSites(r.Context(), workflows.SiteDiscoveryInput{WaitSeconds: siteDiscoveryWait, Now: true})
+	if err != nil {
+		s.internal(w, r, fmt.Errorf("site discovery: %w", err))
+		return
+	}
+	if res.Sites == nil {
+		res.Sites = []workflows.SiteReport{}
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 // importDiscoveries reads a network scan or switch table, as CSV or nmap XML, all or nothing.
@@ -544,6 +561,12 @@ func (s *server) discoveryOperations() []operation {
 				"text/xml":        {"type": "string", "description": "An nmap XML report (nmap -oX)"},
 			},
 			Answers: []answer{ok(discoveryImport{})}, Handle: s.importDiscoveries},
+		{Method: "POST", Path: "/api/v1/discoveries/sites", ID: "askSiteWorkers", Tag: "Inventory", Allow: engineers,
+			Summary: "Ask every site's worker for its neighbour table now, and record what each saw",
+			Description: fmt.Sprintf("Each site whose device work runs on its own site workers is asked, on its own task queue, for its host's neighbour table (the IP and MAC address of each device it exchanged traffic with; no packet is sent). "+
+				"Each device no asset knows becomes a discovery with an alarm, as in the hourly run. A site whose worker does not take the read within %d seconds, or cannot read the table, is answered skipped with the reason. "+
+				"A run already going that a person asked for is joined, not doubled.", siteDiscoveryWait),
+			Answers: []answer{ok(workflows.SiteDiscoveryResult{})}, Handle: s.askSiteWorkers},
 		{Method: "POST", Path: "/api/v1/discoveries/{discoveryID}/claim", ID: "claimDiscovery", Tag: "Inventory", Allow: engineers,
 			Summary: "Claim an unknown device for an asset, existing or created with it",
 			Description: "The device's keys (machine ID, MACs, addresses, host name) become the asset's identities, so it is known from then on; its alarm is cleared; audited. " +

@@ -22,6 +22,7 @@ func init() {
 	allowed["GET /api/v1/discoveries/{discoveryID}"] = staffRoles
 	allowed["GET /api/v1/endpoints"] = staffRoles
 	allowed["POST /api/v1/discoveries/import"] = []string{"engineer", "admin"}
+	allowed["POST /api/v1/discoveries/sites"] = []string{"engineer", "admin"}
 	allowed["POST /api/v1/discoveries/{discoveryID}/claim"] = []string{"engineer", "admin"}
 	allowed["POST /api/v1/discoveries/{discoveryID}/reject"] = []string{"engineer", "admin"}
 }

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -91,5 +92,19 @@ func TestSiteWorkersReportTheirNeighbours(t *testing.T) {
 	}
 	if n := e.auditCount("discovery.site_reported"); n != 2 {
 		t.Errorf("%d discovery.site_reported events, want 2", n)
+	}
+
+	// An engineer asks now, through the API: each site's report; an auditor may not ask.
+	var now workflows.SiteDiscoveryResult
+	if code := e.call("POST", "/api/v1/discoveries/sites", e.tokens.Engineer, nil, &now); code != http.StatusOK || len(now.Sites) != 2 {
+		t.Fatalf("ask the site workers now: %d %+v", code, now)
+	}
+	for _, r := range now.Sites {
+		if r.SiteID == east && (r.Worker != identity || r.Neighbors != 2 || r.New != 0) {
+			t.Errorf("east's report asked for now: %+v", r)
+		}
+	}
+	if code := e.call("POST", "/api/v1/discoveries/sites", e.tokens.Auditor, nil, nil); code != http.StatusForbidden {
+		t.Errorf("an auditor asking: %d, want 403", code)
 	}
 }

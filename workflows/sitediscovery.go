@@ -16,28 +16,32 @@ const (
 	SiteDiscoveryScheduleID   = "site-discovery"
 	SiteDiscoveryWorkflowID   = "site-discovery"
 	defaultSiteDiscoveryWaitS = 300
+	// SiteDiscoveryNowID is the id of a run a person asked for (POST /api/v1/discoveries/sites),
+	// apart from the schedule's, so that it never waits on a scheduled run's longer bound.
+	SiteDiscoveryNowID = "site-discovery-now"
 )
 
 // SiteDiscoveryInput bounds the wait for each site's worker.
 type SiteDiscoveryInput struct {
 	// WaitSeconds is how long a site's read waits for a worker of the site to take it (0: 300).
 	WaitSeconds int `json:"wait_seconds,omitempty"`
+	// Now marks a run a person asked for.
+	Now bool `json:"now,omitempty"`
 }
 
 // SiteReport says what one site's worker saw and what became of it.
 type SiteReport struct {
 	SiteID    string `json:"site_id"`
-	Worker    string `json:"worker,omitempty"`
-	Neighbors int    `json:"neighbors"`
-	New       int    `json:"new"`
-	Alarms    int    `json:"alarms"`
-	// Skipped says why the site reported nothing (no worker took the read, or it failed).
-	Skipped string `json:"skipped,omitempty"`
+	Worker    string `json:"worker,omitempty" doc:"The site worker that read its neighbour table"`
+	Neighbors int    `json:"neighbors" doc:"Complete entries of the table"`
+	New       int    `json:"new" doc:"Devices no asset knows, seen for the first time: each a discovery"`
+	Alarms    int    `json:"alarms" doc:"Unknown-device alarms raised"`
+	Skipped   string `json:"skipped,omitempty" doc:"Why the site reported nothing: no worker of the site took the read in time, or it could not read the table"`
 }
 
 // SiteDiscoveryResult is each site's report.
 type SiteDiscoveryResult struct {
-	Sites []SiteReport `json:"sites"`
+	Sites []SiteReport `json:"sites" doc:"Each site whose device work runs on its own site workers"`
 }
 
 // SiteDiscovery asks the worker of every site whose device work runs at the site for its

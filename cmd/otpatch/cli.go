@@ -93,6 +93,7 @@ func commands() []command {
 		{"vendor submit", "--url URL --token TOKEN [--presigned] [--wait] MANIFEST ARTIFACT...", "submit a signed manifest and its artifacts, with progress", vendorSubmit},
 		{"vendor scorecard", "--url URL --token TOKEN [--csv] [--from TIME] [--to TIME] VENDOR", "a vendor's supplier scorecard: lead time, refusals, rollbacks, key hygiene, certificate", runVendorScorecard},
 		{"discovery import", "--url URL --token TOKEN FILE", "import a network scan (nmap XML or CSV) or switch table (CSV); devices no asset knows raise alarms", runDiscoveryImport},
+		{"discovery sites", "--url URL --token TOKEN", "ask every site's worker for its neighbour table now; devices no asset knows raise alarms", runDiscoverySites},
 		{"discovery list", "--url URL --token TOKEN [--state open|claimed|rejected]", "list the devices seen that no asset knows", runDiscoveryList},
 		{"discovery claim", "--url URL --token TOKEN --asset ID DISCOVERY", "claim an unknown device for an asset; its alarm is cleared", runDiscoveryClaim},
 		{"discovery reject", "--url URL --token TOKEN --reason TEXT [--realarm] DISCOVERY", "reject an unknown device, with the reason; its alarm is cleared", runDiscoveryReject},

@@ -183,3 +183,36 @@ func printDiscovery(srv *server, status int, body []byte, res answer, what strin
 	fmt.Println(discoveryLine(d))
 	return nil
 }
+
+// runDiscoverySites is `otpatch discovery sites`: every site's worker is asked for its
+// neighbour table now.
+func runDiscoverySites(ctx context.Context, args []string) error {
+	fs := newFlags("discovery sites")
+	remote := newRemoteFlags(fs, "engineer or admin")
+	if err := fs.noArgs(args); err != nil {
+		return err
+	}
+	srv, err := remote.connect()
+	if err != nil {
+		return err
+	}
+	res, err := srv.api.AskSiteWorkersWithResponse(ctx)
+	if err != nil {
+		return srv.noAnswer(ctx, err)
+	}
+	if res.JSON200 == nil {
+		return refused("the request was", srv.wrongAnswer(res, http.StatusOK))
+	}
+	if len(res.JSON200.Sites) == 0 {
+		fmt.Println("no site runs its device work on site workers")
+		return nil
+	}
+	for _, s := range res.JSON200.Sites {
+		if s.Skipped != nil {
+			fmt.Printf("%s: skipped: %s\n", s.SiteId, *s.Skipped)
+			continue
+		}
+		fmt.Printf("%s: %s saw %d neighbours: %d new unknown devices, %d alarms raised\n", s.SiteId, deref(s.Worker), s.Neighbors, s.New, s.Alarms)
+	}
+	return nil
+}

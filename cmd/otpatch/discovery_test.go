@@ -58,6 +58,11 @@ func TestDiscoveryImportCLI(t *testing.T) {
 		t.Errorf("the list after the import: %v\n%s", err, out)
 	}
 
+	// The demo plant's device work is central: no site worker to ask.
+	if out, err := run("discovery", "sites"); err != nil || !strings.Contains(out, "no site runs its device work on site workers") {
+		t.Errorf("discovery sites: %v\n%s", err, out)
+	}
+
 	// The demo's agents reported their simulated gateways, which the server took: each agent
 	// asset shows the host its agent said it runs on, and no unknown device was raised for them.
 	waitFor(t, "the demo agents' host reports", func() (bool, string) {

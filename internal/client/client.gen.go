@@ -3876,7 +3876,7 @@ type Discovery struct {
 	// Sightings How many times it was seen
 	Sightings int64 `json:"sightings"`
 
-	// Source agent (an agent reported its own host) or import (a network scan or switch table)
+	// Source agent (an agent reported its own host), import (a network scan or switch table) or site (a site worker's neighbour table)
 	Source string         `json:"source"`
 	State  DiscoveryState `json:"state"`
 	Vendor *string        `json:"vendor,omitempty"`
@@ -5854,6 +5854,12 @@ type SiteComplianceReportPage struct {
 	Next *string `json:"next,omitempty"`
 }
 
+// SiteDiscoveryResult defines model for SiteDiscoveryResult.
+type SiteDiscoveryResult struct {
+	// Sites Each site whose device work runs on its own site workers
+	Sites []SiteReport `json:"sites"`
+}
+
 // SiteInput defines model for SiteInput.
 type SiteInput struct {
 	// DeviceWork central (the default), site_worker or air_gapped
@@ -5873,6 +5879,25 @@ type SiteInputDeviceWork string
 type SitePage struct {
 	Items []Site  `json:"items"`
 	Next  *string `json:"next,omitempty"`
+}
+
+// SiteReport defines model for SiteReport.
+type SiteReport struct {
+	// Alarms Unknown-device alarms raised
+	Alarms int64 `json:"alarms"`
+
+	// Neighbors Complete entries of the table
+	Neighbors int64 `json:"neighbors"`
+
+	// New Devices no asset knows, seen for the first time: each a discovery
+	New    int64  `json:"new"`
+	SiteId string `json:"site_id"`
+
+	// Skipped Why the site reported nothing: no worker of the site took the read in time, or it could not read the table
+	Skipped *string `json:"skipped,omitempty"`
+
+	// Worker The site worker that read its neighbour table
+	Worker *string `json:"worker,omitempty"`
 }
 
 // SiteWorker defines model for SiteWorker.
@@ -8828,6 +8853,15 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/discoveries/import (the `ImportDiscoveries` operationId).
 	ImportDiscoveriesWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AskSiteWorkers Ask every site's worker for its neighbour table now, and record what each saw
+	//
+	// Each site whose device work runs on its own site workers is asked, on its own task queue, for its host's neighbour table (the IP and MAC address of each device it exchanged traffic with; no packet is sent). Each device no asset knows becomes a discovery with an alarm, as in the hourly run. A site whose worker does not take the read within 30 seconds, or cannot read the table, is answered skipped with the reason. A run already going that a person asked for is joined, not doubled.
+	//
+	// Roles: engineer, admin.
+	//
+	// Corresponds with POST /api/v1/discoveries/sites (the `AskSiteWorkers` operationId).
+	AskSiteWorkers(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetDiscovery One device seen on the networks that is not in the inventory
 	//
@@ -11865,6 +11899,25 @@ func (c *Client) ListDiscoveries(ctx context.Context, params *ListDiscoveriesPar
 // Corresponds with POST /api/v1/discoveries/import (the `ImportDiscoveries` operationId).
 func (c *Client) ImportDiscoveriesWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewImportDiscoveriesRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AskSiteWorkers Ask every site's worker for its neighbour table now, and record what each saw
+//
+// Each site whose device work runs on its own site workers is asked, on its own task queue, for its host's neighbour table (the IP and MAC address of each device it exchanged traffic with; no packet is sent). Each device no asset knows becomes a discovery with an alarm, as in the hourly run. A site whose worker does not take the read within 30 seconds, or cannot read the table, is answered skipped with the reason. A run already going that a person asked for is joined, not doubled.
+//
+// Roles: engineer, admin.
+//
+// Corresponds with POST /api/v1/discoveries/sites (the `AskSiteWorkers` operationId).
+func (c *Client) AskSiteWorkers(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAskSiteWorkersRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -18249,6 +18302,33 @@ func NewImportDiscoveriesRequestWithBody(server string, contentType string, body
 	return req, nil
 }
 
+// NewAskSiteWorkersRequest constructs an http.Request for the AskSiteWorkers method
+func NewAskSiteWorkersRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/discoveries/sites")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetDiscoveryRequest constructs an http.Request for the GetDiscovery method
 func NewGetDiscoveryRequest(server string, discoveryID string) (*http.Request, error) {
 	var err error
@@ -24422,6 +24502,17 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/discoveries/import (the `ImportDiscoveries` operationId).
 	ImportDiscoveriesWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportDiscoveriesResponse, error)
+
+	// AskSiteWorkersWithResponse Ask every site's worker for its neighbour table now, and record what each saw
+	//
+	// Each site whose device work runs on its own site workers is asked, on its own task queue, for its host's neighbour table (the IP and MAC address of each device it exchanged traffic with; no packet is sent). Each device no asset knows becomes a discovery with an alarm, as in the hourly run. A site whose worker does not take the read within 30 seconds, or cannot read the table, is answered skipped with the reason. A run already going that a person asked for is joined, not doubled.
+	//
+	// Roles: engineer, admin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/discoveries/sites (the `AskSiteWorkers` operationId).
+	AskSiteWorkersWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AskSiteWorkersResponse, error)
 
 	// GetDiscoveryWithResponse One device seen on the networks that is not in the inventory
 	//
@@ -32058,6 +32149,89 @@ func (r ImportDiscoveriesResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ImportDiscoveriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AskSiteWorkersResponse401Headers the declared response headers of an HTTP 401 response for AskSiteWorkers
+type AskSiteWorkersResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// AskSiteWorkersResponse4XXHeaders the declared response headers of an HTTP 4XX response for AskSiteWorkers
+type AskSiteWorkersResponse4XXHeaders struct {
+	RetryAfter *string
+}
+
+type AskSiteWorkersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SiteDiscoveryResult
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON4XX the response for an HTTP 4XX `application/problem+json` response
+	ApplicationproblemJSON4XX *Problem
+	// ApplicationproblemJSON5XX the response for an HTTP 5XX `application/problem+json` response
+	ApplicationproblemJSON5XX *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AskSiteWorkersResponse401Headers
+	// Headers4XX the parsed response headers for an HTTP 4XX response
+	Headers4XX *AskSiteWorkersResponse4XXHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AskSiteWorkersResponse) GetJSON200() *SiteDiscoveryResult {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AskSiteWorkersResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AskSiteWorkersResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON4XX returns the response for an HTTP 4XX `application/problem+json` response
+func (r AskSiteWorkersResponse) GetApplicationproblemJSON4XX() *Problem {
+	return r.ApplicationproblemJSON4XX
+}
+
+// GetApplicationproblemJSON5XX returns the response for an HTTP 5XX `application/problem+json` response
+func (r AskSiteWorkersResponse) GetApplicationproblemJSON5XX() *Problem {
+	return r.ApplicationproblemJSON5XX
+}
+
+// GetBody returns the raw response body bytes
+func (r AskSiteWorkersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AskSiteWorkersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AskSiteWorkersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AskSiteWorkersResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -43400,6 +43574,23 @@ func (c *ClientWithResponses) ImportDiscoveriesWithBodyWithResponse(ctx context.
 	return ParseImportDiscoveriesResponse(rsp)
 }
 
+// AskSiteWorkersWithResponse Ask every site's worker for its neighbour table now, and record what each saw
+//
+// Each site whose device work runs on its own site workers is asked, on its own task queue, for its host's neighbour table (the IP and MAC address of each device it exchanged traffic with; no packet is sent). Each device no asset knows becomes a discovery with an alarm, as in the hourly run. A site whose worker does not take the read within 30 seconds, or cannot read the table, is answered skipped with the reason. A run already going that a person asked for is joined, not doubled.
+//
+// Roles: engineer, admin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/discoveries/sites (the `AskSiteWorkers` operationId).
+func (c *ClientWithResponses) AskSiteWorkersWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AskSiteWorkersResponse, error) {
+	rsp, err := c.AskSiteWorkers(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAskSiteWorkersResponse(rsp)
+}
+
 // GetDiscoveryWithResponse One device seen on the networks that is not in the inventory
 //
 // Roles: engineer, approver, safety, auditor, admin.
@@ -51519,6 +51710,83 @@ func ParseImportDiscoveriesResponse(rsp *http.Response) (*ImportDiscoveriesRespo
 		response.Headers401 = &headers
 	case rsp.StatusCode/100 == 4:
 		var headers ImportDiscoveriesResponse4XXHeaders
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers4XX = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAskSiteWorkersResponse parses an HTTP response from a AskSiteWorkersWithResponse call
+func ParseAskSiteWorkersResponse(rsp *http.Response) (*AskSiteWorkersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AskSiteWorkersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SiteDiscoveryResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 4:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON4XX = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode/100 == 5:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON5XX = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AskSiteWorkersResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode/100 == 4:
+		var headers AskSiteWorkersResponse4XXHeaders
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -24,5 +24,9 @@ func (g *Gateway) ScheduleSiteDiscovery(ctx context.Context, every time.Duration
 // DiscoverSites asks every site's worker now and waits for what each saw; a run already going
 // is joined rather than doubled.
 func (g *Gateway) DiscoverSites(ctx context.Context, in workflows.SiteDiscoveryInput) (workflows.SiteDiscoveryResult, error) {
-	return runJoined[workflows.SiteDiscoveryResult](ctx, g, workflows.SiteDiscoveryWorkflowID, workflows.SiteDiscovery, in)
+	id := workflows.SiteDiscoveryWorkflowID
+	if in.Now {
+		id = workflows.SiteDiscoveryNowID
+	}
+	return runJoined[workflows.SiteDiscoveryResult](ctx, g, id, workflows.SiteDiscovery, in)
 }
