@@ -187,7 +187,10 @@ func TestTailDeletionAcrossRestart(t *testing.T) {
 	if err != nil || size < 10 {
 		t.Fatalf("log of %d events, %v", size, err)
 	}
-	keep := size - 3
+	// Half the log is cut: the server started again appends events of its own (the alarm, the
+	// demo agents' host reports) before the test asks, and the log must stay shorter than what
+	// the checkpoint signed for the cut to read as one.
+	keep := size / 2
 	var hash string
 	if err := st.DB().Raw(`SELECT hash FROM audit_events WHERE seq = ?`, keep).Scan(&hash).Error; err != nil {
 		t.Fatal(err)
