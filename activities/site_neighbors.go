@@ -94,16 +94,22 @@ func (d *Device) SiteNeighbors(ctx context.Context) (SiteNeighborsResult, error)
 	return SiteNeighborsResult{Worker: d.Worker, Neighbors: ns}, nil
 }
 
+// SiteRef names a site.
+type SiteRef struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
 // SitesWithWorkers lists the sites whose device work runs on their own site workers.
-func (a *Activities) SitesWithWorkers(ctx context.Context) ([]string, error) {
+func (a *Activities) SitesWithWorkers(ctx context.Context) ([]SiteRef, error) {
 	sites, err := a.Store.Sites(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	var out []SiteRef
 	for _, s := range sites {
 		if s.DeviceWork == domain.DeviceWorkSiteWorker {
-			out = append(out, s.ID)
+			out = append(out, SiteRef{ID: s.ID, Name: s.Name})
 		}
 	}
 	return out, nil
@@ -111,7 +117,8 @@ func (a *Activities) SitesWithWorkers(ctx context.Context) ([]string, error) {
 
 // SiteNeighborsRecord is what a site's worker saw, to record.
 type SiteNeighborsRecord struct {
-	SiteID string `json:"site_id"`
+	SiteID   string `json:"site_id"`
+	SiteName string `json:"site_name"`
 	SiteNeighborsResult
 }
 
@@ -125,5 +132,5 @@ func (a *Activities) RecordSiteNeighbors(ctx context.Context, in SiteNeighborsRe
 	}
 	ev := store.Event{Actor: "otpatch", Role: "system", Action: "discovery.site_reported",
 		Details: map[string]any{"site_id": in.SiteID, "worker": in.Worker, "rows": len(sightings)}}
-	return a.Store.RecordSightings(ctx, store.SourceSite, "site worker of "+in.SiteID, sightings, ev)
+	return a.Store.RecordSightings(ctx, store.SourceSite, "site worker of "+in.SiteName, sightings, ev)
 }

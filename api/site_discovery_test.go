@@ -56,7 +56,7 @@ func TestSiteWorkersReportTheirNeighbours(t *testing.T) {
 	for _, r := range res.Sites {
 		bySite[r.SiteID] = r
 	}
-	if r := bySite[east]; r.Worker != identity || r.Neighbors != 2 || r.New != 2 || r.Alarms != 2 || r.Skipped != "" {
+	if r := bySite[east]; r.SiteName != "Plant East" || r.Worker != identity || r.Neighbors != 2 || r.New != 2 || r.Alarms != 2 || r.Skipped != "" {
 		t.Errorf("east's report: %+v, want its worker's 2 neighbours, both new with an alarm", r)
 	}
 	if r := bySite[west]; !strings.Contains(r.Skipped, "no worker of the site") {
@@ -65,7 +65,7 @@ func TestSiteWorkersReportTheirNeighbours(t *testing.T) {
 	ds := e.discoveries(store.DiscoveryOpen)
 	var macs []string
 	for _, d := range ds {
-		if d.Source != store.SourceSite || !strings.Contains(d.ReportedBy, east) {
+		if d.Source != store.SourceSite || d.ReportedBy != "site worker of Plant East" {
 			t.Errorf("discovery %+v, want one reported by east's site worker", d)
 		}
 		macs = append(macs, d.MACs...)

@@ -10,6 +10,11 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/otpatch/otpatch/activities"
+	"github.com/otpatch/otpatch/internal/domain"
+	"github.com/otpatch/otpatch/workflows"
 )
 
 // TestBrowserEndpointsAndLogs: a network scan names two devices no asset knows; an engineer
@@ -119,6 +124,36 @@ func TestBrowserEndpointsAndLogs(t *testing.T) {
 		return strings.Contains(got, "scada-ws-7") && strings.Contains(got, "00:0c:29:77:00:77"), got
 	})
 	engineer.shot("endpoints-scan-imported")
+
+	// A site whose device work runs on its own worker: asked now, the worker reads its host's
+	// neighbour table and the device in it no asset knows is listed.
+	var site struct{ ID string }
+	if code := s.call("POST", "/api/v1/sites", s.tokens.Admin, map[string]any{"name": "Plant East", "device_work": "site_worker"}, &site); code != http.StatusCreated {
+		t.Fatalf("create the site: %d", code)
+	}
+	table := filepath.Join(dir, "arp")
+	if err := os.WriteFile(table, []byte("IP address       HW type     Flags       HW address            Mask     Device\n"+
+		"10.30.0.11       0x1         0x2         00:1b:1b:30:00:11     *        eth1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	identity := domain.SiteWorker{Site: site.ID, Version: "test", Host: "east-gw", PID: os.Getpid()}.Identity()
+	w := worker.New(s.temporal.GetDefaultClient(), domain.SiteTaskQueue(site.ID), workflows.WorkerOptions(worker.Options{Identity: identity}))
+	w.RegisterActivity(&activities.Device{Worker: identity, NeighborsFile: table})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	engineer.run("ask the site workers now", 60*time.Second,
+		chromedp.Click(css(`#ask-sites`)),
+		chromedp.WaitVisible(css(`#sites-reports li[data-site="`+site.ID+`"]`)))
+	if got := engineer.text(`#sites-reports li[data-site="` + site.ID + `"]`); !strings.Contains(got, "Plant East") || !strings.Contains(got, "saw 1 neighbour;") || !strings.Contains(got, "1 new unknown") {
+		t.Errorf("the site's report: %q", got)
+	}
+	s.waitFor("the site's unknown device listed", func() (bool, string) {
+		got := engineer.text(`#discovery-list`)
+		return strings.Contains(got, "00:1b:1b:30:00:11") && strings.Contains(got, "site worker of Plant East (neighbour table)"), got
+	})
+	engineer.shot("endpoints-site-workers")
 
 	// The deployment logs of a completed campaign.
 	patchID := s.submitByAPI(s.signedPatch("V16.0.2", 1<<20))

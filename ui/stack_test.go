@@ -35,12 +35,14 @@ type stack struct {
 	sim    *simulator.Simulator
 	tokens demo.Tokens
 	keys   map[string]ed25519.PrivateKey
+	// temporal is the stack's Temporal server, for workers a test starts (a site's worker).
+	temporal *temporaltest.TestServer
 }
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	s := teststack.New(t, teststack.Options{UI: ui.Handler(), Checkpoints: true, ServerOptions: []temporaltest.TestServerOption{temporaltest.WithT(t)}})
-	return &stack{t: t, url: s.URL, store: s.Store, sim: s.Sim, tokens: s.Tokens, keys: s.Keys}
+	return &stack{t: t, url: s.URL, store: s.Store, sim: s.Sim, tokens: s.Tokens, keys: s.Keys, temporal: s.Temporal}
 }
 
 // call sends a JSON request with a bearer token and decodes the answer into out.

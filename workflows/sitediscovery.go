@@ -32,6 +32,7 @@ type SiteDiscoveryInput struct {
 // SiteReport says what one site's worker saw and what became of it.
 type SiteReport struct {
 	SiteID    string `json:"site_id"`
+	SiteName  string `json:"site_name"`
 	Worker    string `json:"worker,omitempty" doc:"The site worker that read its neighbour table"`
 	Neighbors int    `json:"neighbors" doc:"Complete entries of the table"`
 	New       int    `json:"new" doc:"Devices no asset knows, seen for the first time: each a discovery"`
@@ -50,7 +51,7 @@ type SiteDiscoveryResult struct {
 // read in time, or fails it, is skipped until the next run; the others are not held up.
 func SiteDiscovery(ctx workflow.Context, in SiteDiscoveryInput) (SiteDiscoveryResult, error) {
 	bctx := bookkeeping(ctx)
-	var sites []string
+	var sites []activities.SiteRef
 	if err := workflow.ExecuteActivity(bctx, a.SitesWithWorkers).Get(ctx, &sites); err != nil {
 		return SiteDiscoveryResult{}, err
 	}
@@ -61,7 +62,7 @@ func SiteDiscovery(ctx workflow.Context, in SiteDiscoveryInput) (SiteDiscoveryRe
 	reads := make([]workflow.Future, len(sites))
 	for i, site := range sites {
 		sctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			TaskQueue:              domain.SiteTaskQueue(site),
+			TaskQueue:              domain.SiteTaskQueue(site.ID),
 			ScheduleToStartTimeout: wait,
 			StartToCloseTimeout:    time.Minute,
 			RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
@@ -70,7 +71,7 @@ func SiteDiscovery(ctx workflow.Context, in SiteDiscoveryInput) (SiteDiscoveryRe
 	}
 	var out SiteDiscoveryResult
 	for i, site := range sites {
-		rep := SiteReport{SiteID: site}
+		rep := SiteReport{SiteID: site.ID, SiteName: site.Name}
 		var seen activities.SiteNeighborsResult
 		if err := reads[i].Get(ctx, &seen); err != nil {
 			rep.Skipped = siteSkipReason(err)
@@ -82,7 +83,7 @@ func SiteDiscovery(ctx workflow.Context, in SiteDiscoveryInput) (SiteDiscoveryRe
 			New    int `json:"new"`
 			Alarms int `json:"alarms"`
 		}
-		if err := workflow.ExecuteActivity(bctx, a.RecordSiteNeighbors, activities.SiteNeighborsRecord{SiteID: site, SiteNeighborsResult: seen}).Get(ctx, &res); err != nil {
+		if err := workflow.ExecuteActivity(bctx, a.RecordSiteNeighbors, activities.SiteNeighborsRecord{SiteID: site.ID, SiteName: site.Name, SiteNeighborsResult: seen}).Get(ctx, &res); err != nil {
 			return out, err
 		}
 		rep.New, rep.Alarms = res.New, res.Alarms

@@ -209,10 +209,10 @@ func runDiscoverySites(ctx context.Context, args []string) error {
 	}
 	for _, s := range res.JSON200.Sites {
 		if s.Skipped != nil {
-			fmt.Printf("%s: skipped: %s\n", s.SiteId, *s.Skipped)
+			fmt.Printf("%s (%s): skipped: %s\n", s.SiteName, s.SiteId, *s.Skipped)
 			continue
 		}
-		fmt.Printf("%s: %s saw %d neighbours: %d new unknown devices, %d alarms raised\n", s.SiteId, deref(s.Worker), s.Neighbors, s.New, s.Alarms)
+		fmt.Printf("%s (%s): its worker %s saw %d neighbours: %d new unknown devices, %d alarms raised\n", s.SiteName, s.SiteId, deref(s.Worker), s.Neighbors, s.New, s.Alarms)
 	}
 	return nil
 }

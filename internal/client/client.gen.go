@@ -5890,8 +5890,9 @@ type SiteReport struct {
 	Neighbors int64 `json:"neighbors"`
 
 	// New Devices no asset knows, seen for the first time: each a discovery
-	New    int64  `json:"new"`
-	SiteId string `json:"site_id"`
+	New      int64  `json:"new"`
+	SiteId   string `json:"site_id"`
+	SiteName string `json:"site_name"`
 
 	// Skipped Why the site reported nothing: no worker of the site took the read in time, or it could not read the table
 	Skipped *string `json:"skipped,omitempty"`

@@ -44,8 +44,37 @@ export async function render(view) {
     { id: "discovery-list", empty: "No unknown device was seen." }));
   };
   const drawAll = async () => { await Promise.all([drawEndpoints(), drawDevices()]); };
-  if (can("engineers")) view.append(scanForm(drawDevices));
+  if (can("engineers")) view.append(askSites(drawDevices), scanForm(drawDevices));
   await drawAll();
+}
+
+// askSites asks the worker of every site with site workers for its neighbour table now (the
+// hourly run does it too) and says what each saw, or why a site was skipped.
+function askSites(reload) {
+  const button = h("button", { type: "button", id: "ask-sites" }, "Ask the site workers now");
+  const result = h("div", { id: "sites-result", "aria-live": "polite" });
+  button.addEventListener("click", async () => {
+    result.replaceChildren(h("p", { class: "hint" }, "Waiting for each site's worker (at most 30 seconds)…"));
+    button.disabled = true;
+    try {
+      const doc = await api("/api/v1/discoveries/sites", { method: "POST" });
+      result.replaceChildren(doc.sites.length === 0
+        ? h("p", { class: "hint" }, "No site runs its device work on site workers.")
+        : h("ul", { id: "sites-reports" }, doc.sites.map((r) => h("li", { dataset: { site: r.site_id } }, r.skipped
+          ? [h("strong", {}, r.site_name), ": skipped: " + r.skipped]
+          : [h("strong", {}, r.site_name), ": its worker saw " + r.neighbors + (r.neighbors === 1 ? " neighbour" : " neighbours") + "; " + r.new + " new unknown, " + r.alarms + " alarms raised",
+            h("div", { class: "hint" }, r.worker)]))));
+      await reload();
+    } catch (err) {
+      result.replaceChildren(errorBox(err));
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return h("section", { class: "card", "aria-labelledby": "sites-title" },
+    h("h2", { id: "sites-title" }, "What the site workers see"),
+    h("p", {}, "Every hour, the worker of each site whose device work runs at the site reads its host's neighbour table: the IP and MAC address of each device it exchanged traffic with. No packet is sent to the control network."),
+    button, result);
 }
 
 // scanForm imports a network scan: nmap's XML report (nmap -oX) or a CSV of sightings, all or
