@@ -106,26 +106,24 @@ func runNotifySubscribe(ctx context.Context, args []string) error {
 	return nil
 }
 
-// oneID is the one argument of a command that names a thing by its id.
-func oneID(fs *flags, args []string, what string) (string, error) {
+// connectWithID reads the one argument of a command that names a thing by its id, then
+// connects to the server.
+func connectWithID(fs *flags, remote remoteFlags, args []string, what string) (*server, string, error) {
 	rest, err := fs.parse(args)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	if len(rest) != 1 {
-		return "", fs.usageError("give one %s", what)
+		return nil, "", fs.usageError("give one %s", what)
 	}
-	return rest[0], nil
+	srv, err := remote.connect()
+	return srv, rest[0], err
 }
 
 func runNotifyUnsubscribe(ctx context.Context, args []string) error {
 	fs := newFlags("notify unsubscribe")
 	remote := newRemoteFlags(fs, "the subscriber, or an admin")
-	id, err := oneID(fs, args, "SUBSCRIPTION id (otpatch notify kinds lists yours)")
-	if err != nil {
-		return err
-	}
-	srv, err := remote.connect()
+	srv, id, err := connectWithID(fs, remote, args, "SUBSCRIPTION id (otpatch notify kinds lists yours)")
 	if err != nil {
 		return err
 	}
@@ -215,11 +213,7 @@ func runWebhookList(ctx context.Context, args []string) error {
 func runWebhookDelete(ctx context.Context, args []string) error {
 	fs := newFlags("webhook delete")
 	remote := newRemoteFlags(fs, "admin")
-	id, err := oneID(fs, args, "WEBHOOK id (otpatch webhook list)")
-	if err != nil {
-		return err
-	}
-	srv, err := remote.connect()
+	srv, id, err := connectWithID(fs, remote, args, "WEBHOOK id (otpatch webhook list)")
 	if err != nil {
 		return err
 	}
@@ -237,11 +231,7 @@ func runWebhookDelete(ctx context.Context, args []string) error {
 func runWebhookTest(ctx context.Context, args []string) error {
 	fs := newFlags("webhook test")
 	remote := newRemoteFlags(fs, "admin")
-	id, err := oneID(fs, args, "WEBHOOK id (otpatch webhook list)")
-	if err != nil {
-		return err
-	}
-	srv, err := remote.connect()
+	srv, id, err := connectWithID(fs, remote, args, "WEBHOOK id (otpatch webhook list)")
 	if err != nil {
 		return err
 	}
@@ -259,11 +249,7 @@ func runWebhookTest(ctx context.Context, args []string) error {
 func runWebhookDeliveries(ctx context.Context, args []string) error {
 	fs := newFlags("webhook deliveries")
 	remote := newRemoteFlags(fs, "admin")
-	id, err := oneID(fs, args, "WEBHOOK id (otpatch webhook list)")
-	if err != nil {
-		return err
-	}
-	srv, err := remote.connect()
+	srv, id, err := connectWithID(fs, remote, args, "WEBHOOK id (otpatch webhook list)")
 	if err != nil {
 		return err
 	}
